@@ -1,0 +1,12 @@
+"""The Furrow contract: what firmware, gateway and cloud agree on.
+
+Every module here is plain Python that MicroPython also runs and mpy-cross
+compiles: no typing, no dataclasses, no I/O. Payloads are plain dicts so the
+same code runs on a 520 KiB microcontroller and in the cloud.
+"""
+
+# Bump MINOR for additive changes (new optional keys, new measurements);
+# bump MAJOR when an old reader would misread a new payload.
+CONTRACT_MAJOR = 1
+CONTRACT_MINOR = 0
+CONTRACT_VERSION = "%d.%d" % (CONTRACT_MAJOR, CONTRACT_MINOR)

@@ -1,0 +1,207 @@
+"""Irrigation commands, their acknowledgements, and online/offline status.
+
+A command is safe on its own: it carries an id (so a retry is recognised and
+never waters twice), a not-before and an expiry (so a late delivery is
+refused), and a maximum runtime the controller enforces by itself.
+
+    {"v": "1.0", "id": "c-5f1d...", "node": "irr-01", "valve": 1,
+     "action": "open", "duration_s": 600, "max_runtime_s": 900,
+     "not_before_ms": 1767225600000, "expires_ms": 1767229200000}
+
+An acknowledgement reports one step of the command's life:
+
+    {"v": "1.0", "id": "c-5f1d...", "node": "irr-01", "state": "completed",
+     "ts_ms": 1767226200000, "runtime_s": 600, "volume_l": 412.5, "reason": null}
+"""
+
+import json
+
+from . import CONTRACT_VERSION
+from .errors import ContractError
+from .topics import check_id
+from .version import check_version
+
+ACTION_OPEN = "open"
+ACTION_CLOSE = "close"
+ACTIONS = (ACTION_OPEN, ACTION_CLOSE)
+
+# The lifecycle as the controller reports it. "rejected" means it refused the
+# command before acting (expired, unknown valve, ...); "aborted" that it
+# stopped early (max runtime, lost heartbeat, a close command, a fault).
+ACK_RECEIVED = "received"
+ACK_STARTED = "started"
+ACK_COMPLETED = "completed"
+ACK_ABORTED = "aborted"
+ACK_REJECTED = "rejected"
+ACK_STATES = (ACK_RECEIVED, ACK_STARTED, ACK_COMPLETED, ACK_ABORTED, ACK_REJECTED)
+FINAL_ACK_STATES = (ACK_COMPLETED, ACK_ABORTED, ACK_REJECTED)
+
+MAX_RUNTIME_LIMIT_S = 24 * 3600
+VALVE_MAX = 16
+
+STATUS_ONLINE = "online"
+STATUS_OFFLINE = "offline"
+
+
+def _is_int(x):
+    return isinstance(x, int) and not isinstance(x, bool)
+
+
+def _check_cmd_id(value):
+    if not isinstance(value, str) or not 1 <= len(value) <= 64:
+        raise ContractError("id", value, "must be a string of 1 to 64 characters")
+    return value
+
+
+def make_command(cmd_id, node, valve, action, duration_s, max_runtime_s, not_before_ms, expires_ms):
+    """Build a validated command (see the module docstring)."""
+    return validate_command(
+        {
+            "v": CONTRACT_VERSION,
+            "id": cmd_id,
+            "node": node,
+            "valve": valve,
+            "action": action,
+            "duration_s": duration_s,
+            "max_runtime_s": max_runtime_s,
+            "not_before_ms": not_before_ms,
+            "expires_ms": expires_ms,
+        }
+    )
+
+
+def validate_command(c):
+    """Return the canonical form of a command or raise ContractError."""
+    if not isinstance(c, dict):
+        raise ContractError("command", c, "must be an object")
+    check_version(c.get("v"))
+    cmd_id = _check_cmd_id(c.get("id"))
+    node = check_id("node", c.get("node"))
+    valve = c.get("valve")
+    if not _is_int(valve) or not 1 <= valve <= VALVE_MAX:
+        raise ContractError("valve", valve, "must be an integer 1..%d" % VALVE_MAX)
+    action = c.get("action")
+    if action not in ACTIONS:
+        raise ContractError("action", action, "must be one of %s" % (ACTIONS,))
+    max_runtime = c.get("max_runtime_s")
+    if not _is_int(max_runtime) or not 1 <= max_runtime <= MAX_RUNTIME_LIMIT_S:
+        raise ContractError("max_runtime_s", max_runtime, "must be an integer 1..%d" % MAX_RUNTIME_LIMIT_S)
+    duration = c.get("duration_s")
+    if action == ACTION_OPEN:
+        if not _is_int(duration) or not 1 <= duration <= max_runtime:
+            raise ContractError("duration_s", duration, "must be an integer 1..max_runtime_s (%d)" % max_runtime)
+    elif duration is not None and not _is_int(duration):
+        raise ContractError("duration_s", duration, "must be an integer or null for close")
+    not_before = c.get("not_before_ms")
+    expires = c.get("expires_ms")
+    if not _is_int(not_before) or not_before < 0:
+        raise ContractError("not_before_ms", not_before, "must be Unix time in milliseconds")
+    if not _is_int(expires) or expires <= not_before:
+        raise ContractError("expires_ms", expires, "must be Unix time in milliseconds after not_before_ms")
+    return {
+        "v": CONTRACT_VERSION,
+        "id": cmd_id,
+        "node": node,
+        "valve": valve,
+        "action": action,
+        "duration_s": duration,
+        "max_runtime_s": max_runtime,
+        "not_before_ms": not_before,
+        "expires_ms": expires,
+    }
+
+
+def make_ack(cmd_id, node, state, ts_ms, runtime_s=None, volume_l=None, reason=None):
+    """Build a validated acknowledgement."""
+    return validate_ack(
+        {
+            "v": CONTRACT_VERSION,
+            "id": cmd_id,
+            "node": node,
+            "state": state,
+            "ts_ms": ts_ms,
+            "runtime_s": runtime_s,
+            "volume_l": volume_l,
+            "reason": reason,
+        }
+    )
+
+
+def validate_ack(a):
+    """Return the canonical form of an acknowledgement or raise ContractError."""
+    if not isinstance(a, dict):
+        raise ContractError("ack", a, "must be an object")
+    check_version(a.get("v"))
+    cmd_id = _check_cmd_id(a.get("id"))
+    node = check_id("node", a.get("node"))
+    state = a.get("state")
+    if state not in ACK_STATES:
+        raise ContractError("state", state, "must be one of %s" % (ACK_STATES,))
+    ts_ms = a.get("ts_ms")
+    if not _is_int(ts_ms) or ts_ms < 0:
+        raise ContractError("ts_ms", ts_ms, "must be Unix time in milliseconds")
+    runtime = a.get("runtime_s")
+    if runtime is not None and (not _is_int(runtime) or runtime < 0):
+        raise ContractError("runtime_s", runtime, "must be a non-negative integer or null")
+    volume = a.get("volume_l")
+    if volume is not None and (isinstance(volume, bool) or not isinstance(volume, (int, float)) or volume < 0):
+        raise ContractError("volume_l", volume, "must be a non-negative number or null")
+    reason = a.get("reason")
+    if reason is not None and (not isinstance(reason, str) or len(reason) > 200):
+        raise ContractError("reason", reason, "must be a string of at most 200 characters or null")
+    return {
+        "v": CONTRACT_VERSION,
+        "id": cmd_id,
+        "node": node,
+        "state": state,
+        "ts_ms": ts_ms,
+        "runtime_s": runtime,
+        "volume_l": volume,
+        "reason": reason,
+    }
+
+
+def make_status(ident, state, ts_ms, fw=None):
+    """An online/offline status message for a node or a gateway."""
+    return validate_status({"v": CONTRACT_VERSION, "id": ident, "state": state, "ts_ms": ts_ms, "fw": fw})
+
+
+def validate_status(s):
+    if not isinstance(s, dict):
+        raise ContractError("status", s, "must be an object")
+    check_version(s.get("v"))
+    ident = check_id("id", s.get("id"))
+    state = s.get("state")
+    if state not in (STATUS_ONLINE, STATUS_OFFLINE):
+        raise ContractError("state", state, "must be 'online' or 'offline'")
+    ts_ms = s.get("ts_ms")
+    if not _is_int(ts_ms) or ts_ms < 0:
+        raise ContractError("ts_ms", ts_ms, "must be Unix time in milliseconds")
+    fw = s.get("fw")
+    if fw is not None and not isinstance(fw, str):
+        raise ContractError("fw", fw, "must be a string or null")
+    return {"v": CONTRACT_VERSION, "id": ident, "state": state, "ts_ms": ts_ms, "fw": fw}
+
+
+def _loads(data, what):
+    try:
+        return json.loads(data)
+    except (ValueError, UnicodeError) as e:
+        raise ContractError(what, data[:40], "not valid JSON: %s" % e)
+
+
+def encode(obj):
+    """JSON bytes of a command, ack or status (already validated)."""
+    return json.dumps(obj).encode()
+
+
+def decode_command(data):
+    return validate_command(_loads(data, "command"))
+
+
+def decode_ack(data):
+    return validate_ack(_loads(data, "ack"))
+
+
+def decode_status(data):
+    return validate_status(_loads(data, "status"))

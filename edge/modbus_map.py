@@ -1,0 +1,212 @@
+"""Modbus register maps of every node role.
+
+Addresses are protocol addresses starting at 0 (what most tools call
+reference 1, e.g. input register 30001). Multi-register values are big-endian
+words (high word first), as Modbus masters expect. Unit address 1 unless the
+node is configured otherwise (holding register 0).
+
+Input registers (function 04), the same header on every role:
+
+    0      contract version, major << 8 | minor
+    1      role code (soil 1, weather 2, irrigation 3, pest 4)
+    2-3    seq of the latest report, u32 (a new value = a new report)
+    4-5    time of the latest report, Unix seconds, u32
+    6      battery, mV (0xFFFF: not measured)
+    7      signal, dBm as i16 (0x8000: not measured)
+    8      firmware major << 8 | minor
+    9      firmware patch
+    10-13  soil only: depth in cm of depth slots 0-3 (0xFFFF: slot unused)
+    16-63  values of the role (see ROLE_VALUES)
+    64-111 fault code of the value at address - 48 (0 ok, 0xFFFF not fitted)
+
+Holding registers (functions 03, 06, 16):
+
+    0      unit address 1..247
+    1      report interval, seconds
+    8-15   soil only: calibration, raw ADC counts dry then wet, per depth slot
+
+Coils (functions 01, 05, 15), irrigation only: coil k is valve k + 1.
+"""
+
+from . import CONTRACT_MAJOR, CONTRACT_MINOR, CONTRACT_VERSION
+from .errors import ContractError
+from .measurements import FAULT_BY_CODE, FAULTS, ROLE_BY_CODE, ROLE_IRRIGATION, ROLE_PEST, ROLE_SOIL, ROLE_WEATHER, ROLES
+from .payload import make_uplink
+
+DEFAULT_UNIT = 1
+INPUT_COUNT = 112  # one FC04 read of 112 registers covers the whole map
+VALUES_BASE = 16
+FAULTS_BASE = 64
+FAULT_OFFSET = FAULTS_BASE - VALUES_BASE
+DEPTH_BASE = 10
+DEPTH_SLOTS = 4
+NOT_FITTED = 0xFFFF
+NO_DEPTH = 0xFFFF
+NO_BATTERY = 0xFFFF
+NO_RSSI = 0x8000
+
+HOLD_UNIT = 0
+HOLD_INTERVAL_S = 1
+HOLD_CAL_BASE = 8
+HOLDING_COUNT = 16
+VALVE_COILS = 4
+
+# (address, measurement, type, scale, slot). `slot` is the soil depth slot
+# (0-3) or the channel (valve or trap number, from 1); the value on the wire
+# is round(value * scale) in the given type.
+ROLE_VALUES = {
+    ROLE_SOIL: [(16 + i, "vwc_pct", "u16", 100, i) for i in range(4)]
+    + [(20 + i, "soil_temp_c", "i16", 100, i) for i in range(4)]
+    + [(24 + i, "ec_ds_m", "u16", 1000, i) for i in range(4)]
+    + [(28 + i, "soil_raw", "u16", 1, i) for i in range(4)],
+    ROLE_WEATHER: [
+        (16, "air_temp_c", "i16", 100, None),
+        (17, "rh_pct", "u16", 100, None),
+        (18, "pressure_kpa", "u16", 100, None),
+        (19, "rain_mm", "u16", 100, None),
+        (20, "wind_ms", "u16", 100, None),
+        (21, "wind_dir_deg", "u16", 10, None),
+        (22, "rs_w_m2", "u16", 10, None),
+        (23, "leaf_wet_pct", "u16", 10, None),
+    ],
+    ROLE_IRRIGATION: [(16 + i, "valve_open", "u16", 1, i + 1) for i in range(4)]
+    + [
+        (20, "flow_l_min", "u16", 10, None),
+        (21, "volume_l", "u32", 10, None),
+        (23, "line_pressure_kpa", "u16", 10, None),
+    ],
+    ROLE_PEST: [(16 + i, "trap_count", "u16", 1, i + 1) for i in range(4)],
+}
+
+
+def _put(regs, addr, kind, raw):
+    if kind == "u32":
+        raw &= 0xFFFFFFFF
+        regs[addr] = raw >> 16
+        regs[addr + 1] = raw & 0xFFFF
+    else:
+        regs[addr] = raw & 0xFFFF
+
+
+def _get(regs, addr, kind):
+    if kind == "u32":
+        return (regs[addr] << 16) | regs[addr + 1]
+    raw = regs[addr]
+    if kind == "i16" and raw >= 0x8000:
+        return raw - 0x10000
+    return raw
+
+
+def _limit(kind):
+    if kind == "i16":
+        return -0x8000, 0x7FFF
+    if kind == "u32":
+        return 0, 0xFFFFFFFF
+    return 0, 0xFFFF
+
+
+def encode_inputs(role, seq, ts_ms, fw, readings, bat_v=None, rssi_dbm=None):
+    """The input-register image (a list of INPUT_COUNT words) a node serves
+    for its latest report. Readings not in the map are left out; a slot with
+    no reading reads as not fitted."""
+    if role not in ROLE_VALUES:
+        raise ContractError("role", role, "no register map for this role")
+    regs = [0] * INPUT_COUNT
+    regs[0] = (CONTRACT_MAJOR << 8) | CONTRACT_MINOR
+    regs[1] = ROLES[role]
+    _put(regs, 2, "u32", seq)
+    _put(regs, 4, "u32", ts_ms // 1000)
+    regs[6] = NO_BATTERY if bat_v is None else int(round(bat_v * 1000))
+    regs[7] = NO_RSSI if rssi_dbm is None else rssi_dbm & 0xFFFF
+    fw_parts = [int(x) for x in fw.split(".")]
+    regs[8] = (fw_parts[0] << 8) | fw_parts[1]
+    regs[9] = fw_parts[2]
+    for i in range(DEPTH_SLOTS):
+        regs[DEPTH_BASE + i] = NO_DEPTH
+    depths = []
+    if role == ROLE_SOIL:
+        for r in readings:
+            d = r.get("depth_cm")
+            if d is not None and d not in depths:
+                depths.append(d)
+        depths.sort()
+        if len(depths) > DEPTH_SLOTS:
+            raise ContractError("depth_cm", depths, "a soil node serves at most %d depths" % DEPTH_SLOTS)
+        for i, d in enumerate(depths):
+            regs[DEPTH_BASE + i] = d
+    for addr, name, kind, scale, slot in ROLE_VALUES[role]:
+        regs[addr + FAULT_OFFSET] = NOT_FITTED
+    for r in readings:
+        for addr, name, kind, scale, slot in ROLE_VALUES[role]:
+            if name != r["name"]:
+                continue
+            if role == ROLE_SOIL:
+                if slot >= len(depths) or depths[slot] != r.get("depth_cm"):
+                    continue
+            elif slot is not None and slot != r.get("channel"):
+                continue
+            if r.get("fault") is not None:
+                regs[addr + FAULT_OFFSET] = FAULTS[r["fault"]]
+            else:
+                lo, hi = _limit(kind)
+                raw = int(round(r["value"] * scale))
+                if not lo <= raw <= hi:
+                    regs[addr + FAULT_OFFSET] = FAULTS["out_of_range"]
+                else:
+                    _put(regs, addr, kind, raw)
+                    regs[addr + FAULT_OFFSET] = 0
+            break
+    return regs
+
+
+def decode_inputs(node, regs):
+    """Turn an input-register image read from `node` into a validated uplink
+    payload. Raises ContractError naming the register on anything malformed."""
+    if len(regs) < INPUT_COUNT:
+        raise ContractError("registers", len(regs), "need %d input registers from address 0" % INPUT_COUNT)
+    major, minor = regs[0] >> 8, regs[0] & 0xFF
+    if major != CONTRACT_MAJOR:
+        raise ContractError(
+            "input_register.0",
+            regs[0],
+            "unsupported contract major version %d (this software speaks %d.x); "
+            "upgrade the older side" % (major, CONTRACT_MAJOR),
+        )
+    role = ROLE_BY_CODE.get(regs[1])
+    if role is None:
+        raise ContractError("input_register.1", regs[1], "unknown role code")
+    readings = []
+    for addr, name, kind, scale, slot in ROLE_VALUES[role]:
+        fault_code = regs[addr + FAULT_OFFSET]
+        if fault_code == NOT_FITTED:
+            continue
+        r = {"name": name}
+        if role == ROLE_SOIL:
+            depth = regs[DEPTH_BASE + slot]
+            if depth == NO_DEPTH:
+                continue
+            r["depth_cm"] = depth
+        elif slot is not None:
+            r["channel"] = slot
+        if fault_code:
+            fault = FAULT_BY_CODE.get(fault_code)
+            if fault is None:
+                raise ContractError("input_register.%d" % (addr + FAULT_OFFSET), fault_code, "unknown fault code")
+            r["fault"] = fault
+            r["value"] = None
+        else:
+            r["value"] = _get(regs, addr, kind) / scale
+        readings.append(r)
+    return make_uplink(
+        node=node,
+        role=role,
+        seq=_get(regs, 2, "u32"),
+        ts_ms=_get(regs, 4, "u32") * 1000,
+        readings=readings,
+        fw="%d.%d.%d" % (regs[8] >> 8, regs[8] & 0xFF, regs[9]),
+        bat_v=None if regs[6] == NO_BATTERY else regs[6] / 1000,
+        rssi_dbm=None if regs[7] == NO_RSSI else _get(regs, 7, "i16"),
+    )
+
+
+__all__ = ["CONTRACT_VERSION", "encode_inputs", "decode_inputs", "ROLE_VALUES"]
