@@ -70,7 +70,7 @@ def validate_item(item, index):
         if not isinstance(flags, list) or len(flags) > MAX_FLAGS or not all(isinstance(f, str) for f in flags):
             raise ContractError("flags", flags, "must be a list of at most %d strings" % MAX_FLAGS)
     except ContractError as e:
-        raise ContractError("items.%d.%s" % (index, e.field), e.value, e.reason)
+        raise ContractError("items.%d.%s" % (index, e.field), e.value, e.reason) from None
     return uplink, rx_ms, flags
 
 
@@ -83,6 +83,6 @@ def decode_batch(data):
     try:
         b = json.loads(data)
     except (ValueError, UnicodeError) as e:
-        raise ContractError("batch", data[:40], "not valid JSON: %s" % e)
+        raise ContractError("batch", data[:40], "not valid JSON: %s" % e) from None
     validate_envelope(b)
     return b

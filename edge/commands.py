@@ -187,7 +187,7 @@ def _loads(data, what):
     try:
         return json.loads(data)
     except (ValueError, UnicodeError) as e:
-        raise ContractError(what, data[:40], "not valid JSON: %s" % e)
+        raise ContractError(what, data[:40], "not valid JSON: %s" % e) from None
 
 
 def encode(obj):

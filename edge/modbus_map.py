@@ -7,7 +7,8 @@ node is configured otherwise (holding register 0).
 
 Input registers (function 04), the same header on every role:
 
-    0      contract version, major << 8 | minor
+    0      contract version, major << 8 | minor (0 until the node's first
+           report: see has_report)
     1      role code (soil 1, weather 2, irrigation 3, pest 4)
     2-3    seq of the latest report, u32 (a new value = a new report)
     4-5    time of the latest report, Unix seconds, u32
@@ -30,7 +31,16 @@ Coils (functions 01, 05, 15), irrigation only: coil k is valve k + 1.
 
 from . import CONTRACT_MAJOR, CONTRACT_MINOR, CONTRACT_VERSION
 from .errors import ContractError
-from .measurements import FAULT_BY_CODE, FAULTS, ROLE_BY_CODE, ROLE_IRRIGATION, ROLE_PEST, ROLE_SOIL, ROLE_WEATHER, ROLES
+from .measurements import (
+    FAULT_BY_CODE,
+    FAULTS,
+    ROLE_BY_CODE,
+    ROLE_IRRIGATION,
+    ROLE_PEST,
+    ROLE_SOIL,
+    ROLE_WEATHER,
+    ROLES,
+)
 from .payload import make_uplink
 
 DEFAULT_UNIT = 1
@@ -134,8 +144,8 @@ def encode_inputs(role, seq, ts_ms, fw, readings, bat_v=None, rssi_dbm=None):
             raise ContractError("depth_cm", depths, "a soil node serves at most %d depths" % DEPTH_SLOTS)
         for i, d in enumerate(depths):
             regs[DEPTH_BASE + i] = d
-    for addr, name, kind, scale, slot in ROLE_VALUES[role]:
-        regs[addr + FAULT_OFFSET] = NOT_FITTED
+    for entry in ROLE_VALUES[role]:
+        regs[entry[0] + FAULT_OFFSET] = NOT_FITTED
     for r in readings:
         for addr, name, kind, scale, slot in ROLE_VALUES[role]:
             if name != r["name"]:
@@ -159,12 +169,19 @@ def encode_inputs(role, seq, ts_ms, fw, readings, bat_v=None, rssi_dbm=None):
     return regs
 
 
+def has_report(regs):
+    """False while a node has made no report since power-up: its image is all
+    zeros until then (register 0 is never 0 once a report exists). A poller
+    waits for such a node; it is not a contract violation."""
+    return len(regs) > 0 and regs[0] != 0
+
+
 def decode_inputs(node, regs):
     """Turn an input-register image read from `node` into a validated uplink
     payload. Raises ContractError naming the register on anything malformed."""
     if len(regs) < INPUT_COUNT:
         raise ContractError("registers", len(regs), "need %d input registers from address 0" % INPUT_COUNT)
-    major, minor = regs[0] >> 8, regs[0] & 0xFF
+    major = regs[0] >> 8
     if major != CONTRACT_MAJOR:
         raise ContractError(
             "input_register.0",
@@ -209,4 +226,4 @@ def decode_inputs(node, regs):
     )
 
 
-__all__ = ["CONTRACT_VERSION", "encode_inputs", "decode_inputs", "ROLE_VALUES"]
+__all__ = ["CONTRACT_VERSION", "encode_inputs", "decode_inputs", "has_report", "ROLE_VALUES"]

@@ -19,7 +19,15 @@ import struct
 from . import CONTRACT_MAJOR, CONTRACT_MINOR, CONTRACT_VERSION
 from .crc import crc16_modbus
 from .errors import ContractError
-from .measurements import FAULT_BY_CODE, FAULTS, MEASUREMENT_BY_CODE, MEASUREMENTS, ROLE_BY_CODE, ROLES, quantise
+from .measurements import (
+    FAULT_BY_CODE,
+    FAULTS,
+    MEASUREMENT_BY_CODE,
+    MEASUREMENTS,
+    ROLE_BY_CODE,
+    ROLES,
+    quantise,
+)
 from .topics import check_id
 from .version import check_version
 
@@ -181,7 +189,7 @@ def decode_json(data):
     try:
         p = json.loads(data)
     except (ValueError, UnicodeError) as e:
-        raise ContractError("payload", data[:40], "not valid JSON: %s" % e)
+        raise ContractError("payload", data[:40], "not valid JSON: %s" % e) from None
     return validate_uplink(p)
 
 
@@ -281,7 +289,7 @@ def decode_binary(data):
     try:
         node_id = node.decode()
     except UnicodeError:
-        raise ContractError("node", node, "node id is not UTF-8")
+        raise ContractError("node", node, "node id is not UTF-8") from None
     role = ROLE_BY_CODE.get(role_code)
     if role is None:
         raise ContractError("role", role_code, "unknown role code")

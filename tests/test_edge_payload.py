@@ -1,0 +1,178 @@
+"""The uplink payload contract: both encodings round-trip every role, and bad
+input is refused with an error naming the field."""
+
+import json
+
+import pytest
+from furrow.edge import CONTRACT_VERSION, payload
+from furrow.edge.errors import ContractError
+from furrow.edge.measurements import FAULTS, MEASUREMENTS, ROLES, measurements_of_role
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+ids = st.text(alphabet="abcdefghijklmnopqrstuvwxyz0123456789-_", min_size=1, max_size=32)
+
+
+@st.composite
+def readings_of(draw, role):
+    names = measurements_of_role(role)
+    out = []
+    for _ in range(draw(st.integers(0, 12))):
+        name = draw(st.sampled_from(names))
+        _code, _unit, lo, hi, decimals, _role = MEASUREMENTS[name]
+        kwargs = {}
+        if role == "soil":
+            kwargs["depth_cm"] = draw(st.integers(0, 1000))
+        elif name in ("valve_open", "trap_count"):
+            kwargs["channel"] = draw(st.integers(1, 254))
+        if draw(st.booleans()):
+            kwargs["fault"] = draw(st.sampled_from(sorted(FAULTS)))
+        else:
+            kwargs["value"] = draw(st.floats(lo, hi, allow_nan=False))
+        out.append(payload.make_reading(name, **kwargs))
+    return out
+
+
+@st.composite
+def uplinks(draw, role=None):
+    role = role or draw(st.sampled_from(sorted(ROLES)))
+    return payload.make_uplink(
+        node=draw(ids),
+        role=role,
+        seq=draw(st.integers(0, payload.SEQ_MAX)),
+        ts_ms=draw(st.integers(0, 2**62)),
+        readings=draw(readings_of(role)),
+        fw="%d.%d.%d" % tuple(draw(st.integers(0, 255)) for _ in range(3)),
+        bat_v=draw(st.none() | st.floats(0, 65.535, allow_nan=False)),
+        rssi_dbm=draw(st.none() | st.integers(-128, 0)),
+    )
+
+
+@pytest.mark.parametrize("role", sorted(ROLES))
+@settings(max_examples=150, deadline=None)
+@given(data=st.data())
+def test_json_round_trip_every_role(role, data):
+    """decode(encode_json(p)) == p for generated payloads of each role."""
+    p = data.draw(uplinks(role))
+    assert payload.decode(payload.encode_json(p)) == p
+
+
+@pytest.mark.parametrize("role", sorted(ROLES))
+@settings(max_examples=150, deadline=None)
+@given(data=st.data())
+def test_binary_round_trip_every_role(role, data):
+    """decode(encode_binary(p)) == p for generated payloads of each role."""
+    p = data.draw(uplinks(role))
+    assert payload.decode(payload.encode_binary(p)) == p
+
+
+def _soil():
+    return payload.make_uplink(
+        "soil-01",
+        "soil",
+        7,
+        1_767_225_600_000,
+        [payload.make_reading("vwc_pct", 23.4, depth_cm=10)],
+        "0.1.0",
+        bat_v=3.7,
+        rssi_dbm=-60,
+    )
+
+
+def test_binary_is_compact():
+    """A one-reading soil report fits in well under 64 bytes in binary."""
+    assert len(payload.encode_binary(_soil())) < 64
+
+
+def test_unknown_major_version_refused_with_clear_error():
+    """A payload of contract major 2 is refused, naming the field and what to do."""
+    raw = json.loads(payload.encode_json(_soil()))
+    raw["v"] = "2.0"
+    with pytest.raises(ContractError) as e:
+        payload.decode(json.dumps(raw).encode())
+    assert e.value.field == "v" and e.value.value == "2.0"
+    assert "major version 2" in str(e.value) and "upgrade" in str(e.value)
+
+
+def test_newer_minor_version_accepted_and_unknown_keys_dropped():
+    """A newer minor (1.7) with an extra key decodes to a canonical 1.0 payload."""
+    raw = json.loads(payload.encode_json(_soil()))
+    raw["v"] = "1.7"
+    raw["future_key"] = 1
+    p = payload.decode(json.dumps(raw).encode())
+    assert p == _soil() and p["v"] == CONTRACT_VERSION
+
+
+def test_binary_unknown_major_refused():
+    """The binary form carries the version too, and major 2 is refused."""
+    b = bytearray(payload.encode_binary(_soil()))
+    b[1] = 0x20
+    from furrow.edge.crc import crc16_modbus
+
+    b[-2:] = crc16_modbus(bytes(b[:-2])).to_bytes(2, "little")
+    with pytest.raises(ContractError, match="major version 2"):
+        payload.decode(bytes(b))
+
+
+def test_binary_corruption_detected_by_crc():
+    """Flipping any single byte of a binary payload is caught (CRC or framing)."""
+    good = payload.encode_binary(_soil())
+    for i in range(len(good)):
+        bad = bytearray(good)
+        bad[i] ^= 0x5A
+        with pytest.raises(ContractError):
+            payload.decode(bytes(bad))
+
+
+@pytest.mark.parametrize(
+    ("mutate", "field"),
+    [
+        (lambda p: p.update(seq=-1), "seq"),
+        (lambda p: p.update(seq="7"), "seq"),
+        (lambda p: p.update(node="Soil 01"), "node"),
+        (lambda p: p.update(role="drone"), "role"),
+        (lambda p: p.update(fw="1.0"), "fw"),
+        (lambda p: p.update(ts_ms=1.5), "ts_ms"),
+        (lambda p: p.update(rssi_dbm=20), "rssi_dbm"),
+        (lambda p: p["readings"][0].update(value=140.0), "readings.0.value"),
+        (lambda p: p["readings"][0].update(unit="m3/m3"), "readings.0.unit"),
+        (lambda p: p["readings"][0].update(name="rain_mm", unit="mm"), "readings.0.name"),
+        (lambda p: p["readings"][0].update(name="vwc"), "readings.0.name"),
+        (lambda p: p["readings"][0].update(value=None), "readings.0.value"),
+        (lambda p: p["readings"][0].update(fault="gremlins", value=None), "readings.0.fault"),
+        (lambda p: p["readings"][0].update(depth_cm=-5), "readings.0.depth_cm"),
+    ],
+)
+def test_invalid_payload_names_the_field(mutate, field):
+    """Each kind of bad value is refused with an error naming its field."""
+    raw = json.loads(payload.encode_json(_soil()))
+    mutate(raw)
+    with pytest.raises(ContractError) as e:
+        payload.decode(json.dumps(raw).encode())
+    assert e.value.field == field
+    assert field in str(e.value)
+
+
+@pytest.mark.parametrize("data", [b"", b"{", b"[]", b"null", b"\xf7\x10", "é".encode("latin-1")])
+def test_garbage_is_a_contract_error_not_a_crash(data):
+    """Empty, truncated or non-object input raises ContractError, nothing else."""
+    with pytest.raises(ContractError):
+        payload.decode(data)
+
+
+@settings(max_examples=2000, deadline=None)
+@given(st.binary(max_size=200))
+def test_decoder_never_raises_anything_but_contract_error(data):
+    """Arbitrary bytes either decode or raise ContractError (never another exception)."""
+    try:
+        payload.decode(data)
+    except ContractError:
+        pass
+
+
+def test_fault_reading_carries_no_value():
+    """A sensor fault is reported as a fault code with value None, never a number."""
+    r = payload.make_reading("soil_temp_c", fault="disconnected", depth_cm=30)
+    assert r["value"] is None and r["fault"] == "disconnected"
+    with pytest.raises(ContractError, match="carries no value"):
+        payload.make_reading("soil_temp_c", 20.0, fault="disconnected", depth_cm=30)
