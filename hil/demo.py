@@ -164,6 +164,15 @@ class Demo:
             await asyncio.sleep(0.05)
         raise RuntimeError("the cloud service did not become healthy within 10 s")
 
+    async def _first_poll(self) -> None:
+        """A Modbus report lives in the registers only until the next one, so
+        the bus's nodes start once the gateway's master is polling them."""
+        for _ in range(100):
+            if all(h["polls"] > 0 for h in self.gateway.stats()["modbus"].values()):
+                return
+            await asyncio.sleep(0.05)
+        log.warning("the gateway has not polled the Modbus bus yet; starting the nodes anyway")
+
     def _sent(self) -> tuple[int, int]:
         reports = sum(r.reports_sent for r in self.runners) + sum(n.reports_made for n in self.bus.nodes)
         readings = sum(r.readings_sent for r in self.runners) + sum(n.readings_made for n in self.bus.nodes)
@@ -220,6 +229,7 @@ class Demo:
             gateway_stop = asyncio.Event()
             tg.create_task(self.gateway.run(gateway_stop), name="gateway")
             await self.bus.start()
+            await self._first_poll()
             tg.create_task(self.bus.run(self.stop_nodes), name="rs485 bus")
             for runner in self.runners:
                 tg.create_task(runner.run(self.stop_nodes), name=runner.node_id)

@@ -1,0 +1,122 @@
+# Shared setup for scripts/test and scripts/demo. Source it from the repo root:
+#
+#   source scripts/_setup.sh
+#   ensure_venv             # .venv with furrow installed (editable, with [dev])
+#   ensure_test_servers     # Debian packages: mosquitto, influxdb, nodejs, npm
+#   ensure_micropython      # npm install in tests/micropython
+#
+# Every function prints a "==> ..." line before anything slow and exits with a
+# message saying what to do when it cannot go on.
+
+FURROW_VENV=".venv"
+FURROW_MIN_PYTHON="3.11"
+
+step() {
+    echo "==> $*"
+}
+
+die() {
+    echo "error: $*" >&2
+    exit 1
+}
+
+# Run a command as root: directly when we are root, else through sudo.
+as_root() {
+    if [ "$(id -u)" -eq 0 ]; then
+        "$@"
+    elif command -v sudo >/dev/null 2>&1; then
+        sudo "$@"
+    else
+        die "need root to run: $*  (not root, and sudo is not installed)"
+    fi
+}
+
+have() {
+    command -v "$1" >/dev/null 2>&1
+}
+
+# The Debian packages the test suite starts real servers from. Any system-wide
+# services their postinst starts are left alone: the fixtures run their own
+# servers on free ports.
+ensure_test_servers() {
+    local missing=()
+    # mosquitto lives in /usr/sbin, which is not on every user's PATH.
+    have mosquitto || [ -x /usr/sbin/mosquitto ] || missing+=(mosquitto)
+    have influxd || missing+=(influxdb)
+    have node || missing+=(nodejs)
+    have npm || missing+=(npm)
+    if [ "${#missing[@]}" -eq 0 ]; then
+        return 0
+    fi
+    if ! have apt-get; then
+        echo "The tests need these Debian packages, and apt-get is not available here:" >&2
+        echo "    ${missing[*]}" >&2
+        echo "Install them with your package manager (commands needed: mosquitto, influxd," >&2
+        echo "node, npm), then run this again." >&2
+        exit 1
+    fi
+    step "installing Debian packages: ${missing[*]}"
+    as_root env DEBIAN_FRONTEND=noninteractive apt-get update -q
+    as_root env DEBIAN_FRONTEND=noninteractive \
+        apt-get install -y -q --no-install-recommends "${missing[@]}"
+}
+
+# A Python >= FURROW_MIN_PYTHON to create the venv with ($PYTHON wins).
+_find_python() {
+    local candidate candidates=(python3 python3.13 python3.12 python3.11)
+    [ -n "${PYTHON:-}" ] && candidates=("$PYTHON")
+    for candidate in "${candidates[@]}"; do
+        have "$candidate" || continue
+        if "$candidate" -c 'import sys; sys.exit(sys.version_info < (3, 11))' 2>/dev/null; then
+            echo "$candidate"
+            return 0
+        fi
+    done
+    return 1
+}
+
+# .venv with `pip install -e '.[dev]'`. Reinstalls only when pyproject.toml
+# changed since the last install (a checksum kept inside .venv).
+ensure_venv() {
+    local stamp="$FURROW_VENV/.furrow-pyproject.sha256"
+    if [ ! -x "$FURROW_VENV/bin/python" ]; then
+        local python
+        if ! python="$(_find_python)"; then
+            local found="none"
+            have python3 && found="$(python3 -c 'import sys; print(sys.version.split()[0])')"
+            die "furrow needs Python >= $FURROW_MIN_PYTHON (python3 here: $found).
+Install a newer Python (on Debian 12: apt-get install python3 python3-venv),
+or point PYTHON at one: PYTHON=/path/to/python3.11 $0"
+        fi
+        step "creating $FURROW_VENV with $python ($("$python" -c 'import sys; print(sys.version.split()[0])'))"
+        "$python" -m venv "$FURROW_VENV" \
+            || die "could not create $FURROW_VENV; on Debian install python3-venv (apt-get install python3-venv)"
+        rm -f "$stamp"
+    fi
+    "$FURROW_VENV/bin/python" -c 'import sys; sys.exit(sys.version_info < (3, 11))' \
+        || die "$FURROW_VENV uses a Python older than $FURROW_MIN_PYTHON; delete $FURROW_VENV and run this again"
+
+    local wanted
+    wanted="$(sha256sum pyproject.toml | cut -d' ' -f1)"
+    if [ "$(cat "$stamp" 2>/dev/null || true)" != "$wanted" ]; then
+        step "installing Python dependencies (pip install -e '.[dev]')"
+        # Build-backend warnings are noise on success; the log is shown on failure.
+        local log="$FURROW_VENV/pip-install.log"
+        if ! "$FURROW_VENV/bin/python" -m pip install --quiet --disable-pip-version-check \
+            -e '.[dev]' >"$log" 2>&1; then
+            cat "$log" >&2
+            die "pip install -e '.[dev]' failed (log above, also in $log)"
+        fi
+        echo "$wanted" >"$stamp"
+    fi
+}
+
+# The real MicroPython (WebAssembly port) for the firmware tests.
+ensure_micropython() {
+    local dir="tests/micropython"
+    if [ ! -d "$dir/node_modules/@micropython/micropython-webassembly-pyscript" ]; then
+        have npm || die "npm is missing; install the Debian packages nodejs and npm"
+        step "installing MicroPython (npm install in $dir)"
+        (cd "$dir" && npm install --no-audit --no-fund --loglevel=error)
+    fi
+}

@@ -1,0 +1,86 @@
+"""Fixtures that start the REAL servers the tests talk to (see tests/servers.py).
+
+Nothing here skips: when a server or runtime is missing, the fixture fails and
+says which package to install (scripts/test installs all of them).
+"""
+
+from __future__ import annotations
+
+import sys
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+# tests/ has no __init__.py, so pytest puts tests/ itself on sys.path (helpers
+# import as `firmware_fakes`); the repo root goes there too so `tests.servers`
+# and friends import the same way under `pytest` as under `python -m pytest`.
+# Import the helpers by one name only (tests.servers, not servers), or Python
+# loads them twice.
+_REPO_ROOT = str(Path(__file__).resolve().parent.parent)
+if _REPO_ROOT not in sys.path:
+    sys.path.append(_REPO_ROOT)
+
+from tests.servers import (  # noqa: E402 - needs the sys.path line above
+    InfluxDB1Server,
+    MicroPythonRuntime,
+    MosquittoServer,
+    ServerStartError,
+)
+
+
+def _start(factory):
+    try:
+        server = factory()
+        server.start()
+    except ServerStartError as exc:
+        pytest.fail(str(exc), pytrace=False)
+    return server
+
+
+@pytest.fixture(scope="session")
+def mosquitto() -> Iterator[MosquittoServer]:
+    """A Mosquitto broker for the whole session: `.host`, `.port`, `.log_path`."""
+    server = _start(MosquittoServer)
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture(scope="session")
+def influxdb() -> Iterator[InfluxDB1Server]:
+    """An InfluxDB 1.x server for the whole session: `.url`, `.query()`, `.write()`."""
+    server = _start(InfluxDB1Server)
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def influx_db(influxdb: InfluxDB1Server) -> Iterator[str]:
+    """The name of a fresh database on the session InfluxDB, dropped afterwards."""
+    name = f"test_{uuid.uuid4().hex[:16]}"
+    influxdb.create_database(name)
+    yield name
+    if influxdb.running:
+        influxdb.drop_database(name)
+
+
+@pytest.fixture
+def mqtt_topic_prefix() -> str:
+    """A topic prefix no other test uses, e.g. 't/3f2a...'; topics go below it."""
+    return f"t/{uuid.uuid4().hex}"
+
+
+@pytest.fixture(scope="session")
+def micropython() -> MicroPythonRuntime:
+    """The real MicroPython (WebAssembly port under Node.js), installed if needed."""
+    runtime = MicroPythonRuntime()
+    try:
+        runtime.ensure_installed()
+    except RuntimeError as exc:
+        pytest.fail(str(exc), pytrace=False)
+    return runtime

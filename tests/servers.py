@@ -1,0 +1,580 @@
+"""Start and stop the real servers the tests talk to.
+
+Plain helpers, no pytest: `tests/conftest.py` wraps them in fixtures, and they
+work just as well from a REPL or a one-off script::
+
+    from tests.servers import MosquittoServer
+    with MosquittoServer() as broker:
+        print(broker.host, broker.port)
+
+Every server runs on a free loopback port, from its own temporary directory
+(config, data and log live there and are removed by `stop()`). Waits are
+bounded: when a server does not come up within `startup_timeout` seconds (20 by
+default) or exits early, `ServerStartError` is raised with the tail of the
+server's log, so a failing fixture says why.
+
+`MicroPythonRuntime` runs Python source in the real MicroPython WebAssembly
+port under Node.js; see tests/micropython/.
+"""
+
+from __future__ import annotations
+
+import atexit
+import json
+import os
+import pwd
+import shutil
+import signal
+import socket
+import subprocess
+import tempfile
+import threading
+import time
+import uuid
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import httpx
+import paho.mqtt.client as mqtt
+
+LOOPBACK = "127.0.0.1"
+STARTUP_TIMEOUT = 20.0
+STOP_GRACE = 5.0
+LOG_TAIL_LINES = 40
+
+TESTS_DIR = Path(__file__).resolve().parent
+MICROPYTHON_DIR = TESTS_DIR / "micropython"
+MICROPYTHON_PACKAGE = "@micropython/micropython-webassembly-pyscript"
+
+
+class ServerStartError(RuntimeError):
+    """A server did not come up; the message carries its log tail."""
+
+
+class _ExitedEarly(ServerStartError):
+    """The server process exited while starting (a port clash, a bad config)."""
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on right now."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind((LOOPBACK, 0))
+        return sock.getsockname()[1]
+
+
+def _find_binary(name: str, fallback: str, package: str) -> str:
+    found = shutil.which(name)
+    if found:
+        return found
+    if os.access(fallback, os.X_OK):
+        return fallback
+    raise ServerStartError(
+        f"`{name}` was not found on PATH or at {fallback}. Install the Debian package "
+        f"`{package}` (apt-get install {package}), or run scripts/test, which installs it."
+    )
+
+
+def _tail(path: Path, lines: int = LOG_TAIL_LINES) -> str:
+    try:
+        text = path.read_text(errors="replace")
+    except OSError:
+        return f"  ({path} is missing)"
+    kept = text.splitlines()[-lines:]
+    if not kept:
+        return f"  ({path} is empty)"
+    return "\n".join("  " + line for line in kept)
+
+
+# Servers still running when the interpreter exits (a crashed or interrupted
+# session) are stopped here rather than left behind holding ports.
+_running: set[_ServerProcess] = set()
+
+
+@atexit.register
+def _stop_leftovers() -> None:
+    for server in list(_running):
+        try:
+            server.stop()
+        except Exception:  # noqa: BLE001 - best effort at exit
+            pass
+
+
+class _ServerProcess:
+    """One server process in its own temp dir; subclasses say how to run it."""
+
+    name = "server"
+
+    def __init__(self, startup_timeout: float = STARTUP_TIMEOUT, keep_dir: bool = False):
+        self.startup_timeout = startup_timeout
+        self.keep_dir = keep_dir
+        self.tmp_dir: Path | None = None
+        self.output_path: Path | None = None  # the process's stdout + stderr
+        self.startup_seconds: float | None = None  # how long the last start took
+        self._auto_port = False  # subclasses: True when they chose the port
+        self._started_once = False
+        self._proc: subprocess.Popen[bytes] | None = None
+        self._output = None
+
+    # -- for subclasses -------------------------------------------------------
+
+    def _command(self) -> list[str]:
+        raise NotImplementedError
+
+    def _prepare(self) -> None:
+        """Write config files into self.tmp_dir (called on every start)."""
+
+    def _pick_ports(self) -> None:
+        """Choose new free ports (only for ports that were not given)."""
+
+    def _is_ready(self) -> bool:
+        raise NotImplementedError
+
+    def _log_paths(self) -> list[Path]:
+        return [p for p in [self.output_path] if p is not None]
+
+    def _describe(self) -> str:
+        return self.name
+
+    # -- life cycle -----------------------------------------------------------
+
+    @property
+    def running(self) -> bool:
+        return self._proc is not None and self._proc.poll() is None
+
+    @property
+    def pid(self) -> int | None:
+        return self._proc.pid if self._proc is not None else None
+
+    def start(self) -> None:
+        if self.running:
+            return
+        # A port picked by free_port() can be taken by someone else before the
+        # server binds it; on the first start such ports are picked again.
+        attempts = 3 if (self._auto_port and not self._started_once) else 1
+        for attempt in range(1, attempts + 1):
+            try:
+                self._launch()
+            except _ExitedEarly:
+                if attempt == attempts:
+                    raise
+                self._pick_ports()
+            else:
+                self._started_once = True
+                return
+
+    def _launch(self) -> None:
+        self._halt()  # reap a process that died on its own, close its log
+        if self.tmp_dir is None:
+            self.tmp_dir = Path(tempfile.mkdtemp(prefix=f"furrow-{self.name}-"))
+        self.output_path = self.tmp_dir / f"{self.name}.out"
+        self._prepare()
+        command = self._command()
+        self._output = open(self.output_path, "ab")  # noqa: SIM115 - closed in _halt
+        began = time.monotonic()
+        self._proc = subprocess.Popen(
+            command,
+            cwd=self.tmp_dir,
+            stdin=subprocess.DEVNULL,
+            stdout=self._output,
+            stderr=subprocess.STDOUT,
+            # Own process group: a Ctrl-C in the terminal reaches pytest, whose
+            # teardown then stops the server in order.
+            start_new_session=True,
+        )
+        _running.add(self)
+        try:
+            self._wait_until_ready(command)
+        except BaseException:
+            self._halt()
+            raise
+        self.startup_seconds = time.monotonic() - began
+
+    def _wait_until_ready(self, command: list[str]) -> None:
+        deadline = time.monotonic() + self.startup_timeout
+        while True:
+            assert self._proc is not None
+            code = self._proc.poll()
+            if code is not None:
+                raise _ExitedEarly(
+                    f"{self._describe()} exited with status {code} while starting.\n"
+                    f"command: {' '.join(command)}\n{self.log_tail()}"
+                )
+            if self._is_ready():
+                return
+            if time.monotonic() >= deadline:
+                raise ServerStartError(
+                    f"{self._describe()} did not become ready within "
+                    f"{self.startup_timeout:g} s.\ncommand: {' '.join(command)}\n"
+                    f"{self.log_tail()}"
+                )
+            time.sleep(0.05)
+
+    def _halt(self) -> None:
+        """Stop the process (SIGTERM, SIGKILL after STOP_GRACE s); keep the dir."""
+        proc, self._proc = self._proc, None
+        if proc is not None:
+            if proc.poll() is None:
+                proc.send_signal(signal.SIGTERM)
+                try:
+                    proc.wait(timeout=STOP_GRACE)
+                except subprocess.TimeoutExpired:
+                    proc.kill()
+                    proc.wait(timeout=STOP_GRACE)
+        if self._output is not None:
+            self._output.close()
+            self._output = None
+        _running.discard(self)
+
+    def stop(self) -> None:
+        """Stop the server and remove its temp dir (unless keep_dir)."""
+        self._halt()
+        if self.tmp_dir is not None and not self.keep_dir:
+            shutil.rmtree(self.tmp_dir, ignore_errors=True)
+            self.tmp_dir = None
+
+    def restart(self) -> None:
+        """Stop and start again: same port, same temp dir, same config."""
+        self._halt()
+        self.start()
+
+    def log_tail(self, lines: int = LOG_TAIL_LINES) -> str:
+        parts = []
+        for path in self._log_paths():
+            parts.append(f"--- last lines of {path} ---\n{_tail(path, lines)}")
+        return "\n".join(parts) if parts else "(no log)"
+
+    def __enter__(self):
+        self.start()
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.stop()
+
+
+def _tcp_accepts(host: str, port: int, timeout: float = 0.5) -> bool:
+    try:
+        with socket.create_connection((host, port), timeout=timeout):
+            return True
+    except OSError:
+        return False
+
+
+class MosquittoServer(_ServerProcess):
+    """A real Mosquitto broker on 127.0.0.1, anonymous, no persistence.
+
+    Ready means: a TCP connect succeeds and an MQTT CONNECT through paho gets a
+    successful CONNACK.
+    """
+
+    name = "mosquitto"
+
+    def __init__(self, port: int | None = None, **kwargs: Any):
+        super().__init__(**kwargs)
+        self.binary = _find_binary("mosquitto", "/usr/sbin/mosquitto", "mosquitto")
+        self.host = LOOPBACK
+        self._auto_port = port is None
+        self.port = port if port is not None else free_port()
+        self.log_path: Path | None = None
+        self.config_path: Path | None = None
+
+    def _describe(self) -> str:
+        return f"mosquitto on {self.host}:{self.port}"
+
+    def _pick_ports(self) -> None:
+        self.port = free_port()
+
+    def _prepare(self) -> None:
+        assert self.tmp_dir is not None
+        self.log_path = self.tmp_dir / "mosquitto.log"
+        self.config_path = self.tmp_dir / "mosquitto.conf"
+        lines = [
+            f"listener {self.port} {self.host}",
+            "allow_anonymous true",
+            "persistence false",
+            f"log_dest file {self.log_path}",
+            "log_type all",
+            "connection_messages true",
+            "log_timestamp true",
+        ]
+        if os.geteuid() == 0:
+            # Run as root, mosquitto 2 drops to the `mosquitto` user, which can
+            # neither write our log nor read our 0700 temp dir: stay as we are.
+            lines.append(f"user {pwd.getpwuid(os.geteuid()).pw_name}")
+        self.config_path.write_text("\n".join(lines) + "\n")
+
+    def _command(self) -> list[str]:
+        assert self.config_path is not None
+        return [self.binary, "-c", str(self.config_path)]
+
+    def _log_paths(self) -> list[Path]:
+        return super()._log_paths() + [p for p in [self.log_path] if p is not None]
+
+    def _is_ready(self) -> bool:
+        return _tcp_accepts(self.host, self.port) and self._mqtt_connects()
+
+    def _mqtt_connects(self, timeout: float = 2.0) -> bool:
+        connected = threading.Event()
+
+        def on_connect(client, userdata, flags, reason_code, properties):
+            if not reason_code.is_failure:
+                connected.set()
+
+        client = mqtt.Client(
+            mqtt.CallbackAPIVersion.VERSION2,
+            client_id=f"furrow-probe-{uuid.uuid4().hex[:12]}",
+        )
+        client.on_connect = on_connect
+        try:
+            client.connect(self.host, self.port, keepalive=10)
+        except OSError:
+            return False
+        client.loop_start()
+        try:
+            return connected.wait(timeout)
+        finally:
+            client.disconnect()
+            client.loop_stop()
+
+
+class InfluxDB1Server(_ServerProcess):
+    """A real InfluxDB 1.x (`influxd`) on 127.0.0.1 with auth off.
+
+    Ready means: GET /ping answers 204.
+    """
+
+    name = "influxd"
+
+    def __init__(self, port: int | None = None, **kwargs: Any):
+        super().__init__(**kwargs)
+        self.binary = _find_binary("influxd", "/usr/bin/influxd", "influxdb")
+        self._auto_port = True  # the RPC port is always ours to choose
+        self._auto_http_port = port is None
+        self.port = port if port is not None else 0
+        self.rpc_port = 0  # the backup/restore service
+        self.url = ""
+        self.config_path: Path | None = None
+        self._pick_ports()
+
+    def _pick_ports(self) -> None:
+        if self._auto_http_port:
+            self.port = free_port()
+        self.rpc_port = free_port()
+        while self.rpc_port == self.port:
+            self.rpc_port = free_port()
+        self.url = f"http://{LOOPBACK}:{self.port}"
+
+    def _describe(self) -> str:
+        return f"influxd on {self.url}"
+
+    def _prepare(self) -> None:
+        assert self.tmp_dir is not None
+        self.config_path = self.tmp_dir / "influxdb.conf"
+        tmp = self.tmp_dir
+        # Upstream 1.x spells the opt-out `reporting-disabled = true`; Debian's
+        # build renamed it to an opt-in `reporting-enabled` (off by default).
+        # influxd ignores keys it does not know, so both are set.
+        self.config_path.write_text(
+            f"""\
+reporting-disabled = true
+reporting-enabled = false
+bind-address = "{LOOPBACK}:{self.rpc_port}"
+
+[meta]
+  dir = "{tmp / "meta"}"
+  logging-enabled = false
+
+[data]
+  dir = "{tmp / "data"}"
+  wal-dir = "{tmp / "wal"}"
+  index-version = "inmem"
+  query-log-enabled = false
+
+[monitor]
+  store-enabled = false
+
+[subscriber]
+  enabled = false
+
+[http]
+  enabled = true
+  bind-address = "{LOOPBACK}:{self.port}"
+  auth-enabled = false
+  log-enabled = false
+  pprof-enabled = false
+
+[logging]
+  level = "info"
+  suppress-logo = true
+
+[[graphite]]
+  enabled = false
+
+[[collectd]]
+  enabled = false
+
+[[opentsdb]]
+  enabled = false
+
+[[udp]]
+  enabled = false
+"""
+        )
+
+    def _command(self) -> list[str]:
+        assert self.config_path is not None
+        return [self.binary, "-config", str(self.config_path)]
+
+    def _is_ready(self) -> bool:
+        try:
+            response = httpx.get(f"{self.url}/ping", timeout=1.0)
+        except httpx.HTTPError:
+            return False
+        return response.status_code == 204
+
+    # -- HTTP API -------------------------------------------------------------
+
+    def query(self, db: str | None, influxql: str, check: bool = True) -> dict:
+        """Run InfluxQL through POST /query and return the decoded JSON.
+
+        With check (the default) an HTTP error or an error in any statement's
+        result raises RuntimeError.
+        """
+        data = {"q": influxql}
+        if db:
+            data["db"] = db
+        response = httpx.post(f"{self.url}/query", data=data, timeout=10.0)
+        try:
+            body = response.json()
+        except ValueError:
+            body = {"error": response.text}
+        if check:
+            errors = [body["error"]] if "error" in body else []
+            errors += [r["error"] for r in body.get("results", []) if "error" in r]
+            if response.status_code >= 400 or errors:
+                raise RuntimeError(
+                    f"InfluxQL {influxql!r} on db {db!r} failed "
+                    f"(HTTP {response.status_code}): {'; '.join(map(str, errors)) or body}"
+                )
+        return body
+
+    def create_database(self, name: str) -> None:
+        self.query(None, f'CREATE DATABASE "{name}"')
+
+    def drop_database(self, name: str) -> None:
+        self.query(None, f'DROP DATABASE "{name}"')
+
+    def write(self, db: str, lines: str | list[str], precision: str = "ns") -> None:
+        """POST line protocol to /write; raises RuntimeError unless 204."""
+        body = lines if isinstance(lines, str) else "\n".join(lines)
+        response = httpx.post(
+            f"{self.url}/write",
+            params={"db": db, "precision": precision},
+            content=body.encode(),
+            timeout=10.0,
+        )
+        if response.status_code != 204:
+            raise RuntimeError(
+                f"/write to db {db!r} failed (HTTP {response.status_code}): {response.text}"
+            )
+
+
+class MicroPythonRuntime:
+    """Run Python source in the real MicroPython (WebAssembly port, under Node).
+
+    The runtime is the npm package pinned in tests/micropython/package.json;
+    `ensure_installed()` installs it there on first use.
+    """
+
+    def __init__(self, directory: Path = MICROPYTHON_DIR):
+        self.directory = Path(directory)
+        self.runner = self.directory / "run.mjs"
+        self._checked = False
+
+    @property
+    def wanted_version(self) -> str:
+        package = json.loads((self.directory / "package.json").read_text())
+        return package["dependencies"][MICROPYTHON_PACKAGE]
+
+    def installed_version(self) -> str | None:
+        manifest = self.directory / "node_modules" / MICROPYTHON_PACKAGE / "package.json"
+        try:
+            return json.loads(manifest.read_text())["version"]
+        except (OSError, ValueError, KeyError):
+            return None
+
+    def ensure_installed(self) -> None:
+        """Check for Node.js and install the npm package when missing or stale."""
+        if self._checked:
+            return
+        if shutil.which("node") is None:
+            raise RuntimeError(
+                "Node.js is needed to run MicroPython (WebAssembly port) but `node` is not "
+                "on PATH. Install the Debian packages `nodejs` and `npm` "
+                "(apt-get install nodejs npm), or run scripts/test, which installs them."
+            )
+        if self.installed_version() != self.wanted_version:
+            npm = shutil.which("npm")
+            if npm is None:
+                raise RuntimeError(
+                    f"MicroPython is not installed in {self.directory} and `npm` is not on "
+                    "PATH. Install the Debian package `npm`, then run `npm install` in "
+                    f"{self.directory} (scripts/test does both)."
+                )
+            result = subprocess.run(
+                [npm, "install", "--no-audit", "--no-fund"],
+                cwd=self.directory,
+                capture_output=True,
+                text=True,
+                timeout=600,
+            )
+            if result.returncode != 0 or self.installed_version() != self.wanted_version:
+                raise RuntimeError(
+                    f"`npm install` in {self.directory} failed (status {result.returncode}); "
+                    f"run it there by hand to see why.\n{result.stdout}\n{result.stderr}"
+                )
+        self._checked = True
+
+    def run(
+        self, script: str, lib_dir: Path | str | None = None, timeout: float = 60
+    ) -> subprocess.CompletedProcess[str]:
+        """Run `script` (Python source) in MicroPython; lib_dir is mounted at /lib.
+
+        Returns the finished process (text stdout/stderr) whatever the outcome:
+        status 0 on success, 1 when the script raised (traceback on stderr),
+        n for sys.exit(n). A run that exceeds `timeout` seconds is killed and
+        comes back with a negative status and a note at the end of stderr.
+        """
+        self.ensure_installed()
+        with tempfile.TemporaryDirectory(prefix="furrow-mpy-") as tmp:
+            script_path = Path(tmp) / "main.py"
+            script_path.write_text(script)
+            args = ["node", str(self.runner), str(script_path)]
+            if lib_dir is not None:
+                args.append(str(Path(lib_dir).resolve()))
+            proc = subprocess.Popen(
+                args,
+                cwd=self.directory,
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                text=True,
+            )
+            try:
+                stdout, stderr = proc.communicate(timeout=timeout)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                stdout, stderr = proc.communicate()
+                stderr += f"\n[MicroPythonRuntime] timed out after {timeout:g} s; killed\n"
+            return subprocess.CompletedProcess(args, proc.returncode, stdout, stderr)
+
+
+def wait_for(condition: Callable[[], bool], timeout: float = 10.0, interval: float = 0.02) -> bool:
+    """Poll `condition` until it is true or `timeout` seconds pass; return the last value."""
+    deadline = time.monotonic() + timeout
+    while True:
+        if condition():
+            return True
+        if time.monotonic() >= deadline:
+            return False
+        time.sleep(interval)
