@@ -144,8 +144,11 @@ def validate_ack(a):
     if runtime is not None and (not _is_int(runtime) or runtime < 0):
         raise ContractError("runtime_s", runtime, "must be a non-negative integer or null")
     volume = a.get("volume_l")
-    if volume is not None and (isinstance(volume, bool) or not isinstance(volume, (int, float)) or volume < 0):
-        raise ContractError("volume_l", volume, "must be a non-negative number or null")
+    if volume is not None and (
+        isinstance(volume, bool) or not isinstance(volume, (int, float)) or not 0 <= volume <= 1e12
+    ):
+        # the range check also refuses NaN and infinity, which JSON cannot carry
+        raise ContractError("volume_l", volume, "must be a finite, non-negative number or null")
     reason = a.get("reason")
     if reason is not None and (not isinstance(reason, str) or len(reason) > 200):
         raise ContractError("reason", reason, "must be a string of at most 200 characters or null")

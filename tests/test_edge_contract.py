@@ -162,3 +162,12 @@ def test_modbus_image_before_first_report_is_not_a_report():
     from a report of another contract version."""
     assert not modbus_map.has_report([0] * modbus_map.INPUT_COUNT)
     assert modbus_map.has_report(modbus_map.encode_inputs("soil", 0, T0, "0.1.0", []))
+
+
+@pytest.mark.parametrize("volume", [float("nan"), float("inf"), -1.0, True])
+def test_ack_volume_must_be_finite(volume):
+    """An ack's volume must be a finite non-negative number: NaN or infinity
+    would encode as invalid JSON."""
+    with pytest.raises(ContractError) as e:
+        commands.make_ack("c-1", "irr-01", commands.ACK_COMPLETED, T0, volume_l=volume)
+    assert e.value.field == "volume_l"

@@ -1,0 +1,183 @@
+"""The board: the one module that imports machine, network and umqtt.
+
+It turns the config dict (see config_example.json and README.md) into
+objects the cores and drivers take: ADCs, 1-Wire buses, an RS-485 UART, valve
+outputs, pulse counters, the MQTT client, and a clock. Everything above it
+runs unchanged on CPython and in the HIL emulator. Runs only on hardware.
+"""
+
+import time
+
+import machine
+
+
+class Clock:
+    """Never-wrapping time for the cores.
+
+    ``time.ticks_ms/us`` wrap (ESP32: after 2**30), so the elapsed ticks are
+    added up on every call; the loop calls far more often than a wrap period.
+    Unix ms are the wall clock read once (after NTP) plus monotonic ticks, so
+    an NTP step never makes a running valve's time jump.
+    """
+
+    def __init__(self):
+        # Some ports count from 2000-01-01, not 1970: reports need Unix time.
+        epoch_s = 946684800 if time.gmtime(0)[0] == 2000 else 0
+        self._unix0_ms = (int(time.time()) + epoch_s) * 1000
+        self._ms = 0
+        self._us = 0
+        self._tick_ms = time.ticks_ms()
+        self._tick_us = time.ticks_us()
+
+    def now_ms(self):
+        t = time.ticks_ms()
+        self._ms += time.ticks_diff(t, self._tick_ms)
+        self._tick_ms = t
+        return self._unix0_ms + self._ms
+
+    def now_us(self):
+        t = time.ticks_us()
+        self._us += time.ticks_diff(t, self._tick_us)
+        self._tick_us = t
+        return self._us
+
+
+class Valve:
+    """A latching-relay or solenoid driver output: ``set(open)``."""
+
+    def __init__(self, pin, active_high=True):
+        self._pin = machine.Pin(pin, machine.Pin.OUT)
+        self._on = 1 if active_high else 0
+        self.set(False)
+
+    def set(self, is_open):
+        self._pin.value(self._on if is_open else 1 - self._on)
+
+
+class PulseCounter:
+    """Counts falling edges on `pin` (flow meter, rain gauge).
+
+    For a flow meter: ``total_l()`` and ``rate_l_min()``. With `handler`
+    the edge is passed on instead (the rain gauge debounces in its core).
+    """
+
+    def __init__(self, pin, litres_per_pulse=1.0, handler=None):
+        self.count = 0
+        self.litres_per_pulse = litres_per_pulse
+        self._handler = handler
+        self._last = (time.ticks_ms(), 0)
+        self._pin = machine.Pin(pin, machine.Pin.IN, machine.Pin.PULL_UP)
+        self._pin.irq(trigger=machine.Pin.IRQ_FALLING, handler=self._edge)
+
+    def _edge(self, _pin):
+        self.count += 1
+        if self._handler is not None:
+            self._handler()
+
+    def total_l(self):
+        return self.count * self.litres_per_pulse
+
+    def rate_l_min(self):
+        now, count = time.ticks_ms(), self.count
+        then, before = self._last
+        self._last = (now, count)
+        dt = time.ticks_diff(now, then)
+        if dt <= 0:
+            return 0.0
+        return (count - before) * self.litres_per_pulse * 60000 / dt
+
+
+class Rs485:
+    """A half-duplex RS-485 port: UART plus the transceiver's DE/RE pin,
+    held high only while a reply is being sent."""
+
+    def __init__(self, cfg):
+        baud = cfg.get("baud", 9600)
+        parity = {"N": None, "E": 0, "O": 1}[cfg.get("parity", "E")]
+        # 8E1 is the Modbus default; without parity the spec asks for 2 stop bits.
+        stop = 1 if parity is not None else 2
+        self.baud = baud
+        self.uart = machine.UART(
+            cfg.get("uart", 1), baudrate=baud, bits=8, parity=parity, stop=stop, tx=cfg["tx"], rx=cfg["rx"]
+        )
+        self._de = machine.Pin(cfg["de"], machine.Pin.OUT)
+        self._de.value(0)
+
+    def read(self):
+        if self.uart.any():
+            return self.uart.read()
+        return b""
+
+    def write(self, data):
+        self._de.value(1)
+        self.uart.write(data)
+        self.uart.flush()  # wait for the last stop bit before releasing the bus
+        self._de.value(0)
+
+
+def adc(pin):
+    return machine.ADC(machine.Pin(pin))
+
+
+def onewire_bus(pin):
+    import onewire
+
+    return onewire.OneWire(machine.Pin(pin))
+
+
+def battery(cfg):
+    """A callable giving the battery voltage through a resistor divider."""
+    a = adc(cfg["adc"])
+    scale = cfg.get("divider", 2.0) * cfg.get("vref", 3.3) / 65535
+
+    def read_v():
+        return a.read_u16() * scale
+
+    return read_v
+
+
+def wifi(cfg, timeout_ms=20000):
+    """Connect to Wi-Fi; returns the WLAN (its ``status('rssi')`` is the RSSI)."""
+    import network
+
+    wlan = network.WLAN(network.STA_IF)
+    wlan.active(True)
+    if not wlan.isconnected():
+        wlan.connect(cfg["ssid"], cfg["password"])
+        start = time.ticks_ms()
+        while not wlan.isconnected() and time.ticks_diff(time.ticks_ms(), start) < timeout_ms:
+            time.sleep_ms(100)
+    return wlan
+
+
+def set_time():
+    """Set the RTC from NTP; reports need Unix time. False when unreachable."""
+    try:
+        import ntptime
+
+        ntptime.settime()
+        return True
+    except Exception:  # noqa: BLE001 - retried by the caller
+        return False
+
+
+def mqtt_client(cfg, client_id, will_topic, will_msg):
+    """A umqtt.simple client with a retained QoS 1 last will. Plain MQTT: the
+    broker is the farm gateway's, on the farm network; TLS starts at the
+    gateway's cloud link."""
+    from umqtt.simple import MQTTClient
+
+    client = MQTTClient(
+        client_id,
+        cfg["host"],
+        port=cfg.get("port", 1883),
+        user=cfg.get("user"),
+        password=cfg.get("password"),
+        keepalive=cfg.get("keepalive_s", 60),
+    )
+    client.set_last_will(will_topic, will_msg, retain=True, qos=1)
+    return client
+
+
+def reset():
+    machine.reset()

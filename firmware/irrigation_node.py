@@ -1,0 +1,299 @@
+"""Irrigation controller core: runs valve commands safely on its own.
+
+The rules below hold whatever the gateway or cloud do, because this core
+enforces them itself:
+
+* a command past its ``expires_ms`` is refused ("rejected"), so is one for a
+  valve this controller does not have or for another node;
+* a command id seen before is never executed again: the controller re-sends
+  the latest acknowledgement of that id instead, so retries never
+  double-water (the last `HISTORY` ids are remembered, plus every running
+  or waiting command);
+* a command before its ``not_before_ms`` waits ("received") and starts when
+  due, if the valve is free and the gateway is still heard; if it cannot
+  start before its expiry it ends "aborted";
+* an open runs ``duration_s`` then "completed" (with runtime and, with a flow
+  meter, the volume); a run past ``max_runtime_s`` (plus `RUNTIME_GRACE_MS`)
+  is cut off and "aborted" (only a stalled loop or a clock jump gets there);
+* a close command shuts the valve: the run it cut short ends "aborted"
+  ("closed by command <id>") and the close itself "completed";
+* heartbeat: if nothing is heard from the gateway for
+  `heartbeat_timeout_ms` while a valve is open, every valve closes and the
+  runs end "aborted" ("heartbeat lost").
+
+Heartbeats: the board loop calls ``on_heartbeat(now_ms)`` whenever it hears
+from the gateway: any MQTT message on the node's command topic, each ping
+answered by a connected broker, or any Modbus request addressed to this unit.
+``on_command`` counts as a heartbeat by itself.
+
+Valve drivers have one method, ``set(open)`` (True opens, False closes);
+they are closed at construction whatever state they powered up in. The
+optional flow meter has ``total_l()`` (litres since power-up, never
+decreasing) and ``rate_l_min()``.
+
+Time is Unix milliseconds that never step backwards (the board derives it
+from a monotonic tick counter, not from a wall clock that NTP may step).
+"""
+
+import json
+
+from furrow.edge import commands
+from furrow.edge.errors import ContractError
+from furrow.edge.measurements import ROLE_IRRIGATION
+from furrow.firmware.reporting import Reporter, reading
+
+DEFAULT_INTERVAL_MS = 60 * 1000
+DEFAULT_HEARTBEAT_TIMEOUT_MS = 10 * 60 * 1000
+# A run ends at the first tick after its duration; only a run that overshoots
+# max_runtime_s by more than this (a stalled loop, a clock jump) is "aborted".
+RUNTIME_GRACE_MS = 2000
+HISTORY = 32  # command ids remembered after they finish
+MAX_WAITING = 8  # commands held for their not_before at once
+
+
+def _recover_id(data):
+    """The id of a command that failed validation, if one can be read."""
+    try:
+        obj = json.loads(data)
+        cmd_id = obj.get("id")
+    except Exception:  # noqa: BLE001 - anything unreadable has no id
+        return None
+    if isinstance(cmd_id, str) and 1 <= len(cmd_id) <= 64:
+        return cmd_id
+    return None
+
+
+class IrrigationNode:
+    """An irrigation controller of ``len(valves)`` valves (numbered from 1).
+
+    Events in: ``on_command(data, now_ms)``, ``on_heartbeat(now_ms)``,
+    ``tick(now_ms)``, ``on_coil_write(address, values)``. Out: lists of
+    acknowledgement dicts and uplink dicts for the board to publish.
+    """
+
+    def __init__(
+        self,
+        node_id,
+        seqstore,
+        valves,
+        fw="0.1.0",
+        interval_ms=DEFAULT_INTERVAL_MS,
+        flow_meter=None,
+        heartbeat_timeout_ms=DEFAULT_HEARTBEAT_TIMEOUT_MS,
+        battery=None,
+        rssi=None,
+    ):
+        if not 1 <= len(valves) <= commands.VALVE_MAX:
+            raise ValueError("an irrigation node drives 1..%d valves, not %d" % (commands.VALVE_MAX, len(valves)))
+        self.node_id = node_id
+        self.valves = list(valves)
+        self.flow_meter = flow_meter
+        self.heartbeat_timeout_ms = heartbeat_timeout_ms
+        self._rep = Reporter(node_id, ROLE_IRRIGATION, seqstore, fw, interval_ms, battery, rssi)
+        self.holding = self._rep.holding
+        self._open = [False] * len(self.valves)
+        self._runs = {}  # valve number -> {"cmd", "start_ms", "vol0"}
+        self._waiting = []  # commands held until not_before
+        self._acks = {}  # command id -> its latest ack
+        self._order = []  # ids in _acks, oldest first
+        self._pending = []  # acks made outside on_command/tick, sent at the next tick
+        self._last_heard_ms = None
+        self._now_ms = 0  # latest time seen in any event
+        self._report_now = False
+        self.stats = {"commands": 0, "bad_commands": 0, "duplicates": 0, "heartbeat_losses": 0}
+        for v in self.valves:
+            v.set(False)
+
+    # -- events --------------------------------------------------------------
+
+    def on_heartbeat(self, now_ms):
+        """The gateway was heard from at `now_ms`."""
+        self._last_heard_ms = now_ms
+        self._now_ms = now_ms
+
+    def on_command(self, data, now_ms):
+        """Handle one command (JSON bytes); returns the acks to publish."""
+        self.on_heartbeat(now_ms)
+        try:
+            cmd = commands.decode_command(data)
+        except ContractError as e:
+            self.stats["bad_commands"] += 1
+            cmd_id = _recover_id(data)
+            if cmd_id is None:
+                return []
+            if cmd_id in self._acks:
+                return self._repeat(cmd_id)
+            # Not remembered: a corrected command may come back with this id.
+            reason = "invalid command: %s" % e
+            return [commands.make_ack(cmd_id, self.node_id, commands.ACK_REJECTED, now_ms, reason=reason[:200])]
+        cmd_id = cmd["id"]
+        if cmd_id in self._acks:
+            return self._repeat(cmd_id)
+        self.stats["commands"] += 1
+        valve = cmd["valve"]
+        if cmd["node"] != self.node_id:
+            return [self._reject(cmd, now_ms, "addressed to node %s, this is %s" % (cmd["node"], self.node_id))]
+        if now_ms > cmd["expires_ms"]:
+            return [self._reject(cmd, now_ms, "expired at %d, received at %d" % (cmd["expires_ms"], now_ms))]
+        if valve > len(self.valves):
+            return [self._reject(cmd, now_ms, "no valve %d: this controller has %d" % (valve, len(self.valves)))]
+        if now_ms < cmd["not_before_ms"] or (cmd["action"] == commands.ACTION_OPEN and valve in self._runs):
+            if len(self._waiting) >= MAX_WAITING:
+                return [self._reject(cmd, now_ms, "%d commands already waiting" % MAX_WAITING)]
+            self._waiting.append(cmd)
+            return [self._ack(cmd_id, commands.ACK_RECEIVED, now_ms)]
+        return [self._ack(cmd_id, commands.ACK_RECEIVED, now_ms)] + self._execute(cmd, now_ms)
+
+    def tick(self, now_ms):
+        """Advance to `now_ms`; returns (acks, uplinks) to publish."""
+        if self._last_heard_ms is None:
+            self._last_heard_ms = now_ms  # boot: the timeout counts from here
+        self._now_ms = now_ms
+        acks = self._pending
+        self._pending = []
+        heard = now_ms - self._last_heard_ms <= self.heartbeat_timeout_ms
+        if not heard and True in self._open:
+            self.stats["heartbeat_losses"] += 1
+            for valve in range(1, len(self.valves) + 1):
+                acks += self._close(valve, now_ms, "heartbeat lost")
+        for valve in sorted(self._runs):
+            run = self._runs[valve]
+            elapsed_ms = now_ms - run["start_ms"]
+            cmd = run["cmd"]
+            if elapsed_ms > cmd["max_runtime_s"] * 1000 + RUNTIME_GRACE_MS:
+                acks += self._close(valve, now_ms, "max runtime %d s exceeded" % cmd["max_runtime_s"])
+            elif elapsed_ms >= cmd["duration_s"] * 1000:
+                acks += self._close(valve, now_ms, None)
+        for cmd in list(self._waiting):
+            if now_ms > cmd["expires_ms"]:
+                self._waiting.remove(cmd)
+                why = "expired at %d before it could start" % cmd["expires_ms"]
+                if not heard:
+                    why += " (gateway not heard)"
+                elif cmd["valve"] in self._runs:
+                    why += " (valve %d busy)" % cmd["valve"]
+                acks.append(self._ack(cmd["id"], commands.ACK_ABORTED, now_ms, reason=why))
+            elif now_ms >= cmd["not_before_ms"] and heard:
+                if cmd["action"] == commands.ACTION_OPEN and cmd["valve"] in self._runs:
+                    continue  # waits for the valve, at most until it expires
+                self._waiting.remove(cmd)
+                acks += self._execute(cmd, now_ms)
+        uplinks = []
+        if self._rep.due(now_ms) or self._report_now:
+            uplinks.append(self._rep.report(now_ms, self._readings(), self._rep.due(now_ms)))
+            self._report_now = False
+        return acks, uplinks
+
+    def on_coil_write(self, address, values):
+        """RtuSlave's coil callback: a coil write may only close valves.
+        Opening needs a command (id, expiry, max runtime), so a write of 1
+        raises ValueError, which the slave answers with exception 03."""
+        for i, v in enumerate(values):
+            if v:
+                raise ValueError("valve %d: open with a command, coils only close" % (address + i + 1))
+        for i in range(len(values)):
+            self._pending += self._close(address + i + 1, self._now_ms, "closed by Modbus coil write")
+
+    def on_holding_write(self, address, values):
+        """RtuSlave's `on_write`: unit address and report interval."""
+        self._rep.apply_holding(self._rep.new_holding(address, values))
+
+    # -- state ---------------------------------------------------------------
+
+    def valve_states(self):
+        """Open (True) or closed (False) per valve, valve 1 first."""
+        return list(self._open)
+
+    def coils(self):
+        """The valve states as the Modbus slave serves them (coil k = valve k+1)."""
+        return self._open
+
+    def registers(self):
+        """Live input-register view of the latest report (for RtuSlave)."""
+        return self._rep.registers
+
+    @property
+    def last(self):
+        """The latest uplink dict, or None before the first report."""
+        return self._rep.last
+
+    # -- inside --------------------------------------------------------------
+
+    def _remember(self, ack):
+        cmd_id = ack["id"]
+        if cmd_id not in self._acks:
+            self._order.append(cmd_id)
+        self._acks[cmd_id] = ack
+        if len(self._order) > HISTORY:
+            active = [r["cmd"]["id"] for r in self._runs.values()] + [c["id"] for c in self._waiting]
+            for old in self._order:
+                if old not in active:  # never forget a command still in play
+                    self._order.remove(old)
+                    del self._acks[old]
+                    break
+
+    def _ack(self, cmd_id, state, now_ms, runtime_s=None, volume_l=None, reason=None):
+        ack = commands.make_ack(cmd_id, self.node_id, state, now_ms, runtime_s, volume_l, reason)
+        self._remember(ack)
+        return ack
+
+    def _reject(self, cmd, now_ms, reason):
+        return self._ack(cmd["id"], commands.ACK_REJECTED, now_ms, reason=reason)
+
+    def _repeat(self, cmd_id):
+        self.stats["duplicates"] += 1
+        return [self._acks[cmd_id]]
+
+    def _total_l(self):
+        if self.flow_meter is None:
+            return None
+        try:
+            return self.flow_meter.total_l()
+        except Exception:  # noqa: BLE001 - a dead meter must not keep a valve open
+            return None
+
+    def _set(self, valve, is_open):
+        self.valves[valve - 1].set(is_open)
+        if self._open[valve - 1] != is_open:
+            self._report_now = True
+        self._open[valve - 1] = is_open
+
+    def _execute(self, cmd, now_ms):
+        valve = cmd["valve"]
+        if cmd["action"] == commands.ACTION_CLOSE:
+            acks = self._close(valve, now_ms, "closed by command %s" % cmd["id"])
+            return acks + [self._ack(cmd["id"], commands.ACK_COMPLETED, now_ms)]
+        self._set(valve, True)
+        self._runs[valve] = {"cmd": cmd, "start_ms": now_ms, "vol0": self._total_l()}
+        return [self._ack(cmd["id"], commands.ACK_STARTED, now_ms)]
+
+    def _close(self, valve, now_ms, reason):
+        """Close `valve`; end its run "completed" (reason None) or "aborted"."""
+        self._set(valve, False)
+        run = self._runs.pop(valve, None)
+        if run is None:
+            return []
+        runtime_s = max(0, now_ms - run["start_ms"]) // 1000
+        volume_l = None
+        total = self._total_l()
+        if total is not None and run["vol0"] is not None:
+            volume_l = round(max(0.0, total - run["vol0"]), 1)
+            if volume_l != volume_l or volume_l > 1e9:
+                volume_l = None  # a meter gone wrong (NaN, inf) must not break the ack's JSON
+        state = commands.ACK_COMPLETED if reason is None else commands.ACK_ABORTED
+        reason = None if reason is None else reason[:200]
+        return [self._ack(run["cmd"]["id"], state, now_ms, runtime_s, volume_l, reason)]
+
+    def _readings(self):
+        out = []
+        for i, is_open in enumerate(self._open):
+            out.append(reading("valve_open", 1 if is_open else 0, channel=i + 1))
+        if self.flow_meter is not None:
+            try:
+                rate = self.flow_meter.rate_l_min()
+            except Exception:  # noqa: BLE001
+                rate = "sensor_error"
+            total = self._total_l()
+            out.append(reading("flow_l_min", rate))
+            out.append(reading("volume_l", "sensor_error" if total is None else total))
+        return out
