@@ -13,7 +13,7 @@ import json
 
 from . import CONTRACT_VERSION
 from .errors import ContractError
-from .payload import validate_uplink
+from .payload import TS_MS_MAX, validate_uplink
 from .topics import check_id
 from .version import check_version
 
@@ -51,6 +51,9 @@ def validate_envelope(b):
     batch_id = b.get("batch_id")
     if not isinstance(batch_id, str) or not 1 <= len(batch_id) <= 80:
         raise ContractError("batch_id", batch_id, "must be a string of 1 to 80 characters")
+    sent_ms = b.get("sent_ms")
+    if isinstance(sent_ms, bool) or not isinstance(sent_ms, int) or not 0 <= sent_ms <= TS_MS_MAX:
+        raise ContractError("sent_ms", sent_ms, "must be Unix time in milliseconds")
     items = b.get("items")
     if not isinstance(items, list) or len(items) > MAX_ITEMS:
         raise ContractError("items", items if not isinstance(items, list) else len(items),

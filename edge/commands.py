@@ -90,8 +90,8 @@ def validate_command(c):
     if action == ACTION_OPEN:
         if not _is_int(duration) or not 1 <= duration <= max_runtime:
             raise ContractError("duration_s", duration, "must be an integer 1..max_runtime_s (%d)" % max_runtime)
-    elif duration is not None and not _is_int(duration):
-        raise ContractError("duration_s", duration, "must be an integer or null for close")
+    elif duration is not None and (not _is_int(duration) or duration < 0):
+        raise ContractError("duration_s", duration, "must be null (or a non-negative integer) for close")
     not_before = c.get("not_before_ms")
     expires = c.get("expires_ms")
     if not _is_int(not_before) or not_before < 0:

@@ -32,6 +32,9 @@ from .topics import check_id
 from .version import check_version
 
 SEQ_MAX = 0xFFFFFFFF
+# Timestamps stop before the year 2255: InfluxDB keeps nanoseconds in an
+# int64, which ends in 2262, and a time past that fails a whole write.
+TS_MS_MAX = 9000000000000
 MAX_READINGS = 64
 DEPTH_MAX_CM = 1000
 CHANNEL_MAX = 254
@@ -146,8 +149,8 @@ def validate_uplink(p):
     if not _is_int(seq) or not 0 <= seq <= SEQ_MAX:
         raise ContractError("seq", seq, "must be an integer 0..%d" % SEQ_MAX)
     ts_ms = p.get("ts_ms")
-    if not _is_int(ts_ms) or not 0 <= ts_ms < 2**63:
-        raise ContractError("ts_ms", ts_ms, "must be Unix time in milliseconds (a non-negative integer)")
+    if not _is_int(ts_ms) or not 0 <= ts_ms <= TS_MS_MAX:
+        raise ContractError("ts_ms", ts_ms, "must be Unix time in milliseconds, 0..%d (before 2255)" % TS_MS_MAX)
     fw = _check_fw(p.get("fw"))
     bat_v = p.get("bat_v")
     if bat_v is not None:
@@ -161,10 +164,16 @@ def validate_uplink(p):
     if not isinstance(readings, list) or len(readings) > MAX_READINGS:
         raise ContractError("readings", readings, "must be a list of at most %d readings" % MAX_READINGS)
     out_readings = []
+    seen = []
     for i, r in enumerate(readings):
         checked = validate_reading(r, "readings.%d" % i)
         if MEASUREMENTS[checked["name"]][5] != role:
             raise ContractError("readings.%d.name" % i, checked["name"], "not a measurement of a %s node" % role)
+        # one value per sensor per report: a repeat would make stores disagree
+        key = (checked["name"], checked.get("depth_cm"), checked.get("channel"))
+        if key in seen:
+            raise ContractError("readings.%d" % i, key, "repeats an earlier reading of the same sensor")
+        seen.append(key)
         out_readings.append(checked)
     return {
         "v": CONTRACT_VERSION,
@@ -266,12 +275,12 @@ def decode_binary(data):
     if pos + count * _READING_SIZE != n - 2:
         raise ContractError("readings", count, "reading count does not match the payload length")
     readings = []
-    for _ in range(count):
+    for i in range(count):
         code, depth, channel, fault_code, raw = struct.unpack(_READING, data[pos : pos + _READING_SIZE])
         pos += _READING_SIZE
         name = MEASUREMENT_BY_CODE.get(code)
         if name is None:
-            raise ContractError("readings.name", code, "unknown measurement code")
+            raise ContractError("readings.%d.name" % i, code, "unknown measurement code")
         r = {"name": name}
         if depth != _NO_DEPTH:
             r["depth_cm"] = depth
@@ -280,7 +289,7 @@ def decode_binary(data):
         if fault_code:
             fault = FAULT_BY_CODE.get(fault_code)
             if fault is None:
-                raise ContractError("readings.fault", fault_code, "unknown fault code")
+                raise ContractError("readings.%d.fault" % i, fault_code, "unknown fault code")
             r["fault"] = fault
             r["value"] = None
         else:

@@ -76,6 +76,7 @@ def test_command_and_ack_round_trip():
         ({"expires_ms": T0}, "expires_ms"),
         ({"max_runtime_s": 0}, "max_runtime_s"),
         ({"node": "IRR"}, "node"),
+        ({"action": "close", "duration_s": -5}, "duration_s"),
     ],
 )
 def test_unsafe_commands_refused(over, field):
@@ -97,6 +98,9 @@ def test_batch_envelope_and_items():
     assert e.value.field == "items.1.seq"
     with pytest.raises(ContractError, match="major version 3"):
         batch.validate_envelope(dict(b, v="3.1"))
+    with pytest.raises(ContractError) as e:
+        batch.validate_envelope(dict(b, sent_ms="yesterday"))
+    assert e.value.field == "sent_ms"
 
 
 def _sorted(readings):

@@ -17,6 +17,7 @@ ids = st.text(alphabet="abcdefghijklmnopqrstuvwxyz0123456789-_", min_size=1, max
 def readings_of(draw, role):
     names = measurements_of_role(role)
     out = []
+    seen = set()
     for _ in range(draw(st.integers(0, 12))):
         name = draw(st.sampled_from(names))
         _code, _unit, lo, hi, decimals, _role = MEASUREMENTS[name]
@@ -29,7 +30,10 @@ def readings_of(draw, role):
             kwargs["fault"] = draw(st.sampled_from(sorted(FAULTS)))
         else:
             kwargs["value"] = draw(st.floats(lo, hi, allow_nan=False))
-        out.append(payload.make_reading(name, **kwargs))
+        key = (name, kwargs.get("depth_cm"), kwargs.get("channel"))
+        if key not in seen:
+            seen.add(key)
+            out.append(payload.make_reading(name, **kwargs))
     return out
 
 
@@ -40,7 +44,7 @@ def uplinks(draw, role=None):
         node=draw(ids),
         role=role,
         seq=draw(st.integers(0, payload.SEQ_MAX)),
-        ts_ms=draw(st.integers(0, 2**62)),
+        ts_ms=draw(st.integers(0, payload.TS_MS_MAX)),
         readings=draw(readings_of(role)),
         fw="%d.%d.%d" % tuple(draw(st.integers(0, 255)) for _ in range(3)),
         bat_v=draw(st.none() | st.floats(0, 65.535, allow_nan=False)),
@@ -133,6 +137,8 @@ def test_binary_corruption_detected_by_crc():
         (lambda p: p.update(role="drone"), "role"),
         (lambda p: p.update(fw="1.0"), "fw"),
         (lambda p: p.update(ts_ms=1.5), "ts_ms"),
+        (lambda p: p.update(ts_ms=2**62), "ts_ms"),
+        (lambda p: p["readings"].append(dict(p["readings"][0])), "readings.1"),
         (lambda p: p.update(rssi_dbm=20), "rssi_dbm"),
         (lambda p: p["readings"][0].update(value=140.0), "readings.0.value"),
         (lambda p: p["readings"][0].update(unit="m3/m3"), "readings.0.unit"),

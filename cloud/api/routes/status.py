@@ -1,0 +1,30 @@
+"""GET /stats and GET /health."""
+
+from fastapi import APIRouter
+
+from ..deps import ServicesDep
+from ..schemas import HealthOut, StatsOut
+
+router = APIRouter(tags=["status"])
+
+
+@router.get("/stats", response_model=StatsOut)
+async def stats(services: ServicesDep) -> StatsOut:
+    """Readings stored, commands by state, and the counters of this instance."""
+    return StatsOut(
+        readings_stored=await services.store.count(),
+        commands=await services.commands.counts(),
+        acks=dict(services.commands.ack_outcomes),
+        mqtt=dict(services.worker.stats) if services.worker else {},
+    )
+
+
+@router.get("/health", response_model=HealthOut)
+async def health(services: ServicesDep) -> HealthOut:
+    """The service is up; which storage it uses and whether its broker link is."""
+    worker = services.worker
+    if worker is None:
+        mqtt = "disabled"
+    else:
+        mqtt = "connected" if worker.connected else "disconnected"
+    return HealthOut(status="ok", storage=services.store.backend, mqtt=mqtt)

@@ -1,0 +1,132 @@
+"""Request and response models of the HTTP API (the OpenAPI docs show their examples)."""
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+EXAMPLE_BATCH = {
+    "v": "1.0",
+    "site": "demo",
+    "gateway": "gw-1",
+    "batch_id": "gw-1-000042",
+    "sent_ms": 1767225600000,
+    "items": [
+        {
+            "v": "1.0", "node": "soil-01", "role": "soil", "seq": 42,
+            "ts_ms": 1767225590000, "fw": "0.1.0", "bat_v": 3.71, "rssi_dbm": -67,
+            "readings": [
+                {"name": "vwc_pct", "value": 23.4, "unit": "%", "depth_cm": 10},
+                {"name": "soil_temp_c", "value": None, "unit": "degC", "depth_cm": 10,
+                 "fault": "disconnected"},
+            ],
+            "rx_ms": 1767225591000, "flags": [],
+        }
+    ],
+}
+
+
+class Problem(BaseModel):
+    """Input that breaks the contract: which field, its value, and why."""
+
+    field: str
+    value: Any = None
+    reason: str
+
+
+class ProblemResponse(BaseModel):
+    detail: Problem
+
+
+class MessageResponse(BaseModel):
+    detail: str
+
+
+class Rejected(Problem):
+    """One batch item refused by the contract; the others were kept."""
+
+    index: int
+
+
+class IngestResponse(BaseModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [{
+        "batch_id": "gw-1-000042", "accepted": 1, "readings": 2, "stored": 2,
+        "rejected": [{"index": 1, "field": "items.1.readings.0.value", "value": 140.0,
+                      "reason": "outside vwc_pct's physical range 0.0..100.0 %"}],
+    }]})
+
+    batch_id: str
+    accepted: int = Field(description="items that passed the contract and were stored")
+    readings: int = Field(description="values in the accepted items")
+    stored: int = Field(description="values the store reports as newly taken (see README)")
+    rejected: list[Rejected]
+
+
+class ReadingOut(BaseModel):
+    """One stored value."""
+
+    model_config = ConfigDict(from_attributes=True)
+
+    site: str
+    gateway: str
+    node: str
+    role: str
+    measurement: str
+    unit: str
+    depth_cm: int | None
+    channel: int | None
+    value: float | None
+    fault: str | None
+    seq: int
+    ts_ms: int
+    rx_ms: int | None
+    flags: list[str]
+
+
+class NodeOut(BaseModel):
+    """Where a node's commands are routed: the gateway that last forwarded its readings."""
+
+    model_config = ConfigDict(from_attributes=True)
+
+    node: str
+    site: str
+    gateway: str
+    last_seen_ms: int
+
+
+class CommandCreate(BaseModel):
+    """An irrigation command to create. Times default from the service settings."""
+
+    model_config = ConfigDict(json_schema_extra={"examples": [
+        {"node": "irr-01", "valve": 1, "action": "open", "duration_s": 600},
+        {"node": "irr-01", "valve": 2, "action": "open", "duration_s": 1800,
+         "not_before": "2026-01-01T05:00:00Z", "ttl_s": 3600, "max_runtime_s": 2400},
+        {"node": "irr-01", "valve": 1, "action": "close"},
+    ]})
+
+    node: str = Field(description="the irrigation node (controller) id")
+    valve: int = Field(description="valve number on that controller, 1..16")
+    action: Literal["open", "close"] = "open"
+    duration_s: int | None = Field(default=None, description="how long to open; required for open")
+    not_before: str | int | None = Field(
+        default=None,
+        description="ISO 8601 or Unix ms; the controller waits until then (default now)",
+    )
+    ttl_s: int | None = Field(
+        default=None, gt=0, description="seconds after not_before when the command expires"
+    )
+    max_runtime_s: int | None = Field(
+        default=None, description="the controller closes the valve after this, whatever happens"
+    )
+
+
+class StatsOut(BaseModel):
+    readings_stored: int
+    commands: dict[str, int] = Field(description="number of commands in each state")
+    acks: dict[str, int] = Field(description="acknowledgements by outcome since start")
+    mqtt: dict[str, int] = Field(description="MQTT worker counters since start")
+
+
+class HealthOut(BaseModel):
+    status: Literal["ok"]
+    storage: str
+    mqtt: Literal["connected", "disconnected", "disabled"]

@@ -1,0 +1,149 @@
+"""The cloud service: ``create_app(settings)`` returns the FastAPI application.
+
+Run it with ``uvicorn --factory furrow.cloud.app:create_app``. The lifespan
+opens the readings store and the relational database and, when MQTT is
+enabled, supervises the MQTT worker as a background task.
+"""
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse
+from furrow.edge.errors import ContractError
+
+from .api import api_router
+from .api.deps import Services
+from .commands import CommandNotFound, CommandService, UnroutableNode
+from .db import Database
+from .ingest import ingest_batch, printable
+from .mqtt_worker import MqttWorker
+from .node_routes import NodeRoutes
+from .settings import Settings
+from .storage import (
+    Influx1ReadingStore,
+    StorageError,
+    StorageRejected,
+    StorageUnavailable,
+    open_store,
+)
+
+log = logging.getLogger(__name__)
+
+RETRY_AFTER_S = 5
+
+
+async def open_services(settings: Settings) -> Services:
+    """Open the store and the database, and build (not start) the MQTT worker."""
+    store = open_store(settings)
+    db = Database(settings.resolved_database_url())
+    await asyncio.to_thread(db.create_all)
+    if isinstance(store, Influx1ReadingStore):
+        try:
+            await store.ensure_database()
+        except StorageError as e:  # it may come up later: writes wait for it then
+            log.warning("could not create InfluxDB database %r: %s", store.database, e)
+    routes = NodeRoutes(db)
+    commands = CommandService(
+        db,
+        routes,
+        default_max_runtime_s=settings.command_default_max_runtime_s,
+        default_ttl_s=settings.command_default_ttl_s,
+    )
+    services = Services(settings=settings, store=store, db=db, routes=routes, commands=commands)
+    if settings.mqtt_enabled:
+
+        async def on_batch(site: str, gateway: str, payload: bytes) -> None:
+            result = await ingest_batch(payload, store, routes, origin=(site, gateway))
+            if result.rejected:
+                first = result.rejected[0]
+                log.warning("batch %s from %s/%s: %d item(s) rejected, first %s=%r: %s",
+                            result.batch_id, site, gateway, len(result.rejected),
+                            first.field, first.value, first.reason)
+
+        async def on_ack(site: str, gateway: str, payload: bytes) -> None:
+            await commands.apply_ack(payload)
+
+        worker = MqttWorker(
+            host=settings.mqtt_host,
+            port=settings.mqtt_port,
+            root=settings.topic_root,
+            on_batch=on_batch,
+            on_ack=on_ack,
+            on_connect=commands.dispatch_pending,
+            shared_group=settings.ingest_shared_group,
+            client_id=settings.mqtt_client_id,
+            reconnect_max_s=settings.mqtt_reconnect_max_s,
+        )
+        commands.publisher = worker
+        services.worker = worker
+    return services
+
+
+async def close_services(services: Services) -> None:
+    if services.worker is not None:
+        await services.worker.stop()
+    await services.store.close()
+    await asyncio.to_thread(services.db.dispose)
+
+
+@asynccontextmanager
+async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+    services = await open_services(app.state.settings)
+    if services.worker is not None:
+        services.worker.start()
+    app.state.services = services
+    try:
+        yield
+    finally:
+        await close_services(services)
+
+
+# --- domain errors become HTTP answers here, at the edge, and only here -------
+
+async def _contract_error(_: Request, e: Exception) -> JSONResponse:
+    assert isinstance(e, ContractError)
+    return JSONResponse(
+        status_code=422,
+        content={"detail": {"field": e.field, "value": printable(e.value), "reason": e.reason}},
+    )
+
+
+async def _storage_unavailable(_: Request, e: Exception) -> JSONResponse:
+    return JSONResponse(
+        status_code=503,
+        headers={"Retry-After": str(RETRY_AFTER_S)},
+        content={"detail": f"storage unavailable, nothing was stored; retry later ({e})"},
+    )
+
+
+async def _storage_rejected(_: Request, e: Exception) -> JSONResponse:
+    return JSONResponse(status_code=502, content={"detail": f"storage refused the data: {e}"})
+
+
+async def _unroutable(_: Request, e: Exception) -> JSONResponse:
+    return JSONResponse(status_code=409, content={"detail": str(e)})
+
+
+async def _not_found(_: Request, e: Exception) -> JSONResponse:
+    return JSONResponse(status_code=404, content={"detail": str(e)})
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    """The Furrow cloud application (settings from FURROW_* when not given)."""
+    app = FastAPI(
+        title="Furrow cloud",
+        summary="Ingest, storage and irrigation commands for Furrow farms",
+        version="0.1.0",
+        lifespan=lifespan,
+    )
+    app.state.settings = settings or Settings()
+    app.add_exception_handler(ContractError, _contract_error)
+    app.add_exception_handler(StorageUnavailable, _storage_unavailable)
+    app.add_exception_handler(StorageRejected, _storage_rejected)
+    app.add_exception_handler(UnroutableNode, _unroutable)
+    app.add_exception_handler(CommandNotFound, _not_found)
+    app.include_router(api_router)
+    return app

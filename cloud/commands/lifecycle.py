@@ -1,0 +1,54 @@
+"""The command lifecycle as pure rules.
+
+    created -> sent -> received -> started -> completed | aborted | rejected
+
+"created" and "sent" are the cloud's own steps; the rest are reported by the
+controller in acknowledgements. Acks can arrive late, twice or out of order
+(QoS 1, store-and-forward gateways), so the state only ever moves forward and
+a final state never changes.
+"""
+
+from enum import StrEnum
+
+from furrow.edge import commands as contract
+
+
+class CommandState(StrEnum):
+    CREATED = "created"
+    SENT = "sent"
+    RECEIVED = contract.ACK_RECEIVED
+    STARTED = contract.ACK_STARTED
+    COMPLETED = contract.ACK_COMPLETED
+    ABORTED = contract.ACK_ABORTED
+    REJECTED = contract.ACK_REJECTED
+
+
+FINAL_STATES = frozenset(CommandState(s) for s in contract.FINAL_ACK_STATES)
+
+_RANK = {
+    CommandState.CREATED: 0,
+    CommandState.SENT: 1,
+    CommandState.RECEIVED: 2,
+    CommandState.STARTED: 3,
+    CommandState.COMPLETED: 4,
+    CommandState.ABORTED: 4,
+    CommandState.REJECTED: 4,
+}
+
+
+class AckOutcome(StrEnum):
+    """What one acknowledgement did."""
+
+    APPLIED = "applied"  # moved the command forward
+    LATE = "late"  # recorded in the history; the command was already further on
+    DUPLICATE = "duplicate"  # this state was already reported: nothing changed
+    UNKNOWN_COMMAND = "unknown_command"  # no such command id: counted and ignored
+    WRONG_NODE = "wrong_node"  # the ack names another node than the command: ignored
+
+
+def moves_forward(current: str, reported: str) -> bool:
+    """Whether `reported` advances a command that is in `current`."""
+    cur, new = CommandState(current), CommandState(reported)
+    if cur in FINAL_STATES:
+        return False
+    return _RANK[new] > _RANK[cur]

@@ -1,0 +1,267 @@
+"""Commands in the relational database: create, route, send, acknowledge.
+
+Every database call runs through ``Database.run`` (a worker thread); the
+lifecycle rules themselves are the pure functions of ``lifecycle``.
+"""
+
+import logging
+import uuid
+from collections import Counter
+from typing import Protocol
+
+from furrow.edge import commands as contract
+from furrow.edge.errors import ContractError
+from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from .._time import now_ms as _now_ms
+from ..db import CommandEvent, CommandRow, Database
+from ..node_routes import NodeRoutes
+from .lifecycle import FINAL_STATES, AckOutcome, CommandState, moves_forward
+from .models import CommandEventOut, CommandOut
+
+log = logging.getLogger(__name__)
+
+
+class UnroutableNode(Exception):
+    """The node has never reported through a gateway, so no gateway can carry its command."""
+
+    def __init__(self, node: str) -> None:
+        self.node = node
+        super().__init__(
+            f"node {node!r} has never reported through a gateway, so a command cannot be "
+            "routed to it; commands go to the gateway that last forwarded the node's readings"
+        )
+
+
+class CommandNotFound(Exception):
+    def __init__(self, command_id: str) -> None:
+        self.command_id = command_id
+        super().__init__(f"no command with id {command_id!r}")
+
+
+class CommandPublisher(Protocol):
+    async def publish_command(self, site: str, gateway: str, command: dict) -> None: ...
+
+
+def new_command_id() -> str:
+    return "c-" + uuid.uuid4().hex
+
+
+def wire_command(row: CommandRow | CommandOut) -> dict:
+    """The contract form of a stored command, as the gateway receives it."""
+    return contract.make_command(
+        row.id,
+        row.node,
+        row.valve,
+        row.action,
+        row.duration_s,
+        row.max_runtime_s,
+        row.not_before_ms,
+        row.expires_ms,
+    )
+
+
+def _out(row: CommandRow, events: list[CommandEvent]) -> CommandOut:
+    out = CommandOut.model_validate(row)
+    out.events = [CommandEventOut.model_validate(e) for e in events]
+    return out
+
+
+def _events(session: Session, command_id: str) -> list[CommandEvent]:
+    q = select(CommandEvent).where(CommandEvent.command_id == command_id).order_by(CommandEvent.id)
+    return list(session.scalars(q))
+
+
+def _advance(session: Session, row: CommandRow, state: str, ts_ms: int, reason: str | None,
+             now: int) -> AckOutcome:
+    """Record `state` in the history and move the command forward if it is newer."""
+    seen = session.scalar(
+        select(CommandEvent.id).where(
+            CommandEvent.command_id == row.id, CommandEvent.state == state
+        )
+    )
+    if seen is not None:
+        return AckOutcome.DUPLICATE
+    session.add(CommandEvent(command_id=row.id, state=state, ts_ms=ts_ms, reason=reason))
+    if not moves_forward(row.state, state):
+        return AckOutcome.LATE
+    row.state = state
+    row.updated_ms = now
+    return AckOutcome.APPLIED
+
+
+class CommandService:
+    """Creates commands, routes them to a gateway, sends them and applies acks."""
+
+    def __init__(
+        self,
+        db: Database,
+        routes: NodeRoutes,
+        *,
+        default_max_runtime_s: int,
+        default_ttl_s: int,
+        publisher: CommandPublisher | None = None,
+    ) -> None:
+        self._db = db
+        self._routes = routes
+        self.default_max_runtime_s = default_max_runtime_s
+        self.default_ttl_s = default_ttl_s
+        self.publisher = publisher
+        self.ack_outcomes: Counter[str] = Counter()
+
+    async def create(
+        self,
+        *,
+        node: str,
+        valve: int,
+        action: str = contract.ACTION_OPEN,
+        duration_s: int | None = None,
+        not_before_ms: int | None = None,
+        ttl_s: int | None = None,
+        max_runtime_s: int | None = None,
+        now_ms: int | None = None,
+    ) -> CommandOut:
+        """Create a command, route it and try to send it.
+
+        Raises ContractError naming the field for an invalid command and
+        UnroutableNode when no gateway has forwarded the node's readings. When
+        it cannot be sent now it stays "created" and is sent on reconnect.
+        """
+        now = _now_ms() if now_ms is None else now_ms
+        not_before = now if not_before_ms is None else not_before_ms
+        ttl = self.default_ttl_s if ttl_s is None else ttl_s
+        if ttl <= 0:
+            raise ContractError("ttl_s", ttl_s, "must be a positive number of seconds")
+        max_runtime = self.default_max_runtime_s if max_runtime_s is None else max_runtime_s
+        cmd = contract.make_command(
+            new_command_id(), node, valve, action, duration_s, max_runtime, not_before,
+            not_before + ttl * 1000,
+        )
+        route = await self._routes.get(node)
+        if route is None:
+            raise UnroutableNode(node)
+
+        def insert(session: Session) -> None:
+            session.add(CommandRow(
+                id=cmd["id"], node=node, site=route.site, gateway=route.gateway,
+                valve=cmd["valve"], action=cmd["action"], duration_s=cmd["duration_s"],
+                max_runtime_s=cmd["max_runtime_s"], not_before_ms=cmd["not_before_ms"],
+                expires_ms=cmd["expires_ms"], state=CommandState.CREATED, created_ms=now,
+                updated_ms=now,
+            ))
+            session.flush()  # the command row first: events refer to it
+            session.add(CommandEvent(command_id=cmd["id"], state=CommandState.CREATED, ts_ms=now))
+
+        await self._db.run(insert)
+        await self.send(cmd["id"], route.site, route.gateway, cmd)
+        return await self.get(cmd["id"])
+
+    async def send(self, command_id: str, site: str, gateway: str, cmd: dict) -> bool:
+        """Publish one command to its gateway and mark it sent; False if it could not go."""
+        if self.publisher is None:
+            return False
+        try:
+            await self.publisher.publish_command(site, gateway, cmd)
+        except Exception as e:  # broker down, not connected: it stays "created"
+            log.warning("command %s not sent yet (%s); it will be sent on reconnect", command_id, e)
+            return False
+        await self.mark_sent(command_id)
+        return True
+
+    async def mark_sent(self, command_id: str, now_ms: int | None = None) -> None:
+        now = _now_ms() if now_ms is None else now_ms
+
+        def mark(session: Session) -> None:
+            row = session.get(CommandRow, command_id)
+            if row is not None:
+                _advance(session, row, CommandState.SENT, now, None, now)
+
+        try:
+            await self._db.run(mark)
+        except IntegrityError:
+            pass  # sent twice at once: already recorded
+
+    async def dispatch_pending(self, now_ms: int | None = None) -> int:
+        """Send every command still "created" and not expired; return how many went.
+
+        A command sent twice is harmless: the controller knows it by its id.
+        """
+        now = _now_ms() if now_ms is None else now_ms
+
+        def pending(session: Session) -> list[CommandRow]:
+            q = select(CommandRow).where(
+                CommandRow.state == CommandState.CREATED, CommandRow.expires_ms > now
+            ).order_by(CommandRow.created_ms)
+            return list(session.scalars(q))
+
+        sent = 0
+        for row in await self._db.run(pending):
+            sent += await self.send(row.id, row.site, row.gateway, wire_command(row))
+        return sent
+
+    async def apply_ack(self, ack: dict | bytes, now_ms: int | None = None) -> AckOutcome:
+        """Apply one acknowledgement (validated here; ContractError if it breaks the contract).
+
+        An ack for an unknown id is counted and ignored; a late or out-of-order
+        ack is kept in the history but never moves a final state; the same
+        ack twice changes nothing.
+        """
+        ack = contract.decode_ack(ack) if isinstance(ack, bytes) else contract.validate_ack(ack)
+        now = _now_ms() if now_ms is None else now_ms
+
+        def apply(session: Session) -> AckOutcome:
+            row = session.get(CommandRow, ack["id"])
+            if row is None:
+                return AckOutcome.UNKNOWN_COMMAND
+            if row.node != ack["node"]:
+                return AckOutcome.WRONG_NODE
+            outcome = _advance(session, row, ack["state"], ack["ts_ms"], ack["reason"], now)
+            if outcome is AckOutcome.APPLIED:
+                if ack["reason"] is not None:
+                    row.reason = ack["reason"]
+                if CommandState(row.state) in FINAL_STATES:
+                    row.runtime_s = ack["runtime_s"]
+                    row.volume_l = ack["volume_l"]
+            return outcome
+
+        try:
+            outcome = await self._db.run(apply)
+        except IntegrityError:
+            outcome = AckOutcome.DUPLICATE  # the same ack applied at once by another worker
+        self.ack_outcomes[outcome] += 1
+        if outcome in (AckOutcome.UNKNOWN_COMMAND, AckOutcome.WRONG_NODE):
+            log.info("ack %s from %s ignored: %s", ack["id"], ack["node"], outcome)
+        return outcome
+
+    async def get(self, command_id: str) -> CommandOut:
+        def get(session: Session) -> CommandOut | None:
+            row = session.get(CommandRow, command_id)
+            return _out(row, _events(session, command_id)) if row is not None else None
+
+        out = await self._db.run(get)
+        if out is None:
+            raise CommandNotFound(command_id)
+        return out
+
+    async def recent(self, node: str | None = None, limit: int = 100) -> list[CommandOut]:
+        """Newest first, with their histories."""
+
+        def list_(session: Session) -> list[CommandOut]:
+            q = select(CommandRow).order_by(CommandRow.created_ms.desc(), CommandRow.id)
+            q = q.limit(limit)
+            if node is not None:
+                q = q.where(CommandRow.node == node)
+            return [_out(row, _events(session, row.id)) for row in session.scalars(q)]
+
+        return await self._db.run(list_)
+
+    async def counts(self) -> dict[str, int]:
+        """Number of commands in each state."""
+
+        def counts(session: Session) -> dict[str, int]:
+            q = select(CommandRow.state, func.count()).group_by(CommandRow.state)
+            return {state: n for state, n in session.execute(q)}
+
+        return await self._db.run(counts)

@@ -1,0 +1,145 @@
+"""Ingest: a gateway's batch in, readings stored once, every bad item named.
+
+``ingest_batch`` is the one core both paths share (MQTT worker and
+``POST /api/v1/ingest/batch``). The envelope is checked as a whole (a bad one
+rejects the batch with the reason); items are checked one by one, so one bad
+item never costs the good ones. Good items are flattened into Readings and
+written in one ``store.write``; the store's idempotency (node, seq, ...) makes
+a replayed batch harmless.
+
+When the store is unavailable, ``StorageUnavailable`` propagates and nothing
+is recorded as seen: the caller keeps the batch (HTTP answers 503, the MQTT
+worker waits and retries the same message) instead of losing it.
+"""
+
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from furrow.edge.batch import decode_batch, validate_envelope, validate_item
+from furrow.edge.errors import ContractError
+
+from .storage import Reading, ReadingStore
+
+
+class RouteRecorder(Protocol):
+    async def record(self, site: str, gateway: str, seen_ms: Mapping[str, int]) -> None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class Rejection:
+    """One item the contract refused: its index in the batch and why."""
+
+    index: int
+    field: str
+    value: Any
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class IngestResult:
+    """What one batch came to.
+
+    accepted  items (reports) that passed the contract and were stored
+    readings  values those items hold, all handed to the store
+    stored    what the store reports as taken: SQLite counts only new
+              readings (readings - stored were already there); InfluxDB
+              overwrites a point with itself and reports all of them
+    rejected  every item the contract refused, with index, field, value, reason
+    """
+
+    site: str
+    gateway: str
+    batch_id: str
+    accepted: int
+    readings: int
+    stored: int
+    rejected: list[Rejection] = field(default_factory=list)
+
+
+def printable(value: Any, limit: int = 120) -> Any:
+    """A JSON-safe, short stand-in for an offending value."""
+    if value is None or isinstance(value, bool | int | float):
+        return value
+    if isinstance(value, str):
+        return value if len(value) <= limit else value[:limit] + "..."
+    if isinstance(value, bytes | bytearray):
+        value = bytes(value).decode("utf-8", "replace")
+        return printable(value, limit)
+    try:
+        text = json.dumps(value)
+    except (TypeError, ValueError):
+        text = repr(value)
+    return text if len(text) <= limit else text[:limit] + "..."
+
+
+def flatten(
+    site: str, gateway: str, uplink: dict, rx_ms: int | None, flags: list[str]
+) -> list[Reading]:
+    """The Readings of one validated uplink."""
+    return [
+        Reading(
+            site=site,
+            gateway=gateway,
+            node=uplink["node"],
+            role=uplink["role"],
+            measurement=r["name"],
+            unit=r["unit"],
+            depth_cm=r.get("depth_cm"),
+            channel=r.get("channel"),
+            value=r["value"],
+            fault=r.get("fault"),
+            seq=uplink["seq"],
+            ts_ms=uplink["ts_ms"],
+            rx_ms=rx_ms,
+            flags=tuple(flags),
+        )
+        for r in uplink["readings"]
+    ]
+
+
+async def ingest_batch(
+    raw: bytes | str | dict,
+    store: ReadingStore,
+    routes: RouteRecorder,
+    *,
+    origin: tuple[str, str] | None = None,
+) -> IngestResult:
+    """Validate, store and route one batch.
+
+    `origin` is the (site, gateway) the batch arrived from (its MQTT topic);
+    an envelope claiming another is refused. Each node's route is recorded
+    with when its gateway heard it (rx_ms, else ts_ms). Raises ContractError
+    for a bad envelope and StorageUnavailable when the store cannot take the
+    readings (then no route is recorded either).
+    """
+    if isinstance(raw, dict):
+        batch = raw
+    else:
+        batch = decode_batch(raw.encode() if isinstance(raw, str) else raw)
+    site, gateway, batch_id, items = validate_envelope(batch)
+    if origin is not None and (site, gateway) != origin:
+        raise ContractError(
+            "gateway", f"{site}/{gateway}",
+            f"batch published on the topic of {origin[0]}/{origin[1]} claims another site/gateway",
+        )
+
+    readings: list[Reading] = []
+    seen_ms: dict[str, int] = {}
+    rejected: list[Rejection] = []
+    accepted = 0
+    for index, item in enumerate(items):
+        try:
+            uplink, rx_ms, flags = validate_item(item, index)
+        except ContractError as e:
+            rejected.append(Rejection(index, e.field, printable(e.value), e.reason))
+            continue
+        readings.extend(flatten(site, gateway, uplink, rx_ms, flags))
+        heard = rx_ms if rx_ms is not None else uplink["ts_ms"]
+        seen_ms[uplink["node"]] = max(heard, seen_ms.get(uplink["node"], heard))
+        accepted += 1
+
+    stored = await store.write(readings) if readings else 0
+    await routes.record(site, gateway, seen_ms)
+    return IngestResult(site, gateway, batch_id, accepted, len(readings), stored, rejected)

@@ -1,0 +1,54 @@
+"""Where readings are stored: one protocol, three backends.
+
+``SqliteReadingStore`` (embedded default), ``Influx1ReadingStore`` (InfluxDB
+1.x over HTTP, tested against a real influxd) and ``Influx2ReadingStore``
+(InfluxDB 2.x through influxdb_client) all implement ``ReadingStore``.
+"""
+
+from ..settings import Settings
+from ._reading import Reading, ReadingStore, StorageError, StorageRejected, StorageUnavailable
+from ._retry import RetryPolicy
+from .influx1 import Influx1ReadingStore
+from .influx2 import Influx2ReadingStore
+from .sqlite_store import SqliteReadingStore
+
+__all__ = [
+    "Influx1ReadingStore",
+    "Influx2ReadingStore",
+    "Reading",
+    "ReadingStore",
+    "RetryPolicy",
+    "SqliteReadingStore",
+    "StorageError",
+    "StorageRejected",
+    "StorageUnavailable",
+    "open_store",
+]
+
+
+def open_store(settings: Settings) -> ReadingStore:
+    """The store `settings` asks for (no network is touched here)."""
+    retry = RetryPolicy(
+        retries=settings.influx_write_retries, backoff_s=settings.influx_retry_backoff_s
+    )
+    if settings.storage == "influxdb1":
+        return Influx1ReadingStore(
+            settings.influx_url,
+            settings.influx_database,
+            username=settings.influx_username,
+            password=settings.influx_password,
+            timeout_s=settings.influx_timeout_s,
+            retry=retry,
+            lines_per_request=settings.influx_lines_per_request,
+        )
+    if settings.storage == "influxdb2":
+        return Influx2ReadingStore(
+            settings.influx_url,
+            settings.influx_token or "",
+            settings.influx_org or "",
+            settings.influx_bucket or "",
+            timeout_s=settings.influx_timeout_s,
+            retry=retry,
+            lines_per_request=settings.influx_lines_per_request,
+        )
+    return SqliteReadingStore(settings.data_dir / "readings.db")

@@ -1,0 +1,150 @@
+"""Readings in InfluxDB 2.x through the official influxdb_client library.
+
+Writes go through the v2 write API (POST /api/v2/write?org=..&bucket=..
+&precision=ns, ``Authorization: Token ...``) with the same line protocol as
+the 1.x store; the library is synchronous, so calls run in a worker thread.
+Reads are basic Flux queries; the 1.x store is the one tested against a real
+server.
+"""
+
+import asyncio
+from datetime import UTC, datetime, timedelta
+
+from furrow.edge.measurements import MEASUREMENTS
+from influxdb_client import InfluxDBClient, WritePrecision
+from influxdb_client.client.write_api import SYNCHRONOUS
+from influxdb_client.rest import ApiException
+
+from ._reading import Reading, StorageRejected, StorageUnavailable
+from ._retry import RetryPolicy, retrying
+from .lineprotocol import TAG_KEYS, from_row, to_lines
+
+_RETRY_LATER = {401, 403, 404}
+
+
+def _flux_string(value: str) -> str:
+    return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+def _ms(t: datetime) -> int:
+    """Milliseconds of a record's _time, in integers (floats would round 0.999 down)."""
+    return (t - _EPOCH) // timedelta(milliseconds=1)
+
+
+class Influx2ReadingStore:
+    """ReadingStore on an InfluxDB 2.x bucket."""
+
+    backend = "influxdb2"
+
+    def __init__(
+        self,
+        url: str,
+        token: str,
+        org: str,
+        bucket: str,
+        *,
+        timeout_s: float = 10.0,
+        retry: RetryPolicy | None = None,
+        lines_per_request: int = 5000,
+    ) -> None:
+        self.org = org
+        self.bucket = bucket
+        self._retry = retry or RetryPolicy()
+        self._lines_per_request = lines_per_request
+        self._client = InfluxDBClient(
+            url=url, token=token, org=org, timeout=int(timeout_s * 1000), enable_gzip=False
+        )
+        self._write_api = self._client.write_api(write_options=SYNCHRONOUS)
+        self._query_api = self._client.query_api()
+
+    def _error(self, e: Exception, what: str) -> Exception:
+        if isinstance(e, ApiException):
+            problem = f"{what} answered {e.status}: {str(e.body)[:200]}"
+            status = e.status or 0
+            if 400 <= status < 500 and status not in _RETRY_LATER:
+                return StorageRejected(self.backend, problem)
+            return StorageUnavailable(self.backend, problem)
+        return StorageUnavailable(self.backend, f"{what} failed: {e!r}")
+
+    async def write(self, points: list[Reading]) -> int:
+        lines = to_lines(points)
+        step = self._lines_per_request
+        for i in range(0, len(lines), step):
+            chunk = lines[i : i + step]
+
+            async def attempt(chunk: list[str] = chunk) -> None:
+                try:
+                    await asyncio.to_thread(
+                        self._write_api.write,
+                        bucket=self.bucket,
+                        org=self.org,
+                        record=chunk,
+                        write_precision=WritePrecision.NS,
+                    )
+                except Exception as e:  # the library raises ApiException or urllib3 errors
+                    raise self._error(e, "/api/v2/write") from e
+
+            await retrying(attempt, self._retry)
+        return len(points)
+
+    async def _flux(self, flux: str) -> list[dict]:
+        try:
+            tables = await asyncio.to_thread(self._query_api.query, flux, org=self.org)
+        except Exception as e:
+            raise self._error(e, "/api/v2/query") from e
+        return [record.values for table in tables for record in table.records]
+
+    def _source(self, start_ms: int, end_ms: int, node: str | None, measurement: str | None) -> str:
+        names = [measurement] if measurement is not None else list(MEASUREMENTS)
+        cond = f"contains(value: r._measurement, set: [{', '.join(map(_flux_string, names))}])"
+        if node is not None:
+            cond += " and r.node == " + _flux_string(node)
+        return (
+            f"from(bucket: {_flux_string(self.bucket)})\n"
+            f"  |> range(start: time(v: {int(start_ms) * 1_000_000}), "
+            f"stop: time(v: {int(end_ms) * 1_000_000}))\n"
+            f"  |> filter(fn: (r) => {cond})\n"
+        )
+
+    _PIVOT = '  |> pivot(rowKey: ["_time"], columnKey: ["_field"], valueColumn: "_value")\n'
+
+    @staticmethod
+    def _reading(row: dict) -> Reading:
+        tags = {k: row.get(k) for k in TAG_KEYS}
+        return from_row(row["_measurement"], tags, {**row, "time": _ms(row["_time"])})
+
+    async def query(
+        self,
+        node: str | None,
+        measurement: str | None,
+        start_ms: int,
+        end_ms: int,
+        limit: int,
+    ) -> list[Reading]:
+        if measurement is not None and measurement not in MEASUREMENTS:
+            return []
+        flux = self._source(start_ms, end_ms, node, measurement) + self._PIVOT
+        flux += f"  |> group()\n  |> sort(columns: [\"_time\"])\n  |> limit(n: {int(limit)})\n"
+        readings = [self._reading(row) for row in await self._flux(flux)]
+        readings.sort(key=Reading.sort_key)
+        return readings[:limit]
+
+    async def latest(self, node: str) -> list[Reading]:
+        flux = self._source(0, 2**62 // 1_000_000, node, None) + "  |> last()\n" + self._PIVOT
+        newest: dict[tuple, Reading] = {}
+        for r in (self._reading(row) for row in await self._flux(flux)):
+            key = r.sensor_key()
+            if key not in newest or (r.ts_ms, r.seq) > (newest[key].ts_ms, newest[key].seq):
+                newest[key] = r
+        return [newest[k] for k in sorted(newest)]
+
+    async def count(self, node: str | None = None) -> int:
+        flux = self._source(0, 2**62 // 1_000_000, node, None)
+        flux += '  |> filter(fn: (r) => r._field == "seq")\n  |> group()\n  |> count()\n'
+        return sum(int(row.get("_value") or 0) for row in await self._flux(flux))
+
+    async def close(self) -> None:
+        await asyncio.to_thread(self._client.close)

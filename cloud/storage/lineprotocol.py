@@ -1,0 +1,91 @@
+"""Readings as InfluxDB line protocol, shared by the 1.x and 2.x stores.
+
+measurement  the measurement name (``vwc_pct``): its unit is in the name
+tags         site, gateway, node, role, depth_cm, channel: low cardinality, they
+             name a series (one sensor) and are what queries filter on
+fields       value (float) or fault (string), seq (integer), rx_ms (integer),
+             flags (JSON string, only when set)
+timestamp    ts_ms, written in nanoseconds as ts_ms * 1e6 + seq % 1e6
+
+seq is a field, never a tag: as a tag every report would open a new series and
+the index would grow without bound. InfluxDB stores one point per
+(measurement, tag set, timestamp), so a retried reading produces the identical
+point and is stored once.
+
+Why the nanoseconds: with a bare millisecond timestamp two *different* reports
+of one sensor in the same millisecond would be the same point, and the later
+would silently overwrite the earlier. That happens in practice: the Modbus
+register map carries report time in whole seconds. The sub-millisecond part
+carries seq % 1e6, so distinct reports stay distinct, a retry still lands on
+its own point, and reading time at millisecond precision (epoch=ms) gives
+ts_ms back unchanged.
+"""
+
+import json
+
+from furrow.edge.measurements import unit_of
+from influxdb_client import Point, WritePrecision
+
+from ._reading import Reading
+
+TAG_KEYS = ("site", "gateway", "node", "role", "depth_cm", "channel")
+FIELD_KEYS = ("value", "fault", "seq", "rx_ms", "flags")
+
+
+def to_point(r: Reading) -> Point:
+    """The InfluxDB point of one reading."""
+    p = Point(r.measurement)
+    p.tag("site", r.site).tag("gateway", r.gateway).tag("node", r.node).tag("role", r.role)
+    if r.depth_cm is not None:
+        p.tag("depth_cm", str(r.depth_cm))
+    if r.channel is not None:
+        p.tag("channel", str(r.channel))
+    if r.fault is not None:
+        p.field("fault", r.fault)
+    else:
+        p.field("value", float(r.value))
+    p.field("seq", int(r.seq))
+    if r.rx_ms is not None:
+        p.field("rx_ms", int(r.rx_ms))
+    if r.flags:
+        p.field("flags", json.dumps(list(r.flags)))
+    return p.time(point_time_ns(r), WritePrecision.NS)
+
+
+def point_time_ns(r: Reading) -> int:
+    """The point's timestamp: ts_ms in nanoseconds, seq % 1e6 below the millisecond."""
+    return int(r.ts_ms) * 1_000_000 + int(r.seq) % 1_000_000
+
+
+def to_line(r: Reading) -> str:
+    """One line of line protocol (timestamp in nanoseconds, see the module docstring)."""
+    return to_point(r).to_line_protocol()
+
+
+def to_lines(readings: list[Reading]) -> list[str]:
+    return [to_line(r) for r in readings]
+
+
+def from_row(measurement: str, tags: dict[str, str | None], row: dict) -> Reading:
+    """A Reading from a stored point: its tags and a row of time + fields."""
+    depth = tags.get("depth_cm")
+    channel = tags.get("channel")
+    flags = row.get("flags")
+    value = row.get("value")
+    rx_ms = row.get("rx_ms")
+    return Reading(
+        site=tags.get("site") or "",
+        gateway=tags.get("gateway") or "",
+        node=tags.get("node") or "",
+        role=tags.get("role") or "",
+        measurement=measurement,
+        unit=unit_of(measurement),
+        depth_cm=int(depth) if depth not in (None, "") else None,
+        channel=int(channel) if channel not in (None, "") else None,
+        value=float(value) if value is not None else None,
+        fault=row.get("fault"),
+        seq=int(row["seq"]),
+        ts_ms=int(row["time"]),
+        rx_ms=int(rx_ms) if rx_ms is not None else None,
+        flags=tuple(json.loads(flags)) if flags else (),
+    )

@@ -1,0 +1,197 @@
+"""One contract suite for ReadingStore, run against SQLite and a real InfluxDB 1.x."""
+
+from __future__ import annotations
+
+import socket
+
+import pytest
+from furrow.cloud.storage import (
+    Influx1ReadingStore,
+    Reading,
+    RetryPolicy,
+    SqliteReadingStore,
+    StorageUnavailable,
+)
+from furrow.cloud.storage.lineprotocol import to_line
+from furrow.edge.payload import TS_MS_MAX
+
+from tests.cloud_support import T0
+
+END = T0 + 3_600_000
+
+
+def reading(node="soil-01", seq=1, measurement="vwc_pct", value=23.4, depth_cm=10,
+            channel=None, ts_ms=T0, fault=None, gateway="gw-1", role="soil",
+            unit=None, flags=()) -> Reading:
+    units = {"vwc_pct": "%", "soil_temp_c": "degC", "valve_open": "state", "flow_l_min": "L/min"}
+    return Reading(
+        site="demo", gateway=gateway, node=node, role=role, measurement=measurement,
+        unit=unit or units[measurement], depth_cm=depth_cm, channel=channel,
+        value=None if fault else value, fault=fault, seq=seq, ts_ms=ts_ms,
+        rx_ms=ts_ms + 250, flags=tuple(flags),
+    )
+
+
+@pytest.fixture(params=["sqlite", pytest.param("influxdb1", marks=pytest.mark.influxdb)])
+async def store(request, tmp_path):
+    if request.param == "sqlite":
+        s = SqliteReadingStore(tmp_path / "readings.db")
+    else:
+        influxdb = request.getfixturevalue("influxdb")
+        s = Influx1ReadingStore(influxdb.url, request.getfixturevalue("influx_db"))
+    try:
+        yield s
+    finally:
+        await s.close()
+
+
+async def test_write_then_query_latest_and_count_round_trip(store):
+    """What is written comes back equal from query, latest and count."""
+    points = [
+        reading(seq=1, ts_ms=T0, value=20.0),
+        reading(seq=1, ts_ms=T0, measurement="soil_temp_c", value=18.25),
+        reading(seq=2, ts_ms=T0 + 60_000, value=21.5, flags=["clock_corrected"]),
+        reading(node="soil-02", seq=7, ts_ms=T0 + 30_000, value=30.0, depth_cm=30),
+    ]
+    await store.write(points)
+    got = await store.query(None, None, T0, END, 100)
+    assert got == sorted(points, key=Reading.sort_key)
+    assert await store.count() == 4
+    assert await store.count("soil-01") == 3
+    latest = await store.latest("soil-01")
+    assert [(r.measurement, r.seq, r.value) for r in latest] == [
+        ("soil_temp_c", 1, 18.25),
+        ("vwc_pct", 2, 21.5),
+    ]
+
+
+async def test_the_same_reading_written_twice_is_stored_once(store):
+    """A retried reading (same node, seq, measurement, depth) is stored once."""
+    r = reading(seq=5)
+    await store.write([r])
+    await store.write([r])
+    await store.write([r, r])
+    assert await store.count() == 1
+    assert await store.query("soil-01", "vwc_pct", T0, END, 10) == [r]
+
+
+async def test_two_reports_in_the_same_millisecond_are_both_kept(store):
+    """Distinct reports of one sensor sharing a timestamp (second-resolution Modbus time) both stay."""
+    first, second = reading(seq=1, value=20.0), reading(seq=2, value=21.0)
+    await store.write([first, second])
+    await store.write([second])
+    assert await store.count() == 2
+    assert await store.query("soil-01", "vwc_pct", T0, T0 + 1, 10) == [first, second]
+    assert await store.latest("soil-01") == [second]
+
+
+async def test_faults_are_stored_counted_and_read_back(store):
+    """A reading with a fault instead of a value is stored, counted and read back as a fault."""
+    fault = reading(measurement="soil_temp_c", fault="disconnected", seq=3)
+    value = reading(seq=3)
+    await store.write([fault, value])
+    assert await store.count() == 2
+    got = await store.query(None, "soil_temp_c", T0, END, 10)
+    assert got == [fault]
+    assert got[0].value is None and got[0].fault == "disconnected"
+
+
+async def test_query_filters_by_node_measurement_window_and_limit(store):
+    """query honours node, measurement, [start, end) and limit, oldest first."""
+    points = [reading(seq=i, ts_ms=T0 + i * 1000, value=float(i)) for i in range(10)]
+    points.append(reading(node="soil-02", seq=1, ts_ms=T0 + 2000))
+    points.append(reading(seq=1, measurement="soil_temp_c", ts_ms=T0 + 1000, value=15.0))
+    await store.write(points)
+    got = await store.query("soil-01", "vwc_pct", T0 + 2000, T0 + 6000, 100)
+    assert [r.seq for r in got] == [2, 3, 4, 5]
+    got = await store.query("soil-01", "vwc_pct", T0, END, 3)
+    assert [r.seq for r in got] == [0, 1, 2]
+    got = await store.query(None, None, T0 + 1000, T0 + 2001, 100)
+    assert [(r.node, r.measurement, r.seq) for r in got] == [
+        ("soil-01", "soil_temp_c", 1), ("soil-01", "vwc_pct", 1),
+        ("soil-01", "vwc_pct", 2), ("soil-02", "vwc_pct", 1),
+    ]
+    assert await store.query("soil-03", None, T0, END, 100) == []
+
+
+async def test_channels_and_missing_depth_are_kept_apart(store):
+    """Valves on different channels are separate sensors; a missing depth reads back as None."""
+    a = reading(node="irr-01", role="irrigation", measurement="valve_open", value=1.0,
+                depth_cm=None, channel=1)
+    b = reading(node="irr-01", role="irrigation", measurement="valve_open", value=0.0,
+                depth_cm=None, channel=2)
+    await store.write([a, b])
+    assert await store.count("irr-01") == 2
+    assert await store.latest("irr-01") == [a, b]
+
+
+@pytest.mark.influxdb
+async def test_influx_tags_are_low_cardinality_and_seq_is_a_field(influxdb, influx_db):
+    """On the real server seq is an integer field, never a tag; the tags are the sensor's identity."""
+    s = Influx1ReadingStore(influxdb.url, influx_db)
+    try:
+        await s.write([reading(seq=i, ts_ms=T0 + i) for i in range(5)]
+                      + [reading(measurement="soil_temp_c", fault="crc_error")])
+    finally:
+        await s.close()
+    tag_keys = {
+        v[0]
+        for series in influxdb.query(influx_db, "SHOW TAG KEYS")["results"][0]["series"]
+        for v in series["values"]
+    }
+    assert tag_keys == {"site", "gateway", "node", "role", "depth_cm"}
+    fields = {
+        tuple(v)
+        for series in influxdb.query(influx_db, "SHOW FIELD KEYS")["results"][0]["series"]
+        for v in series["values"]
+    }
+    assert ("seq", "integer") in fields and ("value", "float") in fields
+    assert ("fault", "string") in fields
+    series = influxdb.query(influx_db, "SHOW SERIES")["results"][0]["series"][0]["values"]
+    assert len(series) == 2  # five reports of one sensor are one series, not five
+
+
+def test_line_protocol_of_a_reading_is_exact_and_stable():
+    """A reading maps to one exact line (seq below the millisecond), a retry to the identical line."""
+    r = reading(seq=42, flags=["clock_corrected"])
+    line = to_line(r)
+    assert line == (
+        "vwc_pct,depth_cm=10,gateway=gw-1,node=soil-01,role=soil,site=demo "
+        'flags="[\\"clock_corrected\\"]",rx_ms=1767225600250i,seq=42i,value=23.4 '
+        "1767225600000000042"
+    )
+    assert to_line(reading(seq=42, flags=["clock_corrected"])) == line
+    fault = to_line(reading(measurement="soil_temp_c", fault="disconnected", seq=42))
+    assert fault == (
+        "soil_temp_c,depth_cm=10,gateway=gw-1,node=soil-01,role=soil,site=demo "
+        'fault="disconnected",rx_ms=1767225600250i,seq=42i 1767225600000000042'
+    )
+
+
+def _closed_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+async def test_influx_store_on_a_closed_port_raises_storage_unavailable():
+    """Writes to an InfluxDB nobody listens on fail as StorageUnavailable after the retries."""
+    s = Influx1ReadingStore(f"http://127.0.0.1:{_closed_port()}", "furrow",
+                            retry=RetryPolicy(retries=2, backoff_s=0.01))
+    try:
+        with pytest.raises(StorageUnavailable) as info:
+            await s.write([reading()])
+        assert "after 3 attempts" in info.value.reason
+    finally:
+        await s.close()
+
+
+@pytest.mark.influxdb
+async def test_the_latest_storable_instant_is_accepted_by_influxdb(influxdb, influx_db):
+    """The contract's latest time, TS_MS_MAX, is one the real InfluxDB still stores."""
+    s = Influx1ReadingStore(influxdb.url, influx_db)
+    try:
+        await s.write([reading(ts_ms=TS_MS_MAX, seq=999_999)])
+        assert await s.count() == 1
+    finally:
+        await s.close()
