@@ -74,6 +74,7 @@ class Demo:
     def __init__(self, options: DemoOptions) -> None:
         self.o = options
         self.api = f"http://{HOST}:{options.api_port}/api/v1"
+        self.stop_commands = asyncio.Event()  # Ctrl-C or the duration: no new commands
         self.stop_nodes = asyncio.Event()
         self.stop_all = asyncio.Event()
         self.counts = DemoCounts()
@@ -133,10 +134,10 @@ class Demo:
     async def _agronomist(self, client: httpx.AsyncClient) -> None:
         """Open a valve for a few seconds through the API, alternating valves."""
         valve = 1
-        while not self.stop_nodes.is_set():
+        while not self.stop_commands.is_set():
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self.stop_nodes.wait(), self.o.command_every_s)
-            if self.stop_nodes.is_set():
+                await asyncio.wait_for(self.stop_commands.wait(), self.o.command_every_s)
+            if self.stop_commands.is_set():
                 return
             body = {"node": "irr-01", "valve": valve, "action": "open", "duration_s": self.o.valve_open_s}
             try:
@@ -193,6 +194,16 @@ class Demo:
             await asyncio.sleep(0.2)
         return stats
 
+    async def _settle_commands(self, client: httpx.AsyncClient) -> None:
+        """Let running irrigation finish before the nodes stop (bounded)."""
+        deadline = time.monotonic() + self.o.valve_open_s + 10.0
+        while time.monotonic() < deadline:
+            states = await self._command_states(client)
+            if all(s in ("completed", "aborted", "rejected") for s in states.values()):
+                return
+            await asyncio.sleep(0.2)
+        log.warning("some commands had not finished when the nodes stopped")
+
     async def _command_states(self, client: httpx.AsyncClient) -> dict[str, str]:
         states = {}
         for cmd_id in self.command_ids:
@@ -203,10 +214,10 @@ class Demo:
 
     async def _progress(self) -> None:
         every = 10.0
-        while not self.stop_nodes.is_set():
+        while not self.stop_commands.is_set():
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self.stop_nodes.wait(), every)
-            if self.stop_nodes.is_set():
+                await asyncio.wait_for(self.stop_commands.wait(), every)
+            if self.stop_commands.is_set():
                 return
             g = self.gateway.stats()
             reports, readings = self._sent()
@@ -219,7 +230,7 @@ class Demo:
     async def run(self) -> dict[str, Any]:
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
-            loop.add_signal_handler(sig, self.stop_nodes.set)
+            loop.add_signal_handler(sig, self.stop_commands.set)
         await self.broker.start()
         log.info("embedded MQTT broker on %s:%d", HOST, self.o.mqtt_port)
         async with httpx.AsyncClient(timeout=5.0) as client, asyncio.TaskGroup() as tg:
@@ -239,11 +250,13 @@ class Demo:
                      f" for {self.o.duration_s:g} s" if self.o.duration_s else "; Ctrl-C stops it")
             if self.o.duration_s:
                 with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self.stop_nodes.wait(), self.o.duration_s)
+                    await asyncio.wait_for(self.stop_commands.wait(), self.o.duration_s)
             else:
-                await self.stop_nodes.wait()
+                await self.stop_commands.wait()
+            self.stop_commands.set()
+            await self._settle_commands(client)
             self.stop_nodes.set()
-            log.info("stopping: nodes stopped, draining the gateway buffer and the cloud ingest")
+            log.info("stopping: commands settled, nodes stopped, draining the gateway buffer and the cloud ingest")
             stats = await self._drain(client)
             states = await self._command_states(client)
             summary = self._summary(stats, states)
