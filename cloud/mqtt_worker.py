@@ -26,6 +26,7 @@ from collections import Counter
 from collections.abc import Awaitable, Callable
 
 import aiomqtt
+
 from furrow.edge import commands as contract
 from furrow.edge.errors import ContractError
 from furrow.edge.topics import GW_ACK, GW_BATCH, GW_CMD, gateway_filter, gateway_topic, parse_topic

@@ -18,6 +18,7 @@ import json
 
 from . import CONTRACT_VERSION
 from .errors import ContractError
+from .payload import TS_MS_MAX
 from .topics import check_id
 from .version import check_version
 
@@ -138,8 +139,8 @@ def validate_ack(a):
     if state not in ACK_STATES:
         raise ContractError("state", state, "must be one of %s" % (ACK_STATES,))
     ts_ms = a.get("ts_ms")
-    if not _is_int(ts_ms) or ts_ms < 0:
-        raise ContractError("ts_ms", ts_ms, "must be Unix time in milliseconds")
+    if not _is_int(ts_ms) or not 0 <= ts_ms <= TS_MS_MAX:
+        raise ContractError("ts_ms", ts_ms, "must be Unix time in milliseconds, 0..%d" % TS_MS_MAX)
     runtime = a.get("runtime_s")
     if runtime is not None and (not _is_int(runtime) or runtime < 0):
         raise ContractError("runtime_s", runtime, "must be a non-negative integer or null")
@@ -178,8 +179,8 @@ def validate_status(s):
     if state not in (STATUS_ONLINE, STATUS_OFFLINE):
         raise ContractError("state", state, "must be 'online' or 'offline'")
     ts_ms = s.get("ts_ms")
-    if not _is_int(ts_ms) or ts_ms < 0:
-        raise ContractError("ts_ms", ts_ms, "must be Unix time in milliseconds")
+    if not _is_int(ts_ms) or not 0 <= ts_ms <= TS_MS_MAX:
+        raise ContractError("ts_ms", ts_ms, "must be Unix time in milliseconds, 0..%d" % TS_MS_MAX)
     fw = s.get("fw")
     if fw is not None and not isinstance(fw, str):
         raise ContractError("fw", fw, "must be a string or null")

@@ -35,6 +35,7 @@ from typing import Any
 
 import httpx
 import uvicorn
+
 from furrow.cloud.app import create_app
 from furrow.cloud.settings import Settings
 from furrow.gateway.app import Gateway

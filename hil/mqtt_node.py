@@ -17,6 +17,7 @@ from collections.abc import Callable
 from typing import Any
 
 import aiomqtt
+
 from furrow.edge import commands, payload, topics
 
 log = logging.getLogger("furrow.hil.node")

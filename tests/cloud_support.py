@@ -9,10 +9,10 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 
 import httpx
+
 from furrow.cloud import Settings, create_app
 from furrow.edge.batch import make_batch, make_item
 from furrow.edge.payload import make_reading, make_uplink
-
 from tests.servers import free_port
 
 WAIT = 10.0  # seconds; every wait in the cloud tests is bounded by this

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import pytest
+
 from furrow.cloud.commands import AckOutcome, CommandState, moves_forward
 from furrow.edge.batch import make_batch
 from furrow.edge.commands import make_ack
 from furrow.edge.payload import make_reading, make_uplink
-
 from tests.cloud_support import T0, batch_of, item, local_settings, running_app, soil_uplink
 
 

@@ -9,6 +9,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
+
 from furrow.cloud.storage import (
     Influx2ReadingStore,
     Reading,
@@ -16,7 +17,6 @@ from furrow.cloud.storage import (
     StorageRejected,
     StorageUnavailable,
 )
-
 from tests.cloud_support import T0
 
 

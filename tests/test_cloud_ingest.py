@@ -5,13 +5,13 @@ from __future__ import annotations
 import json
 
 import pytest
+
 from furrow.cloud.db import Database
 from furrow.cloud.ingest import ingest_batch
 from furrow.cloud.node_routes import NodeRoutes
 from furrow.cloud.storage import SqliteReadingStore
 from furrow.edge.errors import ContractError
 from furrow.edge.payload import TS_MS_MAX
-
 from tests.cloud_support import T0, batch_of, item, soil_uplink
 
 

@@ -8,11 +8,11 @@ from contextlib import asynccontextmanager
 
 import aiomqtt
 import pytest
+
 from furrow.edge.batch import encode_batch
 from furrow.edge.commands import decode_command, encode, make_ack
 from furrow.edge.payload import make_reading, make_uplink
 from furrow.edge.topics import gateway_topic
-
 from tests.cloud_support import (
     T0,
     WAIT,

@@ -5,6 +5,7 @@ from __future__ import annotations
 import socket
 
 import pytest
+
 from furrow.cloud.storage import (
     Influx1ReadingStore,
     Reading,
@@ -14,7 +15,6 @@ from furrow.cloud.storage import (
 )
 from furrow.cloud.storage.lineprotocol import to_line
 from furrow.edge.payload import TS_MS_MAX
-
 from tests.cloud_support import T0
 
 END = T0 + 3_600_000

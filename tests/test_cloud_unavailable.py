@@ -7,9 +7,9 @@ from urllib.parse import urlsplit
 
 import aiomqtt
 import pytest
+
 from furrow.edge.batch import encode_batch
 from furrow.edge.topics import gateway_topic
-
 from tests.cloud_support import (
     WAIT,
     Door,

@@ -1,12 +1,13 @@
 """Topics, commands, acks, batches and the Modbus register map of the contract."""
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
 from furrow.edge import batch, commands, modbus_map, payload, topics
 from furrow.edge.crc import crc16_modbus
 from furrow.edge.errors import ContractError
 from furrow.edge.measurements import ROLES
-from hypothesis import given, settings
-from hypothesis import strategies as st
 
 T0 = 1_767_225_600_000
 

@@ -4,6 +4,7 @@ import shutil
 from pathlib import Path
 
 import pytest
+
 from furrow.edge import modbus_map, payload
 
 ROOT = Path(__file__).resolve().parent.parent

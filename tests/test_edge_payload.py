@@ -4,11 +4,12 @@ input is refused with an error naming the field."""
 import json
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
 from furrow.edge import CONTRACT_VERSION, payload
 from furrow.edge.errors import ContractError
 from furrow.edge.measurements import FAULTS, MEASUREMENTS, ROLES, measurements_of_role
-from hypothesis import given, settings
-from hypothesis import strategies as st
 
 ids = st.text(alphabet="abcdefghijklmnopqrstuvwxyz0123456789-_", min_size=1, max_size=32)
 

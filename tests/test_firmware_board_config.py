@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
 from furrow.edge import payload
 from furrow.firmware.irrigation_node import IrrigationNode
 from furrow.firmware.soil_node import SoilNode

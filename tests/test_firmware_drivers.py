@@ -1,9 +1,9 @@
 """Drivers against datasheet-faithful fakes: capacitive moisture on an ADC, DS18B20 on 1-Wire."""
 
 import pytest
+
 from furrow.firmware.drivers.ds18b20 import DS18B20, crc8
 from furrow.firmware.drivers.soil_moisture import CapacitiveMoisture
-
 from tests.firmware_fakes import POWER_ON_SCRATCHPAD, FakeADC, FakeDS18B20, FakeOneWire, dallas_crc8
 
 DRY, WET = 52000, 22000

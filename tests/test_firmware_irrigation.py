@@ -4,9 +4,9 @@ import json
 from typing import Any
 
 import pytest
+
 from furrow.edge import commands
 from furrow.firmware.irrigation_node import HISTORY, MAX_WAITING, IrrigationNode
-
 from tests.firmware_fakes import FakeFlowMeter, FakeValve, MemorySeq
 
 T0 = 1_767_225_600_000

@@ -3,10 +3,6 @@
 from typing import Any
 
 import pytest
-from furrow.edge import modbus_map
-from furrow.edge.crc import crc16_modbus
-from furrow.firmware.modbus_slave import RtuSlave, char_us_for_baud
-from furrow.firmware.soil_node import SoilNode
 from pymodbus.framer import FramerRTU
 from pymodbus.pdu import DecodePDU, ExceptionResponse, ModbusPDU
 from pymodbus.pdu.bit_message import (
@@ -23,6 +19,10 @@ from pymodbus.pdu.register_message import (
     WriteSingleRegisterRequest,
 )
 
+from furrow.edge import modbus_map
+from furrow.edge.crc import crc16_modbus
+from furrow.firmware.modbus_slave import RtuSlave, char_us_for_baud
+from furrow.firmware.soil_node import SoilNode
 from tests.firmware_fakes import MemorySeq
 
 CHAR_US = char_us_for_baud(9600)

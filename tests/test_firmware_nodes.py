@@ -3,12 +3,12 @@
 from typing import Any
 
 import pytest
+
 from furrow.edge import modbus_map, payload
 from furrow.firmware.drivers.ds18b20 import DS18B20
 from furrow.firmware.drivers.soil_moisture import CapacitiveMoisture
 from furrow.firmware.soil_node import SoilNode
 from furrow.firmware.weather_node import WeatherNode
-
 from tests.firmware_fakes import FakeADC, FakeDS18B20, FakeOneWire, MemorySeq
 
 T0 = 1_767_225_600_000

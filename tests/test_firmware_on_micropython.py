@@ -4,9 +4,10 @@ import shutil
 from pathlib import Path
 
 import pytest
-from furrow.edge import modbus_map, payload
 from pymodbus.framer import FramerRTU
 from pymodbus.pdu import DecodePDU
+
+from furrow.edge import modbus_map, payload
 
 ROOT = Path(__file__).resolve().parent.parent
 pytestmark = pytest.mark.micropython

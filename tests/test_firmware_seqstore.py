@@ -3,6 +3,7 @@
 from pathlib import Path
 
 import pytest
+
 from furrow.firmware.seqstore import SEQ_MAX, SeqStore, SeqStoreError
 
 

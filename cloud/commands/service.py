@@ -9,11 +9,12 @@ import uuid
 from collections import Counter
 from typing import Protocol
 
-from furrow.edge import commands as contract
-from furrow.edge.errors import ContractError
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
+
+from furrow.edge import commands as contract
+from furrow.edge.errors import ContractError
 
 from .._time import now_ms as _now_ms
 from ..db import CommandEvent, CommandRow, Database

@@ -8,6 +8,7 @@ GET /query with epoch=ms.
 """
 
 import httpx
+
 from furrow.edge.measurements import MEASUREMENTS
 
 from ._reading import Reading, StorageRejected, StorageUnavailable

@@ -10,10 +10,11 @@ server.
 import asyncio
 from datetime import UTC, datetime, timedelta
 
-from furrow.edge.measurements import MEASUREMENTS
 from influxdb_client import InfluxDBClient, WritePrecision
 from influxdb_client.client.write_api import SYNCHRONOUS
 from influxdb_client.rest import ApiException
+
+from furrow.edge.measurements import MEASUREMENTS
 
 from ._reading import Reading, StorageRejected, StorageUnavailable
 from ._retry import RetryPolicy, retrying

@@ -23,8 +23,9 @@ ts_ms back unchanged.
 
 import json
 
-from furrow.edge.measurements import unit_of
 from influxdb_client import Point, WritePrecision
+
+from furrow.edge.measurements import unit_of
 
 from ._reading import Reading
 

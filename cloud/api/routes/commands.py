@@ -1,6 +1,7 @@
 """Irrigation commands: create, look up, list."""
 
 from fastapi import APIRouter, status
+
 from furrow.edge.topics import check_id
 
 from ..._time import parse_instant

@@ -1,6 +1,7 @@
 """GET /nodes and GET /nodes/{node}/latest."""
 
 from fastapi import APIRouter
+
 from furrow.edge.topics import check_id
 
 from ...node_routes import Route

@@ -3,6 +3,7 @@
 from typing import Annotated
 
 from fastapi import APIRouter, Query
+
 from furrow.edge.errors import ContractError
 from furrow.edge.measurements import MEASUREMENTS
 from furrow.edge.topics import check_id

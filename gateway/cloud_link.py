@@ -1,0 +1,158 @@
+"""The cloud link: one MQTT connection to the cloud broker, kept up for its stages.
+
+The link owns connecting, the gateway's retained online/offline status (with
+the offline one as last will) and reconnecting with capped, jittered
+exponential backoff. Its stages (the forwarder, the command relay) only do
+their work on a connected client: when the connection breaks, a stage's
+``session`` raises ``aiomqtt.MqttError``, every stage is cancelled, and the
+link reconnects and starts them again. Retry lives here, once.
+
+The session is persistent (``clean_session=False``) so commands the cloud
+sends while the gateway is offline wait at the broker for it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+from collections.abc import Sequence
+from typing import Any, Protocol
+
+import aiomqtt
+
+from furrow.edge.commands import STATUS_OFFLINE, STATUS_ONLINE, encode, make_status
+from furrow.edge.topics import GW_STATUS, gateway_topic
+
+from .buffer import now_ms
+from .config import GatewayConfig
+
+log = logging.getLogger(__name__)
+
+BACKOFF_FIRST_S = 0.2
+BACKOFF_MAX_S = 30.0
+
+
+class CloudStage(Protocol):
+    """Work done over the cloud connection."""
+
+    name: str
+
+    async def session(self, client: aiomqtt.Client) -> None:
+        """Run on a connected client until cancelled; raise MqttError when the link breaks."""
+
+    async def close(self, client: aiomqtt.Client) -> None:
+        """Last work on a still-connected client at a graceful stop (bounded)."""
+
+
+def backoff_delay(attempt: int) -> float:
+    """Capped exponential backoff with jitter (half to all of the step), so
+    gateways that lost the cloud together do not come back in lockstep."""
+    step = min(BACKOFF_MAX_S, BACKOFF_FIRST_S * 2**attempt)
+    return random.uniform(step / 2, step)
+
+
+class CloudLink:
+    """Keeps one connection to the cloud broker and runs `stages` on it."""
+
+    def __init__(self, config: GatewayConfig, stages: Sequence[CloudStage]) -> None:
+        self._config = config
+        self._stages = list(stages)
+        self.client_id = f"furrow-gw-{config.site}-{config.gateway_id}"
+        self.status_topic = gateway_topic(config.site, config.gateway_id, GW_STATUS, config.topic_root)
+        self.connected = False
+        self.counts = {"connects": 0, "connect_failures": 0, "disconnects": 0, "stage_errors": 0}
+
+    def _status(self, state: str) -> bytes:
+        return encode(make_status(self._config.gateway_id, state, now_ms()))
+
+    def _client(self) -> aiomqtt.Client:
+        broker = self._config.cloud_broker
+        return aiomqtt.Client(
+            broker.host,
+            broker.port,
+            username=broker.username,
+            password=broker.password,
+            identifier=self.client_id,
+            clean_session=False,
+            keepalive=max(1, int(broker.keepalive.total_seconds())),
+            timeout=broker.timeout.total_seconds(),
+            will=aiomqtt.Will(self.status_topic, self._status(STATUS_OFFLINE), qos=1, retain=True),
+        )
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Stay connected until `stop` is set; then let each stage finish its
+        work (bounded by the broker timeout), publish "offline" and disconnect."""
+        attempt = 0
+        while not stop.is_set():
+            try:
+                async with self._client() as client:
+                    self.connected = True
+                    self.counts["connects"] += 1
+                    attempt = 0
+                    log.info("connected to cloud broker %s", self._config.cloud_broker.host)
+                    await client.publish(self.status_topic, self._status(STATUS_ONLINE), qos=1, retain=True)
+                    await self._session(client, stop)
+                    await self._close(client)
+                    return
+            except* aiomqtt.MqttError as eg:
+                if self.connected:
+                    self.counts["disconnects"] += 1
+                    log.warning("cloud link lost: %s", _first(eg))
+                else:
+                    self.counts["connect_failures"] += 1
+                    level = logging.WARNING if attempt == 0 else logging.DEBUG
+                    log.log(level, "cannot reach cloud broker: %s", _first(eg))
+            except* Exception as eg:
+                # A bug in a stage: logged with its traceback, and the link is
+                # tried again like after a network error. An unattended farm
+                # gateway keeps trying rather than exiting.
+                self.counts["stage_errors"] += 1
+                log.error("cloud stage failed", exc_info=_first(eg))
+            finally:
+                self.connected = False
+            delay = backoff_delay(attempt)
+            attempt += 1
+            try:
+                await asyncio.wait_for(stop.wait(), delay)
+            except TimeoutError:
+                pass
+
+    async def _session(self, client: aiomqtt.Client, stop: asyncio.Event) -> None:
+        async with asyncio.TaskGroup() as tg:
+            tasks = [tg.create_task(s.session(client), name=f"cloud {s.name}") for s in self._stages]
+            watcher = tg.create_task(stop.wait(), name="cloud stop")
+            # A stage that raises makes the TaskGroup cancel us here and
+            # re-raise its error; otherwise we wake when stop is set.
+            await asyncio.wait([watcher, *tasks], return_when=asyncio.FIRST_COMPLETED)
+            for t in tasks:
+                t.cancel()
+            watcher.cancel()
+        if not stop.is_set():
+            # Stages run until cancelled; one that returned leaves the link
+            # half-served, so start the session over.
+            raise aiomqtt.MqttError("a cloud stage ended unexpectedly")
+
+    async def _close(self, client: aiomqtt.Client) -> None:
+        timeout = self._config.cloud_broker.timeout.total_seconds()
+        for stage in self._stages:
+            try:
+                await asyncio.wait_for(stage.close(client), timeout)
+            except (TimeoutError, aiomqtt.MqttError) as e:
+                log.warning("%s did not finish before shutdown: %r", stage.name, e)
+        # A graceful disconnect sends no will, so say "offline" ourselves.
+        try:
+            await client.publish(self.status_topic, self._status(STATUS_OFFLINE), qos=1, retain=True)
+        except aiomqtt.MqttError as e:
+            log.warning("could not publish offline status: %s", e)
+
+    def stats(self) -> dict[str, Any]:
+        return {"connected": self.connected, **self.counts}
+
+
+def _first(eg: BaseExceptionGroup) -> BaseException:
+    """The first leaf error of an exception group, for a one-line log."""
+    e: BaseException = eg
+    while isinstance(e, BaseExceptionGroup):
+        e = e.exceptions[0]
+    return e

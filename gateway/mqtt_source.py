@@ -1,0 +1,309 @@
+"""The node listener: MQTT messages from the nodes, persisted before they are acknowledged.
+
+Why paho and not aiomqtt here: aiomqtt acknowledges a QoS 1 message before
+the application sees it, so a crash between the PUBACK and the commit would
+lose a reading the node has already deleted from its flash. paho's
+``manual_ack`` lets us send the PUBACK after the commit. The session is
+persistent (``clean_session=False``) so the broker keeps queueing the nodes'
+messages while the gateway restarts, and redelivers any it never saw acked.
+
+Messages go from paho's network thread into a queue; one committer thread
+takes whatever has arrived (up to the broker's in-flight window), stores it
+in one transaction, then acknowledges each message in the order received
+(MQTT 3.1.1 section 4.6). One fsync is paid per group, not per message.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import queue
+import threading
+from collections.abc import Callable
+from typing import Any
+
+import paho.mqtt.client as mqtt
+from paho.mqtt.enums import CallbackAPIVersion
+
+from furrow.edge.commands import decode_ack, decode_status
+from furrow.edge.errors import ContractError
+from furrow.edge.payload import decode
+from furrow.edge.topics import NODE_ACK, NODE_STATUS, NODE_UP, node_filter, parse_topic
+
+from .buffer import DurableBuffer, Item, Quarantined, now_ms
+from .config import GatewayConfig
+from .quality import quality_flags
+
+log = logging.getLogger(__name__)
+
+# A group is whatever arrived while the previous commit ran; the bound keeps
+# one transaction (and the PUBACKs it holds back) short.
+GROUP_MAX = 256
+PERSIST_RETRY_MAX_S = 5.0
+_STOP = object()
+
+
+class MqttSource:
+    """Receives node uplinks, statuses and command acks from the farm broker.
+
+    Uplinks are decoded and validated with furrow.edge, then stored in the
+    buffer; anything that breaks the contract is stored in the quarantine
+    with its reason. Either way the message is acknowledged only after the
+    commit. Command acks are handed to `on_ack(ack, raw)` in the asyncio loop.
+    """
+
+    def __init__(
+        self,
+        config: GatewayConfig,
+        buffer: DurableBuffer,
+        *,
+        on_ack: Callable[[dict[str, Any], bytes], None] | None = None,
+    ) -> None:
+        self._config = config
+        self._buffer = buffer
+        self._on_ack = on_ack
+        self._root = config.topic_root
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
+        self._stopping = threading.Event()
+        self._committer: threading.Thread | None = None
+        self.client_id = f"furrow-gw-{config.site}-{config.gateway_id}-farm"
+        self.client = self._make_client()
+        self.connected = False
+        self.subscribed = False  # SUBACK received on the current connection
+        # Bumped on every CONNACK. A PUBACK only makes sense on the connection
+        # the message came in on: after a reconnect the broker redelivers every
+        # unacknowledged message anyway, and acking an old mid on the new
+        # connection could acknowledge a different message.
+        self._generation = 0
+        self.counts = {
+            "messages": 0,
+            "uplinks": 0,
+            "quarantined": 0,
+            "acks_in": 0,
+            "statuses": 0,
+            "persist_failures": 0,
+        }
+        self.nodes: dict[str, dict[str, Any]] = {}
+
+    def _make_client(self) -> mqtt.Client:
+        broker = self._config.farm_broker
+        client = mqtt.Client(
+            callback_api_version=CallbackAPIVersion.VERSION2,
+            client_id=self.client_id,
+            clean_session=False,
+            manual_ack=True,
+        )
+        if broker.username is not None:
+            client.username_pw_set(broker.username, broker.password)
+        client.reconnect_delay_set(min_delay=1, max_delay=30)
+        client.on_connect = self._on_connect
+        client.on_disconnect = self._on_disconnect
+        client.on_message = self._on_message
+        client.on_subscribe = self._on_subscribe
+        return client
+
+    # -- lifecycle -----------------------------------------------------------
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Listen until `stop` is set (or the task is cancelled), then shut down
+        cleanly: what was received is committed and acknowledged, what was not
+        stays with the broker."""
+        self._loop = asyncio.get_running_loop()
+        self._committer = threading.Thread(target=self._commit_loop, name="furrow-gw-committer", daemon=True)
+        self._committer.start()
+        broker = self._config.farm_broker
+        self.client.connect_async(broker.host, broker.port, keepalive=max(1, int(broker.keepalive.total_seconds())))
+        # loop_start retries the first connection too, so a gateway that boots
+        # before its broker simply waits for it.
+        self.client.loop_start()
+        try:
+            await stop.wait()
+        finally:
+            await asyncio.shield(asyncio.to_thread(self._shutdown))
+
+    def _shutdown(self) -> None:
+        # New messages are left unacknowledged from here on (the broker keeps
+        # them for the next session); the ones already queued are committed and
+        # acknowledged before the DISCONNECT goes out behind those PUBACKs.
+        self._stopping.set()
+        self._queue.put(_STOP)
+        if self._committer is not None:
+            self._committer.join()
+        self.client.disconnect()
+        self.client.loop_stop()
+
+    async def publish(self, topic: str, payload: bytes, timeout: float) -> bool:
+        """Publish QoS 1 to the farm broker; True once the broker's PUBACK came.
+
+        False means not confirmed in time: paho keeps the message queued and
+        sends it when the connection is back.
+        """
+        info = self.client.publish(topic, payload, qos=1)
+        try:
+            await asyncio.to_thread(info.wait_for_publish, timeout)
+        except (RuntimeError, ValueError):
+            return False
+        return info.is_published()
+
+    def stats(self) -> dict[str, Any]:
+        return {
+            "connected": self.connected,
+            "subscribed": self.subscribed,
+            **self.counts,
+            "nodes": dict(self.nodes),
+        }
+
+    # -- paho callbacks (network thread): never raise, never block ------------
+
+    def _on_connect(self, client: mqtt.Client, userdata: Any, flags: Any, rc: Any, props: Any) -> None:
+        if rc.is_failure:
+            log.error("farm broker refused the connection: %s", rc)
+            return
+        self.connected = True
+        self._generation += 1
+        site = self._config.site
+        # Subscribe on every connect: a broker that lost our session (restarted
+        # without persistence) would otherwise send us nothing.
+        client.subscribe([(node_filter(site, leaf, self._root), 1) for leaf in (NODE_UP, NODE_STATUS, NODE_ACK)])
+        log.info("connected to farm broker (session present: %s)", flags.session_present)
+
+    def _on_subscribe(self, client: mqtt.Client, userdata: Any, mid: int, codes: Any, props: Any) -> None:
+        failed = [c for c in codes if c.is_failure]
+        if failed:
+            log.error("farm broker refused our subscriptions: %s", failed)
+        else:
+            self.subscribed = True
+
+    def _on_disconnect(self, client: mqtt.Client, userdata: Any, flags: Any, rc: Any, props: Any) -> None:
+        if self.connected and not self._stopping.is_set():
+            log.warning("farm broker connection lost: %s", rc)
+        self.connected = False
+        self.subscribed = False
+
+    def _on_message(self, client: mqtt.Client, userdata: Any, msg: mqtt.MQTTMessage) -> None:
+        if self._stopping.is_set():
+            return  # not acknowledged: the broker redelivers it next session
+        self.counts["messages"] += 1
+        self._queue.put((self._generation, msg))
+
+    # -- committer thread ----------------------------------------------------
+
+    def _commit_loop(self) -> None:
+        while True:
+            first = self._queue.get()
+            if first is _STOP:
+                return
+            group = [first]
+            stop_after = False
+            while len(group) < GROUP_MAX:
+                try:
+                    msg = self._queue.get_nowait()
+                except queue.Empty:
+                    break
+                if msg is _STOP:
+                    stop_after = True
+                    break
+                group.append(msg)
+            try:
+                self._commit(group)
+            except Exception:  # a bug here must not kill the thread
+                log.exception("committer failed on a group of %d messages", len(group))
+            if stop_after:
+                return
+
+    def _commit(self, group: list[tuple[int, mqtt.MQTTMessage]]) -> None:
+        items: list[Item] = []
+        bad: list[Quarantined] = []
+        acks: list[tuple[dict[str, Any], bytes]] = []
+        rx_ms = now_ms()
+        for _gen, msg in group:
+            self._classify(msg, rx_ms, items, bad, acks)
+        if not self._persist(items, bad):
+            return  # stopping with nothing stored: leave every message unacked
+        self.counts["uplinks"] += len(items)
+        self.counts["quarantined"] += len(bad)
+        if acks and self._on_ack is not None and self._loop is not None:
+            for ack, raw in acks:
+                self._loop.call_soon_threadsafe(self._on_ack, ack, raw)
+        for gen, msg in group:
+            if gen == self._generation:
+                self.client.ack(msg.mid, msg.qos)
+
+    def _persist(self, items: list[Item], bad: list[Quarantined]) -> bool:
+        """Commit, retrying while the disk refuses (full, I/O error); the
+        messages stay unacknowledged meanwhile, which also stops the broker
+        sending more than its in-flight window."""
+        if not items and not bad:
+            return True
+        delay = 0.1
+        failed = False
+        while True:
+            try:
+                self._buffer.put_many(items, bad)
+                if failed:
+                    log.warning("buffer writable again")
+                return True
+            except Exception as e:
+                self.counts["persist_failures"] += 1
+                # Loud once, then quiet until it recovers.
+                log.log(
+                    logging.DEBUG if failed else logging.ERROR,
+                    "cannot store %d readings, retrying: %s",
+                    len(items),
+                    e,
+                )
+                failed = True
+            if self._stopping.wait(delay):
+                return False
+            delay = min(delay * 2, PERSIST_RETRY_MAX_S)
+
+    def _classify(
+        self,
+        msg: mqtt.MQTTMessage,
+        rx_ms: int,
+        items: list[Item],
+        bad: list[Quarantined],
+        acks: list[tuple[dict[str, Any], bytes]],
+    ) -> None:
+        raw = bytes(msg.payload)
+        try:
+            topic = msg.topic
+        except UnicodeDecodeError:
+            bad.append(Quarantined(raw, repr(msg._topic), "topic is not UTF-8"))
+            return
+        try:
+            _kind, _site, node, leaf = parse_topic(topic, self._root)
+            if leaf == NODE_UP:
+                uplink = decode(raw)
+                _check_node(uplink["node"], node, topic)
+                items.append(Item(uplink, rx_ms, quality_flags(uplink, rx_ms)))
+            elif leaf == NODE_ACK:
+                ack = decode_ack(raw)
+                _check_node(ack["node"], node, topic)
+                self.counts["acks_in"] += 1
+                acks.append((ack, raw))
+            elif leaf == NODE_STATUS and not raw:
+                self.nodes.pop(node, None)  # a retained status was cleared
+            elif leaf == NODE_STATUS:
+                status = decode_status(raw)
+                _check_node(status["id"], node, topic)
+                self.counts["statuses"] += 1
+                self.nodes[node] = {
+                    "state": status["state"],
+                    "ts_ms": status["ts_ms"],
+                    "rx_ms": rx_ms,
+                }
+            else:
+                raise ContractError("topic", topic, f"the gateway does not listen to {leaf!r}")
+        except ContractError as e:
+            log.info("quarantined message on %s: %s", topic, e)
+            bad.append(Quarantined(raw, topic, str(e)))
+        except Exception as e:  # a decoder bug is quarantined too, never a crash
+            log.exception("unexpected error decoding a message on %s", topic)
+            bad.append(Quarantined(raw, topic, f"internal error: {e!r}"))
+
+
+def _check_node(in_payload: str, in_topic: str, topic: str) -> None:
+    if in_payload != in_topic:
+        raise ContractError("node", in_payload, f"node id in payload {in_payload} does not match topic {topic}")

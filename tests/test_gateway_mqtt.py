@@ -1,0 +1,190 @@
+"""The gateway's MQTT path against a real Mosquitto: nodes -> buffer -> cloud batches."""
+
+from __future__ import annotations
+
+import json
+import time
+
+import pytest
+
+from furrow.edge.payload import encode_binary, encode_json
+from tests.gateway_support import (
+    BatchCollector,
+    Peer,
+    gateway_config,
+    gw_topic,
+    running_gateway,
+    soil_uplink,
+    up_topic,
+    wait_until,
+)
+from tests.servers import free_port
+
+pytestmark = pytest.mark.mosquitto
+
+
+@pytest.fixture
+def config(tmp_path, mosquitto, mqtt_topic_prefix):
+    return gateway_config(tmp_path, mosquitto.host, mosquitto.port, mqtt_topic_prefix)
+
+
+@pytest.fixture
+def node(mosquitto):
+    peer = Peer(mosquitto.host, mosquitto.port)
+    yield peer
+    peer.close()
+
+
+@pytest.fixture
+def cloud(mosquitto, config):
+    peer = Peer(mosquitto.host, mosquitto.port)
+    peer.subscribe(gw_topic(config, "batch"))
+    yield BatchCollector(peer)
+    peer.close()
+
+
+async def test_json_and_binary_uplinks_reach_the_cloud_exactly_once(config, node, cloud):
+    """JSON and binary uplinks from nodes arrive in cloud batches, each (node, seq) once."""
+    async with running_gateway(config) as gw:
+        expected = set()
+        for seq in range(1, 6):
+            node.publish(up_topic(config, "soil-01"), encode_json(soil_uplink("soil-01", seq)))
+            node.publish(up_topic(config, "soil-02"), encode_binary(soil_uplink("soil-02", seq)))
+            expected |= {("soil-01", seq), ("soil-02", seq)}
+        await cloud.until(expected)
+        await wait_until(lambda: gw.stats()["pending"] == 0, "the buffer to drain")
+        stats = gw.stats()
+    keys = cloud.keys()
+    assert sorted(keys) == sorted(expected)
+    assert stats["received"] == 10 and stats["forwarded"] == 10 and stats["quarantined"] == 0
+    batch = cloud.batches[0]
+    assert batch["site"] == config.site and batch["gateway"] == config.gateway_id
+    item = batch["items"][0]
+    assert item["readings"][0]["name"] == "vwc_pct" and isinstance(item["rx_ms"], int)
+
+
+async def test_redelivered_uplink_is_stored_and_forwarded_once(tmp_path, config, node, cloud):
+    """The same (node, seq) arriving three times is buffered once, then forwarded once."""
+    # First run: the cloud broker is unreachable, so the buffer alone (not the
+    # cloud) has to refuse the repeats.
+    offline = config.model_copy(update={"cloud_broker": config.cloud_broker.model_copy(update={"port": free_port()})})
+    payload = encode_json(soil_uplink("soil-01", 7))
+    async with running_gateway(offline, ready=False) as gw:
+        await wait_until(lambda: gw.source.subscribed, "the farm subscription")
+        for _ in range(3):
+            node.publish(up_topic(config, "soil-01"), payload)
+        node.publish(up_topic(config, "soil-01"), encode_json(soil_uplink("soil-01", 8)))
+        await wait_until(lambda: gw.stats()["received"] == 4, "all four messages")
+        stats = gw.stats()
+    assert stats["pending"] == 2 and stats["duplicates"] == 2 and stats["forwarded"] == 0
+    # Second run on the same buffer, cloud reachable: each report goes up once.
+    async with running_gateway(config) as gw:
+        await cloud.until({("soil-01", 7), ("soil-01", 8)})
+        await wait_until(lambda: gw.stats()["pending"] == 0, "the buffer to drain")
+    assert sorted(cloud.keys()) == [("soil-01", 7), ("soil-01", 8)]
+
+
+async def test_status_messages_record_node_state(config, node):
+    """A node's retained online status shows up in the gateway's per-node state."""
+    status = {"v": "1.0", "id": "soil-01", "state": "online", "ts_ms": 1, "fw": "0.1.0"}
+    topic = up_topic(config, "soil-01").replace("/up", "/status")
+    node.publish(topic, json.dumps(status).encode(), retain=True)
+    try:
+        async with running_gateway(config) as gw:
+            await wait_until(lambda: "soil-01" in gw.stats()["farm"]["nodes"], "node status")
+            assert gw.stats()["farm"]["nodes"]["soil-01"]["state"] == "online"
+    finally:
+        node.publish(topic, b"", retain=True)  # clear the retained message
+
+
+def _with(uplink: dict, **changes) -> bytes:
+    return json.dumps({**uplink, **changes}).encode()
+
+
+async def test_malformed_payloads_are_quarantined_and_good_ones_still_flow(config, node, cloud):
+    """Bad JSON, major "2.0", a node mismatch, a bad CRC, an out-of-range value are
+    quarantined with a reason naming the field; the gateway keeps forwarding."""
+    good = soil_uplink("soil-01", 1)
+    corrupt = bytearray(encode_binary(soil_uplink("soil-01", 2)))
+    corrupt[10] ^= 0xFF
+    bad = {
+        b"{not json": "payload=",
+        _with(good, v="2.0"): "v='2.0'",
+        encode_json(soil_uplink("soil-02", 3)): "node id in payload soil-02 does not match topic",
+        bytes(corrupt): "crc=",
+        _with(good, readings=[{"name": "vwc_pct", "value": 150, "depth_cm": 10}]): ("readings.0.value=150"),
+    }
+    async with running_gateway(config) as gw:
+        for payload in bad:
+            node.publish(up_topic(config, "soil-01"), payload)
+        node.publish(up_topic(config, "soil-01"), encode_json(good))
+        await cloud.until({("soil-01", 1)})
+        await wait_until(lambda: gw.stats()["quarantined"] == len(bad), "the quarantine")
+        await wait_until(lambda: gw.stats()["pending"] == 0, "the buffer to drain")
+        rows = gw.buffer.quarantined()
+        stats = gw.stats()
+    assert stats["received"] == 1 and stats["forwarded"] == 1
+    by_raw = {row["raw"]: row for row in rows}
+    for payload, expected in bad.items():
+        row = by_raw[payload]
+        assert expected in row["reason"], (expected, row["reason"])
+        assert row["source"] == up_topic(config, "soil-01")
+    assert cloud.keys() == [("soil-01", 1)]
+
+
+async def test_message_is_acknowledged_only_after_its_commit(config, node, monkeypatch):
+    """A failed commit leaves the message unacked; the PUBACK follows the commit that worked."""
+    events: list[str] = []
+    async with running_gateway(config) as gw:
+        real_put, real_ack = gw.buffer.put_many, gw.source.client.ack
+
+        def put_many(items, quarantined=()):
+            if not any(e.startswith("put") for e in events):
+                events.append("put failed")
+                raise OSError("disk I/O error (injected)")
+            n = real_put(items, quarantined)
+            events.append("put ok")
+            return n
+
+        def ack(mid, qos):
+            events.append(f"ack qos{qos}")
+            return real_ack(mid, qos)
+
+        monkeypatch.setattr(gw.buffer, "put_many", put_many)
+        monkeypatch.setattr(gw.source.client, "ack", ack)
+        node.publish(up_topic(config, "soil-01"), encode_json(soil_uplink("soil-01", 1)))
+        await wait_until(lambda: "ack qos1" in events, "the PUBACK")
+        assert gw.stats()["farm"]["persist_failures"] == 1
+    assert events == ["put failed", "put ok", "ack qos1"]
+
+
+async def test_message_never_committed_is_redelivered_to_the_restarted_gateway(config, node, cloud, monkeypatch):
+    """A gateway that stops before it could commit never acks; the broker redelivers the
+    message to the restarted gateway, which stores and forwards it."""
+    async with running_gateway(config) as gw:
+
+        def broken(items, quarantined=()):
+            raise OSError("disk full (injected)")
+
+        monkeypatch.setattr(gw.buffer, "put_many", broken)
+        node.publish(up_topic(config, "soil-01"), encode_json(soil_uplink("soil-01", 42)))
+        await wait_until(lambda: gw.stats()["farm"]["persist_failures"] >= 2, "failed commits")
+        assert gw.stats()["pending"] == 0
+    # Same gateway id (same persistent session), same buffer file, healthy disk.
+    async with running_gateway(config) as gw:
+        await cloud.until({("soil-01", 42)})
+        stats = gw.stats()
+    assert stats["received"] == 1 and stats["farm"]["uplinks"] == 1
+
+
+async def test_readings_with_a_bad_node_clock_are_flagged_not_dropped(config, node, cloud):
+    """A ts_ms ahead of the gateway clock or before 2020 travels on, flagged for the cloud."""
+    ahead = dict(soil_uplink("soil-01", 1), ts_ms=time.time_ns() // 1_000_000 + 86_400_000)
+    unset = dict(soil_uplink("soil-01", 2), ts_ms=12_000)
+    async with running_gateway(config):
+        node.publish(up_topic(config, "soil-01"), encode_json(ahead))
+        node.publish(up_topic(config, "soil-01"), encode_binary(unset))
+        node.publish(up_topic(config, "soil-01"), encode_json(soil_uplink("soil-01", 3)))
+        await cloud.until({("soil-01", s) for s in (1, 2, 3)})
+    flags = {i["seq"]: i["flags"] for b in cloud.batches for i in b["items"]}
+    assert flags == {1: ["ts_ahead_of_gateway"], 2: ["ts_clock_unset"], 3: []}
