@@ -88,7 +88,8 @@ async def pipeline_rate(mosq: MosquittoServer, influx: InfluxDB1Server, msgs, re
                         tmp: Path) -> tuple[float, float]:
     influx.create_database("furrow")
     settings = Settings(storage="influxdb1", influx_url=influx.url, influx_database="furrow", data_dir=tmp / "cloud",
-                        mqtt_host=mosq.host, mqtt_port=mosq.port, mqtt_client_id="bench-cloud")
+                        mqtt_host=mosq.host, mqtt_port=mosq.port, mqtt_client_id="bench-cloud",
+                        demo_mode=True, bootstrap_admin_token="fw_bench_pipeline_admin_token")
     port = free_port()
     server = uvicorn.Server(uvicorn.Config(create_app(settings), host="127.0.0.1", port=port, log_level="warning"))
     server.install_signal_handlers = lambda: None
@@ -100,7 +101,7 @@ async def pipeline_rate(mosq: MosquittoServer, influx: InfluxDB1Server, msgs, re
     stop = asyncio.Event()
     gw_task = asyncio.create_task(gateway.run(stop))
     api = f"http://127.0.0.1:{port}/api/v1"
-    async with httpx.AsyncClient() as client:
+    async with httpx.AsyncClient(headers={"Authorization": "Bearer fw_bench_pipeline_admin_token"}) as client:
         for _ in range(200):
             with contextlib.suppress(httpx.HTTPError):
                 if (await client.get(f"{api}/health")).json().get("mqtt") == "connected":

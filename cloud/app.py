@@ -6,6 +6,7 @@ enabled, supervises the MQTT worker as a background task.
 """
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -15,16 +16,20 @@ from fastapi.responses import JSONResponse
 
 from furrow.edge.errors import ContractError
 
+from ._time import now_ms
 from .api import api_router
 from .api.deps import Services
-from .commands import CommandNotFound, CommandService, UnroutableNode
+from .auth import AuthError, Forbidden, Role, TokenStore
+from .commands import CommandNotFound, CommandService, NotCancellable, UnroutableNode
 from .db import Database
-from .ingest import ingest_batch, printable
+from .ingest import PayloadTooLarge, ingest_batch, printable
 from .mqtt_worker import MqttWorker
 from .node_routes import NodeRoutes
+from .registry import Conflict, NotFound, Registry
 from .settings import Settings
 from .storage import (
     Influx1ReadingStore,
+    SqliteReadingStore,
     StorageError,
     StorageRejected,
     StorageUnavailable,
@@ -40,20 +45,26 @@ async def open_services(settings: Settings) -> Services:
     """Open the store and the database, and build (not start) the MQTT worker."""
     store = open_store(settings)
     db = Database(settings.resolved_database_url())
-    await asyncio.to_thread(db.create_all)
+    await asyncio.to_thread(db.migrate)
+    tokens = TokenStore(db, settings.token_key())
+    demo_token = await _bootstrap_admin(settings, tokens)
     if isinstance(store, Influx1ReadingStore):
         try:
             await store.ensure_database()
         except StorageError as e:  # it may come up later: writes wait for it then
             log.warning("could not create InfluxDB database %r: %s", store.database, e)
     routes = NodeRoutes(db)
+    registry = Registry(db)
     commands = CommandService(
         db,
         routes,
         default_max_runtime_s=settings.command_default_max_runtime_s,
         default_ttl_s=settings.command_default_ttl_s,
+        zones=registry,
     )
-    services = Services(settings=settings, store=store, db=db, routes=routes, commands=commands)
+    services = Services(settings=settings, store=store, db=db, routes=routes, commands=commands,
+                        tokens=tokens, registry=registry)
+    services.demo_token = demo_token
     if settings.mqtt_enabled:
 
         async def on_batch(site: str, gateway: str, payload: bytes) -> None:
@@ -83,7 +94,60 @@ async def open_services(settings: Settings) -> Services:
     return services
 
 
+async def _bootstrap_admin(settings: Settings, tokens: TokenStore) -> str | None:
+    """Accept the configured admin token; in demo mode without one, make one and print it."""
+    token = settings.bootstrap_admin_token.get_secret_value() if settings.bootstrap_admin_token else None
+    if token is None and settings.demo_mode:
+        issued = await tokens.issue("demo-admin", Role.ADMIN, ttl_days=1)
+        print(f"Furrow demo mode: admin API token (shown once): {issued.token}", flush=True)
+        log.warning("demo mode: an admin token was created; never run a real farm in demo mode")
+        return issued.token
+    if token is not None:
+        await tokens.ensure("bootstrap-admin", Role.ADMIN, token, ttl_days=settings.token_ttl_days)
+    return token
+
+
+async def expiry_loop(commands: CommandService, interval_s: float) -> None:
+    """Mark commands expired when their expiry passes before they start; never stops on an error."""
+    failures = 0
+    while True:
+        try:
+            n = await commands.expire_due()
+            if n:
+                log.info("%d command(s) expired before they started", n)
+            failures = 0
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            failures += 1
+            if failures == 1:
+                log.exception("command expiry job failed; retrying")
+        await asyncio.sleep(interval_s)
+
+
+async def maintenance_loop(store: SqliteReadingStore, interval_s: float) -> None:
+    """The SQLite roll-up and retention job; an error is logged once and retried."""
+    failures = 0
+    while True:
+        try:
+            hours, deleted = await store.maintain(now_ms())
+            if deleted:
+                log.info("rolled up %d sensor-hours; %d raw readings past retention dropped", hours, deleted)
+            failures = 0
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            failures += 1
+            if failures == 1:
+                log.exception("readings roll-up job failed; retrying")
+        await asyncio.sleep(interval_s)
+
+
 async def close_services(services: Services) -> None:
+    for task in services.background:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
     if services.worker is not None:
         await services.worker.stop()
     await services.store.close()
@@ -95,6 +159,12 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     services = await open_services(app.state.settings)
     if services.worker is not None:
         services.worker.start()
+    interval = app.state.settings.command_expiry_interval_s
+    services.background.append(asyncio.create_task(expiry_loop(services.commands, interval),
+                                                   name="furrow-command-expiry"))
+    if isinstance(services.store, SqliteReadingStore):
+        services.background.append(asyncio.create_task(
+            maintenance_loop(services.store, app.state.settings.rollup_interval_s), name="furrow-rollups"))
     app.state.services = services
     try:
         yield
@@ -132,6 +202,25 @@ async def _not_found(_: Request, e: Exception) -> JSONResponse:
     return JSONResponse(status_code=404, content={"detail": str(e)})
 
 
+async def _unauthorized(_: Request, e: Exception) -> JSONResponse:
+    return JSONResponse(status_code=401, headers={"WWW-Authenticate": "Bearer"},
+                        content={"detail": f"not authenticated: {e}"})
+
+
+async def _forbidden(_: Request, e: Exception) -> JSONResponse:
+    return JSONResponse(status_code=403, content={"detail": str(e)})
+
+
+async def _conflict(_: Request, e: Exception) -> JSONResponse:
+    return JSONResponse(status_code=409, content={"detail": str(e)})
+
+
+async def _too_large(_: Request, e: Exception) -> JSONResponse:
+    assert isinstance(e, PayloadTooLarge)
+    return JSONResponse(status_code=413, content={"detail": {"field": e.field, "value": e.value,
+                                                             "reason": e.reason}})
+
+
 def create_app(settings: Settings | None = None) -> FastAPI:
     """The Furrow cloud application (settings from FURROW_* when not given)."""
     app = FastAPI(
@@ -141,7 +230,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         lifespan=lifespan,
     )
     app.state.settings = settings or Settings()
+    app.add_exception_handler(PayloadTooLarge, _too_large)
     app.add_exception_handler(ContractError, _contract_error)
+    app.add_exception_handler(AuthError, _unauthorized)
+    app.add_exception_handler(Forbidden, _forbidden)
+    app.add_exception_handler(NotFound, _not_found)
+    app.add_exception_handler(Conflict, _conflict)
+    app.add_exception_handler(NotCancellable, _conflict)
     app.add_exception_handler(StorageUnavailable, _storage_unavailable)
     app.add_exception_handler(StorageRejected, _storage_rejected)
     app.add_exception_handler(UnroutableNode, _unroutable)

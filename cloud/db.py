@@ -1,11 +1,13 @@
-"""The relational side: node routes and irrigation commands, on SQLAlchemy 2.
+"""The relational side: registry, node routes, commands, users and tokens, on SQLAlchemy 2.
 
-SQLite at ``<data_dir>/furrow.db`` by default; any SQLAlchemy URL works
-(PostgreSQL where more than one cloud instance runs). The engine is
-synchronous and every call runs in a worker thread through ``Database.run``.
+SQLite at ``<data_dir>/furrow.db`` by default; PostgreSQL
+(``postgresql+psycopg://...``) where more than one cloud instance runs. The
+engine is synchronous and every call runs in a worker thread through
+``Database.run``.
 
-Tables are created with ``create_all`` at startup. Versioned migrations
-(Alembic) come with the farm registry, before the schema first changes.
+The schema is versioned: ``cloud/migrations/`` holds the Alembic revisions,
+applied at startup (``Database.migrate``) or by ``furrow cloud migrate``.
+A change to the tables here needs a new revision there.
 """
 
 import asyncio
@@ -15,6 +17,7 @@ from typing import TypeVar
 
 from sqlalchemy import (
     BigInteger,
+    Boolean,
     Float,
     ForeignKey,
     Integer,
@@ -42,6 +45,12 @@ class NodeRoute(Base):
     site: Mapped[str] = mapped_column(String(32))
     gateway: Mapped[str] = mapped_column(String(32))
     last_seen_ms: Mapped[int] = mapped_column(BigInteger)
+    # the node's health as of its newest report
+    seq: Mapped[int | None] = mapped_column(BigInteger)
+    fw: Mapped[str | None] = mapped_column(String(16))
+    bat_v: Mapped[float | None] = mapped_column(Float)
+    rssi_dbm: Mapped[int | None] = mapped_column(Integer)
+    faults: Mapped[str | None] = mapped_column(String(400))  # JSON list of "measurement@slot: fault"
 
 
 class CommandRow(Base):
@@ -64,7 +73,13 @@ class CommandRow(Base):
     updated_ms: Mapped[int] = mapped_column(BigInteger)
     runtime_s: Mapped[int | None] = mapped_column(Integer)
     volume_l: Mapped[float | None] = mapped_column(Float)
-    reason: Mapped[str | None] = mapped_column(String(200))
+    reason: Mapped[str | None] = mapped_column(String(200))  # the controller's, or the canceller's
+    zone: Mapped[str | None] = mapped_column(String(32), index=True)
+    amount_mm: Mapped[float | None] = mapped_column(Float)
+    amount_min: Mapped[float | None] = mapped_column(Float)
+    origin: Mapped[str] = mapped_column(String(80), default="unknown")
+    request_reason: Mapped[str | None] = mapped_column(String(400))
+    idempotency_key: Mapped[str | None] = mapped_column(String(128), unique=True)
 
 
 class CommandEvent(Base):
@@ -82,6 +97,95 @@ class CommandEvent(Base):
     state: Mapped[str] = mapped_column(String(16))
     ts_ms: Mapped[int] = mapped_column(BigInteger)
     reason: Mapped[str | None] = mapped_column(String(200))
+
+
+class User(Base):
+    """A person or a gateway that calls the API, with one role."""
+
+    __tablename__ = "users"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    name: Mapped[str] = mapped_column(String(64), unique=True)
+    role: Mapped[str] = mapped_column(String(16))
+    created_ms: Mapped[int] = mapped_column(BigInteger)
+    disabled: Mapped[bool] = mapped_column(Boolean, default=False)
+
+
+class ApiToken(Base):
+    """A bearer token: only its keyed hash is stored; the secret is shown once."""
+
+    __tablename__ = "api_tokens"
+
+    id: Mapped[str] = mapped_column(String(16), primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    created_ms: Mapped[int] = mapped_column(BigInteger)
+    expires_ms: Mapped[int] = mapped_column(BigInteger)
+    revoked_ms: Mapped[int | None] = mapped_column(BigInteger)
+
+
+class SiteRow(Base):
+    __tablename__ = "sites"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    name: Mapped[str] = mapped_column(String(120))
+    timezone: Mapped[str] = mapped_column(String(64), default="UTC")
+
+
+class FieldRow(Base):
+    __tablename__ = "fields"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    site_id: Mapped[str] = mapped_column(ForeignKey("sites.id"), index=True)
+    name: Mapped[str] = mapped_column(String(120))
+    area_ha: Mapped[float | None] = mapped_column(Float)
+
+
+class ZoneRow(Base):
+    """An irrigation zone: soil, crop and emitters, as the water balance needs them."""
+
+    __tablename__ = "zones"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    field_id: Mapped[str] = mapped_column(ForeignKey("fields.id"), index=True)
+    name: Mapped[str] = mapped_column(String(120))
+    area_ha: Mapped[float] = mapped_column(Float)
+    soil_texture: Mapped[str] = mapped_column(String(32))
+    field_capacity_pct: Mapped[float] = mapped_column(Float)
+    wilting_point_pct: Mapped[float] = mapped_column(Float)
+    root_depth_cm: Mapped[float] = mapped_column(Float)
+    crop: Mapped[str] = mapped_column(String(64))
+    planting_date: Mapped[str | None] = mapped_column(String(10))
+    precip_rate_mm_h: Mapped[float] = mapped_column(Float)
+    hydraulic_group: Mapped[str | None] = mapped_column(String(64))
+
+
+class NodeRow(Base):
+    """A registered node: where it is, what it measures, how it is calibrated."""
+
+    __tablename__ = "nodes"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    role: Mapped[str] = mapped_column(String(16))
+    zone_id: Mapped[str | None] = mapped_column(ForeignKey("zones.id"), index=True)
+    lat: Mapped[float | None] = mapped_column(Float)
+    lon: Mapped[float | None] = mapped_column(Float)
+    depths_cm: Mapped[str | None] = mapped_column(String(64))  # JSON list
+    calibration: Mapped[str | None] = mapped_column(String(2000))  # JSON object
+    firmware: Mapped[str | None] = mapped_column(String(16))
+    credentials_ref: Mapped[str | None] = mapped_column(String(200))
+
+
+class ValveRow(Base):
+    """Valve `channel` of an irrigation node, watering one zone."""
+
+    __tablename__ = "valves"
+    __table_args__ = (UniqueConstraint("node_id", "channel"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    node_id: Mapped[str] = mapped_column(ForeignKey("nodes.id"), index=True)
+    channel: Mapped[int] = mapped_column(Integer)
+    zone_id: Mapped[str] = mapped_column(ForeignKey("zones.id"), index=True)
 
 
 def _sqlite_pragmas(dbapi_connection, _record) -> None:  # noqa: ANN001
@@ -107,7 +211,14 @@ class Database:
         self.sessions = sessionmaker(self.engine, expire_on_commit=False)
 
     def create_all(self) -> None:
+        """Create the tables straight from the models (tests of pure parts only)."""
         Base.metadata.create_all(self.engine)
+
+    def migrate(self) -> None:
+        """Bring the schema to the newest revision (Alembic, cloud/migrations/)."""
+        from .migrations import upgrade
+
+        upgrade(self.engine)
 
     async def run(self, fn: Callable[[Session], T]) -> T:
         """Run ``fn(session)`` in a worker thread, committing when it returns."""

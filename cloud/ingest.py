@@ -1,7 +1,8 @@
 """Ingest: a gateway's batch in, readings stored once, every bad item named.
 
 ``ingest_batch`` is the one core both paths share (MQTT worker and
-``POST /api/v1/ingest/batch``). The envelope is checked as a whole (a bad one
+``POST /api/v1/ingest/batch``). A zlib-compressed body (first byte 0x78) is
+inflated first, up to ``MAX_BATCH_BYTES``. The envelope is checked as a whole (a bad one
 rejects the batch with the reason); items are checked one by one, so one bad
 item never costs the good ones. Good items are flattened into Readings and
 written in one ``store.write``; the store's idempotency (node, seq, ...) makes
@@ -13,6 +14,7 @@ worker waits and retries the same message) instead of losing it.
 """
 
 import json
+import zlib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -20,11 +22,45 @@ from typing import Any, Protocol
 from furrow.edge.batch import decode_batch, validate_envelope, validate_item
 from furrow.edge.errors import ContractError
 
+from .node_routes import Health
 from .storage import Reading, ReadingStore
 
 
 class RouteRecorder(Protocol):
-    async def record(self, site: str, gateway: str, seen_ms: Mapping[str, int]) -> None: ...
+    async def record(self, site: str, gateway: str, seen_ms: Mapping[str, int],
+                     health: Mapping[str, Health] | None = None) -> None: ...
+
+
+class PayloadTooLarge(ContractError):
+    """A compressed batch that inflates past the limit (a zip bomb, or a runaway gateway)."""
+
+
+ZLIB_MAGIC = 0x78
+MAX_BATCH_BYTES = 16 * 1024 * 1024  # inflated; a 5,000-item JSON batch is about 2 MB
+
+
+def inflate(raw: bytes, limit: int = MAX_BATCH_BYTES) -> bytes:
+    """The batch bytes, inflated when zlib-compressed (first byte 0x78).
+
+    JSON starts with ``{`` and never with 0x78, so the forms cannot be
+    confused. Inflation stops at `limit` bytes: more raises PayloadTooLarge,
+    and a corrupt stream raises ContractError, both naming the payload.
+    """
+    if len(raw) > limit:
+        raise PayloadTooLarge("payload", f"{len(raw)} bytes", f"a batch may hold at most {limit} bytes")
+    if not raw or raw[0] != ZLIB_MAGIC:
+        return raw
+    d = zlib.decompressobj()
+    try:
+        out = d.decompress(raw, limit + 1)
+    except zlib.error as e:
+        raise ContractError("payload", f"{len(raw)} bytes zlib", f"corrupt zlib stream: {e}") from None
+    if len(out) > limit or d.unconsumed_tail:
+        raise PayloadTooLarge("payload", f"{len(raw)} bytes zlib",
+                              f"inflates past {limit} bytes; send smaller batches")
+    if not d.eof:
+        raise ContractError("payload", f"{len(raw)} bytes zlib", "truncated zlib stream")
+    return out
 
 
 @dataclass(frozen=True, slots=True)
@@ -108,25 +144,27 @@ async def ingest_batch(
 ) -> IngestResult:
     """Validate, store and route one batch.
 
-    `origin` is the (site, gateway) the batch arrived from (its MQTT topic);
-    an envelope claiming another is refused. Each node's route is recorded
-    with when its gateway heard it (rx_ms, else ts_ms). Raises ContractError
+    `origin` is the (site, gateway) the batch arrived from (its MQTT topic, or
+    the gateway token that posted it); an envelope claiming another is
+    refused. Each node's route is recorded with when its gateway heard it
+    (rx_ms, else ts_ms). Raises ContractError
     for a bad envelope and StorageUnavailable when the store cannot take the
     readings (then no route is recorded either).
     """
     if isinstance(raw, dict):
         batch = raw
     else:
-        batch = decode_batch(raw.encode() if isinstance(raw, str) else raw)
+        batch = decode_batch(inflate(raw.encode() if isinstance(raw, str) else bytes(raw)))
     site, gateway, batch_id, items = validate_envelope(batch)
     if origin is not None and (site, gateway) != origin:
         raise ContractError(
             "gateway", f"{site}/{gateway}",
-            f"batch published on the topic of {origin[0]}/{origin[1]} claims another site/gateway",
+            f"batch from {origin[0]}/{origin[1]} (by its MQTT topic or API token) claims another site/gateway",
         )
 
     readings: list[Reading] = []
     seen_ms: dict[str, int] = {}
+    health: dict[str, Health] = {}
     rejected: list[Rejection] = []
     accepted = 0
     for index, item in enumerate(items):
@@ -137,9 +175,15 @@ async def ingest_batch(
             continue
         readings.extend(flatten(site, gateway, uplink, rx_ms, flags))
         heard = rx_ms if rx_ms is not None else uplink["ts_ms"]
-        seen_ms[uplink["node"]] = max(heard, seen_ms.get(uplink["node"], heard))
+        node = uplink["node"]
+        if heard >= seen_ms.get(node, heard):
+            seen_ms[node] = heard
+            faults = tuple(f"{r['name']}@{r.get('depth_cm', r.get('channel'))}: {r['fault']}"
+                           for r in uplink["readings"] if r.get("fault"))
+            health[node] = Health(uplink["seq"], uplink.get("fw"), uplink.get("bat_v"),
+                                  uplink.get("rssi_dbm"), faults)
         accepted += 1
 
     stored = await store.write(readings) if readings else 0
-    await routes.record(site, gateway, seen_ms)
+    await routes.record(site, gateway, seen_ms, health)
     return IngestResult(site, gateway, batch_id, accepted, len(readings), stored, rejected)

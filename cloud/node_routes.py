@@ -4,6 +4,7 @@ Ingest records them; command routing reads them (a command for a node goes to
 the gateway that last forwarded its readings).
 """
 
+import json
 from collections.abc import Mapping
 from dataclasses import dataclass
 
@@ -15,15 +16,40 @@ from .db import Database, NodeRoute
 
 
 @dataclass(frozen=True, slots=True)
+class Health:
+    """What a node said about itself in its newest report."""
+
+    seq: int
+    fw: str | None
+    bat_v: float | None
+    rssi_dbm: int | None
+    faults: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
 class Route:
     node: str
     site: str
     gateway: str
     last_seen_ms: int
+    seq: int | None = None
+    fw: str | None = None
+    bat_v: float | None = None
+    rssi_dbm: int | None = None
+    faults: tuple[str, ...] = ()
 
 
 def _route(row: NodeRoute) -> Route:
-    return Route(row.node, row.site, row.gateway, row.last_seen_ms)
+    faults = tuple(json.loads(row.faults)) if row.faults else ()
+    return Route(row.node, row.site, row.gateway, row.last_seen_ms, row.seq, row.fw, row.bat_v,
+                 row.rssi_dbm, faults)
+
+
+def _set_health(row: NodeRoute, h: Health | None) -> None:
+    if h is None:
+        return
+    row.seq, row.fw, row.bat_v, row.rssi_dbm = h.seq, h.fw, h.bat_v, h.rssi_dbm
+    row.faults = json.dumps(list(h.faults))[:400] if h.faults else None
 
 
 class NodeRoutes:
@@ -32,12 +58,16 @@ class NodeRoutes:
     def __init__(self, db: Database) -> None:
         self._db = db
 
-    async def record(self, site: str, gateway: str, seen_ms: Mapping[str, int]) -> None:
+    async def record(self, site: str, gateway: str, seen_ms: Mapping[str, int],
+                     health: Mapping[str, Health] | None = None) -> None:
         """Note that each node of `seen_ms` was heard through (site, gateway) at that time.
 
         The newest sighting wins: a gateway replaying an old buffer does not
-        take a node back from the gateway that heard it since.
+        take a node back from the gateway that heard it since. `health`
+        (battery, signal, firmware, faults of the newest report per node) is
+        kept with the newest sighting.
         """
+        health = health or {}
         if not seen_ms:
             return
         wanted = sorted(seen_ms)
@@ -48,9 +78,12 @@ class NodeRoutes:
             for node in wanted:
                 row, ms = existing.get(node), seen_ms[node]
                 if row is None:
-                    session.add(NodeRoute(node=node, site=site, gateway=gateway, last_seen_ms=ms))
+                    row = NodeRoute(node=node, site=site, gateway=gateway, last_seen_ms=ms)
+                    _set_health(row, health.get(node))
+                    session.add(row)
                 elif ms >= row.last_seen_ms:
                     row.site, row.gateway, row.last_seen_ms = site, gateway, ms
+                    _set_health(row, health.get(node))
 
         try:
             await self._db.run(upsert)

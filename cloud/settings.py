@@ -3,10 +3,15 @@
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, model_validator
+from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 StorageKind = Literal["sqlite", "influxdb1", "influxdb2"]
+
+# Secrets that are refused outside demo mode: empty, short, or well known.
+WEAK_SECRETS = frozenset({"changeme", "change-me", "secret", "furrow", "password", "default", "demo"})
+DEMO_SECRET_KEY = "furrow-demo-mode-only-not-a-secret"
+MIN_SECRET_LEN = 16
 
 
 class Settings(BaseSettings):
@@ -14,7 +19,8 @@ class Settings(BaseSettings):
 
     Nothing here has a default secret: InfluxDB credentials and tokens are
     unset unless given, and the InfluxDB 2.x backend refuses to start without
-    its token.
+    its token. ``secret_key`` (the key API tokens are hashed with) must be set
+    to a long random value unless ``demo_mode`` is on.
     """
 
     model_config = SettingsConfigDict(env_prefix="FURROW_", extra="ignore")
@@ -35,11 +41,41 @@ class Settings(BaseSettings):
     )
     influx_retry_backoff_s: float = Field(default=0.5, ge=0)
     influx_lines_per_request: int = Field(default=5000, ge=1)
+    influx_rollups: bool = Field(default=True, description="InfluxDB 1.x: hourly and daily roll-ups "
+                                 "(retention policies + continuous queries) made at startup")
+    influx_raw_retention_days: int | None = Field(
+        default=None, ge=1, description="InfluxDB 1.x: drop raw points after this many days (None: keep); "
+        "older ranges are then answered from the roll-ups")
+    influx_hourly_retention_days: int | None = Field(default=5 * 365, ge=1)
+    sqlite_raw_retention_days: int | None = Field(
+        default=None, ge=1, description="SQLite: drop raw readings after this many days (None: keep); "
+        "hourly roll-ups are kept and answer hourly and daily series for older ranges")
+    rollup_interval_s: float = Field(default=300.0, gt=0, description="SQLite: how often the roll-up "
+                                     "and retention job runs")
 
     # --- relational data (node routes, commands) ---------------------------
     database_url: str | None = Field(
         default=None, description="SQLAlchemy URL; default sqlite:///<data_dir>/furrow.db"
     )
+
+    # --- API authentication ---------------------------------------------
+    secret_key: SecretStr | None = Field(
+        default=None,
+        description="key of the HMAC-SHA256 that API tokens are stored under; at least "
+        f"{MIN_SECRET_LEN} characters, required unless demo_mode",
+    )
+    demo_mode: bool = Field(
+        default=False,
+        description="one-machine demo: a built-in secret key, and an admin token created and printed "
+        "at startup when bootstrap_admin_token is not given. Never on a real farm",
+    )
+    bootstrap_admin_token: SecretStr | None = Field(
+        default=None,
+        description="a token the service accepts as admin from startup (stored hashed); for "
+        "first setup and automation. `furrow cloud token create` is the other way in",
+    )
+    token_ttl_days: int = Field(default=90, ge=1, le=3650)
+    gateway_token_ttl_days: int = Field(default=365, ge=1, le=3650)
 
     # --- cloud MQTT broker ------------------------------------------------
     mqtt_enabled: bool = True
@@ -61,6 +97,27 @@ class Settings(BaseSettings):
     # --- irrigation commands ------------------------------------------------
     command_default_max_runtime_s: int = Field(default=3600, ge=1, le=24 * 3600)
     command_default_ttl_s: int = Field(default=900, ge=1)
+    command_expiry_interval_s: float = Field(default=5.0, gt=0, description="how often the expiry job runs")
+
+    @model_validator(mode="after")
+    def _check_secret(self) -> "Settings":
+        if self.demo_mode:
+            return self
+        key = self.secret_key.get_secret_value() if self.secret_key is not None else ""
+        if not key.strip():
+            raise ValueError("FURROW_SECRET_KEY is not set: set it to a long random value "
+                             "(python -c 'import secrets; print(secrets.token_urlsafe(32))'), "
+                             "or set FURROW_DEMO_MODE=true for a one-machine demo")
+        if len(key) < MIN_SECRET_LEN or key.lower() in WEAK_SECRETS or key == DEMO_SECRET_KEY:
+            raise ValueError(f"FURROW_SECRET_KEY is a default or weak value: use at least "
+                             f"{MIN_SECRET_LEN} random characters")
+        return self
+
+    def token_key(self) -> bytes:
+        """The key API tokens are hashed with (the built-in one only in demo mode)."""
+        if self.secret_key is not None and self.secret_key.get_secret_value():
+            return self.secret_key.get_secret_value().encode()
+        return DEMO_SECRET_KEY.encode()
 
     @model_validator(mode="after")
     def _check_backend(self) -> "Settings":

@@ -24,6 +24,7 @@ import asyncio
 import contextlib
 import json
 import logging
+import secrets
 import shutil
 import signal
 import sys
@@ -116,8 +117,11 @@ class Demo:
                                            poll_interval=timedelta(seconds=min(1.0, options.report_interval_s / 2)))],
             )
         )
+        # Demo mode: a built-in secret key and this admin token, printed at start (never on a real farm).
+        self.api_token = "fw_demo_" + secrets.token_urlsafe(24)
         self.settings = Settings(storage="sqlite", data_dir=options.data_dir / "cloud", mqtt_host=HOST,
-                                 mqtt_port=options.mqtt_port, mqtt_client_id="furrow-cloud-demo")
+                                 mqtt_port=options.mqtt_port, mqtt_client_id="furrow-cloud-demo",
+                                 demo_mode=True, bootstrap_admin_token=self.api_token)
         self.broker = EmbeddedBroker(HOST, options.mqtt_port)
 
     # -- the parts -------------------------------------------------------------
@@ -234,10 +238,12 @@ class Demo:
             loop.add_signal_handler(sig, self.stop_commands.set)
         await self.broker.start()
         log.info("embedded MQTT broker on %s:%d", HOST, self.o.mqtt_port)
-        async with httpx.AsyncClient(timeout=5.0) as client, asyncio.TaskGroup() as tg:
+        headers = {"Authorization": f"Bearer {self.api_token}"}
+        async with httpx.AsyncClient(timeout=5.0, headers=headers) as client, asyncio.TaskGroup() as tg:
             tg.create_task(self._serve_cloud(), name="cloud")
             await self._wait_healthy(client)
-            log.info("cloud API on http://%s:%d (docs at /docs)", HOST, self.o.api_port)
+            log.info("cloud API on http://%s:%d (docs at /docs); demo admin token: %s", HOST, self.o.api_port,
+                     self.api_token)
             gateway_stop = asyncio.Event()
             tg.create_task(self.gateway.run(gateway_stop), name="gateway")
             await self.bus.start()

@@ -2,7 +2,7 @@
 #
 #   source scripts/_setup.sh
 #   ensure_venv             # .venv with furrow installed (editable, with [dev])
-#   ensure_test_servers     # Debian packages: mosquitto, influxdb, nodejs, npm
+#   ensure_test_servers     # Debian packages: mosquitto, influxdb, postgresql, nodejs, npm, mbpoll
 #   ensure_micropython      # npm install in tests/micropython
 #
 # Every function prints a "==> ..." line before anything slow and exits with a
@@ -43,16 +43,18 @@ ensure_test_servers() {
     # mosquitto lives in /usr/sbin, which is not on every user's PATH.
     have mosquitto || [ -x /usr/sbin/mosquitto ] || missing+=(mosquitto)
     have influxd || missing+=(influxdb)
+    have pg_ctl || compgen -G "/usr/lib/postgresql/*/bin/postgres" >/dev/null || missing+=(postgresql)
     have node || missing+=(nodejs)
     have npm || missing+=(npm)
+    have mbpoll || missing+=(mbpoll)  # a Modbus master no one here wrote (tests/test_hil_bench.py)
     if [ "${#missing[@]}" -eq 0 ]; then
         return 0
     fi
     if ! have apt-get; then
         echo "The tests need these Debian packages, and apt-get is not available here:" >&2
         echo "    ${missing[*]}" >&2
-        echo "Install them with your package manager (commands needed: mosquitto, influxd," >&2
-        echo "node, npm), then run this again." >&2
+        echo "Install them with your package manager (commands needed: mosquitto, influxd, postgres," >&2
+        echo "node, npm, mbpoll), then run this again." >&2
         exit 1
     fi
     step "installing Debian packages: ${missing[*]}"

@@ -17,6 +17,9 @@ from tests.servers import free_port
 
 WAIT = 10.0  # seconds; every wait in the cloud tests is bounded by this
 T0 = 1767225600000  # 2026-01-01T00:00:00Z
+SECRET_KEY = "test-secret-key-0123456789abcdef"  # only ever in tests
+ADMIN_TOKEN = "fw_testadmin_0123456789abcdefghijklmnopqrstuvwxyz"  # bootstrap admin of every test app
+ADMIN = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
 
 
 def soil_uplink(node: str = "soil-01", seq: int = 1, ts_ms: int = T0, vwc: float = 23.4,
@@ -41,19 +44,23 @@ def item(uplink: dict, rx_ms: int | None = None, flags: list[str] | None = None)
 
 
 def local_settings(tmp_path: Path, **overrides) -> Settings:
-    """Settings for one test: SQLite in tmp_path, MQTT off unless overridden."""
-    values = {"data_dir": tmp_path, "mqtt_enabled": False}
+    """Settings for one test: SQLite in tmp_path, MQTT off unless overridden, a test secret
+    key and the bootstrap admin token ADMIN_TOKEN."""
+    values = {"data_dir": tmp_path, "mqtt_enabled": False, "secret_key": SECRET_KEY,
+              "bootstrap_admin_token": ADMIN_TOKEN}
     values.update(overrides)
     return Settings(**values)
 
 
 @asynccontextmanager
-async def running_app(settings: Settings):
-    """The app with its lifespan running, and an httpx client talking to it in-process."""
+async def running_app(settings: Settings, headers: dict | None = ADMIN):
+    """The app with its lifespan running, and an httpx client talking to it in-process
+    (as the bootstrap admin unless other `headers` are given)."""
     app = create_app(settings)
     async with app.router.lifespan_context(app):
         transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://furrow.test") as client:
+        async with httpx.AsyncClient(transport=transport, base_url="http://furrow.test",
+                                     headers=headers or {}) as client:
             client.app = app  # type: ignore[attr-defined]
             yield client
 

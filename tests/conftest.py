@@ -26,6 +26,7 @@ from tests.servers import (  # noqa: E402 - needs the sys.path line above
     InfluxDB1Server,
     MicroPythonRuntime,
     MosquittoServer,
+    PostgresServer,
     ServerStartError,
 )
 
@@ -67,6 +68,26 @@ def influx_db(influxdb: InfluxDB1Server) -> Iterator[str]:
     yield name
     if influxdb.running:
         influxdb.drop_database(name)
+
+
+@pytest.fixture(scope="session")
+def postgres() -> Iterator[PostgresServer]:
+    """A PostgreSQL server for the whole session: `.host`, `.port`, `.url(db)`."""
+    server = _start(PostgresServer)
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def pg_database(postgres: PostgresServer) -> Iterator[str]:
+    """The SQLAlchemy URL of a fresh database on the session PostgreSQL, dropped afterwards."""
+    name = f"test_{uuid.uuid4().hex[:16]}"
+    postgres.create_database(name)
+    yield postgres.url(name)
+    if postgres.running:
+        postgres.drop_database(name)
 
 
 @pytest.fixture

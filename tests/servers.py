@@ -269,8 +269,9 @@ class MosquittoServer(_ServerProcess):
 
     name = "mosquitto"
 
-    def __init__(self, port: int | None = None, **kwargs: Any):
+    def __init__(self, port: int | None = None, extra_config: list[str] | None = None, **kwargs: Any):
         super().__init__(**kwargs)
+        self.extra_config = list(extra_config or [])  # more mosquitto.conf lines
         self.binary = _find_binary("mosquitto", "/usr/sbin/mosquitto", "mosquitto")
         self.host = LOOPBACK
         self._auto_port = port is None
@@ -301,6 +302,7 @@ class MosquittoServer(_ServerProcess):
             # Run as root, mosquitto 2 drops to the `mosquitto` user, which can
             # neither write our log nor read our 0700 temp dir: stay as we are.
             lines.append(f"user {pwd.getpwuid(os.geteuid()).pw_name}")
+        lines += self.extra_config
         self.config_path.write_text("\n".join(lines) + "\n")
 
     def _command(self) -> list[str]:
@@ -477,6 +479,103 @@ bind-address = "{LOOPBACK}:{self.rpc_port}"
             raise RuntimeError(
                 f"/write to db {db!r} failed (HTTP {response.status_code}): {response.text}"
             )
+
+
+class PostgresServer(_ServerProcess):
+    """A real PostgreSQL (Debian's `postgresql` package) on 127.0.0.1, trust auth, fsync off.
+
+    `initdb` makes a cluster in the temp dir on the first start; the unix socket
+    lives there too. Run as root, the server runs as the `postgres` user (it
+    refuses root), through `setpriv`, which execs so the pid is the server's.
+    Ready means: a connection runs `SELECT 1`. `.url(db)` gives a SQLAlchemy URL.
+    """
+
+    name = "postgres"
+
+    def __init__(self, port: int | None = None, **kwargs: Any):
+        super().__init__(**kwargs)
+        self.bin_dir = self._find_bin_dir()
+        self.host = LOOPBACK
+        self._auto_port = port is None
+        self.port = port if port is not None else free_port()
+        self.user = "postgres"
+        self.data_dir: Path | None = None
+
+    @staticmethod
+    def _find_bin_dir() -> Path:
+        found = shutil.which("pg_ctl")
+        if found:
+            return Path(found).parent
+        versions = sorted(Path("/usr/lib/postgresql").glob("*/bin/postgres"),
+                          key=lambda p: int(p.parent.parent.name) if p.parent.parent.name.isdigit() else 0)
+        if versions:
+            return versions[-1].parent
+        raise ServerStartError(
+            "PostgreSQL binaries were not found on PATH or under /usr/lib/postgresql/<version>/bin. "
+            "Install the Debian package `postgresql` (apt-get install postgresql), or run scripts/test."
+        )
+
+    def _describe(self) -> str:
+        return f"postgres on {self.host}:{self.port}"
+
+    def _pick_ports(self) -> None:
+        self.port = free_port()
+
+    def _as_owner(self) -> list[str]:
+        """The prefix that runs a command as the cluster's owner (postgres when we are root)."""
+        if os.geteuid() != 0:
+            return []
+        return ["setpriv", "--reuid=postgres", "--regid=postgres", "--init-groups", "--"]
+
+    def _prepare(self) -> None:
+        assert self.tmp_dir is not None
+        self.data_dir = self.tmp_dir / "data"
+        if os.geteuid() == 0:
+            entry = pwd.getpwnam("postgres")
+            os.chown(self.tmp_dir, entry.pw_uid, entry.pw_gid)
+        if not (self.data_dir / "PG_VERSION").exists():
+            result = subprocess.run(
+                [*self._as_owner(), str(self.bin_dir / "initdb"), "-D", str(self.data_dir), "-U", self.user,
+                 "--auth=trust", "--encoding=UTF8", "--no-sync"],
+                capture_output=True, text=True, cwd=self.tmp_dir,
+            )
+            if result.returncode != 0:
+                raise ServerStartError(f"initdb failed ({result.returncode}):\n{result.stdout}\n{result.stderr}")
+
+    def _command(self) -> list[str]:
+        assert self.data_dir is not None and self.tmp_dir is not None
+        return [*self._as_owner(), str(self.bin_dir / "postgres"), "-D", str(self.data_dir),
+                "-h", self.host, "-p", str(self.port), "-k", str(self.tmp_dir),
+                "-c", "fsync=off", "-c", "synchronous_commit=off", "-c", "full_page_writes=off",
+                "-c", "max_connections=200", "-c", "logging_collector=off"]
+
+    def url(self, database: str = "postgres") -> str:
+        """A SQLAlchemy URL (psycopg 3 driver) for `database` on this server."""
+        return f"postgresql+psycopg://{self.user}@{self.host}:{self.port}/{database}"
+
+    def _connect(self, database: str = "postgres"):
+        import psycopg
+
+        return psycopg.connect(host=self.host, port=self.port, user=self.user, dbname=database,
+                               connect_timeout=2, autocommit=True)
+
+    def _is_ready(self) -> bool:
+        if not _tcp_accepts(self.host, self.port):
+            return False
+        try:
+            with self._connect() as conn:
+                conn.execute("SELECT 1")
+        except Exception:  # noqa: BLE001 - "the database system is starting up"
+            return False
+        return True
+
+    def create_database(self, name: str) -> None:
+        with self._connect() as conn:
+            conn.execute(f'CREATE DATABASE "{name}"')
+
+    def drop_database(self, name: str) -> None:
+        with self._connect() as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 class MicroPythonRuntime:

@@ -198,7 +198,7 @@ def test_lifecycle_only_moves_forward_and_final_states_are_final():
     """The pure rule: forward moves only, nothing leaves a final state."""
     assert moves_forward("created", "sent") and moves_forward("sent", "completed")
     assert moves_forward("received", "started") and not moves_forward("started", "received")
-    for final in ("completed", "aborted", "rejected"):
+    for final in ("completed", "aborted", "rejected", "expired", "cancelled"):
         for state in CommandState:
             assert not moves_forward(final, state)
 
@@ -211,3 +211,23 @@ async def test_health_and_openapi_document_the_service(client):
     assert spec["components"]["schemas"]["CommandCreate"]["examples"]
     body = spec["paths"]["/api/v1/ingest/batch"]["post"]["requestBody"]
     assert body["content"]["application/json"]["example"]["items"]
+
+
+async def test_a_command_never_sent_is_cancelled_or_expired_without_a_close(client):
+    """Unsent commands (no broker) cancel or expire in the cloud alone; expired ones are never sent."""
+    commands = client.app.state.services.commands
+    cmd = await _command(client)
+    r = await client.post(f"/api/v1/commands/{cmd['id']}/cancel", json={"reason": "changed plan"})
+    assert (r.status_code, r.json()["state"]) == (200, "cancelled")
+    assert r.json()["reason"] == "cancelled by person:bootstrap-admin: changed plan"
+    assert [c["action"] for c in (await client.get("/api/v1/commands")).json()] == ["open"]
+
+    late = await _command(client)
+    assert await commands.expire_due(now_ms=late["expires_ms"] - 1) == 0
+    assert await commands.expire_due(now_ms=late["expires_ms"]) == 1
+    assert await commands.expire_due(now_ms=late["expires_ms"] + 1) == 0
+    got = (await client.get(f"/api/v1/commands/{late['id']}")).json()
+    assert [e["state"] for e in got["events"]] == ["created", "expired"]
+    assert await commands.dispatch_pending(now_ms=late["expires_ms"] + 1) == 0
+    assert (await client.post(f"/api/v1/commands/{late['id']}/cancel")).status_code == 409
+    assert (await client.post("/api/v1/commands/c-nope/cancel")).status_code == 404

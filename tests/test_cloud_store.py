@@ -13,7 +13,7 @@ from furrow.cloud.storage import (
     SqliteReadingStore,
     StorageUnavailable,
 )
-from furrow.cloud.storage.lineprotocol import to_line
+from furrow.cloud.storage.lineprotocol import to_line, to_point
 from furrow.edge.payload import TS_MS_MAX
 from tests.cloud_support import T0
 
@@ -195,3 +195,39 @@ async def test_the_latest_storable_instant_is_accepted_by_influxdb(influxdb, inf
         assert await s.count() == 1
     finally:
         await s.close()
+
+
+@pytest.mark.parametrize("reading", [
+    Reading("demo", "gw-1", "soil-01", "soil", "vwc_pct", "%", 10, None, 23.46, None, 42, T0, T0 + 250),
+    Reading("demo", "gw-1", "soil-01", "soil", "vwc_pct", "%", 10, None, 35.0, None, 1, T0),
+    Reading("a-b_c", "gw-1", "irr-01", "irrigation", "valve_open", "state", None, 2, 1.0, None, 7, T0, None,
+            ("late", 'q"uote')),
+    Reading("demo", "gw-1", "soil-01", "soil", "soil_temp_c", "degC", 30, None, None, 'odd "fault"\\', 9, T0),
+    Reading("demo", "gw-1", "w-1", "weather", "rs_w_m2", "W/m2", None, None, 1e-7, None, 3_000_001, T0),
+])
+def test_the_direct_line_protocol_matches_influxdb_clients_point(reading):
+    """The fast line writer gives exactly the line influxdb_client's Point gives."""
+    assert to_line(reading) == to_point(reading).to_line_protocol()
+
+
+async def test_sqlite_rollups_keep_hourly_aggregates_after_raw_retention(tmp_path):
+    """The SQLite job rolls up every touched hour (late rows too), drops raw rows past retention, and
+    hourly/daily series for that range come from the roll-up with exact means."""
+    store = SqliteReadingStore(tmp_path / "r.db", raw_retention_days=30)
+    try:
+        hour = 3_600_000
+        await store.write([reading(seq=i, ts_ms=T0 + i * 15 * 60_000, value=20.0 + i) for i in range(8)])
+        assert await store.maintain(now_ms=T0 + 2 * hour) == (2, 0)
+        await store.write([reading(seq=99, ts_ms=T0 + 60_000, value=99.0)])  # a late row in hour 0
+        assert await store.maintain(now_ms=T0 + 2 * hour) == (1, 0)
+        before = await store.aggregate(["soil-01"], "vwc_pct", T0, T0 + 2 * hour, hour, "mean")
+        assert [(b.value, b.count) for b in before] == [((20 + 21 + 22 + 23 + 99) / 5, 5), (25.5, 4)]
+
+        assert await store.maintain(now_ms=T0 + 40 * 24 * hour) == (0, 9)  # 40 days on: raw rows gone
+        assert await store.count() == 0
+        after = await store.aggregate(["soil-01"], "vwc_pct", T0, T0 + 2 * hour, hour, "mean")
+        assert after == before
+        daily = await store.aggregate(["soil-01"], "vwc_pct", T0, T0 + 2 * hour, 24 * hour, "max")
+        assert [(b.value, b.count) for b in daily] == [(99.0, 9)]
+    finally:
+        await store.close()

@@ -26,6 +26,7 @@ from furrow.hil import nodes
 from furrow.hil.modbus_bus import ModbusBus
 from furrow.hil.mqtt_node import MqttNodeRunner
 from furrow.hil.virtual_farm import VirtualFarm, VirtualZone
+from tests.cloud_support import ADMIN, ADMIN_TOKEN, SECRET_KEY
 from tests.servers import free_port
 
 pytestmark = [pytest.mark.mosquitto, pytest.mark.influxdb]
@@ -55,7 +56,7 @@ async def cloud_service(settings: Settings) -> AsyncIterator[str]:
     server.install_signal_handlers = lambda: None
     task = asyncio.create_task(server.serve())
     base = f"http://127.0.0.1:{port}/api/v1"
-    async with httpx.AsyncClient(timeout=5) as client:
+    async with httpx.AsyncClient(timeout=5, headers=ADMIN) as client:
         async def healthy():
             with contextlib.suppress(httpx.HTTPError):
                 r = await client.get(f"{base}/health")
@@ -84,6 +85,7 @@ async def running(coro_fn, *args) -> AsyncIterator[asyncio.Event]:
 
 def _settings(tmp_path: Path, mosquitto, influxdb, influx_db: str, root: str) -> Settings:
     return Settings(storage="influxdb1", influx_url=influxdb.url, influx_database=influx_db,
+                    secret_key=SECRET_KEY, bootstrap_admin_token=ADMIN_TOKEN,
                     data_dir=tmp_path / "cloud", mqtt_host=mosquitto.host, mqtt_port=mosquitto.port,
                     topic_root=root)
 
@@ -115,7 +117,7 @@ async def test_mqtt_soil_node_readings_reach_real_influxdb(tmp_path, mosquitto, 
     runner = MqttNodeRunner(core, SITE, mosquitto.host, mosquitto.port, root=root, encoding="binary", tick_s=0.05)
     gateway = _gateway(tmp_path, mosquitto, root)
     async with cloud_service(_settings(tmp_path, mosquitto, influxdb, influx_db, root)) as api, \
-            running(gateway.run), httpx.AsyncClient(timeout=5) as client:
+            running(gateway.run), httpx.AsyncClient(timeout=5, headers=ADMIN) as client:
         async with running(runner.run):
             await _until(lambda: runner.reports_sent >= 3, what="5 reports from the node")
         sent_seqs = set(range(runner.reports_sent))
@@ -185,7 +187,7 @@ async def test_command_reaches_irrigation_node_and_acks_come_back(tmp_path, mosq
     runner = MqttNodeRunner(core, SITE, mosquitto.host, mosquitto.port, root=root, tick_s=0.05, on_tick=advance)
     gateway = _gateway(tmp_path, mosquitto, root)
     async with cloud_service(_settings(tmp_path, mosquitto, influxdb, influx_db, root)) as api, \
-            running(gateway.run), running(runner.run), httpx.AsyncClient(timeout=5) as client:
+            running(gateway.run), running(runner.run), httpx.AsyncClient(timeout=5, headers=ADMIN) as client:
         # the cloud routes commands through the gateway a node last reported through
         async def routed():
             r = await client.get(f"{api}/nodes")

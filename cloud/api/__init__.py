@@ -1,17 +1,18 @@
 """The HTTP API, mounted under /api/v1."""
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Depends
 
-from .routes import commands, ingest, nodes, readings, status
+from .deps import authenticate
+from .routes import auth, commands, ingest, nodes, query, readings, registry, status
 
-# TODO(auth): authentication and roles come in their own issue. Every route is
-# open today: run the service on a trusted network only. Gateways will
-# authenticate (mTLS or a per-gateway token bound to its site/gateway id, which
-# ingest must then check against the batch envelope), people by role
-# (technician, agronomist, admin). Add it here, as a dependency of api_router,
-# so no route can be mounted without it.
-api_router = APIRouter(prefix="/api/v1")
-for module in (ingest, readings, nodes, commands, status):
+# Every route needs a valid bearer token (the router-wide dependency below, so
+# no route can be mounted without it), and each route names the permission its
+# role must hold (api/deps.py: Reader, RegistryWriter, CommandWriter, Ingester,
+# UserAdmin, AnyRole). tests/test_cloud_auth.py walks every route with every role.
+# A gateway token speaks for one gateway (user <site>.<gateway>): HTTPS ingest
+# checks the batch envelope against it (routes/ingest.py).
+api_router = APIRouter(prefix="/api/v1", dependencies=[Depends(authenticate)])
+for module in (auth, ingest, readings, query, nodes, registry, commands, status):
     api_router.include_router(module.router)
 
 __all__ = ["api_router"]

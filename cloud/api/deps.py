@@ -1,14 +1,17 @@
 """What routes depend on, as ``Annotated[..., Depends()]`` aliases."""
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Annotated
 
 from fastapi import Depends, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
+from ..auth import AuthError, Forbidden, Permission, Principal, TokenStore, allows, roles_with
 from ..commands import CommandService
 from ..db import Database
 from ..mqtt_worker import MqttWorker
 from ..node_routes import NodeRoutes
+from ..registry import Registry
 from ..settings import Settings
 from ..storage import ReadingStore
 
@@ -22,7 +25,11 @@ class Services:
     db: Database
     routes: NodeRoutes
     commands: CommandService
+    tokens: TokenStore
+    registry: Registry
     worker: MqttWorker | None = None
+    background: list = field(default_factory=list)
+    demo_token: str | None = None
 
 
 def get_services(request: Request) -> Services:
@@ -45,3 +52,48 @@ ServicesDep = Annotated[Services, Depends(get_services)]
 StoreDep = Annotated[ReadingStore, Depends(get_store)]
 RoutesDep = Annotated[NodeRoutes, Depends(get_routes)]
 CommandsDep = Annotated[CommandService, Depends(get_commands)]
+
+
+def get_registry(request: Request) -> Registry:
+    return get_services(request).registry
+
+
+RegistryDep = Annotated[Registry, Depends(get_registry)]
+
+# --- authentication and roles ------------------------------------------------
+
+_bearer = HTTPBearer(auto_error=False, description="a Furrow API token: `Authorization: Bearer fw_...`")
+
+
+async def authenticate(
+    request: Request,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+) -> Principal:
+    """The caller behind the bearer token; AuthError (401) without a valid one."""
+    if credentials is None or credentials.scheme.lower() != "bearer":
+        raise AuthError("an Authorization: Bearer token is required")
+    return await get_services(request).tokens.verify(credentials.credentials)
+
+
+PrincipalDep = Annotated[Principal, Depends(authenticate)]
+
+
+def allow(permission: Permission):
+    """A route guard: the caller's role must hold `permission` (else Forbidden, 403)."""
+
+    async def guard(principal: PrincipalDep) -> Principal:
+        if not allows(principal.role, permission):
+            needed = ", ".join(roles_with(permission))
+            raise Forbidden(f"role {principal.role!s} may not {permission!s}; this needs one of: {needed}")
+        return principal
+
+    guard.__name__ = f"allow_{permission}"
+    return Depends(guard)
+
+
+Reader = Annotated[Principal, allow(Permission.READ)]
+RegistryWriter = Annotated[Principal, allow(Permission.REGISTRY_WRITE)]
+CommandWriter = Annotated[Principal, allow(Permission.COMMAND_WRITE)]
+Ingester = Annotated[Principal, allow(Permission.INGEST)]
+UserAdmin = Annotated[Principal, allow(Permission.USER_ADMIN)]
+AnyRole = Annotated[Principal, allow(Permission.HEALTH)]

@@ -91,22 +91,37 @@ class NodeOut(BaseModel):
     site: str
     gateway: str
     last_seen_ms: int
+    seq: int | None = Field(default=None, description="seq of the newest report")
+    fw: str | None = None
+    bat_v: float | None = None
+    rssi_dbm: int | None = None
+    faults: list[str] = Field(default=[], description="sensor faults in the newest report")
 
 
 class CommandCreate(BaseModel):
-    """An irrigation command to create. Times default from the service settings."""
+    """An irrigation command to create. Times default from the service settings.
 
-    model_config = ConfigDict(json_schema_extra={"examples": [
+    Target: `node` and `valve`, or a `zone` whose one valve is in the registry.
+    Amount (for open): one of `duration_s`, `amount_min`, or `amount_mm`, which
+    is converted with the zone's emitter precipitation rate.
+    """
+
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [
         {"node": "irr-01", "valve": 1, "action": "open", "duration_s": 600},
-        {"node": "irr-01", "valve": 2, "action": "open", "duration_s": 1800,
+        {"zone": "north-1", "amount_mm": 12.5, "reason": "refill to 80% of field capacity",
+         "idempotency_key": "plan-2026-06-01-north-1"},
+        {"node": "irr-01", "valve": 2, "action": "open", "amount_min": 30,
          "not_before": "2026-01-01T05:00:00Z", "ttl_s": 3600, "max_runtime_s": 2400},
         {"node": "irr-01", "valve": 1, "action": "close"},
     ]})
 
-    node: str = Field(description="the irrigation node (controller) id")
-    valve: int = Field(description="valve number on that controller, 1..16")
+    node: str | None = Field(default=None, description="the irrigation node (controller) id")
+    valve: int | None = Field(default=None, description="valve number on that controller, 1..16")
+    zone: str | None = Field(default=None, description="a registry zone with exactly one valve")
     action: Literal["open", "close"] = "open"
-    duration_s: int | None = Field(default=None, description="how long to open; required for open")
+    duration_s: int | None = Field(default=None, description="how long to open")
+    amount_mm: float | None = Field(default=None, description="depth of water to apply, mm")
+    amount_min: float | None = Field(default=None, description="how long to open, minutes")
     not_before: str | int | None = Field(
         default=None,
         description="ISO 8601 or Unix ms; the controller waits until then (default now)",
@@ -117,6 +132,16 @@ class CommandCreate(BaseModel):
     max_runtime_s: int | None = Field(
         default=None, description="the controller closes the valve after this, whatever happens"
     )
+    reason: str | None = Field(default=None, max_length=400, description="why (kept with the command)")
+    idempotency_key: str | None = Field(
+        default=None, min_length=1, max_length=128,
+        description="a retry with the same key returns the first command and waters nothing more",
+    )
+
+
+class CommandCancel(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    reason: str | None = Field(default=None, max_length=150)
 
 
 class StatsOut(BaseModel):

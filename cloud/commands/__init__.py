@@ -1,6 +1,7 @@
 """Irrigation commands: created, routed to a gateway, sent, acknowledged.
 
     created -> sent -> received -> started -> completed | aborted | rejected
+                                  (not started) -> expired;  (not final) -> cancelled
 """
 
 from .lifecycle import FINAL_STATES, AckOutcome, CommandState, moves_forward
@@ -9,6 +10,7 @@ from .service import (
     CommandNotFound,
     CommandPublisher,
     CommandService,
+    NotCancellable,
     UnroutableNode,
     new_command_id,
     wire_command,
@@ -23,6 +25,7 @@ __all__ = [
     "CommandPublisher",
     "CommandService",
     "CommandState",
+    "NotCancellable",
     "UnroutableNode",
     "moves_forward",
     "new_command_id",

@@ -1,9 +1,11 @@
 """The command lifecycle as pure rules.
 
     created -> sent -> received -> started -> completed | aborted | rejected
+    created | sent | received -> expired          (the cloud's expiry job)
+    created | sent | received | started -> cancelled   (a person, through the API)
 
-"created" and "sent" are the cloud's own steps; the rest are reported by the
-controller in acknowledgements. Acks can arrive late, twice or out of order
+"created", "sent", "expired" and "cancelled" are the cloud's own steps; the
+rest are reported by the controller in acknowledgements. Acks can arrive late, twice or out of order
 (QoS 1, store-and-forward gateways), so the state only ever moves forward and
 a final state never changes.
 """
@@ -21,9 +23,15 @@ class CommandState(StrEnum):
     COMPLETED = contract.ACK_COMPLETED
     ABORTED = contract.ACK_ABORTED
     REJECTED = contract.ACK_REJECTED
+    EXPIRED = "expired"
+    CANCELLED = "cancelled"
 
 
-FINAL_STATES = frozenset(CommandState(s) for s in contract.FINAL_ACK_STATES)
+FINAL_STATES = frozenset(CommandState(s) for s in contract.FINAL_ACK_STATES) | {
+    CommandState.EXPIRED, CommandState.CANCELLED}
+# Not started yet: the expiry job may still expire these.
+NOT_STARTED = frozenset({CommandState.CREATED, CommandState.SENT, CommandState.RECEIVED})
+CANCELLABLE = NOT_STARTED | {CommandState.STARTED}
 
 _RANK = {
     CommandState.CREATED: 0,
@@ -33,6 +41,8 @@ _RANK = {
     CommandState.COMPLETED: 4,
     CommandState.ABORTED: 4,
     CommandState.REJECTED: 4,
+    CommandState.EXPIRED: 4,
+    CommandState.CANCELLED: 4,
 }
 
 

@@ -34,4 +34,10 @@ class CommandOut(BaseModel):
     runtime_s: int | None = None
     volume_l: float | None = None
     reason: str | None = None
+    zone: str | None = None
+    amount_mm: float | None = None
+    amount_min: float | None = None
+    origin: str = "unknown"
+    request_reason: str | None = None
+    idempotency_key: str | None = None
     events: list[CommandEventOut] = []

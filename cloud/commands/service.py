@@ -5,6 +5,7 @@ lifecycle rules themselves are the pure functions of ``lifecycle``.
 """
 
 import logging
+import math
 import uuid
 from collections import Counter
 from typing import Protocol
@@ -19,7 +20,7 @@ from furrow.edge.errors import ContractError
 from .._time import now_ms as _now_ms
 from ..db import CommandEvent, CommandRow, Database
 from ..node_routes import NodeRoutes
-from .lifecycle import FINAL_STATES, AckOutcome, CommandState, moves_forward
+from .lifecycle import CANCELLABLE, FINAL_STATES, NOT_STARTED, AckOutcome, CommandState, moves_forward
 from .models import CommandEventOut, CommandOut
 
 log = logging.getLogger(__name__)
@@ -40,6 +41,16 @@ class CommandNotFound(Exception):
     def __init__(self, command_id: str) -> None:
         self.command_id = command_id
         super().__init__(f"no command with id {command_id!r}")
+
+
+class NotCancellable(Exception):
+    """The command is already final (HTTP 409)."""
+
+
+class ZoneLookup(Protocol):
+    async def zone_of_valve(self, node: str, channel: int): ...  # noqa: ANN201
+    async def valves_of_zone(self, zone: str): ...  # noqa: ANN201
+    async def get_zone(self, zone: str): ...  # noqa: ANN201
 
 
 class CommandPublisher(Protocol):
@@ -104,33 +115,90 @@ class CommandService:
         default_max_runtime_s: int,
         default_ttl_s: int,
         publisher: CommandPublisher | None = None,
+        zones: ZoneLookup | None = None,
     ) -> None:
         self._db = db
+        self.zones = zones
         self._routes = routes
         self.default_max_runtime_s = default_max_runtime_s
         self.default_ttl_s = default_ttl_s
         self.publisher = publisher
         self.ack_outcomes: Counter[str] = Counter()
 
+    async def _resolve_target(self, node: str | None, valve: int | None, zone: str | None):
+        """(node, valve, zone or None) from a node+valve or a zone with one valve."""
+        if zone is not None:
+            if self.zones is None:
+                raise ContractError("zone", zone, "the farm registry is not available")
+            valves = await self.zones.valves_of_zone(zone)
+            if node is not None:
+                valves = [v for v in valves if v.node_id == node and (valve is None or v.channel == valve)]
+            if len(valves) != 1:
+                raise ContractError("zone", zone, f"has {len(valves)} matching valve(s) in the registry; "
+                                    "a command needs exactly one: name node and valve")
+            return valves[0].node_id, valves[0].channel, zone
+        if node is None or valve is None:
+            raise ContractError("node", node, "give node and valve, or zone")
+        found = await self.zones.zone_of_valve(node, valve) if self.zones is not None else None
+        return node, valve, found.id if found is not None else None
+
+    async def _duration(self, zone: str | None, duration_s: int | None, amount_mm: float | None,
+                        amount_min: float | None) -> int | None:
+        values = {"duration_s": duration_s, "amount_mm": amount_mm, "amount_min": amount_min}
+        given = [n for n, v in values.items() if v is not None]
+        if len(given) > 1:
+            raise ContractError(given[1], values[given[1]], "give only one of duration_s, amount_mm, "
+                                f"amount_min (also got {given[0]})")
+        if amount_min is not None:
+            if not amount_min > 0:
+                raise ContractError("amount_min", amount_min, "must be a positive number of minutes")
+            return max(1, round(amount_min * 60))
+        if amount_mm is not None:
+            if not amount_mm > 0:
+                raise ContractError("amount_mm", amount_mm, "must be a positive depth in millimetres")
+            if zone is None or self.zones is None:
+                raise ContractError("amount_mm", amount_mm, "the valve waters no registered zone, so "
+                                    "millimetres cannot be converted: give duration_s or amount_min")
+            z = await self.zones.get_zone(zone)
+            return max(1, math.ceil(amount_mm / z.precip_rate_mm_h * 3600))
+        return duration_s
+
     async def create(
         self,
         *,
-        node: str,
-        valve: int,
+        node: str | None = None,
+        valve: int | None = None,
+        zone: str | None = None,
         action: str = contract.ACTION_OPEN,
         duration_s: int | None = None,
+        amount_mm: float | None = None,
+        amount_min: float | None = None,
         not_before_ms: int | None = None,
         ttl_s: int | None = None,
         max_runtime_s: int | None = None,
+        origin: str = "unknown",
+        request_reason: str | None = None,
+        idempotency_key: str | None = None,
         now_ms: int | None = None,
-    ) -> CommandOut:
-        """Create a command, route it and try to send it.
+    ) -> tuple[CommandOut, bool]:
+        """Create a command, route it and try to send it; (command, created).
 
-        Raises ContractError naming the field for an invalid command and
-        UnroutableNode when no gateway has forwarded the node's readings. When
-        it cannot be sent now it stays "created" and is sent on reconnect.
+        Target: node and valve, or a zone with one valve in the registry.
+        Amount: duration_s, amount_min, or amount_mm (converted with the
+        zone's emitter precipitation rate). With an idempotency key already
+        used, the existing command is returned and nothing new is created or
+        sent (created is False). Raises ContractError naming the field for an
+        invalid command and UnroutableNode when no gateway has forwarded the
+        node's readings. When it cannot be sent now it stays "created" and is
+        sent on reconnect.
         """
+        if idempotency_key is not None:
+            existing = await self._by_key(idempotency_key)
+            if existing is not None:
+                return existing, False
         now = _now_ms() if now_ms is None else now_ms
+        node, valve, zone = await self._resolve_target(node, valve, zone)
+        duration_s = await self._duration(zone, duration_s, amount_mm, amount_min)
         not_before = now if not_before_ms is None else not_before_ms
         ttl = self.default_ttl_s if ttl_s is None else ttl_s
         if ttl <= 0:
@@ -150,14 +218,87 @@ class CommandService:
                 valve=cmd["valve"], action=cmd["action"], duration_s=cmd["duration_s"],
                 max_runtime_s=cmd["max_runtime_s"], not_before_ms=cmd["not_before_ms"],
                 expires_ms=cmd["expires_ms"], state=CommandState.CREATED, created_ms=now,
-                updated_ms=now,
+                updated_ms=now, zone=zone, amount_mm=amount_mm, amount_min=amount_min,
+                origin=origin[:80], request_reason=request_reason, idempotency_key=idempotency_key,
             ))
             session.flush()  # the command row first: events refer to it
             session.add(CommandEvent(command_id=cmd["id"], state=CommandState.CREATED, ts_ms=now))
 
-        await self._db.run(insert)
+        try:
+            await self._db.run(insert)
+        except IntegrityError:
+            # the same key created at this moment by another request or instance
+            existing = await self._by_key(idempotency_key) if idempotency_key else None
+            if existing is None:
+                raise
+            return existing, False
         await self.send(cmd["id"], route.site, route.gateway, cmd)
-        return await self.get(cmd["id"])
+        return await self.get(cmd["id"]), True
+
+    async def _by_key(self, key: str) -> CommandOut | None:
+        def find(session: Session) -> CommandOut | None:
+            row = session.scalar(select(CommandRow).where(CommandRow.idempotency_key == key))
+            return _out(row, _events(session, row.id)) if row is not None else None
+
+        return await self._db.run(find)
+
+    async def cancel(self, command_id: str, by: str, reason: str | None = None,
+                     now_ms: int | None = None) -> CommandOut:
+        """Cancel a command not yet final; a sent one is followed by a close command for its valve.
+
+        Raises CommandNotFound, or NotCancellable when it is already final.
+        """
+        now = _now_ms() if now_ms is None else now_ms
+        why = f"cancelled by {by}" + (f": {reason}" if reason else "")
+
+        def cancel(session: Session) -> tuple[CommandRow, str] | None:
+            row = session.get(CommandRow, command_id)
+            if row is None:
+                return None
+            if CommandState(row.state) not in CANCELLABLE:
+                raise NotCancellable(f"command {command_id} is already {row.state}")
+            before = row.state
+            _advance(session, row, CommandState.CANCELLED, now, why[:200], now)
+            row.reason = why[:200]
+            return row, before
+
+        try:
+            found = await self._db.run(cancel)
+        except IntegrityError:
+            found = None
+        if found is None:
+            raise CommandNotFound(command_id)
+        row, before = found
+        if before != CommandState.CREATED and row.action == contract.ACTION_OPEN:
+            # The controller may hold or run it: a close for its valve, a command of its own with
+            # its own history, stops a run at once. Its key makes a repeated cancel send one close.
+            try:
+                await self.create(node=row.node, valve=row.valve, action=contract.ACTION_CLOSE, origin=by,
+                                  request_reason=f"closes cancelled command {command_id}",
+                                  idempotency_key=f"cancel:{command_id}", now_ms=now)
+            except Exception as e:  # noqa: BLE001 - the cancel stands; the controller's limits still hold
+                log.warning("close for cancelled command %s not created: %s", command_id, e)
+        return await self.get(command_id)
+
+    async def expire_due(self, now_ms: int | None = None) -> int:
+        """Mark "expired" every command whose expiry passed before it started; how many."""
+        now = _now_ms() if now_ms is None else now_ms
+
+        def expire(session: Session) -> int:
+            q = select(CommandRow).where(
+                CommandRow.state.in_([str(s) for s in NOT_STARTED]), CommandRow.expires_ms <= now)
+            n = 0
+            for row in session.scalars(q):
+                if _advance(session, row, CommandState.EXPIRED, now, "expired before it started",
+                            now) is AckOutcome.APPLIED:
+                    row.reason = "expired before it started"
+                    n += 1
+            return n
+
+        try:
+            return await self._db.run(expire)
+        except IntegrityError:
+            return 0  # another instance expired them at the same moment
 
     async def send(self, command_id: str, site: str, gateway: str, cmd: dict) -> bool:
         """Publish one command to its gateway and mark it sent; False if it could not go."""

@@ -6,18 +6,22 @@
 """
 
 from ..settings import Settings
-from ._reading import Reading, ReadingStore, StorageError, StorageRejected, StorageUnavailable
+from ._reading import AGGREGATES, Bucket, Reading, ReadingStore, StorageError, StorageRejected, StorageUnavailable
 from ._retry import RetryPolicy
 from .influx1 import Influx1ReadingStore
+from .influx1_rollups import Rollups
 from .influx2 import Influx2ReadingStore
 from .sqlite_store import SqliteReadingStore
 
 __all__ = [
+    "AGGREGATES",
+    "Bucket",
     "Influx1ReadingStore",
     "Influx2ReadingStore",
     "Reading",
     "ReadingStore",
     "RetryPolicy",
+    "Rollups",
     "SqliteReadingStore",
     "StorageError",
     "StorageRejected",
@@ -40,6 +44,8 @@ def open_store(settings: Settings) -> ReadingStore:
             timeout_s=settings.influx_timeout_s,
             retry=retry,
             lines_per_request=settings.influx_lines_per_request,
+            rollups=Rollups(settings.influx_database, settings.influx_raw_retention_days,
+                            settings.influx_hourly_retention_days) if settings.influx_rollups else None,
         )
     if settings.storage == "influxdb2":
         return Influx2ReadingStore(
@@ -51,4 +57,4 @@ def open_store(settings: Settings) -> ReadingStore:
             retry=retry,
             lines_per_request=settings.influx_lines_per_request,
         )
-    return SqliteReadingStore(settings.data_dir / "readings.db")
+    return SqliteReadingStore(settings.data_dir / "readings.db", settings.sqlite_raw_retention_days)

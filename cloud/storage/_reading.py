@@ -40,6 +40,22 @@ class Reading:
         return (self.ts_ms, self.node, *self.sensor_key(), self.seq)
 
 
+AGGREGATES = ("mean", "min", "max", "sum", "count")
+
+
+@dataclass(frozen=True, slots=True)
+class Bucket:
+    """One aggregation window of one sensor: `value` is fn(value) over [time_ms, time_ms + window)."""
+
+    node: str
+    measurement: str
+    depth_cm: int | None
+    channel: int | None
+    time_ms: int
+    value: float | None
+    count: int
+
+
 class StorageError(Exception):
     """A store could not do what was asked; `backend` names the store."""
 
@@ -93,6 +109,19 @@ class ReadingStore(Protocol):
 
     async def count(self, node: str | None = None) -> int:
         """How many readings are stored (faults included), for one node or all."""
+        ...
+
+    async def aggregate(
+        self,
+        nodes: list[str],
+        measurement: str,
+        start_ms: int,
+        end_ms: int,
+        window_ms: int,
+        fn: str,
+    ) -> list[Bucket]:
+        """fn (one of AGGREGATES) of `value` per sensor of `nodes` per window, windows
+        aligned to the Unix epoch, oldest first; empty windows are left out."""
         ...
 
     async def close(self) -> None:

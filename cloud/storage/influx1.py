@@ -11,8 +11,10 @@ import httpx
 
 from furrow.edge.measurements import MEASUREMENTS
 
-from ._reading import Reading, StorageRejected, StorageUnavailable
+from .._time import now_ms as _now_ms
+from ._reading import AGGREGATES, Bucket, Reading, StorageRejected, StorageUnavailable
 from ._retry import RetryPolicy, retrying
+from .influx1_rollups import LATE_MS, ROLLED, Rollups
 from .lineprotocol import from_row, to_lines
 
 # 401/403: wrong credentials, 404: no such database. Retrying later can succeed
@@ -43,10 +45,13 @@ class Influx1ReadingStore:
         timeout_s: float = 10.0,
         retry: RetryPolicy | None = None,
         lines_per_request: int = 5000,
+        rollups: Rollups | None = None,
     ) -> None:
         if not database:
             raise ValueError("database must be a non-empty name")
         self.database = database
+        self.rollups = rollups
+        self._rollups_ready = False  # set once the policies and continuous queries exist
         self._retry = retry or RetryPolicy()
         self._lines_per_request = lines_per_request
         auth = httpx.BasicAuth(username, password or "") if username else None
@@ -59,6 +64,11 @@ class Influx1ReadingStore:
         step = self._lines_per_request
         for i in range(0, len(lines), step):
             await self._post_lines("\n".join(lines[i : i + step]).encode())
+        if self.rollups is not None:
+            late = [p for p in points if p.ts_ms < _now_ms() - LATE_MS]
+            if late:  # older than the continuous queries look back: roll them up now
+                await self.backfill_rollups(min(p.ts_ms for p in late), max(p.ts_ms for p in late),
+                                            sorted({p.node for p in late}))
         return len(points)
 
     async def _post_lines(self, body: bytes) -> None:
@@ -103,8 +113,31 @@ class Influx1ReadingStore:
         return result.get("series") or []
 
     async def ensure_database(self) -> None:
-        """CREATE DATABASE (a no-op when it exists)."""
+        """CREATE DATABASE (a no-op when it exists), then its retention policies and roll-ups."""
         await self._query(f"CREATE DATABASE {_ident(self.database)}", post=True)
+        if self.rollups is not None:
+            for statement in self.rollups.setup():
+                try:
+                    await self._query(statement, post=True)
+                except StorageRejected as e:
+                    if "already exists" not in str(e) and "not found" not in str(e):
+                        raise
+            self._rollups_ready = True
+
+    async def backfill_rollups(self, start_ms: int, end_ms: int, nodes: list[str] | None = None) -> None:
+        """Roll up [start, end] now (for `nodes`, or all): for data that arrived late or was
+        loaded around the service. Writes through the store do it themselves."""
+        if self.rollups is None:
+            raise StorageRejected(self.backend, "roll-ups are not enabled (FURROW_INFLUX_ROLLUPS)")
+        if not self._rollups_ready:  # InfluxDB was down at startup: set them up now
+            await self.ensure_database()
+        for statement in self.rollups.backfill(start_ms, end_ms, nodes):
+            try:
+                await self._query(statement, post=True)
+            except StorageRejected as e:
+                # the database is reachable but refused: the raw points are stored, which
+                # matters most; the roll-up is redone by the next write or backfill
+                raise StorageUnavailable(self.backend, f"roll-up failed: {e}") from e
 
     @staticmethod
     def _from(measurement: str | None) -> str:
@@ -168,6 +201,60 @@ class Influx1ReadingStore:
             for values in s.get("values") or []:
                 total += int(values[1] or 0)
         return total
+
+    async def aggregate(self, nodes: list[str], measurement: str, start_ms: int, end_ms: int,
+                        window_ms: int, fn: str) -> list[Bucket]:
+        if fn not in AGGREGATES or measurement not in MEASUREMENTS or not nodes:
+            return []
+        which = " OR ".join(f"{_ident('node')} = {_literal(n)}" for n in nodes)
+        # Closed hourly and daily windows come from the roll-ups, the newest ones from raw points.
+        policy = self.rollups.policy_for(window_ms) if self.rollups else None
+        out: list[Bucket] = []
+        if self.rollups is not None and policy is not None:
+            first = min(end_ms, start_ms + (-start_ms) % window_ms)  # a partial first window: raw
+            split = min(end_ms, self.rollups.closed_before_ms(_now_ms(), window_ms))
+            if first < split:
+                if start_ms < first:
+                    out += await self._raw_buckets(which, measurement, start_ms, first, window_ms, fn)
+                out += await self._rolled(policy, which, measurement, first, split, window_ms, fn)
+                start_ms = split
+        if start_ms < end_ms:
+            out += await self._raw_buckets(which, measurement, start_ms, end_ms, window_ms, fn)
+        out.sort(key=lambda b: (b.time_ms, b.node, b.depth_cm or -1, b.channel or -1))
+        return out
+
+    async def _rolled(self, policy: str, which: str, measurement: str, start_ms: int, end_ms: int,
+                      window_ms: int, fn: str) -> list[Bucket]:
+        q = (
+            f"SELECT {ROLLED[fn]} AS agg, sum({_ident('n')}) AS n FROM {_ident(policy)}.{_ident(measurement)}"
+            f" WHERE time >= {int(start_ms)}ms AND time < {int(end_ms)}ms AND ({which})"
+            f" GROUP BY time({int(window_ms)}ms), {_ident('node')}, {_ident('depth_cm')}, {_ident('channel')}"
+            " fill(none)"
+        )
+        return self._buckets(await self._query(q), measurement)
+
+    async def _raw_buckets(self, which: str, measurement: str, start_ms: int, end_ms: int,
+                           window_ms: int, fn: str) -> list[Bucket]:
+        q = (
+            f"SELECT {fn}({_ident('value')}) AS agg, count({_ident('value')}) AS n FROM {_ident(measurement)}"
+            f" WHERE time >= {int(start_ms)}ms AND time < {int(end_ms)}ms AND ({which})"
+            f" GROUP BY time({int(window_ms)}ms), {_ident('node')}, {_ident('depth_cm')}, {_ident('channel')}"
+            " fill(none)"
+        )
+        return self._buckets(await self._query(q), measurement)
+
+    @staticmethod
+    def _buckets(series: list[dict], measurement: str) -> list[Bucket]:
+        out = []
+        for s in series:
+            tags = s.get("tags") or {}
+            depth, channel = tags.get("depth_cm") or None, tags.get("channel") or None
+            for t, agg, n in s.get("values") or []:
+                if n:
+                    out.append(Bucket(tags.get("node", ""), measurement, None if depth is None else int(depth),
+                                      None if channel is None else int(channel), int(t),
+                                      None if agg is None else float(agg), int(n)))
+        return out
 
     async def close(self) -> None:
         await self._http.aclose()

@@ -16,7 +16,7 @@ from influxdb_client.rest import ApiException
 
 from furrow.edge.measurements import MEASUREMENTS
 
-from ._reading import Reading, StorageRejected, StorageUnavailable
+from ._reading import Bucket, Reading, StorageRejected, StorageUnavailable
 from ._retry import RetryPolicy, retrying
 from .lineprotocol import TAG_KEYS, from_row, to_lines
 
@@ -146,6 +146,11 @@ class Influx2ReadingStore:
         flux = self._source(0, 2**62 // 1_000_000, node, None)
         flux += '  |> filter(fn: (r) => r._field == "seq")\n  |> group()\n  |> count()\n'
         return sum(int(row.get("_value") or 0) for row in await self._flux(flux))
+
+    async def aggregate(self, nodes: list[str], measurement: str, start_ms: int, end_ms: int,
+                        window_ms: int, fn: str) -> list[Bucket]:
+        raise StorageRejected(self.backend, "windowed aggregation is not implemented for InfluxDB 2.x yet; "
+                              "use InfluxDB 1.x or SQLite, or /readings for raw values")
 
     async def close(self) -> None:
         await asyncio.to_thread(self._client.close)

@@ -13,7 +13,8 @@ import sqlite3
 import threading
 from pathlib import Path
 
-from ._reading import Reading
+from .._time import now_ms
+from ._reading import AGGREGATES, Bucket, Reading
 
 _NONE = -1
 
@@ -37,7 +38,25 @@ CREATE TABLE IF NOT EXISTS readings (
 );
 CREATE INDEX IF NOT EXISTS readings_node_ts ON readings (node, ts_ms);
 CREATE INDEX IF NOT EXISTS readings_ts ON readings (ts_ms);
+CREATE TABLE IF NOT EXISTS readings_hourly (
+    node        TEXT    NOT NULL,
+    measurement TEXT    NOT NULL,
+    depth_cm    INTEGER NOT NULL,
+    channel     INTEGER NOT NULL,
+    hour_ms     INTEGER NOT NULL,
+    sum         REAL,
+    n           INTEGER NOT NULL,
+    min         REAL,
+    max         REAL,
+    PRIMARY KEY (node, measurement, depth_cm, channel, hour_ms)
+);
+CREATE TABLE IF NOT EXISTS rollup_state (id INTEGER PRIMARY KEY CHECK (id = 1), last_rowid INTEGER NOT NULL);
+INSERT OR IGNORE INTO rollup_state (id, last_rowid) VALUES (1, 0);
 """
+
+HOUR_MS, DAY_MS = 3_600_000, 86_400_000
+# fn -> SQL over readings_hourly that gives it exactly (sum and n are kept, so means are exact)
+_ROLLED = {"mean": "sum(sum) / sum(n)", "sum": "sum(sum)", "count": "sum(n)", "min": "min(min)", "max": "max(max)"}
 
 _COLUMNS = (
     "node, seq, measurement, depth_cm, channel, site, gateway, role, unit,"
@@ -90,7 +109,7 @@ class SqliteReadingStore:
 
     backend = "sqlite"
 
-    def __init__(self, path: Path | str) -> None:
+    def __init__(self, path: Path | str, raw_retention_days: int | None = None) -> None:
         if str(path) != ":memory:":
             Path(path).parent.mkdir(parents=True, exist_ok=True)
         self._lock = threading.Lock()
@@ -98,6 +117,7 @@ class SqliteReadingStore:
         self._conn.execute("PRAGMA journal_mode=WAL")
         self._conn.execute("PRAGMA synchronous=NORMAL")
         self._conn.executescript(_SCHEMA)
+        self.raw_retention_days = raw_retention_days
 
     def _run(self, sql: str, params: tuple = ()) -> list[tuple]:
         with self._lock:
@@ -163,6 +183,93 @@ class SqliteReadingStore:
                 self._run, "SELECT count(*) FROM readings WHERE node = ?", (node,)
             )
         return int(rows[0][0])
+
+    # --- roll-up and retention job --------------------------------------------
+
+    def _maintain(self, now_ms: int) -> tuple[int, int]:
+        """Roll up the hours that rows inserted since the last run touch (recomputed whole,
+        so late rows are counted), then drop raw rows past the retention; (hours, deleted)."""
+        with self._lock:
+            self._conn.execute("BEGIN IMMEDIATE")
+            try:
+                (last,) = self._conn.execute("SELECT last_rowid FROM rollup_state WHERE id = 1").fetchone()
+                (top,) = self._conn.execute("SELECT coalesce(max(rowid), 0) FROM readings").fetchone()
+                touched = self._conn.execute(
+                    f"SELECT DISTINCT node, measurement, ts_ms - (ts_ms % {HOUR_MS}) FROM readings"
+                    " WHERE rowid > ? AND rowid <= ?", (last, top)).fetchall()
+                self._conn.executemany(
+                    "INSERT OR REPLACE INTO readings_hourly"
+                    " SELECT node, measurement, depth_cm, channel, ?, sum(value), count(value), min(value), max(value)"
+                    " FROM readings WHERE node = ? AND measurement = ? AND ts_ms >= ? AND ts_ms < ?"
+                    " GROUP BY depth_cm, channel HAVING count(value) > 0",
+                    [(h, node, m, h, h + HOUR_MS) for node, m, h in touched])
+                self._conn.execute("UPDATE rollup_state SET last_rowid = ? WHERE id = 1", (top,))
+                deleted = 0
+                if self.raw_retention_days:
+                    horizon = now_ms - self.raw_retention_days * DAY_MS
+                    deleted = self._conn.execute("DELETE FROM readings WHERE ts_ms < ?", (horizon,)).rowcount
+            except BaseException:
+                self._conn.execute("ROLLBACK")
+                raise
+            self._conn.execute("COMMIT")
+            return len(touched), deleted
+
+    async def maintain(self, now_ms: int) -> tuple[int, int]:
+        """The roll-up and retention job (the app runs it every few minutes)."""
+        return await asyncio.to_thread(self._maintain, now_ms)
+
+    # --- aggregation ------------------------------------------------------------
+
+    async def aggregate(self, nodes: list[str], measurement: str, start_ms: int, end_ms: int,
+                        window_ms: int, fn: str) -> list[Bucket]:
+        if fn not in AGGREGATES or not nodes:
+            return []
+        out: list[Bucket] = []
+        if self.raw_retention_days and window_ms % HOUR_MS == 0:
+            # raw rows before the horizon are gone: that part of the range comes from the hourly roll-up
+            horizon = now_ms() - self.raw_retention_days * DAY_MS
+            split = min(end_ms, horizon + (-horizon) % window_ms)
+            if start_ms < split:
+                out += await self._rolled(nodes, measurement, start_ms, split, window_ms, fn)
+                start_ms = split
+        if start_ms < end_ms:
+            out += await self._raw_buckets(nodes, measurement, start_ms, end_ms, window_ms, fn)
+        out.sort(key=lambda b: (b.time_ms, b.node, -1 if b.depth_cm is None else b.depth_cm,
+                                -1 if b.channel is None else b.channel))
+        return out
+
+    async def _rolled(self, nodes: list[str], measurement: str, start_ms: int, end_ms: int,
+                      window_ms: int, fn: str) -> list[Bucket]:
+        marks = ",".join("?" * len(nodes))
+        bucket = f"(hour_ms - (hour_ms % {int(window_ms)}))"
+        sql = (
+            f"SELECT node, depth_cm, channel, {bucket} AS t, {_ROLLED[fn]}, sum(n) FROM readings_hourly"
+            f" WHERE measurement = ? AND node IN ({marks}) AND hour_ms >= ? AND hour_ms < ?"
+            " GROUP BY node, depth_cm, channel, t"
+        )
+        rows = await asyncio.to_thread(self._run, sql, (measurement, *nodes, start_ms, end_ms))
+        return self._to_buckets(rows, measurement)
+
+    @staticmethod
+    def _to_buckets(rows: list[tuple], measurement: str) -> list[Bucket]:
+        return [
+            Bucket(node, measurement, None if d == _NONE else d, None if c == _NONE else c, t,
+                   None if v is None else float(v), n)
+            for node, d, c, t, v, n in rows if n
+        ]
+
+    async def _raw_buckets(self, nodes: list[str], measurement: str, start_ms: int, end_ms: int,
+                           window_ms: int, fn: str) -> list[Bucket]:
+        sql_fn = {"mean": "avg"}.get(fn, fn)
+        marks = ",".join("?" * len(nodes))
+        bucket = f"(ts_ms - (ts_ms % {int(window_ms)}))"
+        sql = (
+            f"SELECT node, depth_cm, channel, {bucket} AS t, {sql_fn}(value), count(value) FROM readings"
+            f" WHERE measurement = ? AND node IN ({marks}) AND ts_ms >= ? AND ts_ms < ?"
+            " GROUP BY node, depth_cm, channel, t ORDER BY t, node, depth_cm, channel"
+        )
+        rows = await asyncio.to_thread(self._run, sql, (measurement, *nodes, start_ms, end_ms))
+        return self._to_buckets(rows, measurement)
 
     async def close(self) -> None:
         with self._lock:

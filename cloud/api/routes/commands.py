@@ -1,13 +1,13 @@
-"""Irrigation commands: create, look up, list."""
+"""Irrigation commands: create, look up, list, cancel; acknowledgements over HTTPS."""
 
-from fastapi import APIRouter, status
+from fastapi import APIRouter, Request, Response, status
 
 from furrow.edge.topics import check_id
 
 from ..._time import parse_instant
-from ...commands import CommandOut
-from ..deps import CommandsDep
-from ..schemas import CommandCreate, MessageResponse, ProblemResponse
+from ...commands import AckOutcome, CommandOut
+from ..deps import CommandsDep, CommandWriter, Ingester, Reader
+from ..schemas import CommandCancel, CommandCreate, MessageResponse, ProblemResponse
 
 router = APIRouter(prefix="/commands", tags=["commands"])
 
@@ -17,39 +17,67 @@ router = APIRouter(prefix="/commands", tags=["commands"])
     status_code=status.HTTP_201_CREATED,
     response_model=CommandOut,
     responses={
+        200: {"model": CommandOut, "description": "the idempotency key was used before: that command"},
         409: {"model": MessageResponse, "description": "the node cannot be routed"},
         422: {"model": ProblemResponse, "description": "the command breaks the contract"},
     },
 )
-async def create_command(body: CommandCreate, commands: CommandsDep) -> CommandOut:
-    """Create a command for a node's valve and send it to the gateway that last
-    forwarded the node's readings. It stays "created" (and is sent on
-    reconnect) when the broker is unreachable."""
+async def create_command(body: CommandCreate, commands: CommandsDep, who: CommandWriter,
+                         response: Response) -> CommandOut:
+    """Create a command for a valve (node and valve, or a zone with one valve) and send
+    it to the gateway that last forwarded the node's readings. It stays "created"
+    (and is sent on reconnect) when the broker is unreachable. The same
+    idempotency_key again returns the first command (200) and waters nothing more."""
     not_before_ms = None
     if body.not_before is not None:
         not_before_ms = parse_instant("not_before", body.not_before)
-    return await commands.create(
+    out, created = await commands.create(
         node=body.node,
         valve=body.valve,
+        zone=body.zone,
         action=body.action,
         duration_s=body.duration_s,
+        amount_mm=body.amount_mm,
+        amount_min=body.amount_min,
         not_before_ms=not_before_ms,
         ttl_s=body.ttl_s,
         max_runtime_s=body.max_runtime_s,
+        origin=f"person:{who.name}",
+        request_reason=body.reason,
+        idempotency_key=body.idempotency_key,
     )
+    if not created:
+        response.status_code = status.HTTP_200_OK
+    return out
 
 
 @router.get("/{command_id}", response_model=CommandOut,
             responses={404: {"model": MessageResponse}})
-async def get_command(command_id: str, commands: CommandsDep) -> CommandOut:
+async def get_command(command_id: str, commands: CommandsDep, _: Reader) -> CommandOut:
     """One command with its history of events."""
     return await commands.get(command_id)
 
 
 @router.get("", response_model=list[CommandOut])
-async def list_commands(commands: CommandsDep, node: str | None = None,
+async def list_commands(commands: CommandsDep, _: Reader, node: str | None = None,
                         limit: int = 100) -> list[CommandOut]:
     """Commands, newest first, optionally for one node."""
     if node is not None:
         check_id("node", node)
     return await commands.recent(node, limit=max(1, min(limit, 1000)))
+
+
+@router.post("/{command_id}/cancel", response_model=CommandOut,
+             responses={404: {"model": MessageResponse}, 409: {"model": MessageResponse}})
+async def cancel_command(command_id: str, commands: CommandsDep, who: CommandWriter,
+                         body: CommandCancel | None = None) -> CommandOut:
+    """Cancel a command that is not final. When the controller may already hold or
+    run it, a close for its valve follows on the gateway's cmd topic."""
+    return await commands.cancel(command_id, by=f"person:{who.name}", reason=body.reason if body else None)
+
+
+@router.post("/acks", response_model=dict[str, str], responses={422: {"model": ProblemResponse}})
+async def post_ack(request: Request, commands: CommandsDep, _: Ingester) -> dict[str, str]:
+    """A gateway's command acknowledgement over HTTPS (the same as on .../gw/<gw>/ack)."""
+    outcome: AckOutcome = await commands.apply_ack(await request.body())
+    return {"outcome": str(outcome)}

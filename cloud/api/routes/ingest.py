@@ -2,17 +2,34 @@
 
 from fastapi import APIRouter, Request
 
+from ...auth import Forbidden, Principal, Role
 from ...ingest import ingest_batch
-from ..deps import RoutesDep, StoreDep
+from ..deps import Ingester, RoutesDep, StoreDep
 from ..schemas import EXAMPLE_BATCH, IngestResponse, MessageResponse, ProblemResponse
 
 router = APIRouter(prefix="/ingest", tags=["ingest"])
+
+
+def gateway_origin(who: Principal) -> tuple[str, str] | None:
+    """The (site, gateway) a gateway token speaks for: its user is named `<site>.<gateway>`.
+
+    Other roles allowed to ingest (admin) are not bound to one gateway.
+    """
+    if who.role is not Role.GATEWAY:
+        return None
+    site, dot, gateway = who.name.partition(".")
+    if not dot or not site or not gateway:
+        raise Forbidden(f"gateway token user {who.name!r} must be named <site>.<gateway>, "
+                        "so its batches can be checked against it")
+    return site, gateway
+
 
 
 @router.post(
     "/batch",
     response_model=IngestResponse,
     responses={
+        413: {"model": ProblemResponse, "description": "the batch inflates past the size limit"},
         422: {"model": ProblemResponse, "description": "the envelope breaks the contract"},
         503: {"model": MessageResponse, "description": "storage unavailable: retry later"},
     },
@@ -24,11 +41,13 @@ router = APIRouter(prefix="/ingest", tags=["ingest"])
         }},
     }},
 )
-async def post_batch(request: Request, store: StoreDep, routes: RoutesDep) -> IngestResponse:
+async def post_batch(request: Request, store: StoreDep, routes: RoutesDep, who: Ingester) -> IngestResponse:
     """Store a gateway's batch. Good items are kept, each bad item is reported;
     a batch already stored is stored once. The body is checked by the contract
-    (edge/batch.py), not by a second schema here."""
-    result = await ingest_batch(await request.body(), store, routes)
+    (edge/batch.py), not by a second schema here; it may be zlib-compressed
+    (first byte 0x78), up to 16 MiB inflated. A gateway token (user `<site>.<gateway>`)
+    may only post its own gateway's batches: another envelope is a 422 naming `gateway`."""
+    result = await ingest_batch(await request.body(), store, routes, origin=gateway_origin(who))
     return IngestResponse(
         batch_id=result.batch_id,
         accepted=result.accepted,

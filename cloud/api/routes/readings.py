@@ -10,7 +10,7 @@ from furrow.edge.topics import check_id
 
 from ..._time import now_ms, parse_instant
 from ...storage import Reading
-from ..deps import StoreDep
+from ..deps import Reader, StoreDep
 from ..schemas import ProblemResponse, ReadingOut
 
 router = APIRouter(tags=["readings"])
@@ -22,6 +22,7 @@ DAY_MS = 24 * 3600 * 1000
             responses={422: {"model": ProblemResponse}})
 async def get_readings(
     store: StoreDep,
+    _: Reader,
     node: str | None = None,
     measurement: Annotated[str | None, Query(examples=["vwc_pct"])] = None,
     start: Annotated[str | None, Query(description="ISO 8601 or Unix ms; default end - 24 h",

@@ -2,14 +2,14 @@
 
 from fastapi import APIRouter
 
-from ..deps import ServicesDep
+from ..deps import AnyRole, Reader, ServicesDep
 from ..schemas import HealthOut, StatsOut
 
 router = APIRouter(tags=["status"])
 
 
 @router.get("/stats", response_model=StatsOut)
-async def stats(services: ServicesDep) -> StatsOut:
+async def stats(services: ServicesDep, _: Reader) -> StatsOut:
     """Readings stored, commands by state, and the counters of this instance."""
     return StatsOut(
         readings_stored=await services.store.count(),
@@ -20,7 +20,7 @@ async def stats(services: ServicesDep) -> StatsOut:
 
 
 @router.get("/health", response_model=HealthOut)
-async def health(services: ServicesDep) -> HealthOut:
+async def health(services: ServicesDep, _: AnyRole) -> HealthOut:
     """The service is up; which storage it uses and whether its broker link is."""
     worker = services.worker
     if worker is None:

@@ -1,0 +1,274 @@
+"""Cloud ingest and query figures on real servers, beside the raw limits measured in the same run.
+
+Starts its own Mosquitto and InfluxDB 1.x (and PostgreSQL for the two-worker case) on free
+loopback ports, as the test fixtures do, then measures:
+
+  raw write       InfluxDB /write of the same readings as line protocol, 5000 lines per request
+  one worker      batches published to the gateway batch topic (QoS 1) until InfluxDB holds every
+                  reading, stored by one cloud instance in its own process (relational data on PostgreSQL)
+  two workers     the same with two instances, two processes, on one $share group and one PostgreSQL
+  zone chart      GET /api/v1/series for one zone (10 probes, 2 depths) over 90 days, daily and
+                  hourly windows, on a registry of 1,000 nodes (closed windows come from the
+                  roll-ups); beside the same aggregation over the raw points in InfluxQL alone
+
+    .venv/bin/python bench/cloud_ingest.py [--batches 200] [--items 50] [--days 90] [--queries 40]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import multiprocessing
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import aiomqtt
+import httpx
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from furrow.cloud.app import create_app  # noqa: E402
+from furrow.cloud.registry import FIELDS, NODES, SITES, ZONES, FieldIn, NodeIn, SiteIn, ZoneIn  # noqa: E402
+from furrow.cloud.settings import Settings  # noqa: E402
+from furrow.cloud.storage import Reading  # noqa: E402
+from furrow.cloud.storage.lineprotocol import to_lines  # noqa: E402
+from furrow.edge.batch import encode_batch, make_batch, make_item  # noqa: E402
+from furrow.edge.payload import make_reading, make_uplink  # noqa: E402
+from furrow.edge.topics import gateway_topic  # noqa: E402
+from tests.servers import InfluxDB1Server, MosquittoServer, PostgresServer  # noqa: E402
+
+SITE, GW = "bench", "gw-bench"
+# Reports are recent, as a live farm's are (older ones are rolled up as they are written).
+NOW_MS = time.time_ns() // 1_000_000
+T0 = NOW_MS - 55 * 60_000
+TOKEN = "fw_bench_cloud_ingest_admin_token"
+HEADERS = {"Authorization": f"Bearer {TOKEN}"}
+DEPTHS = (10, 30, 60)
+NODES_PER_ZONE, ZONE_COUNT = 10, 100  # 1,000 nodes
+REPORT_EVERY_MS = 15 * 60_000
+
+
+def uplink(node: str, seq: int, ts_ms: int) -> dict:
+    readings = [make_reading("vwc_pct", 20 + (seq % 50) / 10, depth_cm=d) for d in DEPTHS]
+    readings += [make_reading("soil_temp_c", 15 + (seq % 30) / 10, depth_cm=d) for d in DEPTHS]
+    return make_uplink(node, "soil", seq, ts_ms, readings, "0.1.0", bat_v=3.7, rssi_dbm=-70)
+
+
+def batches(count: int, items: int, nodes: int = 200) -> list[bytes]:
+    out = []
+    for b in range(count):
+        its = []
+        for i in range(items):
+            k = b * items + i
+            node, seq = f"soil-{k % nodes:04d}", k // nodes
+            its.append(make_item(uplink(node, seq, T0 + seq * 60_000), T0 + seq * 60_000 + 500, []))
+        out.append(encode_batch(make_batch(SITE, GW, f"{GW}-{b:06d}", T0, its)))
+    return out
+
+
+def readings_of(raw: list[bytes]) -> list[Reading]:
+    import json
+
+    out = []
+    for body in raw:
+        for it in json.loads(body)["items"]:
+            for r in it["readings"]:
+                out.append(Reading(SITE, GW, it["node"], "soil", r["name"], r["unit"], r.get("depth_cm"), None,
+                                   r["value"], None, it["seq"], it["ts_ms"], it["rx_ms"]))
+    return out
+
+
+def settings(tmp: Path, influx: InfluxDB1Server, db: str, mosq: MosquittoServer | None, **kw) -> Settings:
+    return Settings(storage="influxdb1", influx_url=influx.url, influx_database=db, data_dir=tmp,
+                    mqtt_enabled=mosq is not None, mqtt_host=mosq.host if mosq else "127.0.0.1",
+                    mqtt_port=mosq.port if mosq else 1883, secret_key="bench-secret-key-0123456789",
+                    bootstrap_admin_token=TOKEN, **kw)
+
+
+async def raw_write(influx: InfluxDB1Server, db: str, readings: list[Reading]) -> float:
+    lines = to_lines(readings)
+    async with httpx.AsyncClient(base_url=influx.url, timeout=60) as http:
+        began = time.perf_counter()
+        for i in range(0, len(lines), 5000):
+            r = await http.post("/write", params={"db": db, "precision": "ns"},
+                                content="\n".join(lines[i:i + 5000]).encode())
+            assert r.status_code == 204, r.text
+        return len(lines) / (time.perf_counter() - began)
+
+
+def _worker_process(kw: dict, ready, stop) -> None:  # noqa: ANN001 - multiprocessing events
+    """One cloud instance in its own process (as on a real deployment), until `stop` is set."""
+
+    async def serve() -> None:
+        app = create_app(Settings(**kw))
+        async with app.router.lifespan_context(app):
+            await asyncio.wait_for(app.state.services.worker.ready.wait(), 30)
+            ready.set()
+            await asyncio.to_thread(stop.wait)
+
+    asyncio.run(serve())
+
+
+async def _influx_count(http: httpx.AsyncClient, db: str) -> int:
+    r = await http.get("/query", params={"db": db, "q": 'SELECT count("seq") FROM "vwc_pct", "soil_temp_c"'})
+    total = 0
+    for s in (r.json()["results"][0].get("series") or []):
+        total += sum(v[1] for v in s["values"])
+    return total
+
+
+async def through_workers(tmp: Path, influx: InfluxDB1Server, db: str, mosq: MosquittoServer, raw: list[bytes],
+                          workers: int, database_url: str | None, expected: int) -> float:
+    """Readings/s from the first publish until InfluxDB holds every reading, with `workers`
+    cloud instances, each in its own process, on one shared subscription."""
+    influx.create_database(db)
+    root = f"bench{workers}"
+    ctx = multiprocessing.get_context("spawn")
+    stop = ctx.Event()
+    procs, readies = [], []
+    for i in range(workers):
+        s = settings(tmp / f"w{workers}-{i}", influx, db, mosq, topic_root=root, database_url=database_url,
+                     ingest_shared_group="ingest" if workers > 1 else None)
+        kw = {k: v for k, v in s.model_dump().items() if v is not None}
+        kw["secret_key"] = s.secret_key.get_secret_value()
+        kw["bootstrap_admin_token"] = TOKEN
+        ready = ctx.Event()
+        p = ctx.Process(target=_worker_process, args=(kw, ready, stop), daemon=True)
+        p.start()
+        procs.append(p)
+        readies.append(ready)
+    try:
+        for ready in readies:
+            assert await asyncio.to_thread(ready.wait, 60), "a worker did not come up"
+        topic = gateway_topic(SITE, GW, "batch", root)
+        async with aiomqtt.Client(mosq.host, mosq.port, max_queued_outgoing_messages=0) as pub, \
+                httpx.AsyncClient(base_url=influx.url, timeout=30) as http:
+            began = time.perf_counter()
+            for body in raw:
+                await pub.publish(topic, body, qos=1)
+            deadline = time.monotonic() + 600
+            while (n := await _influx_count(http, db)) < expected:
+                if time.monotonic() > deadline:
+                    raise RuntimeError(f"only {n} of {expected} readings after 600 s")
+                await asyncio.sleep(0.05)
+            took = time.perf_counter() - began
+            assert n == expected, n
+        return expected / took
+    finally:
+        stop.set()
+        for p in procs:
+            p.join(30)
+
+
+async def zone_chart(tmp: Path, influx: InfluxDB1Server, days: int, queries: int) -> dict[str, tuple]:
+    db = "chart"
+    influx.create_database(db)
+    app = create_app(settings(tmp / "chart", influx, db, None))
+    out: dict[str, tuple] = {}
+    async with app.router.lifespan_context(app):
+        reg = app.state.services.registry
+        await reg.create(SITES, SiteIn(id=SITE, name="Bench farm"))
+        await reg.create(FIELDS, FieldIn(id="f1", site_id=SITE, name="Field"))
+        for z in range(ZONE_COUNT):
+            await reg.create(ZONES, ZoneIn(id=f"z{z:03d}", field_id="f1", name=f"Zone {z}", area_ha=5,
+                                           soil_texture="loam", field_capacity_pct=31, wilting_point_pct=14,
+                                           root_depth_cm=60, crop="maize", precip_rate_mm_h=5))
+            for n in range(NODES_PER_ZONE):
+                await reg.create(NODES, NodeIn(id=f"soil-{z:03d}-{n}", role="soil", zone_id=f"z{z:03d}"))
+        # The charted zone gets `days` of 15-minute reports; every other node one day, so the
+        # InfluxDB index holds all 1,000 nodes' series.
+        end = NOW_MS - NOW_MS % 3_600_000
+        lines: list[str] = []
+        store = app.state.services.store
+        loaded = 0
+        for z in range(ZONE_COUNT):
+            span = days if z == 0 else 1
+            for n in range(NODES_PER_ZONE):
+                node = f"soil-{z:03d}-{n}"
+                first = end - span * 86_400_000
+                for seq, ts in enumerate(range(first, end, REPORT_EVERY_MS)):
+                    for d in (10, 30):
+                        lines.append(to_lines([Reading(SITE, GW, node, "soil", "vwc_pct", "%", d, None,
+                                                       20 + (seq % 97) / 10, None, seq, ts)])[0])
+                if len(lines) > 50_000:
+                    loaded += len(lines)
+                    await store._post_lines("\n".join(lines).encode())
+                    lines = []
+        loaded += len(lines)
+        if lines:
+            await store._post_lines("\n".join(lines).encode())
+        # loaded around the store, as an import would be: roll the range up once
+        began = time.perf_counter()
+        await store.backfill_rollups(end - days * 86_400_000, end)
+        out["points"] = (loaded, time.perf_counter() - began)
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://bench", headers=HEADERS,
+                                     timeout=60) as api, httpx.AsyncClient(base_url=influx.url, timeout=60) as raw:
+            for window in ("1d", "1h"):
+                params = {"zone": "z000", "measurement": "vwc_pct", "window": window,
+                          "start": str(end - days * 86_400_000), "end": str(end)}
+                api_ms, raw_ms, n = [], [], 0
+                nodes = " OR ".join(f"\"node\" = 'soil-000-{i}'" for i in range(NODES_PER_ZONE))
+                q = (f"SELECT mean(\"value\") AS agg, count(\"value\") AS n FROM \"vwc_pct\" WHERE time >= "
+                     f"{params['start']}ms AND time < {params['end']}ms AND ({nodes}) GROUP BY time({window}), "
+                     "\"node\", \"depth_cm\", \"channel\" fill(none)")
+                for _ in range(queries):
+                    t = time.perf_counter()
+                    r = await api.get("/api/v1/series", params=params)
+                    api_ms.append((time.perf_counter() - t) * 1000)
+                    assert r.status_code == 200, r.text
+                    n = len(r.json())
+                    t = time.perf_counter()
+                    rr = await raw.get("/query", params={"db": db, "q": q, "epoch": "ms"})
+                    raw_ms.append((time.perf_counter() - t) * 1000)
+                    assert rr.status_code == 200
+                out[window] = (n, _p(api_ms, 50), _p(api_ms, 95), _p(raw_ms, 50), _p(raw_ms, 95))
+    return out
+
+
+def _p(values: list[float], pct: int) -> float:
+    if len(values) < 2:
+        return values[0]
+    return statistics.quantiles(values, n=100, method="inclusive")[pct - 1]
+
+
+async def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--batches", type=int, default=200)
+    ap.add_argument("--items", type=int, default=50, help="reports per batch (6 readings each)")
+    ap.add_argument("--days", type=int, default=90)
+    ap.add_argument("--queries", type=int, default=40)
+    args = ap.parse_args()
+    raw = batches(args.batches, args.items)
+    readings = readings_of(raw)
+    with tempfile.TemporaryDirectory(prefix="furrow-bench-") as t, MosquittoServer() as mosq, \
+            InfluxDB1Server() as influx, PostgresServer() as pg:
+        tmp = Path(t)
+        influx.create_database("raw")
+        raw_rate = await raw_write(influx, "raw", readings)
+        pg.create_database("one")
+        one = await through_workers(tmp, influx, "one", mosq, raw, 1, pg.url("one"), len(readings))
+        pg.create_database("two")
+        two = await through_workers(tmp, influx, "two", mosq, raw, 2, pg.url("two"), len(readings))
+        chart = await zone_chart(tmp, influx, args.days, args.queries)
+
+    print(f"\n{len(raw)} batches x {args.items} reports x 6 readings = {len(readings):,} readings\n")
+    print("| path | readings/s | raw limit (InfluxDB /write, 5,000 lines/request) | share |")
+    print("|---|---|---|---|")
+    print(f"| MQTT -> 1 worker process -> InfluxDB | {one:,.0f} | {raw_rate:,.0f} | {one / raw_rate:.0%} |")
+    print(f"| MQTT $share -> 2 worker processes -> InfluxDB | {two:,.0f} | {raw_rate:,.0f} | {two / raw_rate:.0%} |")
+    print(f"\nzone chart: 1,000 registered nodes, {chart['points'][0]:,} vwc points loaded "
+          f"(zone z000: 10 probes x 2 depths x {args.days} days at 15 min; others 1 day); "
+          f"{args.queries} queries each; rolling the range up took {chart['points'][1]:.1f} s\n")
+    print("| window | buckets | API median ms | API p95 ms | raw InfluxQL alone median ms | raw InfluxQL p95 ms |")
+    print("|---|---|---|---|---|---|")
+    for window in ("1d", "1h"):
+        n, a50, a95, r50, r95 = chart[window]
+        print(f"| {window} | {n:,} | {a50:.1f} | {a95:.1f} | {r50:.1f} | {r95:.1f} |")
+
+
+if __name__ == "__main__":
+    asyncio.run(main())

@@ -1,0 +1,224 @@
+"""Alerts as pure rules: `evaluate_alerts(state, previous) -> list[Alert]`.
+
+Each rule looks at a snapshot of the farm and yields at most one alert per
+(kind, subject). Against the previous list an alert that is still true keeps its
+`since` and its acknowledgement (it is not new); one whose severity rose is new
+again and needs a fresh acknowledgement; one no longer true is dropped (resolved).
+Delivery (API, MQTT, webhook) and storage belong to the cloud, not here.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field, replace
+from datetime import datetime, timedelta
+from enum import IntEnum, StrEnum
+
+
+class Severity(IntEnum):
+    INFO = 1
+    WARNING = 2
+    CRITICAL = 3
+
+
+class AlertKind(StrEnum):
+    DRY = "soil-dry"
+    WATERLOGGED = "waterlogged"
+    FROST = "frost"
+    HEAT = "heat"
+    PEST = "pest-threshold"
+    DISEASE = "disease-risk"
+    NODE_OFFLINE = "node-offline"
+    BATTERY_LOW = "battery-low"
+    SENSOR_FAULT = "sensor-fault"
+    NO_FLOW = "irrigation-no-flow"
+    FLOW_WHEN_CLOSED = "irrigation-flow-when-closed"
+    BUDGET = "budget-nearly-spent"
+    DROUGHT = "drought"
+
+
+@dataclass(frozen=True)
+class Alert:
+    kind: AlertKind
+    subject: str
+    severity: Severity
+    message: str
+    since: datetime
+    evidence: dict[str, object] = field(default_factory=dict)
+    new: bool = True
+    acknowledged_by: str | None = None
+
+    @property
+    def key(self) -> tuple[AlertKind, str]:
+        return (self.kind, self.subject)
+
+
+@dataclass(frozen=True)
+class ZoneSnapshot:
+    zone: str
+    depletion_mm: float
+    taw_mm: float
+    raw_mm: float
+    excess_mm: float = 0.0
+    budget_used_fraction: float | None = None
+    days_without_effective_rain: int = 0
+    et_since_effective_rain_mm: float = 0.0
+
+
+@dataclass(frozen=True)
+class NodeSnapshot:
+    node: str
+    last_seen: datetime | None
+    report_interval_s: float = 300.0
+    battery_v: float | None = None
+    faults: tuple[tuple[str, str], ...] = ()
+    """(sensor, fault code) of sensors reporting a fault."""
+
+
+@dataclass(frozen=True)
+class ValveSnapshot:
+    node: str
+    valve: int
+    open: bool
+    flow_l_min: float | None
+    expected_flow_l_min: float
+
+
+@dataclass(frozen=True)
+class SiteWeather:
+    site: str
+    tmin_forecast_c: float | None = None
+    tmax_forecast_c: float | None = None
+
+
+@dataclass(frozen=True)
+class RiskSnapshot:
+    """A pest trap status or disease risk reduced to what alerting needs."""
+
+    subject: str
+    value: float
+    threshold: float
+    detail: str = ""
+
+
+@dataclass(frozen=True)
+class Thresholds:
+    frost_c: float = 1.0
+    hard_frost_c: float = -2.0
+    heat_c: float = 35.0
+    extreme_heat_c: float = 40.0
+    battery_v: float = 3.5
+    battery_critical_v: float = 3.3
+    offline_intervals: float = 3.0
+    offline_critical: timedelta = timedelta(hours=24)
+    dry_critical_fraction: float = 0.9
+    waterlogged_mm: float = 5.0
+    waterlogged_critical_mm: float = 20.0
+    budget_warning: float = 0.9
+    no_flow_fraction: float = 0.1
+    closed_flow_l_min: float = 0.5
+    drought_days: int = 14
+    drought_critical_days: int = 30
+    drought_et_mm: float = 40.0
+
+
+@dataclass(frozen=True)
+class FarmState:
+    now: datetime
+    zones: Sequence[ZoneSnapshot] = ()
+    nodes: Sequence[NodeSnapshot] = ()
+    valves: Sequence[ValveSnapshot] = ()
+    weather: Sequence[SiteWeather] = ()
+    pests: Sequence[RiskSnapshot] = ()
+    diseases: Sequence[RiskSnapshot] = ()
+    thresholds: Thresholds = Thresholds()
+
+
+def _raise(kind: AlertKind, subject: str, severity: Severity, message: str, now: datetime, **evidence: object) -> Alert:
+    return Alert(kind=kind, subject=subject, severity=severity, message=message, since=now, evidence=evidence)
+
+
+def _rules(s: FarmState) -> Iterator[Alert]:
+    t, now = s.thresholds, s.now
+    for z in s.zones:
+        if z.depletion_mm > z.raw_mm:
+            crit = z.depletion_mm >= t.dry_critical_fraction * z.taw_mm
+            yield _raise(AlertKind.DRY, z.zone, Severity.CRITICAL if crit else Severity.WARNING,
+                         f"depletion {z.depletion_mm:.0f} mm is past RAW {z.raw_mm:.0f} mm (TAW {z.taw_mm:.0f}): "
+                         "the crop is under water stress", now, depletion_mm=z.depletion_mm, raw_mm=z.raw_mm,
+                         taw_mm=z.taw_mm)
+        if z.excess_mm >= t.waterlogged_mm:
+            yield _raise(AlertKind.WATERLOGGED, z.zone,
+                         Severity.CRITICAL if z.excess_mm >= t.waterlogged_critical_mm else Severity.WARNING,
+                         f"probes show {z.excess_mm:.0f} mm above field capacity", now, excess_mm=z.excess_mm)
+        if z.budget_used_fraction is not None and z.budget_used_fraction >= t.budget_warning:
+            yield _raise(AlertKind.BUDGET, z.zone,
+                         Severity.CRITICAL if z.budget_used_fraction >= 1.0 else Severity.WARNING,
+                         f"{z.budget_used_fraction:.0%} of the water budget is used", now,
+                         used_fraction=z.budget_used_fraction)
+        if z.days_without_effective_rain >= t.drought_days and z.et_since_effective_rain_mm >= t.drought_et_mm:
+            yield _raise(AlertKind.DROUGHT, z.zone,
+                         Severity.CRITICAL if z.days_without_effective_rain >= t.drought_critical_days
+                         else Severity.WARNING,
+                         f"{z.days_without_effective_rain} days without effective rain, "
+                         f"{z.et_since_effective_rain_mm:.0f} mm ET since", now,
+                         days=z.days_without_effective_rain, et_mm=z.et_since_effective_rain_mm)
+    for w in s.weather:
+        if w.tmin_forecast_c is not None and w.tmin_forecast_c <= t.frost_c:
+            yield _raise(AlertKind.FROST, w.site,
+                         Severity.CRITICAL if w.tmin_forecast_c <= t.hard_frost_c else Severity.WARNING,
+                         f"minimum {w.tmin_forecast_c:.1f} °C expected", now, tmin_c=w.tmin_forecast_c)
+        if w.tmax_forecast_c is not None and w.tmax_forecast_c >= t.heat_c:
+            yield _raise(AlertKind.HEAT, w.site,
+                         Severity.CRITICAL if w.tmax_forecast_c >= t.extreme_heat_c else Severity.WARNING,
+                         f"maximum {w.tmax_forecast_c:.1f} °C expected", now, tmax_c=w.tmax_forecast_c)
+    for n in s.nodes:
+        silent = None if n.last_seen is None else now - n.last_seen
+        if silent is None or silent > timedelta(seconds=t.offline_intervals * n.report_interval_s):
+            crit = silent is None or silent >= t.offline_critical
+            yield _raise(AlertKind.NODE_OFFLINE, n.node, Severity.CRITICAL if crit else Severity.WARNING,
+                         "never heard" if silent is None else f"silent for {silent}", now,
+                         last_seen=n.last_seen.isoformat() if n.last_seen else None)
+        if n.battery_v is not None and n.battery_v <= t.battery_v:
+            yield _raise(AlertKind.BATTERY_LOW, n.node,
+                         Severity.CRITICAL if n.battery_v <= t.battery_critical_v else Severity.WARNING,
+                         f"battery {n.battery_v:.2f} V", now, battery_v=n.battery_v)
+        for sensor, fault in n.faults:
+            yield _raise(AlertKind.SENSOR_FAULT, f"{n.node}/{sensor}", Severity.WARNING,
+                         f"sensor {sensor} reports {fault}", now, fault=fault)
+    for v in s.valves:
+        subject = f"{v.node}/valve {v.valve}"
+        if v.open and v.flow_l_min is not None and v.flow_l_min < t.no_flow_fraction * v.expected_flow_l_min:
+            yield _raise(AlertKind.NO_FLOW, subject, Severity.CRITICAL,
+                         f"valve open but flow {v.flow_l_min:.1f} L/min (expected {v.expected_flow_l_min:.0f})", now,
+                         flow_l_min=v.flow_l_min, expected_flow_l_min=v.expected_flow_l_min)
+        if not v.open and v.flow_l_min is not None and v.flow_l_min > t.closed_flow_l_min:
+            yield _raise(AlertKind.FLOW_WHEN_CLOSED, subject, Severity.CRITICAL,
+                         f"valve closed but {v.flow_l_min:.1f} L/min flowing", now, flow_l_min=v.flow_l_min)
+    for kind, risks in ((AlertKind.PEST, s.pests), (AlertKind.DISEASE, s.diseases)):
+        for r in risks:
+            if r.value >= r.threshold:
+                yield _raise(kind, r.subject, Severity.CRITICAL if r.value >= 2 * r.threshold else Severity.WARNING,
+                             f"{r.value:.1f} ≥ threshold {r.threshold:g}" + (f": {r.detail}" if r.detail else ""),
+                             now, value=r.value, threshold=r.threshold)
+
+
+def evaluate_alerts(state: FarmState, previous: Sequence[Alert] = ()) -> list[Alert]:
+    """The alerts active now, de-duplicated against `previous` (see the module docstring)."""
+    before = {a.key: a for a in previous}
+    out: dict[tuple[AlertKind, str], Alert] = {}
+    for alert in _rules(state):
+        if alert.key in out and out[alert.key].severity >= alert.severity:
+            continue
+        old = before.get(alert.key)
+        if old is not None and alert.severity <= old.severity:
+            alert = replace(alert, since=old.since, new=False, acknowledged_by=old.acknowledged_by)
+        elif old is not None:
+            alert = replace(alert, since=old.since, new=True, acknowledged_by=None)
+        out[alert.key] = alert
+    return sorted(out.values(), key=lambda a: (-a.severity, a.kind, a.subject))
+
+
+def acknowledge(alerts: Sequence[Alert], kind: AlertKind, subject: str, by: str) -> list[Alert]:
+    """The same alerts with (kind, subject) acknowledged by a person."""
+    return [replace(a, acknowledged_by=by) if a.key == (kind, subject) else a for a in alerts]

@@ -1,0 +1,298 @@
+"""Irrigation planner: per zone, whether and how much to water, and when.
+
+`plan_zone(zone, state, weather, forecast, now)` is pure. It returns a Decision
+carrying its inputs, the rule that decided it, every adjustment made on the way,
+a sentence for a person, and the command(s) to create as plain data (the fields
+of POST /api/v1/commands). The cloud stores the Decision and issues the commands.
+
+Rules, in the order they are checked:
+
+    override-hold           an agronomist froze the zone: nothing is issued
+    override-skip           an agronomist skipped the zone until a time
+    override-water-now      an agronomist asked for water now (amount or a refill)
+    below-mad               depletion (less rain since the balance) is under MAD x TAW
+    rain-forecast           expected rain covers the need: skip
+    shrunk-for-forecast     (adjustment) expected rain covers part of it
+    budget-exhausted        the weekly or seasonal budget is spent: skip
+    budget-limited          (adjustment) the amount is cut to what the budget allows
+    below-minimum           what is left to apply is under the minimum application
+    capped-at-max-runtime   (adjustment) the runtime is cut to the valve's maximum
+    group-busy              (timing) another zone of the hydraulic group is running
+    deferred-to-window      (timing) outside the night window: wait for it
+    urgent-outside-window   (timing) depletion ≥ urgent fraction x TAW: water now anyway
+    mad-reached             irrigate: refill to the target
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
+from datetime import datetime, time, timedelta
+from enum import StrEnum
+
+from .zone import ZoneConfig
+
+
+class Action(StrEnum):
+    IRRIGATE = "irrigate"
+    SKIP = "skip"
+    HOLD = "hold"
+
+
+class OverrideKind(StrEnum):
+    SKIP = "skip"
+    HOLD = "hold"
+    WATER_NOW = "water-now"
+
+
+@dataclass(frozen=True)
+class Override:
+    """An agronomist's override of a zone, in force until `until` (None: until removed)."""
+
+    kind: OverrideKind
+    until: datetime | None = None
+    amount_mm: float | None = None
+    """For water-now: net millimetres; None refills to the target."""
+    by: str = ""
+    reason: str = ""
+
+    def active(self, now: datetime) -> bool:
+        return self.until is None or now < self.until
+
+
+@dataclass(frozen=True)
+class ZoneState:
+    """What the cloud knows about the zone right now."""
+
+    depletion_mm: float
+    """Root-zone depletion from the (probe-corrected) water balance."""
+    taw_mm: float
+    week_used_mm: float = 0.0
+    season_used_mm: float = 0.0
+    override: Override | None = None
+    group_busy_until: datetime | None = None
+    """When another zone of the same hydraulic group finishes, if one is running."""
+
+
+@dataclass(frozen=True)
+class WeatherNow:
+    """Weather measured since the balance's depletion was computed."""
+
+    rain_since_balance_mm: float = 0.0
+
+
+@dataclass(frozen=True)
+class Forecast:
+    """Rain expected over the planning horizon, from any pluggable source."""
+
+    rain_mm: float
+    probability: float = 1.0
+    horizon_h: int = 24
+    source: str = "forecast"
+
+    @property
+    def expected_mm(self) -> float:
+        return self.rain_mm * self.probability
+
+
+@dataclass(frozen=True)
+class Decision:
+    """One decision for one zone, explained."""
+
+    zone: str
+    action: Action
+    rule: str
+    explanation: str
+    inputs: dict[str, object]
+    adjustments: tuple[str, ...] = ()
+    net_mm: float = 0.0
+    gross_mm: float = 0.0
+    runtime_s: int = 0
+    not_before: datetime | None = None
+    hydraulic_group: str = ""
+    commands: tuple[dict[str, object], ...] = field(default=())
+
+    def to_record(self) -> dict[str, object]:
+        """The decision as JSON-ready plain data, for storage and the API."""
+        return {"zone": self.zone, "action": str(self.action), "rule": self.rule, "explanation": self.explanation,
+                "adjustments": list(self.adjustments), "net_mm": self.net_mm, "gross_mm": self.gross_mm,
+                "runtime_s": self.runtime_s, "not_before": self.not_before.isoformat() if self.not_before else None,
+                "hydraulic_group": self.hydraulic_group, "inputs": dict(self.inputs),
+                "commands": [dict(c) for c in self.commands]}
+
+
+def in_window(t: time, start: time, end: time) -> bool:
+    """Whether local time t is inside [start, end), a window that may wrap midnight."""
+    if start == end:
+        return True
+    if start < end:
+        return start <= t < end
+    return t >= start or t < end
+
+
+def next_window_start(now: datetime, start: time) -> datetime:
+    """The next local time `start` at or after now."""
+    candidate = now.replace(hour=start.hour, minute=start.minute, second=0, microsecond=0)
+    return candidate if candidate >= now else candidate + timedelta(days=1)
+
+
+def window_end_after(begin: datetime, start: time, end: time) -> datetime:
+    """The end of the window that contains `begin`."""
+    candidate = begin.replace(hour=end.hour, minute=end.minute, second=0, microsecond=0)
+    return candidate if candidate > begin else candidate + timedelta(days=1)
+
+
+def _command(zone: ZoneConfig, runtime_s: int, not_before: datetime, ttl_s: int) -> dict[str, object]:
+    # the controller's own cut-off: a margin over the planned runtime, never past the valve's maximum
+    safety = min(zone.irrigation.max_runtime_s, runtime_s + max(60, runtime_s // 10))
+    return {"node": zone.irrigation.node, "valve": zone.irrigation.valve, "action": "open",
+            "duration_s": runtime_s, "not_before": not_before.isoformat(), "ttl_s": ttl_s,
+            "max_runtime_s": safety}
+
+
+def plan_zone(zone: ZoneConfig, state: ZoneState, weather: WeatherNow | None, forecast: Forecast | None,
+              now: datetime) -> Decision:
+    """Decide for one zone at `now` (an aware local time). See the module docstring."""
+    if now.utcoffset() is None:
+        raise ValueError("now must be an aware datetime")
+    irr = zone.irrigation
+    taw = state.taw_mm
+    mad = irr.mad_fraction if irr.mad_fraction is not None else zone.crop.p
+    rain_since = weather.rain_since_balance_mm if weather is not None else 0.0
+    depletion = max(0.0, state.depletion_mm - rain_since)
+    target = irr.refill_fraction * taw
+    inputs: dict[str, object] = {
+        "now": now.isoformat(), "depletion_mm": round(state.depletion_mm, 2), "rain_since_balance_mm": rain_since,
+        "depletion_now_mm": round(depletion, 2), "taw_mm": round(taw, 2), "mad_fraction": mad,
+        "mad_mm": round(mad * taw, 2), "refill_to_mm": round(target, 2),
+        "forecast": None if forecast is None else {"rain_mm": forecast.rain_mm, "probability": forecast.probability,
+                                                   "horizon_h": forecast.horizon_h, "source": forecast.source},
+        "week_used_mm": state.week_used_mm, "season_used_mm": state.season_used_mm,
+        "week_budget_mm": irr.week_budget_mm, "season_budget_mm": irr.season_budget_mm,
+        "precipitation_rate_mm_h": irr.precipitation_rate_mm_h, "efficiency": irr.efficiency,
+        "max_runtime_s": irr.max_runtime_s, "window": f"{irr.window_start:%H:%M}-{irr.window_end:%H:%M}",
+        "hydraulic_group": irr.hydraulic_group,
+        "group_busy_until": state.group_busy_until.isoformat() if state.group_busy_until else None,
+        "override": None if state.override is None else {"kind": str(state.override.kind), "by": state.override.by,
+                                                        "until": state.override.until.isoformat()
+                                                        if state.override.until else None,
+                                                        "amount_mm": state.override.amount_mm,
+                                                        "reason": state.override.reason},
+    }
+
+    def no(action: Action, rule: str, why: str, adjustments: tuple[str, ...] = ()) -> Decision:
+        return Decision(zone=zone.id, action=action, rule=rule, explanation=why, inputs=inputs,
+                        adjustments=adjustments, hydraulic_group=irr.hydraulic_group)
+
+    override = state.override if state.override is not None and state.override.active(now) else None
+    if override is not None and override.kind is OverrideKind.HOLD:
+        return no(Action.HOLD, "override-hold", f"held by {override.by or 'an agronomist'}: nothing is issued")
+    if override is not None and override.kind is OverrideKind.SKIP:
+        until = f" until {override.until:%Y-%m-%d %H:%M}" if override.until else ""
+        return no(Action.SKIP, "override-skip", f"skipped by {override.by or 'an agronomist'}{until}")
+
+    adjustments: list[str] = []
+    water_now = override is not None and override.kind is OverrideKind.WATER_NOW
+    if water_now:
+        assert override is not None
+        rule = "override-water-now"
+        net = override.amount_mm if override.amount_mm is not None else max(0.0, depletion - target)
+        why = f"water now asked by {override.by or 'an agronomist'}: {net:.1f} mm net"
+    else:
+        if depletion < mad * taw:
+            return no(Action.SKIP, "below-mad",
+                      f"depletion {depletion:.1f} mm is below MAD {mad * taw:.1f} mm ({mad:.0%} of TAW {taw:.1f} mm)")
+        rule = "mad-reached"
+        net = depletion - target
+        why = f"depletion {depletion:.1f} mm reached MAD {mad * taw:.1f} mm: refill {net:.1f} mm to {target:.1f} mm"
+        if forecast is not None and forecast.expected_mm >= irr.rain_skip_mm:
+            expected = forecast.expected_mm
+            if expected >= net:
+                return no(Action.SKIP, "rain-forecast",
+                          f"{expected:.1f} mm of rain expected within {forecast.horizon_h} h ({forecast.source}) "
+                          f"covers the {net:.1f} mm needed")
+            net -= expected
+            adjustments.append("shrunk-for-forecast")
+            why += f"; {expected:.1f} mm expected rain deducted, {net:.1f} mm left"
+    gross = net / irr.efficiency
+    if not water_now:
+        remaining = [b - u for b, u in ((irr.week_budget_mm, state.week_used_mm),
+                                        (irr.season_budget_mm, state.season_used_mm)) if b is not None]
+        if remaining:
+            left = max(0.0, min(remaining))
+            if left <= 0.0:
+                return no(Action.SKIP, "budget-exhausted", f"the water budget is spent ({why})", tuple(adjustments))
+            if gross > left:
+                gross = left
+                net = gross * irr.efficiency
+                adjustments.append("budget-limited")
+                why += f"; cut to the {left:.1f} mm left in the budget"
+    if net < irr.min_application_mm:
+        return no(Action.SKIP, "below-minimum",
+                  f"{net:.1f} mm is under the minimum application of {irr.min_application_mm:.1f} mm ({why})",
+                  tuple(adjustments))
+    runtime_s = math.ceil(gross / irr.precipitation_rate_mm_h * 3600.0)
+    if runtime_s > irr.max_runtime_s:
+        runtime_s = irr.max_runtime_s
+        gross = runtime_s / 3600.0 * irr.precipitation_rate_mm_h
+        net = gross * irr.efficiency
+        adjustments.append("capped-at-max-runtime")
+        why += f"; runtime capped at the valve maximum {irr.max_runtime_s} s ({net:.1f} mm net)"
+
+    start = now
+    if state.group_busy_until is not None and state.group_busy_until > start:
+        start = state.group_busy_until
+        adjustments.append("group-busy")
+        why += f"; group {irr.hydraulic_group} busy until {start:%H:%M}"
+    urgent = depletion >= irr.urgent_fraction * taw
+    if not water_now and not in_window(start.time(), irr.window_start, irr.window_end):
+        if urgent:
+            adjustments.append("urgent-outside-window")
+            why += f"; urgent ({depletion / taw:.0%} of TAW): not waiting for the night window"
+        else:
+            start = next_window_start(start, irr.window_start)
+            adjustments.append("deferred-to-window")
+            why += f"; deferred to the night window at {start:%Y-%m-%d %H:%M}"
+    if water_now or urgent:
+        ttl_s = 3600 + runtime_s
+    else:
+        ttl_s = max(600, int((window_end_after(start, irr.window_start, irr.window_end) - start).total_seconds()))
+    command = _command(zone, runtime_s, start, ttl_s)
+    return Decision(zone=zone.id, action=Action.IRRIGATE, rule=rule, explanation=why, inputs=inputs,
+                    adjustments=tuple(adjustments), net_mm=round(net, 2), gross_mm=round(gross, 2),
+                    runtime_s=runtime_s, not_before=start, hydraulic_group=irr.hydraulic_group,
+                    commands=(command,))
+
+
+def schedule_groups(decisions: Sequence[Decision], gap: timedelta = timedelta(minutes=1)) -> list[Decision]:
+    """One zone at a time per hydraulic group: irrigations of a group run one after
+    the other, the driest zone (largest depletion share of TAW) first; each shifted
+    decision records the adjustment "group-sequenced". Other decisions pass through."""
+    out = list(decisions)
+    groups: dict[str, list[int]] = {}
+    for i, d in enumerate(out):
+        if d.action is Action.IRRIGATE and d.not_before is not None:
+            groups.setdefault(d.hydraulic_group, []).append(i)
+
+    def dryness(i: int) -> float:
+        inp = out[i].inputs
+        taw = float(inp.get("taw_mm") or 1.0)  # type: ignore[arg-type]
+        return float(inp.get("depletion_now_mm") or 0.0) / taw  # type: ignore[arg-type]
+
+    for idxs in groups.values():
+        idxs.sort(key=lambda i: (out[i].not_before, -dryness(i)))
+        free_at: datetime | None = None
+        for i in idxs:
+            d = out[i]
+            assert d.not_before is not None
+            if free_at is not None and d.not_before < free_at:
+                start = free_at
+                cmds = tuple({**c, "not_before": start.isoformat()} for c in d.commands)
+                d = replace(d, not_before=start, commands=cmds, adjustments=(*d.adjustments, "group-sequenced"),
+                            explanation=d.explanation + f"; after the zone before it in group {d.hydraulic_group}, "
+                                                        f"at {start:%H:%M}")
+                out[i] = d
+            assert d.not_before is not None
+            free_at = d.not_before + timedelta(seconds=d.runtime_s) + gap
+    return out

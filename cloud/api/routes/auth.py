@@ -1,0 +1,77 @@
+"""Tokens: who am I, issue, list, revoke (admin)."""
+
+from dataclasses import asdict
+
+from fastapi import APIRouter, status
+from pydantic import BaseModel, Field
+
+from furrow.edge.errors import ContractError
+
+from ...auth import Role
+from ...registry import NotFound
+from ..deps import AnyRole, ServicesDep, UserAdmin
+from ..schemas import MessageResponse
+
+router = APIRouter(prefix="/auth", tags=["auth"])
+
+
+class Me(BaseModel):
+    name: str
+    role: Role
+    token_id: str
+
+
+class TokenCreate(BaseModel):
+    user: str = Field(pattern=r"^[A-Za-z0-9_.@-]{1,64}$", examples=["maria"])
+    role: Role
+    ttl_days: float | None = Field(default=None, gt=0, le=3650)
+
+
+class TokenIssued(BaseModel):
+    id: str
+    token: str = Field(description="shown this once; only its hash is stored")
+    user: str
+    role: Role
+    expires_ms: int
+
+
+class TokenInfoOut(BaseModel):
+    id: str
+    user: str
+    role: Role
+    created_ms: int
+    expires_ms: int
+    revoked_ms: int | None
+
+
+@router.get("/me", response_model=Me)
+async def me(who: AnyRole) -> Me:
+    """The caller behind the token."""
+    return Me(name=who.name, role=who.role, token_id=who.token_id)
+
+
+@router.post("/tokens", response_model=TokenIssued, status_code=status.HTTP_201_CREATED)
+async def issue_token(body: TokenCreate, services: ServicesDep, _: UserAdmin) -> TokenIssued:
+    """Issue a token for a user (created with the role if new). The token is shown once."""
+    s = services.settings
+    ttl = body.ttl_days or (s.gateway_token_ttl_days if body.role is Role.GATEWAY else s.token_ttl_days)
+    try:
+        issued = await services.tokens.issue(body.user, body.role, ttl)
+    except ValueError as e:
+        raise ContractError("role", body.role, str(e)) from None
+    return TokenIssued(id=issued.id, token=issued.token, user=issued.user, role=issued.role,
+                       expires_ms=issued.expires_ms)
+
+
+@router.get("/tokens", response_model=list[TokenInfoOut])
+async def list_tokens(services: ServicesDep, _: UserAdmin) -> list[TokenInfoOut]:
+    """Every token (never the secret), oldest first."""
+    return [TokenInfoOut(**asdict(t)) for t in await services.tokens.all()]
+
+
+@router.delete("/tokens/{token_id}", status_code=status.HTTP_204_NO_CONTENT,
+               responses={404: {"model": MessageResponse}})
+async def revoke_token(token_id: str, services: ServicesDep, _: UserAdmin) -> None:
+    """Revoke a token: it stops working at once."""
+    if not await services.tokens.revoke(token_id):
+        raise NotFound(f"no token {token_id!r}")

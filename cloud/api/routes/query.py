@@ -1,0 +1,207 @@
+"""Query API: aggregated series, zone summary, node health, export (CSV, line protocol)."""
+
+import csv
+import io
+import re
+from typing import Annotated, Literal
+
+from fastapi import APIRouter, Query
+from fastapi.responses import PlainTextResponse
+from pydantic import BaseModel, Field
+
+from furrow.edge.errors import ContractError
+from furrow.edge.measurements import MEASUREMENTS
+from furrow.edge.topics import check_id
+
+from ..._time import now_ms, parse_instant
+from ...commands import CommandState
+from ...registry import NODES, ZONES, NotFound
+from ...storage import AGGREGATES, Bucket
+from ...storage.lineprotocol import to_lines
+from ..deps import CommandsDep, Reader, RegistryDep, RoutesDep, StoreDep
+from ..schemas import MessageResponse, NodeOut, ProblemResponse
+
+router = APIRouter(tags=["query"])
+
+DAY_MS = 24 * 3600 * 1000
+MAX_WINDOWS = 20_000
+EXPORT_LIMIT = 200_000
+_UNITS = {"s": 1000, "m": 60_000, "h": 3_600_000, "d": DAY_MS}
+
+
+def parse_window(text: str) -> int:
+    """Milliseconds from '30s', '15m', '1h', '1d' (ContractError naming `window` otherwise)."""
+    m = re.fullmatch(r"(\d{1,6})([smhd])", text.strip())
+    if not m or int(m.group(1)) == 0:
+        raise ContractError("window", text, "must be a whole number and a unit: 30s, 15m, 1h, 1d")
+    return int(m.group(1)) * _UNITS[m.group(2)]
+
+
+def _range(start: str | None, end: str | None, default_ms: int) -> tuple[int, int]:
+    end_ms = parse_instant("end", end) if end is not None else now_ms()
+    start_ms = parse_instant("start", start) if start is not None else end_ms - default_ms
+    if start_ms >= end_ms:
+        raise ContractError("start", start, "must be before end")
+    return start_ms, end_ms
+
+
+class BucketOut(BaseModel):
+    node: str
+    measurement: str
+    depth_cm: int | None
+    channel: int | None
+    time_ms: int = Field(description="start of the window")
+    value: float | None
+    count: int
+
+
+Start = Annotated[str | None, Query(description="ISO 8601 or Unix ms; default end - 7 d",
+                                    examples=["2026-06-01T00:00:00Z"])]
+End = Annotated[str | None, Query(description="ISO 8601 or Unix ms (exclusive); default now")]
+
+
+@router.get("/series", response_model=list[BucketOut], responses={422: {"model": ProblemResponse}})
+async def series(
+    store: StoreDep,
+    registry: RegistryDep,
+    _: Reader,
+    measurement: Annotated[str, Query(examples=["vwc_pct"])],
+    node: Annotated[list[str] | None, Query(description="one or more nodes")] = None,
+    zone: Annotated[str | None, Query(description="every registered node of this zone")] = None,
+    start: Start = None,
+    end: End = None,
+    window: Annotated[str, Query(description="aggregation window", examples=["1h", "1d"])] = "1h",
+    fn: Annotated[Literal["mean", "min", "max", "sum", "count"], Query()] = "mean",
+) -> list[Bucket]:
+    """A time series per sensor, aggregated per window (InfluxQL GROUP BY time on
+    InfluxDB, SQL on SQLite), for nodes or a zone's nodes. Example: a zone's soil
+    moisture by depth, daily means over a season:
+    `/series?zone=north-1&measurement=vwc_pct&window=1d&start=2026-04-01`."""
+    assert fn in AGGREGATES
+    if measurement not in MEASUREMENTS:
+        raise ContractError("measurement", measurement, "unknown measurement")
+    nodes = [check_id("node", n) for n in (node or [])]
+    if zone is not None:
+        nodes += [n.id for n in await registry.nodes_of_zone(check_id("zone", zone))]
+    if not nodes:
+        raise ContractError("node", None, "give node (one or more) or a zone with registered nodes")
+    window_ms = parse_window(window)
+    start_ms, end_ms = _range(start, end, 7 * DAY_MS)
+    if (end_ms - start_ms) // window_ms > MAX_WINDOWS:
+        raise ContractError("window", window, f"gives more than {MAX_WINDOWS} windows over this range")
+    return await store.aggregate(sorted(set(nodes)), measurement, start_ms, end_ms, window_ms, fn)
+
+
+class DepthWater(BaseModel):
+    node: str
+    depth_cm: int | None
+    vwc_pct: float | None
+    ts_ms: int
+
+
+class ZoneSummary(BaseModel):
+    zone: str
+    field_capacity_pct: float
+    wilting_point_pct: float
+    root_depth_cm: float
+    probes: list[DepthWater] = Field(description="newest soil moisture per probe depth within the root zone")
+    root_zone_vwc_pct: float | None = Field(description="mean of the probes within the root zone")
+    total_available_water_mm: float = Field(description="TAW = (FC - WP) x root depth (FAO-56 eq. 82)")
+    depletion_mm: float | None = Field(description="(FC - measured) x root depth, from the probes alone")
+    last_irrigation: dict | None
+    next_irrigation: dict | None
+    alerts: list[str] = Field(description="empty until the agronomy engine raises alerts")
+    source: str = Field(description="what the water figures come from")
+
+
+@router.get("/zones/{zone}/summary", response_model=ZoneSummary,
+            responses={404: {"model": MessageResponse}})
+async def zone_summary(zone: str, registry: RegistryDep, store: StoreDep, commands: CommandsDep,
+                       _: Reader) -> ZoneSummary:
+    """Current root-zone water from the zone's probes, last and next irrigation, alerts."""
+    z = await registry.get(ZONES, zone)
+    probes = []
+    for n in await registry.nodes_of_zone(zone):
+        for r in await store.latest(n.id):
+            if r.measurement == "vwc_pct" and (r.depth_cm is None or r.depth_cm <= z.root_depth_cm):
+                probes.append(DepthWater(node=n.id, depth_cm=r.depth_cm, vwc_pct=r.value, ts_ms=r.ts_ms))
+    values = [p.vwc_pct for p in probes if p.vwc_pct is not None]
+    mean = sum(values) / len(values) if values else None
+    root_mm = z.root_depth_cm * 10
+    taw = (z.field_capacity_pct - z.wilting_point_pct) / 100 * root_mm
+    depletion = None if mean is None else round(max(0.0, z.field_capacity_pct - mean) / 100 * root_mm, 1)
+    last = nxt = None
+    now = now_ms()
+    for c in await commands.recent(None, limit=1000):
+        if c.zone != zone:
+            continue
+        brief = {"id": c.id, "state": c.state, "not_before_ms": c.not_before_ms, "duration_s": c.duration_s,
+                 "amount_mm": c.amount_mm, "origin": c.origin}
+        if c.state in (CommandState.COMPLETED, CommandState.ABORTED, CommandState.STARTED) and last is None:
+            last = brief
+        if c.state in (CommandState.CREATED, CommandState.SENT, CommandState.RECEIVED) and c.expires_ms > now:
+            if nxt is None or c.not_before_ms < nxt["not_before_ms"]:
+                nxt = brief
+    return ZoneSummary(zone=zone, field_capacity_pct=z.field_capacity_pct, wilting_point_pct=z.wilting_point_pct,
+                       root_depth_cm=z.root_depth_cm, probes=probes,
+                       root_zone_vwc_pct=None if mean is None else round(mean, 2),
+                       total_available_water_mm=round(taw, 1), depletion_mm=depletion, last_irrigation=last,
+                       next_irrigation=nxt, alerts=[], source="probes only (water balance: agronomy engine)")
+
+
+class NodeHealth(NodeOut):
+    registered: bool
+    zone_id: str | None = None
+    firmware_registered: str | None = None
+    silent_for_ms: int | None = None
+
+
+@router.get("/nodes/{node}/health", response_model=NodeHealth, responses={404: {"model": MessageResponse}})
+async def node_health(node: str, routes: RoutesDep, registry: RegistryDep, _: Reader) -> NodeHealth:
+    """Last seen, battery, signal, firmware and sensor faults of the newest report."""
+    check_id("node", node)
+    route = await routes.get(node)
+    try:
+        reg = await registry.get(NODES, node)
+    except NotFound:
+        reg = None
+    if route is None and reg is None:
+        raise NotFound(f"node {node!r} is neither registered nor heard")
+    base = dict(node=node, site=route.site if route else "", gateway=route.gateway if route else "",
+                last_seen_ms=route.last_seen_ms if route else 0)
+    if route is not None:
+        base.update(seq=route.seq, fw=route.fw, bat_v=route.bat_v, rssi_dbm=route.rssi_dbm, faults=list(route.faults))
+    return NodeHealth(**base, registered=reg is not None, zone_id=reg.zone_id if reg else None,
+                      firmware_registered=reg.firmware if reg else None,
+                      silent_for_ms=(now_ms() - route.last_seen_ms) if route else None)
+
+
+@router.get("/export", response_class=PlainTextResponse,
+            responses={200: {"content": {"text/csv": {}, "text/plain": {}}}, 422: {"model": ProblemResponse}})
+async def export(
+    store: StoreDep,
+    _: Reader,
+    node: str | None = None,
+    measurement: str | None = None,
+    start: Start = None,
+    end: End = None,
+    format: Annotated[Literal["csv", "lp"], Query(description="csv, or InfluxDB line protocol")] = "csv",
+) -> PlainTextResponse:
+    """Raw readings as CSV or as line protocol (ns timestamps, the same points InfluxDB holds)."""
+    if node is not None:
+        check_id("node", node)
+    if measurement is not None and measurement not in MEASUREMENTS:
+        raise ContractError("measurement", measurement, "unknown measurement")
+    start_ms, end_ms = _range(start, end, DAY_MS)
+    rows = await store.query(node, measurement, start_ms, end_ms, EXPORT_LIMIT)
+    if format == "lp":
+        return PlainTextResponse("\n".join(to_lines(rows)) + ("\n" if rows else ""), media_type="text/plain")
+    buf = io.StringIO()
+    w = csv.writer(buf, lineterminator="\n")
+    w.writerow(["ts_ms", "site", "gateway", "node", "role", "measurement", "unit", "depth_cm", "channel",
+                "value", "fault", "seq", "rx_ms"])
+    for r in rows:
+        w.writerow([r.ts_ms, r.site, r.gateway, r.node, r.role, r.measurement, r.unit,
+                    "" if r.depth_cm is None else r.depth_cm, "" if r.channel is None else r.channel,
+                    "" if r.value is None else r.value, r.fault or "", r.seq, "" if r.rx_ms is None else r.rx_ms])
+    return PlainTextResponse(buf.getvalue(), media_type="text/csv")

@@ -1,0 +1,62 @@
+"""The farm registry over HTTP: /registry/{sites,fields,zones,nodes,valves}.
+
+Reads need the read permission; writes the registry permission (technician,
+admin). A bad field is named in the 422; a missing parent too.
+"""
+
+from typing import Any
+
+from fastapi import APIRouter, status
+
+from ...registry import FIELDS, NODES, SITES, VALVES, ZONES, Kind
+from ..deps import Reader, RegistryDep, RegistryWriter
+from ..schemas import MessageResponse, ProblemResponse
+
+router = APIRouter(prefix="/registry", tags=["registry"])
+
+_ERRORS: dict[int | str, dict[str, Any]] = {
+    404: {"model": MessageResponse}, 409: {"model": MessageResponse}, 422: {"model": ProblemResponse}}
+
+
+def _mount(kind: Kind, path: str, key_type: type, filters: tuple[str, ...] = ()) -> None:
+    model_in, model_out = kind.model_in, kind.model_out
+
+    async def create(body: model_in, registry: RegistryDep, _: RegistryWriter) -> Any:  # type: ignore[valid-type]
+        return await registry.create(kind, body)
+
+    async def list_(registry: RegistryDep, _: Reader, parent: str | None = None) -> Any:
+        return await registry.all(kind, **({filters[0]: parent} if filters else {}))
+
+    async def get(key: key_type, registry: RegistryDep, _: Reader) -> Any:  # type: ignore[valid-type]
+        return await registry.get(kind, key)
+
+    async def replace(key: key_type, body: model_in, registry: RegistryDep,  # type: ignore[valid-type]
+                      _: RegistryWriter) -> Any:
+        return await registry.replace(kind, key, body)
+
+    async def delete(key: key_type, registry: RegistryDep, _: RegistryWriter) -> None:  # type: ignore[valid-type]
+        await registry.delete(kind, key)
+
+    create.__doc__ = f"Register a {kind.name}; its parent must exist."
+    list_.__doc__ = f"Every {kind.name}" + (f", or those of one parent (`parent` = {filters[0]})" if filters else "")
+    get.__doc__ = f"One {kind.name}."
+    replace.__doc__ = f"Replace a {kind.name} (every field)."
+    delete.__doc__ = f"Delete a {kind.name}; refused (409) while others still refer to it."
+    name = kind.name
+    router.add_api_route(f"/{path}", create, methods=["POST"], response_model=model_out,
+                         status_code=status.HTTP_201_CREATED, responses=_ERRORS, name=f"create_{name}")
+    router.add_api_route(f"/{path}", list_, methods=["GET"], response_model=list[model_out],  # type: ignore[valid-type]
+                         name=f"list_{name}s")
+    router.add_api_route(f"/{path}/{{key}}", get, methods=["GET"], response_model=model_out,
+                         responses=_ERRORS, name=f"get_{name}")
+    router.add_api_route(f"/{path}/{{key}}", replace, methods=["PUT"], response_model=model_out,
+                         responses=_ERRORS, name=f"replace_{name}")
+    router.add_api_route(f"/{path}/{{key}}", delete, methods=["DELETE"], status_code=status.HTTP_204_NO_CONTENT,
+                         responses=_ERRORS, name=f"delete_{name}")
+
+
+_mount(SITES, "sites", str)
+_mount(FIELDS, "fields", str, ("site_id",))
+_mount(ZONES, "zones", str, ("field_id",))
+_mount(NODES, "nodes", str, ("zone_id",))
+_mount(VALVES, "valves", int, ("zone_id",))

@@ -1,0 +1,37 @@
+"""Roles and what each may do: one table, read by the API's route guards."""
+
+from enum import StrEnum
+
+
+class Role(StrEnum):
+    TECHNICIAN = "technician"  # farm registry, node commissioning, reads
+    AGRONOMIST = "agronomist"  # reads everything, plans and overrides irrigation
+    GATEWAY = "gateway"  # ingest and command acknowledgements, nothing else
+    ADMIN = "admin"  # everything, including users and tokens
+
+
+class Permission(StrEnum):
+    READ = "read"  # readings, nodes, registry, commands, stats
+    REGISTRY_WRITE = "registry_write"  # sites, fields, zones, nodes, valves
+    COMMAND_WRITE = "command_write"  # create and cancel irrigation commands
+    INGEST = "ingest"  # batches and command acknowledgements from gateways
+    USER_ADMIN = "user_admin"  # users and tokens
+    HEALTH = "health"  # is the service up (every role)
+
+
+GRANTS: dict[Role, frozenset[Permission]] = {
+    Role.TECHNICIAN: frozenset({Permission.READ, Permission.REGISTRY_WRITE, Permission.HEALTH}),
+    Role.AGRONOMIST: frozenset({Permission.READ, Permission.COMMAND_WRITE, Permission.HEALTH}),
+    Role.GATEWAY: frozenset({Permission.INGEST, Permission.HEALTH}),
+    Role.ADMIN: frozenset(Permission),
+}
+
+
+def allows(role: Role, permission: Permission) -> bool:
+    """Whether `role` holds `permission`."""
+    return permission in GRANTS[role]
+
+
+def roles_with(permission: Permission) -> list[Role]:
+    """The roles holding `permission`, for error messages and docs."""
+    return [r for r in Role if permission in GRANTS[r]]

@@ -1,0 +1,136 @@
+"""The farm registry as the API takes and gives it: sites -> fields -> zones -> nodes, valves.
+
+Every model validates at the boundary, and an error names the field.
+"""
+
+from datetime import date
+from enum import StrEnum
+from typing import Annotated
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
+
+from furrow.edge.measurements import ROLES
+
+Id = Annotated[str, Field(pattern=r"^[a-z0-9_-]{1,32}$", description="1-32 of a-z 0-9 - _",
+                          examples=["north-1"])]
+
+
+class SoilTexture(StrEnum):
+    SAND = "sand"
+    LOAMY_SAND = "loamy_sand"
+    SANDY_LOAM = "sandy_loam"
+    LOAM = "loam"
+    SILT_LOAM = "silt_loam"
+    SILT = "silt"
+    SANDY_CLAY_LOAM = "sandy_clay_loam"
+    CLAY_LOAM = "clay_loam"
+    SILTY_CLAY_LOAM = "silty_clay_loam"
+    SANDY_CLAY = "sandy_clay"
+    SILTY_CLAY = "silty_clay"
+    CLAY = "clay"
+
+
+class _In(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class _Out(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+
+class SiteIn(_In):
+    id: Id
+    name: str = Field(min_length=1, max_length=120)
+    timezone: str = Field(default="UTC", max_length=64, examples=["Europe/Madrid"])
+
+
+class SiteOut(SiteIn, _Out):
+    pass
+
+
+class FieldIn(_In):
+    id: Id
+    site_id: Id
+    name: str = Field(min_length=1, max_length=120)
+    area_ha: float | None = Field(default=None, gt=0, le=100_000)
+
+
+class FieldOut(FieldIn, _Out):
+    pass
+
+
+class ZoneIn(_In):
+    """An irrigation zone. Volumetric water contents are in % (m3/m3 x 100)."""
+
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{
+        "id": "north-1", "field_id": "north", "name": "North pivot, east half", "area_ha": 12.5,
+        "soil_texture": "loam", "field_capacity_pct": 31.0, "wilting_point_pct": 14.0,
+        "root_depth_cm": 60, "crop": "maize", "planting_date": "2026-04-20",
+        "precip_rate_mm_h": 5.0, "hydraulic_group": "pump-1"}]})
+
+    id: Id
+    field_id: Id
+    name: str = Field(min_length=1, max_length=120)
+    area_ha: float = Field(gt=0, le=10_000)
+    soil_texture: SoilTexture
+    field_capacity_pct: float = Field(gt=0, le=70)
+    wilting_point_pct: float = Field(ge=0, le=60)
+    root_depth_cm: float = Field(gt=0, le=400)
+    crop: str = Field(min_length=1, max_length=64)
+    planting_date: date | None = None
+    precip_rate_mm_h: float = Field(gt=0, le=200, description="emitters' application rate over the zone")
+    hydraulic_group: str | None = Field(default=None, max_length=64, description="pump or valve group")
+
+    @field_validator("wilting_point_pct")
+    @classmethod
+    def _below_field_capacity(cls, v: float, info: ValidationInfo) -> float:
+        fc = info.data.get("field_capacity_pct")
+        if fc is not None and v >= fc:
+            raise ValueError(f"must be below field_capacity_pct ({fc})")
+        return v
+
+
+class ZoneOut(ZoneIn, _Out):
+    model_config = ConfigDict(from_attributes=True, extra="ignore")
+
+
+class NodeRole(StrEnum):
+    SOIL = "soil"
+    WEATHER = "weather"
+    IRRIGATION = "irrigation"
+    PEST = "pest"
+
+
+assert {r.value for r in NodeRole} == set(ROLES)
+
+
+class NodeIn(_In):
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{
+        "id": "soil-01", "role": "soil", "zone_id": "north-1", "lat": 41.65, "lon": -0.88,
+        "depths_cm": [10, 30, 60], "calibration": {"dry": 2900, "wet": 1300}, "firmware": "0.1.0"}]})
+
+    id: Id
+    role: NodeRole
+    zone_id: Id | None = None
+    lat: float | None = Field(default=None, ge=-90, le=90)
+    lon: float | None = Field(default=None, ge=-180, le=180)
+    depths_cm: list[Annotated[int, Field(ge=0, le=400)]] | None = Field(default=None, max_length=4)
+    calibration: dict[str, float] | None = None
+    firmware: str | None = Field(default=None, pattern=r"^\d+\.\d+\.\d+$")
+    credentials_ref: str | None = Field(default=None, max_length=200,
+                                        description="where the node's credentials are kept (never the secret)")
+
+
+class NodeOut(NodeIn, _Out):
+    model_config = ConfigDict(from_attributes=True, extra="ignore")
+
+
+class ValveIn(_In):
+    node_id: Id
+    channel: int = Field(ge=1, le=16)
+    zone_id: Id
+
+
+class ValveOut(ValveIn, _Out):
+    model_config = ConfigDict(from_attributes=True, extra="ignore")
+    id: int

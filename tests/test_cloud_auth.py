@@ -1,0 +1,181 @@
+"""Roles and tokens: every route walked with every role, tokens hashed, expiring and revocable,
+no default secret, and the `furrow cloud token create` bootstrap."""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+
+import pytest
+from pydantic import ValidationError
+from sqlalchemy import select
+
+from furrow.cloud import Settings
+from furrow.cloud.auth import Role
+from furrow.cloud.db import ApiToken
+from furrow.cloud.migrations import head
+from tests.cloud_support import SECRET_KEY, batch_of, item, local_settings, running_app, soil_uplink
+
+A, T, G, AD = Role.AGRONOMIST, Role.TECHNICIAN, Role.GATEWAY, Role.ADMIN
+READERS = {T, A, AD}
+EVERYONE = {T, A, G, AD}
+
+# What each route allows, written out here on its own so the test does not read the
+# answer from the code under test. A route missing from this table fails the test.
+EXPECTED: dict[tuple[str, str], set[Role]] = {
+    ("GET", "/api/v1/auth/me"): EVERYONE,
+    ("POST", "/api/v1/auth/tokens"): {AD},
+    ("GET", "/api/v1/auth/tokens"): {AD},
+    ("DELETE", "/api/v1/auth/tokens/{token_id}"): {AD},
+    ("POST", "/api/v1/ingest/batch"): {G, AD},
+    ("GET", "/api/v1/readings"): READERS,
+    ("GET", "/api/v1/series"): READERS,
+    ("GET", "/api/v1/zones/{zone}/summary"): READERS,
+    ("GET", "/api/v1/nodes/{node}/health"): READERS,
+    ("GET", "/api/v1/export"): READERS,
+    ("GET", "/api/v1/nodes"): READERS,
+    ("GET", "/api/v1/nodes/{node}/latest"): READERS,
+    ("POST", "/api/v1/commands"): {A, AD},
+    ("GET", "/api/v1/commands"): READERS,
+    ("GET", "/api/v1/commands/{command_id}"): READERS,
+    ("POST", "/api/v1/commands/{command_id}/cancel"): {A, AD},
+    ("POST", "/api/v1/commands/acks"): {G, AD},
+    ("GET", "/api/v1/stats"): READERS,
+    ("GET", "/api/v1/health"): EVERYONE,
+}
+for kind in ("sites", "fields", "zones", "nodes", "valves"):
+    EXPECTED[("GET", f"/api/v1/registry/{kind}")] = READERS
+    EXPECTED[("GET", f"/api/v1/registry/{kind}/{{key}}")] = READERS
+    for method in ("POST",):
+        EXPECTED[(method, f"/api/v1/registry/{kind}")] = {T, AD}
+    for method in ("PUT", "DELETE"):
+        EXPECTED[(method, f"/api/v1/registry/{kind}/{{key}}")] = {T, AD}
+
+# Documentation only (no data): open to all, and nothing else is.
+PUBLIC = {("GET", "/openapi.json"), ("GET", "/docs"), ("GET", "/docs/oauth2-redirect"), ("GET", "/redoc")}
+
+
+def _walk(routes, prefix: str = ""):
+    """(method, path) of every route, descending into included routers."""
+    for r in routes:
+        if hasattr(r, "original_router"):
+            yield from _walk(r.original_router.routes, prefix + r.include_context.prefix)
+            continue
+        for method in sorted(getattr(r, "methods", None) or []):
+            if method != "HEAD":
+                yield method, prefix + r.path
+
+
+def _concrete(path: str) -> str:
+    return re.sub(r"\{[^}]+\}", lambda m: "1" if m.group(0) == "{key}" else "x-1", path)
+
+
+async def test_every_route_answers_every_role_as_the_matrix_says(tmp_path):
+    """Each route with no token is 401, with a role it lacks 403, with a role it grants neither."""
+    async with running_app(local_settings(tmp_path), headers=None) as client:
+        tokens = client.app.state.services.tokens
+        # a gateway's user is named <site>.<gateway>: its token speaks for that gateway only
+        names = {role: "demo.gw-1" if role is Role.GATEWAY else f"user-{role}" for role in Role}
+        bearer = {role: (await tokens.issue(names[role], role, 1)).token for role in Role}
+        routes = set(_walk(client.app.routes))
+        assert routes - PUBLIC == set(EXPECTED), "the role table and the app's routes differ"
+        checked = 0
+        for (method, path), allowed in sorted(EXPECTED.items()):
+            url = _concrete(path)
+            body = {"json": {}} if method in ("POST", "PUT") else {}
+            r = await client.request(method, url, **body)
+            assert r.status_code == 401, (method, path, "no token", r.status_code)
+            assert r.headers["www-authenticate"] == "Bearer"
+            r = await client.request(method, url, headers={"Authorization": "Bearer fw_nope_nope"}, **body)
+            assert r.status_code == 401, (method, path, "unknown token")
+            for role in Role:
+                r = await client.request(method, url, headers={"Authorization": f"Bearer {bearer[role]}"}, **body)
+                if role in allowed:
+                    assert r.status_code not in (401, 403), (method, path, role, r.status_code, r.text)
+                else:
+                    assert r.status_code == 403, (method, path, role, r.status_code, r.text)
+                checked += 1
+        assert checked == len(EXPECTED) * len(Role)
+        for method, path in PUBLIC:
+            assert (await client.request(method, path)).status_code == 200
+
+
+async def test_tokens_are_stored_hashed_expire_and_revoke_at_once(tmp_path):
+    """The database holds no token, only its keyed hash; an expired or revoked token is 401."""
+    async with running_app(local_settings(tmp_path)) as admin:
+        r = await admin.post("/api/v1/auth/tokens", json={"user": "maria", "role": "agronomist"})
+        assert r.status_code == 201
+        issued = r.json()
+        me = await admin.get("/api/v1/auth/me", headers={"Authorization": f"Bearer {issued['token']}"})
+        assert (me.json()["name"], me.json()["role"]) == ("maria", "agronomist")
+
+        db = admin.app.state.services.db
+        with db.sessions() as s:
+            hashes = list(s.scalars(select(ApiToken.token_hash)))
+        assert all(issued["token"] not in h and len(h) == 64 for h in hashes)
+        listed = (await admin.get("/api/v1/auth/tokens")).json()
+        assert issued["token"] not in str(listed)
+
+        assert (await admin.delete(f"/api/v1/auth/tokens/{issued['id']}")).status_code == 204
+        r = await admin.get("/api/v1/auth/me", headers={"Authorization": f"Bearer {issued['token']}"})
+        assert r.status_code == 401 and "revoked" in r.json()["detail"]
+
+        tokens = admin.app.state.services.tokens
+        old = await tokens.issue("maria", Role.AGRONOMIST, ttl_days=1)
+        with pytest.raises(Exception, match="expired"):
+            await tokens.verify(old.token, now_ms=old.expires_ms)
+        r = await admin.post("/api/v1/auth/tokens", json={"user": "maria", "role": "admin"})
+        assert r.status_code == 422 and r.json()["detail"]["field"] == "role"
+
+
+@pytest.mark.parametrize("secret", [None, "", "changeme", "short-secret"])
+def test_settings_refuse_a_missing_or_weak_secret_outside_demo_mode(tmp_path, secret):
+    """Without demo mode the service will not start on a default, empty or short secret key."""
+    with pytest.raises(ValidationError, match="FURROW_SECRET_KEY"):
+        Settings(data_dir=tmp_path, secret_key=secret)
+    assert Settings(data_dir=tmp_path, demo_mode=True, secret_key=secret).demo_mode
+
+
+async def test_demo_mode_creates_and_prints_an_admin_token(tmp_path, capsys):
+    """In demo mode with no token given, an admin token is made at startup and printed once."""
+    async with running_app(Settings(data_dir=tmp_path, mqtt_enabled=False, demo_mode=True), headers=None) as c:
+        token = c.app.state.services.demo_token
+        assert token in capsys.readouterr().out
+        r = await c.get("/api/v1/auth/me", headers={"Authorization": f"Bearer {token}"})
+        assert r.json()["role"] == "admin"
+
+
+async def test_cli_token_create_bootstraps_a_working_token(tmp_path):
+    """`furrow cloud token create --role technician` prints a token the service then accepts;
+    `furrow cloud migrate` reports the newest revision."""
+    env = {**os.environ, "FURROW_DATA_DIR": str(tmp_path), "FURROW_SECRET_KEY": SECRET_KEY}
+    done = subprocess.run([sys.executable, "-m", "furrow.cli", "cloud", "token", "create", "--role", "technician",
+                           "--name", "tom"], env=env, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    token = done.stdout.strip()
+    migrated = subprocess.run([sys.executable, "-m", "furrow.cli", "cloud", "migrate"], env=env,
+                              capture_output=True, text=True, timeout=60)
+    assert migrated.returncode == 0 and migrated.stdout.strip() == f"database at revision {head()}"
+    assert token.startswith("fw_") and "shown only now" in done.stderr
+    async with running_app(local_settings(tmp_path), headers={"Authorization": f"Bearer {token}"}) as c:
+        assert (await c.get("/api/v1/auth/me")).json() == {"name": "tom", "role": "technician",
+                                                          "token_id": token.split("_")[1]}
+        assert (await c.post("/api/v1/commands", json={"node": "irr-01", "valve": 1})).status_code == 403
+
+
+async def test_a_gateway_token_posts_only_its_own_gateways_batches(tmp_path):
+    """A token of user demo.gw-1 stores gw-1's batch, is refused gw-2's (422 naming gateway), and a
+    gateway token not named <site>.<gateway> may not ingest at all."""
+    async with running_app(local_settings(tmp_path), headers=None) as client:
+        tokens = client.app.state.services.tokens
+        gw1 = {"Authorization": f"Bearer {(await tokens.issue('demo.gw-1', Role.GATEWAY, 1)).token}"}
+        vague = {"Authorization": f"Bearer {(await tokens.issue('some-gateway', Role.GATEWAY, 1)).token}"}
+        r = await client.post("/api/v1/ingest/batch", json=batch_of([item(soil_uplink())]), headers=gw1)
+        assert r.status_code == 200 and r.json()["stored"] == 2
+        other = batch_of([item(soil_uplink(seq=2))], gateway="gw-2", batch_id="gw-2-1")
+        r = await client.post("/api/v1/ingest/batch", json=other, headers=gw1)
+        assert r.status_code == 422 and r.json()["detail"]["field"] == "gateway"
+        r = await client.post("/api/v1/ingest/batch", json=batch_of([item(soil_uplink(seq=3))]), headers=vague)
+        assert r.status_code == 403 and "<site>.<gateway>" in r.json()["detail"]
