@@ -1,0 +1,101 @@
+"""Alert rules: each condition raises one alert with a severity, de-duplicated against the previous list."""
+
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
+
+from furrow.cloud.agronomy.alerts import (
+    AlertKind,
+    FarmState,
+    NodeSnapshot,
+    RiskSnapshot,
+    Severity,
+    SiteWeather,
+    ValveSnapshot,
+    ZoneSnapshot,
+    acknowledge,
+    evaluate_alerts,
+)
+
+NOW = datetime(2026, 7, 10, 12, 0, tzinfo=UTC)
+
+
+def kinds(alerts):
+    return {(a.kind, a.subject): a.severity for a in alerts}
+
+
+def test_every_rule_fires_with_its_severity():
+    """One snapshot with every problem gives one alert per (kind, subject) at the right severity."""
+    state = FarmState(
+        now=NOW,
+        zones=[ZoneSnapshot("dry", depletion_mm=85, taw_mm=90, raw_mm=45),
+               ZoneSnapshot("wet", depletion_mm=0, taw_mm=90, raw_mm=45, excess_mm=8,
+                            budget_used_fraction=0.95, days_without_effective_rain=20,
+                            et_since_effective_rain_mm=90)],
+        weather=[SiteWeather("farm", tmin_forecast_c=-3, tmax_forecast_c=36)],
+        nodes=[NodeSnapshot("soil-1", last_seen=NOW - timedelta(hours=1), battery_v=3.4,
+                            faults=(("vwc_pct@30", "disconnected"),)),
+               NodeSnapshot("soil-2", last_seen=None)],
+        valves=[ValveSnapshot("irr-01", 1, open=True, flow_l_min=0.0, expected_flow_l_min=40),
+                ValveSnapshot("irr-01", 2, open=False, flow_l_min=12.0, expected_flow_l_min=40)],
+        pests=[RiskSnapshot("codling moth", value=14, threshold=10)],
+        diseases=[RiskSnapshot("scab / block 2", value=2.5, threshold=1.0)],
+    )
+    assert kinds(evaluate_alerts(state)) == {
+        (AlertKind.DRY, "dry"): Severity.CRITICAL,
+        (AlertKind.WATERLOGGED, "wet"): Severity.WARNING,
+        (AlertKind.BUDGET, "wet"): Severity.WARNING,
+        (AlertKind.DROUGHT, "wet"): Severity.WARNING,
+        (AlertKind.FROST, "farm"): Severity.CRITICAL,
+        (AlertKind.HEAT, "farm"): Severity.WARNING,
+        (AlertKind.NODE_OFFLINE, "soil-1"): Severity.WARNING,
+        (AlertKind.NODE_OFFLINE, "soil-2"): Severity.CRITICAL,
+        (AlertKind.BATTERY_LOW, "soil-1"): Severity.WARNING,
+        (AlertKind.SENSOR_FAULT, "soil-1/vwc_pct@30"): Severity.WARNING,
+        (AlertKind.NO_FLOW, "irr-01/valve 1"): Severity.CRITICAL,
+        (AlertKind.FLOW_WHEN_CLOSED, "irr-01/valve 2"): Severity.CRITICAL,
+        (AlertKind.PEST, "codling moth"): Severity.WARNING,
+        (AlertKind.DISEASE, "scab / block 2"): Severity.CRITICAL,
+    }
+
+
+def test_healthy_farm_has_no_alerts():
+    """Moist soil, mild weather, fresh nodes, flowing valves: nothing."""
+    state = FarmState(now=NOW, zones=[ZoneSnapshot("z", depletion_mm=20, taw_mm=90, raw_mm=45)],
+                      weather=[SiteWeather("farm", tmin_forecast_c=12, tmax_forecast_c=28)],
+                      nodes=[NodeSnapshot("n", last_seen=NOW - timedelta(minutes=5), battery_v=3.9)],
+                      valves=[ValveSnapshot("irr-01", 1, open=True, flow_l_min=39, expected_flow_l_min=40)])
+    assert evaluate_alerts(state) == []
+
+
+def test_repeated_alert_is_not_new_and_keeps_since_and_acknowledgement():
+    """The same dry zone an hour later: one alert, not new, same `since`, still acknowledged."""
+    dry = ZoneSnapshot("z", depletion_mm=60, taw_mm=90, raw_mm=45)
+    first = evaluate_alerts(FarmState(now=NOW, zones=[dry]))
+    assert first[0].new and first[0].severity is Severity.WARNING
+    acked = acknowledge(first, AlertKind.DRY, "z", by="ana")
+    later = evaluate_alerts(FarmState(now=NOW + timedelta(hours=1), zones=[dry]), acked)
+    assert len(later) == 1 and not later[0].new
+    assert later[0].since == NOW and later[0].acknowledged_by == "ana"
+
+
+def test_escalation_is_new_again_and_needs_a_fresh_acknowledgement():
+    """Warning to critical: new again, acknowledgement cleared, `since` kept."""
+    first = acknowledge(evaluate_alerts(FarmState(now=NOW, zones=[ZoneSnapshot("z", 60, 90, 45)])),
+                        AlertKind.DRY, "z", by="ana")
+    worse = evaluate_alerts(FarmState(now=NOW + timedelta(hours=5), zones=[ZoneSnapshot("z", 85, 90, 45)]), first)
+    assert worse[0].severity is Severity.CRITICAL and worse[0].new and worse[0].acknowledged_by is None
+    assert worse[0].since == NOW
+
+
+def test_resolved_condition_drops_the_alert():
+    """After irrigation the dry alert is gone from the list (resolved)."""
+    first = evaluate_alerts(FarmState(now=NOW, zones=[ZoneSnapshot("z", 60, 90, 45)]))
+    assert evaluate_alerts(FarmState(now=NOW, zones=[ZoneSnapshot("z", 5, 90, 45)]), first) == []
+
+
+def test_alerts_sorted_by_severity_and_carry_evidence():
+    """Critical first; each alert carries the numbers it was raised on."""
+    out = evaluate_alerts(FarmState(now=NOW, zones=[ZoneSnapshot("a", 60, 90, 45), ZoneSnapshot("b", 88, 90, 45)]))
+    assert [a.subject for a in out] == ["b", "a"]
+    assert out[0].evidence == {"depletion_mm": 88, "raw_mm": 45, "taw_mm": 90}
+    assert replace(out[0], new=False).key == (AlertKind.DRY, "b")
