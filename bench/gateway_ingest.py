@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import sys
 import tempfile
 import threading
 import time
@@ -25,6 +26,8 @@ import uuid
 from pathlib import Path
 
 import paho.mqtt.client as mqtt
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # tests.servers
 
 from furrow.edge.payload import encode_json, make_reading, make_uplink
 from furrow.edge.topics import node_filter, node_topic

@@ -165,9 +165,14 @@ def validate_ack(a):
     }
 
 
-def make_status(ident, state, ts_ms, fw=None):
-    """An online/offline status message for a node or a gateway."""
-    return validate_status({"v": CONTRACT_VERSION, "id": ident, "state": state, "ts_ms": ts_ms, "fw": fw})
+def make_status(ident, state, ts_ms, fw=None, fault=None):
+    """An online/offline status message for a node or a gateway. `fault`
+    (optional, up to 200 characters) says why a node that is online does
+    not work, e.g. an invalid config."""
+    s = {"v": CONTRACT_VERSION, "id": ident, "state": state, "ts_ms": ts_ms, "fw": fw}
+    if fault is not None:
+        s["fault"] = fault
+    return validate_status(s)
 
 
 def validate_status(s):
@@ -184,7 +189,13 @@ def validate_status(s):
     fw = s.get("fw")
     if fw is not None and not isinstance(fw, str):
         raise ContractError("fw", fw, "must be a string or null")
-    return {"v": CONTRACT_VERSION, "id": ident, "state": state, "ts_ms": ts_ms, "fw": fw}
+    out = {"v": CONTRACT_VERSION, "id": ident, "state": state, "ts_ms": ts_ms, "fw": fw}
+    fault = s.get("fault")
+    if fault is not None:
+        if not isinstance(fault, str) or len(fault) > 200:
+            raise ContractError("fault", fault, "must be a string of at most 200 characters, or absent")
+        out["fault"] = fault
+    return out
 
 
 def _loads(data, what):

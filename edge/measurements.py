@@ -46,8 +46,13 @@ MEASUREMENTS = {
     "flow_l_min": (21, "L/min", 0.0, 10000.0, 2, ROLE_IRRIGATION),
     "volume_l": (22, "L", 0.0, 100000000.0, 1, ROLE_IRRIGATION),
     "line_pressure_kpa": (23, "kPa", 0.0, 2000.0, 1, ROLE_IRRIGATION),
+    # flow the meter measures while every valve is closed: a leak (0 when none)
+    "leak_l_min": (24, "L/min", 0.0, 10000.0, 2, ROLE_IRRIGATION),
     # pest: catches per trap (channel) since the previous report
     "trap_count": (30, "count", 0.0, 100000.0, 0, ROLE_PEST),
+    # pest: trap service state per trap (channel), from the technician's visits
+    "lure_age_d": (31, "d", 0.0, 365.0, 1, ROLE_PEST),  # days since the lure was changed
+    "trap_total": (32, "count", 0.0, 100000.0, 0, ROLE_PEST),  # catches since the trap was emptied
 }
 MEASUREMENT_BY_CODE = {}
 for _name in MEASUREMENTS:

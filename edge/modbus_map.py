@@ -17,6 +17,9 @@ Input registers (function 04), the same header on every role:
     8      firmware major << 8 | minor
     9      firmware patch
     10-13  soil only: depth in cm of depth slots 0-3 (0xFFFF: slot unused)
+    14     node status: 0 ok, 1 config invalid (the node serves no report
+           and waits for a technician; register 0 stays 0)
+    15     with status 1: how many config errors
     16-63  values of the role (see ROLE_VALUES)
     64-111 fault code of the value at address - 48 (0 ok, 0xFFFF not fitted)
 
@@ -25,6 +28,8 @@ Holding registers (functions 03, 06, 16):
     0      unit address 1..247
     1      report interval, seconds
     8-15   soil only: calibration, raw ADC counts dry then wet, per depth slot
+    8-11   pest only: service of traps 1-4, write 1 "lure changed",
+           2 "trap emptied" (reads 0)
 
 Coils (functions 01, 05, 15), irrigation only: coil k is valve k + 1.
 """
@@ -50,6 +55,10 @@ FAULTS_BASE = 64
 FAULT_OFFSET = FAULTS_BASE - VALUES_BASE
 DEPTH_BASE = 10
 DEPTH_SLOTS = 4
+STATUS = 14
+STATUS_ERRORS = 15
+STATUS_OK = 0
+STATUS_CONFIG_ERROR = 1
 NOT_FITTED = 0xFFFF
 NO_DEPTH = 0xFFFF
 NO_BATTERY = 0xFFFF
@@ -58,6 +67,9 @@ NO_RSSI = 0x8000
 HOLD_UNIT = 0
 HOLD_INTERVAL_S = 1
 HOLD_CAL_BASE = 8
+HOLD_SERVICE_BASE = 8  # pest: one register per trap
+SERVICE_LURE_CHANGED = 1
+SERVICE_TRAP_EMPTIED = 2
 HOLDING_COUNT = 16
 VALVE_COILS = 4
 
@@ -84,8 +96,11 @@ ROLE_VALUES = {
         (20, "flow_l_min", "u16", 10, None),
         (21, "volume_l", "u32", 10, None),
         (23, "line_pressure_kpa", "u16", 10, None),
+        (24, "leak_l_min", "u16", 10, None),
     ],
-    ROLE_PEST: [(16 + i, "trap_count", "u16", 1, i + 1) for i in range(4)],
+    ROLE_PEST: [(16 + i, "trap_count", "u16", 1, i + 1) for i in range(4)]
+    + [(20 + i, "lure_age_d", "u16", 10, i + 1) for i in range(4)]
+    + [(24 + i, "trap_total", "u16", 1, i + 1) for i in range(4)],
 }
 
 
@@ -224,6 +239,125 @@ def decode_inputs(node, regs):
         bat_v=None if regs[6] == NO_BATTERY else regs[6] / 1000,
         rssi_dbm=None if regs[7] == NO_RSSI else _get(regs, 7, "i16"),
     )
+
+
+# -- Command mailbox, irrigation nodes (an addition within contract 1.0) -----
+#
+# Holding registers 32-58 take one command, written by the master in ONE
+# function-16 request that ends with the commit register; the node acts on
+# such a write as on a command received over MQTT (same checks: id, expiry,
+# max runtime). Times are Unix seconds (not_before rounded up, expiry down).
+#
+#   32-47  command id, ASCII, two characters per register (high byte first),
+#          NUL padded: at most 32 characters over Modbus
+#   48     valve (from 1)
+#   49     action: 1 open, 2 close
+#   50-51  duration_s, u32
+#   52-53  max_runtime_s, u32
+#   54-55  not_before, Unix s, u32
+#   56-57  expires, Unix s, u32
+#   58     commit: CMD_COMMIT_MAGIC
+#
+# Input registers 112-133 hold the node's latest acknowledgement:
+#
+#   112-127  command id, as above
+#   128      state: 1 received, 2 started, 3 completed, 4 aborted, 5 rejected
+#   129-130  runtime_s, u32 (0xFFFFFFFF: none)
+#   131-132  volume_l x 10, u32 (0xFFFFFFFF: none)
+#   133      ack counter, u16, +1 per acknowledgement (a new value = a new ack)
+
+CMD_BASE = 32
+CMD_ID_REGS = 16
+CMD_ID_MAX = 2 * CMD_ID_REGS
+CMD_COMMIT_MAGIC = 0xC0DE
+CMD_COUNT = 27
+CMD_ACTIONS = {"open": 1, "close": 2}
+ACK_BASE = 112
+ACK_COUNT = 22
+ACK_STATE_CODES = {"received": 1, "started": 2, "completed": 3, "aborted": 4, "rejected": 5}
+ACK_NONE_U32 = 0xFFFFFFFF
+
+
+def _id_regs(cmd_id):
+    raw = cmd_id.encode()
+    if len(raw) > CMD_ID_MAX:
+        raise ContractError("id", cmd_id, "longer than %d characters: cannot go over Modbus" % CMD_ID_MAX)
+    raw = raw + bytes(CMD_ID_MAX - len(raw))
+    return [(raw[2 * i] << 8) | raw[2 * i + 1] for i in range(CMD_ID_REGS)]
+
+
+def _regs_id(regs):
+    raw = bytes(b for r in regs for b in ((r >> 8) & 0xFF, r & 0xFF))
+    return raw.rstrip(bytes(1)).decode()
+
+
+def _u32(value):
+    return [(value >> 16) & 0xFFFF, value & 0xFFFF]
+
+
+def encode_command_regs(cmd):
+    """The CMD_COUNT holding registers (from CMD_BASE) carrying a validated command."""
+    return (
+        _id_regs(cmd["id"])
+        + [cmd["valve"], CMD_ACTIONS[cmd["action"]]]
+        + _u32(cmd["duration_s"])
+        + _u32(cmd["max_runtime_s"])
+        + _u32((cmd["not_before_ms"] + 999) // 1000)
+        + _u32(cmd["expires_ms"] // 1000)
+        + [CMD_COMMIT_MAGIC]
+    )
+
+
+def decode_command_regs(node, regs):
+    """A command dict (unvalidated: pass it to commands.validate_command) from
+    the CMD_COUNT registers written at CMD_BASE."""
+    if len(regs) != CMD_COUNT or regs[CMD_COUNT - 1] != CMD_COMMIT_MAGIC:
+        raise ContractError("holding_register.%d" % (CMD_BASE + CMD_COUNT - 1), regs[-1:], "no commit")
+    actions = dict((code, name) for name, code in CMD_ACTIONS.items())
+    return {
+        "v": CONTRACT_VERSION,
+        "id": _regs_id(regs[:CMD_ID_REGS]),
+        "node": node,
+        "valve": regs[16],
+        "action": actions.get(regs[17], regs[17]),
+        "duration_s": (regs[18] << 16) | regs[19],
+        "max_runtime_s": (regs[20] << 16) | regs[21],
+        "not_before_ms": ((regs[22] << 16) | regs[23]) * 1000,
+        "expires_ms": ((regs[24] << 16) | regs[25]) * 1000,
+    }
+
+
+def encode_ack_regs(ack, counter):
+    """The ACK_COUNT input registers (from ACK_BASE) for an acknowledgement."""
+    runtime = ack.get("runtime_s")
+    volume = ack.get("volume_l")
+    return (
+        _id_regs(ack["id"])
+        + [ACK_STATE_CODES[ack["state"]]]
+        + _u32(ACK_NONE_U32 if runtime is None else runtime)
+        + _u32(ACK_NONE_U32 if volume is None else int(round(volume * 10)))
+        + [counter & 0xFFFF]
+    )
+
+
+def decode_ack_regs(regs):
+    """(counter, fields) from the ACK_COUNT registers at ACK_BASE; fields is
+    None while no ack was ever made (state 0), else id, state, runtime_s, volume_l."""
+    counter = regs[21]
+    states = dict((code, name) for name, code in ACK_STATE_CODES.items())
+    if regs[16] == 0:
+        return counter, None
+    state = states.get(regs[16])
+    if state is None:
+        raise ContractError("input_register.%d" % (ACK_BASE + 16), regs[16], "unknown ack state code")
+    runtime = (regs[17] << 16) | regs[18]
+    volume = (regs[19] << 16) | regs[20]
+    return counter, {
+        "id": _regs_id(regs[:CMD_ID_REGS]),
+        "state": state,
+        "runtime_s": None if runtime == ACK_NONE_U32 else runtime,
+        "volume_l": None if volume == ACK_NONE_U32 else volume / 10,
+    }
 
 
 __all__ = ["CONTRACT_VERSION", "encode_inputs", "decode_inputs", "has_report", "ROLE_VALUES"]

@@ -15,12 +15,15 @@ import signal
 from pathlib import Path
 from typing import Any
 
+from .autonomy import Heartbeats, PlanKeeper
 from .buffer import DurableBuffer
-from .cloud_link import CloudLink
+from .cloud_link import CloudLink, CloudStage
 from .config import ConfigError, GatewayConfig, load_config
-from .forwarder import Forwarder
+from .forwarder import Forwarder, HttpsForwarder
 from .modbus import ModbusPoller
 from .mqtt_source import MqttSource
+from .observe import MetricsServer
+from .quality import QualityChecker
 from .relay import CommandRelay
 
 log = logging.getLogger(__name__)
@@ -33,15 +36,39 @@ class Gateway:
 
     def __init__(self, config: GatewayConfig) -> None:
         self.config = config
-        self.buffer = DurableBuffer(config.buffer_path)
-        self.source = MqttSource(config, self.buffer, on_ack=self._on_node_ack)
-        self.relay = CommandRelay(config, self.source.publish)
+        q = config.quota
+        self.buffer = DurableBuffer(
+            config.buffer_path,
+            max_rows=q.max_rows,
+            max_bytes=q.max_bytes,
+            keep_roles=q.keep_roles,
+            dedup_window_s=q.dedup_window.total_seconds(),
+        )
+        self.quality = QualityChecker()
+        self.source = MqttSource(config, self.buffer, on_ack=self._on_node_ack, quality=self.quality)
+        self.relay = CommandRelay(config, self.source.publish, on_plan=self._on_plan, outbox=self.buffer)
+        self.plans = PlanKeeper(config, self.relay)
+        self.heartbeats = Heartbeats(config, self.source.client.publish, self.source.irrigation_nodes)
         self.forwarder = Forwarder(self.buffer, config)
-        self.cloud = CloudLink(config, [self.forwarder, self.relay])
-        self.poller = ModbusPoller(config.modbus, self.buffer.put_many, self.buffer.quarantine)
+        self.https: HttpsForwarder | None = None
+        stages: list[CloudStage] = [self.relay]
+        if config.forward_via == "https":
+            self.https = HttpsForwarder(self.forwarder, config)
+        else:
+            stages.insert(0, self.forwarder)
+        self.cloud = CloudLink(config, stages)
+        self.poller = ModbusPoller(
+            config.modbus, self.buffer.put_many, self.buffer.quarantine, self.relay.node_ack, self.quality
+        )
+        self.relay.use_modbus(self.poller.command_nodes(), self.poller.write_command)
+        self.metrics = MetricsServer(self.stats, config.http_host, config.http_port) if config.http_port else None
+
+    def _on_plan(self, plan: dict[str, Any]) -> None:
+        self.plans.accept(plan)
 
     def _on_node_ack(self, ack: dict[str, Any], raw: bytes) -> None:
-        self.relay.node_ack(ack, raw)
+        # Committed to the outbox with the message that carried it.
+        self.relay.node_ack(ack, raw, stored=True)
 
     async def run(self, stop: asyncio.Event) -> None:
         """Run every stage until `stop` is set, then stop gracefully: sources
@@ -53,9 +80,20 @@ class Gateway:
             try:
                 async with asyncio.TaskGroup() as sources:
                     sources.create_task(self.source.run(stop), name="mqtt source")
+                    # Stages that run until cancelled: stopped with the sources.
+                    forever = [
+                        (self.heartbeats.run(), "heartbeats"),
+                        (self.plans.run(), "plan keeper"),
+                    ]
                     if self.config.modbus:
-                        poller = sources.create_task(self.poller.run(), name="modbus poller")
-                        sources.create_task(_cancel_when(stop, poller), name="modbus stop")
+                        forever.append((self.poller.run(), "modbus poller"))
+                    if self.metrics is not None:
+                        forever.append((self.metrics.run(), "metrics"))
+                    if self.https is not None:
+                        forever.append((self.https.run(stop), "https forwarder"))
+                    for coro, name in forever:
+                        task = sources.create_task(coro, name=name)
+                        sources.create_task(_cancel_when(stop, task), name=f"{name} stop")
             finally:
                 cloud_stop.set()
         s = self.stats()
@@ -70,7 +108,7 @@ class Gateway:
     @property
     def ready(self) -> bool:
         """Connected to both brokers with every subscription acknowledged."""
-        return self.source.subscribed and self.cloud.connected and self.relay.subscribed
+        return bool(self.source.subscribed and self.cloud.connected and self.relay.subscribed)
 
     def close(self) -> None:
         """Close the buffer (after `run` returned)."""
@@ -85,15 +123,22 @@ class Gateway:
     def stats(self) -> dict[str, Any]:
         """Counters for dashboards and tests.
 
-        Keys: received, duplicates, quarantined, forwarded, pending (from the
-        buffer, kept across restarts), commands_relayed, commands_invalid,
-        acks_relayed, and the per-stage detail: modbus (health per node),
-        farm, cloud, forwarder, relay.
+        Keys: received, duplicates, quarantined, forwarded, pending, dropped
+        (from the buffer, kept across restarts), oldest_rx_ms,
+        commands_relayed, commands_invalid, commands_expired, acks_relayed,
+        heartbeats_sent, and the per-stage detail: modbus (health per node),
+        farm, cloud, forwarder, relay, plan.
         """
         b = self.buffer.stats()
         relay = self.relay.stats()
+        cloud = self.cloud.stats()
+        if self.https is not None:
+            cloud = {**cloud, "https": self.https.stats(), "connected": self.https.connected}
         return {
             "received": b["received"],
+            "dropped": b["dropped"],
+            "oldest_rx_ms": self.buffer.oldest_rx_ms(),
+            "commands_expired": relay["commands_expired"],
             "duplicates": b["duplicates"],
             "quarantined": b["quarantined"],
             "forwarded": b["forwarded_total"],
@@ -103,15 +148,26 @@ class Gateway:
             "acks_relayed": relay["acks_relayed"],
             "modbus": self.poller.health(),
             "farm": self.source.stats(),
-            "cloud": self.cloud.stats(),
+            "cloud": cloud,
             "forwarder": self.forwarder.stats(),
             "relay": relay,
+            "plan": self.plans.stats(),
+            "heartbeats_sent": self.heartbeats.sent,
         }
 
 
 async def _cancel_when(stop: asyncio.Event, task: asyncio.Task[Any]) -> None:
     await stop.wait()
-    task.cancel()
+    await cancel_and_wait(task)
+
+
+async def cancel_and_wait(task: asyncio.Task[Any]) -> None:
+    """Cancel `task` and wait until it ended. On Python 3.11 ``wait_for`` can
+    swallow a cancellation that lands as its inner future completes (pymodbus
+    waits that way on every request), so cancel again until it took."""
+    while not task.done():
+        task.cancel()
+        await asyncio.wait([task], timeout=0.5)
 
 
 def main(config_path: str | Path) -> int:

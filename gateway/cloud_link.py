@@ -77,6 +77,7 @@ class CloudLink:
             clean_session=False,
             keepalive=max(1, int(broker.keepalive.total_seconds())),
             timeout=broker.timeout.total_seconds(),
+            tls_context=broker.ssl_context(),
             will=aiomqtt.Will(self.status_topic, self._status(STATUS_OFFLINE), qos=1, retain=True),
         )
 

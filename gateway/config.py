@@ -6,6 +6,7 @@ error names the field (as a dotted path) and the value that broke it.
 
 from __future__ import annotations
 
+import ssl
 import tomllib
 from datetime import timedelta
 from pathlib import Path
@@ -32,6 +33,12 @@ Id = Annotated[str, AfterValidator(_contract_id)]
 """A site, node or gateway id: 1-32 of [a-z0-9_-] (see furrow.edge.topics)."""
 
 
+def _not_negative(value: timedelta) -> timedelta:
+    if value < timedelta(0):
+        raise ValueError("must not be negative")
+    return value
+
+
 def _positive(value: timedelta) -> timedelta:
     if value <= timedelta(0):
         raise ValueError("must be a positive duration")
@@ -40,6 +47,8 @@ def _positive(value: timedelta) -> timedelta:
 
 Duration = Annotated[timedelta, AfterValidator(_positive)]
 """A positive duration; TOML gives it as seconds (``5``, ``0.5``) or ISO 8601 (``"PT5S"``)."""
+Delay = Annotated[timedelta, AfterValidator(_not_negative)]
+"""A duration that may be zero."""
 
 
 class _Model(BaseModel):
@@ -56,20 +65,44 @@ class BrokerConfig(_Model):
     keepalive: Duration = timedelta(seconds=30)
     # How long a CONNACK or PUBACK may take before the link counts as down.
     timeout: Duration = timedelta(seconds=10)
+    # TLS: set `tls = true` (system CAs) or give `ca_file`; `cert_file` and
+    # `key_file` add a client certificate (mutual TLS).
+    tls: bool = False
+    ca_file: Path | None = None
+    cert_file: Path | None = None
+    key_file: Path | None = None
 
     @model_validator(mode="after")
     def _password_needs_user(self) -> BrokerConfig:
         if self.password is not None and self.username is None:
             raise ValueError("password given without username")
+        if (self.cert_file is None) != (self.key_file is None):
+            raise ValueError("cert_file and key_file go together")
         return self
+
+    @property
+    def uses_tls(self) -> bool:
+        return self.tls or self.ca_file is not None or self.cert_file is not None
+
+    def ssl_context(self) -> ssl.SSLContext | None:
+        """The TLS context for this broker, or None for plain TCP."""
+        if not self.uses_tls:
+            return None
+        ctx = ssl.create_default_context(cafile=str(self.ca_file) if self.ca_file else None)
+        if self.cert_file is not None and self.key_file is not None:
+            ctx.load_cert_chain(str(self.cert_file), str(self.key_file))
+        return ctx
 
 
 class ModbusDeviceConfig(_Model):
     """One Modbus node. Devices sharing host:port share one bus and one master."""
 
     node_id: Id
-    host: str = Field(min_length=1)
+    # A serial-to-Ethernet converter (host, port) or a local serial line
+    # (serial_port, e.g. "/dev/ttyUSB0", always RTU): one of the two.
+    host: str = ""
     port: int = Field(default=502, ge=1, le=65535)
+    serial_port: str | None = None
     unit: int = Field(default=1, ge=1, le=247)
     # RTU framing over TCP is what a serial-to-Ethernet converter (and the
     # emulated bus) speaks; "socket" is Modbus/TCP with the MBAP header.
@@ -81,6 +114,58 @@ class ModbusDeviceConfig(_Model):
     # pushed back exponentially, up to backoff_max, so it never stalls the bus.
     fail_threshold: int = Field(default=3, ge=1)
     backoff_max: Duration = timedelta(minutes=5)
+    # The bus's baud rate sets the inter-frame gap (3.5 characters of 11
+    # bits) the master leaves before every request; all devices on one port
+    # must agree on it.
+    baud: int = Field(default=19_200, ge=300, le=1_000_000)
+    # How long this device needs after answering before the bus may carry
+    # the next request (slow transceivers switching back from transmit).
+    turnaround: Delay = timedelta(milliseconds=5)
+    # The role, when known, lets the poller read only the registers the role
+    # uses (merged into as few requests as pay off); unknown, the first poll
+    # reads the whole map and learns it from input register 1.
+    role: Literal["soil", "weather", "irrigation", "pest"] | None = None
+    # An irrigation node serving the command mailbox (holding registers
+    # 32-58) and its latest ack (input registers 112-133): commands for it go
+    # over Modbus, its acks come back by polling. See docs/contract.md.
+    commands: bool = False
+
+    @model_validator(mode="after")
+    def _one_transport(self) -> ModbusDeviceConfig:
+        if bool(self.host) == bool(self.serial_port):
+            raise ValueError("give either host (Modbus over TCP) or serial_port (RS-485 line), not both")
+        return self
+
+    @property
+    def bus(self) -> str:
+        """The bus this device is on: devices on one bus share one master."""
+        return self.serial_port or f"{self.host}:{self.port}"
+
+
+class BufferQuota(_Model):
+    """Bounds on the durable buffer; see docs/gateway.md, "When the buffer is full"."""
+
+    # Pending readings at most (0: no bound).
+    max_rows: int = Field(default=2_000_000, ge=0)
+    # Bytes of the SQLite file in use at most (0: no bound). Checked after
+    # each commit; SQLite reuses freed pages, so the file stops growing here.
+    max_bytes: int = Field(default=2_000_000_000, ge=0)
+    # Readings of these roles are dropped last (oldest first within a class).
+    keep_roles: list[Literal["soil", "weather", "irrigation", "pest"]] = Field(
+        default_factory=lambda: ["irrigation"]
+    )
+    # How long forwarded (node, seq) keys are remembered, so a node's late
+    # redelivery of a reading the cloud already has is not sent twice.
+    dedup_window: Duration = timedelta(days=2)
+
+
+class HttpsSinkConfig(_Model):
+    """Batches by HTTPS POST to the cloud API instead of MQTT."""
+
+    url: str = Field(min_length=1, pattern=r"^https?://")  # .../api/v1/ingest/batch
+    token: str | None = None
+    ca_file: Path | None = None
+    timeout: Duration = timedelta(seconds=10)
 
 
 class GatewayConfig(_Model):
@@ -94,18 +179,43 @@ class GatewayConfig(_Model):
     buffer_path: Path
     forward_batch_size: int = Field(default=500, ge=1, le=MAX_ITEMS)
     forward_interval: Duration = timedelta(seconds=1)
+    # zlib-compress batch payloads (the receiver tells them by the zlib
+    # header byte 0x78; JSON starts with "{").
+    compress: bool = True
+    # Batches go over the cloud MQTT link ("mqtt") or by HTTPS POST ("https",
+    # needs [https]). Commands and acks always use the cloud MQTT link.
+    forward_via: Literal["mqtt", "https"] = "mqtt"
+    https: HttpsSinkConfig | None = None
+    # After an outage, readings received within this window go before the
+    # backlog (half of each batch), so dashboards see the present at once.
+    fresh_window: Duration = timedelta(minutes=2)
+    quota: BufferQuota = Field(default_factory=BufferQuota)
+    # Heartbeats on node/{id}/cmd to every irrigation node the gateway knows
+    # (configured here, or seen reporting), so their valves stay allowed open.
+    heartbeat_interval: Duration = timedelta(seconds=60)
+    irrigation_nodes: list[Id] = Field(default_factory=list)
+    # Prometheus /metrics and /health; 0 turns the HTTP server off.
+    http_port: int = Field(default=9108, ge=0, le=65535)
+    http_host: str = "127.0.0.1"
     modbus: list[ModbusDeviceConfig] = Field(default_factory=list)
 
     @model_validator(mode="after")
     def _unique_modbus(self) -> GatewayConfig:
         seen: dict[str, str] = {}
         for i, dev in enumerate(self.modbus):
-            where = f"{dev.host}:{dev.port} unit {dev.unit}"
+            where = f"{dev.bus} unit {dev.unit}"
             if dev.node_id in seen.values():
                 raise ValueError(f"modbus.{i}.node_id {dev.node_id!r} is configured twice")
             if where in seen:
                 raise ValueError(f"modbus.{i}: {where} is already node {seen[where]!r}")
             seen[where] = dev.node_id
+        bauds: dict[str, int] = {}
+        for i, dev in enumerate(self.modbus):
+            port = dev.bus
+            if bauds.setdefault(port, dev.baud) != dev.baud:
+                raise ValueError(f"modbus.{i}.baud={dev.baud}: bus {port} runs at {bauds[port]}")
+        if self.forward_via == "https" and self.https is None:
+            raise ValueError("forward_via = 'https' needs an [https] table with the url")
         return self
 
 

@@ -5,20 +5,34 @@ batch (aiomqtt's QoS 1 ``publish`` returns when the PUBACK arrives). A batch
 whose PUBACK never came is sent again, under a new batch id, after the link
 is back; the cloud stores each (node, seq) once, so a repeat costs bandwidth,
 never a double reading.
+
+Payloads are zlib-compressed when ``compress`` is on: the receiver tells a
+compressed batch by its first byte, the zlib header 0x78 (JSON starts with
+"{"). Readings the quota dropped are reported in the batch envelope
+(``"dropped": {node: {"count", "min_seq", "max_seq"}}``, an additive key)
+and forgotten only once a batch carrying them was acknowledged.
+
+The same batches can go by HTTPS POST instead (`HttpsForwarder`): a 2xx
+response is the acknowledgement; 503, 429 and network errors back off.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import ssl
+import zlib
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import aiomqtt
+import httpx
 
 from furrow.edge.batch import encode_batch, make_batch
 from furrow.edge.topics import GW_BATCH, gateway_topic
 
 from .buffer import DurableBuffer, now_ms
+from .cloud_link import backoff_delay
 from .config import GatewayConfig
 
 log = logging.getLogger(__name__)
@@ -38,7 +52,7 @@ class Forwarder:
         # both zero-padded. Unique across restarts unless the clock steps back.
         self._epoch_ms = now_ms()
         self._counter = 0
-        self.counts = {"batches": 0, "items": 0, "buffer_errors": 0}
+        self.counts = {"batches": 0, "items": 0, "bytes": 0, "buffer_errors": 0}
         self.last_batch_id: str | None = None
 
     def next_batch_id(self) -> str:
@@ -47,10 +61,19 @@ class Forwarder:
 
     async def session(self, client: aiomqtt.Client) -> None:
         """Forward until cancelled; an MqttError means the link broke."""
+        await self.run_sender(self._mqtt_sender(client))
+
+    def _mqtt_sender(self, client: aiomqtt.Client) -> Callable[[bytes], Awaitable[None]]:
+        async def send(payload: bytes) -> None:
+            await client.publish(self.topic, payload, qos=1)
+
+        return send
+
+    async def run_sender(self, send: Callable[[bytes], Awaitable[None]]) -> None:
         interval = self._config.forward_interval.total_seconds()
         limit = self._config.forward_batch_size
         while True:
-            sent = await self.forward_once(client)
+            sent = await self.forward_once(send)
             # A full batch means more is waiting: go again at once. Otherwise
             # wait a little so readings arriving one by one travel together.
             if sent < limit:
@@ -59,30 +82,46 @@ class Forwarder:
     async def close(self, client: aiomqtt.Client) -> None:
         """Final flush at shutdown: send what is buffered while the link is up
         (the cloud link bounds how long this may take)."""
-        while await self.forward_once(client):
+        send = self._mqtt_sender(client)
+        while await self.forward_once(send):
             pass
 
-    async def forward_once(self, client: aiomqtt.Client) -> int:
-        """Send one batch of the oldest buffered readings; returns how many."""
+    def encode(self, batch: dict[str, Any]) -> bytes:
+        data = encode_batch(batch)
+        return zlib.compress(data, 6) if self._config.compress else data
+
+    async def forward_once(self, send: Callable[[bytes], Awaitable[None]] | aiomqtt.Client) -> int:
+        """Send one batch (fresh readings first, then the oldest); returns how
+        many readings went. `send` raises when the batch was not acknowledged."""
+        if isinstance(send, aiomqtt.Client):
+            send = self._mqtt_sender(send)
+        fresh_since = now_ms() - int(self._config.fresh_window.total_seconds() * 1000)
         try:
-            rows = await asyncio.to_thread(self._buffer.next_batch, self._config.forward_batch_size)
+            rows = await asyncio.to_thread(self._buffer.next_batch, self._config.forward_batch_size, fresh_since)
+            drops = await asyncio.to_thread(self._buffer.unreported_drops)
         except Exception as e:  # a disk error is logged and retried, never fatal
             self._buffer_error("read", e)
             return 0
-        if not rows:
+        if not rows and not drops:
             return 0
         batch_id = self.next_batch_id()
         batch = make_batch(self._config.site, self._gw, batch_id, now_ms(), [item for _, item in rows])
-        await client.publish(self.topic, encode_batch(batch), qos=1)
-        # The PUBACK is in: from here on these readings are the cloud's.
+        if drops:
+            batch["dropped"] = drops
+        payload = self.encode(batch)
+        await send(payload)
+        # Acknowledged: from here on these readings are the cloud's.
         try:
             await asyncio.to_thread(self._buffer.mark_forwarded, [rowid for rowid, _ in rows])
+            if drops:
+                await asyncio.to_thread(self._buffer.drops_reported, drops)
         except Exception as e:
             # They stay buffered and go again later: a duplicate, not a loss.
             self._buffer_error("mark", e)
             return 0
         self.counts["batches"] += 1
         self.counts["items"] += len(rows)
+        self.counts["bytes"] += len(payload)
         self.last_batch_id = batch_id
         return len(rows)
 
@@ -92,3 +131,69 @@ class Forwarder:
 
     def stats(self) -> dict[str, Any]:
         return {**self.counts, "last_batch_id": self.last_batch_id}
+
+
+class SinkUnavailable(Exception):
+    """The HTTPS sink refused or could not be reached; try again later."""
+
+
+class HttpsForwarder:
+    """Batches by HTTPS POST (the cloud's /api/v1/ingest/batch), with capped,
+    jittered backoff on 503, 429 and network errors. Shares batching, ids and
+    the buffer bookkeeping with `Forwarder`."""
+
+    def __init__(self, forwarder: Forwarder, config: GatewayConfig) -> None:
+        assert config.https is not None
+        self._fwd = forwarder
+        self._cfg = config.https
+        self.connected = False
+        self.counts = {"posts": 0, "failures": 0}
+        self.last_error: str | None = None
+
+    def _client(self) -> httpx.AsyncClient:
+        verify: ssl.SSLContext | bool = True
+        if self._cfg.ca_file is not None:
+            verify = ssl.create_default_context(cafile=str(self._cfg.ca_file))
+        headers = {"content-type": "application/json"}
+        if self._cfg.token:
+            headers["authorization"] = f"Bearer {self._cfg.token}"
+        return httpx.AsyncClient(timeout=self._cfg.timeout.total_seconds(), verify=verify, headers=headers)
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """POST batches until `stop`; failures back off and retry, never end the loop."""
+        self._attempt = 0
+        async with self._client() as http:
+
+            async def send(payload: bytes) -> None:
+                headers = {"content-encoding": "deflate"} if payload[:1] == b"\x78" else {}
+                try:
+                    r = await http.post(self._cfg.url, content=payload, headers=headers)
+                except httpx.HTTPError as e:
+                    raise SinkUnavailable(f"{type(e).__name__}: {e}") from None
+                self.counts["posts"] += 1
+                if r.status_code in (429, 503) or r.status_code >= 500:
+                    raise SinkUnavailable(f"HTTP {r.status_code}")
+                if r.status_code >= 400:
+                    # The envelope was refused: a bug on one side. Keep the
+                    # readings (never drop silently) and retry slowly.
+                    raise SinkUnavailable(f"HTTP {r.status_code}: {r.text[:200]}")
+                self.connected = True
+                self._attempt = 0
+
+            while not stop.is_set():
+                try:
+                    await self._fwd.run_sender(send)
+                except SinkUnavailable as e:
+                    self.connected = False
+                    self.counts["failures"] += 1
+                    if self._attempt == 0:
+                        log.warning("cloud HTTPS sink unavailable: %s", e)
+                    self.last_error = str(e)
+                    try:
+                        await asyncio.wait_for(stop.wait(), backoff_delay(self._attempt))
+                    except TimeoutError:
+                        pass
+                    self._attempt += 1
+
+    def stats(self) -> dict[str, Any]:
+        return {"connected": self.connected, **self.counts, "last_error": self.last_error}

@@ -58,7 +58,9 @@ class MqttSource:
         buffer: DurableBuffer,
         *,
         on_ack: Callable[[dict[str, Any], bytes], None] | None = None,
+        quality: Callable[[dict[str, Any], int], list[str]] = quality_flags,
     ) -> None:
+        self._quality = quality
         self._config = config
         self._buffer = buffer
         self._on_ack = on_ack
@@ -85,6 +87,8 @@ class MqttSource:
             "persist_failures": 0,
         }
         self.nodes: dict[str, dict[str, Any]] = {}
+        # Irrigation nodes seen reporting: they get heartbeats.
+        self.irrigation_nodes: set[str] = set()
 
     def _make_client(self) -> mqtt.Client:
         broker = self._config.farm_broker
@@ -96,6 +100,9 @@ class MqttSource:
         )
         if broker.username is not None:
             client.username_pw_set(broker.username, broker.password)
+        ctx = broker.ssl_context()
+        if ctx is not None:
+            client.tls_set_context(ctx)
         client.reconnect_delay_set(min_delay=1, max_delay=30)
         client.on_connect = self._on_connect
         client.on_disconnect = self._on_disconnect
@@ -219,7 +226,7 @@ class MqttSource:
         rx_ms = now_ms()
         for _gen, msg in group:
             self._classify(msg, rx_ms, items, bad, acks)
-        if not self._persist(items, bad):
+        if not self._persist(items, bad, [raw for _, raw in acks]):
             return  # stopping with nothing stored: leave every message unacked
         self.counts["uplinks"] += len(items)
         self.counts["quarantined"] += len(bad)
@@ -230,17 +237,17 @@ class MqttSource:
             if gen == self._generation:
                 self.client.ack(msg.mid, msg.qos)
 
-    def _persist(self, items: list[Item], bad: list[Quarantined]) -> bool:
+    def _persist(self, items: list[Item], bad: list[Quarantined], acks: list[bytes]) -> bool:
         """Commit, retrying while the disk refuses (full, I/O error); the
         messages stay unacknowledged meanwhile, which also stops the broker
         sending more than its in-flight window."""
-        if not items and not bad:
+        if not items and not bad and not acks:
             return True
         delay = 0.1
         failed = False
         while True:
             try:
-                self._buffer.put_many(items, bad)
+                self._buffer.put_many(items, bad, acks)
                 if failed:
                     log.warning("buffer writable again")
                 return True
@@ -277,7 +284,9 @@ class MqttSource:
             if leaf == NODE_UP:
                 uplink = decode(raw)
                 _check_node(uplink["node"], node, topic)
-                items.append(Item(uplink, rx_ms, quality_flags(uplink, rx_ms)))
+                if uplink["role"] == "irrigation":
+                    self.irrigation_nodes.add(node)
+                items.append(Item(uplink, rx_ms, self._quality(uplink, rx_ms)))
             elif leaf == NODE_ACK:
                 ack = decode_ack(raw)
                 _check_node(ack["node"], node, topic)

@@ -3,12 +3,17 @@
 A flag travels with the item in the batch (``flags``) so the cloud can tell
 a node with a bad clock from a good reading. The reading itself is kept as
 the node sent it; correcting is the cloud's call, with the flag as evidence.
+`QualityChecker` adds the checks that need a node's history (spike, stuck).
 """
 
 from __future__ import annotations
 
+import threading
 from datetime import timedelta
 from typing import Any
+
+from furrow.edge.batch import MAX_FLAGS
+from furrow.edge.measurements import bounds_of
 
 # Further ahead than this and the node's clock is wrong: nothing is measured
 # in the future. Behind is normal: a node replays its flash after an outage.
@@ -28,3 +33,50 @@ def quality_flags(uplink: dict[str, Any], rx_ms: int) -> list[str]:
     if ts_ms - rx_ms > CLOCK_AHEAD_MAX / timedelta(milliseconds=1):
         return [TS_AHEAD]
     return []
+
+
+# Measurements that legitimately hold one value for hours (a closed valve, an
+# empty trap, a dry day's rain gauge) are never "stuck".
+STEADY = frozenset({"valve_open", "trap_count", "rain_mm", "flow_l_min", "volume_l", "leak_l_min", "soil_raw"})
+STUCK_AFTER = 12  # identical values in a row
+SPIKE_SHARE = 0.5  # a jump of half the measurement's valid range between two reports
+
+
+class QualityChecker:
+    """Stateful checks across a node's reports, on top of `quality_flags`:
+
+    * ``spike:<name>`` when a value jumps by more than half its valid range
+      from the node's previous report (e.g. soil moisture 20 % -> 85 %);
+    * ``stuck:<name>`` when a varying measurement repeats the same value
+      STUCK_AFTER reports in a row (a frozen sensor or driver).
+
+    Flags only: the reading is forwarded as sent. Out-of-range values never
+    get here: the contract refuses them, and the report is quarantined.
+    Thread-safe (the MQTT committer and the Modbus poller share one).
+    """
+
+    def __init__(self) -> None:
+        self._last: dict[tuple[str, str, int | None, int | None], tuple[float, int]] = {}
+        self._lock = threading.Lock()
+
+    def __call__(self, uplink: dict[str, Any], rx_ms: int) -> list[str]:
+        flags = quality_flags(uplink, rx_ms)
+        node = uplink["node"]
+        with self._lock:
+            for r in uplink["readings"]:
+                value = r.get("value")
+                if value is None:
+                    continue
+                name = r["name"]
+                key = (node, name, r.get("depth_cm"), r.get("channel"))
+                prev = self._last.get(key)
+                repeats = prev[1] + 1 if prev is not None and prev[0] == value else 1
+                self._last[key] = (value, repeats)
+                if prev is None:
+                    continue
+                lo, hi = bounds_of(name)
+                if abs(value - prev[0]) > SPIKE_SHARE * (hi - lo):
+                    flags.append(f"spike:{name}")
+                if repeats >= STUCK_AFTER and name not in STEADY:
+                    flags.append(f"stuck:{name}")
+        return sorted(set(flags))[:MAX_FLAGS]

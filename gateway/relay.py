@@ -11,32 +11,51 @@ will) rather than a second client. Commands are relayed at most once here:
 aiomqtt acknowledges the cloud's message on arrival. That is safe because a
 command carries an id, a not-before and an expiry: the cloud re-sends until
 it sees an ack, and the controller refuses a repeat or a late one. Acks wait
-in memory (bounded) while the cloud is unreachable; they are not written to
-the durable buffer in this version.
+for the cloud in the durable buffer's outbox (an MQTT ack is committed with
+the message that carried it, before its PUBACK to the node) and leave it
+only after the cloud broker's PUBACK; without an outbox (tests) they wait in
+a bounded in-memory queue.
 
-Not here yet: the gateway-to-node heartbeat that lets valves close when the
-gateway disappears, and offline autonomy with the last plan.
+The relay refuses a command that has already expired when it arrives (the
+node would refuse it too, later): it answers the cloud with a ``rejected``
+ack itself. It keeps the last state of recent commands (``commands()``),
+moved on by its own actions and by the node acks it relays.
+
+A message on ``gw/{gateway}/cmd`` carrying ``plan_id`` is a plan, not a
+command: it goes to the `PlanKeeper` (see autonomy.py).
 """
 
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
-from collections import deque
-from collections.abc import Awaitable, Callable
-from typing import Any
+from collections import OrderedDict, deque
+from collections.abc import Awaitable, Callable, Iterable
+from typing import Any, Protocol
 
 import aiomqtt
 
-from furrow.edge.commands import decode_command
+from furrow.edge.commands import ACK_REJECTED, decode_command, encode, make_ack
 from furrow.edge.errors import ContractError
 from furrow.edge.topics import GW_ACK, GW_CMD, NODE_CMD, gateway_topic, node_topic
 
+from .buffer import now_ms
 from .config import GatewayConfig
 
 log = logging.getLogger(__name__)
 
 ACK_QUEUE_MAX = 10_000
+COMMANDS_KEPT = 1_000
+
+class AckOutbox(Protocol):
+    """Where acks wait for the cloud, durably (DurableBuffer)."""
+
+    def put_acks(self, raws: Iterable[bytes]) -> None: ...
+    def next_acks(self, limit: int = 100) -> list[tuple[int, bytes]]: ...
+    def acks_sent(self, ids: Iterable[int]) -> None: ...
+    def ack_count(self) -> int: ...
+
 
 FarmPublish = Callable[[str, bytes, float], Awaitable[bool]]
 """Publish QoS 1 on the farm broker; True once the broker acknowledged it."""
@@ -47,9 +66,20 @@ class CommandRelay:
 
     name = "relay"
 
-    def __init__(self, config: GatewayConfig, farm_publish: FarmPublish) -> None:
+    def __init__(
+        self,
+        config: GatewayConfig,
+        farm_publish: FarmPublish,
+        on_plan: Callable[[dict[str, Any]], None] | None = None,
+        outbox: AckOutbox | None = None,
+    ) -> None:
+        self._outbox = outbox
         self._config = config
         self._farm_publish = farm_publish
+        self._on_plan = on_plan
+        self._commands: OrderedDict[str, dict[str, Any]] = OrderedDict()
+        self._modbus_nodes: set[str] = set()
+        self._modbus_write: Callable[[dict[str, Any]], Awaitable[None]] | None = None
         self.cmd_topic = gateway_topic(config.site, config.gateway_id, GW_CMD, config.topic_root)
         self.ack_topic = gateway_topic(config.site, config.gateway_id, GW_ACK, config.topic_root)
         self._acks: deque[bytes] = deque()
@@ -58,14 +88,42 @@ class CommandRelay:
             "commands_relayed": 0,
             "commands_unconfirmed": 0,
             "commands_invalid": 0,
+            "commands_expired": 0,
+            "plans": 0,
             "acks_relayed": 0,
             "acks_dropped": 0,
         }
         self.last_invalid: str | None = None
         self.subscribed = False  # SUBACK received on the current cloud connection
 
-    def node_ack(self, ack: dict[str, Any], raw: bytes) -> None:
-        """Queue a validated node ack for the cloud. Call in the event loop."""
+    def node_ack(self, ack: dict[str, Any], raw: bytes, stored: bool = False) -> None:
+        """Queue a validated node ack for the cloud (`stored`: it is already
+        in the outbox, committed with the message that carried it). Call in
+        the event loop."""
+        self._track(ack["id"], ack["node"], ack["state"])
+        if stored:
+            self._acks_ready.set()
+        else:
+            self._queue_ack(raw)
+
+    def _track(self, cmd_id: str, node: str, state: str) -> None:
+        entry = self._commands.pop(cmd_id, None) or {"id": cmd_id, "node": node, "history": []}
+        entry["state"] = state
+        entry["history"] = [*entry["history"], state][-10:]
+        entry["updated_ms"] = now_ms()
+        self._commands[cmd_id] = entry
+        while len(self._commands) > COMMANDS_KEPT:
+            self._commands.popitem(last=False)
+
+    def commands(self) -> dict[str, dict[str, Any]]:
+        """The last state (and short history) of recent commands, by id."""
+        return {k: dict(v) for k, v in self._commands.items()}
+
+    def _queue_ack(self, raw: bytes) -> None:
+        if self._outbox is not None:
+            self._outbox.put_acks([raw])  # rare (gateway rejections, Modbus acks): one small commit
+            self._acks_ready.set()
+            return
         if len(self._acks) >= ACK_QUEUE_MAX:
             # Oldest first out: a newer ack of the same command supersedes it.
             self._acks.popleft()
@@ -101,6 +159,8 @@ class CommandRelay:
     async def relay_command(self, raw: bytes) -> bool:
         """Validate one command and publish it to its node; True if the farm
         broker acknowledged it."""
+        if self._on_plan is not None and b'"plan_id"' in raw:
+            return self._plan(raw)
         try:
             cmd = decode_command(raw)
         except ContractError as e:
@@ -108,6 +168,29 @@ class CommandRelay:
             self.last_invalid = str(e)
             log.warning("invalid command on %s not relayed: %s", self.cmd_topic, e)
             return False
+        now = now_ms()
+        if cmd["expires_ms"] <= now:
+            # Refused here, and said so: the cloud must not wait for a node
+            # that will never act on it.
+            self.counts["commands_expired"] += 1
+            self._track(cmd["id"], cmd["node"], "rejected")
+            reason = f"expired before the gateway could deliver it (expires_ms {cmd['expires_ms']}, now {now})"
+            self._queue_ack(encode(make_ack(cmd["id"], cmd["node"], ACK_REJECTED, now, reason=reason)))
+            log.warning("command %s to %s refused: %s", cmd["id"], cmd["node"], reason)
+            return False
+        return await self.deliver(cmd, raw)
+
+    def use_modbus(self, nodes: set[str], write: Callable[[dict[str, Any]], Awaitable[None]]) -> None:
+        """Commands for `nodes` go into their Modbus mailbox through `write`."""
+        self._modbus_nodes, self._modbus_write = set(nodes), write
+
+    async def deliver(self, cmd: dict[str, Any], raw: bytes) -> bool:
+        """Deliver a valid command to its node: over Modbus for a node with a
+        command mailbox, else published on the farm broker."""
+        if cmd["id"] not in self._commands:
+            self._track(cmd["id"], cmd["node"], "relayed")
+        if cmd["node"] in self._modbus_nodes:
+            return await self._deliver_modbus(cmd)
         topic = node_topic(self._config.site, cmd["node"], NODE_CMD, self._config.topic_root)
         timeout = self._config.farm_broker.timeout.total_seconds()
         if await self._farm_publish(topic, raw, timeout):
@@ -119,14 +202,62 @@ class CommandRelay:
         log.warning("command %s to %s not confirmed by the farm broker", cmd["id"], cmd["node"])
         return False
 
+    async def _deliver_modbus(self, cmd: dict[str, Any]) -> bool:
+        assert self._modbus_write is not None
+        try:
+            await self._modbus_write(cmd)
+        except ContractError as e:  # e.g. an id too long for the mailbox
+            now = now_ms()
+            self._track(cmd["id"], cmd["node"], ACK_REJECTED)
+            reason = f"cannot go over Modbus: {e}"[:200]
+            self._queue_ack(encode(make_ack(cmd["id"], cmd["node"], ACK_REJECTED, now, reason=reason)))
+            return False
+        except Exception as e:  # the device did not take it; the cloud re-sends
+            self.counts["commands_unconfirmed"] += 1
+            log.warning("command %s not written to %s: %s", cmd["id"], cmd["node"], e)
+            return False
+        self.counts["commands_relayed"] += 1
+        return True
+
+    def _plan(self, raw: bytes) -> bool:
+        try:
+            plan = json.loads(raw)
+        except ValueError as e:
+            self.counts["commands_invalid"] += 1
+            self.last_invalid = f"plan: not valid JSON: {e}"
+            return False
+        assert self._on_plan is not None
+        try:
+            self._on_plan(plan)
+        except ContractError as e:
+            self.counts["commands_invalid"] += 1
+            self.last_invalid = str(e)
+            log.warning("invalid plan not kept: %s", e)
+            return False
+        self.counts["plans"] += 1
+        return True
+
+    def seen(self, cmd_id: str) -> bool:
+        """True if this command id already went through the relay."""
+        return cmd_id in self._commands
+
     async def _uplink(self, client: aiomqtt.Client) -> None:
         while True:
-            await self._send_acks(client)
+            # Cleared before draining: an ack queued meanwhile wakes us again.
             self._acks_ready.clear()
-            if not self._acks:
-                await self._acks_ready.wait()
+            await self._send_acks(client)
+            await self._acks_ready.wait()
 
     async def _send_acks(self, client: aiomqtt.Client) -> None:
+        if self._outbox is not None:
+            while rows := await asyncio.to_thread(self._outbox.next_acks, 100):
+                for ack_id, raw in rows:
+                    await client.publish(self.ack_topic, raw, qos=1)
+                    # PUBACK in: the cloud broker has it. A crash before the
+                    # delete sends it again, which the cloud ignores.
+                    await asyncio.to_thread(self._outbox.acks_sent, [ack_id])
+                    self.counts["acks_relayed"] += 1
+            return
         while self._acks:
             raw = self._acks.popleft()
             try:
@@ -141,6 +272,6 @@ class CommandRelay:
         return {
             **self.counts,
             "subscribed": self.subscribed,
-            "acks_queued": len(self._acks),
+            "acks_queued": self._outbox.ack_count() if self._outbox is not None else len(self._acks),
             "last_invalid": self.last_invalid,
         }

@@ -7,16 +7,17 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import queue
 import threading
 import uuid
+import zlib
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
 
 import paho.mqtt.client as mqtt
 
+from furrow.edge.batch import decode_batch as _decode_batch
 from furrow.edge.payload import make_reading, make_uplink
 from furrow.edge.topics import gateway_topic, node_topic
 from furrow.gateway import Gateway, GatewayConfig
@@ -37,6 +38,7 @@ def gateway_config(tmp_path: Path, host: str, port: int, root: str, **overrides:
         "cloud_broker": broker,
         "buffer_path": str(tmp_path / "buffer.sqlite"),
         "forward_interval": 0.05,
+        "http_port": 0,
     }
     raw.update(overrides)
     return GatewayConfig.model_validate(raw)
@@ -53,6 +55,22 @@ def soil_uplink(node: str, seq: int, vwc: float = 23.4) -> dict[str, Any]:
         bat_v=3.7,
         rssi_dbm=-67,
     )
+
+
+def valve_uplink(node: str, seq: int) -> dict[str, Any]:
+    return make_uplink(
+        node=node,
+        role="irrigation",
+        seq=seq,
+        ts_ms=1_767_225_600_000 + seq * 60_000,
+        readings=[make_reading("valve_open", 1, channel=1)],
+        fw="0.1.0",
+    )
+
+
+def decode_batch(payload: bytes) -> dict[str, Any]:
+    """A batch as the cloud reads it: inflated when zlib-compressed (first byte 0x78), then checked."""
+    return _decode_batch(zlib.decompress(payload) if payload[:1] == b"\x78" else payload)
 
 
 def up_topic(cfg: GatewayConfig, node: str) -> str:
@@ -142,7 +160,7 @@ class BatchCollector:
             if left <= 0:
                 raise AssertionError(f"batches never carried {what}; got {self.keys()}")
             msg = await self.peer.get(left)
-            self.batches.append(json.loads(msg.payload))
+            self.batches.append(decode_batch(msg.payload))
 
 
 @contextlib.asynccontextmanager
@@ -177,6 +195,7 @@ class TcpProxy:
         self._upstream = (upstream_host, upstream_port)
         self._flowing = asyncio.Event()
         self._flowing.set()
+        self._refusing = False
         self._writers: set[asyncio.StreamWriter] = set()
         self._server: asyncio.Server | None = None
         self.host = "127.0.0.1"
@@ -201,12 +220,23 @@ class TcpProxy:
     def release(self) -> None:
         self._flowing.set()
 
+    def down(self) -> None:
+        """A link outage: every connection dropped, new ones refused until `up()`."""
+        self._refusing = True
+        self.cut()
+
+    def up(self) -> None:
+        self._refusing = False
+
     def cut(self) -> None:
         for w in list(self._writers):
             w.transport.abort()
         self._writers.clear()
 
     async def _handle(self, client_r: asyncio.StreamReader, client_w: asyncio.StreamWriter) -> None:
+        if self._refusing:
+            client_w.transport.abort()
+            return
         self.connections += 1
         try:
             up_r, up_w = await asyncio.open_connection(*self._upstream)
@@ -232,3 +262,53 @@ class TcpProxy:
                     self._writers.discard(x)
 
         await asyncio.gather(pump(client_r, up_w, False), pump(up_r, client_w, True))
+
+
+class PtyBridge:
+    """A real serial line for the Modbus master: a pty whose far end is piped to
+    the emulated bus's TCP port, so pymodbus's serial client (pyserial, termios)
+    talks RTU to the firmware slaves as over an RS-485 adapter."""
+
+    def __init__(self, host: str, port: int) -> None:
+        self._upstream = (host, port)
+        self.path = ""
+        self._fds: tuple[int, int] | None = None
+        self._task: asyncio.Task[None] | None = None
+
+    async def __aenter__(self) -> PtyBridge:
+        import os
+        import tty
+
+        master, slave = os.openpty()
+        tty.setraw(master)
+        self._fds = (master, slave)  # the slave stays open: closing the client never hangs up the line
+        self.path = os.ttyname(slave)
+        reader, writer = await asyncio.open_connection(*self._upstream)
+        loop = asyncio.get_running_loop()
+
+        def to_bus() -> None:
+            try:
+                data = os.read(master, 4096)
+            except OSError:
+                return
+            writer.write(data)
+
+        loop.add_reader(master, to_bus)
+
+        async def to_line() -> None:
+            while data := await reader.read(4096):
+                os.write(master, data)
+
+        self._task = asyncio.create_task(to_line())
+        self._writer = writer
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        import os
+
+        assert self._fds is not None and self._task is not None
+        asyncio.get_running_loop().remove_reader(self._fds[0])
+        self._task.cancel()
+        self._writer.close()
+        for fd in self._fds:
+            os.close(fd)

@@ -15,7 +15,8 @@ import pytest
 
 import furrow.gateway.buffer as buffer_module
 from furrow.gateway import DurableBuffer, Item, Quarantined
-from tests.gateway_support import soil_uplink
+from furrow.gateway.quality import QualityChecker
+from tests.gateway_support import soil_uplink, valve_uplink
 
 WAIT = 15.0
 
@@ -47,6 +48,7 @@ def test_forwarded_rows_leave_and_the_rest_stay(buf):
         "duplicates": 0,
         "forwarded_total": 3,
         "quarantined": 0,
+        "dropped": 0,
     }
 
 
@@ -95,6 +97,7 @@ def test_counters_survive_reopening(tmp_path):
             "duplicates": 1,
             "forwarded_total": 1,
             "quarantined": 0,
+            "dropped": 0,
         }
 
 
@@ -163,3 +166,35 @@ def test_every_acknowledged_row_survives_sigkill(tmp_path):
     assert set(range(acknowledged + 1)) <= seqs
     # Whatever landed past the last acknowledgement is whole batches only.
     assert len(seqs) % 5 == 0
+
+
+def test_a_corrupt_file_is_moved_aside_and_its_readable_rows_salvaged(tmp_path):
+    """Garbage over a page in the middle of the file (a bad SD block): the buffer starts anyway,
+    keeps the corrupt file aside, salvages the readings it can still read, and takes new ones."""
+    path = tmp_path / "b.sqlite"
+    with DurableBuffer(path) as b:
+        b.put_many([Item(soil_uplink("a", s), 0) for s in range(3000)])
+        b._db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    size = path.stat().st_size
+    with path.open("r+b") as f:
+        f.seek((size // 2) // 4096 * 4096)
+        f.write(b"\xde\xad\xbe\xef" * 1024)  # one whole page
+    with DurableBuffer(path) as b:
+        rec = b.recovered
+        pending = b.stats()["pending"]
+        assert b.put_many([Item(soil_uplink("b", 1), 0)]) == 1
+    assert rec is not None and Path(rec["moved_to"]).exists()
+    assert 2000 < rec["salvaged"] < 3000 and pending == rec["salvaged"]
+
+
+def test_quality_checker_flags_spikes_and_stuck_values_but_not_steady_ones():
+    """A moisture jump of more than half its range is a spike; twelve identical temperatures in a
+    row are stuck; a valve that stays closed is not."""
+    check = QualityChecker()
+    rx = 1_767_225_600_000 + 10**9
+    assert check(soil_uplink("s", 1, vwc=20.0), rx) == []
+    assert "spike:vwc_pct" in check(soil_uplink("s", 2, vwc=85.0), rx)
+    flags = [check(soil_uplink("s", 3 + i, vwc=85.0), rx) for i in range(11)]
+    assert flags[-1] == ["stuck:vwc_pct"] and all(f == [] for f in flags[:9])
+    valve = [check(valve_uplink("v", i), rx) for i in range(20)]
+    assert all(f == [] for f in valve)

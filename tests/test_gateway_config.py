@@ -107,4 +107,4 @@ def test_config_models_are_frozen_and_strict():
     with pytest.raises(ValueError):
         config.site = "other"  # type: ignore[misc]
     with pytest.raises(ValueError, match="Extra inputs"):
-        GatewayConfig.model_validate({**config.model_dump(), "farm_broker": {"host": "h", "tls": True}})
+        GatewayConfig.model_validate({**config.model_dump(), "farm_broker": {"host": "h", "colour": "red"}})

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
+import time
 from collections.abc import AsyncIterator
 
 import pytest
@@ -15,7 +17,16 @@ from pymodbus.datastore import (
 )
 from pymodbus.server import ModbusTcpServer
 
-from furrow.edge.modbus_map import INPUT_COUNT, encode_inputs
+from furrow.edge.commands import encode, make_command
+from furrow.edge.modbus_map import (
+    ACK_BASE,
+    CMD_BASE,
+    CMD_COUNT,
+    INPUT_COUNT,
+    encode_ack_regs,
+    encode_command_regs,
+    encode_inputs,
+)
 from furrow.edge.payload import make_reading
 from furrow.gateway import DurableBuffer, ModbusDeviceConfig
 from furrow.gateway.modbus import ModbusPoller
@@ -228,3 +239,40 @@ async def test_gateway_forwards_modbus_reports_to_the_cloud(tmp_path, mosquitto,
         finally:
             peer.close()
     assert health["reports"] == 1 and health["last_seq"] == 11
+
+
+async def test_command_goes_into_the_modbus_mailbox_and_the_ack_comes_back_up(tmp_path, mosquitto,
+                                                                             mqtt_topic_prefix):
+    """A command for a Modbus irrigation node with a mailbox is written (one FC16) into holding
+    registers 32-58; the ack the node then serves in input registers 112-133 reaches the cloud."""
+    readings = [make_reading("valve_open", 0, channel=1), make_reading("flow_l_min", 0.0)]
+    image = encode_inputs("irrigation", 1, TS_MS, "0.1.0", readings) + [0] * 22
+    slaves = {5: ModbusSlaveContext(ir=ModbusSequentialDataBlock(1, image),
+                                    hr=ModbusSequentialDataBlock(1, [0] * 64))}
+    context = ModbusServerContext(slaves=slaves, single=False)
+    port = free_port()
+    server = ModbusTcpServer(context, framer=FramerType.RTU, address=("127.0.0.1", port),
+                             ignore_missing_slaves=True)
+    await server.serve_forever(background=True)
+    now = int(time.time() * 1000)
+    cmd = make_command("c-mb-1", "irr-mb", 1, "open", 300, 600, now, now + 600_000)
+    dev = {"node_id": "irr-mb", "host": "127.0.0.1", "port": port, "unit": 5, "role": "irrigation",
+           "commands": True, "poll_interval": 0.05, "timeout": 0.3}
+    config = gateway_config(tmp_path, mosquitto.host, mosquitto.port, mqtt_topic_prefix, modbus=[dev])
+    cloud = Peer(mosquitto.host, mosquitto.port)
+    cloud.subscribe(gw_topic(config, "ack"))
+    try:
+        async with running_gateway(config) as gw:
+            cloud.publish(gw_topic(config, "cmd"), encode(cmd))
+            await wait_until(lambda: gw.stats()["commands_relayed"] == 1, "the command to be written")
+            assert context[5].getValues(3, CMD_BASE, CMD_COUNT) == encode_command_regs(cmd)
+            ack = {"id": "c-mb-1", "state": "started", "runtime_s": None, "volume_l": None}
+            context[5].setValues(FC_INPUT, ACK_BASE, encode_ack_regs(ack, 1))
+            msg = await cloud.get()
+            state = gw.relay.commands()["c-mb-1"]["state"]
+    finally:
+        cloud.close()
+        await server.shutdown()
+    up = json.loads(msg.payload)
+    assert (up["id"], up["node"], up["state"]) == ("c-mb-1", "irr-mb", "started")
+    assert state == "started"

@@ -36,7 +36,7 @@ async def test_gateway_runs_from_its_config_file_and_stops_cleanly_on_sigterm(tm
     config = tmp_path / "gateway.toml"
     config.write_text(
         f'site = "farm"\ngateway_id = "{gw_id}"\ntopic_root = "{mqtt_topic_prefix}"\n'
-        f'buffer_path = "{tmp_path / "buffer.sqlite"}"\nforward_interval = 0.05\n'
+        f'buffer_path = "{tmp_path / "buffer.sqlite"}"\nforward_interval = 0.05\nhttp_port = 0\n'
         f'[farm_broker]\nhost = "{mosquitto.host}"\nport = {mosquitto.port}\n'
         f'[cloud_broker]\nhost = "{mosquitto.host}"\nport = {mosquitto.port}\n'
     )

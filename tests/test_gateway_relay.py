@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 
 import pytest
 
@@ -12,7 +13,8 @@ from tests.gateway_support import Peer, gateway_config, gw_topic, running_gatewa
 
 pytestmark = pytest.mark.mosquitto
 
-NOW_MS = 1_767_225_600_000
+# Commands are built from the real clock: the gateway refuses expired ones.
+NOW_MS = int(time.time() * 1000)
 
 
 @pytest.fixture

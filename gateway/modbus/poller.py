@@ -1,16 +1,27 @@
-"""The Modbus poller: one master per port, dead devices set aside.
+"""The Modbus poller: one master per bus, dead devices set aside.
 
-A "port" is one host:port, i.e. one RS-485 bus behind a serial-to-Ethernet
-converter (or one emulated bus). Devices on the same port are polled one at a
-time, as a bus with one master must be; different ports run concurrently.
-Each device is read in one FC04 request of INPUT_COUNT registers from
-address 0 (see furrow.edge.modbus_map) and a report is new only when its seq
-(registers 2-3) changed.
+A bus is one host:port (an RS-485 line behind a serial-to-Ethernet converter,
+or the emulated bus) or one local serial line. Devices on the same bus are
+polled one at a time, in order of when each is due, as a bus with one
+master must be; different buses run concurrently. On each bus the master:
+
+* reads only the registers a device's role uses, adjacent ranges merged into
+  one request where that is cheaper on the wire (see plan.py); a device of
+  unknown role is read whole once and its role learnt from register 1;
+* leaves the inter-frame gap (3.5 characters at the bus's baud rate) and the
+  previous device's turnaround before every request;
+* applies each device's own timeout and retries;
+* sets a device that keeps failing aside with capped, jittered exponential
+  backoff, then probes it once per backoff period, so a dead device costs the
+  bus one timeout per period instead of one per poll.
+
+A report is new only when its seq (registers 2-3) changed.
 """
 
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import random
 import struct
@@ -19,15 +30,26 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from pymodbus import FramerType
-from pymodbus.client import AsyncModbusTcpClient
+from pymodbus.client import AsyncModbusSerialClient, AsyncModbusTcpClient
 from pymodbus.exceptions import ModbusException
 
+from furrow.edge.commands import ACK_ABORTED, ACK_REJECTED, make_ack
 from furrow.edge.errors import ContractError
-from furrow.edge.modbus_map import INPUT_COUNT, decode_inputs, has_report
+from furrow.edge.measurements import ROLE_BY_CODE
+from furrow.edge.modbus_map import (
+    ACK_BASE,
+    ACK_COUNT,
+    CMD_BASE,
+    decode_ack_regs,
+    decode_inputs,
+    encode_command_regs,
+    has_report,
+)
 
 from ..buffer import Item, now_ms
 from ..config import ModbusDeviceConfig
 from ..quality import quality_flags
+from .plan import Request, assemble, plan
 
 log = logging.getLogger(__name__)
 
@@ -35,6 +57,8 @@ Sink = Callable[[Sequence[Item]], int]
 """Stores items durably and returns how many were new (DurableBuffer.put_many)."""
 QuarantineSink = Callable[[bytes, str, str], None]
 """Keeps a bad input with its source and reason (DurableBuffer.quarantine)."""
+AckSink = Callable[[dict[str, Any], bytes], None]
+"""Takes a validated command ack read from a node (CommandRelay.node_ack)."""
 
 _FRAMERS = {"rtu": FramerType.RTU, "socket": FramerType.SOCKET}
 
@@ -51,6 +75,7 @@ class DeviceHealth:
     port: str
     unit: int
     polls: int = 0
+    requests: int = 0
     reports: int = 0
     errors: int = 0
     consecutive_failures: int = 0
@@ -59,6 +84,11 @@ class DeviceHealth:
     last_good_ms: int | None = None
     last_seq: int | None = None
     last_error: str | None = None
+    role: str | None = None
+    reads: list[Request] = field(default_factory=list)
+    commands_written: int = 0
+    acks_read: int = 0
+    ack_counter: int | None = None
 
 
 @dataclass
@@ -70,48 +100,117 @@ class _Device:
 
     def __post_init__(self) -> None:
         self.source = f"modbus:{self.health.port}/{self.config.unit}"
+        self.health.role = self.config.role
+        self.health.reads = self.reads_for(self.config.role)
+
+    def reads_for(self, role: str | None) -> list[Request]:
+        extra = [(ACK_BASE, ACK_COUNT)] if self.config.commands else []
+        return plan(role) + extra
 
 
 def _seconds(td: Any) -> float:
     return float(td.total_seconds())
 
 
+def _check_cancelled() -> None:
+    """Raise CancelledError if this task was cancelled and the cancellation
+    got lost: on Python 3.11 ``asyncio.wait_for`` (which pymodbus awaits on
+    every request) swallows a cancel that lands as its future completes, and
+    the poll loop would then run on after its TaskGroup was told to stop."""
+    task = asyncio.current_task()
+    if task is not None and task.cancelling():
+        raise asyncio.CancelledError
+
+
+def _next(dev: _Device, started: float) -> float:
+    """The next poll on a fixed cadence: a poll that had to wait for the bus
+    does not push every later one back. More than a whole interval late (a
+    busy bus), the cadence restarts from now rather than bursting."""
+    interval = _seconds(dev.config.poll_interval)
+    due = dev.next_due + interval
+    return due if due >= started else started + interval
+
+
 class _Port:
     """One bus: one client, devices polled in order of when they are due."""
 
-    def __init__(self, key: str, devices: list[_Device], sink: Sink, quarantine: QuarantineSink | None) -> None:
+    def __init__(
+        self,
+        key: str,
+        devices: list[_Device],
+        sink: Sink,
+        quarantine: QuarantineSink | None,
+        on_ack: AckSink | None = None,
+        quality: Callable[[dict[str, Any], int], list[str]] = quality_flags,
+    ) -> None:
         first = devices[0].config
+        self._quality = quality
+        self._on_ack = on_ack
+        self._writes: list[tuple[_Device, list[int], asyncio.Future[None]]] = []
+        self._wake = asyncio.Event()
         self.key = key
         self.devices = devices
         self._sink = sink
         self._quarantine = quarantine
-        self._host, self._port, self._framer = first.host, first.port, _FRAMERS[first.framer]
-        # One timing per bus: the slowest device sets the response timeout.
-        self._timeout = max(_seconds(d.config.timeout) for d in devices)
-        self.client: AsyncModbusTcpClient  # set in run(): pymodbus needs the running loop
+        self._first = first
+        # 3.5 characters of 11 bits of silence before every request.
+        self.gap_s = 3.5 * 11 / first.baud
+        self._bus_free_at = 0.0
+        self.client: AsyncModbusTcpClient | AsyncModbusSerialClient  # set in run(): needs the running loop
 
-    def _make_client(self) -> AsyncModbusTcpClient:
+    def _make_client(self) -> AsyncModbusTcpClient | AsyncModbusSerialClient:
         # pymodbus makes one attempt per request (retries are ours, per
         # device) and its own reconnect task is off (reconnect_delay=0): we
         # reconnect on the next poll, inside this supervised loop.
-        return AsyncModbusTcpClient(
-            self._host,
-            port=self._port,
-            framer=self._framer,
-            timeout=self._timeout,
-            retries=0,
-            reconnect_delay=0,
-        )
+        first = self._first
+        client: AsyncModbusTcpClient | AsyncModbusSerialClient
+        if first.serial_port:
+            client = AsyncModbusSerialClient(
+                first.serial_port,
+                framer=FramerType.RTU,
+                baudrate=first.baud,
+                timeout=_seconds(first.timeout),
+                retries=0,
+                reconnect_delay=0,
+            )
+        else:
+            client = AsyncModbusTcpClient(
+                first.host,
+                port=first.port,
+                framer=_FRAMERS[first.framer],
+                timeout=_seconds(first.timeout),
+                retries=0,
+                reconnect_delay=0,
+            )
+        # pymodbus closes the connection after a few unanswered requests in a
+        # row; on a shared bus that is a dead device, not a dead line.
+        client.set_max_no_responses(1_000_000)
+        return client
 
     async def run(self) -> None:
         loop = asyncio.get_running_loop()
         self.client = self._make_client()
         try:
             while True:
+                _check_cancelled()
+                while self._writes:  # commands go before polls
+                    w_dev, regs, fut = self._writes.pop(0)
+                    try:
+                        await self._write(w_dev, regs, fut)
+                    except Exception as e:  # never leave the relay waiting
+                        if not fut.done():
+                            fut.set_exception(e)
                 dev = min(self.devices, key=lambda d: d.next_due)
                 delay = dev.next_due - loop.time()
                 if delay > 0:
-                    await asyncio.sleep(delay)
+                    self._wake.clear()
+                    if self._writes:  # queued before the clear: do not sleep on it
+                        continue
+                    try:
+                        await asyncio.wait_for(self._wake.wait(), delay)
+                        continue  # a command to write
+                    except TimeoutError:
+                        pass
                 try:
                     await self._poll(dev, loop.time())
                 except Exception:  # a bug in one poll never ends the loop
@@ -120,6 +219,81 @@ class _Port:
         finally:
             self.client.close()
 
+    async def _request(self, dev: _Device, start: int, count: int) -> list[int]:
+        """One FC04 request on the bus, after the inter-frame gap and the
+        previous device's turnaround, with this device's timeout."""
+        loop = asyncio.get_running_loop()
+        wait = self._bus_free_at - loop.time()
+        if wait > 0:
+            await asyncio.sleep(wait)
+        self.client.ctx.comm_params.timeout_connect = _seconds(dev.config.timeout)
+        dev.health.requests += 1
+        try:
+            rr = await self.client.read_input_registers(start, count=count, slave=dev.config.unit)
+        finally:
+            self._bus_free_at = loop.time() + max(self.gap_s, _seconds(dev.config.turnaround))
+        _check_cancelled()
+        if rr.isError():  # a Modbus exception response is an answer: no retry
+            raise DeviceError(f"exception response: {rr}")
+        if len(rr.registers) < count:
+            raise DeviceError(f"short read at {start}: {len(rr.registers)} of {count} registers")
+        return list(rr.registers)
+
+    def queue_write(self, dev: _Device, regs: list[int]) -> asyncio.Future[None]:
+        fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._writes.append((dev, regs, fut))
+        self._wake.set()
+        return fut
+
+    async def _write(self, dev: _Device, regs: list[int], fut: asyncio.Future[None]) -> None:
+        """Write a command into a device's mailbox (one FC16), with its retries."""
+        loop = asyncio.get_running_loop()
+        last: BaseException | None = None
+        for _ in range(dev.config.retries + 1):
+            wait = self._bus_free_at - loop.time()
+            if wait > 0:
+                await asyncio.sleep(wait)
+            self.client.ctx.comm_params.timeout_connect = _seconds(dev.config.timeout)
+            try:
+                if not self.client.connected and not await self.client.connect():
+                    raise DeviceError(f"cannot connect to {self.key}")
+                rr = await self.client.write_registers(CMD_BASE, regs, slave=dev.config.unit)
+            except (ModbusException, DeviceError, OSError) as e:
+                last = e
+                continue
+            finally:
+                self._bus_free_at = loop.time() + max(self.gap_s, _seconds(dev.config.turnaround))
+            if rr.isError():
+                last = DeviceError(f"exception response: {rr}")
+                break
+            dev.health.commands_written += 1
+            if not fut.done():
+                fut.set_result(None)
+            return
+        if not fut.done():
+            fut.set_exception(DeviceError(f"command not written to {dev.config.node_id}: {last}"))
+
+    def _check_ack(self, dev: _Device, regs: list[int]) -> None:
+        """Relay the node's latest ack when its counter moved."""
+        h = dev.health
+        try:
+            counter, fields = decode_ack_regs(regs)
+            if counter == h.ack_counter or fields is None:
+                h.ack_counter = counter
+                return
+            reason = "reported over Modbus" if fields["state"] in (ACK_ABORTED, ACK_REJECTED) else None
+            ack = make_ack(
+                fields["id"], h.node_id, fields["state"], now_ms(), fields["runtime_s"], fields["volume_l"], reason
+            )
+        except ContractError as e:
+            log.warning("%s served a bad ack block: %s", h.node_id, e)
+            h.ack_counter = regs[ACK_COUNT - 1]
+            return
+        h.ack_counter = counter
+        h.acks_read += 1
+        if self._on_ack is not None:
+            self._on_ack(ack, json.dumps(ack).encode())
+
     async def _read(self, dev: _Device) -> list[int]:
         cfg = dev.config
         if not self.client.connected and not await self.client.connect():
@@ -127,15 +301,22 @@ class _Port:
         last: Exception | None = None
         for _ in range(cfg.retries + 1):
             try:
-                rr = await self.client.read_input_registers(0, count=INPUT_COUNT, slave=cfg.unit)
+                parts = [(start, await self._request(dev, start, count)) for start, count in dev.health.reads]
             except ModbusException as e:  # no answer in time, or a broken frame
                 last = e
                 continue
-            if rr.isError():  # a Modbus exception response is an answer: no retry
-                raise DeviceError(f"exception response: {rr}")
-            if len(rr.registers) < INPUT_COUNT:
-                raise DeviceError(f"short read: {len(rr.registers)} of {INPUT_COUNT} registers")
-            return list(rr.registers)
+            for start, values in parts:
+                if start == ACK_BASE:
+                    self._check_ack(dev, values)
+            regs = assemble([(start, values) for start, values in parts if start < ACK_BASE])
+            role = ROLE_BY_CODE.get(regs[1]) if has_report(regs) else None
+            if role is not None and role != dev.health.role:
+                # Learnt (or changed): from now on read only what this role uses.
+                known = dev.health.role is not None
+                dev.health.role, dev.health.reads = role, dev.reads_for(role)
+                if known:  # the image was read by the wrong plan: read it again
+                    return await self._read(dev)
+            return regs
         raise DeviceError(f"no response after {cfg.retries + 1} attempts: {last}")
 
     async def _poll(self, dev: _Device, started: float) -> None:
@@ -172,7 +353,7 @@ class _Port:
             return True
         try:
             rx_ms = now_ms()
-            await asyncio.to_thread(self._sink, [Item(uplink, rx_ms, quality_flags(uplink, rx_ms))])
+            await asyncio.to_thread(self._sink, [Item(uplink, rx_ms, self._quality(uplink, rx_ms))])
         except Exception as e:
             log.error("cannot store report %s/%d, will poll again: %s", node, seq, e)
             return False
@@ -187,7 +368,7 @@ class _Port:
         h.backed_off = False
         h.backoff_s = 0.0
         h.last_good_ms = now_ms()
-        dev.next_due = started + _seconds(dev.config.poll_interval)
+        dev.next_due = _next(dev, started)
 
     def _failed(self, dev: _Device, started: float, error: BaseException) -> None:
         h, cfg = dev.health, dev.config
@@ -199,7 +380,7 @@ class _Port:
         if over < 0:
             if h.consecutive_failures == 1:  # loud once, then quiet until it recovers
                 log.warning("%s (%s) poll failed: %s", h.node_id, dev.source, h.last_error)
-            dev.next_due = started + interval
+            dev.next_due = _next(dev, started)
             return
         # Set aside: exponential, capped and jittered so devices that died
         # together do not come back to the bus in lockstep.
@@ -228,13 +409,26 @@ class ModbusPoller:
         devices: Sequence[ModbusDeviceConfig],
         sink: Sink,
         quarantine: QuarantineSink | None = None,
+        on_ack: AckSink | None = None,
+        quality: Callable[[dict[str, Any], int], list[str]] = quality_flags,
     ) -> None:
         by_port: dict[str, list[_Device]] = {}
         for cfg in devices:
-            key = f"{cfg.host}:{cfg.port}"
+            key = cfg.bus
             health = DeviceHealth(node_id=cfg.node_id, port=key, unit=cfg.unit)
             by_port.setdefault(key, []).append(_Device(cfg, health))
-        self._ports = [_Port(key, devs, sink, quarantine) for key, devs in by_port.items()]
+        self._ports = [_Port(key, devs, sink, quarantine, on_ack, quality) for key, devs in by_port.items()]
+        self._by_node = {d.config.node_id: (p, d) for p in self._ports for d in p.devices}
+
+    def command_nodes(self) -> set[str]:
+        """Nodes that take commands over Modbus (configured with commands = true)."""
+        return {n for n, (_, d) in self._by_node.items() if d.config.commands}
+
+    async def write_command(self, cmd: dict[str, Any]) -> None:
+        """Write a validated command into its node's mailbox, between polls on
+        its bus. Raises ContractError (cannot go over Modbus) or DeviceError."""
+        port, dev = self._by_node[cmd["node"]]
+        await port.queue_write(dev, encode_command_regs(cmd))
 
     async def run(self) -> None:
         """Poll until cancelled; one supervised task per port."""

@@ -1,0 +1,146 @@
+"""Gateway backlog drain: a day of readings buffered during a cloud outage, then sent.
+
+Fills the durable buffer with `--nodes` nodes reporting each minute for
+`--hours` hours (1,000 nodes x 24 h = 1.44 M reports), then starts the real
+gateway process (`furrow gateway run`) against a real Mosquitto and measures,
+side by side in the same run:
+
+  drain         reports/s the gateway forwards (compressed batches, QoS 1, rows
+                marked only after the PUBACK), from start to empty buffer
+  raw publish   batches/s and MB/s a bare aiomqtt client publishes at QoS 1 to
+                the same broker with the same payload size (the link's limit here)
+  memory        the gateway process's peak RSS while draining
+
+    .venv/bin/python bench/gateway_backlog.py [--nodes 1000] [--hours 24]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sqlite3
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+import zlib
+from pathlib import Path
+
+import aiomqtt
+import psutil
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # tests.servers
+
+from furrow.edge.batch import encode_batch, make_batch, make_item
+from furrow.edge.payload import make_reading, make_uplink
+from furrow.gateway import DurableBuffer, Item
+from tests.servers import MosquittoServer
+
+ROOT = Path(__file__).resolve().parents[1]
+CLI = "import sys; from furrow.cli import main; sys.exit(main(sys.argv[1:]))"
+T0 = 1_767_225_600_000
+
+
+def uplink(node: int, minute: int) -> dict:
+    # Values that change from node to node and minute to minute, as real ones
+    # do, so compression is not flattered by identical readings.
+    wiggle = (node * 7919 + minute * 104_729) % 1000
+    readings = [make_reading("vwc_pct", 15 + d / 10 + wiggle / 100, depth_cm=d) for d in (10, 30, 60)]
+    readings.append(make_reading("soil_temp_c", 12 + wiggle / 97, depth_cm=10))
+    return make_uplink(f"soil-{node:04d}", "soil", minute, T0 + minute * 60_000, readings, "0.1.0", 3.7, -60)
+
+
+def fill(path: Path, nodes: int, minutes: int) -> float:
+    """Buffer nodes x minutes reports, in minute order, as an outage would."""
+    began = time.perf_counter()
+    with DurableBuffer(path, max_rows=0, max_bytes=0) as buf:
+        batch: list[Item] = []
+        for m in range(minutes):
+            for n in range(nodes):
+                batch.append(Item(uplink(n, m), T0 + m * 60_000 + 500))
+            if len(batch) >= 20_000:
+                buf.put_many(batch)
+                batch = []
+        if batch:
+            buf.put_many(batch)
+    return time.perf_counter() - began
+
+
+def forwarded(path: Path) -> int:
+    db = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=5)
+    try:
+        return db.execute("SELECT value FROM counters WHERE name = 'forwarded'").fetchone()[0]
+    finally:
+        db.close()
+
+
+def drain(path: Path, broker: MosquittoServer, total: int, batch: int, tmp: Path) -> tuple[float, int]:
+    """Run the gateway process until the buffer is empty; (seconds, peak RSS bytes)."""
+    config = tmp / "gateway.toml"
+    config.write_text(
+        f'site = "bench"\ngateway_id = "gw-{uuid.uuid4().hex[:6]}"\nbuffer_path = "{path}"\n'
+        f"forward_batch_size = {batch}\nhttp_port = 0\n"
+        "[quota]\nmax_rows = 0\nmax_bytes = 0\n"
+        f'[farm_broker]\nhost = "{broker.host}"\nport = {broker.port}\n'
+        f'[cloud_broker]\nhost = "{broker.host}"\nport = {broker.port}\n'
+    )
+    proc = subprocess.Popen([sys.executable, "-c", CLI, "gateway", "run", "--config", str(config)], cwd=ROOT,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    ps = psutil.Process(proc.pid)
+    peak = 0
+    began, first = 0.0, 0
+    try:
+        while (done := forwarded(path)) < total:
+            peak = max(peak, ps.memory_info().rss)
+            if not began and done:  # timed from the first acknowledged batch: startup excluded
+                began, first = time.perf_counter(), done
+            if proc.poll() is not None:
+                raise SystemExit(f"the gateway exited with {proc.returncode}")
+            time.sleep(0.1)
+        elapsed = time.perf_counter() - began
+    finally:
+        proc.terminate()
+        proc.wait(60)
+    return (total - first) / elapsed, peak
+
+
+async def raw_publish(broker: MosquittoServer, payload: bytes, count: int) -> float:
+    """Seconds a bare aiomqtt client takes to publish `count` payloads at QoS 1, one after the other."""
+    async with aiomqtt.Client(broker.host, broker.port, identifier=f"raw-{uuid.uuid4().hex[:6]}") as client:
+        began = time.perf_counter()
+        for _ in range(count):
+            await client.publish("bench/raw", payload, qos=1)
+        return time.perf_counter() - began
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--nodes", type=int, default=1000)
+    ap.add_argument("--hours", type=float, default=24)
+    ap.add_argument("--batch", type=int, default=5000)
+    o = ap.parse_args()
+    minutes = int(o.hours * 60)
+    total = o.nodes * minutes
+    tmp = Path(tempfile.mkdtemp(prefix="furrow-bench-"))
+    path = tmp / "buffer.sqlite"
+    fill_s = fill(path, o.nodes, minutes)
+    size = path.stat().st_size
+    items = [make_item(uplink(i % o.nodes, i // o.nodes), T0) for i in range(o.batch)]
+    sample = encode_batch(make_batch("bench", "gw", "b-1", T0, items))
+    compressed = zlib.compress(sample, 6)
+    with MosquittoServer() as broker:
+        raw_s = asyncio.run(raw_publish(broker, compressed, 50))
+        rate, rss = drain(path, broker, total, o.batch, tmp)
+    print(f"backlog: {o.nodes} nodes x {minutes} minutes = {total:,} reports, {size / 1e6:.0f} MB on disk, "
+          f"filled in {fill_s:.0f} s ({total / fill_s:,.0f} /s)")
+    print(f"batch of {o.batch}: {len(sample) / 1e6:.2f} MB JSON, {len(compressed) / 1e6:.2f} MB compressed")
+    print("| measure | gateway | raw limit |")
+    print("|---|---:|---:|")
+    print(f"| drain, reports/s | {rate:,.0f} ({total / rate:,.0f} s for the backlog) | "
+          f"{50 * o.batch / raw_s:,.0f} (bare aiomqtt, QoS 1, same compressed batches, no buffer) |")
+    print(f"| gateway peak RSS while draining | {rss / 1e6:.0f} MB | |")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,99 @@
+"""Modbus polls per second on the emulated RS-485 bus, against the wire limit at its baud rate.
+
+Real firmware soil nodes (RTU slaves) sit on `hil.modbus_bus.ModbusBus`,
+which delays every request and reply by its time on the wire (11 bits per
+character). The gateway's poller polls them as fast as the bus allows
+(poll interval far below one bus cycle), in two ways measured in the same run:
+
+  merged reads  the scheduler: only the registers of the role, adjacent ranges
+                merged (soil: 0-31 and 64-79, two requests)
+  whole map     one 112-register read per poll (what the first poller did)
+
+The wire limit of each is baud / 11 characters per second divided by the
+characters one poll puts on the wire (request + reply frames, plus a
+3.5-character silence before each frame).
+
+    .venv/bin/python bench/gateway_modbus.py [--baud 19200] [--nodes 4] [--seconds 10]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+import tempfile
+import time
+from datetime import timedelta
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from furrow.gateway import DurableBuffer, ModbusDeviceConfig  # noqa: E402
+from furrow.gateway.app import cancel_and_wait  # noqa: E402
+from furrow.gateway.modbus import ModbusPoller  # noqa: E402
+from furrow.gateway.modbus.plan import plan  # noqa: E402
+from furrow.hil import nodes  # noqa: E402
+from furrow.hil.modbus_bus import ModbusBus  # noqa: E402
+from furrow.hil.virtual_farm import VirtualFarm, VirtualZone  # noqa: E402
+
+
+def chars_per_poll(requests: list[tuple[int, int]]) -> float:
+    """Characters on the wire for one poll: per request an 8-byte FC04 request,
+    a 5 + 2n byte reply, and 3.5 characters of silence before each frame."""
+    return sum(8 + 5 + 2 * count + 2 * 3.5 for _start, count in requests)
+
+
+async def measure(baud: int, n: int, seconds: float, role: str | None, whole: bool) -> float:
+    farm = VirtualFarm([VirtualZone("z1")])
+    tmp = Path(tempfile.mkdtemp(prefix="furrow-bench-"))
+    bus = ModbusBus(port=0, baud=baud, tick_s=0.1)
+    for unit in range(1, n + 1):
+        bus.add(nodes.soil_node(farm, f"soil-{unit}", "z1", [10, 30, 60], tmp / "flash", 1000, time.time), unit)
+    await bus.start()
+    stop = asyncio.Event()
+    bus_task = asyncio.create_task(bus.run(stop))
+    devices = [
+        ModbusDeviceConfig(node_id=f"soil-{u}", host="127.0.0.1", port=bus.port, unit=u, baud=baud,
+                           poll_interval=timedelta(milliseconds=1), timeout=timedelta(seconds=1), role=role)
+        for u in range(1, n + 1)
+    ]
+    with DurableBuffer(tmp / "b.sqlite") as buf:
+        poller = ModbusPoller(devices, buf.put_many, buf.quarantine)
+        if whole:
+            for port in poller._ports:
+                for d in port.devices:
+                    d.health.reads = plan(None)
+                    d.health.role = "soil"  # never re-planned
+        task = asyncio.create_task(poller.run())
+        await asyncio.sleep(2)  # connect, first reports
+        before = sum(h["polls"] for h in poller.health().values())
+        await asyncio.sleep(seconds)
+        polls = sum(h["polls"] for h in poller.health().values()) - before
+        errors = sum(h["errors"] for h in poller.health().values())
+        await cancel_and_wait(task)
+    stop.set()
+    await bus_task
+    await bus.close()
+    if errors:
+        print(f"  ({errors} failed polls)")
+    return polls / seconds
+
+
+async def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--baud", type=int, default=19_200)
+    ap.add_argument("--nodes", type=int, default=4)
+    ap.add_argument("--seconds", type=float, default=10)
+    o = ap.parse_args()
+    cps = o.baud / 11
+    print(f"{o.nodes} soil nodes on one bus at {o.baud} baud ({cps:,.0f} characters/s)")
+    print("| read | polls/s measured | wire limit polls/s | share |")
+    print("|---|---:|---:|---:|")
+    for name, role, whole in (("merged (0-31, 64-79)", "soil", False), ("whole map (0-111)", None, True)):
+        rate = await measure(o.baud, o.nodes, o.seconds, role, whole)
+        limit = cps / chars_per_poll(plan(role))
+        print(f"| {name} | {rate:.1f} | {limit:.1f} | {rate / limit:.0%} |")
+
+
+if __name__ == "__main__":
+    asyncio.run(main())
