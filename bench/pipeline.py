@@ -97,7 +97,7 @@ async def pipeline_rate(mosq: MosquittoServer, influx: InfluxDB1Server, msgs, re
     broker = BrokerConfig(host=mosq.host, port=mosq.port)
     gateway = Gateway(GatewayConfig(site=SITE, gateway_id=GW, farm_broker=broker, cloud_broker=broker,
                                     buffer_path=tmp / "gw.db", forward_batch_size=2000,
-                                    forward_interval=timedelta(seconds=0.05)))
+                                    forward_interval=timedelta(seconds=0.05), http_port=0))
     stop = asyncio.Event()
     gw_task = asyncio.create_task(gateway.run(stop))
     api = f"http://127.0.0.1:{port}/api/v1"

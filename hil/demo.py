@@ -115,6 +115,7 @@ class Demo:
                 forward_interval=timedelta(seconds=0.5),
                 modbus=[ModbusDeviceConfig(node_id="soil-03", host=HOST, port=options.modbus_port, unit=1,
                                            poll_interval=timedelta(seconds=min(1.0, options.report_interval_s / 2)))],
+                http_port=0,  # no metrics server: the demo holds only its API, MQTT and Modbus ports
             )
         )
         # Demo mode: a built-in secret key and this admin token, printed at start (never on a real farm).

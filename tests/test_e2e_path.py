@@ -94,7 +94,7 @@ def _gateway(tmp_path: Path, mosquitto, root: str, modbus: list[ModbusDeviceConf
     broker = BrokerConfig(host=mosquitto.host, port=mosquitto.port)
     return Gateway(GatewayConfig(site=SITE, gateway_id=GW, topic_root=root, farm_broker=broker, cloud_broker=broker,
                                  buffer_path=tmp_path / "gateway.db", forward_interval=timedelta(seconds=0.2),
-                                 modbus=modbus or []))
+                                 modbus=modbus or [], http_port=0))
 
 
 def _influx_rows(influxdb, db: str, measurement: str, node: str) -> list[dict]:
