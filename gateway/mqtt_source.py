@@ -32,7 +32,7 @@ from furrow.edge.topics import NODE_ACK, NODE_STATUS, NODE_UP, node_filter, pars
 
 from .buffer import DurableBuffer, Item, Quarantined, now_ms
 from .config import GatewayConfig
-from .quality import quality_flags
+from .quality import correct_clock, quality_flags
 
 log = logging.getLogger(__name__)
 
@@ -286,7 +286,8 @@ class MqttSource:
                 _check_node(uplink["node"], node, topic)
                 if uplink["role"] == "irrigation":
                     self.irrigation_nodes.add(node)
-                items.append(Item(uplink, rx_ms, self._quality(uplink, rx_ms)))
+                flags = self._quality(uplink, rx_ms)
+                items.append(Item(correct_clock(uplink, flags, rx_ms), rx_ms, flags))
             elif leaf == NODE_ACK:
                 ack = decode_ack(raw)
                 _check_node(ack["node"], node, topic)

@@ -1,8 +1,10 @@
-"""Quality checks: flags the gateway sets on a reading, never a silent change.
+"""Quality checks: flags the gateway sets on a reading, and the one correction it makes.
 
 A flag travels with the item in the batch (``flags``) so the cloud can tell
-a node with a bad clock from a good reading. The reading itself is kept as
-the node sent it; correcting is the cloud's call, with the flag as evidence.
+a node with a bad clock from a good reading. Values are never changed. The
+one correction is time: a report whose node clock is unset or ahead of the
+gateway's is given the gateway's receive time (`correct_clock`), keeps the
+node's own time as ``ts_node_ms``, and carries the flag that says why.
 `QualityChecker` adds the checks that need a node's history (spike, stuck).
 """
 
@@ -40,6 +42,21 @@ def quality_flags(uplink: dict[str, Any], rx_ms: int) -> list[str]:
 STEADY = frozenset({"valve_open", "trap_count", "rain_mm", "flow_l_min", "volume_l", "leak_l_min", "soil_raw"})
 STUCK_AFTER = 12  # identical values in a row
 SPIKE_SHARE = 0.5  # a jump of half the measurement's valid range between two reports
+
+
+def correct_clock(uplink: dict[str, Any], flags: list[str], rx_ms: int) -> dict[str, Any]:
+    """The report with its time corrected against the gateway clock when its
+    flags say the node's clock is wrong; otherwise the report unchanged.
+
+    Done once, before the report is buffered: the buffer keeps each
+    (node, seq) once, so a redelivered report never gets a second time.
+    """
+    if TS_AHEAD not in flags and TS_UNSET not in flags:
+        return uplink
+    corrected = dict(uplink)
+    corrected["ts_node_ms"] = uplink["ts_ms"]
+    corrected["ts_ms"] = rx_ms
+    return corrected
 
 
 class QualityChecker:

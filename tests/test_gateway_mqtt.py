@@ -177,8 +177,9 @@ async def test_message_never_committed_is_redelivered_to_the_restarted_gateway(c
     assert stats["received"] == 1 and stats["farm"]["uplinks"] == 1
 
 
-async def test_readings_with_a_bad_node_clock_are_flagged_not_dropped(config, node, cloud):
-    """A ts_ms ahead of the gateway clock or before 2020 travels on, flagged for the cloud."""
+async def test_readings_with_a_bad_node_clock_are_corrected_and_flagged(config, node, cloud):
+    """A ts_ms ahead of the gateway clock or before 2020 is corrected to the
+    gateway's receive time and flagged; the node's own time travels along."""
     ahead = dict(soil_uplink("soil-01", 1), ts_ms=time.time_ns() // 1_000_000 + 86_400_000)
     unset = dict(soil_uplink("soil-01", 2), ts_ms=12_000)
     async with running_gateway(config):
@@ -186,5 +187,9 @@ async def test_readings_with_a_bad_node_clock_are_flagged_not_dropped(config, no
         node.publish(up_topic(config, "soil-01"), encode_binary(unset))
         node.publish(up_topic(config, "soil-01"), encode_json(soil_uplink("soil-01", 3)))
         await cloud.until({("soil-01", s) for s in (1, 2, 3)})
-    flags = {i["seq"]: i["flags"] for b in cloud.batches for i in b["items"]}
-    assert flags == {1: ["ts_ahead_of_gateway"], 2: ["ts_clock_unset"], 3: []}
+    items = {i["seq"]: i for b in cloud.batches for i in b["items"]}
+    assert {seq: i["flags"] for seq, i in items.items()} == {1: ["ts_ahead_of_gateway"], 2: ["ts_clock_unset"], 3: []}
+    # the wrong clocks are corrected to the gateway's receive time; the node's own time goes along
+    for seq, sent in ((1, ahead), (2, unset)):
+        assert items[seq]["ts_ms"] == items[seq]["rx_ms"] and items[seq]["ts_node_ms"] == sent["ts_ms"]
+    assert "ts_node_ms" not in items[3]

@@ -48,7 +48,7 @@ from furrow.edge.modbus_map import (
 
 from ..buffer import Item, now_ms
 from ..config import ModbusDeviceConfig
-from ..quality import quality_flags
+from ..quality import correct_clock, quality_flags
 from .plan import Request, assemble, plan
 
 log = logging.getLogger(__name__)
@@ -353,7 +353,8 @@ class _Port:
             return True
         try:
             rx_ms = now_ms()
-            await asyncio.to_thread(self._sink, [Item(uplink, rx_ms, self._quality(uplink, rx_ms))])
+            flags = self._quality(uplink, rx_ms)
+            await asyncio.to_thread(self._sink, [Item(correct_clock(uplink, flags, rx_ms), rx_ms, flags)])
         except Exception as e:
             log.error("cannot store report %s/%d, will poll again: %s", node, seq, e)
             return False
