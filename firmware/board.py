@@ -181,3 +181,59 @@ def mqtt_client(cfg, client_id, will_topic, will_msg):
 
 def reset():
     machine.reset()
+
+
+def pin_out(pin):
+    p = machine.Pin(pin, machine.Pin.OUT)
+    p.value(0)
+    return p
+
+
+def i2c(cfg):
+    """The I2C bus of an air sensor: hardware I2C `bus` (default 0) on `scl`/`sda`."""
+    return machine.I2C(cfg.get("bus", 0), scl=machine.Pin(cfg["scl"]), sda=machine.Pin(cfg["sda"]), freq=100000)
+
+
+_RESET_CAUSES = (
+    ("WDT_RESET", "watchdog reset"),
+    ("PWRON_RESET", "power-on reset"),
+    ("HARD_RESET", "hard reset"),
+    ("SOFT_RESET", "soft reset"),
+    ("DEEPSLEEP_RESET", "deep sleep wake"),
+)
+
+
+def reset_reason():
+    """Why the board (re)started, in words, for the irrigation journal."""
+    cause = getattr(machine, "reset_cause", None)
+    if cause is None:
+        return "reset"
+    code = cause()
+    for name, words in _RESET_CAUSES:
+        if getattr(machine, name, None) == code:
+            return words
+    return "reset (cause %r)" % (code,)
+
+
+class Watchdog:
+    """The hardware watchdog, or nothing when `timeout_s` is 0. Once started it
+    cannot be stopped: a loop that stops calling ``feed()`` resets the board,
+    and the irrigation journal then closes what was open. RP2040 watchdogs
+    stop at 8.3 s, so the timeout is capped there."""
+
+    def __init__(self, timeout_s):
+        self._wdt = None
+        if timeout_s:
+            ms = timeout_s * 1000
+            if "rp2" in __import__("sys").platform:
+                ms = min(ms, 8300)
+            self._wdt = machine.WDT(timeout=ms)
+
+    def feed(self):
+        if self._wdt is not None:
+            self._wdt.feed()
+
+
+def deep_sleep(ms):
+    """Power down until `ms` from now; the board then boots from main.py again."""
+    machine.deepsleep(ms)

@@ -19,7 +19,20 @@ enforces them itself:
   ("closed by command <id>") and the close itself "completed";
 * heartbeat: if nothing is heard from the gateway for
   `heartbeat_timeout_ms` while a valve is open, every valve closes and the
-  runs end "aborted" ("heartbeat lost").
+  runs end "aborted" ("heartbeat lost");
+* reset: valves close at boot. With a `journal` (firmware/journal.py, a
+  file in flash) a run that was open when the controller reset ends
+  "aborted" with the reset's cause (`boot_reason`, e.g. "watchdog reset"),
+  a command still waiting for its not-before ends "aborted" too, and the
+  latest ack of the last `JOURNAL_IDS` command ids survives, so a command
+  retried after the reboot is answered, never run again;
+* no flow: with a flow meter, a run during which the meter sees less than
+  `min_flow_l_min` for `no_flow_ms` (a stuck valve, a pump that failed, an
+  empty tank) is cut off, "aborted" ("no flow ...");
+* leak: flow of at least `leak_l_min` while every valve has been closed for
+  `leak_settle_ms` (the pipe drained) is a leak (a valve that does not seal,
+  a burst pipe): the controller reports at once, with the reading
+  `leak_l_min` (0 when there is none), and counts it in ``stats["leaks"]``.
 
 Heartbeats: the board loop calls ``on_heartbeat(now_ms)`` whenever it hears
 from the gateway: any MQTT message on the node's command topic, each ping
@@ -49,6 +62,11 @@ DEFAULT_HEARTBEAT_TIMEOUT_MS = 10 * 60 * 1000
 RUNTIME_GRACE_MS = 2000
 HISTORY = 32  # command ids remembered after they finish
 MAX_WAITING = 8  # commands held for their not_before at once
+JOURNAL_IDS = 16  # command ids whose latest ack survives a reset
+DEFAULT_NO_FLOW_MS = 2 * 60 * 1000  # a valve and pump need seconds, not minutes
+DEFAULT_MIN_FLOW_L_MIN = 0.5
+DEFAULT_LEAK_L_MIN = 1.0
+DEFAULT_LEAK_SETTLE_MS = 60 * 1000  # what the pipe holds drains after a close
 
 
 def _recover_id(data):
@@ -82,12 +100,20 @@ class IrrigationNode:
         heartbeat_timeout_ms=DEFAULT_HEARTBEAT_TIMEOUT_MS,
         battery=None,
         rssi=None,
+        journal=None,
+        boot_reason="reset",
+        no_flow_ms=DEFAULT_NO_FLOW_MS,
+        min_flow_l_min=DEFAULT_MIN_FLOW_L_MIN,
+        leak_l_min=DEFAULT_LEAK_L_MIN,
+        leak_settle_ms=DEFAULT_LEAK_SETTLE_MS,
+        pressure=None,
     ):
         if not 1 <= len(valves) <= commands.VALVE_MAX:
             raise ValueError("an irrigation node drives 1..%d valves, not %d" % (commands.VALVE_MAX, len(valves)))
         self.node_id = node_id
         self.valves = list(valves)
         self.flow_meter = flow_meter
+        self.pressure = pressure  # has read() -> kPa or a fault code
         self.heartbeat_timeout_ms = heartbeat_timeout_ms
         self._rep = Reporter(node_id, ROLE_IRRIGATION, seqstore, fw, interval_ms, battery, rssi)
         self.holding = self._rep.holding
@@ -100,9 +126,37 @@ class IrrigationNode:
         self._last_heard_ms = None
         self._now_ms = 0  # latest time seen in any event
         self._report_now = False
-        self.stats = {"commands": 0, "bad_commands": 0, "duplicates": 0, "heartbeat_losses": 0}
+        self.no_flow_ms = no_flow_ms
+        self.min_flow_l_min = min_flow_l_min
+        self.leak_l_min = leak_l_min
+        self.leak_settle_ms = leak_settle_ms
+        self._closed_since_ms = None  # every valve closed since (None: one is open)
+        self._leak_l_min = 0.0
+        self.stats = {
+            "commands": 0,
+            "bad_commands": 0,
+            "duplicates": 0,
+            "heartbeat_losses": 0,
+            "no_flow_aborts": 0,
+            "leaks": 0,
+            "reset_aborts": 0,
+        }
         for v in self.valves:
             v.set(False)
+        self.journal = journal
+        self.boot_reason = boot_reason
+        self._interrupted = []  # (id, "run" or "waiting") open or waiting at the reset
+        self._booted = journal is None
+        if journal is not None:
+            state = journal.load()
+            for ack in state["acks"]:
+                if isinstance(ack, dict) and isinstance(ack.get("id"), str):
+                    self._acks[ack["id"]] = ack
+                    self._order.append(ack["id"])
+            for entry in state["runs"]:
+                self._interrupted.append((entry[1], "run"))
+            for cmd_id in state["waiting"]:
+                self._interrupted.append((cmd_id, "waiting"))
 
     # -- events --------------------------------------------------------------
 
@@ -111,8 +165,21 @@ class IrrigationNode:
         self._last_heard_ms = now_ms
         self._now_ms = now_ms
 
+    def _boot(self, now_ms):
+        """At the first event after a reset: end what the journal says was
+        running or waiting ("aborted"), and write the journal back."""
+        self._booted = True
+        for cmd_id, kind in self._interrupted:
+            self.stats["reset_aborts"] += 1
+            why = self.boot_reason if kind == "run" else "%s before it started" % self.boot_reason
+            self._pending.append(self._ack(cmd_id, commands.ACK_ABORTED, now_ms, reason=why[:200]))
+        self._interrupted = []
+        self._save()
+
     def on_command(self, data, now_ms):
         """Handle one command (JSON bytes); returns the acks to publish."""
+        if not self._booted:
+            self._boot(now_ms)
         self.on_heartbeat(now_ms)
         try:
             cmd = commands.decode_command(data)
@@ -146,8 +213,12 @@ class IrrigationNode:
 
     def tick(self, now_ms):
         """Advance to `now_ms`; returns (acks, uplinks) to publish."""
+        if not self._booted:
+            self._boot(now_ms)
         if self._last_heard_ms is None:
             self._last_heard_ms = now_ms  # boot: the timeout counts from here
+        if self._closed_since_ms is None and True not in self._open:
+            self._closed_since_ms = now_ms
         self._now_ms = now_ms
         acks = self._pending
         self._pending = []
@@ -164,6 +235,7 @@ class IrrigationNode:
                 acks += self._close(valve, now_ms, "max runtime %d s exceeded" % cmd["max_runtime_s"])
             elif elapsed_ms >= cmd["duration_s"] * 1000:
                 acks += self._close(valve, now_ms, None)
+        acks += self._check_flow(now_ms)
         for cmd in list(self._waiting):
             if now_ms > cmd["expires_ms"]:
                 self._waiting.remove(cmd)
@@ -219,6 +291,54 @@ class IrrigationNode:
 
     # -- inside --------------------------------------------------------------
 
+    def _check_flow(self, now_ms):
+        """The flow anomaly rules: no flow while open, flow while closed."""
+        if self.flow_meter is None:
+            return []
+        try:
+            rate = self.flow_meter.rate_l_min()
+        except Exception:  # noqa: BLE001 - a dead meter proves nothing either way
+            return []
+        if rate is None or rate != rate:
+            return []
+        acks = []
+        for valve in sorted(self._runs):
+            run = self._runs[valve]
+            if rate >= self.min_flow_l_min:
+                run["flow_ms"] = now_ms
+            elif self.no_flow_ms is not None and now_ms - run["flow_ms"] >= self.no_flow_ms:
+                self.stats["no_flow_aborts"] += 1
+                why = "no flow for %d s while open (stuck valve or pump failure)" % ((now_ms - run["flow_ms"]) // 1000)
+                acks += self._close(valve, now_ms, why)
+        leak = 0.0
+        if (
+            self.leak_l_min is not None
+            and self._closed_since_ms is not None
+            and now_ms - self._closed_since_ms >= self.leak_settle_ms
+            and rate >= self.leak_l_min
+        ):
+            leak = rate
+        if (leak > 0) != (self._leak_l_min > 0):
+            self._report_now = True  # a leak starts or stops: report it now
+            if leak > 0:
+                self.stats["leaks"] += 1
+        self._leak_l_min = leak
+        return acks
+
+    def _save(self):
+        if self.journal is None:
+            return
+        ids = self._order[-JOURNAL_IDS:]
+        state = {
+            "runs": [[v, self._runs[v]["cmd"]["id"], self._runs[v]["start_ms"]] for v in sorted(self._runs)],
+            "waiting": [c["id"] for c in self._waiting],
+            "acks": [self._acks[i] for i in ids],
+        }
+        try:
+            self.journal.save(state)
+        except Exception:  # noqa: BLE001 - a full flash must not stop the valves closing
+            self.stats["journal_errors"] = self.stats.get("journal_errors", 0) + 1
+
     def _remember(self, ack):
         cmd_id = ack["id"]
         if cmd_id not in self._acks:
@@ -231,6 +351,8 @@ class IrrigationNode:
                     self._order.remove(old)
                     del self._acks[old]
                     break
+        if self._booted:
+            self._save()
 
     def _ack(self, cmd_id, state, now_ms, runtime_s=None, volume_l=None, reason=None):
         ack = commands.make_ack(cmd_id, self.node_id, state, now_ms, runtime_s, volume_l, reason)
@@ -257,14 +379,19 @@ class IrrigationNode:
         if self._open[valve - 1] != is_open:
             self._report_now = True
         self._open[valve - 1] = is_open
+        if is_open:
+            self._closed_since_ms = None
+        elif self._closed_since_ms is None and True not in self._open:
+            self._closed_since_ms = self._now_ms
 
     def _execute(self, cmd, now_ms):
         valve = cmd["valve"]
         if cmd["action"] == commands.ACTION_CLOSE:
             acks = self._close(valve, now_ms, "closed by command %s" % cmd["id"])
             return acks + [self._ack(cmd["id"], commands.ACK_COMPLETED, now_ms)]
+        self._runs[valve] = {"cmd": cmd, "start_ms": now_ms, "vol0": self._total_l(), "flow_ms": now_ms}
+        self._save()  # journal the run before the valve opens: a reset in between still finds it
         self._set(valve, True)
-        self._runs[valve] = {"cmd": cmd, "start_ms": now_ms, "vol0": self._total_l()}
         return [self._ack(cmd["id"], commands.ACK_STARTED, now_ms)]
 
     def _close(self, valve, now_ms, reason):
@@ -296,4 +423,11 @@ class IrrigationNode:
             total = self._total_l()
             out.append(reading("flow_l_min", rate))
             out.append(reading("volume_l", "sensor_error" if total is None else total))
+            out.append(reading("leak_l_min", self._leak_l_min if isinstance(rate, (int, float)) else rate))
+        if self.pressure is not None:
+            try:
+                kpa = self.pressure.read()
+            except Exception:  # noqa: BLE001
+                kpa = "sensor_error"
+            out.append(reading("line_pressure_kpa", kpa))
         return out

@@ -5,6 +5,7 @@ Sensors are objects the board builds; the core only calls them:
     air.read()   -> (air_temp_c, rh_pct, pressure_kpa)
     wind.read()  -> (wind_ms, wind_dir_deg)
     solar.read() -> rs_w_m2
+    leaf.read()  -> leaf_wet_pct
 
 Each item is a number, a fault code string ("crc_error", ...), or None when
 that sensor does not measure the quantity (an SHT31 has no pressure). A
@@ -57,8 +58,10 @@ class WeatherNode:
         battery=None,
         rssi=None,
         debounce_ms=DEBOUNCE_MS,
+        leaf=None,
     ):
         self.node_id = node_id
+        self.leaf = leaf
         self.air = air
         self.wind = wind
         self.solar = solar
@@ -99,6 +102,8 @@ class WeatherNode:
             readings += [reading("wind_ms", speed), reading("wind_dir_deg", direction)]
         if self.solar is not None:
             readings.append(reading("rs_w_m2", _read(self.solar, 1)[0]))
+        if self.leaf is not None:
+            readings.append(reading("leaf_wet_pct", _read(self.leaf, 1)[0]))
         up = self._rep.report(now_ms, readings)
         self.tips -= tips  # only once the report exists; later tips stay counted
         return [up]

@@ -1,7 +1,12 @@
 """An emulated RS-485 bus: real firmware Modbus RTU slaves behind a TCP port.
 
-The gateway's real Modbus master (pymodbus, RTU framing over TCP) connects
-to the port as it would to a serial-to-Ethernet converter on a field bus.
+With ``framing="rtu"`` (the gateway's emulated field bus) the gateway's real
+Modbus master (pymodbus, RTU framing over TCP) connects to the port as it
+would to a serial-to-Ethernet converter on a field bus. With
+``framing="tcp"`` the port speaks Modbus/TCP (MBAP), as a Modbus/TCP gateway
+in front of the bus does, for bench tools such as ``mbpoll -m tcp``
+(`hil.mbap` converts; the firmware slave still decides every answer).
+
 Every frame on the bus reaches every slave, as on a multi-drop RS-485 line,
 and only the addressed unit answers. Replies are delayed by their time on
 the wire at the bus's baud rate (11 bits per character), so a poll costs what
@@ -18,6 +23,7 @@ from collections.abc import Callable
 from typing import Any
 
 from furrow.firmware.modbus_slave import RtuSlave, char_us_for_baud
+from furrow.hil import mbap
 from furrow.hil.mqtt_node import wall_clock_ms
 
 log = logging.getLogger("furrow.hil.bus")
@@ -48,12 +54,16 @@ class ModbusBus:
 
     def __init__(self, host: str = "127.0.0.1", port: int = 0, baud: int = 19_200, tick_s: float = 0.1,
                  clock_ms: Callable[[], int] = wall_clock_ms,
-                 on_tick: Callable[[int], None] | None = None) -> None:
+                 on_tick: Callable[[int], None] | None = None, framing: str = "rtu") -> None:
+        if framing not in ("rtu", "tcp"):
+            raise ValueError(f"framing must be 'rtu' or 'tcp', not {framing!r}")
+        self.framing = framing
         self.host, self.port, self.baud, self.tick_s = host, port, baud, tick_s
         self.clock_ms, self.on_tick = clock_ms, on_tick
         self.char_s = 11 / baud  # start, 8 data, parity/stop, stop bits per character
         self.nodes: list[ModbusNode] = []
         self.frames_in = 0
+        self._line_us = 0  # Modbus/TCP framing: the emulated line's latest time
         self._server: asyncio.Server | None = None
 
     def add(self, core: Any, unit: int) -> ModbusNode:
@@ -64,7 +74,8 @@ class ModbusBus:
     async def start(self) -> None:
         self._server = await asyncio.start_server(self._connection, self.host, self.port)
         self.port = self._server.sockets[0].getsockname()[1]
-        log.info("RS-485 bus (RTU over TCP) on %s:%d, %d baud, units %s", self.host, self.port, self.baud,
+        log.info("RS-485 bus (%s over TCP) on %s:%d, %d baud, units %s",
+                 "RTU" if self.framing == "rtu" else "MBAP", self.host, self.port, self.baud,
                  [n.slave.unit for n in self.nodes])
 
     async def close(self) -> None:
@@ -92,6 +103,9 @@ class ModbusBus:
                 await asyncio.wait_for(stop.wait(), self.tick_s)
 
     async def _connection(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        if self.framing == "tcp":
+            await self._mbap_connection(reader, writer)
+            return
         try:
             while data := await reader.read(512):
                 now_us = time.monotonic_ns() // 1000
@@ -110,3 +124,42 @@ class ModbusBus:
             writer.close()
             with contextlib.suppress(ConnectionError):
                 await writer.wait_closed()
+
+    async def _mbap_connection(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        """Modbus/TCP: one MBAP request at a time, answered by the RTU slaves."""
+        try:
+            while True:
+                tid, unit, pdu_len = mbap.parse_header(await reader.readexactly(mbap.MBAP_LEN))
+                pdu = await reader.readexactly(pdu_len)
+                self.frames_in += 1
+                rtu = mbap.to_rtu(unit, pdu)
+                reply = None
+                for node in self.nodes:
+                    reply = self._ask(node.slave, rtu) or reply
+                if reply is not None:
+                    await asyncio.sleep((len(rtu) + len(reply)) * self.char_s)
+                    writer.write(mbap.from_rtu(tid, reply))
+                elif unit != 0:
+                    writer.write(mbap.no_answer(tid, unit, pdu[0]))
+                await writer.drain()
+        except mbap.MbapError as e:
+            log.warning("closing a Modbus/TCP connection: %s", e)
+        except (ConnectionError, asyncio.IncompleteReadError):
+            pass
+        finally:
+            writer.close()
+            with contextlib.suppress(ConnectionError):
+                await writer.wait_closed()
+
+    def _ask(self, slave: RtuSlave, rtu: bytes) -> bytes | None:
+        """Feed one whole RTU frame to `slave` on the line's time base: a
+        silence before it (so no old partial frame is joined to it) and one
+        after it (so a function code it does not know is judged)."""
+        gap = slave.gap_us * 2
+        now = max(time.monotonic_ns() // 1000, self._line_us + gap)
+        slave.feed(b"", now)
+        reply = slave.feed(rtu, now + 1)
+        if reply is None:
+            reply = slave.feed(b"", now + 1 + gap)
+        self._line_us = now + 1 + gap
+        return reply

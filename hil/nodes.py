@@ -8,11 +8,13 @@ from pathlib import Path
 from furrow.firmware.drivers.ds18b20 import DS18B20
 from furrow.firmware.drivers.soil_moisture import CapacitiveMoisture
 from furrow.firmware.irrigation_node import IrrigationNode
+from furrow.firmware.journal import Journal
+from furrow.firmware.pest_node import PestNode
 from furrow.firmware.seqstore import SeqStore
 from furrow.firmware.soil_node import SoilNode
 from furrow.firmware.weather_node import WeatherNode
 from furrow.hil.hardware import AirSensor, DS18B20Bus, FlowMeter, ProbeADC, Solar, Valve, Wind
-from furrow.hil.virtual_farm import VirtualFarm
+from furrow.hil.virtual_farm import VirtualFarm, VirtualZone
 
 FW = "0.1.0"
 DRY_RAW, WET_RAW = 50_000, 20_000
@@ -51,6 +53,48 @@ def irrigation_node(farm: VirtualFarm, node_id: str, zones: list[str], state_dir
         farm.connect_valve(node_id, channel, zone, rate_mm_h)
         valves.append(Valve(farm, node_id, channel))
     meter = FlowMeter(farm, node_id)
+    # The command journal lives next to the seq file, so a restarted emulated
+    # controller ends an interrupted run "aborted" and never re-runs a retry.
     core = IrrigationNode(node_id, _seqstore(state_dir, node_id), valves, fw=FW, interval_ms=interval_ms,
-                          flow_meter=meter)
+                          flow_meter=meter, journal=Journal(str(state_dir / f"{node_id}.journal")),
+                          boot_reason="emulator restart")
     return core, meter
+
+
+def pest_node(node_id: str, state_dir: Path, interval_ms: int, traps: int = 2) -> PestNode:
+    return PestNode(node_id, _seqstore(state_dir, node_id), traps=traps, fw=FW, interval_ms=interval_ms,
+                    battery=lambda: 3.8, rssi=lambda: -80)
+
+
+ROLES = ("soil", "weather", "irrigation", "pest")
+
+
+def bench_node(role: str, node_id: str, state_dir: Path, interval_ms: int, clock_s: Callable[[], float],
+               catch_every_s: float = 7.0) -> tuple[object, Callable[[int], None]]:
+    """One node of `role` on its own small virtual farm, for bench testing and
+    training: (core, on_tick). `on_tick(now_ms)` advances the farm, the flow
+    meter, and (pest) an insect reaching trap 1 every `catch_every_s`."""
+    farm = VirtualFarm([VirtualZone("bench")], seed=3)
+    farm.advance(clock_s())
+    meter: FlowMeter | None = None
+    if role == "soil":
+        core: object = soil_node(farm, node_id, "bench", [10, 30, 60], state_dir, interval_ms, clock_s)
+    elif role == "weather":
+        core = weather_node(farm, node_id, state_dir, interval_ms, clock_s)
+    elif role == "irrigation":
+        core, meter = irrigation_node(farm, node_id, ["bench"], state_dir, interval_ms)
+    elif role == "pest":
+        core = pest_node(node_id, state_dir, interval_ms)
+    else:
+        raise ValueError(f"role must be one of {', '.join(ROLES)}, not {role!r}")
+    next_catch = [clock_s() + catch_every_s]
+
+    def on_tick(now_ms: int) -> None:
+        farm.advance(now_ms / 1000)
+        if meter is not None:
+            meter.advance(now_ms / 1000)
+        if isinstance(core, PestNode) and now_ms / 1000 >= next_catch[0]:
+            core.on_catch(1, now_ms)
+            next_catch[0] += catch_every_s
+
+    return core, on_tick

@@ -239,7 +239,7 @@ def test_waiting_queue_is_bounded() -> None:
 
 
 def test_periodic_uplink_reports_valves_and_flow() -> None:
-    """The uplink carries valve_open per channel and flow and volume from the meter."""
+    """The uplink carries valve_open per channel, flow, volume and leak flow (none yet) from the meter."""
     meter = FakeFlowMeter(rate_l_min=12.5)
     node, _ = _node(flow_meter=meter)
     _, [up] = node.tick(T0)
@@ -249,6 +249,7 @@ def test_periodic_uplink_reports_valves_and_flow() -> None:
         ("valve_open", 2, 0.0),
         ("flow_l_min", None, 12.5),
         ("volume_l", None, 0.0),
+        ("leak_l_min", None, 0.0),
     ]
     node.on_command(_cmd(), T0 + S)
     _, [up] = node.tick(T0 + 2 * S)  # a valve change is reported at once

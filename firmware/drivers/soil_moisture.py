@@ -64,3 +64,30 @@ class CapacitiveMoisture:
         t = min(1.0, max(0.0, t))
         vwc = self.vwc_dry_pct + t * (self.vwc_wet_pct - self.vwc_dry_pct)
         return vwc, None, raw
+
+
+class PolyMoisture(CapacitiveMoisture):
+    """A probe calibrated in its own soil with a polynomial:
+    vwc_pct = c0 + c1 x + c2 x^2 + ... where x = raw / 65535 (the fraction
+    of the ADC's full scale, i.e. volts / reference), `coeffs` = [c0, c1, ...]
+    fitted to gravimetric samples. The result must fall in 0..100 %, else
+    "out_of_range"."""
+
+    def __init__(self, adc, coeffs, samples=8):
+        if not 2 <= len(coeffs) <= 6:
+            raise ValueError("a calibration polynomial has 2 to 6 coefficients, not %d" % len(coeffs))
+        self.adc = adc
+        self.samples = samples
+        self.coeffs = list(coeffs)
+
+    def read(self):
+        raw = self.read_raw()
+        if raw <= RAIL_MARGIN or raw >= ADC_FULL - RAIL_MARGIN:
+            return None, "disconnected", raw
+        x = raw / ADC_FULL
+        vwc = 0.0
+        for c in reversed(self.coeffs):  # Horner
+            vwc = vwc * x + c
+        if not 0.0 <= vwc <= 100.0:
+            return None, "out_of_range", raw
+        return vwc, None, raw

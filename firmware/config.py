@@ -1,0 +1,248 @@
+"""The node's /config.json, validated at boot without touching hardware.
+
+``validate(cfg)`` returns ``(cfg_with_defaults, errors)``; each error is a
+tuple ``(field, value, message)``, the field a path such as
+``"probes[1].dry_raw"``. The board loop refuses to start a core on a config
+with errors: it reports them (MQTT status ``fault``, Modbus input register
+14 = 1 and 15 = the number of errors) and waits for a technician, instead of
+crashing, rebooting and crashing again.
+
+Pure and MicroPython-compatible, so `furrow firmware build` checks a config
+on the bench with the very code the board runs.
+"""
+
+from furrow.edge.errors import ContractError
+from furrow.edge.topics import check_id
+
+ROLES = ("soil", "weather", "irrigation", "pest")
+LINKS = ("modbus", "mqtt")
+BAUDS = (1200, 2400, 4800, 9600, 19200, 38400, 57600, 115200)
+MAX_PROBES = 4
+MAX_VALVES = 4  # the register map's coils
+MAX_TRAPS = 4
+
+
+class _Check:
+    def __init__(self):
+        self.errors = []
+
+    def bad(self, field, value, message):
+        self.errors.append((field, value, message))
+
+    def section(self, cfg, key, required, prefix=""):
+        """cfg[key] as a dict ({} if absent and optional)."""
+        value = cfg.get(key)
+        if value is None:
+            if required:
+                self.bad(prefix + key, None, "is required")
+            return {}
+        if not isinstance(value, dict):
+            self.bad(prefix + key, value, "must be an object")
+            return {}
+        return value
+
+    def num(self, d, key, lo, hi, default, prefix="", integer=True):
+        """d[key] within lo..hi; `default` None means required."""
+        if key not in d or d[key] is None:
+            if default is None:
+                self.bad(prefix + key, None, "is required")
+            else:
+                d[key] = default
+            return d.get(key)
+        v = d[key]
+        kind_ok = isinstance(v, int) if integer else isinstance(v, (int, float))
+        if isinstance(v, bool) or not kind_ok:
+            self.bad(prefix + key, v, "must be %s" % ("an integer" if integer else "a number"))
+        elif not lo <= v <= hi:
+            self.bad(prefix + key, v, "must be %s..%s" % (lo, hi))
+        return v
+
+    def pin(self, d, key, prefix="", required=True):
+        if key not in d and not required:
+            return None
+        return self.num(d, key, 0, 255, None, prefix)
+
+    def choice(self, d, key, options, default, prefix=""):
+        v = d.get(key, default)
+        d[key] = v
+        if v not in options:
+            self.bad(prefix + key, v, "must be one of %s" % ", ".join(options))
+        return v
+
+    def text(self, d, key, default, prefix="", max_len=128):
+        v = d.get(key, default)
+        d[key] = v
+        if v is None and default is None:
+            self.bad(prefix + key, None, "is required")
+        elif not isinstance(v, str) or len(v) > max_len:
+            self.bad(prefix + key, v, "must be a string of at most %d characters" % max_len)
+        return v
+
+    def ident(self, d, key):
+        try:
+            check_id(key, d.get(key))
+        except ContractError as e:
+            self.bad(key, d.get(key), e.reason)
+
+    def items(self, cfg, key, lo, hi):
+        v = cfg.get(key)
+        if not isinstance(v, list) or not lo <= len(v) <= hi:
+            self.bad(key, v, "must be a list of %d to %d objects" % (lo, hi))
+            return []
+        out = []
+        for i, item in enumerate(v):
+            if isinstance(item, dict):
+                out.append(("%s[%d]." % (key, i), item))
+            else:
+                self.bad("%s[%d]" % (key, i), item, "must be an object")
+        return out
+
+
+def validate(cfg):
+    """(cfg with defaults filled in, [(field, value, message), ...])."""
+    c = _Check()
+    if not isinstance(cfg, dict):
+        return cfg, [("config", cfg, "must be a JSON object")]
+    cfg = dict(cfg)
+    c.ident(cfg, "node")
+    role = c.choice(cfg, "role", ROLES, None)
+    link = c.choice(cfg, "link", LINKS, "modbus")
+    c.num(cfg, "interval_s", 1, 65535, 900)
+    c.text(cfg, "seq_path", "/seq")
+    c.num(cfg, "seq_reserve", 1, 100000, 100)
+    c.num(cfg, "watchdog_s", 0, 3600, 30)
+    sleep = cfg.get("deep_sleep", False)
+    cfg["deep_sleep"] = sleep
+    if not isinstance(sleep, bool):
+        c.bad("deep_sleep", sleep, "must be true or false")
+    elif sleep and (link != "mqtt" or role == "irrigation"):
+        c.bad("deep_sleep", sleep, "only an MQTT soil, weather or pest node may sleep (a Modbus slave must answer "
+              "polls, an irrigation controller must watch its valves)")
+    if link == "modbus":
+        mb = c.section(cfg, "modbus", True)
+        for key in ("tx", "rx", "de"):
+            c.pin(mb, key, "modbus.")
+        c.num(mb, "uart", 0, 3, 1, "modbus.")
+        c.choice(mb, "baud", BAUDS, 9600, "modbus.")
+        c.choice(mb, "parity", ("N", "E", "O"), "E", "modbus.")
+        c.num(mb, "unit", 1, 247, 1, "modbus.")
+    elif link == "mqtt":
+        c.ident(cfg, "site")
+        wifi = c.section(cfg, "wifi", True)
+        c.text(wifi, "ssid", None, "wifi.", 32)
+        c.text(wifi, "password", "", "wifi.", 64)
+        mq = c.section(cfg, "mqtt", True)
+        c.text(mq, "host", None, "mqtt.", 253)
+        c.num(mq, "port", 1, 65535, 1883, "mqtt.")
+        c.choice(mq, "encoding", ("json", "binary"), "json", "mqtt.")
+        c.num(mq, "keepalive_s", 10, 3600, 60, "mqtt.")
+        c.text(mq, "root", "furrow", "mqtt.", 32)
+        ob = c.section(cfg, "outbox", False)
+        cfg["outbox"] = ob
+        c.text(ob, "path", "/outbox", "outbox.")
+        c.num(ob, "slots", 4, 1024, 64, "outbox.")
+        c.num(ob, "slot_size", 128, 4096, 1024, "outbox.")
+    bat = c.section(cfg, "battery", False)
+    if bat:
+        c.pin(bat, "adc", "battery.")
+        c.num(bat, "divider", 0.1, 100, 2.0, "battery.", integer=False)
+        c.num(bat, "vref", 0.5, 5.5, 3.3, "battery.", integer=False)
+    if role == "soil":
+        _soil(c, cfg)
+    elif role == "weather":
+        _weather(c, cfg)
+    elif role == "irrigation":
+        _irrigation(c, cfg)
+    elif role == "pest":
+        for prefix, trap in c.items(cfg, "traps", 1, MAX_TRAPS):
+            c.pin(trap, "pin", prefix)
+            c.pin(trap, "lure_pin", prefix, required=False)  # service buttons on the trap
+            c.pin(trap, "empty_pin", prefix, required=False)
+    return cfg, c.errors
+
+
+def _soil(c, cfg):
+    depths = []
+    for prefix, p in c.items(cfg, "probes", 1, MAX_PROBES):
+        depth = c.num(p, "depth_cm", 1, 1000, None, prefix)
+        if depth in depths:
+            c.bad(prefix + "depth_cm", depth, "two probes at the same depth")
+        depths.append(depth)
+        c.pin(p, "adc", prefix)
+        dry = c.num(p, "dry_raw", 0, 65535, None, prefix)
+        wet = c.num(p, "wet_raw", 0, 65535, None, prefix)
+        if isinstance(dry, int) and dry == wet:
+            c.bad(prefix + "wet_raw", wet, "must differ from dry_raw")
+        c.num(p, "vwc_wet_pct", 1, 100, 45.0, prefix, integer=False)
+        poly = p.get("poly")
+        numbers = isinstance(poly, list) and not [x for x in poly if not isinstance(x, (int, float))]
+        if poly is not None and (not numbers or not 2 <= len(poly) <= 6):
+            c.bad(prefix + "poly", poly, "must be 2 to 6 numbers, the constant term first")
+        c.pin(p, "onewire", prefix, required=False)
+        rom = p.get("rom")
+        if rom is not None:
+            try:
+                ok = len(rom) == 16 and len(bytes.fromhex(rom)) == 8
+            except (TypeError, ValueError):
+                ok = False
+            if not ok:
+                c.bad(prefix + "rom", rom, "must be 16 hex digits")
+
+
+def _weather(c, cfg):
+    rain = c.section(cfg, "rain", False)
+    if rain:
+        c.pin(rain, "pin", "rain.")
+        c.num(rain, "mm_per_tip", 0.01, 10, 0.2, "rain.", integer=False)
+    air = c.section(cfg, "air", False)
+    if air:
+        c.choice(air, "sensor", ("sht3x", "bme280"), None, "air.")
+        c.pin(air, "scl", "air.")
+        c.pin(air, "sda", "air.")
+        c.num(air, "address", 8, 119, 0x44 if air.get("sensor") == "sht3x" else 0x76, "air.")
+    wind = c.section(cfg, "wind", False)
+    if wind:
+        c.pin(wind, "pin", "wind.")
+        c.num(wind, "ms_per_hz", 0.01, 10, 0.667, "wind.", integer=False)
+        c.pin(wind, "vane_adc", "wind.", required=False)
+    for key in ("solar", "leaf"):
+        s = c.section(cfg, key, False)
+        if s:
+            c.pin(s, "adc", key + ".")
+
+
+def _irrigation(c, cfg):
+    for prefix, v in c.items(cfg, "valves", 1, MAX_VALVES):
+        if "latch" in v:
+            latch = v["latch"]
+            if not isinstance(latch, dict):
+                c.bad(prefix + "latch", latch, "must be an object")
+                continue
+            c.pin(latch, "open_pin", prefix + "latch.")
+            c.pin(latch, "close_pin", prefix + "latch.")
+            c.num(latch, "pulse_ms", 10, 1000, 50, prefix + "latch.")
+        else:
+            c.pin(v, "pin", prefix)
+            if not isinstance(v.get("active_high", True), bool):
+                c.bad(prefix + "active_high", v.get("active_high"), "must be true or false")
+    c.num(cfg, "heartbeat_timeout_s", 10, 86400, 600)
+    c.text(cfg, "journal_path", "/journal")
+    flow = c.section(cfg, "flow", False)
+    if flow:
+        c.pin(flow, "pin", "flow.")
+        c.num(flow, "l_per_pulse", 0.0001, 1000, None, "flow.", integer=False)
+        c.num(flow, "no_flow_s", 10, 3600, 120, "flow.")
+        c.num(flow, "min_l_min", 0, 10000, 0.5, "flow.", integer=False)
+        c.num(flow, "leak_l_min", 0.01, 10000, 1.0, "flow.", integer=False)
+        c.num(flow, "leak_settle_s", 0, 3600, 60, "flow.")
+    pressure = c.section(cfg, "pressure", False)
+    if pressure:
+        c.pin(pressure, "adc", "pressure.")
+        c.choice(pressure, "kind", ("4-20ma", "0.5-4.5v"), "0.5-4.5v", "pressure.")
+        c.num(pressure, "full_scale_kpa", 1, 10000, 1000, "pressure.", integer=False)
+
+
+def describe(errors, limit=200):
+    """The errors as one line for a status message: "field=value: message; ..."."""
+    text = "; ".join("%s=%r: %s" % e for e in errors)
+    return text if len(text) <= limit else text[: limit - 3] + "..."

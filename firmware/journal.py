@@ -1,0 +1,97 @@
+"""A small file in flash that remembers the irrigation controller's commands
+across a reset: which runs were open, which commands were waiting, and the
+latest acknowledgement of the most recent command ids.
+
+After a watchdog reset (or a power cut) the controller reads it at boot:
+a run that was open is reported "aborted" (its valve is closed, whatever the
+journal says), and a retried command whose id is in the journal is answered
+with its recorded acknowledgement instead of being run again.
+
+Format: one line ``furrow-journal <crc16 hex>`` then the JSON state. It is
+replaced by writing ``<path>.tmp`` and renaming it over ``<path>``, so a
+power cut leaves either the old or the new journal, never half of one; a
+journal whose CRC fails is ignored (`damaged` is set) and the controller
+starts with an empty one: valves are closed at boot either way.
+
+Writes happen only when a command changes state (a few per command), so the
+flash sees a handful of writes per irrigation, not one per loop.
+"""
+
+import json
+import os
+
+from furrow.edge.crc import crc16_modbus
+
+MAGIC = "furrow-journal"
+
+
+def empty():
+    return {"runs": [], "waiting": [], "acks": []}
+
+
+class Journal:
+    """`load()` gives the state dict, `save(state)` replaces it."""
+
+    def __init__(self, path):
+        self.path = path
+        self.damaged = False
+        self.writes = 0
+
+    def _read(self, path):
+        try:
+            with open(path) as f:
+                head = f.readline().strip()
+                body = f.read()
+        except OSError:
+            return None
+        parts = head.split(" ")
+        if len(parts) != 2 or parts[0] != MAGIC:
+            self.damaged = True
+            return None
+        try:
+            if int(parts[1], 16) != crc16_modbus(body.encode()):
+                self.damaged = True
+                return None
+            state = json.loads(body)
+        except ValueError:
+            self.damaged = True
+            return None
+        for key in ("runs", "waiting", "acks"):
+            if not isinstance(state.get(key), list):
+                self.damaged = True
+                return None
+        return state
+
+    def load(self):
+        """The saved state, or an empty one (new node, or a damaged file)."""
+        state = self._read(self.path)
+        if state is None:
+            # A cut between writing the .tmp and the rename leaves the new
+            # journal whole in the .tmp.
+            state = self._read(self.path + ".tmp")
+        return state if state is not None else empty()
+
+    def save(self, state):
+        body = json.dumps(state)
+        tmp = self.path + ".tmp"
+        with open(tmp, "w") as f:
+            f.write("%s %04x\n" % (MAGIC, crc16_modbus(body.encode())))
+            f.write(body)
+        os.rename(tmp, self.path)
+        self.writes += 1
+
+
+class MemoryJournal:
+    """The same interface in RAM (tests, HIL nodes without a state dir)."""
+
+    def __init__(self):
+        self.state = empty()
+        self.damaged = False
+        self.writes = 0
+
+    def load(self):
+        return json.loads(json.dumps(self.state))
+
+    def save(self, state):
+        self.state = json.loads(json.dumps(state))
+        self.writes += 1

@@ -1,0 +1,188 @@
+"""A bounded ring of outgoing MQTT messages in flash.
+
+An MQTT node puts every report and acknowledgement here first, and the board
+loop publishes from the oldest: ``peek()``, publish at QoS 1, and ``pop()``
+only once the broker's PUBACK has come back. While the link is down the ring
+fills; when it is full the oldest record is dropped (``stats["dropped"]``),
+and the gateway sees the drop as a gap in `seq`. A reboot keeps what was not
+yet acknowledged: the ring lives in a file.
+
+Layout, wear-aware:
+
+* ``<path>.dat``: `slots` fixed-size slots of `slot_size` bytes, written in
+  place, round robin, so every slot wears the same. A slot holds a header
+  (magic 0xA5, record number u32, length u16, CRC-16 of the rest) and the
+  record: topic length u8, topic, payload. Record numbers grow by one per
+  append; record n lives in slot n % slots.
+* ``<path>.ptr``: the number of the first record not yet acknowledged, one
+  line with a CRC, replaced through ``.tmp`` + rename. It is written when
+  the ring drains empty and every `sync_every` pops, not on every PUBACK: a
+  reset may then send up to `sync_every` records a second time, which the
+  gateway stores once (it keys on node and seq). At-least-once, never lost
+  while it fits.
+
+At boot the slots are scanned: the records numbered from the pointer up to
+the highest valid one are pending. A slot whose CRC fails (a power cut
+during its write) is skipped and counted in ``stats["damaged"]``.
+"""
+
+import os
+import struct
+
+from furrow.edge.crc import crc16_modbus
+
+MAGIC = 0xA5
+_HEAD = "<BIHH"  # magic, record number, length, crc
+HEAD_SIZE = 9
+PTR_MAGIC = "furrow-outbox"
+
+
+def _exists(path):
+    try:
+        os.stat(path)
+        return True
+    except OSError:
+        return False
+
+
+class Outbox:
+    """See the module docstring. `append`, `peek`, `pop`, `len()`, `stats`."""
+
+    def __init__(self, path, slots=64, slot_size=1024, sync_every=8):
+        if slots < 2 or slot_size < HEAD_SIZE + 2:
+            raise ValueError("an outbox needs at least 2 slots of %d bytes" % (HEAD_SIZE + 2))
+        self.path = path
+        self.slots = slots
+        self.slot_size = slot_size
+        self.sync_every = sync_every
+        self.stats = {"appended": 0, "sent": 0, "dropped": 0, "damaged": 0, "slot_writes": 0, "ptr_writes": 0}
+        self._dat = path + ".dat"
+        self._ptr = path + ".ptr"
+        self._unsynced = 0
+        self._peeked = None  # record number the last peek() returned
+        self._open()
+
+    # -- boot ------------------------------------------------------------------
+
+    def _open(self):
+        size = self.slots * self.slot_size
+        fresh = True
+        if _exists(self._dat) and os.stat(self._dat)[6] == size:
+            fresh = False
+        if fresh:
+            blank = bytes(self.slot_size)
+            with open(self._dat, "wb") as f:
+                for _ in range(self.slots):
+                    f.write(blank)
+        self.head = self._read_ptr() if not fresh else 0  # first record not acknowledged
+        top = None
+        with open(self._dat, "rb") as f:
+            for i in range(self.slots):
+                f.seek(i * self.slot_size)
+                no = self._valid_no(f.read(self.slot_size))
+                if no is not None and no >= self.head and (top is None or no > top):
+                    top = no
+        self.next = self.head if top is None else top + 1
+        if self.next - self.head > self.slots:  # a pointer older than the ring
+            self.stats["dropped"] += self.next - self.slots - self.head
+            self.head = self.next - self.slots
+
+    def _read_ptr(self):
+        for path in (self._ptr, self._ptr + ".tmp"):
+            try:
+                with open(path) as f:
+                    parts = f.read().split()
+            except OSError:
+                continue
+            if len(parts) == 3 and parts[0] == PTR_MAGIC:
+                try:
+                    if int(parts[2], 16) == crc16_modbus(parts[1].encode()):
+                        return int(parts[1])
+                except ValueError:
+                    pass
+        return 0
+
+    def _write_ptr(self):
+        text = str(self.head)
+        tmp = self._ptr + ".tmp"
+        with open(tmp, "w") as f:
+            f.write("%s %s %04x\n" % (PTR_MAGIC, text, crc16_modbus(text.encode())))
+        os.rename(tmp, self._ptr)
+        self.stats["ptr_writes"] += 1
+        self._unsynced = 0
+
+    def _valid_no(self, slot):
+        """The record number a slot holds, or None if it holds none whole."""
+        if len(slot) < HEAD_SIZE or slot[0] != MAGIC:
+            return None
+        magic, no, length, crc = struct.unpack(_HEAD, slot[:HEAD_SIZE])
+        if HEAD_SIZE + length > len(slot):
+            return None
+        if crc16_modbus(slot[1:7] + slot[HEAD_SIZE : HEAD_SIZE + length]) != crc:
+            return None
+        return no
+
+    # -- use -------------------------------------------------------------------
+
+    def __len__(self):
+        return self.next - self.head
+
+    def append(self, topic, data):
+        """Keep one message; drops the oldest when the ring is full. Returns
+        its record number. A message larger than a slot raises ValueError."""
+        t = topic.encode() if isinstance(topic, str) else topic
+        length = 1 + len(t) + len(data)
+        if len(t) > 255 or HEAD_SIZE + length > self.slot_size:
+            raise ValueError("message of %d bytes does not fit a %d-byte slot" % (length, self.slot_size))
+        if self.next - self.head >= self.slots:
+            self.head += 1  # its slot is the one written now
+            self.stats["dropped"] += 1
+        no = self.next
+        body = bytes([len(t)]) + t + bytes(data)
+        head = struct.pack("<BIH", MAGIC, no, length)
+        crc = crc16_modbus(head[1:] + body)
+        with open(self._dat, "r+b") as f:
+            f.seek((no % self.slots) * self.slot_size)
+            f.write(head + struct.pack("<H", crc) + body)
+        self.stats["slot_writes"] += 1
+        self.stats["appended"] += 1
+        self.next = no + 1
+        return no
+
+    def peek(self):
+        """(topic, payload bytes) of the oldest message, or None when empty.
+        Slots damaged by a power cut are skipped."""
+        while self.head < self.next:
+            with open(self._dat, "rb") as f:
+                f.seek((self.head % self.slots) * self.slot_size)
+                slot = f.read(self.slot_size)
+            if self._valid_no(slot) == self.head:
+                self._peeked = self.head
+                length = struct.unpack("<H", slot[5:7])[0]
+                body = slot[HEAD_SIZE : HEAD_SIZE + length]
+                n = body[0]
+                return body[1 : 1 + n].decode(), bytes(body[1 + n :])
+            self.stats["damaged"] += 1
+            self.head += 1
+        return None
+
+    def pop(self):
+        """The message the last ``peek()`` gave was acknowledged (PUBACK):
+        forget it. If the ring dropped it meanwhile (full while the publish
+        waited for its PUBACK) nothing else is removed in its place."""
+        peeked, self._peeked = self._peeked, None
+        if peeked is not None and peeked < self.head:
+            self.stats["sent"] += 1
+            return
+        if self.head >= self.next:
+            return
+        self.head += 1
+        self.stats["sent"] += 1
+        self._unsynced += 1
+        if self.head == self.next or self._unsynced >= self.sync_every:
+            self._write_ptr()
+
+    def sync(self):
+        """Persist the acknowledged position now (before a deep sleep)."""
+        if self._unsynced:
+            self._write_ptr()

