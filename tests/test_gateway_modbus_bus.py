@@ -105,9 +105,10 @@ async def test_reads_only_the_registers_of_the_role_in_merged_requests(tmp_path)
         assert health[node]["role"] == "soil"
         assert [tuple(r) for r in health[node]["reads"]] == [(0, 32), (64, 16)]
     a, b = health["soil-a"], health["soil-b"]
-    assert a["requests"] == 2 * a["polls"]
+    # Two requests per poll; the snapshot may fall between the two of the poll in flight.
+    assert 2 * a["polls"] - 1 <= a["requests"] <= 2 * a["polls"]
     # Until its first report (and role) it was read whole, in one request.
-    assert b["polls"] < b["requests"] < 2 * b["polls"]
+    assert b["requests"] <= 2 * b["polls"] - 1
     stored = {(i["node"], i["seq"]) for i in items}
     assert {n for n, _ in stored} == {"soil-a", "soil-b"}
     assert all({r["depth_cm"] for r in i["readings"]} == {10, 30} for i in items)
