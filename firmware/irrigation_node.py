@@ -272,6 +272,12 @@ class IrrigationNode:
 
     # -- state ---------------------------------------------------------------
 
+    @property
+    def now_ms(self):
+        """The latest time seen in any event (for callers that carry no clock,
+        such as a Modbus write)."""
+        return self._now_ms
+
     def valve_states(self):
         """Open (True) or closed (False) per valve, valve 1 first."""
         return list(self._open)

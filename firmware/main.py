@@ -22,6 +22,7 @@ import time
 from furrow.edge import commands, payload, topics
 from furrow.firmware import FW_VERSION, board
 from furrow.firmware.config import validate
+from furrow.firmware.modbus_commands import CommandMailbox
 from furrow.firmware.modbus_slave import RtuSlave, char_us_for_baud
 from furrow.firmware.seqstore import SeqStore
 
@@ -179,18 +180,21 @@ def run_modbus(cfg, node, clock, wdt):
     port = board.Rs485(mb)
     is_irrigation = cfg["role"] == "irrigation"
     node.holding[0] = mb.get("unit", 1)
+    # An irrigation node takes commands over the bus too (modbus_commands).
+    mailbox = CommandMailbox(node) if is_irrigation else None
     slave = RtuSlave(
         node.holding[0],
-        node.registers(),
-        node.holding,
+        mailbox.inputs if mailbox else node.registers(),
+        mailbox.holding if mailbox else node.holding,
         coils=node.coils() if is_irrigation else None,
         char_us=char_us_for_baud(port.baud),
         on_write=None,
         on_coil_write=node.on_coil_write if is_irrigation else None,
     )
+    write = mailbox.on_write if mailbox else node.on_holding_write
 
     def on_write(address, values):
-        node.on_holding_write(address, values)
+        write(address, values)
         slave.unit = node.holding[0]  # the reply still goes out from the old address
 
     slave.on_write = on_write
@@ -204,7 +208,9 @@ def run_modbus(cfg, node, clock, wdt):
         # Only tick between frames: a slow tick with half a request in the
         # buffer would look like an inter-frame silence and lose it.
         if not slave.busy():
-            node.tick(clock.now_ms())
+            acks, _ups = _tick(node, clock.now_ms())
+            if mailbox:
+                mailbox.post(acks)
         time.sleep_ms(1)
 
 

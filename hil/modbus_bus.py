@@ -22,6 +22,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from furrow.firmware.modbus_commands import CommandMailbox
 from furrow.firmware.modbus_slave import RtuSlave, char_us_for_baud
 from furrow.hil import mbap
 from furrow.hil.mqtt_node import wall_clock_ms
@@ -36,17 +37,24 @@ class ModbusNode:
         self.core = core
         self.node_id: str = core.node_id
         coils = core.coils() if hasattr(core, "coils") else None
+        # an irrigation controller takes commands over the bus, as on a board
+        self.mailbox = CommandMailbox(core) if hasattr(core, "on_command") else None
         self.slave = RtuSlave(
             unit,
-            core.registers(),
-            core.holding,
+            self.mailbox.inputs if self.mailbox else core.registers(),
+            self.mailbox.holding if self.mailbox else core.holding,
             coils=coils,
             char_us=char_us_for_baud(baud),
-            on_write=core.on_holding_write,
+            on_write=self.mailbox.on_write if self.mailbox else core.on_holding_write,
             on_coil_write=getattr(core, "on_coil_write", None),
         )
         self.reports_made = 0
         self.readings_made = 0
+
+    def answered(self, now_ms: int) -> None:
+        """A request for this unit was answered: the gateway is there (heartbeat)."""
+        if self.mailbox:
+            self.core.on_heartbeat(now_ms)
 
 
 class ModbusBus:
@@ -95,6 +103,8 @@ class ModbusBus:
             for node in self.nodes:
                 out = node.core.tick(now)
                 ups = out[1] if isinstance(out, tuple) else out
+                if node.mailbox and isinstance(out, tuple):
+                    node.mailbox.post(out[0])
                 for up in ups:
                     node.reports_made += 1
                     node.readings_made += len(up["readings"])
@@ -112,6 +122,8 @@ class ModbusBus:
                 self.frames_in += 1
                 for node in self.nodes:
                     reply = node.slave.feed(data, now_us)
+                    if reply is not None:
+                        node.answered(self.clock_ms())
                     while reply is not None:
                         # the request and the reply each take their time on the wire
                         await asyncio.sleep((len(data) + len(reply)) * self.char_s)

@@ -188,3 +188,51 @@ print("OK")
 def test_ds18b20_driver_on_micropython(micropython, firmware_lib: Path) -> None:  # type: ignore[no-untyped-def]
     """The DS18B20 driver's CRC-8 and fault handling behave the same in MicroPython."""
     _ok(micropython.run(DRIVERS, lib_dir=firmware_lib))
+
+
+MAILBOX = r"""
+import sys
+import struct
+assert sys.implementation.name == "micropython"
+from furrow.edge import commands, modbus_map
+from furrow.edge.crc import crc16_modbus
+from furrow.firmware.irrigation_node import IrrigationNode
+from furrow.firmware.modbus_commands import CommandMailbox
+from furrow.firmware.modbus_slave import RtuSlave
+from firmware_fakes import FakeValve, MemorySeq
+
+T0 = 1767225600000
+
+
+def frame(pdu):
+    body = bytes([1]) + pdu
+    return body + struct.pack("<H", crc16_modbus(body))
+
+
+valve = FakeValve()
+node = IrrigationNode("irr-mb", MemorySeq(), [valve], interval_ms=60000)
+node.tick(T0)
+box = CommandMailbox(node)
+slave = RtuSlave(1, box.inputs, box.holding, coils=node.coils(), on_write=box.on_write)
+cmd = commands.make_command("c-mp", "irr-mb", 1, "open", 60, 120, T0, T0 + 600000)
+regs = modbus_map.encode_command_regs(cmd)
+pdu = struct.pack(">BHHB", 16, modbus_map.CMD_BASE, len(regs), 2 * len(regs))
+for r in regs:
+    pdu += struct.pack(">H", r)
+reply = slave.feed(frame(pdu), 0)
+assert reply[1] == 16, reply
+assert valve.is_open
+reply = slave.feed(frame(struct.pack(">BHH", 4, modbus_map.ACK_BASE, modbus_map.ACK_COUNT)), 0)
+ack_regs = [struct.unpack(">H", reply[3 + 2 * i: 5 + 2 * i])[0] for i in range(modbus_map.ACK_COUNT)]
+counter, ack = modbus_map.decode_ack_regs(ack_regs)
+assert ack["state"] == "started" and ack["id"] == "c-mp" and counter == 2, (counter, ack)
+bad = slave.feed(frame(struct.pack(">BHHB", 16, modbus_map.CMD_BASE, 1, 2) + b"\x00\x01"), 0)
+assert bad[1] == 0x90 and bad[2] == 3
+print("OK")
+"""
+
+
+def test_modbus_command_mailbox_on_micropython(micropython, firmware_lib):
+    """On MicroPython, a command written over Modbus opens the valve and its ack is served;
+    a partial mailbox write is refused with exception 03."""
+    _ok(micropython.run(MAILBOX, lib_dir=firmware_lib))

@@ -58,7 +58,9 @@ class CommandPublisher(Protocol):
 
 
 def new_command_id() -> str:
-    return "c-" + uuid.uuid4().hex
+    # 26 characters (96 random bits): short enough for the Modbus command
+    # mailbox, which carries at most 32 (edge.modbus_map.CMD_ID_MAX).
+    return "c-" + uuid.uuid4().hex[:24]
 
 
 def wire_command(row: CommandRow | CommandOut) -> dict:
