@@ -294,6 +294,25 @@ class Demo:
         }
 
 
+DEMO_MARKER = ".furrow-demo"
+
+
+def _fresh_data_dir(path: Path) -> str | None:
+    """Empty `path` for a new run, but only if a previous demo made it (it
+    holds the marker file) or it is empty: never wipe a folder a user chose
+    for something else. Returns a message saying what to do, or None."""
+    if path.exists():
+        if not path.is_dir():
+            return f"--data-dir {path} is a file; choose a folder"
+        if any(path.iterdir()) and not (path / DEMO_MARKER).exists():
+            return (f"--data-dir {path} is not empty and was not made by a demo; "
+                    "choose a new or empty folder (the demo wipes its folder at every start)")
+        shutil.rmtree(path)
+    path.mkdir(parents=True)
+    (path / DEMO_MARKER).write_text("made by `furrow demo`; wiped at its next start\n")
+    return None
+
+
 def run_demo(options: DemoOptions) -> int:
     logging.basicConfig(level=logging.INFO, stream=sys.stderr,
                         format="%(asctime)s %(name)-18s %(message)s", datefmt="%H:%M:%S")
@@ -306,9 +325,10 @@ def run_demo(options: DemoOptions) -> int:
             print(f"furrow demo: the {what} port {port} on {HOST} is in use (another demo or server?). "
                   f"Stop it, or choose another: furrow demo {flag} N", file=sys.stderr)
             return 2
-    if options.data_dir.exists():
-        shutil.rmtree(options.data_dir)
-    options.data_dir.mkdir(parents=True)
+    problem = _fresh_data_dir(options.data_dir)
+    if problem:
+        print(f"furrow demo: {problem}", file=sys.stderr)
+        return 2
     summary = asyncio.run(Demo(options).run())
     print(json.dumps(summary), flush=True)
     return 0

@@ -45,3 +45,16 @@ def test_demo_refuses_a_busy_port_with_what_to_do(tmp_path):
                                  "--port", str(port)], capture_output=True, text=True, timeout=60, check=False)
     assert result.returncode == 2
     assert f"API port {port}" in result.stderr and "--port" in result.stderr
+
+
+def test_demo_never_wipes_a_folder_it_did_not_make(tmp_path):
+    """--data-dir pointing at a user's non-empty folder is refused, and the folder is untouched."""
+    precious = tmp_path / "precious"
+    precious.mkdir()
+    (precious / "notes.txt").write_text("keep me")
+    result = subprocess.run([*FURROW, "demo", "--duration", "1", "--data-dir", str(precious),
+                             "--port", str(free_port()), "--mqtt-port", str(free_port()),
+                             "--modbus-port", str(free_port())],
+                            capture_output=True, text=True, timeout=60, check=False)
+    assert result.returncode == 2 and "not made by a demo" in result.stderr
+    assert (precious / "notes.txt").read_text() == "keep me"

@@ -19,7 +19,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     demo.add_argument("--duration", type=positive_seconds, default=None, metavar="SECONDS",
                       help="stop after this many seconds (default: run until Ctrl-C)")
     demo.add_argument("--data-dir", type=Path, default=Path(".furrow/demo"),
-                      help="where the demo keeps its SQLite files (default: .furrow/demo, wiped at start)")
+                      help="where the demo keeps its SQLite files (default: .furrow/demo); wiped at every "
+                      "start, so it must be new, empty, or made by an earlier demo")
     demo.add_argument("--port", type=int, default=8000, help="cloud API port on 127.0.0.1 (default 8000)")
     demo.add_argument("--mqtt-port", type=int, default=1883, help="embedded MQTT broker port (default 1883)")
     demo.add_argument("--modbus-port", type=int, default=5020,
