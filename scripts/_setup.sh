@@ -47,6 +47,7 @@ ensure_test_servers() {
     have node || missing+=(nodejs)
     have npm || missing+=(npm)
     have mbpoll || missing+=(mbpoll)  # a Modbus master no one here wrote (tests/test_hil_bench.py)
+    have openssl || missing+=(openssl)  # the test certificate authority (tests/test_gateway_tls.py)
     if [ "${#missing[@]}" -eq 0 ]; then
         return 0
     fi
@@ -54,7 +55,7 @@ ensure_test_servers() {
         echo "The tests need these Debian packages, and apt-get is not available here:" >&2
         echo "    ${missing[*]}" >&2
         echo "Install them with your package manager (commands needed: mosquitto, influxd, postgres," >&2
-        echo "node, npm, mbpoll), then run this again." >&2
+        echo "node, npm, mbpoll, openssl), then run this again." >&2
         exit 1
     fi
     step "installing Debian packages: ${missing[*]}"
