@@ -1,23 +1,17 @@
 """The contract runs unchanged on the real MicroPython runtime."""
 
-import shutil
-from pathlib import Path
 
 import pytest
 
 from furrow.edge import modbus_map, payload
+from tests.mplib import board_lib
 
-ROOT = Path(__file__).resolve().parent.parent
 pytestmark = pytest.mark.micropython
 
 
 @pytest.fixture(scope="module")
 def edge_lib(tmp_path_factory):
-    lib = tmp_path_factory.mktemp("mplib")
-    (lib / "furrow").mkdir()
-    (lib / "furrow" / "__init__.py").write_text("")
-    shutil.copytree(ROOT / "edge", lib / "furrow" / "edge", ignore=shutil.ignore_patterns("__pycache__"))
-    return lib
+    return board_lib(tmp_path_factory.mktemp("mp") / "lib", firmware=False)
 
 
 SCRIPT = r"""

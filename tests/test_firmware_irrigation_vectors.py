@@ -1,13 +1,11 @@
 """The irrigation safety rules, one set of vectors (tests/irrigation_vectors.py), on CPython and on MicroPython."""
 
-import shutil
 from pathlib import Path
 
 import pytest
 
 from tests import irrigation_vectors as iv
-
-ROOT = Path(__file__).resolve().parent.parent
+from tests.mplib import board_lib
 
 
 @pytest.mark.parametrize("scenario", iv.SCENARIOS, ids=lambda sc: sc["name"])
@@ -40,13 +38,7 @@ print("OK" if not failed else "FAILED")
 @pytest.mark.micropython
 def test_safety_vectors_on_micropython(micropython, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     """Every scenario gives the same acks and valve states inside the real MicroPython runtime."""
-    lib = tmp_path / "lib"
-    (lib / "furrow").mkdir(parents=True)
-    (lib / "furrow" / "__init__.py").write_text("")
-    skip = shutil.ignore_patterns("__pycache__", "*.pyc", "*.md", "*.json")
-    shutil.copytree(ROOT / "edge", lib / "furrow" / "edge", ignore=skip)
-    shutil.copytree(ROOT / "firmware", lib / "furrow" / "firmware", ignore=skip)
-    shutil.copy(ROOT / "tests" / "irrigation_vectors.py", lib / "irrigation_vectors.py")
+    lib = board_lib(tmp_path / "lib", "irrigation_vectors.py")
     result = micropython.run(SCRIPT, lib_dir=lib, timeout=120)
     assert result.returncode == 0, result.stdout + result.stderr
     lines = result.stdout.strip().splitlines()

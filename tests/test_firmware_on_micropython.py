@@ -1,6 +1,5 @@
 """The firmware cores, drivers and Modbus slave run in the real MicroPython runtime."""
 
-import shutil
 from pathlib import Path
 
 import pytest
@@ -8,22 +7,15 @@ from pymodbus.framer import FramerRTU
 from pymodbus.pdu import DecodePDU
 
 from furrow.edge import modbus_map, payload
+from tests.mplib import board_lib
 
-ROOT = Path(__file__).resolve().parent.parent
 pytestmark = pytest.mark.micropython
 
 
 @pytest.fixture(scope="module")
 def firmware_lib(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """/lib as the build lays it out on a board, plus the datasheet fakes."""
-    lib = tmp_path_factory.mktemp("mplib")
-    (lib / "furrow").mkdir()
-    (lib / "furrow" / "__init__.py").write_text("")
-    skip = shutil.ignore_patterns("__pycache__", "*.pyc", "*.md", "*.json")
-    shutil.copytree(ROOT / "edge", lib / "furrow" / "edge", ignore=skip)
-    shutil.copytree(ROOT / "firmware", lib / "furrow" / "firmware", ignore=skip)
-    shutil.copy(ROOT / "tests" / "firmware_fakes.py", lib / "firmware_fakes.py")
-    return lib
+    return board_lib(tmp_path_factory.mktemp("mp") / "lib", "firmware_fakes.py")
 
 
 def _ok(result) -> list[str]:  # type: ignore[no-untyped-def]

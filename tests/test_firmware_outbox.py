@@ -1,13 +1,11 @@
 """The flash ring buffer of an MQTT node (firmware/outbox.py), on CPython and on MicroPython."""
 
-import shutil
 from pathlib import Path
 
 import pytest
 
 from tests import outbox_checks
-
-ROOT = Path(__file__).resolve().parent.parent
+from tests.mplib import board_lib
 
 
 @pytest.mark.parametrize("check", outbox_checks.CHECKS, ids=lambda c: c.__name__)
@@ -28,13 +26,7 @@ print("OK")
 @pytest.mark.micropython
 def test_outbox_on_micropython(micropython, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     """Every outbox check holds inside the real MicroPython runtime, on its own file system."""
-    lib = tmp_path / "lib"
-    (lib / "furrow").mkdir(parents=True)
-    (lib / "furrow" / "__init__.py").write_text("")
-    skip = shutil.ignore_patterns("__pycache__", "*.pyc", "*.md", "*.json")
-    shutil.copytree(ROOT / "edge", lib / "furrow" / "edge", ignore=skip)
-    shutil.copytree(ROOT / "firmware", lib / "furrow" / "firmware", ignore=skip)
-    shutil.copy(ROOT / "tests" / "outbox_checks.py", lib / "outbox_checks.py")
+    lib = board_lib(tmp_path / "lib", "outbox_checks.py")
     result = micropython.run(SCRIPT, lib_dir=lib)
     assert result.returncode == 0, result.stdout + result.stderr
     lines = result.stdout.split()

@@ -1,6 +1,5 @@
 """Weather, irrigation and soil drivers against fakes that behave as the datasheets say."""
 
-import shutil
 from pathlib import Path
 
 import pytest
@@ -25,8 +24,8 @@ from tests.firmware_fakes import (
     bme280_float,
     sensirion_crc8,
 )
+from tests.mplib import board_lib
 
-ROOT = Path(__file__).resolve().parent.parent
 T0 = 1_767_225_600_000
 
 
@@ -197,12 +196,6 @@ print("OK")
 @pytest.mark.micropython
 def test_i2c_drivers_on_micropython(micropython, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     """SHT3x CRC, BME280 integer compensation (arbitrary-size ints) and the vane agree inside MicroPython."""
-    lib = tmp_path / "lib"
-    (lib / "furrow").mkdir(parents=True)
-    (lib / "furrow" / "__init__.py").write_text("")
-    skip = shutil.ignore_patterns("__pycache__", "*.pyc", "*.md", "*.json")
-    shutil.copytree(ROOT / "edge", lib / "furrow" / "edge", ignore=skip)
-    shutil.copytree(ROOT / "firmware", lib / "furrow" / "firmware", ignore=skip)
-    shutil.copy(ROOT / "tests" / "firmware_fakes.py", lib / "firmware_fakes.py")
+    lib = board_lib(tmp_path / "lib", "firmware_fakes.py")
     result = micropython.run(SCRIPT, lib_dir=lib)
     assert result.returncode == 0 and result.stdout.split()[-1:] == ["OK"], result.stdout + result.stderr
