@@ -3,39 +3,51 @@
 Subscribes with QoS 1 to every gateway's ``batch`` and ``ack`` topics (as
 ``$share/<group>/...`` when a shared group is set, so several workers split
 the stream) and hands each message to a handler; publishes commands with
-QoS 1 to ``.../gw/<gateway>/cmd``. It reconnects with capped, jittered
-backoff; a message that fails is logged and counted, never fatal.
+QoS 1 to ``.../gw/<gateway>/cmd``. It reconnects with capped backoff; a
+message that fails is logged and counted, never fatal.
 
-Back-pressure, honestly: aiomqtt (paho underneath) acknowledges a QoS 1
-message when it arrives, before any handler runs. When storage is down the
-worker keeps the batch in hand and retries it until it is stored, and stops
-taking further messages from its queue meanwhile; messages the broker
-delivers in the meantime wait in the client's in-memory queue. Nothing is
-lost while the process lives, but a crash loses what was acknowledged and not
-yet stored. With ``client_id`` set the session is persistent, so the broker
-queues messages while the worker is disconnected. End-to-end proof (the cloud
-acknowledging a batch id to the gateway, which frees its buffer only then)
-is the next step.
+No acknowledged batch is ever lost. The client is paho-mqtt with
+``manual_ack``: aiomqtt acknowledges a QoS 1 message on arrival, before any
+handler runs. Here the PUBACK goes out only once the handler is done with the
+message: the batch is stored, or refused for good (it breaks the contract, or
+the store rejects the data itself). While storage is unavailable the worker
+holds the batch, retries it and takes no further message; the batch stays
+unacknowledged, so a worker that dies meanwhile loses nothing: with
+``client_id`` set the session is persistent and the broker redelivers the
+batch to the next worker with that id. An unexpected error (a bug, or the
+relational database failing) is logged, counted and acknowledged, so one
+poison message cannot stall the stream.
+
+paho runs its network loop in its own thread; messages cross into asyncio
+with ``loop.call_soon_threadsafe`` and are handled one by one, so PUBACKs go
+out in the order the messages came. A PUBACK is only ever sent on the
+connection the message arrived on: after a reconnect the broker redelivers
+what was never acknowledged, and an old packet id on a new connection could
+acknowledge a different message.
 """
 
 import asyncio
 import contextlib
 import logging
 import random
+import threading
 from collections import Counter
 from collections.abc import Awaitable, Callable
+from typing import Any
 
-import aiomqtt
+import paho.mqtt.client as mqtt
+from paho.mqtt.enums import CallbackAPIVersion
 
 from furrow.edge import commands as contract
 from furrow.edge.errors import ContractError
 from furrow.edge.topics import GW_ACK, GW_BATCH, GW_CMD, gateway_filter, gateway_topic, parse_topic
 
-from .storage import StorageUnavailable
+from .storage import StorageRejected, StorageUnavailable
 
 log = logging.getLogger(__name__)
 
 Handler = Callable[[str, str, bytes], Awaitable[object]]
+KEEPALIVE_S = 30
 
 
 class NotConnected(Exception):
@@ -73,9 +85,17 @@ class MqttWorker:
         self._reconnect_max_s = reconnect_max_s
         self._storage_retry_max_s = storage_retry_max_s
         self._publish_timeout_s = publish_timeout_s
-        self._client: aiomqtt.Client | None = None
+        self._client: mqtt.Client | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._messages: asyncio.Queue[tuple[int, mqtt.MQTTMessage]] = asyncio.Queue()
+        # Bumped on every connect and disconnect (under the lock): a message is
+        # acknowledged only while the generation it arrived in is current.
+        self._generation = 0
+        self._generation_lock = threading.Lock()
         self._stopping = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
+        self._connect_tasks: set[asyncio.Task[None]] = set()
+        self._failures = 0
         self.ready = asyncio.Event()  # set while connected and subscribed
         self.stats: Counter[str] = Counter()
 
@@ -97,6 +117,8 @@ class MqttWorker:
         return self._task
 
     async def stop(self) -> None:
+        """Stop at once. A message in hand is left unacknowledged: the broker
+        redelivers it (to the next session with this client id)."""
         self._stopping.set()
         if self._task is not None:
             self._task.cancel()
@@ -108,78 +130,170 @@ class MqttWorker:
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self._stopping.wait(), seconds)
 
+    def _make_client(self) -> mqtt.Client:
+        persistent = self._client_id is not None
+        client = mqtt.Client(
+            callback_api_version=CallbackAPIVersion.VERSION2,
+            client_id=self._client_id or "",
+            clean_session=not persistent,
+            manual_ack=True,
+        )
+        # paho's reconnect backoff: doubling from 1 s, capped (whole seconds).
+        cap = max(1, round(self._reconnect_max_s))
+        client.reconnect_delay_set(min_delay=1, max_delay=cap)
+        client.on_connect = self._paho_connect
+        client.on_connect_fail = self._paho_connect_fail
+        client.on_disconnect = self._paho_disconnect
+        client.on_subscribe = self._paho_subscribe
+        client.on_message = self._paho_message
+        return client
+
     async def run(self) -> None:
-        """Connect, subscribe and consume until stopped, reconnecting on errors."""
-        failures = 0
-        while not self._stopping.is_set():
-            try:
-                async with aiomqtt.Client(
-                    self.host,
-                    self.port,
-                    identifier=self._client_id,
-                    clean_session=False if self._client_id else None,
-                ) as client:
-                    for f in self.filters():
-                        await client.subscribe(f, qos=1)
-                    self._client = client
-                    self.ready.set()
-                    self.stats["connects"] += 1
-                    if failures:
-                        log.info("MQTT broker %s:%d reachable again", self.host, self.port)
-                    failures = 0
-                    if self._on_connect is not None:
-                        try:
-                            await self._on_connect()
-                        except Exception:
-                            log.exception("on_connect handler failed")
-                    async for message in client.messages:
-                        await self._handle(message)
-            except aiomqtt.MqttError as e:
-                failures += 1
-                self.stats["connection_errors"] += 1
-                log_at = logging.WARNING if failures == 1 else logging.DEBUG
-                log.log(log_at, "MQTT broker %s:%d: %s", self.host, self.port, e)
-            finally:
-                self._client = None
-                self.ready.clear()
-            delay = min(self._reconnect_max_s, 0.5 * 2 ** min(failures, 16))
-            await self._pause(delay * random.uniform(0.5, 1.0))
+        """Connect, subscribe and consume until stopped; paho reconnects on errors."""
+        self._loop = asyncio.get_running_loop()
+        client = self._make_client()
+        self._client = client
+        client.connect_async(self.host, self.port, keepalive=KEEPALIVE_S)
+        client.loop_start()  # retries the first connection too
+        try:
+            while not self._stopping.is_set():
+                generation, message = await self._messages.get()
+                if await self._handle(message):
+                    self._ack(client, generation, message)
+        finally:
+            self._stopping.set()
+            self.ready.clear()
+            for task in self._connect_tasks:
+                task.cancel()
+            await asyncio.shield(asyncio.to_thread(self._shutdown, client))
+
+    @staticmethod
+    def _shutdown(client: mqtt.Client) -> None:
+        client.disconnect()
+        client.loop_stop()
+
+    def _ack(self, client: mqtt.Client, generation: int, message: mqtt.MQTTMessage) -> None:
+        with self._generation_lock:
+            if generation != self._generation:
+                self.stats["acks_skipped_reconnected"] += 1
+                return  # the broker redelivers it on the new connection
+            client.ack(message.mid, message.qos)
+        self.stats["mqtt_acks"] += 1
+
+    # --- paho callbacks (network thread): never raise, never block -----------
+
+    def _in_loop(self, fn: Callable[..., object], *args: Any) -> None:
+        loop = self._loop
+        if loop is not None and not loop.is_closed():
+            with contextlib.suppress(RuntimeError):  # the loop closed meanwhile
+                loop.call_soon_threadsafe(fn, *args)
+
+    def _paho_connect(self, client: mqtt.Client, userdata: Any, flags: Any, rc: Any, props: Any) -> None:
+        with self._generation_lock:
+            self._generation += 1
+        if rc.is_failure:
+            self._in_loop(self._connection_failed, f"broker refused the connection: {rc}")
+            return
+        # Subscribe on every connect: a broker that lost the session sends nothing otherwise.
+        client.subscribe([(f, 1) for f in self.filters()])
+
+    def _paho_connect_fail(self, client: mqtt.Client, userdata: Any) -> None:
+        self._in_loop(self._connection_failed, "connection failed")
+
+    def _paho_subscribe(self, client: mqtt.Client, userdata: Any, mid: int, codes: Any, props: Any) -> None:
+        failed = [c for c in codes if c.is_failure]
+        if failed:
+            self._in_loop(self._connection_failed, f"broker refused the subscriptions: {failed}")
+        else:
+            self._in_loop(self._subscribed)
+
+    def _paho_disconnect(self, client: mqtt.Client, userdata: Any, flags: Any, rc: Any, props: Any) -> None:
+        with self._generation_lock:
+            self._generation += 1
+        self._in_loop(self._lost, str(rc))
+
+    def _paho_message(self, client: mqtt.Client, userdata: Any, msg: mqtt.MQTTMessage) -> None:
+        if self._stopping.is_set():
+            return  # left unacknowledged: the broker redelivers it
+        generation = self._generation
+        self._in_loop(self._messages.put_nowait, (generation, msg))
+
+    # --- connection state (event loop) -----------------------------------
+
+    def _connection_failed(self, why: str) -> None:
+        self._failures += 1
+        self.stats["connection_errors"] += 1
+        log.log(logging.WARNING if self._failures == 1 else logging.DEBUG,
+                "MQTT broker %s:%d: %s", self.host, self.port, why)
+
+    def _subscribed(self) -> None:
+        self.ready.set()
+        self.stats["connects"] += 1
+        if self._failures:
+            log.info("MQTT broker %s:%d reachable again", self.host, self.port)
+        self._failures = 0
+        if self._on_connect is not None and not self._stopping.is_set():
+            task = asyncio.create_task(self._run_on_connect(), name="furrow-mqtt-on-connect")
+            self._connect_tasks.add(task)
+            task.add_done_callback(self._connect_tasks.discard)
+
+    async def _run_on_connect(self) -> None:
+        assert self._on_connect is not None
+        try:
+            await self._on_connect()
+        except Exception:
+            log.exception("on_connect handler failed")
+
+    def _lost(self, why: str) -> None:
+        was = self.ready.is_set()
+        self.ready.clear()
+        if self._stopping.is_set():
+            return
+        if was:
+            log.warning("MQTT broker %s:%d connection lost: %s", self.host, self.port, why)
+            self._failures = 1  # logged just now; further failures are quiet
+            self.stats["connection_errors"] += 1
+        else:
+            self._connection_failed(f"disconnected: {why}")
 
     # --- messages ---------------------------------------------------------
 
-    async def _handle(self, message: aiomqtt.Message) -> None:
-        topic = message.topic.value
-        payload = message.payload
-        if not isinstance(payload, bytes | bytearray):
-            payload = str(payload or "").encode()
+    async def _handle(self, message: mqtt.MQTTMessage) -> bool:
+        """Handle one message; True when it may be acknowledged (done with, for good)."""
+        payload = bytes(message.payload)
         try:
+            topic = message.topic
             kind, site, gateway, leaf = parse_topic(topic, self.root)
-        except ContractError as e:
+        except (ContractError, UnicodeDecodeError) as e:
             self.stats["bad_topic"] += 1
-            log.warning("ignored message on %s: %s", topic, e)
-            return
+            log.warning("ignored message on %r: %s", message._topic, e)
+            return True
         if kind != "gw" or leaf not in (GW_BATCH, GW_ACK):
             self.stats["bad_topic"] += 1
-            return
+            return True
         try:
             if leaf == GW_BATCH:
-                await self._ingest(site, gateway, bytes(payload))
+                await self._ingest(site, gateway, payload)
                 self.stats["batches"] += 1
             else:
-                await self._on_ack(site, gateway, bytes(payload))
+                await self._on_ack(site, gateway, payload)
                 self.stats["acks"] += 1
-        except ContractError as e:
+        except (ContractError, StorageRejected) as e:
             self.stats[f"{leaf}_rejected"] += 1
             log.warning("%s from %s/%s rejected: %s", leaf, site, gateway, e)
-        except asyncio.CancelledError:
-            raise
+        except StorageUnavailable:
+            return False  # only when stopping: left for the broker to redeliver
         except Exception:
+            # A bug, or the relational database failing: counted and logged
+            # loudly, then acknowledged, so one poison message never stalls
+            # the stream.
             self.stats[f"{leaf}_failed"] += 1
             log.exception("%s from %s/%s failed", leaf, site, gateway)
+        return True
 
     async def _ingest(self, site: str, gateway: str, payload: bytes) -> None:
         """Hand a batch to the handler, waiting out storage outages: the batch
-        is kept and retried, never dropped, and the queue is not read meanwhile."""
+        is kept unacknowledged and retried, and no other message is read meanwhile."""
         delay = 0.5
         down = False
         while True:
@@ -188,7 +302,7 @@ class MqttWorker:
             except StorageUnavailable as e:
                 self.stats["storage_waits"] += 1
                 if not down:
-                    log.warning("storage unavailable, holding the batch from %s/%s: %s",
+                    log.warning("storage unavailable, holding the batch from %s/%s unacknowledged: %s",
                                 site, gateway, e)
                     down = True
                 if self._stopping.is_set():
@@ -205,15 +319,23 @@ class MqttWorker:
     async def publish_command(self, site: str, gateway: str, command: dict) -> None:
         """Publish a validated command with QoS 1 to the gateway's cmd topic.
 
-        Raises NotConnected when there is no broker connection.
+        Raises NotConnected when there is no broker connection, or the broker
+        did not confirm it within the publish timeout.
         """
         client = self._client
-        if client is None:
+        if client is None or not self.connected:
             raise NotConnected(f"not connected to the MQTT broker {self.host}:{self.port}")
         topic = gateway_topic(site, gateway, GW_CMD, self.root)
         payload = contract.encode(contract.validate_command(command))
+        info = client.publish(topic, payload, qos=1)
+        if info.rc != mqtt.MQTT_ERR_SUCCESS:
+            raise NotConnected(f"publish to {self.host}:{self.port} failed: {mqtt.error_string(info.rc)}")
         try:
-            await client.publish(topic, payload, qos=1, timeout=self._publish_timeout_s)
-        except aiomqtt.MqttError as e:
+            await asyncio.to_thread(info.wait_for_publish, self._publish_timeout_s)
+        except (RuntimeError, ValueError) as e:
             raise NotConnected(str(e)) from e
+        if not info.is_published():
+            raise NotConnected(f"broker {self.host}:{self.port} did not confirm within "
+                               f"{self._publish_timeout_s:g} s")
         self.stats["commands_published"] += 1
+

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from furrow.cloud.auth import Role
 from furrow.cloud.commands import AckOutcome, CommandState, moves_forward
 from furrow.edge.batch import make_batch
 from furrow.edge.commands import make_ack
@@ -192,6 +193,34 @@ async def test_acks_for_unknown_commands_or_other_nodes_are_counted_and_ignored(
     assert got["state"] == "created"
     acks = (await client.get("/api/v1/stats")).json()["acks"]
     assert acks == {"unknown_command": 1, "wrong_node": 1}
+
+
+async def test_https_acks_are_bound_to_the_gateway_the_command_went_through(client):
+    """A gateway token may ack only commands routed through its own gateway: another gateway's
+    ack is 403 naming the command and changes nothing; the right gateway and admin are heard."""
+    cmd = await _command(client)  # routed through demo/gw-1
+    tokens = client.app.state.services.tokens
+
+    async def as_gateway(name: str) -> dict:
+        return {"Authorization": f"Bearer {(await tokens.issue(name, Role.GATEWAY, 1)).token}"}
+
+    other, own = await as_gateway("demo.gw-2"), await as_gateway("demo.gw-1")
+    r = await client.post("/api/v1/commands/acks", json=_ack(cmd, "received", T0), headers=other)
+    assert r.status_code == 403
+    assert cmd["id"] in r.json()["detail"] and "demo/gw-2" in r.json()["detail"]
+    got = (await client.get(f"/api/v1/commands/{cmd['id']}")).json()
+    assert [e["state"] for e in got["events"]] == ["created"]
+
+    r = await client.post("/api/v1/commands/acks", json=_ack(cmd, "received", T0), headers=own)
+    assert (r.status_code, r.json()) == (200, {"outcome": "applied"})
+    r = await client.post("/api/v1/commands/acks", json=_ack(cmd, "started", T0 + 1))  # admin
+    assert (r.status_code, r.json()) == (200, {"outcome": "applied"})
+    got = (await client.get(f"/api/v1/commands/{cmd['id']}")).json()
+    assert [e["state"] for e in got["events"]] == ["created", "received", "started"]
+
+    site_only = await as_gateway("demo")  # not <site>.<gateway>: cannot be checked, refused
+    r = await client.post("/api/v1/commands/acks", json=_ack(cmd, "completed", T0 + 2), headers=site_only)
+    assert r.status_code == 403
 
 
 def test_lifecycle_only_moves_forward_and_final_states_are_final():

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import uuid
 from contextlib import asynccontextmanager
 
 import aiomqtt
@@ -176,3 +177,24 @@ async def test_a_command_created_while_the_broker_is_down_is_sent_on_connect(
                 return got["state"] == "sent"
 
             await eventually(sent, "command marked sent")
+
+
+async def test_a_batch_refused_for_good_is_acknowledged_and_never_redelivered(
+    tmp_path, mosquitto, mqtt_topic_prefix
+):
+    """A batch that breaks the contract is acked once refused: the next session with the same
+    client id (persistent) gets nothing back."""
+    client_id = f"furrow-cloud-{uuid.uuid4().hex[:12]}"
+    async with mqtt_app(tmp_path / "first", mosquitto.host, mosquitto.port, mqtt_topic_prefix,
+                        mqtt_client_id=client_id) as client:
+        await ready(client)
+        async with aiomqtt.Client(mosquitto.host, mosquitto.port) as gw:
+            topic = gateway_topic("demo", "gw-1", "batch", mqtt_topic_prefix)
+            await gw.publish(topic, b"not json", qos=1)
+        await eventually(lambda: _stat(client, "batch_rejected", 1), "the bad batch refused")
+        await eventually(lambda: _stat(client, "mqtt_acks", 1), "the refused batch acked")
+    async with mqtt_app(tmp_path / "second", mosquitto.host, mosquitto.port, mqtt_topic_prefix,
+                        mqtt_client_id=client_id) as client:
+        await ready(client)
+        await asyncio.sleep(0.5)
+        assert worker_of(client).stats["batch_rejected"] == 0

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import uuid
 from urllib.parse import urlsplit
 
 import aiomqtt
@@ -88,3 +89,53 @@ async def test_mqtt_worker_holds_a_batch_through_an_outage_and_stores_it_after(
 
             await eventually(stored, "the held batch stored")
             assert (await client.get("/api/v1/stats")).json()["readings_stored"] == 2
+
+
+@pytest.mark.mosquitto
+async def test_a_batch_held_through_an_outage_survives_the_worker_dying_and_is_stored_once(
+    tmp_path, influxdb, influx_db, mosquitto, mqtt_topic_prefix
+):
+    """A batch held while InfluxDB is down is never acked, so after the worker dies the broker
+    redelivers it to the next worker with the same client id, which stores and acks it once."""
+    client_id = f"furrow-cloud-{uuid.uuid4().hex[:12]}"
+    batch = encode_batch(batch_of([item(soil_uplink())]))
+
+    def settings(door: Door, name: str):
+        return local_settings(
+            tmp_path / name, mqtt_enabled=True, mqtt_host=mosquitto.host, mqtt_port=mosquitto.port,
+            topic_root=mqtt_topic_prefix, mqtt_client_id=client_id, **influx_behind(door, influx_db),
+        )
+
+    async with _door_to(influxdb) as door:
+        async with running_app(settings(door, "first")) as client:
+            worker = client.app.state.services.worker
+            await asyncio.wait_for(worker.ready.wait(), WAIT)
+            async with aiomqtt.Client(mosquitto.host, mosquitto.port) as gw:
+                topic = gateway_topic("demo", "gw-1", "batch", mqtt_topic_prefix)
+                await gw.publish(topic, batch, qos=1)
+
+            async def waiting() -> bool:
+                return worker.stats["storage_waits"] >= 1
+
+            await eventually(waiting, "the first worker met the outage")
+            assert (worker.stats["batches"], worker.stats["mqtt_acks"]) == (0, 0)
+            # Leaving the app stops the worker while it holds the batch: no PUBACK goes out.
+
+        await door.open()
+        async with running_app(settings(door, "second")) as client:
+            worker = client.app.state.services.worker
+
+            async def stored() -> bool:
+                return worker.stats["batches"] == 1
+
+            await eventually(stored, "the redelivered batch stored by the second worker")
+            await asyncio.sleep(0.3)  # room for a second delivery, which must not come
+            assert (worker.stats["batches"], worker.stats["mqtt_acks"]) == (1, 1)
+            assert (await client.get("/api/v1/stats")).json()["readings_stored"] == 2
+
+        # The second worker's PUBACK reached the broker: a third session gets nothing.
+        async with running_app(settings(door, "third")) as client:
+            worker = client.app.state.services.worker
+            await asyncio.wait_for(worker.ready.wait(), WAIT)
+            await asyncio.sleep(0.5)
+            assert worker.stats["batches"] == 0

@@ -43,6 +43,15 @@ class CommandNotFound(Exception):
         super().__init__(f"no command with id {command_id!r}")
 
 
+class AckFromOtherGateway(Exception):
+    """An ack for a command that was routed through another gateway (HTTP 403)."""
+
+    def __init__(self, command_id: str, site: str, gateway: str) -> None:
+        self.command_id = command_id
+        super().__init__(f"command {command_id!r} was not routed through gateway {site}/{gateway}; "
+                         "a gateway may only acknowledge its own commands")
+
+
 class NotCancellable(Exception):
     """The command is already final (HTTP 409)."""
 
@@ -345,12 +354,15 @@ class CommandService:
             sent += await self.send(row.id, row.site, row.gateway, wire_command(row))
         return sent
 
-    async def apply_ack(self, ack: dict | bytes, now_ms: int | None = None) -> AckOutcome:
+    async def apply_ack(self, ack: dict | bytes, now_ms: int | None = None, *,
+                        gateway: tuple[str, str] | None = None) -> AckOutcome:
         """Apply one acknowledgement (validated here; ContractError if it breaks the contract).
 
         An ack for an unknown id is counted and ignored; a late or out-of-order
         ack is kept in the history but never moves a final state; the same
-        ack twice changes nothing.
+        ack twice changes nothing. With `gateway` (site, gateway) set, an ack
+        for a command routed through another gateway changes nothing and
+        raises AckFromOtherGateway.
         """
         ack = contract.decode_ack(ack) if isinstance(ack, bytes) else contract.validate_ack(ack)
         now = _now_ms() if now_ms is None else now_ms
@@ -359,6 +371,8 @@ class CommandService:
             row = session.get(CommandRow, ack["id"])
             if row is None:
                 return AckOutcome.UNKNOWN_COMMAND
+            if gateway is not None and (row.site, row.gateway) != gateway:
+                raise AckFromOtherGateway(row.id, *gateway)
             if row.node != ack["node"]:
                 return AckOutcome.WRONG_NODE
             outcome = _advance(session, row, ack["state"], ack["ts_ms"], ack["reason"], now)

@@ -3,8 +3,10 @@
 Writes go through the v2 write API (POST /api/v2/write?org=..&bucket=..
 &precision=ns, ``Authorization: Token ...``) with the same line protocol as
 the 1.x store; the library is synchronous, so calls run in a worker thread.
-Reads are basic Flux queries; the 1.x store is the one tested against a real
-server.
+Reads are Flux queries (POST /api/v2/query?org=..); windowed series use
+``aggregateWindow``. No InfluxDB 2.x server runs in the tests: they check the
+exact requests this store sends and parse canned annotated-CSV answers; the 1.x
+store is the one tested against a real server.
 """
 
 import asyncio
@@ -16,11 +18,16 @@ from influxdb_client.rest import ApiException
 
 from furrow.edge.measurements import MEASUREMENTS
 
-from ._reading import Bucket, Reading, StorageRejected, StorageUnavailable
+from ._reading import AGGREGATES, Bucket, Reading, StorageRejected, StorageUnavailable
 from ._retry import RetryPolicy, retrying
 from .lineprotocol import TAG_KEYS, from_row, to_lines
 
 _RETRY_LATER = {401, 403, 404}
+
+
+def _tag_int(value: object) -> int | None:
+    """A depth_cm or channel tag as an integer; absent (null or empty) is None."""
+    return None if value is None or value == "" else int(str(value))
 
 
 def _flux_string(value: str) -> str:
@@ -147,10 +154,49 @@ class Influx2ReadingStore:
         flux += '  |> filter(fn: (r) => r._field == "seq")\n  |> group()\n  |> count()\n'
         return sum(int(row.get("_value") or 0) for row in await self._flux(flux))
 
+    def _windowed(self, nodes: list[str], measurement: str, start_ms: int, end_ms: int,
+                  window_ms: int, fn: str) -> str:
+        """The Flux of a windowed series: `fn` and the value count per sensor and window,
+        yielded as the results "agg" and "n". Windows start on the Unix epoch and are
+        stamped with their start, as on 1.x and SQLite."""
+        which = " or ".join(f"r.node == {_flux_string(n)}" for n in nodes)
+        every = f"{int(window_ms)}ms"
+        return (
+            f"data = from(bucket: {_flux_string(self.bucket)})\n"
+            f"  |> range(start: time(v: {int(start_ms) * 1_000_000}), "
+            f"stop: time(v: {int(end_ms) * 1_000_000}))\n"
+            f"  |> filter(fn: (r) => r._measurement == {_flux_string(measurement)}"
+            f' and r._field == "value" and ({which}))\n'
+            '  |> group(columns: ["node", "depth_cm", "channel"])\n'
+            f"data\n  |> aggregateWindow(every: {every}, fn: {fn}, timeSrc: \"_start\", createEmpty: false)\n"
+            '  |> yield(name: "agg")\n'
+            f"data\n  |> aggregateWindow(every: {every}, fn: count, timeSrc: \"_start\", createEmpty: false)\n"
+            '  |> yield(name: "n")\n'
+        )
+
     async def aggregate(self, nodes: list[str], measurement: str, start_ms: int, end_ms: int,
                         window_ms: int, fn: str) -> list[Bucket]:
-        raise StorageRejected(self.backend, "windowed aggregation is not implemented for InfluxDB 2.x yet; "
-                              "use InfluxDB 1.x or SQLite, or /readings for raw values")
+        """Per sensor and window, `fn` of the values (Flux aggregateWindow) and their count."""
+        if fn not in AGGREGATES or measurement not in MEASUREMENTS or not nodes:
+            return []
+        rows = await self._flux(self._windowed(nodes, measurement, start_ms, end_ms, window_ms, fn))
+        values: dict[tuple, float | None] = {}
+        counts: dict[tuple, int] = {}
+        for row in rows:
+            key = (row.get("node") or "", _tag_int(row.get("depth_cm")), _tag_int(row.get("channel")),
+                   _ms(row["_time"]))
+            value = row.get("_value")
+            if row.get("result") == "n":
+                counts[key] = int(value or 0)
+            else:
+                values[key] = None if value is None else float(value)
+        out = []
+        for key, n in counts.items():
+            node, depth, channel, time_ms = key
+            if n:
+                out.append(Bucket(node, measurement, depth, channel, time_ms, values.get(key), n))
+        out.sort(key=lambda b: (b.time_ms, b.node, b.depth_cm or -1, b.channel or -1))
+        return out
 
     async def close(self) -> None:
         await asyncio.to_thread(self._client.close)

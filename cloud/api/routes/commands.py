@@ -5,9 +5,12 @@ from fastapi import APIRouter, Request, Response, status
 from furrow.edge.topics import check_id
 
 from ..._time import parse_instant
+from ...auth import Forbidden
 from ...commands import AckOutcome, CommandOut
+from ...commands.service import AckFromOtherGateway
 from ..deps import CommandsDep, CommandWriter, Ingester, Reader
 from ..schemas import CommandCancel, CommandCreate, MessageResponse, ProblemResponse
+from .ingest import gateway_origin
 
 router = APIRouter(prefix="/commands", tags=["commands"])
 
@@ -76,8 +79,16 @@ async def cancel_command(command_id: str, commands: CommandsDep, who: CommandWri
     return await commands.cancel(command_id, by=f"person:{who.name}", reason=body.reason if body else None)
 
 
-@router.post("/acks", response_model=dict[str, str], responses={422: {"model": ProblemResponse}})
-async def post_ack(request: Request, commands: CommandsDep, _: Ingester) -> dict[str, str]:
-    """A gateway's command acknowledgement over HTTPS (the same as on .../gw/<gw>/ack)."""
-    outcome: AckOutcome = await commands.apply_ack(await request.body())
+@router.post("/acks", response_model=dict[str, str],
+             responses={403: {"model": MessageResponse, "description": "the command went through another gateway"},
+                        422: {"model": ProblemResponse}})
+async def post_ack(request: Request, commands: CommandsDep, who: Ingester) -> dict[str, str]:
+    """A gateway's command acknowledgement over HTTPS (the same as on .../gw/<gw>/ack).
+
+    A gateway token (user `<site>.<gateway>`) may only acknowledge commands routed
+    through its own gateway; admin may post any."""
+    try:
+        outcome: AckOutcome = await commands.apply_ack(await request.body(), gateway=gateway_origin(who))
+    except AckFromOtherGateway as e:
+        raise Forbidden(str(e)) from e
     return {"outcome": str(outcome)}
