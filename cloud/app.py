@@ -25,6 +25,7 @@ from .db import Database
 from .ingest import PayloadTooLarge, ingest_batch, printable
 from .mqtt_worker import MqttWorker
 from .node_routes import NodeRoutes
+from .planning import MissingInputs, PlanningService
 from .registry import Conflict, NotFound, Registry
 from .settings import Settings
 from .storage import (
@@ -62,8 +63,9 @@ async def open_services(settings: Settings) -> Services:
         default_ttl_s=settings.command_default_ttl_s,
         zones=registry,
     )
+    planning = PlanningService(db, registry, store, commands)
     services = Services(settings=settings, store=store, db=db, routes=routes, commands=commands,
-                        tokens=tokens, registry=registry)
+                        tokens=tokens, registry=registry, planning=planning)
     services.demo_token = demo_token
     if settings.mqtt_enabled:
 
@@ -237,6 +239,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_exception_handler(NotFound, _not_found)
     app.add_exception_handler(Conflict, _conflict)
     app.add_exception_handler(NotCancellable, _conflict)
+    app.add_exception_handler(MissingInputs, _conflict)
     app.add_exception_handler(StorageUnavailable, _storage_unavailable)
     app.add_exception_handler(StorageRejected, _storage_rejected)
     app.add_exception_handler(UnroutableNode, _unroutable)

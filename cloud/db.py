@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import TypeVar
 
 from sqlalchemy import (
+    JSON,
     BigInteger,
     Boolean,
     Float,
@@ -186,6 +187,40 @@ class ValveRow(Base):
     node_id: Mapped[str] = mapped_column(ForeignKey("nodes.id"), index=True)
     channel: Mapped[int] = mapped_column(Integer)
     zone_id: Mapped[str] = mapped_column(ForeignKey("zones.id"), index=True)
+
+
+class DecisionRow(Base):
+    """One planner decision for one zone (irrigate, skip or hold), with its inputs and the rule
+    that fired. History: it outlives the zone, so zone_id is not a foreign key."""
+
+    __tablename__ = "decisions"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    zone_id: Mapped[str] = mapped_column(String(32), index=True)
+    ts_ms: Mapped[int] = mapped_column(BigInteger)
+    rule: Mapped[str] = mapped_column(String(64))
+    action: Mapped[str] = mapped_column(String(16))
+    inputs: Mapped[dict] = mapped_column(JSON)
+    explanation: Mapped[str] = mapped_column(String(2000))
+    command_ids: Mapped[list] = mapped_column(JSON)
+    origin: Mapped[str] = mapped_column(String(80))
+    detail: Mapped[dict | None] = mapped_column(JSON)  # adjustments, net/gross mm, runtime, not_before
+
+
+class OverrideRow(Base):
+    """An agronomist's override of a zone; the newest one in force is what the planner honours."""
+
+    __tablename__ = "zone_overrides"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    zone_id: Mapped[str] = mapped_column(String(32), index=True)
+    ts_ms: Mapped[int] = mapped_column(BigInteger)
+    action: Mapped[str] = mapped_column(String(16))  # skip, hold, water_now, resume
+    until_ms: Mapped[int | None] = mapped_column(BigInteger)
+    amount_mm: Mapped[float | None] = mapped_column(Float)
+    reason: Mapped[str] = mapped_column(String(400))
+    by: Mapped[str] = mapped_column(String(80))
+    used_by_decision: Mapped[int | None] = mapped_column(Integer)  # water_now is honoured once
 
 
 def _sqlite_pragmas(dbapi_connection, _record) -> None:  # noqa: ANN001

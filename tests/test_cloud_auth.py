@@ -42,6 +42,9 @@ EXPECTED: dict[tuple[str, str], set[Role]] = {
     ("GET", "/api/v1/commands/{command_id}"): READERS,
     ("POST", "/api/v1/commands/{command_id}/cancel"): {A, AD},
     ("POST", "/api/v1/commands/acks"): {G, AD},
+    ("POST", "/api/v1/zones/{zone_id}/plan"): {A, AD},
+    ("GET", "/api/v1/zones/{zone_id}/decisions"): READERS,
+    ("POST", "/api/v1/zones/{zone_id}/override"): {A, AD},
     ("GET", "/api/v1/stats"): READERS,
     ("GET", "/api/v1/health"): EVERYONE,
 }

@@ -11,6 +11,7 @@ from ..commands import CommandService
 from ..db import Database
 from ..mqtt_worker import MqttWorker
 from ..node_routes import NodeRoutes
+from ..planning import PlanningService
 from ..registry import Registry
 from ..settings import Settings
 from ..storage import ReadingStore
@@ -27,6 +28,7 @@ class Services:
     commands: CommandService
     tokens: TokenStore
     registry: Registry
+    planning: PlanningService
     worker: MqttWorker | None = None
     background: list = field(default_factory=list)
     demo_token: str | None = None
@@ -59,6 +61,13 @@ def get_registry(request: Request) -> Registry:
 
 
 RegistryDep = Annotated[Registry, Depends(get_registry)]
+
+
+def get_planning(request: Request) -> PlanningService:
+    return get_services(request).planning
+
+
+PlanningDep = Annotated[PlanningService, Depends(get_planning)]
 
 # --- authentication and roles ------------------------------------------------
 
@@ -94,6 +103,7 @@ def allow(permission: Permission):
 Reader = Annotated[Principal, allow(Permission.READ)]
 RegistryWriter = Annotated[Principal, allow(Permission.REGISTRY_WRITE)]
 CommandWriter = Annotated[Principal, allow(Permission.COMMAND_WRITE)]
+Planner = Annotated[Principal, allow(Permission.PLAN)]
 Ingester = Annotated[Principal, allow(Permission.INGEST)]
 UserAdmin = Annotated[Principal, allow(Permission.USER_ADMIN)]
 AnyRole = Annotated[Principal, allow(Permission.HEALTH)]

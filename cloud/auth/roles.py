@@ -14,6 +14,7 @@ class Permission(StrEnum):
     READ = "read"  # readings, nodes, registry, commands, stats
     REGISTRY_WRITE = "registry_write"  # sites, fields, zones, nodes, valves
     COMMAND_WRITE = "command_write"  # create and cancel irrigation commands
+    PLAN = "plan"  # run the irrigation planner for a zone and override it
     INGEST = "ingest"  # batches and command acknowledgements from gateways
     USER_ADMIN = "user_admin"  # users and tokens
     HEALTH = "health"  # is the service up (every role)
@@ -21,7 +22,7 @@ class Permission(StrEnum):
 
 GRANTS: dict[Role, frozenset[Permission]] = {
     Role.TECHNICIAN: frozenset({Permission.READ, Permission.REGISTRY_WRITE, Permission.HEALTH}),
-    Role.AGRONOMIST: frozenset({Permission.READ, Permission.COMMAND_WRITE, Permission.HEALTH}),
+    Role.AGRONOMIST: frozenset({Permission.READ, Permission.COMMAND_WRITE, Permission.PLAN, Permission.HEALTH}),
     Role.GATEWAY: frozenset({Permission.INGEST, Permission.HEALTH}),
     Role.ADMIN: frozenset(Permission),
 }

@@ -15,7 +15,8 @@ from furrow.edge.topics import check_id
 
 from ..._time import now_ms, parse_instant
 from ...commands import CommandState
-from ...registry import NODES, ZONES, NotFound
+from ...planning import zone_water
+from ...registry import NODES, NotFound
 from ...storage import AGGREGATES, Bucket
 from ...storage.lineprotocol import to_lines
 from ..deps import CommandsDep, Reader, RegistryDep, RoutesDep, StoreDep
@@ -119,17 +120,9 @@ class ZoneSummary(BaseModel):
 async def zone_summary(zone: str, registry: RegistryDep, store: StoreDep, commands: CommandsDep,
                        _: Reader) -> ZoneSummary:
     """Current root-zone water from the zone's probes, last and next irrigation, alerts."""
-    z = await registry.get(ZONES, zone)
-    probes = []
-    for n in await registry.nodes_of_zone(zone):
-        for r in await store.latest(n.id):
-            if r.measurement == "vwc_pct" and (r.depth_cm is None or r.depth_cm <= z.root_depth_cm):
-                probes.append(DepthWater(node=n.id, depth_cm=r.depth_cm, vwc_pct=r.value, ts_ms=r.ts_ms))
-    values = [p.vwc_pct for p in probes if p.vwc_pct is not None]
-    mean = sum(values) / len(values) if values else None
-    root_mm = z.root_depth_cm * 10
-    taw = (z.field_capacity_pct - z.wilting_point_pct) / 100 * root_mm
-    depletion = None if mean is None else round(max(0.0, z.field_capacity_pct - mean) / 100 * root_mm, 1)
+    z = await registry.get_zone(zone)
+    water = await zone_water(z, await registry.nodes_of_zone(zone), store)
+    probes = [DepthWater(node=p.node, depth_cm=p.depth_cm, vwc_pct=p.vwc_pct, ts_ms=p.ts_ms) for p in water.probes]
     last = nxt = None
     now = now_ms()
     for c in await commands.recent(None, limit=1000):
@@ -143,9 +136,8 @@ async def zone_summary(zone: str, registry: RegistryDep, store: StoreDep, comman
             if nxt is None or c.not_before_ms < nxt["not_before_ms"]:
                 nxt = brief
     return ZoneSummary(zone=zone, field_capacity_pct=z.field_capacity_pct, wilting_point_pct=z.wilting_point_pct,
-                       root_depth_cm=z.root_depth_cm, probes=probes,
-                       root_zone_vwc_pct=None if mean is None else round(mean, 2),
-                       total_available_water_mm=round(taw, 1), depletion_mm=depletion, last_irrigation=last,
+                       root_depth_cm=z.root_depth_cm, probes=probes, root_zone_vwc_pct=water.root_zone_vwc_pct,
+                       total_available_water_mm=water.taw_mm, depletion_mm=water.depletion_mm, last_irrigation=last,
                        next_irrigation=nxt, alerts=[], source="probes only (water balance: agronomy engine)")
 
 

@@ -1,0 +1,105 @@
+"""The planner's inputs from what the cloud holds: the registry zone, its probes, its rain gauge.
+
+Each function reads the registry or the readings store and returns plain values; the
+planner itself (agronomy/planner.py) stays pure.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date
+
+from ..agronomy.zone import ZoneConfig
+from ..registry import ZoneOut
+from ..registry.models import NodeOut, ValveOut
+from ..storage import ReadingStore
+
+# The registry names the crop but holds no FAO-56 coefficients for it. The planner uses
+# only p (the depletion fraction, its default MAD); 0.5 is FAO-56 table 22's common value.
+# Stage lengths and Kc are placeholders the planner does not read.
+DEFAULT_P = 0.5
+_PLACEHOLDER_CROP = {"l_ini": 1, "l_dev": 1, "l_mid": 1, "l_late": 1, "kc_ini": 1.0, "kc_mid": 1.0, "kc_end": 1.0}
+
+
+class MissingInputs(Exception):
+    """The planner cannot run: something it needs is not there (HTTP 409). `missing` names it."""
+
+    def __init__(self, zone: str, missing: str, reason: str) -> None:
+        self.zone = zone
+        self.missing = missing
+        super().__init__(f"zone {zone!r} cannot be planned: {missing}: {reason}")
+
+
+@dataclass(frozen=True)
+class ProbeValue:
+    node: str
+    depth_cm: int | None
+    vwc_pct: float | None
+    ts_ms: int
+
+
+@dataclass(frozen=True)
+class ZoneWater:
+    """Root-zone water from the zone's probes alone (what GET /zones/{zone}/summary shows)."""
+
+    probes: list[ProbeValue]
+    root_zone_vwc_pct: float | None
+    taw_mm: float
+    depletion_mm: float | None
+
+    @property
+    def oldest_probe_ms(self) -> int | None:
+        times = [p.ts_ms for p in self.probes if p.vwc_pct is not None]
+        return min(times) if times else None
+
+
+async def zone_water(zone: ZoneOut, nodes: list[NodeOut], store: ReadingStore) -> ZoneWater:
+    """Newest vwc_pct of each probe within the root zone; their mean; TAW = (FC - WP) x Zr
+    (FAO-56 eq. 82); depletion = (FC - mean) x Zr, never below 0."""
+    probes = []
+    for n in nodes:
+        for r in await store.latest(n.id):
+            if r.measurement == "vwc_pct" and (r.depth_cm is None or r.depth_cm <= zone.root_depth_cm):
+                probes.append(ProbeValue(node=n.id, depth_cm=r.depth_cm, vwc_pct=r.value, ts_ms=r.ts_ms))
+    values = [p.vwc_pct for p in probes if p.vwc_pct is not None]
+    mean = sum(values) / len(values) if values else None
+    root_mm = zone.root_depth_cm * 10
+    taw = (zone.field_capacity_pct - zone.wilting_point_pct) / 100 * root_mm
+    depletion = None if mean is None else round(max(0.0, zone.field_capacity_pct - mean) / 100 * root_mm, 1)
+    return ZoneWater(probes=probes, root_zone_vwc_pct=None if mean is None else round(mean, 2),
+                     taw_mm=round(taw, 1), depletion_mm=depletion)
+
+
+async def rain_since(nodes: list[NodeOut], store: ReadingStore, start_ms: int, end_ms: int) -> float | None:
+    """Rain summed over [start_ms, end_ms) from the zone's weather nodes; None when it has none."""
+    gauges = [n.id for n in nodes if n.role == "weather"]
+    if not gauges:
+        return None
+    total = 0.0
+    for node in gauges:
+        for r in await store.query(node, "rain_mm", start_ms, end_ms, 100_000):
+            total += r.value or 0.0
+    return round(total, 2)
+
+
+def zone_config(zone: ZoneOut, valves: list[ValveOut], nodes: list[NodeOut]) -> ZoneConfig:
+    """The planner's zone configuration from the registry zone and its one valve.
+
+    Soil from FC/WP (% to m3/m3), root depth, the emitters' precipitation rate and the
+    hydraulic group come from the registry; the rest takes zone.py's defaults (night
+    window 22:00-06:00, efficiency 1, refill to field capacity, 4 h valve maximum).
+    """
+    if len(valves) != 1:
+        raise MissingInputs(zone.id, "valve", f"the zone has {len(valves)} valve(s) in the registry; "
+                            "the planner needs exactly one")
+    located = [n for n in nodes if n.lat is not None]
+    return ZoneConfig.model_validate({
+        "id": zone.id,
+        "site": {"latitude_deg": located[0].lat if located else 0.0, "elevation_m": 0.0},
+        "soil": {"theta_fc": zone.field_capacity_pct / 100, "theta_wp": zone.wilting_point_pct / 100},
+        "crop": {"name": zone.crop, "planting": zone.planting_date or date(2000, 1, 1), "p": DEFAULT_P,
+                 "root_depth_m": zone.root_depth_cm / 100, **_PLACEHOLDER_CROP},
+        "irrigation": {"node": valves[0].node_id, "valve": valves[0].channel,
+                       "precipitation_rate_mm_h": zone.precip_rate_mm_h,
+                       "hydraulic_group": zone.hydraulic_group or "main"},
+    })
