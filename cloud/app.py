@@ -21,6 +21,7 @@ from .api import api_router
 from .api.deps import Services
 from .auth import AuthError, Forbidden, Role, TokenStore
 from .commands import CommandNotFound, CommandService, NotCancellable, UnroutableNode
+from .commands.service import AckFromOtherGateway
 from .db import Database
 from .ingest import PayloadTooLarge, ingest_batch, printable
 from .mqtt_worker import MqttWorker
@@ -78,7 +79,11 @@ async def open_services(settings: Settings) -> Services:
                             first.field, first.value, first.reason)
 
         async def on_ack(site: str, gateway: str, payload: bytes) -> None:
-            await commands.apply_ack(payload)
+            # An ack counts only from the gateway the command went through.
+            try:
+                await commands.apply_ack(payload, gateway=(site, gateway))
+            except AckFromOtherGateway as e:
+                log.warning("ignored an acknowledgement over MQTT: %s", e)
 
         worker = MqttWorker(
             host=settings.mqtt_host,

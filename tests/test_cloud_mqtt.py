@@ -150,6 +150,29 @@ async def test_command_goes_out_on_the_gateway_cmd_topic_and_acks_come_back(
             "created", "sent", "received", "started", "completed"]
 
 
+async def test_an_ack_on_another_gateways_topic_changes_nothing(tmp_path, mosquitto, mqtt_topic_prefix):
+    """An ack published on gw-2's ack topic for a command routed through gw-1 is ignored;
+    the command follows only its own gateway's acks."""
+    root = mqtt_topic_prefix
+    async with mqtt_app(tmp_path, mosquitto.host, mosquitto.port, root) as client:
+        await ready(client)
+        await client.post("/api/v1/ingest/batch", json=irrigation_batch())
+        r = await client.post("/api/v1/commands", json={"node": "irr-01", "valve": 1, "duration_s": 600})
+        cmd = r.json()
+        async with aiomqtt.Client(mosquitto.host, mosquitto.port) as peer:
+            forged = make_ack(cmd["id"], "irr-01", "completed", T0, runtime_s=600)
+            await peer.publish(gateway_topic("demo", "gw-2", "ack", root), encode(forged), qos=1)
+            real = make_ack(cmd["id"], "irr-01", "received", T0)
+            await peer.publish(gateway_topic("demo", "gw-1", "ack", root), encode(real), qos=1)
+
+        async def received() -> bool:
+            return (await client.get(f"/api/v1/commands/{cmd['id']}")).json()["state"] == "received"
+
+        await eventually(received, "the real gateway's ack")
+        got = (await client.get(f"/api/v1/commands/{cmd['id']}")).json()
+    assert [e["state"] for e in got["events"]] == ["created", "sent", "received"]
+
+
 async def test_a_command_created_while_the_broker_is_down_is_sent_on_connect(
     tmp_path, mosquitto, mqtt_topic_prefix
 ):
