@@ -8,7 +8,7 @@ enabled, supervises the MQTT worker as a background task.
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI, Request
@@ -114,40 +114,36 @@ async def _bootstrap_admin(settings: Settings, tokens: TokenStore) -> str | None
     return token
 
 
-async def expiry_loop(commands: CommandService, interval_s: float) -> None:
-    """Mark commands expired when their expiry passes before they start; never stops on an error."""
+async def every(interval_s: float, step: Callable[[], Awaitable[None]], what: str) -> None:
+    """Run `step` every `interval_s` until cancelled. A failure is logged in full
+    once, then retried quietly until the step works again: one bad run never
+    stops the job."""
     failures = 0
     while True:
         try:
-            n = await commands.expire_due()
-            if n:
-                log.info("%d command(s) expired before they started", n)
+            await step()
             failures = 0
         except asyncio.CancelledError:
             raise
         except Exception:
             failures += 1
             if failures == 1:
-                log.exception("command expiry job failed; retrying")
+                log.exception("%s failed; retrying every %g s", what, interval_s)
         await asyncio.sleep(interval_s)
 
 
-async def maintenance_loop(store: SqliteReadingStore, interval_s: float) -> None:
-    """The SQLite roll-up and retention job; an error is logged once and retried."""
-    failures = 0
-    while True:
-        try:
-            hours, deleted = await store.maintain(now_ms())
-            if deleted:
-                log.info("rolled up %d sensor-hours; %d raw readings past retention dropped", hours, deleted)
-            failures = 0
-        except asyncio.CancelledError:
-            raise
-        except Exception:
-            failures += 1
-            if failures == 1:
-                log.exception("readings roll-up job failed; retrying")
-        await asyncio.sleep(interval_s)
+async def expire_commands(commands: CommandService) -> None:
+    """Mark commands expired whose expiry passed before they started."""
+    n = await commands.expire_due()
+    if n:
+        log.info("%d command(s) expired before they started", n)
+
+
+async def maintain_readings(store: SqliteReadingStore) -> None:
+    """The SQLite roll-up and retention job."""
+    hours, deleted = await store.maintain(now_ms())
+    if deleted:
+        log.info("rolled up %d sensor-hours; %d raw readings past retention dropped", hours, deleted)
 
 
 async def close_services(services: Services) -> None:
@@ -166,12 +162,15 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     services = await open_services(app.state.settings)
     if services.worker is not None:
         services.worker.start()
-    interval = app.state.settings.command_expiry_interval_s
-    services.background.append(asyncio.create_task(expiry_loop(services.commands, interval),
-                                                   name="furrow-command-expiry"))
+    settings = app.state.settings
+    services.background.append(asyncio.create_task(
+        every(settings.command_expiry_interval_s, lambda: expire_commands(services.commands), "command expiry"),
+        name="furrow-command-expiry"))
     if isinstance(services.store, SqliteReadingStore):
+        store = services.store
         services.background.append(asyncio.create_task(
-            maintenance_loop(services.store, app.state.settings.rollup_interval_s), name="furrow-rollups"))
+            every(settings.rollup_interval_s, lambda: maintain_readings(store), "readings roll-up"),
+            name="furrow-rollups"))
     app.state.services = services
     try:
         yield
