@@ -94,7 +94,8 @@ class Demo:
             self.meter.advance(now_ms / 1000)
 
         irr, self.meter = nodes.irrigation_node(self.farm, "irr-01", ["north", "south"], state, interval_ms)
-        mqtt = dict(site=SITE, host=HOST, port=options.mqtt_port)
+        # each node keeps its outbox beside its seq file: both are its flash
+        mqtt = dict(site=SITE, host=HOST, port=options.mqtt_port, state_dir=state)
         self.runners = [
             MqttNodeRunner(nodes.soil_node(self.farm, "soil-01", "north", [10, 30, 60], state, interval_ms, clock_s),
                            encoding="json", **mqtt),
