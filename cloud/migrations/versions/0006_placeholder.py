@@ -1,0 +1,18 @@
+"""Command signing keys (placeholder: filled in by the work that owns it; a no-op until then).
+
+Revision ID: 0006
+Revises: 0005
+"""
+
+revision = '0006'
+down_revision = '0005'
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    pass
+
+
+def downgrade() -> None:
+    pass
