@@ -9,6 +9,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from ..auth import AuthError, Forbidden, Permission, Principal, TokenStore, allows, roles_with
 from ..commands import CommandService
 from ..db import Database
+from ..events import EventBus
 from ..mqtt_worker import MqttWorker
 from ..node_routes import NodeRoutes
 from ..planning import PlanningService
@@ -32,6 +33,7 @@ class Services:
     worker: MqttWorker | None = None
     background: list = field(default_factory=list)
     demo_token: str | None = None
+    events: EventBus = field(default_factory=EventBus)
 
 
 def get_services(request: Request) -> Services:
