@@ -16,17 +16,26 @@ from fastapi.responses import JSONResponse
 
 from furrow.edge.errors import ContractError
 
+from . import dashboard
 from ._time import now_ms
-from .api import api_router
+from .alerts import AlertService
+from .alerts.wiring import build_alert_service
+from .api import api_router, login_router
 from .api.deps import Services
+from .audit import AuditLog
 from .auth import AuthError, Forbidden, Role, TokenStore
+from .auth.ratelimit import LoginLimiter
 from .commands import CommandNotFound, CommandService, NotCancellable, UnroutableNode
 from .commands.service import AckFromOtherGateway
+from .commands.signing import signer_from_settings
 from .db import Database
+from .events import EventBus
+from .identity import CredentialStore
 from .ingest import PayloadTooLarge, ingest_batch, printable
 from .mqtt_worker import MqttWorker
 from .node_routes import NodeRoutes
 from .planning import MissingInputs, PlanningService
+from .planning.forecast import forecast_source
 from .registry import Conflict, NotFound, Registry
 from .settings import Settings
 from .storage import (
@@ -63,15 +72,22 @@ async def open_services(settings: Settings) -> Services:
         default_max_runtime_s=settings.command_default_max_runtime_s,
         default_ttl_s=settings.command_default_ttl_s,
         zones=registry,
+        signer=signer_from_settings(settings),
     )
-    planning = PlanningService(db, registry, store, commands)
+    events = EventBus()
+    planning = PlanningService(db, registry, store, commands, forecast=forecast_source(settings.forecast_file),
+                               events=events)
     services = Services(settings=settings, store=store, db=db, routes=routes, commands=commands,
-                        tokens=tokens, registry=registry, planning=planning)
+                        tokens=tokens, registry=registry, planning=planning, events=events)
     services.demo_token = demo_token
+    commands.events = services.events  # command lifecycle changes feed the live views
+    services.audit = AuditLog(db)
+    services.credentials = CredentialStore(db, settings.topic_root)
+    services.login_limiter = LoginLimiter(settings.login_max_failures, settings.login_window_s)
     if settings.mqtt_enabled:
 
         async def on_batch(site: str, gateway: str, payload: bytes) -> None:
-            result = await ingest_batch(payload, store, routes, origin=(site, gateway))
+            result = await ingest_batch(payload, store, routes, origin=(site, gateway), events=services.events)
             if result.rejected:
                 first = result.rejected[0]
                 log.warning("batch %s from %s/%s: %d item(s) rejected, first %s=%r: %s",
@@ -95,9 +111,12 @@ async def open_services(settings: Settings) -> Services:
             shared_group=settings.ingest_shared_group,
             client_id=settings.mqtt_client_id,
             reconnect_max_s=settings.mqtt_reconnect_max_s,
+            username=settings.mqtt_username,
+            password=settings.mqtt_password.get_secret_value() if settings.mqtt_password else None,
         )
         commands.publisher = worker
         services.worker = worker
+    services.alerts = build_alert_service(settings, db, registry, routes, store, services.events, services.worker)
     return services
 
 
@@ -146,11 +165,33 @@ async def maintain_readings(store: SqliteReadingStore) -> None:
         log.info("rolled up %d sensor-hours; %d raw readings past retention dropped", hours, deleted)
 
 
+async def evaluate_alerts(alerts: AlertService, interval_s: float) -> None:
+    """The alert job. Its first run waits one interval: nodes get a chance to report first."""
+    await asyncio.sleep(interval_s)
+    await every(interval_s, alerts.evaluate, "alert evaluation")
+
+
+async def plan_zones(planning: PlanningService) -> None:
+    """The scheduled planner: every zone once (one failing zone never stops the others)."""
+    results = await planning.plan_all(origin="scheduler")
+    failed = {z: r for z, r in results.items() if r.startswith("error")}
+    if failed:
+        log.warning("scheduled planning: %d of %d zone(s) failed: %s", len(failed), len(results), failed)
+
+
+async def _after(delay_s: float, job: Callable[[], Awaitable[None]]) -> None:
+    """Start `job` after `delay_s`: the first scheduled plan waits one interval after startup."""
+    await asyncio.sleep(delay_s)
+    await job()
+
+
 async def close_services(services: Services) -> None:
     for task in services.background:
         task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await task
+    if services.alerts is not None:
+        await services.alerts.deliveries.stop()
     if services.worker is not None:
         await services.worker.stop()
     await services.store.close()
@@ -171,6 +212,15 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         services.background.append(asyncio.create_task(
             every(settings.rollup_interval_s, lambda: maintain_readings(store), "readings roll-up"),
             name="furrow-rollups"))
+    if services.alerts is not None:
+        services.background.append(asyncio.create_task(evaluate_alerts(services.alerts, settings.alerts_interval_s),
+                                                       name="furrow-alerts"))
+        services.alerts.deliveries.start()
+    if settings.planning_interval_s > 0:
+        interval = settings.planning_interval_s
+        services.background.append(asyncio.create_task(
+            _after(interval, lambda: every(interval, lambda: plan_zones(services.planning), "scheduled planning")),
+            name="furrow-planner"))
     app.state.services = services
     try:
         yield
@@ -249,4 +299,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_exception_handler(UnroutableNode, _unroutable)
     app.add_exception_handler(CommandNotFound, _not_found)
     app.include_router(api_router)
+    app.include_router(login_router)
+    dashboard.mount(app)
     return app

@@ -21,11 +21,13 @@ from sqlalchemy import (
     Boolean,
     Float,
     ForeignKey,
+    Index,
     Integer,
     String,
     UniqueConstraint,
     create_engine,
     event,
+    text,
 )
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, sessionmaker
@@ -110,6 +112,8 @@ class User(Base):
     role: Mapped[str] = mapped_column(String(16))
     created_ms: Mapped[int] = mapped_column(BigInteger)
     disabled: Mapped[bool] = mapped_column(Boolean, default=False)
+    # scrypt hash for password login (cloud/auth/passwords.py); None: tokens only
+    password_hash: Mapped[str | None] = mapped_column(String(200))
 
 
 class ApiToken(Base):
@@ -159,6 +163,10 @@ class ZoneRow(Base):
     planting_date: Mapped[str | None] = mapped_column(String(10))
     precip_rate_mm_h: Mapped[float] = mapped_column(Float)
     hydraulic_group: Mapped[str | None] = mapped_column(String(64))
+    # planning (issue 6, migration 0004): water budgets and the crop's FAO-56 coefficients (JSON)
+    week_budget_mm: Mapped[float | None] = mapped_column(Float)
+    season_budget_mm: Mapped[float | None] = mapped_column(Float)
+    crop_coefficients: Mapped[str | None] = mapped_column(String(1000))
 
 
 class NodeRow(Base):
@@ -187,6 +195,7 @@ class ValveRow(Base):
     node_id: Mapped[str] = mapped_column(ForeignKey("nodes.id"), index=True)
     channel: Mapped[int] = mapped_column(Integer)
     zone_id: Mapped[str] = mapped_column(ForeignKey("zones.id"), index=True)
+    max_runtime_s: Mapped[int | None] = mapped_column(Integer)  # the planner splits longer runs (0004)
 
 
 class DecisionRow(Base):
@@ -221,6 +230,74 @@ class OverrideRow(Base):
     reason: Mapped[str] = mapped_column(String(400))
     by: Mapped[str] = mapped_column(String(80))
     used_by_decision: Mapped[int | None] = mapped_column(Integer)  # water_now is honoured once
+
+
+class AlertRow(Base):
+    """One alert (agronomy/alerts.py rule) from when it was raised until it resolved.
+
+    At most one unresolved row per (kind, subject), held by a partial unique index so two
+    instances evaluating at once cannot both raise it. A severity rise clears the
+    acknowledgement: the person must look again."""
+
+    __tablename__ = "alerts"
+    __table_args__ = (Index("uq_alerts_open", "kind", "subject", unique=True,
+                            sqlite_where=text("resolved_ms IS NULL"),
+                            postgresql_where=text("resolved_ms IS NULL")),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    kind: Mapped[str] = mapped_column(String(40))
+    subject: Mapped[str] = mapped_column(String(80))
+    site: Mapped[str | None] = mapped_column(String(32))
+    zone: Mapped[str | None] = mapped_column(String(32), index=True)
+    severity: Mapped[int] = mapped_column(Integer)  # agronomy.alerts.Severity: 1 info, 2 warning, 3 critical
+    message: Mapped[str] = mapped_column(String(400))
+    evidence: Mapped[dict] = mapped_column(JSON)
+    first_ms: Mapped[int] = mapped_column(BigInteger)
+    last_ms: Mapped[int] = mapped_column(BigInteger, index=True)
+    resolved_ms: Mapped[int | None] = mapped_column(BigInteger, index=True)
+    acknowledged_by: Mapped[str | None] = mapped_column(String(80))
+    acknowledged_ms: Mapped[int | None] = mapped_column(BigInteger)
+    ack_note: Mapped[str | None] = mapped_column(String(400))
+
+
+class GatewayRow(Base):
+    """A registered gateway of a site: it gets broker credentials for its site only."""
+
+    __tablename__ = "gateways"
+
+    site_id: Mapped[str] = mapped_column(ForeignKey("sites.id"), primary_key=True)
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    created_ms: Mapped[int] = mapped_column(BigInteger)
+
+
+class DeviceCredential(Base):
+    """A node's or gateway's broker login. Only a Mosquitto-format hash of the password is
+    kept (cloud/identity/mosquitto.py), so the broker's password file is made from it."""
+
+    __tablename__ = "device_credentials"
+
+    username: Mapped[str] = mapped_column(String(80), primary_key=True)
+    kind: Mapped[str] = mapped_column(String(16))  # node, gateway
+    site: Mapped[str] = mapped_column(String(32), index=True)
+    device: Mapped[str] = mapped_column(String(32))  # node id or gateway id
+    password_hash: Mapped[str] = mapped_column(String(200))
+    issued_ms: Mapped[int] = mapped_column(BigInteger)
+    issued_by: Mapped[str] = mapped_column(String(80))
+    revoked_ms: Mapped[int | None] = mapped_column(BigInteger)
+
+
+class AuditRow(Base):
+    """One change: who did what to which thing, when, and from which address."""
+
+    __tablename__ = "audit_log"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    ts_ms: Mapped[int] = mapped_column(BigInteger, index=True)
+    actor: Mapped[str] = mapped_column(String(80))
+    action: Mapped[str] = mapped_column(String(64))
+    target: Mapped[str] = mapped_column(String(200))
+    client: Mapped[str] = mapped_column(String(64))
+    detail: Mapped[dict | None] = mapped_column(JSON)
 
 
 def _sqlite_pragmas(dbapi_connection, _record) -> None:  # noqa: ANN001

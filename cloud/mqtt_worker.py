@@ -71,11 +71,14 @@ class MqttWorker:
         reconnect_max_s: float = 30.0,
         storage_retry_max_s: float = 30.0,
         publish_timeout_s: float = 10.0,
+        username: str | None = None,
+        password: str | None = None,
     ) -> None:
         if shared_group is not None and (not shared_group or "/" in shared_group):
             raise ValueError(f"shared_group {shared_group!r} must be a non-empty name without '/'")
         self.host = host
         self.port = port
+        self._login = (username, password)  # the broker login (`furrow broker config` makes furrow@cloud)
         self.root = root
         self._on_batch = on_batch
         self._on_ack = on_ack
@@ -141,6 +144,8 @@ class MqttWorker:
         # paho's reconnect backoff: doubling from 1 s, capped (whole seconds).
         cap = max(1, round(self._reconnect_max_s))
         client.reconnect_delay_set(min_delay=1, max_delay=cap)
+        if self._login[0] is not None:
+            client.username_pw_set(*self._login)
         client.on_connect = self._paho_connect
         client.on_connect_fail = self._paho_connect_fail
         client.on_disconnect = self._paho_disconnect
@@ -338,4 +343,22 @@ class MqttWorker:
             raise NotConnected(f"broker {self.host}:{self.port} did not confirm within "
                                f"{self._publish_timeout_s:g} s")
         self.stats["commands_published"] += 1
+
+    async def publish(self, topic: str, payload: bytes) -> None:
+        """Publish `payload` with QoS 1, not retained (alerts, cloud/alerts/), and wait for the
+        broker's PUBACK. Raises NotConnected as publish_command does."""
+        client = self._client
+        if client is None or not self.connected:
+            raise NotConnected(f"not connected to the MQTT broker {self.host}:{self.port}")
+        info = client.publish(topic, payload, qos=1, retain=False)
+        if info.rc != mqtt.MQTT_ERR_SUCCESS:
+            raise NotConnected(f"publish to {self.host}:{self.port} failed: {mqtt.error_string(info.rc)}")
+        try:
+            await asyncio.to_thread(info.wait_for_publish, self._publish_timeout_s)
+        except (RuntimeError, ValueError) as e:
+            raise NotConnected(str(e)) from e
+        if not info.is_published():
+            raise NotConnected(f"broker {self.host}:{self.port} did not confirm within "
+                               f"{self._publish_timeout_s:g} s")
+        self.stats["published"] += 1
 

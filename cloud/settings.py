@@ -1,9 +1,9 @@
 """One place for the cloud service's configuration, read from ``FURROW_*`` variables."""
 
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
-from pydantic import Field, SecretStr, model_validator
+from pydantic import AnyHttpUrl, Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 StorageKind = Literal["sqlite", "influxdb1", "influxdb2"]
@@ -12,6 +12,7 @@ StorageKind = Literal["sqlite", "influxdb1", "influxdb2"]
 WEAK_SECRETS = frozenset({"changeme", "change-me", "secret", "furrow", "password", "default", "demo"})
 DEMO_SECRET_KEY = "furrow-demo-mode-only-not-a-secret"
 MIN_SECRET_LEN = 16
+MIN_ADMIN_TOKEN_LEN = 32
 
 
 class Settings(BaseSettings):
@@ -74,13 +75,26 @@ class Settings(BaseSettings):
         description="a token the service accepts as admin from startup (stored hashed); for "
         "first setup and automation. `furrow cloud token create` is the other way in",
     )
+    secret_key_file: Path | None = Field(
+        default=None, description="read secret_key from this file instead (a mounted secret); "
+        "one trailing newline is ignored")
+    bootstrap_admin_token_file: Path | None = Field(default=None, description="bootstrap_admin_token from a file")
     token_ttl_days: int = Field(default=90, ge=1, le=3650)
+    login_token_ttl_hours: float = Field(default=12.0, gt=0, le=24 * 90, description="tokens from password login")
+    login_max_failures: int = Field(default=5, ge=1, le=1000, description="failed logins per user name and "
+                                    "per client address within login_window_s before 429")
+    login_window_s: float = Field(default=60.0, gt=0, le=86400)
     gateway_token_ttl_days: int = Field(default=365, ge=1, le=3650)
 
     # --- cloud MQTT broker ------------------------------------------------
     mqtt_enabled: bool = True
     mqtt_host: str = "127.0.0.1"
     mqtt_port: int = Field(default=1883, ge=1, le=65535)
+    mqtt_username: str | None = Field(default=None, description="the cloud's broker login (furrow@cloud from "
+                                      "`furrow broker config`)")
+    mqtt_password: SecretStr | None = None
+    mqtt_password_file: Path | None = Field(default=None, description="mqtt_password from a file "
+                                            "(e.g. the service.password `furrow broker config` writes)")
     mqtt_client_id: str | None = Field(
         default=None,
         description="set to keep a persistent session: the broker then queues QoS 1 "
@@ -99,6 +113,50 @@ class Settings(BaseSettings):
     command_default_ttl_s: int = Field(default=900, ge=1)
     command_expiry_interval_s: float = Field(default=5.0, gt=0, description="how often the expiry job runs")
 
+    # --- irrigation planner (issue 6) ----------------------------------------
+    planning_interval_s: float = Field(default=3600.0, ge=0, description="how often every zone is planned "
+                                       "(decisions of origin \"scheduler\"); 0 turns the scheduled job off")
+    forecast_file: Path | None = Field(default=None, description="a JSON rain forecast the planner reads "
+                                       "(cloud/planning/forecast.py); none: no forecast")
+    command_signing_keys_dir: Path | None = Field(
+        default=None, description="directory of Ed25519 command signing keys (<kid>.key, <kid>.pub; "
+        "`furrow cloud keys generate`); unset, commands go out unsigned (demo mode makes a key in data_dir)")
+    command_signing_kid: str | None = Field(default=None, description="the key that signs (default: the newest)")
+    command_node_keys_file: Path | None = Field(
+        default=None, description="JSON {node: hex key} of irrigation nodes that check a node MAC "
+        "(`furrow cloud keys node-key`)")
+
+    # --- alerts (cloud/alerts/) ---------------------------------------------
+    alerts_interval_s: float = Field(default=60.0, gt=0, description="how often the alert rules are evaluated")
+    alerts_report_interval_s: float = Field(
+        default=300.0, gt=0, description="nodes' report interval: silent for 3 of them is node-offline")
+    alerts_trap_threshold_per_week: float | None = Field(
+        default=None, gt=0, description="pest action threshold, catch per trap per week (None: no pest alerts; "
+        "it is per species, none is built in)")
+    alert_webhook_url: AnyHttpUrl | None = Field(default=None, description="POST every raised, escalated and "
+                                          "resolved alert here as JSON")
+    alert_webhook_secret: SecretStr | None = Field(
+        default=None, description="signs each webhook body: X-Furrow-Signature: sha256=<HMAC-SHA256 hex>")
+    alert_delivery_attempts: int = Field(default=5, ge=1, le=100, description="per alert and channel (MQTT, "
+                                         "webhook) before it is counted as failed")
+    alert_delivery_backoff_s: float = Field(default=1.0, ge=0, description="first retry delay; doubles, "
+                                            "up to 60 s")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _secrets_from_files(cls, data: Any) -> Any:
+        # A secret given as a file (Docker/Kubernetes secrets) beats none; the value itself wins.
+        if not isinstance(data, dict):
+            return data
+        for name in ("secret_key", "bootstrap_admin_token", "mqtt_password"):
+            path = data.get(f"{name}_file")
+            if path and not data.get(name):
+                try:
+                    data[name] = Path(path).read_text().removesuffix("\n")
+                except OSError as e:
+                    raise ValueError(f"FURROW_{name.upper()}_FILE={path!s}: cannot read: {e.strerror or e}") from None
+        return data
+
     @model_validator(mode="after")
     def _check_secret(self) -> "Settings":
         if self.demo_mode:
@@ -111,6 +169,11 @@ class Settings(BaseSettings):
         if len(key) < MIN_SECRET_LEN or key.lower() in WEAK_SECRETS or key == DEMO_SECRET_KEY:
             raise ValueError(f"FURROW_SECRET_KEY is a default or weak value: use at least "
                              f"{MIN_SECRET_LEN} random characters")
+        admin = self.bootstrap_admin_token.get_secret_value() if self.bootstrap_admin_token is not None else None
+        if admin is not None and (len(admin) < MIN_ADMIN_TOKEN_LEN or not admin.startswith("fw_")):
+            raise ValueError(f"FURROW_BOOTSTRAP_ADMIN_TOKEN is weak: it must start with fw_ and have at least "
+                             f"{MIN_ADMIN_TOKEN_LEN} characters (python -c 'import secrets; "
+                             f"print(\"fw_admin_\" + secrets.token_urlsafe(32))')")
         return self
 
     def token_key(self) -> bytes:

@@ -73,6 +73,8 @@ class NodeSnapshot:
     battery_v: float | None = None
     faults: tuple[tuple[str, str], ...] = ()
     """(sensor, fault code) of sensors reporting a fault."""
+    expected: bool = True
+    """Whether the node ought to report (it is registered): only then is silence an alert."""
 
 
 @dataclass(frozen=True)
@@ -174,7 +176,7 @@ def _rules(s: FarmState) -> Iterator[Alert]:
                          f"maximum {w.tmax_forecast_c:.1f} °C expected", now, tmax_c=w.tmax_forecast_c)
     for n in s.nodes:
         silent = None if n.last_seen is None else now - n.last_seen
-        if silent is None or silent > timedelta(seconds=t.offline_intervals * n.report_interval_s):
+        if n.expected and (silent is None or silent > timedelta(seconds=t.offline_intervals * n.report_interval_s)):
             crit = silent is None or silent >= t.offline_critical
             yield _raise(AlertKind.NODE_OFFLINE, n.node, Severity.CRITICAL if crit else Severity.WARNING,
                          "never heard" if silent is None else f"silent for {silent}", now,

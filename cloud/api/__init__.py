@@ -3,7 +3,11 @@
 from fastapi import APIRouter, Depends
 
 from .deps import authenticate
-from .routes import auth, commands, ingest, nodes, planning, query, readings, registry, status
+from .routes import alerts as alert_routes  # alerts: list, acknowledge, evaluate
+from .routes import audit, auth, commands, identity, ingest, login, nodes, planning, query, readings, registry, status
+from .routes import commissioning as commissioning_routes  # the commissioning kit
+from .routes import dashboard as dashboard_routes  # the zone page's season of data, as columns
+from .routes import events as event_routes  # the dashboard's live stream
 
 # Every route needs a valid bearer token (the router-wide dependency below, so
 # no route can be mounted without it), and each route names the permission its
@@ -12,7 +16,13 @@ from .routes import auth, commands, ingest, nodes, planning, query, readings, re
 # A gateway token speaks for one gateway (user <site>.<gateway>): HTTPS ingest
 # checks the batch envelope against it (routes/ingest.py).
 api_router = APIRouter(prefix="/api/v1", dependencies=[Depends(authenticate)])
-for module in (auth, ingest, readings, query, nodes, registry, commands, planning, status):
+for module in (auth, ingest, readings, query, nodes, registry, commands, planning, status, identity, audit,
+               commissioning_routes, dashboard_routes, event_routes):
     api_router.include_router(module.router)
+api_router.include_router(alert_routes.router)
 
-__all__ = ["api_router"]
+# The one way in without a token: password login (rate-limited, routes/login.py).
+login_router = APIRouter(prefix="/api/v1")
+login_router.include_router(login.router)
+
+__all__ = ["api_router", "login_router"]

@@ -6,10 +6,14 @@ from typing import Annotated
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
+from ..alerts import AlertService
+from ..audit import AuditLog, Auditor
 from ..auth import AuthError, Forbidden, Permission, Principal, TokenStore, allows, roles_with
+from ..auth.ratelimit import LoginLimiter
 from ..commands import CommandService
 from ..db import Database
 from ..events import EventBus
+from ..identity import CredentialStore
 from ..mqtt_worker import MqttWorker
 from ..node_routes import NodeRoutes
 from ..planning import PlanningService
@@ -33,6 +37,10 @@ class Services:
     worker: MqttWorker | None = None
     background: list = field(default_factory=list)
     demo_token: str | None = None
+    audit: AuditLog | None = None  # set by open_services
+    credentials: CredentialStore | None = None
+    login_limiter: LoginLimiter = field(default_factory=LoginLimiter)
+    alerts: AlertService | None = None  # set by open_services
     events: EventBus = field(default_factory=EventBus)
 
 
@@ -71,6 +79,15 @@ def get_planning(request: Request) -> PlanningService:
 
 PlanningDep = Annotated[PlanningService, Depends(get_planning)]
 
+
+def get_alerts(request: Request) -> AlertService:
+    alerts = get_services(request).alerts
+    assert alerts is not None, "open_services sets the alert service"
+    return alerts
+
+
+AlertsDep = Annotated[AlertService, Depends(get_alerts)]
+
 # --- authentication and roles ------------------------------------------------
 
 _bearer = HTTPBearer(auto_error=False, description="a Furrow API token: `Authorization: Bearer fw_...`")
@@ -81,6 +98,10 @@ async def authenticate(
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
 ) -> Principal:
     """The caller behind the bearer token; AuthError (401) without a valid one."""
+    if credentials is None and request.url.path == "/api/v1/events" and "token" in request.query_params:
+        # A browser's EventSource cannot set headers; this one stream also takes ?token=
+        # (it then shows in access logs: docs/dashboard.md says why the dashboard avoids it).
+        return await get_services(request).tokens.verify(request.query_params["token"])
     if credentials is None or credentials.scheme.lower() != "bearer":
         raise AuthError("an Authorization: Bearer token is required")
     return await get_services(request).tokens.verify(credentials.credentials)
@@ -108,4 +129,20 @@ CommandWriter = Annotated[Principal, allow(Permission.COMMAND_WRITE)]
 Planner = Annotated[Principal, allow(Permission.PLAN)]
 Ingester = Annotated[Principal, allow(Permission.INGEST)]
 UserAdmin = Annotated[Principal, allow(Permission.USER_ADMIN)]
+CredentialsWriter = Annotated[Principal, allow(Permission.CREDENTIALS_WRITE)]
+AuditReader = Annotated[Principal, allow(Permission.AUDIT_READ)]
+AlertAcker = Annotated[Principal, allow(Permission.ALERT_ACK)]
 AnyRole = Annotated[Principal, allow(Permission.HEALTH)]
+
+
+def client_address(request: Request) -> str:
+    """The caller's address as the server saw it (uvicorn applies X-Forwarded-For only from
+    its --forwarded-allow-ips)."""
+    return request.client.host if request.client is not None else "unknown"
+
+
+def get_auditor(request: Request) -> Auditor:
+    return Auditor(get_services(request).audit, client_address(request))
+
+
+AuditDep = Annotated[Auditor, Depends(get_auditor)]

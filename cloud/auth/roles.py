@@ -17,12 +17,17 @@ class Permission(StrEnum):
     PLAN = "plan"  # run the irrigation planner for a zone and override it
     INGEST = "ingest"  # batches and command acknowledgements from gateways
     USER_ADMIN = "user_admin"  # users and tokens
+    CREDENTIALS_WRITE = "credentials_write"  # issue, rotate, revoke node and gateway broker logins
+    AUDIT_READ = "audit_read"  # the audit log
+    ALERT_ACK = "alert_ack"  # acknowledge an alert (a person has seen it)
     HEALTH = "health"  # is the service up (every role)
 
 
 GRANTS: dict[Role, frozenset[Permission]] = {
-    Role.TECHNICIAN: frozenset({Permission.READ, Permission.REGISTRY_WRITE, Permission.HEALTH}),
-    Role.AGRONOMIST: frozenset({Permission.READ, Permission.COMMAND_WRITE, Permission.PLAN, Permission.HEALTH}),
+    Role.TECHNICIAN: frozenset({Permission.READ, Permission.REGISTRY_WRITE, Permission.CREDENTIALS_WRITE,
+                                Permission.ALERT_ACK, Permission.HEALTH}),
+    Role.AGRONOMIST: frozenset({Permission.READ, Permission.COMMAND_WRITE, Permission.PLAN, Permission.ALERT_ACK,
+                                Permission.HEALTH}),
     Role.GATEWAY: frozenset({Permission.INGEST, Permission.HEALTH}),
     Role.ADMIN: frozenset(Permission),
 }

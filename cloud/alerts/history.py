@@ -1,0 +1,111 @@
+"""Inputs of the alert rules that need more than the newest reading: drought (daily rain and
+ET0 over weeks), disease risk (hourly leaf wetness and temperature), trap pressure (weeks of
+counts). Each reads the store and hands plain values to the agronomy engine's pure models."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from datetime import UTC, date, datetime, timedelta
+
+from ..agronomy.alerts import RiskSnapshot
+from ..agronomy.et0 import DailyWeather, Site, et0_daily
+from ..agronomy.pests import PathogenParams, TrapCount, trap_pressure, wet_periods
+from ..agronomy.water_balance import effective_rain
+from ..storage import ReadingStore
+
+HOUR_MS = 3_600_000
+DAY_MS = 24 * HOUR_MS
+LEAF_WET_PCT = 50.0  # a leaf-wetness sensor reading at least this counts the hour as wet
+DISEASE_WINDOW_H = 48
+TRAP_WEEKS = 4
+
+
+def _day(ms: int) -> date:
+    return datetime.fromtimestamp(ms / 1000, UTC).date()
+
+
+def _day_start_ms(d: date) -> int:
+    return int(datetime.combine(d, datetime.min.time(), UTC).timestamp() * 1000)
+
+
+async def drought(store: ReadingStore, gauges: list[str], latitude_deg: float, now_ms: int,
+                  lookback_days: int) -> tuple[int, float]:
+    """(days without effective rain, ET0 summed over them [mm]) back from yesterday (UTC).
+
+    ET0 is FAO-56 Penman-Monteith from each day's Tmin/Tmax alone (the missing-data rules:
+    radiation from the temperature range, vapour pressure from Tmin, 2 m/s wind), elevation 0.
+    Rain is effective unless under 0.2 ET0 (water_balance.effective_rain). A day without a
+    temperature reading ends the count: it is unknown, not dry.
+    """
+    today = _day(now_ms)
+    start, end = _day_start_ms(today - timedelta(days=lookback_days)), _day_start_ms(today)
+    tmin: dict[date, float] = {}
+    tmax: dict[date, float] = {}
+    for b in await store.aggregate(gauges, "air_temp_c", start, end, DAY_MS, "min"):
+        if b.value is not None:
+            tmin[_day(b.time_ms)] = min(b.value, tmin.get(_day(b.time_ms), b.value))
+    for b in await store.aggregate(gauges, "air_temp_c", start, end, DAY_MS, "max"):
+        if b.value is not None:
+            tmax[_day(b.time_ms)] = max(b.value, tmax.get(_day(b.time_ms), b.value))
+    rain_by_gauge: dict[date, list[float]] = defaultdict(list)
+    for b in await store.aggregate(gauges, "rain_mm", start, end, DAY_MS, "sum"):
+        rain_by_gauge[_day(b.time_ms)].append(b.value or 0.0)
+    site = Site(latitude_deg=latitude_deg, elevation_m=0.0)
+    days, et_mm = 0, 0.0
+    for back in range(1, lookback_days + 1):
+        d = today - timedelta(days=back)
+        if d not in tmin or d not in tmax:
+            break
+        try:
+            et0 = et0_daily(DailyWeather(day=d, tmin_c=tmin[d], tmax_c=tmax[d]), site).et0_mm
+        except (ValueError, ZeroDivisionError):
+            break
+        rain = rain_by_gauge.get(d, [0.0])
+        p_eff, _ = effective_rain(sum(rain) / len(rain), et0)
+        if p_eff > 0:
+            break
+        days += 1
+        et_mm += et0
+    return days, round(et_mm, 1)
+
+
+async def disease_risk(store: ReadingStore, node: str, now_ms: int,
+                       params: PathogenParams | None = None) -> RiskSnapshot | None:
+    """The highest infection risk index of the wet periods in the last 48 h at a weather node
+    (pests.wet_periods: the generic model of Magarey et al. 2005, placeholder parameters);
+    None when the node has no leaf-wetness readings then."""
+    params = params or PathogenParams()
+    end = now_ms - now_ms % HOUR_MS + HOUR_MS
+    start = end - DISEASE_WINDOW_H * HOUR_MS
+    wet = {b.time_ms: b.value for b in await store.aggregate([node], "leaf_wet_pct", start, end, HOUR_MS, "mean")
+           if b.value is not None}
+    if not wet:
+        return None
+    temp = {b.time_ms: b.value for b in await store.aggregate([node], "air_temp_c", start, end, HOUR_MS, "mean")
+            if b.value is not None}
+    hours = [(datetime.fromtimestamp(ms / 1000, UTC), wet[ms] >= LEAF_WET_PCT, temp[ms])
+             for ms in sorted(wet) if ms in temp]
+    periods = wet_periods(hours, params)
+    if not periods:
+        return RiskSnapshot(subject=node, value=0.0, threshold=1.0)
+    worst = max(periods, key=lambda p: p.risk_index)
+    need = "no infection at that temperature" if worst.required_h is None else f"{worst.required_h:.0f} h needed"
+    return RiskSnapshot(subject=node, value=round(worst.risk_index, 2), threshold=1.0,
+                        detail=f"{worst.hours:g} wet hours at {worst.mean_temp_c:.1f} °C, {need} "
+                        "(generic foliar fungus, Magarey et al. 2005)")
+
+
+async def trap_risk(store: ReadingStore, node: str, now_ms: int, threshold_per_week: float) -> RiskSnapshot | None:
+    """Catch per trap per week at a pest node over the last 4 weeks against the action
+    threshold (pests.trap_pressure); None when it has reported no trap_count then."""
+    start = _day_start_ms(_day(now_ms) - timedelta(days=7 * TRAP_WEEKS - 1))
+    per_day: dict[tuple[int | None, date], float] = defaultdict(float)
+    for r in await store.query(node, "trap_count", start, now_ms + 1, 100_000):
+        if r.value is not None:
+            per_day[(r.channel, _day(r.ts_ms))] += r.value
+    if not per_day:
+        return None
+    counts = [TrapCount(trap=f"{node}/{ch}", day=d, count=int(n), days_exposed=1.0) for (ch, d), n in per_day.items()]
+    status = trap_pressure(node, counts, threshold_per_week, _day(now_ms), weeks=TRAP_WEEKS)
+    return RiskSnapshot(subject=node, value=round(status.catch_per_trap_week, 1), threshold=threshold_per_week,
+                        detail=status.rule)

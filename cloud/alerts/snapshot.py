@@ -1,0 +1,238 @@
+"""A `FarmState` for the alert rules, gathered from what the service holds.
+
+Sources: the registry (sites, fields, zones, nodes, valves), node routes (last seen and
+battery of the newest report), the readings store (the newest reading of each sensor; rain,
+air temperature and leaf wetness over recent days) and the zones' commands (water budgets,
+counted as the planner counts them). The rules themselves stay pure
+(agronomy/alerts.py). An input that is missing leaves its rule silent for that subject; a
+store that fails makes the whole snapshot fail, so an outage never "resolves" every alert.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from ..agronomy.alerts import (
+    AlertKind,
+    FarmState,
+    NodeSnapshot,
+    SiteWeather,
+    Thresholds,
+    ValveSnapshot,
+    ZoneSnapshot,
+)
+from ..db import Database
+from ..node_routes import NodeRoutes
+from ..planning import zone_water
+from ..planning.inputs import DEFAULT_P
+from ..registry import FIELDS, NODES, SITES, VALVES, ZONES, Registry
+from ..registry.models import NodeOut, ValveOut, ZoneOut
+from ..storage import Reading, ReadingStore
+from .budget import budget_used_fraction
+from .history import disease_risk, drought, trap_risk
+
+HOUR_MS = 3_600_000
+# An air temperature older than this says nothing about frost or heat now.
+WEATHER_FRESH_MS = 3 * HOUR_MS
+# Gateway quality flags (gateway/quality.py) that make a sensor's value suspect.
+SUSPECT_FLAGS = ("stuck",)
+
+_ZONE_KINDS = {AlertKind.DRY, AlertKind.WATERLOGGED, AlertKind.BUDGET, AlertKind.DROUGHT}
+_SITE_KINDS = {AlertKind.FROST, AlertKind.HEAT}
+
+
+@dataclass(frozen=True)
+class SnapshotOptions:
+    """What the registry does not hold, from Settings."""
+
+    report_interval_s: float = 300.0
+    trap_threshold_per_week: float | None = None
+    thresholds: Thresholds = field(default_factory=Thresholds)
+
+
+@dataclass(frozen=True)
+class Places:
+    """Which site and zone each subject belongs to, for storing and routing an alert."""
+
+    zone_site: dict[str, str | None]
+    node_place: dict[str, tuple[str | None, str | None]]
+
+    def of(self, kind: AlertKind, subject: str) -> tuple[str | None, str | None]:
+        """(site, zone) of an alert's subject; None where it is not known."""
+        if kind in _ZONE_KINDS:
+            return self.zone_site.get(subject), subject
+        if kind in _SITE_KINDS:
+            return subject, None
+        # node subjects: "node", "node/sensor", "node/valve 1"
+        return self.node_place.get(subject.split("/", 1)[0], (None, None))
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    state: FarmState
+    places: Places
+
+
+class _Latest:
+    """store.latest per node, asked once per snapshot (zone_water asks for it too)."""
+
+    def __init__(self, store: ReadingStore) -> None:
+        self._store = store
+        self._seen: dict[str, list[Reading]] = {}
+
+    async def latest(self, node: str) -> list[Reading]:
+        if node not in self._seen:
+            self._seen[node] = await self._store.latest(node)
+        return self._seen[node]
+
+
+def _sensor(r: Reading) -> str:
+    where = r.depth_cm if r.depth_cm is not None else r.channel
+    return r.measurement if where is None else f"{r.measurement}@{where}"
+
+
+def sensor_faults(latest: list[Reading]) -> tuple[tuple[str, str], ...]:
+    """(sensor, fault) for each sensor whose newest reading is a fault or flagged suspect."""
+    out = []
+    for r in latest:
+        if r.fault:
+            out.append((_sensor(r), r.fault))
+            continue
+        for flag in r.flags:
+            name, _, measurement = flag.partition(":")
+            if name in SUSPECT_FLAGS and measurement == r.measurement:
+                out.append((_sensor(r), name))
+    return tuple(sorted(set(out)))
+
+
+def _value(latest: list[Reading], measurement: str, channel: int | None = None) -> float | None:
+    for r in latest:
+        if r.measurement == measurement and (channel is None or r.channel == channel) and r.value is not None:
+            return r.value
+    return None
+
+
+def expected_flow_l_min(zone: ZoneOut) -> float:
+    """The flow a zone's emitters draw: 1 mm over 1 m2 is 1 L, so rate [mm/h] x area [m2] / 60."""
+    return zone.precip_rate_mm_h * zone.area_ha * 10_000 / 60
+
+
+def zone_snapshot(zone: ZoneOut, depletion_mm: float | None, taw_mm: float, mean_vwc_pct: float | None,
+                  drought_days: int = 0, drought_et_mm: float = 0.0,
+                  budget_used: float | None = None) -> ZoneSnapshot | None:
+    """Depletion and TAW from the probes (as the planner and the zone summary read them), RAW =
+    p TAW (FAO-56 eq. 83; p of the zone's crop coefficients, else the planner's 0.5), excess =
+    water above field capacity."""
+    if depletion_mm is None or mean_vwc_pct is None:
+        if not drought_days and budget_used is None:
+            return None
+        # No probe reading: the dry and waterlogged rules must stay silent, the others may fire.
+        depletion_mm, mean_vwc_pct = 0.0, zone.wilting_point_pct
+    excess = max(0.0, mean_vwc_pct - zone.field_capacity_pct) / 100 * zone.root_depth_cm * 10
+    p = zone.crop_coefficients.p if zone.crop_coefficients is not None else DEFAULT_P
+    return ZoneSnapshot(zone=zone.id, depletion_mm=depletion_mm, taw_mm=taw_mm, raw_mm=round(p * taw_mm, 1),
+                        excess_mm=round(excess, 1), budget_used_fraction=budget_used,
+                        days_without_effective_rain=drought_days, et_since_effective_rain_mm=drought_et_mm)
+
+
+def _timezone(name: str | None) -> ZoneInfo:
+    try:
+        return ZoneInfo(name or "UTC")
+    except (ZoneInfoNotFoundError, ValueError):
+        return ZoneInfo("UTC")
+
+
+async def farm_snapshot(registry: Registry, routes: NodeRoutes, store: ReadingStore, db: Database, now_ms: int,
+                        options: SnapshotOptions | None = None) -> Snapshot:
+    """Everything the alert rules look at, as of `now_ms`."""
+    options = options or SnapshotOptions()
+    latest = _Latest(store)
+    site_tz = {s.id: _timezone(s.timezone) for s in await registry.all(SITES)}  # type: ignore[attr-defined]
+    field_site = {f.id: f.site_id for f in await registry.all(FIELDS)}  # type: ignore[attr-defined]
+    zones: list[ZoneOut] = await registry.all(ZONES)  # type: ignore[assignment]
+    nodes: list[NodeOut] = await registry.all(NODES)  # type: ignore[assignment]
+    valves: list[ValveOut] = await registry.all(VALVES)  # type: ignore[assignment]
+    heard = {r.node: r for r in await routes.all()}
+    zone_by_id = {z.id: z for z in zones}
+    zone_site = {z.id: field_site.get(z.field_id) for z in zones}
+    role = {n.id: str(n.role) for n in nodes}
+    registered = set(role)
+    node_place: dict[str, tuple[str | None, str | None]] = {}
+    for node_id in sorted(set(role) | set(heard)):
+        zone_id = next((n.zone_id for n in nodes if n.id == node_id), None)
+        site = zone_site.get(zone_id) if zone_id else None
+        if site is None and node_id in heard:
+            site = heard[node_id].site
+        node_place[node_id] = (site, zone_id)
+        if node_id not in role:  # heard, not registered: its readings say its role
+            role[node_id] = next((r.role for r in await latest.latest(node_id)), "")
+    now = datetime.fromtimestamp(now_ms / 1000, UTC)
+    t = options.thresholds
+
+    node_snaps = []
+    for node_id in sorted(node_place):
+        route = heard.get(node_id)
+        node_snaps.append(NodeSnapshot(
+            node=node_id, report_interval_s=options.report_interval_s,
+            last_seen=None if route is None else datetime.fromtimestamp(route.last_seen_ms / 1000, UTC),
+            battery_v=None if route is None else route.bat_v,
+            faults=sensor_faults(await latest.latest(node_id)) if route is not None else (),
+            # a node heard but not registered is not promised to the farm: its silence is no alert
+            expected=node_id in registered))
+
+    zone_snaps = []
+    for z in zones:
+        members = [n for n in nodes if n.zone_id == z.id]
+        water = await zone_water(z, members, latest)  # type: ignore[arg-type]
+        gauges = [n for n in members if n.role == "weather"]
+        days, et = (0, 0.0)
+        if gauges:
+            days, et = await drought(store, [n.id for n in gauges], gauges[0].lat or 0.0, now_ms,
+                                     t.drought_critical_days + 1)
+        used = await budget_used_fraction(db, z, site_tz.get(zone_site[z.id] or "", ZoneInfo("UTC")), now_ms)
+        snap = zone_snapshot(z, water.depletion_mm, water.taw_mm, water.root_zone_vwc_pct, days, et, used)
+        if snap is not None:
+            zone_snaps.append(snap)
+
+    valve_snaps = []
+    for v in valves:
+        zone = zone_by_id.get(v.zone_id)
+        node_latest = await latest.latest(v.node_id)
+        state = _value(node_latest, "valve_open", v.channel)
+        if zone is None or state is None:
+            continue
+        is_open = state >= 0.5
+        any_open = any(r.measurement == "valve_open" and (r.value or 0) >= 0.5 for r in node_latest)
+        # One meter per node: with another valve of the node open, its flow says nothing of this one.
+        flow = _value(node_latest, "flow_l_min") if is_open or not any_open else None
+        if not is_open and _value(node_latest, "leak_l_min") is not None:
+            flow = _value(node_latest, "leak_l_min")
+        valve_snaps.append(ValveSnapshot(node=v.node_id, valve=v.channel, open=is_open, flow_l_min=flow,
+                                         expected_flow_l_min=expected_flow_l_min(zone)))
+
+    air: dict[str, list[float]] = defaultdict(list)
+    diseases, pests = [], []
+    for node_id, (site, _zone) in node_place.items():
+        if role.get(node_id) == "weather" and node_id in heard:
+            for r in await latest.latest(node_id):
+                if r.measurement == "air_temp_c" and r.value is not None and now_ms - r.ts_ms <= WEATHER_FRESH_MS:
+                    air[site or heard[node_id].site].append(r.value)
+            risk = await disease_risk(store, node_id, now_ms)
+            if risk is not None:
+                diseases.append(risk)
+        if role.get(node_id) == "pest" and options.trap_threshold_per_week is not None and node_id in heard:
+            risk = await trap_risk(store, node_id, now_ms, options.trap_threshold_per_week)
+            if risk is not None:
+                pests.append(risk)
+    weather = [SiteWeather(site, min(v), max(v)) for site, v in sorted(air.items())]
+
+    state = FarmState(now=now, zones=zone_snaps, nodes=node_snaps, valves=valve_snaps, weather=weather,
+                      pests=pests, diseases=diseases, thresholds=t)
+    return Snapshot(state, Places(zone_site, node_place))
+
+
+
+__all__ = ["Places", "Snapshot", "SnapshotOptions", "farm_snapshot", "sensor_faults"]

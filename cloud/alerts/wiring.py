@@ -1,0 +1,44 @@
+"""The alert service as the cloud app builds it from its settings and parts."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+
+from ..db import Database
+from ..events import EventBus
+from ..mqtt_worker import MqttWorker
+from ..node_routes import NodeRoutes
+from ..registry import Registry
+from ..settings import Settings
+from ..storage import ReadingStore
+from .delivery import Deliveries, Outlet, WebhookSender, mqtt_sender
+from .service import AlertService
+from .snapshot import Snapshot, SnapshotOptions, farm_snapshot
+
+BACKOFF_MAX_S = 60.0
+
+
+def build_alert_service(settings: Settings, db: Database, registry: Registry, routes: NodeRoutes,
+                        store: ReadingStore, events: EventBus, worker: MqttWorker | None) -> AlertService:
+    """Snapshot from the registry, routes and store; deliveries to the event bus, and to MQTT
+    (when enabled) and the webhook (when configured)."""
+    options = SnapshotOptions(report_interval_s=settings.alerts_report_interval_s,
+                              trap_threshold_per_week=settings.alerts_trap_threshold_per_week)
+
+    async def snapshot(now_ms: int) -> Snapshot:
+        return await farm_snapshot(registry, routes, store, db, now_ms, options)
+
+    def outlet(name: str, send: Callable) -> Outlet:
+        return Outlet(name, send, attempts=settings.alert_delivery_attempts,
+                      backoff_s=settings.alert_delivery_backoff_s, backoff_max_s=BACKOFF_MAX_S)
+
+    outlets: list[Outlet] = []
+    closers: list[Callable[[], Awaitable[None]]] = []
+    if worker is not None:
+        outlets.append(outlet("mqtt", mqtt_sender(worker, settings.topic_root)))
+    if settings.alert_webhook_url:
+        secret = settings.alert_webhook_secret.get_secret_value().encode() if settings.alert_webhook_secret else None
+        webhook = WebhookSender(str(settings.alert_webhook_url), secret)
+        outlets.append(outlet("webhook", webhook))
+        closers.append(webhook.close)
+    return AlertService(db, snapshot, Deliveries(events, outlets, closers))
