@@ -164,8 +164,42 @@ class HttpsSinkConfig(_Model):
 
     url: str = Field(min_length=1, pattern=r"^https?://")  # .../api/v1/ingest/batch
     token: str | None = None
+    # Trust this CA for the cloud's certificate (default: the system's CAs);
+    # cert_file and key_file present a client certificate (mutual TLS).
     ca_file: Path | None = None
+    cert_file: Path | None = None
+    key_file: Path | None = None
     timeout: Duration = timedelta(seconds=10)
+
+    @model_validator(mode="after")
+    def _cert_and_key(self) -> HttpsSinkConfig:
+        if (self.cert_file is None) != (self.key_file is None):
+            raise ValueError("cert_file and key_file go together")
+        return self
+
+    def ssl_context(self) -> ssl.SSLContext:
+        """The TLS context for the sink: verify the cloud, and present our certificate if we have one."""
+        ctx = ssl.create_default_context(cafile=str(self.ca_file) if self.ca_file else None)
+        if self.cert_file is not None and self.key_file is not None:
+            ctx.load_cert_chain(str(self.cert_file), str(self.key_file))
+        return ctx
+
+
+class CommandAuthConfig(_Model):
+    """Signed commands (contract 1.1); see docs/gateway.md, "Signed commands".
+
+    With `keys` set, the relay passes on only commands signed by one of these
+    cloud keys, for this gateway, not expired and never seen before. Empty,
+    nothing is checked (demo only: the gateway warns at start and /health
+    says "commands": "unsigned").
+    """
+
+    # key id -> PEM public key file, as `furrow cloud keys generate` writes
+    # it; list the old and the new key while the cloud rotates.
+    keys: dict[Id, Path] = Field(default_factory=dict)
+    # The ids of relayed commands, kept until they expired (default: beside
+    # the buffer, <buffer>.cmdids.sqlite).
+    seen_path: Path | None = None
 
 
 class GatewayConfig(_Model):
@@ -198,6 +232,7 @@ class GatewayConfig(_Model):
     http_port: int = Field(default=9108, ge=0, le=65535)
     http_host: str = "127.0.0.1"
     modbus: list[ModbusDeviceConfig] = Field(default_factory=list)
+    command_auth: CommandAuthConfig = Field(default_factory=CommandAuthConfig)
 
     @model_validator(mode="after")
     def _unique_modbus(self) -> GatewayConfig:
@@ -242,6 +277,8 @@ def load_config(path: str | Path) -> GatewayConfig:
         raise ConfigError(path, [f"cannot read: {e.strerror or e}"]) from None
     except tomllib.TOMLDecodeError as e:
         raise ConfigError(path, [f"not valid TOML: {e}"]) from None
+    except UnicodeDecodeError as e:  # TOML is UTF-8; tomllib lets the decode error through
+        raise ConfigError(path, [f"not valid TOML: not UTF-8 at byte {e.start}: {e.reason}"]) from None
     try:
         return GatewayConfig.model_validate(raw)
     except ValidationError as e:

@@ -151,9 +151,7 @@ class HttpsForwarder:
         self.last_error: str | None = None
 
     def _client(self) -> httpx.AsyncClient:
-        verify: ssl.SSLContext | bool = True
-        if self._cfg.ca_file is not None:
-            verify = ssl.create_default_context(cafile=str(self._cfg.ca_file))
+        verify: ssl.SSLContext = self._cfg.ssl_context()
         headers = {"content-type": "application/json"}
         if self._cfg.token:
             headers["authorization"] = f"Bearer {self._cfg.token}"

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
+
+from ._cloud_keys import register_keys
 
 ROLES = ("technician", "agronomist", "gateway", "admin")
 
@@ -14,6 +17,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     run = cloud_sub.add_parser("run", help="serve the API and ingest (settings from FURROW_* variables)")
     run.add_argument("--host", default="127.0.0.1")
     run.add_argument("--port", type=int, default=8000)
+    run.add_argument("--tls-cert", type=Path, metavar="FILE", help="serve HTTPS with this certificate (PEM)")
+    run.add_argument("--tls-key", type=Path, metavar="FILE", help="the certificate's private key (PEM)")
+    run.add_argument("--tls-client-ca", type=Path, metavar="FILE",
+                     help="mutual TLS: require a client certificate signed by this CA (PEM)")
     run.set_defaults(func=_run)
 
     migrate = cloud_sub.add_parser("migrate", help="bring the relational database schema to the newest revision")
@@ -30,14 +37,49 @@ def register(sub: argparse._SubParsersAction) -> None:
     revoke.add_argument("token_id")
     revoke.set_defaults(func=_token_revoke)
 
+    user = cloud_sub.add_parser("user", help="people who log in with a password (straight in the database)")
+    user_sub = user.add_subparsers(dest="user_command", required=True, metavar="COMMAND")
+    ucreate = user_sub.add_parser("create", help="create a user, or set an existing user's password; the password "
+                                  "is read from --password-file or standard input, never from the command line")
+    ucreate.add_argument("name")
+    ucreate.add_argument("--role", required=True, choices=[r for r in ROLES if r != "gateway"])
+    ucreate.add_argument("--password-file", type=Path, metavar="FILE",
+                         help="read the password from FILE (first line); default: standard input")
+    ucreate.set_defaults(func=_user_create)
+
+    register_keys(cloud_sub)
+
 
 def _run(args: argparse.Namespace) -> int:
+    import ssl
+
     import uvicorn
 
     from furrow.cloud.app import create_app
     from furrow.cloud.settings import Settings
 
-    uvicorn.run(create_app(Settings()), host=args.host, port=args.port, log_level="info")
+    if (args.tls_cert is None) != (args.tls_key is None):
+        print("error: --tls-cert and --tls-key go together", file=sys.stderr)
+        return 2
+    if args.tls_client_ca is not None and args.tls_cert is None:
+        print("error: --tls-client-ca needs --tls-cert and --tls-key (mutual TLS is on top of TLS)", file=sys.stderr)
+        return 2
+    for name in ("tls_cert", "tls_key", "tls_client_ca"):
+        path = getattr(args, name)
+        if path is not None and not path.is_file():
+            print(f"error: --{name.replace('_', '-')}={path}: no such file", file=sys.stderr)
+            return 2
+    tls: dict = {}
+    if args.tls_cert is not None:
+        tls = {"ssl_certfile": str(args.tls_cert), "ssl_keyfile": str(args.tls_key)}
+    if args.tls_client_ca is not None:
+        tls |= {"ssl_ca_certs": str(args.tls_client_ca), "ssl_cert_reqs": ssl.CERT_REQUIRED}
+    try:
+        settings = Settings()
+    except ValueError as e:
+        print(f"error: the cloud service will not start: {e}", file=sys.stderr)
+        return 2
+    uvicorn.run(create_app(settings), host=args.host, port=args.port, log_level="info", **tls)
     return 0
 
 
@@ -61,6 +103,9 @@ def _migrate(args: argparse.Namespace) -> int:
 
 
 def _token_create(args: argparse.Namespace) -> int:
+    import getpass
+
+    from furrow.cloud.audit import record_sync
     from furrow.cloud.auth import Role, TokenStore
 
     settings, db = _database()
@@ -70,6 +115,8 @@ def _token_create(args: argparse.Namespace) -> int:
     try:
         with db.sessions.begin() as session:
             issued = store.issue_sync(session, args.name or args.role, role, ttl)
+            record_sync(session, f"cli:{getpass.getuser()}", "token.issue", f"user:{issued.user}", "local",
+                        {"token_id": issued.id, "role": str(role)})
     except ValueError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
@@ -83,16 +130,54 @@ def _token_create(args: argparse.Namespace) -> int:
 
 def _token_revoke(args: argparse.Namespace) -> int:
     import asyncio
+    import getpass
 
+    from furrow.cloud.audit import record_sync
     from furrow.cloud.auth import TokenStore
 
     settings, db = _database()
     try:
         found = asyncio.run(TokenStore(db, settings.token_key()).revoke(args.token_id))
+        if found:
+            with db.sessions.begin() as session:
+                record_sync(session, f"cli:{getpass.getuser()}", "token.revoke", f"token:{args.token_id}", "local")
     finally:
         db.dispose()
     if not found:
         print(f"error: no token {args.token_id!r}", file=sys.stderr)
         return 2
     print(f"token {args.token_id} revoked", file=sys.stderr)
+    return 0
+
+
+def _user_create(args: argparse.Namespace) -> int:
+    import getpass
+
+    from furrow.cloud.audit import record_sync
+    from furrow.cloud.auth import Role
+    from furrow.cloud.auth.passwords import set_password_sync
+
+    try:
+        if args.password_file is not None:
+            password = args.password_file.read_text().split("\n", 1)[0]
+        elif sys.stdin.isatty():
+            password = getpass.getpass(f"password for {args.name}: ")
+        else:
+            password = sys.stdin.readline().removesuffix("\n")
+    except OSError as e:
+        print(f"error: --password-file={args.password_file}: cannot read: {e.strerror or e}", file=sys.stderr)
+        return 2
+    settings, db = _database()
+    try:
+        with db.sessions.begin() as session:
+            created = set_password_sync(session, args.name, Role(args.role), password)
+            record_sync(session, f"cli:{getpass.getuser()}", "user.create" if created else "user.set_password",
+                        f"user:{args.name}", "local", {"role": args.role})
+    except ValueError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    finally:
+        db.dispose()
+    print(f"user {args.name} ({args.role}) {'created' if created else 'has a new password'}; "
+          "log in at POST /api/v1/auth/login", file=sys.stderr)
     return 0

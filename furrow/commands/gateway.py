@@ -18,6 +18,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     run = gateway_sub.add_parser("run", help="the same as `furrow gateway --config FILE`")
     run.add_argument("--config", type=Path, required=True, help=CONFIG_HELP)
     run.set_defaults(func=_run)
+    from ._gateway_add import register_add
+
+    register_add(gateway_sub)
 
 
 def _run(args: argparse.Namespace) -> int:

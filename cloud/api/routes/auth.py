@@ -9,7 +9,7 @@ from furrow.edge.errors import ContractError
 
 from ...auth import Role
 from ...registry import NotFound
-from ..deps import AnyRole, ServicesDep, UserAdmin
+from ..deps import AnyRole, AuditDep, ServicesDep, UserAdmin
 from ..schemas import MessageResponse
 
 router = APIRouter(prefix="/auth", tags=["auth"])
@@ -51,7 +51,7 @@ async def me(who: AnyRole) -> Me:
 
 
 @router.post("/tokens", response_model=TokenIssued, status_code=status.HTTP_201_CREATED)
-async def issue_token(body: TokenCreate, services: ServicesDep, _: UserAdmin) -> TokenIssued:
+async def issue_token(body: TokenCreate, services: ServicesDep, who: UserAdmin, audit: AuditDep) -> TokenIssued:
     """Issue a token for a user (created with the role if new). The token is shown once."""
     s = services.settings
     ttl = body.ttl_days or (s.gateway_token_ttl_days if body.role is Role.GATEWAY else s.token_ttl_days)
@@ -59,6 +59,7 @@ async def issue_token(body: TokenCreate, services: ServicesDep, _: UserAdmin) ->
         issued = await services.tokens.issue(body.user, body.role, ttl)
     except ValueError as e:
         raise ContractError("role", body.role, str(e)) from None
+    await audit(who.name, "token.issue", f"user:{issued.user}", token_id=issued.id, role=str(issued.role))
     return TokenIssued(id=issued.id, token=issued.token, user=issued.user, role=issued.role,
                        expires_ms=issued.expires_ms)
 
@@ -71,7 +72,8 @@ async def list_tokens(services: ServicesDep, _: UserAdmin) -> list[TokenInfoOut]
 
 @router.delete("/tokens/{token_id}", status_code=status.HTTP_204_NO_CONTENT,
                responses={404: {"model": MessageResponse}})
-async def revoke_token(token_id: str, services: ServicesDep, _: UserAdmin) -> None:
+async def revoke_token(token_id: str, services: ServicesDep, who: UserAdmin, audit: AuditDep) -> None:
     """Revoke a token: it stops working at once."""
     if not await services.tokens.revoke(token_id):
         raise NotFound(f"no token {token_id!r}")
+    await audit(who.name, "token.revoke", f"token:{token_id}")

@@ -8,7 +8,7 @@ from ..._time import parse_instant
 from ...auth import Forbidden
 from ...commands import AckOutcome, CommandOut
 from ...commands.service import AckFromOtherGateway
-from ..deps import CommandsDep, CommandWriter, Ingester, Reader
+from ..deps import AuditDep, CommandsDep, CommandWriter, Ingester, Reader
 from ..schemas import CommandCancel, CommandCreate, MessageResponse, ProblemResponse
 from .ingest import gateway_origin
 
@@ -26,7 +26,7 @@ router = APIRouter(prefix="/commands", tags=["commands"])
     },
 )
 async def create_command(body: CommandCreate, commands: CommandsDep, who: CommandWriter,
-                         response: Response) -> CommandOut:
+                         response: Response, audit: AuditDep) -> CommandOut:
     """Create a command for a valve (node and valve, or a zone with one valve) and send
     it to the gateway that last forwarded the node's readings. It stays "created"
     (and is sent on reconnect) when the broker is unreachable. The same
@@ -51,6 +51,9 @@ async def create_command(body: CommandCreate, commands: CommandsDep, who: Comman
     )
     if not created:
         response.status_code = status.HTTP_200_OK
+    else:
+        await audit(who.name, "command.create", f"command:{out.id}", node=out.node, valve=out.valve,
+                    action=str(out.action), reason=body.reason)
     return out
 
 
@@ -72,11 +75,13 @@ async def list_commands(commands: CommandsDep, _: Reader, node: str | None = Non
 
 @router.post("/{command_id}/cancel", response_model=CommandOut,
              responses={404: {"model": MessageResponse}, 409: {"model": MessageResponse}})
-async def cancel_command(command_id: str, commands: CommandsDep, who: CommandWriter,
+async def cancel_command(command_id: str, commands: CommandsDep, who: CommandWriter, audit: AuditDep,
                          body: CommandCancel | None = None) -> CommandOut:
     """Cancel a command that is not final. When the controller may already hold or
     run it, a close for its valve follows on the gateway's cmd topic."""
-    return await commands.cancel(command_id, by=f"person:{who.name}", reason=body.reason if body else None)
+    out = await commands.cancel(command_id, by=f"person:{who.name}", reason=body.reason if body else None)
+    await audit(who.name, "command.cancel", f"command:{command_id}", reason=body.reason if body else None)
+    return out
 
 
 @router.post("/acks", response_model=dict[str, str],

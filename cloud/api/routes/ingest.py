@@ -4,7 +4,7 @@ from fastapi import APIRouter, Request
 
 from ...auth import Forbidden, Principal, Role
 from ...ingest import ingest_batch
-from ..deps import Ingester, RoutesDep, StoreDep
+from ..deps import Ingester, RoutesDep, ServicesDep, StoreDep
 from ..schemas import EXAMPLE_BATCH, IngestResponse, MessageResponse, ProblemResponse
 
 router = APIRouter(prefix="/ingest", tags=["ingest"])
@@ -41,13 +41,15 @@ def gateway_origin(who: Principal) -> tuple[str, str] | None:
         }},
     }},
 )
-async def post_batch(request: Request, store: StoreDep, routes: RoutesDep, who: Ingester) -> IngestResponse:
+async def post_batch(request: Request, store: StoreDep, routes: RoutesDep, services: ServicesDep,
+                     who: Ingester) -> IngestResponse:
     """Store a gateway's batch. Good items are kept, each bad item is reported;
     a batch already stored is stored once. The body is checked by the contract
     (edge/batch.py), not by a second schema here; it may be zlib-compressed
     (first byte 0x78), up to 16 MiB inflated. A gateway token (user `<site>.<gateway>`)
     may only post its own gateway's batches: another envelope is a 422 naming `gateway`."""
-    result = await ingest_batch(await request.body(), store, routes, origin=gateway_origin(who))
+    result = await ingest_batch(await request.body(), store, routes, origin=gateway_origin(who),
+                                events=services.events)
     return IngestResponse(
         batch_id=result.batch_id,
         accepted=result.accepted,

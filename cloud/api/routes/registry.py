@@ -9,7 +9,7 @@ from typing import Any
 from fastapi import APIRouter, status
 
 from ...registry import FIELDS, NODES, SITES, VALVES, ZONES, Kind
-from ..deps import Reader, RegistryDep, RegistryWriter
+from ..deps import AuditDep, Reader, RegistryDep, RegistryWriter
 from ..schemas import MessageResponse, ProblemResponse
 
 router = APIRouter(prefix="/registry", tags=["registry"])
@@ -21,8 +21,12 @@ _ERRORS: dict[int | str, dict[str, Any]] = {
 def _mount(kind: Kind, path: str, key_type: type, filters: tuple[str, ...] = ()) -> None:
     model_in, model_out = kind.model_in, kind.model_out
 
-    async def create(body: model_in, registry: RegistryDep, _: RegistryWriter) -> Any:  # type: ignore[valid-type]
-        return await registry.create(kind, body)
+    async def create(body: model_in, registry: RegistryDep, who: RegistryWriter,  # type: ignore[valid-type]
+                     audit: AuditDep) -> Any:
+        out = await registry.create(kind, body)
+        await audit(who.name, f"registry.create_{kind.name}", f"{kind.name}:{getattr(out, 'id', '')}",
+                    body=body.model_dump(mode="json"))
+        return out
 
     async def list_(registry: RegistryDep, _: Reader, parent: str | None = None) -> Any:
         return await registry.all(kind, **({filters[0]: parent} if filters else {}))
@@ -31,11 +35,15 @@ def _mount(kind: Kind, path: str, key_type: type, filters: tuple[str, ...] = ())
         return await registry.get(kind, key)
 
     async def replace(key: key_type, body: model_in, registry: RegistryDep,  # type: ignore[valid-type]
-                      _: RegistryWriter) -> Any:
-        return await registry.replace(kind, key, body)
+                      who: RegistryWriter, audit: AuditDep) -> Any:
+        out = await registry.replace(kind, key, body)
+        await audit(who.name, f"registry.replace_{kind.name}", f"{kind.name}:{key}", body=body.model_dump(mode="json"))
+        return out
 
-    async def delete(key: key_type, registry: RegistryDep, _: RegistryWriter) -> None:  # type: ignore[valid-type]
+    async def delete(key: key_type, registry: RegistryDep, who: RegistryWriter,  # type: ignore[valid-type]
+                     audit: AuditDep) -> None:
         await registry.delete(kind, key)
+        await audit(who.name, f"registry.delete_{kind.name}", f"{kind.name}:{key}")
 
     create.__doc__ = f"Register a {kind.name}; its parent must exist."
     list_.__doc__ = f"Every {kind.name}" + (f", or those of one parent (`parent` = {filters[0]})" if filters else "")

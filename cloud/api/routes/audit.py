@@ -1,0 +1,31 @@
+"""The audit log, for admins."""
+
+from typing import Any
+
+from fastapi import APIRouter, Query
+from pydantic import BaseModel
+
+from ...audit import MAX_LIMIT
+from ..deps import AuditReader, ServicesDep
+
+router = APIRouter(tags=["audit"])
+
+
+class AuditEntryOut(BaseModel):
+    id: int
+    ts_ms: int
+    actor: str
+    action: str
+    target: str
+    client: str
+    detail: dict[str, Any] | None
+
+
+@router.get("/audit", response_model=list[AuditEntryOut])
+async def read_audit(services: ServicesDep, _: AuditReader,
+                     limit: int = Query(default=100, ge=1, le=MAX_LIMIT),
+                     since_ms: int | None = Query(default=None, ge=0)) -> list[AuditEntryOut]:
+    """Changes, newest first: who (user), what (action and target), when (ts_ms) and from where
+    (the client's address); `since_ms` keeps those at or after it."""
+    assert services.audit is not None
+    return [AuditEntryOut(**e.as_dict()) for e in await services.audit.recent(limit, since_ms)]

@@ -1,0 +1,96 @@
+"""What the dashboard's zone page needs in one compact answer: soil moisture by depth over a
+season, as columns.
+
+``/series`` answers one object per sensor and window, which is right for general use but
+for a season of 15-minute data (ten sensors x 90 days = 86,400 windows) costs more to
+validate and serialise than the query itself. This route gives the same numbers as shared
+time columns, the shape a time-series chart draws from, without a per-row model.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from typing import Annotated
+
+from fastapi import APIRouter, Query
+from fastapi.responses import Response
+from pydantic import BaseModel, Field
+
+from furrow.edge.errors import ContractError
+from furrow.edge.measurements import MEASUREMENTS
+from furrow.edge.topics import check_id
+
+from ..._time import now_ms
+from ...storage import Bucket
+from ..deps import Reader, RegistryDep, StoreDep
+from ..schemas import MessageResponse, ProblemResponse
+from .query import DAY_MS, MAX_WINDOWS, parse_window
+
+router = APIRouter(tags=["dashboard"])
+
+
+class SensorColumn(BaseModel):
+    node: str
+    depth_cm: int | None
+    values: list[float | None] = Field(description="one per entry of times_ms; null: no reading in that window")
+
+
+class ZoneColumns(BaseModel):
+    zone: str
+    measurement: str
+    window_ms: int
+    start_ms: int
+    end_ms: int
+    times_ms: list[int] = Field(description="window starts, oldest first, shared by every sensor")
+    sensors: list[SensorColumn] = Field(description="by depth, then node")
+
+
+def columns(buckets: list[Bucket]) -> tuple[list[int], list[dict]]:
+    """Buckets -> (shared window starts, one value column per (node, depth))."""
+    times = sorted({b.time_ms for b in buckets})
+    index = {t: i for i, t in enumerate(times)}
+    sensors: dict[tuple[str, int | None], list[float | None]] = {}
+    for b in buckets:
+        col = sensors.get((b.node, b.depth_cm))
+        if col is None:
+            col = sensors[(b.node, b.depth_cm)] = [None] * len(times)
+        col[index[b.time_ms]] = None if b.value is None else round(b.value, 3)
+    order = sorted(sensors, key=lambda k: (-1 if k[1] is None else k[1], k[0]))
+    return times, [{"node": n, "depth_cm": d, "values": sensors[(n, d)]} for n, d in order]
+
+
+@router.get("/zones/{zone_id}/columns", response_class=Response,
+            responses={200: {"model": ZoneColumns}, 404: {"model": MessageResponse}, 422: {"model": ProblemResponse}})
+async def zone_columns(
+    zone_id: str,
+    store: StoreDep,
+    registry: RegistryDep,
+    _: Reader,
+    measurement: Annotated[str, Query(examples=["vwc_pct"])] = "vwc_pct",
+    days: Annotated[int, Query(ge=1, le=366)] = 30,
+    window: Annotated[str, Query(examples=["15m", "1h"])] = "15m",
+) -> Response:
+    """The mean of `measurement` per `window` over the last `days`, for every registered
+    node of the zone, as columns sharing one time axis (the zone page's soil chart)."""
+    if measurement not in MEASUREMENTS:
+        raise ContractError("measurement", measurement, "unknown measurement")
+    window_ms = parse_window(window)
+    if days * DAY_MS // window_ms > MAX_WINDOWS:
+        raise ContractError("window", window, f"gives more than {MAX_WINDOWS} windows over {days} days")
+    await registry.get_zone(check_id("zone", zone_id))  # 404 for an unknown zone
+    nodes = sorted(n.id for n in await registry.nodes_of_zone(zone_id))
+    end = now_ms()
+    start = end - days * DAY_MS
+    start -= start % window_ms  # whole windows, so the first one is not a partial mean
+    t0 = time.perf_counter()
+    buckets = await store.aggregate(nodes, measurement, start, end, window_ms, "mean") if nodes else []
+    t1 = time.perf_counter()
+    times, sensors = columns(buckets)
+    body = {"zone": zone_id, "measurement": measurement, "window_ms": window_ms, "start_ms": start, "end_ms": end,
+            "times_ms": times, "sensors": sensors}
+    text = json.dumps(body, separators=(",", ":"))
+    # Server-Timing: how long the store's query took and how long this route's shaping, so a
+    # browser's timing of the page can tell the storage engine's share from the dashboard's.
+    timing = f"store;dur={(t1 - t0) * 1000:.1f}, shape;dur={(time.perf_counter() - t1) * 1000:.1f}"
+    return Response(text, media_type="application/json", headers={"Server-Timing": timing})

@@ -1,0 +1,94 @@
+"""GET /events: the live view's server-sent event stream of the in-process event bus.
+
+Each bus event becomes one SSE message whose ``event:`` is its kind ("reading", "command",
+"alert", "decision", ...) and whose ``data:`` is its JSON. Readings are coalesced here: a
+flood of batches becomes at most one "reading" message a second per connection, holding
+the newest report of each node, so a busy farm never swamps a phone's browser. A
+comment line every 15 s keeps proxies from closing an idle stream.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from collections.abc import AsyncIterator
+from typing import Annotated
+
+from fastapi import APIRouter, Query
+from fastapi.responses import StreamingResponse
+
+from ...events import EventBus
+from ..deps import Reader, ServicesDep
+
+router = APIRouter(tags=["live"])
+
+KEEPALIVE_S = 15.0
+READING_FLUSH_S = 1.0  # at most one coalesced "reading" message per this interval
+RETRY_MS = 3000  # EventSource reconnects after this when the stream drops
+
+
+def sse(kind: str, data: object) -> str:
+    """One server-sent event (JSON on one data line)."""
+    return f"event: {kind}\ndata: {json.dumps(data, separators=(',', ':'))}\n\n"
+
+
+def merge_readings(pending: dict[str, dict], data: dict) -> None:
+    """Keep the newest report of each node from a "reading" event (ingest.py's shape)."""
+    for n in data.get("nodes", []):
+        old = pending.get(n["node"])
+        if old is None or n.get("ts_ms", 0) >= old.get("ts_ms", 0):
+            pending[n["node"]] = {**n, "site": data.get("site"), "gateway": data.get("gateway")}
+
+
+async def stream(bus: EventBus, kinds: set[str] | None,
+                 max_events: int | None) -> AsyncIterator[str]:
+    sent = 0
+    async with bus.subscribe() as sub:
+        yield f"retry: {RETRY_MS}\n" + sse("hello", {"kinds": sorted(kinds) if kinds else "all"})
+        sent += 1
+        pending: dict[str, dict] = {}
+        flush_at = 0.0
+        dropped = 0
+        while max_events is None or sent < max_events:
+            wait = KEEPALIVE_S if not pending else max(0.0, flush_at - time.monotonic())
+            try:
+                event = await asyncio.wait_for(sub.queue.get(), wait)
+            except TimeoutError:
+                event = None
+            if event is not None and (kinds is None or event.kind in kinds):
+                if event.kind == "reading":
+                    if not pending:
+                        flush_at = max(flush_at, time.monotonic())
+                    merge_readings(pending, event.data)
+                else:
+                    yield sse(event.kind, event.data)
+                    sent += 1
+            if pending and time.monotonic() >= flush_at:
+                yield sse("reading", {"nodes": list(pending.values())})
+                sent += 1
+                pending = {}
+                flush_at = time.monotonic() + READING_FLUSH_S
+            elif event is None and not pending:
+                yield ": keepalive\n\n"
+            if sub.dropped != dropped:  # this browser fell behind: say so, so it can reload
+                yield sse("lagged", {"dropped": sub.dropped - dropped})
+                dropped = sub.dropped
+
+
+@router.get("/events", response_class=StreamingResponse,
+            responses={200: {"content": {"text/event-stream": {}},
+                             "description": "server-sent events: hello, reading, command, alert, decision, lagged"}})
+async def events(
+    services: ServicesDep,
+    _: Reader,
+    kinds: Annotated[str | None, Query(description="comma-separated kinds to receive; default all",
+                                       examples=["command,alert"])] = None,
+    max_events: Annotated[int | None, Query(ge=1, description="close after this many messages (tests, curl)")] = None,
+) -> StreamingResponse:
+    """Live events as server-sent events. The token goes in the Authorization header, or, for
+    a browser's EventSource (which cannot set headers), as `?token=`; the dashboard itself
+    reads the stream with fetch() and the header, so its token never appears in a URL."""
+    wanted = {k.strip() for k in kinds.split(",") if k.strip()} if kinds else None
+    return StreamingResponse(stream(services.events, wanted, max_events), media_type="text/event-stream",
+                             headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})

@@ -1,0 +1,65 @@
+"""Password login: the one API route that takes no token (it gives one).
+
+Rate-limited per user name and per client address (cloud/auth/ratelimit.py):
+after FURROW_LOGIN_MAX_FAILURES failures within FURROW_LOGIN_WINDOW_S the
+answer is 429 with Retry-After, whatever the password.
+"""
+
+import time
+
+from fastapi import APIRouter, HTTPException, Request, status
+from pydantic import BaseModel, Field
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from ...auth import AuthError, Role
+from ...auth.passwords import MAX_PASSWORD_LEN, check_user_password
+from ...db import User
+from ..deps import ServicesDep, client_address, get_auditor
+from ..schemas import MessageResponse
+
+router = APIRouter(prefix="/auth", tags=["auth"])
+
+
+class LoginIn(BaseModel):
+    name: str = Field(min_length=1, max_length=64, examples=["maria"])
+    password: str = Field(min_length=1, max_length=MAX_PASSWORD_LEN)
+
+
+class LoginOut(BaseModel):
+    token: str = Field(description="a bearer token for this user: `Authorization: Bearer <token>`")
+    role: Role
+    expires_ms: int
+
+
+@router.post("/login", response_model=LoginOut,
+             responses={401: {"model": MessageResponse}, 429: {"model": MessageResponse,
+                                                               "description": "too many failures; see Retry-After"}})
+async def login(body: LoginIn, request: Request, services: ServicesDep) -> LoginOut:
+    """Trade a user's name and password for a token (FURROW_LOGIN_TOKEN_TTL_HOURS long)."""
+    limiter = services.login_limiter
+    address = client_address(request)
+    keys = [f"user:{body.name}", f"addr:{address}"]
+    audit = get_auditor(request)
+    wait = limiter.retry_after(keys, time.monotonic())
+    if wait is not None:
+        raise HTTPException(status.HTTP_429_TOO_MANY_REQUESTS, headers={"Retry-After": str(wait)},
+                            detail=f"too many failed logins; try again in {wait} s")
+
+    def check(session: Session) -> tuple[bool, str | None]:
+        user = session.scalar(select(User).where(User.name == body.name))
+        ok = check_user_password(body.password, user.password_hash if user is not None else None)
+        if user is None or not ok or user.disabled:
+            return False, None
+        return True, user.role
+
+    ok, role = await services.db.run(check)
+    if not ok or role is None:
+        limiter.failed(keys, time.monotonic())
+        await audit(body.name, "auth.login_failed", f"user:{body.name}")
+        raise AuthError("wrong name or password")
+    limiter.succeeded(keys[0])
+    hours = services.settings.login_token_ttl_hours
+    issued = await services.tokens.issue(body.name, Role(role), ttl_days=hours / 24)
+    await audit(body.name, "auth.login", f"user:{body.name}", token_id=issued.id)
+    return LoginOut(token=issued.token, role=issued.role, expires_ms=issued.expires_ms)

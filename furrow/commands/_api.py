@@ -1,0 +1,75 @@
+"""A small client of the cloud API for the commissioning commands: clear errors, one line each."""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+DEFAULT_API = "http://127.0.0.1:8000"
+
+
+class ApiError(Exception):
+    """The API could not be used; the message says why and what to do."""
+
+
+def add_api_arguments(parser) -> None:  # noqa: ANN001 - an argparse parser
+    parser.add_argument("--api", default=os.environ.get("FURROW_API_URL", DEFAULT_API),
+                        help=f"the cloud API (default FURROW_API_URL or {DEFAULT_API})")
+    parser.add_argument("--token", default=None,
+                        help="API token (default FURROW_API_TOKEN; prefer that or --token-file: a command line "
+                        "is visible to other users of the machine)")
+    parser.add_argument("--token-file", type=Path, metavar="FILE", help="read the API token from FILE")
+    parser.add_argument("--ca-file", type=Path, metavar="FILE", help="trust this CA for an https:// API")
+
+
+class Api:
+    def __init__(self, args) -> None:  # noqa: ANN001 - argparse namespace
+        token = args.token or os.environ.get("FURROW_API_TOKEN")
+        if args.token_file is not None:
+            try:
+                token = args.token_file.read_text().strip()
+            except OSError as e:
+                raise ApiError(f"--token-file={args.token_file}: cannot read: {e.strerror or e}") from None
+        if not token:
+            raise ApiError("no API token: give --token-file FILE or set FURROW_API_TOKEN "
+                           "(a technician's or admin's token: `furrow cloud token create --role technician`)")
+        self.base = args.api.rstrip("/")
+        verify: Any = str(args.ca_file) if args.ca_file is not None else True
+        self._http = httpx.Client(base_url=self.base, headers={"Authorization": f"Bearer {token}"},
+                                  timeout=15.0, verify=verify)
+
+    def close(self) -> None:
+        self._http.close()
+
+    def call(self, method: str, path: str, json: Any = None, ok: tuple[int, ...] = (200, 201, 204)) -> httpx.Response:
+        try:
+            r = self._http.request(method, "/api/v1" + path, json=json)
+        except httpx.HTTPError as e:
+            raise ApiError(f"cannot reach the API at {self.base}: {type(e).__name__}: {e}") from None
+        if r.status_code in ok:
+            return r
+        detail = _detail(r)
+        if r.status_code == 401:
+            raise ApiError(f"the API refused the token ({detail}); get a new one")
+        if r.status_code == 403:
+            raise ApiError(f"not allowed: {detail}")
+        raise ApiError(f"{method} {path}: HTTP {r.status_code}: {detail}")
+
+
+def _detail(r: httpx.Response) -> str:
+    try:
+        detail = r.json().get("detail", r.text)
+    except ValueError:
+        return r.text[:200]
+    if isinstance(detail, dict) and "field" in detail:
+        return f"{detail['field']}={detail.get('value')!r}: {detail.get('reason')}"
+    return str(detail)[:300]
+
+
+def step(n: int, total: int, text: str) -> None:
+    """Progress on stderr, so stdout stays for what a script may read."""
+    print(f"[{n}/{total}] {text}", file=sys.stderr, flush=True)

@@ -1,0 +1,108 @@
+"""`furrow node ...`: commissioning nodes.
+
+`furrow node add NODE --role R --zone Z --out DIR` registers the node through
+the cloud API, issues its broker credentials and writes the node's
+config.json (checked by firmware/config.py, as `furrow firmware build`
+does) with them. Each subcommand registers itself in `register` below;
+add more the same way.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+from ._api import Api, ApiError, add_api_arguments, step
+
+ROLES = ("soil", "weather", "irrigation", "pest")
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    node = sub.add_parser("node", help="commission nodes: register, credentials, config")
+    node_sub = node.add_subparsers(dest="node_command", required=True, metavar="COMMAND")
+    _register_add(node_sub)
+
+
+def _register_add(node_sub: argparse._SubParsersAction) -> None:
+    add = node_sub.add_parser("add", help="register a node, issue its broker credentials, write its config.json",
+                              description="Register NODE in ZONE through the cloud API (or find it registered), "
+                              "issue (or rotate) its MQTT credentials and write DIR/config.json for the board.")
+    add.add_argument("node")
+    add.add_argument("--role", required=True, choices=ROLES)
+    add.add_argument("--zone", required=True)
+    add.add_argument("--depth", type=int, action="append", metavar="CM",
+                     help="probe depth in cm (soil; repeat for each probe)")
+    add.add_argument("--out", type=Path, required=True, metavar="DIR")
+    add.add_argument("--mqtt-host", default="gateway.local", help="the farm broker (the gateway) the node reaches")
+    add.add_argument("--mqtt-port", type=int, default=1883)
+    add.add_argument("--wifi-ssid", default="farm", help="the farm Wi-Fi the node joins")
+    add_api_arguments(add)
+    add.set_defaults(func=_add)
+
+
+def node_config(node: str, role: str, site: str, creds: dict[str, Any], root: str, depths: list[int] | None,
+                mqtt_host: str, mqtt_port: int, wifi_ssid: str) -> dict[str, Any]:
+    """The node's config.json: the role's example sensors, linked over MQTT with its own login."""
+    from .firmware import example_config
+
+    cfg = example_config(role)
+    cfg.pop("modbus", None)
+    cfg.update({"node": node, "site": site, "link": "mqtt", "wifi": {"ssid": wifi_ssid, "password": ""},
+                "mqtt": {"host": mqtt_host, "port": mqtt_port, "root": root,
+                         "user": creds["username"], "password": creds["password"]}})
+    if role == "soil" and depths:
+        template = cfg["probes"][0]
+        cfg["probes"] = [{**template, "depth_cm": d, "adc": 32 + i} for i, d in enumerate(depths)]
+    return cfg
+
+
+def _add(args: argparse.Namespace) -> int:
+    from furrow.firmware.config import validate
+
+    total = 4
+    try:
+        api = Api(args)
+    except ApiError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    try:
+        me = api.call("GET", "/auth/me").json()
+        step(1, total, f"API {api.base} reachable, as {me['name']} ({me['role']})")
+        body: dict[str, Any] = {"id": args.node, "role": args.role, "zone_id": args.zone}
+        if args.depth:
+            body["depths_cm"] = args.depth
+        r = api.call("POST", "/registry/nodes", json=body, ok=(201, 409))
+        if r.status_code == 409:
+            existing = api.call("GET", f"/registry/nodes/{args.node}").json()
+            if existing["role"] != args.role or existing["zone_id"] != args.zone:
+                raise ApiError(f"node {args.node!r} is registered as a {existing['role']} node in zone "
+                               f"{existing['zone_id']!r}, not {args.role} in {args.zone!r}: fix the registry first")
+            step(2, total, f"node {args.node} already registered in zone {args.zone}")
+        else:
+            step(2, total, f"node {args.node} registered in zone {args.zone}")
+        creds = api.call("POST", f"/nodes/{args.node}/credentials").json()
+        step(3, total, f"broker credentials issued: user {creds['username']} (site {creds['site']}); "
+             "the password goes only into config.json")
+    except ApiError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 1
+    finally:
+        api.close()
+    root = creds["topics"]["subscribe"][0].split("/v1/")[0]
+    cfg = node_config(args.node, args.role, creds["site"], creds, root, args.depth, args.mqtt_host, args.mqtt_port,
+                      args.wifi_ssid)
+    cfg, errors = validate(cfg)
+    if errors:
+        print("error: the config would not boot:\n" + "\n".join(f"  {f}={v!r}: {m}" for f, v, m in errors),
+              file=sys.stderr)
+        return 1
+    args.out.mkdir(parents=True, exist_ok=True)
+    path = args.out / "config.json"
+    path.write_text(json.dumps(cfg, indent=2) + "\n")
+    path.chmod(0o600)
+    step(4, total, f"wrote {path} (it holds the node's password: keep it private); "
+         "then `furrow broker config` and SIGHUP the broker")
+    return 0

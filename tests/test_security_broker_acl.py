@@ -1,0 +1,252 @@
+"""Broker configuration from the registry, against a real Mosquitto that runs the files
+`furrow broker config` writes: each node and gateway is held to its own topics."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+
+from furrow.cloud.identity import hash_password
+from furrow.edge.topics import gateway_topic, node_topic
+from tests.cloud_support import SECRET_KEY, WAIT, batch_of, eventually, item, local_settings, running_app, soil_uplink
+from tests.security_support import Login, register_node, register_site
+from tests.servers import MosquittoServer
+
+pytestmark = pytest.mark.mosquitto
+
+ROOT = "sec"
+
+
+class LockedMosquitto(MosquittoServer):
+    """Mosquitto with the generated conf snippet (no anonymous clients): ready when the
+    cloud's service login connects."""
+
+    def __init__(self, snippet: Path, service: tuple[str, str]) -> None:
+        super().__init__(extra_config=[f"include_dir {snippet.parent / 'conf.d'}"])
+        (snippet.parent / "conf.d").mkdir(exist_ok=True)
+        (snippet.parent / "conf.d" / "furrow.conf").write_text(snippet.read_text())
+        self.service = service
+
+    def _mqtt_connects(self, timeout: float = 2.0) -> bool:
+        try:
+            login = Login(self.host, self.port, *self.service)
+        except Exception:  # noqa: BLE001 - not up yet
+            return False
+        login.close()
+        return login.accepted
+
+
+@dataclass
+class Farm:
+    broker: LockedMosquitto
+    passwords: dict[str, str] = field(default_factory=dict)  # username -> current password
+    old: dict[str, str] = field(default_factory=dict)  # username -> a password since rotated or revoked
+    service: tuple[str, str] = ("", "")
+    data_dir: Path = Path()
+    out: Path = Path()
+
+    def login(self, username: str, password: str | None = None) -> Login:
+        return Login(self.broker.host, self.broker.port, username,
+                     self.passwords[username] if password is None else password)
+
+
+async def _issue(tmp_path: Path) -> tuple[dict[str, str], dict[str, str]]:
+    """Two sites; nodes a, b, e (site s1), c (s2), d (revoked); gateways s1.gw1, s2.gw2; b rotated."""
+    passwords: dict[str, str] = {}
+    old: dict[str, str] = {}
+    async with running_app(local_settings(tmp_path, topic_root=ROOT)) as client:
+        await register_site(client, "s1", "z1")
+        await register_site(client, "s2", "z2")
+        for node, zone in (("node-a", "z1"), ("node-b", "z1"), ("node-c", "z2"), ("node-d", "z1"), ("node-e", "z1")):
+            await register_node(client, node, zone)
+            r = await client.post(f"/api/v1/nodes/{node}/credentials")
+            assert r.status_code == 201, r.text
+            passwords[node] = r.json()["password"]
+        for site, gw in (("s1", "gw1"), ("s2", "gw2")):
+            r = await client.post(f"/api/v1/gateways/{site}/{gw}/credentials")
+            assert r.status_code == 201, r.text
+            passwords[f"{site}.{gw}"] = r.json()["password"]
+        old["node-b"] = passwords["node-b"]
+        passwords["node-b"] = (await client.post("/api/v1/nodes/node-b/credentials")).json()["password"]
+        assert (await client.delete("/api/v1/nodes/node-d/credentials")).status_code == 204
+        old["node-d"] = passwords.pop("node-d")
+    return passwords, old
+
+
+@pytest.fixture(scope="module")
+def farm(tmp_path_factory) -> Iterator[Farm]:
+    tmp = tmp_path_factory.mktemp("acl")
+    passwords, old = asyncio.run(_issue(tmp))
+    out = tmp / "broker"
+    env = {**os.environ, "FURROW_DATA_DIR": str(tmp), "FURROW_SECRET_KEY": SECRET_KEY}
+    done = subprocess.run([sys.executable, "-m", "furrow.cli", "broker", "config", "--out", str(out), "--root", ROOT],
+                          env=env, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert "6 device login(s)" in done.stderr  # a, b, c, e and two gateways; d is revoked
+    service = ("furrow@cloud", (out / "service.password").read_text().strip())
+    broker = LockedMosquitto(out / "furrow.conf", service)
+    broker.start()
+    try:
+        yield Farm(broker, passwords, old, service, tmp, out)
+    finally:
+        broker.stop()
+
+
+def test_the_python_hash_is_what_mosquitto_passwd_writes(tmp_path):
+    """Our $7$ PBKDF2-SHA512 hash equals mosquitto_passwd's for the same salt and password."""
+    pwfile = tmp_path / "pw"
+    subprocess.run(["mosquitto_passwd", "-c", "-b", str(pwfile), "alice", "s3cret-Pass"], check=True, timeout=30)
+    line = pwfile.read_text().strip()
+    user, hashed = line.split(":", 1)
+    _, _, iterations, salt, _ = hashed.split("$")
+    import base64
+
+    assert user == "alice"
+    assert hash_password("s3cret-Pass", salt=base64.b64decode(salt), iterations=int(iterations)) == hashed
+
+
+def test_a_node_cannot_publish_as_another_node(farm):
+    """node-a's message on node-b's uplink topic never reaches a subscriber; its own does."""
+    cloud = Login(farm.broker.host, farm.broker.port, *farm.service)
+    a = farm.login("node-a")
+    try:
+        cloud.subscribe(f"{ROOT}/#")
+        forged = node_topic("s1", "node-b", "up", ROOT)
+        own = node_topic("s1", "node-a", "up", ROOT)
+        a.publish(forged, b'{"forged": true}')
+        a.publish(node_topic("s2", "node-c", "status", ROOT), b"offline")
+        a.publish(own, b'{"seq": 1}')
+        got = cloud.until(own)  # one connection's messages arrive in order: the forged ones were dropped
+        assert got == [(own, b'{"seq": 1}')]
+    finally:
+        a.close()
+        cloud.close()
+
+
+def test_a_node_reads_only_its_own_commands(farm):
+    """node-a subscribed to another node's, another site's and every command topic gets only its own."""
+    cloud = Login(farm.broker.host, farm.broker.port, *farm.service)
+    a = farm.login("node-a")
+    try:
+        a.subscribe(node_topic("s1", "node-b", "cmd", ROOT), node_topic("s2", "node-c", "cmd", ROOT),
+                    f"{ROOT}/v1/+/node/+/cmd", node_topic("s1", "node-a", "cmd", ROOT))
+        for node, site in (("node-b", "s1"), ("node-c", "s2"), ("node-a", "s1")):
+            cloud.publish(node_topic(site, node, "cmd", ROOT), f"open for {node}".encode())
+        own = node_topic("s1", "node-a", "cmd", ROOT)
+        got = a.until(own)
+        assert {topic for topic, _ in got} == {own}
+    finally:
+        a.close()
+        cloud.close()
+
+
+def test_a_gateway_reads_and_writes_only_its_own_site(farm):
+    """s1.gw1 gets none of site s2's messages, and what it publishes into s2 never arrives."""
+    cloud = Login(farm.broker.host, farm.broker.port, *farm.service)
+    gw1 = farm.login("s1.gw1")
+    try:
+        cloud.subscribe(f"{ROOT}/#")
+        gw1.subscribe(f"{ROOT}/v1/s2/#", f"{ROOT}/#", f"{ROOT}/v1/s1/#")
+        cloud.publish(gateway_topic("s2", "gw2", "cmd", ROOT), b"for gw2")
+        cloud.publish(node_topic("s2", "node-c", "up", ROOT), b"site 2 reading")
+        mine = gateway_topic("s1", "gw1", "cmd", ROOT)
+        cloud.publish(mine, b"for gw1")
+        assert {t for t, _ in gw1.until(mine)} == {mine}
+
+        gw1.publish(gateway_topic("s2", "gw2", "batch", ROOT), b"forged batch")
+        own_batch = gateway_topic("s1", "gw1", "batch", ROOT)
+        gw1.publish(own_batch, b"real batch")
+        got = cloud.until(own_batch)
+        assert (gateway_topic("s2", "gw2", "batch", ROOT), b"forged batch") not in got
+    finally:
+        gw1.close()
+        cloud.close()
+
+
+def test_revoked_rotated_wrong_and_anonymous_logins_are_refused(farm):
+    """A revoked login, the password before a rotation, a wrong password and no login at all
+    are refused; the rotated password works."""
+    refused = [
+        farm.login("node-d", farm.old["node-d"]),
+        farm.login("node-b", farm.old["node-b"]),
+        farm.login("node-a", "not-the-password"),
+        Login(farm.broker.host, farm.broker.port, None, None),
+    ]
+    rotated = farm.login("node-b")
+    try:
+        assert [x.accepted for x in refused] == [False, False, False, False]
+        assert {x.reason.getName() for x in refused} <= {"Bad user name or password", "Not authorized"}
+        assert rotated.accepted
+    finally:
+        for x in [*refused, rotated]:
+            x.close()
+
+
+async def test_the_cloud_worker_logs_in_and_stores_a_gateways_batch(farm, tmp_path):
+    """With FURROW_MQTT_USERNAME/PASSWORD_FILE the cloud's worker logs in to the locked broker and
+    stores the batch gateway s1.gw1 publishes on its own topic."""
+    pw = tmp_path / "mqtt.password"
+    pw.write_text(farm.service[1] + "\n")
+    settings = local_settings(tmp_path, mqtt_enabled=True, mqtt_host=farm.broker.host, mqtt_port=farm.broker.port,
+                              topic_root=ROOT, mqtt_username=farm.service[0], mqtt_password_file=pw)
+    async with running_app(settings) as client:
+        worker = client.app.state.services.worker
+        await eventually(lambda: _true(worker.connected), "the cloud worker to connect")
+        gw1 = farm.login("s1.gw1")
+        try:
+            batch = batch_of([item(soil_uplink("soil-31"))], site="s1", gateway="gw1", batch_id="gw1-1")
+            gw1.publish(gateway_topic("s1", "gw1", "batch", ROOT), json.dumps(batch).encode())
+
+            async def stored() -> bool:
+                r = await client.get("/api/v1/readings", params={"node": "soil-31", "start": "0"})
+                return r.status_code == 200 and len(r.json()) == 2
+
+            await eventually(stored, "the batch to be stored")
+        finally:
+            gw1.close()
+
+
+async def _true(value: bool) -> bool:
+    return bool(value)
+
+
+def test_a_revocation_reaches_the_running_broker_on_sighup(farm):
+    """Revoke node-e in the registry, regenerate the files, SIGHUP the broker: node-e's next login is
+    refused while node-a's still works, and the broker kept running."""
+    from furrow.cloud.db import Database
+    from furrow.cloud.identity import CredentialStore
+    from furrow.commands.broker import write_broker_files
+
+    assert farm.login("node-e").accepted
+    db = Database(f"sqlite:///{farm.data_dir / 'furrow.db'}")
+    try:
+        store = CredentialStore(db, ROOT)
+        with db.sessions.begin() as session:
+            assert store.revoke_sync(session, "node-e")
+            logins = store.logins_sync(session)
+    finally:
+        db.dispose()
+    write_broker_files(farm.out, logins, ROOT, *farm.service)
+    assert farm.broker.pid is not None
+    os.kill(farm.broker.pid, signal.SIGHUP)
+    deadline = time.monotonic() + WAIT
+    while True:  # the broker rereads its files a moment after the signal
+        login = farm.login("node-e")
+        login.close()
+        if not login.accepted:
+            break
+        assert time.monotonic() < deadline, "node-e was still accepted after SIGHUP"
+        time.sleep(0.05)
+    still = farm.login("node-a")
+    still.close()
+    assert still.accepted and farm.broker.running
