@@ -32,6 +32,7 @@ from .db import Database
 from .events import EventBus
 from .identity import CredentialStore
 from .ingest import PayloadTooLarge, ingest_batch, printable
+from .limits import BodyLimits
 from .mqtt_worker import MqttWorker
 from .node_routes import NodeRoutes
 from .planning import MissingInputs, PlanningService
@@ -286,6 +287,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         lifespan=lifespan,
     )
     app.state.settings = settings or Settings()
+    app.add_middleware(BodyLimits)  # request bodies bounded in size and time (cloud/limits.py)
     app.add_exception_handler(PayloadTooLarge, _too_large)
     app.add_exception_handler(ContractError, _contract_error)
     app.add_exception_handler(AuthError, _unauthorized)

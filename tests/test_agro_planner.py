@@ -64,6 +64,8 @@ def test_refill_target_leaves_planned_depletion():
     """refill_fraction 0.1: refill to 9 mm depletion, so 50 - 9 = 41 mm net."""
     d = plan_zone(zone(refill_fraction=0.1), state(50.0), None, None, NIGHT)
     assert d.net_mm == 41.0 and d.runtime_s == 14760
+    assert d.explanation == "depletion 50.0 mm reached MAD 45.0 mm: refill 41.0 mm to 9.0 mm"
+    assert d.inputs["refill_to_mm"] == 9.0
 
 
 def test_commands_satisfy_the_contract():
@@ -80,6 +82,8 @@ def test_rain_since_balance_is_deducted():
     """12 mm of rain since the balance brings 50 mm down to 38 mm: below MAD, skip."""
     d = plan_zone(zone(), state(50.0), WeatherNow(rain_since_balance_mm=12.0), None, NIGHT)
     assert d.rule == "below-mad" and d.inputs["depletion_now_mm"] == 38.0
+    assert d.inputs["rain_since_balance_mm"] == 12.0
+    assert d.explanation == "depletion 38.0 mm is below MAD 45.0 mm (50% of TAW 90.0 mm)"
 
 
 def test_rain_forecast_covering_the_need_skips():
@@ -118,6 +122,13 @@ def test_budget_limits_the_amount():
     assert d.gross_mm == 30.0 and "cut to the 30.0 mm left in the budget" in d.explanation
 
 
+def test_a_budget_with_room_is_named_in_the_explanation():
+    """A 50 mm refill with 70 mm left of the week's budget goes ahead, the explanation saying so."""
+    d = plan_zone(zone(week_budget_mm=100.0), state(50.0, week_used_mm=30.0), None, None, NIGHT)
+    assert d.action is Action.IRRIGATE and d.net_mm == 50.0 and "budget-limited" not in d.adjustments
+    assert "; within the budget (70.0 mm gross left)" in d.explanation
+
+
 def test_below_minimum_application_skips():
     """When the forecast leaves under the minimum application, skip rather than a token run."""
     d = plan_zone(zone(min_application_mm=5.0), state(50.0), None, Forecast(rain_mm=47.0), NIGHT)
@@ -125,11 +136,24 @@ def test_below_minimum_application_skips():
     assert d.explanation.startswith("3.0 mm is under the minimum application of 5.0 mm")
 
 
-def test_valve_max_runtime_caps_the_run():
-    """A 50 mm refill at 10 mm/h needs 5 h; the valve allows 2 h: 20 mm, capped-at-max-runtime."""
+def test_valve_max_runtime_splits_the_run():
+    """A 50 mm refill at 10 mm/h needs 5 h; the valve allows 2 h: three runs of 6000 s, 10 min apart,
+    each under the valve's maximum, split-at-max-runtime explained."""
     d = plan_zone(zone(max_runtime_s=7200), state(50.0), None, None, NIGHT)
-    assert d.runtime_s == 7200 and d.net_mm == 20.0 and "capped-at-max-runtime" in d.adjustments
-    assert d.commands[0]["max_runtime_s"] == 7200
+    assert d.runtime_s == 18000 and d.net_mm == 50.0 and "split-at-max-runtime" in d.adjustments
+    assert [c["duration_s"] for c in d.commands] == [6000, 6000, 6000]
+    assert [c["not_before"] for c in d.commands] == ["2026-07-10T23:00:00+02:00", "2026-07-11T00:50:00+02:00",
+                                                     "2026-07-11T02:40:00+02:00"]
+    assert all(c["max_runtime_s"] <= 7200 for c in d.commands)
+    assert "split into 3 runs of at most 7200 s (the valve maximum), 10 min apart" in d.explanation
+
+
+def test_valve_max_runtime_caps_beyond_max_runs():
+    """With at most 2 runs of 2 h allowed, the 5 h refill is cut to 4 h (40 mm), capped-at-max-runtime."""
+    d = plan_zone(zone(max_runtime_s=7200, max_runs=2), state(50.0), None, None, NIGHT)
+    assert d.runtime_s == 14400 and d.net_mm == 40.0 and "capped-at-max-runtime" in d.adjustments
+    assert [c["duration_s"] for c in d.commands] == [7200, 7200]
+    assert "capped at 2 run(s) of the valve maximum 7200 s (40.0 mm net)" in d.explanation
 
 
 def test_outside_night_window_defers_to_window_start():
@@ -146,6 +170,7 @@ def test_urgent_depletion_waters_outside_the_window():
     """Depletion 85 mm ≥ 90% of TAW: water now at noon, urgent-outside-window."""
     d = plan_zone(zone(), state(85.0), None, None, NOON)
     assert d.not_before == NOON and "urgent-outside-window" in d.adjustments
+    assert "urgent (94% of TAW): not waiting for the night window" in d.explanation
 
 
 def test_hydraulic_group_busy_defers():
@@ -165,6 +190,18 @@ def test_schedule_groups_runs_one_zone_at_a_time_driest_first():
     assert first.not_before == NIGHT + timedelta(seconds=second.runtime_s + 60)
     assert "group-sequenced" in first.adjustments
     assert first.commands[0]["not_before"] == first.not_before.isoformat()
+    assert first.explanation.endswith(f"after the zone before it in group pump-1, at {first.not_before:%H:%M}")
+
+
+def test_schedule_groups_waits_for_every_split_run():
+    """A zone split into runs keeps the pump until its last run ends; the next zone's runs all shift."""
+    a = plan_zone(zone(max_runtime_s=7200), state(80.0), None, None, NIGHT)  # 4 runs: capped at 3 x 7200 s
+    b = plan_zone(zone(max_runtime_s=7200), state(50.0), None, None, NIGHT)  # 3 runs of 6000 s
+    first, second = schedule_groups([a, b])
+    last_end = datetime.fromisoformat(str(first.commands[-1]["not_before"])) + timedelta(seconds=7200)
+    assert second.not_before == last_end + timedelta(seconds=60)
+    starts = [datetime.fromisoformat(str(c["not_before"])) for c in second.commands]
+    assert starts[0] == second.not_before and starts[1] - starts[0] == timedelta(seconds=6000 + 600)
 
 
 def test_override_hold_issues_nothing():

@@ -3,14 +3,20 @@ explanation and issues the command through the command lifecycle; decisions; ove
 
 from __future__ import annotations
 
+import json
+import math
+from datetime import date
+
 import pytest
 from sqlalchemy import create_engine
 
+from furrow.cloud.agronomy.et0 import DailyWeather, Site, et0_daily
 from furrow.cloud.auth import Role
 from furrow.cloud.migrations import current, head
 from furrow.edge.batch import make_batch
+from furrow.edge.commands import make_ack
 from furrow.edge.payload import make_reading, make_uplink
-from tests.cloud_support import T0, item, local_settings, running_app, soil_uplink
+from tests.cloud_support import T0, eventually, item, local_settings, running_app, soil_uplink
 
 HOUR = 3_600_000
 # TAW = (31 - 14) % of 300 mm = 51 mm; p 0.5 -> MAD 25.5 mm; 12 mm/h emitters
@@ -75,12 +81,12 @@ async def test_a_dry_zone_irrigates_once_a_day(tmp_path):
 
 
 async def test_the_migration_and_planning_on_postgresql(tmp_path, pg_database):
-    """On a fresh PostgreSQL the migrations reach the newest revision (decisions and overrides
-    tables) and the dry zone irrigates once, as on SQLite."""
+    """On a fresh PostgreSQL the migrations reach the newest revision (decisions, overrides, budgets)
+    and the dry zone irrigates once, as on SQLite."""
     async with running_app(local_settings(tmp_path, database_url=pg_database)) as c:
         engine = create_engine(pg_database)
         try:
-            assert current(engine) == head() == "0002"
+            assert current(engine) == head()
         finally:
             engine.dispose()
         await _farm(c, vwc=20.0)
@@ -157,3 +163,251 @@ async def test_a_technician_may_read_decisions_but_not_plan_or_override(tmp_path
         assert r.status_code == 403 and "agronomist" in r.json()["detail"]
         assert (await c.get("/api/v1/zones/z1/decisions", headers=tom)).status_code == 200
         assert await _planner_commands(c) == []
+
+
+# ---- the balance from the farm's own weather, budgets, groups, forecast, schedule --------------
+
+DAY = 24 * HOUR
+JAN4_23H = T0 + 3 * DAY + 23 * HOUR  # 2026-01-04 23:00 UTC, a Sunday night: days 1-3 are complete
+CROP = {"l_ini": 10, "l_dev": 15, "l_mid": 20, "l_late": 10, "kc_ini": 0.35, "kc_mid": 1.15, "kc_end": 0.45,
+        "p": 0.5}
+BALANCE_KEYS = {"date", "et0_mm", "kc", "etc_mm", "rain_mm", "effective_rain_mm", "irrigation_mm", "depletion_mm",
+                "taw_mm", "raw_mm", "ks", "gdd_cum", "stage", "probe_correction_mm", "source"}
+
+
+def _hour(day: int, h: int) -> dict[str, float]:
+    """Day `day` (0 = 2026-01-01), hour h: a sine day 6-18 °C, RH 95-55 %, 2 m/s, sun 06-18 h;
+    8 mm of rain at 15:00 on day 1."""
+    t = 12.0 + 6.0 * math.sin(2 * math.pi * (h - 9) / 24)
+    sun = max(0.0, 500.0 * math.sin(math.pi * (h - 6) / 12)) if 6 <= h <= 18 else 0.0
+    return {"air_temp_c": round(t, 2), "rh_pct": round(75.0 - 20.0 * (t - 12.0) / 6.0, 2), "wind_ms": 2.0,
+            "rs_w_m2": round(sun, 1), "rain_mm": 8.0 if (day, h) == (1, 15) else 0.0}
+
+
+async def _weather_farm(c, zone: dict | None = None, vwc: float = 16.0, valve: dict | None = None,
+                        runs: tuple[tuple[int, int], ...] = ()) -> None:
+    """z1 (crop coefficients, planted 2026-01-01) with soil-01, irr-01 and wx-01 (41.65 N); the
+    completed `runs` (runtime_s, at_ms); then wx-01 reports every hour of 2026-01-01..03 and
+    soil-01 reads `vwc` at 10 cm at the end of each day (until then z1 cannot be planned)."""
+    c.app.state.services.planning.clock = lambda: JAN4_23H
+    body = {**ZONE, "planting_date": "2026-01-01", "crop_coefficients": CROP, **(zone or {})}
+    for path, b in [("sites", {"id": "s1", "name": "Farm", "timezone": "UTC"}),
+                    ("fields", {"id": "f1", "site_id": "s1", "name": "North"}), ("zones", body),
+                    ("nodes", {"id": "soil-01", "role": "soil", "zone_id": "z1", "depths_cm": [10]}),
+                    ("nodes", {"id": "irr-01", "role": "irrigation", "zone_id": "z1"}),
+                    ("nodes", {"id": "wx-01", "role": "weather", "zone_id": "z1", "lat": 41.65, "lon": -0.88}),
+                    ("valves", {"node_id": "irr-01", "channel": 1, "zone_id": "z1", **(valve or {})})]:
+        r = await c.post(f"/api/v1/registry/{path}", json=b)
+        assert r.status_code == 201, r.text
+    irr = [item(make_uplink("irr-01", "irrigation", 1, T0, [make_reading("valve_open", 0, channel=1)], "0.1.0"))]
+    r = await c.post("/api/v1/ingest/batch", json=make_batch("demo", "gw-1", "bi", T0, irr))
+    assert r.status_code == 200 and not r.json()["rejected"], r.text
+    for runtime_s, at_ms in runs:
+        await _completed_run(c, runtime_s, at_ms)
+    items = []
+    seq = 1
+    for day in range(3):
+        for h in range(24):
+            readings = [make_reading(m, v) for m, v in _hour(day, h).items()]
+            items.append(item(make_uplink("wx-01", "weather", seq, T0 + day * DAY + h * HOUR + 1_800_000,
+                                          readings, "0.1.0")))
+            seq += 1
+        items.append(item(soil_uplink(seq=day + 1, ts_ms=T0 + day * DAY + 23 * HOUR + 1_800_000, vwc=vwc)))
+    r = await c.post("/api/v1/ingest/batch", json=make_batch("demo", "gw-1", "bw", T0, items))
+    assert r.status_code == 200 and not r.json()["rejected"], r.text
+
+
+async def _completed_run(c, runtime_s: int, at_ms: int) -> None:
+    """A command on z1 that the controller reports completed after `runtime_s` at `at_ms`."""
+    r = await c.post("/api/v1/commands", json={"zone": "z1", "duration_s": runtime_s})
+    assert r.status_code in (200, 201), r.text
+    ack = make_ack(r.json()["id"], "irr-01", "completed", at_ms, runtime_s=runtime_s)
+    await c.app.state.services.commands.apply_ack(ack, now_ms=at_ms)
+
+
+def _expected_et0(day: int) -> float:
+    """FAO-56 eq. 6 from the day's hourly values, as the service's aggregation rules take them."""
+    hours = [_hour(day, h) for h in range(24)]
+    temps, rh = [x["air_temp_c"] for x in hours], [x["rh_pct"] for x in hours]
+    w = DailyWeather(day=date(2026, 1, 1 + day), tmin_c=min(temps), tmax_c=max(temps), rh_min_pct=min(rh),
+                     rh_max_pct=max(rh), wind_ms=2.0, rs_mj_m2=sum(x["rs_w_m2"] for x in hours) / 24 * 0.0864)
+    return et0_daily(w, Site(latitude_deg=41.65, elevation_m=0.0)).et0_mm
+
+
+async def test_the_balance_comes_from_the_farms_weather_rain_irrigation_and_probes(tmp_path):
+    """GET /zones/z1/balance: one row per complete day with the agreed keys; ET0 from wx-01's hours
+    (FAO-56 eq. 6), Kc 0.35 from the crop's initial stage, rain 8 mm on day 2 (effective), 6 mm of
+    irrigation from a completed 30-min run at 12 mm/h, probe corrections, and every source named."""
+    async with running_app(local_settings(tmp_path)) as c:
+        await _weather_farm(c, runs=((1800, T0 + DAY + 12 * HOUR),))
+        r = await c.get("/api/v1/zones/z1/balance", params={"days": 3})
+        assert r.status_code == 200, r.text
+        rows = r.json()
+        assert [x["date"] for x in rows] == ["2026-01-01", "2026-01-02", "2026-01-03"]
+        assert all(set(x) == BALANCE_KEYS for x in rows)
+        for day, row in enumerate(rows):
+            assert row["et0_mm"] == pytest.approx(_expected_et0(day), abs=0.006)
+            assert row["kc"] == 0.35 and row["stage"] == "initial" and row["taw_mm"] == 51.0
+            assert row["probe_correction_mm"] is not None and 0 <= row["depletion_mm"] <= 51.0
+            assert "weather" in row["source"] and "rain gauge" in row["source"] and "probes" in row["source"]
+        assert rows[1]["rain_mm"] == 8.0 and rows[1]["effective_rain_mm"] == 8.0 and rows[0]["rain_mm"] == 0.0
+        assert [x["irrigation_mm"] for x in rows] == [0.0, 6.0, 0.0]
+        assert rows[2]["gdd_cum"] > rows[0]["gdd_cum"] >= 0
+        bad = await c.get("/api/v1/zones/z1/balance", params={"days": 0})
+        assert bad.status_code == 422 and bad.json()["detail"]["field"] == "days"
+
+        d = (await c.post("/api/v1/zones/z1/plan")).json()
+        assert d["inputs"]["sources"]["depletion"].startswith("water balance to the end of 2026-01-03")
+        assert d["inputs"]["balance_day"]["date"] == "2026-01-03"
+        assert d["inputs"]["depletion_mm"] == pytest.approx(rows[2]["depletion_mm"], abs=0.01)
+
+
+async def test_without_weather_the_balance_says_so_and_planning_uses_the_probes(tmp_path):
+    """A zone whose weather node never reports temperatures: the balance rows have no ET0 and say
+    "probes only", and the plan's sources record the fallback to the probes."""
+    async with running_app(local_settings(tmp_path)) as c:
+        await _farm(c, vwc=20.0)
+        rows = (await c.get("/api/v1/zones/z1/balance", params={"days": 2})).json()
+        assert len(rows) == 2 and all(x["et0_mm"] is None for x in rows)
+        assert all(x["source"].startswith(("probes only", "no ET0")) for x in rows)
+        d = (await c.post("/api/v1/zones/z1/plan")).json()
+        assert d["inputs"]["sources"]["depletion"].startswith("probes only")
+        assert d["inputs"]["sources"]["kc"].startswith("fallback Kc 1")
+
+
+async def test_weekly_budget_limits_the_planned_amount(tmp_path):
+    """Week budget 10 mm with 6 mm already applied this week (a completed run): the dry zone gets
+    4 mm (1200 s at 12 mm/h), budget-limited, the explanation naming the 4.0 mm left."""
+    async with running_app(local_settings(tmp_path)) as c:
+        await _weather_farm(c, zone={"week_budget_mm": 10.0}, runs=((1800, T0 + DAY + 12 * HOUR),))
+        d = (await c.post("/api/v1/zones/z1/plan")).json()
+        assert (d["action"], d["rule"]) == ("irrigate", "mad-reached"), d
+        assert "budget-limited" in d["detail"]["adjustments"] and d["inputs"]["week_used_mm"] == 6.0
+        assert "cut to the 4.0 mm left in the budget" in d["explanation"]
+        (cmd,) = [x for x in await _planner_commands(c)]
+        assert cmd["duration_s"] == 1200
+
+
+async def test_seasonal_budget_spent_skips(tmp_path):
+    """A season budget of 5 mm with 6 mm used since planting: skip by budget-exhausted, no command."""
+    async with running_app(local_settings(tmp_path)) as c:
+        await _weather_farm(c, zone={"season_budget_mm": 5.0}, runs=((1800, T0 + DAY + 12 * HOUR),))
+        d = (await c.post("/api/v1/zones/z1/plan")).json()
+        assert (d["action"], d["rule"], d["command_ids"]) == ("skip", "budget-exhausted", [])
+        assert d["inputs"]["season_used_mm"] == 6.0 and "the water budget is spent" in d["explanation"]
+
+
+async def test_valve_max_runtime_splits_the_commands(tmp_path):
+    """Valve maximum 5000 s: the refill becomes several planner commands, each within it, one after
+    the other, split-at-max-runtime explained."""
+    async with running_app(local_settings(tmp_path)) as c:
+        await _weather_farm(c, valve={"max_runtime_s": 5000})
+        d = (await c.post("/api/v1/zones/z1/plan")).json()
+        assert d["action"] == "irrigate" and "split-at-max-runtime" in d["detail"]["adjustments"], d
+        cmds = sorted(await _planner_commands(c), key=lambda x: x["not_before_ms"])
+        assert len(cmds) == len(d["command_ids"]) == math.ceil(d["detail"]["runtime_s"] / 5000) >= 2
+        assert all(x["duration_s"] <= 5000 for x in cmds)
+        assert sum(x["duration_s"] for x in cmds) == d["detail"]["runtime_s"]
+        pairs = zip(cmds, cmds[1:], strict=False)
+        assert all(b["not_before_ms"] >= a["not_before_ms"] + a["duration_s"] * 1000 for a, b in pairs)
+        bad = await c.post("/api/v1/registry/valves", json={"node_id": "irr-01", "channel": 2, "zone_id": "z1",
+                                                             "max_runtime_s": 5})
+        assert bad.status_code == 422 and "max_runtime_s" in bad.text
+
+
+async def test_one_zone_at_a_time_per_hydraulic_group(tmp_path):
+    """z2 shares pump-1 with z1: planned after z1 it starts when z1's run ends (group-busy)."""
+    async with running_app(local_settings(tmp_path)) as c:
+        await _weather_farm(c)
+        for path, b in [("zones", {**ZONE, "id": "z2", "crop_coefficients": CROP}),
+                        ("nodes", {"id": "irr-02", "role": "irrigation", "zone_id": "z2"}),
+                        ("nodes", {"id": "soil-02", "role": "soil", "zone_id": "z2", "depths_cm": [10]}),
+                        ("valves", {"node_id": "irr-02", "channel": 1, "zone_id": "z2"})]:
+            assert (await c.post(f"/api/v1/registry/{path}", json=b)).status_code == 201
+        ups = [item(make_uplink("irr-02", "irrigation", 1, T0, [make_reading("valve_open", 0, channel=1)], "0.1.0")),
+               item(soil_uplink(node="soil-02", seq=1, ts_ms=T0 + 2 * DAY, vwc=16.0))]
+        assert (await c.post("/api/v1/ingest/batch", json=make_batch("demo", "gw-1", "b9", T0, ups))).status_code == 200
+        first = (await c.post("/api/v1/zones/z1/plan")).json()
+        second = (await c.post("/api/v1/zones/z2/plan")).json()
+        assert first["action"] == second["action"] == "irrigate"
+        (c1,) = [x for x in await _planner_commands(c) if x["zone"] == "z1"]
+        (c2,) = [x for x in await _planner_commands(c) if x["zone"] == "z2"]
+        assert c2["not_before_ms"] == c1["not_before_ms"] + c1["duration_s"] * 1000
+        assert "group-busy" in second["detail"]["adjustments"] and "group pump-1 busy until" in second["explanation"]
+
+
+async def test_a_forecast_file_skips_when_rain_covers_the_need(tmp_path):
+    """A forecast file giving the site 60 mm at 90 %: rain-forecast skip naming the file; with the
+    file gone the source is recorded as absent and the zone irrigates."""
+    forecast = tmp_path / "forecast.json"
+    forecast.write_text(json.dumps({"sites": {"s1": {"rain_mm": 60, "probability": 0.9, "horizon_h": 24,
+                                                      "issued_ms": JAN4_23H - HOUR}}}))
+    async with running_app(local_settings(tmp_path, forecast_file=forecast)) as c:
+        await _weather_farm(c)
+        d = (await c.post("/api/v1/zones/z1/plan")).json()
+        assert (d["action"], d["rule"]) == ("skip", "rain-forecast")
+        assert "54.0 mm of rain expected within 24 h (file forecast.json (site s1))" in d["explanation"]
+        forecast.unlink()
+        d = (await c.post("/api/v1/zones/z1/plan")).json()
+        assert d["action"] == "irrigate" and d["inputs"]["sources"]["forecast"].startswith("absent: forecast file")
+
+
+async def test_agronomy_summary_shape(tmp_path):
+    """GET /zones/z1/agronomy: stage, degree days and Kc of the newest balance day, the latest decision;
+    bad crop coefficients are refused naming the field; a zone without a valve still has a balance."""
+    async with running_app(local_settings(tmp_path)) as c:
+        await _weather_farm(c)
+        a = (await c.get("/api/v1/zones/z1/agronomy")).json()
+        assert set(a) == {"stage", "gdd_cum", "kc", "next_decision", "pests", "disease_risk"}
+        assert (a["stage"], a["kc"], a["next_decision"], a["pests"]) == ("initial", 0.35, None, [])
+        d = (await c.post("/api/v1/zones/z1/plan")).json()
+        assert (await c.get("/api/v1/zones/z1/agronomy")).json()["next_decision"]["id"] == d["id"]
+        bad = {**ZONE, "id": "z9", "crop_coefficients": {**CROP, "kc_mid": 3}}
+        r = await c.post("/api/v1/registry/zones", json=bad)
+        assert r.status_code == 422 and "kc_mid" in r.text
+        # a zone without a valve cannot be planned, but its balance and summary still answer
+        assert (await c.post("/api/v1/registry/zones", json={**ZONE, "id": "z8"})).status_code == 201
+        assert (await c.post("/api/v1/zones/z8/plan")).status_code == 409
+        assert (await c.get("/api/v1/zones/z8/balance")).status_code == 200
+        assert (await c.get("/api/v1/zones/z8/agronomy")).json()["stage"] is None
+
+
+async def test_the_scheduled_job_plans_every_zone_on_postgresql(tmp_path, pg_database):
+    """planning_interval_s 0.2 on PostgreSQL: the job plans z1 (origin "scheduler", budget-limited by
+    its 10 mm week budget) although zone z3 has no valve and fails, and publishes the decision."""
+    settings = local_settings(tmp_path, database_url=pg_database, planning_interval_s=0.2)
+    async with running_app(settings) as c:
+        services = c.app.state.services
+        async with services.events.subscribe() as sub:
+            await _weather_farm(c, zone={"week_budget_mm": 10.0}, runs=((1800, T0 + DAY + 12 * HOUR),))
+            z3 = {**ZONE, "id": "z3", "hydraulic_group": None}
+            assert (await c.post("/api/v1/registry/zones", json=z3)).status_code == 201
+
+            async def scheduled() -> bool:
+                found = [x for x in (await c.get("/api/v1/zones/z1/decisions")).json() if x["origin"] == "scheduler"]
+                return bool(found) and found[0]["rule"] == "mad-reached"
+
+            await eventually(scheduled, "a scheduled decision for z1")
+            d = [x for x in (await c.get("/api/v1/zones/z1/decisions")).json() if x["origin"] == "scheduler"][0]
+            assert "budget-limited" in d["detail"]["adjustments"]
+            (cmd,) = await _planner_commands(c)
+            assert cmd["duration_s"] == 1200 and d["command_ids"] == [cmd["id"]]
+            assert (await c.get("/api/v1/zones/z3/decisions")).json() == []
+            events = []
+            while not sub.queue.empty():
+                events.append(sub.queue.get_nowait())
+            assert any(e.kind == "decision" and e.data["origin"] == "scheduler" and e.data["zone_id"] == "z1"
+                       for e in events)
+
+
+async def test_at_noon_the_plan_waits_for_the_night_window(tmp_path):
+    """Planned at 12:00 the refill is deferred to the 22:00 window: the command's not_before is
+    22:00 local and the explanation says so (deferred-to-window)."""
+    async with running_app(local_settings(tmp_path)) as c:
+        await _weather_farm(c)
+        c.app.state.services.planning.clock = lambda: T0 + 3 * DAY + 12 * HOUR
+        d = (await c.post("/api/v1/zones/z1/plan")).json()
+        assert d["action"] == "irrigate" and "deferred-to-window" in d["detail"]["adjustments"], d
+        assert "deferred to the night window at 2026-01-04 22:00" in d["explanation"]
+        (cmd,) = await _planner_commands(c)
+        assert cmd["not_before_ms"] == T0 + 3 * DAY + 22 * HOUR

@@ -14,8 +14,10 @@ by degree days, and a leaf-wetness/temperature infection risk.
   W(T) = Wmin / f(T), with f the beta-shaped temperature response
   f(T) = ((Tmax - T)/(Tmax - Topt)) ((T - Tmin)/(Topt - Tmin))^((Topt - Tmin)/(Tmax - Topt)),
   capped at Wmax. The risk index is the wet hours observed over W(T).
-  The parameters are per pathogen (the paper tabulates them); the defaults here are
-  placeholders for a generic foliar fungus and are NOT taken from the paper's table.
+  The parameters are per pathogen (the paper tabulates them). Those published values
+  could not be verified while this was written, so none are built in: the defaults of
+  PathogenParams are illustrative placeholders for a generic foliar fungus, NOT the
+  paper's. Pass a pathogen's values from the paper itself (docs/agronomy.md).
 """
 
 from __future__ import annotations
@@ -123,7 +125,10 @@ def insect_development(days: Sequence[tuple[float, float]], base_c: float, upper
 
 @dataclass(frozen=True)
 class PathogenParams:
-    """Parameters of the generic infection model (Magarey et al., 2005)."""
+    """Parameters of the generic infection model (Magarey et al., 2005): cardinal temperatures
+    [°C], minimum and maximum wetness duration [h], dry interruption [h]. The defaults are
+    illustrative placeholders, not values from the paper's table (unverified); give a
+    pathogen's published values."""
 
     t_min_c: float = 2.0
     t_opt_c: float = 20.0

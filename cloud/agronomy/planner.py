@@ -16,7 +16,8 @@ Rules, in the order they are checked:
     budget-exhausted        the weekly or seasonal budget is spent: skip
     budget-limited          (adjustment) the amount is cut to what the budget allows
     below-minimum           what is left to apply is under the minimum application
-    capped-at-max-runtime   (adjustment) the runtime is cut to the valve's maximum
+    split-at-max-runtime    (adjustment) a run longer than the valve's maximum becomes several
+    capped-at-max-runtime   (adjustment) more than max_runs runs: cut to max_runs x the maximum
     group-busy              (timing) another zone of the hydraulic group is running
     deferred-to-window      (timing) outside the night window: wait for it
     urgent-outside-window   (timing) depletion ≥ urgent fraction x TAW: water now anyway
@@ -228,17 +229,28 @@ def plan_zone(zone: ZoneConfig, state: ZoneState, weather: WeatherNow | None, fo
                 net = gross * irr.efficiency
                 adjustments.append("budget-limited")
                 why += f"; cut to the {left:.1f} mm left in the budget"
+            else:
+                why += f"; within the budget ({left:.1f} mm gross left)"
     if net < irr.min_application_mm:
         return no(Action.SKIP, "below-minimum",
                   f"{net:.1f} mm is under the minimum application of {irr.min_application_mm:.1f} mm ({why})",
                   tuple(adjustments))
     runtime_s = math.ceil(gross / irr.precipitation_rate_mm_h * 3600.0)
+    runs = 1
     if runtime_s > irr.max_runtime_s:
-        runtime_s = irr.max_runtime_s
-        gross = runtime_s / 3600.0 * irr.precipitation_rate_mm_h
-        net = gross * irr.efficiency
-        adjustments.append("capped-at-max-runtime")
-        why += f"; runtime capped at the valve maximum {irr.max_runtime_s} s ({net:.1f} mm net)"
+        runs = math.ceil(runtime_s / irr.max_runtime_s)
+        if runs > irr.max_runs:
+            runs = irr.max_runs
+            runtime_s = runs * irr.max_runtime_s
+            gross = runtime_s / 3600.0 * irr.precipitation_rate_mm_h
+            net = gross * irr.efficiency
+            adjustments.append("capped-at-max-runtime")
+            why += (f"; capped at {runs} run(s) of the valve maximum {irr.max_runtime_s} s "
+                    f"({net:.1f} mm net)")
+        else:
+            adjustments.append("split-at-max-runtime")
+            why += (f"; split into {runs} runs of at most {irr.max_runtime_s} s (the valve maximum), "
+                    f"{irr.split_gap_s // 60} min apart")
 
     start = now
     if state.group_busy_until is not None and state.group_busy_until > start:
@@ -254,15 +266,30 @@ def plan_zone(zone: ZoneConfig, state: ZoneState, weather: WeatherNow | None, fo
             start = next_window_start(start, irr.window_start)
             adjustments.append("deferred-to-window")
             why += f"; deferred to the night window at {start:%Y-%m-%d %H:%M}"
-    if water_now or urgent:
-        ttl_s = 3600 + runtime_s
-    else:
-        ttl_s = max(600, int((window_end_after(start, irr.window_start, irr.window_end) - start).total_seconds()))
-    command = _command(zone, runtime_s, start, ttl_s)
+    commands = []
+    run_start = start
+    window_end = window_end_after(start, irr.window_start, irr.window_end)
+    for k in range(runs):
+        # equal runs that add up to the whole runtime, each within the valve's maximum
+        run_s = runtime_s // runs + (1 if k < runtime_s % runs else 0)
+        if water_now or urgent:
+            ttl_s = 3600 + run_s
+        else:
+            ttl_s = max(600, int((window_end - run_start).total_seconds()))
+        commands.append(_command(zone, run_s, run_start, ttl_s))
+        run_start = run_start + timedelta(seconds=run_s + irr.split_gap_s)
     return Decision(zone=zone.id, action=Action.IRRIGATE, rule=rule, explanation=why, inputs=inputs,
                     adjustments=tuple(adjustments), net_mm=round(net, 2), gross_mm=round(gross, 2),
-                    runtime_s=runtime_s, not_before=start, hydraulic_group=irr.hydraulic_group,
-                    commands=(command,))
+                    runtime_s=runtime_s, not_before=start,
+                    hydraulic_group=irr.hydraulic_group, commands=tuple(commands))
+
+
+def _busy_until(d: Decision) -> datetime:
+    """When the last run of an irrigate decision ends (split runs included)."""
+    assert d.not_before is not None
+    ends = [datetime.fromisoformat(str(c["not_before"])) + timedelta(seconds=int(c["duration_s"]))  # type: ignore[call-overload]
+            for c in d.commands]
+    return max(ends, default=d.not_before + timedelta(seconds=d.runtime_s))
 
 
 def schedule_groups(decisions: Sequence[Decision], gap: timedelta = timedelta(minutes=1)) -> list[Decision]:
@@ -288,11 +315,13 @@ def schedule_groups(decisions: Sequence[Decision], gap: timedelta = timedelta(mi
             assert d.not_before is not None
             if free_at is not None and d.not_before < free_at:
                 start = free_at
-                cmds = tuple({**c, "not_before": start.isoformat()} for c in d.commands)
+                shift = start - d.not_before
+                cmds = tuple({**c, "not_before": (datetime.fromisoformat(str(c["not_before"])) + shift).isoformat()}
+                             for c in d.commands)
                 d = replace(d, not_before=start, commands=cmds, adjustments=(*d.adjustments, "group-sequenced"),
                             explanation=d.explanation + f"; after the zone before it in group {d.hydraulic_group}, "
                                                         f"at {start:%H:%M}")
                 out[i] = d
             assert d.not_before is not None
-            free_at = d.not_before + timedelta(seconds=d.runtime_s) + gap
+            free_at = _busy_until(d) + gap
     return out

@@ -69,7 +69,9 @@ class IrrigationConfig(_Frozen):
     valve: int = Field(default=1, ge=1, le=16)
     precipitation_rate_mm_h: float = Field(gt=0, description="net application rate over the zone")
     efficiency: float = Field(default=1.0, gt=0, le=1, description="application efficiency; gross = net / efficiency")
-    max_runtime_s: int = Field(default=4 * 3600, ge=60, le=24 * 3600)
+    max_runtime_s: int = Field(default=4 * 3600, ge=60, le=24 * 3600, description="the valve's longest single run")
+    max_runs: int = Field(default=3, ge=1, le=12, description="runs a longer irrigation may be split into")
+    split_gap_s: int = Field(default=600, ge=0, le=6 * 3600, description="pause between split runs (soak)")
     hydraulic_group: str = "main"
     mad_fraction: float | None = Field(default=None, gt=0, lt=1, description="management-allowed depletion; default p")
     refill_fraction: float = Field(default=0.0, ge=0, lt=1, description="depletion left after irrigating, x TAW")

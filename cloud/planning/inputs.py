@@ -14,11 +14,12 @@ from ..registry import ZoneOut
 from ..registry.models import NodeOut, ValveOut
 from ..storage import ReadingStore
 
-# The registry names the crop but holds no FAO-56 coefficients for it. The planner uses
-# only p (the depletion fraction, its default MAD); 0.5 is FAO-56 table 22's common value.
-# Stage lengths and Kc are placeholders the planner does not read.
+# A zone without crop coefficients in the registry: p (the depletion fraction, the default MAD)
+# is FAO-56 table 22's common 0.5, and the Kc curve is flat at 1 over a year-long "season"
+# (the balance records that it used this fallback).
 DEFAULT_P = 0.5
-_PLACEHOLDER_CROP = {"l_ini": 1, "l_dev": 1, "l_mid": 1, "l_late": 1, "kc_ini": 1.0, "kc_mid": 1.0, "kc_end": 1.0}
+_PLACEHOLDER_CROP = {"l_ini": 1, "l_dev": 1, "l_mid": 363, "l_late": 1, "kc_ini": 1.0, "kc_mid": 1.0,
+                     "kc_end": 1.0}
 
 
 class MissingInputs(Exception):
@@ -70,36 +71,51 @@ async def zone_water(zone: ZoneOut, nodes: list[NodeOut], store: ReadingStore) -
                      taw_mm=round(taw, 1), depletion_mm=depletion)
 
 
-async def rain_since(nodes: list[NodeOut], store: ReadingStore, start_ms: int, end_ms: int) -> float | None:
-    """Rain summed over [start_ms, end_ms) from the zone's weather nodes; None when it has none."""
-    gauges = [n.id for n in nodes if n.role == "weather"]
+async def rain_since(gauges: list[str], store: ReadingStore, start_ms: int, end_ms: int) -> float | None:
+    """Rain over [start_ms, end_ms) from the weather nodes `gauges` (the mean of their totals);
+    None when there is none."""
     if not gauges:
         return None
-    total = 0.0
+    totals = []
     for node in gauges:
-        for r in await store.query(node, "rain_mm", start_ms, end_ms, 100_000):
-            total += r.value or 0.0
-    return round(total, 2)
+        totals.append(sum(r.value or 0.0 for r in await store.query(node, "rain_mm", start_ms, end_ms, 100_000)))
+    return round(sum(totals) / len(totals), 2)
 
 
-def zone_config(zone: ZoneOut, valves: list[ValveOut], nodes: list[NodeOut]) -> ZoneConfig:
-    """The planner's zone configuration from the registry zone and its one valve.
+def zone_config(zone: ZoneOut, valves: list[ValveOut], nodes: list[NodeOut], need_valve: bool = True) -> ZoneConfig:
+    """The planner's zone configuration from the registry zone and its one valve (MissingInputs
+    without exactly one, unless `need_valve` is False: the balance alone needs none).
 
-    Soil from FC/WP (% to m3/m3), root depth, the emitters' precipitation rate and the
-    hydraulic group come from the registry; the rest takes zone.py's defaults (night
-    window 22:00-06:00, efficiency 1, refill to field capacity, 4 h valve maximum).
+    Soil from FC/WP (% to m3/m3), root depth, the emitters' precipitation rate, the hydraulic
+    group, the water budgets, the crop's coefficients (when given) and the valve's maximum
+    runtime come from the registry; the rest takes zone.py's defaults (night window
+    22:00-06:00, efficiency 1, refill to field capacity, 4 h valve maximum). Without crop
+    coefficients the Kc curve is flat at 1 and p is FAO-56 table 22's common 0.5.
     """
-    if len(valves) != 1:
+    if len(valves) != 1 and need_valve:
         raise MissingInputs(zone.id, "valve", f"the zone has {len(valves)} valve(s) in the registry; "
                             "the planner needs exactly one")
     located = [n for n in nodes if n.lat is not None]
+    cc = zone.crop_coefficients
+    crop = dict(_PLACEHOLDER_CROP, p=DEFAULT_P) if cc is None else {
+        "l_ini": cc.l_ini, "l_dev": cc.l_dev, "l_mid": cc.l_mid, "l_late": cc.l_late, "kc_ini": cc.kc_ini,
+        "kc_mid": cc.kc_mid, "kc_end": cc.kc_end, "p": cc.p, "stages_in": cc.stages_in,
+        "gdd_base_c": cc.gdd_base_c, "gdd_upper_c": cc.gdd_upper_c}
+    valve = valves[0] if len(valves) == 1 else None  # the balance alone needs none
+    irrigation: dict[str, object] = {
+        "node": valve.node_id if valve else "none", "valve": valve.channel if valve else 1,
+        "precipitation_rate_mm_h": zone.precip_rate_mm_h,
+        # a zone outside any group is its own group: it never waits for another
+        "hydraulic_group": zone.hydraulic_group or f"zone:{zone.id}",
+        "week_budget_mm": zone.week_budget_mm, "season_budget_mm": zone.season_budget_mm}
+    if valve is not None and valve.max_runtime_s is not None:
+        irrigation["max_runtime_s"] = valve.max_runtime_s
     return ZoneConfig.model_validate({
         "id": zone.id,
-        "site": {"latitude_deg": located[0].lat if located else 0.0, "elevation_m": 0.0},
+        "site": {"latitude_deg": located[0].lat if located else 0.0, "elevation_m": 0.0,
+                 "longitude_deg": located[0].lon if located else None},
         "soil": {"theta_fc": zone.field_capacity_pct / 100, "theta_wp": zone.wilting_point_pct / 100},
-        "crop": {"name": zone.crop, "planting": zone.planting_date or date(2000, 1, 1), "p": DEFAULT_P,
-                 "root_depth_m": zone.root_depth_cm / 100, **_PLACEHOLDER_CROP},
-        "irrigation": {"node": valves[0].node_id, "valve": valves[0].channel,
-                       "precipitation_rate_mm_h": zone.precip_rate_mm_h,
-                       "hydraulic_group": zone.hydraulic_group or "main"},
+        "crop": {"name": zone.crop, "planting": zone.planting_date or date(2000, 1, 1),
+                 "root_depth_m": zone.root_depth_cm / 100, **crop},
+        "irrigation": irrigation,
     })

@@ -52,5 +52,36 @@ class DecisionOut(BaseModel):
     explanation: str
     inputs: dict[str, Any]
     command_ids: list[str]
-    origin: str = Field(description="who asked for the plan: person:<user>")
+    origin: str = Field(description="who asked for the plan: person:<user>, or scheduler")
     detail: dict[str, Any] | None = Field(description="adjustments, net and gross mm, runtime, not_before")
+
+
+class BalanceRowOut(BaseModel):
+    """One local day of the zone's water balance (FAO-56 ch. 8), every term in mm."""
+
+    date: str
+    et0_mm: float | None
+    kc: float | None
+    etc_mm: float | None = Field(description="crop ET adjusted for water stress, Ks Kc ET0 (eq. 80)")
+    rain_mm: float | None
+    effective_rain_mm: float | None
+    irrigation_mm: float = Field(description="net mm the completed commands put on the zone")
+    depletion_mm: float | None = Field(description="root-zone depletion at the end of the day")
+    taw_mm: float
+    raw_mm: float | None
+    ks: float | None
+    gdd_cum: float | None
+    stage: str
+    probe_correction_mm: float | None = Field(description="what the probes changed the modelled depletion by")
+    source: str = Field(description="where the day's terms came from, and what stood in for missing ones")
+
+
+class AgronomyOut(BaseModel):
+    """The zone's crop and pest picture; see docs/agronomy.md for each field."""
+
+    stage: str | None
+    gdd_cum: float | None
+    kc: float | None
+    next_decision: DecisionOut | None
+    pests: list[dict[str, Any]]
+    disease_risk: list[dict[str, Any]]

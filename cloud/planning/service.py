@@ -1,16 +1,26 @@
 """Runs the pure planner for a registry zone, records the decision and issues its commands.
 
-Inputs: the registry zone (inputs.zone_config), the probes' depletion (inputs.zone_water, as
-the zone summary computes it), rain since the probes' reading from the zone's weather
-nodes, the agronomist's override in force, and now in the site's time zone. A command is
-created through CommandService with origin "planner" and an idempotency key per zone and
-local day, so planning the same zone again that day never waters twice.
+Inputs, and where each comes from (recorded in every decision's inputs.sources):
+
+* depletion: the zone's daily water balance to the end of yesterday (balance.py: ET0 from the
+  weather node(s), Kc from the crop stage, rain, completed irrigation, probe correction), less
+  today's rain so far; when the balance has no ET0 (no weather), the probes alone, as the zone
+  summary computes them, less the rain since their reading;
+* the week's and season's water used, and when another zone of the hydraulic group is busy
+  until, from the command lifecycle (usage.py);
+* the forecast, from the configured source (forecast.py; none by default);
+* the agronomist's override in force, and now in the site's time zone.
+
+A command is created through CommandService with origin "planner" and an idempotency key per
+zone and local day, so planning the same zone again that day never waters twice. Each decision
+is published on the event bus as "decision".
 """
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
-from datetime import datetime
+from datetime import date, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -22,10 +32,18 @@ from .._time import parse_instant
 from ..agronomy.planner import Decision, Override, OverrideKind, WeatherNow, ZoneState, plan_zone
 from ..commands import CommandService
 from ..db import Database, DecisionRow, OverrideRow
-from ..registry import FIELDS, SITES, Registry, ZoneOut
+from ..events import EventBus
+from ..registry import FIELDS, SITES, ZONES, Registry, ZoneOut
+from ..registry.models import NodeOut
 from ..storage import ReadingStore
-from .inputs import DEFAULT_P, MissingInputs, ZoneWater, rain_since, zone_config, zone_water
+from .balance import DEFAULT_DAYS, Balance, zone_balance
+from .forecast import ForecastAnswer, ForecastSource, NoForecast
+from .inputs import DEFAULT_P, MissingInputs, rain_since, zone_config, zone_water
 from .models import DecisionOut, OverrideAction, OverrideOut
+from .summary import pest_summary, wetness_summary
+from .usage import applied_mm, group_busy_until_ms, used_since, zone_commands
+
+log = logging.getLogger(__name__)
 
 _KIND = {OverrideAction.SKIP: OverrideKind.SKIP, OverrideAction.HOLD: OverrideKind.HOLD,
          OverrideAction.WATER_NOW: OverrideKind.WATER_NOW}
@@ -42,25 +60,44 @@ def _in_force(row: OverrideRow | None, now_ms: int) -> OverrideRow | None:
     return row
 
 
+def _ms(d: date, tz: ZoneInfo) -> int:
+    return int(datetime.combine(d, time(0), tz).timestamp() * 1000)
+
+
 class PlanningService:
-    """plan(zone) -> a recorded decision; the decisions of a zone; overrides."""
+    """plan(zone) -> a recorded decision; plan_all() for the scheduler; balance; overrides."""
 
     def __init__(self, db: Database, registry: Registry, store: ReadingStore, commands: CommandService,
-                 clock: Callable[[], int] = _now_ms) -> None:
+                 clock: Callable[[], int] = _now_ms, forecast: ForecastSource | None = None,
+                 events: EventBus | None = None) -> None:
         self._db = db
         self._registry = registry
         self._store = store
         self._commands = commands
-        self._clock = clock
+        self.clock = clock
+        self.forecast: ForecastSource = forecast or NoForecast()
+        self.events = events
 
-    async def _timezone(self, zone: ZoneOut) -> ZoneInfo:
+    async def _site(self, zone: ZoneOut) -> tuple[str, ZoneInfo]:
         field: Any = await self._registry.get(FIELDS, zone.field_id)
         site: Any = await self._registry.get(SITES, field.site_id)
         try:
-            return ZoneInfo(site.timezone)
+            return site.id, ZoneInfo(site.timezone)
         except (ZoneInfoNotFoundError, ValueError):
             raise MissingInputs(zone.id, "timezone", f"site {site.id!r} has an unknown time zone "
                                 f"{site.timezone!r}") from None
+
+    async def weather_nodes(self, zone: ZoneOut, nodes: list[NodeOut], site_id: str) -> list[str]:
+        """The zone's weather nodes; without one, those of the other zones of the same site."""
+        own = [n.id for n in nodes if n.role == "weather"]
+        if own:
+            return own
+        fields: Any = await self._registry.all(FIELDS, site_id=site_id)
+        out = []
+        for f in fields:
+            for z in await self._registry.all(ZONES, field_id=f.id):
+                out += [n.id for n in await self._registry.nodes_of_zone(z.id) if n.role == "weather"]  # type: ignore[attr-defined]
+        return sorted(set(out))
 
     async def _override(self, zone_id: str, now_ms: int) -> OverrideRow | None:
         def newest(session: Session) -> OverrideRow | None:
@@ -69,57 +106,132 @@ class PlanningService:
 
         return _in_force(await self._db.run(newest), now_ms)
 
+    async def balance(self, zone_id: str, days: int = DEFAULT_DAYS) -> Balance:
+        """The zone's daily balance over the last `days` complete local days."""
+        zone = await self._registry.get_zone(zone_id)
+        nodes = await self._registry.nodes_of_zone(zone_id)
+        config = zone_config(zone, await self._registry.valves_of_zone(zone_id), nodes, need_valve=False)
+        site_id, tz = await self._site(zone)
+        today = datetime.fromtimestamp(self.clock() / 1000, tz).date()
+        weather = await self.weather_nodes(zone, nodes, site_id)
+        return await zone_balance(zone, config, nodes, weather, self._store, self._db, tz, today, days)
+
+    async def agronomy(self, zone_id: str) -> dict[str, Any]:
+        """Stage, degree days, Kc, the latest decision, pests and leaf-wetness periods (summary.py)."""
+        zone = await self._registry.get_zone(zone_id)
+        nodes = await self._registry.nodes_of_zone(zone_id)
+        site_id, tz = await self._site(zone)
+        now_ms = self.clock()
+        weather = await self.weather_nodes(zone, nodes, site_id)
+        balance = await self.balance(zone_id, days=1)
+        last = balance.rows[-1] if balance.rows else None
+        latest = await self.decisions(zone_id, limit=1)
+        return {"stage": last.stage if last else None, "gdd_cum": last.gdd_cum if last else None,
+                "kc": last.kc if last else None,
+                "next_decision": latest[0].model_dump() if latest else None,
+                "pests": await pest_summary(self._store, [n.id for n in nodes if n.role == "pest"], now_ms, tz),
+                "disease_risk": await wetness_summary(self._store, weather, now_ms, tz)}
+
     async def plan(self, zone_id: str, origin: str) -> DecisionOut:
         """Plan one zone now; record the decision; create its command(s). MissingInputs (409)
         names what is missing; NotFound (404) for an unknown zone."""
         zone = await self._registry.get_zone(zone_id)
         nodes = await self._registry.nodes_of_zone(zone_id)
         config = zone_config(zone, await self._registry.valves_of_zone(zone_id), nodes)
-        water = await zone_water(zone, nodes, self._store)
-        if water.depletion_mm is None:
-            names = ", ".join(n.id for n in nodes) or "none"
-            raise MissingInputs(zone_id, "vwc_pct", "no soil moisture reading within the root zone "
-                                f"(nodes registered in the zone: {names})")
-        tz = await self._timezone(zone)
-        now_ms = self._clock()
+        site_id, tz = await self._site(zone)
+        now_ms = self.clock()
         now = datetime.fromtimestamp(now_ms / 1000, tz)
-        since_ms = water.oldest_probe_ms or now_ms
-        rain = await rain_since(nodes, self._store, since_ms, now_ms) if since_ms < now_ms else None
+        today = now.date()
+        weather_nodes = await self.weather_nodes(zone, nodes, site_id)
+        balance = await zone_balance(zone, config, nodes, weather_nodes, self._store, self._db, tz, today)
+        water = await zone_water(zone, nodes, self._store)
+        sources: dict[str, object] = dict(balance.sources)
+        if balance.modelled:
+            last = balance.rows[-1]
+            depletion, taw = float(last.depletion_mm or 0.0), last.taw_mm
+            since_ms = _ms(today, tz)
+            sources["depletion"] = (f"water balance to the end of {last.date} ({last.source}); "
+                                    "rain since local midnight deducted")
+        elif water.depletion_mm is not None:
+            depletion, taw = water.depletion_mm, water.taw_mm
+            since_ms = water.oldest_probe_ms or now_ms
+            sources["depletion"] = ("probes only, as GET /zones/{zone}/summary: (FC - mean vwc) x root depth; "
+                                    "the balance has no ET0 (no weather)")
+        else:
+            names = ", ".join(n.id for n in nodes) or "none"
+            raise MissingInputs(zone_id, "vwc_pct", "no soil moisture reading within the root zone and no "
+                                f"weather to model the balance (nodes registered in the zone: {names})")
+        rain = await rain_since(weather_nodes, self._store, since_ms, now_ms) if since_ms < now_ms else None
         row = await self._override(zone_id, now_ms)
         override = None if row is None else Override(
             _KIND[OverrideAction(row.action)],
             until=None if row.until_ms is None else datetime.fromtimestamp(row.until_ms / 1000, tz),
             amount_mm=row.amount_mm, by=row.by, reason=row.reason)
-        state = ZoneState(depletion_mm=water.depletion_mm, taw_mm=water.taw_mm, override=override)
-        decision = plan_zone(config, state, None if rain is None else WeatherNow(rain), None, now)
+        key = f"plan:{zone_id}:{today.isoformat()}"
+        week_used, season_used = await self._used(zone, tz, today, key)
+        busy_ms = await self._db.run(lambda s: group_busy_until_ms(s, zone_id, zone.hydraulic_group, now_ms))
+        try:
+            answer = await self.forecast.rain(zone_id, site_id, now_ms)
+        except Exception as e:  # noqa: BLE001 - a broken source means no forecast, never no plan
+            answer = ForecastAnswer(None, f"absent: the forecast source failed: {e}"[:300])
+        sources["forecast"] = answer.source
+        state = ZoneState(depletion_mm=depletion, taw_mm=taw, override=override, week_used_mm=round(week_used, 2),
+                          season_used_mm=round(season_used, 2),
+                          group_busy_until=None if busy_ms is None else datetime.fromtimestamp(busy_ms / 1000, tz))
+        decision = plan_zone(config, state, None if rain is None else WeatherNow(rain), answer.forecast, now)
 
         command_ids = []
         for i, cmd in enumerate(decision.commands):
-            key = f"override:{row.id}" if row is not None and decision.rule == "override-water-now" \
-                else f"plan:{zone_id}:{now.date().isoformat()}"
+            k = f"override:{row.id}" if row is not None and decision.rule == "override-water-now" else key
             out, _ = await self._commands.create(
                 zone=zone_id, amount_min=int(cmd["duration_s"]) / 60,  # type: ignore[call-overload]
                 not_before_ms=parse_instant("not_before", str(cmd["not_before"])),
                 ttl_s=int(cmd["ttl_s"]), max_runtime_s=int(cmd["max_runtime_s"]),  # type: ignore[call-overload]
                 origin="planner", request_reason=decision.explanation[:400],
-                idempotency_key=key if i == 0 else f"{key}:{i}", now_ms=now_ms)
+                idempotency_key=k if i == 0 else f"{k}:{i}", now_ms=now_ms)
             command_ids.append(out.id)
-        return await self._record(decision, zone_id, now_ms, origin, command_ids, water, rain, row)
-
-    async def _record(self, decision: Decision, zone_id: str, now_ms: int, origin: str, command_ids: list[str],
-                      water: ZoneWater, rain: float | None, override: OverrideRow | None) -> DecisionOut:
-        record = decision.to_record()
-        inputs = dict(record["inputs"])  # type: ignore[call-overload]
-        inputs["sources"] = {
-            "depletion": "probes only, as GET /zones/{zone}/summary: (FC - mean vwc) x root depth",
+        sources.update({
             "probes": [{"node": p.node, "depth_cm": p.depth_cm, "vwc_pct": p.vwc_pct, "ts_ms": p.ts_ms}
                        for p in water.probes],
-            "rain": "rain_mm of the zone's weather nodes since the probes' reading" if rain is not None
-            else "absent: no weather node in the zone (or no time since the probes' reading)",
-            "et0": "not used: the depletion is measured by the probes, not modelled",
-            "forecast": "absent: no forecast source configured",
-            "crop_p": f"{DEFAULT_P} (FAO-56 table 22 common value; the registry holds no crop coefficients)",
-        }
+            "rain_now": "rain_mm of the weather node(s) since the depletion's time" if rain is not None
+            else "absent: no weather node (or no time since the depletion's time)",
+            "budgets": "gross mm of the zone's commands: reported when done, planned while in flight "
+                       "(week from Monday 00:00, season from planting)",
+            "crop_p": f"{config.crop.p}" + ("" if zone.crop_coefficients else
+                                           f" (FAO-56 table 22 common value {DEFAULT_P}; no crop coefficients)"),
+        })
+        return await self._record(decision, zone_id, now_ms, origin, command_ids, sources, row, balance)
+
+    async def _used(self, zone: ZoneOut, tz: ZoneInfo, today: date, key: str) -> tuple[float, float]:
+        """Gross mm used this week and this season, leaving out today's own plan (it is re-planned)."""
+        week_start = today - timedelta(days=today.weekday())
+        season_start = zone.planting_date if zone.planting_date and zone.planting_date <= today \
+            else date(today.year, 1, 1)
+        since = min(_ms(week_start, tz), _ms(season_start, tz))
+        rows = await self._db.run(lambda s: zone_commands(s, zone.id, since - 86_400_000))
+        mine = frozenset(r.id for r in rows if r.idempotency_key and
+                         (r.idempotency_key == key or r.idempotency_key.startswith(key + ":")))
+        applied = [a for a in (applied_mm(r, zone.area_ha, zone.precip_rate_mm_h) for r in rows) if a is not None]
+        return used_since(applied, _ms(week_start, tz), mine), used_since(applied, _ms(season_start, tz), mine)
+
+    async def plan_all(self, origin: str = "scheduler") -> dict[str, str]:
+        """Plan every zone; one zone failing never stops the others. {zone: rule or error}."""
+        results: dict[str, str] = {}
+        for zone in await self._registry.all(ZONES):
+            zone_id = zone.id  # type: ignore[attr-defined]
+            try:
+                results[zone_id] = (await self.plan(zone_id, origin)).rule
+            except Exception as e:  # noqa: BLE001 - one zone's failure is logged, the rest go on
+                log.warning("scheduled plan of zone %s failed: %s", zone_id, e)
+                results[zone_id] = f"error: {e}"
+        return results
+
+    async def _record(self, decision: Decision, zone_id: str, now_ms: int, origin: str, command_ids: list[str],
+                      sources: dict[str, object], override: OverrideRow | None, balance: Balance) -> DecisionOut:
+        record = decision.to_record()
+        inputs = dict(record["inputs"])  # type: ignore[call-overload]
+        inputs["sources"] = sources
+        inputs["balance_day"] = vars(balance.rows[-1]) if balance.rows else None
         detail = {k: record[k] for k in ("adjustments", "net_mm", "gross_mm", "runtime_s", "not_before",
                                           "hydraulic_group", "commands")}
 
@@ -135,7 +247,12 @@ class PlanningService:
                     used.used_by_decision = row.id
             return DecisionOut.model_validate(row)
 
-        return await self._db.run(insert)
+        out = await self._db.run(insert)
+        if self.events is not None:
+            self.events.publish("decision", {"id": out.id, "zone_id": zone_id, "ts_ms": now_ms, "rule": out.rule,
+                                             "action": out.action, "explanation": out.explanation,
+                                             "command_ids": command_ids, "origin": out.origin})
+        return out
 
     async def decisions(self, zone_id: str, limit: int = 100) -> list[DecisionOut]:
         """The zone's decisions, newest first."""
@@ -151,7 +268,7 @@ class PlanningService:
                        until_ms: int | None = None, amount_mm: float | None = None) -> OverrideOut:
         """Record an override of an existing zone; the newest one in force is what plan() honours."""
         await self._registry.get_zone(zone_id)
-        now_ms = self._clock()
+        now_ms = self.clock()
 
         def insert(session: Session) -> OverrideOut:
             row = OverrideRow(zone_id=zone_id, ts_ms=now_ms, action=str(action), until_ms=until_ms,

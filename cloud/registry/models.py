@@ -5,7 +5,7 @@ Every model validates at the boundary, and an error names the field.
 
 from datetime import date
 from enum import StrEnum
-from typing import Annotated
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 
@@ -59,6 +59,35 @@ class FieldOut(FieldIn, _Out):
     pass
 
 
+class CropCoefficientsIn(_In):
+    """The crop's FAO-56 single crop coefficient curve (tables 11, 12) and depletion fraction p
+    (table 22). Stage lengths are days from planting, or degree days when `stages_in` is "gdd"."""
+
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{
+        "l_ini": 30, "l_dev": 40, "l_mid": 50, "l_late": 30, "kc_ini": 0.3, "kc_mid": 1.2, "kc_end": 0.35,
+        "p": 0.55}]})
+
+    l_ini: float = Field(gt=0, le=5000)
+    l_dev: float = Field(gt=0, le=5000)
+    l_mid: float = Field(gt=0, le=5000)
+    l_late: float = Field(gt=0, le=5000)
+    kc_ini: float = Field(gt=0, le=2)
+    kc_mid: float = Field(gt=0, le=2)
+    kc_end: float = Field(gt=0, le=2)
+    p: float = Field(default=0.5, gt=0, lt=1, description="depletion fraction without stress at ETc 5 mm/day")
+    stages_in: Literal["days", "gdd"] = "days"
+    gdd_base_c: float = Field(default=10.0, ge=-10, le=40)
+    gdd_upper_c: float | None = Field(default=None, ge=0, le=50)
+
+    @field_validator("gdd_upper_c")
+    @classmethod
+    def _upper_above_base(cls, v: float | None, info: ValidationInfo) -> float | None:
+        base = info.data.get("gdd_base_c")
+        if v is not None and base is not None and v <= base:
+            raise ValueError(f"must be above gdd_base_c ({base})")
+        return v
+
+
 class ZoneIn(_In):
     """An irrigation zone. Volumetric water contents are in % (m3/m3 x 100)."""
 
@@ -79,7 +108,14 @@ class ZoneIn(_In):
     crop: str = Field(min_length=1, max_length=64)
     planting_date: date | None = None
     precip_rate_mm_h: float = Field(gt=0, le=200, description="emitters' application rate over the zone")
-    hydraulic_group: str | None = Field(default=None, max_length=64, description="pump or valve group")
+    hydraulic_group: str | None = Field(default=None, max_length=64, description="pump or valve group: "
+                                       "the planner runs one zone of a group at a time")
+    week_budget_mm: float | None = Field(default=None, gt=0, le=1000,
+                                         description="gross mm the planner may apply per week (Monday-Sunday)")
+    season_budget_mm: float | None = Field(default=None, gt=0, le=10_000,
+                                           description="gross mm the planner may apply per season (from planting)")
+    crop_coefficients: CropCoefficientsIn | None = Field(
+        default=None, description="FAO-56 Kc curve and p of the crop; without it the balance uses Kc 1")
 
     @field_validator("wilting_point_pct")
     @classmethod
@@ -129,6 +165,8 @@ class ValveIn(_In):
     node_id: Id
     channel: int = Field(ge=1, le=16)
     zone_id: Id
+    max_runtime_s: int | None = Field(default=None, ge=60, le=24 * 3600,
+                                      description="longest single run; the planner splits longer irrigations")
 
 
 class ValveOut(ValveIn, _Out):

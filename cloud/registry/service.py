@@ -55,7 +55,7 @@ class Kind:
 SITES = Kind("site", SiteRow, SiteIn, SiteOut, {}, ((FieldRow, "site_id"),))
 FIELDS = Kind("field", FieldRow, FieldIn, FieldOut, {"site_id": SiteRow}, ((ZoneRow, "field_id"),))
 ZONES = Kind("zone", ZoneRow, ZoneIn, ZoneOut, {"field_id": FieldRow},
-             ((NodeRow, "zone_id"), (ValveRow, "zone_id")))
+             ((NodeRow, "zone_id"), (ValveRow, "zone_id")), json_fields=("crop_coefficients",))
 NODES = Kind("node", NodeRow, NodeIn, NodeOut, {"zone_id": ZoneRow}, ((ValveRow, "node_id"),),
              json_fields=("depths_cm", "calibration"))
 VALVES = Kind("valve", ValveRow, ValveIn, ValveOut, {"node_id": NodeRow, "zone_id": ZoneRow}, ())

@@ -1,0 +1,186 @@
+"""A zone's daily water balance from the farm's own data (FAO-56 ch. 8, agronomy/water_balance.py):
+ET0 from the zone's weather node(s), Kc from the crop stage (days or degree days since planting),
+effective rain from the rain gauge, irrigation from the commands the controller completed, and
+the probes' correction. Every day records where each term came from, and what stood in for a
+missing one:
+
+* no ET0 that day (temperatures too sparse): the last day's ET0 is carried, at most
+  CARRY_DAYS days; after that the model stops and the probes alone give the depletion;
+* no rain gauge: rain is taken as 0 and the source says so (the probes then correct it);
+* no crop coefficients in the registry: Kc 1 and stage "unknown";
+* no probe reading that day: the model stands uncorrected.
+
+`balance_rows` is pure; `zone_balance` fetches its inputs.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import date, datetime, time, timedelta
+from zoneinfo import ZoneInfo
+
+from ..agronomy.crop import gdd
+from ..agronomy.et0 import Site, et0_daily
+from ..agronomy.water_balance import DayInput, ProbeReading, params_from_zone, probe_depletion, water_balance_day
+from ..agronomy.zone import ZoneConfig
+from ..db import Database
+from ..registry.models import NodeOut, ZoneOut
+from ..storage import ReadingStore
+from .usage import applied_mm, irrigation_by_day, zone_commands
+from .weather import HOUR_MS, DayWeather, fetch_weather
+
+CARRY_DAYS = 3
+MAX_DAYS = 366
+DEFAULT_DAYS = 30
+
+
+@dataclass(frozen=True)
+class BalanceRow:
+    """One day as GET /zones/{zone}/balance gives it."""
+
+    date: str
+    et0_mm: float | None
+    kc: float | None
+    etc_mm: float | None
+    rain_mm: float | None
+    effective_rain_mm: float | None
+    irrigation_mm: float
+    depletion_mm: float | None
+    taw_mm: float
+    raw_mm: float | None
+    ks: float | None
+    gdd_cum: float | None
+    stage: str
+    probe_correction_mm: float | None
+    source: str
+
+
+@dataclass(frozen=True)
+class Balance:
+    rows: list[BalanceRow]
+    sources: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def modelled(self) -> bool:
+        """Whether the newest day's depletion comes from the model (ET0 known), not the probes alone."""
+        return bool(self.rows) and self.rows[-1].et0_mm is not None and self.rows[-1].depletion_mm is not None
+
+
+def _r(x: float | None, n: int = 2) -> float | None:
+    return None if x is None else round(x, n)
+
+
+def balance_rows(config: ZoneConfig, has_coefficients: bool, days: Sequence[DayWeather],
+                 probes: dict[date, list[ProbeReading]], irrigation: dict[date, float],
+                 has_gauge: bool) -> list[BalanceRow]:
+    """The balance day by day (module docstring); pure."""
+    params = params_from_zone(config)
+    crop = config.crop
+    site = Site(latitude_deg=config.site.latitude_deg, elevation_m=config.site.elevation_m)
+    taw = 1000.0 * (params.theta_fc - params.theta_wp) * params.zr_m
+    rows: list[BalanceRow] = []
+    dr: float | None = None
+    gdd_cum = 0.0
+    last_et0: tuple[date, float] | None = None
+    for d in days:
+        notes: list[str] = list(d.notes)
+        w = d.weather
+        et0 = None
+        if w is not None:
+            et0 = et0_daily(w, site).et0_mm
+            gdd_cum += gdd(w.tmin_c, w.tmax_c, crop.gdd_base_c, crop.gdd_upper_c, crop.gdd_method)
+            last_et0 = (d.day, et0)
+        elif last_et0 is not None and (d.day - last_et0[0]).days <= CARRY_DAYS:
+            et0 = last_et0[1]
+            notes.append(f"et0 carried from {last_et0[0].isoformat()}")
+        progress = gdd_cum if crop.stages_in == "gdd" else float((d.day - crop.planting).days + 1)
+        rain = d.rain_mm if has_gauge else 0.0
+        irr = round(irrigation.get(d.day, 0.0), 2)
+        day_probes = probes.get(d.day, [])
+        if dr is None:  # the first day starts from the probes, else from field capacity
+            first = probe_depletion(day_probes, params.theta_fc, params.theta_wp, params.zr_m, params.probe_reach_cm)
+            dr = min(taw, max(0.0, first.depletion_mm)) if first is not None else 0.0
+            notes.append("start: depletion from the probes" if first is not None
+                         else "start: field capacity assumed (no probe reading)")
+        if et0 is None:
+            est = probe_depletion(day_probes, params.theta_fc, params.theta_wp, params.zr_m, params.probe_reach_cm)
+            if est is not None:
+                dr = min(taw, max(0.0, est.depletion_mm))
+            why = "probes only: no ET0" if est is not None else "no ET0 and no probe reading: depletion carried"
+            rows.append(BalanceRow(
+                date=d.day.isoformat(), et0_mm=None, kc=None, etc_mm=None, rain_mm=_r(d.rain_mm),
+                effective_rain_mm=None, irrigation_mm=irr, depletion_mm=_r(dr), taw_mm=round(taw, 2), raw_mm=None,
+                ks=None, gdd_cum=None, stage="unknown", probe_correction_mm=None, source="; ".join([why, *notes])))
+            continue
+        rec = water_balance_day(params, dr, progress, DayInput(d.day, et0, rain or 0.0, irr, tuple(day_probes)))
+        dr = rec.dr_mm
+        source = ["weather" if w is not None else "weather (carried)",
+                  "rain gauge" if has_gauge else "no rain gauge: rain 0",
+                  "probes" if rec.probe is not None else "no probe reading: model only"]
+        if not has_coefficients:
+            source.append("no crop coefficients: Kc 1")
+        rows.append(BalanceRow(
+            date=d.day.isoformat(), et0_mm=_r(et0), kc=_r(rec.kc, 3), etc_mm=_r(rec.etc_adj_mm),
+            rain_mm=_r(d.rain_mm), effective_rain_mm=_r(rec.p_eff_mm), irrigation_mm=irr,
+            depletion_mm=_r(rec.dr_mm), taw_mm=round(taw, 2), raw_mm=_r(rec.raw_mm), ks=_r(rec.ks, 3),
+            gdd_cum=_r(gdd_cum), stage=str(rec.stage) if has_coefficients else "unknown",
+            probe_correction_mm=_r(rec.dr_mm - rec.dr_model_mm) if rec.probe is not None else None,
+            source="; ".join(source + notes)))
+    return rows
+
+
+def _day_bounds(d: date, tz: ZoneInfo) -> int:
+    return int(datetime.combine(d, time(0), tz).timestamp() * 1000)
+
+
+async def _probes_by_day(store: ReadingStore, nodes: list[str], start_ms: int, end_ms: int,
+                         tz: ZoneInfo) -> dict[date, list[ProbeReading]]:
+    """The last hourly mean of each probe (node, depth) on each local day."""
+    if not nodes:
+        return {}
+    last: dict[tuple[date, str, int], tuple[int, float]] = {}
+    for b in await store.aggregate(nodes, "vwc_pct", start_ms, end_ms, HOUR_MS, "mean"):
+        if b.value is None or b.depth_cm is None:
+            continue
+        d = datetime.fromtimestamp(b.time_ms / 1000, tz).date()
+        key = (d, b.node, b.depth_cm)
+        if key not in last or last[key][0] < b.time_ms:
+            last[key] = (b.time_ms, b.value)
+    out: dict[date, list[ProbeReading]] = {}
+    for (d, _node, depth), (_t, value) in sorted(last.items()):
+        out.setdefault(d, []).append(ProbeReading(depth_cm=float(depth), vwc_pct=value))
+    return out
+
+
+async def zone_balance(zone: ZoneOut, config: ZoneConfig, nodes: list[NodeOut], weather_nodes: list[str],
+                       store: ReadingStore, db: Database, tz: ZoneInfo, today: date,
+                       days: int = DEFAULT_DAYS) -> Balance:
+    """The balance over the complete local days before `today`: from planting (at most MAX_DAYS
+    back) when the zone has a planting date, else the last `days` days. Rows: the last `days`."""
+    first = today - timedelta(days=MAX_DAYS)
+    start_day = max(zone.planting_date, first) if zone.planting_date else today - timedelta(days=days)
+    day_list = [start_day + timedelta(days=i) for i in range((today - start_day).days)]
+    sources = {
+        "weather": f"weather node(s) {', '.join(weather_nodes)}" if weather_nodes else "absent: no weather node",
+        "et0": "FAO-56 eq. 6 with the ch. 3 missing-data rules, site elevation 0 m (the registry holds none)",
+        "kc": "registry crop_coefficients (FAO-56 eq. 66)" if zone.crop_coefficients else
+        "fallback Kc 1: the zone has no crop_coefficients",
+        "irrigation": "completed commands: volume over the zone's area, else runtime x precipitation rate",
+        "probes": "daily last hourly mean per probe, weighted by depth (water_balance.probe_depletion)",
+    }
+    if not day_list:
+        return Balance([], sources)
+    start_ms, end_ms = _day_bounds(day_list[0], tz), _day_bounds(today, tz)
+    weather = await fetch_weather(store, weather_nodes, start_ms, end_ms, tz, day_list)
+    has_gauge = any(d.rain_mm is not None for d in weather) and bool(weather_nodes)
+    sources["rain"] = "rain_mm of the weather node(s), FAO-56 ch. 8 effective rain" if has_gauge else \
+        "absent: no rain gauge, rain taken as 0"
+    soil = [n.id for n in nodes if n.role == "soil"]
+    probes = await _probes_by_day(store, soil, start_ms, end_ms, tz)
+    # a run on the first day may have been created a day or two before it
+    rows = await db.run(lambda s: zone_commands(s, zone.id, start_ms - 2 * 86_400_000))
+    applied = [a for a in (applied_mm(r, zone.area_ha, zone.precip_rate_mm_h) for r in rows) if a is not None]
+    irrigation = irrigation_by_day(applied, tz, config.irrigation.efficiency)
+    out = balance_rows(config, zone.crop_coefficients is not None, weather, probes, irrigation, has_gauge)
+    return Balance(out[-days:], sources)
