@@ -133,10 +133,12 @@ async def _dry_zone_lifecycle(c) -> None:
     (up,) = await alerts(c)  # open again: the acknowledgement was of a lesser alert
     assert up["id"] == a["id"] and up["severity"] == "critical" and up["acknowledged_by"] is None
     assert [x["id"] for x in await alerts(c, severity="critical")] == [a["id"]]
+    summary = (await c.get("/api/v1/zones/z1/summary")).json()
+    assert [(x["id"], x["severity"]) for x in summary["alerts"]] == [(a["id"], "critical")]
 
     await ingest(c, soil(now_ms(), vwc=30.0))  # 3 mm: the rule no longer fires
     assert await evaluate(c) == {"raised": 0, "escalated": 0, "resolved": 1, "open": 0}
-    assert await alerts(c) == []
+    assert await alerts(c) == [] and (await c.get("/api/v1/zones/z1/summary")).json()["alerts"] == []
     (done,) = await alerts(c, state="resolved")
     assert done["id"] == a["id"] and done["resolved_ms"] is not None and done["resolved_ms"] == done["last_ms"]
 

@@ -14,12 +14,13 @@ from furrow.edge.measurements import MEASUREMENTS
 from furrow.edge.topics import check_id
 
 from ..._time import now_ms, parse_instant
+from ...alerts.models import AlertState
 from ...commands import CommandState
 from ...planning import zone_water
 from ...registry import NODES, NotFound
 from ...storage import AGGREGATES, Bucket
 from ...storage.lineprotocol import to_lines
-from ..deps import CommandsDep, Reader, RegistryDep, RoutesDep, StoreDep
+from ..deps import AlertsDep, CommandsDep, Reader, RegistryDep, RoutesDep, StoreDep
 from ..schemas import MessageResponse, NodeOut, ProblemResponse
 
 router = APIRouter(tags=["query"])
@@ -111,14 +112,15 @@ class ZoneSummary(BaseModel):
     depletion_mm: float | None = Field(description="(FC - measured) x root depth, from the probes alone")
     last_irrigation: dict | None
     next_irrigation: dict | None
-    alerts: list[str] = Field(description="empty until the agronomy engine raises alerts")
+    alerts: list[dict] = Field(description="the zone's unresolved alerts, most severe first: "
+                               "{id, kind, severity, message, acknowledged_by} (details: /alerts?zone=)")
     source: str = Field(description="what the water figures come from")
 
 
 @router.get("/zones/{zone}/summary", response_model=ZoneSummary,
             responses={404: {"model": MessageResponse}})
 async def zone_summary(zone: str, registry: RegistryDep, store: StoreDep, commands: CommandsDep,
-                       _: Reader) -> ZoneSummary:
+                       alerts: AlertsDep, _: Reader) -> ZoneSummary:
     """Current root-zone water from the zone's probes, last and next irrigation, alerts."""
     z = await registry.get_zone(zone)
     water = await zone_water(z, await registry.nodes_of_zone(zone), store)
@@ -135,10 +137,16 @@ async def zone_summary(zone: str, registry: RegistryDep, store: StoreDep, comman
         if c.state in (CommandState.CREATED, CommandState.SENT, CommandState.RECEIVED) and c.expires_ms > now:
             if nxt is None or c.not_before_ms < nxt["not_before_ms"]:
                 nxt = brief
+    unresolved = [a for state in (AlertState.OPEN, AlertState.ACKNOWLEDGED)
+                  for a in await alerts.list(state=state, zone=zone)]
+    unresolved.sort(key=lambda a: (-a.severity.level, -a.first_ms))
+    zone_alerts = [{"id": a.id, "kind": a.kind, "severity": a.severity.value, "message": a.message,
+                    "acknowledged_by": a.acknowledged_by} for a in unresolved]
     return ZoneSummary(zone=zone, field_capacity_pct=z.field_capacity_pct, wilting_point_pct=z.wilting_point_pct,
                        root_depth_cm=z.root_depth_cm, probes=probes, root_zone_vwc_pct=water.root_zone_vwc_pct,
                        total_available_water_mm=water.taw_mm, depletion_mm=water.depletion_mm, last_irrigation=last,
-                       next_irrigation=nxt, alerts=[], source="probes only (water balance: agronomy engine)")
+                       next_irrigation=nxt, alerts=zone_alerts,
+                       source="probes only (the modelled, probe-corrected balance: /zones/{zone}/balance)")
 
 
 class NodeHealth(NodeOut):
