@@ -71,6 +71,9 @@ class ModbusBus:
         self.char_s = 11 / baud  # start, 8 data, parity/stop, stop bits per character
         self.nodes: list[ModbusNode] = []
         self.frames_in = 0
+        # Line faults (hil/faults.py BusFaults): which units hear a frame, and
+        # what becomes of a reply on the wire (garbled, lost). None: a clean line.
+        self.faults: Any = None
         self._line_us = 0  # Modbus/TCP framing: the emulated line's latest time
         self._server: asyncio.Server | None = None
 
@@ -121,9 +124,13 @@ class ModbusBus:
                 now_us = time.monotonic_ns() // 1000
                 self.frames_in += 1
                 for node in self.nodes:
+                    if self.faults is not None and not self.faults.hears(node.slave.unit):
+                        continue  # a dead device: nothing reaches it
                     reply = node.slave.feed(data, now_us)
                     if reply is not None:
                         node.answered(self.clock_ms())
+                    if reply is not None and self.faults is not None:
+                        reply = self.faults.on_reply(node.slave.unit, reply)
                     while reply is not None:
                         # the request and the reply each take their time on the wire
                         await asyncio.sleep((len(data) + len(reply)) * self.char_s)
@@ -147,6 +154,8 @@ class ModbusBus:
                 rtu = mbap.to_rtu(unit, pdu)
                 reply = None
                 for node in self.nodes:
+                    if self.faults is not None and not self.faults.hears(node.slave.unit):
+                        continue
                     reply = self._ask(node.slave, rtu) or reply
                 if reply is not None:
                     await asyncio.sleep((len(rtu) + len(reply)) * self.char_s)

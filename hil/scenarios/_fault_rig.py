@@ -1,0 +1,410 @@
+"""What the fault scenarios share: a real broker, the cloud service's own
+parts (store, database, MQTT ingest worker, command lifecycle and expiry job;
+no HTTP server), the gateway, firmware nodes on a virtual farm, and the
+accounting that turns a run into a `ScenarioResult`.
+
+Time: these scenarios run the real gateway and cloud, which keep wall-clock
+time, so every part (nodes, commands, plans) keeps wall-clock time too, and
+the farm runs on a `ScaledClock`: one wall second is `scale` seconds of farm
+time. Every duration a scenario sets (report interval, outage, plan validity,
+the firmware's own time limits) is the farm duration divided by the scale.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import secrets
+import time
+from collections import Counter
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from furrow.cloud.api.deps import Services
+from furrow.cloud.app import close_services, every, expire_commands, open_services
+from furrow.cloud.commands.models import CommandOut
+from furrow.cloud.settings import Settings
+from furrow.cloud.storage import Reading
+from furrow.firmware.irrigation_node import RUNTIME_GRACE_MS, IrrigationNode
+from furrow.firmware.journal import Journal
+from furrow.firmware.seqstore import SeqStore
+from furrow.gateway import Gateway, GatewayConfig
+from furrow.hil.faults import FaultyValve, FullFlash, LeakyFlowMeter, NodeSlot
+from furrow.hil.mosquitto import HOST, Broker, start_broker
+from furrow.hil.mqtt_node import MqttNodeRunner, wall_clock_ms
+from furrow.hil.scenarios import RunOptions, ScenarioResult
+from furrow.hil.virtual_farm import DAY_S, VirtualFarm
+
+SITE = "hil"
+GATEWAY = "gw-hil"
+FW = "0.1.0"
+WAIT_S = 30.0
+
+log = logging.getLogger("furrow.hil.faults")
+
+
+class ScaledClock:
+    """Farm time: `scale` farm seconds per wall second, from the moment it is made."""
+
+    def __init__(self, scale: float) -> None:
+        self.scale = scale
+        self.wall0 = time.time()
+
+    def s(self) -> float:
+        return self.wall0 + (time.time() - self.wall0) * self.scale
+
+    def farm_s(self, wall_s: float) -> float:
+        return self.wall0 + (wall_s - self.wall0) * self.scale
+
+    def elapsed_days(self) -> float:
+        return (time.time() - self.wall0) * self.scale / DAY_S
+
+    def wall(self, farm_seconds: float) -> float:
+        """Wall seconds that stand for `farm_seconds`."""
+        return farm_seconds / self.scale
+
+
+async def wait_until(condition: Any, what: str, timeout_s: float = WAIT_S) -> None:
+    """Poll `condition` (sync or async) until true; fail naming `what`."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        ok = condition()
+        if asyncio.iscoroutine(ok):
+            ok = await ok
+        if ok:
+            return
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"timed out after {timeout_s:g} s waiting for {what}")
+        await asyncio.sleep(0.05)
+
+
+# -- accounting ----------------------------------------------------------------------
+
+Key = tuple[str, int, str, int | None, int | None]  # node, seq, measurement, depth_cm, channel
+
+
+@dataclass
+class Ledger:
+    """Every reading and ack the node cores made, as they made them."""
+
+    readings: set[Key] = field(default_factory=set)
+    acks: list[dict] = field(default_factory=list)
+
+    def uplink(self, up: dict) -> None:
+        for r in up["readings"]:
+            self.readings.add((up["node"], up["seq"], r["name"], r.get("depth_cm"), r.get("channel")))
+
+    def ack(self, ack: dict) -> None:
+        self.acks.append(ack)
+
+
+@dataclass(frozen=True)
+class Accounting:
+    sent: int
+    stored: int
+    lost: int
+    duplicates: int
+    lost_reports: tuple[tuple[str, int], ...] = ()  # (node, seq) of the first few lost, to look into
+
+
+def account(sent: set[Key], stored: list[Reading]) -> Accounting:
+    """Lost: sent and not stored. Duplicates: stored more than once under its
+    identity, or stored without having been sent (a reading under a seq it
+    never had: the same report again with a new number)."""
+    counts = Counter((r.node, r.seq, r.measurement, r.depth_cm, r.channel) for r in stored)
+    extra = sum(n - 1 for n in counts.values()) + len(set(counts) - sent)
+    missing = sent - set(counts)
+    reports = tuple(sorted({(k[0], k[1]) for k in missing}))[:10]
+    return Accounting(len(sent), len(stored), len(missing), extra, reports)
+
+
+@dataclass(frozen=True)
+class Issued:
+    """A command as issued (by the cloud or in a plan): what it allowed."""
+
+    id: str
+    node: str
+    valve: int
+    not_before_ms: int
+    expires_ms: int
+    max_runtime_s: int
+
+    @classmethod
+    def of(cls, c: CommandOut | dict) -> Issued:
+        get = c.get if isinstance(c, dict) else lambda k: getattr(c, k)
+        return cls(get("id"), get("node"), get("valve"), get("not_before_ms"), get("expires_ms"),
+                   get("max_runtime_s"))
+
+
+@dataclass
+class ValveAudit:
+    opens: int = 0
+    late: int = 0
+    overruns: int = 0
+    unexplained: int = 0  # opened with no command that started then
+    detail: list[str] = field(default_factory=list)
+
+
+def audit_valves(valves: list[FaultyValve], issued: list[Issued], acks: list[dict], end_ms: int) -> ValveAudit:
+    """Judge each interval a valve's drive was open against the command that
+    started it (the node's "started" ack at that instant): late if it opened
+    outside [not_before, expires], an overrun if it stayed open longer than
+    the command's max runtime (plus the firmware's grace for one tick). An
+    open no command explains counts as an overrun."""
+    by_id = {c.id: c for c in issued}
+    started = {(a["node"], a["ts_ms"]): a["id"] for a in acks if a["state"] == "started"}
+    out = ValveAudit()
+    for v in valves:
+        for open_ms, close_ms in v.intervals:
+            assert open_ms is not None
+            out.opens += 1
+            cmd = by_id.get(started.get((v.node, open_ms), ""))
+            if cmd is None or cmd.valve != v.channel:
+                out.unexplained += 1
+                out.overruns += 1
+                out.detail.append(f"{v.node} valve {v.channel} opened at {open_ms} by no command")
+                continue
+            if not cmd.not_before_ms <= open_ms <= cmd.expires_ms:
+                out.late += 1
+                out.detail.append(f"{cmd.id} opened at {open_ms}, window {cmd.not_before_ms}..{cmd.expires_ms}")
+            held = (end_ms if close_ms is None else close_ms) - open_ms
+            if held > cmd.max_runtime_s * 1000 + RUNTIME_GRACE_MS:
+                out.overruns += 1
+                out.detail.append(f"{cmd.id} held open {held} ms, max runtime {cmd.max_runtime_s} s")
+    return out
+
+
+# -- the parts -----------------------------------------------------------------------
+
+
+class Cloud:
+    """The cloud service's parts, in process: store, database, MQTT worker, expiry job."""
+
+    def __init__(self, services: Services) -> None:
+        self.services = services
+        self._expiry: asyncio.Task[None] | None = None
+
+    @classmethod
+    async def start(cls, folder: Path, broker: Broker, database_url: str | None = None) -> Cloud:
+        settings = Settings(storage="sqlite", data_dir=folder, database_url=database_url, mqtt_host=broker.host,
+                            mqtt_port=broker.port, mqtt_client_id="furrow-cloud-hil", mqtt_reconnect_max_s=1.0,
+                            secret_key=secrets.token_urlsafe(32), command_expiry_interval_s=0.2)
+        cloud = cls(await open_services(settings))
+        assert cloud.services.worker is not None
+        cloud.services.worker.start()
+        cloud._expiry = asyncio.create_task(
+            every(0.2, lambda: expire_commands(cloud.services.commands), "command expiry"), name="hil expiry")
+        await wait_until(lambda: cloud.services.worker.connected, "the cloud's MQTT worker to connect")
+        return cloud
+
+    async def stop(self) -> None:
+        if self._expiry is not None:
+            self._expiry.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._expiry
+        await close_services(self.services)
+
+    async def routed(self, node: str) -> bool:
+        return await self.services.routes.get(node) is not None
+
+    async def command(self, node: str, valve: int, duration_s: int, ttl_s: int, max_runtime_s: int,
+                      not_before_ms: int | None = None) -> CommandOut:
+        cmd, _ = await self.services.commands.create(node=node, valve=valve, action="open", duration_s=duration_s,
+                                                     ttl_s=ttl_s, max_runtime_s=max_runtime_s,
+                                                     not_before_ms=not_before_ms, origin="hil")
+        return cmd
+
+    async def state(self, cmd_id: str) -> CommandOut:
+        return await self.services.commands.get(cmd_id)
+
+    async def readings(self, nodes: list[str]) -> list[Reading]:
+        out: list[Reading] = []
+        for node in nodes:
+            out += await self.services.store.query(node, None, 0, 1 << 62, 10_000_000)
+        return out
+
+    async def count(self) -> int:
+        return await self.services.store.count()
+
+
+def irrigation_slot(farm: VirtualFarm, node_id: str, zones: list[str], state_dir: Path, interval_ms: int,
+                    ledger: Ledger, rate_mm_h: float = 10.0, **limits: Any
+                    ) -> tuple[NodeSlot, list[FaultyValve], LeakyFlowMeter, FullFlash]:
+    """An irrigation controller with faulty-able valves, a leaky-able meter and
+    a journal on a flash that may fill; `limits` set the core's time limits
+    (heartbeat_timeout_ms, no_flow_ms, leak_settle_ms, ...)."""
+    state_dir.mkdir(parents=True, exist_ok=True)
+    valves = []
+    for channel, zone in enumerate(zones, start=1):
+        farm.connect_valve(node_id, channel, zone, rate_mm_h)
+        valves.append(FaultyValve(farm, node_id, channel))
+    meter = LeakyFlowMeter(farm, node_id)
+    flash = FullFlash(Journal(str(state_dir / f"{node_id}.journal")))
+
+    def make(reason: str) -> IrrigationNode:
+        core = IrrigationNode(node_id, SeqStore(str(state_dir / f"{node_id}.seq")), valves, fw=FW,
+                              interval_ms=interval_ms, flow_meter=meter, journal=flash, boot_reason=reason,
+                              **limits)
+        for v in valves:
+            v.clock = lambda c=core: c.now_ms  # the drive log in the controller's own time
+        return core
+
+    return NodeSlot(make, ledger.uplink, ledger.ack), valves, meter, flash
+
+
+class Rig:
+    """A broker, the cloud and the scenario's nodes; the gateway is the
+    scenario's to run (in process or as a process)."""
+
+    def __init__(self, options: RunOptions, name: str, database_url: str | None = None) -> None:
+        self.options = options
+        self.folder = options.workdir / name
+        self.folder.mkdir(parents=True, exist_ok=True)
+        # the cloud's relational database: SQLite in the run's folder unless
+        # FURROW_HIL_DATABASE_URL names another (the tests give PostgreSQL)
+        self.database_url = database_url or os.environ.get("FURROW_HIL_DATABASE_URL") or None
+        self.ledger = Ledger()
+        self.runners: list[MqttNodeRunner] = []
+        self.broker: Broker | None = None
+        self.cloud: Cloud | None = None
+        self._nodes_stop = asyncio.Event()
+        self._tasks: list[asyncio.Task[None]] = []
+
+    async def __aenter__(self) -> Rig:
+        self.broker = await start_broker(self.folder / "broker")
+        self.say(f"broker: {self.broker.description}")
+        try:
+            self.cloud = await Cloud.start(self.folder / "cloud", self.broker, self.database_url)
+        except BaseException:
+            await self.broker.stop()
+            raise
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.stop_nodes()
+        if self.cloud is not None:
+            await self.cloud.stop()
+        if self.broker is not None:
+            await self.broker.stop()
+
+    def say(self, line: str) -> None:
+        self.options.progress(line)
+        log.info("%s", line)
+
+    def gateway_raw(self, cloud_port: int | None = None, **overrides: Any) -> dict[str, Any]:
+        """The gateway's config as its TOML would hold it."""
+        assert self.broker is not None
+        farm = {"host": HOST, "port": self.broker.port, "keepalive": 5, "timeout": 3}
+        raw: dict[str, Any] = {
+            "site": SITE, "gateway_id": GATEWAY, "http_port": 0, "forward_interval": 0.1,
+            "buffer_path": str(self.folder / "gateway" / "buffer.sqlite"), "heartbeat_interval": 0.5,
+            "farm_broker": farm, "cloud_broker": {**farm, "port": cloud_port or self.broker.port},
+        }
+        raw.update(overrides)
+        (self.folder / "gateway").mkdir(parents=True, exist_ok=True)
+        return raw
+
+    def mqtt_node(self, core: Any, encoding: str = "json", tick_s: float = 0.05, on_tick: Any = None,
+                  port: int | None = None, clock_ms: Any = wall_clock_ms) -> MqttNodeRunner:
+        assert self.broker is not None
+        runner = MqttNodeRunner(core, SITE, HOST, port or self.broker.port, encoding=encoding, tick_s=tick_s,
+                                on_tick=on_tick, state_dir=self.folder / "nodes", clock_ms=clock_ms)
+        self.runners.append(runner)
+        return runner
+
+    def start_nodes(self) -> None:
+        for runner in self.runners:
+            self._tasks.append(asyncio.create_task(runner.run(self._nodes_stop), name=runner.node_id))
+
+    async def stop_nodes(self) -> None:
+        """Stop ticking; each node flushes its outbox first (bounded).
+
+        A runner flushes only on a live link: one still backing off after a
+        broker restart, or waiting out the PUBACK timeout of a publish the
+        old broker never answered, would stop with messages in its outbox.
+        So the stop waits (bounded) until every node is connected with an
+        empty outbox, as a technician waits for the last report."""
+        if self._tasks and not self._nodes_stop.is_set():
+            with contextlib.suppress(TimeoutError):
+                await wait_until(lambda: all(r.connected and not len(r.outbox) for r in self.runners),
+                                 "every node connected with its outbox sent", WAIT_S)
+        self._nodes_stop.set()
+        if self._tasks:
+            done, pending = await asyncio.wait(self._tasks, timeout=WAIT_S)
+            for task in pending:
+                task.cancel()
+            for task in done:
+                if task.exception() is not None:
+                    log.error("node %s failed: %r", task.get_name(), task.exception())
+            self._tasks = []
+
+    async def drain(self, timeout_s: float = WAIT_S) -> None:
+        """Until the cloud has stored at least every reading the nodes made (a
+        run that loses some ends at the timeout, and the accounting says so)."""
+        assert self.cloud is not None
+        cloud = self.cloud
+        with contextlib.suppress(TimeoutError):
+            await wait_until(lambda: _at_least(cloud, len(self.ledger.readings)), "the cloud to store every reading",
+                             timeout_s)
+
+    async def result(self, simulated_days: float, issued: list[Issued], valves: list[FaultyValve],
+                     farm: VirtualFarm | None, extra: dict[str, Any],
+                     series: dict[str, tuple[list[float], list[float]]] | None = None) -> ScenarioResult:
+        assert self.cloud is not None
+        nodes = sorted({k[0] for k in self.ledger.readings})
+        acc = account(self.ledger.readings, await self.cloud.readings(nodes))
+        audit = audit_valves(valves, issued, self.ledger.acks, wall_clock_ms())
+        assert self.broker is not None
+        extra = {"broker": self.broker.kind, "valve_opens": audit.opens, "unexplained_opens": audit.unexplained,
+                 **extra}
+        if acc.lost_reports:
+            extra["lost_reports"] = [f"{node}#{seq}" for node, seq in acc.lost_reports]
+        if audit.detail:
+            extra["valve_findings"] = audit.detail[:10]
+        return ScenarioResult(
+            simulated_days=round(simulated_days, 3), nodes=len(nodes), readings_sent=acc.sent,
+            readings_stored=acc.stored, readings_lost=acc.lost, duplicates_stored=acc.duplicates,
+            irrigation_mm=_mean_irrigation_mm(farm),
+            stress_days=0, commands_issued=len(issued), commands_executed_late=audit.late,
+            valve_overruns=audit.overruns, extra=extra, series=series or {},
+        )
+
+
+def _mean_irrigation_mm(farm: VirtualFarm | None) -> float:
+    """Water the valves put on the zones, mean per zone (as every scenario reports it)."""
+    if farm is None or not farm.zones:
+        return 0.0
+    return round(sum(z.irrigated_mm for z in farm.zones.values()) / len(farm.zones), 2)
+
+
+async def _at_least(cloud: Cloud, n: int) -> bool:
+    return await cloud.count() >= n
+
+
+async def run_gateway(config: GatewayConfig, stop: asyncio.Event) -> tuple[Gateway, asyncio.Task[None]]:
+    """An in-process gateway, running and ready (both links up)."""
+    gateway = Gateway(config)
+    task = asyncio.create_task(gateway.run(stop), name="gateway")
+    await wait_until(lambda: gateway.ready or task.done(), "the gateway to connect")
+    if task.done():
+        task.result()
+    return gateway, task
+
+
+@contextlib.contextmanager
+def scaled_backoff(max_s: float) -> Iterator[None]:
+    """Cap the gateway's cloud reconnect backoff (30 s on a farm) for a
+    compressed run, and put it back after: a farm day of outage lasts seconds
+    here, and so must the wait before the link is tried again."""
+    from furrow.gateway import cloud_link
+
+    saved = cloud_link.BACKOFF_MAX_S
+    cloud_link.BACKOFF_MAX_S = max_s
+    try:
+        yield
+    finally:
+        cloud_link.BACKOFF_MAX_S = saved
