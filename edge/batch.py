@@ -85,7 +85,8 @@ def decode_batch(data):
     """Parse JSON bytes and check the envelope; items are left to validate_item."""
     try:
         b = json.loads(data)
-    except (ValueError, UnicodeError) as e:
+    except (ValueError, UnicodeError, RuntimeError) as e:
+        # RuntimeError: nesting too deep for the parser (RecursionError on CPython)
         raise ContractError("batch", data[:40], "not valid JSON: %s" % e) from None
     validate_envelope(b)
     return b

@@ -8,6 +8,10 @@ refused), and a maximum runtime the controller enforces by itself.
      "action": "open", "duration_s": 600, "max_runtime_s": 900,
      "not_before_ms": 1767225600000, "expires_ms": 1767229200000}
 
+Since 1.1 a command may also carry the cloud's signature and a node MAC
+(issued_ms, site, gateway, kid, sig, nmac: see signing.py); they are kept
+when valid, and a 1.0 reader drops them.
+
 An acknowledgement reports one step of the command's life:
 
     {"v": "1.0", "id": "c-5f1d...", "node": "irr-01", "state": "completed",
@@ -37,6 +41,7 @@ ACK_REJECTED = "rejected"
 ACK_STATES = (ACK_RECEIVED, ACK_STARTED, ACK_COMPLETED, ACK_ABORTED, ACK_REJECTED)
 FINAL_ACK_STATES = (ACK_COMPLETED, ACK_ABORTED, ACK_REJECTED)
 
+_AUTH_KEYS = ("issued_ms", "site", "gateway", "kid", "sig", "nmac")  # signing.AUTH_FIELDS
 MAX_RUNTIME_LIMIT_S = 24 * 3600
 VALVE_MAX = 16
 
@@ -99,7 +104,7 @@ def validate_command(c):
         raise ContractError("not_before_ms", not_before, "must be Unix time in milliseconds")
     if not _is_int(expires) or expires <= not_before:
         raise ContractError("expires_ms", expires, "must be Unix time in milliseconds after not_before_ms")
-    return {
+    out = {
         "v": CONTRACT_VERSION,
         "id": cmd_id,
         "node": node,
@@ -110,6 +115,14 @@ def validate_command(c):
         "not_before_ms": not_before,
         "expires_ms": expires,
     }
+    for key in _AUTH_KEYS:
+        if c.get(key) is not None:
+            # 1.1: the signature and node MAC (see signing.py), imported only
+            # when a command carries them: a sensor node never loads it
+            from .signing import validate_auth
+
+            return validate_auth(c, out)
+    return out
 
 
 def make_ack(cmd_id, node, state, ts_ms, runtime_s=None, volume_l=None, reason=None):
@@ -201,7 +214,8 @@ def validate_status(s):
 def _loads(data, what):
     try:
         return json.loads(data)
-    except (ValueError, UnicodeError) as e:
+    except (ValueError, UnicodeError, RuntimeError) as e:
+        # RuntimeError: nesting too deep for the parser (RecursionError on CPython)
         raise ContractError(what, data[:40], "not valid JSON: %s" % e) from None
 
 

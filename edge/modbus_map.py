@@ -257,6 +257,8 @@ def decode_inputs(node, regs):
 #   54-55  not_before, Unix s, u32
 #   56-57  expires, Unix s, u32
 #   58     commit: CMD_COMMIT_MAGIC
+#   59-66  contract 1.1, optional: the node MAC (nmac, 16 bytes, high byte
+#          first); a write of 32-66 carries it, a write of 32-58 does not
 #
 # Input registers 112-133 hold the node's latest acknowledgement:
 #
@@ -271,6 +273,8 @@ CMD_ID_REGS = 16
 CMD_ID_MAX = 2 * CMD_ID_REGS
 CMD_COMMIT_MAGIC = 0xC0DE
 CMD_COUNT = 27
+CMD_MAC_REGS = 8  # 1.1: the nmac after the commit register
+CMD_COUNT_MAC = CMD_COUNT + CMD_MAC_REGS
 CMD_ACTIONS = {"open": 1, "close": 2}
 ACK_BASE = 112
 ACK_COUNT = 22
@@ -286,9 +290,12 @@ def _id_regs(cmd_id):
     return [(raw[2 * i] << 8) | raw[2 * i + 1] for i in range(CMD_ID_REGS)]
 
 
-def _regs_id(regs):
+def _regs_id(regs, field):
     raw = bytes(b for r in regs for b in ((r >> 8) & 0xFF, r & 0xFF))
-    return raw.rstrip(bytes(1)).decode()
+    try:
+        return raw.rstrip(bytes(1)).decode()
+    except UnicodeError:
+        raise ContractError(field, raw, "command id is not UTF-8") from None
 
 
 def _u32(value):
@@ -300,23 +307,32 @@ def encode_command_regs(cmd):
     return (
         _id_regs(cmd["id"])
         + [cmd["valve"], CMD_ACTIONS[cmd["action"]]]
-        + _u32(cmd["duration_s"])
+        + _u32(cmd["duration_s"] or 0)  # a close may carry none
         + _u32(cmd["max_runtime_s"])
         + _u32((cmd["not_before_ms"] + 999) // 1000)
         + _u32(cmd["expires_ms"] // 1000)
         + [CMD_COMMIT_MAGIC]
+        + _mac_regs(cmd.get("nmac"))
     )
+
+
+def _mac_regs(nmac):
+    if nmac is None:
+        return []
+    # four hex digits per register (binascii costs a board kilobytes of heap)
+    return [int(nmac[4 * i:4 * i + 4], 16) for i in range(CMD_MAC_REGS)]
 
 
 def decode_command_regs(node, regs):
     """A command dict (unvalidated: pass it to commands.validate_command) from
-    the CMD_COUNT registers written at CMD_BASE."""
-    if len(regs) != CMD_COUNT or regs[CMD_COUNT - 1] != CMD_COMMIT_MAGIC:
-        raise ContractError("holding_register.%d" % (CMD_BASE + CMD_COUNT - 1), regs[-1:], "no commit")
+    the CMD_COUNT (or, with the node MAC, CMD_COUNT_MAC) registers written at CMD_BASE."""
+    if len(regs) not in (CMD_COUNT, CMD_COUNT_MAC) or regs[CMD_COUNT - 1] != CMD_COMMIT_MAGIC:
+        raise ContractError("holding_register.%d" % (CMD_BASE + CMD_COUNT - 1), regs[CMD_COUNT - 1:CMD_COUNT],
+                            "no commit")
     actions = dict((code, name) for name, code in CMD_ACTIONS.items())
-    return {
+    cmd = {
         "v": CONTRACT_VERSION,
-        "id": _regs_id(regs[:CMD_ID_REGS]),
+        "id": _regs_id(regs[:CMD_ID_REGS], "holding_register.%d" % CMD_BASE),
         "node": node,
         "valve": regs[16],
         "action": actions.get(regs[17], regs[17]),
@@ -325,6 +341,9 @@ def decode_command_regs(node, regs):
         "not_before_ms": ((regs[22] << 16) | regs[23]) * 1000,
         "expires_ms": ((regs[24] << 16) | regs[25]) * 1000,
     }
+    if len(regs) == CMD_COUNT_MAC:
+        cmd["nmac"] = "".join("%04x" % r for r in regs[CMD_COUNT:])
+    return cmd
 
 
 def encode_ack_regs(ack, counter):
@@ -343,6 +362,9 @@ def encode_ack_regs(ack, counter):
 def decode_ack_regs(regs):
     """(counter, fields) from the ACK_COUNT registers at ACK_BASE; fields is
     None while no ack was ever made (state 0), else id, state, runtime_s, volume_l."""
+    if len(regs) != ACK_COUNT:
+        raise ContractError("input_register.%d" % ACK_BASE, len(regs),
+                            "need the %d registers of the ack block" % ACK_COUNT)
     counter = regs[21]
     states = dict((code, name) for name, code in ACK_STATE_CODES.items())
     if regs[16] == 0:
@@ -353,7 +375,7 @@ def decode_ack_regs(regs):
     runtime = (regs[17] << 16) | regs[18]
     volume = (regs[19] << 16) | regs[20]
     return counter, {
-        "id": _regs_id(regs[:CMD_ID_REGS]),
+        "id": _regs_id(regs[:CMD_ID_REGS], "input_register.%d" % ACK_BASE),
         "state": state,
         "runtime_s": None if runtime == ACK_NONE_U32 else runtime,
         "volume_l": None if volume == ACK_NONE_U32 else volume / 10,

@@ -75,7 +75,7 @@ def validate_reading(r, path):
     if not isinstance(r, dict):
         raise ContractError(path, r, "must be an object")
     name = r.get("name")
-    if name not in MEASUREMENTS:
+    if not isinstance(name, str) or name not in MEASUREMENTS:  # a list or dict is unhashable
         raise ContractError(path + ".name", name, "unknown measurement")
     code, unit, lo, hi, decimals, role = MEASUREMENTS[name]
     out = {"name": name, "unit": unit}
@@ -94,7 +94,7 @@ def validate_reading(r, path):
     fault = r.get("fault")
     value = r.get("value")
     if fault is not None:
-        if fault not in FAULTS:
+        if not isinstance(fault, str) or fault not in FAULTS:
             raise ContractError(path + ".fault", fault, "unknown fault code; one of %s" % sorted(FAULTS))
         if value is not None:
             raise ContractError(path + ".value", value, "a reading with a fault carries no value")
@@ -143,7 +143,7 @@ def validate_uplink(p):
     check_version(p.get("v"))
     node = check_id("node", p.get("node"))
     role = p.get("role")
-    if role not in ROLES:
+    if not isinstance(role, str) or role not in ROLES:
         raise ContractError("role", role, "unknown role; one of %s" % sorted(ROLES))
     seq = p.get("seq")
     if not _is_int(seq) or not 0 <= seq <= SEQ_MAX:
@@ -197,7 +197,8 @@ def decode_json(data):
     """Decode and validate JSON bytes; errors name the field and value."""
     try:
         p = json.loads(data)
-    except (ValueError, UnicodeError) as e:
+    except (ValueError, UnicodeError, RuntimeError) as e:
+        # RuntimeError: nesting too deep for the parser (RecursionError on CPython)
         raise ContractError("payload", data[:40], "not valid JSON: %s" % e) from None
     return validate_uplink(p)
 

@@ -12,6 +12,7 @@ on the bench with the very code the board runs.
 """
 
 from furrow.edge.errors import ContractError
+from furrow.edge.signing import parse_node_key
 from furrow.edge.topics import check_id
 
 ROLES = ("soil", "weather", "irrigation", "pest")
@@ -227,6 +228,11 @@ def _irrigation(c, cfg):
                 c.bad(prefix + "active_high", v.get("active_high"), "must be true or false")
     c.num(cfg, "heartbeat_timeout_s", 10, 86400, 600)
     c.text(cfg, "journal_path", "/journal")
+    if cfg.get("cmd_key") is not None:  # contract 1.1: commands must carry this node's MAC
+        try:
+            parse_node_key("cmd_key", cfg["cmd_key"])
+        except ContractError as e:
+            c.bad("cmd_key", e.value, e.reason)
     flow = c.section(cfg, "flow", False)
     if flow:
         c.pin(flow, "pin", "flow.")

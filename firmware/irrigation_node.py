@@ -3,6 +3,9 @@
 The rules below hold whatever the gateway or cloud do, because this core
 enforces them itself:
 
+* with a node key (``cmd_key``, contract 1.1), a command whose node MAC
+  (``nmac``, edge/signing.py) is missing or wrong is refused ("rejected",
+  reason "node mac: ...") before anything else, and not remembered;
 * a command past its ``expires_ms`` is refused ("rejected"), so is one for a
   valve this controller does not have or for another node;
 * a command id seen before is never executed again: the controller re-sends
@@ -50,7 +53,7 @@ from a monotonic tick counter, not from a wall clock that NTP may step).
 
 import json
 
-from furrow.edge import commands
+from furrow.edge import commands, signing
 from furrow.edge.errors import ContractError
 from furrow.edge.measurements import ROLE_IRRIGATION
 from furrow.firmware.reporting import Reporter, reading
@@ -107,6 +110,7 @@ class IrrigationNode:
         leak_l_min=DEFAULT_LEAK_L_MIN,
         leak_settle_ms=DEFAULT_LEAK_SETTLE_MS,
         pressure=None,
+        cmd_key=None,
     ):
         if not 1 <= len(valves) <= commands.VALVE_MAX:
             raise ValueError("an irrigation node drives 1..%d valves, not %d" % (commands.VALVE_MAX, len(valves)))
@@ -115,6 +119,8 @@ class IrrigationNode:
         self.flow_meter = flow_meter
         self.pressure = pressure  # has read() -> kPa or a fault code
         self.heartbeat_timeout_ms = heartbeat_timeout_ms
+        # With a key (bytes) every command must carry its node MAC (nmac).
+        self.cmd_key = cmd_key
         self._rep = Reporter(node_id, ROLE_IRRIGATION, seqstore, fw, interval_ms, battery, rssi)
         self.holding = self._rep.holding
         self._open = [False] * len(self.valves)
@@ -140,6 +146,7 @@ class IrrigationNode:
             "no_flow_aborts": 0,
             "leaks": 0,
             "reset_aborts": 0,
+            "mac_refused": 0,
         }
         for v in self.valves:
             v.set(False)
@@ -194,6 +201,13 @@ class IrrigationNode:
             reason = "invalid command: %s" % e
             return [commands.make_ack(cmd_id, self.node_id, commands.ACK_REJECTED, now_ms, reason=reason[:200])]
         cmd_id = cmd["id"]
+        if self.cmd_key is not None:
+            # Checked first: a forged command gets no repeat of a real one's ack
+            # either, and it is not remembered, so the real one still runs.
+            why = signing.check_node_mac(self.cmd_key, cmd)
+            if why is not None:
+                self.stats["mac_refused"] += 1
+                return [commands.make_ack(cmd_id, self.node_id, commands.ACK_REJECTED, now_ms, reason=why[:200])]
         if cmd_id in self._acks:
             return self._repeat(cmd_id)
         self.stats["commands"] += 1

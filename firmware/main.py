@@ -112,6 +112,7 @@ def build_node(cfg, clock):
             node.gauge = board.PulseCounter(rain["pin"], handler=lambda: node.on_pulse(clock.now_ms()))
         return node
     if role == "irrigation":
+        from furrow.edge.signing import parse_node_key
         from furrow.firmware.drivers.analog import LinePressure
         from furrow.firmware.drivers.valves import FlowMeter, LatchingValve
         from furrow.firmware.irrigation_node import IrrigationNode
@@ -142,6 +143,7 @@ def build_node(cfg, clock):
             heartbeat_timeout_ms=cfg.get("heartbeat_timeout_s", 600) * 1000,
             journal=Journal(cfg.get("journal_path", "/journal")),
             boot_reason=board.reset_reason(),
+            cmd_key=cfg.get("cmd_key") and parse_node_key("cmd_key", cfg["cmd_key"]),
             no_flow_ms=flow.get("no_flow_s", 120) * 1000,
             min_flow_l_min=flow.get("min_l_min", 0.5),
             leak_l_min=flow.get("leak_l_min", 1.0),

@@ -18,6 +18,7 @@ from typing import Any
 from .autonomy import Heartbeats, PlanKeeper
 from .buffer import DurableBuffer
 from .cloud_link import CloudLink, CloudStage
+from .command_auth import CommandAuth, KeyFileError, SeenIds, load_trusted_keys
 from .config import ConfigError, GatewayConfig, load_config
 from .forwarder import Forwarder, HttpsForwarder
 from .modbus import ModbusPoller
@@ -46,7 +47,9 @@ class Gateway:
         )
         self.quality = QualityChecker()
         self.source = MqttSource(config, self.buffer, on_ack=self._on_node_ack, quality=self.quality)
-        self.relay = CommandRelay(config, self.source.publish, on_plan=self._on_plan, outbox=self.buffer)
+        self.auth = _command_auth(config)
+        self.relay = CommandRelay(config, self.source.publish, on_plan=self._on_plan, outbox=self.buffer,
+                                  auth=self.auth)
         self.plans = PlanKeeper(config, self.relay)
         self.heartbeats = Heartbeats(config, self.source.client.publish, self.source.irrigation_nodes)
         self.forwarder = Forwarder(self.buffer, config)
@@ -113,6 +116,7 @@ class Gateway:
     def close(self) -> None:
         """Close the buffer (after `run` returned)."""
         self.buffer.close()
+        self.auth.close()
 
     def __enter__(self) -> Gateway:
         return self
@@ -153,7 +157,21 @@ class Gateway:
             "relay": relay,
             "plan": self.plans.stats(),
             "heartbeats_sent": self.heartbeats.sent,
+            "commands_signed": self.auth.enabled,
         }
+
+
+def _command_auth(config: GatewayConfig) -> CommandAuth:
+    """The signed-command check of this gateway (command_auth.py); raises KeyFileError."""
+    keys = load_trusted_keys(config.command_auth.keys)
+    if not keys:
+        log.warning("NO TRUSTED CLOUD KEYS ([command_auth] keys): commands are relayed UNSIGNED and "
+                    "unchecked; anyone who can publish on the cloud command topic can open a valve. "
+                    "Configure the cloud's public keys on a real farm (docs/gateway.md)")
+        return CommandAuth({}, config.site, config.gateway_id, None)
+    seen_path = config.command_auth.seen_path or Path(config.buffer_path).with_suffix(".cmdids.sqlite")
+    log.info("commands must be signed by one of: %s", ", ".join(sorted(keys)))
+    return CommandAuth(keys, config.site, config.gateway_id, SeenIds(seen_path))
 
 
 async def _cancel_when(stop: asyncio.Event, task: asyncio.Task[Any]) -> None:
@@ -181,6 +199,11 @@ def main(config_path: str | Path) -> int:
         config = load_config(config_path)
     except ConfigError as e:
         log.error("%s", e)
+        return 2
+    try:
+        load_trusted_keys(config.command_auth.keys)
+    except KeyFileError as e:
+        log.error("%s: %s", config_path, e)
         return 2
 
     async def _run() -> None:

@@ -279,6 +279,8 @@ def load_config(path: str | Path) -> GatewayConfig:
         raise ConfigError(path, [f"not valid TOML: {e}"]) from None
     except UnicodeDecodeError as e:  # TOML is UTF-8; tomllib lets the decode error through
         raise ConfigError(path, [f"not valid TOML: not UTF-8 at byte {e.start}: {e.reason}"]) from None
+    except RecursionError:  # tomllib parses nested arrays and tables recursively
+        raise ConfigError(path, ["not valid TOML: arrays or tables nested too deeply"]) from None
     try:
         return GatewayConfig.model_validate(raw)
     except ValidationError as e:

@@ -54,6 +54,13 @@ class _Collector:
         yield GaugeMetricFamily(P + "buffer_oldest_age_seconds", "Age of the oldest unsent reading", value=age)
         for key, doc in _COUNTERS.items():
             yield CounterMetricFamily(P + key, doc, value=s.get(key, 0))
+        refused = CounterMetricFamily(P + "commands_refused", "Commands refused (signature, key, gateway, "
+                                      "expiry, replay), by reason", labels=["reason"])
+        for kind, n in sorted(s.get("relay", {}).get("commands_refused", {}).items()):
+            refused.add_metric([kind], n)
+        yield refused
+        yield GaugeMetricFamily(P + "commands_signed", "1 when commands must be signed by a trusted cloud key",
+                                value=int(bool(s.get("commands_signed"))))
         yield GaugeMetricFamily(P + "farm_connected", "Connected to the farm broker", value=int(s["farm"]["connected"]))
         yield GaugeMetricFamily(P + "cloud_connected", "Connected to the cloud", value=int(s["cloud"]["connected"]))
         online = GaugeMetricFamily(P + "node_online", "Node's last status was online", labels=["node"])
@@ -87,6 +94,8 @@ def health(stats: dict[str, Any]) -> tuple[int, dict[str, Any]]:
         "pending": stats["pending"],
         "oldest_unsent_age_s": (now_ms() - oldest) / 1000 if oldest else 0.0,
         "dropped": stats["dropped"],
+        # "unsigned": no trusted cloud keys, anyone on the cloud command topic can open a valve
+        "commands": "signed" if stats.get("commands_signed") else "unsigned",
     }
     return (200 if ok else 503), body
 

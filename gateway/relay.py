@@ -23,6 +23,11 @@ moved on by its own actions and by the node acks it relays.
 
 A message on ``gw/{gateway}/cmd`` carrying ``plan_id`` is a plan, not a
 command: it goes to the `PlanKeeper` (see autonomy.py).
+
+With trusted cloud keys (`CommandAuth`, command_auth.py) a command must also
+be signed for this gateway and never seen before; a plan is kept only when
+every command in it is signed. Refusals are answered like an expired command
+(a ``rejected`` ack naming the reason) and counted by kind.
 """
 
 from __future__ import annotations
@@ -36,11 +41,13 @@ from typing import Any, Protocol
 
 import aiomqtt
 
-from furrow.edge.commands import ACK_REJECTED, decode_command, encode, make_ack
+from furrow.edge.commands import ACK_REJECTED, decode_command, encode, make_ack, validate_command
 from furrow.edge.errors import ContractError
+from furrow.edge.signing import REFUSED_EXPIRED
 from furrow.edge.topics import GW_ACK, GW_CMD, NODE_CMD, gateway_topic, node_topic
 
 from .buffer import now_ms
+from .command_auth import CommandAuth, Refusal
 from .config import GatewayConfig
 
 log = logging.getLogger(__name__)
@@ -72,8 +79,10 @@ class CommandRelay:
         farm_publish: FarmPublish,
         on_plan: Callable[[dict[str, Any]], None] | None = None,
         outbox: AckOutbox | None = None,
+        auth: CommandAuth | None = None,
     ) -> None:
         self._outbox = outbox
+        self.auth = auth if auth is not None and auth.enabled else None
         self._config = config
         self._farm_publish = farm_publish
         self._on_plan = on_plan
@@ -93,6 +102,7 @@ class CommandRelay:
             "acks_relayed": 0,
             "acks_dropped": 0,
         }
+        self.refused: dict[str, int] = {}  # signed-command refusals by kind (signing.REFUSED_*)
         self.last_invalid: str | None = None
         self.subscribed = False  # SUBACK received on the current cloud connection
 
@@ -169,14 +179,22 @@ class CommandRelay:
             log.warning("invalid command on %s not relayed: %s", self.cmd_topic, e)
             return False
         now = now_ms()
-        if cmd["expires_ms"] <= now:
+        try:
+            if self.auth is not None:
+                self.auth.verify(cmd)
+            if cmd["expires_ms"] <= now:
+                self.counts["commands_expired"] += 1
+                raise Refusal(REFUSED_EXPIRED, "before the gateway could deliver it "
+                              f"(expires_ms {cmd['expires_ms']}, now {now})")
+            if self.auth is not None:
+                self.auth.claim(cmd, now)  # durable before the command goes on
+        except Refusal as e:
             # Refused here, and said so: the cloud must not wait for a node
             # that will never act on it.
-            self.counts["commands_expired"] += 1
-            self._track(cmd["id"], cmd["node"], "rejected")
-            reason = f"expired before the gateway could deliver it (expires_ms {cmd['expires_ms']}, now {now})"
-            self._queue_ack(encode(make_ack(cmd["id"], cmd["node"], ACK_REJECTED, now, reason=reason)))
-            log.warning("command %s to %s refused: %s", cmd["id"], cmd["node"], reason)
+            self.refused[e.kind] = self.refused.get(e.kind, 0) + 1
+            self._track(cmd["id"], cmd["node"], ACK_REJECTED)
+            self._queue_ack(encode(make_ack(cmd["id"], cmd["node"], ACK_REJECTED, now, reason=e.reason)))
+            log.warning("command %s to %s refused: %s", cmd["id"], cmd["node"], e.reason)
             return False
         return await self.deliver(cmd, raw)
 
@@ -189,6 +207,9 @@ class CommandRelay:
         command mailbox, else published on the farm broker."""
         if cmd["id"] not in self._commands:
             self._track(cmd["id"], cmd["node"], "relayed")
+        if self.auth is not None and self.auth.seen is not None:
+            # a plan's command too: the cloud's copy of it is then a replay
+            self.auth.seen.claim(cmd["id"], cmd["expires_ms"], now_ms())
         if cmd["node"] in self._modbus_nodes:
             return await self._deliver_modbus(cmd)
         topic = node_topic(self._config.site, cmd["node"], NODE_CMD, self._config.topic_root)
@@ -213,6 +234,8 @@ class CommandRelay:
             self._queue_ack(encode(make_ack(cmd["id"], cmd["node"], ACK_REJECTED, now, reason=reason)))
             return False
         except Exception as e:  # the device did not take it; the cloud re-sends
+            if self.auth is not None and self.auth.seen is not None:
+                self.auth.seen.release(cmd["id"])  # so the re-send is not taken for a replay
             self.counts["commands_unconfirmed"] += 1
             log.warning("command %s not written to %s: %s", cmd["id"], cmd["node"], e)
             return False
@@ -228,6 +251,8 @@ class CommandRelay:
             return False
         assert self._on_plan is not None
         try:
+            if self.auth is not None:
+                self._verify_plan(plan)
             self._on_plan(plan)
         except ContractError as e:
             self.counts["commands_invalid"] += 1
@@ -236,6 +261,19 @@ class CommandRelay:
             return False
         self.counts["plans"] += 1
         return True
+
+    def _verify_plan(self, plan: Any) -> None:
+        """Every command of a plan must be signed for this gateway (ContractError naming it)."""
+        assert self.auth is not None
+        cmds = plan.get("commands") if isinstance(plan, dict) else None
+        for i, c in enumerate(cmds if isinstance(cmds, list) else []):
+            try:
+                self.auth.verify(validate_command(c))
+            except ContractError as e:
+                raise ContractError(f"commands.{i}.{e.field}", e.value, e.reason) from None
+            except Refusal as e:
+                self.refused[e.kind] = self.refused.get(e.kind, 0) + 1
+                raise ContractError(f"commands.{i}", c.get("id"), e.reason) from None
 
     def seen(self, cmd_id: str) -> bool:
         """True if this command id already went through the relay."""
@@ -274,4 +312,6 @@ class CommandRelay:
             "subscribed": self.subscribed,
             "acks_queued": self._outbox.ack_count() if self._outbox is not None else len(self._acks),
             "last_invalid": self.last_invalid,
+            "commands_refused": dict(self.refused),
+            "commands_signed": self.auth is not None,
         }

@@ -38,9 +38,10 @@ import httpx
 import uvicorn
 
 from furrow.cloud.app import create_app
+from furrow.cloud.commands.signing import add_node_key, generate_key
 from furrow.cloud.settings import Settings
 from furrow.gateway.app import Gateway
-from furrow.gateway.config import BrokerConfig, GatewayConfig, ModbusDeviceConfig
+from furrow.gateway.config import BrokerConfig, CommandAuthConfig, GatewayConfig, ModbusDeviceConfig
 from furrow.hil import nodes
 from furrow.hil.broker import EmbeddedBroker, port_is_free
 from furrow.hil.modbus_bus import ModbusBus
@@ -52,6 +53,10 @@ log = logging.getLogger("furrow.demo")
 SITE = "demo"
 GATEWAY = "gw-1"
 HOST = "127.0.0.1"
+# (node, role, zone, probe depths in cm): what the demo runs, as the registry holds it
+DEMO_NODES = [("soil-01", "soil", "north", [10, 30, 60]), ("soil-02", "soil", "north", [10, 30]),
+              ("soil-03", "soil", "south", [10, 30, 60]), ("weather-01", "weather", None, None),
+              ("irr-01", "irrigation", None, None)]
 
 
 @dataclass(frozen=True)
@@ -99,13 +104,20 @@ class Demo:
         self.runners = [
             MqttNodeRunner(nodes.soil_node(self.farm, "soil-01", "north", [10, 30, 60], state, interval_ms, clock_s),
                            encoding="json", **mqtt),
-            MqttNodeRunner(nodes.soil_node(self.farm, "soil-02", "north", [20, 40], state, interval_ms, clock_s),
+            MqttNodeRunner(nodes.soil_node(self.farm, "soil-02", "north", [10, 30], state, interval_ms, clock_s),
                            encoding="binary", **mqtt),
             MqttNodeRunner(nodes.weather_node(self.farm, "weather-01", state, interval_ms, clock_s), **mqtt),
             MqttNodeRunner(irr, on_tick=advance, **mqtt),
         ]
         self.bus = ModbusBus(HOST, options.modbus_port, baud=19_200)
         self.bus.add(nodes.soil_node(self.farm, "soil-03", "south", [10, 30, 60], state, interval_ms, clock_s), 1)
+        # Signed commands, as on a real farm: the cloud signs with a key made
+        # here, and the gateway trusts its public key (docs/security.md).
+        keys_dir = options.data_dir / "command-keys"
+        kid, _, public = generate_key(keys_dir)
+        # and the irrigation node checks its own MAC on every command
+        node_keys = keys_dir / "node-keys.json"
+        irr.cmd_key = bytes.fromhex(add_node_key(node_keys, "irr-01"))
         self.gateway = Gateway(
             GatewayConfig(
                 site=SITE,
@@ -117,13 +129,15 @@ class Demo:
                 modbus=[ModbusDeviceConfig(node_id="soil-03", host=HOST, port=options.modbus_port, unit=1,
                                            poll_interval=timedelta(seconds=min(1.0, options.report_interval_s / 2)))],
                 http_port=0,  # no metrics server: the demo holds only its API, MQTT and Modbus ports
+                command_auth=CommandAuthConfig(keys={kid: public}),
             )
         )
         # Demo mode: a built-in secret key and this admin token, printed at start (never on a real farm).
         self.api_token = "fw_demo_" + secrets.token_urlsafe(24)
         self.settings = Settings(storage="sqlite", data_dir=options.data_dir / "cloud", mqtt_host=HOST,
                                  mqtt_port=options.mqtt_port, mqtt_client_id="furrow-cloud-demo",
-                                 demo_mode=True, bootstrap_admin_token=self.api_token)
+                                 demo_mode=True, bootstrap_admin_token=self.api_token,
+                                 command_signing_keys_dir=keys_dir, command_node_keys_file=node_keys)
         self.broker = EmbeddedBroker(HOST, options.mqtt_port)
 
     # -- the parts -------------------------------------------------------------
@@ -132,7 +146,9 @@ class Demo:
         config = uvicorn.Config(create_app(self.settings), host=HOST, port=self.o.api_port, log_level="warning",
                                 lifespan="on")
         server = uvicorn.Server(config)
-        server.install_signal_handlers = lambda: None  # the demo owns Ctrl-C
+        # The demo owns Ctrl-C and SIGTERM: uvicorn (>= 0.29) would otherwise take them while it
+        # serves and shut the API down under a demo still waiting for it.
+        server.capture_signals = contextlib.nullcontext  # type: ignore[method-assign]
         serving = asyncio.create_task(server.serve(), name="cloud api")
         await self.stop_all.wait()
         server.should_exit = True
@@ -171,6 +187,26 @@ class Demo:
                     return
             await asyncio.sleep(0.05)
         raise RuntimeError("the cloud service did not become healthy within 10 s")
+
+    async def _register_farm(self, client: httpx.AsyncClient) -> None:
+        """The registry as a technician would enter it: the site, a field, its zones with the
+        virtual soil's field capacity and wilting point, and each node at its depths, so the
+        dashboard and `furrow node check` can judge what the nodes report. No valves: the
+        demo's agronomist commands them, not the scheduled planner."""
+        entries: list[tuple[str, dict[str, Any]]] = [
+            ("sites", {"id": SITE, "name": "Demo farm"}),
+            ("fields", {"id": "home", "site_id": SITE, "name": "Home field", "area_ha": 20})]
+        for zone in self.farm.zones.values():
+            entries.append(("zones", {"id": zone.name, "field_id": "home", "name": f"{zone.name.title()} block",
+                                      "area_ha": 10, "soil_texture": "loam", "root_depth_cm": 60, "crop": "maize",
+                                      "field_capacity_pct": zone.field_capacity_pct,
+                                      "wilting_point_pct": zone.wilting_point_pct, "precip_rate_mm_h": 12.0}))
+        for node, role, zone_id, depths in DEMO_NODES:
+            entries.append(("nodes", {"id": node, "role": role, "zone_id": zone_id, "depths_cm": depths}))
+        for kind, body in entries:
+            r = await client.post(f"{self.api}/registry/{kind}", json=body)
+            if r.status_code != 201:
+                raise RuntimeError(f"demo registry: POST {kind} {body['id']}: HTTP {r.status_code} {r.text[:200]}")
 
     async def _first_poll(self) -> None:
         """A Modbus report lives in the registers only until the next one, so
@@ -244,6 +280,7 @@ class Demo:
         async with httpx.AsyncClient(timeout=5.0, headers=headers) as client, asyncio.TaskGroup() as tg:
             tg.create_task(self._serve_cloud(), name="cloud")
             await self._wait_healthy(client)
+            await self._register_farm(client)
             log.info("cloud API on http://%s:%d (docs at /docs); demo admin token: %s", HOST, self.o.api_port,
                      self.api_token)
             gateway_stop = asyncio.Event()

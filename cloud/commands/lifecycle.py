@@ -54,6 +54,9 @@ class AckOutcome(StrEnum):
     DUPLICATE = "duplicate"  # this state was already reported: nothing changed
     UNKNOWN_COMMAND = "unknown_command"  # no such command id: counted and ignored
     WRONG_NODE = "wrong_node"  # the ack names another node than the command: ignored
+    # a gateway refused a replayed copy of the command: says nothing about the
+    # command itself (the first copy went through), so logged and counted only
+    REPLAY_REFUSED = "replay_refused"
 
 
 def moves_forward(current: str, reported: str) -> bool:

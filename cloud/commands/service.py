@@ -16,12 +16,15 @@ from sqlalchemy.orm import Session
 
 from furrow.edge import commands as contract
 from furrow.edge.errors import ContractError
+from furrow.edge.signing import REFUSED_REPLAYED, refusal_kind
 
 from .._time import now_ms as _now_ms
 from ..db import CommandEvent, CommandRow, Database
+from ..events import EventBus
 from ..node_routes import NodeRoutes
 from .lifecycle import CANCELLABLE, FINAL_STATES, NOT_STARTED, AckOutcome, CommandState, moves_forward
 from .models import CommandEventOut, CommandOut
+from .signing import CommandSigner
 
 log = logging.getLogger(__name__)
 
@@ -127,14 +130,22 @@ class CommandService:
         default_ttl_s: int,
         publisher: CommandPublisher | None = None,
         zones: ZoneLookup | None = None,
+        signer: CommandSigner | None = None,
     ) -> None:
         self._db = db
+        # Signs each command as it leaves (contract 1.1); None sends them unsigned.
+        self.signer = signer
         self.zones = zones
         self._routes = routes
         self.default_max_runtime_s = default_max_runtime_s
         self.default_ttl_s = default_ttl_s
         self.publisher = publisher
         self.ack_outcomes: Counter[str] = Counter()
+        self.events: EventBus | None = None  # live views hear of every state change
+
+    def _announce(self, command_id: str, state: str, node: str | None = None, zone: str | None = None) -> None:
+        if self.events is not None:
+            self.events.publish("command", {"id": command_id, "state": str(state), "node": node, "zone": zone})
 
     async def _resolve_target(self, node: str | None, valve: int | None, zone: str | None):
         """(node, valve, zone or None) from a node+valve or a zone with one valve."""
@@ -243,6 +254,7 @@ class CommandService:
             if existing is None:
                 raise
             return existing, False
+        self._announce(cmd["id"], CommandState.CREATED, node, zone)
         await self.send(cmd["id"], route.site, route.gateway, cmd)
         return await self.get(cmd["id"]), True
 
@@ -280,6 +292,7 @@ class CommandService:
         if found is None:
             raise CommandNotFound(command_id)
         row, before = found
+        self._announce(command_id, CommandState.CANCELLED, row.node, row.zone)
         if before != CommandState.CREATED and row.action == contract.ACTION_OPEN:
             # The controller may hold or run it: a close for its valve, a command of its own with
             # its own history, stops a run at once. Its key makes a repeated cancel send one close.
@@ -298,23 +311,30 @@ class CommandService:
         def expire(session: Session) -> int:
             q = select(CommandRow).where(
                 CommandRow.state.in_([str(s) for s in NOT_STARTED]), CommandRow.expires_ms <= now)
-            n = 0
             for row in session.scalars(q):
                 if _advance(session, row, CommandState.EXPIRED, now, "expired before it started",
                             now) is AckOutcome.APPLIED:
                     row.reason = "expired before it started"
-                    n += 1
-            return n
+                    expired.append((row.id, row.node, row.zone))
+            return len(expired)
 
+        expired: list[tuple[str, str, str | None]] = []
         try:
-            return await self._db.run(expire)
+            n = await self._db.run(expire)
         except IntegrityError:
             return 0  # another instance expired them at the same moment
+        for command_id, node, zone in expired:
+            self._announce(command_id, CommandState.EXPIRED, node, zone)
+        return n
 
     async def send(self, command_id: str, site: str, gateway: str, cmd: dict) -> bool:
         """Publish one command to its gateway and mark it sent; False if it could not go."""
         if self.publisher is None:
             return False
+        if self.signer is not None:
+            # Signed at each send, bound to the gateway it goes through; the id
+            # stays the same, so a re-send is still the one command.
+            cmd = self.signer.sign(cmd, site, gateway, _now_ms())
         try:
             await self.publisher.publish_command(site, gateway, cmd)
         except Exception as e:  # broker down, not connected: it stays "created"
@@ -326,15 +346,18 @@ class CommandService:
     async def mark_sent(self, command_id: str, now_ms: int | None = None) -> None:
         now = _now_ms() if now_ms is None else now_ms
 
-        def mark(session: Session) -> None:
+        def mark(session: Session) -> tuple[str, str | None] | None:
             row = session.get(CommandRow, command_id)
-            if row is not None:
-                _advance(session, row, CommandState.SENT, now, None, now)
+            if row is not None and _advance(session, row, CommandState.SENT, now, None, now) is AckOutcome.APPLIED:
+                return row.node, row.zone
+            return None
 
         try:
-            await self._db.run(mark)
+            moved = await self._db.run(mark)
         except IntegrityError:
-            pass  # sent twice at once: already recorded
+            moved = None  # sent twice at once: already recorded
+        if moved is not None:
+            self._announce(command_id, CommandState.SENT, *moved)
 
     async def dispatch_pending(self, now_ms: int | None = None) -> int:
         """Send every command still "created" and not expired; return how many went.
@@ -366,6 +389,14 @@ class CommandService:
         """
         ack = contract.decode_ack(ack) if isinstance(ack, bytes) else contract.validate_ack(ack)
         now = _now_ms() if now_ms is None else now_ms
+        if ack["state"] == contract.ACK_REJECTED and refusal_kind(ack["reason"]) == REFUSED_REPLAYED:
+            # A gateway refused a second copy of a command it already relayed
+            # (someone replaying it, or a duplicate delivery): the command's own
+            # fate is reported by its node, so this changes nothing.
+            self.ack_outcomes[AckOutcome.REPLAY_REFUSED] += 1
+            log.warning("gateway refused a replayed copy of command %s to %s: %s", ack["id"], ack["node"],
+                        ack["reason"])
+            return AckOutcome.REPLAY_REFUSED
 
         def apply(session: Session) -> AckOutcome:
             row = session.get(CommandRow, ack["id"])
@@ -382,12 +413,17 @@ class CommandService:
                 if CommandState(row.state) in FINAL_STATES:
                     row.runtime_s = ack["runtime_s"]
                     row.volume_l = ack["volume_l"]
+                moved.append((row.state, row.node, row.zone))
             return outcome
 
+        moved: list[tuple[str, str, str | None]] = []
         try:
             outcome = await self._db.run(apply)
         except IntegrityError:
             outcome = AckOutcome.DUPLICATE  # the same ack applied at once by another worker
+            moved.clear()
+        for state, node, zone in moved:
+            self._announce(ack["id"], state, node, zone)
         self.ack_outcomes[outcome] += 1
         if outcome in (AckOutcome.UNKNOWN_COMMAND, AckOutcome.WRONG_NODE):
             log.info("ack %s from %s ignored: %s", ack["id"], ack["node"], outcome)

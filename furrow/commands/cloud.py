@@ -56,6 +56,7 @@ def _run(args: argparse.Namespace) -> int:
     import uvicorn
 
     from furrow.cloud.app import create_app
+    from furrow.cloud.limits import server_config
     from furrow.cloud.settings import Settings
 
     if (args.tls_cert is None) != (args.tls_key is None):
@@ -79,7 +80,8 @@ def _run(args: argparse.Namespace) -> int:
     except ValueError as e:
         print(f"error: the cloud service will not start: {e}", file=sys.stderr)
         return 2
-    uvicorn.run(create_app(settings), host=args.host, port=args.port, log_level="info", **tls)
+    # with the service's limits on slow and oversized clients (furrow/cloud/limits.py)
+    uvicorn.Server(server_config(create_app(settings), args.host, args.port, log_level="info", **tls)).run()
     return 0
 
 

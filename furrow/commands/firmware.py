@@ -22,7 +22,8 @@ import furrow.firmware
 
 ROLES = ("soil", "weather", "irrigation", "pest")
 # The contract modules a node imports (batch.py is the gateway's).
-EDGE = ("__init__", "errors", "version", "crc", "measurements", "topics", "payload", "commands", "modbus_map")
+EDGE = ("__init__", "errors", "version", "crc", "measurements", "topics", "payload", "signing", "commands",
+        "modbus_map")
 COMMON = ("__init__", "board", "main", "config", "fault_node", "modbus_slave", "seqstore", "reporting", "outbox",
           "drivers/__init__")
 ROLE_MODULES = {
