@@ -22,10 +22,10 @@ from tests.gateway_support import PtyBridge, wait_until
 
 
 @contextlib.asynccontextmanager
-async def mixed_bus(tmp_path: Path) -> AsyncIterator[ModbusBus]:
+async def mixed_bus(tmp_path: Path, framing: str = "rtu") -> AsyncIterator[ModbusBus]:
     """Soil at unit 3, weather at 7, irrigation at 12 and a node with an invalid config at 9."""
     farm = VirtualFarm([VirtualZone("z1")])
-    bus = ModbusBus(port=0, baud=19_200, tick_s=0.05)
+    bus = ModbusBus(port=0, baud=19_200, tick_s=0.05, framing=framing)
     flash = tmp_path / "flash"
     soil = bus.add(nodes.soil_node(farm, "soil-a", "z1", [10, 30], flash, 1000, time.time), 3)
     weather = bus.add(nodes.weather_node(farm, "wx-a", flash, 1000, time.time), 7)
@@ -97,6 +97,15 @@ async def test_scan_over_a_serial_line(tmp_path):
                                       "--timeout", "0.3", "--json")
     assert code == 0, err
     assert [f["unit"] for f in json.loads(out.splitlines()[-1])["found"]] == [3, 12]
+
+
+async def test_scan_through_a_modbus_tcp_gateway_counts_missing_units_as_absent(tmp_path):
+    """Behind Modbus/TCP, exception 11 (target failed to respond) means nobody there, not a stranger."""
+    async with mixed_bus(tmp_path, framing="tcp") as bus:
+        code, out, err = await furrow("modbus", "scan", "--port", f"127.0.0.1:{bus.port}", "--framing", "tcp",
+                                      "--units", "2-4", "--timeout", "0.3", "--json")
+    assert code == 0, err
+    assert [(f["unit"], f["role"]) for f in json.loads(out.splitlines()[-1])["found"]] == [(3, "soil")]
 
 
 async def test_scan_of_a_port_nobody_listens_on_says_so():

@@ -13,7 +13,12 @@ DEFAULT_API = "http://127.0.0.1:8000"
 
 
 class ApiError(Exception):
-    """The API could not be used; the message says why and what to do."""
+    """The API could not be used; the message says why and what to do. `status` is the HTTP
+    status of the answer, None when there was none (unreachable, no token)."""
+
+    def __init__(self, message: str, status: int | None = None) -> None:
+        super().__init__(message)
+        self.status = status
 
 
 def add_api_arguments(parser) -> None:  # noqa: ANN001 - an argparse parser
@@ -54,10 +59,10 @@ class Api:
             return r
         detail = _detail(r)
         if r.status_code == 401:
-            raise ApiError(f"the API refused the token ({detail}); get a new one")
+            raise ApiError(f"the API at {self.base} refused the token ({detail}); get a new one", 401)
         if r.status_code == 403:
-            raise ApiError(f"not allowed: {detail}")
-        raise ApiError(f"{method} {path}: HTTP {r.status_code}: {detail}")
+            raise ApiError(f"not allowed by the API at {self.base}: {detail}", 403)
+        raise ApiError(f"{method} {path}: HTTP {r.status_code}: {detail}", r.status_code)
 
 
 def _detail(r: httpx.Response) -> str:

@@ -24,6 +24,16 @@ def register(sub: argparse._SubParsersAction) -> None:
     node = sub.add_parser("node", help="commission nodes: register, credentials, config")
     node_sub = node.add_subparsers(dest="node_command", required=True, metavar="COMMAND")
     _register_add(node_sub)
+    _register_field_tools(node_sub)
+
+
+def _register_field_tools(node_sub: argparse._SubParsersAction) -> None:
+    """`furrow node check` and `furrow node calibrate`, each in its own module."""
+    from ._node_calibrate import register_calibrate
+    from ._node_check import register_check
+
+    register_check(node_sub)
+    register_calibrate(node_sub)
 
 
 def _register_add(node_sub: argparse._SubParsersAction) -> None:

@@ -28,6 +28,9 @@ from furrow.edge.modbus_map import (
 )
 
 HEADER_COUNT = 16  # input registers 0-15: the header every role shares
+# Exceptions 10 (gateway path unavailable) and 11 (gateway target device failed to
+# respond) come from a Modbus/TCP gateway on behalf of a unit that is not there.
+GATEWAY_NO_TARGET = (0x0A, 0x0B)
 
 
 @dataclass(frozen=True)
@@ -144,8 +147,11 @@ async def scan(
                 except ModbusException:
                     await asyncio.sleep(gap_s)  # no answer (timeout) or a garbled one: ask again
                     continue
+                code = getattr(rr, "exception_code", None)
+                if rr.isError() and code in GATEWAY_NO_TARGET:
+                    break  # a Modbus/TCP gateway saying nobody answered behind it: absent
                 if rr.isError():
-                    hit = Found(unit, furrow=False, note=f"exception response {getattr(rr, 'exception_code', '?')}")
+                    hit = Found(unit, furrow=False, note=f"exception response {code}")
                 else:
                     hit = describe(unit, list(rr.registers))
                 await asyncio.sleep(gap_s)

@@ -1,0 +1,249 @@
+"""The command-line commissioning flow against the demo farm: `furrow demo` runs for real in a
+subprocess (its API, broker, gateway and emulated nodes), and `furrow node add`, `furrow node
+check` and `furrow node calibrate` talk to it as a technician's laptop would."""
+
+from __future__ import annotations
+
+import io
+import json
+import re
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+
+from furrow.cli import main
+from furrow.commands._node_calibrate import node_settings, update_config
+from furrow.firmware.drivers.soil_moisture import CapacitiveMoisture
+from tests.servers import free_port
+
+STARTUP_S = 120  # the demo migrates its database and starts every part; slow on a loaded machine
+
+
+class Demo:
+    """`furrow demo` in a subprocess on free ports, its admin token read from its log."""
+
+    def __init__(self, data_dir: Path) -> None:
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.log = data_dir / "demo.log"
+        self.tech = ""  # a technician's token, made once the API is up
+        args = [sys.executable, "-m", "furrow.cli", "demo", "--data-dir", str(data_dir / "demo"),
+                "--port", str(self.port), "--mqtt-port", str(free_port()), "--modbus-port", str(free_port()),
+                "--report-interval", "1"]
+        self.proc = subprocess.Popen(args, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                                     stderr=self.log.open("wb"))
+        self.admin = self._token()
+
+    def _token(self) -> str:
+        deadline = time.monotonic() + STARTUP_S
+        while time.monotonic() < deadline and self.proc.poll() is None:
+            found = re.search(r"demo admin token: (\S+)", self.log.read_text(errors="replace"))
+            if found:
+                return found.group(1)
+            time.sleep(0.2)
+        self.stop()
+        raise RuntimeError(f"the demo did not start: {self.log.read_text(errors='replace')[-3000:]}")
+
+    def token(self, user: str, role: str) -> str:
+        r = httpx.post(f"{self.url}/api/v1/auth/tokens", json={"user": user, "role": role},
+                       headers={"Authorization": f"Bearer {self.admin}"}, timeout=10)
+        assert r.status_code == 201, r.text
+        return r.json()["token"]
+
+    def get(self, path: str) -> dict:
+        r = httpx.get(f"{self.url}/api/v1{path}", headers={"Authorization": f"Bearer {self.admin}"}, timeout=10)
+        assert r.status_code == 200, r.text
+        return r.json()
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGINT)
+            try:
+                self.proc.wait(30)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(10)
+
+
+@pytest.fixture(scope="module")
+def demo(tmp_path_factory):
+    farm = Demo(tmp_path_factory.mktemp("commissioning"))
+    try:
+        farm.tech = farm.token("tom", "technician")
+        yield farm
+    finally:
+        farm.stop()
+
+
+def furrow(capsys, monkeypatch, token: str, *argv: str, stdin: str | None = None) -> tuple[int, str, str]:
+    """Run `furrow ARGV` in this process with FURROW_API_TOKEN set; (exit status, stdout, stderr)."""
+    monkeypatch.setenv("FURROW_API_TOKEN", token)
+    if stdin is not None:
+        monkeypatch.setattr(sys, "stdin", io.StringIO(stdin))
+    capsys.readouterr()
+    rc = main(list(argv))
+    out, err = capsys.readouterr()
+    return rc, out, err
+
+
+def test_technician_adds_a_node_and_checks_a_reporting_one(demo, capsys, monkeypatch, tmp_path):
+    """A technician's token registers a new node (config.json written) and `node check` of a demo soil
+    node that reports waits for its readings and passes every check, with the live values shown."""
+    rc, _, err = furrow(capsys, monkeypatch, demo.tech, "node", "add", "soil-07", "--role", "soil", "--zone", "north",
+                        "--depth", "10", "--depth", "30", "--out", str(tmp_path), "--api", demo.url)
+    assert rc == 0, err
+    assert json.loads((tmp_path / "config.json").read_text())["node"] == "soil-07"
+    rc, out, err = furrow(capsys, monkeypatch, demo.tech, "node", "check", "soil-01", "--wait", "60", "--api", demo.url)
+    assert rc == 0, out + err
+    for item in ("registered", "heard", "first_good_reading", "depths", "plausible", "no_faults"):
+        assert re.search(rf"✓ {item}\b", out), out
+    assert "· calibrated" in out and "furrow node calibrate soil-01" in out  # advice, not a failure
+    assert re.search(r"vwc_pct +30 cm +\d", out) and out.rstrip().endswith("soil-01: ready")
+
+
+def test_a_silent_or_unknown_node_times_out_with_exit_2(demo, capsys, monkeypatch):
+    """A registered node that never reports, and a name the cloud has never seen, time out with
+    exit 2 and say what was missing and what to look at."""
+    httpx.post(f"{demo.url}/api/v1/registry/nodes", json={"id": "soil-08", "role": "soil", "zone_id": "south"},
+               headers={"Authorization": f"Bearer {demo.tech}"}, timeout=10).raise_for_status()
+    rc, _, err = furrow(capsys, monkeypatch, demo.tech, "node", "check", "soil-08", "--wait", "2", "--api", demo.url)
+    assert rc == 2
+    assert f"no good reading from soil-08 reached {demo.url} within 2 s" in err and "not heard yet" in err
+    assert "✗ heard" in err and "furrow broker config" in err
+    rc, _, err = furrow(capsys, monkeypatch, demo.tech, "node", "check", "soil-99", "--wait", "1", "--api", demo.url)
+    assert rc == 2 and "neither registered nor heard soil-99" in err
+
+
+def test_calibrate_with_points_is_stored_and_shown_in_the_commissioning_view(demo, capsys, monkeypatch, tmp_path):
+    """`node calibrate --points` on the demo's Modbus soil node stores the fit for that probe alone: the
+    commissioning view applies it to the live raw count at that depth, the registers to write are
+    printed, and a check that requires calibration fails (exit 1) until every probe has one."""
+    rc, out, err = furrow(capsys, monkeypatch, demo.tech, "node", "calibrate", "soil-03", "--depth", "30",
+                          "--points", "41000:4,18500:42", "--api", demo.url)
+    assert rc == 0, out + err
+    assert "two-point fit over 2 points stored in the registry" in out
+    assert "holding registers 10 and 11 (depth slot 1): 43368 16724" in out  # 0 % and 45 % on the line
+    view = demo.get("/nodes/soil-03/commissioning")
+    cal = view["calibration"]
+    assert cal["30cm:c1"] == pytest.approx(-38 / 22500) and not any(k.startswith("10cm:") for k in cal)
+    raw = next(x["value"] for x in view["live"] if x["measurement"] == "soil_raw" and x["depth_cm"] == 30)
+    vwc = next(x for x in view["live"] if x["measurement"] == "vwc_pct" and x["depth_cm"] == 30)
+    assert vwc["calibrated_vwc_pct"] == pytest.approx(cal["30cm:c0"] + cal["30cm:c1"] * raw, abs=0.01)
+    other = next(x for x in view["live"] if x["measurement"] == "vwc_pct" and x["depth_cm"] == 10)
+    assert other["calibrated_vwc_pct"] is None
+    rc, out, err = furrow(capsys, monkeypatch, demo.tech, "node", "check", "soil-03", "--require-calibration",
+                          "--wait", "60", "--api", demo.url)
+    assert rc == 1, out + err
+    assert "✗ calibrated          fits stored for [30] cm, none for [10, 60] cm" in out
+
+
+def test_calibrate_writes_the_probe_into_the_nodes_config(demo, capsys, monkeypatch, tmp_path):
+    """With --config, the probe at that depth in the config.json `node add` wrote gets the fit's dry and
+    wet counts, and the file still passes the firmware's config check."""
+    out_dir = tmp_path / "n9"
+    rc, _, err = furrow(capsys, monkeypatch, demo.tech, "node", "add", "soil-09", "--role", "soil", "--zone", "south",
+                        "--depth", "10", "--depth", "30", "--out", str(out_dir), "--api", demo.url)
+    assert rc == 0, err
+    rc, out, err = furrow(capsys, monkeypatch, demo.tech, "node", "calibrate", "soil-09", "--depth", "30",
+                          "--points", "41000:4,18500:42", "--config", str(out_dir / "config.json"), "--api", demo.url)
+    assert rc == 0, out + err
+    probes = {p["depth_cm"]: p for p in json.loads((out_dir / "config.json").read_text())["probes"]}
+    assert (probes[30]["dry_raw"], probes[30]["wet_raw"]) == (43368, 16724)
+    assert (probes[10]["dry_raw"], probes[10]["wet_raw"]) != (43368, 16724)
+
+
+def test_calibrate_takes_fresh_counts_from_the_probe_as_the_technician_confirms(demo, capsys, monkeypatch):
+    """The guided session waits at each point for a raw count newer than when the technician placed the
+    probe, shows it, takes it on Enter and reads again on `r`; --no-store leaves the registry alone."""
+    before = demo.get("/registry/nodes/soil-01")["calibration"]
+    rc, out, err = furrow(capsys, monkeypatch, demo.tech, "node", "calibrate", "soil-01", "--depth", "10",
+                          "--no-store", "--wait", "60", "--api", demo.url, stdin="\n\n\nr\n\n")
+    assert rc == 0, out + err
+    taken = [int(n) for n in re.findall(r"raw (\d+) at \d\d:\d\d:\d\d", err)]
+    assert len(taken) == 3 and all(20_000 < n < 50_000 for n in taken), err  # the emulated probe's span
+    assert "(not stored)" in out and f"raw {taken[0]:>7}" in out and f"raw {taken[2]:>7}" in out
+    assert demo.get("/registry/nodes/soil-01")["calibration"] == before
+
+
+def test_a_gateway_token_is_refused_naming_the_role_needed(demo, capsys, monkeypatch):
+    """A gateway's token may not read commissioning views nor store a fit: exit 2, and the message
+    names the API and the technician role it takes."""
+    gateway = demo.token("demo.gw-1", "gateway")
+    rc, _, err = furrow(capsys, monkeypatch, gateway, "node", "check", "soil-01", "--wait", "5", "--api", demo.url)
+    assert rc == 2
+    assert f"not allowed by the API at {demo.url}" in err and "technician" in err
+    agronomist = demo.token("maria", "agronomist")
+    rc, _, err = furrow(capsys, monkeypatch, agronomist, "node", "calibrate", "soil-01", "--depth", "10",
+                        "--points", "41000:4,18500:42", "--api", demo.url)
+    assert rc == 2 and "may not registry_write" in err and "technician" in err
+
+
+def test_an_unreachable_api_is_named_with_exit_2(capsys, monkeypatch):
+    """With nothing listening at --api, check says which URL it could not reach and exits 2 at once."""
+    url = f"http://127.0.0.1:{free_port()}"
+    rc, _, err = furrow(capsys, monkeypatch, "fw_x_nothing", "node", "check", "soil-01", "--wait", "30", "--api", url)
+    assert rc == 2 and f"cannot reach the API at {url}" in err
+
+
+@pytest.mark.parametrize("points", [[(41000, 4.0), (18500, 42.0)], [(52000, 0.0), (22000, 45.0)]])
+def test_node_settings_reproduce_the_fit_in_the_firmware_driver(points):
+    """The dry and wet counts printed for the node make the firmware's own driver give the fitted
+    water content across the span."""
+    (r1, v1), (r2, v2) = points
+    c1 = (v2 - v1) / (r2 - r1)
+    c0 = v1 - c1 * r1
+    settings = node_settings({"c0": c0, "c1": c1, "c2": 0.0}, 45.0, slot=2)
+    cfg = settings["config"]
+    assert settings["registers"] == [(12, cfg["dry_raw"]), (13, cfg["wet_raw"])]
+
+    class Adc:
+        raw = 0
+
+        def read_u16(self) -> int:
+            return self.raw
+
+    adc = Adc()
+    probe = CapacitiveMoisture(adc, cfg["dry_raw"], cfg["wet_raw"], vwc_wet_pct=cfg["vwc_wet_pct"], samples=1)
+    for raw in (r1, (r1 + r2) // 2, r2):
+        adc.raw = raw
+        assert probe.read()[0] == pytest.approx(c0 + c1 * raw, abs=0.01)
+
+
+def test_a_curve_goes_to_config_as_poly_and_replaces_nothing_else():
+    """A quadratic fit is given as config.json's `poly` in x = raw/65535 (registers cannot hold it), and
+    writing it into a config touches only the probe at that depth."""
+    settings = node_settings({"c0": 74.0, "c1": -0.0018333, "c2": 6.6667e-09}, 45.0, slot=0)
+    assert settings["registers"] is None and "poly" in settings["config"] and "registers" in settings["note"]
+    x = 30000 / 65535
+    c = settings["config"]["poly"]
+    assert c[0] + c[1] * x + c[2] * x * x == pytest.approx(74.0 - 0.0018333 * 30000 + 6.6667e-09 * 30000**2, abs=0.01)
+    cfg = {"probes": [{"depth_cm": 10, "dry_raw": 1, "wet_raw": 2}, {"depth_cm": 30, "dry_raw": 3, "wet_raw": 4}]}
+    update_config(cfg, 30, settings["config"])
+    assert cfg["probes"][0] == {"depth_cm": 10, "dry_raw": 1, "wet_raw": 2} and cfg["probes"][1]["poly"] == c
+    with pytest.raises(ValueError, match="no probe at depth_cm=60"):
+        update_config(cfg, 60, settings["config"])
+
+
+def test_a_probes_own_fit_wins_over_the_nodes_and_calibrated_needs_every_probe():
+    """The cloud applies a probe's own fit at its depth and the node-wide one elsewhere; the checklist's
+    `calibrated` item holds with a node-wide fit, or with a fit of its own for every registered depth."""
+    from furrow.cloud.commissioning import apply_calibration, checklist, depth_key
+
+    cal = {"c0": 50.0, "c1": -0.001, depth_key(30, "c0"): 70.0, depth_key(30, "c1"): -0.002}
+    assert apply_calibration(cal, 20000, 30) == pytest.approx(30.0)
+    assert apply_calibration(cal, 20000, 10) == pytest.approx(30.0) and apply_calibration(cal, 10000, 10) == 40.0
+    assert apply_calibration({depth_key(30, "c0"): 70.0, depth_key(30, "c1"): -0.002}, 20000, 10) is None
+
+    def calibrated(calibration):
+        node = {"role": "soil", "zone_id": None, "depths_cm": [10, 30], "calibration": calibration}
+        items = checklist(registered=node, zone=None, last_seen_ms=None, faults=(), live=[], now_ms=0)["items"]
+        return next(i for i in items if i["name"] == "calibrated")
+
+    assert not calibrated({depth_key(30, "c1"): -0.002})["ok"]
+    assert calibrated({depth_key(30, "c1"): -0.002, depth_key(10, "c1"): -0.002})["ok"]
+    assert calibrated({"c0": 50.0, "c1": -0.001})["ok"] and not calibrated(None)["ok"]
