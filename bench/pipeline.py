@@ -92,7 +92,7 @@ async def pipeline_rate(mosq: MosquittoServer, influx: InfluxDB1Server, msgs, re
                         demo_mode=True, bootstrap_admin_token="fw_bench_pipeline_admin_token")
     port = free_port()
     server = uvicorn.Server(uvicorn.Config(create_app(settings), host="127.0.0.1", port=port, log_level="warning"))
-    server.install_signal_handlers = lambda: None
+    server.capture_signals = contextlib.nullcontext  # type: ignore[method-assign]  # Ctrl-C stays ours
     serving = asyncio.create_task(server.serve())
     broker = BrokerConfig(host=mosq.host, port=mosq.port)
     gateway = Gateway(GatewayConfig(site=SITE, gateway_id=GW, farm_broker=broker, cloud_broker=broker,

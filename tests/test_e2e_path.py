@@ -53,7 +53,7 @@ async def cloud_service(settings: Settings) -> AsyncIterator[str]:
     """The real cloud app served by uvicorn on a free port; yields the API base URL."""
     port = free_port()
     server = uvicorn.Server(uvicorn.Config(create_app(settings), host="127.0.0.1", port=port, log_level="warning"))
-    server.install_signal_handlers = lambda: None
+    server.capture_signals = contextlib.nullcontext  # type: ignore[method-assign]  # Ctrl-C stays ours
     task = asyncio.create_task(server.serve())
     base = f"http://127.0.0.1:{port}/api/v1"
     async with httpx.AsyncClient(timeout=5, headers=ADMIN) as client:
