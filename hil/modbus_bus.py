@@ -18,12 +18,15 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import tempfile
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 from furrow.firmware.modbus_commands import CommandMailbox
 from furrow.firmware.modbus_slave import RtuSlave, char_us_for_baud
+from furrow.firmware.report_queue import ReportQueue
 from furrow.hil import mbap
 from furrow.hil.mqtt_node import wall_clock_ms
 
@@ -31,21 +34,26 @@ log = logging.getLogger("furrow.hil.bus")
 
 
 class ModbusNode:
-    """One node core on the bus: its RTU slave serves the core's live registers."""
+    """One node core on the bus: its RTU slave serves the core's live registers,
+    through the report queue (firmware/report_queue.py) when `queue_path` is given."""
 
-    def __init__(self, core: Any, unit: int, baud: int) -> None:
+    def __init__(self, core: Any, unit: int, baud: int, queue_path: str | None = None,
+                 queue_slots: int = 64) -> None:
         self.core = core
         self.node_id: str = core.node_id
         coils = core.coils() if hasattr(core, "coils") else None
         # an irrigation controller takes commands over the bus, as on a board
         self.mailbox = CommandMailbox(core) if hasattr(core, "on_command") else None
+        inputs = self.mailbox.inputs if self.mailbox else core.registers()
+        write = self.mailbox.on_write if self.mailbox else core.on_holding_write
+        self.queue = None if queue_path is None else ReportQueue(queue_path, inputs, core.holding, write, queue_slots)
         self.slave = RtuSlave(
             unit,
-            self.mailbox.inputs if self.mailbox else core.registers(),
+            self.queue if self.queue is not None else inputs,
             self.mailbox.holding if self.mailbox else core.holding,
             coils=coils,
             char_us=char_us_for_baud(baud),
-            on_write=self.mailbox.on_write if self.mailbox else core.on_holding_write,
+            on_write=self.queue.on_write if self.queue is not None else write,
             on_coil_write=getattr(core, "on_coil_write", None),
         )
         self.reports_made = 0
@@ -62,9 +70,14 @@ class ModbusBus:
 
     def __init__(self, host: str = "127.0.0.1", port: int = 0, baud: int = 19_200, tick_s: float = 0.1,
                  clock_ms: Callable[[], int] = wall_clock_ms,
-                 on_tick: Callable[[int], None] | None = None, framing: str = "rtu") -> None:
+                 on_tick: Callable[[int], None] | None = None, framing: str = "rtu",
+                 state_dir: Path | None = None) -> None:
         if framing not in ("rtu", "tcp"):
             raise ValueError(f"framing must be 'rtu' or 'tcp', not {framing!r}")
+        # Each node's report queue ring is a 'flash' file here (a temporary
+        # directory when None); give a directory to keep it across restarts.
+        self._tmp = tempfile.TemporaryDirectory(prefix="furrow-bus-") if state_dir is None else None
+        self.state_dir = Path(self._tmp.name) if self._tmp is not None else state_dir
         self.framing = framing
         self.host, self.port, self.baud, self.tick_s = host, port, baud, tick_s
         self.clock_ms, self.on_tick = clock_ms, on_tick
@@ -77,8 +90,12 @@ class ModbusBus:
         self._line_us = 0  # Modbus/TCP framing: the emulated line's latest time
         self._server: asyncio.Server | None = None
 
-    def add(self, core: Any, unit: int) -> ModbusNode:
-        node = ModbusNode(core, unit, self.baud)
+    def add(self, core: Any, unit: int, queue: bool = True) -> ModbusNode:
+        """Put `core` on the bus as `unit`; `queue` False serves it without a
+        report queue (a 1.0 node: only the latest report)."""
+        self.state_dir.mkdir(parents=True, exist_ok=True)
+        path = str(self.state_dir / f"{core.node_id}.queue") if queue else None
+        node = ModbusNode(core, unit, self.baud, path)
         self.nodes.append(node)
         return node
 
@@ -108,6 +125,8 @@ class ModbusBus:
                 ups = out[1] if isinstance(out, tuple) else out
                 if node.mailbox and isinstance(out, tuple):
                     node.mailbox.post(out[0])
+                if ups and node.queue is not None:
+                    node.queue.on_report()
                 for up in ups:
                     node.reports_made += 1
                     node.readings_made += len(up["readings"])

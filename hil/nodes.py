@@ -28,11 +28,14 @@ def _seqstore(state_dir: Path, node_id: str) -> SeqStore:
 
 
 def soil_node(farm: VirtualFarm, node_id: str, zone: str, depths_cm: list[int], state_dir: Path,
-              interval_ms: int, clock_s: Callable[[], float]) -> SoilNode:
+              interval_ms: int, clock_s: Callable[[], float], with_temperature: bool = True) -> SoilNode:
+    """A probe string at `depths_cm`: a capacitive moisture probe at each depth, and a DS18B20
+    beside it unless `with_temperature` is False (a string without temperature sensors)."""
     probes = []
     for depth in depths_cm:
         moisture = CapacitiveMoisture(ProbeADC(farm, zone, depth, DRY_RAW, WET_RAW), DRY_RAW, WET_RAW)
-        temperature = DS18B20(DS18B20Bus(lambda d=depth: farm.soil_temp_c(d, clock_s())))
+        temperature = DS18B20(DS18B20Bus(lambda d=depth: farm.soil_temp_c(d, clock_s()))) if with_temperature \
+            else None
         probes.append((depth, moisture, temperature))
     return SoilNode(node_id, _seqstore(state_dir, node_id), probes, fw=FW, interval_ms=interval_ms,
                     battery=lambda: 3.7, rssi=lambda: -70)

@@ -1,8 +1,11 @@
-"""`furrow hil`: hardware-in-the-loop tools (emulated nodes on the bench)."""
+"""`furrow hil`: hardware-in-the-loop tools: emulated nodes on the bench, and closed-loop scenarios."""
 
 from __future__ import annotations
 
 import argparse
+import asyncio
+import json
+import sys
 from pathlib import Path
 
 from furrow.commands._args import positive_seconds
@@ -55,6 +58,25 @@ def register(sub: argparse._SubParsersAction) -> None:
                       help="where the node keeps its seq 'flash' file (default .furrow/hil)")
     node.set_defaults(func=_node)
 
+    listing = hil_sub.add_parser("list", help="the scenarios shipped, one per line with what it shows")
+    listing.set_defaults(func=_list)
+    run = hil_sub.add_parser(
+        "run",
+        help="run one scenario on the simulated clock",
+        description="Run a scenario: a virtual farm, emulated nodes running the real firmware, the gateway buffer "
+        "and the cloud store, and an irrigation policy, on a simulated clock. Progress goes to stderr. With --json "
+        "the last line printed is one JSON object of the measured results; without, a report folder (report.md "
+        "and PNG plots) is written and its path printed.",
+    )
+    run.add_argument("scenario", metavar="SCENARIO", help="a name from `furrow hil list`")
+    run.add_argument("--policy", choices=("furrow", "timer"), default="furrow",
+                     help="furrow: the planner on what the nodes reported (default); timer: a fixed schedule")
+    run.add_argument("--seed", type=int, default=1, help="seed of the weather, noise and soils (default 1)")
+    run.add_argument("--json", action="store_true", help="print the results as one JSON object on the last line")
+    run.add_argument("--out", type=Path, default=None, metavar="DIR",
+                     help="report folder (default .furrow/hil/SCENARIO-POLICY-seedN; with --json only if given)")
+    run.set_defaults(func=_run)
+
 
 def _node(args: argparse.Namespace) -> int:
     from furrow.hil.bench import BenchOptions, run
@@ -63,3 +85,46 @@ def _node(args: argparse.Namespace) -> int:
     return run(BenchOptions(role=args.role, host=host, port=port, unit=args.unit, baud=args.baud,
                             framing=args.framing, node_id=args.node_id, interval_s=args.interval,
                             state_dir=args.state_dir, serial=args.serial, config=args.config))
+
+
+def _list(args: argparse.Namespace) -> int:
+    from furrow.hil.scenarios import all_scenarios
+
+    for name, scenario in all_scenarios().items():
+        print(f"{name:22} {scenario.summary}")
+    return 0
+
+
+def _run(args: argparse.Namespace) -> int:
+    from furrow.hil.micropython_fleet import RuntimeMissing
+    from furrow.hil.report import scratch_dir, write_report
+    from furrow.hil.scenarios import RunOptions, all_scenarios
+
+    scenarios = all_scenarios()
+    scenario = scenarios.get(args.scenario)
+    if scenario is None:
+        print(f"furrow hil run: unknown scenario {args.scenario!r}; the scenarios are: {', '.join(scenarios)}",
+              file=sys.stderr)
+        return 2
+
+    def progress(line: str) -> None:
+        print(f"[{scenario.name}] {line}", file=sys.stderr, flush=True)
+
+    with scratch_dir(f"furrow-hil-{scenario.name}-") as work:
+        options = RunOptions(workdir=Path(work), policy=args.policy, seed=args.seed, progress=progress)
+        try:
+            result = asyncio.run(scenario.run(options))
+        except RuntimeMissing as e:
+            print(f"furrow hil run {scenario.name}: {e}", file=sys.stderr)
+            return 2
+        out = args.out
+        if out is None and not args.json:
+            out = Path(".furrow/hil") / f"{scenario.name}-{args.policy}-seed{args.seed}"
+        if out is not None:
+            report = write_report(scenario.name, scenario.summary, options, result, out)
+            progress(f"report written to {report}")
+            if not args.json:
+                print(report)
+    if args.json:
+        print(json.dumps(result.summary()), flush=True)
+    return 0

@@ -1,0 +1,122 @@
+"""The nodes of a scenario: which there are, and the firmware cores that run them.
+
+A `NodeSpec` says what a node is (role, zone, probe depths, valves, report
+interval, wire encoding). A fleet turns the specs into running firmware cores
+on the virtual farm and steps them: `step(now_ms, due, commands, pulses)`
+hands each core what happened (commands from the gateway, rain-gauge tips,
+insects in a trap), ticks it, and returns what it produced. Two fleets share
+this interface:
+
+- `CPythonFleet`: the cores run in this process on the emulated hardware of
+  hil/hardware.py (the firmware's own drivers read emulated ADCs, valves set
+  the farm's valves, a pulse flow meter integrates the farm's flow);
+- `hil.micropython_fleet.MicroPythonFleet`: the same cores run in the real
+  MicroPython runtime; this process computes the sensor inputs from the
+  same emulated hardware and applies the valve outputs to the farm.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+from furrow.edge import payload
+from furrow.hil import nodes
+from furrow.hil.clock import SimClock
+from furrow.hil.farm import Farm
+from furrow.hil.hardware import FlowMeter
+
+ROLES = ("soil", "weather", "irrigation", "pest")
+
+
+@dataclass(frozen=True)
+class NodeSpec:
+    node_id: str
+    role: str
+    interval_s: int
+    zone: str = ""
+    depths_cm: tuple[int, ...] = ()
+    valve_zones: tuple[str, ...] = ()
+    """Irrigation: the zone each valve waters, valve 1 first."""
+    rate_mm_h: float = 12.0
+    traps: int = 1
+    encoding: str = "json"
+
+    def __post_init__(self) -> None:
+        if self.role not in ROLES:
+            raise ValueError(f"role must be one of {', '.join(ROLES)}, not {self.role!r} (node {self.node_id})")
+        if self.encoding not in ("json", "binary"):
+            raise ValueError(f"encoding must be 'json' or 'binary', not {self.encoding!r} (node {self.node_id})")
+
+
+@dataclass
+class Output:
+    """What one step produced: uplinks as wire bytes (with the dict), acks as dicts."""
+
+    uplinks: list[tuple[dict[str, Any], bytes]] = field(default_factory=list)
+    acks: list[dict[str, Any]] = field(default_factory=list)
+
+
+def encode(spec: NodeSpec, up: dict[str, Any]) -> bytes:
+    return payload.encode_binary(up) if spec.encoding == "binary" else payload.encode_json(up)
+
+
+class Fleet(Protocol):
+    specs: dict[str, NodeSpec]
+
+    def step(self, now_ms: int, due: list[str], commands: list[tuple[str, bytes]],
+             pulses: dict[str, list[tuple[int, int]]]) -> Output: ...
+
+    def close(self) -> None: ...
+
+
+class CPythonFleet:
+    """The firmware cores in this process, on the emulated hardware."""
+
+    def __init__(self, specs: list[NodeSpec], farm: Farm, clock: SimClock, state_dir: Path) -> None:
+        self.specs = {s.node_id: s for s in specs}
+        self.farm = farm
+        self.cores: dict[str, Any] = {}
+        self.meters: dict[str, FlowMeter] = {}
+        for s in specs:
+            ms = s.interval_s * 1000
+            if s.role == "soil":
+                self.cores[s.node_id] = nodes.soil_node(farm, s.node_id, s.zone, list(s.depths_cm), state_dir, ms,
+                                                        clock.s, with_temperature=False)  # type: ignore[arg-type]
+            elif s.role == "weather":
+                self.cores[s.node_id] = nodes.weather_node(farm, s.node_id, state_dir, ms, clock.s)  # type: ignore[arg-type]
+            elif s.role == "irrigation":
+                core, meter = nodes.irrigation_node(farm, s.node_id, list(s.valve_zones), state_dir, ms,  # type: ignore[arg-type]
+                                                    rate_mm_h=s.rate_mm_h)
+                self.cores[s.node_id], self.meters[s.node_id] = core, meter
+            else:
+                self.cores[s.node_id] = nodes.pest_node(s.node_id, state_dir, ms, traps=s.traps)
+
+    def step(self, now_ms: int, due: list[str], commands: list[tuple[str, bytes]],
+             pulses: dict[str, list[tuple[int, int]]]) -> Output:
+        out = Output()
+        for meter in self.meters.values():
+            meter.advance(now_ms / 1000)
+        for node_id, data in commands:
+            out.acks += self.cores[node_id].on_command(data, now_ms)
+        for node_id, events in pulses.items():
+            core = self.cores[node_id]
+            for channel, count in events:
+                for i in range(count):
+                    # each tip or catch a little apart, all inside the step that just ended
+                    at = now_ms - (count - i) * 100
+                    core.on_pulse(at) if channel == 0 else core.on_catch(channel, at)
+        for node_id in due:
+            core, spec = self.cores[node_id], self.specs[node_id]
+            if spec.role == "irrigation":
+                core.on_heartbeat(now_ms)  # the gateway's broker is up and heard
+                acks, ups = core.tick(now_ms)
+                out.acks += acks
+            else:
+                ups = core.tick(now_ms)
+            out.uplinks += [(up, encode(spec, up)) for up in ups]
+        return out
+
+    def close(self) -> None:
+        return None
