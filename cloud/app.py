@@ -26,6 +26,7 @@ from .audit import AuditLog
 from .auth import AuthError, Forbidden, Role, TokenStore
 from .auth.ratelimit import LoginLimiter
 from .commands import CommandNotFound, CommandService, NotCancellable, UnroutableNode
+from .commands.plans import PlanPublisher
 from .commands.service import AckFromOtherGateway
 from .commands.signing import signer_from_settings
 from .db import Database
@@ -75,6 +76,11 @@ async def open_services(settings: Settings) -> Services:
         zones=registry,
         signer=signer_from_settings(settings),
     )
+    commands.send_ahead_s = settings.command_send_ahead_s
+    # Each gateway's plan for a WAN outage; published once the MQTT worker exists (below).
+    plans = PlanPublisher(db, routes, validity_s=settings.plan_validity_s, root=settings.topic_root,
+                          signer=commands.signer)
+    commands.plans = plans
     events = EventBus()
     planning = PlanningService(db, registry, store, commands, forecast=forecast_source(settings.forecast_file),
                                events=events)
@@ -108,7 +114,7 @@ async def open_services(settings: Settings) -> Services:
             root=settings.topic_root,
             on_batch=on_batch,
             on_ack=on_ack,
-            on_connect=commands.dispatch_pending,
+            on_connect=lambda: _on_connect(commands, plans),
             shared_group=settings.ingest_shared_group,
             client_id=settings.mqtt_client_id,
             reconnect_max_s=settings.mqtt_reconnect_max_s,
@@ -116,6 +122,7 @@ async def open_services(settings: Settings) -> Services:
             password=settings.mqtt_password.get_secret_value() if settings.mqtt_password else None,
         )
         commands.publisher = worker
+        plans.publish = worker.publish
         services.worker = worker
     services.alerts = build_alert_service(settings, db, registry, routes, store, services.events, services.worker)
     return services
@@ -152,11 +159,20 @@ async def every(interval_s: float, step: Callable[[], Awaitable[None]], what: st
         await asyncio.sleep(interval_s)
 
 
+async def _on_connect(commands: CommandService, plans: PlanPublisher) -> None:
+    """On (re)connecting to the broker: send what waited, then every gateway's current plan."""
+    await commands.dispatch_pending()
+    await plans.publish_all()
+
+
 async def expire_commands(commands: CommandService) -> None:
-    """Mark commands expired whose expiry passed before they started."""
+    """Mark commands expired whose expiry passed before they started; with send-ahead, send
+    the held commands whose time has come (while the broker is there)."""
     n = await commands.expire_due()
     if n:
         log.info("%d command(s) expired before they started", n)
+    if commands.send_ahead_s is not None and getattr(commands.publisher, "connected", False):
+        await commands.dispatch_pending()
 
 
 async def maintain_readings(store: SqliteReadingStore) -> None:

@@ -22,6 +22,7 @@ from typing import Any, Protocol
 from furrow.edge.batch import decode_batch, validate_envelope, validate_item
 from furrow.edge.errors import ContractError
 
+from .events import EventBus
 from .node_routes import Health
 from .storage import Reading, ReadingStore
 
@@ -135,19 +136,35 @@ def flatten(
     ]
 
 
+LIVE_NODES_MAX = 200  # nodes in one live "reading" event; a bigger batch's others wait for the next
+
+
+def live_summary(site: str, gateway: str, newest: Mapping[str, dict]) -> dict:
+    """The "reading" event of one stored batch: only each node's newest report, so a backlog
+    of thousands of reports becomes one small event (the SSE stream coalesces further)."""
+    nodes = sorted(newest.values(), key=lambda u: -u["ts_ms"])[:LIVE_NODES_MAX]
+    return {"site": site, "gateway": gateway, "nodes": [
+        {"node": u["node"], "role": u["role"], "seq": u["seq"], "ts_ms": u["ts_ms"], "readings": [
+            {"measurement": r["name"], "depth_cm": r.get("depth_cm"), "channel": r.get("channel"),
+             "value": r["value"], "fault": r.get("fault")} for r in u["readings"]]}
+        for u in nodes]}
+
+
 async def ingest_batch(
     raw: bytes | str | dict,
     store: ReadingStore,
     routes: RouteRecorder,
     *,
     origin: tuple[str, str] | None = None,
+    events: EventBus | None = None,
 ) -> IngestResult:
     """Validate, store and route one batch.
 
     `origin` is the (site, gateway) the batch arrived from (its MQTT topic, or
     the gateway token that posted it); an envelope claiming another is
     refused. Each node's route is recorded with when its gateway heard it
-    (rx_ms, else ts_ms). Raises ContractError
+    (rx_ms, else ts_ms); with `events`, a stored batch publishes one "reading"
+    event. Raises ContractError
     for a bad envelope and StorageUnavailable when the store cannot take the
     readings (then no route is recorded either).
     """
@@ -166,6 +183,7 @@ async def ingest_batch(
     seen_ms: dict[str, int] = {}
     health: dict[str, Health] = {}
     rejected: list[Rejection] = []
+    newest: dict[str, dict] = {}  # each node's newest report, for live views
     accepted = 0
     for index, item in enumerate(items):
         try:
@@ -176,6 +194,8 @@ async def ingest_batch(
         readings.extend(flatten(site, gateway, uplink, rx_ms, flags))
         heard = rx_ms if rx_ms is not None else uplink["ts_ms"]
         node = uplink["node"]
+        if uplink["ts_ms"] >= newest.get(node, uplink)["ts_ms"]:
+            newest[node] = uplink
         if heard >= seen_ms.get(node, heard):
             seen_ms[node] = heard
             faults = tuple(f"{r['name']}@{r.get('depth_cm', r.get('channel'))}: {r['fault']}"
@@ -186,4 +206,6 @@ async def ingest_batch(
 
     stored = await store.write(readings) if readings else 0
     await routes.record(site, gateway, seen_ms, health)
+    if events is not None and newest:
+        events.publish("reading", live_summary(site, gateway, newest))
     return IngestResult(site, gateway, batch_id, accepted, len(readings), stored, rejected)

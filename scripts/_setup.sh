@@ -4,6 +4,7 @@
 #   ensure_venv             # .venv with furrow installed (editable, with [dev])
 #   ensure_test_servers     # Debian packages: mosquitto, influxdb, postgresql, nodejs, npm, mbpoll
 #   ensure_micropython      # npm install in tests/micropython
+#   ensure_dashboard        # npm install in cloud/dashboard (uPlot, the dashboard's charts)
 #
 # Every function prints a "==> ..." line before anything slow and exits with a
 # message saying what to do when it cannot go on.
@@ -48,6 +49,7 @@ ensure_test_servers() {
     have npm || missing+=(npm)
     have mbpoll || missing+=(mbpoll)  # a Modbus master no one here wrote (tests/test_hil_bench.py)
     have openssl || missing+=(openssl)  # the test certificate authority (tests/test_gateway_tls.py)
+    have chromium || missing+=(chromium)  # the dashboard's browser tests (tests/test_dashboard.py, Playwright)
     if [ "${#missing[@]}" -eq 0 ]; then
         return 0
     fi
@@ -55,7 +57,7 @@ ensure_test_servers() {
         echo "The tests need these Debian packages, and apt-get is not available here:" >&2
         echo "    ${missing[*]}" >&2
         echo "Install them with your package manager (commands needed: mosquitto, influxd, postgres," >&2
-        echo "node, npm, mbpoll, openssl), then run this again." >&2
+        echo "node, npm, mbpoll, openssl, chromium), then run this again." >&2
         exit 1
     fi
     step "installing Debian packages: ${missing[*]}"
@@ -121,5 +123,21 @@ ensure_micropython() {
         have npm || die "npm is missing; install the Debian packages nodejs and npm"
         step "installing MicroPython (npm install in $dir)"
         (cd "$dir" && npm install --no-audit --no-fund --loglevel=error)
+    fi
+}
+
+# The dashboard's browser library (uPlot, pinned in cloud/dashboard/package.json), which the
+# cloud service serves from cloud/dashboard/node_modules; without it the charts are missing.
+# `ensure_dashboard optional` (the demo) goes on without npm.
+ensure_dashboard() {
+    local dir="cloud/dashboard"
+    if [ ! -f "$dir/node_modules/uplot/dist/uPlot.iife.min.js" ]; then
+        if ! have npm; then
+            [ "${1:-}" = "optional" ] || die "npm is missing; install the Debian packages nodejs and npm"
+            echo "note: npm is missing, so the dashboard will run without charts (install nodejs and npm)" >&2
+            return 0
+        fi
+        step "installing the dashboard's chart library (npm ci in $dir)"
+        (cd "$dir" && npm ci --no-audit --no-fund --loglevel=error)
     fi
 }

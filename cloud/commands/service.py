@@ -69,6 +69,13 @@ class CommandPublisher(Protocol):
     async def publish_command(self, site: str, gateway: str, command: dict) -> None: ...
 
 
+class PlanSink(Protocol):
+    """Republishes the plans of the gateways of some nodes (plans.PlanPublisher)."""
+
+    async def publish_for_nodes(self, nodes: list[str], now_ms: int | None = None) -> int: ...
+    async def publish_all(self, now_ms: int | None = None) -> int: ...
+
+
 def new_command_id() -> str:
     # 26 characters (96 random bits): short enough for the Modbus command
     # mailbox, which carries at most 32 (edge.modbus_map.CMD_ID_MAX).
@@ -142,6 +149,20 @@ class CommandService:
         self.publisher = publisher
         self.ack_outcomes: Counter[str] = Counter()
         self.events: EventBus | None = None  # live views hear of every state change
+        # Gateways' plans for a WAN outage (plans.py); None: no plans published.
+        self.plans: PlanSink | None = None
+        # None: a command is sent when created. Else one whose not-before is further away
+        # than this waits here (and in its gateway's plan) until it is that close.
+        self.send_ahead_s: float | None = None
+
+    def held(self, not_before_ms: int, now_ms: int) -> bool:
+        """True if a command of this not-before is not sent yet at `now_ms` (send_ahead_s)."""
+        return self.send_ahead_s is not None and not_before_ms > now_ms + self.send_ahead_s * 1000
+
+    async def _replan(self, node: str, not_before_ms: int, now_ms: int) -> None:
+        """A command to come changed: its gateway's plan goes out again."""
+        if self.plans is not None and not_before_ms > now_ms:
+            await self.plans.publish_for_nodes([node], now_ms)
 
     def _announce(self, command_id: str, state: str, node: str | None = None, zone: str | None = None) -> None:
         if self.events is not None:
@@ -255,7 +276,9 @@ class CommandService:
                 raise
             return existing, False
         self._announce(cmd["id"], CommandState.CREATED, node, zone)
-        await self.send(cmd["id"], route.site, route.gateway, cmd)
+        if not self.held(not_before, now):
+            await self.send(cmd["id"], route.site, route.gateway, cmd)
+        await self._replan(node, not_before, now)
         return await self.get(cmd["id"]), True
 
     async def _by_key(self, key: str) -> CommandOut | None:
@@ -302,6 +325,7 @@ class CommandService:
                                   idempotency_key=f"cancel:{command_id}", now_ms=now)
             except Exception as e:  # noqa: BLE001 - the cancel stands; the controller's limits still hold
                 log.warning("close for cancelled command %s not created: %s", command_id, e)
+        await self._replan(row.node, row.not_before_ms, now)  # it leaves its gateway's plan
         return await self.get(command_id)
 
     async def expire_due(self, now_ms: int | None = None) -> int:
@@ -360,16 +384,20 @@ class CommandService:
             self._announce(command_id, CommandState.SENT, *moved)
 
     async def dispatch_pending(self, now_ms: int | None = None) -> int:
-        """Send every command still "created" and not expired; return how many went.
+        """Send every command still "created" and not expired (and not held, see
+        send_ahead_s); return how many went.
 
         A command sent twice is harmless: the controller knows it by its id.
         """
         now = _now_ms() if now_ms is None else now_ms
+        horizon = None if self.send_ahead_s is None else now + int(self.send_ahead_s * 1000)
 
         def pending(session: Session) -> list[CommandRow]:
             q = select(CommandRow).where(
                 CommandRow.state == CommandState.CREATED, CommandRow.expires_ms > now
             ).order_by(CommandRow.created_ms)
+            if horizon is not None:
+                q = q.where(CommandRow.not_before_ms <= horizon)
             return list(session.scalars(q))
 
         sent = 0

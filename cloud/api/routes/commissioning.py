@@ -10,6 +10,7 @@ from typing import Any
 from fastapi import APIRouter, Request
 from pydantic import BaseModel, ConfigDict, Field
 
+from furrow.edge.errors import ContractError
 from furrow.edge.topics import check_id
 
 from ..._time import now_ms
@@ -21,6 +22,7 @@ from ...commissioning import (
     apply_calibration,
     bus_health,
     checklist,
+    depth_key,
     fit_calibration,
     plausible_vwc_range,
 )
@@ -86,7 +88,8 @@ async def commissioning(node: str, routes: RoutesDep, registry: RegistryDep, sto
     latest = await store.latest(node)
     raw_by_depth = {r.depth_cm: r.value for r in latest if r.measurement == "soil_raw"}
     live = [Live(r.measurement, r.depth_cm, r.channel, r.value, r.fault, r.ts_ms,
-                 apply_calibration(calibration, raw_by_depth.get(r.depth_cm)) if r.measurement == "vwc_pct" else None)
+                 apply_calibration(calibration, raw_by_depth.get(r.depth_cm), r.depth_cm)
+                 if r.measurement == "vwc_pct" else None)
             for r in latest]
     result = checklist(registered=reg, zone=zone, last_seen_ms=route.last_seen_ms if route else None,
                        faults=route.faults if route else (), live=live, now_ms=now_ms())
@@ -111,11 +114,14 @@ class CalibrationIn(BaseModel):
         {"method": "two-point", "points": [{"raw": 41000, "vwc_pct": 4.0}, {"raw": 18500, "vwc_pct": 42.0}]}]})
     method: Method
     points: list[PointIn] = Field(min_length=2, max_length=20)
+    depth_cm: int | None = Field(default=None, ge=0, le=400, description="the probe calibrated: the fit is "
+                                 "stored for it alone (keys '<depth>cm:c0', ...); without: for every probe")
     store: bool = Field(default=True, description="false: fit and show only, store nothing")
 
 
 class CalibrationOut(BaseModel):
     node: str
+    depth_cm: int | None = None
     method: Method
     coefficients: dict[str, float] = Field(description="vwc_pct = c0 + c1*raw + c2*raw^2")
     residuals_pct: list[float] = Field(description="measured - fitted, per point")
@@ -132,14 +138,23 @@ async def calibrate(node: str, body: CalibrationIn, registry: RegistryDep, _: Re
     node (its `calibration`). 422 names the field of a point that cannot give the fit."""
     check_id("node", node)
     reg = await registry.get(NODES, node)  # 404 for a node not registered: calibrate after registering
+    depths = reg.depths_cm or []
+    if body.depth_cm is not None and depths and body.depth_cm not in depths:
+        raise ContractError("depth_cm", body.depth_cm, f"node {node} has probes at {sorted(depths)} cm only")
     points = [Point(p.raw, p.vwc_pct) for p in body.points]
     fit = fit_calibration(points, body.method)
     calibration = fit.as_calibration(points)
     if body.store:
         values = reg.model_dump(include=set(NodeIn.model_fields))
-        values["calibration"] = calibration
+        if body.depth_cm is None:
+            values["calibration"] = calibration
+        else:  # this probe's fit replaces its previous one; the other probes' fits stay
+            prefix = depth_key(body.depth_cm, "")
+            kept = {k: v for k, v in (reg.calibration or {}).items() if not k.startswith(prefix)}
+            values["calibration"] = kept | {depth_key(body.depth_cm, k): v for k, v in calibration.items()}
         await registry.replace(NODES, node, NodeIn(**values))
-    return CalibrationOut(node=node, method=fit.method, coefficients={"c0": fit.c0, "c1": fit.c1, "c2": fit.c2},
+    return CalibrationOut(node=node, depth_cm=body.depth_cm, method=fit.method,
+                          coefficients={"c0": fit.c0, "c1": fit.c1, "c2": fit.c2},
                           residuals_pct=fit.residuals_pct, rmse_pct=fit.rmse_pct, warnings=fit.warnings,
                           stored=body.store, calibration=calibration)
 

@@ -5,6 +5,10 @@ Each bus event becomes one SSE message whose ``event:`` is its kind ("reading", 
 flood of batches becomes at most one "reading" message a second per connection, holding
 the newest report of each node, so a busy farm never swamps a phone's browser. A
 comment line every 15 s keeps proxies from closing an idle stream.
+
+A stream ends by itself after STREAM_MAX_S and the client connects again (EventSource does so
+on its own; the dashboard at once). uvicorn waits for open responses before it stops, and an
+endless stream would hold a shutdown up for as long as a dashboard stays open.
 """
 
 from __future__ import annotations
@@ -26,6 +30,7 @@ router = APIRouter(tags=["live"])
 KEEPALIVE_S = 15.0
 READING_FLUSH_S = 1.0  # at most one coalesced "reading" message per this interval
 RETRY_MS = 3000  # EventSource reconnects after this when the stream drops
+STREAM_MAX_S = 30.0  # the longest one response lasts: what a shutdown may wait for an open dashboard
 
 
 def sse(kind: str, data: object) -> str:
@@ -41,17 +46,19 @@ def merge_readings(pending: dict[str, dict], data: dict) -> None:
             pending[n["node"]] = {**n, "site": data.get("site"), "gateway": data.get("gateway")}
 
 
-async def stream(bus: EventBus, kinds: set[str] | None,
-                 max_events: int | None) -> AsyncIterator[str]:
+async def stream(bus: EventBus, kinds: set[str] | None, max_events: int | None,
+                 max_s: float = STREAM_MAX_S) -> AsyncIterator[str]:
     sent = 0
+    end = time.monotonic() + max_s
     async with bus.subscribe() as sub:
         yield f"retry: {RETRY_MS}\n" + sse("hello", {"kinds": sorted(kinds) if kinds else "all"})
         sent += 1
         pending: dict[str, dict] = {}
         flush_at = 0.0
         dropped = 0
-        while max_events is None or sent < max_events:
+        while (max_events is None or sent < max_events) and time.monotonic() < end:
             wait = KEEPALIVE_S if not pending else max(0.0, flush_at - time.monotonic())
+            wait = min(wait, max(0.0, end - time.monotonic()))
             try:
                 event = await asyncio.wait_for(sub.queue.get(), wait)
             except TimeoutError:
@@ -69,11 +76,13 @@ async def stream(bus: EventBus, kinds: set[str] | None,
                 sent += 1
                 pending = {}
                 flush_at = time.monotonic() + READING_FLUSH_S
-            elif event is None and not pending:
+            elif event is None and not pending and time.monotonic() < end:
                 yield ": keepalive\n\n"
             if sub.dropped != dropped:  # this browser fell behind: say so, so it can reload
                 yield sse("lagged", {"dropped": sub.dropped - dropped})
                 dropped = sub.dropped
+        if pending and (max_events is None or sent < max_events):  # the stream's time is up: hand them over
+            yield sse("reading", {"nodes": list(pending.values())})
 
 
 @router.get("/events", response_class=StreamingResponse,

@@ -4,9 +4,10 @@ Reads need the read permission; writes the registry permission (technician,
 admin). A bad field is named in the 422; a missing parent too.
 """
 
-from typing import Any
+from typing import Annotated, Any
 
 from fastapi import APIRouter, status
+from fastapi import Path as PathParam
 
 from ...registry import FIELDS, NODES, SITES, VALVES, ZONES, Kind
 from ..deps import AuditDep, Reader, RegistryDep, RegistryWriter
@@ -67,4 +68,5 @@ _mount(SITES, "sites", str)
 _mount(FIELDS, "fields", str, ("site_id",))
 _mount(ZONES, "zones", str, ("field_id",))
 _mount(NODES, "nodes", str, ("zone_id",))
-_mount(VALVES, "valves", int, ("zone_id",))
+# Valve ids are database rows: a key past SQLite's int64 is a 422, not an OverflowError (500).
+_mount(VALVES, "valves", Annotated[int, PathParam(ge=1, le=2**63 - 1)], ("zone_id",))

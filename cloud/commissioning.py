@@ -1,0 +1,303 @@
+"""Commissioning a node, as pure functions: the checklist, the soil-sensor calibration fit, and
+a gateway's Modbus bus health.
+
+The routes in ``api/routes/commissioning.py`` fetch the registry entry, the route and the newest
+readings and hand them in here; nothing in this module does I/O.
+
+Calibration: a capacitive probe's raw count falls as the soil gets wetter. The technician takes
+points (raw count, volumetric water content measured another way, e.g. gravimetrically) and
+fits ``vwc_pct = c0 + c1*raw + c2*raw**2``:
+
+- ``two-point``: exactly a dry and a wet point, a straight line through both (what the firmware
+  driver applies: firmware/drivers/soil_moisture.py, ``dry_raw``/``wet_raw``);
+- ``linear``: least squares over two or more points;
+- ``quadratic``: least squares over three or more distinct counts, for soils where the response
+  bends (clays, saline soils).
+
+The fit is stored on the registry node as plain numbers (its ``calibration`` object), so the
+registry stays the one place a node's configuration lives.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from enum import StrEnum
+
+from furrow.edge.errors import ContractError
+
+RAW_MAX = 65535  # a 16-bit ADC count (edge/measurements.py: soil_raw)
+STALE_AFTER_MS = 60 * 60 * 1000  # a node silent this long is stale on the technician's list
+SURFACE_CM = 15  # above this depth the soil may air-dry well below the wilting point
+
+
+class Method(StrEnum):
+    TWO_POINT = "two-point"
+    LINEAR = "linear"
+    QUADRATIC = "quadratic"
+
+
+@dataclass(frozen=True)
+class Point:
+    raw: float
+    vwc_pct: float
+
+
+@dataclass(frozen=True)
+class Fit:
+    method: Method
+    c0: float
+    c1: float
+    c2: float
+    residuals_pct: list[float]  # measured - fitted, per point, in the order given
+    rmse_pct: float
+    warnings: list[str] = field(default_factory=list)
+
+    def vwc(self, raw: float) -> float:
+        return self.c0 + self.c1 * raw + self.c2 * raw * raw
+
+    def as_calibration(self, points: Sequence[Point]) -> dict[str, float]:
+        """The registry node's ``calibration`` object: coefficients, and for a two-point fit the
+        firmware driver's own parameters too."""
+        out = {"c0": self.c0, "c1": self.c1, "c2": self.c2, "rmse_pct": self.rmse_pct,
+               "points": float(len(points))}
+        if self.method is Method.TWO_POINT:
+            dry, wet = sorted(points, key=lambda p: p.vwc_pct)
+            out.update(dry_raw=dry.raw, wet_raw=wet.raw, vwc_dry_pct=dry.vwc_pct, vwc_wet_pct=wet.vwc_pct)
+        return out
+
+
+def _solve(a: list[list[float]], b: list[float]) -> list[float]:
+    """Gaussian elimination with partial pivoting (a small, well-scaled system)."""
+    n = len(b)
+    m = [row[:] + [b[i]] for i, row in enumerate(a)]
+    for col in range(n):
+        pivot = max(range(col, n), key=lambda r: abs(m[r][col]))
+        if abs(m[pivot][col]) < 1e-12:
+            raise ZeroDivisionError("singular")
+        m[col], m[pivot] = m[pivot], m[col]
+        for r in range(col + 1, n):
+            f = m[r][col] / m[col][col]
+            for c in range(col, n + 1):
+                m[r][c] -= f * m[col][c]
+    x = [0.0] * n
+    for r in range(n - 1, -1, -1):
+        x[r] = (m[r][n] - sum(m[r][c] * x[c] for c in range(r + 1, n))) / m[r][r]
+    return x
+
+
+def _least_squares(points: Sequence[Point], order: int) -> tuple[float, float, float]:
+    # Fit in a centred, scaled variable: raw counts squared reach 4e9, which makes the normal
+    # equations of the raw polynomial badly conditioned. Expand back to raw afterwards.
+    raws = [p.raw for p in points]
+    mid = (max(raws) + min(raws)) / 2
+    half = (max(raws) - min(raws)) / 2
+    xs = [(r - mid) / half for r in raws]
+    k = order + 1
+    ata = [[sum(x ** (i + j) for x in xs) for j in range(k)] for i in range(k)]
+    atb = [sum(x ** i * p.vwc_pct for x, p in zip(xs, points, strict=True)) for i in range(k)]
+    a = _solve(ata, atb) + [0.0] * (3 - k)
+    # vwc = a0 + a1*u + a2*u^2 with u = (raw - mid)/half
+    c2 = a[2] / half**2
+    c1 = a[1] / half - 2 * a[2] * mid / half**2
+    c0 = a[0] - a[1] * mid / half + a[2] * mid**2 / half**2
+    return c0, c1, c2
+
+
+def fit_calibration(points: Sequence[Point], method: Method | str) -> Fit:
+    """Fit vwc_pct from raw counts; ContractError naming the field for points that cannot
+    give the fit asked for."""
+    try:
+        method = Method(method)
+    except ValueError:
+        raise ContractError("method", method, f"must be one of {', '.join(m.value for m in Method)}") from None
+    for i, p in enumerate(points):
+        if not (isinstance(p.raw, int | float) and math.isfinite(p.raw) and 0 <= p.raw <= RAW_MAX):
+            raise ContractError(f"points.{i}.raw", p.raw, f"must be an ADC count 0..{RAW_MAX}")
+        if not (isinstance(p.vwc_pct, int | float) and math.isfinite(p.vwc_pct) and 0 <= p.vwc_pct <= 100):
+            raise ContractError(f"points.{i}.vwc_pct", p.vwc_pct, "must be a water content 0..100 %")
+    distinct = len({p.raw for p in points})
+    needed = {Method.TWO_POINT: 2, Method.LINEAR: 2, Method.QUADRATIC: 3}[method]
+    if method is Method.TWO_POINT and len(points) != 2:
+        raise ContractError("points", f"{len(points)} points", "two-point takes exactly a dry and a wet point")
+    if distinct < needed:
+        raise ContractError("points", f"{distinct} distinct raw counts",
+                            f"{method} needs at least {needed} points with different raw counts")
+    if method is Method.TWO_POINT and points[0].vwc_pct == points[1].vwc_pct:
+        raise ContractError("points.1.vwc_pct", points[1].vwc_pct, "the dry and wet points need different vwc_pct")
+    c0, c1, c2 = _least_squares(points, 2 if method is Method.QUADRATIC else 1)
+    fitted = [c0 + c1 * p.raw + c2 * p.raw * p.raw for p in points]
+    residuals = [round(p.vwc_pct - f, 3) for p, f in zip(points, fitted, strict=True)]
+    rmse = math.sqrt(sum(r * r for r in residuals) / len(residuals))
+    warnings = []
+    lo, hi = min(p.raw for p in points), max(p.raw for p in points)
+    if c2 != 0 and lo < -c1 / (2 * c2) < hi:
+        warnings.append("the curve turns back within the calibrated counts: one count gives two water contents; "
+                        "take more points or use linear")
+    if c1 + 2 * c2 * (lo + hi) / 2 > 0:
+        warnings.append("water content rises with the raw count; a capacitive probe's count falls as soil wets "
+                        "(check the points were not swapped)")
+    return Fit(method, c0, c1, c2, residuals, round(rmse, 3), warnings)
+
+
+# --- the checklist --------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Item:
+    name: str
+    ok: bool
+    detail: str
+
+
+@dataclass(frozen=True)
+class Live:
+    """One sensor's newest value as the commissioning view shows it."""
+
+    measurement: str
+    depth_cm: int | None
+    channel: int | None
+    value: float | None
+    fault: str | None
+    ts_ms: int
+    calibrated_vwc_pct: float | None = None  # soil_raw through the stored calibration
+
+
+def plausible_vwc_range(fc_pct: float, wp_pct: float, depth_cm: int | None) -> tuple[float, float]:
+    """Where a working probe's reading can lie in this soil at this depth (%).
+
+    Below: deeper soil rarely dries much past the wilting point; the surface layer air-dries
+    to about half of it. Above: wetter than field capacity drains within a day or two, up to
+    saturation, taken as field capacity plus the available water range (a loose ceiling: the
+    check is for broken or badly calibrated probes, not for agronomy)."""
+    shallow = depth_cm is not None and depth_cm <= SURFACE_CM
+    low = wp_pct * 0.5 if shallow else max(0.0, wp_pct - 3.0)
+    high = min(100.0, fc_pct + max(10.0, fc_pct - wp_pct))
+    return round(low, 1), round(high, 1)
+
+
+def depth_key(depth_cm: int, key: str) -> str:
+    """The key of one probe's own fit in the node's flat ``calibration`` object ("30cm:c1"):
+    a soil node's probes sit in different soil layers and are calibrated one by one."""
+    return f"{depth_cm}cm:{key}"
+
+
+def probe_calibration(calibration: Mapping[str, float] | None, depth_cm: int | None) -> dict[str, float]:
+    """The fit that applies to the probe at `depth_cm`: its own, else the node-wide one."""
+    if not calibration:
+        return {}
+    if depth_cm is not None:
+        prefix = depth_key(depth_cm, "")
+        own = {k[len(prefix):]: v for k, v in calibration.items() if k.startswith(prefix)}
+        if own:
+            return own
+    return {k: v for k, v in calibration.items() if "cm:" not in k}
+
+
+def apply_calibration(calibration: Mapping[str, float] | None, raw: float | None,
+                      depth_cm: int | None = None) -> float | None:
+    """vwc_pct from a raw count through a stored fit (the probe's own at `depth_cm` if it has
+    one; None without any)."""
+    calibration = probe_calibration(calibration, depth_cm)
+    if raw is None or not calibration or "c1" not in calibration:
+        return None
+    c0, c1, c2 = (float(calibration.get(k, 0.0)) for k in ("c0", "c1", "c2"))
+    return round(c0 + c1 * raw + c2 * raw * raw, 2)
+
+
+def checklist(*, registered: Mapping | None, zone: Mapping | None, last_seen_ms: int | None,
+              faults: Iterable[str], live: Sequence[Live], now_ms: int) -> dict:
+    """The commissioning checklist for one node: registered, heard, first good reading,
+    depths as registered, values plausible for this depth and soil, no faults, calibrated.
+
+    `registered` is the registry node (id, role, zone_id, depths_cm, calibration) or None;
+    `zone` the registry zone (field_capacity_pct, wilting_point_pct) or None."""
+    items: list[Item] = []
+    items.append(Item("registered", registered is not None,
+                      f"role {registered['role']}, zone {registered.get('zone_id') or 'none'}" if registered
+                      else "not in the registry: register it (furrow node add, or the registry API)"))
+    heard = last_seen_ms is not None
+    age = None if last_seen_ms is None else now_ms - last_seen_ms
+    items.append(Item("heard", heard and age <= STALE_AFTER_MS,
+                      "never heard through a gateway" if not heard else f"last heard {age // 1000} s ago"))
+    good = [x for x in live if x.value is not None and x.fault is None]
+    items.append(Item("first_good_reading", bool(good),
+                      f"{len(good)} sensor(s) with a value" if good else "no reading with a value yet"))
+    want = sorted(registered.get("depths_cm") or []) if registered else []
+    seen = sorted({x.depth_cm for x in live if x.measurement == "vwc_pct" and x.depth_cm is not None})
+    if want:
+        items.append(Item("depths", seen == want, f"registered {want} cm, reporting {seen} cm"))
+    vwc = [x for x in good if x.measurement == "vwc_pct"]
+    if vwc and zone is not None:
+        bad = []
+        for x in vwc:
+            low, high = plausible_vwc_range(zone["field_capacity_pct"], zone["wilting_point_pct"], x.depth_cm)
+            if not low <= x.value <= high:
+                bad.append(f"{x.value} % at {x.depth_cm} cm outside {low}..{high} %")
+        items.append(Item("plausible", not bad, "; ".join(bad) if bad else
+                          f"{len(vwc)} soil moisture value(s) within this soil's range "
+                          f"(FC {zone['field_capacity_pct']} %, WP {zone['wilting_point_pct']} %)"))
+    elif vwc:
+        items.append(Item("plausible", False, "the node has no zone, so no soil to judge the values against"))
+    fault_list = list(faults) + [f"{x.measurement}@{x.depth_cm}: {x.fault}" for x in live if x.fault]
+    items.append(Item("no_faults", not fault_list, "; ".join(dict.fromkeys(fault_list)) or "none reported"))
+    if registered is not None and registered.get("role") == "soil":
+        items.append(_calibrated(registered.get("calibration") or {}, want))
+    by_name = {i.name: i.ok for i in items}
+    return {
+        "registered": by_name["registered"],
+        "first_good_reading": by_name["first_good_reading"],
+        "plausible": by_name.get("plausible", False),
+        "ready": all(i.ok for i in items),
+        "items": [{"name": i.name, "ok": i.ok, "detail": i.detail} for i in items],
+    }
+
+
+def _calibrated(cal: Mapping[str, float], depths: Sequence[int]) -> Item:
+    """Calibrated: a node-wide fit, or a fit of its own for every registered probe."""
+    if not cal:
+        return Item("calibrated", False, "no soil calibration stored (the firmware default applies)")
+    node_wide = probe_calibration(cal, None)
+    if node_wide:
+        return Item("calibrated", True, "fit stored: " + ", ".join(f"{k}={v:g}" for k, v in node_wide.items()))
+    own = [d for d in depths if "c1" in probe_calibration(cal, d)]
+    missing = [d for d in depths if d not in own]
+    fitted = sorted({int(k.split("cm:")[0]) for k in cal if "cm:" in k and k.split("cm:")[0].isdigit()})
+    if missing:
+        return Item("calibrated", False, f"fits stored for {fitted} cm, none for {missing} cm")
+    return Item("calibrated", True, f"a fit of its own for each probe ({fitted} cm)")
+
+
+# --- Modbus bus health ----------------------------------------------------------------------
+
+def bus_health(devices: Mapping[str, Mapping], previous: Mapping[str, Mapping] | None,
+               interval_ms: int | None) -> list[dict]:
+    """Per port: its devices, request error rate and poll rate, from a gateway's per-device
+    Modbus counters (gateway/modbus/poller.py ``DeviceHealth``). Rates come from the change
+    since the previous report (`interval_ms` apart); without one, from the totals."""
+    ports: dict[str, dict] = {}
+    for node, d in sorted(devices.items()):
+        port = str(d.get("port", "?"))
+        p = ports.setdefault(port, {"port": port, "devices": [], "requests": 0, "errors": 0, "polls_delta": 0})
+        before = (previous or {}).get(node, {})
+        requests, errors, polls = (int(d.get(k) or 0) for k in ("requests", "errors", "polls"))
+        dr = requests - int(before.get("requests") or 0) if before else requests
+        de = errors - int(before.get("errors") or 0) if before else errors
+        if dr < 0 or de < 0:  # the gateway restarted: its counters began again
+            dr, de = requests, errors
+        p["requests"] += dr
+        p["errors"] += de
+        p["polls_delta"] += max(0, polls - int(before.get("polls") or 0)) if before else 0
+        p["devices"].append({
+            "node": node, "unit": d.get("unit"), "role": d.get("role"), "requests": requests, "errors": errors,
+            "error_rate": round(errors / requests, 4) if requests else None,
+            "consecutive_failures": d.get("consecutive_failures", 0), "backed_off": bool(d.get("backed_off")),
+            "last_good_ms": d.get("last_good_ms"), "last_error": d.get("last_error"),
+        })
+    out = []
+    for p in ports.values():
+        polls = p.pop("polls_delta")
+        p["error_rate"] = round(p["errors"] / p["requests"], 4) if p["requests"] else None
+        p["polls_per_min"] = round(polls * 60_000 / interval_ms, 2) if previous and interval_ms else None
+        out.append(p)
+    return out

@@ -1,0 +1,66 @@
+"""The web dashboard, served by the cloud service itself: ``mount(app)`` adds it.
+
+- ``GET /`` redirects to ``/app/``;
+- ``/app/`` serves the single-page dashboard (``static/``: HTML, CSS and JavaScript modules, no
+  build step), which talks to ``/api/v1`` with the user's token like any other client;
+- ``/app/vendor/uplot/`` serves the uPlot chart library from ``node_modules/uplot/dist``, which
+  ``npm install`` in this folder puts there (scripts/_setup.sh does it; ``package.json`` pins the
+  version). The wheel carries those files as package data when it is built after that install;
+  without them the dashboard works and says its charts are unavailable.
+
+The static files are public (they hold no data); every request for data needs a token.
+"""
+
+from pathlib import Path
+from typing import Any
+
+from fastapi import FastAPI
+from fastapi.responses import PlainTextResponse, RedirectResponse
+from fastapi.staticfiles import StaticFiles
+from starlette.responses import Response
+from starlette.types import Receive, Scope, Send
+
+HERE = Path(__file__).resolve().parent
+STATIC = HERE / "static"
+UPLOT_DIST = HERE / "node_modules" / "uplot" / "dist"
+
+
+async def _uplot_missing(scope: Scope, receive: Receive, send: Send) -> None:
+    response = PlainTextResponse("uPlot is not installed: run `npm install` in furrow/cloud/dashboard "
+                                 "(scripts/_setup.sh does); the dashboard works without charts", status_code=404)
+    await response(scope, receive, send)
+
+
+# The page loads only its own scripts and styles and talks only to its own origin; data from the
+# API is put into the page as text, never as HTML. no-cache: revalidate (ETag), so an upgraded
+# service's pages are used at once.
+HEADERS = {
+    "Content-Security-Policy": "default-src 'self'; img-src 'self' data:; object-src 'none'; base-uri 'none'; "
+                               "frame-ancestors 'none'; form-action 'self'",
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "no-referrer",
+    "Cache-Control": "no-cache",
+}
+
+
+class _Static(StaticFiles):
+    def file_response(self, *args: Any, **kwargs: Any) -> Response:
+        response = super().file_response(*args, **kwargs)
+        response.headers.update(HEADERS)
+        return response
+
+
+def uplot_installed() -> bool:
+    return (UPLOT_DIST / "uPlot.iife.min.js").is_file()
+
+
+def mount(app: FastAPI) -> None:
+    """Add the dashboard's public routes to `app`."""
+
+    @app.get("/", include_in_schema=False)
+    async def root() -> RedirectResponse:
+        return RedirectResponse("/app/")
+
+    app.mount("/app/vendor/uplot", _Static(directory=UPLOT_DIST) if uplot_installed() else _uplot_missing,
+              name="uplot")
+    app.mount("/app", _Static(directory=STATIC, html=True), name="dashboard")

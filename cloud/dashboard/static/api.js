@@ -1,0 +1,151 @@
+// The API client: the session's bearer token on every request, errors that say what happened,
+// and the live event stream read with fetch() (so the token stays in a header, never a URL).
+
+const KEY = "furrow.session";
+
+export function session() {
+  try {
+    return JSON.parse(sessionStorage.getItem(KEY)) || null;
+  } catch {
+    return null;
+  }
+}
+
+export function saveSession(s) {
+  if (s) sessionStorage.setItem(KEY, JSON.stringify(s));
+  else sessionStorage.removeItem(KEY);
+}
+
+export class ApiError extends Error {
+  constructor(status, detail, path) {
+    super(describe(status, detail));
+    this.status = status;
+    this.detail = detail;
+    this.path = path;
+  }
+}
+
+function describe(status, detail) {
+  let text = "";
+  if (detail && typeof detail === "object" && "field" in detail) {
+    text = `${detail.field}: ${detail.reason}` + (detail.value !== undefined ? ` (got ${JSON.stringify(detail.value)})` : "");
+  } else if (Array.isArray(detail)) {
+    text = detail.map((d) => `${(d.loc || []).slice(1).join(".")}: ${d.msg}`).join("; ");
+  } else if (detail) {
+    text = String(detail);
+  }
+  if (status === 403) return `Not allowed for your role. ${text}`;
+  if (status === 401) return `Not logged in. ${text}`;
+  return text || `HTTP ${status}`;
+}
+
+export async function api(path, { method = "GET", body, token, signal } = {}) {
+  const t = token || session()?.token;
+  const headers = { Accept: "application/json" };
+  if (t) headers.Authorization = `Bearer ${t}`;
+  if (body !== undefined) headers["Content-Type"] = "application/json";
+  const r = await fetch(`/api/v1${path}`, {
+    method, headers, signal, body: body === undefined ? undefined : JSON.stringify(body),
+  });
+  if (!r.ok) {
+    let detail = null;
+    try {
+      detail = (await r.json()).detail;
+    } catch {
+      // not JSON
+    }
+    const err = new ApiError(r.status, detail, path);
+    if (r.status === 401 && !token) window.dispatchEvent(new CustomEvent("furrow:unauthorized", { detail: err }));
+    throw err;
+  }
+  return r.status === 204 ? null : r.json();
+}
+
+// A route another part of the service adds (alerts, water balance, agronomy) may be missing
+// on an older server: FastAPI answers an unknown path with 404 {"detail": "Not Found"}.
+export function isMissingRoute(err) {
+  return err instanceof ApiError && err.status === 404 && err.detail === "Not Found";
+}
+
+export async function optional(path) {
+  try {
+    return { data: await api(path) };
+  } catch (err) {
+    if (isMissingRoute(err)) return { missing: true };
+    return { error: err };
+  }
+}
+
+// --- live events ------------------------------------------------------------------------
+
+const listeners = new Map(); // kind -> Set(fn)
+
+export function on(kind, fn) {
+  if (!listeners.has(kind)) listeners.set(kind, new Set());
+  listeners.get(kind).add(fn);
+  return () => listeners.get(kind).delete(fn);
+}
+
+function dispatch(kind, data) {
+  for (const fn of listeners.get(kind) || []) {
+    try {
+      fn(data);
+    } catch (e) {
+      console.error("live listener failed", kind, e);
+    }
+  }
+}
+
+function parseBlock(block) {
+  let kind = "message";
+  const data = [];
+  for (const line of block.split("\n")) {
+    if (line.startsWith("event:")) kind = line.slice(6).trim();
+    else if (line.startsWith("data:")) data.push(line.slice(5).trimStart());
+  }
+  if (!data.length) return null;
+  return [kind, JSON.parse(data.join("\n"))];
+}
+
+export function connectLive(onState) {
+  let stopped = false;
+  let ctrl = null;
+  (async () => {
+    while (!stopped) {
+      ctrl = new AbortController();
+      let ended = false; // the server ends each stream after a while (a restart never waits on us): go on at once
+      try {
+        const t = session()?.token;
+        const r = await fetch("/api/v1/events", { headers: { Authorization: `Bearer ${t}` }, signal: ctrl.signal });
+        if (!r.ok) throw new Error(`HTTP ${r.status}`);
+        const reader = r.body.pipeThrough(new TextDecoderStream()).getReader();
+        let buf = "";
+        for (;;) {
+          const { value, done } = await reader.read();
+          if (done) {
+            ended = true;
+            break;
+          }
+          buf += value;
+          let i;
+          while ((i = buf.indexOf("\n\n")) >= 0) {
+            const ev = parseBlock(buf.slice(0, i));
+            buf = buf.slice(i + 2);
+            if (!ev) continue;
+            if (ev[0] === "hello") onState("live");
+            dispatch(ev[0], ev[1]);
+          }
+        }
+      } catch (e) {
+        if (stopped) return;
+      }
+      if (!ended) onState("reconnecting");
+      await new Promise((res) => setTimeout(res, ended ? 100 : 3000));
+    }
+  })();
+  return () => {
+    stopped = true;
+    ctrl?.abort();
+    onState("offline");
+  };
+}

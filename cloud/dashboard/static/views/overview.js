@@ -1,0 +1,95 @@
+// Farm overview: every zone coloured by water status (on a map where the nodes have
+// positions, as a list always), and the active alerts.
+
+import { api, optional } from "../api.js";
+import { card, h, notice } from "../dom.js";
+import { ago, num } from "../fmt.js";
+import { status } from "../water.js";
+import { alertList } from "./alerts.js";
+
+function map(zones, nodes, summaries) {
+  const pos = {};
+  for (const n of nodes) {
+    if (n.zone_id && n.lat !== null && n.lon !== null) (pos[n.zone_id] ||= []).push([n.lat, n.lon]);
+  }
+  const placed = zones.filter((z) => pos[z.id]);
+  if (!placed.length) return null;
+  const pts = placed.map((z) => {
+    const ps = pos[z.id];
+    return [z, ps.reduce((a, p) => a + p[0], 0) / ps.length, ps.reduce((a, p) => a + p[1], 0) / ps.length];
+  });
+  const lats = pts.map((p) => p[1]);
+  const lons = pts.map((p) => p[2]);
+  const pad = 0.0005;
+  const [la0, la1, lo0, lo1] = [Math.min(...lats) - pad, Math.max(...lats) + pad, Math.min(...lons) - pad, Math.max(...lons) + pad];
+  const ns = "http://www.w3.org/2000/svg";
+  const svg = document.createElementNS(ns, "svg");
+  svg.setAttribute("viewBox", "0 0 400 240");
+  svg.setAttribute("class", "map");
+  svg.setAttribute("role", "img");
+  svg.setAttribute("aria-label", "zones by position, coloured by water status");
+  for (const [z, la, lo] of pts) {
+    const x = 20 + ((lo - lo0) / (lo1 - lo0 || 1)) * 360;
+    const y = 220 - ((la - la0) / (la1 - la0 || 1)) * 200;
+    const a = document.createElementNS(ns, "a");
+    a.setAttribute("href", `#/zone/${encodeURIComponent(z.id)}`);
+    const c = document.createElementNS(ns, "circle");
+    c.setAttribute("cx", x);
+    c.setAttribute("cy", y);
+    c.setAttribute("r", 14);
+    c.setAttribute("class", `ws-${status(summaries[z.id]).key}`);
+    const t = document.createElementNS(ns, "text");
+    const right = x > 250; // a label near the right edge goes on the circle's left
+    t.setAttribute("x", right ? x - 18 : x + 18);
+    if (right) t.setAttribute("text-anchor", "end");
+    t.setAttribute("y", y + 4);
+    t.textContent = z.name;
+    a.append(c, t);
+    svg.append(a);
+  }
+  return svg;
+}
+
+export async function render(root, ctx) {
+  root.append(h("h1", {}, "Farm"));
+  const [zones, nodes, fields] = await Promise.all([api("/registry/zones"), api("/registry/nodes"), api("/registry/fields")]);
+  const summaries = {};
+  await Promise.all(zones.map(async (z) => {
+    try {
+      summaries[z.id] = await api(`/zones/${encodeURIComponent(z.id)}/summary`);
+    } catch {
+      summaries[z.id] = null;
+    }
+  }));
+  const fieldName = Object.fromEntries(fields.map((f) => [f.id, f.name]));
+  if (!zones.length) root.append(notice("No zones in the registry yet: a technician registers sites, fields and zones."));
+  const m = map(zones, nodes, summaries);
+  const list = h("div", { class: "zones" }, zones.map((z) => {
+    const s = summaries[z.id];
+    const ws = status(s);
+    return h("a", { class: `zone-tile ws-${ws.key}`, href: `#/zone/${encodeURIComponent(z.id)}`, "data-zone": z.id },
+      h("strong", {}, z.name),
+      h("span", { class: "muted small" }, `${fieldName[z.field_id] || z.field_id} · ${z.crop}`),
+      h("span", { class: "ws-label" }, ws.label),
+      h("span", { class: "small" }, s ? `depletion ${num(s.depletion_mm)} of ${num(s.total_available_water_mm)} mm TAW` : ""),
+      h("span", { class: "small muted" }, s?.probes?.length ? `probes ${ago(Math.min(...s.probes.map((p) => p.ts_ms)))}` : ""));
+  }));
+  const legend = h("p", { class: "legend small" }, ["ok", "watch", "refill", "stress", "unknown"].map((k) =>
+    h("span", { class: `swatch ws-${k}` }, { ok: "comfortable", watch: "approaching refill", refill: "below refill",
+      stress: "near wilting", unknown: "no data" }[k])));
+  root.append(h("div", { class: "grid two" }, card("Zones", m, legend, list), await alertsCard(ctx)));
+  ctx.on("alert", async () => {
+    const fresh = await alertsCard(ctx);
+    root.querySelector("[data-card=alerts]")?.replaceWith(fresh);
+  });
+}
+
+async function alertsCard(ctx) {
+  const r = await optional("/alerts?state=open&limit=20");
+  const body = r.missing ? notice("Alerts are not available on this server yet.", "warn")
+    : r.error ? notice(r.error.message, "error")
+    : alertList(r.data, ctx, { compact: true });
+  const c = card("Active alerts", body, h("a", { href: "#/alerts" }, "All alerts →"));
+  c.dataset.card = "alerts";
+  return c;
+}

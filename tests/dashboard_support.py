@@ -1,0 +1,170 @@
+"""A running cloud service with a seeded farm, for the dashboard's browser tests.
+
+`Farm` starts uvicorn (SQLite, MQTT off) on a free port, fills the registry through its API,
+issues a token per role, and ingests 90 days of 15-minute readings through the real ingest
+API as the gateway: five soil nodes at 10 and 30 cm in zone north-1 (ten vwc sensors, about
+86,000 points), an hourly weather node, an irrigation node with its valve, and one silent
+node registered in zone south-1.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+
+from furrow.edge.batch import MAX_ITEMS, make_batch, make_item
+from furrow.edge.payload import CONTRACT_VERSION, make_reading, make_uplink
+from tests.servers import free_port
+
+SECRET_KEY = "dashboard-test-secret-0123456789abcdef"
+ADMIN_TOKEN = "fw_dashadmin_0123456789abcdefghijklmnopqrstuvwxyz"
+DAY_MS = 86_400_000
+STEP_MS = 15 * 60_000
+DAYS = 90
+SOIL_NODES = [f"soil-0{i}" for i in range(1, 6)]
+DEPTHS = (10, 30)
+ZONE = "north-1"
+
+
+def vwc_at(node_index: int, depth: int, t_ms: int, start_ms: int) -> float:
+    """A plausible soil moisture trace: drying between irrigations every 6 days, a daily ripple."""
+    day = (t_ms - start_ms) / DAY_MS
+    since = day % 6
+    base = 29.0 - 1.3 * since - (0.6 if depth == 10 else 0.0) + 0.4 * node_index
+    ripple = 0.25 * math.sin(2 * math.pi * (t_ms % DAY_MS) / DAY_MS)
+    return round(base + ripple + (0.3 if depth == 30 else 0.0) * since, 2)
+
+
+class Farm:
+    def __init__(self, data_dir: Path) -> None:
+        self.data_dir = data_dir
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.proc: subprocess.Popen | None = None
+        self.tokens: dict[str, str] = {"admin": ADMIN_TOKEN}
+        self.log_path = data_dir / "uvicorn.log"
+
+    # --- the service -------------------------------------------------------------------
+    def start(self) -> None:
+        env = self.env()
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "uvicorn", "--factory", "furrow.cloud.app:create_app", "--host", "127.0.0.1",
+             "--port", str(self.port), "--log-level", "warning", "--timeout-graceful-shutdown", "3"],
+            env=env, stdout=self.log_path.open("wb"), stderr=subprocess.STDOUT)
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                if httpx.get(f"{self.url}/api/v1/health", headers=self.auth("admin"), timeout=2).status_code == 200:
+                    return
+            except httpx.HTTPError:
+                pass
+            if self.proc.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"the cloud service did not start: {self.log_path.read_text()[-3000:]}")
+            time.sleep(0.1)
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(10)
+
+    def env(self) -> dict[str, str]:
+        return {**os.environ, "FURROW_DATA_DIR": str(self.data_dir), "FURROW_SECRET_KEY": SECRET_KEY,
+                "FURROW_BOOTSTRAP_ADMIN_TOKEN": ADMIN_TOKEN, "FURROW_MQTT_ENABLED": "false"}
+
+    def add_user(self, name: str, role: str, password: str) -> None:
+        """A person who logs in with a password, made as an admin would: `furrow cloud user create`."""
+        done = subprocess.run([sys.executable, "-m", "furrow.cli", "cloud", "user", "create", name, "--role", role],
+                              input=password + "\n", env=self.env(), capture_output=True, text=True, timeout=60)
+        assert done.returncode == 0, done.stderr
+
+    def auth(self, role: str) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.tokens[role]}"}
+
+    def client(self, role: str = "admin") -> httpx.Client:
+        return httpx.Client(base_url=f"{self.url}/api/v1", headers=self.auth(role), timeout=60)
+
+    # --- the farm ----------------------------------------------------------------------
+    def seed(self, now_ms: int) -> dict[str, float]:
+        """Registry, tokens and readings; returns how long ingest took (s) and how many readings."""
+        with self.client() as c:
+            def ok(r: httpx.Response) -> httpx.Response:
+                assert r.status_code in (200, 201), (r.request.url, r.status_code, r.text)
+                return r
+
+            ok(c.post("/registry/sites", json={"id": "demo", "name": "Demo farm", "timezone": "Europe/Madrid"}))
+            ok(c.post("/registry/fields", json={"id": "north", "site_id": "demo", "name": "North field",
+                                                 "area_ha": 40}))
+            for zid, name in ((ZONE, "North pivot, east half"), ("south-1", "South drip block")):
+                ok(c.post("/registry/zones", json={
+                    "id": zid, "field_id": "north", "name": name, "area_ha": 12.5, "soil_texture": "loam",
+                    "field_capacity_pct": 31.0, "wilting_point_pct": 14.0, "root_depth_cm": 60, "crop": "maize",
+                    "planting_date": time.strftime("%Y-%m-%d", time.gmtime((now_ms - 60 * DAY_MS) / 1000)),
+                    "precip_rate_mm_h": 5.0}))
+            for i, node in enumerate(SOIL_NODES):
+                ok(c.post("/registry/nodes", json={"id": node, "role": "soil", "zone_id": ZONE,
+                                                    "lat": 41.650 + 0.001 * i, "lon": -0.880,
+                                                    "depths_cm": list(DEPTHS), "firmware": "0.1.0"}))
+            ok(c.post("/registry/nodes", json={"id": "soil-09", "role": "soil", "zone_id": "south-1", "lat": 41.640,
+                                                "lon": -0.884, "depths_cm": [10], "firmware": "0.1.0"}))
+            ok(c.post("/registry/nodes", json={"id": "wx-01", "role": "weather", "zone_id": ZONE, "lat": 41.652,
+                                                "lon": -0.879, "firmware": "0.1.0"}))
+            ok(c.post("/registry/nodes", json={"id": "irr-01", "role": "irrigation", "zone_id": ZONE,
+                                                "firmware": "0.1.0"}))
+            ok(c.post("/registry/valves", json={"node_id": "irr-01", "channel": 1, "zone_id": ZONE}))
+            for role, user in (("technician", "tom"), ("agronomist", "maria"), ("gateway", "demo.gw-1")):
+                self.tokens[role] = ok(c.post("/auth/tokens", json={"user": user, "role": role})).json()["token"]
+
+        uplinks = self._uplinks(now_ms)
+        t0 = time.perf_counter()
+        readings = 0
+        with self.client("gateway") as gw:
+            for n, start in enumerate(range(0, len(uplinks), MAX_ITEMS)):
+                chunk = uplinks[start:start + MAX_ITEMS]
+                items = [make_item(u, u["ts_ms"] + 400) for u in chunk]
+                batch = make_batch("demo", "gw-1", f"gw-1-{n:06d}", now_ms, items)
+                r = gw.post("/ingest/batch", json=batch)
+                assert r.status_code == 200 and not r.json()["rejected"], r.text[:500]
+                readings += r.json()["readings"]
+        return {"ingest_s": time.perf_counter() - t0, "readings": readings}
+
+    def _uplinks(self, now_ms: int) -> list[dict]:
+        # Plain dicts in the contract's canonical form (the service validates every one on
+        # ingest; the first is checked against make_uplink here): building 45,000 through
+        # make_uplink would take seconds of the test's time.
+        end = now_ms - now_ms % STEP_MS
+        start = end - DAYS * DAY_MS
+        out = []
+
+        def uplink(node: str, role: str, seq: int, t: int, readings: list[dict], bat_v: float, rssi: int) -> dict:
+            return {"v": CONTRACT_VERSION, "node": node, "role": role, "seq": seq, "ts_ms": t, "fw": "0.1.0",
+                    "bat_v": bat_v, "rssi_dbm": rssi, "readings": readings}
+
+        for i, node in enumerate(SOIL_NODES):
+            for seq, t in enumerate(range(start, end + 1, STEP_MS), start=1):
+                rs = [{"name": "vwc_pct", "unit": "%", "value": vwc_at(i, d, t, start), "depth_cm": d} for d in DEPTHS]
+                if t > end - 2 * 3_600_000:  # the newest reports carry the probe's raw count too
+                    rs += [{"name": "soil_raw", "unit": "count", "value": float(round(30000 - 400 * r["value"])),
+                            "depth_cm": r["depth_cm"]} for r in rs[:2]]
+                out.append(uplink(node, "soil", seq, t, rs, round(3.9 - 0.1 * i, 2), -60 - 3 * i))
+        for seq, t in enumerate(range(start, end + 1, 3_600_000), start=1):
+            hour = (t % DAY_MS) / 3_600_000
+            rain = 4.0 if (t - start) // DAY_MS % 9 == 3 and hour in (5.0, 6.0) else 0.0
+            rs = [make_reading("air_temp_c", round(18 + 8 * math.sin(math.pi * (hour - 8) / 12), 2)),
+                  make_reading("rh_pct", 55.0), make_reading("wind_ms", 2.0), make_reading("rain_mm", rain)]
+            out.append(uplink("wx-01", "weather", seq, t, rs, 3.8, -70))
+        out.append(make_uplink("irr-01", "irrigation", 1, end, [make_reading("valve_open", 0, channel=1)], "0.1.0",
+                               bat_v=12.1, rssi_dbm=-65))
+        first = out[0]
+        assert first == make_uplink(first["node"], "soil", first["seq"], first["ts_ms"], first["readings"], "0.1.0",
+                                    bat_v=first["bat_v"], rssi_dbm=first["rssi_dbm"])
+        return out
