@@ -85,6 +85,32 @@ async def test_two_reports_in_the_same_millisecond_are_both_kept(store):
     assert await store.latest("soil-01") == [second]
 
 
+async def test_latest_keeps_the_newest_when_an_older_report_arrives_late(store):
+    """A backlog delivered after fresher reports (fresh-first drain) never replaces the newest value."""
+    newer, older = reading(seq=9, value=30.0, ts_ms=T0 + 60_000), reading(seq=8, value=10.0, ts_ms=T0)
+    await store.write([newer])
+    await store.write([older])
+    assert await store.latest("soil-01") == [newer]
+
+
+async def test_sqlite_latest_index_is_rebuilt_for_an_older_store_and_follows_retention(tmp_path):
+    """A store file without the newest-per-sensor table gets it filled on open; retention drops stale entries."""
+    import sqlite3
+
+    path = tmp_path / "old.db"
+    s = SqliteReadingStore(path)
+    a, b = reading(seq=1, ts_ms=T0), reading(seq=2, value=25.0, ts_ms=T0 + 1000, depth_cm=30)
+    await s.write([a, b])
+    await s.close()
+    with sqlite3.connect(path) as conn:  # as a store made before the table existed
+        conn.execute("DELETE FROM readings_latest")
+    s = SqliteReadingStore(path, raw_retention_days=1)
+    assert await s.latest("soil-01") == [a, b]
+    await s.maintain(T0 + 1000 + 2 * 86_400_000)
+    assert await s.latest("soil-01") == [] and await s.count() == 0
+    await s.close()
+
+
 async def test_faults_are_stored_counted_and_read_back(store):
     """A reading with a fault instead of a value is stored, counted and read back as a fault."""
     fault = reading(measurement="soil_temp_c", fault="disconnected", seq=3)

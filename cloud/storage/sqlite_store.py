@@ -52,6 +52,36 @@ CREATE TABLE IF NOT EXISTS readings_hourly (
 );
 CREATE TABLE IF NOT EXISTS rollup_state (id INTEGER PRIMARY KEY CHECK (id = 1), last_rowid INTEGER NOT NULL);
 INSERT OR IGNORE INTO rollup_state (id, last_rowid) VALUES (1, 0);
+-- The newest reading of each sensor, kept by a trigger: latest() reads one row per sensor
+-- instead of ranking the node's whole history (seconds with a season of data).
+CREATE TABLE IF NOT EXISTS readings_latest (
+    node        TEXT    NOT NULL,
+    measurement TEXT    NOT NULL,
+    depth_cm    INTEGER NOT NULL,
+    channel     INTEGER NOT NULL,
+    ts_ms       INTEGER NOT NULL,
+    seq         INTEGER NOT NULL,
+    rid         INTEGER NOT NULL,
+    PRIMARY KEY (node, measurement, depth_cm, channel)
+);
+CREATE TRIGGER IF NOT EXISTS readings_keep_latest AFTER INSERT ON readings BEGIN
+    INSERT INTO readings_latest (node, measurement, depth_cm, channel, ts_ms, seq, rid)
+    VALUES (new.node, new.measurement, new.depth_cm, new.channel, new.ts_ms, new.seq, new.rowid)
+    ON CONFLICT (node, measurement, depth_cm, channel) DO UPDATE SET
+        ts_ms = excluded.ts_ms, seq = excluded.seq, rid = excluded.rid
+    WHERE excluded.ts_ms > readings_latest.ts_ms
+       OR (excluded.ts_ms = readings_latest.ts_ms AND excluded.seq > readings_latest.seq);
+END;
+"""
+
+# A store made before readings_latest existed: fill it once from the history.
+_BACKFILL_LATEST = """
+INSERT OR REPLACE INTO readings_latest (node, measurement, depth_cm, channel, ts_ms, seq, rid)
+SELECT node, measurement, depth_cm, channel, ts_ms, seq, rid FROM (
+    SELECT node, measurement, depth_cm, channel, ts_ms, seq, rowid AS rid, ROW_NUMBER() OVER (
+        PARTITION BY node, measurement, depth_cm, channel ORDER BY ts_ms DESC, seq DESC) AS rn
+    FROM readings)
+WHERE rn = 1
 """
 
 HOUR_MS, DAY_MS = 3_600_000, 86_400_000
@@ -117,6 +147,10 @@ class SqliteReadingStore:
         self._conn.execute("PRAGMA journal_mode=WAL")
         self._conn.execute("PRAGMA synchronous=NORMAL")
         self._conn.executescript(_SCHEMA)
+        (empty_latest,) = self._conn.execute("SELECT NOT EXISTS (SELECT 1 FROM readings_latest)").fetchone()
+        (has_readings,) = self._conn.execute("SELECT EXISTS (SELECT 1 FROM readings)").fetchone()
+        if empty_latest and has_readings:
+            self._conn.execute(_BACKFILL_LATEST)
         self.raw_retention_days = raw_retention_days
 
     def _run(self, sql: str, params: tuple = ()) -> list[tuple]:
@@ -166,11 +200,9 @@ class SqliteReadingStore:
 
     async def latest(self, node: str) -> list[Reading]:
         sql = (
-            f"SELECT {_COLUMNS} FROM ("
-            f" SELECT {_COLUMNS}, ROW_NUMBER() OVER ("
-            "  PARTITION BY measurement, depth_cm, channel ORDER BY ts_ms DESC, seq DESC) AS rn"
-            " FROM readings WHERE node = ?)"
-            " WHERE rn = 1 ORDER BY measurement, depth_cm, channel"
+            f"SELECT {_COLUMNS} FROM readings"
+            " WHERE rowid IN (SELECT rid FROM readings_latest WHERE node = ?)"
+            " ORDER BY measurement, depth_cm, channel"
         )
         rows = await asyncio.to_thread(self._run, sql, (node,))
         return [_from_row(row) for row in rows]
@@ -208,6 +240,7 @@ class SqliteReadingStore:
                 if self.raw_retention_days:
                     horizon = now_ms - self.raw_retention_days * DAY_MS
                     deleted = self._conn.execute("DELETE FROM readings WHERE ts_ms < ?", (horizon,)).rowcount
+                    self._conn.execute("DELETE FROM readings_latest WHERE ts_ms < ?", (horizon,))
             except BaseException:
                 self._conn.execute("ROLLBACK")
                 raise
