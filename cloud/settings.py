@@ -112,6 +112,12 @@ class Settings(BaseSettings):
     command_default_max_runtime_s: int = Field(default=3600, ge=1, le=24 * 3600)
     command_default_ttl_s: int = Field(default=900, ge=1)
     command_expiry_interval_s: float = Field(default=5.0, gt=0, description="how often the expiry job runs")
+    plan_validity_s: int = Field(default=86400, ge=1, description="how long a gateway may keep to the plan "
+                                 "the cloud last sent it (cloud/commands/plans.py) while the cloud is away")
+    command_send_ahead_s: float | None = Field(
+        default=None, ge=0, description="unset: a command is sent as soon as it is created; set: one whose "
+        "not-before is further away than this waits in the cloud (and in its gateway's plan) and is sent "
+        "that long before its not-before, so during a WAN outage only the plan's validity lets it run")
 
     # --- irrigation planner (issue 6) ----------------------------------------
     planning_interval_s: float = Field(default=3600.0, ge=0, description="how often every zone is planned "

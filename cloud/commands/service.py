@@ -233,7 +233,8 @@ class CommandService:
         sent (created is False). Raises ContractError naming the field for an
         invalid command and UnroutableNode when no gateway has forwarded the
         node's readings. When it cannot be sent now it stays "created" and is
-        sent on reconnect.
+        sent on reconnect; so does one held by `send_ahead_s` until it is due.
+        A command to come also goes out in its gateway's plan (plans.py).
         """
         if idempotency_key is not None:
             existing = await self._by_key(idempotency_key)

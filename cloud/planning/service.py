@@ -132,12 +132,14 @@ class PlanningService:
                 "pests": await pest_summary(self._store, [n.id for n in nodes if n.role == "pest"], now_ms, tz),
                 "disease_risk": await wetness_summary(self._store, weather, now_ms, tz)}
 
-    async def plan(self, zone_id: str, origin: str) -> DecisionOut:
-        """Plan one zone now; record the decision; create its command(s). MissingInputs (409)
-        names what is missing; NotFound (404) for an unknown zone."""
+    async def plan(self, zone_id: str, origin: str, publish_plans: bool = True) -> DecisionOut:
+        """Plan one zone now; record the decision; create its command(s); publish the plans of
+        its valves' gateways (unless `publish_plans` is False: plan_all does it once at the end).
+        MissingInputs (409) names what is missing; NotFound (404) for an unknown zone."""
         zone = await self._registry.get_zone(zone_id)
         nodes = await self._registry.nodes_of_zone(zone_id)
-        config = zone_config(zone, await self._registry.valves_of_zone(zone_id), nodes)
+        valves = await self._registry.valves_of_zone(zone_id)
+        config = zone_config(zone, valves, nodes)
         site_id, tz = await self._site(zone)
         now_ms = self.clock()
         now = datetime.fromtimestamp(now_ms / 1000, tz)
@@ -200,7 +202,11 @@ class PlanningService:
             "crop_p": f"{config.crop.p}" + ("" if zone.crop_coefficients else
                                            f" (FAO-56 table 22 common value {DEFAULT_P}; no crop coefficients)"),
         })
-        return await self._record(decision, zone_id, now_ms, origin, command_ids, sources, row, balance)
+        out = await self._record(decision, zone_id, now_ms, origin, command_ids, sources, row, balance)
+        plans = self._commands.plans
+        if publish_plans and plans is not None:  # even with no command: the plan replaces the old one
+            await plans.publish_for_nodes(sorted({v.node_id for v in valves}), now_ms)
+        return out
 
     async def _used(self, zone: ZoneOut, tz: ZoneInfo, today: date, key: str) -> tuple[float, float]:
         """Gross mm used this week and this season, leaving out today's own plan (it is re-planned)."""
@@ -220,10 +226,13 @@ class PlanningService:
         for zone in await self._registry.all(ZONES):
             zone_id = zone.id  # type: ignore[attr-defined]
             try:
-                results[zone_id] = (await self.plan(zone_id, origin)).rule
+                results[zone_id] = (await self.plan(zone_id, origin, publish_plans=False)).rule
             except Exception as e:  # noqa: BLE001 - one zone's failure is logged, the rest go on
                 log.warning("scheduled plan of zone %s failed: %s", zone_id, e)
                 results[zone_id] = f"error: {e}"
+        plans = self._commands.plans
+        if plans is not None:
+            await plans.publish_all(self.clock())  # every gateway's plan, once
         return results
 
     async def _record(self, decision: Decision, zone_id: str, now_ms: int, origin: str, command_ids: list[str],

@@ -189,10 +189,11 @@ class Cloud:
         self._expiry: asyncio.Task[None] | None = None
 
     @classmethod
-    async def start(cls, folder: Path, broker: Broker, database_url: str | None = None) -> Cloud:
+    async def start(cls, folder: Path, broker: Broker, database_url: str | None = None, **more: Any) -> Cloud:
+        """`more`: further settings a scenario needs (e.g. plan_validity_s)."""
         settings = Settings(storage="sqlite", data_dir=folder, database_url=database_url, mqtt_host=broker.host,
                             mqtt_port=broker.port, mqtt_client_id="furrow-cloud-hil", mqtt_reconnect_max_s=1.0,
-                            secret_key=secrets.token_urlsafe(32), command_expiry_interval_s=0.2)
+                            secret_key=secrets.token_urlsafe(32), command_expiry_interval_s=0.2, **more)
         cloud = cls(await open_services(settings))
         assert cloud.services.worker is not None
         cloud.services.worker.start()
@@ -260,8 +261,10 @@ class Rig:
     """A broker, the cloud and the scenario's nodes; the gateway is the
     scenario's to run (in process or as a process)."""
 
-    def __init__(self, options: RunOptions, name: str, database_url: str | None = None) -> None:
+    def __init__(self, options: RunOptions, name: str, database_url: str | None = None,
+                 cloud_settings: dict[str, Any] | None = None) -> None:
         self.options = options
+        self.cloud_settings = dict(cloud_settings or {})
         self.folder = options.workdir / name
         self.folder.mkdir(parents=True, exist_ok=True)
         # the cloud's relational database: SQLite in the run's folder unless
@@ -278,7 +281,8 @@ class Rig:
         self.broker = await start_broker(self.folder / "broker")
         self.say(f"broker: {self.broker.description}")
         try:
-            self.cloud = await Cloud.start(self.folder / "cloud", self.broker, self.database_url)
+            self.cloud = await Cloud.start(self.folder / "cloud", self.broker, self.database_url,
+                                           **self.cloud_settings)
         except BaseException:
             await self.broker.stop()
             raise

@@ -3,10 +3,13 @@
 Four firmware nodes (two soil probes, one of them on a clock running two
 minutes fast, a weather station and an irrigation controller) report through
 the real gateway to the cloud's ingest on a real broker. The gateway's link
-to the cloud goes through a `LinkCut`; before the outage the cloud's planner
-sends the gateway a plan valid for half of it, with four irrigation runs,
-two inside the validity window and two after it. During the outage the
-cloud also issues a command of its own, which cannot get through.
+to the cloud goes through a `LinkCut`. Just before the outage the cloud
+issues four irrigation runs to come, two inside the plan validity and two
+after it. The cloud holds them (send-ahead 0: a command goes out at its
+not-before) and publishes the gateway's plan with them, valid for
+`plan_validity_s` (cloud/commands/plans.py): the runs reach the farm only
+through that plan. During the outage the cloud also issues a command of its
+own, which cannot get through.
 
 It proves: every reading the nodes made is stored once after the link
 returns (none lost, none twice); the gateway ran the plan's commands inside
@@ -19,22 +22,15 @@ Time: 1 wall second is 2 farm hours (scale 7200); the outage is 12 s.
 from __future__ import annotations
 
 import asyncio
+import copy
 import time
-import uuid
 
-import aiomqtt
-
-from furrow.edge import CONTRACT_VERSION
-from furrow.edge.commands import encode, make_command
-from furrow.edge.topics import GW_CMD, gateway_topic
-from furrow.gateway import GatewayConfig
+from furrow.gateway import Gateway, GatewayConfig
 from furrow.hil import nodes
 from furrow.hil.faults import LinkCut, NodeSlot, drifting_clock, fault_soil_probes
 from furrow.hil.mqtt_node import wall_clock_ms
 from furrow.hil.scenarios import RunOptions, Scenario, ScenarioResult
 from furrow.hil.scenarios._fault_rig import (
-    GATEWAY,
-    SITE,
     Issued,
     Rig,
     ScaledClock,
@@ -49,10 +45,12 @@ SCALE = 7200.0  # farm seconds per wall second: a farm day in 12 s
 HOUR = 3600.0
 REPORT_FARM_S = 2 * HOUR  # every 2 farm hours: 1 s, the firmware's shortest interval
 OUTAGE_FARM_S = 24 * HOUR
-VALIDITY_FARM_S = 12 * HOUR  # the plan holds for the first half of the outage
+# The plan holds for 14 farm hours (7 s) from its issue, a second (2 farm hours) before the
+# outage: the first 12 farm hours of it, give or take the time the cloud takes to issue.
+VALIDITY_FARM_S = 14 * HOUR
 # plan runs, farm hours into the outage: two inside the validity, two after
-PLAN_RUNS_H = (2.0, 6.5, 14.0, 18.0)
-RUN_WINDOW_FARM_S = 5 * HOUR  # each run may start within 5 farm hours of its time (2.5 s)
+PLAN_RUNS_H = (2.0, 6.0, 15.0, 18.0)
+RUN_WINDOW_FARM_S = 4 * HOUR  # each run may start within 4 farm hours of its time (2 s, whole seconds)
 
 
 async def run(options: RunOptions) -> ScenarioResult:
@@ -61,7 +59,8 @@ async def run(options: RunOptions) -> ScenarioResult:
     farm.advance(clock.s())
     interval_ms = int(clock.wall(REPORT_FARM_S) * 1000)
     with scaled_backoff(1.0):
-        async with Rig(options, "wan-outage") as rig:
+        cloud = {"command_send_ahead_s": 0, "plan_validity_s": round(clock.wall(VALIDITY_FARM_S))}
+        async with Rig(options, "wan-outage", cloud_settings=cloud) as rig:
             assert rig.broker is not None and rig.cloud is not None
             state = rig.folder / "nodes"
             irr, valves, meter, _flash = irrigation_slot(farm, "irr-01", ["north"], state, interval_ms, rig.ledger,
@@ -94,8 +93,7 @@ async def run(options: RunOptions) -> ScenarioResult:
             try:
                 rig.start_nodes()
                 await wait_until(lambda: rig.cloud.routed("irr-01"), "irr-01's first report in the cloud")
-                plan, outage_at = await _send_plan(rig, clock)
-                await wait_until(lambda: gateway.plans.stats()["plan_id"] == plan["plan_id"], "the gateway's plan")
+                plan, outage_at = await _issue_runs(rig, clock, gateway)
                 issued = [Issued.of(c) for c in plan["commands"]]
                 await asyncio.sleep(max(0.0, outage_at - time.time()))
                 rig.say(f"WAN down for {OUTAGE_FARM_S / HOUR:g} farm hours ({clock.wall(OUTAGE_FARM_S):g} s)")
@@ -161,26 +159,26 @@ async def run(options: RunOptions) -> ScenarioResult:
                                     {"gateway pending readings (vs farm hours into the outage)": pending})
 
 
-async def _send_plan(rig: Rig, clock: ScaledClock) -> tuple[dict, float]:
-    """The cloud's planner sends the gateway its plan for the coming day, as
-    the cloud broker's client (the cloud service has no plan sender yet)."""
-    assert rig.broker is not None
-    now = wall_clock_ms()
+async def _issue_runs(rig: Rig, clock: ScaledClock, gateway: Gateway) -> tuple[dict, float]:
+    """The cloud issues the coming runs; each issue publishes the gateway's plan again. Returns
+    the plan the gateway keeps once it holds all four runs, and when the outage starts."""
+    assert rig.cloud is not None
     outage_at = time.time() + 1.0
     start_ms = int(outage_at * 1000)
-    window_ms = int(clock.wall(RUN_WINDOW_FARM_S) * 1000)
-    commands = []
-    for i, hours in enumerate(PLAN_RUNS_H, start=1):
+    ids = []
+    for hours in PLAN_RUNS_H:
         nb = start_ms + int(clock.wall(hours * HOUR) * 1000)
         # a 2-farm-hour run (1 s), at most 4 farm hours (2 s) open
-        commands.append(make_command(f"plan-{i}-{uuid.uuid4().hex[:6]}", "irr-01", 1, "open", 1, 2, nb,
-                                     nb + window_ms))
-    plan = {"v": CONTRACT_VERSION, "plan_id": f"p-{uuid.uuid4().hex[:8]}", "issued_ms": now,
-            "valid_until_ms": start_ms + int(clock.wall(VALIDITY_FARM_S) * 1000), "commands": commands}
-    topic = gateway_topic(SITE, GATEWAY, GW_CMD)
-    async with aiomqtt.Client(rig.broker.host, rig.broker.port, identifier=f"hil-planner-{uuid.uuid4().hex[:6]}") as c:
-        await c.publish(topic, encode(plan), qos=1)
-    return plan, outage_at
+        cmd = await rig.cloud.command("irr-01", 1, duration_s=1, ttl_s=round(clock.wall(RUN_WINDOW_FARM_S)),
+                                      max_runtime_s=2, not_before_ms=nb)
+        ids.append(cmd.id)
+
+    def kept() -> list[str]:
+        plan = gateway.plans.plan
+        return [c["id"] for c in plan["commands"]] if plan else []
+
+    await wait_until(lambda: kept() == ids, "the cloud's plan with the four runs at the gateway")
+    return copy.deepcopy(gateway.plans.plan), outage_at
 
 
 async def _final(rig: Rig, cmd_id: str) -> bool:
