@@ -5,6 +5,7 @@ Plots drawn from `ScenarioResult.series` when the scenario provides them:
 - depletion.png  per zone, the true root-zone depletion (daily maximum)
                  against RAW, the stress threshold: above the line is a stress day
 - water.png      rain and irrigation per day (irrigation as the mean over zones)
+- valves.png     the fault scenarios: each valve's drive (open/closed) over the run
 """
 
 from __future__ import annotations
@@ -93,12 +94,37 @@ def plot_water(result: ScenarioResult, path: Path) -> bool:
     return True
 
 
+def plot_valves(result: ScenarioResult, path: Path) -> bool:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    names = sorted(k for k in result.series if k.startswith("valve_open:"))
+    if not names:
+        return False
+    fig, axes = plt.subplots(len(names), 1, figsize=(10, 0.9 * len(names) + 1), sharex=True, squeeze=False)
+    for ax, name in zip(axes.flat, names, strict=True):
+        xs, ys = result.series[name]
+        ax.fill_between(xs, ys, step=None, color="tab:green", alpha=0.6)
+        ax.set_ylim(0, 1.2)
+        ax.set_yticks([])
+        ax.set_ylabel(name.split(":", 1)[1], rotation=0, ha="right", fontsize=8)
+    axes.flat[-1].set_xlabel("seconds since the first valve opened (the controller's clock)")
+    fig.suptitle("Valve drive: open (filled) or closed")
+    fig.tight_layout()
+    fig.savefig(path, dpi=PNG_DPI)
+    plt.close(fig)
+    return True
+
+
 def write_report(scenario: str, summary: str, options: RunOptions, result: ScenarioResult, out: Path) -> Path:
     """Write report.md, summary.json and the plots into `out`; returns the report's path."""
     out.mkdir(parents=True, exist_ok=True)
     data = result.summary()
     (out / "summary.json").write_text(json.dumps(data, indent=2) + "\n")
-    plots = [name for name, draw in (("depletion.png", plot_depletion), ("water.png", plot_water))
+    plots = [name for name, draw in (("depletion.png", plot_depletion), ("water.png", plot_water),
+                                     ("valves.png", plot_valves))
              if draw(result, out / name)]
     lines = [f"# HIL scenario `{scenario}`", "", summary, "",
              f"Policy `{options.policy}`, seed {options.seed}.", "", "| metric | value |", "|---|---|"]

@@ -412,3 +412,25 @@ async def test_gateway_crash_stores_every_reading_exactly_once(tmp_path):
     assert s["gateway_kills"] >= 3 and s["broker_restarts"] == 1 and s["nodes"] == 17
     assert s["gateway_reports_stored"] == s["reports_made"], s
     assert s["gateway_pending_at_end"] == 0 and s["gateway_exit_status"] == 0 and s["outbox_dropped"] == 0
+
+
+def test_a_fault_scenario_report_draws_each_valve_drive(tmp_path):
+    """The valves' logged open intervals become step series and the report's valves.png."""
+    from furrow.hil.report import write_report
+    from furrow.hil.scenarios import ScenarioResult
+    from furrow.hil.scenarios._fault_rig import valve_timeline
+    from furrow.hil.virtual_farm import VirtualFarm, VirtualZone
+
+    farm = VirtualFarm([VirtualZone("z1")])
+    farm.connect_valve("irr-01", 1, "z1", 12.0)
+    valve = FaultyValve(farm, "irr-01", 1)
+    now = [10_000]
+    valve.clock = lambda: now[0]
+    valve.set(True)
+    now[0] = 12_500
+    valve.set(False)
+    series = valve_timeline([valve])
+    assert series == {"valve_open:irr-01/1": ([0.0, 0.0, 0.0, 2.5, 2.5], [0.0, 0.0, 1.0, 1.0, 0.0])}
+    result = ScenarioResult(1, 1, 0, 0, 0, 0, 0.0, 0, 1, 0, 0, series=series)
+    report = write_report("leak-and-stuck-valve", "a test", RunOptions(workdir=tmp_path), result, tmp_path / "r")
+    assert (tmp_path / "r" / "valves.png").stat().st_size > 1000 and "![valves.png](valves.png)" in report.read_text()

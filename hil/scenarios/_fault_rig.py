@@ -374,8 +374,30 @@ class Rig:
             readings_stored=acc.stored, readings_lost=acc.lost, duplicates_stored=acc.duplicates,
             irrigation_mm=_mean_irrigation_mm(farm),
             stress_days=0, commands_issued=len(issued), commands_executed_late=audit.late,
-            valve_overruns=audit.overruns, extra=extra, series=series or {},
+            valve_overruns=audit.overruns, extra=extra, series={**valve_timeline(valves), **(series or {})},
         )
+
+
+def valve_timeline(valves: list[FaultyValve]) -> dict[str, tuple[list[float], list[float]]]:
+    """Each valve's drive as a step series (seconds of the controller's clock since the first opening, 1 open)
+    for the report's timeline plot."""
+    starts = [iv[0] for v in valves for iv in v.intervals if iv[0] is not None]
+    if not starts:
+        return {}
+    t0 = min(starts)
+    out: dict[str, tuple[list[float], list[float]]] = {}
+    for v in valves:
+        xs: list[float] = [0.0]
+        ys: list[float] = [0.0]
+        for opened, closed in v.intervals:
+            assert opened is not None
+            xs += [(opened - t0) / 1000] * 2
+            ys += [0.0, 1.0]
+            if closed is not None:
+                xs += [(closed - t0) / 1000] * 2
+                ys += [1.0, 0.0]
+        out[f"valve_open:{v.node}/{v.channel}"] = (xs, ys)
+    return out
 
 
 def _mean_irrigation_mm(farm: VirtualFarm | None) -> float:
