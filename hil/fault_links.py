@@ -105,6 +105,8 @@ def _toml_value(value: Any) -> str:
         return f'"{text}"'
     if isinstance(value, list):
         return "[" + ", ".join(_toml_value(v) for v in value) + "]"
+    if isinstance(value, dict):  # inside a table: an inline table, e.g. [command_auth] keys
+        return "{" + ", ".join(f"{_toml_value(str(k))} = {_toml_value(v)}" for k, v in value.items()) + "}"
     raise ValueError(f"cannot write {value!r} to a gateway config")
 
 

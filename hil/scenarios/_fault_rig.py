@@ -27,6 +27,7 @@ from typing import Any
 from furrow.cloud.api.deps import Services
 from furrow.cloud.app import close_services, every, expire_commands, open_services
 from furrow.cloud.commands.models import CommandOut
+from furrow.cloud.commands.signing import generate_key
 from furrow.cloud.settings import Settings
 from furrow.cloud.storage import Reading
 from furrow.firmware.irrigation_node import RUNTIME_GRACE_MS, IrrigationNode
@@ -270,6 +271,10 @@ class Rig:
         # the cloud's relational database: SQLite in the run's folder unless
         # FURROW_HIL_DATABASE_URL names another (the tests give PostgreSQL)
         self.database_url = database_url or os.environ.get("FURROW_HIL_DATABASE_URL") or None
+        # Signed commands, as on a real farm: the cloud signs with a key made for the run
+        # and every gateway the scenario starts trusts it (docs/security.md).
+        self.kid, _, self.public_key = generate_key(self.folder / "command-keys")
+        self.cloud_settings.setdefault("command_signing_keys_dir", self.folder / "command-keys")
         self.ledger = Ledger()
         self.runners: list[MqttNodeRunner] = []
         self.broker: Broker | None = None
@@ -307,6 +312,7 @@ class Rig:
             "site": SITE, "gateway_id": GATEWAY, "http_port": 0, "forward_interval": 0.1,
             "buffer_path": str(self.folder / "gateway" / "buffer.sqlite"), "heartbeat_interval": 0.5,
             "farm_broker": farm, "cloud_broker": {**farm, "port": cloud_port or self.broker.port},
+            "command_auth": {"keys": {self.kid: str(self.public_key)}},
         }
         raw.update(overrides)
         (self.folder / "gateway").mkdir(parents=True, exist_ok=True)
