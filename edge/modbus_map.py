@@ -19,7 +19,9 @@ Input registers (function 04), the same header on every role:
     10-13  soil only: depth in cm of depth slots 0-3 (0xFFFF: slot unused)
     14     node status: 0 ok, 1 config invalid (the node serves no report
            and waits for a technician; register 0 stays 0)
-    15     with status 1: how many config errors
+    15     with status 1: how many config errors; with status 0 (1.1) the
+           report queue: reports waiting for an ack (bits 0-14), and bit 15
+           set when the image is the oldest of them (edge/modbus_queue.py)
     16-63  values of the role (see ROLE_VALUES)
     64-111 fault code of the value at address - 48 (0 ok, 0xFFFF not fitted)
 
@@ -27,6 +29,9 @@ Holding registers (functions 03, 06, 16):
 
     0      unit address 1..247
     1      report interval, seconds
+    2      1.1: report queue mode, 1 oldest unacknowledged report first
+    3-4    1.1: seq of the report the master stored (the queue's ack), u32
+           (both: edge/modbus_queue.py)
     8-15   soil only: calibration, raw ADC counts dry then wet, per depth slot
     8-11   pest only: service of traps 1-4, write 1 "lure changed",
            2 "trap emptied" (reads 0)

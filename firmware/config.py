@@ -127,6 +127,10 @@ def validate(cfg):
         c.choice(mb, "baud", BAUDS, 9600, "modbus.")
         c.choice(mb, "parity", ("N", "E", "O"), "E", "modbus.")
         c.num(mb, "unit", 1, 247, 1, "modbus.")
+        # The report queue's flash ring (firmware/report_queue.py); 0 slots: none, 1.0 behaviour.
+        c.text(mb, "queue_path", "/queue", "modbus.")
+        if c.num(mb, "queue_slots", 0, 1024, 64, "modbus.") == 1:
+            c.bad("modbus.queue_slots", 1, "must be 0 (no report queue) or at least 2")
     elif link == "mqtt":
         c.ident(cfg, "site")
         wifi = c.section(cfg, "wifi", True)

@@ -184,16 +184,24 @@ def run_modbus(cfg, node, clock, wdt):
     node.holding[0] = mb.get("unit", 1)
     # An irrigation node takes commands over the bus too (modbus_commands).
     mailbox = CommandMailbox(node) if is_irrigation else None
+    inputs = mailbox.inputs if mailbox else node.registers()
+    write = mailbox.on_write if mailbox else node.on_holding_write
+    queue = None
+    if mb.get("queue_slots", 64):
+        # Reports wait in flash until the gateway acknowledges them (report_queue).
+        from furrow.firmware.report_queue import ReportQueue
+
+        queue = ReportQueue(mb.get("queue_path", "/queue"), inputs, node.holding, write, mb.get("queue_slots", 64))
+        inputs, write = queue, queue.on_write
     slave = RtuSlave(
         node.holding[0],
-        mailbox.inputs if mailbox else node.registers(),
+        inputs,
         mailbox.holding if mailbox else node.holding,
         coils=node.coils() if is_irrigation else None,
         char_us=char_us_for_baud(port.baud),
         on_write=None,
         on_coil_write=node.on_coil_write if is_irrigation else None,
     )
-    write = mailbox.on_write if mailbox else node.on_holding_write
 
     def on_write(address, values):
         write(address, values)
@@ -210,9 +218,11 @@ def run_modbus(cfg, node, clock, wdt):
         # Only tick between frames: a slow tick with half a request in the
         # buffer would look like an inter-frame silence and lose it.
         if not slave.busy():
-            acks, _ups = _tick(node, clock.now_ms())
+            acks, ups = _tick(node, clock.now_ms())
             if mailbox:
                 mailbox.post(acks)
+            if queue is not None and ups:
+                queue.on_report()
         time.sleep_ms(1)
 
 

@@ -75,9 +75,7 @@ class BenchNode:
         """Listen, after a first report: a master never sees the all-zero
         image of a node that has just booted."""
         for _ in range(0 if self.errors else 100):  # a soil node's first report waits for its DS18B20 (750 ms)
-            now = self.bus.clock_ms()
-            self.on_tick(now)
-            self.core.tick(now)  # type: ignore[attr-defined]
+            self.bus.tick(self.bus.clock_ms())
             if self.core.last is not None:  # type: ignore[attr-defined]
                 break
             await asyncio.sleep(0.05)
@@ -137,9 +135,7 @@ class BenchNode:
         slave = self.bus.nodes[0].slave
         try:
             while not stop.is_set():
-                now = self.bus.clock_ms()
-                self.on_tick(now)
-                self.core.tick(now)  # type: ignore[attr-defined]
+                self.bus.tick(self.bus.clock_ms())  # the farm, the core and its report queue
                 slave.feed(b"", time.monotonic_ns() // 1000)  # so a silence ends a partial frame
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(stop.wait(), self.bus.tick_s)

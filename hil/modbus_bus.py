@@ -117,22 +117,26 @@ class ModbusBus:
         if self._server is None:
             await self.start()
         while not stop.is_set():
-            now = self.clock_ms()
-            if self.on_tick:
-                self.on_tick(now)
-            for node in self.nodes:
-                out = node.core.tick(now)
-                ups = out[1] if isinstance(out, tuple) else out
-                if node.mailbox and isinstance(out, tuple):
-                    node.mailbox.post(out[0])
-                if ups and node.queue is not None:
-                    node.queue.on_report()
-                for up in ups:
-                    node.reports_made += 1
-                    node.readings_made += len(up["readings"])
-                    log.info("%s (unit %d) -> registers seq %d", node.node_id, node.slave.unit, up["seq"])
+            self.tick(self.clock_ms())
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), self.tick_s)
+
+    def tick(self, now: int) -> None:
+        """Advance the farm and every core to `now`, as a board loop does:
+        acks to the mailbox, a new report into the node's report queue."""
+        if self.on_tick:
+            self.on_tick(now)
+        for node in self.nodes:
+            out = node.core.tick(now)
+            ups = out[1] if isinstance(out, tuple) else out
+            if node.mailbox and isinstance(out, tuple):
+                node.mailbox.post(out[0])
+            if ups and node.queue is not None:
+                node.queue.on_report()
+            for up in ups:
+                node.reports_made += 1
+                node.readings_made += len(up["readings"])
+                log.info("%s (unit %d) -> registers seq %d", node.node_id, node.slave.unit, up["seq"])
 
     async def _connection(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         if self.framing == "tcp":

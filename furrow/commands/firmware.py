@@ -23,8 +23,9 @@ import furrow.firmware
 ROLES = ("soil", "weather", "irrigation", "pest")
 # The contract modules a node imports (batch.py is the gateway's).
 EDGE = ("__init__", "errors", "version", "crc", "measurements", "topics", "payload", "signing", "commands",
-        "modbus_map")
-COMMON = ("__init__", "board", "main", "config", "fault_node", "modbus_slave", "seqstore", "reporting", "outbox",
+        "modbus_map", "modbus_queue")
+COMMON = ("__init__", "board", "main", "config", "fault_node", "modbus_slave", "modbus_commands", "report_queue",
+          "seqstore", "reporting", "outbox",
           "drivers/__init__")
 ROLE_MODULES = {
     "soil": ("soil_node", "drivers/ds18b20", "drivers/soil_moisture"),

@@ -9,7 +9,16 @@ inter-frame gaps and a turnaround).
 from __future__ import annotations
 
 from furrow.edge.measurements import ROLE_SOIL
-from furrow.edge.modbus_map import DEPTH_BASE, DEPTH_SLOTS, FAULT_OFFSET, INPUT_COUNT, NOT_FITTED, ROLE_VALUES
+from furrow.edge.modbus_map import (
+    DEPTH_BASE,
+    DEPTH_SLOTS,
+    FAULT_OFFSET,
+    INPUT_COUNT,
+    NOT_FITTED,
+    ROLE_VALUES,
+    STATUS,
+)
+from furrow.edge.modbus_queue import QUEUE
 
 # Modbus allows 125 registers per FC04 request.
 MAX_REGISTERS = 125
@@ -26,7 +35,7 @@ Request = tuple[int, int]
 
 def needed(role: str) -> list[int]:
     """Every input address a report of `role` is decoded from."""
-    addrs = set(range(HEADER))
+    addrs = set(range(HEADER)) | {STATUS, QUEUE}  # status and the report queue (1.1)
     if role == ROLE_SOIL:
         addrs |= set(range(DEPTH_BASE, DEPTH_BASE + DEPTH_SLOTS))
     for addr, _name, kind, _scale, _slot in ROLE_VALUES[role]:

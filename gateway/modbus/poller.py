@@ -15,7 +15,9 @@ master must be; different buses run concurrently. On each bus the master:
   backoff, then probes it once per backoff period, so a dead device costs the
   bus one timeout per period instead of one per poll.
 
-A report is new only when its seq (registers 2-3) changed.
+A report is new only when its seq (registers 2-3) changed. A node with a
+report queue (contract 1.1) is drained in seq order, each report stored
+before it is acknowledged (see queue.py).
 """
 
 from __future__ import annotations
@@ -50,6 +52,7 @@ from ..buffer import Item, now_ms
 from ..config import ModbusDeviceConfig
 from ..quality import correct_clock, quality_flags
 from .plan import Request, assemble, plan
+from .queue import Outcome, drain
 
 log = logging.getLogger(__name__)
 
@@ -89,6 +92,9 @@ class DeviceHealth:
     commands_written: int = 0
     acks_read: int = 0
     ack_counter: int | None = None
+    queued: int = 0  # reports waiting in the node's queue at the latest read
+    queue_acks: int = 0
+    queue_requests: int = 0  # "oldest first, please" writes
 
 
 @dataclass
@@ -247,6 +253,19 @@ class _Port:
 
     async def _write(self, dev: _Device, regs: list[int], fut: asyncio.Future[None]) -> None:
         """Write a command into a device's mailbox (one FC16), with its retries."""
+        try:
+            await self._write_registers(dev, CMD_BASE, regs)
+        except DeviceError as e:
+            if not fut.done():
+                fut.set_exception(DeviceError(f"command not written to {dev.config.node_id}: {e}"))
+            return
+        dev.health.commands_written += 1
+        if not fut.done():
+            fut.set_result(None)
+
+    async def _write_registers(self, dev: _Device, address: int, regs: list[int]) -> None:
+        """One FC16 to a device's holding registers, after the bus gap, with
+        its timeout and retries; DeviceError when it cannot be written."""
         loop = asyncio.get_running_loop()
         last: BaseException | None = None
         for _ in range(dev.config.retries + 1):
@@ -257,21 +276,16 @@ class _Port:
             try:
                 if not self.client.connected and not await self.client.connect():
                     raise DeviceError(f"cannot connect to {self.key}")
-                rr = await self.client.write_registers(CMD_BASE, regs, slave=dev.config.unit)
+                rr = await self.client.write_registers(address, regs, slave=dev.config.unit)
             except (ModbusException, DeviceError, OSError) as e:
                 last = e
                 continue
             finally:
                 self._bus_free_at = loop.time() + max(self.gap_s, _seconds(dev.config.turnaround))
             if rr.isError():
-                last = DeviceError(f"exception response: {rr}")
-                break
-            dev.health.commands_written += 1
-            if not fut.done():
-                fut.set_result(None)
+                raise DeviceError(f"exception response: {rr}")
             return
-        if not fut.done():
-            fut.set_exception(DeviceError(f"command not written to {dev.config.node_id}: {last}"))
+        raise DeviceError(str(last))
 
     def _check_ack(self, dev: _Device, regs: list[int]) -> None:
         """Relay the node's latest ack when its counter moved."""
@@ -332,14 +346,27 @@ class _Port:
             # first report (seq may well be 0) is still to come.
             self._succeeded(dev, started)
             return
-        seq = (regs[2] << 16) | regs[3]
-        if seq != h.last_seq:
-            if not await self._store(dev, regs, seq):
-                # The buffer refused: keep last_seq so the next poll tries again.
-                dev.next_due = started + _seconds(dev.config.poll_interval)
-                return
-            h.last_seq = seq
+
+        async def store(image: list[int]) -> bool:
+            seq = (image[2] << 16) | image[3]
+            if seq != h.last_seq:
+                if not await self._store(dev, image, seq):
+                    return False  # keep last_seq so the next poll tries again
+                h.last_seq = seq
+            return True
+
+        try:
+            outcome = await drain(regs, read=lambda: self._read(dev), store=store,
+                                  write=lambda address, values: self._write_registers(dev, address, values), health=h)
+        except (TimeoutError, DeviceError, ModbusException, OSError) as e:
+            self._failed(dev, started, e)
+            return
+        if outcome is Outcome.REFUSED:
+            dev.next_due = started + _seconds(dev.config.poll_interval)
+            return
         self._succeeded(dev, started)
+        if outcome is Outcome.MORE:  # a backlog: again soon, behind every device already due
+            dev.next_due = asyncio.get_running_loop().time()
 
     async def _store(self, dev: _Device, regs: list[int], seq: int) -> bool:
         node = dev.config.node_id
