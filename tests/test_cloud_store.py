@@ -88,8 +88,7 @@ async def test_two_reports_in_the_same_millisecond_are_both_kept(store):
 async def test_latest_keeps_the_newest_when_an_older_report_arrives_late(store):
     """A backlog delivered after fresher reports (fresh-first drain) never replaces the newest value."""
     newer, older = reading(seq=9, value=30.0, ts_ms=T0 + 60_000), reading(seq=8, value=10.0, ts_ms=T0)
-    await store.write([newer])
-    await store.write([older])
+    assert await store.write([newer]) == 1 and await store.write([older]) == 1  # one reading stored each time
     assert await store.latest("soil-01") == [newer]
 
 
