@@ -31,6 +31,7 @@ from .commands.service import AckFromOtherGateway
 from .commands.signing import signer_from_settings
 from .db import Database
 from .events import EventBus
+from .gateway_status import record_mqtt_status
 from .identity import CredentialStore
 from .ingest import PayloadTooLarge, ingest_batch, printable
 from .limits import BodyLimits
@@ -115,6 +116,9 @@ async def open_services(settings: Settings) -> Services:
             on_batch=on_batch,
             on_ack=on_ack,
             on_connect=lambda: _on_connect(commands, plans),
+            # gateways' periodic status with their Modbus counters feeds the bus page
+            on_status=lambda site, gateway, payload: record_mqtt_status(services.gateway_status, site, gateway,
+                                                                        payload),
             shared_group=settings.ingest_shared_group,
             client_id=settings.mqtt_client_id,
             reconnect_max_s=settings.mqtt_reconnect_max_s,

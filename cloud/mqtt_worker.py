@@ -1,6 +1,7 @@
 """The cloud's MQTT worker: batches and acks in, commands out.
 
-Subscribes with QoS 1 to every gateway's ``batch`` and ``ack`` topics (as
+Subscribes with QoS 1 to every gateway's ``batch`` and ``ack`` topics, and
+``status`` when given an ``on_status`` handler (as
 ``$share/<group>/...`` when a shared group is set, so several workers split
 the stream) and hands each message to a handler; publishes commands with
 QoS 1 to ``.../gw/<gateway>/cmd``. It reconnects with capped backoff; a
@@ -40,7 +41,7 @@ from paho.mqtt.enums import CallbackAPIVersion
 
 from furrow.edge import commands as contract
 from furrow.edge.errors import ContractError
-from furrow.edge.topics import GW_ACK, GW_BATCH, GW_CMD, gateway_filter, gateway_topic, parse_topic
+from furrow.edge.topics import GW_ACK, GW_BATCH, GW_CMD, GW_STATUS, gateway_filter, gateway_topic, parse_topic
 
 from .storage import StorageRejected, StorageUnavailable
 
@@ -66,6 +67,7 @@ class MqttWorker:
         on_batch: Handler,
         on_ack: Handler,
         on_connect: Callable[[], Awaitable[object]] | None = None,
+        on_status: Handler | None = None,
         shared_group: str | None = None,
         client_id: str | None = None,
         reconnect_max_s: float = 30.0,
@@ -83,6 +85,7 @@ class MqttWorker:
         self._on_batch = on_batch
         self._on_ack = on_ack
         self._on_connect = on_connect
+        self._on_status = on_status  # gateways' status messages (their Modbus counters); None: not subscribed
         self._shared_group = shared_group
         self._client_id = client_id
         self._reconnect_max_s = reconnect_max_s
@@ -109,6 +112,8 @@ class MqttWorker:
     def filters(self) -> list[str]:
         """The subscription filters, with the shared-subscription prefix when set."""
         out = [gateway_filter("+", GW_BATCH, self.root), gateway_filter("+", GW_ACK, self.root)]
+        if self._on_status is not None:
+            out.append(gateway_filter("+", GW_STATUS, self.root))
         if self._shared_group:
             out = [f"$share/{self._shared_group}/{f}" for f in out]
         return out
@@ -273,13 +278,18 @@ class MqttWorker:
             self.stats["bad_topic"] += 1
             log.warning("ignored message on %r: %s", message._topic, e)
             return True
-        if kind != "gw" or leaf not in (GW_BATCH, GW_ACK):
+        handled = (GW_BATCH, GW_ACK, GW_STATUS) if self._on_status is not None else (GW_BATCH, GW_ACK)
+        if kind != "gw" or leaf not in handled:
             self.stats["bad_topic"] += 1
             return True
         try:
             if leaf == GW_BATCH:
                 await self._ingest(site, gateway, payload)
                 self.stats["batches"] += 1
+            elif leaf == GW_STATUS:
+                assert self._on_status is not None
+                await self._on_status(site, gateway, payload)
+                self.stats["statuses"] += 1
             else:
                 await self._on_ack(site, gateway, payload)
                 self.stats["acks"] += 1

@@ -26,6 +26,7 @@ from .mqtt_source import MqttSource
 from .observe import MetricsServer
 from .quality import QualityChecker
 from .relay import CommandRelay
+from .status_report import StatusReporter
 
 log = logging.getLogger(__name__)
 
@@ -55,10 +56,14 @@ class Gateway:
         self.forwarder = Forwarder(self.buffer, config)
         self.https: HttpsForwarder | None = None
         stages: list[CloudStage] = [self.relay]
+        # The Modbus counters for the cloud's bus page (status_report.py); the
+        # poller is built below, hence the late lookup.
+        self.status = StatusReporter(config, lambda: self.poller.health())
         if config.forward_via == "https":
             self.https = HttpsForwarder(self.forwarder, config)
         else:
             stages.insert(0, self.forwarder)
+            stages.append(self.status)
         self.cloud = CloudLink(config, stages)
         self.poller = ModbusPoller(
             config.modbus, self.buffer.put_many, self.buffer.quarantine, self.relay.node_ack, self.quality
@@ -94,6 +99,7 @@ class Gateway:
                         forever.append((self.metrics.run(), "metrics"))
                     if self.https is not None:
                         forever.append((self.https.run(stop), "https forwarder"))
+                        forever.append((self.status.run_https(stop), "status reporter"))
                     for coro, name in forever:
                         task = sources.create_task(coro, name=name)
                         sources.create_task(_cancel_when(stop, task), name=f"{name} stop")
@@ -131,7 +137,7 @@ class Gateway:
         (from the buffer, kept across restarts), oldest_rx_ms,
         commands_relayed, commands_invalid, commands_expired, acks_relayed,
         heartbeats_sent, and the per-stage detail: modbus (health per node),
-        farm, cloud, forwarder, relay, plan.
+        farm, cloud, forwarder, relay, plan, status (the status reports sent).
         """
         b = self.buffer.stats()
         relay = self.relay.stats()
@@ -157,6 +163,7 @@ class Gateway:
             "relay": relay,
             "plan": self.plans.stats(),
             "heartbeats_sent": self.heartbeats.sent,
+            "status": self.status.stats(),
             "commands_signed": self.auth.enabled,
         }
 

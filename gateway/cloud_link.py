@@ -2,7 +2,8 @@
 
 The link owns connecting, the gateway's retained online/offline status (with
 the offline one as last will) and reconnecting with capped, jittered
-exponential backoff. Its stages (the forwarder, the command relay) only do
+exponential backoff. Its stages (the forwarder, the command relay, the
+status reporter with its Modbus counters: status_report.py) only do
 their work on a connected client: when the connection breaks, a stage's
 ``session`` raises ``aiomqtt.MqttError``, every stage is cancelled, and the
 link reconnects and starts them again. Retry lives here, once.

@@ -163,6 +163,9 @@ class HttpsSinkConfig(_Model):
     """Batches by HTTPS POST to the cloud API instead of MQTT."""
 
     url: str = Field(min_length=1, pattern=r"^https?://")  # .../api/v1/ingest/batch
+    # Where the periodic status goes (default: the status route beside `url`,
+    # .../api/v1/gateways/{site}/{gateway}/status).
+    status_url: str | None = Field(default=None, min_length=1, pattern=r"^https?://")
     token: str | None = None
     # Trust this CA for the cloud's certificate (default: the system's CAs);
     # cert_file and key_file present a client certificate (mutual TLS).
@@ -228,6 +231,9 @@ class GatewayConfig(_Model):
     # (configured here, or seen reporting), so their valves stay allowed open.
     heartbeat_interval: Duration = timedelta(seconds=60)
     irrigation_nodes: list[Id] = Field(default_factory=list)
+    # The gateway's status with its Modbus counters goes to the cloud this
+    # often (the bus health page's rates are over the newest two reports).
+    status_interval: Duration = timedelta(seconds=60)
     # Prometheus /metrics and /health; 0 turns the HTTP server off.
     http_port: int = Field(default=9108, ge=0, le=65535)
     http_host: str = "127.0.0.1"

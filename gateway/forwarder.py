@@ -33,7 +33,7 @@ from furrow.edge.topics import GW_BATCH, gateway_topic
 
 from .buffer import DurableBuffer, now_ms
 from .cloud_link import backoff_delay
-from .config import GatewayConfig
+from .config import GatewayConfig, HttpsSinkConfig
 
 log = logging.getLogger(__name__)
 
@@ -137,6 +137,15 @@ class SinkUnavailable(Exception):
     """The HTTPS sink refused or could not be reached; try again later."""
 
 
+def sink_client(cfg: HttpsSinkConfig) -> httpx.AsyncClient:
+    """An HTTP client for the cloud API: its TLS trust, client certificate and token."""
+    verify: ssl.SSLContext = cfg.ssl_context()
+    headers = {"content-type": "application/json"}
+    if cfg.token:
+        headers["authorization"] = f"Bearer {cfg.token}"
+    return httpx.AsyncClient(timeout=cfg.timeout.total_seconds(), verify=verify, headers=headers)
+
+
 class HttpsForwarder:
     """Batches by HTTPS POST (the cloud's /api/v1/ingest/batch), with capped,
     jittered backoff on 503, 429 and network errors. Shares batching, ids and
@@ -151,11 +160,7 @@ class HttpsForwarder:
         self.last_error: str | None = None
 
     def _client(self) -> httpx.AsyncClient:
-        verify: ssl.SSLContext = self._cfg.ssl_context()
-        headers = {"content-type": "application/json"}
-        if self._cfg.token:
-            headers["authorization"] = f"Bearer {self._cfg.token}"
-        return httpx.AsyncClient(timeout=self._cfg.timeout.total_seconds(), verify=verify, headers=headers)
+        return sink_client(self._cfg)
 
     async def run(self, stop: asyncio.Event) -> None:
         """POST batches until `stop`; failures back off and retry, never end the loop."""

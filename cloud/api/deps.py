@@ -13,6 +13,7 @@ from ..auth.ratelimit import LoginLimiter
 from ..commands import CommandService
 from ..db import Database
 from ..events import EventBus
+from ..gateway_status import StatusBook
 from ..identity import CredentialStore
 from ..mqtt_worker import MqttWorker
 from ..node_routes import NodeRoutes
@@ -42,6 +43,7 @@ class Services:
     login_limiter: LoginLimiter = field(default_factory=LoginLimiter)
     alerts: AlertService | None = None  # set by open_services
     events: EventBus = field(default_factory=EventBus)
+    gateway_status: StatusBook = field(default_factory=StatusBook)  # gateways' Modbus counters (bus page)
 
 
 def get_services(request: Request) -> Services:

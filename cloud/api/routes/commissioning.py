@@ -4,7 +4,6 @@ fetch and store."""
 
 from __future__ import annotations
 
-import asyncio
 from typing import Any
 
 from fastapi import APIRouter, Request
@@ -26,9 +25,10 @@ from ...commissioning import (
     fit_calibration,
     plausible_vwc_range,
 )
+from ...gateway_status import StatusBook
 from ...registry import NODES, NotFound
 from ...registry.models import NodeIn
-from ..deps import Ingester, Reader, RegistryDep, RegistryWriter, RoutesDep, StoreDep
+from ..deps import Ingester, Reader, RegistryDep, RegistryWriter, RoutesDep, StoreDep, get_services
 from ..schemas import MessageResponse, ProblemResponse
 from .ingest import gateway_origin
 
@@ -185,22 +185,9 @@ class GatewayStatusIn(BaseModel):
     modbus: dict[str, DeviceCounters] = Field(default_factory=dict, description="node id -> counters")
 
 
-class StatusBook:
-    """The newest two status reports of each gateway, in memory: enough for rates.
-
-    Kept in this process only (a restart starts empty, and with several cloud instances each
-    knows the reports it took); the gateway reports again within a minute."""
-
-    def __init__(self) -> None:
-        self.reports: dict[tuple[str, str], tuple[dict, dict | None]] = {}
-        self.lock = asyncio.Lock()
-
-
 def _book(request: Request) -> StatusBook:
-    state = request.app.state
-    if not hasattr(state, "gateway_status"):
-        state.gateway_status = StatusBook()
-    return state.gateway_status
+    # one book for the reports of this route and of the MQTT worker (cloud/gateway_status.py)
+    return get_services(request).gateway_status
 
 
 @router.post("/gateways/{site}/{gateway}/status", status_code=204,
@@ -213,12 +200,8 @@ async def post_status(site: str, gateway: str, body: GatewayStatusIn, request: R
     origin = gateway_origin(who)
     if origin is not None and origin != (site, gateway):
         raise Forbidden(f"a token of gateway {origin[0]}/{origin[1]} may not report for {site}/{gateway}")
-    book = _book(request)
-    report = body.model_dump(mode="json")
-    report["received_ms"] = now_ms()
-    async with book.lock:
-        newest = book.reports.get((site, gateway))
-        book.reports[(site, gateway)] = (report, newest[0] if newest else None)
+    # a report not newer than the newest (e.g. sent twice) is left out: no interval for rates
+    await _book(request).record(site, gateway, body.model_dump(mode="json"))
 
 
 class GatewaySeen(BaseModel):
