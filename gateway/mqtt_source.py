@@ -32,6 +32,7 @@ from furrow.edge.topics import NODE_ACK, NODE_STATUS, NODE_UP, node_filter, pars
 
 from .buffer import DurableBuffer, Item, Quarantined, now_ms
 from .config import GatewayConfig
+from .flood import NodeBudget
 from .quality import correct_clock, quality_flags
 
 log = logging.getLogger(__name__)
@@ -40,6 +41,10 @@ log = logging.getLogger(__name__)
 # one transaction (and the PUBACKs it holds back) short.
 GROUP_MAX = 256
 PERSIST_RETRY_MAX_S = 5.0
+# A node message past this is refused before it is decoded: the largest valid
+# uplink (64 readings in JSON) is under 8 KiB. Only its head is quarantined.
+MAX_MESSAGE_BYTES = 64 * 1024
+QUARANTINE_HEAD_BYTES = 1024
 _STOP = object()
 
 
@@ -85,7 +90,9 @@ class MqttSource:
             "acks_in": 0,
             "statuses": 0,
             "persist_failures": 0,
+            "rate_limited": 0,  # refused by the per-node budget (flood.py)
         }
+        self.budget = NodeBudget()
         self.nodes: dict[str, dict[str, Any]] = {}
         # Irrigation nodes seen reporting: they get heartbeats.
         self.irrigation_nodes: set[str] = set()
@@ -159,6 +166,7 @@ class MqttSource:
             "subscribed": self.subscribed,
             **self.counts,
             "nodes": dict(self.nodes),
+            "flooding": dict(self.budget.limited),  # node -> messages refused while over its budget
         }
 
     # -- paho callbacks (network thread): never raise, never block ------------
@@ -279,8 +287,17 @@ class MqttSource:
         except UnicodeDecodeError:
             bad.append(Quarantined(raw, repr(msg._topic), "topic is not UTF-8"))
             return
+        if len(raw) > MAX_MESSAGE_BYTES:
+            reason = (f"payload={len(raw)} bytes: over the {MAX_MESSAGE_BYTES}-byte limit for a node message "
+                      f"(only the first {QUARANTINE_HEAD_BYTES} bytes are kept)")
+            log.info("quarantined message on %s: %s", topic, reason)
+            bad.append(Quarantined(raw[:QUARANTINE_HEAD_BYTES], topic, reason))
+            return
         try:
             _kind, _site, node, leaf = parse_topic(topic, self._root)
+            if not self.budget.allow(node):
+                self.counts["rate_limited"] += 1
+                return
             if leaf == NODE_UP:
                 uplink = decode(raw)
                 _check_node(uplink["node"], node, topic)

@@ -81,8 +81,9 @@ def _run(args: argparse.Namespace) -> int:
         print(f"error: the cloud service will not start: {e}", file=sys.stderr)
         return 2
     # with the service's limits on slow and oversized clients (furrow/cloud/limits.py)
-    uvicorn.Server(server_config(create_app(settings), args.host, args.port, log_level="info", **tls)).run()
-    return 0
+    server = uvicorn.Server(server_config(create_app(settings), args.host, args.port, log_level="info", **tls))
+    server.run()
+    return 0 if server.started else 3  # 3: did not start (port taken, ...), as uvicorn.run exits
 
 
 def _database():
