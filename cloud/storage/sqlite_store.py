@@ -159,19 +159,20 @@ class SqliteReadingStore:
 
     def _insert(self, rows: list[tuple]) -> int:
         with self._lock:
-            before = self._conn.total_changes
             self._conn.execute("BEGIN")
             try:
-                self._conn.executemany(
+                # rowcount counts the rows inserted (a duplicate ignored is not); total_changes would
+                # count the readings_latest trigger's writes too
+                stored = self._conn.executemany(
                     f"INSERT OR IGNORE INTO readings ({_COLUMNS}) VALUES "
                     "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                     rows,
-                )
+                ).rowcount
             except BaseException:
                 self._conn.execute("ROLLBACK")
                 raise
             self._conn.execute("COMMIT")
-            return self._conn.total_changes - before
+            return stored
 
     async def write(self, points: list[Reading]) -> int:
         if not points:
