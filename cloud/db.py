@@ -167,6 +167,8 @@ class ZoneRow(Base):
     week_budget_mm: Mapped[float | None] = mapped_column(Float)
     season_budget_mm: Mapped[float | None] = mapped_column(Float)
     crop_coefficients: Mapped[str | None] = mapped_column(String(1000))
+    # disease risk (issue 6, migration 0006): the pathogens watched, their infection-model values
+    pathogens: Mapped[list | None] = mapped_column(JSON)
 
 
 class NodeRow(Base):

@@ -57,7 +57,7 @@ def test_generations_from_degree_days():
 
 def test_temperature_response_is_one_at_optimum_zero_outside():
     """f(Topt) = 1, f = 0 at or outside Tmin/Tmax, and required wetness is Wmin at the optimum."""
-    p = PathogenParams(t_min_c=2, t_opt_c=20, t_max_c=32, w_min_h=6, w_max_h=48)
+    p = PathogenParams(t_min_c=2, t_opt_c=20, t_max_c=32, w_min_h=6, w_max_h=48, dry_interrupt_h=4)
     assert temperature_response(20, p) == pytest.approx(1.0)
     assert temperature_response(2, p) == 0 and temperature_response(33, p) == 0
     assert wetness_required_h(20, p) == pytest.approx(6.0)

@@ -153,8 +153,8 @@ async def test_a_dry_zone_is_raised_once_acknowledged_escalated_and_resolved(tmp
 
 @pytest.mark.influxdb
 async def test_the_dry_zone_lifecycle_on_influxdb(tmp_path, influxdb, influx_db):
-    """The same lifecycle with readings in a real InfluxDB 1.x (latest values, daily and hourly
-    aggregates for the drought and disease inputs read from it)."""
+    """The same lifecycle with readings in a real InfluxDB 1.x (latest values, and the daily
+    aggregates of the drought input read from it)."""
     settings = local_settings(tmp_path, storage="influxdb1", influx_url=influxdb.url, influx_database=influx_db,
                               **QUIET)
     async with running_app(settings) as c:
@@ -220,12 +220,15 @@ async def test_node_valve_weather_and_sensor_rules_from_ingested_readings(tmp_pa
 
 async def test_drought_disease_and_pest_rules_from_weeks_of_readings(tmp_path):
     """Twenty dry days after 15 mm of rain (ET0 from each day's Tmin/Tmax) raise drought for the
-    zone; ten wet hours at 20 °C (risk 10/6 by the generic infection model) raise disease risk at
-    the weather node; 70 catches per trap per week against a threshold of 10 raise a critical pest
-    alert."""
+    zone; ten wet hours at 20 °C (risk 10/6 by the generic infection model, Topt 20 °C and Wmin 6 h
+    of a pathogen configured on the zone) raise disease risk for zone/pathogen; 70 catches per trap
+    per week against a threshold of 10 raise a critical pest alert."""
     settings = local_settings(tmp_path, alerts_trap_threshold_per_week=10.0, **QUIET)
     async with running_app(settings) as c:
         await farm(c, ("soil-01", "wx-01", "pest-01"))
+        fungus = {"name": "test-fungus", "tmin_c": 2, "topt_c": 20, "tmax_c": 32, "wmin_h": 6, "wmax_h": 48,
+                  "dry_interrupt_h": 4, "source": "test values, not a published pathogen's"}
+        assert (await c.put("/api/v1/registry/zones/z1", json={**ZONE, "pathogens": [fungus]})).status_code == 200
         now = now_ms()
         midnight = now - now % DAY
         days = []
@@ -245,7 +248,8 @@ async def test_drought_disease_and_pest_rules_from_weeks_of_readings(tmp_path):
         assert drought["evidence"]["et_mm"] >= 40.0
         disease = got["disease-risk"]
         assert (disease["subject"], disease["severity"], disease["evidence"]) == (
-            "wx-01", "warning", {"value": 1.67, "threshold": 1.0})
+            "z1/test-fungus", "warning", {"value": 1.67, "threshold": 1.0})
+        assert (disease["site"], disease["zone"]) == ("s1", "z1")
         pest = got["pest-threshold"]
         assert (pest["subject"], pest["severity"], pest["evidence"]) == (
             "pest-01", "critical", {"value": 70.0, "threshold": 10.0})

@@ -15,9 +15,9 @@ by degree days, and a leaf-wetness/temperature infection risk.
   f(T) = ((Tmax - T)/(Tmax - Topt)) ((T - Tmin)/(Topt - Tmin))^((Topt - Tmin)/(Tmax - Topt)),
   capped at Wmax. The risk index is the wet hours observed over W(T).
   The parameters are per pathogen (the paper tabulates them). Those published values
-  could not be verified while this was written, so none are built in: the defaults of
-  PathogenParams are illustrative placeholders for a generic foliar fungus, NOT the
-  paper's. Pass a pathogen's values from the paper itself (docs/agronomy.md).
+  could not be verified while this was written, so none are built in and PathogenParams
+  has no defaults: an agronomist configures the pathogens they watch on the zone, with
+  the values' source (registry `pathogens`, docs/agronomy.md).
 """
 
 from __future__ import annotations
@@ -126,16 +126,15 @@ def insect_development(days: Sequence[tuple[float, float]], base_c: float, upper
 @dataclass(frozen=True)
 class PathogenParams:
     """Parameters of the generic infection model (Magarey et al., 2005): cardinal temperatures
-    [°C], minimum and maximum wetness duration [h], dry interruption [h]. The defaults are
-    illustrative placeholders, not values from the paper's table (unverified); give a
-    pathogen's published values."""
+    [°C], minimum and maximum wetness duration [h], dry interruption [h]. No defaults: they
+    are a pathogen's published values, given by whoever configures it."""
 
-    t_min_c: float = 2.0
-    t_opt_c: float = 20.0
-    t_max_c: float = 32.0
-    w_min_h: float = 6.0
-    w_max_h: float = 48.0
-    dry_interrupt_h: float = 4.0
+    t_min_c: float
+    t_opt_c: float
+    t_max_c: float
+    w_min_h: float
+    w_max_h: float
+    dry_interrupt_h: float
     """A dry spell shorter than this does not end a wet period."""
 
 

@@ -1,6 +1,7 @@
 """Inputs of the alert rules that need more than the newest reading: drought (daily rain and
-ET0 over weeks), disease risk (hourly leaf wetness and temperature), trap pressure (weeks of
-counts). Each reads the store and hands plain values to the agronomy engine's pure models."""
+ET0 over weeks), disease risk (hourly leaf wetness and temperature, per pathogen configured on a
+zone), trap pressure (weeks of counts). Each reads the store and hands plain values to the
+agronomy engine's pure models."""
 
 from __future__ import annotations
 
@@ -9,13 +10,14 @@ from datetime import UTC, date, datetime, timedelta
 
 from ..agronomy.alerts import RiskSnapshot
 from ..agronomy.et0 import DailyWeather, Site, et0_daily
-from ..agronomy.pests import PathogenParams, TrapCount, trap_pressure, wet_periods
+from ..agronomy.pests import TrapCount, trap_pressure, wet_periods
 from ..agronomy.water_balance import effective_rain
+from ..planning.summary import leaf_wetness_hours, pathogen_params
+from ..registry.models import PathogenIn
 from ..storage import ReadingStore
 
 HOUR_MS = 3_600_000
 DAY_MS = 24 * HOUR_MS
-LEAF_WET_PCT = 50.0  # a leaf-wetness sensor reading at least this counts the hour as wet
 DISEASE_WINDOW_H = 48
 TRAP_WEEKS = 4
 
@@ -69,30 +71,25 @@ async def drought(store: ReadingStore, gauges: list[str], latitude_deg: float, n
     return days, round(et_mm, 1)
 
 
-async def disease_risk(store: ReadingStore, node: str, now_ms: int,
-                       params: PathogenParams | None = None) -> RiskSnapshot | None:
-    """The highest infection risk index of the wet periods in the last 48 h at a weather node
-    (pests.wet_periods: the generic model of Magarey et al. 2005, placeholder parameters);
-    None when the node has no leaf-wetness readings then."""
-    params = params or PathogenParams()
+async def disease_risk(store: ReadingStore, zone: str, weather_nodes: list[str], pathogen: PathogenIn,
+                       now_ms: int) -> RiskSnapshot | None:
+    """The highest infection risk index, for one pathogen configured on a zone, of the wet periods
+    in the last 48 h at the zone's weather nodes (pests.wet_periods: the generic model of Magarey
+    et al. 2005 with the pathogen's values); subject "<zone>/<pathogen>". None when the nodes have
+    no hour with both leaf wetness and temperature then."""
     end = now_ms - now_ms % HOUR_MS + HOUR_MS
-    start = end - DISEASE_WINDOW_H * HOUR_MS
-    wet = {b.time_ms: b.value for b in await store.aggregate([node], "leaf_wet_pct", start, end, HOUR_MS, "mean")
-           if b.value is not None}
-    if not wet:
+    hours = await leaf_wetness_hours(store, weather_nodes, end - DISEASE_WINDOW_H * HOUR_MS, end)
+    if not hours:
         return None
-    temp = {b.time_ms: b.value for b in await store.aggregate([node], "air_temp_c", start, end, HOUR_MS, "mean")
-            if b.value is not None}
-    hours = [(datetime.fromtimestamp(ms / 1000, UTC), wet[ms] >= LEAF_WET_PCT, temp[ms])
-             for ms in sorted(wet) if ms in temp]
-    periods = wet_periods(hours, params)
+    subject = f"{zone}/{pathogen.name}"
+    periods = wet_periods(hours, pathogen_params(pathogen))
     if not periods:
-        return RiskSnapshot(subject=node, value=0.0, threshold=1.0)
+        return RiskSnapshot(subject=subject, value=0.0, threshold=1.0)
     worst = max(periods, key=lambda p: p.risk_index)
-    need = "no infection at that temperature" if worst.required_h is None else f"{worst.required_h:.0f} h needed"
-    return RiskSnapshot(subject=node, value=round(worst.risk_index, 2), threshold=1.0,
+    need = "no infection at that temperature" if worst.required_h is None else f"{worst.required_h:.1f} h needed"
+    return RiskSnapshot(subject=subject, value=round(worst.risk_index, 2), threshold=1.0,
                         detail=f"{worst.hours:g} wet hours at {worst.mean_temp_c:.1f} °C, {need} "
-                        "(generic foliar fungus, Magarey et al. 2005)")
+                        f"({pathogen.name}, values from {pathogen.source})")
 
 
 async def trap_risk(store: ReadingStore, node: str, now_ms: int, threshold_per_week: float) -> RiskSnapshot | None:

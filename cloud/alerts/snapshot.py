@@ -3,7 +3,9 @@
 Sources: the registry (sites, fields, zones, nodes, valves), node routes (last seen and
 battery of the newest report), the readings store (the newest reading of each sensor; rain,
 air temperature and leaf wetness over recent days) and the zones' commands (water budgets,
-counted as the planner counts them). The rules themselves stay pure
+counted as the planner counts them). Disease risk is per pathogen configured on a zone, from the
+zone's weather nodes (without one, the site's, as the planner); a zone without pathogens has
+none. The rules themselves stay pure
 (agronomy/alerts.py). An input that is missing leaves its rule silent for that subject; a
 store that fails makes the whole snapshot fail, so an outage never "resolves" every alert.
 """
@@ -66,6 +68,9 @@ class Places:
             return self.zone_site.get(subject), subject
         if kind in _SITE_KINDS:
             return subject, None
+        if kind is AlertKind.DISEASE:  # "zone/pathogen"
+            zone = subject.split("/", 1)[0]
+            return self.zone_site.get(zone), zone
         # node subjects: "node", "node/sensor", "node/valve 1"
         return self.node_place.get(subject.split("/", 1)[0], (None, None))
 
@@ -138,6 +143,16 @@ def zone_snapshot(zone: ZoneOut, depletion_mm: float | None, taw_mm: float, mean
                         days_without_effective_rain=drought_days, et_since_effective_rain_mm=drought_et_mm)
 
 
+def _weather_of(zone: ZoneOut, nodes: list[NodeOut], zone_site: dict[str, str | None]) -> list[str]:
+    """The zone's registered weather nodes; without one, those of the other zones of its site."""
+    own = [n.id for n in nodes if n.role == "weather" and n.zone_id == zone.id]
+    if own:
+        return own
+    site = zone_site.get(zone.id)
+    return sorted(n.id for n in nodes if n.role == "weather" and n.zone_id is not None
+                  and site is not None and zone_site.get(n.zone_id) == site)
+
+
 def _timezone(name: str | None) -> ZoneInfo:
     try:
         return ZoneInfo(name or "UTC")
@@ -197,6 +212,15 @@ async def farm_snapshot(registry: Registry, routes: NodeRoutes, store: ReadingSt
         if snap is not None:
             zone_snaps.append(snap)
 
+    diseases = []
+    for z in zones:
+        if z.pathogens:
+            sources = _weather_of(z, nodes, zone_site)
+            for pathogen in z.pathogens:
+                risk = await disease_risk(store, z.id, sources, pathogen, now_ms)
+                if risk is not None:
+                    diseases.append(risk)
+
     valve_snaps = []
     for v in valves:
         zone = zone_by_id.get(v.zone_id)
@@ -214,15 +238,12 @@ async def farm_snapshot(registry: Registry, routes: NodeRoutes, store: ReadingSt
                                          expected_flow_l_min=expected_flow_l_min(zone)))
 
     air: dict[str, list[float]] = defaultdict(list)
-    diseases, pests = [], []
+    pests = []
     for node_id, (site, _zone) in node_place.items():
         if role.get(node_id) == "weather" and node_id in heard:
             for r in await latest.latest(node_id):
                 if r.measurement == "air_temp_c" and r.value is not None and now_ms - r.ts_ms <= WEATHER_FRESH_MS:
                     air[site or heard[node_id].site].append(r.value)
-            risk = await disease_risk(store, node_id, now_ms)
-            if risk is not None:
-                diseases.append(risk)
         if role.get(node_id) == "pest" and options.trap_threshold_per_week is not None and node_id in heard:
             risk = await trap_risk(store, node_id, now_ms, options.trap_threshold_per_week)
             if risk is not None:

@@ -40,7 +40,7 @@ from .balance import DEFAULT_DAYS, Balance, zone_balance
 from .forecast import ForecastAnswer, ForecastSource, NoForecast
 from .inputs import DEFAULT_P, MissingInputs, rain_since, zone_config, zone_water
 from .models import DecisionOut, OverrideAction, OverrideOut
-from .summary import pest_summary, wetness_summary
+from .summary import disease_summary, pest_summary
 from .usage import applied_mm, group_busy_until_ms, used_since, zone_commands
 
 log = logging.getLogger(__name__)
@@ -117,7 +117,7 @@ class PlanningService:
         return await zone_balance(zone, config, nodes, weather, self._store, self._db, tz, today, days)
 
     async def agronomy(self, zone_id: str) -> dict[str, Any]:
-        """Stage, degree days, Kc, the latest decision, pests and leaf-wetness periods (summary.py)."""
+        """Stage, degree days, Kc, the latest decision, pests and disease risk (summary.py)."""
         zone = await self._registry.get_zone(zone_id)
         nodes = await self._registry.nodes_of_zone(zone_id)
         site_id, tz = await self._site(zone)
@@ -130,7 +130,7 @@ class PlanningService:
                 "kc": last.kc if last else None,
                 "next_decision": latest[0].model_dump() if latest else None,
                 "pests": await pest_summary(self._store, [n.id for n in nodes if n.role == "pest"], now_ms, tz),
-                "disease_risk": await wetness_summary(self._store, weather, now_ms, tz)}
+                "disease_risk": await disease_summary(self._store, weather, zone.pathogens, now_ms, tz)}
 
     async def plan(self, zone_id: str, origin: str, publish_plans: bool = True) -> DecisionOut:
         """Plan one zone now; record the decision; create its command(s); publish the plans of

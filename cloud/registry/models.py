@@ -88,6 +88,50 @@ class CropCoefficientsIn(_In):
         return v
 
 
+class PathogenIn(_In):
+    """A pathogen watched on the zone, with its parameters of the generic infection model of
+    Magarey, Sutton & Thayer (2005): cardinal temperatures, the wetness it needs at its optimum
+    (wmin_h) and at most (wmax_h), and the dry spell that ends a wet period. No values are built
+    in: they come from the pathogen's published model, and `source` says which."""
+
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True, json_schema_extra={"examples": [{
+        "name": "my-fungus", "tmin_c": 2.0, "topt_c": 20.0, "tmax_c": 30.0, "wmin_h": 6.0, "wmax_h": 48.0,
+        "dry_interrupt_h": 4.0, "source": "Author (year), Journal vol:pages, table N, row for the pathogen"}]})
+
+    name: str = Field(min_length=1, max_length=64, description="the alert's subject is <zone>/<name>")
+    tmin_c: float = Field(ge=-20, le=50, description="minimum temperature for infection")
+    topt_c: float = Field(ge=-20, le=50, description="optimum temperature")
+    tmax_c: float = Field(ge=-20, le=60, description="maximum temperature for infection")
+    wmin_h: float = Field(gt=0, le=720, description="leaf wetness needed at the optimum temperature")
+    wmax_h: float = Field(gt=0, le=720, description="the most wetness that can still lead to infection")
+    dry_interrupt_h: float = Field(ge=1, le=240, description="a dry spell this long ends a wet period")
+    source: str = Field(min_length=1, max_length=300, description="where the values come from (a citation)")
+
+    @field_validator("topt_c")
+    @classmethod
+    def _above_tmin(cls, v: float, info: ValidationInfo) -> float:
+        low = info.data.get("tmin_c")
+        if low is not None and v <= low:
+            raise ValueError(f"must be above tmin_c ({low})")
+        return v
+
+    @field_validator("tmax_c")
+    @classmethod
+    def _above_topt(cls, v: float, info: ValidationInfo) -> float:
+        opt = info.data.get("topt_c")
+        if opt is not None and v <= opt:
+            raise ValueError(f"must be above topt_c ({opt})")
+        return v
+
+    @field_validator("wmax_h")
+    @classmethod
+    def _at_least_wmin(cls, v: float, info: ValidationInfo) -> float:
+        low = info.data.get("wmin_h")
+        if low is not None and v < low:
+            raise ValueError(f"must be at least wmin_h ({low})")
+        return v
+
+
 class ZoneIn(_In):
     """An irrigation zone. Volumetric water contents are in % (m3/m3 x 100)."""
 
@@ -116,6 +160,9 @@ class ZoneIn(_In):
                                            description="gross mm the planner may apply per season (from planting)")
     crop_coefficients: CropCoefficientsIn | None = Field(
         default=None, description="FAO-56 Kc curve and p of the crop; without it the balance uses Kc 1")
+    pathogens: list[PathogenIn] | None = Field(
+        default=None, max_length=10, description="pathogens whose infection risk is computed and alerted on; "
+                                                 "without them the zone has no disease risk")
 
     @field_validator("wilting_point_pct")
     @classmethod
@@ -123,6 +170,15 @@ class ZoneIn(_In):
         fc = info.data.get("field_capacity_pct")
         if fc is not None and v >= fc:
             raise ValueError(f"must be below field_capacity_pct ({fc})")
+        return v
+
+    @field_validator("pathogens")
+    @classmethod
+    def _distinct_names(cls, v: list[PathogenIn] | None) -> list[PathogenIn] | None:
+        names = [p.name for p in v or []]
+        twice = sorted({n for n in names if names.count(n) > 1})
+        if twice:
+            raise ValueError(f"pathogen names must differ: {', '.join(twice)} given twice")
         return v
 
 
