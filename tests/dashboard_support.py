@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import math
 import os
+import sqlite3
 import subprocess
 import sys
 import time
@@ -49,6 +50,7 @@ class Farm:
         self.proc: subprocess.Popen | None = None
         self.tokens: dict[str, str] = {"admin": ADMIN_TOKEN}
         self.log_path = data_dir / "uvicorn.log"
+        self.extra_env: dict[str, str] = {}  # e.g. the InfluxDB store's settings
 
     # --- the service -------------------------------------------------------------------
     def start(self) -> None:
@@ -78,8 +80,24 @@ class Farm:
                 self.proc.wait(10)
 
     def env(self) -> dict[str, str]:
+        # the roll-up job every 2 s instead of 5 min: the test need not wait for the season to be rolled up
         return {**os.environ, "FURROW_DATA_DIR": str(self.data_dir), "FURROW_SECRET_KEY": SECRET_KEY,
-                "FURROW_BOOTSTRAP_ADMIN_TOKEN": ADMIN_TOKEN, "FURROW_MQTT_ENABLED": "false"}
+                "FURROW_BOOTSTRAP_ADMIN_TOKEN": ADMIN_TOKEN, "FURROW_MQTT_ENABLED": "false",
+                "FURROW_ROLLUP_INTERVAL_S": "2", **self.extra_env}
+
+    def wait_rolled_up(self, timeout_s: float = 60.0) -> float:
+        """Wait until the service's roll-up job has taken in every stored reading, as it has in
+        steady state (it runs every few minutes); returns how long that took (s)."""
+        t0 = time.monotonic()
+        while True:
+            with sqlite3.connect(self.data_dir / "readings.db", timeout=10) as db:
+                (last,) = db.execute("SELECT last_rowid FROM rollup_state").fetchone()
+                (top,) = db.execute("SELECT coalesce(max(rowid), 0) FROM readings").fetchone()
+            if last >= top:
+                return time.monotonic() - t0
+            if time.monotonic() - t0 > timeout_s:
+                raise RuntimeError(f"the roll-up job did not catch up in {timeout_s} s ({last} of {top} rows)")
+            time.sleep(0.2)
 
     def add_user(self, name: str, role: str, password: str) -> None:
         """A person who logs in with a password, made as an admin would: `furrow cloud user create`."""

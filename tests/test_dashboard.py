@@ -9,6 +9,7 @@ tests save the screenshots docs/dashboard.md shows, and print how fast the zone 
 
 from __future__ import annotations
 
+import os
 import shutil
 import time
 from pathlib import Path
@@ -40,6 +41,7 @@ def farm(tmp_path_factory):
     f.start()
     try:
         f.seeded = f.seed(int(time.time() * 1000))
+        f.seeded["rollup_wait_s"] = f.wait_rolled_up()
         yield f
     finally:
         f.stop()
@@ -129,46 +131,106 @@ def test_each_role_logs_in_and_sees_what_its_role_allows(farm, browser):
     assert page.errors == []
 
 
-def test_zone_page_draws_a_season_of_15_minute_data_and_reports_its_time(farm, browser):
-    """A zone page with 90 days of 15-minute data from ten sensors draws every point and takes
-    a new report live; the time to the drawn chart, the same JSON's fetch alone, and the
-    response to a pointer move are measured in the page and printed (not asserted)."""
-    page = _page(browser)
-    _login(page, farm, "agronomist")
-    expect(page.locator(".zone-tile").first).to_be_visible()  # the overview's requests are done: none competes
+_POINTER = """([x, y]) => new Promise((done) => {
+    const over = document.querySelector('[data-testid=soil-chart] .u-over');
+    const value = document.querySelector('[data-testid=soil-chart] .u-legend .u-series:nth-child(2) .u-value');
+    const t = performance.now();
+    over.dispatchEvent(new MouseEvent('mousemove', {clientX: x, clientY: y, bubbles: true}));
+    const check = () => value.textContent.trim() !== '--' ? done(performance.now() - t)
+                                                        : requestAnimationFrame(check);
+    requestAnimationFrame(check); })"""
+
+_FETCH = """async ([token, query]) => {
+    const t = performance.now();
+    const r = await fetch('/api/v1/zones/north-1/columns?measurement=vwc_pct&' + query,
+                          {headers: {Authorization: 'Bearer ' + token}});
+    await r.json();
+    return [performance.now() - t, r.headers.get('server-timing')]; }"""
+
+
+def measure_zone_page(page: Page, farm: Farm) -> dict:
+    """Open the 90-day zone page in a fresh document and measure it in the page: navigation to
+    the soil chart drawn, a pointer move to the legend's update, and the raw limit (the same
+    JSON fetched and parsed alone once the page is idle); the 15-minute JSON for all 90 days
+    (what the page used to draw) is fetched alone too."""
     page.goto("about:blank")  # a fresh document, so the page's clock starts at this navigation
     page.goto(f"{farm.url}/app/#/zone/{ZONE}?days=90")
     page.wait_for_selector("[data-view=zone][data-soil-ready='1']", timeout=60_000)
     perf = page.evaluate("window.__furrowPerf")
-    assert perf["points"] >= len(SOIL_NODES) * 2 * 90 * 96, perf  # and the window now under way
-    assert page.locator("[data-testid=soil-chart] canvas").count() == 1
-    # input: a pointer move over the chart until the legend shows the value under it
-    over = page.locator("[data-testid=soil-chart] .u-over")
-    box = over.bounding_box()
-    input_ms = page.evaluate("""([x, y]) => new Promise((done) => {
-        const over = document.querySelector('[data-testid=soil-chart] .u-over');
-        const value = document.querySelector('[data-testid=soil-chart] .u-legend .u-series:nth-child(2) .u-value');
-        const t = performance.now();
-        over.dispatchEvent(new MouseEvent('mousemove', {clientX: x, clientY: y, bubbles: true}));
-        const check = () => value.textContent.trim() !== '--' ? done(performance.now() - t)
-                                                            : requestAnimationFrame(check);
-        requestAnimationFrame(check); })""", [box["x"] + box["width"] / 2, box["y"] + box["height"] / 2])
+    box = page.locator("[data-testid=soil-chart] .u-over").bounding_box()
+    perf["inputMs"] = page.evaluate(_POINTER, [box["x"] + box["width"] / 2, box["y"] + box["height"] / 2])
     page.wait_for_selector("[data-view=zone][data-ready='1']", timeout=60_000)
-    perf = page.evaluate("window.__furrowPerf")
-    # the raw limit: the same JSON fetched and parsed in the same page, now idle, nothing drawn
-    fetch_ms = page.evaluate("""async (token) => {
-        const t = performance.now();
-        const r = await fetch('/api/v1/zones/north-1/columns?measurement=vwc_pct&days=90&window=15m',
-                              {headers: {Authorization: 'Bearer ' + token}});
-        await r.json();
-        return performance.now() - t; }""", farm.tokens["agronomist"])
-    print(f"\nzone page, {perf['points']} points (10 sensors x 90 days x 15 min): chart drawn "
-          f"{perf['sinceNavigationMs']:.0f} ms after navigation, {perf['soilReadyMs']:.0f} ms after the view "
-          f"started; its data took {perf['fetchMs']:.0f} ms to arrive (store query {perf['storeMs']:.0f} ms, "
-          f"shaping {perf['shapeMs']:.0f} ms, {perf['bytes']} bytes); raw limit, the same JSON fetched and parsed "
-          f"alone: {fetch_ms:.0f} ms; pointer move to legend update: {input_ms:.1f} ms; whole page with balance "
-          f"and agronomy: {perf['completeMs']:.0f} ms; the season ingested: {farm.seeded['readings']} readings "
-          f"in {farm.seeded['ingest_s']:.1f} s")
+    perf.update(page.evaluate("window.__furrowPerf"))
+    token = farm.tokens["agronomist"]
+    query = page.evaluate("performance.getEntriesByType('resource').filter((e) => e.name.includes('/columns?'))"
+                          "[0].name.split('?')[1].replace('measurement=vwc_pct&', '')")
+    perf["rawLimitMs"], perf["rawLimitTiming"] = page.evaluate(_FETCH, [token, query])
+    perf["allReportsMs"], perf["allReportsTiming"] = page.evaluate(_FETCH, [token, "days=90&window=15m"])
+    return perf
+
+
+def print_zone_perf(label: str, perf: dict, farm: Farm) -> None:
+    load = " ".join(f"{x:.1f}" for x in os.getloadavg())
+    print(f"\n{label}: zone page, 90 days, {perf['points']} points drawn "
+          f"({perf['windowMs'] // 60_000}-minute windows)\n"
+          f"  navigation -> chart drawn {perf['sinceNavigationMs']:.0f} ms; view started -> drawn "
+          f"{perf['soilReadyMs']:.0f} ms\n"
+          f"  its data {perf['fetchMs']:.0f} ms (store {perf['storeMs']:.0f} ms, shaping {perf['shapeMs']:.0f} ms, "
+          f"{perf['bytes']} bytes)\n"
+          f"  raw limit, the same JSON fetched and parsed alone: {perf['rawLimitMs']:.0f} ms "
+          f"({perf['rawLimitTiming']})\n"
+          f"  pointer move -> legend update {perf['inputMs']:.1f} ms; whole page {perf['completeMs']:.0f} ms\n"
+          f"  all 86,400 15-minute windows fetched alone: {perf['allReportsMs']:.0f} ms ({perf['allReportsTiming']})\n"
+          f"  season ingested: {farm.seeded['readings']} readings in {farm.seeded['ingest_s']:.1f} s; load {load}")
+
+
+def zoom_in_and_out(page: Page, days: float, shot: str | None = None) -> tuple[dict, dict]:
+    """Drag across `days` in the middle of the soil chart, wait for the finer data (and take the
+    chart's screenshot `shot`), then double-click back out; the chart's state after each."""
+    chart = page.get_by_test_id("soil-chart")
+    over = chart.locator(".u-over")
+    over.scroll_into_view_if_needed()
+    box = over.bounding_box()
+    width = box["width"] * days / 90
+    x, y = box["x"] + box["width"] / 2, box["y"] + box["height"] / 2
+    page.mouse.move(x, y)
+    page.mouse.down()
+    page.mouse.move(x + width / 2, y, steps=4)
+    page.mouse.move(x + width, y, steps=4)
+    page.mouse.up()
+    expect(chart).to_have_attribute("data-zoom", "in")
+    zoomed = chart.evaluate("(el) => ({...el.dataset})")
+    expect(page.get_by_test_id("soil-window")).to_contain_text("Zoomed in: 15-minute means")
+    if shot:
+        SHOTS.mkdir(parents=True, exist_ok=True)
+        chart.screenshot(path=str(SHOTS / f"dashboard-{shot}.png"))
+    page.mouse.dblclick(x, y)
+    expect(chart).to_have_attribute("data-zoom", "out")
+    return zoomed, chart.evaluate("(el) => ({...el.dataset})")
+
+
+def test_zone_page_draws_a_season_of_15_minute_data_and_reports_its_time(farm, browser):
+    """A zone page with 90 days of 15-minute data from ten sensors draws about one window per
+    pixel (whole hours, from the roll-up); zooming into three days fetches and draws every
+    15-minute report there, a double click goes back to the overview, and a new report extends
+    the chart live. The time to the drawn chart, the raw limit and a pointer's response are
+    measured in the page and printed (not asserted)."""
+    page = _page(browser)
+    _login(page, farm, "agronomist")
+    expect(page.locator(".zone-tile").first).to_be_visible()  # the overview's requests are done: none competes
+    perf = measure_zone_page(page, farm)
+    window_ms = perf["windowMs"]
+    assert window_ms % 3_600_000 == 0 and window_ms <= 6 * 3_600_000, perf  # hours, ~one window per pixel
+    windows = 90 * 86_400_000 // window_ms
+    assert len(SOIL_NODES) * 2 * windows <= perf["points"] <= len(SOIL_NODES) * 2 * (windows + 2), perf
+    assert page.locator("[data-testid=soil-chart] canvas").count() == 1
+    zoomed, out = zoom_in_and_out(page, days=3, shot="zone-zoomed")
+    assert zoomed["windowMs"] == "900000", zoomed  # every report in the zoomed span
+    assert out["zoomFetches"] == "1", out  # one request per zoom: drawing it is no new zoom
+    assert int(zoomed["points"]) >= len(SOIL_NODES) * 2 * 96 * 2, zoomed  # at least two days of them
+    assert out["windowMs"] == str(window_ms) and out["points"] == str(perf["points"]), out
+    print_zone_perf("SQLite", perf, farm)
+    print(f"zoom into 3 days: {zoomed['points']} 15-minute points fetched and drawn in {zoomed['zoomMs']} ms")
     expect(page.get_by_test_id("water-status")).not_to_have_text("…")
     _post_readings(farm, "soil-02", 900_002, vwc=22.2, raw=21120)  # a new report extends the chart live
     expect(page.get_by_test_id("soil-chart")).to_have_attribute("data-live-updates", "1")
@@ -180,6 +242,34 @@ def test_zone_page_draws_a_season_of_15_minute_data_and_reports_its_time(farm, b
     assert phone.evaluate("document.documentElement.scrollWidth") <= 390, "the phone page scrolls sideways"
     _shot(phone, "zone-phone")
     assert page.errors == [] and phone.errors == []
+
+
+@pytest.mark.influxdb
+def test_zone_page_on_influxdb_draws_the_season_from_its_roll_ups(browser, influxdb, influx_db, tmp_path):
+    """The same 90-day zone page against a service storing readings in a real InfluxDB 1.x (roll-ups on,
+    the season ingested through the API): hour windows from the hourly roll-up, every 15-minute report
+    when zoomed into three days; its times are measured and printed like SQLite's."""
+    f = Farm(tmp_path)
+    f.extra_env = {"FURROW_STORAGE": "influxdb1", "FURROW_INFLUX_URL": influxdb.url,
+                   "FURROW_INFLUX_DATABASE": influx_db}
+    f.start()
+    try:
+        f.seeded = f.seed(int(time.time() * 1000))
+        page = _page(browser)
+        _login(page, f, "agronomist")
+        expect(page.locator(".zone-tile").first).to_be_visible()
+        perf = measure_zone_page(page, f)
+        windows = 90 * 86_400_000 // perf["windowMs"]
+        assert perf["windowMs"] % 3_600_000 == 0, perf
+        assert len(SOIL_NODES) * 2 * windows <= perf["points"] <= len(SOIL_NODES) * 2 * (windows + 2), perf
+        zoomed, out = zoom_in_and_out(page, days=3)
+        assert zoomed["windowMs"] == "900000" and int(zoomed["points"]) >= len(SOIL_NODES) * 2 * 96 * 2, zoomed
+        assert out["points"] == str(perf["points"]), out
+        print_zone_perf("InfluxDB 1.x", perf, f)
+        print(f"zoom into 3 days: {zoomed['points']} 15-minute points fetched and drawn in {zoomed['zoomMs']} ms")
+        assert page.errors == []
+    finally:
+        f.stop()
 
 
 def test_commissioning_view_shows_new_readings_live_and_saves_a_calibration(farm, browser):

@@ -298,6 +298,41 @@ async def test_zone_columns_give_the_series_numbers_on_one_time_axis(tmp_path):
         assert (await c.get("/api/v1/zones/nowhere/columns")).status_code == 404
 
 
+@pytest.mark.parametrize(("days", "points", "window"), [
+    (90, 1100, "2h"), (90, 2200, "1h"), (90, 300, "12h"), (30, 1100, "1h"), (7, 1100, "15m"), (7, 300, "1h"),
+    (0.125, 12, "15m"), (0.125, 11, "30m"), (366, 10, "7d")])
+def test_auto_window_is_the_finest_that_gives_at_most_the_points_asked_for(days, points, window):
+    """window=auto over `days` with `points`: the finest of 15m, 30m, 1h, 2h, ... 7d that fits
+    (the coarsest when none does)."""
+    from furrow.cloud.api.routes.dashboard import auto_window
+    from furrow.cloud.api.routes.query import parse_window
+    assert auto_window(int(days * 86_400_000), points) == parse_window(window)
+
+
+async def test_zone_columns_pick_the_window_for_the_range_and_zoom_to_the_reports(tmp_path):
+    """window=auto gives hour windows (exact means of the reports) over days and every
+    15-minute report over a zoomed span given by start and end; a start after the end or a
+    range over 366 days is refused naming `start`."""
+    async with running_app(local_settings(tmp_path)) as c:
+        await _farm(c)
+        from furrow.cloud._time import now_ms
+        t = now_ms() - 3 * 3_600_000
+        t -= t % 3_600_000
+        ups = [soil_uplink(seq=i + 1, ts_ms=t + i * 900_000, vwc=20.0 + i) for i in range(8)]
+        assert (await c.post("/api/v1/ingest/batch", json=batch_of([item(u) for u in ups]))).status_code == 200
+        cols = (await c.get("/api/v1/zones/north-1/columns?days=2&window=auto&points=48")).json()
+        assert cols["window_ms"] == 3_600_000 and cols["times_ms"] == [t, t + 3_600_000]
+        assert cols["sensors"][0]["values"] == [21.5, 25.5]  # the means of 20..23 and 24..27
+        zoom = (await c.get(f"/api/v1/zones/north-1/columns?window=auto&points=48&start={t + 1_800_000}"
+                            f"&end={t + 5_400_000}")).json()
+        assert zoom["window_ms"] == 900_000 and zoom["start_ms"] == t + 1_800_000
+        assert zoom["sensors"][0]["values"] == [22.0, 23.0, 24.0, 25.0]
+        r = await c.get(f"/api/v1/zones/north-1/columns?window=auto&start={t}&end={t - 1}")
+        assert r.status_code == 422 and r.json()["detail"]["field"] == "start"
+        r = await c.get(f"/api/v1/zones/north-1/columns?window=auto&start={t - 400 * 86_400_000}&end={t}")
+        assert r.status_code == 422 and r.json()["detail"]["field"] == "start"
+
+
 async def test_the_dashboard_is_served_by_the_service_with_its_chart_library(tmp_path):
     """/ redirects to /app/, which serves the page and its modules without a token, under a
     content security policy of its own origin only; uPlot comes from the npm package installed

@@ -85,8 +85,43 @@ WHERE rn = 1
 """
 
 HOUR_MS, DAY_MS = 3_600_000, 86_400_000
-# fn -> SQL over readings_hourly that gives it exactly (sum and n are kept, so means are exact)
-_ROLLED = {"mean": "sum(sum) / sum(n)", "sum": "sum(sum)", "count": "sum(n)", "min": "min(min)", "max": "max(max)"}
+# Per (sensor, window): sum, count, min and max, from raw rows or from the hourly roll-up
+# (which keeps sum and n, so a mean over any number of hours is exact).
+_PART_SQL = {
+    "raw": "SELECT node, depth_cm, channel, ts_ms - ts_ms % {w} AS t, value AS s, value IS NOT NULL AS n,"
+           " value AS lo, value AS hi FROM readings"
+           " WHERE measurement = ? AND node IN ({marks}) AND ts_ms >= ? AND ts_ms < ?",
+    "rolled": "SELECT node, depth_cm, channel, hour_ms - hour_ms % {w} AS t, sum AS s, n, min AS lo, max AS hi"
+              " FROM readings_hourly WHERE measurement = ? AND node IN ({marks}) AND hour_ms >= ? AND hour_ms < ?",
+}
+_MAX_SPANS = 16  # more runs of changed hours than this: one raw query beats many small ones
+
+
+def _spans(hours: list[int]) -> list[tuple[int, int]]:
+    """Sorted hour starts -> runs of consecutive hours [(start, end)]."""
+    out: list[tuple[int, int]] = []
+    for h in hours:
+        if out and out[-1][1] == h:
+            out[-1] = (out[-1][0], h + HOUR_MS)
+        else:
+            out.append((h, h + HOUR_MS))
+    return out
+
+
+def _complement(spans: list[tuple[int, int]], start: int, end: int) -> list[tuple[int, int]]:
+    """[start, end) without the sorted, disjoint `spans`."""
+    out, at = [], start
+    for a, b in spans:
+        if a > at:
+            out.append((at, a))
+        at = max(at, b)
+    if at < end:
+        out.append((at, end))
+    return out
+
+
+# fn -> how the parts' (s, n, lo, hi) give it: exact, as sums and counts are combined, never means
+_FOLD = {"mean": "sum(s) / sum(n)", "sum": "sum(s)", "count": "sum(n)", "min": "min(lo)", "max": "max(hi)"}
 
 _COLUMNS = (
     "node, seq, measurement, depth_cm, channel, site, gateway, role, unit,"
@@ -242,6 +277,11 @@ class SqliteReadingStore:
                     horizon = now_ms - self.raw_retention_days * DAY_MS
                     deleted = self._conn.execute("DELETE FROM readings WHERE ts_ms < ?", (horizon,)).rowcount
                     self._conn.execute("DELETE FROM readings_latest WHERE ts_ms < ?", (horizon,))
+                    # SQLite gives a new row max(rowid) + 1: had the newest rows gone, rowids up to
+                    # `top` would come back and the next run would take them as rolled up already
+                    (kept,) = self._conn.execute("SELECT coalesce(max(rowid), 0) FROM readings").fetchone()
+                    if kept < top:
+                        self._conn.execute("UPDATE rollup_state SET last_rowid = ? WHERE id = 1", (kept,))
             except BaseException:
                 self._conn.execute("ROLLBACK")
                 raise
@@ -258,31 +298,54 @@ class SqliteReadingStore:
                         window_ms: int, fn: str) -> list[Bucket]:
         if fn not in AGGREGATES or not nodes:
             return []
-        out: list[Bucket] = []
-        if self.raw_retention_days and window_ms % HOUR_MS == 0:
-            # raw rows before the horizon are gone: that part of the range comes from the hourly roll-up
-            horizon = now_ms() - self.raw_retention_days * DAY_MS
-            split = min(end_ms, horizon + (-horizon) % window_ms)
-            if start_ms < split:
-                out += await self._rolled(nodes, measurement, start_ms, split, window_ms, fn)
-                start_ms = split
-        if start_ms < end_ms:
-            out += await self._raw_buckets(nodes, measurement, start_ms, end_ms, window_ms, fn)
+        if window_ms % HOUR_MS:
+            out = await self._raw_buckets(nodes, measurement, start_ms, end_ms, window_ms, fn)
+        else:
+            horizon = now_ms() - self.raw_retention_days * DAY_MS if self.raw_retention_days else None
+            rows = await asyncio.to_thread(self._hourly, nodes, measurement, start_ms, end_ms, window_ms, fn, horizon)
+            out = self._to_buckets(rows, measurement)
         out.sort(key=lambda b: (b.time_ms, b.node, -1 if b.depth_cm is None else b.depth_cm,
                                 -1 if b.channel is None else b.channel))
         return out
 
-    async def _rolled(self, nodes: list[str], measurement: str, start_ms: int, end_ms: int,
-                      window_ms: int, fn: str) -> list[Bucket]:
+    def _hourly(self, nodes: list[str], measurement: str, start_ms: int, end_ms: int, window_ms: int, fn: str,
+                horizon: int | None) -> list[tuple]:
+        """Rows (node, depth, channel, window, value, count) for a window of whole hours.
+
+        An hour comes from the roll-up when it is rolled up and unchanged since: no row inserted
+        after the job's last run (rowid > rollup_state.last_rowid) falls in it. Hours such rows
+        touch (the newest ones, or a late backlog), and partial hours at the ends of the range,
+        come from raw rows. Hours before the retention horizon always come from the roll-up: their
+        raw rows are gone.
+        """
         marks = ",".join("?" * len(nodes))
-        bucket = f"(hour_ms - (hour_ms % {int(window_ms)}))"
-        sql = (
-            f"SELECT node, depth_cm, channel, {bucket} AS t, {_ROLLED[fn]}, sum(n) FROM readings_hourly"
-            f" WHERE measurement = ? AND node IN ({marks}) AND hour_ms >= ? AND hour_ms < ?"
-            " GROUP BY node, depth_cm, channel, t"
-        )
-        rows = await asyncio.to_thread(self._run, sql, (measurement, *nodes, start_ms, end_ms))
-        return self._to_buckets(rows, measurement)
+        first = min(end_ms, start_ms + (-start_ms) % HOUR_MS)  # whole hours: [first, stop)
+        stop = max(first, end_ms - end_ms % HOUR_MS)
+        keep = first if horizon is None else max(first, min(stop, horizon + (-horizon) % HOUR_MS))
+        with self._lock:
+            self._conn.execute("BEGIN")  # one snapshot: the roll-up job cannot run in between
+            try:
+                (last,) = self._conn.execute("SELECT last_rowid FROM rollup_state WHERE id = 1").fetchone()
+                # the unary + keeps the indexes on node and ts_ms out of it: the rows since the
+                # last run are a short rowid range, the node's rows over the range are not
+                dirty = [h for (h,) in self._conn.execute(
+                    f"SELECT DISTINCT ts_ms - ts_ms % {HOUR_MS} AS h FROM readings WHERE rowid > ?"
+                    f" AND +measurement = ? AND +node IN ({marks}) AND +ts_ms >= ? AND +ts_ms < ? ORDER BY h",
+                    (last, measurement, *nodes, keep, stop))]
+                raw = _spans(dirty)
+                if len(raw) > _MAX_SPANS:  # changes scattered all over: read raw rows for all of it
+                    raw = [(keep, stop)] if keep < stop else []
+                parts = [("rolled", a, b) for a, b in _complement(raw, first, stop)]
+                parts += [("raw", a, b) for a, b in [*raw, (start_ms, first), (stop, end_ms)] if a < b]
+                if not parts:
+                    return []
+                union = " UNION ALL ".join(_PART_SQL[t].format(w=int(window_ms), marks=marks) for t, _, _ in parts)
+                sql = (f"SELECT node, depth_cm, channel, t, {_FOLD[fn]}, sum(n) FROM ({union})"
+                       " GROUP BY node, depth_cm, channel, t")
+                params = [p for _, a, b in parts for p in (measurement, *nodes, a, b)]
+                return self._conn.execute(sql, params).fetchall()
+            finally:
+                self._conn.execute("COMMIT")
 
     @staticmethod
     def _to_buckets(rows: list[tuple], measurement: str) -> list[Bucket]:

@@ -5,6 +5,12 @@ season, as columns.
 for a season of 15-minute data (ten sensors x 90 days = 86,400 windows) costs more to
 validate and serialise than the query itself. This route gives the same numbers as shared
 time columns, the shape a time-series chart draws from, without a per-row model.
+
+``window=auto`` lets the route pick the window: the finest of ``AUTO_WINDOWS`` that gives at
+most ``points`` windows over the range. A chart a thousand pixels wide cannot show 8,640
+points per sensor, so the zone page asks for about one window per pixel over 90 days (hourly
+means, from the store's hourly roll-up) and for a finer window, down to the 15-minute reports,
+over the span a person zooms into (``start``, ``end``).
 """
 
 from __future__ import annotations
@@ -21,13 +27,27 @@ from furrow.edge.errors import ContractError
 from furrow.edge.measurements import MEASUREMENTS
 from furrow.edge.topics import check_id
 
-from ..._time import now_ms
+from ..._time import now_ms, parse_instant
 from ...storage import Bucket
 from ..deps import Reader, RegistryDep, StoreDep
 from ..schemas import MessageResponse, ProblemResponse
 from .query import DAY_MS, MAX_WINDOWS, parse_window
 
 router = APIRouter(tags=["dashboard"])
+
+
+# the windows `window=auto` chooses from, finest first: the report interval, then multiples of an
+# hour (which the stores answer from their hourly roll-ups)
+AUTO_WINDOWS = ("15m", "30m", "1h", "2h", "3h", "6h", "12h", "1d", "7d")
+
+
+def auto_window(span_ms: int, points: int) -> int:
+    """The finest of AUTO_WINDOWS giving at most `points` windows over `span_ms` (the coarsest otherwise)."""
+    for text in AUTO_WINDOWS:
+        window_ms = parse_window(text)
+        if -(-span_ms // window_ms) <= points:
+            return window_ms
+    return parse_window(AUTO_WINDOWS[-1])
 
 
 class SensorColumn(BaseModel):
@@ -68,26 +88,34 @@ async def zone_columns(
     registry: RegistryDep,
     _: Reader,
     measurement: Annotated[str, Query(examples=["vwc_pct"])] = "vwc_pct",
-    days: Annotated[int, Query(ge=1, le=366)] = 30,
-    window: Annotated[str, Query(examples=["15m", "1h"])] = "15m",
+    days: Annotated[int, Query(ge=1, le=366, description="the last `days`, when `start` is not given")] = 30,
+    window: Annotated[str, Query(description="15m, 1h, ... or auto (see `points`)", examples=["15m", "auto"])] = "15m",
+    points: Annotated[int, Query(ge=10, le=MAX_WINDOWS, description="window=auto: at most this many windows")] = 1000,
+    start: Annotated[str | None, Query(description="ISO 8601 or Unix ms; default end - `days`")] = None,
+    end: Annotated[str | None, Query(description="ISO 8601 or Unix ms (exclusive); default now")] = None,
 ) -> Response:
-    """The mean of `measurement` per `window` over the last `days`, for every registered
-    node of the zone, as columns sharing one time axis (the zone page's soil chart)."""
+    """The mean of `measurement` per `window` over the last `days` (or from `start` to `end`),
+    for every registered node of the zone, as columns sharing one time axis (the zone page's
+    soil chart). `window=auto` picks the finest window giving at most `points` of them."""
     if measurement not in MEASUREMENTS:
         raise ContractError("measurement", measurement, "unknown measurement")
-    window_ms = parse_window(window)
-    if days * DAY_MS // window_ms > MAX_WINDOWS:
-        raise ContractError("window", window, f"gives more than {MAX_WINDOWS} windows over {days} days")
+    end_ms = parse_instant("end", end) if end is not None else now_ms()
+    start_ms = parse_instant("start", start) if start is not None else end_ms - days * DAY_MS
+    if start_ms >= end_ms:
+        raise ContractError("start", start, "must be before end")
+    if end_ms - start_ms > 366 * DAY_MS:
+        raise ContractError("start", start, "gives a range longer than 366 days")
+    window_ms = auto_window(end_ms - start_ms, points) if window.strip() == "auto" else parse_window(window)
+    if (end_ms - start_ms) // window_ms > MAX_WINDOWS:
+        raise ContractError("window", window, f"gives more than {MAX_WINDOWS} windows over the range")
     await registry.get_zone(check_id("zone", zone_id))  # 404 for an unknown zone
     nodes = sorted(n.id for n in await registry.nodes_of_zone(zone_id))
-    end = now_ms()
-    start = end - days * DAY_MS
-    start -= start % window_ms  # whole windows, so the first one is not a partial mean
+    start_ms -= start_ms % window_ms  # whole windows, so the first one is not a partial mean
     t0 = time.perf_counter()
-    buckets = await store.aggregate(nodes, measurement, start, end, window_ms, "mean") if nodes else []
+    buckets = await store.aggregate(nodes, measurement, start_ms, end_ms, window_ms, "mean") if nodes else []
     t1 = time.perf_counter()
     times, sensors = columns(buckets)
-    body = {"zone": zone_id, "measurement": measurement, "window_ms": window_ms, "start_ms": start, "end_ms": end,
+    body = {"zone": zone_id, "measurement": measurement, "window_ms": window_ms, "start_ms": start_ms, "end_ms": end_ms,
             "times_ms": times, "sensors": sensors}
     text = json.dumps(body, separators=(",", ":"))
     # Server-Timing: how long the store's query took and how long this route's shaping, so a

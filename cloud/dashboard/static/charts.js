@@ -25,8 +25,9 @@ function width(el) {
   return Math.max(280, Math.min(1100, (el.clientWidth || 600) - 8));
 }
 
-// Lines over time. `xs` in seconds; `series` [{label, values, colour, dash, width}].
-export function lineChart(el, { xs, series, yLabel, height = 260, onDrawn }) {
+// Lines over time. `xs` in seconds; `series` [{label, values, colour, dash, width}];
+// `onScale(plot, key)` is called when a scale changes (a zoom, for one).
+export function lineChart(el, { xs, series, yLabel, height = 260, onDrawn, onScale }) {
   if (!chartsAvailable()) return el.append(unavailable());
   const tz = timeZone();
   let drawn = false;
@@ -49,6 +50,7 @@ export function lineChart(el, { xs, series, yLabel, height = 260, onDrawn }) {
           onDrawn();
         }
       }],
+      setScale: onScale ? [onScale] : [],
     },
   };
   const plot = new window.uPlot(opts, [xs, ...series.map((s) => s.values)], el);

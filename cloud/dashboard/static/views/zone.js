@@ -3,13 +3,12 @@
 // degree days, crop stage, pests and disease risk; the decision log.
 
 import { api, optional } from "../api.js";
-import { chartBox, colour, dailyChart, lineChart } from "../charts.js";
+import { chartBox, dailyChart, lineChart } from "../charts.js";
 import { card, h, notice, table } from "../dom.js";
 import { dateTime, num, timeZone } from "../fmt.js";
 import { DEFAULT_P, refillPct, status } from "../water.js";
+import { chartPoints, columnsPath, soilChart } from "./soil.js";
 
-const DAY_MS = 86400000;
-const WINDOW_MS = 15 * 60000;
 const RANGES = [7, 30, 90];
 
 function utcNoon(date) {
@@ -22,37 +21,18 @@ function kv(obj) {
     [h("dt", {}, k.replaceAll("_", " ")), h("dd", {}, typeof v === "object" && v !== null ? JSON.stringify(v) : String(v))]));
 }
 
-// New reports of the zone's probes extend the soil chart as they arrive: a reading goes into
-// its 15-minute window (a new last column, or the current one), the chart redraws.
-function liveSoil(ctx, plot, cols, limits) {
+// New reports of the zone's probes extend the soil chart as they arrive.
+function liveSoil(ctx, soil, chart) {
   let updates = 0;
-  const column = new Map(cols.sensors.map((s, i) => [`${s.node}@${s.depth_cm}`, i + 1]));
   ctx.on("reading", (ev) => {
-    const data = plot.data.map((a) => Array.from(a));
     let changed = false;
     for (const n of ev.nodes || []) {
       for (const r of n.readings || []) {
-        const col = column.get(`${n.node}@${r.depth_cm}`);
-        if (r.measurement !== "vwc_pct" || col === undefined || r.value === null) continue;
-        const x = (n.ts_ms - (n.ts_ms % WINDOW_MS)) / 1000;
-        const xs = data[0];
-        if (x < xs[0]) continue; // older than the page's period
-        let i = xs.length;
-        while (i > 0 && xs[i - 1] > x) i--; // reports arrive in order: this looks at the last few
-        if (xs[i - 1] !== x) {
-          xs.splice(i, 0, x);
-          data.slice(1).forEach((a, k) => a.splice(i, 0, k >= cols.sensors.length ? limits[k - cols.sensors.length] : null));
-        } else {
-          i -= 1;
-        }
-        data[col][i] = r.value;
-        changed = true;
+        if (r.measurement !== "vwc_pct" || r.value === null) continue;
+        changed = chart.addReading(`${n.node}@${r.depth_cm}`, n.ts_ms, r.value) || changed;
       }
     }
-    if (changed) {
-      plot.setData(data);
-      plot.root.closest("[data-testid=soil-chart]").dataset.liveUpdates = String(++updates);
-    }
+    if (changed) soil.dataset.liveUpdates = String(++updates);
   });
 }
 
@@ -61,6 +41,10 @@ function decisionTable(decisions) {
     decisions.map((d) => h("tr", {}, h("td", { class: "small" }, dateTime(d.ts_ms)), h("td", {}, d.action),
       h("td", { class: "small" }, d.rule), h("td", {}, d.explanation), h("td", { class: "small" }, d.origin))))
     : h("p", { class: "muted" }, "No decisions yet.");
+}
+
+function windowText(ms) {
+  return ms % 3600000 ? `${ms / 60000}-minute` : ms % 86400000 ? `${ms / 3600000}-hour` : `${ms / 86400000}-day`;
 }
 
 function placeholder() {
@@ -75,7 +59,8 @@ export async function render(root, ctx) {
   // Everything is asked for at once; the soil chart is drawn as soon as its data is in and
   // the other sections fill in as theirs arrive, so a slow water balance never holds it up.
   // The soil data goes first: the store answers one query at a time, and it is the biggest.
-  const soilP = api(`/zones/${q}/columns?measurement=vwc_pct&days=${days}&window=15m`).catch((error) => ({ error }));
+  // The soil chart asks for about one window per pixel (see soil.js), finer ones as it is zoomed.
+  const soilP = api(columnsPath(id, { days, points: chartPoints(root) })).catch((error) => ({ error }));
   const zone = await api(`/registry/zones/${q}`);
   const rest = soilP.then(() => [
     api(`/zones/${q}/summary`).catch((error) => ({ error })), optional(`/zones/${q}/balance?days=${days}`),
@@ -89,7 +74,7 @@ export async function render(root, ctx) {
   const rootCard = card("Root zone", placeholder());
   const nextCard = card("Next irrigation", placeholder());
   const cropCard = card("Crop", placeholder());
-  const soil = chartBox("Soil water by depth (%)", `15-minute means over ${days} days; dashed: field capacity ${fc} %, ` +
+  const soil = chartBox("Soil water by depth (%)", `Dashed: field capacity ${fc} %, ` +
     `refill point ${num(refill)} % (p ${p}), wilting point ${wp} %`);
   soil.dataset.testid = "soil-chart";
   const dep = chartBox("Root-zone depletion vs readily available water (mm)");
@@ -109,7 +94,7 @@ export async function render(root, ctx) {
 
   const cols = await soilP;
   const fetched = performance.now();
-  let plot = null;
+  let chart = null;
   await new Promise((done) => {
     if (cols.error) {
       soil.append(notice(cols.error.message, "warn"));
@@ -119,35 +104,29 @@ export async function render(root, ctx) {
       soil.append(notice("No soil moisture readings from this zone's nodes in this period."));
       return done();
     }
-    // The period's ends as empty columns keep the x axis on the days asked for, however few
-    // reports there are; the limit lines then span it all.
-    const times = [...cols.times_ms];
-    const pad = [times[0] > cols.start_ms, times[times.length - 1] < cols.end_ms];
-    if (pad[0]) times.unshift(cols.start_ms);
-    if (pad[1]) times.push(cols.end_ms);
-    const fit = (values) => [...(pad[0] ? [null] : []), ...values, ...(pad[1] ? [null] : [])];
-    const xs = times.map((t) => t / 1000);
-    const flat = (v) => new Array(xs.length).fill(v);
-    plot = lineChart(soil, {
-      xs, yLabel: "VWC (%)", height: 300, onDrawn: done,
-      series: [...cols.sensors.map((s, i) => ({ label: `${s.node} · ${s.depth_cm ?? "?"} cm`, values: fit(s.values), colour: colour(i) })),
-        { label: "field capacity", values: flat(fc), colour: "#2a9d8f", dash: [6, 4], width: 1 },
-        { label: "refill point", values: flat(refill), colour: "#e9a03b", dash: [6, 4], width: 1 },
-        { label: "wilting point", values: flat(wp), colour: "#c0392b", dash: [6, 4], width: 1 }],
-    });
+    const note = h("p", { class: "muted small", "data-testid": "soil-window" });
+    soil.querySelector("h3").after(note);
+    const onWindow = (ms, span) => {
+      note.textContent = span ? `Zoomed in: ${windowText(ms)} means from ${dateTime(span[0])} to ${dateTime(span[1])}; ` +
+        "double-click to zoom out" : `${windowText(ms)} means over ${days} days (about one per pixel); drag the mouse ` +
+        "across the chart to zoom in, down to the 15-minute reports; double-click to zoom out";
+    };
+    chart = soilChart(soil, cols, { zone: id, onDrawn: done, onWindow, limits: [
+      { label: "field capacity", value: fc, colour: "#2a9d8f" }, { label: "refill point", value: refill, colour: "#e9a03b" },
+      { label: "wilting point", value: wp, colour: "#c0392b" }] });
     if (!window.uPlot) done();
   });
   await new Promise((res) => requestAnimationFrame(() => setTimeout(res, 0)));
   // For the browser test and anyone curious: how long the soil chart took, measured in the page.
-  const points = cols.sensors ? cols.sensors.reduce((n, s) => n + s.values.filter((v) => v !== null).length, 0) : 0;
+  const points = chart ? chart.points() : 0;
   const timing = performance.getEntriesByType("resource").filter((e) => e.name.includes("/columns?")).pop();
   const server = Object.fromEntries((timing?.serverTiming || []).map((s) => [s.name, s.duration]));
-  window.__furrowPerf = { zone: id, days, points, fetchMs: fetched - t0, soilReadyMs: performance.now() - t0,
+  window.__furrowPerf = { zone: id, days, points, windowMs: cols.window_ms, fetchMs: fetched - t0, soilReadyMs: performance.now() - t0,
     sinceNavigationMs: performance.now(), storeMs: server.store, shapeMs: server.shape,
     bytes: timing?.encodedBodySize };
   root.dataset.soilReady = "1";
 
-  if (plot) liveSoil(ctx, plot, cols, [fc, refill, wp]);
+  if (chart) liveSoil(ctx, soil, chart);
   ctx.on("decision", async (ev) => {
     if (ev.zone_id !== id) return;
     const fresh = await api(`/zones/${q}/decisions?limit=20`).catch(() => null);
