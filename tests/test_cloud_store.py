@@ -110,6 +110,21 @@ async def test_sqlite_latest_index_is_rebuilt_for_an_older_store_and_follows_ret
     await s.close()
 
 
+async def test_sqlite_a_late_reading_joins_a_rolled_up_hour_whose_raw_rows_are_gone(tmp_path):
+    """A reading arriving after retention dropped its hour's raw rows adds to the hour's roll-up
+    instead of replacing it (the hour's mean and count include both)."""
+    hour = T0 - T0 % 3_600_000
+    s = SqliteReadingStore(tmp_path / "r.db", raw_retention_days=1)
+    await s.write([reading(seq=1, value=20.0, ts_ms=hour), reading(seq=2, value=30.0, ts_ms=hour + 60_000)])
+    later = hour + 3 * 86_400_000
+    assert await s.maintain(later) == (1, 2)  # rolled up, then the raw rows dropped
+    await s.write([reading(seq=3, value=40.0, ts_ms=hour + 120_000)])  # the late one
+    await s.maintain(later)
+    (b,) = await s.aggregate(["soil-01"], "vwc_pct", hour, hour + 3_600_000, 3_600_000, "mean")
+    assert (b.value, b.count) == (30.0, 3) and await s.count() == 0
+    await s.close()
+
+
 async def test_faults_are_stored_counted_and_read_back(store):
     """A reading with a fault instead of a value is stored, counted and read back as a fault."""
     fault = reading(measurement="soil_temp_c", fault="disconnected", seq=3)

@@ -255,22 +255,27 @@ class SqliteReadingStore:
     # --- roll-up and retention job --------------------------------------------
 
     def _maintain(self, now_ms: int) -> tuple[int, int]:
-        """Roll up the hours that rows inserted since the last run touch (recomputed whole,
-        so late rows are counted), then drop raw rows past the retention; (hours, deleted)."""
+        """Add the rows inserted since the last run to their hours' roll-ups, then drop raw rows
+        past the retention; (sensor-hours updated, deleted).
+
+        Adding (not recomputing the hour from the raw rows) is exact: every row up to the last
+        run's rowid is already in its hour's roll-up, and a late row for an hour whose raw rows
+        retention has dropped must join what the roll-up holds, not replace it."""
         with self._lock:
             self._conn.execute("BEGIN IMMEDIATE")
             try:
                 (last,) = self._conn.execute("SELECT last_rowid FROM rollup_state WHERE id = 1").fetchone()
                 (top,) = self._conn.execute("SELECT coalesce(max(rowid), 0) FROM readings").fetchone()
                 touched = self._conn.execute(
-                    f"SELECT DISTINCT node, measurement, ts_ms - (ts_ms % {HOUR_MS}) FROM readings"
-                    " WHERE rowid > ? AND rowid <= ?", (last, top)).fetchall()
-                self._conn.executemany(
-                    "INSERT OR REPLACE INTO readings_hourly"
-                    " SELECT node, measurement, depth_cm, channel, ?, sum(value), count(value), min(value), max(value)"
-                    " FROM readings WHERE node = ? AND measurement = ? AND ts_ms >= ? AND ts_ms < ?"
-                    " GROUP BY depth_cm, channel HAVING count(value) > 0",
-                    [(h, node, m, h, h + HOUR_MS) for node, m, h in touched])
+                    "INSERT INTO readings_hourly (node, measurement, depth_cm, channel, hour_ms, sum, n, min, max)"
+                    f" SELECT node, measurement, depth_cm, channel, ts_ms - (ts_ms % {HOUR_MS}) AS h, sum(value),"
+                    " count(value), min(value), max(value)"
+                    " FROM readings WHERE rowid > ? AND rowid <= ? AND value IS NOT NULL"
+                    " GROUP BY node, measurement, depth_cm, channel, h"
+                    " ON CONFLICT (node, measurement, depth_cm, channel, hour_ms) DO UPDATE SET"
+                    " sum = readings_hourly.sum + excluded.sum, n = readings_hourly.n + excluded.n,"
+                    " min = min(readings_hourly.min, excluded.min), max = max(readings_hourly.max, excluded.max)",
+                    (last, top)).rowcount
                 self._conn.execute("UPDATE rollup_state SET last_rowid = ? WHERE id = 1", (top,))
                 deleted = 0
                 if self.raw_retention_days:
@@ -286,7 +291,7 @@ class SqliteReadingStore:
                 self._conn.execute("ROLLBACK")
                 raise
             self._conn.execute("COMMIT")
-            return len(touched), deleted
+            return touched, deleted
 
     async def maintain(self, now_ms: int) -> tuple[int, int]:
         """The roll-up and retention job (the app runs it every few minutes)."""
