@@ -9,6 +9,7 @@ import asyncio
 import contextlib
 import queue
 import threading
+import time
 import uuid
 import zlib
 from collections.abc import AsyncIterator, Callable
@@ -21,6 +22,9 @@ from furrow.edge.batch import decode_batch as _decode_batch
 from furrow.edge.payload import make_reading, make_uplink
 from furrow.edge.topics import gateway_topic, node_topic
 from furrow.gateway import Gateway, GatewayConfig
+from furrow.hil import nodes
+from furrow.hil.modbus_bus import ModbusBus
+from furrow.hil.virtual_farm import VirtualFarm, VirtualZone
 
 WAIT = 15.0
 SITE = "farm"
@@ -312,3 +316,21 @@ class PtyBridge:
         self._writer.close()
         for fd in self._fds:
             os.close(fd)
+
+
+@contextlib.asynccontextmanager
+async def soil_bus(tmp_path: Path, units: dict[int, str], baud: int = 19_200) -> AsyncIterator[ModbusBus]:
+    """An emulated RS-485 bus (19 200 baud by default) with one firmware soil node per unit, reporting each second."""
+    farm = VirtualFarm([VirtualZone("z1")])
+    bus = ModbusBus(port=0, baud=baud, tick_s=0.05)
+    for unit, node in units.items():
+        bus.add(nodes.soil_node(farm, node, "z1", [10, 30], tmp_path / "flash", 1000, time.time), unit)
+    await bus.start()
+    stop = asyncio.Event()
+    task = asyncio.create_task(bus.run(stop))
+    try:
+        yield bus
+    finally:
+        stop.set()
+        await task
+        await bus.close()

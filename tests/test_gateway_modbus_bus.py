@@ -4,41 +4,18 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import time
 from collections.abc import AsyncIterator
-from pathlib import Path
 
 import pytest
 
 from furrow.gateway import DurableBuffer, ModbusDeviceConfig
 from furrow.gateway.app import cancel_and_wait
 from furrow.gateway.modbus import ModbusPoller
-from furrow.hil import nodes
-from furrow.hil.modbus_bus import ModbusBus
-from furrow.hil.virtual_farm import VirtualFarm, VirtualZone
-from tests.gateway_support import PtyBridge, wait_until
+from tests.gateway_support import PtyBridge, soil_bus, wait_until
 
 BAUD = 19_200
 INTERVAL = 0.25
 WINDOW = 6.0  # 24 polls per live device per window
-
-
-@contextlib.asynccontextmanager
-async def soil_bus(tmp_path: Path, units: dict[int, str]) -> AsyncIterator[ModbusBus]:
-    """An RS-485 bus at 19 200 baud with one firmware soil node per unit, reporting each second."""
-    farm = VirtualFarm([VirtualZone("z1")])
-    bus = ModbusBus(port=0, baud=BAUD, tick_s=0.05)
-    for unit, node in units.items():
-        bus.add(nodes.soil_node(farm, node, "z1", [10, 30], tmp_path / "flash", 1000, time.time), unit)
-    await bus.start()
-    stop = asyncio.Event()
-    task = asyncio.create_task(bus.run(stop))
-    try:
-        yield bus
-    finally:
-        stop.set()
-        await task
-        await bus.close()
 
 
 def device(node_id: str, port: int, unit: int, **kw) -> ModbusDeviceConfig:

@@ -7,10 +7,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-import time
 import uuid
 from collections.abc import AsyncIterator
-from pathlib import Path
 
 import aiomqtt
 import httpx
@@ -22,11 +20,8 @@ from furrow.edge import commands
 from furrow.edge.topics import gateway_topic
 from furrow.gateway.config import ConfigError, load_config
 from furrow.gateway.status_report import modbus_counters, status_url
-from furrow.hil import nodes
-from furrow.hil.modbus_bus import ModbusBus
-from furrow.hil.virtual_farm import VirtualFarm, VirtualZone
 from tests.cloud_support import ADMIN, T0, WAIT, eventually, local_settings, running_app
-from tests.gateway_support import SITE, Peer, gateway_config, running_gateway
+from tests.gateway_support import SITE, Peer, gateway_config, running_gateway, soil_bus
 from tests.servers import free_port
 
 pytestmark = pytest.mark.mosquitto
@@ -34,24 +29,6 @@ pytestmark = pytest.mark.mosquitto
 BAUD = 19_200
 POLL_S = 0.25
 STATUS_S = 0.4  # a short status interval: a few reports within the bounded waits
-
-
-@contextlib.asynccontextmanager
-async def soil_bus(tmp_path: Path, units: dict[int, str]) -> AsyncIterator[ModbusBus]:
-    """An emulated 19 200-baud RS-485 bus with one firmware soil node per unit."""
-    farm = VirtualFarm([VirtualZone("z1")])
-    bus = ModbusBus(port=0, baud=BAUD, tick_s=0.05)
-    for unit, node in units.items():
-        bus.add(nodes.soil_node(farm, node, "z1", [10, 30], tmp_path / "flash", 1000, time.time), unit)
-    await bus.start()
-    stop = asyncio.Event()
-    task = asyncio.create_task(bus.run(stop))
-    try:
-        yield bus
-    finally:
-        stop.set()
-        await task
-        await bus.close()
 
 
 def device(node_id: str, port: int, unit: int, **kw) -> dict:
