@@ -154,6 +154,9 @@ class CommandService:
         # None: a command is sent when created. Else one whose not-before is further away
         # than this waits here (and in its gateway's plan) until it is that close.
         self.send_ahead_s: float | None = None
+        # ids being published right now: a cancel that lands meanwhile cannot stop the publish,
+        # so it follows it with a close (see cancel)
+        self._sending: set[str] = set()
 
     def held(self, not_before_ms: int, now_ms: int) -> bool:
         """True if a command of this not-before is not sent yet at `now_ms` (send_ahead_s)."""
@@ -316,8 +319,9 @@ class CommandService:
         if found is None:
             raise CommandNotFound(command_id)
         row, before = found
+        in_flight = command_id in self._sending  # being published as it was cancelled: it may still arrive
         self._announce(command_id, CommandState.CANCELLED, row.node, row.zone)
-        if before != CommandState.CREATED and row.action == contract.ACTION_OPEN:
+        if (before != CommandState.CREATED or in_flight) and row.action == contract.ACTION_OPEN:
             # The controller may hold or run it: a close for its valve, a command of its own with
             # its own history, stops a run at once. Its key makes a repeated cancel send one close.
             try:
@@ -360,11 +364,14 @@ class CommandService:
             # Signed at each send, bound to the gateway it goes through; the id
             # stays the same, so a re-send is still the one command.
             cmd = self.signer.sign(cmd, site, gateway, _now_ms())
+        self._sending.add(command_id)
         try:
             await self.publisher.publish_command(site, gateway, cmd)
         except Exception as e:  # broker down, not connected: it stays "created"
             log.warning("command %s not sent yet (%s); it will be sent on reconnect", command_id, e)
             return False
+        finally:
+            self._sending.discard(command_id)
         await self.mark_sent(command_id)
         return True
 
@@ -401,9 +408,15 @@ class CommandService:
                 q = q.where(CommandRow.not_before_ms <= horizon)
             return list(session.scalars(q))
 
+        def still_created(session: Session, command_id: str) -> bool:
+            row = session.get(CommandRow, command_id)
+            return row is not None and row.state == CommandState.CREATED
+
         sent = 0
         for row in await self._db.run(pending):
-            sent += await self.send(row.id, row.site, row.gateway, wire_command(row))
+            # each publish may wait on the broker: one cancelled meanwhile is not sent
+            if await self._db.run(lambda session, cid=row.id: still_created(session, cid)):
+                sent += await self.send(row.id, row.site, row.gateway, wire_command(row))
         return sent
 
     async def apply_ack(self, ack: dict | bytes, now_ms: int | None = None, *,

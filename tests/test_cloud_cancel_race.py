@@ -1,0 +1,59 @@
+"""A command cancelled while its publish still waits on the broker is followed by a close."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+
+import aiomqtt
+import pytest
+
+from furrow.edge.batch import encode_batch
+from furrow.edge.topics import gateway_topic
+from tests.cloud_support import WAIT, batch_of, eventually, item, local_settings, running_app, soil_uplink
+from tests.servers import MosquittoServer
+
+pytestmark = pytest.mark.mosquitto
+
+
+async def test_a_cancel_during_the_publish_sends_a_close(tmp_path, mqtt_topic_prefix):
+    """The broker frozen (SIGSTOP) holds the open command's PUBACK; a cancel meanwhile cannot stop the
+    publish, so once the broker resumes the controller also gets a close for that valve."""
+    root = mqtt_topic_prefix
+    broker = MosquittoServer()
+    broker.start()
+    try:
+        settings = local_settings(tmp_path, mqtt_enabled=True, mqtt_host=broker.host, mqtt_port=broker.port,
+                                  topic_root=root, mqtt_reconnect_max_s=0.5)
+        async with running_app(settings) as client:
+            worker = client.app.state.services.worker
+            await asyncio.wait_for(worker.ready.wait(), WAIT)
+            async with aiomqtt.Client(broker.host, broker.port) as gw:  # the gateway: routes soil-01 via gw-1
+                await gw.publish(gateway_topic("demo", "gw-1", "batch", root),
+                                 encode_batch(batch_of([item(soil_uplink(seq=1))])), qos=1)
+
+            async def routed() -> bool:
+                return any(n["node"] == "soil-01" for n in (await client.get("/api/v1/nodes")).json())
+
+            await eventually(routed, "soil-01 routed through gw-1")
+            assert broker.pid is not None
+            os.kill(broker.pid, signal.SIGSTOP)
+            try:
+                opening = asyncio.create_task(
+                    client.post("/api/v1/commands", json={"node": "soil-01", "valve": 1, "duration_s": 60}))
+
+                async def publishing() -> bool:
+                    return bool(client.app.state.services.commands._sending)
+
+                await eventually(publishing, "the open command's publish to be waiting on the broker")
+                (cmd_id,) = client.app.state.services.commands._sending
+                r = await client.post(f"/api/v1/commands/{cmd_id}/cancel", json={"reason": "changed my mind"})
+                assert r.status_code == 200 and r.json()["state"] == "cancelled"
+            finally:
+                os.kill(broker.pid, signal.SIGCONT)
+            assert (await opening).status_code == 201
+            closes = [c for c in (await client.get("/api/v1/commands")).json() if c["action"] == "close"]
+            assert [c["request_reason"] for c in closes] == [f"closes cancelled command {cmd_id}"]
+    finally:
+        broker.stop()
