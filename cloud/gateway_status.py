@@ -3,7 +3,11 @@
 A gateway reports every status interval, over MQTT (the retained status on
 its ``gw/{gateway}/status`` topic, with a ``modbus`` object) or by HTTPS POST
 to ``/api/v1/gateways/{site}/{gateway}/status``; both land in one
-`StatusBook`. The page's rates come from the newest two reports.
+`StatusBook`. The page's rates come from the newest two reports. Both paths
+check a report alike (`check_report`): the Modbus contract of
+edge/gateway_status.py and a time not ahead of the cloud's clock by more than
+FUTURE_SKEW_MS (a report from the far future would make every later one "not
+newer" until a restart).
 """
 
 from __future__ import annotations
@@ -13,8 +17,20 @@ from typing import Any
 
 from furrow.edge.commands import decode_status
 from furrow.edge.errors import ContractError
+from furrow.edge.gateway_status import check_modbus
 
 from ._time import now_ms
+
+FUTURE_SKEW_MS = 5 * 60_000  # how far ahead of the cloud's clock a gateway's clock may run
+
+
+def check_report(report: dict[str, Any], now: int) -> dict[str, Any]:
+    """`report` with its ``modbus`` counters validated; ContractError naming the field otherwise."""
+    ts_ms = report.get("ts_ms")
+    if not isinstance(ts_ms, int) or isinstance(ts_ms, bool) or not 0 < ts_ms <= now + FUTURE_SKEW_MS:
+        raise ContractError("ts_ms", ts_ms, f"must be Unix time in milliseconds, at most {FUTURE_SKEW_MS // 60_000}"
+                                            " minutes ahead of the cloud's clock")
+    return {**report, "modbus": check_modbus(report.get("modbus", {}))}
 
 
 class StatusBook:
@@ -30,8 +46,10 @@ class StatusBook:
     async def record(self, site: str, gateway: str, report: dict[str, Any]) -> bool:
         """Keep `report` (with ``ts_ms`` and ``modbus``) as the gateway's newest; False (kept
         nothing) when it is not newer than the newest, e.g. the same report delivered twice:
-        two reports of one time would give no interval for the rates."""
-        report = {**report, "received_ms": now_ms()}
+        two reports of one time would give no interval for the rates. Raises ContractError
+        for a report `check_report` refuses."""
+        received = now_ms()
+        report = {**check_report(report, received), "received_ms": received}
         async with self.lock:
             newest = self.reports.get((site, gateway))
             if newest is not None and report["ts_ms"] <= newest[0]["ts_ms"]:

@@ -16,6 +16,7 @@ import pytest
 import uvicorn
 
 from furrow.cloud import create_app
+from furrow.cloud._time import now_ms
 from furrow.edge import commands
 from furrow.edge.topics import gateway_topic
 from furrow.gateway.config import ConfigError, load_config
@@ -230,3 +231,23 @@ def test_status_interval_must_be_a_positive_duration(tmp_path):
                     'status_interval = 0\n[farm_broker]\nhost = "127.0.0.1"\n[cloud_broker]\nhost = "127.0.0.1"\n')
     with pytest.raises(ConfigError, match=r"status_interval=0: Value error, must be a positive duration"):
         load_config(path)
+
+
+async def test_the_status_route_checks_reports_as_the_mqtt_path_does(tmp_path):
+    """POSTed status reports meet the MQTT contract: 257 devices, a bad node id, a unit past 247 or a time
+    more than 5 minutes ahead of the cloud are each a 422 naming the field, and leave the book as it was."""
+    url = f"/api/v1/gateways/{SITE}/gw-1/status"
+    counters = {"port": "rs485-1", "unit": 7, "polls": 1, "requests": 2, "errors": 0}
+    async with running_app(local_settings(tmp_path)) as client:
+        now = now_ms()
+        bad = [({"ts_ms": now, "modbus": {f"n-{i}": counters for i in range(257)}}, "modbus"),
+               ({"ts_ms": now, "modbus": {"Bad Id": counters}}, "modbus"),
+               ({"ts_ms": now, "modbus": {"soil-07": {**counters, "unit": 300}}}, "modbus.soil-07.unit"),
+               ({"ts_ms": now + 3600_000, "modbus": {"soil-07": counters}}, "ts_ms")]
+        for body, field in bad:
+            r = await client.post(url, json=body)
+            assert r.status_code == 422 and r.json()["detail"]["field"] == field, r.text
+        assert (await bus_page(client, "gw-1"))["reported_ms"] is None
+        r = await client.post(url, json={"ts_ms": now, "modbus": {"soil-07": counters}})
+        assert r.status_code == 204, r.text
+        assert (await bus_page(client, "gw-1"))["reported_ms"] == now

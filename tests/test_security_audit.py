@@ -3,6 +3,7 @@ PostgreSQL), and secrets only from the environment or files."""
 
 from __future__ import annotations
 
+import asyncio
 import getpass
 import os
 import subprocess
@@ -75,6 +76,20 @@ async def test_login_is_rate_limited_per_user_and_per_address(tmp_path):
         assert r.status_code == 200
 
 
+async def test_parallel_wrong_logins_cannot_pass_the_limit(tmp_path):
+    """30 wrong passwords sent at once: only 5 are checked (401), the other 25 are 429, since an attempt
+    counts as a failure while it is being checked; a right password (not in parallel) is not counted."""
+    async with running_app(local_settings(tmp_path), headers=None) as client:
+        await client.app.state.services.db.run(lambda s: set_password_sync(s, "maria", Role.AGRONOMIST, PASSWORD))
+        ok = await client.post("/api/v1/auth/login", json={"name": "maria", "password": PASSWORD})
+        assert ok.status_code == 200 and client.app.state.services.login_limiter._failures == {}
+        answers = await asyncio.gather(*[client.post("/api/v1/auth/login",
+                                                     json={"name": "maria", "password": f"guess-number-{i}"})
+                                         for i in range(30)])
+        codes = sorted(r.status_code for r in answers)
+        assert codes == [401] * 5 + [429] * 25
+
+
 def test_the_limiter_forgets_failures_past_its_window():
     """Five failures lock a key for the rest of the window; once the oldest leaves it, one more try is allowed;
     a success clears the key; the table stays within max_keys."""
@@ -86,6 +101,9 @@ def test_the_limiter_forgets_failures_past_its_window():
     assert lim.retry_after(["user:a"], 60.5) is None  # the failure at t=0 left the window
     lim.failed(["user:a"], 60.5)  # five again (t = 1, 2, 3, 4, 60.5): locked until t=1 leaves, at 61
     assert lim.retry_after(["user:a"], 60.5) == 1
+    lim.forgive(["user:a"], 60.5)  # that attempt turned out right: four again
+    assert lim.retry_after(["user:a"], 60.5) is None
+    lim.failed(["user:a"], 60.5)
     lim.succeeded("user:a")
     assert lim.retry_after(["user:a"], 60.5) is None
     for k in "wxyz":
@@ -97,6 +115,11 @@ async def _audited_changes(client) -> None:
     await register_site(client, "s1", "z1")
     await register_node(client, "soil-01", "z1")
     assert (await client.put("/api/v1/registry/sites/s1", json={"id": "s1", "name": "renamed"})).status_code == 200
+    points = [{"raw": 30000, "vwc_pct": 5.0}, {"raw": 15000, "vwc_pct": 40.0}]
+    for store in (False, True):  # a fit only shown changes nothing and is not audited
+        r = await client.post("/api/v1/nodes/soil-01/calibration",
+                              json={"method": "two-point", "points": points, "store": store})
+        assert r.status_code == 200, r.text
     assert (await client.post("/api/v1/nodes/soil-01/credentials")).status_code == 201
     assert (await client.delete("/api/v1/nodes/soil-01/credentials")).status_code == 204
     issued = (await client.post("/api/v1/auth/tokens", json={"user": "maria", "role": "agronomist"})).json()
@@ -116,7 +139,7 @@ async def _audited_changes(client) -> None:
     assert actions == [
         ("registry.create_site", "site:s1"), ("registry.create_field", "field:s1-f"),
         ("registry.create_zone", "zone:z1"), ("registry.create_node", "node:soil-01"),
-        ("registry.replace_site", "site:s1"),
+        ("registry.replace_site", "site:s1"), ("registry.calibrate_node", "node:soil-01"),
         ("credentials.issue", "node:soil-01"), ("credentials.revoke", "node:soil-01"),
         ("token.issue", "user:maria"), ("token.revoke", f"token:{issued['id']}"),
         ("override.create", "zone:z1"),
@@ -134,7 +157,7 @@ async def _audited_changes(client) -> None:
 
 
 async def test_every_change_is_in_the_audit_log(tmp_path):
-    """Registry, credential, token, override and command changes each leave who, what, when, from where."""
+    """Registry (calibration too), credential, token, override and command changes each leave who, what, when."""
     async with running_app(local_settings(tmp_path)) as client:
         await _audited_changes(client)
 
@@ -161,3 +184,14 @@ def test_secrets_come_from_files_and_weak_ones_stop_the_service(tmp_path):
     done = subprocess.run([sys.executable, "-m", "furrow.cli", "cloud", "run", "--port", "1"], env=env,
                           capture_output=True, text=True, timeout=60)
     assert done.returncode == 2 and "FURROW_SECRET_KEY is not set" in done.stderr
+
+
+async def test_integers_past_64_bits_are_refused_not_crashing(tmp_path):
+    """An alert id or an audit since_ms past 2**63-1 is a 422 naming the parameter, not an OverflowError (500)."""
+    async with running_app(local_settings(tmp_path)) as client:
+        ack = await client.post(f"/api/v1/alerts/{2**70}/ack")
+        since = await client.get(f"/api/v1/audit?since_ms={2**70}")
+        assert (ack.status_code, since.status_code) == (422, 422)
+        assert ack.json()["detail"][0]["loc"] == ["path", "alert_id"]
+        assert since.json()["detail"][0]["loc"] == ["query", "since_ms"]
+        assert (await client.post(f"/api/v1/alerts/{2**63 - 1}/ack")).status_code == 404

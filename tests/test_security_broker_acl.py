@@ -17,8 +17,12 @@ from pathlib import Path
 import pytest
 
 from furrow.cloud.identity import hash_password
+from furrow.edge import commands
+from furrow.edge.payload import encode_json
 from furrow.edge.topics import gateway_topic, node_topic
 from tests.cloud_support import SECRET_KEY, WAIT, batch_of, eventually, item, local_settings, running_app, soil_uplink
+from tests.gateway_support import decode_batch, gateway_config, running_gateway
+from tests.gateway_support import soil_uplink as gw_soil_uplink
 from tests.security_support import Login, register_node, register_site
 from tests.servers import MosquittoServer
 
@@ -61,7 +65,7 @@ class Farm:
 
 
 async def _issue(tmp_path: Path) -> tuple[dict[str, str], dict[str, str]]:
-    """Two sites; nodes a, b, e (site s1), c (s2), d (revoked); gateways s1.gw1, s2.gw2; b rotated."""
+    """Two sites; nodes a, b, e (site s1), c (s2), d (revoked); gateways s1.gw1, s1.gw3, s2.gw2; b rotated."""
     passwords: dict[str, str] = {}
     old: dict[str, str] = {}
     async with running_app(local_settings(tmp_path, topic_root=ROOT)) as client:
@@ -72,7 +76,7 @@ async def _issue(tmp_path: Path) -> tuple[dict[str, str], dict[str, str]]:
             r = await client.post(f"/api/v1/nodes/{node}/credentials")
             assert r.status_code == 201, r.text
             passwords[node] = r.json()["password"]
-        for site, gw in (("s1", "gw1"), ("s2", "gw2")):
+        for site, gw in (("s1", "gw1"), ("s1", "gw3"), ("s2", "gw2")):
             r = await client.post(f"/api/v1/gateways/{site}/{gw}/credentials")
             assert r.status_code == 201, r.text
             passwords[f"{site}.{gw}"] = r.json()["password"]
@@ -92,7 +96,7 @@ def farm(tmp_path_factory) -> Iterator[Farm]:
     done = subprocess.run([sys.executable, "-m", "furrow.cli", "broker", "config", "--out", str(out), "--root", ROOT],
                           env=env, capture_output=True, text=True, timeout=60)
     assert done.returncode == 0, done.stderr
-    assert "6 device login(s)" in done.stderr  # a, b, c, e and two gateways; d is revoked
+    assert "7 device login(s)" in done.stderr  # a, b, c, e and three gateways; d is revoked
     service = ("furrow@cloud", (out / "service.password").read_text().strip())
     broker = LockedMosquitto(out / "furrow.conf", service)
     broker.start()
@@ -170,6 +174,66 @@ def test_a_gateway_reads_and_writes_only_its_own_site(farm):
         assert (gateway_topic("s2", "gw2", "batch", ROOT), b"forged batch") not in got
     finally:
         gw1.close()
+        cloud.close()
+
+
+def test_a_gateway_cannot_act_as_a_sibling_gateway_of_its_site(farm):
+    """s1.gw3 cannot read s1.gw1's commands, and its commands, acks, batches and status forged on
+    s1.gw1's topics never arrive; what it publishes on its own topics does."""
+    cloud = Login(farm.broker.host, farm.broker.port, *farm.service)
+    gw1 = farm.login("s1.gw1")
+    gw3 = farm.login("s1.gw3")
+    try:
+        cloud.subscribe(f"{ROOT}/#")
+        gw1.subscribe(gateway_topic("s1", "gw1", "cmd", ROOT))
+        gw3.subscribe(gateway_topic("s1", "gw1", "cmd", ROOT), f"{ROOT}/v1/s1/gw/+/cmd", f"{ROOT}/v1/s1/#",
+                      gateway_topic("s1", "gw3", "cmd", ROOT))
+        for leaf in ("cmd", "ack", "batch", "status"):
+            gw3.publish(gateway_topic("s1", "gw1", leaf, ROOT), b"forged by gw3")
+        own_batch = gateway_topic("s1", "gw3", "batch", ROOT)
+        gw3.publish(own_batch, b"gw3's batch")
+        assert cloud.until(own_batch) == [(own_batch, b"gw3's batch")]
+        cloud.publish(gateway_topic("s1", "gw1", "cmd", ROOT), b"for gw1")
+        mine = gateway_topic("s1", "gw3", "cmd", ROOT)
+        cloud.publish(mine, b"for gw3")
+        assert gw3.until(mine) == [(mine, b"for gw3")]
+        assert gw1.until(gateway_topic("s1", "gw1", "cmd", ROOT)) == [(gateway_topic("s1", "gw1", "cmd", ROOT),
+                                                                        b"for gw1")]
+    finally:
+        for x in (gw1, gw3, cloud):
+            x.close()
+
+
+async def test_the_real_gateway_works_within_its_acl(farm, tmp_path):
+    """The gateway s1.gw1, logged in to both sides of the locked broker, announces itself, forwards node-a's
+    reading as a batch, relays the cloud's command to node-a and node-a's ack back to the cloud."""
+    login = {"host": farm.broker.host, "port": farm.broker.port, "keepalive": 5, "timeout": 3,
+             "username": "s1.gw1", "password": farm.passwords["s1.gw1"]}
+    config = gateway_config(tmp_path, farm.broker.host, farm.broker.port, ROOT, site="s1", gateway_id="gw1",
+                            farm_broker=login, cloud_broker=login)
+    cloud = Login(farm.broker.host, farm.broker.port, *farm.service)
+    node = farm.login("node-a")
+    try:
+        cloud.subscribe(f"{ROOT}/v1/s1/gw/gw1/#")
+        node.subscribe(node_topic("s1", "node-a", "cmd", ROOT))
+        async with running_gateway(config):
+            status = gateway_topic("s1", "gw1", "status", ROOT)
+            assert commands.decode_status((await asyncio.to_thread(cloud.until, status))[-1][1])["state"] == "online"
+            node.publish(node_topic("s1", "node-a", "up", ROOT), encode_json(gw_soil_uplink("node-a", 1)))
+            batch = (await asyncio.to_thread(cloud.until, gateway_topic("s1", "gw1", "batch", ROOT)))[-1][1]
+            assert [(i["node"], i["seq"]) for i in decode_batch(batch)["items"]] == [("node-a", 1)]
+            now = int(time.time() * 1000)
+            cmd = commands.make_command("c-0123456789abcdef01234567", "node-a", 1, "open", 60, 120, now,
+                                        now + 600_000)
+            cloud.publish(gateway_topic("s1", "gw1", "cmd", ROOT), commands.encode(cmd))
+            relayed = (await asyncio.to_thread(node.until, node_topic("s1", "node-a", "cmd", ROOT)))[-1][1]
+            assert json.loads(relayed)["id"] == cmd["id"]
+            ack = commands.make_ack(cmd["id"], "node-a", "started", now)
+            node.publish(node_topic("s1", "node-a", "ack", ROOT), commands.encode(ack))
+            got = (await asyncio.to_thread(cloud.until, gateway_topic("s1", "gw1", "ack", ROOT)))[-1][1]
+            assert commands.decode_ack(got)["state"] == "started"
+    finally:
+        node.close()
         cloud.close()
 
 

@@ -56,7 +56,11 @@ async def _credentials_lifecycle(client) -> None:
 
     r = await client.post("/api/v1/gateways/s1/gw-1/credentials")
     assert r.status_code == 201 and r.json()["username"] == "s1.gw-1"
-    assert r.json()["topics"] == {"publish": ["furrow/v1/s1/#"], "subscribe": ["furrow/v1/s1/#"]}
+    assert r.json()["topics"] == {
+        "publish": ["furrow/v1/s1/gw/gw-1/batch", "furrow/v1/s1/gw/gw-1/status", "furrow/v1/s1/gw/gw-1/ack",
+                    "furrow/v1/s1/node/+/cmd"],
+        "subscribe": ["furrow/v1/s1/gw/gw-1/cmd", "furrow/v1/s1/node/+/up", "furrow/v1/s1/node/+/status",
+                      "furrow/v1/s1/node/+/ack"]}
     assert (await client.delete("/api/v1/gateways/s1/gw-1/credentials")).status_code == 204
 
 

@@ -27,6 +27,7 @@ from .models import AlertOut, AlertState, EvaluationOut, SeverityName
 from .snapshot import Snapshot
 
 log = logging.getLogger(__name__)
+SUBJECT_LEN = 80  # AlertRow.subject's column: rows are stored and matched on this much of the subject
 _LOCK_ID = 0x46_55_52_41  # "FURA": the advisory lock that serialises evaluations on PostgreSQL
 
 
@@ -57,11 +58,12 @@ def _reconcile(session: Session, snap: Snapshot, now_ms: int) -> list[Notice]:
     current = evaluate_alerts(snap.state, [_previous(r) for r in rows.values()])
     changes: list[tuple[str, AlertRow]] = []
     for alert in current:
-        key = (str(alert.kind), alert.subject)
+        # Matched on what is stored: a longer subject would never find its row and flap.
+        key = (str(alert.kind), alert.subject[:SUBJECT_LEN])
         row = rows.pop(key, None)
         if row is None:
             site, zone = snap.places.of(alert.kind, alert.subject)
-            row = AlertRow(kind=key[0], subject=alert.subject[:80], site=site, zone=zone, first_ms=now_ms,
+            row = AlertRow(kind=key[0], subject=key[1], site=site, zone=zone, first_ms=now_ms,
                            severity=int(alert.severity), message=alert.message[:400],
                            evidence=_json_safe(alert.evidence), last_ms=now_ms)
             session.add(row)

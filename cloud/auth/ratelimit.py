@@ -4,6 +4,8 @@ After `max_failures` failed logins within `window_s` for one key (a name, or
 an address) further attempts for that key are refused until the oldest
 failure leaves the window, even with the right password, so guessing stays
 at `max_failures` per window. A success clears the name's failures. The
+login route counts an attempt as failed before checking the password and
+forgives it on success, so parallel attempts cannot all pass the check. The
 table is bounded: past `max_keys` keys the stalest go first.
 
 It lives in the process: each cloud instance counts on its own.
@@ -49,6 +51,15 @@ class LoginLimiter:
             times.append(now)
         while len(self._failures) > self.max_keys:
             self._failures.popitem(last=False)
+
+    def forgive(self, keys: list[str], at: float) -> None:
+        """Take back the failure `failed(keys, at)` counted (the attempt turned out right)."""
+        for key in keys:
+            times = self._failures.get(key)
+            if times is not None and at in times:
+                times.remove(at)
+                if not times:
+                    del self._failures[key]
 
     def succeeded(self, key: str) -> None:
         self._failures.pop(key, None)

@@ -67,7 +67,7 @@ class CredentialStore:
         self.root = topic_root
 
     def _topics(self, kind: str, site: str, device: str) -> Topics:
-        return node_topics(self.root, site, device) if kind == NODE else gateway_topics(self.root, site)
+        return node_topics(self.root, site, device) if kind == NODE else gateway_topics(self.root, site, device)
 
     def _issue(self, session: Session, kind: str, site: str, device: str, username: str, by: str,
                now: int) -> IssuedCredentials:

@@ -17,7 +17,19 @@ import os
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from furrow.edge.topics import NODE_ACK, NODE_CMD, NODE_STATUS, NODE_UP, TOPIC_VERSION, node_topic
+from furrow.edge.topics import (
+    GW_ACK,
+    GW_BATCH,
+    GW_CMD,
+    GW_STATUS,
+    NODE_ACK,
+    NODE_CMD,
+    NODE_STATUS,
+    NODE_UP,
+    gateway_topic,
+    node_filter,
+    node_topic,
+)
 
 PBKDF2_ITERATIONS = 101
 SALT_BYTES = 12
@@ -61,10 +73,14 @@ def node_topics(root: str, site: str, node: str) -> Topics:
                   subscribe=(node_topic(site, node, NODE_CMD, root),))
 
 
-def gateway_topics(root: str, site: str) -> Topics:
-    """A gateway reads and writes its own site's subtree (its nodes' topics and its own), no other site's."""
-    subtree = f"{root}/{TOPIC_VERSION}/{site}/#"
-    return Topics(publish=(subtree,), subscribe=(subtree,))
+def gateway_topics(root: str, site: str, gateway: str) -> Topics:
+    """A gateway publishes its own batches, status and acks and reads its own commands (never a
+    sibling gateway's of the same site); on the farm side it reads its site's nodes' readings,
+    status and acks and publishes their commands (relayed, or its own when offline)."""
+    own = tuple(gateway_topic(site, gateway, leaf, root) for leaf in (GW_BATCH, GW_STATUS, GW_ACK))
+    return Topics(publish=(*own, node_filter(site, NODE_CMD, root)),
+                  subscribe=(gateway_topic(site, gateway, GW_CMD, root),
+                             *(node_filter(site, leaf, root) for leaf in (NODE_UP, NODE_STATUS, NODE_ACK))))
 
 
 def service_topics(root: str) -> Topics:

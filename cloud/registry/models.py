@@ -98,7 +98,8 @@ class PathogenIn(_In):
         "name": "my-fungus", "tmin_c": 2.0, "topt_c": 20.0, "tmax_c": 30.0, "wmin_h": 6.0, "wmax_h": 48.0,
         "dry_interrupt_h": 4.0, "source": "Author (year), Journal vol:pages, table N, row for the pathogen"}]})
 
-    name: str = Field(min_length=1, max_length=64, description="the alert's subject is <zone>/<name>")
+    # <zone (<= 32)>/<name (<= 47)> fits the 80 characters of an alert's subject.
+    name: str = Field(min_length=1, max_length=47, description="the alert's subject is <zone>/<name>")
     tmin_c: float = Field(ge=-20, le=50, description="minimum temperature for infection")
     topt_c: float = Field(ge=-20, le=50, description="optimum temperature")
     tmax_c: float = Field(ge=-20, le=60, description="maximum temperature for infection")

@@ -2,7 +2,7 @@
 
 from typing import Annotated
 
-from fastapi import APIRouter, Body, Query
+from fastapi import APIRouter, Body, Path, Query
 
 from furrow.edge.topics import check_id
 
@@ -37,7 +37,7 @@ async def evaluate_alerts(alerts: AlertsDep, _: Planner) -> EvaluationOut:
 @router.post("/{alert_id}/ack", response_model=AlertOut,
              responses={404: {"model": MessageResponse}, 409: {"model": MessageResponse,
                                                                "description": "already acknowledged: by whom"}})
-async def acknowledge_alert(alert_id: int, alerts: AlertsDep, who: AlertAcker,
+async def acknowledge_alert(alert_id: Annotated[int, Path(ge=1, le=2**63 - 1)], alerts: AlertsDep, who: AlertAcker,
                             body: Annotated[AckIn | None, Body()] = None) -> AlertOut:
     """Acknowledge an alert as the token's user, with an optional note. An escalation clears
     the acknowledgement, so the alert can be acknowledged again then."""

@@ -28,7 +28,7 @@ from ...commissioning import (
 from ...gateway_status import StatusBook
 from ...registry import NODES, NotFound
 from ...registry.models import NodeIn
-from ..deps import Ingester, Reader, RegistryDep, RegistryWriter, RoutesDep, StoreDep, get_services
+from ..deps import AuditDep, Ingester, Reader, RegistryDep, RegistryWriter, RoutesDep, StoreDep, get_services
 from ..schemas import MessageResponse, ProblemResponse
 from .ingest import gateway_origin
 
@@ -133,7 +133,8 @@ class CalibrationOut(BaseModel):
 
 @router.post("/nodes/{node}/calibration", response_model=CalibrationOut,
              responses={404: {"model": MessageResponse}, 422: {"model": ProblemResponse}})
-async def calibrate(node: str, body: CalibrationIn, registry: RegistryDep, _: RegistryWriter) -> CalibrationOut:
+async def calibrate(node: str, body: CalibrationIn, registry: RegistryDep, who: RegistryWriter,
+                    audit: AuditDep) -> CalibrationOut:
     """Fit a soil sensor's calibration from (raw, vwc_pct) points and store it on the registry
     node (its `calibration`). 422 names the field of a point that cannot give the fit."""
     check_id("node", node)
@@ -153,6 +154,8 @@ async def calibrate(node: str, body: CalibrationIn, registry: RegistryDep, _: Re
             kept = {k: v for k, v in (reg.calibration or {}).items() if not k.startswith(prefix)}
             values["calibration"] = kept | {depth_key(body.depth_cm, k): v for k, v in calibration.items()}
         await registry.replace(NODES, node, NodeIn(**values))
+        await audit(who.name, "registry.calibrate_node", f"node:{node}", depth_cm=body.depth_cm,
+                    method=str(fit.method), calibration=values["calibration"])
     return CalibrationOut(node=node, depth_cm=body.depth_cm, method=fit.method,
                           coefficients={"c0": fit.c0, "c1": fit.c1, "c2": fit.c2},
                           residuals_pct=fit.residuals_pct, rmse_pct=fit.rmse_pct, warnings=fit.warnings,
@@ -194,7 +197,9 @@ def _book(request: Request) -> StatusBook:
              responses={403: {"model": MessageResponse}, 422: {"model": ProblemResponse}})
 async def post_status(site: str, gateway: str, body: GatewayStatusIn, request: Request, who: Ingester) -> None:
     """A gateway's periodic status: its Modbus per-device counters (and whatever else it
-    counts). A gateway token may only report for itself."""
+    counts). A gateway token may only report for itself. The report is checked as one over
+    MQTT is (cloud/gateway_status.check_report): 422 names the field, e.g. a ts_ms ahead of
+    the cloud's clock."""
     check_id("site", site)
     check_id("gateway", gateway)
     origin = gateway_origin(who)

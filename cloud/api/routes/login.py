@@ -41,10 +41,14 @@ async def login(body: LoginIn, request: Request, services: ServicesDep) -> Login
     address = client_address(request)
     keys = [f"user:{body.name}", f"addr:{address}"]
     audit = get_auditor(request)
-    wait = limiter.retry_after(keys, time.monotonic())
+    started = time.monotonic()
+    wait = limiter.retry_after(keys, started)
     if wait is not None:
         raise HTTPException(status.HTTP_429_TOO_MANY_REQUESTS, headers={"Retry-After": str(wait)},
                             detail=f"too many failed logins; try again in {wait} s")
+    # Counted as a failure before the password is checked (and forgiven if right): parallel
+    # attempts each see the ones still in progress, so they cannot all slip under the limit.
+    limiter.failed(keys, started)
 
     def check(session: Session) -> tuple[bool, str | None]:
         user = session.scalar(select(User).where(User.name == body.name))
@@ -55,9 +59,9 @@ async def login(body: LoginIn, request: Request, services: ServicesDep) -> Login
 
     ok, role = await services.db.run(check)
     if not ok or role is None:
-        limiter.failed(keys, time.monotonic())
         await audit(body.name, "auth.login_failed", f"user:{body.name}")
         raise AuthError("wrong name or password")
+    limiter.forgive(keys, started)
     limiter.succeeded(keys[0])
     hours = services.settings.login_token_ttl_hours
     issued = await services.tokens.issue(body.name, Role(role), ttl_days=hours / 24)
