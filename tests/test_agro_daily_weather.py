@@ -92,3 +92,20 @@ def test_the_service_balance_stages_by_degree_days_and_carries_et0():
     assert rows[2].et0_mm == rows[1].et0_mm and "et0 carried from 2026-07-07" in rows[2].source
     assert all("no rain gauge: rain 0" in r.source for r in rows) and rows[0].rain_mm is None
     assert "start: field capacity assumed" in rows[0].source and rows[0].depletion_mm == rows[0].etc_mm
+
+
+def test_the_latitude_comes_from_the_weather_nodes_first_and_is_never_invented():
+    """locate(): the balance's weather node wins over a located zone node, a zone node over a site node;
+    with no located node there is no location (no default latitude of 0)."""
+    from furrow.cloud.planning.inputs import locate
+    from furrow.cloud.registry.models import NodeOut
+
+    def node(i: str, role: str, lat: float | None) -> NodeOut:
+        return NodeOut(id=i, role=role, zone_id="z1", lat=lat, lon=None if lat is None else 1.0)
+
+    soil, wx, far = node("soil-01", "soil", 10.0), node("wx-01", "weather", 45.0), node("wx-09", "weather", 50.0)
+    assert locate(["wx-01"], [soil, wx], []).lat == 45.0
+    assert locate(["wx-09"], [soil], [far]).source == "weather node wx-09 (50, 1.0)"
+    assert locate(["wx-02"], [soil, node("wx-02", "weather", None)], []).source == "zone node soil-01 (10, 1.0)"
+    assert locate([], [node("soil-03", "soil", None)], [far]).source == "site node wx-09 (50, 1.0)"
+    assert locate(["wx-02"], [node("wx-02", "weather", None)], []) is None

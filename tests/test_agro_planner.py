@@ -86,6 +86,19 @@ def test_rain_since_balance_is_deducted():
     assert d.explanation == "depletion 38.0 mm is below MAD 45.0 mm (50% of TAW 90.0 mm)"
 
 
+def test_irrigation_the_balance_does_not_count_yet_is_deducted():
+    """A 48 mm run in flight on a zone at 50 mm: already-irrigating, skip; 20 mm leaves 30 mm to refill."""
+    d = plan_zone(zone(), state(50.0, irrigation_since_balance_mm=48.0), None, None, NIGHT)
+    assert (d.action, d.rule, d.commands) == (Action.SKIP, "already-irrigating", ())
+    assert d.inputs["irrigation_since_balance_mm"] == 48.0 and d.inputs["depletion_now_mm"] == 2.0
+    assert d.explanation == ("depletion 50.0 mm reached MAD 45.0 mm, but 48.0 mm of irrigation in flight or run "
+                             "since the balance leaves 2.0 mm")
+    part = plan_zone(zone(), state(80.0, irrigation_since_balance_mm=20.0), None, None, NIGHT)
+    assert (part.rule, part.net_mm) == ("mad-reached", 60.0)
+    assert "(20.0 mm of irrigation in flight or run since the balance deducted)" in part.explanation
+    assert plan_zone(zone(), state(30.0, irrigation_since_balance_mm=5.0), None, None, NIGHT).rule == "below-mad"
+
+
 def test_rain_forecast_covering_the_need_skips():
     """60 mm at 90% expected (54 mm) covers the 50 mm needed: skip, rule rain-forecast."""
     d = plan_zone(zone(), state(50.0), None, Forecast(rain_mm=60.0, probability=0.9, source="met-office"), NIGHT)

@@ -1,11 +1,14 @@
-"""A whole season of the FAO-56 chapter 8 water balance against an independently worked table.
+"""A season worked by hand from FAO-56's chapter-8 equations (Examples 35/36 scheduling), against
+Furrow's water balance.
 
-FAO-56 works irrigation scheduling by hand in chapter 8 (Examples 35 and 36: TAW, RAW, Ks and
-the daily depletion Dr with irrigation when Dr reaches RAW) but prints no season long enough to
-copy. tests/data/agro/season_fao56.csv is such a season, worked with the paper's equations by
-`hand_worked_season` below, which imports nothing from Furrow: a plain transcription of
-eq. 66, 58, table 22, 82-88, in the order the paper gives them. The CSV's header comments say
-how every column was derived. The test checks twice:
+FAO-56 works irrigation scheduling in chapter 8 (Examples 35 and 36: TAW, RAW, Ks and the daily
+depletion Dr, irrigating when Dr reaches RAW) but prints no season. tests/data/agro/season_fao56.csv
+is not the paper's: it is a 55-day season worked from the paper's equations by
+`hand_worked_season` below, a plain transcription of eq. 66, 58, table 22, 82-88 in the order the
+paper gives them, which imports nothing from Furrow. It was written by the same author as the
+code under test, so it guards against slips in the code (a wrong equation, a term in the wrong
+order), not against a shared misreading of the paper. The CSV's header comments say how every
+column was derived. The test checks twice:
 
 1. the CSV is what the transcription gives (so the table is traceable to the equations);
 2. Furrow's run_water_balance, fed the same ET0, rain and irrigation, reproduces every column.
@@ -85,7 +88,8 @@ def printed_table() -> list[dict[str, str]]:
 
 
 def test_the_table_is_the_papers_equations_worked_day_by_day():
-    """Every printed number of season_fao56.csv is the transcription's, to the 3 decimals printed."""
+    """Every printed number of season_fao56.csv (worked by hand from FAO-56's chapter-8 equations) is the
+    transcription's, to the 3 decimals printed."""
     table = printed_table()
     worked = hand_worked_season()
     assert len(table) == len(worked) == 55
@@ -105,8 +109,8 @@ def test_the_season_exercises_every_term():
 
 
 def test_run_water_balance_reproduces_the_hand_worked_season():
-    """Furrow's balance, fed the table's ET0, rain and irrigation, gives its Kc, p, RAW, Ks, ETc adj, DP
-    and Dr on all 55 days within 0.001 (the table's printed precision)."""
+    """Furrow's balance, fed the hand-worked season's ET0, rain and irrigation, gives its Kc, p, RAW, Ks,
+    ETc adj, DP and Dr on all 55 days within 0.001 (the table's printed precision)."""
     table = printed_table()
     crop = CropCoefficients(*L, *KC)
     params = BalanceParams(crop=crop, p_table=P_TABLE, theta_fc=THETA_FC, theta_wp=THETA_WP, zr_m=ZR)

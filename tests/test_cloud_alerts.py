@@ -10,18 +10,24 @@ import hmac
 import itertools
 import json
 import threading
+from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import aiomqtt
 import pytest
+from pydantic import ValidationError
 from sqlalchemy import create_engine
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from furrow.cloud._time import now_ms
+from furrow.cloud.agronomy.alerts import FarmState, RiskSnapshot
+from furrow.cloud.alerts import AlertService, Deliveries, Places, Snapshot
 from furrow.cloud.auth import Role
-from furrow.cloud.db import AlertRow
+from furrow.cloud.db import AlertRow, Database
+from furrow.cloud.events import EventBus
 from furrow.cloud.migrations import current, head
+from furrow.cloud.registry.models import PathogenIn
 from furrow.edge.batch import make_batch
 from furrow.edge.payload import make_reading, make_uplink
 from tests.cloud_support import WAIT, Door, eventually, item, local_settings, running_app
@@ -79,7 +85,9 @@ async def farm(c, nodes: tuple[str, ...] = ("soil-01", "irr-01", "wx-01")) -> No
     """Site s1, field f1, zone z1 with `nodes` in it, and valve 1 of irr-01 when it is one of them."""
     bodies = [("sites", {"id": "s1", "name": "Farm", "timezone": "UTC"}),
               ("fields", {"id": "f1", "site_id": "s1", "name": "North"}), ("zones", ZONE)]
-    bodies += [("nodes", {"id": n, "role": NODES[n], "zone_id": "z1"}) for n in nodes]
+    # the weather node is located: drought's ET0 needs a latitude (none: the rule stays silent)
+    bodies += [("nodes", {"id": n, "role": NODES[n], "zone_id": "z1",
+                          **({"lat": 41.65, "lon": -0.88} if NODES[n] == "weather" else {})}) for n in nodes]
     if "irr-01" in nodes:
         bodies.append(("valves", {"node_id": "irr-01", "channel": 1, "zone_id": "z1"}))
     for path, body in bodies:
@@ -446,3 +454,25 @@ async def test_a_zone_nearly_out_of_its_weekly_budget(tmp_path):
         assert (await c.post("/api/v1/commands", json={"zone": "z1", "amount_mm": 1.0})).status_code == 201
         assert (await evaluate(c))["escalated"] == 1
         assert [(x["id"], x["severity"]) for x in await alerts(c)] == [(a["id"], "critical")]
+
+
+async def test_a_subject_longer_than_the_column_is_raised_once_not_flapping(tmp_path):
+    """A disease subject past the 80 stored characters, evaluated three times, is raised once and stays open
+    (rows are matched on the subject as stored); the registry refuses a pathogen name that makes one."""
+    db = Database(f"sqlite:///{tmp_path}/alerts.db")
+    db.migrate()
+    subject = "z" * 32 + "/" + "p" * 64
+
+    async def snapshot(at_ms: int) -> Snapshot:
+        state = FarmState(now=datetime.fromtimestamp(at_ms / 1000, UTC),
+                          diseases=[RiskSnapshot(subject, 3.0, 1.0, "wet")])
+        return Snapshot(state, Places({}, {}))
+
+    service = AlertService(db, snapshot, Deliveries(EventBus()))
+    runs = [await service.evaluate() for _ in range(3)]
+    assert [(r.raised, r.resolved, r.open) for r in runs] == [(1, 0, 1), (0, 0, 1), (0, 0, 1)]
+    params = {"tmin_c": 2.0, "topt_c": 20.0, "tmax_c": 30.0, "wmin_h": 6.0, "wmax_h": 48.0,
+              "dry_interrupt_h": 4.0, "source": "Author (year)"}
+    assert PathogenIn(name="p" * 47, **params).name == "p" * 47
+    with pytest.raises(ValidationError, match="name"):
+        PathogenIn(name="p" * 48, **params)

@@ -11,6 +11,7 @@ import pytest
 from sqlalchemy import create_engine
 
 from furrow.cloud.agronomy.et0 import DailyWeather, Site, et0_daily
+from furrow.cloud.alerts import farm_snapshot
 from furrow.cloud.auth import Role
 from furrow.cloud.migrations import current, head
 from furrow.edge.batch import make_batch
@@ -185,7 +186,7 @@ def _hour(day: int, h: int) -> dict[str, float]:
 
 
 async def _weather_farm(c, zone: dict | None = None, vwc: float = 16.0, valve: dict | None = None,
-                        runs: tuple[tuple[int, int], ...] = ()) -> None:
+                        runs: tuple[tuple[int, int], ...] = (), wx: dict | None = None) -> None:
     """z1 (crop coefficients, planted 2026-01-01) with soil-01, irr-01 and wx-01 (41.65 N); the
     completed `runs` (runtime_s, at_ms); then wx-01 reports every hour of 2026-01-01..03 and
     soil-01 reads `vwc` at 10 cm at the end of each day (until then z1 cannot be planned)."""
@@ -195,7 +196,8 @@ async def _weather_farm(c, zone: dict | None = None, vwc: float = 16.0, valve: d
                     ("fields", {"id": "f1", "site_id": "s1", "name": "North"}), ("zones", body),
                     ("nodes", {"id": "soil-01", "role": "soil", "zone_id": "z1", "depths_cm": [10]}),
                     ("nodes", {"id": "irr-01", "role": "irrigation", "zone_id": "z1"}),
-                    ("nodes", {"id": "wx-01", "role": "weather", "zone_id": "z1", "lat": 41.65, "lon": -0.88}),
+                    ("nodes", {"id": "wx-01", "role": "weather", "zone_id": "z1", "lat": 41.65, "lon": -0.88,
+                               **(wx or {})}),
                     ("valves", {"node_id": "irr-01", "channel": 1, "zone_id": "z1", **(valve or {})})]:
         r = await c.post(f"/api/v1/registry/{path}", json=b)
         assert r.status_code == 201, r.text
@@ -411,3 +413,67 @@ async def test_at_noon_the_plan_waits_for_the_night_window(tmp_path):
         assert "deferred to the night window at 2026-01-04 22:00" in d["explanation"]
         (cmd,) = await _planner_commands(c)
         assert cmd["not_before_ms"] == T0 + 3 * DAY + 22 * HOUR
+
+
+async def test_a_refill_running_across_midnight_is_not_ordered_again(tmp_path):
+    """Planned at 21:00, the refill starts at 22:00 and is still running at 00:30: the balance to the
+    end of the day before cannot count it, so the 00:30 plan deducts it (already-irrigating, naming
+    the command) instead of ordering a second refill; once it completes the balance counts it."""
+    async with running_app(local_settings(tmp_path)) as c:
+        await _weather_farm(c)
+        planning = c.app.state.services.planning
+        planning.clock = lambda: T0 + 3 * DAY + 21 * HOUR
+        first = (await c.post("/api/v1/zones/z1/plan")).json()
+        assert first["action"] == "irrigate" and "deferred-to-window" in first["detail"]["adjustments"], first
+        (cmd,) = await _planner_commands(c)
+        start = T0 + 3 * DAY + 22 * HOUR
+        await c.app.state.services.commands.apply_ack(make_ack(cmd["id"], "irr-01", "started", start), now_ms=start)
+
+        planning.clock = lambda: T0 + 4 * DAY + 30 * 60_000
+        d = (await c.post("/api/v1/zones/z1/plan")).json()
+        assert (d["action"], d["rule"], d["command_ids"]) == ("skip", "already-irrigating", []), d
+        gross = cmd["duration_s"] / 3600 * 12.0
+        assert d["inputs"]["irrigation_since_balance_mm"] == pytest.approx(gross, abs=0.01)
+        assert cmd["id"] in d["inputs"]["sources"]["irrigation_since_balance"]
+        assert [x["id"] for x in await _planner_commands(c)] == [cmd["id"]]
+
+        done = start + cmd["duration_s"] * 1000
+        ack = make_ack(cmd["id"], "irr-01", "completed", done, runtime_s=cmd["duration_s"])
+        await c.app.state.services.commands.apply_ack(ack, now_ms=done)
+        planning.clock = lambda: done + HOUR
+        after = (await c.post("/api/v1/zones/z1/plan")).json()
+        assert (after["rule"], after["inputs"]["irrigation_since_balance_mm"]) == ("below-mad", 0.0), after
+        assert after["inputs"]["balance_day"]["irrigation_mm"] == pytest.approx(gross, abs=0.01)
+        assert len(await _planner_commands(c)) == 1
+
+
+async def test_without_a_located_node_there_is_no_et0_rather_than_a_latitude_of_0(tmp_path):
+    """No node of the zone or site has a latitude: the balance computes no ET0 (FAO-56 needs one) instead
+    of taking the equator, says so, and the plan uses the probes alone (the drought alert, whose ET0
+    needs one too, stays silent); a located node of another zone of the site then gives the latitude,
+    named in the sources, and drought counts the dry day."""
+    async with running_app(local_settings(tmp_path)) as c:
+        services = c.app.state.services
+
+        async def dry_days() -> list[int]:
+            snap = await farm_snapshot(services.registry, services.routes, services.store, services.db, JAN4_23H)
+            return [z.days_without_effective_rain for z in snap.state.zones if z.zone == "z1"]
+
+        await _weather_farm(c, wx={"lat": None, "lon": None})
+        assert await dry_days() == [0]
+        rows = (await c.get("/api/v1/zones/z1/balance", params={"days": 3})).json()
+        assert all(r["et0_mm"] is None and "no latitude (no located node): no ET0" in r["source"] for r in rows)
+        d = (await c.post("/api/v1/zones/z1/plan")).json()
+        assert d["inputs"]["sources"]["et0"].startswith("absent: no node of the zone or site has a latitude")
+        assert d["inputs"]["sources"]["depletion"].startswith("probes only") and "latitude" in \
+            d["inputs"]["sources"]["depletion"]
+
+        for path, b in [("zones", {**ZONE, "id": "z2"}),
+                        ("nodes", {"id": "soil-02", "role": "soil", "zone_id": "z2", "lat": 41.65, "lon": -0.88})]:
+            assert (await c.post(f"/api/v1/registry/{path}", json=b)).status_code == 201
+        rows = (await c.get("/api/v1/zones/z1/balance", params={"days": 3})).json()
+        assert [r["et0_mm"] for r in rows] == [pytest.approx(_expected_et0(day), abs=0.006) for day in range(3)]
+        d = (await c.post("/api/v1/zones/z1/plan")).json()
+        assert "latitude of site node soil-02 (41.65, -0.88)" in d["inputs"]["sources"]["et0"]
+        assert d["inputs"]["sources"]["depletion"].startswith("water balance")
+        assert await dry_days() == [1]  # 2026-01-03 dry, 8 mm of rain on 01-02

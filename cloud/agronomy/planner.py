@@ -10,7 +10,9 @@ Rules, in the order they are checked:
     override-hold           an agronomist froze the zone: nothing is issued
     override-skip           an agronomist skipped the zone until a time
     override-water-now      an agronomist asked for water now (amount or a refill)
-    below-mad               depletion (less rain since the balance) is under MAD x TAW
+    already-irrigating      depletion reached MAD, but the irrigation the balance does not count yet
+                            (in flight, or run since its cut-off) brings it back under MAD: skip
+    below-mad               depletion (less rain and irrigation since the balance) is under MAD x TAW
     rain-forecast           expected rain covers the need: skip
     shrunk-for-forecast     (adjustment) expected rain covers part of it
     budget-exhausted        the weekly or seasonal budget is spent: skip
@@ -74,6 +76,10 @@ class ZoneState:
     override: Override | None = None
     group_busy_until: datetime | None = None
     """When another zone of the same hydraulic group finishes, if one is running."""
+    irrigation_since_balance_mm: float = 0.0
+    """Net mm (gross x efficiency) of the zone's own runs that the depletion does not count yet:
+    in flight, or run since the balance's cut-off. Deducted like rain, so a refill on its way
+    across midnight is not ordered twice."""
 
 
 @dataclass(frozen=True)
@@ -161,10 +167,13 @@ def plan_zone(zone: ZoneConfig, state: ZoneState, weather: WeatherNow | None, fo
     taw = state.taw_mm
     mad = irr.mad_fraction if irr.mad_fraction is not None else zone.crop.p
     rain_since = weather.rain_since_balance_mm if weather is not None else 0.0
-    depletion = max(0.0, state.depletion_mm - rain_since)
+    pending = max(0.0, state.irrigation_since_balance_mm)
+    before_irrigation = max(0.0, state.depletion_mm - rain_since)
+    depletion = max(0.0, before_irrigation - pending)
     target = irr.refill_fraction * taw
     inputs: dict[str, object] = {
         "now": now.isoformat(), "depletion_mm": round(state.depletion_mm, 2), "rain_since_balance_mm": rain_since,
+        "irrigation_since_balance_mm": round(pending, 2),
         "depletion_now_mm": round(depletion, 2), "taw_mm": round(taw, 2), "mad_fraction": mad,
         "mad_mm": round(mad * taw, 2), "refill_to_mm": round(target, 2),
         "forecast": None if forecast is None else {"rain_mm": forecast.rain_mm, "probability": forecast.probability,
@@ -201,12 +210,18 @@ def plan_zone(zone: ZoneConfig, state: ZoneState, weather: WeatherNow | None, fo
         net = override.amount_mm if override.amount_mm is not None else max(0.0, depletion - target)
         why = f"water now asked by {override.by or 'an agronomist'}: {net:.1f} mm net"
     else:
+        if depletion < mad * taw and before_irrigation >= mad * taw:
+            return no(Action.SKIP, "already-irrigating",
+                      f"depletion {before_irrigation:.1f} mm reached MAD {mad * taw:.1f} mm, but {pending:.1f} mm "
+                      f"of irrigation in flight or run since the balance leaves {depletion:.1f} mm")
         if depletion < mad * taw:
             return no(Action.SKIP, "below-mad",
                       f"depletion {depletion:.1f} mm is below MAD {mad * taw:.1f} mm ({mad:.0%} of TAW {taw:.1f} mm)")
         rule = "mad-reached"
         net = depletion - target
         why = f"depletion {depletion:.1f} mm reached MAD {mad * taw:.1f} mm: refill {net:.1f} mm to {target:.1f} mm"
+        if pending > 0:
+            why += f" ({pending:.1f} mm of irrigation in flight or run since the balance deducted)"
         if forecast is not None and forecast.expected_mm >= irr.rain_skip_mm:
             expected = forecast.expected_mm
             if expected >= net:

@@ -29,7 +29,7 @@ from ..agronomy.alerts import (
 from ..db import Database
 from ..node_routes import NodeRoutes
 from ..planning import zone_water
-from ..planning.inputs import DEFAULT_P
+from ..planning.inputs import DEFAULT_P, locate
 from ..registry import FIELDS, NODES, SITES, VALVES, ZONES, Registry
 from ..registry.models import NodeOut, ValveOut, ZoneOut
 from ..storage import Reading, ReadingStore
@@ -204,9 +204,11 @@ async def farm_snapshot(registry: Registry, routes: NodeRoutes, store: ReadingSt
         water = await zone_water(z, members, latest)  # type: ignore[arg-type]
         gauges = [n for n in members if n.role == "weather"]
         days, et = (0, 0.0)
-        if gauges:
-            days, et = await drought(store, [n.id for n in gauges], gauges[0].lat or 0.0, now_ms,
-                                     t.drought_critical_days + 1)
+        site_nodes = [n for n in nodes if n.zone_id is not None and zone_site.get(n.zone_id) == zone_site[z.id]]
+        # ET0 needs a latitude: the gauges', else the zone's or site's nodes'; none leaves drought silent
+        where = locate([n.id for n in gauges], members, site_nodes)
+        if gauges and where is not None:
+            days, et = await drought(store, [n.id for n in gauges], where.lat, now_ms, t.drought_critical_days + 1)
         used = await budget_used_fraction(db, z, site_tz.get(zone_site[z.id] or "", ZoneInfo("UTC")), now_ms)
         snap = zone_snapshot(z, water.depletion_mm, water.taw_mm, water.root_zone_vwc_pct, days, et, used)
         if snap is not None:

@@ -6,6 +6,7 @@ missing one:
 
 * no ET0 that day (temperatures too sparse): the last day's ET0 is carried, at most
   CARRY_DAYS days; after that the model stops and the probes alone give the depletion;
+* no latitude (no node of the zone or site located): no ET0 at all, the probes alone;
 * no rain gauge: rain is taken as 0 and the source says so (the probes then correct it);
 * no crop coefficients in the registry: Kc 1 and stage "unknown";
 * no probe reading that day: the model stands uncorrected.
@@ -15,6 +16,7 @@ missing one:
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
@@ -27,6 +29,7 @@ from ..agronomy.zone import ZoneConfig
 from ..db import Database
 from ..registry.models import NodeOut, ZoneOut
 from ..storage import ReadingStore
+from .inputs import Location
 from .usage import applied_mm, irrigation_by_day, zone_commands
 from .weather import HOUR_MS, DayWeather, fetch_weather
 
@@ -73,8 +76,9 @@ def _r(x: float | None, n: int = 2) -> float | None:
 
 def balance_rows(config: ZoneConfig, has_coefficients: bool, days: Sequence[DayWeather],
                  probes: dict[date, list[ProbeReading]], irrigation: dict[date, float],
-                 has_gauge: bool) -> list[BalanceRow]:
-    """The balance day by day (module docstring); pure."""
+                 has_gauge: bool, has_latitude: bool = True) -> list[BalanceRow]:
+    """The balance day by day (module docstring); pure. Without `has_latitude` there is no ET0
+    (config.site's latitude is then a placeholder): the probes alone give the depletion."""
     params = params_from_zone(config)
     crop = config.crop
     site = Site(latitude_deg=config.site.latitude_deg, elevation_m=config.site.elevation_m)
@@ -88,9 +92,12 @@ def balance_rows(config: ZoneConfig, has_coefficients: bool, days: Sequence[DayW
         w = d.weather
         et0 = None
         if w is not None:
-            et0 = et0_daily(w, site).et0_mm
             gdd_cum += gdd(w.tmin_c, w.tmax_c, crop.gdd_base_c, crop.gdd_upper_c, crop.gdd_method)
-            last_et0 = (d.day, et0)
+            if has_latitude:
+                et0 = et0_daily(w, site).et0_mm
+                last_et0 = (d.day, et0)
+            else:
+                notes.append("no latitude (no located node): no ET0")
         elif last_et0 is not None and (d.day - last_et0[0]).days <= CARRY_DAYS:
             et0 = last_et0[1]
             notes.append(f"et0 carried from {last_et0[0].isoformat()}")
@@ -154,7 +161,7 @@ async def _probes_by_day(store: ReadingStore, nodes: list[str], start_ms: int, e
 
 
 async def zone_balance(zone: ZoneOut, config: ZoneConfig, nodes: list[NodeOut], weather_nodes: list[str],
-                       store: ReadingStore, db: Database, tz: ZoneInfo, today: date,
+                       location: Location | None, store: ReadingStore, db: Database, tz: ZoneInfo, today: date,
                        days: int = DEFAULT_DAYS) -> Balance:
     """The balance over the complete local days before `today`: from planting (at most MAX_DAYS
     back) when the zone has a planting date, else the last `days` days. Rows: the last `days`."""
@@ -163,7 +170,9 @@ async def zone_balance(zone: ZoneOut, config: ZoneConfig, nodes: list[NodeOut], 
     day_list = [start_day + timedelta(days=i) for i in range((today - start_day).days)]
     sources = {
         "weather": f"weather node(s) {', '.join(weather_nodes)}" if weather_nodes else "absent: no weather node",
-        "et0": "FAO-56 eq. 6 with the ch. 3 missing-data rules, site elevation 0 m (the registry holds none)",
+        "et0": "FAO-56 eq. 6 with the ch. 3 missing-data rules, site elevation 0 m (the registry holds none), "
+               f"latitude of {location.source}" if location else
+               "absent: no node of the zone or site has a latitude, which ET0 needs; the probes alone",
         "kc": "registry crop_coefficients (FAO-56 eq. 66)" if zone.crop_coefficients else
         "fallback Kc 1: the zone has no crop_coefficients",
         "irrigation": "completed commands: volume over the zone's area, else runtime x precipitation rate",
@@ -182,5 +191,7 @@ async def zone_balance(zone: ZoneOut, config: ZoneConfig, nodes: list[NodeOut], 
     rows = await db.run(lambda s: zone_commands(s, zone.id, start_ms - 2 * 86_400_000))
     applied = [a for a in (applied_mm(r, zone.area_ha, zone.precip_rate_mm_h) for r in rows) if a is not None]
     irrigation = irrigation_by_day(applied, tz, config.irrigation.efficiency)
-    out = balance_rows(config, zone.crop_coefficients is not None, weather, probes, irrigation, has_gauge)
+    # ET0 for every day of the season is CPU work: off the event loop
+    out = await asyncio.to_thread(balance_rows, config, zone.crop_coefficients is not None, weather, probes,
+                                  irrigation, has_gauge, location is not None)
     return Balance(out[-days:], sources)

@@ -8,6 +8,7 @@ then records the forecast as absent, with the reason.
 
 from __future__ import annotations
 
+import asyncio
 import json
 from dataclasses import dataclass
 from pathlib import Path
@@ -65,7 +66,7 @@ class FileForecast:
 
     async def rain(self, zone_id: str, site_id: str, now_ms: int) -> ForecastAnswer:
         try:
-            data = _File.model_validate(json.loads(self.path.read_text()))
+            data = _File.model_validate(json.loads(await asyncio.to_thread(self.path.read_text)))
         except FileNotFoundError:
             return ForecastAnswer(None, f"absent: forecast file {self.path} does not exist")
         except (OSError, ValueError, ValidationError) as e:

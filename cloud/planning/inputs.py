@@ -82,7 +82,30 @@ async def rain_since(gauges: list[str], store: ReadingStore, start_ms: int, end_
     return round(sum(totals) / len(totals), 2)
 
 
-def zone_config(zone: ZoneOut, valves: list[ValveOut], nodes: list[NodeOut], need_valve: bool = True) -> ZoneConfig:
+@dataclass(frozen=True)
+class Location:
+    """Where the zone's ET0 is computed for, and which node said so."""
+
+    lat: float
+    lon: float | None
+    source: str
+
+
+def locate(weather: list[str], zone_nodes: list[NodeOut], site_nodes: list[NodeOut]) -> Location | None:
+    """The latitude of the weather nodes the balance reads first, else of any located node of the
+    zone, else of the site; None when no node has one. ET0 needs it (extraterrestrial radiation,
+    FAO-56 eq. 21), and no ET0 method in the code does without, so there is no default."""
+    by_id = {n.id: n for n in [*site_nodes, *zone_nodes]}
+    for label, candidates in (("weather node", [by_id[i] for i in weather if i in by_id]),
+                              ("zone node", zone_nodes), ("site node", site_nodes)):
+        for n in candidates:
+            if n.lat is not None:
+                return Location(n.lat, n.lon, f"{label} {n.id} ({n.lat:g}, {n.lon if n.lon is not None else '?'})")
+    return None
+
+
+def zone_config(zone: ZoneOut, valves: list[ValveOut], location: Location | None,
+                need_valve: bool = True) -> ZoneConfig:
     """The planner's zone configuration from the registry zone and its one valve (MissingInputs
     without exactly one, unless `need_valve` is False: the balance alone needs none).
 
@@ -90,12 +113,12 @@ def zone_config(zone: ZoneOut, valves: list[ValveOut], nodes: list[NodeOut], nee
     group, the water budgets, the crop's coefficients (when given) and the valve's maximum
     runtime come from the registry; the rest takes zone.py's defaults (night window
     22:00-06:00, efficiency 1, refill to field capacity, 4 h valve maximum). Without crop
-    coefficients the Kc curve is flat at 1 and p is FAO-56 table 22's common 0.5.
+    coefficients the Kc curve is flat at 1 and p is FAO-56 table 22's common 0.5. The latitude
+    comes from `location` (locate()).
     """
     if len(valves) != 1 and need_valve:
         raise MissingInputs(zone.id, "valve", f"the zone has {len(valves)} valve(s) in the registry; "
                             "the planner needs exactly one")
-    located = [n for n in nodes if n.lat is not None]
     cc = zone.crop_coefficients
     crop = dict(_PLACEHOLDER_CROP, p=DEFAULT_P) if cc is None else {
         "l_ini": cc.l_ini, "l_dev": cc.l_dev, "l_mid": cc.l_mid, "l_late": cc.l_late, "kc_ini": cc.kc_ini,
@@ -112,8 +135,9 @@ def zone_config(zone: ZoneOut, valves: list[ValveOut], nodes: list[NodeOut], nee
         irrigation["max_runtime_s"] = valve.max_runtime_s
     return ZoneConfig.model_validate({
         "id": zone.id,
-        "site": {"latitude_deg": located[0].lat if located else 0.0, "elevation_m": 0.0,
-                 "longitude_deg": located[0].lon if located else None},
+        # without a location the latitude is a placeholder the balance never reads (has_latitude False)
+        "site": {"latitude_deg": location.lat if location else 0.0, "elevation_m": 0.0,
+                 "longitude_deg": location.lon if location else None},
         "soil": {"theta_fc": zone.field_capacity_pct / 100, "theta_wp": zone.wilting_point_pct / 100},
         "crop": {"name": zone.crop, "planting": zone.planting_date or date(2000, 1, 1),
                  "root_depth_m": zone.root_depth_cm / 100, **crop},

@@ -6,8 +6,10 @@ Inputs, and where each comes from (recorded in every decision's inputs.sources):
   weather node(s), Kc from the crop stage, rain, completed irrigation, probe correction), less
   today's rain so far; when the balance has no ET0 (no weather), the probes alone, as the zone
   summary computes them, less the rain since their reading;
-* the week's and season's water used, and when another zone of the hydraulic group is busy
-  until, from the command lifecycle (usage.py);
+* the week's and season's water used, the zone's runs the depletion does not count yet (in
+  flight, or run since its cut-off: deducted like rain, so a refill ordered before midnight is
+  not ordered again after it), and when another zone of the hydraulic group is busy until,
+  from the command lifecycle (usage.py);
 * the forecast, from the configured source (forecast.py; none by default);
 * the agronomist's override in force, and now in the site's time zone.
 
@@ -38,10 +40,10 @@ from ..registry.models import NodeOut
 from ..storage import ReadingStore
 from .balance import DEFAULT_DAYS, Balance, zone_balance
 from .forecast import ForecastAnswer, ForecastSource, NoForecast
-from .inputs import DEFAULT_P, MissingInputs, rain_since, zone_config, zone_water
+from .inputs import DEFAULT_P, Location, MissingInputs, locate, rain_since, zone_config, zone_water
 from .models import DecisionOut, OverrideAction, OverrideOut
 from .summary import disease_summary, pest_summary
-from .usage import applied_mm, group_busy_until_ms, used_since, zone_commands
+from .usage import applied_mm, group_busy_until_ms, own_plan, unbalanced_rows, used_since, zone_commands
 
 log = logging.getLogger(__name__)
 
@@ -87,17 +89,26 @@ class PlanningService:
             raise MissingInputs(zone.id, "timezone", f"site {site.id!r} has an unknown time zone "
                                 f"{site.timezone!r}") from None
 
+    async def _site_nodes(self, site_id: str) -> list[NodeOut]:
+        """The nodes of every zone of the site, by id."""
+        fields: Any = await self._registry.all(FIELDS, site_id=site_id)
+        out: list[NodeOut] = []
+        for f in fields:
+            for z in await self._registry.all(ZONES, field_id=f.id):
+                out += await self._registry.nodes_of_zone(z.id)  # type: ignore[attr-defined]
+        return sorted(out, key=lambda n: n.id)
+
     async def weather_nodes(self, zone: ZoneOut, nodes: list[NodeOut], site_id: str) -> list[str]:
         """The zone's weather nodes; without one, those of the other zones of the same site."""
         own = [n.id for n in nodes if n.role == "weather"]
         if own:
             return own
-        fields: Any = await self._registry.all(FIELDS, site_id=site_id)
-        out = []
-        for f in fields:
-            for z in await self._registry.all(ZONES, field_id=f.id):
-                out += [n.id for n in await self._registry.nodes_of_zone(z.id) if n.role == "weather"]  # type: ignore[attr-defined]
-        return sorted(set(out))
+        return sorted({n.id for n in await self._site_nodes(site_id) if n.role == "weather"})
+
+    async def _location(self, nodes: list[NodeOut], weather: list[str], site_id: str) -> Location | None:
+        """locate(): the weather nodes', else the zone's, else the site's first latitude."""
+        own = locate(weather, nodes, [])
+        return own if own is not None else locate(weather, nodes, await self._site_nodes(site_id))
 
     async def _override(self, zone_id: str, now_ms: int) -> OverrideRow | None:
         def newest(session: Session) -> OverrideRow | None:
@@ -110,11 +121,12 @@ class PlanningService:
         """The zone's daily balance over the last `days` complete local days."""
         zone = await self._registry.get_zone(zone_id)
         nodes = await self._registry.nodes_of_zone(zone_id)
-        config = zone_config(zone, await self._registry.valves_of_zone(zone_id), nodes, need_valve=False)
         site_id, tz = await self._site(zone)
         today = datetime.fromtimestamp(self.clock() / 1000, tz).date()
         weather = await self.weather_nodes(zone, nodes, site_id)
-        return await zone_balance(zone, config, nodes, weather, self._store, self._db, tz, today, days)
+        location = await self._location(nodes, weather, site_id)
+        config = zone_config(zone, await self._registry.valves_of_zone(zone_id), location, need_valve=False)
+        return await zone_balance(zone, config, nodes, weather, location, self._store, self._db, tz, today, days)
 
     async def agronomy(self, zone_id: str) -> dict[str, Any]:
         """Stage, degree days, Kc, the latest decision, pests and disease risk (summary.py)."""
@@ -139,13 +151,14 @@ class PlanningService:
         zone = await self._registry.get_zone(zone_id)
         nodes = await self._registry.nodes_of_zone(zone_id)
         valves = await self._registry.valves_of_zone(zone_id)
-        config = zone_config(zone, valves, nodes)
         site_id, tz = await self._site(zone)
+        weather_nodes = await self.weather_nodes(zone, nodes, site_id)
+        location = await self._location(nodes, weather_nodes, site_id)
+        config = zone_config(zone, valves, location)
         now_ms = self.clock()
         now = datetime.fromtimestamp(now_ms / 1000, tz)
         today = now.date()
-        weather_nodes = await self.weather_nodes(zone, nodes, site_id)
-        balance = await zone_balance(zone, config, nodes, weather_nodes, self._store, self._db, tz, today)
+        balance = await zone_balance(zone, config, nodes, weather_nodes, location, self._store, self._db, tz, today)
         water = await zone_water(zone, nodes, self._store)
         sources: dict[str, object] = dict(balance.sources)
         if balance.modelled:
@@ -158,7 +171,8 @@ class PlanningService:
             depletion, taw = water.depletion_mm, water.taw_mm
             since_ms = water.oldest_probe_ms or now_ms
             sources["depletion"] = ("probes only, as GET /zones/{zone}/summary: (FC - mean vwc) x root depth; "
-                                    "the balance has no ET0 (no weather)")
+                                    "the balance has no ET0 (" + ("no weather" if location else
+                                                                  "no node has a latitude") + ")")
         else:
             names = ", ".join(n.id for n in nodes) or "none"
             raise MissingInputs(zone_id, "vwc_pct", "no soil moisture reading within the root zone and no "
@@ -171,6 +185,7 @@ class PlanningService:
             amount_mm=row.amount_mm, by=row.by, reason=row.reason)
         key = f"plan:{zone_id}:{today.isoformat()}"
         week_used, season_used = await self._used(zone, tz, today, key)
+        pending_mm, pending_ids = await self._unbalanced(zone, config.irrigation.efficiency, since_ms, now_ms, key)
         busy_ms = await self._db.run(lambda s: group_busy_until_ms(s, zone_id, zone.hydraulic_group, now_ms))
         try:
             answer = await self.forecast.rain(zone_id, site_id, now_ms)
@@ -178,7 +193,7 @@ class PlanningService:
             answer = ForecastAnswer(None, f"absent: the forecast source failed: {e}"[:300])
         sources["forecast"] = answer.source
         state = ZoneState(depletion_mm=depletion, taw_mm=taw, override=override, week_used_mm=round(week_used, 2),
-                          season_used_mm=round(season_used, 2),
+                          season_used_mm=round(season_used, 2), irrigation_since_balance_mm=round(pending_mm, 2),
                           group_busy_until=None if busy_ms is None else datetime.fromtimestamp(busy_ms / 1000, tz))
         decision = plan_zone(config, state, None if rain is None else WeatherNow(rain), answer.forecast, now)
 
@@ -197,6 +212,10 @@ class PlanningService:
                        for p in water.probes],
             "rain_now": "rain_mm of the weather node(s) since the depletion's time" if rain is not None
             else "absent: no weather node (or no time since the depletion's time)",
+            "irrigation_since_balance": (
+                "net mm (gross x efficiency) of the zone's runs the depletion does not count yet, in flight "
+                f"(planned duration) or run since its cut-off: {', '.join(pending_ids) or 'none'} "
+                "(today's own plan left out: it is re-planned)"),
             "budgets": "gross mm of the zone's commands: reported when done, planned while in flight "
                        "(week from Monday 00:00, season from planting)",
             "crop_p": f"{config.crop.p}" + ("" if zone.crop_coefficients else
@@ -215,10 +234,19 @@ class PlanningService:
             else date(today.year, 1, 1)
         since = min(_ms(week_start, tz), _ms(season_start, tz))
         rows = await self._db.run(lambda s: zone_commands(s, zone.id, since - 86_400_000))
-        mine = frozenset(r.id for r in rows if r.idempotency_key and
-                         (r.idempotency_key == key or r.idempotency_key.startswith(key + ":")))
+        mine = frozenset(r.id for r in rows if own_plan(key)(r))
         applied = [a for a in (applied_mm(r, zone.area_ha, zone.precip_rate_mm_h) for r in rows) if a is not None]
         return used_since(applied, _ms(week_start, tz), mine), used_since(applied, _ms(season_start, tz), mine)
+
+    async def _unbalanced(self, zone: ZoneOut, efficiency: float, cutoff_ms: int, now_ms: int,
+                          key: str) -> tuple[float, list[str]]:
+        """Net mm of the zone's runs the depletion at `cutoff_ms` does not count yet, and their ids,
+        leaving out today's own plan (it is re-planned, and the idempotency key keeps it single)."""
+        mine = own_plan(key)
+        rows = [r for r in await self._db.run(lambda s: unbalanced_rows(s, zone.id, cutoff_ms, now_ms))
+                if not mine(r)]
+        applied = [a for a in (applied_mm(r, zone.area_ha, zone.precip_rate_mm_h) for r in rows) if a is not None]
+        return sum(a.gross_mm for a in applied) * efficiency, [a.command_id for a in applied]
 
     async def plan_all(self, origin: str = "scheduler") -> dict[str, str]:
         """Plan every zone; one zone failing never stops the others. {zone: rule or error}."""

@@ -9,12 +9,12 @@ budgets at its planned duration, so two plans cannot both spend the same millime
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import date, datetime
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import select
+from sqlalchemy import and_, or_, select
 from sqlalchemy.orm import Session
 
 from ..commands.lifecycle import CommandState
@@ -71,6 +71,29 @@ def irrigation_by_day(applied: Iterable[Applied], tz: ZoneInfo, efficiency: floa
 def used_since(applied: Iterable[Applied], since_ms: int, exclude: frozenset[str] = frozenset()) -> float:
     """Gross mm spent (reported) or committed (in flight) from `since_ms` on."""
     return sum(a.gross_mm for a in applied if a.start_ms >= since_ms and a.command_id not in exclude)
+
+
+def own_plan(key: str) -> Callable[[CommandRow], bool]:
+    """Whether a command is one of the plan `key`'s own (its first run, or a split run "key:i")."""
+    return lambda r: bool(r.idempotency_key) and (r.idempotency_key == key or
+                                                   str(r.idempotency_key).startswith(key + ":"))
+
+
+def unbalanced_rows(session: Session, zone_id: str, cutoff_ms: int, now_ms: int) -> list[CommandRow]:
+    """The zone's open commands whose water the depletion at `cutoff_ms` does not count yet: those
+    in flight (not started ones only while they may still start) and those that ran from the
+    cut-off on (the balance counts a run on the day it started)."""
+    q = select(CommandRow).where(CommandRow.zone == zone_id, CommandRow.action == "open", or_(
+        CommandRow.state.in_([str(s) for s in IN_FLIGHT]),
+        and_(CommandRow.state.in_([str(s) for s in DONE]), CommandRow.updated_ms >= cutoff_ms)))
+    out = []
+    for r in session.scalars(q.order_by(CommandRow.created_ms)):
+        if r.state in DONE:
+            if r.updated_ms - (r.runtime_s or 0) * 1000 >= cutoff_ms:
+                out.append(r)
+        elif r.state == CommandState.STARTED or r.expires_ms > now_ms:
+            out.append(r)
+    return out
 
 
 def group_busy_until_ms(session: Session, zone_id: str, group: str | None, now_ms: int) -> int | None:

@@ -17,6 +17,7 @@ Several weather nodes are averaged hour by hour.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
@@ -65,9 +66,15 @@ def daily_rain(buckets: Iterable[tuple[str, int, float]], tz: ZoneInfo) -> dict[
 def daily_weather(days: Sequence[date], hourly: dict[str, dict[tuple[date, int], float]],
                   rain: dict[date, float] | None) -> list[DayWeather]:
     """The daily inputs of each day from the hourly means of each measurement (module docstring)."""
+    # one pass over the hours, grouped by day: a season is ~9000 hours a measurement, and scanning
+    # them all for each day made this O(days x hours)
+    by_day: dict[str, dict[date, list[float]]] = {m: {} for m in MEASUREMENTS}
+    for m in MEASUREMENTS:
+        for (day, _h), v in hourly.get(m, {}).items():
+            by_day[m].setdefault(day, []).append(v)
     out = []
     for d in days:
-        series = {m: [v for (day, _h), v in hourly.get(m, {}).items() if day == d] for m in MEASUREMENTS}
+        series = {m: by_day[m].get(d, []) for m in MEASUREMENTS}
         hours = {m: len(v) for m, v in series.items()}
         notes: list[str] = []
         temps, rh, wind, rs = (series[m] for m in MEASUREMENTS)
@@ -93,13 +100,21 @@ def daily_weather(days: Sequence[date], hourly: dict[str, dict[tuple[date, int],
 async def fetch_weather(store: ReadingStore, nodes: list[str], start_ms: int, end_ms: int, tz: ZoneInfo,
                         days: Sequence[date]) -> list[DayWeather]:
     """Hourly aggregates of the weather nodes from the store, then daily_weather."""
-    hourly: dict[str, dict[tuple[date, int], float]] = {}
-    rain: dict[date, float] | None = None
+    raw: dict[str, list[tuple[str, int, float]]] = {}
+    sums: list[tuple[str, int, float]] | None = None
     if nodes:
         for m in MEASUREMENTS:
             buckets = await store.aggregate(nodes, m, start_ms, end_ms, HOUR_MS, "mean")
-            hourly[m] = hourly_means(((b.node, b.time_ms, b.value) for b in buckets if b.value is not None), tz)
-        sums = await store.aggregate(nodes, "rain_mm", start_ms, end_ms, HOUR_MS, "sum")
-        # no rain_mm at all in the window: the nodes have no gauge (None), not a dry spell (0)
-        rain = daily_rain(((b.node, b.time_ms, b.value) for b in sums if b.value is not None), tz) or None
+            raw[m] = [(b.node, b.time_ms, b.value) for b in buckets if b.value is not None]
+        rain_buckets = await store.aggregate(nodes, "rain_mm", start_ms, end_ms, HOUR_MS, "sum")
+        sums = [(b.node, b.time_ms, b.value) for b in rain_buckets if b.value is not None]
+    # a season is thousands of hours per measurement: the grouping runs off the event loop
+    return await asyncio.to_thread(_days_of, raw, sums, tz, days)
+
+
+def _days_of(raw: dict[str, list[tuple[str, int, float]]], sums: list[tuple[str, int, float]] | None, tz: ZoneInfo,
+             days: Sequence[date]) -> list[DayWeather]:
+    hourly = {m: hourly_means(v, tz) for m, v in raw.items()}
+    # no rain_mm at all in the window: the nodes have no gauge (None), not a dry spell (0)
+    rain = None if sums is None else (daily_rain(sums, tz) or None)
     return daily_weather(days, hourly, rain)
