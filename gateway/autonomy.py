@@ -22,7 +22,9 @@ expiry, unless that command id already came through the relay. After
 ``valid_until_ms`` nothing of the plan is sent: past its validity the farm
 falls back to the nodes' own limits (valves closed). Commands keep their
 ids, so a command the cloud also sends is executed once (the node refuses a
-repeated id).
+repeated id; with trusted keys the gateway's replay store refuses it first,
+even after a restart). With trusted keys the relay keeps only a plan whose
+envelope and commands the cloud signed (relay.py, furrow.edge.plan_signing).
 """
 
 from __future__ import annotations
@@ -56,9 +58,12 @@ def validate_plan(plan: Any) -> dict[str, Any]:
     plan_id = plan.get("plan_id")
     if not isinstance(plan_id, str) or not 1 <= len(plan_id) <= 80:
         raise ContractError("plan_id", plan_id, "must be a string of 1 to 80 characters")
-    until = plan.get("valid_until_ms")
-    if isinstance(until, bool) or not isinstance(until, int) or until <= 0:
-        raise ContractError("valid_until_ms", until, "must be Unix time in milliseconds")
+    # Both times typed here: they are compared with the kept plan's, and a string
+    # there would make every later plan fail with TypeError.
+    for field in ("issued_ms", "valid_until_ms"):
+        value = plan.get(field)
+        if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
+            raise ContractError(field, value, "must be Unix time in milliseconds")
     cmds = plan.get("commands")
     if not isinstance(cmds, list) or len(cmds) > PLAN_COMMANDS_MAX:
         raise ContractError("commands", cmds, f"must be a list of at most {PLAN_COMMANDS_MAX} commands")
@@ -93,15 +98,31 @@ class PlanKeeper:
     def accept(self, plan: Any) -> None:
         """Take a plan from the cloud (newer replaces older); raises ContractError."""
         plan = validate_plan(plan)
-        if self.plan is not None and plan.get("issued_ms", 0) < self.plan.get("issued_ms", 0):
+        if self.plan is not None and plan["issued_ms"] < self.plan["issued_ms"]:
             log.info("plan %s is older than plan %s: ignored", plan["plan_id"], self.plan["plan_id"])
             return
         ids = {c["id"] for c in plan["commands"]}
+        self._retire_dropped(plan, ids)
         self.plan, self.delivered = plan, self.delivered & ids
         self._expired_logged = False
         self.counts["plans"] += 1
         self._save()
         log.info("plan %s kept: %d commands, valid until %d", plan["plan_id"], len(ids), plan["valid_until_ms"])
+
+    def _retire_dropped(self, plan: dict[str, Any], ids: set[str]) -> None:
+        """A newer signed plan leaving out a command still to come means the cloud took it back
+        (cancelled it): its id goes into the replay store until its expiry, so its own signature,
+        still valid, cannot bring it back through the relay. A command left out because its
+        not-before came (the cloud then sends it itself) is not touched, nor anything when the plan
+        is full (a command may have been crowded out)."""
+        auth = self._relay.auth
+        if self.plan is None or auth is None or auth.seen is None or len(ids) >= PLAN_COMMANDS_MAX:
+            return
+        now = now_ms()
+        for c in self.plan["commands"]:
+            if c["id"] not in ids and c["not_before_ms"] >= plan["issued_ms"] and c["expires_ms"] > now:
+                auth.seen.claim(c["id"], c["expires_ms"], now)
+                log.info("command %s left the plan before its time: refused from now on", c["id"])
 
     def _save(self) -> None:
         tmp = self.path.with_suffix(".tmp")

@@ -16,6 +16,15 @@ A refused command is not relayed; the relay answers the cloud with a
 ``unknown key:``, ``bad signature:``, ``wrong gateway:``, ``expired:``,
 ``replayed:``) and counts it by kind for /metrics.
 
+A plan (autonomy.py) is kept only when its envelope is signed the same way
+(furrow.edge.plan_signing) and every command in it verifies; a refused
+plan is counted and logged, never answered, and the plan kept before stays.
+
+Refusals for authentication (unsigned, unknown key, bad signature, wrong
+gateway) are about the copy that arrived, not the command its id names: its
+id is not recorded, so a forgery reusing a real command's id cannot block
+that command. The cloud leaves such a command's state alone (service.py).
+
 Without keys nothing is checked (the demo and old clouds); the gateway says
 so loudly at start and in /health ("commands": "unsigned").
 """
@@ -31,6 +40,7 @@ from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
+from furrow.edge.plan_signing import plan_signed_bytes
 from furrow.edge.signing import (
     REFUSED_REPLAYED,
     REFUSED_SIGNATURE,
@@ -116,21 +126,30 @@ class CommandAuth:
 
     def verify(self, cmd: dict[str, Any]) -> None:
         """Raise Refusal unless `cmd` (validated) is signed by a trusted key for this gateway."""
-        sig, kid = cmd.get("sig"), cmd.get("kid")
-        if sig is None or kid is None:
-            raise Refusal(REFUSED_UNSIGNED, f"the command carries no signature; gateway {self.gateway} "
-                          "relays signed commands only")
+        self._check(cmd, "command", signed_bytes)
+
+    def verify_plan(self, plan: Any) -> None:
+        """Raise Refusal unless the plan's envelope is signed by a trusted key for this gateway
+        (furrow.edge.plan_signing), ContractError if a signed field has the wrong type."""
+        plan_signed_bytes(plan)  # the types first: ContractError naming the field
+        self._check(plan, "plan", plan_signed_bytes)
+
+    def _check(self, signed: dict[str, Any], what: str, to_bytes: Any) -> None:
+        sig, kid = signed.get("sig"), signed.get("kid")
+        if not isinstance(sig, str) or not isinstance(kid, str):
+            raise Refusal(REFUSED_UNSIGNED, f"the {what} carries no signature; gateway {self.gateway} "
+                          f"takes signed {what}s only")
         key = self.keys.get(kid)
         if key is None:
             raise Refusal(REFUSED_UNKNOWN_KEY, f"kid {kid!r} is not trusted by gateway {self.gateway} "
                           f"(trusted: {', '.join(sorted(self.keys))})")
         try:
-            key.verify(bytes.fromhex(sig), signed_bytes(cmd))
-        except InvalidSignature:
+            key.verify(bytes.fromhex(sig), to_bytes(signed))
+        except (InvalidSignature, ValueError):  # ValueError: a plan's sig is not checked as hex beforehand
             raise Refusal(REFUSED_SIGNATURE, f"does not verify with key {kid!r} (altered after signing, "
                           "or signed by another key)") from None
-        if (cmd.get("site"), cmd.get("gateway")) != (self.site, self.gateway):
-            raise Refusal(REFUSED_WRONG_GATEWAY, f"signed for {cmd.get('site')}/{cmd.get('gateway')}, "
+        if (signed.get("site"), signed.get("gateway")) != (self.site, self.gateway):
+            raise Refusal(REFUSED_WRONG_GATEWAY, f"signed for {signed.get('site')}/{signed.get('gateway')}, "
                           f"this is {self.site}/{self.gateway}")
 
     def claim(self, cmd: dict[str, Any], now: int) -> None:

@@ -26,8 +26,11 @@ command: it goes to the `PlanKeeper` (see autonomy.py).
 
 With trusted cloud keys (`CommandAuth`, command_auth.py) a command must also
 be signed for this gateway and never seen before; a plan is kept only when
-every command in it is signed. Refusals are answered like an expired command
-(a ``rejected`` ack naming the reason) and counted by kind.
+its envelope and every command in it are signed (a refused plan is counted
+in ``plans_refused`` and the plan kept before stays). Command refusals are
+answered like an expired command (a ``rejected`` ack naming the reason) and
+counted by kind; an authentication refusal (unsigned, unknown key, bad
+signature, wrong gateway) records nothing about the id it names.
 """
 
 from __future__ import annotations
@@ -99,6 +102,7 @@ class CommandRelay:
             "commands_invalid": 0,
             "commands_expired": 0,
             "plans": 0,
+            "plans_refused": 0,
             "acks_relayed": 0,
             "acks_dropped": 0,
         }
@@ -179,9 +183,16 @@ class CommandRelay:
             log.warning("invalid command on %s not relayed: %s", self.cmd_topic, e)
             return False
         now = now_ms()
-        try:
-            if self.auth is not None:
+        if self.auth is not None:
+            try:
                 self.auth.verify(cmd)
+            except Refusal as e:
+                # This copy is not the cloud's: its id is not recorded (here or in the
+                # replay store), so a forgery reusing a real id cannot block the real
+                # command; the cloud counts the refusal and leaves the command alone.
+                self._refuse(cmd, e, now, track=False)
+                return False
+        try:
             if cmd["expires_ms"] <= now:
                 self.counts["commands_expired"] += 1
                 raise Refusal(REFUSED_EXPIRED, "before the gateway could deliver it "
@@ -189,27 +200,38 @@ class CommandRelay:
             if self.auth is not None:
                 self.auth.claim(cmd, now)  # durable before the command goes on
         except Refusal as e:
-            # Refused here, and said so: the cloud must not wait for a node
-            # that will never act on it.
-            self.refused[e.kind] = self.refused.get(e.kind, 0) + 1
-            self._track(cmd["id"], cmd["node"], ACK_REJECTED)
-            self._queue_ack(encode(make_ack(cmd["id"], cmd["node"], ACK_REJECTED, now, reason=e.reason)))
-            log.warning("command %s to %s refused: %s", cmd["id"], cmd["node"], e.reason)
+            self._refuse(cmd, e, now, track=True)
             return False
-        return await self.deliver(cmd, raw)
+        return await self._send(cmd, raw)
+
+    def _refuse(self, cmd: dict[str, Any], e: Refusal, now: int, track: bool) -> None:
+        # Refused here, and said so: the cloud must not wait for a node that
+        # will never act on it.
+        self.refused[e.kind] = self.refused.get(e.kind, 0) + 1
+        if track:
+            self._track(cmd["id"], cmd["node"], ACK_REJECTED)
+        self._queue_ack(encode(make_ack(cmd["id"], cmd["node"], ACK_REJECTED, now, reason=e.reason)))
+        log.warning("command %s to %s refused: %s", cmd["id"], cmd["node"], e.reason)
 
     def use_modbus(self, nodes: set[str], write: Callable[[dict[str, Any]], Awaitable[None]]) -> None:
         """Commands for `nodes` go into their Modbus mailbox through `write`."""
         self._modbus_nodes, self._modbus_write = set(nodes), write
 
     async def deliver(self, cmd: dict[str, Any], raw: bytes) -> bool:
-        """Deliver a valid command to its node: over Modbus for a node with a
+        """Deliver a plan's command (verified when the plan came) unless its id
+        already went through the relay, even before a restart; True once it went."""
+        if self.auth is not None and self.auth.seen is not None:
+            # Claimed before it goes on: the cloud's own copy of it is then a replay.
+            if not self.auth.seen.claim(cmd["id"], cmd["expires_ms"], now_ms()):
+                log.info("plan command %s to %s was already relayed: not sent again", cmd["id"], cmd["node"])
+                return True
+        return await self._send(cmd, raw)
+
+    async def _send(self, cmd: dict[str, Any], raw: bytes) -> bool:
+        """Send a valid command to its node: over Modbus for a node with a
         command mailbox, else published on the farm broker."""
         if cmd["id"] not in self._commands:
             self._track(cmd["id"], cmd["node"], "relayed")
-        if self.auth is not None and self.auth.seen is not None:
-            # a plan's command too: the cloud's copy of it is then a replay
-            self.auth.seen.claim(cmd["id"], cmd["expires_ms"], now_ms())
         if cmd["node"] in self._modbus_nodes:
             return await self._deliver_modbus(cmd)
         topic = node_topic(self._config.site, cmd["node"], NODE_CMD, self._config.topic_root)
@@ -245,13 +267,15 @@ class CommandRelay:
     def _plan(self, raw: bytes) -> bool:
         try:
             plan = json.loads(raw)
-        except ValueError as e:
+        except (ValueError, RecursionError) as e:  # RecursionError: JSON nested deeper than Python goes
             self.counts["commands_invalid"] += 1
-            self.last_invalid = f"plan: not valid JSON: {e}"
+            self.last_invalid = f"plan: not valid JSON: {str(e)[:200]}"
+            log.warning("plan on %s not kept: not valid JSON", self.cmd_topic)
             return False
         assert self._on_plan is not None
         try:
             if self.auth is not None:
+                self.auth.verify_plan(plan)  # the envelope: id, times, gateway, command ids
                 self._verify_plan(plan)
             self._on_plan(plan)
         except ContractError as e:
@@ -259,11 +283,19 @@ class CommandRelay:
             self.last_invalid = str(e)
             log.warning("invalid plan not kept: %s", e)
             return False
+        except Refusal as e:
+            # Not the cloud's plan (or not all of it): the plan kept before stays.
+            self.counts["plans_refused"] += 1
+            self.last_invalid = f"plan refused: {e.reason}"
+            log.warning("plan %r refused, the plan kept before stays: %s",
+                        plan.get("plan_id") if isinstance(plan, dict) else None, e.reason)
+            return False
         self.counts["plans"] += 1
         return True
 
     def _verify_plan(self, plan: Any) -> None:
-        """Every command of a plan must be signed for this gateway (ContractError naming it)."""
+        """Every command of a plan must be signed for this gateway (ContractError naming it,
+        Refusal for the first that is not)."""
         assert self.auth is not None
         cmds = plan.get("commands") if isinstance(plan, dict) else None
         for i, c in enumerate(cmds if isinstance(cmds, list) else []):
@@ -272,8 +304,7 @@ class CommandRelay:
             except ContractError as e:
                 raise ContractError(f"commands.{i}.{e.field}", e.value, e.reason) from None
             except Refusal as e:
-                self.refused[e.kind] = self.refused.get(e.kind, 0) + 1
-                raise ContractError(f"commands.{i}", c.get("id"), e.reason) from None
+                raise Refusal(e.kind, f"commands.{i} ({c.get('id')}): {e.reason[len(e.kind) + 2:]}") from None
 
     def seen(self, cmd_id: str) -> bool:
         """True if this command id already went through the relay."""

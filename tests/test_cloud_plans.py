@@ -20,6 +20,7 @@ from furrow.cloud.commands.plans import PLAN_COMMANDS_MAX, build_plan, pending_f
 from furrow.cloud.commands.signing import CommandSigner, generate_key, load_private_keys, load_public_key
 from furrow.cloud.db import CommandRow
 from furrow.edge.batch import make_batch
+from furrow.edge.commands import encode, make_command
 from furrow.edge.payload import make_reading, make_uplink
 from furrow.edge.signing import signed_bytes
 from furrow.edge.topics import gateway_topic, node_topic
@@ -258,3 +259,27 @@ async def _plans(peer: Peer, wanted: Any) -> list[dict]:
         if "plan_id" in body:
             plans.append(body)
     return plans
+
+
+@pytest.mark.mosquitto
+async def test_an_unsigned_copy_under_a_real_id_changes_nothing_and_the_command_still_runs(
+        tmp_path, mosquitto, mqtt_topic_prefix):
+    """Someone on the gateway's command topic sends an unsigned command reusing the id of a real command waiting
+    in the plan: the gateway refuses it, the cloud counts the refusal but does not reject the real command, and
+    at its not-before the plan still delivers the real, signed command to the node."""
+    async with farm(tmp_path, mosquitto, mqtt_topic_prefix) as f:
+        cmd = await _command(f, now_ms() + 4000)
+        await wait_until(lambda: _plan_ids(f) == [cmd["id"]], "the plan with the command at the gateway")
+        forged = make_command(cmd["id"], "irr-01", 1, "open", 3600, 7200, now_ms(), now_ms() + 600_000)
+        config = f.gateway.config
+        f.node.publish(gateway_topic(config.site, config.gateway_id, "cmd", config.topic_root), encode(forged))
+        outcomes = f.client.app.state.services.commands.ack_outcomes
+        await wait_until(lambda: outcomes["replay_refused"] == 1, "the cloud to hear of the refusal")
+        state = (await f.client.get(f"/api/v1/commands/{cmd['id']}")).json()["state"]
+        refused = dict(f.gateway.relay.refused)
+        got: list[tuple[dict, int]] = []
+        await wait_until(lambda: bool(got.extend(_commands_at_node(f)) or got), "the command at the node", 20)
+    assert state in (CommandState.CREATED, CommandState.SENT)  # sent: the cloud's own copy once due
+    assert refused == {"unsigned": 1}
+    (body, at_ms), = got
+    assert body["id"] == cmd["id"] and body["sig"] and body["duration_s"] == 5 and at_ms >= cmd["not_before_ms"]

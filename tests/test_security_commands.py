@@ -23,6 +23,7 @@ from furrow.cloud.commands.signing import (
     load_public_key,
 )
 from furrow.edge import commands, modbus_map, signing
+from furrow.edge.errors import ContractError
 from furrow.edge.topics import node_topic
 from furrow.firmware.config import validate as validate_firmware_config
 from furrow.gateway.app import Gateway
@@ -381,3 +382,155 @@ async def test_modbus_node_runs_a_signed_command_through_the_gateway_and_refuses
     assert len(modbus_map.encode_command_regs(good)) == modbus_map.CMD_COUNT_MAC  # the nmac went over the bus
     assert states[made_up["id"]] == ["rejected"] and core.stats["mac_refused"] == 1
     assert core.valve_states() == [False] and farm.zones["z1"].irrigated_mm > 0
+
+
+# -- signed plans, and refusals that must not block a real command (review of issue 9) -------------------
+
+
+def _plan(signer: CommandSigner | None, cmds: list[dict[str, Any]], issued: int, plan_id: str = "p-real",
+          site: str = "farm", gateway: str = "gw-1", validity_ms: int = HOUR) -> dict[str, Any]:
+    plan = {"v": "1.1", "plan_id": plan_id, "issued_ms": issued, "valid_until_ms": issued + validity_ms,
+            "commands": cmds}
+    return signer.sign_plan(plan, site, gateway) if signer is not None else plan
+
+
+def _plan_refusal(auth: CommandAuth, plan: dict[str, Any]) -> str | None:
+    try:
+        auth.verify_plan(plan)
+    except Refusal as e:
+        return e.kind
+    return None
+
+
+def test_a_signed_plan_verifies_and_every_altered_envelope_field_is_refused(keys: dict[str, Any]) -> None:
+    """The cloud's plan signature covers its id, times, gateway and ordered command ids: changing any of them,
+    dropping the signature, or passing a command's signature off as a plan's is refused."""
+    signer = CommandSigner.create(keys["private"])
+    auth = _auth(keys, (keys["new"],))
+    cmds = [signer.sign(_command(f"c-{i}"), "farm", "gw-1", T0) for i in range(3)]
+    plan = _plan(signer, cmds, T0)
+    assert _plan_refusal(auth, plan) is None and plan["kid"] == keys["new"]
+    for field, value in {"plan_id": "p-other", "issued_ms": 10**15, "valid_until_ms": T0 + 48 * HOUR,
+                         "commands": cmds[:2], "site": "elsewhere"}.items():
+        assert _plan_refusal(auth, dict(plan, **{field: value})) == signing.REFUSED_SIGNATURE, field
+    assert _plan_refusal(auth, dict(plan, commands=[cmds[1], cmds[0], cmds[2]])) == signing.REFUSED_SIGNATURE
+    assert _plan_refusal(auth, dict(plan, sig=cmds[0]["sig"])) == signing.REFUSED_SIGNATURE
+    assert _plan_refusal(auth, _plan(None, [], 10**15)) == signing.REFUSED_UNSIGNED
+    assert _plan_refusal(auth, _plan(signer, cmds, T0, gateway="gw-2")) == signing.REFUSED_WRONG_GATEWAY
+    with pytest.raises(ContractError) as e:
+        auth.verify_plan(dict(plan, issued_ms="x"))
+    assert e.value.field == "issued_ms"
+
+
+async def _next_command(peer: Peer) -> dict[str, Any]:
+    """The next command (not a heartbeat) a node's topic carried."""
+    while True:
+        body = json.loads((await peer.get()).payload)
+        if "id" in body:
+            return body
+
+
+@pytest.mark.mosquitto
+async def test_forged_plans_are_refused_and_the_real_plan_still_runs(tmp_path, mosquitto, mqtt_topic_prefix,
+                                                                     keys) -> None:
+    """With the cloud's signed plan kept, an unsigned empty plan with a huge issue time, a plan whose issued_ms is
+    a string, the real plan with its command list emptied, a replayed older signed plan and a plan nested deeper
+    than Python parses are all refused without touching the cloud link, and the real plan's command reaches the
+    node on time."""
+    cfg = _signed_config(tmp_path, mosquitto, mqtt_topic_prefix, keys)
+    signer = CommandSigner.create(keys["private"])
+    now = _now_ms()
+    real_cmd = signer.sign(_command("c-planned", now=now + 1500), cfg.site, cfg.gateway_id, now)
+    real = _plan(signer, [real_cmd], now, site=cfg.site, gateway=cfg.gateway_id)
+    older = _plan(signer, [signer.sign(_command("c-cancelled", now=now + 1500), cfg.site, cfg.gateway_id, now - 1)],
+                  now - 1, plan_id="p-older", site=cfg.site, gateway=cfg.gateway_id)
+    forged = [commands.encode(_plan(None, [], 10**15, plan_id="p-wipe")),
+              commands.encode(dict(_plan(None, [], now), plan_id="p-x", issued_ms="x")),
+              commands.encode(dict(real, commands=[])),
+              commands.encode(older),
+              b'{"plan_id": "p-deep", "commands": ' + b"[" * 100_000 + b"]" * 100_000 + b"}"]
+    node = Peer(mosquitto.host, mosquitto.port)
+    try:
+        node.subscribe(node_topic(cfg.site, "irr-01", "cmd", cfg.topic_root))
+        async with running_gateway(cfg) as gw:
+            node.publish(gw_topic(cfg, "cmd"), commands.encode(real))
+            await wait_until(lambda: gw.plans.stats()["plan_id"] == "p-real", "the real plan to be kept")
+            for raw in forged:
+                node.publish(gw_topic(cfg, "cmd"), raw)
+            relay = gw.relay
+            await wait_until(lambda: relay.counts.get("plans_refused", 0) + relay.counts["commands_invalid"] == 4,
+                             "the forged plans to be refused")
+            got = await _next_command(node)
+            await wait_until(lambda: gw.plans.stats()["delivered"] == 1, "the delivery to be counted")
+            plan_stats, cloud = gw.plans.stats(), dict(gw.cloud.counts)
+    finally:
+        node.close()
+    assert got["id"] == "c-planned" and got["sig"] == real_cmd["sig"]
+    assert relay.counts["plans_refused"] == 2 and relay.counts["commands_invalid"] == 2  # "x" and the deep one
+    assert plan_stats["plan_id"] == "p-real" and plan_stats["plans"] == 1 and plan_stats["delivered"] == 1
+    assert cloud["connects"] == 1 and cloud["stage_errors"] == 0  # no plan tore the cloud link down
+
+
+@pytest.mark.mosquitto
+async def test_a_plan_command_already_relayed_is_not_sent_again_after_a_restart(tmp_path, mosquitto,
+                                                                               mqtt_topic_prefix, keys) -> None:
+    """A command the cloud sent and the gateway relayed is also in the kept plan: after a gateway restart the
+    plan does not deliver it a second time (the replay store remembers it), and the node hears only the next
+    command."""
+    cfg = _signed_config(tmp_path, mosquitto, mqtt_topic_prefix, keys)
+    signer = CommandSigner.create(keys["private"])
+    now = _now_ms()
+    cmd = signer.sign(_command("c-relayed", now=now), cfg.site, cfg.gateway_id, now)
+    after = signer.sign(_command("c-after", now=now), cfg.site, cfg.gateway_id, now)
+    plan = _plan(signer, [cmd], now, site=cfg.site, gateway=cfg.gateway_id)
+    node = Peer(mosquitto.host, mosquitto.port)
+    try:
+        node.subscribe(node_topic(cfg.site, "irr-01", "cmd", cfg.topic_root))
+        async with running_gateway(cfg) as gw:
+            node.publish(gw_topic(cfg, "cmd"), commands.encode(cmd))
+            first = await _next_command(node)
+            node.publish(gw_topic(cfg, "cmd"), commands.encode(plan))
+            await wait_until(lambda: gw.plans.stats()["plan_id"] == "p-real", "the plan to be kept")
+        async with running_gateway(cfg) as gw:
+            await wait_until(lambda: gw.plans.stats()["delivered"] == 1, "the plan to pass the command")
+            node.publish(gw_topic(cfg, "cmd"), commands.encode(after))
+            second = await _next_command(node)
+    finally:
+        node.close()
+    assert first["id"] == "c-relayed" and second["id"] == "c-after"
+
+
+@pytest.mark.mosquitto
+async def test_a_command_a_newer_signed_plan_drops_cannot_be_replayed_alone(tmp_path, mosquitto, mqtt_topic_prefix,
+                                                                             keys) -> None:
+    """The cloud's newer plan leaves out a command still to come (cancelled): that command, sent alone with its
+    still-valid signature, is refused as replayed, while the command the plan keeps still goes through."""
+    cfg = _signed_config(tmp_path, mosquitto, mqtt_topic_prefix, keys)
+    signer = CommandSigner.create(keys["private"])
+    now = _now_ms()
+
+    def sign(cmd_id: str) -> dict[str, Any]:
+        return signer.sign(_command(cmd_id, now=now + 60_000), cfg.site, cfg.gateway_id, now)
+
+    keep, cancelled = sign("c-keep"), sign("c-cancelled")
+    first = _plan(signer, [keep, cancelled], now, plan_id="p-1", site=cfg.site, gateway=cfg.gateway_id)
+    second = _plan(signer, [keep], now + 1, plan_id="p-2", site=cfg.site, gateway=cfg.gateway_id)
+    peer = Peer(mosquitto.host, mosquitto.port)
+    try:
+        peer.subscribe(gw_topic(cfg, "ack"))
+        peer.subscribe(node_topic(cfg.site, "irr-01", "cmd", cfg.topic_root))
+        async with running_gateway(cfg) as gw:
+            for plan in (first, second):
+                peer.publish(gw_topic(cfg, "cmd"), commands.encode(plan))
+                await wait_until(lambda p=plan: gw.plans.stats()["plan_id"] == p["plan_id"], "the plan to be kept")
+            peer.publish(gw_topic(cfg, "cmd"), commands.encode(cancelled))
+            peer.publish(gw_topic(cfg, "cmd"), commands.encode(keep))
+            got: dict[str, dict[str, Any]] = {}
+            while len(got) < 2:
+                body = json.loads((await peer.get()).payload)
+                if "id" in body:
+                    got[body["id"]] = body
+    finally:
+        peer.close()
+    assert got["c-cancelled"]["state"] == "rejected" and got["c-cancelled"]["reason"].startswith("replayed:")
+    assert got["c-keep"]["sig"] == keep["sig"]  # the command itself, relayed to the node

@@ -4,7 +4,12 @@ A plan is the gateway's copy of the commands still to come for the nodes
 routed through it::
 
     {"v": "1.1", "plan_id": "p-...", "issued_ms": ..., "valid_until_ms": ...,
-     "commands": [<signed command>, ...]}
+     "site": ..., "gateway": ..., "kid": ..., "sig": ..., "commands": [<signed command>, ...]}
+
+The envelope is signed too (furrow.edge.plan_signing): a gateway trusting
+the cloud's keys keeps only a plan whose id, times, gateway and ordered
+command ids the cloud signed, so nobody on the link can wipe, age or
+replace its plan.
 
 It holds every command of those nodes that is pending ("created", "sent" or
 "received"), whose not-before is now or later and which has not expired,
@@ -78,16 +83,18 @@ def build_plan(rows: Sequence[CommandRow], gateway: Gateway, now_ms: int, validi
                signer: CommandSigner | None, plan_id: str | None = None) -> dict[str, Any]:
     """The plan for `gateway` from the commands `rows` (already chosen by `pending_for_plan`).
 
-    Each command is signed for `gateway` at `now_ms` as CommandService.send signs it; without
-    a signer they go unsigned, as the commands themselves then do.
+    Each command is signed for `gateway` at `now_ms` as CommandService.send signs it, and the
+    envelope too (CommandSigner.sign_plan); without a signer they go unsigned, as the commands
+    themselves then do.
     """
     site, gw = gateway
     commands = []
     for row in rows:
         cmd = wire_command(row)
         commands.append(signer.sign(cmd, site, gw, now_ms) if signer is not None else cmd)
-    return {"v": CONTRACT_VERSION, "plan_id": plan_id or new_plan_id(), "issued_ms": now_ms,
+    plan = {"v": CONTRACT_VERSION, "plan_id": plan_id or new_plan_id(), "issued_ms": now_ms,
             "valid_until_ms": now_ms + validity_s * 1000, "commands": commands}
+    return signer.sign_plan(plan, site, gw) if signer is not None else plan
 
 
 class PlanPublisher:

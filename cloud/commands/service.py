@@ -16,7 +16,14 @@ from sqlalchemy.orm import Session
 
 from furrow.edge import commands as contract
 from furrow.edge.errors import ContractError
-from furrow.edge.signing import REFUSED_REPLAYED, refusal_kind
+from furrow.edge.signing import (
+    REFUSED_REPLAYED,
+    REFUSED_SIGNATURE,
+    REFUSED_UNKNOWN_KEY,
+    REFUSED_UNSIGNED,
+    REFUSED_WRONG_GATEWAY,
+    refusal_kind,
+)
 
 from .._time import now_ms as _now_ms
 from ..db import CommandEvent, CommandRow, Database
@@ -123,6 +130,10 @@ def _advance(session: Session, row: CommandRow, state: str, ts_ms: int, reason: 
     row.state = state
     row.updated_ms = now
     return AckOutcome.APPLIED
+
+
+# Refusals of a copy that failed authentication at the gateway (gateway/command_auth.py).
+_AUTH_REFUSALS = (REFUSED_UNSIGNED, REFUSED_UNKNOWN_KEY, REFUSED_SIGNATURE, REFUSED_WRONG_GATEWAY)
 
 
 class CommandService:
@@ -419,6 +430,16 @@ class CommandService:
                 sent += await self.send(row.id, row.site, row.gateway, wire_command(row))
         return sent
 
+    def _refuses_own_copy(self, kind: str, reason: str) -> bool:
+        """Whether an authentication refusal would hit this cloud's own copy too: the cloud signs
+        nothing and the gateway wants signatures, or the gateway does not trust the kid it signs with.
+        Then the command can never get through and is rightly rejected."""
+        if kind == REFUSED_UNSIGNED:
+            return self.signer is None
+        if kind == REFUSED_UNKNOWN_KEY:
+            return self.signer is not None and f"kid {self.signer.kid!r} " in reason
+        return False
+
     async def apply_ack(self, ack: dict | bytes, now_ms: int | None = None, *,
                         gateway: tuple[str, str] | None = None) -> AckOutcome:
         """Apply one acknowledgement (validated here; ContractError if it breaks the contract).
@@ -431,12 +452,23 @@ class CommandService:
         """
         ack = contract.decode_ack(ack) if isinstance(ack, bytes) else contract.validate_ack(ack)
         now = _now_ms() if now_ms is None else now_ms
-        if ack["state"] == contract.ACK_REJECTED and refusal_kind(ack["reason"]) == REFUSED_REPLAYED:
+        kind = refusal_kind(ack["reason"]) if ack["state"] == contract.ACK_REJECTED else None
+        if kind == REFUSED_REPLAYED:
             # A gateway refused a second copy of a command it already relayed
             # (someone replaying it, or a duplicate delivery): the command's own
             # fate is reported by its node, so this changes nothing.
             self.ack_outcomes[AckOutcome.REPLAY_REFUSED] += 1
             log.warning("gateway refused a replayed copy of command %s to %s: %s", ack["id"], ack["node"],
+                        ack["reason"])
+            return AckOutcome.REPLAY_REFUSED
+        if kind in _AUTH_REFUSALS and not self._refuses_own_copy(kind, ack["reason"]):
+            # A gateway refused a copy that failed authentication: anyone on its
+            # command topic can send one under a real command's id, so it says
+            # nothing about the command itself, which goes on. Counted with the
+            # replays (the same "a copy, not the command" outcome).
+            self.ack_outcomes[AckOutcome.REPLAY_REFUSED] += 1
+            log.warning("gateway refused an unauthenticated copy of command %s to %s (a forgery, or a key the "
+                        "gateway does not trust); the command is left as it is: %s", ack["id"], ack["node"],
                         ack["reason"])
             return AckOutcome.REPLAY_REFUSED
 

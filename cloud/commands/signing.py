@@ -33,6 +33,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey,
 
 from furrow.edge.commands import validate_command
 from furrow.edge.errors import ContractError
+from furrow.edge.plan_signing import plan_signed_bytes
 from furrow.edge.signing import node_mac, parse_node_key, signed_bytes
 from furrow.edge.topics import check_id
 
@@ -165,6 +166,14 @@ class CommandSigner:
             out["nmac"] = node_mac(node_key, out)
         out["sig"] = self.keys[self.kid].sign(signed_bytes(out)).hex()
         return validate_command(out)
+
+    def sign_plan(self, plan: dict[str, Any], site: str, gateway: str) -> dict[str, Any]:
+        """The plan (its commands already signed) bound to its gateway, with `kid` and the envelope's `sig`
+        (furrow.edge.plan_signing): a gateway keeps no plan whose id, times or command list were altered."""
+        out = {k: v for k, v in plan.items() if k != "sig"}
+        out.update(site=site, gateway=gateway, kid=self.kid)
+        out["sig"] = self.keys[self.kid].sign(plan_signed_bytes(out)).hex()
+        return out
 
     def public_keys(self) -> dict[str, Ed25519PublicKey]:
         return {kid: key.public_key() for kid, key in self.keys.items()}
