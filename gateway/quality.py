@@ -4,7 +4,9 @@ A flag travels with the item in the batch (``flags``) so the cloud can tell
 a node with a bad clock from a good reading. Values are never changed. The
 one correction is time: a report whose node clock is unset or ahead of the
 gateway's is given the gateway's receive time (`correct_clock`), keeps the
-node's own time as ``ts_node_ms``, and carries the flag that says why.
+node's own time as ``ts_node_ms``, and carries the flag that says why. A
+report that waited in a Modbus node's queue is dated back from its receive
+time by its place in the queue instead, and flagged ``ts_estimated``.
 `QualityChecker` adds the checks that need a node's history (spike, stuck).
 """
 
@@ -25,6 +27,7 @@ EPOCH_MIN_MS = 1_577_836_800_000
 
 TS_AHEAD = "ts_ahead_of_gateway"
 TS_UNSET = "ts_clock_unset"
+TS_ESTIMATED = "ts_estimated"  # dated back from the receive time by its place in a node's queue
 
 
 def quality_flags(uplink: dict[str, Any], rx_ms: int) -> list[str]:
@@ -44,9 +47,23 @@ STUCK_AFTER = 12  # identical values in a row
 SPIKE_SHARE = 0.5  # a jump of half the measurement's valid range between two reports
 
 
-def correct_clock(uplink: dict[str, Any], flags: list[str], rx_ms: int) -> dict[str, Any]:
+def estimated_flags(flags: list[str], behind: timedelta) -> list[str]:
+    """`flags` of a report received `behind` after it was made (a queued
+    report, see gateway/modbus/queue.py `behind_newest`), plus TS_ESTIMATED
+    when its node's clock is unset, so `correct_clock` dates it back by that
+    much. A report with a valid clock keeps its own time and its flags."""
+    if TS_UNSET not in flags or behind <= timedelta(0):
+        return flags
+    # time flags first: a long list of spike/stuck flags must not cut them
+    return sorted({*flags, TS_ESTIMATED}, key=lambda f: (not f.startswith("ts_"), f))[:MAX_FLAGS]
+
+
+def correct_clock(
+    uplink: dict[str, Any], flags: list[str], rx_ms: int, behind: timedelta = timedelta(0)
+) -> dict[str, Any]:
     """The report with its time corrected against the gateway clock when its
     flags say the node's clock is wrong; otherwise the report unchanged.
+    With TS_ESTIMATED (`estimated_flags`) the time is `behind` before rx_ms.
 
     Done once, before the report is buffered: the buffer keeps each
     (node, seq) once, so a redelivered report never gets a second time.
@@ -55,7 +72,7 @@ def correct_clock(uplink: dict[str, Any], flags: list[str], rx_ms: int) -> dict[
         return uplink
     corrected = dict(uplink)
     corrected["ts_node_ms"] = uplink["ts_ms"]
-    corrected["ts_ms"] = rx_ms
+    corrected["ts_ms"] = rx_ms - behind // timedelta(milliseconds=1) if TS_ESTIMATED in flags else rx_ms
     return corrected
 
 

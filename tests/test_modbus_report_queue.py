@@ -13,7 +13,7 @@ import subprocess
 import sys
 import time
 import types
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
 
@@ -33,6 +33,7 @@ from furrow.gateway.app import cancel_and_wait
 from furrow.gateway.buffer import Item
 from furrow.gateway.modbus import ModbusPoller
 from furrow.gateway.modbus.queue import Outcome, drain
+from furrow.gateway.quality import EPOCH_MIN_MS, TS_ESTIMATED, TS_UNSET
 from furrow.hil.faults import BusFaults, NodeSlot
 from furrow.hil.modbus_bus import ModbusBus
 from tests.gateway_support import wait_until
@@ -53,16 +54,24 @@ class FastClock:
         return int((self.t0 + (time.monotonic() - self.m0) * SPEED) * 1000)
 
 
+class UnsetClock(FastClock):
+    """A node clock nobody set: it counts from the MicroPython epoch (2000-01-01), sped up."""
+
+    def ms(self) -> int:
+        return 946_684_800_000 + int((time.monotonic() - self.m0) * SPEED * 1000)
+
+
 class Node:
     """A pest node core on an emulated bus, every report it makes in `made`."""
 
-    def __init__(self, flash: Path, framing: str = "rtu", faults: BusFaults | None = None) -> None:
+    def __init__(self, flash: Path, framing: str = "rtu", faults: BusFaults | None = None,
+                 clock_ms: Callable[[], int] | None = None) -> None:
         self.made: list[int] = []
         self.flash = flash
         self.slot = NodeSlot(lambda _why: PestNode("trap-01", SeqStore(str(flash / "trap-01.seq")), traps=2,
                                                    interval_ms=1000),
                              lambda up: self.made.append(up["seq"]))
-        self.bus = ModbusBus(port=0, baud=19_200, tick_s=0.02, clock_ms=FastClock().ms, framing=framing,
+        self.bus = ModbusBus(port=0, baud=19_200, tick_s=0.02, clock_ms=clock_ms or FastClock().ms, framing=framing,
                              state_dir=flash)
         self.bus.faults = faults
         self.mb = self.bus.add(self.slot, 1)
@@ -140,6 +149,42 @@ async def test_reports_made_while_the_bus_is_dead_are_stored_once_and_in_order(t
     assert node.mb.queue is not None and node.mb.queue.stats["dropped"] == 0
 
 
+async def test_queued_reports_of_a_node_without_a_clock_are_dated_by_their_place(tmp_path: Path) -> None:
+    """Reports a node with an unset clock made while dead on the bus are dated back from their
+    receipt by their place in its queue: times increasing one report interval (holding 1) apart, the
+    newest at its receive time, each older one flagged ts_estimated, the node's own time kept."""
+    faults = BusFaults()
+    async with node_on_bus(tmp_path, faults=faults, clock_ms=UnsetClock().ms) as node:
+        with DurableBuffer(tmp_path / "b.sqlite") as buf:
+            poller = ModbusPoller([device(node.bus.port, fail_threshold=1, backoff_max=0.3)], buf.put_many)
+            async with polling(poller):
+                await wait_until(lambda: len(stored_seqs(buf)) >= 2, "two reports stored")
+                faults.dead.add(1)
+                first = len(node.made)
+                await node.reports(12)
+                await node.stop_reporting()  # nothing new during the drain: the queue's places are fixed
+                faults.dead.discard(1)
+                await wait_until(lambda: stored_seqs(buf) == node.made and poller.health()["trap-01"]["queued"] == 0,
+                                 "every report stored and acknowledged")
+                health = poller.health()["trap-01"]
+            items = {item["seq"]: item for _, item in buf.next_batch(10_000)}
+    # The node's clock runs 10x and the gateway's does not, so only the backlog's own dating is
+    # compared, not how it lines up with the reports stored before the outage.
+    backlog = [items[seq] for seq in node.made[first:]]
+    interval_ms = 1000  # the pest node's 1 s interval, read from its holding register 1
+    assert health["interval_s"] == 1, health
+    assert len(backlog) >= 12
+    for place, item in enumerate(reversed(backlog)):  # 0: the newest
+        assert item["rx_ms"] - item["ts_ms"] == place * interval_ms, (place, item)
+        assert TS_UNSET in item["flags"] and (TS_ESTIMATED in item["flags"]) == (place > 0), item["flags"]
+        assert item["ts_node_ms"] < EPOCH_MIN_MS
+    times = [item["ts_ms"] for item in backlog]
+    node_times = [item["ts_node_ms"] for item in backlog]
+    assert times == sorted(set(times)) and node_times == sorted(node_times)
+    gaps = [b - a for a, b in zip(times, times[1:], strict=False)]
+    assert all(interval_ms <= g < interval_ms + 10_000 for g in gaps), gaps  # an interval plus the read's own delay
+
+
 async def test_gateway_killed_between_store_and_ack_stores_no_duplicate(tmp_path: Path) -> None:
     """A gateway killed after the buffer committed a queued report but before its ack: the node
     serves that report again, the restarted gateway's buffer finds it already stored (0 new), and
@@ -215,7 +260,9 @@ async def test_a_master_that_never_acks_reads_the_newest_report(tmp_path: Path) 
         with DurableBuffer(tmp_path / "b.sqlite") as buf:  # a 1.1 gateway drains it (Modbus/TCP framing)
             poller = ModbusPoller([device(node.bus.port, framer="socket")], buf.put_many)
             async with polling(poller):
-                await wait_until(lambda: stored_seqs(buf) == node.made, "the backlog drained")
+                # stored, then acknowledged: wait for the last ack too, or mbpoll may see it still waiting
+                await wait_until(lambda: stored_seqs(buf) == node.made and poller.health()["trap-01"]["queued"] == 0,
+                                 "the backlog drained")
             regs = await _mbpoll(node.bus.port)
             assert mq.queue_state(regs) == (0, False)
             assert (regs[2] << 16 | regs[3]) == node.made[-1]

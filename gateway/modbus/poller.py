@@ -17,7 +17,8 @@ master must be; different buses run concurrently. On each bus the master:
 
 A report is new only when its seq (registers 2-3) changed. A node with a
 report queue (contract 1.1) is drained in seq order, each report stored
-before it is acknowledged (see queue.py).
+before it is acknowledged (see queue.py); a queued report of a node whose
+clock is unset is dated back by its place in the queue (queue.behind_newest).
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ import random
 import struct
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
+from datetime import timedelta
 from typing import Any
 
 from pymodbus import FramerType
@@ -42,17 +44,19 @@ from furrow.edge.modbus_map import (
     ACK_BASE,
     ACK_COUNT,
     CMD_BASE,
+    HOLD_INTERVAL_S,
     decode_ack_regs,
     decode_inputs,
     encode_command_regs,
     has_report,
 )
+from furrow.edge.modbus_queue import queue_state
 
 from ..buffer import Item, now_ms
 from ..config import ModbusDeviceConfig
-from ..quality import correct_clock, quality_flags
+from ..quality import TS_UNSET, correct_clock, estimated_flags, quality_flags
 from .plan import Request, assemble, plan
-from .queue import Outcome, drain
+from .queue import Outcome, behind_newest, drain
 
 log = logging.getLogger(__name__)
 
@@ -95,6 +99,7 @@ class DeviceHealth:
     queued: int = 0  # reports waiting in the node's queue at the latest read
     queue_acks: int = 0
     queue_requests: int = 0  # "oldest first, please" writes
+    interval_s: int | None = None  # the node's report interval (holding 1), read when a queued report needs dating
 
 
 @dataclass
@@ -225,9 +230,10 @@ class _Port:
         finally:
             self.client.close()
 
-    async def _request(self, dev: _Device, start: int, count: int) -> list[int]:
-        """One FC04 request on the bus, after the inter-frame gap and the
-        previous device's turnaround, with this device's timeout."""
+    async def _request(self, dev: _Device, start: int, count: int, holding: bool = False) -> list[int]:
+        """One FC04 request (FC03 with `holding`) on the bus, after the
+        inter-frame gap and the previous device's turnaround, with this
+        device's timeout."""
         loop = asyncio.get_running_loop()
         wait = self._bus_free_at - loop.time()
         if wait > 0:
@@ -235,7 +241,8 @@ class _Port:
         self.client.ctx.comm_params.timeout_connect = _seconds(dev.config.timeout)
         dev.health.requests += 1
         try:
-            rr = await self.client.read_input_registers(start, count=count, slave=dev.config.unit)
+            read = self.client.read_holding_registers if holding else self.client.read_input_registers
+            rr = await read(start, count=count, slave=dev.config.unit)
         finally:
             self._bus_free_at = loop.time() + max(self.gap_s, _seconds(dev.config.turnaround))
         _check_cancelled()
@@ -381,12 +388,28 @@ class _Port:
         try:
             rx_ms = now_ms()
             flags = self._quality(uplink, rx_ms)
-            await asyncio.to_thread(self._sink, [Item(correct_clock(uplink, flags, rx_ms), rx_ms, flags)])
+            behind = await self._behind(dev, regs, flags)
+            flags = estimated_flags(flags, behind)
+            await asyncio.to_thread(self._sink, [Item(correct_clock(uplink, flags, rx_ms, behind), rx_ms, flags)])
         except Exception as e:
             log.error("cannot store report %s/%d, will poll again: %s", node, seq, e)
             return False
         dev.health.reports += 1
         return True
+
+    async def _behind(self, dev: _Device, regs: list[int], flags: list[str]) -> timedelta:
+        """How long before now a queued report of a node whose clock is unset
+        was made (queue.behind_newest); zero when it is dated on receipt."""
+        h = dev.health
+        if TS_UNSET not in flags or not queue_state(regs)[1]:
+            return timedelta(0)
+        if h.interval_s is None:  # read once: only a tool changes it, and one master per bus means ours is stopped
+            try:
+                [h.interval_s] = await self._request(dev, HOLD_INTERVAL_S, 1, holding=True)
+            except (TimeoutError, DeviceError, ModbusException, OSError) as e:
+                log.warning("%s: report interval unreadable (%s); its queued report is dated on receipt", h.node_id, e)
+                return timedelta(0)
+        return behind_newest(regs, timedelta(seconds=h.interval_s))
 
     def _succeeded(self, dev: _Device, started: float) -> None:
         h = dev.health

@@ -23,12 +23,19 @@ costs one more read, never a duplicate or a gap.
 The budget keeps one node's backlog from holding the bus: when it runs out
 the poller makes the device due again at once, behind every device already
 due, so the others get their turn between the node's bursts.
+
+A node whose clock is unset (a Modbus node has no one to set it) dates its
+reports before 2020, and the gateway dates them instead. Stamping a drained
+backlog with its receive time would make hour-old readings look current, so
+`behind_newest` estimates how long before the newest report a queued one was
+made, from its place in the queue and the node's report interval.
 """
 
 from __future__ import annotations
 
 import enum
 from collections.abc import Awaitable, Callable
+from datetime import timedelta
 from typing import Protocol
 
 from furrow.edge.modbus_map import has_report
@@ -53,6 +60,21 @@ class QueueHealth(Protocol):
 
 def seq_of(regs: list[int]) -> int:
     return (regs[2] << 16) | regs[3]
+
+
+def behind_newest(regs: list[int], interval: timedelta) -> timedelta:
+    """How long before the node's newest report the image's report was made:
+    (waiting - 1) intervals for the oldest of `waiting` queued reports (each
+    later one is one report, one interval, newer), zero for any other image.
+
+    Counted by place in the queue, not by seq: seq jumps after a node's reset
+    (its seq store reserves a block), places do not, and reports the ring
+    dropped are before the oldest, so they do not shift it. The node may
+    have made its newest report up to one interval before the read."""
+    waiting, oldest = queue_state(regs)
+    if not oldest or waiting <= 1:
+        return timedelta(0)
+    return (waiting - 1) * interval
 
 
 async def drain(
