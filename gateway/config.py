@@ -234,6 +234,11 @@ class GatewayConfig(_Model):
     # The gateway's status with its Modbus counters goes to the cloud this
     # often (the bus health page's rates are over the newest two reports).
     status_interval: Duration = timedelta(seconds=60)
+    # Each node's message budget on the farm broker (gateway/flood.py): a burst
+    # (a node replaying its flash outbox after an outage must fit), then a
+    # sustained rate. Beyond it the node's messages are counted, not stored.
+    node_burst: int = Field(default=2000, ge=1)
+    node_rate_per_s: float = Field(default=20.0, gt=0)
     # Prometheus /metrics and /health; 0 turns the HTTP server off.
     http_port: int = Field(default=9108, ge=0, le=65535)
     http_host: str = "127.0.0.1"

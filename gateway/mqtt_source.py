@@ -92,7 +92,7 @@ class MqttSource:
             "persist_failures": 0,
             "rate_limited": 0,  # refused by the per-node budget (flood.py)
         }
-        self.budget = NodeBudget()
+        self.budget = NodeBudget(config.node_burst, config.node_rate_per_s)
         self.nodes: dict[str, dict[str, Any]] = {}
         # Irrigation nodes seen reporting: they get heartbeats.
         self.irrigation_nodes: set[str] = set()

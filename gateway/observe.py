@@ -59,6 +59,10 @@ class _Collector:
         for kind, n in sorted(s.get("relay", {}).get("commands_refused", {}).items()):
             refused.add_metric([kind], n)
         yield refused
+        yield CounterMetricFamily(P + "plans_refused", "Plans refused (signature, envelope)",
+                                  value=s.get("relay", {}).get("plans_refused", 0))
+        yield CounterMetricFamily(P + "rate_limited", "Node messages refused by the per-node budget (flood)",
+                                  value=s["farm"].get("rate_limited", 0))
         yield GaugeMetricFamily(P + "commands_signed", "1 when commands must be signed by a trusted cloud key",
                                 value=int(bool(s.get("commands_signed"))))
         yield GaugeMetricFamily(P + "farm_connected", "Connected to the farm broker", value=int(s["farm"]["connected"]))

@@ -45,6 +45,7 @@ def test_minimal_config_gets_the_defaults(tmp_path):
     assert config.cloud_broker.port == 8883
     assert config.forward_batch_size == 500
     assert config.forward_interval == timedelta(seconds=1)
+    assert (config.node_burst, config.node_rate_per_s) == (2000, 20.0)
     assert config.modbus == []
 
 
@@ -56,6 +57,8 @@ def test_minimal_config_gets_the_defaults(tmp_path):
         ('[[modbus]]\nnode_id = "s1"\nhost = "h"\nframer = "ascii"\n', "modbus.0.framer='ascii'"),
         ('[[modbus]]\nnode_id = "s1"\nhost = "h"\npoll_interval = -5\n', "poll_interval"),
         ("forward_batch_size = 6000\n", "forward_batch_size=6000"),
+        ("node_burst = 0\n", "node_burst=0"),
+        ("node_rate_per_s = -1\n", "node_rate_per_s=-1"),
         ('colour = "green"\n', "colour='green': Extra inputs are not permitted"),
     ],
 )

@@ -146,6 +146,7 @@ async def test_metrics_and_health_endpoints(tmp_path, mosquitto, mqtt_topic_pref
         finally:
             task.cancel()
     assert "furrow_gateway_buffer_pending" in metrics and "furrow_gateway_received_total 1.0" in metrics
+    assert "furrow_gateway_plans_refused_total 0.0" in metrics and "furrow_gateway_rate_limited_total 0.0" in metrics
     assert "furrow_gateway_buffer_oldest_age_seconds" in metrics
     assert health.status_code == 200 and health.json()["farm"] is True
     assert missing.status_code == 404
