@@ -337,26 +337,17 @@ class MqttWorker:
         Raises NotConnected when there is no broker connection, or the broker
         did not confirm it within the publish timeout.
         """
-        client = self._client
-        if client is None or not self.connected:
-            raise NotConnected(f"not connected to the MQTT broker {self.host}:{self.port}")
-        topic = gateway_topic(site, gateway, GW_CMD, self.root)
         payload = contract.encode(contract.validate_command(command))
-        info = client.publish(topic, payload, qos=1)
-        if info.rc != mqtt.MQTT_ERR_SUCCESS:
-            raise NotConnected(f"publish to {self.host}:{self.port} failed: {mqtt.error_string(info.rc)}")
-        try:
-            await asyncio.to_thread(info.wait_for_publish, self._publish_timeout_s)
-        except (RuntimeError, ValueError) as e:
-            raise NotConnected(str(e)) from e
-        if not info.is_published():
-            raise NotConnected(f"broker {self.host}:{self.port} did not confirm within "
-                               f"{self._publish_timeout_s:g} s")
+        await self._publish_confirmed(gateway_topic(site, gateway, GW_CMD, self.root), payload)
         self.stats["commands_published"] += 1
 
     async def publish(self, topic: str, payload: bytes) -> None:
-        """Publish `payload` with QoS 1, not retained (alerts, cloud/alerts/), and wait for the
+        """Publish `payload` with QoS 1, not retained (alerts, plans), and wait for the
         broker's PUBACK. Raises NotConnected as publish_command does."""
+        await self._publish_confirmed(topic, payload)
+        self.stats["published"] += 1
+
+    async def _publish_confirmed(self, topic: str, payload: bytes) -> None:
         client = self._client
         if client is None or not self.connected:
             raise NotConnected(f"not connected to the MQTT broker {self.host}:{self.port}")
@@ -370,5 +361,4 @@ class MqttWorker:
         if not info.is_published():
             raise NotConnected(f"broker {self.host}:{self.port} did not confirm within "
                                f"{self._publish_timeout_s:g} s")
-        self.stats["published"] += 1
 
