@@ -78,3 +78,17 @@ def _detail(r: httpx.Response) -> str:
 def step(n: int, total: int, text: str) -> None:
     """Progress on stderr, so stdout stays for what a script may read."""
     print(f"[{n}/{total}] {text}", file=sys.stderr, flush=True)
+
+
+def write_private(path: Path, text: str) -> None:
+    """Write a file holding secrets, readable by its owner only from the first byte."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as f:
+        f.write(text)
+    os.chmod(path, 0o600)  # an existing file keeps its mode through O_CREAT
+
+
+def reachable(api: Api, total: int) -> None:
+    """Step 1 of every field command: the API answers and who we are to it."""
+    me = api.call("GET", "/auth/me").json()
+    step(1, total, f"API {api.base} reachable, as {me['name']} ({me['role']})")

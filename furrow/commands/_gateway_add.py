@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 from pathlib import Path
 from typing import Any
 
-from ._api import Api, ApiError, add_api_arguments, step
+from ._api import Api, ApiError, add_api_arguments, reachable, step, write_private
 
 
 def register_add(gateway_sub: argparse._SubParsersAction) -> None:
@@ -58,8 +57,7 @@ def _add(args: argparse.Namespace) -> int:
         print(f"error: {e}", file=sys.stderr)
         return 2
     try:
-        me = api.call("GET", "/auth/me").json()
-        step(1, total, f"API {api.base} reachable, as {me['name']} ({me['role']})")
+        reachable(api, total)
         creds = api.call("POST", f"/gateways/{args.site}/{args.gateway}/credentials").json()
         step(2, total, f"broker credentials issued: user {creds['username']}, topics {creds['topics']['publish'][0]}")
     except ApiError as e:
@@ -78,9 +76,7 @@ def _add(args: argparse.Namespace) -> int:
     GatewayConfig.model_validate({**parsed, "buffer_path": "buffer.db"})
     args.out.mkdir(parents=True, exist_ok=True)
     path = args.out / f"{args.site}.{args.gateway}.toml"
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w") as f:
-        f.write(text)
+    write_private(path, text)
     step(3, total, f"wrote {path}: merge it into the gateway's config; then `furrow broker config` "
          "and SIGHUP the brokers")
     return 0

@@ -16,10 +16,11 @@ broker SIGHUP: Mosquitto rereads both files without dropping connections.
 from __future__ import annotations
 
 import argparse
-import os
 import secrets
 import sys
 from pathlib import Path
+
+from ._api import write_private
 
 SERVICE_USER = "furrow@cloud"  # '@' is in no node id and no <site>.<gateway> name
 
@@ -38,13 +39,6 @@ def register(sub: argparse._SubParsersAction) -> None:
     config.set_defaults(func=_config)
 
 
-def _write_private(path: Path, text: str) -> None:
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w") as f:
-        f.write(text)
-    os.chmod(path, 0o600)
-
-
 def _service_password(out: Path, given: Path | None) -> str:
     path = given or out / "service.password"
     if path.exists():
@@ -54,7 +48,7 @@ def _service_password(out: Path, given: Path | None) -> str:
     if given is not None:
         raise ValueError(f"--service-password-file={given}: empty")
     password = secrets.token_urlsafe(32)
-    _write_private(path, password + "\n")
+    write_private(path, password + "\n")
     return password
 
 
@@ -64,7 +58,7 @@ def write_broker_files(out: Path, logins: list, root: str, service_user: str, se
 
     every = [*logins, BrokerLogin(service_user, hash_password(service_password), service_topics(root))]
     paths = {"password_file": out / "furrow.passwd", "acl_file": out / "furrow.acl", "conf": out / "furrow.conf"}
-    _write_private(paths["password_file"], password_file(every))
+    write_private(paths["password_file"], password_file(every))
     paths["acl_file"].write_text(acl_file(every))
     paths["conf"].write_text(conf_snippet(str(paths["password_file"].resolve()), str(paths["acl_file"].resolve())))
     return paths

@@ -15,7 +15,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from ._api import Api, ApiError, add_api_arguments, step
+from ._api import Api, ApiError, add_api_arguments, reachable, step, write_private
 
 ROLES = ("soil", "weather", "irrigation", "pest")
 
@@ -79,8 +79,7 @@ def _add(args: argparse.Namespace) -> int:
         print(f"error: {e}", file=sys.stderr)
         return 2
     try:
-        me = api.call("GET", "/auth/me").json()
-        step(1, total, f"API {api.base} reachable, as {me['name']} ({me['role']})")
+        reachable(api, total)
         body: dict[str, Any] = {"id": args.node, "role": args.role, "zone_id": args.zone}
         if args.depth:
             body["depths_cm"] = args.depth
@@ -111,8 +110,7 @@ def _add(args: argparse.Namespace) -> int:
         return 1
     args.out.mkdir(parents=True, exist_ok=True)
     path = args.out / "config.json"
-    path.write_text(json.dumps(cfg, indent=2) + "\n")
-    path.chmod(0o600)
+    write_private(path, json.dumps(cfg, indent=2) + "\n")
     step(4, total, f"wrote {path} (it holds the node's password: keep it private); "
          "then `furrow broker config` and SIGHUP the broker")
     return 0
