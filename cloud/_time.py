@@ -1,13 +1,23 @@
-"""Clock and instant parsing shared by the cloud service."""
+"""Clock and instant parsing shared by the cloud service.
+
+Every cloud service that decides by time is given a `Clock` when it is built
+(`open_services(settings, clock=...)`) and reads only that: `now_ms` on a
+farm, a simulated clock in the hardware-in-the-loop scenarios and the demo's
+backfill (hil/runtime.py). Nothing else in cloud/ reads the system time.
+"""
 
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime
 
 from furrow.edge.errors import ContractError
 
+Clock = Callable[[], int]
+"""A clock: a callable returning Unix time in milliseconds."""
+
 
 def now_ms() -> int:
-    """Unix time in milliseconds."""
+    """The system clock: Unix time in milliseconds (the `Clock` a farm's service runs on)."""
     return time.time_ns() // 1_000_000
 
 

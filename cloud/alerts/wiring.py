@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 
+from .._time import Clock, now_ms
 from ..db import Database
 from ..events import EventBus
 from ..mqtt_worker import MqttWorker
@@ -19,9 +20,10 @@ BACKOFF_MAX_S = 60.0
 
 
 def build_alert_service(settings: Settings, db: Database, registry: Registry, routes: NodeRoutes,
-                        store: ReadingStore, events: EventBus, worker: MqttWorker | None) -> AlertService:
+                        store: ReadingStore, events: EventBus, worker: MqttWorker | None,
+                        clock: Clock = now_ms) -> AlertService:
     """Snapshot from the registry, routes and store; deliveries to the event bus, and to MQTT
-    (when enabled) and the webhook (when configured)."""
+    (when enabled) and the webhook (when configured); every evaluation at `clock`'s now."""
     options = SnapshotOptions(report_interval_s=settings.alerts_report_interval_s,
                               trap_threshold_per_week=settings.alerts_trap_threshold_per_week)
 
@@ -41,4 +43,4 @@ def build_alert_service(settings: Settings, db: Database, registry: Registry, ro
         webhook = WebhookSender(str(settings.alert_webhook_url), secret)
         outlets.append(outlet("webhook", webhook))
         closers.append(webhook.close)
-    return AlertService(db, snapshot, Deliveries(events, outlets, closers))
+    return AlertService(db, snapshot, Deliveries(events, outlets, closers), clock)

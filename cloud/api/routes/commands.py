@@ -6,8 +6,7 @@ from furrow.edge.topics import check_id
 
 from ..._time import parse_instant
 from ...auth import Forbidden
-from ...commands import AckOutcome, CommandOut
-from ...commands.service import AckFromOtherGateway
+from ...commands import AckFromOtherGateway, AckOutcome, CommandOut
 from ..deps import AuditDep, CommandsDep, CommandWriter, Ingester, Reader
 from ..schemas import CommandCancel, CommandCreate, MessageResponse, ProblemResponse
 from .ingest import gateway_origin
