@@ -3,22 +3,18 @@
 Every cloud service that decides by time is given a `Clock` when it is built
 (`open_services(settings, clock=...)`) and reads only that: `now_ms` on a
 farm, a simulated clock in the hardware-in-the-loop scenarios and the demo's
-backfill (hil/runtime.py). Nothing else in cloud/ reads the system time.
+backfill (hil/runtime.py). The clock shape is furrow.clock's, shared with the
+gateway. Nothing else in cloud/ reads the system time.
 """
 
-import time
-from collections.abc import Callable
 from datetime import UTC, datetime
 
+from furrow.clock import Clock, system_clock
 from furrow.edge.errors import ContractError
 
-Clock = Callable[[], int]
-"""A clock: a callable returning Unix time in milliseconds."""
+__all__ = ["Clock", "now_ms", "parse_instant"]
 
-
-def now_ms() -> int:
-    """The system clock: Unix time in milliseconds (the `Clock` a farm's service runs on)."""
-    return time.time_ns() // 1_000_000
+now_ms: Clock = system_clock
 
 
 def parse_instant(field: str, value: str | int) -> int:
