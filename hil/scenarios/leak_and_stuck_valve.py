@@ -33,7 +33,8 @@ from furrow.gateway import GatewayConfig
 from furrow.hil import nodes
 from furrow.hil.faults import NodeSlot
 from furrow.hil.scenarios import RunOptions, Scenario, ScenarioResult
-from furrow.hil.scenarios._fault_rig import Issued, Rig, ScaledClock, irrigation_slot, run_gateway, wait_until
+from furrow.hil.scenarios._fault_rig import Rig, ScaledClock, irrigation_slot, run_gateway, wait_until
+from furrow.hil.verdict import Issued
 from furrow.hil.virtual_farm import VirtualFarm, VirtualZone
 
 SCALE = 600.0

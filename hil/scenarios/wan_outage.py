@@ -31,7 +31,6 @@ from furrow.hil.faults import LinkCut, NodeSlot, drifting_clock, fault_soil_prob
 from furrow.hil.mqtt_node import wall_clock_ms
 from furrow.hil.scenarios import RunOptions, Scenario, ScenarioResult
 from furrow.hil.scenarios._fault_rig import (
-    Issued,
     Rig,
     ScaledClock,
     irrigation_slot,
@@ -39,6 +38,7 @@ from furrow.hil.scenarios._fault_rig import (
     scaled_backoff,
     wait_until,
 )
+from furrow.hil.verdict import Issued
 from furrow.hil.virtual_farm import VirtualFarm, VirtualZone
 
 SCALE = 7200.0  # farm seconds per wall second: a farm day in 12 s
