@@ -16,7 +16,10 @@ from furrow.cloud.identity import Listener, conf_snippet
 from furrow.cloud.mqtt_worker import MqttWorker
 from furrow.edge.payload import encode_json
 from furrow.edge.topics import gateway_topic, node_topic
+from furrow.gateway import Gateway
+from furrow.gateway.broker_check import shared_login_warnings
 from furrow.gateway.config import GatewayConfig
+from furrow.gateway.observe import health
 from tests.cloud_support import batch_of, eventually, item, local_settings, running_app, soil_uplink
 from tests.gateway_support import WAIT, decode_batch, gateway_config, running_gateway, wait_until
 from tests.gateway_support import soil_uplink as gw_soil_uplink
@@ -272,3 +275,17 @@ def test_only_the_devices_listener_binds_client_ids():
                                         "use_username_as_clientid true"]
     assert "password_file /f/furrow.passwd" in devices and "use_username_as_clientid" not in service
     assert service.startswith("1884 127.0.0.1\n") and "password_file /f/service.passwd" in service
+
+
+def test_the_gateway_warns_when_both_links_share_one_broker_and_login(tmp_path):
+    """Farm and cloud links on one broker with one login are warned about at start and in /health;
+    two brokers, or no login, are not."""
+    login = {"host": "127.0.0.1", "port": 1883, "username": "s1.gw1", "password": "pw"}
+    shared = gateway_config(tmp_path, "127.0.0.1", 1883, ROOT, farm_broker=login, cloud_broker=login)
+    with Gateway(shared) as gw:
+        assert len(gw.warnings) == 1 and "'s1.gw1'" in gw.warnings[0]
+        assert health(gw.stats(), 0)[1]["warnings"] == gw.warnings
+    two = gateway_config(tmp_path, "127.0.0.1", 1883, ROOT, farm_broker=login,
+                         cloud_broker={**login, "host": "cloud.example"})
+    anonymous = gateway_config(tmp_path, "127.0.0.1", 1883, ROOT)
+    assert shared_login_warnings(two) == shared_login_warnings(anonymous) == []
