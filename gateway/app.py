@@ -18,7 +18,7 @@ from typing import Any
 from furrow.clock import Clock, system_clock
 
 from .autonomy import Heartbeats, PlanKeeper
-from .broker_check import shared_login_warnings
+from .broker_check import farm_broker_warnings, shared_login_warnings
 from .buffer import DurableBuffer
 from .cloud_link import CloudLink, CloudStage
 from .command_auth import CommandAuth, KeyFileError, SeenIds, load_trusted_keys
@@ -46,7 +46,7 @@ class Gateway:
         self.config = config
         self.clock = clock
         # Setups that would lose data, said at start in the log and kept for /health.
-        self.warnings = shared_login_warnings(config)
+        self.warnings = shared_login_warnings(config) + farm_broker_warnings(config)
         for warning in self.warnings:
             log.warning("BROKER SETUP: %s", warning)
         q = config.quota
