@@ -1,14 +1,17 @@
-"""Clock and instant parsing shared by the cloud service."""
+"""Clock and instant parsing shared by the cloud service.
 
-import time
+The clock shape (`Clock`: a callable returning Unix ms) is furrow.clock's,
+shared with the gateway; `now_ms` is the real one.
+"""
+
 from datetime import UTC, datetime
 
+from furrow.clock import Clock, system_clock
 from furrow.edge.errors import ContractError
 
+__all__ = ["Clock", "now_ms", "parse_instant"]
 
-def now_ms() -> int:
-    """Unix time in milliseconds."""
-    return time.time_ns() // 1_000_000
+now_ms: Clock = system_clock
 
 
 def parse_instant(field: str, value: str | int) -> int:

@@ -2,7 +2,9 @@
 
 The parts live in their own folders and import as one namespace:
 furrow.edge (the contract), furrow.firmware, furrow.gateway, furrow.cloud,
-furrow.hil. This package holds only the `furrow` command.
+furrow.hil. This package holds the `furrow` command and the little that
+gateway and cloud share without importing each other: `furrow.clock` (the
+clock every service is given).
 """
 
 __version__ = "0.1.0"

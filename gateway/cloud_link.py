@@ -22,10 +22,10 @@ from typing import Any, Protocol
 
 import aiomqtt
 
+from furrow.clock import Clock, system_clock
 from furrow.edge.commands import STATUS_OFFLINE, STATUS_ONLINE, encode, make_status
 from furrow.edge.topics import GW_STATUS, gateway_topic
 
-from .buffer import now_ms
 from .config import GatewayConfig
 
 log = logging.getLogger(__name__)
@@ -56,8 +56,9 @@ def backoff_delay(attempt: int) -> float:
 class CloudLink:
     """Keeps one connection to the cloud broker and runs `stages` on it."""
 
-    def __init__(self, config: GatewayConfig, stages: Sequence[CloudStage]) -> None:
+    def __init__(self, config: GatewayConfig, stages: Sequence[CloudStage], clock: Clock = system_clock) -> None:
         self._config = config
+        self._clock = clock
         self._stages = list(stages)
         self.client_id = f"furrow-gw-{config.site}-{config.gateway_id}"
         self.status_topic = gateway_topic(config.site, config.gateway_id, GW_STATUS, config.topic_root)
@@ -65,7 +66,7 @@ class CloudLink:
         self.counts = {"connects": 0, "connect_failures": 0, "disconnects": 0, "stage_errors": 0}
 
     def _status(self, state: str) -> bytes:
-        return encode(make_status(self._config.gateway_id, state, now_ms()))
+        return encode(make_status(self._config.gateway_id, state, self._clock()))
 
     def _client(self) -> aiomqtt.Client:
         broker = self._config.cloud_broker

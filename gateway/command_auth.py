@@ -85,11 +85,12 @@ def load_trusted_keys(keys: dict[str, Path]) -> dict[str, Ed25519PublicKey]:
 
 
 class SeenIds:
-    """Command ids already relayed, durable (SQLite, synchronous=FULL)."""
+    """Command ids already relayed, durable (SQLite, synchronous=FULL); ``":memory:"`` keeps
+    them in memory (a simulation)."""
 
-    def __init__(self, path: Path) -> None:
-        self.path = Path(path)
-        self._db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+    def __init__(self, path: Path | str) -> None:
+        self.path = path
+        self._db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=FULL")
         self._db.execute("CREATE TABLE IF NOT EXISTS seen (id TEXT PRIMARY KEY, forget_ms INTEGER NOT NULL)")

@@ -25,12 +25,13 @@ from typing import Any
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 
+from furrow.clock import Clock, system_clock
 from furrow.edge.commands import decode_ack, decode_status
 from furrow.edge.errors import ContractError
 from furrow.edge.payload import decode
 from furrow.edge.topics import NODE_ACK, NODE_STATUS, NODE_UP, node_filter, parse_topic
 
-from .buffer import DurableBuffer, Item, Quarantined, now_ms
+from .buffer import DurableBuffer, Item, Quarantined
 from .config import GatewayConfig
 from .flood import NodeBudget
 from .quality import correct_clock, quality_flags
@@ -64,7 +65,9 @@ class MqttSource:
         *,
         on_ack: Callable[[dict[str, Any], bytes], None] | None = None,
         quality: Callable[[dict[str, Any], int], list[str]] = quality_flags,
+        clock: Clock = system_clock,
     ) -> None:
+        self._clock = clock
         self._quality = quality
         self._config = config
         self._buffer = buffer
@@ -92,7 +95,7 @@ class MqttSource:
             "persist_failures": 0,
             "rate_limited": 0,  # refused by the per-node budget (flood.py)
         }
-        self.budget = NodeBudget(config.node_burst, config.node_rate_per_s)
+        self.budget = NodeBudget(config.node_burst, config.node_rate_per_s, clock)
         self.nodes: dict[str, dict[str, Any]] = {}
         # Irrigation nodes seen reporting: they get heartbeats.
         self.irrigation_nodes: set[str] = set()
@@ -231,7 +234,7 @@ class MqttSource:
         items: list[Item] = []
         bad: list[Quarantined] = []
         acks: list[tuple[dict[str, Any], bytes]] = []
-        rx_ms = now_ms()
+        rx_ms = self._clock()
         for _gen, msg in group:
             self._classify(msg, rx_ms, items, bad, acks)
         if not self._persist(items, bad, [raw for _, raw in acks]):

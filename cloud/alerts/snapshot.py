@@ -100,15 +100,17 @@ def _sensor(r: Reading) -> str:
 
 
 def sensor_faults(latest: list[Reading]) -> tuple[tuple[str, str], ...]:
-    """(sensor, fault) for each sensor whose newest reading is a fault or flagged suspect."""
+    """(sensor, fault) for each sensor whose newest reading is a fault or flagged suspect. A flag
+    names the sensor ("stuck:vwc_pct@30"); an older gateway's names only the measurement
+    ("stuck:vwc_pct") and then holds for each of its sensors."""
     out = []
     for r in latest:
         if r.fault:
             out.append((_sensor(r), r.fault))
             continue
         for flag in r.flags:
-            name, _, measurement = flag.partition(":")
-            if name in SUSPECT_FLAGS and measurement == r.measurement:
+            name, _, sensor = flag.partition(":")
+            if name in SUSPECT_FLAGS and sensor in (_sensor(r), r.measurement):
                 out.append((_sensor(r), name))
     return tuple(sorted(set(out)))
 

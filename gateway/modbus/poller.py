@@ -37,6 +37,7 @@ from pymodbus import FramerType
 from pymodbus.client import AsyncModbusSerialClient, AsyncModbusTcpClient
 from pymodbus.exceptions import ModbusException
 
+from furrow.clock import Clock, system_clock
 from furrow.edge.commands import ACK_ABORTED, ACK_REJECTED, make_ack
 from furrow.edge.errors import ContractError
 from furrow.edge.measurements import ROLE_BY_CODE
@@ -52,7 +53,7 @@ from furrow.edge.modbus_map import (
 )
 from furrow.edge.modbus_queue import queue_state
 
-from ..buffer import Item, now_ms
+from ..buffer import Item
 from ..config import ModbusDeviceConfig
 from ..quality import TS_UNSET, correct_clock, estimated_flags, quality_flags
 from .plan import Request, assemble, plan
@@ -153,8 +154,10 @@ class _Port:
         quarantine: QuarantineSink | None,
         on_ack: AckSink | None = None,
         quality: Callable[[dict[str, Any], int], list[str]] = quality_flags,
+        clock: Clock = system_clock,
     ) -> None:
         first = devices[0].config
+        self._clock = clock
         self._quality = quality
         self._on_ack = on_ack
         self._writes: list[tuple[_Device, list[int], asyncio.Future[None]]] = []
@@ -304,7 +307,7 @@ class _Port:
                 return
             reason = "reported over Modbus" if fields["state"] in (ACK_ABORTED, ACK_REJECTED) else None
             ack = make_ack(
-                fields["id"], h.node_id, fields["state"], now_ms(), fields["runtime_s"], fields["volume_l"], reason
+                fields["id"], h.node_id, fields["state"], self._clock(), fields["runtime_s"], fields["volume_l"], reason
             )
         except ContractError as e:
             log.warning("%s served a bad ack block: %s", h.node_id, e)
@@ -386,7 +389,7 @@ class _Port:
                 await asyncio.to_thread(self._quarantine, raw, dev.source, str(e))
             return True
         try:
-            rx_ms = now_ms()
+            rx_ms = self._clock()
             flags = self._quality(uplink, rx_ms)
             behind = await self._behind(dev, regs, flags)
             flags = estimated_flags(flags, behind)
@@ -418,7 +421,7 @@ class _Port:
         h.consecutive_failures = 0
         h.backed_off = False
         h.backoff_s = 0.0
-        h.last_good_ms = now_ms()
+        h.last_good_ms = self._clock()
         dev.next_due = _next(dev, started)
 
     def _failed(self, dev: _Device, started: float, error: BaseException) -> None:
@@ -462,13 +465,14 @@ class ModbusPoller:
         quarantine: QuarantineSink | None = None,
         on_ack: AckSink | None = None,
         quality: Callable[[dict[str, Any], int], list[str]] = quality_flags,
+        clock: Clock = system_clock,
     ) -> None:
         by_port: dict[str, list[_Device]] = {}
         for cfg in devices:
             key = cfg.bus
             health = DeviceHealth(node_id=cfg.node_id, port=key, unit=cfg.unit)
             by_port.setdefault(key, []).append(_Device(cfg, health))
-        self._ports = [_Port(key, devs, sink, quarantine, on_ack, quality) for key, devs in by_port.items()]
+        self._ports = [_Port(key, devs, sink, quarantine, on_ack, quality, clock) for key, devs in by_port.items()]
         self._by_node = {d.config.node_id: (p, d) for p in self._ports for d in p.devices}
 
     def command_nodes(self) -> set[str]:
