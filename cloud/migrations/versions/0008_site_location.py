@@ -2,15 +2,15 @@
 (the atmospheric pressure of ET0, FAO-56 eq. 7, which took 0 m before). Null for sites entered
 before.
 
-Revision ID: 0007
-Revises: 0006
+Revision ID: 0008
+Revises: 0007
 """
 
 import sqlalchemy as sa
 from alembic import op
 
-revision = '0007'
-down_revision = '0006'
+revision = '0008'
+down_revision = '0007'
 branch_labels = None
 depends_on = None
 
