@@ -117,9 +117,10 @@ def dashboard_farm(tmp_path_factory):
         yield farm
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def dashboard_browser():
-    """Debian's Chromium, headless, driven by Playwright."""
+    """Debian's Chromium, headless, driven by Playwright: per module, since Playwright's sync API
+    keeps an event loop running in this thread while it is open, which async tests cannot share."""
     from tests.dashboard_support import headless_chromium
 
     with headless_chromium() as browser:

@@ -189,7 +189,7 @@ def test_every_page_in_chinese_shows_no_untranslated_label(farm, data, dashboard
     assert page.evaluate("document.documentElement.lang") == "zh-CN"
     assert {name: untranslated(texts, data) for name, texts in seen.items() if untranslated(texts, data)} == {}
     assert any("根区水分亏缺" in text for text, _ in seen["zone"] + seen["irrigation"])  # a decision, translated
-    assert any(text == "从未收到数据" for text, _ in seen["alerts"])  # soil-09's alert, from its message key
+    assert any(text == "soil-09 从未收到数据" for text, _ in seen["alerts"])  # its alert, from its message key
     assert page.errors == []
 
 
