@@ -17,7 +17,7 @@ when it knows them; each report has an id the cloud keeps it under once.
 Once the cloud has stored a batch it answers with a receipt (1.2) on the
 gateway's ``receipt`` topic (over HTTPS, the response):
 
-    {"v": "1.0", "batch_id": "gw-1-000042", "status": "stored", "items": 500, "rejected": 0, "gaps": 1}
+    {"v": "1.2", "batch_id": "gw-1-000042", "status": "stored", "items": 500, "rejected": 0, "gaps": 1}
 
 ``refused`` instead of ``stored`` (with a ``reason``) says the envelope broke
 the contract: sending it again would not help.
