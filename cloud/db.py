@@ -114,6 +114,8 @@ class User(Base):
     disabled: Mapped[bool] = mapped_column(Boolean, default=False)
     # scrypt hash for password login (cloud/auth/passwords.py); None: tokens only
     password_hash: Mapped[str | None] = mapped_column(String(200))
+    # the dashboard language the person chose (en, zh-CN); None: the browser's
+    locale: Mapped[str | None] = mapped_column(String(16))
 
 
 class ApiToken(Base):
@@ -216,6 +218,8 @@ class DecisionRow(Base):
     command_ids: Mapped[list] = mapped_column(JSON)
     origin: Mapped[str] = mapped_column(String(80))
     detail: Mapped[dict | None] = mapped_column(JSON)  # adjustments, net/gross mm, runtime, not_before
+    # the explanation as [{key, params}] (agronomy/messages.py) for the dashboard's languages; None before 0007
+    messages: Mapped[list | None] = mapped_column(JSON)
 
 
 class OverrideRow(Base):
@@ -253,6 +257,9 @@ class AlertRow(Base):
     zone: Mapped[str | None] = mapped_column(String(32), index=True)
     severity: Mapped[int] = mapped_column(Integer)  # agronomy.alerts.Severity: 1 info, 2 warning, 3 critical
     message: Mapped[str] = mapped_column(String(400))
+    # the message's catalogue key and values (agronomy/messages.py); None on rows before 0007
+    message_key: Mapped[str | None] = mapped_column(String(64))
+    message_params: Mapped[dict | None] = mapped_column(JSON)
     evidence: Mapped[dict] = mapped_column(JSON)
     first_ms: Mapped[int] = mapped_column(BigInteger)
     last_ms: Mapped[int] = mapped_column(BigInteger, index=True)

@@ -101,6 +101,8 @@ def health(stats: dict[str, Any], now: int) -> tuple[int, dict[str, Any]]:
         "dropped": stats["dropped"],
         # "unsigned": no trusted cloud keys, anyone on the cloud command topic can open a valve
         "commands": "signed" if stats.get("commands_signed") else "unsigned",
+        # broker setups that would lose data (broker_check.py); empty when none was found
+        "warnings": stats.get("warnings", []),
     }
     return (200 if ok else 503), body
 

@@ -465,7 +465,7 @@ async def test_a_subject_longer_than_the_column_is_raised_once_not_flapping(tmp_
 
     async def snapshot(at_ms: int) -> Snapshot:
         state = FarmState(now=datetime.fromtimestamp(at_ms / 1000, UTC),
-                          diseases=[RiskSnapshot(subject, 3.0, 1.0, "wet")])
+                          diseases=[RiskSnapshot(subject, 3.0, 1.0)])
         return Snapshot(state, Places({}, {}))
 
     service = AlertService(db, snapshot, Deliveries(EventBus()))

@@ -8,7 +8,7 @@ from __future__ import annotations
 from collections import defaultdict
 from datetime import UTC, date, datetime, timedelta
 
-from ..agronomy.alerts import RiskSnapshot
+from ..agronomy.alerts import TEXT, RiskSnapshot
 from ..agronomy.et0 import DailyWeather, Site, et0_daily
 from ..agronomy.pests import TrapCount, trap_pressure, wet_periods
 from ..agronomy.water_balance import effective_rain
@@ -86,10 +86,11 @@ async def disease_risk(store: ReadingStore, zone: str, weather_nodes: list[str],
     if not periods:
         return RiskSnapshot(subject=subject, value=0.0, threshold=1.0)
     worst = max(periods, key=lambda p: p.risk_index)
-    need = "no infection at that temperature" if worst.required_h is None else f"{worst.required_h:.1f} h needed"
-    return RiskSnapshot(subject=subject, value=round(worst.risk_index, 2), threshold=1.0,
-                        detail=f"{worst.hours:g} wet hours at {worst.mean_temp_c:.1f} °C, {need} "
-                        f"({pathogen.name}, values from {pathogen.source})")
+    found = {"wet_hours": worst.hours, "mean_temp_c": round(worst.mean_temp_c, 1), "pathogen": pathogen.name,
+             "source": pathogen.source}
+    detail = (TEXT("alert.disease-detail-no-infection", **found) if worst.required_h is None
+              else TEXT("alert.disease-detail", required_h=round(worst.required_h, 1), **found))
+    return RiskSnapshot(subject=subject, value=round(worst.risk_index, 2), threshold=1.0, detail=detail)
 
 
 async def trap_risk(store: ReadingStore, node: str, now_ms: int, threshold_per_week: float) -> RiskSnapshot | None:
@@ -105,4 +106,5 @@ async def trap_risk(store: ReadingStore, node: str, now_ms: int, threshold_per_w
     counts = [TrapCount(trap=f"{node}/{ch}", day=d, count=int(n), days_exposed=1.0) for (ch, d), n in per_day.items()]
     status = trap_pressure(node, counts, threshold_per_week, _day(now_ms), weeks=TRAP_WEEKS)
     return RiskSnapshot(subject=node, value=round(status.catch_per_trap_week, 1), threshold=threshold_per_week,
-                        detail=status.rule)
+                        detail=TEXT("alert.trap-detail", catch=round(status.catch_per_trap_week, 1),
+                                    trend=str(status.trend), slope=round(status.slope_per_week, 1)))

@@ -275,7 +275,7 @@ class PlanningService:
         def insert(session: Session) -> DecisionOut:
             row = DecisionRow(zone_id=zone_id, ts_ms=now_ms, rule=decision.rule, action=str(decision.action),
                               inputs=inputs, explanation=decision.explanation[:2000], command_ids=command_ids,
-                              origin=origin[:80], detail=detail)
+                              origin=origin[:80], detail=detail, messages=record["messages"])
             session.add(row)
             session.flush()
             if override is not None and decision.rule == "override-water-now":
@@ -288,6 +288,7 @@ class PlanningService:
         if self.events is not None:
             self.events.publish("decision", {"id": out.id, "zone_id": zone_id, "ts_ms": now_ms, "rule": out.rule,
                                              "action": out.action, "explanation": out.explanation,
+                                             "messages": out.messages,
                                              "command_ids": command_ids, "origin": out.origin})
         return out
 
