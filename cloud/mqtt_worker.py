@@ -30,8 +30,6 @@ acknowledge a different message.
 import asyncio
 import contextlib
 import logging
-import random
-import threading
 from collections import Counter
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -52,6 +50,7 @@ from furrow.edge.topics import (
     gateway_topic,
     parse_topic,
 )
+from furrow.retry import AckAfterHandling, Backoff, retrying
 
 from .storage import StorageRejected, StorageUnavailable
 
@@ -104,10 +103,8 @@ class MqttWorker:
         self._client: mqtt.Client | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._messages: asyncio.Queue[tuple[int, mqtt.MQTTMessage]] = asyncio.Queue()
-        # Bumped on every connect and disconnect (under the lock): a message is
-        # acknowledged only while the generation it arrived in is current.
-        self._generation = 0
-        self._generation_lock = threading.Lock()
+        # A message is acknowledged only after it was handled, on the connection it came in on.
+        self._acks = AckAfterHandling()
         self._stopping = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._connect_tasks: set[asyncio.Task[None]] = set()
@@ -193,12 +190,10 @@ class MqttWorker:
         client.loop_stop()
 
     def _ack(self, client: mqtt.Client, generation: int, message: mqtt.MQTTMessage) -> None:
-        with self._generation_lock:
-            if generation != self._generation:
-                self.stats["acks_skipped_reconnected"] += 1
-                return  # the broker redelivers it on the new connection
-            client.ack(message.mid, message.qos)
-        self.stats["mqtt_acks"] += 1
+        if self._acks.ack(client, generation, message):
+            self.stats["mqtt_acks"] += 1
+        else:
+            self.stats["acks_skipped_reconnected"] += 1  # the broker redelivers it on the new connection
 
     # --- paho callbacks (network thread): never raise, never block -----------
 
@@ -209,8 +204,7 @@ class MqttWorker:
                 loop.call_soon_threadsafe(fn, *args)
 
     def _paho_connect(self, client: mqtt.Client, userdata: Any, flags: Any, rc: Any, props: Any) -> None:
-        with self._generation_lock:
-            self._generation += 1
+        self._acks.connection_changed()
         if rc.is_failure:
             self._in_loop(self._connection_failed, f"broker refused the connection: {rc}")
             return
@@ -228,15 +222,13 @@ class MqttWorker:
             self._in_loop(self._subscribed)
 
     def _paho_disconnect(self, client: mqtt.Client, userdata: Any, flags: Any, rc: Any, props: Any) -> None:
-        with self._generation_lock:
-            self._generation += 1
+        self._acks.connection_changed()
         self._in_loop(self._lost, str(rc))
 
     def _paho_message(self, client: mqtt.Client, userdata: Any, msg: mqtt.MQTTMessage) -> None:
         if self._stopping.is_set():
             return  # left unacknowledged: the broker redelivers it
-        generation = self._generation
-        self._in_loop(self._messages.put_nowait, (generation, msg))
+        self._in_loop(self._messages.put_nowait, (self._acks.generation(), msg))
 
     # --- connection state (event loop) -----------------------------------
 
@@ -319,25 +311,18 @@ class MqttWorker:
     async def _ingest(self, site: str, gateway: str, payload: bytes) -> None:
         """Hand a batch to the handler, waiting out storage outages: the batch
         is kept unacknowledged and retried, and no other message is read meanwhile."""
-        delay = 0.5
-        down = False
-        while True:
-            try:
-                await self._on_batch(site, gateway, payload)
-            except StorageUnavailable as e:
-                self.stats["storage_waits"] += 1
-                if not down:
-                    log.warning("storage unavailable, holding the batch from %s/%s unacknowledged: %s",
-                                site, gateway, e)
-                    down = True
-                if self._stopping.is_set():
-                    raise
-                await self._pause(delay * random.uniform(0.5, 1.0))
-                delay = min(self._storage_retry_max_s, delay * 2)
-                continue
-            if down:
-                log.info("storage back; batch from %s/%s stored", site, gateway)
-            return
+
+        def waiting(n: int, e: BaseException, _delay: float) -> None:
+            self.stats["storage_waits"] += 1
+            if n == 0:
+                log.warning("storage unavailable, holding the batch from %s/%s unacknowledged: %s", site, gateway, e)
+
+        waits = self.stats["storage_waits"]
+        await retrying(lambda: self._on_batch(site, gateway, payload), retry_on=StorageUnavailable,
+                       backoff=Backoff(first_s=0.5, max_s=self._storage_retry_max_s), sleep=self._pause,
+                       on_retry=waiting, give_up=self._stopping.is_set)
+        if self.stats["storage_waits"] > waits:
+            log.info("storage back; batch from %s/%s stored", site, gateway)
 
     # --- commands ---------------------------------------------------------
 

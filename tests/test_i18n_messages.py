@@ -13,6 +13,7 @@ from furrow.cloud.agronomy.alerts import (
     FarmState,
     NodeSnapshot,
     RiskSnapshot,
+    SensorFault,
     SiteWeather,
     ValveSnapshot,
     ZoneSnapshot,
@@ -42,7 +43,8 @@ def every_alert() -> list:
                             days_without_effective_rain=20, et_since_effective_rain_mm=90)],
         weather=[SiteWeather("farm", tmin_forecast_c=-3, tmax_forecast_c=36)],
         nodes=[NodeSnapshot("soil-1", last_seen=NOW - timedelta(hours=1), battery_v=3.4,
-                            faults=(("vwc_pct@30", "disconnected"),)), NodeSnapshot("soil-2", last_seen=None)],
+                            faults=(SensorFault("vwc_pct@30", "disconnected"),)),
+               NodeSnapshot("soil-2", last_seen=None)],
         valves=[ValveSnapshot("irr-01", 1, open=True, flow_l_min=0.0, expected_flow_l_min=40),
                 ValveSnapshot("irr-01", 2, open=False, flow_l_min=12.0, expected_flow_l_min=40)],
         pests=[RiskSnapshot("pest-01", value=14, threshold=10, detail=trend)],
@@ -102,7 +104,7 @@ def test_the_message_helper_renders_nested_messages_and_keeps_them_as_records():
     """A Message value renders into the English text and stays {key, params} in the record."""
     inner = Message("x.inner", {}, "inner words")
     m = alert_rules.TEXT("alert.threshold-detail", value=2.0, threshold=1.0, detail=inner)
-    assert m.text == "2.0 ≥ threshold 1: inner words"
+    assert m.text == "risk index 2.0 ≥ threshold 1: inner words"
     assert m.record() == {"key": "alert.threshold-detail",
                           "params": {"value": 2.0, "threshold": 1.0, "detail": {"key": "x.inner", "params": {}}}}
 
@@ -115,7 +117,7 @@ async def test_alerts_and_decisions_carry_keys_through_storage_and_the_api(tmp_p
         assert (await c.post("/api/v1/alerts/evaluate")).status_code == 200
         silent = [a for a in (await c.get("/api/v1/alerts")).json() if a["subject"] == "wx-01"]
         assert [(a["message"], a["message_key"], a["message_params"]) for a in silent] == [
-            ("never heard", "alert.node-never-heard", {})]
+            ("wx-01 never heard", "alert.node-never-heard", {"node": "wx-01"})]
 
         def old_row(session):
             session.add(AlertRow(kind="frost", subject="s1", site="s1", zone=None, severity=2,

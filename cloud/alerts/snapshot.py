@@ -21,6 +21,7 @@ from ..agronomy.alerts import (
     AlertKind,
     FarmState,
     NodeSnapshot,
+    SensorFault,
     SiteWeather,
     Thresholds,
     ValveSnapshot,
@@ -99,20 +100,20 @@ def _sensor(r: Reading) -> str:
     return r.measurement if where is None else f"{r.measurement}@{where}"
 
 
-def sensor_faults(latest: list[Reading]) -> tuple[tuple[str, str], ...]:
-    """(sensor, fault) for each sensor whose newest reading is a fault or flagged suspect. A flag
-    names the sensor ("stuck:vwc_pct@30"); an older gateway's names only the measurement
+def sensor_faults(latest: list[Reading]) -> tuple[SensorFault, ...]:
+    """Each sensor whose newest reading is a fault, or a value flagged suspect (with its unit). A
+    flag names the sensor ("stuck:vwc_pct@30"); an older gateway's names only the measurement
     ("stuck:vwc_pct") and then holds for each of its sensors."""
-    out = []
+    out = set()
     for r in latest:
         if r.fault:
-            out.append((_sensor(r), r.fault))
+            out.add(SensorFault(_sensor(r), r.fault))
             continue
         for flag in r.flags:
             name, _, sensor = flag.partition(":")
             if name in SUSPECT_FLAGS and sensor in (_sensor(r), r.measurement):
-                out.append((_sensor(r), name))
-    return tuple(sorted(set(out)))
+                out.add(SensorFault(_sensor(r), name, r.value, r.unit))
+    return tuple(sorted(out))
 
 
 def _value(latest: list[Reading], measurement: str, channel: int | None = None) -> float | None:
