@@ -173,6 +173,7 @@ class Gateway:
             "forwarded": b["forwarded_total"],
             "pending": b["pending"],
             "commands_relayed": relay["commands_relayed"],
+            "cancels_relayed": relay["cancels_relayed"],
             "commands_invalid": relay["commands_invalid"],
             "acks_relayed": relay["acks_relayed"],
             "modbus": self.poller.health(),

@@ -35,6 +35,7 @@ _COUNTERS = {
     "dropped": "Readings dropped by the buffer quota",
     "quarantined": "Inputs that broke the contract, kept in the quarantine",
     "commands_relayed": "Commands delivered to the farm broker",
+    "cancels_relayed": "Cancels (contract 1.2) delivered to the farm broker or a Modbus mailbox",
     "commands_invalid": "Commands refused as invalid",
     "commands_expired": "Commands refused as expired on arrival",
     "acks_relayed": "Node acknowledgements passed to the cloud",
