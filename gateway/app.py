@@ -18,6 +18,7 @@ from typing import Any
 from furrow.clock import Clock, system_clock
 
 from .autonomy import Heartbeats, PlanKeeper
+from .broker_check import farm_broker_warnings, shared_login_warnings
 from .buffer import DurableBuffer
 from .cloud_link import CloudLink, CloudStage
 from .command_auth import CommandAuth, KeyFileError, SeenIds, load_trusted_keys
@@ -44,6 +45,10 @@ class Gateway:
     def __init__(self, config: GatewayConfig, clock: Clock = system_clock) -> None:
         self.config = config
         self.clock = clock
+        # Setups that would lose data, said at start in the log and kept for /health.
+        self.warnings = shared_login_warnings(config) + farm_broker_warnings(config)
+        for warning in self.warnings:
+            log.warning("BROKER SETUP: %s", warning)
         q = config.quota
         self.buffer = DurableBuffer(
             config.buffer_path,
@@ -149,8 +154,9 @@ class Gateway:
         Keys: received, duplicates, quarantined, forwarded, pending, dropped
         (from the buffer, kept across restarts), oldest_rx_ms,
         commands_relayed, commands_invalid, commands_expired, acks_relayed,
-        heartbeats_sent, and the per-stage detail: modbus (health per node),
-        farm, cloud, forwarder, relay, plan, status (the status reports sent).
+        heartbeats_sent, warnings (broker setups that would lose data: broker_check.py),
+        and the per-stage detail: modbus (health per node), farm, cloud,
+        forwarder, relay, plan, status (the status reports sent).
         """
         b = self.buffer.stats()
         relay = self.relay.stats()
@@ -167,6 +173,7 @@ class Gateway:
             "forwarded": b["forwarded_total"],
             "pending": b["pending"],
             "commands_relayed": relay["commands_relayed"],
+            "cancels_relayed": relay["cancels_relayed"],
             "commands_invalid": relay["commands_invalid"],
             "acks_relayed": relay["acks_relayed"],
             "modbus": self.poller.health(),
@@ -178,6 +185,7 @@ class Gateway:
             "heartbeats_sent": self.heartbeats.sent,
             "status": self.status.stats(),
             "commands_signed": self.auth.enabled,
+            "warnings": list(self.warnings),
         }
 
 

@@ -30,7 +30,9 @@ Commands keep their ids, so a command the cloud also sends is executed once
 (the node refuses a repeated id; with trusted keys the gateway's replay
 store refuses it first, even after a restart). With trusted keys the relay
 keeps only a plan whose envelope and commands the cloud signed
-(relay_core.py, furrow.edge.plan_signing).
+(relay_core.py, furrow.edge.plan_signing). A command the cloud cancels
+(contract 1.2) leaves the kept plan, and no later plan delivers it until it
+could no longer run.
 """
 
 from __future__ import annotations
@@ -86,7 +88,8 @@ class PlanKeeper:
         self.path = Path(path) if path is not None else None
         self.plan: dict[str, Any] | None = None
         self.delivered: set[str] = set()
-        self.counts = {"plans": 0, "delivered": 0, "expired_plans": 0, "dropped": 0}
+        self.cancelled: dict[str, int] = {}  # command id -> until when it could still run (Unix ms)
+        self.counts = {"plans": 0, "delivered": 0, "expired_plans": 0, "cancelled": 0}
         self._expired_logged = False
         if self.path is None:
             return
@@ -94,6 +97,7 @@ class PlanKeeper:
             saved = json.loads(self.path.read_text())
             self.plan = validate_plan(saved["plan"])
             self.delivered = set(saved.get("delivered", []))
+            self.cancelled = {str(k): int(v) for k, v in saved.get("cancelled", {}).items()}
         except FileNotFoundError:
             pass
         except (ValueError, KeyError, ContractError) as e:
@@ -119,21 +123,25 @@ class PlanKeeper:
             withdrawn = [c for c in old["commands"] if c["id"] not in ids
                          and c["not_before_ms"] >= plan["issued_ms"] and c["expires_ms"] > now]
         self.plan, self.delivered = plan, self.delivered & ids
+        self.cancelled = {k: until for k, until in self.cancelled.items() if until > now}
         self._expired_logged = False
         self.counts["plans"] += 1
         self._save()
         log.info("plan %s kept: %d commands, valid until %d", plan["plan_id"], len(ids), plan["valid_until_ms"])
         return withdrawn
 
-    def drop(self, cmd_id: str) -> bool:
-        """Take one command out of the kept plan (it was cancelled); True if it was there."""
-        if self.plan is None or not any(c["id"] == cmd_id for c in self.plan["commands"]):
-            return False
-        self.plan = {**self.plan, "commands": [c for c in self.plan["commands"] if c["id"] != cmd_id]}
+    def cancel(self, cmd_id: str, until_ms: int) -> bool:
+        """The cloud cancelled this command: it leaves the kept plan, and no plan delivers it
+        before `until_ms` (when it could no longer run). True if the kept plan held it."""
+        held = self.plan is not None and any(c["id"] == cmd_id for c in self.plan["commands"])
+        if held:
+            assert self.plan is not None
+            self.plan = {**self.plan, "commands": [c for c in self.plan["commands"] if c["id"] != cmd_id]}
+            self.counts["cancelled"] += 1
         self.delivered.discard(cmd_id)
-        self.counts["dropped"] += 1
+        self.cancelled[cmd_id] = max(until_ms, self.cancelled.get(cmd_id, 0))
         self._save()
-        return True
+        return held
 
     def due(self, now: int, relayed: Callable[[str], bool] = lambda _id: False) -> list[dict[str, Any]]:
         """Commands of the plan to deliver at `now`: not-before come, not expired, not
@@ -149,7 +157,8 @@ class PlanKeeper:
         return [
             c
             for c in self.plan["commands"]
-            if c["id"] not in self.delivered and c["not_before_ms"] <= now < c["expires_ms"] and not relayed(c["id"])
+            if c["id"] not in self.delivered and c["id"] not in self.cancelled
+            and c["not_before_ms"] <= now < c["expires_ms"] and not relayed(c["id"])
         ]
 
     def mark_delivered(self, ids: Iterable[str]) -> None:
@@ -172,7 +181,7 @@ class PlanKeeper:
             return
         tmp = self.path.with_suffix(".tmp")
         with tmp.open("w") as f:
-            json.dump({"plan": self.plan, "delivered": sorted(self.delivered)}, f)
+            json.dump({"plan": self.plan, "delivered": sorted(self.delivered), "cancelled": self.cancelled}, f)
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, self.path)

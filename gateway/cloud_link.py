@@ -6,7 +6,7 @@ exponential backoff. Its stages (the forwarder, the command relay, the
 status reporter with its Modbus counters: status_report.py) only do
 their work on a connected client: when the connection breaks, a stage's
 ``session`` raises ``aiomqtt.MqttError``, every stage is cancelled, and the
-link reconnects and starts them again. Retry lives here, once.
+link reconnects and starts them again (backoff: furrow.retry, shared with the cloud).
 
 The session is persistent (``clean_session=False``) so commands the cloud
 sends while the gateway is offline wait at the broker for it.
@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import random
 from collections.abc import Sequence
 from typing import Any, Protocol
 
@@ -25,6 +24,7 @@ import aiomqtt
 from furrow.clock import Clock, system_clock
 from furrow.edge.commands import STATUS_OFFLINE, STATUS_ONLINE, encode, make_status
 from furrow.edge.topics import GW_STATUS, gateway_topic
+from furrow.retry import Backoff
 
 from .config import GatewayConfig
 
@@ -47,10 +47,10 @@ class CloudStage(Protocol):
 
 
 def backoff_delay(attempt: int) -> float:
-    """Capped exponential backoff with jitter (half to all of the step), so
-    gateways that lost the cloud together do not come back in lockstep."""
-    step = min(BACKOFF_MAX_S, BACKOFF_FIRST_S * 2**attempt)
-    return random.uniform(step / 2, step)
+    """The wait after failed attempt `attempt` to reach the cloud (furrow.retry.Backoff: capped,
+    jittered so gateways that lost the cloud together do not come back in lockstep). The bounds
+    are read at each call, so a compressed HIL run can shorten them."""
+    return Backoff(first_s=BACKOFF_FIRST_S, max_s=BACKOFF_MAX_S).delay(attempt)
 
 
 class CloudLink:

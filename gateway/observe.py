@@ -35,6 +35,7 @@ _COUNTERS = {
     "dropped": "Readings dropped by the buffer quota",
     "quarantined": "Inputs that broke the contract, kept in the quarantine",
     "commands_relayed": "Commands delivered to the farm broker",
+    "cancels_relayed": "Cancels (contract 1.2) delivered to the farm broker or a Modbus mailbox",
     "commands_invalid": "Commands refused as invalid",
     "commands_expired": "Commands refused as expired on arrival",
     "acks_relayed": "Node acknowledgements passed to the cloud",
@@ -101,6 +102,8 @@ def health(stats: dict[str, Any], now: int) -> tuple[int, dict[str, Any]]:
         "dropped": stats["dropped"],
         # "unsigned": no trusted cloud keys, anyone on the cloud command topic can open a valve
         "commands": "signed" if stats.get("commands_signed") else "unsigned",
+        # broker setups that would lose data (broker_check.py); empty when none was found
+        "warnings": stats.get("warnings", []),
     }
     return (200 if ok else 503), body
 

@@ -34,7 +34,12 @@ What it decides:
   cloud took it back: its id is claimed so its own, still valid, signature
   cannot bring it back;
 * planned commands go when their not-before comes, unless the cloud's copy
-  went through already.
+  went through already;
+* a cancel (contract 1.2, the id of the command it cancels) is checked like
+  any command but never refused as a replay of that id; the id is remembered
+  all the same (a copy of the command arriving later is refused as
+  replayed), the command leaves the kept plan, and the cancel goes to the
+  node like a command.
 
 A JSON object with a ``plan_id`` on the command topic is a plan from a cloud
 older than contract 1.2, which sent plans there: it is kept the same way.
@@ -48,7 +53,7 @@ from collections import OrderedDict
 from dataclasses import dataclass, field
 from typing import Any
 
-from furrow.edge.commands import ACK_REJECTED, encode, make_ack, validate_command
+from furrow.edge.commands import ACK_REJECTED, ACTION_CANCEL, encode, make_ack, validate_command
 from furrow.edge.errors import ContractError
 from furrow.edge.signing import REFUSED_EXPIRED
 
@@ -95,6 +100,7 @@ class RelayCore:
         self._commands: OrderedDict[str, dict[str, Any]] = OrderedDict()
         self.counts = {
             "commands_relayed": 0,
+            "cancels_relayed": 0,
             "commands_unconfirmed": 0,
             "commands_invalid": 0,
             "commands_expired": 0,
@@ -130,11 +136,27 @@ class RelayCore:
                 self.counts["commands_expired"] += 1
                 raise Refusal(REFUSED_EXPIRED, "before the gateway could deliver it "
                               f"(expires_ms {cmd['expires_ms']}, now {now})")
+            if cmd["action"] == ACTION_CANCEL:
+                return self._cancel(cmd, raw, now)
             if self.auth is not None:
                 self.auth.claim(cmd, now)  # durable before the command goes on
         except Refusal as e:
-            return self._refuse(cmd, e, now, track=True)
+            # An expired command is rejected here for good; a replay is a copy, and an expired
+            # cancel a late word about its command: neither changes the state tracked for the id.
+            return self._refuse(cmd, e, now, track=e.kind == REFUSED_EXPIRED and cmd["action"] != ACTION_CANCEL)
         return Out(to_nodes=[self._going(cmd, raw, now)])
+
+    def _cancel(self, cancel: dict[str, Any], raw: bytes, now: int) -> Out:
+        """A cancel names a command that may well have gone through already: never a replay.
+        Its id is remembered (durably, before the cancel goes on), so a copy of the command
+        arriving after it is refused; the command leaves the kept plan for good."""
+        cmd_id = cancel["id"]
+        if self.auth is not None and self.auth.seen is not None:
+            self.auth.seen.remember(cmd_id, cancel["expires_ms"], now)
+        self.plans.cancel(cmd_id, cancel["expires_ms"])
+        self._track(cmd_id, cancel["node"], "cancel relayed", now)
+        log.info("cancel of command %s relayed to %s", cmd_id, cancel["node"])
+        return Out(to_nodes=[NodeCommand(cancel["node"], cancel, raw)])
 
     def _going(self, cmd: dict[str, Any], raw: bytes, now: int) -> NodeCommand:
         if cmd["id"] not in self._commands:
@@ -157,7 +179,7 @@ class RelayCore:
 
     def sent(self, nc: NodeCommand) -> None:
         """The node's transport took the command (the farm broker's PUBACK, or the mailbox write)."""
-        self.counts["commands_relayed"] += 1
+        self.counts["cancels_relayed" if nc.command["action"] == ACTION_CANCEL else "commands_relayed"] += 1
 
     def unconfirmed(self, nc: NodeCommand) -> None:
         """The farm broker did not confirm in time: paho keeps it queued and sends it when the
@@ -171,6 +193,13 @@ class RelayCore:
         (the device did not answer) forgets the id, so the cloud's re-send and the plan's next
         tick are not taken for replays."""
         cmd = nc.command
+        if cmd["action"] == ACTION_CANCEL:
+            # Nothing to release or answer: the id stays remembered and out of the plan, and the
+            # ack of that id is the command's. A 1.1 node answers a cancel with exception 03 (the
+            # cloud sends it a close instead); a silent one gets the cloud's next cancel.
+            self.counts["commands_unconfirmed"] += 1
+            log.warning("cancel of %s not taken by %s: %s", cmd["id"], nc.node, error)
+            return Out()
         if isinstance(error, ContractError):
             self._track(cmd["id"], nc.node, ACK_REJECTED, now)
             reason = f"cannot go over Modbus: {error}"[:200]

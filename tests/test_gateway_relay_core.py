@@ -11,6 +11,7 @@ import pytest
 
 from furrow.cloud.commands.signing import CommandSigner, generate_key, load_private_keys, load_public_key
 from furrow.edge import commands
+from furrow.edge.cancel import make_cancel
 from furrow.edge.errors import ContractError
 from furrow.gateway.autonomy import Heartbeats, PlanKeeper
 from furrow.gateway.command_auth import CommandAuth, SeenIds
@@ -203,3 +204,77 @@ def test_heartbeats_reach_configured_and_seen_nodes_stamped_with_the_simulated_t
     msgs = beats.messages(clock.ms())
     assert [t for t, _ in msgs] == ["furrow/v1/farm/node/irr-01/cmd", "furrow/v1/farm/node/irr-02/cmd"]
     assert all(b'"ts_ms": %d' % clock.ms() in p for _, p in msgs) and beats.sent == 2
+
+
+# -- cancel (contract 1.2) ----------------------------------------------------------------------------
+
+
+def test_a_signed_cancel_goes_through_though_its_id_was_relayed_and_the_command_after_it_is_refused(
+        clock: SimClock, signer_and_key: tuple[CommandSigner, str, Any], tmp_path: Path) -> None:
+    """The cancel carries the relayed command's id: it is relayed (twice, as the cloud re-sends it), not refused
+    as a replay; a copy of the command afterwards is refused as replayed."""
+    signer = signer_and_key[0]
+    core = signed_core(signer_and_key, tmp_path)
+    t0 = clock.ms()
+    cmd = signer.sign(command("c-1", t0 + HOUR), SITE, GW, t0)
+    assert len(core.command(commands.encode(cmd), t0).to_nodes) == 1
+    cancel = commands.encode(signer.sign(make_cancel(cmd, t0 + 10), SITE, GW, t0 + 10))
+    for at in (t0 + 10, t0 + 20):
+        out = core.command(cancel, at)
+        assert [nc.raw for nc in out.to_nodes] == [cancel] and out.to_cloud == []
+        core.sent(out.to_nodes[0])
+    again = core.command(commands.encode(cmd), t0 + 30)
+    assert again.to_nodes == [] and commands.decode_ack(again.to_cloud[0])["reason"].startswith("replayed:")
+    assert core.counts["cancels_relayed"] == 2 and core.commands()["c-1"]["state"] == "cancel relayed"
+
+
+def test_a_cancel_that_overtakes_its_command_makes_the_command_a_replay(
+        clock: SimClock, signer_and_key: tuple[CommandSigner, str, Any], tmp_path: Path) -> None:
+    """A cancel before its command: the id is remembered, and the command arriving later never goes on."""
+    signer = signer_and_key[0]
+    core = signed_core(signer_and_key, tmp_path)
+    t0 = clock.ms()
+    cmd = signer.sign(command("c-1", t0 + HOUR), SITE, GW, t0)
+    assert len(core.command(commands.encode(signer.sign(make_cancel(cmd, t0), SITE, GW, t0)), t0).to_nodes) == 1
+    late = core.command(commands.encode(cmd), t0 + 5)
+    assert late.to_nodes == [] and commands.decode_ack(late.to_cloud[0])["reason"].startswith("replayed:")
+
+
+def test_a_forged_cancel_is_refused_and_the_planned_command_still_goes(
+        clock: SimClock, signer_and_key: tuple[CommandSigner, str, Any], tmp_path: Path) -> None:
+    """With keys an unsigned cancel is refused ('unsigned:'), goes nowhere, and leaves the plan alone."""
+    signer = signer_and_key[0]
+    core = signed_core(signer_and_key, tmp_path)
+    t0 = clock.ms()
+    cmd = signer.sign(command("c-1", t0 + HOUR), SITE, GW, t0)
+    core.plan(commands.encode(plan([cmd], t0, "p-1", signer)), t0)
+    forged = core.command(commands.encode(make_cancel(cmd, t0)), t0)
+    assert forged.to_nodes == [] and commands.decode_ack(forged.to_cloud[0])["reason"].startswith("unsigned:")
+    assert [nc.command["id"] for nc in core.due(t0 + HOUR).to_nodes] == ["c-1"]
+
+
+def test_a_cancelled_command_leaves_the_plan_and_no_later_plan_or_restart_brings_it_back(
+        clock: SimClock, tmp_path: Path) -> None:
+    """Cancelled while the plan holds it: not delivered at its not-before, not by a newer plan that still
+    lists it (built before the cancel), nor after a restart; the other planned command still goes."""
+    t0 = clock.ms()
+    core = RelayCore(site=SITE, gateway_id=GW, plans=PlanKeeper(tmp_path / "plan.json"))
+    cancelled, kept = command("c-off", t0 + HOUR), command("c-on", t0 + HOUR)
+    core.plan(commands.encode(plan([cancelled, kept], t0, "p-1")), t0)
+    assert len(core.command(commands.encode(make_cancel(cancelled, t0 + 1)), t0 + 1).to_nodes) == 1
+    core.plan(commands.encode(plan([cancelled, kept], t0 + 2, "p-2")), t0 + 2)
+    restarted = RelayCore(site=SITE, gateway_id=GW, plans=PlanKeeper(tmp_path / "plan.json"))
+    assert [nc.command["id"] for nc in restarted.due(t0 + HOUR).to_nodes] == ["c-on"]
+
+
+def test_a_cancel_a_mailbox_does_not_take_keeps_its_id_remembered(
+        clock: SimClock, signer_and_key: tuple[CommandSigner, str, Any], tmp_path: Path) -> None:
+    """A Modbus node that refuses the cancel (a 1.1 node: exception 03) or does not answer: nothing is answered
+    for the command's id and nothing released, so the command still cannot come through afterwards."""
+    signer = signer_and_key[0]
+    core = signed_core(signer_and_key, tmp_path)
+    t0 = clock.ms()
+    cmd = signer.sign(command("c-1", t0 + HOUR), SITE, GW, t0)
+    (nc,) = core.command(commands.encode(signer.sign(make_cancel(cmd, t0), SITE, GW, t0)), t0).to_nodes
+    assert core.not_taken(nc, RuntimeError("exception response 3"), t0).to_cloud == []
+    assert core.command(commands.encode(cmd), t0 + 5).to_nodes == []

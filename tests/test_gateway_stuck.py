@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+from furrow.cloud.agronomy.alerts import SensorFault
 from furrow.cloud.alerts.snapshot import sensor_faults
 from furrow.cloud.storage import Reading
 from furrow.edge.payload import make_reading, make_uplink
@@ -99,6 +100,7 @@ def test_the_cloud_blames_only_the_sensor_the_flag_names():
         return Reading(site="s", gateway="g", node="soil-01", role="soil", measurement="vwc_pct", unit="%",
                        depth_cm=depth, channel=None, value=30.0, fault=None, seq=1, ts_ms=T0, flags=flags)
 
-    assert sensor_faults([reading(10, ()), reading(30, ("stuck:vwc_pct@30",))]) == (("vwc_pct@30", "stuck"),)
-    assert sensor_faults([reading(10, ("stuck:vwc_pct",)), reading(30, ("stuck:vwc_pct",))]) == (
-        ("vwc_pct@10", "stuck"), ("vwc_pct@30", "stuck"))
+    assert sensor_faults([reading(10, ()), reading(30, ("stuck:vwc_pct@30",))]) == (
+        SensorFault("vwc_pct@30", "stuck", 30.0, "%"),)
+    assert [f.sensor for f in sensor_faults([reading(10, ("stuck:vwc_pct",)), reading(30, ("stuck:vwc_pct",))])] == [
+        "vwc_pct@10", "vwc_pct@30"]

@@ -7,12 +7,14 @@ from __future__ import annotations
 import json
 from datetime import UTC, datetime, timedelta
 
+from furrow.cloud import commissioning
 from furrow.cloud.agronomy import alerts as alert_rules
 from furrow.cloud.agronomy import planner
 from furrow.cloud.agronomy.alerts import (
     FarmState,
     NodeSnapshot,
     RiskSnapshot,
+    SensorFault,
     SiteWeather,
     ValveSnapshot,
     ZoneSnapshot,
@@ -26,7 +28,7 @@ from tests.test_agro_planner import NOON, zone
 from tests.test_cloud_planning import _farm
 
 NOW = datetime(2026, 7, 10, 12, 0, tzinfo=UTC)
-SERVER_TEXTS = {**alert_rules.TEXT.templates, **planner.TEXT.templates}
+SERVER_TEXTS = {**alert_rules.TEXT.templates, **planner.TEXT.templates, **commissioning.TEXT.templates}
 
 
 def catalogue(locale: str) -> dict[str, str]:
@@ -42,7 +44,8 @@ def every_alert() -> list:
                             days_without_effective_rain=20, et_since_effective_rain_mm=90)],
         weather=[SiteWeather("farm", tmin_forecast_c=-3, tmax_forecast_c=36)],
         nodes=[NodeSnapshot("soil-1", last_seen=NOW - timedelta(hours=1), battery_v=3.4,
-                            faults=(("vwc_pct@30", "disconnected"),)), NodeSnapshot("soil-2", last_seen=None)],
+                            faults=(SensorFault("vwc_pct@30", "disconnected"),)),
+               NodeSnapshot("soil-2", last_seen=None)],
         valves=[ValveSnapshot("irr-01", 1, open=True, flow_l_min=0.0, expected_flow_l_min=40),
                 ValveSnapshot("irr-01", 2, open=False, flow_l_min=12.0, expected_flow_l_min=40)],
         pests=[RiskSnapshot("pest-01", value=14, threshold=10, detail=trend)],
@@ -88,7 +91,7 @@ def test_an_override_by_nobody_named_says_an_agronomist_as_a_message_of_its_own(
 
 
 def test_every_key_the_server_sends_is_in_every_catalogue_with_the_same_values():
-    """Each alert and decision key has a text in every language the dashboard speaks, using
+    """Each alert, decision, checklist and calibration key has a text in every language the dashboard speaks, using
     exactly the values the server sends (a translation cannot ask for a value that never comes)."""
     assert locales() == ["en", "zh-CN"]
     for locale in locales():
@@ -102,7 +105,7 @@ def test_the_message_helper_renders_nested_messages_and_keeps_them_as_records():
     """A Message value renders into the English text and stays {key, params} in the record."""
     inner = Message("x.inner", {}, "inner words")
     m = alert_rules.TEXT("alert.threshold-detail", value=2.0, threshold=1.0, detail=inner)
-    assert m.text == "2.0 ≥ threshold 1: inner words"
+    assert m.text == "risk index 2.0 ≥ threshold 1: inner words"
     assert m.record() == {"key": "alert.threshold-detail",
                           "params": {"value": 2.0, "threshold": 1.0, "detail": {"key": "x.inner", "params": {}}}}
 
@@ -115,7 +118,7 @@ async def test_alerts_and_decisions_carry_keys_through_storage_and_the_api(tmp_p
         assert (await c.post("/api/v1/alerts/evaluate")).status_code == 200
         silent = [a for a in (await c.get("/api/v1/alerts")).json() if a["subject"] == "wx-01"]
         assert [(a["message"], a["message_key"], a["message_params"]) for a in silent] == [
-            ("never heard", "alert.node-never-heard", {})]
+            ("wx-01 never heard", "alert.node-never-heard", {"node": "wx-01"})]
 
         def old_row(session):
             session.add(AlertRow(kind="frost", subject="s1", site="s1", zone=None, severity=2,

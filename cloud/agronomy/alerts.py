@@ -13,26 +13,33 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from enum import IntEnum, StrEnum
+from typing import NamedTuple
 
 from .messages import Message, Texts
 
 # The English of every alert message; the dashboard's catalogues translate the same keys.
 TEXT = Texts({
-    "alert.soil-dry": "depletion {depletion_mm:.0f} mm is past RAW {raw_mm:.0f} mm (TAW {taw_mm:.0f}): "
+    "alert.soil-dry": "depletion {depletion_mm:.0f} mm is past RAW {raw_mm:.0f} mm (TAW {taw_mm:.0f} mm): "
                       "the crop is under water stress",
     "alert.waterlogged": "probes show {excess_mm:.0f} mm above field capacity",
     "alert.budget-nearly-spent": "{used_pct:.0f}% of the water budget is used",
     "alert.drought": "{days} days without effective rain, {et_mm:.0f} mm ET since",
     "alert.frost": "minimum {tmin_c:.1f} °C expected",
     "alert.heat": "maximum {tmax_c:.1f} °C expected",
-    "alert.node-never-heard": "never heard",
-    "alert.node-silent": "silent for {silent_h:.1f} h",
-    "alert.battery-low": "battery {battery_v:.2f} V",
-    "alert.sensor-fault": "sensor {sensor} reports {fault}",
-    "alert.irrigation-no-flow": "valve open but flow {flow_l_min:.1f} L/min (expected {expected_l_min:.0f})",
-    "alert.irrigation-flow-when-closed": "valve closed but {flow_l_min:.1f} L/min flowing",
-    "alert.threshold": "{value:.1f} ≥ threshold {threshold:g}",
-    "alert.threshold-detail": "{value:.1f} ≥ threshold {threshold:g}: {detail}",
+    "alert.node-never-heard": "{node} never heard",
+    "alert.node-silent": "{node} silent for {silent_h:.1f} h",
+    "alert.battery-low": "{node} battery {battery_v:.2f} V",
+    "alert.sensor-fault": "{node} sensor {sensor} reports {fault}",
+    "alert.sensor-stuck": "{node} sensor {sensor} has read {value:g} {unit} for longer than a working sensor "
+                          "does: stuck",
+    "alert.irrigation-no-flow": "{node} valve {valve} open but flow {flow_l_min:.1f} L/min "
+                                "(expected {expected_l_min:.0f} L/min)",
+    "alert.irrigation-flow-when-closed": "{node} valve {valve} closed but {flow_l_min:.1f} L/min flowing",
+    "alert.threshold": "risk index {value:.1f} ≥ threshold {threshold:g}",
+    "alert.threshold-detail": "risk index {value:.1f} ≥ threshold {threshold:g}: {detail}",
+    "alert.pest-threshold": "{node}: {value:.1f} catches per trap per week ≥ threshold {threshold:g}",
+    "alert.pest-threshold-detail": "{node}: {value:.1f} catches per trap per week ≥ threshold {threshold:g}: "
+                                   "{detail}",
     "alert.trap-detail": "catch {catch:.1f}/trap/week, trend {trend} ({slope:+.1f}/week)",
     "alert.disease-detail": "{wet_hours:g} wet hours at {mean_temp_c:.1f} °C, {required_h:.1f} h needed "
                             "({pathogen}, values from {source})",
@@ -93,14 +100,26 @@ class ZoneSnapshot:
     et_since_effective_rain_mm: float = 0.0
 
 
+class SensorFault(NamedTuple):
+    """One sensor of a node that reports a fault code, or a value the gateway flagged suspect."""
+
+    sensor: str
+    """measurement[@depth or channel], as in the alert's subject."""
+    fault: str
+    """The fault code, or the gateway's flag ("stuck")."""
+    value: float | None = None
+    """The suspect value (a flag), with its unit."""
+    unit: str = ""
+
+
 @dataclass(frozen=True)
 class NodeSnapshot:
     node: str
     last_seen: datetime | None
     report_interval_s: float = 300.0
     battery_v: float | None = None
-    faults: tuple[tuple[str, str], ...] = ()
-    """(sensor, fault code) of sensors reporting a fault."""
+    faults: tuple[SensorFault, ...] = ()
+    """Sensors reporting a fault or flagged suspect."""
     expected: bool = True
     """Whether the node ought to report (it is registered): only then is silence an alert."""
 
@@ -209,35 +228,46 @@ def _rules(s: FarmState) -> Iterator[Alert]:
         if n.expected and (silent is None or silent > timedelta(seconds=t.offline_intervals * n.report_interval_s)):
             crit = silent is None or silent >= t.offline_critical
             yield _raise(AlertKind.NODE_OFFLINE, n.node, Severity.CRITICAL if crit else Severity.WARNING,
-                         TEXT("alert.node-never-heard") if silent is None
-                         else TEXT("alert.node-silent", silent_h=round(silent.total_seconds() / 3600, 1)), now,
+                         TEXT("alert.node-never-heard", node=n.node) if silent is None
+                         else TEXT("alert.node-silent", node=n.node, silent_h=round(silent.total_seconds() / 3600, 1)),
+                         now,
                          last_seen=n.last_seen.isoformat() if n.last_seen else None)
         if n.battery_v is not None and n.battery_v <= t.battery_v:
             yield _raise(AlertKind.BATTERY_LOW, n.node,
                          Severity.CRITICAL if n.battery_v <= t.battery_critical_v else Severity.WARNING,
-                         TEXT("alert.battery-low", battery_v=round(n.battery_v, 2)), now, battery_v=n.battery_v)
-        for sensor, fault in n.faults:
-            yield _raise(AlertKind.SENSOR_FAULT, f"{n.node}/{sensor}", Severity.WARNING,
-                         TEXT("alert.sensor-fault", sensor=sensor, fault=fault), now, fault=fault)
+                         TEXT("alert.battery-low", node=n.node, battery_v=round(n.battery_v, 2)), now,
+                         battery_v=n.battery_v)
+        for f in n.faults:
+            stuck = f.fault == "stuck" and f.value is not None
+            yield _raise(AlertKind.SENSOR_FAULT, f"{n.node}/{f.sensor}", Severity.WARNING,
+                         TEXT("alert.sensor-stuck", node=n.node, sensor=f.sensor, value=f.value, unit=f.unit) if stuck
+                         else TEXT("alert.sensor-fault", node=n.node, sensor=f.sensor, fault=f.fault), now,
+                         fault=f.fault, **({"value": f.value, "unit": f.unit} if stuck else {}))
     for v in s.valves:
         subject = f"{v.node}/valve {v.valve}"
         if v.open and v.flow_l_min is not None and v.flow_l_min < t.no_flow_fraction * v.expected_flow_l_min:
             yield _raise(AlertKind.NO_FLOW, subject, Severity.CRITICAL,
-                         TEXT("alert.irrigation-no-flow", flow_l_min=round(v.flow_l_min, 1),
+                         TEXT("alert.irrigation-no-flow", node=v.node, valve=v.valve, flow_l_min=round(v.flow_l_min, 1),
                               expected_l_min=round(v.expected_flow_l_min)), now,
                          flow_l_min=v.flow_l_min, expected_flow_l_min=v.expected_flow_l_min)
         if not v.open and v.flow_l_min is not None and v.flow_l_min > t.closed_flow_l_min:
             yield _raise(AlertKind.FLOW_WHEN_CLOSED, subject, Severity.CRITICAL,
-                         TEXT("alert.irrigation-flow-when-closed", flow_l_min=round(v.flow_l_min, 1)), now,
+                         TEXT("alert.irrigation-flow-when-closed", node=v.node, valve=v.valve,
+                              flow_l_min=round(v.flow_l_min, 1)), now,
                          flow_l_min=v.flow_l_min)
-    for kind, risks in ((AlertKind.PEST, s.pests), (AlertKind.DISEASE, s.diseases)):
-        for r in risks:
-            if r.value >= r.threshold:
-                yield _raise(kind, r.subject, Severity.CRITICAL if r.value >= 2 * r.threshold else Severity.WARNING,
-                             TEXT("alert.threshold-detail", value=round(r.value, 1), threshold=r.threshold,
-                                  detail=r.detail) if r.detail else
-                             TEXT("alert.threshold", value=round(r.value, 1), threshold=r.threshold),
-                             now, value=r.value, threshold=r.threshold)
+    for r in s.pests:  # the subject is the trap node; the value catches per trap per week
+        if r.value >= r.threshold:
+            yield _risk(AlertKind.PEST, "alert.pest-threshold", r, now, node=r.subject)
+    for r in s.diseases:  # the value is an infection risk index
+        if r.value >= r.threshold:
+            yield _risk(AlertKind.DISEASE, "alert.threshold", r, now)
+
+
+def _risk(kind: AlertKind, key: str, r: RiskSnapshot, now: datetime, **names: object) -> Alert:
+    values = {**names, "value": round(r.value, 1), "threshold": r.threshold}
+    return _raise(kind, r.subject, Severity.CRITICAL if r.value >= 2 * r.threshold else Severity.WARNING,
+                  TEXT(f"{key}-detail", **values, detail=r.detail) if r.detail else TEXT(key, **values),
+                  now, value=r.value, threshold=r.threshold)
 
 
 def evaluate_alerts(state: FarmState, previous: Sequence[Alert] = ()) -> list[Alert]:

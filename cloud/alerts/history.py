@@ -31,11 +31,12 @@ def _day_start_ms(d: date) -> int:
 
 
 async def drought(store: ReadingStore, gauges: list[str], latitude_deg: float, now_ms: int,
-                  lookback_days: int) -> tuple[int, float]:
+                  lookback_days: int, elevation_m: float = 0.0) -> tuple[int, float]:
     """(days without effective rain, ET0 summed over them [mm]) back from yesterday (UTC).
 
     ET0 is FAO-56 Penman-Monteith from each day's Tmin/Tmax alone (the missing-data rules:
-    radiation from the temperature range, vapour pressure from Tmin, 2 m/s wind), elevation 0.
+    radiation from the temperature range, vapour pressure from Tmin, 2 m/s wind) at the site's
+    elevation (0 m when the registry has none).
     Rain is effective unless under 0.2 ET0 (water_balance.effective_rain). A day without a
     temperature reading ends the count: it is unknown, not dry.
     """
@@ -52,7 +53,7 @@ async def drought(store: ReadingStore, gauges: list[str], latitude_deg: float, n
     rain_by_gauge: dict[date, list[float]] = defaultdict(list)
     for b in await store.aggregate(gauges, "rain_mm", start, end, DAY_MS, "sum"):
         rain_by_gauge[_day(b.time_ms)].append(b.value or 0.0)
-    site = Site(latitude_deg=latitude_deg, elevation_m=0.0)
+    site = Site(latitude_deg=latitude_deg, elevation_m=elevation_m)
     days, et_mm = 0, 0.0
     for back in range(1, lookback_days + 1):
         d = today - timedelta(days=back)

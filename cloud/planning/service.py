@@ -104,9 +104,13 @@ class PlanningService:
         return sorted({n.id for n in await self._site_nodes(site_id) if n.role == "weather"})
 
     async def _location(self, nodes: list[NodeOut], weather: list[str], site_id: str) -> Location | None:
-        """locate(): the weather nodes', else the zone's, else the site's first latitude."""
-        own = locate(weather, nodes, [])
-        return own if own is not None else locate(weather, nodes, await self._site_nodes(site_id))
+        """locate(): the weather nodes', else the zone's, else the site's nodes' or the site's own
+        latitude; the site's elevation."""
+        site: Any = await self._registry.get(SITES, site_id)
+        own = locate(weather, nodes, [], site)
+        if own is not None and own.source.startswith(("weather node", "zone node")):
+            return own
+        return locate(weather, nodes, await self._site_nodes(site_id), site)
 
     async def _override(self, zone_id: str, now_ms: int) -> OverrideRow | None:
         def newest(session: Session) -> OverrideRow | None:
