@@ -154,7 +154,7 @@ class Gateway:
 
         Keys: received, duplicates, quarantined, forwarded, pending, dropped
         (from the buffer, kept across restarts), oldest_rx_ms,
-        commands_relayed, commands_invalid, commands_expired, acks_relayed,
+        commands_relayed, cancels_relayed, commands_invalid, commands_expired, acks_relayed,
         heartbeats_sent, warnings (broker setups that would lose data: broker_check.py),
         and the per-stage detail: modbus (health per node), farm, cloud,
         forwarder, relay, plan, status (the status reports sent).
