@@ -31,9 +31,10 @@ from .commands.service import AckFromOtherGateway
 from .commands.signing import signer_from_settings
 from .db import Database
 from .events import EventBus
+from .gaps import GapStore
 from .gateway_status import record_mqtt_status
 from .identity import CredentialStore
-from .ingest import PayloadTooLarge, ingest_batch, printable
+from .ingest import PayloadTooLarge, ingest_batch, printable, receipt, refusal
 from .limits import BodyLimits
 from .mqtt_worker import MqttWorker
 from .node_routes import NodeRoutes
@@ -86,7 +87,7 @@ async def open_services(settings: Settings) -> Services:
     planning = PlanningService(db, registry, store, commands, forecast=forecast_source(settings.forecast_file),
                                events=events)
     services = Services(settings=settings, store=store, db=db, routes=routes, commands=commands,
-                        tokens=tokens, registry=registry, planning=planning, events=events)
+                        tokens=tokens, registry=registry, planning=planning, events=events, gaps=GapStore(db))
     services.demo_token = demo_token
     commands.events = services.events  # command lifecycle changes feed the live views
     services.audit = AuditLog(db)
@@ -95,7 +96,14 @@ async def open_services(settings: Settings) -> Services:
     if settings.mqtt_enabled:
 
         async def on_batch(site: str, gateway: str, payload: bytes) -> None:
-            result = await ingest_batch(payload, store, routes, origin=(site, gateway), events=services.events)
+            try:
+                result = await ingest_batch(payload, store, routes, origin=(site, gateway), events=services.events,
+                                            gaps=services.gaps)
+            except (ContractError, StorageRejected) as e:
+                worker.send_receipt(site, gateway, refusal(payload, e))  # refused for good: say so
+                raise
+            # Stored: the receipt lets the gateway forget the batch (before the broker's PUBACK).
+            worker.send_receipt(site, gateway, receipt(result))
             if result.rejected:
                 first = result.rejected[0]
                 log.warning("batch %s from %s/%s: %d item(s) rejected, first %s=%r: %s",

@@ -298,6 +298,27 @@ class DeviceCredential(Base):
     revoked_ms: Mapped[int | None] = mapped_column(BigInteger)
 
 
+class GapRow(Base):
+    """Readings a gateway reported it did not forward (cloud/gaps.py): one row per report, kept
+    once under (site, gateway, report_id) however often the batch carrying it is sent."""
+
+    __tablename__ = "reading_gaps"
+    __table_args__ = (UniqueConstraint("site", "gateway", "report_id", name="uq_reading_gaps_report"),
+                      Index("ix_reading_gaps_node_last", "node", "last_ms"))
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    site: Mapped[str] = mapped_column(String(32))
+    gateway: Mapped[str] = mapped_column(String(32))
+    report_id: Mapped[str] = mapped_column(String(80))
+    node: Mapped[str | None] = mapped_column(String(32))  # None: the input named no node
+    reason: Mapped[str] = mapped_column(String(16))  # edge.batch.GAP_REASONS
+    count: Mapped[int] = mapped_column(BigInteger)
+    seqs: Mapped[list] = mapped_column(JSON)  # [[first, last], ...]; [] when the gateway did not know them
+    first_ms: Mapped[int] = mapped_column(BigInteger)
+    last_ms: Mapped[int] = mapped_column(BigInteger)
+    received_ms: Mapped[int] = mapped_column(BigInteger, index=True)
+
+
 class AuditRow(Base):
     """One change: who did what to which thing, when, and from which address."""
 

@@ -38,8 +38,18 @@ import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 
 from furrow.edge import commands as contract
+from furrow.edge.batch import encode_receipt
 from furrow.edge.errors import ContractError
-from furrow.edge.topics import GW_ACK, GW_BATCH, GW_CMD, GW_STATUS, gateway_filter, gateway_topic, parse_topic
+from furrow.edge.topics import (
+    GW_ACK,
+    GW_BATCH,
+    GW_CMD,
+    GW_RECEIPT,
+    GW_STATUS,
+    gateway_filter,
+    gateway_topic,
+    parse_topic,
+)
 from furrow.retry import AckAfterHandling, Backoff, retrying
 
 from .storage import StorageRejected, StorageUnavailable
@@ -325,6 +335,19 @@ class MqttWorker:
         payload = contract.encode(contract.validate_command(command))
         await self._publish_confirmed(gateway_topic(site, gateway, GW_CMD, self.root), payload)
         self.stats["commands_published"] += 1
+
+    def send_receipt(self, site: str, gateway: str, receipt: dict | None) -> bool:
+        """Queue a batch's receipt (QoS 1) for the gateway, without waiting for the broker: call it
+        before the batch is acknowledged, and the receipt goes out on the connection ahead of that
+        PUBACK. False when it could not be queued; the gateway sends the batch again after its
+        bounded wait, and the idempotent ingest makes that harmless."""
+        client = self._client
+        if receipt is None or client is None or not self.connected:
+            return False
+        topic = gateway_topic(site, gateway, GW_RECEIPT, self.root)
+        ok = client.publish(topic, encode_receipt(receipt), qos=1).rc == mqtt.MQTT_ERR_SUCCESS
+        self.stats["receipts" if ok else "receipts_unsent"] += 1
+        return ok
 
     async def publish(self, topic: str, payload: bytes) -> None:
         """Publish `payload` with QoS 1, not retained (alerts, plans), and wait for the

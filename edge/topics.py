@@ -9,6 +9,7 @@
     {root}/v1/{site}/gw/{gateway}/cmd     cloud -> gateway  commands for the gateway's nodes
     {root}/v1/{site}/gw/{gateway}/plan    cloud -> gateway  the plan kept for a WAN outage (1.2)
     {root}/v1/{site}/gw/{gateway}/ack     gateway -> cloud  acknowledgements from its nodes
+    {root}/v1/{site}/gw/{gateway}/receipt cloud -> gateway  a batch is stored (1.2)
 
 `root` is "furrow" in production; tests pass a unique root per test so they
 never see each other's messages on a shared broker. The "v1" level is the
@@ -34,9 +35,10 @@ GW_STATUS = "status"
 GW_CMD = "cmd"
 GW_ACK = "ack"
 GW_PLAN = "plan"
+GW_RECEIPT = "receipt"
 
 _NODE_LEAVES = (NODE_UP, NODE_STATUS, NODE_CMD, NODE_ACK)
-_GW_LEAVES = (GW_BATCH, GW_STATUS, GW_CMD, GW_ACK, GW_PLAN)
+_GW_LEAVES = (GW_BATCH, GW_STATUS, GW_CMD, GW_ACK, GW_PLAN, GW_RECEIPT)
 
 
 def check_id(field, value):

@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 from datetime import UTC, datetime, timedelta
 
+from furrow.cloud import commissioning
 from furrow.cloud.agronomy import alerts as alert_rules
 from furrow.cloud.agronomy import planner
 from furrow.cloud.agronomy.alerts import (
@@ -27,7 +28,7 @@ from tests.test_agro_planner import NOON, zone
 from tests.test_cloud_planning import _farm
 
 NOW = datetime(2026, 7, 10, 12, 0, tzinfo=UTC)
-SERVER_TEXTS = {**alert_rules.TEXT.templates, **planner.TEXT.templates}
+SERVER_TEXTS = {**alert_rules.TEXT.templates, **planner.TEXT.templates, **commissioning.TEXT.templates}
 
 
 def catalogue(locale: str) -> dict[str, str]:
@@ -90,7 +91,7 @@ def test_an_override_by_nobody_named_says_an_agronomist_as_a_message_of_its_own(
 
 
 def test_every_key_the_server_sends_is_in_every_catalogue_with_the_same_values():
-    """Each alert and decision key has a text in every language the dashboard speaks, using
+    """Each alert, decision, checklist and calibration key has a text in every language the dashboard speaks, using
     exactly the values the server sends (a translation cannot ask for a value that never comes)."""
     assert locales() == ["en", "zh-CN"]
     for locale in locales():

@@ -162,8 +162,8 @@ def test_a_gateway_reads_and_writes_only_its_own_site(farm):
 
 
 def test_a_gateway_cannot_act_as_a_sibling_gateway_of_its_site(farm):
-    """s1.gw3 cannot read s1.gw1's commands, and its commands, acks, batches and status forged on
-    s1.gw1's topics never arrive; what it publishes on its own topics does."""
+    """s1.gw3 cannot read s1.gw1's commands or receipts, and its commands, acks, batches and status forged
+    on s1.gw1's topics never arrive; what it publishes on its own topics does, and it reads its own receipts."""
     cloud = farm.service_login()
     gw1 = farm.login("s1.gw1")
     gw3 = farm.login("s1.gw3")
@@ -178,9 +178,12 @@ def test_a_gateway_cannot_act_as_a_sibling_gateway_of_its_site(farm):
         gw3.publish(own_batch, b"gw3's batch")
         assert cloud.until(own_batch) == [(own_batch, b"gw3's batch")]
         cloud.publish(gateway_topic("s1", "gw1", "cmd", ROOT), b"for gw1")
+        cloud.publish(gateway_topic("s1", "gw1", "receipt", ROOT), b"gw1's receipt")
+        cloud.publish(gateway_topic("s1", "gw3", "receipt", ROOT), b"gw3's receipt")
         mine = gateway_topic("s1", "gw3", "cmd", ROOT)
         cloud.publish(mine, b"for gw3")
-        assert gw3.until(mine) == [(mine, b"for gw3")]
+        assert gw3.until(mine) == [(gateway_topic("s1", "gw3", "receipt", ROOT), b"gw3's receipt"),
+                                   (mine, b"for gw3")]
         assert gw1.until(gateway_topic("s1", "gw1", "cmd", ROOT)) == [(gateway_topic("s1", "gw1", "cmd", ROOT),
                                                                         b"for gw1")]
     finally:

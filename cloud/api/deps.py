@@ -13,6 +13,7 @@ from ..auth.ratelimit import LoginLimiter
 from ..commands import CommandService
 from ..db import Database
 from ..events import EventBus
+from ..gaps import GapStore
 from ..gateway_status import StatusBook
 from ..identity import CredentialStore
 from ..mqtt_worker import MqttWorker
@@ -35,6 +36,7 @@ class Services:
     tokens: TokenStore
     registry: Registry
     planning: PlanningService
+    gaps: GapStore
     worker: MqttWorker | None = None
     background: list = field(default_factory=list)
     demo_token: str | None = None

@@ -22,6 +22,7 @@ from furrow.edge.topics import (
     GW_BATCH,
     GW_CMD,
     GW_PLAN,
+    GW_RECEIPT,
     GW_STATUS,
     NODE_ACK,
     NODE_CMD,
@@ -75,12 +76,12 @@ def node_topics(root: str, site: str, node: str) -> Topics:
 
 
 def gateway_topics(root: str, site: str, gateway: str) -> Topics:
-    """A gateway publishes its own batches, status and acks and reads its own commands and plans (never a
-    sibling gateway's of the same site); on the farm side it reads its site's nodes' readings,
-    status and acks and publishes their commands (relayed, or its own when offline)."""
+    """A gateway publishes its own batches, status and acks and reads its own commands, plans and batch
+    receipts (never a sibling gateway's of the same site); on the farm side it reads its site's nodes'
+    readings, status and acks and publishes their commands (relayed, or its own when offline)."""
     own = tuple(gateway_topic(site, gateway, leaf, root) for leaf in (GW_BATCH, GW_STATUS, GW_ACK))
     return Topics(publish=(*own, node_filter(site, NODE_CMD, root)),
-                  subscribe=(gateway_topic(site, gateway, GW_CMD, root), gateway_topic(site, gateway, GW_PLAN, root),
+                  subscribe=(*(gateway_topic(site, gateway, leaf, root) for leaf in (GW_CMD, GW_PLAN, GW_RECEIPT)),
                              *(node_filter(site, leaf, root) for leaf in (NODE_UP, NODE_STATUS, NODE_ACK))))
 
 

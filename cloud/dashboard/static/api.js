@@ -1,6 +1,8 @@
 // The API client: the session's bearer token on every request, errors that say what happened,
 // and the live event stream read with fetch() (so the token stays in a header, never a URL).
 
+import { t } from "./i18n.js";
+
 const KEY = "furrow.session";
 
 export function session() {
@@ -25,18 +27,22 @@ export class ApiError extends Error {
   }
 }
 
+// The server's reasons are in English (they are for logs and scripts too); the words around
+// them are the reader's.
 function describe(status, detail) {
   let text = "";
   if (detail && typeof detail === "object" && "field" in detail) {
-    text = `${detail.field}: ${detail.reason}` + (detail.value !== undefined ? ` (got ${JSON.stringify(detail.value)})` : "");
+    text = detail.value !== undefined
+      ? t("api.field-value", { field: detail.field, reason: detail.reason, value: JSON.stringify(detail.value) })
+      : t("api.field", { field: detail.field, reason: detail.reason });
   } else if (Array.isArray(detail)) {
-    text = detail.map((d) => `${(d.loc || []).slice(1).join(".")}: ${d.msg}`).join("; ");
+    text = detail.map((d) => t("api.field", { field: (d.loc || []).slice(1).join("."), reason: d.msg })).join("; ");
   } else if (detail) {
     text = String(detail);
   }
-  if (status === 403) return `Not allowed for your role. ${text}`;
-  if (status === 401) return `Not logged in. ${text}`;
-  return text || `HTTP ${status}`;
+  if (status === 403) return t("api.forbidden", { reason: text });
+  if (status === 401) return t("api.unauthorized", { reason: text });
+  return text || t("api.http", { status });
 }
 
 export async function api(path, { method = "GET", body, token, signal } = {}) {
