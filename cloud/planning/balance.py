@@ -137,6 +137,23 @@ def balance_rows(config: ZoneConfig, has_coefficients: bool, days: Sequence[DayW
     return rows
 
 
+ETC_DAYS = 14
+
+
+def etc_ahead_mm(rows: Sequence[BalanceRow], days: int = ETC_DAYS) -> float | None:
+    """The daily ETc the planner counts until the zone can next be watered (None without ETc):
+    the upper bound of the last `days` days' ETc, mean + 2 standard deviations (about 98 % of days
+    stay under it), and at least the highest of those days. Not the last day's: a hotter day ahead
+    both uses more and lowers p (FAO-56 table 22, footnote: p = p_table + 0.04 (5 - ETc)), the
+    cloud has no ETc forecast, and a warm spell raises ETc from one day to the next."""
+    values = [r.etc_mm for r in rows[-days:] if r.etc_mm is not None]
+    if not values:
+        return None
+    mean = sum(values) / len(values)
+    sd = (sum((v - mean) ** 2 for v in values) / len(values)) ** 0.5
+    return max(max(values), mean + 2 * sd)
+
+
 def _day_bounds(d: date, tz: ZoneInfo) -> int:
     return int(datetime.combine(d, time(0), tz).timestamp() * 1000)
 

@@ -36,7 +36,7 @@ from ..events import EventBus
 from ..registry import FIELDS, SITES, ZONES, Registry, ZoneOut
 from ..registry.models import NodeOut
 from ..storage import ReadingStore
-from .balance import DEFAULT_DAYS, Balance, zone_balance
+from .balance import DEFAULT_DAYS, ETC_DAYS, Balance, etc_ahead_mm, zone_balance
 from .forecast import ForecastAnswer, ForecastSource, NoForecast
 from .inputs import DEFAULT_P, Location, MissingInputs, locate, rain_since, zone_config, zone_water
 from .models import DecisionOut, OverrideAction, OverrideOut
@@ -163,12 +163,15 @@ class PlanningService:
         balance = await zone_balance(zone, config, nodes, weather_nodes, location, self._store, self._db, tz, today)
         water = await zone_water(zone, nodes, self._store)
         sources: dict[str, object] = dict(balance.sources)
+        etc: float | None = None  # the crop's use per day, counted until water can next reach it
         if balance.modelled:
             last = balance.rows[-1]
             depletion, taw = float(last.depletion_mm or 0.0), last.taw_mm
+            etc = etc_ahead_mm(balance.rows)
             since_ms = _ms(today, tz)
             sources["depletion"] = (f"water balance to the end of {last.date} ({last.source}); "
-                                    "rain since local midnight deducted")
+                                    "rain since local midnight deducted; the crop's use counted from then at the "
+                                    f"upper bound of its ETc over the last {ETC_DAYS} days (mean + 2 sd)")
         elif water.depletion_mm is not None:
             depletion, taw = water.depletion_mm, water.taw_mm
             since_ms = water.oldest_probe_ms or now_ms
@@ -196,7 +199,8 @@ class PlanningService:
         sources["forecast"] = answer.source
         state = ZoneState(depletion_mm=depletion, taw_mm=taw, override=override, week_used_mm=round(week_used, 2),
                           season_used_mm=round(season_used, 2), irrigation_since_balance_mm=round(pending_mm, 2),
-                          group_busy_until=None if busy_ms is None else datetime.fromtimestamp(busy_ms / 1000, tz))
+                          group_busy_until=None if busy_ms is None else datetime.fromtimestamp(busy_ms / 1000, tz),
+                          etc_mm_day=etc, depletion_at=datetime.fromtimestamp(since_ms / 1000, tz))
         decision = plan_zone(config, state, None if rain is None else WeatherNow(rain), answer.forecast, now)
 
         command_ids = []

@@ -16,14 +16,13 @@ PLAN = FarmPlan(zones=10, days=120, soil_nodes_per_zone=3, weather_nodes=2, pest
 
 
 async def run(options: RunOptions) -> ScenarioResult:
-    r = build_run(PLAN, options)
+    r = await build_run(PLAN, options)
     options.progress(f"season: {len(r.fleet.specs)} nodes, {PLAN.zones} zones, {PLAN.days} days, "
                      f"policy {options.policy}, seed {options.seed}")
     try:
         return await r.run(options)
     finally:
-        r.fleet.close()
-        await r.pipeline.close()
+        await r.close()
 
 
 SCENARIO = Scenario("season", "a 120-day season on 50 nodes (10 zones) with rain events; compare furrow and timer",
