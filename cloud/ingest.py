@@ -13,7 +13,6 @@ is recorded as seen: the caller keeps the batch (HTTP answers 503, the MQTT
 worker waits and retries the same message) instead of losing it.
 """
 
-import json
 import zlib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -22,6 +21,7 @@ from typing import Any, Protocol
 from furrow.edge.batch import decode_batch, validate_envelope, validate_item
 from furrow.edge.errors import ContractError
 
+from .errors import printable
 from .events import EventBus
 from .node_routes import Health
 from .storage import Reading, ReadingStore
@@ -93,22 +93,6 @@ class IngestResult:
     readings: int
     stored: int
     rejected: list[Rejection] = field(default_factory=list)
-
-
-def printable(value: Any, limit: int = 120) -> Any:
-    """A JSON-safe, short stand-in for an offending value."""
-    if value is None or isinstance(value, bool | int | float):
-        return value
-    if isinstance(value, str):
-        return value if len(value) <= limit else value[:limit] + "..."
-    if isinstance(value, bytes | bytearray):
-        value = bytes(value).decode("utf-8", "replace")
-        return printable(value, limit)
-    try:
-        text = json.dumps(value)
-    except (TypeError, ValueError):
-        text = repr(value)
-    return text if len(text) <= limit else text[:limit] + "..."
 
 
 def flatten(

@@ -7,9 +7,10 @@ from furrow.edge.topics import check_id
 from ...node_routes import Route
 from ...storage import Reading
 from ..deps import Reader, RoutesDep, StoreDep
+from ..json_body import JsonRoute
 from ..schemas import NodeOut, ProblemResponse, ReadingOut
 
-router = APIRouter(prefix="/nodes", tags=["nodes"])
+router = APIRouter(prefix="/nodes", tags=["nodes"], route_class=JsonRoute)
 
 
 @router.get("", response_model=list[NodeOut])

@@ -25,15 +25,15 @@ export class ApiError extends Error {
   }
 }
 
+// Every API error is {"detail": [{field, value, reason}, ...]} (docs/cloud.md, "Errors").
+export function problems(detail) {
+  if (!Array.isArray(detail)) return detail ? String(detail) : "";
+  return detail.map((d) => (d.field ? `${d.field}: ` : "") + d.reason
+    + (d.value !== null && d.value !== undefined ? ` (got ${JSON.stringify(d.value)})` : "")).join("; ");
+}
+
 function describe(status, detail) {
-  let text = "";
-  if (detail && typeof detail === "object" && "field" in detail) {
-    text = `${detail.field}: ${detail.reason}` + (detail.value !== undefined ? ` (got ${JSON.stringify(detail.value)})` : "");
-  } else if (Array.isArray(detail)) {
-    text = detail.map((d) => `${(d.loc || []).slice(1).join(".")}: ${d.msg}`).join("; ");
-  } else if (detail) {
-    text = String(detail);
-  }
+  const text = problems(detail);
   if (status === 403) return `Not allowed for your role. ${text}`;
   if (status === 401) return `Not logged in. ${text}`;
   return text || `HTTP ${status}`;
@@ -62,9 +62,10 @@ export async function api(path, { method = "GET", body, token, signal } = {}) {
 }
 
 // A route another part of the service adds (alerts, water balance, agronomy) may be missing
-// on an older server: FastAPI answers an unknown path with 404 {"detail": "Not Found"}.
+// on an older server: an unknown path is a 404 naming the field "path" (older servers: "Not Found").
 export function isMissingRoute(err) {
-  return err instanceof ApiError && err.status === 404 && err.detail === "Not Found";
+  return err instanceof ApiError && err.status === 404
+    && (err.detail === "Not Found" || (Array.isArray(err.detail) && err.detail[0]?.field === "path"));
 }
 
 export async function optional(path) {

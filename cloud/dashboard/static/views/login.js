@@ -1,7 +1,7 @@
 // Log in with a name and password (POST /auth/login) or with an API token; both give a
 // bearer token, which is kept for this browser tab only (sessionStorage).
 
-import { ApiError, api, isMissingRoute } from "../api.js";
+import { ApiError, api, isMissingRoute, problems } from "../api.js";
 import { loggedIn } from "../app.js";
 import { h, notice } from "../dom.js";
 
@@ -28,7 +28,7 @@ export async function render(root) {
         if (r.status === 404) return show("Password login is not available on this server; use an API token.");
         const body = await r.json().catch(() => ({}));
         if (r.status === 429) return show(`Too many failed logins; wait ${r.headers.get("Retry-After") || "a while"} s.`);
-        if (!r.ok) return show(`Login refused: ${body.detail || r.status}`);
+        if (!r.ok) return show(`Login refused: ${problems(body.detail) || r.status}`);
         await useToken(body.token, body.expires_ms);
       } catch (err) {
         show(err instanceof ApiError && !isMissingRoute(err) ? err.message : `Login failed: ${err.message}`);
