@@ -60,8 +60,8 @@ async def measure(baud: int, n: int, seconds: float, role: str | None, whole: bo
     with DurableBuffer(tmp / "b.sqlite") as buf:
         poller = ModbusPoller(devices, buf.put_many, buf.quarantine)
         if whole:
-            for port in poller._ports:
-                for d in port.devices:
+            for master in poller.buses:
+                for d in master.devices:
                     d.health.reads = plan(None)
                     d.health.role = "soil"  # never re-planned
         task = asyncio.create_task(poller.run())

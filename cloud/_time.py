@@ -1,15 +1,18 @@
-"""Clock and instant parsing shared by the cloud service."""
+"""Clock and instant parsing shared by the cloud service.
+
+The clock shape (`Clock`: a callable returning Unix ms) is furrow.clock's,
+shared with the gateway; `now_ms` is the real one.
+"""
 
 import re
-import time
 from datetime import UTC, datetime
 
+from furrow.clock import Clock, system_clock
 from furrow.edge.errors import ContractError
 
+__all__ = ["Clock", "now_ms", "parse_instant"]
 
-def now_ms() -> int:
-    """Unix time in milliseconds."""
-    return time.time_ns() // 1_000_000
+now_ms: Clock = system_clock
 
 
 # InfluxDB keeps time as int64 nanoseconds, 1677-09-21 .. 2262-04-11: an instant outside cannot

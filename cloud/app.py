@@ -13,6 +13,8 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
+from furrow.edge.errors import ContractError
+
 from . import dashboard, docs
 from ._time import now_ms
 from .alerts import AlertService
@@ -28,9 +30,10 @@ from .commands.service import AckFromOtherGateway
 from .commands.signing import signer_from_settings
 from .db import Database
 from .events import EventBus
+from .gaps import GapStore
 from .gateway_status import record_mqtt_status
 from .identity import CredentialStore
-from .ingest import ingest_batch
+from .ingest import ingest_batch, receipt, refusal
 from .limits import BodyLimits
 from .mqtt_worker import MqttWorker
 from .node_routes import NodeRoutes
@@ -42,6 +45,7 @@ from .storage import (
     Influx1ReadingStore,
     SqliteReadingStore,
     StorageError,
+    StorageRejected,
     open_store,
 )
 
@@ -79,7 +83,7 @@ async def open_services(settings: Settings) -> Services:
     planning = PlanningService(db, registry, store, commands, forecast=forecast_source(settings.forecast_file),
                                events=events)
     services = Services(settings=settings, store=store, db=db, routes=routes, commands=commands,
-                        tokens=tokens, registry=registry, planning=planning, events=events)
+                        tokens=tokens, registry=registry, planning=planning, events=events, gaps=GapStore(db))
     services.demo_token = demo_token
     commands.events = services.events  # command lifecycle changes feed the live views
     services.audit = AuditLog(db)
@@ -88,7 +92,14 @@ async def open_services(settings: Settings) -> Services:
     if settings.mqtt_enabled:
 
         async def on_batch(site: str, gateway: str, payload: bytes) -> None:
-            result = await ingest_batch(payload, store, routes, origin=(site, gateway), events=services.events)
+            try:
+                result = await ingest_batch(payload, store, routes, origin=(site, gateway), events=services.events,
+                                            gaps=services.gaps)
+            except (ContractError, StorageRejected) as e:
+                worker.send_receipt(site, gateway, refusal(payload, e))  # refused for good: say so
+                raise
+            # Stored: the receipt lets the gateway forget the batch (before the broker's PUBACK).
+            worker.send_receipt(site, gateway, receipt(result))
             if result.rejected:
                 first = result.rejected[0]
                 log.warning("batch %s from %s/%s: %d item(s) rejected, first %s=%r: %s",

@@ -27,6 +27,36 @@ from enum import StrEnum
 
 from furrow.edge.errors import ContractError
 
+from .agronomy.messages import Message, Texts
+
+# The English of the checklist's details and the fit's warnings; the dashboard's catalogues
+# translate the same keys (agronomy/messages.py).
+TEXT = Texts({
+    "check.registered": "role {node_role}, zone {zone}",
+    "check.registered-no-zone": "role {node_role}, no zone",
+    "check.not-registered": "not in the registry: register it (furrow node add, or the registry API)",
+    "check.never-heard": "never heard through a gateway",
+    "check.last-heard": "last heard {age_s} s ago",
+    "check.good-readings": "{count} sensor(s) with a value",
+    "check.no-good-reading": "no reading with a value yet",
+    "check.depths": "registered {registered} cm, reporting {reporting} cm",
+    "check.implausible": "{value} % at {depth_cm} cm outside {low}..{high} %",
+    "check.plausible": "{count} soil moisture value(s) within this soil's range (FC {fc_pct} %, WP {wp_pct} %)",
+    "check.no-zone": "the node has no zone, so no soil to judge the values against",
+    "check.fault": "{sensor}: {fault}",
+    "check.node-fault": "{fault}",
+    "check.each": "{findings}",
+    "check.no-faults": "none reported",
+    "check.not-calibrated": "no soil calibration stored (the firmware default applies)",
+    "check.node-wide-fit": "fit stored: {coefficients}",
+    "check.probes-missing": "fits stored for {fitted} cm, none for {missing} cm",
+    "check.every-probe": "a fit of its own for each probe ({fitted} cm)",
+    "fit.turns-back": "the curve turns back within the calibrated counts: one count gives two water contents; "
+                      "take more points or use linear",
+    "fit.rises": "water content rises with the raw count; a capacitive probe's count falls as soil wets "
+                 "(check the points were not swapped)",
+})
+
 RAW_MAX = 65535  # a 16-bit ADC count (edge/measurements.py: soil_raw)
 STALE_AFTER_MS = 60 * 60 * 1000  # a node silent this long is stale on the technician's list
 SURFACE_CM = 15  # above this depth the soil may air-dry well below the wilting point
@@ -52,7 +82,7 @@ class Fit:
     c2: float
     residuals_pct: list[float]  # measured - fitted, per point, in the order given
     rmse_pct: float
-    warnings: list[str] = field(default_factory=list)
+    warnings: list[Message] = field(default_factory=list)
 
     def vwc(self, raw: float) -> float:
         return self.c0 + self.c1 * raw + self.c2 * raw * raw
@@ -133,11 +163,9 @@ def fit_calibration(points: Sequence[Point], method: Method | str) -> Fit:
     warnings = []
     lo, hi = min(p.raw for p in points), max(p.raw for p in points)
     if c2 != 0 and lo < -c1 / (2 * c2) < hi:
-        warnings.append("the curve turns back within the calibrated counts: one count gives two water contents; "
-                        "take more points or use linear")
+        warnings.append(TEXT("fit.turns-back"))
     if c1 + 2 * c2 * (lo + hi) / 2 > 0:
-        warnings.append("water content rises with the raw count; a capacitive probe's count falls as soil wets "
-                        "(check the points were not swapped)")
+        warnings.append(TEXT("fit.rises"))
     return Fit(method, c0, c1, c2, residuals, round(rmse, 3), warnings)
 
 
@@ -147,7 +175,13 @@ def fit_calibration(points: Sequence[Point], method: Method | str) -> Fit:
 class Item:
     name: str
     ok: bool
-    detail: str
+    detail: Message
+
+    def record(self) -> dict[str, object]:
+        """The item as the API gives it: the detail in English, and as a message key and values."""
+        said = self.detail.record()
+        return {"name": self.name, "ok": self.ok, "detail": self.detail.text, "detail_key": said["key"],
+                "detail_params": said["params"]}
 
 
 @dataclass(frozen=True)
@@ -213,34 +247,41 @@ def checklist(*, registered: Mapping | None, zone: Mapping | None, last_seen_ms:
     `registered` is the registry node (id, role, zone_id, depths_cm, calibration) or None;
     `zone` the registry zone (field_capacity_pct, wilting_point_pct) or None."""
     items: list[Item] = []
-    items.append(Item("registered", registered is not None,
-                      f"role {registered['role']}, zone {registered.get('zone_id') or 'none'}" if registered
-                      else "not in the registry: register it (furrow node add, or the registry API)"))
+    if registered is None:
+        items.append(Item("registered", False, TEXT("check.not-registered")))
+    elif registered.get("zone_id"):
+        items.append(Item("registered", True, TEXT("check.registered", node_role=registered["role"],
+                                                   zone=registered["zone_id"])))
+    else:
+        items.append(Item("registered", True, TEXT("check.registered-no-zone", node_role=registered["role"])))
     heard = last_seen_ms is not None
     age = None if last_seen_ms is None else now_ms - last_seen_ms
     items.append(Item("heard", heard and age <= STALE_AFTER_MS,
-                      "never heard through a gateway" if not heard else f"last heard {age // 1000} s ago"))
+                      TEXT("check.never-heard") if not heard else TEXT("check.last-heard", age_s=age // 1000)))
     good = [x for x in live if x.value is not None and x.fault is None]
     items.append(Item("first_good_reading", bool(good),
-                      f"{len(good)} sensor(s) with a value" if good else "no reading with a value yet"))
+                      TEXT("check.good-readings", count=len(good)) if good else TEXT("check.no-good-reading")))
     want = sorted(registered.get("depths_cm") or []) if registered else []
     seen = sorted({x.depth_cm for x in live if x.measurement == "vwc_pct" and x.depth_cm is not None})
     if want:
-        items.append(Item("depths", seen == want, f"registered {want} cm, reporting {seen} cm"))
+        items.append(Item("depths", seen == want, TEXT("check.depths", registered=want, reporting=seen)))
     vwc = [x for x in good if x.measurement == "vwc_pct"]
     if vwc and zone is not None:
         bad = []
         for x in vwc:
             low, high = plausible_vwc_range(zone["field_capacity_pct"], zone["wilting_point_pct"], x.depth_cm)
             if not low <= x.value <= high:
-                bad.append(f"{x.value} % at {x.depth_cm} cm outside {low}..{high} %")
-        items.append(Item("plausible", not bad, "; ".join(bad) if bad else
-                          f"{len(vwc)} soil moisture value(s) within this soil's range "
-                          f"(FC {zone['field_capacity_pct']} %, WP {zone['wilting_point_pct']} %)"))
+                bad.append(TEXT("check.implausible", value=x.value, depth_cm=x.depth_cm, low=low, high=high))
+        items.append(Item("plausible", not bad, TEXT("check.each", findings=bad) if bad else TEXT(
+            "check.plausible", count=len(vwc), fc_pct=zone["field_capacity_pct"], wp_pct=zone["wilting_point_pct"])))
     elif vwc:
-        items.append(Item("plausible", False, "the node has no zone, so no soil to judge the values against"))
-    fault_list = list(faults) + [f"{x.measurement}@{x.depth_cm}: {x.fault}" for x in live if x.fault]
-    items.append(Item("no_faults", not fault_list, "; ".join(dict.fromkeys(fault_list)) or "none reported"))
+        items.append(Item("plausible", False, TEXT("check.no-zone")))
+    fault_list = [*(TEXT("check.node-fault", fault=f) for f in faults),
+                  *(TEXT("check.fault", sensor=f"{x.measurement}@{x.depth_cm}", fault=x.fault)
+                    for x in live if x.fault)]
+    unique = list({m.text: m for m in fault_list}.values())
+    items.append(Item("no_faults", not unique,
+                      TEXT("check.each", findings=unique) if unique else TEXT("check.no-faults")))
     if registered is not None and registered.get("role") == "soil":
         items.append(_calibrated(registered.get("calibration") or {}, want))
     by_name = {i.name: i.ok for i in items}
@@ -249,23 +290,24 @@ def checklist(*, registered: Mapping | None, zone: Mapping | None, last_seen_ms:
         "first_good_reading": by_name["first_good_reading"],
         "plausible": by_name.get("plausible", False),
         "ready": all(i.ok for i in items),
-        "items": [{"name": i.name, "ok": i.ok, "detail": i.detail} for i in items],
+        "items": [i.record() for i in items],
     }
 
 
 def _calibrated(cal: Mapping[str, float], depths: Sequence[int]) -> Item:
     """Calibrated: a node-wide fit, or a fit of its own for every registered probe."""
     if not cal:
-        return Item("calibrated", False, "no soil calibration stored (the firmware default applies)")
+        return Item("calibrated", False, TEXT("check.not-calibrated"))
     node_wide = probe_calibration(cal, None)
     if node_wide:
-        return Item("calibrated", True, "fit stored: " + ", ".join(f"{k}={v:g}" for k, v in node_wide.items()))
+        return Item("calibrated", True, TEXT("check.node-wide-fit",
+                                             coefficients=", ".join(f"{k}={v:g}" for k, v in node_wide.items())))
     own = [d for d in depths if "c1" in probe_calibration(cal, d)]
     missing = [d for d in depths if d not in own]
     fitted = sorted({int(k.split("cm:")[0]) for k in cal if "cm:" in k and k.split("cm:")[0].isdigit()})
     if missing:
-        return Item("calibrated", False, f"fits stored for {fitted} cm, none for {missing} cm")
-    return Item("calibrated", True, f"a fit of its own for each probe ({fitted} cm)")
+        return Item("calibrated", False, TEXT("check.probes-missing", fitted=fitted, missing=missing))
+    return Item("calibrated", True, TEXT("check.every-probe", fitted=fitted))
 
 
 # --- Modbus bus health ----------------------------------------------------------------------

@@ -114,6 +114,8 @@ class User(Base):
     disabled: Mapped[bool] = mapped_column(Boolean, default=False)
     # scrypt hash for password login (cloud/auth/passwords.py); None: tokens only
     password_hash: Mapped[str | None] = mapped_column(String(200))
+    # the dashboard language the person chose (en, zh-CN); None: the browser's
+    locale: Mapped[str | None] = mapped_column(String(16))
 
 
 class ApiToken(Base):
@@ -135,6 +137,9 @@ class SiteRow(Base):
     id: Mapped[str] = mapped_column(String(32), primary_key=True)
     name: Mapped[str] = mapped_column(String(120))
     timezone: Mapped[str] = mapped_column(String(64), default="UTC")
+    lat: Mapped[float | None] = mapped_column(Float)
+    lon: Mapped[float | None] = mapped_column(Float)
+    elevation_m: Mapped[float | None] = mapped_column(Float)
 
 
 class FieldRow(Base):
@@ -216,6 +221,8 @@ class DecisionRow(Base):
     command_ids: Mapped[list] = mapped_column(JSON)
     origin: Mapped[str] = mapped_column(String(80))
     detail: Mapped[dict | None] = mapped_column(JSON)  # adjustments, net/gross mm, runtime, not_before
+    # the explanation as [{key, params}] (agronomy/messages.py) for the dashboard's languages; None before 0007
+    messages: Mapped[list | None] = mapped_column(JSON)
 
 
 class OverrideRow(Base):
@@ -253,6 +260,9 @@ class AlertRow(Base):
     zone: Mapped[str | None] = mapped_column(String(32), index=True)
     severity: Mapped[int] = mapped_column(Integer)  # agronomy.alerts.Severity: 1 info, 2 warning, 3 critical
     message: Mapped[str] = mapped_column(String(400))
+    # the message's catalogue key and values (agronomy/messages.py); None on rows before 0007
+    message_key: Mapped[str | None] = mapped_column(String(64))
+    message_params: Mapped[dict | None] = mapped_column(JSON)
     evidence: Mapped[dict] = mapped_column(JSON)
     first_ms: Mapped[int] = mapped_column(BigInteger)
     last_ms: Mapped[int] = mapped_column(BigInteger, index=True)
@@ -286,6 +296,27 @@ class DeviceCredential(Base):
     issued_ms: Mapped[int] = mapped_column(BigInteger)
     issued_by: Mapped[str] = mapped_column(String(80))
     revoked_ms: Mapped[int | None] = mapped_column(BigInteger)
+
+
+class GapRow(Base):
+    """Readings a gateway reported it did not forward (cloud/gaps.py): one row per report, kept
+    once under (site, gateway, report_id) however often the batch carrying it is sent."""
+
+    __tablename__ = "reading_gaps"
+    __table_args__ = (UniqueConstraint("site", "gateway", "report_id", name="uq_reading_gaps_report"),
+                      Index("ix_reading_gaps_node_last", "node", "last_ms"))
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    site: Mapped[str] = mapped_column(String(32))
+    gateway: Mapped[str] = mapped_column(String(32))
+    report_id: Mapped[str] = mapped_column(String(80))
+    node: Mapped[str | None] = mapped_column(String(32))  # None: the input named no node
+    reason: Mapped[str] = mapped_column(String(16))  # edge.batch.GAP_REASONS
+    count: Mapped[int] = mapped_column(BigInteger)
+    seqs: Mapped[list] = mapped_column(JSON)  # [[first, last], ...]; [] when the gateway did not know them
+    first_ms: Mapped[int] = mapped_column(BigInteger)
+    last_ms: Mapped[int] = mapped_column(BigInteger)
+    received_ms: Mapped[int] = mapped_column(BigInteger, index=True)
 
 
 class AuditRow(Base):

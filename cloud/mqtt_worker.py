@@ -30,8 +30,6 @@ acknowledge a different message.
 import asyncio
 import contextlib
 import logging
-import random
-import threading
 from collections import Counter
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -40,8 +38,19 @@ import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 
 from furrow.edge import commands as contract
+from furrow.edge.batch import encode_receipt
 from furrow.edge.errors import ContractError
-from furrow.edge.topics import GW_ACK, GW_BATCH, GW_CMD, GW_STATUS, gateway_filter, gateway_topic, parse_topic
+from furrow.edge.topics import (
+    GW_ACK,
+    GW_BATCH,
+    GW_CMD,
+    GW_RECEIPT,
+    GW_STATUS,
+    gateway_filter,
+    gateway_topic,
+    parse_topic,
+)
+from furrow.retry import AckAfterHandling, Backoff, retrying
 
 from .storage import StorageRejected, StorageUnavailable
 
@@ -94,10 +103,8 @@ class MqttWorker:
         self._client: mqtt.Client | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._messages: asyncio.Queue[tuple[int, mqtt.MQTTMessage]] = asyncio.Queue()
-        # Bumped on every connect and disconnect (under the lock): a message is
-        # acknowledged only while the generation it arrived in is current.
-        self._generation = 0
-        self._generation_lock = threading.Lock()
+        # A message is acknowledged only after it was handled, on the connection it came in on.
+        self._acks = AckAfterHandling()
         self._stopping = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._connect_tasks: set[asyncio.Task[None]] = set()
@@ -183,12 +190,10 @@ class MqttWorker:
         client.loop_stop()
 
     def _ack(self, client: mqtt.Client, generation: int, message: mqtt.MQTTMessage) -> None:
-        with self._generation_lock:
-            if generation != self._generation:
-                self.stats["acks_skipped_reconnected"] += 1
-                return  # the broker redelivers it on the new connection
-            client.ack(message.mid, message.qos)
-        self.stats["mqtt_acks"] += 1
+        if self._acks.ack(client, generation, message):
+            self.stats["mqtt_acks"] += 1
+        else:
+            self.stats["acks_skipped_reconnected"] += 1  # the broker redelivers it on the new connection
 
     # --- paho callbacks (network thread): never raise, never block -----------
 
@@ -199,8 +204,7 @@ class MqttWorker:
                 loop.call_soon_threadsafe(fn, *args)
 
     def _paho_connect(self, client: mqtt.Client, userdata: Any, flags: Any, rc: Any, props: Any) -> None:
-        with self._generation_lock:
-            self._generation += 1
+        self._acks.connection_changed()
         if rc.is_failure:
             self._in_loop(self._connection_failed, f"broker refused the connection: {rc}")
             return
@@ -218,15 +222,13 @@ class MqttWorker:
             self._in_loop(self._subscribed)
 
     def _paho_disconnect(self, client: mqtt.Client, userdata: Any, flags: Any, rc: Any, props: Any) -> None:
-        with self._generation_lock:
-            self._generation += 1
+        self._acks.connection_changed()
         self._in_loop(self._lost, str(rc))
 
     def _paho_message(self, client: mqtt.Client, userdata: Any, msg: mqtt.MQTTMessage) -> None:
         if self._stopping.is_set():
             return  # left unacknowledged: the broker redelivers it
-        generation = self._generation
-        self._in_loop(self._messages.put_nowait, (generation, msg))
+        self._in_loop(self._messages.put_nowait, (self._acks.generation(), msg))
 
     # --- connection state (event loop) -----------------------------------
 
@@ -309,25 +311,18 @@ class MqttWorker:
     async def _ingest(self, site: str, gateway: str, payload: bytes) -> None:
         """Hand a batch to the handler, waiting out storage outages: the batch
         is kept unacknowledged and retried, and no other message is read meanwhile."""
-        delay = 0.5
-        down = False
-        while True:
-            try:
-                await self._on_batch(site, gateway, payload)
-            except StorageUnavailable as e:
-                self.stats["storage_waits"] += 1
-                if not down:
-                    log.warning("storage unavailable, holding the batch from %s/%s unacknowledged: %s",
-                                site, gateway, e)
-                    down = True
-                if self._stopping.is_set():
-                    raise
-                await self._pause(delay * random.uniform(0.5, 1.0))
-                delay = min(self._storage_retry_max_s, delay * 2)
-                continue
-            if down:
-                log.info("storage back; batch from %s/%s stored", site, gateway)
-            return
+
+        def waiting(n: int, e: BaseException, _delay: float) -> None:
+            self.stats["storage_waits"] += 1
+            if n == 0:
+                log.warning("storage unavailable, holding the batch from %s/%s unacknowledged: %s", site, gateway, e)
+
+        waits = self.stats["storage_waits"]
+        await retrying(lambda: self._on_batch(site, gateway, payload), retry_on=StorageUnavailable,
+                       backoff=Backoff(first_s=0.5, max_s=self._storage_retry_max_s), sleep=self._pause,
+                       on_retry=waiting, give_up=self._stopping.is_set)
+        if self.stats["storage_waits"] > waits:
+            log.info("storage back; batch from %s/%s stored", site, gateway)
 
     # --- commands ---------------------------------------------------------
 
@@ -340,6 +335,19 @@ class MqttWorker:
         payload = contract.encode(contract.validate_command(command))
         await self._publish_confirmed(gateway_topic(site, gateway, GW_CMD, self.root), payload)
         self.stats["commands_published"] += 1
+
+    def send_receipt(self, site: str, gateway: str, receipt: dict | None) -> bool:
+        """Queue a batch's receipt (QoS 1) for the gateway, without waiting for the broker: call it
+        before the batch is acknowledged, and the receipt goes out on the connection ahead of that
+        PUBACK. False when it could not be queued; the gateway sends the batch again after its
+        bounded wait, and the idempotent ingest makes that harmless."""
+        client = self._client
+        if receipt is None or client is None or not self.connected:
+            return False
+        topic = gateway_topic(site, gateway, GW_RECEIPT, self.root)
+        ok = client.publish(topic, encode_receipt(receipt), qos=1).rc == mqtt.MQTT_ERR_SUCCESS
+        self.stats["receipts" if ok else "receipts_unsent"] += 1
+        return ok
 
     async def publish(self, topic: str, payload: bytes) -> None:
         """Publish `payload` with QoS 1, not retained (alerts, plans), and wait for the

@@ -7,11 +7,18 @@
     {root}/v1/{site}/gw/{gateway}/batch   gateway -> cloud  batches of readings
     {root}/v1/{site}/gw/{gateway}/status  gateway -> cloud  online/offline, retained, last will
     {root}/v1/{site}/gw/{gateway}/cmd     cloud -> gateway  commands for the gateway's nodes
+    {root}/v1/{site}/gw/{gateway}/plan    cloud -> gateway  the plan kept for a WAN outage (1.2)
     {root}/v1/{site}/gw/{gateway}/ack     gateway -> cloud  acknowledgements from its nodes
+    {root}/v1/{site}/gw/{gateway}/receipt cloud -> gateway  a batch is stored (1.2)
 
 `root` is "furrow" in production; tests pass a unique root per test so they
 never see each other's messages on a shared broker. The "v1" level is the
 contract's major version: a major change moves to a new subtree.
+
+Plans had no topic of their own before contract 1.2: a 1.1 cloud sends them
+on ``gw/{gateway}/cmd`` (a 1.2 gateway still takes them there), and a 1.1
+gateway never subscribes to ``plan`` (upgrade gateways first; see
+docs/contract.md).
 """
 
 from .errors import ContractError
@@ -27,9 +34,11 @@ GW_BATCH = "batch"
 GW_STATUS = "status"
 GW_CMD = "cmd"
 GW_ACK = "ack"
+GW_PLAN = "plan"
+GW_RECEIPT = "receipt"
 
 _NODE_LEAVES = (NODE_UP, NODE_STATUS, NODE_CMD, NODE_ACK)
-_GW_LEAVES = (GW_BATCH, GW_STATUS, GW_CMD, GW_ACK)
+_GW_LEAVES = (GW_BATCH, GW_STATUS, GW_CMD, GW_ACK, GW_PLAN, GW_RECEIPT)
 
 
 def check_id(field, value):

@@ -71,6 +71,10 @@ class BrokerConfig(_Model):
     ca_file: Path | None = None
     cert_file: Path | None = None
     key_file: Path | None = None
+    # The broker's own mosquitto.conf when it runs on this box (the farm broker): the gateway
+    # reads its persistence settings at start and warns about any that lose readings
+    # (broker_check.py). Read for [farm_broker] only.
+    mosquitto_conf: Path | None = None
 
     @model_validator(mode="after")
     def _password_needs_user(self) -> BrokerConfig:

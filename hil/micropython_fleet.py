@@ -87,6 +87,7 @@ class MicroPythonFleet:
         lib = board_lib(state_dir / "mplib")
         board = [{"node_id": s.node_id, "role": s.role, "interval_s": s.interval_s, "depths_cm": list(s.depths_cm),
                   "valve_zones": list(s.valve_zones), "traps": s.traps, "encoding": s.encoding,
+                  "link": s.link, "unit": s.unit,
                   "dry_raw": DRY_RAW, "wet_raw": WET_RAW} for s in specs]
         boot = state_dir / "boot.py"
         boot.write_text("import json\nfrom hilboard import Board\n"
@@ -133,6 +134,24 @@ class MicroPythonFleet:
         req = {"t": now_ms, "due": due, "cmds": [[n, d.decode()] for n, d in commands],
                "pulses": {n: [list(e) for e in ev] for n, ev in pulses.items()},
                "in": {n: self._inputs(n) for n in fed if self.specs[n].role != "pest"}}
+        reply = self._exchange(req)
+        out = Output(acks=reply["acks"])
+        for _node_id, wire in reply["ups"]:
+            data = bytes.fromhex(wire)
+            out.uplinks.append((payload.decode(data), data))
+        return out
+
+    def rtu(self, now_ms: int, frames: list[tuple[str, bytes]]) -> list[bytes | None]:
+        """Whole RTU request frames, in order, to the slaves of RS-485 nodes (`link="modbus"`)
+        at `now_ms`: each node's reply frame, or None where it gave none. A write into a
+        command mailbox may move a valve; the farm's valves follow at once."""
+        for node_id, _ in frames:
+            if self.specs[node_id].link != "modbus":
+                raise ValueError(f"node {node_id} is not on RS-485 (link {self.specs[node_id].link!r})")
+        reply = self._exchange({"t": now_ms, "rtu": [[n, f.hex()] for n, f in frames]})
+        return [None if r is None else bytes.fromhex(r) for r in reply["rtu"]]
+
+    def _exchange(self, req: dict[str, Any]) -> dict[str, Any]:
         assert self._proc.stdin is not None and self._proc.stdout is not None
         try:
             self._proc.stdin.write(json.dumps(req) + "\n")
@@ -142,17 +161,13 @@ class MicroPythonFleet:
             line = ""
         if not line:
             raise RuntimeError(f"MicroPython stopped: {self._stderr()}")
-        reply = json.loads(line)
+        reply: dict[str, Any] = json.loads(line)
         self.steps += 1
-        out = Output(acks=reply["acks"])
-        for _node_id, wire in reply["ups"]:
-            data = bytes.fromhex(wire)
-            out.uplinks.append((payload.decode(data), data))
         for node_id, states in reply["valves"].items():
             for valve, state in zip(self._valves[node_id], states, strict=True):
                 if valve.is_open != bool(state):
                     valve.set(bool(state))
-        return out
+        return reply
 
     def _stderr(self) -> str:
         self._proc.kill()

@@ -50,6 +50,8 @@ ensure_test_servers() {
     have mbpoll || missing+=(mbpoll)  # a Modbus master no one here wrote (tests/test_hil_bench.py)
     have openssl || missing+=(openssl)  # the test certificate authority (tests/test_gateway_tls.py)
     have chromium || missing+=(chromium)  # the dashboard's browser tests (tests/test_dashboard.py, Playwright)
+    # a font with Chinese glyphs: the zh-CN dashboard's screenshots and glyph checks (tests/test_dashboard_i18n.py)
+    [ -n "$(fc-list :lang=zh-cn family 2>/dev/null)" ] || missing+=(fonts-wqy-zenhei)
     if [ "${#missing[@]}" -eq 0 ]; then
         return 0
     fi
@@ -57,7 +59,7 @@ ensure_test_servers() {
         echo "The tests need these Debian packages, and apt-get is not available here:" >&2
         echo "    ${missing[*]}" >&2
         echo "Install them with your package manager (commands needed: mosquitto, influxd, postgres," >&2
-        echo "node, npm, mbpoll, openssl, chromium), then run this again." >&2
+        echo "node, npm, mbpoll, openssl, chromium, a font with Chinese glyphs), then run this again." >&2
         exit 1
     fi
     step "installing Debian packages: ${missing[*]}"

@@ -290,8 +290,7 @@ class MosquittoServer(_ServerProcess):
         self.log_path = self.tmp_dir / "mosquitto.log"
         self.config_path = self.tmp_dir / "mosquitto.conf"
         lines = [
-            f"listener {self.port} {self.host}",
-            "allow_anonymous true",
+            *self._listener_lines(),
             "persistence false",
             f"log_dest file {self.log_path}",
             "log_type all",
@@ -304,6 +303,10 @@ class MosquittoServer(_ServerProcess):
             lines.append(f"user {pwd.getpwuid(os.geteuid()).pw_name}")
         lines += self.extra_config
         self.config_path.write_text("\n".join(lines) + "\n")
+
+    def _listener_lines(self) -> list[str]:
+        """The listener and who may use it; a subclass that includes its own listeners gives none."""
+        return [f"listener {self.port} {self.host}", "allow_anonymous true"]
 
     def _command(self) -> list[str]:
         assert self.config_path is not None

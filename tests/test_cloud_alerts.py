@@ -212,7 +212,7 @@ async def test_node_valve_weather_and_sensor_rules_from_ingested_readings(tmp_pa
             ("frost", "s1"): "warning", ("node-offline", "pest-01"): "critical"}
         assert got[("irrigation-no-flow", "irr-01/valve 1")]["evidence"]["expected_flow_l_min"] == 4000.0
         assert got[("sensor-fault", "soil-01/soil_temp_c@10")]["evidence"] == {"fault": "disconnected"}
-        assert got[("node-offline", "pest-01")]["message"] == "never heard"
+        assert got[("node-offline", "pest-01")]["message"] == "pest-01 never heard"
         assert {(a["site"], a["zone"]) for k, a in got.items() if k[0] != "frost"} == {("s1", "z1")}
         assert (got[("frost", "s1")]["site"], got[("frost", "s1")]["zone"]) == ("s1", None)
         assert sorted((e.kind, e.data["event"], e.data["alert"]["kind"]) for e in events) == sorted(
@@ -465,7 +465,7 @@ async def test_a_subject_longer_than_the_column_is_raised_once_not_flapping(tmp_
 
     async def snapshot(at_ms: int) -> Snapshot:
         state = FarmState(now=datetime.fromtimestamp(at_ms / 1000, UTC),
-                          diseases=[RiskSnapshot(subject, 3.0, 1.0, "wet")])
+                          diseases=[RiskSnapshot(subject, 3.0, 1.0)])
         return Snapshot(state, Places({}, {}))
 
     service = AlertService(db, snapshot, Deliveries(EventBus()))

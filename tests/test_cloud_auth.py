@@ -26,6 +26,7 @@ EVERYONE = {T, A, G, AD}
 # answer from the code under test. A route missing from this table fails the test.
 EXPECTED: dict[tuple[str, str], set[Role]] = {
     ("GET", "/api/v1/auth/me"): EVERYONE,
+    ("PUT", "/api/v1/auth/me/locale"): READERS,
     ("POST", "/api/v1/auth/tokens"): {AD},
     ("GET", "/api/v1/auth/tokens"): {AD},
     ("DELETE", "/api/v1/auth/tokens/{token_id}"): {AD},
@@ -37,6 +38,7 @@ EXPECTED: dict[tuple[str, str], set[Role]] = {
     ("GET", "/api/v1/export"): READERS,
     ("GET", "/api/v1/nodes"): READERS,
     ("GET", "/api/v1/nodes/{node}/latest"): READERS,
+    ("GET", "/api/v1/nodes/{node}/gaps"): READERS,
     ("POST", "/api/v1/commands"): {A, AD},
     ("GET", "/api/v1/commands"): READERS,
     ("GET", "/api/v1/commands/{command_id}"): READERS,
@@ -188,7 +190,7 @@ async def test_cli_token_create_bootstraps_a_working_token(tmp_path):
     assert token.startswith("fw_") and "shown only now" in done.stderr
     async with running_app(local_settings(tmp_path), headers={"Authorization": f"Bearer {token}"}) as c:
         assert (await c.get("/api/v1/auth/me")).json() == {"name": "tom", "role": "technician",
-                                                          "token_id": token.split("_")[1]}
+                                                          "token_id": token.split("_")[1], "locale": None}
         assert (await c.post("/api/v1/commands", json={"node": "irr-01", "valve": 1})).status_code == 403
 
 

@@ -74,7 +74,7 @@ def test_a_calibration_whose_water_rises_with_the_count_is_warned_about():
     """Swapped points (water rising with the raw count) still fit, with a warning saying why it
     looks wrong for a capacitive probe."""
     fit = fit_calibration([Point(18000, 3.0), Point(40000, 41.0)], "two-point")
-    assert any("swapped" in w for w in fit.warnings)
+    assert any("swapped" in w.text for w in fit.warnings) and fit.warnings[-1].key == "fit.rises"
 
 
 # --- checklist and bus health -------------------------------------------------------------

@@ -259,7 +259,7 @@ def test_gateway_without_keys_warns_and_reports_commands_unsigned(tmp_path, capl
     """With no trusted keys the gateway logs a loud warning at start and /health says "commands": "unsigned"."""
     cfg = gateway_config(tmp_path, "127.0.0.1", 1883, "t/unsigned")
     with caplog.at_level(logging.WARNING, logger="furrow.gateway.app"), Gateway(cfg) as gw:
-        _, body = health(gw.stats())
+        _, body = health(gw.stats(), gw.clock())
     assert body["commands"] == "unsigned"
     assert any("UNSIGNED" in r.getMessage() for r in caplog.records)
 

@@ -49,6 +49,13 @@ def _json_safe(evidence: dict[str, object]) -> dict[str, object]:
     return {k: v.isoformat() if isinstance(v, datetime) else v for k, v in evidence.items()}
 
 
+def _keyed(row: AlertRow, alert: Alert) -> None:
+    """The message's catalogue key and values, for the dashboard's languages."""
+    if alert.i18n is not None:
+        record = alert.i18n.record()
+        row.message_key, row.message_params = str(record["key"]), record["params"]
+
+
 def _reconcile(session: Session, snap: Snapshot, now_ms: int) -> list[Notice]:
     if session.get_bind().dialect.name == "postgresql":
         # Instances take turns (the lock ends with the transaction), so each change is seen,
@@ -66,11 +73,13 @@ def _reconcile(session: Session, snap: Snapshot, now_ms: int) -> list[Notice]:
             row = AlertRow(kind=key[0], subject=key[1], site=site, zone=zone, first_ms=now_ms,
                            severity=int(alert.severity), message=alert.message[:400],
                            evidence=_json_safe(alert.evidence), last_ms=now_ms)
+            _keyed(row, alert)
             session.add(row)
             changes.append(("raised", row))
             continue
         escalated = alert.new and alert.severity > row.severity
         row.severity, row.message, row.evidence = int(alert.severity), alert.message[:400], _json_safe(alert.evidence)
+        _keyed(row, alert)
         row.last_ms = now_ms
         if escalated:
             # A person acknowledged a lesser alert: this one needs looking at again.

@@ -21,6 +21,7 @@ from ..agronomy.alerts import (
     AlertKind,
     FarmState,
     NodeSnapshot,
+    SensorFault,
     SiteWeather,
     Thresholds,
     ValveSnapshot,
@@ -99,18 +100,20 @@ def _sensor(r: Reading) -> str:
     return r.measurement if where is None else f"{r.measurement}@{where}"
 
 
-def sensor_faults(latest: list[Reading]) -> tuple[tuple[str, str], ...]:
-    """(sensor, fault) for each sensor whose newest reading is a fault or flagged suspect."""
-    out = []
+def sensor_faults(latest: list[Reading]) -> tuple[SensorFault, ...]:
+    """Each sensor whose newest reading is a fault, or a value flagged suspect (with its unit). A
+    flag names the sensor ("stuck:vwc_pct@30"); an older gateway's names only the measurement
+    ("stuck:vwc_pct") and then holds for each of its sensors."""
+    out = set()
     for r in latest:
         if r.fault:
-            out.append((_sensor(r), r.fault))
+            out.add(SensorFault(_sensor(r), r.fault))
             continue
         for flag in r.flags:
-            name, _, measurement = flag.partition(":")
-            if name in SUSPECT_FLAGS and measurement == r.measurement:
-                out.append((_sensor(r), name))
-    return tuple(sorted(set(out)))
+            name, _, sensor = flag.partition(":")
+            if name in SUSPECT_FLAGS and sensor in (_sensor(r), r.measurement):
+                out.add(SensorFault(_sensor(r), name, r.value, r.unit))
+    return tuple(sorted(out))
 
 
 def _value(latest: list[Reading], measurement: str, channel: int | None = None) -> float | None:
@@ -165,7 +168,8 @@ async def farm_snapshot(registry: Registry, routes: NodeRoutes, store: ReadingSt
     """Everything the alert rules look at, as of `now_ms`."""
     options = options or SnapshotOptions()
     latest = _Latest(store)
-    site_tz = {s.id: _timezone(s.timezone) for s in await registry.all(SITES)}  # type: ignore[attr-defined]
+    sites = {s.id: s for s in await registry.all(SITES)}  # type: ignore[attr-defined]
+    site_tz = {s.id: _timezone(s.timezone) for s in sites.values()}
     field_site = {f.id: f.site_id for f in await registry.all(FIELDS)}  # type: ignore[attr-defined]
     zones: list[ZoneOut] = await registry.all(ZONES)  # type: ignore[assignment]
     nodes: list[NodeOut] = await registry.all(NODES)  # type: ignore[assignment]
@@ -205,10 +209,11 @@ async def farm_snapshot(registry: Registry, routes: NodeRoutes, store: ReadingSt
         gauges = [n for n in members if n.role == "weather"]
         days, et = (0, 0.0)
         site_nodes = [n for n in nodes if n.zone_id is not None and zone_site.get(n.zone_id) == zone_site[z.id]]
-        # ET0 needs a latitude: the gauges', else the zone's or site's nodes'; none leaves drought silent
-        where = locate([n.id for n in gauges], members, site_nodes)
+        # ET0 needs a latitude: the gauges', the zone's or site's nodes', the site's; none leaves drought silent
+        where = locate([n.id for n in gauges], members, site_nodes, sites.get(zone_site[z.id] or ""))
         if gauges and where is not None:
-            days, et = await drought(store, [n.id for n in gauges], where.lat, now_ms, t.drought_critical_days + 1)
+            days, et = await drought(store, [n.id for n in gauges], where.lat, now_ms, t.drought_critical_days + 1,
+                                     where.elevation_m or 0.0)
         used = await budget_used_fraction(db, z, site_tz.get(zone_site[z.id] or "", ZoneInfo("UTC")), now_ms)
         snap = zone_snapshot(z, water.depletion_mm, water.taw_mm, water.root_zone_vwc_pct, days, et, used)
         if snap is not None:

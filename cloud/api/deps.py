@@ -14,6 +14,7 @@ from ..commands import CommandService
 from ..db import Database
 from ..errors import Forbidden
 from ..events import EventBus
+from ..gaps import GapStore
 from ..gateway_status import StatusBook
 from ..identity import CredentialStore
 from ..mqtt_worker import MqttWorker
@@ -36,6 +37,7 @@ class Services:
     tokens: TokenStore
     registry: Registry
     planning: PlanningService
+    gaps: GapStore
     worker: MqttWorker | None = None
     background: list = field(default_factory=list)
     demo_token: str | None = None

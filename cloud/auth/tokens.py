@@ -39,6 +39,8 @@ class Principal:
     name: str
     role: Role
     token_id: str
+    locale: str | None = None
+    """The dashboard language the person chose; None: the browser's."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -131,9 +133,19 @@ class TokenStore:
                 raise AuthError("token expired")
             if user.disabled:
                 raise AuthError("user disabled")
-            return Principal(user.id, user.name, Role(user.role), tok.id)
+            return Principal(user.id, user.name, Role(user.role), tok.id, user.locale)
 
         return await self._db.run(look)
+
+    async def set_locale(self, user_id: int, locale: str | None) -> None:
+        """Remember the dashboard language a person chose, for every browser she logs in from."""
+
+        def store(session: Session) -> None:
+            user = session.get(User, user_id)
+            if user is not None:
+                user.locale = locale
+
+        await self._db.run(store)
 
     async def revoke(self, token_id: str, now_ms: int | None = None) -> bool:
         """Revoke a token by id; False when there is no such token."""

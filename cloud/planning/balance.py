@@ -160,6 +160,14 @@ async def _probes_by_day(store: ReadingStore, nodes: list[str], start_ms: int, e
     return out
 
 
+def _et0_source(location: Location | None) -> str:
+    if location is None:
+        return "absent: no node of the zone or site has a latitude, nor the site, and ET0 needs one; the probes alone"
+    elevation = (f"site elevation {location.elevation_m:g} m" if location.elevation_m is not None
+                 else "site elevation 0 m (the site has none in the registry)")
+    return f"FAO-56 eq. 6 with the ch. 3 missing-data rules, {elevation}, latitude of {location.source}"
+
+
 async def zone_balance(zone: ZoneOut, config: ZoneConfig, nodes: list[NodeOut], weather_nodes: list[str],
                        location: Location | None, store: ReadingStore, db: Database, tz: ZoneInfo, today: date,
                        days: int = DEFAULT_DAYS) -> Balance:
@@ -170,9 +178,7 @@ async def zone_balance(zone: ZoneOut, config: ZoneConfig, nodes: list[NodeOut], 
     day_list = [start_day + timedelta(days=i) for i in range((today - start_day).days)]
     sources = {
         "weather": f"weather node(s) {', '.join(weather_nodes)}" if weather_nodes else "absent: no weather node",
-        "et0": "FAO-56 eq. 6 with the ch. 3 missing-data rules, site elevation 0 m (the registry holds none), "
-               f"latitude of {location.source}" if location else
-               "absent: no node of the zone or site has a latitude, which ET0 needs; the probes alone",
+        "et0": _et0_source(location),
         "kc": "registry crop_coefficients (FAO-56 eq. 66)" if zone.crop_coefficients else
         "fallback Kc 1: the zone has no crop_coefficients",
         "irrigation": "completed commands: volume over the zone's area, else runtime x precipitation rate",

@@ -12,7 +12,7 @@ from datetime import date
 from ..agronomy.zone import ZoneConfig
 from ..errors import Conflict
 from ..registry import ZoneOut
-from ..registry.models import NodeOut, ValveOut
+from ..registry.models import NodeOut, SiteOut, ValveOut
 from ..storage import ReadingStore
 
 # A zone without crop coefficients in the registry: p (the depletion fraction, the default MAD)
@@ -85,23 +85,32 @@ async def rain_since(gauges: list[str], store: ReadingStore, start_ms: int, end_
 
 @dataclass(frozen=True)
 class Location:
-    """Where the zone's ET0 is computed for, and which node said so."""
+    """Where the zone's ET0 is computed for, and which node (or the site) said so."""
 
     lat: float
     lon: float | None
     source: str
+    elevation_m: float | None = None
+    """The site's, when the registry holds it."""
 
 
-def locate(weather: list[str], zone_nodes: list[NodeOut], site_nodes: list[NodeOut]) -> Location | None:
+def locate(weather: list[str], zone_nodes: list[NodeOut], site_nodes: list[NodeOut],
+           site: SiteOut | None = None) -> Location | None:
     """The latitude of the weather nodes the balance reads first, else of any located node of the
-    zone, else of the site; None when no node has one. ET0 needs it (extraterrestrial radiation,
-    FAO-56 eq. 21), and no ET0 method in the code does without, so there is no default."""
+    zone, else of the site's nodes, else of the site itself; None when none has one. ET0 needs it
+    (extraterrestrial radiation, FAO-56 eq. 21), and no ET0 method in the code does without, so
+    there is no default. The elevation is the site's (None when it has none)."""
+    elevation = site.elevation_m if site is not None else None
     by_id = {n.id: n for n in [*site_nodes, *zone_nodes]}
     for label, candidates in (("weather node", [by_id[i] for i in weather if i in by_id]),
                               ("zone node", zone_nodes), ("site node", site_nodes)):
         for n in candidates:
             if n.lat is not None:
-                return Location(n.lat, n.lon, f"{label} {n.id} ({n.lat:g}, {n.lon if n.lon is not None else '?'})")
+                return Location(n.lat, n.lon, f"{label} {n.id} ({n.lat:g}, {n.lon if n.lon is not None else '?'})",
+                                elevation)
+    if site is not None and site.lat is not None:
+        return Location(site.lat, site.lon, f"site {site.id} ({site.lat:g}, "
+                        f"{site.lon if site.lon is not None else '?'})", elevation)
     return None
 
 
@@ -123,7 +132,7 @@ def zone_config(zone: ZoneOut, valves: list[ValveOut], location: Location | None
     runtime come from the registry; the rest takes zone.py's defaults (night window
     22:00-06:00, efficiency 1, refill to field capacity, 4 h valve maximum). Without crop
     coefficients the Kc curve is flat at 1 and p is FAO-56 table 22's common 0.5. The latitude
-    comes from `location` (locate()).
+    and the site's elevation (0 m when it has none) come from `location` (locate()).
     """
     if need_valve:
         one_valve(zone.id, valves)
@@ -144,7 +153,8 @@ def zone_config(zone: ZoneOut, valves: list[ValveOut], location: Location | None
     return ZoneConfig.model_validate({
         "id": zone.id,
         # without a location the latitude is a placeholder the balance never reads (has_latitude False)
-        "site": {"latitude_deg": location.lat if location else 0.0, "elevation_m": 0.0,
+        "site": {"latitude_deg": location.lat if location else 0.0,
+                 "elevation_m": location.elevation_m or 0.0 if location else 0.0,
                  "longitude_deg": location.lon if location else None},
         "soil": {"theta_fc": zone.field_capacity_pct / 100, "theta_wp": zone.wilting_point_pct / 100},
         "crop": {"name": zone.crop, "planting": zone.planting_date or date(2000, 1, 1),

@@ -49,7 +49,10 @@ class DecisionOut(BaseModel):
     ts_ms: int
     rule: str
     action: str = Field(description="irrigate, skip or hold")
-    explanation: str
+    explanation: str = Field(description="in English, for logs and scripts")
+    messages: list[dict[str, Any]] | None = Field(default=None, description="the explanation as messages, each "
+                                                  "{key, params} of the dashboard's catalogues (the rule's, then "
+                                                  "each adjustment's); null on decisions made before keys")
     inputs: dict[str, Any]
     command_ids: list[str]
     origin: str = Field(description="who asked for the plan: person:<user>, or scheduler")

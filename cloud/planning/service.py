@@ -106,9 +106,13 @@ class PlanningService:
         return sorted({n.id for n in await self._site_nodes(site_id) if n.role == "weather"})
 
     async def _location(self, nodes: list[NodeOut], weather: list[str], site_id: str) -> Location | None:
-        """locate(): the weather nodes', else the zone's, else the site's first latitude."""
-        own = locate(weather, nodes, [])
-        return own if own is not None else locate(weather, nodes, await self._site_nodes(site_id))
+        """locate(): the weather nodes', else the zone's, else the site's nodes' or the site's own
+        latitude; the site's elevation."""
+        site: Any = await self._registry.get(SITES, site_id)
+        own = locate(weather, nodes, [], site)
+        if own is not None and own.source.startswith(("weather node", "zone node")):
+            return own
+        return locate(weather, nodes, await self._site_nodes(site_id), site)
 
     async def _override(self, zone_id: str, now_ms: int) -> OverrideRow | None:
         def newest(session: Session) -> OverrideRow | None:
@@ -275,7 +279,7 @@ class PlanningService:
         def insert(session: Session) -> DecisionOut:
             row = DecisionRow(zone_id=zone_id, ts_ms=now_ms, rule=decision.rule, action=str(decision.action),
                               inputs=inputs, explanation=decision.explanation[:2000], command_ids=command_ids,
-                              origin=origin[:80], detail=detail)
+                              origin=origin[:80], detail=detail, messages=record["messages"])
             session.add(row)
             session.flush()
             if override is not None and decision.rule == "override-water-now":
@@ -288,6 +292,7 @@ class PlanningService:
         if self.events is not None:
             self.events.publish("decision", {"id": out.id, "zone_id": zone_id, "ts_ms": now_ms, "rule": out.rule,
                                              "action": out.action, "explanation": out.explanation,
+                                             "messages": out.messages,
                                              "command_ids": command_ids, "origin": out.origin})
         return out
 

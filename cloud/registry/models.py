@@ -42,6 +42,11 @@ class SiteIn(_In):
     id: Id
     name: str = Field(min_length=1, max_length=120)
     timezone: str = Field(default="UTC", max_length=64, examples=["Europe/Madrid"])
+    lat: float | None = Field(default=None, ge=-90, le=90, description="where ET0 is computed when no node "
+                              "of the zone or site is located (extraterrestrial radiation, FAO-56 eq. 21)")
+    lon: float | None = Field(default=None, ge=-180, le=180)
+    elevation_m: float | None = Field(default=None, ge=-500, le=9000, description="height above sea level: "
+                                      "the atmospheric pressure of ET0 (FAO-56 eq. 7); 0 m when not given")
 
 
 class SiteOut(SiteIn, _Out):

@@ -4,10 +4,17 @@
 #
 # One request line in, one reply line out (JSON):
 #   {"t": now_ms, "due": [node ids to tick], "cmds": [[node, command json]],
-#    "pulses": {node: [[channel, count]]}, "in": {node: inputs}}
+#    "pulses": {node: [[channel, count]]}, "in": {node: inputs}, "rtu": [[node, frame hex]]}
 #   inputs: soil {"adc": {"10": [u16, ...]}}, weather {"air": [t, rh, p], "wind": [ms, deg], "solar": w},
 #           irrigation {"flow": [total_l, l_min]}
-#   reply: {"ups": [[node, wire hex]], "acks": [ack, ...], "valves": {node: [0/1, ...]}}
+#   reply: {"ups": [[node, wire hex]], "acks": [ack, ...], "valves": {node: [0/1, ...]},
+#           "rtu": [reply frame hex or null, ...]}
+#
+# An irrigation node with "link": "modbus" is an RS-485 controller: the firmware's
+# RTU slave with its command mailbox (unit "unit"). Its commands come as whole
+# RTU frames in "rtu" (a master's requests, answered in order; any answered request
+# is the gateway's heartbeat), and its acks go into its mailbox's ack block, not
+# into "acks".
 
 import json
 
@@ -15,6 +22,8 @@ from furrow.edge import payload
 from furrow.firmware.drivers.soil_moisture import CapacitiveMoisture
 from furrow.firmware.irrigation_node import IrrigationNode
 from furrow.firmware.journal import Journal
+from furrow.firmware.modbus_commands import CommandMailbox
+from furrow.firmware.modbus_slave import RtuSlave
 from furrow.firmware.pest_node import PestNode
 from furrow.firmware.seqstore import SeqStore
 from furrow.firmware.soil_node import SoilNode
@@ -28,6 +37,10 @@ def hexbytes(data):
     for b in data:
         out.append(HEX[b >> 4] + HEX[b & 15])
     return "".join(out)
+
+
+def unhex(text):
+    return bytes(int(text[i:i + 2], 16) for i in range(0, len(text), 2))
 
 
 class FedADC:
@@ -102,10 +115,16 @@ class Board:
                 hw = {"valves": valves, "meter": meter}
                 core = IrrigationNode(nid, seq, valves, interval_ms=ms, flow_meter=meter,
                                       journal=Journal("/flash/" + nid + ".journal"), boot_reason="emulator start")
+                if s.get("link") == "modbus":
+                    box = CommandMailbox(core)
+                    hw["box"] = box
+                    hw["slave"] = RtuSlave(s["unit"], box.inputs, box.holding, coils=core.coils(),
+                                           on_write=box.on_write, on_coil_write=core.on_coil_write)
             else:
                 hw = {}
                 core = PestNode(nid, seq, traps=s["traps"], interval_ms=ms, battery=lambda: 3.8, rssi=lambda: -80)
             self.nodes[nid] = (s, core, hw)
+        self._line_us = 0  # the RS-485 line's time, microseconds
 
     def _feed(self, nid, inputs):
         s, core, hw = self.nodes[nid]
@@ -119,10 +138,29 @@ class Board:
         if "flow" in inputs:
             hw["meter"].total, hw["meter"].rate = inputs["flow"][0], inputs["flow"][1]
 
+    def _rtu(self, nid, frame, now):
+        """One whole request frame to node `nid`'s slave, with a silence before and after it
+        (so no old partial frame joins it, and a function code it does not know is judged)."""
+        s, core, hw = self.nodes[nid]
+        slave = hw["slave"]
+        core.on_heartbeat(now)  # the master is heard as it sends (and a write acts at this time)
+        gap = slave.gap_us * 2
+        self._line_us += gap
+        slave.feed(b"", self._line_us)
+        reply = slave.feed(frame, self._line_us + 1)
+        if reply is None:
+            reply = slave.feed(b"", self._line_us + 1 + gap)
+        self._line_us += 1 + gap
+        return reply
+
     def step(self, line):
         req = json.loads(line)
         now = req["t"]
         ups, acks = [], []
+        replies = []
+        for nid, frame in req.get("rtu", []):
+            reply = self._rtu(nid, unhex(frame), now)
+            replies.append(None if reply is None else hexbytes(reply))
         for nid, inputs in req.get("in", {}).items():
             self._feed(nid, inputs)
         for nid, data in req.get("cmds", []):
@@ -139,9 +177,13 @@ class Board:
         for nid in req.get("due", []):
             s, core, hw = self.nodes[nid]
             if s["role"] == "irrigation":
-                core.on_heartbeat(now)
-                a, made = core.tick(now)
-                acks.extend(a)
+                if "box" in hw:
+                    a, made = core.tick(now)  # heard only through its bus
+                    hw["box"].post(a)
+                else:
+                    core.on_heartbeat(now)
+                    a, made = core.tick(now)
+                    acks.extend(a)
             else:
                 made = core.tick(now)
             for up in made:
@@ -151,4 +193,4 @@ class Board:
         for nid, (s, _core, hw) in self.nodes.items():
             if s["role"] == "irrigation":
                 valves[nid] = [1 if v.is_open else 0 for v in hw["valves"]]
-        print(json.dumps({"ups": ups, "acks": acks, "valves": valves}))
+        print(json.dumps({"ups": ups, "acks": acks, "valves": valves, "rtu": replies}))

@@ -39,7 +39,9 @@ router = APIRouter(tags=["commissioning"], route_class=JsonRoute)
 class CheckItem(BaseModel):
     name: str
     ok: bool
-    detail: str
+    detail: str = Field(description="in English")
+    detail_key: str = Field(description="the detail as a key of the dashboard's catalogues (docs/cloud.md)")
+    detail_params: dict[str, Any] = Field(description="the values the detail shows, by name")
 
 
 class LiveValue(BaseModel):
@@ -127,7 +129,9 @@ class CalibrationOut(BaseModel):
     coefficients: dict[str, float] = Field(description="vwc_pct = c0 + c1*raw + c2*raw^2")
     residuals_pct: list[float] = Field(description="measured - fitted, per point")
     rmse_pct: float
-    warnings: list[str]
+    warnings: list[str] = Field(description="in English")
+    warning_messages: list[dict[str, Any]] = Field(description="the warnings as {key, params} of the dashboard's "
+                                                   "catalogues")
     stored: bool
     calibration: dict[str, float] = Field(description="what is (or would be) stored on the registry node")
 
@@ -159,7 +163,8 @@ async def calibrate(node: str, body: CalibrationIn, registry: RegistryDep, who: 
                     method=str(fit.method), calibration=values["calibration"])
     return CalibrationOut(node=node, depth_cm=body.depth_cm, method=fit.method,
                           coefficients={"c0": fit.c0, "c1": fit.c1, "c2": fit.c2},
-                          residuals_pct=fit.residuals_pct, rmse_pct=fit.rmse_pct, warnings=fit.warnings,
+                          residuals_pct=fit.residuals_pct, rmse_pct=fit.rmse_pct,
+                          warnings=[w.text for w in fit.warnings], warning_messages=[w.record() for w in fit.warnings],
                           stored=body.store, calibration=calibration)
 
 

@@ -2,6 +2,8 @@
 
 from fastapi import APIRouter, Request
 
+from furrow.edge.batch import RECEIPT_STORED
+
 from ...auth import Principal, Role
 from ...errors import Forbidden
 from ...ingest import ingest_batch
@@ -49,11 +51,14 @@ async def post_batch(request: Request, store: StoreDep, routes: RoutesDep, servi
     a batch already stored is stored once. The body is checked by the contract
     (edge/batch.py), not by a second schema here; it may be zlib-compressed
     (first byte 0x78), up to 16 MiB inflated. A gateway token (user `<site>.<gateway>`)
-    may only post its own gateway's batches: another envelope is a 422 naming `gateway`."""
+    may only post its own gateway's batches: another envelope is a 422 naming `gateway`.
+    The answer is the batch's receipt: `status` "stored" once every good item and gap report is kept."""
     result = await ingest_batch(await request.body(), store, routes, origin=gateway_origin(who),
-                                events=services.events)
+                                events=services.events, gaps=services.gaps)
     return IngestResponse(
         batch_id=result.batch_id,
+        status=RECEIPT_STORED,
+        gaps=result.gaps,
         accepted=result.accepted,
         readings=result.readings,
         stored=result.stored,

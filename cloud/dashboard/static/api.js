@@ -1,6 +1,8 @@
 // The API client: the session's bearer token on every request, errors that say what happened,
 // and the live event stream read with fetch() (so the token stays in a header, never a URL).
 
+import { t } from "./i18n.js";
+
 const KEY = "furrow.session";
 
 export function session() {
@@ -25,18 +27,24 @@ export class ApiError extends Error {
   }
 }
 
-// Every API error is {"detail": [{field, value, reason}, ...]} (docs/cloud.md, "Errors").
+// Every API error is {"detail": [{field, value, reason}, ...]} (docs/cloud.md, "Errors"). The
+// server's reasons are in English (they are for logs and scripts too); the words around them
+// are the reader's.
 export function problems(detail) {
   if (!Array.isArray(detail)) return detail ? String(detail) : "";
-  return detail.map((d) => (d.field ? `${d.field}: ` : "") + d.reason
-    + (d.value !== null && d.value !== undefined ? ` (got ${JSON.stringify(d.value)})` : "")).join("; ");
+  return detail.map((d) => {
+    if (d.field === null || d.field === undefined) return d.reason;
+    return d.value !== null && d.value !== undefined
+      ? t("api.field-value", { field: d.field, reason: d.reason, value: JSON.stringify(d.value) })
+      : t("api.field", { field: d.field, reason: d.reason });
+  }).join("; ");
 }
 
 function describe(status, detail) {
   const text = problems(detail);
-  if (status === 403) return `Not allowed for your role. ${text}`;
-  if (status === 401) return `Not logged in. ${text}`;
-  return text || `HTTP ${status}`;
+  if (status === 403) return t("api.forbidden", { reason: text });
+  if (status === 401) return t("api.unauthorized", { reason: text });
+  return text || t("api.http", { status });
 }
 
 export async function api(path, { method = "GET", body, token, signal } = {}) {
