@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import sys
 import tempfile
 import time
@@ -31,7 +32,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from furrow.gateway import DurableBuffer, ModbusDeviceConfig  # noqa: E402
 from furrow.gateway.app import cancel_and_wait  # noqa: E402
 from furrow.gateway.modbus import ModbusPoller  # noqa: E402
-from furrow.gateway.modbus.plan import plan  # noqa: E402
+from furrow.gateway.modbus.reads import reads_for_role  # noqa: E402
 from furrow.hil import nodes  # noqa: E402
 from furrow.hil.modbus_bus import ModbusBus  # noqa: E402
 from furrow.hil.virtual_farm import VirtualFarm, VirtualZone  # noqa: E402
@@ -62,7 +63,7 @@ async def measure(baud: int, n: int, seconds: float, role: str | None, whole: bo
         if whole:
             for master in poller.buses:
                 for d in master.devices:
-                    d.health.reads = plan(None)
+                    d.health.reads = reads_for_role(None)
                     d.health.role = "soil"  # never re-planned
         task = asyncio.create_task(poller.run())
         await asyncio.sleep(2)  # connect, first reports
@@ -89,10 +90,14 @@ async def main() -> None:
     print(f"{o.nodes} soil nodes on one bus at {o.baud} baud ({cps:,.0f} characters/s)")
     print("| read | polls/s measured | wire limit polls/s | share |")
     print("|---|---:|---:|---:|")
-    for name, role, whole in (("merged (0-31, 64-79)", "soil", False), ("whole map (0-111)", None, True)):
+    figures: dict[str, float] = {}
+    for name, key, role, whole in (("merged (0-31, 64-79)", "merged", "soil", False),
+                                   ("whole map (0-111)", "whole", None, True)):
         rate = await measure(o.baud, o.nodes, o.seconds, role, whole)
-        limit = cps / chars_per_poll(plan(role))
+        limit = cps / chars_per_poll(reads_for_role(role))
         print(f"| {name} | {rate:.1f} | {limit:.1f} | {rate / limit:.0%} |")
+        figures |= {f"{key}_polls_s": round(rate, 2), f"{key}_wire_limit_polls_s": round(limit, 2)}
+    print(json.dumps({"baud": o.baud, "nodes": o.nodes, "seconds": o.seconds, **figures}))
 
 
 if __name__ == "__main__":

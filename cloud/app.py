@@ -132,7 +132,8 @@ async def open_services(settings: Settings) -> Services:
         commands.publisher = worker
         plans.publish = worker.publish
         services.worker = worker
-    services.alerts = build_alert_service(settings, db, registry, routes, store, services.events, services.worker)
+    services.alerts = build_alert_service(settings, db, registry, routes, store, services.events, services.worker,
+                                          planning)
     return services
 
 

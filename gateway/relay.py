@@ -155,15 +155,16 @@ class CommandRelay:
         await self._send_acks(client)
 
     async def _downlink(self, client: aiomqtt.Client) -> None:
-        # The relay is the only subscriber on this connection: every message
-        # is a command or a plan for this gateway.
+        # The relay reads every message on this connection: its commands and plans.
         async for message in client.messages:
             payload = message.payload
             raw = payload if isinstance(payload, bytes) else str(payload).encode()
             if message.topic.matches(self.plan_topic):
                 self.core.plan(raw, self._clock())
-            else:
+            elif message.topic.matches(self.cmd_topic):
                 await self.relay_command(raw)
+            else:
+                log.debug("message on %s is not for the relay: ignored", message.topic)
 
     async def relay_command(self, raw: bytes) -> bool:
         """Handle one message from the command topic; True if a command went to its node."""

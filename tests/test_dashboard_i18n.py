@@ -82,7 +82,8 @@ ENDONYMS = {v for k, v in catalogue("en").items() if k.startswith("language.") a
 def data_of(farm: Farm) -> list[str]:
     """The farm's own words: names and ids from the registry, users, gateways, ports, alert
     subjects, command ids and reasons, what the tests typed; longest first."""
-    words: set[str] = {"person:", "UTC", *farm.user_of.values(), "li"}  # UTC: the browser's zone before login
+    users = [*farm.user_of.values(), "li"]
+    words: set[str] = {"UTC", *users, *(f"person:{u}" for u in users)}  # UTC: the browser's zone before login
     with farm.client("admin") as c:
         for kind in ("sites", "fields", "zones", "nodes"):
             for row in c.get(f"/registry/{kind}").json():
