@@ -161,6 +161,8 @@ def walk(page: Page, farm: Farm, shots: str | None = None) -> dict[str, list[lis
     shows, by page; with `shots`, a screenshot of each as docs/img/dashboard-SHOTS-<page>.png."""
     page.goto(f"{farm.url}/")
     page.wait_for_selector("[data-view=login][data-rendered='1']")
+    expect(page.locator("#nav")).to_be_hidden()  # nothing to navigate to before login
+    expect(page.locator("#live")).to_have_css("background-color", "rgba(255, 255, 255, 0.133)")  # offline: not green
     seen = {"login": page.evaluate(COLLECT)}
     if shots:
         screenshot(page, f"{shots}-{SCREENSHOTS['login']}")
