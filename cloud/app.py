@@ -122,7 +122,7 @@ async def open_services(settings: Settings, clock: Clock = now_ms) -> Services:
             root=settings.topic_root,
             on_batch=on_batch,
             on_ack=on_ack,
-            on_connect=lambda: _on_connect(commands, plans),
+            on_connect=lambda: on_broker_connect(commands, plans),
             # gateways' periodic status with their Modbus counters feeds the bus page
             on_status=lambda site, gateway, payload: record_mqtt_status(services.gateway_status, site, gateway,
                                                                         payload),
@@ -171,9 +171,11 @@ async def every(interval_s: float, step: Callable[[], Awaitable[None]], what: st
         await asyncio.sleep(interval_s)
 
 
-async def _on_connect(commands: CommandService, plans: PlanPublisher) -> None:
-    """On (re)connecting to the broker: send what waited, then every gateway's current plan."""
+async def on_broker_connect(commands: CommandService, plans: PlanPublisher) -> None:
+    """On (re)connecting to the broker: send what waited and the cancels not answered yet, then
+    every gateway's current plan."""
     await commands.sender.dispatch_pending()
+    await commands.sender.resend_cancels()
     await plans.publish_all()
 
 

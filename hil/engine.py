@@ -10,9 +10,10 @@ so a valve closes when the firmware closes it, not at the next hour. Each step:
                                due, controllers also while they hold a command (a board sleeps between
                                deadlines)
     uplinks, acks -> runtime   wire bytes into the gateway; acks up through the relay to the cloud
-    on the hour                the services' jobs (expiry, held commands, the gateway's plan, roll-ups);
-                               every `forward_every_h` the gateway forwards its buffer to the cloud
-    at the policy's hour       the policy plans through the cloud's services (hil/policies.py)
+    on the hour                the gateway's own jobs (acks up, its kept plan); every `forward_every_h` it
+                               forwards its buffer and the cloud's jobs run (expiry, what waited,
+                               roll-ups); at the policy's hour both, the policy plans through the
+                               cloud's services (hil/policies.py) and the alert job runs
 
 At the end the gateway drains, and the result is measured from outside the
 parts under test (verdict.py): readings from what the cores made against the
@@ -24,10 +25,12 @@ from __future__ import annotations
 
 import math
 import time
+from collections import Counter
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+from furrow.cloud.alerts.models import AlertState
 from furrow.edge import commands as contract
 from furrow.firmware.weather_node import RAIN_MM_PER_TIP
 from furrow.hil.clock import DAY_S, HOUR_S, SimClock
@@ -181,13 +184,17 @@ class Run:
             if not on_hour:
                 continue
             hours += 1
-            await self.runtime.jobs()
-            if hours % self.forward_every_h == 0:
-                await self.runtime.forward()
             now = datetime.fromtimestamp(t, UTC)
-            if now.hour == self.policy.plan_hour:
+            planning = now.hour == self.policy.plan_hour
+            if planning or hours % self.forward_every_h == 0:
                 await self.runtime.forward()  # the cloud plans on everything the nodes have reported
+            if planning:
                 await self.policy.plan(now)
+                await self.runtime.evaluate_alerts()  # the alert job, once a day with the plan
+            if planning or hours % self.forward_every_h == 0:
+                await self.runtime.jobs()  # the cloud's expiry, what waited, roll-ups (and the gateway's)
+            else:
+                await self.runtime.gateway_tick()  # acks up, the kept plan's due commands
             if hours % (24 * 10) == 0:
                 options.progress(f"day {hours // 24}/{self.days}: {self.runtime.counts.commands_to_nodes} commands "
                                  f"relayed, {self.reports} reports sent")
@@ -215,6 +222,8 @@ class Run:
         first = zones[0]
         series["rain_mm"] = ([float(d.day_index) for d in first.days], [d.rain_mm for d in first.days])
         opens = [c for c in commands if c.action == contract.ACTION_OPEN]
+        assert services.alerts is not None
+        alerts = Counter(str(a.kind) for a in await services.alerts.list(AlertState.ALL, limit=100_000))
         states = [str(c.state) for c in opens]
         extra: dict[str, object] = {
             "policy": self.policy.name,
@@ -226,6 +235,7 @@ class Run:
             "commands_aborted": states.count(contract.ACK_ABORTED),
             "commands_rejected": states.count(contract.ACK_REJECTED),
             "commands_expired": states.count("expired"),
+            "alerts_raised": dict(sorted(alerts.items())),
             "valve_opens": valves.opens,
             "unexplained_opens": valves.unexplained,
             **self.policy.summary(),

@@ -4,7 +4,7 @@ Both `dry-spell` and `season` are a `FarmPlan`: how many zones, which nodes
 report how often, how long, and the climate. `build_run` turns it into an
 `engine.Run` for a policy: the virtual farm and its firmware cores, and the
 production services (hil/runtime.py) with the farm registered as a
-technician registers a real one: the site with its time zone, a field, each
+technician registers a real one: the site with its time zone, latitude and elevation, a field, each
 zone with its soil, crop (maize, planting date, FAO-56 coefficients staged in
 degree days), emitters' rate and hydraulic group, each controller's valve with
 its maximum runtime, and each node at its place (probes at their depths, the
@@ -83,7 +83,8 @@ def registry_of(plan: FarmPlan, zones: list[FarmZone], specs: list[NodeSpec]) ->
                               gdd_upper_c=30.0)
     controller = {z: s for s in specs for z in s.valve_zones}
     items: list[BaseModel] = [
-        SiteIn(id=SITE, name="HIL farm", timezone="UTC"),
+        SiteIn(id=SITE, name="HIL farm", timezone="UTC", lat=climate.latitude_deg, lon=0.0,
+               elevation_m=climate.elevation_m),
         FieldIn(id=FIELD, site_id=SITE, name="Field 1", area_ha=sum(z.area_m2 for z in zones) / 10_000)]
     for z in zones:
         soil = z.soil
@@ -130,7 +131,9 @@ async def build_run(plan: FarmPlan, options: RunOptions, fleet_kind: str = "cpyt
         fleet = MicroPythonFleet(specs, farm, clock, workdir / "nodes")
     else:
         fleet = CPythonFleet(specs, farm, clock, workdir / "nodes")
-    runtime = await FarmRuntime.open(workdir / "services", clock.ms, site=SITE, gateway=GATEWAY)
+    # the alert job judges a node silent after 3 report intervals: the farm's longest one
+    runtime = await FarmRuntime.open(workdir / "services", clock.ms, site=SITE, gateway=GATEWAY,
+                                     alerts_report_interval_s=max(s.interval_s for s in specs))
     try:
         await runtime.register(*registry_of(plan, farm_zones, specs))
     except BaseException:
