@@ -48,6 +48,7 @@ from .storage import (
     StorageRejected,
     open_store,
 )
+from .vigour import VigourService
 
 log = logging.getLogger(__name__)
 
@@ -89,6 +90,7 @@ async def open_services(settings: Settings) -> Services:
     services.audit = AuditLog(db)
     services.credentials = CredentialStore(db, settings.topic_root)
     services.login_limiter = LoginLimiter(settings.login_max_failures, settings.login_window_s)
+    services.vigour = VigourService(db, registry, events=events)
     if settings.mqtt_enabled:
 
         async def on_batch(site: str, gateway: str, payload: bytes) -> None:

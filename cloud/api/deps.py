@@ -23,6 +23,7 @@ from ..planning import PlanningService
 from ..registry import Registry
 from ..settings import Settings
 from ..storage import ReadingStore
+from ..vigour import VigourService
 
 
 @dataclass
@@ -47,6 +48,7 @@ class Services:
     alerts: AlertService | None = None  # set by open_services
     events: EventBus = field(default_factory=EventBus)
     gateway_status: StatusBook = field(default_factory=StatusBook)  # gateways' Modbus counters (bus page)
+    vigour: VigourService | None = None  # set by open_services: canopy cover per zone
 
 
 def get_services(request: Request) -> Services:
