@@ -159,14 +159,15 @@ def test_calibrate_writes_the_probe_into_the_nodes_config(demo, capsys, monkeypa
 
 def test_calibrate_takes_fresh_counts_from_the_probe_as_the_technician_confirms(demo, capsys, monkeypatch):
     """The guided session waits at each point for a raw count newer than when the technician placed the
-    probe, shows it, takes it on Enter and reads again on `r`; --no-store leaves the registry alone."""
+    probe, shows it, takes it on Enter and reads again on `r`. The emulated probe stays in the same soil
+    for the dry and the wet point, so their counts are nearly equal and the fit is refused, saying so
+    (exit 1); the registry is left alone."""
     before = demo.get("/registry/nodes/soil-01")["calibration"]
     rc, out, err = furrow(capsys, monkeypatch, demo.tech, "node", "calibrate", "soil-01", "--depth", "10",
                           "--no-store", "--wait", "60", "--api", demo.url, stdin="\n\n\nr\n\n")
-    assert rc == 0, out + err
     taken = [int(n) for n in re.findall(r"raw (\d+) at \d\d:\d\d:\d\d", err)]
     assert len(taken) == 3 and all(20_000 < n < 50_000 for n in taken), err  # the emulated probe's span
-    assert "(not stored)" in out and f"raw {taken[0]:>7}" in out and f"raw {taken[2]:>7}" in out
+    assert rc == 1 and ("nearly equal" in err or "swapped" in err), out + err  # noise may run either way
     assert demo.get("/registry/nodes/soil-01")["calibration"] == before
 
 
