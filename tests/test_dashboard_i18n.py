@@ -203,6 +203,9 @@ def test_every_page_in_english_shows_no_chinese(farm, dashboard_browser):
     seen = walk(page, farm)
     assert page.evaluate("document.documentElement.lang") == "en"
     assert {name: chinese_in(texts) for name, texts in seen.items() if chinese_in(texts)} == {}
+    # which browser languages read which catalogue: Traditional Chinese is not offered Simplified
+    assert page.evaluate("import('/app/i18n.js').then((m) => [['zh-TW', 'en-US'], ['zh-Hans-CN'], ['zh'], ['fr']]"
+                         ".map((tags) => m.matchLocale(tags)))") == ["en", "zh-CN", "zh-CN", None]
     assert page.errors == []
 
 
