@@ -11,21 +11,20 @@ import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 
-from fastapi import FastAPI, Request
-from fastapi.responses import JSONResponse
+from fastapi import FastAPI
 
 from furrow.edge.errors import ContractError
 
-from . import dashboard
+from . import dashboard, docs
 from ._time import now_ms
 from .alerts import AlertService
 from .alerts.wiring import build_alert_service
-from .api import api_router, login_router
+from .api import api_router, errors, login_router
 from .api.deps import Services
 from .audit import AuditLog
-from .auth import AuthError, Forbidden, Role, TokenStore
+from .auth import Role, TokenStore
 from .auth.ratelimit import LoginLimiter
-from .commands import CommandNotFound, CommandService, NotCancellable, UnroutableNode
+from .commands import CommandService
 from .commands.plans import PlanPublisher
 from .commands.service import AckFromOtherGateway
 from .commands.signing import signer_from_settings
@@ -34,26 +33,23 @@ from .events import EventBus
 from .gaps import GapStore
 from .gateway_status import record_mqtt_status
 from .identity import CredentialStore
-from .ingest import PayloadTooLarge, ingest_batch, printable, receipt, refusal
+from .ingest import ingest_batch, receipt, refusal
 from .limits import BodyLimits
 from .mqtt_worker import MqttWorker
 from .node_routes import NodeRoutes
-from .planning import MissingInputs, PlanningService
+from .planning import PlanningService
 from .planning.forecast import forecast_source
-from .registry import Conflict, NotFound, Registry
+from .registry import Registry
 from .settings import Settings
 from .storage import (
     Influx1ReadingStore,
     SqliteReadingStore,
     StorageError,
     StorageRejected,
-    StorageUnavailable,
     open_store,
 )
 
 log = logging.getLogger(__name__)
-
-RETRY_AFTER_S = 5
 
 
 async def open_services(settings: Settings) -> Services:
@@ -136,7 +132,8 @@ async def open_services(settings: Settings) -> Services:
         commands.publisher = worker
         plans.publish = worker.publish
         services.worker = worker
-    services.alerts = build_alert_service(settings, db, registry, routes, store, services.events, services.worker)
+    services.alerts = build_alert_service(settings, db, registry, routes, store, services.events, services.worker,
+                                          planning)
     return services
 
 
@@ -257,55 +254,6 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         await close_services(services)
 
 
-# --- domain errors become HTTP answers here, at the edge, and only here -------
-
-async def _contract_error(_: Request, e: Exception) -> JSONResponse:
-    assert isinstance(e, ContractError)
-    return JSONResponse(
-        status_code=422,
-        content={"detail": {"field": e.field, "value": printable(e.value), "reason": e.reason}},
-    )
-
-
-async def _storage_unavailable(_: Request, e: Exception) -> JSONResponse:
-    return JSONResponse(
-        status_code=503,
-        headers={"Retry-After": str(RETRY_AFTER_S)},
-        content={"detail": f"storage unavailable, nothing was stored; retry later ({e})"},
-    )
-
-
-async def _storage_rejected(_: Request, e: Exception) -> JSONResponse:
-    return JSONResponse(status_code=502, content={"detail": f"storage refused the data: {e}"})
-
-
-async def _unroutable(_: Request, e: Exception) -> JSONResponse:
-    return JSONResponse(status_code=409, content={"detail": str(e)})
-
-
-async def _not_found(_: Request, e: Exception) -> JSONResponse:
-    return JSONResponse(status_code=404, content={"detail": str(e)})
-
-
-async def _unauthorized(_: Request, e: Exception) -> JSONResponse:
-    return JSONResponse(status_code=401, headers={"WWW-Authenticate": "Bearer"},
-                        content={"detail": f"not authenticated: {e}"})
-
-
-async def _forbidden(_: Request, e: Exception) -> JSONResponse:
-    return JSONResponse(status_code=403, content={"detail": str(e)})
-
-
-async def _conflict(_: Request, e: Exception) -> JSONResponse:
-    return JSONResponse(status_code=409, content={"detail": str(e)})
-
-
-async def _too_large(_: Request, e: Exception) -> JSONResponse:
-    assert isinstance(e, PayloadTooLarge)
-    return JSONResponse(status_code=413, content={"detail": {"field": e.field, "value": e.value,
-                                                             "reason": e.reason}})
-
-
 def create_app(settings: Settings | None = None) -> FastAPI:
     """The Furrow cloud application (settings from FURROW_* when not given)."""
     app = FastAPI(
@@ -313,22 +261,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         summary="Ingest, storage and irrigation commands for Furrow farms",
         version="0.1.0",
         lifespan=lifespan,
+        docs_url=None,  # /docs is served offline by cloud/docs.py
+        redoc_url=None,
     )
     app.state.settings = settings or Settings()
     app.add_middleware(BodyLimits)  # request bodies bounded in size and time (cloud/limits.py)
-    app.add_exception_handler(PayloadTooLarge, _too_large)
-    app.add_exception_handler(ContractError, _contract_error)
-    app.add_exception_handler(AuthError, _unauthorized)
-    app.add_exception_handler(Forbidden, _forbidden)
-    app.add_exception_handler(NotFound, _not_found)
-    app.add_exception_handler(Conflict, _conflict)
-    app.add_exception_handler(NotCancellable, _conflict)
-    app.add_exception_handler(MissingInputs, _conflict)
-    app.add_exception_handler(StorageUnavailable, _storage_unavailable)
-    app.add_exception_handler(StorageRejected, _storage_rejected)
-    app.add_exception_handler(UnroutableNode, _unroutable)
-    app.add_exception_handler(CommandNotFound, _not_found)
+    errors.install(app)  # every error in one shape, each kind's status in one table (api/errors.py)
     app.include_router(api_router)
     app.include_router(login_router)
     dashboard.mount(app)
+    docs.mount(app)
     return app

@@ -82,7 +82,8 @@ ENDONYMS = {v for k, v in catalogue("en").items() if k.startswith("language.") a
 def data_of(farm: Farm) -> list[str]:
     """The farm's own words: names and ids from the registry, users, gateways, ports, alert
     subjects, command ids and reasons, what the tests typed; longest first."""
-    words: set[str] = {"person:", "UTC", *farm.user_of.values(), "li"}  # UTC: the browser's zone before login
+    users = [*farm.user_of.values(), "li"]
+    words: set[str] = {"UTC", *users, *(f"person:{u}" for u in users)}  # UTC: the browser's zone before login
     with farm.client("admin") as c:
         for kind in ("sites", "fields", "zones", "nodes"):
             for row in c.get(f"/registry/{kind}").json():
@@ -160,6 +161,8 @@ def walk(page: Page, farm: Farm, shots: str | None = None) -> dict[str, list[lis
     shows, by page; with `shots`, a screenshot of each as docs/img/dashboard-SHOTS-<page>.png."""
     page.goto(f"{farm.url}/")
     page.wait_for_selector("[data-view=login][data-rendered='1']")
+    expect(page.locator("#nav")).to_be_hidden()  # nothing to navigate to before login
+    expect(page.locator("#live")).to_have_css("background-color", "rgba(255, 255, 255, 0.133)")  # offline: not green
     seen = {"login": page.evaluate(COLLECT)}
     if shots:
         screenshot(page, f"{shots}-{SCREENSHOTS['login']}")
@@ -200,6 +203,9 @@ def test_every_page_in_english_shows_no_chinese(farm, dashboard_browser):
     seen = walk(page, farm)
     assert page.evaluate("document.documentElement.lang") == "en"
     assert {name: chinese_in(texts) for name, texts in seen.items() if chinese_in(texts)} == {}
+    # which browser languages read which catalogue: Traditional Chinese is not offered Simplified
+    assert page.evaluate("import('/app/i18n.js').then((m) => [['zh-TW', 'en-US'], ['zh-Hans-CN'], ['zh'], ['fr']]"
+                         ".map((tags) => m.matchLocale(tags)))") == ["en", "zh-CN", "zh-CN", None]
     assert page.errors == []
 
 

@@ -8,10 +8,11 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from ..alerts import AlertService
 from ..audit import AuditLog, Auditor
-from ..auth import AuthError, Forbidden, Permission, Principal, TokenStore, allows, roles_with
+from ..auth import AuthError, Permission, Principal, TokenStore, allows, roles_with
 from ..auth.ratelimit import LoginLimiter
 from ..commands import CommandService
 from ..db import Database
+from ..errors import Forbidden
 from ..events import EventBus
 from ..gaps import GapStore
 from ..gateway_status import StatusBook
@@ -120,7 +121,7 @@ def allow(permission: Permission):
     async def guard(principal: PrincipalDep) -> Principal:
         if not allows(principal.role, permission):
             needed = ", ".join(roles_with(permission))
-            raise Forbidden(f"role {principal.role!s} may not {permission!s}; this needs one of: {needed}")
+            raise Forbidden("role", str(principal.role), f"may not {permission!s}; this needs one of: {needed}")
         return principal
 
     guard.__name__ = f"allow_{permission}"

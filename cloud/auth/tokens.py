@@ -16,18 +16,19 @@ from sqlalchemy.orm import Session
 
 from .._time import now_ms as _now_ms
 from ..db import ApiToken, Database, User
+from ..errors import Unauthenticated
 from .roles import Role
 
 DAY_MS = 24 * 3600 * 1000
 PREFIX = "fw_"
 
 
-class AuthError(Exception):
-    """No valid token: missing, unknown, expired or revoked (HTTP 401)."""
+class AuthError(Unauthenticated):
+    """No valid token: missing, unknown, expired or revoked (HTTP 401). The token itself is
+    never repeated in the error."""
 
-
-class Forbidden(Exception):
-    """A valid token whose role may not do this (HTTP 403)."""
+    def __init__(self, reason: str) -> None:
+        super().__init__("Authorization", None, reason)
 
 
 @dataclass(frozen=True, slots=True)

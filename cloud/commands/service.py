@@ -27,6 +27,7 @@ from furrow.edge.signing import (
 
 from .._time import now_ms as _now_ms
 from ..db import CommandEvent, CommandRow, Database
+from ..errors import Conflict, Forbidden, NotFound
 from ..events import EventBus
 from ..node_routes import NodeRoutes
 from .lifecycle import CANCELLABLE, FINAL_STATES, NOT_STARTED, AckOutcome, CommandState, moves_forward
@@ -36,34 +37,35 @@ from .signing import CommandSigner
 log = logging.getLogger(__name__)
 
 
-class UnroutableNode(Exception):
+class UnroutableNode(Conflict):
     """The node has never reported through a gateway, so no gateway can carry its command."""
 
     def __init__(self, node: str) -> None:
         self.node = node
-        super().__init__(
-            f"node {node!r} has never reported through a gateway, so a command cannot be "
-            "routed to it; commands go to the gateway that last forwarded the node's readings"
-        )
+        super().__init__("node", node, "has never reported through a gateway, so a command cannot be routed "
+                         "to it; commands go to the gateway that last forwarded the node's readings")
 
 
-class CommandNotFound(Exception):
+class CommandNotFound(NotFound):
     def __init__(self, command_id: str) -> None:
         self.command_id = command_id
-        super().__init__(f"no command with id {command_id!r}")
+        super().__init__("command_id", command_id, "no command with this id")
 
 
-class AckFromOtherGateway(Exception):
+class AckFromOtherGateway(Forbidden):
     """An ack for a command that was routed through another gateway (HTTP 403)."""
 
     def __init__(self, command_id: str, site: str, gateway: str) -> None:
         self.command_id = command_id
-        super().__init__(f"command {command_id!r} was not routed through gateway {site}/{gateway}; "
+        super().__init__("id", command_id, f"this command was not routed through gateway {site}/{gateway}; "
                          "a gateway may only acknowledge its own commands")
 
 
-class NotCancellable(Exception):
+class NotCancellable(Conflict):
     """The command is already final (HTTP 409)."""
+
+    def __init__(self, command_id: str, state: str) -> None:
+        super().__init__("command_id", command_id, f"the command is already {state}")
 
 
 class ZoneLookup(Protocol):
@@ -317,7 +319,7 @@ class CommandService:
             if row is None:
                 return None
             if CommandState(row.state) not in CANCELLABLE:
-                raise NotCancellable(f"command {command_id} is already {row.state}")
+                raise NotCancellable(command_id, row.state)
             before = row.state
             _advance(session, row, CommandState.CANCELLED, now, why[:200], now)
             row.reason = why[:200]

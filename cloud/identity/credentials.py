@@ -18,7 +18,7 @@ from furrow.edge.topics import check_id
 
 from .._time import now_ms as _now_ms
 from ..db import Database, DeviceCredential, FieldRow, GatewayRow, NodeRow, SiteRow, ZoneRow
-from ..registry import NotFound
+from ..errors import NotFound
 from .mosquitto import BrokerLogin, Topics, gateway_topics, hash_password, node_topics
 
 NODE = "node"
@@ -48,14 +48,14 @@ def site_of_node(session: Session, node: str) -> str:
     """The site a registered node is in (through its zone and field)."""
     row = session.get(NodeRow, node)
     if row is None:
-        raise NotFound(f"no node {node!r}")
+        raise NotFound("node", node, "no node with this id in the registry")
     if row.zone_id is None:
         raise ContractError("zone_id", None, f"node {node!r} has no zone, so its site (and its topics) "
                             "are unknown: give it a zone first")
     zone = session.get(ZoneRow, row.zone_id)
     field = session.get(FieldRow, zone.field_id) if zone is not None else None
     if field is None:
-        raise NotFound(f"zone {row.zone_id!r} of node {node!r} has no field")
+        raise NotFound("zone_id", row.zone_id, f"the zone of node {node!r} has no field")
     return field.site_id
 
 
@@ -94,7 +94,7 @@ class CredentialStore:
         check_id("gateway", gateway)
         now = _now_ms() if now_ms is None else now_ms
         if session.get(SiteRow, site) is None:
-            raise NotFound(f"no site {site!r}")
+            raise NotFound("site", site, "no site with this id in the registry")
         if session.get(GatewayRow, (site, gateway)) is None:
             session.add(GatewayRow(site_id=site, id=gateway, created_ms=now))
         return self._issue(session, GATEWAY, site, gateway, gateway_username(site, gateway), by, now)

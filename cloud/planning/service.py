@@ -40,7 +40,7 @@ from ..registry.models import NodeOut
 from ..storage import ReadingStore
 from .balance import DEFAULT_DAYS, Balance, zone_balance
 from .forecast import ForecastAnswer, ForecastSource, NoForecast
-from .inputs import DEFAULT_P, Location, MissingInputs, locate, rain_since, zone_config, zone_water
+from .inputs import DEFAULT_P, Location, MissingInputs, locate, one_valve, rain_since, zone_config, zone_water
 from .models import DecisionOut, OverrideAction, OverrideOut
 from .summary import disease_summary, pest_summary
 from .usage import applied_mm, group_busy_until_ms, own_plan, unbalanced_rows, used_since, zone_commands
@@ -308,8 +308,12 @@ class PlanningService:
 
     async def override(self, zone_id: str, action: OverrideAction, reason: str, by: str,
                        until_ms: int | None = None, amount_mm: float | None = None) -> OverrideOut:
-        """Record an override of an existing zone; the newest one in force is what plan() honours."""
+        """Record an override of an existing zone; the newest one in force is what plan() honours.
+        water_now is refused (MissingInputs, 409) when the zone has no one valve to water with:
+        the next plan could make no command of it."""
         await self._registry.get_zone(zone_id)
+        if action is OverrideAction.WATER_NOW:
+            one_valve(zone_id, await self._registry.valves_of_zone(zone_id))
         now_ms = self.clock()
 
         def insert(session: Session) -> OverrideOut:

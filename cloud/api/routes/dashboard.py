@@ -30,10 +30,11 @@ from furrow.edge.topics import check_id
 from ..._time import now_ms, parse_instant
 from ...storage import Bucket
 from ..deps import Reader, RegistryDep, StoreDep
-from ..schemas import MessageResponse, ProblemResponse
+from ..json_body import JsonRoute
+from ..schemas import ProblemResponse
 from .query import DAY_MS, MAX_WINDOWS, parse_window
 
-router = APIRouter(tags=["dashboard"])
+router = APIRouter(tags=["dashboard"], route_class=JsonRoute)
 
 
 # the windows `window=auto` chooses from, finest first: the report interval, then multiples of an
@@ -81,7 +82,7 @@ def columns(buckets: list[Bucket]) -> tuple[list[int], list[dict]]:
 
 
 @router.get("/zones/{zone_id}/columns", response_class=Response,
-            responses={200: {"model": ZoneColumns}, 404: {"model": MessageResponse}, 422: {"model": ProblemResponse}})
+            responses={200: {"model": ZoneColumns}, 404: {"model": ProblemResponse}, 422: {"model": ProblemResponse}})
 async def zone_columns(
     zone_id: str,
     store: StoreDep,

@@ -13,9 +13,10 @@ from ...gaps import losses
 from ...node_routes import Route
 from ...storage import Reading
 from ..deps import Reader, RoutesDep, ServicesDep, StoreDep
+from ..json_body import JsonRoute
 from ..schemas import NodeGapsOut, NodeOut, ProblemResponse, ReadingOut
 
-router = APIRouter(prefix="/nodes", tags=["nodes"])
+router = APIRouter(prefix="/nodes", tags=["nodes"], route_class=JsonRoute)
 
 WEEK_MS = 7 * 24 * 3600 * 1000
 GAP_READINGS_MAX = 100_000  # readings read to find a window's unexplained holes

@@ -11,9 +11,10 @@ from furrow.edge.topics import check_id
 from ..._time import now_ms, parse_instant
 from ...storage import Reading
 from ..deps import Reader, StoreDep
+from ..json_body import JsonRoute
 from ..schemas import ProblemResponse, ReadingOut
 
-router = APIRouter(tags=["readings"])
+router = APIRouter(tags=["readings"], route_class=JsonRoute)
 
 DAY_MS = 24 * 3600 * 1000
 

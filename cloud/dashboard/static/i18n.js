@@ -48,12 +48,18 @@ export function matchLocale(wanted) {
 export async function setLocale(locale, { remember = false } = {}) {
   const want = LOCALES.includes(locale) ? locale : FALLBACK;
   if (!Object.keys(fallback).length) fallback = await fetchCatalogue(FALLBACK);
-  texts = want === FALLBACK ? fallback : await fetchCatalogue(want);
-  current = want;
+  let chosen = want;
+  try {
+    texts = want === FALLBACK ? fallback : await fetchCatalogue(want);
+  } catch (err) {
+    console.error(`i18n: ${want} could not be loaded, showing English`, err);
+    [texts, chosen] = [fallback, FALLBACK];
+  }
+  current = chosen;
   missing.clear();
-  document.documentElement.lang = want;
-  if (remember) localStorage.setItem(STORE_KEY, want);
-  return want;
+  document.documentElement.lang = chosen;
+  if (remember) localStorage.setItem(STORE_KEY, chosen);
+  return chosen;
 }
 
 export function locale() {

@@ -72,7 +72,7 @@ export async function render(root, ctx) {
       h("strong", {}, z.name),
       h("span", { class: "muted small" }, `${fieldName[z.field_id] || z.field_id} · ${tr("crop", z.crop)}`),
       h("span", { class: "ws-label" }, ws.label),
-      h("span", { class: "small" }, s ? t("overview.depletion", { depletion: num(s.depletion_mm), taw: num(s.total_available_water_mm) }) : ""),
+      h("span", { class: "small" }, s?.depletion_mm != null ? t("overview.depletion", { depletion: num(s.depletion_mm), taw: num(s.total_available_water_mm) }) : ""),
       h("span", { class: "small muted" }, s?.probes?.length ? t("overview.probes-heard", { ago: ago(Math.min(...s.probes.map((p) => p.ts_ms))) }) : ""));
   }));
   const legend = h("p", { class: "legend small" }, ["ok", "watch", "refill", "stress", "unknown"].map((k) =>
