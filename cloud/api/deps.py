@@ -10,6 +10,7 @@ from ..alerts import AlertService
 from ..audit import AuditLog, Auditor
 from ..auth import AuthError, Permission, Principal, TokenStore, allows, roles_with
 from ..auth.ratelimit import LoginLimiter
+from ..cluster import Cluster
 from ..commands import CommandService
 from ..db import Database
 from ..errors import Forbidden
@@ -47,6 +48,7 @@ class Services:
     alerts: AlertService | None = None  # set by open_services
     events: EventBus = field(default_factory=EventBus)
     gateway_status: StatusBook = field(default_factory=StatusBook)  # gateways' Modbus counters (bus page)
+    cluster: Cluster | None = None  # the other instances and the job leases (set by open_services)
 
 
 def get_services(request: Request) -> Services:
