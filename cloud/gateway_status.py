@@ -20,7 +20,7 @@ from furrow.edge.commands import decode_status
 from furrow.edge.errors import ContractError
 from furrow.edge.gateway_status import check_modbus
 
-from ._time import now_ms
+from ._time import Clock, now_ms
 
 FUTURE_SKEW_MS = 5 * 60_000  # how far ahead of the cloud's clock a gateway's clock may run
 
@@ -41,7 +41,8 @@ class StatusBook:
     several cloud instances on one PostgreSQL, `on_recorded` hands each report kept here to
     the others (cloud/cluster/), which `adopt` it: every instance's bus page sees every report."""
 
-    def __init__(self) -> None:
+    def __init__(self, clock: Clock = now_ms) -> None:
+        self._clock = clock
         self.reports: dict[tuple[str, str], tuple[dict, dict | None]] = {}
         self.lock = asyncio.Lock()
         self.on_recorded: Callable[[str, str, dict[str, Any]], None] | None = None
@@ -51,7 +52,7 @@ class StatusBook:
         nothing) when it is not newer than the newest, e.g. the same report delivered twice:
         two reports of one time would give no interval for the rates. Raises ContractError
         for a report `check_report` refuses."""
-        received = now_ms()
+        received = self._clock()
         report = {**check_report(report, received), "received_ms": received}
         async with self.lock:
             kept = self.adopt(site, gateway, report)

@@ -260,6 +260,6 @@ async def test_a_command_never_sent_is_cancelled_or_expired_without_a_close(clie
     assert await commands.expire_due(now_ms=late["expires_ms"] + 1) == 0
     got = (await client.get(f"/api/v1/commands/{late['id']}")).json()
     assert [e["state"] for e in got["events"]] == ["created", "expired"]
-    assert await commands.dispatch_pending(now_ms=late["expires_ms"] + 1) == 0
+    assert await commands.sender.dispatch_pending(now_ms=late["expires_ms"] + 1) == 0
     assert (await client.post(f"/api/v1/commands/{late['id']}/cancel")).status_code == 409
     assert (await client.post("/api/v1/commands/c-nope/cancel")).status_code == 404

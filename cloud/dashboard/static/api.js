@@ -37,7 +37,7 @@ export function problems(detail) {
     return d.value !== null && d.value !== undefined
       ? t("api.field-value", { field: d.field, reason: d.reason, value: JSON.stringify(d.value) })
       : t("api.field", { field: d.field, reason: d.reason });
-  }).join("; ");
+  }).join(t("punct.clause"));
 }
 
 function describe(status, detail) {
