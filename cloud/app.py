@@ -24,6 +24,7 @@ from .api.deps import Services
 from .audit import AuditLog
 from .auth import Role, TokenStore
 from .auth.ratelimit import LoginLimiter
+from .cluster import JobLeases, open_cluster
 from .commands import AckFromOtherGateway, CommandService
 from .commands.plans import PlanPublisher
 from .commands.signing import signer_from_settings
@@ -88,6 +89,9 @@ async def open_services(settings: Settings, clock: Clock = now_ms) -> Services:
                         tokens=tokens, registry=registry, planning=planning, events=events, gaps=GapStore(db),
                         clock=clock, gateway_status=StatusBook(clock))
     services.demo_token = demo_token
+    # With PostgreSQL, instances share live events and gateway status, and lease the jobs.
+    services.cluster = open_cluster(settings.resolved_database_url(), services.events, services.gateway_status)
+    leases = services.cluster.leases
     commands.events = services.events  # command lifecycle changes feed the live views
     services.audit = AuditLog(db, clock)
     services.credentials = CredentialStore(db, settings.topic_root, clock)
@@ -122,7 +126,8 @@ async def open_services(settings: Settings, clock: Clock = now_ms) -> Services:
             root=settings.topic_root,
             on_batch=on_batch,
             on_ack=on_ack,
-            on_connect=lambda: _on_connect(commands, plans),
+            # what waited, and every gateway's plan, go out from the one instance holding the lease
+            on_connect=lambda: leases.run("plans", lambda: _on_connect(commands, plans)),
             # gateways' periodic status with their Modbus counters feeds the bus page
             on_status=lambda site, gateway, payload: record_mqtt_status(services.gateway_status, site, gateway,
                                                                         payload),
@@ -195,10 +200,10 @@ async def maintain_readings(store: SqliteReadingStore, clock: Clock) -> None:
         log.info("rolled up %d sensor-hours; %d raw readings past retention dropped", hours, deleted)
 
 
-async def evaluate_alerts(alerts: AlertService, interval_s: float) -> None:
+async def evaluate_alerts(alerts: AlertService, interval_s: float, leases: JobLeases) -> None:
     """The alert job. Its first run waits one interval: nodes get a chance to report first."""
     await asyncio.sleep(interval_s)
-    await every(interval_s, alerts.evaluate, "alert evaluation")
+    await every(interval_s, lambda: leases.run("alerts", alerts.evaluate), "alert evaluation")
 
 
 async def plan_zones(planning: PlanningService) -> None:
@@ -224,6 +229,8 @@ async def close_services(services: Services) -> None:
         await services.alerts.deliveries.stop()
     if services.worker is not None:
         await services.worker.stop()
+    if services.cluster is not None:
+        await services.cluster.close()
     await services.store.close()
     await asyncio.to_thread(services.db.dispose)
 
@@ -231,11 +238,15 @@ async def close_services(services: Services) -> None:
 @asynccontextmanager
 async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     services = await open_services(app.state.settings, app.state.clock)
+    assert services.cluster is not None
+    services.cluster.start()
     if services.worker is not None:
         services.worker.start()
     settings = app.state.settings
+    leases = services.cluster.leases  # each job runs on one instance of a cluster at a time
     services.background.append(asyncio.create_task(
-        every(settings.command_expiry_interval_s, lambda: expire_commands(services.commands), "command expiry"),
+        every(settings.command_expiry_interval_s,
+              lambda: leases.run("expiry", lambda: expire_commands(services.commands)), "command expiry"),
         name="furrow-command-expiry"))
     if isinstance(services.store, SqliteReadingStore):
         store = services.store
@@ -244,14 +255,14 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
                   "readings roll-up"),
             name="furrow-rollups"))
     if services.alerts is not None:
-        services.background.append(asyncio.create_task(evaluate_alerts(services.alerts, settings.alerts_interval_s),
-                                                       name="furrow-alerts"))
+        services.background.append(asyncio.create_task(
+            evaluate_alerts(services.alerts, settings.alerts_interval_s, leases), name="furrow-alerts"))
         services.alerts.deliveries.start()
     if settings.planning_interval_s > 0:
         interval = settings.planning_interval_s
+        planner = lambda: leases.run("planner", lambda: plan_zones(services.planning))  # noqa: E731
         services.background.append(asyncio.create_task(
-            _after(interval, lambda: every(interval, lambda: plan_zones(services.planning), "scheduled planning")),
-            name="furrow-planner"))
+            _after(interval, lambda: every(interval, planner, "scheduled planning")), name="furrow-planner"))
     app.state.services = services
     try:
         yield

@@ -11,6 +11,7 @@ from ..alerts import AlertService
 from ..audit import AuditLog, Auditor
 from ..auth import AuthError, Permission, Principal, TokenStore, allows, roles_with
 from ..auth.ratelimit import LoginLimiter
+from ..cluster import Cluster
 from ..commands import CommandService
 from ..db import Database
 from ..errors import Forbidden
@@ -49,6 +50,7 @@ class Services:
     events: EventBus = field(default_factory=EventBus)
     gateway_status: StatusBook = field(default_factory=StatusBook)  # gateways' Modbus counters (bus page)
     clock: Clock = now_ms  # what every service here reads the time from (open_services)
+    cluster: Cluster | None = None  # the other instances and the job leases (set by open_services)
 
 
 def get_services(request: Request) -> Services:
