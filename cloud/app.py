@@ -134,6 +134,7 @@ async def open_services(settings: Settings, clock: Clock = now_ms) -> Services:
             on_status=lambda site, gateway, payload: record_mqtt_status(services.gateway_status, site, gateway,
                                                                         payload),
             shared_group=settings.ingest_shared_group,
+            in_flight=settings.ingest_in_flight,
             client_id=settings.mqtt_client_id,
             reconnect_max_s=settings.mqtt_reconnect_max_s,
             username=settings.mqtt_username,
