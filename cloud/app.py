@@ -33,6 +33,7 @@ from .events import EventBus
 from .gaps import GapStore
 from .gateway_status import record_mqtt_status
 from .identity import CredentialStore
+from .images import ImageService, objects_from_settings
 from .ingest import ingest_batch, receipt, refusal
 from .limits import BodyLimits
 from .mqtt_worker import MqttWorker
@@ -89,6 +90,13 @@ async def open_services(settings: Settings) -> Services:
     services.audit = AuditLog(db)
     services.credentials = CredentialStore(db, settings.topic_root)
     services.login_limiter = LoginLimiter(settings.login_max_failures, settings.login_window_s)
+    objects = objects_from_settings(settings)
+    if hasattr(objects, "ensure_bucket"):
+        try:
+            await asyncio.to_thread(objects.ensure_bucket)
+        except StorageError as e:  # it may come up later: images wait for it then
+            log.warning("could not reach the images bucket: %s", e)
+    services.images = ImageService(db, objects, events=events, retention_days=settings.images_retention_days)
     if settings.mqtt_enabled:
 
         async def on_batch(site: str, gateway: str, payload: bytes) -> None:
@@ -106,6 +114,11 @@ async def open_services(settings: Settings) -> Services:
                             result.batch_id, site, gateway, len(result.rejected),
                             first.field, first.value, first.reason)
 
+        async def on_image(site: str, gateway: str, payload: bytes) -> None:
+            # Stored (or refused for good): the receipt lets the gateway forget the image.
+            result = await services.images.ingest(payload)
+            worker.send_image_receipt(site, gateway, result)
+
         async def on_ack(site: str, gateway: str, payload: bytes) -> None:
             # An ack counts only from the gateway the command went through.
             try:
@@ -119,6 +132,7 @@ async def open_services(settings: Settings) -> Services:
             root=settings.topic_root,
             on_batch=on_batch,
             on_ack=on_ack,
+            on_image=on_image,
             on_connect=lambda: _on_connect(commands, plans),
             # gateways' periodic status with their Modbus counters feeds the bus page
             on_status=lambda site, gateway, payload: record_mqtt_status(services.gateway_status, site, gateway,
@@ -242,6 +256,10 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         services.background.append(asyncio.create_task(evaluate_alerts(services.alerts, settings.alerts_interval_s),
                                                        name="furrow-alerts"))
         services.alerts.deliveries.start()
+    if settings.images_retention_days is not None:
+        services.background.append(asyncio.create_task(
+            every(settings.images_retention_interval_s, services.images.expire, "image retention"),
+            name="furrow-image-retention"))
     if settings.planning_interval_s > 0:
         interval = settings.planning_interval_s
         services.background.append(asyncio.create_task(

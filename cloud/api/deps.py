@@ -17,6 +17,7 @@ from ..events import EventBus
 from ..gaps import GapStore
 from ..gateway_status import StatusBook
 from ..identity import CredentialStore
+from ..images import ImageService
 from ..mqtt_worker import MqttWorker
 from ..node_routes import NodeRoutes
 from ..planning import PlanningService
@@ -47,6 +48,7 @@ class Services:
     alerts: AlertService | None = None  # set by open_services
     events: EventBus = field(default_factory=EventBus)
     gateway_status: StatusBook = field(default_factory=StatusBook)  # gateways' Modbus counters (bus page)
+    images: ImageService | None = None  # set by open_services
 
 
 def get_services(request: Request) -> Services:
