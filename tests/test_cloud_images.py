@@ -137,8 +137,9 @@ async def test_the_api_lists_a_zones_images_and_serves_image_and_thumbnail(tmp_p
     async with running_app(local_settings(tmp_path)) as client:
         for path, body in [("/api/v1/registry/sites", {"id": "farm", "name": "Farm"}),
                            ("/api/v1/registry/fields", {"id": "f1", "site_id": "farm", "name": "F1"}),
-                           ("/api/v1/registry/zones", {"id": "north-1", "field_id": "f1", "name": "North", "area_ha": 2.0,
-                                                        "soil_texture": "loam", "field_capacity_pct": 31.0,
+                           ("/api/v1/registry/zones", {"id": "north-1", "field_id": "f1", "name": "North",
+                                                        "area_ha": 2.0, "soil_texture": "loam",
+                                                        "field_capacity_pct": 31.0,
                                                         "wilting_point_pct": 14.0, "root_depth_cm": 60,
                                                         "crop": "maize", "precip_rate_mm_h": 5.0}),
                            ("/api/v1/registry/nodes", {"id": "cam-01", "role": "camera", "zone_id": "north-1"})]:
