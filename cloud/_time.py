@@ -1,7 +1,10 @@
 """Clock and instant parsing shared by the cloud service.
 
-The clock shape (`Clock`: a callable returning Unix ms) is furrow.clock's,
-shared with the gateway; `now_ms` is the real one.
+Every cloud service that decides by time is given a `Clock` when it is built
+(`open_services(settings, clock=...)`) and reads only that: `now_ms` on a
+farm, a simulated clock in the hardware-in-the-loop scenarios and the demo's
+backfill (hil/runtime.py). The clock shape is furrow.clock's, shared with the
+gateway. Nothing else in cloud/ reads the system time.
 """
 
 import re

@@ -16,7 +16,7 @@ from fastapi import FastAPI
 from furrow.edge.errors import ContractError
 
 from . import dashboard, docs
-from ._time import now_ms
+from ._time import Clock, now_ms
 from .alerts import AlertService
 from .alerts.wiring import build_alert_service
 from .api import api_router, errors, login_router
@@ -24,14 +24,14 @@ from .api.deps import Services
 from .audit import AuditLog
 from .auth import Role, TokenStore
 from .auth.ratelimit import LoginLimiter
-from .commands import CommandService
+from .cluster import JobLeases, open_cluster
+from .commands import AckFromOtherGateway, CommandService
 from .commands.plans import PlanPublisher
-from .commands.service import AckFromOtherGateway
 from .commands.signing import signer_from_settings
 from .db import Database
 from .events import EventBus
 from .gaps import GapStore
-from .gateway_status import record_mqtt_status
+from .gateway_status import StatusBook, record_mqtt_status
 from .identity import CredentialStore
 from .images import ImageService, objects_from_settings
 from .ingest import ingest_batch, receipt, refusal
@@ -53,12 +53,14 @@ from .storage import (
 log = logging.getLogger(__name__)
 
 
-async def open_services(settings: Settings) -> Services:
-    """Open the store and the database, and build (not start) the MQTT worker."""
-    store = open_store(settings)
+async def open_services(settings: Settings, clock: Clock = now_ms) -> Services:
+    """Open the store and the database, and build (not start) the MQTT worker. Every service
+    that decides by time reads `clock` (the system clock on a farm, a simulated one in
+    hil/runtime.py)."""
+    store = open_store(settings, clock)
     db = Database(settings.resolved_database_url())
     await asyncio.to_thread(db.migrate)
-    tokens = TokenStore(db, settings.token_key())
+    tokens = TokenStore(db, settings.token_key(), clock)
     demo_token = await _bootstrap_admin(settings, tokens)
     if isinstance(store, Influx1ReadingStore):
         try:
@@ -73,22 +75,27 @@ async def open_services(settings: Settings) -> Services:
         default_max_runtime_s=settings.command_default_max_runtime_s,
         default_ttl_s=settings.command_default_ttl_s,
         zones=registry,
-        signer=signer_from_settings(settings),
+        signer=signer_from_settings(settings, clock),
+        clock=clock,
     )
-    commands.send_ahead_s = settings.command_send_ahead_s
+    commands.sender.send_ahead_s = settings.command_send_ahead_s
     # Each gateway's plan for a WAN outage; published once the MQTT worker exists (below).
     plans = PlanPublisher(db, routes, validity_s=settings.plan_validity_s, root=settings.topic_root,
-                          signer=commands.signer)
+                          signer=commands.sender.signer, clock=clock)
     commands.plans = plans
     events = EventBus()
-    planning = PlanningService(db, registry, store, commands, forecast=forecast_source(settings.forecast_file),
-                               events=events)
+    planning = PlanningService(db, registry, store, commands, clock=clock,
+                               forecast=forecast_source(settings.forecast_file), events=events)
     services = Services(settings=settings, store=store, db=db, routes=routes, commands=commands,
-                        tokens=tokens, registry=registry, planning=planning, events=events, gaps=GapStore(db))
+                        tokens=tokens, registry=registry, planning=planning, events=events, gaps=GapStore(db),
+                        clock=clock, gateway_status=StatusBook(clock))
     services.demo_token = demo_token
+    # With PostgreSQL, instances share live events and gateway status, and lease the jobs.
+    services.cluster = open_cluster(settings.resolved_database_url(), services.events, services.gateway_status)
+    leases = services.cluster.leases
     commands.events = services.events  # command lifecycle changes feed the live views
-    services.audit = AuditLog(db)
-    services.credentials = CredentialStore(db, settings.topic_root)
+    services.audit = AuditLog(db, clock)
+    services.credentials = CredentialStore(db, settings.topic_root, clock)
     services.login_limiter = LoginLimiter(settings.login_max_failures, settings.login_window_s)
     objects = objects_from_settings(settings)
     if hasattr(objects, "ensure_bucket"):
@@ -96,7 +103,8 @@ async def open_services(settings: Settings) -> Services:
             await asyncio.to_thread(objects.ensure_bucket)
         except StorageError as e:  # it may come up later: images wait for it then
             log.warning("could not reach the images bucket: %s", e)
-    services.images = ImageService(db, objects, events=events, retention_days=settings.images_retention_days)
+    services.images = ImageService(db, objects, events=events, clock=clock,
+                                   retention_days=settings.images_retention_days)
     if settings.mqtt_enabled:
 
         async def on_batch(site: str, gateway: str, payload: bytes) -> None:
@@ -133,7 +141,8 @@ async def open_services(settings: Settings) -> Services:
             on_batch=on_batch,
             on_ack=on_ack,
             on_image=on_image,
-            on_connect=lambda: _on_connect(commands, plans),
+            # what waited, and every gateway's plan, go out from the one instance holding the lease
+            on_connect=lambda: leases.run("plans", lambda: _on_connect(commands, plans)),
             # gateways' periodic status with their Modbus counters feeds the bus page
             on_status=lambda site, gateway, payload: record_mqtt_status(services.gateway_status, site, gateway,
                                                                         payload),
@@ -143,11 +152,11 @@ async def open_services(settings: Settings) -> Services:
             username=settings.mqtt_username,
             password=settings.mqtt_password.get_secret_value() if settings.mqtt_password else None,
         )
-        commands.publisher = worker
+        commands.sender.publisher = worker
         plans.publish = worker.publish
         services.worker = worker
     services.alerts = build_alert_service(settings, db, registry, routes, store, services.events, services.worker,
-                                          planning)
+                                          planning, clock)
     return services
 
 
@@ -184,7 +193,7 @@ async def every(interval_s: float, step: Callable[[], Awaitable[None]], what: st
 
 async def _on_connect(commands: CommandService, plans: PlanPublisher) -> None:
     """On (re)connecting to the broker: send what waited, then every gateway's current plan."""
-    await commands.dispatch_pending()
+    await commands.sender.dispatch_pending()
     await plans.publish_all()
 
 
@@ -194,21 +203,22 @@ async def expire_commands(commands: CommandService) -> None:
     n = await commands.expire_due()
     if n:
         log.info("%d command(s) expired before they started", n)
-    if commands.send_ahead_s is not None and getattr(commands.publisher, "connected", False):
-        await commands.dispatch_pending()
+    sender = commands.sender
+    if sender.send_ahead_s is not None and getattr(sender.publisher, "connected", False):
+        await sender.dispatch_pending()
 
 
-async def maintain_readings(store: SqliteReadingStore) -> None:
+async def maintain_readings(store: SqliteReadingStore, clock: Clock) -> None:
     """The SQLite roll-up and retention job."""
-    hours, deleted = await store.maintain(now_ms())
+    hours, deleted = await store.maintain(clock())
     if deleted:
         log.info("rolled up %d sensor-hours; %d raw readings past retention dropped", hours, deleted)
 
 
-async def evaluate_alerts(alerts: AlertService, interval_s: float) -> None:
+async def evaluate_alerts(alerts: AlertService, interval_s: float, leases: JobLeases) -> None:
     """The alert job. Its first run waits one interval: nodes get a chance to report first."""
     await asyncio.sleep(interval_s)
-    await every(interval_s, alerts.evaluate, "alert evaluation")
+    await every(interval_s, lambda: leases.run("alerts", alerts.evaluate), "alert evaluation")
 
 
 async def plan_zones(planning: PlanningService) -> None:
@@ -234,37 +244,45 @@ async def close_services(services: Services) -> None:
         await services.alerts.deliveries.stop()
     if services.worker is not None:
         await services.worker.stop()
+    if services.cluster is not None:
+        await services.cluster.close()
     await services.store.close()
     await asyncio.to_thread(services.db.dispose)
 
 
 @asynccontextmanager
 async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-    services = await open_services(app.state.settings)
+    services = await open_services(app.state.settings, app.state.clock)
+    assert services.cluster is not None
+    services.cluster.start()
     if services.worker is not None:
         services.worker.start()
     settings = app.state.settings
+    leases = services.cluster.leases  # each job runs on one instance of a cluster at a time
     services.background.append(asyncio.create_task(
-        every(settings.command_expiry_interval_s, lambda: expire_commands(services.commands), "command expiry"),
+        every(settings.command_expiry_interval_s,
+              lambda: leases.run("expiry", lambda: expire_commands(services.commands)), "command expiry"),
         name="furrow-command-expiry"))
     if isinstance(services.store, SqliteReadingStore):
         store = services.store
         services.background.append(asyncio.create_task(
-            every(settings.rollup_interval_s, lambda: maintain_readings(store), "readings roll-up"),
+            every(settings.rollup_interval_s, lambda: maintain_readings(store, services.clock),
+                  "readings roll-up"),
             name="furrow-rollups"))
     if services.alerts is not None:
-        services.background.append(asyncio.create_task(evaluate_alerts(services.alerts, settings.alerts_interval_s),
-                                                       name="furrow-alerts"))
+        services.background.append(asyncio.create_task(
+            evaluate_alerts(services.alerts, settings.alerts_interval_s, leases), name="furrow-alerts"))
         services.alerts.deliveries.start()
     if settings.images_retention_days is not None:
         services.background.append(asyncio.create_task(
-            every(settings.images_retention_interval_s, services.images.expire, "image retention"),
+            every(settings.images_retention_interval_s,
+                  lambda: leases.run("image-retention", services.images.expire), "image retention"),
             name="furrow-image-retention"))
     if settings.planning_interval_s > 0:
         interval = settings.planning_interval_s
+        planner = lambda: leases.run("planner", lambda: plan_zones(services.planning))  # noqa: E731
         services.background.append(asyncio.create_task(
-            _after(interval, lambda: every(interval, lambda: plan_zones(services.planning), "scheduled planning")),
-            name="furrow-planner"))
+            _after(interval, lambda: every(interval, planner, "scheduled planning")), name="furrow-planner"))
     app.state.services = services
     try:
         yield
@@ -272,8 +290,8 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         await close_services(services)
 
 
-def create_app(settings: Settings | None = None) -> FastAPI:
-    """The Furrow cloud application (settings from FURROW_* when not given)."""
+def create_app(settings: Settings | None = None, clock: Clock = now_ms) -> FastAPI:
+    """The Furrow cloud application (settings from FURROW_* when not given), on `clock`."""
     app = FastAPI(
         title="Furrow cloud",
         summary="Ingest, storage and irrigation commands for Furrow farms",
@@ -283,6 +301,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         redoc_url=None,
     )
     app.state.settings = settings or Settings()
+    app.state.clock = clock
     app.add_middleware(BodyLimits)  # request bodies bounded in size and time (cloud/limits.py)
     errors.install(app)  # every error in one shape, each kind's status in one table (api/errors.py)
     app.include_router(api_router)

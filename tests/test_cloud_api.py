@@ -235,7 +235,10 @@ def test_lifecycle_only_moves_forward_and_final_states_are_final():
 async def test_health_and_openapi_document_the_service(client):
     """/health reports the backends; the OpenAPI document carries the request examples."""
     r = await client.get("/api/v1/health")
-    assert r.json() == {"status": "ok", "storage": "sqlite", "mqtt": "disabled"}
+    health = r.json()
+    assert {k: health[k] for k in ("status", "storage", "mqtt", "cluster")} == {
+        "status": "ok", "storage": "sqlite", "mqtt": "disabled", "cluster": "single"}
+    assert len(health["instance"]) == 12
     spec = (await client.get("/openapi.json")).json()
     assert spec["components"]["schemas"]["CommandCreate"]["examples"]
     body = spec["paths"]["/api/v1/ingest/batch"]["post"]["requestBody"]
@@ -257,6 +260,6 @@ async def test_a_command_never_sent_is_cancelled_or_expired_without_a_close(clie
     assert await commands.expire_due(now_ms=late["expires_ms"] + 1) == 0
     got = (await client.get(f"/api/v1/commands/{late['id']}")).json()
     assert [e["state"] for e in got["events"]] == ["created", "expired"]
-    assert await commands.dispatch_pending(now_ms=late["expires_ms"] + 1) == 0
+    assert await commands.sender.dispatch_pending(now_ms=late["expires_ms"] + 1) == 0
     assert (await client.post(f"/api/v1/commands/{late['id']}/cancel")).status_code == 409
     assert (await client.post("/api/v1/commands/c-nope/cancel")).status_code == 404

@@ -18,7 +18,7 @@ from sqlalchemy import select, text
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from .._time import now_ms as _now_ms
+from .._time import Clock, now_ms
 from ..agronomy.alerts import Alert, AlertKind, Severity, evaluate_alerts
 from ..db import AlertRow, Database
 from ..errors import Conflict, NotFound
@@ -96,7 +96,7 @@ class AlertService:
     """evaluate() now; the alerts, filtered; acknowledge(id) by a person."""
 
     def __init__(self, db: Database, snapshot: Callable[[int], Awaitable[Snapshot]], deliveries: Deliveries,
-                 clock: Callable[[], int] = _now_ms) -> None:
+                 clock: Clock = now_ms) -> None:
         self._db = db
         self._snapshot = snapshot
         self.deliveries = deliveries

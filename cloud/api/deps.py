@@ -6,10 +6,12 @@ from typing import Annotated
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
+from .._time import Clock, now_ms
 from ..alerts import AlertService
 from ..audit import AuditLog, Auditor
 from ..auth import AuthError, Permission, Principal, TokenStore, allows, roles_with
 from ..auth.ratelimit import LoginLimiter
+from ..cluster import Cluster
 from ..commands import CommandService
 from ..db import Database
 from ..errors import Forbidden
@@ -49,6 +51,8 @@ class Services:
     events: EventBus = field(default_factory=EventBus)
     gateway_status: StatusBook = field(default_factory=StatusBook)  # gateways' Modbus counters (bus page)
     images: ImageService | None = None  # set by open_services
+    clock: Clock = now_ms  # what every service here reads the time from (open_services)
+    cluster: Cluster | None = None  # the other instances and the job leases (set by open_services)
 
 
 def get_services(request: Request) -> Services:
@@ -94,6 +98,14 @@ def get_alerts(request: Request) -> AlertService:
 
 
 AlertsDep = Annotated[AlertService, Depends(get_alerts)]
+
+
+def get_clock(request: Request) -> Clock:
+    return get_services(request).clock
+
+
+ClockDep = Annotated[Clock, Depends(get_clock)]
+"""The service's clock: what "now" means in a route (a default end time, an age)."""
 
 # --- authentication and roles ------------------------------------------------
 

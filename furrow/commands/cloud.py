@@ -122,6 +122,7 @@ def _migrate(args: argparse.Namespace) -> int:
 def _token_create(args: argparse.Namespace) -> int:
     import getpass
 
+    from furrow.cloud._time import now_ms
     from furrow.cloud.audit import record_sync
     from furrow.cloud.auth import Role, TokenStore
 
@@ -136,7 +137,7 @@ def _token_create(args: argparse.Namespace) -> int:
         with db.sessions.begin() as session:
             issued = store.issue_sync(session, args.name or args.role, role, ttl)
             record_sync(session, f"cli:{getpass.getuser()}", "token.issue", f"user:{issued.user}", "local",
-                        {"token_id": issued.id, "role": str(role)})
+                        {"token_id": issued.id, "role": str(role)}, now_ms=now_ms())
     except ValueError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
@@ -152,6 +153,7 @@ def _token_revoke(args: argparse.Namespace) -> int:
     import asyncio
     import getpass
 
+    from furrow.cloud._time import now_ms
     from furrow.cloud.audit import record_sync
     from furrow.cloud.auth import TokenStore
 
@@ -163,7 +165,8 @@ def _token_revoke(args: argparse.Namespace) -> int:
         found = asyncio.run(TokenStore(db, settings.token_key()).revoke(args.token_id))
         if found:
             with db.sessions.begin() as session:
-                record_sync(session, f"cli:{getpass.getuser()}", "token.revoke", f"token:{args.token_id}", "local")
+                record_sync(session, f"cli:{getpass.getuser()}", "token.revoke", f"token:{args.token_id}", "local",
+                            now_ms=now_ms())
     finally:
         db.dispose()
     if not found:
@@ -176,6 +179,7 @@ def _token_revoke(args: argparse.Namespace) -> int:
 def _user_create(args: argparse.Namespace) -> int:
     import getpass
 
+    from furrow.cloud._time import now_ms
     from furrow.cloud.audit import record_sync
     from furrow.cloud.auth import Role
     from furrow.cloud.auth.passwords import set_password_sync
@@ -196,9 +200,10 @@ def _user_create(args: argparse.Namespace) -> int:
     settings, db = opened
     try:
         with db.sessions.begin() as session:
-            created = set_password_sync(session, args.name, Role(args.role), password)
+            at = now_ms()
+            created = set_password_sync(session, args.name, Role(args.role), password, now_ms=at)
             record_sync(session, f"cli:{getpass.getuser()}", "user.create" if created else "user.set_password",
-                        f"user:{args.name}", "local", {"role": args.role})
+                        f"user:{args.name}", "local", {"role": args.role}, now_ms=at)
     except ValueError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2

@@ -12,7 +12,6 @@ from pydantic import BaseModel, ConfigDict, Field
 from furrow.edge.errors import ContractError
 from furrow.edge.topics import check_id
 
-from ..._time import now_ms
 from ...commissioning import (
     Live,
     Method,
@@ -28,7 +27,17 @@ from ...errors import Forbidden, NotFound
 from ...gateway_status import StatusBook
 from ...registry import NODES
 from ...registry.models import NodeIn
-from ..deps import AuditDep, Ingester, Reader, RegistryDep, RegistryWriter, RoutesDep, StoreDep, get_services
+from ..deps import (
+    AuditDep,
+    ClockDep,
+    Ingester,
+    Reader,
+    RegistryDep,
+    RegistryWriter,
+    RoutesDep,
+    StoreDep,
+    get_services,
+)
 from ..json_body import JsonRoute
 from ..schemas import ProblemResponse
 from .ingest import gateway_origin
@@ -39,6 +48,7 @@ router = APIRouter(tags=["commissioning"], route_class=JsonRoute)
 class CheckItem(BaseModel):
     name: str
     ok: bool
+    pending: bool = Field(False, description="not judged yet: the node has not been heard (the detail says so)")
     detail: str = Field(description="in English")
     detail_key: str = Field(description="the detail as a key of the dashboard's catalogues (docs/cloud.md)")
     detail_params: dict[str, Any] = Field(description="the values the detail shows, by name")
@@ -70,7 +80,7 @@ class Commissioning(BaseModel):
 
 @router.get("/nodes/{node}/commissioning", response_model=Commissioning, responses={404: {"model": ProblemResponse}})
 async def commissioning(node: str, routes: RoutesDep, registry: RegistryDep, store: StoreDep,
-                        _: Reader) -> Commissioning:
+                        clock: ClockDep, _: Reader) -> Commissioning:
     """The checklist (registered, heard, first good reading, depths, values plausible for this
     depth and soil, faults, calibration) and the newest raw and calibrated values."""
     check_id("node", node)
@@ -95,7 +105,7 @@ async def commissioning(node: str, routes: RoutesDep, registry: RegistryDep, sto
                  if r.measurement == "vwc_pct" else None)
             for r in latest]
     result = checklist(registered=reg, zone=zone, last_seen_ms=route.last_seen_ms if route else None,
-                       faults=route.faults if route else (), live=live, now_ms=now_ms())
+                       faults=route.faults if route else (), live=live, now_ms=clock())
     depths = sorted({x.depth_cm for x in live if x.measurement == "vwc_pct"} | set((reg or {}).get("depths_cm") or []),
                     key=lambda d: -1 if d is None else d)
     ranges = ({str(d): list(plausible_vwc_range(zone["field_capacity_pct"], zone["wilting_point_pct"], d))

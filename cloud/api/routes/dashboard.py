@@ -27,9 +27,9 @@ from furrow.edge.errors import ContractError
 from furrow.edge.measurements import MEASUREMENTS
 from furrow.edge.topics import check_id
 
-from ..._time import now_ms, parse_instant
+from ..._time import parse_instant
 from ...storage import Bucket
-from ..deps import Reader, RegistryDep, StoreDep
+from ..deps import ClockDep, Reader, RegistryDep, StoreDep
 from ..json_body import JsonRoute
 from ..schemas import ProblemResponse
 from .query import DAY_MS, MAX_WINDOWS, parse_window
@@ -87,6 +87,7 @@ async def zone_columns(
     zone_id: str,
     store: StoreDep,
     registry: RegistryDep,
+    clock: ClockDep,
     _: Reader,
     measurement: Annotated[str, Query(examples=["vwc_pct"])] = "vwc_pct",
     days: Annotated[int, Query(ge=1, le=366, description="the last `days`, when `start` is not given")] = 30,
@@ -100,7 +101,7 @@ async def zone_columns(
     soil chart). `window=auto` picks the finest window giving at most `points` of them."""
     if measurement not in MEASUREMENTS:
         raise ContractError("measurement", measurement, "unknown measurement")
-    end_ms = parse_instant("end", end) if end is not None else now_ms()
+    end_ms = parse_instant("end", end) if end is not None else clock()
     start_ms = parse_instant("start", start) if start is not None else end_ms - days * DAY_MS
     if start_ms >= end_ms:
         raise ContractError("start", start, "must be before end")

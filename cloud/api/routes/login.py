@@ -5,8 +5,6 @@ after FURROW_LOGIN_MAX_FAILURES failures within FURROW_LOGIN_WINDOW_S the
 answer is 429 with Retry-After, whatever the password.
 """
 
-import time
-
 from fastapi import APIRouter, Request
 from pydantic import BaseModel, Field
 from sqlalchemy import select
@@ -43,7 +41,7 @@ async def login(body: LoginIn, request: Request, services: ServicesDep) -> Login
     address = client_address(request)
     keys = [f"user:{body.name}", f"addr:{address}"]
     audit = get_auditor(request)
-    started = time.monotonic()
+    started = services.clock() / 1000  # the limiter's window is in seconds of the service's clock
     wait = limiter.retry_after(keys, started)
     if wait is not None:
         raise RateLimited("name", body.name, f"too many failed logins; try again in {wait} s", wait)

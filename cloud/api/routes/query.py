@@ -16,7 +16,7 @@ from furrow.edge.errors import ContractError
 from furrow.edge.measurements import MEASUREMENTS
 from furrow.edge.topics import check_id
 
-from ..._time import now_ms, parse_instant
+from ..._time import parse_instant
 from ...alerts.models import AlertState
 from ...commands import CommandState
 from ...errors import NotFound
@@ -25,7 +25,7 @@ from ...planning import zone_water
 from ...registry import NODES, Registry
 from ...storage import AGGREGATES, Bucket, Reading
 from ...storage.lineprotocol import to_lines
-from ..deps import AlertsDep, CommandsDep, Reader, RegistryDep, RoutesDep, StoreDep
+from ..deps import AlertsDep, ClockDep, CommandsDep, Reader, RegistryDep, RoutesDep, StoreDep
 from ..json_body import JsonRoute
 from ..schemas import NodeOut, ProblemResponse
 
@@ -45,8 +45,8 @@ def parse_window(text: str) -> int:
     return int(m.group(1)) * _UNITS[m.group(2)]
 
 
-def _range(start: str | None, end: str | None, default_ms: int) -> tuple[int, int]:
-    end_ms = parse_instant("end", end) if end is not None else now_ms()
+def _range(start: str | None, end: str | None, default_ms: int, now_ms: int) -> tuple[int, int]:
+    end_ms = parse_instant("end", end) if end is not None else now_ms
     start_ms = parse_instant("start", start) if start is not None else end_ms - default_ms
     if start_ms >= end_ms:
         raise ContractError("start", start, "must be before end")
@@ -90,6 +90,7 @@ async def _known_node(routes: NodeRoutes, registry: Registry, node: str) -> str:
 async def series(
     store: StoreDep,
     registry: RegistryDep,
+    clock: ClockDep,
     _: Reader,
     measurement: Annotated[str, Query(examples=["vwc_pct"])],
     node: Annotated[list[str] | None, Query(description="one or more nodes")] = None,
@@ -114,7 +115,7 @@ async def series(
                             "give node (one or more) or a zone with registered nodes" if zone is None
                             else "the zone has no registered nodes")
     window_ms = parse_window(window)
-    start_ms, end_ms = _range(start, end, 7 * DAY_MS)
+    start_ms, end_ms = _range(start, end, 7 * DAY_MS, clock())
     if (end_ms - start_ms) // window_ms > MAX_WINDOWS:
         raise ContractError("window", window, f"gives more than {MAX_WINDOWS} windows over this range")
     return await store.aggregate(sorted(set(nodes)), measurement, start_ms, end_ms, window_ms, fn)
@@ -146,13 +147,13 @@ class ZoneSummary(BaseModel):
 @router.get("/zones/{zone}/summary", response_model=ZoneSummary,
             responses={404: {"model": ProblemResponse}})
 async def zone_summary(zone: str, registry: RegistryDep, store: StoreDep, commands: CommandsDep,
-                       alerts: AlertsDep, _: Reader) -> ZoneSummary:
+                       alerts: AlertsDep, clock: ClockDep, _: Reader) -> ZoneSummary:
     """Current root-zone water from the zone's probes, last and next irrigation, alerts."""
     z = await registry.get_zone(zone)
     water = await zone_water(z, await registry.nodes_of_zone(zone), store)
     probes = [DepthWater(node=p.node, depth_cm=p.depth_cm, vwc_pct=p.vwc_pct, ts_ms=p.ts_ms) for p in water.probes]
     last = nxt = None
-    now = now_ms()
+    now = clock()
     for c in await commands.recent(None, limit=1000):
         if c.zone != zone:
             continue
@@ -183,7 +184,8 @@ class NodeHealth(NodeOut):
 
 
 @router.get("/nodes/{node}/health", response_model=NodeHealth, responses={404: {"model": ProblemResponse}})
-async def node_health(node: str, routes: RoutesDep, registry: RegistryDep, _: Reader) -> NodeHealth:
+async def node_health(node: str, routes: RoutesDep, registry: RegistryDep, clock: ClockDep,
+                      _: Reader) -> NodeHealth:
     """Last seen, battery, signal, firmware and sensor faults of the newest report."""
     check_id("node", node)
     route = await routes.get(node)
@@ -199,7 +201,7 @@ async def node_health(node: str, routes: RoutesDep, registry: RegistryDep, _: Re
         base.update(seq=route.seq, fw=route.fw, bat_v=route.bat_v, rssi_dbm=route.rssi_dbm, faults=list(route.faults))
     return NodeHealth(**base, registered=reg is not None, zone_id=reg.zone_id if reg else None,
                       firmware_registered=reg.firmware if reg else None,
-                      silent_for_ms=(now_ms() - route.last_seen_ms) if route else None)
+                      silent_for_ms=(clock() - route.last_seen_ms) if route else None)
 
 
 # The route's class stays JSON, so its errors are documented as JSON like every other; the
@@ -212,6 +214,7 @@ async def export(
     store: StoreDep,
     routes: RoutesDep,
     registry: RegistryDep,
+    clock: ClockDep,
     _: Reader,
     node: Annotated[str | None, Query(description="one node (404 if neither registered nor heard)")] = None,
     zone: Annotated[str | None, Query(description="every registered node of this zone (404 if none such)")] = None,
@@ -232,7 +235,7 @@ async def export(
         nodes = [await _known_node(routes, registry, node)]
     elif zone is not None:
         nodes = list(await _zone_nodes(registry, zone))
-    start_ms, end_ms = _range(start, end, DAY_MS)
+    start_ms, end_ms = _range(start, end, DAY_MS, clock())
     per_node = [await store.query(n, measurement, start_ms, end_ms, EXPORT_LIMIT) for n in nodes]
     rows = list(islice(heapq.merge(*per_node, key=lambda r: r.ts_ms), EXPORT_LIMIT))
     if format == "lp":
