@@ -49,6 +49,7 @@ from .storage import (
     StorageRejected,
     open_store,
 )
+from .vigour import VigourService
 
 log = logging.getLogger(__name__)
 
@@ -105,6 +106,7 @@ async def open_services(settings: Settings, clock: Clock = now_ms) -> Services:
             log.warning("could not reach the images bucket: %s", e)
     services.images = ImageService(db, objects, events=events, clock=clock,
                                    retention_days=settings.images_retention_days)
+    services.vigour = VigourService(db, registry, clock=clock, events=events)
     if settings.mqtt_enabled:
 
         async def on_batch(site: str, gateway: str, payload: bytes) -> None:
@@ -147,6 +149,7 @@ async def open_services(settings: Settings, clock: Clock = now_ms) -> Services:
             on_status=lambda site, gateway, payload: record_mqtt_status(services.gateway_status, site, gateway,
                                                                         payload),
             shared_group=settings.ingest_shared_group,
+            in_flight=settings.ingest_in_flight,
             client_id=settings.mqtt_client_id,
             reconnect_max_s=settings.mqtt_reconnect_max_s,
             username=settings.mqtt_username,

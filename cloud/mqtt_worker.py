@@ -22,8 +22,12 @@ relational database failing) is logged, counted and acknowledged, so one
 poison message cannot stall the stream.
 
 paho runs its network loop in its own thread; messages cross into asyncio
-with ``loop.call_soon_threadsafe`` and are handled one by one, so PUBACKs go
-out in the order the messages came. A PUBACK is only ever sent on the
+with ``loop.call_soon_threadsafe``. Up to ``in_flight`` batches in a row are
+handled at once, so the next batch decodes while the previous one is being
+written (the worker otherwise waited a third of its time on InfluxDB and the
+database: docs/performance.md); any other message waits until the batches
+before it are done. PUBACKs go out in the order the messages came, as MQTT
+requires, each only once its message is handled. A PUBACK is only ever sent on the
 connection the message arrived on: after a reconnect the broker redelivers
 what was never acknowledged, and an old packet id on a new connection could
 acknowledge a different message.
@@ -63,6 +67,7 @@ log = logging.getLogger(__name__)
 
 Handler = Callable[[str, str, bytes], Awaitable[object]]
 KEEPALIVE_S = 30
+_BATCH_LEAF = ("/" + GW_BATCH).encode()
 
 
 class NotConnected(Exception):
@@ -84,6 +89,7 @@ class MqttWorker:
         on_status: Handler | None = None,
         on_image: Handler | None = None,
         shared_group: str | None = None,
+        in_flight: int = 1,
         client_id: str | None = None,
         reconnect_max_s: float = 30.0,
         storage_retry_max_s: float = 30.0,
@@ -103,6 +109,9 @@ class MqttWorker:
         self._on_status = on_status  # gateways' status messages (their Modbus counters); None: not subscribed
         self._on_image = on_image  # whole images from gateways (1.3); None: not subscribed
         self._shared_group = shared_group
+        if in_flight < 1:
+            raise ValueError(f"in_flight={in_flight} must be at least 1")
+        self._in_flight = in_flight
         self._client_id = client_id
         self._reconnect_max_s = reconnect_max_s
         self._storage_retry_max_s = storage_retry_max_s
@@ -181,17 +190,34 @@ class MqttWorker:
         self._client = client
         client.connect_async(self.host, self.port, keepalive=KEEPALIVE_S)
         client.loop_start()  # retries the first connection too
+        # Handled messages wait here, in arrival order, to be acknowledged.
+        window: asyncio.Queue[tuple[int, mqtt.MQTTMessage, asyncio.Task[bool]]] = asyncio.Queue(self._in_flight)
+        acker = asyncio.create_task(self._ack_in_order(client, window), name="furrow-mqtt-acks")
+        handling: set[asyncio.Task[bool]] = set()
         try:
             while not self._stopping.is_set():
                 generation, message = await self._messages.get()
-                if await self._handle(message):
-                    self._ack(client, generation, message)
+                if not message._topic.endswith(_BATCH_LEAF):  # the raw bytes: a bad topic is _handle's to report
+                    await window.join()  # acks, statuses: after the batches before them
+                task = asyncio.create_task(self._handle(message))
+                handling.add(task)
+                task.add_done_callback(handling.discard)
+                await window.put((generation, message, task))  # waits while `in_flight` are pending
         finally:
             self._stopping.set()
             self.ready.clear()
-            for task in self._connect_tasks:
-                task.cancel()
+            for task in [*self._connect_tasks, *handling, acker]:
+                task.cancel()  # left unacknowledged: the broker redelivers them
             await asyncio.shield(asyncio.to_thread(self._shutdown, client))
+
+    async def _ack_in_order(self, client: mqtt.Client, window: asyncio.Queue) -> None:
+        while True:
+            generation, message, task = await window.get()
+            try:
+                if await task:
+                    self._ack(client, generation, message)
+            finally:
+                window.task_done()
 
     @staticmethod
     def _shutdown(client: mqtt.Client) -> None:

@@ -107,6 +107,11 @@ class Settings(BaseSettings):
         description="subscribe to batches as $share/<group>/... so several workers split "
         "the stream (Mosquitto supports it; the embedded demo broker does not)",
     )
+    ingest_in_flight: int = Field(
+        default=4, ge=1, le=64,
+        description="batches one worker handles at once: the next decodes while the previous is being "
+        "written; each is still acknowledged only once stored, in the order they came (1: one at a time)",
+    )
 
     # --- irrigation commands ------------------------------------------------
     command_default_max_runtime_s: int = Field(default=3600, ge=1, le=24 * 3600)

@@ -26,6 +26,7 @@ from ..planning import PlanningService
 from ..registry import Registry
 from ..settings import Settings
 from ..storage import ReadingStore
+from ..vigour import VigourService
 
 
 @dataclass
@@ -53,6 +54,7 @@ class Services:
     images: ImageService | None = None  # set by open_services
     clock: Clock = now_ms  # what every service here reads the time from (open_services)
     cluster: Cluster | None = None  # the other instances and the job leases (set by open_services)
+    vigour: VigourService | None = None  # set by open_services: canopy cover per zone
 
 
 def get_services(request: Request) -> Services:

@@ -62,7 +62,9 @@ class FieldIn(_In):
 
 
 class FieldOut(FieldIn, _Out):
-    pass
+    boundary: dict | None = Field(default=None, description="GeoJSON Polygon (WGS 84), set by PUT "
+                                  "/fields/{field}/boundary")
+    boundary_area_ha: float | None = Field(default=None, description="the boundary's geodesic area")
 
 
 class CropCoefficientsIn(_In):
@@ -84,6 +86,8 @@ class CropCoefficientsIn(_In):
     stages_in: Literal["days", "gdd"] = "days"
     gdd_base_c: float = Field(default=10.0, ge=-10, le=40)
     gdd_upper_c: float | None = Field(default=None, ge=0, le=50)
+    height_m: float | None = Field(default=None, gt=0, le=30, description="the crop's height in mid-season "
+                                   "(FAO-56 table 12): with it, a measured canopy cover sets Kc (FAO-56 ch. 9)")
 
     @field_validator("gdd_upper_c")
     @classmethod
@@ -191,6 +195,10 @@ class ZoneIn(_In):
 
 class ZoneOut(ZoneIn, _Out):
     model_config = ConfigDict(from_attributes=True, extra="ignore")
+
+    boundary: dict | None = Field(default=None, description="GeoJSON Polygon (WGS 84) inside the field's, set by "
+                                  "PUT /zones/{zone}/boundary")
+    boundary_area_ha: float | None = Field(default=None, description="the boundary's geodesic area")
 
 
 class NodeRole(StrEnum):

@@ -1,15 +1,15 @@
 """Images from camera nodes (contract 1.3): one row per image, kept once under (node, seq); the bytes
 live in the object store (cloud/images/objects.py).
 
-Revision ID: 0010
-Revises: 0009
+Revision ID: 0011
+Revises: 0010
 """
 
 import sqlalchemy as sa
 from alembic import op
 
-revision = '0010'
-down_revision = '0009'
+revision = '0011'
+down_revision = '0010'
 branch_labels = None
 depends_on = None
 
