@@ -326,6 +326,32 @@ class GapRow(Base):
     received_ms: Mapped[int] = mapped_column(BigInteger, index=True)
 
 
+class ImageRow(Base):
+    """One image from a camera node (cloud/images/): where its bytes are and what it shows, kept once under
+    (node, seq). `zone_id` is the node's zone when the image arrived (history: not a foreign key)."""
+
+    __tablename__ = "images"
+    __table_args__ = (UniqueConstraint("node", "seq", name="uq_images_node_seq"),
+                      Index("ix_images_zone_ts", "zone_id", "ts_ms"))
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    node: Mapped[str] = mapped_column(String(32))
+    seq: Mapped[int] = mapped_column(BigInteger)
+    site: Mapped[str] = mapped_column(String(32))
+    gateway: Mapped[str] = mapped_column(String(32))
+    zone_id: Mapped[str | None] = mapped_column(String(32))
+    kind: Mapped[str] = mapped_column(String(16))  # edge.image.KINDS
+    format: Mapped[str] = mapped_column(String(16))
+    ts_ms: Mapped[int] = mapped_column(BigInteger)  # when the node took it
+    received_ms: Mapped[int] = mapped_column(BigInteger, index=True)
+    size: Mapped[int] = mapped_column(Integer)
+    sha256: Mapped[str] = mapped_column(String(64))
+    width: Mapped[int] = mapped_column(Integer)
+    height: Mapped[int] = mapped_column(Integer)
+    key: Mapped[str] = mapped_column(String(200))  # the object's key in the object store
+    thumb_key: Mapped[str] = mapped_column(String(200))
+
+
 class CoverRow(Base):
     """A zone's measured green canopy cover (cloud/vigour/): from a canopy photo (Canopeo), or entered by a
     person. Kept once per (zone, ref): the same photo processed twice is one row."""

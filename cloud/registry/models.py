@@ -9,6 +9,7 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 
+from furrow.edge.image import ROLE_CAMERA
 from furrow.edge.measurements import ROLES
 
 Id = Annotated[str, Field(pattern=r"^[a-z0-9_-]{1,32}$", description="1-32 of a-z 0-9 - _",
@@ -205,9 +206,10 @@ class NodeRole(StrEnum):
     WEATHER = "weather"
     IRRIGATION = "irrigation"
     PEST = "pest"
+    CAMERA = "camera"  # photos only (contract 1.3, edge/image.py): no readings, so not in edge ROLES
 
 
-assert {r.value for r in NodeRole} == set(ROLES)
+assert {r.value for r in NodeRole} == set(ROLES) | {ROLE_CAMERA}
 
 
 class NodeIn(_In):
