@@ -1,15 +1,15 @@
 """Stored forecasts keep the hours' rain and a stated rain window, so a decision that used them can
 be replayed from what was stored.
 
-Revision ID: 0011
-Revises: 0010
+Revision ID: 0012
+Revises: 0011
 """
 
 import sqlalchemy as sa
 from alembic import op
 
-revision = '0011'
-down_revision = '0010'
+revision = '0012'
+down_revision = '0011'
 branch_labels = None
 depends_on = None
 
