@@ -7,6 +7,7 @@ the cloud's image store as a processing step (`on_canopy_photo`) or through the 
 from __future__ import annotations
 
 import asyncio
+import logging
 
 from furrow.edge.errors import ContractError
 
@@ -14,10 +15,13 @@ from .._time import Clock
 from .._time import now_ms as _now_ms
 from ..db import Database
 from ..events import EventBus
+from ..images.service import StoredImage
 from ..registry import Registry
 from .models import CoverOut
 from .photos import photo_cover
 from .records import add_cover, cover_rows
+
+log = logging.getLogger(__name__)
 
 
 class VigourService:
@@ -56,6 +60,17 @@ class VigourService:
         return await self._record(zone_id=zone_id, ts_ms=ts_ms, cover_pct=100 * photo.fraction, source="photo",
                                   ref=ref, method=photo.method, by=by, now_ms=self.clock(), node=node,
                                   pixels=photo.width * photo.height)
+
+    async def on_canopy_photo(self, image: StoredImage, data: bytes) -> CoverOut | None:
+        """The image store's processing step for canopy photos (ImageService.subscribe("canopy", ...)):
+        the photo's cover is recorded for the camera's zone once per image (ref image:<node>/<seq>);
+        a camera registered in no zone gives nothing, logged."""
+        if image.zone_id is None:
+            log.warning("canopy photo %s/%d: camera %s is in no zone, no cover recorded", image.node, image.seq,
+                        image.node)
+            return None
+        return await self.cover_from_photo(image.zone_id, data, image.ts_ms, f"image:{image.node}/{image.seq}",
+                                           by=f"node:{image.node}", node=image.node)
 
     async def covers(self, zone_id: str, start_ms: int, end_ms: int) -> list[CoverOut]:
         """The zone's measurements in [start_ms, end_ms), oldest first."""
