@@ -33,6 +33,7 @@ PROGRAMS = [
     ("cloud_ingest.py", ["--batches", "2", "--items", "5", "--days", "1", "--queries", "2", "--zones", "1",
                          "--workers", "1", "--in-flight", "4"], {"workers_1_in_flight_4", "chart_1h"}),
     ("hil_season.py", ["--days", "2", "--policy", "furrow"], {"raw_farm_cores", "season_furrow"}),
+    ("canopy_cover.py", ["--megapixels", "0.5", "--seconds", "0.01"], {"cover_mp_s", "raw_multiply_mp_s"}),
 ]
 
 
