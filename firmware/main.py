@@ -91,6 +91,9 @@ def build_node(cfg, clock):
         from furrow.firmware.weather_node import WeatherNode
 
         rain, wind, solar, leaf = cfg.get("rain"), cfg.get("wind"), cfg.get("solar"), cfg.get("leaf")
+        canopy = cfg.get("canopy")
+        if canopy:
+            from furrow.firmware.drivers.reflectance import ReflectancePair
         node = WeatherNode(
             cfg["node"],
             seq,
@@ -106,6 +109,9 @@ def build_node(cfg, clock):
             and Pyranometer(board.adc(solar["adc"]), solar.get("w_m2_per_mv", 5.0), solar.get("gain", 1.0)),
             leaf=leaf
             and LeafWetness(board.adc(leaf["adc"]), leaf.get("dry_raw", 60000), leaf.get("wet_raw", 15000)),
+            canopy=canopy
+            and ReflectancePair([board.adc(canopy[k]) for k in ("red_up", "nir_up", "red_down", "nir_down")],
+                                canopy["k_red"], canopy["k_nir"]),
             **common
         )
         if rain:

@@ -29,7 +29,8 @@ COMMON = ("__init__", "board", "main", "config", "fault_node", "modbus_slave", "
           "drivers/__init__")
 ROLE_MODULES = {
     "soil": ("soil_node", "drivers/ds18b20", "drivers/soil_moisture"),
-    "weather": ("weather_node", "drivers/sht3x", "drivers/bme280", "drivers/wind", "drivers/analog"),
+    "weather": ("weather_node", "drivers/sht3x", "drivers/bme280", "drivers/wind", "drivers/analog",
+                "drivers/reflectance"),
     "irrigation": ("irrigation_node", "journal", "drivers/valves", "drivers/analog"),
     "pest": ("pest_node",),
 }
