@@ -30,4 +30,4 @@ class FaultNode:
         raise ValueError("fault mode: fix /config.json (%s)" % self.fault)
 
     def tick(self, now_ms):
-        return (), ()  # (acks, uplinks), as every core: nothing
+        return []

@@ -18,6 +18,7 @@ import time
 
 from furrow.edge import modbus_map
 from furrow.firmware.modbus_slave import RtuSlave, char_us_for_baud
+from furrow.firmware.reporting import tick
 
 
 class Registers:
@@ -93,7 +94,7 @@ class RtuNode:
 
     def tick(self, now_ms):
         """Tick the core; its acks go to the mailbox, a new report into the queue. (acks, uplinks)."""
-        acks, uplinks = self.core.tick(now_ms)
+        acks, uplinks = tick(self.core, now_ms)
         if self.mailbox is not None:
             self.mailbox.post(acks)
         if uplinks and self.queue is not None:

@@ -28,6 +28,7 @@ import time
 from furrow.edge import commands, payload, topics
 from furrow.firmware import FW_VERSION, board
 from furrow.firmware.outbox import Outbox
+from furrow.firmware.reporting import tick
 
 BACKOFF_MAX_S = 60
 CONNECT_TIMEOUT_S = 10  # a broker that does not answer: give up, back off and try again
@@ -49,7 +50,7 @@ class MqttNode:
 
     def tick(self, now_ms):
         """Tick the core and put what it made into the ring: (acks, uplinks)."""
-        acks, uplinks = self.core.tick(now_ms)
+        acks, uplinks = tick(self.core, now_ms)
         for ack in acks:
             self.post_ack(ack)
         for up in uplinks:

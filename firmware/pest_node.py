@@ -22,7 +22,7 @@ next visit, rather than a made-up age.
 
 from furrow.edge import modbus_map
 from furrow.edge.measurements import ROLE_PEST
-from furrow.firmware.reporting import NOTHING, Reporter, reading
+from furrow.firmware.reporting import Reporter, reading
 
 DEFAULT_INTERVAL_MS = 60 * 60 * 1000
 DEBOUNCE_MS = 20
@@ -104,10 +104,10 @@ class PestNode:
             self.totals[i] = 0
 
     def tick(self, now_ms):
-        """Advance to `now_ms`; returns (acks, uplinks): no acks, 0 or 1 uplink dicts."""
+        """Advance to `now_ms`; returns a list of uplink dicts (0 or 1)."""
         self._now_ms = now_ms
         if not self._rep.due(now_ms):
-            return NOTHING
+            return []
         taken = list(self.counts)
         readings = [reading("trap_count", n, channel=i + 1) for i, n in enumerate(taken)]
         for i in range(self.traps):
@@ -119,7 +119,7 @@ class PestNode:
         up = self._rep.report(now_ms, readings)
         for i, n in enumerate(taken):
             self.counts[i] -= n  # catches during the report stay counted
-        return (), [up]
+        return [up]
 
     def registers(self):
         """Live input-register view of the latest report (for RtuSlave)."""

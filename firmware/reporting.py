@@ -1,17 +1,19 @@
 """What every node core shares: report scheduling, seq, the uplink payload,
 the input-register image the Modbus slave serves and the holding registers
 a Modbus master may write.
-
-Every core's ``tick(now_ms)`` returns ``(acks, uplinks)``: acknowledgements
-of commands (only an irrigation core makes them) and the reports it made,
-each a sequence, empty when nothing happened (``NOTHING``).
 """
 
 from furrow.edge import modbus_map, payload
 from furrow.edge.measurements import FAULTS, bounds_of
 
 MAX_UNIT = 247  # Modbus unit addresses 1..247; 0 is broadcast
-NOTHING = ((), ())  # a tick that made nothing: no acks, no reports
+
+
+def tick(core, now_ms):
+    """(acks, uplinks) of one tick of any core: an irrigation core returns both, the others a list
+    of uplinks."""
+    out = core.tick(now_ms)
+    return out if isinstance(out, tuple) else ((), out)
 
 
 def reading(name, value, depth_cm=None, channel=None):

@@ -1,14 +1,14 @@
 """Soil node core: moisture and temperature at up to four depths.
 
 Sans-I/O: the board loop calls ``tick(now_ms)`` often (every 100 ms or so)
-and publishes the uplinks it returns (``(acks, uplinks)``, as every core); the Modbus slave serves ``registers()``. The
+and publishes what it returns; the Modbus slave serves ``registers()``. The
 core never reads a clock or touches a pin, so CPython tests, the HIL
 emulator and MicroPython run the same code.
 """
 
 from furrow.edge import modbus_map
 from furrow.edge.measurements import ROLE_SOIL
-from furrow.firmware.reporting import NOTHING, Reporter, reading
+from furrow.firmware.reporting import Reporter, reading
 
 DEFAULT_INTERVAL_MS = 15 * 60 * 1000
 
@@ -47,7 +47,7 @@ class SoilNode:
         self._ready_ms = None  # when the running conversions are done
 
     def tick(self, now_ms):
-        """Advance to `now_ms`; returns (acks, uplinks): no acks, 0 or 1 uplink dicts."""
+        """Advance to `now_ms`; returns a list of uplink dicts (0 or 1)."""
         if self._temps and self._ready_ms is None and self._rep.ms_until_due(now_ms) <= self._lead_ms:
             for t in self._temps:
                 try:
@@ -56,11 +56,11 @@ class SoilNode:
                     pass
             self._ready_ms = now_ms + self._lead_ms
         if not self._rep.due(now_ms):
-            return NOTHING
+            return []
         if self._temps and (self._ready_ms is None or now_ms < self._ready_ms):
-            return NOTHING
+            return []
         self._ready_ms = None
-        return (), [self._rep.report(now_ms, self._readings())]
+        return [self._rep.report(now_ms, self._readings())]
 
     def _readings(self):
         out = []

@@ -21,7 +21,7 @@ rain since the previous report.
 """
 
 from furrow.edge.measurements import ROLE_WEATHER
-from furrow.firmware.reporting import NOTHING, Reporter, reading
+from furrow.firmware.reporting import Reporter, reading
 
 DEFAULT_INTERVAL_MS = 10 * 60 * 1000
 RAIN_MM_PER_TIP = 0.2
@@ -85,9 +85,9 @@ class WeatherNode:
         self.stats["tips"] += 1
 
     def tick(self, now_ms):
-        """Advance to `now_ms`; returns (acks, uplinks): no acks, 0 or 1 uplink dicts."""
+        """Advance to `now_ms`; returns a list of uplink dicts (0 or 1)."""
         if not self._rep.due(now_ms):
-            return NOTHING
+            return []
         readings = []
         if self.air is not None:
             t, rh, p = _read(self.air, 3)
@@ -106,7 +106,7 @@ class WeatherNode:
             readings.append(reading("leaf_wet_pct", _read(self.leaf, 1)[0]))
         up = self._rep.report(now_ms, readings)
         self.tips -= tips  # only once the report exists; later tips stay counted
-        return (), [up]
+        return [up]
 
     def registers(self):
         """Live input-register view of the latest report (for RtuSlave)."""

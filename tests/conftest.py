@@ -105,3 +105,16 @@ def micropython() -> MicroPythonRuntime:
     except RuntimeError as exc:
         pytest.fail(str(exc), pytrace=False)
     return runtime
+
+
+@pytest.fixture(scope="session")
+def unix_port():
+    """The real MicroPython unix port (32-bit, built once from shared/third_party and cached)."""
+    from tests.micropython_unix import BuildError, UnixPort
+
+    try:
+        port = UnixPort()
+        port.ensure_built()
+    except BuildError as exc:
+        pytest.fail(str(exc), pytrace=False)
+    return port

@@ -1,3 +1,4 @@
+# ruff: noqa: UP031 - MicroPython subset: %-formatting
 # A node board on the MicroPython unix port (MicroPython subset: runs there, not on CPython).
 #
 # Frozen into the port's binary (tests/micropython_unix.py, board_binary), as a

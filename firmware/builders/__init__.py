@@ -20,5 +20,8 @@ def build_node(cfg, clock):
     common = {"fw": FW_VERSION, "interval_ms": cfg.get("interval_s", 900) * 1000}
     if "battery" in cfg:
         common["battery"] = board.battery(cfg["battery"])
-    builder = __import__("furrow.firmware.builders." + role, None, None, ("build",))
+    try:
+        builder = __import__("furrow.firmware.builders." + role, None, None, ("build",))
+    except ImportError:
+        raise ValueError("role %r has no firmware in this image" % (role,)) from None
     return builder.build(cfg, clock, seq, common)

@@ -30,7 +30,8 @@ from typing import Any
 import furrow.edge
 import furrow.firmware
 
-from ._module_slice import EDGE, FIRMWARE as FIRMWARE_PACKAGE, slice_modules, uses
+from ._module_slice import EDGE, slice_modules, uses
+from ._module_slice import FIRMWARE as FIRMWARE_PACKAGE
 
 ROLES = ("soil", "weather", "irrigation", "pest")
 MIN_MICROPYTHON = (1, 27, 0)  # the release the tests run the images on (tests/micropython_unix.py)

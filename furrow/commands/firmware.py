@@ -19,7 +19,6 @@ from typing import Any
 
 from ._firmware_image import BOARDS, ROLES, BuildError, write_image
 
-
 # What `build` writes when no --config is given: a node on RS-485 with the
 # role's usual sensors (pins of an ESP32 DevKitC). Edit config.json, or pass
 # your own with --config.
