@@ -8,21 +8,38 @@ item never costs the good ones. Good items are flattened into Readings and
 written in one ``store.write``; the store's idempotency (node, seq, ...) makes
 a replayed batch harmless.
 
+The batch's gap reports (readings the gateway did not forward, edge/batch.py)
+are kept once each by the `GapRecorder` (cloud/gaps.py); a 1.1 gateway's
+``dropped`` counts become reports too. A malformed ``gaps`` key costs the
+reports, never the readings.
+
 When the store is unavailable, ``StorageUnavailable`` propagates and nothing
 is recorded as seen: the caller keeps the batch (HTTP answers 503, the MQTT
-worker waits and retries the same message) instead of losing it.
+worker waits and retries the same message) instead of losing it. Only once
+`ingest_batch` returned is the batch the cloud's: then the receipt goes back.
 """
 
 import json
 import zlib
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from furrow.edge.batch import decode_batch, validate_envelope, validate_item
+from furrow.edge.batch import (
+    RECEIPT_REFUSED,
+    RECEIPT_STORED,
+    decode_batch,
+    make_receipt,
+    validate_envelope,
+    validate_gaps,
+    validate_item,
+)
 from furrow.edge.errors import ContractError
 
+from ._time import Clock, now_ms
+from .errors import printable
 from .events import EventBus
+from .gaps import legacy_drops
 from .node_routes import Health
 from .storage import Reading, ReadingStore
 
@@ -30,6 +47,10 @@ from .storage import Reading, ReadingStore
 class RouteRecorder(Protocol):
     async def record(self, site: str, gateway: str, seen_ms: Mapping[str, int],
                      health: Mapping[str, Health] | None = None) -> None: ...
+
+
+class GapRecorder(Protocol):
+    async def record(self, site: str, gateway: str, gaps: Sequence[Mapping[str, Any]], received_ms: int) -> int: ...
 
 
 class PayloadTooLarge(ContractError):
@@ -84,6 +105,8 @@ class IngestResult:
               readings (readings - stored were already there); InfluxDB
               overwrites a point with itself and reports all of them
     rejected  every item the contract refused, with index, field, value, reason
+    gaps      gap reports the batch carried (kept once each: gaps_new were new)
+    gap_error why its gap reports were refused as a whole, or None
     """
 
     site: str
@@ -93,22 +116,9 @@ class IngestResult:
     readings: int
     stored: int
     rejected: list[Rejection] = field(default_factory=list)
-
-
-def printable(value: Any, limit: int = 120) -> Any:
-    """A JSON-safe, short stand-in for an offending value."""
-    if value is None or isinstance(value, bool | int | float):
-        return value
-    if isinstance(value, str):
-        return value if len(value) <= limit else value[:limit] + "..."
-    if isinstance(value, bytes | bytearray):
-        value = bytes(value).decode("utf-8", "replace")
-        return printable(value, limit)
-    try:
-        text = json.dumps(value)
-    except (TypeError, ValueError):
-        text = repr(value)
-    return text if len(text) <= limit else text[:limit] + "..."
+    gaps: int = 0
+    gaps_new: int = 0
+    gap_error: Rejection | None = None
 
 
 def flatten(
@@ -157,6 +167,8 @@ async def ingest_batch(
     *,
     origin: tuple[str, str] | None = None,
     events: EventBus | None = None,
+    gaps: GapRecorder | None = None,
+    clock: Clock = now_ms,
 ) -> IngestResult:
     """Validate, store and route one batch.
 
@@ -164,7 +176,7 @@ async def ingest_batch(
     the gateway token that posted it); an envelope claiming another is
     refused. Each node's route is recorded with when its gateway heard it
     (rx_ms, else ts_ms); with `events`, a stored batch publishes one "reading"
-    event. Raises ContractError
+    event; with `gaps`, its gap reports are kept. Raises ContractError
     for a bad envelope and StorageUnavailable when the store cannot take the
     readings (then no route is recorded either).
     """
@@ -204,8 +216,38 @@ async def ingest_batch(
                                   uplink.get("rssi_dbm"), faults)
         accepted += 1
 
+    reports, gap_error = _gap_reports(batch, batch_id)
     stored = await store.write(readings) if readings else 0
     await routes.record(site, gateway, seen_ms, health)
+    gaps_new = await gaps.record(site, gateway, reports, clock()) if gaps is not None and reports else 0
     if events is not None and newest:
         events.publish("reading", live_summary(site, gateway, newest))
-    return IngestResult(site, gateway, batch_id, accepted, len(readings), stored, rejected)
+    return IngestResult(site, gateway, batch_id, accepted, len(readings), stored, rejected, len(reports), gaps_new,
+                        gap_error)
+
+
+def _gap_reports(batch: dict, batch_id: str) -> tuple[list[dict], Rejection | None]:
+    """The batch's gap reports (and a 1.1 gateway's ``dropped`` counts); a malformed ``gaps`` key
+    is refused as a whole, named, and leaves the readings alone."""
+    try:
+        reports = validate_gaps(batch)
+    except ContractError as e:
+        return [], Rejection(-1, e.field, printable(e.value), e.reason)
+    return reports + legacy_drops(batch_id, batch["sent_ms"], batch.get("dropped")), None
+
+
+def receipt(result: IngestResult) -> dict:
+    """The receipt that tells the gateway its batch is stored (edge/batch.py)."""
+    return make_receipt(result.batch_id, RECEIPT_STORED, result.accepted, len(result.rejected), result.gaps)
+
+
+def refusal(raw: bytes, why: Exception) -> dict | None:
+    """The receipt of a batch refused for good (its envelope broke the contract, or the store
+    refused its data), when its batch id can be read at all."""
+    try:
+        batch_id = json.loads(inflate(raw)).get("batch_id")
+    except (ContractError, ValueError, UnicodeError, RuntimeError, AttributeError):
+        return None
+    if not isinstance(batch_id, str) or not 1 <= len(batch_id) <= 80:
+        return None
+    return make_receipt(batch_id, RECEIPT_REFUSED, reason=str(why)[:400])

@@ -1,6 +1,8 @@
-"""The cloud's MQTT worker: batches and acks in, commands out.
+"""The cloud's MQTT worker: batches, images and acks in, commands out.
 
-Subscribes with QoS 1 to every gateway's ``batch`` and ``ack`` topics, and
+Subscribes with QoS 1 to every gateway's ``batch`` and ``ack`` topics,
+``image`` when given an ``on_image`` handler (whole images, contract 1.3, held
+like batches while the object store is unavailable), and
 ``status`` when given an ``on_status`` handler (as
 ``$share/<group>/...`` when a shared group is set, so several workers split
 the stream) and hands each message to a handler; publishes commands with
@@ -20,8 +22,12 @@ relational database failing) is logged, counted and acknowledged, so one
 poison message cannot stall the stream.
 
 paho runs its network loop in its own thread; messages cross into asyncio
-with ``loop.call_soon_threadsafe`` and are handled one by one, so PUBACKs go
-out in the order the messages came. A PUBACK is only ever sent on the
+with ``loop.call_soon_threadsafe``. Up to ``in_flight`` batches in a row are
+handled at once, so the next batch decodes while the previous one is being
+written (the worker otherwise waited a third of its time on InfluxDB and the
+database: docs/performance.md); any other message waits until the batches
+before it are done. PUBACKs go out in the order the messages came, as MQTT
+requires, each only once its message is handled. A PUBACK is only ever sent on the
 connection the message arrived on: after a reconnect the broker redelivers
 what was never acknowledged, and an old packet id on a new connection could
 acknowledge a different message.
@@ -30,8 +36,6 @@ acknowledge a different message.
 import asyncio
 import contextlib
 import logging
-import random
-import threading
 from collections import Counter
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -40,8 +44,22 @@ import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 
 from furrow.edge import commands as contract
+from furrow.edge.batch import encode_receipt
 from furrow.edge.errors import ContractError
-from furrow.edge.topics import GW_ACK, GW_BATCH, GW_CMD, GW_STATUS, gateway_filter, gateway_topic, parse_topic
+from furrow.edge.image_forward import encode_image_receipt
+from furrow.edge.topics import (
+    GW_ACK,
+    GW_BATCH,
+    GW_CMD,
+    GW_IMAGE,
+    GW_IMAGE_RECEIPT,
+    GW_RECEIPT,
+    GW_STATUS,
+    gateway_filter,
+    gateway_topic,
+    parse_topic,
+)
+from furrow.retry import AckAfterHandling, Backoff, retrying
 
 from .storage import StorageRejected, StorageUnavailable
 
@@ -49,6 +67,7 @@ log = logging.getLogger(__name__)
 
 Handler = Callable[[str, str, bytes], Awaitable[object]]
 KEEPALIVE_S = 30
+_BATCH_LEAF = ("/" + GW_BATCH).encode()
 
 
 class NotConnected(Exception):
@@ -68,7 +87,9 @@ class MqttWorker:
         on_ack: Handler,
         on_connect: Callable[[], Awaitable[object]] | None = None,
         on_status: Handler | None = None,
+        on_image: Handler | None = None,
         shared_group: str | None = None,
+        in_flight: int = 1,
         client_id: str | None = None,
         reconnect_max_s: float = 30.0,
         storage_retry_max_s: float = 30.0,
@@ -86,7 +107,11 @@ class MqttWorker:
         self._on_ack = on_ack
         self._on_connect = on_connect
         self._on_status = on_status  # gateways' status messages (their Modbus counters); None: not subscribed
+        self._on_image = on_image  # whole images from gateways (1.3); None: not subscribed
         self._shared_group = shared_group
+        if in_flight < 1:
+            raise ValueError(f"in_flight={in_flight} must be at least 1")
+        self._in_flight = in_flight
         self._client_id = client_id
         self._reconnect_max_s = reconnect_max_s
         self._storage_retry_max_s = storage_retry_max_s
@@ -94,10 +119,8 @@ class MqttWorker:
         self._client: mqtt.Client | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._messages: asyncio.Queue[tuple[int, mqtt.MQTTMessage]] = asyncio.Queue()
-        # Bumped on every connect and disconnect (under the lock): a message is
-        # acknowledged only while the generation it arrived in is current.
-        self._generation = 0
-        self._generation_lock = threading.Lock()
+        # A message is acknowledged only after it was handled, on the connection it came in on.
+        self._acks = AckAfterHandling()
         self._stopping = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._connect_tasks: set[asyncio.Task[None]] = set()
@@ -114,6 +137,8 @@ class MqttWorker:
         out = [gateway_filter("+", GW_BATCH, self.root), gateway_filter("+", GW_ACK, self.root)]
         if self._on_status is not None:
             out.append(gateway_filter("+", GW_STATUS, self.root))
+        if self._on_image is not None:
+            out.append(gateway_filter("+", GW_IMAGE, self.root))
         if self._shared_group:
             out = [f"$share/{self._shared_group}/{f}" for f in out]
         return out
@@ -165,17 +190,34 @@ class MqttWorker:
         self._client = client
         client.connect_async(self.host, self.port, keepalive=KEEPALIVE_S)
         client.loop_start()  # retries the first connection too
+        # Handled messages wait here, in arrival order, to be acknowledged.
+        window: asyncio.Queue[tuple[int, mqtt.MQTTMessage, asyncio.Task[bool]]] = asyncio.Queue(self._in_flight)
+        acker = asyncio.create_task(self._ack_in_order(client, window), name="furrow-mqtt-acks")
+        handling: set[asyncio.Task[bool]] = set()
         try:
             while not self._stopping.is_set():
                 generation, message = await self._messages.get()
-                if await self._handle(message):
-                    self._ack(client, generation, message)
+                if not message._topic.endswith(_BATCH_LEAF):  # the raw bytes: a bad topic is _handle's to report
+                    await window.join()  # acks, statuses: after the batches before them
+                task = asyncio.create_task(self._handle(message))
+                handling.add(task)
+                task.add_done_callback(handling.discard)
+                await window.put((generation, message, task))  # waits while `in_flight` are pending
         finally:
             self._stopping.set()
             self.ready.clear()
-            for task in self._connect_tasks:
-                task.cancel()
+            for task in [*self._connect_tasks, *handling, acker]:
+                task.cancel()  # left unacknowledged: the broker redelivers them
             await asyncio.shield(asyncio.to_thread(self._shutdown, client))
+
+    async def _ack_in_order(self, client: mqtt.Client, window: asyncio.Queue) -> None:
+        while True:
+            generation, message, task = await window.get()
+            try:
+                if await task:
+                    self._ack(client, generation, message)
+            finally:
+                window.task_done()
 
     @staticmethod
     def _shutdown(client: mqtt.Client) -> None:
@@ -183,12 +225,10 @@ class MqttWorker:
         client.loop_stop()
 
     def _ack(self, client: mqtt.Client, generation: int, message: mqtt.MQTTMessage) -> None:
-        with self._generation_lock:
-            if generation != self._generation:
-                self.stats["acks_skipped_reconnected"] += 1
-                return  # the broker redelivers it on the new connection
-            client.ack(message.mid, message.qos)
-        self.stats["mqtt_acks"] += 1
+        if self._acks.ack(client, generation, message):
+            self.stats["mqtt_acks"] += 1
+        else:
+            self.stats["acks_skipped_reconnected"] += 1  # the broker redelivers it on the new connection
 
     # --- paho callbacks (network thread): never raise, never block -----------
 
@@ -199,8 +239,7 @@ class MqttWorker:
                 loop.call_soon_threadsafe(fn, *args)
 
     def _paho_connect(self, client: mqtt.Client, userdata: Any, flags: Any, rc: Any, props: Any) -> None:
-        with self._generation_lock:
-            self._generation += 1
+        self._acks.connection_changed()
         if rc.is_failure:
             self._in_loop(self._connection_failed, f"broker refused the connection: {rc}")
             return
@@ -218,15 +257,13 @@ class MqttWorker:
             self._in_loop(self._subscribed)
 
     def _paho_disconnect(self, client: mqtt.Client, userdata: Any, flags: Any, rc: Any, props: Any) -> None:
-        with self._generation_lock:
-            self._generation += 1
+        self._acks.connection_changed()
         self._in_loop(self._lost, str(rc))
 
     def _paho_message(self, client: mqtt.Client, userdata: Any, msg: mqtt.MQTTMessage) -> None:
         if self._stopping.is_set():
             return  # left unacknowledged: the broker redelivers it
-        generation = self._generation
-        self._in_loop(self._messages.put_nowait, (generation, msg))
+        self._in_loop(self._messages.put_nowait, (self._acks.generation(), msg))
 
     # --- connection state (event loop) -----------------------------------
 
@@ -278,14 +315,22 @@ class MqttWorker:
             self.stats["bad_topic"] += 1
             log.warning("ignored message on %r: %s", message._topic, e)
             return True
-        handled = (GW_BATCH, GW_ACK, GW_STATUS) if self._on_status is not None else (GW_BATCH, GW_ACK)
+        handled = [GW_BATCH, GW_ACK]
+        if self._on_status is not None:
+            handled.append(GW_STATUS)
+        if self._on_image is not None:
+            handled.append(GW_IMAGE)
         if kind != "gw" or leaf not in handled:
             self.stats["bad_topic"] += 1
             return True
         try:
             if leaf == GW_BATCH:
-                await self._ingest(site, gateway, payload)
+                await self._ingest(self._on_batch, site, gateway, payload)
                 self.stats["batches"] += 1
+            elif leaf == GW_IMAGE:
+                assert self._on_image is not None
+                await self._ingest(self._on_image, site, gateway, payload)
+                self.stats["images"] += 1
             elif leaf == GW_STATUS:
                 assert self._on_status is not None
                 await self._on_status(site, gateway, payload)
@@ -306,28 +351,21 @@ class MqttWorker:
             log.exception("%s from %s/%s failed", leaf, site, gateway)
         return True
 
-    async def _ingest(self, site: str, gateway: str, payload: bytes) -> None:
-        """Hand a batch to the handler, waiting out storage outages: the batch
+    async def _ingest(self, handler: Handler, site: str, gateway: str, payload: bytes) -> None:
+        """Hand a batch (or an image) to its handler, waiting out storage outages: the message
         is kept unacknowledged and retried, and no other message is read meanwhile."""
-        delay = 0.5
-        down = False
-        while True:
-            try:
-                await self._on_batch(site, gateway, payload)
-            except StorageUnavailable as e:
-                self.stats["storage_waits"] += 1
-                if not down:
-                    log.warning("storage unavailable, holding the batch from %s/%s unacknowledged: %s",
-                                site, gateway, e)
-                    down = True
-                if self._stopping.is_set():
-                    raise
-                await self._pause(delay * random.uniform(0.5, 1.0))
-                delay = min(self._storage_retry_max_s, delay * 2)
-                continue
-            if down:
-                log.info("storage back; batch from %s/%s stored", site, gateway)
-            return
+
+        def waiting(n: int, e: BaseException, _delay: float) -> None:
+            self.stats["storage_waits"] += 1
+            if n == 0:
+                log.warning("storage unavailable, holding the batch from %s/%s unacknowledged: %s", site, gateway, e)
+
+        waits = self.stats["storage_waits"]
+        await retrying(lambda: handler(site, gateway, payload), retry_on=StorageUnavailable,
+                       backoff=Backoff(first_s=0.5, max_s=self._storage_retry_max_s), sleep=self._pause,
+                       on_retry=waiting, give_up=self._stopping.is_set)
+        if self.stats["storage_waits"] > waits:
+            log.info("storage back; batch from %s/%s stored", site, gateway)
 
     # --- commands ---------------------------------------------------------
 
@@ -340,6 +378,29 @@ class MqttWorker:
         payload = contract.encode(contract.validate_command(command))
         await self._publish_confirmed(gateway_topic(site, gateway, GW_CMD, self.root), payload)
         self.stats["commands_published"] += 1
+
+    def send_receipt(self, site: str, gateway: str, receipt: dict | None) -> bool:
+        """Queue a batch's receipt (QoS 1) for the gateway, without waiting for the broker: call it
+        before the batch is acknowledged, and the receipt goes out on the connection ahead of that
+        PUBACK. False when it could not be queued; the gateway sends the batch again after its
+        bounded wait, and the idempotent ingest makes that harmless."""
+        client = self._client
+        if receipt is None or client is None or not self.connected:
+            return False
+        topic = gateway_topic(site, gateway, GW_RECEIPT, self.root)
+        ok = client.publish(topic, encode_receipt(receipt), qos=1).rc == mqtt.MQTT_ERR_SUCCESS
+        self.stats["receipts" if ok else "receipts_unsent"] += 1
+        return ok
+
+    def send_image_receipt(self, site: str, gateway: str, receipt: dict) -> bool:
+        """Queue an image's receipt (QoS 1) for the gateway, as `send_receipt` does for a batch."""
+        client = self._client
+        if client is None or not self.connected:
+            return False
+        topic = gateway_topic(site, gateway, GW_IMAGE_RECEIPT, self.root)
+        ok = client.publish(topic, encode_image_receipt(receipt), qos=1).rc == mqtt.MQTT_ERR_SUCCESS
+        self.stats["image_receipts" if ok else "image_receipts_unsent"] += 1
+        return ok
 
     async def publish(self, topic: str, payload: bytes) -> None:
         """Publish `payload` with QoS 1, not retained (alerts, plans), and wait for the

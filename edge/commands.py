@@ -12,6 +12,12 @@ Since 1.1 a command may also carry the cloud's signature and a node MAC
 (issued_ms, site, gateway, kid, sig, nmac: see signing.py); they are kept
 when valid, and a 1.0 reader drops them.
 
+Since 1.2 the action may be "cancel": a message about the command whose id
+it carries (same id, node and valve; no duration or runtime) telling the
+controller to drop it if it holds it and to close its valve if it runs it;
+the controller answers with the final state "cancelled". Senders build one
+with cancel.make_cancel (docs/contract.md, "Cancel").
+
 An acknowledgement reports one step of the command's life:
 
     {"v": "1.0", "id": "c-5f1d...", "node": "irr-01", "state": "completed",
@@ -28,18 +34,21 @@ from .version import check_version
 
 ACTION_OPEN = "open"
 ACTION_CLOSE = "close"
-ACTIONS = (ACTION_OPEN, ACTION_CLOSE)
+ACTION_CANCEL = "cancel"  # 1.2
+ACTIONS = (ACTION_OPEN, ACTION_CLOSE, ACTION_CANCEL)
 
 # The lifecycle as the controller reports it. "rejected" means it refused the
 # command before acting (expired, unknown valve, ...); "aborted" that it
-# stopped early (max runtime, lost heartbeat, a close command, a fault).
+# stopped early (max runtime, lost heartbeat, a close command, a fault);
+# "cancelled" (1.2) that a cancel dropped it or closed its valve.
 ACK_RECEIVED = "received"
 ACK_STARTED = "started"
 ACK_COMPLETED = "completed"
 ACK_ABORTED = "aborted"
 ACK_REJECTED = "rejected"
-ACK_STATES = (ACK_RECEIVED, ACK_STARTED, ACK_COMPLETED, ACK_ABORTED, ACK_REJECTED)
-FINAL_ACK_STATES = (ACK_COMPLETED, ACK_ABORTED, ACK_REJECTED)
+ACK_CANCELLED = "cancelled"  # 1.2
+ACK_STATES = (ACK_RECEIVED, ACK_STARTED, ACK_COMPLETED, ACK_ABORTED, ACK_REJECTED, ACK_CANCELLED)
+FINAL_ACK_STATES = (ACK_COMPLETED, ACK_ABORTED, ACK_REJECTED, ACK_CANCELLED)
 
 _AUTH_KEYS = ("issued_ms", "site", "gateway", "kid", "sig", "nmac")  # signing.AUTH_FIELDS
 MAX_RUNTIME_LIMIT_S = 24 * 3600
@@ -90,14 +99,17 @@ def validate_command(c):
     if action not in ACTIONS:
         raise ContractError("action", action, "must be one of %s" % (ACTIONS,))
     max_runtime = c.get("max_runtime_s")
-    if not _is_int(max_runtime) or not 1 <= max_runtime <= MAX_RUNTIME_LIMIT_S:
-        raise ContractError("max_runtime_s", max_runtime, "must be an integer 1..%d" % MAX_RUNTIME_LIMIT_S)
     duration = c.get("duration_s")
+    if action == ACTION_CANCEL:
+        if max_runtime is not None:  # a cancel runs nothing
+            raise ContractError("max_runtime_s", max_runtime, "must be null for cancel")
+    elif not _is_int(max_runtime) or not 1 <= max_runtime <= MAX_RUNTIME_LIMIT_S:
+        raise ContractError("max_runtime_s", max_runtime, "must be an integer 1..%d" % MAX_RUNTIME_LIMIT_S)
     if action == ACTION_OPEN:
         if not _is_int(duration) or not 1 <= duration <= max_runtime:
             raise ContractError("duration_s", duration, "must be an integer 1..max_runtime_s (%d)" % max_runtime)
-    elif duration is not None and (not _is_int(duration) or duration < 0):
-        raise ContractError("duration_s", duration, "must be null (or a non-negative integer) for close")
+    elif duration is not None and (action == ACTION_CANCEL or not _is_int(duration) or duration < 0):
+        raise ContractError("duration_s", duration, "must be null for cancel, null or a non-negative integer for close")
     not_before = c.get("not_before_ms")
     expires = c.get("expires_ms")
     if not _is_int(not_before) or not_before < 0:

@@ -261,9 +261,9 @@ def decode_inputs(node, regs):
 #   32-47  command id, ASCII, two characters per register (high byte first),
 #          NUL padded: at most 32 characters over Modbus
 #   48     valve (from 1)
-#   49     action: 1 open, 2 close
-#   50-51  duration_s, u32
-#   52-53  max_runtime_s, u32
+#   49     action: 1 open, 2 close, 3 cancel (1.2)
+#   50-51  duration_s, u32 (0 for a close or a cancel: none)
+#   52-53  max_runtime_s, u32 (0 for a cancel: none)
 #   54-55  not_before, Unix s, u32
 #   56-57  expires, Unix s, u32
 #   58     commit: CMD_COMMIT_MAGIC
@@ -273,7 +273,8 @@ def decode_inputs(node, regs):
 # Input registers 112-133 hold the node's latest acknowledgement:
 #
 #   112-127  command id, as above
-#   128      state: 1 received, 2 started, 3 completed, 4 aborted, 5 rejected
+#   128      state: 1 received, 2 started, 3 completed, 4 aborted, 5 rejected,
+#            6 cancelled (1.2)
 #   129-130  runtime_s, u32 (0xFFFFFFFF: none)
 #   131-132  volume_l x 10, u32 (0xFFFFFFFF: none)
 #   133      ack counter, u16, +1 per acknowledgement (a new value = a new ack)
@@ -285,10 +286,10 @@ CMD_COMMIT_MAGIC = 0xC0DE
 CMD_COUNT = 27
 CMD_MAC_REGS = 8  # 1.1: the nmac after the commit register
 CMD_COUNT_MAC = CMD_COUNT + CMD_MAC_REGS
-CMD_ACTIONS = {"open": 1, "close": 2}
+CMD_ACTIONS = {"open": 1, "close": 2, "cancel": 3}
 ACK_BASE = 112
 ACK_COUNT = 22
-ACK_STATE_CODES = {"received": 1, "started": 2, "completed": 3, "aborted": 4, "rejected": 5}
+ACK_STATE_CODES = {"received": 1, "started": 2, "completed": 3, "aborted": 4, "rejected": 5, "cancelled": 6}
 ACK_NONE_U32 = 0xFFFFFFFF
 
 
@@ -317,8 +318,8 @@ def encode_command_regs(cmd):
     return (
         _id_regs(cmd["id"])
         + [cmd["valve"], CMD_ACTIONS[cmd["action"]]]
-        + _u32(cmd["duration_s"] or 0)  # a close may carry none
-        + _u32(cmd["max_runtime_s"])
+        + _u32(cmd["duration_s"] or 0)  # a close may carry none, a cancel has none
+        + _u32(cmd["max_runtime_s"] or 0)
         + _u32((cmd["not_before_ms"] + 999) // 1000)
         + _u32(cmd["expires_ms"] // 1000)
         + [CMD_COMMIT_MAGIC]
@@ -351,6 +352,10 @@ def decode_command_regs(node, regs):
         "not_before_ms": ((regs[22] << 16) | regs[23]) * 1000,
         "expires_ms": ((regs[24] << 16) | regs[25]) * 1000,
     }
+    if cmd["action"] == "cancel":
+        # 0 is "none" here; anything else is left for the validator to name
+        for key in ("duration_s", "max_runtime_s"):
+            cmd[key] = cmd[key] or None
     if len(regs) == CMD_COUNT_MAC:
         cmd["nmac"] = "".join("%04x" % r for r in regs[CMD_COUNT:])
     return cmd

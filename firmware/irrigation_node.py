@@ -20,6 +20,15 @@ enforces them itself:
   is cut off and "aborted" (only a stalled loop or a clock jump gets there);
 * a close command shuts the valve: the run it cut short ends "aborted"
   ("closed by command <id>") and the close itself "completed";
+* cancel (contract 1.2, a command message with action "cancel" and the id of
+  the command it cancels): a held command is dropped and its valve never
+  opens; a running one has its valve closed (its runtime and volume are in
+  the ack); an id never seen is remembered, so the command arriving later is
+  refused; each ends "cancelled". A cancel for a finished command (or a
+  second cancel) repeats that command's final ack. A cancel is acted on at
+  once, whatever its times say: dropping or closing is always safe. The
+  "cancelled" ack is remembered like any other (and journalled), so a
+  cancelled command retried after a reset is still refused;
 * heartbeat: if nothing is heard from the gateway for
   `heartbeat_timeout_ms` while a valve is open, every valve closes and the
   runs end "aborted" ("heartbeat lost");
@@ -211,6 +220,8 @@ class IrrigationNode:
             if why is not None:
                 self.stats["mac_refused"] += 1
                 return [commands.make_ack(cmd_id, self.node_id, commands.ACK_REJECTED, now_ms, reason=why[:200])]
+        if cmd["action"] == commands.ACTION_CANCEL:
+            return self._cancel(cmd_id, now_ms)
         if cmd_id in self._acks:
             return self._repeat(cmd_id)
         self.stats["commands"] += 1
@@ -226,7 +237,9 @@ class IrrigationNode:
                 return [self._reject(cmd, now_ms, "%d commands already waiting" % MAX_WAITING)]
             self._waiting.append(cmd)
             return [self._ack(cmd_id, commands.ACK_RECEIVED, now_ms)]
-        return [self._ack(cmd_id, commands.ACK_RECEIVED, now_ms)] + self._execute(cmd, now_ms)
+        # Not remembered (nor journalled) on its own: _execute remembers the next step at once.
+        received = commands.make_ack(cmd_id, self.node_id, commands.ACK_RECEIVED, now_ms)
+        return [received] + self._execute(cmd, now_ms)
 
     def tick(self, now_ms):
         """Advance to `now_ms`; returns (acks, uplinks) to publish."""
@@ -407,18 +420,33 @@ class IrrigationNode:
         elif self._closed_since_ms is None and True not in self._open:
             self._closed_since_ms = self._now_ms
 
+    def _cancel(self, cmd_id, now_ms):
+        for cmd in self._waiting:
+            if cmd["id"] == cmd_id:
+                self._waiting.remove(cmd)  # held: its valve never opens
+                break
+        else:
+            for valve in self._runs:
+                if self._runs[valve]["cmd"]["id"] == cmd_id:
+                    return self._close(valve, now_ms, None, commands.ACK_CANCELLED)
+            if cmd_id in self._acks:
+                return self._repeat(cmd_id)  # finished, or cancelled already: its final ack again
+        # held, or never seen: remembered as cancelled, so it is refused if it comes
+        return [self._ack(cmd_id, commands.ACK_CANCELLED, now_ms)]
+
     def _execute(self, cmd, now_ms):
         valve = cmd["valve"]
         if cmd["action"] == commands.ACTION_CLOSE:
             acks = self._close(valve, now_ms, "closed by command %s" % cmd["id"])
             return acks + [self._ack(cmd["id"], commands.ACK_COMPLETED, now_ms)]
         self._runs[valve] = {"cmd": cmd, "start_ms": now_ms, "vol0": self._total_l(), "flow_ms": now_ms}
-        self._save()  # journal the run before the valve opens: a reset in between still finds it
+        # remembered and journalled with the run before the valve opens: a reset in between still finds it
+        ack = self._ack(cmd["id"], commands.ACK_STARTED, now_ms)
         self._set(valve, True)
-        return [self._ack(cmd["id"], commands.ACK_STARTED, now_ms)]
+        return [ack]
 
-    def _close(self, valve, now_ms, reason):
-        """Close `valve`; end its run "completed" (reason None) or "aborted"."""
+    def _close(self, valve, now_ms, reason, state=None):
+        """Close `valve`; end its run `state`, by default "completed" (reason None) or "aborted"."""
         self._set(valve, False)
         run = self._runs.pop(valve, None)
         if run is None:
@@ -430,9 +458,9 @@ class IrrigationNode:
             volume_l = round(max(0.0, total - run["vol0"]), 1)
             if volume_l != volume_l or volume_l > 1e9:
                 volume_l = None  # a meter gone wrong (NaN, inf) must not break the ack's JSON
-        state = commands.ACK_COMPLETED if reason is None else commands.ACK_ABORTED
-        reason = None if reason is None else reason[:200]
-        return [self._ack(run["cmd"]["id"], state, now_ms, runtime_s, volume_l, reason)]
+        if state is None:
+            state = commands.ACK_COMPLETED if reason is None else commands.ACK_ABORTED
+        return [self._ack(run["cmd"]["id"], state, now_ms, runtime_s, volume_l, reason and reason[:200])]
 
     def _readings(self):
         out = []

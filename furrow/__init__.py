@@ -2,7 +2,10 @@
 
 The parts live in their own folders and import as one namespace:
 furrow.edge (the contract), furrow.firmware, furrow.gateway, furrow.cloud,
-furrow.hil. This package holds only the `furrow` command.
+furrow.hil. This package holds the `furrow` command and the little that
+gateway and cloud share without importing each other: `furrow.clock` (the
+clock every service is given) and `furrow.retry` (the one capped, jittered
+backoff and retry loop, and acknowledging a message after handling it).
 """
 
 __version__ = "0.1.0"

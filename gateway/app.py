@@ -15,13 +15,19 @@ import signal
 from pathlib import Path
 from typing import Any
 
+from furrow.clock import Clock, system_clock
+
 from .autonomy import Heartbeats, PlanKeeper
+from .broker_check import farm_broker_warnings, shared_login_warnings
 from .buffer import DurableBuffer
 from .cloud_link import CloudLink, CloudStage
 from .command_auth import CommandAuth, KeyFileError, SeenIds, load_trusted_keys
 from .config import ConfigError, GatewayConfig, load_config
 from .forwarder import Forwarder, HttpsForwarder
+from .image_link import ImageForwarder, ImageListener
+from .images import ImageStore
 from .modbus import ModbusPoller
+from .modbus.pymodbus_bus import quiet_pymodbus
 from .mqtt_source import MqttSource
 from .observe import MetricsServer
 from .quality import QualityChecker
@@ -34,10 +40,18 @@ log = logging.getLogger(__name__)
 class Gateway:
     """One farm gateway. Construct it (opens the buffer, touches no network),
     `await run(stop)` once, until `stop` is set, then `close()`.
+
+    `clock` (Unix ms) is the only time every stage reads: the real one on a
+    farm, a simulated one in the hardware-in-the-loop harness.
     """
 
-    def __init__(self, config: GatewayConfig) -> None:
+    def __init__(self, config: GatewayConfig, clock: Clock = system_clock) -> None:
         self.config = config
+        self.clock = clock
+        # Setups that would lose data, said at start in the log and kept for /health.
+        self.warnings = shared_login_warnings(config) + farm_broker_warnings(config)
+        for warning in self.warnings:
+            log.warning("BROKER SETUP: %s", warning)
         q = config.quota
         self.buffer = DurableBuffer(
             config.buffer_path,
@@ -45,34 +59,39 @@ class Gateway:
             max_bytes=q.max_bytes,
             keep_roles=q.keep_roles,
             dedup_window_s=q.dedup_window.total_seconds(),
+            clock=clock,
         )
         self.quality = QualityChecker()
-        self.source = MqttSource(config, self.buffer, on_ack=self._on_node_ack, quality=self.quality)
+        self.source = MqttSource(config, self.buffer, on_ack=self._on_node_ack, quality=self.quality, clock=clock)
         self.auth = _command_auth(config)
-        self.relay = CommandRelay(config, self.source.publish, on_plan=self._on_plan, outbox=self.buffer,
-                                  auth=self.auth)
-        self.plans = PlanKeeper(config, self.relay)
-        self.heartbeats = Heartbeats(config, self.source.client.publish, self.source.irrigation_nodes)
-        self.forwarder = Forwarder(self.buffer, config)
+        self.plans = PlanKeeper(Path(config.buffer_path).with_suffix(".plan.json"))
+        self.relay = CommandRelay(config, self.source.publish, plans=self.plans, outbox=self.buffer,
+                                  auth=self.auth, clock=clock)
+        self.heartbeats = Heartbeats(config.site, config.gateway_id, config.topic_root, config.irrigation_nodes,
+                                     self.source.irrigation_nodes)
+        self.forwarder = Forwarder(self.buffer, config, clock)
+        # Camera nodes' images: their own store, farm connection and cloud connection (image_link.py).
+        self.images = ImageStore(Path(config.buffer_path).with_suffix(".images.db"), config.image_quota_bytes)
+        self.image_listener = ImageListener(config, self.images, clock)
+        self.image_forwarder = ImageForwarder(config, self.images, lambda: self.buffer.stats()["pending"], clock,
+                                              receipt_wait_s=config.image_receipt_wait.total_seconds())
         self.https: HttpsForwarder | None = None
         stages: list[CloudStage] = [self.relay]
         # The Modbus counters for the cloud's bus page (status_report.py); the
         # poller is built below, hence the late lookup.
-        self.status = StatusReporter(config, lambda: self.poller.health())
+        self.status = StatusReporter(config, lambda: self.poller.health(), clock)
         if config.forward_via == "https":
             self.https = HttpsForwarder(self.forwarder, config)
         else:
             stages.insert(0, self.forwarder)
             stages.append(self.status)
-        self.cloud = CloudLink(config, stages)
+        self.cloud = CloudLink(config, stages, clock)
         self.poller = ModbusPoller(
-            config.modbus, self.buffer.put_many, self.buffer.quarantine, self.relay.node_ack, self.quality
+            config.modbus, self.buffer.put_many, self.buffer.quarantine, self.relay.node_ack, self.quality, clock
         )
         self.relay.use_modbus(self.poller.command_nodes(), self.poller.write_command)
-        self.metrics = MetricsServer(self.stats, config.http_host, config.http_port) if config.http_port else None
-
-    def _on_plan(self, plan: dict[str, Any]) -> None:
-        self.plans.accept(plan)
+        self.metrics = (MetricsServer(self.stats, config.http_host, config.http_port, clock)
+                        if config.http_port else None)
 
     def _on_node_ack(self, ack: dict[str, Any], raw: bytes) -> None:
         # Committed to the outbox with the message that carried it.
@@ -88,10 +107,12 @@ class Gateway:
             try:
                 async with asyncio.TaskGroup() as sources:
                     sources.create_task(self.source.run(stop), name="mqtt source")
+                    sources.create_task(self.image_listener.run(stop), name="image listener")
+                    sources.create_task(self.image_forwarder.run(stop), name="image forwarder")
                     # Stages that run until cancelled: stopped with the sources.
                     forever = [
-                        (self.heartbeats.run(), "heartbeats"),
-                        (self.plans.run(), "plan keeper"),
+                        (self._beat(), "heartbeats"),
+                        (self.relay.run_plans(), "plan keeper"),
                     ]
                     if self.config.modbus:
                         forever.append((self.poller.run(), "modbus poller"))
@@ -114,6 +135,13 @@ class Gateway:
             s["quarantined"],
         )
 
+    async def _beat(self) -> None:
+        """A heartbeat to every irrigation node every heartbeat_interval, until cancelled."""
+        while True:
+            for topic, payload in self.heartbeats.messages(self.clock()):
+                self.source.client.publish(topic, payload, qos=0)
+            await asyncio.sleep(self.config.heartbeat_interval.total_seconds())
+
     @property
     def ready(self) -> bool:
         """Connected to both brokers with every subscription acknowledged."""
@@ -122,6 +150,7 @@ class Gateway:
     def close(self) -> None:
         """Close the buffer (after `run` returned)."""
         self.buffer.close()
+        self.images.close()
         self.auth.close()
 
     def __enter__(self) -> Gateway:
@@ -135,9 +164,10 @@ class Gateway:
 
         Keys: received, duplicates, quarantined, forwarded, pending, dropped
         (from the buffer, kept across restarts), oldest_rx_ms,
-        commands_relayed, commands_invalid, commands_expired, acks_relayed,
-        heartbeats_sent, and the per-stage detail: modbus (health per node),
-        farm, cloud, forwarder, relay, plan, status (the status reports sent).
+        commands_relayed, cancels_relayed, commands_invalid, commands_expired, acks_relayed,
+        heartbeats_sent, warnings (broker setups that would lose data: broker_check.py),
+        and the per-stage detail: modbus (health per node), farm, cloud,
+        forwarder, relay, plan, status (the status reports sent).
         """
         b = self.buffer.stats()
         relay = self.relay.stats()
@@ -154,6 +184,7 @@ class Gateway:
             "forwarded": b["forwarded_total"],
             "pending": b["pending"],
             "commands_relayed": relay["commands_relayed"],
+            "cancels_relayed": relay["cancels_relayed"],
             "commands_invalid": relay["commands_invalid"],
             "acks_relayed": relay["acks_relayed"],
             "modbus": self.poller.health(),
@@ -165,6 +196,9 @@ class Gateway:
             "heartbeats_sent": self.heartbeats.sent,
             "status": self.status.stats(),
             "commands_signed": self.auth.enabled,
+            "warnings": list(self.warnings),
+            "images": {**self.images.stats(), "listener": self.image_listener.counts,
+                       "forwarder": self.image_forwarder.counts},
         }
 
 
@@ -199,9 +233,8 @@ def main(config_path: str | Path) -> int:
     """Entry point for ``furrow gateway run --config FILE``: run until SIGINT
     or SIGTERM, then stop gracefully. Returns the process exit code."""
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    # pymodbus logs every failed request at ERROR; the poller already reports
-    # a dead device once, then quietly until it recovers.
-    logging.getLogger("pymodbus").setLevel(logging.CRITICAL)
+    # The poller reports a dead device once, then quietly until it recovers.
+    quiet_pymodbus()
     try:
         config = load_config(config_path)
     except ConfigError as e:

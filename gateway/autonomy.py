@@ -1,5 +1,9 @@
 """Irrigation safety at the farm: heartbeats to the nodes, and the last plan.
 
+Both are I/O-free: they take the time as an argument and say what to send;
+the relay (relay.py) and the gateway process (app.py) do the sending, and
+the hardware-in-the-loop harness calls them on its simulated clock.
+
 Heartbeats: every irrigation node closes its valves when it has not heard
 from the gateway for its heartbeat timeout (firmware/irrigation_node.py).
 Any message on its ``node/{id}/cmd`` topic counts, so the gateway sends a
@@ -11,28 +15,32 @@ It carries no command id, so a node never acts on it or acknowledges it.
 Heartbeats run on the farm broker only: they go on while the cloud is away
 (the gateway is still there) and stop when the gateway stops.
 
-The last plan: the cloud may send a plan on ``gw/{id}/cmd``::
+The last plan: the cloud sends a plan on ``gw/{id}/plan`` (a cloud older
+than contract 1.2 on ``gw/{id}/cmd``; see docs/contract.md)::
 
     {"v": "1.0", "plan_id": "p-42", "issued_ms": ..., "valid_until_ms": ...,
      "commands": [<command>, ...]}
 
-The gateway keeps the newest plan on disk. Each command of the plan is
-delivered to its node once, when its not-before has come and before its own
-expiry, unless that command id already came through the relay. After
-``valid_until_ms`` nothing of the plan is sent: past its validity the farm
-falls back to the nodes' own limits (valves closed). Commands keep their
-ids, so a command the cloud also sends is executed once (the node refuses a
-repeated id; with trusted keys the gateway's replay store refuses it first,
-even after a restart). With trusted keys the relay keeps only a plan whose
-envelope and commands the cloud signed (relay.py, furrow.edge.plan_signing).
+The gateway keeps the newest plan, on disk when given a path. Each command
+of the plan is delivered to its node once, when its not-before has come and
+before its own expiry, unless that command id already came through the
+relay. After ``valid_until_ms`` nothing of the plan is sent: past its
+validity the farm falls back to the nodes' own limits (valves closed).
+Commands keep their ids, so a command the cloud also sends is executed once
+(the node refuses a repeated id; with trusted keys the gateway's replay
+store refuses it first, even after a restart). With trusted keys the relay
+keeps only a plan whose envelope and commands the cloud signed
+(relay_core.py, furrow.edge.plan_signing). A command the cloud cancels
+(contract 1.2) leaves the kept plan, and no later plan delivers it until it
+could no longer run.
 """
 
 from __future__ import annotations
 
-import asyncio
 import json
 import logging
 import os
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
@@ -41,13 +49,10 @@ from furrow.edge.commands import encode, validate_command
 from furrow.edge.errors import ContractError
 from furrow.edge.topics import NODE_CMD, node_topic
 
-from .buffer import now_ms
-from .config import GatewayConfig
-from .relay import CommandRelay
-
 log = logging.getLogger(__name__)
 
 PLAN_TICK_S = 1.0
+"""How often the gateway looks for plan commands whose not-before came."""
 PLAN_COMMANDS_MAX = 1_000
 
 
@@ -76,64 +81,71 @@ def validate_plan(plan: Any) -> dict[str, Any]:
 
 
 class PlanKeeper:
-    """Keeps the newest plan (on disk, beside the buffer) and delivers its
-    commands on time while the plan is valid."""
+    """Keeps the newest plan (on disk at `path`, or in memory) and says which
+    of its commands are due while it is valid."""
 
-    def __init__(self, config: GatewayConfig, relay: CommandRelay) -> None:
-        self._relay = relay
-        self.path = Path(config.buffer_path).with_suffix(".plan.json")
+    def __init__(self, path: Path | None = None) -> None:
+        self.path = Path(path) if path is not None else None
         self.plan: dict[str, Any] | None = None
         self.delivered: set[str] = set()
-        self.counts = {"plans": 0, "delivered": 0, "expired_plans": 0}
+        self.cancelled: dict[str, int] = {}  # command id -> until when it could still run (Unix ms)
+        self.counts = {"plans": 0, "delivered": 0, "expired_plans": 0, "cancelled": 0}
         self._expired_logged = False
+        if self.path is None:
+            return
         try:
             saved = json.loads(self.path.read_text())
             self.plan = validate_plan(saved["plan"])
             self.delivered = set(saved.get("delivered", []))
+            self.cancelled = {str(k): int(v) for k, v in saved.get("cancelled", {}).items()}
         except FileNotFoundError:
             pass
         except (ValueError, KeyError, ContractError) as e:
             log.error("ignoring unreadable saved plan %s: %s", self.path, e)
 
-    def accept(self, plan: Any) -> None:
-        """Take a plan from the cloud (newer replaces older); raises ContractError."""
+    def accept(self, plan: Any, now: int) -> list[dict[str, Any]]:
+        """Take a plan from the cloud (newer replaces older); raises ContractError.
+
+        Returns the commands the cloud took back: those of the plan kept before
+        that the new one leaves out while they were still to come (not-before
+        at or after the new plan's issue) and not expired. A command left out
+        because its not-before came (the cloud then sends it itself) is not
+        one, nor anything when the new plan is full (a command may have been
+        crowded out)."""
         plan = validate_plan(plan)
-        if self.plan is not None and plan["issued_ms"] < self.plan["issued_ms"]:
-            log.info("plan %s is older than plan %s: ignored", plan["plan_id"], self.plan["plan_id"])
-            return
+        old = self.plan
+        if old is not None and plan["issued_ms"] < old["issued_ms"]:
+            log.info("plan %s is older than plan %s: ignored", plan["plan_id"], old["plan_id"])
+            return []
         ids = {c["id"] for c in plan["commands"]}
-        self._retire_dropped(plan, ids)
+        withdrawn = []
+        if old is not None and len(ids) < PLAN_COMMANDS_MAX:
+            withdrawn = [c for c in old["commands"] if c["id"] not in ids
+                         and c["not_before_ms"] >= plan["issued_ms"] and c["expires_ms"] > now]
         self.plan, self.delivered = plan, self.delivered & ids
+        self.cancelled = {k: until for k, until in self.cancelled.items() if until > now}
         self._expired_logged = False
         self.counts["plans"] += 1
         self._save()
         log.info("plan %s kept: %d commands, valid until %d", plan["plan_id"], len(ids), plan["valid_until_ms"])
+        return withdrawn
 
-    def _retire_dropped(self, plan: dict[str, Any], ids: set[str]) -> None:
-        """A newer signed plan leaving out a command still to come means the cloud took it back
-        (cancelled it): its id goes into the replay store until its expiry, so its own signature,
-        still valid, cannot bring it back through the relay. A command left out because its
-        not-before came (the cloud then sends it itself) is not touched, nor anything when the plan
-        is full (a command may have been crowded out)."""
-        auth = self._relay.auth
-        if self.plan is None or auth is None or auth.seen is None or len(ids) >= PLAN_COMMANDS_MAX:
-            return
-        now = now_ms()
-        for c in self.plan["commands"]:
-            if c["id"] not in ids and c["not_before_ms"] >= plan["issued_ms"] and c["expires_ms"] > now:
-                auth.seen.claim(c["id"], c["expires_ms"], now)
-                log.info("command %s left the plan before its time: refused from now on", c["id"])
+    def cancel(self, cmd_id: str, until_ms: int) -> bool:
+        """The cloud cancelled this command: it leaves the kept plan, and no plan delivers it
+        before `until_ms` (when it could no longer run). True if the kept plan held it."""
+        held = self.plan is not None and any(c["id"] == cmd_id for c in self.plan["commands"])
+        if held:
+            assert self.plan is not None
+            self.plan = {**self.plan, "commands": [c for c in self.plan["commands"] if c["id"] != cmd_id]}
+            self.counts["cancelled"] += 1
+        self.delivered.discard(cmd_id)
+        self.cancelled[cmd_id] = max(until_ms, self.cancelled.get(cmd_id, 0))
+        self._save()
+        return held
 
-    def _save(self) -> None:
-        tmp = self.path.with_suffix(".tmp")
-        with tmp.open("w") as f:
-            json.dump({"plan": self.plan, "delivered": sorted(self.delivered)}, f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, self.path)
-
-    def due(self, now: int) -> list[dict[str, Any]]:
-        """Commands of the plan to deliver at `now`."""
+    def due(self, now: int, relayed: Callable[[str], bool] = lambda _id: False) -> list[dict[str, Any]]:
+        """Commands of the plan to deliver at `now`: not-before come, not expired, not
+        delivered yet, and not `relayed` already (the cloud's own copy went through)."""
         if self.plan is None:
             return []
         if now >= self.plan["valid_until_ms"]:
@@ -145,20 +157,34 @@ class PlanKeeper:
         return [
             c
             for c in self.plan["commands"]
-            if c["id"] not in self.delivered
-            and c["not_before_ms"] <= now < c["expires_ms"]
-            and not self._relay.seen(c["id"])
+            if c["id"] not in self.delivered and c["id"] not in self.cancelled
+            and c["not_before_ms"] <= now < c["expires_ms"] and not relayed(c["id"])
         ]
 
-    async def run(self) -> None:
-        """Deliver due plan commands until cancelled."""
-        while True:
-            for cmd in self.due(now_ms()):
-                if await self._relay.deliver(cmd, encode(cmd)):
-                    self.delivered.add(cmd["id"])
-                    self.counts["delivered"] += 1
-                    await asyncio.to_thread(self._save)
-            await asyncio.sleep(PLAN_TICK_S)
+    def mark_delivered(self, ids: Iterable[str]) -> None:
+        """These commands went to their nodes: never again from this plan (saved at once)."""
+        new = set(ids) - self.delivered
+        if new:
+            self.delivered |= new
+            self.counts["delivered"] += len(new)
+            self._save()
+
+    def undeliver(self, cmd_id: str) -> None:
+        """The command did not reach its node (a Modbus device that did not take it): due again."""
+        if cmd_id in self.delivered:
+            self.delivered.discard(cmd_id)
+            self.counts["delivered"] -= 1
+            self._save()
+
+    def _save(self) -> None:
+        if self.path is None:
+            return
+        tmp = self.path.with_suffix(".tmp")
+        with tmp.open("w") as f:
+            json.dump({"plan": self.plan, "delivered": sorted(self.delivered), "cancelled": self.cancelled}, f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, self.path)
 
     def stats(self) -> dict[str, Any]:
         p = self.plan
@@ -176,28 +202,22 @@ def heartbeat_payload(gateway: str, ts_ms: int) -> bytes:
 
 
 class Heartbeats:
-    """Sends a heartbeat to every known irrigation node on the farm broker."""
+    """The heartbeat every known irrigation node gets: the configured ones and
+    those seen reporting (`seen_nodes`, kept up to date by the MQTT source)."""
 
-    def __init__(self, config: GatewayConfig, publish: Any, seen_nodes: set[str]) -> None:
-        self._config = config
-        self._publish = publish  # paho Client.publish
-        self._seen = seen_nodes
+    def __init__(self, site: str, gateway_id: str, topic_root: str, nodes: Iterable[str] = (),
+                 seen_nodes: set[str] | None = None) -> None:
+        self._site, self._gateway, self._root = site, gateway_id, topic_root
+        self._nodes = set(nodes)
+        self._seen = seen_nodes if seen_nodes is not None else set()
         self.sent = 0
 
     def targets(self) -> list[str]:
-        return sorted(set(self._config.irrigation_nodes) | self._seen)
+        return sorted(self._nodes | self._seen)
 
-    def beat(self) -> int:
-        cfg = self._config
-        payload = heartbeat_payload(cfg.gateway_id, now_ms())
-        nodes = self.targets()
-        for node in nodes:
-            self._publish(node_topic(cfg.site, node, NODE_CMD, cfg.topic_root), payload, qos=0)
-        self.sent += len(nodes)
-        return len(nodes)
-
-    async def run(self) -> None:
-        interval = self._config.heartbeat_interval.total_seconds()
-        while True:
-            self.beat()
-            await asyncio.sleep(interval)
+    def messages(self, now: int) -> list[tuple[str, bytes]]:
+        """(topic, payload) of one heartbeat to every target, stamped `now` (publish QoS 0)."""
+        payload = heartbeat_payload(self._gateway, now)
+        out = [(node_topic(self._site, node, NODE_CMD, self._root), payload) for node in self.targets()]
+        self.sent += len(out)
+        return out

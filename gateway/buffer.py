@@ -30,11 +30,11 @@ import json
 import logging
 import sqlite3
 import threading
-import time
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any, NamedTuple
 
+from furrow.clock import Clock, system_clock
 from furrow.edge.batch import make_item
 
 from .recovery import salvage
@@ -86,7 +86,7 @@ CREATE TABLE IF NOT EXISTS counters (
 """
 _COUNTERS = ("received", "duplicates", "forwarded", "quarantined", "dropped")
 # Forwarded keys are pruned from `done` at most this often.
-PRUNE_EVERY_S = 60.0
+PRUNE_EVERY_MS = 60_000
 
 
 class Item(NamedTuple):
@@ -105,12 +105,6 @@ class Quarantined(NamedTuple):
     reason: str
 
 
-def now_ms() -> int:
-    return time.time_ns() // 1_000_000
-
-
-
-
 class DurableBuffer:
     """SQLite-backed store-and-forward buffer, safe to share between threads.
 
@@ -127,13 +121,15 @@ class DurableBuffer:
         max_bytes: int = 0,
         keep_roles: Sequence[str] = ("irrigation",),
         dedup_window_s: float = 2 * 86400.0,
+        clock: Clock = system_clock,
     ) -> None:
         self.path = Path(path)
+        self._clock = clock
         self.max_rows = max_rows
         self.max_bytes = max_bytes
         self._keep_roles = frozenset(keep_roles)
         self._dedup_window_ms = int(dedup_window_s * 1000)
-        self._pruned_at = 0.0
+        self._pruned_at_ms = 0
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._lock = threading.Lock()
         # Set when the file was found corrupt at start: where it was moved and
@@ -169,7 +165,7 @@ class DurableBuffer:
     def _recover(self, error: sqlite3.DatabaseError) -> sqlite3.Connection:
         """A corrupt file (an SD card's bad block, a torn write): move it aside,
         start a fresh buffer, and copy every reading that can still be read."""
-        aside = self.path.with_name(f"{self.path.name}.corrupt-{now_ms()}")
+        aside = self.path.with_name(f"{self.path.name}.corrupt-{self._clock()}")
         for suffix in ("", "-wal", "-shm"):
             src = self.path.with_name(self.path.name + suffix)
             if src.exists():
@@ -227,7 +223,7 @@ class DurableBuffer:
             node, seq = uplink["node"], uplink["seq"]
             prio = 1 if uplink.get("role") in self._keep_roles else 0
             rows.append((node, seq, rx_ms, json.dumps(flags), json.dumps(uplink), prio, node, seq))
-        bad = [(now_ms(), source, reason, bytes(raw)) for raw, source, reason in quarantined]
+        bad = [(self._clock(), source, reason, bytes(raw)) for raw, source, reason in quarantined]
         with self._lock:
             self._db.execute("BEGIN IMMEDIATE")
             try:
@@ -273,7 +269,7 @@ class DurableBuffer:
         victims = self._db.execute(
             "SELECT id, node, seq FROM readings ORDER BY prio, id LIMIT ?", (excess,)
         ).fetchall()
-        ms = now_ms()
+        ms = self._clock()
         self._db.executemany("DELETE FROM readings WHERE id = ?", [(v[0],) for v in victims])
         self._db.executemany(
             "INSERT OR IGNORE INTO done (node, seq, ms) VALUES (?, ?, ?)", [(n, q, ms) for _, n, q in victims]
@@ -324,7 +320,7 @@ class DurableBuffer:
         """Drop readings the cloud has acknowledged, remembering their keys for
         the dedup window; returns how many were dropped."""
         ids = [(i,) for i in rowids]
-        ms = now_ms()
+        ms = self._clock()
         with self._lock:
             self._db.execute("BEGIN IMMEDIATE")
             try:
@@ -336,8 +332,9 @@ class DurableBuffer:
                 self._db.executemany("DELETE FROM readings WHERE id = ?", ids)
                 deleted = self._db.total_changes - before
                 self._bump("forwarded", deleted)
-                if time.monotonic() - self._pruned_at > PRUNE_EVERY_S:
-                    self._pruned_at = time.monotonic()
+                # abs: a wall clock stepped back prunes at once rather than not for hours
+                if abs(ms - self._pruned_at_ms) > PRUNE_EVERY_MS:
+                    self._pruned_at_ms = ms
                     self._db.execute("DELETE FROM done WHERE ms < ?", (ms - self._dedup_window_ms,))
                 self._db.execute("COMMIT")
             except BaseException:

@@ -6,7 +6,7 @@ exponential backoff. Its stages (the forwarder, the command relay, the
 status reporter with its Modbus counters: status_report.py) only do
 their work on a connected client: when the connection breaks, a stage's
 ``session`` raises ``aiomqtt.MqttError``, every stage is cancelled, and the
-link reconnects and starts them again. Retry lives here, once.
+link reconnects and starts them again (backoff: furrow.retry, shared with the cloud).
 
 The session is persistent (``clean_session=False``) so commands the cloud
 sends while the gateway is offline wait at the broker for it.
@@ -16,16 +16,16 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import random
 from collections.abc import Sequence
 from typing import Any, Protocol
 
 import aiomqtt
 
+from furrow.clock import Clock, system_clock
 from furrow.edge.commands import STATUS_OFFLINE, STATUS_ONLINE, encode, make_status
 from furrow.edge.topics import GW_STATUS, gateway_topic
+from furrow.retry import Backoff
 
-from .buffer import now_ms
 from .config import GatewayConfig
 
 log = logging.getLogger(__name__)
@@ -47,17 +47,18 @@ class CloudStage(Protocol):
 
 
 def backoff_delay(attempt: int) -> float:
-    """Capped exponential backoff with jitter (half to all of the step), so
-    gateways that lost the cloud together do not come back in lockstep."""
-    step = min(BACKOFF_MAX_S, BACKOFF_FIRST_S * 2**attempt)
-    return random.uniform(step / 2, step)
+    """The wait after failed attempt `attempt` to reach the cloud (furrow.retry.Backoff: capped,
+    jittered so gateways that lost the cloud together do not come back in lockstep). The bounds
+    are read at each call, so a compressed HIL run can shorten them."""
+    return Backoff(first_s=BACKOFF_FIRST_S, max_s=BACKOFF_MAX_S).delay(attempt)
 
 
 class CloudLink:
     """Keeps one connection to the cloud broker and runs `stages` on it."""
 
-    def __init__(self, config: GatewayConfig, stages: Sequence[CloudStage]) -> None:
+    def __init__(self, config: GatewayConfig, stages: Sequence[CloudStage], clock: Clock = system_clock) -> None:
         self._config = config
+        self._clock = clock
         self._stages = list(stages)
         self.client_id = f"furrow-gw-{config.site}-{config.gateway_id}"
         self.status_topic = gateway_topic(config.site, config.gateway_id, GW_STATUS, config.topic_root)
@@ -65,7 +66,7 @@ class CloudLink:
         self.counts = {"connects": 0, "connect_failures": 0, "disconnects": 0, "stage_errors": 0}
 
     def _status(self, state: str) -> bytes:
-        return encode(make_status(self._config.gateway_id, state, now_ms()))
+        return encode(make_status(self._config.gateway_id, state, self._clock()))
 
     def _client(self) -> aiomqtt.Client:
         broker = self._config.cloud_broker

@@ -10,6 +10,9 @@ passes a command to its node only when
 4. its id was never relayed before: ids are kept in a small SQLite file,
    committed before the command goes on, until the command has expired, so
    a restart does not reopen the door to a replay, and the file stays small.
+   A cancel (contract 1.2) carries the id of the command it cancels: it is
+   never refused as a replay, and its id is remembered all the same, so the
+   cancelled command arriving after it is (relay_core.py).
 
 A refused command is not relayed; the relay answers the cloud with a
 ``rejected`` ack whose reason starts with the refusal's kind (``unsigned:``,
@@ -85,11 +88,12 @@ def load_trusted_keys(keys: dict[str, Path]) -> dict[str, Ed25519PublicKey]:
 
 
 class SeenIds:
-    """Command ids already relayed, durable (SQLite, synchronous=FULL)."""
+    """Command ids already relayed, durable (SQLite, synchronous=FULL); ``":memory:"`` keeps
+    them in memory (a simulation)."""
 
-    def __init__(self, path: Path) -> None:
-        self.path = Path(path)
-        self._db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+    def __init__(self, path: Path | str) -> None:
+        self.path = path
+        self._db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=FULL")
         self._db.execute("CREATE TABLE IF NOT EXISTS seen (id TEXT PRIMARY KEY, forget_ms INTEGER NOT NULL)")
@@ -100,6 +104,14 @@ class SeenIds:
         cur = self._db.execute("INSERT OR IGNORE INTO seen (id, forget_ms) VALUES (?, ?)",
                                (cmd_id, expires_ms + FORGET_AFTER_EXPIRY_MS))
         return cur.rowcount == 1
+
+    def remember(self, cmd_id: str, expires_ms: int, now: int) -> None:
+        """Remember `cmd_id` until `expires_ms` (and the grace after), whether or not it was
+        there: a cancel names a relayed id and must not be refused for it."""
+        self._db.execute("DELETE FROM seen WHERE forget_ms < ?", (now,))
+        self._db.execute("INSERT INTO seen (id, forget_ms) VALUES (?, ?) ON CONFLICT (id) DO UPDATE "
+                         "SET forget_ms = max(forget_ms, excluded.forget_ms)",
+                         (cmd_id, expires_ms + FORGET_AFTER_EXPIRY_MS))
 
     def release(self, cmd_id: str) -> None:
         """Forget `cmd_id`: it never reached its node, so a re-send is not a replay."""

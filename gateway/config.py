@@ -6,17 +6,26 @@ error names the field (as a dotted path) and the value that broke it.
 
 from __future__ import annotations
 
+import logging
 import ssl
 import tomllib
 from datetime import timedelta
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from furrow.edge.batch import MAX_ITEMS
 from furrow.edge.errors import ContractError
 from furrow.edge.topics import check_id
+
+log = logging.getLogger(__name__)
+
+Framing = Literal["rtu", "tcp"]
+"""How Modbus frames travel over TCP: raw RTU frames (a serial-to-Ethernet converter, the emulated
+bus) or Modbus/TCP with its MBAP header. One name for it in the gateway's config, `furrow modbus
+scan --framing` and `furrow hil node --framing`."""
+OLD_FRAMER = {"rtu": "rtu", "socket": "tcp"}  # the config's spelling before 1.2: framer = "rtu" | "socket"
 
 
 def _contract_id(value: str) -> str:
@@ -71,6 +80,10 @@ class BrokerConfig(_Model):
     ca_file: Path | None = None
     cert_file: Path | None = None
     key_file: Path | None = None
+    # The broker's own mosquitto.conf when it runs on this box (the farm broker): the gateway
+    # reads its persistence settings at start and warns about any that lose readings
+    # (broker_check.py). Read for [farm_broker] only.
+    mosquitto_conf: Path | None = None
 
     @model_validator(mode="after")
     def _password_needs_user(self) -> BrokerConfig:
@@ -105,8 +118,8 @@ class ModbusDeviceConfig(_Model):
     serial_port: str | None = None
     unit: int = Field(default=1, ge=1, le=247)
     # RTU framing over TCP is what a serial-to-Ethernet converter (and the
-    # emulated bus) speaks; "socket" is Modbus/TCP with the MBAP header.
-    framer: Literal["rtu", "socket"] = "rtu"
+    # emulated bus) speaks; "tcp" is Modbus/TCP with the MBAP header.
+    framing: Framing = "rtu"
     poll_interval: Duration = timedelta(seconds=5)
     timeout: Duration = timedelta(seconds=1)
     retries: int = Field(default=1, ge=0, le=5)
@@ -129,6 +142,25 @@ class ModbusDeviceConfig(_Model):
     # 32-58) and its latest ack (input registers 112-133): commands for it go
     # over Modbus, its acks come back by polling. See docs/contract.md.
     commands: bool = False
+
+    @model_validator(mode="before")
+    @classmethod
+    def _old_framer(cls, data: Any) -> Any:
+        """`framer = "rtu" | "socket"` is the old spelling of `framing = "rtu" | "tcp"`: taken, with a
+        warning that says what to write instead."""
+        if not isinstance(data, dict) or "framer" not in data:
+            return data
+        data = dict(data)
+        old = data.pop("framer")
+        if "framing" in data:
+            raise ValueError(f"framer={old!r} and framing={data['framing']!r}: give framing only (framer is its "
+                             "old name)")
+        if old not in OLD_FRAMER:
+            raise ValueError(f"framer={old!r}: give framing = 'rtu' or 'tcp' (framer is its old name)")
+        data["framing"] = OLD_FRAMER[old]
+        log.warning("modbus device %s: framer = %r is the old spelling; write framing = %r",
+                    data.get("node_id"), old, data["framing"])
+        return data
 
     @model_validator(mode="after")
     def _one_transport(self) -> ModbusDeviceConfig:
@@ -227,6 +259,11 @@ class GatewayConfig(_Model):
     # backlog (half of each batch), so dashboards see the present at once.
     fresh_window: Duration = timedelta(minutes=2)
     quota: BufferQuota = Field(default_factory=BufferQuota)
+    # Camera nodes' images (contract 1.3) live beside the readings in <buffer>.images.db, within
+    # this quota of their own: a full image store drops its oldest image, never a reading.
+    image_quota_bytes: int = Field(default=64 * 1024 * 1024, ge=1024 * 1024)
+    # An image forwarded without the cloud's receipt within this time goes again.
+    image_receipt_wait: Duration = timedelta(seconds=60)
     # Heartbeats on node/{id}/cmd to every irrigation node the gateway knows
     # (configured here, or seen reporting), so their valves stay allowed open.
     heartbeat_interval: Duration = timedelta(seconds=60)

@@ -14,8 +14,8 @@ from __future__ import annotations
 
 import logging
 import threading
-import time
-from collections.abc import Callable
+
+from furrow.clock import Clock, system_clock
 
 log = logging.getLogger(__name__)
 
@@ -28,13 +28,13 @@ class NodeBudget:
     """Token buckets per node; `allow(node)` takes one token or says no."""
 
     def __init__(self, burst: int = NODE_BURST, rate_per_s: float = NODE_RATE_PER_S,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+                 clock: Clock = system_clock) -> None:
         if burst < 1 or rate_per_s < 0:
             raise ValueError(f"burst={burst} must be >= 1 and rate_per_s={rate_per_s} >= 0")
         self.burst = burst
         self.rate_per_s = rate_per_s
         self._clock = clock
-        self._buckets: dict[str, tuple[float, float]] = {}  # node -> (tokens, at)
+        self._buckets: dict[str, tuple[float, int]] = {}  # node -> (tokens, at ms)
         self.limited: dict[str, int] = {}
         self._lock = threading.Lock()
 
@@ -42,7 +42,8 @@ class NodeBudget:
         now = self._clock()
         with self._lock:
             tokens, at = self._buckets.get(node, (float(self.burst), now))
-            tokens = min(float(self.burst), tokens + (now - at) * self.rate_per_s)
+            # max(0, ...): a wall clock stepped back adds no tokens (and takes none away)
+            tokens = min(float(self.burst), tokens + max(0, now - at) / 1000 * self.rate_per_s)
             if tokens >= 1.0:
                 self._buckets[node] = (tokens - 1.0, now)
                 if node in self.limited:

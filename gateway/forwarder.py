@@ -28,10 +28,11 @@ from typing import Any
 import aiomqtt
 import httpx
 
+from furrow.clock import Clock, system_clock
 from furrow.edge.batch import encode_batch, make_batch
 from furrow.edge.topics import GW_BATCH, gateway_topic
 
-from .buffer import DurableBuffer, now_ms
+from .buffer import DurableBuffer
 from .cloud_link import backoff_delay
 from .config import GatewayConfig, HttpsSinkConfig
 
@@ -43,14 +44,15 @@ class Forwarder:
 
     name = "forwarder"
 
-    def __init__(self, buffer: DurableBuffer, config: GatewayConfig) -> None:
+    def __init__(self, buffer: DurableBuffer, config: GatewayConfig, clock: Clock = system_clock) -> None:
         self._buffer = buffer
+        self._clock = clock
         self._config = config
         self._gw = config.gateway_id
         self.topic = gateway_topic(config.site, config.gateway_id, GW_BATCH, config.topic_root)
         # Batch ids sort in sending order: process start time, then a counter,
         # both zero-padded. Unique across restarts unless the clock steps back.
-        self._epoch_ms = now_ms()
+        self._epoch_ms = clock()
         self._counter = 0
         self.counts = {"batches": 0, "items": 0, "bytes": 0, "buffer_errors": 0}
         self.last_batch_id: str | None = None
@@ -95,7 +97,8 @@ class Forwarder:
         many readings went. `send` raises when the batch was not acknowledged."""
         if isinstance(send, aiomqtt.Client):
             send = self._mqtt_sender(send)
-        fresh_since = now_ms() - int(self._config.fresh_window.total_seconds() * 1000)
+        now = self._clock()
+        fresh_since = now - int(self._config.fresh_window.total_seconds() * 1000)
         try:
             rows = await asyncio.to_thread(self._buffer.next_batch, self._config.forward_batch_size, fresh_since)
             drops = await asyncio.to_thread(self._buffer.unreported_drops)
@@ -105,7 +108,7 @@ class Forwarder:
         if not rows and not drops:
             return 0
         batch_id = self.next_batch_id()
-        batch = make_batch(self._config.site, self._gw, batch_id, now_ms(), [item for _, item in rows])
+        batch = make_batch(self._config.site, self._gw, batch_id, now, [item for _, item in rows])
         if drops:
             batch["dropped"] = drops
         payload = self.encode(batch)

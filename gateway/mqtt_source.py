@@ -25,12 +25,14 @@ from typing import Any
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 
+from furrow.clock import Clock, system_clock
 from furrow.edge.commands import decode_ack, decode_status
 from furrow.edge.errors import ContractError
 from furrow.edge.payload import decode
 from furrow.edge.topics import NODE_ACK, NODE_STATUS, NODE_UP, node_filter, parse_topic
+from furrow.retry import AckAfterHandling, Backoff
 
-from .buffer import DurableBuffer, Item, Quarantined, now_ms
+from .buffer import DurableBuffer, Item, Quarantined
 from .config import GatewayConfig
 from .flood import NodeBudget
 from .quality import correct_clock, quality_flags
@@ -64,7 +66,9 @@ class MqttSource:
         *,
         on_ack: Callable[[dict[str, Any], bytes], None] | None = None,
         quality: Callable[[dict[str, Any], int], list[str]] = quality_flags,
+        clock: Clock = system_clock,
     ) -> None:
+        self._clock = clock
         self._quality = quality
         self._config = config
         self._buffer = buffer
@@ -78,11 +82,8 @@ class MqttSource:
         self.client = self._make_client()
         self.connected = False
         self.subscribed = False  # SUBACK received on the current connection
-        # Bumped on every CONNACK. A PUBACK only makes sense on the connection
-        # the message came in on: after a reconnect the broker redelivers every
-        # unacknowledged message anyway, and acking an old mid on the new
-        # connection could acknowledge a different message.
-        self._generation = 0
+        # A PUBACK only after the commit, and only on the connection the message came in on.
+        self._acks = AckAfterHandling()
         self.counts = {
             "messages": 0,
             "uplinks": 0,
@@ -92,7 +93,7 @@ class MqttSource:
             "persist_failures": 0,
             "rate_limited": 0,  # refused by the per-node budget (flood.py)
         }
-        self.budget = NodeBudget(config.node_burst, config.node_rate_per_s)
+        self.budget = NodeBudget(config.node_burst, config.node_rate_per_s, clock)
         self.nodes: dict[str, dict[str, Any]] = {}
         # Irrigation nodes seen reporting: they get heartbeats.
         self.irrigation_nodes: set[str] = set()
@@ -176,7 +177,7 @@ class MqttSource:
             log.error("farm broker refused the connection: %s", rc)
             return
         self.connected = True
-        self._generation += 1
+        self._acks.connection_changed()
         site = self._config.site
         # Subscribe on every connect: a broker that lost our session (restarted
         # without persistence) would otherwise send us nothing.
@@ -195,12 +196,13 @@ class MqttSource:
             log.warning("farm broker connection lost: %s", rc)
         self.connected = False
         self.subscribed = False
+        self._acks.connection_changed()
 
     def _on_message(self, client: mqtt.Client, userdata: Any, msg: mqtt.MQTTMessage) -> None:
         if self._stopping.is_set():
             return  # not acknowledged: the broker redelivers it next session
         self.counts["messages"] += 1
-        self._queue.put((self._generation, msg))
+        self._queue.put((self._acks.generation(), msg))
 
     # -- committer thread ----------------------------------------------------
 
@@ -231,7 +233,7 @@ class MqttSource:
         items: list[Item] = []
         bad: list[Quarantined] = []
         acks: list[tuple[dict[str, Any], bytes]] = []
-        rx_ms = now_ms()
+        rx_ms = self._clock()
         for _gen, msg in group:
             self._classify(msg, rx_ms, items, bad, acks)
         if not self._persist(items, bad, [raw for _, raw in acks]):
@@ -242,8 +244,7 @@ class MqttSource:
             for ack, raw in acks:
                 self._loop.call_soon_threadsafe(self._on_ack, ack, raw)
         for gen, msg in group:
-            if gen == self._generation:
-                self.client.ack(msg.mid, msg.qos)
+            self._acks.ack(self.client, gen, msg)
 
     def _persist(self, items: list[Item], bad: list[Quarantined], acks: list[bytes]) -> bool:
         """Commit, retrying while the disk refuses (full, I/O error); the
@@ -251,8 +252,8 @@ class MqttSource:
         sending more than its in-flight window."""
         if not items and not bad and not acks:
             return True
-        delay = 0.1
-        failed = False
+        backoff = Backoff(first_s=0.1, max_s=PERSIST_RETRY_MAX_S)
+        failed = 0
         while True:
             try:
                 self._buffer.put_many(items, bad, acks)
@@ -268,10 +269,10 @@ class MqttSource:
                     len(items),
                     e,
                 )
-                failed = True
-            if self._stopping.wait(delay):
+                failed += 1
+            # An interruptible wait (a thread, not the loop): stopping cuts it short.
+            if self._stopping.wait(backoff.delay(failed - 1)):
                 return False
-            delay = min(delay * 2, PERSIST_RETRY_MAX_S)
 
     def _classify(
         self,

@@ -22,7 +22,7 @@ from typing import Any
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 
-from .buffer import now_ms
+from furrow.clock import Clock, system_clock
 
 log = logging.getLogger(__name__)
 
@@ -35,6 +35,7 @@ _COUNTERS = {
     "dropped": "Readings dropped by the buffer quota",
     "quarantined": "Inputs that broke the contract, kept in the quarantine",
     "commands_relayed": "Commands delivered to the farm broker",
+    "cancels_relayed": "Cancels (contract 1.2) delivered to the farm broker or a Modbus mailbox",
     "commands_invalid": "Commands refused as invalid",
     "commands_expired": "Commands refused as expired on arrival",
     "acks_relayed": "Node acknowledgements passed to the cloud",
@@ -42,12 +43,13 @@ _COUNTERS = {
 
 
 class _Collector:
-    def __init__(self, stats: Callable[[], dict[str, Any]]) -> None:
+    def __init__(self, stats: Callable[[], dict[str, Any]], clock: Clock) -> None:
         self._stats = stats
+        self._clock = clock
 
     def collect(self) -> Iterator[Metric]:
         s = self._stats()
-        now = now_ms()
+        now = self._clock()
         yield GaugeMetricFamily(P + "buffer_pending", "Readings waiting for the cloud", value=s["pending"])
         oldest = s.get("oldest_rx_ms")
         age = (now - oldest) / 1000 if oldest else 0.0
@@ -87,8 +89,8 @@ class _Collector:
         yield from (polls, errors, last, off)
 
 
-def health(stats: dict[str, Any]) -> tuple[int, dict[str, Any]]:
-    """(HTTP status, body) for /health."""
+def health(stats: dict[str, Any], now: int) -> tuple[int, dict[str, Any]]:
+    """(HTTP status, body) for /health at `now` (Unix ms)."""
     ok = bool(stats["farm"]["connected"])
     oldest = stats.get("oldest_rx_ms")
     body = {
@@ -96,10 +98,12 @@ def health(stats: dict[str, Any]) -> tuple[int, dict[str, Any]]:
         "farm": stats["farm"]["connected"],
         "cloud": stats["cloud"]["connected"],
         "pending": stats["pending"],
-        "oldest_unsent_age_s": (now_ms() - oldest) / 1000 if oldest else 0.0,
+        "oldest_unsent_age_s": (now - oldest) / 1000 if oldest else 0.0,
         "dropped": stats["dropped"],
         # "unsigned": no trusted cloud keys, anyone on the cloud command topic can open a valve
         "commands": "signed" if stats.get("commands_signed") else "unsigned",
+        # broker setups that would lose data (broker_check.py); empty when none was found
+        "warnings": stats.get("warnings", []),
     }
     return (200 if ok else 503), body
 
@@ -107,10 +111,12 @@ def health(stats: dict[str, Any]) -> tuple[int, dict[str, Any]]:
 class MetricsServer:
     """Serves /metrics and /health from `stats` on host:port."""
 
-    def __init__(self, stats: Callable[[], dict[str, Any]], host: str, port: int) -> None:
+    def __init__(self, stats: Callable[[], dict[str, Any]], host: str, port: int,
+                 clock: Clock = system_clock) -> None:
         self._stats = stats
+        self._clock = clock
         self._registry = CollectorRegistry(auto_describe=False)
-        self._registry.register(_Collector(stats))  # type: ignore[arg-type]
+        self._registry.register(_Collector(stats, clock))  # type: ignore[arg-type]
         self.host, self.port = host, port
         self._server: asyncio.Server | None = None
 
@@ -145,7 +151,7 @@ class MetricsServer:
                 data = await asyncio.to_thread(generate_latest, self._registry)
                 status, ctype, body = 200, "text/plain; version=0.0.4; charset=utf-8", data
             elif path == "/health":
-                code, doc = health(await asyncio.to_thread(self._stats))
+                code, doc = health(await asyncio.to_thread(self._stats), self._clock())
                 status, ctype, body = code, "application/json", json.dumps(doc).encode() + b"\n"
             else:
                 status, ctype, body = 404, "text/plain", b"try /metrics or /health\n"

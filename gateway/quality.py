@@ -19,6 +19,8 @@ from typing import Any
 from furrow.edge.batch import MAX_FLAGS
 from furrow.edge.measurements import bounds_of
 
+from .stuck import SteadyRun
+
 # Further ahead than this and the node's clock is wrong: nothing is measured
 # in the future. Behind is normal: a node replays its flash after an outage.
 CLOCK_AHEAD_MAX = timedelta(minutes=5)
@@ -40,10 +42,6 @@ def quality_flags(uplink: dict[str, Any], rx_ms: int) -> list[str]:
     return []
 
 
-# Measurements that legitimately hold one value for hours (a closed valve, an
-# empty trap, a dry day's rain gauge) are never "stuck".
-STEADY = frozenset({"valve_open", "trap_count", "rain_mm", "flow_l_min", "volume_l", "leak_l_min", "soil_raw"})
-STUCK_AFTER = 12  # identical values in a row
 SPIKE_SHARE = 0.5  # a jump of half the measurement's valid range between two reports
 
 
@@ -81,8 +79,10 @@ class QualityChecker:
 
     * ``spike:<name>`` when a value jumps by more than half its valid range
       from the node's previous report (e.g. soil moisture 20 % -> 85 %);
-    * ``stuck:<name>`` when a varying measurement repeats the same value
-      STUCK_AFTER reports in a row (a frozen sensor or driver).
+    * ``stuck:<name>[@<depth or channel>]`` when a sensor holds one value for
+      longer than its physics allows (gateway/stuck.py: a window per
+      measurement, in the node's time, never for quantities that are
+      legitimately steady).
 
     Flags only: the reading is forwarded as sent. Out-of-range values never
     get here: the contract refuses them, and the report is quarantined.
@@ -90,12 +90,14 @@ class QualityChecker:
     """
 
     def __init__(self) -> None:
-        self._last: dict[tuple[str, str, int | None, int | None], tuple[float, int]] = {}
+        self._runs: dict[tuple[str, str, int | None, int | None], SteadyRun] = {}
         self._lock = threading.Lock()
 
     def __call__(self, uplink: dict[str, Any], rx_ms: int) -> list[str]:
         flags = quality_flags(uplink, rx_ms)
         node = uplink["node"]
+        # the node's time spaces its reports (a backlog arrives at once); a wrong clock gives way to ours
+        ts_ms = rx_ms if flags else uplink["ts_ms"]
         with self._lock:
             for r in uplink["readings"]:
                 value = r.get("value")
@@ -103,14 +105,15 @@ class QualityChecker:
                     continue
                 name = r["name"]
                 key = (node, name, r.get("depth_cm"), r.get("channel"))
-                prev = self._last.get(key)
-                repeats = prev[1] + 1 if prev is not None and prev[0] == value else 1
-                self._last[key] = (value, repeats)
-                if prev is None:
+                run = self._runs.get(key)
+                if run is None:
+                    self._runs[key] = SteadyRun(value, ts_ms)
                     continue
                 lo, hi = bounds_of(name)
-                if abs(value - prev[0]) > SPIKE_SHARE * (hi - lo):
+                if abs(value - run.value) > SPIKE_SHARE * (hi - lo):
                     flags.append(f"spike:{name}")
-                if repeats >= STUCK_AFTER and name not in STEADY:
-                    flags.append(f"stuck:{name}")
+                run = self._runs[key] = run.extend(value, ts_ms)
+                if run.stuck(name, r.get("depth_cm")):
+                    where = r.get("depth_cm", r.get("channel"))
+                    flags.append(f"stuck:{name}" if where is None else f"stuck:{name}@{where}")
         return sorted(set(flags))[:MAX_FLAGS]

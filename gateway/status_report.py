@@ -26,11 +26,11 @@ from urllib.parse import urljoin
 import aiomqtt
 import httpx
 
+from furrow.clock import Clock, system_clock
 from furrow.edge.commands import STATUS_ONLINE, encode, make_status
 from furrow.edge.errors import ContractError
 from furrow.edge.topics import GW_STATUS, gateway_topic
 
-from .buffer import now_ms
 from .config import GatewayConfig
 from .forwarder import sink_client
 
@@ -74,8 +74,10 @@ class StatusReporter:
 
     name = "status reporter"
 
-    def __init__(self, config: GatewayConfig, health: Callable[[], Mapping[str, Mapping[str, Any]]]) -> None:
+    def __init__(self, config: GatewayConfig, health: Callable[[], Mapping[str, Mapping[str, Any]]],
+                 clock: Clock = system_clock) -> None:
         self._config = config
+        self._clock = clock
         self._health = health
         self._interval_s = config.status_interval.total_seconds()
         self.topic = gateway_topic(config.site, config.gateway_id, GW_STATUS, config.topic_root)
@@ -84,7 +86,7 @@ class StatusReporter:
 
     def report(self) -> bytes:
         """The status message now: online, with every configured device's counters."""
-        status = make_status(self._config.gateway_id, STATUS_ONLINE, now_ms(),
+        status = make_status(self._config.gateway_id, STATUS_ONLINE, self._clock(),
                              modbus=modbus_counters(self._health()))
         return encode(status)
 

@@ -15,7 +15,11 @@ from amqtt.broker import Broker
 
 
 def port_is_free(host: str, port: int) -> bool:
+    """Whether a server could listen on host:port now. SO_REUSEADDR as the servers set it
+    (uvicorn, asyncio, amqtt): a connection of a server that just stopped lingers in TIME_WAIT
+    for a minute, and without the option it would count as a server still running."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             s.bind((host, port))
         except OSError:

@@ -42,12 +42,18 @@ class NodeSpec:
     rate_mm_h: float = 12.0
     traps: int = 1
     encoding: str = "json"
+    link: str = "mqtt"
+    """Irrigation on the MicroPython fleet: "modbus" serves its RTU slave and command mailbox (`unit`)."""
+    unit: int = 1
 
     def __post_init__(self) -> None:
         if self.role not in ROLES:
             raise ValueError(f"role must be one of {', '.join(ROLES)}, not {self.role!r} (node {self.node_id})")
         if self.encoding not in ("json", "binary"):
             raise ValueError(f"encoding must be 'json' or 'binary', not {self.encoding!r} (node {self.node_id})")
+        if self.link not in ("mqtt", "modbus") or (self.link == "modbus" and self.role != "irrigation"):
+            raise ValueError(f"link must be 'mqtt', or 'modbus' for an irrigation node, not {self.link!r} "
+                             f"(node {self.node_id}, {self.role})")
 
 
 @dataclass
@@ -75,6 +81,9 @@ class CPythonFleet:
     """The firmware cores in this process, on the emulated hardware."""
 
     def __init__(self, specs: list[NodeSpec], farm: Farm, clock: SimClock, state_dir: Path) -> None:
+        for s in specs:
+            if s.link != "mqtt":
+                raise ValueError(f"node {s.node_id}: link {s.link!r} runs on the MicroPython fleet only")
         self.specs = {s.node_id: s for s in specs}
         self.farm = farm
         self.cores: dict[str, Any] = {}

@@ -81,12 +81,14 @@ class MicroPythonFleet:
 
     def __init__(self, specs: list[NodeSpec], farm: Farm, clock: SimClock, state_dir: Path) -> None:
         self.specs = {s.node_id: s for s in specs}
+        self._units = {s.unit: s.node_id for s in specs if s.link == "modbus"}
         self.farm, self.clock = farm, clock
         node, entry = find_runtime()
         state_dir.mkdir(parents=True, exist_ok=True)
         lib = board_lib(state_dir / "mplib")
         board = [{"node_id": s.node_id, "role": s.role, "interval_s": s.interval_s, "depths_cm": list(s.depths_cm),
                   "valve_zones": list(s.valve_zones), "traps": s.traps, "encoding": s.encoding,
+                  "link": s.link, "unit": s.unit,
                   "dry_raw": DRY_RAW, "wet_raw": WET_RAW} for s in specs]
         boot = state_dir / "boot.py"
         boot.write_text("import json\nfrom hilboard import Board\n"
@@ -133,6 +135,29 @@ class MicroPythonFleet:
         req = {"t": now_ms, "due": due, "cmds": [[n, d.decode()] for n, d in commands],
                "pulses": {n: [list(e) for e in ev] for n, ev in pulses.items()},
                "in": {n: self._inputs(n) for n in fed if self.specs[n].role != "pest"}}
+        reply = self._exchange(req)
+        out = Output(acks=reply["acks"])
+        for _node_id, wire in reply["ups"]:
+            data = bytes.fromhex(wire)
+            out.uplinks.append((payload.decode(data), data))
+        return out
+
+    def answer(self, unit: int, request: bytes) -> bytes | None:
+        """The reply of the RS-485 controller at `unit` (`link="modbus"`) to one whole request
+        frame, at the clock's now, after ticking it up to now as its board loop would; None if no
+        such unit (a `hil.sim_line.Answer`). A write into its mailbox moves the farm's valves."""
+        node_id = self._units.get(unit)
+        if node_id is None:
+            return None
+        now_ms = self.clock.ms()
+        for meter in self._meters.values():
+            meter.advance(now_ms / 1000)
+        reply = self._exchange({"t": now_ms, "due": [node_id], "in": {node_id: self._inputs(node_id)},
+                                "rtu": [[node_id, request.hex()]]})
+        [frame] = reply["rtu"]
+        return None if frame is None else bytes.fromhex(frame)
+
+    def _exchange(self, req: dict[str, Any]) -> dict[str, Any]:
         assert self._proc.stdin is not None and self._proc.stdout is not None
         try:
             self._proc.stdin.write(json.dumps(req) + "\n")
@@ -142,17 +167,13 @@ class MicroPythonFleet:
             line = ""
         if not line:
             raise RuntimeError(f"MicroPython stopped: {self._stderr()}")
-        reply = json.loads(line)
+        reply: dict[str, Any] = json.loads(line)
         self.steps += 1
-        out = Output(acks=reply["acks"])
-        for _node_id, wire in reply["ups"]:
-            data = bytes.fromhex(wire)
-            out.uplinks.append((payload.decode(data), data))
         for node_id, states in reply["valves"].items():
             for valve, state in zip(self._valves[node_id], states, strict=True):
                 if valve.is_open != bool(state):
                     valve.set(bool(state))
-        return out
+        return reply
 
     def _stderr(self) -> str:
         self._proc.kill()

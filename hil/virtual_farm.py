@@ -29,6 +29,8 @@ class VirtualZone:
     """One irrigation zone's soil column."""
 
     name: str
+    area_m2: float = 100.0
+    """What one valve waters: its flow is the application rate over this area."""
     field_capacity_pct: float = 34.0
     wilting_point_pct: float = 14.0
     layers: list[SoilLayer] = field(
@@ -97,11 +99,13 @@ class VirtualFarm:
             self._open.discard((node, channel))
 
     def valve_flow_l_min(self, node: str) -> float:
-        """Flow through a controller's open valves, assuming 1 mm on 100 m² = 100 L."""
+        """Flow through a controller's open valves: rate [mm/h] x the zone's area [m²] is L/h
+        (1 mm on 1 m² is 1 L), over 60 for L/min."""
         total = 0.0
         for key in self._open:
             if key[0] == node and key in self._valves:
-                total += self._valves[key][1] * 100.0 / 60.0
+                zone, rate_mm_h = self._valves[key]
+                total += rate_mm_h * self.zones[zone].area_m2 / 60.0
         return total
 
     def weather(self, t_s: float) -> WeatherNow:

@@ -53,16 +53,31 @@ def local_settings(tmp_path: Path, **overrides) -> Settings:
 
 
 @asynccontextmanager
-async def running_app(settings: Settings, headers: dict | None = ADMIN):
+async def running_app(settings: Settings, headers: dict | None = ADMIN, clock: Callable[[], int] | None = None):
     """The app with its lifespan running, and an httpx client talking to it in-process
-    (as the bootstrap admin unless other `headers` are given)."""
-    app = create_app(settings)
+    (as the bootstrap admin unless other `headers` are given; on `clock` when given)."""
+    app = create_app(settings) if clock is None else create_app(settings, clock)
     async with app.router.lifespan_context(app):
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(transport=transport, base_url="http://furrow.test",
                                      headers=headers or {}) as client:
             client.app = app  # type: ignore[attr-defined]
             yield client
+
+
+def problems(r: httpx.Response) -> list[dict]:
+    """The problems of an error answer, checked to be in the API's one shape
+    ({"detail": [{"field", "value", "reason"}, ...]}, cloud/api/errors.py)."""
+    detail = r.json()["detail"]
+    assert isinstance(detail, list) and detail, r.text
+    assert all(set(p) == {"field", "value", "reason"} and p["reason"] for p in detail), r.text
+    return detail
+
+
+def problem(r: httpx.Response) -> dict:
+    """The one problem of an error answer (see `problems`)."""
+    (only,) = problems(r)
+    return only
 
 
 async def eventually(check: Callable[[], Awaitable[bool]], what: str, timeout: float = WAIT):

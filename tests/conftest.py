@@ -27,6 +27,7 @@ from tests.servers import (  # noqa: E402 - needs the sys.path line above
     MicroPythonRuntime,
     MosquittoServer,
     PostgresServer,
+    SeaweedS3Server,
     ServerStartError,
 )
 
@@ -44,6 +45,16 @@ def _start(factory):
 def mosquitto() -> Iterator[MosquittoServer]:
     """A Mosquitto broker for the whole session: `.host`, `.port`, `.log_path`."""
     server = _start(MosquittoServer)
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture(scope="session")
+def seaweedfs() -> Iterator[SeaweedS3Server]:
+    """A real S3-compatible server (SeaweedFS) for the whole session: `.url`, `.access_key`, `.secret_key`."""
+    server = _start(SeaweedS3Server)
     try:
         yield server
     finally:
@@ -105,6 +116,26 @@ def micropython() -> MicroPythonRuntime:
     except RuntimeError as exc:
         pytest.fail(str(exc), pytrace=False)
     return runtime
+
+
+@pytest.fixture(scope="session")
+def dashboard_farm(tmp_path_factory):
+    """The cloud service with the dashboard tests' farm and 90 days of readings, once for every
+    dashboard browser test (tests/dashboard_support.py)."""
+    from tests.dashboard_support import running_farm
+
+    with running_farm(tmp_path_factory.mktemp("dashboard")) as farm:
+        yield farm
+
+
+@pytest.fixture(scope="module")
+def dashboard_browser():
+    """Debian's Chromium, headless, driven by Playwright: per module, since Playwright's sync API
+    keeps an event loop running in this thread while it is open, which async tests cannot share."""
+    from tests.dashboard_support import headless_chromium
+
+    with headless_chromium() as browser:
+        yield browser
 
 
 @pytest.fixture(scope="session")

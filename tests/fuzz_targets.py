@@ -17,6 +17,7 @@ from typing import Any
 
 from furrow.cloud.ingest import inflate, printable
 from furrow.edge import batch, commands, modbus_map, payload, topics
+from furrow.edge.cancel import make_cancel
 from furrow.edge.crc import crc16_modbus
 from furrow.edge.errors import ContractError
 from furrow.edge.measurements import FAULTS, MEASUREMENTS, ROLES, measurements_of_role
@@ -67,9 +68,11 @@ def valid_uplink(rng: random.Random) -> dict:
 def valid_command(rng: random.Random) -> dict:
     action = rng.choice(commands.ACTIONS)
     max_runtime = rng.randrange(1, commands.MAX_RUNTIME_LIMIT_S + 1)
-    return commands.make_command(
-        f"c-{rng.randrange(2**64):x}", rng.choice(NODE_IDS), rng.randrange(1, commands.VALVE_MAX + 1), action,
-        rng.randrange(1, max_runtime + 1) if action == "open" else None, max_runtime, T0, T0 + 600_000)
+    cmd = commands.make_command(
+        f"c-{rng.randrange(2**64):x}", rng.choice(NODE_IDS), rng.randrange(1, commands.VALVE_MAX + 1),
+        "close" if action == "close" else "open", rng.randrange(1, max_runtime + 1) if action != "close" else None,
+        max_runtime, T0, T0 + 600_000)
+    return make_cancel(cmd, T0) if action == commands.ACTION_CANCEL else cmd
 
 
 def valid_ack(rng: random.Random) -> dict:

@@ -1,14 +1,21 @@
-"""Helpers of the security tests: a small farm registered through the API, and MQTT clients
-that log in and report what the broker let through. Every wait is bounded."""
+"""Helpers of the security tests: a small farm registered through the API, MQTT clients
+that log in and report what the broker let through, and a real Mosquitto running the files
+`furrow broker config` writes. Every wait is bounded."""
 
 from __future__ import annotations
 
+import os
 import queue
+import shutil
+import subprocess
+import sys
 import uuid
+from pathlib import Path
 
 import paho.mqtt.client as mqtt
 
-from tests.cloud_support import WAIT
+from tests.cloud_support import SECRET_KEY, WAIT
+from tests.servers import MosquittoServer
 
 ZONE = {"name": "North pivot", "area_ha": 12.5, "soil_texture": "loam", "field_capacity_pct": 31.0,
         "wilting_point_pct": 14.0, "root_depth_cm": 60, "crop": "maize", "precip_rate_mm_h": 5.0}
@@ -31,12 +38,15 @@ async def register_node(client, node: str, zone: str, role: str = "soil") -> Non
 class Login:
     """A paho client logged in (or refused) with a username and password; it keeps what it receives."""
 
-    def __init__(self, host: str, port: int, username: str | None, password: str | None) -> None:
+    def __init__(self, host: str, port: int, username: str | None, password: str | None,
+                 client_id: str | None = None) -> None:
         self.messages: queue.Queue[tuple[str, bytes]] = queue.Queue()
         self._connack: queue.Queue[mqtt.ReasonCode] = queue.Queue()
         self._subacks: queue.Queue[object] = queue.Queue()
-        self._client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=f"sec-{uuid.uuid4().hex[:10]}",
-                                   protocol=mqtt.MQTTv5)
+        # MQTT 5 with a clean start: a login that names another client's id asks the broker to
+        # drop that client's session.
+        self._client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2,
+                                   client_id=client_id or f"sec-{uuid.uuid4().hex[:10]}", protocol=mqtt.MQTTv5)
         if username is not None:
             self._client.username_pw_set(username, password)
         self._client.on_connect = lambda c, u, f, rc, p: self._connack.put(rc)
@@ -71,3 +81,44 @@ class Login:
     def close(self) -> None:
         self._client.disconnect()
         self._client.loop_stop()
+
+
+def broker_config(data_dir: Path, out: Path, root: str, listen: int, service_listen: int | None,
+                  service_password_file: Path | None = None) -> str:
+    """Run `furrow broker config` on the registry in `data_dir` for a broker whose devices' listener
+    is 127.0.0.1:`listen` (and the service's `service_listen`, or none); its stderr."""
+    env = {**os.environ, "FURROW_DATA_DIR": str(data_dir), "FURROW_SECRET_KEY": SECRET_KEY}
+    argv = [sys.executable, "-m", "furrow.cli", "broker", "config", "--out", str(out), "--root", root,
+            "--listen", f"127.0.0.1:{listen}",
+            "--service-listen", "none" if service_listen is None else f"127.0.0.1:{service_listen}"]
+    if service_password_file is not None:
+        argv += ["--service-password-file", str(service_password_file)]
+    done = subprocess.run(argv, env=env, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    return done.stderr
+
+
+class BoundMosquitto(MosquittoServer):
+    """Mosquitto running the furrow.conf `furrow broker config` wrote into `out` (its listeners,
+    each with its own logins, client ids bound on the devices' one): ready when the login
+    `probe` (username, password) is accepted on `probe_port`."""
+
+    def __init__(self, out: Path, listen: int, service_listen: int | None, probe: tuple[str, str],
+                 probe_port: int) -> None:
+        (out / "conf.d").mkdir(exist_ok=True)
+        shutil.copy(out / "furrow.conf", out / "conf.d" / "furrow.conf")
+        super().__init__(port=listen, extra_config=[f"include_dir {out / 'conf.d'}"])
+        self.service_port = service_listen
+        self.probe = probe
+        self.probe_port = probe_port
+
+    def _listener_lines(self) -> list[str]:
+        return []  # furrow.conf defines them
+
+    def _mqtt_connects(self, timeout: float = 2.0) -> bool:
+        try:
+            login = Login(self.host, self.probe_port, *self.probe)
+        except Exception:  # noqa: BLE001 - not up yet
+            return False
+        login.close()
+        return login.accepted

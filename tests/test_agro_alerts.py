@@ -8,6 +8,7 @@ from furrow.cloud.agronomy.alerts import (
     FarmState,
     NodeSnapshot,
     RiskSnapshot,
+    SensorFault,
     Severity,
     SiteWeather,
     ValveSnapshot,
@@ -33,7 +34,7 @@ def test_every_rule_fires_with_its_severity():
                             et_since_effective_rain_mm=90)],
         weather=[SiteWeather("farm", tmin_forecast_c=-3, tmax_forecast_c=36)],
         nodes=[NodeSnapshot("soil-1", last_seen=NOW - timedelta(hours=1), battery_v=3.4,
-                            faults=(("vwc_pct@30", "disconnected"),)),
+                            faults=(SensorFault("vwc_pct@30", "disconnected"),)),
                NodeSnapshot("soil-2", last_seen=None)],
         valves=[ValveSnapshot("irr-01", 1, open=True, flow_l_min=0.0, expected_flow_l_min=40),
                 ValveSnapshot("irr-01", 2, open=False, flow_l_min=12.0, expected_flow_l_min=40)],
@@ -99,3 +100,31 @@ def test_alerts_sorted_by_severity_and_carry_evidence():
     assert [a.subject for a in out] == ["b", "a"]
     assert out[0].evidence == {"depletion_mm": 88, "raw_mm": 45, "taw_mm": 90}
     assert replace(out[0], new=False).key == (AlertKind.DRY, "b")
+
+
+def test_every_alert_names_its_node_and_gives_its_numbers_units():
+    """A node's or valve's alert says which node, a stuck sensor says its value with its unit, a flow
+    its expected L/min, a trap its catches per trap per week, a dry zone TAW in mm: every number
+    read on its own is a quantity."""
+    state = FarmState(
+        now=NOW,
+        zones=[ZoneSnapshot("z1", depletion_mm=60, taw_mm=90, raw_mm=45)],
+        nodes=[NodeSnapshot("soil-1", last_seen=NOW - timedelta(hours=2), report_interval_s=600, battery_v=3.4,
+                            faults=(SensorFault("vwc_pct@30", "disconnected"),
+                                    SensorFault("pressure_kpa", "stuck", 101.3, "kPa"))),
+               NodeSnapshot("soil-2", last_seen=None)],
+        valves=[ValveSnapshot("irr-01", 1, open=True, flow_l_min=20.0, expected_flow_l_min=20000),
+                ValveSnapshot("irr-01", 2, open=False, flow_l_min=12.0, expected_flow_l_min=40)],
+        pests=[RiskSnapshot("pest-01", value=14, threshold=10)])
+    text = {(a.kind, a.subject): a.message for a in evaluate_alerts(state)}
+    assert text[(AlertKind.NODE_OFFLINE, "soil-1")] == "soil-1 silent for 2.0 h"
+    assert text[(AlertKind.NODE_OFFLINE, "soil-2")] == "soil-2 never heard"
+    assert text[(AlertKind.BATTERY_LOW, "soil-1")] == "soil-1 battery 3.40 V"
+    assert text[(AlertKind.SENSOR_FAULT, "soil-1/vwc_pct@30")] == "soil-1 sensor vwc_pct@30 reports disconnected"
+    assert text[(AlertKind.SENSOR_FAULT, "soil-1/pressure_kpa")].startswith("soil-1 sensor pressure_kpa has read "
+                                                                            "101.3 kPa for longer")
+    assert text[(AlertKind.NO_FLOW, "irr-01/valve 1")] == ("irr-01 valve 1 open but flow 20.0 L/min "
+                                                          "(expected 20000 L/min)")
+    assert text[(AlertKind.FLOW_WHEN_CLOSED, "irr-01/valve 2")] == "irr-01 valve 2 closed but 12.0 L/min flowing"
+    assert text[(AlertKind.PEST, "pest-01")] == "pest-01: 14.0 catches per trap per week ≥ threshold 10"
+    assert "(TAW 90 mm)" in text[(AlertKind.DRY, "z1")]

@@ -30,7 +30,7 @@ from furrow.cloud.migrations import current, head
 from furrow.cloud.registry.models import PathogenIn
 from furrow.edge.batch import make_batch
 from furrow.edge.payload import make_reading, make_uplink
-from tests.cloud_support import WAIT, Door, eventually, item, local_settings, running_app
+from tests.cloud_support import WAIT, Door, eventually, item, local_settings, problem, running_app
 from tests.servers import free_port
 
 MINUTE = 60_000
@@ -133,7 +133,7 @@ async def _dry_zone_lifecycle(c) -> None:
     assert r.json()["acknowledged_by"] == "bootstrap-admin" and r.json()["ack_note"] == "seen, irrigation planned"
     assert await alerts(c) == [] and [x["id"] for x in await alerts(c, state="acknowledged")] == [a["id"]]
     again = await c.post(f"/api/v1/alerts/{a['id']}/ack")
-    assert again.status_code == 409 and "already acknowledged by bootstrap-admin" in again.json()["detail"]
+    assert again.status_code == 409 and "already acknowledged by bootstrap-admin" in problem(again)["reason"]
     assert (await c.post("/api/v1/alerts/999999/ack")).status_code == 404
 
     await ingest(c, soil(now_ms(), vwc=15.0))  # 48 mm: critical
@@ -212,7 +212,7 @@ async def test_node_valve_weather_and_sensor_rules_from_ingested_readings(tmp_pa
             ("frost", "s1"): "warning", ("node-offline", "pest-01"): "critical"}
         assert got[("irrigation-no-flow", "irr-01/valve 1")]["evidence"]["expected_flow_l_min"] == 4000.0
         assert got[("sensor-fault", "soil-01/soil_temp_c@10")]["evidence"] == {"fault": "disconnected"}
-        assert got[("node-offline", "pest-01")]["message"] == "never heard"
+        assert got[("node-offline", "pest-01")]["message"] == "pest-01 never heard"
         assert {(a["site"], a["zone"]) for k, a in got.items() if k[0] != "frost"} == {("s1", "z1")}
         assert (got[("frost", "s1")]["site"], got[("frost", "s1")]["zone"]) == ("s1", None)
         assert sorted((e.kind, e.data["event"], e.data["alert"]["kind"]) for e in events) == sorted(
@@ -465,7 +465,7 @@ async def test_a_subject_longer_than_the_column_is_raised_once_not_flapping(tmp_
 
     async def snapshot(at_ms: int) -> Snapshot:
         state = FarmState(now=datetime.fromtimestamp(at_ms / 1000, UTC),
-                          diseases=[RiskSnapshot(subject, 3.0, 1.0, "wet")])
+                          diseases=[RiskSnapshot(subject, 3.0, 1.0)])
         return Snapshot(state, Places({}, {}))
 
     service = AlertService(db, snapshot, Deliveries(EventBus()))

@@ -16,7 +16,7 @@ from furrow.cloud import Settings
 from furrow.cloud.auth import Role
 from furrow.cloud.db import ApiToken
 from furrow.cloud.migrations import head
-from tests.cloud_support import SECRET_KEY, batch_of, item, local_settings, running_app, soil_uplink
+from tests.cloud_support import SECRET_KEY, batch_of, item, local_settings, problem, running_app, soil_uplink
 
 A, T, G, AD = Role.AGRONOMIST, Role.TECHNICIAN, Role.GATEWAY, Role.ADMIN
 READERS = {T, A, AD}
@@ -26,17 +26,24 @@ EVERYONE = {T, A, G, AD}
 # answer from the code under test. A route missing from this table fails the test.
 EXPECTED: dict[tuple[str, str], set[Role]] = {
     ("GET", "/api/v1/auth/me"): EVERYONE,
+    ("PUT", "/api/v1/auth/me/locale"): READERS,
     ("POST", "/api/v1/auth/tokens"): {AD},
     ("GET", "/api/v1/auth/tokens"): {AD},
     ("DELETE", "/api/v1/auth/tokens/{token_id}"): {AD},
     ("POST", "/api/v1/ingest/batch"): {G, AD},
     ("GET", "/api/v1/readings"): READERS,
+    ("POST", "/api/v1/ingest/image"): {G, AD},
+    ("GET", "/api/v1/images"): READERS,
+    ("GET", "/api/v1/images/{node}/{seq}"): READERS,
+    ("GET", "/api/v1/images/{node}/{seq}/content"): READERS,
+    ("GET", "/api/v1/images/{node}/{seq}/thumbnail"): READERS,
     ("GET", "/api/v1/series"): READERS,
     ("GET", "/api/v1/zones/{zone}/summary"): READERS,
     ("GET", "/api/v1/nodes/{node}/health"): READERS,
     ("GET", "/api/v1/export"): READERS,
     ("GET", "/api/v1/nodes"): READERS,
     ("GET", "/api/v1/nodes/{node}/latest"): READERS,
+    ("GET", "/api/v1/nodes/{node}/gaps"): READERS,
     ("POST", "/api/v1/commands"): {A, AD},
     ("GET", "/api/v1/commands"): READERS,
     ("GET", "/api/v1/commands/{command_id}"): READERS,
@@ -64,6 +71,9 @@ EXPECTED: dict[tuple[str, str], set[Role]] = {
     ("GET", "/api/v1/gateways"): READERS,
     ("GET", "/api/v1/gateways/{site}/{gateway}/bus"): READERS,
     ("GET", "/api/v1/zones/{zone_id}/columns"): READERS,
+    ("POST", "/api/v1/zones/{zone_id}/cover"): {A, AD},
+    ("POST", "/api/v1/zones/{zone_id}/cover/photo"): {A, AD},
+    ("GET", "/api/v1/zones/{zone_id}/cover"): READERS,
 }
 # A live stream would never end: these routes are walked with a query that closes it.
 QUERY = {("GET", "/api/v1/events"): "?max_events=1"}
@@ -76,7 +86,7 @@ for kind in ("sites", "fields", "zones", "nodes", "valves"):
         EXPECTED[(method, f"/api/v1/registry/{kind}/{{key}}")] = {T, AD}
 
 # Documentation only (no data): open to all, and nothing else is.
-PUBLIC = {("GET", "/openapi.json"), ("GET", "/docs"), ("GET", "/docs/oauth2-redirect"), ("GET", "/redoc")}
+PUBLIC = {("GET", "/openapi.json"), ("GET", "/docs")}  # /docs/assets/: Swagger UI, cloud/docs.py
 PUBLIC.add(("GET", "/"))  # redirects to the dashboard's static files (/app/, cloud/dashboard/)
 # The one route that takes no token because it hands one out (rate-limited; tests/test_security_audit.py).
 LOGIN = ("POST", "/api/v1/auth/login")
@@ -147,14 +157,14 @@ async def test_tokens_are_stored_hashed_expire_and_revoke_at_once(tmp_path):
 
         assert (await admin.delete(f"/api/v1/auth/tokens/{issued['id']}")).status_code == 204
         r = await admin.get("/api/v1/auth/me", headers={"Authorization": f"Bearer {issued['token']}"})
-        assert r.status_code == 401 and "revoked" in r.json()["detail"]
+        assert r.status_code == 401 and "revoked" in problem(r)["reason"]
 
         tokens = admin.app.state.services.tokens
         old = await tokens.issue("maria", Role.AGRONOMIST, ttl_days=1)
         with pytest.raises(Exception, match="expired"):
             await tokens.verify(old.token, now_ms=old.expires_ms)
         r = await admin.post("/api/v1/auth/tokens", json={"user": "maria", "role": "admin"})
-        assert r.status_code == 422 and r.json()["detail"]["field"] == "role"
+        assert r.status_code == 422 and problem(r)["field"] == "role"
 
 
 @pytest.mark.parametrize("secret", [None, "", "changeme", "short-secret"])
@@ -188,7 +198,7 @@ async def test_cli_token_create_bootstraps_a_working_token(tmp_path):
     assert token.startswith("fw_") and "shown only now" in done.stderr
     async with running_app(local_settings(tmp_path), headers={"Authorization": f"Bearer {token}"}) as c:
         assert (await c.get("/api/v1/auth/me")).json() == {"name": "tom", "role": "technician",
-                                                          "token_id": token.split("_")[1]}
+                                                          "token_id": token.split("_")[1], "locale": None}
         assert (await c.post("/api/v1/commands", json={"node": "irr-01", "valve": 1})).status_code == 403
 
 
@@ -203,6 +213,6 @@ async def test_a_gateway_token_posts_only_its_own_gateways_batches(tmp_path):
         assert r.status_code == 200 and r.json()["stored"] == 2
         other = batch_of([item(soil_uplink(seq=2))], gateway="gw-2", batch_id="gw-2-1")
         r = await client.post("/api/v1/ingest/batch", json=other, headers=gw1)
-        assert r.status_code == 422 and r.json()["detail"]["field"] == "gateway"
+        assert r.status_code == 422 and problem(r)["field"] == "gateway"
         r = await client.post("/api/v1/ingest/batch", json=batch_of([item(soil_uplink(seq=3))]), headers=vague)
-        assert r.status_code == 403 and "<site>.<gateway>" in r.json()["detail"]
+        assert r.status_code == 403 and "<site>.<gateway>" in problem(r)["reason"]

@@ -10,10 +10,10 @@ from contextlib import asynccontextmanager
 import aiomqtt
 import pytest
 
-from furrow.edge.batch import encode_batch
+from furrow.edge.batch import decode_receipt, encode_batch
 from furrow.edge.commands import decode_command, encode, make_ack
 from furrow.edge.payload import make_reading, make_uplink
-from furrow.edge.topics import gateway_topic
+from furrow.edge.topics import gateway_filter, gateway_topic
 from tests.cloud_support import (
     T0,
     WAIT,
@@ -83,6 +83,33 @@ async def test_a_batch_claiming_another_gateway_than_its_topic_is_not_stored(
             await gw.publish(bad_topic, b"not json", qos=1)
         await eventually(lambda: _stat(client, "batch_rejected", 2), "two batches rejected")
         assert await stored(client, 0)
+
+
+async def test_each_batch_gets_a_receipt_once_stored_and_a_refused_one_says_why(
+    tmp_path, mosquitto, mqtt_topic_prefix
+):
+    """The cloud answers a stored batch with a "stored" receipt on the gateway's receipt topic, after its
+    readings are queryable, and a batch claiming another gateway with a "refused" one naming the field."""
+    async with mqtt_app(tmp_path, mosquitto.host, mosquitto.port, mqtt_topic_prefix) as client:
+        await ready(client)
+        async with aiomqtt.Client(mosquitto.host, mosquitto.port) as gw:
+            await gw.subscribe(gateway_filter("demo", "receipt", mqtt_topic_prefix), qos=1)
+            good = batch_of([item(soil_uplink(seq=1))], batch_id="gw-1-a")
+            await gw.publish(gateway_topic("demo", "gw-1", "batch", mqtt_topic_prefix), encode_batch(good), qos=1)
+            bad = batch_of([item(soil_uplink(seq=2))], batch_id="gw-1-b")
+            await gw.publish(gateway_topic("demo", "gw-2", "batch", mqtt_topic_prefix), encode_batch(bad), qos=1)
+            receipts = []
+            async with asyncio.timeout(WAIT):
+                async for message in gw.messages:
+                    receipts.append((str(message.topic).rsplit("/", 2)[1], decode_receipt(bytes(message.payload))))
+                    if len(receipts) == 2:
+                        break
+        (gw1, stored_receipt), (gw2, refused_receipt) = receipts
+        assert (gw1, stored_receipt["batch_id"], stored_receipt["status"], stored_receipt["items"]) == (
+            "gw-1", "gw-1-a", "stored", 1)
+        assert await stored(client, 2)  # what the receipt says is already there
+        assert (gw2, refused_receipt["batch_id"], refused_receipt["status"]) == ("gw-2", "gw-1-b", "refused")
+        assert "gateway" in refused_receipt["reason"]
 
 
 async def test_shared_subscription_group_still_receives_batches(

@@ -15,6 +15,7 @@ from typing import Any
 
 import pytest
 
+from furrow.clock import system_clock as now_ms
 from furrow.cloud.commands.lifecycle import CommandState
 from furrow.cloud.commands.plans import PLAN_COMMANDS_MAX, build_plan, pending_for_plan
 from furrow.cloud.commands.signing import CommandSigner, generate_key, load_private_keys, load_public_key
@@ -26,7 +27,6 @@ from furrow.edge.signing import signed_bytes
 from furrow.edge.topics import gateway_topic, node_topic
 from furrow.gateway import Gateway
 from furrow.gateway.autonomy import PLAN_TICK_S, validate_plan
-from furrow.gateway.buffer import now_ms
 from tests.cloud_support import eventually, item, local_settings, running_app
 from tests.gateway_support import Peer, TcpProxy, gateway_config, running_gateway, wait_until
 from tests.test_cloud_planning import DAY, HOUR, T0, _planner_commands, _weather_farm
@@ -221,13 +221,13 @@ async def test_a_cancelled_command_leaves_the_gateways_plan(tmp_path, mosquitto,
 
 @pytest.mark.mosquitto
 async def test_a_planning_run_publishes_the_zones_plan_to_its_gateway(tmp_path, mosquitto, mqtt_topic_prefix):
-    """Planning z1 at noon defers a run to 22:00: the zone's gateway receives a plan holding that
-    command, valid for plan_validity_s from the planning time; planning again publishes the plan
-    again, with a fresh id and the same command."""
+    """Planning z1 at noon defers a run to 22:00: the zone's gateway receives one plan (not one per
+    command created) holding that command, valid for plan_validity_s from the planning time;
+    planning again publishes the plan again, with a fresh id and the same command."""
     settings = local_settings(tmp_path, mqtt_enabled=True, mqtt_host=mosquitto.host, mqtt_port=mosquitto.port,
                               topic_root=mqtt_topic_prefix, mqtt_reconnect_max_s=0.5, plan_validity_s=7200)
     gw = Peer(mosquitto.host, mosquitto.port)
-    gw.subscribe(gateway_topic("demo", "gw-1", "cmd", mqtt_topic_prefix))
+    gw.subscribe(gateway_topic("demo", "gw-1", "plan", mqtt_topic_prefix))
     try:
         async with running_app(settings) as c:
             services = c.app.state.services
@@ -235,7 +235,9 @@ async def test_a_planning_run_publishes_the_zones_plan_to_its_gateway(tmp_path, 
             await _weather_farm(c)
             noon = T0 + 3 * DAY + 12 * HOUR
             services.planning.clock = lambda: noon
+            published = services.commands.plans.counts["published"]
             d = (await c.post("/api/v1/zones/z1/plan")).json()
+            assert services.commands.plans.counts["published"] == published + 1  # once per planning pass
             (cmd,) = await _planner_commands(c)
             assert d["command_ids"] == [cmd["id"]] and cmd["not_before_ms"] == T0 + 3 * DAY + 22 * HOUR
             plans = await _plans(gw, lambda p: [x["id"] for x in p["commands"]] == [cmd["id"]])
@@ -250,7 +252,7 @@ async def test_a_planning_run_publishes_the_zones_plan_to_its_gateway(tmp_path, 
 
 
 async def _plans(peer: Peer, wanted: Any) -> list[dict]:
-    """Plans read off the gateway's command topic until one satisfies `wanted`."""
+    """Plans read off the gateway's plan topic until one satisfies `wanted`."""
     plans: list[dict] = []
     deadline = time.monotonic() + 15
     while not plans or not wanted(plans[-1]):

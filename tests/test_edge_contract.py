@@ -27,7 +27,7 @@ def test_node_topics_parse_back(leaf):
     assert topics.parse_topic(t) == ("node", "farm-1", "soil-01", leaf)
 
 
-@pytest.mark.parametrize("leaf", ["batch", "status", "cmd", "ack"])
+@pytest.mark.parametrize("leaf", ["batch", "status", "cmd", "ack", "receipt"])
 def test_gateway_topics_parse_back_under_custom_root(leaf):
     """Gateway topics parse back, also under a multi-level test root."""
     t = topics.gateway_topic("farm-1", "gw-1", leaf, root="t/abc")
@@ -104,6 +104,35 @@ def test_batch_envelope_and_items():
     assert e.value.field == "sent_ms"
 
 
+def test_gap_reports_are_checked_and_named_by_index():
+    """A batch's gap reports come back as sent; a bad one is refused naming gaps.<index>.<field>."""
+    gap = batch.make_gap("gw-1-7", "soil-01", batch.GAP_QUOTA, 65, [[0, 60], [62, 65]], T0, T0 + 90_000)
+    unattributed = batch.make_gap("gw-1-8", None, batch.GAP_QUARANTINE, 1, [], T0, T0)
+    b = dict(batch.make_batch("s1", "gw-1", "gw-1-1", T0, []), gaps=[gap, unattributed])
+    assert batch.validate_gaps(batch.decode_batch(batch.encode_batch(b))) == [gap, unattributed]
+    assert batch.validate_gaps(batch.make_batch("s1", "gw-1", "gw-1-1", T0, [])) == []
+    for field, value in (("reason", "bored"), ("count", 0), ("seqs", [[5, 4]]), ("seqs", [[1]]), ("node", "A!"),
+                         ("last_ms", T0 - 1), ("id", ""), ("seqs", [[0, 1]] * 65)):
+        with pytest.raises(ContractError) as e:
+            batch.validate_gaps(dict(b, gaps=[gap, dict(gap, **{field: value})]))
+        assert e.value.field.startswith("gaps.1.%s" % field)
+
+
+def test_a_receipt_round_trips_and_a_bad_one_names_its_field():
+    """A receipt decodes to what was made; a wrong status or batch id is refused by name."""
+    r = batch.make_receipt("gw-1-1", batch.RECEIPT_STORED, 500, 2, 1)
+    assert batch.decode_receipt(batch.encode_receipt(r)) == r
+    refused = batch.make_receipt("gw-1-2", batch.RECEIPT_REFUSED, reason="gateway: claims another")
+    assert batch.decode_receipt(batch.encode_receipt(refused)) == refused
+    for field, value in (("status", "lost"), ("batch_id", ""), ("items", -1)):
+        with pytest.raises(ContractError) as e:
+            batch.decode_receipt(batch.encode_receipt(dict(r, **{field: value})))
+        assert e.value.field == field
+    with pytest.raises(ContractError) as e:
+        batch.decode_receipt(b"[[[")
+    assert e.value.field == "receipt"
+
+
 def _sorted(readings):
     return sorted(readings, key=lambda r: (r["name"], r.get("depth_cm", -1), r.get("channel", -1)))
 
@@ -140,7 +169,7 @@ def test_modbus_map_starts_at_address_zero_with_version_and_role():
     """Register 0 holds the contract version and register 1 the role, so a
     technician's mbpoll read of reference 1 identifies the node."""
     regs = modbus_map.encode_inputs("weather", 1, T0, "0.1.0", [])
-    assert regs[0] == 0x0101 and regs[1] == ROLES["weather"]  # contract 1.1
+    assert regs[0] == 0x0103 and regs[1] == ROLES["weather"]  # contract 1.3
 
 
 def test_modbus_unknown_major_refused():

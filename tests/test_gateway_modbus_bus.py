@@ -98,8 +98,8 @@ async def test_reads_only_the_registers_of_the_role_in_merged_requests(tmp_path)
 async def test_inter_frame_gap_follows_the_baud_rate(baud):
     """The master leaves 3.5 characters of 11 bits of silence at the bus's baud rate."""
     poller = ModbusPoller([ModbusDeviceConfig(node_id="x", host="h", unit=1, baud=baud)], lambda items: 0)
-    (port,) = poller._ports
-    assert port.gap_s == pytest.approx(3.5 * 11 / baud)
+    (bus,) = poller.buses
+    assert bus.schedule.gap_s == pytest.approx(3.5 * 11 / baud)
 
 
 async def test_rtu_over_a_real_serial_line(tmp_path):

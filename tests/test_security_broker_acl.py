@@ -8,7 +8,6 @@ import json
 import os
 import signal
 import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -20,39 +19,20 @@ from furrow.cloud.identity import hash_password
 from furrow.edge import commands
 from furrow.edge.payload import encode_json
 from furrow.edge.topics import gateway_topic, node_topic
-from tests.cloud_support import SECRET_KEY, WAIT, batch_of, eventually, item, local_settings, running_app, soil_uplink
+from tests.cloud_support import WAIT, batch_of, eventually, item, local_settings, running_app, soil_uplink
 from tests.gateway_support import decode_batch, gateway_config, running_gateway
 from tests.gateway_support import soil_uplink as gw_soil_uplink
-from tests.security_support import Login, register_node, register_site
-from tests.servers import MosquittoServer
+from tests.security_support import BoundMosquitto, Login, broker_config, register_node, register_site
+from tests.servers import free_port
 
 pytestmark = pytest.mark.mosquitto
 
 ROOT = "sec"
 
 
-class LockedMosquitto(MosquittoServer):
-    """Mosquitto with the generated conf snippet (no anonymous clients): ready when the
-    cloud's service login connects."""
-
-    def __init__(self, snippet: Path, service: tuple[str, str]) -> None:
-        super().__init__(extra_config=[f"include_dir {snippet.parent / 'conf.d'}"])
-        (snippet.parent / "conf.d").mkdir(exist_ok=True)
-        (snippet.parent / "conf.d" / "furrow.conf").write_text(snippet.read_text())
-        self.service = service
-
-    def _mqtt_connects(self, timeout: float = 2.0) -> bool:
-        try:
-            login = Login(self.host, self.port, *self.service)
-        except Exception:  # noqa: BLE001 - not up yet
-            return False
-        login.close()
-        return login.accepted
-
-
 @dataclass
 class Farm:
-    broker: LockedMosquitto
+    broker: BoundMosquitto
     passwords: dict[str, str] = field(default_factory=dict)  # username -> current password
     old: dict[str, str] = field(default_factory=dict)  # username -> a password since rotated or revoked
     service: tuple[str, str] = ("", "")
@@ -60,8 +40,14 @@ class Farm:
     out: Path = Path()
 
     def login(self, username: str, password: str | None = None) -> Login:
+        """A device login on the devices' listener."""
         return Login(self.broker.host, self.broker.port, username,
                      self.passwords[username] if password is None else password)
+
+    def service_login(self) -> Login:
+        """The cloud's login on its own listener."""
+        assert self.broker.service_port is not None
+        return Login(self.broker.host, self.broker.service_port, *self.service)
 
 
 async def _issue(tmp_path: Path) -> tuple[dict[str, str], dict[str, str]]:
@@ -92,13 +78,11 @@ def farm(tmp_path_factory) -> Iterator[Farm]:
     tmp = tmp_path_factory.mktemp("acl")
     passwords, old = asyncio.run(_issue(tmp))
     out = tmp / "broker"
-    env = {**os.environ, "FURROW_DATA_DIR": str(tmp), "FURROW_SECRET_KEY": SECRET_KEY}
-    done = subprocess.run([sys.executable, "-m", "furrow.cli", "broker", "config", "--out", str(out), "--root", ROOT],
-                          env=env, capture_output=True, text=True, timeout=60)
-    assert done.returncode == 0, done.stderr
-    assert "7 device login(s)" in done.stderr  # a, b, c, e and three gateways; d is revoked
+    listen, service_listen = free_port(), free_port()
+    # a, b, c, e and three gateways; d is revoked
+    assert "7 device login(s)" in broker_config(tmp, out, ROOT, listen, service_listen)
     service = ("furrow@cloud", (out / "service.password").read_text().strip())
-    broker = LockedMosquitto(out / "furrow.conf", service)
+    broker = BoundMosquitto(out, listen, service_listen, service, service_listen)
     broker.start()
     try:
         yield Farm(broker, passwords, old, service, tmp, out)
@@ -121,7 +105,7 @@ def test_the_python_hash_is_what_mosquitto_passwd_writes(tmp_path):
 
 def test_a_node_cannot_publish_as_another_node(farm):
     """node-a's message on node-b's uplink topic never reaches a subscriber; its own does."""
-    cloud = Login(farm.broker.host, farm.broker.port, *farm.service)
+    cloud = farm.service_login()
     a = farm.login("node-a")
     try:
         cloud.subscribe(f"{ROOT}/#")
@@ -139,7 +123,7 @@ def test_a_node_cannot_publish_as_another_node(farm):
 
 def test_a_node_reads_only_its_own_commands(farm):
     """node-a subscribed to another node's, another site's and every command topic gets only its own."""
-    cloud = Login(farm.broker.host, farm.broker.port, *farm.service)
+    cloud = farm.service_login()
     a = farm.login("node-a")
     try:
         a.subscribe(node_topic("s1", "node-b", "cmd", ROOT), node_topic("s2", "node-c", "cmd", ROOT),
@@ -156,7 +140,7 @@ def test_a_node_reads_only_its_own_commands(farm):
 
 def test_a_gateway_reads_and_writes_only_its_own_site(farm):
     """s1.gw1 gets none of site s2's messages, and what it publishes into s2 never arrives."""
-    cloud = Login(farm.broker.host, farm.broker.port, *farm.service)
+    cloud = farm.service_login()
     gw1 = farm.login("s1.gw1")
     try:
         cloud.subscribe(f"{ROOT}/#")
@@ -178,9 +162,9 @@ def test_a_gateway_reads_and_writes_only_its_own_site(farm):
 
 
 def test_a_gateway_cannot_act_as_a_sibling_gateway_of_its_site(farm):
-    """s1.gw3 cannot read s1.gw1's commands, and its commands, acks, batches and status forged on
-    s1.gw1's topics never arrive; what it publishes on its own topics does."""
-    cloud = Login(farm.broker.host, farm.broker.port, *farm.service)
+    """s1.gw3 cannot read s1.gw1's commands or receipts, and its commands, acks, batches and status forged
+    on s1.gw1's topics never arrive; what it publishes on its own topics does, and it reads its own receipts."""
+    cloud = farm.service_login()
     gw1 = farm.login("s1.gw1")
     gw3 = farm.login("s1.gw3")
     try:
@@ -194,9 +178,12 @@ def test_a_gateway_cannot_act_as_a_sibling_gateway_of_its_site(farm):
         gw3.publish(own_batch, b"gw3's batch")
         assert cloud.until(own_batch) == [(own_batch, b"gw3's batch")]
         cloud.publish(gateway_topic("s1", "gw1", "cmd", ROOT), b"for gw1")
+        cloud.publish(gateway_topic("s1", "gw1", "receipt", ROOT), b"gw1's receipt")
+        cloud.publish(gateway_topic("s1", "gw3", "receipt", ROOT), b"gw3's receipt")
         mine = gateway_topic("s1", "gw3", "cmd", ROOT)
         cloud.publish(mine, b"for gw3")
-        assert gw3.until(mine) == [(mine, b"for gw3")]
+        assert gw3.until(mine) == [(gateway_topic("s1", "gw3", "receipt", ROOT), b"gw3's receipt"),
+                                   (mine, b"for gw3")]
         assert gw1.until(gateway_topic("s1", "gw1", "cmd", ROOT)) == [(gateway_topic("s1", "gw1", "cmd", ROOT),
                                                                         b"for gw1")]
     finally:
@@ -204,15 +191,29 @@ def test_a_gateway_cannot_act_as_a_sibling_gateway_of_its_site(farm):
             x.close()
 
 
-async def test_the_real_gateway_works_within_its_acl(farm, tmp_path):
-    """The gateway s1.gw1, logged in to both sides of the locked broker, announces itself, forwards node-a's
-    reading as a batch, relays the cloud's command to node-a and node-a's ack back to the cloud."""
-    login = {"host": farm.broker.host, "port": farm.broker.port, "keepalive": 5, "timeout": 3,
-             "username": "s1.gw1", "password": farm.passwords["s1.gw1"]}
+@pytest.fixture
+def farm_broker(farm: Farm, tmp_path) -> Iterator[BoundMosquitto]:
+    """The farm's own broker, from the same registry: the devices' listener only, as on a farm."""
+    listen = free_port()
+    broker_config(farm.data_dir, tmp_path, ROOT, listen, None, farm.out / "service.password")
+    broker = BoundMosquitto(tmp_path, listen, None, ("node-a", farm.passwords["node-a"]), listen)
+    broker.start()
+    try:
+        yield broker
+    finally:
+        broker.stop()
+
+
+async def test_the_real_gateway_works_within_its_acl(farm, farm_broker, tmp_path):
+    """The gateway s1.gw1, logged in to a locked farm broker and the locked cloud broker, announces itself,
+    forwards node-a's reading as a batch, relays the cloud's command to node-a and node-a's ack back to
+    the cloud."""
+    login = {"keepalive": 5, "timeout": 3, "username": "s1.gw1", "password": farm.passwords["s1.gw1"]}
     config = gateway_config(tmp_path, farm.broker.host, farm.broker.port, ROOT, site="s1", gateway_id="gw1",
-                            farm_broker=login, cloud_broker=login)
-    cloud = Login(farm.broker.host, farm.broker.port, *farm.service)
-    node = farm.login("node-a")
+                            farm_broker={**login, "host": farm_broker.host, "port": farm_broker.port},
+                            cloud_broker={**login, "host": farm.broker.host, "port": farm.broker.port})
+    cloud = farm.service_login()
+    node = Login(farm_broker.host, farm_broker.port, "node-a", farm.passwords["node-a"])
     try:
         cloud.subscribe(f"{ROOT}/v1/s1/gw/gw1/#")
         node.subscribe(node_topic("s1", "node-a", "cmd", ROOT))
@@ -261,8 +262,9 @@ async def test_the_cloud_worker_logs_in_and_stores_a_gateways_batch(farm, tmp_pa
     stores the batch gateway s1.gw1 publishes on its own topic."""
     pw = tmp_path / "mqtt.password"
     pw.write_text(farm.service[1] + "\n")
-    settings = local_settings(tmp_path, mqtt_enabled=True, mqtt_host=farm.broker.host, mqtt_port=farm.broker.port,
-                              topic_root=ROOT, mqtt_username=farm.service[0], mqtt_password_file=pw)
+    settings = local_settings(tmp_path, mqtt_enabled=True, mqtt_host=farm.broker.host,
+                              mqtt_port=farm.broker.service_port, topic_root=ROOT, mqtt_username=farm.service[0],
+                              mqtt_password_file=pw)
     async with running_app(settings) as client:
         worker = client.app.state.services.worker
         await eventually(lambda: _true(worker.connected), "the cloud worker to connect")
@@ -288,7 +290,7 @@ def test_a_revocation_reaches_the_running_broker_on_sighup(farm):
     """Revoke node-e in the registry, regenerate the files, SIGHUP the broker: node-e's next login is
     refused while node-a's still works, and the broker kept running."""
     from furrow.cloud.db import Database
-    from furrow.cloud.identity import CredentialStore
+    from furrow.cloud.identity import CredentialStore, Listener
     from furrow.commands.broker import write_broker_files
 
     assert farm.login("node-e").accepted
@@ -300,7 +302,8 @@ def test_a_revocation_reaches_the_running_broker_on_sighup(farm):
             logins = store.logins_sync(session)
     finally:
         db.dispose()
-    write_broker_files(farm.out, logins, ROOT, *farm.service)
+    write_broker_files(farm.out, logins, ROOT, *farm.service, Listener(farm.broker.port, farm.broker.host),
+                       Listener(farm.broker.service_port, farm.broker.host))
     assert farm.broker.pid is not None
     os.kill(farm.broker.pid, signal.SIGHUP)
     deadline = time.monotonic() + WAIT

@@ -259,7 +259,7 @@ def test_gateway_without_keys_warns_and_reports_commands_unsigned(tmp_path, capl
     """With no trusted keys the gateway logs a loud warning at start and /health says "commands": "unsigned"."""
     cfg = gateway_config(tmp_path, "127.0.0.1", 1883, "t/unsigned")
     with caplog.at_level(logging.WARNING, logger="furrow.gateway.app"), Gateway(cfg) as gw:
-        _, body = health(gw.stats())
+        _, body = health(gw.stats(), gw.clock())
     assert body["commands"] == "unsigned"
     assert any("UNSIGNED" in r.getMessage() for r in caplog.records)
 
@@ -313,7 +313,7 @@ async def test_cloud_signed_command_runs_on_a_node_checking_its_mac_and_refusals
             await eventually(lambda: _true(cloud.ack_outcomes["replay_refused"] == 1), "the replay refusal")
             assert await state_is("completed", cmd_id)
 
-            cloud.signer = CommandSigner.create(keys["stranger"])  # a key the gateway does not trust
+            cloud.sender.signer = CommandSigner.create(keys["stranger"])  # a key the gateway does not trust
             other_id = (await cloud.create(node="irr-sec", valve=1, action="open", duration_s=1))[0].id
             await eventually(lambda: state_is("rejected", other_id), "the wrong-key command to be rejected")
             other = await cloud.get(other_id)

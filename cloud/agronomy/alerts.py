@@ -13,6 +13,41 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from enum import IntEnum, StrEnum
+from typing import NamedTuple
+
+from .messages import Message, Texts
+
+# The English of every alert message; the dashboard's catalogues translate the same keys.
+TEXT = Texts({
+    "alert.soil-dry": "depletion {depletion_mm:.0f} mm is past RAW {raw_mm:.0f} mm (TAW {taw_mm:.0f} mm): "
+                      "the crop is under water stress",
+    "alert.waterlogged": "probes show {excess_mm:.0f} mm above field capacity",
+    "alert.budget-nearly-spent": "{used_pct:.0f}% of the water budget is used",
+    "alert.drought": "{days} days without effective rain, {et_mm:.0f} mm ET since",
+    "alert.frost": "minimum {tmin_c:.1f} °C expected",
+    "alert.heat": "maximum {tmax_c:.1f} °C expected",
+    "alert.frost-forecast": "minimum {tmin_c:.1f} °C forecast for {day} ({source})",
+    "alert.heat-forecast": "maximum {tmax_c:.1f} °C forecast for {day} ({source})",
+    "alert.node-never-heard": "{node} never heard",
+    "alert.node-silent": "{node} silent for {silent_h:.1f} h",
+    "alert.battery-low": "{node} battery {battery_v:.2f} V",
+    "alert.sensor-fault": "{node} sensor {sensor} reports {fault}",
+    "alert.sensor-stuck": "{node} sensor {sensor} has read {value:g} {unit} for longer than a working sensor "
+                          "does: stuck",
+    "alert.irrigation-no-flow": "{node} valve {valve} open but flow {flow_l_min:.1f} L/min "
+                                "(expected {expected_l_min:.0f} L/min)",
+    "alert.irrigation-flow-when-closed": "{node} valve {valve} closed but {flow_l_min:.1f} L/min flowing",
+    "alert.threshold": "risk index {value:.1f} ≥ threshold {threshold:g}",
+    "alert.threshold-detail": "risk index {value:.1f} ≥ threshold {threshold:g}: {detail}",
+    "alert.pest-threshold": "{node}: {value:.1f} catches per trap per week ≥ threshold {threshold:g}",
+    "alert.pest-threshold-detail": "{node}: {value:.1f} catches per trap per week ≥ threshold {threshold:g}: "
+                                   "{detail}",
+    "alert.trap-detail": "catch {catch:.1f}/trap/week, trend {trend} ({slope:+.1f}/week)",
+    "alert.disease-detail": "{wet_hours:g} wet hours at {mean_temp_c:.1f} °C, {required_h:.1f} h needed "
+                            "({pathogen}, values from {source})",
+    "alert.disease-detail-no-infection": "{wet_hours:g} wet hours at {mean_temp_c:.1f} °C, no infection at that "
+                                         "temperature ({pathogen}, values from {source})",
+})
 
 
 class Severity(IntEnum):
@@ -47,6 +82,8 @@ class Alert:
     evidence: dict[str, object] = field(default_factory=dict)
     new: bool = True
     acknowledged_by: str | None = None
+    i18n: Message | None = None
+    """The message as a catalogue key and its values (None on alerts stored before keys)."""
 
     @property
     def key(self) -> tuple[AlertKind, str]:
@@ -65,14 +102,26 @@ class ZoneSnapshot:
     et_since_effective_rain_mm: float = 0.0
 
 
+class SensorFault(NamedTuple):
+    """One sensor of a node that reports a fault code, or a value the gateway flagged suspect."""
+
+    sensor: str
+    """measurement[@depth or channel], as in the alert's subject."""
+    fault: str
+    """The fault code, or the gateway's flag ("stuck")."""
+    value: float | None = None
+    """The suspect value (a flag), with its unit."""
+    unit: str = ""
+
+
 @dataclass(frozen=True)
 class NodeSnapshot:
     node: str
     last_seen: datetime | None
     report_interval_s: float = 300.0
     battery_v: float | None = None
-    faults: tuple[tuple[str, str], ...] = ()
-    """(sensor, fault code) of sensors reporting a fault."""
+    faults: tuple[SensorFault, ...] = ()
+    """Sensors reporting a fault or flagged suspect."""
     expected: bool = True
     """Whether the node ought to report (it is registered): only then is silence an alert."""
 
@@ -88,9 +137,16 @@ class ValveSnapshot:
 
 @dataclass(frozen=True)
 class SiteWeather:
+    """The lowest and highest air temperature a site has now or is forecast to have; `*_day` and
+    `*_source` are set when the value is a forecast's (the day it is for, and the forecast)."""
+
     site: str
     tmin_forecast_c: float | None = None
     tmax_forecast_c: float | None = None
+    tmin_day: str | None = None
+    tmin_source: str | None = None
+    tmax_day: str | None = None
+    tmax_source: str | None = None
 
 
 @dataclass(frozen=True)
@@ -100,7 +156,7 @@ class RiskSnapshot:
     subject: str
     value: float
     threshold: float
-    detail: str = ""
+    detail: Message | None = None
 
 
 @dataclass(frozen=True)
@@ -136,8 +192,10 @@ class FarmState:
     thresholds: Thresholds = Thresholds()
 
 
-def _raise(kind: AlertKind, subject: str, severity: Severity, message: str, now: datetime, **evidence: object) -> Alert:
-    return Alert(kind=kind, subject=subject, severity=severity, message=message, since=now, evidence=evidence)
+def _raise(kind: AlertKind, subject: str, severity: Severity, message: Message, now: datetime,
+           **evidence: object) -> Alert:
+    return Alert(kind=kind, subject=subject, severity=severity, message=message.text, since=now, evidence=evidence,
+                 i18n=message)
 
 
 def _rules(s: FarmState) -> Iterator[Alert]:
@@ -146,63 +204,85 @@ def _rules(s: FarmState) -> Iterator[Alert]:
         if z.depletion_mm > z.raw_mm:
             crit = z.depletion_mm >= t.dry_critical_fraction * z.taw_mm
             yield _raise(AlertKind.DRY, z.zone, Severity.CRITICAL if crit else Severity.WARNING,
-                         f"depletion {z.depletion_mm:.0f} mm is past RAW {z.raw_mm:.0f} mm (TAW {z.taw_mm:.0f}): "
-                         "the crop is under water stress", now, depletion_mm=z.depletion_mm, raw_mm=z.raw_mm,
+                         TEXT("alert.soil-dry", depletion_mm=round(z.depletion_mm), raw_mm=round(z.raw_mm),
+                              taw_mm=round(z.taw_mm)), now, depletion_mm=z.depletion_mm, raw_mm=z.raw_mm,
                          taw_mm=z.taw_mm)
         if z.excess_mm >= t.waterlogged_mm:
             yield _raise(AlertKind.WATERLOGGED, z.zone,
                          Severity.CRITICAL if z.excess_mm >= t.waterlogged_critical_mm else Severity.WARNING,
-                         f"probes show {z.excess_mm:.0f} mm above field capacity", now, excess_mm=z.excess_mm)
+                         TEXT("alert.waterlogged", excess_mm=round(z.excess_mm)), now, excess_mm=z.excess_mm)
         if z.budget_used_fraction is not None and z.budget_used_fraction >= t.budget_warning:
             yield _raise(AlertKind.BUDGET, z.zone,
                          Severity.CRITICAL if z.budget_used_fraction >= 1.0 else Severity.WARNING,
-                         f"{z.budget_used_fraction:.0%} of the water budget is used", now,
+                         TEXT("alert.budget-nearly-spent", used_pct=round(100 * z.budget_used_fraction)), now,
                          used_fraction=z.budget_used_fraction)
         if z.days_without_effective_rain >= t.drought_days and z.et_since_effective_rain_mm >= t.drought_et_mm:
             yield _raise(AlertKind.DROUGHT, z.zone,
                          Severity.CRITICAL if z.days_without_effective_rain >= t.drought_critical_days
                          else Severity.WARNING,
-                         f"{z.days_without_effective_rain} days without effective rain, "
-                         f"{z.et_since_effective_rain_mm:.0f} mm ET since", now,
+                         TEXT("alert.drought", days=z.days_without_effective_rain,
+                              et_mm=round(z.et_since_effective_rain_mm)), now,
                          days=z.days_without_effective_rain, et_mm=z.et_since_effective_rain_mm)
     for w in s.weather:
         if w.tmin_forecast_c is not None and w.tmin_forecast_c <= t.frost_c:
+            tmin = round(w.tmin_forecast_c, 1)
             yield _raise(AlertKind.FROST, w.site,
                          Severity.CRITICAL if w.tmin_forecast_c <= t.hard_frost_c else Severity.WARNING,
-                         f"minimum {w.tmin_forecast_c:.1f} °C expected", now, tmin_c=w.tmin_forecast_c)
+                         TEXT("alert.frost-forecast", tmin_c=tmin, day=w.tmin_day, source=w.tmin_source)
+                         if w.tmin_source else TEXT("alert.frost", tmin_c=tmin), now, tmin_c=w.tmin_forecast_c,
+                         **({"day": w.tmin_day, "source": w.tmin_source} if w.tmin_source else {}))
         if w.tmax_forecast_c is not None and w.tmax_forecast_c >= t.heat_c:
+            tmax = round(w.tmax_forecast_c, 1)
             yield _raise(AlertKind.HEAT, w.site,
                          Severity.CRITICAL if w.tmax_forecast_c >= t.extreme_heat_c else Severity.WARNING,
-                         f"maximum {w.tmax_forecast_c:.1f} °C expected", now, tmax_c=w.tmax_forecast_c)
+                         TEXT("alert.heat-forecast", tmax_c=tmax, day=w.tmax_day, source=w.tmax_source)
+                         if w.tmax_source else TEXT("alert.heat", tmax_c=tmax), now, tmax_c=w.tmax_forecast_c,
+                         **({"day": w.tmax_day, "source": w.tmax_source} if w.tmax_source else {}))
     for n in s.nodes:
         silent = None if n.last_seen is None else now - n.last_seen
         if n.expected and (silent is None or silent > timedelta(seconds=t.offline_intervals * n.report_interval_s)):
             crit = silent is None or silent >= t.offline_critical
             yield _raise(AlertKind.NODE_OFFLINE, n.node, Severity.CRITICAL if crit else Severity.WARNING,
-                         "never heard" if silent is None else f"silent for {silent}", now,
+                         TEXT("alert.node-never-heard", node=n.node) if silent is None
+                         else TEXT("alert.node-silent", node=n.node, silent_h=round(silent.total_seconds() / 3600, 1)),
+                         now,
                          last_seen=n.last_seen.isoformat() if n.last_seen else None)
         if n.battery_v is not None and n.battery_v <= t.battery_v:
             yield _raise(AlertKind.BATTERY_LOW, n.node,
                          Severity.CRITICAL if n.battery_v <= t.battery_critical_v else Severity.WARNING,
-                         f"battery {n.battery_v:.2f} V", now, battery_v=n.battery_v)
-        for sensor, fault in n.faults:
-            yield _raise(AlertKind.SENSOR_FAULT, f"{n.node}/{sensor}", Severity.WARNING,
-                         f"sensor {sensor} reports {fault}", now, fault=fault)
+                         TEXT("alert.battery-low", node=n.node, battery_v=round(n.battery_v, 2)), now,
+                         battery_v=n.battery_v)
+        for f in n.faults:
+            stuck = f.fault == "stuck" and f.value is not None
+            yield _raise(AlertKind.SENSOR_FAULT, f"{n.node}/{f.sensor}", Severity.WARNING,
+                         TEXT("alert.sensor-stuck", node=n.node, sensor=f.sensor, value=f.value, unit=f.unit) if stuck
+                         else TEXT("alert.sensor-fault", node=n.node, sensor=f.sensor, fault=f.fault), now,
+                         fault=f.fault, **({"value": f.value, "unit": f.unit} if stuck else {}))
     for v in s.valves:
         subject = f"{v.node}/valve {v.valve}"
         if v.open and v.flow_l_min is not None and v.flow_l_min < t.no_flow_fraction * v.expected_flow_l_min:
             yield _raise(AlertKind.NO_FLOW, subject, Severity.CRITICAL,
-                         f"valve open but flow {v.flow_l_min:.1f} L/min (expected {v.expected_flow_l_min:.0f})", now,
+                         TEXT("alert.irrigation-no-flow", node=v.node, valve=v.valve, flow_l_min=round(v.flow_l_min, 1),
+                              expected_l_min=round(v.expected_flow_l_min)), now,
                          flow_l_min=v.flow_l_min, expected_flow_l_min=v.expected_flow_l_min)
         if not v.open and v.flow_l_min is not None and v.flow_l_min > t.closed_flow_l_min:
             yield _raise(AlertKind.FLOW_WHEN_CLOSED, subject, Severity.CRITICAL,
-                         f"valve closed but {v.flow_l_min:.1f} L/min flowing", now, flow_l_min=v.flow_l_min)
-    for kind, risks in ((AlertKind.PEST, s.pests), (AlertKind.DISEASE, s.diseases)):
-        for r in risks:
-            if r.value >= r.threshold:
-                yield _raise(kind, r.subject, Severity.CRITICAL if r.value >= 2 * r.threshold else Severity.WARNING,
-                             f"{r.value:.1f} ≥ threshold {r.threshold:g}" + (f": {r.detail}" if r.detail else ""),
-                             now, value=r.value, threshold=r.threshold)
+                         TEXT("alert.irrigation-flow-when-closed", node=v.node, valve=v.valve,
+                              flow_l_min=round(v.flow_l_min, 1)), now,
+                         flow_l_min=v.flow_l_min)
+    for r in s.pests:  # the subject is the trap node; the value catches per trap per week
+        if r.value >= r.threshold:
+            yield _risk(AlertKind.PEST, "alert.pest-threshold", r, now, node=r.subject)
+    for r in s.diseases:  # the value is an infection risk index
+        if r.value >= r.threshold:
+            yield _risk(AlertKind.DISEASE, "alert.threshold", r, now)
+
+
+def _risk(kind: AlertKind, key: str, r: RiskSnapshot, now: datetime, **names: object) -> Alert:
+    values = {**names, "value": round(r.value, 1), "threshold": r.threshold}
+    return _raise(kind, r.subject, Severity.CRITICAL if r.value >= 2 * r.threshold else Severity.WARNING,
+                  TEXT(f"{key}-detail", **values, detail=r.detail) if r.detail else TEXT(key, **values),
+                  now, value=r.value, threshold=r.threshold)
 
 
 def evaluate_alerts(state: FarmState, previous: Sequence[Alert] = ()) -> list[Alert]:

@@ -2,8 +2,9 @@
 
 `plan_zone(zone, state, weather, forecast, now)` is pure. It returns a Decision
 carrying its inputs, the rule that decided it, every adjustment made on the way,
-a sentence for a person, and the command(s) to create as plain data (the fields
-of POST /api/v1/commands). The cloud stores the Decision and issues the commands.
+a sentence for a person, and the run(s) to command as typed `PlannedRun`s (node,
+valve, duration, not-before, expiry, max runtime). The cloud stores the Decision
+and hands each run to the command lifecycle (CommandService.create_run).
 
 Rules, in the order they are checked:
 
@@ -34,7 +35,42 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime, time, timedelta
 from enum import StrEnum
 
+from .messages import Message, Texts, join
 from .zone import ZoneConfig
+
+# The English of each decision's explanation, a rule's sentence then its adjustments' (joined
+# with "; "); the dashboard's catalogues translate the same keys.
+TEXT = Texts({
+    "decision.an-agronomist": "an agronomist",
+    "decision.override-hold": "held by {by}: nothing is issued",
+    "decision.override-skip": "skipped by {by}",
+    "decision.override-skip-until": "skipped by {by} until {until:%Y-%m-%d %H:%M}",
+    "decision.override-water-now": "water now asked by {by}: {net_mm:.1f} mm net",
+    "decision.already-irrigating": "depletion {before_mm:.1f} mm reached MAD {mad_mm:.1f} mm, but {pending_mm:.1f} mm "
+                                   "of irrigation in flight or run since the balance leaves {depletion_mm:.1f} mm",
+    "decision.below-mad": "depletion {depletion_mm:.1f} mm is below MAD {mad_mm:.1f} mm ({mad_pct:.0f}% of TAW "
+                          "{taw_mm:.1f} mm)",
+    "decision.mad-reached": "depletion {depletion_mm:.1f} mm reached MAD {mad_mm:.1f} mm: refill {net_mm:.1f} mm to "
+                            "{target_mm:.1f} mm",
+    "decision.mad-reached-pending": "depletion {depletion_mm:.1f} mm reached MAD {mad_mm:.1f} mm: refill "
+                                    "{net_mm:.1f} mm to {target_mm:.1f} mm ({pending_mm:.1f} mm of irrigation in "
+                                    "flight or run since the balance deducted)",
+    "decision.rain-forecast": "{expected_mm:.1f} mm of rain expected within {horizon_h} h ({source}) covers the "
+                              "{net_mm:.1f} mm needed",
+    "decision.shrunk-for-forecast": "{expected_mm:.1f} mm expected rain deducted, {net_mm:.1f} mm left",
+    "decision.budget-exhausted": "the water budget is spent",
+    "decision.budget-limited": "cut to the {left_mm:.1f} mm left in the budget",
+    "decision.within-budget": "within the budget ({left_mm:.1f} mm gross left)",
+    "decision.below-minimum": "{net_mm:.1f} mm is under the minimum application of {min_mm:.1f} mm",
+    "decision.capped-at-max-runtime": "capped at {runs} run(s) of the valve maximum {max_runtime_s} s "
+                                      "({net_mm:.1f} mm net)",
+    "decision.split-at-max-runtime": "split into {runs} runs of at most {max_runtime_s} s (the valve maximum), "
+                                     "{gap_min} min apart",
+    "decision.group-busy": "group {group} busy until {until:%H:%M}",
+    "decision.urgent-outside-window": "urgent ({depletion_pct:.0f}% of TAW): not waiting for the night window",
+    "decision.deferred-to-window": "deferred to the night window at {at:%Y-%m-%d %H:%M}",
+    "decision.group-sequenced": "after the zone before it in group {group}, at {at:%H:%M}",
+})
 
 
 class Action(StrEnum):
@@ -104,8 +140,39 @@ class Forecast:
 
 
 @dataclass(frozen=True)
+class PlannedRun:
+    """One valve run the planner wants: open `valve` of `node` for `duration`, starting no
+    earlier than `not_before` and no later than `expires`; the controller cuts it off at
+    `max_runtime` whatever happens upstream. Times are aware datetimes."""
+
+    node: str
+    valve: int
+    duration: timedelta
+    not_before: datetime
+    expires: datetime
+    max_runtime: timedelta
+
+    def shifted(self, by: timedelta) -> PlannedRun:
+        """The same run, its window moved by `by`."""
+        return replace(self, not_before=self.not_before + by, expires=self.expires + by)
+
+    @property
+    def ends(self) -> datetime:
+        """When the run ends if it starts at its not-before."""
+        return self.not_before + self.duration
+
+    def to_record(self) -> dict[str, object]:
+        """JSON-ready, in the fields of POST /api/v1/commands (a decision's stored `commands`)."""
+        return {"node": self.node, "valve": self.valve, "action": "open",
+                "duration_s": int(self.duration.total_seconds()), "not_before": self.not_before.isoformat(),
+                "ttl_s": int((self.expires - self.not_before).total_seconds()),
+                "max_runtime_s": int(self.max_runtime.total_seconds())}
+
+
+@dataclass(frozen=True)
 class Decision:
-    """One decision for one zone, explained."""
+    """One decision for one zone, explained: `explanation` is the English of `messages` (the
+    rule's sentence, then each adjustment's), which carry their catalogue keys and values."""
 
     zone: str
     action: Action
@@ -118,7 +185,9 @@ class Decision:
     runtime_s: int = 0
     not_before: datetime | None = None
     hydraulic_group: str = ""
-    commands: tuple[dict[str, object], ...] = field(default=())
+    runs: tuple[PlannedRun, ...] = field(default=())
+    """What to command: each run goes to the command lifecycle as one command."""
+    messages: tuple[Message, ...] = ()
 
     def to_record(self) -> dict[str, object]:
         """The decision as JSON-ready plain data, for storage and the API."""
@@ -126,7 +195,7 @@ class Decision:
                 "adjustments": list(self.adjustments), "net_mm": self.net_mm, "gross_mm": self.gross_mm,
                 "runtime_s": self.runtime_s, "not_before": self.not_before.isoformat() if self.not_before else None,
                 "hydraulic_group": self.hydraulic_group, "inputs": dict(self.inputs),
-                "commands": [dict(c) for c in self.commands]}
+                "commands": [r.to_record() for r in self.runs], "messages": [m.record() for m in self.messages]}
 
 
 def in_window(t: time, start: time, end: time) -> bool:
@@ -150,12 +219,12 @@ def window_end_after(begin: datetime, start: time, end: time) -> datetime:
     return candidate if candidate > begin else candidate + timedelta(days=1)
 
 
-def _command(zone: ZoneConfig, runtime_s: int, not_before: datetime, ttl_s: int) -> dict[str, object]:
+def _run(zone: ZoneConfig, runtime_s: int, not_before: datetime, ttl_s: int) -> PlannedRun:
     # the controller's own cut-off: a margin over the planned runtime, never past the valve's maximum
     safety = min(zone.irrigation.max_runtime_s, runtime_s + max(60, runtime_s // 10))
-    return {"node": zone.irrigation.node, "valve": zone.irrigation.valve, "action": "open",
-            "duration_s": runtime_s, "not_before": not_before.isoformat(), "ttl_s": ttl_s,
-            "max_runtime_s": safety}
+    return PlannedRun(node=zone.irrigation.node, valve=zone.irrigation.valve, duration=timedelta(seconds=runtime_s),
+                      not_before=not_before, expires=not_before + timedelta(seconds=ttl_s),
+                      max_runtime=timedelta(seconds=safety))
 
 
 def plan_zone(zone: ZoneConfig, state: ZoneState, weather: WeatherNow | None, forecast: Forecast | None,
@@ -191,46 +260,50 @@ def plan_zone(zone: ZoneConfig, state: ZoneState, weather: WeatherNow | None, fo
                                                         "reason": state.override.reason},
     }
 
-    def no(action: Action, rule: str, why: str, adjustments: tuple[str, ...] = ()) -> Decision:
-        return Decision(zone=zone.id, action=action, rule=rule, explanation=why, inputs=inputs,
-                        adjustments=adjustments, hydraulic_group=irr.hydraulic_group)
+    def no(action: Action, rule: str, *why: Message, adjustments: tuple[str, ...] = ()) -> Decision:
+        return Decision(zone=zone.id, action=action, rule=rule, explanation=join(why), inputs=inputs,
+                        adjustments=adjustments, hydraulic_group=irr.hydraulic_group, messages=why)
 
     override = state.override if state.override is not None and state.override.active(now) else None
+    by = (override.by or TEXT("decision.an-agronomist")) if override is not None else ""
     if override is not None and override.kind is OverrideKind.HOLD:
-        return no(Action.HOLD, "override-hold", f"held by {override.by or 'an agronomist'}: nothing is issued")
+        return no(Action.HOLD, "override-hold", TEXT("decision.override-hold", by=by))
     if override is not None and override.kind is OverrideKind.SKIP:
-        until = f" until {override.until:%Y-%m-%d %H:%M}" if override.until else ""
-        return no(Action.SKIP, "override-skip", f"skipped by {override.by or 'an agronomist'}{until}")
+        return no(Action.SKIP, "override-skip", TEXT("decision.override-skip-until", by=by, until=override.until)
+                  if override.until else TEXT("decision.override-skip", by=by))
 
     adjustments: list[str] = []
+    why: list[Message] = []
+    mad_mm = round(mad * taw, 1)
     water_now = override is not None and override.kind is OverrideKind.WATER_NOW
     if water_now:
         assert override is not None
         rule = "override-water-now"
         net = override.amount_mm if override.amount_mm is not None else max(0.0, depletion - target)
-        why = f"water now asked by {override.by or 'an agronomist'}: {net:.1f} mm net"
+        why.append(TEXT("decision.override-water-now", by=by, net_mm=round(net, 1)))
     else:
         if depletion < mad * taw and before_irrigation >= mad * taw:
-            return no(Action.SKIP, "already-irrigating",
-                      f"depletion {before_irrigation:.1f} mm reached MAD {mad * taw:.1f} mm, but {pending:.1f} mm "
-                      f"of irrigation in flight or run since the balance leaves {depletion:.1f} mm")
+            return no(Action.SKIP, "already-irrigating", TEXT(
+                "decision.already-irrigating", before_mm=round(before_irrigation, 1), mad_mm=mad_mm,
+                pending_mm=round(pending, 1), depletion_mm=round(depletion, 1)))
         if depletion < mad * taw:
-            return no(Action.SKIP, "below-mad",
-                      f"depletion {depletion:.1f} mm is below MAD {mad * taw:.1f} mm ({mad:.0%} of TAW {taw:.1f} mm)")
+            return no(Action.SKIP, "below-mad", TEXT("decision.below-mad", depletion_mm=round(depletion, 1),
+                                                     mad_mm=mad_mm, mad_pct=round(100 * mad), taw_mm=round(taw, 1)))
         rule = "mad-reached"
         net = depletion - target
-        why = f"depletion {depletion:.1f} mm reached MAD {mad * taw:.1f} mm: refill {net:.1f} mm to {target:.1f} mm"
-        if pending > 0:
-            why += f" ({pending:.1f} mm of irrigation in flight or run since the balance deducted)"
+        reached = {"depletion_mm": round(depletion, 1), "mad_mm": mad_mm, "net_mm": round(net, 1),
+                   "target_mm": round(target, 1)}
+        why.append(TEXT("decision.mad-reached-pending", pending_mm=round(pending, 1), **reached) if pending > 0
+                   else TEXT("decision.mad-reached", **reached))
         if forecast is not None and forecast.expected_mm >= irr.rain_skip_mm:
             expected = forecast.expected_mm
             if expected >= net:
-                return no(Action.SKIP, "rain-forecast",
-                          f"{expected:.1f} mm of rain expected within {forecast.horizon_h} h ({forecast.source}) "
-                          f"covers the {net:.1f} mm needed")
+                return no(Action.SKIP, "rain-forecast", TEXT(
+                    "decision.rain-forecast", expected_mm=round(expected, 1), horizon_h=forecast.horizon_h,
+                    source=forecast.source, net_mm=round(net, 1)))
             net -= expected
             adjustments.append("shrunk-for-forecast")
-            why += f"; {expected:.1f} mm expected rain deducted, {net:.1f} mm left"
+            why.append(TEXT("decision.shrunk-for-forecast", expected_mm=round(expected, 1), net_mm=round(net, 1)))
     gross = net / irr.efficiency
     if not water_now:
         remaining = [b - u for b, u in ((irr.week_budget_mm, state.week_used_mm),
@@ -238,18 +311,19 @@ def plan_zone(zone: ZoneConfig, state: ZoneState, weather: WeatherNow | None, fo
         if remaining:
             left = max(0.0, min(remaining))
             if left <= 0.0:
-                return no(Action.SKIP, "budget-exhausted", f"the water budget is spent ({why})", tuple(adjustments))
+                return no(Action.SKIP, "budget-exhausted", TEXT("decision.budget-exhausted"), *why,
+                          adjustments=tuple(adjustments))
             if gross > left:
                 gross = left
                 net = gross * irr.efficiency
                 adjustments.append("budget-limited")
-                why += f"; cut to the {left:.1f} mm left in the budget"
+                why.append(TEXT("decision.budget-limited", left_mm=round(left, 1)))
             else:
-                why += f"; within the budget ({left:.1f} mm gross left)"
+                why.append(TEXT("decision.within-budget", left_mm=round(left, 1)))
     if net < irr.min_application_mm:
-        return no(Action.SKIP, "below-minimum",
-                  f"{net:.1f} mm is under the minimum application of {irr.min_application_mm:.1f} mm ({why})",
-                  tuple(adjustments))
+        return no(Action.SKIP, "below-minimum", TEXT("decision.below-minimum", net_mm=round(net, 1),
+                                                     min_mm=round(irr.min_application_mm, 1)), *why,
+                  adjustments=tuple(adjustments))
     runtime_s = math.ceil(gross / irr.precipitation_rate_mm_h * 3600.0)
     runs = 1
     if runtime_s > irr.max_runtime_s:
@@ -260,28 +334,28 @@ def plan_zone(zone: ZoneConfig, state: ZoneState, weather: WeatherNow | None, fo
             gross = runtime_s / 3600.0 * irr.precipitation_rate_mm_h
             net = gross * irr.efficiency
             adjustments.append("capped-at-max-runtime")
-            why += (f"; capped at {runs} run(s) of the valve maximum {irr.max_runtime_s} s "
-                    f"({net:.1f} mm net)")
+            why.append(TEXT("decision.capped-at-max-runtime", runs=runs, max_runtime_s=irr.max_runtime_s,
+                            net_mm=round(net, 1)))
         else:
             adjustments.append("split-at-max-runtime")
-            why += (f"; split into {runs} runs of at most {irr.max_runtime_s} s (the valve maximum), "
-                    f"{irr.split_gap_s // 60} min apart")
+            why.append(TEXT("decision.split-at-max-runtime", runs=runs, max_runtime_s=irr.max_runtime_s,
+                            gap_min=irr.split_gap_s // 60))
 
     start = now
     if state.group_busy_until is not None and state.group_busy_until > start:
         start = state.group_busy_until
         adjustments.append("group-busy")
-        why += f"; group {irr.hydraulic_group} busy until {start:%H:%M}"
+        why.append(TEXT("decision.group-busy", group=irr.hydraulic_group, until=start))
     urgent = depletion >= irr.urgent_fraction * taw
     if not water_now and not in_window(start.time(), irr.window_start, irr.window_end):
         if urgent:
             adjustments.append("urgent-outside-window")
-            why += f"; urgent ({depletion / taw:.0%} of TAW): not waiting for the night window"
+            why.append(TEXT("decision.urgent-outside-window", depletion_pct=round(100 * depletion / taw)))
         else:
             start = next_window_start(start, irr.window_start)
             adjustments.append("deferred-to-window")
-            why += f"; deferred to the night window at {start:%Y-%m-%d %H:%M}"
-    commands = []
+            why.append(TEXT("decision.deferred-to-window", at=start))
+    planned = []
     run_start = start
     window_end = window_end_after(start, irr.window_start, irr.window_end)
     for k in range(runs):
@@ -291,20 +365,18 @@ def plan_zone(zone: ZoneConfig, state: ZoneState, weather: WeatherNow | None, fo
             ttl_s = 3600 + run_s
         else:
             ttl_s = max(600, int((window_end - run_start).total_seconds()))
-        commands.append(_command(zone, run_s, run_start, ttl_s))
+        planned.append(_run(zone, run_s, run_start, ttl_s))
         run_start = run_start + timedelta(seconds=run_s + irr.split_gap_s)
-    return Decision(zone=zone.id, action=Action.IRRIGATE, rule=rule, explanation=why, inputs=inputs,
+    return Decision(zone=zone.id, action=Action.IRRIGATE, rule=rule, explanation=join(why), inputs=inputs,
                     adjustments=tuple(adjustments), net_mm=round(net, 2), gross_mm=round(gross, 2),
                     runtime_s=runtime_s, not_before=start,
-                    hydraulic_group=irr.hydraulic_group, commands=tuple(commands))
+                    hydraulic_group=irr.hydraulic_group, runs=tuple(planned), messages=tuple(why))
 
 
 def _busy_until(d: Decision) -> datetime:
     """When the last run of an irrigate decision ends (split runs included)."""
     assert d.not_before is not None
-    ends = [datetime.fromisoformat(str(c["not_before"])) + timedelta(seconds=int(c["duration_s"]))  # type: ignore[call-overload]
-            for c in d.commands]
-    return max(ends, default=d.not_before + timedelta(seconds=d.runtime_s))
+    return max((r.ends for r in d.runs), default=d.not_before + timedelta(seconds=d.runtime_s))
 
 
 def schedule_groups(decisions: Sequence[Decision], gap: timedelta = timedelta(minutes=1)) -> list[Decision]:
@@ -331,11 +403,10 @@ def schedule_groups(decisions: Sequence[Decision], gap: timedelta = timedelta(mi
             if free_at is not None and d.not_before < free_at:
                 start = free_at
                 shift = start - d.not_before
-                cmds = tuple({**c, "not_before": (datetime.fromisoformat(str(c["not_before"])) + shift).isoformat()}
-                             for c in d.commands)
-                d = replace(d, not_before=start, commands=cmds, adjustments=(*d.adjustments, "group-sequenced"),
-                            explanation=d.explanation + f"; after the zone before it in group {d.hydraulic_group}, "
-                                                        f"at {start:%H:%M}")
+                then = TEXT("decision.group-sequenced", group=d.hydraulic_group, at=start)
+                d = replace(d, not_before=start, runs=tuple(r.shifted(shift) for r in d.runs),
+                            adjustments=(*d.adjustments, "group-sequenced"),
+                            explanation=f"{d.explanation}; {then.text}", messages=(*d.messages, then))
                 out[i] = d
             assert d.not_before is not None
             free_at = _busy_until(d) + gap

@@ -14,12 +14,13 @@ import hashlib
 import hmac
 import json
 import logging
-import random
 from collections import Counter
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 import httpx
+
+from furrow.retry import Backoff, retrying
 
 from ..events import EventBus
 from ..mqtt_worker import MqttWorker
@@ -96,24 +97,18 @@ class Outlet:
             await self._deliver(notice)
 
     async def _deliver(self, notice: Notice) -> None:
-        delay = self._backoff_s
-        for attempt in range(1, self._attempts + 1):
-            try:
-                await self._send(notice)
-            except asyncio.CancelledError:
-                raise
-            except Exception as e:  # noqa: BLE001 - any failure is retried, then counted
-                if attempt == self._attempts:
-                    self.stats["failed"] += 1
-                    log.warning("alert %s (%s) not delivered by %s after %d attempts: %s", notice.alert.id,
-                                notice.event, self.name, attempt, e)
-                    return
-                self.stats["retries"] += 1
-                await asyncio.sleep(delay * random.uniform(0.5, 1.0))
-                delay = min(self._backoff_max_s, delay * 2)
-                continue
-            self.stats["delivered"] += 1
+        def retried(_n: int, _e: BaseException, _delay: float) -> None:
+            self.stats["retries"] += 1
+
+        try:
+            await retrying(lambda: self._send(notice), retry_on=Exception, attempts=self._attempts,
+                           backoff=Backoff(first_s=self._backoff_s, max_s=self._backoff_max_s), on_retry=retried)
+        except Exception as e:  # noqa: BLE001 - any failure is retried, then counted
+            self.stats["failed"] += 1
+            log.warning("alert %s (%s) not delivered by %s after %d attempts: %s", notice.alert.id,
+                        notice.event, self.name, self._attempts, e)
             return
+        self.stats["delivered"] += 1
 
 
 def mqtt_sender(worker: MqttWorker, root: str) -> Callable[[Notice], Awaitable[None]]:

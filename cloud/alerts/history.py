@@ -8,7 +8,7 @@ from __future__ import annotations
 from collections import defaultdict
 from datetime import UTC, date, datetime, timedelta
 
-from ..agronomy.alerts import RiskSnapshot
+from ..agronomy.alerts import TEXT, RiskSnapshot
 from ..agronomy.et0 import DailyWeather, Site, et0_daily
 from ..agronomy.pests import TrapCount, trap_pressure, wet_periods
 from ..agronomy.water_balance import effective_rain
@@ -31,11 +31,12 @@ def _day_start_ms(d: date) -> int:
 
 
 async def drought(store: ReadingStore, gauges: list[str], latitude_deg: float, now_ms: int,
-                  lookback_days: int) -> tuple[int, float]:
+                  lookback_days: int, elevation_m: float = 0.0) -> tuple[int, float]:
     """(days without effective rain, ET0 summed over them [mm]) back from yesterday (UTC).
 
     ET0 is FAO-56 Penman-Monteith from each day's Tmin/Tmax alone (the missing-data rules:
-    radiation from the temperature range, vapour pressure from Tmin, 2 m/s wind), elevation 0.
+    radiation from the temperature range, vapour pressure from Tmin, 2 m/s wind) at the site's
+    elevation (0 m when the registry has none).
     Rain is effective unless under 0.2 ET0 (water_balance.effective_rain). A day without a
     temperature reading ends the count: it is unknown, not dry.
     """
@@ -52,7 +53,7 @@ async def drought(store: ReadingStore, gauges: list[str], latitude_deg: float, n
     rain_by_gauge: dict[date, list[float]] = defaultdict(list)
     for b in await store.aggregate(gauges, "rain_mm", start, end, DAY_MS, "sum"):
         rain_by_gauge[_day(b.time_ms)].append(b.value or 0.0)
-    site = Site(latitude_deg=latitude_deg, elevation_m=0.0)
+    site = Site(latitude_deg=latitude_deg, elevation_m=elevation_m)
     days, et_mm = 0, 0.0
     for back in range(1, lookback_days + 1):
         d = today - timedelta(days=back)
@@ -86,10 +87,11 @@ async def disease_risk(store: ReadingStore, zone: str, weather_nodes: list[str],
     if not periods:
         return RiskSnapshot(subject=subject, value=0.0, threshold=1.0)
     worst = max(periods, key=lambda p: p.risk_index)
-    need = "no infection at that temperature" if worst.required_h is None else f"{worst.required_h:.1f} h needed"
-    return RiskSnapshot(subject=subject, value=round(worst.risk_index, 2), threshold=1.0,
-                        detail=f"{worst.hours:g} wet hours at {worst.mean_temp_c:.1f} °C, {need} "
-                        f"({pathogen.name}, values from {pathogen.source})")
+    found = {"wet_hours": worst.hours, "mean_temp_c": round(worst.mean_temp_c, 1), "pathogen": pathogen.name,
+             "source": pathogen.source}
+    detail = (TEXT("alert.disease-detail-no-infection", **found) if worst.required_h is None
+              else TEXT("alert.disease-detail", required_h=round(worst.required_h, 1), **found))
+    return RiskSnapshot(subject=subject, value=round(worst.risk_index, 2), threshold=1.0, detail=detail)
 
 
 async def trap_risk(store: ReadingStore, node: str, now_ms: int, threshold_per_week: float) -> RiskSnapshot | None:
@@ -105,4 +107,5 @@ async def trap_risk(store: ReadingStore, node: str, now_ms: int, threshold_per_w
     counts = [TrapCount(trap=f"{node}/{ch}", day=d, count=int(n), days_exposed=1.0) for (ch, d), n in per_day.items()]
     status = trap_pressure(node, counts, threshold_per_week, _day(now_ms), weeks=TRAP_WEEKS)
     return RiskSnapshot(subject=node, value=round(status.catch_per_trap_week, 1), threshold=threshold_per_week,
-                        detail=status.rule)
+                        detail=TEXT("alert.trap-detail", catch=round(status.catch_per_trap_week, 1),
+                                    trend=str(status.trend), slope=round(status.slope_per_week, 1)))

@@ -38,7 +38,8 @@ class AlertOut(BaseModel):
     model_config = ConfigDict(json_schema_extra={"examples": [{
         "id": 12, "kind": "soil-dry", "subject": "north-1", "site": "farm", "zone": "north-1",
         "severity": "warning", "message": "depletion 33 mm is past RAW 26 mm (TAW 51): the crop is under water "
-        "stress", "evidence": {"depletion_mm": 33.0, "raw_mm": 25.5, "taw_mm": 51.0},
+        "stress", "message_key": "alert.soil-dry", "message_params": {"depletion_mm": 33, "raw_mm": 26, "taw_mm": 51},
+        "evidence": {"depletion_mm": 33.0, "raw_mm": 25.5, "taw_mm": 51.0},
         "first_ms": 1767225600000, "last_ms": 1767229200000, "resolved_ms": None,
         "acknowledged_by": None, "acknowledged_ms": None, "ack_note": None}]})
 
@@ -48,7 +49,10 @@ class AlertOut(BaseModel):
     site: str | None
     zone: str | None
     severity: SeverityName
-    message: str
+    message: str = Field(description="in English, for logs and scripts")
+    message_key: str | None = Field(default=None, description="the message's key in the dashboard's catalogues "
+                                    "(null on alerts raised before keys)")
+    message_params: dict[str, Any] | None = Field(default=None, description="the values the message shows, by name")
     evidence: dict[str, Any]
     first_ms: int
     last_ms: int

@@ -18,10 +18,10 @@ from sqlalchemy import select, text
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from .._time import now_ms as _now_ms
+from .._time import Clock, now_ms
 from ..agronomy.alerts import Alert, AlertKind, Severity, evaluate_alerts
 from ..db import AlertRow, Database
-from ..registry import Conflict, NotFound
+from ..errors import Conflict, NotFound
 from .delivery import Deliveries, Notice
 from .models import AlertOut, AlertState, EvaluationOut, SeverityName
 from .snapshot import Snapshot
@@ -49,6 +49,13 @@ def _json_safe(evidence: dict[str, object]) -> dict[str, object]:
     return {k: v.isoformat() if isinstance(v, datetime) else v for k, v in evidence.items()}
 
 
+def _keyed(row: AlertRow, alert: Alert) -> None:
+    """The message's catalogue key and values, for the dashboard's languages."""
+    if alert.i18n is not None:
+        record = alert.i18n.record()
+        row.message_key, row.message_params = str(record["key"]), record["params"]
+
+
 def _reconcile(session: Session, snap: Snapshot, now_ms: int) -> list[Notice]:
     if session.get_bind().dialect.name == "postgresql":
         # Instances take turns (the lock ends with the transaction), so each change is seen,
@@ -66,11 +73,13 @@ def _reconcile(session: Session, snap: Snapshot, now_ms: int) -> list[Notice]:
             row = AlertRow(kind=key[0], subject=key[1], site=site, zone=zone, first_ms=now_ms,
                            severity=int(alert.severity), message=alert.message[:400],
                            evidence=_json_safe(alert.evidence), last_ms=now_ms)
+            _keyed(row, alert)
             session.add(row)
             changes.append(("raised", row))
             continue
         escalated = alert.new and alert.severity > row.severity
         row.severity, row.message, row.evidence = int(alert.severity), alert.message[:400], _json_safe(alert.evidence)
+        _keyed(row, alert)
         row.last_ms = now_ms
         if escalated:
             # A person acknowledged a lesser alert: this one needs looking at again.
@@ -87,7 +96,7 @@ class AlertService:
     """evaluate() now; the alerts, filtered; acknowledge(id) by a person."""
 
     def __init__(self, db: Database, snapshot: Callable[[int], Awaitable[Snapshot]], deliveries: Deliveries,
-                 clock: Callable[[], int] = _now_ms) -> None:
+                 clock: Clock = now_ms) -> None:
         self._db = db
         self._snapshot = snapshot
         self.deliveries = deliveries
@@ -146,10 +155,10 @@ class AlertService:
         def ack(session: Session) -> AlertOut:
             row = session.get(AlertRow, alert_id, with_for_update=True)
             if row is None:
-                raise AlertNotFound(f"no alert {alert_id}")
+                raise AlertNotFound("alert_id", alert_id, "no alert with this id")
             if row.acknowledged_ms is not None:
                 when = datetime.fromtimestamp(row.acknowledged_ms / 1000, UTC).isoformat(timespec="seconds")
-                raise AlreadyAcknowledged(f"alert {alert_id} was already acknowledged by {row.acknowledged_by} "
+                raise AlreadyAcknowledged("alert_id", alert_id, f"already acknowledged by {row.acknowledged_by} "
                                           f"at {when}")
             row.acknowledged_by, row.acknowledged_ms, row.ack_note = by[:80], now_ms, note
             session.flush()

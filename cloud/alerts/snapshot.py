@@ -13,6 +13,7 @@ store that fails makes the whole snapshot fail, so an outage never "resolves" ev
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -21,6 +22,7 @@ from ..agronomy.alerts import (
     AlertKind,
     FarmState,
     NodeSnapshot,
+    SensorFault,
     SiteWeather,
     Thresholds,
     ValveSnapshot,
@@ -29,9 +31,10 @@ from ..agronomy.alerts import (
 from ..db import Database
 from ..node_routes import NodeRoutes
 from ..planning import zone_water
+from ..planning.forecast import Extremes
 from ..planning.inputs import DEFAULT_P, locate
 from ..registry import FIELDS, NODES, SITES, VALVES, ZONES, Registry
-from ..registry.models import NodeOut, ValveOut, ZoneOut
+from ..registry.models import NodeOut, SiteOut, ValveOut, ZoneOut
 from ..storage import Reading, ReadingStore
 from .budget import budget_used_fraction
 from .history import disease_risk, drought, trap_risk
@@ -99,18 +102,20 @@ def _sensor(r: Reading) -> str:
     return r.measurement if where is None else f"{r.measurement}@{where}"
 
 
-def sensor_faults(latest: list[Reading]) -> tuple[tuple[str, str], ...]:
-    """(sensor, fault) for each sensor whose newest reading is a fault or flagged suspect."""
-    out = []
+def sensor_faults(latest: list[Reading]) -> tuple[SensorFault, ...]:
+    """Each sensor whose newest reading is a fault, or a value flagged suspect (with its unit). A
+    flag names the sensor ("stuck:vwc_pct@30"); an older gateway's names only the measurement
+    ("stuck:vwc_pct") and then holds for each of its sensors."""
+    out = set()
     for r in latest:
         if r.fault:
-            out.append((_sensor(r), r.fault))
+            out.add(SensorFault(_sensor(r), r.fault))
             continue
         for flag in r.flags:
-            name, _, measurement = flag.partition(":")
-            if name in SUSPECT_FLAGS and measurement == r.measurement:
-                out.append((_sensor(r), name))
-    return tuple(sorted(set(out)))
+            name, _, sensor = flag.partition(":")
+            if name in SUSPECT_FLAGS and sensor in (_sensor(r), r.measurement):
+                out.add(SensorFault(_sensor(r), name, r.value, r.unit))
+    return tuple(sorted(out))
 
 
 def _value(latest: list[Reading], measurement: str, channel: int | None = None) -> float | None:
@@ -127,9 +132,10 @@ def expected_flow_l_min(zone: ZoneOut) -> float:
 
 def zone_snapshot(zone: ZoneOut, depletion_mm: float | None, taw_mm: float, mean_vwc_pct: float | None,
                   drought_days: int = 0, drought_et_mm: float = 0.0,
-                  budget_used: float | None = None) -> ZoneSnapshot | None:
-    """Depletion and TAW from the probes (as the planner and the zone summary read them), RAW =
-    p TAW (FAO-56 eq. 83; p of the zone's crop coefficients, else the planner's 0.5), excess =
+                  budget_used: float | None = None, raw_mm: float | None = None) -> ZoneSnapshot | None:
+    """Depletion and TAW from the probes (as the planner and the zone summary read them); RAW the
+    daily balance's `raw_mm` when given (p adjusted for the day's ETc, as the planner's MAD), else
+    p TAW (FAO-56 eq. 83; p of the zone's crop coefficients, else the planner's 0.5); excess =
     water above field capacity."""
     if depletion_mm is None or mean_vwc_pct is None:
         if not drought_days and budget_used is None:
@@ -138,7 +144,8 @@ def zone_snapshot(zone: ZoneOut, depletion_mm: float | None, taw_mm: float, mean
         depletion_mm, mean_vwc_pct = 0.0, zone.wilting_point_pct
     excess = max(0.0, mean_vwc_pct - zone.field_capacity_pct) / 100 * zone.root_depth_cm * 10
     p = zone.crop_coefficients.p if zone.crop_coefficients is not None else DEFAULT_P
-    return ZoneSnapshot(zone=zone.id, depletion_mm=depletion_mm, taw_mm=taw_mm, raw_mm=round(p * taw_mm, 1),
+    raw = raw_mm if raw_mm is not None else p * taw_mm
+    return ZoneSnapshot(zone=zone.id, depletion_mm=depletion_mm, taw_mm=taw_mm, raw_mm=round(raw, 1),
                         excess_mm=round(excess, 1), budget_used_fraction=budget_used,
                         days_without_effective_rain=drought_days, et_since_effective_rain_mm=drought_et_mm)
 
@@ -160,12 +167,41 @@ def _timezone(name: str | None) -> ZoneInfo:
         return ZoneInfo("UTC")
 
 
+RawOf = Callable[[ZoneOut, int], Awaitable[float | None]]
+"""A zone's RAW [mm] as of a time, from its daily balance (None: not known)."""
+ForecastOf = Callable[[SiteOut, list[NodeOut], ZoneInfo, int], Awaitable[tuple[Extremes, str] | None]]
+"""A site's forecast extremes over today and tomorrow, and the forecast's source (None: no forecast)."""
+
+
+def site_weather(site: str, now_c: list[float], ahead: tuple[Extremes, str] | None) -> list[SiteWeather]:
+    """The site's lowest and highest temperature, measured now (fresh readings) or forecast ahead,
+    whichever is more extreme; a forecast's value carries its day and source."""
+    lows = [(v, None, None) for v in now_c]
+    highs = [(v, None, None) for v in now_c]
+    if ahead is not None:
+        e, source = ahead
+        if e.tmin_c is not None:
+            lows.append((e.tmin_c, e.tmin_day.isoformat() if e.tmin_day else None, source))
+        if e.tmax_c is not None:
+            highs.append((e.tmax_c, e.tmax_day.isoformat() if e.tmax_day else None, source))
+    if not lows and not highs:
+        return []
+    low = min(lows, key=lambda x: x[0]) if lows else (None, None, None)
+    high = max(highs, key=lambda x: x[0]) if highs else (None, None, None)
+    return [SiteWeather(site, low[0], high[0], tmin_day=low[1], tmin_source=low[2], tmax_day=high[1],
+                        tmax_source=high[2])]
+
+
 async def farm_snapshot(registry: Registry, routes: NodeRoutes, store: ReadingStore, db: Database, now_ms: int,
-                        options: SnapshotOptions | None = None) -> Snapshot:
-    """Everything the alert rules look at, as of `now_ms`."""
+                        options: SnapshotOptions | None = None, raw_of: RawOf | None = None,
+                        forecast_of: ForecastOf | None = None) -> Snapshot:
+    """Everything the alert rules look at, as of `now_ms`; each zone's RAW from `raw_of` when
+    given (the planner's balance, see BalanceRaw), else p TAW; frost and heat from the sites' fresh air
+    temperatures and, with `forecast_of`, their forecast over today and tomorrow."""
     options = options or SnapshotOptions()
     latest = _Latest(store)
-    site_tz = {s.id: _timezone(s.timezone) for s in await registry.all(SITES)}  # type: ignore[attr-defined]
+    sites = {s.id: s for s in await registry.all(SITES)}  # type: ignore[attr-defined]
+    site_tz = {s.id: _timezone(s.timezone) for s in sites.values()}
     field_site = {f.id: f.site_id for f in await registry.all(FIELDS)}  # type: ignore[attr-defined]
     zones: list[ZoneOut] = await registry.all(ZONES)  # type: ignore[assignment]
     nodes: list[NodeOut] = await registry.all(NODES)  # type: ignore[assignment]
@@ -205,12 +241,14 @@ async def farm_snapshot(registry: Registry, routes: NodeRoutes, store: ReadingSt
         gauges = [n for n in members if n.role == "weather"]
         days, et = (0, 0.0)
         site_nodes = [n for n in nodes if n.zone_id is not None and zone_site.get(n.zone_id) == zone_site[z.id]]
-        # ET0 needs a latitude: the gauges', else the zone's or site's nodes'; none leaves drought silent
-        where = locate([n.id for n in gauges], members, site_nodes)
+        # ET0 needs a latitude: the gauges', the zone's or site's nodes', the site's; none leaves drought silent
+        where = locate([n.id for n in gauges], members, site_nodes, sites.get(zone_site[z.id] or ""))
         if gauges and where is not None:
-            days, et = await drought(store, [n.id for n in gauges], where.lat, now_ms, t.drought_critical_days + 1)
+            days, et = await drought(store, [n.id for n in gauges], where.lat, now_ms, t.drought_critical_days + 1,
+                                     where.elevation_m or 0.0)
         used = await budget_used_fraction(db, z, site_tz.get(zone_site[z.id] or "", ZoneInfo("UTC")), now_ms)
-        snap = zone_snapshot(z, water.depletion_mm, water.taw_mm, water.root_zone_vwc_pct, days, et, used)
+        raw = await raw_of(z, now_ms) if raw_of is not None else None
+        snap = zone_snapshot(z, water.depletion_mm, water.taw_mm, water.root_zone_vwc_pct, days, et, used, raw)
         if snap is not None:
             zone_snaps.append(snap)
 
@@ -250,7 +288,13 @@ async def farm_snapshot(registry: Registry, routes: NodeRoutes, store: ReadingSt
             risk = await trap_risk(store, node_id, now_ms, options.trap_threshold_per_week)
             if risk is not None:
                 pests.append(risk)
-    weather = [SiteWeather(site, min(v), max(v)) for site, v in sorted(air.items())]
+    weather = []
+    for site_id in sorted(set(air) | (set(sites) if forecast_of is not None else set())):
+        ahead = None
+        if forecast_of is not None and site_id in sites:
+            site_nodes = [n for n in nodes if n.zone_id is not None and zone_site.get(n.zone_id) == site_id]
+            ahead = await forecast_of(sites[site_id], site_nodes, site_tz[site_id], now_ms)
+        weather.extend(site_weather(site_id, air.get(site_id, []), ahead))
 
     state = FarmState(now=now, zones=zone_snaps, nodes=node_snaps, valves=valve_snaps, weather=weather,
                       pests=pests, diseases=diseases, thresholds=t)
@@ -258,4 +302,5 @@ async def farm_snapshot(registry: Registry, routes: NodeRoutes, store: ReadingSt
 
 
 
-__all__ = ["Places", "Snapshot", "SnapshotOptions", "farm_snapshot", "sensor_faults"]
+__all__ = ["ForecastOf", "Places", "RawOf", "Snapshot", "SnapshotOptions", "farm_snapshot", "sensor_faults",
+           "site_weather"]

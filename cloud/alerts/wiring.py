@@ -3,30 +3,53 @@
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
+from zoneinfo import ZoneInfo
 
+from .._time import Clock, now_ms
 from ..db import Database
 from ..events import EventBus
 from ..mqtt_worker import MqttWorker
 from ..node_routes import NodeRoutes
+from ..planning import PlanningService
+from ..planning.forecast import Extremes, Where
+from ..planning.forecasts import ForecastService
+from ..planning.inputs import locate
 from ..registry import Registry
+from ..registry.models import NodeOut, SiteOut
 from ..settings import Settings
 from ..storage import ReadingStore
 from .delivery import Deliveries, Outlet, WebhookSender, mqtt_sender
+from .raw import BalanceRaw
 from .service import AlertService
-from .snapshot import Snapshot, SnapshotOptions, farm_snapshot
+from .snapshot import ForecastOf, Snapshot, SnapshotOptions, farm_snapshot
 
 BACKOFF_MAX_S = 60.0
 
 
+def forecast_extremes(forecasts: ForecastService) -> ForecastOf:
+    """A site's forecast extremes from the planner's forecasts, at the site's (or its nodes') location."""
+
+    async def of(site: SiteOut, nodes: list[NodeOut], tz: ZoneInfo, now_ms: int) -> tuple[Extremes, str] | None:
+        where = locate([], [], nodes, site)
+        return await forecasts.extremes(Where(site.id, None, where.lat if where else None,
+                                              where.lon if where else None, tz), now_ms)
+
+    return of
+
+
 def build_alert_service(settings: Settings, db: Database, registry: Registry, routes: NodeRoutes,
-                        store: ReadingStore, events: EventBus, worker: MqttWorker | None) -> AlertService:
-    """Snapshot from the registry, routes and store; deliveries to the event bus, and to MQTT
-    (when enabled) and the webhook (when configured)."""
+                        store: ReadingStore, events: EventBus, worker: MqttWorker | None,
+                        planning: PlanningService | None = None, clock: Clock = now_ms) -> AlertService:
+    """Snapshot from the registry, routes and store (each zone's RAW from the planner's balance when
+    `planning` is given, raw.py); deliveries to the event bus, and to MQTT (when enabled) and the
+    webhook (when configured); every evaluation at `clock`'s now."""
     options = SnapshotOptions(report_interval_s=settings.alerts_report_interval_s,
                               trap_threshold_per_week=settings.alerts_trap_threshold_per_week)
+    raw_of = BalanceRaw(planning) if planning is not None else None
+    forecast_of = forecast_extremes(planning.forecast) if planning is not None else None
 
     async def snapshot(now_ms: int) -> Snapshot:
-        return await farm_snapshot(registry, routes, store, db, now_ms, options)
+        return await farm_snapshot(registry, routes, store, db, now_ms, options, raw_of, forecast_of)
 
     def outlet(name: str, send: Callable) -> Outlet:
         return Outlet(name, send, attempts=settings.alert_delivery_attempts,
@@ -41,4 +64,4 @@ def build_alert_service(settings: Settings, db: Database, registry: Registry, ro
         webhook = WebhookSender(str(settings.alert_webhook_url), secret)
         outlets.append(outlet("webhook", webhook))
         closers.append(webhook.close)
-    return AlertService(db, snapshot, Deliveries(events, outlets, closers))
+    return AlertService(db, snapshot, Deliveries(events, outlets, closers), clock)

@@ -26,39 +26,93 @@ EXAMPLE_BATCH = {
 
 
 class Problem(BaseModel):
-    """Input that breaks the contract: which field, its value, and why."""
+    """One thing wrong with a request: the field at fault, its value as given, and why."""
 
+    field: str | None = Field(description="the input at fault as the caller named it: a query or path "
+                              "parameter, a dotted path into the body (readings.0.value); null when no input "
+                              "is (the store is down, a bug)")
+    value: Any = Field(default=None, description="that input as given (shortened; never a token or password)")
+    reason: str = Field(description="what is wrong and, where it helps, what to do")
+
+
+class ProblemResponse(BaseModel):
+    """Every error the API answers has this shape, whatever its status (cloud/api/errors.py)."""
+
+    model_config = ConfigDict(json_schema_extra={"examples": [
+        {"detail": [{"field": "start", "value": "-9223372036854775809",
+                     "reason": "must be an instant within years 1677-2262 (Unix ms or ISO 8601)"}]},
+        {"detail": [{"field": "zone", "value": "north-9", "reason": "no zone with this id in the registry"}]},
+    ]})
+
+    detail: list[Problem] = Field(min_length=1)
+
+
+class Rejected(BaseModel):
+    """One batch item refused by the contract; the others were kept."""
+
+    index: int
     field: str
     value: Any = None
     reason: str
 
 
-class ProblemResponse(BaseModel):
-    detail: Problem
-
-
-class MessageResponse(BaseModel):
-    detail: str
-
-
-class Rejected(Problem):
-    """One batch item refused by the contract; the others were kept."""
-
-    index: int
-
-
 class IngestResponse(BaseModel):
     model_config = ConfigDict(json_schema_extra={"examples": [{
-        "batch_id": "gw-1-000042", "accepted": 1, "readings": 2, "stored": 2,
+        "batch_id": "gw-1-000042", "status": "stored", "accepted": 1, "readings": 2, "stored": 2,
         "rejected": [{"index": 1, "field": "items.1.readings.0.value", "value": 140.0,
-                      "reason": "outside vwc_pct's physical range 0.0..100.0 %"}],
+                      "reason": "outside vwc_pct's physical range 0.0..100.0 %"}], "gaps": 0,
     }]})
 
     batch_id: str
+    status: str = Field(description='"stored": the receipt the gateway waits for before it forgets the batch')
     accepted: int = Field(description="items that passed the contract and were stored")
     readings: int = Field(description="values in the accepted items")
     stored: int = Field(description="values the store reports as newly taken (see README)")
     rejected: list[Rejected]
+    gaps: int = Field(default=0, description="gap reports (readings the gateway did not forward) the batch carried")
+
+
+class GapReportOut(BaseModel):
+    """Readings a gateway reported it did not forward, and why."""
+
+    site: str
+    gateway: str
+    reason: str = Field(description="quota (its buffer was full), flood (the node sent past its budget), "
+                        "quarantine (the report broke the contract)")
+    count: int
+    seqs: list[list[int]] = Field(description="[first, last] seq ranges; empty when the gateway did not know them")
+    first_ms: int
+    last_ms: int
+    received_ms: int
+
+
+class LossOut(BaseModel):
+    """Seqs never stored that no gateway reported."""
+
+    first_seq: int
+    last_seq: int
+    count: int
+    likely_restart: bool = Field(description="ends just below a multiple of the node's seq block (100): a "
+                                 "restart skips the rest of the block by design (firmware/seqstore.py)")
+
+
+class NodeGapsOut(BaseModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [{
+        "node": "soil-01", "start_ms": 1767225600000, "end_ms": 1767830400000,
+        "dropped": {"quota": 65, "flood": 0, "quarantine": 1},
+        "reports": [{"site": "demo", "gateway": "gw-1", "reason": "quota", "count": 65, "seqs": [[0, 64]],
+                     "first_ms": 1767225600000, "last_ms": 1767229500000, "received_ms": 1767229600000}],
+        "losses": [{"first_seq": 212, "last_seq": 215, "count": 4, "likely_restart": False}],
+        "complete": True,
+    }]})
+
+    node: str
+    start_ms: int
+    end_ms: int
+    dropped: dict[str, int] = Field(description="readings reported not forwarded in the window, per reason")
+    reports: list[GapReportOut]
+    losses: list[LossOut] = Field(description="holes in the stored seqs that no report explains, oldest first")
+    complete: bool = Field(description="false when the window held more readings than were read for losses")
 
 
 class ReadingOut(BaseModel):
@@ -151,7 +205,17 @@ class StatsOut(BaseModel):
     mqtt: dict[str, int] = Field(description="MQTT worker counters since start")
 
 
+class JobOut(BaseModel):
+    held: bool = Field(description="this instance holds the job's lease: it is the one that runs it")
+    runs: int = Field(description="runs of the job on this instance since it started")
+
+
 class HealthOut(BaseModel):
     status: Literal["ok"]
     storage: str
     mqtt: Literal["connected", "disconnected", "disabled"]
+    instance: str = Field(description="this instance's id (new at each start)")
+    cluster: Literal["single", "listening", "connecting"] = Field(
+        description="single: no other instance (SQLite); listening: hearing the other instances through "
+                    "PostgreSQL; connecting: not yet, or the link is down")
+    jobs: dict[str, JobOut] = Field(description="the background jobs this instance has run or holds")

@@ -23,9 +23,10 @@ The cloud publishes a gateway's whole plan again (a fresh ``plan_id``, even
 when it is empty, which is how a cancelled command leaves the gateway) after
 every planning run, whenever a command with a future not-before is created
 or cancelled, and when its MQTT worker (re)connects. Plans travel on the
-gateway's command topic over the cloud's MQTT link, as commands do; a
-gateway that forwards its batches by HTTPS still takes commands and plans
-over MQTT (gateway/config.py), so one path serves both.
+gateway's plan topic (``gw/{gateway}/plan``, contract 1.2; before, on its
+command topic) over the cloud's MQTT link, as commands do; a gateway that
+forwards its batches by HTTPS still takes commands and plans over MQTT
+(gateway/config.py), so one path serves both.
 
 Building a plan is pure (`pending_for_plan`, `build_plan`); `PlanPublisher`
 reads the database and publishes.
@@ -43,13 +44,13 @@ from sqlalchemy.orm import Session
 
 from furrow.edge import CONTRACT_VERSION
 from furrow.edge.commands import encode
-from furrow.edge.topics import GW_CMD, gateway_topic
+from furrow.edge.topics import GW_PLAN, gateway_topic
 
-from .._time import now_ms as _now_ms
+from .._time import Clock, now_ms
 from ..db import CommandRow, Database
 from ..node_routes import NodeRoutes
 from .lifecycle import CommandState
-from .service import wire_command
+from .records import wire_command
 from .signing import CommandSigner
 
 log = logging.getLogger(__name__)
@@ -102,8 +103,9 @@ class PlanPublisher:
     (a plan that cannot go now goes with the next one, or on reconnect)."""
 
     def __init__(self, db: Database, routes: NodeRoutes, *, validity_s: int, root: str,
-                 signer: CommandSigner | None = None, publish: Publish | None = None) -> None:
+                 signer: CommandSigner | None = None, publish: Publish | None = None, clock: Clock = now_ms) -> None:
         self._db = db
+        self._clock = clock
         self._routes = routes
         self.validity_s = validity_s
         self.root = root
@@ -123,7 +125,7 @@ class PlanPublisher:
 
     async def plan_for(self, gateway: Gateway, now_ms: int | None = None) -> dict[str, Any]:
         """The gateway's current plan, built from the database."""
-        now = _now_ms() if now_ms is None else now_ms
+        now = self._clock() if now_ms is None else now_ms
         nodes = [r.node for r in await self._routes.all() if (r.site, r.gateway) == gateway]
 
         def pending(session: Session) -> list[CommandRow]:
@@ -146,7 +148,7 @@ class PlanPublisher:
         for site, gw in sorted(set(gateways)):
             try:
                 plan = await self.plan_for((site, gw), now_ms)
-                await self.publish(gateway_topic(site, gw, GW_CMD, self.root), encode(plan))
+                await self.publish(gateway_topic(site, gw, GW_PLAN, self.root), encode(plan))
             except Exception as e:  # noqa: BLE001 - broker away, database busy: the next plan replaces it
                 self.counts["failed"] += 1
                 log.warning("plan for gateway %s/%s not published: %s", site, gw, e)

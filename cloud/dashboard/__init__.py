@@ -22,6 +22,12 @@ from starlette.types import Receive, Scope, Send
 
 HERE = Path(__file__).resolve().parent
 STATIC = HERE / "static"
+CATALOGUES = STATIC / "i18n"  # one <locale>.json per language the dashboard speaks (docs/dashboard.md)
+
+
+def locales() -> list[str]:
+    """The languages the dashboard speaks: one catalogue file each."""
+    return sorted(p.stem for p in CATALOGUES.glob("*.json"))
 UPLOT_DIST = HERE / "node_modules" / "uplot" / "dist"
 
 

@@ -21,9 +21,15 @@ from furrow.edge.topics import (
     GW_ACK,
     GW_BATCH,
     GW_CMD,
+    GW_IMAGE,
+    GW_IMAGE_RECEIPT,
+    GW_PLAN,
+    GW_RECEIPT,
     GW_STATUS,
     NODE_ACK,
     NODE_CMD,
+    NODE_IMAGE,
+    NODE_IMAGE_ACK,
     NODE_STATUS,
     NODE_UP,
     gateway_topic,
@@ -68,19 +74,23 @@ class Topics:
 
 
 def node_topics(root: str, site: str, node: str) -> Topics:
-    """A node publishes its own readings, status and acks, and reads only its own commands."""
-    return Topics(publish=tuple(node_topic(site, node, leaf, root) for leaf in (NODE_UP, NODE_STATUS, NODE_ACK)),
-                  subscribe=(node_topic(site, node, NODE_CMD, root),))
+    """A node publishes its own readings, status, acks and image chunks, and reads only its own commands
+    and image acks."""
+    return Topics(publish=tuple(node_topic(site, node, leaf, root)
+                                for leaf in (NODE_UP, NODE_STATUS, NODE_ACK, NODE_IMAGE)),
+                  subscribe=tuple(node_topic(site, node, leaf, root) for leaf in (NODE_CMD, NODE_IMAGE_ACK)))
 
 
 def gateway_topics(root: str, site: str, gateway: str) -> Topics:
-    """A gateway publishes its own batches, status and acks and reads its own commands (never a
-    sibling gateway's of the same site); on the farm side it reads its site's nodes' readings,
-    status and acks and publishes their commands (relayed, or its own when offline)."""
-    own = tuple(gateway_topic(site, gateway, leaf, root) for leaf in (GW_BATCH, GW_STATUS, GW_ACK))
-    return Topics(publish=(*own, node_filter(site, NODE_CMD, root)),
-                  subscribe=(gateway_topic(site, gateway, GW_CMD, root),
-                             *(node_filter(site, leaf, root) for leaf in (NODE_UP, NODE_STATUS, NODE_ACK))))
+    """A gateway publishes its own batches, status and acks and reads its own commands, plans and batch
+    receipts (never a sibling gateway's of the same site); on the farm side it reads its site's nodes'
+    readings, status, acks and image chunks and publishes their commands (relayed, or its own when offline)
+    and image acks. Images (1.3) go up on their own topic and come back as image receipts."""
+    own = tuple(gateway_topic(site, gateway, leaf, root) for leaf in (GW_BATCH, GW_STATUS, GW_ACK, GW_IMAGE))
+    return Topics(publish=(*own, node_filter(site, NODE_CMD, root), node_filter(site, NODE_IMAGE_ACK, root)),
+                  subscribe=(*(gateway_topic(site, gateway, leaf, root)
+                               for leaf in (GW_CMD, GW_PLAN, GW_RECEIPT, GW_IMAGE_RECEIPT)),
+                             *(node_filter(site, leaf, root) for leaf in (NODE_UP, NODE_STATUS, NODE_ACK, NODE_IMAGE))))
 
 
 def service_topics(root: str) -> Topics:
@@ -128,12 +138,79 @@ def acl_file(logins: Iterable[BrokerLogin]) -> str:
     return "\n".join(out)
 
 
-def conf_snippet(password_path: str, acl_path: str) -> str:
-    """The mosquitto.conf lines that use the two files (include it from the main config)."""
-    return (
-        "# Furrow: every client logs in with its registry credentials and is held to its topics.\n"
-        "per_listener_settings false\n"
-        "allow_anonymous false\n"
-        f"password_file {password_path}\n"
-        f"acl_file {acl_path}\n"
-    )
+@dataclass(frozen=True, slots=True)
+class Listener:
+    """One Mosquitto listener: a port, the address it binds (None: every interface), and
+    optionally a server certificate and a CA that client certificates must chain to."""
+
+    port: int
+    host: str | None = None
+    certfile: str | None = None
+    keyfile: str | None = None
+    client_cafile: str | None = None
+
+    def __post_init__(self) -> None:
+        if not 1 <= self.port <= 65535:
+            raise ValueError(f"listener port {self.port} is not 1-65535")
+        if (self.certfile is None) != (self.keyfile is None):
+            raise ValueError("a listener's certfile and keyfile go together")
+        if self.client_cafile is not None and self.certfile is None:
+            raise ValueError("client certificates need TLS: give the listener a certfile and keyfile")
+        for value in (self.host, self.certfile, self.keyfile, self.client_cafile):
+            if value is not None and (not value or any(c in value for c in "\n\r")):
+                raise ValueError(f"{value!r} cannot go in a mosquitto.conf line")
+
+    @classmethod
+    def parse(cls, text: str) -> Listener:
+        """``PORT`` or ``HOST:PORT`` (``[::1]:PORT`` for an IPv6 address)."""
+        host, sep, port = text.rpartition(":")
+        if not port.isdigit():
+            raise ValueError(f"listener {text!r}: want PORT or HOST:PORT")
+        host = host.removeprefix("[").removesuffix("]") if sep else ""
+        return cls(int(port), host or None)
+
+    def lines(self) -> list[str]:
+        out = [f"listener {self.port}" + (f" {self.host}" if self.host else "")]
+        if self.certfile is not None:
+            out += [f"certfile {self.certfile}", f"keyfile {self.keyfile}"]
+        if self.client_cafile is not None:
+            out += [f"cafile {self.client_cafile}", "require_certificate true"]
+        return out
+
+
+def conf_snippet(devices: Listener, password_path: str, acl_path: str,
+                 service: Listener | None = None, service_password_path: str = "",
+                 service_acl_path: str = "") -> str:
+    """The mosquitto.conf lines of Furrow's listeners (include it from the main config; it
+    defines the listeners, so the main config should define none of its own).
+
+    On the devices' listener the broker replaces every client id with the login's username
+    (``use_username_as_clientid``): a device can only ever open or take over its own session,
+    never a gateway's or another node's, and a persistent session stays its own across
+    reconnects. The cloud's workers log in on a listener of their own, which only the service
+    login may use: there they choose their client ids, so several workers can share the one
+    login (each with its own id, and ``$share`` subscriptions) without knocking each other off.
+    """
+    out = [
+        "# Generated by `furrow broker config` from the Furrow registry: do not edit, regenerate.",
+        "# Logins are per listener: each listener below has its own password and ACL file.",
+        "per_listener_settings true",
+        "",
+        "# Nodes and gateways: the client id is the login, so no login can take over another's session.",
+        *devices.lines(),
+        "use_username_as_clientid true",
+        "allow_anonymous false",
+        f"password_file {password_path}",
+        f"acl_file {acl_path}",
+    ]
+    if service is not None:
+        out += [
+            "",
+            "# The cloud's ingest workers: only the service login, each worker with its own client id.",
+            "# Keep it off the devices' network (loopback or the cloud's private network).",
+            *service.lines(),
+            "allow_anonymous false",
+            f"password_file {service_password_path}",
+            f"acl_file {service_acl_path}",
+        ]
+    return "\n".join(out) + "\n"

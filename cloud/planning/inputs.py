@@ -10,8 +10,9 @@ from dataclasses import dataclass
 from datetime import date
 
 from ..agronomy.zone import ZoneConfig
+from ..errors import Conflict
 from ..registry import ZoneOut
-from ..registry.models import NodeOut, ValveOut
+from ..registry.models import NodeOut, SiteOut, ValveOut
 from ..storage import ReadingStore
 
 # A zone without crop coefficients in the registry: p (the depletion fraction, the default MAD)
@@ -22,13 +23,13 @@ _PLACEHOLDER_CROP = {"l_ini": 1, "l_dev": 1, "l_mid": 363, "l_late": 1, "kc_ini"
                      "kc_end": 1.0}
 
 
-class MissingInputs(Exception):
+class MissingInputs(Conflict):
     """The planner cannot run: something it needs is not there (HTTP 409). `missing` names it."""
 
     def __init__(self, zone: str, missing: str, reason: str) -> None:
         self.zone = zone
         self.missing = missing
-        super().__init__(f"zone {zone!r} cannot be planned: {missing}: {reason}")
+        super().__init__("zone", zone, f"cannot be planned: {missing}: {reason}")
 
 
 @dataclass(frozen=True)
@@ -84,24 +85,41 @@ async def rain_since(gauges: list[str], store: ReadingStore, start_ms: int, end_
 
 @dataclass(frozen=True)
 class Location:
-    """Where the zone's ET0 is computed for, and which node said so."""
+    """Where the zone's ET0 is computed for, and which node (or the site) said so."""
 
     lat: float
     lon: float | None
     source: str
+    elevation_m: float | None = None
+    """The site's, when the registry holds it."""
 
 
-def locate(weather: list[str], zone_nodes: list[NodeOut], site_nodes: list[NodeOut]) -> Location | None:
+def locate(weather: list[str], zone_nodes: list[NodeOut], site_nodes: list[NodeOut],
+           site: SiteOut | None = None) -> Location | None:
     """The latitude of the weather nodes the balance reads first, else of any located node of the
-    zone, else of the site; None when no node has one. ET0 needs it (extraterrestrial radiation,
-    FAO-56 eq. 21), and no ET0 method in the code does without, so there is no default."""
+    zone, else of the site's nodes, else of the site itself; None when none has one. ET0 needs it
+    (extraterrestrial radiation, FAO-56 eq. 21), and no ET0 method in the code does without, so
+    there is no default. The elevation is the site's (None when it has none)."""
+    elevation = site.elevation_m if site is not None else None
     by_id = {n.id: n for n in [*site_nodes, *zone_nodes]}
     for label, candidates in (("weather node", [by_id[i] for i in weather if i in by_id]),
                               ("zone node", zone_nodes), ("site node", site_nodes)):
         for n in candidates:
             if n.lat is not None:
-                return Location(n.lat, n.lon, f"{label} {n.id} ({n.lat:g}, {n.lon if n.lon is not None else '?'})")
+                return Location(n.lat, n.lon, f"{label} {n.id} ({n.lat:g}, {n.lon if n.lon is not None else '?'})",
+                                elevation)
+    if site is not None and site.lat is not None:
+        return Location(site.lat, site.lon, f"site {site.id} ({site.lat:g}, "
+                        f"{site.lon if site.lon is not None else '?'})", elevation)
     return None
+
+
+def one_valve(zone_id: str, valves: list[ValveOut]) -> ValveOut:
+    """The zone's one valve; MissingInputs without exactly one (the planner's commands need it)."""
+    if len(valves) != 1:
+        raise MissingInputs(zone_id, "valve", f"the zone has {len(valves)} valve(s) in the registry; "
+                            "the planner needs exactly one")
+    return valves[0]
 
 
 def zone_config(zone: ZoneOut, valves: list[ValveOut], location: Location | None,
@@ -114,16 +132,15 @@ def zone_config(zone: ZoneOut, valves: list[ValveOut], location: Location | None
     runtime come from the registry; the rest takes zone.py's defaults (night window
     22:00-06:00, efficiency 1, refill to field capacity, 4 h valve maximum). Without crop
     coefficients the Kc curve is flat at 1 and p is FAO-56 table 22's common 0.5. The latitude
-    comes from `location` (locate()).
+    and the site's elevation (0 m when it has none) come from `location` (locate()).
     """
-    if len(valves) != 1 and need_valve:
-        raise MissingInputs(zone.id, "valve", f"the zone has {len(valves)} valve(s) in the registry; "
-                            "the planner needs exactly one")
+    if need_valve:
+        one_valve(zone.id, valves)
     cc = zone.crop_coefficients
     crop = dict(_PLACEHOLDER_CROP, p=DEFAULT_P) if cc is None else {
         "l_ini": cc.l_ini, "l_dev": cc.l_dev, "l_mid": cc.l_mid, "l_late": cc.l_late, "kc_ini": cc.kc_ini,
         "kc_mid": cc.kc_mid, "kc_end": cc.kc_end, "p": cc.p, "stages_in": cc.stages_in,
-        "gdd_base_c": cc.gdd_base_c, "gdd_upper_c": cc.gdd_upper_c}
+        "gdd_base_c": cc.gdd_base_c, "gdd_upper_c": cc.gdd_upper_c, "height_m": cc.height_m}
     valve = valves[0] if len(valves) == 1 else None  # the balance alone needs none
     irrigation: dict[str, object] = {
         "node": valve.node_id if valve else "none", "valve": valve.channel if valve else 1,
@@ -136,7 +153,8 @@ def zone_config(zone: ZoneOut, valves: list[ValveOut], location: Location | None
     return ZoneConfig.model_validate({
         "id": zone.id,
         # without a location the latitude is a placeholder the balance never reads (has_latitude False)
-        "site": {"latitude_deg": location.lat if location else 0.0, "elevation_m": 0.0,
+        "site": {"latitude_deg": location.lat if location else 0.0,
+                 "elevation_m": location.elevation_m or 0.0 if location else 0.0,
                  "longitude_deg": location.lon if location else None},
         "soil": {"theta_fc": zone.field_capacity_pct / 100, "theta_wp": zone.wilting_point_pct / 100},
         "crop": {"name": zone.crop, "planting": zone.planting_date or date(2000, 1, 1),

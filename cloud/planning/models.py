@@ -49,7 +49,10 @@ class DecisionOut(BaseModel):
     ts_ms: int
     rule: str
     action: str = Field(description="irrigate, skip or hold")
-    explanation: str
+    explanation: str = Field(description="in English, for logs and scripts")
+    messages: list[dict[str, Any]] | None = Field(default=None, description="the explanation as messages, each "
+                                                  "{key, params} of the dashboard's catalogues (the rule's, then "
+                                                  "each adjustment's); null on decisions made before keys")
     inputs: dict[str, Any]
     command_ids: list[str]
     origin: str = Field(description="who asked for the plan: person:<user>, or scheduler")
@@ -74,6 +77,8 @@ class BalanceRowOut(BaseModel):
     stage: str
     probe_correction_mm: float | None = Field(description="what the probes changed the modelled depletion by")
     source: str = Field(description="where the day's terms came from, and what stood in for missing ones")
+    cover_pct: float | None = Field(default=None, description="the measured canopy cover Kc came from (FAO-56 "
+                                    "ch. 9); null when Kc is the crop curve's")
 
 
 class AgronomyOut(BaseModel):

@@ -10,7 +10,7 @@ Inputs, and where each comes from (recorded in every decision's inputs.sources):
   flight, or run since its cut-off: deducted like rain, so a refill ordered before midnight is
   not ordered again after it), and when another zone of the hydraulic group is busy until,
   from the command lifecycle (usage.py);
-* the forecast, from the configured source (forecast.py; none by default);
+* the forecast, from the configured provider (forecasts.py: stored, its id in the sources; none by default);
 * the agronomist's override in force, and now in the site's time zone.
 
 A command is created through CommandService with origin "planner" and an idempotency key per
@@ -21,7 +21,6 @@ is published on the event bus as "decision".
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
 from datetime import date, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -29,8 +28,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from .._time import now_ms as _now_ms
-from .._time import parse_instant
+from .._time import Clock, now_ms
 from ..agronomy.planner import Decision, Override, OverrideKind, WeatherNow, ZoneState, plan_zone
 from ..commands import CommandService
 from ..db import Database, DecisionRow, OverrideRow
@@ -39,8 +37,9 @@ from ..registry import FIELDS, SITES, ZONES, Registry, ZoneOut
 from ..registry.models import NodeOut
 from ..storage import ReadingStore
 from .balance import DEFAULT_DAYS, Balance, zone_balance
-from .forecast import ForecastAnswer, ForecastSource, NoForecast
-from .inputs import DEFAULT_P, Location, MissingInputs, locate, rain_since, zone_config, zone_water
+from .forecast import Where
+from .forecasts import ForecastService
+from .inputs import DEFAULT_P, Location, MissingInputs, locate, one_valve, rain_since, zone_config, zone_water
 from .models import DecisionOut, OverrideAction, OverrideOut
 from .summary import disease_summary, pest_summary
 from .usage import applied_mm, group_busy_until_ms, own_plan, unbalanced_rows, used_since, zone_commands
@@ -70,14 +69,14 @@ class PlanningService:
     """plan(zone) -> a recorded decision; plan_all() for the scheduler; balance; overrides."""
 
     def __init__(self, db: Database, registry: Registry, store: ReadingStore, commands: CommandService,
-                 clock: Callable[[], int] = _now_ms, forecast: ForecastSource | None = None,
+                 clock: Clock = now_ms, forecast: ForecastService | None = None,
                  events: EventBus | None = None) -> None:
         self._db = db
         self._registry = registry
         self._store = store
         self._commands = commands
         self.clock = clock
-        self.forecast: ForecastSource = forecast or NoForecast()
+        self.forecast = forecast or ForecastService(None, db, clock)
         self.events = events
 
     async def _site(self, zone: ZoneOut) -> tuple[str, ZoneInfo]:
@@ -106,9 +105,13 @@ class PlanningService:
         return sorted({n.id for n in await self._site_nodes(site_id) if n.role == "weather"})
 
     async def _location(self, nodes: list[NodeOut], weather: list[str], site_id: str) -> Location | None:
-        """locate(): the weather nodes', else the zone's, else the site's first latitude."""
-        own = locate(weather, nodes, [])
-        return own if own is not None else locate(weather, nodes, await self._site_nodes(site_id))
+        """locate(): the weather nodes', else the zone's, else the site's nodes' or the site's own
+        latitude; the site's elevation."""
+        site: Any = await self._registry.get(SITES, site_id)
+        own = locate(weather, nodes, [], site)
+        if own is not None and own.source.startswith(("weather node", "zone node")):
+            return own
+        return locate(weather, nodes, await self._site_nodes(site_id), site)
 
     async def _override(self, zone_id: str, now_ms: int) -> OverrideRow | None:
         def newest(session: Session) -> OverrideRow | None:
@@ -187,25 +190,23 @@ class PlanningService:
         week_used, season_used = await self._used(zone, tz, today, key)
         pending_mm, pending_ids = await self._unbalanced(zone, config.irrigation.efficiency, since_ms, now_ms, key)
         busy_ms = await self._db.run(lambda s: group_busy_until_ms(s, zone_id, zone.hydraulic_group, now_ms))
-        try:
-            answer = await self.forecast.rain(zone_id, site_id, now_ms)
-        except Exception as e:  # noqa: BLE001 - a broken source means no forecast, never no plan
-            answer = ForecastAnswer(None, f"absent: the forecast source failed: {e}"[:300])
+        where = Where(site_id, zone_id, location.lat if location else None, location.lon if location else None, tz)
+        answer = await self.forecast.rain(where, now_ms)
         sources["forecast"] = answer.source
+        if answer.forecast_id is not None:
+            sources["forecast_id"] = answer.forecast_id  # the stored forecast (forecasts table): a replay reads it
         state = ZoneState(depletion_mm=depletion, taw_mm=taw, override=override, week_used_mm=round(week_used, 2),
                           season_used_mm=round(season_used, 2), irrigation_since_balance_mm=round(pending_mm, 2),
                           group_busy_until=None if busy_ms is None else datetime.fromtimestamp(busy_ms / 1000, tz))
         decision = plan_zone(config, state, None if rain is None else WeatherNow(rain), answer.forecast, now)
 
         command_ids = []
-        for i, cmd in enumerate(decision.commands):
+        for i, run in enumerate(decision.runs):
             k = f"override:{row.id}" if row is not None and decision.rule == "override-water-now" else key
-            out, _ = await self._commands.create(
-                zone=zone_id, amount_min=int(cmd["duration_s"]) / 60,  # type: ignore[call-overload]
-                not_before_ms=parse_instant("not_before", str(cmd["not_before"])),
-                ttl_s=int(cmd["ttl_s"]), max_runtime_s=int(cmd["max_runtime_s"]),  # type: ignore[call-overload]
-                origin="planner", request_reason=decision.explanation[:400],
-                idempotency_key=k if i == 0 else f"{k}:{i}", now_ms=now_ms)
+            # the plans go out once, at the end of the pass (below, or plan_all)
+            out, _ = await self._commands.create_run(
+                run, zone=zone_id, origin="planner", request_reason=decision.explanation[:400],
+                idempotency_key=k if i == 0 else f"{k}:{i}", now_ms=now_ms, replan=False)
             command_ids.append(out.id)
         sources.update({
             "probes": [{"node": p.node, "depth_cm": p.depth_cm, "vwc_pct": p.vwc_pct, "ts_ms": p.ts_ms}
@@ -275,7 +276,7 @@ class PlanningService:
         def insert(session: Session) -> DecisionOut:
             row = DecisionRow(zone_id=zone_id, ts_ms=now_ms, rule=decision.rule, action=str(decision.action),
                               inputs=inputs, explanation=decision.explanation[:2000], command_ids=command_ids,
-                              origin=origin[:80], detail=detail)
+                              origin=origin[:80], detail=detail, messages=record["messages"])
             session.add(row)
             session.flush()
             if override is not None and decision.rule == "override-water-now":
@@ -288,6 +289,7 @@ class PlanningService:
         if self.events is not None:
             self.events.publish("decision", {"id": out.id, "zone_id": zone_id, "ts_ms": now_ms, "rule": out.rule,
                                              "action": out.action, "explanation": out.explanation,
+                                             "messages": out.messages,
                                              "command_ids": command_ids, "origin": out.origin})
         return out
 
@@ -303,8 +305,12 @@ class PlanningService:
 
     async def override(self, zone_id: str, action: OverrideAction, reason: str, by: str,
                        until_ms: int | None = None, amount_mm: float | None = None) -> OverrideOut:
-        """Record an override of an existing zone; the newest one in force is what plan() honours."""
+        """Record an override of an existing zone; the newest one in force is what plan() honours.
+        water_now is refused (MissingInputs, 409) when the zone has no one valve to water with:
+        the next plan could make no command of it."""
         await self._registry.get_zone(zone_id)
+        if action is OverrideAction.WATER_NOW:
+            one_valve(zone_id, await self._registry.valves_of_zone(zone_id))
         now_ms = self.clock()
 
         def insert(session: Session) -> OverrideOut:

@@ -1,5 +1,12 @@
-"""Modbus RTU/TCP sources: the bus scheduler and its per-device health."""
+"""Modbus RTU/TCP sources: the bus scheduler and its per-device health.
 
-from .poller import DeviceHealth, ModbusPoller
+`ModbusPoller` runs one `BusMaster` per bus; each asks its `BusSchedule` (no
+I/O, any clock) what is due and talks over a `Bus` (pymodbus, or a
+simulated line in tests).
+"""
 
-__all__ = ["DeviceHealth", "ModbusPoller"]
+from .master import Bus, BusMaster
+from .poller import ModbusPoller
+from .schedule import BusSchedule, Device, DeviceError, DeviceHealth, NoAnswer
+
+__all__ = ["Bus", "BusMaster", "BusSchedule", "Device", "DeviceError", "DeviceHealth", "ModbusPoller", "NoAnswer"]

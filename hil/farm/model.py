@@ -26,6 +26,7 @@ import random
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
+from furrow.cloud.agronomy.atmosphere import atmospheric_pressure
 from furrow.cloud.agronomy.water_balance import water_stress_coefficient
 from furrow.hil.clock import DAY_S, HOUR_S
 from furrow.hil.virtual_farm import WeatherNow
@@ -59,6 +60,8 @@ class FarmZone:
     soil: SoilColumn
     crop: Crop
     area_m2: float = 1000.0
+    sown_day: int = 0
+    """The farm day the crop was sown: before it the field is bare and its degree days do not count."""
     irrigated_mm: float = 0.0
     days: list[DayTruth] = field(default_factory=list)
     _day: dict[str, float] = field(default_factory=lambda: {"dr_max": 0.0, "rain": 0.0, "irr": 0.0, "etc": 0.0})
@@ -85,12 +88,13 @@ class ValveRun:
 
 
 class Farm:
-    """Zones, weather days and pests from `start` (a UTC midnight)."""
+    """Zones, weather days and pests from `start` (a midnight: the farm's hours are local hours)."""
 
     def __init__(self, zones: list[FarmZone], days: list[FarmDay], start: datetime, seed: int = 1,
-                 pests: PestPopulation | None = None) -> None:
-        if start.utcoffset() is None or start.timestamp() % DAY_S:
-            raise ValueError(f"start must be a UTC midnight, got {start!r}")
+                 pests: PestPopulation | None = None, elevation_m: float = 100.0) -> None:
+        if start.utcoffset() is None or (start.hour, start.minute, start.second, start.microsecond) != (0, 0, 0, 0):
+            raise ValueError(f"start must be an aware midnight (the farm's hours are its local hours), got {start!r}")
+        self.pressure_kpa = atmospheric_pressure(elevation_m)
         self.zones = {z.name: z for z in zones}
         self.days = days
         self.start_s = start.timestamp()
@@ -112,9 +116,15 @@ class Farm:
     def weather(self, t_s: float) -> WeatherNow:
         d = self.day(t_s)
         hour = ((t_s - self.start_s) % DAY_S) / HOUR_S
-        return WeatherNow(air_temp_c=d.temp_c(hour), rh_pct=d.rh_pct(hour), pressure_kpa=100.1,
+        days = (t_s - self.start_s) / DAY_S
+        # the semidiurnal tide (peaks near 10:00 and 22:00; Dai & Wang 1999) on a 5-day synoptic swing
+        pressure = (self.pressure_kpa + 0.05 * math.cos(2 * math.pi * (hour - 10.0) / 12.0)
+                    + 0.6 * math.sin(2 * math.pi * days / 5.0))
+        # the wind veers with the weather systems and a little with the day
+        direction = 225.0 + 70.0 * math.sin(2 * math.pi * days / 3.3) + 20.0 * math.sin(2 * math.pi * hour / 24.0)
+        return WeatherNow(air_temp_c=d.temp_c(hour), rh_pct=d.rh_pct(hour), pressure_kpa=round(pressure, 3),
                           wind_ms=d.wind_ms() * (0.7 + 0.6 * d.sun_share(hour, 1.0) * 6),
-                          wind_dir_deg=225.0, rs_w_m2=d.rs_w_m2(hour), rain_mm_h=d.rain_in(math.floor(hour)))
+                          wind_dir_deg=direction % 360, rs_w_m2=d.rs_w_m2(hour), rain_mm_h=d.rain_in(math.floor(hour)))
 
     def soil_temp_c(self, depth_cm: int, t_s: float) -> float:
         """Soil temperature: the day's mean air temperature, the daily wave damped and delayed with depth."""
@@ -200,7 +210,8 @@ class Farm:
                                    round(z._day["irr"], 2), round(z._day["etc"], 2), round(z.crop.kc, 3),
                                    str(z.crop.stage)))
             z._day = {"dr_max": z.soil.depletion_mm(), "rain": 0.0, "irr": 0.0, "etc": 0.0}
-            z.crop.add_day(d.weather.tmin_c, d.weather.tmax_c)
+            if index >= z.sown_day:
+                z.crop.add_day(d.weather.tmin_c, d.weather.tmax_c)
         self.pests.add_day(d.weather.tmin_c, d.weather.tmax_c)
 
     def now(self) -> datetime:

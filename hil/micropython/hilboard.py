@@ -4,10 +4,18 @@
 #
 # One request line in, one reply line out (JSON):
 #   {"t": now_ms, "due": [node ids to tick], "cmds": [[node, command json]],
-#    "pulses": {node: [[channel, count]]}, "in": {node: inputs}}
+#    "pulses": {node: [[channel, count]]}, "in": {node: inputs}, "rtu": [[node, frame hex]]}
+#   (handled in that order: the "rtu" frames last, so a master reads what the ticks made)
 #   inputs: soil {"adc": {"10": [u16, ...]}}, weather {"air": [t, rh, p], "wind": [ms, deg], "solar": w},
 #           irrigation {"flow": [total_l, l_min]}
-#   reply: {"ups": [[node, wire hex]], "acks": [ack, ...], "valves": {node: [0/1, ...]}}
+#   reply: {"ups": [[node, wire hex]], "acks": [ack, ...], "valves": {node: [0/1, ...]},
+#           "rtu": [reply frame hex or null, ...]}
+#
+# An irrigation node with "link": "modbus" is an RS-485 controller: the firmware's
+# RTU slave with its command mailbox (unit "unit"). Its commands come as whole
+# RTU frames in "rtu" (a master's requests, answered in order; any request to it
+# is the gateway's heartbeat); its acks go into its mailbox's ack block and its
+# reports into its registers, not into "acks" and "ups".
 
 import json
 
@@ -15,6 +23,8 @@ from furrow.edge import payload
 from furrow.firmware.drivers.soil_moisture import CapacitiveMoisture
 from furrow.firmware.irrigation_node import IrrigationNode
 from furrow.firmware.journal import Journal
+from furrow.firmware.modbus_commands import CommandMailbox
+from furrow.firmware.modbus_slave import RtuSlave
 from furrow.firmware.pest_node import PestNode
 from furrow.firmware.seqstore import SeqStore
 from furrow.firmware.soil_node import SoilNode
@@ -28,6 +38,10 @@ def hexbytes(data):
     for b in data:
         out.append(HEX[b >> 4] + HEX[b & 15])
     return "".join(out)
+
+
+def unhex(text):
+    return bytes(int(text[i:i + 2], 16) for i in range(0, len(text), 2))
 
 
 class FedADC:
@@ -102,10 +116,16 @@ class Board:
                 hw = {"valves": valves, "meter": meter}
                 core = IrrigationNode(nid, seq, valves, interval_ms=ms, flow_meter=meter,
                                       journal=Journal("/flash/" + nid + ".journal"), boot_reason="emulator start")
+                if s.get("link") == "modbus":
+                    box = CommandMailbox(core)
+                    hw["box"] = box
+                    hw["slave"] = RtuSlave(s["unit"], box.inputs, box.holding, coils=core.coils(),
+                                           on_write=box.on_write, on_coil_write=core.on_coil_write)
             else:
                 hw = {}
                 core = PestNode(nid, seq, traps=s["traps"], interval_ms=ms, battery=lambda: 3.8, rssi=lambda: -80)
             self.nodes[nid] = (s, core, hw)
+        self._line_us = 0  # the RS-485 line's time, microseconds
 
     def _feed(self, nid, inputs):
         s, core, hw = self.nodes[nid]
@@ -118,6 +138,21 @@ class Board:
             hw["solar"].value = inputs["solar"]
         if "flow" in inputs:
             hw["meter"].total, hw["meter"].rate = inputs["flow"][0], inputs["flow"][1]
+
+    def _rtu(self, nid, frame, now):
+        """One whole request frame to node `nid`'s slave, with a silence before and after it
+        (so no old partial frame joins it, and a function code it does not know is judged)."""
+        s, core, hw = self.nodes[nid]
+        slave = hw["slave"]
+        core.on_heartbeat(now)  # the master is heard as it sends (and a write acts at this time)
+        gap = slave.gap_us * 2
+        self._line_us += gap
+        slave.feed(b"", self._line_us)
+        reply = slave.feed(frame, self._line_us + 1)
+        if reply is None:
+            reply = slave.feed(b"", self._line_us + 1 + gap)
+        self._line_us += 1 + gap
+        return reply
 
     def step(self, line):
         req = json.loads(line)
@@ -139,6 +174,9 @@ class Board:
         for nid in req.get("due", []):
             s, core, hw = self.nodes[nid]
             if s["role"] == "irrigation":
+                if "box" in hw:  # RS-485: heard only through its bus, its reports in its registers
+                    hw["box"].post(core.tick(now)[0])
+                    continue
                 core.on_heartbeat(now)
                 a, made = core.tick(now)
                 acks.extend(a)
@@ -147,8 +185,12 @@ class Board:
             for up in made:
                 wire = payload.encode_binary(up) if s["encoding"] == "binary" else payload.encode_json(up)
                 ups.append([nid, hexbytes(wire)])
+        replies = []
+        for nid, frame in req.get("rtu", []):  # after the ticks: a master reads what is up to date
+            reply = self._rtu(nid, unhex(frame), now)
+            replies.append(None if reply is None else hexbytes(reply))
         valves = {}
         for nid, (s, _core, hw) in self.nodes.items():
             if s["role"] == "irrigation":
                 valves[nid] = [1 if v.is_open else 0 for v in hw["valves"]]
-        print(json.dumps({"ups": ups, "acks": acks, "valves": valves}))
+        print(json.dumps({"ups": ups, "acks": acks, "valves": valves, "rtu": replies}))

@@ -8,17 +8,26 @@ from pydantic import BaseModel, Field
 from furrow.edge.errors import ContractError
 
 from ...auth import Role
-from ...registry import NotFound
-from ..deps import AnyRole, AuditDep, ServicesDep, UserAdmin
-from ..schemas import MessageResponse
+from ...dashboard import locales
+from ...errors import NotFound
+from ..deps import AnyRole, AuditDep, Reader, ServicesDep, UserAdmin
+from ..json_body import JsonRoute
+from ..schemas import ProblemResponse
 
-router = APIRouter(prefix="/auth", tags=["auth"])
+router = APIRouter(prefix="/auth", tags=["auth"], route_class=JsonRoute)
 
 
 class Me(BaseModel):
     name: str
     role: Role
     token_id: str
+    locale: str | None = Field(description="the dashboard language this person chose (en, zh-CN); null: the "
+                                           "browser's")
+
+
+class LocaleIn(BaseModel):
+    locale: str | None = Field(examples=["zh-CN"], description="one of the dashboard's languages; null forgets "
+                                                                "the choice")
 
 
 class TokenCreate(BaseModel):
@@ -47,7 +56,16 @@ class TokenInfoOut(BaseModel):
 @router.get("/me", response_model=Me)
 async def me(who: AnyRole) -> Me:
     """The caller behind the token."""
-    return Me(name=who.name, role=who.role, token_id=who.token_id)
+    return Me(name=who.name, role=who.role, token_id=who.token_id, locale=who.locale)
+
+
+@router.put("/me/locale", response_model=Me)
+async def set_locale(body: LocaleIn, services: ServicesDep, who: Reader) -> Me:
+    """Remember the dashboard language the caller chose, so it follows her to another browser."""
+    if body.locale is not None and body.locale not in locales():
+        raise ContractError("locale", body.locale, f"not one of the dashboard's languages {locales()}")
+    await services.tokens.set_locale(who.user_id, body.locale)
+    return Me(name=who.name, role=who.role, token_id=who.token_id, locale=body.locale)
 
 
 @router.post("/tokens", response_model=TokenIssued, status_code=status.HTTP_201_CREATED)
@@ -71,9 +89,9 @@ async def list_tokens(services: ServicesDep, _: UserAdmin) -> list[TokenInfoOut]
 
 
 @router.delete("/tokens/{token_id}", status_code=status.HTTP_204_NO_CONTENT,
-               responses={404: {"model": MessageResponse}})
+               responses={404: {"model": ProblemResponse}})
 async def revoke_token(token_id: str, services: ServicesDep, who: UserAdmin, audit: AuditDep) -> None:
     """Revoke a token: it stops working at once."""
     if not await services.tokens.revoke(token_id):
-        raise NotFound(f"no token {token_id!r}")
+        raise NotFound("token_id", token_id, "no token with this id")
     await audit(who.name, "token.revoke", f"token:{token_id}")

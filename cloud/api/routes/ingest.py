@@ -2,12 +2,16 @@
 
 from fastapi import APIRouter, Request
 
-from ...auth import Forbidden, Principal, Role
+from furrow.edge.batch import RECEIPT_STORED
+
+from ...auth import Principal, Role
+from ...errors import Forbidden
 from ...ingest import ingest_batch
 from ..deps import Ingester, RoutesDep, ServicesDep, StoreDep
-from ..schemas import EXAMPLE_BATCH, IngestResponse, MessageResponse, ProblemResponse
+from ..json_body import JsonRoute
+from ..schemas import EXAMPLE_BATCH, IngestResponse, ProblemResponse
 
-router = APIRouter(prefix="/ingest", tags=["ingest"])
+router = APIRouter(prefix="/ingest", tags=["ingest"], route_class=JsonRoute)
 
 
 def gateway_origin(who: Principal) -> tuple[str, str] | None:
@@ -19,7 +23,7 @@ def gateway_origin(who: Principal) -> tuple[str, str] | None:
         return None
     site, dot, gateway = who.name.partition(".")
     if not dot or not site or not gateway:
-        raise Forbidden(f"gateway token user {who.name!r} must be named <site>.<gateway>, "
+        raise Forbidden("user", who.name, "a gateway token's user must be named <site>.<gateway>, "
                         "so its batches can be checked against it")
     return site, gateway
 
@@ -31,7 +35,7 @@ def gateway_origin(who: Principal) -> tuple[str, str] | None:
     responses={
         413: {"model": ProblemResponse, "description": "the batch inflates past the size limit"},
         422: {"model": ProblemResponse, "description": "the envelope breaks the contract"},
-        503: {"model": MessageResponse, "description": "storage unavailable: retry later"},
+        503: {"model": ProblemResponse, "description": "storage unavailable: retry later"},
     },
     openapi_extra={"requestBody": {
         "required": True,
@@ -47,11 +51,14 @@ async def post_batch(request: Request, store: StoreDep, routes: RoutesDep, servi
     a batch already stored is stored once. The body is checked by the contract
     (edge/batch.py), not by a second schema here; it may be zlib-compressed
     (first byte 0x78), up to 16 MiB inflated. A gateway token (user `<site>.<gateway>`)
-    may only post its own gateway's batches: another envelope is a 422 naming `gateway`."""
+    may only post its own gateway's batches: another envelope is a 422 naming `gateway`.
+    The answer is the batch's receipt: `status` "stored" once every good item and gap report is kept."""
     result = await ingest_batch(await request.body(), store, routes, origin=gateway_origin(who),
-                                events=services.events)
+                                events=services.events, gaps=services.gaps)
     return IngestResponse(
         batch_id=result.batch_id,
+        status=RECEIPT_STORED,
+        gaps=result.gaps,
         accepted=result.accepted,
         readings=result.readings,
         stored=result.stored,

@@ -1,0 +1,279 @@
+"""One bus's master: the poll sequence over any `Bus`, on any clock.
+
+`BusMaster` asks its `BusSchedule` (schedule.py) what is due and carries
+it out over a `Bus`: the real one is pymodbus (bus.py), a test's is firmware
+RTU slaves on a simulated line and clock. It never reads the time itself:
+`monotonic` times the schedule, `clock` (Unix ms) stamps what it stores,
+`sleep` waits (asyncio.sleep, or a simulated clock's advance).
+
+A poll reads the device's requests (reads.py) (retrying a request that got no
+answer up to the device's `retries`), relays a command ack whose counter
+moved, learns the device's role, and hands a new report to the report-queue
+drain (queue.py), which stores each report before acknowledging it.
+Commands for a device's mailbox go before the next poll.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import struct
+from collections.abc import Callable, Sequence
+from datetime import timedelta
+from typing import Any, Protocol
+
+from furrow.clock import Clock, Monotonic
+from furrow.edge.errors import ContractError
+from furrow.edge.modbus_map import ACK_BASE, CMD_BASE, HOLD_INTERVAL_S, decode_inputs, has_report
+from furrow.edge.modbus_queue import queue_state
+from furrow.retry import Sleep
+
+from ..buffer import Item
+from ..quality import TS_UNSET, correct_clock, estimated_flags
+from .queue import Outcome, behind_newest, drain
+from .reads import assemble
+from .schedule import BusSchedule, Device, DeviceError, NoAnswer
+
+log = logging.getLogger(__name__)
+
+Sink = Callable[[Sequence[Item]], int]
+"""Stores items durably and returns how many were new (DurableBuffer.put_many)."""
+QuarantineSink = Callable[[bytes, str, str], None]
+"""Keeps a bad input with its source and reason (DurableBuffer.quarantine)."""
+AckSink = Callable[[dict[str, Any], bytes], None]
+"""Takes a validated command ack read from a node (CommandRelay.node_ack)."""
+Quality = Callable[[dict[str, Any], int], list[str]]
+"""Quality flags for an uplink received at a time (QualityChecker)."""
+
+
+class Bus(Protocol):
+    """One request at a time on a Modbus line. Raises NoAnswer (nothing in time, a garbled
+    frame, the line cannot be opened) or DeviceError (an exception response, a short read)."""
+
+    async def read(self, unit: int, start: int, count: int, *, holding: bool, timeout_s: float) -> list[int]: ...
+    async def write(self, unit: int, address: int, values: list[int], *, timeout_s: float) -> None: ...
+    def close(self) -> None: ...
+
+
+def check_cancelled() -> None:
+    """Raise CancelledError if this task was cancelled and the cancellation
+    got lost: on Python 3.11 ``asyncio.wait_for`` (which pymodbus awaits on
+    every request) swallows a cancel that lands as its future completes, and
+    the poll loop would then run on after its TaskGroup was told to stop."""
+    task = asyncio.current_task()
+    if task is not None and task.cancelling():
+        raise asyncio.CancelledError
+
+
+class BusMaster:
+    """Polls the devices of one bus, one at a time, and writes their commands."""
+
+    def __init__(
+        self,
+        schedule: BusSchedule,
+        bus: Bus,
+        *,
+        sink: Sink,
+        quality: Quality,
+        clock: Clock,
+        monotonic: Monotonic,
+        sleep: Sleep = asyncio.sleep,
+        quarantine: QuarantineSink | None = None,
+        on_ack: AckSink | None = None,
+    ) -> None:
+        self.schedule = schedule
+        self.bus = bus
+        self._sink, self._quarantine, self._on_ack, self._quality = sink, quarantine, on_ack, quality
+        self._clock, self._monotonic, self._sleep = clock, monotonic, sleep
+        self._writes: list[tuple[Device, list[int], asyncio.Future[None]]] = []
+        self._wake = asyncio.Event()
+
+    @property
+    def devices(self) -> list[Device]:
+        return self.schedule.devices
+
+    async def run(self) -> None:
+        """Poll until cancelled; one failing poll never ends the loop."""
+        try:
+            while True:
+                check_cancelled()
+                await self.step()
+        finally:
+            self.bus.close()
+
+    async def step(self) -> None:
+        """One unit of work: a queued command write, a wait until the next poll is due (cut
+        short by a command), or the due poll."""
+        if self._writes:
+            dev, regs, fut = self._writes.pop(0)
+            try:
+                await self._write_command(dev, regs, fut)
+            except Exception as e:  # never leave the relay waiting
+                if not fut.done():
+                    fut.set_exception(e)
+            return
+        dev, wait = self.schedule.next(self._monotonic())
+        if wait > 0:
+            await self._idle(wait)
+            return
+        try:
+            await self._poll(dev, self._monotonic())
+        except Exception:  # a bug in one poll never ends the loop
+            log.exception("poll of %s failed unexpectedly", dev.config.node_id)
+            self.schedule.crashed(dev, self._monotonic())
+
+    async def _idle(self, wait: float) -> None:
+        self._wake.clear()
+        sleeper = asyncio.ensure_future(self._sleep(wait))
+        waker = asyncio.ensure_future(self._wake.wait())
+        try:
+            await asyncio.wait([sleeper, waker], return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            sleeper.cancel()
+            waker.cancel()
+
+    # -- commands -------------------------------------------------------------------
+
+    def queue_write(self, dev: Device, regs: list[int]) -> asyncio.Future[None]:
+        """Write `regs` into `dev`'s command mailbox before the next poll; the future ends
+        when it is written (or with DeviceError)."""
+        fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._writes.append((dev, regs, fut))
+        self._wake.set()
+        return fut
+
+    async def _write_command(self, dev: Device, regs: list[int], fut: asyncio.Future[None]) -> None:
+        try:
+            await self._write_registers(dev, CMD_BASE, regs)
+        except DeviceError as e:
+            if not fut.done():
+                fut.set_exception(DeviceError(f"command not written to {dev.config.node_id}: {e}"))
+            return
+        dev.health.commands_written += 1
+        if not fut.done():
+            fut.set_result(None)
+
+    # -- requests -------------------------------------------------------------------
+
+    async def _quiet(self) -> None:
+        wait = self.schedule.until_free(self._monotonic())
+        if wait > 0:
+            await self._sleep(wait)
+
+    async def _request(self, dev: Device, start: int, count: int, holding: bool = False) -> list[int]:
+        """One FC04 (FC03 with `holding`) after the bus's silence, with the device's timeout."""
+        await self._quiet()
+        self.schedule.request_sent(dev)
+        try:
+            return await self.bus.read(dev.config.unit, start, count, holding=holding, timeout_s=dev.timeout_s)
+        finally:
+            self.schedule.request_ended(dev, self._monotonic())
+
+    async def _write_registers(self, dev: Device, address: int, values: list[int]) -> None:
+        """One FC16 after the bus's silence, with the device's timeout and retries."""
+        last: DeviceError | None = None
+        for _ in range(dev.config.retries + 1):
+            await self._quiet()
+            try:
+                await self.bus.write(dev.config.unit, address, values, timeout_s=dev.timeout_s)
+                return
+            except NoAnswer as e:
+                last = e
+            finally:
+                self.schedule.request_ended(dev, self._monotonic())
+        raise DeviceError(str(last))
+
+    async def _read(self, dev: Device) -> list[int]:
+        """The device's requests read as one input image (its ack block relayed)."""
+        last: NoAnswer | None = None
+        for _ in range(dev.config.retries + 1):
+            try:
+                parts = [(start, await self._request(dev, start, count)) for start, count in dev.health.reads]
+            except NoAnswer as e:
+                last = e
+                continue
+            for start, values in parts:
+                if start == ACK_BASE:
+                    ack = self.schedule.ack(dev, values, self._clock())
+                    if ack is not None and self._on_ack is not None:
+                        self._on_ack(ack, json.dumps(ack).encode())
+            regs = assemble([(start, values) for start, values in parts if start < ACK_BASE])
+            if self.schedule.learn_role(dev, regs):
+                return await self._read(dev)  # read for the wrong role: again, for the right one
+            return regs
+        raise DeviceError(f"no response after {dev.config.retries + 1} attempts: {last}")
+
+    # -- a poll ----------------------------------------------------------------------
+
+    async def _poll(self, dev: Device, started: float) -> None:
+        h = dev.health
+        self.schedule.poll_started(dev)
+        try:
+            regs = await self._read(dev)
+        except DeviceError as e:
+            self.schedule.failed(dev, started, e)
+            return
+        if not has_report(regs):
+            # Powered up but no report made yet: the device is alive, and its
+            # first report (seq may well be 0) is still to come.
+            self.schedule.succeeded(dev, started, self._clock())
+            return
+
+        async def store(image: list[int]) -> bool:
+            seq = (image[2] << 16) | image[3]
+            if seq != h.last_seq:
+                if not await self._store(dev, image, seq):
+                    return False  # keep last_seq so the next poll tries again
+                h.last_seq = seq
+            return True
+
+        try:
+            outcome = await drain(regs, read=lambda: self._read(dev), store=store,
+                                  write=lambda address, values: self._write_registers(dev, address, values), health=h)
+        except DeviceError as e:
+            self.schedule.failed(dev, started, e)
+            return
+        if outcome is Outcome.REFUSED:
+            self.schedule.refused(dev, started)
+            return
+        self.schedule.succeeded(dev, started, self._clock())
+        if outcome is Outcome.MORE:
+            self.schedule.backlog(dev, self._monotonic())
+
+    async def _store(self, dev: Device, regs: list[int], seq: int) -> bool:
+        """Decode and store one report; False if the buffer refused it (nothing acknowledged)."""
+        node = dev.config.node_id
+        try:
+            uplink = decode_inputs(node, regs)
+        except ContractError as e:
+            log.warning("%s served a bad register image (seq %d): %s", node, seq, e)
+            if self._quarantine is not None:
+                raw = struct.pack(f">{len(regs)}H", *regs)
+                await asyncio.to_thread(self._quarantine, raw, dev.source, str(e))
+            return True
+        try:
+            rx_ms = self._clock()
+            flags = self._quality(uplink, rx_ms)
+            behind = await self._behind(dev, regs, flags)
+            flags = estimated_flags(flags, behind)
+            await asyncio.to_thread(self._sink, [Item(correct_clock(uplink, flags, rx_ms, behind), rx_ms, flags)])
+        except Exception as e:
+            log.error("cannot store report %s/%d, will poll again: %s", node, seq, e)
+            return False
+        dev.health.reports += 1
+        return True
+
+    async def _behind(self, dev: Device, regs: list[int], flags: list[str]) -> timedelta:
+        """How long before now a queued report of a node whose clock is unset
+        was made (queue.behind_newest); zero when it is dated on receipt."""
+        h = dev.health
+        if TS_UNSET not in flags or not queue_state(regs)[1]:
+            return timedelta(0)
+        if h.interval_s is None:  # read once: only a tool changes it, and one master per bus means ours is stopped
+            try:
+                [h.interval_s] = await self._request(dev, HOLD_INTERVAL_S, 1, holding=True)
+            except DeviceError as e:
+                log.warning("%s: report interval unreadable (%s); its queued report is dated on receipt", h.node_id, e)
+                return timedelta(0)
+        return behind_newest(regs, timedelta(seconds=h.interval_s))

@@ -1,0 +1,277 @@
+"""The Modbus bus scheduler on a simulated clock and line (tests/modbus_sim.py): real firmware RTU slaves,
+wire time at the baud rate, no real waiting, the same result every run. The real-clock runs over
+pymodbus are in test_gateway_modbus.py and test_gateway_modbus_bus.py."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from furrow.edge.commands import make_command
+from furrow.edge.modbus_map import ACK_BASE, CMD_BASE, encode_command_regs
+from furrow.gateway import DurableBuffer, ModbusDeviceConfig
+from furrow.gateway.modbus import BusMaster, BusSchedule, Device, DeviceError
+from furrow.gateway.modbus.queue import DRAIN_READS
+from furrow.gateway.quality import quality_flags
+from furrow.hil import nodes
+from furrow.hil.virtual_farm import VirtualFarm, VirtualZone
+from tests.modbus_sim import FC_INPUT, FC_WRITE, SimLine, sim_clock
+
+MIN_MS = 60_000
+
+
+def cfg(node_id: str, unit: int, **kw: Any) -> ModbusDeviceConfig:
+    kw.setdefault("poll_interval", 1.0)
+    kw.setdefault("timeout", 0.5)
+    kw.setdefault("retries", 0)
+    kw.setdefault("backoff_max", 30.0)
+    return ModbusDeviceConfig(node_id=node_id, host="sim", port=1, unit=unit, **kw)
+
+
+class Rig:
+    """A simulated line with firmware nodes, a durable buffer and the bus master under test."""
+
+    def __init__(self, tmp_path: Path, configs: list[ModbusDeviceConfig], rng: Callable[[], float] = lambda: 0.5,
+                 baud: int = 19_200, wall_offset_ms: Callable[[], int] = lambda: 0) -> None:
+        self.line = SimLine(sim_clock(), baud)
+        self.tmp = tmp_path
+        self.farm = VirtualFarm([VirtualZone("z1")])
+        self.buf = DurableBuffer(tmp_path / "buffer.sqlite", clock=self.line.clock.ms)
+        self.acks: list[dict[str, Any]] = []
+        clock = self.line.clock
+        self.master = BusMaster(
+            BusSchedule([Device.of(c) for c in configs], rng=rng), self.line, sink=self.buf.put_many,
+            quarantine=self.buf.quarantine, on_ack=lambda ack, _raw: self.acks.append(ack), quality=quality_flags,
+            clock=lambda: clock.ms() + wall_offset_ms(), monotonic=clock.s, sleep=self.line.sleep)
+
+    def pest(self, node_id: str, unit: int, interval_ms: int = MIN_MS) -> None:
+        self.line.add(nodes.pest_node(node_id, self.tmp / "flash", interval_ms), unit)
+
+    def soil(self, node_id: str, unit: int) -> None:
+        self.line.add(nodes.soil_node(self.farm, node_id, "z1", [10, 30], self.tmp / "flash", MIN_MS,
+                                      self.line.clock.s), unit)
+
+    async def run_for(self, seconds: float) -> None:
+        end = self.line.clock.s() + seconds
+        while self.line.clock.s() < end:
+            await self.master.step()
+
+    def health(self, node: str) -> dict[str, Any]:
+        return next(vars(d.health) for d in self.master.devices if d.config.node_id == node)
+
+    def stored(self, node: str) -> list[int]:
+        return [i["seq"] for _, i in self.buf.next_batch(100_000) if i["node"] == node]
+
+
+@pytest.fixture
+def rig_factory(tmp_path: Path):  # type: ignore[no-untyped-def]
+    made: list[Rig] = []
+
+    def make(configs: list[ModbusDeviceConfig], sub: str = "a", **kw: Any) -> Rig:
+        (tmp_path / sub).mkdir()
+        rig = Rig(tmp_path / sub, configs, **kw)
+        made.append(rig)
+        return rig
+
+    yield make
+    for rig in made:
+        rig.buf.close()
+
+
+# -- the schedule alone ------------------------------------------------------------------------------
+
+
+def test_a_failing_device_is_set_aside_exponentially_up_to_its_cap_with_jitter_down_to_four_fifths() -> None:
+    """Below fail_threshold a failing device keeps its cadence; from then on its next poll moves back
+    2, 4, 8, 16 intervals, capped at backoff_max; jitter takes off at most a fifth."""
+    c = cfg("n", 1, poll_interval=1.0, fail_threshold=3, backoff_max=30.0)
+    for rng, scale in ((lambda: 0.0, 1.0), (lambda: 1.0, 0.8)):
+        dev = Device.of(c)
+        schedule = BusSchedule([dev], rng=rng)
+        waits = []
+        for n in range(8):
+            started = float(n * 100)
+            schedule.failed(dev, started, DeviceError("no answer"))
+            waits.append(dev.next_due - started)
+            if n == 1:
+                assert not dev.health.backed_off
+        assert waits == pytest.approx([1, 1, *(s * scale for s in (2, 4, 8, 16, 30, 30))])
+        assert dev.health.backed_off and dev.health.consecutive_failures == 8
+
+
+def test_one_good_poll_brings_a_set_aside_device_back_to_its_cadence() -> None:
+    """After a success the device is no longer backed off and is due one interval on."""
+    dev = Device.of(cfg("n", 1, poll_interval=2.0, fail_threshold=1))
+    schedule = BusSchedule([dev])
+    schedule.failed(dev, 0.0, DeviceError("x"))
+    assert dev.health.backed_off
+    dev.next_due = 100.0
+    schedule.succeeded(dev, 100.0, 1_000)
+    assert not dev.health.backed_off and dev.health.consecutive_failures == 0 and dev.next_due == 102.0
+    assert dev.health.last_good_ms == 1_000
+
+
+def test_the_inter_frame_gap_follows_the_baud_rate_and_a_slow_turnaround_is_kept() -> None:
+    """3.5 characters of 11 bits at the bus's baud, or the previous device's turnaround when longer."""
+    slow, fast = Device.of(cfg("a", 1, baud=9_600, turnaround=0.05)), Device.of(cfg("b", 2, baud=9_600, turnaround=0))
+    schedule = BusSchedule([slow, fast])
+    assert schedule.gap_s == pytest.approx(3.5 * 11 / 9_600)
+    schedule.request_ended(slow, 10.0)
+    assert schedule.until_free(10.0) == pytest.approx(0.05)
+    schedule.request_ended(fast, 20.0)
+    assert schedule.until_free(20.0) == pytest.approx(schedule.gap_s)
+
+
+# -- the master on a simulated line ---------------------------------------------------------------------
+
+
+async def test_a_live_device_is_polled_on_its_cadence_and_each_report_is_stored_once(rig_factory) -> None:
+    """Polled every second for ten simulated minutes: 600 polls, one stored report per report the node made."""
+    rig = rig_factory([cfg("trap-01", 1)])
+    rig.pest("trap-01", 1)
+    await rig.run_for(600)
+    h = rig.health("trap-01")
+    assert h["polls"] in (600, 601) and h["errors"] == 0
+    assert rig.stored("trap-01") == list(range(h["last_seq"] - 9, h["last_seq"] + 1))
+
+
+async def test_a_dead_device_costs_the_live_ones_no_more_than_two_percent_of_their_polls(rig_factory) -> None:
+    """Two live nodes and an unplugged one on the same bus: the live nodes get within 2% of the polls they get
+    on a clean bus; the dead one is set aside (about one timeout per back-off period)."""
+    clean = rig_factory([cfg("a", 1), cfg("b", 2)], "clean")
+    dirty = rig_factory([cfg("a", 1), cfg("b", 2), cfg("dead", 3)], "dirty")
+    for rig in (clean, dirty):
+        rig.pest("a", 1)
+        rig.pest("b", 2)
+        await rig.run_for(900)
+    for node in ("a", "b"):
+        assert dirty.health(node)["polls"] >= 0.98 * clean.health(node)["polls"]
+    dead = dirty.health("dead")
+    assert dead["backed_off"] and dead["backoff_s"] <= 30.0
+    assert dead["polls"] <= 3 + 900 / (0.8 * 30) + 5  # the threshold, then one per back-off period
+    assert "no response" in dead["last_error"]
+
+
+async def test_a_device_that_comes_back_is_polled_again_within_its_backoff_and_resumes(rig_factory) -> None:
+    """Dead for five minutes, then back: polled again within one back-off period, its cadence restored and
+    every report it made while away drained from its queue."""
+    rig = rig_factory([cfg("trap-01", 1)])
+    rig.pest("trap-01", 1)
+    await rig.run_for(30)
+    rig.line.dead.add(1)
+    await rig.run_for(300)
+    assert rig.health("trap-01")["backed_off"]
+    rig.line.dead.discard(1)
+    back = rig.line.clock.s()
+    await rig.run_for(35)
+    h = rig.health("trap-01")
+    first_answer = next(f for f in rig.line.polls_of(1) if f.start_s >= back and f.answered)
+    assert first_answer.start_s - back <= 30.0
+    assert not h["backed_off"] and h["consecutive_failures"] == 0
+    assert rig.stored("trap-01") == list(range(h["last_seq"] + 1))  # nothing lost, nothing twice
+
+
+async def test_reads_are_the_roles_merged_requests_after_the_first_whole_read(rig_factory) -> None:
+    """A soil node of unknown role is read whole until its first report tells its role; from then on only 0-31
+    and 64-79, two requests a poll."""
+    rig = rig_factory([cfg("soil-1", 1)])
+    rig.soil("soil-1", 1)
+    await rig.run_for(10)
+    reads = [(f.address, f.count) for f in rig.line.polls_of(1) if f.fc == FC_INPUT]
+    whole = reads.index((0, 32))
+    assert whole >= 1 and set(reads[:whole]) == {(0, 112)}
+    assert reads[whole:] == [(0, 32), (64, 16)] * ((len(reads) - whole) // 2) and len(reads) - whole >= 16
+
+
+async def test_every_request_waits_the_gap_and_the_previous_devices_turnaround(rig_factory) -> None:
+    """On a busy bus at 9600 baud each request starts exactly max(gap, previous device's turnaround) after the
+    previous answer ended: 50 ms after the slow transceiver, 4.0 ms after the others."""
+    rig = rig_factory([cfg("slow", 1, baud=9_600, turnaround=0.05, poll_interval=0.01),
+                       cfg("fast", 2, baud=9_600, turnaround=0.0, poll_interval=0.01)], baud=9_600)
+    rig.pest("slow", 1)
+    rig.pest("fast", 2)
+    await rig.run_for(10)
+    frames = rig.line.frames
+    after = {1: [], 2: []}  # type: dict[int, list[float]]
+    for prev, nxt in zip(frames, frames[1:], strict=False):
+        after[prev.unit].append(nxt.start_s - prev.end_s)
+    gap = 3.5 * 11 / 9_600
+    assert min(after[1]) == pytest.approx(0.05, abs=1e-6)
+    assert min(after[2]) == pytest.approx(gap, abs=1e-6)
+
+
+async def test_a_backlog_drains_in_order_within_the_budget_and_the_others_keep_their_turn(rig_factory) -> None:
+    """A node unplugged for an hour kept 60 reports in its queue: back on the bus they are stored once and in
+    seq order, at most DRAIN_READS reads a poll, and its neighbour is polled between the bursts."""
+    rig = rig_factory([cfg("a", 1, fail_threshold=1), cfg("b", 2)])
+    rig.pest("a", 1)
+    rig.pest("b", 2)
+    await rig.run_for(5)
+    rig.line.dead.add(1)
+    await rig.run_for(3600)
+    rig.line.dead.discard(1)
+    await rig.run_for(60)
+    h = rig.health("a")
+    assert rig.stored("a") == list(range(h["last_seq"] + 1)) and h["queued"] == 0
+    back = [f for f in rig.line.frames if f.start_s >= rig.line.clock.s() - 60]
+    runs, n = [], 0  # reports acknowledged (one FC16 each) in a row between polls of unit 2
+    for f in back:
+        if f.unit == 1 and f.fc == FC_WRITE:
+            n += 1
+        elif f.unit == 2 and n:
+            runs.append(n)
+            n = 0
+    assert max(runs) <= DRAIN_READS and len(runs) >= 60 // DRAIN_READS
+
+
+async def test_a_command_is_written_before_the_next_poll_and_its_acks_come_back(rig_factory) -> None:
+    """A command queued for an irrigation node's mailbox goes out (FC16 at the mailbox) before the next poll;
+    the node's received, started and completed acks come back through the ack block."""
+    rig = rig_factory([cfg("irr-01", 1, role="irrigation", commands=True)])
+    core, _meter = nodes.irrigation_node(rig.farm, "irr-01", ["z1"], rig.tmp / "flash", MIN_MS)
+    rig.line.add(core, 1)
+    await rig.run_for(3)
+    (dev,) = rig.master.devices
+    assert (ACK_BASE, 22) in dev.health.reads
+    now = rig.line.clock.ms()
+    cmd = make_command("c-1", "irr-01", 1, "open", 60, 120, now + 10_000, now + 3_600_000)
+    done = rig.master.queue_write(dev, encode_command_regs(cmd))
+    await rig.master.step()
+    assert done.done() and done.exception() is None
+    assert (rig.line.frames[-1].fc, rig.line.frames[-1].address) == (FC_WRITE, CMD_BASE)
+    await rig.run_for(90)
+    assert [a["state"] for a in rig.acks if a["id"] == "c-1"] == ["received", "started", "completed"]
+
+
+async def test_a_command_for_a_dead_device_fails_after_its_retries_and_the_bus_goes_on(rig_factory) -> None:
+    """The mailbox write to an unplugged node is tried 1 + retries times, then the relay hears DeviceError; the
+    node is set aside and its neighbour keeps most of its polls."""
+    rig = rig_factory([cfg("irr-01", 1, role="irrigation", commands=True, retries=2), cfg("b", 2)])
+    rig.pest("b", 2)
+    rig.line.dead.add(1)
+    (dev, _) = rig.master.devices
+    done = rig.master.queue_write(dev, [0] * 27)
+    await rig.master.step()
+    with pytest.raises(DeviceError, match="command not written to irr-01"):
+        done.result()
+    assert [f.fc for f in rig.line.polls_of(1)] == [FC_WRITE] * 3
+    await rig.run_for(120)
+    assert rig.health("irr-01")["backed_off"] and rig.health("b")["polls"] >= 100
+
+
+async def test_a_wall_clock_stepped_back_an_hour_does_not_stall_the_bus(rig_factory) -> None:
+    """The schedule runs on the monotonic clock: the wall clock stepping back an hour (NTP) mid-run changes the
+    stamps, not the cadence."""
+    offset = [0]
+    rig = rig_factory([cfg("trap-01", 1)], wall_offset_ms=lambda: offset[0])
+    rig.pest("trap-01", 1)
+    await rig.run_for(60)
+    before = rig.health("trap-01")["polls"]
+    offset[0] = -3_600_000
+    await rig.run_for(60)
+    h = rig.health("trap-01")
+    assert h["polls"] - before in (59, 60, 61)
+    assert rig.line.clock.ms() - 3_600_000 - 1_000 <= h["last_good_ms"] <= rig.line.clock.ms() - 3_600_000
