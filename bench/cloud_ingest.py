@@ -106,7 +106,7 @@ def _worker_process(kw: dict, ready, stop) -> None:  # noqa: ANN001 - multiproce
     async def serve() -> None:
         app = create_app(Settings(**kw))
         async with app.router.lifespan_context(app):
-            await asyncio.wait_for(app.state.services.worker.ready.wait(), 30)
+            await asyncio.wait_for(app.state.services.worker.ready.wait(), 240)
             ready.set()
             await asyncio.to_thread(stop.wait)
 
@@ -143,7 +143,7 @@ async def through_workers(tmp: Path, influx: InfluxDB1Server, db: str, mosq: Mos
         readies.append(ready)
     try:
         for ready in readies:
-            assert await asyncio.to_thread(ready.wait, 60), "a worker did not come up"
+            assert await asyncio.to_thread(ready.wait, 240), "a worker did not come up within 240 s"
         topic = gateway_topic(SITE, GW, "batch", root)
         async with aiomqtt.Client(mosq.host, mosq.port, max_queued_outgoing_messages=0) as pub, \
                 httpx.AsyncClient(base_url=influx.url, timeout=30) as http:
@@ -260,6 +260,8 @@ async def main() -> None:
                 pg.create_database(f"w{n}k{k}")
                 rates[n, k] = await through_workers(tmp, influx, f"w{n}k{k}", mosq, raw, n, pg.url(f"w{n}k{k}"),
                                                     len(readings), k)
+                print(f"{n} worker(s), {k} in flight: {rates[n, k]:,.0f} readings/s "
+                      f"(raw /write {raw_rate:,.0f}, {rates[n, k] / raw_rate:.0%})", flush=True)
         chart = await zone_chart(tmp, influx, args.days, args.queries, args.zones)
 
     print(f"\n{len(raw)} batches x {args.items} reports x 6 readings = {len(readings):,} readings\n")
