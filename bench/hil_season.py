@@ -66,12 +66,11 @@ def farm_alone(plan: FarmPlan, with_cores: bool, work: Path) -> int:
 
 async def season(plan: FarmPlan, options: RunOptions) -> ScenarioResult:
     """The season scenario's run (hil/scenarios/season.py) on `plan`, which may be shorter."""
-    r = build_run(plan, options)
+    r = await build_run(plan, options)
     try:
         return await r.run(options)
     finally:
-        r.fleet.close()
-        await r.pipeline.close()
+        await r.close()
 
 
 def main() -> None:
