@@ -170,3 +170,16 @@ async def ndvi_map(zone_id: str, stats_id: int, vigour: VigourDep, _: Reader) ->
     """A small PNG of the zone's NDVI from one raster (brown bare, yellow sparse, green dense; transparent
     outside the zone and where clouds or no data left nothing)."""
     return Response(await vigour.ndvi_map(check_id("zone", zone_id), stats_id), media_type="image/png")
+
+
+@router.get("/{zone_id}/vigour", responses={404: {"model": ProblemResponse}})
+async def zone_vigour(zone_id: str, vigour: VigourDep, _: Reader, start: str | int | None = None,
+                      end: str | int | None = None) -> dict:
+    """The zone's season of vigour (default: the last 120 days): measured canopy cover, NDVI from rasters
+    and from its weather node's sensor (daily means), the crop's expected cover (FAO-56 stages mapped to
+    cover) and whether it lags its neighbours, with the rule's figures."""
+    end_ms = vigour.clock() + 1 if end is None else parse_instant("end", end)
+    start_ms = end_ms - 120 * 86_400_000 if start is None else parse_instant("start", start)
+    if start_ms >= end_ms or end_ms - start_ms > 400 * 86_400_000:
+        raise ContractError("start", start, "must be before end, at most 400 days before it")
+    return await vigour.season(check_id("zone", zone_id), start_ms, end_ms)
