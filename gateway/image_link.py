@@ -62,7 +62,9 @@ class ImageListener:
 
     def __init__(self, config: GatewayConfig, store: ImageStore, clock: Clock = system_clock) -> None:
         self._config, self._store, self._clock = config, store, clock
-        self.client_id = f"furrow-gw-{config.site}-{config.gateway_id}-images"
+        # its own id on the farm broker (as the readings source has "-farm"): with one broker for both
+        # sides, the forwarder's id below would otherwise take this session over, and back, forever
+        self.client_id = f"furrow-gw-{config.site}-{config.gateway_id}-images-farm"
         self._queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
         self._acks = AckAfterHandling()
         self._stopping = threading.Event()
