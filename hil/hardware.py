@@ -21,7 +21,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from furrow.firmware.drivers.camera import FRAMESIZES
-from furrow.hil.farm.canopy_photo import jpeg, scene
+from furrow.hil.farm.canopy import jpeg, scene
 from furrow.hil.virtual_farm import VirtualFarm
 
 ADC_FULL = 65535
@@ -160,7 +160,7 @@ class FlowMeter:
 class CanopyCamera:
     """The esp32-camera binding (``import camera``: init, framesize, quality, capture, deinit) with a
     sensor photographing a canopy nadir: each capture is a JPEG of a generated scene
-    (hil/farm/canopy_photo.py) whose green cover is `cover()` (0..1) at that moment, its leaves
+    (hil/farm/canopy.py) whose green cover is `cover()` (0..1) at that moment, its leaves
     placed anew for each photo. `truths` keeps each photo's true cover, in order, so what the cloud
     measures can be held against it. The FRAME_* codes are this stand-in's own (the driver only
     uses them by name); `quality` is kept, and the JPEG is encoded at Pillow's quality 85.

@@ -8,7 +8,6 @@ from pathlib import Path
 from furrow.cloud.agronomy.planner import PlannedRun
 from furrow.cloud.commands import CommandState
 from furrow.cloud.registry.models import FieldIn, NodeIn, SiteIn, ValveIn, ZoneIn
-from furrow.cloud.vigour.photos import photo_cover
 from furrow.edge import commands
 from furrow.hil import nodes
 from furrow.hil.clock import SimClock
@@ -125,8 +124,9 @@ async def test_a_cut_cloud_link_holds_batches_and_commands_until_it_returns(tmp_
 async def test_a_camera_photographs_the_growing_canopy_and_each_photo_reaches_the_cloud_once(tmp_path):
     """A camera node (the real core and camera driver, on an emulated sensor over the virtual farm's crop) takes a
     canopy photo a day; its chunks go through the gateway's image store, the forwarder and the cloud's image ingest:
-    every photo is in the object store once, under the camera's zone, and Canopeo measures each within 2 points of
-    the cover the crop had when it was taken. A day with the link cut, the photo waits at the gateway."""
+    every photo is in the object store once, under the camera's zone, and the cloud's canopy step records each
+    photo's cover within 2 points of the cover the crop had when it was taken. A day with the link cut, the photo
+    waits at the gateway."""
     clock = SimClock(START)
     crop = Crop(gdd_total=250.0)  # development stage: the canopy is closing
     rt = await _open(tmp_path, clock)
@@ -147,12 +147,13 @@ async def test_a_camera_photographs_the_growing_canopy_and_each_photo_reaches_th
             crop.add_day(16.0, 30.0)
             clock.advance_to(clock.s() + 86_400)
         images = await rt.services.images.list(node="cam-01")
-        data = [await rt.services.images.content("cam-01", i.seq) for i in reversed(images)]
+        covers = await rt.services.vigour.covers("z1", 0, clock.ms())
         stats = rt.gateway.images.stats()
     finally:
         await rt.close()
     assert [i.seq for i in images] == [3, 2, 1, 0] and {i.zone_id for i in images} == {"z1"}
-    measured = [photo_cover(d).fraction for d in data]
+    assert [c.ref for c in covers] == [f"image:cam-01/{seq}" for seq in range(4)]  # one per photo, oldest first
+    measured = [c.cover_pct / 100 for c in covers]
     assert all(abs(m - truth) <= 0.02 for m, truth in zip(measured, sensor.truths, strict=True)), (measured,
                                                                                                  sensor.truths)
     assert sensor.truths == sorted(sensor.truths) and sensor.truths[-1] > sensor.truths[0]  # it grew

@@ -1,11 +1,11 @@
-"""Canopy photos of known green cover: what the virtual farm's cameras see, and what the Canopeo tests and
-bench classify.
+"""The virtual farm's canopy camera: photos of a zone's canopy whose green cover is known.
 
 A scene is a background of soil (dry, moist or reddish, with blotches and sensor noise), crop
 residue (straw and old grey stalks) and cast shadows, under leaves drawn as rotated ellipses in
 several greens, some of them shaded. The true cover is the share of pixels a leaf was drawn on,
 counted before the photo is saved: the JPEG round trip (Pillow, 4:2:0 chroma) then blurs the edges
-as a camera's encoder does.
+as a camera's encoder does. The tests of the Canopeo rule (tests/test_agro_canopy.py) and its bench
+use the same scenes.
 """
 
 from __future__ import annotations
@@ -85,3 +85,14 @@ def jpeg(image: np.ndarray, quality: int = 85) -> bytes:
     out = io.BytesIO()
     Image.fromarray(image).save(out, format="JPEG", quality=quality)
     return out.getvalue()
+
+
+def decoded(data: bytes) -> np.ndarray:
+    """A JPEG back to an (H, W, 3) uint8 array."""
+    return np.asarray(Image.open(io.BytesIO(data)).convert("RGB"))
+
+
+def canopy_photo(cover: float, seed: int, soil: str = "dry", quality: int = 85) -> tuple[bytes, float]:
+    """What the virtual camera sends: a JPEG of the canopy at `cover` (0..1) and the photo's true cover."""
+    image, truth = scene(cover, seed=seed, soil=soil)
+    return jpeg(image, quality), truth
