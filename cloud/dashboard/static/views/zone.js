@@ -9,6 +9,7 @@ import { dateTime, num, timeZone } from "../fmt.js";
 import { messages, number, t, tr } from "../i18n.js";
 import { DEFAULT_P, refillPct, status } from "../water.js";
 import { chartPoints, columnsPath, soilChart } from "./soil.js";
+import { vigourSection } from "./vigour.js";
 
 const RANGES = [7, 30, 90];
 
@@ -110,7 +111,8 @@ export async function render(root, ctx) {
       t("zone.days", { n: d }))),
       h("a", { href: `#/irrigation/${q}`, "data-testid": "irrigation-link" }, t("zone.irrigation-link"))),
     h("div", { class: "grid three" }, rootCard, nextCard, cropCard),
-    soil, h("div", { class: "grid two" }, dep, daily), h("div", { class: "grid two" }, pests, disease), log);
+    soil, h("div", { class: "grid two" }, dep, daily), vigourSection(id, days), h("div", { class: "grid two" }, pests, disease),
+    log);
   const fill = (c, ...body) => c.replaceChildren(c.firstChild, ...body.flat().filter((x) => x !== null && x !== undefined));
 
   const cols = await soilP;
