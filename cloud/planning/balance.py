@@ -21,7 +21,9 @@ balance recomputes only its last REPLAY_DAYS days from the store and takes the d
 from its last computation, with the balance's running state at that point (depletion, degree
 days, the ET0 carried). Late data for a day further back than that (a gateway back after more
 than a week away) is folded in when the cache is rebuilt (a restart); meanwhile the probe
-correction of every new day pulls the depletion back to what the probes measure.
+correction of every new day pulls the depletion back to what the probes measure. The measured
+canopy covers are read for the whole season at every call (one small query) and are part of the
+cache's key: a cover recorded for any day, even at the same instant, recomputes the balance.
 """
 
 from __future__ import annotations
@@ -185,6 +187,7 @@ class _Cached:
     rows: list[BalanceRow]
     states: list[BalanceState]
     at_ms: int  # when it was computed
+    sources: dict[str, object]
 
 
 @dataclass
@@ -210,8 +213,12 @@ class BalanceCache:
         return keep, c.rows[:keep], c.states[:keep]
 
     def store(self, zone: str, fingerprint: str, start_day: date, rows: list[BalanceRow],
-              states: list[BalanceState], now_ms: int) -> None:
-        self.zones[zone] = _Cached(fingerprint, start_day, rows, states, now_ms)
+              states: list[BalanceState], now_ms: int, sources: dict[str, object]) -> None:
+        self.zones[zone] = _Cached(fingerprint, start_day, rows, states, now_ms, dict(sources))
+
+    def sources(self, zone: str) -> dict[str, object]:
+        """The sources of the zone's last computation."""
+        return dict(self.zones[zone].sources)
 
     def weather_memo(self, now_ms: int) -> dict[tuple, list[DayWeather]]:
         """The weather read at `now_ms` (forgotten when the instant changes)."""
@@ -304,13 +311,16 @@ async def zone_balance(zone: ZoneOut, config: ZoneConfig, nodes: list[NodeOut], 
     if not day_list:
         return Balance([], sources)
     soil = [n.id for n in nodes if n.role == "soil"]
+    # every cover of the season: one before the replayed days may still interpolate into them
+    season_ms = _day_bounds(start_day, tz) - COVER_CARRY_DAYS * 86_400_000
+    points = await db.run(lambda s: cover_points(s, zone.id, season_ms, _day_bounds(today, tz)))
+    sources["cover"] = _cover_source(config, len(points))
     fingerprint = repr((config.model_dump_json(), zone.crop_coefficients is not None, weather_nodes, soil,
-                        location, tz.key, zone.area_ha, zone.precip_rate_mm_h))
+                        location, tz.key, zone.area_ha, zone.precip_rate_mm_h, points))
     kept, old_rows, old_states = (cache.resume(zone.id, fingerprint, start_day, len(day_list), now_ms)
                                   if cache else (0, [], []))
-    if kept == len(day_list):  # computed at this instant already
-        sources["replay"] = "as computed at this instant"
-        return Balance(old_rows[-days:], sources)
+    if cache is not None and kept == len(day_list):  # computed at this instant already
+        return Balance(old_rows[-days:], {**cache.sources(zone.id), "replay": "as computed at this instant"})
     sources["replay"] = (f"days to {day_list[kept - 1].isoformat()} as last computed, the last {len(day_list) - kept} "
                          "replayed from the store" if kept else "full: every day recomputed from the store")
     all_days, day_list = day_list, day_list[kept:]
@@ -330,14 +340,12 @@ async def zone_balance(zone: ZoneOut, config: ZoneConfig, nodes: list[NodeOut], 
     rows = await db.run(lambda s: zone_commands(s, zone.id, start_ms - 2 * 86_400_000))
     applied = [a for a in (applied_mm(r, zone.area_ha, zone.precip_rate_mm_h) for r in rows) if a is not None]
     irrigation = irrigation_by_day(applied, tz, config.irrigation.efficiency)
-    points = await db.run(lambda s: cover_points(s, zone.id, start_ms - COVER_CARRY_DAYS * 86_400_000, end_ms))
     covers = daily_cover(points, day_list, tz)
-    sources["cover"] = _cover_source(config, len(points))
     # ET0 for every day of the season is CPU work: off the event loop
     new_rows, new_states = await asyncio.to_thread(
         run_balance, config, zone.crop_coefficients is not None, weather, probes, irrigation, has_gauge,
         location is not None, old_states[-1] if old_states else BalanceState(), covers)
     rows_all, states_all = old_rows + new_rows, old_states + new_states
     if cache is not None:
-        cache.store(zone.id, fingerprint, all_days[0], rows_all, states_all, now_ms)
+        cache.store(zone.id, fingerprint, all_days[0], rows_all, states_all, now_ms, sources)
     return Balance(rows_all[-days:], sources)
