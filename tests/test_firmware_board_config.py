@@ -177,7 +177,6 @@ def test_every_role_example_builds_its_core(main: Any, tmp_path: Path, monkeypat
     """The example config of each role (as `furrow firmware build` writes it) validates and builds a core."""
     from furrow.commands.firmware import ROLES, example_config
     from furrow.firmware.config import validate
-
     from tests.firmware_fakes import FakeCameraModule
 
     monkeypatch.setattr(main.board.machine, "I2C", lambda *a, **k: object(), raising=False)

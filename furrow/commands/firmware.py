@@ -17,7 +17,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from ._firmware_image import BOARDS, MODBUS_ROLES, ROLES, BuildError, write_image
+from ._firmware_image import BOARDS, ROLES, BuildError, write_image
+from ._firmware_image import MODBUS_ROLES as MODBUS_ROLES  # the roles an RS-485 image is built for, for callers
 
 # What `build` writes when no --config is given: a node on RS-485 with the
 # role's usual sensors (pins of an ESP32 DevKitC). Edit config.json, or pass
