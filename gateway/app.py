@@ -135,7 +135,7 @@ class Gateway:
     @property
     def ready(self) -> bool:
         """Connected to both brokers with every subscription acknowledged."""
-        return bool(self.source.subscribed and self.cloud.connected and self.relay.subscribed)
+        return bool(self.source.subscribed and self.cloud.connected and self.cloud.subscribed)
 
     def close(self) -> None:
         """Close the buffer (after `run` returned)."""
@@ -151,8 +151,11 @@ class Gateway:
     def stats(self) -> dict[str, Any]:
         """Counters for dashboards and tests.
 
-        Keys: received, duplicates, quarantined, forwarded, pending, dropped
-        (from the buffer, kept across restarts), oldest_rx_ms,
+        Keys: received, duplicates, quarantined, forwarded (stored by the cloud:
+        its receipt came), pending (not yet), in_flight (sent, waiting for the
+        receipt), dropped (the quota), flooded (node budgets), gaps_unconfirmed
+        (readings not forwarded whose report the cloud has not confirmed yet,
+        {reason: {node: n}}; all from the buffer, kept across restarts), oldest_rx_ms,
         commands_relayed, commands_invalid, commands_expired, acks_relayed,
         heartbeats_sent, warnings (broker setups that would lose data: broker_check.py),
         and the per-stage detail: modbus (health per node), farm, cloud,
@@ -166,6 +169,9 @@ class Gateway:
         return {
             "received": b["received"],
             "dropped": b["dropped"],
+            "flooded": b["flooded"],
+            "in_flight": b["in_flight"],
+            "gaps_unconfirmed": b["gaps_unconfirmed"],
             "oldest_rx_ms": self.buffer.oldest_rx_ms(),
             "commands_expired": relay["commands_expired"],
             "duplicates": b["duplicates"],

@@ -2,8 +2,10 @@
 
 One SQLite file in WAL mode. Readings are keyed UNIQUE(node, seq), so a report
 that arrives twice (a redelivered MQTT message, a Modbus image polled again)
-is stored once. Rows leave the buffer only when the cloud broker has
-acknowledged the batch that carried them.
+is stored once. Rows leave the buffer only when the cloud has stored the
+batch that carried them (its receipt: forwarder.py); until then a sent row
+carries its batch id and when it went, so a batch whose receipt never comes
+goes again.
 
 Why ``synchronous=FULL``: in WAL mode ``NORMAL`` survives a process crash but
 not a power cut (the WAL is fsynced only at checkpoints), and a gateway on a
@@ -19,9 +21,9 @@ store it a second time.
 
 Bounded: a quota (rows and bytes) is enforced in the transaction that
 inserts; past it the oldest readings of the lowest priority go first, are
-counted (``dropped``) and kept per node until the forwarder has reported
-them to the cloud. Ingest never blocks on a full buffer, and commands never
-touch it.
+counted (``dropped``) and go into the gap log (gaps.py) with the node's
+flood and quarantine drops, until the cloud has stored the report. Ingest
+never blocks on a full buffer, and commands never touch it.
 """
 
 from __future__ import annotations
@@ -30,13 +32,15 @@ import json
 import logging
 import sqlite3
 import threading
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any, NamedTuple
 
 from furrow.clock import Clock, system_clock
-from furrow.edge.batch import make_item
+from furrow.edge.batch import GAP_FLOOD, GAP_QUOTA, make_item
 
+from . import gaps
+from .gaps import Drop, GapLog
 from .recovery import salvage
 
 log = logging.getLogger(__name__)
@@ -69,12 +73,6 @@ CREATE TABLE IF NOT EXISTS done (
     PRIMARY KEY (node, seq)
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS done_ms ON done (ms);
-CREATE TABLE IF NOT EXISTS unreported_drops (
-    node    TEXT PRIMARY KEY,
-    count   INTEGER NOT NULL,
-    min_seq INTEGER NOT NULL,
-    max_seq INTEGER NOT NULL
-);
 CREATE TABLE IF NOT EXISTS ack_outbox (
     id      INTEGER PRIMARY KEY AUTOINCREMENT,
     raw     BLOB    NOT NULL
@@ -84,7 +82,13 @@ CREATE TABLE IF NOT EXISTS counters (
     value   INTEGER NOT NULL
 );
 """
-_COUNTERS = ("received", "duplicates", "forwarded", "quarantined", "dropped")
+_COUNTERS = ("received", "duplicates", "forwarded", "quarantined", "dropped", "flooded", "receipts_seen")
+_INDEXES = """
+CREATE INDEX IF NOT EXISTS readings_prio ON readings (prio, id);
+CREATE INDEX IF NOT EXISTS readings_unsent ON readings (id) WHERE batch IS NULL;
+CREATE INDEX IF NOT EXISTS readings_batch ON readings (batch) WHERE batch IS NOT NULL;
+CREATE INDEX IF NOT EXISTS readings_sent ON readings (sent_ms) WHERE batch IS NOT NULL;
+"""
 # Forwarded keys are pruned from `done` at most this often.
 PRUNE_EVERY_MS = 60_000
 
@@ -139,6 +143,7 @@ class DurableBuffer:
             self._db = self._open()
         except sqlite3.DatabaseError as e:
             self._db = self._recover(e)
+        self._gaps = GapLog(self._db)
         (self._pending,) = self._db.execute("SELECT COUNT(*) FROM readings").fetchone()
         (self._page_size,) = self._db.execute("PRAGMA page_size").fetchone()
 
@@ -152,11 +157,17 @@ class DurableBuffer:
             db.execute("PRAGMA journal_mode=WAL")
             db.execute("PRAGMA synchronous=FULL")
             db.executescript(_SCHEMA)
+            db.executescript(gaps.SCHEMA)
             columns = {row[1] for row in db.execute("PRAGMA table_info(readings)")}
             if "prio" not in columns:  # a buffer file from before priorities
                 db.execute("ALTER TABLE readings ADD COLUMN prio INTEGER NOT NULL DEFAULT 0")
-            db.execute("CREATE INDEX IF NOT EXISTS readings_prio ON readings (prio, id)")
+            if "batch" not in columns:  # ... from before receipts: every row is unsent
+                db.execute("ALTER TABLE readings ADD COLUMN batch TEXT")
+                db.execute("ALTER TABLE readings ADD COLUMN sent_ms INTEGER")
+            db.executescript(_INDEXES)
             db.executemany("INSERT OR IGNORE INTO counters (name, value) VALUES (?, 0)", [(c,) for c in _COUNTERS])
+            db.execute("INSERT OR IGNORE INTO counters (name, value) VALUES ('epoch_ms', ?)", (self._clock(),))
+            _adopt_old_drops(db)
         except BaseException:
             db.close()
             raise
@@ -209,9 +220,10 @@ class DurableBuffer:
         items: Iterable[Item | tuple],
         quarantined: Iterable[Quarantined | tuple] = (),
         acks: Iterable[bytes] = (),
+        drops: Iterable[Drop] = (),
     ) -> int:
-        """Store readings (and quarantined inputs, and command acks for the
-        cloud) in one transaction.
+        """Store readings (and quarantined inputs, command acks for the cloud,
+        and the readings not forwarded for the gap log) in one transaction.
 
         Returns how many readings were new; a (node, seq) already buffered is
         counted as a duplicate and ignored. When this returns, the rows are on
@@ -241,6 +253,10 @@ class DurableBuffer:
                 ack_rows = [(bytes(a),) for a in acks]
                 if ack_rows:
                     self._db.executemany("INSERT INTO ack_outbox (raw) VALUES (?)", ack_rows)
+                drops = list(drops)
+                if drops:
+                    self._gaps.record(drops, self._clock())
+                    self._bump("flooded", sum(d.reason == GAP_FLOOD for d in drops))
                 dropped = self._enforce_quota(inserted) if inserted else 0
                 self._db.execute("COMMIT")
             except BaseException:
@@ -274,12 +290,7 @@ class DurableBuffer:
         self._db.executemany(
             "INSERT OR IGNORE INTO done (node, seq, ms) VALUES (?, ?, ?)", [(n, q, ms) for _, n, q in victims]
         )
-        self._db.executemany(
-            "INSERT INTO unreported_drops (node, count, min_seq, max_seq) VALUES (?, 1, ?, ?)"
-            " ON CONFLICT (node) DO UPDATE SET count = count + 1,"
-            " min_seq = MIN(min_seq, excluded.min_seq), max_seq = MAX(max_seq, excluded.max_seq)",
-            [(n, q, q) for _, n, q in victims],
-        )
+        self._gaps.record([Drop(n, GAP_QUOTA, q) for _, n, q in victims], ms)
         self._bump("dropped", len(victims))
         return len(victims)
 
@@ -295,30 +306,96 @@ class DurableBuffer:
             (QUARANTINE_KEEP,),
         )
 
-    def next_batch(self, limit: int, fresh_since_ms: int | None = None) -> list[tuple[int, dict[str, Any]]]:
-        """Up to `limit` buffered readings as (rowid, batch item), oldest first.
+    def next_batch(self, limit: int, fresh_since_ms: int | None = None,
+                   resend_before_ms: int | None = None) -> list[tuple[int, dict[str, Any]]]:
+        """Up to `limit` readings to send, as (rowid, batch item): first those sent before
+        `resend_before_ms` whose batch's receipt never came, then unsent ones, oldest first.
 
         With `fresh_since_ms`, and more pending than fit in one batch, up to
-        half the batch is the newest readings received since then (newest
-        first), the rest the oldest: the present goes out at once while the
-        backlog drains behind it.
+        half the batch is the newest unsent readings received since then (newest
+        first): the present goes out at once while the backlog drains behind it.
         """
         sql = "SELECT id, rx_ms, flags, payload FROM readings"
         with self._lock:
-            fresh: list[Any] = []
-            if fresh_since_ms is not None and self._pending > limit:
-                newest = self._db.execute(sql + " ORDER BY id DESC LIMIT ?", (max(1, limit // 2),)).fetchall()
-                fresh = [r for r in newest if r[1] >= fresh_since_ms]
-            oldest = self._db.execute(sql + " ORDER BY id LIMIT ?", (limit - len(fresh),)).fetchall()
-        taken = {r[0] for r in fresh}
-        rows = fresh + [r for r in oldest if r[0] not in taken]
+            rows = []
+            if resend_before_ms is not None:
+                rows = self._db.execute(sql + " WHERE batch IS NOT NULL AND sent_ms < ? ORDER BY sent_ms, id LIMIT ?",
+                                        (resend_before_ms, limit)).fetchall()
+            if fresh_since_ms is not None and self._pending > limit and len(rows) < limit:
+                newest = self._db.execute(sql + " WHERE batch IS NULL ORDER BY id DESC LIMIT ?",
+                                          (max(1, (limit - len(rows)) // 2),)).fetchall()
+                rows += [r for r in newest if r[1] >= fresh_since_ms]
+            taken = {r[0] for r in rows}
+            oldest = self._db.execute(sql + " WHERE batch IS NULL ORDER BY id LIMIT ?", (limit - len(rows),)).fetchall()
+        rows += [r for r in oldest if r[0] not in taken]
         return [
             (rowid, make_item(json.loads(payload), rx_ms, json.loads(flags))) for rowid, rx_ms, flags, payload in rows
         ]
 
-    def mark_forwarded(self, rowids: Iterable[int]) -> int:
-        """Drop readings the cloud has acknowledged, remembering their keys for
-        the dedup window; returns how many were dropped."""
+    def next_gaps(self, resend_before_ms: int | None = None) -> list[tuple[int, dict[str, Any]]]:
+        """Gap reports to send (gaps.py), as (id, report)."""
+        with self._lock:
+            return self._gaps.due(resend_before_ms)
+
+    def sent(self, batch: str, rowids: Iterable[int], gap_ids: Iterable[int], sent_ms: int) -> None:
+        """These readings and gap reports are going out in `batch`: they wait for its receipt."""
+        self._quick(lambda: (
+            self._db.executemany("UPDATE readings SET batch = ?, sent_ms = ? WHERE id = ?",
+                                 [(batch, sent_ms, i) for i in rowids]),
+            self._gaps.sent(gap_ids, batch, sent_ms)))
+
+    def unsent(self, batch: str) -> None:
+        """`batch` never reached the cloud broker: its readings go with the next batch."""
+        self._quick(lambda: (self._db.execute("UPDATE readings SET batch = NULL, sent_ms = NULL WHERE batch = ?",
+                                              (batch,)), self._gaps.unsent(batch)))
+
+    def _quick(self, change: Callable[[], object]) -> None:
+        # Which batch a row went in only decides when it goes again: losing that to a power
+        # cut costs a resend, so these commits skip the fsync (WAL, synchronous=NORMAL; the
+        # next full commit makes them durable too). The readings themselves are never at stake.
+        with self._lock:
+            self._db.execute("PRAGMA synchronous=NORMAL")
+            try:
+                self._db.execute("BEGIN IMMEDIATE")
+                try:
+                    change()
+                    self._db.execute("COMMIT")
+                except BaseException:
+                    self._rollback()
+                    raise
+            finally:
+                self._db.execute("PRAGMA synchronous=FULL")
+
+    def stored(self, batch: str) -> tuple[int, int | None]:
+        """The cloud stored `batch`: its readings and gap reports leave the buffer. Returns how
+        many readings left and when the batch was sent (None when none of its rows is here)."""
+        with self._lock:
+            sent_ms = self._db.execute("SELECT MAX(sent_ms) FROM readings WHERE batch = ?", (batch,)).fetchone()[0]
+            ids = [i for (i,) in self._db.execute("SELECT id FROM readings WHERE batch = ?", (batch,))]
+        self._forwarded(ids, lambda: (self._gaps.stored(batch),
+                                      self._db.execute("UPDATE counters SET value = 1 WHERE name = 'receipts_seen'")))
+        return len(ids), sent_ms
+
+    def waiting(self) -> bool:
+        """Whether any reading or gap report was sent and waits for its receipt."""
+        with self._lock:
+            (rows,) = self._db.execute("SELECT EXISTS (SELECT 1 FROM readings WHERE batch IS NOT NULL)").fetchone()
+            (gaps,) = self._db.execute("SELECT EXISTS (SELECT 1 FROM gaps WHERE batch > '')").fetchone()
+        return bool(rows or gaps)
+
+    def receipts_seen(self) -> bool:
+        """Whether the cloud has ever sent a receipt (an older cloud sends none)."""
+        with self._lock:
+            (seen,) = self._db.execute("SELECT value FROM counters WHERE name = 'receipts_seen'").fetchone()
+        return bool(seen)
+
+    def mark_forwarded(self, rowids: Iterable[int], batch: str | None = None) -> int:
+        """Drop readings the cloud has (by its broker's PUBACK, for a cloud that sends no
+        receipts), with the gap reports of `batch`; returns how many readings were dropped."""
+        return self._forwarded(list(rowids), lambda: self._gaps.stored(batch) if batch else None)
+
+    def _forwarded(self, rowids: list[int], also: Callable[[], object]) -> int:
+        """Drop readings the cloud has, remembering their keys for the dedup window."""
         ids = [(i,) for i in rowids]
         ms = self._clock()
         with self._lock:
@@ -332,6 +409,7 @@ class DurableBuffer:
                 self._db.executemany("DELETE FROM readings WHERE id = ?", ids)
                 deleted = self._db.total_changes - before
                 self._bump("forwarded", deleted)
+                also()
                 # abs: a wall clock stepped back prunes at once rather than not for hours
                 if abs(ms - self._pruned_at_ms) > PRUNE_EVERY_MS:
                     self._pruned_at_ms = ms
@@ -369,29 +447,6 @@ class DurableBuffer:
             (n,) = self._db.execute("SELECT COUNT(*) FROM ack_outbox").fetchone()
         return int(n)
 
-    def unreported_drops(self) -> dict[str, dict[str, int]]:
-        """Readings dropped by the quota and not yet reported to the cloud:
-        {node: {"count", "min_seq", "max_seq"}}."""
-        with self._lock:
-            rows = self._db.execute("SELECT node, count, min_seq, max_seq FROM unreported_drops").fetchall()
-        return {n: {"count": c, "min_seq": lo, "max_seq": hi} for n, c, lo, hi in rows}
-
-    def drops_reported(self, reported: dict[str, dict[str, int]]) -> None:
-        """The cloud acknowledged a report of these drops: forget them (drops
-        counted since then stay)."""
-        with self._lock:
-            self._db.execute("BEGIN IMMEDIATE")
-            try:
-                for node, d in reported.items():
-                    self._db.execute(
-                        "UPDATE unreported_drops SET count = count - ? WHERE node = ?", (d["count"], node)
-                    )
-                self._db.execute("DELETE FROM unreported_drops WHERE count <= 0")
-                self._db.execute("COMMIT")
-            except BaseException:
-                self._rollback()
-                raise
-
     def oldest_rx_ms(self) -> int | None:
         """When the oldest pending reading arrived (None when empty)."""
         with self._lock:
@@ -410,17 +465,38 @@ class DurableBuffer:
             for rx_ms, source, reason, raw in rows
         ]
 
-    def stats(self) -> dict[str, int]:
-        """Counts kept across restarts: pending, received, duplicates,
-        forwarded_total, quarantined, dropped (by the quota)."""
+    def stats(self) -> dict[str, Any]:
+        """Counts kept across restarts: pending (not yet stored by the cloud), in_flight (of
+        those, sent and waiting for a receipt), received, duplicates, forwarded_total (stored
+        by the cloud), quarantined, dropped (by the quota), flooded (refused by a node's
+        budget), and gaps_unconfirmed ({reason: {node: readings}} the cloud has not confirmed)."""
         with self._lock:
             counters = dict(self._db.execute("SELECT name, value FROM counters").fetchall())
             pending = self._pending
+            (in_flight,) = self._db.execute("SELECT COUNT(*) FROM readings WHERE batch IS NOT NULL").fetchone()
+            unconfirmed = self._gaps.totals()
         return {
             "pending": pending,
+            "in_flight": in_flight,
             "dropped": counters["dropped"],
             "received": counters["received"],
             "duplicates": counters["duplicates"],
             "forwarded_total": counters["forwarded"],
             "quarantined": counters["quarantined"],
+            "flooded": counters["flooded"],
+            "gaps_unconfirmed": unconfirmed,
         }
+
+
+def _adopt_old_drops(db: sqlite3.Connection) -> None:
+    """A buffer file from before the gap log kept quota drops per node, unreported: they become
+    quota reports (one seq range each) and the old table goes."""
+    if not db.execute("SELECT 1 FROM sqlite_master WHERE name = 'unreported_drops'").fetchone():
+        return
+    (ms,) = db.execute("SELECT value FROM counters WHERE name = 'epoch_ms'").fetchone()
+    db.execute("BEGIN IMMEDIATE")
+    db.execute("INSERT INTO gaps (node, reason, count, seqs, first_ms, last_ms, batch)"
+               " SELECT node, ?, count, json_array(json_array(min_seq, max_seq)), ?, ?, '' FROM unreported_drops",
+               (GAP_QUOTA, ms, ms))
+    db.execute("DROP TABLE unreported_drops")
+    db.execute("COMMIT")

@@ -8,15 +8,17 @@ their work on a connected client: when the connection breaks, a stage's
 ``session`` raises ``aiomqtt.MqttError``, every stage is cancelled, and the
 link reconnects and starts them again (backoff: furrow.retry, shared with the cloud).
 
-The session is persistent (``clean_session=False``) so commands the cloud
-sends while the gateway is offline wait at the broker for it.
+The session is persistent (``clean_session=False``) so commands, plans and
+receipts the cloud sends while the gateway is offline wait at the broker for
+it. One connection has one stream of messages: the link subscribes to the
+topics its stages read (`routes`) and hands each message to its stage.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, Protocol
 
 import aiomqtt
@@ -34,10 +36,17 @@ BACKOFF_FIRST_S = 0.2
 BACKOFF_MAX_S = 30.0
 
 
+Handler = Callable[[bytes], Awaitable[object]]
+"""Takes one message's payload from a topic a stage reads."""
+
+
 class CloudStage(Protocol):
     """Work done over the cloud connection."""
 
     name: str
+
+    def routes(self) -> dict[str, Handler]:
+        """The topics this stage reads, each with its handler (the link subscribes and dispatches)."""
 
     async def session(self, client: aiomqtt.Client) -> None:
         """Run on a connected client until cancelled; raise MqttError when the link breaks."""
@@ -63,7 +72,8 @@ class CloudLink:
         self.client_id = f"furrow-gw-{config.site}-{config.gateway_id}"
         self.status_topic = gateway_topic(config.site, config.gateway_id, GW_STATUS, config.topic_root)
         self.connected = False
-        self.counts = {"connects": 0, "connect_failures": 0, "disconnects": 0, "stage_errors": 0}
+        self.subscribed = False  # SUBACK received for every stage's topics on the current connection
+        self.counts = {"connects": 0, "connect_failures": 0, "disconnects": 0, "stage_errors": 0, "unrouted": 0}
 
     def _status(self, state: str) -> bytes:
         return encode(make_status(self._config.gateway_id, state, self._clock()))
@@ -122,8 +132,19 @@ class CloudLink:
                 pass
 
     async def _session(self, client: aiomqtt.Client, stop: asyncio.Event) -> None:
+        routes = {topic: handler for stage in self._stages for topic, handler in stage.routes().items()}
+        if routes:
+            await client.subscribe([(topic, 1) for topic in routes])
+        self.subscribed = True
+        try:
+            await self._run_stages(client, stop, routes)
+        finally:
+            self.subscribed = False
+
+    async def _run_stages(self, client: aiomqtt.Client, stop: asyncio.Event, routes: dict[str, Handler]) -> None:
         async with asyncio.TaskGroup() as tg:
             tasks = [tg.create_task(s.session(client), name=f"cloud {s.name}") for s in self._stages]
+            tasks.append(tg.create_task(self._dispatch(client, routes), name="cloud messages"))
             watcher = tg.create_task(stop.wait(), name="cloud stop")
             # A stage that raises makes the TaskGroup cancel us here and
             # re-raise its error; otherwise we wake when stop is set.
@@ -135,6 +156,16 @@ class CloudLink:
             # Stages run until cancelled; one that returned leaves the link
             # half-served, so start the session over.
             raise aiomqtt.MqttError("a cloud stage ended unexpectedly")
+
+    async def _dispatch(self, client: aiomqtt.Client, routes: dict[str, Handler]) -> None:
+        """Hand every message to the stage that reads its topic, one at a time, in order."""
+        async for message in client.messages:
+            handler = routes.get(message.topic.value)
+            if handler is None:
+                self.counts["unrouted"] += 1
+                continue
+            payload = message.payload
+            await handler(payload if isinstance(payload, bytes) else str(payload).encode())
 
     async def _close(self, client: aiomqtt.Client) -> None:
         timeout = self._config.cloud_broker.timeout.total_seconds()
@@ -150,7 +181,7 @@ class CloudLink:
             log.warning("could not publish offline status: %s", e)
 
     def stats(self) -> dict[str, Any]:
-        return {"connected": self.connected, **self.counts}
+        return {"connected": self.connected, "subscribed": self.subscribed, **self.counts}
 
 
 def _first(eg: BaseExceptionGroup) -> BaseException:

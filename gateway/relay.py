@@ -89,7 +89,6 @@ class CommandRelay:
         self._acks: deque[bytes] = deque()
         self._acks_ready = asyncio.Event()
         self.ack_counts = {"acks_relayed": 0, "acks_dropped": 0}
-        self.subscribed = False  # SUBACK received on the current cloud connection
 
     @property
     def auth(self) -> CommandAuth | None:
@@ -140,30 +139,21 @@ class CommandRelay:
 
     # -- the cloud session ----------------------------------------------------------
 
+    def routes(self) -> dict[str, Callable[[bytes], Awaitable[object]]]:
+        """What the relay reads on the cloud link: commands and plans (the link dispatches them)."""
+        return {self.cmd_topic: self.relay_command, self.plan_topic: self.take_plan}
+
     async def session(self, client: aiomqtt.Client) -> None:
-        await client.subscribe([(self.cmd_topic, 1), (self.plan_topic, 1)])
-        self.subscribed = True
-        try:
-            async with asyncio.TaskGroup() as tg:
-                tg.create_task(self._downlink(client), name="relay commands")
-                tg.create_task(self._uplink(client), name="relay acks")
-        finally:
-            self.subscribed = False
+        """Send node acks up until cancelled (commands and plans come through `routes`)."""
+        await self._uplink(client)
 
     async def close(self, client: aiomqtt.Client) -> None:
         """Send the acks still queued before the link closes."""
         await self._send_acks(client)
 
-    async def _downlink(self, client: aiomqtt.Client) -> None:
-        # The relay is the only subscriber on this connection: every message
-        # is a command or a plan for this gateway.
-        async for message in client.messages:
-            payload = message.payload
-            raw = payload if isinstance(payload, bytes) else str(payload).encode()
-            if message.topic.matches(self.plan_topic):
-                self.core.plan(raw, self._clock())
-            else:
-                await self.relay_command(raw)
+    async def take_plan(self, raw: bytes) -> None:
+        """A plan from the plan topic: the core keeps it or refuses it."""
+        self.core.plan(raw, self._clock())
 
     async def relay_command(self, raw: bytes) -> bool:
         """Handle one message from the command topic; True if a command went to its node."""
@@ -231,6 +221,5 @@ class CommandRelay:
         return {
             **self.core.stats(),
             **self.ack_counts,
-            "subscribed": self.subscribed,
             "acks_queued": self._outbox.ack_count() if self._outbox is not None else len(self._acks),
         }
