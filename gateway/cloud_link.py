@@ -106,7 +106,6 @@ class CloudLink:
                     log.info("connected to cloud broker %s", self._config.cloud_broker.host)
                     await client.publish(self.status_topic, self._status(STATUS_ONLINE), qos=1, retain=True)
                     await self._session(client, stop)
-                    await self._close(client)
                     return
             except* aiomqtt.MqttError as eg:
                 if self.connected:
@@ -143,15 +142,19 @@ class CloudLink:
 
     async def _run_stages(self, client: aiomqtt.Client, stop: asyncio.Event, routes: dict[str, Handler]) -> None:
         async with asyncio.TaskGroup() as tg:
+            dispatch = tg.create_task(self._dispatch(client, routes), name="cloud messages")
             tasks = [tg.create_task(s.session(client), name=f"cloud {s.name}") for s in self._stages]
-            tasks.append(tg.create_task(self._dispatch(client, routes), name="cloud messages"))
             watcher = tg.create_task(stop.wait(), name="cloud stop")
             # A stage that raises makes the TaskGroup cancel us here and
             # re-raise its error; otherwise we wake when stop is set.
-            await asyncio.wait([watcher, *tasks], return_when=asyncio.FIRST_COMPLETED)
+            await asyncio.wait([watcher, dispatch, *tasks], return_when=asyncio.FIRST_COMPLETED)
             for t in tasks:
                 t.cancel()
             watcher.cancel()
+            if stop.is_set():
+                # The stages finish their work while messages still come in (receipts).
+                await self._close(client)
+            dispatch.cancel()
         if not stop.is_set():
             # Stages run until cancelled; one that returned leaves the link
             # half-served, so start the session over.

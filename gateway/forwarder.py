@@ -65,6 +65,7 @@ Send = Callable[[bytes], Awaitable[dict[str, Any] | None]]
 """Send a batch; return its receipt when the transport answers with one (HTTPS), else None.
 Raises when the batch did not get through."""
 SENT_REMEMBERED = 4096  # batch ids kept with when they went (for receipts that come back)
+RECEIPT_POLL_S = 0.05  # how often a stopping gateway looks whether the last receipts came
 
 
 class Forwarder:
@@ -122,11 +123,14 @@ class Forwarder:
                 await asyncio.sleep(interval)
 
     async def close(self, client: aiomqtt.Client) -> None:
-        """Final flush at shutdown: send what is buffered while the link is up
-        (the cloud link bounds how long this may take)."""
+        """Final flush at shutdown: send what is buffered while the link is up, then wait for
+        the receipts of what went (the cloud link bounds how long this may take; what is still
+        waiting at the end waits on disk, and goes again after the restart if it must)."""
         send = self._mqtt_sender(client)
         while await self.forward_once(send, probe=False):
             pass
+        while self.receipts and await asyncio.to_thread(self._buffer.waiting):
+            await asyncio.sleep(RECEIPT_POLL_S)
 
     def encode(self, batch: dict[str, Any]) -> bytes:
         data = encode_batch(batch)

@@ -3,13 +3,24 @@ reported per node and reason, survive restarts, and leave only with the cloud's 
 
 from __future__ import annotations
 
+import json
 import sqlite3
 
 import pytest
 
+from furrow.edge.payload import encode_json
 from furrow.gateway import DurableBuffer, Item
 from furrow.gateway.gaps import Drop, merge_ranges
-from tests.gateway_support import soil_uplink, valve_uplink
+from tests.cloud_support import eventually, local_settings, running_app
+from tests.gateway_support import (
+    Peer,
+    gateway_config,
+    running_gateway,
+    soil_uplink,
+    up_topic,
+    valve_uplink,
+    wait_until,
+)
 
 
 @pytest.fixture
@@ -106,3 +117,50 @@ def test_a_buffer_from_before_the_gap_log_keeps_its_unreported_drops(tmp_path):
     with DurableBuffer(path) as b:
         ((_, gap),) = b.next_gaps()
         assert (gap["node"], gap["reason"], gap["count"], gap["seqs"]) == ("soil-01", "quota", 65, [[0, 64]])
+
+
+@pytest.mark.mosquitto
+async def test_every_reading_the_gateway_does_not_forward_reaches_the_cloud_per_node_and_reason(
+        tmp_path, mosquitto, mqtt_topic_prefix):
+    """Through a real broker, gateway and cloud: a flooding node's refused reports and a quarantined
+    report show on the cloud's GET /nodes/{node}/gaps with their reason and seqs, a hole nothing
+    explains shows as a loss, and the gateway's flood count survives its restart."""
+    root = mqtt_topic_prefix
+    settings = local_settings(tmp_path / "cloud", mqtt_enabled=True, mqtt_host=mosquitto.host,
+                              mqtt_port=mosquitto.port, topic_root=root, mqtt_reconnect_max_s=0.5)
+    config = gateway_config(tmp_path, mosquitto.host, mosquitto.port, root, node_burst=5, node_rate_per_s=0.001)
+    node = Peer(mosquitto.host, mosquitto.port)
+
+    async def gaps(client, node_id: str) -> dict:
+        r = await client.get(f"/api/v1/nodes/{node_id}/gaps", params={"start": 0})
+        assert r.status_code == 200, r.text
+        return r.json()
+
+    try:
+        async with running_app(settings) as client:
+            await wait_until(lambda: client.app.state.services.worker.connected, "the cloud worker to subscribe")
+            async with running_gateway(config) as gw:
+                for seq in range(1, 11):  # a burst of 5 is allowed, the rest is a flood
+                    node.publish(up_topic(config, "soil-01"), encode_json(soil_uplink("soil-01", seq)))
+                bad = soil_uplink("soil-02", 3)
+                bad["readings"][0]["value"] = 140.0  # no soil holds 140 % water
+                node.publish(up_topic(config, "soil-02"), json.dumps(bad).encode())
+                for seq in (1, 2, 5):
+                    node.publish(up_topic(config, "soil-03"), encode_json(soil_uplink("soil-03", seq)))
+
+                async def reported() -> bool:
+                    return ((await gaps(client, "soil-01"))["dropped"]["flood"] == 5
+                            and (await gaps(client, "soil-02"))["dropped"]["quarantine"] == 1
+                            and bool((await gaps(client, "soil-03"))["losses"]))
+
+                await eventually(reported, "the drops and the loss on the cloud")
+                await wait_until(lambda: not gw.stats()["gaps_unconfirmed"], "the reports' receipts")
+            flood, quarantine = await gaps(client, "soil-01"), await gaps(client, "soil-02")
+            assert [(r["reason"], r["count"], r["seqs"]) for r in flood["reports"]] == [("flood", 5, [[6, 10]])]
+            assert flood["losses"] == [] and quarantine["reports"][0]["seqs"] == [[3, 3]]
+            assert (await gaps(client, "soil-03"))["losses"] == [
+                {"first_seq": 3, "last_seq": 4, "count": 2, "likely_restart": False}]
+        with DurableBuffer(config.buffer_path) as b:
+            assert b.stats()["flooded"] == 5 and b.stats()["quarantined"] == 1
+    finally:
+        node.close()
