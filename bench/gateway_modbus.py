@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import sys
 import tempfile
 import time
@@ -31,7 +32,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from furrow.gateway import DurableBuffer, ModbusDeviceConfig  # noqa: E402
 from furrow.gateway.app import cancel_and_wait  # noqa: E402
 from furrow.gateway.modbus import ModbusPoller  # noqa: E402
-from furrow.gateway.modbus.plan import plan  # noqa: E402
+from furrow.gateway.modbus.reads import reads_for_role  # noqa: E402
 from furrow.hil import nodes  # noqa: E402
 from furrow.hil.modbus_bus import ModbusBus  # noqa: E402
 from furrow.hil.virtual_farm import VirtualFarm, VirtualZone  # noqa: E402
@@ -44,8 +45,12 @@ def chars_per_poll(requests: list[tuple[int, int]]) -> float:
 
 
 async def measure(baud: int, n: int, seconds: float, role: str | None, whole: bool) -> float:
+    with tempfile.TemporaryDirectory(prefix="furrow-bench-") as d:  # flash images and the buffer
+        return await _poll(baud, n, seconds, role, whole, Path(d))
+
+
+async def _poll(baud: int, n: int, seconds: float, role: str | None, whole: bool, tmp: Path) -> float:
     farm = VirtualFarm([VirtualZone("z1")])
-    tmp = Path(tempfile.mkdtemp(prefix="furrow-bench-"))
     bus = ModbusBus(port=0, baud=baud, tick_s=0.1)
     for unit in range(1, n + 1):
         bus.add(nodes.soil_node(farm, f"soil-{unit}", "z1", [10, 30, 60], tmp / "flash", 1000, time.time), unit)
@@ -62,7 +67,7 @@ async def measure(baud: int, n: int, seconds: float, role: str | None, whole: bo
         if whole:
             for master in poller.buses:
                 for d in master.devices:
-                    d.health.reads = plan(None)
+                    d.health.reads = reads_for_role(None)
                     d.health.role = "soil"  # never re-planned
         task = asyncio.create_task(poller.run())
         await asyncio.sleep(2)  # connect, first reports
@@ -89,10 +94,15 @@ async def main() -> None:
     print(f"{o.nodes} soil nodes on one bus at {o.baud} baud ({cps:,.0f} characters/s)")
     print("| read | polls/s measured | wire limit polls/s | share |")
     print("|---|---:|---:|---:|")
-    for name, role, whole in (("merged (0-31, 64-79)", "soil", False), ("whole map (0-111)", None, True)):
+    figures: dict[str, float] = {}
+    for name, key, role, whole in (("merged (0-31, 64-79)", "merged", "soil", False),
+                                   ("whole map (0-111)", "whole", None, True)):
         rate = await measure(o.baud, o.nodes, o.seconds, role, whole)
-        limit = cps / chars_per_poll(plan(role))
+        limit = cps / chars_per_poll(reads_for_role(role))
         print(f"| {name} | {rate:.1f} | {limit:.1f} | {rate / limit:.0%} |")
+        figures |= {f"{key}_polls_s": round(rate, 2), f"{key}_wire_limit_polls_s": round(limit, 2),
+                    f"{key}_share": round(rate / limit, 3)}
+    print(json.dumps({"baud": o.baud, "nodes": o.nodes, "seconds": o.seconds, **figures}))
 
 
 if __name__ == "__main__":

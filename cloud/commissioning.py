@@ -27,7 +27,48 @@ from enum import StrEnum
 
 from furrow.edge.errors import ContractError
 
+from .agronomy.messages import Message, Texts
+
+# The English of the checklist's details and the fit's warnings; the dashboard's catalogues
+# translate the same keys (agronomy/messages.py).
+TEXT = Texts({
+    "check.registered": "role {node_role}, zone {zone}",
+    "check.registered-no-zone": "role {node_role}, no zone",
+    "check.not-registered": "not in the registry: register it (furrow node add, or the registry API)",
+    "check.never-heard": "never heard through a gateway",
+    "check.not-heard-yet": "not heard yet",
+    "check.last-heard": "last heard {age_s} s ago",
+    "check.good-readings": "{count} sensor(s) with a value",
+    "check.no-good-reading": "no reading with a value yet",
+    "check.depths": "registered {registered} cm, reporting {reporting} cm",
+    "check.implausible": "{value} % at {depth_cm} cm outside {low}..{high} %",
+    "check.plausible": "{count} soil moisture value(s) within this soil's range (FC {fc_pct} %, WP {wp_pct} %)",
+    "check.no-zone": "the node has no zone, so no soil to judge the values against",
+    "check.fault": "{sensor}: {fault}",
+    "check.node-fault": "{fault}",
+    "check.each": "{findings}",
+    "check.no-faults": "none reported",
+    "check.not-calibrated": "no soil calibration stored (the firmware default applies)",
+    "check.node-wide-fit": "fit stored: {coefficients}",
+    "check.probes-missing": "fits stored for {fitted} cm, none for {missing} cm",
+    "check.every-probe": "a fit of its own for each probe ({fitted} cm)",
+    "fit.turns-back": "the curve turns back within the calibrated counts: one count gives two water contents; "
+                      "take more points or use linear",
+})
+
 RAW_MAX = 65535  # a 16-bit ADC count (edge/measurements.py: soil_raw)
+
+# A plausible calibration line for the probes the firmware reads: capacitive probes on the node's
+# 16-bit ADC referenced to 3.3 V (firmware/drivers/soil_moisture.py). Their count falls as the
+# soil wets ("an inverse ratio between the sensor output value and soil moisture", DFRobot's
+# SEN0193 wiki), and their whole swing from air to water is about 1.3 V: 520 to 260 of 1023 on
+# a 5 V ADC in DFRobot's calibration example, 2.8 V to 1.44 V on a v1.2 probe at 3.3 V
+# (borosLab, hackaday.io project 165551): 25,000 to 27,000 counts. Oven-dry to saturated soil,
+# relative permittivity about 3 to 30 (0 to 45 % water by Topp, Davis & Annan 1980, Water
+# Resour. Res. 16:574), is a third to a half of air-to-water (1 to 80) as the probe sees it, so
+# a calibrated line moves about 0.0015 to 0.006 % of water content per count. The accepted band
+# is about three times wider at each end: 67 to 2,000 counts per % of water content.
+PLAUSIBLE_PCT_PER_COUNT = (0.0005, 0.015)
 STALE_AFTER_MS = 60 * 60 * 1000  # a node silent this long is stale on the technician's list
 SURFACE_CM = 15  # above this depth the soil may air-dry well below the wilting point
 
@@ -52,7 +93,7 @@ class Fit:
     c2: float
     residuals_pct: list[float]  # measured - fitted, per point, in the order given
     rmse_pct: float
-    warnings: list[str] = field(default_factory=list)
+    warnings: list[Message] = field(default_factory=list)
 
     def vwc(self, raw: float) -> float:
         return self.c0 + self.c1 * raw + self.c2 * raw * raw
@@ -132,13 +173,32 @@ def fit_calibration(points: Sequence[Point], method: Method | str) -> Fit:
     rmse = math.sqrt(sum(r * r for r in residuals) / len(residuals))
     warnings = []
     lo, hi = min(p.raw for p in points), max(p.raw for p in points)
+    check_slope(c1 + c2 * (lo + hi), hi - lo)
     if c2 != 0 and lo < -c1 / (2 * c2) < hi:
-        warnings.append("the curve turns back within the calibrated counts: one count gives two water contents; "
-                        "take more points or use linear")
-    if c1 + 2 * c2 * (lo + hi) / 2 > 0:
-        warnings.append("water content rises with the raw count; a capacitive probe's count falls as soil wets "
-                        "(check the points were not swapped)")
+        warnings.append(TEXT("fit.turns-back"))
     return Fit(method, c0, c1, c2, residuals, round(rmse, 3), warnings)
+
+
+def check_slope(pct_per_count: float, counts: float) -> None:
+    """Refuse (ContractError naming `points`) a fit whose mean slope over its `counts` of
+    calibrated range no capacitive probe on the node's ADC gives (PLAUSIBLE_PCT_PER_COUNT):
+    water rising with the count (points swapped), points nearly equal for the water contents
+    between them (the probe was not in the media given), or counts too far apart for them."""
+    low, high = PLAUSIBLE_PCT_PER_COUNT
+    water = abs(pct_per_count) * counts
+    per_pct = f"{counts:.0f} counts for {water:.3g} % of water content"
+    band = (f"the capacitive probes the firmware reads move {1 / high:.0f} to {1 / low:,.0f} counts per % "
+            "(about 25,000 from air to water on the node's 16-bit ADC)")
+    if pct_per_count > 0:
+        raise ContractError("points", f"{pct_per_count:+.2g} % per count",
+                            "water content rises with the raw count, but these probes' count falls as soil wets: "
+                            "were the dry and wet points swapped?")
+    if abs(pct_per_count) > high:
+        raise ContractError("points", per_pct, f"the dry and wet counts are nearly equal: {band}; was the probe in "
+                            "the medium given at each point, or was one reading taken twice?")
+    if abs(pct_per_count) < low:
+        raise ContractError("points", per_pct, f"the counts are too far apart for the water contents given: {band}; "
+                            "are the water contents in % (45, not 0.45)?")
 
 
 # --- the checklist --------------------------------------------------------------------------
@@ -147,7 +207,14 @@ def fit_calibration(points: Sequence[Point], method: Method | str) -> Fit:
 class Item:
     name: str
     ok: bool
-    detail: str
+    detail: Message
+    pending: bool = False  # not judged yet: nothing to judge it on until the node is heard
+
+    def record(self) -> dict[str, object]:
+        """The item as the API gives it: the detail in English, and as a message key and values."""
+        said = self.detail.record()
+        return {"name": self.name, "ok": self.ok, "pending": self.pending, "detail": self.detail.text,
+                "detail_key": said["key"], "detail_params": said["params"]}
 
 
 @dataclass(frozen=True)
@@ -211,36 +278,53 @@ def checklist(*, registered: Mapping | None, zone: Mapping | None, last_seen_ms:
     depths as registered, values plausible for this depth and soil, no faults, calibrated.
 
     `registered` is the registry node (id, role, zone_id, depths_cm, calibration) or None;
-    `zone` the registry zone (field_capacity_pct, wilting_point_pct) or None."""
+    `zone` the registry zone (field_capacity_pct, wilting_point_pct) or None. Until the node is
+    heard, the items judged on its readings are pending ("not heard yet"), neither passed nor
+    failed on readings it never sent."""
     items: list[Item] = []
-    items.append(Item("registered", registered is not None,
-                      f"role {registered['role']}, zone {registered.get('zone_id') or 'none'}" if registered
-                      else "not in the registry: register it (furrow node add, or the registry API)"))
+    if registered is None:
+        items.append(Item("registered", False, TEXT("check.not-registered")))
+    elif registered.get("zone_id"):
+        items.append(Item("registered", True, TEXT("check.registered", node_role=registered["role"],
+                                                   zone=registered["zone_id"])))
+    else:
+        items.append(Item("registered", True, TEXT("check.registered-no-zone", node_role=registered["role"])))
     heard = last_seen_ms is not None
     age = None if last_seen_ms is None else now_ms - last_seen_ms
     items.append(Item("heard", heard and age <= STALE_AFTER_MS,
-                      "never heard through a gateway" if not heard else f"last heard {age // 1000} s ago"))
+                      TEXT("check.never-heard") if not heard else TEXT("check.last-heard", age_s=age // 1000)))
+    want = sorted(registered.get("depths_cm") or []) if registered else []
+    if not heard:
+        items += [Item(name, False, TEXT("check.not-heard-yet"), pending=True)
+                  for name in ("first_good_reading", *(("depths",) if want else ()), "no_faults")]
+        return _result(items, registered, want)
     good = [x for x in live if x.value is not None and x.fault is None]
     items.append(Item("first_good_reading", bool(good),
-                      f"{len(good)} sensor(s) with a value" if good else "no reading with a value yet"))
-    want = sorted(registered.get("depths_cm") or []) if registered else []
+                      TEXT("check.good-readings", count=len(good)) if good else TEXT("check.no-good-reading")))
     seen = sorted({x.depth_cm for x in live if x.measurement == "vwc_pct" and x.depth_cm is not None})
     if want:
-        items.append(Item("depths", seen == want, f"registered {want} cm, reporting {seen} cm"))
+        items.append(Item("depths", seen == want, TEXT("check.depths", registered=want, reporting=seen)))
     vwc = [x for x in good if x.measurement == "vwc_pct"]
     if vwc and zone is not None:
         bad = []
         for x in vwc:
             low, high = plausible_vwc_range(zone["field_capacity_pct"], zone["wilting_point_pct"], x.depth_cm)
             if not low <= x.value <= high:
-                bad.append(f"{x.value} % at {x.depth_cm} cm outside {low}..{high} %")
-        items.append(Item("plausible", not bad, "; ".join(bad) if bad else
-                          f"{len(vwc)} soil moisture value(s) within this soil's range "
-                          f"(FC {zone['field_capacity_pct']} %, WP {zone['wilting_point_pct']} %)"))
+                bad.append(TEXT("check.implausible", value=x.value, depth_cm=x.depth_cm, low=low, high=high))
+        items.append(Item("plausible", not bad, TEXT("check.each", findings=bad) if bad else TEXT(
+            "check.plausible", count=len(vwc), fc_pct=zone["field_capacity_pct"], wp_pct=zone["wilting_point_pct"])))
     elif vwc:
-        items.append(Item("plausible", False, "the node has no zone, so no soil to judge the values against"))
-    fault_list = list(faults) + [f"{x.measurement}@{x.depth_cm}: {x.fault}" for x in live if x.fault]
-    items.append(Item("no_faults", not fault_list, "; ".join(dict.fromkeys(fault_list)) or "none reported"))
+        items.append(Item("plausible", False, TEXT("check.no-zone")))
+    fault_list = [*(TEXT("check.node-fault", fault=f) for f in faults),
+                  *(TEXT("check.fault", sensor=f"{x.measurement}@{x.depth_cm}", fault=x.fault)
+                    for x in live if x.fault)]
+    unique = list({m.text: m for m in fault_list}.values())
+    items.append(Item("no_faults", not unique,
+                      TEXT("check.each", findings=unique) if unique else TEXT("check.no-faults")))
+    return _result(items, registered, want)
+
+
+def _result(items: list[Item], registered: Mapping | None, want: list[int]) -> dict:
     if registered is not None and registered.get("role") == "soil":
         items.append(_calibrated(registered.get("calibration") or {}, want))
     by_name = {i.name: i.ok for i in items}
@@ -249,23 +333,24 @@ def checklist(*, registered: Mapping | None, zone: Mapping | None, last_seen_ms:
         "first_good_reading": by_name["first_good_reading"],
         "plausible": by_name.get("plausible", False),
         "ready": all(i.ok for i in items),
-        "items": [{"name": i.name, "ok": i.ok, "detail": i.detail} for i in items],
+        "items": [i.record() for i in items],
     }
 
 
 def _calibrated(cal: Mapping[str, float], depths: Sequence[int]) -> Item:
     """Calibrated: a node-wide fit, or a fit of its own for every registered probe."""
     if not cal:
-        return Item("calibrated", False, "no soil calibration stored (the firmware default applies)")
+        return Item("calibrated", False, TEXT("check.not-calibrated"))
     node_wide = probe_calibration(cal, None)
     if node_wide:
-        return Item("calibrated", True, "fit stored: " + ", ".join(f"{k}={v:g}" for k, v in node_wide.items()))
+        return Item("calibrated", True, TEXT("check.node-wide-fit",
+                                             coefficients=", ".join(f"{k}={v:g}" for k, v in node_wide.items())))
     own = [d for d in depths if "c1" in probe_calibration(cal, d)]
     missing = [d for d in depths if d not in own]
     fitted = sorted({int(k.split("cm:")[0]) for k in cal if "cm:" in k and k.split("cm:")[0].isdigit()})
     if missing:
-        return Item("calibrated", False, f"fits stored for {fitted} cm, none for {missing} cm")
-    return Item("calibrated", True, f"a fit of its own for each probe ({fitted} cm)")
+        return Item("calibrated", False, TEXT("check.probes-missing", fitted=fitted, missing=missing))
+    return Item("calibrated", True, TEXT("check.every-probe", fitted=fitted))
 
 
 # --- Modbus bus health ----------------------------------------------------------------------

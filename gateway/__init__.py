@@ -13,7 +13,11 @@ from .app import Gateway, main
 from .autonomy import Heartbeats, PlanKeeper, validate_plan
 from .buffer import DurableBuffer, Item, Quarantined
 from .command_auth import CommandAuth, Refusal, SeenIds, load_trusted_keys
-from .config import BrokerConfig, ConfigError, GatewayConfig, ModbusDeviceConfig, load_config
+from .config import BrokerConfig, ConfigError, Framing, GatewayConfig, ModbusDeviceConfig, load_config
+from .forwarder import Forwarder, HttpsForwarder
+from .modbus import ModbusPoller
+from .mqtt_source import MqttSource
+from .quality import QualityChecker
 from .relay import CommandRelay
 from .relay_core import NodeCommand, Out, RelayCore
 
@@ -23,14 +27,20 @@ __all__ = [
     "CommandRelay",
     "ConfigError",
     "DurableBuffer",
+    "Forwarder",
+    "Framing",
     "Gateway",
     "GatewayConfig",
     "Heartbeats",
+    "HttpsForwarder",
     "Item",
     "ModbusDeviceConfig",
+    "ModbusPoller",
+    "MqttSource",
     "NodeCommand",
     "Out",
     "PlanKeeper",
+    "QualityChecker",
     "Quarantined",
     "Refusal",
     "RelayCore",

@@ -25,6 +25,7 @@ from .command_auth import CommandAuth, KeyFileError, SeenIds, load_trusted_keys
 from .config import ConfigError, GatewayConfig, load_config
 from .forwarder import Forwarder, HttpsForwarder
 from .modbus import ModbusPoller
+from .modbus.pymodbus_bus import quiet_pymodbus
 from .mqtt_source import MqttSource
 from .observe import MetricsServer
 from .quality import QualityChecker
@@ -156,7 +157,7 @@ class Gateway:
         receipt), dropped (the quota), flooded (node budgets), gaps_unconfirmed
         (readings not forwarded whose report the cloud has not confirmed yet,
         {reason: {node: n}}; all from the buffer, kept across restarts), oldest_rx_ms,
-        commands_relayed, commands_invalid, commands_expired, acks_relayed,
+        commands_relayed, cancels_relayed, commands_invalid, commands_expired, acks_relayed,
         heartbeats_sent, warnings (broker setups that would lose data: broker_check.py),
         and the per-stage detail: modbus (health per node), farm, cloud,
         forwarder, relay, plan, status (the status reports sent).
@@ -226,9 +227,8 @@ def main(config_path: str | Path) -> int:
     """Entry point for ``furrow gateway run --config FILE``: run until SIGINT
     or SIGTERM, then stop gracefully. Returns the process exit code."""
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    # pymodbus logs every failed request at ERROR; the poller already reports
-    # a dead device once, then quietly until it recovers.
-    logging.getLogger("pymodbus").setLevel(logging.CRITICAL)
+    # The poller reports a dead device once, then quietly until it recovers.
+    quiet_pymodbus()
     try:
         config = load_config(config_path)
     except ConfigError as e:

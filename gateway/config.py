@@ -6,17 +6,26 @@ error names the field (as a dotted path) and the value that broke it.
 
 from __future__ import annotations
 
+import logging
 import ssl
 import tomllib
 from datetime import timedelta
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from furrow.edge.batch import MAX_ITEMS
 from furrow.edge.errors import ContractError
 from furrow.edge.topics import check_id
+
+log = logging.getLogger(__name__)
+
+Framing = Literal["rtu", "tcp"]
+"""How Modbus frames travel over TCP: raw RTU frames (a serial-to-Ethernet converter, the emulated
+bus) or Modbus/TCP with its MBAP header. One name for it in the gateway's config, `furrow modbus
+scan --framing` and `furrow hil node --framing`."""
+OLD_FRAMER = {"rtu": "rtu", "socket": "tcp"}  # the config's spelling before 1.2: framer = "rtu" | "socket"
 
 
 def _contract_id(value: str) -> str:
@@ -109,8 +118,8 @@ class ModbusDeviceConfig(_Model):
     serial_port: str | None = None
     unit: int = Field(default=1, ge=1, le=247)
     # RTU framing over TCP is what a serial-to-Ethernet converter (and the
-    # emulated bus) speaks; "socket" is Modbus/TCP with the MBAP header.
-    framer: Literal["rtu", "socket"] = "rtu"
+    # emulated bus) speaks; "tcp" is Modbus/TCP with the MBAP header.
+    framing: Framing = "rtu"
     poll_interval: Duration = timedelta(seconds=5)
     timeout: Duration = timedelta(seconds=1)
     retries: int = Field(default=1, ge=0, le=5)
@@ -133,6 +142,25 @@ class ModbusDeviceConfig(_Model):
     # 32-58) and its latest ack (input registers 112-133): commands for it go
     # over Modbus, its acks come back by polling. See docs/contract.md.
     commands: bool = False
+
+    @model_validator(mode="before")
+    @classmethod
+    def _old_framer(cls, data: Any) -> Any:
+        """`framer = "rtu" | "socket"` is the old spelling of `framing = "rtu" | "tcp"`: taken, with a
+        warning that says what to write instead."""
+        if not isinstance(data, dict) or "framer" not in data:
+            return data
+        data = dict(data)
+        old = data.pop("framer")
+        if "framing" in data:
+            raise ValueError(f"framer={old!r} and framing={data['framing']!r}: give framing only (framer is its "
+                             "old name)")
+        if old not in OLD_FRAMER:
+            raise ValueError(f"framer={old!r}: give framing = 'rtu' or 'tcp' (framer is its old name)")
+        data["framing"] = OLD_FRAMER[old]
+        log.warning("modbus device %s: framer = %r is the old spelling; write framing = %r",
+                    data.get("node_id"), old, data["framing"])
+        return data
 
     @model_validator(mode="after")
     def _one_transport(self) -> ModbusDeviceConfig:

@@ -81,6 +81,7 @@ class MicroPythonFleet:
 
     def __init__(self, specs: list[NodeSpec], farm: Farm, clock: SimClock, state_dir: Path) -> None:
         self.specs = {s.node_id: s for s in specs}
+        self._units = {s.unit: s.node_id for s in specs if s.link == "modbus"}
         self.farm, self.clock = farm, clock
         node, entry = find_runtime()
         state_dir.mkdir(parents=True, exist_ok=True)
@@ -141,15 +142,20 @@ class MicroPythonFleet:
             out.uplinks.append((payload.decode(data), data))
         return out
 
-    def rtu(self, now_ms: int, frames: list[tuple[str, bytes]]) -> list[bytes | None]:
-        """Whole RTU request frames, in order, to the slaves of RS-485 nodes (`link="modbus"`)
-        at `now_ms`: each node's reply frame, or None where it gave none. A write into a
-        command mailbox may move a valve; the farm's valves follow at once."""
-        for node_id, _ in frames:
-            if self.specs[node_id].link != "modbus":
-                raise ValueError(f"node {node_id} is not on RS-485 (link {self.specs[node_id].link!r})")
-        reply = self._exchange({"t": now_ms, "rtu": [[n, f.hex()] for n, f in frames]})
-        return [None if r is None else bytes.fromhex(r) for r in reply["rtu"]]
+    def answer(self, unit: int, request: bytes) -> bytes | None:
+        """The reply of the RS-485 controller at `unit` (`link="modbus"`) to one whole request
+        frame, at the clock's now, after ticking it up to now as its board loop would; None if no
+        such unit (a `hil.sim_line.Answer`). A write into its mailbox moves the farm's valves."""
+        node_id = self._units.get(unit)
+        if node_id is None:
+            return None
+        now_ms = self.clock.ms()
+        for meter in self._meters.values():
+            meter.advance(now_ms / 1000)
+        reply = self._exchange({"t": now_ms, "due": [node_id], "in": {node_id: self._inputs(node_id)},
+                                "rtu": [[node_id, request.hex()]]})
+        [frame] = reply["rtu"]
+        return None if frame is None else bytes.fromhex(frame)
 
     def _exchange(self, req: dict[str, Any]) -> dict[str, Any]:
         assert self._proc.stdin is not None and self._proc.stdout is not None

@@ -49,7 +49,10 @@ ensure_test_servers() {
     have npm || missing+=(npm)
     have mbpoll || missing+=(mbpoll)  # a Modbus master no one here wrote (tests/test_hil_bench.py)
     have openssl || missing+=(openssl)  # the test certificate authority (tests/test_gateway_tls.py)
+    have nginx || [ -x /usr/sbin/nginx ] || missing+=(nginx)  # the load balancer (tests/test_cloud_cluster_nginx.py)
     have chromium || missing+=(chromium)  # the dashboard's browser tests (tests/test_dashboard.py, Playwright)
+    # a font with Chinese glyphs: the zh-CN dashboard's screenshots and glyph checks (tests/test_dashboard_i18n.py)
+    [ -n "$(fc-list :lang=zh-cn family 2>/dev/null)" ] || missing+=(fonts-wqy-zenhei)
     if [ "${#missing[@]}" -eq 0 ]; then
         return 0
     fi
@@ -57,7 +60,7 @@ ensure_test_servers() {
         echo "The tests need these Debian packages, and apt-get is not available here:" >&2
         echo "    ${missing[*]}" >&2
         echo "Install them with your package manager (commands needed: mosquitto, influxd, postgres," >&2
-        echo "node, npm, mbpoll, openssl, chromium), then run this again." >&2
+        echo "node, npm, mbpoll, openssl, nginx, chromium, a font with Chinese glyphs), then run this again." >&2
         exit 1
     fi
     step "installing Debian packages: ${missing[*]}"
@@ -126,18 +129,21 @@ ensure_micropython() {
     fi
 }
 
-# The dashboard's browser library (uPlot, pinned in cloud/dashboard/package.json), which the
-# cloud service serves from cloud/dashboard/node_modules; without it the charts are missing.
-# `ensure_dashboard optional` (the demo) goes on without npm.
+# The browser libraries the cloud service serves from cloud/dashboard/node_modules (pinned in
+# cloud/dashboard/package.json): uPlot, the dashboard's charts, and Swagger UI, the API docs at
+# /docs; without them the charts and /docs are missing. No install scripts run (Swagger UI's
+# analytics dependency would phone home). `ensure_dashboard optional` (the demo) goes on without npm.
 ensure_dashboard() {
     local dir="cloud/dashboard"
-    if [ ! -f "$dir/node_modules/uplot/dist/uPlot.iife.min.js" ]; then
+    if [ ! -f "$dir/node_modules/uplot/dist/uPlot.iife.min.js" ] \
+        || [ ! -f "$dir/node_modules/swagger-ui-dist/swagger-ui-bundle.js" ]; then
         if ! have npm; then
             [ "${1:-}" = "optional" ] || die "npm is missing; install the Debian packages nodejs and npm"
-            echo "note: npm is missing, so the dashboard will run without charts (install nodejs and npm)" >&2
+            echo "note: npm is missing, so the dashboard will run without charts and /docs without Swagger UI" \
+                 "(install nodejs and npm)" >&2
             return 0
         fi
-        step "installing the dashboard's chart library (npm ci in $dir)"
-        (cd "$dir" && npm ci --no-audit --no-fund --loglevel=error)
+        step "installing the dashboard's chart library and Swagger UI (npm ci in $dir)"
+        (cd "$dir" && npm ci --ignore-scripts --no-audit --no-fund --loglevel=error)
     fi
 }

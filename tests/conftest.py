@@ -105,3 +105,23 @@ def micropython() -> MicroPythonRuntime:
     except RuntimeError as exc:
         pytest.fail(str(exc), pytrace=False)
     return runtime
+
+
+@pytest.fixture(scope="session")
+def dashboard_farm(tmp_path_factory):
+    """The cloud service with the dashboard tests' farm and 90 days of readings, once for every
+    dashboard browser test (tests/dashboard_support.py)."""
+    from tests.dashboard_support import running_farm
+
+    with running_farm(tmp_path_factory.mktemp("dashboard")) as farm:
+        yield farm
+
+
+@pytest.fixture(scope="module")
+def dashboard_browser():
+    """Debian's Chromium, headless, driven by Playwright: per module, since Playwright's sync API
+    keeps an event loop running in this thread while it is open, which async tests cannot share."""
+    from tests.dashboard_support import headless_chromium
+
+    with headless_chromium() as browser:
+        yield browser

@@ -11,13 +11,18 @@ from __future__ import annotations
 
 import math
 import os
+import shutil
 import sqlite3
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
+import pytest
+from playwright.sync_api import Browser, Page, expect, sync_playwright
 
 from furrow.edge.batch import MAX_ITEMS, make_batch, make_item
 from furrow.edge.payload import CONTRACT_VERSION, make_reading, make_uplink
@@ -31,6 +36,68 @@ DAYS = 90
 SOIL_NODES = [f"soil-0{i}" for i in range(1, 6)]
 DEPTHS = (10, 30)
 ZONE = "north-1"
+ROOT = Path(__file__).resolve().parent.parent
+SHOTS = ROOT / "docs" / "img"
+TIMEOUT_MS = 20_000  # a bound on every wait; the machine may be busy with other tests
+expect.set_options(timeout=TIMEOUT_MS)
+
+
+def chromium_path() -> str:
+    path = shutil.which("chromium") or "/usr/bin/chromium"
+    if not Path(path).exists():
+        pytest.fail("Chromium is missing: install the Debian package chromium (scripts/test does)")
+    return path
+
+
+@contextmanager
+def running_farm(data_dir: Path) -> Iterator[Farm]:
+    """The seeded farm of the dashboard's browser tests, its season rolled up."""
+    f = Farm(data_dir)
+    f.start()
+    try:
+        f.seeded = f.seed(int(time.time() * 1000))
+        f.seeded["rollup_wait_s"] = f.wait_rolled_up()
+        yield f
+    finally:
+        f.stop()
+
+
+@contextmanager
+def headless_chromium() -> Iterator[Browser]:
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=chromium_path(), headless=True, args=["--no-sandbox"])
+        try:
+            yield b
+        finally:
+            b.close()
+
+
+def new_page(browser: Browser, width: int = 1280, height: int = 900, locale: str = "en-GB") -> Page:
+    """A page in a context of its own (its own storage) whose browser prefers `locale`; page
+    errors and what the content security policy blocked are collected in `page.errors`."""
+    page = browser.new_context(viewport={"width": width, "height": height}, locale=locale).new_page()
+    page.set_default_timeout(TIMEOUT_MS)
+    errors: list[str] = []
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    page.on("console", lambda m: errors.append(m.text) if m.type == "error" and "Content Security" in m.text else None)
+    page.errors = errors  # type: ignore[attr-defined]
+    return page
+
+
+def login_with_token(page: Page, farm: Farm, role: str) -> None:
+    """Log in on the login page with the role's token, in whatever language the page speaks."""
+    page.goto(f"{farm.url}/")
+    page.fill("input[name=token]", farm.tokens[role])
+    page.get_by_test_id("token-login").click()
+    expect(page.get_by_test_id("who")).to_contain_text(f"{farm.user_of[role]} ·")
+    expect(page.locator("#live")).to_have_attribute("data-state", "live")
+
+
+def screenshot(page: Page, name: str) -> None:
+    """A full-page screenshot docs/img/dashboard-NAME.png, from the top."""
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    page.evaluate("window.scrollTo(0, 0)")  # the sticky header belongs at the top of a full-page shot
+    page.screenshot(path=str(SHOTS / f"dashboard-{name}.png"), full_page=True)
 
 
 def vwc_at(node_index: int, depth: int, t_ms: int, start_ms: int) -> float:
@@ -49,6 +116,7 @@ class Farm:
         self.url = f"http://127.0.0.1:{self.port}"
         self.proc: subprocess.Popen | None = None
         self.tokens: dict[str, str] = {"admin": ADMIN_TOKEN}
+        self.user_of: dict[str, str] = {"admin": "bootstrap-admin"}
         self.log_path = data_dir / "uvicorn.log"
         self.extra_env: dict[str, str] = {}  # e.g. the InfluxDB store's settings
 
@@ -59,7 +127,7 @@ class Farm:
             [sys.executable, "-m", "uvicorn", "--factory", "furrow.cloud.app:create_app", "--host", "127.0.0.1",
              "--port", str(self.port), "--log-level", "warning", "--timeout-graceful-shutdown", "3"],
             env=env, stdout=self.log_path.open("wb"), stderr=subprocess.STDOUT)
-        deadline = time.monotonic() + 30
+        deadline = time.monotonic() + 90  # a bound: a busy machine (2 cores, several test runs) starts it slowly
         while True:
             try:
                 if httpx.get(f"{self.url}/api/v1/health", headers=self.auth("admin"), timeout=2).status_code == 200:
@@ -67,6 +135,7 @@ class Farm:
             except httpx.HTTPError:
                 pass
             if self.proc.poll() is not None or time.monotonic() > deadline:
+                self.stop()  # a service that came up too late must not outlive the test
                 raise RuntimeError(f"the cloud service did not start: {self.log_path.read_text()[-3000:]}")
             time.sleep(0.1)
 
@@ -141,6 +210,7 @@ class Farm:
             ok(c.post("/registry/valves", json={"node_id": "irr-01", "channel": 1, "zone_id": ZONE}))
             for role, user in (("technician", "tom"), ("agronomist", "maria"), ("gateway", "demo.gw-1")):
                 self.tokens[role] = ok(c.post("/auth/tokens", json={"user": user, "role": role})).json()["token"]
+                self.user_of[role] = user
 
         uplinks = self._uplinks(now_ms)
         t0 = time.perf_counter()

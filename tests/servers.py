@@ -124,6 +124,10 @@ class _ServerProcess:
     def _prepare(self) -> None:
         """Write config files into self.tmp_dir (called on every start)."""
 
+    def _environment(self) -> dict[str, str] | None:
+        """The process's environment (None: this one's)."""
+        return None
+
     def _pick_ports(self) -> None:
         """Choose new free ports (only for ports that were not given)."""
 
@@ -178,6 +182,7 @@ class _ServerProcess:
             stdin=subprocess.DEVNULL,
             stdout=self._output,
             stderr=subprocess.STDOUT,
+            env=self._environment(),
             # Own process group: a Ctrl-C in the terminal reaches pytest, whose
             # teardown then stops the server in order.
             start_new_session=True,
@@ -579,6 +584,66 @@ class PostgresServer(_ServerProcess):
     def drop_database(self, name: str) -> None:
         with self._connect() as conn:
             conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+class NginxServer(_ServerProcess):
+    """A real nginx (Debian's `nginx` package) on 127.0.0.1 as a load balancer in front of
+    `upstreams` ((host, port) pairs), round robin, with the settings a server-sent event
+    stream needs (no response buffering, HTTP/1.1 to the upstreams). An upstream that
+    refuses connections is passed over for `fail_timeout_s`."""
+
+    name = "nginx"
+
+    def __init__(self, upstreams: list[tuple[str, int]], fail_timeout_s: int = 2, **kwargs: Any):
+        super().__init__(**kwargs)
+        self.binary = shutil.which("nginx") or "/usr/sbin/nginx"
+        if not Path(self.binary).exists():
+            raise ServerStartError("nginx was not found. Install the Debian package `nginx` "
+                                   "(apt-get install nginx), or run scripts/test.")
+        self.upstreams = upstreams
+        self.fail_timeout_s = fail_timeout_s
+        self.host = LOOPBACK
+        self._auto_port = True
+        self.port = free_port()
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.host}:{self.port}"
+
+    def _describe(self) -> str:
+        return f"nginx on {self.host}:{self.port}"
+
+    def _pick_ports(self) -> None:
+        self.port = free_port()
+
+    def _prepare(self) -> None:
+        assert self.tmp_dir is not None
+        servers = "".join(f"        server {h}:{p} max_fails=1 fail_timeout={self.fail_timeout_s}s;\n"
+                          for h, p in self.upstreams)
+        t = self.tmp_dir
+        (t / "nginx.conf").write_text(
+            "daemon off;\nmaster_process on;\nworker_processes 1;\n"
+            f"pid {t}/nginx.pid;\nerror_log {t}/error.log warn;\nevents {{ worker_connections 256; }}\n"
+            "http {\n    access_log off;\n"
+            f"    client_body_temp_path {t}/body;\n    proxy_temp_path {t}/proxy;\n"
+            f"    fastcgi_temp_path {t}/fastcgi;\n    uwsgi_temp_path {t}/uwsgi;\n    scgi_temp_path {t}/scgi;\n"
+            f"    upstream furrow {{\n{servers}    }}\n"
+            f"    server {{\n        listen {self.host}:{self.port};\n"
+            "        location / {\n            proxy_pass http://furrow;\n            proxy_http_version 1.1;\n"
+            "            proxy_set_header Connection \"\";\n            proxy_set_header Host $host;\n"
+            "            proxy_buffering off;\n            proxy_read_timeout 60s;\n"
+            "            proxy_next_upstream error timeout;\n        }\n    }\n}\n")
+
+    def _command(self) -> list[str]:
+        assert self.tmp_dir is not None
+        return [self.binary, "-p", str(self.tmp_dir), "-c", str(self.tmp_dir / "nginx.conf")]
+
+    def _log_paths(self) -> list[Path]:
+        assert self.tmp_dir is not None
+        return [*super()._log_paths(), self.tmp_dir / "error.log"]
+
+    def _is_ready(self) -> bool:
+        return _tcp_accepts(self.host, self.port)
 
 
 class MicroPythonRuntime:

@@ -10,76 +10,35 @@ tests save the screenshots docs/dashboard.md shows, and print how fast the zone 
 from __future__ import annotations
 
 import os
-import shutil
 import time
-from pathlib import Path
 
 import pytest
-from playwright.sync_api import Browser, Page, expect, sync_playwright
+from playwright.sync_api import Page, expect
 
 from furrow.edge.batch import make_batch, make_item
 from furrow.edge.commands import make_ack
 from furrow.edge.payload import make_reading, make_uplink
-from tests.dashboard_support import SOIL_NODES, ZONE, Farm
+from tests.dashboard_support import SHOTS, SOIL_NODES, ZONE, Farm, login_with_token, new_page, screenshot
 
-ROOT = Path(__file__).resolve().parent.parent
-SHOTS = ROOT / "docs" / "img"
-TIMEOUT_MS = 20_000  # a bound on every wait; the machine may be busy with other tests
-expect.set_options(timeout=TIMEOUT_MS)
-
-
-def _chromium() -> str:
-    path = shutil.which("chromium") or "/usr/bin/chromium"
-    if not Path(path).exists():
-        pytest.fail("Chromium is missing: install the Debian package chromium (scripts/test does)")
-    return path
+# The pages in English (the browser prefers en-GB); tests/test_dashboard_i18n.py walks them in both languages.
+_page = new_page
+_shot = screenshot
 
 
 @pytest.fixture(scope="module")
-def farm(tmp_path_factory):
-    f = Farm(tmp_path_factory.mktemp("dashboard"))
-    f.start()
-    try:
-        f.seeded = f.seed(int(time.time() * 1000))
-        f.seeded["rollup_wait_s"] = f.wait_rolled_up()
-        yield f
-    finally:
-        f.stop()
+def farm(dashboard_farm):
+    return dashboard_farm
 
 
 @pytest.fixture(scope="module")
-def browser():
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=_chromium(), headless=True, args=["--no-sandbox"])
-        try:
-            yield b
-        finally:
-            b.close()
-
-
-def _page(browser: Browser, width: int = 1280, height: int = 900) -> Page:
-    page = browser.new_page(viewport={"width": width, "height": height})
-    page.set_default_timeout(TIMEOUT_MS)
-    errors: list[str] = []
-    page.on("pageerror", lambda e: errors.append(str(e)))
-    # what the content security policy blocked shows as a console error: count it as a failure
-    page.on("console", lambda m: errors.append(m.text) if m.type == "error" and "Content Security" in m.text else None)
-    page.errors = errors  # type: ignore[attr-defined]
-    return page
+def browser(dashboard_browser):
+    return dashboard_browser
 
 
 def _login(page: Page, farm: Farm, role: str) -> None:
-    page.goto(f"{farm.url}/")
-    page.fill("input[name=token]", farm.tokens[role])
-    page.click("text=Use token")
+    login_with_token(page, farm, role)
     expect(page.get_by_test_id("who")).to_contain_text(role)
     expect(page.locator("#live")).to_have_text("live")
-
-
-def _shot(page: Page, name: str) -> None:
-    SHOTS.mkdir(parents=True, exist_ok=True)
-    page.evaluate("window.scrollTo(0, 0)")  # the sticky header belongs at the top of a full-page shot
-    page.screenshot(path=str(SHOTS / f"dashboard-{name}.png"), full_page=True)
 
 
 def _post_readings(farm: Farm, node: str, seq: int, vwc: float, raw: float) -> None:
@@ -102,7 +61,7 @@ def test_each_role_logs_in_and_sees_what_its_role_allows(farm, browser):
     page.fill("input[name=name]", "maria")
     page.fill("input[name=password]", "not-her-password")
     page.click("button:has-text('Log in')")
-    expect(page.locator(".notice.error")).to_contain_text("Login refused")
+    expect(page.locator(".notice.error")).to_contain_text("Login refused: password: wrong name or password")
     page.fill("input[name=password]", "furrow-dashboard-pw-1")
     page.click("button:has-text('Log in')")
     expect(page.get_by_test_id("who")).to_have_text("maria · agronomist")
@@ -284,7 +243,7 @@ def test_commissioning_view_shows_new_readings_live_and_saves_a_calibration(farm
     expect(page.locator("[data-check=calibrated]")).to_have_attribute("data-ok", "0")
     _post_readings(farm, "soil-01", 900_001, vwc=24.68, raw=20123)
     expect(page.locator("tr[data-measurement=vwc_pct][data-depth='10']")).to_contain_text("24.68")
-    expect(page.locator("tr[data-measurement=soil_raw][data-depth='10']")).to_contain_text("20123")
+    expect(page.locator("tr[data-measurement=soil_raw][data-depth='10']")).to_contain_text("20,123")
     rows = page.locator(".card:has-text('Soil sensor calibration') tbody tr")
     expect(page.locator("select[name=depth]")).to_have_value("10")
     rows.nth(0).locator("button:has-text('use live raw')").click()
@@ -296,7 +255,7 @@ def test_commissioning_view_shows_new_readings_live_and_saves_a_calibration(farm
     expect(page.get_by_test_id("calibration-result")).to_contain_text("Stored on the node's registry entry for the "
                                                                        "probe at 10 cm")
     expect(page.locator("tr[data-measurement=vwc_pct][data-depth='10']")).to_contain_text("24.70 %")
-    expect(page.locator("[data-check=calibrated]")).to_contain_text("none for [30] cm")
+    expect(page.locator("[data-check=calibrated]")).to_contain_text("none for 30 cm")
     expect(page.locator("[data-check=calibrated]")).to_have_attribute("data-ok", "0")
     page.select_option("select[name=depth]", "30")  # the deeper probe, in its own layer
     rows.nth(0).locator("button:has-text('use live raw')").click()

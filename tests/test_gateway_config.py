@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from datetime import timedelta
 from pathlib import Path
 
@@ -34,8 +35,17 @@ def test_shipped_example_loads():
     config = load_config(EXAMPLE)
     assert config.site == "demo" and config.gateway_id == "gw-1"
     assert [d.unit for d in config.modbus] == [1, 2]
-    assert config.modbus[1].framer == "rtu" and config.modbus[1].timeout == timedelta(seconds=1)
+    assert config.modbus[1].framing == "rtu" and config.modbus[1].timeout == timedelta(seconds=1)
     assert config.modbus[0].backoff_max == timedelta(minutes=5)
+
+
+def test_the_old_framer_spelling_is_taken_with_a_warning_that_says_what_to_write(tmp_path, caplog):
+    """`framer = "socket"` (before 1.2) loads as framing = "tcp", and the gateway says to write that instead."""
+    text = MINIMAL + '[[modbus]]\nnode_id = "s1"\nhost = "h"\nframer = "socket"\n'
+    with caplog.at_level(logging.WARNING, logger="furrow.gateway.config"):
+        config = load_config(write(tmp_path, text))
+    assert config.modbus[0].framing == "tcp"
+    assert any("framing = 'tcp'" in r.getMessage() for r in caplog.records)
 
 
 def test_minimal_config_gets_the_defaults(tmp_path):
@@ -54,7 +64,8 @@ def test_minimal_config_gets_the_defaults(tmp_path):
     [
         ('[[modbus]]\nnode_id = "s1"\nhost = "h"\nunit = 300\n', "modbus.0.unit=300"),
         ('[[modbus]]\nnode_id = "Soil 1"\nhost = "h"\n', "modbus.0.node_id='Soil 1'"),
-        ('[[modbus]]\nnode_id = "s1"\nhost = "h"\nframer = "ascii"\n', "modbus.0.framer='ascii'"),
+        ('[[modbus]]\nnode_id = "s1"\nhost = "h"\nframing = "ascii"\n', "modbus.0.framing='ascii'"),
+        ('[[modbus]]\nnode_id = "s1"\nhost = "h"\nframer = "ascii"\n', "framer='ascii': give framing"),
         ('[[modbus]]\nnode_id = "s1"\nhost = "h"\npoll_interval = -5\n', "poll_interval"),
         ("forward_batch_size = 6000\n", "forward_batch_size=6000"),
         ("node_burst = 0\n", "node_burst=0"),

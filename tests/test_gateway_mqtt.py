@@ -180,12 +180,14 @@ async def test_message_never_committed_is_redelivered_to_the_restarted_gateway(c
 async def test_readings_with_a_bad_node_clock_are_corrected_and_flagged(config, node, cloud):
     """A ts_ms ahead of the gateway clock or before 2020 is corrected to the
     gateway's receive time and flagged; the node's own time travels along."""
-    ahead = dict(soil_uplink("soil-01", 1), ts_ms=time.time_ns() // 1_000_000 + 86_400_000)
-    unset = dict(soil_uplink("soil-01", 2), ts_ms=12_000)
+    # The moisture moves between reports: three equal values whose times span months (the gateway's
+    # clock for the first two, the node's 2026-01-01 for the third) would rightly be flagged stuck.
+    ahead = dict(soil_uplink("soil-01", 1, vwc=23.4), ts_ms=time.time_ns() // 1_000_000 + 86_400_000)
+    unset = dict(soil_uplink("soil-01", 2, vwc=23.2), ts_ms=12_000)
     async with running_gateway(config):
         node.publish(up_topic(config, "soil-01"), encode_json(ahead))
         node.publish(up_topic(config, "soil-01"), encode_binary(unset))
-        node.publish(up_topic(config, "soil-01"), encode_json(soil_uplink("soil-01", 3)))
+        node.publish(up_topic(config, "soil-01"), encode_json(soil_uplink("soil-01", 3, vwc=23.0)))
         await cloud.until({("soil-01", s) for s in (1, 2, 3)})
     items = {i["seq"]: i for b in cloud.batches for i in b["items"]}
     assert {seq: i["flags"] for seq, i in items.items()} == {1: ["ts_ahead_of_gateway"], 2: ["ts_clock_unset"], 3: []}

@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 from datetime import UTC, datetime, timedelta
 
+from furrow.cloud import commissioning
 from furrow.cloud.agronomy import alerts as alert_rules
 from furrow.cloud.agronomy import planner
 from furrow.cloud.agronomy.alerts import (
@@ -22,12 +23,12 @@ from furrow.cloud.agronomy.alerts import (
 from furrow.cloud.agronomy.messages import Message, placeholders
 from furrow.cloud.dashboard import CATALOGUES, locales
 from furrow.cloud.db import AlertRow
-from tests.cloud_support import local_settings, running_app
+from tests.cloud_support import local_settings, problem, running_app
 from tests.test_agro_planner import NOON, zone
 from tests.test_cloud_planning import _farm
 
 NOW = datetime(2026, 7, 10, 12, 0, tzinfo=UTC)
-SERVER_TEXTS = {**alert_rules.TEXT.templates, **planner.TEXT.templates}
+SERVER_TEXTS = {**alert_rules.TEXT.templates, **planner.TEXT.templates, **commissioning.TEXT.templates}
 
 
 def catalogue(locale: str) -> dict[str, str]:
@@ -90,7 +91,7 @@ def test_an_override_by_nobody_named_says_an_agronomist_as_a_message_of_its_own(
 
 
 def test_every_key_the_server_sends_is_in_every_catalogue_with_the_same_values():
-    """Each alert and decision key has a text in every language the dashboard speaks, using
+    """Each alert, decision, checklist and calibration key has a text in every language the dashboard speaks, using
     exactly the values the server sends (a translation cannot ask for a value that never comes)."""
     assert locales() == ["en", "zh-CN"]
     for locale in locales():
@@ -159,6 +160,6 @@ async def test_a_person_keeps_her_dashboard_language_and_a_bad_one_is_refused(tm
         assert r.status_code == 200 and r.json()["locale"] == "zh-CN", r.text
         assert (await c.get("/api/v1/auth/me", headers=second)).json()["locale"] == "zh-CN"
         bad = await c.put("/api/v1/auth/me/locale", json={"locale": "fr"}, headers=first)
-        assert bad.status_code == 422 and bad.json()["detail"]["field"] == "locale", bad.text
+        assert bad.status_code == 422 and problem(bad)["field"] == "locale", bad.text
         assert (await c.put("/api/v1/auth/me/locale", json={"locale": None}, headers=second)).status_code == 200
         assert (await c.get("/api/v1/auth/me", headers=first)).json()["locale"] is None

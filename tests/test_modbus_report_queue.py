@@ -258,7 +258,7 @@ async def test_a_master_that_never_acks_reads_the_newest_report(tmp_path: Path) 
         assert mq.queue_state(regs) == (len(node.made), False)
 
         with DurableBuffer(tmp_path / "b.sqlite") as buf:  # a 1.1 gateway drains it (Modbus/TCP framing)
-            poller = ModbusPoller([device(node.bus.port, framer="socket")], buf.put_many)
+            poller = ModbusPoller([device(node.bus.port, framing="tcp")], buf.put_many)
             async with polling(poller):
                 # stored, then acknowledged: wait for the last ack too, or mbpoll may see it still waiting
                 await wait_until(lambda: stored_seqs(buf) == node.made and poller.health()["trap-01"]["queued"] == 0,

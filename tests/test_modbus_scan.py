@@ -90,6 +90,18 @@ async def test_scan_table_and_gateway_snippet_are_usable(tmp_path):
     assert [(d.unit, d.role, d.port) for d in devices] == [(3, "soil", bus.port), (7, "weather", bus.port)]
 
 
+async def test_scan_prints_no_pymodbus_line_per_silent_unit(tmp_path):
+    """Absent units cost pymodbus a timeout each; stderr carries only the scan's own lines, not pymodbus's
+    "No response received ..." per request."""
+    async with mixed_bus(tmp_path) as bus:
+        code, _out, err = await furrow("modbus", "scan", "--port", f"127.0.0.1:{bus.port}", "--units", "1-4",
+                                       "--timeout", "0.2")
+    assert code == 0, err
+    lines = err.strip().splitlines()
+    assert lines[0].startswith("scanning 4 unit address(es)") and "found unit 3" in err
+    assert all(line.startswith(("scanning", "  found unit", "scanned")) for line in lines), lines
+
+
 async def test_scan_over_a_serial_line(tmp_path):
     """Through a pty (pyserial, termios) as through a USB RS-485 adapter, the same units answer."""
     async with mixed_bus(tmp_path) as bus, PtyBridge("127.0.0.1", bus.port) as line:

@@ -9,12 +9,13 @@ the same key in every language it speaks.
 
 Values are plain JSON in the record: numbers rounded where the rule rounds them, a datetime as
 ISO 8601, and a value that is itself a Message (a detail, "an agronomist") as its own
-``{"key", "params"}``, rendered inside the text.
+``{"key", "params"}``, rendered inside the text; a list of Messages (several findings) is a list
+of those, and its English is theirs joined by "; ".
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from string import Formatter
@@ -36,6 +37,8 @@ class Message:
 def _json(v: object) -> object:
     if isinstance(v, Message):
         return v.record()
+    if isinstance(v, list | tuple):
+        return [_json(x) for x in v]
     if isinstance(v, datetime):
         return v.isoformat()
     return v
@@ -53,10 +56,17 @@ class Texts:
         self.templates = dict(templates)
 
     def __call__(self, key: str, **params: object) -> Message:
-        values = {k: v.text if isinstance(v, Message) else v for k, v in params.items()}
-        return Message(key, params, self.templates[key].format(**values))
+        return Message(key, params, self.templates[key].format(**{k: _english(v) for k, v in params.items()}))
 
 
-def join(messages: tuple[Message, ...] | list[Message]) -> str:
+def _english(v: object) -> object:
+    if isinstance(v, Message):
+        return v.text
+    if isinstance(v, list | tuple) and v and all(isinstance(x, Message) for x in v):
+        return join(v)
+    return v
+
+
+def join(messages: Sequence[Message]) -> str:
     """The English text of several messages in a row (a decision and its adjustments)."""
     return "; ".join(m.text for m in messages)

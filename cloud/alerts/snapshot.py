@@ -13,6 +13,7 @@ store that fails makes the whole snapshot fail, so an outage never "resolves" ev
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -130,9 +131,10 @@ def expected_flow_l_min(zone: ZoneOut) -> float:
 
 def zone_snapshot(zone: ZoneOut, depletion_mm: float | None, taw_mm: float, mean_vwc_pct: float | None,
                   drought_days: int = 0, drought_et_mm: float = 0.0,
-                  budget_used: float | None = None) -> ZoneSnapshot | None:
-    """Depletion and TAW from the probes (as the planner and the zone summary read them), RAW =
-    p TAW (FAO-56 eq. 83; p of the zone's crop coefficients, else the planner's 0.5), excess =
+                  budget_used: float | None = None, raw_mm: float | None = None) -> ZoneSnapshot | None:
+    """Depletion and TAW from the probes (as the planner and the zone summary read them); RAW the
+    daily balance's `raw_mm` when given (p adjusted for the day's ETc, as the planner's MAD), else
+    p TAW (FAO-56 eq. 83; p of the zone's crop coefficients, else the planner's 0.5); excess =
     water above field capacity."""
     if depletion_mm is None or mean_vwc_pct is None:
         if not drought_days and budget_used is None:
@@ -141,7 +143,8 @@ def zone_snapshot(zone: ZoneOut, depletion_mm: float | None, taw_mm: float, mean
         depletion_mm, mean_vwc_pct = 0.0, zone.wilting_point_pct
     excess = max(0.0, mean_vwc_pct - zone.field_capacity_pct) / 100 * zone.root_depth_cm * 10
     p = zone.crop_coefficients.p if zone.crop_coefficients is not None else DEFAULT_P
-    return ZoneSnapshot(zone=zone.id, depletion_mm=depletion_mm, taw_mm=taw_mm, raw_mm=round(p * taw_mm, 1),
+    raw = raw_mm if raw_mm is not None else p * taw_mm
+    return ZoneSnapshot(zone=zone.id, depletion_mm=depletion_mm, taw_mm=taw_mm, raw_mm=round(raw, 1),
                         excess_mm=round(excess, 1), budget_used_fraction=budget_used,
                         days_without_effective_rain=drought_days, et_since_effective_rain_mm=drought_et_mm)
 
@@ -163,9 +166,14 @@ def _timezone(name: str | None) -> ZoneInfo:
         return ZoneInfo("UTC")
 
 
+RawOf = Callable[[ZoneOut, int], Awaitable[float | None]]
+"""A zone's RAW [mm] as of a time, from its daily balance (None: not known)."""
+
+
 async def farm_snapshot(registry: Registry, routes: NodeRoutes, store: ReadingStore, db: Database, now_ms: int,
-                        options: SnapshotOptions | None = None) -> Snapshot:
-    """Everything the alert rules look at, as of `now_ms`."""
+                        options: SnapshotOptions | None = None, raw_of: RawOf | None = None) -> Snapshot:
+    """Everything the alert rules look at, as of `now_ms`; each zone's RAW from `raw_of` when
+    given (the planner's balance, see BalanceRaw), else p TAW."""
     options = options or SnapshotOptions()
     latest = _Latest(store)
     sites = {s.id: s for s in await registry.all(SITES)}  # type: ignore[attr-defined]
@@ -215,7 +223,8 @@ async def farm_snapshot(registry: Registry, routes: NodeRoutes, store: ReadingSt
             days, et = await drought(store, [n.id for n in gauges], where.lat, now_ms, t.drought_critical_days + 1,
                                      where.elevation_m or 0.0)
         used = await budget_used_fraction(db, z, site_tz.get(zone_site[z.id] or "", ZoneInfo("UTC")), now_ms)
-        snap = zone_snapshot(z, water.depletion_mm, water.taw_mm, water.root_zone_vwc_pct, days, et, used)
+        raw = await raw_of(z, now_ms) if raw_of is not None else None
+        snap = zone_snapshot(z, water.depletion_mm, water.taw_mm, water.root_zone_vwc_pct, days, et, used, raw)
         if snap is not None:
             zone_snaps.append(snap)
 
@@ -263,4 +272,4 @@ async def farm_snapshot(registry: Registry, routes: NodeRoutes, store: ReadingSt
 
 
 
-__all__ = ["Places", "Snapshot", "SnapshotOptions", "farm_snapshot", "sensor_faults"]
+__all__ = ["Places", "RawOf", "Snapshot", "SnapshotOptions", "farm_snapshot", "sensor_faults"]

@@ -42,7 +42,8 @@ def register(sub: argparse._SubParsersAction) -> None:
                       help="a serial RS-485 adapter (/dev/ttyUSB0, RTU) or a serial-to-Ethernet converter HOST:PORT")
     scan.add_argument("--baud", type=int, default=19_200, help="the bus's baud rate (default 19200)")
     scan.add_argument("--framing", choices=("rtu", "tcp"), default="rtu",
-                      help="over TCP: rtu = raw RTU frames (a converter; default), tcp = Modbus/TCP")
+                      help="over TCP: rtu = raw RTU frames (a converter; default), tcp = Modbus/TCP "
+                      "(the gateway config's framing, same names)")
     scan.add_argument("--units", type=_units, default=list(range(1, 248)), metavar="LIST",
                       help="unit addresses to ask, e.g. 1-20,31 (default 1-247)")
     scan.add_argument("--timeout", type=float, default=0.3, metavar="SECONDS",
@@ -57,7 +58,10 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def _scan(args: argparse.Namespace) -> int:
+    from furrow.gateway.modbus.pymodbus_bus import quiet_pymodbus
     from furrow.gateway.modbus.scan import Found, gateway_snippet, make_client, scan
+
+    quiet_pymodbus()  # one line per silent unit otherwise; the scan says what is absent itself
 
     total = len(args.units)
     tty = sys.stderr.isatty()

@@ -6,7 +6,7 @@ RTU slaves on a simulated line and clock. It never reads the time itself:
 `monotonic` times the schedule, `clock` (Unix ms) stamps what it stores,
 `sleep` waits (asyncio.sleep, or a simulated clock's advance).
 
-A poll reads the device's planned requests (retrying a request that got no
+A poll reads the device's requests (reads.py) (retrying a request that got no
 answer up to the device's `retries`), relays a command ack whose counter
 moved, learns the device's role, and hands a new report to the report-queue
 drain (queue.py), which stores each report before acknowledging it.
@@ -31,8 +31,8 @@ from furrow.retry import Sleep
 
 from ..buffer import Item
 from ..quality import TS_UNSET, correct_clock, estimated_flags
-from .plan import assemble
 from .queue import Outcome, behind_newest, drain
+from .reads import assemble
 from .schedule import BusSchedule, Device, DeviceError, NoAnswer
 
 log = logging.getLogger(__name__)
@@ -185,7 +185,7 @@ class BusMaster:
         raise DeviceError(str(last))
 
     async def _read(self, dev: Device) -> list[int]:
-        """The device's planned requests as one input image (its ack block relayed)."""
+        """The device's requests read as one input image (its ack block relayed)."""
         last: NoAnswer | None = None
         for _ in range(dev.config.retries + 1):
             try:
@@ -200,7 +200,7 @@ class BusMaster:
                         self._on_ack(ack, json.dumps(ack).encode())
             regs = assemble([(start, values) for start, values in parts if start < ACK_BASE])
             if self.schedule.learn_role(dev, regs):
-                return await self._read(dev)  # read by the wrong role's plan: again, by the right one
+                return await self._read(dev)  # read for the wrong role: again, for the right one
             return regs
         raise DeviceError(f"no response after {dev.config.retries + 1} attempts: {last}")
 

@@ -6,7 +6,7 @@ polled one at a time, in order of when each is due, as a bus with one
 master must be; different buses run concurrently. On each bus the master:
 
 * reads only the registers a device's role uses, adjacent ranges merged into
-  one request where that is cheaper on the wire (see plan.py); a device of
+  one request where that is cheaper on the wire (see reads.py); a device of
   unknown role is read whole once and its role learnt from register 1;
 * leaves the inter-frame gap (3.5 characters at the bus's baud rate) and the
   previous device's turnaround before every request;

@@ -9,27 +9,36 @@ but not the one asked for).
 
 from __future__ import annotations
 
+import logging
+
 from pymodbus import FramerType
 from pymodbus.client import AsyncModbusSerialClient, AsyncModbusTcpClient
 from pymodbus.exceptions import ModbusException
 
-from ..config import ModbusDeviceConfig
+from ..config import Framing, ModbusDeviceConfig
 from .master import check_cancelled
 from .schedule import DeviceError, NoAnswer
 
-_FRAMERS = {"rtu": FramerType.RTU, "socket": FramerType.SOCKET}
+_FRAMERS = {"rtu": FramerType.RTU, "tcp": FramerType.SOCKET}
 
 
-def make_client(config: ModbusDeviceConfig) -> AsyncModbusTcpClient | AsyncModbusSerialClient:
-    """A client for `config`'s bus: its serial line (always RTU) or its host:port and framing."""
+def quiet_pymodbus() -> None:
+    """pymodbus logs every unanswered request at ERROR ("No response received ..."). On a bus with
+    absent units (a scan) or a dead device (the poller reports it once itself) that is one line per
+    request: noise that hides what matters."""
+    logging.getLogger("pymodbus").setLevel(logging.CRITICAL)
+
+
+def make_client(*, serial_port: str | None, host: str, port: int, baud: int, framing: Framing,
+                timeout_s: float) -> AsyncModbusTcpClient | AsyncModbusSerialClient:
+    """A client for a serial line (always RTU) or a host:port with its framing."""
     client: AsyncModbusTcpClient | AsyncModbusSerialClient
-    timeout = config.timeout.total_seconds()
-    if config.serial_port:
-        client = AsyncModbusSerialClient(config.serial_port, framer=FramerType.RTU, baudrate=config.baud,
-                                         timeout=timeout, retries=0, reconnect_delay=0)
+    if serial_port:
+        client = AsyncModbusSerialClient(serial_port, framer=FramerType.RTU, baudrate=baud, timeout=timeout_s,
+                                         retries=0, reconnect_delay=0)
     else:
-        client = AsyncModbusTcpClient(config.host, port=config.port, framer=_FRAMERS[config.framer],
-                                      timeout=timeout, retries=0, reconnect_delay=0)
+        client = AsyncModbusTcpClient(host, port=port, framer=_FRAMERS[framing], timeout=timeout_s, retries=0,
+                                      reconnect_delay=0)
     # pymodbus closes the connection after a few unanswered requests in a
     # row; on a shared bus that is a dead device, not a dead line.
     client.set_max_no_responses(1_000_000)
@@ -46,7 +55,9 @@ class PymodbusBus:
 
     async def _ready(self, timeout_s: float) -> AsyncModbusTcpClient | AsyncModbusSerialClient:
         if self._client is None:
-            self._client = make_client(self._config)
+            c = self._config
+            self._client = make_client(serial_port=c.serial_port, host=c.host, port=c.port, baud=c.baud,
+                                       framing=c.framing, timeout_s=c.timeout.total_seconds())
         client = self._client
         client.ctx.comm_params.timeout_connect = timeout_s  # pymodbus times each request by this
         if not client.connected and not await client.connect():

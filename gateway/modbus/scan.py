@@ -13,7 +13,6 @@ import asyncio
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
-from pymodbus import FramerType
 from pymodbus.client import AsyncModbusSerialClient, AsyncModbusTcpClient
 from pymodbus.exceptions import ModbusException
 
@@ -26,6 +25,9 @@ from furrow.edge.modbus_map import (
     STATUS_ERRORS,
     has_report,
 )
+
+from ..config import Framing
+from .pymodbus_bus import make_client as _client
 
 HEADER_COUNT = 16  # input registers 0-15: the header every role shares
 # Exceptions 10 (gateway path unavailable) and 11 (gateway target device failed to
@@ -111,15 +113,13 @@ def parse_units(text: str) -> list[int]:
     return sorted(set(units))
 
 
-def make_client(port: str, baud: int, framing: str, timeout_s: float) -> AsyncModbusTcpClient | AsyncModbusSerialClient:
+def make_client(port: str, baud: int, framing: Framing,
+                timeout_s: float) -> AsyncModbusTcpClient | AsyncModbusSerialClient:
     """A serial line ('/dev/ttyUSB0': RTU) or a TCP endpoint ('HOST:PORT', RTU or Modbus/TCP framing)."""
     if port.startswith("/"):
-        return AsyncModbusSerialClient(port, framer=FramerType.RTU, baudrate=baud, timeout=timeout_s,
-                                       retries=0, reconnect_delay=0)
+        return _client(serial_port=port, host="", port=0, baud=baud, framing="rtu", timeout_s=timeout_s)
     host, _, tcp_port = port.rpartition(":")
-    framer = FramerType.RTU if framing == "rtu" else FramerType.SOCKET
-    return AsyncModbusTcpClient(host, port=int(tcp_port), framer=framer, timeout=timeout_s, retries=0,
-                                reconnect_delay=0)
+    return _client(serial_port=None, host=host, port=int(tcp_port), baud=baud, framing=framing, timeout_s=timeout_s)
 
 
 async def scan(
@@ -164,7 +164,7 @@ async def scan(
     return found
 
 
-def gateway_snippet(found: Iterable[Found], port: str, baud: int, framing: str, prefix: str = "node") -> str:
+def gateway_snippet(found: Iterable[Found], port: str, baud: int, framing: Framing, prefix: str = "node") -> str:
     """`[[modbus]]` entries for the gateway's config, one per Furrow node found; node ids are
     placeholders (`node-uNN`) for the technician to replace with the registered ones."""
     lines: list[str] = []
@@ -179,7 +179,7 @@ def gateway_snippet(found: Iterable[Found], port: str, baud: int, framing: str, 
             host, _, tcp_port = port.rpartition(":")
             lines.append(f'host = "{host}"')
             lines.append(f"port = {tcp_port}")
-            lines.append(f'framer = "{"rtu" if framing == "rtu" else "socket"}"')
+            lines.append(f'framing = "{framing}"')
         lines.append(f"unit = {f.unit}")
         lines.append(f"baud = {baud}")
         if f.role:

@@ -17,7 +17,7 @@ does the talking:
   a dead device costs the bus one timeout per back-off period instead of
   one per poll and never stalls the others;
 * `learn_role`: a device of unknown role is read whole once, then only the
-  registers its role uses, merged into as few requests as pay off (plan.py);
+  registers its role uses, merged into as few requests as pay off (reads.py);
 * `ack`: the node's latest command ack, when its counter moved.
 """
 
@@ -36,7 +36,7 @@ from furrow.edge.modbus_map import ACK_BASE, ACK_COUNT, decode_ack_regs, has_rep
 from furrow.retry import Backoff
 
 from ..config import ModbusDeviceConfig
-from .plan import Request, plan
+from .reads import Request, reads_for_role
 
 log = logging.getLogger(__name__)
 
@@ -105,7 +105,7 @@ class Device:
 
     def reads_for(self, role: str | None) -> list[Request]:
         extra = [(ACK_BASE, ACK_COUNT)] if self.config.commands else []
-        return plan(role) + extra
+        return reads_for_role(role) + extra
 
 
 class BusSchedule:
@@ -201,7 +201,7 @@ class BusSchedule:
     @staticmethod
     def learn_role(dev: Device, regs: list[int]) -> bool:
         """Learn (or correct) the device's role from register 1; from then on only what the
-        role uses is read. True when the image was read by the wrong role's plan and must be
+        role uses is read. True when the image was read for the wrong role and must be
         read again."""
         role = ROLE_BY_CODE.get(regs[1]) if has_report(regs) else None
         if role is None or role == dev.health.role:

@@ -5,6 +5,7 @@
 # One request line in, one reply line out (JSON):
 #   {"t": now_ms, "due": [node ids to tick], "cmds": [[node, command json]],
 #    "pulses": {node: [[channel, count]]}, "in": {node: inputs}, "rtu": [[node, frame hex]]}
+#   (handled in that order: the "rtu" frames last, so a master reads what the ticks made)
 #   inputs: soil {"adc": {"10": [u16, ...]}}, weather {"air": [t, rh, p], "wind": [ms, deg], "solar": w},
 #           irrigation {"flow": [total_l, l_min]}
 #   reply: {"ups": [[node, wire hex]], "acks": [ack, ...], "valves": {node: [0/1, ...]},
@@ -12,9 +13,9 @@
 #
 # An irrigation node with "link": "modbus" is an RS-485 controller: the firmware's
 # RTU slave with its command mailbox (unit "unit"). Its commands come as whole
-# RTU frames in "rtu" (a master's requests, answered in order; any answered request
-# is the gateway's heartbeat), and its acks go into its mailbox's ack block, not
-# into "acks".
+# RTU frames in "rtu" (a master's requests, answered in order; any request to it
+# is the gateway's heartbeat); its acks go into its mailbox's ack block and its
+# reports into its registers, not into "acks" and "ups".
 
 import json
 
@@ -157,10 +158,6 @@ class Board:
         req = json.loads(line)
         now = req["t"]
         ups, acks = [], []
-        replies = []
-        for nid, frame in req.get("rtu", []):
-            reply = self._rtu(nid, unhex(frame), now)
-            replies.append(None if reply is None else hexbytes(reply))
         for nid, inputs in req.get("in", {}).items():
             self._feed(nid, inputs)
         for nid, data in req.get("cmds", []):
@@ -177,18 +174,21 @@ class Board:
         for nid in req.get("due", []):
             s, core, hw = self.nodes[nid]
             if s["role"] == "irrigation":
-                if "box" in hw:
-                    a, made = core.tick(now)  # heard only through its bus
-                    hw["box"].post(a)
-                else:
-                    core.on_heartbeat(now)
-                    a, made = core.tick(now)
-                    acks.extend(a)
+                if "box" in hw:  # RS-485: heard only through its bus, its reports in its registers
+                    hw["box"].post(core.tick(now)[0])
+                    continue
+                core.on_heartbeat(now)
+                a, made = core.tick(now)
+                acks.extend(a)
             else:
                 made = core.tick(now)
             for up in made:
                 wire = payload.encode_binary(up) if s["encoding"] == "binary" else payload.encode_json(up)
                 ups.append([nid, hexbytes(wire)])
+        replies = []
+        for nid, frame in req.get("rtu", []):  # after the ticks: a master reads what is up to date
+            reply = self._rtu(nid, unhex(frame), now)
+            replies.append(None if reply is None else hexbytes(reply))
         valves = {}
         for nid, (s, _core, hw) in self.nodes.items():
             if s["role"] == "irrigation":

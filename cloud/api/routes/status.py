@@ -3,9 +3,10 @@
 from fastapi import APIRouter
 
 from ..deps import AnyRole, Reader, ServicesDep
-from ..schemas import HealthOut, StatsOut
+from ..json_body import JsonRoute
+from ..schemas import HealthOut, JobOut, StatsOut
 
-router = APIRouter(tags=["status"])
+router = APIRouter(tags=["status"], route_class=JsonRoute)
 
 
 @router.get("/stats", response_model=StatsOut)
@@ -27,4 +28,9 @@ async def health(services: ServicesDep, _: AnyRole) -> HealthOut:
         mqtt = "disabled"
     else:
         mqtt = "connected" if worker.connected else "disconnected"
-    return HealthOut(status="ok", storage=services.store.backend, mqtt=mqtt)
+    cluster = services.cluster
+    assert cluster is not None
+    held = cluster.leases.held()
+    jobs = {job: JobOut(held=job in held, runs=cluster.leases.runs[job]) for job in held | set(cluster.leases.runs)}
+    return HealthOut(status="ok", storage=services.store.backend, mqtt=mqtt, instance=cluster.instance,
+                     cluster=cluster.state, jobs=jobs)

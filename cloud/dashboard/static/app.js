@@ -1,9 +1,10 @@
 // The dashboard shell: login state, the hash router (#/view/arg?param=...), the live stream,
-// and the time zone every view shows times in.
+// the reader's language, and the time zone every view shows times in.
 
 import { api, connectLive, on, saveSession, session } from "./api.js";
 import { h, notice } from "./dom.js";
 import { setTimeZone, timeZone } from "./fmt.js";
+import { LOCALES, locale, preferredLocale, setLocale, t } from "./i18n.js";
 
 const VIEWS = {
   login: () => import("./views/login.js"),
@@ -41,14 +42,25 @@ function parseHash() {
 
 let liveState = "offline";
 
+function showLive() {
+  const el = document.getElementById("live");
+  el.textContent = t(`live.${liveState}`);
+  el.title = t("live.title");
+  el.dataset.state = liveState;
+  el.className = `live ${liveState}`;
+}
+
 function setLive(state) {
   // Events published while the stream was down are lost: show the page afresh once it is back.
   const resync = state === "live" && liveState === "reconnecting";
   liveState = state;
   if (resync) route();
-  const el = document.getElementById("live");
-  el.textContent = state;
-  el.className = `live ${state}`;
+  showLive();
+}
+
+function languagePicker() {
+  return h("select", { id: "lang", "aria-label": t("language.label"), onchange: (e) => chooseLocale(e.target.value) },
+    LOCALES.map((l) => h("option", { value: l, selected: l === locale() }, t(`language.${l}`))));
 }
 
 function header() {
@@ -57,10 +69,38 @@ function header() {
   who.replaceChildren();
   document.getElementById("nav").hidden = !s;
   if (s) {
-    who.append(h("span", { "data-testid": "who" }, `${s.name} · ${s.role}`), " ",
-      h("button", { class: "link", onclick: logout }, "Log out"));
+    who.append(h("span", { "data-testid": "who" }, `${s.name} · ${t(`role.${s.role}`)}`), " ",
+      h("button", { class: "link", onclick: logout }, t("nav.logout")));
   }
-  document.getElementById("foot").textContent = `Times in ${timeZone()}. Furrow dashboard.`;
+  document.getElementById("lang").replaceWith(languagePicker());
+  document.querySelectorAll("[data-i18n]").forEach((el) => { el.textContent = t(el.dataset.i18n); });
+  document.getElementById("foot").textContent = t("footer", { tz: timeZone() });
+  document.title = t("app.title");
+  showLive();
+}
+
+// The reader picked a language: shown at once, kept in this browser and, when she is logged
+// in, with her user, so it follows her to another browser.
+export async function chooseLocale(l) {
+  await setLocale(l, { remember: true });
+  route();
+  if (session()) {
+    try {
+      await api("/auth/me/locale", { method: "PUT", body: { locale: locale() } });
+    } catch (err) {
+      console.warn("the language choice is kept in this browser only", err);
+    }
+  }
+}
+
+// After login or on a reload: her language kept on the server wins over this browser's;
+// a choice made in this browser before she had one on the server is stored there.
+async function userLocale(me) {
+  if (me.locale && me.locale !== locale()) {
+    await setLocale(me.locale, { remember: true });
+  } else if (!me.locale && localStorage.getItem("furrow.locale")) {
+    api("/auth/me/locale", { method: "PUT", body: { locale: locale() } }).catch(() => {});
+  }
 }
 
 export function logout() {
@@ -79,8 +119,9 @@ async function farmTimeZone() {
   }
 }
 
-export async function loggedIn(s) {
+export async function loggedIn(s, me) {
   saveSession(s);
+  await userLocale(me);
   await farmTimeZone();
   if (!stopLive) stopLive = connectLive(setLive);
   location.hash = "#/overview";
@@ -100,13 +141,12 @@ async function route() {
   header();
   document.querySelectorAll("[data-nav]").forEach((a) => a.classList.toggle("active", a.dataset.nav === name));
   if (s && s.role === "gateway") {
-    main.replaceChildren(notice("This token belongs to a gateway; the dashboard is for people. " +
-      "Log in as a technician, agronomist or admin.", "error"), h("button", { onclick: logout }, "Log out"));
+    main.replaceChildren(notice(t("app.gateway-token"), "error"), h("button", { onclick: logout }, t("nav.logout")));
     return;
   }
   const load = VIEWS[name];
   if (!load) {
-    main.replaceChildren(notice(`No page ${name}.`, "error"));
+    main.replaceChildren(notice(t("app.no-page", { name }), "error"));
     return;
   }
   const view = await load();
@@ -117,13 +157,14 @@ async function route() {
   const ctx = { args, params, session: s, can, on: (k, fn) => subs.push(on(k, fn)) };
   try {
     const done = await view.render(root, ctx);
+    root.dataset.rendered = "1"; // for the browser tests: the page has everything it fetched
     cleanup = () => {
       subs.forEach((off) => off());
       if (typeof done === "function") done();
     };
   } catch (err) {
     subs.forEach((off) => off());
-    root.append(notice(`Could not show this page: ${err.message}`, "error"));
+    root.append(notice(t("app.page-failed", { error: err.message }), "error"));
     console.error(err);
   }
 }
@@ -136,7 +177,13 @@ window.addEventListener("hashchange", route);
 on("lagged", () => route()); // this browser fell behind the events: show the page afresh
 
 (async () => {
+  await setLocale(preferredLocale());
   if (session()) {
+    try {
+      await userLocale(await api("/auth/me"));
+    } catch (err) {
+      console.warn("who am I", err); // a 401 logs out (furrow:unauthorized)
+    }
     await farmTimeZone();
     stopLive = connectLive(setLive);
   }

@@ -3,16 +3,26 @@
 // (window.uPlot) from the npm package the service serves.
 
 import { h, notice } from "./dom.js";
-import { timeZone } from "./fmt.js";
+import { axisDate, dateTime, timeZone } from "./fmt.js";
+import { number, t } from "./i18n.js";
 
 export function chartsAvailable() {
   return typeof window.uPlot === "function";
 }
 
 export function unavailable() {
-  return notice("Charts unavailable: the uPlot library is not installed on this server " +
-    "(run npm install in cloud/dashboard).", "warn");
+  return notice(t("chart.unavailable"), "warn");
 }
+
+// Axis ticks and legend values in the reader's language, times in the farm's zone (uPlot's
+// own date formats are English). Ticks a day or more apart show the day, closer ones the time.
+const DAY_S = 86400;
+const xAxis = { values: (u, splits, axis, space, incr) => splits.map((s) => axisDate(s * 1e3, incr >= DAY_S)) };
+const yAxis = (label) => ({ label, values: (u, splits) => splits.map((v) => number(v)) });
+// uPlot's legend: "--" where the cursor is on no point, nothing where a series has no value there
+const xValue = (u, ts, si, di) => (di == null ? "--" : dateTime(ts * 1e3));
+const dayValue = (u, ts, si, di) => (di == null ? "--" : axisDate(ts * 1e3, true));
+const yValue = (u, v, si, di) => (di == null ? "--" : v == null ? "" : number(v));
 
 const PALETTE = ["#1b6ca8", "#d1495b", "#2a9d8f", "#e9c46a", "#6a4c93", "#f4a261", "#264653", "#8ab17d",
   "#b5838d", "#457b9d", "#e76f51", "#3d405b"];
@@ -36,11 +46,11 @@ export function lineChart(el, { xs, series, yLabel, height = 260, onDrawn, onSca
     height,
     tzDate: (ts) => window.uPlot.tzDate(new Date(ts * 1e3), tz),
     scales: { x: { time: true } },
-    axes: [{}, { label: yLabel }],
+    axes: [xAxis, yAxis(yLabel)],
     legend: { live: true },
     cursor: { drag: { x: true, y: false } },
-    series: [{ label: `time (${tz})` }, ...series.map((s, i) => ({
-      label: s.label, stroke: s.colour || colour(i), width: s.width || 1.5, dash: s.dash, spanGaps: false,
+    series: [{ label: t("chart.time", { tz }), value: xValue }, ...series.map((s, i) => ({
+      label: s.label, stroke: s.colour || colour(i), width: s.width || 1.5, dash: s.dash, spanGaps: false, value: yValue,
       points: { show: xs.length < 60 && !s.dash }, // a few reports: dots, or a lone one would not show
     }))],
     hooks: {
@@ -67,11 +77,12 @@ export function dailyChart(el, { xs, series, yLabel, height = 220 }) {
     width: width(el),
     height,
     tzDate: (ts) => window.uPlot.tzDate(new Date(ts * 1e3), tz),
-    axes: [{}, { label: yLabel }],
-    series: [{ label: `day (${tz})` }, ...series.map((s, i) => s.bar ? {
-      label: s.label, stroke: s.colour || colour(i), fill: (s.colour || colour(i)) + "cc", width: 0,
-      paths: window.uPlot.paths.bars({ size: [0.4, 30], align: s.align || 0 }), points: { show: false },
-    } : { label: s.label, stroke: s.colour || colour(i), width: 2, dash: s.dash })],
+    axes: [xAxis, yAxis(yLabel)],
+    series: [{ label: t("chart.day", { tz }), value: dayValue },
+      ...series.map((s, i) => s.bar ? {
+        label: s.label, stroke: s.colour || colour(i), fill: (s.colour || colour(i)) + "cc", width: 0, value: yValue,
+        paths: window.uPlot.paths.bars({ size: [0.4, 30], align: s.align || 0 }), points: { show: false },
+      } : { label: s.label, stroke: s.colour || colour(i), width: 2, dash: s.dash, value: yValue })],
   }, [xs, ...series.map((s) => s.values)], el);
   resizeWith(el, plot);
   return plot;

@@ -4,57 +4,64 @@
 import { api } from "../api.js";
 import { card, h, notice, table } from "../dom.js";
 import { dateTime, num, time } from "../fmt.js";
+import { t, tr } from "../i18n.js";
+import { decisionText, origin } from "./zone.js";
 
-const ACTIONS = {
-  skip: "Skip irrigation", hold: "Hold the plan", water_now: "Water now", resume: "Resume the plan",
-};
+const ACTIONS = ["skip", "hold", "water_now", "resume"];
 
 function lifecycle(c) {
   return h("ol", { class: "lifecycle" }, (c.events || []).map((e) =>
-    h("li", { class: `st-${e.state}`, title: e.reason || "" }, `${e.state} ${time(e.ts_ms)}`)));
+    h("li", { class: `st-${e.state}`, title: e.reason || "" }, t("irrigation.event", { state: tr("command_state", e.state), at: time(e.ts_ms) }))));
 }
 
 function commandRow(c) {
+  const what = [t("irrigation.what", { action: tr("action", c.action), valve: c.valve }),
+    c.duration_s ? t("zone.next-minutes", { min: Math.round(c.duration_s / 60) }) : null,
+    c.amount_mm ? num(c.amount_mm, 1, "mm") : null].filter(Boolean).join(" · ");
   return h("tr", { "data-command": c.id, "data-state": c.state },
     h("td", { class: "small" }, dateTime(c.created_ms)),
-    h("td", {}, h("span", { class: `badge st-${c.state}` }, c.state)),
-    h("td", {}, `${c.action} valve ${c.valve}${c.duration_s ? ` · ${Math.round(c.duration_s / 60)} min` : ""}` +
-      `${c.amount_mm ? ` · ${num(c.amount_mm, 1, "mm")}` : ""}`),
+    h("td", {}, h("span", { class: `badge st-${c.state}` }, tr("command_state", c.state))),
+    h("td", {}, what),
     h("td", {}, lifecycle(c)),
-    h("td", { class: "small" }, c.origin, c.reason ? h("div", { class: "muted" }, c.reason) : null));
+    h("td", { class: "small" }, origin(c.origin), c.reason ? h("div", { class: "muted" }, c.reason) : null));
 }
 
 function overrideForm(zone, ctx, onDone) {
   const who = ctx.session.name;
   if (!ctx.can("plan")) {
-    return notice(`Overrides are for agronomists; you are logged in as ${ctx.session.role}. ` +
-      "You can see the plan and the commands.", "info");
+    return notice(t("irrigation.agronomists-only", { role: t(`role.${ctx.session.role}`) }), "info");
   }
   const msg = h("div", { "aria-live": "assertive" });
-  const action = h("select", { name: "action", "aria-label": "override" },
-    Object.entries(ACTIONS).map(([k, v]) => h("option", { value: k }, v)));
-  const amount = h("input", { name: "amount_mm", type: "number", min: "0.5", max: "500", step: "0.5", placeholder: "refill" });
+  const action = h("select", { name: "action", "aria-label": t("irrigation.override") },
+    ACTIONS.map((k) => h("option", { value: k }, t(`override.${k}`))));
+  const amount = h("input", { name: "amount_mm", type: "number", min: "0.5", max: "500", step: "0.5", placeholder: t("irrigation.refill") });
   const until = h("input", { name: "until", type: "datetime-local" });
-  const reason = h("input", { name: "reason", required: true, maxlength: 400, placeholder: "why (kept with your name)" });
+  const reason = h("input", { name: "reason", required: true, maxlength: 400, placeholder: t("irrigation.reason-placeholder") });
   const confirmBox = h("div", { class: "confirm", hidden: true });
   const form = h("form", {
     class: "stack",
     onsubmit: (e) => {
       e.preventDefault();
-      const what = ACTIONS[action.value] + (action.value === "water_now" ? ` (${amount.value ? amount.value + " mm" : "refill to field capacity"})` : "") +
-        (until.value && ["skip", "hold"].includes(action.value) ? ` until ${until.value}` : "");
+      let what = t(`override.${action.value}`);
+      if (action.value === "water_now") {
+        what = amount.value ? t("irrigation.water-amount", { what, mm: amount.value }) : t("irrigation.water-refill", { what });
+      }
+      if (until.value && ["skip", "hold"].includes(action.value)) {
+        what = t("irrigation.until", { what, until: dateTime(new Date(until.value).getTime()) });
+      }
       confirmBox.replaceChildren(
-        h("p", {}, h("strong", {}, `${what} in zone ${zone}?`), ` Recorded as person:${who}, reason: “${reason.value}”.`),
-        h("button", { type: "button", "data-testid": "confirm-override", onclick: submit }, "Confirm"),
-        " ", h("button", { type: "button", class: "secondary", onclick: () => { confirmBox.hidden = true; } }, "Cancel"));
+        h("p", {}, h("strong", {}, t("irrigation.confirm-what", { what, zone })), " ",
+          t("irrigation.confirm-who", { person: `person:${who}`, reason: reason.value })),
+        h("button", { type: "button", "data-testid": "confirm-override", onclick: submit }, t("irrigation.confirm")),
+        " ", h("button", { type: "button", class: "secondary", onclick: () => { confirmBox.hidden = true; } }, t("irrigation.cancel")));
       confirmBox.hidden = false;
     },
   },
-  h("label", {}, "Override", action),
-  h("label", {}, "Amount, mm (water now)", amount),
-  h("label", {}, "Until (skip, hold; local time of this browser)", until),
-  h("label", {}, "Reason", reason),
-  h("button", { type: "submit" }, "Review…"), confirmBox, msg);
+  h("label", {}, t("irrigation.override"), action),
+  h("label", {}, t("irrigation.amount"), amount),
+  h("label", {}, t("irrigation.until-label"), until),
+  h("label", {}, t("irrigation.reason"), reason),
+  h("button", { type: "submit", "data-testid": "review-override" }, t("irrigation.review")), confirmBox, msg);
 
   async function submit() {
     confirmBox.hidden = true;
@@ -63,11 +70,11 @@ function overrideForm(zone, ctx, onDone) {
     if (until.value && ["skip", "hold"].includes(action.value)) body.until = new Date(until.value).toISOString();
     try {
       const o = await api(`/zones/${encodeURIComponent(zone)}/override`, { method: "POST", body });
-      let text = `${ACTIONS[o.action]} recorded by ${o.by} at ${dateTime(o.ts_ms)}.`;
+      let text = t("irrigation.recorded", { what: t(`override.${o.action}`), by: o.by, at: dateTime(o.ts_ms) });
       if (o.action === "water_now") {
         // water_now is honoured by the next plan: plan now so the command goes out at once
         const d = await api(`/zones/${encodeURIComponent(zone)}/plan`, { method: "POST" });
-        text += ` Planner: ${d.action} — ${d.explanation}`;
+        text += " " + t("irrigation.planner-says", { action: tr("action", d.action), explanation: decisionText(d) });
       }
       msg.replaceChildren(notice(text, "ok"));
       onDone();
@@ -82,20 +89,21 @@ export async function render(root, ctx) {
   const zone = ctx.args[0];
   const q = encodeURIComponent(zone);
   const z = await api(`/registry/zones/${q}`);
-  root.append(h("h1", {}, `Irrigation · ${z.name}`), h("p", {}, h("a", { href: `#/zone/${q}` }, "← zone page")));
+  root.append(h("h1", {}, t("irrigation.title", { zone: z.name })), h("p", {}, h("a", { href: `#/zone/${q}` }, t("irrigation.back"))));
   const planBox = h("div", {});
   const tbody = h("tbody", {});
   const history = h("div", { class: "scroll" }, h("table", { "data-testid": "commands" },
-    h("thead", {}, h("tr", {}, ["created", "state", "what", "lifecycle", "origin"].map((x) => h("th", {}, x)))), tbody));
+    h("thead", {}, h("tr", {}, ["created", "state", "what", "lifecycle", "origin"].map((x) => h("th", {}, t(`irrigation.col.${x}`))))), tbody));
 
   async function loadPlan() {
     const decisions = await api(`/zones/${q}/decisions?limit=5`);
     const planMsg = h("div", {});
     const d = decisions[0];
     planBox.replaceChildren(
-      d ? h("div", {}, h("p", {}, h("strong", {}, d.action), ` by rule ${d.rule}, ${dateTime(d.ts_ms)}`), h("p", {}, d.explanation))
-        : h("p", { class: "muted" }, "No decision yet."),
-      ctx.can("plan") ? h("button", { onclick: async () => {
+      d ? h("div", {}, h("p", {}, h("strong", {}, tr("action", d.action)), " ", t("irrigation.by-rule", { rule: tr("rule", d.rule), at: dateTime(d.ts_ms) })),
+        h("p", { "data-testid": "decision-text" }, decisionText(d)))
+        : h("p", { class: "muted" }, t("zone.no-decisions")),
+      ctx.can("plan") ? h("button", { "data-testid": "plan-now", onclick: async () => {
         try {
           await api(`/zones/${q}/plan`, { method: "POST" });
           await loadPlan();
@@ -103,19 +111,19 @@ export async function render(root, ctx) {
         } catch (err) {
           planMsg.replaceChildren(notice(err.message, "error"));
         }
-      } }, "Plan now") : null, planMsg);
+      } }, t("irrigation.plan-now")) : null, planMsg);
   }
 
   async function loadCommands() {
     const all = await api("/commands?limit=500");
     const mine = all.filter((c) => c.zone === zone);
-    tbody.replaceChildren(...(mine.length ? mine.map(commandRow) : [h("tr", {}, h("td", { colspan: 5, class: "muted" }, "No commands yet."))]));
+    tbody.replaceChildren(...(mine.length ? mine.map(commandRow) : [h("tr", {}, h("td", { colspan: 5, class: "muted" }, t("irrigation.no-commands")))]));
   }
 
-  root.append(h("div", { class: "grid two" }, card("Plan", planBox), card("Override", overrideForm(zone, ctx, async () => {
+  root.append(h("div", { class: "grid two" }, card(t("irrigation.plan"), planBox), card(t("irrigation.override"), overrideForm(zone, ctx, async () => {
     await loadPlan();
     await loadCommands();
-  }))), card("Commands", history));
+  }))), card(t("irrigation.commands"), history));
   await Promise.all([loadPlan(), loadCommands()]);
 
   ctx.on("decision", (ev) => {

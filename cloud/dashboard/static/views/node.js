@@ -3,17 +3,18 @@
 
 import { api } from "../api.js";
 import { card, h, notice, table } from "../dom.js";
-import { ago, num, time, UNITS } from "../fmt.js";
+import { ago, num, time, unitOf } from "../fmt.js";
+import { message, number, t, tr } from "../i18n.js";
 
 export async function render(root, ctx) {
   const id = ctx.args[0];
   const q = encodeURIComponent(id);
-  root.append(h("h1", {}, `Commissioning · ${id}`), h("p", {}, h("a", { href: "#/nodes" }, "← nodes")));
+  root.append(h("h1", {}, t("node.title", { node: id })), h("p", {}, h("a", { href: "#/nodes" }, t("node.back"))));
   const status = h("p", { class: "small muted", "data-testid": "updated" });
   const checks = h("div", {});
   const live = h("div", {});
   let latest = null;
-  root.append(h("div", { class: "grid two" }, card("Checklist", checks), card("Live values", status, live)));
+  root.append(h("div", { class: "grid two" }, card(t("node.checklist"), checks), card(t("node.live"), status, live)));
 
   async function load() {
     let c;
@@ -25,27 +26,31 @@ export async function render(root, ctx) {
     }
     latest = c;
     checks.replaceChildren(
-      h("p", { class: c.ready ? "ok" : "warn", "data-testid": "ready" }, c.ready ? "Ready: every check passes." : "Not ready yet."),
+      h("p", { class: c.ready ? "ok" : "warn", "data-testid": "ready" }, c.ready ? t("node.ready") : t("node.not-ready")),
       h("ul", { class: "checks" }, c.items.map((i) => h("li", { class: i.ok ? "ok" : "bad", "data-check": i.name, "data-ok": i.ok ? "1" : "0" },
-        h("span", { class: "mark", "aria-label": i.ok ? "passed" : "failed" }, i.ok ? "✓" : "✗"), " ", h("strong", {}, i.name.replaceAll("_", " ")),
-        h("div", { class: "small" }, i.detail)))));
-    status.textContent = `Updated ${time(Date.now())}; last heard ${ago(c.last_seen_ms)}${c.gateway ? ` via ${c.gateway}` : ""}.`;
+        h("span", { class: "mark", "aria-label": i.ok ? t("node.passed") : t("node.failed") }, i.ok ? "✓" : "✗"), " ",
+        h("strong", {}, t(`check-item.${i.name}`)),
+        h("div", { class: "small" }, message({ key: i.detail_key, params: i.detail_params }, i.detail))))));
+    status.textContent = c.gateway ? t("node.updated-via", { at: time(Date.now()), ago: ago(c.last_seen_ms), gateway: c.gateway })
+      : t("node.updated", { at: time(Date.now()), ago: ago(c.last_seen_ms) });
     const rows = [...c.live].sort((a, b) => (a.depth_cm ?? -1) - (b.depth_cm ?? -1) || a.measurement.localeCompare(b.measurement))
       .map((x) => {
         const range = x.measurement === "vwc_pct" ? c.plausible_range_pct[String(x.depth_cm)] : null;
         return h("tr", { "data-measurement": x.measurement, "data-depth": x.depth_cm ?? "" },
-          h("td", {}, x.measurement), h("td", {}, x.depth_cm != null ? `${x.depth_cm} cm` : x.channel != null ? `ch ${x.channel}` : "—"),
-          h("td", { class: x.fault ? "warn" : "" }, x.fault ? `fault: ${x.fault}` : num(x.value, x.measurement === "soil_raw" ? 0 : 2, UNITS[x.measurement] || "")),
+          h("td", {}, tr("measurement", x.measurement)),
+          h("td", {}, x.depth_cm != null ? num(x.depth_cm, 0, "cm") : x.channel != null ? t("node.channel", { channel: x.channel }) : "—"),
+          h("td", { class: x.fault ? "warn" : "" }, x.fault ? t("node.fault", { fault: tr("fault", x.fault) })
+            : num(x.value, x.measurement === "soil_raw" ? 0 : 2, unitOf(x.measurement))),
           h("td", {}, x.calibrated_vwc_pct != null ? num(x.calibrated_vwc_pct, 2, "%") : ""),
-          h("td", { class: "small" }, range ? `${range[0]}–${range[1]} %` : ""),
+          h("td", { class: "small" }, range ? t("node.range", { low: number(range[0]), high: number(range[1]) }) : ""),
           h("td", { class: "small" }, time(x.ts_ms)));
       });
-    live.replaceChildren(rows.length ? table(["sensor", "where", "value", "by stored fit", "plausible", "at"], rows)
-      : notice("No readings yet: power the node and wait for its first report."));
+    live.replaceChildren(rows.length ? table(["sensor", "where", "value", "calibrated", "plausible", "at"].map((k) => t(`node.col.${k}`)), rows)
+      : notice(t("node.no-readings")));
   }
   await load();
 
-  root.append(card("Soil sensor calibration", calibrationHelper(id, ctx, () => latest, load)));
+  root.append(card(t("calibration.title"), calibrationHelper(id, ctx, () => latest, load)));
 
   let pending = null;
   ctx.on("reading", (ev) => {
@@ -66,36 +71,35 @@ function calibrationHelper(id, ctx, latest, reload) {
   const depths = [...new Set([...Object.keys(latest()?.plausible_range_pct || {}).map(Number),
     ...(latest()?.live || []).filter((x) => x.measurement === "soil_raw").map((x) => x.depth_cm)])]
     .filter((d) => d !== null && !Number.isNaN(d)).sort((a, b) => a - b);
-  const depth = h("select", { name: "depth", "aria-label": "probe depth" },
-    depths.map((d) => h("option", { value: String(d) }, `probe at ${d} cm`)),
-    h("option", { value: "" }, "every probe (node-wide)"));
-  const method = h("select", { name: "method", "aria-label": "method" },
-    h("option", { value: "two-point" }, "two-point: dry and wet"),
-    h("option", { value: "linear" }, "linear fit (2+ points)"),
-    h("option", { value: "quadratic" }, "quadratic fit (3+ points, this soil)"));
+  const depth = h("select", { name: "depth", "aria-label": t("calibration.probe") },
+    depths.map((d) => h("option", { value: String(d) }, t("calibration.probe-at", { depth: d }))),
+    h("option", { value: "" }, t("calibration.every-probe")));
+  const method = h("select", { name: "method", "aria-label": t("calibration.method") },
+    ["two-point", "linear", "quadratic"].map((m) => h("option", { value: m }, t(`calibration.method.${m}`))));
   const rows = h("tbody", {});
   function addRow(raw = "", vwc = "") {
-    const rawIn = h("input", { type: "number", step: "1", min: "0", max: "65535", value: raw, "aria-label": "raw count" });
-    const vwcIn = h("input", { type: "number", step: "0.1", min: "0", max: "100", value: vwc, "aria-label": "vwc %" });
-    const useLive = h("button", { type: "button", class: "secondary", onclick: () => {
+    const rawIn = h("input", { type: "number", step: "1", min: "0", max: "65535", value: raw, "aria-label": t("calibration.raw") });
+    const vwcIn = h("input", { type: "number", step: "0.1", min: "0", max: "100", value: vwc, "aria-label": t("calibration.vwc") });
+    const useLive = h("button", { type: "button", class: "secondary", "data-testid": "use-live-raw", onclick: () => {
       const want = depth.value === "" ? null : Number(depth.value);
       const r = (latest()?.live || []).find((x) => x.measurement === "soil_raw" && x.value != null &&
         (want === null || x.depth_cm === want));
       if (r) rawIn.value = r.value;
-      else msg.replaceChildren(notice(`No raw count from this node${want === null ? "" : ` at ${want} cm`} yet.`, "warn"));
-    } }, "use live raw");
-    const tr = h("tr", {}, h("td", {}, rawIn), h("td", {}, vwcIn), h("td", {}, useLive,
-      h("button", { type: "button", class: "secondary", onclick: () => tr.remove() }, "remove")));
-    rows.append(tr);
+      else msg.replaceChildren(notice(want === null ? t("calibration.no-raw") : t("calibration.no-raw-at", { depth: want }), "warn"));
+    } }, t("calibration.use-live"));
+    const tr_ = h("tr", {}, h("td", {}, rawIn), h("td", {}, vwcIn), h("td", {}, useLive,
+      h("button", { type: "button", class: "secondary", onclick: () => tr_.remove() }, t("calibration.remove"))));
+    rows.append(tr_);
   }
   addRow();
   addRow();
   function points() {
-    return [...rows.querySelectorAll("tr")].map((tr) => {
-      const [r, v] = tr.querySelectorAll("input");
+    return [...rows.querySelectorAll("tr")].map((row) => {
+      const [r, v] = row.querySelectorAll("input");
       return { raw: r.value === "" ? null : Number(r.value), vwc_pct: v.value === "" ? null : Number(v.value) };
     });
   }
+  const coef = (v) => number(Number(v.toPrecision(6)), 6);
   async function fit(store) {
     msg.replaceChildren();
     try {
@@ -104,24 +108,25 @@ function calibrationHelper(id, ctx, latest, reload) {
       const out = await api(`/nodes/${encodeURIComponent(id)}/calibration`, { method: "POST", body });
       const c = out.coefficients;
       result.replaceChildren(
-        h("p", {}, `vwc % = ${c.c0.toPrecision(6)} + ${c.c1.toPrecision(6)} × raw` + (c.c2 ? ` + ${c.c2.toPrecision(6)} × raw²` : "")),
-        h("p", {}, `RMSE ${num(out.rmse_pct, 2, "%")} · residuals ${out.residuals_pct.map((r) => num(r, 2)).join(", ")} %`),
-        out.warnings.map((w) => notice(w, "warn")),
-        notice(out.stored ? `Stored on the node's registry entry${out.depth_cm != null ? ` for the probe at ${out.depth_cm} cm` : " for every probe"}.`
-          : "Not stored (preview).", out.stored ? "ok" : "info"));
+        h("p", { "data-testid": "fit" }, c.c2 ? t("calibration.fit-quadratic", { c0: coef(c.c0), c1: coef(c.c1), c2: coef(c.c2) })
+          : t("calibration.fit-linear", { c0: coef(c.c0), c1: coef(c.c1) })),
+        h("p", {}, t("calibration.rmse", { rmse: num(out.rmse_pct, 2), residuals: out.residuals_pct.map((r) => num(r, 2)).join(t("punct.list")) })),
+        (out.warning_messages || []).map((w, i) => notice(message(w, out.warnings[i]), "warn")),
+        notice(!out.stored ? t("calibration.preview") : out.depth_cm != null ? t("calibration.stored-probe", { depth: out.depth_cm })
+          : t("calibration.stored-node"), out.stored ? "ok" : "info"));
       if (out.stored) await reload();
     } catch (err) {
       msg.replaceChildren(notice(err.message, "error"));
     }
   }
   return h("div", {},
-    h("p", { class: "small muted" }, "Read the probe in dry soil and in wet soil (two-point), or at several water contents " +
-      "measured another way (e.g. gravimetric samples) for a fit in this soil."),
-    h("div", { class: "filters" }, h("label", {}, "Probe", depth), h("label", {}, "Method", method)),
-    h("div", { class: "scroll" }, h("table", {}, h("thead", {}, h("tr", {}, h("th", {}, "raw count"), h("th", {}, "VWC (%)"), h("th", {}))), rows)),
-    h("button", { type: "button", class: "secondary", onclick: () => addRow() }, "add point"), " ",
-    h("button", { type: "button", onclick: () => fit(false) }, "Fit (preview)"), " ",
-    ctx.can("registry") ? h("button", { type: "button", "data-testid": "save-calibration", onclick: () => fit(true) }, "Fit and save")
-      : h("span", { class: "small muted" }, `Saving a calibration is for technicians; you are ${ctx.session.role}.`),
+    h("p", { class: "small muted" }, t("calibration.help")),
+    h("div", { class: "filters" }, h("label", {}, t("calibration.probe"), depth), h("label", {}, t("calibration.method"), method)),
+    h("div", { class: "scroll" }, h("table", {}, h("thead", {}, h("tr", {}, h("th", {}, t("calibration.raw")), h("th", {}, t("calibration.vwc")),
+      h("th", {}))), rows)),
+    h("button", { type: "button", class: "secondary", onclick: () => addRow() }, t("calibration.add-point")), " ",
+    h("button", { type: "button", "data-testid": "preview-calibration", onclick: () => fit(false) }, t("calibration.preview-button")), " ",
+    ctx.can("registry") ? h("button", { type: "button", "data-testid": "save-calibration", onclick: () => fit(true) }, t("calibration.save"))
+      : h("span", { class: "small muted" }, t("calibration.technicians-only", { role: t(`role.${ctx.session.role}`) })),
     msg, result);
 }

@@ -4,12 +4,12 @@
 import { api } from "../api.js";
 import { h, notice, table } from "../dom.js";
 import { ago, dateTime, num } from "../fmt.js";
+import { t, tr } from "../i18n.js";
 
 export const STALE_MS = 3600 * 1000; // cloud/commissioning.py STALE_AFTER_MS
 
 export async function render(root, ctx) {
-  root.append(h("h1", {}, "Nodes"), h("p", { class: "muted small" },
-    "Silent for more than an hour: highlighted. Battery in volts, signal in dBm."));
+  root.append(h("h1", {}, t("nodes.title")), h("p", { class: "muted small" }, t("nodes.help")));
   const body = h("div", {});
   root.append(body);
   async function load() {
@@ -23,18 +23,19 @@ export async function render(root, ctx) {
       const stale = !last || now - last > STALE_MS;
       const faults = route?.faults || [];
       return h("tr", { class: stale ? "stale" : "", "data-node": id, "data-stale": stale ? "1" : "0" },
-        h("td", {}, h("a", { href: `#/node/${encodeURIComponent(id)}` }, id), reg ? null : h("div", { class: "small warn" }, "not registered")),
-        h("td", {}, reg?.role || route?.role || "—"),
+        h("td", {}, h("a", { href: `#/node/${encodeURIComponent(id)}` }, id), reg ? null : h("div", { class: "small warn" }, t("nodes.not-registered"))),
+        h("td", {}, tr("node_role", reg?.role || route?.role)),
         h("td", {}, reg?.zone_id ? h("a", { href: `#/zone/${encodeURIComponent(reg.zone_id)}` }, reg.zone_id) : "—"),
-        h("td", {}, reg?.depths_cm?.length ? `${reg.depths_cm.join(", ")} cm` : "—"),
+        h("td", {}, reg?.depths_cm?.length ? t("nodes.depths", { depths: reg.depths_cm.join(t("punct.list")) }) : "—"),
         h("td", { title: last ? dateTime(last) : "" }, stale ? h("strong", {}, ago(last, now)) : ago(last, now)),
         h("td", {}, num(route?.bat_v, 2, "V")),
-        h("td", {}, route?.rssi_dbm != null ? `${route.rssi_dbm} dBm` : "—"),
+        h("td", {}, num(route?.rssi_dbm, 0, "dBm")),
         h("td", {}, route?.fw || reg?.firmware || "—"),
-        h("td", { class: faults.length ? "warn" : "" }, faults.length ? faults.join("; ") : "none"));
+        h("td", { class: faults.length ? "warn" : "" }, faults.length ? faults.map((f) => tr("fault", f)).join(t("punct.clause"))
+          : t("nodes.no-faults")));
     });
-    body.replaceChildren(rows.length ? table(["node", "role", "zone", "depth", "last seen", "battery", "signal",
-      "firmware", "faults"], rows, { "data-testid": "nodes" }) : notice("No nodes registered or heard yet."));
+    body.replaceChildren(rows.length ? table(["node", "role", "zone", "depth", "last-seen", "battery", "signal", "firmware",
+      "faults"].map((c) => t(`nodes.col.${c}`)), rows, { "data-testid": "nodes" }) : notice(t("nodes.none")));
   }
   await load();
   let pending = null;

@@ -4,6 +4,7 @@
 import { api, optional } from "../api.js";
 import { card, h, notice } from "../dom.js";
 import { ago, num } from "../fmt.js";
+import { t, tr } from "../i18n.js";
 import { status } from "../water.js";
 import { alertList } from "./alerts.js";
 
@@ -27,7 +28,7 @@ function map(zones, nodes, summaries) {
   svg.setAttribute("viewBox", "0 0 400 240");
   svg.setAttribute("class", "map");
   svg.setAttribute("role", "img");
-  svg.setAttribute("aria-label", "zones by position, coloured by water status");
+  svg.setAttribute("aria-label", t("overview.map-label"));
   for (const [z, la, lo] of pts) {
     const x = 20 + ((lo - lo0) / (lo1 - lo0 || 1)) * 360;
     const y = 220 - ((la - la0) / (la1 - la0 || 1)) * 200;
@@ -51,7 +52,7 @@ function map(zones, nodes, summaries) {
 }
 
 export async function render(root, ctx) {
-  root.append(h("h1", {}, "Farm"));
+  root.append(h("h1", {}, t("overview.title")));
   const [zones, nodes, fields] = await Promise.all([api("/registry/zones"), api("/registry/nodes"), api("/registry/fields")]);
   const summaries = {};
   await Promise.all(zones.map(async (z) => {
@@ -62,22 +63,21 @@ export async function render(root, ctx) {
     }
   }));
   const fieldName = Object.fromEntries(fields.map((f) => [f.id, f.name]));
-  if (!zones.length) root.append(notice("No zones in the registry yet: a technician registers sites, fields and zones."));
+  if (!zones.length) root.append(notice(t("overview.no-zones")));
   const m = map(zones, nodes, summaries);
   const list = h("div", { class: "zones" }, zones.map((z) => {
     const s = summaries[z.id];
     const ws = status(s);
     return h("a", { class: `zone-tile ws-${ws.key}`, href: `#/zone/${encodeURIComponent(z.id)}`, "data-zone": z.id },
       h("strong", {}, z.name),
-      h("span", { class: "muted small" }, `${fieldName[z.field_id] || z.field_id} · ${z.crop}`),
+      h("span", { class: "muted small" }, `${fieldName[z.field_id] || z.field_id} · ${tr("crop", z.crop)}`),
       h("span", { class: "ws-label" }, ws.label),
-      h("span", { class: "small" }, s ? `depletion ${num(s.depletion_mm)} of ${num(s.total_available_water_mm)} mm TAW` : ""),
-      h("span", { class: "small muted" }, s?.probes?.length ? `probes ${ago(Math.min(...s.probes.map((p) => p.ts_ms)))}` : ""));
+      h("span", { class: "small" }, s?.depletion_mm != null ? t("overview.depletion", { depletion: num(s.depletion_mm), taw: num(s.total_available_water_mm) }) : ""),
+      h("span", { class: "small muted" }, s?.probes?.length ? t("overview.probes-heard", { ago: ago(Math.min(...s.probes.map((p) => p.ts_ms))) }) : ""));
   }));
   const legend = h("p", { class: "legend small" }, ["ok", "watch", "refill", "stress", "unknown"].map((k) =>
-    h("span", { class: `swatch ws-${k}` }, { ok: "comfortable", watch: "approaching refill", refill: "below refill",
-      stress: "near wilting", unknown: "no data" }[k])));
-  root.append(h("div", { class: "grid two" }, card("Zones", m, legend, list), await alertsCard(ctx)));
+    h("span", { class: `swatch ws-${k}` }, t(`overview.legend.${k}`))));
+  root.append(h("div", { class: "grid two" }, card(t("overview.zones"), m, legend, list), await alertsCard(ctx)));
   ctx.on("alert", async () => {
     const fresh = await alertsCard(ctx);
     root.querySelector("[data-card=alerts]")?.replaceWith(fresh);
@@ -86,10 +86,10 @@ export async function render(root, ctx) {
 
 async function alertsCard(ctx) {
   const r = await optional("/alerts?state=open&limit=20");
-  const body = r.missing ? notice("Alerts are not available on this server yet.", "warn")
+  const body = r.missing ? notice(t("alerts.not-available"), "warn")
     : r.error ? notice(r.error.message, "error")
     : alertList(r.data, ctx, { compact: true });
-  const c = card("Active alerts", body, h("a", { href: "#/alerts" }, "All alerts →"));
+  const c = card(t("overview.active-alerts"), body, h("a", { href: "#/alerts" }, t("overview.all-alerts")));
   c.dataset.card = "alerts";
   return c;
 }

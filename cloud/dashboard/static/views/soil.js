@@ -9,6 +9,7 @@
 
 import { api } from "../api.js";
 import { colour, lineChart } from "../charts.js";
+import { t } from "../i18n.js";
 
 export const REPORT_MS = 15 * 60000; // the probes' report interval: the finest window there is
 
@@ -116,8 +117,9 @@ export function soilChart(el, cols, { zone, limits, onDrawn, onWindow = () => {}
   }
 
   const plot = lineChart(el, {
-    xs: base[0], yLabel: "VWC (%)", height: 300, onDrawn,
-    series: [...cols.sensors.map((s, i) => ({ label: `${s.node} · ${s.depth_cm ?? "?"} cm`, values: base[i + 1], colour: colour(i) })),
+    xs: base[0], yLabel: t("zone.soil-axis"), height: 300, onDrawn,
+    series: [...cols.sensors.map((s, i) => ({ label: t("zone.probe", { node: s.node, depth: s.depth_cm ?? "?" }), values: base[i + 1],
+      colour: colour(i) })),
       ...limits.map((l, i) => ({ label: l.label, values: base[probes + 1 + i], colour: l.colour, dash: [6, 4], width: 1 }))],
     onScale: (u, scaleKey) => {
       if (scaleKey !== "x") return;

@@ -6,6 +6,7 @@ import { api, optional } from "../api.js";
 import { chartBox, dailyChart, lineChart } from "../charts.js";
 import { card, h, notice, table } from "../dom.js";
 import { dateTime, num, timeZone } from "../fmt.js";
+import { messages, number, t, tr } from "../i18n.js";
 import { DEFAULT_P, refillPct, status } from "../water.js";
 import { chartPoints, columnsPath, soilChart } from "./soil.js";
 
@@ -16,9 +17,27 @@ function utcNoon(date) {
   return Date.UTC(y, m - 1, d, 12) / 1000;
 }
 
-function kv(obj) {
-  return h("dl", { class: "kv" }, Object.entries(obj || {}).flatMap(([k, v]) =>
-    [h("dt", {}, k.replaceAll("_", " ")), h("dd", {}, typeof v === "object" && v !== null ? JSON.stringify(v) : String(v))]));
+// Per pest node and trap: the newest week's catch per trap and the trend (planning/summary.py).
+function pestTable(pests) {
+  return table(["trap", "catch", "trend"].map((k) => t(`zone.pests.${k}`)), pests.map((p) => h("tr", {},
+    h("td", {}, `${p.node} / ${p.trap}`), h("td", {}, num(p.catch_per_trap_week, 1)), h("td", {}, tr("trend", p.trend)))));
+}
+
+// Leaf-wetness periods, with each configured pathogen's infection risk (none configured: why not).
+function diseaseTable(periods) {
+  const rows = periods.map((d) => h("tr", {},
+    h("td", {}, d.pathogen || "—"), h("td", { class: "small" }, dateTime(Date.parse(d.start))),
+    h("td", {}, num(d.wet_hours, 0, "h")), h("td", {}, num(d.mean_temp_c, 1, "°C")),
+    h("td", {}, d.risk_index == null ? t("zone.disease.no-pathogen") : num(d.risk_index, 2))));
+  return table(["pathogen", "start", "wet", "temp", "risk"].map((k) => t(`zone.disease.${k}`)), rows);
+}
+
+export function decisionText(d) {
+  return messages(d.messages, d.explanation);
+}
+
+export function origin(o) {
+  return o?.startsWith("person:") ? o.slice(7) : tr("origin", o);
 }
 
 // New reports of the zone's probes extend the soil chart as they arrive.
@@ -37,18 +56,20 @@ function liveSoil(ctx, soil, chart) {
 }
 
 function decisionTable(decisions) {
-  return decisions.length ? table(["when", "action", "rule", "explanation", "by"],
-    decisions.map((d) => h("tr", {}, h("td", { class: "small" }, dateTime(d.ts_ms)), h("td", {}, d.action),
-      h("td", { class: "small" }, d.rule), h("td", {}, d.explanation), h("td", { class: "small" }, d.origin))))
-    : h("p", { class: "muted" }, "No decisions yet.");
+  return decisions.length ? table(["when", "action", "rule", "explanation", "by"].map((k) => t(`zone.log.${k}`)),
+    decisions.map((d) => h("tr", { "data-decision": d.id }, h("td", { class: "small" }, dateTime(d.ts_ms)),
+      h("td", {}, tr("action", d.action)), h("td", { class: "small" }, tr("rule", d.rule)),
+      h("td", { "data-testid": "decision-text" }, decisionText(d)), h("td", { class: "small" }, origin(d.origin)))))
+    : h("p", { class: "muted" }, t("zone.no-decisions"));
 }
 
 function windowText(ms) {
-  return ms % 3600000 ? `${ms / 60000}-minute` : ms % 86400000 ? `${ms / 3600000}-hour` : `${ms / 86400000}-day`;
+  return ms % 3600000 ? t("zone.window.minutes", { n: ms / 60000 }) : ms % 86400000 ? t("zone.window.hours", { n: ms / 3600000 })
+    : t("zone.window.days", { n: ms / 86400000 });
 }
 
 function placeholder() {
-  return h("p", { class: "muted small" }, "loading…");
+  return h("p", { class: "muted small" }, t("zone.loading"));
 }
 
 export async function render(root, ctx) {
@@ -71,23 +92,23 @@ export async function render(root, ctx) {
   const refill = refillPct(fc, wp, p);
 
   const badge = h("span", { class: "badge ws-unknown", "data-testid": "water-status" }, "…");
-  const rootCard = card("Root zone", placeholder());
-  const nextCard = card("Next irrigation", placeholder());
-  const cropCard = card("Crop", placeholder());
-  const soil = chartBox("Soil water by depth (%)", `Dashed: field capacity ${fc} %, ` +
-    `refill point ${num(refill)} % (p ${p}), wilting point ${wp} %`);
+  const rootCard = card(t("zone.root-zone"), placeholder());
+  const nextCard = card(t("zone.next-irrigation"), placeholder());
+  const cropCard = card(t("zone.crop"), placeholder());
+  const soil = chartBox(t("zone.soil-chart"), t("zone.soil-limits", { fc: number(fc), refill: number(refill, 1), p: number(p), wp: number(wp) }));
   soil.dataset.testid = "soil-chart";
-  const dep = chartBox("Root-zone depletion vs readily available water (mm)");
-  const daily = chartBox("Daily ET0, rain and irrigation (mm)");
-  const pests = card("Pests", placeholder());
-  const disease = card("Disease risk", placeholder());
-  const log = card("Decision log", placeholder());
+  const dep = chartBox(t("zone.depletion-chart"));
+  const daily = chartBox(t("zone.daily-chart"));
+  const pests = card(t("zone.pests"), placeholder());
+  const disease = card(t("zone.disease"), placeholder());
+  const log = card(t("zone.log"), placeholder());
   root.append(
     h("h1", {}, zone.name, " ", badge),
-    h("p", { class: "muted" }, `${zone.crop} · ${zone.soil_texture} · FC ${fc} % · WP ${wp} % · root zone ${zone.root_depth_cm} cm · ` +
-      `times in ${timeZone()}`),
-    h("nav", { class: "tabs" }, RANGES.map((d) => h("a", { href: `#/zone/${q}?days=${d}`, class: d === days ? "active" : "" }, `${d} days`)),
-      h("a", { href: `#/irrigation/${q}`, "data-testid": "irrigation-link" }, "Irrigation and overrides →")),
+    h("p", { class: "muted" }, t("zone.facts", { crop: tr("crop", zone.crop), soil: tr("soil", zone.soil_texture), fc: number(fc),
+      wp: number(wp), root: number(zone.root_depth_cm), tz: timeZone() })),
+    h("nav", { class: "tabs" }, RANGES.map((d) => h("a", { href: `#/zone/${q}?days=${d}`, class: d === days ? "active" : "" },
+      t("zone.days", { n: d }))),
+      h("a", { href: `#/irrigation/${q}`, "data-testid": "irrigation-link" }, t("zone.irrigation-link"))),
     h("div", { class: "grid three" }, rootCard, nextCard, cropCard),
     soil, h("div", { class: "grid two" }, dep, daily), h("div", { class: "grid two" }, pests, disease), log);
   const fill = (c, ...body) => c.replaceChildren(c.firstChild, ...body.flat().filter((x) => x !== null && x !== undefined));
@@ -101,19 +122,19 @@ export async function render(root, ctx) {
       return done();
     }
     if (!cols.times_ms.length) {
-      soil.append(notice("No soil moisture readings from this zone's nodes in this period."));
+      soil.append(notice(t("zone.no-soil-data")));
       return done();
     }
     const note = h("p", { class: "muted small", "data-testid": "soil-window" });
     soil.querySelector("h3").after(note);
     const onWindow = (ms, span) => {
-      note.textContent = span ? `Zoomed in: ${windowText(ms)} means from ${dateTime(span[0])} to ${dateTime(span[1])}; ` +
-        "double-click to zoom out" : `${windowText(ms)} means over ${days} days (about one per pixel); drag the mouse ` +
-        "across the chart to zoom in, down to the 15-minute reports; double-click to zoom out";
+      note.dataset.zoomed = span ? "1" : "0";
+      note.textContent = span ? t("zone.zoomed", { window: windowText(ms), from: dateTime(span[0]), to: dateTime(span[1]) })
+        : t("zone.overview-window", { window: windowText(ms), days });
     };
     chart = soilChart(soil, cols, { zone: id, onDrawn: done, onWindow, limits: [
-      { label: "field capacity", value: fc, colour: "#2a9d8f" }, { label: "refill point", value: refill, colour: "#e9a03b" },
-      { label: "wilting point", value: wp, colour: "#c0392b" }] });
+      { label: t("zone.field-capacity"), value: fc, colour: "#2a9d8f" }, { label: t("zone.refill-point"), value: refill, colour: "#e9a03b" },
+      { label: t("zone.wilting-point"), value: wp, colour: "#c0392b" }] });
     if (!window.uPlot) done();
   });
   await new Promise((res) => requestAnimationFrame(() => setTimeout(res, 0)));
@@ -133,44 +154,49 @@ export async function render(root, ctx) {
     if (fresh) fill(log, decisionTable(fresh));
   });
   const [summary, balance, agro, decisions] = await Promise.all(await rest);
-  const ws = summary.error ? { key: "unknown", label: "no data" } : status(summary, p);
+  const ws = status(summary.error ? null : summary, p);
   badge.className = `badge ws-${ws.key}`;
   badge.textContent = ws.label;
   fill(rootCard, ...(summary.error ? [notice(summary.error.message, "warn")] : [
     h("p", { class: "big" }, num(summary.root_zone_vwc_pct, 1, "%")),
-    h("p", {}, `depletion ${num(summary.depletion_mm)} mm · RAW ${num(p * summary.total_available_water_mm)} mm · ` +
-      `TAW ${num(summary.total_available_water_mm)} mm`), h("p", { class: "small muted" }, summary.source)]));
+    h("p", {}, t("zone.water", { depletion: num(summary.depletion_mm), raw: num(p * summary.total_available_water_mm),
+      taw: num(summary.total_available_water_mm) })), h("p", { class: "small muted" }, t("zone.water-source"))]));
   const nextCmd = summary.next_irrigation;
   const latest = decisions[0] || agro.data?.next_decision;
+  const amount = nextCmd?.amount_mm ? t("zone.next-amount", { mm: num(nextCmd.amount_mm, 1) }) : null;
   fill(nextCard,
-    nextCmd ? h("p", { class: "big" }, dateTime(nextCmd.not_before_ms)) : h("p", {}, "none planned"),
-    nextCmd ? h("p", {}, `${nextCmd.amount_mm ? num(nextCmd.amount_mm, 1, "mm") + " · " : ""}${Math.round((nextCmd.duration_s || 0) / 60)} min · ${nextCmd.state}`) : null,
-    latest ? h("p", { class: "small", "data-testid": "explanation" }, `${latest.action} (${latest.rule}): ${latest.explanation}`)
-      : h("p", { class: "muted small" }, "no planner decision yet"));
+    nextCmd ? h("p", { class: "big" }, dateTime(nextCmd.not_before_ms)) : h("p", {}, t("zone.none-planned")),
+    nextCmd ? h("p", {}, [amount, t("zone.next-minutes", { min: Math.round((nextCmd.duration_s || 0) / 60) }),
+      tr("command_state", nextCmd.state)].filter(Boolean).join(" · ")) : null,
+    latest ? h("p", { class: "small", "data-testid": "explanation" }, t("zone.latest-decision", { action: tr("action", latest.action),
+      rule: tr("rule", latest.rule), explanation: decisionText(latest) }))
+      : h("p", { class: "muted small" }, t("zone.no-decision-yet")));
   const a = agro.data;
-  fill(cropCard, agro.missing ? notice("Crop stage and degree days are not available on this server yet.", "warn")
+  fill(cropCard, agro.missing ? notice(t("zone.crop-not-available"), "warn")
     : agro.error ? notice(agro.error.message, "warn")
-    : h("div", {}, h("p", { class: "big" }, a.stage || "—"), h("p", {}, `GDD ${num(a.gdd_cum, 0, "°C·d")} · Kc ${num(a.kc, 2)}`)));
-  fill(pests, !a ? notice("not available", "warn") : a.pests.length ? a.pests.map(kv) : h("p", { class: "muted" }, "no trap data"));
-  fill(disease, !a ? notice("not available", "warn") : a.disease_risk.length ? a.disease_risk.map(kv) : h("p", { class: "muted" }, "no risk periods"));
+    : h("div", {}, h("p", { class: "big", "data-testid": "crop-stage" }, tr("stage", a.stage)),
+      h("p", {}, t("zone.gdd-kc", { gdd: num(a.gdd_cum, 0), kc: num(a.kc, 2) }))));
+  fill(pests, !a ? notice(t("zone.not-available"), "warn") : a.pests.length ? pestTable(a.pests) : h("p", { class: "muted" }, t("zone.no-traps")));
+  fill(disease, !a ? notice(t("zone.not-available"), "warn") : a.disease_risk.length ? diseaseTable(a.disease_risk)
+    : h("p", { class: "muted" }, t("zone.no-risk-periods")));
   fill(log, decisionTable(decisions));
 
   const rows = balance.data || [];
   if (balance.missing || balance.error) {
-    const why = balance.missing ? "The daily water balance is not available on this server yet." : balance.error.message;
+    const why = balance.missing ? t("zone.balance-not-available") : balance.error.message;
     dep.append(notice(why, "warn"));
     daily.append(notice(why, "warn"));
   } else if (rows.length) {
     const xs = rows.map((r) => utcNoon(r.date));
-    lineChart(dep, { xs, yLabel: "mm", height: 220, series: [
-      { label: "depletion", values: rows.map((r) => r.depletion_mm), colour: "#1b6ca8", width: 2 },
-      { label: "RAW", values: rows.map((r) => r.raw_mm), colour: "#e9a03b", dash: [6, 4] },
-      { label: "TAW", values: rows.map((r) => r.taw_mm), colour: "#c0392b", dash: [6, 4] }] });
-    dailyChart(daily, { xs, yLabel: "mm/day", series: [
-      { label: "rain", values: rows.map((r) => r.rain_mm), colour: "#457b9d", bar: true, align: -1 },
-      { label: "irrigation", values: rows.map((r) => r.irrigation_mm), colour: "#2a9d8f", bar: true, align: 1 },
-      { label: "ET0", values: rows.map((r) => r.et0_mm), colour: "#d1495b" },
-      { label: "ETc", values: rows.map((r) => r.etc_mm), colour: "#6a4c93", dash: [4, 3] }] });
+    lineChart(dep, { xs, yLabel: t("unit.mm"), height: 220, series: [
+      { label: t("zone.series.depletion"), values: rows.map((r) => r.depletion_mm), colour: "#1b6ca8", width: 2 },
+      { label: t("zone.series.raw"), values: rows.map((r) => r.raw_mm), colour: "#e9a03b", dash: [6, 4] },
+      { label: t("zone.series.taw"), values: rows.map((r) => r.taw_mm), colour: "#c0392b", dash: [6, 4] }] });
+    dailyChart(daily, { xs, yLabel: t("unit.mm-day"), series: [
+      { label: t("zone.series.rain"), values: rows.map((r) => r.rain_mm), colour: "#457b9d", bar: true, align: -1 },
+      { label: t("zone.series.irrigation"), values: rows.map((r) => r.irrigation_mm), colour: "#2a9d8f", bar: true, align: 1 },
+      { label: t("zone.series.et0"), values: rows.map((r) => r.et0_mm), colour: "#d1495b" },
+      { label: t("zone.series.etc"), values: rows.map((r) => r.etc_mm), colour: "#6a4c93", dash: [4, 3] }] });
   }
   window.__furrowPerf.completeMs = performance.now() - t0;
   root.dataset.ready = "1";

@@ -59,7 +59,7 @@ def merge(addrs: list[int], gap: int = MERGE_GAP, max_count: int = MAX_REGISTERS
     return requests
 
 
-def plan(role: str | None) -> list[Request]:
+def reads_for_role(role: str | None) -> list[Request]:
     """The requests for a device of `role`; the whole map when not known."""
     if role is None:
         return [(0, INPUT_COUNT)]
