@@ -28,18 +28,19 @@ never blocks on a full buffer, and commands never touch it.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import sqlite3
 import threading
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any, NamedTuple
 
 from furrow.clock import Clock, system_clock
 from furrow.edge.batch import GAP_FLOOD, GAP_QUOTA, make_item
 
-from . import gaps
+from .buffer_file import open_file
 from .gaps import Drop, GapLog
 from .recovery import salvage
 
@@ -49,46 +50,6 @@ log = logging.getLogger(__name__)
 # and a node spewing garbage must not fill the disk the readings need.
 QUARANTINE_KEEP = 10_000
 
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS readings (
-    id      INTEGER PRIMARY KEY AUTOINCREMENT,
-    node    TEXT    NOT NULL,
-    seq     INTEGER NOT NULL,
-    rx_ms   INTEGER NOT NULL,
-    flags   TEXT    NOT NULL,
-    payload TEXT    NOT NULL,
-    UNIQUE (node, seq)
-);
-CREATE TABLE IF NOT EXISTS quarantine (
-    id      INTEGER PRIMARY KEY AUTOINCREMENT,
-    rx_ms   INTEGER NOT NULL,
-    source  TEXT    NOT NULL,
-    reason  TEXT    NOT NULL,
-    raw     BLOB    NOT NULL
-);
-CREATE TABLE IF NOT EXISTS done (
-    node    TEXT    NOT NULL,
-    seq     INTEGER NOT NULL,
-    ms      INTEGER NOT NULL,
-    PRIMARY KEY (node, seq)
-) WITHOUT ROWID;
-CREATE INDEX IF NOT EXISTS done_ms ON done (ms);
-CREATE TABLE IF NOT EXISTS ack_outbox (
-    id      INTEGER PRIMARY KEY AUTOINCREMENT,
-    raw     BLOB    NOT NULL
-);
-CREATE TABLE IF NOT EXISTS counters (
-    name    TEXT PRIMARY KEY,
-    value   INTEGER NOT NULL
-);
-"""
-_COUNTERS = ("received", "duplicates", "forwarded", "quarantined", "dropped", "flooded", "receipts_seen")
-_INDEXES = """
-CREATE INDEX IF NOT EXISTS readings_prio ON readings (prio, id);
-CREATE INDEX IF NOT EXISTS readings_unsent ON readings (id) WHERE batch IS NULL;
-CREATE INDEX IF NOT EXISTS readings_batch ON readings (batch) WHERE batch IS NOT NULL;
-CREATE INDEX IF NOT EXISTS readings_sent ON readings (sent_ms) WHERE batch IS NOT NULL;
-"""
 # Forwarded keys are pruned from `done` at most this often.
 PRUNE_EVERY_MS = 60_000
 
@@ -148,30 +109,7 @@ class DurableBuffer:
         (self._page_size,) = self._db.execute("PRAGMA page_size").fetchone()
 
     def _open(self) -> sqlite3.Connection:
-        # isolation_level=None: we issue BEGIN/COMMIT ourselves, one per call.
-        db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
-        try:
-            (check,) = db.execute("PRAGMA quick_check(1)").fetchone()
-            if check != "ok":
-                raise sqlite3.DatabaseError(f"quick_check: {check}")
-            db.execute("PRAGMA journal_mode=WAL")
-            db.execute("PRAGMA synchronous=FULL")
-            db.executescript(_SCHEMA)
-            db.executescript(gaps.SCHEMA)
-            columns = {row[1] for row in db.execute("PRAGMA table_info(readings)")}
-            if "prio" not in columns:  # a buffer file from before priorities
-                db.execute("ALTER TABLE readings ADD COLUMN prio INTEGER NOT NULL DEFAULT 0")
-            if "batch" not in columns:  # ... from before receipts: every row is unsent
-                db.execute("ALTER TABLE readings ADD COLUMN batch TEXT")
-                db.execute("ALTER TABLE readings ADD COLUMN sent_ms INTEGER")
-            db.executescript(_INDEXES)
-            db.executemany("INSERT OR IGNORE INTO counters (name, value) VALUES (?, 0)", [(c,) for c in _COUNTERS])
-            db.execute("INSERT OR IGNORE INTO counters (name, value) VALUES ('epoch_ms', ?)", (self._clock(),))
-            _adopt_old_drops(db)
-        except BaseException:
-            db.close()
-            raise
-        return db
+        return open_file(self.path, self._clock())
 
     def _recover(self, error: sqlite3.DatabaseError) -> sqlite3.Connection:
         """A corrupt file (an SD card's bad block, a torn write): move it aside,
@@ -205,11 +143,27 @@ class DurableBuffer:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-    def _rollback(self) -> None:
-        # A failed COMMIT may already have rolled back; a second ROLLBACK would
-        # raise and hide the error that matters.
-        if self._db.in_transaction:
-            self._db.execute("ROLLBACK")
+    @contextlib.contextmanager
+    def _transaction(self, durable: bool = True) -> Iterator[None]:
+        """One write transaction; the caller holds the lock. `durable=False` commits without the
+        fsync (WAL, synchronous=NORMAL): for what only decides when a row goes again, which a
+        power cut may cost a resend, never a reading; the next full commit makes it durable too."""
+        if not durable:
+            self._db.execute("PRAGMA synchronous=NORMAL")
+        try:
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                yield
+                self._db.execute("COMMIT")
+            except BaseException:
+                # A failed COMMIT may already have rolled back; a second ROLLBACK would
+                # raise and hide the error that matters.
+                if self._db.in_transaction:
+                    self._db.execute("ROLLBACK")
+                raise
+        finally:
+            if not durable:
+                self._db.execute("PRAGMA synchronous=FULL")
 
     def _bump(self, name: str, by: int) -> None:
         if by:
@@ -236,9 +190,9 @@ class DurableBuffer:
             prio = 1 if uplink.get("role") in self._keep_roles else 0
             rows.append((node, seq, rx_ms, json.dumps(flags), json.dumps(uplink), prio, node, seq))
         bad = [(self._clock(), source, reason, bytes(raw)) for raw, source, reason in quarantined]
+        drops = list(drops)
         with self._lock:
-            self._db.execute("BEGIN IMMEDIATE")
-            try:
+            with self._transaction():
                 before = self._db.total_changes
                 self._db.executemany(
                     "INSERT OR IGNORE INTO readings (node, seq, rx_ms, flags, payload, prio)"
@@ -253,15 +207,10 @@ class DurableBuffer:
                 ack_rows = [(bytes(a),) for a in acks]
                 if ack_rows:
                     self._db.executemany("INSERT INTO ack_outbox (raw) VALUES (?)", ack_rows)
-                drops = list(drops)
                 if drops:
                     self._gaps.record(drops, self._clock())
                     self._bump("flooded", sum(d.reason == GAP_FLOOD for d in drops))
                 dropped = self._enforce_quota(inserted) if inserted else 0
-                self._db.execute("COMMIT")
-            except BaseException:
-                self._rollback()
-                raise
             self._pending += inserted - dropped
         return inserted
 
@@ -339,32 +288,16 @@ class DurableBuffer:
 
     def sent(self, batch: str, rowids: Iterable[int], gap_ids: Iterable[int], sent_ms: int) -> None:
         """These readings and gap reports are going out in `batch`: they wait for its receipt."""
-        self._quick(lambda: (
+        with self._lock, self._transaction(durable=False):
             self._db.executemany("UPDATE readings SET batch = ?, sent_ms = ? WHERE id = ?",
-                                 [(batch, sent_ms, i) for i in rowids]),
-            self._gaps.sent(gap_ids, batch, sent_ms)))
+                                 [(batch, sent_ms, i) for i in rowids])
+            self._gaps.sent(gap_ids, batch, sent_ms)
 
     def unsent(self, batch: str) -> None:
         """`batch` never reached the cloud broker: its readings go with the next batch."""
-        self._quick(lambda: (self._db.execute("UPDATE readings SET batch = NULL, sent_ms = NULL WHERE batch = ?",
-                                              (batch,)), self._gaps.unsent(batch)))
-
-    def _quick(self, change: Callable[[], object]) -> None:
-        # Which batch a row went in only decides when it goes again: losing that to a power
-        # cut costs a resend, so these commits skip the fsync (WAL, synchronous=NORMAL; the
-        # next full commit makes them durable too). The readings themselves are never at stake.
-        with self._lock:
-            self._db.execute("PRAGMA synchronous=NORMAL")
-            try:
-                self._db.execute("BEGIN IMMEDIATE")
-                try:
-                    change()
-                    self._db.execute("COMMIT")
-                except BaseException:
-                    self._rollback()
-                    raise
-            finally:
-                self._db.execute("PRAGMA synchronous=FULL")
+        with self._lock, self._transaction(durable=False):
+            self._db.execute("UPDATE readings SET batch = NULL, sent_ms = NULL WHERE batch = ?", (batch,))
+            self._gaps.unsent(batch)
 
     def stored(self, batch: str) -> tuple[int, int | None]:
         """The cloud stored `batch`: its readings and gap reports leave the buffer. Returns how
@@ -372,8 +305,7 @@ class DurableBuffer:
         with self._lock:
             sent_ms = self._db.execute("SELECT MAX(sent_ms) FROM readings WHERE batch = ?", (batch,)).fetchone()[0]
             ids = [i for (i,) in self._db.execute("SELECT id FROM readings WHERE batch = ?", (batch,))]
-        self._forwarded(ids, lambda: (self._gaps.stored(batch),
-                                      self._db.execute("UPDATE counters SET value = 1 WHERE name = 'receipts_seen'")))
+            self._forwarded(ids, batch, receipt=True)
         return len(ids), sent_ms
 
     def waiting(self) -> bool:
@@ -392,33 +324,31 @@ class DurableBuffer:
     def mark_forwarded(self, rowids: Iterable[int], batch: str | None = None) -> int:
         """Drop readings the cloud has (by its broker's PUBACK, for a cloud that sends no
         receipts), with the gap reports of `batch`; returns how many readings were dropped."""
-        return self._forwarded(list(rowids), lambda: self._gaps.stored(batch) if batch else None)
+        with self._lock:
+            return self._forwarded(list(rowids), batch)
 
-    def _forwarded(self, rowids: list[int], also: Callable[[], object]) -> int:
-        """Drop readings the cloud has, remembering their keys for the dedup window."""
+    def _forwarded(self, rowids: list[int], batch: str | None, receipt: bool = False) -> int:
+        """Drop readings the cloud has, remembering their keys for the dedup window (under the lock)."""
         ids = [(i,) for i in rowids]
         ms = self._clock()
-        with self._lock:
-            self._db.execute("BEGIN IMMEDIATE")
-            try:
-                self._db.executemany(
-                    "INSERT OR IGNORE INTO done (node, seq, ms) SELECT node, seq, ? FROM readings WHERE id = ?",
-                    [(ms, i) for (i,) in ids],
-                )
-                before = self._db.total_changes
-                self._db.executemany("DELETE FROM readings WHERE id = ?", ids)
-                deleted = self._db.total_changes - before
-                self._bump("forwarded", deleted)
-                also()
-                # abs: a wall clock stepped back prunes at once rather than not for hours
-                if abs(ms - self._pruned_at_ms) > PRUNE_EVERY_MS:
-                    self._pruned_at_ms = ms
-                    self._db.execute("DELETE FROM done WHERE ms < ?", (ms - self._dedup_window_ms,))
-                self._db.execute("COMMIT")
-            except BaseException:
-                self._rollback()
-                raise
-            self._pending -= deleted
+        with self._transaction():
+            self._db.executemany(
+                "INSERT OR IGNORE INTO done (node, seq, ms) SELECT node, seq, ? FROM readings WHERE id = ?",
+                [(ms, i) for (i,) in ids],
+            )
+            before = self._db.total_changes
+            self._db.executemany("DELETE FROM readings WHERE id = ?", ids)
+            deleted = self._db.total_changes - before
+            self._bump("forwarded", deleted)
+            if batch is not None:
+                self._gaps.stored(batch)
+            if receipt:
+                self._db.execute("UPDATE counters SET value = 1 WHERE name = 'receipts_seen'")
+            # abs: a wall clock stepped back prunes at once rather than not for hours
+            if abs(ms - self._pruned_at_ms) > PRUNE_EVERY_MS:
+                self._pruned_at_ms = ms
+                self._db.execute("DELETE FROM done WHERE ms < ?", (ms - self._dedup_window_ms,))
+        self._pending -= deleted
         return deleted
 
     def put_acks(self, raws: Iterable[bytes]) -> None:
@@ -433,14 +363,8 @@ class DurableBuffer:
 
     def acks_sent(self, ids: Iterable[int]) -> None:
         """The cloud broker acknowledged these acks: forget them."""
-        with self._lock:
-            self._db.execute("BEGIN IMMEDIATE")
-            try:
-                self._db.executemany("DELETE FROM ack_outbox WHERE id = ?", [(i,) for i in ids])
-                self._db.execute("COMMIT")
-            except BaseException:
-                self._rollback()
-                raise
+        with self._lock, self._transaction():
+            self._db.executemany("DELETE FROM ack_outbox WHERE id = ?", [(i,) for i in ids])
 
     def ack_count(self) -> int:
         with self._lock:
@@ -487,16 +411,3 @@ class DurableBuffer:
             "gaps_unconfirmed": unconfirmed,
         }
 
-
-def _adopt_old_drops(db: sqlite3.Connection) -> None:
-    """A buffer file from before the gap log kept quota drops per node, unreported: they become
-    quota reports (one seq range each) and the old table goes."""
-    if not db.execute("SELECT 1 FROM sqlite_master WHERE name = 'unreported_drops'").fetchone():
-        return
-    (ms,) = db.execute("SELECT value FROM counters WHERE name = 'epoch_ms'").fetchone()
-    db.execute("BEGIN IMMEDIATE")
-    db.execute("INSERT INTO gaps (node, reason, count, seqs, first_ms, last_ms, batch)"
-               " SELECT node, ?, count, json_array(json_array(min_seq, max_seq)), ?, ?, '' FROM unreported_drops",
-               (GAP_QUOTA, ms, ms))
-    db.execute("DROP TABLE unreported_drops")
-    db.execute("COMMIT")

@@ -19,7 +19,7 @@ import sqlite3
 from collections.abc import Iterable
 from typing import Any, NamedTuple
 
-from furrow.edge.batch import MAX_GAP_RANGES, make_gap
+from furrow.edge.batch import GAP_QUOTA, MAX_GAP_RANGES, make_gap
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS gaps (
@@ -120,3 +120,17 @@ class GapLog:
         for node, reason, count in self._db.execute("SELECT node, reason, SUM(count) FROM gaps GROUP BY node, reason"):
             out.setdefault(reason, {})[node or "?"] = int(count)
         return out
+
+
+def adopt_old_drops(db: sqlite3.Connection) -> None:
+    """A buffer file from before the gap log kept quota drops per node, unreported: they become
+    quota reports (one seq range each) and the old table goes."""
+    if not db.execute("SELECT 1 FROM sqlite_master WHERE name = 'unreported_drops'").fetchone():
+        return
+    (ms,) = db.execute("SELECT value FROM counters WHERE name = 'epoch_ms'").fetchone()
+    db.execute("BEGIN IMMEDIATE")
+    db.execute("INSERT INTO gaps (node, reason, count, seqs, first_ms, last_ms, batch)"
+               " SELECT node, ?, count, json_array(json_array(min_seq, max_seq)), ?, ?, '' FROM unreported_drops",
+               (GAP_QUOTA, ms, ms))
+    db.execute("DROP TABLE unreported_drops")
+    db.execute("COMMIT")
