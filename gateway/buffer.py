@@ -50,6 +50,8 @@ log = logging.getLogger(__name__)
 # and a node spewing garbage must not fill the disk the readings need.
 QUARANTINE_KEEP = 10_000
 
+# Row ids passed as one JSON array: one statement for a whole batch, not one per row.
+_IDS = "(SELECT value FROM json_each(?))"
 # Forwarded keys are pruned from `done` at most this often.
 PRUNE_EVERY_MS = 60_000
 
@@ -289,8 +291,8 @@ class DurableBuffer:
     def sent(self, batch: str, rowids: Iterable[int], gap_ids: Iterable[int], sent_ms: int) -> None:
         """These readings and gap reports are going out in `batch`: they wait for its receipt."""
         with self._lock, self._transaction(durable=False):
-            self._db.executemany("UPDATE readings SET batch = ?, sent_ms = ? WHERE id = ?",
-                                 [(batch, sent_ms, i) for i in rowids])
+            self._db.execute(f"UPDATE readings SET batch = ?, sent_ms = ? WHERE id IN {_IDS}",
+                             (batch, sent_ms, json.dumps(list(rowids))))
             self._gaps.sent(gap_ids, batch, sent_ms)
 
     def unsent(self, batch: str) -> None:
@@ -303,10 +305,8 @@ class DurableBuffer:
         """The cloud stored `batch`: its readings and gap reports leave the buffer. Returns how
         many readings left and when the batch was sent (None when none of its rows is here)."""
         with self._lock:
-            sent_ms = self._db.execute("SELECT MAX(sent_ms) FROM readings WHERE batch = ?", (batch,)).fetchone()[0]
-            ids = [i for (i,) in self._db.execute("SELECT id FROM readings WHERE batch = ?", (batch,))]
-            self._forwarded(ids, batch, receipt=True)
-        return len(ids), sent_ms
+            (sent_ms,) = self._db.execute("SELECT MAX(sent_ms) FROM readings WHERE batch = ?", (batch,)).fetchone()
+            return self._forwarded("batch = ?", batch, batch, receipt=True), sent_ms
 
     def waiting(self) -> bool:
         """Whether any reading or gap report was sent and waits for its receipt."""
@@ -325,20 +325,16 @@ class DurableBuffer:
         """Drop readings the cloud has (by its broker's PUBACK, for a cloud that sends no
         receipts), with the gap reports of `batch`; returns how many readings were dropped."""
         with self._lock:
-            return self._forwarded(list(rowids), batch)
+            return self._forwarded(f"id IN {_IDS}", json.dumps(list(rowids)), batch)
 
-    def _forwarded(self, rowids: list[int], batch: str | None, receipt: bool = False) -> int:
-        """Drop readings the cloud has, remembering their keys for the dedup window (under the lock)."""
-        ids = [(i,) for i in rowids]
+    def _forwarded(self, where: str, arg: object, batch: str | None, receipt: bool = False) -> int:
+        """Drop the readings `where` picks (the cloud has them), remembering their keys for the
+        dedup window; under the lock. Set-based: one statement each, whatever the batch's size."""
         ms = self._clock()
         with self._transaction():
-            self._db.executemany(
-                "INSERT OR IGNORE INTO done (node, seq, ms) SELECT node, seq, ? FROM readings WHERE id = ?",
-                [(ms, i) for (i,) in ids],
-            )
-            before = self._db.total_changes
-            self._db.executemany("DELETE FROM readings WHERE id = ?", ids)
-            deleted = self._db.total_changes - before
+            self._db.execute("INSERT OR IGNORE INTO done (node, seq, ms)"
+                             f" SELECT node, seq, ? FROM readings WHERE {where}", (ms, arg))
+            deleted = self._db.execute(f"DELETE FROM readings WHERE {where}", (arg,)).rowcount
             self._bump("forwarded", deleted)
             if batch is not None:
                 self._gaps.stored(batch)

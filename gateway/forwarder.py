@@ -90,6 +90,7 @@ class Forwarder:
         self._answered_ms: int | None = None  # when the newest batch the cloud answered was sent
         self._probed_ms: int | None = None
         self.receipts = buffer.receipts_seen()
+        self._https = config.forward_via == "https"  # the answer to a POST is always its receipt
         self.counts = {"batches": 0, "items": 0, "bytes": 0, "buffer_errors": 0, "receipts": 0, "stored": 0,
                        "refused": 0, "receipts_invalid": 0, "probes": 0}
         self.last_batch_id: str | None = None
@@ -179,9 +180,13 @@ class Forwarder:
             batch["gaps"] = [gap for _, gap in gaps]
         payload = self.encode(batch)
         rowids = [rowid for rowid, _ in rows]
+        # The rows say which batch they went in while they wait for its receipt (a cloud without
+        # receipts has them dropped at the PUBACK below, so there they need not).
+        waits = self.receipts or self._https
         try:
-            if rows or gaps:
-                await asyncio.to_thread(self._buffer.sent, batch_id, rowids, [i for i, _ in gaps], now)
+            if (waits and rows) or gaps:
+                await asyncio.to_thread(self._buffer.sent, batch_id, rowids if waits else [], [i for i, _ in gaps],
+                                        now)
         except Exception as e:
             self._buffer_error("mark", e)
             return
