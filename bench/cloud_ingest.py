@@ -106,7 +106,7 @@ def _worker_process(kw: dict, ready, stop) -> None:  # noqa: ANN001 - multiproce
     async def serve() -> None:
         app = create_app(Settings(**kw))
         async with app.router.lifespan_context(app):
-            await asyncio.wait_for(app.state.services.worker.ready.wait(), 30)
+            await asyncio.wait_for(app.state.services.worker.ready.wait(), 240)
             ready.set()
             await asyncio.to_thread(stop.wait)
 
@@ -122,17 +122,17 @@ async def _influx_count(http: httpx.AsyncClient, db: str) -> int:
 
 
 async def through_workers(tmp: Path, influx: InfluxDB1Server, db: str, mosq: MosquittoServer, raw: list[bytes],
-                          workers: int, database_url: str | None, expected: int) -> float:
+                          workers: int, database_url: str | None, expected: int, in_flight: int = 4) -> float:
     """Readings/s from the first publish until InfluxDB holds every reading, with `workers`
     cloud instances, each in its own process, on one shared subscription."""
     influx.create_database(db)
-    root = f"bench{workers}"
+    root = f"bench{workers}-{in_flight}"
     ctx = multiprocessing.get_context("spawn")
     stop = ctx.Event()
     procs, readies = [], []
     for i in range(workers):
         s = settings(tmp / f"w{workers}-{i}", influx, db, mosq, topic_root=root, database_url=database_url,
-                     ingest_shared_group="ingest" if workers > 1 else None)
+                     ingest_shared_group="ingest" if workers > 1 else None, ingest_in_flight=in_flight)
         kw = {k: v for k, v in s.model_dump().items() if v is not None}
         kw["secret_key"] = s.secret_key.get_secret_value()
         kw["bootstrap_admin_token"] = TOKEN
@@ -143,7 +143,7 @@ async def through_workers(tmp: Path, influx: InfluxDB1Server, db: str, mosq: Mos
         readies.append(ready)
     try:
         for ready in readies:
-            assert await asyncio.to_thread(ready.wait, 60), "a worker did not come up"
+            assert await asyncio.to_thread(ready.wait, 240), "a worker did not come up within 240 s"
         topic = gateway_topic(SITE, GW, "batch", root)
         async with aiomqtt.Client(mosq.host, mosq.port, max_queued_outgoing_messages=0) as pub, \
                 httpx.AsyncClient(base_url=influx.url, timeout=30) as http:
@@ -244,6 +244,8 @@ async def main() -> None:
     ap.add_argument("--queries", type=int, default=40)
     ap.add_argument("--zones", type=int, default=100, help="registered zones of 10 soil nodes each")
     ap.add_argument("--workers", default="1,2", help="worker counts to measure, comma-separated")
+    ap.add_argument("--in-flight", default="1,4", help="batches a worker handles at once (ingest_in_flight), "
+                                                        "comma-separated: each is measured with each worker count")
     args = ap.parse_args()
     raw = batches(args.batches, args.items)
     readings = readings_of(raw)
@@ -254,16 +256,20 @@ async def main() -> None:
         raw_rate = await raw_write(influx, "raw", readings)
         rates = {}
         for n in (int(w) for w in args.workers.split(",")):
-            pg.create_database(f"w{n}")
-            rates[n] = await through_workers(tmp, influx, f"w{n}", mosq, raw, n, pg.url(f"w{n}"), len(readings))
+            for k in (int(f) for f in args.in_flight.split(",")):
+                pg.create_database(f"w{n}k{k}")
+                rates[n, k] = await through_workers(tmp, influx, f"w{n}k{k}", mosq, raw, n, pg.url(f"w{n}k{k}"),
+                                                    len(readings), k)
+                print(f"{n} worker(s), {k} in flight: {rates[n, k]:,.0f} readings/s "
+                      f"(raw /write {raw_rate:,.0f}, {rates[n, k] / raw_rate:.0%})", flush=True)
         chart = await zone_chart(tmp, influx, args.days, args.queries, args.zones)
 
     print(f"\n{len(raw)} batches x {args.items} reports x 6 readings = {len(readings):,} readings\n")
     print("| path | readings/s | raw limit (InfluxDB /write, 5,000 lines/request) | share |")
     print("|---|---|---|---|")
-    for n, rate in rates.items():
+    for (n, k), rate in rates.items():
         path = "MQTT -> 1 worker process" if n == 1 else f"MQTT $share -> {n} worker processes"
-        print(f"| {path} -> InfluxDB | {rate:,.0f} | {raw_rate:,.0f} | {rate / raw_rate:.0%} |")
+        print(f"| {path} ({k} in flight) -> InfluxDB | {rate:,.0f} | {raw_rate:,.0f} | {rate / raw_rate:.0%} |")
     print(f"\nzone chart: {args.zones * NODES_PER_ZONE:,} registered nodes, {chart['points'][0]:,} vwc points loaded "
           f"(zone z000: 10 probes x 2 depths x {args.days} days at 15 min; others 1 day); "
           f"{args.queries} queries each; rolling the range up took {chart['points'][1]:.1f} s\n")
@@ -273,8 +279,8 @@ async def main() -> None:
         n, a50, a95, r50, r95 = chart[window]
         print(f"| {window} | {n:,} | {a50:.1f} | {a95:.1f} | {r50:.1f} | {r95:.1f} |")
     print(json.dumps({"readings": len(readings), "raw_write_readings_s": round(raw_rate),
-                      **{f"workers_{n}": {"readings_s": round(rate), "share": round(rate / raw_rate, 3)}
-                         for n, rate in rates.items()},
+                      **{f"workers_{n}_in_flight_{k}": {"readings_s": round(rate), "share": round(rate / raw_rate, 3)}
+                         for (n, k), rate in rates.items()},
                       "chart_points": chart["points"][0],
                       **{f"chart_{w}": {"buckets": chart[w][0], "api_median_ms": round(chart[w][1], 1),
                                         "api_p95_ms": round(chart[w][2], 1), "raw_median_ms": round(chart[w][3], 1),

