@@ -106,7 +106,7 @@ async def open_services(settings: Settings, clock: Clock = now_ms) -> Services:
             log.warning("could not reach the images bucket: %s", e)
     services.images = ImageService(db, objects, events=events, clock=clock,
                                    retention_days=settings.images_retention_days)
-    services.vigour = VigourService(db, registry, clock=clock, events=events)
+    services.vigour = VigourService(db, registry, clock=clock, events=events, store=store)
     services.images.subscribe("canopy", services.vigour.on_canopy_photo)  # canopy cover per canopy photo
     if settings.mqtt_enabled:
 

@@ -8,17 +8,22 @@ their work on a connected client: when the connection breaks, a stage's
 ``session`` raises ``aiomqtt.MqttError``, every stage is cancelled, and the
 link reconnects and starts them again (backoff: furrow.retry, shared with the cloud).
 
-The session is persistent (``clean_session=False``) so commands, plans and
-receipts the cloud sends while the gateway is offline wait at the broker for
-it. One connection has one stream of messages: the link subscribes to the
-topics its stages read (`routes`) and hands each message to its stage.
+The session is persistent (``clean_session=False``) so commands the cloud
+sends while the gateway is offline wait at the broker for it.
+
+It is the gateway's only connection to the cloud broker (a broker that binds
+client ids to logins gives all of a login's connections one id, and two
+connections with one id knock each other off), so the link reads the
+connection's messages once and hands each to the stage that subscribed to
+its topic (`topics`, `on_message`): commands and plans to the relay, image
+receipts to the image forwarder.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Sequence
 from typing import Any, Protocol
 
 import aiomqtt
@@ -26,7 +31,7 @@ import aiomqtt
 from furrow.clock import Clock, system_clock
 from furrow.edge.commands import STATUS_OFFLINE, STATUS_ONLINE, encode, make_status
 from furrow.edge.topics import GW_STATUS, gateway_topic
-from furrow.retry import Backoff
+from furrow.retry import Backoff, cancel_and_wait
 
 from .config import GatewayConfig
 
@@ -36,23 +41,26 @@ BACKOFF_FIRST_S = 0.2
 BACKOFF_MAX_S = 30.0
 
 
-Handler = Callable[[bytes], Awaitable[object]]
-"""Takes one message's payload from a topic a stage reads."""
-
-
 class CloudStage(Protocol):
     """Work done over the cloud connection."""
 
     name: str
-
-    def routes(self) -> dict[str, Handler]:
-        """The topics this stage reads, each with its handler (the link subscribes and dispatches)."""
 
     async def session(self, client: aiomqtt.Client) -> None:
         """Run on a connected client until cancelled; raise MqttError when the link breaks."""
 
     async def close(self, client: aiomqtt.Client) -> None:
         """Last work on a still-connected client at a graceful stop (bounded)."""
+
+
+class ListeningStage(CloudStage, Protocol):
+    """A stage that also takes messages: it subscribes to `topics` in its session, and the link
+    hands it each message on them."""
+
+    topics: tuple[str, ...]
+
+    async def on_message(self, message: aiomqtt.Message) -> None:
+        """One message on one of `topics`; an MqttError means the link broke."""
 
 
 def backoff_delay(attempt: int) -> float:
@@ -72,8 +80,7 @@ class CloudLink:
         self.client_id = f"furrow-gw-{config.site}-{config.gateway_id}"
         self.status_topic = gateway_topic(config.site, config.gateway_id, GW_STATUS, config.topic_root)
         self.connected = False
-        self.subscribed = False  # SUBACK received for every stage's topics on the current connection
-        self.counts = {"connects": 0, "connect_failures": 0, "disconnects": 0, "stage_errors": 0, "unrouted": 0}
+        self.counts = {"connects": 0, "connect_failures": 0, "disconnects": 0, "stage_errors": 0}
 
     def _status(self, state: str) -> bytes:
         return encode(make_status(self._config.gateway_id, state, self._clock()))
@@ -131,44 +138,34 @@ class CloudLink:
                 pass
 
     async def _session(self, client: aiomqtt.Client, stop: asyncio.Event) -> None:
-        routes = {topic: handler for stage in self._stages for topic, handler in stage.routes().items()}
-        if routes:
-            await client.subscribe([(topic, 1) for topic in routes])
-        self.subscribed = True
-        try:
-            await self._run_stages(client, stop, routes)
-        finally:
-            self.subscribed = False
-
-    async def _run_stages(self, client: aiomqtt.Client, stop: asyncio.Event, routes: dict[str, Handler]) -> None:
         async with asyncio.TaskGroup() as tg:
-            dispatch = tg.create_task(self._dispatch(client, routes), name="cloud messages")
+            router = tg.create_task(self._route(client), name="cloud messages")
             tasks = [tg.create_task(s.session(client), name=f"cloud {s.name}") for s in self._stages]
             watcher = tg.create_task(stop.wait(), name="cloud stop")
             # A stage that raises makes the TaskGroup cancel us here and
             # re-raise its error; otherwise we wake when stop is set.
-            await asyncio.wait([watcher, dispatch, *tasks], return_when=asyncio.FIRST_COMPLETED)
-            for t in tasks:
-                t.cancel()
+            await asyncio.wait([watcher, router, *tasks], return_when=asyncio.FIRST_COMPLETED)
             watcher.cancel()
+            for t in tasks:
+                await cancel_and_wait(t)  # a stage that missed one cancellation would hold the link open
             if stop.is_set():
-                # The stages finish their work while messages still come in (receipts).
+                # The stages finish their work while messages still come in (the last batches' receipts).
                 await self._close(client)
-            dispatch.cancel()
+            await cancel_and_wait(router)
         if not stop.is_set():
             # Stages run until cancelled; one that returned leaves the link
             # half-served, so start the session over.
             raise aiomqtt.MqttError("a cloud stage ended unexpectedly")
 
-    async def _dispatch(self, client: aiomqtt.Client, routes: dict[str, Handler]) -> None:
-        """Hand every message to the stage that reads its topic, one at a time, in order."""
+    async def _route(self, client: aiomqtt.Client) -> None:
+        """Each message to the stage whose topics it matches, one at a time, in arrival order."""
+        listeners = [s for s in self._stages if getattr(s, "topics", ())]
         async for message in client.messages:
-            handler = routes.get(message.topic.value)
-            if handler is None:
-                self.counts["unrouted"] += 1
+            stage = next((s for s in listeners if any(message.topic.matches(t) for t in s.topics)), None)
+            if stage is None:
+                log.debug("message on %s is for no stage: ignored", message.topic)
                 continue
-            payload = message.payload
-            await handler(payload if isinstance(payload, bytes) else str(payload).encode())
+            await stage.on_message(message)
 
     async def _close(self, client: aiomqtt.Client) -> None:
         timeout = self._config.cloud_broker.timeout.total_seconds()
@@ -184,7 +181,7 @@ class CloudLink:
             log.warning("could not publish offline status: %s", e)
 
     def stats(self) -> dict[str, Any]:
-        return {"connected": self.connected, "subscribed": self.subscribed, **self.counts}
+        return {"connected": self.connected, **self.counts}
 
 
 def _first(eg: BaseExceptionGroup) -> BaseException:

@@ -94,18 +94,30 @@ class Forwarder:
         self.counts = {"batches": 0, "items": 0, "bytes": 0, "buffer_errors": 0, "receipts": 0, "stored": 0,
                        "refused": 0, "receipts_invalid": 0, "probes": 0}
         self.last_batch_id: str | None = None
+        self.subscribed = False  # SUBACK for the receipt topic on the current cloud connection
 
     def next_batch_id(self) -> str:
         self._counter += 1
         return f"{self._gw}-{self._epoch_ms:013d}-{self._counter:08d}"
 
-    def routes(self) -> dict[str, Callable[[bytes], Awaitable[object]]]:
-        """What the forwarder reads on the cloud link: its receipts."""
-        return {self.receipt_topic: self.on_receipt}
+    @property
+    def topics(self) -> tuple[str, ...]:
+        """What the cloud link hands the forwarder (`on_message`): its receipts."""
+        return (self.receipt_topic,)
 
     async def session(self, client: aiomqtt.Client) -> None:
         """Forward until cancelled; an MqttError means the link broke."""
-        await self.run_sender(self._mqtt_sender(client))
+        await client.subscribe(self.receipt_topic, qos=1)
+        self.subscribed = True
+        try:
+            await self.run_sender(self._mqtt_sender(client))
+        finally:
+            self.subscribed = False
+
+    async def on_message(self, message: aiomqtt.Message) -> None:
+        """A receipt on ``gw/{gateway}/receipt`` (the cloud link routes it here)."""
+        payload = message.payload
+        await self.on_receipt(payload if isinstance(payload, bytes) else str(payload).encode())
 
     def _mqtt_sender(self, client: aiomqtt.Client) -> Send:
         async def send(payload: bytes) -> None:

@@ -89,6 +89,7 @@ class CommandRelay:
         self._acks: deque[bytes] = deque()
         self._acks_ready = asyncio.Event()
         self.ack_counts = {"acks_relayed": 0, "acks_dropped": 0}
+        self.subscribed = False  # SUBACK received on the current cloud connection
 
     @property
     def auth(self) -> CommandAuth | None:
@@ -139,21 +140,31 @@ class CommandRelay:
 
     # -- the cloud session ----------------------------------------------------------
 
-    def routes(self) -> dict[str, Callable[[bytes], Awaitable[object]]]:
-        """What the relay reads on the cloud link: commands and plans (the link dispatches them)."""
-        return {self.cmd_topic: self.relay_command, self.plan_topic: self.take_plan}
+    @property
+    def topics(self) -> tuple[str, ...]:
+        """What the cloud link hands the relay (`on_message`): its commands and plans."""
+        return (self.cmd_topic, self.plan_topic)
 
     async def session(self, client: aiomqtt.Client) -> None:
-        """Send node acks up until cancelled (commands and plans come through `routes`)."""
-        await self._uplink(client)
+        await client.subscribe([(self.cmd_topic, 1), (self.plan_topic, 1)])
+        self.subscribed = True
+        try:
+            await self._uplink(client)
+        finally:
+            self.subscribed = False
 
     async def close(self, client: aiomqtt.Client) -> None:
         """Send the acks still queued before the link closes."""
         await self._send_acks(client)
 
-    async def take_plan(self, raw: bytes) -> None:
-        """A plan from the plan topic: the core keeps it or refuses it."""
-        self.core.plan(raw, self._clock())
+    async def on_message(self, message: aiomqtt.Message) -> None:
+        """A command or a plan from the cloud (the cloud link routes them here)."""
+        payload = message.payload
+        raw = payload if isinstance(payload, bytes) else str(payload).encode()
+        if message.topic.matches(self.plan_topic):
+            self.core.plan(raw, self._clock())
+        else:
+            await self.relay_command(raw)
 
     async def relay_command(self, raw: bytes) -> bool:
         """Handle one message from the command topic; True if a command went to its node."""
@@ -221,5 +232,6 @@ class CommandRelay:
         return {
             **self.core.stats(),
             **self.ack_counts,
+            "subscribed": self.subscribed,
             "acks_queued": self._outbox.ack_count() if self._outbox is not None else len(self._acks),
         }

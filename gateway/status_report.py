@@ -90,10 +90,6 @@ class StatusReporter:
                              modbus=modbus_counters(self._health()))
         return encode(status)
 
-    def routes(self) -> dict:
-        """The reporter reads nothing on the cloud link."""
-        return {}
-
     async def session(self, client: aiomqtt.Client) -> None:
         """Publish the report, retained, every interval until cancelled; an MqttError means the link broke."""
         while True:

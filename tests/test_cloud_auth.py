@@ -80,6 +80,7 @@ EXPECTED: dict[tuple[str, str], set[Role]] = {
     ("POST", "/api/v1/ndvi/sentinel2"): {A, AD},
     ("GET", "/api/v1/zones/{zone_id}/ndvi"): READERS,
     ("GET", "/api/v1/zones/{zone_id}/ndvi/{stats_id}/map"): READERS,
+    ("GET", "/api/v1/zones/{zone_id}/vigour"): READERS,
 }
 # A live stream would never end: these routes are walked with a query that closes it.
 QUERY = {("GET", "/api/v1/events"): "?max_events=1"}

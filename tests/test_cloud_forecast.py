@@ -217,3 +217,15 @@ async def test_frost_and_heat_alerts_look_ahead_at_the_forecast(tmp_path):
         assert frost["message"] == ("minimum -1.5 °C forecast for 2026-03-03 (file forecast.json (site s1), "
                                     "forecast #1 fetched 2026-03-02 12:00 UTC)")
         assert frost["message_key"] == "alert.frost-forecast"
+
+
+async def test_a_forecast_issued_too_long_ago_is_stale(tmp_path, db):
+    """A file whose days still lie ahead but that was issued two days ago (the farm's script stopped) is not
+    used: the source says it is stale, and nothing is stored."""
+    path = tmp_path / "f.json"
+    path.write_text(json.dumps({"sites": {"s1": {"issued_ms": NOW - 2 * 86_400_000, "days": [
+        {"date": "2026-07-07", "rain_mm": 20.0, "rain_probability": 0.9}]}}}))
+    got = await ForecastService(FileForecast(path), db, lambda: NOW, refresh_s=0, max_age_s=86_400).current(
+        Where("s1", None, None, None, TZ))
+    assert got.forecast is None and got.source.endswith("more than 24 h ago: stale")
+    assert await db.run(lambda s: list(s.scalars(select(ForecastRow)))) == []

@@ -71,3 +71,20 @@ def test_flash_refuses_a_directory_without_an_image(tmp_path: Path) -> None:
     """flash on a directory that was never built says what to do instead of copying half an image."""
     result = furrow("firmware", "flash", "--port", "/dev/ttyUSB0", "--dir", str(tmp_path), "--dry-run")
     assert result.returncode == 2 and "furrow firmware build" in result.stderr
+
+
+def test_an_mqtt_image_carries_umqtt_when_the_board_lacks_it(unix_port, tmp_path: Path) -> None:
+    """RPI_PICO_W's MicroPython has no umqtt.simple: its MQTT image carries it (ESP32_GENERIC's firmware has
+    it, so its image does not), its frozen manifest requires it, and without a source tree the build says so."""
+    from furrow.commands.firmware import BuildError, build, example_config
+
+    cfg = example_config("soil")
+    del cfg["modbus"]
+    cfg.update(link="mqtt", wifi={"ssid": "farm"}, mqtt={"host": "gw"})
+    pico = build("soil", tmp_path / "pico", cfg, board="RPI_PICO_W", micropython=unix_port.tree)
+    esp = build("soil", tmp_path / "esp", cfg, board="ESP32_GENERIC")
+    assert "lib/umqtt/simple.mpy" in pico["files"] and "lib/umqtt/simple.mpy" not in esp["files"]
+    assert 'require("umqtt.simple")' in (tmp_path / "pico" / "frozen" / "node.py").read_text()
+    assert "umqtt" not in (tmp_path / "esp" / "frozen" / "node.py").read_text()
+    with pytest.raises(BuildError, match="--micropython"):
+        build("soil", tmp_path / "nosrc", cfg, board="RPI_PICO_W")

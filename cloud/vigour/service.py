@@ -23,11 +23,13 @@ from ..errors import Conflict, NotFound
 from ..events import EventBus
 from ..images.service import StoredImage
 from ..registry import Registry
+from ..storage import ReadingStore
 from .boundaries import area_ha, as_geojson, check_inside, outside_share, parse_boundary
 from .models import BoundaryOut, CoverOut, NdviOut
 from .photos import photo_cover
 from .rasters import ZoneNdvi, geotiff_ndvi, sentinel2_ndvi
 from .records import add_cover, add_index_stats, cover_rows, index_rows
+from .zone_season import zone_season
 
 log = logging.getLogger(__name__)
 
@@ -36,9 +38,10 @@ class VigourService:
     """Canopy cover of the registry's zones: record (from a photo or a person) and read back."""
 
     def __init__(self, db: Database, registry: Registry, clock: Clock = _now_ms,
-                 events: EventBus | None = None) -> None:
+                 events: EventBus | None = None, store: ReadingStore | None = None) -> None:
         self._db = db
         self._registry = registry
+        self._store = store
         self.clock = clock
         self.events = events
 
@@ -148,3 +151,8 @@ class VigourService:
         if row is None or row.zone_id != zone_id or row.map_png is None:
             raise NotFound("stats_id", stats_id, f"zone {zone_id} has no NDVI map with this id")
         return row.map_png
+
+    async def season(self, zone_id: str, start_ms: int, end_ms: int) -> dict[str, object]:
+        """The zone page's vigour: cover, NDVI, the expected cover and the lag against neighbours."""
+        assert self._store is not None, "the service reads the zone's NDVI sensor from the readings store"
+        return await zone_season(self._registry, self._db, self._store, zone_id, start_ms, end_ms)

@@ -1,4 +1,5 @@
-"""A weather station: an SHT3x or BME280, rain gauge, anemometer and vane, pyranometer, leaf wetness."""
+"""A weather station: an SHT3x or BME280, rain gauge, anemometer and vane, pyranometer, leaf wetness, and a
+canopy reflectance pair (red and NIR, for NDVI)."""
 
 from furrow.firmware import board
 
@@ -19,6 +20,12 @@ def build(cfg, clock, seq, common):
             solar = Pyranometer(board.adc(solar["adc"]), solar.get("w_m2_per_mv", 5.0), solar.get("gain", 1.0))
         if leaf:
             leaf = LeafWetness(board.adc(leaf["adc"]), leaf.get("dry_raw", 60000), leaf.get("wet_raw", 15000))
+    canopy = cfg.get("canopy")
+    if canopy:
+        from furrow.firmware.drivers.reflectance import ReflectancePair
+
+        canopy = ReflectancePair([board.adc(canopy[k]) for k in ("red_up", "nir_up", "red_down", "nir_down")],
+                                 canopy["k_red"], canopy["k_nir"])
     node = WeatherNode(
         cfg["node"],
         seq,
@@ -27,6 +34,7 @@ def build(cfg, clock, seq, common):
         wind=wind or None,
         solar=solar or None,
         leaf=leaf or None,
+        canopy=canopy or None,
         **common
     )
     if rain:

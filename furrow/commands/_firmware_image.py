@@ -46,7 +46,7 @@ LINK_MODULES = {
 ROLE_MODULES = {
     "soil": ("builders/soil", "soil_node", "drivers/ds18b20", "drivers/soil_moisture"),
     "weather": ("builders/weather", "weather_node", "drivers/sht3x", "drivers/bme280", "drivers/wind",
-                "drivers/analog"),
+                "drivers/analog", "drivers/reflectance"),
     "irrigation": ("builders/irrigation", "irrigation_node", "journal", "drivers/valves", "drivers/analog"),
     "pest": ("builders/pest", "pest_node"),
 }

@@ -32,6 +32,13 @@ VigourDep = Annotated[VigourService, Depends(get_vigour)]
 PHOTO_TYPES = ("image/jpeg", "image/png")
 
 
+def _period(vigour: VigourService, start: str | int | None, end: str | int | None, days: int) -> tuple[int, int]:
+    """[start, end) in ms from the query, by default the last `days` days up to now."""
+    end_ms = vigour.clock() + 1 if end is None else parse_instant("end", end)
+    start_ms = end_ms - days * 86_400_000 if start is None else parse_instant("start", start)
+    return start_ms, end_ms
+
+
 @router.post("/{zone_id}/cover", status_code=status.HTTP_201_CREATED, response_model=CoverOut,
              responses={404: {"model": ProblemResponse}})
 async def record_cover(zone_id: str, body: CoverIn, vigour: VigourDep, who: Planner, audit: AuditDep) -> CoverOut:
@@ -69,9 +76,7 @@ async def cover_from_photo(zone_id: str, request: Request, vigour: VigourDep, wh
 async def list_cover(zone_id: str, vigour: VigourDep, _: Reader, start: str | int | None = None,
                      end: str | int | None = None) -> list[CoverOut]:
     """The zone's measured canopy cover, oldest first, in [start, end) (default: the last 366 days)."""
-    end_ms = vigour.clock() + 1 if end is None else parse_instant("end", end)
-    start_ms = end_ms - 366 * 86_400_000 if start is None else parse_instant("start", start)
-    return await vigour.covers(check_id("zone", zone_id), start_ms, end_ms)
+    return await vigour.covers(check_id("zone", zone_id), *_period(vigour, start, end, 366))
 
 
 GEOJSON_EXAMPLE = {"type": "Polygon", "coordinates": [[[-0.881, 41.650], [-0.878, 41.650], [-0.878, 41.652],
@@ -159,9 +164,7 @@ async def ndvi_from_sentinel2(request: Request, vigour: VigourDep, who: Planner,
 async def list_ndvi(zone_id: str, vigour: VigourDep, _: Reader, start: str | int | None = None,
                     end: str | int | None = None) -> list[NdviOut]:
     """The zone's NDVI statistics from rasters, oldest first, in [start, end) (default: the last 366 days)."""
-    end_ms = vigour.clock() + 1 if end is None else parse_instant("end", end)
-    start_ms = end_ms - 366 * 86_400_000 if start is None else parse_instant("start", start)
-    return await vigour.ndvi(check_id("zone", zone_id), start_ms, end_ms)
+    return await vigour.ndvi(check_id("zone", zone_id), *_period(vigour, start, end, 366))
 
 
 @router.get("/{zone_id}/ndvi/{stats_id}/map", response_class=Response, responses={
@@ -170,3 +173,15 @@ async def ndvi_map(zone_id: str, stats_id: int, vigour: VigourDep, _: Reader) ->
     """A small PNG of the zone's NDVI from one raster (brown bare, yellow sparse, green dense; transparent
     outside the zone and where clouds or no data left nothing)."""
     return Response(await vigour.ndvi_map(check_id("zone", zone_id), stats_id), media_type="image/png")
+
+
+@router.get("/{zone_id}/vigour", responses={404: {"model": ProblemResponse}})
+async def zone_vigour(zone_id: str, vigour: VigourDep, _: Reader, start: str | int | None = None,
+                      end: str | int | None = None) -> dict:
+    """The zone's season of vigour (default: the last 120 days): measured canopy cover, NDVI from rasters
+    and from its weather node's sensor (daily means), the crop's expected cover (FAO-56 stages mapped to
+    cover) and whether it lags its neighbours, with the rule's figures."""
+    start_ms, end_ms = _period(vigour, start, end, 120)
+    if start_ms >= end_ms or end_ms - start_ms > 400 * 86_400_000:
+        raise ContractError("start", start, "must be before end, at most 400 days before it")
+    return await vigour.season(check_id("zone", zone_id), start_ms, end_ms)
