@@ -30,7 +30,7 @@ from ..schemas import ProblemResponse
 router = APIRouter(prefix="/fertility", tags=["fertility"], route_class=JsonRoute)
 zones = APIRouter(prefix="/zones", tags=["fertility"], route_class=JsonRoute)
 NOT_FOUND = {404: {"model": ProblemResponse}}
-SEASON = Query(pattern=r"^\d{4}(-[a-z0-9-]{1,20})?$", description="a season, e.g. 2026")
+SEASON = Query(pattern=r"^\d{4}(-[a-z0-9-]{1,20})?$", description="a season, e.g. 2026", examples=["2026"])
 
 
 def _svc(request: Request) -> FertilityService:
@@ -64,7 +64,8 @@ async def list_samples(zone_id: str, request: Request, _: Reader, season: Annota
 
 @zones.get("/{zone_id}/soil-map", responses=NOT_FOUND)
 async def soil_map(zone_id: str, request: Request, _: Reader, season: Annotated[str | None, SEASON] = None,
-                   result: Annotated[str, Query(max_length=40)] = "olsen_p_mg_kg") -> dict:
+                   result: Annotated[str, Query(max_length=40, examples=["olsen_p_mg_kg"])] = "olsen_p_mg_kg"
+                   ) -> dict:
     """The zone's boundary and the value of one result at each located sample point (whether the
     point lies inside the boundary)."""
     return await _svc(request).soil_map(check_id("zone", zone_id), result, season)
@@ -183,6 +184,7 @@ async def record_harvest(zone_id: str, body: HarvestIn, request: Request, who: P
 
 @zones.get("/{zone_id}/fertility/balance", responses=NOT_FOUND)
 async def season_balance(zone_id: str, request: Request, _: Reader,
-                         season: Annotated[str, Query(pattern=r"^\d{4}(-[a-z0-9-]{1,20})?$")]) -> dict:
+                         season: Annotated[str, Query(pattern=r"^\d{4}(-[a-z0-9-]{1,20})?$", examples=["2026"])]
+                         ) -> dict:
     """The season's nutrient balance: applied vs recommended vs removed by the harvest, per nutrient."""
     return await _svc(request).balance(check_id("zone", zone_id), season)
