@@ -39,7 +39,7 @@ from typing import Any, NamedTuple
 import orjson
 
 from furrow.clock import Clock, system_clock
-from furrow.edge.batch import GAP_FLOOD, GAP_QUOTA, make_item
+from furrow.edge.batch import GAP_FLOOD, GAP_QUARANTINE, GAP_QUOTA, make_item
 
 from .buffer_file import open_file
 from .gaps import Drop, GapLog
@@ -253,9 +253,12 @@ class DurableBuffer:
         self._bump("dropped", len(victims))
         return len(victims)
 
-    def quarantine(self, raw: bytes, source: str, reason: str) -> None:
-        """Keep an input that broke the contract, with its source and reason."""
-        self.put_many((), [Quarantined(raw, source, reason)])
+    def quarantine(self, raw: bytes, source: str, reason: str, node: str | None = None,
+                   seq: int | None = None) -> None:
+        """Keep an input that broke the contract, with its source and reason. A report of `node`
+        (seq `seq`) is a reading not forwarded as well: the gap log reports it to the cloud."""
+        drops = [Drop(node, GAP_QUARANTINE, seq)] if node is not None else []
+        self.put_many((), [Quarantined(raw, source, reason)], (), drops)
 
     def _insert_quarantine(self, bad: list[tuple[int, str, str, bytes]]) -> None:
         self._db.executemany("INSERT INTO quarantine (rx_ms, source, reason, raw) VALUES (?, ?, ?, ?)", bad)

@@ -163,7 +163,7 @@ async def test_message_never_committed_is_redelivered_to_the_restarted_gateway(c
     message to the restarted gateway, which stores and forwards it."""
     async with running_gateway(config) as gw:
 
-        def broken(items, quarantined=(), acks=()):
+        def broken(*args):
             raise OSError("disk full (injected)")
 
         monkeypatch.setattr(gw.buffer, "put_many", broken)
