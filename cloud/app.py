@@ -30,6 +30,7 @@ from .commands.plans import PlanPublisher
 from .commands.signing import signer_from_settings
 from .db import Database
 from .events import EventBus
+from .fertility import FertilityService
 from .gaps import GapStore
 from .gateway_status import StatusBook, record_mqtt_status
 from .identity import CredentialStore
@@ -108,12 +109,13 @@ async def open_services(settings: Settings, clock: Clock = now_ms) -> Services:
                                    retention_days=settings.images_retention_days)
     services.vigour = VigourService(db, registry, clock=clock, events=events, store=store)
     services.images.subscribe("canopy", services.vigour.on_canopy_photo)  # canopy cover per canopy photo
+    services.fertility = FertilityService(db, registry, planning, clock=clock, events=events)
     if settings.mqtt_enabled:
 
         async def on_batch(site: str, gateway: str, payload: bytes) -> None:
             try:
                 result = await ingest_batch(payload, store, routes, origin=(site, gateway), events=services.events,
-                                            gaps=services.gaps)
+                                            gaps=services.gaps, clock=clock)
             except (ContractError, StorageRejected) as e:
                 worker.send_receipt(site, gateway, refusal(payload, e))  # refused for good: say so
                 raise
