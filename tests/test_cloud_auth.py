@@ -81,6 +81,17 @@ EXPECTED: dict[tuple[str, str], set[Role]] = {
     ("GET", "/api/v1/zones/{zone_id}/ndvi"): READERS,
     ("GET", "/api/v1/zones/{zone_id}/ndvi/{stats_id}/map"): READERS,
     ("GET", "/api/v1/zones/{zone_id}/vigour"): READERS,
+    ("GET", "/api/v1/pests/species"): READERS,
+    ("GET", "/api/v1/pests/species/{key}"): READERS,
+    ("PUT", "/api/v1/pests/species/{key}"): {A, AD},
+    ("DELETE", "/api/v1/pests/species/{key}"): {A, AD},
+    ("GET", "/api/v1/pests/traps"): READERS,
+    ("PUT", "/api/v1/pests/traps/{node}/{channel}"): {T, AD},
+    ("GET", "/api/v1/pests/counts"): READERS,
+    ("GET", "/api/v1/pests/counts/{node}/{seq}"): READERS,
+    ("POST", "/api/v1/pests/counts/{node}/{seq}/review"): {T, A, AD},
+    ("GET", "/api/v1/pests/accuracy"): READERS,
+    ("GET", "/api/v1/zones/{zone_id}/pests"): READERS,
 }
 # A live stream would never end: these routes are walked with a query that closes it.
 QUERY = {("GET", "/api/v1/events"): "?max_events=1"}
