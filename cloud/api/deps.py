@@ -16,6 +16,7 @@ from ..commands import CommandService
 from ..db import Database
 from ..errors import Forbidden
 from ..events import EventBus
+from ..fertility import FertilityService
 from ..gaps import GapStore
 from ..gateway_status import StatusBook
 from ..identity import CredentialStore
@@ -57,6 +58,7 @@ class Services:
     cluster: Cluster | None = None  # the other instances and the job leases (set by open_services)
     vigour: VigourService | None = None  # set by open_services: canopy cover per zone
     pests: PestService | None = None  # set by open_services: traps, trap-photo counts, species seasons
+    fertility: FertilityService | None = None  # set by open_services: soil tests and fertiliser advice
 
 
 def get_services(request: Request) -> Services:

@@ -2,14 +2,14 @@
 corrections of them, and the species table's entries an agronomist made.
 
 Revision ID: 0013
-Revises: 0012
+Revises: 0014 (fertility landed first; the number stays, the chain follows main)
 """
 
 import sqlalchemy as sa
 from alembic import op
 
 revision = '0013'
-down_revision = '0012'
+down_revision = '0014'
 branch_labels = None
 depends_on = None
 
