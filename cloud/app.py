@@ -30,6 +30,7 @@ from .commands.plans import PlanPublisher
 from .commands.signing import signer_from_settings
 from .db import Database
 from .events import EventBus
+from .fertility import FertilityService
 from .gaps import GapStore
 from .gateway_status import StatusBook, record_mqtt_status
 from .identity import CredentialStore
@@ -108,6 +109,7 @@ async def open_services(settings: Settings, clock: Clock = now_ms) -> Services:
                                    retention_days=settings.images_retention_days)
     services.vigour = VigourService(db, registry, clock=clock, events=events, store=store)
     services.images.subscribe("canopy", services.vigour.on_canopy_photo)  # canopy cover per canopy photo
+    services.fertility = FertilityService(db, registry, planning, clock=clock, events=events)
     if settings.mqtt_enabled:
 
         async def on_batch(site: str, gateway: str, payload: bytes) -> None:

@@ -81,6 +81,22 @@ EXPECTED: dict[tuple[str, str], set[Role]] = {
     ("GET", "/api/v1/zones/{zone_id}/ndvi"): READERS,
     ("GET", "/api/v1/zones/{zone_id}/ndvi/{stats_id}/map"): READERS,
     ("GET", "/api/v1/zones/{zone_id}/vigour"): READERS,
+    ("POST", "/api/v1/zones/{zone_id}/soil-samples"): {A, AD},
+    ("GET", "/api/v1/zones/{zone_id}/soil-samples"): READERS,
+    ("GET", "/api/v1/zones/{zone_id}/soil-map"): READERS,
+    ("PUT", "/api/v1/fertility/labs/{lab}/mapping"): {A, AD},
+    ("GET", "/api/v1/fertility/labs/{lab}/mapping"): READERS,
+    ("POST", "/api/v1/fertility/labs/{lab}/import"): {A, AD},
+    ("PUT", "/api/v1/fertility/sites/{site}/products/{product}"): {A, AD},
+    ("GET", "/api/v1/fertility/sites/{site}/products"): READERS,
+    ("GET", "/api/v1/fertility/sites/{site}/coefficients/{crop}"): READERS,
+    ("PUT", "/api/v1/fertility/sites/{site}/coefficients/{crop}"): {A, AD},
+    ("POST", "/api/v1/zones/{zone_id}/fertility/recommend"): {A, AD},
+    ("GET", "/api/v1/zones/{zone_id}/fertility/recommendations"): READERS,
+    ("POST", "/api/v1/zones/{zone_id}/fertility/applications"): {A, AD},
+    ("GET", "/api/v1/zones/{zone_id}/fertility/applications"): READERS,
+    ("POST", "/api/v1/zones/{zone_id}/fertility/harvests"): {A, AD},
+    ("GET", "/api/v1/zones/{zone_id}/fertility/balance"): READERS,
 }
 # A live stream would never end: these routes are walked with a query that closes it.
 QUERY = {("GET", "/api/v1/events"): "?max_events=1"}

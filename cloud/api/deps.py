@@ -16,6 +16,7 @@ from ..commands import CommandService
 from ..db import Database
 from ..errors import Forbidden
 from ..events import EventBus
+from ..fertility import FertilityService
 from ..gaps import GapStore
 from ..gateway_status import StatusBook
 from ..identity import CredentialStore
@@ -55,6 +56,7 @@ class Services:
     clock: Clock = now_ms  # what every service here reads the time from (open_services)
     cluster: Cluster | None = None  # the other instances and the job leases (set by open_services)
     vigour: VigourService | None = None  # set by open_services: canopy cover per zone
+    fertility: FertilityService | None = None  # set by open_services: soil tests and fertiliser advice
 
 
 def get_services(request: Request) -> Services:
