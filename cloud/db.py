@@ -545,6 +545,78 @@ class HarvestRow(Base):
     recorded_ms: Mapped[int] = mapped_column(BigInteger)
 
 
+class TrapRow(Base):
+    """A trap watched by a camera node (or a pulse-counting pest node's channel): its card, its lure
+    and what the camera sees of it (cloud/pests/)."""
+
+    __tablename__ = "traps"
+
+    node: Mapped[str] = mapped_column(String(32), primary_key=True)
+    channel: Mapped[int] = mapped_column(Integer, primary_key=True)  # 1 for a camera's card
+    card: Mapped[str] = mapped_column(String(24))  # yellow-sticky, white-pheromone
+    lure: Mapped[str | None] = mapped_column(String(48))  # a species key: the trap's target
+    view_width_mm: Mapped[float | None] = mapped_column(Float)  # the width of card the photo shows
+    updated_ms: Mapped[int] = mapped_column(BigInteger)
+    by: Mapped[str] = mapped_column(String(80))
+
+
+class TrapCountRow(Base):
+    """The insects the counter found on one trap photo, and a person's correction of them. The models
+    use the reviewed counts where there are, else the counter's."""
+
+    __tablename__ = "trap_counts"
+    __table_args__ = (UniqueConstraint("node", "seq", name="uq_trap_counts_image"),
+                      Index("ix_trap_counts_zone_ts", "zone_id", "ts_ms"),
+                      Index("ix_trap_counts_node_ts", "node", "ts_ms"))
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    node: Mapped[str] = mapped_column(String(32))
+    seq: Mapped[int] = mapped_column(BigInteger)  # the image's seq
+    channel: Mapped[int] = mapped_column(Integer)
+    zone_id: Mapped[str | None] = mapped_column(String(32))
+    ts_ms: Mapped[int] = mapped_column(BigInteger)  # when the photo was taken
+    species: Mapped[str | None] = mapped_column(String(48))  # the trap's lure then
+    total: Mapped[int] = mapped_column(Integer)
+    target: Mapped[int] = mapped_column(Integer)
+    by_class: Mapped[dict] = mapped_column(JSON)
+    objects: Mapped[list] = mapped_column(JSON)  # each insect: position, size, colour, class, target, outline
+    method: Mapped[str] = mapped_column(String(200))
+    px_per_mm: Mapped[float] = mapped_column(Float)
+    created_ms: Mapped[int] = mapped_column(BigInteger)
+    reviewed_total: Mapped[int | None] = mapped_column(Integer)
+    reviewed_target: Mapped[int | None] = mapped_column(Integer)
+    reviewed_by: Mapped[str | None] = mapped_column(String(80))
+    reviewed_ms: Mapped[int | None] = mapped_column(BigInteger)
+
+
+class TrapReviewRow(Base):
+    """Every correction of a count: who, when, from what to what, and why."""
+
+    __tablename__ = "trap_reviews"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    count_id: Mapped[int] = mapped_column(ForeignKey("trap_counts.id", ondelete="CASCADE"), index=True)
+    by: Mapped[str] = mapped_column(String(80))
+    at_ms: Mapped[int] = mapped_column(BigInteger)
+    total_before: Mapped[int] = mapped_column(Integer)
+    target_before: Mapped[int] = mapped_column(Integer)
+    total: Mapped[int] = mapped_column(Integer)
+    target: Mapped[int] = mapped_column(Integer)
+    note: Mapped[str | None] = mapped_column(String(300))
+
+
+class SpeciesRow(Base):
+    """A species an agronomist entered or corrected (agronomy/species.py's Species as JSON); it
+    replaces a shipped one of the same key."""
+
+    __tablename__ = "pest_species"
+
+    key: Mapped[str] = mapped_column(String(48), primary_key=True)
+    data: Mapped[dict] = mapped_column(JSON)
+    updated_ms: Mapped[int] = mapped_column(BigInteger)
+    by: Mapped[str] = mapped_column(String(80))
+
+
 class AuditRow(Base):
     """One change: who did what to which thing, when, and from which address."""
 

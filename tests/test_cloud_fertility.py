@@ -2,13 +2,20 @@
 units converted at the boundary, the zone's soil map, a farm's products and coefficients, a recommendation
 that explains itself, append-only applications and the season's nutrient balance."""
 
+import math
+from datetime import UTC, datetime
+
 import pytest
 from sqlalchemy import create_engine, inspect
 
 from furrow.cloud.fertility.units import K_MG_PER_CMOL, convert
 from furrow.cloud.migrations import current, head
 from furrow.edge.errors import ContractError
-from tests.cloud_support import local_settings, problem, running_app
+from furrow.edge.payload import make_reading, make_uplink
+from tests.cloud_support import batch_of, item, local_settings, problem, running_app, soil_uplink
+
+HOUR = 3_600_000
+DAY = 24 * HOUR
 
 SQUARE = {"type": "Polygon", "coordinates": [[[-0.881, 41.650], [-0.878, 41.650], [-0.878, 41.652],
                                               [-0.881, 41.652], [-0.881, 41.650]]]}
@@ -245,3 +252,31 @@ async def test_the_fertility_migration_and_an_import_on_postgresql(tmp_path, pg_
         r = await c.post("/api/v1/zones/z1/fertility/recommend", json={"season": "2026", "target_yield_kg_ha": 9000})
         assert r.status_code == 201, r.text
         assert len(r.json()["inputs"]["soil_tests"]["samples"]) == 4  # two entered, two imported
+
+
+async def test_a_waterlogged_root_zone_holds_the_top_dress_from_the_zone_balance(tmp_path):
+    """A soil probe reading 40 % through the day before (field capacity 31 %) makes yesterday's balance show
+    water above field capacity; the recommendation reads it and holds the top-dress, and names the day."""
+    now = int(datetime(2026, 6, 5, 12, tzinfo=UTC).timestamp() * 1000)  # day 47 of the crop planted 2026-04-20
+    async with running_app(local_settings(tmp_path), clock=lambda: now) as c:
+        await _recommendable(c)
+        for node in ({"id": "soil-01", "role": "soil", "zone_id": "z1", "depths_cm": [10]},
+                     {"id": "wx-01", "role": "weather", "zone_id": "z1", "lat": 41.65, "lon": -0.88}):
+            r = await c.post("/api/v1/registry/nodes", json=node)
+            assert r.status_code == 201, r.text
+        yesterday = now - 12 * HOUR - DAY
+        ups = [soil_uplink(seq=i + 1, ts_ms=yesterday + i * HOUR, vwc=40.0) for i in range(24)]
+        # a day of hourly air temperatures from 14 °C at 04:00 to 29 °C at 16:00: ET0 by Hargreaves
+        ups += [make_uplink("wx-01", "weather", h + 1, yesterday + h * HOUR,
+                            [make_reading("air_temp_c", round(21.5 - 7.5 * math.cos(2 * math.pi * (h - 4) / 24), 2))],
+                            "0.1.0") for h in range(24)]
+        r = await c.post("/api/v1/ingest/batch", json=batch_of([item(u) for u in ups]))
+        assert r.status_code == 200 and not r.json()["rejected"], r.text
+        rec = (await c.post("/api/v1/zones/z1/fertility/recommend",
+                            json={"season": "2026", "target_yield_kg_ha": 9000})).json()
+        water = rec["inputs"]["water"]
+        assert water["state"] == "waterlogged" and water["excess_mm"] > 0, str(water)
+        top = rec["applications"][1]
+        assert top["kind"] == "topdress" and top["held"] == "waterlogged"
+        assert "fert.hold-wet" in [m["key"] for m in rec["messages"]]
+        assert water["progress"] == 47 and top["due"] is True  # past the farm's 40 days: due, but held

@@ -23,6 +23,7 @@ from .routes import commissioning as commissioning_routes  # the commissioning k
 from .routes import dashboard as dashboard_routes  # the zone page's season of data, as columns
 from .routes import events as event_routes  # the dashboard's live stream
 from .routes import fertility as fertility_routes  # soil tests, recommendations, applications
+from .routes import pests as pest_routes  # species, traps, trap-photo counts and reviews, zone pest seasons
 from .routes import vigour as vigour_routes  # canopy cover per zone
 from .schemas import ProblemResponse
 
@@ -48,6 +49,8 @@ for module in (auth, ingest, images, readings, query, nodes, registry, commands,
 api_router.include_router(alert_routes.router)
 api_router.include_router(vigour_routes.boundaries)
 api_router.include_router(vigour_routes.rasters)
+api_router.include_router(pest_routes.router)
+api_router.include_router(pest_routes.zones)
 api_router.include_router(fertility_routes.router)
 api_router.include_router(fertility_routes.zones)
 
