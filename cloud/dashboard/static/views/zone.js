@@ -115,8 +115,8 @@ export async function render(root, ctx) {
       t("zone.days", { n: d }))),
       h("a", { href: `#/irrigation/${q}`, "data-testid": "irrigation-link" }, t("zone.irrigation-link"))),
     h("div", { class: "grid three" }, rootCard, nextCard, cropCard),
-    soil, h("div", { class: "grid two" }, dep, daily), vigourSection(id, days), pestSection(id), h("div", { class: "grid two" }, pests, disease),
-    photos, log);
+    soil, h("div", { class: "grid two" }, dep, daily), vigourSection(id, days), h("div", { class: "grid two" }, pests, disease),
+    photos, pestSection(id), log);
   const fill = (c, ...body) => c.replaceChildren(c.firstChild, ...body.flat().filter((x) => x !== null && x !== undefined));
 
   const cols = await soilP;
