@@ -5,9 +5,12 @@
 
 import { api } from "../api.js";
 import { h, notice, table } from "../dom.js";
+import { dateTime } from "../fmt.js";
 import { number, t, tr } from "../i18n.js";
 
 const SHOWN_STAGES = 6; // the next stages: enough for this generation and the start of the next
+const RECENT_DAYS = 14; // trap photos listed for review: two weeks of checks
+const RECENT_COUNTS = 8;
 
 function stageRows(season) {
   const next = season.stages.filter((s) => !s.day || s.day >= season.today).slice(0, SHOWN_STAGES);
@@ -47,14 +50,29 @@ function speciesBlock(s, names) {
   return block;
 }
 
+// The zone's newest trap photo counts, each a link to its review page (views/trap.js).
+function recentCounts(counts) {
+  const rows = counts.slice(-RECENT_COUNTS).reverse().map((c) => h("tr", {},
+    h("td", {}, dateTime(c.ts_ms)), h("td", {}, c.node),
+    h("td", {}, `${c.reviewed_target ?? c.target} / ${c.reviewed_total ?? c.total}`),
+    h("td", {}, c.reviewed_target === null ? "" : t("zone.pest.reviewed")),
+    h("td", {}, h("a", { href: `#/trap/${encodeURIComponent(c.node)}/${c.seq}`, "data-testid": "review-link" },
+      t("zone.pest.review")))));
+  return h("div", {}, h("h4", {}, t("zone.pest.photos")),
+    table(["when", "trap", "count", "status", "open"].map((k) => t(`zone.pest.photo-${k}`)), rows));
+}
+
 // The section, filled once its data is in.
 export function pestSection(zoneId) {
   const section = h("section", { class: "card", "data-testid": "pest-forecast" }, h("h3", {}, t("zone.pest.title")));
-  Promise.all([api(`/zones/${encodeURIComponent(zoneId)}/pests`), api("/pests/species")])
-    .then(([seasons, species]) => {
+  const since = Date.now() - RECENT_DAYS * 86400 * 1000;
+  Promise.all([api(`/zones/${encodeURIComponent(zoneId)}/pests`), api("/pests/species"),
+    api(`/pests/counts?zone=${encodeURIComponent(zoneId)}&start=${since}`)])
+    .then(([seasons, species, counts]) => {
       const names = Object.fromEntries(species.map((s) => [s.key, s.name]));
       if (!seasons.length) section.append(h("p", { class: "muted" }, t("zone.pest.none")));
       section.append(...seasons.map((s) => speciesBlock(s, names)));
+      if (counts.length) section.append(recentCounts(counts));
       section.dataset.species = String(seasons.length);
       section.dataset.ready = "1";
     })
