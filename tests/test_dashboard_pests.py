@@ -67,7 +67,7 @@ def browser(dashboard_browser):
     return dashboard_browser
 
 
-@pytest.mark.parametrize(("locale", "title", "source"), [("en-GB", "Pest forecast", "Threshold: Purdue"),
+@pytest.mark.parametrize(("locale", "title", "source"), [("en-GB", "Pest forecast", "Threshold from: Purdue"),
                                                          ("zh-CN", "虫情预测", "指标来源：Purdue")])
 def test_the_zone_page_shows_the_pest_forecast(farm, browser, locale, title, source):
     """The zone page names the lured species, its biofix from the traps, the coming stages with dates and

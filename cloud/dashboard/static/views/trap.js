@@ -83,7 +83,7 @@ export async function render(root, ctx) {
     root.dataset.objects = String(count.objects.length);
     root.dataset.target = String(count.reviewed_target ?? count.target);
     side.replaceChildren(card(t("trap.count"), h("p", { class: "muted small" }, dateTime(count.ts_ms), " · ",
-      count.method), summary(count), ctx.can("review") ? reviewForm(count, path, load) : null),
+      h("code", {}, count.method)), summary(count), ctx.can("review") ? reviewForm(count, path, load) : null),
     card(t("trap.history"), history(count.reviews)));
     return count;
   };
