@@ -117,7 +117,7 @@ export async function render(root, ctx) {
       h("a", { href: `#/irrigation/${q}`, "data-testid": "irrigation-link" }, t("zone.irrigation-link"))),
     h("div", { class: "grid three" }, rootCard, nextCard, cropCard),
     soil, h("div", { class: "grid two" }, dep, daily), vigourSection(id, days), h("div", { class: "grid two" }, pests, disease),
-    fertilitySection(id), photos, log);
+    photos, fertilitySection(id), log); // fertility after the photos: their thumbnails load lazily, near the fold
   const fill = (c, ...body) => c.replaceChildren(c.firstChild, ...body.flat().filter((x) => x !== null && x !== undefined));
 
   const cols = await soilP;
