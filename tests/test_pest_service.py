@@ -84,7 +84,8 @@ async def test_trap_photos_become_counts_reviews_and_a_species_season(tmp_path):
     """End to end through the image store: photos sent before the trap is set up are counted when it is;
     the counts match the moths on the card; the biofix is the first of two checks with moths (June 5);
     degree days and stage dates follow the weather node; a person's correction replaces the counter's
-    count in the pressure and the accuracy report says how far the counter was."""
+    count in the pressure and the accuracy report says how far the counter was; the alert job raises the
+    species' alert on the zone with its threshold's source and the control window."""
     async with running_app(local_settings(tmp_path), clock=lambda: NOW) as c:
         await pest_farm(c)
         for seq, day in enumerate(ON_CARD, start=1):
@@ -125,6 +126,15 @@ async def test_trap_photos_become_counts_reviews_and_a_species_season(tmp_path):
         detail = (await c.get("/api/v1/pests/counts/cam-01/8")).json()
         assert [(x["target_before"], x["target"], x["note"]) for x in detail["reviews"]] == [
             (12, 13, "one under the lid")]
+
+        # the alert job: the species against its own threshold, on the zone, with the threshold's source
+        assert (await c.post("/api/v1/alerts/evaluate")).status_code == 200
+        (alert,) = [a for a in (await c.get("/api/v1/alerts")).json() if a["kind"] == "pest-species"]
+        assert (alert["subject"], alert["zone"], alert["site"], alert["severity"]) == (
+            "z1/helicoverpa-zea", "z1", "s1", "critical")  # 5 a night: over twice the threshold of 1
+        ev = alert["evidence"]
+        assert (ev["value"], ev["threshold"], ev["traps"], ev["window_start"]) == (5.0, 1.0, ["cam-01"], laying["day"])
+        assert "Purdue" in ev["source"] and alert["message"].startswith("Helicoverpa zea: 5.0 per trap per night")
 
 
 async def test_bad_pest_input_is_refused_by_field(tmp_path):
@@ -194,4 +204,20 @@ async def test_a_camera_without_a_trap_set_up_is_not_counted(tmp_path):
         await pest_farm(c)
         await send_photo(c, 1, 5)
         assert (await c.get("/api/v1/pests/counts")).json() == []
-        assert c.app.state.services.pests.stats == {"counted": 0, "unconfigured": 1}
+        stats = c.app.state.services.pests.stats
+        assert (stats["counted"], stats["unconfigured"]) == (0, 1)
+
+
+async def test_a_failing_pest_season_stops_no_other_alert(tmp_path):
+    """A zone whose pest season cannot be made is logged and counted; the alert job still evaluates."""
+    async with running_app(local_settings(tmp_path), clock=lambda: NOW) as c:
+        await pest_farm(c)
+        pests = c.app.state.services.pests
+
+        async def broken(zone_id, now_ms=None):
+            raise RuntimeError("a broken season")
+
+        pests.zone_seasons = broken
+        r = await c.post("/api/v1/alerts/evaluate")
+        assert r.status_code == 200 and r.json()["open"] >= 1  # the farm's other alerts (silent nodes) are there
+        assert pests.stats["season_failures"] == 1

@@ -13,10 +13,11 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
+from ..agronomy.alerts import SpeciesPressure
 from ..agronomy.crop import GddMethod
 from ..agronomy.pests import TrapCount, Trend, insect_development, trap_pressure
 from ..agronomy.phenology import (
@@ -185,6 +186,18 @@ def species_season(sp: Species, checks: Sequence[Check], weather: Sequence[tuple
 
 
 def _replace(s: Season, **changes: object) -> Season:
-    from dataclasses import replace
-
     return replace(s, **changes)
+
+
+def alert_pressure(zone: str, name: str, season: Season) -> SpeciesPressure:
+    """What the alert rules need of a season with a pressure (agronomy/alerts.py SpeciesPressure): the traps
+    at or over the threshold (all the species' traps when only their mean is), the next control window."""
+    p = season.pressure
+    assert p is not None
+    window = None
+    if season.window is not None:
+        start, end = season.window
+        window = (start.day.isoformat() if start.day else None, end.day.isoformat() if end.day else None)
+    return SpeciesPressure(zone=zone, species=season.species, name=name, value=p.value, threshold=p.threshold,
+                           per=p.per, traps=p.traps_over or season.traps, trend=str(p.trend), source=p.source,
+                           window=window)

@@ -19,6 +19,7 @@ from furrow.edge.errors import ContractError
 
 from .._time import Clock
 from .._time import now_ms as _now_ms
+from ..agronomy.alerts import SpeciesPressure
 from ..agronomy.phenology import Basis
 from ..agronomy.species import SHIPPED, Species
 from ..db import Database
@@ -37,7 +38,7 @@ from . import records
 from .classifier import SpeciesClassifier
 from .counting import CardSpec, count_card
 from .models import AccuracyOut, CountDetail, CountOut, ReviewOut, TrapIn, TrapOut
-from .season import Check, Season, card_checks, pulse_checks, species_season
+from .season import Check, Season, alert_pressure, card_checks, pulse_checks, species_season
 
 log = logging.getLogger(__name__)
 
@@ -67,7 +68,7 @@ class PestService:
         self.clock = clock
         self.events = events
         self.classifier = classifier
-        self.stats = {"counted": 0, "unconfigured": 0}
+        self.stats = {"counted": 0, "unconfigured": 0, "season_failures": 0}
 
     # -- species ------------------------------------------------------------------
 
@@ -260,6 +261,19 @@ class PestService:
                 continue
             out.append(species_season(sp, checks[key], weather, today))
         return out
+
+    async def alert_pressures(self, zone_id: str, now_ms: int) -> list[SpeciesPressure]:
+        """The alert job's view of the zone's species (alerts/snapshot.py SpeciesOf): each with an action
+        threshold, its catch, traps over it, trend and next control window. A zone whose season fails is
+        logged and counted (`stats["season_failures"]`) and gives nothing: the other alerts go on."""
+        try:
+            seasons = await self.zone_seasons(zone_id, now_ms)
+        except Exception:  # one zone's data must never stop the farm's alerts
+            self.stats["season_failures"] += 1
+            log.exception("pest season of zone %s failed; its species raise no alert this time", zone_id)
+            return []
+        names = {s.key: s.name for s in await self.species_table()}
+        return [alert_pressure(zone_id, names.get(s.species, s.species), s) for s in seasons if s.pressure is not None]
 
     async def _weather(self, nodes: list[str], start_ms: int, now_ms: int, tz: ZoneInfo, today: date,
                        ) -> list[tuple[date, float, float, Basis]]:

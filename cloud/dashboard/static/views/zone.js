@@ -12,6 +12,7 @@ import { DEFAULT_P, refillPct, status } from "../water.js";
 import { fertilitySection } from "./fertility.js";
 import { imageTimeline } from "./images.js";
 import { chartPoints, columnsPath, soilChart } from "./soil.js";
+import { pestSection } from "./pests.js";
 import { vigourSection } from "./vigour.js";
 
 const RANGES = [7, 30, 90];
@@ -117,7 +118,8 @@ export async function render(root, ctx) {
       h("a", { href: `#/irrigation/${q}`, "data-testid": "irrigation-link" }, t("zone.irrigation-link"))),
     h("div", { class: "grid three" }, rootCard, nextCard, cropCard),
     soil, h("div", { class: "grid two" }, dep, daily), vigourSection(id, days), h("div", { class: "grid two" }, pests, disease),
-    photos, fertilitySection(id), log); // fertility after the photos: their thumbnails load lazily, near the fold
+    // pests and fertility after the photos: their thumbnails load lazily, near the fold
+    photos, pestSection(id), fertilitySection(id), log);
   const fill = (c, ...body) => c.replaceChildren(c.firstChild, ...body.flat().filter((x) => x !== null && x !== undefined));
 
   const cols = await soilP;
