@@ -32,7 +32,7 @@ import signal
 import sys
 import time
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -40,13 +40,13 @@ import httpx
 import uvicorn
 
 from furrow.cloud.app import create_app
-from furrow.cloud.commands.signing import add_node_key, generate_key
+from furrow.cloud.commands.signing import add_node_key
 from furrow.cloud.settings import Settings
 from furrow.gateway.app import Gateway
 from furrow.gateway.config import BrokerConfig, CommandAuthConfig, GatewayConfig, ModbusDeviceConfig
-from furrow.hil import demo_farm
+from furrow.hil import demo_farm, demo_season
 from furrow.hil.broker import EmbeddedBroker, port_is_free
-from furrow.hil.clock import SimClock
+from furrow.hil.clock import DAY_S, SimClock
 from furrow.hil.demo_live import DemoClock, FarmDriver, LiveFarm
 from furrow.hil.fleet import CPythonFleet
 
@@ -54,7 +54,6 @@ log = logging.getLogger("furrow.demo")
 
 HOST = "127.0.0.1"
 LIVE_WEATHER_DAYS = 60  # weather generated beyond today for the live part (then the last day repeats)
-SETTLED = ("completed", "aborted", "rejected", "expired", "cancelled")
 
 
 @dataclass(frozen=True)
@@ -74,65 +73,80 @@ class DemoOptions:
 
 
 class Demo:
-    def __init__(self, options: DemoOptions, today: date | None = None) -> None:
+    def __init__(self, options: DemoOptions) -> None:
         self.o = options
         self.api = f"http://{HOST}:{options.api_port}/api/v1"
         self.stop_nodes = asyncio.Event()  # Ctrl-C or the duration
         self.stop_all = asyncio.Event()
         self.started = time.monotonic()
         self.clock = DemoClock(options.speed)
-        today = today or datetime.now().date()
+        today = datetime.fromtimestamp(self.clock.s()).date()
         self.place = demo_farm.place_for(today)
         self.season_start = today - timedelta(days=options.days)
         self.farm = demo_farm.build_farm(self.place, self.season_start, options.days + LIVE_WEATHER_DAYS,
                                          options.seed)
         self.sim = SimClock(demo_farm.local_midnight(self.season_start, self.place))
-        self.simulated_days = 0.0
-        interval_s = max(1, round(options.report_interval_s * options.speed))
-        state = options.data_dir / "nodes"
-        self.fleet = CPythonFleet(demo_farm.nodes(interval_s), self.farm, self.sim, state)
-
-        # Signed commands, as on a real farm: the cloud signs with a key made
-        # here, and the gateway trusts its public key (docs/security.md).
-        keys_dir = options.data_dir / "command-keys"
-        kid, _, public = generate_key(keys_dir)
-        # and the irrigation node checks its own MAC on every command
-        node_keys = keys_dir / "node-keys.json"
-        self.fleet.cores["irr-01"].cmd_key = bytes.fromhex(add_node_key(node_keys, "irr-01"))
-        self.gateway = Gateway(
-            GatewayConfig(
-                site=demo_farm.SITE,
-                gateway_id=demo_farm.GATEWAY,
-                farm_broker=BrokerConfig(host=HOST, port=options.mqtt_port),
-                cloud_broker=BrokerConfig(host=HOST, port=options.mqtt_port),
-                buffer_path=options.data_dir / "gateway-buffer.db",
-                forward_interval=timedelta(seconds=0.5),
-                modbus=[ModbusDeviceConfig(node_id=node, host=HOST, port=options.modbus_port, unit=unit,
-                                           poll_interval=timedelta(seconds=min(1.0, options.report_interval_s / 2)))
-                        for node, unit in demo_farm.MODBUS_NODES.items()],
-                http_port=0,  # no metrics server: the demo holds only its API, MQTT and Modbus ports
-                command_auth=CommandAuthConfig(keys={kid: public}),
-            ),
-            clock=self.clock.ms,
-        )
+        self.state_dir = options.data_dir / "nodes"
+        self.fleet = CPythonFleet(demo_farm.nodes(demo_farm.SEASON_INTERVALS_S), self.farm, self.sim, self.state_dir)
+        # The irrigation node checks its own MAC on every command (docs/security.md).
+        self.node_keys = options.data_dir / "node-keys.json"
+        self.fleet.cores["irr-01"].cmd_key = bytes.fromhex(add_node_key(self.node_keys, "irr-01"))
+        self.live_interval_s = max(1, round(options.report_interval_s * options.speed))
         # Demo mode: a built-in secret key and this admin token, printed at start (never on a real farm).
         self.api_token = "fw_demo_" + secrets.token_urlsafe(24)
-        self.settings = Settings(storage="sqlite", data_dir=options.data_dir / "cloud", mqtt_host=HOST,
-                                 mqtt_port=options.mqtt_port, mqtt_client_id="furrow-cloud-demo",
-                                 demo_mode=True, bootstrap_admin_token=self.api_token,
-                                 command_signing_keys_dir=keys_dir, command_node_keys_file=node_keys,
-                                 # silent for three live report intervals is offline
-                                 alerts_report_interval_s=interval_s)
         self.broker = EmbeddedBroker(HOST, options.mqtt_port)
+        self.season: demo_season.Season | None = None
         self.live = LiveFarm(self.fleet, FarmDriver(self.farm, self.sim, self.fleet), self.clock, site=demo_farm.SITE,
                              host=HOST, mqtt_port=options.mqtt_port, modbus_port=options.modbus_port,
-                             modbus_units=demo_farm.MODBUS_NODES, state_dir=state, interval_s=interval_s)
+                             modbus_units=demo_farm.MODBUS_NODES, state_dir=self.state_dir,
+                             interval_s=self.live_interval_s)
 
     # -- the parts -------------------------------------------------------------
 
-    async def _serve_cloud(self) -> None:
-        config = uvicorn.Config(create_app(self.settings), host=HOST, port=self.o.api_port, log_level="warning",
-                                lifespan="on")
+    async def _backfill(self) -> None:
+        """The season up to now through the production services on the simulated clock."""
+        days = (self.clock.s() - self.sim.s()) / DAY_S
+        log.info("simulating %.1f days of the season (%s to now) through the gateway and cloud services", days,
+                 self.season_start)
+        self.season = await demo_season.simulate(
+            self.o.data_dir / "season", self.farm, self.sim, self.fleet, self.place, self.season_start, days,
+            lambda line: log.info("season %s", line), command_node_keys_file=self.node_keys)
+        r = self.season.result
+        log.info("season simulated in %.1f s: %d readings stored, %d commands, %s", time.monotonic() - self.started,
+                 r.readings_stored, r.commands_issued, r.extra.get("planner_rules", {}))
+
+    def _gateway(self, season: demo_season.Season) -> Gateway:
+        return Gateway(
+            GatewayConfig(
+                site=demo_farm.SITE,
+                gateway_id=demo_farm.GATEWAY,
+                farm_broker=BrokerConfig(host=HOST, port=self.o.mqtt_port),
+                cloud_broker=BrokerConfig(host=HOST, port=self.o.mqtt_port),
+                buffer_path=self.o.data_dir / "gateway-buffer.db",
+                forward_interval=timedelta(seconds=0.5),
+                modbus=[ModbusDeviceConfig(node_id=node, host=HOST, port=self.o.modbus_port, unit=unit,
+                                           poll_interval=timedelta(seconds=min(1.0, self.o.report_interval_s / 2)))
+                        for node, unit in demo_farm.MODBUS_NODES.items()],
+                http_port=0,  # no metrics server: the demo holds only its API, MQTT and Modbus ports
+                # signed commands, as on a real farm: the key the cloud signed the season's with
+                command_auth=CommandAuthConfig(keys=season.trusted_keys),
+            ),
+            clock=self.clock.ms,
+        )
+
+    def _settings(self, season: demo_season.Season) -> Settings:
+        speed = self.o.speed
+        return Settings(storage="sqlite", data_dir=season.cloud_dir, mqtt_host=HOST, mqtt_port=self.o.mqtt_port,
+                        mqtt_client_id="furrow-cloud-demo", demo_mode=True, bootstrap_admin_token=self.api_token,
+                        command_signing_keys_dir=season.keys_dir, command_node_keys_file=self.node_keys,
+                        # the farm's schedule in farm time: planning hourly, alerts every minute
+                        planning_interval_s=3600 / speed, alerts_interval_s=max(1.0, 60 / speed),
+                        # a node silent for three minutes of farm time is offline
+                        alerts_report_interval_s=max(60, self.live_interval_s))
+
+    async def _serve_cloud(self, settings: Settings) -> None:
+        config = uvicorn.Config(create_app(settings, clock=self.clock.ms), host=HOST, port=self.o.api_port,
+                                log_level="warning", lifespan="on")
         server = uvicorn.Server(config)
         # The demo owns Ctrl-C and SIGTERM: uvicorn (>= 0.29) would otherwise take them while it
         # serves and shut the API down under a demo still waiting for it.
@@ -151,55 +165,45 @@ class Demo:
             await asyncio.sleep(0.05)
         raise RuntimeError("the cloud service did not become healthy within 10 s")
 
-    async def _register_farm(self, client: httpx.AsyncClient) -> None:
-        """The registry as a technician enters it (demo_farm.registry_entries)."""
-        for kind, body in demo_farm.registry_entries(self.place, self.season_start):
-            r = await client.post(f"{self.api}/registry/{kind}", json=body)
-            if r.status_code != 201:
-                what = body.get("id", f"{body.get('node_id')}/{body.get('channel')}")
-                raise RuntimeError(f"demo registry: POST {kind} {what}: HTTP {r.status_code} {r.text[:200]}")
-
-    async def _backfill(self) -> None:
-        """The farm up to now. (The production pipeline's run over these weeks comes with the
-        farm runtime; until then only the virtual farm itself is moved on.)"""
-        now = self.clock.s()
-        self.farm.advance(now)
-        self.sim.advance_to(now)
-
-    async def _first_poll(self) -> None:
+    async def _first_poll(self, gateway: Gateway) -> None:
         """A Modbus report lives in the registers only until the next one, so
         the bus's nodes start once the gateway's master is polling them."""
         for _ in range(100):
-            if all(h["polls"] > 0 for h in self.gateway.stats()["modbus"].values()):
+            if all(h["polls"] > 0 for h in gateway.stats()["modbus"].values()):
                 return
             await asyncio.sleep(0.05)
         log.warning("the gateway has not polled the Modbus bus yet; starting the nodes anyway")
 
-    async def _drain(self, client: httpx.AsyncClient, timeout_s: float = 15.0) -> dict[str, Any]:
+    async def _drain(self, client: httpx.AsyncClient, gateway: Gateway, timeout_s: float = 15.0) -> dict[str, Any]:
         """After the nodes stop: wait until the gateway has forwarded everything
         and the cloud has stored every reading sent."""
         deadline = time.monotonic() + timeout_s
         stats: dict[str, Any] = {}
         while time.monotonic() < deadline:
             stats = (await client.get(f"{self.api}/stats")).json()
-            if self.gateway.stats()["pending"] == 0 and stats["readings_stored"] >= self._sent()[1]:
+            if gateway.stats()["pending"] == 0 and stats["readings_stored"] >= self._sent()[1]:
                 break
             await asyncio.sleep(0.2)
         return stats
 
     def _sent(self) -> tuple[int, int]:
-        return self.live.sent()
+        """(reports, readings) the nodes sent, in the season and live."""
+        reports, readings = self.live.sent()
+        if self.season is not None:
+            reports += int(self.season.result.extra.get("reports_sent", 0))  # type: ignore[call-overload]
+            readings += self.season.result.readings_sent
+        return reports, readings
 
-    async def _progress(self) -> None:
+    async def _progress(self, gateway: Gateway) -> None:
         every = 10.0
         while not self.stop_nodes.is_set():
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self.stop_nodes.wait(), every)
             if self.stop_nodes.is_set():
                 return
-            g = self.gateway.stats()
-            reports, readings = self._sent()
-            log.info("progress %4.0f s: nodes sent %d reports (%d readings); gateway buffered %d, forwarded %d, "
+            g = gateway.stats()
+            reports, readings = self.live.sent()
+            log.info("live %4.0f s: nodes sent %d reports (%d readings); gateway buffered %d, forwarded %d, "
                      "pending %d", time.monotonic() - self.started, reports, readings, g["received"],
                      g["forwarded"], g["pending"])
 
@@ -209,23 +213,24 @@ class Demo:
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, self.stop_nodes.set)
-        log.info("demo farm %s: %d days of maize from %s", self.place.label, self.o.days, self.season_start)
+        log.info("demo farm %s: maize sown %s", self.place.label, self.season_start)
         await self._backfill()
+        assert self.season is not None
+        gateway = self._gateway(self.season)
         await self.broker.start()
         log.info("embedded MQTT broker on %s:%d", HOST, self.o.mqtt_port)
         headers = {"Authorization": f"Bearer {self.api_token}"}
         async with httpx.AsyncClient(timeout=10.0, headers=headers) as client, asyncio.TaskGroup() as tg:
-            tg.create_task(self._serve_cloud(), name="cloud")
+            tg.create_task(self._serve_cloud(self._settings(self.season)), name="cloud")
             await self._wait_healthy(client)
-            await self._register_farm(client)
             log.info("cloud API on http://%s:%d (dashboard at /, docs at /docs); demo admin token: %s", HOST,
                      self.o.api_port, self.api_token)
             gateway_stop = asyncio.Event()
-            tg.create_task(self.gateway.run(gateway_stop), name="gateway")
+            tg.create_task(gateway.run(gateway_stop), name="gateway")
             await self.live.start_bus()
-            await self._first_poll()
+            await self._first_poll(gateway)
             tg.create_task(self.live.run(self.stop_nodes), name="nodes")
-            tg.create_task(self._progress(), name="progress")
+            tg.create_task(self._progress(gateway), name="progress")
             log.info("demo farm live: %s%s%s", ", ".join(self.live.node_ids),
                      f" at {self.o.speed:g}x" if self.o.speed != 1 else "",
                      f" for {self.o.duration_s:g} s" if self.o.duration_s else "; Ctrl-C stops it")
@@ -236,22 +241,23 @@ class Demo:
                 await self.stop_nodes.wait()
             self.stop_nodes.set()
             log.info("stopping: nodes stopped, draining the gateway buffer and the cloud ingest")
-            stats = await self._drain(client)
-            summary = await self._summary(client, stats)
+            stats = await self._drain(client, gateway)
+            summary = await self._summary(client, gateway, stats)
             gateway_stop.set()
             self.stop_all.set()
             await self.live.close()
         await self.broker.stop()
         return summary
 
-    async def _summary(self, client: httpx.AsyncClient, stats: dict[str, Any]) -> dict[str, Any]:
+    async def _summary(self, client: httpx.AsyncClient, gateway: Gateway, stats: dict[str, Any]) -> dict[str, Any]:
         reports, readings = self._sent()
-        g = self.gateway.stats()
+        g = gateway.stats()
         commands = (await client.get(f"{self.api}/commands", params={"limit": 1000})).json()
         decisions = 0
         for z in demo_farm.ZONES:
             decisions += len((await client.get(f"{self.api}/zones/{z.id}/decisions", params={"limit": 1000})).json())
-        states = [c["state"] for c in commands]
+        states = [c["state"] for c in commands if c["action"] == "open"]
+        season = self.season.result if self.season is not None else None
         return {
             "duration_s": round(time.monotonic() - self.started, 1),
             "nodes": len(self.fleet.specs),
@@ -260,13 +266,13 @@ class Demo:
             "readings_stored": stats.get("readings_stored", 0),
             "readings_lost": max(0, readings - stats.get("readings_stored", 0)),
             "gateway_quarantined": g["quarantined"],
-            "gateway_duplicates": g["duplicates"],
+            "gateway_duplicates": g["duplicates"] + int(season.extra.get("gateway_duplicates", 0) if season else 0),
             "commands_sent": sum(1 for s in states if s not in ("created", "expired", "cancelled")),
             "commands_acked": sum(1 for s in states if s not in ("created", "sent", "expired", "cancelled")),
             "commands_completed": sum(1 for s in states if s == "completed"),
             "irrigation_mm": round(sum(z.irrigated_mm for z in self.farm.zones.values()), 2),
             "decisions": decisions,
-            "simulated_days": round(self.simulated_days, 2),
+            "simulated_days": season.simulated_days if season else 0.0,
         }
 
 
