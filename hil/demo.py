@@ -32,9 +32,10 @@ import signal
 import sys
 import time
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import httpx
 import uvicorn
@@ -80,8 +81,9 @@ class Demo:
         self.stop_all = asyncio.Event()
         self.started = time.monotonic()
         self.clock = DemoClock(options.speed)
-        today = datetime.fromtimestamp(self.clock.s()).date()
-        self.place = demo_farm.place_for(today)
+        now = datetime.fromtimestamp(self.clock.s(), UTC)
+        self.place = demo_farm.place_for(now.date())
+        today = now.astimezone(ZoneInfo(self.place.timezone)).date()  # the farm's date, not this machine's
         self.season_start = today - timedelta(days=options.days)
         self.farm = demo_farm.build_farm(self.place, self.season_start, options.days + LIVE_WEATHER_DAYS,
                                          options.seed)
@@ -139,8 +141,9 @@ class Demo:
         return Settings(storage="sqlite", data_dir=season.cloud_dir, mqtt_host=HOST, mqtt_port=self.o.mqtt_port,
                         mqtt_client_id="furrow-cloud-demo", demo_mode=True, bootstrap_admin_token=self.api_token,
                         command_signing_keys_dir=season.keys_dir, command_node_keys_file=self.node_keys,
-                        # the farm's schedule in farm time: planning hourly, alerts every minute
-                        planning_interval_s=3600 / speed, alerts_interval_s=max(1.0, 60 / speed),
+                        # the farm's schedule in farm time: planning hourly, alerts every minute (every
+                        # 10 s at the least, so a speeded-up demo's nodes report before the first pass)
+                        planning_interval_s=3600 / speed, alerts_interval_s=max(10.0, 60 / speed),
                         # a node silent for three minutes of farm time is offline
                         alerts_report_interval_s=max(60, self.live_interval_s))
 
@@ -217,6 +220,7 @@ class Demo:
         await self._backfill()
         assert self.season is not None
         gateway = self._gateway(self.season)
+        self.clock.go_live(self.sim.s())
         await self.broker.start()
         log.info("embedded MQTT broker on %s:%d", HOST, self.o.mqtt_port)
         headers = {"Authorization": f"Bearer {self.api_token}"}

@@ -25,17 +25,26 @@ from furrow.hil.mqtt_node import MqttNodeRunner
 
 
 class DemoClock:
-    """Farm time in Unix ms: the wall clock, or `speed` times as fast from the moment it is made."""
+    """Farm time in Unix ms: the wall clock until `go_live`; then, at a `speed` other than 1,
+    `speed` times as fast from the farm time it was given (at 1 it stays the wall clock)."""
 
     def __init__(self, speed: float = 1.0, wall_s: Callable[[], float] = time.time) -> None:
         if not speed > 0:
             raise ValueError(f"speed must be positive, not {speed!r}")
         self.speed = speed
         self._wall_s = wall_s
-        self._t0 = wall_s()
+        self._origin = (wall_s(), wall_s())  # (farm s, wall s)
+        self._rate = 1.0
+
+    def go_live(self, farm_s: float) -> None:
+        """Farm time runs on from `farm_s` (where the simulated weeks stopped) at the demo's speed,
+        so the minutes the simulation took are no gap in the farm's record."""
+        if self.speed != 1:
+            self._origin, self._rate = (farm_s, self._wall_s()), self.speed
 
     def s(self) -> float:
-        return self._t0 + (self._wall_s() - self._t0) * self.speed
+        farm0, wall0 = self._origin
+        return farm0 + (self._wall_s() - wall0) * self._rate
 
     def ms(self) -> int:
         return int(self.s() * 1000)

@@ -111,7 +111,7 @@ def test_the_demo_restarts_at_once_and_its_zone_page_shows_the_season(tmp_path):
         columns = page.evaluate("performance.getEntriesByType('resource').map((e) => e.name)"
                                 ".filter((n) => n.includes('/columns?'))[0]")
         cols = api.get(columns.split("/api/v1", 1)[1]).json()
-        times = [t for t, *values in zip(cols["times_ms"], *cols["values"].values(), strict=True)
+        times = [t for t, *values in zip(cols["times_ms"], *(c["values"] for c in cols["sensors"]), strict=True)
                  if any(v is not None for v in values)]
         assert times[-1] - times[0] >= 29 * DAY_MS, f"soil chart spans {(times[-1] - times[0]) / DAY_MS:.1f} days"
         expect(page.locator("section.chart", has=page.locator("canvas")).nth(2)).to_be_visible()
