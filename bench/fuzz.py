@@ -1,8 +1,10 @@
 """The long fuzz run: N generated inputs per decoder, crashes minimised and saved.
 
 Every decoder at a trust boundary (see tests/fuzz_targets.py and
-tests/fuzz_files.py) gets N inputs drawn by its structured generator (valid
-inputs, then mutated). Input i of decoder D is drawn from
+tests/fuzz_files.py), and the cloud's HTTP API over every route on a real
+uvicorn (`api`, tests/fuzz_api.py: a crash is a 5xx, a closed connection or an
+error not in the API's one shape), gets N inputs drawn by its structured
+generator (valid inputs, then mutated). Input i of decoder D is drawn from
 ``random.Random(seed * 10**9 + i)`` alone, so one input is reproducible from
 its number. For each decoder the run prints inputs tried, accepted, rejected
 by reason class, crashes and run time. A crash is any exception other than
@@ -12,6 +14,7 @@ the crash folder. Exit status 1 when anything crashed.
 
     nice .venv/bin/python bench/fuzz.py                  # 100,000 per decoder, every decoder
     .venv/bin/python bench/fuzz.py -n 2000 uplink_json batch
+    nice .venv/bin/python bench/fuzz.py -n 20000 api     # 20,000 requests over every route
     .venv/bin/python bench/fuzz.py --list
     .venv/bin/python bench/fuzz.py --replay uplink_json 1234 [--seed 0]
 """
@@ -30,11 +33,12 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # the tests package, run from anywhere
 
+from tests.fuzz_api import API_TARGET  # noqa: E402
 from tests.fuzz_files import FILE_TARGETS  # noqa: E402
 from tests.fuzz_support import Crash, Target, minimize, run_one  # noqa: E402
 from tests.fuzz_targets import TARGETS  # noqa: E402
 
-ALL: dict[str, Target] = {**TARGETS, **FILE_TARGETS}
+ALL: dict[str, Target] = {**TARGETS, **FILE_TARGETS, API_TARGET.name: API_TARGET}
 
 
 @dataclass

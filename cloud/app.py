@@ -11,57 +11,54 @@ import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 
-from fastapi import FastAPI, Request
-from fastapi.responses import JSONResponse
+from fastapi import FastAPI
 
 from furrow.edge.errors import ContractError
 
-from . import dashboard
-from ._time import now_ms
+from . import dashboard, docs
+from ._time import Clock, now_ms
 from .alerts import AlertService
 from .alerts.wiring import build_alert_service
-from .api import api_router, login_router
+from .api import api_router, errors, login_router
 from .api.deps import Services
 from .audit import AuditLog
-from .auth import AuthError, Forbidden, Role, TokenStore
+from .auth import Role, TokenStore
 from .auth.ratelimit import LoginLimiter
-from .commands import CommandNotFound, CommandService, NotCancellable, UnroutableNode
+from .commands import AckFromOtherGateway, CommandService
 from .commands.plans import PlanPublisher
-from .commands.service import AckFromOtherGateway
 from .commands.signing import signer_from_settings
 from .db import Database
 from .events import EventBus
 from .gaps import GapStore
-from .gateway_status import record_mqtt_status
+from .gateway_status import StatusBook, record_mqtt_status
 from .identity import CredentialStore
-from .ingest import PayloadTooLarge, ingest_batch, printable, receipt, refusal
+from .ingest import ingest_batch, receipt, refusal
 from .limits import BodyLimits
 from .mqtt_worker import MqttWorker
 from .node_routes import NodeRoutes
-from .planning import MissingInputs, PlanningService
+from .planning import PlanningService
 from .planning.forecast import forecast_source
-from .registry import Conflict, NotFound, Registry
+from .registry import Registry
 from .settings import Settings
 from .storage import (
     Influx1ReadingStore,
     SqliteReadingStore,
     StorageError,
     StorageRejected,
-    StorageUnavailable,
     open_store,
 )
 
 log = logging.getLogger(__name__)
 
-RETRY_AFTER_S = 5
 
-
-async def open_services(settings: Settings) -> Services:
-    """Open the store and the database, and build (not start) the MQTT worker."""
-    store = open_store(settings)
+async def open_services(settings: Settings, clock: Clock = now_ms) -> Services:
+    """Open the store and the database, and build (not start) the MQTT worker. Every service
+    that decides by time reads `clock` (the system clock on a farm, a simulated one in
+    hil/runtime.py)."""
+    store = open_store(settings, clock)
     db = Database(settings.resolved_database_url())
     await asyncio.to_thread(db.migrate)
-    tokens = TokenStore(db, settings.token_key())
+    tokens = TokenStore(db, settings.token_key(), clock)
     demo_token = await _bootstrap_admin(settings, tokens)
     if isinstance(store, Influx1ReadingStore):
         try:
@@ -76,22 +73,24 @@ async def open_services(settings: Settings) -> Services:
         default_max_runtime_s=settings.command_default_max_runtime_s,
         default_ttl_s=settings.command_default_ttl_s,
         zones=registry,
-        signer=signer_from_settings(settings),
+        signer=signer_from_settings(settings, clock),
+        clock=clock,
     )
-    commands.send_ahead_s = settings.command_send_ahead_s
+    commands.sender.send_ahead_s = settings.command_send_ahead_s
     # Each gateway's plan for a WAN outage; published once the MQTT worker exists (below).
     plans = PlanPublisher(db, routes, validity_s=settings.plan_validity_s, root=settings.topic_root,
-                          signer=commands.signer)
+                          signer=commands.sender.signer, clock=clock)
     commands.plans = plans
     events = EventBus()
-    planning = PlanningService(db, registry, store, commands, forecast=forecast_source(settings.forecast_file),
-                               events=events)
+    planning = PlanningService(db, registry, store, commands, clock=clock,
+                               forecast=forecast_source(settings.forecast_file), events=events)
     services = Services(settings=settings, store=store, db=db, routes=routes, commands=commands,
-                        tokens=tokens, registry=registry, planning=planning, events=events, gaps=GapStore(db))
+                        tokens=tokens, registry=registry, planning=planning, events=events, gaps=GapStore(db),
+                        clock=clock, gateway_status=StatusBook(clock))
     services.demo_token = demo_token
     commands.events = services.events  # command lifecycle changes feed the live views
-    services.audit = AuditLog(db)
-    services.credentials = CredentialStore(db, settings.topic_root)
+    services.audit = AuditLog(db, clock)
+    services.credentials = CredentialStore(db, settings.topic_root, clock)
     services.login_limiter = LoginLimiter(settings.login_max_failures, settings.login_window_s)
     if settings.mqtt_enabled:
 
@@ -133,11 +132,11 @@ async def open_services(settings: Settings) -> Services:
             username=settings.mqtt_username,
             password=settings.mqtt_password.get_secret_value() if settings.mqtt_password else None,
         )
-        commands.publisher = worker
+        commands.sender.publisher = worker
         plans.publish = worker.publish
         services.worker = worker
     services.alerts = build_alert_service(settings, db, registry, routes, store, services.events, services.worker,
-                                          planning)
+                                          planning, clock)
     return services
 
 
@@ -174,7 +173,7 @@ async def every(interval_s: float, step: Callable[[], Awaitable[None]], what: st
 
 async def _on_connect(commands: CommandService, plans: PlanPublisher) -> None:
     """On (re)connecting to the broker: send what waited, then every gateway's current plan."""
-    await commands.dispatch_pending()
+    await commands.sender.dispatch_pending()
     await plans.publish_all()
 
 
@@ -184,13 +183,14 @@ async def expire_commands(commands: CommandService) -> None:
     n = await commands.expire_due()
     if n:
         log.info("%d command(s) expired before they started", n)
-    if commands.send_ahead_s is not None and getattr(commands.publisher, "connected", False):
-        await commands.dispatch_pending()
+    sender = commands.sender
+    if sender.send_ahead_s is not None and getattr(sender.publisher, "connected", False):
+        await sender.dispatch_pending()
 
 
-async def maintain_readings(store: SqliteReadingStore) -> None:
+async def maintain_readings(store: SqliteReadingStore, clock: Clock) -> None:
     """The SQLite roll-up and retention job."""
-    hours, deleted = await store.maintain(now_ms())
+    hours, deleted = await store.maintain(clock())
     if deleted:
         log.info("rolled up %d sensor-hours; %d raw readings past retention dropped", hours, deleted)
 
@@ -230,7 +230,7 @@ async def close_services(services: Services) -> None:
 
 @asynccontextmanager
 async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-    services = await open_services(app.state.settings)
+    services = await open_services(app.state.settings, app.state.clock)
     if services.worker is not None:
         services.worker.start()
     settings = app.state.settings
@@ -240,7 +240,8 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     if isinstance(services.store, SqliteReadingStore):
         store = services.store
         services.background.append(asyncio.create_task(
-            every(settings.rollup_interval_s, lambda: maintain_readings(store), "readings roll-up"),
+            every(settings.rollup_interval_s, lambda: maintain_readings(store, services.clock),
+                  "readings roll-up"),
             name="furrow-rollups"))
     if services.alerts is not None:
         services.background.append(asyncio.create_task(evaluate_alerts(services.alerts, settings.alerts_interval_s),
@@ -258,78 +259,22 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         await close_services(services)
 
 
-# --- domain errors become HTTP answers here, at the edge, and only here -------
-
-async def _contract_error(_: Request, e: Exception) -> JSONResponse:
-    assert isinstance(e, ContractError)
-    return JSONResponse(
-        status_code=422,
-        content={"detail": {"field": e.field, "value": printable(e.value), "reason": e.reason}},
-    )
-
-
-async def _storage_unavailable(_: Request, e: Exception) -> JSONResponse:
-    return JSONResponse(
-        status_code=503,
-        headers={"Retry-After": str(RETRY_AFTER_S)},
-        content={"detail": f"storage unavailable, nothing was stored; retry later ({e})"},
-    )
-
-
-async def _storage_rejected(_: Request, e: Exception) -> JSONResponse:
-    return JSONResponse(status_code=502, content={"detail": f"storage refused the data: {e}"})
-
-
-async def _unroutable(_: Request, e: Exception) -> JSONResponse:
-    return JSONResponse(status_code=409, content={"detail": str(e)})
-
-
-async def _not_found(_: Request, e: Exception) -> JSONResponse:
-    return JSONResponse(status_code=404, content={"detail": str(e)})
-
-
-async def _unauthorized(_: Request, e: Exception) -> JSONResponse:
-    return JSONResponse(status_code=401, headers={"WWW-Authenticate": "Bearer"},
-                        content={"detail": f"not authenticated: {e}"})
-
-
-async def _forbidden(_: Request, e: Exception) -> JSONResponse:
-    return JSONResponse(status_code=403, content={"detail": str(e)})
-
-
-async def _conflict(_: Request, e: Exception) -> JSONResponse:
-    return JSONResponse(status_code=409, content={"detail": str(e)})
-
-
-async def _too_large(_: Request, e: Exception) -> JSONResponse:
-    assert isinstance(e, PayloadTooLarge)
-    return JSONResponse(status_code=413, content={"detail": {"field": e.field, "value": e.value,
-                                                             "reason": e.reason}})
-
-
-def create_app(settings: Settings | None = None) -> FastAPI:
-    """The Furrow cloud application (settings from FURROW_* when not given)."""
+def create_app(settings: Settings | None = None, clock: Clock = now_ms) -> FastAPI:
+    """The Furrow cloud application (settings from FURROW_* when not given), on `clock`."""
     app = FastAPI(
         title="Furrow cloud",
         summary="Ingest, storage and irrigation commands for Furrow farms",
         version="0.1.0",
         lifespan=lifespan,
+        docs_url=None,  # /docs is served offline by cloud/docs.py
+        redoc_url=None,
     )
     app.state.settings = settings or Settings()
+    app.state.clock = clock
     app.add_middleware(BodyLimits)  # request bodies bounded in size and time (cloud/limits.py)
-    app.add_exception_handler(PayloadTooLarge, _too_large)
-    app.add_exception_handler(ContractError, _contract_error)
-    app.add_exception_handler(AuthError, _unauthorized)
-    app.add_exception_handler(Forbidden, _forbidden)
-    app.add_exception_handler(NotFound, _not_found)
-    app.add_exception_handler(Conflict, _conflict)
-    app.add_exception_handler(NotCancellable, _conflict)
-    app.add_exception_handler(MissingInputs, _conflict)
-    app.add_exception_handler(StorageUnavailable, _storage_unavailable)
-    app.add_exception_handler(StorageRejected, _storage_rejected)
-    app.add_exception_handler(UnroutableNode, _unroutable)
-    app.add_exception_handler(CommandNotFound, _not_found)
+    errors.install(app)  # every error in one shape, each kind's status in one table (api/errors.py)
     app.include_router(api_router)
     app.include_router(login_router)
     dashboard.mount(app)
+    docs.mount(app)
     return app

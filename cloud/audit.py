@@ -13,7 +13,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from ._time import now_ms as _now_ms
+from ._time import Clock, now_ms
 from .db import AuditRow, Database
 
 MAX_LIMIT = 1000
@@ -38,9 +38,10 @@ def _clip(text: str, n: int) -> str:
 
 
 def record_sync(session: Session, actor: str, action: str, target: str, client: str,
-                detail: dict[str, Any] | None = None, now_ms: int | None = None) -> None:
-    """Add one entry in `session` (so it commits with the change it describes, where the caller can)."""
-    session.add(AuditRow(ts_ms=_now_ms() if now_ms is None else now_ms, actor=_clip(actor, 80),
+                detail: dict[str, Any] | None = None, *, now_ms: int) -> None:
+    """Add one entry at `now_ms` in `session` (so it commits with the change it describes, where the
+    caller can)."""
+    session.add(AuditRow(ts_ms=now_ms, actor=_clip(actor, 80),
                          action=_clip(action, 64), target=_clip(target, 200), client=_clip(client, 64),
                          detail=detail))
 
@@ -48,12 +49,14 @@ def record_sync(session: Session, actor: str, action: str, target: str, client: 
 class AuditLog:
     """Writes and reads the audit log table."""
 
-    def __init__(self, db: Database) -> None:
+    def __init__(self, db: Database, clock: Clock = now_ms) -> None:
         self._db = db
+        self._clock = clock
 
     async def record(self, actor: str, action: str, target: str, client: str,
                      detail: dict[str, Any] | None = None) -> None:
-        await self._db.run(lambda s: record_sync(s, actor, action, target, client, detail))
+        at = self._clock()
+        await self._db.run(lambda s: record_sync(s, actor, action, target, client, detail, now_ms=at))
 
     async def recent(self, limit: int = 100, since_ms: int | None = None) -> list[AuditEntry]:
         """Entries newest first; with `since_ms`, only those at or after it."""

@@ -19,7 +19,7 @@ from furrow.edge.commands import decode_status
 from furrow.edge.errors import ContractError
 from furrow.edge.gateway_status import check_modbus
 
-from ._time import now_ms
+from ._time import Clock, now_ms
 
 FUTURE_SKEW_MS = 5 * 60_000  # how far ahead of the cloud's clock a gateway's clock may run
 
@@ -39,7 +39,8 @@ class StatusBook:
     Kept in this process only (a restart starts empty, and with several cloud instances each
     knows the reports it took); the gateway reports again within a minute."""
 
-    def __init__(self) -> None:
+    def __init__(self, clock: Clock = now_ms) -> None:
+        self._clock = clock
         self.reports: dict[tuple[str, str], tuple[dict, dict | None]] = {}
         self.lock = asyncio.Lock()
 
@@ -48,7 +49,7 @@ class StatusBook:
         nothing) when it is not newer than the newest, e.g. the same report delivered twice:
         two reports of one time would give no interval for the rates. Raises ContractError
         for a report `check_report` refuses."""
-        received = now_ms()
+        received = self._clock()
         report = {**check_report(report, received), "received_ms": received}
         async with self.lock:
             newest = self.reports.get((site, gateway))

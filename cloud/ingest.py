@@ -37,6 +37,7 @@ from furrow.edge.batch import (
 from furrow.edge.errors import ContractError
 
 from ._time import Clock, now_ms
+from .errors import printable
 from .events import EventBus
 from .gaps import legacy_drops
 from .node_routes import Health
@@ -118,22 +119,6 @@ class IngestResult:
     gaps: int = 0
     gaps_new: int = 0
     gap_error: Rejection | None = None
-
-
-def printable(value: Any, limit: int = 120) -> Any:
-    """A JSON-safe, short stand-in for an offending value."""
-    if value is None or isinstance(value, bool | int | float):
-        return value
-    if isinstance(value, str):
-        return value if len(value) <= limit else value[:limit] + "..."
-    if isinstance(value, bytes | bytearray):
-        value = bytes(value).decode("utf-8", "replace")
-        return printable(value, limit)
-    try:
-        text = json.dumps(value)
-    except (TypeError, ValueError):
-        text = repr(value)
-    return text if len(text) <= limit else text[:limit] + "..."
 
 
 def flatten(

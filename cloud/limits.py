@@ -78,7 +78,7 @@ class BodyLimits:
         declared = dict(scope.get("headers") or ()).get(b"content-length")
         if declared is not None and (not declared.isdigit() or int(declared) > limit):
             e = BodyTooLarge(f"Content-Length {declared.decode('latin-1')[:40]}", limit)
-            await JSONResponse({"detail": e.detail}, status_code=413, headers={"Connection": "close"})(
+            await JSONResponse({"detail": [e.detail]}, status_code=413, headers={"Connection": "close"})(
                 scope, receive, send)
             return
         received = 0

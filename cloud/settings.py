@@ -3,7 +3,7 @@
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import AnyHttpUrl, Field, SecretStr, model_validator
+from pydantic import AnyHttpUrl, Field, SecretStr, ValidationError, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 StorageKind = Literal["sqlite", "influxdb1", "influxdb2"]
@@ -205,3 +205,29 @@ class Settings(BaseSettings):
         if self.database_url:
             return self.database_url
         return "sqlite:///" + str(self.data_dir / "furrow.db")
+
+
+class SettingsError(ValueError):
+    """The ``FURROW_*`` variables do not make valid settings. The message is one line that names
+    each variable to set or fix, without pydantic's boilerplate (and never a secret's value)."""
+
+
+_SECRETS = frozenset({"secret_key", "bootstrap_admin_token", "mqtt_password", "influx_password", "influx_token",
+                      "alert_webhook_secret"})
+
+
+def load_settings(**values: Any) -> Settings:
+    """Settings from the environment (and `values`); SettingsError saying what to set."""
+    try:
+        return Settings(**values)
+    except ValidationError as e:
+        raise SettingsError("; ".join(_variable_problem(err) for err in e.errors())) from None
+
+
+def _variable_problem(err: Any) -> str:
+    loc = err.get("loc") or ()
+    if not loc:  # a check of the whole: its message names the variable (FURROW_SECRET_KEY is not set ...)
+        return str((err.get("ctx") or {}).get("error") or err["msg"])
+    name = str(loc[0])
+    given = "" if name in _SECRETS else f"={err.get('input')!r}"
+    return f"FURROW_{name.upper()}{given}: {err['msg']}"

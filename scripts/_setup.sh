@@ -128,18 +128,21 @@ ensure_micropython() {
     fi
 }
 
-# The dashboard's browser library (uPlot, pinned in cloud/dashboard/package.json), which the
-# cloud service serves from cloud/dashboard/node_modules; without it the charts are missing.
-# `ensure_dashboard optional` (the demo) goes on without npm.
+# The browser libraries the cloud service serves from cloud/dashboard/node_modules (pinned in
+# cloud/dashboard/package.json): uPlot, the dashboard's charts, and Swagger UI, the API docs at
+# /docs; without them the charts and /docs are missing. No install scripts run (Swagger UI's
+# analytics dependency would phone home). `ensure_dashboard optional` (the demo) goes on without npm.
 ensure_dashboard() {
     local dir="cloud/dashboard"
-    if [ ! -f "$dir/node_modules/uplot/dist/uPlot.iife.min.js" ]; then
+    if [ ! -f "$dir/node_modules/uplot/dist/uPlot.iife.min.js" ] \
+        || [ ! -f "$dir/node_modules/swagger-ui-dist/swagger-ui-bundle.js" ]; then
         if ! have npm; then
             [ "${1:-}" = "optional" ] || die "npm is missing; install the Debian packages nodejs and npm"
-            echo "note: npm is missing, so the dashboard will run without charts (install nodejs and npm)" >&2
+            echo "note: npm is missing, so the dashboard will run without charts and /docs without Swagger UI" \
+                 "(install nodejs and npm)" >&2
             return 0
         fi
-        step "installing the dashboard's chart library (npm ci in $dir)"
-        (cd "$dir" && npm ci --no-audit --no-fund --loglevel=error)
+        step "installing the dashboard's chart library and Swagger UI (npm ci in $dir)"
+        (cd "$dir" && npm ci --ignore-scripts --no-audit --no-fund --loglevel=error)
     fi
 }

@@ -65,6 +65,21 @@ async def running_app(settings: Settings, headers: dict | None = ADMIN):
             yield client
 
 
+def problems(r: httpx.Response) -> list[dict]:
+    """The problems of an error answer, checked to be in the API's one shape
+    ({"detail": [{"field", "value", "reason"}, ...]}, cloud/api/errors.py)."""
+    detail = r.json()["detail"]
+    assert isinstance(detail, list) and detail, r.text
+    assert all(set(p) == {"field", "value", "reason"} and p["reason"] for p in detail), r.text
+    return detail
+
+
+def problem(r: httpx.Response) -> dict:
+    """The one problem of an error answer (see `problems`)."""
+    (only,) = problems(r)
+    return only
+
+
 async def eventually(check: Callable[[], Awaitable[bool]], what: str, timeout: float = WAIT):
     """Poll `check` until it is true; fail naming `what` after `timeout` seconds."""
     deadline = time.monotonic() + timeout

@@ -127,7 +127,7 @@ class Farm:
             [sys.executable, "-m", "uvicorn", "--factory", "furrow.cloud.app:create_app", "--host", "127.0.0.1",
              "--port", str(self.port), "--log-level", "warning", "--timeout-graceful-shutdown", "3"],
             env=env, stdout=self.log_path.open("wb"), stderr=subprocess.STDOUT)
-        deadline = time.monotonic() + 30
+        deadline = time.monotonic() + 90  # a bound: a busy machine (2 cores, several test runs) starts it slowly
         while True:
             try:
                 if httpx.get(f"{self.url}/api/v1/health", headers=self.auth("admin"), timeout=2).status_code == 200:
@@ -135,6 +135,7 @@ class Farm:
             except httpx.HTTPError:
                 pass
             if self.proc.poll() is not None or time.monotonic() > deadline:
+                self.stop()  # a service that came up too late must not outlive the test
                 raise RuntimeError(f"the cloud service did not start: {self.log_path.read_text()[-3000:]}")
             time.sleep(0.1)
 

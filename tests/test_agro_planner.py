@@ -43,7 +43,7 @@ def state(depletion: float, **kw: object) -> ZoneState:
 def test_below_mad_skips_and_says_why():
     """Depletion 30 mm under MAD 45 mm: skip, rule below-mad, no command."""
     d = plan_zone(zone(), state(30.0), None, None, NIGHT)
-    assert d.action is Action.SKIP and d.rule == "below-mad" and d.commands == ()
+    assert d.action is Action.SKIP and d.rule == "below-mad" and d.runs == ()
     assert d.explanation == "depletion 30.0 mm is below MAD 45.0 mm (50% of TAW 90.0 mm)"
     assert d.inputs["mad_mm"] == 45.0 and d.inputs["forecast"] is None
 
@@ -54,9 +54,9 @@ def test_mad_reached_refills_and_converts_mm_to_valve_minutes():
     assert d.action is Action.IRRIGATE and d.rule == "mad-reached"
     assert d.net_mm == 50.0 and d.gross_mm == 62.5
     assert d.runtime_s == 22500  # 62.5 mm / 10 mm/h = 6.25 h
-    (cmd,) = d.commands
-    assert cmd["node"] == "irr-01" and cmd["valve"] == 3 and cmd["duration_s"] == 22500
-    assert cmd["not_before"] == NIGHT.isoformat()
+    (run,) = d.runs
+    assert run.node == "irr-01" and run.valve == 3 and run.duration == timedelta(seconds=22500)
+    assert run.not_before == NIGHT
     assert "reached MAD 45.0 mm: refill 50.0 mm to 0.0 mm" in d.explanation
 
 
@@ -68,14 +68,17 @@ def test_refill_target_leaves_planned_depletion():
     assert d.inputs["refill_to_mm"] == 9.0
 
 
-def test_commands_satisfy_the_contract():
-    """The command data builds a valid contract command (duration within max runtime)."""
+def test_planned_runs_satisfy_the_contract():
+    """A planned run builds a valid contract command (duration within max runtime), and its record
+    keeps the fields of POST /api/v1/commands."""
     d = plan_zone(zone(), state(50.0), None, None, NIGHT)
-    (cmd,) = d.commands
+    (run,) = d.runs
+    cmd = run.to_record()
     nb = int(datetime.fromisoformat(str(cmd["not_before"])).timestamp() * 1000)
     make_command("c-1", cmd["node"], cmd["valve"], cmd["action"], cmd["duration_s"], cmd["max_runtime_s"], nb,
                  nb + int(cmd["ttl_s"]) * 1000)
-    assert cmd["max_runtime_s"] >= cmd["duration_s"]
+    assert run.max_runtime >= run.duration and nb + int(cmd["ttl_s"]) * 1000 == run.expires.timestamp() * 1000
+    assert d.to_record()["commands"] == [cmd]
 
 
 def test_rain_since_balance_is_deducted():
@@ -89,7 +92,7 @@ def test_rain_since_balance_is_deducted():
 def test_irrigation_the_balance_does_not_count_yet_is_deducted():
     """A 48 mm run in flight on a zone at 50 mm: already-irrigating, skip; 20 mm leaves 30 mm to refill."""
     d = plan_zone(zone(), state(50.0, irrigation_since_balance_mm=48.0), None, None, NIGHT)
-    assert (d.action, d.rule, d.commands) == (Action.SKIP, "already-irrigating", ())
+    assert (d.action, d.rule, d.runs) == (Action.SKIP, "already-irrigating", ())
     assert d.inputs["irrigation_since_balance_mm"] == 48.0 and d.inputs["depletion_now_mm"] == 2.0
     assert d.explanation == ("depletion 50.0 mm reached MAD 45.0 mm, but 48.0 mm of irrigation in flight or run "
                              "since the balance leaves 2.0 mm")
@@ -154,10 +157,10 @@ def test_valve_max_runtime_splits_the_run():
     each under the valve's maximum, split-at-max-runtime explained."""
     d = plan_zone(zone(max_runtime_s=7200), state(50.0), None, None, NIGHT)
     assert d.runtime_s == 18000 and d.net_mm == 50.0 and "split-at-max-runtime" in d.adjustments
-    assert [c["duration_s"] for c in d.commands] == [6000, 6000, 6000]
-    assert [c["not_before"] for c in d.commands] == ["2026-07-10T23:00:00+02:00", "2026-07-11T00:50:00+02:00",
-                                                     "2026-07-11T02:40:00+02:00"]
-    assert all(c["max_runtime_s"] <= 7200 for c in d.commands)
+    assert [r.duration.total_seconds() for r in d.runs] == [6000, 6000, 6000]
+    assert [r.not_before.isoformat() for r in d.runs] == ["2026-07-10T23:00:00+02:00", "2026-07-11T00:50:00+02:00",
+                                                          "2026-07-11T02:40:00+02:00"]
+    assert all(r.max_runtime <= timedelta(seconds=7200) for r in d.runs)
     assert "split into 3 runs of at most 7200 s (the valve maximum), 10 min apart" in d.explanation
 
 
@@ -165,7 +168,7 @@ def test_valve_max_runtime_caps_beyond_max_runs():
     """With at most 2 runs of 2 h allowed, the 5 h refill is cut to 4 h (40 mm), capped-at-max-runtime."""
     d = plan_zone(zone(max_runtime_s=7200, max_runs=2), state(50.0), None, None, NIGHT)
     assert d.runtime_s == 14400 and d.net_mm == 40.0 and "capped-at-max-runtime" in d.adjustments
-    assert [c["duration_s"] for c in d.commands] == [7200, 7200]
+    assert [r.duration.total_seconds() for r in d.runs] == [7200, 7200]
     assert "capped at 2 run(s) of the valve maximum 7200 s (40.0 mm net)" in d.explanation
 
 
@@ -174,8 +177,8 @@ def test_outside_night_window_defers_to_window_start():
     d = plan_zone(zone(), state(50.0), None, None, NOON)
     assert d.action is Action.IRRIGATE and "deferred-to-window" in d.adjustments
     assert d.not_before == datetime(2026, 7, 10, 22, 0, tzinfo=TZ)
-    assert d.commands[0]["not_before"] == "2026-07-10T22:00:00+02:00"
-    assert d.commands[0]["ttl_s"] == 8 * 3600  # until the window closes at 06:00
+    assert d.runs[0].not_before.isoformat() == "2026-07-10T22:00:00+02:00"
+    assert d.runs[0].expires - d.runs[0].not_before == timedelta(hours=8)  # until the window closes at 06:00
     assert "deferred to the night window at 2026-07-10 22:00" in d.explanation
 
 
@@ -202,7 +205,7 @@ def test_schedule_groups_runs_one_zone_at_a_time_driest_first():
     assert second.not_before == NIGHT and "group-sequenced" not in second.adjustments
     assert first.not_before == NIGHT + timedelta(seconds=second.runtime_s + 60)
     assert "group-sequenced" in first.adjustments
-    assert first.commands[0]["not_before"] == first.not_before.isoformat()
+    assert first.runs[0].not_before == first.not_before
     assert first.explanation.endswith(f"after the zone before it in group pump-1, at {first.not_before:%H:%M}")
 
 
@@ -211,9 +214,9 @@ def test_schedule_groups_waits_for_every_split_run():
     a = plan_zone(zone(max_runtime_s=7200), state(80.0), None, None, NIGHT)  # 4 runs: capped at 3 x 7200 s
     b = plan_zone(zone(max_runtime_s=7200), state(50.0), None, None, NIGHT)  # 3 runs of 6000 s
     first, second = schedule_groups([a, b])
-    last_end = datetime.fromisoformat(str(first.commands[-1]["not_before"])) + timedelta(seconds=7200)
+    last_end = first.runs[-1].not_before + timedelta(seconds=7200)
     assert second.not_before == last_end + timedelta(seconds=60)
-    starts = [datetime.fromisoformat(str(c["not_before"])) for c in second.commands]
+    starts = [r.not_before for r in second.runs]
     assert starts[0] == second.not_before and starts[1] - starts[0] == timedelta(seconds=6000 + 600)
 
 
@@ -221,7 +224,7 @@ def test_override_hold_issues_nothing():
     """Hold: nothing is issued even when the zone is dry, rule override-hold."""
     o = Override(OverrideKind.HOLD, by="ana")
     d = plan_zone(zone(), state(85.0, override=o), None, None, NIGHT)
-    assert d.action is Action.HOLD and d.rule == "override-hold" and d.commands == ()
+    assert d.action is Action.HOLD and d.rule == "override-hold" and d.runs == ()
     assert d.explanation == "held by ana: nothing is issued" and d.inputs["override"]["by"] == "ana"
 
 

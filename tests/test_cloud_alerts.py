@@ -30,7 +30,7 @@ from furrow.cloud.migrations import current, head
 from furrow.cloud.registry.models import PathogenIn
 from furrow.edge.batch import make_batch
 from furrow.edge.payload import make_reading, make_uplink
-from tests.cloud_support import WAIT, Door, eventually, item, local_settings, running_app
+from tests.cloud_support import WAIT, Door, eventually, item, local_settings, problem, running_app
 from tests.servers import free_port
 
 MINUTE = 60_000
@@ -133,7 +133,7 @@ async def _dry_zone_lifecycle(c) -> None:
     assert r.json()["acknowledged_by"] == "bootstrap-admin" and r.json()["ack_note"] == "seen, irrigation planned"
     assert await alerts(c) == [] and [x["id"] for x in await alerts(c, state="acknowledged")] == [a["id"]]
     again = await c.post(f"/api/v1/alerts/{a['id']}/ack")
-    assert again.status_code == 409 and "already acknowledged by bootstrap-admin" in again.json()["detail"]
+    assert again.status_code == 409 and "already acknowledged by bootstrap-admin" in problem(again)["reason"]
     assert (await c.post("/api/v1/alerts/999999/ack")).status_code == 404
 
     await ingest(c, soil(now_ms(), vwc=15.0))  # 48 mm: critical

@@ -9,7 +9,7 @@ from furrow.cloud.commands import AckOutcome, CommandState, moves_forward
 from furrow.edge.batch import make_batch
 from furrow.edge.commands import make_ack
 from furrow.edge.payload import make_reading, make_uplink
-from tests.cloud_support import T0, batch_of, item, local_settings, running_app, soil_uplink
+from tests.cloud_support import T0, batch_of, item, local_settings, problem, running_app, soil_uplink
 
 
 @pytest.fixture
@@ -65,23 +65,23 @@ async def test_a_bad_envelope_answers_422_with_field_value_and_reason(client):
     batch["v"] = "2.0"
     r = await client.post("/api/v1/ingest/batch", json=batch)
     assert r.status_code == 422
-    detail = r.json()["detail"]
+    detail = problem(r)
     assert (detail["field"], detail["value"]) == ("v", "2.0")
     assert "major version" in detail["reason"]
     r = await client.post("/api/v1/ingest/batch", content=b"[1, 2")
-    assert r.status_code == 422 and r.json()["detail"]["field"] == "batch"
+    assert r.status_code == 422 and problem(r)["field"] == "batch"
 
 
 async def test_readings_query_parameters_are_checked(client):
     """An unknown measurement, a bad instant or an empty window is a 422 naming the parameter."""
     r = await client.get("/api/v1/readings", params={"measurement": "moisture"})
-    assert r.status_code == 422 and r.json()["detail"]["field"] == "measurement"
+    assert r.status_code == 422 and problem(r)["field"] == "measurement"
     r = await client.get("/api/v1/readings", params={"start": "yesterday"})
-    assert r.status_code == 422 and r.json()["detail"]["field"] == "start"
+    assert r.status_code == 422 and problem(r)["field"] == "start"
     r = await client.get("/api/v1/readings", params={"start": str(T0), "end": str(T0)})
-    assert r.status_code == 422 and r.json()["detail"]["field"] == "start"
+    assert r.status_code == 422 and problem(r)["field"] == "start"
     r = await client.get("/api/v1/readings", params={"node": "Soil 01"})
-    assert r.status_code == 422 and r.json()["detail"]["field"] == "node"
+    assert r.status_code == 422 and problem(r)["field"] == "node"
 
 
 async def test_create_command_routes_it_through_the_nodes_gateway(client):
@@ -110,7 +110,7 @@ async def test_command_for_a_node_never_heard_is_409(client):
     r = await client.post("/api/v1/commands", json={"node": "irr-99", "valve": 1,
                                                     "duration_s": 60})
     assert r.status_code == 409
-    assert "never reported through a gateway" in r.json()["detail"]
+    assert "never reported through a gateway" in problem(r)["reason"]
 
 
 @pytest.mark.parametrize(
@@ -129,16 +129,16 @@ async def test_invalid_command_is_422_naming_the_field(client, body, field):
     await client.post("/api/v1/ingest/batch", json=irrigation_batch())
     r = await client.post("/api/v1/commands", json=body)
     assert r.status_code == 422
-    assert r.json()["detail"]["field"] == field
+    assert problem(r)["field"] == field
 
 
 async def test_request_schema_errors_are_422_naming_the_field(client):
     """A body of the wrong shape is refused by the request model, naming the field."""
     r = await client.post("/api/v1/commands", json={"node": "irr-01", "valve": "one"})
     assert r.status_code == 422
-    assert r.json()["detail"][0]["loc"] == ["body", "valve"]
+    assert problem(r)["field"] == "valve"
     r = await client.post("/api/v1/commands", json={"node": "irr-01", "valve": 1, "ttl_s": 0})
-    assert r.status_code == 422 and r.json()["detail"][0]["loc"] == ["body", "ttl_s"]
+    assert r.status_code == 422 and problem(r)["field"] == "ttl_s"
 
 
 async def _command(client) -> dict:
@@ -207,7 +207,7 @@ async def test_https_acks_are_bound_to_the_gateway_the_command_went_through(clie
     other, own = await as_gateway("demo.gw-2"), await as_gateway("demo.gw-1")
     r = await client.post("/api/v1/commands/acks", json=_ack(cmd, "received", T0), headers=other)
     assert r.status_code == 403
-    assert cmd["id"] in r.json()["detail"] and "demo/gw-2" in r.json()["detail"]
+    assert problem(r)["value"] == cmd["id"] and "demo/gw-2" in problem(r)["reason"]
     got = (await client.get(f"/api/v1/commands/{cmd['id']}")).json()
     assert [e["state"] for e in got["events"]] == ["created"]
 
@@ -257,6 +257,6 @@ async def test_a_command_never_sent_is_cancelled_or_expired_without_a_close(clie
     assert await commands.expire_due(now_ms=late["expires_ms"] + 1) == 0
     got = (await client.get(f"/api/v1/commands/{late['id']}")).json()
     assert [e["state"] for e in got["events"]] == ["created", "expired"]
-    assert await commands.dispatch_pending(now_ms=late["expires_ms"] + 1) == 0
+    assert await commands.sender.dispatch_pending(now_ms=late["expires_ms"] + 1) == 0
     assert (await client.post(f"/api/v1/commands/{late['id']}/cancel")).status_code == 409
     assert (await client.post("/api/v1/commands/c-nope/cancel")).status_code == 404

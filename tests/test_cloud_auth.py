@@ -16,7 +16,7 @@ from furrow.cloud import Settings
 from furrow.cloud.auth import Role
 from furrow.cloud.db import ApiToken
 from furrow.cloud.migrations import head
-from tests.cloud_support import SECRET_KEY, batch_of, item, local_settings, running_app, soil_uplink
+from tests.cloud_support import SECRET_KEY, batch_of, item, local_settings, problem, running_app, soil_uplink
 
 A, T, G, AD = Role.AGRONOMIST, Role.TECHNICIAN, Role.GATEWAY, Role.ADMIN
 READERS = {T, A, AD}
@@ -38,6 +38,7 @@ EXPECTED: dict[tuple[str, str], set[Role]] = {
     ("GET", "/api/v1/export"): READERS,
     ("GET", "/api/v1/nodes"): READERS,
     ("GET", "/api/v1/nodes/{node}/latest"): READERS,
+    ("GET", "/api/v1/nodes/{node}/gaps"): READERS,
     ("POST", "/api/v1/commands"): {A, AD},
     ("GET", "/api/v1/commands"): READERS,
     ("GET", "/api/v1/commands/{command_id}"): READERS,
@@ -77,7 +78,7 @@ for kind in ("sites", "fields", "zones", "nodes", "valves"):
         EXPECTED[(method, f"/api/v1/registry/{kind}/{{key}}")] = {T, AD}
 
 # Documentation only (no data): open to all, and nothing else is.
-PUBLIC = {("GET", "/openapi.json"), ("GET", "/docs"), ("GET", "/docs/oauth2-redirect"), ("GET", "/redoc")}
+PUBLIC = {("GET", "/openapi.json"), ("GET", "/docs")}  # /docs/assets/: Swagger UI, cloud/docs.py
 PUBLIC.add(("GET", "/"))  # redirects to the dashboard's static files (/app/, cloud/dashboard/)
 # The one route that takes no token because it hands one out (rate-limited; tests/test_security_audit.py).
 LOGIN = ("POST", "/api/v1/auth/login")
@@ -148,14 +149,14 @@ async def test_tokens_are_stored_hashed_expire_and_revoke_at_once(tmp_path):
 
         assert (await admin.delete(f"/api/v1/auth/tokens/{issued['id']}")).status_code == 204
         r = await admin.get("/api/v1/auth/me", headers={"Authorization": f"Bearer {issued['token']}"})
-        assert r.status_code == 401 and "revoked" in r.json()["detail"]
+        assert r.status_code == 401 and "revoked" in problem(r)["reason"]
 
         tokens = admin.app.state.services.tokens
         old = await tokens.issue("maria", Role.AGRONOMIST, ttl_days=1)
         with pytest.raises(Exception, match="expired"):
             await tokens.verify(old.token, now_ms=old.expires_ms)
         r = await admin.post("/api/v1/auth/tokens", json={"user": "maria", "role": "admin"})
-        assert r.status_code == 422 and r.json()["detail"]["field"] == "role"
+        assert r.status_code == 422 and problem(r)["field"] == "role"
 
 
 @pytest.mark.parametrize("secret", [None, "", "changeme", "short-secret"])
@@ -204,6 +205,6 @@ async def test_a_gateway_token_posts_only_its_own_gateways_batches(tmp_path):
         assert r.status_code == 200 and r.json()["stored"] == 2
         other = batch_of([item(soil_uplink(seq=2))], gateway="gw-2", batch_id="gw-2-1")
         r = await client.post("/api/v1/ingest/batch", json=other, headers=gw1)
-        assert r.status_code == 422 and r.json()["detail"]["field"] == "gateway"
+        assert r.status_code == 422 and problem(r)["field"] == "gateway"
         r = await client.post("/api/v1/ingest/batch", json=batch_of([item(soil_uplink(seq=3))]), headers=vague)
-        assert r.status_code == 403 and "<site>.<gateway>" in r.json()["detail"]
+        assert r.status_code == 403 and "<site>.<gateway>" in problem(r)["reason"]

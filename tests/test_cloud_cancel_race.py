@@ -44,10 +44,10 @@ async def test_a_cancel_during_the_publish_sends_a_close(tmp_path, mqtt_topic_pr
                     client.post("/api/v1/commands", json={"node": "soil-01", "valve": 1, "duration_s": 60}))
 
                 async def publishing() -> bool:
-                    return bool(client.app.state.services.commands._sending)
+                    return bool(client.app.state.services.commands.sender.sending)
 
                 await eventually(publishing, "the open command's publish to be waiting on the broker")
-                (cmd_id,) = client.app.state.services.commands._sending
+                (cmd_id,) = client.app.state.services.commands.sender.sending
                 r = await client.post(f"/api/v1/commands/{cmd_id}/cancel", json={"reason": "changed my mind"})
                 assert r.status_code == 200 and r.json()["state"] == "cancelled"
             finally:

@@ -16,7 +16,7 @@ import pytest
 from furrow.cloud.ingest import MAX_BATCH_BYTES
 from furrow.edge.batch import encode_batch
 from furrow.edge.topics import gateway_topic
-from tests.cloud_support import T0, WAIT, batch_of, eventually, item, local_settings, running_app, soil_uplink
+from tests.cloud_support import T0, WAIT, batch_of, eventually, item, local_settings, problem, running_app, soil_uplink
 
 pytestmark = [pytest.mark.mosquitto, pytest.mark.influxdb, pytest.mark.postgres]
 
@@ -98,8 +98,8 @@ async def test_http_ingest_inflates_a_zlib_batch_and_refuses_a_zip_bomb(tmp_path
         assert len(bomb) < 100_000
         r = await client.post("/api/v1/ingest/batch", content=bomb)
         assert r.status_code == 413
-        assert r.json()["detail"]["field"] == "payload"
-        assert "inflates past" in r.json()["detail"]["reason"]
+        assert problem(r)["field"] == "payload"
+        assert "inflates past" in problem(r)["reason"]
 
         r = await client.post("/api/v1/ingest/batch", content=b"\x78\x9c not zlib at all")
         assert r.status_code == 422

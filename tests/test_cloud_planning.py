@@ -17,7 +17,7 @@ from furrow.cloud.migrations import current, head
 from furrow.edge.batch import make_batch
 from furrow.edge.commands import make_ack
 from furrow.edge.payload import make_reading, make_uplink
-from tests.cloud_support import T0, eventually, item, local_settings, running_app, soil_uplink
+from tests.cloud_support import T0, eventually, item, local_settings, problem, running_app, soil_uplink
 
 HOUR = 3_600_000
 # TAW = (31 - 14) % of 300 mm = 51 mm; p 0.5 -> MAD 25.5 mm; 12 mm/h emitters
@@ -121,7 +121,7 @@ async def test_no_probe_reading_is_409_naming_it(tmp_path):
     async with running_app(local_settings(tmp_path)) as c:
         await _farm(c, vwc=None)
         r = await c.post("/api/v1/zones/z1/plan")
-        assert r.status_code == 409 and "vwc_pct" in r.json()["detail"] and "soil-01" in r.json()["detail"]
+        assert r.status_code == 409 and "vwc_pct" in problem(r)["reason"] and "soil-01" in problem(r)["reason"]
         assert (await c.get("/api/v1/zones/z1/decisions")).json() == []
         assert (await c.post("/api/v1/zones/nope/plan")).status_code == 404
 
@@ -151,7 +151,21 @@ async def test_overrides_are_honoured_by_the_next_plan(tmp_path):
 
         bad = {"action": "skip", "amount_mm": 3, "reason": "x"}
         r = await c.post("/api/v1/zones/z1/override", json=bad, headers=ana)
-        assert r.status_code == 422 and r.json()["detail"]["field"] == "amount_mm"
+        assert r.status_code == 422 and problem(r)["field"] == "amount_mm"
+
+
+async def test_water_now_on_a_zone_without_its_valve_is_409_naming_it(tmp_path):
+    """water_now on a zone whose valve was removed answers 409 naming the valve and records nothing
+    (it answered 201, and the next plan then failed); a skip, which needs no valve, is still taken."""
+    async with running_app(local_settings(tmp_path)) as c:
+        await _farm(c, vwc=20.0)
+        (valve,) = (await c.get("/api/v1/registry/valves")).json()
+        assert (await c.delete(f"/api/v1/registry/valves/{valve['id']}")).status_code == 204
+        r = await c.post("/api/v1/zones/z1/override", json={"action": "water_now", "reason": "dry"})
+        assert r.status_code == 409, r.text
+        assert problem(r)["field"] == "zone" and "valve: the zone has 0 valve(s)" in problem(r)["reason"]
+        r = await c.post("/api/v1/zones/z1/override", json={"action": "skip", "reason": "harvest"})
+        assert r.status_code == 201 and r.json()["id"] == 1  # the refused water_now took no id
 
 
 @pytest.mark.parametrize("path", ["plan", "override"])
@@ -161,7 +175,7 @@ async def test_a_technician_may_read_decisions_but_not_plan_or_override(tmp_path
         await _farm(c, vwc=20.0)
         tom = {"Authorization": f"Bearer {(await c.app.state.services.tokens.issue('tom', Role.TECHNICIAN, 1)).token}"}
         r = await c.post(f"/api/v1/zones/z1/{path}", json={"action": "hold", "reason": "x"}, headers=tom)
-        assert r.status_code == 403 and "agronomist" in r.json()["detail"]
+        assert r.status_code == 403 and "agronomist" in problem(r)["reason"]
         assert (await c.get("/api/v1/zones/z1/decisions", headers=tom)).status_code == 200
         assert await _planner_commands(c) == []
 
@@ -256,7 +270,7 @@ async def test_the_balance_comes_from_the_farms_weather_rain_irrigation_and_prob
         assert [x["irrigation_mm"] for x in rows] == [0.0, 6.0, 0.0]
         assert rows[2]["gdd_cum"] > rows[0]["gdd_cum"] >= 0
         bad = await c.get("/api/v1/zones/z1/balance", params={"days": 0})
-        assert bad.status_code == 422 and bad.json()["detail"]["field"] == "days"
+        assert bad.status_code == 422 and problem(bad)["field"] == "days"
 
         d = (await c.post("/api/v1/zones/z1/plan")).json()
         assert d["inputs"]["sources"]["depletion"].startswith("water balance to the end of 2026-01-03")

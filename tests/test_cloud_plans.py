@@ -221,9 +221,9 @@ async def test_a_cancelled_command_leaves_the_gateways_plan(tmp_path, mosquitto,
 
 @pytest.mark.mosquitto
 async def test_a_planning_run_publishes_the_zones_plan_to_its_gateway(tmp_path, mosquitto, mqtt_topic_prefix):
-    """Planning z1 at noon defers a run to 22:00: the zone's gateway receives a plan holding that
-    command, valid for plan_validity_s from the planning time; planning again publishes the plan
-    again, with a fresh id and the same command."""
+    """Planning z1 at noon defers a run to 22:00: the zone's gateway receives one plan (not one per
+    command created) holding that command, valid for plan_validity_s from the planning time;
+    planning again publishes the plan again, with a fresh id and the same command."""
     settings = local_settings(tmp_path, mqtt_enabled=True, mqtt_host=mosquitto.host, mqtt_port=mosquitto.port,
                               topic_root=mqtt_topic_prefix, mqtt_reconnect_max_s=0.5, plan_validity_s=7200)
     gw = Peer(mosquitto.host, mosquitto.port)
@@ -235,7 +235,9 @@ async def test_a_planning_run_publishes_the_zones_plan_to_its_gateway(tmp_path, 
             await _weather_farm(c)
             noon = T0 + 3 * DAY + 12 * HOUR
             services.planning.clock = lambda: noon
+            published = services.commands.plans.counts["published"]
             d = (await c.post("/api/v1/zones/z1/plan")).json()
+            assert services.commands.plans.counts["published"] == published + 1  # once per planning pass
             (cmd,) = await _planner_commands(c)
             assert d["command_ids"] == [cmd["id"]] and cmd["not_before_ms"] == T0 + 3 * DAY + 22 * HOUR
             plans = await _plans(gw, lambda p: [x["id"] for x in p["commands"]] == [cmd["id"]])

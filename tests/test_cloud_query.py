@@ -10,7 +10,7 @@ import pytest
 
 from furrow.cloud.storage import Influx1ReadingStore, Rollups
 from furrow.edge.payload import make_reading, make_uplink
-from tests.cloud_support import T0, batch_of, item, local_settings, running_app
+from tests.cloud_support import T0, batch_of, item, local_settings, problem, running_app
 
 HOUR = 3_600_000
 ZONE = {"id": "z1", "field_id": "f1", "name": "Zone 1", "area_ha": 2.0, "soil_texture": "loam",
@@ -43,6 +43,13 @@ async def _ingest(client) -> None:
     assert r.status_code == 200 and not r.json()["rejected"]
 
 
+async def _zone_with(client, node: str) -> None:
+    """Site s1, field f1, zone z1 with `node` registered in it."""
+    for path, body in [("sites", {"id": "s1", "name": "Farm"}), ("fields", {"id": "f1", "site_id": "s1", "name": "F"}),
+                       ("zones", ZONE), ("nodes", {"id": node, "role": "soil", "zone_id": "z1"})]:
+        assert (await client.post(f"/api/v1/registry/{path}", json=body)).status_code == 201
+
+
 async def test_series_aggregates_per_window_and_per_zone(client):
     """Hourly means per sensor come back per node and for a zone's registered nodes."""
     await _ingest(client)
@@ -55,15 +62,13 @@ async def test_series_aggregates_per_window_and_per_zone(client):
     r = await client.get("/api/v1/series", params={**params, "fn": "max", "window": "1d"})
     assert [(b["depth_cm"], b["value"]) for b in r.json()] == [(10, 27.0), (80, 35.0)]
 
-    for path, body in [("sites", {"id": "s1", "name": "Farm"}), ("fields", {"id": "f1", "site_id": "s1", "name": "F"}),
-                       ("zones", ZONE), ("nodes", {"id": "soil-02", "role": "soil", "zone_id": "z1"})]:
-        assert (await client.post(f"/api/v1/registry/{path}", json=body)).status_code == 201
+    await _zone_with(client, "soil-02")
     r = await client.get("/api/v1/series", params={"measurement": "vwc_pct", "zone": "z1", "start": str(T0),
                                                     "end": str(T0 + HOUR), "window": "1h"})
     assert [(b["node"], b["depth_cm"], b["value"]) for b in r.json()] == [("soil-02", 10, 10.0), ("soil-02", 80, 12.0)]
 
     r = await client.get("/api/v1/series", params={**params, "window": "1 week"})
-    assert r.status_code == 422 and r.json()["detail"]["field"] == "window"
+    assert r.status_code == 422 and problem(r)["field"] == "window"
 
     summary = (await client.get("/api/v1/zones/z1/summary")).json()
     assert [(p["node"], p["depth_cm"], p["vwc_pct"]) for p in summary["probes"]] == [("soil-02", 10, 10.0)]
@@ -84,6 +89,34 @@ async def test_export_as_csv_and_line_protocol(client):
     assert len(lines) == 24
     assert any(line.startswith("soil_temp_c,") and 'fault="disconnected"' in line for line in lines)
     assert lines[0].rsplit(" ", 1)[1] == str(T0 * 1_000_000)
+
+
+async def test_export_of_a_zone_has_iso_times_and_quality_flags(client):
+    """export?zone= gives every reading of the zone's registered nodes only, each CSV row with its
+    ISO 8601 UTC time and the gateway's quality flags (export ignored zone and had neither)."""
+    flagged = item(_soil("soil-02", 1, T0 + HOUR, 11, 13), flags=["clock_corrected", "spike"])
+    assert (await client.post("/api/v1/ingest/batch", json=batch_of([flagged]))).status_code == 200
+    await _ingest(client)
+    await _zone_with(client, "soil-02")
+    r = await client.get("/api/v1/export", params={"zone": "z1", "start": str(T0), "end": str(T0 + 2 * HOUR)})
+    assert r.status_code == 200, r.text
+    rows = list(csv.DictReader(io.StringIO(r.text)))
+    assert {x["node"] for x in rows} == {"soil-02"} and len(rows) == 6
+    assert rows[0]["time"] == "2026-01-01T00:00:00.000Z" and rows[-1]["time"] == "2026-01-01T01:00:00.000Z"
+    assert {x["flags"] for x in rows} == {"", "clock_corrected spike"}
+
+
+async def test_an_unknown_node_or_zone_is_404_naming_it(client):
+    """export of a node neither registered nor heard, or of an unknown zone, is 404 naming it (it
+    answered an empty 200), and so is a series of an unknown zone (it said to give a node)."""
+    await _ingest(client)
+    r = await client.get("/api/v1/export", params={"node": "soil-99"})
+    assert r.status_code == 404 and (problem(r)["field"], problem(r)["value"]) == ("node", "soil-99")
+    r = await client.get("/api/v1/export", params={"zone": "nosuch"})
+    assert r.status_code == 404 and (problem(r)["field"], problem(r)["value"]) == ("zone", "nosuch")
+    r = await client.get("/api/v1/series", params={"zone": "nosuch", "measurement": "vwc_pct"})
+    assert r.status_code == 404 and (problem(r)["field"], problem(r)["value"]) == ("zone", "nosuch")
+    assert (await client.get("/api/v1/export", params={"node": "soil-01"})).status_code == 200
 
 
 async def test_node_health_reports_battery_signal_firmware_and_faults(client):

@@ -7,7 +7,7 @@ import pytest
 
 from furrow.edge.batch import make_batch
 from furrow.edge.payload import make_reading, make_uplink
-from tests.cloud_support import T0, item, local_settings, running_app
+from tests.cloud_support import T0, item, local_settings, problem, problems, running_app
 
 ZONE = {"id": "z1", "field_id": "f1", "name": "Zone 1", "area_ha": 2.0, "soil_texture": "loam",
         "field_capacity_pct": 31.0, "wilting_point_pct": 14.0, "root_depth_cm": 60, "crop": "maize",
@@ -42,7 +42,7 @@ async def test_registry_crud_round_trip(client):
     assert r.status_code == 200 and r.json()["crop"] == "wheat"
 
     r = await client.delete("/api/v1/registry/zones/z1")
-    assert r.status_code == 409 and "still has" in r.json()["detail"]
+    assert r.status_code == 409 and "still has" in problem(r)["reason"]
     assert (await client.delete(f"/api/v1/registry/valves/{valve_id}")).status_code == 204
     assert (await client.delete("/api/v1/registry/nodes/soil-01")).status_code == 204
     assert (await client.delete("/api/v1/registry/zones/z1")).status_code == 204
@@ -61,13 +61,13 @@ async def test_a_bad_zone_is_refused_naming_the_field(client, change, field):
     """Each invalid zone answers 422 and the error names the offending field."""
     r = await client.post("/api/v1/registry/zones", json={**ZONE, **change})
     assert r.status_code == 422
-    assert field in [e["loc"][-1] for e in r.json()["detail"]]
+    assert field in [p["field"].split(".")[-1] for p in problems(r)]
 
 
 async def test_a_missing_parent_or_duplicate_is_named(client):
     """A zone of an unknown field is 422 naming field_id; the same id twice is 409."""
     r = await client.post("/api/v1/registry/zones", json={**ZONE, "field_id": "nope"})
-    assert r.status_code == 422 and r.json()["detail"]["field"] == "field_id"
+    assert r.status_code == 422 and problem(r)["field"] == "field_id"
     assert (await client.post("/api/v1/registry/zones", json=ZONE)).status_code == 201
     assert (await client.post("/api/v1/registry/zones", json=ZONE)).status_code == 409
 
@@ -77,10 +77,10 @@ async def test_millimetres_need_a_registered_zone_and_only_one_amount(client):
     up = make_uplink("irr-09", "irrigation", 1, T0, [make_reading("valve_open", 0, channel=1)], "0.1.0")
     await client.post("/api/v1/ingest/batch", json=make_batch("s1", "gw-1", "b1", T0, [item(up)]))
     r = await client.post("/api/v1/commands", json={"node": "irr-09", "valve": 1, "amount_mm": 5})
-    assert r.status_code == 422 and r.json()["detail"]["field"] == "amount_mm"
+    assert r.status_code == 422 and problem(r)["field"] == "amount_mm"
     r = await client.post("/api/v1/commands", json={"node": "irr-09", "valve": 1, "duration_s": 5, "amount_min": 1})
-    assert r.status_code == 422 and r.json()["detail"]["field"] == "amount_min"
+    assert r.status_code == 422 and problem(r)["field"] == "amount_min"
     r = await client.post("/api/v1/commands", json={"node": "irr-09", "valve": 1, "amount_min": 1.5})
     assert r.status_code == 201 and r.json()["duration_s"] == 90
     r = await client.post("/api/v1/commands", json={"zone": "z9", "amount_mm": 5})
-    assert r.status_code == 422 and r.json()["detail"]["field"] == "zone"
+    assert r.status_code == 422 and problem(r)["field"] == "zone"

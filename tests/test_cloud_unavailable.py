@@ -18,6 +18,7 @@ from tests.cloud_support import (
     eventually,
     item,
     local_settings,
+    problem,
     running_app,
     soil_uplink,
 )
@@ -51,7 +52,7 @@ async def test_http_ingest_answers_503_with_retry_after_while_influxdb_is_down(
             r = await client.post("/api/v1/ingest/batch", json=batch)
             assert r.status_code == 503
             assert int(r.headers["Retry-After"]) > 0
-            assert "nothing was stored" in r.json()["detail"]
+            assert "nothing was stored" in problem(r)["reason"]
             assert (await client.get("/api/v1/nodes")).json() == []
 
             await door.open()

@@ -61,7 +61,7 @@ def test_each_role_logs_in_and_sees_what_its_role_allows(farm, browser):
     page.fill("input[name=name]", "maria")
     page.fill("input[name=password]", "not-her-password")
     page.click("button:has-text('Log in')")
-    expect(page.locator(".notice.error")).to_contain_text("Login refused")
+    expect(page.locator(".notice.error")).to_contain_text("Login refused: password: wrong name or password")
     page.fill("input[name=password]", "furrow-dashboard-pw-1")
     page.click("button:has-text('Log in')")
     expect(page.get_by_test_id("who")).to_have_text("maria · agronomist")

@@ -161,6 +161,8 @@ def walk(page: Page, farm: Farm, shots: str | None = None) -> dict[str, list[lis
     shows, by page; with `shots`, a screenshot of each as docs/img/dashboard-SHOTS-<page>.png."""
     page.goto(f"{farm.url}/")
     page.wait_for_selector("[data-view=login][data-rendered='1']")
+    expect(page.locator("#nav")).to_be_hidden()  # nothing to navigate to before login
+    expect(page.locator("#live")).to_have_css("background-color", "rgba(255, 255, 255, 0.133)")  # offline: not green
     seen = {"login": page.evaluate(COLLECT)}
     if shots:
         screenshot(page, f"{shots}-{SCREENSHOTS['login']}")
@@ -201,6 +203,9 @@ def test_every_page_in_english_shows_no_chinese(farm, dashboard_browser):
     seen = walk(page, farm)
     assert page.evaluate("document.documentElement.lang") == "en"
     assert {name: chinese_in(texts) for name, texts in seen.items() if chinese_in(texts)} == {}
+    # which browser languages read which catalogue: Traditional Chinese is not offered Simplified
+    assert page.evaluate("import('/app/i18n.js').then((m) => [['zh-TW', 'en-US'], ['zh-Hans-CN'], ['zh'], ['fr']]"
+                         ".map((tags) => m.matchLocale(tags)))") == ["en", "zh-CN", "zh-CN", None]
     assert page.errors == []
 
 

@@ -11,7 +11,7 @@ from furrow.edge import batch, commands, modbus_map, payload
 from furrow.edge.crc import crc16_modbus
 from furrow.edge.errors import ContractError
 from furrow.gateway.config import ConfigError, load_config
-from tests.cloud_support import local_settings, running_app
+from tests.cloud_support import local_settings, problem, running_app
 from tests.fuzz_targets import _rtu_rig
 
 GOOD = {"v": "1.0", "node": "soil-01", "role": "soil", "seq": 1, "ts_ms": 1767225600000, "fw": "0.1.0",
@@ -59,7 +59,7 @@ async def test_the_cloud_answers_a_deeply_nested_batch_with_422(tmp_path):
     async with running_app(local_settings(tmp_path)) as client:
         r = await client.post("/api/v1/ingest/batch", content=DEEP, headers={"Content-Type": "application/json"})
     assert r.status_code == 422
-    assert r.json()["detail"]["field"] == "batch"
+    assert problem(r)["field"] == "batch"
 
 
 def _ack_block(id_bytes: bytes) -> list[int]:
@@ -124,4 +124,4 @@ async def test_a_valve_key_past_int64_is_422_not_500(tmp_path):
                    await client.put(f"/api/v1/registry/valves/{huge}",
                                     json={"node_id": "irr-01", "channel": 1, "zone_id": "z"})]
     assert [r.status_code for r in answers] == [422, 422, 422]
-    assert all(r.json()["detail"][0]["loc"] == ["path", "key"] for r in answers)
+    assert all(problem(r)["field"] == "key" for r in answers)

@@ -21,7 +21,7 @@ from furrow.edge import commands
 from furrow.edge.topics import gateway_topic
 from furrow.gateway.config import ConfigError, load_config
 from furrow.gateway.status_report import modbus_counters, status_url
-from tests.cloud_support import ADMIN, T0, WAIT, eventually, local_settings, running_app
+from tests.cloud_support import ADMIN, T0, WAIT, eventually, local_settings, problem, running_app
 from tests.gateway_support import SITE, Peer, gateway_config, running_gateway, soil_bus
 from tests.servers import free_port
 
@@ -246,7 +246,7 @@ async def test_the_status_route_checks_reports_as_the_mqtt_path_does(tmp_path):
                ({"ts_ms": now + 3600_000, "modbus": {"soil-07": counters}}, "ts_ms")]
         for body, field in bad:
             r = await client.post(url, json=body)
-            assert r.status_code == 422 and r.json()["detail"]["field"] == field, r.text
+            assert r.status_code == 422 and problem(r)["field"] == field, r.text
         assert (await bus_page(client, "gw-1"))["reported_ms"] is None
         r = await client.post(url, json={"ts_ms": now, "modbus": {"soil-07": counters}})
         assert r.status_code == 204, r.text

@@ -33,8 +33,9 @@ from furrow.hil.faults import (
 )
 from furrow.hil.mosquitto import MosquittoBroker
 from furrow.hil.scenarios import RunOptions, all_scenarios
-from furrow.hil.scenarios._fault_rig import Issued, Ledger, account, audit_valves, irrigation_slot
+from furrow.hil.scenarios._fault_rig import irrigation_slot
 from furrow.hil.scenarios.gateway_crash import crash_plan
+from furrow.hil.verdict import Issued, Ledger, Opening, account, audit_valves
 from furrow.hil.virtual_farm import VirtualFarm, VirtualZone
 
 T0 = 1_767_225_600_000
@@ -309,20 +310,16 @@ def test_account_counts_lost_and_stored_twice():
 
 
 def test_valve_audit_finds_late_starts_overruns_and_opens_without_a_command():
-    """Judged on the drive log: opened after expiry is late, held past max runtime is an
-    overrun, an open no "started" ack explains counts as an overrun."""
-    f = farm()
-    valve = FaultyValve(f, "irr-01", 1)
-    valve.intervals = [[T0 + 1000, T0 + 3000], [T0 + 70_000, T0 + 71_000], [T0 + 80_000, T0 + 95_000],
-                       [T0 + 99_000, None]]
-    issued = [Issued("ok", "irr-01", 1, T0, T0 + 60_000, 10), Issued("late", "irr-01", 1, T0, T0 + 60_000, 10),
-              Issued("long", "irr-01", 1, T0, T0 + 90_000, 10)]
-    acks = [{"id": i, "node": "irr-01", "state": "started", "ts_ms": t}
-            for i, t in (("ok", T0 + 1000), ("late", T0 + 70_000), ("long", T0 + 80_000))]
-    audit = audit_valves([valve], issued, acks, end_ms=T0 + 100_000)
+    """Judged on the valves' own record against the commands held: an opening after the expiry of the
+    latest command for that valve is late, one held past that command's max runtime is an overrun,
+    and an opening of a valve no command was for counts as an overrun (no ack is consulted)."""
+    openings = [Opening("irr-01", 1, T0 + 1000, T0 + 3000), Opening("irr-01", 1, T0 + 70_000, T0 + 71_000),
+                Opening("irr-01", 1, T0 + 80_000, T0 + 95_000), Opening("irr-01", 2, T0 + 99_000, None)]
+    issued = [Issued("ok", "irr-01", 1, T0, T0 + 60_000, 10), Issued("late", "irr-01", 1, T0 + 50_000, T0 + 60_000, 10),
+              Issued("long", "irr-01", 1, T0 + 80_000, T0 + 90_000, 10)]
+    audit = audit_valves(openings, issued, end_ms=T0 + 100_000)
     assert (audit.opens, audit.late, audit.overruns, audit.unexplained) == (4, 1, 2, 1)
-    valve.intervals = valve.intervals[:1]
-    assert audit_valves([valve], issued, acks, T0 + 100_000).overruns == 0
+    assert audit_valves(openings[:1], issued, T0 + 100_000).overruns == 0
 
 
 # -- the broker --------------------------------------------------------------------------------

@@ -23,7 +23,7 @@ from furrow.cloud.agronomy.alerts import (
 from furrow.cloud.agronomy.messages import Message, placeholders
 from furrow.cloud.dashboard import CATALOGUES, locales
 from furrow.cloud.db import AlertRow
-from tests.cloud_support import local_settings, running_app
+from tests.cloud_support import local_settings, problem, running_app
 from tests.test_agro_planner import NOON, zone
 from tests.test_cloud_planning import _farm
 
@@ -160,6 +160,6 @@ async def test_a_person_keeps_her_dashboard_language_and_a_bad_one_is_refused(tm
         assert r.status_code == 200 and r.json()["locale"] == "zh-CN", r.text
         assert (await c.get("/api/v1/auth/me", headers=second)).json()["locale"] == "zh-CN"
         bad = await c.put("/api/v1/auth/me/locale", json={"locale": "fr"}, headers=first)
-        assert bad.status_code == 422 and bad.json()["detail"]["field"] == "locale", bad.text
+        assert bad.status_code == 422 and problem(bad)["field"] == "locale", bad.text
         assert (await c.put("/api/v1/auth/me/locale", json={"locale": None}, headers=second)).status_code == 200
         assert (await c.get("/api/v1/auth/me", headers=first)).json()["locale"] is None

@@ -9,7 +9,7 @@ import httpx
 
 from furrow.cloud import create_app
 from furrow.cloud.limits import MAX_BODY_BYTES, MAX_INGEST_BODY_BYTES, BodyLimits
-from tests.cloud_support import ADMIN, ADMIN_TOKEN, batch_of, item, local_settings, running_app, soil_uplink
+from tests.cloud_support import ADMIN, ADMIN_TOKEN, batch_of, item, local_settings, problem, running_app, soil_uplink
 from tests.http_support import UvicornThread
 
 WAIT_S = 10.0  # every socket wait here is bounded by this
@@ -43,8 +43,8 @@ async def test_a_body_past_the_limit_is_refused_with_413_naming_the_body(tmp_pat
         chunked = await client.post("/api/v1/registry/sites", content=chunks(),
                                     headers={"Content-Type": "application/json"})
         small = await client.post("/api/v1/registry/sites", json={"id": "north", "name": "North farm"})
-    assert declared.status_code == 413 and declared.json()["detail"]["field"] == "body"
-    assert chunked.status_code == 413 and chunked.json()["detail"]["field"] == "body"
+    assert declared.status_code == 413 and problem(declared)["field"] == "body"
+    assert chunked.status_code == 413 and problem(chunked)["field"] == "body"
     assert small.status_code == 201
 
 

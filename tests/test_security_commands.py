@@ -313,7 +313,7 @@ async def test_cloud_signed_command_runs_on_a_node_checking_its_mac_and_refusals
             await eventually(lambda: _true(cloud.ack_outcomes["replay_refused"] == 1), "the replay refusal")
             assert await state_is("completed", cmd_id)
 
-            cloud.signer = CommandSigner.create(keys["stranger"])  # a key the gateway does not trust
+            cloud.sender.signer = CommandSigner.create(keys["stranger"])  # a key the gateway does not trust
             other_id = (await cloud.create(node="irr-sec", valve=1, action="open", duration_s=1))[0].id
             await eventually(lambda: state_is("rejected", other_id), "the wrong-key command to be rejected")
             other = await cloud.get(other_id)

@@ -21,7 +21,7 @@ from furrow.cloud.db import DeviceCredential
 from furrow.cloud.identity.mosquitto import check_password
 from furrow.firmware.config import validate
 from furrow.gateway.config import GatewayConfig
-from tests.cloud_support import ADMIN, ADMIN_TOKEN, SECRET_KEY, WAIT, local_settings, running_app
+from tests.cloud_support import ADMIN, ADMIN_TOKEN, SECRET_KEY, WAIT, local_settings, problem, running_app
 from tests.security_support import register_node, register_site
 from tests.servers import free_port
 
@@ -87,15 +87,15 @@ async def test_credential_errors_name_what_is_wrong(tmp_path):
         assert r.status_code == 201
         assert (await client.post("/api/v1/nodes/ghost/credentials")).status_code == 404
         r = await client.post("/api/v1/nodes/loose/credentials")
-        assert r.status_code == 422 and r.json()["detail"]["field"] == "zone_id"
+        assert r.status_code == 422 and problem(r)["field"] == "zone_id"
         assert (await client.post("/api/v1/gateways/nowhere/gw-1/credentials")).status_code == 404
         r = await client.post("/api/v1/gateways/s1/GW!/credentials")
-        assert r.status_code == 422 and r.json()["detail"]["field"] == "gateway"
+        assert r.status_code == 422 and problem(r)["field"] == "gateway"
         assert (await client.delete("/api/v1/nodes/loose/credentials")).status_code == 404
         tokens = client.app.state.services.tokens
         agro = (await tokens.issue("maria", "agronomist", 1)).token
         r = await client.post("/api/v1/gateways/s1/gw-1/credentials", headers={"Authorization": f"Bearer {agro}"})
-        assert r.status_code == 403 and "technician, admin" in r.json()["detail"]
+        assert r.status_code == 403 and "technician, admin" in problem(r)["reason"]
 
 
 @pytest.fixture(scope="module")

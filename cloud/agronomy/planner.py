@@ -2,8 +2,9 @@
 
 `plan_zone(zone, state, weather, forecast, now)` is pure. It returns a Decision
 carrying its inputs, the rule that decided it, every adjustment made on the way,
-a sentence for a person, and the command(s) to create as plain data (the fields
-of POST /api/v1/commands). The cloud stores the Decision and issues the commands.
+a sentence for a person, and the run(s) to command as typed `PlannedRun`s (node,
+valve, duration, not-before, expiry, max runtime). The cloud stores the Decision
+and hands each run to the command lifecycle (CommandService.create_run).
 
 Rules, in the order they are checked:
 
@@ -139,6 +140,36 @@ class Forecast:
 
 
 @dataclass(frozen=True)
+class PlannedRun:
+    """One valve run the planner wants: open `valve` of `node` for `duration`, starting no
+    earlier than `not_before` and no later than `expires`; the controller cuts it off at
+    `max_runtime` whatever happens upstream. Times are aware datetimes."""
+
+    node: str
+    valve: int
+    duration: timedelta
+    not_before: datetime
+    expires: datetime
+    max_runtime: timedelta
+
+    def shifted(self, by: timedelta) -> PlannedRun:
+        """The same run, its window moved by `by`."""
+        return replace(self, not_before=self.not_before + by, expires=self.expires + by)
+
+    @property
+    def ends(self) -> datetime:
+        """When the run ends if it starts at its not-before."""
+        return self.not_before + self.duration
+
+    def to_record(self) -> dict[str, object]:
+        """JSON-ready, in the fields of POST /api/v1/commands (a decision's stored `commands`)."""
+        return {"node": self.node, "valve": self.valve, "action": "open",
+                "duration_s": int(self.duration.total_seconds()), "not_before": self.not_before.isoformat(),
+                "ttl_s": int((self.expires - self.not_before).total_seconds()),
+                "max_runtime_s": int(self.max_runtime.total_seconds())}
+
+
+@dataclass(frozen=True)
 class Decision:
     """One decision for one zone, explained: `explanation` is the English of `messages` (the
     rule's sentence, then each adjustment's), which carry their catalogue keys and values."""
@@ -154,7 +185,8 @@ class Decision:
     runtime_s: int = 0
     not_before: datetime | None = None
     hydraulic_group: str = ""
-    commands: tuple[dict[str, object], ...] = field(default=())
+    runs: tuple[PlannedRun, ...] = field(default=())
+    """What to command: each run goes to the command lifecycle as one command."""
     messages: tuple[Message, ...] = ()
 
     def to_record(self) -> dict[str, object]:
@@ -163,7 +195,7 @@ class Decision:
                 "adjustments": list(self.adjustments), "net_mm": self.net_mm, "gross_mm": self.gross_mm,
                 "runtime_s": self.runtime_s, "not_before": self.not_before.isoformat() if self.not_before else None,
                 "hydraulic_group": self.hydraulic_group, "inputs": dict(self.inputs),
-                "commands": [dict(c) for c in self.commands], "messages": [m.record() for m in self.messages]}
+                "commands": [r.to_record() for r in self.runs], "messages": [m.record() for m in self.messages]}
 
 
 def in_window(t: time, start: time, end: time) -> bool:
@@ -187,12 +219,12 @@ def window_end_after(begin: datetime, start: time, end: time) -> datetime:
     return candidate if candidate > begin else candidate + timedelta(days=1)
 
 
-def _command(zone: ZoneConfig, runtime_s: int, not_before: datetime, ttl_s: int) -> dict[str, object]:
+def _run(zone: ZoneConfig, runtime_s: int, not_before: datetime, ttl_s: int) -> PlannedRun:
     # the controller's own cut-off: a margin over the planned runtime, never past the valve's maximum
     safety = min(zone.irrigation.max_runtime_s, runtime_s + max(60, runtime_s // 10))
-    return {"node": zone.irrigation.node, "valve": zone.irrigation.valve, "action": "open",
-            "duration_s": runtime_s, "not_before": not_before.isoformat(), "ttl_s": ttl_s,
-            "max_runtime_s": safety}
+    return PlannedRun(node=zone.irrigation.node, valve=zone.irrigation.valve, duration=timedelta(seconds=runtime_s),
+                      not_before=not_before, expires=not_before + timedelta(seconds=ttl_s),
+                      max_runtime=timedelta(seconds=safety))
 
 
 def plan_zone(zone: ZoneConfig, state: ZoneState, weather: WeatherNow | None, forecast: Forecast | None,
@@ -323,7 +355,7 @@ def plan_zone(zone: ZoneConfig, state: ZoneState, weather: WeatherNow | None, fo
             start = next_window_start(start, irr.window_start)
             adjustments.append("deferred-to-window")
             why.append(TEXT("decision.deferred-to-window", at=start))
-    commands = []
+    planned = []
     run_start = start
     window_end = window_end_after(start, irr.window_start, irr.window_end)
     for k in range(runs):
@@ -333,20 +365,18 @@ def plan_zone(zone: ZoneConfig, state: ZoneState, weather: WeatherNow | None, fo
             ttl_s = 3600 + run_s
         else:
             ttl_s = max(600, int((window_end - run_start).total_seconds()))
-        commands.append(_command(zone, run_s, run_start, ttl_s))
+        planned.append(_run(zone, run_s, run_start, ttl_s))
         run_start = run_start + timedelta(seconds=run_s + irr.split_gap_s)
     return Decision(zone=zone.id, action=Action.IRRIGATE, rule=rule, explanation=join(why), inputs=inputs,
                     adjustments=tuple(adjustments), net_mm=round(net, 2), gross_mm=round(gross, 2),
                     runtime_s=runtime_s, not_before=start,
-                    hydraulic_group=irr.hydraulic_group, commands=tuple(commands), messages=tuple(why))
+                    hydraulic_group=irr.hydraulic_group, runs=tuple(planned), messages=tuple(why))
 
 
 def _busy_until(d: Decision) -> datetime:
     """When the last run of an irrigate decision ends (split runs included)."""
     assert d.not_before is not None
-    ends = [datetime.fromisoformat(str(c["not_before"])) + timedelta(seconds=int(c["duration_s"]))  # type: ignore[call-overload]
-            for c in d.commands]
-    return max(ends, default=d.not_before + timedelta(seconds=d.runtime_s))
+    return max((r.ends for r in d.runs), default=d.not_before + timedelta(seconds=d.runtime_s))
 
 
 def schedule_groups(decisions: Sequence[Decision], gap: timedelta = timedelta(minutes=1)) -> list[Decision]:
@@ -373,10 +403,9 @@ def schedule_groups(decisions: Sequence[Decision], gap: timedelta = timedelta(mi
             if free_at is not None and d.not_before < free_at:
                 start = free_at
                 shift = start - d.not_before
-                cmds = tuple({**c, "not_before": (datetime.fromisoformat(str(c["not_before"])) + shift).isoformat()}
-                             for c in d.commands)
                 then = TEXT("decision.group-sequenced", group=d.hydraulic_group, at=start)
-                d = replace(d, not_before=start, commands=cmds, adjustments=(*d.adjustments, "group-sequenced"),
+                d = replace(d, not_before=start, runs=tuple(r.shifted(shift) for r in d.runs),
+                            adjustments=(*d.adjustments, "group-sequenced"),
                             explanation=f"{d.explanation}; {then.text}", messages=(*d.messages, then))
                 out[i] = d
             assert d.not_before is not None

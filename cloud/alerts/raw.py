@@ -13,9 +13,9 @@ from __future__ import annotations
 import logging
 from datetime import UTC, date, datetime
 
+from ..errors import NotFound
 from ..planning import PlanningService
 from ..planning.inputs import MissingInputs
-from ..registry import NotFound
 from ..registry.models import ZoneOut
 
 log = logging.getLogger(__name__)

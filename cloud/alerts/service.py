@@ -18,10 +18,10 @@ from sqlalchemy import select, text
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from .._time import now_ms as _now_ms
+from .._time import Clock, now_ms
 from ..agronomy.alerts import Alert, AlertKind, Severity, evaluate_alerts
 from ..db import AlertRow, Database
-from ..registry import Conflict, NotFound
+from ..errors import Conflict, NotFound
 from .delivery import Deliveries, Notice
 from .models import AlertOut, AlertState, EvaluationOut, SeverityName
 from .snapshot import Snapshot
@@ -96,7 +96,7 @@ class AlertService:
     """evaluate() now; the alerts, filtered; acknowledge(id) by a person."""
 
     def __init__(self, db: Database, snapshot: Callable[[int], Awaitable[Snapshot]], deliveries: Deliveries,
-                 clock: Callable[[], int] = _now_ms) -> None:
+                 clock: Clock = now_ms) -> None:
         self._db = db
         self._snapshot = snapshot
         self.deliveries = deliveries
@@ -155,10 +155,10 @@ class AlertService:
         def ack(session: Session) -> AlertOut:
             row = session.get(AlertRow, alert_id, with_for_update=True)
             if row is None:
-                raise AlertNotFound(f"no alert {alert_id}")
+                raise AlertNotFound("alert_id", alert_id, "no alert with this id")
             if row.acknowledged_ms is not None:
                 when = datetime.fromtimestamp(row.acknowledged_ms / 1000, UTC).isoformat(timespec="seconds")
-                raise AlreadyAcknowledged(f"alert {alert_id} was already acknowledged by {row.acknowledged_by} "
+                raise AlreadyAcknowledged("alert_id", alert_id, f"already acknowledged by {row.acknowledged_by} "
                                           f"at {when}")
             row.acknowledged_by, row.acknowledged_ms, row.ack_note = by[:80], now_ms, note
             session.flush()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 
+from .._time import Clock, now_ms
 from ..db import Database
 from ..events import EventBus
 from ..mqtt_worker import MqttWorker
@@ -22,10 +23,10 @@ BACKOFF_MAX_S = 60.0
 
 def build_alert_service(settings: Settings, db: Database, registry: Registry, routes: NodeRoutes,
                         store: ReadingStore, events: EventBus, worker: MqttWorker | None,
-                        planning: PlanningService | None = None) -> AlertService:
+                        planning: PlanningService | None = None, clock: Clock = now_ms) -> AlertService:
     """Snapshot from the registry, routes and store (each zone's RAW from the planner's balance when
     `planning` is given, raw.py); deliveries to the event bus, and to MQTT (when enabled) and the
-    webhook (when configured)."""
+    webhook (when configured); every evaluation at `clock`'s now."""
     options = SnapshotOptions(report_interval_s=settings.alerts_report_interval_s,
                               trap_threshold_per_week=settings.alerts_trap_threshold_per_week)
     raw_of = BalanceRaw(planning) if planning is not None else None
@@ -46,4 +47,4 @@ def build_alert_service(settings: Settings, db: Database, registry: Registry, ro
         webhook = WebhookSender(str(settings.alert_webhook_url), secret)
         outlets.append(outlet("webhook", webhook))
         closers.append(webhook.close)
-    return AlertService(db, snapshot, Deliveries(events, outlets, closers))
+    return AlertService(db, snapshot, Deliveries(events, outlets, closers), clock)

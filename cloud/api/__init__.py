@@ -8,6 +8,16 @@ from .routes import audit, auth, commands, identity, ingest, login, nodes, plann
 from .routes import commissioning as commissioning_routes  # the commissioning kit
 from .routes import dashboard as dashboard_routes  # the zone page's season of data, as columns
 from .routes import events as event_routes  # the dashboard's live stream
+from .schemas import ProblemResponse
+
+# Every error has one shape (api/errors.py), and the schema says so for every operation: the
+# statuses any route may give, and "default" for the rest (each route lists its own 404, 409 ...).
+ERROR_RESPONSES: dict[int | str, dict] = {
+    401: {"model": ProblemResponse, "description": "no valid token"},
+    403: {"model": ProblemResponse, "description": "the token's role may not do this"},
+    422: {"model": ProblemResponse, "description": "a field breaks the contract: named, with its value"},
+    "default": {"model": ProblemResponse, "description": "any other error, in the same shape"},
+}
 
 # Every route needs a valid bearer token (the router-wide dependency below, so
 # no route can be mounted without it), and each route names the permission its
@@ -15,14 +25,14 @@ from .routes import events as event_routes  # the dashboard's live stream
 # UserAdmin, AnyRole). tests/test_cloud_auth.py walks every route with every role.
 # A gateway token speaks for one gateway (user <site>.<gateway>): HTTPS ingest
 # checks the batch envelope against it (routes/ingest.py).
-api_router = APIRouter(prefix="/api/v1", dependencies=[Depends(authenticate)])
+api_router = APIRouter(prefix="/api/v1", dependencies=[Depends(authenticate)], responses=ERROR_RESPONSES)
 for module in (auth, ingest, readings, query, nodes, registry, commands, planning, status, identity, audit,
                commissioning_routes, dashboard_routes, event_routes):
     api_router.include_router(module.router)
 api_router.include_router(alert_routes.router)
 
 # The one way in without a token: password login (rate-limited, routes/login.py).
-login_router = APIRouter(prefix="/api/v1")
+login_router = APIRouter(prefix="/api/v1", responses=ERROR_RESPONSES)
 login_router.include_router(login.router)
 
 __all__ = ["api_router", "login_router"]

@@ -6,12 +6,14 @@ from typing import Annotated
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
+from .._time import Clock, now_ms
 from ..alerts import AlertService
 from ..audit import AuditLog, Auditor
-from ..auth import AuthError, Forbidden, Permission, Principal, TokenStore, allows, roles_with
+from ..auth import AuthError, Permission, Principal, TokenStore, allows, roles_with
 from ..auth.ratelimit import LoginLimiter
 from ..commands import CommandService
 from ..db import Database
+from ..errors import Forbidden
 from ..events import EventBus
 from ..gaps import GapStore
 from ..gateway_status import StatusBook
@@ -46,6 +48,7 @@ class Services:
     alerts: AlertService | None = None  # set by open_services
     events: EventBus = field(default_factory=EventBus)
     gateway_status: StatusBook = field(default_factory=StatusBook)  # gateways' Modbus counters (bus page)
+    clock: Clock = now_ms  # what every service here reads the time from (open_services)
 
 
 def get_services(request: Request) -> Services:
@@ -92,6 +95,14 @@ def get_alerts(request: Request) -> AlertService:
 
 AlertsDep = Annotated[AlertService, Depends(get_alerts)]
 
+
+def get_clock(request: Request) -> Clock:
+    return get_services(request).clock
+
+
+ClockDep = Annotated[Clock, Depends(get_clock)]
+"""The service's clock: what "now" means in a route (a default end time, an age)."""
+
 # --- authentication and roles ------------------------------------------------
 
 _bearer = HTTPBearer(auto_error=False, description="a Furrow API token: `Authorization: Bearer fw_...`")
@@ -120,7 +131,7 @@ def allow(permission: Permission):
     async def guard(principal: PrincipalDep) -> Principal:
         if not allows(principal.role, permission):
             needed = ", ".join(roles_with(permission))
-            raise Forbidden(f"role {principal.role!s} may not {permission!s}; this needs one of: {needed}")
+            raise Forbidden("role", str(principal.role), f"may not {permission!s}; this needs one of: {needed}")
         return principal
 
     guard.__name__ = f"allow_{permission}"

@@ -26,25 +26,34 @@ EXAMPLE_BATCH = {
 
 
 class Problem(BaseModel):
-    """Input that breaks the contract: which field, its value, and why."""
+    """One thing wrong with a request: the field at fault, its value as given, and why."""
 
-    field: str
-    value: Any = None
-    reason: str
+    field: str | None = Field(description="the input at fault as the caller named it: a query or path "
+                              "parameter, a dotted path into the body (readings.0.value); null when no input "
+                              "is (the store is down, a bug)")
+    value: Any = Field(default=None, description="that input as given (shortened; never a token or password)")
+    reason: str = Field(description="what is wrong and, where it helps, what to do")
 
 
 class ProblemResponse(BaseModel):
-    detail: Problem
+    """Every error the API answers has this shape, whatever its status (cloud/api/errors.py)."""
+
+    model_config = ConfigDict(json_schema_extra={"examples": [
+        {"detail": [{"field": "start", "value": "-9223372036854775809",
+                     "reason": "must be an instant within years 1677-2262 (Unix ms or ISO 8601)"}]},
+        {"detail": [{"field": "zone", "value": "north-9", "reason": "no zone with this id in the registry"}]},
+    ]})
+
+    detail: list[Problem] = Field(min_length=1)
 
 
-class MessageResponse(BaseModel):
-    detail: str
-
-
-class Rejected(Problem):
+class Rejected(BaseModel):
     """One batch item refused by the contract; the others were kept."""
 
     index: int
+    field: str
+    value: Any = None
+    reason: str
 
 
 class IngestResponse(BaseModel):

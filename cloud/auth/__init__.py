@@ -1,12 +1,11 @@
 """Who may call the API: roles, users and hashed bearer tokens."""
 
 from .roles import GRANTS, Permission, Role, allows, roles_with
-from .tokens import AuthError, Forbidden, IssuedToken, Principal, TokenInfo, TokenStore, hash_token
+from .tokens import AuthError, IssuedToken, Principal, TokenInfo, TokenStore, hash_token
 
 __all__ = [
     "GRANTS",
     "AuthError",
-    "Forbidden",
     "IssuedToken",
     "Permission",
     "Principal",

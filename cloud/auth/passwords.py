@@ -16,7 +16,6 @@ import os
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from .._time import now_ms as _now_ms
 from ..db import User
 from .roles import Role
 
@@ -67,16 +66,16 @@ def check_new_password(password: str) -> str:
     return password
 
 
-def set_password_sync(session: Session, name: str, role: Role, password: str, now_ms: int | None = None) -> bool:
-    """Set `name`'s password (creating the user with `role` if new); True when the user is new.
-    An existing user keeps its role, which must match."""
+def set_password_sync(session: Session, name: str, role: Role, password: str, *, now_ms: int) -> bool:
+    """Set `name`'s password (creating the user with `role` if new, at `now_ms`); True when the user
+    is new. An existing user keeps its role, which must match."""
     check_new_password(password)
     if role is Role.GATEWAY:
         raise ValueError("gateways log in with tokens, not passwords")
     row = session.scalar(select(User).where(User.name == name))
     created = row is None
     if row is None:
-        row = User(name=name, role=Role(role), created_ms=_now_ms() if now_ms is None else now_ms, disabled=False)
+        row = User(name=name, role=Role(role), created_ms=now_ms, disabled=False)
         session.add(row)
     elif row.role != role:
         raise ValueError(f"user {name!r} has role {row.role!r}, not {role!r}")

@@ -14,20 +14,21 @@ from dataclasses import dataclass
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from .._time import now_ms as _now_ms
+from .._time import Clock, now_ms
 from ..db import ApiToken, Database, User
+from ..errors import Unauthenticated
 from .roles import Role
 
 DAY_MS = 24 * 3600 * 1000
 PREFIX = "fw_"
 
 
-class AuthError(Exception):
-    """No valid token: missing, unknown, expired or revoked (HTTP 401)."""
+class AuthError(Unauthenticated):
+    """No valid token: missing, unknown, expired or revoked (HTTP 401). The token itself is
+    never repeated in the error."""
 
-
-class Forbidden(Exception):
-    """A valid token whose role may not do this (HTTP 403)."""
+    def __init__(self, reason: str) -> None:
+        super().__init__("Authorization", None, reason)
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,16 +71,17 @@ def hash_token(key: bytes, token: str) -> str:
 class TokenStore:
     """Issues, checks and revokes tokens."""
 
-    def __init__(self, db: Database, key: bytes) -> None:
+    def __init__(self, db: Database, key: bytes, clock: Clock = now_ms) -> None:
         self._db = db
         self._key = key
+        self._clock = clock
 
     # --- sync cores (also used by the CLI) ---------------------------------
 
     def issue_sync(self, session: Session, user: str, role: Role, ttl_days: float,
                    token: str | None = None, now_ms: int | None = None) -> IssuedToken:
         """Issue a token for `user` (created with `role` if new; its role must match)."""
-        now = _now_ms() if now_ms is None else now_ms
+        now = self._clock() if now_ms is None else now_ms
         row = session.scalar(select(User).where(User.name == user))
         if row is None:
             row = User(name=user, role=Role(role), created_ms=now, disabled=False)
@@ -101,7 +103,7 @@ class TokenStore:
         if found is None:
             self.issue_sync(session, user, role, ttl_days, token=token)
         elif found.revoked_ms is None:
-            found.expires_ms = max(found.expires_ms, _now_ms() + int(ttl_days * DAY_MS))
+            found.expires_ms = max(found.expires_ms, self._clock() + int(ttl_days * DAY_MS))
 
     # --- async API ------------------------------------------------------------
 
@@ -116,7 +118,7 @@ class TokenStore:
         if not token.startswith(PREFIX) or len(token) > 200:
             raise AuthError("not a Furrow token")
         digest = hash_token(self._key, token)
-        now = _now_ms() if now_ms is None else now_ms
+        now = self._clock() if now_ms is None else now_ms
 
         def look(session: Session) -> Principal:
             row = session.execute(
@@ -148,7 +150,7 @@ class TokenStore:
 
     async def revoke(self, token_id: str, now_ms: int | None = None) -> bool:
         """Revoke a token by id; False when there is no such token."""
-        now = _now_ms() if now_ms is None else now_ms
+        now = self._clock() if now_ms is None else now_ms
 
         def revoke(session: Session) -> bool:
             tok = session.get(ApiToken, token_id)

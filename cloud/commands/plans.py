@@ -46,11 +46,11 @@ from furrow.edge import CONTRACT_VERSION
 from furrow.edge.commands import encode
 from furrow.edge.topics import GW_PLAN, gateway_topic
 
-from .._time import now_ms as _now_ms
+from .._time import Clock, now_ms
 from ..db import CommandRow, Database
 from ..node_routes import NodeRoutes
 from .lifecycle import CommandState
-from .service import wire_command
+from .records import wire_command
 from .signing import CommandSigner
 
 log = logging.getLogger(__name__)
@@ -103,8 +103,9 @@ class PlanPublisher:
     (a plan that cannot go now goes with the next one, or on reconnect)."""
 
     def __init__(self, db: Database, routes: NodeRoutes, *, validity_s: int, root: str,
-                 signer: CommandSigner | None = None, publish: Publish | None = None) -> None:
+                 signer: CommandSigner | None = None, publish: Publish | None = None, clock: Clock = now_ms) -> None:
         self._db = db
+        self._clock = clock
         self._routes = routes
         self.validity_s = validity_s
         self.root = root
@@ -124,7 +125,7 @@ class PlanPublisher:
 
     async def plan_for(self, gateway: Gateway, now_ms: int | None = None) -> dict[str, Any]:
         """The gateway's current plan, built from the database."""
-        now = _now_ms() if now_ms is None else now_ms
+        now = self._clock() if now_ms is None else now_ms
         nodes = [r.node for r in await self._routes.all() if (r.site, r.gateway) == gateway]
 
         def pending(session: Session) -> list[CommandRow]:

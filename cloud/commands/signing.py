@@ -37,6 +37,8 @@ from furrow.edge.plan_signing import plan_signed_bytes
 from furrow.edge.signing import node_mac, parse_node_key, signed_bytes
 from furrow.edge.topics import check_id
 
+from .._time import Clock, now_ms
+
 log = logging.getLogger(__name__)
 
 PRIVATE_SUFFIX = ".key"
@@ -47,15 +49,15 @@ class SigningKeyError(ValueError):
     """A key file or directory that cannot be used; the message names the file."""
 
 
-def new_kid(now: datetime | None = None) -> str:
-    """A fresh key id, sorting after every older one."""
-    now = now or datetime.now(UTC)
-    return "k" + now.strftime("%Y%m%d%H%M%S") + "-" + secrets.token_hex(2)
+def new_kid(now_ms: int) -> str:
+    """A fresh key id made at `now_ms`, sorting after every older one."""
+    return "k" + datetime.fromtimestamp(now_ms / 1000, UTC).strftime("%Y%m%d%H%M%S") + "-" + secrets.token_hex(2)
 
 
-def generate_key(directory: Path, kid: str | None = None) -> tuple[str, Path, Path]:
-    """Make a new Ed25519 key pair in `directory`; (kid, private path, public path)."""
-    kid = check_id("kid", kid or new_kid())
+def generate_key(directory: Path, kid: str | None = None, clock: Clock = now_ms) -> tuple[str, Path, Path]:
+    """Make a new Ed25519 key pair in `directory` (its kid from `clock` unless given);
+    (kid, private path, public path)."""
+    kid = check_id("kid", kid or new_kid(clock()))
     directory.mkdir(parents=True, exist_ok=True)
     private = Ed25519PrivateKey.generate()
     priv_path, pub_path = directory / (kid + PRIVATE_SUFFIX), directory / (kid + PUBLIC_SUFFIX)
@@ -179,7 +181,7 @@ class CommandSigner:
         return {kid: key.public_key() for kid, key in self.keys.items()}
 
 
-def signer_from_settings(settings: Any) -> CommandSigner | None:
+def signer_from_settings(settings: Any, clock: Clock = now_ms) -> CommandSigner | None:
     """The signer the settings ask for; None (commands go unsigned, said loudly)
     when no key directory is set. Raises SigningKeyError for unusable keys."""
     directory: Path | None = settings.command_signing_keys_dir
@@ -188,7 +190,7 @@ def signer_from_settings(settings: Any) -> CommandSigner | None:
         # gateway is handed its public key (hil/demo.py).
         directory = Path(settings.data_dir) / "command-keys"
         if not any(directory.glob("*" + PRIVATE_SUFFIX)):
-            generate_key(directory)
+            generate_key(directory, clock=clock)
     if directory is None:
         log.warning("FURROW_COMMAND_SIGNING_KEYS_DIR is not set: irrigation commands go out UNSIGNED, and "
                     "gateways configured with trusted keys will refuse them; see docs/security.md")

@@ -16,9 +16,9 @@ from sqlalchemy.orm import Session
 from furrow.edge.errors import ContractError
 from furrow.edge.topics import check_id
 
-from .._time import now_ms as _now_ms
+from .._time import Clock, now_ms
 from ..db import Database, DeviceCredential, FieldRow, GatewayRow, NodeRow, SiteRow, ZoneRow
-from ..registry import NotFound
+from ..errors import NotFound
 from .mosquitto import BrokerLogin, Topics, gateway_topics, hash_password, node_topics
 
 NODE = "node"
@@ -48,23 +48,24 @@ def site_of_node(session: Session, node: str) -> str:
     """The site a registered node is in (through its zone and field)."""
     row = session.get(NodeRow, node)
     if row is None:
-        raise NotFound(f"no node {node!r}")
+        raise NotFound("node", node, "no node with this id in the registry")
     if row.zone_id is None:
         raise ContractError("zone_id", None, f"node {node!r} has no zone, so its site (and its topics) "
                             "are unknown: give it a zone first")
     zone = session.get(ZoneRow, row.zone_id)
     field = session.get(FieldRow, zone.field_id) if zone is not None else None
     if field is None:
-        raise NotFound(f"zone {row.zone_id!r} of node {node!r} has no field")
+        raise NotFound("zone_id", row.zone_id, f"the zone of node {node!r} has no field")
     return field.site_id
 
 
 class CredentialStore:
     """Issues, rotates and revokes broker logins; lists the live ones for the broker files."""
 
-    def __init__(self, db: Database, topic_root: str) -> None:
+    def __init__(self, db: Database, topic_root: str, clock: Clock = now_ms) -> None:
         self._db = db
         self.root = topic_root
+        self._clock = clock
 
     def _topics(self, kind: str, site: str, device: str) -> Topics:
         return node_topics(self.root, site, device) if kind == NODE else gateway_topics(self.root, site, device)
@@ -86,15 +87,15 @@ class CredentialStore:
     def issue_node_sync(self, session: Session, node: str, by: str, now_ms: int | None = None) -> IssuedCredentials:
         check_id("node", node)
         site = site_of_node(session, node)
-        return self._issue(session, NODE, site, node, node, by, _now_ms() if now_ms is None else now_ms)
+        return self._issue(session, NODE, site, node, node, by, self._clock() if now_ms is None else now_ms)
 
     def issue_gateway_sync(self, session: Session, site: str, gateway: str, by: str,
                            now_ms: int | None = None) -> IssuedCredentials:
         check_id("site", site)
         check_id("gateway", gateway)
-        now = _now_ms() if now_ms is None else now_ms
+        now = self._clock() if now_ms is None else now_ms
         if session.get(SiteRow, site) is None:
-            raise NotFound(f"no site {site!r}")
+            raise NotFound("site", site, "no site with this id in the registry")
         if session.get(GatewayRow, (site, gateway)) is None:
             session.add(GatewayRow(site_id=site, id=gateway, created_ms=now))
         return self._issue(session, GATEWAY, site, gateway, gateway_username(site, gateway), by, now)
@@ -105,7 +106,7 @@ class CredentialStore:
         if row is None:
             return False
         if row.revoked_ms is None:
-            row.revoked_ms = _now_ms() if now_ms is None else now_ms
+            row.revoked_ms = self._clock() if now_ms is None else now_ms
         return True
 
     def logins_sync(self, session: Session) -> list[BrokerLogin]:

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from datetime import date
 
 from ..agronomy.zone import ZoneConfig
+from ..errors import Conflict
 from ..registry import ZoneOut
 from ..registry.models import NodeOut, SiteOut, ValveOut
 from ..storage import ReadingStore
@@ -22,13 +23,13 @@ _PLACEHOLDER_CROP = {"l_ini": 1, "l_dev": 1, "l_mid": 363, "l_late": 1, "kc_ini"
                      "kc_end": 1.0}
 
 
-class MissingInputs(Exception):
+class MissingInputs(Conflict):
     """The planner cannot run: something it needs is not there (HTTP 409). `missing` names it."""
 
     def __init__(self, zone: str, missing: str, reason: str) -> None:
         self.zone = zone
         self.missing = missing
-        super().__init__(f"zone {zone!r} cannot be planned: {missing}: {reason}")
+        super().__init__("zone", zone, f"cannot be planned: {missing}: {reason}")
 
 
 @dataclass(frozen=True)
@@ -113,6 +114,14 @@ def locate(weather: list[str], zone_nodes: list[NodeOut], site_nodes: list[NodeO
     return None
 
 
+def one_valve(zone_id: str, valves: list[ValveOut]) -> ValveOut:
+    """The zone's one valve; MissingInputs without exactly one (the planner's commands need it)."""
+    if len(valves) != 1:
+        raise MissingInputs(zone_id, "valve", f"the zone has {len(valves)} valve(s) in the registry; "
+                            "the planner needs exactly one")
+    return valves[0]
+
+
 def zone_config(zone: ZoneOut, valves: list[ValveOut], location: Location | None,
                 need_valve: bool = True) -> ZoneConfig:
     """The planner's zone configuration from the registry zone and its one valve (MissingInputs
@@ -125,9 +134,8 @@ def zone_config(zone: ZoneOut, valves: list[ValveOut], location: Location | None
     coefficients the Kc curve is flat at 1 and p is FAO-56 table 22's common 0.5. The latitude
     and the site's elevation (0 m when it has none) come from `location` (locate()).
     """
-    if len(valves) != 1 and need_valve:
-        raise MissingInputs(zone.id, "valve", f"the zone has {len(valves)} valve(s) in the registry; "
-                            "the planner needs exactly one")
+    if need_valve:
+        one_valve(zone.id, valves)
     cc = zone.crop_coefficients
     crop = dict(_PLACEHOLDER_CROP, p=DEFAULT_P) if cc is None else {
         "l_ini": cc.l_ini, "l_dev": cc.l_dev, "l_mid": cc.l_mid, "l_late": cc.l_late, "kc_ini": cc.kc_ini,

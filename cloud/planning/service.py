@@ -21,7 +21,6 @@ is published on the event bus as "decision".
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
 from datetime import date, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -29,8 +28,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from .._time import now_ms as _now_ms
-from .._time import parse_instant
+from .._time import Clock, now_ms
 from ..agronomy.planner import Decision, Override, OverrideKind, WeatherNow, ZoneState, plan_zone
 from ..commands import CommandService
 from ..db import Database, DecisionRow, OverrideRow
@@ -40,7 +38,7 @@ from ..registry.models import NodeOut
 from ..storage import ReadingStore
 from .balance import DEFAULT_DAYS, Balance, zone_balance
 from .forecast import ForecastAnswer, ForecastSource, NoForecast
-from .inputs import DEFAULT_P, Location, MissingInputs, locate, rain_since, zone_config, zone_water
+from .inputs import DEFAULT_P, Location, MissingInputs, locate, one_valve, rain_since, zone_config, zone_water
 from .models import DecisionOut, OverrideAction, OverrideOut
 from .summary import disease_summary, pest_summary
 from .usage import applied_mm, group_busy_until_ms, own_plan, unbalanced_rows, used_since, zone_commands
@@ -70,7 +68,7 @@ class PlanningService:
     """plan(zone) -> a recorded decision; plan_all() for the scheduler; balance; overrides."""
 
     def __init__(self, db: Database, registry: Registry, store: ReadingStore, commands: CommandService,
-                 clock: Callable[[], int] = _now_ms, forecast: ForecastSource | None = None,
+                 clock: Clock = now_ms, forecast: ForecastSource | None = None,
                  events: EventBus | None = None) -> None:
         self._db = db
         self._registry = registry
@@ -202,14 +200,12 @@ class PlanningService:
         decision = plan_zone(config, state, None if rain is None else WeatherNow(rain), answer.forecast, now)
 
         command_ids = []
-        for i, cmd in enumerate(decision.commands):
+        for i, run in enumerate(decision.runs):
             k = f"override:{row.id}" if row is not None and decision.rule == "override-water-now" else key
-            out, _ = await self._commands.create(
-                zone=zone_id, amount_min=int(cmd["duration_s"]) / 60,  # type: ignore[call-overload]
-                not_before_ms=parse_instant("not_before", str(cmd["not_before"])),
-                ttl_s=int(cmd["ttl_s"]), max_runtime_s=int(cmd["max_runtime_s"]),  # type: ignore[call-overload]
-                origin="planner", request_reason=decision.explanation[:400],
-                idempotency_key=k if i == 0 else f"{k}:{i}", now_ms=now_ms)
+            # the plans go out once, at the end of the pass (below, or plan_all)
+            out, _ = await self._commands.create_run(
+                run, zone=zone_id, origin="planner", request_reason=decision.explanation[:400],
+                idempotency_key=k if i == 0 else f"{k}:{i}", now_ms=now_ms, replan=False)
             command_ids.append(out.id)
         sources.update({
             "probes": [{"node": p.node, "depth_cm": p.depth_cm, "vwc_pct": p.vwc_pct, "ts_ms": p.ts_ms}
@@ -308,8 +304,12 @@ class PlanningService:
 
     async def override(self, zone_id: str, action: OverrideAction, reason: str, by: str,
                        until_ms: int | None = None, amount_mm: float | None = None) -> OverrideOut:
-        """Record an override of an existing zone; the newest one in force is what plan() honours."""
+        """Record an override of an existing zone; the newest one in force is what plan() honours.
+        water_now is refused (MissingInputs, 409) when the zone has no one valve to water with:
+        the next plan could make no command of it."""
         await self._registry.get_zone(zone_id)
+        if action is OverrideAction.WATER_NOW:
+            one_valve(zone_id, await self._registry.valves_of_zone(zone_id))
         now_ms = self.clock()
 
         def insert(session: Session) -> OverrideOut:

@@ -1,7 +1,7 @@
 """The farm registry: sites -> fields -> irrigation zones -> nodes and valves."""
 
 from .models import FieldIn, NodeIn, SiteIn, SoilTexture, ValveIn, ZoneIn, ZoneOut
-from .service import FIELDS, KINDS, NODES, SITES, VALVES, ZONES, Conflict, Kind, NotFound, Registry
+from .service import FIELDS, KINDS, NODES, SITES, VALVES, ZONES, Kind, Registry
 
 __all__ = [
     "FIELDS",
@@ -10,11 +10,9 @@ __all__ = [
     "SITES",
     "VALVES",
     "ZONES",
-    "Conflict",
     "FieldIn",
     "Kind",
     "NodeIn",
-    "NotFound",
     "Registry",
     "SiteIn",
     "SoilTexture",

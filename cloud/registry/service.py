@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session
 from furrow.edge.errors import ContractError
 
 from ..db import Base, Database, FieldRow, NodeRow, SiteRow, ValveRow, ZoneRow
+from ..errors import Conflict, NotFound
 from .models import (
     FieldIn,
     FieldOut,
@@ -29,14 +30,6 @@ from .models import (
     ZoneIn,
     ZoneOut,
 )
-
-
-class NotFound(Exception):
-    """No such registry entry (HTTP 404)."""
-
-
-class Conflict(Exception):
-    """The write clashes with what is there (HTTP 409)."""
 
 
 @dataclass(frozen=True)
@@ -96,7 +89,7 @@ class Registry:
         def create(session: Session) -> BaseModel:
             self._check_parents(session, kind, values)
             if "id" in values and session.get(kind.row, values["id"]) is not None:
-                raise Conflict(f"{kind.name} {values['id']!r} already exists")
+                raise Conflict("id", values["id"], f"a {kind.name} with this id already exists")
             row = kind.row(**values)
             session.add(row)
             session.flush()
@@ -105,7 +98,7 @@ class Registry:
         try:
             return await self._db.run(create)
         except IntegrityError as e:
-            raise Conflict(f"{kind.name} clashes with an existing one: {e.orig}") from None
+            raise Conflict(kind.name, None, f"clashes with an existing {kind.name}: {e.orig}") from None
 
     async def replace(self, kind: Kind, key: str | int, body: BaseModel) -> BaseModel:
         values = _to_row_values(kind, body)
@@ -115,7 +108,7 @@ class Registry:
         def replace(session: Session) -> BaseModel:
             row = session.get(kind.row, key)
             if row is None:
-                raise NotFound(f"no {kind.name} {key!r}")
+                raise NotFound(kind.name, key, f"no {kind.name} with this id in the registry")
             self._check_parents(session, kind, values)
             for name, value in values.items():
                 setattr(row, name, value)
@@ -125,13 +118,13 @@ class Registry:
         try:
             return await self._db.run(replace)
         except IntegrityError as e:
-            raise Conflict(f"{kind.name} clashes with an existing one: {e.orig}") from None
+            raise Conflict(kind.name, key, f"clashes with an existing {kind.name}: {e.orig}") from None
 
     async def get(self, kind: Kind, key: str | int) -> BaseModel:
         def get(session: Session) -> BaseModel:
             row = session.get(kind.row, key)
             if row is None:
-                raise NotFound(f"no {kind.name} {key!r}")
+                raise NotFound(kind.name, key, f"no {kind.name} with this id in the registry")
             return _out(kind, row)
 
         return await self._db.run(get)
@@ -151,11 +144,11 @@ class Registry:
         def delete(session: Session) -> None:
             row = session.get(kind.row, key)
             if row is None:
-                raise NotFound(f"no {kind.name} {key!r}")
+                raise NotFound(kind.name, key, f"no {kind.name} with this id in the registry")
             for table, column in kind.children:
                 n = session.scalar(select(func.count()).select_from(table).where(getattr(table, column) == key))
                 if n:
-                    raise Conflict(f"{kind.name} {key!r} still has {n} {table.__tablename__}: delete those first")
+                    raise Conflict(kind.name, key, f"still has {n} {table.__tablename__}: delete those first")
             session.delete(row)
 
         await self._db.run(delete)

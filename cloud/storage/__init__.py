@@ -5,6 +5,7 @@
 (InfluxDB 2.x through influxdb_client) all implement ``ReadingStore``.
 """
 
+from .._time import Clock, now_ms
 from ..settings import Settings
 from ._reading import AGGREGATES, Bucket, Reading, ReadingStore, StorageError, StorageRejected, StorageUnavailable
 from ._retry import RetryPolicy
@@ -30,8 +31,9 @@ __all__ = [
 ]
 
 
-def open_store(settings: Settings) -> ReadingStore:
-    """The store `settings` asks for (no network is touched here)."""
+def open_store(settings: Settings, clock: Clock = now_ms) -> ReadingStore:
+    """The store `settings` asks for (no network is touched here); `clock` tells InfluxDB 1.x which
+    points are late and which roll-ups are closed."""
     retry = RetryPolicy(
         retries=settings.influx_write_retries, backoff_s=settings.influx_retry_backoff_s
     )
@@ -46,6 +48,7 @@ def open_store(settings: Settings) -> ReadingStore:
             lines_per_request=settings.influx_lines_per_request,
             rollups=Rollups(settings.influx_database, settings.influx_raw_retention_days,
                             settings.influx_hourly_retention_days) if settings.influx_rollups else None,
+            clock=clock,
         )
     if settings.storage == "influxdb2":
         return Influx2ReadingStore(
@@ -57,4 +60,4 @@ def open_store(settings: Settings) -> ReadingStore:
             retry=retry,
             lines_per_request=settings.influx_lines_per_request,
         )
-    return SqliteReadingStore(settings.data_dir / "readings.db", settings.sqlite_raw_retention_days)
+    return SqliteReadingStore(settings.data_dir / "readings.db", settings.sqlite_raw_retention_days, clock)

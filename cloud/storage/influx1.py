@@ -11,7 +11,7 @@ import httpx
 
 from furrow.edge.measurements import MEASUREMENTS
 
-from .._time import now_ms as _now_ms
+from .._time import Clock, now_ms
 from ._reading import AGGREGATES, Bucket, Reading, StorageRejected, StorageUnavailable
 from ._retry import RetryPolicy, retrying
 from .influx1_rollups import LATE_MS, ROLLED, Rollups
@@ -46,11 +46,13 @@ class Influx1ReadingStore:
         retry: RetryPolicy | None = None,
         lines_per_request: int = 5000,
         rollups: Rollups | None = None,
+        clock: Clock = now_ms,
     ) -> None:
         if not database:
             raise ValueError("database must be a non-empty name")
         self.database = database
         self.rollups = rollups
+        self._clock = clock  # which points are late, which roll-up windows are closed
         self._rollups_ready = False  # set once the policies and continuous queries exist
         self._retry = retry or RetryPolicy()
         self._lines_per_request = lines_per_request
@@ -65,7 +67,7 @@ class Influx1ReadingStore:
         for i in range(0, len(lines), step):
             await self._post_lines("\n".join(lines[i : i + step]).encode())
         if self.rollups is not None:
-            late = [p for p in points if p.ts_ms < _now_ms() - LATE_MS]
+            late = [p for p in points if p.ts_ms < self._clock() - LATE_MS]
             if late:  # older than the continuous queries look back: roll them up now
                 await self.backfill_rollups(min(p.ts_ms for p in late), max(p.ts_ms for p in late),
                                             sorted({p.node for p in late}))
@@ -212,7 +214,7 @@ class Influx1ReadingStore:
         out: list[Bucket] = []
         if self.rollups is not None and policy is not None:
             first = min(end_ms, start_ms + (-start_ms) % window_ms)  # a partial first window: raw
-            split = min(end_ms, self.rollups.closed_before_ms(_now_ms(), window_ms))
+            split = min(end_ms, self.rollups.closed_before_ms(self._clock(), window_ms))
             if first < split:
                 if start_ms < first:
                     out += await self._raw_buckets(which, measurement, start_ms, first, window_ms, fn)

@@ -13,7 +13,7 @@ import sqlite3
 import threading
 from pathlib import Path
 
-from .._time import now_ms
+from .._time import Clock, now_ms
 from ._reading import AGGREGATES, Bucket, Reading
 
 _NONE = -1
@@ -174,7 +174,8 @@ class SqliteReadingStore:
 
     backend = "sqlite"
 
-    def __init__(self, path: Path | str, raw_retention_days: int | None = None) -> None:
+    def __init__(self, path: Path | str, raw_retention_days: int | None = None, clock: Clock = now_ms) -> None:
+        self._clock = clock  # what "past retention" is measured from
         if str(path) != ":memory:":
             Path(path).parent.mkdir(parents=True, exist_ok=True)
         self._lock = threading.Lock()
@@ -306,7 +307,7 @@ class SqliteReadingStore:
         if window_ms % HOUR_MS:
             out = await self._raw_buckets(nodes, measurement, start_ms, end_ms, window_ms, fn)
         else:
-            horizon = now_ms() - self.raw_retention_days * DAY_MS if self.raw_retention_days else None
+            horizon = self._clock() - self.raw_retention_days * DAY_MS if self.raw_retention_days else None
             rows = await asyncio.to_thread(self._hourly, nodes, measurement, start_ms, end_ms, window_ms, fn, horizon)
             out = self._to_buckets(rows, measurement)
         out.sort(key=lambda b: (b.time_ms, b.node, -1 if b.depth_cm is None else b.depth_cm,

@@ -70,8 +70,9 @@ def _detail(r: httpx.Response) -> str:
         detail = r.json().get("detail", r.text)
     except ValueError:
         return r.text[:200]
-    if isinstance(detail, dict) and "field" in detail:
-        return f"{detail['field']}={detail.get('value')!r}: {detail.get('reason')}"
+    if isinstance(detail, list):  # the API's one error shape: [{field, value, reason}, ...]
+        return "; ".join(f"{d.get('field')}={d.get('value')!r}: {d.get('reason')}" if d.get("field") is not None
+                         else str(d.get("reason")) for d in detail if isinstance(d, dict))[:300]
     return str(detail)[:300]
 
 

@@ -17,24 +17,31 @@ def register_keys(cloud_sub: argparse._SubParsersAction) -> None:
     default_dir = os.environ.get(KEYS_DIR_ENV)
     gen = keys_sub.add_parser("generate", help="make a new signing key pair; the cloud signs with the newest "
                               "after a restart, so give its .pub to every gateway first")
-    gen.add_argument("--dir", type=Path, default=default_dir, required=default_dir is None,
-                     help=f"the key directory (default ${KEYS_DIR_ENV})")
+    gen.add_argument("--dir", type=Path, default=default_dir, help=f"the key directory (default ${KEYS_DIR_ENV})")
     gen.set_defaults(func=_generate)
     lst = keys_sub.add_parser("list", help="the keys of the directory, and which one signs")
-    lst.add_argument("--dir", type=Path, default=default_dir, required=default_dir is None,
-                     help=f"the key directory (default ${KEYS_DIR_ENV})")
+    lst.add_argument("--dir", type=Path, default=default_dir, help=f"the key directory (default ${KEYS_DIR_ENV})")
     lst.set_defaults(func=_list)
     default_file = os.environ.get(NODE_KEYS_ENV)
     node = keys_sub.add_parser("node-key", help="make a node key for an irrigation node and print it (hex) for "
                                "the node's config.json (cmd_key); replaces an older one")
     node.add_argument("node")
-    node.add_argument("--file", type=Path, default=default_file, required=default_file is None,
-                      help=f"the node key file (default ${NODE_KEYS_ENV})")
+    node.add_argument("--file", type=Path, default=default_file, help=f"the node key file (default ${NODE_KEYS_ENV})")
     node.set_defaults(func=_node_key)
+
+
+def _missing(path: Path | None, option: str, variable: str) -> bool:
+    """True after one line saying how to give `option`, when it was given neither way."""
+    if path is None:
+        print(f"error: give {option} or set {variable}", file=sys.stderr)
+    return path is None
 
 
 def _generate(args: argparse.Namespace) -> int:
     from furrow.cloud.commands.signing import generate_key
+
+    if _missing(args.dir, "--dir DIR", KEYS_DIR_ENV):
+        return 2
 
     kid, private, public = generate_key(args.dir)
     print(kid)
@@ -45,6 +52,9 @@ def _generate(args: argparse.Namespace) -> int:
 
 def _list(args: argparse.Namespace) -> int:
     from furrow.cloud.commands.signing import PUBLIC_SUFFIX, SigningKeyError, load_private_keys
+
+    if _missing(args.dir, "--dir DIR", KEYS_DIR_ENV):
+        return 2
 
     try:
         keys = load_private_keys(args.dir)
@@ -61,6 +71,9 @@ def _list(args: argparse.Namespace) -> int:
 def _node_key(args: argparse.Namespace) -> int:
     from furrow.cloud.commands.signing import add_node_key
     from furrow.edge.errors import ContractError
+
+    if _missing(args.file, "--file FILE", NODE_KEYS_ENV):
+        return 2
 
     try:
         key = add_node_key(args.file, args.node)

@@ -107,12 +107,11 @@ def _listeners(args: argparse.Namespace) -> tuple[Listener, Listener | None]:
 def _config(args: argparse.Namespace) -> int:
     from furrow.cloud.db import Database
     from furrow.cloud.identity import CredentialStore
-    from furrow.cloud.settings import Settings
 
-    try:
-        settings = Settings()
-    except ValueError as e:
-        print(f"error: cloud settings: {e}", file=sys.stderr)
+    from .cloud import settings_or_say_why
+
+    settings = settings_or_say_why()
+    if settings is None:
         return 2
     root = args.root or settings.topic_root
     try:

@@ -57,7 +57,6 @@ def _run(args: argparse.Namespace) -> int:
 
     from furrow.cloud.app import create_app
     from furrow.cloud.limits import server_config
-    from furrow.cloud.settings import Settings
 
     if (args.tls_cert is None) != (args.tls_key is None):
         print("error: --tls-cert and --tls-key go together", file=sys.stderr)
@@ -75,10 +74,8 @@ def _run(args: argparse.Namespace) -> int:
         tls = {"ssl_certfile": str(args.tls_cert), "ssl_keyfile": str(args.tls_key)}
     if args.tls_client_ca is not None:
         tls |= {"ssl_ca_certs": str(args.tls_client_ca), "ssl_cert_reqs": ssl.CERT_REQUIRED}
-    try:
-        settings = Settings()
-    except ValueError as e:
-        print(f"error: the cloud service will not start: {e}", file=sys.stderr)
+    settings = settings_or_say_why()
+    if settings is None:
         return 2
     # with the service's limits on slow and oversized clients (furrow/cloud/limits.py)
     server = uvicorn.Server(server_config(create_app(settings), args.host, args.port, log_level="info", **tls))
@@ -86,11 +83,25 @@ def _run(args: argparse.Namespace) -> int:
     return 0 if server.started else 3  # 3: did not start (port taken, ...), as uvicorn.run exits
 
 
-def _database():
-    from furrow.cloud.db import Database
-    from furrow.cloud.settings import Settings
+def settings_or_say_why():
+    """The cloud's settings from FURROW_* variables, or None after one line on stderr saying which
+    variable to set (every `furrow cloud` command that needs them starts here)."""
+    from furrow.cloud.settings import SettingsError, load_settings
 
-    settings = Settings()
+    try:
+        return load_settings()
+    except SettingsError as e:
+        print(f"error: cloud settings: {e}", file=sys.stderr)
+        return None
+
+
+def _database():
+    """(settings, migrated database), or None after saying which variable to set."""
+    from furrow.cloud.db import Database
+
+    settings = settings_or_say_why()
+    if settings is None:
+        return None
     db = Database(settings.resolved_database_url())
     db.migrate()
     return settings, db
@@ -99,7 +110,10 @@ def _database():
 def _migrate(args: argparse.Namespace) -> int:
     from furrow.cloud.migrations import current
 
-    _, db = _database()
+    opened = _database()
+    if opened is None:
+        return 2
+    _, db = opened
     print(f"database at revision {current(db.engine)}")
     db.dispose()
     return 0
@@ -108,10 +122,14 @@ def _migrate(args: argparse.Namespace) -> int:
 def _token_create(args: argparse.Namespace) -> int:
     import getpass
 
+    from furrow.cloud._time import now_ms
     from furrow.cloud.audit import record_sync
     from furrow.cloud.auth import Role, TokenStore
 
-    settings, db = _database()
+    opened = _database()
+    if opened is None:
+        return 2
+    settings, db = opened
     role = Role(args.role)
     ttl = args.ttl_days or (settings.gateway_token_ttl_days if role is Role.GATEWAY else settings.token_ttl_days)
     store = TokenStore(db, settings.token_key())
@@ -119,7 +137,7 @@ def _token_create(args: argparse.Namespace) -> int:
         with db.sessions.begin() as session:
             issued = store.issue_sync(session, args.name or args.role, role, ttl)
             record_sync(session, f"cli:{getpass.getuser()}", "token.issue", f"user:{issued.user}", "local",
-                        {"token_id": issued.id, "role": str(role)})
+                        {"token_id": issued.id, "role": str(role)}, now_ms=now_ms())
     except ValueError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
@@ -135,15 +153,20 @@ def _token_revoke(args: argparse.Namespace) -> int:
     import asyncio
     import getpass
 
+    from furrow.cloud._time import now_ms
     from furrow.cloud.audit import record_sync
     from furrow.cloud.auth import TokenStore
 
-    settings, db = _database()
+    opened = _database()
+    if opened is None:
+        return 2
+    settings, db = opened
     try:
         found = asyncio.run(TokenStore(db, settings.token_key()).revoke(args.token_id))
         if found:
             with db.sessions.begin() as session:
-                record_sync(session, f"cli:{getpass.getuser()}", "token.revoke", f"token:{args.token_id}", "local")
+                record_sync(session, f"cli:{getpass.getuser()}", "token.revoke", f"token:{args.token_id}", "local",
+                            now_ms=now_ms())
     finally:
         db.dispose()
     if not found:
@@ -156,6 +179,7 @@ def _token_revoke(args: argparse.Namespace) -> int:
 def _user_create(args: argparse.Namespace) -> int:
     import getpass
 
+    from furrow.cloud._time import now_ms
     from furrow.cloud.audit import record_sync
     from furrow.cloud.auth import Role
     from furrow.cloud.auth.passwords import set_password_sync
@@ -170,12 +194,16 @@ def _user_create(args: argparse.Namespace) -> int:
     except OSError as e:
         print(f"error: --password-file={args.password_file}: cannot read: {e.strerror or e}", file=sys.stderr)
         return 2
-    settings, db = _database()
+    opened = _database()
+    if opened is None:
+        return 2
+    settings, db = opened
     try:
         with db.sessions.begin() as session:
-            created = set_password_sync(session, args.name, Role(args.role), password)
+            at = now_ms()
+            created = set_password_sync(session, args.name, Role(args.role), password, now_ms=at)
             record_sync(session, f"cli:{getpass.getuser()}", "user.create" if created else "user.set_password",
-                        f"user:{args.name}", "local", {"role": args.role})
+                        f"user:{args.name}", "local", {"role": args.role}, now_ms=at)
     except ValueError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2

@@ -18,9 +18,7 @@ import logging
 import os
 import secrets
 import time
-from collections import Counter
 from collections.abc import Iterator
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -29,8 +27,7 @@ from furrow.cloud.app import close_services, every, expire_commands, open_servic
 from furrow.cloud.commands.models import CommandOut
 from furrow.cloud.commands.signing import generate_key
 from furrow.cloud.settings import Settings
-from furrow.cloud.storage import Reading
-from furrow.firmware.irrigation_node import RUNTIME_GRACE_MS, IrrigationNode
+from furrow.firmware.irrigation_node import IrrigationNode
 from furrow.firmware.journal import Journal
 from furrow.firmware.seqstore import SeqStore
 from furrow.gateway import Gateway, GatewayConfig
@@ -38,6 +35,7 @@ from furrow.hil.faults import FaultyValve, FullFlash, LeakyFlowMeter, NodeSlot
 from furrow.hil.mosquitto import HOST, Broker, start_broker
 from furrow.hil.mqtt_node import MqttNodeRunner, wall_clock_ms
 from furrow.hil.scenarios import RunOptions, ScenarioResult
+from furrow.hil.verdict import Issued, Ledger, Opening, account, audit_valves, stored_readings
 from furrow.hil.virtual_farm import DAY_S, VirtualFarm
 
 SITE = "hil"
@@ -83,102 +81,6 @@ async def wait_until(condition: Any, what: str, timeout_s: float = WAIT_S) -> No
         await asyncio.sleep(0.05)
 
 
-# -- accounting ----------------------------------------------------------------------
-
-Key = tuple[str, int, str, int | None, int | None]  # node, seq, measurement, depth_cm, channel
-
-
-@dataclass
-class Ledger:
-    """Every reading and ack the node cores made, as they made them."""
-
-    readings: set[Key] = field(default_factory=set)
-    acks: list[dict] = field(default_factory=list)
-
-    def uplink(self, up: dict) -> None:
-        for r in up["readings"]:
-            self.readings.add((up["node"], up["seq"], r["name"], r.get("depth_cm"), r.get("channel")))
-
-    def ack(self, ack: dict) -> None:
-        self.acks.append(ack)
-
-
-@dataclass(frozen=True)
-class Accounting:
-    sent: int
-    stored: int
-    lost: int
-    duplicates: int
-    lost_reports: tuple[tuple[str, int], ...] = ()  # (node, seq) of the first few lost, to look into
-
-
-def account(sent: set[Key], stored: list[Reading]) -> Accounting:
-    """Lost: sent and not stored. Duplicates: stored more than once under its
-    identity, or stored without having been sent (a reading under a seq it
-    never had: the same report again with a new number)."""
-    counts = Counter((r.node, r.seq, r.measurement, r.depth_cm, r.channel) for r in stored)
-    extra = sum(n - 1 for n in counts.values()) + len(set(counts) - sent)
-    missing = sent - set(counts)
-    reports = tuple(sorted({(k[0], k[1]) for k in missing}))[:10]
-    return Accounting(len(sent), len(stored), len(missing), extra, reports)
-
-
-@dataclass(frozen=True)
-class Issued:
-    """A command as issued (by the cloud or in a plan): what it allowed."""
-
-    id: str
-    node: str
-    valve: int
-    not_before_ms: int
-    expires_ms: int
-    max_runtime_s: int
-
-    @classmethod
-    def of(cls, c: CommandOut | dict) -> Issued:
-        get = c.get if isinstance(c, dict) else lambda k: getattr(c, k)
-        return cls(get("id"), get("node"), get("valve"), get("not_before_ms"), get("expires_ms"),
-                   get("max_runtime_s"))
-
-
-@dataclass
-class ValveAudit:
-    opens: int = 0
-    late: int = 0
-    overruns: int = 0
-    unexplained: int = 0  # opened with no command that started then
-    detail: list[str] = field(default_factory=list)
-
-
-def audit_valves(valves: list[FaultyValve], issued: list[Issued], acks: list[dict], end_ms: int) -> ValveAudit:
-    """Judge each interval a valve's drive was open against the command that
-    started it (the node's "started" ack at that instant): late if it opened
-    outside [not_before, expires], an overrun if it stayed open longer than
-    the command's max runtime (plus the firmware's grace for one tick). An
-    open no command explains counts as an overrun."""
-    by_id = {c.id: c for c in issued}
-    started = {(a["node"], a["ts_ms"]): a["id"] for a in acks if a["state"] == "started"}
-    out = ValveAudit()
-    for v in valves:
-        for open_ms, close_ms in v.intervals:
-            assert open_ms is not None
-            out.opens += 1
-            cmd = by_id.get(started.get((v.node, open_ms), ""))
-            if cmd is None or cmd.valve != v.channel:
-                out.unexplained += 1
-                out.overruns += 1
-                out.detail.append(f"{v.node} valve {v.channel} opened at {open_ms} by no command")
-                continue
-            if not cmd.not_before_ms <= open_ms <= cmd.expires_ms:
-                out.late += 1
-                out.detail.append(f"{cmd.id} opened at {open_ms}, window {cmd.not_before_ms}..{cmd.expires_ms}")
-            held = (end_ms if close_ms is None else close_ms) - open_ms
-            if held > cmd.max_runtime_s * 1000 + RUNTIME_GRACE_MS:
-                out.overruns += 1
-                out.detail.append(f"{cmd.id} held open {held} ms, max runtime {cmd.max_runtime_s} s")
-    return out
-
-
 # -- the parts -----------------------------------------------------------------------
 
 
@@ -222,12 +124,6 @@ class Cloud:
 
     async def state(self, cmd_id: str) -> CommandOut:
         return await self.services.commands.get(cmd_id)
-
-    async def readings(self, nodes: list[str]) -> list[Reading]:
-        out: list[Reading] = []
-        for node in nodes:
-            out += await self.services.store.query(node, None, 0, 1 << 62, 10_000_000)
-        return out
 
     async def count(self) -> int:
         return await self.services.store.count()
@@ -365,9 +261,10 @@ class Rig:
                      farm: VirtualFarm | None, extra: dict[str, Any],
                      series: dict[str, tuple[list[float], list[float]]] | None = None) -> ScenarioResult:
         assert self.cloud is not None
-        nodes = sorted({k[0] for k in self.ledger.readings})
-        acc = account(self.ledger.readings, await self.cloud.readings(nodes))
-        audit = audit_valves(valves, issued, self.ledger.acks, wall_clock_ms())
+        nodes = self.ledger.nodes
+        acc = account(self.ledger.readings, await stored_readings(self.cloud.services.store, nodes))
+        openings = [Opening(v.node, v.channel, o, c) for v in valves for o, c in v.intervals if o is not None]
+        audit = audit_valves(openings, issued, wall_clock_ms())
         assert self.broker is not None
         extra = {"broker": self.broker.kind, "valve_opens": audit.opens, "unexplained_opens": audit.unexplained,
                  **extra}

@@ -33,7 +33,8 @@ from furrow.gateway import GatewayConfig
 from furrow.hil import nodes
 from furrow.hil.faults import NodeSlot
 from furrow.hil.scenarios import RunOptions, Scenario, ScenarioResult
-from furrow.hil.scenarios._fault_rig import Issued, Rig, ScaledClock, irrigation_slot, run_gateway, wait_until
+from furrow.hil.scenarios._fault_rig import Rig, ScaledClock, irrigation_slot, run_gateway, wait_until
+from furrow.hil.verdict import Issued, stored_readings
 from furrow.hil.virtual_farm import VirtualFarm, VirtualZone
 
 SCALE = 600.0
@@ -143,7 +144,7 @@ async def _leaks(rig: Rig) -> dict[str, int]:
     """Stored leak reports (> 0) per node."""
     assert rig.cloud is not None
     out: dict[str, int] = {}
-    for r in await rig.cloud.readings(["irr-01", "irr-02"]):
+    for r in await stored_readings(rig.cloud.services.store, ["irr-01", "irr-02"]):
         if r.measurement == "leak_l_min" and (r.value or 0) > 0:
             out[r.node] = out.get(r.node, 0) + 1
     return out

@@ -30,7 +30,8 @@ from furrow.hil.faults import BusFaults, LinkCut, NodeSlot
 from furrow.hil.modbus_bus import ModbusBus
 from furrow.hil.mosquitto import HOST
 from furrow.hil.scenarios import RunOptions, Scenario, ScenarioResult
-from furrow.hil.scenarios._fault_rig import Issued, Rig, ScaledClock, irrigation_slot, run_gateway, wait_until
+from furrow.hil.scenarios._fault_rig import Rig, ScaledClock, irrigation_slot, run_gateway, wait_until
+from furrow.hil.verdict import Issued
 from furrow.hil.virtual_farm import VirtualFarm, VirtualZone
 
 TTL_S = 2  # the commands that cannot get through

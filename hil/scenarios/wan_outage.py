@@ -31,7 +31,6 @@ from furrow.hil.faults import LinkCut, NodeSlot, drifting_clock, fault_soil_prob
 from furrow.hil.mqtt_node import wall_clock_ms
 from furrow.hil.scenarios import RunOptions, Scenario, ScenarioResult
 from furrow.hil.scenarios._fault_rig import (
-    Issued,
     Rig,
     ScaledClock,
     irrigation_slot,
@@ -39,6 +38,7 @@ from furrow.hil.scenarios._fault_rig import (
     scaled_backoff,
     wait_until,
 )
+from furrow.hil.verdict import Issued, stored_readings
 from furrow.hil.virtual_farm import VirtualFarm, VirtualZone
 
 SCALE = 7200.0  # farm seconds per wall second: a farm day in 12 s
@@ -138,7 +138,8 @@ async def run(options: RunOptions) -> ScenarioResult:
             valid_until = plan["valid_until_ms"]
             inside = [c["id"] for c in plan["commands"] if c["expires_ms"] <= valid_until]
             after = [c["id"] for c in plan["commands"] if c["not_before_ms"] >= valid_until]
-            faults = [r for r in await rig.cloud.readings(["soil-01"]) if r.fault == "disconnected"]
+            soil = await stored_readings(rig.cloud.services.store, ["soil-01"])
+            faults = [r for r in soil if r.fault == "disconnected"]
             extra = {
                 "disconnected_probe_readings_stored": len(faults),
                 "outage_farm_hours": OUTAGE_FARM_S / HOUR,

@@ -8,9 +8,10 @@ from furrow.edge.topics import check_id
 
 from ...alerts import AckIn, AlertOut, AlertState, EvaluationOut, SeverityName
 from ..deps import AlertAcker, AlertsDep, Planner, Reader
-from ..schemas import MessageResponse
+from ..json_body import JsonRoute
+from ..schemas import ProblemResponse
 
-router = APIRouter(prefix="/alerts", tags=["alerts"])
+router = APIRouter(prefix="/alerts", tags=["alerts"], route_class=JsonRoute)
 
 
 @router.get("", response_model=list[AlertOut])
@@ -35,7 +36,7 @@ async def evaluate_alerts(alerts: AlertsDep, _: Planner) -> EvaluationOut:
 
 
 @router.post("/{alert_id}/ack", response_model=AlertOut,
-             responses={404: {"model": MessageResponse}, 409: {"model": MessageResponse,
+             responses={404: {"model": ProblemResponse}, 409: {"model": ProblemResponse,
                                                                "description": "already acknowledged: by whom"}})
 async def acknowledge_alert(alert_id: Annotated[int, Path(ge=1, le=2**63 - 1)], alerts: AlertsDep, who: AlertAcker,
                             body: Annotated[AckIn | None, Body()] = None) -> AlertOut:

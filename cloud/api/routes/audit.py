@@ -7,8 +7,9 @@ from pydantic import BaseModel
 
 from ...audit import MAX_LIMIT
 from ..deps import AuditReader, ServicesDep
+from ..json_body import JsonRoute
 
-router = APIRouter(tags=["audit"])
+router = APIRouter(tags=["audit"], route_class=JsonRoute)
 
 
 class AuditEntryOut(BaseModel):

@@ -9,11 +9,12 @@ from furrow.edge.errors import ContractError
 
 from ...auth import Role
 from ...dashboard import locales
-from ...registry import NotFound
+from ...errors import NotFound
 from ..deps import AnyRole, AuditDep, Reader, ServicesDep, UserAdmin
-from ..schemas import MessageResponse
+from ..json_body import JsonRoute
+from ..schemas import ProblemResponse
 
-router = APIRouter(prefix="/auth", tags=["auth"])
+router = APIRouter(prefix="/auth", tags=["auth"], route_class=JsonRoute)
 
 
 class Me(BaseModel):
@@ -88,9 +89,9 @@ async def list_tokens(services: ServicesDep, _: UserAdmin) -> list[TokenInfoOut]
 
 
 @router.delete("/tokens/{token_id}", status_code=status.HTTP_204_NO_CONTENT,
-               responses={404: {"model": MessageResponse}})
+               responses={404: {"model": ProblemResponse}})
 async def revoke_token(token_id: str, services: ServicesDep, who: UserAdmin, audit: AuditDep) -> None:
     """Revoke a token: it stops working at once."""
     if not await services.tokens.revoke(token_id):
-        raise NotFound(f"no token {token_id!r}")
+        raise NotFound("token_id", token_id, "no token with this id")
     await audit(who.name, "token.revoke", f"token:{token_id}")

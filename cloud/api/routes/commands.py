@@ -5,14 +5,13 @@ from fastapi import APIRouter, Request, Response, status
 from furrow.edge.topics import check_id
 
 from ..._time import parse_instant
-from ...auth import Forbidden
 from ...commands import AckOutcome, CommandOut
-from ...commands.service import AckFromOtherGateway
 from ..deps import AuditDep, CommandsDep, CommandWriter, Ingester, Reader
-from ..schemas import CommandCancel, CommandCreate, MessageResponse, ProblemResponse
+from ..json_body import JsonRoute
+from ..schemas import CommandCancel, CommandCreate, ProblemResponse
 from .ingest import gateway_origin
 
-router = APIRouter(prefix="/commands", tags=["commands"])
+router = APIRouter(prefix="/commands", tags=["commands"], route_class=JsonRoute)
 
 
 @router.post(
@@ -21,7 +20,7 @@ router = APIRouter(prefix="/commands", tags=["commands"])
     response_model=CommandOut,
     responses={
         200: {"model": CommandOut, "description": "the idempotency key was used before: that command"},
-        409: {"model": MessageResponse, "description": "the node cannot be routed"},
+        409: {"model": ProblemResponse, "description": "the node cannot be routed"},
         422: {"model": ProblemResponse, "description": "the command breaks the contract"},
     },
 )
@@ -58,7 +57,7 @@ async def create_command(body: CommandCreate, commands: CommandsDep, who: Comman
 
 
 @router.get("/{command_id}", response_model=CommandOut,
-            responses={404: {"model": MessageResponse}})
+            responses={404: {"model": ProblemResponse}})
 async def get_command(command_id: str, commands: CommandsDep, _: Reader) -> CommandOut:
     """One command with its history of events."""
     return await commands.get(command_id)
@@ -74,7 +73,7 @@ async def list_commands(commands: CommandsDep, _: Reader, node: str | None = Non
 
 
 @router.post("/{command_id}/cancel", response_model=CommandOut,
-             responses={404: {"model": MessageResponse}, 409: {"model": MessageResponse}})
+             responses={404: {"model": ProblemResponse}, 409: {"model": ProblemResponse}})
 async def cancel_command(command_id: str, commands: CommandsDep, who: CommandWriter, audit: AuditDep,
                          body: CommandCancel | None = None) -> CommandOut:
     """Cancel a command that is not final. When the controller may already hold or
@@ -85,15 +84,12 @@ async def cancel_command(command_id: str, commands: CommandsDep, who: CommandWri
 
 
 @router.post("/acks", response_model=dict[str, str],
-             responses={403: {"model": MessageResponse, "description": "the command went through another gateway"},
+             responses={403: {"model": ProblemResponse, "description": "the command went through another gateway"},
                         422: {"model": ProblemResponse}})
 async def post_ack(request: Request, commands: CommandsDep, who: Ingester) -> dict[str, str]:
     """A gateway's command acknowledgement over HTTPS (the same as on .../gw/<gw>/ack).
 
     A gateway token (user `<site>.<gateway>`) may only acknowledge commands routed
     through its own gateway; admin may post any."""
-    try:
-        outcome: AckOutcome = await commands.apply_ack(await request.body(), gateway=gateway_origin(who))
-    except AckFromOtherGateway as e:
-        raise Forbidden(str(e)) from e
+    outcome: AckOutcome = await commands.apply_ack(await request.body(), gateway=gateway_origin(who))
     return {"outcome": str(outcome)}

@@ -12,8 +12,6 @@ from pydantic import BaseModel, ConfigDict, Field
 from furrow.edge.errors import ContractError
 from furrow.edge.topics import check_id
 
-from ..._time import now_ms
-from ...auth import Forbidden
 from ...commissioning import (
     Live,
     Method,
@@ -25,14 +23,26 @@ from ...commissioning import (
     fit_calibration,
     plausible_vwc_range,
 )
+from ...errors import Forbidden, NotFound
 from ...gateway_status import StatusBook
-from ...registry import NODES, NotFound
+from ...registry import NODES
 from ...registry.models import NodeIn
-from ..deps import AuditDep, Ingester, Reader, RegistryDep, RegistryWriter, RoutesDep, StoreDep, get_services
-from ..schemas import MessageResponse, ProblemResponse
+from ..deps import (
+    AuditDep,
+    ClockDep,
+    Ingester,
+    Reader,
+    RegistryDep,
+    RegistryWriter,
+    RoutesDep,
+    StoreDep,
+    get_services,
+)
+from ..json_body import JsonRoute
+from ..schemas import ProblemResponse
 from .ingest import gateway_origin
 
-router = APIRouter(tags=["commissioning"])
+router = APIRouter(tags=["commissioning"], route_class=JsonRoute)
 
 
 class CheckItem(BaseModel):
@@ -67,9 +77,9 @@ class Commissioning(BaseModel):
     plausible_range_pct: dict[str, list[float]] = Field(description="depth (cm) -> [low, high] vwc_pct")
 
 
-@router.get("/nodes/{node}/commissioning", response_model=Commissioning, responses={404: {"model": MessageResponse}})
+@router.get("/nodes/{node}/commissioning", response_model=Commissioning, responses={404: {"model": ProblemResponse}})
 async def commissioning(node: str, routes: RoutesDep, registry: RegistryDep, store: StoreDep,
-                        _: Reader) -> Commissioning:
+                        clock: ClockDep, _: Reader) -> Commissioning:
     """The checklist (registered, heard, first good reading, depths, values plausible for this
     depth and soil, faults, calibration) and the newest raw and calibrated values."""
     check_id("node", node)
@@ -79,7 +89,7 @@ async def commissioning(node: str, routes: RoutesDep, registry: RegistryDep, sto
     except NotFound:
         reg = None
     if route is None and reg is None:
-        raise NotFound(f"node {node!r} is neither registered nor heard")
+        raise NotFound("node", node, "neither registered nor heard")
     zone = None
     if reg and reg.get("zone_id"):
         try:
@@ -94,7 +104,7 @@ async def commissioning(node: str, routes: RoutesDep, registry: RegistryDep, sto
                  if r.measurement == "vwc_pct" else None)
             for r in latest]
     result = checklist(registered=reg, zone=zone, last_seen_ms=route.last_seen_ms if route else None,
-                       faults=route.faults if route else (), live=live, now_ms=now_ms())
+                       faults=route.faults if route else (), live=live, now_ms=clock())
     depths = sorted({x.depth_cm for x in live if x.measurement == "vwc_pct"} | set((reg or {}).get("depths_cm") or []),
                     key=lambda d: -1 if d is None else d)
     ranges = ({str(d): list(plausible_vwc_range(zone["field_capacity_pct"], zone["wilting_point_pct"], d))
@@ -136,7 +146,7 @@ class CalibrationOut(BaseModel):
 
 
 @router.post("/nodes/{node}/calibration", response_model=CalibrationOut,
-             responses={404: {"model": MessageResponse}, 422: {"model": ProblemResponse}})
+             responses={404: {"model": ProblemResponse}, 422: {"model": ProblemResponse}})
 async def calibrate(node: str, body: CalibrationIn, registry: RegistryDep, who: RegistryWriter,
                     audit: AuditDep) -> CalibrationOut:
     """Fit a soil sensor's calibration from (raw, vwc_pct) points and store it on the registry
@@ -199,7 +209,7 @@ def _book(request: Request) -> StatusBook:
 
 
 @router.post("/gateways/{site}/{gateway}/status", status_code=204,
-             responses={403: {"model": MessageResponse}, 422: {"model": ProblemResponse}})
+             responses={403: {"model": ProblemResponse}, 422: {"model": ProblemResponse}})
 async def post_status(site: str, gateway: str, body: GatewayStatusIn, request: Request, who: Ingester) -> None:
     """A gateway's periodic status: its Modbus per-device counters (and whatever else it
     counts). A gateway token may only report for itself. The report is checked as one over
@@ -209,7 +219,8 @@ async def post_status(site: str, gateway: str, body: GatewayStatusIn, request: R
     check_id("gateway", gateway)
     origin = gateway_origin(who)
     if origin is not None and origin != (site, gateway):
-        raise Forbidden(f"a token of gateway {origin[0]}/{origin[1]} may not report for {site}/{gateway}")
+        raise Forbidden("gateway", f"{site}/{gateway}", f"a token of gateway {origin[0]}/{origin[1]} may only "
+                        "report for its own gateway")
     # a report not newer than the newest (e.g. sent twice) is left out: no interval for rates
     await _book(request).record(site, gateway, body.model_dump(mode="json"))
 

@@ -27,13 +27,14 @@ from furrow.edge.errors import ContractError
 from furrow.edge.measurements import MEASUREMENTS
 from furrow.edge.topics import check_id
 
-from ..._time import now_ms, parse_instant
+from ..._time import parse_instant
 from ...storage import Bucket
-from ..deps import Reader, RegistryDep, StoreDep
-from ..schemas import MessageResponse, ProblemResponse
+from ..deps import ClockDep, Reader, RegistryDep, StoreDep
+from ..json_body import JsonRoute
+from ..schemas import ProblemResponse
 from .query import DAY_MS, MAX_WINDOWS, parse_window
 
-router = APIRouter(tags=["dashboard"])
+router = APIRouter(tags=["dashboard"], route_class=JsonRoute)
 
 
 # the windows `window=auto` chooses from, finest first: the report interval, then multiples of an
@@ -81,11 +82,12 @@ def columns(buckets: list[Bucket]) -> tuple[list[int], list[dict]]:
 
 
 @router.get("/zones/{zone_id}/columns", response_class=Response,
-            responses={200: {"model": ZoneColumns}, 404: {"model": MessageResponse}, 422: {"model": ProblemResponse}})
+            responses={200: {"model": ZoneColumns}, 404: {"model": ProblemResponse}, 422: {"model": ProblemResponse}})
 async def zone_columns(
     zone_id: str,
     store: StoreDep,
     registry: RegistryDep,
+    clock: ClockDep,
     _: Reader,
     measurement: Annotated[str, Query(examples=["vwc_pct"])] = "vwc_pct",
     days: Annotated[int, Query(ge=1, le=366, description="the last `days`, when `start` is not given")] = 30,
@@ -99,7 +101,7 @@ async def zone_columns(
     soil chart). `window=auto` picks the finest window giving at most `points` of them."""
     if measurement not in MEASUREMENTS:
         raise ContractError("measurement", measurement, "unknown measurement")
-    end_ms = parse_instant("end", end) if end is not None else now_ms()
+    end_ms = parse_instant("end", end) if end is not None else clock()
     start_ms = parse_instant("start", start) if start is not None else end_ms - days * DAY_MS
     if start_ms >= end_ms:
         raise ContractError("start", start, "must be before end")

@@ -24,8 +24,9 @@ from fastapi.responses import StreamingResponse
 
 from ...events import EventBus
 from ..deps import Reader, ServicesDep
+from ..json_body import JsonRoute
 
-router = APIRouter(tags=["live"])
+router = APIRouter(tags=["live"], route_class=JsonRoute)
 
 KEEPALIVE_S = 15.0
 READING_FLUSH_S = 1.0  # at most one coalesced "reading" message per this interval

@@ -5,14 +5,15 @@ from pydantic import BaseModel, Field
 
 from furrow.edge.topics import check_id
 
+from ...errors import NotFound
 from ...identity import IssuedCredentials, gateway_username
-from ...registry import NotFound
 from ..deps import AuditDep, CredentialsWriter, ServicesDep
-from ..schemas import MessageResponse, ProblemResponse
+from ..json_body import JsonRoute
+from ..schemas import ProblemResponse
 
-router = APIRouter(tags=["identity"])
+router = APIRouter(tags=["identity"], route_class=JsonRoute)
 
-_ERRORS = {404: {"model": MessageResponse}, 422: {"model": ProblemResponse}}
+_ERRORS = {404: {"model": ProblemResponse}, 422: {"model": ProblemResponse}}
 
 
 class TopicsOut(BaseModel):
@@ -64,7 +65,7 @@ async def revoke_node_credentials(node_id: str, services: ServicesDep, who: Cred
                                   audit: AuditDep) -> None:
     """Revoke the node's broker login (refused by the broker once its files are regenerated)."""
     if not await _store(services).revoke(check_id("node", node_id)):
-        raise NotFound(f"node {node_id!r} has no credentials")
+        raise NotFound("node_id", node_id, "this node has no broker credentials")
     await audit(who.name, "credentials.revoke", f"node:{node_id}")
 
 
@@ -87,5 +88,5 @@ async def revoke_gateway_credentials(site: str, gateway: str, services: Services
     """Revoke a gateway's broker login."""
     username = gateway_username(check_id("site", site), check_id("gateway", gateway))
     if not await _store(services).revoke(username):
-        raise NotFound(f"gateway {site}/{gateway} has no credentials")
+        raise NotFound("gateway", f"{site}/{gateway}", "this gateway has no broker credentials")
     await audit(who.name, "credentials.revoke", f"gateway:{site}/{gateway}")

@@ -4,12 +4,14 @@ from fastapi import APIRouter, Request
 
 from furrow.edge.batch import RECEIPT_STORED
 
-from ...auth import Forbidden, Principal, Role
+from ...auth import Principal, Role
+from ...errors import Forbidden
 from ...ingest import ingest_batch
 from ..deps import Ingester, RoutesDep, ServicesDep, StoreDep
-from ..schemas import EXAMPLE_BATCH, IngestResponse, MessageResponse, ProblemResponse
+from ..json_body import JsonRoute
+from ..schemas import EXAMPLE_BATCH, IngestResponse, ProblemResponse
 
-router = APIRouter(prefix="/ingest", tags=["ingest"])
+router = APIRouter(prefix="/ingest", tags=["ingest"], route_class=JsonRoute)
 
 
 def gateway_origin(who: Principal) -> tuple[str, str] | None:
@@ -21,7 +23,7 @@ def gateway_origin(who: Principal) -> tuple[str, str] | None:
         return None
     site, dot, gateway = who.name.partition(".")
     if not dot or not site or not gateway:
-        raise Forbidden(f"gateway token user {who.name!r} must be named <site>.<gateway>, "
+        raise Forbidden("user", who.name, "a gateway token's user must be named <site>.<gateway>, "
                         "so its batches can be checked against it")
     return site, gateway
 
@@ -33,7 +35,7 @@ def gateway_origin(who: Principal) -> tuple[str, str] | None:
     responses={
         413: {"model": ProblemResponse, "description": "the batch inflates past the size limit"},
         422: {"model": ProblemResponse, "description": "the envelope breaks the contract"},
-        503: {"model": MessageResponse, "description": "storage unavailable: retry later"},
+        503: {"model": ProblemResponse, "description": "storage unavailable: retry later"},
     },
     openapi_extra={"requestBody": {
         "required": True,

@@ -5,20 +5,20 @@ after FURROW_LOGIN_MAX_FAILURES failures within FURROW_LOGIN_WINDOW_S the
 answer is 429 with Retry-After, whatever the password.
 """
 
-import time
-
-from fastapi import APIRouter, HTTPException, Request, status
+from fastapi import APIRouter, Request
 from pydantic import BaseModel, Field
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from ...auth import AuthError, Role
+from ...auth import Role
 from ...auth.passwords import MAX_PASSWORD_LEN, check_user_password
 from ...db import User
+from ...errors import RateLimited, Unauthenticated
 from ..deps import ServicesDep, client_address, get_auditor
-from ..schemas import MessageResponse
+from ..json_body import JsonRoute
+from ..schemas import ProblemResponse
 
-router = APIRouter(prefix="/auth", tags=["auth"])
+router = APIRouter(prefix="/auth", tags=["auth"], route_class=JsonRoute)
 
 
 class LoginIn(BaseModel):
@@ -33,7 +33,7 @@ class LoginOut(BaseModel):
 
 
 @router.post("/login", response_model=LoginOut,
-             responses={401: {"model": MessageResponse}, 429: {"model": MessageResponse,
+             responses={401: {"model": ProblemResponse}, 429: {"model": ProblemResponse,
                                                                "description": "too many failures; see Retry-After"}})
 async def login(body: LoginIn, request: Request, services: ServicesDep) -> LoginOut:
     """Trade a user's name and password for a token (FURROW_LOGIN_TOKEN_TTL_HOURS long)."""
@@ -41,11 +41,10 @@ async def login(body: LoginIn, request: Request, services: ServicesDep) -> Login
     address = client_address(request)
     keys = [f"user:{body.name}", f"addr:{address}"]
     audit = get_auditor(request)
-    started = time.monotonic()
+    started = services.clock() / 1000  # the limiter's window is in seconds of the service's clock
     wait = limiter.retry_after(keys, started)
     if wait is not None:
-        raise HTTPException(status.HTTP_429_TOO_MANY_REQUESTS, headers={"Retry-After": str(wait)},
-                            detail=f"too many failed logins; try again in {wait} s")
+        raise RateLimited("name", body.name, f"too many failed logins; try again in {wait} s", wait)
     # Counted as a failure before the password is checked (and forgiven if right): parallel
     # attempts each see the ones still in progress, so they cannot all slip under the limit.
     limiter.failed(keys, started)
@@ -60,7 +59,7 @@ async def login(body: LoginIn, request: Request, services: ServicesDep) -> Login
     ok, role = await services.db.run(check)
     if not ok or role is None:
         await audit(body.name, "auth.login_failed", f"user:{body.name}")
-        raise AuthError("wrong name or password")
+        raise Unauthenticated("password", None, "wrong name or password")
     limiter.forgive(keys, started)
     limiter.succeeded(keys[0])
     hours = services.settings.login_token_ttl_hours

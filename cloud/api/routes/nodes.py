@@ -8,14 +8,15 @@ from furrow.edge.batch import GAP_REASONS
 from furrow.edge.errors import ContractError
 from furrow.edge.topics import check_id
 
-from ..._time import now_ms, parse_instant
+from ..._time import parse_instant
 from ...gaps import losses
 from ...node_routes import Route
 from ...storage import Reading
 from ..deps import Reader, RoutesDep, ServicesDep, StoreDep
+from ..json_body import JsonRoute
 from ..schemas import NodeGapsOut, NodeOut, ProblemResponse, ReadingOut
 
-router = APIRouter(prefix="/nodes", tags=["nodes"])
+router = APIRouter(prefix="/nodes", tags=["nodes"], route_class=JsonRoute)
 
 WEEK_MS = 7 * 24 * 3600 * 1000
 GAP_READINGS_MAX = 100_000  # readings read to find a window's unexplained holes
@@ -48,7 +49,7 @@ async def gaps(
     did not forward (per reason: quota, flood, quarantine, each report with its seq ranges), and the
     seq ranges missing from the stored readings that no report explains (losses)."""
     check_id("node", node)
-    end_ms = parse_instant("end", end) if end is not None else now_ms()
+    end_ms = parse_instant("end", end) if end is not None else services.clock()
     start_ms = parse_instant("start", start) if start is not None else end_ms - WEEK_MS
     if start_ms >= end_ms:
         raise ContractError("start", start, "must be before end")

@@ -8,13 +8,14 @@ from furrow.edge.topics import check_id
 from ..._time import parse_instant
 from ...planning import AgronomyOut, BalanceRowOut, DecisionOut, OverrideAction, OverrideIn, OverrideOut
 from ..deps import AuditDep, Planner, PlanningDep, Reader
-from ..schemas import MessageResponse, ProblemResponse
+from ..json_body import JsonRoute
+from ..schemas import ProblemResponse
 
-router = APIRouter(prefix="/zones", tags=["planning"])
+router = APIRouter(prefix="/zones", tags=["planning"], route_class=JsonRoute)
 
 
 @router.post("/{zone_id}/plan", response_model=DecisionOut,
-             responses={404: {"model": MessageResponse}, 409: {"model": MessageResponse,
+             responses={404: {"model": ProblemResponse}, 409: {"model": ProblemResponse,
                                                                "description": "an input is missing: named"}})
 async def plan_zone(zone_id: str, planning: PlanningDep, who: Planner, audit: AuditDep) -> DecisionOut:
     """Run the planner for the zone now: depletion from its daily water balance (weather, crop,
@@ -35,11 +36,13 @@ async def list_decisions(zone_id: str, planning: PlanningDep, _: Reader, limit: 
 
 
 @router.post("/{zone_id}/override", status_code=status.HTTP_201_CREATED, response_model=OverrideOut,
-             responses={404: {"model": MessageResponse}, 422: {"model": ProblemResponse}})
+             responses={404: {"model": ProblemResponse}, 422: {"model": ProblemResponse},
+                        409: {"model": ProblemResponse, "description": "water_now on a zone without one valve"}})
 async def override_zone(zone_id: str, body: OverrideIn, planning: PlanningDep, who: Planner,
                         audit: AuditDep) -> OverrideOut:
     """Override the planner for a zone: skip or hold (until `until`, or until `resume`), or
-    water_now (the next plan waters `amount_mm`, or refills, once). Recorded with the caller."""
+    water_now (the next plan waters `amount_mm`, or refills, once; 409 when the zone has not
+    exactly one valve to water with). Recorded with the caller."""
     if body.amount_mm is not None and body.action is not OverrideAction.WATER_NOW:
         raise ContractError("amount_mm", body.amount_mm, "only water_now takes an amount")
     until_ms = None if body.until is None else parse_instant("until", body.until)
@@ -51,7 +54,7 @@ async def override_zone(zone_id: str, body: OverrideIn, planning: PlanningDep, w
 
 
 @router.get("/{zone_id}/balance", response_model=list[BalanceRowOut],
-            responses={404: {"model": MessageResponse}, 409: {"model": MessageResponse}})
+            responses={404: {"model": ProblemResponse}, 409: {"model": ProblemResponse}})
 async def zone_balance(zone_id: str, planning: PlanningDep, _: Reader, days: int = 14) -> list[BalanceRowOut]:
     """The zone's daily water balance over the last `days` complete local days (1-366), oldest
     first: ET0 from its weather node(s), Kc from the crop stage, rain, irrigation from completed
@@ -62,7 +65,7 @@ async def zone_balance(zone_id: str, planning: PlanningDep, _: Reader, days: int
     return [BalanceRowOut.model_validate(vars(r)) for r in balance.rows]
 
 
-@router.get("/{zone_id}/agronomy", response_model=AgronomyOut, responses={404: {"model": MessageResponse}})
+@router.get("/{zone_id}/agronomy", response_model=AgronomyOut, responses={404: {"model": ProblemResponse}})
 async def zone_agronomy(zone_id: str, planning: PlanningDep, _: Reader) -> AgronomyOut:
     """Crop stage, degree days and Kc (from the balance's newest day), the latest planner
     decision, trap catches and their trends, and the week's leaf-wetness periods."""

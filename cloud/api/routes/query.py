@@ -1,8 +1,11 @@
 """Query API: aggregated series, zone summary, node health, export (CSV, line protocol)."""
 
 import csv
+import heapq
 import io
 import re
+from datetime import UTC, datetime
+from itertools import islice
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Query
@@ -13,17 +16,20 @@ from furrow.edge.errors import ContractError
 from furrow.edge.measurements import MEASUREMENTS
 from furrow.edge.topics import check_id
 
-from ..._time import now_ms, parse_instant
+from ..._time import parse_instant
 from ...alerts.models import AlertState
 from ...commands import CommandState
+from ...errors import NotFound
+from ...node_routes import NodeRoutes
 from ...planning import zone_water
-from ...registry import NODES, NotFound
-from ...storage import AGGREGATES, Bucket
+from ...registry import NODES, Registry
+from ...storage import AGGREGATES, Bucket, Reading
 from ...storage.lineprotocol import to_lines
-from ..deps import AlertsDep, CommandsDep, Reader, RegistryDep, RoutesDep, StoreDep
-from ..schemas import MessageResponse, NodeOut, ProblemResponse
+from ..deps import AlertsDep, ClockDep, CommandsDep, Reader, RegistryDep, RoutesDep, StoreDep
+from ..json_body import JsonRoute
+from ..schemas import NodeOut, ProblemResponse
 
-router = APIRouter(tags=["query"])
+router = APIRouter(tags=["query"], route_class=JsonRoute)
 
 DAY_MS = 24 * 3600 * 1000
 MAX_WINDOWS = 20_000
@@ -39,8 +45,8 @@ def parse_window(text: str) -> int:
     return int(m.group(1)) * _UNITS[m.group(2)]
 
 
-def _range(start: str | None, end: str | None, default_ms: int) -> tuple[int, int]:
-    end_ms = parse_instant("end", end) if end is not None else now_ms()
+def _range(start: str | None, end: str | None, default_ms: int, now_ms: int) -> tuple[int, int]:
+    end_ms = parse_instant("end", end) if end is not None else now_ms
     start_ms = parse_instant("start", start) if start is not None else end_ms - default_ms
     if start_ms >= end_ms:
         raise ContractError("start", start, "must be before end")
@@ -62,10 +68,29 @@ Start = Annotated[str | None, Query(description="ISO 8601 or Unix ms; default en
 End = Annotated[str | None, Query(description="ISO 8601 or Unix ms (exclusive); default now")]
 
 
-@router.get("/series", response_model=list[BucketOut], responses={422: {"model": ProblemResponse}})
+async def _zone_nodes(registry: Registry, zone: str) -> list[str]:
+    """The registered nodes of `zone`; NotFound (404) naming it when there is no such zone."""
+    await registry.get_zone(check_id("zone", zone))
+    return [n.id for n in await registry.nodes_of_zone(zone)]
+
+
+async def _known_node(routes: NodeRoutes, registry: Registry, node: str) -> str:
+    """`node` when it is registered or has been heard; NotFound (404) naming it otherwise."""
+    check_id("node", node)
+    if await routes.get(node) is None:
+        try:
+            await registry.get(NODES, node)
+        except NotFound:
+            raise NotFound("node", node, "neither registered nor heard") from None
+    return node
+
+
+@router.get("/series", response_model=list[BucketOut], responses={404: {"model": ProblemResponse,
+                                                                        "description": "no such zone"}})
 async def series(
     store: StoreDep,
     registry: RegistryDep,
+    clock: ClockDep,
     _: Reader,
     measurement: Annotated[str, Query(examples=["vwc_pct"])],
     node: Annotated[list[str] | None, Query(description="one or more nodes")] = None,
@@ -84,11 +109,13 @@ async def series(
         raise ContractError("measurement", measurement, "unknown measurement")
     nodes = [check_id("node", n) for n in (node or [])]
     if zone is not None:
-        nodes += [n.id for n in await registry.nodes_of_zone(check_id("zone", zone))]
+        nodes += await _zone_nodes(registry, zone)
     if not nodes:
-        raise ContractError("node", None, "give node (one or more) or a zone with registered nodes")
+        raise ContractError("zone" if zone is not None else "node", zone,
+                            "give node (one or more) or a zone with registered nodes" if zone is None
+                            else "the zone has no registered nodes")
     window_ms = parse_window(window)
-    start_ms, end_ms = _range(start, end, 7 * DAY_MS)
+    start_ms, end_ms = _range(start, end, 7 * DAY_MS, clock())
     if (end_ms - start_ms) // window_ms > MAX_WINDOWS:
         raise ContractError("window", window, f"gives more than {MAX_WINDOWS} windows over this range")
     return await store.aggregate(sorted(set(nodes)), measurement, start_ms, end_ms, window_ms, fn)
@@ -118,15 +145,15 @@ class ZoneSummary(BaseModel):
 
 
 @router.get("/zones/{zone}/summary", response_model=ZoneSummary,
-            responses={404: {"model": MessageResponse}})
+            responses={404: {"model": ProblemResponse}})
 async def zone_summary(zone: str, registry: RegistryDep, store: StoreDep, commands: CommandsDep,
-                       alerts: AlertsDep, _: Reader) -> ZoneSummary:
+                       alerts: AlertsDep, clock: ClockDep, _: Reader) -> ZoneSummary:
     """Current root-zone water from the zone's probes, last and next irrigation, alerts."""
     z = await registry.get_zone(zone)
     water = await zone_water(z, await registry.nodes_of_zone(zone), store)
     probes = [DepthWater(node=p.node, depth_cm=p.depth_cm, vwc_pct=p.vwc_pct, ts_ms=p.ts_ms) for p in water.probes]
     last = nxt = None
-    now = now_ms()
+    now = clock()
     for c in await commands.recent(None, limit=1000):
         if c.zone != zone:
             continue
@@ -156,8 +183,9 @@ class NodeHealth(NodeOut):
     silent_for_ms: int | None = None
 
 
-@router.get("/nodes/{node}/health", response_model=NodeHealth, responses={404: {"model": MessageResponse}})
-async def node_health(node: str, routes: RoutesDep, registry: RegistryDep, _: Reader) -> NodeHealth:
+@router.get("/nodes/{node}/health", response_model=NodeHealth, responses={404: {"model": ProblemResponse}})
+async def node_health(node: str, routes: RoutesDep, registry: RegistryDep, clock: ClockDep,
+                      _: Reader) -> NodeHealth:
     """Last seen, battery, signal, firmware and sensor faults of the newest report."""
     check_id("node", node)
     route = await routes.get(node)
@@ -166,48 +194,72 @@ async def node_health(node: str, routes: RoutesDep, registry: RegistryDep, _: Re
     except NotFound:
         reg = None
     if route is None and reg is None:
-        raise NotFound(f"node {node!r} is neither registered nor heard")
+        raise NotFound("node", node, "neither registered nor heard")
     base = dict(node=node, site=route.site if route else "", gateway=route.gateway if route else "",
                 last_seen_ms=route.last_seen_ms if route else 0)
     if route is not None:
         base.update(seq=route.seq, fw=route.fw, bat_v=route.bat_v, rssi_dbm=route.rssi_dbm, faults=list(route.faults))
     return NodeHealth(**base, registered=reg is not None, zone_id=reg.zone_id if reg else None,
                       firmware_registered=reg.firmware if reg else None,
-                      silent_for_ms=(now_ms() - route.last_seen_ms) if route else None)
+                      silent_for_ms=(clock() - route.last_seen_ms) if route else None)
 
 
-# JSON like every 422: with "model" it would be documented as text/plain, the route's type
-_JSON_PROBLEM = {"description": "a parameter breaks the contract",
-                 "content": {"application/json": {"schema": {"$ref": "#/components/schemas/ProblemResponse"}}}}
-
-
-@router.get("/export", response_class=PlainTextResponse,
-            responses={200: {"content": {"text/csv": {}, "text/plain": {}}},
-                       422: _JSON_PROBLEM})
+# The route's class stays JSON, so its errors are documented as JSON like every other; the
+# export itself is text.
+@router.get("/export", response_model=None,
+            responses={200: {"description": "the readings", "content": {"text/csv": {"schema": {"type": "string"}},
+                                                                        "text/plain": {"schema": {"type": "string"}}}},
+                       404: {"model": ProblemResponse, "description": "no such node or zone"}})
 async def export(
     store: StoreDep,
+    routes: RoutesDep,
+    registry: RegistryDep,
+    clock: ClockDep,
     _: Reader,
-    node: str | None = None,
+    node: Annotated[str | None, Query(description="one node (404 if neither registered nor heard)")] = None,
+    zone: Annotated[str | None, Query(description="every registered node of this zone (404 if none such)")] = None,
     measurement: str | None = None,
     start: Start = None,
     end: End = None,
     format: Annotated[Literal["csv", "lp"], Query(description="csv, or InfluxDB line protocol")] = "csv",
 ) -> PlainTextResponse:
-    """Raw readings as CSV or as line protocol (ns timestamps, the same points InfluxDB holds)."""
-    if node is not None:
-        check_id("node", node)
+    """Raw readings of a node, a zone or the whole farm, oldest first, as CSV (a `time` column
+    in ISO 8601 UTC beside `ts_ms`, and the gateway's quality `flags`) or as line protocol (ns
+    timestamps, the same points InfluxDB holds); at most 200,000 rows."""
+    if node is not None and zone is not None:
+        raise ContractError("zone", zone, "give node or zone, not both")
     if measurement is not None and measurement not in MEASUREMENTS:
         raise ContractError("measurement", measurement, "unknown measurement")
-    start_ms, end_ms = _range(start, end, DAY_MS)
-    rows = await store.query(node, measurement, start_ms, end_ms, EXPORT_LIMIT)
+    nodes: list[str | None] = [None]  # the whole farm
+    if node is not None:
+        nodes = [await _known_node(routes, registry, node)]
+    elif zone is not None:
+        nodes = list(await _zone_nodes(registry, zone))
+    start_ms, end_ms = _range(start, end, DAY_MS, clock())
+    per_node = [await store.query(n, measurement, start_ms, end_ms, EXPORT_LIMIT) for n in nodes]
+    rows = list(islice(heapq.merge(*per_node, key=lambda r: r.ts_ms), EXPORT_LIMIT))
     if format == "lp":
         return PlainTextResponse("\n".join(to_lines(rows)) + ("\n" if rows else ""), media_type="text/plain")
+    return PlainTextResponse(export_csv(rows), media_type="text/csv")
+
+
+CSV_COLUMNS = ("time", "ts_ms", "site", "gateway", "node", "role", "measurement", "unit", "depth_cm", "channel",
+               "value", "fault", "flags", "seq", "rx_ms")
+
+
+def iso_time(ms: int) -> str:
+    """2026-01-01T06:00:00.000Z: ISO 8601 in UTC, to the millisecond (what spreadsheets read)."""
+    return datetime.fromtimestamp(ms / 1000, UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def export_csv(rows: list[Reading]) -> str:
+    """The CSV export: one row per stored value, `flags` space-separated (clock_corrected ...)."""
     buf = io.StringIO()
     w = csv.writer(buf, lineterminator="\n")
-    w.writerow(["ts_ms", "site", "gateway", "node", "role", "measurement", "unit", "depth_cm", "channel",
-                "value", "fault", "seq", "rx_ms"])
+    w.writerow(CSV_COLUMNS)
     for r in rows:
-        w.writerow([r.ts_ms, r.site, r.gateway, r.node, r.role, r.measurement, r.unit,
+        w.writerow([iso_time(r.ts_ms), r.ts_ms, r.site, r.gateway, r.node, r.role, r.measurement, r.unit,
                     "" if r.depth_cm is None else r.depth_cm, "" if r.channel is None else r.channel,
-                    "" if r.value is None else r.value, r.fault or "", r.seq, "" if r.rx_ms is None else r.rx_ms])
-    return PlainTextResponse(buf.getvalue(), media_type="text/csv")
+                    "" if r.value is None else r.value, r.fault or "", " ".join(r.flags), r.seq,
+                    "" if r.rx_ms is None else r.rx_ms])
+    return buf.getvalue()

@@ -8,12 +8,13 @@ from furrow.edge.errors import ContractError
 from furrow.edge.measurements import MEASUREMENTS
 from furrow.edge.topics import check_id
 
-from ..._time import now_ms, parse_instant
+from ..._time import parse_instant
 from ...storage import Reading
-from ..deps import Reader, StoreDep
+from ..deps import ClockDep, Reader, StoreDep
+from ..json_body import JsonRoute
 from ..schemas import ProblemResponse, ReadingOut
 
-router = APIRouter(tags=["readings"])
+router = APIRouter(tags=["readings"], route_class=JsonRoute)
 
 DAY_MS = 24 * 3600 * 1000
 
@@ -22,6 +23,7 @@ DAY_MS = 24 * 3600 * 1000
             responses={422: {"model": ProblemResponse}})
 async def get_readings(
     store: StoreDep,
+    clock: ClockDep,
     _: Reader,
     node: str | None = None,
     measurement: Annotated[str | None, Query(examples=["vwc_pct"])] = None,
@@ -36,7 +38,7 @@ async def get_readings(
         check_id("node", node)
     if measurement is not None and measurement not in MEASUREMENTS:
         raise ContractError("measurement", measurement, "unknown measurement")
-    end_ms = parse_instant("end", end) if end is not None else now_ms()
+    end_ms = parse_instant("end", end) if end is not None else clock()
     start_ms = parse_instant("start", start) if start is not None else end_ms - DAY_MS
     if start_ms >= end_ms:
         raise ContractError("start", start, "must be before end")

@@ -11,12 +11,13 @@ from fastapi import Path as PathParam
 
 from ...registry import FIELDS, NODES, SITES, VALVES, ZONES, Kind
 from ..deps import AuditDep, Reader, RegistryDep, RegistryWriter
-from ..schemas import MessageResponse, ProblemResponse
+from ..json_body import JsonRoute
+from ..schemas import ProblemResponse
 
-router = APIRouter(prefix="/registry", tags=["registry"])
+router = APIRouter(prefix="/registry", tags=["registry"], route_class=JsonRoute)
 
 _ERRORS: dict[int | str, dict[str, Any]] = {
-    404: {"model": MessageResponse}, 409: {"model": MessageResponse}, 422: {"model": ProblemResponse}}
+    404: {"model": ProblemResponse}, 409: {"model": ProblemResponse}, 422: {"model": ProblemResponse}}
 
 
 def _mount(kind: Kind, path: str, key_type: type, filters: tuple[str, ...] = ()) -> None:

@@ -3,9 +3,10 @@
 from fastapi import APIRouter
 
 from ..deps import AnyRole, Reader, ServicesDep
+from ..json_body import JsonRoute
 from ..schemas import HealthOut, StatsOut
 
-router = APIRouter(tags=["status"])
+router = APIRouter(tags=["status"], route_class=JsonRoute)
 
 
 @router.get("/stats", response_model=StatsOut)

@@ -27,19 +27,21 @@ export class ApiError extends Error {
   }
 }
 
-// The server's reasons are in English (they are for logs and scripts too); the words around
-// them are the reader's.
+// Every API error is {"detail": [{field, value, reason}, ...]} (docs/cloud.md, "Errors"). The
+// server's reasons are in English (they are for logs and scripts too); the words around them
+// are the reader's.
+export function problems(detail) {
+  if (!Array.isArray(detail)) return detail ? String(detail) : "";
+  return detail.map((d) => {
+    if (d.field === null || d.field === undefined) return d.reason;
+    return d.value !== null && d.value !== undefined
+      ? t("api.field-value", { field: d.field, reason: d.reason, value: JSON.stringify(d.value) })
+      : t("api.field", { field: d.field, reason: d.reason });
+  }).join(t("punct.clause"));
+}
+
 function describe(status, detail) {
-  let text = "";
-  if (detail && typeof detail === "object" && "field" in detail) {
-    text = detail.value !== undefined
-      ? t("api.field-value", { field: detail.field, reason: detail.reason, value: JSON.stringify(detail.value) })
-      : t("api.field", { field: detail.field, reason: detail.reason });
-  } else if (Array.isArray(detail)) {
-    text = detail.map((d) => t("api.field", { field: (d.loc || []).slice(1).join("."), reason: d.msg })).join("; ");
-  } else if (detail) {
-    text = String(detail);
-  }
+  const text = problems(detail);
   if (status === 403) return t("api.forbidden", { reason: text });
   if (status === 401) return t("api.unauthorized", { reason: text });
   return text || t("api.http", { status });
@@ -68,9 +70,10 @@ export async function api(path, { method = "GET", body, token, signal } = {}) {
 }
 
 // A route another part of the service adds (alerts, water balance, agronomy) may be missing
-// on an older server: FastAPI answers an unknown path with 404 {"detail": "Not Found"}.
+// on an older server: an unknown path is a 404 naming the field "path" (older servers: "Not Found").
 export function isMissingRoute(err) {
-  return err instanceof ApiError && err.status === 404 && err.detail === "Not Found";
+  return err instanceof ApiError && err.status === 404
+    && (err.detail === "Not Found" || (Array.isArray(err.detail) && err.detail[0]?.field === "path"));
 }
 
 export async function optional(path) {

@@ -1,7 +1,7 @@
 // Log in with a name and password (POST /auth/login) or with an API token; both give a
 // bearer token, which is kept for this browser tab only (sessionStorage).
 
-import { ApiError, api, isMissingRoute } from "../api.js";
+import { ApiError, api, isMissingRoute, problems } from "../api.js";
 import { loggedIn } from "../app.js";
 import { h, notice } from "../dom.js";
 import { t } from "../i18n.js";
@@ -29,7 +29,7 @@ export async function render(root) {
         if (r.status === 404) return show(t("login.no-password-login"));
         const body = await r.json().catch(() => ({}));
         if (r.status === 429) return show(t("login.too-many", { seconds: r.headers.get("Retry-After") || "?" }));
-        if (!r.ok) return show(t("login.refused", { reason: body.detail || r.status }));
+        if (!r.ok) return show(t("login.refused", { reason: problems(body.detail) || r.status }));
         await useToken(body.token, body.expires_ms);
       } catch (err) {
         show(err instanceof ApiError && !isMissingRoute(err) ? err.message : t("login.failed", { error: err.message }));
