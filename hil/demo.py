@@ -212,12 +212,23 @@ class Demo:
 
     # -- the whole run -----------------------------------------------------------
 
-    async def run(self) -> dict[str, Any]:
+    async def run(self) -> dict[str, Any] | None:
+        """The season, then live until the duration or Ctrl-C; the summary (None when stopped
+        before going live)."""
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, self.stop_nodes.set)
         log.info("demo farm %s: maize sown %s", self.place.label, self.season_start)
-        await self._backfill()
+        backfill = asyncio.create_task(self._backfill(), name="season")
+        stopped = asyncio.create_task(self.stop_nodes.wait(), name="ctrl-c")
+        await asyncio.wait({backfill, stopped}, return_when=asyncio.FIRST_COMPLETED)
+        stopped.cancel()
+        if not backfill.done():  # Ctrl-C while the season runs: no need to wait for its end
+            backfill.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await backfill
+            return None
+        backfill.result()
         assert self.season is not None
         gateway = self._gateway(self.season)
         self.clock.go_live(self.sim.s())
@@ -317,5 +328,8 @@ def run_demo(options: DemoOptions) -> int:
         print(f"furrow demo: {problem}", file=sys.stderr)
         return 2
     summary = asyncio.run(Demo(options).run())
+    if summary is None:
+        print("furrow demo: stopped while simulating the season", file=sys.stderr)
+        return 130
     print(json.dumps(summary), flush=True)
     return 0
