@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import multiprocessing
 import statistics
 import sys
@@ -47,7 +48,7 @@ T0 = NOW_MS - 55 * 60_000
 TOKEN = "fw_bench_cloud_ingest_admin_token"
 HEADERS = {"Authorization": f"Bearer {TOKEN}"}
 DEPTHS = (10, 30, 60)
-NODES_PER_ZONE, ZONE_COUNT = 10, 100  # 1,000 nodes
+NODES_PER_ZONE = 10
 REPORT_EVERY_MS = 15 * 60_000
 
 
@@ -121,17 +122,17 @@ async def _influx_count(http: httpx.AsyncClient, db: str) -> int:
 
 
 async def through_workers(tmp: Path, influx: InfluxDB1Server, db: str, mosq: MosquittoServer, raw: list[bytes],
-                          workers: int, database_url: str | None, expected: int) -> float:
+                          workers: int, database_url: str | None, expected: int, in_flight: int = 4) -> float:
     """Readings/s from the first publish until InfluxDB holds every reading, with `workers`
     cloud instances, each in its own process, on one shared subscription."""
     influx.create_database(db)
-    root = f"bench{workers}"
+    root = f"bench{workers}-{in_flight}"
     ctx = multiprocessing.get_context("spawn")
     stop = ctx.Event()
     procs, readies = [], []
     for i in range(workers):
         s = settings(tmp / f"w{workers}-{i}", influx, db, mosq, topic_root=root, database_url=database_url,
-                     ingest_shared_group="ingest" if workers > 1 else None)
+                     ingest_shared_group="ingest" if workers > 1 else None, ingest_in_flight=in_flight)
         kw = {k: v for k, v in s.model_dump().items() if v is not None}
         kw["secret_key"] = s.secret_key.get_secret_value()
         kw["bootstrap_admin_token"] = TOKEN
@@ -163,7 +164,7 @@ async def through_workers(tmp: Path, influx: InfluxDB1Server, db: str, mosq: Mos
             p.join(30)
 
 
-async def zone_chart(tmp: Path, influx: InfluxDB1Server, days: int, queries: int) -> dict[str, tuple]:
+async def zone_chart(tmp: Path, influx: InfluxDB1Server, days: int, queries: int, zones: int) -> dict[str, tuple]:
     db = "chart"
     influx.create_database(db)
     app = create_app(settings(tmp / "chart", influx, db, None))
@@ -172,7 +173,7 @@ async def zone_chart(tmp: Path, influx: InfluxDB1Server, days: int, queries: int
         reg = app.state.services.registry
         await reg.create(SITES, SiteIn(id=SITE, name="Bench farm"))
         await reg.create(FIELDS, FieldIn(id="f1", site_id=SITE, name="Field"))
-        for z in range(ZONE_COUNT):
+        for z in range(zones):
             await reg.create(ZONES, ZoneIn(id=f"z{z:03d}", field_id="f1", name=f"Zone {z}", area_ha=5,
                                            soil_texture="loam", field_capacity_pct=31, wilting_point_pct=14,
                                            root_depth_cm=60, crop="maize", precip_rate_mm_h=5))
@@ -184,7 +185,7 @@ async def zone_chart(tmp: Path, influx: InfluxDB1Server, days: int, queries: int
         lines: list[str] = []
         store = app.state.services.store
         loaded = 0
-        for z in range(ZONE_COUNT):
+        for z in range(zones):
             span = days if z == 0 else 1
             for n in range(NODES_PER_ZONE):
                 node = f"soil-{z:03d}-{n}"
@@ -241,6 +242,10 @@ async def main() -> None:
     ap.add_argument("--items", type=int, default=50, help="reports per batch (6 readings each)")
     ap.add_argument("--days", type=int, default=90)
     ap.add_argument("--queries", type=int, default=40)
+    ap.add_argument("--zones", type=int, default=100, help="registered zones of 10 soil nodes each")
+    ap.add_argument("--workers", default="1,2", help="worker counts to measure, comma-separated")
+    ap.add_argument("--in-flight", default="1,4", help="batches a worker handles at once (ingest_in_flight), "
+                                                        "comma-separated: each is measured with each worker count")
     args = ap.parse_args()
     raw = batches(args.batches, args.items)
     readings = readings_of(raw)
@@ -249,18 +254,21 @@ async def main() -> None:
         tmp = Path(t)
         influx.create_database("raw")
         raw_rate = await raw_write(influx, "raw", readings)
-        pg.create_database("one")
-        one = await through_workers(tmp, influx, "one", mosq, raw, 1, pg.url("one"), len(readings))
-        pg.create_database("two")
-        two = await through_workers(tmp, influx, "two", mosq, raw, 2, pg.url("two"), len(readings))
-        chart = await zone_chart(tmp, influx, args.days, args.queries)
+        rates = {}
+        for n in (int(w) for w in args.workers.split(",")):
+            for k in (int(f) for f in args.in_flight.split(",")):
+                pg.create_database(f"w{n}k{k}")
+                rates[n, k] = await through_workers(tmp, influx, f"w{n}k{k}", mosq, raw, n, pg.url(f"w{n}k{k}"),
+                                                    len(readings), k)
+        chart = await zone_chart(tmp, influx, args.days, args.queries, args.zones)
 
     print(f"\n{len(raw)} batches x {args.items} reports x 6 readings = {len(readings):,} readings\n")
     print("| path | readings/s | raw limit (InfluxDB /write, 5,000 lines/request) | share |")
     print("|---|---|---|---|")
-    print(f"| MQTT -> 1 worker process -> InfluxDB | {one:,.0f} | {raw_rate:,.0f} | {one / raw_rate:.0%} |")
-    print(f"| MQTT $share -> 2 worker processes -> InfluxDB | {two:,.0f} | {raw_rate:,.0f} | {two / raw_rate:.0%} |")
-    print(f"\nzone chart: 1,000 registered nodes, {chart['points'][0]:,} vwc points loaded "
+    for (n, k), rate in rates.items():
+        path = "MQTT -> 1 worker process" if n == 1 else f"MQTT $share -> {n} worker processes"
+        print(f"| {path} ({k} in flight) -> InfluxDB | {rate:,.0f} | {raw_rate:,.0f} | {rate / raw_rate:.0%} |")
+    print(f"\nzone chart: {args.zones * NODES_PER_ZONE:,} registered nodes, {chart['points'][0]:,} vwc points loaded "
           f"(zone z000: 10 probes x 2 depths x {args.days} days at 15 min; others 1 day); "
           f"{args.queries} queries each; rolling the range up took {chart['points'][1]:.1f} s\n")
     print("| window | buckets | API median ms | API p95 ms | raw InfluxQL alone median ms | raw InfluxQL p95 ms |")
@@ -268,6 +276,14 @@ async def main() -> None:
     for window in ("1d", "1h"):
         n, a50, a95, r50, r95 = chart[window]
         print(f"| {window} | {n:,} | {a50:.1f} | {a95:.1f} | {r50:.1f} | {r95:.1f} |")
+    print(json.dumps({"readings": len(readings), "raw_write_readings_s": round(raw_rate),
+                      **{f"workers_{n}_in_flight_{k}": {"readings_s": round(rate), "share": round(rate / raw_rate, 3)}
+                         for (n, k), rate in rates.items()},
+                      "chart_points": chart["points"][0],
+                      **{f"chart_{w}": {"buckets": chart[w][0], "api_median_ms": round(chart[w][1], 1),
+                                        "api_p95_ms": round(chart[w][2], 1), "raw_median_ms": round(chart[w][3], 1),
+                                        "raw_p95_ms": round(chart[w][4], 1),
+                                        "share": round(chart[w][3] / chart[w][1], 3)} for w in ("1d", "1h")}}))
 
 
 if __name__ == "__main__":

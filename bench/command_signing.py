@@ -20,6 +20,7 @@ from __future__ import annotations
 import argparse
 import hashlib
 import hmac
+import json
 import tempfile
 import time
 from pathlib import Path
@@ -129,14 +130,20 @@ def main() -> None:
     ]
     print(f"signed bytes {len(msg)} B, node MAC bytes {len(mac_msg)} B, command JSON {len(raw)} B")
     print(f"{'operation':<24} {'Furrow /s':>12} {'raw limit':<16} {'raw /s':>12} {'share':>6}")
+    figures: dict[str, object] = {}
     for name, ours, raw_name, raw_rate in rows:
         print(f"{name:<24} {ours:>12,.0f} {raw_name:<16} {raw_rate:>12,.0f} {ours / raw_rate:>6.0%}")
+        figures[name] = {"furrow_s": round(ours), "raw": raw_name, "raw_s": round(raw_rate),
+                         "share": round(ours / raw_rate, 3)}
     if not args.no_micropython:
         mp = micropython_figures(args.mp_iterations)
         if mp is not None:
             ours, raw_us, size = mp
             print(f"MicroPython (wasm): node checks one command's MAC in {ours:,.0f} us; "
                   f"two bare sha256 passes over the same {size} B: {raw_us:,.0f} us ({raw_us / ours:.0%})")
+            figures["micropython: check MAC"] = {"furrow_us": round(ours), "raw": "2 sha256 passes",
+                                                 "raw_us": round(raw_us), "share": round(raw_us / ours, 3)}
+    print(json.dumps(figures))
 
 
 if __name__ == "__main__":

@@ -162,13 +162,18 @@ def main(argv: list[str] | None = None) -> int:
     crashed = sum(sum(t.crashes.values()) for t in tallies)
     print(f"\ntotal: {total:,} inputs over {len(tallies)} decoders in {sum(t.seconds for t in tallies):.0f} s, "
           f"{crashed:,} crashes")
+    figures = [{
+        "decoder": t.name, "tried": t.tried, "accepted": sum(t.accepted.values()),
+        "rejected": sum(t.rejected.values()), "rejected_by_reason": dict(t.rejected),
+        "crashes": dict(t.crashes), "reproducers": t.saved, "generator_errors": dict(t.generator_errors),
+        "seconds": round(t.seconds, 1)}
+        for t in tallies]
     if args.json:
-        args.json.write_text(json.dumps([{
-            "decoder": t.name, "tried": t.tried, "accepted": sum(t.accepted.values()),
-            "rejected": sum(t.rejected.values()), "rejected_by_reason": dict(t.rejected),
-            "crashes": dict(t.crashes), "reproducers": t.saved, "generator_errors": dict(t.generator_errors),
-            "seconds": round(t.seconds, 1)}
-            for t in tallies], indent=1))
+        args.json.write_text(json.dumps(figures, indent=1))
+    seconds = max(1e-9, sum(t.seconds for t in tallies))
+    print(json.dumps({"inputs": total, "crashes": crashed, "inputs_s": round(total / seconds),
+                      "decoders": {f["decoder"]: {k: f[k] for k in ("tried", "accepted", "rejected", "seconds")}
+                                   for f in figures}}))
     return 1 if crashed or any(t.generator_errors for t in tallies) else 0
 
 

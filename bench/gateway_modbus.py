@@ -45,8 +45,12 @@ def chars_per_poll(requests: list[tuple[int, int]]) -> float:
 
 
 async def measure(baud: int, n: int, seconds: float, role: str | None, whole: bool) -> float:
+    with tempfile.TemporaryDirectory(prefix="furrow-bench-") as d:  # flash images and the buffer
+        return await _poll(baud, n, seconds, role, whole, Path(d))
+
+
+async def _poll(baud: int, n: int, seconds: float, role: str | None, whole: bool, tmp: Path) -> float:
     farm = VirtualFarm([VirtualZone("z1")])
-    tmp = Path(tempfile.mkdtemp(prefix="furrow-bench-"))
     bus = ModbusBus(port=0, baud=baud, tick_s=0.1)
     for unit in range(1, n + 1):
         bus.add(nodes.soil_node(farm, f"soil-{unit}", "z1", [10, 30, 60], tmp / "flash", 1000, time.time), unit)
@@ -96,7 +100,8 @@ async def main() -> None:
         rate = await measure(o.baud, o.nodes, o.seconds, role, whole)
         limit = cps / chars_per_poll(reads_for_role(role))
         print(f"| {name} | {rate:.1f} | {limit:.1f} | {rate / limit:.0%} |")
-        figures |= {f"{key}_polls_s": round(rate, 2), f"{key}_wire_limit_polls_s": round(limit, 2)}
+        figures |= {f"{key}_polls_s": round(rate, 2), f"{key}_wire_limit_polls_s": round(limit, 2),
+                    f"{key}_share": round(rate / limit, 3)}
     print(json.dumps({"baud": o.baud, "nodes": o.nodes, "seconds": o.seconds, **figures}))
 
 

@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import json
 import sys
 import tempfile
 import time
@@ -137,7 +138,8 @@ def main() -> None:
     args = ap.parse_args()
     msgs = reports(args.reports, args.nodes)
     readings_total = args.reports * 6
-    with MosquittoServer() as mosq, InfluxDB1Server() as influx, tempfile.TemporaryDirectory() as tmp:
+    with MosquittoServer() as mosq, InfluxDB1Server() as influx, \
+            tempfile.TemporaryDirectory(prefix="furrow-bench-") as tmp:
         print(f"{args.reports} reports from {args.nodes} nodes, 6 readings each, {len(msgs[0][1])} bytes JSON",
               flush=True)
         broker = raw_broker_rate(mosq.host, mosq.port, msgs)
@@ -149,6 +151,11 @@ def main() -> None:
     print(f"{'end to end: node -> ... -> InfluxDB':<44} {e2e:>9,.0f} val/s {db:>11,.0f} val/s"
           "  (InfluxDB /write, 5000/request)")
     print(f"{'':<44} {e2e / 6:>9,.0f} rep/s")
+    print(json.dumps({"reports": args.reports, "nodes": args.nodes, "raw_publisher_msgs_s": round(broker),
+                      "gateway_reports_s": round(gw), "gateway_share": round(gw / broker, 3),
+                      "raw_influx_values_s": round(db), "e2e_values_s": round(e2e),
+                      "e2e_reports_s": round(e2e / 6), "e2e_share_of_publisher": round(e2e / 6 / broker, 3),
+                      "e2e_share_of_influx": round(e2e / db, 3)}))
 
 
 if __name__ == "__main__":

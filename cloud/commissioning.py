@@ -36,6 +36,7 @@ TEXT = Texts({
     "check.registered-no-zone": "role {node_role}, no zone",
     "check.not-registered": "not in the registry: register it (furrow node add, or the registry API)",
     "check.never-heard": "never heard through a gateway",
+    "check.not-heard-yet": "not heard yet",
     "check.last-heard": "last heard {age_s} s ago",
     "check.good-readings": "{count} sensor(s) with a value",
     "check.no-good-reading": "no reading with a value yet",
@@ -53,11 +54,21 @@ TEXT = Texts({
     "check.every-probe": "a fit of its own for each probe ({fitted} cm)",
     "fit.turns-back": "the curve turns back within the calibrated counts: one count gives two water contents; "
                       "take more points or use linear",
-    "fit.rises": "water content rises with the raw count; a capacitive probe's count falls as soil wets "
-                 "(check the points were not swapped)",
 })
 
 RAW_MAX = 65535  # a 16-bit ADC count (edge/measurements.py: soil_raw)
+
+# A plausible calibration line for the probes the firmware reads: capacitive probes on the node's
+# 16-bit ADC referenced to 3.3 V (firmware/drivers/soil_moisture.py). Their count falls as the
+# soil wets ("an inverse ratio between the sensor output value and soil moisture", DFRobot's
+# SEN0193 wiki), and their whole swing from air to water is about 1.3 V: 520 to 260 of 1023 on
+# a 5 V ADC in DFRobot's calibration example, 2.8 V to 1.44 V on a v1.2 probe at 3.3 V
+# (borosLab, hackaday.io project 165551): 25,000 to 27,000 counts. Oven-dry to saturated soil,
+# relative permittivity about 3 to 30 (0 to 45 % water by Topp, Davis & Annan 1980, Water
+# Resour. Res. 16:574), is a third to a half of air-to-water (1 to 80) as the probe sees it, so
+# a calibrated line moves about 0.0015 to 0.006 % of water content per count. The accepted band
+# is about three times wider at each end: 67 to 2,000 counts per % of water content.
+PLAUSIBLE_PCT_PER_COUNT = (0.0005, 0.015)
 STALE_AFTER_MS = 60 * 60 * 1000  # a node silent this long is stale on the technician's list
 SURFACE_CM = 15  # above this depth the soil may air-dry well below the wilting point
 
@@ -162,11 +173,32 @@ def fit_calibration(points: Sequence[Point], method: Method | str) -> Fit:
     rmse = math.sqrt(sum(r * r for r in residuals) / len(residuals))
     warnings = []
     lo, hi = min(p.raw for p in points), max(p.raw for p in points)
+    check_slope(c1 + c2 * (lo + hi), hi - lo)
     if c2 != 0 and lo < -c1 / (2 * c2) < hi:
         warnings.append(TEXT("fit.turns-back"))
-    if c1 + 2 * c2 * (lo + hi) / 2 > 0:
-        warnings.append(TEXT("fit.rises"))
     return Fit(method, c0, c1, c2, residuals, round(rmse, 3), warnings)
+
+
+def check_slope(pct_per_count: float, counts: float) -> None:
+    """Refuse (ContractError naming `points`) a fit whose mean slope over its `counts` of
+    calibrated range no capacitive probe on the node's ADC gives (PLAUSIBLE_PCT_PER_COUNT):
+    water rising with the count (points swapped), points nearly equal for the water contents
+    between them (the probe was not in the media given), or counts too far apart for them."""
+    low, high = PLAUSIBLE_PCT_PER_COUNT
+    water = abs(pct_per_count) * counts
+    per_pct = f"{counts:.0f} counts for {water:.3g} % of water content"
+    band = (f"the capacitive probes the firmware reads move {1 / high:.0f} to {1 / low:,.0f} counts per % "
+            "(about 25,000 from air to water on the node's 16-bit ADC)")
+    if pct_per_count > 0:
+        raise ContractError("points", f"{pct_per_count:+.2g} % per count",
+                            "water content rises with the raw count, but these probes' count falls as soil wets: "
+                            "were the dry and wet points swapped?")
+    if abs(pct_per_count) > high:
+        raise ContractError("points", per_pct, f"the dry and wet counts are nearly equal: {band}; was the probe in "
+                            "the medium given at each point, or was one reading taken twice?")
+    if abs(pct_per_count) < low:
+        raise ContractError("points", per_pct, f"the counts are too far apart for the water contents given: {band}; "
+                            "are the water contents in % (45, not 0.45)?")
 
 
 # --- the checklist --------------------------------------------------------------------------
@@ -176,12 +208,13 @@ class Item:
     name: str
     ok: bool
     detail: Message
+    pending: bool = False  # not judged yet: nothing to judge it on until the node is heard
 
     def record(self) -> dict[str, object]:
         """The item as the API gives it: the detail in English, and as a message key and values."""
         said = self.detail.record()
-        return {"name": self.name, "ok": self.ok, "detail": self.detail.text, "detail_key": said["key"],
-                "detail_params": said["params"]}
+        return {"name": self.name, "ok": self.ok, "pending": self.pending, "detail": self.detail.text,
+                "detail_key": said["key"], "detail_params": said["params"]}
 
 
 @dataclass(frozen=True)
@@ -245,7 +278,9 @@ def checklist(*, registered: Mapping | None, zone: Mapping | None, last_seen_ms:
     depths as registered, values plausible for this depth and soil, no faults, calibrated.
 
     `registered` is the registry node (id, role, zone_id, depths_cm, calibration) or None;
-    `zone` the registry zone (field_capacity_pct, wilting_point_pct) or None."""
+    `zone` the registry zone (field_capacity_pct, wilting_point_pct) or None. Until the node is
+    heard, the items judged on its readings are pending ("not heard yet"), neither passed nor
+    failed on readings it never sent."""
     items: list[Item] = []
     if registered is None:
         items.append(Item("registered", False, TEXT("check.not-registered")))
@@ -258,10 +293,14 @@ def checklist(*, registered: Mapping | None, zone: Mapping | None, last_seen_ms:
     age = None if last_seen_ms is None else now_ms - last_seen_ms
     items.append(Item("heard", heard and age <= STALE_AFTER_MS,
                       TEXT("check.never-heard") if not heard else TEXT("check.last-heard", age_s=age // 1000)))
+    want = sorted(registered.get("depths_cm") or []) if registered else []
+    if not heard:
+        items += [Item(name, False, TEXT("check.not-heard-yet"), pending=True)
+                  for name in ("first_good_reading", *(("depths",) if want else ()), "no_faults")]
+        return _result(items, registered, want)
     good = [x for x in live if x.value is not None and x.fault is None]
     items.append(Item("first_good_reading", bool(good),
                       TEXT("check.good-readings", count=len(good)) if good else TEXT("check.no-good-reading")))
-    want = sorted(registered.get("depths_cm") or []) if registered else []
     seen = sorted({x.depth_cm for x in live if x.measurement == "vwc_pct" and x.depth_cm is not None})
     if want:
         items.append(Item("depths", seen == want, TEXT("check.depths", registered=want, reporting=seen)))
@@ -282,6 +321,10 @@ def checklist(*, registered: Mapping | None, zone: Mapping | None, last_seen_ms:
     unique = list({m.text: m for m in fault_list}.values())
     items.append(Item("no_faults", not unique,
                       TEXT("check.each", findings=unique) if unique else TEXT("check.no-faults")))
+    return _result(items, registered, want)
+
+
+def _result(items: list[Item], registered: Mapping | None, want: list[int]) -> dict:
     if registered is not None and registered.get("role") == "soil":
         items.append(_calibrated(registered.get("calibration") or {}, want))
     by_name = {i.name: i.ok for i in items}

@@ -23,6 +23,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     String,
     UniqueConstraint,
     create_engine,
@@ -149,6 +150,9 @@ class FieldRow(Base):
     site_id: Mapped[str] = mapped_column(ForeignKey("sites.id"), index=True)
     name: Mapped[str] = mapped_column(String(120))
     area_ha: Mapped[float | None] = mapped_column(Float)
+    # the field's outline (issue 17, migration 0010): a GeoJSON Polygon in WGS 84, and its geodesic area
+    boundary: Mapped[dict | None] = mapped_column(JSON)
+    boundary_area_ha: Mapped[float | None] = mapped_column(Float)
 
 
 class ZoneRow(Base):
@@ -174,6 +178,9 @@ class ZoneRow(Base):
     crop_coefficients: Mapped[str | None] = mapped_column(String(1000))
     # disease risk (issue 6, migration 0006): the pathogens watched, their infection-model values
     pathogens: Mapped[list | None] = mapped_column(JSON)
+    # the zone's outline (issue 17, migration 0010): a GeoJSON Polygon in WGS 84 inside its field's
+    boundary: Mapped[dict | None] = mapped_column(JSON)
+    boundary_area_ha: Mapped[float | None] = mapped_column(Float)
 
 
 class NodeRow(Base):
@@ -317,6 +324,100 @@ class GapRow(Base):
     first_ms: Mapped[int] = mapped_column(BigInteger)
     last_ms: Mapped[int] = mapped_column(BigInteger)
     received_ms: Mapped[int] = mapped_column(BigInteger, index=True)
+
+
+class ImageRow(Base):
+    """One image from a camera node (cloud/images/): where its bytes are and what it shows, kept once under
+    (node, seq). `zone_id` is the node's zone when the image arrived (history: not a foreign key)."""
+
+    __tablename__ = "images"
+    __table_args__ = (UniqueConstraint("node", "seq", name="uq_images_node_seq"),
+                      Index("ix_images_zone_ts", "zone_id", "ts_ms"))
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    node: Mapped[str] = mapped_column(String(32))
+    seq: Mapped[int] = mapped_column(BigInteger)
+    site: Mapped[str] = mapped_column(String(32))
+    gateway: Mapped[str] = mapped_column(String(32))
+    zone_id: Mapped[str | None] = mapped_column(String(32))
+    kind: Mapped[str] = mapped_column(String(16))  # edge.image.KINDS
+    format: Mapped[str] = mapped_column(String(16))
+    ts_ms: Mapped[int] = mapped_column(BigInteger)  # when the node took it
+    received_ms: Mapped[int] = mapped_column(BigInteger, index=True)
+    size: Mapped[int] = mapped_column(Integer)
+    sha256: Mapped[str] = mapped_column(String(64))
+    width: Mapped[int] = mapped_column(Integer)
+    height: Mapped[int] = mapped_column(Integer)
+    key: Mapped[str] = mapped_column(String(200))  # the object's key in the object store
+    thumb_key: Mapped[str] = mapped_column(String(200))
+
+
+class CoverRow(Base):
+    """A zone's measured green canopy cover (cloud/vigour/): from a canopy photo (Canopeo), or entered by a
+    person. Kept once per (zone, ref): the same photo processed twice is one row."""
+
+    __tablename__ = "canopy_cover"
+    __table_args__ = (UniqueConstraint("zone_id", "ref", name="uq_canopy_cover_ref"),
+                      Index("ix_canopy_cover_zone_ts", "zone_id", "ts_ms"))
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    zone_id: Mapped[str] = mapped_column(String(32))
+    ts_ms: Mapped[int] = mapped_column(BigInteger)  # when the photo was taken (or the cover measured)
+    cover_pct: Mapped[float] = mapped_column(Float)
+    source: Mapped[str] = mapped_column(String(16))  # photo, manual
+    ref: Mapped[str] = mapped_column(String(200))  # image:<id>, or manual:<ts>:<who>
+    node: Mapped[str | None] = mapped_column(String(32))  # the camera node
+    pixels: Mapped[int | None] = mapped_column(BigInteger)
+    method: Mapped[str] = mapped_column(String(40))  # canopeo (P1, P2, P3), or what the person used
+    created_ms: Mapped[int] = mapped_column(BigInteger)
+    by: Mapped[str] = mapped_column(String(80))
+
+
+class IndexStatsRow(Base):
+    """A vegetation index (NDVI) over one zone from one raster (a Sentinel-2 L2A scene, a drone
+    orthomosaic): the statistics of the zone's valid pixels and a small map. Once per (zone, index, ref)."""
+
+    __tablename__ = "vegetation_index"
+    __table_args__ = (UniqueConstraint("zone_id", "index_name", "ref", name="uq_vegetation_index_ref"),
+                      Index("ix_vegetation_index_zone_ts", "zone_id", "ts_ms"))
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    zone_id: Mapped[str] = mapped_column(String(32))
+    ts_ms: Mapped[int] = mapped_column(BigInteger)  # when the scene was acquired
+    index_name: Mapped[str] = mapped_column(String(16))  # ndvi
+    source: Mapped[str] = mapped_column(String(24))  # sentinel2-l2a, geotiff
+    ref: Mapped[str] = mapped_column(String(200))  # the product or file name
+    mean: Mapped[float | None] = mapped_column(Float)
+    p10: Mapped[float | None] = mapped_column(Float)
+    p25: Mapped[float | None] = mapped_column(Float)
+    p50: Mapped[float | None] = mapped_column(Float)
+    p75: Mapped[float | None] = mapped_column(Float)
+    p90: Mapped[float | None] = mapped_column(Float)
+    pixels: Mapped[int] = mapped_column(BigInteger)  # valid pixels in the zone
+    valid_share: Mapped[float] = mapped_column(Float)  # of the zone's pixels (clouds, nodata and shadow left out)
+    map_png: Mapped[bytes | None] = mapped_column(LargeBinary)
+    detail: Mapped[dict] = mapped_column(JSON)  # scaling, offset, mask classes, CRS: how the numbers were made
+    created_ms: Mapped[int] = mapped_column(BigInteger)
+    by: Mapped[str] = mapped_column(String(80))
+
+
+class ForecastRow(Base):
+    """One weather forecast as a provider gave it (cloud/planning/forecast.py), kept so a decision that
+    used it can be replayed: the decision's inputs name its id."""
+
+    __tablename__ = "forecasts"
+    __table_args__ = (Index("ix_forecasts_site_fetched", "site_id", "fetched_ms"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    site_id: Mapped[str] = mapped_column(String(32))
+    zone_id: Mapped[str | None] = mapped_column(String(32))
+    provider: Mapped[str] = mapped_column(String(40))
+    fetched_ms: Mapped[int] = mapped_column(BigInteger)
+    issued_ms: Mapped[int | None] = mapped_column(BigInteger)
+    lat: Mapped[float | None] = mapped_column(Float)
+    lon: Mapped[float | None] = mapped_column(Float)
+    days: Mapped[list] = mapped_column(JSON)  # [{date, tmin_c, tmax_c, rain_mm, rain_probability, et0_mm}]
+    request: Mapped[str] = mapped_column(String(600))  # what was asked (URL or file), no secret in it
 
 
 class AuditRow(Base):

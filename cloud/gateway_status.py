@@ -13,6 +13,7 @@ newer" until a restart).
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from typing import Any
 
 from furrow.edge.commands import decode_status
@@ -36,13 +37,15 @@ def check_report(report: dict[str, Any], now: int) -> dict[str, Any]:
 class StatusBook:
     """The newest two status reports of each gateway, in memory: enough for rates.
 
-    Kept in this process only (a restart starts empty, and with several cloud instances each
-    knows the reports it took); the gateway reports again within a minute."""
+    Kept in memory (a restart starts empty; the gateway reports again within a minute). With
+    several cloud instances on one PostgreSQL, `on_recorded` hands each report kept here to
+    the others (cloud/cluster/), which `adopt` it: every instance's bus page sees every report."""
 
     def __init__(self, clock: Clock = now_ms) -> None:
         self._clock = clock
         self.reports: dict[tuple[str, str], tuple[dict, dict | None]] = {}
         self.lock = asyncio.Lock()
+        self.on_recorded: Callable[[str, str, dict[str, Any]], None] | None = None
 
     async def record(self, site: str, gateway: str, report: dict[str, Any]) -> bool:
         """Keep `report` (with ``ts_ms`` and ``modbus``) as the gateway's newest; False (kept
@@ -52,11 +55,19 @@ class StatusBook:
         received = self._clock()
         report = {**check_report(report, received), "received_ms": received}
         async with self.lock:
-            newest = self.reports.get((site, gateway))
-            if newest is not None and report["ts_ms"] <= newest[0]["ts_ms"]:
-                return False
-            self.reports[(site, gateway)] = (report, newest[0] if newest else None)
-            return True
+            kept = self.adopt(site, gateway, report)
+        if kept and self.on_recorded is not None:
+            self.on_recorded(site, gateway, report)
+        return kept
+
+    def adopt(self, site: str, gateway: str, report: dict[str, Any]) -> bool:
+        """Keep an already checked report (this instance's, or one another instance recorded)
+        when it is newer than the gateway's newest; True when kept."""
+        newest = self.reports.get((site, gateway))
+        if newest is not None and report["ts_ms"] <= newest[0]["ts_ms"]:
+            return False
+        self.reports[(site, gateway)] = (report, newest[0] if newest else None)
+        return True
 
 
 async def record_mqtt_status(book: StatusBook, site: str, gateway: str, payload: bytes) -> bool:

@@ -24,11 +24,16 @@ from fastapi import HTTPException
 from fastapi.responses import JSONResponse
 from uvicorn.protocols.http.h11_impl import H11Protocol
 
+from furrow.edge.image import MAX_IMAGE_BYTES
+from furrow.edge.image_forward import MAX_HEADER_BYTES
+
 from .ingest import MAX_BATCH_BYTES
 
 MAX_BODY_BYTES = 1024 * 1024  # registry, commands, acks, plans: a few KiB each
 MAX_INGEST_BODY_BYTES = MAX_BATCH_BYTES
 INGEST_PATH = "/api/v1/ingest/batch"
+IMAGE_INGEST_PATH = "/api/v1/ingest/image"
+MAX_IMAGE_BODY_BYTES = MAX_HEADER_BYTES + 1 + MAX_IMAGE_BYTES  # a header line and the largest image
 BODY_IDLE_TIMEOUT_S = 30.0
 HEAD_TIMEOUT_S = 30.0
 KEEP_ALIVE_S = 5
@@ -67,7 +72,8 @@ class BodyLimits:
                  per_path: dict[str, int] | None = None, idle_timeout_s: float = BODY_IDLE_TIMEOUT_S) -> None:
         self.app = app
         self.max_body_bytes = max_body_bytes
-        self.per_path = {INGEST_PATH: MAX_INGEST_BODY_BYTES} if per_path is None else per_path
+        self.per_path = ({INGEST_PATH: MAX_INGEST_BODY_BYTES, IMAGE_INGEST_PATH: MAX_IMAGE_BODY_BYTES}
+                         if per_path is None else per_path)
         self.idle_timeout_s = idle_timeout_s
 
     async def __call__(self, scope: dict, receive: Any, send: Any) -> None:

@@ -1,6 +1,8 @@
-"""The cloud's MQTT worker: batches and acks in, commands out.
+"""The cloud's MQTT worker: batches, images and acks in, commands out.
 
-Subscribes with QoS 1 to every gateway's ``batch`` and ``ack`` topics, and
+Subscribes with QoS 1 to every gateway's ``batch`` and ``ack`` topics,
+``image`` when given an ``on_image`` handler (whole images, contract 1.3, held
+like batches while the object store is unavailable), and
 ``status`` when given an ``on_status`` handler (as
 ``$share/<group>/...`` when a shared group is set, so several workers split
 the stream) and hands each message to a handler; publishes commands with
@@ -20,8 +22,12 @@ relational database failing) is logged, counted and acknowledged, so one
 poison message cannot stall the stream.
 
 paho runs its network loop in its own thread; messages cross into asyncio
-with ``loop.call_soon_threadsafe`` and are handled one by one, so PUBACKs go
-out in the order the messages came. A PUBACK is only ever sent on the
+with ``loop.call_soon_threadsafe``. Up to ``in_flight`` batches in a row are
+handled at once, so the next batch decodes while the previous one is being
+written (the worker otherwise waited a third of its time on InfluxDB and the
+database: docs/performance.md); any other message waits until the batches
+before it are done. PUBACKs go out in the order the messages came, as MQTT
+requires, each only once its message is handled. A PUBACK is only ever sent on the
 connection the message arrived on: after a reconnect the broker redelivers
 what was never acknowledged, and an old packet id on a new connection could
 acknowledge a different message.
@@ -40,10 +46,13 @@ from paho.mqtt.enums import CallbackAPIVersion
 from furrow.edge import commands as contract
 from furrow.edge.batch import encode_receipt
 from furrow.edge.errors import ContractError
+from furrow.edge.image_forward import encode_image_receipt
 from furrow.edge.topics import (
     GW_ACK,
     GW_BATCH,
     GW_CMD,
+    GW_IMAGE,
+    GW_IMAGE_RECEIPT,
     GW_RECEIPT,
     GW_STATUS,
     gateway_filter,
@@ -58,6 +67,7 @@ log = logging.getLogger(__name__)
 
 Handler = Callable[[str, str, bytes], Awaitable[object]]
 KEEPALIVE_S = 30
+_BATCH_LEAF = ("/" + GW_BATCH).encode()
 
 
 class NotConnected(Exception):
@@ -77,7 +87,9 @@ class MqttWorker:
         on_ack: Handler,
         on_connect: Callable[[], Awaitable[object]] | None = None,
         on_status: Handler | None = None,
+        on_image: Handler | None = None,
         shared_group: str | None = None,
+        in_flight: int = 1,
         client_id: str | None = None,
         reconnect_max_s: float = 30.0,
         storage_retry_max_s: float = 30.0,
@@ -95,7 +107,11 @@ class MqttWorker:
         self._on_ack = on_ack
         self._on_connect = on_connect
         self._on_status = on_status  # gateways' status messages (their Modbus counters); None: not subscribed
+        self._on_image = on_image  # whole images from gateways (1.3); None: not subscribed
         self._shared_group = shared_group
+        if in_flight < 1:
+            raise ValueError(f"in_flight={in_flight} must be at least 1")
+        self._in_flight = in_flight
         self._client_id = client_id
         self._reconnect_max_s = reconnect_max_s
         self._storage_retry_max_s = storage_retry_max_s
@@ -121,6 +137,8 @@ class MqttWorker:
         out = [gateway_filter("+", GW_BATCH, self.root), gateway_filter("+", GW_ACK, self.root)]
         if self._on_status is not None:
             out.append(gateway_filter("+", GW_STATUS, self.root))
+        if self._on_image is not None:
+            out.append(gateway_filter("+", GW_IMAGE, self.root))
         if self._shared_group:
             out = [f"$share/{self._shared_group}/{f}" for f in out]
         return out
@@ -172,17 +190,34 @@ class MqttWorker:
         self._client = client
         client.connect_async(self.host, self.port, keepalive=KEEPALIVE_S)
         client.loop_start()  # retries the first connection too
+        # Handled messages wait here, in arrival order, to be acknowledged.
+        window: asyncio.Queue[tuple[int, mqtt.MQTTMessage, asyncio.Task[bool]]] = asyncio.Queue(self._in_flight)
+        acker = asyncio.create_task(self._ack_in_order(client, window), name="furrow-mqtt-acks")
+        handling: set[asyncio.Task[bool]] = set()
         try:
             while not self._stopping.is_set():
                 generation, message = await self._messages.get()
-                if await self._handle(message):
-                    self._ack(client, generation, message)
+                if not message._topic.endswith(_BATCH_LEAF):  # the raw bytes: a bad topic is _handle's to report
+                    await window.join()  # acks, statuses: after the batches before them
+                task = asyncio.create_task(self._handle(message))
+                handling.add(task)
+                task.add_done_callback(handling.discard)
+                await window.put((generation, message, task))  # waits while `in_flight` are pending
         finally:
             self._stopping.set()
             self.ready.clear()
-            for task in self._connect_tasks:
-                task.cancel()
+            for task in [*self._connect_tasks, *handling, acker]:
+                task.cancel()  # left unacknowledged: the broker redelivers them
             await asyncio.shield(asyncio.to_thread(self._shutdown, client))
+
+    async def _ack_in_order(self, client: mqtt.Client, window: asyncio.Queue) -> None:
+        while True:
+            generation, message, task = await window.get()
+            try:
+                if await task:
+                    self._ack(client, generation, message)
+            finally:
+                window.task_done()
 
     @staticmethod
     def _shutdown(client: mqtt.Client) -> None:
@@ -280,14 +315,22 @@ class MqttWorker:
             self.stats["bad_topic"] += 1
             log.warning("ignored message on %r: %s", message._topic, e)
             return True
-        handled = (GW_BATCH, GW_ACK, GW_STATUS) if self._on_status is not None else (GW_BATCH, GW_ACK)
+        handled = [GW_BATCH, GW_ACK]
+        if self._on_status is not None:
+            handled.append(GW_STATUS)
+        if self._on_image is not None:
+            handled.append(GW_IMAGE)
         if kind != "gw" or leaf not in handled:
             self.stats["bad_topic"] += 1
             return True
         try:
             if leaf == GW_BATCH:
-                await self._ingest(site, gateway, payload)
+                await self._ingest(self._on_batch, site, gateway, payload)
                 self.stats["batches"] += 1
+            elif leaf == GW_IMAGE:
+                assert self._on_image is not None
+                await self._ingest(self._on_image, site, gateway, payload)
+                self.stats["images"] += 1
             elif leaf == GW_STATUS:
                 assert self._on_status is not None
                 await self._on_status(site, gateway, payload)
@@ -308,8 +351,8 @@ class MqttWorker:
             log.exception("%s from %s/%s failed", leaf, site, gateway)
         return True
 
-    async def _ingest(self, site: str, gateway: str, payload: bytes) -> None:
-        """Hand a batch to the handler, waiting out storage outages: the batch
+    async def _ingest(self, handler: Handler, site: str, gateway: str, payload: bytes) -> None:
+        """Hand a batch (or an image) to its handler, waiting out storage outages: the message
         is kept unacknowledged and retried, and no other message is read meanwhile."""
 
         def waiting(n: int, e: BaseException, _delay: float) -> None:
@@ -318,7 +361,7 @@ class MqttWorker:
                 log.warning("storage unavailable, holding the batch from %s/%s unacknowledged: %s", site, gateway, e)
 
         waits = self.stats["storage_waits"]
-        await retrying(lambda: self._on_batch(site, gateway, payload), retry_on=StorageUnavailable,
+        await retrying(lambda: handler(site, gateway, payload), retry_on=StorageUnavailable,
                        backoff=Backoff(first_s=0.5, max_s=self._storage_retry_max_s), sleep=self._pause,
                        on_retry=waiting, give_up=self._stopping.is_set)
         if self.stats["storage_waits"] > waits:
@@ -347,6 +390,16 @@ class MqttWorker:
         topic = gateway_topic(site, gateway, GW_RECEIPT, self.root)
         ok = client.publish(topic, encode_receipt(receipt), qos=1).rc == mqtt.MQTT_ERR_SUCCESS
         self.stats["receipts" if ok else "receipts_unsent"] += 1
+        return ok
+
+    def send_image_receipt(self, site: str, gateway: str, receipt: dict) -> bool:
+        """Queue an image's receipt (QoS 1) for the gateway, as `send_receipt` does for a batch."""
+        client = self._client
+        if client is None or not self.connected:
+            return False
+        topic = gateway_topic(site, gateway, GW_IMAGE_RECEIPT, self.root)
+        ok = client.publish(topic, encode_image_receipt(receipt), qos=1).rc == mqtt.MQTT_ERR_SUCCESS
+        self.stats["image_receipts" if ok else "image_receipts_unsent"] += 1
         return ok
 
     async def publish(self, topic: str, payload: bytes) -> None:

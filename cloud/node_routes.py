@@ -9,7 +9,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from sqlalchemy import select
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from .db import Database, NodeRoute
@@ -45,11 +45,16 @@ def _route(row: NodeRoute) -> Route:
                  row.rssi_dbm, faults)
 
 
-def _set_health(row: NodeRoute, h: Health | None) -> None:
-    if h is None:
-        return
-    row.seq, row.fw, row.bat_v, row.rssi_dbm = h.seq, h.fw, h.bat_v, h.rssi_dbm
-    row.faults = json.dumps(list(h.faults))[:400] if h.faults else None
+_HEALTH = ("seq", "fw", "bat_v", "rssi_dbm", "faults")
+
+
+def _row(node: str, site: str, gateway: str, ms: int, h: Health | None) -> dict:
+    """The node_routes row of one sighting, with the node's health when known."""
+    health = {"seq": None, "fw": None, "bat_v": None, "rssi_dbm": None, "faults": None}
+    if h is not None:
+        health = {"seq": h.seq, "fw": h.fw, "bat_v": h.bat_v, "rssi_dbm": h.rssi_dbm,
+                  "faults": json.dumps(list(h.faults))[:400] if h.faults else None}
+    return {"node": node, "site": site, "gateway": gateway, "last_seen_ms": ms, **health}
 
 
 class NodeRoutes:
@@ -70,26 +75,27 @@ class NodeRoutes:
         health = health or {}
         if not seen_ms:
             return
-        wanted = sorted(seen_ms)
+        rows = [_row(node, site, gateway, ms, health.get(node)) for node, ms in sorted(seen_ms.items())]
 
         def upsert(session: Session) -> None:
-            rows = session.scalars(select(NodeRoute).where(NodeRoute.node.in_(wanted)))
-            existing = {row.node: row for row in rows}
-            for node in wanted:
-                row, ms = existing.get(node), seen_ms[node]
-                if row is None:
-                    row = NodeRoute(node=node, site=site, gateway=gateway, last_seen_ms=ms)
-                    _set_health(row, health.get(node))
-                    session.add(row)
-                elif ms >= row.last_seen_ms:
-                    row.site, row.gateway, row.last_seen_ms = site, gateway, ms
-                    _set_health(row, health.get(node))
+            # One INSERT ... ON CONFLICT DO UPDATE for the whole batch (two when some nodes come
+            # without health), the newest sighting winning in its WHERE: the ORM's SELECT and one
+            # UPDATE per node took a third of the worker's time (docs/performance.md). Concurrent
+            # workers need no retry either.
+            insert = postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
+            for with_health in (True, False):
+                chosen = [r for r in rows if (r["node"] in health) == with_health]
+                if not chosen:
+                    continue
+                stmt = insert(NodeRoute)
+                columns = ("site", "gateway", "last_seen_ms") + (_HEALTH if with_health else ())
+                session.execute(stmt.on_conflict_do_update(
+                    index_elements=[NodeRoute.node],
+                    set_={c: getattr(stmt.excluded, c) for c in columns},
+                    where=stmt.excluded.last_seen_ms >= NodeRoute.last_seen_ms,
+                ), chosen)
 
-        try:
-            await self._db.run(upsert)
-        except IntegrityError:
-            # Another worker inserted one of these nodes first; now it is an update.
-            await self._db.run(upsert)
+        await self._db.run(upsert)
 
     async def get(self, node: str) -> Route | None:
         def get(session: Session) -> Route | None:

@@ -107,6 +107,11 @@ class Settings(BaseSettings):
         description="subscribe to batches as $share/<group>/... so several workers split "
         "the stream (Mosquitto supports it; the embedded demo broker does not)",
     )
+    ingest_in_flight: int = Field(
+        default=4, ge=1, le=64,
+        description="batches one worker handles at once: the next decodes while the previous is being "
+        "written; each is still acknowledged only once stored, in the order they came (1: one at a time)",
+    )
 
     # --- irrigation commands ------------------------------------------------
     command_default_max_runtime_s: int = Field(default=3600, ge=1, le=24 * 3600)
@@ -147,6 +152,19 @@ class Settings(BaseSettings):
                                          "webhook) before it is counted as failed")
     alert_delivery_backoff_s: float = Field(default=1.0, ge=0, description="first retry delay; doubles, "
                                             "up to 60 s")
+    # Images from camera nodes (cloud/images/): files by default, an S3-compatible bucket when named.
+    images_dir: Path | None = Field(default=None, description="where image files live (default: "
+                                    "<data_dir>/images); unused with images_s3_bucket")
+    images_s3_bucket: str | None = Field(default=None, min_length=3, max_length=63,
+                                         description="keep images in this S3 bucket instead of files")
+    images_s3_endpoint: str | None = Field(default=None, description="the S3-compatible server's URL "
+                                           "(SeaweedFS, MinIO, Ceph RGW ...); none: AWS")
+    images_s3_access_key: str | None = None
+    images_s3_secret_key: SecretStr | None = None
+    images_s3_region: str = "us-east-1"
+    images_retention_days: int | None = Field(default=None, ge=1, description="delete images taken longer "
+                                              "ago than this (None: keep)")
+    images_retention_interval_s: float = Field(default=3600.0, gt=0, description="how often retention runs")
 
     @model_validator(mode="before")
     @classmethod

@@ -8,5 +8,6 @@ same code runs on a 520 KiB microcontroller and in the cloud.
 # Bump MINOR for additive changes (new optional keys, new measurements);
 # bump MAJOR when an old reader would misread a new payload.
 CONTRACT_MAJOR = 1
-CONTRACT_MINOR = 2  # 1.1: signed commands (see signing.py); 1.2: cancel (see cancel.py)
+# 1.1: signed commands (see signing.py); 1.2: cancel (see cancel.py); 1.3: images (see image.py)
+CONTRACT_MINOR = 3
 CONTRACT_VERSION = "%d.%d" % (CONTRACT_MAJOR, CONTRACT_MINOR)

@@ -4,12 +4,16 @@
     {root}/v1/{site}/node/{node}/status   node -> gateway   online/offline, retained, last will
     {root}/v1/{site}/node/{node}/cmd      gateway -> node   irrigation commands
     {root}/v1/{site}/node/{node}/ack      node -> gateway   command acknowledgements
+    {root}/v1/{site}/node/{node}/image    node -> gateway   image chunks (1.3, image.py)
+    {root}/v1/{site}/node/{node}/image_ack gateway -> node  which chunks of an image are stored (1.3)
     {root}/v1/{site}/gw/{gateway}/batch   gateway -> cloud  batches of readings
     {root}/v1/{site}/gw/{gateway}/status  gateway -> cloud  online/offline, retained, last will
     {root}/v1/{site}/gw/{gateway}/cmd     cloud -> gateway  commands for the gateway's nodes
     {root}/v1/{site}/gw/{gateway}/plan    cloud -> gateway  the plan kept for a WAN outage (1.2)
     {root}/v1/{site}/gw/{gateway}/ack     gateway -> cloud  acknowledgements from its nodes
     {root}/v1/{site}/gw/{gateway}/receipt cloud -> gateway  a batch is stored (1.2)
+    {root}/v1/{site}/gw/{gateway}/image   gateway -> cloud  whole images (1.3, image_forward.py)
+    {root}/v1/{site}/gw/{gateway}/image_receipt cloud -> gateway  an image is stored (1.3)
 
 `root` is "furrow" in production; tests pass a unique root per test so they
 never see each other's messages on a shared broker. The "v1" level is the
@@ -30,15 +34,19 @@ NODE_UP = "up"
 NODE_STATUS = "status"
 NODE_CMD = "cmd"
 NODE_ACK = "ack"
+NODE_IMAGE = "image"  # 1.3
+NODE_IMAGE_ACK = "image_ack"  # 1.3
 GW_BATCH = "batch"
 GW_STATUS = "status"
 GW_CMD = "cmd"
 GW_ACK = "ack"
 GW_PLAN = "plan"
 GW_RECEIPT = "receipt"
+GW_IMAGE = "image"  # 1.3
+GW_IMAGE_RECEIPT = "image_receipt"  # 1.3
 
-_NODE_LEAVES = (NODE_UP, NODE_STATUS, NODE_CMD, NODE_ACK)
-_GW_LEAVES = (GW_BATCH, GW_STATUS, GW_CMD, GW_ACK, GW_PLAN, GW_RECEIPT)
+_NODE_LEAVES = (NODE_UP, NODE_STATUS, NODE_CMD, NODE_ACK, NODE_IMAGE, NODE_IMAGE_ACK)
+_GW_LEAVES = (GW_BATCH, GW_STATUS, GW_CMD, GW_ACK, GW_PLAN, GW_RECEIPT, GW_IMAGE, GW_IMAGE_RECEIPT)
 
 
 def check_id(field, value):

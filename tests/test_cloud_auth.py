@@ -32,6 +32,11 @@ EXPECTED: dict[tuple[str, str], set[Role]] = {
     ("DELETE", "/api/v1/auth/tokens/{token_id}"): {AD},
     ("POST", "/api/v1/ingest/batch"): {G, AD},
     ("GET", "/api/v1/readings"): READERS,
+    ("POST", "/api/v1/ingest/image"): {G, AD},
+    ("GET", "/api/v1/images"): READERS,
+    ("GET", "/api/v1/images/{node}/{seq}"): READERS,
+    ("GET", "/api/v1/images/{node}/{seq}/content"): READERS,
+    ("GET", "/api/v1/images/{node}/{seq}/thumbnail"): READERS,
     ("GET", "/api/v1/series"): READERS,
     ("GET", "/api/v1/zones/{zone}/summary"): READERS,
     ("GET", "/api/v1/nodes/{node}/health"): READERS,
@@ -66,6 +71,9 @@ EXPECTED: dict[tuple[str, str], set[Role]] = {
     ("GET", "/api/v1/gateways"): READERS,
     ("GET", "/api/v1/gateways/{site}/{gateway}/bus"): READERS,
     ("GET", "/api/v1/zones/{zone_id}/columns"): READERS,
+    ("POST", "/api/v1/zones/{zone_id}/cover"): {A, AD},
+    ("POST", "/api/v1/zones/{zone_id}/cover/photo"): {A, AD},
+    ("GET", "/api/v1/zones/{zone_id}/cover"): READERS,
 }
 # A live stream would never end: these routes are walked with a query that closes it.
 QUERY = {("GET", "/api/v1/events"): "?max_events=1"}

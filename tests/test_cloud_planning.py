@@ -187,7 +187,7 @@ JAN4_23H = T0 + 3 * DAY + 23 * HOUR  # 2026-01-04 23:00 UTC, a Sunday night: day
 CROP = {"l_ini": 10, "l_dev": 15, "l_mid": 20, "l_late": 10, "kc_ini": 0.35, "kc_mid": 1.15, "kc_end": 0.45,
         "p": 0.5}
 BALANCE_KEYS = {"date", "et0_mm", "kc", "etc_mm", "rain_mm", "effective_rain_mm", "irrigation_mm", "depletion_mm",
-                "taw_mm", "raw_mm", "ks", "gdd_cum", "stage", "probe_correction_mm", "source"}
+                "taw_mm", "raw_mm", "ks", "gdd_cum", "stage", "probe_correction_mm", "source", "cover_pct"}
 
 
 def _hour(day: int, h: int) -> dict[str, float]:

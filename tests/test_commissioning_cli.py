@@ -159,14 +159,15 @@ def test_calibrate_writes_the_probe_into_the_nodes_config(demo, capsys, monkeypa
 
 def test_calibrate_takes_fresh_counts_from_the_probe_as_the_technician_confirms(demo, capsys, monkeypatch):
     """The guided session waits at each point for a raw count newer than when the technician placed the
-    probe, shows it, takes it on Enter and reads again on `r`; --no-store leaves the registry alone."""
+    probe, shows it, takes it on Enter and reads again on `r`. The emulated probe stays in the same soil
+    for the dry and the wet point, so their counts are nearly equal and the fit is refused, saying so
+    (exit 1); the registry is left alone."""
     before = demo.get("/registry/nodes/soil-01")["calibration"]
     rc, out, err = furrow(capsys, monkeypatch, demo.tech, "node", "calibrate", "soil-01", "--depth", "10",
                           "--no-store", "--wait", "60", "--api", demo.url, stdin="\n\n\nr\n\n")
-    assert rc == 0, out + err
     taken = [int(n) for n in re.findall(r"raw (\d+) at \d\d:\d\d:\d\d", err)]
     assert len(taken) == 3 and all(20_000 < n < 50_000 for n in taken), err  # the emulated probe's span
-    assert "(not stored)" in out and f"raw {taken[0]:>7}" in out and f"raw {taken[2]:>7}" in out
+    assert rc == 1 and ("nearly equal" in err or "swapped" in err), out + err  # noise may run either way
     assert demo.get("/registry/nodes/soil-01")["calibration"] == before
 
 
@@ -247,3 +248,55 @@ def test_a_probes_own_fit_wins_over_the_nodes_and_calibrated_needs_every_probe()
     assert not calibrated({depth_key(30, "c1"): -0.002})["ok"]
     assert calibrated({depth_key(30, "c1"): -0.002, depth_key(10, "c1"): -0.002})["ok"]
     assert calibrated({"c0": 50.0, "c1": -0.001})["ok"] and not calibrated(None)["ok"]
+
+
+# --- refusals and a silent node, without the demo: a real uvicorn with one soil node registered ---
+
+
+@pytest.fixture(scope="module")
+def api(tmp_path_factory):
+    from furrow.cloud import create_app
+    from tests.cloud_support import ADMIN, local_settings
+    from tests.http_support import UvicornThread
+
+    with UvicornThread(create_app(local_settings(tmp_path_factory.mktemp("calibrate")))) as server:
+        for path, body in [("sites", {"id": "s1", "name": "Farm"}), ("fields", {"id": "f1", "site_id": "s1",
+                                                                                "name": "F"}),
+                           ("zones", {"id": "z1", "field_id": "f1", "name": "Z", "area_ha": 1.0,
+                                      "soil_texture": "loam", "field_capacity_pct": 31.0, "wilting_point_pct": 14.0,
+                                      "root_depth_cm": 30, "crop": "maize", "precip_rate_mm_h": 12.0}),
+                           ("nodes", {"id": "soil-05", "role": "soil", "zone_id": "z1", "depths_cm": [10, 30]})]:
+            httpx.post(f"{server.url}/api/v1/registry/{path}", json=body, headers=ADMIN, timeout=10).raise_for_status()
+        server.admin = ADMIN["Authorization"].split()[1]  # type: ignore[attr-defined]
+        yield server
+
+
+@pytest.mark.parametrize(("points", "why"), [
+    ("41000:0,40500:45", "the dry and wet counts are nearly equal"),  # 11 counts per % (probes: 67 to 2,000)
+    ("41000:0,18500:0.45", "are the water contents in % (45, not 0.45)?"),  # a fraction given for a percentage
+    ("18000:3,40000:41", "were the dry and wet points swapped?"),  # water rising with the count
+])
+def test_calibrate_refuses_points_no_capacitive_probe_gives_and_says_why(api, capsys, monkeypatch, points, why):
+    """Dry and wet points nearly equal, too far apart for their water contents, or rising with the
+    count are refused (exit 1, nothing stored) with the reason, instead of a fit stored as good."""
+    rc, out, err = furrow(capsys, monkeypatch, api.admin, "node", "calibrate", "soil-05", "--depth", "10",
+                          "--points", points, "--api", api.url)
+    assert rc == 1 and why in err and "stored" not in out, out + err
+    registered = httpx.get(f"{api.url}/api/v1/registry/nodes/soil-05",
+                           headers={"Authorization": f"Bearer {api.admin}"}, timeout=10).json()
+    assert registered["calibration"] is None
+
+
+def test_check_of_a_node_never_heard_says_not_heard_yet_without_false_ticks_or_advice(api, capsys, monkeypatch):
+    """A registered node that never reported: every item judged on readings says "not heard yet",
+    none is ticked (no_faults was ✓ "none reported") and the only advice is the `heard` item's (it
+    also told to check the probes' wiring and the registered depths)."""
+    rc, _, err = furrow(capsys, monkeypatch, api.admin, "node", "check", "soil-05", "--wait", "0", "--api", api.url)
+    assert rc == 2 and "not heard yet" in err
+    lines = {line.split()[1]: line for line in err.splitlines() if line.startswith("  ") and len(line.split()) > 1
+             and line.split()[0] in "✓✗·…"}
+    for item in ("first_good_reading", "depths", "no_faults"):
+        assert lines[item].split()[0] == "…" and lines[item].rstrip().endswith("not heard yet"), lines
+    assert lines["heard"].split()[0] == "✗" and "furrow broker config" in err
+    assert "✓" not in err.replace(lines["registered"], "")
+    assert "check the probes' wiring" not in err and "report other depths" not in err

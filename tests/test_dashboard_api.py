@@ -70,11 +70,24 @@ def test_calibration_that_cannot_be_fitted_is_refused_naming_the_field(points, m
     assert e.value.field == field
 
 
-def test_a_calibration_whose_water_rises_with_the_count_is_warned_about():
-    """Swapped points (water rising with the raw count) still fit, with a warning saying why it
-    looks wrong for a capacitive probe."""
-    fit = fit_calibration([Point(18000, 3.0), Point(40000, 41.0)], "two-point")
-    assert any("swapped" in w.text for w in fit.warnings) and fit.warnings[-1].key == "fit.rises"
+def test_a_calibration_whose_water_rises_with_the_count_is_refused():
+    """Swapped points (water rising with the raw count) are refused naming `points`: the
+    capacitive probes the firmware reads fall as soil wets (it was only a warning)."""
+    with pytest.raises(ContractError) as e:
+        fit_calibration([Point(18000, 3.0), Point(40000, 41.0)], "two-point")
+    assert e.value.field == "points" and "swapped" in e.value.reason
+
+
+@pytest.mark.parametrize(("points", "why"), [
+    ([Point(41000, 0.0), Point(40500, 45.0)], "nearly equal"),
+    ([Point(41000, 0.0), Point(30000, 2.0), Point(19000, 4.0)], "too far apart"),
+])
+def test_a_calibration_of_implausible_slope_is_refused(points, why):
+    """Counts nearly equal for the water between them, or far apart for little water, give a slope
+    outside what the firmware's capacitive probes show (67 to 2,000 counts per %): refused, saying why."""
+    with pytest.raises(ContractError) as e:
+        fit_calibration(points, Method.LINEAR)
+    assert e.value.field == "points" and why in e.value.reason
 
 
 # --- checklist and bus health -------------------------------------------------------------

@@ -125,3 +125,15 @@ async def test_a_valve_key_past_int64_is_422_not_500(tmp_path):
                                     json={"node_id": "irr-01", "channel": 1, "zone_id": "z"})]
     assert [r.status_code for r in answers] == [422, 422, 422]
     assert all(problem(r)["field"] == "key" for r in answers)
+
+
+async def test_deleting_a_site_with_a_gateway_is_409_not_500(tmp_path):
+    """DELETE /registry/sites/<id> of a site a gateway was registered under (by issuing its broker
+    credentials) answers 409 naming the site: the gateway row's foreign key made it a 500 (found by
+    the long api fuzz run)."""
+    async with running_app(local_settings(tmp_path)) as client:
+        assert (await client.post("/api/v1/registry/sites", json={"id": "s9", "name": "Farm"})).status_code == 201
+        assert (await client.post("/api/v1/gateways/s9/gw-1/credentials")).status_code == 201
+        r = await client.delete("/api/v1/registry/sites/s9")
+    assert r.status_code == 409 and (problem(r)["field"], problem(r)["value"]) == ("site", "s9")
+    assert "gateways" in problem(r)["reason"]

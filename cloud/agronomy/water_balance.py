@@ -11,6 +11,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date
 
+from .canopy_kc import MeasuredCover, kc_from_cover, noon_solar_elevation
 from .crop import CropCoefficients, Stage, crop_stage, kc_single
 from .zone import ZoneConfig
 
@@ -135,6 +136,8 @@ class DayInput:
     probes: tuple[ProbeReading, ...] = ()
     gdd: float = 0.0
     """The day's degree days, used when the crop's stages are in degree days."""
+    cover: MeasuredCover | None = None
+    """The zone's measured ground cover that day (canopy photos), when it has one."""
 
 
 @dataclass(frozen=True)
@@ -145,6 +148,7 @@ class DayRecord:
     progress: float
     stage: Stage
     kc: float
+    """The Kc used: the curve's, or from the measured cover (`kc_curve` keeps the curve's)."""
     et0_mm: float
     etc_mm: float
     p: float
@@ -165,6 +169,10 @@ class DayRecord:
     excess_mm: float = 0.0
     """Water the probes see above field capacity (waterlogging), mm."""
     notes: tuple[str, ...] = field(default=())
+    kc_curve: float | None = None
+    """The crop curve's Kc that day (FAO-56 eq. 66), whether or not the measured cover replaced it."""
+    cover: MeasuredCover | None = None
+    """The measured ground cover Kc came from, None when Kc is the curve's."""
 
 
 @dataclass(frozen=True)
@@ -179,14 +187,31 @@ class BalanceParams:
     runoff_fraction: float = 0.0
     probe_gain: float = 0.5
     probe_reach_cm: float = 15.0
+    crop_height_m: float | None = None
+    """The crop's height (FAO-56 table 12); without it a measured cover is not used (Kd needs h)."""
+    latitude_deg: float | None = None
+    """Where the sun's noon elevation is computed for fc,eff; without it a measured cover is not used."""
+
+
+def day_kc(params: BalanceParams, progress: float, d: DayInput) -> tuple[float, float, MeasuredCover | None]:
+    """(Kc, the curve's Kc, the cover used): the curve's Kc (FAO-56 eq. 66), or from the development
+    stage on, where the day has a measured cover and the crop a height, Kc from the cover by FAO-56
+    ch. 9 with the curve's Kc mid as the full-cover value (agronomy/canopy_kc.py)."""
+    curve = kc_single(progress, params.crop)
+    stage = crop_stage(progress, params.crop)
+    usable = stage in (Stage.DEVELOPMENT, Stage.MID, Stage.LATE)
+    if d.cover is None or not usable or params.crop_height_m is None or params.latitude_deg is None:
+        return curve, curve, None
+    beta = noon_solar_elevation(params.latitude_deg, d.day)
+    return kc_from_cover(params.crop.kc_mid, d.cover.fc, params.crop_height_m, beta), curve, d.cover
 
 
 def water_balance_day(params: BalanceParams, dr_prev_mm: float, progress: float, d: DayInput) -> DayRecord:
-    """One day of FAO-56 ch. 8: Kc from the curve, ETc = Kc ET0 (eq. 58), p (table 22),
-    TAW, RAW, Ks from yesterday's depletion (eq. 84), ETc adj = Ks Kc ET0 (eq. 80),
-    DP (eq. 88), Dr (eq. 85); then the probe correction."""
+    """One day of FAO-56 ch. 8: Kc from the curve or the measured cover (day_kc), ETc = Kc ET0
+    (eq. 58), p (table 22), TAW, RAW, Ks from yesterday's depletion (eq. 84), ETc adj = Ks Kc ET0
+    (eq. 80), DP (eq. 88), Dr (eq. 85); then the probe correction."""
     c = params.crop
-    kc = kc_single(progress, c)
+    kc, kc_curve, cover = day_kc(params, progress, d)
     stage = crop_stage(progress, c)
     etc = kc * d.et0_mm
     taw = total_available_water(params.theta_fc, params.theta_wp, params.zr_m)
@@ -203,7 +228,8 @@ def water_balance_day(params: BalanceParams, dr_prev_mm: float, progress: float,
     return DayRecord(day=d.day, progress=progress, stage=stage, kc=kc, et0_mm=d.et0_mm, etc_mm=etc, p=p,
                      taw_mm=taw, raw_mm=raw, ks=ks, etc_adj_mm=etc_adj, rain_mm=d.rain_mm, runoff_mm=ro,
                      p_eff_mm=p_eff, irrigation_mm=d.irrigation_mm, dp_mm=dp, dr_start_mm=dr_prev_mm,
-                     dr_model_mm=dr_model, probe=estimate, gain=k, dr_mm=dr, excess_mm=excess)
+                     dr_model_mm=dr_model, probe=estimate, gain=k, dr_mm=dr, excess_mm=excess, kc_curve=kc_curve,
+                     cover=cover)
 
 
 def run_water_balance(params: BalanceParams, days: Sequence[DayInput], planting: date, dr_initial_mm: float = 0.0,
@@ -231,4 +257,5 @@ def params_from_zone(zone: ZoneConfig) -> BalanceParams:
     return BalanceParams(crop=zone.crop.coefficients, p_table=zone.crop.p, theta_fc=zone.soil.theta_fc,
                          theta_wp=zone.soil.theta_wp, zr_m=zone.crop.root_depth_m,
                          runoff_fraction=zone.balance.runoff_fraction, probe_gain=zone.balance.probe_gain,
-                         probe_reach_cm=zone.balance.probe_reach_cm)
+                         probe_reach_cm=zone.balance.probe_reach_cm, crop_height_m=zone.crop.height_m,
+                         latitude_deg=zone.site.latitude_deg)

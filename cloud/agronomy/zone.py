@@ -58,6 +58,8 @@ class CropConfig(_Frozen):
     gdd_base_c: float = 10.0
     gdd_upper_c: float | None = None
     gdd_method: GddMethod = GddMethod.AVERAGE
+    height_m: float | None = Field(default=None, gt=0, le=30, description="crop height in mid-season (FAO-56 "
+                                   "table 12): a measured ground cover drives Kc only with it")
 
     @property
     def coefficients(self) -> CropCoefficients:

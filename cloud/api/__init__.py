@@ -4,10 +4,25 @@ from fastapi import APIRouter, Depends
 
 from .deps import authenticate
 from .routes import alerts as alert_routes  # alerts: list, acknowledge, evaluate
-from .routes import audit, auth, commands, identity, ingest, login, nodes, planning, query, readings, registry, status
+from .routes import (
+    audit,
+    auth,
+    commands,
+    identity,
+    images,
+    ingest,
+    login,
+    nodes,
+    planning,
+    query,
+    readings,
+    registry,
+    status,
+)
 from .routes import commissioning as commissioning_routes  # the commissioning kit
 from .routes import dashboard as dashboard_routes  # the zone page's season of data, as columns
 from .routes import events as event_routes  # the dashboard's live stream
+from .routes import vigour as vigour_routes  # canopy cover per zone
 from .schemas import ProblemResponse
 
 # Every error has one shape (api/errors.py), and the schema says so for every operation: the
@@ -26,8 +41,8 @@ ERROR_RESPONSES: dict[int | str, dict] = {
 # A gateway token speaks for one gateway (user <site>.<gateway>): HTTPS ingest
 # checks the batch envelope against it (routes/ingest.py).
 api_router = APIRouter(prefix="/api/v1", dependencies=[Depends(authenticate)], responses=ERROR_RESPONSES)
-for module in (auth, ingest, readings, query, nodes, registry, commands, planning, status, identity, audit,
-               commissioning_routes, dashboard_routes, event_routes):
+for module in (auth, ingest, images, readings, query, nodes, registry, commands, planning, status, identity, audit,
+               commissioning_routes, dashboard_routes, event_routes, vigour_routes):
     api_router.include_router(module.router)
 api_router.include_router(alert_routes.router)
 

@@ -11,6 +11,7 @@ from ..alerts import AlertService
 from ..audit import AuditLog, Auditor
 from ..auth import AuthError, Permission, Principal, TokenStore, allows, roles_with
 from ..auth.ratelimit import LoginLimiter
+from ..cluster import Cluster
 from ..commands import CommandService
 from ..db import Database
 from ..errors import Forbidden
@@ -18,12 +19,14 @@ from ..events import EventBus
 from ..gaps import GapStore
 from ..gateway_status import StatusBook
 from ..identity import CredentialStore
+from ..images import ImageService
 from ..mqtt_worker import MqttWorker
 from ..node_routes import NodeRoutes
 from ..planning import PlanningService
 from ..registry import Registry
 from ..settings import Settings
 from ..storage import ReadingStore
+from ..vigour import VigourService
 
 
 @dataclass
@@ -48,7 +51,10 @@ class Services:
     alerts: AlertService | None = None  # set by open_services
     events: EventBus = field(default_factory=EventBus)
     gateway_status: StatusBook = field(default_factory=StatusBook)  # gateways' Modbus counters (bus page)
+    images: ImageService | None = None  # set by open_services
     clock: Clock = now_ms  # what every service here reads the time from (open_services)
+    cluster: Cluster | None = None  # the other instances and the job leases (set by open_services)
+    vigour: VigourService | None = None  # set by open_services: canopy cover per zone
 
 
 def get_services(request: Request) -> Services:

@@ -205,7 +205,17 @@ class StatsOut(BaseModel):
     mqtt: dict[str, int] = Field(description="MQTT worker counters since start")
 
 
+class JobOut(BaseModel):
+    held: bool = Field(description="this instance holds the job's lease: it is the one that runs it")
+    runs: int = Field(description="runs of the job on this instance since it started")
+
+
 class HealthOut(BaseModel):
     status: Literal["ok"]
     storage: str
     mqtt: Literal["connected", "disconnected", "disabled"]
+    instance: str = Field(description="this instance's id (new at each start)")
+    cluster: Literal["single", "listening", "connecting"] = Field(
+        description="single: no other instance (SQLite); listening: hearing the other instances through "
+                    "PostgreSQL; connecting: not yet, or the link is down")
+    jobs: dict[str, JobOut] = Field(description="the background jobs this instance has run or holds")

@@ -21,11 +21,15 @@ from furrow.edge.topics import (
     GW_ACK,
     GW_BATCH,
     GW_CMD,
+    GW_IMAGE,
+    GW_IMAGE_RECEIPT,
     GW_PLAN,
     GW_RECEIPT,
     GW_STATUS,
     NODE_ACK,
     NODE_CMD,
+    NODE_IMAGE,
+    NODE_IMAGE_ACK,
     NODE_STATUS,
     NODE_UP,
     gateway_topic,
@@ -70,19 +74,23 @@ class Topics:
 
 
 def node_topics(root: str, site: str, node: str) -> Topics:
-    """A node publishes its own readings, status and acks, and reads only its own commands."""
-    return Topics(publish=tuple(node_topic(site, node, leaf, root) for leaf in (NODE_UP, NODE_STATUS, NODE_ACK)),
-                  subscribe=(node_topic(site, node, NODE_CMD, root),))
+    """A node publishes its own readings, status, acks and image chunks, and reads only its own commands
+    and image acks."""
+    return Topics(publish=tuple(node_topic(site, node, leaf, root)
+                                for leaf in (NODE_UP, NODE_STATUS, NODE_ACK, NODE_IMAGE)),
+                  subscribe=tuple(node_topic(site, node, leaf, root) for leaf in (NODE_CMD, NODE_IMAGE_ACK)))
 
 
 def gateway_topics(root: str, site: str, gateway: str) -> Topics:
     """A gateway publishes its own batches, status and acks and reads its own commands, plans and batch
     receipts (never a sibling gateway's of the same site); on the farm side it reads its site's nodes'
-    readings, status and acks and publishes their commands (relayed, or its own when offline)."""
-    own = tuple(gateway_topic(site, gateway, leaf, root) for leaf in (GW_BATCH, GW_STATUS, GW_ACK))
-    return Topics(publish=(*own, node_filter(site, NODE_CMD, root)),
-                  subscribe=(*(gateway_topic(site, gateway, leaf, root) for leaf in (GW_CMD, GW_PLAN, GW_RECEIPT)),
-                             *(node_filter(site, leaf, root) for leaf in (NODE_UP, NODE_STATUS, NODE_ACK))))
+    readings, status, acks and image chunks and publishes their commands (relayed, or its own when offline)
+    and image acks. Images (1.3) go up on their own topic and come back as image receipts."""
+    own = tuple(gateway_topic(site, gateway, leaf, root) for leaf in (GW_BATCH, GW_STATUS, GW_ACK, GW_IMAGE))
+    return Topics(publish=(*own, node_filter(site, NODE_CMD, root), node_filter(site, NODE_IMAGE_ACK, root)),
+                  subscribe=(*(gateway_topic(site, gateway, leaf, root)
+                               for leaf in (GW_CMD, GW_PLAN, GW_RECEIPT, GW_IMAGE_RECEIPT)),
+                             *(node_filter(site, leaf, root) for leaf in (NODE_UP, NODE_STATUS, NODE_ACK, NODE_IMAGE))))
 
 
 def service_topics(root: str) -> Topics:

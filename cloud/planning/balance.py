@@ -9,7 +9,9 @@ missing one:
 * no latitude (no node of the zone or site located): no ET0 at all, the probes alone;
 * no rain gauge: rain is taken as 0 and the source says so (the probes then correct it);
 * no crop coefficients in the registry: Kc 1 and stage "unknown";
-* no probe reading that day: the model stands uncorrected.
+* no probe reading that day: the model stands uncorrected;
+* a measured canopy cover (photos, cloud/vigour/) sets Kc from the development stage on, by FAO-56
+  ch. 9, where the crop has a height; a day without one (or a crop without a height) takes the curve.
 
 `balance_rows` is pure; `zone_balance` fetches its inputs.
 """
@@ -22,6 +24,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
+from ..agronomy.canopy_kc import KC_MIN, MeasuredCover
 from ..agronomy.crop import gdd
 from ..agronomy.et0 import Site, et0_daily
 from ..agronomy.water_balance import DayInput, ProbeReading, params_from_zone, probe_depletion, water_balance_day
@@ -29,6 +32,8 @@ from ..agronomy.zone import ZoneConfig
 from ..db import Database
 from ..registry.models import NodeOut, ZoneOut
 from ..storage import ReadingStore
+from ..vigour.cover import COVER_CARRY_DAYS, daily_cover
+from ..vigour.records import cover_points
 from .inputs import Location
 from .usage import applied_mm, irrigation_by_day, zone_commands
 from .weather import HOUR_MS, DayWeather, fetch_weather
@@ -57,6 +62,8 @@ class BalanceRow:
     stage: str
     probe_correction_mm: float | None
     source: str
+    cover_pct: float | None = None
+    """The measured canopy cover Kc came from (None: Kc is the crop curve's)."""
 
 
 @dataclass(frozen=True)
@@ -76,7 +83,8 @@ def _r(x: float | None, n: int = 2) -> float | None:
 
 def balance_rows(config: ZoneConfig, has_coefficients: bool, days: Sequence[DayWeather],
                  probes: dict[date, list[ProbeReading]], irrigation: dict[date, float],
-                 has_gauge: bool, has_latitude: bool = True) -> list[BalanceRow]:
+                 has_gauge: bool, has_latitude: bool = True,
+                 covers: dict[date, MeasuredCover] | None = None) -> list[BalanceRow]:
     """The balance day by day (module docstring); pure. Without `has_latitude` there is no ET0
     (config.site's latitude is then a placeholder): the probes alone give the depletion."""
     params = params_from_zone(config)
@@ -120,20 +128,24 @@ def balance_rows(config: ZoneConfig, has_coefficients: bool, days: Sequence[DayW
                 effective_rain_mm=None, irrigation_mm=irr, depletion_mm=_r(dr), taw_mm=round(taw, 2), raw_mm=None,
                 ks=None, gdd_cum=None, stage="unknown", probe_correction_mm=None, source="; ".join([why, *notes])))
             continue
-        rec = water_balance_day(params, dr, progress, DayInput(d.day, et0, rain or 0.0, irr, tuple(day_probes)))
+        cover = (covers or {}).get(d.day)
+        rec = water_balance_day(params, dr, progress, DayInput(d.day, et0, rain or 0.0, irr, tuple(day_probes),
+                                                               cover=cover))
         dr = rec.dr_mm
         source = ["weather" if w is not None else "weather (carried)",
                   "rain gauge" if has_gauge else "no rain gauge: rain 0",
                   "probes" if rec.probe is not None else "no probe reading: model only"]
         if not has_coefficients:
             source.append("no crop coefficients: Kc 1")
+        if rec.cover is not None:
+            source.append(f"Kc {rec.kc:.2f} from canopy cover {rec.cover.source} (curve {rec.kc_curve:.2f})")
         rows.append(BalanceRow(
             date=d.day.isoformat(), et0_mm=_r(et0), kc=_r(rec.kc, 3), etc_mm=_r(rec.etc_adj_mm),
             rain_mm=_r(d.rain_mm), effective_rain_mm=_r(rec.p_eff_mm), irrigation_mm=irr,
             depletion_mm=_r(rec.dr_mm), taw_mm=round(taw, 2), raw_mm=_r(rec.raw_mm), ks=_r(rec.ks, 3),
             gdd_cum=_r(gdd_cum), stage=str(rec.stage) if has_coefficients else "unknown",
             probe_correction_mm=_r(rec.dr_mm - rec.dr_model_mm) if rec.probe is not None else None,
-            source="; ".join(source + notes)))
+            source="; ".join(source + notes), cover_pct=_r(100 * rec.cover.fc, 1) if rec.cover else None))
     return rows
 
 
@@ -168,6 +180,17 @@ def _et0_source(location: Location | None) -> str:
     return f"FAO-56 eq. 6 with the ch. 3 missing-data rules, {elevation}, latitude of {location.source}"
 
 
+def _cover_source(config: ZoneConfig, measurements: int) -> str:
+    if not measurements:
+        return "absent: no measured canopy cover; Kc from the crop curve"
+    if config.crop.height_m is None:
+        return (f"{measurements} canopy cover measurement(s) not used: the crop has no height_m, and FAO-56 ch. 9's "
+                "density coefficient needs it; Kc from the crop curve")
+    return (f"{measurements} canopy cover measurement(s) (canopy_cover), interpolated between them and carried "
+            f"{COVER_CARRY_DAYS} days: Kc = {KC_MIN:g} + Kd (Kc mid - {KC_MIN:g}) from the development stage on "
+            f"(FAO-56 ch. 9, h {config.crop.height_m:g} m)")
+
+
 async def zone_balance(zone: ZoneOut, config: ZoneConfig, nodes: list[NodeOut], weather_nodes: list[str],
                        location: Location | None, store: ReadingStore, db: Database, tz: ZoneInfo, today: date,
                        days: int = DEFAULT_DAYS) -> Balance:
@@ -197,7 +220,10 @@ async def zone_balance(zone: ZoneOut, config: ZoneConfig, nodes: list[NodeOut], 
     rows = await db.run(lambda s: zone_commands(s, zone.id, start_ms - 2 * 86_400_000))
     applied = [a for a in (applied_mm(r, zone.area_ha, zone.precip_rate_mm_h) for r in rows) if a is not None]
     irrigation = irrigation_by_day(applied, tz, config.irrigation.efficiency)
+    points = await db.run(lambda s: cover_points(s, zone.id, start_ms - COVER_CARRY_DAYS * 86_400_000, end_ms))
+    covers = daily_cover(points, day_list, tz)
+    sources["cover"] = _cover_source(config, len(points))
     # ET0 for every day of the season is CPU work: off the event loop
     out = await asyncio.to_thread(balance_rows, config, zone.crop_coefficients is not None, weather, probes,
-                                  irrigation, has_gauge, location is not None)
+                                  irrigation, has_gauge, location is not None, covers)
     return Balance(out[-days:], sources)

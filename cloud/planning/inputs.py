@@ -140,7 +140,7 @@ def zone_config(zone: ZoneOut, valves: list[ValveOut], location: Location | None
     crop = dict(_PLACEHOLDER_CROP, p=DEFAULT_P) if cc is None else {
         "l_ini": cc.l_ini, "l_dev": cc.l_dev, "l_mid": cc.l_mid, "l_late": cc.l_late, "kc_ini": cc.kc_ini,
         "kc_mid": cc.kc_mid, "kc_end": cc.kc_end, "p": cc.p, "stages_in": cc.stages_in,
-        "gdd_base_c": cc.gdd_base_c, "gdd_upper_c": cc.gdd_upper_c}
+        "gdd_base_c": cc.gdd_base_c, "gdd_upper_c": cc.gdd_upper_c, "height_m": cc.height_m}
     valve = valves[0] if len(valves) == 1 else None  # the balance alone needs none
     irrigation: dict[str, object] = {
         "node": valve.node_id if valve else "none", "valve": valve.channel if valve else 1,

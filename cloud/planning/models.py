@@ -77,6 +77,8 @@ class BalanceRowOut(BaseModel):
     stage: str
     probe_correction_mm: float | None = Field(description="what the probes changed the modelled depletion by")
     source: str = Field(description="where the day's terms came from, and what stood in for missing ones")
+    cover_pct: float | None = Field(default=None, description="the measured canopy cover Kc came from (FAO-56 "
+                                    "ch. 9); null when Kc is the crop curve's")
 
 
 class AgronomyOut(BaseModel):

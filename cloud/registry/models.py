@@ -9,6 +9,7 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 
+from furrow.edge.image import ROLE_CAMERA
 from furrow.edge.measurements import ROLES
 
 Id = Annotated[str, Field(pattern=r"^[a-z0-9_-]{1,32}$", description="1-32 of a-z 0-9 - _",
@@ -61,7 +62,9 @@ class FieldIn(_In):
 
 
 class FieldOut(FieldIn, _Out):
-    pass
+    boundary: dict | None = Field(default=None, description="GeoJSON Polygon (WGS 84), set by PUT "
+                                  "/fields/{field}/boundary")
+    boundary_area_ha: float | None = Field(default=None, description="the boundary's geodesic area")
 
 
 class CropCoefficientsIn(_In):
@@ -83,6 +86,8 @@ class CropCoefficientsIn(_In):
     stages_in: Literal["days", "gdd"] = "days"
     gdd_base_c: float = Field(default=10.0, ge=-10, le=40)
     gdd_upper_c: float | None = Field(default=None, ge=0, le=50)
+    height_m: float | None = Field(default=None, gt=0, le=30, description="the crop's height in mid-season "
+                                   "(FAO-56 table 12): with it, a measured canopy cover sets Kc (FAO-56 ch. 9)")
 
     @field_validator("gdd_upper_c")
     @classmethod
@@ -191,15 +196,20 @@ class ZoneIn(_In):
 class ZoneOut(ZoneIn, _Out):
     model_config = ConfigDict(from_attributes=True, extra="ignore")
 
+    boundary: dict | None = Field(default=None, description="GeoJSON Polygon (WGS 84) inside the field's, set by "
+                                  "PUT /zones/{zone}/boundary")
+    boundary_area_ha: float | None = Field(default=None, description="the boundary's geodesic area")
+
 
 class NodeRole(StrEnum):
     SOIL = "soil"
     WEATHER = "weather"
     IRRIGATION = "irrigation"
     PEST = "pest"
+    CAMERA = "camera"  # photos only (contract 1.3, edge/image.py): no readings, so not in edge ROLES
 
 
-assert {r.value for r in NodeRole} == set(ROLES)
+assert {r.value for r in NodeRole} == set(ROLES) | {ROLE_CAMERA}
 
 
 class NodeIn(_In):

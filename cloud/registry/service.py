@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session
 
 from furrow.edge.errors import ContractError
 
-from ..db import Base, Database, FieldRow, NodeRow, SiteRow, ValveRow, ZoneRow
+from ..db import Base, Database, FieldRow, GatewayRow, NodeRow, SiteRow, ValveRow, ZoneRow
 from ..errors import Conflict, NotFound
 from .models import (
     FieldIn,
@@ -45,7 +45,8 @@ class Kind:
     json_fields: tuple[str, ...] = ()
 
 
-SITES = Kind("site", SiteRow, SiteIn, SiteOut, {}, ((FieldRow, "site_id"),))
+# A site's gateways are registered by issuing their broker credentials (cloud/identity/).
+SITES = Kind("site", SiteRow, SiteIn, SiteOut, {}, ((FieldRow, "site_id"), (GatewayRow, "site_id")))
 FIELDS = Kind("field", FieldRow, FieldIn, FieldOut, {"site_id": SiteRow}, ((ZoneRow, "field_id"),))
 ZONES = Kind("zone", ZoneRow, ZoneIn, ZoneOut, {"field_id": FieldRow},
              ((NodeRow, "zone_id"), (ValveRow, "zone_id")), json_fields=("crop_coefficients",))
@@ -151,7 +152,10 @@ class Registry:
                     raise Conflict(kind.name, key, f"still has {n} {table.__tablename__}: delete those first")
             session.delete(row)
 
-        await self._db.run(delete)
+        try:
+            await self._db.run(delete)
+        except IntegrityError as e:  # a reference the children above do not name: still a clash, not a bug
+            raise Conflict(kind.name, key, f"still referred to elsewhere: {e.orig}") from None
 
     async def zone_of_valve(self, node: str, channel: int) -> ZoneOut | None:
         """The zone that valve `channel` of irrigation node `node` waters, if registered."""

@@ -84,14 +84,14 @@ class Progress:
             self.width = 0
 
 
-def marks(stream: Any = None) -> tuple[str, str, str]:
-    """Pass, fail and advice marks; plain words where the terminal cannot show ✓ and ✗."""
+def marks(stream: Any = None) -> tuple[str, str, str, str]:
+    """Pass, fail, advice and not-yet-judged marks; plain words where the terminal cannot show ✓ and ✗."""
     encoding = getattr(stream or sys.stdout, "encoding", None) or "ascii"
     try:
-        "✓✗·".encode(encoding)
+        "✓✗·…".encode(encoding)
     except (UnicodeEncodeError, LookupError):
-        return "ok  ", "FAIL", "note"
-    return "✓", "✗", "·"
+        return "ok  ", "FAIL", "note", "wait"
+    return "✓", "✗", "·", "…"
 
 
 def open_api(args: argparse.Namespace) -> Api | None:
@@ -132,19 +132,22 @@ def waiting_for(view: dict[str, Any] | None) -> str:
 
 
 def judge(view: dict[str, Any], require_calibration: bool) -> tuple[bool, list[str]]:
-    """Whether every required item passed, and the lines to print."""
-    ok_mark, fail_mark, note_mark = marks()
+    """Whether every required item passed, and the lines to print. An item the cloud could not
+    judge yet (pending: the node was never heard) is marked as waiting, without advice: the
+    advice for a silent node is the `heard` item's."""
+    ok_mark, fail_mark, note_mark, wait_mark = marks()
     node = view["node"]
     lines = [f"{node}" + (f" via {view['gateway']}" if view.get("gateway") else "") + ":"]
     passed = True
     width = max(len(i["name"]) for i in view["items"])
     for item in view["items"]:
         advisory = item["name"] in ADVISORY and not require_calibration
-        mark = ok_mark if item["ok"] else note_mark if advisory else fail_mark
+        pending = item.get("pending", False)
+        mark = ok_mark if item["ok"] else wait_mark if pending else note_mark if advisory else fail_mark
         lines.append(f"  {mark} {item['name']:<{width}}  {item['detail']}")
         if not item["ok"]:
             passed = passed and advisory
-            hint = HINTS.get(item["name"])
+            hint = None if pending else HINTS.get(item["name"])
             if hint:
                 lines.append(f"      -> {hint.format(node=node)}")
     lines += live_lines(view)

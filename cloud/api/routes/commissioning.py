@@ -48,6 +48,7 @@ router = APIRouter(tags=["commissioning"], route_class=JsonRoute)
 class CheckItem(BaseModel):
     name: str
     ok: bool
+    pending: bool = Field(False, description="not judged yet: the node has not been heard (the detail says so)")
     detail: str = Field(description="in English")
     detail_key: str = Field(description="the detail as a key of the dashboard's catalogues (docs/cloud.md)")
     detail_params: dict[str, Any] = Field(description="the values the detail shows, by name")

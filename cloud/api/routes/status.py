@@ -4,7 +4,7 @@ from fastapi import APIRouter
 
 from ..deps import AnyRole, Reader, ServicesDep
 from ..json_body import JsonRoute
-from ..schemas import HealthOut, StatsOut
+from ..schemas import HealthOut, JobOut, StatsOut
 
 router = APIRouter(tags=["status"], route_class=JsonRoute)
 
@@ -28,4 +28,9 @@ async def health(services: ServicesDep, _: AnyRole) -> HealthOut:
         mqtt = "disabled"
     else:
         mqtt = "connected" if worker.connected else "disconnected"
-    return HealthOut(status="ok", storage=services.store.backend, mqtt=mqtt)
+    cluster = services.cluster
+    assert cluster is not None
+    held = cluster.leases.held()
+    jobs = {job: JobOut(held=job in held, runs=cluster.leases.runs[job]) for job in held | set(cluster.leases.runs)}
+    return HealthOut(status="ok", storage=services.store.backend, mqtt=mqtt, instance=cluster.instance,
+                     cluster=cluster.state, jobs=jobs)

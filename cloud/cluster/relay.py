@@ -1,0 +1,156 @@
+"""Cloud instances share what they hear through PostgreSQL LISTEN/NOTIFY.
+
+Behind a load balancer, a dashboard's live stream (``GET /events``) is served by one instance,
+while the batches, acks and gateway status reports it should show are taken by whichever
+instance the broker's shared subscription or the balancer chose. Each instance therefore
+sends what it publishes locally (live events, gateway status reports) on one NOTIFY channel
+and hands on what the others sent: every instance's bus carries every instance's events.
+
+A NOTIFY payload must stay under 8,000 bytes; a longer message goes out as numbered frames
+that the listeners put back together (`frames`, `Reassembler`: no I/O, tested alone). One
+instance's frames arrive in the order it sent them. A listener that loses its connection
+misses what was sent meanwhile (counted as a reconnect and logged); a dashboard reloads its
+view on the next event anyway, and gateways report their status again within a minute.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from collections import Counter
+from collections.abc import Callable
+from typing import Any
+
+import psycopg
+
+from furrow.retry import Backoff
+
+log = logging.getLogger(__name__)
+
+CHANNEL = "furrow_cluster"
+FRAME_MAX = 7000  # characters of JSON per NOTIFY (ASCII: characters are bytes); the limit is 8,000 bytes
+SEND_BATCH = 100  # messages sent in one round trip
+QUEUE_MAX = 10_000  # messages waiting to be sent; past it the oldest go (counted)
+
+
+def frames(origin: str, msg_id: int, message: dict[str, Any]) -> list[str]:
+    """`message` as NOTIFY payloads of at most FRAME_MAX characters of JSON each, every one
+    headed ``origin msg_id index count``."""
+    body = json.dumps(message, separators=(",", ":"))  # ensure_ascii: one byte per character
+    pieces = [body[i:i + FRAME_MAX] for i in range(0, len(body), FRAME_MAX)] or [""]
+    return [f"{origin} {msg_id} {i} {len(pieces)} {piece}" for i, piece in enumerate(pieces)]
+
+
+class Reassembler:
+    """Puts frames back into messages: one message in progress per origin; a message whose
+    first frames were missed (the listener joined late) is dropped, never half-delivered."""
+
+    def __init__(self) -> None:
+        self._partial: dict[str, tuple[int, list[str]]] = {}
+
+    def add(self, payload: str) -> tuple[str, dict[str, Any]] | None:
+        """(origin, message) once `payload` completes one, else None. ValueError for a payload
+        that is not a frame."""
+        origin, msg_id, index, count, piece = payload.split(" ", 4)
+        m, i, n = int(msg_id), int(index), int(count)
+        if n == 1:
+            self._partial.pop(origin, None)
+            return origin, json.loads(piece)
+        have = self._partial.get(origin)
+        if i == 0:
+            have = (m, [])
+        elif have is None or have[0] != m or len(have[1]) != i:
+            self._partial.pop(origin, None)  # a gap: this message cannot be put together
+            return None
+        have[1].append(piece)
+        if i + 1 < n:
+            self._partial[origin] = have
+            return None
+        self._partial.pop(origin, None)
+        return origin, json.loads("".join(have[1]))
+
+
+class PgRelay:
+    """Sends this instance's messages on the channel and hands every other instance's to
+    `on_message` (called in the event loop). `run` keeps both connections up, reconnecting
+    with capped backoff; `send` never waits and never fails."""
+
+    def __init__(self, dsn: str, origin: str, on_message: Callable[[dict[str, Any]], object]) -> None:
+        self._dsn = dsn
+        self.origin = origin
+        self._on_message = on_message
+        self._outbox: asyncio.Queue[list[str]] = asyncio.Queue(QUEUE_MAX)  # each message's frames
+        self._next_id = 0
+        self._unsent: list[list[str]] = []  # taken from the outbox, kept across a reconnect until sent
+        self.listening = asyncio.Event()  # set while the listener is subscribed
+        self.stats: Counter[str] = Counter()
+
+    def send(self, message: dict[str, Any]) -> None:
+        """Queue `message` (JSON-able) for the other instances; call from the event loop's thread."""
+        try:
+            framed = frames(self.origin, self._next_id, message)
+        except (TypeError, ValueError):
+            self.stats["unsendable"] += 1
+            log.exception("a cluster message could not be encoded as JSON; the other instances miss it")
+            return
+        self._next_id += 1
+        if self._outbox.full():
+            self._outbox.get_nowait()
+            self.stats["dropped"] += 1
+        self._outbox.put_nowait(framed)
+
+    async def run(self) -> None:
+        """Listen and send until cancelled."""
+        async with asyncio.TaskGroup() as group:
+            group.create_task(self._supervise("listener", self._listen), name="furrow-cluster-listen")
+            group.create_task(self._supervise("sender", self._send), name="furrow-cluster-send")
+
+    async def _supervise(self, what: str, loop: Callable[[], Any]) -> None:
+        backoff, failures = Backoff(first_s=0.2, max_s=10.0), 0
+        while True:
+            try:
+                await loop()
+            except (psycopg.Error, OSError) as e:
+                if what == "listener":
+                    self.listening.clear()
+                self.stats[f"{what}_reconnects"] += 1
+                if failures == 0:
+                    log.warning("cluster %s lost PostgreSQL (%s); reconnecting", what, e)
+                await asyncio.sleep(backoff.delay(failures))
+                failures += 1
+            else:
+                failures = 0
+
+    async def _listen(self) -> None:
+        async with await psycopg.AsyncConnection.connect(self._dsn, autocommit=True) as conn:
+            await conn.execute(f"LISTEN {CHANNEL}")
+            self.listening.set()
+            assembler = Reassembler()
+            async for note in conn.notifies():
+                try:
+                    got = assembler.add(note.payload)
+                except (ValueError, json.JSONDecodeError):
+                    self.stats["bad_frames"] += 1
+                    continue
+                if got is None or got[0] == self.origin:
+                    continue
+                self.stats["received"] += 1
+                try:
+                    self._on_message(got[1])
+                except Exception:  # a bad message from another instance never stops the listener
+                    self.stats["failed"] += 1
+                    log.exception("cluster message from %s could not be applied", got[0])
+
+    async def _send(self) -> None:
+        async with await psycopg.AsyncConnection.connect(self._dsn, autocommit=True) as conn:
+            while True:
+                if not self._unsent:
+                    self._unsent.append(await self._outbox.get())
+                    while len(self._unsent) < SEND_BATCH and not self._outbox.empty():
+                        self._unsent.append(self._outbox.get_nowait())
+                params = [(CHANNEL, f) for framed in self._unsent for f in framed]
+                async with conn.cursor() as cur:
+                    await cur.executemany("SELECT pg_notify(%s, %s)", params)
+                self.stats["sent"] += len(self._unsent)
+                self._unsent = []

@@ -1,0 +1,37 @@
+"""The stored side of crop vigour: measured canopy cover per zone (canopy_cover table).
+
+Plain functions over a Session, called through Database.run; a measurement is kept once per
+(zone, ref), so a photo processed again, or a form sent twice, stays one row.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from ..db import CoverRow
+from .cover import CoverPoint
+
+
+def add_cover(session: Session, *, zone_id: str, ts_ms: int, cover_pct: float, source: str, ref: str, method: str,
+              by: str, now_ms: int, node: str | None = None, pixels: int | None = None) -> tuple[CoverRow, bool]:
+    """Store one measurement; (the row, True) when new, (the row kept before, False) when (zone, ref) was."""
+    old = session.scalar(select(CoverRow).where(CoverRow.zone_id == zone_id, CoverRow.ref == ref))
+    if old is not None:
+        return old, False
+    row = CoverRow(zone_id=zone_id, ts_ms=ts_ms, cover_pct=round(cover_pct, 2), source=source, ref=ref,
+                   method=method, by=by[:80], created_ms=now_ms, node=node, pixels=pixels)
+    session.add(row)
+    session.flush()
+    return row, True
+
+
+def cover_rows(session: Session, zone_id: str, start_ms: int, end_ms: int) -> list[CoverRow]:
+    """The zone's measurements with start_ms <= ts_ms < end_ms, oldest first."""
+    q = select(CoverRow).where(CoverRow.zone_id == zone_id, CoverRow.ts_ms >= start_ms, CoverRow.ts_ms < end_ms)
+    return list(session.scalars(q.order_by(CoverRow.ts_ms, CoverRow.id)))
+
+
+def cover_points(session: Session, zone_id: str, start_ms: int, end_ms: int) -> list[CoverPoint]:
+    """cover_rows as the balance reads them."""
+    return [CoverPoint(r.ts_ms, r.cover_pct, r.source, r.ref) for r in cover_rows(session, zone_id, start_ms, end_ms)]

@@ -1,0 +1,101 @@
+"""Cloud instances on one PostgreSQL act as one: live events and gateway status are shared
+(LISTEN/NOTIFY), each job runs on one instance, and its lease moves when the holder goes.
+
+The three-instance deployment behind nginx is tests/test_cloud_cluster_nginx.py.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+
+import pytest
+
+from furrow.cloud.cluster import LocalLeases, PgLeases
+from furrow.cloud.cluster.relay import FRAME_MAX, Reassembler, frames
+from tests.cloud_support import T0, eventually, local_settings, running_app
+
+
+def test_a_long_message_travels_as_frames_and_is_put_back_together():
+    """A message past one NOTIFY's size is split into frames under the limit and rebuilt whole."""
+    message = {"k": "event", "kind": "reading", "data": {"nodes": [{"node": f"soil-{i:03d}", "v": "x" * 40}
+                                                                    for i in range(500)]}}
+    framed = frames("a1", 7, message)
+    assert len(framed) > 1 and all(len(f.encode()) < 8000 for f in framed)
+    assembler = Reassembler()
+    got = [assembler.add(f) for f in framed]
+    assert got[:-1] == [None] * (len(framed) - 1) and got[-1] == ("a1", message)
+
+
+def test_a_message_whose_first_frames_were_missed_is_dropped_not_half_delivered():
+    """A listener that joins mid-message delivers nothing of it, and the next message whole."""
+    big = {"p": "y" * (FRAME_MAX * 2)}
+    assembler = Reassembler()
+    assert [assembler.add(f) for f in frames("a1", 1, big)[1:]] == [None, None]
+    assert assembler.add(frames("a1", 2, {"small": 1})[0]) == ("a1", {"small": 1})
+
+
+async def test_local_leases_hold_every_job_on_a_single_instance():
+    """SQLite, one process: every job runs there, and is counted."""
+    leases = LocalLeases()
+    ran = []
+    assert await leases.run("planner", lambda: asyncio.sleep(0, ran.append(1)))
+    assert ran == [1] and leases.runs["planner"] == 1 and leases.held() == {"planner"}
+
+
+@pytest.mark.postgres
+async def test_one_instance_holds_a_job_lease_until_it_goes_then_another_takes_it(pg_database):
+    """Two instances: one holds the lease, the other cannot take it until the first lets go."""
+    from sqlalchemy.engine import make_url
+
+    dsn = make_url(pg_database).set(drivername="postgresql").render_as_string(hide_password=False)
+    first, second = PgLeases(dsn), PgLeases(dsn)
+    try:
+        assert await first.holds("planner")
+        assert await first.holds("planner")  # still held, not taken twice
+        assert not await second.holds("planner")
+        assert await second.holds("alerts")  # leases are per job
+        assert not await second.run("planner", lambda: asyncio.sleep(0))
+        await first.close()  # the holder's session ends, as when its process dies
+        await eventually(lambda: second.holds("planner"), "the lease taken over once the server ends the session")
+        assert second.held() == {"planner", "alerts"} and second.runs["planner"] == 0
+    finally:
+        await first.close()
+        await second.close()
+
+
+@pytest.mark.postgres
+async def test_two_instances_on_one_postgresql_share_live_events_and_gateway_status(pg_database, tmp_path):
+    """An event published on one instance reaches the other's subscribers; so does a gateway's status."""
+    settings = [local_settings(tmp_path / name, database_url=pg_database) for name in ("a", "b")]
+    async with running_app(settings[0]) as a:
+        async with running_app(settings[1]) as b:
+            sa, sb = a.app.state.services, b.app.state.services
+            for client in (a, b):
+                await eventually(lambda c=client: _listening(c), "both instances listening")
+            assert sa.cluster.instance != sb.cluster.instance
+            async with sb.events.subscribe() as sub, sa.events.subscribe() as own:
+                sa.events.publish("command", {"id": "c-1", "state": "sent"})
+                event = await asyncio.wait_for(sub.queue.get(), 10)
+                assert (event.kind, event.data) == ("command", {"id": "c-1", "state": "sent"})
+                assert (await own.queue.get()).data["id"] == "c-1"  # its own subscribers once, not twice
+                await asyncio.sleep(0.2)
+                assert own.queue.empty()
+            report = {"ts_ms": T0, "modbus": {}}
+            assert await sa.gateway_status.record("farm", "gw-1", report)
+            await eventually(lambda: _has_status(sb, "farm", "gw-1"), "the status on the other instance")
+            assert sb.gateway_status.reports[("farm", "gw-1")][0]["ts_ms"] == T0
+
+
+async def _listening(client) -> bool:
+    return (await client.get("/api/v1/health")).json()["cluster"] == "listening"
+
+
+async def _has_status(services, site: str, gateway: str) -> bool:
+    return (site, gateway) in services.gateway_status.reports
+
+
+def test_frames_are_ascii_json():
+    """Non-ASCII text (a zh-CN alert) travels escaped, so a frame's characters are its bytes."""
+    framed = frames("a1", 1, {"msg": "土壤过干"})
+    assert framed[0].isascii() and json.loads(framed[0].split(" ", 4)[4]) == {"msg": "土壤过干"}
