@@ -114,7 +114,9 @@ def test_the_demo_restarts_at_once_and_its_zone_page_shows_the_season(tmp_path):
         times = [t for t, *values in zip(cols["times_ms"], *(c["values"] for c in cols["sensors"]), strict=True)
                  if any(v is not None for v in values)]
         assert times[-1] - times[0] >= 29 * DAY_MS, f"soil chart spans {(times[-1] - times[0]) / DAY_MS:.1f} days"
-        expect(page.locator("section.chart", has=page.locator("canvas")).nth(2)).to_be_visible()
+        daily = page.locator("section.chart").filter(has=page.locator(".u-legend", has_text="irrigation"))
+        expect(daily.locator("canvas").first).to_be_visible()  # the daily chart is drawn, with its ET0 series
+        expect(daily.locator(".u-legend")).to_contain_text("ET")
         balance = api.get("/zones/north/balance", params={"days": 30}).json()
         assert sum(1 for r in balance if r["et0_mm"] is not None) >= 25, balance[-3:]
         stage = page.locator(".card", has_text="GDD").locator(".big")
