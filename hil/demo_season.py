@@ -4,7 +4,7 @@ The farm runtime (hil/runtime.py) wires the cloud and the gateway a farm runs (r
 planner, signed commands, alerts, the gateway's buffer, forwarder and relay) on the simulated
 clock, and the HIL engine (hil/engine.py) steps the virtual farm and its firmware cores through
 them, as in a scenario. The demo adds only what a farm adds: the registry entries a technician
-makes (hil/demo_farm.py), the planner's evening run and the alert job after it. The services'
+makes (hil/demo_farm.py) and the hour of the planner's evening run. The services'
 files are those the live cloud then opens, so the dashboard shows these weeks as history.
 """
 
@@ -41,15 +41,6 @@ FORWARD_EVERY_H = 6  # the gateway forwards every 6 h (and before each plan), as
 CHATTY = ("furrow.cloud.commands.plans", "furrow.gateway.autonomy", "furrow.cloud.alerts.service")
 
 
-@dataclass
-class EveningPlanner(FurrowPolicy):
-    """The cloud's planner each evening, then the alert job, as a farm's schedule runs them."""
-
-    async def plan(self, now: datetime) -> None:
-        await super().plan(now)
-        await self.runtime.evaluate_alerts()
-
-
 @dataclass(frozen=True)
 class Season:
     """Where the backfill left its files, for the live services to open."""
@@ -84,7 +75,8 @@ async def simulate(folder: Path, farm: Farm, sim: SimClock, fleet: CPythonFleet,
         try:
             await runtime.register(*(_MODELS[kind].model_validate(body)
                                      for kind, body in demo_farm.registry_entries(place, start)))
-            policy = EveningPlanner(runtime, plan_hour=planner_hour_utc(place, start))
+            # the cloud's planner each evening (the engine runs the alert job after it)
+            policy = FurrowPolicy(runtime, plan_hour=planner_hour_utc(place, start))
             run = Run(farm=farm, clock=sim, fleet=fleet, runtime=runtime, policy=policy, days=days,
                       forward_every_h=FORWARD_EVERY_H)
             with _quiet(*CHATTY):
