@@ -127,7 +127,7 @@ def test_the_demo_restarts_at_once_and_its_zone_page_shows_the_season(tmp_path):
         _shot(page, "zone")
 
         page.goto(f"{url}/app/#/alerts")
-        page.wait_for_load_state("networkidle")
+        page.wait_for_selector("[data-view=alerts][data-rendered='1']")
         _shot(page, "alerts")
         alerts = api.get("/alerts", params={"state": "open"}).json()
         stuck = [a for a in alerts if a["kind"] == "sensor-fault" and "stuck" in json.dumps(a)]
