@@ -28,6 +28,7 @@ from pathlib import Path
 
 import aiomqtt
 import httpx
+import psutil
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
@@ -106,7 +107,7 @@ def _worker_process(kw: dict, ready, stop) -> None:  # noqa: ANN001 - multiproce
     async def serve() -> None:
         app = create_app(Settings(**kw))
         async with app.router.lifespan_context(app):
-            await asyncio.wait_for(app.state.services.worker.ready.wait(), 30)
+            await asyncio.wait_for(app.state.services.worker.ready.wait(), 240)
             ready.set()
             await asyncio.to_thread(stop.wait)
 
@@ -122,9 +123,11 @@ async def _influx_count(http: httpx.AsyncClient, db: str) -> int:
 
 
 async def through_workers(tmp: Path, influx: InfluxDB1Server, db: str, mosq: MosquittoServer, raw: list[bytes],
-                          workers: int, database_url: str | None, expected: int, in_flight: int = 4) -> float:
+                          workers: int, database_url: str | None, expected: int, in_flight: int = 4
+                          ) -> tuple[float, float]:
     """Readings/s from the first publish until InfluxDB holds every reading, with `workers`
-    cloud instances, each in its own process, on one shared subscription."""
+    cloud instances, each in its own process, on one shared subscription; and readings per CPU
+    second of the workers (psutil), which the machine's other load does not shrink."""
     influx.create_database(db)
     root = f"bench{workers}-{in_flight}"
     ctx = multiprocessing.get_context("spawn")
@@ -143,11 +146,11 @@ async def through_workers(tmp: Path, influx: InfluxDB1Server, db: str, mosq: Mos
         readies.append(ready)
     try:
         for ready in readies:
-            assert await asyncio.to_thread(ready.wait, 60), "a worker did not come up"
+            assert await asyncio.to_thread(ready.wait, 240), "a worker did not come up within 240 s"
         topic = gateway_topic(SITE, GW, "batch", root)
         async with aiomqtt.Client(mosq.host, mosq.port, max_queued_outgoing_messages=0) as pub, \
                 httpx.AsyncClient(base_url=influx.url, timeout=30) as http:
-            began = time.perf_counter()
+            began, cpu = time.perf_counter(), _cpu(procs)
             for body in raw:
                 await pub.publish(topic, body, qos=1)
             deadline = time.monotonic() + 600
@@ -155,13 +158,18 @@ async def through_workers(tmp: Path, influx: InfluxDB1Server, db: str, mosq: Mos
                 if time.monotonic() > deadline:
                     raise RuntimeError(f"only {n} of {expected} readings after 600 s")
                 await asyncio.sleep(0.05)
-            took = time.perf_counter() - began
+            took, cpu = time.perf_counter() - began, _cpu(procs) - cpu
             assert n == expected, n
-        return expected / took
+        return expected / took, expected / cpu
     finally:
         stop.set()
         for p in procs:
             p.join(30)
+
+
+def _cpu(procs: list) -> float:
+    """CPU seconds the worker processes have used so far."""
+    return sum(sum(psutil.Process(p.pid).cpu_times()[:2]) for p in procs)
 
 
 async def zone_chart(tmp: Path, influx: InfluxDB1Server, days: int, queries: int, zones: int) -> dict[str, tuple]:
@@ -254,20 +262,24 @@ async def main() -> None:
         tmp = Path(t)
         influx.create_database("raw")
         raw_rate = await raw_write(influx, "raw", readings)
-        rates = {}
+        rates, per_cpu = {}, {}
         for n in (int(w) for w in args.workers.split(",")):
             for k in (int(f) for f in args.in_flight.split(",")):
                 pg.create_database(f"w{n}k{k}")
-                rates[n, k] = await through_workers(tmp, influx, f"w{n}k{k}", mosq, raw, n, pg.url(f"w{n}k{k}"),
-                                                    len(readings), k)
+                rates[n, k], per_cpu[n, k] = await through_workers(tmp, influx, f"w{n}k{k}", mosq, raw, n,
+                                                                   pg.url(f"w{n}k{k}"), len(readings), k)
+                print(f"{n} worker(s), {k} in flight: {rates[n, k]:,.0f} readings/s "
+                      f"(raw /write {raw_rate:,.0f}, {rates[n, k] / raw_rate:.0%}); "
+                      f"{per_cpu[n, k]:,.0f} readings per worker CPU s", flush=True)
         chart = await zone_chart(tmp, influx, args.days, args.queries, args.zones)
 
     print(f"\n{len(raw)} batches x {args.items} reports x 6 readings = {len(readings):,} readings\n")
-    print("| path | readings/s | raw limit (InfluxDB /write, 5,000 lines/request) | share |")
-    print("|---|---|---|---|")
+    print("| path | readings/s | raw limit (InfluxDB /write, 5,000 lines/request) | share | per worker CPU s |")
+    print("|---|---|---|---|---|")
     for (n, k), rate in rates.items():
         path = "MQTT -> 1 worker process" if n == 1 else f"MQTT $share -> {n} worker processes"
-        print(f"| {path} ({k} in flight) -> InfluxDB | {rate:,.0f} | {raw_rate:,.0f} | {rate / raw_rate:.0%} |")
+        print(f"| {path} ({k} in flight) -> InfluxDB | {rate:,.0f} | {raw_rate:,.0f} | {rate / raw_rate:.0%} | "
+              f"{per_cpu[n, k]:,.0f} |")
     print(f"\nzone chart: {args.zones * NODES_PER_ZONE:,} registered nodes, {chart['points'][0]:,} vwc points loaded "
           f"(zone z000: 10 probes x 2 depths x {args.days} days at 15 min; others 1 day); "
           f"{args.queries} queries each; rolling the range up took {chart['points'][1]:.1f} s\n")
@@ -277,7 +289,8 @@ async def main() -> None:
         n, a50, a95, r50, r95 = chart[window]
         print(f"| {window} | {n:,} | {a50:.1f} | {a95:.1f} | {r50:.1f} | {r95:.1f} |")
     print(json.dumps({"readings": len(readings), "raw_write_readings_s": round(raw_rate),
-                      **{f"workers_{n}_in_flight_{k}": {"readings_s": round(rate), "share": round(rate / raw_rate, 3)}
+                      **{f"workers_{n}_in_flight_{k}": {"readings_s": round(rate), "share": round(rate / raw_rate, 3),
+                                                         "readings_per_worker_cpu_s": round(per_cpu[n, k])}
                          for (n, k), rate in rates.items()},
                       "chart_points": chart["points"][0],
                       **{f"chart_{w}": {"buckets": chart[w][0], "api_median_ms": round(chart[w][1], 1),

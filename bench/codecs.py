@@ -3,7 +3,8 @@
 The raw limit is the standard library doing the bare serialisation of the
 same report (json.dumps of the dict; struct.pack of the same fields) with no
 validation, measured in the same run on the same machine. The gap is what
-validation and canonicalisation cost.
+validation and canonicalisation cost. Rates are per CPU second of the process
+(time.process_time), which a loaded machine does not shrink.
 
     .venv/bin/python bench/codecs.py [--seconds 1.0]
 """
@@ -26,14 +27,16 @@ def sample_report() -> dict:
 
 
 def rate(fn, seconds: float) -> float:
+    """Calls per CPU second of this process, over about `seconds` of CPU: on a shared machine
+    CPU time, unlike the wall clock, does not shrink with the other processes' load."""
     n = 0
-    start = time.perf_counter()
+    start = time.process_time()
     end = start + seconds
-    while time.perf_counter() < end:
+    while time.process_time() < end:
         for _ in range(100):
             fn()
         n += 100
-    return n / (time.perf_counter() - start)  # the time taken, not the time asked for
+    return n / (time.process_time() - start)
 
 
 def main() -> None:

@@ -11,6 +11,8 @@ MicroPython (the WebAssembly runtime of the tests, under Node): the node's
 check of one command's MAC (node_mac_bytes + HMAC + compare) against the two
 bare hashlib.sha256 passes an HMAC needs, in the same run. A board's figures
 differ (an ESP32 is slower than wasm on a PC); the ratio is what carries over.
+CPython rates are per CPU second of the process (time.process_time), which a
+loaded machine does not shrink.
 
     PYTHONPATH=. .venv/bin/python bench/command_signing.py [--seconds 1.0] [--no-micropython]
 """
@@ -36,14 +38,16 @@ NODE_KEY = bytes(range(32))
 
 
 def rate(fn, seconds: float) -> float:
+    """Calls per CPU second of this process, over about `seconds` of CPU: on a shared machine
+    CPU time, unlike the wall clock, does not shrink with the other processes' load."""
     n = 0
-    start = time.perf_counter()
+    start = time.process_time()
     end = start + seconds
-    while time.perf_counter() < end:
+    while time.process_time() < end:
         for _ in range(20):
             fn()
         n += 20
-    return n / (time.perf_counter() - start)
+    return n / (time.process_time() - start)
 
 
 MP_BENCH = r"""

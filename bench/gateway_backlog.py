@@ -76,8 +76,9 @@ def forwarded(path: Path) -> int:
         db.close()
 
 
-def drain(path: Path, broker: MosquittoServer, total: int, batch: int, tmp: Path) -> tuple[float, int]:
-    """Run the gateway process until the buffer is empty; (seconds, peak RSS bytes)."""
+def drain(path: Path, broker: MosquittoServer, total: int, batch: int, tmp: Path) -> tuple[float, int, float]:
+    """Run the gateway process until the buffer is empty; (reports/s, peak RSS bytes, reports per CPU
+    second of the gateway process: what a loaded machine does not shrink)."""
     config = tmp / "gateway.toml"
     config.write_text(
         f'site = "bench"\ngateway_id = "gw-{uuid.uuid4().hex[:6]}"\nbuffer_path = "{path}"\n'
@@ -90,20 +91,26 @@ def drain(path: Path, broker: MosquittoServer, total: int, batch: int, tmp: Path
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     ps = psutil.Process(proc.pid)
     peak = 0
-    began, first = 0.0, 0
+    began, first, cpu0 = 0.0, 0, 0.0
     try:
         while (done := forwarded(path)) < total:
             peak = max(peak, ps.memory_info().rss)
             if not began and done:  # timed from the first acknowledged batch: startup excluded
-                began, first = time.perf_counter(), done
+                began, first, cpu0 = time.perf_counter(), done, _cpu(ps)
             if proc.poll() is not None:
                 raise SystemExit(f"the gateway exited with {proc.returncode}")
             time.sleep(0.1)
         elapsed = time.perf_counter() - began
+        cpu = _cpu(ps) - cpu0
     finally:
         proc.terminate()
         proc.wait(60)
-    return (total - first) / elapsed, peak
+    return (total - first) / elapsed, peak, (total - first) / cpu
+
+
+def _cpu(ps: psutil.Process) -> float:
+    t = ps.cpu_times()
+    return t.user + t.system
 
 
 async def raw_publish(broker: MosquittoServer, payload: bytes, count: int) -> float:
@@ -133,7 +140,7 @@ def main() -> None:
         compressed = zlib.compress(sample, 6)
         with MosquittoServer() as broker:
             raw_s = asyncio.run(raw_publish(broker, compressed, 50))
-            rate, rss = drain(path, broker, total, o.batch, tmp)
+            rate, rss, per_cpu = drain(path, broker, total, o.batch, tmp)
     raw_rate = 50 * o.batch / raw_s
     print(f"backlog: {o.nodes} nodes x {minutes} minutes = {total:,} reports, {size / 1e6:.0f} MB on disk, "
           f"filled in {fill_s:.0f} s ({total / fill_s:,.0f} /s)")
@@ -142,9 +149,11 @@ def main() -> None:
     print("|---|---:|---:|")
     print(f"| drain, reports/s | {rate:,.0f} ({total / rate:,.0f} s for the backlog) | "
           f"{raw_rate:,.0f} (bare aiomqtt, QoS 1, same compressed batches, no buffer) |")
+    print(f"| drain, reports per CPU second of the gateway | {per_cpu:,.0f} ({total / per_cpu:,.0f} CPU s) | |")
     print(f"| gateway peak RSS while draining | {rss / 1e6:.0f} MB | |")
     print(json.dumps({"reports": total, "buffer_mb": round(size / 1e6, 1), "fill_reports_s": round(total / fill_s),
                       "drain_reports_s": round(rate), "drain_s": round(total / rate, 1),
+                      "drain_reports_per_cpu_s": round(per_cpu), "drain_cpu_s": round(total / per_cpu, 1),
                       "raw_publish_reports_s": round(raw_rate), "share": round(rate / raw_rate, 4),
                       "peak_rss_mb": round(rss / 1e6, 1), "batch_json_mb": round(len(sample) / 1e6, 3),
                       "batch_compressed_mb": round(len(compressed) / 1e6, 3)}))

@@ -73,8 +73,9 @@ def publish_all(broker: Broker, root: str, msgs: list[tuple[str, bytes]]) -> Non
     pub.loop_stop()
 
 
-def raw_limit(broker: Broker, msgs: list[tuple[str, bytes]]) -> float:
-    """A persistent-session paho subscriber (auto-ack) draining the same backlog."""
+def raw_limit(broker: Broker, msgs: list[tuple[str, bytes]]) -> tuple[float, float]:
+    """A persistent-session paho subscriber (auto-ack) draining the same backlog: (messages/s,
+    messages per CPU second of this process)."""
     root = f"b/{uuid.uuid4().hex[:8]}"
     client_id = f"bench-sub-{uuid.uuid4().hex[:8]}"
     done, subscribed = threading.Event(), threading.Event()
@@ -100,17 +101,18 @@ def raw_limit(broker: Broker, msgs: list[tuple[str, bytes]]) -> float:
     sub.disconnect()
     sub.loop_stop()
     publish_all(broker, root, msgs)  # queued at the broker for the offline session
-    began = time.perf_counter()
+    began, cpu = time.perf_counter(), time.process_time()
     sub = session()
     done.wait(120)
-    elapsed = time.perf_counter() - began
+    elapsed, cpu = time.perf_counter() - began, time.process_time() - cpu
     sub.disconnect()
     sub.loop_stop()
-    return len(msgs) / elapsed
+    return len(msgs) / elapsed, len(msgs) / cpu
 
 
-async def gateway_rate(broker: Broker, msgs: list[tuple[str, bytes]], tmp: Path) -> tuple[float, int]:
-    """The gateway's MQTT source draining a backlog queued while it was offline."""
+async def gateway_rate(broker: Broker, msgs: list[tuple[str, bytes]], tmp: Path) -> tuple[float, int, float]:
+    """The gateway's MQTT source draining a backlog queued while it was offline: (messages/s, commits,
+    messages per CPU second of this process)."""
     root = f"b/{uuid.uuid4().hex[:8]}"
     cfg = GatewayConfig.model_validate(
         {
@@ -133,23 +135,24 @@ async def gateway_rate(broker: Broker, msgs: list[tuple[str, bytes]], tmp: Path)
 
     buf.put_many = counting  # type: ignore[method-assign]
 
-    async def run_source(until) -> float:
+    async def run_source(until) -> tuple[float, float]:
         source = MqttSource(cfg, buf)
         stop = asyncio.Event()
         task = asyncio.create_task(source.run(stop))
-        began = time.perf_counter()
+        began, cpu = time.perf_counter(), time.process_time()
         while not until(source):
-            await asyncio.sleep(0.002)
-        elapsed = time.perf_counter() - began
+            await asyncio.sleep(0.01)
+        elapsed, cpu = time.perf_counter() - began, time.process_time() - cpu
         stop.set()
         await task
-        return elapsed
+        return elapsed, cpu
 
     await run_source(lambda s: s.subscribed)  # creates the persistent session
     await asyncio.to_thread(publish_all, broker, root, msgs)
-    elapsed = await run_source(lambda s: buf.stats()["received"] >= len(msgs))
+    commits = 0  # the drain's commits only
+    elapsed, cpu = await run_source(lambda s: buf.stats()["received"] >= len(msgs))
     buf.close()
-    return len(msgs) / elapsed, commits
+    return len(msgs) / elapsed, commits, len(msgs) / cpu
 
 
 def one_commit_rate(tmp: Path, msgs: list[tuple[str, bytes]], n: int = 300) -> float:
@@ -173,16 +176,21 @@ def main() -> None:
     msgs = payloads(n)
     figures: dict[str, object] = {"messages": n}
     print(f"{n} uplinks, JSON, 3 readings each ({len(msgs[0][1])} bytes), QoS 1, 50 nodes")
-    print(f"{'broker in-flight':>16} {'raw limit /s':>13} {'gateway /s':>11} {'share':>6} {'msgs/commit':>12}")
+    print(f"{'broker in-flight':>16} {'raw limit /s':>13} {'gateway /s':>11} {'share':>6} {'msgs/commit':>12}"
+          f" {'raw /CPU s':>11} {'gateway /CPU s':>15} {'CPU share':>9}")
     with tempfile.TemporaryDirectory(prefix="furrow-bench-") as d:
         tmp = Path(d)
         for inflight in (20, 100):
             with Broker(inflight) as broker:
-                raw = raw_limit(broker, msgs)
-                ours, commits = asyncio.run(gateway_rate(broker, msgs, tmp))
-            print(f"{inflight:>16} {raw:>13,.0f} {ours:>11,.0f} {ours / raw:>6.0%} {n / commits:>12.1f}")
+                raw, raw_cpu = raw_limit(broker, msgs)
+                ours, commits, ours_cpu = asyncio.run(gateway_rate(broker, msgs, tmp))
+            print(f"{inflight:>16} {raw:>13,.0f} {ours:>11,.0f} {ours / raw:>6.0%} {n / commits:>12.1f}"
+                  f" {raw_cpu:>11,.0f} {ours_cpu:>15,.0f} {ours_cpu / raw_cpu:>9.0%}")
             figures[f"inflight_{inflight}"] = {"raw_msgs_s": round(raw), "gateway_msgs_s": round(ours),
-                                               "share": round(ours / raw, 3), "msgs_per_commit": round(n / commits, 1)}
+                                               "share": round(ours / raw, 3), "msgs_per_commit": round(n / commits, 1),
+                                               "raw_msgs_per_cpu_s": round(raw_cpu),
+                                               "gateway_msgs_per_cpu_s": round(ours_cpu),
+                                               "cpu_share": round(ours_cpu / raw_cpu, 3)}
         single = one_commit_rate(tmp, msgs, min(o.single, n))
         print(f"one fsync'd commit per message (no grouping): {single:,.0f} /s")
         figures["one_commit_per_message_s"] = round(single)

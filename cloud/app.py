@@ -39,7 +39,7 @@ from .limits import BodyLimits
 from .mqtt_worker import MqttWorker
 from .node_routes import NodeRoutes
 from .planning import PlanningService
-from .planning.forecast import forecast_source
+from .planning.forecasts import forecasts_from_settings
 from .registry import Registry
 from .settings import Settings
 from .storage import (
@@ -86,7 +86,7 @@ async def open_services(settings: Settings, clock: Clock = now_ms) -> Services:
     commands.plans = plans
     events = EventBus()
     planning = PlanningService(db, registry, store, commands, clock=clock,
-                               forecast=forecast_source(settings.forecast_file), events=events)
+                               forecast=forecasts_from_settings(settings, db, clock), events=events)
     services = Services(settings=settings, store=store, db=db, routes=routes, commands=commands,
                         tokens=tokens, registry=registry, planning=planning, events=events, gaps=GapStore(db),
                         clock=clock, gateway_status=StatusBook(clock))
@@ -106,7 +106,8 @@ async def open_services(settings: Settings, clock: Clock = now_ms) -> Services:
             log.warning("could not reach the images bucket: %s", e)
     services.images = ImageService(db, objects, events=events, clock=clock,
                                    retention_days=settings.images_retention_days)
-    services.vigour = VigourService(db, registry, clock=clock, events=events)
+    services.vigour = VigourService(db, registry, clock=clock, events=events, store=store)
+    services.images.subscribe("canopy", services.vigour.on_canopy_photo)  # canopy cover per canopy photo
     if settings.mqtt_enabled:
 
         async def on_batch(site: str, gateway: str, payload: bytes) -> None:

@@ -418,6 +418,8 @@ class ForecastRow(Base):
     lon: Mapped[float | None] = mapped_column(Float)
     days: Mapped[list] = mapped_column(JSON)  # [{date, tmin_c, tmax_c, rain_mm, rain_probability, et0_mm}]
     request: Mapped[str] = mapped_column(String(600))  # what was asked (URL or file), no secret in it
+    hours: Mapped[list | None] = mapped_column(JSON)  # [[start ms, rain mm, probability 0..1 or null]] (0012)
+    rain_window: Mapped[dict | None] = mapped_column(JSON)  # a stated {rain_mm, probability, horizon_h} (0012)
 
 
 class AuditRow(Base):

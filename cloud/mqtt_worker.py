@@ -190,19 +190,22 @@ class MqttWorker:
         self._client = client
         client.connect_async(self.host, self.port, keepalive=KEEPALIVE_S)
         client.loop_start()  # retries the first connection too
-        # Handled messages wait here, in arrival order, to be acknowledged.
-        window: asyncio.Queue[tuple[int, mqtt.MQTTMessage, asyncio.Task[bool]]] = asyncio.Queue(self._in_flight)
-        acker = asyncio.create_task(self._ack_in_order(client, window), name="furrow-mqtt-acks")
+        # Messages being handled wait here, in arrival order, to be acknowledged; `slots` bounds
+        # how many are taken from the broker's stream before the oldest is acknowledged.
+        window: asyncio.Queue[tuple[int, mqtt.MQTTMessage, asyncio.Task[bool]]] = asyncio.Queue()
+        slots = asyncio.Semaphore(self._in_flight)
+        acker = asyncio.create_task(self._ack_in_order(client, window, slots), name="furrow-mqtt-acks")
         handling: set[asyncio.Task[bool]] = set()
         try:
             while not self._stopping.is_set():
                 generation, message = await self._messages.get()
+                await slots.acquire()
                 if not message._topic.endswith(_BATCH_LEAF):  # the raw bytes: a bad topic is _handle's to report
                     await window.join()  # acks, statuses: after the batches before them
                 task = asyncio.create_task(self._handle(message))
                 handling.add(task)
                 task.add_done_callback(handling.discard)
-                await window.put((generation, message, task))  # waits while `in_flight` are pending
+                window.put_nowait((generation, message, task))
         finally:
             self._stopping.set()
             self.ready.clear()
@@ -210,7 +213,7 @@ class MqttWorker:
                 task.cancel()  # left unacknowledged: the broker redelivers them
             await asyncio.shield(asyncio.to_thread(self._shutdown, client))
 
-    async def _ack_in_order(self, client: mqtt.Client, window: asyncio.Queue) -> None:
+    async def _ack_in_order(self, client: mqtt.Client, window: asyncio.Queue, slots: asyncio.Semaphore) -> None:
         while True:
             generation, message, task = await window.get()
             try:
@@ -218,6 +221,7 @@ class MqttWorker:
                     self._ack(client, generation, message)
             finally:
                 window.task_done()
+                slots.release()
 
     @staticmethod
     def _shutdown(client: mqtt.Client) -> None:

@@ -127,8 +127,19 @@ class Settings(BaseSettings):
     # --- irrigation planner (issue 6) ----------------------------------------
     planning_interval_s: float = Field(default=3600.0, ge=0, description="how often every zone is planned "
                                        "(decisions of origin \"scheduler\"); 0 turns the scheduled job off")
-    forecast_file: Path | None = Field(default=None, description="a JSON rain forecast the planner reads "
-                                       "(cloud/planning/forecast.py); none: no forecast")
+    forecast_file: Path | None = Field(default=None, description="a JSON forecast file (cloud/planning/forecast.py) "
+                                       "the planner and alerts read when forecast_provider is \"file\" (setting it "
+                                       "alone chooses the file provider)")
+    forecast_provider: Literal["none", "file", "open-meteo"] | None = Field(
+        default=None, description="where forecasts come from: none, file (forecast_file) or open-meteo "
+        "(forecast_url); unset: file when forecast_file is set, else none")
+    forecast_url: str = Field(default="https://api.open-meteo.com", max_length=300, description="Open-Meteo's "
+                              "base URL, or a self-hosted instance's (same API)")
+    forecast_timeout_s: float = Field(default=5.0, gt=0, le=60, description="how long one forecast request may take")
+    forecast_refresh_s: float = Field(default=10800.0, ge=0, description="a forecast is asked again after this "
+                                      "long; until then the stored one is used (0: at every plan)")
+    forecast_max_age_s: float = Field(default=86400.0, gt=0, description="a forecast issued (or, when the provider "
+                                      "fails, fetched) longer ago than this is stale and not used")
     command_signing_keys_dir: Path | None = Field(
         default=None, description="directory of Ed25519 command signing keys (<kid>.key, <kid>.pub; "
         "`furrow cloud keys generate`); unset, commands go out unsigned (demo mode makes a key in data_dir)")

@@ -1,7 +1,9 @@
 """CRC-16/MODBUS (poly 0xA001 reflected, init 0xFFFF), used by Modbus RTU
 frames and by the binary uplink payload."""
 
-_TABLE = []
+from array import array
+
+_TABLE = array("H")  # 2 bytes an entry: half what a list of 256 ints holds on a board
 
 
 def _build_table():

@@ -41,6 +41,12 @@ MEASUREMENTS = {
     "wind_dir_deg": (15, "deg", 0.0, 360.0, 1, ROLE_WEATHER),
     "rs_w_m2": (16, "W/m2", 0.0, 2000.0, 1, ROLE_WEATHER),
     "leaf_wet_pct": (17, "%", 0.0, 100.0, 1, ROLE_WEATHER),
+    # weather: canopy reflectance from a two-band sensor pair looking up and down (contract 1.4),
+    # reflectance as a fraction (1 = all light reflected; a little above 1 can happen off specular
+    # surfaces), NDVI = (nir - red) / (nir + red)
+    "red_refl": (18, "1", 0.0, 1.5, 4, ROLE_WEATHER),
+    "nir_refl": (19, "1", 0.0, 1.5, 4, ROLE_WEATHER),
+    "ndvi": (25, "1", -1.0, 1.0, 4, ROLE_WEATHER),
     # irrigation: per valve (channel) state, flow and line pressure
     "valve_open": (20, "state", 0.0, 1.0, 0, ROLE_IRRIGATION),
     "flow_l_min": (21, "L/min", 0.0, 10000.0, 2, ROLE_IRRIGATION),

@@ -135,13 +135,29 @@ def _limit(kind):
     return 0, 0xFFFF
 
 
-def encode_inputs(role, seq, ts_ms, fw, readings, bat_v=None, rssi_dbm=None):
+def encode_inputs(role, seq, ts_ms, fw, readings, bat_v=None, rssi_dbm=None, out=None):
     """The input-register image (a list of INPUT_COUNT words) a node serves
     for its latest report. Readings not in the map are left out; a slot with
-    no reading reads as not fitted."""
+    no reading reads as not fitted. With `out` (a list of INPUT_COUNT) the
+    image is written there: a board keeps one image and never needs room for
+    a second."""
     if role not in ROLE_VALUES:
         raise ContractError("role", role, "no register map for this role")
-    regs = [0] * INPUT_COUNT
+    depths = []
+    if role == ROLE_SOIL:
+        for r in readings:
+            d = r.get("depth_cm")
+            if d is not None and d not in depths:
+                depths.append(d)
+        depths.sort()
+        if len(depths) > DEPTH_SLOTS:
+            raise ContractError("depth_cm", depths, "a soil node serves at most %d depths" % DEPTH_SLOTS)
+    if out is None:
+        regs = [0] * INPUT_COUNT
+    else:
+        regs = out
+        for i in range(INPUT_COUNT):
+            regs[i] = 0
     regs[0] = (CONTRACT_MAJOR << 8) | CONTRACT_MINOR
     regs[1] = ROLES[role]
     _put(regs, 2, "u32", seq)
@@ -152,18 +168,7 @@ def encode_inputs(role, seq, ts_ms, fw, readings, bat_v=None, rssi_dbm=None):
     regs[8] = (fw_parts[0] << 8) | fw_parts[1]
     regs[9] = fw_parts[2]
     for i in range(DEPTH_SLOTS):
-        regs[DEPTH_BASE + i] = NO_DEPTH
-    depths = []
-    if role == ROLE_SOIL:
-        for r in readings:
-            d = r.get("depth_cm")
-            if d is not None and d not in depths:
-                depths.append(d)
-        depths.sort()
-        if len(depths) > DEPTH_SLOTS:
-            raise ContractError("depth_cm", depths, "a soil node serves at most %d depths" % DEPTH_SLOTS)
-        for i, d in enumerate(depths):
-            regs[DEPTH_BASE + i] = d
+        regs[DEPTH_BASE + i] = depths[i] if i < len(depths) else NO_DEPTH
     for entry in ROLE_VALUES[role]:
         regs[entry[0] + FAULT_OFFSET] = NOT_FITTED
     for r in readings:

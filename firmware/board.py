@@ -55,16 +55,18 @@ class Valve:
 
 
 class PulseCounter:
-    """Counts falling edges on `pin` (flow meter, rain gauge).
+    """Counts falling edges on `pin` (flow meter, rain gauge, trap counter).
 
-    For a flow meter: ``total_l()`` and ``rate_l_min()``. With `handler`
-    the edge is passed on instead (the rain gauge debounces in its core).
+    For a flow meter: ``total_l()`` and ``rate_l_min()``. With `handler` each
+    edge is also passed on as ``handler(*args, clock.now_ms())`` (the rain
+    gauge and the traps debounce in their cores): a bound method and plain
+    arguments, no closure, so the code that wired it can be freed after boot.
     """
 
-    def __init__(self, pin, litres_per_pulse=1.0, handler=None):
+    def __init__(self, pin, litres_per_pulse=1.0, handler=None, args=(), clock=None):
         self.count = 0
         self.litres_per_pulse = litres_per_pulse
-        self._handler = handler
+        self._handler, self._args, self._clock = handler, args, clock
         self._last = (time.ticks_ms(), 0)
         self._pin = machine.Pin(pin, machine.Pin.IN, machine.Pin.PULL_UP)
         self._pin.irq(trigger=machine.Pin.IRQ_FALLING, handler=self._edge)
@@ -72,7 +74,7 @@ class PulseCounter:
     def _edge(self, _pin):
         self.count += 1
         if self._handler is not None:
-            self._handler()
+            self._handler(*self._args, self._clock.now_ms())
 
     def total_l(self):
         return self.count * self.litres_per_pulse
@@ -148,6 +150,20 @@ def wifi(cfg, timeout_ms=20000):
         while not wlan.isconnected() and time.ticks_diff(time.ticks_ms(), start) < timeout_ms:
             time.sleep_ms(100)
     return wlan
+
+
+def wifi_up(cfg):
+    """True while Wi-Fi is connected; otherwise start joining again (without waiting) and return False."""
+    import network
+
+    wlan = network.WLAN(network.STA_IF)
+    if wlan.isconnected():
+        return True
+    try:
+        wlan.connect(cfg["ssid"], cfg["password"])
+    except OSError:
+        pass  # still joining from the last try
+    return False
 
 
 def set_time():

@@ -214,6 +214,12 @@ def _weather(c, cfg):
         s = c.section(cfg, key, False)
         if s:
             c.pin(s, "adc", key + ".")
+    canopy = c.section(cfg, "canopy", False)
+    if canopy:  # the reflectance pair's four ADC pins: red up, nir up, red down, nir down
+        for name in ("red_up", "nir_up", "red_down", "nir_down"):
+            c.pin(canopy, name, "canopy.")
+        c.num(canopy, "k_red", 0.01, 100, None, "canopy.", integer=False)
+        c.num(canopy, "k_nir", 0.01, 100, None, "canopy.", integer=False)
 
 
 def _irrigation(c, cfg):

@@ -17,6 +17,7 @@ Writes happen only when a command changes state (a few per command), so the
 flash sees a handful of writes per irrigation, not one per loop.
 """
 
+import io
 import json
 import os
 
@@ -27,6 +28,22 @@ MAGIC = "furrow-journal"
 
 def empty():
     return {"runs": [], "waiting": [], "acks": []}
+
+
+class _Counted(io.IOBase):
+    """A binary file's write() that also counts the CRC-16 of what goes through it. (A stream
+    class: MicroPython's json.dump writes only to streams, in small pieces, bytes; CPython's
+    writes text.)"""
+
+    def __init__(self, f):
+        self.f = f
+        self.crc = 0xFFFF
+
+    def write(self, data):
+        if isinstance(data, str):
+            data = data.encode()
+        self.crc = crc16_modbus(data, self.crc)
+        return self.f.write(data)
 
 
 class Journal:
@@ -72,11 +89,16 @@ class Journal:
         return state if state is not None else empty()
 
     def save(self, state):
-        body = json.dumps(state)
+        # The JSON goes to the file piece by piece, its CRC counted on the way, and the CRC is
+        # written into the head line last: the journal (kilobytes with 16 acks) is never one
+        # string in the heap, which may have no room that large.
         tmp = self.path + ".tmp"
-        with open(tmp, "w") as f:
-            f.write("%s %04x\n" % (MAGIC, crc16_modbus(body.encode())))
-            f.write(body)
+        with open(tmp, "w+b") as f:
+            f.write(("%s 0000\n" % MAGIC).encode())
+            counted = _Counted(f)
+            json.dump(state, counted)
+            f.seek(len(MAGIC) + 1)
+            f.write(("%04x" % counted.crc).encode())
         os.rename(tmp, self.path)
         self.writes += 1
 

@@ -187,7 +187,7 @@ class RtuSlave:
         return self._handle(frame)
 
     def _handle(self, frame):
-        crc = crc16_modbus(frame[:-2])
+        crc = crc16_modbus(memoryview(frame)[:-2])
         if frame[-2] != crc & 0xFF or frame[-1] != crc >> 8:
             self.stats["crc_errors"] += 1
             return None
@@ -205,18 +205,22 @@ class RtuSlave:
             self.stats["exceptions"] += 1
             if broadcast:
                 return None
-            return self._frame(unit, bytes([fc | 0x80, e.code]))
+            return self._frame(unit, fc | 0x80, bytes((e.code,)))
         if broadcast:
             return None
-        return self._frame(unit, bytes([fc]) + body)
+        return self._frame(unit, fc, body)
 
-    def _frame(self, unit, pdu):
-        out = bytearray([unit])
-        out.extend(pdu)
-        crc = crc16_modbus(out)
-        out.append(crc & 0xFF)  # CRC goes low byte first
-        out.append(crc >> 8)
-        return bytes(out)
+    def _frame(self, unit, fc, body):
+        # One allocation for the whole reply: a board's heap may have no room for the copies a
+        # growing buffer makes (a read of 112 registers is a 229-byte reply).
+        n = len(body) + 4
+        out = bytearray(n)
+        out[0], out[1] = unit, fc
+        out[2 : n - 2] = body
+        crc = crc16_modbus(memoryview(out)[: n - 2])
+        out[n - 2] = crc & 0xFF  # CRC goes low byte first
+        out[n - 1] = crc >> 8
+        return out
 
     def _dispatch(self, fc, data):
         if fc == READ_INPUTS or fc == READ_HOLDING:
@@ -267,11 +271,12 @@ class RtuSlave:
         if not 1 <= count <= 125:
             raise ModbusError(ILLEGAL_VALUE) from None
         self._check(table, address, count)
-        out = bytearray([2 * count])
+        out = bytearray(1 + 2 * count)
+        out[0] = 2 * count
         for i in range(count):
             v = table[address + i] & 0xFFFF
-            out.append(v >> 8)
-            out.append(v & 0xFF)
+            out[1 + 2 * i] = v >> 8
+            out[2 + 2 * i] = v & 0xFF
         return out
 
     def _read_coils(self, data):

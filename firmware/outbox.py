@@ -78,8 +78,8 @@ class Outbox:
         top = None
         with open(self._dat, "rb") as f:
             for i in range(self.slots):
-                f.seek(i * self.slot_size)
-                no = self._valid_no(f.read(self.slot_size))
+                record = self._read(f, i)
+                no = record[0] if record is not None else None
                 if no is not None and no >= self.head and (top is None or no > top):
                     top = no
         self.next = self.head if top is None else top + 1
@@ -111,16 +111,20 @@ class Outbox:
         self.stats["ptr_writes"] += 1
         self._unsynced = 0
 
-    def _valid_no(self, slot):
-        """The record number a slot holds, or None if it holds none whole."""
-        if len(slot) < HEAD_SIZE or slot[0] != MAGIC:
+    def _read(self, f, i):
+        """(record number, record) of slot `i`, or None if it holds none whole. Reads the header,
+        then only the record: no slot-sized buffer, which a fragmented heap may not have."""
+        f.seek(i * self.slot_size)
+        head = f.read(HEAD_SIZE)
+        if len(head) < HEAD_SIZE or head[0] != MAGIC:
             return None
-        magic, no, length, crc = struct.unpack(_HEAD, slot[:HEAD_SIZE])
-        if HEAD_SIZE + length > len(slot):
+        magic, no, length, crc = struct.unpack(_HEAD, head)
+        if HEAD_SIZE + length > self.slot_size:
             return None
-        if crc16_modbus(slot[1:7] + slot[HEAD_SIZE : HEAD_SIZE + length]) != crc:
+        record = f.read(length)
+        if len(record) != length or crc16_modbus(record, crc16_modbus(head[1:7])) != crc:
             return None
-        return no
+        return no, record
 
     # -- use -------------------------------------------------------------------
 
@@ -138,12 +142,13 @@ class Outbox:
             self.head += 1  # its slot is the one written now
             self.stats["dropped"] += 1
         no = self.next
-        body = bytes([len(t)]) + t + bytes(data)
         head = struct.pack("<BIH", MAGIC, no, length)
-        crc = crc16_modbus(head[1:] + body)
-        with open(self._dat, "r+b") as f:
+        size = bytes((len(t),))
+        crc = crc16_modbus(data, crc16_modbus(t, crc16_modbus(size, crc16_modbus(head[1:]))))
+        with open(self._dat, "r+b") as f:  # LittleFS makes the slot's new content visible whole, at close
             f.seek((no % self.slots) * self.slot_size)
-            f.write(head + struct.pack("<H", crc) + body)
+            for part in (head, struct.pack("<H", crc), size, t, data):
+                f.write(part)
         self.stats["slot_writes"] += 1
         self.stats["appended"] += 1
         self.next = no + 1
@@ -154,14 +159,12 @@ class Outbox:
         Slots damaged by a power cut are skipped."""
         while self.head < self.next:
             with open(self._dat, "rb") as f:
-                f.seek((self.head % self.slots) * self.slot_size)
-                slot = f.read(self.slot_size)
-            if self._valid_no(slot) == self.head:
+                record = self._read(f, self.head % self.slots)
+            if record is not None and record[0] == self.head:
                 self._peeked = self.head
-                length = struct.unpack("<H", slot[5:7])[0]
-                body = slot[HEAD_SIZE : HEAD_SIZE + length]
+                body = record[1]
                 n = body[0]
-                return body[1 : 1 + n].decode(), bytes(body[1 + n :])
+                return body[1 : 1 + n].decode(), body[1 + n :]
             self.stats["damaged"] += 1
             self.head += 1
         return None

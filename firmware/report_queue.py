@@ -34,19 +34,27 @@ Rules (edge/modbus_queue.py; docs/contract.md, "Report queue"):
   reports again, which the gateway stores once (it keys on node and seq).
 """
 
-import struct
-
 from furrow.edge import modbus_map, modbus_queue
 from furrow.firmware.outbox import Outbox
 
 IMAGE_BYTES = 2 * modbus_map.INPUT_COUNT
 SLOT_SIZE = 256  # slot header 9 + topic length 1 + the image 224
-_FORMAT = ">%dH" % modbus_map.INPUT_COUNT
 _TOPIC = b""  # the ring's records carry no topic here
 
 
 def _seq(image):
     return (image[2] << 16) | image[3]
+
+
+class _Stored:
+    """A queued report's image as the ring keeps it (big-endian registers), read in place: no
+    list of 112 numbers per report, which a fragmented heap may not have room for."""
+
+    def __init__(self, data):
+        self.data = data
+
+    def __getitem__(self, i):
+        return (self.data[2 * i] << 8) | self.data[2 * i + 1]
 
 
 class ReportQueue:
@@ -69,6 +77,7 @@ class ReportQueue:
         self._head = None
         self._shown = None  # the image served, None: the node's own latest
         self._word = 0  # input register 15
+        self._buf = bytearray(IMAGE_BYTES)  # one image on its way into the ring, reused
         self._refresh()
 
     # -- the slave's input table -------------------------------------------------
@@ -88,9 +97,13 @@ class ReportQueue:
 
     def on_report(self):
         """The node just made a report: keep its image until it is acknowledged."""
-        image = [self.table[i] for i in range(modbus_map.INPUT_COUNT)]
+        buf, table = self._buf, self.table
+        for i in range(modbus_map.INPUT_COUNT):
+            v = table[i]
+            buf[2 * i] = v >> 8
+            buf[2 * i + 1] = v & 0xFF
         try:
-            self.ring.append(_TOPIC, struct.pack(_FORMAT, *image))
+            self.ring.append(_TOPIC, buf)
         except OSError as e:  # flash full or failing: the report is still served as the latest
             self.stats["lost"] += 1
             print("furrow report queue: %s" % e)
@@ -160,7 +173,7 @@ class ReportQueue:
                 return None
             self._head_no = self.ring.head
             if len(message[1]) == IMAGE_BYTES:
-                self._head = list(struct.unpack(_FORMAT, message[1]))
+                self._head = _Stored(message[1])
             else:  # not an image (another program's ring on this path): skip it, never stall on it
                 self.stats["damaged"] += 1
                 self._head = None

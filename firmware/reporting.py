@@ -9,6 +9,13 @@ from furrow.edge.measurements import FAULTS, bounds_of
 MAX_UNIT = 247  # Modbus unit addresses 1..247; 0 is broadcast
 
 
+def tick(core, now_ms):
+    """(acks, uplinks) of one tick of any core: an irrigation core returns both, the others a list
+    of uplinks."""
+    out = core.tick(now_ms)
+    return out if isinstance(out, tuple) else ((), out)
+
+
 def reading(name, value, depth_cm=None, channel=None):
     """One validated reading from a driver result, or None to leave it out.
 
@@ -41,25 +48,6 @@ def call_or_none(provider):
         return None
 
 
-class Registers:
-    """A live view of the latest input-register image, for the Modbus slave.
-
-    The slave keeps this object; the node swaps the list inside on every
-    report, so a master always reads one whole report, never half of two.
-    Before the first report every register reads 0: a master sees no report
-    yet (``edge.modbus_map.has_report`` is False) rather than a made-up one.
-    """
-
-    def __init__(self):
-        self.image = [0] * modbus_map.INPUT_COUNT
-
-    def __len__(self):
-        return len(self.image)
-
-    def __getitem__(self, i):
-        return self.image[i]
-
-
 class Reporter:
     """Periodic reports for one node: seq, ts, the payload and the registers.
 
@@ -82,10 +70,24 @@ class Reporter:
         self.set_interval_ms(interval_ms)
         self.next_due_ms = None  # set by the first tick
         self.last = None  # the latest uplink dict
-        self.registers = Registers()
+        self._registers = None
         self.holding = [0] * modbus_map.HOLDING_COUNT
         self.holding[modbus_map.HOLD_UNIT] = modbus_map.DEFAULT_UNIT
         self.holding[modbus_map.HOLD_INTERVAL_S] = self.interval_ms // 1000
+
+    @property
+    def registers(self):
+        """The latest report as input registers, for the Modbus slave (firmware/modbus_link.py).
+
+        Made at the first ask: only a Modbus node asks, so an MQTT node's image
+        carries no register code."""
+        if self._registers is None:
+            from furrow.firmware.modbus_link import Registers
+
+            self._registers = Registers()
+            if self.last is not None:
+                self._registers.show(self.last)
+        return self._registers
 
     def set_interval_ms(self, interval_ms):
         if not isinstance(interval_ms, int) or not 1000 <= interval_ms <= 65535 * 1000:
@@ -114,9 +116,8 @@ class Reporter:
         if rssi is not None:
             rssi = int(rssi) if -128 <= rssi <= 0 else None
         up = payload.make_uplink(self.node_id, self.role, self.seqstore.next(), now_ms, readings, self.fw, bat_v, rssi)
-        self.registers.image = modbus_map.encode_inputs(
-            self.role, up["seq"], now_ms, self.fw, up["readings"], up["bat_v"], up["rssi_dbm"]
-        )
+        if self._registers is not None:
+            self._registers.show(up)
         self.last = up
         if self.next_due_ms is None:
             self.next_due_ms = now_ms

@@ -6,6 +6,7 @@ Sensors are objects the board builds; the core only calls them:
     wind.read()  -> (wind_ms, wind_dir_deg)
     solar.read() -> rs_w_m2
     leaf.read()  -> leaf_wet_pct
+    canopy.read() -> (red_refl, nir_refl, ndvi)   (drivers/reflectance.py)
 
 Each item is a number, a fault code string ("crc_error", ...), or None when
 that sensor does not measure the quantity (an SHT31 has no pressure). A
@@ -59,9 +60,11 @@ class WeatherNode:
         rssi=None,
         debounce_ms=DEBOUNCE_MS,
         leaf=None,
+        canopy=None,
     ):
         self.node_id = node_id
         self.leaf = leaf
+        self.canopy = canopy
         self.air = air
         self.wind = wind
         self.solar = solar
@@ -104,6 +107,9 @@ class WeatherNode:
             readings.append(reading("rs_w_m2", _read(self.solar, 1)[0]))
         if self.leaf is not None:
             readings.append(reading("leaf_wet_pct", _read(self.leaf, 1)[0]))
+        if self.canopy is not None:
+            red, nir, ndvi = _read(self.canopy, 3)
+            readings += [reading("red_refl", red), reading("nir_refl", nir), reading("ndvi", ndvi)]
         up = self._rep.report(now_ms, readings)
         self.tips -= tips  # only once the report exists; later tips stay counted
         return [up]

@@ -12,6 +12,9 @@ acknowledged only after it was handled (committed, stored), and only on the
 connection it came in on. After a reconnect the broker redelivers every
 unacknowledged message anyway, and a PUBACK with an old packet id on the new
 connection could acknowledge a different message.
+
+`cancel_and_wait` stops a task for sure: on Python 3.11 one cancellation can be
+lost (see there), and a task that missed it runs on.
 """
 
 from __future__ import annotations
@@ -122,3 +125,13 @@ class AckAfterHandling:
                 return False
             client.ack(message.mid, message.qos)
         return True
+
+
+async def cancel_and_wait(task: asyncio.Task[object]) -> None:
+    """Cancel `task` and wait until it ended. On Python 3.11 ``wait_for`` can
+    swallow a cancellation that lands as its inner future completes (pymodbus
+    waits that way on every request, aiomqtt on every publish and subscribe),
+    so cancel again until it took."""
+    while not task.done():
+        task.cancel()
+        await asyncio.wait([task], timeout=0.5)

@@ -4,6 +4,7 @@ MQTT source ─┐                               ┌─> forwarder ──> cloud
              ├─> decode/validate ─> buffer ──┤
 Modbus poller┘     (quarantine)              └── cloud link (status, backoff)
 cloud cmd ──> relay ──> farm broker (node cmd);  node ack ──> relay ──> cloud ack
+camera chunks (MQTT source) ──> image store ──> image forwarder ──> cloud (receipt)
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from furrow.clock import Clock, system_clock
+from furrow.retry import cancel_and_wait
 
 from .autonomy import Heartbeats, PlanKeeper
 from .broker_check import farm_broker_warnings, shared_login_warnings
@@ -24,7 +26,7 @@ from .cloud_link import CloudLink, CloudStage
 from .command_auth import CommandAuth, KeyFileError, SeenIds, load_trusted_keys
 from .config import ConfigError, GatewayConfig, load_config
 from .forwarder import Forwarder, HttpsForwarder
-from .image_link import ImageForwarder, ImageListener
+from .image_link import ImageForwarder
 from .images import ImageStore
 from .modbus import ModbusPoller
 from .modbus.pymodbus_bus import quiet_pymodbus
@@ -62,7 +64,11 @@ class Gateway:
             clock=clock,
         )
         self.quality = QualityChecker()
-        self.source = MqttSource(config, self.buffer, on_ack=self._on_node_ack, quality=self.quality, clock=clock)
+        # Camera nodes' images: their own store and quota; chunks come in on the farm connection, whole
+        # images go out on the cloud link (image_link.py).
+        self.images = ImageStore(Path(config.buffer_path).with_suffix(".images.db"), config.image_quota_bytes)
+        self.source = MqttSource(config, self.buffer, on_ack=self._on_node_ack, images=self.images,
+                                 quality=self.quality, clock=clock)
         self.auth = _command_auth(config)
         self.plans = PlanKeeper(Path(config.buffer_path).with_suffix(".plan.json"))
         self.relay = CommandRelay(config, self.source.publish, plans=self.plans, outbox=self.buffer,
@@ -70,9 +76,6 @@ class Gateway:
         self.heartbeats = Heartbeats(config.site, config.gateway_id, config.topic_root, config.irrigation_nodes,
                                      self.source.irrigation_nodes)
         self.forwarder = Forwarder(self.buffer, config, clock)
-        # Camera nodes' images: their own store, farm connection and cloud connection (image_link.py).
-        self.images = ImageStore(Path(config.buffer_path).with_suffix(".images.db"), config.image_quota_bytes)
-        self.image_listener = ImageListener(config, self.images, clock)
         self.image_forwarder = ImageForwarder(config, self.images, lambda: self.buffer.stats()["pending"], clock,
                                               receipt_wait_s=config.image_receipt_wait.total_seconds())
         self.https: HttpsForwarder | None = None
@@ -84,7 +87,7 @@ class Gateway:
             self.https = HttpsForwarder(self.forwarder, config)
         else:
             stages.insert(0, self.forwarder)
-            stages.append(self.status)
+            stages += [self.image_forwarder, self.status]
         self.cloud = CloudLink(config, stages, clock)
         self.poller = ModbusPoller(
             config.modbus, self.buffer.put_many, self.buffer.quarantine, self.relay.node_ack, self.quality, clock
@@ -107,8 +110,6 @@ class Gateway:
             try:
                 async with asyncio.TaskGroup() as sources:
                     sources.create_task(self.source.run(stop), name="mqtt source")
-                    sources.create_task(self.image_listener.run(stop), name="image listener")
-                    sources.create_task(self.image_forwarder.run(stop), name="image forwarder")
                     # Stages that run until cancelled: stopped with the sources.
                     forever = [
                         (self._beat(), "heartbeats"),
@@ -120,6 +121,7 @@ class Gateway:
                         forever.append((self.metrics.run(), "metrics"))
                     if self.https is not None:
                         forever.append((self.https.run(stop), "https forwarder"))
+                        forever.append((self.image_forwarder.run_https(stop), "https image forwarder"))
                         forever.append((self.status.run_https(stop), "status reporter"))
                     for coro, name in forever:
                         task = sources.create_task(coro, name=name)
@@ -197,8 +199,7 @@ class Gateway:
             "status": self.status.stats(),
             "commands_signed": self.auth.enabled,
             "warnings": list(self.warnings),
-            "images": {**self.images.stats(), "listener": self.image_listener.counts,
-                       "forwarder": self.image_forwarder.counts},
+            "images": {**self.images.stats(), "forwarder": self.image_forwarder.stats()},
         }
 
 
@@ -218,15 +219,6 @@ def _command_auth(config: GatewayConfig) -> CommandAuth:
 async def _cancel_when(stop: asyncio.Event, task: asyncio.Task[Any]) -> None:
     await stop.wait()
     await cancel_and_wait(task)
-
-
-async def cancel_and_wait(task: asyncio.Task[Any]) -> None:
-    """Cancel `task` and wait until it ended. On Python 3.11 ``wait_for`` can
-    swallow a cancellation that lands as its inner future completes (pymodbus
-    waits that way on every request), so cancel again until it took."""
-    while not task.done():
-        task.cancel()
-        await asyncio.wait([task], timeout=0.5)
 
 
 def main(config_path: str | Path) -> int:

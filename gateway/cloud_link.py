@@ -10,6 +10,13 @@ link reconnects and starts them again (backoff: furrow.retry, shared with the cl
 
 The session is persistent (``clean_session=False``) so commands the cloud
 sends while the gateway is offline wait at the broker for it.
+
+It is the gateway's only connection to the cloud broker (a broker that binds
+client ids to logins gives all of a login's connections one id, and two
+connections with one id knock each other off), so the link reads the
+connection's messages once and hands each to the stage that subscribed to
+its topic (`topics`, `on_message`): commands and plans to the relay, image
+receipts to the image forwarder.
 """
 
 from __future__ import annotations
@@ -24,7 +31,7 @@ import aiomqtt
 from furrow.clock import Clock, system_clock
 from furrow.edge.commands import STATUS_OFFLINE, STATUS_ONLINE, encode, make_status
 from furrow.edge.topics import GW_STATUS, gateway_topic
-from furrow.retry import Backoff
+from furrow.retry import Backoff, cancel_and_wait
 
 from .config import GatewayConfig
 
@@ -44,6 +51,16 @@ class CloudStage(Protocol):
 
     async def close(self, client: aiomqtt.Client) -> None:
         """Last work on a still-connected client at a graceful stop (bounded)."""
+
+
+class ListeningStage(CloudStage, Protocol):
+    """A stage that also takes messages: it subscribes to `topics` in its session, and the link
+    hands it each message on them."""
+
+    topics: tuple[str, ...]
+
+    async def on_message(self, message: aiomqtt.Message) -> None:
+        """One message on one of `topics`; an MqttError means the link broke."""
 
 
 def backoff_delay(attempt: int) -> float:
@@ -124,17 +141,28 @@ class CloudLink:
     async def _session(self, client: aiomqtt.Client, stop: asyncio.Event) -> None:
         async with asyncio.TaskGroup() as tg:
             tasks = [tg.create_task(s.session(client), name=f"cloud {s.name}") for s in self._stages]
+            tasks.append(tg.create_task(self._route(client), name="cloud messages"))
             watcher = tg.create_task(stop.wait(), name="cloud stop")
             # A stage that raises makes the TaskGroup cancel us here and
             # re-raise its error; otherwise we wake when stop is set.
             await asyncio.wait([watcher, *tasks], return_when=asyncio.FIRST_COMPLETED)
-            for t in tasks:
-                t.cancel()
             watcher.cancel()
+            for t in tasks:
+                await cancel_and_wait(t)  # a stage that missed one cancellation would hold the link open
         if not stop.is_set():
             # Stages run until cancelled; one that returned leaves the link
             # half-served, so start the session over.
             raise aiomqtt.MqttError("a cloud stage ended unexpectedly")
+
+    async def _route(self, client: aiomqtt.Client) -> None:
+        """Each message to the stage whose topics it matches, one at a time, in arrival order."""
+        listeners = [s for s in self._stages if getattr(s, "topics", ())]
+        async for message in client.messages:
+            stage = next((s for s in listeners if any(message.topic.matches(t) for t in s.topics)), None)
+            if stage is None:
+                log.debug("message on %s is for no stage: ignored", message.topic)
+                continue
+            await stage.on_message(message)
 
     async def _close(self, client: aiomqtt.Client) -> None:
         timeout = self._config.cloud_broker.timeout.total_seconds()

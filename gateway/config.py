@@ -192,12 +192,14 @@ class BufferQuota(_Model):
 
 
 class HttpsSinkConfig(_Model):
-    """Batches by HTTPS POST to the cloud API instead of MQTT."""
+    """Batches (and images) by HTTPS POST to the cloud API instead of MQTT."""
 
     url: str = Field(min_length=1, pattern=r"^https?://")  # .../api/v1/ingest/batch
     # Where the periodic status goes (default: the status route beside `url`,
     # .../api/v1/gateways/{site}/{gateway}/status).
     status_url: str | None = Field(default=None, min_length=1, pattern=r"^https?://")
+    # Where camera nodes' images go (default: the image route beside `url`, .../api/v1/ingest/image).
+    image_url: str | None = Field(default=None, min_length=1, pattern=r"^https?://")
     token: str | None = None
     # Trust this CA for the cloud's certificate (default: the system's CAs);
     # cert_file and key_file present a client certificate (mutual TLS).

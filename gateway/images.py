@@ -4,8 +4,8 @@ Beside the readings buffer, in its own SQLite file (``<buffer>.images.db``, WAL,
 within its own quota (`image_quota_bytes`), so images never take the readings' room: a full image
 store drops its oldest image (counted, ``dropped``), never a reading.
 
-``put_chunk`` stores one checked chunk (edge/image_rx.py) in one transaction and says what to answer
-the node (edge/image.py's image ack), or None:
+``put_chunks`` stores checked chunks (edge/image_rx.py) in one transaction and says, for each, what
+to answer the node (edge/image.py's image ack), or None:
 
 * the chunk that completes an image: the image is assembled and its SHA-256 checked; it matches:
   ``stored`` (the chunks become one image, waiting to be forwarded); it does not: the image is
@@ -107,16 +107,19 @@ class ImageStore:
 
     def put_chunk(self, c: dict[str, Any], rx_ms: int) -> dict[str, Any] | None:
         """Store one decoded chunk (edge.image_rx.decode_chunk) durably; the ack to send the node, or None."""
-        node, seq = c["node"], c["image"]
+        return self.put_chunks([c], rx_ms)[0]
+
+    def put_chunks(self, chunks: list[dict[str, Any]], rx_ms: int) -> list[dict[str, Any] | None]:
+        """Store decoded chunks in one transaction (one fsync); for each, the ack to send its node or None."""
         with self._lock:
             self._db.execute("BEGIN IMMEDIATE")
             try:
-                ack = self._put(c, node, seq, rx_ms)
+                acks = [self._put(c, c["node"], c["image"], rx_ms) for c in chunks]
                 self._db.execute("COMMIT")
             except BaseException:
                 self._db.execute("ROLLBACK")
                 raise
-        return ack
+        return acks
 
     def _put(self, c: dict[str, Any], node: str, seq: int, rx_ms: int) -> dict[str, Any] | None:
         q = self._db.execute("SELECT reason FROM quarantine WHERE node = ? AND seq = ?", (node, seq)).fetchone()

@@ -11,6 +11,16 @@ Messages go from paho's network thread into a queue; one committer thread
 takes whatever has arrived (up to the broker's in-flight window), stores it
 in one transaction, then acknowledges each message in the order received
 (MQTT 3.1.1 section 4.6). One fsync is paid per group, not per message.
+
+Camera nodes' image chunks (contract 1.3) come on the same connection: a
+gateway has one session per broker, since a broker that binds client ids to
+logins gives all of a login's connections one id, and two connections with
+one id knock each other off. Each chunk is checked (edge/image_rx.py) and
+committed to the image store (images.py) with its group, in a transaction
+of its own after the readings', the node's answer goes to
+``node/{node}/image_ack``, and only then is the chunk acknowledged. A
+damaged chunk (its CRC-32 fails) is counted and acknowledged: the node
+sends it again when the store's next ``missing`` answer names it.
 """
 
 from __future__ import annotations
@@ -28,13 +38,24 @@ from paho.mqtt.enums import CallbackAPIVersion
 from furrow.clock import Clock, system_clock
 from furrow.edge.commands import decode_ack, decode_status
 from furrow.edge.errors import ContractError
+from furrow.edge.image_rx import decode_chunk, encode_image_ack
 from furrow.edge.payload import decode
-from furrow.edge.topics import NODE_ACK, NODE_STATUS, NODE_UP, node_filter, parse_topic
+from furrow.edge.topics import (
+    NODE_ACK,
+    NODE_IMAGE,
+    NODE_IMAGE_ACK,
+    NODE_STATUS,
+    NODE_UP,
+    node_filter,
+    node_topic,
+    parse_topic,
+)
 from furrow.retry import AckAfterHandling, Backoff
 
 from .buffer import DurableBuffer, Item, Quarantined
 from .config import GatewayConfig
 from .flood import NodeBudget
+from .images import ImageStore
 from .quality import correct_clock, quality_flags
 
 log = logging.getLogger(__name__)
@@ -57,6 +78,7 @@ class MqttSource:
     buffer; anything that breaks the contract is stored in the quarantine
     with its reason. Either way the message is acknowledged only after the
     commit. Command acks are handed to `on_ack(ack, raw)` in the asyncio loop.
+    With `images`, camera nodes' chunks go to that store (module docstring).
     """
 
     def __init__(
@@ -65,6 +87,7 @@ class MqttSource:
         buffer: DurableBuffer,
         *,
         on_ack: Callable[[dict[str, Any], bytes], None] | None = None,
+        images: ImageStore | None = None,
         quality: Callable[[dict[str, Any], int], list[str]] = quality_flags,
         clock: Clock = system_clock,
     ) -> None:
@@ -73,6 +96,7 @@ class MqttSource:
         self._config = config
         self._buffer = buffer
         self._on_ack = on_ack
+        self._images = images
         self._root = config.topic_root
         self._loop: asyncio.AbstractEventLoop | None = None
         self._queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
@@ -92,6 +116,9 @@ class MqttSource:
             "statuses": 0,
             "persist_failures": 0,
             "rate_limited": 0,  # refused by the per-node budget (flood.py)
+            "image_chunks": 0,
+            "bad_chunks": 0,  # damaged on the way (CRC) or breaking the contract: counted, not stored
+            "image_acks": 0,  # answers to camera nodes
         }
         self.budget = NodeBudget(config.node_burst, config.node_rate_per_s, clock)
         self.nodes: dict[str, dict[str, Any]] = {}
@@ -181,7 +208,8 @@ class MqttSource:
         site = self._config.site
         # Subscribe on every connect: a broker that lost our session (restarted
         # without persistence) would otherwise send us nothing.
-        client.subscribe([(node_filter(site, leaf, self._root), 1) for leaf in (NODE_UP, NODE_STATUS, NODE_ACK)])
+        leaves = (NODE_UP, NODE_STATUS, NODE_ACK) + ((NODE_IMAGE,) if self._images is not None else ())
+        client.subscribe([(node_filter(site, leaf, self._root), 1) for leaf in leaves])
         log.info("connected to farm broker (session present: %s)", flags.session_present)
 
     def _on_subscribe(self, client: mqtt.Client, userdata: Any, mid: int, codes: Any, props: Any) -> None:
@@ -233,11 +261,14 @@ class MqttSource:
         items: list[Item] = []
         bad: list[Quarantined] = []
         acks: list[tuple[dict[str, Any], bytes]] = []
+        chunks: list[dict[str, Any]] = []
         rx_ms = self._clock()
         for _gen, msg in group:
-            self._classify(msg, rx_ms, items, bad, acks)
+            self._classify(msg, rx_ms, items, bad, acks, chunks)
         if not self._persist(items, bad, [raw for _, raw in acks]):
             return  # stopping with nothing stored: leave every message unacked
+        if chunks and not self._store_chunks(chunks, rx_ms):
+            return
         self.counts["uplinks"] += len(items)
         self.counts["quarantined"] += len(bad)
         if acks and self._on_ack is not None and self._loop is not None:
@@ -252,23 +283,37 @@ class MqttSource:
         sending more than its in-flight window."""
         if not items and not bad and not acks:
             return True
+        return self._retrying(lambda: self._buffer.put_many(items, bad, acks), f"{len(items)} readings")
+
+    def _store_chunks(self, chunks: list[dict[str, Any]], rx_ms: int) -> bool:
+        """Commit image chunks to the image store (retrying as `_persist` does), then answer their nodes."""
+        assert self._images is not None
+        images = self._images
+        answers: list[dict[str, Any] | None] = []
+        if not self._retrying(lambda: answers.extend(images.put_chunks(chunks, rx_ms)), f"{len(chunks)} image chunks"):
+            return False
+        self.counts["image_chunks"] += len(chunks)
+        for answer in answers:
+            if answer is not None:
+                topic = node_topic(self._config.site, answer["node"], NODE_IMAGE_ACK, self._root)
+                self.client.publish(topic, encode_image_ack(answer), qos=1)
+                self.counts["image_acks"] += 1
+        return True
+
+    def _retrying(self, commit: Callable[[], object], what: str) -> bool:
+        """Run `commit` until it succeeds (True) or the source stops (False)."""
         backoff = Backoff(first_s=0.1, max_s=PERSIST_RETRY_MAX_S)
         failed = 0
         while True:
             try:
-                self._buffer.put_many(items, bad, acks)
+                commit()
                 if failed:
                     log.warning("buffer writable again")
                 return True
             except Exception as e:
                 self.counts["persist_failures"] += 1
                 # Loud once, then quiet until it recovers.
-                log.log(
-                    logging.DEBUG if failed else logging.ERROR,
-                    "cannot store %d readings, retrying: %s",
-                    len(items),
-                    e,
-                )
+                log.log(logging.DEBUG if failed else logging.ERROR, "cannot store %s, retrying: %s", what, e)
                 failed += 1
             # An interruptible wait (a thread, not the loop): stopping cuts it short.
             if self._stopping.wait(backoff.delay(failed - 1)):
@@ -281,6 +326,7 @@ class MqttSource:
         items: list[Item],
         bad: list[Quarantined],
         acks: list[tuple[dict[str, Any], bytes]],
+        chunks: list[dict[str, Any]],
     ) -> None:
         raw = bytes(msg.payload)
         try:
@@ -311,6 +357,8 @@ class MqttSource:
                 _check_node(ack["node"], node, topic)
                 self.counts["acks_in"] += 1
                 acks.append((ack, raw))
+            elif leaf == NODE_IMAGE and self._images is not None:
+                self._chunk(raw, node, topic, chunks)
             elif leaf == NODE_STATUS and not raw:
                 self.nodes.pop(node, None)  # a retained status was cleared
             elif leaf == NODE_STATUS:
@@ -330,6 +378,17 @@ class MqttSource:
         except Exception as e:  # a decoder bug is quarantined too, never a crash
             log.exception("unexpected error decoding a message on %s", topic)
             bad.append(Quarantined(raw, topic, f"internal error: {e!r}"))
+
+
+    def _chunk(self, raw: bytes, node: str, topic: str, chunks: list[dict[str, Any]]) -> None:
+        try:
+            chunk = decode_chunk(raw)
+            _check_node(chunk["node"], node, topic)
+        except ContractError as e:  # damaged on the way, most likely: the node sends it again when asked
+            self.counts["bad_chunks"] += 1
+            log.info("image chunk on %s dropped: %s", topic, e)
+            return
+        chunks.append(chunk)
 
 
 def _check_node(in_payload: str, in_topic: str, topic: str) -> None:

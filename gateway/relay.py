@@ -140,13 +140,16 @@ class CommandRelay:
 
     # -- the cloud session ----------------------------------------------------------
 
+    @property
+    def topics(self) -> tuple[str, ...]:
+        """What the cloud link hands the relay (`on_message`): its commands and plans."""
+        return (self.cmd_topic, self.plan_topic)
+
     async def session(self, client: aiomqtt.Client) -> None:
         await client.subscribe([(self.cmd_topic, 1), (self.plan_topic, 1)])
         self.subscribed = True
         try:
-            async with asyncio.TaskGroup() as tg:
-                tg.create_task(self._downlink(client), name="relay commands")
-                tg.create_task(self._uplink(client), name="relay acks")
+            await self._uplink(client)
         finally:
             self.subscribed = False
 
@@ -154,17 +157,14 @@ class CommandRelay:
         """Send the acks still queued before the link closes."""
         await self._send_acks(client)
 
-    async def _downlink(self, client: aiomqtt.Client) -> None:
-        # The relay reads every message on this connection: its commands and plans.
-        async for message in client.messages:
-            payload = message.payload
-            raw = payload if isinstance(payload, bytes) else str(payload).encode()
-            if message.topic.matches(self.plan_topic):
-                self.core.plan(raw, self._clock())
-            elif message.topic.matches(self.cmd_topic):
-                await self.relay_command(raw)
-            else:
-                log.debug("message on %s is not for the relay: ignored", message.topic)
+    async def on_message(self, message: aiomqtt.Message) -> None:
+        """A command or a plan from the cloud (the cloud link routes them here)."""
+        payload = message.payload
+        raw = payload if isinstance(payload, bytes) else str(payload).encode()
+        if message.topic.matches(self.plan_topic):
+            self.core.plan(raw, self._clock())
+        else:
+            await self.relay_command(raw)
 
     async def relay_command(self, raw: bytes) -> bool:
         """Handle one message from the command topic; True if a command went to its node."""

@@ -12,12 +12,16 @@ doubles of them) run against it:
   12-bit resolution in 1/16 degC).
 - AirSensor, Wind, Solar: the objects the weather core reads.
 - Valve, FlowMeter: a relay-driven valve and a pulse flow meter.
+- CanopyCamera: an ESP32-CAM's camera module (the esp32-camera binding the
+  firmware's camera driver drives) looking down on a canopy of known cover.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 
+from furrow.firmware.drivers.camera import FRAMESIZES
+from furrow.hil.farm.canopy import jpeg, scene
 from furrow.hil.virtual_farm import VirtualFarm
 
 ADC_FULL = 65535
@@ -151,3 +155,56 @@ class FlowMeter:
 
     def rate_l_min(self) -> float:
         return round(self.farm.valve_flow_l_min(self.node), 2)
+
+
+class CanopyCamera:
+    """The esp32-camera binding (``import camera``: init, framesize, quality, capture, deinit) with a
+    sensor photographing a canopy nadir: each capture is a JPEG of a generated scene
+    (hil/farm/canopy.py) whose green cover is `cover()` (0..1) at that moment, its leaves
+    placed anew for each photo. `truths` keeps each photo's true cover, in order, so what the cloud
+    measures can be held against it. The FRAME_* codes are this stand-in's own (the driver only
+    uses them by name); `quality` is kept, and the JPEG is encoded at Pillow's quality 85.
+    """
+
+    JPEG = 4  # pixformat_t PIXFORMAT_JPEG
+
+    def __init__(self, cover: Callable[[], float], seed: int = 0) -> None:
+        self.cover, self.seed = cover, seed
+        self.ready = False
+        self.size = FRAMESIZES["svga"]  # an OV2640's output after init
+        self.jpeg_quality = 12
+        self.truths: list[float] = []
+
+    def init(self, port: int, format: int = JPEG) -> None:  # noqa: A002 - the binding's keyword
+        if format != self.JPEG:
+            raise OSError("this camera delivers JPEG only")
+        self.ready = True
+
+    def _check(self) -> None:
+        if not self.ready:
+            raise OSError("Camera not initialized")
+
+    def framesize(self, code: int) -> None:
+        self._check()
+        self.size = _SIZES[code]
+
+    def quality(self, q: int) -> None:
+        self._check()
+        if not 0 <= q <= 63:
+            raise ValueError(f"quality {q!r}")
+        self.jpeg_quality = q
+
+    def capture(self) -> bytes:
+        self._check()
+        width, height = self.size
+        image, truth = scene(self.cover(), seed=self.seed + len(self.truths), size=(height, width))
+        self.truths.append(truth)
+        return jpeg(image)
+
+    def deinit(self) -> None:
+        self.ready = False
+
+
+_SIZES = {code: FRAMESIZES[name] for code, name in enumerate(FRAMESIZES)}
+for _code, _name in enumerate(FRAMESIZES):
+    setattr(CanopyCamera, f"FRAME_{_name.upper()}", _code)

@@ -5,15 +5,19 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
+from furrow.edge.image import DEFAULT_CHUNK_BYTES
+from furrow.firmware.camera_node import CameraNode
+from furrow.firmware.drivers.camera import Camera
 from furrow.firmware.drivers.ds18b20 import DS18B20
 from furrow.firmware.drivers.soil_moisture import CapacitiveMoisture
+from furrow.firmware.image_store import ImageStore
 from furrow.firmware.irrigation_node import IrrigationNode
 from furrow.firmware.journal import Journal
 from furrow.firmware.pest_node import PestNode
 from furrow.firmware.seqstore import SeqStore
 from furrow.firmware.soil_node import SoilNode
 from furrow.firmware.weather_node import WeatherNode
-from furrow.hil.hardware import AirSensor, DS18B20Bus, FlowMeter, ProbeADC, Solar, Valve, Wind
+from furrow.hil.hardware import AirSensor, CanopyCamera, DS18B20Bus, FlowMeter, ProbeADC, Solar, Valve, Wind
 from furrow.hil.virtual_farm import VirtualFarm, VirtualZone
 
 FW = "0.1.0"
@@ -62,6 +66,18 @@ def irrigation_node(farm: VirtualFarm, node_id: str, zones: list[str], state_dir
                           flow_meter=meter, journal=Journal(str(state_dir / f"{node_id}.journal")),
                           boot_reason="emulator restart")
     return core, meter
+
+
+def camera_node(cover: Callable[[], float], node_id: str, state_dir: Path, interval_ms: int, seed: int = 0,
+                framesize: str = "vga", chunk_bytes: int = DEFAULT_CHUNK_BYTES) -> tuple[CameraNode, CanopyCamera]:
+    """A camera over a canopy whose cover (0..1) is `cover()`: the real camera node core and driver on an emulated
+    sensor, its photos in a flash image store in `state_dir`. Returns (core, sensor); `sensor.truths` holds each
+    photo's true cover."""
+    sensor = CanopyCamera(cover, seed)
+    seq = _seqstore(state_dir, f"{node_id}.img")  # makes state_dir
+    core = CameraNode(node_id, Camera(sensor, framesize), ImageStore(str(state_dir / f"{node_id}.images")), seq,
+                      kind="canopy", fw=FW, interval_ms=interval_ms, chunk_bytes=chunk_bytes)
+    return core, sensor
 
 
 def pest_node(node_id: str, state_dir: Path, interval_ms: int, traps: int = 2) -> PestNode:

@@ -6,6 +6,8 @@ with the transports between them made direct calls:
 
     node bytes -> gateway: contract decode, quality flags, clock correction -> durable buffer
       -> forwarder (batches, zlib) -> cloud ingest -> readings store, node routes
+    camera chunks -> gateway image store (checked, answered) -> image forwarder -> cloud image
+      ingest (object store, metadata, processing steps) -> receipt
     cloud: registry, PlanningService, CommandService (signed), PlanPublisher, AlertService
       -> gateway relay (signature, replay and expiry checks; the kept plan) -> node commands
     node acks -> gateway relay -> the buffer's ack outbox -> cloud CommandService
@@ -22,8 +24,9 @@ A driver (hil/engine.py, hil/demo.py) owns the loop::
     await rt.register(SiteIn(...), FieldIn(...), ZoneIn(...), NodeIn(...), ValveIn(...))
     ...each step, after moving the clock:
     rt.receive(report_bytes)              # a node's report reaches the gateway
+    answer = rt.receive_chunk(chunk)      # a camera's chunk; the gateway's image ack for it, or None
     await rt.node_acks(acks)              # a controller's acks go up to the cloud
-    await rt.forward()                    # the gateway forwards its buffer to the cloud
+    await rt.forward()                    # the gateway forwards its buffer, then its images, to the cloud
     await rt.jobs()                       # expiry, held commands, the gateway's plan, roll-ups
     await rt.plan()                       # the planner, every zone (the scheduler's job)
     await rt.evaluate_alerts()            # the alert job
@@ -58,12 +61,15 @@ from furrow.cloud.settings import Settings
 from furrow.cloud.storage import SqliteReadingStore
 from furrow.edge import payload
 from furrow.edge.commands import encode
+from furrow.edge.image_rx import decode_chunk, encode_image_ack
 from furrow.edge.topics import GW_ACK, gateway_topic
 from furrow.gateway.autonomy import PlanKeeper
 from furrow.gateway.buffer import DurableBuffer, Item
 from furrow.gateway.command_auth import CommandAuth, SeenIds, load_trusted_keys
 from furrow.gateway.config import BrokerConfig, GatewayConfig
 from furrow.gateway.forwarder import Forwarder
+from furrow.gateway.image_link import ImageForwarder
+from furrow.gateway.images import ImageStore, ReadyImage
 from furrow.gateway.quality import QualityChecker, correct_clock
 from furrow.gateway.relay_core import Out, RelayCore
 
@@ -86,6 +92,8 @@ class Counts:
     acks_to_cloud: int = 0
     plans_to_gateway: int = 0
     refused_by_link: int = 0
+    image_chunks: int = 0
+    images_to_cloud: int = 0
 
 
 class InProcessGateway:
@@ -101,6 +109,8 @@ class InProcessGateway:
         self.relay = RelayCore(site=config.site, gateway_id=config.gateway_id, auth=auth,
                                plans=PlanKeeper(Path(config.buffer_path).with_suffix(".plan.json")))
         self.ack_topic = gateway_topic(config.site, config.gateway_id, GW_ACK, config.topic_root)
+        self.images = ImageStore(Path(config.buffer_path).with_suffix(".images.db"), config.image_quota_bytes)
+        self.image_forwarder = ImageForwarder(config, self.images, lambda: self.buffer.stats()["pending"], clock)
         self._pending: list[Item] = []
         self._to_nodes: list[tuple[str, bytes]] = []
 
@@ -111,6 +121,12 @@ class InProcessGateway:
         uplink = payload.decode(data)
         flags = self.quality(uplink, rx_ms)
         self._pending.append(Item(correct_clock(uplink, flags, rx_ms), rx_ms, flags))
+
+    def receive_chunk(self, data: bytes) -> bytes | None:
+        """A camera node's image chunk, as the MQTT source takes it: checked by the contract (ContractError for
+        a damaged one), committed to the image store; the answer for the node (its image_ack), or None."""
+        answer = self.images.put_chunk(decode_chunk(data), self.clock())
+        return None if answer is None else encode_image_ack(answer)
 
     def commit(self) -> int:
         """One buffer transaction for what arrived since the last (the source's committer groups
@@ -154,6 +170,7 @@ class InProcessGateway:
 
     def close(self) -> None:
         self.buffer.close()
+        self.images.close()
 
 
 class FarmRuntime:
@@ -212,9 +229,14 @@ class FarmRuntime:
         self.gateway.receive(data)
         self.counts.reports += 1
 
+    def receive_chunk(self, data: bytes) -> bytes | None:
+        """A camera node's chunk (wire bytes) reaches the gateway now; the gateway's answer for the node."""
+        self.counts.image_chunks += 1
+        return self.gateway.receive_chunk(data)
+
     async def forward(self) -> int:
-        """The gateway commits what arrived and forwards its buffer to the cloud, as its
-        forwarder does while the link is up; the readings that went."""
+        """The gateway commits what arrived and forwards its buffer to the cloud, then its complete
+        images, as its forwarders do while the link is up; the readings that went."""
         self.gateway.commit()
         await self._send_acks()
         if not self.cloud_up:
@@ -229,6 +251,14 @@ class FarmRuntime:
 
         while n := await self.gateway.forwarder.forward_once(send):
             total += n
+
+        async def send_image(image: ReadyImage, body: bytes) -> dict[str, Any]:
+            receipt = await self.services.images.ingest(body)
+            self.counts.images_to_cloud += 1
+            return receipt
+
+        while await self.gateway.image_forwarder.forward_one(send_image):
+            pass
         return total
 
     # --- commands down, acks up -----------------------------------------------------------

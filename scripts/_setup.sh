@@ -4,6 +4,7 @@
 #   ensure_venv             # .venv with furrow installed (editable, with [dev])
 #   ensure_test_servers     # Debian packages: mosquitto, influxdb, postgresql, nodejs, npm, mbpoll
 #   ensure_micropython      # npm install in tests/micropython
+#   ensure_micropython_unix # the MicroPython unix port, built once (tests/micropython_unix.py)
 #   ensure_dashboard        # npm install in cloud/dashboard (uPlot, the dashboard's charts)
 #
 # Every function prints a "==> ..." line before anything slow and exits with a
@@ -53,6 +54,8 @@ ensure_test_servers() {
     have chromium || missing+=(chromium)  # the dashboard's browser tests (tests/test_dashboard.py, Playwright)
     # a font with Chinese glyphs: the zh-CN dashboard's screenshots and glyph checks (tests/test_dashboard_i18n.py)
     [ -n "$(fc-list :lang=zh-cn family 2>/dev/null)" ] || missing+=(fonts-wqy-zenhei)
+    have make && have gcc || missing+=(build-essential)  # the MicroPython unix port (ensure_micropython_unix)
+    compgen -G "/usr/lib/gcc/*/*/32/crtbegin.o" >/dev/null || missing+=(gcc-multilib)  # built 32-bit, like a board
     if [ "${#missing[@]}" -eq 0 ]; then
         return 0
     fi
@@ -127,6 +130,13 @@ ensure_micropython() {
         step "installing MicroPython (npm install in $dir)"
         (cd "$dir" && npm install --no-audit --no-fund --loglevel=error)
     fi
+}
+
+# The MicroPython unix port for the firmware's heap and network tests: built once (a few minutes)
+# from the release source in shared/third_party/ beside the clone and cached in ~/.cache/furrow;
+# tests/micropython_unix.py says what to do when the source is missing.
+ensure_micropython_unix() {
+    "$FURROW_VENV/bin/python" tests/micropython_unix.py >/dev/null || exit 1
 }
 
 # The browser libraries the cloud service serves from cloud/dashboard/node_modules (pinned in

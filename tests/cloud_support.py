@@ -53,10 +53,10 @@ def local_settings(tmp_path: Path, **overrides) -> Settings:
 
 
 @asynccontextmanager
-async def running_app(settings: Settings, headers: dict | None = ADMIN):
+async def running_app(settings: Settings, headers: dict | None = ADMIN, clock: Callable[[], int] | None = None):
     """The app with its lifespan running, and an httpx client talking to it in-process
-    (as the bootstrap admin unless other `headers` are given)."""
-    app = create_app(settings)
+    (as the bootstrap admin unless other `headers` are given; on `clock` when given)."""
+    app = create_app(settings) if clock is None else create_app(settings, clock)
     async with app.router.lifespan_context(app):
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(transport=transport, base_url="http://furrow.test",

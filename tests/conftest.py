@@ -136,3 +136,16 @@ def dashboard_browser():
 
     with headless_chromium() as browser:
         yield browser
+
+
+@pytest.fixture(scope="session")
+def unix_port():
+    """The real MicroPython unix port (32-bit, built once from shared/third_party and cached)."""
+    from tests.micropython_unix import BuildError, UnixPort
+
+    try:
+        port = UnixPort()
+        port.ensure_built()
+    except BuildError as exc:
+        pytest.fail(str(exc), pytrace=False)
+    return port

@@ -3,12 +3,14 @@
 `Farm` starts uvicorn (SQLite, MQTT off) on a free port, fills the registry through its API,
 issues a token per role, and ingests 90 days of 15-minute readings through the real ingest
 API as the gateway: five soil nodes at 10 and 30 cm in zone north-1 (ten vwc sensors, about
-86,000 points), an hourly weather node, an irrigation node with its valve, and one silent
-node registered in zone south-1.
+86,000 points), an hourly weather node, an irrigation node with its valve, one silent
+node registered in zone south-1, and a camera node in north-1 whose photos (a canopy photo a day
+for five days, a trap card's) came in through the image ingest API.
 """
 
 from __future__ import annotations
 
+import hashlib
 import math
 import os
 import shutil
@@ -25,7 +27,9 @@ import pytest
 from playwright.sync_api import Browser, Page, expect, sync_playwright
 
 from furrow.edge.batch import MAX_ITEMS, make_batch, make_item
+from furrow.edge.image_forward import encode_image, make_image_header
 from furrow.edge.payload import CONTRACT_VERSION, make_reading, make_uplink
+from tests.image_support import field_jpeg
 from tests.servers import free_port
 
 SECRET_KEY = "dashboard-test-secret-0123456789abcdef"
@@ -36,6 +40,7 @@ DAYS = 90
 SOIL_NODES = [f"soil-0{i}" for i in range(1, 6)]
 DEPTHS = (10, 30)
 ZONE = "north-1"
+CAMERA = "cam-01"
 ROOT = Path(__file__).resolve().parent.parent
 SHOTS = ROOT / "docs" / "img"
 TIMEOUT_MS = 20_000  # a bound on every wait; the machine may be busy with other tests
@@ -208,6 +213,7 @@ class Farm:
             ok(c.post("/registry/nodes", json={"id": "irr-01", "role": "irrigation", "zone_id": ZONE,
                                                 "firmware": "0.1.0"}))
             ok(c.post("/registry/valves", json={"node_id": "irr-01", "channel": 1, "zone_id": ZONE}))
+            ok(c.post("/registry/nodes", json={"id": CAMERA, "role": "camera", "zone_id": ZONE, "firmware": "0.1.0"}))
             for role, user in (("technician", "tom"), ("agronomist", "maria"), ("gateway", "demo.gw-1")):
                 self.tokens[role] = ok(c.post("/auth/tokens", json={"user": user, "role": role})).json()["token"]
                 self.user_of[role] = user
@@ -223,7 +229,21 @@ class Farm:
                 r = gw.post("/ingest/batch", json=batch)
                 assert r.status_code == 200 and not r.json()["rejected"], r.text[:500]
                 readings += r.json()["readings"]
+            for seq, (kind, ts_ms) in enumerate(self.photos(now_ms), start=1):
+                jpeg = field_jpeg(640, 480, seed=seq)
+                header = make_image_header("demo", "gw-1", CAMERA, seq, kind, "jpeg", ts_ms, ts_ms + 5000, len(jpeg),
+                                           hashlib.sha256(jpeg).hexdigest())
+                r = gw.post("/ingest/image", content=encode_image(header, jpeg))
+                assert r.status_code == 200 and r.json()["status"] == "stored", r.text
         return {"ingest_s": time.perf_counter() - t0, "readings": readings}
+
+    @staticmethod
+    def photos(now_ms: int) -> list[tuple[str, int]]:
+        """(kind, capture time) of the camera's photos, oldest first: a canopy photo at noon UTC on each of the
+        last five days, and a trap card's an hour after the newest."""
+        noon = now_ms - now_ms % DAY_MS - DAY_MS + DAY_MS // 2
+        canopy = [("canopy", noon - k * DAY_MS) for k in range(4, -1, -1)]
+        return [*canopy, ("trap", noon + 3_600_000)]
 
     def _uplinks(self, now_ms: int) -> list[dict]:
         # Plain dicts in the contract's canonical form (the service validates every one on

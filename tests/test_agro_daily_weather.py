@@ -1,12 +1,9 @@
 """The service's weather rules: hourly means to the daily inputs of FAO-56 eq. 6 with the coverage
 rules, and the file forecast source."""
 
-import asyncio
-import json
 from datetime import date, datetime
 from zoneinfo import ZoneInfo
 
-from furrow.cloud.planning.forecast import FileForecast, NoForecast
 from furrow.cloud.planning.weather import daily_rain, daily_weather, hourly_means
 
 D = date(2026, 7, 6)
@@ -45,27 +42,6 @@ def test_nodes_are_averaged_hour_by_hour_and_rain_gauges_by_total():
     t = int(datetime(2026, 7, 6, 10, tzinfo=UTC).timestamp() * 1000)
     assert hourly_means([("a", t, 10.0), ("b", t, 14.0)], UTC) == {(D, 10): 12.0}
     assert daily_rain([("a", t, 1.0), ("a", t + 3_600_000, 3.0), ("b", t, 6.0)], UTC) == {D: 5.0}
-
-
-def test_forecast_file_entries_staleness_and_absence(tmp_path):
-    """A zone's entry wins over its site's; a stale entry, a missing file or a bad file give no
-    forecast with the reason; no source at all says so."""
-    path = tmp_path / "f.json"
-    now = 1_800_000_000_000
-    path.write_text(json.dumps({"sites": {"s1": {"rain_mm": 10, "issued_ms": now - 1000}},
-                                "zones": {"z1": {"rain_mm": 4, "probability": 0.5, "horizon_h": 12,
-                                                 "issued_ms": now - 1000}}}))
-    src = FileForecast(path)
-    z1 = asyncio.run(src.rain("z1", "s1", now))
-    assert z1.forecast.rain_mm == 4 and z1.forecast.expected_mm == 2 and z1.source == "file f.json (zone z1)"
-    assert asyncio.run(src.rain("z2", "s1", now)).forecast.rain_mm == 10
-    stale = asyncio.run(src.rain("z1", "s1", now + 13 * 3_600_000))
-    assert stale.forecast is None and "out of date" in stale.source
-    path.write_text("{not json")
-    assert "unreadable" in asyncio.run(src.rain("z1", "s1", now)).source
-    path.unlink()
-    assert "does not exist" in asyncio.run(src.rain("z1", "s1", now)).source
-    assert asyncio.run(NoForecast().rain("z1", "s1", now)).source == "absent: no forecast source configured"
 
 
 def test_the_service_balance_stages_by_degree_days_and_carries_et0():

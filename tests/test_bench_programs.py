@@ -34,6 +34,9 @@ PROGRAMS = [
                          "--workers", "1", "--in-flight", "4"], {"workers_1_in_flight_4", "chart_1h"}),
     ("hil_season.py", ["--days", "2", "--policy", "furrow"], {"raw_farm_cores", "season_furrow"}),
     ("canopy_cover.py", ["--megapixels", "0.5", "--seconds", "0.01"], {"cover_mp_s", "raw_multiply_mp_s"}),
+    ("gateway_images.py", ["--images", "3", "--nodes", "2", "--width", "320", "--height", "240"],
+     {"gateway_images_s", "raw_images_s", "share"}),
+    ("firmware_heap.py", ["--roles", "soil", "--cycles", "5"], {"rows", "cycles"}),  # builds the unix port once
 ]
 
 

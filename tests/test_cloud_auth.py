@@ -74,6 +74,13 @@ EXPECTED: dict[tuple[str, str], set[Role]] = {
     ("POST", "/api/v1/zones/{zone_id}/cover"): {A, AD},
     ("POST", "/api/v1/zones/{zone_id}/cover/photo"): {A, AD},
     ("GET", "/api/v1/zones/{zone_id}/cover"): READERS,
+    ("PUT", "/api/v1/registry/fields/{key}/boundary"): {T, AD},
+    ("PUT", "/api/v1/registry/zones/{key}/boundary"): {T, AD},
+    ("POST", "/api/v1/ndvi/geotiff"): {A, AD},
+    ("POST", "/api/v1/ndvi/sentinel2"): {A, AD},
+    ("GET", "/api/v1/zones/{zone_id}/ndvi"): READERS,
+    ("GET", "/api/v1/zones/{zone_id}/ndvi/{stats_id}/map"): READERS,
+    ("GET", "/api/v1/zones/{zone_id}/vigour"): READERS,
 }
 # A live stream would never end: these routes are walked with a query that closes it.
 QUERY = {("GET", "/api/v1/events"): "?max_events=1"}

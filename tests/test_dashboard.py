@@ -18,7 +18,7 @@ from playwright.sync_api import Page, expect
 from furrow.edge.batch import make_batch, make_item
 from furrow.edge.commands import make_ack
 from furrow.edge.payload import make_reading, make_uplink
-from tests.dashboard_support import SHOTS, SOIL_NODES, ZONE, Farm, login_with_token, new_page, screenshot
+from tests.dashboard_support import CAMERA, SHOTS, SOIL_NODES, ZONE, Farm, login_with_token, new_page, screenshot
 
 # The pages in English (the browser prefers en-GB); tests/test_dashboard_i18n.py walks them in both languages.
 _page = new_page
@@ -229,6 +229,34 @@ def test_zone_page_on_influxdb_draws_the_season_from_its_roll_ups(browser, influ
         assert page.errors == []
     finally:
         f.stop()
+
+
+def test_zone_page_shows_its_cameras_photos_newest_first_and_opens_one_whole(farm, browser):
+    """The zone page's image timeline holds its camera's six photos newest first, each a thumbnail the server
+    made (320 px wide) with its time and kind; a click opens the whole 640 x 480 photo, and Close closes it."""
+    page = _page(browser)
+    _login(page, farm, "agronomist")
+    page.goto(f"{farm.url}/app/#/zone/{ZONE}?days=7")
+    page.wait_for_selector("[data-view=zone][data-rendered='1']", timeout=60_000)
+    thumbs = page.locator("[data-testid=image-timeline] .image-thumb")
+    expect(thumbs).to_have_count(len(Farm.photos(0)))
+    assert thumbs.evaluate_all("els => els.map((e) => e.dataset.image)") == [f"{CAMERA}/{seq}" for seq in
+                                                                             range(6, 0, -1)]
+    for i in range(6):
+        expect(thumbs.nth(i).locator("img")).to_have_js_property("naturalWidth", 320)  # decoded: a real thumbnail
+    expect(thumbs.first).to_contain_text(f"trap card · {CAMERA}")
+    expect(thumbs.nth(1)).to_contain_text(f"canopy · {CAMERA}")
+    page.locator("[data-card=images]").scroll_into_view_if_needed()
+    page.locator("[data-card=images]").screenshot(path=str(SHOTS / "dashboard-zone-images.png"))
+    thumbs.nth(1).click()
+    full = page.get_by_test_id("image-full")
+    expect(full).to_contain_text(f"canopy · {CAMERA} · taken")
+    expect(full).to_contain_text("640 × 480 px")
+    expect(full.locator("img")).to_have_js_property("naturalWidth", 640)
+    page.screenshot(path=str(SHOTS / "dashboard-zone-photo.png"))
+    full.get_by_role("button").click()
+    expect(page.get_by_test_id("image-full")).to_have_count(0)
+    assert page.errors == []
 
 
 def test_commissioning_view_shows_new_readings_live_and_saves_a_calibration(farm, browser):

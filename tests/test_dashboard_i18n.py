@@ -35,7 +35,7 @@ SCREENSHOTS = {"overview": "overview", "zone": "zone", "irrigation": "irrigation
 # symbols Chinese agronomy writes as they are, protocol and product names, the token prefix.
 LATIN_TERMS = [
     "L/min", "m/s", "dS/m", "W/m²", "°C·d", "kPa", "dBm", "mm", "cm", "RAW", "TAW", "MAD", "ET₀", "ETc", "Kc",
-    "Modbus", "API", "HTTP", "CRC", "Furrow", "fw_",
+    "Modbus", "API", "HTTP", "CRC", "Furrow", "fw_", "NDVI", "FAO-56",
 ]
 SINGLE_LETTER_UNITS = re.compile(r"(?<![A-Za-z])[VhLp](?![A-Za-z])")  # volts, hours, litres, FAO-56's p
 SENSOR_ID = re.compile(r"\b[a-z]+(?:_[a-z0-9]+)+(?:@\d+)?\b")  # vwc_pct@30, as the contract names sensors

@@ -74,10 +74,12 @@ def main(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
     monkeypatch.setitem(sys.modules, "machine", machine)
     monkeypatch.setitem(sys.modules, "onewire", onewire)
     monkeypatch.setattr("time.ticks_ms", lambda: 0, raising=False)
-    for name in ("furrow.firmware.board", "furrow.firmware.main"):
+    fresh = ("furrow.firmware.board", "furrow.firmware.main", "furrow.firmware.mqtt_link",
+             "furrow.firmware.modbus_link")
+    for name in fresh:
         sys.modules.pop(name, None)
     yield importlib.import_module("furrow.firmware.main")
-    for name in ("furrow.firmware.board", "furrow.firmware.main"):
+    for name in fresh:
         sys.modules.pop(name, None)
 
 
@@ -213,7 +215,10 @@ def test_deep_sleep_wake_keeps_the_report_in_flash_without_a_seq_gap(main: Any, 
            "interval_s": 1800, "seq_path": str(tmp_path / "seq"), "wifi": {"ssid": "farm"}, "mqtt": {"host": "gw"},
            "outbox": {"path": str(tmp_path / "outbox")},
            "probes": [{"depth_cm": 10, "adc": 32, "dry_raw": 52000, "wet_raw": 22000}]}
-    cfg, errors = main.validate(cfg)
+    from furrow.firmware import mqtt_link
+    from furrow.firmware.config import validate
+
+    cfg, errors = validate(cfg)
     assert errors == []
 
     class Wdt:
@@ -221,7 +226,7 @@ def test_deep_sleep_wake_keeps_the_report_in_flash_without_a_seq_gap(main: Any, 
             pass
 
     for _ in range(2):  # two wakes, each a fresh boot
-        main.run_once_and_sleep(cfg, main.build_node(cfg, _Clock()), _Clock(), Wdt())
+        mqtt_link.run_once_and_sleep(cfg, main.build_node(cfg, _Clock()), _Clock(), Wdt())
     assert slept == [1_800_000, 1_800_000]
     box = Outbox(str(tmp_path / "outbox"))
     seqs = []

@@ -73,106 +73,18 @@ def test_flash_refuses_a_directory_without_an_image(tmp_path: Path) -> None:
     assert result.returncode == 2 and "furrow firmware build" in result.stderr
 
 
-CYCLE = r"""
-import gc, json
-import firmware_fakes as ff  # the fake hardware is not part of the node's footprint
-chip = ff.FakeBME280()
-chip.raw()  # the fake's search for raw ADC values is slow and big: done before counting
-gc.collect()
-base = gc.mem_alloc()
-from furrow.edge import payload, modbus_map
-from furrow.edge.crc import crc16_modbus
-from furrow.firmware.modbus_slave import RtuSlave
-from furrow.firmware.outbox import Outbox
-from furrow.firmware.seqstore import SeqStore
+def test_an_mqtt_image_carries_umqtt_when_the_board_lacks_it(unix_port, tmp_path: Path) -> None:
+    """RPI_PICO_W's MicroPython has no umqtt.simple: its MQTT image carries it (ESP32_GENERIC's firmware has
+    it, so its image does not), its frozen manifest requires it, and without a source tree the build says so."""
+    from furrow.commands.firmware import BuildError, build, example_config
 
-ROLE = "%(role)s"
-T0 = 1767225600000
-seq = SeqStore("/seq")
-acks = []
-if ROLE == "soil":
-    from furrow.firmware.soil_node import SoilNode
-    from furrow.firmware.drivers.soil_moisture import CapacitiveMoisture
-    from furrow.firmware.drivers.ds18b20 import DS18B20
-    bus = ff.FakeOneWire(ff.FakeDS18B20(18.5))
-    node = SoilNode("soil-01", seq, [(10, CapacitiveMoisture(ff.FakeADC(37000), 52000, 22000), DS18B20(bus)),
-                                     (30, CapacitiveMoisture(ff.FakeADC(36000), 52000, 22000), None)])
-    node.tick(T0)
-    def cycle():
-        return node.tick(T0 + 750)
-elif ROLE == "weather":
-    from furrow.firmware.weather_node import WeatherNode
-    from furrow.firmware.drivers.bme280 import BME280
-    from furrow.firmware.drivers.analog import Pyranometer, LeafWetness
-    from furrow.firmware.drivers.wind import Anemometer, Wind, WindVane
-    counter = ff.FakeCounter()
-    now = [T0]
-    wind = Wind(Anemometer(counter), WindVane(ff.FakeADC(40329)), lambda: now[0])
-    wind.read()
-    node = WeatherNode("wx-01", seq, air=BME280(chip), wind=wind, solar=Pyranometer(ff.FakeADC(20000), 5.0),
-                       leaf=LeafWetness(ff.FakeADC(50000)))
-    node.on_pulse(T0)
-    counter.count = 30
-    now[0] = T0 + 10000
-    def cycle():
-        return node.tick(T0 + 10000)
-elif ROLE == "irrigation":
-    from furrow.edge import commands
-    from furrow.firmware.irrigation_node import IrrigationNode
-    from furrow.firmware.journal import Journal
-    node = IrrigationNode("irr-01", seq, [ff.FakeValve(), ff.FakeValve()], flow_meter=ff.FakeFlowMeter(30.0),
-                          journal=Journal("/journal"))
-    cmd = commands.encode(commands.make_command("c-1", "irr-01", 1, "open", 600, 900, T0, T0 + 3600000))
-    def cycle():
-        acks.extend(node.on_command(cmd, T0))
-        return node.tick(T0)[1]
-else:
-    from furrow.firmware.pest_node import PestNode
-    node = PestNode("trap-01", seq, traps=2)
-    def cycle():
-        for t in range(5):
-            node.on_catch(1 + t %% 2, T0 + 1000 * t)
-        return node.tick(T0 + 5000)
-
-box = Outbox("/outbox", slots=8, slot_size=1024)
-slave = RtuSlave(1, node.registers(), node.holding)
-req = bytes([1, 4, 0, 0, 0, 112])
-c = crc16_modbus(req)
-req += bytes([c & 0xFF, c >> 8])
-gc.collect()
-before = gc.mem_alloc()
-gc.disable()
-ups = cycle()
-box.append("furrow/v1/farm/node/x/up", payload.encode_json(ups[0]))
-box.append("furrow/v1/farm/node/x/up", payload.encode_binary(ups[0]))
-reply = slave.feed(req, 10000000)
-peak = gc.mem_alloc() - before
-gc.enable()
-gc.collect()
-assert len(ups) == 1 and len(reply) == 229 and modbus_map.has_report(list(node.registers()))
-print("HEAP", ROLE, base, gc.mem_alloc() - base, peak)
-from furrow.firmware.config import validate  # the boot-time validator, compiled, on the board's runtime
-_, errs = validate({"node": "soil-01", "role": "soil", "modbus": {"tx": 1, "rx": 2, "de": 3},
-                    "probes": [{"depth_cm": 10, "adc": 1, "dry_raw": 5, "wet_raw": 5}]})
-assert [e[:2] for e in errs] == [("probes[0].wet_raw", 5)], errs
-print("OK")
-"""
-
-
-@pytest.mark.micropython
-@pytest.mark.parametrize("role", ROLES)
-def test_built_image_makes_a_report_on_micropython(micropython, images: dict[str, Path], role: str,  # type: ignore[no-untyped-def]
-                                                   tmp_path: Path) -> None:
-    """The compiled image runs a report cycle (report, outbox, FC04 reply) and the config validator in MicroPython."""
-    lib = tmp_path / "lib"
-    import shutil
-
-    shutil.copytree(images[role] / "lib", lib)
-    shutil.copy(ROOT / "tests" / "firmware_fakes.py", lib / "firmware_fakes.py")
-    result = micropython.run(CYCLE % {"role": role}, lib_dir=lib)
-    assert result.returncode == 0, result.stdout + result.stderr
-    [heap] = [line.split() for line in result.stdout.splitlines() if line.startswith("HEAP")]
-    live, peak = int(heap[3]), int(heap[4])
-    print(f"{role}: .mpy {json.loads((images[role] / 'manifest.json').read_text())['mpy_bytes']} B, "
-          f"heap retained {live} B, report cycle allocates {peak} B")
-    assert peak < 32 * 1024 and live < 96 * 1024  # an ESP32 gives MicroPython code about 100 KB of heap
+    cfg = example_config("soil")
+    del cfg["modbus"]
+    cfg.update(link="mqtt", wifi={"ssid": "farm"}, mqtt={"host": "gw"})
+    pico = build("soil", tmp_path / "pico", cfg, board="RPI_PICO_W", micropython=unix_port.tree)
+    esp = build("soil", tmp_path / "esp", cfg, board="ESP32_GENERIC")
+    assert "lib/umqtt/simple.mpy" in pico["files"] and "lib/umqtt/simple.mpy" not in esp["files"]
+    assert 'require("umqtt.simple")' in (tmp_path / "pico" / "frozen" / "node.py").read_text()
+    assert "umqtt" not in (tmp_path / "esp" / "frozen" / "node.py").read_text()
+    with pytest.raises(BuildError, match="--micropython"):
+        build("soil", tmp_path / "nosrc", cfg, board="RPI_PICO_W")

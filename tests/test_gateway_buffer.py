@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import sqlite3
@@ -9,14 +10,18 @@ import subprocess
 import sys
 import textwrap
 import threading
+import uuid
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, given, settings
 
 import furrow.gateway.buffer as buffer_module
+from furrow.edge.batch import make_item
 from furrow.gateway import DurableBuffer, Item, Quarantined
 from furrow.gateway.quality import QualityChecker
 from tests.gateway_support import soil_uplink, valve_uplink
+from tests.test_edge_payload import uplinks
 
 WAIT = 15.0
 
@@ -65,7 +70,7 @@ def test_same_node_and_seq_is_stored_once(buf):
 
 def test_a_failed_put_many_stores_nothing(buf):
     """put_many is one transaction: when a row fails, none of the batch is stored."""
-    too_big = dict(soil_uplink("a", 2), seq=2**70)  # SQLite integers are 64-bit
+    too_big = dict(soil_uplink("a", 2), seq=2**63)  # SQLite integers are signed 64-bit (the JSON encoder takes it)
     with pytest.raises(OverflowError):
         buf.put_many([Item(soil_uplink("a", 1), 0), Item(too_big, 0)])
     assert buf.stats()["pending"] == 0 and buf.stats()["received"] == 0
@@ -197,3 +202,13 @@ def test_quality_checker_flags_spikes_but_not_steady_values():
     assert check(soil_uplink("s", 3, vwc=85.0), rx) == []
     valve = [check(valve_uplink("v", i), rx) for i in range(20)]
     assert all(f == [] for f in valve)
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(up=uplinks())
+def test_every_valid_uplink_comes_back_from_the_buffer_exactly_as_stored(tmp_path, up):
+    """The rows' JSON (orjson) gives back the same uplink the stdlib's json would, for every role and value."""
+    with DurableBuffer(tmp_path / f"b-{uuid.uuid4().hex}.sqlite") as b:
+        b.put_many([Item(up, 7, ["spike"])])
+        ((_, item),) = b.next_batch(10)
+    assert item == make_item(json.loads(json.dumps(up)), 7, ["spike"])

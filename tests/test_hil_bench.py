@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from furrow.edge import modbus_map, modbus_queue
+from furrow.edge import CONTRACT_MAJOR, CONTRACT_MINOR, modbus_map, modbus_queue
 from furrow.edge.measurements import ROLES
 from furrow.hil.bench import BenchNode, BenchOptions
 
@@ -98,7 +98,7 @@ def test_each_role_serves_the_documented_input_map_to_mbpoll(role: str, node_pro
     """For every role, mbpoll's FC04 read of references 1-112 decodes by the contract's map (version, role, seq, fw)."""
     node = node_process(role)
     regs = read_inputs(node.port)
-    assert regs[0] == 0x0101  # reference 1: contract 1.1
+    assert regs[0] == CONTRACT_MAJOR << 8 | CONTRACT_MINOR  # reference 1: the contract version the node speaks
     assert regs[1] == ROLES[role]  # reference 2: role code
     assert (regs[8], regs[9]) == (0x0001, 0)  # fw 0.1.0
     up = modbus_map.decode_inputs(f"{role}-bench", regs)

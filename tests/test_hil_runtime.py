@@ -11,6 +11,7 @@ from furrow.cloud.registry.models import FieldIn, NodeIn, SiteIn, ValveIn, ZoneI
 from furrow.edge import commands
 from furrow.hil import nodes
 from furrow.hil.clock import SimClock
+from furrow.hil.farm import Crop
 from furrow.hil.fleet import NodeSpec
 from furrow.hil.fleet import encode as encode_report
 from furrow.hil.runtime import FarmRuntime
@@ -118,3 +119,43 @@ async def test_a_cut_cloud_link_holds_batches_and_commands_until_it_returns(tmp_
         assert len(await rt.services.store.query("soil-01", "vwc_pct", 0, 1 << 62, 100)) == 2
     finally:
         await rt.close()
+
+
+async def test_a_camera_photographs_the_growing_canopy_and_each_photo_reaches_the_cloud_once(tmp_path):
+    """A camera node (the real core and camera driver, on an emulated sensor over the virtual farm's crop) takes a
+    canopy photo a day; its chunks go through the gateway's image store, the forwarder and the cloud's image ingest:
+    every photo is in the object store once, under the camera's zone, and the cloud's canopy step records each
+    photo's cover within 2 points of the cover the crop had when it was taken. A day with the link cut, the photo
+    waits at the gateway."""
+    clock = SimClock(START)
+    crop = Crop(gdd_total=250.0)  # development stage: the canopy is closing
+    rt = await _open(tmp_path, clock)
+    await rt.register(NodeIn(id="cam-01", role="camera", zone_id="z1"))
+    core, sensor = nodes.camera_node(lambda: crop.canopy_fraction, "cam-01", tmp_path / "flash", 86_400_000)
+    try:
+        for day in range(4):
+            rt.cloud_up = day != 2
+            core.tick(clock.ms())
+            while (chunk := core.next_chunk(clock.ms())) is not None:
+                answer = rt.receive_chunk(bytes(chunk))
+                core.sent(clock.ms())  # the broker's PUBACK
+                if answer is not None:
+                    core.on_image_ack(answer, clock.ms())
+            await rt.forward()
+            if day == 2:
+                assert rt.gateway.images.stats()["pending"] == 1  # the cut link: kept at the gateway
+            crop.add_day(16.0, 30.0)
+            clock.advance_to(clock.s() + 86_400)
+        images = await rt.services.images.list(node="cam-01")
+        covers = await rt.services.vigour.covers("z1", 0, clock.ms())
+        stats = rt.gateway.images.stats()
+    finally:
+        await rt.close()
+    assert [i.seq for i in images] == [3, 2, 1, 0] and {i.zone_id for i in images} == {"z1"}
+    assert [c.ref for c in covers] == [f"image:cam-01/{seq}" for seq in range(4)]  # one per photo, oldest first
+    measured = [c.cover_pct / 100 for c in covers]
+    assert all(abs(m - truth) <= 0.02 for m, truth in zip(measured, sensor.truths, strict=True)), (measured,
+                                                                                                 sensor.truths)
+    assert sensor.truths == sorted(sensor.truths) and sensor.truths[-1] > sensor.truths[0]  # it grew
+    assert len(core.store) == 0 and (stats["forwarded"], stats["pending"], stats["quarantined"]) == (4, 0, 0)
+    assert rt.counts.images_to_cloud == 4

@@ -39,6 +39,7 @@ from furrow.hil.modbus_bus import ModbusBus
 from tests.gateway_support import wait_until
 
 SPEED = 10  # the node's clock runs 10x: a report every 0.1 s of wall time at its 1 s minimum interval
+ROOT = Path(__file__).resolve().parent.parent
 T0 = 1767225600000
 MBPOLL = shutil.which("mbpoll")
 LINE = re.compile(r"^\[(\d+)\]:\s+(-?\d+)")
@@ -328,20 +329,21 @@ def _frame(*pdu: int) -> bytes:
 
 
 def test_the_board_loop_serves_the_queue(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """firmware/main.py's RS-485 loop (machine and the UART faked) puts each report in the queue,
+    """The board's RS-485 loop (firmware/modbus_link.py; machine and the UART faked) puts each report in the queue,
     serves the newest until the master asks, then the oldest, and drops it on the master's ack."""
     machine = types.ModuleType("machine")
     machine.Pin = _Pin  # type: ignore[attr-defined]
     monkeypatch.setitem(sys.modules, "machine", machine)
     monkeypatch.setattr("time.ticks_ms", lambda: 0, raising=False)
     monkeypatch.setattr("time.sleep_ms", lambda ms: None, raising=False)
-    for name in ("board", "main"):
+    for name in ("board", "main", "modbus_link"):
         # imported afresh against the fake machine; the modules as they were are put back afterwards
         monkeypatch.setitem(sys.modules, f"furrow.firmware.{name}", None)
         del sys.modules[f"furrow.firmware.{name}"]
         monkeypatch.setattr(furrow.firmware, name, None, raising=False)
         delattr(furrow.firmware, name)
     main = importlib.import_module("furrow.firmware.main")
+    modbus_link = importlib.import_module("furrow.firmware.modbus_link")
     now = [T0]
 
     class Clock:
@@ -375,7 +377,9 @@ def test_the_board_loop_serves_the_queue(tmp_path: Path, monkeypatch: pytest.Mon
                 script[:0] = [_frame(16, 0, 2, 0, 3, 6, *[b for v in ack for b in (v >> 8, v & 0xFF)]), read_inputs]
 
     monkeypatch.setattr(main.board, "Rs485", Port)
-    cfg, errors = main.validate({"node": "trap-07", "role": "pest", "interval_s": 1, "seq_path": str(tmp_path / "seq"),
+    from furrow.firmware.config import validate
+
+    cfg, errors = validate({"node": "trap-07", "role": "pest", "interval_s": 1, "seq_path": str(tmp_path / "seq"),
                                  "modbus": {"tx": 17, "rx": 16, "de": 4, "queue_path": str(tmp_path / "queue")},
                                  "traps": [{"pin": 5}]})
     assert errors == [] and cfg["modbus"]["queue_slots"] == 64
@@ -386,7 +390,7 @@ def test_the_board_loop_serves_the_queue(tmp_path: Path, monkeypatch: pytest.Mon
             pass
 
     with pytest.raises(_Done):
-        main.run_modbus(cfg, node, Clock(), Wdt())
+        modbus_link.run(cfg, node, Clock(), Wdt())
 
     def words(reply: bytes) -> list[int]:
         assert reply[1] == 4, reply.hex()
@@ -523,11 +527,12 @@ def new_node():
 def image(q):
     return [q[i] for i in range(modbus_map.INPUT_COUNT)]
 
+from gateway_edge import modbus_queue as mq  # the gateway's side: the node image has only its own
 node = new_node()
 first = [u["seq"] for u in node.tick(T0)]
+node.registers()  # the node's register image (and the RS-485 link's code), there with or without a queue
 gc.collect()
 base = gc.mem_alloc()  # from here: the queue's modules, its state, one report and ack through it
-from furrow.edge import modbus_queue as mq
 from furrow.firmware.report_queue import ReportQueue
 
 def boot():
@@ -567,7 +572,8 @@ while mq.queue_state(image(q))[0]:
     got.append(regs[3])
     q.on_write(mq.HOLD_QUEUE_MODE, mq.queue_ack_regs(regs[3]))
 assert got == made[3:], (got, made)
-assert modbus_map.decode_inputs("trap-01", image(q))["seq"] == made[-1]
+from gateway_edge import modbus_map as gateway_map
+assert gateway_map.decode_inputs("trap-01", image(q))["seq"] == made[-1]
 print("OK")
 """
 
@@ -578,6 +584,8 @@ def test_report_queue_on_micropython(micropython, tmp_path: Path) -> None:  # ty
     them oldest first, drops one per ack, and after a reset serves the rest and the new report in
     order; its modules and one report + ack cycle stay within a small heap budget."""
     build("pest", tmp_path / "image")  # the compiled (.mpy) image a board runs
+    shutil.copytree(ROOT / "edge", tmp_path / "image" / "lib" / "gateway_edge",
+                    ignore=shutil.ignore_patterns("__pycache__"))  # the whole contract, for the master's part
     result = micropython.run(QUEUE_MP, lib_dir=tmp_path / "image" / "lib")
     assert result.returncode == 0, result.stdout + result.stderr
     assert result.stdout.strip().splitlines()[-1] == "OK", result.stdout

@@ -93,3 +93,31 @@ async def test_bad_cover_input_is_refused_by_field(tmp_path):
         r = await c.post("/api/v1/zones/nope/cover", json={"cover_pct": 20})
         assert r.status_code == 404
         assert (await c.get("/api/v1/zones/z1/cover", params={"start": 0})).json() == []
+
+
+async def test_a_camera_nodes_canopy_photo_gets_its_cover_through_the_image_store(tmp_path):
+    """A canopy photo ingested from the camera's gateway (the image store's processing hook) is classified and
+    recorded for the camera's zone once per image, named image:<node>/<seq>; a trap photo is not."""
+    import hashlib
+
+    from furrow.edge.image_forward import encode_image, make_image_header
+
+    image, truth = scene(0.55, seed=5, size=(300, 400))
+    data = jpeg(image)
+
+    def message(seq: int, kind: str) -> bytes:
+        header = make_image_header("demo", "gw-1", "cam-01", seq, kind, "jpeg", T0 + DAY, T0 + DAY + 1000, len(data),
+                                   hashlib.sha256(data).hexdigest())
+        return encode_image(header, data)
+
+    async with running_app(local_settings(tmp_path)) as c:
+        await _weather_farm(c)
+        r = await c.post("/api/v1/registry/nodes", json={"id": "cam-01", "role": "camera", "zone_id": "z1"})
+        assert r.status_code == 201, r.text
+        for seq, kind in ((1, "canopy"), (1, "canopy"), (2, "trap")):
+            r = await c.post("/api/v1/ingest/image", content=message(seq, kind))
+            assert r.status_code == 200 and r.json()["status"] == "stored", r.text
+        (cover,) = (await c.get("/api/v1/zones/z1/cover", params={"start": 0})).json()
+        assert (cover["ref"], cover["node"], cover["source"], cover["ts_ms"]) == ("image:cam-01/1", "cam-01", "photo",
+                                                                                   T0 + DAY)
+        assert abs(cover["cover_pct"] - 100 * truth) <= 2.0 and cover["by"] == "node:cam-01"

@@ -26,6 +26,8 @@ TEXT = Texts({
     "alert.drought": "{days} days without effective rain, {et_mm:.0f} mm ET since",
     "alert.frost": "minimum {tmin_c:.1f} °C expected",
     "alert.heat": "maximum {tmax_c:.1f} °C expected",
+    "alert.frost-forecast": "minimum {tmin_c:.1f} °C forecast for {day} ({source})",
+    "alert.heat-forecast": "maximum {tmax_c:.1f} °C forecast for {day} ({source})",
     "alert.node-never-heard": "{node} never heard",
     "alert.node-silent": "{node} silent for {silent_h:.1f} h",
     "alert.battery-low": "{node} battery {battery_v:.2f} V",
@@ -135,9 +137,16 @@ class ValveSnapshot:
 
 @dataclass(frozen=True)
 class SiteWeather:
+    """The lowest and highest air temperature a site has now or is forecast to have; `*_day` and
+    `*_source` are set when the value is a forecast's (the day it is for, and the forecast)."""
+
     site: str
     tmin_forecast_c: float | None = None
     tmax_forecast_c: float | None = None
+    tmin_day: str | None = None
+    tmin_source: str | None = None
+    tmax_day: str | None = None
+    tmax_source: str | None = None
 
 
 @dataclass(frozen=True)
@@ -216,13 +225,19 @@ def _rules(s: FarmState) -> Iterator[Alert]:
                          days=z.days_without_effective_rain, et_mm=z.et_since_effective_rain_mm)
     for w in s.weather:
         if w.tmin_forecast_c is not None and w.tmin_forecast_c <= t.frost_c:
+            tmin = round(w.tmin_forecast_c, 1)
             yield _raise(AlertKind.FROST, w.site,
                          Severity.CRITICAL if w.tmin_forecast_c <= t.hard_frost_c else Severity.WARNING,
-                         TEXT("alert.frost", tmin_c=round(w.tmin_forecast_c, 1)), now, tmin_c=w.tmin_forecast_c)
+                         TEXT("alert.frost-forecast", tmin_c=tmin, day=w.tmin_day, source=w.tmin_source)
+                         if w.tmin_source else TEXT("alert.frost", tmin_c=tmin), now, tmin_c=w.tmin_forecast_c,
+                         **({"day": w.tmin_day, "source": w.tmin_source} if w.tmin_source else {}))
         if w.tmax_forecast_c is not None and w.tmax_forecast_c >= t.heat_c:
+            tmax = round(w.tmax_forecast_c, 1)
             yield _raise(AlertKind.HEAT, w.site,
                          Severity.CRITICAL if w.tmax_forecast_c >= t.extreme_heat_c else Severity.WARNING,
-                         TEXT("alert.heat", tmax_c=round(w.tmax_forecast_c, 1)), now, tmax_c=w.tmax_forecast_c)
+                         TEXT("alert.heat-forecast", tmax_c=tmax, day=w.tmax_day, source=w.tmax_source)
+                         if w.tmax_source else TEXT("alert.heat", tmax_c=tmax), now, tmax_c=w.tmax_forecast_c,
+                         **({"day": w.tmax_day, "source": w.tmax_source} if w.tmax_source else {}))
     for n in s.nodes:
         silent = None if n.last_seen is None else now - n.last_seen
         if n.expected and (silent is None or silent > timedelta(seconds=t.offline_intervals * n.report_interval_s)):

@@ -31,9 +31,10 @@ from ..agronomy.alerts import (
 from ..db import Database
 from ..node_routes import NodeRoutes
 from ..planning import zone_water
+from ..planning.forecast import Extremes
 from ..planning.inputs import DEFAULT_P, locate
 from ..registry import FIELDS, NODES, SITES, VALVES, ZONES, Registry
-from ..registry.models import NodeOut, ValveOut, ZoneOut
+from ..registry.models import NodeOut, SiteOut, ValveOut, ZoneOut
 from ..storage import Reading, ReadingStore
 from .budget import budget_used_fraction
 from .history import disease_risk, drought, trap_risk
@@ -168,12 +169,35 @@ def _timezone(name: str | None) -> ZoneInfo:
 
 RawOf = Callable[[ZoneOut, int], Awaitable[float | None]]
 """A zone's RAW [mm] as of a time, from its daily balance (None: not known)."""
+ForecastOf = Callable[[SiteOut, list[NodeOut], ZoneInfo, int], Awaitable[tuple[Extremes, str] | None]]
+"""A site's forecast extremes over today and tomorrow, and the forecast's source (None: no forecast)."""
+
+
+def site_weather(site: str, now_c: list[float], ahead: tuple[Extremes, str] | None) -> list[SiteWeather]:
+    """The site's lowest and highest temperature, measured now (fresh readings) or forecast ahead,
+    whichever is more extreme; a forecast's value carries its day and source."""
+    lows = [(v, None, None) for v in now_c]
+    highs = [(v, None, None) for v in now_c]
+    if ahead is not None:
+        e, source = ahead
+        if e.tmin_c is not None:
+            lows.append((e.tmin_c, e.tmin_day.isoformat() if e.tmin_day else None, source))
+        if e.tmax_c is not None:
+            highs.append((e.tmax_c, e.tmax_day.isoformat() if e.tmax_day else None, source))
+    if not lows and not highs:
+        return []
+    low = min(lows, key=lambda x: x[0]) if lows else (None, None, None)
+    high = max(highs, key=lambda x: x[0]) if highs else (None, None, None)
+    return [SiteWeather(site, low[0], high[0], tmin_day=low[1], tmin_source=low[2], tmax_day=high[1],
+                        tmax_source=high[2])]
 
 
 async def farm_snapshot(registry: Registry, routes: NodeRoutes, store: ReadingStore, db: Database, now_ms: int,
-                        options: SnapshotOptions | None = None, raw_of: RawOf | None = None) -> Snapshot:
+                        options: SnapshotOptions | None = None, raw_of: RawOf | None = None,
+                        forecast_of: ForecastOf | None = None) -> Snapshot:
     """Everything the alert rules look at, as of `now_ms`; each zone's RAW from `raw_of` when
-    given (the planner's balance, see BalanceRaw), else p TAW."""
+    given (the planner's balance, see BalanceRaw), else p TAW; frost and heat from the sites' fresh air
+    temperatures and, with `forecast_of`, their forecast over today and tomorrow."""
     options = options or SnapshotOptions()
     latest = _Latest(store)
     sites = {s.id: s for s in await registry.all(SITES)}  # type: ignore[attr-defined]
@@ -264,7 +288,13 @@ async def farm_snapshot(registry: Registry, routes: NodeRoutes, store: ReadingSt
             risk = await trap_risk(store, node_id, now_ms, options.trap_threshold_per_week)
             if risk is not None:
                 pests.append(risk)
-    weather = [SiteWeather(site, min(v), max(v)) for site, v in sorted(air.items())]
+    weather = []
+    for site_id in sorted(set(air) | (set(sites) if forecast_of is not None else set())):
+        ahead = None
+        if forecast_of is not None and site_id in sites:
+            site_nodes = [n for n in nodes if n.zone_id is not None and zone_site.get(n.zone_id) == site_id]
+            ahead = await forecast_of(sites[site_id], site_nodes, site_tz[site_id], now_ms)
+        weather.extend(site_weather(site_id, air.get(site_id, []), ahead))
 
     state = FarmState(now=now, zones=zone_snaps, nodes=node_snaps, valves=valve_snaps, weather=weather,
                       pests=pests, diseases=diseases, thresholds=t)
@@ -272,4 +302,5 @@ async def farm_snapshot(registry: Registry, routes: NodeRoutes, store: ReadingSt
 
 
 
-__all__ = ["Places", "RawOf", "Snapshot", "SnapshotOptions", "farm_snapshot", "sensor_faults"]
+__all__ = ["ForecastOf", "Places", "RawOf", "Snapshot", "SnapshotOptions", "farm_snapshot", "sensor_faults",
+           "site_weather"]

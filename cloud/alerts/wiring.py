@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
+from zoneinfo import ZoneInfo
 
 from .._time import Clock, now_ms
 from ..db import Database
@@ -10,15 +11,30 @@ from ..events import EventBus
 from ..mqtt_worker import MqttWorker
 from ..node_routes import NodeRoutes
 from ..planning import PlanningService
+from ..planning.forecast import Extremes, Where
+from ..planning.forecasts import ForecastService
+from ..planning.inputs import locate
 from ..registry import Registry
+from ..registry.models import NodeOut, SiteOut
 from ..settings import Settings
 from ..storage import ReadingStore
 from .delivery import Deliveries, Outlet, WebhookSender, mqtt_sender
 from .raw import BalanceRaw
 from .service import AlertService
-from .snapshot import Snapshot, SnapshotOptions, farm_snapshot
+from .snapshot import ForecastOf, Snapshot, SnapshotOptions, farm_snapshot
 
 BACKOFF_MAX_S = 60.0
+
+
+def forecast_extremes(forecasts: ForecastService) -> ForecastOf:
+    """A site's forecast extremes from the planner's forecasts, at the site's (or its nodes') location."""
+
+    async def of(site: SiteOut, nodes: list[NodeOut], tz: ZoneInfo, now_ms: int) -> tuple[Extremes, str] | None:
+        where = locate([], [], nodes, site)
+        return await forecasts.extremes(Where(site.id, None, where.lat if where else None,
+                                              where.lon if where else None, tz), now_ms)
+
+    return of
 
 
 def build_alert_service(settings: Settings, db: Database, registry: Registry, routes: NodeRoutes,
@@ -30,9 +46,10 @@ def build_alert_service(settings: Settings, db: Database, registry: Registry, ro
     options = SnapshotOptions(report_interval_s=settings.alerts_report_interval_s,
                               trap_threshold_per_week=settings.alerts_trap_threshold_per_week)
     raw_of = BalanceRaw(planning) if planning is not None else None
+    forecast_of = forecast_extremes(planning.forecast) if planning is not None else None
 
     async def snapshot(now_ms: int) -> Snapshot:
-        return await farm_snapshot(registry, routes, store, db, now_ms, options, raw_of)
+        return await farm_snapshot(registry, routes, store, db, now_ms, options, raw_of, forecast_of)
 
     def outlet(name: str, send: Callable) -> Outlet:
         return Outlet(name, send, attempts=settings.alert_delivery_attempts,

@@ -45,6 +45,8 @@ for module in (auth, ingest, images, readings, query, nodes, registry, commands,
                commissioning_routes, dashboard_routes, event_routes, vigour_routes):
     api_router.include_router(module.router)
 api_router.include_router(alert_routes.router)
+api_router.include_router(vigour_routes.boundaries)
+api_router.include_router(vigour_routes.rasters)
 
 # The one way in without a token: password login (rate-limited, routes/login.py).
 login_router = APIRouter(prefix="/api/v1", responses=ERROR_RESPONSES)

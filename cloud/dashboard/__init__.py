@@ -38,10 +38,11 @@ async def _uplot_missing(scope: Scope, receive: Receive, send: Send) -> None:
 
 
 # The page loads only its own scripts and styles and talks only to its own origin; data from the
-# API is put into the page as text, never as HTML. no-cache: revalidate (ETag), so an upgraded
+# API is put into the page as text, never as HTML. blob: images are the photos the page fetched
+# itself with the reader's token (an <img> cannot send it). no-cache: revalidate (ETag), so an upgraded
 # service's pages are used at once.
 HEADERS = {
-    "Content-Security-Policy": "default-src 'self'; img-src 'self' data:; object-src 'none'; base-uri 'none'; "
+    "Content-Security-Policy": "default-src 'self'; img-src 'self' data: blob:; object-src 'none'; base-uri 'none'; "
                                "frame-ancestors 'none'; form-action 'self'",
     "X-Content-Type-Options": "nosniff",
     "Referrer-Policy": "no-referrer",

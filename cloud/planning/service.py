@@ -10,7 +10,7 @@ Inputs, and where each comes from (recorded in every decision's inputs.sources):
   flight, or run since its cut-off: deducted like rain, so a refill ordered before midnight is
   not ordered again after it), and when another zone of the hydraulic group is busy until,
   from the command lifecycle (usage.py);
-* the forecast, from the configured source (forecast.py; none by default);
+* the forecast, from the configured provider (forecasts.py: stored, its id in the sources; none by default);
 * the agronomist's override in force, and now in the site's time zone.
 
 A command is created through CommandService with origin "planner" and an idempotency key per
@@ -37,7 +37,8 @@ from ..registry import FIELDS, SITES, ZONES, Registry, ZoneOut
 from ..registry.models import NodeOut
 from ..storage import ReadingStore
 from .balance import DEFAULT_DAYS, Balance, zone_balance
-from .forecast import ForecastAnswer, ForecastSource, NoForecast
+from .forecast import Where
+from .forecasts import ForecastService
 from .inputs import DEFAULT_P, Location, MissingInputs, locate, one_valve, rain_since, zone_config, zone_water
 from .models import DecisionOut, OverrideAction, OverrideOut
 from .summary import disease_summary, pest_summary
@@ -68,14 +69,14 @@ class PlanningService:
     """plan(zone) -> a recorded decision; plan_all() for the scheduler; balance; overrides."""
 
     def __init__(self, db: Database, registry: Registry, store: ReadingStore, commands: CommandService,
-                 clock: Clock = now_ms, forecast: ForecastSource | None = None,
+                 clock: Clock = now_ms, forecast: ForecastService | None = None,
                  events: EventBus | None = None) -> None:
         self._db = db
         self._registry = registry
         self._store = store
         self._commands = commands
         self.clock = clock
-        self.forecast: ForecastSource = forecast or NoForecast()
+        self.forecast = forecast or ForecastService(None, db, clock)
         self.events = events
 
     async def _site(self, zone: ZoneOut) -> tuple[str, ZoneInfo]:
@@ -189,11 +190,11 @@ class PlanningService:
         week_used, season_used = await self._used(zone, tz, today, key)
         pending_mm, pending_ids = await self._unbalanced(zone, config.irrigation.efficiency, since_ms, now_ms, key)
         busy_ms = await self._db.run(lambda s: group_busy_until_ms(s, zone_id, zone.hydraulic_group, now_ms))
-        try:
-            answer = await self.forecast.rain(zone_id, site_id, now_ms)
-        except Exception as e:  # noqa: BLE001 - a broken source means no forecast, never no plan
-            answer = ForecastAnswer(None, f"absent: the forecast source failed: {e}"[:300])
+        where = Where(site_id, zone_id, location.lat if location else None, location.lon if location else None, tz)
+        answer = await self.forecast.rain(where, now_ms)
         sources["forecast"] = answer.source
+        if answer.forecast_id is not None:
+            sources["forecast_id"] = answer.forecast_id  # the stored forecast (forecasts table): a replay reads it
         state = ZoneState(depletion_mm=depletion, taw_mm=taw, override=override, week_used_mm=round(week_used, 2),
                           season_used_mm=round(season_used, 2), irrigation_since_balance_mm=round(pending_mm, 2),
                           group_busy_until=None if busy_ms is None else datetime.fromtimestamp(busy_ms / 1000, tz))

@@ -31,3 +31,33 @@ class CoverOut(BaseModel):
     pixels: int | None
     method: str
     by: str
+
+
+class BoundaryOut(BaseModel):
+    """A field's or zone's boundary as stored: GeoJSON (WGS 84) and its geodesic area."""
+
+    id: str
+    boundary: dict
+    boundary_area_ha: float
+
+
+class NdviOut(BaseModel):
+    """A zone's NDVI from one raster: statistics of its valid pixels (the map at .../ndvi/{id}/map)."""
+
+    model_config = ConfigDict(from_attributes=True)
+
+    id: int
+    zone_id: str
+    ts_ms: int = Field(description="when the scene was acquired")
+    source: str = Field(description="sentinel2-l2a or geotiff")
+    ref: str
+    mean: float | None
+    p10: float | None
+    p25: float | None
+    p50: float | None
+    p75: float | None
+    p90: float | None
+    pixels: int = Field(description="the zone's valid pixels")
+    valid_share: float = Field(description="valid pixels over the zone's pixels (clouds, shadow, no data left out)")
+    detail: dict = Field(description="CRS, scaling and offset, bands, mask classes: how the numbers were made")
+    by: str

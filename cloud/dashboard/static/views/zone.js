@@ -1,6 +1,6 @@
 // Zone page: soil water by depth against field capacity, the refill point and the wilting
 // point; depletion against RAW; daily ET0, rain and irrigation; the next irrigation and why;
-// degree days, crop stage, pests and disease risk; the decision log.
+// degree days, crop stage, pests and disease risk; the photos from its cameras; the decision log.
 
 import { api, optional } from "../api.js";
 import { chartBox, dailyChart, lineChart } from "../charts.js";
@@ -8,7 +8,9 @@ import { card, h, notice, table } from "../dom.js";
 import { dateTime, num, timeZone } from "../fmt.js";
 import { messages, number, t, tr } from "../i18n.js";
 import { DEFAULT_P, refillPct, status } from "../water.js";
+import { imageTimeline } from "./images.js";
 import { chartPoints, columnsPath, soilChart } from "./soil.js";
+import { vigourSection } from "./vigour.js";
 
 const RANGES = [7, 30, 90];
 
@@ -86,6 +88,7 @@ export async function render(root, ctx) {
   const rest = soilP.then(() => [
     api(`/zones/${q}/summary`).catch((error) => ({ error })), optional(`/zones/${q}/balance?days=${days}`),
     optional(`/zones/${q}/agronomy`), api(`/zones/${q}/decisions?limit=20`).catch(() => [])]);
+  const photosP = soilP.then(() => imageTimeline(id));
   const fc = zone.field_capacity_pct;
   const wp = zone.wilting_point_pct;
   const p = zone.crop_coefficients?.p ?? DEFAULT_P;
@@ -102,6 +105,7 @@ export async function render(root, ctx) {
   const pests = card(t("zone.pests"), placeholder());
   const disease = card(t("zone.disease"), placeholder());
   const log = card(t("zone.log"), placeholder());
+  const photos = card(t("images.title"), placeholder());
   root.append(
     h("h1", {}, zone.name, " ", badge),
     h("p", { class: "muted" }, t("zone.facts", { crop: tr("crop", zone.crop), soil: tr("soil", zone.soil_texture), fc: number(fc),
@@ -110,7 +114,8 @@ export async function render(root, ctx) {
       t("zone.days", { n: d }))),
       h("a", { href: `#/irrigation/${q}`, "data-testid": "irrigation-link" }, t("zone.irrigation-link"))),
     h("div", { class: "grid three" }, rootCard, nextCard, cropCard),
-    soil, h("div", { class: "grid two" }, dep, daily), h("div", { class: "grid two" }, pests, disease), log);
+    soil, h("div", { class: "grid two" }, dep, daily), vigourSection(id, days), h("div", { class: "grid two" }, pests, disease),
+    photos, log);
   const fill = (c, ...body) => c.replaceChildren(c.firstChild, ...body.flat().filter((x) => x !== null && x !== undefined));
 
   const cols = await soilP;
@@ -198,6 +203,7 @@ export async function render(root, ctx) {
       { label: t("zone.series.et0"), values: rows.map((r) => r.et0_mm), colour: "#d1495b" },
       { label: t("zone.series.etc"), values: rows.map((r) => r.etc_mm), colour: "#6a4c93", dash: [4, 3] }] });
   }
+  photos.replaceWith(await photosP);
   window.__furrowPerf.completeMs = performance.now() - t0;
   root.dataset.ready = "1";
 }

@@ -1,0 +1,395 @@
+# ruff: noqa: UP031 - MicroPython subset: %-formatting
+# A node board on the MicroPython unix port (MicroPython subset: runs there, not on CPython).
+#
+# Frozen into the port's binary (tests/micropython_unix.py, board_binary), as a
+# board's `machine` is built into its firmware, so the stand-ins cost the node's
+# heap little. The image (lib/, main.py, config.json) is copied onto a LittleFS
+# file system kept in a host file, which is then mounted at "/" in place of the
+# host's: the firmware finds /config.json, /seq, /lib/furrow/... where a board
+# has them and loads its .mpy files into the heap as a board does.
+#
+# This module stands in for what cannot exist on a PC: `machine` (pins, ADCs,
+# I2C, the RS-485 UART, the watchdog), `network` (Wi-Fi), `onewire` and
+# `ntptime`. Sockets are the unix port's own, so an MQTT node talks to a real
+# broker; while Wi-Fi is down ("wifi_down" windows, in seconds) or DNS
+# ("dns_down"), the broker's name does not resolve, as on a board.
+#
+# The RS-485 UART has the gateway behind it: a Modbus master that reads the 112
+# input registers every `poll_every` loop passes, asks for the oldest report and
+# acknowledges each one (report queue, contract 1.1), and, for an irrigation
+# node, writes a command into its mailbox every `cmd_every` polls.
+#
+# Time: with "speed" > 0 the node's `time` is a virtual clock that moves `speed`
+# times faster than its sleeps ask (time.sleep_ms(1) is a second at 1000), so
+# hundreds of report intervals pass in seconds; with 0 it is the real clock. The
+# run ends (exception Done) once `run_s` seconds have passed on that clock; the
+# result is one line "UNIXBOARD {json}" on stdout.
+#
+#   micropython -X heapsize=80K -c "import unixboard; unixboard.run('opts.json')"
+
+import gc
+import json
+import os
+import socket as _socket
+import sys
+import time as _real
+
+T0_S = 1767225600  # the wall clock at boot: 2026-01-01 00:00 UTC
+_PERIOD = 1 << 30  # ticks wrap here, as on the ESP32
+_ID_CHARS = b"abcdefghijklmnopqrstuvwxyz0123456789"
+
+OPTS = {}
+PINS = []  # pins with an interrupt handler: the pulses of rain gauges, traps, meters
+STA_IF, WDT_RESET, PWRON_RESET = 0, 3, 1
+socket = _socket.socket
+
+
+class Done(Exception):
+    pass
+
+
+class Flash:
+    """A block device over a host file (the board's flash), for VfsLfs2."""
+
+    def __init__(self, path, block_size=4096):
+        self.f = open(path, "r+b")
+        self.f.seek(0, 2)
+        self.bs = block_size
+        self.count = self.f.tell() // block_size
+
+    def readblocks(self, n, buf, off=0):
+        self.f.seek(n * self.bs + off)
+        self.f.readinto(buf)
+
+    def writeblocks(self, n, buf, off=0):
+        self.f.seek(n * self.bs + off)
+        self.f.write(buf)  # no flush: it would fsync the host file at every block
+
+    def ioctl(self, op, arg):
+        if op == 4:
+            return self.count
+        if op == 5:
+            return self.bs
+        return 0
+
+
+class Clock:
+    """The node's `time` module: virtual (speed > 0) or the real clock."""
+
+    def __init__(self, speed, run_s):
+        self.speed = speed
+        self.us = 0
+        self.start = _real.ticks_ms()
+        self.end_us = run_s * 1000000
+        self.sleeps = 0
+        self.pulse_every = 0
+
+    def _elapsed_us(self):
+        if self.speed:
+            return self.us
+        return _real.ticks_diff(_real.ticks_ms(), self.start) * 1000
+
+    def ticks_us(self):
+        return self._elapsed_us() % _PERIOD
+
+    def ticks_ms(self):
+        return (self._elapsed_us() // 1000) % _PERIOD
+
+    def ticks_diff(self, a, b):
+        return (a - b + _PERIOD // 2) % _PERIOD - _PERIOD // 2
+
+    def time(self):
+        return T0_S + self._elapsed_us() // 1000000
+
+    def gmtime(self, s=0):
+        return _real.gmtime(s)
+
+    def sleep_ms(self, ms):
+        self.sleeps += 1
+        if self.pulse_every and self.sleeps % self.pulse_every == 0:
+            for pin in PINS:  # a rain tip, a catch, a flow meter pulse
+                pin.handler(pin)
+        if self.speed:
+            self.us += ms * 1000 * self.speed
+        else:
+            _real.sleep_ms(ms)
+        if self._elapsed_us() >= self.end_us:
+            raise Done()
+
+    def sleep(self, s):
+        self.sleep_ms(int(s * 1000))
+
+    def within(self, windows):
+        """True while the clock is inside one of the [start_s, end_s) windows."""
+        now_s = self._elapsed_us() / 1000000
+        for start, end in windows:
+            if start <= now_s < end:
+                return True
+        return False
+
+
+CLOCK = Clock(0, 0)
+
+
+class Master:
+    """The gateway on the RS-485 line: polls, drains the report queue, sends commands."""
+
+    def __init__(self, opts):
+        from furrow.edge.crc import crc16_modbus
+
+        self.crc = crc16_modbus
+        self.unit = opts.get("unit", 1)
+        self.poll_every = opts.get("poll_every", 10)
+        self.cmd_every = opts.get("cmd_every", 0)
+        self.cmd = bytearray(bytes.fromhex(opts["cmd_frame"])) if opts.get("cmd_frame") else None
+        self.reads = 0
+        self.pending = b""
+        self.stats = {"polls": 0, "replies": 0, "acked": 0, "commands": 0, "exceptions": 0}
+        self.acked_seq = -1
+
+    def _frame(self, body):
+        c = self.crc(body)
+        return bytes(body) + bytes((c & 0xFF, c >> 8))
+
+    def any(self):
+        self.reads += 1
+        if not self.pending and self.reads % self.poll_every == 0:
+            self.stats["polls"] += 1
+            if self.cmd and self.cmd_every and self.stats["polls"] % self.cmd_every == 0:
+                # A new id each time (its second character: 36 ids, more than the node
+                # remembers), its CRC made afresh.
+                n = self.stats["commands"]
+                self.cmd[8] = _ID_CHARS[n % len(_ID_CHARS)]  # first id register, low byte
+                self.stats["commands"] += 1
+                self.pending = self._frame(self.cmd[:-2])
+            else:
+                self.pending = self._frame(bytes((self.unit, 4, 0, 0, 0, 112)))
+        return len(self.pending)
+
+    def read(self):
+        data, self.pending = self.pending, b""
+        return data
+
+    def write(self, reply):
+        self.stats["replies"] += 1
+        if reply[1] & 0x80:
+            self.stats["exceptions"] += 1
+            return
+        if reply[1] != 4 or reply[2] != 224:
+            return
+        regs = reply[3:-2]
+        seq = (regs[4] << 24) | (regs[5] << 16) | (regs[6] << 8) | regs[7]
+        queue = (regs[30] << 8) | regs[31]
+        if queue & 0x8000:  # the oldest waiting report: acknowledge it
+            self.pending = self._frame(bytes((self.unit, 16, 0, 3, 0, 2, 4, seq >> 24, (seq >> 16) & 255,
+                                              (seq >> 8) & 255, seq & 255)))
+            if seq != self.acked_seq:
+                self.stats["acked"] += 1
+                self.acked_seq = seq
+        elif queue & 0x7FFF:  # reports wait: ask for the oldest first
+            self.pending = self._frame(bytes((self.unit, 6, 0, 2, 0, 1)))
+
+    def flush(self):
+        pass
+
+
+MASTER = None
+
+
+# -- machine ---------------------------------------------------------------------
+
+
+class Pin:
+    OUT, IN, PULL_UP, IRQ_FALLING = 1, 0, 2, 4
+
+    def __init__(self, pin, mode=0, pull=None):
+        self.pin, self.level, self.handler = pin, 0, None
+
+    def value(self, level=None):
+        if level is None:
+            return self.level
+        self.level = level
+
+    def irq(self, trigger=0, handler=None):
+        self.handler = handler
+        PINS.append(self)
+
+
+class ADC:
+    def __init__(self, pin):
+        self.raw = OPTS["adc"].get(str(pin.pin), 37000)
+
+    def read_u16(self):
+        return self.raw
+
+
+class I2C:
+    """The register files of the parts on the bus ("i2c": {address: hex of 256 registers})."""
+
+    def __init__(self, bus, scl=None, sda=None, freq=0):
+        self.parts = {}
+        for addr, image in OPTS.get("i2c", {}).items():
+            self.parts[int(addr)] = bytes.fromhex(image)
+
+    def readfrom_mem(self, addr, reg, n):
+        if addr not in self.parts:
+            raise OSError(19)  # ENODEV: nobody acknowledged the address
+        return self.parts[addr][reg:reg + n]
+
+    def writeto_mem(self, addr, reg, buf):
+        if addr not in self.parts:
+            raise OSError(19)
+
+
+class WDT:
+    def __init__(self, timeout=0):
+        pass
+
+    def feed(self):
+        pass
+
+
+def UART(*args, **kwargs):  # noqa: N802 - machine.UART is a class on a board
+    return MASTER
+
+
+def reset_cause():
+    return PWRON_RESET
+
+
+def deepsleep(ms=0):
+    raise Done()
+
+
+reset = deepsleep
+
+
+# -- onewire, network, ntptime, socket ---------------------------------------------
+
+
+class OneWire:
+    """One DS18B20 (skip ROM) whose scratchpad is "ds18b20" (hex): a conversion, then a read."""
+
+    def __init__(self, pin):
+        self.pad = bytes.fromhex(OPTS.get("ds18b20", ""))
+        self.at = -1
+
+    def reset(self):
+        self.at = -1
+        return bool(self.pad)
+
+    def writebyte(self, value):
+        if value == 0xBE:  # read scratchpad
+            self.at = 0
+
+    def readbyte(self):
+        if 0 <= self.at < len(self.pad):
+            self.at += 1
+            return self.pad[self.at - 1]
+        return 0xFF  # the pull-up wins when nobody drives the line
+
+
+class WLAN:
+    def __init__(self, mode=0):
+        pass
+
+    def active(self, on=None):
+        return True
+
+    def isconnected(self):
+        return not CLOCK.within(OPTS.get("wifi_down", ()))
+
+    def connect(self, ssid=None, password=None):
+        pass
+
+    def status(self, what=None):
+        return -60
+
+
+def settime():
+    pass
+
+
+def getaddrinfo(host, port, *args):
+    if CLOCK.within(OPTS.get("wifi_down", ())) or CLOCK.within(OPTS.get("dns_down", ())):
+        raise OSError(-202)  # lwIP's "name not known": no network, or no DNS server
+    return _socket.getaddrinfo(host, port, *args)
+
+
+# -- the run -----------------------------------------------------------------------
+
+
+def _copy(src, dst):
+    for name in os.listdir(src):
+        s, d = src + "/" + name, dst + "/" + name
+        if os.stat(s)[0] & 0x4000:
+            try:
+                os.mkdir(d)
+            except OSError:
+                pass
+            _copy(s, d)
+        else:
+            with open(s, "rb") as fi, open(d, "wb") as fo:
+                while True:
+                    chunk = fi.read(512)
+                    if not chunk:
+                        break
+                    fo.write(chunk)
+
+
+def _mount():
+    """The board's flash at "/", with the image copied onto it unless it is already there."""
+    dev = Flash(OPTS["flash"])
+    if OPTS.get("format", True):
+        os.VfsLfs2.mkfs(dev)
+    fs = os.VfsLfs2(dev)
+    if OPTS.get("image"):
+        os.mount(fs, "/flash")
+        _copy(OPTS["image"], "/flash")
+        os.umount("/flash")
+    os.umount("/")
+    os.mount(fs, "/")
+    os.chdir("/")
+    sys.path[:] = ["", ".frozen", "/lib"]  # as on an ESP32: frozen modules before /lib
+
+
+def _memory_map():
+    if OPTS.get("mem_map"):
+        import micropython
+
+        micropython.mem_info(1)
+
+
+def run(path):
+    global CLOCK, MASTER
+    with open(path) as f:
+        OPTS.update(json.load(f))
+    OPTS.setdefault("adc", {})
+    CLOCK = Clock(OPTS.get("speed", 1000), OPTS["run_s"])
+    CLOCK.pulse_every = OPTS.get("pulse_every", 0)
+    _mount()
+    MASTER = Master(OPTS.get("master", {}))
+    me = sys.modules["unixboard"]
+    for name in ("machine", "network", "onewire", "ntptime", "socket"):
+        sys.modules[name] = me  # this module holds what each of them has
+    sys.modules["time"] = CLOCK
+    result = {}
+    try:
+        gc.collect()
+        result["harness_bytes"] = gc.mem_alloc()
+        with open("/main.py") as f:
+            source = f.read()
+        exec(source, {"__name__": "__main__"})
+        result["error"] = "main() returned"
+    except Done:
+        result["error"] = None
+    except Exception as e:  # noqa: BLE001 - reported to the test, which fails on it
+        _memory_map()
+        sys.print_exception(e)
+        result["error"] = "%s: %s" % (type(e).__name__, e)
+    gc.collect()
+    _memory_map()
+    result["mem_alloc"], result["mem_free"] = gc.mem_alloc(), gc.mem_free()
+    result["clock_s"] = CLOCK._elapsed_us() // 1000000
+    result["modbus"] = MASTER.stats
+    print("UNIXBOARD " + json.dumps(result))
