@@ -126,6 +126,17 @@ def test_the_demo_restarts_at_once_and_its_zone_page_shows_the_season(tmp_path):
         assert len(explanation.inner_text()) > 20
         _shot(page, "zone")
 
+        # every zone its own valve, and the planner's runs of the season completed on it
+        zones = {z["id"] for z in api.get("/registry/zones").json()}
+        valves = {v["zone_id"]: v["channel"] for v in api.get("/registry/valves").json()}
+        assert set(valves) == zones and len(set(valves.values())) == len(zones), valves
+        for zone, channel in sorted(valves.items()):
+            page.goto(f"{url}/app/#/irrigation/{zone}")
+            page.wait_for_selector("[data-view=irrigation][data-rendered='1']")
+            done = page.locator("tr[data-state=completed]", has_text=f"open valve {channel}")
+            expect(done.first).to_be_visible()
+        _shot(page, "irrigation")
+
         page.goto(f"{url}/app/#/alerts")
         page.wait_for_selector("[data-view=alerts][data-rendered='1']")
         _shot(page, "alerts")
