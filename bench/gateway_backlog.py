@@ -11,18 +11,24 @@ side by side in the same run:
                 the same broker with the same payload size (the link's limit here)
   memory        the gateway process's peak RSS while draining
 
-    .venv/bin/python bench/gateway_backlog.py [--nodes 1000] [--hours 24]
+With --receipts a stand-in for the cloud answers each batch with its receipt at once (storing
+nothing), and the buffer is one whose gateway has seen receipts: its readings then leave only with
+the receipt (forwarder.py), so the drain includes the receipts' round trip.
+
+    .venv/bin/python bench/gateway_backlog.py [--nodes 1000] [--hours 24] [--receipts]
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import sqlite3
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import uuid
 import zlib
@@ -33,8 +39,17 @@ import psutil
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # tests.servers
 
-from furrow.edge.batch import encode_batch, make_batch, make_item
+from furrow.edge.batch import (
+    RECEIPT_STORED,
+    decode_batch,
+    encode_batch,
+    encode_receipt,
+    make_batch,
+    make_item,
+    make_receipt,
+)
 from furrow.edge.payload import make_reading, make_uplink
+from furrow.edge.topics import GW_BATCH, GW_RECEIPT, gateway_filter, gateway_topic
 from furrow.gateway import DurableBuffer, Item
 from tests.servers import MosquittoServer
 
@@ -113,6 +128,39 @@ def _cpu(ps: psutil.Process) -> float:
     return t.user + t.system
 
 
+class ReceiptEcho:
+    """The cloud's receipts without the cloud: every batch on the broker answered at once."""
+
+    def __init__(self, broker: MosquittoServer) -> None:
+        self._broker = broker
+        self._ready = threading.Event()
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._thread = threading.Thread(target=lambda: asyncio.run(self._run()), daemon=True)
+
+    def __enter__(self) -> ReceiptEcho:
+        self._thread.start()
+        if not self._ready.wait(30):
+            raise SystemExit("the receipt echo did not subscribe")
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        assert self._loop is not None
+        self._loop.call_soon_threadsafe(self._task.cancel)
+        self._thread.join(30)
+
+    async def _run(self) -> None:
+        self._loop, self._task = asyncio.get_running_loop(), asyncio.current_task()
+        async with aiomqtt.Client(self._broker.host, self._broker.port, identifier=f"echo-{uuid.uuid4().hex[:6]}") as c:
+            await c.subscribe(gateway_filter("+", GW_BATCH), qos=1)
+            self._ready.set()
+            with contextlib.suppress(asyncio.CancelledError):
+                async for m in c.messages:
+                    raw = bytes(m.payload)
+                    b = decode_batch(zlib.decompress(raw) if raw[:1] == b"\x78" else raw)
+                    receipt = make_receipt(b["batch_id"], RECEIPT_STORED, len(b["items"]))
+                    await c.publish(gateway_topic(b["site"], b["gateway"], GW_RECEIPT), encode_receipt(receipt), qos=1)
+
+
 async def raw_publish(broker: MosquittoServer, payload: bytes, count: int) -> float:
     """Seconds a bare aiomqtt client takes to publish `count` payloads at QoS 1, one after the other."""
     async with aiomqtt.Client(broker.host, broker.port, identifier=f"raw-{uuid.uuid4().hex[:6]}") as client:
@@ -127,6 +175,7 @@ def main() -> None:
     ap.add_argument("--nodes", type=int, default=1000)
     ap.add_argument("--hours", type=float, default=24)
     ap.add_argument("--batch", type=int, default=5000)
+    ap.add_argument("--receipts", action="store_true", help="readings leave the buffer with the cloud's receipt")
     o = ap.parse_args()
     minutes = int(o.hours * 60)
     total = o.nodes * minutes
@@ -134,14 +183,20 @@ def main() -> None:
         tmp = Path(d)
         path = tmp / "buffer.sqlite"
         fill_s = fill(path, o.nodes, minutes)
+        if o.receipts:  # a gateway that has had receipts from this cloud before
+            with contextlib.closing(sqlite3.connect(path)) as db, db:
+                db.execute("UPDATE counters SET value = 1 WHERE name = 'receipts_seen'")
         size = path.stat().st_size
         items = [make_item(uplink(i % o.nodes, i // o.nodes), T0) for i in range(o.batch)]
         sample = encode_batch(make_batch("bench", "gw", "b-1", T0, items))
         compressed = zlib.compress(sample, 6)
         with MosquittoServer() as broker:
             raw_s = asyncio.run(raw_publish(broker, compressed, 50))
-            rate, rss, per_cpu = drain(path, broker, total, o.batch, tmp)
+            with ReceiptEcho(broker) if o.receipts else contextlib.nullcontext():
+                rate, rss, per_cpu = drain(path, broker, total, o.batch, tmp)
     raw_rate = 50 * o.batch / raw_s
+    print("readings leave with the cloud's receipt (a stand-in cloud answers each batch)" if o.receipts
+          else "readings leave at the broker's PUBACK (no receipts seen yet)")
     print(f"backlog: {o.nodes} nodes x {minutes} minutes = {total:,} reports, {size / 1e6:.0f} MB on disk, "
           f"filled in {fill_s:.0f} s ({total / fill_s:,.0f} /s)")
     print(f"batch of {o.batch}: {len(sample) / 1e6:.2f} MB JSON, {len(compressed) / 1e6:.2f} MB compressed")
@@ -151,7 +206,8 @@ def main() -> None:
           f"{raw_rate:,.0f} (bare aiomqtt, QoS 1, same compressed batches, no buffer) |")
     print(f"| drain, reports per CPU second of the gateway | {per_cpu:,.0f} ({total / per_cpu:,.0f} CPU s) | |")
     print(f"| gateway peak RSS while draining | {rss / 1e6:.0f} MB | |")
-    print(json.dumps({"reports": total, "buffer_mb": round(size / 1e6, 1), "fill_reports_s": round(total / fill_s),
+    print(json.dumps({"receipts": o.receipts, "reports": total, "buffer_mb": round(size / 1e6, 1),
+                      "fill_reports_s": round(total / fill_s),
                       "drain_reports_s": round(rate), "drain_s": round(total / rate, 1),
                       "drain_reports_per_cpu_s": round(per_cpu), "drain_cpu_s": round(total / per_cpu, 1),
                       "raw_publish_reports_s": round(raw_rate), "share": round(rate / raw_rate, 4),

@@ -113,7 +113,7 @@ async def open_services(settings: Settings, clock: Clock = now_ms) -> Services:
         async def on_batch(site: str, gateway: str, payload: bytes) -> None:
             try:
                 result = await ingest_batch(payload, store, routes, origin=(site, gateway), events=services.events,
-                                            gaps=services.gaps)
+                                            gaps=services.gaps, clock=clock)
             except (ContractError, StorageRejected) as e:
                 worker.send_receipt(site, gateway, refusal(payload, e))  # refused for good: say so
                 raise

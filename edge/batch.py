@@ -177,12 +177,17 @@ def encode_receipt(r):
     return json.dumps(r).encode()
 
 
+def _parse(field, data):
+    try:
+        return json.loads(data)
+    except (ValueError, UnicodeError, RuntimeError) as e:
+        # RuntimeError: nesting too deep for the parser (RecursionError on CPython)
+        raise ContractError(field, data[:40], "not valid JSON: %s" % e) from None
+
+
 def decode_receipt(data):
     """Parse and check a receipt (see make_receipt); raise ContractError naming the field."""
-    try:
-        r = json.loads(data)
-    except (ValueError, UnicodeError, RuntimeError) as e:
-        raise ContractError("receipt", data[:40], "not valid JSON: %s" % e) from None
+    r = _parse("receipt", data)
     if not isinstance(r, dict):
         raise ContractError("receipt", r, "must be an object")
     check_version(r.get("v"))
@@ -205,10 +210,6 @@ def encode_batch(b):
 
 def decode_batch(data):
     """Parse JSON bytes and check the envelope; items are left to validate_item."""
-    try:
-        b = json.loads(data)
-    except (ValueError, UnicodeError, RuntimeError) as e:
-        # RuntimeError: nesting too deep for the parser (RecursionError on CPython)
-        raise ContractError("batch", data[:40], "not valid JSON: %s" % e) from None
+    b = _parse("batch", data)
     validate_envelope(b)
     return b

@@ -147,7 +147,8 @@ class Gateway:
     @property
     def ready(self) -> bool:
         """Connected to both brokers with every subscription acknowledged."""
-        return bool(self.source.subscribed and self.cloud.connected and self.relay.subscribed)
+        mqtt_up = self.https is not None or self.forwarder.subscribed  # receipts come on the cloud link
+        return bool(self.source.subscribed and self.cloud.connected and self.relay.subscribed and mqtt_up)
 
     def close(self) -> None:
         """Close the buffer (after `run` returned)."""
@@ -164,8 +165,11 @@ class Gateway:
     def stats(self) -> dict[str, Any]:
         """Counters for dashboards and tests.
 
-        Keys: received, duplicates, quarantined, forwarded, pending, dropped
-        (from the buffer, kept across restarts), oldest_rx_ms,
+        Keys: received, duplicates, quarantined, forwarded (stored by the cloud:
+        its receipt came), pending (not yet), in_flight (sent, waiting for the
+        receipt), dropped (the quota), flooded (node budgets), gaps_unconfirmed
+        (readings not forwarded whose report the cloud has not confirmed yet,
+        {reason: {node: n}}; all from the buffer, kept across restarts), oldest_rx_ms,
         commands_relayed, cancels_relayed, commands_invalid, commands_expired, acks_relayed,
         heartbeats_sent, warnings (broker setups that would lose data: broker_check.py),
         and the per-stage detail: modbus (health per node), farm, cloud,
@@ -179,6 +183,9 @@ class Gateway:
         return {
             "received": b["received"],
             "dropped": b["dropped"],
+            "flooded": b["flooded"],
+            "in_flight": b["in_flight"],
+            "gaps_unconfirmed": b["gaps_unconfirmed"],
             "oldest_rx_ms": self.buffer.oldest_rx_ms(),
             "commands_expired": relay["commands_expired"],
             "duplicates": b["duplicates"],

@@ -2,8 +2,10 @@
 
 One SQLite file in WAL mode. Readings are keyed UNIQUE(node, seq), so a report
 that arrives twice (a redelivered MQTT message, a Modbus image polled again)
-is stored once. Rows leave the buffer only when the cloud broker has
-acknowledged the batch that carried them.
+is stored once. Rows leave the buffer only when the cloud has stored the
+batch that carried them (its receipt: forwarder.py); until then a sent row
+carries its batch id and when it went, so a batch whose receipt never comes
+goes again.
 
 Why ``synchronous=FULL``: in WAL mode ``NORMAL`` survives a process crash but
 not a power cut (the WAL is fsynced only at checkpoints), and a gateway on a
@@ -19,25 +21,28 @@ store it a second time.
 
 Bounded: a quota (rows and bytes) is enforced in the transaction that
 inserts; past it the oldest readings of the lowest priority go first, are
-counted (``dropped``) and kept per node until the forwarder has reported
-them to the cloud. Ingest never blocks on a full buffer, and commands never
-touch it.
+counted (``dropped``) and go into the gap log (gaps.py) with the node's
+flood and quarantine drops, until the cloud has stored the report. Ingest
+never blocks on a full buffer, and commands never touch it.
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import sqlite3
 import threading
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any, NamedTuple
 
 import orjson
 
 from furrow.clock import Clock, system_clock
-from furrow.edge.batch import make_item
+from furrow.edge.batch import GAP_FLOOD, GAP_QUARANTINE, GAP_QUOTA, make_item
 
+from .buffer_file import open_file
+from .gaps import Drop, GapLog
 from .recovery import salvage
 
 log = logging.getLogger(__name__)
@@ -46,48 +51,8 @@ log = logging.getLogger(__name__)
 # and a node spewing garbage must not fill the disk the readings need.
 QUARANTINE_KEEP = 10_000
 
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS readings (
-    id      INTEGER PRIMARY KEY AUTOINCREMENT,
-    node    TEXT    NOT NULL,
-    seq     INTEGER NOT NULL,
-    rx_ms   INTEGER NOT NULL,
-    flags   TEXT    NOT NULL,
-    payload TEXT    NOT NULL,
-    UNIQUE (node, seq)
-);
-CREATE TABLE IF NOT EXISTS quarantine (
-    id      INTEGER PRIMARY KEY AUTOINCREMENT,
-    rx_ms   INTEGER NOT NULL,
-    source  TEXT    NOT NULL,
-    reason  TEXT    NOT NULL,
-    raw     BLOB    NOT NULL
-);
-CREATE TABLE IF NOT EXISTS done (
-    node    TEXT    NOT NULL,
-    seq     INTEGER NOT NULL,
-    ms      INTEGER NOT NULL,
-    PRIMARY KEY (node, seq)
-) WITHOUT ROWID;
-CREATE INDEX IF NOT EXISTS done_ms ON done (ms);
-CREATE TABLE IF NOT EXISTS unreported_drops (
-    node    TEXT PRIMARY KEY,
-    count   INTEGER NOT NULL,
-    min_seq INTEGER NOT NULL,
-    max_seq INTEGER NOT NULL
-);
-CREATE TABLE IF NOT EXISTS ack_outbox (
-    id      INTEGER PRIMARY KEY AUTOINCREMENT,
-    raw     BLOB    NOT NULL
-);
-CREATE TABLE IF NOT EXISTS counters (
-    name    TEXT PRIMARY KEY,
-    value   INTEGER NOT NULL
-);
-"""
-_COUNTERS = ("received", "duplicates", "forwarded", "quarantined", "dropped")
-# Row ids bound into one statement (SQLite allows 32,766 variables since 3.32, 999 before).
-_IDS_PER_STATEMENT = 900
+# Row ids passed as one JSON array: one statement for a whole batch, not one per row.
+_IDS = "(SELECT value FROM json_each(?))"
 # Forwarded keys are pruned from `done` at most this often.
 PRUNE_EVERY_MS = 60_000
 
@@ -147,28 +112,12 @@ class DurableBuffer:
             self._db = self._open()
         except sqlite3.DatabaseError as e:
             self._db = self._recover(e)
+        self._gaps = GapLog(self._db)
         (self._pending,) = self._db.execute("SELECT COUNT(*) FROM readings").fetchone()
         (self._page_size,) = self._db.execute("PRAGMA page_size").fetchone()
 
     def _open(self) -> sqlite3.Connection:
-        # isolation_level=None: we issue BEGIN/COMMIT ourselves, one per call.
-        db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
-        try:
-            (check,) = db.execute("PRAGMA quick_check(1)").fetchone()
-            if check != "ok":
-                raise sqlite3.DatabaseError(f"quick_check: {check}")
-            db.execute("PRAGMA journal_mode=WAL")
-            db.execute("PRAGMA synchronous=FULL")
-            db.executescript(_SCHEMA)
-            columns = {row[1] for row in db.execute("PRAGMA table_info(readings)")}
-            if "prio" not in columns:  # a buffer file from before priorities
-                db.execute("ALTER TABLE readings ADD COLUMN prio INTEGER NOT NULL DEFAULT 0")
-            db.execute("CREATE INDEX IF NOT EXISTS readings_prio ON readings (prio, id)")
-            db.executemany("INSERT OR IGNORE INTO counters (name, value) VALUES (?, 0)", [(c,) for c in _COUNTERS])
-        except BaseException:
-            db.close()
-            raise
-        return db
+        return open_file(self.path, self._clock())
 
     def _recover(self, error: sqlite3.DatabaseError) -> sqlite3.Connection:
         """A corrupt file (an SD card's bad block, a torn write): move it aside,
@@ -202,11 +151,27 @@ class DurableBuffer:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-    def _rollback(self) -> None:
-        # A failed COMMIT may already have rolled back; a second ROLLBACK would
-        # raise and hide the error that matters.
-        if self._db.in_transaction:
-            self._db.execute("ROLLBACK")
+    @contextlib.contextmanager
+    def _transaction(self, durable: bool = True) -> Iterator[None]:
+        """One write transaction; the caller holds the lock. `durable=False` commits without the
+        fsync (WAL, synchronous=NORMAL): for what only decides when a row goes again, which a
+        power cut may cost a resend, never a reading; the next full commit makes it durable too."""
+        if not durable:
+            self._db.execute("PRAGMA synchronous=NORMAL")
+        try:
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                yield
+                self._db.execute("COMMIT")
+            except BaseException:
+                # A failed COMMIT may already have rolled back; a second ROLLBACK would
+                # raise and hide the error that matters.
+                if self._db.in_transaction:
+                    self._db.execute("ROLLBACK")
+                raise
+        finally:
+            if not durable:
+                self._db.execute("PRAGMA synchronous=FULL")
 
     def _bump(self, name: str, by: int) -> None:
         if by:
@@ -217,9 +182,10 @@ class DurableBuffer:
         items: Iterable[Item | tuple],
         quarantined: Iterable[Quarantined | tuple] = (),
         acks: Iterable[bytes] = (),
+        drops: Iterable[Drop] = (),
     ) -> int:
-        """Store readings (and quarantined inputs, and command acks for the
-        cloud) in one transaction.
+        """Store readings (and quarantined inputs, command acks for the cloud,
+        and the readings not forwarded for the gap log) in one transaction.
 
         Returns how many readings were new; a (node, seq) already buffered is
         counted as a duplicate and ignored. When this returns, the rows are on
@@ -234,9 +200,9 @@ class DurableBuffer:
             # (docs/performance.md); orjson takes about half the CPU per stored row.
             rows.append((node, seq, rx_ms, _text(flags), _text(uplink), prio, node, seq))
         bad = [(self._clock(), source, reason, bytes(raw)) for raw, source, reason in quarantined]
+        drops = list(drops)
         with self._lock:
-            self._db.execute("BEGIN IMMEDIATE")
-            try:
+            with self._transaction():
                 before = self._db.total_changes
                 self._db.executemany(
                     "INSERT OR IGNORE INTO readings (node, seq, rx_ms, flags, payload, prio)"
@@ -251,11 +217,10 @@ class DurableBuffer:
                 ack_rows = [(bytes(a),) for a in acks]
                 if ack_rows:
                     self._db.executemany("INSERT INTO ack_outbox (raw) VALUES (?)", ack_rows)
+                if drops:
+                    self._gaps.record(drops, self._clock())
+                    self._bump("flooded", sum(d.reason == GAP_FLOOD for d in drops))
                 dropped = self._enforce_quota(inserted) if inserted else 0
-                self._db.execute("COMMIT")
-            except BaseException:
-                self._rollback()
-                raise
             self._pending += inserted - dropped
         return inserted
 
@@ -284,18 +249,16 @@ class DurableBuffer:
         self._db.executemany(
             "INSERT OR IGNORE INTO done (node, seq, ms) VALUES (?, ?, ?)", [(n, q, ms) for _, n, q in victims]
         )
-        self._db.executemany(
-            "INSERT INTO unreported_drops (node, count, min_seq, max_seq) VALUES (?, 1, ?, ?)"
-            " ON CONFLICT (node) DO UPDATE SET count = count + 1,"
-            " min_seq = MIN(min_seq, excluded.min_seq), max_seq = MAX(max_seq, excluded.max_seq)",
-            [(n, q, q) for _, n, q in victims],
-        )
+        self._gaps.record([Drop(n, GAP_QUOTA, q) for _, n, q in victims], ms)
         self._bump("dropped", len(victims))
         return len(victims)
 
-    def quarantine(self, raw: bytes, source: str, reason: str) -> None:
-        """Keep an input that broke the contract, with its source and reason."""
-        self.put_many((), [Quarantined(raw, source, reason)])
+    def quarantine(self, raw: bytes, source: str, reason: str, node: str | None = None,
+                   seq: int | None = None) -> None:
+        """Keep an input that broke the contract, with its source and reason. A report of `node`
+        (seq `seq`) is a reading not forwarded as well: the gap log reports it to the cloud."""
+        drops = [Drop(node, GAP_QUARANTINE, seq)] if node is not None else []
+        self.put_many((), [Quarantined(raw, source, reason)], (), drops)
 
     def _insert_quarantine(self, bad: list[tuple[int, str, str, bytes]]) -> None:
         self._db.executemany("INSERT INTO quarantine (rx_ms, source, reason, raw) VALUES (?, ?, ?, ?)", bad)
@@ -305,55 +268,95 @@ class DurableBuffer:
             (QUARANTINE_KEEP,),
         )
 
-    def next_batch(self, limit: int, fresh_since_ms: int | None = None) -> list[tuple[int, dict[str, Any]]]:
-        """Up to `limit` buffered readings as (rowid, batch item), oldest first.
+    def next_batch(self, limit: int, fresh_since_ms: int | None = None,
+                   resend_before_ms: int | None = None) -> list[tuple[int, dict[str, Any]]]:
+        """Up to `limit` readings to send, as (rowid, batch item): first those sent before
+        `resend_before_ms` whose batch's receipt never came, then unsent ones, oldest first.
 
         With `fresh_since_ms`, and more pending than fit in one batch, up to
-        half the batch is the newest readings received since then (newest
-        first), the rest the oldest: the present goes out at once while the
-        backlog drains behind it.
+        half the batch is the newest unsent readings received since then (newest
+        first): the present goes out at once while the backlog drains behind it.
         """
         sql = "SELECT id, rx_ms, flags, payload FROM readings"
         with self._lock:
-            fresh: list[Any] = []
-            if fresh_since_ms is not None and self._pending > limit:
-                newest = self._db.execute(sql + " ORDER BY id DESC LIMIT ?", (max(1, limit // 2),)).fetchall()
-                fresh = [r for r in newest if r[1] >= fresh_since_ms]
-            oldest = self._db.execute(sql + " ORDER BY id LIMIT ?", (limit - len(fresh),)).fetchall()
-        taken = {r[0] for r in fresh}
-        rows = fresh + [r for r in oldest if r[0] not in taken]
+            rows = []
+            if resend_before_ms is not None:
+                rows = self._db.execute(sql + " WHERE batch IS NOT NULL AND sent_ms < ? ORDER BY sent_ms, id LIMIT ?",
+                                        (resend_before_ms, limit)).fetchall()
+            if fresh_since_ms is not None and self._pending > limit and len(rows) < limit:
+                newest = self._db.execute(sql + " WHERE batch IS NULL ORDER BY id DESC LIMIT ?",
+                                          (max(1, (limit - len(rows)) // 2),)).fetchall()
+                rows += [r for r in newest if r[1] >= fresh_since_ms]
+            taken = {r[0] for r in rows}
+            oldest = self._db.execute(sql + " WHERE batch IS NULL ORDER BY id LIMIT ?", (limit - len(rows),)).fetchall()
+        rows += [r for r in oldest if r[0] not in taken]
         return [
             (rowid, make_item(orjson.loads(payload), rx_ms, orjson.loads(flags)))
             for rowid, rx_ms, flags, payload in rows
         ]
 
-    def mark_forwarded(self, rowids: Iterable[int]) -> int:
-        """Drop readings the cloud has acknowledged, remembering their keys for
-        the dedup window; returns how many were dropped."""
-        ids = list(rowids)
-        ms = self._clock()
+    def next_gaps(self, resend_before_ms: int | None = None) -> list[tuple[int, dict[str, Any]]]:
+        """Gap reports to send (gaps.py), as (id, report)."""
         with self._lock:
-            self._db.execute("BEGIN IMMEDIATE")
-            try:
-                deleted = 0
-                # A statement per chunk of ids, not per row: a drained batch is 5,000 rows, and one
-                # INSERT and one DELETE per row were a fifth of the drain's CPU (docs/performance.md).
-                for i in range(0, len(ids), _IDS_PER_STATEMENT):
-                    chunk = ids[i:i + _IDS_PER_STATEMENT]
-                    marks = ",".join("?" * len(chunk))
-                    self._db.execute("INSERT OR IGNORE INTO done (node, seq, ms)"
-                                     f" SELECT node, seq, ? FROM readings WHERE id IN ({marks})", (ms, *chunk))
-                    deleted += self._db.execute(f"DELETE FROM readings WHERE id IN ({marks})", chunk).rowcount
-                self._bump("forwarded", deleted)
-                # abs: a wall clock stepped back prunes at once rather than not for hours
-                if abs(ms - self._pruned_at_ms) > PRUNE_EVERY_MS:
-                    self._pruned_at_ms = ms
-                    self._db.execute("DELETE FROM done WHERE ms < ?", (ms - self._dedup_window_ms,))
-                self._db.execute("COMMIT")
-            except BaseException:
-                self._rollback()
-                raise
-            self._pending -= deleted
+            return self._gaps.due(resend_before_ms)
+
+    def sent(self, batch: str, rowids: Iterable[int], gap_ids: Iterable[int], sent_ms: int) -> None:
+        """These readings and gap reports are going out in `batch`: they wait for its receipt."""
+        with self._lock, self._transaction(durable=False):
+            self._db.execute(f"UPDATE readings SET batch = ?, sent_ms = ? WHERE id IN {_IDS}",
+                             (batch, sent_ms, _text(list(rowids))))
+            self._gaps.sent(gap_ids, batch, sent_ms)
+
+    def unsent(self, batch: str) -> None:
+        """`batch` never reached the cloud broker: its readings go with the next batch."""
+        with self._lock, self._transaction(durable=False):
+            self._db.execute("UPDATE readings SET batch = NULL, sent_ms = NULL WHERE batch = ?", (batch,))
+            self._gaps.unsent(batch)
+
+    def stored(self, batch: str) -> tuple[int, int | None]:
+        """The cloud stored `batch`: its readings and gap reports leave the buffer. Returns how
+        many readings left and when the batch was sent (None when none of its rows is here)."""
+        with self._lock:
+            (sent_ms,) = self._db.execute("SELECT MAX(sent_ms) FROM readings WHERE batch = ?", (batch,)).fetchone()
+            return self._forwarded("batch = ?", batch, batch, receipt=True), sent_ms
+
+    def waiting(self) -> bool:
+        """Whether any reading or gap report was sent and waits for its receipt."""
+        with self._lock:
+            (rows,) = self._db.execute("SELECT EXISTS (SELECT 1 FROM readings WHERE batch IS NOT NULL)").fetchone()
+            (gaps,) = self._db.execute("SELECT EXISTS (SELECT 1 FROM gaps WHERE batch > '')").fetchone()
+        return bool(rows or gaps)
+
+    def receipts_seen(self) -> bool:
+        """Whether the cloud has ever sent a receipt (an older cloud sends none)."""
+        with self._lock:
+            (seen,) = self._db.execute("SELECT value FROM counters WHERE name = 'receipts_seen'").fetchone()
+        return bool(seen)
+
+    def mark_forwarded(self, rowids: Iterable[int], batch: str | None = None) -> int:
+        """Drop readings the cloud has (by its broker's PUBACK, for a cloud that sends no
+        receipts), with the gap reports of `batch`; returns how many readings were dropped."""
+        with self._lock:
+            return self._forwarded(f"id IN {_IDS}", _text(list(rowids)), batch)
+
+    def _forwarded(self, where: str, arg: object, batch: str | None, receipt: bool = False) -> int:
+        """Drop the readings `where` picks (the cloud has them), remembering their keys for the
+        dedup window; under the lock. Set-based: one statement each, whatever the batch's size."""
+        ms = self._clock()
+        with self._transaction():
+            self._db.execute("INSERT OR IGNORE INTO done (node, seq, ms)"
+                             f" SELECT node, seq, ? FROM readings WHERE {where}", (ms, arg))
+            deleted = self._db.execute(f"DELETE FROM readings WHERE {where}", (arg,)).rowcount
+            self._bump("forwarded", deleted)
+            if batch is not None:
+                self._gaps.stored(batch)
+            if receipt:
+                self._db.execute("UPDATE counters SET value = 1 WHERE name = 'receipts_seen'")
+            # abs: a wall clock stepped back prunes at once rather than not for hours
+            if abs(ms - self._pruned_at_ms) > PRUNE_EVERY_MS:
+                self._pruned_at_ms = ms
+                self._db.execute("DELETE FROM done WHERE ms < ?", (ms - self._dedup_window_ms,))
+        self._pending -= deleted
         return deleted
 
     def put_acks(self, raws: Iterable[bytes]) -> None:
@@ -368,42 +371,13 @@ class DurableBuffer:
 
     def acks_sent(self, ids: Iterable[int]) -> None:
         """The cloud broker acknowledged these acks: forget them."""
-        with self._lock:
-            self._db.execute("BEGIN IMMEDIATE")
-            try:
-                self._db.executemany("DELETE FROM ack_outbox WHERE id = ?", [(i,) for i in ids])
-                self._db.execute("COMMIT")
-            except BaseException:
-                self._rollback()
-                raise
+        with self._lock, self._transaction():
+            self._db.executemany("DELETE FROM ack_outbox WHERE id = ?", [(i,) for i in ids])
 
     def ack_count(self) -> int:
         with self._lock:
             (n,) = self._db.execute("SELECT COUNT(*) FROM ack_outbox").fetchone()
         return int(n)
-
-    def unreported_drops(self) -> dict[str, dict[str, int]]:
-        """Readings dropped by the quota and not yet reported to the cloud:
-        {node: {"count", "min_seq", "max_seq"}}."""
-        with self._lock:
-            rows = self._db.execute("SELECT node, count, min_seq, max_seq FROM unreported_drops").fetchall()
-        return {n: {"count": c, "min_seq": lo, "max_seq": hi} for n, c, lo, hi in rows}
-
-    def drops_reported(self, reported: dict[str, dict[str, int]]) -> None:
-        """The cloud acknowledged a report of these drops: forget them (drops
-        counted since then stay)."""
-        with self._lock:
-            self._db.execute("BEGIN IMMEDIATE")
-            try:
-                for node, d in reported.items():
-                    self._db.execute(
-                        "UPDATE unreported_drops SET count = count - ? WHERE node = ?", (d["count"], node)
-                    )
-                self._db.execute("DELETE FROM unreported_drops WHERE count <= 0")
-                self._db.execute("COMMIT")
-            except BaseException:
-                self._rollback()
-                raise
 
     def oldest_rx_ms(self) -> int | None:
         """When the oldest pending reading arrived (None when empty)."""
@@ -423,17 +397,25 @@ class DurableBuffer:
             for rx_ms, source, reason, raw in rows
         ]
 
-    def stats(self) -> dict[str, int]:
-        """Counts kept across restarts: pending, received, duplicates,
-        forwarded_total, quarantined, dropped (by the quota)."""
+    def stats(self) -> dict[str, Any]:
+        """Counts kept across restarts: pending (not yet stored by the cloud), in_flight (of
+        those, sent and waiting for a receipt), received, duplicates, forwarded_total (stored
+        by the cloud), quarantined, dropped (by the quota), flooded (refused by a node's
+        budget), and gaps_unconfirmed ({reason: {node: readings}} the cloud has not confirmed)."""
         with self._lock:
             counters = dict(self._db.execute("SELECT name, value FROM counters").fetchall())
             pending = self._pending
+            (in_flight,) = self._db.execute("SELECT COUNT(*) FROM readings WHERE batch IS NOT NULL").fetchone()
+            unconfirmed = self._gaps.totals()
         return {
             "pending": pending,
+            "in_flight": in_flight,
             "dropped": counters["dropped"],
             "received": counters["received"],
             "duplicates": counters["duplicates"],
             "forwarded_total": counters["forwarded"],
             "quarantined": counters["quarantined"],
+            "flooded": counters["flooded"],
+            "gaps_unconfirmed": unconfirmed,
         }
+

@@ -113,7 +113,6 @@ class CloudLink:
                     log.info("connected to cloud broker %s", self._config.cloud_broker.host)
                     await client.publish(self.status_topic, self._status(STATUS_ONLINE), qos=1, retain=True)
                     await self._session(client, stop)
-                    await self._close(client)
                     return
             except* aiomqtt.MqttError as eg:
                 if self.connected:
@@ -140,15 +139,19 @@ class CloudLink:
 
     async def _session(self, client: aiomqtt.Client, stop: asyncio.Event) -> None:
         async with asyncio.TaskGroup() as tg:
+            router = tg.create_task(self._route(client), name="cloud messages")
             tasks = [tg.create_task(s.session(client), name=f"cloud {s.name}") for s in self._stages]
-            tasks.append(tg.create_task(self._route(client), name="cloud messages"))
             watcher = tg.create_task(stop.wait(), name="cloud stop")
             # A stage that raises makes the TaskGroup cancel us here and
             # re-raise its error; otherwise we wake when stop is set.
-            await asyncio.wait([watcher, *tasks], return_when=asyncio.FIRST_COMPLETED)
+            await asyncio.wait([watcher, router, *tasks], return_when=asyncio.FIRST_COMPLETED)
             watcher.cancel()
             for t in tasks:
                 await cancel_and_wait(t)  # a stage that missed one cancellation would hold the link open
+            if stop.is_set():
+                # The stages finish their work while messages still come in (the last batches' receipts).
+                await self._close(client)
+            await cancel_and_wait(router)
         if not stop.is_set():
             # Stages run until cancelled; one that returned leaves the link
             # half-served, so start the session over.

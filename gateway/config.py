@@ -250,6 +250,10 @@ class GatewayConfig(_Model):
     buffer_path: Path
     forward_batch_size: int = Field(default=500, ge=1, le=MAX_ITEMS)
     forward_interval: Duration = timedelta(seconds=1)
+    # A sent batch stays in the buffer until the cloud's receipt for it. One still without a
+    # receipt goes again once the cloud has answered a batch sent this much later; with nothing
+    # else to send, an empty batch goes this often to ask (forwarder.py).
+    receipt_wait: Duration = timedelta(seconds=60)
     # zlib-compress batch payloads (the receiver tells them by the zlib
     # header byte 0x78; JSON starts with "{").
     compress: bool = True

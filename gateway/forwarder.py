@@ -1,19 +1,33 @@
-"""The forwarder: buffered readings to the cloud in batches, at least once.
+"""The forwarder: buffered readings to the cloud in batches, kept until the cloud has stored them.
 
-A batch's rows leave the buffer only after the cloud broker's PUBACK for the
-batch (aiomqtt's QoS 1 ``publish`` returns when the PUBACK arrives). A batch
-whose PUBACK never came is sent again, under a new batch id, after the link
-is back; the cloud stores each (node, seq) once, so a repeat costs bandwidth,
-never a double reading.
+A batch's readings leave the buffer only when the cloud's receipt for it
+arrives (edge/batch.py): on ``gw/{gateway}/receipt`` over MQTT, or as the
+answer to the POST over HTTPS. The cloud broker's PUBACK only says the
+broker has the batch; a broker that crashes before its next save loses what
+it queued, so that cannot stand for storage. Until its receipt, a sent row
+carries its batch id and when it went (buffer.py).
+
+When does a batch go again? When the cloud has answered a batch sent later
+(by `receipt_wait` or more): the cloud handles a gateway's batches in order,
+with `receipt_wait` of slack for several workers, so an earlier batch still
+without a receipt was lost on the way. When the cloud is down nothing comes
+back and nothing is sent again (the broker queues what it has). When nothing
+new is left to send and batches wait for receipts, an empty batch goes every
+`receipt_wait`: its receipt says the cloud is back and lets the lost ones go
+again. The cloud stores each (node, seq) and each gap report once, so a
+batch sent twice costs bandwidth, never a double reading.
+
+A cloud from before receipts sends none: until the first receipt ever (the
+buffer remembers it), a batch leaves at the broker's PUBACK as it used to.
 
 Payloads are zlib-compressed when ``compress`` is on: the receiver tells a
 compressed batch by its first byte, the zlib header 0x78 (JSON starts with
-"{"). Readings the quota dropped are reported in the batch envelope
-(``"dropped": {node: {"count", "min_seq", "max_seq"}}``, an additive key)
-and forgotten only once a batch carrying them was acknowledged.
+"{"). The readings the gateway did not forward go as gap reports
+(gaps.py) in the batches, and leave the gap log with the batch's receipt.
 
-The same batches can go by HTTPS POST instead (`HttpsForwarder`): a 2xx
-response is the acknowledgement; 503, 429 and network errors back off.
+The same batches can go by HTTPS POST instead (`HttpsForwarder`): the answer
+must be the batch's receipt; 503, 429, network errors and any other answer
+back off and go again.
 """
 
 from __future__ import annotations
@@ -22,6 +36,7 @@ import asyncio
 import logging
 import ssl
 import zlib
+from collections import OrderedDict
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -29,8 +44,16 @@ import aiomqtt
 import httpx
 
 from furrow.clock import Clock, system_clock
-from furrow.edge.batch import encode_batch, make_batch
-from furrow.edge.topics import GW_BATCH, gateway_topic
+from furrow.edge.batch import (
+    RECEIPT_REFUSED,
+    RECEIPT_STORED,
+    decode_receipt,
+    encode_batch,
+    make_batch,
+    make_receipt,
+)
+from furrow.edge.errors import ContractError
+from furrow.edge.topics import GW_BATCH, GW_RECEIPT, gateway_topic
 
 from .buffer import DurableBuffer
 from .cloud_link import backoff_delay
@@ -38,9 +61,16 @@ from .config import GatewayConfig, HttpsSinkConfig
 
 log = logging.getLogger(__name__)
 
+Send = Callable[[bytes], Awaitable[dict[str, Any] | None]]
+"""Send a batch; return its receipt when the transport answers with one (HTTPS), else None.
+Raises when the batch did not get through."""
+SENT_REMEMBERED = 4096  # batch ids kept with when they went (for receipts that come back)
+RECEIPT_POLL_S = 0.05  # how often a stopping gateway looks whether the last receipts came
+
 
 class Forwarder:
-    """Cloud stage: drains the durable buffer into batches on the cloud topic."""
+    """Cloud stage: drains the durable buffer into batches on the cloud topic and takes the
+    cloud's receipts for them."""
 
     name = "forwarder"
 
@@ -50,28 +80,52 @@ class Forwarder:
         self._config = config
         self._gw = config.gateway_id
         self.topic = gateway_topic(config.site, config.gateway_id, GW_BATCH, config.topic_root)
+        self.receipt_topic = gateway_topic(config.site, config.gateway_id, GW_RECEIPT, config.topic_root)
+        self._wait_ms = int(config.receipt_wait.total_seconds() * 1000)
         # Batch ids sort in sending order: process start time, then a counter,
         # both zero-padded. Unique across restarts unless the clock steps back.
         self._epoch_ms = clock()
         self._counter = 0
-        self.counts = {"batches": 0, "items": 0, "bytes": 0, "buffer_errors": 0}
+        self._sent: OrderedDict[str, int] = OrderedDict()  # batch id -> sent at (Unix ms), newest last
+        self._answered_ms: int | None = None  # when the newest batch the cloud answered was sent
+        self._probed_ms: int | None = None
+        self.receipts = buffer.receipts_seen()
+        self._https = config.forward_via == "https"  # the answer to a POST is always its receipt
+        self.counts = {"batches": 0, "items": 0, "bytes": 0, "buffer_errors": 0, "receipts": 0, "stored": 0,
+                       "refused": 0, "receipts_invalid": 0, "probes": 0}
         self.last_batch_id: str | None = None
+        self.subscribed = False  # SUBACK for the receipt topic on the current cloud connection
 
     def next_batch_id(self) -> str:
         self._counter += 1
         return f"{self._gw}-{self._epoch_ms:013d}-{self._counter:08d}"
 
+    @property
+    def topics(self) -> tuple[str, ...]:
+        """What the cloud link hands the forwarder (`on_message`): its receipts."""
+        return (self.receipt_topic,)
+
     async def session(self, client: aiomqtt.Client) -> None:
         """Forward until cancelled; an MqttError means the link broke."""
-        await self.run_sender(self._mqtt_sender(client))
+        await client.subscribe(self.receipt_topic, qos=1)
+        self.subscribed = True
+        try:
+            await self.run_sender(self._mqtt_sender(client))
+        finally:
+            self.subscribed = False
 
-    def _mqtt_sender(self, client: aiomqtt.Client) -> Callable[[bytes], Awaitable[None]]:
+    async def on_message(self, message: aiomqtt.Message) -> None:
+        """A receipt on ``gw/{gateway}/receipt`` (the cloud link routes it here)."""
+        payload = message.payload
+        await self.on_receipt(payload if isinstance(payload, bytes) else str(payload).encode())
+
+    def _mqtt_sender(self, client: aiomqtt.Client) -> Send:
         async def send(payload: bytes) -> None:
             await client.publish(self.topic, payload, qos=1)
 
         return send
 
-    async def run_sender(self, send: Callable[[bytes], Awaitable[None]]) -> None:
+    async def run_sender(self, send: Send) -> None:
         interval = self._config.forward_interval.total_seconds()
         limit = self._config.forward_batch_size
         while True:
@@ -82,58 +136,139 @@ class Forwarder:
                 await asyncio.sleep(interval)
 
     async def close(self, client: aiomqtt.Client) -> None:
-        """Final flush at shutdown: send what is buffered while the link is up
-        (the cloud link bounds how long this may take)."""
+        """Final flush at shutdown: send what is buffered while the link is up, then wait for
+        the receipts of what went (the cloud link bounds how long this may take; what is still
+        waiting at the end waits on disk, and goes again after the restart if it must)."""
         send = self._mqtt_sender(client)
-        while await self.forward_once(send):
+        while await self.forward_once(send, probe=False):
             pass
+        while self.receipts and await asyncio.to_thread(self._buffer.waiting):
+            await asyncio.sleep(RECEIPT_POLL_S)
 
     def encode(self, batch: dict[str, Any]) -> bytes:
         data = encode_batch(batch)
         return zlib.compress(data, 6) if self._config.compress else data
 
-    async def forward_once(self, send: Callable[[bytes], Awaitable[None]] | aiomqtt.Client) -> int:
-        """Send one batch (fresh readings first, then the oldest); returns how
-        many readings went. `send` raises when the batch was not acknowledged."""
+    def resend_before(self) -> int | None:
+        """Batches sent before this (Unix ms) that have no receipt go again: the cloud has answered
+        one sent `receipt_wait` or more after them. None until the cloud has answered any."""
+        return None if self._answered_ms is None else self._answered_ms - self._wait_ms
+
+    async def forward_once(self, send: Send | aiomqtt.Client, probe: bool = True) -> int:
+        """Send one batch (readings due again first, then fresh ones, then the oldest, and the
+        gap reports); returns how many readings went. `send` raises when the batch did not get
+        through; then its readings go with the next batch. With nothing to send while batches
+        wait for receipts, an empty batch goes every `receipt_wait` (`probe`)."""
         if isinstance(send, aiomqtt.Client):
             send = self._mqtt_sender(send)
         now = self._clock()
         fresh_since = now - int(self._config.fresh_window.total_seconds() * 1000)
+        again = self.resend_before()
         try:
-            rows = await asyncio.to_thread(self._buffer.next_batch, self._config.forward_batch_size, fresh_since)
-            drops = await asyncio.to_thread(self._buffer.unreported_drops)
+            rows = await asyncio.to_thread(self._buffer.next_batch, self._config.forward_batch_size, fresh_since,
+                                           again)
+            gaps = await asyncio.to_thread(self._buffer.next_gaps, again)
         except Exception as e:  # a disk error is logged and retried, never fatal
             self._buffer_error("read", e)
             return 0
-        if not rows and not drops:
+        if not rows and not gaps:
+            if probe and await self._should_probe(now):
+                await self._send(send, [], [], now)
+                self._probed_ms = now
+                self.counts["probes"] += 1
             return 0
+        await self._send(send, rows, gaps, now)
+        return len(rows)
+
+    async def _should_probe(self, now: int) -> bool:
+        if not self.receipts or (self._probed_ms is not None and now - self._probed_ms < self._wait_ms):
+            return False
+        return await asyncio.to_thread(self._buffer.waiting)
+
+    async def _send(self, send: Send, rows: list, gaps: list, now: int) -> None:
         batch_id = self.next_batch_id()
         batch = make_batch(self._config.site, self._gw, batch_id, now, [item for _, item in rows])
-        if drops:
-            batch["dropped"] = drops
+        if gaps:
+            batch["gaps"] = [gap for _, gap in gaps]
         payload = self.encode(batch)
-        await send(payload)
-        # Acknowledged: from here on these readings are the cloud's.
+        rowids = [rowid for rowid, _ in rows]
+        # The rows say which batch they went in while they wait for its receipt (a cloud without
+        # receipts has them dropped at the PUBACK below, so there they need not).
+        waits = self.receipts or self._https
         try:
-            await asyncio.to_thread(self._buffer.mark_forwarded, [rowid for rowid, _ in rows])
-            if drops:
-                await asyncio.to_thread(self._buffer.drops_reported, drops)
+            if (waits and rows) or gaps:
+                await asyncio.to_thread(self._buffer.sent, batch_id, rowids if waits else [], [i for i, _ in gaps],
+                                        now)
         except Exception as e:
-            # They stay buffered and go again later: a duplicate, not a loss.
             self._buffer_error("mark", e)
-            return 0
+            return
+        try:
+            answer = await send(payload)
+        except BaseException:
+            # Not through (or not known to be): its readings go with the next batch.
+            self._buffer.unsent(batch_id)
+            raise
+        self._remember(batch_id, now)
         self.counts["batches"] += 1
         self.counts["items"] += len(rows)
         self.counts["bytes"] += len(payload)
         self.last_batch_id = batch_id
-        return len(rows)
+        if answer is not None:
+            await self.receipt(answer, batch_id)
+        elif not self.receipts:
+            # A cloud that sends no receipts: its broker's PUBACK is all there is.
+            try:
+                await asyncio.to_thread(self._buffer.mark_forwarded, rowids, batch_id)
+            except Exception as e:  # they stay and go again later: a duplicate, not a loss
+                self._buffer_error("mark", e)
+
+    def _remember(self, batch_id: str, sent_ms: int) -> None:
+        self._sent[batch_id] = sent_ms
+        while len(self._sent) > SENT_REMEMBERED:
+            self._sent.popitem(last=False)
+
+    async def on_receipt(self, raw: bytes) -> None:
+        """A receipt from the cloud's receipt topic."""
+        try:
+            receipt = decode_receipt(raw)
+        except ContractError as e:
+            self.counts["receipts_invalid"] += 1
+            log.warning("ignored a receipt that breaks the contract: %s", e)
+            return
+        await self.receipt(receipt)
+
+    async def receipt(self, receipt: dict[str, Any], expected: str | None = None) -> None:
+        """The cloud answered batch `receipt["batch_id"]`: stored, its readings and gap reports
+        leave the buffer; refused, they stay and go again with the batches due (said loudly)."""
+        batch_id = receipt["batch_id"]
+        if expected is not None and batch_id != expected:
+            raise SinkUnavailable(f"the answer is the receipt of {batch_id!r}, not of {expected!r}")
+        self.counts["receipts"] += 1
+        sent_ms = self._sent.pop(batch_id, None)
+        if receipt["status"] == RECEIPT_REFUSED:
+            self.counts["refused"] += 1
+            log.error("the cloud refused batch %s: %s; its readings stay in the buffer and go again",
+                      batch_id, receipt.get("reason"))
+        else:
+            try:
+                n, stored_sent_ms = await asyncio.to_thread(self._buffer.stored, batch_id)
+            except Exception as e:  # the rows stay: sent again, stored once
+                self._buffer_error("receipt", e)
+                return
+            self.counts["stored"] += n
+            sent_ms = sent_ms if sent_ms is not None else stored_sent_ms
+            if not self.receipts:
+                log.info("the cloud sends receipts: batches now stay until the cloud has stored them")
+            self.receipts = True
+        if sent_ms is not None and (self._answered_ms is None or sent_ms > self._answered_ms):
+            self._answered_ms = sent_ms
 
     def _buffer_error(self, what: str, e: Exception) -> None:
         self.counts["buffer_errors"] += 1
         log.error("buffer %s failed: %s", what, e)
 
     def stats(self) -> dict[str, Any]:
-        return {**self.counts, "last_batch_id": self.last_batch_id}
+        return {**self.counts, "last_batch_id": self.last_batch_id, "receipts_expected": self.receipts}
 
 
 class SinkUnavailable(Exception):
@@ -149,10 +284,23 @@ def sink_client(cfg: HttpsSinkConfig) -> httpx.AsyncClient:
     return httpx.AsyncClient(timeout=cfg.timeout.total_seconds(), verify=verify, headers=headers)
 
 
+def receipt_of(response: httpx.Response) -> dict[str, Any]:
+    """The receipt in the cloud's answer to a POSTed batch (its IngestResponse); SinkUnavailable
+    when the answer is not one."""
+    try:
+        body = response.json()
+        if body["status"] == RECEIPT_STORED and isinstance(body["batch_id"], str):
+            return make_receipt(body["batch_id"], RECEIPT_STORED, int(body["accepted"]), len(body["rejected"]),
+                                int(body.get("gaps", 0)))
+    except (ValueError, KeyError, TypeError) as e:
+        raise SinkUnavailable(f"HTTP {response.status_code} but not a receipt: {type(e).__name__}: {e}") from None
+    raise SinkUnavailable(f"HTTP {response.status_code} but not a stored receipt: {response.text[:200]}")
+
+
 class HttpsForwarder:
     """Batches by HTTPS POST (the cloud's /api/v1/ingest/batch), with capped,
-    jittered backoff on 503, 429 and network errors. Shares batching, ids and
-    the buffer bookkeeping with `Forwarder`."""
+    jittered backoff on 503, 429, network errors and answers that are not the
+    batch's receipt. Shares batching, ids and the buffer bookkeeping with `Forwarder`."""
 
     def __init__(self, forwarder: Forwarder, config: GatewayConfig) -> None:
         assert config.https is not None
@@ -170,7 +318,7 @@ class HttpsForwarder:
         self._attempt = 0
         async with self._client() as http:
 
-            async def send(payload: bytes) -> None:
+            async def send(payload: bytes) -> dict[str, Any]:
                 headers = {"content-encoding": "deflate"} if payload[:1] == b"\x78" else {}
                 try:
                     r = await http.post(self._cfg.url, content=payload, headers=headers)
@@ -183,8 +331,11 @@ class HttpsForwarder:
                     # The envelope was refused: a bug on one side. Keep the
                     # readings (never drop silently) and retry slowly.
                     raise SinkUnavailable(f"HTTP {r.status_code}: {r.text[:200]}")
+                # The answer is the receipt: a proxy's or portal's 200 is not the cloud's storage.
+                receipt = receipt_of(r)
                 self.connected = True
                 self._attempt = 0
+                return receipt
 
             while not stop.is_set():
                 try:

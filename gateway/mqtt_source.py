@@ -26,6 +26,7 @@ sends it again when the store's next ``missing`` answer names it.
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import queue
 import threading
@@ -36,10 +37,11 @@ import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 
 from furrow.clock import Clock, system_clock
+from furrow.edge.batch import GAP_FLOOD, GAP_QUARANTINE
 from furrow.edge.commands import decode_ack, decode_status
 from furrow.edge.errors import ContractError
 from furrow.edge.image_rx import decode_chunk, encode_image_ack
-from furrow.edge.payload import decode
+from furrow.edge.payload import SEQ_MAX, decode
 from furrow.edge.topics import (
     NODE_ACK,
     NODE_IMAGE,
@@ -55,6 +57,7 @@ from furrow.retry import AckAfterHandling, Backoff
 from .buffer import DurableBuffer, Item, Quarantined
 from .config import GatewayConfig
 from .flood import NodeBudget
+from .gaps import Drop
 from .images import ImageStore
 from .quality import correct_clock, quality_flags
 
@@ -261,11 +264,12 @@ class MqttSource:
         items: list[Item] = []
         bad: list[Quarantined] = []
         acks: list[tuple[dict[str, Any], bytes]] = []
+        drops: list[Drop] = []  # reports not forwarded (flood, quarantine): the cloud hears of them
         chunks: list[dict[str, Any]] = []
         rx_ms = self._clock()
         for _gen, msg in group:
-            self._classify(msg, rx_ms, items, bad, acks, chunks)
-        if not self._persist(items, bad, [raw for _, raw in acks]):
+            self._classify(msg, rx_ms, items, bad, acks, drops, chunks)
+        if not self._persist(items, bad, [raw for _, raw in acks], drops):
             return  # stopping with nothing stored: leave every message unacked
         if chunks and not self._store_chunks(chunks, rx_ms):
             return
@@ -277,13 +281,13 @@ class MqttSource:
         for gen, msg in group:
             self._acks.ack(self.client, gen, msg)
 
-    def _persist(self, items: list[Item], bad: list[Quarantined], acks: list[bytes]) -> bool:
+    def _persist(self, items: list[Item], bad: list[Quarantined], acks: list[bytes], drops: list[Drop]) -> bool:
         """Commit, retrying while the disk refuses (full, I/O error); the
         messages stay unacknowledged meanwhile, which also stops the broker
         sending more than its in-flight window."""
-        if not items and not bad and not acks:
+        if not items and not bad and not acks and not drops:
             return True
-        return self._retrying(lambda: self._buffer.put_many(items, bad, acks), f"{len(items)} readings")
+        return self._retrying(lambda: self._buffer.put_many(items, bad, acks, drops), f"{len(items)} readings")
 
     def _store_chunks(self, chunks: list[dict[str, Any]], rx_ms: int) -> bool:
         """Commit image chunks to the image store (retrying as `_persist` does), then answer their nodes."""
@@ -326,6 +330,7 @@ class MqttSource:
         items: list[Item],
         bad: list[Quarantined],
         acks: list[tuple[dict[str, Any], bytes]],
+        drops: list[Drop],
         chunks: list[dict[str, Any]],
     ) -> None:
         raw = bytes(msg.payload)
@@ -339,11 +344,13 @@ class MqttSource:
                       f"(only the first {QUARANTINE_HEAD_BYTES} bytes are kept)")
             log.info("quarantined message on %s: %s", topic, reason)
             bad.append(Quarantined(raw[:QUARANTINE_HEAD_BYTES], topic, reason))
+            drops.extend(_report_drop(topic, self._root, GAP_QUARANTINE, None))
             return
         try:
             _kind, _site, node, leaf = parse_topic(topic, self._root)
             if not self.budget.allow(node):
                 self.counts["rate_limited"] += 1
+                drops.extend(_report_drop(topic, self._root, GAP_FLOOD, raw))
                 return
             if leaf == NODE_UP:
                 uplink = decode(raw)
@@ -375,10 +382,11 @@ class MqttSource:
         except ContractError as e:
             log.info("quarantined message on %s: %s", topic, e)
             bad.append(Quarantined(raw, topic, str(e)))
+            drops.extend(_report_drop(topic, self._root, GAP_QUARANTINE, raw))
         except Exception as e:  # a decoder bug is quarantined too, never a crash
             log.exception("unexpected error decoding a message on %s", topic)
             bad.append(Quarantined(raw, topic, f"internal error: {e!r}"))
-
+            drops.extend(_report_drop(topic, self._root, GAP_QUARANTINE, raw))
 
     def _chunk(self, raw: bytes, node: str, topic: str, chunks: list[dict[str, Any]]) -> None:
         try:
@@ -394,3 +402,30 @@ class MqttSource:
 def _check_node(in_payload: str, in_topic: str, topic: str) -> None:
     if in_payload != in_topic:
         raise ContractError("node", in_payload, f"node id in payload {in_payload} does not match topic {topic}")
+
+
+def _report_drop(topic: str, root: str, reason: str, raw: bytes | None) -> list[Drop]:
+    """The gap-log entry of a message not stored: only node reports (``up``) are readings; the
+    node is the topic's (None when the topic names none) and the seq the report's, when `raw`
+    can be decoded far enough to read it."""
+    try:
+        _kind, _site, node, leaf = parse_topic(topic, root)
+    except ContractError:
+        return [Drop(None, reason)] if topic.endswith("/" + NODE_UP) else []
+    if leaf != NODE_UP:
+        return []
+    return [Drop(node, reason, _seq_of(raw) if raw is not None else None)]
+
+
+def _seq_of(raw: bytes) -> int | None:
+    """The seq of a report the gateway did not store: decoded in full when it can be, else read
+    from the JSON it holds; None when neither gives a plausible one."""
+    try:
+        return int(decode(raw)["seq"])
+    except Exception:  # noqa: BLE001 - a report that breaks the contract, read as far as it goes
+        pass
+    try:
+        seq = json.loads(raw).get("seq")
+    except Exception:  # noqa: BLE001 - not JSON (or not an object)
+        return None
+    return seq if isinstance(seq, int) and not isinstance(seq, bool) and 0 <= seq <= SEQ_MAX else None

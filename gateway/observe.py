@@ -31,8 +31,8 @@ BIND_RETRY_S = 30.0
 _COUNTERS = {
     "received": "Readings received (new and duplicate)",
     "duplicates": "Readings received again and stored once",
-    "forwarded": "Readings the cloud acknowledged",
-    "dropped": "Readings dropped by the buffer quota",
+    "forwarded": "Readings the cloud stored (its receipt came)",
+    "dropped": "Readings dropped by the buffer quota (each reported to the cloud)",
     "quarantined": "Inputs that broke the contract, kept in the quarantine",
     "commands_relayed": "Commands delivered to the farm broker",
     "cancels_relayed": "Cancels (contract 1.2) delivered to the farm broker or a Modbus mailbox",
@@ -63,8 +63,15 @@ class _Collector:
         yield refused
         yield CounterMetricFamily(P + "plans_refused", "Plans refused (signature, envelope)",
                                   value=s.get("relay", {}).get("plans_refused", 0))
-        yield CounterMetricFamily(P + "rate_limited", "Node messages refused by the per-node budget (flood)",
-                                  value=s["farm"].get("rate_limited", 0))
+        yield CounterMetricFamily(P + "rate_limited", "Node reports refused by the per-node budget (flood), "
+                                  "kept across restarts", value=s.get("flooded", 0))
+        yield GaugeMetricFamily(P + "buffer_in_flight", "Readings sent and waiting for the cloud's receipt",
+                                value=s.get("in_flight", 0))
+        unconfirmed = GaugeMetricFamily(P + "gaps_unconfirmed", "Readings not forwarded (quota, flood, "
+                                        "quarantine) whose report the cloud has not confirmed", labels=["reason"])
+        for reason, nodes in sorted(s.get("gaps_unconfirmed", {}).items()):
+            unconfirmed.add_metric([reason], sum(nodes.values()))
+        yield unconfirmed
         yield GaugeMetricFamily(P + "commands_signed", "1 when commands must be signed by a trusted cloud key",
                                 value=int(bool(s.get("commands_signed"))))
         yield GaugeMetricFamily(P + "farm_connected", "Connected to the farm broker", value=int(s["farm"]["connected"]))
@@ -98,6 +105,7 @@ def health(stats: dict[str, Any], now: int) -> tuple[int, dict[str, Any]]:
         "farm": stats["farm"]["connected"],
         "cloud": stats["cloud"]["connected"],
         "pending": stats["pending"],
+        "in_flight": stats.get("in_flight", 0),
         "oldest_unsent_age_s": (now - oldest) / 1000 if oldest else 0.0,
         "dropped": stats["dropped"],
         # "unsigned": no trusted cloud keys, anyone on the cloud command topic can open a valve

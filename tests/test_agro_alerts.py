@@ -128,3 +128,18 @@ def test_every_alert_names_its_node_and_gives_its_numbers_units():
     assert text[(AlertKind.FLOW_WHEN_CLOSED, "irr-01/valve 2")] == "irr-01 valve 2 closed but 12.0 L/min flowing"
     assert text[(AlertKind.PEST, "pest-01")] == "pest-01: 14.0 catches per trap per week ≥ threshold 10"
     assert "(TAW 90 mm)" in text[(AlertKind.DRY, "z1")]
+
+
+def test_readings_a_gateway_did_not_forward_raise_an_alert_louder_as_they_grow():
+    """Readings reported not forwarded in a day raise readings-dropped for the node, with each reason's count;
+    past a thousand the alert is critical (escalated, so new again); none, no alert."""
+    def alert(dropped):
+        state = FarmState(now=NOW, nodes=[NodeSnapshot("soil-1", last_seen=NOW, dropped=dropped)])
+        return [a for a in evaluate_alerts(state) if a.kind is AlertKind.READINGS_DROPPED]
+
+    (few,) = alert({"flood": 5, "quarantine": 1})
+    assert (few.subject, few.severity, few.evidence) == ("soil-1", Severity.WARNING, {"flood": 5, "quarantine": 1})
+    assert few.message == "soil-1: 6 readings not stored in 24 h (buffer full 0, over budget 5, quarantined 1)"
+    (many,) = alert({"quota": 1200})
+    assert many.severity is Severity.CRITICAL
+    assert alert({}) == []

@@ -242,8 +242,10 @@ async def test_drought_disease_and_pest_rules_from_weeks_of_readings(tmp_path):
         days = []
         for back in range(1, 22):
             day = midnight - back * DAY
+            # The day's maximum at 13:00 so that no daily reading shares an hour with the wet
+            # hours below (at 15:00, a run between 01:00 and 02:00 UTC mixed 30 °C into one).
             days += [weather(day + 3 * HOUR, 10.0, rain_mm=15.0 if back == 21 else 0.0),
-                     weather(day + 15 * HOUR, 30.0)]
+                     weather(day + 13 * HOUR, 30.0)]
         wet = [weather(now - h * HOUR, 20.0, leaf_pct=100.0) for h in range(10, 0, -1)]
         traps = [trap(now - d * DAY, 10) for d in range(7)]
         await ingest(c, *days, *wet, *traps, soil(now - MINUTE, vwc=30.0), weather(now - MINUTE, 20.0))

@@ -43,3 +43,16 @@ async def test_the_api_shows_a_nodes_drops_per_reason_and_its_unexplained_losses
     assert sorted((x["reason"], x["seqs"]) for x in body["reports"]) == [("flood", [[5, 5]]), ("quota", [[4, 4]])]
     assert body["losses"] == [{"first_seq": 8, "last_seq": 8, "count": 1, "likely_restart": False}]
     assert body["complete"] is True
+
+
+async def test_reported_drops_raise_the_readings_dropped_alert(tmp_path):
+    """A gap report received by the cloud makes the next alert evaluation raise readings-dropped for its node."""
+    flood = make_gap("gw-1-9-1", "soil-07", GAP_FLOOD, 12, [[100, 111]], T0, T0 + 60_000)
+    async with running_app(local_settings(tmp_path)) as client:
+        r = await client.post("/api/v1/ingest/batch", json=dict(batch_of([item(soil_uplink(node="soil-07"))]),
+                                                                 gaps=[flood]))
+        assert r.status_code == 200, r.text
+        assert (await client.post("/api/v1/alerts/evaluate")).status_code == 200
+        alerts = (await client.get("/api/v1/alerts")).json()
+    (dropped,) = [a for a in alerts if a["kind"] == "readings-dropped"]
+    assert (dropped["subject"], dropped["severity"], dropped["evidence"]) == ("soil-07", "warning", {"flood": 12})

@@ -15,7 +15,7 @@ import time
 import pytest
 from playwright.sync_api import Page, expect
 
-from furrow.edge.batch import make_batch, make_item
+from furrow.edge.batch import GAP_FLOOD, make_batch, make_gap, make_item
 from furrow.edge.commands import make_ack
 from furrow.edge.payload import make_reading, make_uplink
 from tests.dashboard_support import CAMERA, SHOTS, SOIL_NODES, ZONE, Farm, login_with_token, new_page, screenshot
@@ -297,6 +297,28 @@ def test_commissioning_view_shows_new_readings_live_and_saves_a_calibration(farm
     expect(page.locator("tr[data-node=soil-09]")).to_have_attribute("data-stale", "1")
     expect(page.locator("tr[data-node=soil-01]")).to_have_attribute("data-stale", "0")
     _shot(page, "nodes")
+    assert page.errors == []
+
+
+def test_a_nodes_page_shows_the_readings_its_gateway_did_not_forward_and_the_unexplained_losses(farm, browser):
+    """Readings a gateway reported not forwarding show on the node's page per reason with their seqs,
+    and a seq missing that nothing explains shows as a loss."""
+    now = int(time.time() * 1000)
+    vwc = [make_reading("vwc_pct", 25.0, depth_cm=10)]
+    items = [make_item(make_uplink("soil-77", "soil", seq, now - (10 - seq) * 60_000, vwc, "0.1.0"), now)
+             for seq in (1, 2, 5)]
+    flood = make_gap("gw-1-dash-1", "soil-77", GAP_FLOOD, 1, [[3, 3]], now - 60_000, now - 60_000)
+    with farm.client("gateway") as gw:
+        r = gw.post("/ingest/batch", json={**make_batch("demo", "gw-1", "gw-1-gaps-1", now, items), "gaps": [flood]})
+        assert r.status_code == 200 and r.json()["gaps"] == 1, r.text
+    page = _page(browser)
+    _login(page, farm, "technician")
+    page.goto(f"{farm.url}/app/#/node/soil-77")
+    gaps = page.get_by_test_id("gaps")
+    expect(gaps.locator("li[data-reason=flood]")).to_have_attribute("data-count", "1")
+    expect(gaps.locator("tr[data-reason=flood]")).to_contain_text("node over its message budget")
+    expect(gaps.get_by_test_id("losses").locator("li[data-first='4'][data-last='4']")).to_be_visible()
+    _shot(page, "node-gaps")
     assert page.errors == []
 
 

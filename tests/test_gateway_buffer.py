@@ -54,6 +54,9 @@ def test_forwarded_rows_leave_and_the_rest_stay(buf):
         "forwarded_total": 3,
         "quarantined": 0,
         "dropped": 0,
+        "flooded": 0,
+        "in_flight": 0,
+        "gaps_unconfirmed": {},
     }
 
 
@@ -103,6 +106,9 @@ def test_counters_survive_reopening(tmp_path):
             "forwarded_total": 1,
             "quarantined": 0,
             "dropped": 0,
+            "flooded": 0,
+            "in_flight": 0,
+            "gaps_unconfirmed": {},
         }
 
 

@@ -203,7 +203,8 @@ async def test_device_that_comes_back_recovers(buf):
 
 async def test_bad_register_image_is_quarantined_once(buf):
     """An image breaking the contract (unknown role code) is quarantined with the register
-    named, once per seq, and the device is still healthy."""
+    named, once per seq, and reported to the cloud as the node's seq not forwarded (a quarantine
+    gap); the device is still healthy."""
     bad = soil_image(9)
     bad[1] = 99  # role code
     async with modbus_bus({1: bad}) as bus:
@@ -217,6 +218,8 @@ async def test_bad_register_image_is_quarantined_once(buf):
     assert "input_register.1=99" in row["reason"]
     assert row["source"] == f"modbus:127.0.0.1:{bus.port}/1" and len(row["raw"]) == 224
     assert poller.health()["soil-01"]["consecutive_failures"] == 0
+    ((_, gap),) = buf.next_gaps()
+    assert (gap["node"], gap["reason"], gap["count"], gap["seqs"]) == ("soil-01", "quarantine", 1, [[9, 9]])
 
 
 async def test_gateway_forwards_modbus_reports_to_the_cloud(tmp_path, mosquitto, mqtt_topic_prefix):

@@ -138,11 +138,11 @@ async def test_message_is_acknowledged_only_after_its_commit(config, node, monke
     async with running_gateway(config) as gw:
         real_put, real_ack = gw.buffer.put_many, gw.source.client.ack
 
-        def put_many(items, quarantined=(), acks=()):
+        def put_many(*args):
             if not any(e.startswith("put") for e in events):
                 events.append("put failed")
                 raise OSError("disk I/O error (injected)")
-            n = real_put(items, quarantined, acks)
+            n = real_put(*args)
             events.append("put ok")
             return n
 
@@ -163,7 +163,7 @@ async def test_message_never_committed_is_redelivered_to_the_restarted_gateway(c
     message to the restarted gateway, which stores and forwards it."""
     async with running_gateway(config) as gw:
 
-        def broken(items, quarantined=(), acks=()):
+        def broken(*args):
             raise OSError("disk full (injected)")
 
         monkeypatch.setattr(gw.buffer, "put_many", broken)

@@ -152,18 +152,24 @@ async def test_metrics_and_health_endpoints(tmp_path, mosquitto, mqtt_topic_pref
     assert missing.status_code == 404
 
 
-async def test_https_sink_backs_off_on_503_and_delivers_after(tmp_path, mosquitto, mqtt_topic_prefix, peer):
-    """With forward_via = "https", batches are POSTed; 503 answers are retried with backoff
-    and the readings stay buffered until a 2xx."""
+@pytest.mark.parametrize("bad", [(503, b'{"detail": "storage unavailable"}'),
+                                 (200, b"<html>Welcome to the hotspot: accept the terms</html>")],
+                         ids=["503", "200-not-a-receipt"])
+async def test_https_sink_backs_off_until_the_answer_is_the_batchs_receipt(tmp_path, mosquitto, mqtt_topic_prefix,
+                                                                          peer, bad):
+    """With forward_via = "https", batches are POSTed; a 503, or a 200 that is not the batch's receipt
+    (a captive portal), is retried with backoff and the readings stay buffered until the receipt."""
     posts: list[tuple[int, bytes]] = []
 
     async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         head = await reader.readuntil(b"\r\n\r\n")
         length = int(next(h.split(b":")[1] for h in head.split(b"\r\n") if h.lower().startswith(b"content-length")))
         body = await reader.readexactly(length)
-        status = 503 if len(posts) < 2 else 200
+        status, text = bad if len(posts) < 2 else (200, b"")
         posts.append((status, body))
-        text = b'{"ok": true}' if status == 200 else b'{"detail": "storage unavailable"}'
+        if not text:
+            text = json.dumps({"batch_id": decode_batch(body)["batch_id"], "status": "stored", "accepted": 1,
+                               "readings": 2, "stored": 2, "rejected": [], "gaps": 0}).encode()
         writer.write(b"HTTP/1.1 %d X\r\nContent-Length: %d\r\nConnection: close\r\n\r\n%s" % (status, len(text), text))
         await writer.drain()
         writer.close()
@@ -175,11 +181,11 @@ async def test_https_sink_backs_off_on_503_and_delivers_after(tmp_path, mosquitt
     try:
         async with running_gateway(config) as gw:
             peer.publish(up_topic(config, "soil-01"), encode_json(soil_uplink("soil-01", 3)))
-            await wait_until(lambda: any(s == 200 for s, _ in posts), "a successful POST", timeout=20)
+            await wait_until(lambda: len(posts) == 3, "a third POST", timeout=20)
             await wait_until(lambda: gw.stats()["pending"] == 0, "the buffer to drain")
             stats = gw.stats()
     finally:
         server.close()
-    assert [s for s, _ in posts][:3] == [503, 503, 200]
+    assert [s for s, _ in posts] == [bad[0], bad[0], 200]
     assert all(decode_batch(b)["items"][0]["seq"] == 3 for _, b in posts)
     assert stats["cloud"]["https"]["failures"] == 2 and stats["forwarded"] == 1

@@ -59,13 +59,13 @@ async def test_outage_keeps_the_buffer_bounded_drops_oldest_low_priority_and_del
                 proxy.up()
                 await cloud.until(kept, timeout=30)
                 await wait_until(lambda: gw.stats()["pending"] == 0, "the buffer to drain")
-                await wait_until(lambda: not gw.buffer.unreported_drops(), "the drop report to be acknowledged")
+                await wait_until(lambda: not gw.stats()["gaps_unconfirmed"], "the drop report to be acknowledged")
         finally:
             cloud.peer.close()
             node.close()
     assert set(cloud.keys()) == kept
-    reports = [b["dropped"] for b in cloud.batches if "dropped" in b]
-    assert reports and reports[0] == {"soil-01": {"count": 65, "min_seq": 0, "max_seq": 64}}
+    reports = [g for b in cloud.batches for g in b.get("gaps", [])]
+    assert [(g["node"], g["reason"], g["count"], g["seqs"]) for g in reports] == [("soil-01", "quota", 65, [[0, 64]])]
 
 
 async def test_node_ack_taken_during_an_outage_survives_a_restart_and_reaches_the_cloud(

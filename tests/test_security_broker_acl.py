@@ -51,14 +51,16 @@ class Farm:
 
 
 async def _issue(tmp_path: Path) -> tuple[dict[str, str], dict[str, str]]:
-    """Two sites; nodes a, b, e (site s1), c (s2), d (revoked); gateways s1.gw1, s1.gw3, s2.gw2; b rotated."""
+    """Two sites; nodes a, b, e (site s1), c (s2), d (revoked), camera cam-f (s1); gateways s1.gw1, s1.gw3,
+    s2.gw2; b rotated."""
     passwords: dict[str, str] = {}
     old: dict[str, str] = {}
     async with running_app(local_settings(tmp_path, topic_root=ROOT)) as client:
         await register_site(client, "s1", "z1")
         await register_site(client, "s2", "z2")
-        for node, zone in (("node-a", "z1"), ("node-b", "z1"), ("node-c", "z2"), ("node-d", "z1"), ("node-e", "z1")):
-            await register_node(client, node, zone)
+        for node, zone, role in (("node-a", "z1", "soil"), ("node-b", "z1", "soil"), ("node-c", "z2", "soil"),
+                                 ("node-d", "z1", "soil"), ("node-e", "z1", "soil"), ("cam-f", "z1", "camera")):
+            await register_node(client, node, zone, role)
             r = await client.post(f"/api/v1/nodes/{node}/credentials")
             assert r.status_code == 201, r.text
             passwords[node] = r.json()["password"]
@@ -79,8 +81,8 @@ def farm(tmp_path_factory) -> Iterator[Farm]:
     passwords, old = asyncio.run(_issue(tmp))
     out = tmp / "broker"
     listen, service_listen = free_port(), free_port()
-    # a, b, c, e and three gateways; d is revoked
-    assert "7 device login(s)" in broker_config(tmp, out, ROOT, listen, service_listen)
+    # a, b, c, e, cam-f and three gateways; d is revoked
+    assert "8 device login(s)" in broker_config(tmp, out, ROOT, listen, service_listen)
     service = ("furrow@cloud", (out / "service.password").read_text().strip())
     broker = BoundMosquitto(out, listen, service_listen, service, service_listen)
     broker.start()
@@ -119,6 +121,35 @@ def test_a_node_cannot_publish_as_another_node(farm):
     finally:
         a.close()
         cloud.close()
+
+
+def test_only_a_camera_node_sends_images(farm):
+    """A soil node's login can neither send image chunks nor read image acks, even on its own topics;
+    the camera node's can (each login gets the topics of its registered role)."""
+    gateway = farm.login("s1.gw1")
+    soil, camera = farm.login("node-a"), farm.login("cam-f")
+    try:
+        soil.subscribe(node_topic("s1", "node-a", "image_ack", ROOT), node_topic("s1", "node-a", "cmd", ROOT))
+        camera.subscribe(node_topic("s1", "cam-f", "image_ack", ROOT))
+        gateway.subscribe(f"{ROOT}/v1/s1/node/+/image", f"{ROOT}/v1/s1/node/+/up")
+        soil.publish(node_topic("s1", "node-a", "image", ROOT), b"chunk from a soil probe")
+        soil.publish(node_topic("s1", "node-a", "up", ROOT), b'{"seq": 1}')
+        camera.publish(node_topic("s1", "cam-f", "image", ROOT), b"chunk from a camera")
+        got = gateway.until(node_topic("s1", "cam-f", "image", ROOT))  # the soil probe's chunk went first
+        assert sorted(got) == [(node_topic("s1", "cam-f", "image", ROOT), b"chunk from a camera"),
+                               (node_topic("s1", "node-a", "up", ROOT), b'{"seq": 1}')]
+        gateway.publish(node_topic("s1", "node-a", "image_ack", ROOT), b"ack for a")
+        gateway.publish(node_topic("s1", "node-a", "cmd", ROOT), b"cmd for a")
+        gateway.publish(node_topic("s1", "cam-f", "image_ack", ROOT), b"ack for cam-f")
+        assert camera.until(node_topic("s1", "cam-f", "image_ack", ROOT)) == [
+            (node_topic("s1", "cam-f", "image_ack", ROOT), b"ack for cam-f")]
+        # one publisher's messages arrive in order: the ack before the command was not delivered
+        assert soil.until(node_topic("s1", "node-a", "cmd", ROOT)) == [
+            (node_topic("s1", "node-a", "cmd", ROOT), b"cmd for a")]
+    finally:
+        soil.close()
+        camera.close()
+        gateway.close()
 
 
 def test_a_node_reads_only_its_own_commands(farm):

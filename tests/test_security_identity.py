@@ -54,13 +54,25 @@ async def _credentials_lifecycle(client) -> None:
         live = list(s.scalars(select(DeviceCredential.username).where(DeviceCredential.revoked_ms.is_(None))))
     assert "soil-07" not in live
 
+    # Only a camera node's login may send image chunks and read their acks (least privilege by role).
+    await register_node(client, "cam-01", "z1", role="camera")
+    r = await client.post("/api/v1/nodes/cam-01/credentials")
+    assert r.status_code == 201, r.text
+    assert r.json()["topics"] == {
+        "publish": ["furrow/v1/s1/node/cam-01/up", "furrow/v1/s1/node/cam-01/status", "furrow/v1/s1/node/cam-01/ack",
+                    "furrow/v1/s1/node/cam-01/image"],
+        "subscribe": ["furrow/v1/s1/node/cam-01/cmd", "furrow/v1/s1/node/cam-01/image_ack"]}
+
+    # A gateway sends its batches, status, acks and images and relays commands and image acks to its
+    # site's nodes; it reads its commands, plans, batch and image receipts and its nodes' messages.
     r = await client.post("/api/v1/gateways/s1/gw-1/credentials")
     assert r.status_code == 201 and r.json()["username"] == "s1.gw-1"
     assert r.json()["topics"] == {
         "publish": ["furrow/v1/s1/gw/gw-1/batch", "furrow/v1/s1/gw/gw-1/status", "furrow/v1/s1/gw/gw-1/ack",
-                    "furrow/v1/s1/node/+/cmd"],
-        "subscribe": ["furrow/v1/s1/gw/gw-1/cmd", "furrow/v1/s1/node/+/up", "furrow/v1/s1/node/+/status",
-                      "furrow/v1/s1/node/+/ack"]}
+                    "furrow/v1/s1/gw/gw-1/image", "furrow/v1/s1/node/+/cmd", "furrow/v1/s1/node/+/image_ack"],
+        "subscribe": ["furrow/v1/s1/gw/gw-1/cmd", "furrow/v1/s1/gw/gw-1/plan", "furrow/v1/s1/gw/gw-1/receipt",
+                      "furrow/v1/s1/gw/gw-1/image_receipt", "furrow/v1/s1/node/+/up", "furrow/v1/s1/node/+/status",
+                      "furrow/v1/s1/node/+/ack", "furrow/v1/s1/node/+/image"]}
     assert (await client.delete("/api/v1/gateways/s1/gw-1/credentials")).status_code == 204
 
 

@@ -9,7 +9,7 @@ Delivery (API, MQTT, webhook) and storage belong to the cloud, not here.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from enum import IntEnum, StrEnum
@@ -31,6 +31,8 @@ TEXT = Texts({
     "alert.node-never-heard": "{node} never heard",
     "alert.node-silent": "{node} silent for {silent_h:.1f} h",
     "alert.battery-low": "{node} battery {battery_v:.2f} V",
+    "alert.readings-dropped": "{node}: {count} readings not stored in 24 h (buffer full {quota}, over budget "
+                              "{flood}, quarantined {quarantine})",
     "alert.sensor-fault": "{node} sensor {sensor} reports {fault}",
     "alert.sensor-stuck": "{node} sensor {sensor} has read {value:g} {unit} for longer than a working sensor "
                           "does: stuck",
@@ -70,6 +72,7 @@ class AlertKind(StrEnum):
     FLOW_WHEN_CLOSED = "irrigation-flow-when-closed"
     BUDGET = "budget-nearly-spent"
     DROUGHT = "drought"
+    READINGS_DROPPED = "readings-dropped"
 
 
 @dataclass(frozen=True)
@@ -124,6 +127,9 @@ class NodeSnapshot:
     """Sensors reporting a fault or flagged suspect."""
     expected: bool = True
     """Whether the node ought to report (it is registered): only then is silence an alert."""
+    dropped: Mapping[str, int] = field(default_factory=dict)
+    """Readings its gateways reported they did not forward in the last 24 h, per reason
+    (quota, flood, quarantine; cloud/gaps.py)."""
 
 
 @dataclass(frozen=True)
@@ -178,6 +184,9 @@ class Thresholds:
     drought_days: int = 14
     drought_critical_days: int = 30
     drought_et_mm: float = 40.0
+    dropped_critical: int = 1000
+    """Readings of one node not stored in 24 h past which losing them is critical: a day of a
+    one-minute node's reports (an operational bound, not agronomic)."""
 
 
 @dataclass(frozen=True)
@@ -258,6 +267,13 @@ def _rules(s: FarmState) -> Iterator[Alert]:
                          TEXT("alert.sensor-stuck", node=n.node, sensor=f.sensor, value=f.value, unit=f.unit) if stuck
                          else TEXT("alert.sensor-fault", node=n.node, sensor=f.sensor, fault=f.fault), now,
                          fault=f.fault, **({"value": f.value, "unit": f.unit} if stuck else {}))
+        dropped = sum(n.dropped.values())
+        if dropped:  # every reading a gateway did not forward is said, and more is said louder
+            yield _raise(AlertKind.READINGS_DROPPED, n.node,
+                         Severity.CRITICAL if dropped >= t.dropped_critical else Severity.WARNING,
+                         TEXT("alert.readings-dropped", node=n.node, count=dropped,
+                              **{r: n.dropped.get(r, 0) for r in ("quota", "flood", "quarantine")}), now,
+                         **n.dropped)
     for v in s.valves:
         subject = f"{v.node}/valve {v.valve}"
         if v.open and v.flow_l_min is not None and v.flow_l_min < t.no_flow_fraction * v.expected_flow_l_min:

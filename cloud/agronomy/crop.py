@@ -1,7 +1,8 @@
 """Crop growth: degree days, growth stages and the single crop coefficient curve.
 
 Kc curve: FAO-56 ch. 6 (fig. 25, eq. 66). Degree days: the average method
-(McMaster & Wilhelm, 1997, method 1) and the single-sine method with a horizontal
+(McMaster & Wilhelm, 1997, method 1), the modified average of the Midwest's insect models
+(McMaster & Wilhelm, 1997, method 2) and the single-sine method with a horizontal
 cut-off (Baskerville & Emin, 1969; as tabulated by Zalom et al., 1983, UC IPM).
 """
 
@@ -15,6 +16,7 @@ from enum import StrEnum
 class GddMethod(StrEnum):
     AVERAGE = "average"
     SINE = "sine"
+    MODIFIED = "modified"
 
 
 def gdd_average(tmin_c: float, tmax_c: float, base_c: float, upper_c: float | None = None) -> float:
@@ -23,6 +25,16 @@ def gdd_average(tmin_c: float, tmax_c: float, base_c: float, upper_c: float | No
     if upper_c is not None:
         tmax_c, tmin_c = min(tmax_c, upper_c), min(tmin_c, upper_c)
     return max(0.0, (tmax_c + tmin_c) / 2.0 - base_c)
+
+
+def gdd_modified_average(tmin_c: float, tmax_c: float, base_c: float, upper_c: float | None = None) -> float:
+    """Degree days of one day, modified average: Tmax capped at the upper threshold, Tmin raised to
+    the base (and capped too), then (Tmax + Tmin)/2 - Tbase (McMaster & Wilhelm 1997, method 2; the
+    European corn borer models' "do not use a maximum above 86 or a minimum below 50" °F)."""
+    if upper_c is not None:
+        tmax_c, tmin_c = min(tmax_c, upper_c), min(tmin_c, upper_c)
+    tmax_c, tmin_c = max(tmax_c, base_c), max(tmin_c, base_c)
+    return (tmax_c + tmin_c) / 2.0 - base_c
 
 
 def gdd_single_sine(tmin_c: float, tmax_c: float, base_c: float, upper_c: float | None = None) -> float:
@@ -59,6 +71,8 @@ def gdd(tmin_c: float, tmax_c: float, base_c: float, upper_c: float | None = Non
     """Degree days of one day by the chosen method."""
     if method is GddMethod.SINE:
         return gdd_single_sine(tmin_c, tmax_c, base_c, upper_c)
+    if method is GddMethod.MODIFIED:
+        return gdd_modified_average(tmin_c, tmax_c, base_c, upper_c)
     return gdd_average(tmin_c, tmax_c, base_c, upper_c)
 
 

@@ -4,10 +4,11 @@ by degree days, and a leaf-wetness/temperature infection risk.
 * Trap catches are normalised to catch per trap per week (the unit most action
   thresholds are published in) and their trend is the least-squares slope of the
   last weeks.
-* Insect development: degree days from a biofix by the single-sine method with a
-  horizontal cut-off (crop.gdd_single_sine); a generation every `dd_per_generation`.
-  Thresholds and generation lengths are per species and must come from the
-  species' published model; none are built in.
+* Insect development: degree days from a biofix by the species' method (single sine with a
+  horizontal cut-off, crop.gdd_single_sine, or the modified average); a generation every
+  `dd_per_generation`. Thresholds and generation lengths are per species and come from the
+  species table (species.py), each with its source; the biofix, the stages' dates and the
+  forecast beyond today are in phenology.py.
 * Infection risk: the generic infection model of Magarey, Sutton & Thayer (2005),
   "A simple generic infection model for foliar fungal plant pathogens",
   Phytopathology 95:92-100 — the wetness duration needed at temperature T is
@@ -27,7 +28,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from enum import StrEnum
 
-from .crop import gdd_single_sine
+from .crop import GddMethod, gdd
 
 
 class Trend(StrEnum):
@@ -109,11 +110,12 @@ class Development:
 
 
 def insect_development(days: Sequence[tuple[float, float]], base_c: float, upper_c: float | None,
-                       dd_per_generation: float, first_generation_dd: float | None = None) -> Development:
-    """Development from (tmin_c, tmax_c) days since the biofix, single sine with
-    horizontal cut-off. The first generation may need a different sum (from the
-    biofix to first emergence) than the following ones."""
-    dd = sum(gdd_single_sine(tmin, tmax, base_c, upper_c) for tmin, tmax in days)
+                       dd_per_generation: float, first_generation_dd: float | None = None,
+                       method: GddMethod = GddMethod.SINE) -> Development:
+    """Development from (tmin_c, tmax_c) days since the biofix, by `method` (single sine with
+    horizontal cut-off unless the species' model says otherwise). The first generation may need a
+    different sum (from the biofix to first emergence) than the following ones."""
+    dd = sum(gdd(tmin, tmax, base_c, upper_c, method) for tmin, tmax in days)
     first = first_generation_dd if first_generation_dd is not None else dd_per_generation
     if dd < first:
         return Development(dd, 0, dd / first, first - dd)

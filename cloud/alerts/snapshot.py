@@ -29,6 +29,7 @@ from ..agronomy.alerts import (
     ZoneSnapshot,
 )
 from ..db import Database
+from ..gaps import GapStore
 from ..node_routes import NodeRoutes
 from ..planning import zone_water
 from ..planning.forecast import Extremes
@@ -42,6 +43,8 @@ from .history import disease_risk, drought, trap_risk
 HOUR_MS = 3_600_000
 # An air temperature older than this says nothing about frost or heat now.
 WEATHER_FRESH_MS = 3 * HOUR_MS
+# Readings a gateway did not forward count towards a node's alert over this window (the rule's "24 h").
+DROPPED_WINDOW_MS = 24 * HOUR_MS
 # Gateway quality flags (gateway/quality.py) that make a sensor's value suspect.
 SUSPECT_FLAGS = ("stuck",)
 
@@ -223,8 +226,13 @@ async def farm_snapshot(registry: Registry, routes: NodeRoutes, store: ReadingSt
     now = datetime.fromtimestamp(now_ms / 1000, UTC)
     t = options.thresholds
 
+    # readings the gateways reported they did not forward, per node and reason, over a day
+    dropped: dict[str, dict[str, int]] = {}
+    for (node_id, reason), count in (await GapStore(db).totals(now_ms - DROPPED_WINDOW_MS)).items():
+        if node_id is not None:
+            dropped.setdefault(node_id, {})[reason] = count
     node_snaps = []
-    for node_id in sorted(node_place):
+    for node_id in sorted(set(node_place) | set(dropped)):
         route = heard.get(node_id)
         node_snaps.append(NodeSnapshot(
             node=node_id, report_interval_s=options.report_interval_s,
@@ -232,7 +240,7 @@ async def farm_snapshot(registry: Registry, routes: NodeRoutes, store: ReadingSt
             battery_v=None if route is None else route.bat_v,
             faults=sensor_faults(await latest.latest(node_id)) if route is not None else (),
             # a node heard but not registered is not promised to the farm: its silence is no alert
-            expected=node_id in registered))
+            expected=node_id in registered, dropped=dropped.get(node_id, {})))
 
     zone_snaps = []
     for z in zones:

@@ -67,8 +67,11 @@ class CredentialStore:
         self.root = topic_root
         self._clock = clock
 
-    def _topics(self, kind: str, site: str, device: str) -> Topics:
-        return node_topics(self.root, site, device) if kind == NODE else gateway_topics(self.root, site, device)
+    def _topics(self, session: Session, kind: str, site: str, device: str) -> Topics:
+        if kind == GATEWAY:
+            return gateway_topics(self.root, site, device)
+        node = session.get(NodeRow, device)  # its role says which topics it needs (node_topics)
+        return node_topics(self.root, site, device, node.role if node is not None else None)
 
     def _issue(self, session: Session, kind: str, site: str, device: str, username: str, by: str,
                now: int) -> IssuedCredentials:
@@ -82,7 +85,8 @@ class CredentialStore:
         row.issued_ms = now
         row.issued_by = by
         row.revoked_ms = None
-        return IssuedCredentials(kind, site, device, username, password, now, self._topics(kind, site, device))
+        return IssuedCredentials(kind, site, device, username, password, now,
+                                 self._topics(session, kind, site, device))
 
     def issue_node_sync(self, session: Session, node: str, by: str, now_ms: int | None = None) -> IssuedCredentials:
         check_id("node", node)
@@ -113,7 +117,8 @@ class CredentialStore:
         """Every live login, with its topics: what the broker files are made of."""
         rows = session.scalars(select(DeviceCredential).where(DeviceCredential.revoked_ms.is_(None))
                                .order_by(DeviceCredential.username))
-        return [BrokerLogin(r.username, r.password_hash, self._topics(r.kind, r.site, r.device)) for r in rows]
+        return [BrokerLogin(r.username, r.password_hash, self._topics(session, r.kind, r.site, r.device))
+                for r in rows]
 
     # --- async API, for the routes ------------------------------------------
 

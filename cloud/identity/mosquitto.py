@@ -17,6 +17,7 @@ import os
 from collections.abc import Iterable
 from dataclasses import dataclass
 
+from furrow.edge.image import ROLE_CAMERA
 from furrow.edge.topics import (
     GW_ACK,
     GW_BATCH,
@@ -73,12 +74,18 @@ class Topics:
         return {"publish": list(self.publish), "subscribe": list(self.subscribe)}
 
 
-def node_topics(root: str, site: str, node: str) -> Topics:
-    """A node publishes its own readings, status, acks and image chunks, and reads only its own commands
-    and image acks."""
-    return Topics(publish=tuple(node_topic(site, node, leaf, root)
-                                for leaf in (NODE_UP, NODE_STATUS, NODE_ACK, NODE_IMAGE)),
-                  subscribe=tuple(node_topic(site, node, leaf, root) for leaf in (NODE_CMD, NODE_IMAGE_ACK)))
+def node_topics(root: str, site: str, node: str, role: str | None) -> Topics:
+    """A node publishes its own readings, status and acks and reads only its own commands. Only a
+    camera node (`role` edge.image.ROLE_CAMERA, canopy and trap photos alike) also publishes image
+    chunks and reads their image acks: a soil probe's login has no business on the image topics,
+    where a stolen one could fill the gateway's image store. `role` None (a node no longer in the
+    registry) gets the plain node's topics."""
+    publish, subscribe = [NODE_UP, NODE_STATUS, NODE_ACK], [NODE_CMD]
+    if role == ROLE_CAMERA:
+        publish.append(NODE_IMAGE)
+        subscribe.append(NODE_IMAGE_ACK)
+    return Topics(publish=tuple(node_topic(site, node, leaf, root) for leaf in publish),
+                  subscribe=tuple(node_topic(site, node, leaf, root) for leaf in subscribe))
 
 
 def gateway_topics(root: str, site: str, gateway: str) -> Topics:

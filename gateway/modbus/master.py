@@ -39,8 +39,9 @@ log = logging.getLogger(__name__)
 
 Sink = Callable[[Sequence[Item]], int]
 """Stores items durably and returns how many were new (DurableBuffer.put_many)."""
-QuarantineSink = Callable[[bytes, str, str], None]
-"""Keeps a bad input with its source and reason (DurableBuffer.quarantine)."""
+QuarantineSink = Callable[[bytes, str, str, str, int], None]
+"""Keeps a bad input with its source and reason, and reports it as node's seq not forwarded
+(DurableBuffer.quarantine)."""
 AckSink = Callable[[dict[str, Any], bytes], None]
 """Takes a validated command ack read from a node (CommandRelay.node_ack)."""
 Quality = Callable[[dict[str, Any], int], list[str]]
@@ -250,7 +251,7 @@ class BusMaster:
             log.warning("%s served a bad register image (seq %d): %s", node, seq, e)
             if self._quarantine is not None:
                 raw = struct.pack(f">{len(regs)}H", *regs)
-                await asyncio.to_thread(self._quarantine, raw, dev.source, str(e))
+                await asyncio.to_thread(self._quarantine, raw, dev.source, str(e), node, seq)
             return True
         try:
             rx_ms = self._clock()

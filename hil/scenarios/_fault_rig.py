@@ -205,7 +205,8 @@ class Rig:
         assert self.broker is not None
         farm = {"host": HOST, "port": self.broker.port, "keepalive": 5, "timeout": 3}
         raw: dict[str, Any] = {
-            "site": SITE, "gateway_id": GATEWAY, "http_port": 0, "forward_interval": 0.1,
+            # receipt_wait: a batch whose receipt a broker restart lost goes again within the run
+            "site": SITE, "gateway_id": GATEWAY, "http_port": 0, "forward_interval": 0.1, "receipt_wait": 1,
             "buffer_path": str(self.folder / "gateway" / "buffer.sqlite"), "heartbeat_interval": 0.5,
             "farm_broker": farm, "cloud_broker": {**farm, "port": cloud_port or self.broker.port},
             "command_auth": {"keys": {self.kid: str(self.public_key)}},

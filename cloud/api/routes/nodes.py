@@ -12,7 +12,7 @@ from ..._time import parse_instant
 from ...gaps import losses
 from ...node_routes import Route
 from ...storage import Reading
-from ..deps import Reader, RoutesDep, ServicesDep, StoreDep
+from ..deps import ClockDep, Reader, RoutesDep, ServicesDep, StoreDep
 from ..json_body import JsonRoute
 from ..schemas import NodeGapsOut, NodeOut, ProblemResponse, ReadingOut
 
@@ -41,6 +41,7 @@ async def gaps(
     node: str,
     store: StoreDep,
     services: ServicesDep,
+    clock: ClockDep,
     _: Reader,
     start: Annotated[str | None, Query(description="ISO 8601 or Unix ms; default end - 7 days")] = None,
     end: Annotated[str | None, Query(description="ISO 8601 or Unix ms (exclusive); default now")] = None,

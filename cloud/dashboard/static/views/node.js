@@ -5,6 +5,7 @@ import { api } from "../api.js";
 import { card, h, notice, table } from "../dom.js";
 import { ago, num, time, unitOf } from "../fmt.js";
 import { message, number, t, tr } from "../i18n.js";
+import { gapsCard } from "./node_gaps.js";
 
 export async function render(root, ctx) {
   const id = ctx.args[0];
@@ -15,6 +16,7 @@ export async function render(root, ctx) {
   const live = h("div", {});
   let latest = null;
   root.append(h("div", { class: "grid two" }, card(t("node.checklist"), checks), card(t("node.live"), status, live)));
+  root.append(gapsCard(id));
 
   async function load() {
     let c;

@@ -1,0 +1,263 @@
+"""Pest species: what a degree-day forecast and a trap alert need of each, and where it comes from.
+
+A `Species` is a set of groups (developmental thresholds, stages after the biofix, biofix rule,
+action threshold, action window, size on a card, generations per season). Every group carries its
+`source`, so no value is without one; a group the literature at hand does not give is left out and
+the part of the service that needs it says so instead of guessing. The agronomist adds or
+corrects species through the API (``PUT /api/v1/pests/species/{key}``); the ones below are shipped,
+each value checked against the source named (docs/pests.md lists them, and what could not be
+confirmed).
+
+Units: °C and degree days in °C·d (sources in °F and °F·d are converted, 1 °F·d = 5/9 °C·d, and
+quoted in the source text). Stages are counted from the biofix in cumulative degree days.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
+
+F_DD = 5.0 / 9.0  # one °F·d in °C·d
+
+
+def f_to_c(f: float) -> float:
+    return (f - 32.0) * F_DD
+
+
+class DdMethod(StrEnum):
+    SINE = "single-sine"
+    """Single sine, horizontal cut-off (Baskerville & Emin 1969; Zalom et al. 1983): crop.gdd_single_sine."""
+    MODIFIED = "modified-average"
+    """Max capped at the upper threshold, min raised to the lower, then the mean minus the lower (the
+    Midwest's "modified growing degree days"): crop.gdd_modified_average."""
+
+
+Source = Field(min_length=8, max_length=600, description="where these values come from (a citation)")
+
+
+class _Group(BaseModel):
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+    source: str = Source
+
+
+class Thresholds(_Group):
+    """Lower and upper developmental thresholds and the degree-day method of the species' model."""
+
+    lower_c: float = Field(ge=-10, le=40)
+    upper_c: float | None = Field(default=None, ge=0, le=50)
+    method: DdMethod = DdMethod.SINE
+
+    @field_validator("upper_c")
+    @classmethod
+    def _above_lower(cls, v: float | None, info: ValidationInfo) -> float | None:
+        low = info.data.get("lower_c")
+        if v is not None and low is not None and v <= low:
+            raise ValueError(f"must be above lower_c ({low})")
+        return v
+
+
+class StageDd(BaseModel):
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+    name: str = Field(min_length=1, max_length=60, pattern=r"^[a-z0-9][a-z0-9 -]*$",
+                      description="a stage or event, e.g. 'egg hatch' (the dashboard translates known names)")
+    dd: float = Field(gt=0, le=5000, description="°C·d after the biofix")
+
+
+class Development(_Group):
+    """Stages after the biofix in cumulative °C·d, and the °C·d from one generation's biofix event to
+    the next generation's (the stages repeat after it)."""
+
+    stages: list[StageDd] = Field(min_length=1, max_length=20)
+    generation_dd: float | None = Field(default=None, gt=0, le=5000)
+
+    @field_validator("stages")
+    @classmethod
+    def _increasing(cls, v: list[StageDd]) -> list[StageDd]:
+        for a, b in zip(v, v[1:], strict=False):
+            if b.dd <= a.dd:
+                raise ValueError(f"stages must come in increasing degree days: {b.name!r} ({b.dd}) after "
+                                 f"{a.name!r} ({a.dd})")
+        names = [s.name for s in v]
+        if len(set(names)) != len(names):
+            raise ValueError("stage names must differ")
+        return v
+
+
+class Biofix(_Group):
+    """When degree days start: the first sustained catch in the traps (`checks` trap checks in a row
+    each catching at least `min_catch` per trap; the biofix is the first of them), or a date."""
+
+    rule: Literal["first-sustained-catch", "date"] = "first-sustained-catch"
+    min_catch: float = Field(default=1.0, gt=0, le=1000)
+    checks: int = Field(default=2, ge=1, le=10)
+    date: str | None = Field(default=None, pattern=r"^\d{2}-\d{2}$", description="MM-DD, for rule 'date'")
+
+
+class ActionThreshold(_Group):
+    """A catch at or above which to act, per trap per night or per week."""
+
+    catch: float = Field(gt=0, le=100_000)
+    per: Literal["night", "week"]
+    note: str | None = Field(default=None, max_length=300)
+
+
+class ActionWindow(_Group):
+    """The stages between which control works (named stages of `development`)."""
+
+    start: str = Field(min_length=1, max_length=60)
+    end: str = Field(min_length=1, max_length=60)
+
+
+class CardSize(_Group):
+    """The adult's length on a trap card: the object's longest axis, wings folded to wings spread."""
+
+    min_mm: float = Field(gt=0, le=200)
+    max_mm: float = Field(gt=0, le=200)
+
+    @field_validator("max_mm")
+    @classmethod
+    def _above_min(cls, v: float, info: ValidationInfo) -> float:
+        low = info.data.get("min_mm")
+        if low is not None and v <= low:
+            raise ValueError(f"must be above min_mm ({low})")
+        return v
+
+
+class Generations(_Group):
+    per_season_min: int = Field(ge=1, le=20)
+    per_season_max: int = Field(ge=1, le=20)
+
+
+class Species(BaseModel):
+    """One pest species of the table (see the module docstring)."""
+
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True, json_schema_extra={"examples": [{
+        "key": "ostrinia-nubilalis", "name": "Ostrinia nubilalis",
+        "thresholds": {"lower_c": 10.0, "upper_c": 30.0, "method": "modified-average",
+                       "source": "extension publication, table N"},
+        "action": {"catch": 60, "per": "week", "source": "extension publication"}}]})
+
+    key: str = Field(pattern=r"^[a-z0-9][a-z0-9-]{1,47}$", description="the lure names it; alerts say it")
+    name: str = Field(min_length=2, max_length=80, description="scientific name")
+    thresholds: Thresholds | None = None
+    development: Development | None = None
+    biofix: Biofix | None = None
+    action: ActionThreshold | None = None
+    window: ActionWindow | None = None
+    card: CardSize | None = None
+    generations: Generations | None = None
+
+    @field_validator("window")
+    @classmethod
+    def _window_stages(cls, v: ActionWindow | None, info: ValidationInfo) -> ActionWindow | None:
+        dev: Development | None = info.data.get("development")
+        if v is None:
+            return v
+        names = [s.name for s in dev.stages] if dev else []
+        for end in (v.start, v.end):
+            if end not in names:
+                raise ValueError(f"stage {end!r} is not one of development.stages ({', '.join(names) or 'none'})")
+        if names.index(v.end) <= names.index(v.start):
+            raise ValueError(f"the window's end {v.end!r} must come after its start {v.start!r}")
+        return v
+
+
+_SUSTAINED = ("first sustained catch, as MSU Enviroweather's codling moth model defines it: the first date a "
+              "moth is trapped, provided moths are caught on two successive trap checks "
+              "(enviroweather.msu.edu, 'About the Codling Moth Assist Chart'); applied by Furrow to moths "
+              "whose own model states no trap rule")
+
+SHIPPED: tuple[Species, ...] = (
+    Species(
+        key="helicoverpa-zea", name="Helicoverpa zea",
+        thresholds=Thresholds(lower_c=12.6, upper_c=33.3, method=DdMethod.SINE, source=(
+            "UC IPM Phenology Model Database, corn earworm, model 1: Hartstack, Hollingsworth, Ridgeway & Lopez "
+            "(1976) MOTHZV-2, USDA ARS-S-127: 54.7 °F (12.6 °C) and 91.9 °F (33.3 °C), single sine; the database "
+            "names an intermediate cut-off, Furrow cuts horizontally")),
+        development=Development(stages=[
+            StageDd(name="egg laying", dd=62.6), StageDd(name="egg hatch", dd=103.1),
+            StageDd(name="large larvae", dd=184.8), StageDd(name="pupation", dd=305.4),
+            StageDd(name="next flight", dd=484.9)], generation_dd=484.9, source=(
+            "UC IPM Phenology Model Database, corn earworm, model 1 (Hartstack et al. 1976): pre-egglaying adults "
+            "62.6, eggs 40.5, small larvae (1st-3rd instars) 81.7, large larvae (4th-5th) 120.6, pupae 179.5 °C·d, "
+            "adult to adult 484.9 °C·d; summed here from the first moths caught")),
+        biofix=Biofix(source=_SUSTAINED),
+        action=ActionThreshold(catch=1, per="night", note="silking sweet corn while field corn nearby is not "
+                               "silking; 10 moths per night once it is", source=(
+            "Purdue University, Vegetable Crops Hotline, 'Corn Earworm' (vegcropshotline.org): a threshold of 1 "
+            "earworm moth per night while field corn is not silking, 10 moths per night once it silks")),
+        window=ActionWindow(start="egg laying", end="large larvae", source=(
+            "UC IPM stages above: control aims at eggs and small larvae before they bore into ears or fruit "
+            "(Furrow's reading of the stage table)")),
+        card=CardSize(min_mm=16, max_mm=45, source=(
+            "Minnesota Seasons, corn earworm moth: forewing 16-20 mm, wingspan 32-45 mm (also BugGuide, "
+            "Helicoverpa zea: wingspan 32-45 mm)")),
+        generations=Generations(per_season_min=2, per_season_max=3, source=(
+            "Purdue University Extension Entomology, corn earworm adult (4-H insect page): usually two to "
+            "three generations per year (Indiana)")),
+    ),
+    Species(
+        key="ostrinia-nubilalis", name="Ostrinia nubilalis",
+        thresholds=Thresholds(lower_c=10.0, upper_c=30.0, method=DdMethod.MODIFIED, source=(
+            "University of Minnesota VegEdge, 'ECB - Bivoltine': modified degree days, lower 50 °F, upper 86 °F, "
+            "after J. W. Apple (University of Wisconsin); Iowa State University ICM (1999-06-28), 'European corn "
+            "borer growth: time and temperature': no maximum above 86 °F nor minimum below 50 °F")),
+        development=Development(stages=[
+            StageDd(name="egg hatch", dd=100 * F_DD), StageDd(name="third instar", dd=325 * F_DD)],
+            generation_dd=1026 * F_DD, source=(
+            "peak egg hatch 100 °F·d after the first significant moth flight (University of Illinois Pest "
+            "Bulletin No. 10, 1998-05-29); third instar, when larvae start to tunnel into the stalk, 225 °F·d "
+            "after hatch (Iowa State ICM 1999-06-28); generation: first spring moths 374 °F·d and first summer "
+            "moths 1400 °F·d from 1 January, 1026 °F·d (570 °C·d) apart (University of Wisconsin agweather, "
+            "European corn borer, data of J. W. Apple)")),
+        biofix=Biofix(source=_SUSTAINED + "; the Illinois bulletin counts from the first significant moth flight"),
+        action=ActionThreshold(catch=60, per="week", note="pheromone trap; 120 in a black light trap", source=(
+            "University of Maine Cooperative Extension, potato IPM, European corn borer: economic threshold of "
+            "60 moths in a 7-day period in a pheromone trap (120 in a black light trap)")),
+        window=ActionWindow(start="egg hatch", end="third instar", source=(
+            "University of Minnesota Extension (2020), 'European corn borer degree day model': insecticides are "
+            "largely ineffective once larvae have made their way into the stalk; Iowa State ICM (1999): larvae "
+            "start tunnelling in the third instar")),
+        card=CardSize(min_mm=13, max_mm=32, source=(
+            "British and Irish Moths, 63.028 European Corn-borer: forewing 13-17 mm; BugGuide, genus Ostrinia: "
+            "wingspan 20-32 mm")),
+        generations=Generations(per_season_min=1, per_season_max=4, source=(
+            "BugGuide, genus Ostrinia: one generation per year in the north, three or four in the south")),
+    ),
+    Species(
+        key="helicoverpa-armigera", name="Helicoverpa armigera",
+        thresholds=Thresholds(lower_c=10.7, method=DdMethod.SINE, source=(
+            "Jung, Kim, Seo, Kim & Kim (2023) J. Econ. Entomol. 116(5), doi:10.1093/jee/toad133: common lower "
+            "threshold 10.7 °C for eggs, larvae and pupae (no upper threshold given)")),
+        development=Development(stages=[
+            StageDd(name="egg hatch", dd=43.0), StageDd(name="pupation", dd=330.0), StageDd(name="next flight",
+                                                                                          dd=521.0)],
+            generation_dd=521.0, source=(
+            "Jung et al. (2023): eggs 43, larvae 287, pupae 191 °C·d above 10.7 °C, summed from the biofix; "
+            "the pre-oviposition period is not in it, so every date is early by it")),
+        biofix=Biofix(source=_SUSTAINED),
+        card=CardSize(min_mm=15, max_mm=40, source=(
+            "D. V. Alford's description as reproduced on progressivegardening.com ('Helicoverpa armigera, scarce "
+            "bordered straw moth'): adult 30-40 mm wingspan; folded length taken as half the smallest wingspan")),
+    ),
+    Species(
+        key="spodoptera-frugiperda", name="Spodoptera frugiperda",
+        thresholds=Thresholds(lower_c=12.95, method=DdMethod.SINE, source=(
+            "Ali, Luttrell & Schneider (1990) Ann. Entomol. Soc. Am. 83:725-733: developmental thresholds "
+            "similar for all stages and diets, averaging 12.95 ± 0.21 °C (no upper threshold given)")),
+        card=CardSize(min_mm=16, max_mm=40, source=(
+            "University of Florida Entomology & Nematology, fall armyworm: adult wingspan 32-40 mm; folded "
+            "length taken as half the smallest wingspan")),
+    ),
+)
+"""The species Furrow ships. Not shipped, for want of a value that could be checked: Ostrinia
+furnacalis (Asian corn borer); and, of those shipped, H. armigera's upper threshold, pre-oviposition
+period and action threshold, and S. frugiperda's stage degree days and action threshold."""
+
+
+def shipped(key: str) -> Species | None:
+    return next((s for s in SHIPPED if s.key == key), None)
