@@ -30,6 +30,7 @@ from .commands.plans import PlanPublisher
 from .commands.signing import signer_from_settings
 from .db import Database
 from .events import EventBus
+from .fertility import FertilityService
 from .gaps import GapStore
 from .gateway_status import StatusBook, record_mqtt_status
 from .identity import CredentialStore
@@ -38,6 +39,7 @@ from .ingest import ingest_batch, receipt, refusal
 from .limits import BodyLimits
 from .mqtt_worker import MqttWorker
 from .node_routes import NodeRoutes
+from .pests import PestService
 from .planning import PlanningService
 from .planning.forecasts import forecasts_from_settings
 from .registry import Registry
@@ -108,6 +110,10 @@ async def open_services(settings: Settings, clock: Clock = now_ms) -> Services:
                                    retention_days=settings.images_retention_days)
     services.vigour = VigourService(db, registry, clock=clock, events=events, store=store)
     services.images.subscribe("canopy", services.vigour.on_canopy_photo)  # canopy cover per canopy photo
+    services.pests = PestService(db, registry, store, images=services.images, forecasts=planning.forecast,
+                                 clock=clock, events=events)
+    services.images.subscribe("trap", services.pests.on_trap_photo)  # insects counted on each trap photo
+    services.fertility = FertilityService(db, registry, planning, clock=clock, events=events)
     if settings.mqtt_enabled:
 
         async def on_batch(site: str, gateway: str, payload: bytes) -> None:
@@ -160,7 +166,7 @@ async def open_services(settings: Settings, clock: Clock = now_ms) -> Services:
         plans.publish = worker.publish
         services.worker = worker
     services.alerts = build_alert_service(settings, db, registry, routes, store, services.events, services.worker,
-                                          planning, clock)
+                                          planning, clock, species_of=services.pests.alert_pressures)
     return services
 
 

@@ -422,6 +422,201 @@ class ForecastRow(Base):
     rain_window: Mapped[dict | None] = mapped_column(JSON)  # a stated {rain_mm, probability, horizon_h} (0012)
 
 
+class SoilSampleRow(Base):
+    """One soil sample of a zone (cloud/fertility/): where, how deep, when, which lab, and its results in
+    their stored units (`results`) beside what the lab gave (`given`). Once per (zone, lab, lab_sample_id)."""
+
+    __tablename__ = "soil_samples"
+    __table_args__ = (UniqueConstraint("zone_id", "lab", "lab_sample_id", name="uq_soil_samples_lab_id"),
+                      Index("ix_soil_samples_zone_season", "zone_id", "season"))
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    zone_id: Mapped[str] = mapped_column(String(32))  # history: not a foreign key
+    season: Mapped[str] = mapped_column(String(32))
+    sampled_on: Mapped[str] = mapped_column(String(10))
+    point: Mapped[str | None] = mapped_column(String(40))
+    lat: Mapped[float | None] = mapped_column(Float)
+    lon: Mapped[float | None] = mapped_column(Float)
+    depth_top_cm: Mapped[float] = mapped_column(Float)
+    depth_bottom_cm: Mapped[float] = mapped_column(Float)
+    lab: Mapped[str] = mapped_column(String(64))
+    lab_sample_id: Mapped[str | None] = mapped_column(String(64))
+    results: Mapped[dict] = mapped_column(JSON)
+    given: Mapped[dict] = mapped_column(JSON)
+    source: Mapped[str] = mapped_column(String(200))  # manual, or csv:<lab>:row <n>
+    by: Mapped[str] = mapped_column(String(80))
+    created_ms: Mapped[int] = mapped_column(BigInteger)
+
+
+class LabMappingRow(Base):
+    """How one lab's CSV columns map to sample fields and results, with their units (stored once per lab)."""
+
+    __tablename__ = "lab_mappings"
+
+    lab: Mapped[str] = mapped_column(String(64), primary_key=True)
+    mapping: Mapped[dict] = mapped_column(JSON)
+    updated_ms: Mapped[int] = mapped_column(BigInteger)
+    by: Mapped[str] = mapped_column(String(80))
+
+
+class FertilityCoefficientsRow(Base):
+    """A farm's (site's) own fertility coefficients for one crop, over the built-in cited ones."""
+
+    __tablename__ = "fertility_coefficients"
+
+    site_id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    crop: Mapped[str] = mapped_column(String(64), primary_key=True)
+    overrides: Mapped[dict] = mapped_column(JSON)
+    updated_ms: Mapped[int] = mapped_column(BigInteger)
+    by: Mapped[str] = mapped_column(String(80))
+
+
+class ProductRow(Base):
+    """A fertiliser product a farm (site) has: analysis, price, stock-solution strength."""
+
+    __tablename__ = "fertiliser_products"
+
+    site_id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    name: Mapped[str] = mapped_column(String(80))
+    n_pct: Mapped[float] = mapped_column(Float)
+    p2o5_pct: Mapped[float] = mapped_column(Float)
+    k2o_pct: Mapped[float] = mapped_column(Float)
+    price_per_kg: Mapped[float] = mapped_column(Float)
+    stock_kg_per_l: Mapped[float | None] = mapped_column(Float)
+
+
+class RecommendationRow(Base):
+    """One fertiliser recommendation for a zone and season, with its inputs, sources and explanation."""
+
+    __tablename__ = "fertiliser_recommendations"
+    __table_args__ = (Index("ix_fertiliser_recommendations_zone", "zone_id", "season", "ts_ms"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    zone_id: Mapped[str] = mapped_column(String(32))
+    season: Mapped[str] = mapped_column(String(32))
+    ts_ms: Mapped[int] = mapped_column(BigInteger)
+    crop: Mapped[str] = mapped_column(String(64))
+    target_yield_kg_ha: Mapped[float] = mapped_column(Float)
+    needs: Mapped[list] = mapped_column(JSON)  # [{nutrient, rate_kg_ha, method, equation, inputs, sources, message}]
+    applications: Mapped[list] = mapped_column(JSON)  # [{kind, need_kg_ha, feasible, products, cost_per_ha, ...}]
+    inputs: Mapped[dict] = mapped_column(JSON)  # soil tests used, water state, stage, their sources
+    messages: Mapped[list] = mapped_column(JSON)
+    explanation: Mapped[str] = mapped_column(String(4000))
+    by: Mapped[str] = mapped_column(String(80))
+
+
+class ApplicationRow(Base):
+    """A fertiliser applied to a zone (spread and entered by a person, or fertigated). Append-only: the API
+    has no update or delete; a correction is a new row naming the one it corrects."""
+
+    __tablename__ = "fertiliser_applications"
+    __table_args__ = (Index("ix_fertiliser_applications_zone", "zone_id", "season", "applied_on"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    zone_id: Mapped[str] = mapped_column(String(32))
+    season: Mapped[str] = mapped_column(String(32))
+    product_id: Mapped[str] = mapped_column(String(32))
+    product_name: Mapped[str] = mapped_column(String(80))
+    rate_kg_ha: Mapped[float] = mapped_column(Float)
+    area_ha: Mapped[float] = mapped_column(Float)
+    applied_on: Mapped[str] = mapped_column(String(10))
+    method: Mapped[str] = mapped_column(String(16))
+    nutrients_kg_ha: Mapped[dict] = mapped_column(JSON)  # {N, P2O5, K2O} from the product's analysis
+    by: Mapped[str] = mapped_column(String(80))
+    recorded_ms: Mapped[int] = mapped_column(BigInteger)
+    command_id: Mapped[str | None] = mapped_column(String(64), unique=True)  # a fertigation's command
+    note: Mapped[str | None] = mapped_column(String(300))
+
+
+class HarvestRow(Base):
+    """A zone's harvested yield in a season (append-only; the newest counts), for the nutrient balance."""
+
+    __tablename__ = "harvests"
+    __table_args__ = (Index("ix_harvests_zone_season", "zone_id", "season"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    zone_id: Mapped[str] = mapped_column(String(32))
+    season: Mapped[str] = mapped_column(String(32))
+    yield_kg_ha: Mapped[float] = mapped_column(Float)
+    harvested_on: Mapped[str] = mapped_column(String(10))
+    residues_removed: Mapped[bool] = mapped_column(Boolean)
+    by: Mapped[str] = mapped_column(String(80))
+    recorded_ms: Mapped[int] = mapped_column(BigInteger)
+
+
+class TrapRow(Base):
+    """A trap watched by a camera node (or a pulse-counting pest node's channel): its card, its lure
+    and what the camera sees of it (cloud/pests/)."""
+
+    __tablename__ = "traps"
+
+    node: Mapped[str] = mapped_column(String(32), primary_key=True)
+    channel: Mapped[int] = mapped_column(Integer, primary_key=True)  # 1 for a camera's card
+    card: Mapped[str] = mapped_column(String(24))  # yellow-sticky, white-pheromone
+    lure: Mapped[str | None] = mapped_column(String(48))  # a species key: the trap's target
+    view_width_mm: Mapped[float | None] = mapped_column(Float)  # the width of card the photo shows
+    updated_ms: Mapped[int] = mapped_column(BigInteger)
+    by: Mapped[str] = mapped_column(String(80))
+
+
+class TrapCountRow(Base):
+    """The insects the counter found on one trap photo, and a person's correction of them. The models
+    use the reviewed counts where there are, else the counter's."""
+
+    __tablename__ = "trap_counts"
+    __table_args__ = (UniqueConstraint("node", "seq", name="uq_trap_counts_image"),
+                      Index("ix_trap_counts_zone_ts", "zone_id", "ts_ms"),
+                      Index("ix_trap_counts_node_ts", "node", "ts_ms"))
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    node: Mapped[str] = mapped_column(String(32))
+    seq: Mapped[int] = mapped_column(BigInteger)  # the image's seq
+    channel: Mapped[int] = mapped_column(Integer)
+    zone_id: Mapped[str | None] = mapped_column(String(32))
+    ts_ms: Mapped[int] = mapped_column(BigInteger)  # when the photo was taken
+    species: Mapped[str | None] = mapped_column(String(48))  # the trap's lure then
+    total: Mapped[int] = mapped_column(Integer)
+    target: Mapped[int] = mapped_column(Integer)
+    by_class: Mapped[dict] = mapped_column(JSON)
+    objects: Mapped[list] = mapped_column(JSON)  # each insect: position, size, colour, class, target, outline
+    method: Mapped[str] = mapped_column(String(200))
+    px_per_mm: Mapped[float] = mapped_column(Float)
+    created_ms: Mapped[int] = mapped_column(BigInteger)
+    reviewed_total: Mapped[int | None] = mapped_column(Integer)
+    reviewed_target: Mapped[int | None] = mapped_column(Integer)
+    reviewed_by: Mapped[str | None] = mapped_column(String(80))
+    reviewed_ms: Mapped[int | None] = mapped_column(BigInteger)
+
+
+class TrapReviewRow(Base):
+    """Every correction of a count: who, when, from what to what, and why."""
+
+    __tablename__ = "trap_reviews"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    count_id: Mapped[int] = mapped_column(ForeignKey("trap_counts.id", ondelete="CASCADE"), index=True)
+    by: Mapped[str] = mapped_column(String(80))
+    at_ms: Mapped[int] = mapped_column(BigInteger)
+    total_before: Mapped[int] = mapped_column(Integer)
+    target_before: Mapped[int] = mapped_column(Integer)
+    total: Mapped[int] = mapped_column(Integer)
+    target: Mapped[int] = mapped_column(Integer)
+    note: Mapped[str | None] = mapped_column(String(300))
+
+
+class SpeciesRow(Base):
+    """A species an agronomist entered or corrected (agronomy/species.py's Species as JSON); it
+    replaces a shipped one of the same key."""
+
+    __tablename__ = "pest_species"
+
+    key: Mapped[str] = mapped_column(String(48), primary_key=True)
+    data: Mapped[dict] = mapped_column(JSON)
+    updated_ms: Mapped[int] = mapped_column(BigInteger)
+    by: Mapped[str] = mapped_column(String(80))
+
+
 class AuditRow(Base):
     """One change: who did what to which thing, when, and from which address."""
 

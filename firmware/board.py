@@ -1,8 +1,8 @@
-"""The board: the one module that imports machine, network and umqtt.
+"""The board: the one module that imports machine, network, umqtt and camera.
 
 It turns the config dict (see config_example.json and README.md) into
 objects the cores and drivers take: ADCs, 1-Wire buses, an RS-485 UART, valve
-outputs, pulse counters, the MQTT client, and a clock. Everything above it
+outputs, pulse counters, the camera module, the MQTT client, and a clock. Everything above it
 runs unchanged on CPython and in the HIL emulator. Runs only on hardware.
 """
 
@@ -208,6 +208,14 @@ def pin_out(pin):
 def i2c(cfg):
     """The I2C bus of an air sensor: hardware I2C `bus` (default 0) on `scl`/`sda`."""
     return machine.I2C(cfg.get("bus", 0), scl=machine.Pin(cfg["scl"]), sda=machine.Pin(cfg["sda"]), freq=100000)
+
+
+def camera():
+    """The esp32-camera binding of an ESP32-CAM class board (``import camera``: a MicroPython firmware
+    built with the camera driver; stock MicroPython has none), for drivers/camera.py."""
+    import camera as module
+
+    return module
 
 
 _RESET_CAUSES = (

@@ -12,15 +12,17 @@ on the bench with the very code the board runs.
 """
 
 from furrow.edge.errors import ContractError
+from furrow.edge.image import DEFAULT_CHUNK_BYTES, MAX_CHUNK_BYTES, MIN_CHUNK_BYTES
 from furrow.edge.signing import parse_node_key
 from furrow.edge.topics import check_id
 
-ROLES = ("soil", "weather", "irrigation", "pest")
+ROLES = ("soil", "weather", "irrigation", "pest", "camera")
 LINKS = ("modbus", "mqtt")
 BAUDS = (1200, 2400, 4800, 9600, 19200, 38400, 57600, 115200)
 MAX_PROBES = 4
 MAX_VALVES = 4  # the register map's coils
 MAX_TRAPS = 4
+CAMERA_INTERVAL_S = 10800  # a camera's default: canopy cover changes over days; a few photos a day follow it
 
 
 class _Check:
@@ -108,7 +110,7 @@ def validate(cfg):
     c.ident(cfg, "node")
     role = c.choice(cfg, "role", ROLES, None)
     link = c.choice(cfg, "link", LINKS, "modbus")
-    c.num(cfg, "interval_s", 1, 65535, 900)
+    c.num(cfg, "interval_s", 1, 65535, CAMERA_INTERVAL_S if role == "camera" else 900)
     c.text(cfg, "seq_path", "/seq")
     c.num(cfg, "seq_reserve", 1, 100000, 100)
     c.num(cfg, "watchdog_s", 0, 3600, 30)
@@ -116,7 +118,7 @@ def validate(cfg):
     cfg["deep_sleep"] = sleep
     if not isinstance(sleep, bool):
         c.bad("deep_sleep", sleep, "must be true or false")
-    elif sleep and (link != "mqtt" or role == "irrigation"):
+    elif sleep and (link != "mqtt" or role in ("irrigation", "camera")):
         c.bad("deep_sleep", sleep, "only an MQTT soil, weather or pest node may sleep (a Modbus slave must answer "
               "polls, an irrigation controller must watch its valves)")
     if link == "modbus":
@@ -158,6 +160,8 @@ def validate(cfg):
         _weather(c, cfg)
     elif role == "irrigation":
         _irrigation(c, cfg)
+    elif role == "camera":
+        _camera(c, cfg, link)
     elif role == "pest":
         for prefix, trap in c.items(cfg, "traps", 1, MAX_TRAPS):
             c.pin(trap, "pin", prefix)
@@ -220,6 +224,27 @@ def _weather(c, cfg):
             c.pin(canopy, name, "canopy.")
         c.num(canopy, "k_red", 0.01, 100, None, "canopy.", integer=False)
         c.num(canopy, "k_nir", 0.01, 100, None, "canopy.", integer=False)
+
+
+def _camera(c, cfg, link):
+    """A camera node (contract 1.3): photos over MQTT only, a frame size its driver knows."""
+    if link != "mqtt":
+        c.bad("link", link, "a camera node sends its photos over MQTT: images do not go over RS-485")
+    cam = c.section(cfg, "camera", False)
+    cfg["camera"] = cam
+    try:  # only a camera image carries the driver
+        from furrow.firmware.drivers.camera import FRAMESIZES, QUALITY_MAX, QUALITY_MIN
+    except ImportError:
+        c.bad("role", "camera", "this image has no camera firmware: build one with furrow firmware build --role camera")
+        return
+    c.choice(cam, "framesize", tuple(sorted(FRAMESIZES)), "vga", "camera.")
+    c.num(cam, "quality", QUALITY_MIN, QUALITY_MAX, 12, "camera.")
+    c.choice(cam, "kind", ("canopy", "trap"), "canopy", "camera.")
+    c.num(cam, "chunk_bytes", MIN_CHUNK_BYTES, MAX_CHUNK_BYTES, DEFAULT_CHUNK_BYTES, "camera.")
+    c.num(cam, "ack_wait_s", 5, 3600, 30, "camera.")
+    c.text(cam, "images_path", "/images", "camera.")
+    c.num(cam, "max_images", 1, 64, 16, "camera.")
+    c.num(cam, "max_bytes", 65536, 16777216, 1500000, "camera.")
 
 
 def _irrigation(c, cfg):

@@ -1,6 +1,6 @@
 """The board's start: reads /config.json, validates it, builds the role's core
 on real hardware and hands it to its link, RS-485 (firmware/modbus_link.py)
-or Wi-Fi and MQTT (firmware/mqtt_link.py).
+or Wi-Fi and MQTT (firmware/mqtt_link.py; a camera's photos: camera_link.py).
 
 On the board this file is copied to /main.py with the library under
 /lib/furrow/ (or frozen into the firmware). It only glues: every decision
@@ -84,6 +84,8 @@ def main(config_path=CONFIG_PATH):
         from furrow.firmware.mqtt_link import join_network, run
 
         join_network(cfg, wdt)  # Wi-Fi and true time before the clock starts
+        if cfg["role"] == "camera":
+            from furrow.firmware.camera_link import run  # photos in chunks instead of reports
     else:
         from furrow.firmware.modbus_link import run
     clock = board.Clock()

@@ -47,6 +47,7 @@ class MqttNode:
         self.ack_t = topics.node_topic(site, ident, topics.NODE_ACK, root)
         self.binary = encoding == "binary"
         self.takes_commands = hasattr(core, "on_command")
+        self.listens = self.cmd_t if self.takes_commands else None  # the topic whose messages go to on_message
 
     def tick(self, now_ms):
         """Tick the core and put what it made into the ring: (acks, uplinks)."""
@@ -112,12 +113,12 @@ class Link:
             node = self.node
             client = board.mqtt_client(self.mq, node.core.node_id, node.status_t,
                                        node.status(commands.STATUS_OFFLINE, now))
-            if node.takes_commands:
+            if node.listens:
                 client.set_callback(self._on_message)
             client.connect(timeout=CONNECT_TIMEOUT_S)
             client.publish(node.status_t, node.status(commands.STATUS_ONLINE, now, fault), retain=True, qos=1)
-            if node.takes_commands:
-                client.subscribe(node.cmd_t, qos=1)
+            if node.listens:
+                client.subscribe(node.listens, qos=1)
         except MemoryError:
             raise  # out of heap is no link failure: let the board reset
         except Exception as e:  # noqa: BLE001 - every failure to connect is retried, none ends the loop
@@ -147,23 +148,12 @@ class Link:
         self.node.on_message(data, self.clock.now_ms())
 
     def drain(self, on_sent=None, wdt=None):
-        """Take what the broker sent, publish the oldest messages, each removed only after its PUBACK
-        (umqtt.simple's publish at QoS 1 returns once it has arrived), and ping when the link is quiet."""
+        """Take what the broker sent, publish what waits (`publish_waiting`), and ping when the link is quiet."""
         if self.client is None:
             return
         try:
             self.client.check_msg()
-            while True:
-                message = self.node.outbox.peek()
-                if message is None:
-                    break
-                self.client.publish(message[0], message[1], qos=1)
-                self.last_sent = self.clock.now_ms()
-                self.node.outbox.pop()
-                if on_sent is not None:
-                    on_sent()
-                if wdt is not None:
-                    wdt.feed()
+            self.publish_waiting(on_sent, wdt)
             now = self.clock.now_ms()
             if now - self.last_sent >= self.keepalive_ms // 2:
                 self.client.ping()  # the PINGRESP is read by a later check_msg
@@ -171,8 +161,27 @@ class Link:
         except MemoryError:
             raise
         except Exception as e:  # noqa: BLE001 - a dropped or garbled link: connect again
-            client, self.client = self.client, None
-            self._failed(client, e)
+            self.lost(e)
+
+    def publish_waiting(self, on_sent, wdt):
+        """The ring's oldest messages, each removed only after its PUBACK (umqtt.simple's publish at
+        QoS 1 returns once it has arrived)."""
+        while True:
+            message = self.node.outbox.peek()
+            if message is None:
+                return
+            self.client.publish(message[0], message[1], qos=1)
+            self.last_sent = self.clock.now_ms()
+            self.node.outbox.pop()
+            if on_sent is not None:
+                on_sent()
+            if wdt is not None:
+                wdt.feed()
+
+    def lost(self, error):
+        """The connection broke (`error`): connect again after the backoff."""
+        client, self.client = self.client, None
+        self._failed(client, error)
 
     def close(self):
         if self.client is not None:

@@ -72,7 +72,7 @@ class Gateway:
         self.auth = _command_auth(config)
         self.plans = PlanKeeper(Path(config.buffer_path).with_suffix(".plan.json"))
         self.relay = CommandRelay(config, self.source.publish, plans=self.plans, outbox=self.buffer,
-                                  auth=self.auth, clock=clock)
+                                  auth=self.auth, tally=self.buffer, clock=clock)
         self.heartbeats = Heartbeats(config.site, config.gateway_id, config.topic_root, config.irrigation_nodes,
                                      self.source.irrigation_nodes)
         self.forwarder = Forwarder(self.buffer, config, clock)
@@ -170,7 +170,8 @@ class Gateway:
         receipt), dropped (the quota), flooded (node budgets), gaps_unconfirmed
         (readings not forwarded whose report the cloud has not confirmed yet,
         {reason: {node: n}}; all from the buffer, kept across restarts), oldest_rx_ms,
-        commands_relayed, cancels_relayed, commands_invalid, commands_expired, acks_relayed,
+        commands_relayed, cancels_relayed, commands_invalid and commands_expired (kept across
+        restarts, like the relay's plans_refused and commands_refused), acks_relayed,
         heartbeats_sent, warnings (broker setups that would lose data: broker_check.py),
         and the per-stage detail: modbus (health per node), farm, cloud,
         forwarder, relay, plan, status (the status reports sent).

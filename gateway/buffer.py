@@ -41,7 +41,7 @@ import orjson
 from furrow.clock import Clock, system_clock
 from furrow.edge.batch import GAP_FLOOD, GAP_QUARANTINE, GAP_QUOTA, make_item
 
-from .buffer_file import open_file
+from .buffer_file import RELAY, open_file
 from .gaps import Drop, GapLog
 from .recovery import salvage
 
@@ -378,6 +378,24 @@ class DurableBuffer:
         with self._lock:
             (n,) = self._db.execute("SELECT COUNT(*) FROM ack_outbox").fetchone()
         return int(n)
+
+    def relay_counts(self) -> dict[str, int]:
+        """The command relay's refusal counts kept across restarts (relay_core.Tally)."""
+        with self._lock:
+            rows = self._db.execute("SELECT name, value FROM counters WHERE name GLOB ?", (RELAY + "*",)).fetchall()
+        return {name.removeprefix(RELAY): value for name, value in rows}
+
+    def count_relay(self, name: str) -> None:
+        """One more of the relay's refusal count `name`."""
+        # Without the fsync: a power cut may cost the last few counts (the next reading's commit
+        # makes them durable), and a refusal does not wait for an fsync. A failed write (a full
+        # disk) costs the count on disk only: the relay goes on.
+        try:
+            with self._lock, self._transaction(durable=False):
+                self._db.execute("INSERT INTO counters (name, value) VALUES (?, 1) "
+                                 "ON CONFLICT (name) DO UPDATE SET value = value + 1", (RELAY + name,))
+        except sqlite3.Error as e:
+            log.error("relay count %s not kept on disk: %s", name, e)
 
     def oldest_rx_ms(self) -> int | None:
         """When the oldest pending reading arrived (None when empty)."""

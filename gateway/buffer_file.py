@@ -4,6 +4,8 @@ Opening runs SQLite's quick check (a corrupt file raises, and the buffer salvage
 recovery.py), puts the file in WAL mode with ``synchronous=FULL`` (buffer.py says why),
 creates what is missing, and upgrades a file written by an older gateway: readings get
 their priority and their sent batch, and drops kept per node become gap reports (gaps.py).
+``counters`` also keeps the command relay's refusal counts (``relay:`` names, added when
+first counted: an older file takes them as it is).
 """
 
 from __future__ import annotations
@@ -46,6 +48,7 @@ CREATE TABLE IF NOT EXISTS counters (
     value   INTEGER NOT NULL
 );
 """
+RELAY = "relay:"  # the prefix of the command relay's counters (relay_core.Tally)
 COUNTERS = ("received", "duplicates", "forwarded", "quarantined", "dropped", "flooded", "receipts_seen")
 INDEXES = """
 CREATE INDEX IF NOT EXISTS readings_prio ON readings (prio, id);

@@ -39,7 +39,7 @@ from furrow.edge.topics import GW_ACK, GW_CMD, GW_PLAN, NODE_CMD, gateway_topic,
 from .autonomy import PLAN_TICK_S, PlanKeeper
 from .command_auth import CommandAuth
 from .config import GatewayConfig
-from .relay_core import NodeCommand, Out, RelayCore
+from .relay_core import NodeCommand, Out, RelayCore, Tally
 
 log = logging.getLogger(__name__)
 
@@ -74,9 +74,10 @@ class CommandRelay:
         plans: PlanKeeper | None = None,
         outbox: AckOutbox | None = None,
         auth: CommandAuth | None = None,
+        tally: Tally | None = None,
         clock: Clock = system_clock,
     ) -> None:
-        self.core = RelayCore(site=config.site, gateway_id=config.gateway_id, auth=auth, plans=plans)
+        self.core = RelayCore(site=config.site, gateway_id=config.gateway_id, auth=auth, plans=plans, tally=tally)
         self._clock = clock
         self._outbox = outbox
         self._config = config

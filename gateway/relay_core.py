@@ -41,6 +41,11 @@ What it decides:
   replayed), the command leaves the kept plan, and the cancel goes to the
   node like a command.
 
+The refusal counts (``commands_invalid``, ``commands_expired``,
+``plans_refused`` and ``commands_refused`` by kind) are kept in a `Tally`
+when one is given (the gateway's buffer file), so a restart does not wipe
+the trace of an attack or of a broken cloud.
+
 A JSON object with a ``plan_id`` on the command topic is a plan from a cloud
 older than contract 1.2, which sent plans there: it is kept the same way.
 """
@@ -51,7 +56,7 @@ import json
 import logging
 from collections import OrderedDict
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 from furrow.edge.commands import ACK_REJECTED, ACTION_CANCEL, encode, make_ack, validate_command
 from furrow.edge.errors import ContractError
@@ -63,6 +68,14 @@ from .command_auth import CommandAuth, Refusal
 log = logging.getLogger(__name__)
 
 COMMANDS_KEPT = 1_000
+REFUSED = "refused:"  # prefix of the per-kind refusal counts in a Tally
+
+
+class Tally(Protocol):
+    """Where the refusal counts survive restarts (DurableBuffer)."""
+
+    def relay_counts(self) -> dict[str, int]: ...
+    def count_relay(self, name: str) -> None: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,7 +106,7 @@ class RelayCore:
     """Commands down, plans kept, node acks tracked: the relay's decisions."""
 
     def __init__(self, *, site: str, gateway_id: str, auth: CommandAuth | None = None,
-                 plans: PlanKeeper | None = None) -> None:
+                 plans: PlanKeeper | None = None, tally: Tally | None = None) -> None:
         self.site, self.gateway_id = site, gateway_id
         self.auth = auth if auth is not None and auth.enabled else None
         self.plans = plans if plans is not None else PlanKeeper()
@@ -109,6 +122,22 @@ class RelayCore:
         }
         self.refused: dict[str, int] = {}  # signed-command refusals by kind (signing.REFUSED_*)
         self.last_invalid: str | None = None
+        self._tally = tally
+        for name, n in (tally.relay_counts() if tally is not None else {}).items():
+            if name.startswith(REFUSED):
+                self.refused[name.removeprefix(REFUSED)] = n
+            elif name in self.counts:
+                self.counts[name] = n
+
+    def _count(self, name: str) -> None:
+        """One more refusal `name` (a key of `counts`, or REFUSED + a kind), kept in the tally."""
+        if name.startswith(REFUSED):
+            kind = name.removeprefix(REFUSED)
+            self.refused[kind] = self.refused.get(kind, 0) + 1
+        else:
+            self.counts[name] += 1
+        if self._tally is not None:
+            self._tally.count_relay(name)
 
     # -- commands ---------------------------------------------------------------
 
@@ -133,7 +162,7 @@ class RelayCore:
                 return self._refuse(cmd, e, now, track=False)
         try:
             if cmd["expires_ms"] <= now:
-                self.counts["commands_expired"] += 1
+                self._count("commands_expired")
                 raise Refusal(REFUSED_EXPIRED, "before the gateway could deliver it "
                               f"(expires_ms {cmd['expires_ms']}, now {now})")
             if cmd["action"] == ACTION_CANCEL:
@@ -166,14 +195,14 @@ class RelayCore:
     def _refuse(self, cmd: dict[str, Any], e: Refusal, now: int, track: bool) -> Out:
         # Refused here, and said so: the cloud must not wait for a node that
         # will never act on it.
-        self.refused[e.kind] = self.refused.get(e.kind, 0) + 1
+        self._count(REFUSED + e.kind)
         if track:
             self._track(cmd["id"], cmd["node"], ACK_REJECTED, now)
         log.warning("command %s to %s refused: %s", cmd["id"], cmd["node"], e.reason)
         return Out(to_cloud=[encode(make_ack(cmd["id"], cmd["node"], ACK_REJECTED, now, reason=e.reason))])
 
     def _invalid(self, reason: str) -> None:
-        self.counts["commands_invalid"] += 1
+        self._count("commands_invalid")
         self.last_invalid = reason
         log.warning("invalid command not relayed: %s", reason)
 
@@ -233,7 +262,7 @@ class RelayCore:
             return False
         except Refusal as e:
             # Not the cloud's plan (or not all of it): the plan kept before stays.
-            self.counts["plans_refused"] += 1
+            self._count("plans_refused")
             self.last_invalid = f"plan refused: {e.reason}"
             log.warning("plan %r refused, the plan kept before stays: %s",
                         plan.get("plan_id") if isinstance(plan, dict) else None, e.reason)

@@ -62,7 +62,7 @@ PATH_VALUES = ("z1", "soil-01", "irr-01", "wx-01", "s1", "f1", "1", "2", "c-1", 
 # The fuzz farm's own ids by path parameter name: as routes multiply, a path filled only from
 # PATH_VALUES lands on a 404 ever more often and the valid branch of each route goes unreached.
 KNOWN_IDS = {"zone_id": "z1", "zone": "z1", "node": "soil-01", "node_id": "irr-01", "site": "s1",
-             "gateway": "gw-1"}
+             "gateway": "gw-1", "lab": "lab-1", "crop": "maize", "product": "urea"}
 INGEST = "/api/v1/ingest/batch"  # a bad item there is refused alone, in a 200 (the batch's good items are kept)
 _MARK = "\x00planted\x00"  # stands for the raw token until the body is encoded
 
@@ -172,7 +172,7 @@ def api_request(rng: random.Random) -> tuple[str, str, str, bytes | None, str, b
     for param in op.get("parameters", []):
         if param["in"] == "path":
             pick = rng.random()
-            value = (KNOWN_IDS[param["name"]] if pick < 0.3 and param["name"] in KNOWN_IDS
+            value = (KNOWN_IDS[param["name"]] if pick < 0.4 and param["name"] in KNOWN_IDS
                      else rng.choice(PATH_VALUES) if pick < 0.8 else _param_value(param, rng))
             path = path.replace("{" + param["name"] + "}", _encode(value) or "x")
         elif param["in"] == "query" and rng.random() < 0.6:
@@ -264,6 +264,14 @@ class _Server:
                make_uplink("irr-01", "irrigation", 1, T0, [make_reading("valve_open", 0, channel=1)], "0.1.0")]
         batch = make_batch("demo", "gw-1", "fuzz-1", T0, [make_item(u, T0) for u in ups])
         self.client.post("/api/v1/ingest/batch", json=batch, headers=auth).raise_for_status()
+        self.client.put("/api/v1/fertility/labs/lab-1/mapping", headers=auth, json={
+            "sampled_on": "date", "results": {"olsen_p_mg_kg": {"column": "P"}}}).raise_for_status()
+        self.client.put("/api/v1/fertility/sites/s1/products/urea", headers=auth, json={
+            "id": "urea", "name": "Urea", "n_pct": 46, "p2o5_pct": 0, "k2o_pct": 0, "price_per_kg": 2.0}
+                        ).raise_for_status()
+        self.client.post("/api/v1/zones/z1/soil-samples", headers=auth, json={  # a recommendation can be made
+            "sampled_on": "2026-03-10", "lab": "lab-1", "results": {"alkali_n_mg_kg": {"value": 80},
+                                                                   "olsen_p_mg_kg": {"value": 15}}}).raise_for_status()
 
     def stop(self) -> None:
         """Stop the server (the short fuzz run does, when it is done)."""

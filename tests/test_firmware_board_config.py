@@ -177,14 +177,18 @@ def test_every_role_example_builds_its_core(main: Any, tmp_path: Path, monkeypat
     """The example config of each role (as `furrow firmware build` writes it) validates and builds a core."""
     from furrow.commands.firmware import ROLES, example_config
     from furrow.firmware.config import validate
+    from tests.firmware_fakes import FakeCameraModule
 
     monkeypatch.setattr(main.board.machine, "I2C", lambda *a, **k: object(), raising=False)
     monkeypatch.setattr("time.sleep_ms", lambda ms: None, raising=False)
+    monkeypatch.setitem(sys.modules, "camera", FakeCameraModule({}))  # an ESP32-CAM firmware's binding
     for role in ROLES:
         cfg, errors = validate(example_config(role))
         assert errors == [], (role, errors)
         cfg["seq_path"] = str(tmp_path / f"seq-{role}")
         cfg["journal_path"] = str(tmp_path / f"journal-{role}")
+        if role == "camera":
+            cfg["camera"]["images_path"] = str(tmp_path / "images")
         node = main.build_node(cfg, _Clock())
         assert node.node_id == f"{role}-01"
 

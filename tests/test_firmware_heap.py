@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from furrow.commands.firmware import ROLES
+from furrow.commands.firmware import MODBUS_ROLES
 from tests.unixboard_support import CYCLE_S, board_files, board_options, build_image, node_config, run_board
 
 CYCLES = 400
@@ -34,13 +34,13 @@ def _run(unix_port, tmp_path: Path, role: str, frozen: bool) -> dict:
     return run.result
 
 
-@pytest.mark.parametrize("role", ROLES)
+@pytest.mark.parametrize("role", MODBUS_ROLES)
 def test_mpy_image_runs_400_cycles_in_its_heap(unix_port, tmp_path: Path, role: str) -> None:
     """As .mpy files on the flash, each role boots and runs 400 acknowledged report cycles in its fixed heap."""
     _run(unix_port, tmp_path, role, frozen=False)
 
 
-@pytest.mark.parametrize("role", ROLES)
+@pytest.mark.parametrize("role", MODBUS_ROLES)
 def test_frozen_image_runs_400_cycles_in_40_kib(unix_port, tmp_path: Path, role: str) -> None:
     """Frozen into the firmware by the image's own manifest (frozen/node.py), each role runs 400 cycles in 40 KiB."""
     _run(unix_port, tmp_path, role, frozen=True)

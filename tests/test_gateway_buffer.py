@@ -218,3 +218,21 @@ def test_every_valid_uplink_comes_back_from_the_buffer_exactly_as_stored(tmp_pat
         b.put_many([Item(up, 7, ["spike"])])
         ((_, item),) = b.next_batch(10)
     assert item == make_item(json.loads(json.dumps(up)), 7, ["spike"])
+
+
+
+def test_a_buffer_file_from_before_relay_counts_keeps_them_across_reopening(tmp_path):
+    """A file an older gateway wrote (no relay counts) takes the relay's counts beside its reading
+    counters, and a reopened buffer reads them back without disturbing the others."""
+    path = tmp_path / "old.sqlite"
+    db = sqlite3.connect(path)
+    db.executescript("CREATE TABLE counters (name TEXT PRIMARY KEY, value INTEGER NOT NULL);"
+                     "INSERT INTO counters VALUES ('received', 7), ('forwarded', 7);")
+    db.close()
+    with DurableBuffer(path) as b:
+        assert b.relay_counts() == {}
+        for name in ("plans_refused", "refused:unsigned", "plans_refused"):
+            b.count_relay(name)
+    with DurableBuffer(path) as b:
+        assert b.relay_counts() == {"plans_refused": 2, "refused:unsigned": 1}
+        assert (b.stats()["received"], b.stats()["forwarded_total"]) == (7, 7)

@@ -7,11 +7,13 @@ from __future__ import annotations
 import os
 import signal
 from collections.abc import Iterator
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
 
 from furrow.edge.payload import encode_json
+from furrow.gateway.buffer import DurableBuffer
 from tests.cloud_support import eventually, local_settings, running_app
 from tests.gateway_support import Peer, gateway_config, running_gateway, soil_uplink, up_topic, wait_until
 from tests.servers import MosquittoServer
@@ -91,5 +93,33 @@ async def test_a_cloud_broker_killed_with_batches_queued_and_the_cloud_down_lose
                 await wait_until(lambda: gw.stats()["pending"] == 0, "the backlog stored", timeout=60)
                 assert await _stored(client, 10 + BACKLOG)
                 assert gw.stats()["forwarded"] == 10 + BACKLOG
+    finally:
+        node.close()
+
+
+async def test_a_stopping_gateway_sends_what_it_holds_and_takes_its_receipts_before_it_goes(
+        tmp_path: Path, mosquitto, mqtt_topic_prefix):
+    """At a graceful stop the gateway sends the readings it still holds and the cloud's receipts for
+    them come in before it disconnects: nothing is left waiting to go again after the restart."""
+    root = mqtt_topic_prefix
+    settings = local_settings(tmp_path / "cloud", mqtt_enabled=True, mqtt_host=mosquitto.host,
+                              mqtt_port=mosquitto.port, topic_root=root, mqtt_reconnect_max_s=0.5)
+    quick = gateway_config(tmp_path, mosquitto.host, mosquitto.port, root)
+    cloud_broker = quick.cloud_broker.model_copy(update={"timeout": timedelta(seconds=8)})  # bounds the stop
+    held = quick.model_copy(update={"forward_interval": timedelta(hours=1), "cloud_broker": cloud_broker})
+    node = Peer(mosquitto.host, mosquitto.port)
+    try:
+        async with running_app(settings) as client:
+            await wait_until(lambda: client.app.state.services.worker.connected, "the cloud worker to subscribe")
+            async with running_gateway(quick) as gw:  # the gateway learns that this cloud sends receipts
+                node.publish(up_topic(quick, "soil-01"), encode_json(soil_uplink("soil-01", 1)))
+                await wait_until(lambda: gw.forwarder.receipts and gw.stats()["pending"] == 0, "the first receipt")
+            async with running_gateway(held) as gw:
+                for seq in range(2, 22):
+                    node.publish(up_topic(held, "soil-01"), encode_json(soil_uplink("soil-01", seq)))
+                await wait_until(lambda: gw.stats()["received"] == 21, "the readings in the buffer")
+            with DurableBuffer(held.buffer_path) as buffer:
+                assert (buffer.stats()["pending"], buffer.stats()["in_flight"]) == (0, 0)
+            assert await _stored(client, 21)
     finally:
         node.close()

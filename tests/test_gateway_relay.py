@@ -98,3 +98,18 @@ async def test_command_sent_while_the_gateway_is_offline_is_relayed_when_it_retu
         msg = await peer.get()
         await wait_until(lambda: gw.stats()["commands_relayed"] == 1, "the relay count")
     assert msg.payload == raw
+
+
+async def test_refusal_counts_survive_a_gateway_restart(config, peer):
+    """Invalid and expired commands stay counted (stats and refusals by kind) after the gateway restarts."""
+    peer.subscribe(gw_topic(config, "ack"))
+    expired = make_command("c-late", "irr-01", 1, "open", 600, 900, NOW_MS - 7_200_000, NOW_MS - 3_600_000)
+    async with running_gateway(config) as gw:
+        peer.publish(gw_topic(config, "cmd"), b"not json at all")
+        peer.publish(gw_topic(config, "cmd"), encode(expired))
+        await peer.get()  # the expired command's rejected ack
+        await wait_until(lambda: gw.stats()["commands_invalid"] == 1, "the invalid count")
+    async with running_gateway(config) as gw:
+        stats = gw.stats()
+    assert (stats["commands_invalid"], stats["commands_expired"]) == (1, 1)
+    assert stats["relay"]["commands_refused"] == {"expired": 1}

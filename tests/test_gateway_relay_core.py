@@ -13,6 +13,7 @@ from furrow.cloud.commands.signing import CommandSigner, generate_key, load_priv
 from furrow.edge import commands
 from furrow.edge.cancel import make_cancel
 from furrow.edge.errors import ContractError
+from furrow.gateway import DurableBuffer
 from furrow.gateway.autonomy import Heartbeats, PlanKeeper
 from furrow.gateway.command_auth import CommandAuth, SeenIds
 from furrow.gateway.relay_core import RelayCore
@@ -40,10 +41,11 @@ def command(cmd_id: str, at: int, **over: Any) -> dict[str, Any]:
     return {**c, **over}
 
 
-def signed_core(signer_and_key: tuple[CommandSigner, str, Any], tmp_path: Path) -> RelayCore:
+def signed_core(signer_and_key: tuple[CommandSigner, str, Any], tmp_path: Path,
+                tally: DurableBuffer | None = None) -> RelayCore:
     _, kid, public = signer_and_key
     auth = CommandAuth({kid: public}, SITE, GW, SeenIds(tmp_path / "seen.sqlite"))
-    return RelayCore(site=SITE, gateway_id=GW, auth=auth, plans=PlanKeeper(tmp_path / "plan.json"))
+    return RelayCore(site=SITE, gateway_id=GW, auth=auth, plans=PlanKeeper(tmp_path / "plan.json"), tally=tally)
 
 
 def plan(cmds: list[dict[str, Any]], issued: int, plan_id: str = "p-1", signer: CommandSigner | None = None,
@@ -159,6 +161,21 @@ def test_a_forged_plan_is_refused_and_the_plan_kept_before_stays(
     assert not core.plan(commands.encode(plan([], t0 + 10, "p-wipe")), t0 + 10)
     assert core.counts["plans_refused"] == 1 and core.plans.stats()["plan_id"] == "p-real"
     assert [nc.command["id"] for nc in core.due(t0 + HOUR).to_nodes] == ["c-1"]
+
+
+def test_refusal_counts_kept_in_the_buffer_file_come_back_after_a_restart(
+        clock: SimClock, signer_and_key: tuple[CommandSigner, str, Any], tmp_path: Path) -> None:
+    """With the buffer as tally, a refused plan, an unsigned command and an invalid one are counted
+    again by a new relay core on the same file (a restarted gateway)."""
+    t0 = clock.ms()
+    with DurableBuffer(tmp_path / "buffer.sqlite", clock=clock.ms) as buf:
+        core = signed_core(signer_and_key, tmp_path, tally=buf)
+        assert not core.plan(commands.encode(plan([], t0, "p-wipe")), t0)
+        assert core.command(commands.encode(command("c-1", t0)), t0).to_nodes == []
+        core.command(b"{", t0)
+    with DurableBuffer(tmp_path / "buffer.sqlite", clock=clock.ms) as buf:
+        again = signed_core(signer_and_key, tmp_path, tally=buf).stats()
+    assert (again["plans_refused"], again["commands_invalid"], again["commands_refused"]) == (1, 1, {"unsigned": 1})
 
 
 def test_a_mailbox_that_did_not_take_a_planned_command_gets_it_on_the_next_tick(

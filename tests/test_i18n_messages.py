@@ -9,7 +9,7 @@ from datetime import UTC, datetime, timedelta
 
 from furrow.cloud import commissioning
 from furrow.cloud.agronomy import alerts as alert_rules
-from furrow.cloud.agronomy import planner
+from furrow.cloud.agronomy import fertility_plan, planner
 from furrow.cloud.agronomy.alerts import (
     FarmState,
     NodeSnapshot,
@@ -28,7 +28,8 @@ from tests.test_agro_planner import NOON, zone
 from tests.test_cloud_planning import _farm
 
 NOW = datetime(2026, 7, 10, 12, 0, tzinfo=UTC)
-SERVER_TEXTS = {**alert_rules.TEXT.templates, **planner.TEXT.templates, **commissioning.TEXT.templates}
+SERVER_TEXTS = {**alert_rules.TEXT.templates, **planner.TEXT.templates, **commissioning.TEXT.templates,
+                **fertility_plan.TEXT.templates}
 
 
 def catalogue(locale: str) -> dict[str, str]:
@@ -91,8 +92,8 @@ def test_an_override_by_nobody_named_says_an_agronomist_as_a_message_of_its_own(
 
 
 def test_every_key_the_server_sends_is_in_every_catalogue_with_the_same_values():
-    """Each alert, decision, checklist and calibration key has a text in every language the dashboard speaks, using
-    exactly the values the server sends (a translation cannot ask for a value that never comes)."""
+    """Each alert, decision, checklist, calibration and fertility key has a text in every language the dashboard
+    speaks, using exactly the values the server sends (a translation cannot ask for a value that never comes)."""
     assert locales() == ["en", "zh-CN"]
     for locale in locales():
         texts = catalogue(locale)

@@ -6,11 +6,11 @@ import random
 import numpy as np
 import pytest
 from onnx import TensorProto, helper
-from test_pest_counting import FOREWING_MM, PX_PER_MM, WINGSPAN_MM, photo
 
 from furrow.cloud.pests.classifier import ClassifierUnavailable, Label, OnnxClassifier
 from furrow.cloud.pests.counting import CardSpec, count_card
 from furrow.hil.farm.trap_card import CardInsect, CardKind, Look, TrapCard, moth
+from tests.test_pest_counting import FOREWING_MM, PX_PER_MM, WINGSPAN_MM, photo
 
 
 def redness_model(side: int = 8) -> bytes:

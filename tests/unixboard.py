@@ -9,10 +9,12 @@
 # has them and loads its .mpy files into the heap as a board does.
 #
 # This module stands in for what cannot exist on a PC: `machine` (pins, ADCs,
-# I2C, the RS-485 UART, the watchdog), `network` (Wi-Fi), `onewire` and
-# `ntptime`. Sockets are the unix port's own, so an MQTT node talks to a real
-# broker; while Wi-Fi is down ("wifi_down" windows, in seconds) or DNS
-# ("dns_down"), the broker's name does not resolve, as on a board.
+# I2C, the RS-485 UART, the watchdog), `network` (Wi-Fi), `onewire`, `ntptime`
+# and `camera` (the esp32-camera binding of an ESP32-CAM firmware, whose
+# sensor's frames are JPEG files on the host, "camera_frames", in turn).
+# Sockets are the unix port's own, so an MQTT node talks to a real broker;
+# while Wi-Fi is down ("wifi_down" windows, in seconds) or DNS ("dns_down"),
+# the broker's name does not resolve, as on a board.
 #
 # The RS-485 UART has the gateway behind it: a Modbus master that reads the 112
 # input registers every `poll_every` loop passes, asks for the oldest report and
@@ -23,7 +25,8 @@
 # times faster than its sleeps ask (time.sleep_ms(1) is a second at 1000), so
 # hundreds of report intervals pass in seconds; with 0 it is the real clock. The
 # run ends (exception Done) once `run_s` seconds have passed on that clock; the
-# result is one line "UNIXBOARD {json}" on stdout.
+# result is one line "UNIXBOARD {json}" on stdout, with what the node left in
+# the flash folders "list_dirs".
 #
 #   micropython -X heapsize=80K -c "import unixboard; unixboard.run('opts.json')"
 
@@ -320,6 +323,49 @@ def getaddrinfo(host, port, *args):
     return _socket.getaddrinfo(host, port, *args)
 
 
+# -- camera ------------------------------------------------------------------------
+
+# The binding's constants: pixformat_t PIXFORMAT_JPEG and framesize_t values.
+JPEG = 4
+FRAME_QVGA, FRAME_CIF, FRAME_VGA, FRAME_SVGA, FRAME_XGA, FRAME_HD, FRAME_SXGA, FRAME_UXGA = 5, 6, 8, 9, 10, 11, 12, 13
+FRAMES = []  # the sensor's output: host files, opened before the flash replaces the host's "/"
+_CAM = {"ready": False, "shot": 0}
+
+
+def init(port, format=JPEG):
+    if format != JPEG:
+        raise OSError("JPEG only")
+    _CAM["ready"] = True
+
+
+def _ready():
+    if not _CAM["ready"]:
+        raise OSError("Camera not initialized")  # as the binding says
+
+
+def framesize(code):
+    _ready()
+
+
+def quality(q):
+    _ready()
+
+
+def capture():
+    """The next frame's JPEG bytes, copied into the heap as the binding copies its frame buffer."""
+    _ready()
+    if not FRAMES:
+        return False  # a frame-buffer timeout
+    f = FRAMES[_CAM["shot"] % len(FRAMES)]
+    _CAM["shot"] += 1
+    f.seek(0)
+    return f.read()
+
+
+def deinit():
+    _CAM["ready"] = False
+
+
 # -- the run -----------------------------------------------------------------------
 
 
@@ -371,10 +417,12 @@ def run(path):
     OPTS.setdefault("adc", {})
     CLOCK = Clock(OPTS.get("speed", 1000), OPTS["run_s"])
     CLOCK.pulse_every = OPTS.get("pulse_every", 0)
+    for path in OPTS.get("camera_frames", ()):
+        FRAMES.append(open(path, "rb"))
     _mount()
     MASTER = Master(OPTS.get("master", {}))
     me = sys.modules["unixboard"]
-    for name in ("machine", "network", "onewire", "ntptime", "socket"):
+    for name in ("machine", "network", "onewire", "ntptime", "socket", "camera"):
         sys.modules[name] = me  # this module holds what each of them has
     sys.modules["time"] = CLOCK
     result = RESULT
@@ -395,5 +443,10 @@ def run(path):
     _memory_map()
     result["mem_alloc"], result["mem_free"] = gc.mem_alloc(), gc.mem_free()
     result["clock_s"] = CLOCK._elapsed_us() // 1000000
+    for folder in OPTS.get("list_dirs", ()):  # what the node left in these flash folders
+        try:
+            result.setdefault("files", {})[folder] = sorted(os.listdir(folder))
+        except OSError:
+            result.setdefault("files", {})[folder] = None
     result["modbus"] = MASTER.stats
     print("UNIXBOARD " + json.dumps(result))

@@ -77,7 +77,7 @@ def node_config(role: str, link: str = "modbus", broker: tuple[str, int] | None 
     cfg["interval_s"] = CYCLE_S
     if link == "mqtt":
         assert broker is not None
-        del cfg["modbus"]
+        cfg.pop("modbus", None)  # a camera's example has none: it is MQTT only
         cfg.update(link="mqtt", wifi={"ssid": "farm", "password": "secret"},
                    mqtt={"host": broker[0], "port": broker[1], "keepalive_s": 60})
     cfg.update(extra)

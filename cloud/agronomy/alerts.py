@@ -45,6 +45,13 @@ TEXT = Texts({
     "alert.pest-threshold-detail": "{node}: {value:.1f} catches per trap per week ≥ threshold {threshold:g}: "
                                    "{detail}",
     "alert.trap-detail": "catch {catch:.1f}/trap/week, trend {trend} ({slope:+.1f}/week)",
+    "alert.pest-species-night": "{species}: {value:.1f} per trap per night at {traps} ≥ action threshold "
+                                "{threshold:g}, trend {trend}; {window}",
+    "alert.pest-species-week": "{species}: {value:.1f} per trap per week at {traps} ≥ action threshold "
+                               "{threshold:g}, trend {trend}; {window}",
+    "alert.pest-window": "control window {start} to {end}",
+    "alert.pest-window-open": "control window from {start}, its end not yet forecast",
+    "alert.pest-no-window": "no control window forecast",
     "alert.disease-detail": "{wet_hours:g} wet hours at {mean_temp_c:.1f} °C, {required_h:.1f} h needed "
                             "({pathogen}, values from {source})",
     "alert.disease-detail-no-infection": "{wet_hours:g} wet hours at {mean_temp_c:.1f} °C, no infection at that "
@@ -64,6 +71,7 @@ class AlertKind(StrEnum):
     FROST = "frost"
     HEAT = "heat"
     PEST = "pest-threshold"
+    PEST_SPECIES = "pest-species"
     DISEASE = "disease-risk"
     NODE_OFFLINE = "node-offline"
     BATTERY_LOW = "battery-low"
@@ -166,6 +174,25 @@ class RiskSnapshot:
 
 
 @dataclass(frozen=True)
+class SpeciesPressure:
+    """A species' catch in a zone against its own cited action threshold (cloud/pests/season.py): the
+    traps at or over it, the trend, and the control window forecast from degree days."""
+
+    zone: str
+    species: str
+    name: str
+    value: float
+    threshold: float
+    per: str
+    """"night" or "week": the threshold's unit, per trap."""
+    traps: tuple[str, ...]
+    trend: str
+    source: str
+    window: tuple[str | None, str | None] | None = None
+    """(first day, last day) of the next control window, ISO dates; None without one."""
+
+
+@dataclass(frozen=True)
 class Thresholds:
     frost_c: float = 1.0
     hard_frost_c: float = -2.0
@@ -198,6 +225,7 @@ class FarmState:
     weather: Sequence[SiteWeather] = ()
     pests: Sequence[RiskSnapshot] = ()
     diseases: Sequence[RiskSnapshot] = ()
+    species: Sequence[SpeciesPressure] = ()
     thresholds: Thresholds = Thresholds()
 
 
@@ -292,6 +320,22 @@ def _rules(s: FarmState) -> Iterator[Alert]:
     for r in s.diseases:  # the value is an infection risk index
         if r.value >= r.threshold:
             yield _risk(AlertKind.DISEASE, "alert.threshold", r, now)
+    for p in s.species:  # each species against its own threshold, from its source
+        if p.value >= p.threshold:
+            yield _species(p, now)
+
+
+def _species(p: SpeciesPressure, now: datetime) -> Alert:
+    start, end = p.window or (None, None)
+    window = (TEXT("alert.pest-no-window") if start is None
+              else TEXT("alert.pest-window-open", start=start) if end is None
+              else TEXT("alert.pest-window", start=start, end=end))
+    return _raise(AlertKind.PEST_SPECIES, f"{p.zone}/{p.species}",
+                  Severity.CRITICAL if p.value >= 2 * p.threshold else Severity.WARNING,
+                  TEXT(f"alert.pest-species-{p.per}", species=p.name, value=round(p.value, 1), traps=", ".join(p.traps),
+                       threshold=p.threshold, trend=p.trend, window=window), now,
+                  species=p.species, value=p.value, threshold=p.threshold, per=p.per, traps=list(p.traps),
+                  trend=p.trend, source=p.source, window_start=start, window_end=end)
 
 
 def _risk(kind: AlertKind, key: str, r: RiskSnapshot, now: datetime, **names: object) -> Alert:

@@ -24,6 +24,7 @@ from ..agronomy.alerts import (
     NodeSnapshot,
     SensorFault,
     SiteWeather,
+    SpeciesPressure,
     Thresholds,
     ValveSnapshot,
     ZoneSnapshot,
@@ -74,7 +75,7 @@ class Places:
             return self.zone_site.get(subject), subject
         if kind in _SITE_KINDS:
             return subject, None
-        if kind is AlertKind.DISEASE:  # "zone/pathogen"
+        if kind in (AlertKind.DISEASE, AlertKind.PEST_SPECIES):  # "zone/pathogen", "zone/species"
             zone = subject.split("/", 1)[0]
             return self.zone_site.get(zone), zone
         # node subjects: "node", "node/sensor", "node/valve 1"
@@ -174,6 +175,8 @@ RawOf = Callable[[ZoneOut, int], Awaitable[float | None]]
 """A zone's RAW [mm] as of a time, from its daily balance (None: not known)."""
 ForecastOf = Callable[[SiteOut, list[NodeOut], ZoneInfo, int], Awaitable[tuple[Extremes, str] | None]]
 """A site's forecast extremes over today and tomorrow, and the forecast's source (None: no forecast)."""
+SpeciesOf = Callable[[str, int], Awaitable[list[SpeciesPressure]]]
+"""A zone's pest species against their own action thresholds as of a time (cloud/pests/)."""
 
 
 def site_weather(site: str, now_c: list[float], ahead: tuple[Extremes, str] | None) -> list[SiteWeather]:
@@ -197,10 +200,11 @@ def site_weather(site: str, now_c: list[float], ahead: tuple[Extremes, str] | No
 
 async def farm_snapshot(registry: Registry, routes: NodeRoutes, store: ReadingStore, db: Database, now_ms: int,
                         options: SnapshotOptions | None = None, raw_of: RawOf | None = None,
-                        forecast_of: ForecastOf | None = None) -> Snapshot:
+                        forecast_of: ForecastOf | None = None, species_of: SpeciesOf | None = None) -> Snapshot:
     """Everything the alert rules look at, as of `now_ms`; each zone's RAW from `raw_of` when
     given (the planner's balance, see BalanceRaw), else p TAW; frost and heat from the sites' fresh air
-    temperatures and, with `forecast_of`, their forecast over today and tomorrow."""
+    temperatures and, with `forecast_of`, their forecast over today and tomorrow; with `species_of`,
+    each zone's pest species against their own thresholds."""
     options = options or SnapshotOptions()
     latest = _Latest(store)
     sites = {s.id: s for s in await registry.all(SITES)}  # type: ignore[attr-defined]
@@ -304,11 +308,12 @@ async def farm_snapshot(registry: Registry, routes: NodeRoutes, store: ReadingSt
             ahead = await forecast_of(sites[site_id], site_nodes, site_tz[site_id], now_ms)
         weather.extend(site_weather(site_id, air.get(site_id, []), ahead))
 
+    species = [p for z in zones for p in await species_of(z.id, now_ms)] if species_of is not None else []
     state = FarmState(now=now, zones=zone_snaps, nodes=node_snaps, valves=valve_snaps, weather=weather,
-                      pests=pests, diseases=diseases, thresholds=t)
+                      pests=pests, diseases=diseases, species=species, thresholds=t)
     return Snapshot(state, Places(zone_site, node_place))
 
 
 
-__all__ = ["ForecastOf", "Places", "RawOf", "Snapshot", "SnapshotOptions", "farm_snapshot", "sensor_faults",
-           "site_weather"]
+__all__ = ["ForecastOf", "Places", "RawOf", "Snapshot", "SnapshotOptions", "SpeciesOf", "farm_snapshot",
+           "sensor_faults", "site_weather"]

@@ -22,6 +22,8 @@ from .routes import (
 from .routes import commissioning as commissioning_routes  # the commissioning kit
 from .routes import dashboard as dashboard_routes  # the zone page's season of data, as columns
 from .routes import events as event_routes  # the dashboard's live stream
+from .routes import fertility as fertility_routes  # soil tests, recommendations, applications
+from .routes import pests as pest_routes  # species, traps, trap-photo counts and reviews, zone pest seasons
 from .routes import vigour as vigour_routes  # canopy cover per zone
 from .schemas import ProblemResponse
 
@@ -47,6 +49,10 @@ for module in (auth, ingest, images, readings, query, nodes, registry, commands,
 api_router.include_router(alert_routes.router)
 api_router.include_router(vigour_routes.boundaries)
 api_router.include_router(vigour_routes.rasters)
+api_router.include_router(pest_routes.router)
+api_router.include_router(pest_routes.zones)
+api_router.include_router(fertility_routes.router)
+api_router.include_router(fertility_routes.zones)
 
 # The one way in without a token: password login (rate-limited, routes/login.py).
 login_router = APIRouter(prefix="/api/v1", responses=ERROR_RESPONSES)

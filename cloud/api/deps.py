@@ -16,12 +16,14 @@ from ..commands import CommandService
 from ..db import Database
 from ..errors import Forbidden
 from ..events import EventBus
+from ..fertility import FertilityService
 from ..gaps import GapStore
 from ..gateway_status import StatusBook
 from ..identity import CredentialStore
 from ..images import ImageService
 from ..mqtt_worker import MqttWorker
 from ..node_routes import NodeRoutes
+from ..pests import PestService
 from ..planning import PlanningService
 from ..registry import Registry
 from ..settings import Settings
@@ -55,6 +57,8 @@ class Services:
     clock: Clock = now_ms  # what every service here reads the time from (open_services)
     cluster: Cluster | None = None  # the other instances and the job leases (set by open_services)
     vigour: VigourService | None = None  # set by open_services: canopy cover per zone
+    pests: PestService | None = None  # set by open_services: traps, trap-photo counts, species seasons
+    fertility: FertilityService | None = None  # set by open_services: soil tests and fertiliser advice
 
 
 def get_services(request: Request) -> Services:
@@ -148,6 +152,7 @@ Reader = Annotated[Principal, allow(Permission.READ)]
 RegistryWriter = Annotated[Principal, allow(Permission.REGISTRY_WRITE)]
 CommandWriter = Annotated[Principal, allow(Permission.COMMAND_WRITE)]
 Planner = Annotated[Principal, allow(Permission.PLAN)]
+Reviewer = Annotated[Principal, allow(Permission.PEST_REVIEW)]
 Ingester = Annotated[Principal, allow(Permission.INGEST)]
 UserAdmin = Annotated[Principal, allow(Permission.USER_ADMIN)]
 CredentialsWriter = Annotated[Principal, allow(Permission.CREDENTIALS_WRITE)]

@@ -20,14 +20,15 @@ class Permission(StrEnum):
     CREDENTIALS_WRITE = "credentials_write"  # issue, rotate, revoke node and gateway broker logins
     AUDIT_READ = "audit_read"  # the audit log
     ALERT_ACK = "alert_ack"  # acknowledge an alert (a person has seen it)
+    PEST_REVIEW = "pest_review"  # correct the insects counted on a trap photo
     HEALTH = "health"  # is the service up (every role)
 
 
 GRANTS: dict[Role, frozenset[Permission]] = {
     Role.TECHNICIAN: frozenset({Permission.READ, Permission.REGISTRY_WRITE, Permission.CREDENTIALS_WRITE,
-                                Permission.ALERT_ACK, Permission.HEALTH}),
+                                Permission.ALERT_ACK, Permission.PEST_REVIEW, Permission.HEALTH}),
     Role.AGRONOMIST: frozenset({Permission.READ, Permission.COMMAND_WRITE, Permission.PLAN, Permission.ALERT_ACK,
-                                Permission.HEALTH}),
+                                Permission.PEST_REVIEW, Permission.HEALTH}),
     Role.GATEWAY: frozenset({Permission.INGEST, Permission.HEALTH}),
     Role.ADMIN: frozenset(Permission),
 }

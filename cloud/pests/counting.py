@@ -60,11 +60,14 @@ class CardSpec:
 
     `px_per_mm`: the photo's resolution on the card (image width / the width of card it shows).
     `target_mm`: the target species' length range on a card (None: no target, e.g. a yellow card
-    watched for everything).
+    watched for everything). `size_margin`: how far outside it an object still counts as the target:
+    an object's length is measured as the long axis of the ellipse of its second moments, which
+    for a folded moth's outline comes out a few per cent short of its tip-to-tip length.
     """
 
     px_per_mm: float
     target_mm: tuple[float, float] | None = None
+    size_margin: float = 0.05
     dark_ratio: float = 0.8
     faint_ratio: float = 0.85
     min_length_mm: float = 0.8
@@ -77,6 +80,13 @@ class CardSpec:
             raise ValueError(f"px_per_mm must be positive, not {self.px_per_mm}")
         if self.target_mm is not None and not 0 < self.target_mm[0] < self.target_mm[1]:
             raise ValueError(f"target_mm must be (low, high) with 0 < low < high, not {self.target_mm}")
+
+    @property
+    def target_range(self) -> tuple[float, float] | None:
+        """`target_mm` widened by `size_margin` either side."""
+        if self.target_mm is None:
+            return None
+        return self.target_mm[0] * (1 - self.size_margin), self.target_mm[1] * (1 + self.size_margin)
 
 
 @dataclass(frozen=True)
@@ -348,7 +358,7 @@ def count_card(rgb: np.ndarray, spec: CardSpec, classifier: SpeciesClassifier | 
         kept.append((region, length, width))
     kept += riders(kept, contrast, spec)
     sizes = clump_sizes([(length, r.area / mm**2, float(r.solidity), size_class(length)) for r, length, _ in kept],
-                        spec.target_mm)
+                        spec.target_range)
     labels_out: Sequence[Label | None] = [None] * len(kept)
     if classifier is not None and kept:
         labels_out = classifier.classify([rgb[r.slice] for r, _, _ in kept])

@@ -64,6 +64,8 @@ class BalanceRow:
     source: str
     cover_pct: float | None = None
     """The measured canopy cover Kc came from (None: Kc is the crop curve's)."""
+    excess_mm: float | None = None
+    """Water the probes see above field capacity (waterlogging), mm; None without a modelled day."""
 
 
 @dataclass(frozen=True)
@@ -145,7 +147,8 @@ def balance_rows(config: ZoneConfig, has_coefficients: bool, days: Sequence[DayW
             depletion_mm=_r(rec.dr_mm), taw_mm=round(taw, 2), raw_mm=_r(rec.raw_mm), ks=_r(rec.ks, 3),
             gdd_cum=_r(gdd_cum), stage=str(rec.stage) if has_coefficients else "unknown",
             probe_correction_mm=_r(rec.dr_mm - rec.dr_model_mm) if rec.probe is not None else None,
-            source="; ".join(source + notes), cover_pct=_r(100 * rec.cover.fc, 1) if rec.cover else None))
+            source="; ".join(source + notes), cover_pct=_r(100 * rec.cover.fc, 1) if rec.cover else None,
+            excess_mm=_r(rec.excess_mm)))
     return rows
 
 

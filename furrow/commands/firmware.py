@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from ._firmware_image import BOARDS, ROLES, BuildError, write_image
+from ._firmware_image import MODBUS_ROLES as MODBUS_ROLES  # the roles an RS-485 image is built for, for callers
 
 # What `build` writes when no --config is given: a node on RS-485 with the
 # role's usual sensors (pins of an ESP32 DevKitC). Edit config.json, or pass
@@ -34,6 +35,10 @@ EXAMPLES: dict[str, dict[str, Any]] = {
                    "flow": {"pin": 14, "l_per_pulse": 0.5}, "pressure": {"adc": 34, "kind": "4-20ma"},
                    "heartbeat_timeout_s": 600},
     "pest": {"interval_s": 3600, "traps": [{"pin": 12}, {"pin": 13}]},
+    # An ESP32-CAM on the farm's Wi-Fi: images go over MQTT only; its camera's pins are the board's own.
+    "camera": {"link": "mqtt", "wifi": {"ssid": "farm", "password": "change-me"},
+               "mqtt": {"host": "gateway.local", "port": 1883},
+               "camera": {"framesize": "uxga", "quality": 12, "kind": "canopy"}},
 }
 
 
@@ -42,6 +47,8 @@ def example_config(role: str) -> dict[str, Any]:
                            "modbus": {"uart": 1, "tx": 17, "rx": 16, "de": 4, "baud": 9600, "parity": "E", "unit": 1},
                            "battery": {"adc": 36, "divider": 2.0, "vref": 3.3}, "watchdog_s": 30}
     cfg.update(json.loads(json.dumps(EXAMPLES[role])))
+    if cfg["link"] == "mqtt":
+        del cfg["modbus"], cfg["battery"]  # a Wi-Fi board on mains or its own charger
     return cfg
 
 

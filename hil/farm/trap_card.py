@@ -19,18 +19,15 @@ import io
 import math
 import random
 from dataclasses import dataclass, field
-from enum import StrEnum
 
 import numpy as np
 from PIL import Image
 from scipy import ndimage as ndi
 from skimage import draw
 
+from furrow.cloud.pests.models import CardKind
 
-class CardKind(StrEnum):
-    YELLOW_STICKY = "yellow-sticky"
-    WHITE_PHEROMONE = "white-pheromone"
-
+__all__ = ["CardInsect", "CardKind", "Look", "TrapCard", "bycatch", "moth", "render_card"]
 
 CARD_RGB = {CardKind.YELLOW_STICKY: (236, 214, 38), CardKind.WHITE_PHEROMONE: (238, 236, 226)}
 GRID_RGB = (40, 40, 30)

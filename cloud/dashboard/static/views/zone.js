@@ -10,6 +10,7 @@ import { messages, number, t, tr } from "../i18n.js";
 import { DEFAULT_P, refillPct, status } from "../water.js";
 import { imageTimeline } from "./images.js";
 import { chartPoints, columnsPath, soilChart } from "./soil.js";
+import { pestSection } from "./pests.js";
 import { vigourSection } from "./vigour.js";
 
 const RANGES = [7, 30, 90];
@@ -115,7 +116,7 @@ export async function render(root, ctx) {
       h("a", { href: `#/irrigation/${q}`, "data-testid": "irrigation-link" }, t("zone.irrigation-link"))),
     h("div", { class: "grid three" }, rootCard, nextCard, cropCard),
     soil, h("div", { class: "grid two" }, dep, daily), vigourSection(id, days), h("div", { class: "grid two" }, pests, disease),
-    photos, log);
+    photos, pestSection(id), log);
   const fill = (c, ...body) => c.replaceChildren(c.firstChild, ...body.flat().filter((x) => x !== null && x !== undefined));
 
   const cols = await soilP;

@@ -1,0 +1,166 @@
+"""Soil-test-based fertilisation (测土配方施肥): the recommendation methods as pure functions.
+
+Two methods, with the names Chinese extension texts give them:
+
+* the target-yield nutrient-balance method (目标产量法, 养分平衡法), in its soil-test correction
+  form (土壤有效养分校正系数法) and its base-yield form (地力差减法):
+
+      fertiliser nutrient = (target yield x uptake per unit yield - soil supply) / fertiliser use efficiency
+      soil supply         = soil test (mg/kg) x plough-layer factor x correction coefficient   (soil-test form)
+      soil supply         = yield without fertiliser x uptake per unit yield                   (base-yield form)
+      correction coeff.   = yield without fertiliser x uptake per unit yield / (soil test x plough-layer factor)
+
+  The plough-layer factor turns mg/kg into kg of nutrient per area: the 0-20 cm layer is taken to
+  weigh 150,000 kg per mu (667 m2), so 1 mg/kg is 0.15 kg/mu, or 2.25 kg/ha (15 mu to the hectare).
+  Source of the equations, the 0.15 and the correction coefficient: "测土配方施肥: 土壤养分校正系数法",
+  zhiwuziliao.com/feiliao/a6e25741f4caccb3ac8c69c2c955aca5.html and m.gengzhongbang.com/article-473766-1.html
+  (extension texts reproducing the method of the national soil-testing programme, NY/T 1118-2006;
+  the standard's own text could not be consulted here). Its worked example (peanut) is reproduced in
+  tests/test_agro_fertility.py.
+
+* the soil-test abundance-deficiency index method (土壤养分丰缺指标法) for P and K: the relative
+  yield of a plot without the nutrient (its yield over the fully fertilised plot's, in %) grades
+  the soil; a regression of relative yield on the soil test, RY = a + b ln(x), gives the test value
+  at each grade's boundary; a farm's index table then maps a soil test to a grade and a rate.
+  Grades (relative yield below 50 % very low, 50-70 % low, 70-90 % medium, above 90 % high; the
+  "national recommended" grading): guayunfan.com/baike/862270.html (耕地土壤养分评价指标(丰缺指标)).
+  Other texts grade at 50/75/95 %: the boundaries are a parameter.
+
+Everything here is per unit area in whatever unit the caller uses for yield (kg/ha, kg/mu): the
+uptake is per kg of yield, so the nutrient comes out per that area.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from enum import StrEnum
+
+MU_PER_HA = 15.0
+"""1 ha = 15 mu (1 mu = 666.7 m2)."""
+PLOUGH_LAYER_FACTOR_MU = 0.15
+"""mg/kg to kg/mu: 150,000 kg of soil in the 0-20 cm layer of a mu (sources in the module docstring)."""
+PLOUGH_LAYER_FACTOR_HA = PLOUGH_LAYER_FACTOR_MU * MU_PER_HA
+"""mg/kg to kg/ha: 2,250,000 kg of soil in the 0-20 cm layer of a hectare."""
+
+
+class Nutrient(StrEnum):
+    """The three nutrients a recommendation is made for, in the oxide forms fertilisers are labelled in."""
+
+    N = "N"
+    P2O5 = "P2O5"
+    K2O = "K2O"
+
+
+def crop_uptake(target_yield: float, uptake_per_unit: float) -> float:
+    """Nutrient the crop takes up for `target_yield`: target yield x uptake per unit yield."""
+    if target_yield < 0 or uptake_per_unit < 0:
+        raise ValueError(f"target yield {target_yield} and uptake {uptake_per_unit} must not be negative")
+    return target_yield * uptake_per_unit
+
+
+def soil_supply_from_test(test_mg_kg: float, correction: float, factor: float = PLOUGH_LAYER_FACTOR_HA) -> float:
+    """Soil supply, soil-test form: test value (mg/kg) x plough-layer factor x correction coefficient."""
+    if test_mg_kg < 0 or correction < 0:
+        raise ValueError(f"soil test {test_mg_kg} and correction {correction} must not be negative")
+    return test_mg_kg * factor * correction
+
+
+def soil_supply_from_base_yield(base_yield: float, uptake_per_unit: float) -> float:
+    """Soil supply, base-yield form (地力差减法): the nutrient in the crop of a plot without fertiliser."""
+    return crop_uptake(base_yield, uptake_per_unit)
+
+
+def correction_coefficient(base_yield: float, uptake_per_unit: float, test_mg_kg: float,
+                           factor: float = PLOUGH_LAYER_FACTOR_HA) -> float:
+    """The soil-test correction coefficient (校正系数) from a plot without fertiliser:
+    base yield x uptake per unit / (soil test x plough-layer factor)."""
+    if test_mg_kg <= 0:
+        raise ValueError(f"soil test {test_mg_kg} must be positive to calibrate against")
+    return base_yield * uptake_per_unit / (test_mg_kg * factor)
+
+
+def fertiliser_nutrient(target_yield: float, uptake_per_unit: float, soil_supply: float, efficiency: float) -> float:
+    """The target-yield nutrient balance: (target yield x uptake per unit - soil supply) / use efficiency.
+    Negative when the soil supplies more than the crop takes up (the caller applies none)."""
+    if not 0 < efficiency <= 1:
+        raise ValueError(f"fertiliser use efficiency {efficiency} must be a fraction in (0, 1]")
+    return (crop_uptake(target_yield, uptake_per_unit) - soil_supply) / efficiency
+
+
+def product_amount(nutrient: float, content: float) -> float:
+    """Product mass that carries `nutrient`: nutrient / the product's content (a fraction, 0.46 for urea N)."""
+    if not 0 < content <= 1:
+        raise ValueError(f"nutrient content {content} must be a fraction in (0, 1]")
+    return nutrient / content
+
+
+# --- the abundance-deficiency index method -------------------------------------------------
+
+
+class Grade(StrEnum):
+    """A soil test's abundance grade (丰缺等级)."""
+
+    VERY_LOW = "very_low"  # 极低
+    LOW = "low"  # 低 / 缺乏
+    MEDIUM = "medium"  # 中
+    HIGH = "high"  # 高 / 丰富
+
+
+RELATIVE_YIELD_BOUNDS_PCT = (50.0, 70.0, 90.0)
+"""Relative-yield boundaries very low | low | medium | high (source in the module docstring)."""
+_GRADES = (Grade.VERY_LOW, Grade.LOW, Grade.MEDIUM, Grade.HIGH)
+
+
+def relative_yield_pct(yield_without: float, yield_full: float) -> float:
+    """Relative yield (相对产量): the yield without the nutrient over the fully fertilised yield, in %."""
+    if yield_full <= 0 or yield_without < 0:
+        raise ValueError(f"yields {yield_without}, {yield_full}: the full yield must be positive")
+    return 100.0 * yield_without / yield_full
+
+
+def grade_of_relative_yield(ry_pct: float, bounds: Sequence[float] = RELATIVE_YIELD_BOUNDS_PCT) -> Grade:
+    """The grade of a relative yield: below bounds[0] very low, ..., at or above bounds[2] high."""
+    if len(bounds) != 3 or list(bounds) != sorted(bounds):
+        raise ValueError(f"bounds {bounds} must be three rising relative yields")
+    for bound, grade in zip(bounds, _GRADES, strict=False):
+        if ry_pct < bound:
+            return grade
+    return Grade.HIGH
+
+
+def soil_test_at(ry_pct: float, a: float, b: float) -> float:
+    """The soil test at which the regression RY = a + b ln(x) reaches `ry_pct`: x = exp((RY - a) / b)."""
+    if b <= 0:
+        raise ValueError(f"slope b {b} must be positive: relative yield rises with the soil test")
+    return math.exp((ry_pct - a) / b)
+
+
+def index_boundaries(a: float, b: float, bounds: Sequence[float] = RELATIVE_YIELD_BOUNDS_PCT) -> tuple[float, ...]:
+    """The soil-test values at each grade boundary from the regression RY = a + b ln(x)."""
+    return tuple(soil_test_at(ry, a, b) for ry in bounds)
+
+
+@dataclass(frozen=True)
+class IndexBand:
+    """One row of a farm's index table: soil tests below `below` (mg/kg; None: no upper end) are
+    `grade`, and get `rate` kg of the nutrient (P2O5 or K2O) per ha."""
+
+    below: float | None
+    grade: Grade
+    rate_kg_ha: float
+
+
+def index_rate(test_mg_kg: float, table: Sequence[IndexBand]) -> IndexBand:
+    """The band of the index table a soil test falls in (the first whose `below` it is under).
+    The table must rise and end with an open band (below None)."""
+    if not table or table[-1].below is not None:
+        raise ValueError("an index table must end with a band without an upper end (below None)")
+    edges = [b.below for b in table[:-1]]
+    if edges != sorted(edges):  # type: ignore[type-var]
+        raise ValueError(f"index table bands must rise: {edges}")
+    for band in table:
+        if band.below is None or test_mg_kg < band.below:
+            return band
+    raise AssertionError("unreachable: the last band is open")

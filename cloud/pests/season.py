@@ -1,0 +1,203 @@
+"""A species' season in a zone from its traps and the weather, as pure functions.
+
+* `card_checks`: a card keeps what it caught, so each photo's catch is its count minus the
+  previous photo's; a count that falls means a fresh card, and then the count itself is the catch.
+  The catch is spread over the nights since the previous photo (at least one).
+* `species_season`: the biofix from the checks (the species' rule), degree days from the biofix
+  (agronomy/phenology.py, agronomy/pests.insect_development), the stage calendar with the action
+  window, and the catch against the species' action threshold with its trend
+  (agronomy/pests.trap_pressure).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
+from datetime import date, datetime, timedelta
+from zoneinfo import ZoneInfo
+
+from ..agronomy.alerts import SpeciesPressure
+from ..agronomy.crop import GddMethod
+from ..agronomy.pests import TrapCount, Trend, insect_development, trap_pressure
+from ..agronomy.phenology import (
+    HORIZON_DAYS,
+    Basis,
+    DayDd,
+    StageDate,
+    degree_days,
+    first_sustained_catch,
+    stage_calendar,
+    with_recent_weather,
+)
+from ..agronomy.species import DdMethod, Species
+
+DAY_MS = 86_400_000
+TREND_WEEKS = 4
+GENERATIONS_AHEAD = 3
+
+_METHODS = {DdMethod.SINE: GddMethod.SINE, DdMethod.MODIFIED: GddMethod.MODIFIED}
+
+
+@dataclass(frozen=True)
+class Check:
+    """One look at a trap: the catch since the look before, over `nights`."""
+
+    trap: str
+    day: date
+    catch: int
+    nights: float
+
+    @property
+    def per_night(self) -> float:
+        return self.catch / self.nights
+
+
+def card_checks(trap: str, counts: Sequence[tuple[int, int]], tz: ZoneInfo) -> list[Check]:
+    """(photo time ms, insects of the target on the card) in time order -> one Check per photo after
+    the first (the first says only what was on the card already), on the photo's local day."""
+    out = []
+    for (t0, c0), (t1, c1) in zip(counts, counts[1:], strict=False):
+        catch = c1 - c0 if c1 >= c0 else c1  # a count that falls is a fresh card
+        nights = max(1.0, round((t1 - t0) / DAY_MS))
+        out.append(Check(trap, datetime.fromtimestamp(t1 / 1000, tz).date(), catch, nights))
+    return out
+
+
+def pulse_checks(trap: str, per_day: Sequence[tuple[date, int]]) -> list[Check]:
+    """A pulse-counting trap's catches per local day, one Check each."""
+    return [Check(trap, d, n, 1.0) for d, n in sorted(per_day)]
+
+
+def nightly(checks: Sequence[Check]) -> list[tuple[date, float]]:
+    """The mean catch per trap per night on each day some trap was checked."""
+    by_day: dict[date, list[float]] = {}
+    for c in checks:
+        by_day.setdefault(c.day, []).append(c.per_night)
+    return sorted((d, sum(v) / len(v)) for d, v in by_day.items())
+
+
+@dataclass(frozen=True)
+class Pressure:
+    """The catch against the action threshold: `value` in the threshold's unit (per trap per night:
+    the latest check's mean; per week: the last 7 days' sum, per trap), which traps are at or over it,
+    and the weekly trend."""
+
+    value: float
+    threshold: float
+    per: str
+    above: bool
+    traps_over: tuple[str, ...]
+    trend: Trend
+    slope_per_week: float
+    source: str
+
+
+@dataclass(frozen=True)
+class Season:
+    """What Furrow knows of a species in a zone on `today`."""
+
+    species: str
+    today: date
+    traps: tuple[str, ...]
+    checks: int
+    biofix: date | None
+    biofix_rule: str
+    degree_days: float | None
+    generations_completed: int | None
+    stages: tuple[StageDate, ...] = ()
+    window: tuple[StageDate, StageDate] | None = None
+    pressure: Pressure | None = None
+    missing: tuple[str, ...] = ()
+    """What the table or the data lack for a full forecast (e.g. 'thresholds', 'weather')."""
+    weather_basis: dict[str, int] = field(default_factory=dict)
+    """How many days of the series are observed, forecast, recent weather."""
+
+
+def _pressure(sp: Species, checks: Sequence[Check], today: date) -> Pressure | None:
+    if sp.action is None or not checks:
+        return None
+    a = sp.action
+    counts = [TrapCount(c.trap, c.day, c.catch, c.nights) for c in checks]
+    week_threshold = a.catch * 7 if a.per == "night" else a.catch
+    status = trap_pressure(sp.key, counts, week_threshold, today, weeks=TREND_WEEKS)
+    traps = sorted({c.trap for c in checks})
+    if a.per == "night":
+        latest_day = max(c.day for c in checks)
+        latest = [c for c in checks if c.day == latest_day]
+        value = sum(c.per_night for c in latest) / len(latest)
+        over = tuple(sorted({c.trap for c in latest if c.per_night >= a.catch}))
+    else:
+        since = today - timedelta(days=6)
+        per_trap = {t: sum(c.catch for c in checks if c.trap == t and since <= c.day <= today) for t in traps}
+        value = sum(per_trap.values()) / len(per_trap)
+        over = tuple(t for t, n in per_trap.items() if n >= a.catch)
+    return Pressure(round(value, 2), a.catch, a.per, value >= a.catch, over, status.trend,
+                    round(status.slope_per_week / (7 if a.per == "night" else 1), 2), a.source)
+
+
+def species_season(sp: Species, checks: Sequence[Check], weather: Sequence[tuple[date, float, float, Basis]],
+                   today: date) -> Season:
+    """The species' season (module docstring). `weather`: (day, tmin, tmax, basis) from some day on or
+    before the biofix through the forecast, measured days first."""
+    traps = tuple(sorted({c.trap for c in checks}))
+    missing = [g for g in ("thresholds", "development", "biofix") if getattr(sp, g) is None]
+    rule = "none" if sp.biofix is None else (
+        f"first of {sp.biofix.checks} checks in a row catching at least {sp.biofix.min_catch:g} per trap"
+        if sp.biofix.rule == "first-sustained-catch" else f"date {sp.biofix.date}")
+    biofix = None
+    if sp.biofix is not None:
+        if sp.biofix.rule == "first-sustained-catch":
+            biofix = first_sustained_catch(nightly(checks), sp.biofix.min_catch, sp.biofix.checks)
+        elif sp.biofix.date:
+            month, day = (int(x) for x in sp.biofix.date.split("-"))
+            biofix = date(today.year, month, day)
+    pressure = _pressure(sp, checks, today)
+    base = Season(sp.key, today, traps, len(checks), biofix, rule, None, None, pressure=pressure)
+    if sp.thresholds is None or biofix is None:
+        return _replace(base, missing=tuple(missing + ([] if biofix else ["biofix date"])))
+    t = sp.thresholds
+    days = [w for w in weather if w[0] >= biofix]
+    if not any(w[3] is Basis.OBSERVED for w in days):
+        return _replace(base, missing=tuple(missing + ["weather"]))
+    method = _METHODS[t.method]
+    series: list[DayDd] = with_recent_weather(degree_days(days, t.lower_c, t.upper_c, method),
+                                              today + timedelta(days=HORIZON_DAYS))
+    past = [(tmin, tmax) for d, tmin, tmax, b in days if b is Basis.OBSERVED and d <= today]
+    gen = sp.development.generation_dd if sp.development else None
+    dev = insect_development(past, t.lower_c, t.upper_c, gen or math.inf, method=method)
+    stages: tuple[StageDate, ...] = ()
+    window = None
+    if sp.development is not None:
+        dd_now = dev.degree_days
+        ahead = 1 + (int(dd_now // gen) if gen else 0) + (GENERATIONS_AHEAD - 1 if gen else 0)
+        stages = tuple(stage_calendar(series, [(s.name, s.dd) for s in sp.development.stages], gen, ahead))
+        if sp.window is not None:
+            for g in range(1, ahead + 1):
+                start = next(s for s in stages if s.generation == g and s.name == sp.window.start)
+                end = next(s for s in stages if s.generation == g and s.name == sp.window.end)
+                if end.day is None or end.day >= today:
+                    window = (start, end)
+                    break
+    basis = {b.value: sum(1 for d in series if d.basis is b) for b in Basis}
+    return _replace(base, degree_days=round(dev.degree_days, 1),
+                    generations_completed=dev.generations_completed if gen else None, stages=stages, window=window,
+                    missing=tuple(missing), weather_basis=basis)
+
+
+def _replace(s: Season, **changes: object) -> Season:
+    return replace(s, **changes)
+
+
+def alert_pressure(zone: str, name: str, season: Season) -> SpeciesPressure:
+    """What the alert rules need of a season with a pressure (agronomy/alerts.py SpeciesPressure): the traps
+    at or over the threshold (all the species' traps when only their mean is), the next control window."""
+    p = season.pressure
+    assert p is not None
+    window = None
+    if season.window is not None:
+        start, end = season.window
+        window = (start.day.isoformat() if start.day else None, end.day.isoformat() if end.day else None)
+    return SpeciesPressure(zone=zone, species=season.species, name=name, value=p.value, threshold=p.threshold,
+                           per=p.per, traps=p.traps_over or season.traps, trend=str(p.trend), source=p.source,
+                           window=window)

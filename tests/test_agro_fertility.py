@@ -1,0 +1,211 @@
+"""Fertiliser recommendation methods (cloud/agronomy/fertility*.py): the published worked examples,
+product mixes against hand calculation, the index method, and the water gate."""
+
+import math
+
+import pytest
+
+from furrow.cloud.agronomy.fertility import (
+    PLOUGH_LAYER_FACTOR_HA,
+    PLOUGH_LAYER_FACTOR_MU,
+    Grade,
+    IndexBand,
+    Nutrient,
+    correction_coefficient,
+    crop_uptake,
+    fertiliser_nutrient,
+    grade_of_relative_yield,
+    index_boundaries,
+    index_rate,
+    product_amount,
+    relative_yield_pct,
+    soil_supply_from_test,
+)
+from furrow.cloud.agronomy.fertility_crops import CROPS, crop_fertility
+from furrow.cloud.agronomy.fertility_mix import Product, least_cost_mix
+from furrow.cloud.agronomy.fertility_plan import WaterState, recommend, root_zone_state
+
+N, P, K = Nutrient.N, Nutrient.P2O5, Nutrient.K2O
+UREA = Product("urea", 46, 0, 0, 2.0)
+DAP = Product("DAP", 18, 46, 0, 3.5)
+KCL = Product("KCl", 0, 0, 60, 3.0)
+
+
+def test_peanut_worked_example_soil_test_correction_method():
+    """Source: zhiwuziliao.com/feiliao/a6e25741f4caccb3ac8c69c2c955aca5.html ("土壤养分校正系数法"): peanut,
+    target 300 kg/mu, 0.068 kg N per kg, soil N 60 mg/kg, correction 0.55, urea 46 % N at 50 % efficiency:
+    uptake 20.4 kg, soil supply 4.95 kg, urea (20.4 - 4.95)/(0.46 x 0.50) = 67.2 kg/mu; 40 % applied
+    (60 % fixed by nodules) = 26.87 kg/mu."""
+    uptake = crop_uptake(300, CROPS["peanut"].uptake[N].value)
+    supply = soil_supply_from_test(60, 0.55, PLOUGH_LAYER_FACTOR_MU)
+    assert round(uptake, 1) == 20.4
+    assert round(supply, 2) == 4.95
+    urea = product_amount(fertiliser_nutrient(300, 0.068, supply, 0.50), 0.46)
+    assert round(urea, 1) == 67.2
+    assert round(urea * (1 - CROPS["peanut"].n_fixed_share.value), 2) == 26.87
+
+
+def test_peanut_worked_example_second_printing():
+    """Source: m.gengzhongbang.com/article-473766-1.html prints the same example with 0.05 kg N per kg of pods:
+    uptake 15 kg, (15 - 4.95) / (0.46 x 0.5) = 10.05 / 0.23 = 43.7 kg urea per mu, x 0.4 = 17.48 kg."""
+    supply = soil_supply_from_test(60, 0.55, PLOUGH_LAYER_FACTOR_MU)
+    urea = product_amount(fertiliser_nutrient(300, 0.05, supply, 0.5), 0.46)
+    assert round(urea, 1) == 43.7
+    assert round(urea * 0.4, 2) == 17.48
+
+
+def test_plough_layer_factor_per_hectare_is_fifteen_mu():
+    """150,000 kg of soil per mu in 0-20 cm: 0.15 kg/mu per mg/kg, 2.25 kg/ha."""
+    assert PLOUGH_LAYER_FACTOR_MU == pytest.approx(150_000 * 1e-6)
+    assert PLOUGH_LAYER_FACTOR_HA == pytest.approx(2.25)
+
+
+def test_correction_coefficient_inverts_the_soil_supply():
+    """A correction coefficient calibrated on a plot without fertiliser gives back that plot's uptake as soil supply."""
+    k = correction_coefficient(base_yield=4500, uptake_per_unit=0.0257, test_mg_kg=80)
+    assert soil_supply_from_test(80, k) == pytest.approx(4500 * 0.0257)
+
+
+def test_uptake_table_values_per_kg():
+    """The five crops carry the handbook table's per-100-kg values, divided by 100."""
+    table = {"wheat": (0.03, 0.0125, 0.025), "maize": (0.0257, 0.0086, 0.0214), "rice": (0.0225, 0.011, 0.027),
+             "soybean": (0.072, 0.018, 0.04), "peanut": (0.068, 0.013, 0.038)}
+    assert set(CROPS) == set(table)
+    for crop, values in table.items():
+        assert tuple(CROPS[crop].uptake[n].value for n in (N, P, K)) == pytest.approx(values), crop
+
+
+def test_unconfirmed_coefficients_are_absent_and_say_so():
+    """No efficiency is built in for peanut or soybean, no correction coefficient for any crop."""
+    for crop in ("peanut", "soybean"):
+        assert CROPS[crop].efficiency[N].value is None
+        assert "not confirmed" in CROPS[crop].efficiency[N].source
+    assert all(CROPS[c].correction[n].value is None for c in CROPS for n in (N, P, K))
+
+
+def test_farm_overrides_carry_their_source():
+    """A farm's value replaces the built-in one and names who entered it."""
+    c = crop_fertility("peanut", {"efficiency": {"N": 0.5}, "note": "county trial 2025"}, by="person:li")
+    assert c.efficiency[N].value == 0.5
+    assert c.efficiency[N].source == "entered by person:li: county trial 2025"
+    assert c.uptake[N].value == 0.068
+
+
+def test_relative_yield_grades():
+    """Relative yield below 50 % very low, 50-70 low, 70-90 medium, 90 and above high."""
+    assert relative_yield_pct(3000, 6000) == 50.0
+    assert [grade_of_relative_yield(x) for x in (49.9, 50, 69.9, 70, 89.9, 90)] == [
+        Grade.VERY_LOW, Grade.LOW, Grade.LOW, Grade.MEDIUM, Grade.MEDIUM, Grade.HIGH]
+
+
+def test_index_boundaries_from_the_log_regression_by_hand():
+    """RY = 20 + 20 ln(x): RY 50 at x = e^1.5 = 4.48, 70 at e^2.5 = 12.18, 90 at e^3.5 = 33.12 (hand)."""
+    assert [round(v, 2) for v in index_boundaries(20, 20)] == [4.48, 12.18, 33.12]
+    assert math.isclose(index_boundaries(20, 20, (60, 60, 60))[0], math.e ** 2)
+
+
+def test_index_table_lookup():
+    """A soil test falls in the first band whose upper end it is below; the last band is open."""
+    table = (IndexBand(5, Grade.VERY_LOW, 90), IndexBand(15, Grade.LOW, 60), IndexBand(30, Grade.MEDIUM, 30),
+             IndexBand(None, Grade.HIGH, 0))
+    assert [index_rate(x, table).rate_kg_ha for x in (2, 5, 14.9, 29, 80)] == [90, 60, 60, 30, 0]
+    with pytest.raises(ValueError, match="without an upper end"):
+        index_rate(3, table[:-1])
+
+
+def test_least_cost_mix_of_straights_matches_hand_calculation():
+    """Need N 150, P2O5 69, K2O 60 from urea, DAP, KCl at no tolerance. By hand: DAP = 69/0.46 = 150 kg
+    (27 kg N), urea = (150 - 27)/0.46 = 267.39 kg, KCl = 60/0.60 = 100 kg; cost 150x3.5 + 267.39x2 +
+    100x3 = 1359.78."""
+    mix = least_cost_mix({N: 150, P: 69, K: 60}, [UREA, DAP, KCL], tolerance=0.0)
+    assert mix.feasible
+    assert mix.amounts_kg_ha == pytest.approx({"DAP": 150.0, "urea": 267.39, "KCl": 100.0}, abs=0.01)
+    assert mix.cost_per_ha == pytest.approx(1359.78, abs=0.01)
+
+
+def test_least_cost_mix_takes_a_cheaper_compound():
+    """Need 150-60-60 with a 15-15-15 compound at 2.2/kg beside the straights. By hand: straights cost
+    DAP 60/0.46 = 130.43 kg (456.52) + urea (150 - 23.48)/0.46 = 275.04 kg (550.09) + KCl 100 kg (300) =
+    1306.61; the compound's 400 kg give 60-60-60 for 880 and urea 90/0.46 = 195.65 kg (391.30) the rest:
+    1271.30, cheaper (its nutrients are worth 2.29/kg at the straights' prices)."""
+    compound = Product("15-15-15", 15, 15, 15, 2.2)
+    mix = least_cost_mix({N: 150, P: 60, K: 60}, [UREA, DAP, KCL, compound], tolerance=0.0)
+    assert mix.amounts_kg_ha == pytest.approx({"15-15-15": 400.0, "urea": 195.65}, abs=0.01)
+    assert mix.cost_per_ha == pytest.approx(1271.30, abs=0.01)
+
+
+def test_least_cost_mix_names_a_missing_nutrient():
+    """Without a potash product a K need cannot be met, and the result says which nutrient."""
+    mix = least_cost_mix({N: 100, K: 50}, [UREA, DAP])
+    assert not mix.feasible and mix.reason == "no product carries K2O"
+
+
+def test_tolerance_bounds_the_unneeded_nitrogen_of_dap():
+    """Only P needed, DAP the only P product: its N exceeds a zero N need, so no mix at 5 % with no excess
+    allowed; with 20 kg/ha of excess allowed DAP = 46 / 0.46 = 100 kg carries 18 kg N (hand)."""
+    assert not least_cost_mix({P: 46}, [DAP, UREA]).feasible
+    mix = least_cost_mix({P: 46}, [DAP, UREA], excess_kg_ha=20)
+    assert mix.amounts_kg_ha == pytest.approx({"DAP": 100.0}, abs=0.01)
+    assert mix.supplied_kg_ha[N] == pytest.approx(18.0, abs=0.01)
+
+
+def test_least_cost_mix_meets_each_need_in_full():
+    """Within a 5 % tolerance the cheapest mix still supplies the whole need, never the band's lower end."""
+    mix = least_cost_mix({N: 100, K: 60}, [UREA, KCL], tolerance=0.05)
+    assert mix.supplied_kg_ha[N] == pytest.approx(100, abs=0.01)
+    assert mix.supplied_kg_ha[K] == pytest.approx(60, abs=0.01)
+
+
+def test_root_zone_state():
+    """Waterlogged when probes see water above field capacity, dry past RAW, unknown without a balance."""
+    assert root_zone_state(0, 40, 3.0) is WaterState.WATERLOGGED
+    assert root_zone_state(55, 40, 0) is WaterState.DRY
+    assert root_zone_state(20, 40, 0) is WaterState.OK
+    assert root_zone_state(None, None, None) is WaterState.UNKNOWN
+
+
+def _maize(**overrides):
+    return crop_fertility("maize", {"correction": {"N": 0.6, "P2O5": 0.5, "K2O": 0.4},
+                                    "topdress_share": {"N": 0.6}, "topdress_at": 700, **overrides}, by="test")
+
+
+def test_recommendation_explains_each_nutrient_with_its_equation():
+    """Maize, 9000 kg/ha, alkali N 80, Olsen P 15, K 100 mg/kg: N = (9000x0.0257 - 80x2.25x0.6)/0.275 = 448.36
+    kg/ha by hand; the explanation names the inputs and the result."""
+    r = recommend(_maize(), 9000, {"alkali_n_mg_kg": 80, "olsen_p_mg_kg": 15, "available_k_mg_kg": 100},
+                  [UREA, DAP, KCL], progress=750, progress_unit="gdd", water=WaterState.OK)
+    need = {n.nutrient: n for n in r.needs}
+    assert need[N].rate_kg_ha == pytest.approx((9000 * 0.0257 - 80 * 2.25 * 0.6) / 0.275, abs=0.01)
+    assert need[N].sources["efficiency"].startswith("China cereal means")
+    assert "448.4 kg/ha" in need[N].message.text
+    assert [a.kind for a in r.applications] == ["basal", "topdress"]
+    assert r.applications[1].need_kg_ha[N] == pytest.approx(0.6 * need[N].rate_kg_ha, abs=0.01)
+    assert r.topdress_due is True and r.topdress_held is None
+    assert "top-dress due" in r.explanation
+
+
+def test_recommendation_holds_topdress_in_waterlogged_or_dry_root_zone():
+    """A waterlogged root zone holds any top-dress; a dry one holds a spread top-dress, not fertigation."""
+    soil = {"alkali_n_mg_kg": 80, "olsen_p_mg_kg": 15, "available_k_mg_kg": 100}
+    wet = recommend(_maize(), 9000, soil, [UREA, DAP, KCL], water=WaterState.WATERLOGGED, excess_mm=4.2)
+    assert wet.topdress_held is WaterState.WATERLOGGED and "4.2 mm above field capacity" in wet.explanation
+    dry = recommend(_maize(), 9000, soil, [UREA, DAP, KCL], water=WaterState.DRY, depletion_mm=60, raw_mm=45)
+    assert dry.topdress_held is WaterState.DRY
+    fertigated = recommend(_maize(), 9000, soil, [UREA, DAP, KCL], water=WaterState.DRY, fertigation=True)
+    assert fertigated.topdress_held is None
+
+
+def test_recommendation_names_what_is_missing():
+    """Peanut without an entered efficiency: N is not computed and the message says what to enter."""
+    r = recommend(crop_fertility("peanut"), 4500, {"alkali_n_mg_kg": 60}, [UREA])
+    n = r.needs[0]
+    assert n.rate_kg_ha is None
+    assert "fertiliser use efficiency" in n.message.text and n.message.key == "fert.missing"
+
+
+def test_index_method_used_for_p_when_the_farm_has_a_table():
+    """With a P index table entered, P2O5 comes from its band, not the balance."""
+    c = _maize(index_tables={"P2O5": [[10, "low", 90], [None, "high", 30]]})
+    r = recommend(c, 9000, {"alkali_n_mg_kg": 80, "olsen_p_mg_kg": 8, "available_k_mg_kg": 100}, [UREA, DAP, KCL])
+    p = {n.nutrient: n for n in r.needs}[P]
+    assert p.method == "abundance-deficiency index" and p.rate_kg_ha == 90

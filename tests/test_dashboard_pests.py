@@ -1,0 +1,100 @@
+"""The zone page's pest forecast in a real browser (Playwright, Debian's Chromium) against a running cloud
+service: trap photos counted, the biofix, the coming stages dated from the weather node, and the catch
+against the species' cited threshold, in English and in Simplified Chinese."""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from playwright.sync_api import expect
+
+from furrow.cloud.agronomy.species import SHIPPED
+from furrow.edge.batch import make_batch, make_item
+from furrow.edge.image_forward import encode_image, make_image_header
+from furrow.edge.payload import make_reading, make_uplink
+from tests.dashboard_support import Farm, login_with_token, new_page
+from tests.test_dashboard_catalogues import catalogue
+from tests.test_pest_service import ZONE, card_photo, hour_temp
+
+HOUR, DAY = 3_600_000, 86_400_000
+MOTHS = (0, 0, 1, 3, 5, 8, 8, 12)  # on the card at the photos of the last 8 days, 06:00 UTC
+
+
+@pytest.fixture(scope="module")
+def farm(tmp_path_factory):
+    """Zone z1 with a weather node reporting every hour of the last 14 days and a trap camera whose corn
+    earworm liner was photographed each of the last 8 mornings."""
+    f = Farm(tmp_path_factory.mktemp("pests-dashboard"))
+    f.start()
+    try:
+        now = int(time.time() * 1000)
+        midnight = now - now % DAY
+        with f.client() as c:
+            for path, body in [("/registry/sites", {"id": "s1", "name": "Farm", "timezone": "UTC"}),
+                               ("/registry/fields", {"id": "f1", "site_id": "s1", "name": "North"}),
+                               ("/registry/zones", ZONE),
+                               ("/registry/nodes", {"id": "wx-01", "role": "weather", "zone_id": "z1"}),
+                               ("/registry/nodes", {"id": "cam-01", "role": "camera", "zone_id": "z1"})]:
+                assert c.post(path, json=body).status_code == 201
+            r = c.put("/pests/traps/cam-01/1", json={"card": "white-pheromone", "lure": "helicoverpa-zea",
+                                                     "view_width_mm": 200})
+            assert r.status_code == 200, r.text
+            hours = [midnight - 14 * DAY + k * HOUR for k in range(14 * 24) if midnight - 14 * DAY + k * HOUR < now]
+            ups = [make_uplink("wx-01", "weather", i + 1, t + 1_800_000,
+                               [make_reading("air_temp_c", round(hour_temp(t % DAY // HOUR), 2))], "0.1.0")
+                   for i, t in enumerate(hours) if t + 1_800_000 < now]
+            batch = make_batch("s1", "gw-1", "gw-1-000001", now, [make_item(u, u["ts_ms"] + 500) for u in ups])
+            r = c.post("/ingest/batch", json=batch)
+            assert r.status_code == 200 and not r.json()["rejected"], r.text
+            for seq, moths in enumerate(MOTHS, start=1):
+                data = card_photo(moths)
+                ts = midnight - (len(MOTHS) + 1 - seq) * DAY + 6 * HOUR
+                header = make_image_header("s1", "gw-1", "cam-01", seq, "trap", "jpeg", ts, ts + 1000, len(data),
+                                           hashlib.sha256(data).hexdigest())
+                r = c.post("/ingest/image", content=encode_image(header, data))
+                assert r.status_code == 200 and r.json()["status"] == "stored", r.text
+        f.biofix = (datetime.fromtimestamp(midnight / 1000, UTC).date() - timedelta(days=len(MOTHS) - 2)).isoformat()
+        yield f
+    finally:
+        f.stop()
+
+
+@pytest.fixture(scope="module")
+def browser(dashboard_browser):
+    return dashboard_browser
+
+
+@pytest.mark.parametrize(("locale", "title", "source"), [("en-GB", "Pest forecast", "Threshold: Purdue"),
+                                                         ("zh-CN", "虫情预测", "指标来源：Purdue")])
+def test_the_zone_page_shows_the_pest_forecast(farm, browser, locale, title, source):
+    """The zone page names the lured species, its biofix from the traps, the coming stages with dates and
+    what they rest on, and the catch over the species' threshold with that threshold's source."""
+    page = new_page(browser, locale=locale)
+    login_with_token(page, farm, "admin")
+    page.goto(f"{farm.url}/#/zone/z1")
+    section = page.get_by_test_id("pest-forecast")
+    expect(section).to_have_attribute("data-ready", "1")
+    expect(section.locator("h3").first).to_have_text(title)
+    expect(section).to_have_attribute("data-species", "1")
+    block = page.get_by_test_id("pest-helicoverpa-zea")
+    expect(block).to_have_attribute("data-biofix", farm.biofix)
+    expect(block).to_have_attribute("data-above", "1")
+    expect(block.locator("h4")).to_have_text("Helicoverpa zea")
+    rows = page.get_by_test_id("pest-stages-helicoverpa-zea").locator("tbody tr")
+    expect(rows.first).to_be_visible()
+    assert rows.count() >= 3
+    expect(block).to_contain_text(source)
+    basis = {"en-GB": ("measured weather", "recent weather"), "zh-CN": ("实测天气", "近期天气")}[locale]
+    assert rows.first.locator("td").nth(4).inner_text() in basis
+    assert page.errors == []
+    page.context.close()
+
+
+def test_every_shipped_stage_has_its_words_in_the_catalogues():
+    """The zone page translates the shipped species' stage names: each has its text in both languages."""
+    names = {s.name for sp in SHIPPED if sp.development for s in sp.development.stages}
+    for locale in ("en", "zh-CN"):
+        assert sorted(n for n in names if f"pest-stage.{n}" not in catalogue(locale)) == [], locale
