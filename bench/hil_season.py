@@ -6,8 +6,10 @@ Measured in the same run, all on the simulated clock, one process:
                    120 days: the ceiling of any scenario on this farm
   farm + cores     the 50 firmware cores ticked on it too (every report made and encoded),
                    no gateway, no cloud, no policy
-  season           the whole scenario: cores -> gateway buffer -> forwarder -> cloud ingest and
-                   store, the policy planning from the store and commanding the controllers
+  season           the whole scenario on the farm's production services (hil/runtime.py): cores ->
+                   gateway -> cloud ingest and store; the cloud's planner (or the timer) commanding
+                   the controllers through CommandService (signed) and the gateway's relay; the
+                   alert job daily
 
 Wall and CPU seconds are printed; on a shared machine the CPU figure is the steadier one.
 
@@ -64,12 +66,11 @@ def farm_alone(plan: FarmPlan, with_cores: bool, work: Path) -> int:
 
 async def season(plan: FarmPlan, options: RunOptions) -> ScenarioResult:
     """The season scenario's run (hil/scenarios/season.py) on `plan`, which may be shorter."""
-    r = build_run(plan, options)
+    r = await build_run(plan, options)
     try:
         return await r.run(options)
     finally:
-        r.fleet.close()
-        await r.pipeline.close()
+        await r.close()
 
 
 def main() -> None:

@@ -150,8 +150,9 @@ async def open_services(settings: Settings, clock: Clock = now_ms) -> Services:
             on_batch=on_batch,
             on_ack=on_ack,
             on_image=on_image,
-            # what waited, and every gateway's plan, go out from the one instance holding the lease
-            on_connect=lambda: leases.run("plans", lambda: _on_connect(commands, plans)),
+            # what waited, the cancels not answered and every gateway's plan, go out from the one instance
+            # holding the lease
+            on_connect=lambda: leases.run("plans", lambda: on_broker_connect(commands, plans)),
             # gateways' periodic status with their Modbus counters feeds the bus page
             on_status=lambda site, gateway, payload: record_mqtt_status(services.gateway_status, site, gateway,
                                                                         payload),
@@ -201,9 +202,11 @@ async def every(interval_s: float, step: Callable[[], Awaitable[None]], what: st
         await asyncio.sleep(interval_s)
 
 
-async def _on_connect(commands: CommandService, plans: PlanPublisher) -> None:
-    """On (re)connecting to the broker: send what waited, then every gateway's current plan."""
+async def on_broker_connect(commands: CommandService, plans: PlanPublisher) -> None:
+    """On (re)connecting to the broker: send what waited and the cancels not answered yet, then
+    every gateway's current plan."""
     await commands.sender.dispatch_pending()
+    await commands.sender.resend_cancels()
     await plans.publish_all()
 
 

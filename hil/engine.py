@@ -1,38 +1,85 @@
-"""One scenario run: the farm, the nodes, the pipeline and a policy on the simulated clock.
+"""One scenario run: the farm, the nodes, the farm's production services and a policy on the simulated clock.
 
-The loop steps the clock by the hour, or by 5 minutes (to the second when a
-controller is about to act) while irrigation is running or about to, so a
-valve closes when the firmware closes it, not at the next hour. Each step:
+The loop steps the clock by the hour, or by 5 minutes (to the millisecond
+when a controller is about to act) while irrigation is running or about to,
+so a valve closes when the firmware closes it, not at the next hour. Each step:
 
     farm.advance(t)            soil, crop, pests and weather to t; open valves wet the soil
     rain tips and trap catches wait as pulses for the weather and pest cores' next tick
-    fleet.step(t)              commands delivered; cores ticked when their report is due, controllers
-                               also while they hold a command (a board sleeps between deadlines)
-    uplinks -> pipeline        wire bytes into the gateway buffer; acks -> the command log
-    every `forward_every_h`    the gateway forwards its buffer to the cloud ingest and store
-    at the policy's hour       the policy plans and its commands go to the controllers
+    fleet.step(t)              what the gateway relayed is delivered; cores ticked when their report is
+                               due, controllers also while they hold a command (a board sleeps between
+                               deadlines)
+    uplinks, acks -> runtime   wire bytes into the gateway; acks up through the relay to the cloud
+    on the hour                the gateway's own jobs (acks up, its kept plan); every `forward_every_h` it
+                               forwards its buffer and the cloud's jobs run (expiry, what waited,
+                               roll-ups); at the policy's hour both, the policy plans through the
+                               cloud's services (hil/policies.py) and the alert job runs
 
-At the end the pipeline drains, and the result is measured from the cloud
-store (readings), the command log (acks) and the farm's truth (stress, water).
+At the end the gateway drains, and the result is measured from outside the
+parts under test (verdict.py): readings from what the cores made against the
+cloud's store, valves from the farm's record of openings against the commands
+the cloud holds, stress and water from the farm's truth.
 """
 
 from __future__ import annotations
 
 import math
 import time
+from collections import Counter
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import Any
 
+from furrow.cloud.alerts.models import AlertState
+from furrow.edge import commands as contract
 from furrow.firmware.weather_node import RAIN_MM_PER_TIP
 from furrow.hil.clock import DAY_S, HOUR_S, SimClock
-from furrow.hil.command_log import CommandLog
 from furrow.hil.farm import Farm
 from furrow.hil.fleet import Fleet
-from furrow.hil.pipeline import InProcessPipeline
 from furrow.hil.policies import Policy
+from furrow.hil.runtime import FarmRuntime
 from furrow.hil.scenarios import RunOptions, ScenarioResult
+from furrow.hil.verdict import Ledger, Opening, account, audit_valves, stored_readings
 
 FINE_STEP_S = 300  # a running controller is ticked every 5 min (heartbeat timeout 10 min); run ends are exact
+
+
+@dataclass
+class Agenda:
+    """When each controller next acts on its own, as a board's loop knows its next deadline: the
+    not-before of a command it was handed, the end of a run it started. It only tells the loop
+    when to wake the boards; nothing is judged or recorded from it."""
+
+    _held: dict[str, tuple[str, int, int]] = field(default_factory=dict)  # id -> node, not-before, duration ms
+    _running: dict[str, tuple[str, int]] = field(default_factory=dict)  # id -> node, end ms
+
+    def handed(self, node: str, data: bytes) -> None:
+        try:
+            cmd = contract.decode_command(data)
+        except Exception:  # noqa: BLE001 - not a command (the controller judges it itself)
+            return
+        if cmd["action"] == contract.ACTION_OPEN:
+            self._held[cmd["id"]] = (node, cmd["not_before_ms"], cmd["duration_s"] * 1000)
+
+    def heard(self, ack: dict[str, Any]) -> None:
+        if ack["state"] == contract.ACK_STARTED and ack["id"] in self._held:
+            node, _nb, duration = self._held.pop(ack["id"])
+            self._running[ack["id"]] = (node, ack["ts_ms"] + duration)
+        elif ack["state"] in contract.FINAL_ACK_STATES:
+            self._held.pop(ack["id"], None)
+            self._running.pop(ack["id"], None)
+
+    def busy(self) -> set[str]:
+        """Controllers holding or running a command."""
+        return {n for n, *_ in self._held.values()} | {n for n, _ in self._running.values()}
+
+    def running(self) -> bool:
+        return bool(self._running)
+
+    def next_ms(self, now_ms: int) -> int | None:
+        times = [nb for _, nb, _ in self._held.values()] + [end for _, end in self._running.values()]
+        later = [t for t in times if t > now_ms]
+        return min(later) if later else None
 
 
 @dataclass
@@ -40,11 +87,14 @@ class Run:
     farm: Farm
     clock: SimClock
     fleet: Fleet
-    pipeline: InProcessPipeline
+    runtime: FarmRuntime
     policy: Policy
-    days: int
+    days: float
     forward_every_h: int = 1
-    log: CommandLog = field(default_factory=CommandLog)
+    agenda: Agenda = field(default_factory=Agenda)
+    ledger: Ledger = field(default_factory=Ledger)
+    """Every reading the cores made, as they made it."""
+    reports: int = 0
     _rain_carry: float = 0.0
     _next_due: dict[str, float] = field(default_factory=dict)
 
@@ -68,18 +118,18 @@ class Run:
         """The next hour; sooner when a controller acts before it (a not-before, a run's end),
         and every FINE_STEP_S while a valve runs (the controller's own checks, heartbeats)."""
         nxt = (math.floor((t - self.farm.start_s) / HOUR_S) + 1) * HOUR_S + self.farm.start_s
-        if any(r.started_ms is not None for r in self.log.active()):
+        if self.agenda.running():
             nxt = min(nxt, t + FINE_STEP_S)
-        event = self.log.next_event_ms(round(t * 1000))
+        event = self.agenda.next_ms(round(t * 1000))
         if event is not None and event / 1000 > t:
             nxt = min(nxt, event / 1000)
         return nxt
 
-    def _due(self, t: float, on_hour: bool, delivered: set[str]) -> list[str]:
+    def _due(self, t: float, on_hour: bool, handed: set[str]) -> list[str]:
         """Nodes to tick now: a node whose report falls due (its grid starts at its first tick),
         a controller with a command in hand or given one now. The others sleep, as a board's
         loop sleeps until its next deadline; pulses wait for the node's next tick."""
-        busy = {r.request.node for r in self.log.active()} | delivered
+        busy = self.agenda.busy() | handed
         due = []
         for node_id, spec in self.fleet.specs.items():
             if on_hour and t + 1e-6 >= self._next_due.get(node_id, t):
@@ -89,10 +139,32 @@ class Run:
                 due.append(node_id)
         return due
 
+    async def _step(self, t: float, on_hour: bool, waiting: dict[str, list[tuple[int, int]]]) -> None:
+        now_ms = self.clock.ms()
+        messages = self.runtime.take_node_messages()
+        for node, data in messages:
+            self.agenda.handed(node, data)
+        due = self._due(t, on_hour, {n for n, _ in messages})
+        pulses = {n: waiting.pop(n) for n in due if n in waiting}
+        if not due and not messages:
+            return
+        out = self.fleet.step(now_ms, due, messages, pulses)
+        for up, data in out.uplinks:
+            self.ledger.uplink(up)
+            self.reports += 1
+            self.runtime.receive(data)
+        for ack in out.acks:
+            self.agenda.heard(ack)
+        await self.runtime.node_acks(out.acks)
+        self.runtime.gateway.commit()
+
+    async def close(self) -> None:
+        self.fleet.close()
+        await self.runtime.close()
+
     async def run(self, options: RunOptions) -> ScenarioResult:
         started = time.perf_counter()
         end = self.farm.start_s + self.days * DAY_S
-        irrigation = [n for n, s in self.fleet.specs.items() if s.role == "irrigation"]
         t = self.farm.start_s
         self.farm.advance(t)
         hours = 0
@@ -107,40 +179,37 @@ class Run:
                 for node_id, events in self._pulses((t_next - last_hour) / HOUR_S).items():
                     waiting.setdefault(node_id, []).extend(events)
                 last_hour = t_next
-            now_ms = self.clock.ms()
-            commands = self.log.take_outbox()
-            due = self._due(t_next, on_hour, {n for n, _ in commands})
-            pulses = {n: waiting.pop(n) for n in due if n in waiting}
-            if due or commands:
-                out = self.fleet.step(now_ms, due, commands, pulses)
-                for up, data in out.uplinks:
-                    self.pipeline.note_sent(up)
-                    self.pipeline.send(data, now_ms)
-                for ack in out.acks:
-                    self.log.on_ack(ack)
-                self.pipeline.commit()
+            await self._step(t_next, on_hour, waiting)
             t = t_next
-            if on_hour:
-                hours += 1
-                if hours % self.forward_every_h == 0:
-                    await self.pipeline.forward()
-                now = datetime.fromtimestamp(t, UTC)
-                if now.hour == self.policy.plan_hour:
-                    await self.pipeline.forward()  # the cloud plans on everything the nodes have reported
-                    for i, req in enumerate(await self.policy.plan(now, self.log)):
-                        self.log.issue(req, f"{self.policy.name[:1]}-{req.zone}-{now:%m%d}-{i}")
-                if hours % (24 * 10) == 0:
-                    options.progress(f"day {hours // 24}/{self.days}: {len(self.log.records)} commands, "
-                                     f"{len(self.pipeline.sent)} reports sent")
-        for node in irrigation:  # anything still open at the end is closed by the farm's record
-            for ch in range(1, len(self.fleet.specs[node].valve_zones) + 1):
+            if not on_hour:
+                continue
+            hours += 1
+            now = datetime.fromtimestamp(t, UTC)
+            planning = now.hour == self.policy.plan_hour
+            if planning or hours % self.forward_every_h == 0:
+                await self.runtime.forward()  # the cloud plans on everything the nodes have reported
+            if planning:
+                await self.policy.plan(now)
+                await self.runtime.evaluate_alerts()  # the alert job, once a day with the plan
+            if planning or hours % self.forward_every_h == 0:
+                await self.runtime.jobs()  # the cloud's expiry, what waited, roll-ups (and the gateway's)
+            else:
+                await self.runtime.gateway_tick()  # acks up, the kept plan's due commands
+            if hours % (24 * 10) == 0:
+                options.progress(f"day {hours // 24}/{self.days:.4g}: {self.runtime.counts.commands_to_nodes} commands "
+                                 f"relayed, {self.reports} reports sent")
+        for node, spec in self.fleet.specs.items():  # anything still open at the end is closed by the farm's record
+            for ch in range(1, len(spec.valve_zones) + 1):
                 self.farm.set_valve(node, ch, False)
-        await self.pipeline.forward()
-        return self._result(time.perf_counter() - started)
+        await self.runtime.forward()
+        return await self._result(time.perf_counter() - started)
 
-    def _result(self, wall_s: float) -> ScenarioResult:
-        audit = self.pipeline.audit()
-        cmd = self.log.metrics(self.farm.runs)
+    async def _result(self, wall_s: float) -> ScenarioResult:
+        services = self.runtime.services
+        readings = account(self.ledger.readings, await stored_readings(services.store, self.ledger.nodes))
+        commands = await services.commands.recent(None, limit=1_000_000)
+        openings = [Opening(r.node, r.channel, round(r.start_s * 1000), round(r.end_s * 1000)) for r in self.farm.runs]
+        valves = audit_valves(openings, commands, self.clock.ms())
         zones = list(self.farm.zones.values())
         stress = sum(d.stressed for z in zones for d in z.days)
         irrigation_mm = sum(z.irrigated_mm for z in zones) / len(zones)
@@ -152,23 +221,36 @@ class Run:
             series[f"irrigation_mm:{z.name}"] = (xs, [d.irrigation_mm for d in z.days])
         first = zones[0]
         series["rain_mm"] = ([float(d.day_index) for d in first.days], [d.rain_mm for d in first.days])
+        opens = [c for c in commands if c.action == contract.ACTION_OPEN]
+        assert services.alerts is not None
+        alerts = Counter(str(a.kind) for a in await services.alerts.list(AlertState.ALL, limit=100_000))
+        states = [str(c.state) for c in opens]
         extra: dict[str, object] = {
             "policy": self.policy.name,
             "zones": len(zones),
-            "reports_sent": audit["reports_sent"],
+            "reports_sent": self.reports,
             "rain_mm": round(self.farm.rain_total_mm, 1),
             "irrigation_m3": round(sum(z.irrigated_mm * z.area_m2 for z in zones) / 1000, 1),
-            **{k: v for k, v in cmd.items() if k not in ("commands_issued", "commands_executed_late",
-                                                         "valve_overruns")},
+            "commands_completed": states.count(contract.ACK_COMPLETED),
+            "commands_aborted": states.count(contract.ACK_ABORTED),
+            "commands_rejected": states.count(contract.ACK_REJECTED),
+            "commands_expired": states.count("expired"),
+            "alerts_raised": dict(sorted(alerts.items())),
+            "valve_opens": valves.opens,
+            "unexplained_opens": valves.unexplained,
             **self.policy.summary(),
-            "gateway_duplicates": self.pipeline.stats()["duplicates"],
+            "gateway_duplicates": self.runtime.gateway.buffer.stats()["duplicates"],
             "wall_s": round(wall_s, 2),
         }
+        if valves.detail:
+            extra["valve_findings"] = valves.detail[:10]
+        if readings.lost_reports:
+            extra["lost_reports"] = [f"{node}#{seq}" for node, seq in readings.lost_reports]
         return ScenarioResult(
             simulated_days=round((self.clock.s() - self.farm.start_s) / DAY_S, 2),
             nodes=len(self.fleet.specs),
-            readings_sent=audit["readings_sent"], readings_stored=audit["readings_stored"],
-            readings_lost=audit["readings_lost"], duplicates_stored=audit["duplicates_stored"],
+            readings_sent=readings.sent, readings_stored=readings.stored,
+            readings_lost=readings.lost, duplicates_stored=readings.duplicates,
             irrigation_mm=round(irrigation_mm, 1), stress_days=stress,
-            commands_issued=cmd["commands_issued"], commands_executed_late=cmd["commands_executed_late"],
-            valve_overruns=cmd["valve_overruns"], extra=extra, series=series)
+            commands_issued=len(opens), commands_executed_late=valves.late,
+            valve_overruns=valves.overruns, extra=extra, series=series)

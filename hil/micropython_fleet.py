@@ -157,6 +157,11 @@ class MicroPythonFleet:
         [frame] = reply["rtu"]
         return None if frame is None else bytes.fromhex(frame)
 
+    def open_valves(self) -> list[tuple[str, int]]:
+        """(node, valve) of every valve the controllers hold open now, as the farm's valves show."""
+        return [(node, ch) for node, valves in self._valves.items()
+                for ch, valve in enumerate(valves, start=1) if valve.is_open]
+
     def _exchange(self, req: dict[str, Any]) -> dict[str, Any]:
         assert self._proc.stdin is not None and self._proc.stdout is not None
         try:

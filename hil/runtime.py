@@ -27,7 +27,8 @@ A driver (hil/engine.py, hil/demo.py) owns the loop::
     answer = rt.receive_chunk(chunk)      # a camera's chunk; the gateway's image ack for it, or None
     await rt.node_acks(acks)              # a controller's acks go up to the cloud
     await rt.forward()                    # the gateway forwards its buffer, then its images, to the cloud
-    await rt.jobs()                       # expiry, held commands, the gateway's plan, roll-ups
+    await rt.gateway_tick()               # the gateway's acks out and its plan's due commands
+    await rt.jobs()                       # that, and the cloud's: expiry, held commands, roll-ups
     await rt.plan()                       # the planner, every zone (the scheduler's job)
     await rt.evaluate_alerts()            # the alert job
     for node, data in rt.take_node_messages(): ...   # commands the relay passed to nodes
@@ -52,7 +53,7 @@ from pydantic import BaseModel
 
 from furrow.clock import Clock
 from furrow.cloud.api.deps import Services
-from furrow.cloud.app import close_services, open_services
+from furrow.cloud.app import close_services, on_broker_connect, open_services
 from furrow.cloud.commands.signing import generate_key
 from furrow.cloud.ingest import ingest_batch
 from furrow.cloud.registry import FIELDS, NODES, SITES, VALVES, ZONES, Kind
@@ -181,6 +182,7 @@ class FarmRuntime:
         self.gateway = gateway
         self.clock = clock
         self.cloud_up = True
+        self._was_up = True
         self.counts = Counts()
         self._last_rollup_ms: int | None = None
         services.commands.sender.publisher = self
@@ -246,7 +248,7 @@ class FarmRuntime:
 
         async def send(body: bytes) -> None:
             await ingest_batch(body, self.services.store, self.services.routes, origin=(site, gw),
-                               events=self.services.events)
+                               events=self.services.events, gaps=self.services.gaps)
             self.counts.batches += 1
 
         while n := await self.gateway.forwarder.forward_once(send):
@@ -292,8 +294,10 @@ class FarmRuntime:
 
     async def node_acks(self, acks: Iterable[dict[str, Any]]) -> None:
         """Controllers' acks reach the gateway and go up to the cloud while the link is up."""
-        self.gateway.node_acks(acks)
-        await self._send_acks()
+        acks = list(acks)
+        if acks:
+            self.gateway.node_acks(acks)
+            await self._send_acks()
 
     async def _send_acks(self) -> None:
         if not self.cloud_up:
@@ -308,16 +312,25 @@ class FarmRuntime:
 
     # --- the services' jobs ---------------------------------------------------------------
 
-    async def jobs(self) -> None:
-        """What runs on its own at the gateway and in the cloud: acks and held commands go out
-        (while the link is up), the gateway delivers its plan's due commands, the cloud expires
-        what did not start in time, and the SQLite roll-up runs every rollup_interval_s."""
+    async def gateway_tick(self) -> None:
+        """What the gateway does on its own: acks waiting in its outbox go up (while the link is
+        up), and its plan keeper delivers the kept plan's commands whose not-before came."""
         await self._send_acks()
+        self.gateway.due()
+
+    async def jobs(self) -> None:
+        """What runs on its own at the gateway (gateway_tick) and in the cloud: held commands go
+        out (while the link is up; when it came back, what the cloud does on reconnect: what
+        waited, the cancels not answered yet and every gateway's plan), the cloud expires what did
+        not start in time, and the SQLite roll-up runs every rollup_interval_s."""
+        await self.gateway_tick()
         commands = self.services.commands
         await commands.expire_due()
-        if self.cloud_up:
+        if self.cloud_up and not self._was_up and commands.plans is not None:
+            await on_broker_connect(commands, commands.plans)  # type: ignore[arg-type]
+        elif self.cloud_up:
             await commands.sender.dispatch_pending()
-        self.gateway.due()
+        self._was_up = self.cloud_up
         store = self.services.store
         now = self.clock()
         interval_ms = int(self.services.settings.rollup_interval_s * 1000)

@@ -1,4 +1,4 @@
-"""A command cancelled while its publish still waits on the broker is followed by a close."""
+"""A command cancelled while its publish still waits on the broker is followed by its cancel."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ import aiomqtt
 import pytest
 
 from furrow.edge.batch import encode_batch
+from furrow.edge.commands import decode_command
 from furrow.edge.topics import gateway_topic
 from tests.cloud_support import WAIT, batch_of, eventually, item, local_settings, running_app, soil_uplink
 from tests.servers import MosquittoServer
@@ -17,9 +18,10 @@ from tests.servers import MosquittoServer
 pytestmark = pytest.mark.mosquitto
 
 
-async def test_a_cancel_during_the_publish_sends_a_close(tmp_path, mqtt_topic_prefix):
+async def test_a_cancel_during_the_publish_sends_the_cancel_after_it(tmp_path, mqtt_topic_prefix):
     """The broker frozen (SIGSTOP) holds the open command's PUBACK; a cancel meanwhile cannot stop the
-    publish, so once the broker resumes the controller also gets a close for that valve."""
+    publish, so the command is "cancelling" and, once the broker resumes, its gateway gets the open and
+    then the contract's cancel of the same id (which the controller answers "cancelled")."""
     root = mqtt_topic_prefix
     broker = MosquittoServer()
     broker.start()
@@ -29,9 +31,11 @@ async def test_a_cancel_during_the_publish_sends_a_close(tmp_path, mqtt_topic_pr
         async with running_app(settings) as client:
             worker = client.app.state.services.worker
             await asyncio.wait_for(worker.ready.wait(), WAIT)
-            async with aiomqtt.Client(broker.host, broker.port) as gw:  # the gateway: routes soil-01 via gw-1
-                await gw.publish(gateway_topic("demo", "gw-1", "batch", root),
-                                 encode_batch(batch_of([item(soil_uplink(seq=1))])), qos=1)
+            gw = aiomqtt.Client(broker.host, broker.port)  # the gateway: routes soil-01 via gw-1, takes commands
+            await gw.__aenter__()
+            await gw.subscribe(gateway_topic("demo", "gw-1", "cmd", root), qos=1)
+            await gw.publish(gateway_topic("demo", "gw-1", "batch", root),
+                             encode_batch(batch_of([item(soil_uplink(seq=1))])), qos=1)
 
             async def routed() -> bool:
                 return any(n["node"] == "soil-01" for n in (await client.get("/api/v1/nodes")).json())
@@ -49,11 +53,20 @@ async def test_a_cancel_during_the_publish_sends_a_close(tmp_path, mqtt_topic_pr
                 await eventually(publishing, "the open command's publish to be waiting on the broker")
                 (cmd_id,) = client.app.state.services.commands.sender.sending
                 r = await client.post(f"/api/v1/commands/{cmd_id}/cancel", json={"reason": "changed my mind"})
-                assert r.status_code == 200 and r.json()["state"] == "cancelled"
+                assert r.status_code == 200 and r.json()["state"] == "cancelling"
             finally:
                 os.kill(broker.pid, signal.SIGCONT)
             assert (await opening).status_code == 201
-            closes = [c for c in (await client.get("/api/v1/commands")).json() if c["action"] == "close"]
-            assert [c["request_reason"] for c in closes] == [f"closes cancelled command {cmd_id}"]
+            got = []
+            async with asyncio.timeout(WAIT):
+                async for message in gw.messages:
+                    got.append(decode_command(bytes(message.payload)))
+                    if len(got) == 2:
+                        break
+            await gw.__aexit__(None, None, None)
+            assert [(c["id"], c["action"]) for c in got] == [(cmd_id, "open"), (cmd_id, "cancel")]
+            assert got[1]["duration_s"] is None and got[1]["max_runtime_s"] is None  # a cancel runs nothing
+            assert (await client.get(f"/api/v1/commands/{cmd_id}")).json()["state"] == "cancelling"
+            assert [c for c in (await client.get("/api/v1/commands")).json() if c["action"] == "close"] == []
     finally:
         broker.stop()

@@ -16,7 +16,7 @@ from furrow.cloud.migrations import current, head, upgrade
 from furrow.gateway.app import Gateway
 from furrow.gateway.config import BrokerConfig, GatewayConfig
 from furrow.hil import nodes
-from furrow.hil.mqtt_node import MqttNodeRunner
+from furrow.hil.mqtt_node import MqttNodeRunner, wall_clock_ms
 from furrow.hil.virtual_farm import VirtualFarm, VirtualZone
 from tests.cloud_support import eventually, local_settings, running_app
 
@@ -59,8 +59,9 @@ async def _state(client, cmd_id: str, *states: str) -> dict | None:
 async def test_command_lifecycle_with_cancel_and_expiry_end_to_end(
     tmp_path, mosquitto, influxdb, influx_db, pg_database, mqtt_topic_prefix
 ):
-    """mm become seconds via the zone's rate; a resend with the same key waters once; a cancel stops
-    a running valve; a command whose expiry passes while the gateway is away expires and never runs."""
+    """mm become seconds via the zone's rate; a resend with the same key waters once; a cancel stops a
+    running valve and drops a held command before its valve ever opens (the node's "cancelled" ends each);
+    a command whose expiry passes while the gateway is away expires and never runs."""
     root = mqtt_topic_prefix
     farm = VirtualFarm([VirtualZone("z1")])
     core, meter = nodes.irrigation_node(farm, NODE, ["z1"], tmp_path / "flash", 1000)
@@ -102,22 +103,35 @@ async def test_command_lifecycle_with_cancel_and_expiry_end_to_end(
             assert events.index("received") < events.index("started") < events.index("completed")
             assert len((await client.get("/api/v1/commands")).json()) == 1  # the retry made none
 
-            # 2. cancel a running command: the cloud closes the valve through the gateway
+            # 2. cancel a running command: the cloud sends the contract's cancel through the gateway; the
+            #    controller closes the valve and answers "cancelled", which ends the command
             r = await client.post("/api/v1/commands", json={"node": NODE, "valve": 1, "duration_s": 600})
             long_id = r.json()["id"]
             await _wait(client, long_id, "started")
             assert core.valve_states() == [True]
             r = await client.post(f"/api/v1/commands/{long_id}/cancel", json={"reason": "rain coming"})
-            assert r.status_code == 200 and r.json()["state"] == "cancelled"
+            assert r.status_code == 200 and r.json()["state"] == "cancelling"
             assert "rain coming" in r.json()["reason"]
             await eventually(lambda: _async(core.valve_states() == [False]), "the valve to close", LONG)
-            cancelled = await _wait(client, long_id, "cancelled", event="aborted")
-            assert cancelled["state"] == "cancelled"  # the node's late "aborted" never moves it
+            cancelled = await _wait(client, long_id, "cancelled")
+            assert [e["state"] for e in cancelled["events"]][-2:] == ["cancelling", "cancelled"]
+            assert cancelled["runtime_s"] is not None and cancelled["runtime_s"] < 600  # what it ran, per the node
             r = await client.post(f"/api/v1/commands/{long_id}/cancel")
             assert r.status_code == 409
-            (close,) = [c for c in (await client.get("/api/v1/commands")).json() if c["action"] == "close"]
-            assert close["request_reason"] == f"closes cancelled command {long_id}"
-            await _wait(client, close["id"], "completed")
+
+            # 2b. cancel a command the controller holds until its not-before: it drops it, the valve never opens
+            at_ms = wall_clock_ms() + 4000  # the node runs on the wall clock
+            r = await client.post("/api/v1/commands", json={"node": NODE, "valve": 1, "duration_s": 60, "ttl_s": 600,
+                                                             "not_before": str(at_ms)})
+            held_id = r.json()["id"]
+            await _wait(client, held_id, "received")
+            r = await client.post(f"/api/v1/commands/{held_id}/cancel", json={"reason": "not tonight"})
+            assert r.status_code == 200 and r.json()["state"] == "cancelling"
+            held = await _wait(client, held_id, "cancelled")
+            await eventually(lambda: _async(wall_clock_ms() > at_ms + 2000), "the not-before to pass", LONG)
+            assert core.valve_states() == [False]
+            assert "started" not in [e["state"] for e in held["events"]]
+            assert [c for c in (await client.get("/api/v1/commands")).json() if c["action"] == "close"] == []
 
         # 3. the gateway is away: a command expires before it can start, and never runs late
         commands_seen = core.stats["commands"]
@@ -133,7 +147,7 @@ async def test_command_lifecycle_with_cancel_and_expiry_end_to_end(
         assert "started" not in [e["state"] for e in final["events"]]
         assert core.stats["commands"] - commands_seen <= 1  # at most delivered, then refused
         counts = (await client.get("/api/v1/stats")).json()["commands"]
-        assert counts == {"completed": 2, "cancelled": 1, "expired": 1}  # the close completed too
+        assert counts == {"completed": 1, "cancelled": 2, "expired": 1}
 
 
 async def _async(value):

@@ -14,6 +14,7 @@ from furrow.cloud.agronomy.et0 import DailyWeather, Site, et0_daily
 from furrow.cloud.alerts import farm_snapshot
 from furrow.cloud.auth import Role
 from furrow.cloud.migrations import current, head
+from furrow.cloud.planning import PlanningService
 from furrow.edge.batch import make_batch
 from furrow.edge.commands import make_ack
 from furrow.edge.payload import make_reading, make_uplink
@@ -499,3 +500,42 @@ async def test_without_a_located_node_there_is_no_et0_rather_than_a_latitude_of_
         assert "latitude of site node soil-02 (41.65, -0.88)" in d["inputs"]["sources"]["et0"]
         assert d["inputs"]["sources"]["depletion"].startswith("water balance")
         assert await dry_days() == [1]  # 2026-01-03 dry, 8 mm of rain on 01-02
+
+
+async def _days_of_weather(c, days: int, vwc_of=lambda day: 16.0 + 0.5 * day) -> None:
+    """wx-01 reports every hour and soil-01 once a day for `days` days from 2026-01-01."""
+    items, seq = [], 1000
+    for day in range(days):
+        for h in range(24):
+            readings = [make_reading(m, v) for m, v in _hour(day, h).items()]
+            items.append(item(make_uplink("wx-01", "weather", seq, T0 + day * DAY + h * HOUR + 1_800_000,
+                                          readings, "0.1.0")))
+            seq += 1
+        items.append(item(soil_uplink(seq=seq, ts_ms=T0 + day * DAY + 23 * HOUR + 1_800_000, vwc=vwc_of(day))))
+        seq += 1
+    r = await c.post("/api/v1/ingest/batch", json=make_batch("demo", "gw-1", "bd", T0, items))
+    assert r.status_code == 200 and not r.json()["rejected"], r.text
+
+
+async def test_the_balance_replays_only_its_last_days_and_matches_a_full_recompute(tmp_path):
+    """Balanced every day of a 14-day season, the planning service recomputes only the last REPLAY_DAYS days
+    from the store and keeps the older ones from its last pass (at the same instant, all of them): the
+    rows match a fresh service's full recompute, and a run completed within the replay window still counts."""
+    async with running_app(local_settings(tmp_path)) as c:
+        await _weather_farm(c)
+        await _days_of_weather(c, 14)
+        planning = c.app.state.services.planning
+        for day in range(2, 15):
+            planning.clock = lambda d=day: T0 + d * DAY + 21 * HOUR
+            await planning.balance("z1", days=30)
+        again = await planning.balance("z1", days=30)  # the same instant: as computed, nothing read again
+        assert again.sources["replay"] == "as computed at this instant"
+        await _completed_run(c, 1800, T0 + 12 * DAY + 2 * HOUR)  # 6 mm on day 13, within the replay window
+        planning.clock = lambda: T0 + 14 * DAY + 22 * HOUR
+        cached = await planning.balance("z1", days=30)
+        fresh = PlanningService(planning._db, planning._registry, planning._store, planning._commands,
+                                clock=planning.clock)
+        full = await fresh.balance("z1", days=30)
+        assert len(cached.rows) == 14 and cached.rows == full.rows
+        assert cached.rows[12].irrigation_mm == 6.0
+        assert "replayed" in cached.sources["replay"] and "full" in full.sources["replay"]

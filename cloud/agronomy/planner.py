@@ -13,7 +13,8 @@ Rules, in the order they are checked:
     override-water-now      an agronomist asked for water now (amount or a refill)
     already-irrigating      depletion reached MAD, but the irrigation the balance does not count yet
                             (in flight, or run since its cut-off) brings it back under MAD: skip
-    below-mad               depletion (less rain and irrigation since the balance) is under MAD x TAW
+    below-mad               the depletion the zone will reach before water can next reach it, if this
+                            night's window is skipped, stays under MAD x TAW
     rain-forecast           expected rain covers the need: skip
     shrunk-for-forecast     (adjustment) expected rain covers part of it
     budget-exhausted        the weekly or seasonal budget is spent: skip
@@ -25,6 +26,17 @@ Rules, in the order they are checked:
     deferred-to-window      (timing) outside the night window: wait for it
     urgent-outside-window   (timing) depletion ≥ urgent fraction x TAW: water now anyway
     mad-reached             irrigate: refill to the target
+
+When to water (FAO-56 ch. 8, "Irrigation scheduling"): the crop is unstressed while the root-zone
+depletion Dr stays at or below RAW = p x TAW (eq. 83), so water must reach the zone before Dr passes
+it. The balance's depletion is that at its cut-off (the end of the last complete day); the crop goes
+on using water at its ETc until the water arrives. So, with the crop's ETc known, the planner adds
+its use from the cut-off to the start of the night window after this one (the next chance to water
+if this one is skipped) and waters when that depletion reaches MAD; it refills the depletion the
+zone will have when this night's run starts. MAD defaults to p adjusted for the day's ETc, p =
+p_table + 0.04 (5 - ETc) (FAO-56 table 22, footnote): on a hot day the crop stresses at a smaller
+depletion. Without ETc (no weather: the probes alone) the depletion is taken as it stands and MAD
+is p_table.
 """
 
 from __future__ import annotations
@@ -36,6 +48,7 @@ from datetime import datetime, time, timedelta
 from enum import StrEnum
 
 from .messages import Message, Texts, join
+from .water_balance import depletion_fraction
 from .zone import ZoneConfig
 
 # The English of each decision's explanation, a rule's sentence then its adjustments' (joined
@@ -69,6 +82,8 @@ TEXT = Texts({
     "decision.group-busy": "group {group} busy until {until:%H:%M}",
     "decision.urgent-outside-window": "urgent ({depletion_pct:.0f}% of TAW): not waiting for the night window",
     "decision.deferred-to-window": "deferred to the night window at {at:%Y-%m-%d %H:%M}",
+    "decision.crop-use-ahead": "{ahead_mm:.1f} mm of crop water use counted ({etc_mm:.1f} mm/day) from the balance "
+                               "to the next chance to water at {next_at:%Y-%m-%d %H:%M}",
     "decision.group-sequenced": "after the zone before it in group {group}, at {at:%H:%M}",
 })
 
@@ -116,6 +131,11 @@ class ZoneState:
     """Net mm (gross x efficiency) of the zone's own runs that the depletion does not count yet:
     in flight, or run since the balance's cut-off. Deducted like rain, so a refill on its way
     across midnight is not ordered twice."""
+    etc_mm_day: float | None = None
+    """The crop's water use per day now (ETc adj of the balance's newest day); None when the zone
+    has no ET0 (the probes alone)."""
+    depletion_at: datetime | None = None
+    """When `depletion_mm` held: the balance's cut-off (None: now)."""
 
 
 @dataclass(frozen=True)
@@ -219,6 +239,20 @@ def window_end_after(begin: datetime, start: time, end: time) -> datetime:
     return candidate if candidate > begin else candidate + timedelta(days=1)
 
 
+def chances(now: datetime, start: time, end: time) -> tuple[datetime, datetime]:
+    """When water can next reach the zone: this night's window (now, inside it) and the one after."""
+    this = now if in_window(now.time(), start, end) else next_window_start(now, start)
+    return this, next_window_start(this + timedelta(seconds=1), start)
+
+
+def crop_use_mm(state: ZoneState, until: datetime, now: datetime) -> float:
+    """The crop's water use from the depletion's time to `until`, at its current ETc (0 without ETc)."""
+    if state.etc_mm_day is None:
+        return 0.0
+    since = state.depletion_at or now
+    return max(0.0, state.etc_mm_day * (until - since).total_seconds() / 86_400.0)
+
+
 def _run(zone: ZoneConfig, runtime_s: int, not_before: datetime, ttl_s: int) -> PlannedRun:
     # the controller's own cut-off: a margin over the planned runtime, never past the valve's maximum
     safety = min(zone.irrigation.max_runtime_s, runtime_s + max(60, runtime_s // 10))
@@ -234,16 +268,26 @@ def plan_zone(zone: ZoneConfig, state: ZoneState, weather: WeatherNow | None, fo
         raise ValueError("now must be an aware datetime")
     irr = zone.irrigation
     taw = state.taw_mm
-    mad = irr.mad_fraction if irr.mad_fraction is not None else zone.crop.p
+    etc = state.etc_mm_day
+    p = depletion_fraction(zone.crop.p, etc) if etc is not None else zone.crop.p  # FAO-56 table 22, footnote
+    mad = irr.mad_fraction if irr.mad_fraction is not None else p
     rain_since = weather.rain_since_balance_mm if weather is not None else 0.0
     pending = max(0.0, state.irrigation_since_balance_mm)
-    before_irrigation = max(0.0, state.depletion_mm - rain_since)
+    this_chance, next_chance = chances(now, irr.window_start, irr.window_end)
+    ahead = crop_use_mm(state, next_chance, now)  # skip this night and the crop uses this much first
+    before_irrigation = max(0.0, state.depletion_mm - rain_since) + ahead
     depletion = max(0.0, before_irrigation - pending)
+    # what the zone lacks when this night's run starts: the refill
+    at_run = max(0.0, state.depletion_mm - rain_since - pending + crop_use_mm(state, this_chance, now))
     target = irr.refill_fraction * taw
     inputs: dict[str, object] = {
         "now": now.isoformat(), "depletion_mm": round(state.depletion_mm, 2), "rain_since_balance_mm": rain_since,
         "irrigation_since_balance_mm": round(pending, 2),
-        "depletion_now_mm": round(depletion, 2), "taw_mm": round(taw, 2), "mad_fraction": mad,
+        "depletion_at": state.depletion_at.isoformat() if state.depletion_at else None,
+        "etc_mm_day": None if etc is None else round(etc, 2), "p": round(p, 3),
+        "next_chance": next_chance.isoformat(), "crop_use_ahead_mm": round(ahead, 2),
+        "depletion_now_mm": round(depletion, 2), "depletion_at_run_mm": round(at_run, 2),
+        "taw_mm": round(taw, 2), "mad_fraction": round(mad, 3),
         "mad_mm": round(mad * taw, 2), "refill_to_mm": round(target, 2),
         "forecast": None if forecast is None else {"rain_mm": forecast.rain_mm, "probability": forecast.probability,
                                                    "horizon_h": forecast.horizon_h, "source": forecast.source},
@@ -276,25 +320,29 @@ def plan_zone(zone: ZoneConfig, state: ZoneState, weather: WeatherNow | None, fo
     why: list[Message] = []
     mad_mm = round(mad * taw, 1)
     water_now = override is not None and override.kind is OverrideKind.WATER_NOW
+    use = [TEXT("decision.crop-use-ahead", ahead_mm=round(ahead, 1), etc_mm=round(etc, 1), next_at=next_chance)
+           ] if etc is not None and ahead > 0 else []
     if water_now:
         assert override is not None
         rule = "override-water-now"
-        net = override.amount_mm if override.amount_mm is not None else max(0.0, depletion - target)
+        net = override.amount_mm if override.amount_mm is not None else max(0.0, at_run - target)
         why.append(TEXT("decision.override-water-now", by=by, net_mm=round(net, 1)))
     else:
         if depletion < mad * taw and before_irrigation >= mad * taw:
             return no(Action.SKIP, "already-irrigating", TEXT(
                 "decision.already-irrigating", before_mm=round(before_irrigation, 1), mad_mm=mad_mm,
-                pending_mm=round(pending, 1), depletion_mm=round(depletion, 1)))
+                pending_mm=round(pending, 1), depletion_mm=round(depletion, 1)), *use)
         if depletion < mad * taw:
             return no(Action.SKIP, "below-mad", TEXT("decision.below-mad", depletion_mm=round(depletion, 1),
-                                                     mad_mm=mad_mm, mad_pct=round(100 * mad), taw_mm=round(taw, 1)))
+                                                     mad_mm=mad_mm, mad_pct=round(100 * mad), taw_mm=round(taw, 1)),
+                      *use)
         rule = "mad-reached"
-        net = depletion - target
+        net = max(0.0, at_run - target)
         reached = {"depletion_mm": round(depletion, 1), "mad_mm": mad_mm, "net_mm": round(net, 1),
                    "target_mm": round(target, 1)}
         why.append(TEXT("decision.mad-reached-pending", pending_mm=round(pending, 1), **reached) if pending > 0
                    else TEXT("decision.mad-reached", **reached))
+        why += use
         if forecast is not None and forecast.expected_mm >= irr.rain_skip_mm:
             expected = forecast.expected_mm
             if expected >= net:
@@ -346,11 +394,12 @@ def plan_zone(zone: ZoneConfig, state: ZoneState, weather: WeatherNow | None, fo
         start = state.group_busy_until
         adjustments.append("group-busy")
         why.append(TEXT("decision.group-busy", group=irr.hydraulic_group, until=start))
-    urgent = depletion >= irr.urgent_fraction * taw
+    at_now = max(0.0, state.depletion_mm - rain_since - pending + crop_use_mm(state, now, now))
+    urgent = at_now >= irr.urgent_fraction * taw
     if not water_now and not in_window(start.time(), irr.window_start, irr.window_end):
         if urgent:
             adjustments.append("urgent-outside-window")
-            why.append(TEXT("decision.urgent-outside-window", depletion_pct=round(100 * depletion / taw)))
+            why.append(TEXT("decision.urgent-outside-window", depletion_pct=round(100 * at_now / taw)))
         else:
             start = next_window_start(start, irr.window_start)
             adjustments.append("deferred-to-window")

@@ -6,6 +6,11 @@ runs it once). A publish that fails leaves the command "created": it goes on
 reconnect (`dispatch_pending`). With `send_ahead_s` set, a command whose
 not-before is further away than that waits here, and in its gateway's plan
 (plans.py), until it is that close.
+
+A sent command that is cancelled is followed by the contract's cancel
+(edge/cancel.py: the same id, signed like a command), which the controller
+answers "cancelled"; until it does the command is "cancelling", and its cancel
+goes again on reconnect (`resend_cancels`) while the command could still run.
 """
 
 from __future__ import annotations
@@ -17,6 +22,8 @@ from typing import Protocol
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
+
+from furrow.edge.cancel import cancel_expires_ms, make_cancel
 
 from .._time import Clock
 from ..db import CommandRow, Database
@@ -99,6 +106,25 @@ class CommandSender:
             moved = None  # sent twice at once: already recorded
         if moved is not None:
             self._announce(command_id, CommandState.SENT, *moved)
+
+    async def cancel(self, row: CommandRow, now_ms: int) -> bool:
+        """Publish the cancel of `row` (a sent open command) to its gateway; False if it could not
+        go now."""
+        return await self.publish(row.id, row.site, row.gateway, make_cancel(records.wire_command(row), now_ms))
+
+    async def resend_cancels(self, now_ms: int | None = None) -> int:
+        """Send again the cancel of every command still "cancelling" that could still be held or
+        run (on reconnect: one may have been lost with the link); how many went."""
+        now = self._clock() if now_ms is None else now_ms
+
+        def waiting(session: Session) -> list[CommandRow]:
+            q = select(CommandRow).where(CommandRow.state == CommandState.CANCELLING)
+            return [r for r in session.scalars(q) if now < cancel_expires_ms(records.wire_command(r))]
+
+        sent = 0
+        for row in await self._db.run(waiting):
+            sent += await self.cancel(row, now)
+        return sent
 
     async def dispatch_pending(self, now_ms: int | None = None) -> int:
         """Send every command still "created" and not expired (and not held, see

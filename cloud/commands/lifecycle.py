@@ -2,10 +2,15 @@
 
     created -> sent -> received -> started -> completed | aborted | rejected
     created | sent | received -> expired          (the cloud's expiry job)
-    created | sent | received | started -> cancelled   (a person, through the API)
+    created -> cancelled                            (cancelled before it left the cloud)
+    sent | received | started -> cancelling -> cancelled | completed | aborted | rejected
+                                                    (the controller's word on the cancel it was sent)
+    cancelling -> cancelled                         (no word once the command can no longer run)
 
-"created", "sent", "expired" and "cancelled" are the cloud's own steps; the
-rest are reported by the controller in acknowledgements. Acks can arrive late, twice or out of order
+"created", "sent", "expired", "cancelling" and the cloud's own "cancelled" are
+the cloud's steps; the rest are reported by the controller in acknowledgements
+(a controller that drops a held command, or closes a running one, for a cancel
+says "cancelled", contract 1.2). Acks can arrive late, twice or out of order
 (QoS 1, store-and-forward gateways), so the state only ever moves forward and
 a final state never changes.
 """
@@ -24,7 +29,8 @@ class CommandState(StrEnum):
     ABORTED = contract.ACK_ABORTED
     REJECTED = contract.ACK_REJECTED
     EXPIRED = "expired"
-    CANCELLED = "cancelled"
+    CANCELLING = "cancelling"
+    CANCELLED = contract.ACK_CANCELLED
 
 
 FINAL_STATES = frozenset(CommandState(s) for s in contract.FINAL_ACK_STATES) | {
@@ -38,11 +44,12 @@ _RANK = {
     CommandState.SENT: 1,
     CommandState.RECEIVED: 2,
     CommandState.STARTED: 3,
-    CommandState.COMPLETED: 4,
-    CommandState.ABORTED: 4,
-    CommandState.REJECTED: 4,
-    CommandState.EXPIRED: 4,
-    CommandState.CANCELLED: 4,
+    CommandState.CANCELLING: 4,
+    CommandState.COMPLETED: 5,
+    CommandState.ABORTED: 5,
+    CommandState.REJECTED: 5,
+    CommandState.EXPIRED: 5,
+    CommandState.CANCELLED: 5,
 }
 
 

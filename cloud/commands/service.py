@@ -22,6 +22,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from furrow.edge import commands as contract
+from furrow.edge.cancel import cancel_expires_ms
 from furrow.edge.errors import ContractError
 
 from .._time import Clock, now_ms
@@ -190,23 +191,33 @@ class CommandService:
 
     async def cancel(self, command_id: str, by: str, reason: str | None = None,
                      now_ms: int | None = None) -> CommandOut:
-        """Cancel a command not yet final; a sent one is followed by a close command for its valve.
+        """Cancel a command not yet final.
 
-        Raises CommandNotFound, or NotCancellable when it is already final.
+        One that never left the cloud is "cancelled" at once. An open command that was sent (or
+        is being published right now) becomes "cancelling" and its controller is sent the
+        contract's cancel (edge/cancel.py): it drops the command if it holds it, closes its valve
+        if it runs it, and answers "cancelled", which ends the command (or the run's own end, if
+        that came first). Raises CommandNotFound, or NotCancellable when it is already final or
+        being cancelled.
         """
         now = self._now(now_ms)
         why = (f"cancelled by {by}" + (f": {reason}" if reason else ""))[:200]
+        in_flight = command_id in self.sender.sending  # being published: it may still arrive
 
-        def cancel(session: Session) -> tuple[CommandRow, str] | None:
+        def cancel(session: Session) -> tuple[CommandRow, CommandState] | None:
             row = session.get(CommandRow, command_id)
             if row is None:
                 return None
-            if CommandState(row.state) not in CANCELLABLE:
+            state = CommandState(row.state)
+            if state not in CANCELLABLE:
                 raise NotCancellable(command_id, row.state)
-            before = row.state
-            records.advance(session, row, CommandState.CANCELLED, now, why, now)
+            reached = (state is not CommandState.CREATED or in_flight) and row.action == contract.ACTION_OPEN
+            # a command past its expiry plus max runtime can no longer be held or running
+            told = reached and now < cancel_expires_ms(records.wire_command(row))
+            new = CommandState.CANCELLING if told else CommandState.CANCELLED
+            records.advance(session, row, new, now, why, now)
             row.reason = why
-            return row, before
+            return row, new
 
         try:
             found = await self._db.run(cancel)
@@ -214,42 +225,43 @@ class CommandService:
             found = None
         if found is None:
             raise CommandNotFound(command_id)
-        row, before = found
-        in_flight = command_id in self.sender.sending  # being published as it was cancelled: it may still arrive
-        self._announce(command_id, CommandState.CANCELLED, row.node, row.zone)
-        if (before != CommandState.CREATED or in_flight) and row.action == contract.ACTION_OPEN:
-            # The controller may hold or run it: a close for its valve, a command of its own with
-            # its own history, stops a run at once. Its key makes a repeated cancel send one close.
-            try:
-                await self.create(node=row.node, valve=row.valve, action=contract.ACTION_CLOSE, origin=by,
-                                  request_reason=f"closes cancelled command {command_id}",
-                                  idempotency_key=f"cancel:{command_id}", now_ms=now)
-            except Exception as e:  # noqa: BLE001 - the cancel stands; the controller's limits still hold
-                log.warning("close for cancelled command %s not created: %s", command_id, e)
+        row, state = found
+        self._announce(command_id, state, row.node, row.zone)
+        if state is CommandState.CANCELLING and not await self.sender.cancel(row, now):
+            log.warning("the cancel of command %s could not go now; it goes again on reconnect", command_id)
         await self._replan(row.node, row.not_before_ms, now)  # it leaves its gateway's plan
         return await self.get(command_id)
 
     async def expire_due(self, now_ms: int | None = None) -> int:
-        """Mark "expired" every command whose expiry passed before it started; how many."""
+        """Mark "expired" every command whose expiry passed before it started, and "cancelled" every
+        "cancelling" one its controller never answered that can no longer be held or running (its
+        expiry plus its max runtime passed: the controller enforces both); how many."""
         now = self._now(now_ms)
-        expired: list[tuple[str, str, str | None]] = []
+        ended: list[tuple[str, CommandState, str, str | None]] = []
+
+        def end(session: Session, row: CommandRow, state: CommandState, why: str) -> None:
+            if records.advance(session, row, state, now, why, now) is AckOutcome.APPLIED:
+                row.reason = why
+                ended.append((row.id, state, row.node, row.zone))
 
         def expire(session: Session) -> int:
             q = select(CommandRow).where(
                 CommandRow.state.in_([str(s) for s in NOT_STARTED]), CommandRow.expires_ms <= now)
             for row in session.scalars(q):
-                if records.advance(session, row, CommandState.EXPIRED, now, "expired before it started",
-                                   now) is AckOutcome.APPLIED:
-                    row.reason = "expired before it started"
-                    expired.append((row.id, row.node, row.zone))
-            return len(expired)
+                end(session, row, CommandState.EXPIRED, "expired before it started")
+            q = select(CommandRow).where(CommandRow.state == CommandState.CANCELLING, CommandRow.expires_ms <= now)
+            for row in session.scalars(q):
+                if now >= cancel_expires_ms(records.wire_command(row)):
+                    end(session, row, CommandState.CANCELLED, "cancel not answered by the controller; the command "
+                        "can no longer run (its expiry and max runtime passed)")
+            return len(ended)
 
         try:
             n = await self._db.run(expire)
         except IntegrityError:
-            return 0  # another instance expired them at the same moment
-        for command_id, node, zone in expired:
-            self._announce(command_id, CommandState.EXPIRED, node, zone)
+            return 0  # another instance ended them at the same moment
+        for command_id, state, node, zone in ended:
+            self._announce(command_id, state, node, zone)
         return n
 
     # --- acknowledgements -------------------------------------------------------------------

@@ -14,6 +14,16 @@ missing one:
   ch. 9, where the crop has a height; a day without one (or a crop without a height) takes the curve.
 
 `balance_rows` is pure; `zone_balance` fetches its inputs.
+
+Planned every hour of a season, recomputing every day since planting from the store grew with
+the square of the season's length. With a `BalanceCache` (PlanningService keeps one) a zone's
+balance recomputes only its last REPLAY_DAYS days from the store and takes the days before
+from its last computation, with the balance's running state at that point (depletion, degree
+days, the ET0 carried). Late data for a day further back than that (a gateway back after more
+than a week away) is folded in when the cache is rebuilt (a restart); meanwhile the probe
+correction of every new day pulls the depletion back to what the probes measure. The measured
+canopy covers are read for the whole season at every call (one small query) and are part of the
+cache's key: a cover recorded for any day, even at the same instant, recomputes the balance.
 """
 
 from __future__ import annotations
@@ -41,6 +51,7 @@ from .weather import HOUR_MS, DayWeather, fetch_weather
 CARRY_DAYS = 3
 MAX_DAYS = 366
 DEFAULT_DAYS = 30
+REPLAY_DAYS = 7
 
 
 @dataclass(frozen=True)
@@ -83,20 +94,38 @@ def _r(x: float | None, n: int = 2) -> float | None:
     return None if x is None else round(x, n)
 
 
+@dataclass(frozen=True)
+class BalanceState:
+    """The balance's running state at the end of a day (unrounded): where the next day starts."""
+
+    dr_mm: float | None = None
+    gdd_cum: float = 0.0
+    last_et0: tuple[date, float] | None = None
+
+
 def balance_rows(config: ZoneConfig, has_coefficients: bool, days: Sequence[DayWeather],
                  probes: dict[date, list[ProbeReading]], irrigation: dict[date, float],
                  has_gauge: bool, has_latitude: bool = True,
                  covers: dict[date, MeasuredCover] | None = None) -> list[BalanceRow]:
     """The balance day by day (module docstring); pure. Without `has_latitude` there is no ET0
     (config.site's latitude is then a placeholder): the probes alone give the depletion."""
+    return run_balance(config, has_coefficients, days, probes, irrigation, has_gauge, has_latitude,
+                       covers=covers)[0]
+
+
+def run_balance(config: ZoneConfig, has_coefficients: bool, days: Sequence[DayWeather],
+                probes: dict[date, list[ProbeReading]], irrigation: dict[date, float], has_gauge: bool,
+                has_latitude: bool = True, start: BalanceState = BalanceState(),
+                covers: dict[date, MeasuredCover] | None = None) -> tuple[list[BalanceRow], list[BalanceState]]:
+    """`balance_rows` from the state `start` (the end of the day before `days`), with the state at
+    the end of each day."""
     params = params_from_zone(config)
     crop = config.crop
     site = Site(latitude_deg=config.site.latitude_deg, elevation_m=config.site.elevation_m)
     taw = 1000.0 * (params.theta_fc - params.theta_wp) * params.zr_m
     rows: list[BalanceRow] = []
-    dr: float | None = None
-    gdd_cum = 0.0
-    last_et0: tuple[date, float] | None = None
+    states: list[BalanceState] = []
+    dr, gdd_cum, last_et0 = start.dr_mm, start.gdd_cum, start.last_et0
     for d in days:
         notes: list[str] = list(d.notes)
         w = d.weather
@@ -129,6 +158,7 @@ def balance_rows(config: ZoneConfig, has_coefficients: bool, days: Sequence[DayW
                 date=d.day.isoformat(), et0_mm=None, kc=None, etc_mm=None, rain_mm=_r(d.rain_mm),
                 effective_rain_mm=None, irrigation_mm=irr, depletion_mm=_r(dr), taw_mm=round(taw, 2), raw_mm=None,
                 ks=None, gdd_cum=None, stage="unknown", probe_correction_mm=None, source="; ".join([why, *notes])))
+            states.append(BalanceState(dr, gdd_cum, last_et0))
             continue
         cover = (covers or {}).get(d.day)
         rec = water_balance_day(params, dr, progress, DayInput(d.day, et0, rain or 0.0, irr, tuple(day_probes),
@@ -149,7 +179,75 @@ def balance_rows(config: ZoneConfig, has_coefficients: bool, days: Sequence[DayW
             probe_correction_mm=_r(rec.dr_mm - rec.dr_model_mm) if rec.probe is not None else None,
             source="; ".join(source + notes), cover_pct=_r(100 * rec.cover.fc, 1) if rec.cover else None,
             excess_mm=_r(rec.excess_mm)))
-    return rows
+        states.append(BalanceState(dr, gdd_cum, last_et0))
+    return rows, states
+
+
+@dataclass
+class _Cached:
+    fingerprint: str
+    start_day: date
+    rows: list[BalanceRow]
+    states: list[BalanceState]
+    at_ms: int  # when it was computed
+    sources: dict[str, object]
+
+
+@dataclass
+class BalanceCache:
+    """Each zone's last computed balance (module docstring): rows and states from its first day.
+    What was read or computed at one instant is not read again at that instant: the weather of
+    a set of nodes over a window (the zones of a site share it in a planning pass, which plans
+    every zone as of one instant), and a zone's whole balance (the alert job's, after a plan)."""
+
+    zones: dict[str, _Cached] = field(default_factory=dict)
+    weather_at: int | None = None
+    weather: dict[tuple, list[DayWeather]] = field(default_factory=dict)
+
+    def resume(self, zone: str, fingerprint: str, start_day: date, n_days: int, now_ms: int
+               ) -> tuple[int, list[BalanceRow], list[BalanceState]]:
+        """How many of the `n_days` days from `start_day` can be taken as computed (all of them
+        if computed at this very instant, else all but the last REPLAY_DAYS, if the zone was
+        computed that far with the same inputs), and those."""
+        c = self.zones.get(zone)
+        if c is None or c.fingerprint != fingerprint or c.start_day != start_day:
+            return 0, [], []
+        keep = min(len(c.rows), n_days if c.at_ms == now_ms else max(0, n_days - REPLAY_DAYS))
+        return keep, c.rows[:keep], c.states[:keep]
+
+    def store(self, zone: str, fingerprint: str, start_day: date, rows: list[BalanceRow],
+              states: list[BalanceState], now_ms: int, sources: dict[str, object]) -> None:
+        self.zones[zone] = _Cached(fingerprint, start_day, rows, states, now_ms, dict(sources))
+
+    def sources(self, zone: str) -> dict[str, object]:
+        """The sources of the zone's last computation."""
+        return dict(self.zones[zone].sources)
+
+    def weather_memo(self, now_ms: int) -> dict[tuple, list[DayWeather]]:
+        """The weather read at `now_ms` (forgotten when the instant changes)."""
+        if self.weather_at != now_ms:
+            self.weather_at, self.weather = now_ms, {}
+        return self.weather
+
+
+ETC_DAYS = 14
+ETC_SPREAD_SD = 3
+
+
+def etc_ahead_mm(rows: Sequence[BalanceRow], days: int = ETC_DAYS) -> float | None:
+    """The daily ETc the planner counts until the zone can next be watered (None without ETc):
+    the upper bound of the last `days` days' ETc, mean + ETC_SPREAD_SD (3) standard deviations (a
+    day beyond it is rarer than 1 in 700 under a normal spread), and at least the highest of those
+    days. Not the last day's: a hotter day ahead both uses more and lowers p (FAO-56 table 22,
+    footnote: p = p_table + 0.04 (5 - ETc)), the cloud has no ETc forecast, and a warm spell raises
+    ETc from one day to the next (at two standard deviations the first days of the HIL's dry spell
+    took a zone to RAW)."""
+    values = [r.etc_mm for r in rows[-days:] if r.etc_mm is not None]
+    if not values:
+        return None
+    mean = sum(values) / len(values)
+    sd = (sum((v - mean) ** 2 for v in values) / len(values)) ** 0.5
+    return max(max(values), mean + ETC_SPREAD_SD * sd)
 
 
 def _day_bounds(d: date, tz: ZoneInfo) -> int:
@@ -196,9 +294,12 @@ def _cover_source(config: ZoneConfig, measurements: int) -> str:
 
 async def zone_balance(zone: ZoneOut, config: ZoneConfig, nodes: list[NodeOut], weather_nodes: list[str],
                        location: Location | None, store: ReadingStore, db: Database, tz: ZoneInfo, today: date,
-                       days: int = DEFAULT_DAYS) -> Balance:
+                       days: int = DEFAULT_DAYS, cache: BalanceCache | None = None,
+                       now_ms: int = 0) -> Balance:
     """The balance over the complete local days before `today`: from planting (at most MAX_DAYS
-    back) when the zone has a planting date, else the last `days` days. Rows: the last `days`."""
+    back) when the zone has a planting date, else the last `days` days. Rows: the last `days`.
+    With `cache`, only the last REPLAY_DAYS days are read and recomputed, nothing again at the
+    same instant `now_ms` (module docstring)."""
     first = today - timedelta(days=MAX_DAYS)
     start_day = max(zone.planting_date, first) if zone.planting_date else today - timedelta(days=days)
     day_list = [start_day + timedelta(days=i) for i in range((today - start_day).days)]
@@ -212,21 +313,42 @@ async def zone_balance(zone: ZoneOut, config: ZoneConfig, nodes: list[NodeOut], 
     }
     if not day_list:
         return Balance([], sources)
+    soil = [n.id for n in nodes if n.role == "soil"]
+    # every cover of the season: one before the replayed days may still interpolate into them
+    season_ms = _day_bounds(start_day, tz) - COVER_CARRY_DAYS * 86_400_000
+    points = await db.run(lambda s: cover_points(s, zone.id, season_ms, _day_bounds(today, tz)))
+    sources["cover"] = _cover_source(config, len(points))
+    fingerprint = repr((config.model_dump_json(), zone.crop_coefficients is not None, weather_nodes, soil,
+                        location, tz.key, zone.area_ha, zone.precip_rate_mm_h, points))
+    kept, old_rows, old_states = (cache.resume(zone.id, fingerprint, start_day, len(day_list), now_ms)
+                                  if cache else (0, [], []))
+    if cache is not None and kept == len(day_list):  # computed at this instant already
+        return Balance(old_rows[-days:], {**cache.sources(zone.id), "replay": "as computed at this instant"})
+    sources["replay"] = (f"days to {day_list[kept - 1].isoformat()} as last computed, the last {len(day_list) - kept} "
+                         "replayed from the store" if kept else "full: every day recomputed from the store")
+    all_days, day_list = day_list, day_list[kept:]
     start_ms, end_ms = _day_bounds(day_list[0], tz), _day_bounds(today, tz)
-    weather = await fetch_weather(store, weather_nodes, start_ms, end_ms, tz, day_list)
+    memo = cache.weather_memo(now_ms) if cache is not None else None
+    key = (tuple(weather_nodes), start_ms, end_ms, tz.key)
+    weather = memo.get(key) if memo is not None else None
+    if weather is None:
+        weather = await fetch_weather(store, weather_nodes, start_ms, end_ms, tz, day_list)
+        if memo is not None:
+            memo[key] = weather
     has_gauge = any(d.rain_mm is not None for d in weather) and bool(weather_nodes)
     sources["rain"] = "rain_mm of the weather node(s), FAO-56 ch. 8 effective rain" if has_gauge else \
         "absent: no rain gauge, rain taken as 0"
-    soil = [n.id for n in nodes if n.role == "soil"]
     probes = await _probes_by_day(store, soil, start_ms, end_ms, tz)
     # a run on the first day may have been created a day or two before it
     rows = await db.run(lambda s: zone_commands(s, zone.id, start_ms - 2 * 86_400_000))
     applied = [a for a in (applied_mm(r, zone.area_ha, zone.precip_rate_mm_h) for r in rows) if a is not None]
     irrigation = irrigation_by_day(applied, tz, config.irrigation.efficiency)
-    points = await db.run(lambda s: cover_points(s, zone.id, start_ms - COVER_CARRY_DAYS * 86_400_000, end_ms))
     covers = daily_cover(points, day_list, tz)
-    sources["cover"] = _cover_source(config, len(points))
     # ET0 for every day of the season is CPU work: off the event loop
-    out = await asyncio.to_thread(balance_rows, config, zone.crop_coefficients is not None, weather, probes,
-                                  irrigation, has_gauge, location is not None, covers)
-    return Balance(out[-days:], sources)
+    new_rows, new_states = await asyncio.to_thread(
+        run_balance, config, zone.crop_coefficients is not None, weather, probes, irrigation, has_gauge,
+        location is not None, old_states[-1] if old_states else BalanceState(), covers)
+    rows_all, states_all = old_rows + new_rows, old_states + new_states
+    if cache is not None:
+        cache.store(zone.id, fingerprint, all_days[0], rows_all, states_all, now_ms, sources)
+    return Balance(rows_all[-days:], sources)

@@ -36,7 +36,7 @@ from ..events import EventBus
 from ..registry import FIELDS, SITES, ZONES, Registry, ZoneOut
 from ..registry.models import NodeOut
 from ..storage import ReadingStore
-from .balance import DEFAULT_DAYS, Balance, zone_balance
+from .balance import DEFAULT_DAYS, ETC_DAYS, ETC_SPREAD_SD, Balance, BalanceCache, etc_ahead_mm, zone_balance
 from .forecast import Where
 from .forecasts import ForecastService
 from .inputs import DEFAULT_P, Location, MissingInputs, locate, one_valve, rain_since, zone_config, zone_water
@@ -77,6 +77,8 @@ class PlanningService:
         self._commands = commands
         self.clock = clock
         self.forecast = forecast or ForecastService(None, db, clock)
+        # each zone's last balance: a pass replays only its last days from the store (balance.py)
+        self._balances = BalanceCache()
         self.events = events
 
     async def _site(self, zone: ZoneOut) -> tuple[str, ZoneInfo]:
@@ -88,30 +90,26 @@ class PlanningService:
             raise MissingInputs(zone.id, "timezone", f"site {site.id!r} has an unknown time zone "
                                 f"{site.timezone!r}") from None
 
-    async def _site_nodes(self, site_id: str) -> list[NodeOut]:
-        """The nodes of every zone of the site, by id."""
-        fields: Any = await self._registry.all(FIELDS, site_id=site_id)
-        out: list[NodeOut] = []
-        for f in fields:
-            for z in await self._registry.all(ZONES, field_id=f.id):
-                out += await self._registry.nodes_of_zone(z.id)  # type: ignore[attr-defined]
-        return sorted(out, key=lambda n: n.id)
-
     async def weather_nodes(self, zone: ZoneOut, nodes: list[NodeOut], site_id: str) -> list[str]:
         """The zone's weather nodes; without one, those of the other zones of the same site."""
-        own = [n.id for n in nodes if n.role == "weather"]
-        if own:
-            return own
-        return sorted({n.id for n in await self._site_nodes(site_id) if n.role == "weather"})
+        return (await self._weather_and_location(nodes, site_id))[0]
 
-    async def _location(self, nodes: list[NodeOut], weather: list[str], site_id: str) -> Location | None:
-        """locate(): the weather nodes', else the zone's, else the site's nodes' or the site's own
-        latitude; the site's elevation."""
+    async def _weather_and_location(self, nodes: list[NodeOut], site_id: str) -> tuple[list[str], Location | None]:
+        """The zone's weather nodes (without one, those of the other zones of the same site) and
+        where its ET0 is computed for: locate(), the weather nodes', else the zone's, else the
+        site's nodes' or the site's own latitude; the site's elevation."""
         site: Any = await self._registry.get(SITES, site_id)
+        site_nodes: list[NodeOut] | None = None
+        weather = [n.id for n in nodes if n.role == "weather"]
+        if not weather:
+            site_nodes = await self._registry.nodes_of_site(site_id)
+            weather = sorted({n.id for n in site_nodes if n.role == "weather"})
         own = locate(weather, nodes, [], site)
         if own is not None and own.source.startswith(("weather node", "zone node")):
-            return own
-        return locate(weather, nodes, await self._site_nodes(site_id), site)
+            return weather, own
+        if site_nodes is None:
+            site_nodes = await self._registry.nodes_of_site(site_id)
+        return weather, locate(weather, nodes, site_nodes, site)
 
     async def _override(self, zone_id: str, now_ms: int) -> OverrideRow | None:
         def newest(session: Session) -> OverrideRow | None:
@@ -125,11 +123,12 @@ class PlanningService:
         zone = await self._registry.get_zone(zone_id)
         nodes = await self._registry.nodes_of_zone(zone_id)
         site_id, tz = await self._site(zone)
-        today = datetime.fromtimestamp(self.clock() / 1000, tz).date()
-        weather = await self.weather_nodes(zone, nodes, site_id)
-        location = await self._location(nodes, weather, site_id)
+        now_ms = self.clock()
+        today = datetime.fromtimestamp(now_ms / 1000, tz).date()
+        weather, location = await self._weather_and_location(nodes, site_id)
         config = zone_config(zone, await self._registry.valves_of_zone(zone_id), location, need_valve=False)
-        return await zone_balance(zone, config, nodes, weather, location, self._store, self._db, tz, today, days)
+        return await zone_balance(zone, config, nodes, weather, location, self._store, self._db, tz, today, days,
+                                  self._balances, now_ms)
 
     async def agronomy(self, zone_id: str) -> dict[str, Any]:
         """Stage, degree days, Kc, the latest decision, pests and disease risk (summary.py)."""
@@ -147,29 +146,34 @@ class PlanningService:
                 "pests": await pest_summary(self._store, [n.id for n in nodes if n.role == "pest"], now_ms, tz),
                 "disease_risk": await disease_summary(self._store, weather, zone.pathogens, now_ms, tz)}
 
-    async def plan(self, zone_id: str, origin: str, publish_plans: bool = True) -> DecisionOut:
-        """Plan one zone now; record the decision; create its command(s); publish the plans of
-        its valves' gateways (unless `publish_plans` is False: plan_all does it once at the end).
-        MissingInputs (409) names what is missing; NotFound (404) for an unknown zone."""
+    async def plan(self, zone_id: str, origin: str, publish_plans: bool = True,
+                   now_ms: int | None = None) -> DecisionOut:
+        """Plan one zone now (or as of `now_ms`: plan_all plans every zone as of one instant);
+        record the decision; create its command(s); publish the plans of its valves' gateways
+        (unless `publish_plans` is False: plan_all does it once at the end). MissingInputs (409)
+        names what is missing; NotFound (404) for an unknown zone."""
         zone = await self._registry.get_zone(zone_id)
         nodes = await self._registry.nodes_of_zone(zone_id)
         valves = await self._registry.valves_of_zone(zone_id)
         site_id, tz = await self._site(zone)
-        weather_nodes = await self.weather_nodes(zone, nodes, site_id)
-        location = await self._location(nodes, weather_nodes, site_id)
+        weather_nodes, location = await self._weather_and_location(nodes, site_id)
         config = zone_config(zone, valves, location)
-        now_ms = self.clock()
+        now_ms = self.clock() if now_ms is None else now_ms
         now = datetime.fromtimestamp(now_ms / 1000, tz)
         today = now.date()
-        balance = await zone_balance(zone, config, nodes, weather_nodes, location, self._store, self._db, tz, today)
+        balance = await zone_balance(zone, config, nodes, weather_nodes, location, self._store, self._db, tz, today,
+                                     cache=self._balances, now_ms=now_ms)
         water = await zone_water(zone, nodes, self._store)
         sources: dict[str, object] = dict(balance.sources)
+        etc: float | None = None  # the crop's use per day, counted until water can next reach it
         if balance.modelled:
             last = balance.rows[-1]
             depletion, taw = float(last.depletion_mm or 0.0), last.taw_mm
+            etc = etc_ahead_mm(balance.rows)
             since_ms = _ms(today, tz)
             sources["depletion"] = (f"water balance to the end of {last.date} ({last.source}); "
-                                    "rain since local midnight deducted")
+                                    "rain since local midnight deducted; the crop's use counted from then at the "
+                                    f"upper bound of its ETc over the last {ETC_DAYS} days (mean + {ETC_SPREAD_SD} sd)")
         elif water.depletion_mm is not None:
             depletion, taw = water.depletion_mm, water.taw_mm
             since_ms = water.oldest_probe_ms or now_ms
@@ -197,7 +201,8 @@ class PlanningService:
             sources["forecast_id"] = answer.forecast_id  # the stored forecast (forecasts table): a replay reads it
         state = ZoneState(depletion_mm=depletion, taw_mm=taw, override=override, week_used_mm=round(week_used, 2),
                           season_used_mm=round(season_used, 2), irrigation_since_balance_mm=round(pending_mm, 2),
-                          group_busy_until=None if busy_ms is None else datetime.fromtimestamp(busy_ms / 1000, tz))
+                          group_busy_until=None if busy_ms is None else datetime.fromtimestamp(busy_ms / 1000, tz),
+                          etc_mm_day=etc, depletion_at=datetime.fromtimestamp(since_ms / 1000, tz))
         decision = plan_zone(config, state, None if rain is None else WeatherNow(rain), answer.forecast, now)
 
         command_ids = []
@@ -250,18 +255,20 @@ class PlanningService:
         return sum(a.gross_mm for a in applied) * efficiency, [a.command_id for a in applied]
 
     async def plan_all(self, origin: str = "scheduler") -> dict[str, str]:
-        """Plan every zone; one zone failing never stops the others. {zone: rule or error}."""
+        """Plan every zone as of one instant; one zone failing never stops the others. {zone: rule
+        or error}."""
+        now_ms = self.clock()
         results: dict[str, str] = {}
         for zone in await self._registry.all(ZONES):
             zone_id = zone.id  # type: ignore[attr-defined]
             try:
-                results[zone_id] = (await self.plan(zone_id, origin, publish_plans=False)).rule
+                results[zone_id] = (await self.plan(zone_id, origin, publish_plans=False, now_ms=now_ms)).rule
             except Exception as e:  # noqa: BLE001 - one zone's failure is logged, the rest go on
                 log.warning("scheduled plan of zone %s failed: %s", zone_id, e)
                 results[zone_id] = f"error: {e}"
         plans = self._commands.plans
         if plans is not None:
-            await plans.publish_all(self.clock())  # every gateway's plan, once
+            await plans.publish_all(now_ms)  # every gateway's plan, once
         return results
 
     async def _record(self, decision: Decision, zone_id: str, now_ms: int, origin: str, command_ids: list[str],

@@ -1,8 +1,9 @@
 """Water the zones were given, from the command lifecycle: what reached each zone by day (for the
 balance), what the budgets have used, and when a hydraulic group is next free.
 
-A completed or aborted command counts with what the controller reported: its volume over the
-zone's area when the flow meter measured one (1 L/m² = 1 mm), else its runtime at the emitters'
+A completed, aborted or cancelled command counts with what the controller reported (a run a
+cancel stopped reports what it ran, a cancelled held one nothing): its volume over the zone's
+area when the flow meter measured one (1 L/m² = 1 mm), else its runtime at the emitters'
 precipitation rate. A command still in flight (created, sent, received, started) counts for the
 budgets at its planned duration, so two plans cannot both spend the same millimetres.
 """
@@ -20,7 +21,7 @@ from sqlalchemy.orm import Session
 from ..commands.lifecycle import CommandState
 from ..db import CommandRow, ZoneRow
 
-DONE = (CommandState.COMPLETED, CommandState.ABORTED)
+DONE = (CommandState.COMPLETED, CommandState.ABORTED, CommandState.CANCELLED)
 IN_FLIGHT = (CommandState.CREATED, CommandState.SENT, CommandState.RECEIVED, CommandState.STARTED)
 
 

@@ -16,7 +16,7 @@ from furrow.hil.scenarios._farmplan import FarmPlan, build_run
 
 SPELL = (45, 21)
 PLAN = FarmPlan(zones=2, days=75, soil_nodes_per_zone=1, weather_nodes=1, valves_per_controller=2,
-                soil_interval_s=6 * 3600, irrigation_interval_s=6 * 3600, weather_interval_s=2 * 3600,
+                soil_interval_s=6 * 3600, irrigation_interval_s=6 * 3600, weather_interval_s=3600,
                 climate=Climate(dry_spell=SPELL))
 
 
@@ -36,14 +36,13 @@ def spell_extra(r: Run, result: ScenarioResult) -> None:
 
 
 async def run_plan(name: str, options: RunOptions, runtime: str) -> ScenarioResult:
-    r = build_run(PLAN, options, fleet_kind=runtime)
+    r = await build_run(PLAN, options, fleet_kind=runtime)
     options.progress(f"{name}: {len(r.fleet.specs)} nodes ({runtime}), {PLAN.days} days, dry from day {SPELL[0]} "
                      f"for {SPELL[1]} days, policy {options.policy}, seed {options.seed}")
     try:
         result = await r.run(options)
     finally:
-        r.fleet.close()
-        await r.pipeline.close()
+        await r.close()
     result.extra["runtime"] = runtime
     spell_extra(r, result)
     return result

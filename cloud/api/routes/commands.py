@@ -76,8 +76,9 @@ async def list_commands(commands: CommandsDep, _: Reader, node: str | None = Non
              responses={404: {"model": ProblemResponse}, 409: {"model": ProblemResponse}})
 async def cancel_command(command_id: str, commands: CommandsDep, who: CommandWriter, audit: AuditDep,
                          body: CommandCancel | None = None) -> CommandOut:
-    """Cancel a command that is not final. When the controller may already hold or
-    run it, a close for its valve follows on the gateway's cmd topic."""
+    """Cancel a command that is not final. One not sent yet is "cancelled" at once; one the
+    controller may hold or run is "cancelling": the contract's cancel goes to it, and its
+    "cancelled" (the held command dropped, the running valve closed) ends the command."""
     out = await commands.cancel(command_id, by=f"person:{who.name}", reason=body.reason if body else None)
     await audit(who.name, "command.cancel", f"command:{command_id}", reason=body.reason if body else None)
     return out
