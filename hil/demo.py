@@ -1,21 +1,23 @@
-"""`furrow demo`: a small farm in one process on embedded defaults.
+"""`furrow demo`: a small farm in one process on embedded defaults, with weeks of history.
 
-What runs, all on 127.0.0.1:
+On start the demo lays the farm down in the registry as a technician would (hil/demo_farm.py:
+every zone its valve, the crops sown with their coefficients, each node where it stands),
+simulates the last weeks of the season through the production pipeline on a simulated clock,
+then runs on live, in real time or `speed` times faster (hil/demo_live.py). All on 127.0.0.1:
 
-    soil-01 (MQTT, JSON)    soil-02 (MQTT, binary)    weather-01 (MQTT)
-    soil-03 (Modbus RTU on an emulated RS-485 bus)    irr-01 (MQTT, 2 valves)
+    soil-01 (MQTT, JSON)  soil-02 (MQTT, binary)  weather-01, pest-01, irr-01 (MQTT, valve per zone)
+    soil-03 (Modbus RTU on an emulated RS-485 bus)
         |                                                   ^
         v                                                   |
-    embedded MQTT broker (amqtt) <---> gateway gw-1 (Modbus poller, durable SQLite buffer)
+    embedded MQTT broker (amqtt) <---> gateway gw-1 (Modbus poller, durable SQLite buffer, relay)
         |                                                   ^
         v                                                   |
-    cloud service: ingest -> SQLite readings store, API on :8000, command lifecycle
-        ^
-        an "agronomist" that opens a valve for a few seconds through the API, now and then
+    cloud service: ingest -> SQLite readings store, API and dashboard on :8000,
+                   planner, signed commands, alerts
 
-The nodes are the real firmware cores reading emulated hardware on a
-virtual farm. With a duration the demo stops by itself: the nodes stop
-first, the pipeline drains, and the last line printed is a JSON summary.
+The nodes are the real firmware cores reading emulated hardware on a virtual farm. With a
+duration the demo stops by itself: the nodes stop first, the pipeline drains, and the last
+line printed is a JSON summary.
 """
 
 from __future__ import annotations
@@ -30,33 +32,29 @@ import signal
 import sys
 import time
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import httpx
 import uvicorn
 
 from furrow.cloud.app import create_app
-from furrow.cloud.commands.signing import add_node_key, generate_key
+from furrow.cloud.commands.signing import add_node_key
 from furrow.cloud.settings import Settings
 from furrow.gateway.app import Gateway
 from furrow.gateway.config import BrokerConfig, CommandAuthConfig, GatewayConfig, ModbusDeviceConfig
-from furrow.hil import nodes
+from furrow.hil import demo_farm, demo_season
 from furrow.hil.broker import EmbeddedBroker, port_is_free
-from furrow.hil.modbus_bus import ModbusBus
-from furrow.hil.mqtt_node import MqttNodeRunner
-from furrow.hil.virtual_farm import VirtualFarm, VirtualZone
+from furrow.hil.clock import DAY_S, SimClock
+from furrow.hil.demo_live import DemoClock, FarmDriver, LiveFarm
+from furrow.hil.fleet import CPythonFleet
 
 log = logging.getLogger("furrow.demo")
 
-SITE = "demo"
-GATEWAY = "gw-1"
 HOST = "127.0.0.1"
-# (node, role, zone, probe depths in cm): what the demo runs, as the registry holds it
-DEMO_NODES = [("soil-01", "soil", "north", [10, 30, 60]), ("soil-02", "soil", "north", [10, 30]),
-              ("soil-03", "soil", "south", [10, 30, 60]), ("weather-01", "weather", None, None),
-              ("irr-01", "irrigation", None, None)]
+LIVE_WEATHER_DAYS = 60  # weather generated beyond today for the live part (then the last day repeats)
 
 
 @dataclass(frozen=True)
@@ -67,84 +65,91 @@ class DemoOptions:
     mqtt_port: int = 1883
     modbus_port: int = 5020
     report_interval_s: float = 2.0
-    command_every_s: float = 6.0
-    valve_open_s: int = 3
-
-
-@dataclass
-class DemoCounts:
-    commands_sent: int = 0
-    commands_refused: int = 0
+    """Seconds of wall time between a live node's reports."""
+    days: int = 45
+    """Days of the season simulated before the demo goes live."""
+    speed: float = 1.0
+    """Farm seconds per wall second once live."""
+    seed: int = 7
 
 
 class Demo:
     def __init__(self, options: DemoOptions) -> None:
         self.o = options
         self.api = f"http://{HOST}:{options.api_port}/api/v1"
-        self.stop_commands = asyncio.Event()  # Ctrl-C or the duration: no new commands
-        self.stop_nodes = asyncio.Event()
+        self.stop_nodes = asyncio.Event()  # Ctrl-C or the duration
         self.stop_all = asyncio.Event()
-        self.counts = DemoCounts()
-        self.command_ids: list[str] = []
         self.started = time.monotonic()
-
-        self.farm = VirtualFarm([VirtualZone("north"), VirtualZone("south")], seed=7)
-        state = options.data_dir / "nodes"
-        interval_ms = int(options.report_interval_s * 1000)
-        clock_s = time.time
-        self.farm.advance(clock_s())
-
-        def advance(now_ms: int) -> None:
-            self.farm.advance(now_ms / 1000)
-            self.meter.advance(now_ms / 1000)
-
-        irr, self.meter = nodes.irrigation_node(self.farm, "irr-01", ["north", "south"], state, interval_ms)
-        # each node keeps its outbox beside its seq file: both are its flash
-        mqtt = dict(site=SITE, host=HOST, port=options.mqtt_port, state_dir=state)
-        self.runners = [
-            MqttNodeRunner(nodes.soil_node(self.farm, "soil-01", "north", [10, 30, 60], state, interval_ms, clock_s),
-                           encoding="json", **mqtt),
-            MqttNodeRunner(nodes.soil_node(self.farm, "soil-02", "north", [10, 30], state, interval_ms, clock_s),
-                           encoding="binary", **mqtt),
-            MqttNodeRunner(nodes.weather_node(self.farm, "weather-01", state, interval_ms, clock_s), **mqtt),
-            MqttNodeRunner(irr, on_tick=advance, **mqtt),
-        ]
-        self.bus = ModbusBus(HOST, options.modbus_port, baud=19_200)
-        self.bus.add(nodes.soil_node(self.farm, "soil-03", "south", [10, 30, 60], state, interval_ms, clock_s), 1)
-        # Signed commands, as on a real farm: the cloud signs with a key made
-        # here, and the gateway trusts its public key (docs/security.md).
-        keys_dir = options.data_dir / "command-keys"
-        kid, _, public = generate_key(keys_dir)
-        # and the irrigation node checks its own MAC on every command
-        node_keys = keys_dir / "node-keys.json"
-        irr.cmd_key = bytes.fromhex(add_node_key(node_keys, "irr-01"))
-        self.gateway = Gateway(
-            GatewayConfig(
-                site=SITE,
-                gateway_id=GATEWAY,
-                farm_broker=BrokerConfig(host=HOST, port=options.mqtt_port),
-                cloud_broker=BrokerConfig(host=HOST, port=options.mqtt_port),
-                buffer_path=options.data_dir / "gateway-buffer.db",
-                forward_interval=timedelta(seconds=0.5),
-                modbus=[ModbusDeviceConfig(node_id="soil-03", host=HOST, port=options.modbus_port, unit=1,
-                                           poll_interval=timedelta(seconds=min(1.0, options.report_interval_s / 2)))],
-                http_port=0,  # no metrics server: the demo holds only its API, MQTT and Modbus ports
-                command_auth=CommandAuthConfig(keys={kid: public}),
-            )
-        )
+        self.clock = DemoClock(options.speed)
+        now = datetime.fromtimestamp(self.clock.s(), UTC)
+        self.place = demo_farm.place_for(now.date())
+        today = now.astimezone(ZoneInfo(self.place.timezone)).date()  # the farm's date, not this machine's
+        self.season_start = today - timedelta(days=options.days)
+        self.farm = demo_farm.build_farm(self.place, self.season_start, options.days + LIVE_WEATHER_DAYS,
+                                         options.seed)
+        self.sim = SimClock(demo_farm.local_midnight(self.season_start, self.place))
+        self.state_dir = options.data_dir / "nodes"
+        self.fleet = CPythonFleet(demo_farm.nodes(demo_farm.SEASON_INTERVALS_S), self.farm, self.sim, self.state_dir)
+        # The irrigation node checks its own MAC on every command (docs/security.md).
+        self.node_keys = options.data_dir / "node-keys.json"
+        self.fleet.cores["irr-01"].cmd_key = bytes.fromhex(add_node_key(self.node_keys, "irr-01"))
+        self.live_interval_s = max(1, round(options.report_interval_s * options.speed))
         # Demo mode: a built-in secret key and this admin token, printed at start (never on a real farm).
         self.api_token = "fw_demo_" + secrets.token_urlsafe(24)
-        self.settings = Settings(storage="sqlite", data_dir=options.data_dir / "cloud", mqtt_host=HOST,
-                                 mqtt_port=options.mqtt_port, mqtt_client_id="furrow-cloud-demo",
-                                 demo_mode=True, bootstrap_admin_token=self.api_token,
-                                 command_signing_keys_dir=keys_dir, command_node_keys_file=node_keys)
         self.broker = EmbeddedBroker(HOST, options.mqtt_port)
+        self.season: demo_season.Season | None = None
+        self.live = LiveFarm(self.fleet, FarmDriver(self.farm, self.sim, self.fleet), self.clock, site=demo_farm.SITE,
+                             host=HOST, mqtt_port=options.mqtt_port, modbus_port=options.modbus_port,
+                             modbus_units=demo_farm.MODBUS_NODES, state_dir=self.state_dir,
+                             interval_s=self.live_interval_s)
 
     # -- the parts -------------------------------------------------------------
 
-    async def _serve_cloud(self) -> None:
-        config = uvicorn.Config(create_app(self.settings), host=HOST, port=self.o.api_port, log_level="warning",
-                                lifespan="on")
+    async def _backfill(self) -> None:
+        """The season up to now through the production services on the simulated clock."""
+        days = (self.clock.s() - self.sim.s()) / DAY_S
+        log.info("simulating %.1f days of the season (%s to now) through the gateway and cloud services", days,
+                 self.season_start)
+        self.season = await demo_season.simulate(
+            self.o.data_dir / "season", self.farm, self.sim, self.fleet, self.place, self.season_start, days,
+            lambda line: log.info("season %s", line), command_node_keys_file=self.node_keys)
+        r = self.season.result
+        log.info("season simulated in %.1f s: %d readings stored, %d commands, %s", time.monotonic() - self.started,
+                 r.readings_stored, r.commands_issued, r.extra.get("planner_rules", {}))
+
+    def _gateway(self, season: demo_season.Season) -> Gateway:
+        return Gateway(
+            GatewayConfig(
+                site=demo_farm.SITE,
+                gateway_id=demo_farm.GATEWAY,
+                farm_broker=BrokerConfig(host=HOST, port=self.o.mqtt_port),
+                cloud_broker=BrokerConfig(host=HOST, port=self.o.mqtt_port),
+                buffer_path=self.o.data_dir / "gateway-buffer.db",
+                forward_interval=timedelta(seconds=0.5),
+                modbus=[ModbusDeviceConfig(node_id=node, host=HOST, port=self.o.modbus_port, unit=unit,
+                                           poll_interval=timedelta(seconds=min(1.0, self.o.report_interval_s / 2)))
+                        for node, unit in demo_farm.MODBUS_NODES.items()],
+                http_port=0,  # no metrics server: the demo holds only its API, MQTT and Modbus ports
+                # signed commands, as on a real farm: the key the cloud signed the season's with
+                command_auth=CommandAuthConfig(keys=season.trusted_keys),
+            ),
+            clock=self.clock.ms,
+        )
+
+    def _settings(self, season: demo_season.Season) -> Settings:
+        speed = self.o.speed
+        return Settings(storage="sqlite", data_dir=season.cloud_dir, mqtt_host=HOST, mqtt_port=self.o.mqtt_port,
+                        mqtt_client_id="furrow-cloud-demo", demo_mode=True, bootstrap_admin_token=self.api_token,
+                        command_signing_keys_dir=season.keys_dir, command_node_keys_file=self.node_keys,
+                        # the farm's schedule in farm time: planning hourly, alerts every minute (every
+                        # 10 s at the least, so a speeded-up demo's nodes report before the first pass)
+                        planning_interval_s=3600 / speed, alerts_interval_s=max(10.0, 60 / speed),
+                        # a node silent for three minutes of farm time is offline
+                        alerts_report_interval_s=max(60, self.live_interval_s))
+
+    async def _serve_cloud(self, settings: Settings) -> None:
+        config = uvicorn.Config(create_app(settings, clock=self.clock.ms), host=HOST, port=self.o.api_port,
+                                log_level="warning", lifespan="on")
         server = uvicorn.Server(config)
         # The demo owns Ctrl-C and SIGTERM: uvicorn (>= 0.29) would otherwise take them while it
         # serves and shut the API down under a demo still waiting for it.
@@ -153,31 +158,6 @@ class Demo:
         await self.stop_all.wait()
         server.should_exit = True
         await serving
-
-    async def _agronomist(self, client: httpx.AsyncClient) -> None:
-        """Open a valve for a few seconds through the API, alternating valves."""
-        valve = 1
-        while not self.stop_commands.is_set():
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self.stop_commands.wait(), self.o.command_every_s)
-            if self.stop_commands.is_set():
-                return
-            body = {"node": "irr-01", "valve": valve, "action": "open", "duration_s": self.o.valve_open_s}
-            try:
-                r = await client.post(f"{self.api}/commands", json=body)
-            except httpx.HTTPError as e:
-                log.warning("agronomist: API unreachable (%s)", e)
-                continue
-            if r.status_code == 201:
-                cmd = r.json()
-                self.command_ids.append(cmd["id"])
-                self.counts.commands_sent += 1
-                log.info("agronomist: command %s open valve %d for %d s -> irr-01", cmd["id"], valve,
-                         self.o.valve_open_s)
-                valve = 2 if valve == 1 else 1
-            else:
-                self.counts.commands_refused += 1
-                log.info("agronomist: command refused %d: %s", r.status_code, r.text[:200])
 
     async def _wait_healthy(self, client: httpx.AsyncClient) -> None:
         for _ in range(200):
@@ -188,147 +168,126 @@ class Demo:
             await asyncio.sleep(0.05)
         raise RuntimeError("the cloud service did not become healthy within 10 s")
 
-    async def _register_farm(self, client: httpx.AsyncClient) -> None:
-        """The registry as a technician would enter it: the site, a field, its zones with the
-        virtual soil's field capacity and wilting point, and each node at its depths, so the
-        dashboard and `furrow node check` can judge what the nodes report. No valves: the
-        demo's agronomist commands them, not the scheduled planner."""
-        entries: list[tuple[str, dict[str, Any]]] = [
-            ("sites", {"id": SITE, "name": "Demo farm"}),
-            ("fields", {"id": "home", "site_id": SITE, "name": "Home field", "area_ha": 20})]
-        for zone in self.farm.zones.values():
-            entries.append(("zones", {"id": zone.name, "field_id": "home", "name": f"{zone.name.title()} block",
-                                      "area_ha": 10, "soil_texture": "loam", "root_depth_cm": 60, "crop": "maize",
-                                      "field_capacity_pct": zone.field_capacity_pct,
-                                      "wilting_point_pct": zone.wilting_point_pct, "precip_rate_mm_h": 12.0}))
-        for node, role, zone_id, depths in DEMO_NODES:
-            entries.append(("nodes", {"id": node, "role": role, "zone_id": zone_id, "depths_cm": depths}))
-        for kind, body in entries:
-            r = await client.post(f"{self.api}/registry/{kind}", json=body)
-            if r.status_code != 201:
-                raise RuntimeError(f"demo registry: POST {kind} {body['id']}: HTTP {r.status_code} {r.text[:200]}")
-
-    async def _first_poll(self) -> None:
+    async def _first_poll(self, gateway: Gateway) -> None:
         """A Modbus report lives in the registers only until the next one, so
         the bus's nodes start once the gateway's master is polling them."""
         for _ in range(100):
-            if all(h["polls"] > 0 for h in self.gateway.stats()["modbus"].values()):
+            if all(h["polls"] > 0 for h in gateway.stats()["modbus"].values()):
                 return
             await asyncio.sleep(0.05)
         log.warning("the gateway has not polled the Modbus bus yet; starting the nodes anyway")
 
-    def _sent(self) -> tuple[int, int]:
-        reports = sum(r.reports_sent for r in self.runners) + sum(n.reports_made for n in self.bus.nodes)
-        readings = sum(r.readings_sent for r in self.runners) + sum(n.readings_made for n in self.bus.nodes)
-        return reports, readings
-
-    async def _drain(self, client: httpx.AsyncClient, timeout_s: float = 15.0) -> dict[str, Any]:
+    async def _drain(self, client: httpx.AsyncClient, gateway: Gateway, timeout_s: float = 15.0) -> dict[str, Any]:
         """After the nodes stop: wait until the gateway has forwarded everything
-        and the cloud has stored every reading sent and settled every command."""
+        and the cloud has stored every reading sent."""
         deadline = time.monotonic() + timeout_s
         stats: dict[str, Any] = {}
         while time.monotonic() < deadline:
             stats = (await client.get(f"{self.api}/stats")).json()
-            states = await self._command_states(client)
-            settled = all(s in ("completed", "aborted", "rejected") for s in states.values())
-            if (self.gateway.stats()["pending"] == 0 and stats["readings_stored"] >= self._sent()[1]
-                    and settled):
+            if gateway.stats()["pending"] == 0 and stats["readings_stored"] >= self._sent()[1]:
                 break
             await asyncio.sleep(0.2)
         return stats
 
-    async def _settle_commands(self, client: httpx.AsyncClient) -> None:
-        """Let running irrigation finish before the nodes stop (bounded)."""
-        deadline = time.monotonic() + self.o.valve_open_s + 10.0
-        while time.monotonic() < deadline:
-            states = await self._command_states(client)
-            if all(s in ("completed", "aborted", "rejected") for s in states.values()):
-                return
-            await asyncio.sleep(0.2)
-        log.warning("some commands had not finished when the nodes stopped")
+    def _sent(self) -> tuple[int, int]:
+        """(reports, readings) the nodes sent, in the season and live."""
+        reports, readings = self.live.sent()
+        if self.season is not None:
+            reports += int(self.season.result.extra.get("reports_sent", 0))  # type: ignore[call-overload]
+            readings += self.season.result.readings_sent
+        return reports, readings
 
-    async def _command_states(self, client: httpx.AsyncClient) -> dict[str, str]:
-        states = {}
-        for cmd_id in self.command_ids:
-            r = await client.get(f"{self.api}/commands/{cmd_id}")
-            if r.status_code == 200:
-                states[cmd_id] = r.json()["state"]
-        return states
-
-    async def _progress(self) -> None:
+    async def _progress(self, gateway: Gateway) -> None:
         every = 10.0
-        while not self.stop_commands.is_set():
+        while not self.stop_nodes.is_set():
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self.stop_commands.wait(), every)
-            if self.stop_commands.is_set():
+                await asyncio.wait_for(self.stop_nodes.wait(), every)
+            if self.stop_nodes.is_set():
                 return
-            g = self.gateway.stats()
-            reports, readings = self._sent()
-            log.info("progress %4.0f s: nodes sent %d reports (%d readings); gateway buffered %d, forwarded %d, "
-                     "pending %d; commands sent %d", time.monotonic() - self.started, reports, readings,
-                     g["received"], g["forwarded"], g["pending"], self.counts.commands_sent)
+            g = gateway.stats()
+            reports, readings = self.live.sent()
+            log.info("live %4.0f s: nodes sent %d reports (%d readings); gateway buffered %d, forwarded %d, "
+                     "pending %d", time.monotonic() - self.started, reports, readings, g["received"],
+                     g["forwarded"], g["pending"])
 
     # -- the whole run -----------------------------------------------------------
 
-    async def run(self) -> dict[str, Any]:
+    async def run(self) -> dict[str, Any] | None:
+        """The season, then live until the duration or Ctrl-C; the summary (None when stopped
+        before going live)."""
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
-            loop.add_signal_handler(sig, self.stop_commands.set)
+            loop.add_signal_handler(sig, self.stop_nodes.set)
+        log.info("demo farm %s: maize sown %s", self.place.label, self.season_start)
+        backfill = asyncio.create_task(self._backfill(), name="season")
+        stopped = asyncio.create_task(self.stop_nodes.wait(), name="ctrl-c")
+        await asyncio.wait({backfill, stopped}, return_when=asyncio.FIRST_COMPLETED)
+        stopped.cancel()
+        if not backfill.done():  # Ctrl-C while the season runs: no need to wait for its end
+            backfill.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await backfill
+            return None
+        backfill.result()
+        assert self.season is not None
+        gateway = self._gateway(self.season)
+        self.clock.go_live(self.sim.s())
         await self.broker.start()
         log.info("embedded MQTT broker on %s:%d", HOST, self.o.mqtt_port)
         headers = {"Authorization": f"Bearer {self.api_token}"}
-        async with httpx.AsyncClient(timeout=5.0, headers=headers) as client, asyncio.TaskGroup() as tg:
-            tg.create_task(self._serve_cloud(), name="cloud")
+        async with httpx.AsyncClient(timeout=10.0, headers=headers) as client, asyncio.TaskGroup() as tg:
+            tg.create_task(self._serve_cloud(self._settings(self.season)), name="cloud")
             await self._wait_healthy(client)
-            await self._register_farm(client)
-            log.info("cloud API on http://%s:%d (docs at /docs); demo admin token: %s", HOST, self.o.api_port,
-                     self.api_token)
+            log.info("cloud API on http://%s:%d (dashboard at /, docs at /docs); demo admin token: %s", HOST,
+                     self.o.api_port, self.api_token)
             gateway_stop = asyncio.Event()
-            tg.create_task(self.gateway.run(gateway_stop), name="gateway")
-            await self.bus.start()
-            await self._first_poll()
-            tg.create_task(self.bus.run(self.stop_nodes), name="rs485 bus")
-            for runner in self.runners:
-                tg.create_task(runner.run(self.stop_nodes), name=runner.node_id)
-            tg.create_task(self._agronomist(client), name="agronomist")
-            tg.create_task(self._progress(), name="progress")
-            log.info("demo farm running: %s%s", ", ".join([r.node_id for r in self.runners] + ["soil-03"]),
+            tg.create_task(gateway.run(gateway_stop), name="gateway")
+            await self.live.start_bus()
+            await self._first_poll(gateway)
+            tg.create_task(self.live.run(self.stop_nodes), name="nodes")
+            tg.create_task(self._progress(gateway), name="progress")
+            log.info("demo farm live: %s%s%s", ", ".join(self.live.node_ids),
+                     f" at {self.o.speed:g}x" if self.o.speed != 1 else "",
                      f" for {self.o.duration_s:g} s" if self.o.duration_s else "; Ctrl-C stops it")
             if self.o.duration_s:
                 with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self.stop_commands.wait(), self.o.duration_s)
+                    await asyncio.wait_for(self.stop_nodes.wait(), self.o.duration_s)
             else:
-                await self.stop_commands.wait()
-            self.stop_commands.set()
-            await self._settle_commands(client)
+                await self.stop_nodes.wait()
             self.stop_nodes.set()
-            log.info("stopping: commands settled, nodes stopped, draining the gateway buffer and the cloud ingest")
-            stats = await self._drain(client)
-            states = await self._command_states(client)
-            summary = self._summary(stats, states)
+            log.info("stopping: nodes stopped, draining the gateway buffer and the cloud ingest")
+            stats = await self._drain(client, gateway)
+            summary = await self._summary(client, gateway, stats)
             gateway_stop.set()
             self.stop_all.set()
-            await self.bus.close()
+            await self.live.close()
         await self.broker.stop()
         return summary
 
-    def _summary(self, stats: dict[str, Any], states: dict[str, str]) -> dict[str, Any]:
+    async def _summary(self, client: httpx.AsyncClient, gateway: Gateway, stats: dict[str, Any]) -> dict[str, Any]:
         reports, readings = self._sent()
-        g = self.gateway.stats()
-        acked = [s for s in states.values() if s not in ("created", "sent")]
+        g = gateway.stats()
+        commands = (await client.get(f"{self.api}/commands", params={"limit": 1000})).json()
+        decisions = 0
+        for z in demo_farm.ZONES:
+            decisions += len((await client.get(f"{self.api}/zones/{z.id}/decisions", params={"limit": 1000})).json())
+        states = [c["state"] for c in commands if c["action"] == "open"]
+        season = self.season.result if self.season is not None else None
         return {
             "duration_s": round(time.monotonic() - self.started, 1),
-            "nodes": len(self.runners) + len(self.bus.nodes),
+            "nodes": len(self.fleet.specs),
             "reports_sent": reports,
             "readings_sent": readings,
             "readings_stored": stats.get("readings_stored", 0),
             "readings_lost": max(0, readings - stats.get("readings_stored", 0)),
             "gateway_quarantined": g["quarantined"],
-            "gateway_duplicates": g["duplicates"],
-            "commands_sent": self.counts.commands_sent,
-            "commands_acked": len(acked),
-            "commands_completed": sum(1 for s in states.values() if s == "completed"),
+            "gateway_duplicates": g["duplicates"] + int(season.extra.get("gateway_duplicates", 0) if season else 0),
+            "commands_sent": sum(1 for s in states if s not in ("created", "expired", "cancelled")),
+            "commands_acked": sum(1 for s in states if s not in ("created", "sent", "expired", "cancelled")),
+            "commands_completed": sum(1 for s in states if s == "completed"),
             "irrigation_mm": round(sum(z.irrigated_mm for z in self.farm.zones.values()), 2),
+            "decisions": decisions,
+            "simulated_days": season.simulated_days if season else 0.0,
         }
 
 
@@ -355,7 +314,8 @@ def run_demo(options: DemoOptions) -> int:
     logging.basicConfig(level=logging.INFO, stream=sys.stderr,
                         format="%(asctime)s %(name)-18s %(message)s", datefmt="%H:%M:%S")
     logging.getLogger("pymodbus").setLevel(logging.CRITICAL)
-    logging.getLogger("httpx").setLevel(logging.WARNING)
+    for noisy in ("httpx", "alembic"):  # alembic logs each migration and plugin at INFO
+        logging.getLogger(noisy).setLevel(logging.WARNING)
     ports = (("API", options.api_port, "--port"), ("MQTT", options.mqtt_port, "--mqtt-port"),
              ("Modbus", options.modbus_port, "--modbus-port"))
     for what, port, flag in ports:
@@ -368,5 +328,8 @@ def run_demo(options: DemoOptions) -> int:
         print(f"furrow demo: {problem}", file=sys.stderr)
         return 2
     summary = asyncio.run(Demo(options).run())
+    if summary is None:
+        print("furrow demo: stopped while simulating the season", file=sys.stderr)
+        return 130
     print(json.dumps(summary), flush=True)
     return 0

@@ -88,22 +88,34 @@ class DemoZone:
     """Days after the start of the simulated weeks that it was sown."""
     start_depletion: float
     """Share of TAW already depleted when the simulation starts."""
+    week_budget_mm: float | None = None
+    """Gross mm a week the zone's water right allows (none: no cap)."""
 
 
 # FAO-56 table 19: loam θFC 0.25-0.35, θWP 0.12-0.17; sandy loam θFC 0.18-0.28, θWP 0.06-0.16.
 ZONES = (DemoZone("north", "North block", 2.0, "loam", 30.0, 15.0, 0, 0.15),
-         DemoZone("south", "South block", 1.5, "sandy_loam", 23.0, 11.0, 6, 0.30))
+         DemoZone("south", "South block", 1.5, "sandy_loam", 23.0, 11.0, 6, 0.30, week_budget_mm=25.0))
+"""The south block draws on a capped water right (as the Shiyang and Murrumbidgee basins allocate
+water): 25 mm a week, less than a canopy closing in summer uses, so the planner rations it and the
+block runs near its refill point: what the demo's alerts and decisions then say is true."""
 
 
-def nodes(interval_s: int) -> list[NodeSpec]:
-    """The demo's nodes, each reporting every `interval_s` (soil-03 is the RS-485 one)."""
+SEASON_INTERVALS_S = {"weather": 3600, "soil": 3 * 3600, "irrigation": 6 * 3600, "pest": 6 * 3600}
+"""Report intervals while the season is simulated: the weather station hourly (the planner's daily
+weather wants 18 hours or more), the probes every 3 h, controllers (and on every valve change) and
+traps every 6 h. Live, every node reports at the demo's own interval."""
+
+
+def nodes(intervals_s: dict[str, int]) -> list[NodeSpec]:
+    """The demo's nodes, each reporting at its role's interval (soil-03 is the RS-485 one)."""
+    i = intervals_s
     return [
-        NodeSpec("soil-01", "soil", interval_s, zone="north", depths_cm=(10, 30, 60)),
-        NodeSpec("soil-02", "soil", interval_s, zone="north", depths_cm=(10, 30), encoding="binary"),
-        NodeSpec("soil-03", "soil", interval_s, zone="south", depths_cm=(10, 30, 60)),
-        NodeSpec("weather-01", "weather", interval_s),
-        NodeSpec("irr-01", "irrigation", interval_s, valve_zones=("north", "south"), rate_mm_h=PRECIP_RATE_MM_H),
-        NodeSpec("pest-01", "pest", interval_s, zone="north", traps=2, encoding="binary"),
+        NodeSpec("soil-01", "soil", i["soil"], zone="north", depths_cm=(10, 30, 60)),
+        NodeSpec("soil-02", "soil", i["soil"], zone="north", depths_cm=(10, 30), encoding="binary"),
+        NodeSpec("soil-03", "soil", i["soil"], zone="south", depths_cm=(10, 30, 60)),
+        NodeSpec("weather-01", "weather", i["weather"]),
+        NodeSpec("irr-01", "irrigation", i["irrigation"], valve_zones=("north", "south"), rate_mm_h=PRECIP_RATE_MM_H),
+        NodeSpec("pest-01", "pest", i["pest"], zone="north", traps=2, encoding="binary"),
     ]
 
 
@@ -137,8 +149,9 @@ def registry_entries(place: Place, start: date) -> list[tuple[str, dict[str, Any
             "id": z.id, "field_id": FIELD, "name": z.name, "area_ha": z.area_ha, "soil_texture": z.texture,
             "field_capacity_pct": z.fc_pct, "wilting_point_pct": z.wp_pct, "root_depth_cm": ROOT_DEPTH_CM,
             "crop": "maize", "planting_date": (start + timedelta(days=z.sown_day)).isoformat(),
-            "precip_rate_mm_h": PRECIP_RATE_MM_H, "hydraulic_group": PUMP, "crop_coefficients": crop_coefficients()}))
-    for i, spec in enumerate(nodes(60)):
+            "precip_rate_mm_h": PRECIP_RATE_MM_H, "hydraulic_group": PUMP, "crop_coefficients": crop_coefficients(),
+            **({"week_budget_mm": z.week_budget_mm} if z.week_budget_mm is not None else {})}))
+    for i, spec in enumerate(nodes(SEASON_INTERVALS_S)):
         body: dict[str, Any] = {"id": spec.node_id, "role": spec.role, "zone_id": spec.zone or WEATHER_ZONE,
                                 # each node's GPS fix, a few metres apart
                                 "lat": round(place.lat + 0.0002 * i, 5), "lon": round(place.lon + 0.0002 * i, 5),
@@ -146,7 +159,7 @@ def registry_entries(place: Place, start: date) -> list[tuple[str, dict[str, Any
         if spec.depths_cm:
             body["depths_cm"] = list(spec.depths_cm)
         out.append(("nodes", body))
-    for spec in nodes(60):
+    for spec in nodes(SEASON_INTERVALS_S):
         for channel, zone in enumerate(spec.valve_zones, start=1):
             out.append(("valves", {"node_id": spec.node_id, "channel": channel, "zone_id": zone,
                                    "max_runtime_s": 4 * 3600}))

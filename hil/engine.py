@@ -89,7 +89,7 @@ class Run:
     fleet: Fleet
     runtime: FarmRuntime
     policy: Policy
-    days: int
+    days: float
     forward_every_h: int = 1
     agenda: Agenda = field(default_factory=Agenda)
     ledger: Ledger = field(default_factory=Ledger)
@@ -196,7 +196,7 @@ class Run:
             else:
                 await self.runtime.gateway_tick()  # acks up, the kept plan's due commands
             if hours % (24 * 10) == 0:
-                options.progress(f"day {hours // 24}/{self.days}: {self.runtime.counts.commands_to_nodes} commands "
+                options.progress(f"day {hours // 24}/{self.days:.4g}: {self.runtime.counts.commands_to_nodes} commands "
                                  f"relayed, {self.reports} reports sent")
         for node, spec in self.fleet.specs.items():  # anything still open at the end is closed by the farm's record
             for ch in range(1, len(spec.valve_zones) + 1):

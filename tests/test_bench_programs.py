@@ -33,6 +33,7 @@ PROGRAMS = [
     ("cloud_ingest.py", ["--batches", "2", "--items", "5", "--days", "1", "--queries", "2", "--zones", "1",
                          "--workers", "1", "--in-flight", "4"], {"workers_1_in_flight_4", "chart_1h"}),
     ("hil_season.py", ["--days", "2", "--policy", "furrow"], {"raw_farm_cores", "season_furrow"}),
+    ("demo_season.py", ["--days", "2"], {"raw_wall_s", "season_wall_s", "season_days"}),
     ("canopy_cover.py", ["--megapixels", "0.5", "--seconds", "0.01"], {"cover_mp_s", "raw_multiply_mp_s"}),
     ("gateway_images.py", ["--images", "3", "--nodes", "2", "--width", "320", "--height", "240"],
      {"gateway_images_s", "raw_images_s", "share"}),

@@ -8,6 +8,7 @@ from datetime import date
 from furrow.cloud.alerts.snapshot import expected_flow_l_min
 from furrow.cloud.registry.models import FieldIn, NodeIn, SiteIn, ValveIn, ZoneIn, ZoneOut
 from furrow.hil import demo_farm
+from furrow.hil.demo_live import DemoClock
 from furrow.hil.virtual_farm import VirtualFarm, VirtualZone
 
 MODELS = {"sites": SiteIn, "fields": FieldIn, "zones": ZoneIn, "nodes": NodeIn, "valves": ValveIn}
@@ -59,3 +60,15 @@ def test_the_farm_is_where_maize_grows_on_the_day_it_runs():
     assert demo_farm.place_for(date(2026, 7, 1)) is demo_farm.WUWEI
     assert demo_farm.place_for(date(2026, 12, 6)) is demo_farm.GRIFFITH
     assert demo_farm.place_for(date(2027, 3, 31)) is demo_farm.GRIFFITH
+
+
+def test_the_demo_clock_is_the_wall_clock_or_runs_on_from_the_season_at_its_speed():
+    """At speed 1 farm time is the wall clock; at 60 it runs a minute a second from where the
+    simulated weeks stopped, so the time they took leaves no gap in the farm's record."""
+    wall = [1000.0]
+    real, fast = DemoClock(1.0, lambda: wall[0]), DemoClock(60.0, lambda: wall[0])
+    wall[0] = 1050.0  # the season took 50 s to simulate, up to farm time 1000
+    real.go_live(1000.0)
+    fast.go_live(1000.0)
+    wall[0] = 1060.0
+    assert real.s() == 1060.0 and fast.s() == 1000.0 + 10 * 60

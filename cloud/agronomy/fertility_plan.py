@@ -35,9 +35,9 @@ from .fertility_mix import NUTRIENTS, Mix, Product, least_cost_mix
 from .messages import Message, Texts
 
 TEXT = Texts({
-    "fert.balance": "{nutrient}: ({target_kg_ha:g} kg/ha x {uptake:g} - soil supply {supply_kg_ha:.1f}) / "
-                    "efficiency {efficiency:g} = {rate_kg_ha:.1f} kg/ha (target-yield balance, soil supply from "
-                    "{supply_from})",
+    "fert.balance": "{nutrient}: ({target_kg_ha:g} kg/ha x {uptake_100kg:g} kg per 100 kg - soil supply "
+                    "{supply_kg_ha:.1f}) / efficiency {efficiency_pct:g}% = {rate_kg_ha:.1f} kg/ha (target-yield "
+                    "balance, soil supply from {supply_from})",
     "fert.legume": "{nutrient}: {share_pct:.0f}% of the crop's N is fixed, so {rate_kg_ha:.1f} kg/ha is applied",
     "fert.index": "{nutrient}: soil test {test:g} mg/kg is {grade}: {rate_kg_ha:.1f} kg/ha from the farm's index table",
     "fert.surplus": "{nutrient}: the soil supplies more than the crop takes up: none needed",
@@ -134,8 +134,10 @@ def _balance_need(n: Nutrient, c: CropFertility, target: float, test: float | No
     inputs["soil_supply_kg_ha"] = round(supply, 2)
     if rate <= 0:
         return Need(n, 0.0, "target-yield balance", eq, inputs, sources, TEXT("fert.surplus", nutrient=str(n)))
-    msg = TEXT("fert.balance", nutrient=str(n), target_kg_ha=target, uptake=uptake.value, supply_kg_ha=supply,
-               efficiency=eff.value, rate_kg_ha=rate, supply_from=supply_from)
+    # uptake per 100 kg and efficiency in % as the sources print them (and two decimals show them whole)
+    msg = TEXT("fert.balance", nutrient=str(n), target_kg_ha=target, uptake_100kg=round(100 * uptake.value, 4),
+               supply_kg_ha=round(supply, 2), efficiency_pct=round(100 * eff.value, 2), rate_kg_ha=round(rate, 2),
+               supply_from=supply_from)
     return Need(n, round(rate, 2), "target-yield balance", eq, inputs, sources, msg)
 
 

@@ -1,6 +1,7 @@
 // Zone page: soil water by depth against field capacity, the refill point and the wilting
 // point; depletion against RAW; daily ET0, rain and irrigation; the next irrigation and why;
-// degree days, crop stage, pests and disease risk; the photos from its cameras; the decision log.
+// degree days, crop stage, pests and disease risk; soil tests, the fertiliser recommendation and the
+// applications; the photos from its cameras; the decision log.
 
 import { api, optional } from "../api.js";
 import { chartBox, dailyChart, lineChart } from "../charts.js";
@@ -8,6 +9,7 @@ import { card, h, notice, table } from "../dom.js";
 import { dateTime, num, timeZone } from "../fmt.js";
 import { messages, number, t, tr } from "../i18n.js";
 import { DEFAULT_P, refillPct, status } from "../water.js";
+import { fertilitySection } from "./fertility.js";
 import { imageTimeline } from "./images.js";
 import { chartPoints, columnsPath, soilChart } from "./soil.js";
 import { pestSection } from "./pests.js";
@@ -116,7 +118,8 @@ export async function render(root, ctx) {
       h("a", { href: `#/irrigation/${q}`, "data-testid": "irrigation-link" }, t("zone.irrigation-link"))),
     h("div", { class: "grid three" }, rootCard, nextCard, cropCard),
     soil, h("div", { class: "grid two" }, dep, daily), vigourSection(id, days), h("div", { class: "grid two" }, pests, disease),
-    photos, pestSection(id), log);
+    // pests and fertility after the photos: their thumbnails load lazily, near the fold
+    photos, pestSection(id), fertilitySection(id), log);
   const fill = (c, ...body) => c.replaceChildren(c.firstChild, ...body.flat().filter((x) => x !== null && x !== undefined));
 
   const cols = await soilP;

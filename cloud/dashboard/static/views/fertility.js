@@ -1,0 +1,79 @@
+// The zone page's soil fertility: the zone's soil tests, its newest fertiliser recommendation with its
+// explanation, and the applications recorded (GET /zones/{zone}/soil-samples, .../fertility/recommendations,
+// .../fertility/applications; the methods are cloud/agronomy/fertility*.py's, docs/fertility.md).
+
+import { api } from "../api.js";
+import { h, notice, table } from "../dom.js";
+import { messages, number, t, tr } from "../i18n.js";
+
+const RESULTS = ["ph", "organic_matter_g_kg", "alkali_n_mg_kg", "olsen_p_mg_kg", "available_k_mg_kg"];
+
+const value = (v, digits = null) => (v === null || v === undefined ? "—" : number(v, digits));
+
+// The section, filled once its data is in.
+export function fertilitySection(zoneId) {
+  const section = h("section", { class: "card", "data-testid": "fertility" }, h("h3", {}, t("zone.fertility")));
+  const z = encodeURIComponent(zoneId);
+  Promise.all([api(`/zones/${z}/soil-samples`), api(`/zones/${z}/fertility/recommendations?limit=1`),
+    api(`/zones/${z}/fertility/applications`)])
+    .then(([samples, recs, apps]) => fill(section, samples, recs[0] || null, apps))
+    .catch((e) => {
+      section.append(notice(e.message, "warn"));
+      section.dataset.ready = "1";
+    });
+  return section;
+}
+
+function soilTests(samples) {
+  const box = h("div", { "data-testid": "soil-tests" }, h("h4", {}, t("zone.fertility.soil-tests")));
+  if (!samples.length) {
+    box.append(h("p", { class: "muted" }, t("zone.fertility.no-soil-tests")));
+    return box;
+  }
+  const newest = [...samples].reverse(); // oldest first from the API; the newest matter most here
+  box.append(table([t("zone.fertility.col.date"), t("zone.fertility.col.point"), t("zone.fertility.col.lab"),
+    ...RESULTS.map((r) => t(`fert.result.${r}`))],
+  newest.map((s) => h("tr", {}, h("td", {}, s.sampled_on), h("td", {}, s.point || "—"), h("td", {}, s.lab),
+    RESULTS.map((r) => h("td", { class: "num" }, value(s.results[r])))))));
+  return box;
+}
+
+function recommendation(rec) {
+  const box = h("div", { "data-testid": "recommendation" });
+  if (!rec) {
+    box.append(h("h4", {}, t("zone.fertility.recommendation-none-title")),
+      h("p", { class: "muted" }, t("zone.fertility.no-recommendation")));
+    return box;
+  }
+  box.append(h("h4", {}, t("zone.fertility.recommendation", { season: rec.season, target: rec.target_yield_kg_ha })),
+    table([t("zone.fertility.col.nutrient"), t("zone.fertility.col.rate"), t("zone.fertility.col.method")],
+      rec.needs.map((n) => h("tr", {}, h("td", {}, n.nutrient), h("td", { class: "num" }, value(n.rate_kg_ha, 1)),
+        h("td", {}, tr("fert.method", n.method))))),
+    table([t("zone.fertility.col.application"), t("zone.fertility.col.products"), t("zone.fertility.col.cost")],
+      rec.applications.map((a) => h("tr", { "data-kind": a.kind }, h("td", {}, tr("kind", a.kind)),
+        h("td", {}, a.feasible ? Object.entries(a.products_kg_ha).map(([p, kg]) => `${p} ${number(kg, 1)}`)
+          .join(t("punct.list")) : "—"),
+        h("td", { class: "num" }, a.feasible ? number(a.cost_per_ha, 2) : "—")))),
+    h("p", { class: "small", "data-testid": "fertility-explanation" }, messages(rec.messages, rec.explanation)));
+  return box;
+}
+
+function applications(apps) {
+  const box = h("div", { "data-testid": "applications" }, h("h4", {}, t("zone.fertility.applications")));
+  if (!apps.length) {
+    box.append(h("p", { class: "muted" }, t("zone.fertility.no-applications")));
+    return box;
+  }
+  box.append(table([t("zone.fertility.col.date"), t("zone.fertility.col.product"), t("zone.fertility.col.rate"),
+    t("zone.fertility.col.method"), t("zone.fertility.col.by")],
+  [...apps].reverse().map((a) => h("tr", {}, h("td", {}, a.applied_on), h("td", {}, a.product_name),
+    h("td", { class: "num" }, number(a.rate_kg_ha, 1)), h("td", {}, tr("fert.application", a.method)),
+    h("td", {}, a.by)))));
+  return box;
+}
+
+function fill(section, samples, rec, apps) {
+  section.append(soilTests(samples), recommendation(rec), applications(apps));
+  Object.assign(section.dataset, { samples: String(samples.length), applications: String(apps.length),
+    recommendation: rec ? String(rec.id) : "", ready: "1" });
+}

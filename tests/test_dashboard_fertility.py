@@ -1,0 +1,92 @@
+"""The zone page's soil fertility in a real browser (Playwright, Debian's Chromium) against a running cloud
+service: the zone's soil tests, its newest recommendation with its explanation and the applications
+recorded, in English and in Simplified Chinese."""
+
+from __future__ import annotations
+
+import pytest
+from playwright.sync_api import expect
+
+from tests.dashboard_support import Farm, login_with_token, new_page, screenshot
+
+ZONE = {"id": "z-f", "field_id": "f1", "name": "Zone F", "area_ha": 2.0, "soil_texture": "loam",
+        "field_capacity_pct": 31.0, "wilting_point_pct": 14.0, "root_depth_cm": 30, "crop": "maize",
+        "planting_date": "2026-04-20", "precip_rate_mm_h": 12.0}
+PRODUCTS = ({"id": "urea", "name": "Urea", "n_pct": 46, "p2o5_pct": 0, "k2o_pct": 0, "price_per_kg": 2.0},
+            {"id": "dap", "name": "DAP", "n_pct": 18, "p2o5_pct": 46, "k2o_pct": 0, "price_per_kg": 3.5},
+            {"id": "kcl", "name": "KCl", "n_pct": 0, "p2o5_pct": 0, "k2o_pct": 60, "price_per_kg": 3.0})
+
+
+@pytest.fixture(scope="module")
+def farm(tmp_path_factory):
+    """A maize zone with two soil samples, the farm's products and coefficients, a recommendation and one
+    application; a second zone with none of these."""
+    f = Farm(tmp_path_factory.mktemp("fertility-dashboard"))
+    f.start()
+    try:
+        with f.client() as c:
+            for path, body in [("/registry/sites", {"id": "farm", "name": "Farm", "timezone": "UTC"}),
+                               ("/registry/fields", {"id": "f1", "site_id": "farm", "name": "Field 1"}),
+                               ("/registry/zones", ZONE), ("/registry/zones", {**ZONE, "id": "z-g", "name": "Zone G"})]:
+                r = c.post(path, json=body)
+                assert r.status_code == 201, r.text
+            for p in PRODUCTS:
+                assert c.put(f"/fertility/sites/farm/products/{p['id']}", json=p).status_code == 200
+            r = c.put("/fertility/sites/farm/coefficients/maize", json={
+                "correction": {"N": 0.6, "P2O5": 0.5, "K2O": 0.4}, "topdress_share": {"N": 0.4}, "topdress_at": 40,
+                "note": "county trials"})
+            assert r.status_code == 200, r.text
+            for sid, n, p, k in (("A", 76, 14, 110), ("B", 84, 16, 130)):
+                r = c.post("/zones/z-f/soil-samples", json={
+                    "sampled_on": "2026-03-10", "lab": "county-lab", "lab_sample_id": sid, "point": f"P{sid}",
+                    "results": {"ph": {"value": 7.9}, "alkali_n_mg_kg": {"value": n}, "olsen_p_mg_kg": {"value": p},
+                                "available_k_mg_kg": {"value": k}}})
+                assert r.status_code == 201, r.text
+            r = c.post("/zones/z-f/fertility/recommend", json={"season": "2026", "target_yield_kg_ha": 9000})
+            assert r.status_code == 201, r.text
+            r = c.post("/zones/z-f/fertility/applications", json={
+                "season": "2026", "product_id": "dap", "rate_kg_ha": 200, "applied_on": "2026-04-19",
+                "method": "broadcast"})
+            assert r.status_code == 201, r.text
+        yield f
+    finally:
+        f.stop()
+
+
+@pytest.mark.parametrize(("locale", "title", "balance", "basal", "method"), [
+    ("en-GB", "Soil fertility and fertiliser", "target-yield balance", "basal", "broadcast"),
+    ("zh-CN", "土壤肥力与施肥", "目标产量养分平衡法", "基肥", "撒施")])
+def test_the_zone_page_shows_soil_tests_the_recommendation_and_applications(farm, dashboard_browser, locale, title,
+                                                                            balance, basal, method):
+    """Zone F's page lists its two soil tests, the recommendation's N, P2O5 and K2O with their method, the basal
+    and top-dress mixes and the explanation (N 448.36 kg/ha, by hand in tests/test_cloud_fertility.py), and the
+    DAP application; zone G's says it has none of them."""
+    page = new_page(dashboard_browser, locale=locale)
+    login_with_token(page, farm, "admin")
+    page.goto(f"{farm.url}/#/zone/z-f?days=7")
+    section = page.get_by_test_id("fertility")
+    expect(section).to_have_attribute("data-ready", "1")
+    expect(section.locator("h3").first).to_have_text(title)
+    expect(section).to_have_attribute("data-samples", "2")
+    expect(section).to_have_attribute("data-applications", "1")
+    expect(page.get_by_test_id("soil-tests").locator("tbody tr")).to_have_count(2)
+    rec = page.get_by_test_id("recommendation")
+    expect(rec.locator("tbody tr").first).to_contain_text("448.4")  # the table's one decimal
+    expect(rec.locator("tbody tr").first).to_contain_text(balance)
+    expect(rec.locator("tr[data-kind=basal]")).to_contain_text(basal)
+    expect(rec.locator("tr[data-kind=topdress]")).to_contain_text("urea")
+    explanation = page.get_by_test_id("fertility-explanation")
+    expect(explanation).to_contain_text("2.57")  # maize's uptake per 100 kg, whole
+    expect(explanation).to_contain_text("27.5%")
+    expect(explanation).to_contain_text("448.36")
+    expect(page.get_by_test_id("applications").locator("tbody tr")).to_contain_text(method)
+    assert page.errors == []
+    if locale == "en-GB":
+        section.scroll_into_view_if_needed()
+        screenshot(page, "zone-fertility")
+    page.goto(f"{farm.url}/#/zone/z-g?days=7")
+    section = page.get_by_test_id("fertility")
+    expect(section).to_have_attribute("data-ready", "1")
+    expect(section).to_have_attribute("data-samples", "0")
+    expect(section).to_have_attribute("data-recommendation", "")
+    page.context.close()
