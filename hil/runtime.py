@@ -108,7 +108,8 @@ class InProcessGateway:
         self.forwarder = Forwarder(self.buffer, config, clock)
         self.quality = QualityChecker()
         self.relay = RelayCore(site=config.site, gateway_id=config.gateway_id, auth=auth,
-                               plans=PlanKeeper(Path(config.buffer_path).with_suffix(".plan.json")))
+                               plans=PlanKeeper(Path(config.buffer_path).with_suffix(".plan.json")),
+                               tally=self.buffer)  # its refusal counts kept in the buffer file, as the gateway's
         self.ack_topic = gateway_topic(config.site, config.gateway_id, GW_ACK, config.topic_root)
         self.images = ImageStore(Path(config.buffer_path).with_suffix(".images.db"), config.image_quota_bytes)
         self.image_forwarder = ImageForwarder(config, self.images, lambda: self.buffer.stats()["pending"], clock)
