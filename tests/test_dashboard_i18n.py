@@ -21,15 +21,16 @@ import pytest
 from playwright.sync_api import Page, expect
 
 from furrow.cloud.dashboard import CATALOGUES, STATIC
-from tests.dashboard_support import ZONE, Farm, login_with_token, new_page, screenshot
+from tests.dashboard_support import CAMERA, ZONE, Farm, login_with_token, new_page, screenshot
 
 # Every page of the dashboard (app.js VIEWS) and where the walk opens it.
 PAGES = {
     "overview": "#/overview", "zone": f"#/zone/{ZONE}?days=30", "irrigation": f"#/irrigation/{ZONE}",
     "alerts": "#/alerts?state=all", "nodes": "#/nodes", "node": "#/node/soil-01", "bus": "#/bus",
+    "trap": f"#/trap/{CAMERA}/6",  # the camera's trap card photo (Farm.photos), counted once its trap is set up
 }
 SCREENSHOTS = {"overview": "overview", "zone": "zone", "irrigation": "irrigation", "alerts": "alerts",
-               "nodes": "nodes", "node": "commissioning", "bus": "bus", "login": "login"}
+               "nodes": "nodes", "node": "commissioning", "bus": "bus", "login": "login", "trap": "trap"}
 
 # What a page shows in Latin letters in Chinese too: SI and instrument units, the FAO-56
 # symbols Chinese agronomy writes as they are, protocol and product names, the token prefix.
@@ -53,8 +54,9 @@ COLLECT = """() => {
   for (let n = walk.nextNode(); n; n = walk.nextNode()) {
     const el = n.parentElement;
     const text = n.textContent.trim();
-    // <code> holds commands and identifiers, no language; a select's options are taken below
-    if (!text || !el || el.closest("script, style, code, select") || !visible(el)) continue;
+    // <code> holds commands and identifiers, no language; a <cite> quotes a source as published;
+    // a select's options are taken below
+    if (!text || !el || el.closest("script, style, code, cite, select") || !visible(el)) continue;
     out.push([text, where(el)]);
   }
   for (const el of document.querySelectorAll("[placeholder], [title], [aria-label]")) {
@@ -93,6 +95,8 @@ def data_of(farm: Farm) -> list[str]:
             ports = c.get(f"/gateways/{g['site']}/{g['gateway']}/bus").json().get("ports", [])
             words |= {p["port"] for p in ports}
             words |= {str(d.get(k)) for p in ports for d in p["devices"] for k in ("node", "last_error") if d.get(k)}
+        for sp in c.get("/pests/species").json():  # the species table: keys and scientific names
+            words |= {sp["key"], sp["name"]}
         for a in c.get("/alerts", params={"state": "all", "limit": 500}).json():
             words |= {a["subject"], a["zone"] or ""}
         for cmd in c.get("/commands", params={"limit": 500}).json():
@@ -137,9 +141,12 @@ def open_page(page: Page, farm: Farm, name: str) -> None:
 
 @pytest.fixture(scope="module")
 def farm(dashboard_farm):
-    """The dashboard tests' farm with alerts evaluated, a planner decision and a bus report, so
-    every page shows its texts."""
+    """The dashboard tests' farm with a trap set up on its camera, alerts evaluated, a planner decision
+    and a bus report, so every page shows its texts."""
     with dashboard_farm.client("admin") as c:
+        r = c.put(f"/pests/traps/{CAMERA}/1", json={"card": "white-pheromone", "lure": "helicoverpa-zea",
+                                                    "view_width_mm": 200})
+        assert r.status_code == 200, r.text  # its trap photo is counted now: the trap page has a count
         assert c.post("/alerts/evaluate").status_code == 200
         r = c.post(f"/zones/{ZONE}/plan")
         assert r.status_code == 200 and r.json()["messages"], r.text

@@ -15,7 +15,7 @@ from furrow.cloud.agronomy.species import SHIPPED
 from furrow.edge.batch import make_batch, make_item
 from furrow.edge.image_forward import encode_image, make_image_header
 from furrow.edge.payload import make_reading, make_uplink
-from tests.dashboard_support import Farm, login_with_token, new_page
+from tests.dashboard_support import Farm, login_with_token, new_page, screenshot
 from tests.test_dashboard_catalogues import catalogue
 from tests.test_pest_service import ZONE, card_photo, hour_temp
 
@@ -67,7 +67,7 @@ def browser(dashboard_browser):
     return dashboard_browser
 
 
-@pytest.mark.parametrize(("locale", "title", "source"), [("en-GB", "Pest forecast", "Threshold: Purdue"),
+@pytest.mark.parametrize(("locale", "title", "source"), [("en-GB", "Pest forecast", "Threshold from: Purdue"),
                                                          ("zh-CN", "虫情预测", "指标来源：Purdue")])
 def test_the_zone_page_shows_the_pest_forecast(farm, browser, locale, title, source):
     """The zone page names the lured species, its biofix from the traps, the coming stages with dates and
@@ -89,6 +89,34 @@ def test_the_zone_page_shows_the_pest_forecast(farm, browser, locale, title, sou
     expect(block).to_contain_text(source)
     basis = {"en-GB": ("measured weather", "recent weather"), "zh-CN": ("实测天气", "近期天气")}[locale]
     assert rows.first.locator("td").nth(4).inner_text() in basis
+    assert page.errors == []
+    page.context.close()
+
+
+def test_a_trap_photo_is_reviewed_over_its_outlines(farm, browser):
+    """From the zone page's newest trap photo to its review page: the photo with the counter's 12 objects
+    outlined as targets; a corrected count of 13 is saved and becomes the count shown, with its history."""
+    page = new_page(browser)
+    login_with_token(page, farm, "admin")
+    page.goto(f"{farm.url}/#/zone/z1")
+    expect(page.get_by_test_id("pest-forecast")).to_have_attribute("data-ready", "1")
+    page.get_by_test_id("review-link").first.click()
+    expect(page).to_have_url(f"{farm.url}/app/#/trap/cam-01/{len(MOTHS)}")
+    view = page.locator("[data-view=trap]")
+    expect(view).to_have_attribute("data-rendered", "1")
+    expect(view).to_have_attribute("data-objects", "12")
+    expect(page.get_by_test_id("outlines").locator("polygon.target")).to_have_count(12)
+    expect(page.get_by_test_id("trap-reviews")).to_have_count(0)
+    form = page.get_by_test_id("review-form")
+    form.locator("input[name=target]").fill("13")
+    form.locator("input[name=total]").fill("13")
+    form.locator("input[name=note]").fill("one under the lid")
+    form.get_by_role("button").click()
+    expect(view).to_have_attribute("data-target", "13")
+    expect(page.get_by_test_id("trap-reviews").locator("tbody tr")).to_have_count(1)
+    expect(page.get_by_test_id("trap-reviews")).to_contain_text("12 → 13")
+    expect(page.get_by_test_id("trap-summary")).to_contain_text("bootstrap-admin")
+    screenshot(page, "trap-review")
     assert page.errors == []
     page.context.close()
 

@@ -15,6 +15,7 @@ const VIEWS = {
   nodes: () => import("./views/nodes.js"),
   node: () => import("./views/node.js"),
   bus: () => import("./views/bus.js"),
+  trap: () => import("./views/trap.js"),
 };
 
 // What each role may do, mirrored from cloud/auth/roles.py only to hide controls a role
@@ -23,6 +24,7 @@ const CAN = {
   plan: ["agronomist", "admin"],
   registry: ["technician", "admin"],
   read: ["technician", "agronomist", "admin"],
+  review: ["technician", "agronomist", "admin"], // pest_review: correct a trap photo's count
 };
 
 export function can(what) {

@@ -5,9 +5,12 @@
 
 import { api } from "../api.js";
 import { h, notice, table } from "../dom.js";
+import { dateTime } from "../fmt.js";
 import { number, t, tr } from "../i18n.js";
 
 const SHOWN_STAGES = 6; // the next stages: enough for this generation and the start of the next
+const RECENT_DAYS = 14; // trap photos listed for review: two weeks of checks
+const RECENT_COUNTS = 8;
 
 function stageRows(season) {
   const next = season.stages.filter((s) => !s.day || s.day >= season.today).slice(0, SHOWN_STAGES);
@@ -16,21 +19,31 @@ function stageRows(season) {
     h("td", {}, s.day || t("zone.pest.beyond")), h("td", {}, s.basis ? tr("pest-basis", s.basis) : "—")));
 }
 
+// The biofix rule in the reader's language, from the species table's values.
+function ruleText(sp) {
+  const b = sp && sp.biofix;
+  if (!b) return t("zone.pest.rule-none");
+  if (b.rule === "date") return t("zone.pest.rule-date", { date: b.date || "—" });
+  return t("zone.pest.rule-sustained", { checks: b.checks, min: number(b.min_catch) });
+}
+
 function pressureNote(p) {
   const params = { value: number(p.value, 1), threshold: number(p.threshold), traps: p.traps_over.join(", ") || "—",
     trend: tr("trend", p.trend) };
   const text = t(`zone.pest.pressure-${p.per}`, params);
   return h("div", {}, notice(text, p.above ? "warn" : "info"),
-    h("p", { class: "muted small" }, t("zone.pest.threshold-source", { source: p.source })));
+    // a citation is quoted as published, in its own language
+    h("p", { class: "muted small" }, t("zone.pest.threshold-source", { source: "" }), h("cite", {}, p.source)));
 }
 
-function speciesBlock(s, names) {
+function speciesBlock(s, bySpecies) {
+  const sp = bySpecies[s.species];
   const block = h("div", { class: "pest-species", "data-testid": `pest-${s.species}`,
     "data-biofix": s.biofix || "", "data-above": s.pressure && s.pressure.above ? "1" : "0" });
-  block.append(h("h4", {}, h("em", {}, names[s.species] || s.species)));
+  block.append(h("h4", {}, h("em", {}, sp ? sp.name : s.species)));
   block.append(h("p", {}, s.biofix
-    ? t("zone.pest.biofix", { date: s.biofix, dd: number(s.degree_days, 0), rule: s.biofix_rule })
-    : t("zone.pest.no-biofix", { rule: s.biofix_rule })));
+    ? t("zone.pest.biofix", { date: s.biofix, dd: number(s.degree_days, 0), rule: ruleText(sp) })
+    : t("zone.pest.no-biofix", { rule: ruleText(sp) })));
   if (s.window) {
     const [start, end] = s.window;
     block.append(notice(t("zone.pest.window", { start: start.day || t("zone.pest.beyond"),
@@ -42,19 +55,35 @@ function speciesBlock(s, names) {
   }
   if (s.pressure) block.append(pressureNote(s.pressure));
   if (s.missing.length) {
-    block.append(h("p", { class: "muted small" }, t("zone.pest.missing", { what: s.missing.join(", ") })));
+    block.append(h("p", { class: "muted small" },
+      t("zone.pest.missing", { what: s.missing.map((m) => tr("pest-missing", m)).join(t("punct.list")) })));
   }
   return block;
+}
+
+// The zone's newest trap photo counts, each a link to its review page (views/trap.js).
+function recentCounts(counts) {
+  const rows = counts.slice(-RECENT_COUNTS).reverse().map((c) => h("tr", {},
+    h("td", {}, dateTime(c.ts_ms)), h("td", {}, c.node),
+    h("td", {}, `${c.reviewed_target ?? c.target} / ${c.reviewed_total ?? c.total}`),
+    h("td", {}, c.reviewed_target === null ? "" : t("zone.pest.reviewed")),
+    h("td", {}, h("a", { href: `#/trap/${encodeURIComponent(c.node)}/${c.seq}`, "data-testid": "review-link" },
+      t("zone.pest.review")))));
+  return h("div", {}, h("h4", {}, t("zone.pest.photos")),
+    table(["when", "trap", "count", "status", "open"].map((k) => t(`zone.pest.photo-${k}`)), rows));
 }
 
 // The section, filled once its data is in.
 export function pestSection(zoneId) {
   const section = h("section", { class: "card", "data-testid": "pest-forecast" }, h("h3", {}, t("zone.pest.title")));
-  Promise.all([api(`/zones/${encodeURIComponent(zoneId)}/pests`), api("/pests/species")])
-    .then(([seasons, species]) => {
-      const names = Object.fromEntries(species.map((s) => [s.key, s.name]));
+  const since = Date.now() - RECENT_DAYS * 86400 * 1000;
+  Promise.all([api(`/zones/${encodeURIComponent(zoneId)}/pests`), api("/pests/species"),
+    api(`/pests/counts?zone=${encodeURIComponent(zoneId)}&start=${since}`)])
+    .then(([seasons, species, counts]) => {
+      const bySpecies = Object.fromEntries(species.map((s) => [s.key, s]));
       if (!seasons.length) section.append(h("p", { class: "muted" }, t("zone.pest.none")));
-      section.append(...seasons.map((s) => speciesBlock(s, names)));
+      section.append(...seasons.map((s) => speciesBlock(s, bySpecies)));
+      if (counts.length) section.append(recentCounts(counts));
       section.dataset.species = String(seasons.length);
       section.dataset.ready = "1";
     })
