@@ -201,6 +201,22 @@ def test_recommendation_names_what_is_missing():
     n = r.needs[0]
     assert n.rate_kg_ha is None
     assert "fertiliser use efficiency" in n.message.text and n.message.key == "fert.missing"
+    what = n.message.record()["params"]["what"]  # messages, so that the reader sees them in her language
+    assert [m["key"] for m in what] == ["fert.need.efficiency", "fert.need.supply"]
+
+
+def test_a_recommendation_without_a_mix_says_why_in_a_message_of_its_own():
+    """No potash product: the basal mix names K2O as carried by none; a P need met only by DAP's N beyond a 5 %
+    tolerance says the tolerance, each as a message key with its values."""
+    soil = {"alkali_n_mg_kg": 80, "olsen_p_mg_kg": 15, "available_k_mg_kg": 100}
+    r = recommend(_maize(), 9000, soil, [UREA, DAP])
+    reason = r.applications[0].message.record()["params"]["reason"]
+    assert reason == {"key": "fert.no-mix.missing", "params": {"nutrients": "K2O"}}
+    assert r.applications[0].message.text == "basal: no product mix: no product carries K2O"
+    only_p = crop_fertility("maize", {"correction": {"N": 5.0, "P2O5": 0.5, "K2O": 5.0}}, by="test")
+    r = recommend(only_p, 9000, soil, [UREA, DAP, KCL])
+    assert r.applications[0].message.record()["params"]["reason"] == {
+        "key": "fert.no-mix.tolerance", "params": {"tolerance_pct": 5.0}}
 
 
 def test_index_method_used_for_p_when_the_farm_has_a_table():

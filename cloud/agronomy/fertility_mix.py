@@ -43,13 +43,15 @@ class Product:
 @dataclass(frozen=True)
 class Mix:
     """A solved mix: kg/ha per product (only those used), the nutrients it supplies and its cost per ha.
-    `feasible` False with `reason` when no mix meets the need."""
+    `feasible` False with `reason` when no mix meets the need: `missing` names the needed nutrients no
+    product carries; empty, no combination keeps every nutrient within the tolerance."""
 
     feasible: bool
     amounts_kg_ha: dict[str, float]
     supplied_kg_ha: dict[Nutrient, float]
     cost_per_ha: float
     reason: str = ""
+    missing: tuple[str, ...] = ()
 
 
 def least_cost_mix(need_kg_ha: Mapping[Nutrient, float], products: Sequence[Product], tolerance: float = 0.05,
@@ -63,7 +65,7 @@ def least_cost_mix(need_kg_ha: Mapping[Nutrient, float], products: Sequence[Prod
         return Mix(True, {}, {n: 0.0 for n in NUTRIENTS}, 0.0, "nothing needed")
     missing = [str(n) for n in NUTRIENTS if need[n] > 0 and not any(p.content(n) > 0 for p in products)]
     if missing:
-        return Mix(False, {}, {}, 0.0, f"no product carries {', '.join(missing)}")
+        return Mix(False, {}, {}, 0.0, f"no product carries {', '.join(missing)}", tuple(missing))
     c = np.array([[p.content(n) for p in products] for n in NUTRIENTS])
     lower = np.array([need[n] for n in NUTRIENTS])
     upper = np.array([need[n] * (1 + tolerance) + excess_kg_ha for n in NUTRIENTS])

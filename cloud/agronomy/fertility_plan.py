@@ -44,6 +44,13 @@ TEXT = Texts({
     "fert.missing": "{nutrient}: not computed: {what}",
     "fert.mix": "{kind}: {products} for {cost:.2f} per ha",
     "fert.no-mix": "{kind}: no product mix: {reason}",
+    "fert.no-mix.missing": "no product carries {nutrients}",
+    "fert.no-mix.tolerance": "no combination of the products meets every nutrient without exceeding one by more "
+                             "than {tolerance_pct:g}% (add a straight product for each nutrient, or widen the "
+                             "tolerance)",
+    "fert.need.uptake": "the crop's uptake per kg of yield",
+    "fert.need.efficiency": "the fertiliser use efficiency",
+    "fert.need.supply": "a yield without fertiliser, or a soil test and the correction coefficient",
     "fert.topdress-due": "top-dress due: {progress:g} {unit} since planting, the farm times it at {at:g}",
     "fert.topdress-later": "top-dress at {at:g} {unit} since planting (now {progress:g})",
     "fert.topdress-untimed": "top-dress timing not entered for the crop: the farm sets it",
@@ -115,13 +122,13 @@ def _balance_need(n: Nutrient, c: CropFertility, target: float, test: float | No
                                  "efficiency": eff.value, "soil_test_mg_kg": test, "correction": corr.value,
                                  "base_yield_kg_ha": base_yield}
     sources = {"uptake_per_kg": uptake.source, "efficiency": eff.source, "correction": corr.source}
-    missing = [what for what, v in (("the crop's uptake per kg of yield", uptake.value),
-                                    ("the fertiliser use efficiency", eff.value)) if v is None]
+    missing = [TEXT(what) for what, v in (("fert.need.uptake", uptake.value), ("fert.need.efficiency", eff.value))
+               if v is None]
     if base_yield is None and (test is None or corr.value is None):
-        missing.append("a yield without fertiliser, or a soil test and the correction coefficient")
-    if missing:
+        missing.append(TEXT("fert.need.supply"))
+    if missing:  # what to enter, as messages: the reader sees them in her language
         return Need(n, None, "target-yield balance", eq, inputs, sources,
-                    TEXT("fert.missing", nutrient=str(n), what=" and ".join(missing)))
+                    TEXT("fert.missing", nutrient=str(n), what=missing))
     assert uptake.value is not None and eff.value is not None
     if base_yield is not None:
         supply, supply_from = soil_supply_from_base_yield(base_yield, uptake.value), "the yield without fertiliser"
@@ -168,9 +175,11 @@ def nutrient_needs(c: CropFertility, target_kg_ha: float, soil: Mapping[str, flo
     return out
 
 
-def _mix_message(kind: str, mix: Mix) -> Message:
+def _mix_message(kind: str, mix: Mix, tolerance: float) -> Message:
     if not mix.feasible:
-        return TEXT("fert.no-mix", kind=kind, reason=mix.reason)
+        reason = (TEXT("fert.no-mix.missing", nutrients=", ".join(mix.missing)) if mix.missing
+                  else TEXT("fert.no-mix.tolerance", tolerance_pct=round(100 * tolerance, 2)))
+        return TEXT("fert.no-mix", kind=kind, reason=reason)
     products = ", ".join(f"{name} {kg:.1f} kg/ha" for name, kg in mix.amounts_kg_ha.items()) or "nothing"
     return TEXT("fert.mix", kind=kind, products=products, cost=mix.cost_per_ha)
 
@@ -190,13 +199,13 @@ def recommend(c: CropFertility, target_kg_ha: float, soil: Mapping[str, float | 
     top = {n: round(total[n] * share[n], 2) for n in NUTRIENTS}
     apps = []
     mix = least_cost_mix(basal, products, tolerance)
-    apps.append(Application("basal", basal, mix, _mix_message("basal", mix)))
+    apps.append(Application("basal", basal, mix, _mix_message("basal", mix, tolerance)))
     messages.append(apps[-1].message)
     due: bool | None = None
     held: WaterState | None = None
     if any(v > 0 for v in top.values()):
         mix = least_cost_mix(top, products, tolerance)
-        apps.append(Application("topdress", top, mix, _mix_message("topdress", mix)))
+        apps.append(Application("topdress", top, mix, _mix_message("topdress", mix, tolerance)))
         messages.append(apps[-1].message)
         at = c.topdress_at.value
         if at is None:
