@@ -76,6 +76,7 @@ def runs(instance: CloudProcess) -> dict[str, int]:
     return {job: health["jobs"].get(job, {}).get("runs", 0) for job in JOBS}
 
 
+@pytest.mark.full
 async def test_three_instances_behind_nginx_lose_nothing_run_each_job_once_and_show_everything(
         postgres, pg_database, mosquitto, influxdb, influx_db, mqtt_topic_prefix, tmp_path):
     """One instance killed mid-run: readings all stored once, jobs on one instance, live views complete."""

@@ -203,6 +203,7 @@ def test_zone_page_draws_a_season_of_15_minute_data_and_reports_its_time(farm, b
     assert page.errors == [] and phone.errors == []
 
 
+@pytest.mark.full
 @pytest.mark.influxdb
 def test_zone_page_on_influxdb_draws_the_season_from_its_roll_ups(browser, influxdb, influx_db, tmp_path):
     """The same 90-day zone page against a service storing readings in a real InfluxDB 1.x (roll-ups on,

@@ -77,6 +77,7 @@ def _shot(page: Page, name: str) -> None:
     page.screenshot(path=str(SHOTS / f"demo-{name}.png"), full_page=True)
 
 
+@pytest.mark.full
 def test_the_demo_restarts_at_once_and_its_zone_page_shows_the_season(tmp_path):
     """A demo that just stopped leaves its ports in TIME_WAIT; the next one starts on them at once,
     simulates 45 days through the production pipeline, and on its zone page a browser finds soil

@@ -36,6 +36,7 @@ def _gateway_images(db: Path) -> list[tuple[str, int, bytes]]:
         store.close()
 
 
+@pytest.mark.full
 async def test_a_camera_board_delivers_every_photo_whole_to_the_real_gateway(unix_port, mosquitto, tmp_path):
     """Booted from its built image, the camera node takes a photo every 5 s and sends each in chunks; the
     gateway reassembles them, checks each SHA-256 and answers "stored", and the node's flash is empty at the

@@ -13,6 +13,7 @@ import uuid
 from pathlib import Path
 
 import paho.mqtt.client as mqtt
+import pytest
 
 from furrow.edge import commands, topics
 from tests.gateway_support import Peer
@@ -85,6 +86,7 @@ def test_keepalive_pings_keep_an_idle_node_online_and_its_commands_flowing(unix_
     assert f"Client {node} has exceeded timeout" not in log
 
 
+@pytest.mark.full
 def test_every_connect_failure_is_retried_and_the_node_reports_once_it_can(unix_port, tmp_path):
     """Wi-Fi down, then DNS down, then a broker refusing the login (umqtt's MQTTException): each failure is
     retried with backoff, the loop goes on, and once the broker takes the credentials the reports arrive."""
@@ -180,6 +182,7 @@ class ShortConnackBroker:
         self.server.close()
 
 
+@pytest.mark.full
 def test_a_short_connack_is_retried_and_the_node_reports_once_the_broker_answers(unix_port, mosquitto, tmp_path):
     """A CONNACK cut short (umqtt fails with an IndexError, neither OSError nor MQTTException) is retried
     with backoff like any connect failure: the loop goes on and the reports arrive once a broker answers."""
@@ -224,6 +227,7 @@ class PersistentListener:
         self.client.loop_stop()
 
 
+@pytest.mark.full
 def test_the_outbox_drains_in_order_across_broker_restarts(unix_port, tmp_path):
     """The broker restarts twice while a node reports every 2 s: what it made meanwhile waits in its flash
     ring and arrives afterwards, oldest first, with no seq missing (a resend whose PUBACK was lost may repeat)."""

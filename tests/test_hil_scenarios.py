@@ -38,6 +38,7 @@ def furrow_cli(*args: str) -> subprocess.CompletedProcess[str]:
                           cwd=ROOT, timeout=300)
 
 
+@pytest.mark.full
 def test_season_furrow_uses_clearly_less_water_than_timer_without_more_stress() -> None:
     """On a 50-node, 120-day season the production planner (PlanningService, signed commands through the gateway's
     relay) waters <= 70 % of the timer's depth, stresses no more, loses nothing, runs nothing late or too long."""
@@ -76,6 +77,7 @@ def test_dry_spell_planner_irrigates_through_the_spell_and_the_crop_never_stress
     assert r.extra["final_depletion_of_raw"] < 1.0  # recovered: back under the threshold at the end
 
 
+@pytest.mark.full
 @pytest.mark.micropython
 def test_dry_spell_with_cores_in_real_micropython(micropython: object) -> None:
     """The same dry spell with the firmware cores in the MicroPython runtime: no stress, nothing lost, none late."""
@@ -94,6 +96,7 @@ def test_hil_list_names_every_core_scenario() -> None:
     assert names == list(all_scenarios())
 
 
+@pytest.mark.full
 def test_hil_run_json_prints_the_promised_keys_as_its_last_line() -> None:
     """`furrow hil run dry-spell --json` ends with one JSON object holding every promised key; progress on stderr."""
     p = furrow_cli("run", "dry-spell", "--policy", "timer", "--seed", "2", "--json")
@@ -104,6 +107,7 @@ def test_hil_run_json_prints_the_promised_keys_as_its_last_line() -> None:
     assert "day 10/75" in p.stderr
 
 
+@pytest.mark.full
 def test_hil_run_writes_a_report_folder_with_plots(tmp_path: Path) -> None:
     """Without --json a report folder holds report.md, summary.json and PNG plots, and its path is printed."""
     out = tmp_path / "report"

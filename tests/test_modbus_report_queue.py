@@ -328,6 +328,7 @@ def _frame(*pdu: int) -> bytes:
     return body + bytes([crc & 0xFF, crc >> 8])
 
 
+@pytest.mark.full
 def test_the_board_loop_serves_the_queue(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """The board's RS-485 loop (firmware/modbus_link.py; machine and the UART faked) puts each report in the queue,
     serves the newest until the master asks, then the oldest, and drops it on the master's ack."""
