@@ -8,7 +8,7 @@ symbols Chinese agronomy writes in Latin letters (mm, RAW, ET₀, Modbus...) are
 Latin letter may be left: an English label, a catalogue key missing from zh-CN (the page falls
 back to English) or a message without a key all leave some. In English no Chinese character may
 show. Either way, no key may be missing from the page's catalogue. A test proves the check
-fails on each of those. The zh-CN pages' screenshots go to docs/img (dashboard-zh-*.png).
+fails on each of those. With FURROW_SCREENSHOTS=1 the zh-CN pages' screenshots go to docs/img (dashboard-zh-*.png).
 """
 
 from __future__ import annotations

@@ -2,7 +2,7 @@
 simulates weeks of the season, and the dashboard's zone page shows the main job done (weeks of
 soil water, ET0, the crop's stage, an explained decision) with no false alert; the summary of
 `--duration 60` counts the decisions and the simulated days. Playwright drives Debian's Chromium
-(as tests/test_dashboard.py does) against the running demo; the screenshots go to docs/img for
+(as tests/test_dashboard.py does) against the running demo; with FURROW_SCREENSHOTS=1 the screenshots go to docs/img for
 docs/dashboard.md.
 """
 
@@ -20,10 +20,10 @@ import httpx
 import pytest
 from playwright.sync_api import Page, expect, sync_playwright
 
+from tests.dashboard_support import SHOTS
 from tests.servers import free_port
 
 ROOT = Path(__file__).resolve().parent.parent
-SHOTS = ROOT / "docs" / "img"
 FURROW = [sys.executable, "-m", "furrow.cli"]
 TIMEOUT_MS = 20_000  # a bound on every wait; the machine may be busy with other tests
 DAY_MS = 86_400_000
