@@ -30,6 +30,22 @@ FARM = (SiteIn(id="farm", name="Farm", timezone="UTC", lat=41.65, lon=-0.88),
         ValveIn(node_id="irr-01", channel=1, zone_id="z1", max_runtime_s=4 * 3600))
 
 
+async def _nodes_hour(rt: FarmRuntime, irr, soil, wx, now: int) -> None:
+    """One hour of the nodes through the runtime: the controller takes its commands and acks them, every
+    node reports, the gateway forwards and runs its jobs."""
+    acks = []
+    for _node, data in rt.take_node_messages():
+        acks += irr.on_command(data, now)
+    irr.on_heartbeat(now)
+    more, ups = irr.tick(now)
+    acks += more
+    for up in [*ups, *soil.tick(now), *wx.tick(now)]:
+        rt.receive(encode_report(NodeSpec(up["node"], up["role"], 3600), up))
+    await rt.node_acks(acks)
+    await rt.forward()
+    await rt.jobs()
+
+
 async def _season(tmp: Path, cover_pct: float | None, days: int = 8) -> tuple[float, list[dict]]:
     """Run the farm `days` days (hourly steps, the planner at 23:00 each day); a cover measured on the first
     morning when given. Returns the gross mm the planner ordered and its decisions."""
@@ -47,17 +63,7 @@ async def _season(tmp: Path, cover_pct: float | None, days: int = 8) -> tuple[fl
             now = clock.ms()
             farm.advance(now / 1000)
             meter.advance(now / 1000)
-            acks = []
-            for _node, data in rt.take_node_messages():
-                acks += irr.on_command(data, now)
-            irr.on_heartbeat(now)
-            more, ups = irr.tick(now)
-            acks += more
-            for up in [*ups, *soil.tick(now), *wx.tick(now)]:
-                rt.receive(encode_report(NodeSpec(up["node"], up["role"], 3600), up))
-            await rt.node_acks(acks)
-            await rt.forward()
-            await rt.jobs()
+            await _nodes_hour(rt, irr, soil, wx, now)
             if hour == 8 and cover_pct is not None:
                 await rt.services.vigour.record_cover("z1", cover_pct, now, "transect", "person:agronomist")
             if hour % 24 == 22:  # 23:00
@@ -135,17 +141,7 @@ async def _forecast_season(tmp: Path, days: int, eve: int | None, says: bool,
             meter.advance(now / 1000)
             if eve is None or hour >= eve * 24 + 22:  # from the forecast's night on
                 stressed += _depletion(zone) > 33.0
-            acks = []
-            for _node, data in rt.take_node_messages():
-                acks += irr.on_command(data, now)
-            irr.on_heartbeat(now)
-            more, ups = irr.tick(now)
-            acks += more
-            for up in [*ups, *soil.tick(now), *wx.tick(now)]:
-                rt.receive(encode_report(NodeSpec(up["node"], up["role"], 3600), up))
-            await rt.node_acks(acks)
-            await rt.forward()
-            await rt.jobs()
+            await _nodes_hour(rt, irr, soil, wx, now)
             if hour % 24 == 22:  # 23:00: the forecast of the night, then the plan
                 tomorrow = (START + timedelta(days=day + 1)).date().isoformat()
                 said = RAIN_MM if says and day == eve else 0.0
