@@ -32,7 +32,7 @@ async def test_first_flight_biofix_alert_and_forecast_hold_their_tolerances(tmp_
     """The spring flight through the real camera core, gateway and counter: the cloud's biofix, its first
     corn borer alert and the control window's end it forecasts that morning are within the stated days of
     the simulated truth; no reading is lost and every photo is counted."""
-    result = await run_season(RunOptions(workdir=tmp_path), stop_days_after_alert=2)
+    result = await run_season(RunOptions(workdir=tmp_path), stop_days_after_alert=0)
     x = result.extra
     assert x["photos"] == x["photos_counted"] > 20
     assert abs(x["biofix_error_days"]) <= BIOFIX_DAYS, x
