@@ -11,7 +11,7 @@ from furrow.cloud.fields.spatial import spatial_for
 from furrow.cloud.migrations import current, head
 from furrow.cloud.vigour.boundaries import as_geojson
 from tests.cloud_support import local_settings, problem, running_app
-from tests.test_machinery_coverage import back_and_forth, field
+from tests.test_machinery_coverage import back_and_forth, field, run
 from tests.test_machinery_tracks import geojson_points
 
 BOUNDARY = as_geojson(field())  # 100 x 200 m, 2 ha
@@ -88,7 +88,8 @@ async def test_progress_is_the_union_of_a_kinds_operations(tmp_path):
 
 
 async def test_bad_operations_are_refused_with_the_reason(tmp_path):
-    """No boundary: 409; unknown field: 404; a bad CSV line: 422 naming it; implement never down: 422."""
+    """No boundary: 409; unknown field: 404; a bad CSV line: 422 naming it; implement never down: 422; a track
+    that never reaches the field: 422 naming the field; nothing of these is stored."""
     async with running_app(local_settings(tmp_path)) as c:
         await _field(c, boundary=None)
         r = await c.post("/api/v1/operations", json=operation([5]))
@@ -104,6 +105,10 @@ async def test_bad_operations_are_refused_with_the_reason(tmp_path):
         up["track"] = up["track"].replace(",down\n", ",up\n")
         r = await c.post("/api/v1/operations", json=up)
         assert r.status_code == 422 and "implement down" in problem(r)["reason"]
+        elsewhere = operation([5])
+        elsewhere["track"] = csv_track(run(1005, 0, 200))  # 1 km east of the field
+        r = await c.post("/api/v1/operations", json=elsewhere)
+        assert r.status_code == 422 and problem(r)["field"] == "field" and "right field" in problem(r)["reason"]
         r = await c.get("/api/v1/fields/f1/progress")
         assert r.status_code == 200 and r.json()["kinds"] == []
 
