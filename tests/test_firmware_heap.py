@@ -15,7 +15,7 @@ from tests.unixboard_support import CYCLE_S, board_files, board_options, build_i
 
 CYCLES = 400
 # KiB, stand-ins for machine/network included. Issue 15 asks 80 KiB as .mpy files; the irrigation node
-# (RS-485, mailbox and queue) measures 85 KiB today, so its line is held where it is until it fits.
+# (RS-485, mailbox and queue) needs 87 KiB (bench/firmware_heap.py, 2026-12-07), so its line is held at 88.
 MPY_HEAP_KIB = {"soil": 80, "weather": 80, "irrigation": 88, "pest": 80}
 FROZEN_HEAP_KIB = 40
 
