@@ -30,7 +30,7 @@ from .commands.plans import PlanPublisher
 from .commands.signing import signer_from_settings
 from .db import Database
 from .events import EventBus
-from .fertility import FertilityService
+from .fertility import FertigationService, FertilityService
 from .gaps import GapStore
 from .gateway_status import StatusBook, record_mqtt_status
 from .identity import CredentialStore
@@ -114,6 +114,7 @@ async def open_services(settings: Settings, clock: Clock = now_ms) -> Services:
                                  clock=clock, events=events)
     services.images.subscribe("trap", services.pests.on_trap_photo)  # insects counted on each trap photo
     services.fertility = FertilityService(db, registry, planning, clock=clock, events=events)
+    services.fertigation = FertigationService(db, registry, commands, services.fertility)
     if settings.mqtt_enabled:
 
         async def on_batch(site: str, gateway: str, payload: bytes) -> None:

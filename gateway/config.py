@@ -142,6 +142,9 @@ class ModbusDeviceConfig(_Model):
     # 32-58) and its latest ack (input registers 112-133): commands for it go
     # over Modbus, its acks come back by polling. See docs/contract.md.
     commands: bool = False
+    # 1.5: the node has a fertigation injector: its ack block is read with the volume injected
+    # (input registers 112-135). A node older than 1.5 refuses that read: leave it off there.
+    injector: bool = False
 
     @model_validator(mode="before")
     @classmethod
