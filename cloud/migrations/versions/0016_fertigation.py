@@ -1,14 +1,14 @@
 """Fertigation (issue 19): a fertigate command's dose, window and injected volume, and what it applies.
 
-Revision ID: 0015
-Revises: 0013
+Revision ID: 0016
+Revises: 0015 (field operations landed first)
 """
 
 import sqlalchemy as sa
 from alembic import op
 
-revision = '0015'
-down_revision = '0013'
+revision = '0016'
+down_revision = '0015'
 branch_labels = None
 depends_on = None
 
