@@ -23,7 +23,12 @@ TEXT = Texts({
                       "the crop is under water stress",
     "alert.waterlogged": "probes show {excess_mm:.0f} mm above field capacity",
     "alert.budget-nearly-spent": "{used_pct:.0f}% of the water budget is used",
-    "alert.drought": "{days} days without effective rain, {et_mm:.0f} mm ET since",
+    "alert.drought": "{grade} (GB/T 32136-2015): soil relative humidity {r_pct:.0f}% of field capacity in the "
+                     "root zone",
+    "drought-grade.light": "light drought",
+    "drought-grade.moderate": "moderate drought",
+    "drought-grade.severe": "severe drought",
+    "drought-grade.extreme": "extreme drought",
     "alert.frost": "minimum {tmin_c:.1f} °C expected",
     "alert.heat": "maximum {tmax_c:.1f} °C expected",
     "alert.frost-forecast": "minimum {tmin_c:.1f} °C forecast for {day} ({source})",
@@ -101,6 +106,56 @@ class Alert:
         return (self.kind, self.subject)
 
 
+class DroughtGrade(IntEnum):
+    """GB/T 32136-2015 农业干旱等级 (Grade of agricultural drought), clause 4: five grades."""
+
+    NONE = 1
+    """无旱"""
+    LIGHT = 2
+    """轻旱"""
+    MODERATE = 3
+    """中旱"""
+    SEVERE = 4
+    """重旱"""
+    EXTREME = 5
+    """特旱"""
+
+
+# GB/T 32136-2015 clause 5.2, table 2 (grades by the soil relative humidity index R, %): the lowest R
+# of each grade is exclusive (轻旱 50 < R <= 60 ...); at or under 30 it is 特旱.
+SOIL_RH_GRADES: tuple[tuple[float, DroughtGrade], ...] = (
+    (60.0, DroughtGrade.NONE), (50.0, DroughtGrade.LIGHT), (40.0, DroughtGrade.MODERATE),
+    (30.0, DroughtGrade.SEVERE))
+
+_GRADE_KEY = {DroughtGrade.LIGHT: "light", DroughtGrade.MODERATE: "moderate", DroughtGrade.SEVERE: "severe",
+              DroughtGrade.EXTREME: "extreme"}
+_GRADE_SEVERITY = {DroughtGrade.LIGHT: Severity.INFO, DroughtGrade.MODERATE: Severity.WARNING,
+                   DroughtGrade.SEVERE: Severity.CRITICAL, DroughtGrade.EXTREME: Severity.CRITICAL}
+
+
+def soil_relative_humidity(vwc_pct: Sequence[float], field_capacity_pct: float) -> float:
+    """The soil relative humidity index R [%] of GB/T 32136-2015 (clause 6.2, the 土壤相对湿度指数):
+    the mean over the observed layers of each layer's water content as a percentage of field
+    capacity, R = (1/n) * sum(w_i / f_c * 100), here with the zone's probes in its root zone as the
+    layers and the registry's field capacity (both volumetric, so the ratio is that of the
+    standard's gravimetric contents on the same soil)."""
+    if not vwc_pct:
+        raise ValueError("vwc_pct: no layer reading, R is not defined")
+    if field_capacity_pct <= 0:
+        raise ValueError(f"field_capacity_pct: {field_capacity_pct!r} must be > 0")
+    return sum(w / field_capacity_pct * 100 for w in vwc_pct) / len(vwc_pct)
+
+
+def drought_grade(r_pct: float) -> DroughtGrade:
+    """The agricultural drought grade of a soil relative humidity index R [%] (GB/T 32136-2015,
+    clause 5.2, table 2: 无旱 R > 60, 轻旱 50 < R <= 60, 中旱 40 < R <= 50, 重旱 30 < R <= 40,
+    特旱 R <= 30)."""
+    for lowest, grade in SOIL_RH_GRADES:
+        if r_pct > lowest:
+            return grade
+    return DroughtGrade.EXTREME
+
+
 @dataclass(frozen=True)
 class ZoneSnapshot:
     zone: str
@@ -109,8 +164,8 @@ class ZoneSnapshot:
     raw_mm: float
     excess_mm: float = 0.0
     budget_used_fraction: float | None = None
-    days_without_effective_rain: int = 0
-    et_since_effective_rain_mm: float = 0.0
+    soil_relative_humidity_pct: float | None = None
+    """GB/T 32136-2015's R from the zone's probes (None without one: the drought rule is silent)."""
 
 
 class SensorFault(NamedTuple):
@@ -208,9 +263,6 @@ class Thresholds:
     budget_warning: float = 0.9
     no_flow_fraction: float = 0.1
     closed_flow_l_min: float = 0.5
-    drought_days: int = 14
-    drought_critical_days: int = 30
-    drought_et_mm: float = 40.0
     dropped_critical: int = 1000
     """Readings of one node not stored in 24 h past which losing them is critical: a day of a
     one-minute node's reports (an operational bound, not agronomic)."""
@@ -253,13 +305,14 @@ def _rules(s: FarmState) -> Iterator[Alert]:
                          Severity.CRITICAL if z.budget_used_fraction >= 1.0 else Severity.WARNING,
                          TEXT("alert.budget-nearly-spent", used_pct=round(100 * z.budget_used_fraction)), now,
                          used_fraction=z.budget_used_fraction)
-        if z.days_without_effective_rain >= t.drought_days and z.et_since_effective_rain_mm >= t.drought_et_mm:
-            yield _raise(AlertKind.DROUGHT, z.zone,
-                         Severity.CRITICAL if z.days_without_effective_rain >= t.drought_critical_days
-                         else Severity.WARNING,
-                         TEXT("alert.drought", days=z.days_without_effective_rain,
-                              et_mm=round(z.et_since_effective_rain_mm)), now,
-                         days=z.days_without_effective_rain, et_mm=z.et_since_effective_rain_mm)
+        if z.soil_relative_humidity_pct is not None:
+            grade = drought_grade(z.soil_relative_humidity_pct)
+            if grade > DroughtGrade.NONE:  # severity by grade: 轻旱 info, 中旱 warning, 重旱 and 特旱 critical
+                yield _raise(AlertKind.DROUGHT, z.zone, _GRADE_SEVERITY[grade],
+                             TEXT("alert.drought", grade=TEXT(f"drought-grade.{_GRADE_KEY[grade]}"),
+                                  r_pct=round(z.soil_relative_humidity_pct)), now,
+                             r_pct=round(z.soil_relative_humidity_pct, 1), grade=_GRADE_KEY[grade],
+                             source="GB/T 32136-2015, 5.2 table 2")
     for w in s.weather:
         if w.tmin_forecast_c is not None and w.tmin_forecast_c <= t.frost_c:
             tmin = round(w.tmin_forecast_c, 1)
