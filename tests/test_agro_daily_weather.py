@@ -97,15 +97,15 @@ def _row(day: int, et0: float, kc: float):
 
 
 def test_the_etc_bound_is_the_et0_spread_times_todays_kc_so_a_kc_step_does_not_inflate_it():
-    """Fourteen days of steady 5 mm ET0 with Kc stepping from 0.4 to 1.0 on the last day (a new
-    canopy cover measurement): the bound is 5 x 1.0 = 5 mm, not the 3.2 mm mean + 3 sd (6.1 mm) of
-    the ETc series the step made look variable; a varying ET0 still widens it."""
-    step = [_row(d, 5.0, 0.4) for d in range(1, 14)] + [_row(14, 5.0, 1.0)]
+    """Fourteen days of steady 5 mm ET0 with Kc stepping from 0.4 to 1.0 a week ago (a new canopy
+    cover measurement): the bound is 5 x 1.0 = 5 mm, where mean + 3 sd of the ETc series gave 8 mm
+    (3.5 + 3 x 1.5, the step read as variability); a varying ET0 still widens it."""
+    step = [_row(d, 5.0, 0.4) for d in range(1, 8)] + [_row(d, 5.0, 1.0) for d in range(8, 15)]
     assert etc_ahead_mm(step) == pytest.approx(5.0)
     etc = [r.etc_mm for r in step]
     mean = sum(etc) / len(etc)
     sd = (sum((v - mean) ** 2 for v in etc) / len(etc)) ** 0.5
-    assert mean + 3 * sd > 6.0  # what the ETc series' spread gave
-    swing = [_row(d, 4.0 if d % 2 else 6.0, 1.0) for d in range(1, 15)]  # mean 5, sd 1
+    assert mean + 3 * sd == pytest.approx(8.0)  # the bound of the ETc series, as it was
+    swing = [_row(d, 4.0 if d % 2 else 6.0, 1.0) for d in range(1, 15)]  # ET0 mean 5, sd 1
     assert etc_ahead_mm(swing) == pytest.approx(8.0)
     assert etc_ahead_mm([]) is None
