@@ -147,11 +147,12 @@ def crop_coefficients() -> dict[str, Any]:
     p 0.55 (FAO-56 table 22), stages in degree days above 10 °C capped at 30 °C: 180 to 10 % cover,
     420 more to full cover, 600 of mid-season and 300 to maturity, 1500 in all, a hybrid of about
     2700 °F·d (Neild & Newman 1987, Growing season characteristics and requirements in the Corn Belt,
-    National Corn Handbook NCH-40)."""
+    National Corn Handbook NCH-40); 2 m tall in mid-season (FAO-56 table 12), which the planner's Kc from the
+    cameras' measured cover needs (FAO-56 ch. 9)."""
     c = MAIZE
     return {"l_ini": c.l_ini, "l_dev": c.l_dev, "l_mid": c.l_mid, "l_late": c.l_late, "kc_ini": c.kc_ini,
             "kc_mid": c.kc_mid, "kc_end": c.kc_end, "p": MAIZE_P, "stages_in": "gdd", "gdd_base_c": 10.0,
-            "gdd_upper_c": 30.0}
+            "gdd_upper_c": 30.0, "height_m": Crop().height_m}
 
 
 def registry_entries(place: Place, start: date) -> list[tuple[str, dict[str, Any]]]:

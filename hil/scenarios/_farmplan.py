@@ -88,7 +88,7 @@ def registry_of(plan: FarmPlan, zones: list[FarmZone], specs: list[NodeSpec]) ->
     c, climate = MAIZE, plan.climate
     crop = CropCoefficientsIn(l_ini=c.l_ini, l_dev=c.l_dev, l_mid=c.l_mid, l_late=c.l_late, kc_ini=c.kc_ini,
                               kc_mid=c.kc_mid, kc_end=c.kc_end, p=MAIZE_P, stages_in="gdd", gdd_base_c=10.0,
-                              gdd_upper_c=30.0)
+                              gdd_upper_c=30.0, height_m=Crop().height_m)  # a measured cover's Kc needs the height
     controller = {z: s for s in specs for z in s.valve_zones}
     items: list[BaseModel] = [
         SiteIn(id=SITE, name="HIL farm", timezone="UTC", lat=climate.latitude_deg, lon=0.0,
