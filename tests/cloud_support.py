@@ -16,6 +16,9 @@ from furrow.edge.payload import make_reading, make_uplink
 from tests.servers import free_port
 
 WAIT = 10.0  # seconds; every wait in the cloud tests is bounded by this
+# A condition that crosses a broker and another process (`eventually`) gets longer: it returns as
+# soon as it holds, and a shared CI machine can stall a process for seconds.
+EVENTUALLY = 30.0
 T0 = 1767225600000  # 2026-01-01T00:00:00Z
 SECRET_KEY = "test-secret-key-0123456789abcdef"  # only ever in tests
 ADMIN_TOKEN = "fw_testadmin_0123456789abcdefghijklmnopqrstuvwxyz"  # bootstrap admin of every test app
@@ -80,12 +83,15 @@ def problem(r: httpx.Response) -> dict:
     return only
 
 
-async def eventually(check: Callable[[], Awaitable[bool]], what: str, timeout: float = WAIT):
-    """Poll `check` until it is true; fail naming `what` after `timeout` seconds."""
+async def eventually(check: Callable[[], Awaitable[bool]], what: str, timeout: float = EVENTUALLY,
+                     seen: Callable[[], object] | None = None):
+    """Poll `check` until it is true; fail naming `what` after `timeout` seconds, with what `seen`
+    returns then (the state the check last looked at), so a failure in CI says what was there."""
     deadline = time.monotonic() + timeout
     while not await check():
         if time.monotonic() >= deadline:
-            raise AssertionError(f"{what}: not true within {timeout:g} s")
+            state = f"; last seen: {seen()!r}" if seen is not None else ""
+            raise AssertionError(f"{what}: not true within {timeout:g} s{state}")
         await asyncio.sleep(0.02)
 
 

@@ -60,13 +60,18 @@ class CloudProcess(_ServerProcess):
 
 
 class LiveView:
-    """Reads a dashboard's live stream (GET /api/v1/events) from `base_url` as a browser does,
-    reconnecting whenever it ends or breaks, and keeps each node's newest seq it showed."""
+    """Reads a dashboard's live stream (GET /api/v1/events) from `base_url` as the dashboard does:
+    reconnecting whenever it ends or breaks, with the last message's id as Last-Event-ID, and
+    loading the nodes' newest readings afresh when told `lagged`. Keeps each node's newest seq
+    it showed."""
 
-    def __init__(self, base_url: str) -> None:
+    def __init__(self, base_url: str, nodes: list[str] | None = None) -> None:
         self.base_url = base_url
+        self.nodes = nodes or []  # what a reload shows
         self.newest: dict[str, int] = {}
         self.subscribed = 0  # streams opened (their "hello" read: subscribed to the bus)
+        self.reloads = 0  # times it was told it had missed events and loaded afresh
+        self.last_id: str | None = None
         self._task: asyncio.Task[None] | None = None
 
     def start(self) -> None:
@@ -78,17 +83,34 @@ class LiveView:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
 
+    def _show(self, node: str, seq: int) -> None:
+        self.newest[node] = max(self.newest.get(node, -1), seq)
+
+    async def _reload(self, c: httpx.AsyncClient) -> None:
+        self.reloads += 1
+        for node in self.nodes:
+            r = await c.get(f"/api/v1/nodes/{node}/latest")
+            for reading in r.json() if r.status_code == 200 else []:
+                self._show(node, reading["seq"])
+
     async def _read(self) -> None:
         async with httpx.AsyncClient(base_url=self.base_url, headers=ADMIN, timeout=httpx.Timeout(5, read=60)) as c:
             while True:
                 with contextlib.suppress(httpx.HTTPError):
-                    async with c.stream("GET", "/api/v1/events", params={"kinds": "reading"}) as r:
-                        kind = None
+                    headers = {"Last-Event-ID": self.last_id} if self.last_id is not None else {}
+                    async with c.stream("GET", "/api/v1/events", params={"kinds": "reading"}, headers=headers) as r:
+                        kind, message_id = None, None
                         async for line in r.aiter_lines():
-                            if line.startswith("event: "):
+                            if line.startswith("id: "):
+                                message_id = line[4:]
+                            elif line == "" and message_id is not None:  # the message read whole
+                                self.last_id, message_id = message_id, None
+                            elif line.startswith("event: "):
                                 kind = line[7:]
                                 self.subscribed += kind == "hello"
+                                if kind == "lagged":
+                                    await self._reload(c)
                             elif line.startswith("data: ") and kind == "reading":
                                 for n in json.loads(line[6:])["nodes"]:
-                                    self.newest[n["node"]] = max(self.newest.get(n["node"], -1), n["seq"])
+                                    self._show(n["node"], n["seq"])
                 await asyncio.sleep(0.1)

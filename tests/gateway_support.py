@@ -27,6 +27,7 @@ from furrow.hil.modbus_bus import ModbusBus
 from furrow.hil.virtual_farm import VirtualFarm, VirtualZone
 
 WAIT = 15.0
+EVENTUALLY = 30.0  # a condition polled by `wait_until` returns as soon as it holds; CI can stall seconds
 SITE = "farm"
 
 
@@ -85,7 +86,7 @@ def gw_topic(cfg: GatewayConfig, leaf: str) -> str:
     return gateway_topic(cfg.site, cfg.gateway_id, leaf, cfg.topic_root)
 
 
-async def wait_until(condition: Callable[[], bool], what: str, timeout: float = WAIT) -> None:
+async def wait_until(condition: Callable[[], bool], what: str, timeout: float = EVENTUALLY) -> None:
     """Poll `condition` without blocking the loop; fail naming `what` after `timeout`."""
     loop = asyncio.get_running_loop()
     deadline = loop.time() + timeout

@@ -101,7 +101,8 @@ async def test_three_instances_behind_nginx_lose_nothing_run_each_job_once_and_s
         instances[2].start()
         nginx = NginxServer([(i.host, i.port) for i in instances])
         nginx.start()
-        views = [LiveView(inst.url) for inst in instances] + [LiveView(nginx.url)]
+        nodes = [f"soil-{n}" for n in range(NODES)]
+        views = [LiveView(inst.url, nodes) for inst in instances] + [LiveView(nginx.url, nodes)]
         for view in views:
             view.start()
         await eventually(lambda: _async(lambda: all(v.subscribed for v in views)), "every live view open", SLOW)

@@ -352,6 +352,26 @@ def test_an_override_shows_its_command_lifecycle_live(farm, browser):
     assert page.errors == []
 
 
+def test_the_live_stream_comes_back_with_the_id_of_the_last_message_it_read(farm, browser):
+    """Each stream the server ends is followed by one that sends the last message's id as
+    Last-Event-ID (so the server hands over what was published in between); the first sends none."""
+    page = _page(browser)
+    asked: list[str | None] = []
+
+    def short_stream(route) -> None:  # the server's stream, ended at once as it ends every 30 s
+        asked.append(route.request.headers.get("last-event-id"))
+        route.fulfill(status=200, headers={"Content-Type": "text/event-stream"},
+                      body=f"retry: 3000\nid: 0a1b2c3d4e5f:{len(asked)}\nevent: hello\ndata: {{}}\n\n")
+
+    page.route("**/api/v1/events", short_stream)
+    _login(page, farm, "technician")
+    deadline = time.monotonic() + 60
+    while len(asked) < 3 and time.monotonic() < deadline:
+        page.wait_for_timeout(100)
+    assert asked[:3] == [None, "0a1b2c3d4e5f:1", "0a1b2c3d4e5f:2"]
+    assert page.errors == []
+
+
 def test_alerts_filter_and_acknowledge_and_bus_health_shows_each_port(farm, browser):
     """Alerts filter by severity and are acknowledged with the person recorded; the bus page
     shows each Modbus port's devices, error rate and poll rate from the gateway's reports."""

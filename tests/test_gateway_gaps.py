@@ -119,6 +119,10 @@ def test_a_buffer_from_before_the_gap_log_keeps_its_unreported_drops(tmp_path):
         assert (gap["node"], gap["reason"], gap["count"], gap["seqs"]) == ("soil-01", "quota", 65, [[0, 64]])
 
 
+GATEWAY_SEEN = ("received", "duplicates", "quarantined", "flooded", "pending", "in_flight", "gaps_unconfirmed",
+                "forwarder", "farm")  # what a failure of the test below shows of the gateway
+
+
 @pytest.mark.mosquitto
 async def test_every_reading_the_gateway_does_not_forward_reaches_the_cloud_per_node_and_reason(
         tmp_path, mosquitto, mqtt_topic_prefix):
@@ -148,12 +152,18 @@ async def test_every_reading_the_gateway_does_not_forward_reaches_the_cloud_per_
                 for seq in (1, 2, 5):
                     node.publish(up_topic(config, "soil-03"), encode_json(soil_uplink("soil-03", seq)))
 
-                async def reported() -> bool:
-                    return ((await gaps(client, "soil-01"))["dropped"]["flood"] == 5
-                            and (await gaps(client, "soil-02"))["dropped"]["quarantine"] == 1
-                            and bool((await gaps(client, "soil-03"))["losses"]))
+                last: dict[str, object] = {}
 
-                await eventually(reported, "the drops and the loss on the cloud")
+                async def reported() -> bool:
+                    for n in ("soil-01", "soil-02", "soil-03"):
+                        got = await gaps(client, n)
+                        last[n] = {k: got[k] for k in ("dropped", "reports", "losses")}
+                    last["gateway"] = {k: v for k, v in gw.stats().items() if k in GATEWAY_SEEN}
+                    return (last["soil-01"]["dropped"]["flood"] == 5
+                            and last["soil-02"]["dropped"]["quarantine"] == 1
+                            and bool(last["soil-03"]["losses"]))
+
+                await eventually(reported, "the drops and the loss on the cloud", seen=lambda: last)
                 await wait_until(lambda: not gw.stats()["gaps_unconfirmed"], "the reports' receipts")
             flood, quarantine = await gaps(client, "soil-01"), await gaps(client, "soil-02")
             assert [(r["reason"], r["count"], r["seqs"]) for r in flood["reports"]] == [("flood", 5, [[6, 10]])]

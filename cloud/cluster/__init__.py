@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -55,20 +54,27 @@ class Cluster:
 def open_cluster(database_url: str, events: EventBus, book: StatusBook) -> Cluster:
     """The cluster of the instance whose relational database is `database_url`: on PostgreSQL,
     `events` and `book` are shared with every instance on the same database."""
-    instance = uuid.uuid4().hex[:12]
+    instance = events.origin  # the relay's origin is the bus's: events keep their number across instances
     url = make_url(database_url)
     if url.get_backend_name() != "postgresql":
         return Cluster(instance, LocalLeases())
     dsn = url.set(drivername="postgresql").render_as_string(hide_password=False)
 
-    def apply(message: dict[str, Any]) -> None:
+    def apply(origin: str, message: dict[str, Any]) -> None:
         if message.get("k") == "event":
-            events.deliver(message["kind"], message["data"])
+            events.deliver(message["kind"], message["data"], origin, int(message["n"]))
         elif message.get("k") == "status":
             book.adopt(message["site"], message["gateway"], message["report"])
+        elif message.get("k") == "hello":  # an instance (re)joined: learn its newest event, say ours once
+            events.hear(origin, int(message["n"]))
+            if not message.get("reply"):
+                relay.send({"k": "hello", "n": events.seq, "reply": True})
 
-    relay = PgRelay(dsn, instance, apply)
-    events.relay = lambda event: relay.send({"k": "event", "kind": event.kind, "data": event.data})
+    def joined() -> None:  # listening (again): what the others published meanwhile shows up as a gap
+        relay.send({"k": "hello", "n": events.seq})
+
+    relay = PgRelay(dsn, instance, apply, on_listening=joined)
+    events.relay = lambda event: relay.send({"k": "event", "kind": event.kind, "data": event.data, "n": event.seq})
     book.on_recorded = lambda site, gateway, report: relay.send(
         {"k": "status", "site": site, "gateway": gateway, "report": report})
     return Cluster(instance, PgLeases(dsn), relay)

@@ -9,8 +9,9 @@ and hands on what the others sent: every instance's bus carries every instance's
 A NOTIFY payload must stay under 8,000 bytes; a longer message goes out as numbered frames
 that the listeners put back together (`frames`, `Reassembler`: no I/O, tested alone). One
 instance's frames arrive in the order it sent them. A listener that loses its connection
-misses what was sent meanwhile (counted as a reconnect and logged); a dashboard reloads its
-view on the next event anyway, and gateways report their status again within a minute.
+misses what was sent meanwhile (counted as a reconnect and logged); live events are numbered
+per origin, so the gap shows (cloud/events.py) and a dashboard reloads its view, and gateways
+report their status again within a minute.
 """
 
 from __future__ import annotations
@@ -73,13 +74,16 @@ class Reassembler:
 
 class PgRelay:
     """Sends this instance's messages on the channel and hands every other instance's to
-    `on_message` (called in the event loop). `run` keeps both connections up, reconnecting
-    with capped backoff; `send` never waits and never fails."""
+    `on_message(origin, message)` (called in the event loop), and calls `on_listening` each time
+    the listener is subscribed. `run` keeps both connections up, reconnecting with capped
+    backoff; `send` never waits and never fails."""
 
-    def __init__(self, dsn: str, origin: str, on_message: Callable[[dict[str, Any]], object]) -> None:
+    def __init__(self, dsn: str, origin: str, on_message: Callable[[str, dict[str, Any]], object],
+                 on_listening: Callable[[], None] | None = None) -> None:
         self._dsn = dsn
         self.origin = origin
         self._on_message = on_message
+        self._on_listening = on_listening
         self._outbox: asyncio.Queue[list[str]] = asyncio.Queue(QUEUE_MAX)  # each message's frames
         self._next_id = 0
         self._unsent: list[list[str]] = []  # taken from the outbox, kept across a reconnect until sent
@@ -126,6 +130,8 @@ class PgRelay:
         async with await psycopg.AsyncConnection.connect(self._dsn, autocommit=True) as conn:
             await conn.execute(f"LISTEN {CHANNEL}")
             self.listening.set()
+            if self._on_listening is not None:
+                self._on_listening()
             assembler = Reassembler()
             async for note in conn.notifies():
                 try:
@@ -137,7 +143,7 @@ class PgRelay:
                     continue
                 self.stats["received"] += 1
                 try:
-                    self._on_message(got[1])
+                    self._on_message(*got)
                 except Exception:  # a bad message from another instance never stops the listener
                     self.stats["failed"] += 1
                     log.exception("cluster message from %s could not be applied", got[0])

@@ -116,27 +116,36 @@ function dispatch(kind, data) {
   }
 }
 
+// One SSE message: [kind, data, id] (id undefined when the message has none), or null.
 function parseBlock(block) {
   let kind = "message";
+  let id;
   const data = [];
   for (const line of block.split("\n")) {
     if (line.startsWith("event:")) kind = line.slice(6).trim();
     else if (line.startsWith("data:")) data.push(line.slice(5).trimStart());
+    else if (line.startsWith("id:")) id = line.slice(3).trim();
   }
   if (!data.length) return null;
-  return [kind, JSON.parse(data.join("\n"))];
+  return [kind, JSON.parse(data.join("\n")), id];
 }
 
+// Each message's id is how far this browser has read; sent back as Last-Event-ID when the next
+// stream opens (the server ends each one every 30 s), the server first hands over what was
+// published in between, or says "lagged" when it no longer can (the page then loads afresh).
 export function connectLive(onState) {
   let stopped = false;
   let ctrl = null;
+  let lastId = null;
   (async () => {
     while (!stopped) {
       ctrl = new AbortController();
       let ended = false; // the server ends each stream after a while (a restart never waits on us): go on at once
       try {
         const t = session()?.token;
-        const r = await fetch("/api/v1/events", { headers: { Authorization: `Bearer ${t}` }, signal: ctrl.signal });
+        const headers = { Authorization: `Bearer ${t}` };
+        if (lastId !== null) headers["Last-Event-ID"] = lastId;
+        const r = await fetch("/api/v1/events", { headers, signal: ctrl.signal });
         if (!r.ok) throw new Error(`HTTP ${r.status}`);
         const reader = r.body.pipeThrough(new TextDecoderStream()).getReader();
         let buf = "";
@@ -152,6 +161,7 @@ export function connectLive(onState) {
             const ev = parseBlock(buf.slice(0, i));
             buf = buf.slice(i + 2);
             if (!ev) continue;
+            if (ev[2] !== undefined) lastId = ev[2];
             if (ev[0] === "hello") onState("live");
             dispatch(ev[0], ev[1]);
           }
