@@ -31,12 +31,14 @@ from .commands.signing import signer_from_settings
 from .db import Database
 from .events import EventBus
 from .fertility import FertilityService
+from .fields.spatial import spatial_for
 from .gaps import GapStore
 from .gateway_status import StatusBook, record_mqtt_status
 from .identity import CredentialStore
 from .images import ImageService, objects_from_settings
 from .ingest import ingest_batch, receipt, refusal
 from .limits import BodyLimits
+from .machinery import OperationService
 from .mqtt_worker import MqttWorker
 from .node_routes import NodeRoutes
 from .pests import PestService
@@ -108,12 +110,14 @@ async def open_services(settings: Settings, clock: Clock = now_ms) -> Services:
             log.warning("could not reach the images bucket: %s", e)
     services.images = ImageService(db, objects, events=events, clock=clock,
                                    retention_days=settings.images_retention_days, routes=routes)
-    services.vigour = VigourService(db, registry, clock=clock, events=events, store=store)
+    services.vigour = VigourService(db, registry, clock=clock, events=events, store=store,
+                                    spatial=await asyncio.to_thread(spatial_for, db))
     services.images.subscribe("canopy", services.vigour.on_canopy_photo)  # canopy cover per canopy photo
     services.pests = PestService(db, registry, store, images=services.images, forecasts=planning.forecast,
                                  clock=clock, events=events)
     services.images.subscribe("trap", services.pests.on_trap_photo)  # insects counted on each trap photo
     services.fertility = FertilityService(db, registry, planning, clock=clock, events=events)
+    services.operations = OperationService(db, clock=clock, events=events)
     if settings.mqtt_enabled:
 
         async def on_batch(site: str, gateway: str, payload: bytes) -> None:

@@ -545,6 +545,40 @@ class HarvestRow(Base):
     recorded_ms: Mapped[int] = mapped_column(BigInteger)
 
 
+class OperationRow(Base):
+    """A field operation (issue 20): a machine and implement working a field along a track, with the
+    worked area computed once from the track and the field's boundary (machinery/coverage.py)."""
+
+    __tablename__ = "field_operations"
+    __table_args__ = (Index("ix_field_operations_field_kind", "field_id", "kind", "started_ms"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    field_id: Mapped[str] = mapped_column(ForeignKey("fields.id"))
+    kind: Mapped[str] = mapped_column(String(16))
+    machine: Mapped[str] = mapped_column(String(64))
+    implement: Mapped[str] = mapped_column(String(64))
+    width_m: Mapped[float] = mapped_column(Float)
+    operator: Mapped[str | None] = mapped_column(String(80))
+    product: Mapped[str | None] = mapped_column(String(120))
+    rate: Mapped[float | None] = mapped_column(Float)
+    rate_unit: Mapped[str | None] = mapped_column(String(16))
+    started_ms: Mapped[int] = mapped_column(BigInteger)
+    ended_ms: Mapped[int] = mapped_column(BigInteger)
+    fixes: Mapped[int] = mapped_column(Integer)
+    covered_ha: Mapped[float] = mapped_column(Float)
+    gross_ha: Mapped[float] = mapped_column(Float)
+    overlap_ha: Mapped[float] = mapped_column(Float)
+    skipped_ha: Mapped[float] = mapped_column(Float)
+    field_ha: Mapped[float] = mapped_column(Float)
+    work_s: Mapped[float] = mapped_column(Float)
+    work_distance_m: Mapped[float] = mapped_column(Float)
+    covered: Mapped[dict] = mapped_column(JSON)  # GeoJSON (WGS 84) of the covered ground, clipped to the field
+    track: Mapped[list] = mapped_column(JSON)  # [[t_ms, lon, lat, down 0/1], ...] as imported
+    ref: Mapped[str] = mapped_column(String(80), unique=True)  # the same track of the same work is stored once
+    by: Mapped[str] = mapped_column(String(80))
+    created_ms: Mapped[int] = mapped_column(BigInteger)
+
+
 class TrapRow(Base):
     """A trap watched by a camera node (or a pulse-counting pest node's channel): its card, its lure
     and what the camera sees of it (cloud/pests/)."""

@@ -37,6 +37,9 @@ MAX_IMAGE_BODY_BYTES = MAX_HEADER_BYTES + 1 + MAX_IMAGE_BYTES  # a header line a
 # An agronomist's raster for NDVI (api/routes/vigour.py): a zone's clip is small, a whole 10 m band ~120 MB.
 RASTER_PATHS = ("/api/v1/ndvi/geotiff", "/api/v1/ndvi/sentinel2")
 MAX_RASTER_BODY_BYTES = 128 * 1024 * 1024
+# A machine's track as a GPX or CSV file (api/routes/operations.py): 200,000 positions at ~60 bytes each.
+OPERATIONS_PATH = "/api/v1/operations"
+MAX_TRACK_BODY_BYTES = 16 * 1024 * 1024
 BODY_IDLE_TIMEOUT_S = 30.0
 HEAD_TIMEOUT_S = 30.0
 KEEP_ALIVE_S = 5
@@ -76,7 +79,8 @@ class BodyLimits:
         self.app = app
         self.max_body_bytes = max_body_bytes
         self.per_path = ({INGEST_PATH: MAX_INGEST_BODY_BYTES, IMAGE_INGEST_PATH: MAX_IMAGE_BODY_BYTES,
-                          **dict.fromkeys(RASTER_PATHS, MAX_RASTER_BODY_BYTES)} if per_path is None else per_path)
+                          **dict.fromkeys(RASTER_PATHS, MAX_RASTER_BODY_BYTES), OPERATIONS_PATH: MAX_TRACK_BODY_BYTES}
+                         if per_path is None else per_path)
         self.idle_timeout_s = idle_timeout_s
 
     async def __call__(self, scope: dict, receive: Any, send: Any) -> None:

@@ -2,7 +2,7 @@
 #
 #   source scripts/_setup.sh
 #   ensure_venv             # .venv with furrow installed (editable, with [dev])
-#   ensure_test_servers     # Debian packages: mosquitto, influxdb, postgresql, nodejs, npm, mbpoll
+#   ensure_test_servers     # Debian packages: mosquitto, influxdb, postgresql (+ PostGIS), nodejs, npm, mbpoll
 #   ensure_micropython      # npm install in tests/micropython
 #   ensure_micropython_unix # the MicroPython unix port, built once (tests/micropython_unix.py)
 #   ensure_dashboard        # npm install in cloud/dashboard (uPlot, the dashboard's charts)
@@ -46,6 +46,13 @@ ensure_test_servers() {
     have mosquitto || [ -x /usr/sbin/mosquitto ] || missing+=(mosquitto)
     have influxd || missing+=(influxdb)
     have pg_ctl || compgen -G "/usr/lib/postgresql/*/bin/postgres" >/dev/null || missing+=(postgresql)
+    # PostGIS for the cloud's spatial checks on PostgreSQL (cloud/fields/spatial.py): the package
+    # follows the server's major version (postgresql-15-postgis-3 on Debian 12)
+    if ! compgen -G "/usr/share/postgresql/*/extension/postgis.control" >/dev/null; then
+        local pg_major
+        pg_major="$(find /usr/lib/postgresql -mindepth 1 -maxdepth 1 -printf '%f\n' 2>/dev/null | sort -n | tail -1)"
+        missing+=("postgresql-${pg_major:-15}-postgis-3")
+    fi
     have node || missing+=(nodejs)
     have npm || missing+=(npm)
     have mbpoll || missing+=(mbpoll)  # a Modbus master no one here wrote (tests/test_hil_bench.py)

@@ -38,6 +38,7 @@ PROGRAMS = [
     ("gateway_images.py", ["--images", "3", "--nodes", "2", "--width", "320", "--height", "240"],
      {"gateway_images_s", "raw_images_s", "share"}),
     ("firmware_heap.py", ["--roles", "soil", "--cycles", "5"], {"rows", "cycles"}),  # builds the unix port once
+    ("worked_area.py", ["--hours", "0.1", "--field-ha", "2", "--repeat", "1"], {"worked_area_s", "raw_union_s"}),
 ]
 
 

@@ -108,6 +108,10 @@ EXPECTED: dict[tuple[str, str], set[Role]] = {
     ("GET", "/api/v1/zones/{zone_id}/fertility/applications"): READERS,
     ("POST", "/api/v1/zones/{zone_id}/fertility/harvests"): {A, AD},
     ("GET", "/api/v1/zones/{zone_id}/fertility/balance"): READERS,
+    ("POST", "/api/v1/operations"): {T, A, AD},
+    ("GET", "/api/v1/operations"): READERS,
+    ("GET", "/api/v1/operations/{op_id}"): READERS,
+    ("GET", "/api/v1/fields/{field_id}/progress"): READERS,
 }
 # A live stream would never end: these routes are walked with a query that closes it.
 QUERY = {("GET", "/api/v1/events"): "?max_events=1"}

@@ -121,6 +121,22 @@ def test_a_trap_photo_is_reviewed_over_its_outlines(farm, browser):
     page.context.close()
 
 
+@pytest.mark.parametrize(("locale", "words"), [("en-GB", "per trap per night (action threshold 1)"),
+                                               ("zh-CN", "每诱捕器每晚")])
+def test_the_overview_shows_pest_pressure_per_zone(farm, browser, locale, words):
+    """The farm overview's tile of zone z1 names its lured species and the catch against that species' own
+    action threshold, marked as over it."""
+    page = new_page(browser, locale=locale)
+    login_with_token(page, farm, "admin")
+    page.goto(f"{farm.url}/#/")
+    line = page.locator('[data-zone="z1"]').get_by_test_id("pest-pressure-helicoverpa-zea")
+    expect(line).to_have_attribute("data-above", "1")
+    expect(line).to_contain_text("Helicoverpa zea")
+    expect(line).to_contain_text(words)
+    assert page.errors == []
+    page.context.close()
+
+
 def test_every_shipped_stage_has_its_words_in_the_catalogues():
     """The zone page translates the shipped species' stage names: each has its text in both languages."""
     names = {s.name for sp in SHIPPED if sp.development for s in sp.development.stages}

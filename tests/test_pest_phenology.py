@@ -34,6 +34,40 @@ def test_every_shipped_group_names_its_source():
             assert g is None or len(g.source) > 20, (sp.key, group)
 
 
+def test_a_species_says_which_groups_it_lacks_and_reads_back():
+    """Groups no source gave are listed in `incomplete` (the API returns it); a species read back with it
+    validates again, so the agronomist can fill in the gaps by editing what the API gave her."""
+    acb = shipped("ostrinia-furnacalis")
+    assert acb.incomplete == ["thresholds", "development", "action", "window", "card"]
+    assert shipped("helicoverpa-armigera").incomplete == ["window", "generations"]
+    assert Species.model_validate(acb.model_dump(mode="json")) == acb
+
+
+def test_armigera_egg_to_adult_at_25_c_by_the_sources_thermal_constants():
+    """Jung et al. (2023): eggs, larvae and pupae take 43 + 287 + 191 = 521 °C·d above 10.7 °C; at a constant
+    25 °C that is 521 / 14.3 = 36.4 days, so the next flight comes on the 37th day from the biofix."""
+    sp = shipped("helicoverpa-armigera")
+    biofix = date(2026, 6, 1)
+    series = degree_days([(biofix + timedelta(days=k), 25.0, 25.0, Basis.OBSERVED) for k in range(60)],
+                         sp.thresholds.lower_c, sp.thresholds.upper_c, GddMethod.SINE)
+    cal = {s.name: s.day for s in stage_calendar(series, [(s.name, s.dd) for s in sp.development.stages], None)}
+    assert cal["egg hatch"] == biofix + timedelta(days=4 - 1)  # 43 / 14.3 = 3.007 days: on the 4th
+    assert cal["next flight"] == biofix + timedelta(days=37 - 1)
+
+
+def test_fall_armyworm_duration_model_of_he_et_al():
+    """He et al. (2019) predict a stage's duration as K / (T - C): egg to adult, 390.55 °C·d above 11.34 °C,
+    takes 390.55 / (25 - 11.34) = 28.6 days at 25 °C and 390.55 / (20 - 11.34) = 45.1 days at 20 °C; the
+    calendar from the shipped table reaches the next flight on the 29th and the 46th day."""
+    sp = shipped("spodoptera-frugiperda")
+    biofix = date(2026, 7, 1)
+    for temp, day in ((25.0, 29), (20.0, 46)):
+        series = degree_days([(biofix + timedelta(days=k), temp, temp, Basis.OBSERVED) for k in range(80)],
+                             sp.thresholds.lower_c, sp.thresholds.upper_c, GddMethod.SINE)
+        cal = {s.name: s.day for s in stage_calendar(series, [(s.name, s.dd) for s in sp.development.stages], None)}
+        assert cal["next flight"] == biofix + timedelta(days=day - 1), temp
+
+
 def test_a_value_without_its_source_is_refused():
     """A threshold given without a source is a validation error naming the field."""
     with pytest.raises(ValidationError, match="thresholds.source"):

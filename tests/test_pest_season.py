@@ -38,13 +38,13 @@ def test_weekly_pressure_sums_the_last_seven_days_per_trap_and_names_the_traps_o
 
 
 def test_a_species_without_stages_says_what_is_missing():
-    """Fall armyworm ships its threshold but no stage degree days and no biofix rule: the season gives no
-    stage dates and says 'development', 'biofix' and 'biofix date' are missing."""
+    """The Asian corn borer ships only its generations and biofix rule: the season gives no stage dates and
+    names the thresholds, stage degree days, action threshold, card size and biofix date as missing."""
     today = date(2026, 6, 20)
     weather = [(today - timedelta(days=k), 18.0, 30.0, Basis.OBSERVED) for k in range(30)]
-    season = species_season(shipped("spodoptera-frugiperda"), [Check("a", today, 3, 1.0)], weather, today)
-    assert season.stages == () and season.biofix is None
-    assert season.missing == ("development", "biofix", "biofix date")
+    season = species_season(shipped("ostrinia-furnacalis"), [Check("a", today, 3, 1.0)], weather, today)
+    assert season.stages == () and season.biofix is None and season.pressure is None
+    assert season.missing == ("thresholds", "development", "action", "card", "biofix date")
 
 
 def test_no_weather_since_the_biofix_is_said_not_guessed():

@@ -21,6 +21,7 @@ from ..gaps import GapStore
 from ..gateway_status import StatusBook
 from ..identity import CredentialStore
 from ..images import ImageService
+from ..machinery import OperationService
 from ..mqtt_worker import MqttWorker
 from ..node_routes import NodeRoutes
 from ..pests import PestService
@@ -59,6 +60,7 @@ class Services:
     vigour: VigourService | None = None  # set by open_services: canopy cover per zone
     pests: PestService | None = None  # set by open_services: traps, trap-photo counts, species seasons
     fertility: FertilityService | None = None  # set by open_services: soil tests and fertiliser advice
+    operations: OperationService | None = None  # set by open_services: field operations from machine tracks
 
 
 def get_services(request: Request) -> Services:
@@ -153,6 +155,7 @@ RegistryWriter = Annotated[Principal, allow(Permission.REGISTRY_WRITE)]
 CommandWriter = Annotated[Principal, allow(Permission.COMMAND_WRITE)]
 Planner = Annotated[Principal, allow(Permission.PLAN)]
 Reviewer = Annotated[Principal, allow(Permission.PEST_REVIEW)]
+OperationsWriter = Annotated[Principal, allow(Permission.OPERATIONS_WRITE)]
 Ingester = Annotated[Principal, allow(Permission.INGEST)]
 UserAdmin = Annotated[Principal, allow(Permission.USER_ADMIN)]
 CredentialsWriter = Annotated[Principal, allow(Permission.CREDENTIALS_WRITE)]

@@ -21,14 +21,16 @@ class Permission(StrEnum):
     AUDIT_READ = "audit_read"  # the audit log
     ALERT_ACK = "alert_ack"  # acknowledge an alert (a person has seen it)
     PEST_REVIEW = "pest_review"  # correct the insects counted on a trap photo
+    OPERATIONS_WRITE = "operations_write"  # record a machine's field operation from its track
     HEALTH = "health"  # is the service up (every role)
 
 
 GRANTS: dict[Role, frozenset[Permission]] = {
     Role.TECHNICIAN: frozenset({Permission.READ, Permission.REGISTRY_WRITE, Permission.CREDENTIALS_WRITE,
-                                Permission.ALERT_ACK, Permission.PEST_REVIEW, Permission.HEALTH}),
+                                Permission.ALERT_ACK, Permission.PEST_REVIEW, Permission.OPERATIONS_WRITE,
+                                Permission.HEALTH}),
     Role.AGRONOMIST: frozenset({Permission.READ, Permission.COMMAND_WRITE, Permission.PLAN, Permission.ALERT_ACK,
-                                Permission.PEST_REVIEW, Permission.HEALTH}),
+                                Permission.PEST_REVIEW, Permission.OPERATIONS_WRITE, Permission.HEALTH}),
     Role.GATEWAY: frozenset({Permission.INGEST, Permission.HEALTH}),
     Role.ADMIN: frozenset(Permission),
 }

@@ -141,7 +141,7 @@ def species_season(sp: Species, checks: Sequence[Check], weather: Sequence[tuple
     """The species' season (module docstring). `weather`: (day, tmin, tmax, basis) from some day on or
     before the biofix through the forecast, measured days first."""
     traps = tuple(sorted({c.trap for c in checks}))
-    missing = [g for g in ("thresholds", "development", "biofix") if getattr(sp, g) is None]
+    missing = [g for g in ("thresholds", "development", "biofix", "action", "card") if getattr(sp, g) is None]
     rule = "none" if sp.biofix is None else (
         f"first of {sp.biofix.checks} checks in a row catching at least {sp.biofix.min_catch:g} per trap"
         if sp.biofix.rule == "first-sustained-catch" else f"date {sp.biofix.date}")

@@ -71,9 +71,9 @@ def outside_share(zone: BaseGeometry, field: BaseGeometry) -> float:
     return zone.difference(field).area / zone.area
 
 
-def check_inside(zone: BaseGeometry, field: BaseGeometry, zone_id: str, field_id: str) -> None:
-    """ContractError naming the zone's boundary when more than INSIDE_TOLERANCE of it is outside its field's."""
-    share = outside_share(zone, field)
+def check_inside(share: float, zone_id: str, field_id: str) -> None:
+    """ContractError naming the zone's boundary when more than INSIDE_TOLERANCE of it (`share`, from
+    outside_share or the database's own sum) is outside its field's."""
     if share > INSIDE_TOLERANCE:
         raise ContractError("boundary", zone_id, f"{100 * share:.1f}% of zone {zone_id} lies outside field "
                             f"{field_id}'s boundary (at most {100 * INSIDE_TOLERANCE:g}% may)")

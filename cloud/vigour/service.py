@@ -21,10 +21,11 @@ from .._time import now_ms as _now_ms
 from ..db import Database, FieldRow, IndexStatsRow, ZoneRow
 from ..errors import Conflict, NotFound
 from ..events import EventBus
+from ..fields import spatial as _spatial  # a module import: fields.spatial imports vigour.boundaries
 from ..images.service import StoredImage
 from ..registry import Registry
 from ..storage import ReadingStore
-from .boundaries import area_ha, as_geojson, check_inside, outside_share, parse_boundary
+from .boundaries import INSIDE_TOLERANCE, as_geojson, check_inside, parse_boundary
 from .models import BoundaryOut, CoverOut, NdviOut
 from .photos import photo_cover
 from .rasters import ZoneNdvi, geotiff_ndvi, sentinel2_ndvi
@@ -38,8 +39,11 @@ class VigourService:
     """Canopy cover of the registry's zones: record (from a photo or a person) and read back."""
 
     def __init__(self, db: Database, registry: Registry, clock: Clock = _now_ms,
-                 events: EventBus | None = None, store: ReadingStore | None = None) -> None:
+                 events: EventBus | None = None, store: ReadingStore | None = None,
+                 spatial: _spatial.Spatial | None = None) -> None:
         self._db = db
+        # PostGIS where the database has it (fields/spatial.py), shapely otherwise
+        self.spatial: _spatial.Spatial = spatial or _spatial.ShapelySpatial()
         self._registry = registry
         self._store = store
         self.clock = clock
@@ -93,19 +97,23 @@ class VigourService:
         """Set a field's or zone's boundary (boundaries.py). A zone's must lie inside its field's (when the
         field has one); a field's must still hold each of its zones' (else Conflict naming the zone)."""
         geom = parse_boundary(geojson)
-        stored, area = as_geojson(geom), round(area_ha(geom), 4)
+        stored = as_geojson(geom)
+        spatial = self.spatial
 
         def update(session: Session) -> BoundaryOut:
             row = session.get(ZoneRow if kind == "zone" else FieldRow, key)
             if row is None:
                 raise NotFound(kind, key, f"no {kind} with this id in the registry")
+            area = round(spatial.area_ha(session, geom), 4)
             if kind == "zone":
                 field = session.get(FieldRow, row.field_id)
                 if field is not None and field.boundary:
-                    check_inside(geom, parse_boundary(field.boundary), key, field.id)
+                    share = spatial.outside_share(session, geom, parse_boundary(field.boundary))
+                    check_inside(share, key, field.id)
             else:
                 for zone in session.scalars(select(ZoneRow).where(ZoneRow.field_id == key)):
-                    if zone.boundary and outside_share(parse_boundary(zone.boundary), geom) > 0.005:
+                    if zone.boundary and spatial.outside_share(session, parse_boundary(zone.boundary),
+                                                               geom) > INSIDE_TOLERANCE:
                         raise Conflict("boundary", key, f"zone {zone.id}'s boundary would lie outside the field's: "
                                        "change the zone's first")
             row.boundary, row.boundary_area_ha = stored, area

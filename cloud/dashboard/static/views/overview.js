@@ -1,10 +1,11 @@
 // Farm overview: every zone coloured by water status (on a map where the nodes have
-// positions, as a list always), and the active alerts.
+// positions, as a list always), its pest pressure (each lured species' catch against its own
+// action threshold, GET /zones/{zone}/pests), and the active alerts.
 
 import { api, optional } from "../api.js";
 import { card, h, notice } from "../dom.js";
 import { ago, num } from "../fmt.js";
-import { t, tr } from "../i18n.js";
+import { number, t, tr } from "../i18n.js";
 import { status } from "../water.js";
 import { alertList } from "./alerts.js";
 
@@ -62,6 +63,7 @@ export async function render(root, ctx) {
       summaries[z.id] = null;
     }
   }));
+  const pests = await pestPressure(zones);
   const fieldName = Object.fromEntries(fields.map((f) => [f.id, f.name]));
   if (!zones.length) root.append(notice(t("overview.no-zones")));
   const m = map(zones, nodes, summaries);
@@ -73,7 +75,8 @@ export async function render(root, ctx) {
       h("span", { class: "muted small" }, `${fieldName[z.field_id] || z.field_id} · ${tr("crop", z.crop)}`),
       h("span", { class: "ws-label" }, ws.label),
       h("span", { class: "small" }, s?.depletion_mm != null ? t("overview.depletion", { depletion: num(s.depletion_mm), taw: num(s.total_available_water_mm) }) : ""),
-      h("span", { class: "small muted" }, s?.probes?.length ? t("overview.probes-heard", { ago: ago(Math.min(...s.probes.map((p) => p.ts_ms))) }) : ""));
+      h("span", { class: "small muted" }, s?.probes?.length ? t("overview.probes-heard", { ago: ago(Math.min(...s.probes.map((p) => p.ts_ms))) }) : ""),
+      ...pests[z.id]);
   }));
   const legend = h("p", { class: "legend small" }, ["ok", "watch", "refill", "stress", "unknown"].map((k) =>
     h("span", { class: `swatch ws-${k}` }, t(`overview.legend.${k}`))));
@@ -92,4 +95,32 @@ async function alertsCard(ctx) {
   const c = card(t("overview.active-alerts"), body, h("a", { href: "#/alerts" }, t("overview.all-alerts")));
   c.dataset.card = "alerts";
   return c;
+}
+
+// Per zone, one line per lured species with an action threshold: its catch against the threshold,
+// marked when at or over it. A zone whose seasons cannot be read shows none (its page says why).
+async function pestPressure(zones) {
+  let names = {};
+  try {
+    names = Object.fromEntries((await api("/pests/species")).map((s) => [s.key, s.name]));
+  } catch {
+    return Object.fromEntries(zones.map((z) => [z.id, []]));
+  }
+  const out = {};
+  await Promise.all(zones.map(async (z) => {
+    let seasons = [];
+    try {
+      seasons = await api(`/zones/${encodeURIComponent(z.id)}/pests`);
+    } catch {
+      seasons = [];
+    }
+    out[z.id] = seasons.filter((s) => s.pressure).map((s) => {
+      const p = s.pressure;
+      return h("span", { class: `small pest-line${p.above ? " over" : ""}`, "data-testid": `pest-pressure-${s.species}`,
+        "data-above": p.above ? "1" : "0" },
+        h("em", {}, names[s.species] || s.species), " ",
+        t(`overview.pest-${p.per}`, { value: number(p.value, 1), threshold: number(p.threshold), trend: tr("trend", p.trend) }));
+    });
+  }));
+  return out;
 }

@@ -1,0 +1,10 @@
+"""Machinery and field operations (issue 20).
+
+* `coverage`: worked area from a track and a working width (pure: swaths, covered, overlap, skipped)
+* `tracks`: tracks from GPX and CSV files
+* `models`: what the routes take and give; `service`: OperationService, record, list, progress
+"""
+
+from .service import OperationService
+
+__all__ = ["OperationService"]

@@ -1,0 +1,92 @@
+"""What the field-operation routes take and give."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from .tracks import MAX_FIXES
+
+
+class OperationKind(StrEnum):
+    """The operations whose progress a farm follows field by field (issue 20)."""
+
+    TILLAGE = "tillage"
+    SOWING = "sowing"
+    SPRAYING = "spraying"
+    FERTILISING = "fertilising"
+    HARVEST = "harvest"
+
+
+class OperationIn(BaseModel):
+    """A machine's work on a field: who and what, and its track as the file the farm has (GPX, CSV, GeoJSON)."""
+
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{
+        "field": "f1", "kind": "sowing", "machine": "tractor-2", "implement": "drill-6m", "width_m": 6.0,
+        "operator": "Li Wei", "product": "maize DK 159", "rate": 75000, "rate_unit": "seeds/ha",
+        "track_format": "csv", "track": "time,lat,lon,implement\n2026-04-20T06:00:00Z,36.0001,115.2001,down\n..."}]})
+
+    field: str = Field(min_length=1, max_length=32, description="the registry's field, which needs a boundary")
+    kind: OperationKind
+    machine: str = Field(min_length=1, max_length=64)
+    implement: str = Field(min_length=1, max_length=64)
+    width_m: float = Field(gt=0, le=60, description="the implement's working width, m")
+    operator: str | None = Field(default=None, max_length=80)
+    product: str | None = Field(default=None, max_length=120, description="seed, chemical or fertiliser")
+    rate: float | None = Field(default=None, ge=0, description="the product's rate, in rate_unit")
+    rate_unit: str | None = Field(default=None, max_length=16, description="kg/ha, L/ha, seeds/ha ...")
+    track_format: Literal["gpx", "csv", "geojson"]
+    track: str = Field(min_length=1, description=f"the track file's text, at most {MAX_FIXES:,} positions "
+                       "(docs/machinery.md: the columns a CSV needs)")
+
+
+class OperationOut(BaseModel):
+    """An operation as stored, with the worked area of its track (docs/machinery.md says how it is found)."""
+
+    model_config = ConfigDict(from_attributes=True)
+
+    id: int
+    field_id: str
+    kind: OperationKind
+    machine: str
+    implement: str
+    width_m: float
+    operator: str | None
+    product: str | None
+    rate: float | None
+    rate_unit: str | None
+    started_ms: int
+    ended_ms: int
+    fixes: int
+    covered_ha: float = Field(description="union of the swaths inside the field")
+    gross_ha: float = Field(description="the swaths' areas inside the field, summed")
+    overlap_ha: float = Field(description="gross - covered: ground worked again")
+    skipped_ha: float = Field(description="strips missed between swaths (narrower than two widths)")
+    field_ha: float
+    covered_pct: float
+    work_s: float = Field(description="time with the implement down")
+    work_distance_m: float
+    speed_kmh: float | None = Field(description="mean speed at work")
+    by: str
+    created_ms: int
+    covered: dict | None = Field(default=None, description="the covered ground (GeoJSON, WGS 84), on GET of one")
+
+
+class KindProgress(BaseModel):
+    """How much of a field one kind of operation has worked, all its operations together."""
+
+    kind: OperationKind
+    covered_ha: float
+    covered_pct: float
+    operations: int
+    last_ms: int = Field(description="when the latest of them ended")
+
+
+class FieldProgress(BaseModel):
+    """A field's progress per operation kind (kinds with no operation are left out)."""
+
+    field_id: str
+    field_ha: float
+    kinds: list[KindProgress]

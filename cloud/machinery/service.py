@@ -1,0 +1,163 @@
+"""Field operations in the service: record a machine's work from its track, list it, a field's progress.
+
+An operation's worked area is computed once, when it is recorded, from its track and the field's
+boundary at that moment (coverage.py), and stored with it; a field's progress per operation kind is
+the union of those covered polygons over the field's current boundary, measured geodesically.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+
+import shapely
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from furrow.edge.errors import ContractError
+
+from .._time import Clock
+from .._time import now_ms as _now_ms
+from ..db import Database, FieldRow, OperationRow
+from ..errors import Conflict, NotFound
+from ..events import EventBus
+from ..vigour.boundaries import area_ha, as_geojson, parse_boundary
+from .coverage import Coverage, Fix, worked_area
+from .models import FieldProgress, KindProgress, OperationIn, OperationKind, OperationOut
+from .tracks import read_track
+
+
+def _out(row: OperationRow, with_covered: bool = False) -> OperationOut:
+    pct = 100 * row.covered_ha / row.field_ha if row.field_ha else 0.0
+    speed = 3.6 * row.work_distance_m / row.work_s if row.work_s > 0 else None
+    out = OperationOut.model_validate({**{c: getattr(row, c) for c in OperationOut.model_fields
+                                          if c not in ("covered_pct", "speed_kmh", "covered")},
+                                       "covered_pct": round(pct, 3), "speed_kmh": speed})
+    if with_covered:
+        out.covered = row.covered
+    return out
+
+
+def _ref(body: OperationIn) -> str:
+    """The same work (field, kind, machine, implement, width) on the same track is one operation."""
+    key = "\n".join([body.field, body.kind, body.machine, body.implement, repr(body.width_m), body.track])
+    return "track:" + hashlib.sha256(key.encode()).hexdigest()[:40]
+
+
+def _field(session: Session, field_id: str) -> FieldRow:
+    field = session.get(FieldRow, field_id)
+    if field is None:
+        raise NotFound("field", field_id, "no field with this id in the registry")
+    if not field.boundary:
+        raise Conflict("field", field_id, "has no boundary: PUT /api/v1/registry/fields/{field}/boundary first "
+                       "(or import it: furrow fields boundaries FILE)")
+    return field
+
+
+class OperationService:
+    """Field operations: record from a track, read back, progress per field."""
+
+    def __init__(self, db: Database, clock: Clock = _now_ms, events: EventBus | None = None) -> None:
+        self._db = db
+        self.clock = clock
+        self.events = events
+
+    async def record(self, body: OperationIn, by: str) -> tuple[OperationOut, bool]:
+        """Compute the operation's worked area from its track and store it once (the same track of the same
+        work again returns the stored one, False). NotFound for an unknown field, Conflict for a field without
+        a boundary, ContractError naming what is wrong with the track."""
+        boundary = await self._db.run(lambda s: _field(s, body.field).boundary)
+
+        def compute() -> tuple[list[Fix], Coverage]:  # a day's track is seconds of work: off the event loop
+            fixes = read_track(body.track_format, body.track)
+            return fixes, worked_area(fixes, body.width_m, parse_boundary(boundary))
+
+        fixes, coverage = await asyncio.to_thread(compute)
+        ref = _ref(body)
+
+        def store(session: Session) -> tuple[OperationOut, bool]:
+            existing = session.scalars(select(OperationRow).where(OperationRow.ref == ref)).first()
+            if existing is not None:
+                return _out(existing), False
+            row = OperationRow(**_row_values(body, fixes, coverage), ref=ref, by=by[:80], created_ms=self.clock())
+            session.add(row)
+            session.flush()
+            return _out(row), True
+
+        out, new = await self._db.run(store)
+        if new and self.events is not None:
+            self.events.publish("operation", out.model_dump(mode="json"))
+        return out, new
+
+    async def get(self, op_id: int) -> OperationOut:
+        """One operation with its covered ground (NotFound otherwise)."""
+
+        def get(session: Session) -> OperationOut:
+            row = session.get(OperationRow, op_id)
+            if row is None:
+                raise NotFound("operation", op_id, "no operation with this id")
+            return _out(row, with_covered=True)
+
+        return await self._db.run(get)
+
+    async def list(self, field_id: str | None = None, kind: OperationKind | None = None) -> list[OperationOut]:
+        """Operations, newest first, of one field and kind when given."""
+
+        def list_(session: Session) -> list[OperationOut]:
+            q = select(OperationRow).order_by(OperationRow.started_ms.desc(), OperationRow.id.desc())
+            if field_id is not None:
+                q = q.where(OperationRow.field_id == field_id)
+            if kind is not None:
+                q = q.where(OperationRow.kind == kind.value)
+            return [_out(r) for r in session.scalars(q)]
+
+        return await self._db.run(list_)
+
+    async def progress(self, field_id: str) -> FieldProgress:
+        """The share of the field each operation kind has worked: the union of its operations' covered
+        ground over the field's boundary, on the ellipsoid (NotFound, or Conflict without a boundary)."""
+
+        def load(session: Session) -> tuple[dict, list[tuple[str, dict, int]]]:
+            field = _field(session, field_id)
+            rows = session.execute(select(OperationRow.kind, OperationRow.covered, OperationRow.ended_ms)
+                                   .where(OperationRow.field_id == field_id)).all()
+            return field.boundary, [tuple(r) for r in rows]
+
+        boundary, rows = await self._db.run(load)
+        field = parse_boundary(boundary)
+        field_ha = area_ha(field)
+        kinds: list[KindProgress] = []
+        for kind in OperationKind:
+            mine = [(parse_covered(c), ended) for k, c, ended in rows if k == kind.value]
+            if not mine:
+                continue
+            union = shapely.union_all([g for g, _ in mine]).intersection(field)
+            covered = area_ha(union) if not union.is_empty else 0.0
+            kinds.append(KindProgress(kind=kind, covered_ha=round(covered, 4),
+                                      covered_pct=round(100 * covered / field_ha, 3), operations=len(mine),
+                                      last_ms=max(e for _, e in mine)))
+        return FieldProgress(field_id=field_id, field_ha=round(field_ha, 4), kinds=kinds)
+
+
+def parse_covered(geojson: dict) -> shapely.Geometry:
+    """A stored covered polygon (possibly empty) as a shapely geometry."""
+    if not geojson.get("coordinates"):
+        return shapely.Polygon()
+    return shapely.geometry.shape(geojson)
+
+
+def _row_values(body: OperationIn, fixes: list[Fix], c: Coverage) -> dict:
+    if c.passes == 0:
+        raise ContractError("track", len(fixes), "has no stretch with the implement down: nothing was worked")
+    if c.covered_ha == 0:
+        raise ContractError("field", body.field, "the track's swaths do not reach this field's boundary: "
+                            "is it the right field?")
+    return {"field_id": body.field, "kind": body.kind.value, "machine": body.machine, "implement": body.implement,
+            "width_m": body.width_m, "operator": body.operator, "product": body.product, "rate": body.rate,
+            "rate_unit": body.rate_unit, "started_ms": fixes[0].t_ms, "ended_ms": fixes[-1].t_ms,
+            "fixes": len(fixes), "covered_ha": round(c.covered_ha, 6), "gross_ha": round(c.gross_ha, 6),
+            "overlap_ha": round(c.overlap_ha, 6), "skipped_ha": round(c.skipped_ha, 6),
+            "field_ha": round(c.field_ha, 6), "work_s": c.work_s, "work_distance_m": round(c.work_distance_m, 2),
+            "covered": as_geojson(c.covered) if not c.covered.is_empty else {"type": "MultiPolygon",
+                                                                              "coordinates": []},
+            "track": [[f.t_ms, f.lon, f.lat, int(f.down)] for f in fixes]}
