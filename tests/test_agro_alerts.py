@@ -143,3 +143,13 @@ def test_readings_a_gateway_did_not_forward_raise_an_alert_louder_as_they_grow()
     (many,) = alert({"quota": 1200})
     assert many.severity is Severity.CRITICAL
     assert alert({}) == []
+
+
+def test_photos_a_gateway_dropped_raise_their_own_alert_not_a_readings_one():
+    """A camera's photos the gateway's image store dropped (image_quota gaps) are said as photos, in their own alert;
+    they count in no readings-dropped alert."""
+    state = FarmState(now=NOW, nodes=[NodeSnapshot("cam-1", last_seen=NOW, dropped={"image_quota": 3})])
+    alerts = list(evaluate_alerts(state))
+    assert [a.kind for a in alerts] == [AlertKind.IMAGES_DROPPED]
+    assert alerts[0].message == "cam-1: 3 photos dropped by the gateway in 24 h (its image store was full)"
+    assert alerts[0].evidence == {"image_quota": 3} and alerts[0].severity is Severity.WARNING
