@@ -9,6 +9,7 @@ so a valve closes when the firmware closes it, not at the next hour. Each step:
     fleet.step(t)              what the gateway relayed is delivered; cores ticked when their report is
                                due, controllers also while they hold a command (a board sleeps between
                                deadlines)
+    photos -> runtime          a camera ticked sends its photos' chunks to the gateway's image store
     uplinks, acks -> runtime   wire bytes into the gateway; acks up through the relay to the cloud
     on the hour                the gateway's own jobs (acks up, its kept plan); every `forward_every_h` it
                                forwards its buffer and the cloud's jobs run (expiry, what waited,
@@ -33,6 +34,7 @@ from typing import Any
 from furrow.cloud.alerts.models import AlertState
 from furrow.edge import commands as contract
 from furrow.firmware.weather_node import RAIN_MM_PER_TIP
+from furrow.hil.camera_link import deliver_photos
 from furrow.hil.clock import DAY_S, HOUR_S, SimClock
 from furrow.hil.farm import Farm
 from furrow.hil.fleet import Fleet
@@ -143,14 +145,15 @@ class Run:
         return nxt
 
     def _due(self, t: float, on_hour: bool, handed: set[str]) -> list[str]:
-        """Nodes to tick now: a node whose report falls due (its grid starts at its first tick),
+        """Nodes to tick now: a node whose report falls due (its grid starts at the first hour, `offset_s` later),
         a controller with a command in hand or given one now. The others sleep, as a board's
         loop sleeps until its next deadline; pulses wait for the node's next tick."""
         busy = self.agenda.busy() | handed
         due = []
         for node_id, spec in self.fleet.specs.items():
-            if on_hour and t + 1e-6 >= self._next_due.get(node_id, t):
-                self._next_due[node_id] = self._next_due.get(node_id, t) + spec.interval_s
+            grid = self._next_due.setdefault(node_id, t + spec.offset_s) if on_hour else None
+            if grid is not None and t + 1e-6 >= grid:
+                self._next_due[node_id] = grid + spec.interval_s
                 due.append(node_id)
             elif node_id in busy:
                 due.append(node_id)
@@ -170,6 +173,8 @@ class Run:
             self.ledger.uplink(up)
             self.reports += 1
             self.runtime.receive(data)
+        for node_id in out.cameras:
+            deliver_photos(self.fleet.cores[node_id], self.runtime.receive_chunk, now_ms)  # type: ignore[attr-defined]
         for ack in out.acks:
             self.agenda.heard(ack)
         await self.runtime.node_acks(out.acks)

@@ -191,3 +191,13 @@ def test_an_irrigated_wet_zone_has_no_drought_and_a_dry_rainfed_one_does_by_grad
                          "in the root zone")
     assert (a.i18n.key, a.i18n.params["grade"].key) == ("alert.drought", "drought-grade.moderate")
     assert a.evidence == {"r_pct": 45.0, "grade": "moderate", "source": "GB/T 32136-2015, 5.2 table 2"}
+
+
+def test_photos_a_gateway_dropped_raise_their_own_alert_not_a_readings_one():
+    """A camera's photos the gateway's image store dropped (image_quota gaps) are said as photos, in their own alert;
+    they count in no readings-dropped alert."""
+    state = FarmState(now=NOW, nodes=[NodeSnapshot("cam-1", last_seen=NOW, dropped={"image_quota": 3})])
+    alerts = list(evaluate_alerts(state))
+    assert [a.kind for a in alerts] == [AlertKind.IMAGES_DROPPED]
+    assert alerts[0].message == "cam-1: 3 photos dropped by the gateway in 24 h (its image store was full)"
+    assert alerts[0].evidence == {"image_quota": 3} and alerts[0].severity is Severity.WARNING

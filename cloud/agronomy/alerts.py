@@ -15,6 +15,8 @@ from datetime import datetime, timedelta
 from enum import IntEnum, StrEnum
 from typing import NamedTuple
 
+from furrow.edge.batch import GAP_IMAGE_QUOTA
+
 from .messages import Message, Texts
 
 # The English of every alert message; the dashboard's catalogues translate the same keys.
@@ -38,6 +40,7 @@ TEXT = Texts({
     "alert.battery-low": "{node} battery {battery_v:.2f} V",
     "alert.readings-dropped": "{node}: {count} readings not stored in 24 h (buffer full {quota}, over budget "
                               "{flood}, quarantined {quarantine})",
+    "alert.images-dropped": "{node}: {count} photos dropped by the gateway in 24 h (its image store was full)",
     "alert.sensor-fault": "{node} sensor {sensor} reports {fault}",
     "alert.sensor-stuck": "{node} sensor {sensor} has read {value:g} {unit} for longer than a working sensor "
                           "does: stuck",
@@ -86,6 +89,7 @@ class AlertKind(StrEnum):
     BUDGET = "budget-nearly-spent"
     DROUGHT = "drought"
     READINGS_DROPPED = "readings-dropped"
+    IMAGES_DROPPED = "images-dropped"
 
 
 @dataclass(frozen=True)
@@ -348,13 +352,17 @@ def _rules(s: FarmState) -> Iterator[Alert]:
                          TEXT("alert.sensor-stuck", node=n.node, sensor=f.sensor, value=f.value, unit=f.unit) if stuck
                          else TEXT("alert.sensor-fault", node=n.node, sensor=f.sensor, fault=f.fault), now,
                          fault=f.fault, **({"value": f.value, "unit": f.unit} if stuck else {}))
-        dropped = sum(n.dropped.values())
+        readings = {r: c for r, c in n.dropped.items() if r != GAP_IMAGE_QUOTA}
+        dropped = sum(readings.values())
         if dropped:  # every reading a gateway did not forward is said, and more is said louder
             yield _raise(AlertKind.READINGS_DROPPED, n.node,
                          Severity.CRITICAL if dropped >= t.dropped_critical else Severity.WARNING,
                          TEXT("alert.readings-dropped", node=n.node, count=dropped,
-                              **{r: n.dropped.get(r, 0) for r in ("quota", "flood", "quarantine")}), now,
-                         **n.dropped)
+                              **{r: readings.get(r, 0) for r in ("quota", "flood", "quarantine")}), now,
+                         **readings)
+        if photos := n.dropped.get(GAP_IMAGE_QUOTA, 0):  # a photo lost is a day of the canopy's record
+            yield _raise(AlertKind.IMAGES_DROPPED, n.node, Severity.WARNING,
+                         TEXT("alert.images-dropped", node=n.node, count=photos), now, image_quota=photos)
     for v in s.valves:
         subject = f"{v.node}/valve {v.valve}"
         if v.open and v.flow_l_min is not None and v.flow_l_min < t.no_flow_fraction * v.expected_flow_l_min:

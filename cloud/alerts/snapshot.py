@@ -59,6 +59,9 @@ class SnapshotOptions:
     """What the registry does not hold, from Settings."""
 
     report_interval_s: float = 300.0
+    camera_interval_s: float = 86_400.0
+    """A camera is heard through its photos, a few a day at most (the firmware's default is one every 3 h, the
+    demo's one a day at noon): it counts as silent after `offline_intervals` of these, not of the reports'."""
     trap_threshold_per_week: float | None = None
     thresholds: Thresholds = field(default_factory=Thresholds)
 
@@ -107,12 +110,19 @@ def _sensor(r: Reading) -> str:
     return r.measurement if where is None else f"{r.measurement}@{where}"
 
 
+NEEDS_DAYLIGHT = frozenset({"red_refl", "nir_refl", "ndvi"})
+"""Measurements of a reflectance pair, which says "not_ready" while the sky is too dark for a ratio
+(firmware/drivers/reflectance.py): every night, on a sound sensor."""
+
+
 def sensor_faults(latest: list[Reading]) -> tuple[SensorFault, ...]:
     """Each sensor whose newest reading is a fault, or a value flagged suspect (with its unit). A
     flag names the sensor ("stuck:vwc_pct@30"); an older gateway's names only the measurement
     ("stuck:vwc_pct") and then holds for each of its sensors."""
     out = set()
     for r in latest:
+        if r.fault == "not_ready" and r.measurement in NEEDS_DAYLIGHT:
+            continue  # a reflectance pair in the dark: the night, not a fault
         if r.fault:
             out.add(SensorFault(_sensor(r), r.fault))
             continue
@@ -247,7 +257,8 @@ async def farm_snapshot(registry: Registry, routes: NodeRoutes, store: ReadingSt
     for node_id in sorted(set(node_place) | set(dropped)):
         route = heard.get(node_id)
         node_snaps.append(NodeSnapshot(
-            node=node_id, report_interval_s=options.report_interval_s,
+            node=node_id,
+            report_interval_s=options.camera_interval_s if role.get(node_id) == "camera" else options.report_interval_s,
             last_seen=None if route is None else datetime.fromtimestamp(route.last_seen_ms / 1000, UTC),
             battery_v=None if route is None else route.bat_v,
             faults=sensor_faults(await latest.latest(node_id)) if route is not None else (),
