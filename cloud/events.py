@@ -59,6 +59,12 @@ class Event:
     seq: int = 0  # its number among that origin's events, from 1
 
 
+def _weight(event: Event) -> int:
+    """What an event costs the history: one, and one per node report it holds ("reading")."""
+    nodes = event.data.get("nodes")
+    return 1 + (len(nodes) if isinstance(nodes, list) else 0)
+
+
 @dataclass
 class Subscription:
     queue: asyncio.Queue[Event]
@@ -78,13 +84,15 @@ class Resume:
 @dataclass
 class EventBus:
     queue_size: int = 1000
-    history_size: int = 2000  # events kept for clients that come back (about a minute of a busy farm)
+    history_size: int = 2000  # events kept for clients that come back
+    history_nodes: int = 20_000  # and node reports in them: 1.4 kB each in memory, so at most about 28 MB
     relay: Callable[[Event], None] | None = None  # to the other instances (cloud/cluster/)
     origin: str = field(default_factory=lambda: uuid.uuid4().hex[:12])
     _subs: dict[int, Subscription] = field(default_factory=dict)
     _history: deque[Event] = field(default_factory=deque)
     _newest: OrderedDict[str, int] = field(default_factory=OrderedDict)  # origin -> newest seq heard
     _held_from: dict[str, int] = field(default_factory=dict)  # origin -> seq from which all are in the history
+    _history_weight: int = 0
 
     def __post_init__(self) -> None:
         self._newest[self.origin] = 0
@@ -159,11 +167,13 @@ class EventBus:
             self._held_from.pop(gone, None)
 
     def _record(self, event: Event) -> None:
-        if len(self._history) >= self.history_size:
+        self._history.append(event)
+        self._history_weight += _weight(event)
+        while len(self._history) > self.history_size or self._history_weight > self.history_nodes:
             old = self._history.popleft()
+            self._history_weight -= _weight(old)
             if old.origin in self._held_from:
                 self._held_from[old.origin] = max(self._held_from[old.origin], old.seq + 1)
-        self._history.append(event)
         self._newest[event.origin] = event.seq
         self._newest.move_to_end(event.origin)
         self._held_from.setdefault(event.origin, event.seq)
