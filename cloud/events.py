@@ -67,8 +67,28 @@ def _weight(event: Event) -> int:
 
 @dataclass
 class Subscription:
+    """One subscriber's events, waiting for it: at most the queue's size and `nodes_max` node
+    reports (a reader stuck on a slow link must not hold hundreds of megabytes); past either
+    the oldest go, counted in `dropped`."""
+
     queue: asyncio.Queue[Event]
+    nodes_max: int = 20_000
     dropped: int = 0
+    weight: int = 0  # of the events waiting
+
+    def put(self, event: Event) -> None:
+        weight = _weight(event)
+        while not self.queue.empty() and (self.queue.full() or self.weight + weight > self.nodes_max):
+            self.weight -= _weight(self.queue.get_nowait())
+            self.dropped += 1
+        self.queue.put_nowait(event)
+        self.weight += weight
+
+    async def get(self) -> Event:
+        """The oldest waiting event (waits for one)."""
+        event = await self.queue.get()
+        self.weight -= _weight(event)
+        return event
 
 
 @dataclass(frozen=True)
@@ -180,14 +200,11 @@ class EventBus:
 
     def _deliver(self, event: Event) -> None:
         for sub in self._subs.values():
-            if sub.queue.full():
-                sub.queue.get_nowait()
-                sub.dropped += 1
-            sub.queue.put_nowait(event)
+            sub.put(event)
 
     @contextlib.asynccontextmanager
     async def subscribe(self) -> AsyncIterator[Subscription]:
-        sub = Subscription(asyncio.Queue(self.queue_size))
+        sub = Subscription(asyncio.Queue(self.queue_size), self.history_nodes)
         key = id(sub)
         self._subs[key] = sub
         try:

@@ -30,7 +30,7 @@ from __future__ import annotations
 import hashlib
 import sqlite3
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -207,12 +207,13 @@ class ImageStore:
 
     # -- images out --------------------------------------------------------------------
 
-    def next_image(self) -> ReadyImage | None:
-        """The oldest complete image, or None."""
+    def next_image(self, skip: Collection[tuple[str, int]] = ()) -> ReadyImage | None:
+        """The oldest complete image but those in `skip` ((node, seq): already on their way), or None."""
         with self._lock:
-            row = self._db.execute(
+            rows = self._db.execute(
                 "SELECT node, seq, kind, format, ts_ms, rx_ms, size, sha256, data FROM images WHERE state = ? "
-                "ORDER BY rx_ms, node, seq LIMIT 1", (COMPLETE,)).fetchone()
+                "ORDER BY rx_ms, node, seq LIMIT ?", (COMPLETE, len(skip) + 1))
+            row = next((r for r in rows if (r[0], r[1]) not in skip), None)
         if row is None:
             return None
         node, seq, kind, fmt, ts_ms, rx_ms, size, sha, data = row

@@ -76,6 +76,16 @@ def test_the_history_is_bounded_by_the_node_reports_it_holds():
     assert resume.complete and len(resume.missed) == 2
 
 
+async def test_a_subscriber_that_does_not_read_holds_a_bounded_number_of_node_reports():
+    """A stuck reader's queue drops its oldest events past `nodes_max` node reports, counted, not without bound."""
+    bus = EventBus(history_nodes=10)
+    async with bus.subscribe() as sub:
+        for seq in range(3):
+            bus.publish("reading", {"nodes": [{"node": f"soil-{n}", "seq": seq} for n in range(4)]})
+        assert sub.dropped == 1 and sub.weight == 10 and sub.queue.qsize() == 2
+        assert (await sub.get()).seq == 2 and sub.weight == 5
+
+
 def test_events_of_another_instance_are_numbered_and_a_gap_in_them_is_reported():
     """Relayed events keep their origin's number: a duplicate is dropped, a gap makes subscribers lagged."""
     bus = EventBus()
