@@ -109,7 +109,7 @@ async def open_services(settings: Settings, clock: Clock = now_ms) -> Services:
         except StorageError as e:  # it may come up later: images wait for it then
             log.warning("could not reach the images bucket: %s", e)
     services.images = ImageService(db, objects, events=events, clock=clock,
-                                   retention_days=settings.images_retention_days)
+                                   retention_days=settings.images_retention_days, routes=routes)
     services.vigour = VigourService(db, registry, clock=clock, events=events, store=store,
                                     spatial=await asyncio.to_thread(spatial_for, db))
     services.images.subscribe("canopy", services.vigour.on_canopy_photo)  # canopy cover per canopy photo

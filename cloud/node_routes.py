@@ -78,21 +78,22 @@ class NodeRoutes:
         rows = [_row(node, site, gateway, ms, health.get(node)) for node, ms in sorted(seen_ms.items())]
 
         def upsert(session: Session) -> None:
-            # One INSERT ... ON CONFLICT DO UPDATE for the whole batch (two when some nodes come
-            # without health), the newest sighting winning in its WHERE: the ORM's SELECT and one
-            # UPDATE per node took a third of the worker's time (docs/performance.md). Concurrent
-            # workers need no retry either.
+            # One INSERT ... ON CONFLICT DO UPDATE executed for all the batch's nodes (per kind:
+            # with health or without), the newest sighting winning in its WHERE, through
+            # SQLAlchemy Core: the ORM's SELECT and UPDATE per node took a third of the worker's
+            # time (docs/performance.md). Concurrent workers need no retry either.
             insert = postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
+            table = NodeRoute.__table__
             for with_health in (True, False):
                 chosen = [r for r in rows if (r["node"] in health) == with_health]
                 if not chosen:
                     continue
-                stmt = insert(NodeRoute)
+                stmt = insert(table)
                 columns = ("site", "gateway", "last_seen_ms") + (_HEALTH if with_health else ())
-                session.execute(stmt.on_conflict_do_update(
-                    index_elements=[NodeRoute.node],
+                session.connection().execute(stmt.on_conflict_do_update(
+                    index_elements=[table.c.node],
                     set_={c: getattr(stmt.excluded, c) for c in columns},
-                    where=stmt.excluded.last_seen_ms >= NodeRoute.last_seen_ms,
+                    where=stmt.excluded.last_seen_ms >= table.c.last_seen_ms,
                 ), chosen)
 
         await self._db.run(upsert)

@@ -8,14 +8,23 @@ encoding, acknowledgements) and what a command message does. The board's
 ``Link`` keeps the connection to the farm broker:
 
 * every failure to connect (Wi-Fi or DNS down, refused, a broker refusing the
-  login, a short or garbled CONNACK) is retried with a capped, jittered
-  backoff; the core goes on ticking meanwhile, so valves stay safe and
-  reports wait in the ring;
+  login, a short or garbled CONNACK, no answer) is retried with a capped,
+  jittered backoff; the core goes on ticking meanwhile, so valves stay safe
+  and reports wait in the ring;
+* no read waits longer than ``LINK_TIMEOUT_S``, a connect attempt included:
+  umqtt's ``wait_msg`` sets its socket blocking, which on a board means
+  waiting for ever, so a link that goes silent (no reset, no close: an access
+  point rebooting) would hang the loop, valve checks and all, waiting for a
+  PUBACK. The socket is wrapped (``BoundedSocket``) so that "blocking" means
+  "for at most LINK_TIMEOUT_S"; a read that times out is a lost link, and
+  the loop connects again after the backoff;
 * a message leaves the ring only after its PUBACK, oldest first, so after a
   broker restart or a cut link the ring drains in order;
 * between reports it sends PINGREQ every half keepalive, so the broker keeps
   the session (and an irrigation node its command subscription) instead of
-  dropping the node and publishing its will.
+  dropping the node and publishing its will; when nothing at all came back
+  by the next ping (no PINGRESP), the link counts as lost: a silent link is
+  noticed within a keepalive even by a node with nothing to publish.
 
 With ``deep_sleep`` a soil, weather or pest node wakes, reports once, drains
 its ring and sleeps for the interval (``run_once_and_sleep``).
@@ -31,7 +40,10 @@ from furrow.firmware.outbox import Outbox
 from furrow.firmware.reporting import tick
 
 BACKOFF_MAX_S = 60
-CONNECT_TIMEOUT_S = 10  # a broker that does not answer: give up, back off and try again
+# The longest one read may wait (a CONNACK, a PUBACK, the rest of a packet) before the link counts as lost.
+# A broker on the farm LAN answers in milliseconds; the loop, valve safety checks included, is never held up
+# longer than this (an RP2040's watchdog bites at 8.3 s).
+LINK_TIMEOUT_S = 2
 WAKE_REPORT_MS = 5000  # how long a waking node may take to make its report
 
 
@@ -86,6 +98,31 @@ class MqttNode:
         return commands.encode(commands.make_status(self.core.node_id, state, now_ms, FW_VERSION, fault))
 
 
+class BoundedSocket:
+    """umqtt's socket with every blocking read bounded by `timeout_s`: umqtt's ``setblocking(True)``
+    (after each non-blocking poll) restores the timeout instead of waiting for ever."""
+
+    def __init__(self, sock, timeout_s):
+        self.sock, self.timeout_s = sock, timeout_s
+        self.heard = False  # something was read since the Link last cleared this
+        sock.settimeout(timeout_s)
+
+    def setblocking(self, flag):
+        self.sock.settimeout(self.timeout_s if flag else 0)
+
+    def read(self, n):
+        data = self.sock.read(n)
+        if data:
+            self.heard = True
+        return data
+
+    def write(self, data, n=None):
+        return self.sock.write(data) if n is None else self.sock.write(data, n)
+
+    def close(self):
+        self.sock.close()
+
+
 class Link:
     """The connection to the farm broker, kept up with backoff (see the module docstring)."""
 
@@ -98,6 +135,7 @@ class Link:
         self.backoff_s = 1
         self.failures = 0  # connect attempts failed in a row
         self.last_sent = 0  # when the broker last heard from us
+        self.pinged = False  # a PINGREQ is out: the next one checks that something came back
 
     def connect(self, fault=None):
         """Connect if due; True when connected."""
@@ -115,7 +153,8 @@ class Link:
                                        node.status(commands.STATUS_OFFLINE, now))
             if node.listens:
                 client.set_callback(self._on_message)
-            client.connect(timeout=CONNECT_TIMEOUT_S)
+            client.connect(timeout=LINK_TIMEOUT_S)
+            client.sock = BoundedSocket(client.sock, LINK_TIMEOUT_S)
             client.publish(node.status_t, node.status(commands.STATUS_ONLINE, now, fault), retain=True, qos=1)
             if node.listens:
                 client.subscribe(node.listens, qos=1)
@@ -126,6 +165,7 @@ class Link:
             return False
         self.client = client
         self.last_sent = now
+        self.pinged = False
         self.backoff_s = 1
         self.failures = 0
         return True
@@ -156,7 +196,12 @@ class Link:
             self.publish_waiting(on_sent, wdt)
             now = self.clock.now_ms()
             if now - self.last_sent >= self.keepalive_ms // 2:
+                sock = self.client.sock
+                if self.pinged and not sock.heard:
+                    raise OSError("no PINGRESP in %d s" % (self.keepalive_ms // 2000))
+                sock.heard = False
                 self.client.ping()  # the PINGRESP is read by a later check_msg
+                self.pinged = True
                 self.last_sent = now
         except MemoryError:
             raise

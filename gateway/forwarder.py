@@ -42,13 +42,13 @@ from typing import Any
 
 import aiomqtt
 import httpx
+import orjson
 
 from furrow.clock import Clock, system_clock
 from furrow.edge.batch import (
     RECEIPT_REFUSED,
     RECEIPT_STORED,
     decode_receipt,
-    encode_batch,
     make_batch,
     make_receipt,
 )
@@ -146,7 +146,10 @@ class Forwarder:
             await asyncio.sleep(RECEIPT_POLL_S)
 
     def encode(self, batch: dict[str, Any]) -> bytes:
-        data = encode_batch(batch)
+        """The batch's JSON, compressed when configured. orjson (CPython only, as the buffer's rows)
+        rather than edge's `encode_batch`: the same JSON values, compact, and 9-11 times less CPU,
+        which was a tenth of a backlog drain (docs/performance.md)."""
+        data = orjson.dumps(batch)
         return zlib.compress(data, 6) if self._config.compress else data
 
     def resend_before(self) -> int | None:

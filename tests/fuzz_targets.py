@@ -16,11 +16,12 @@ from functools import cache
 from typing import Any
 
 from furrow.cloud.ingest import inflate, printable
-from furrow.edge import batch, commands, modbus_map, payload, topics
+from furrow.edge import batch, commands, modbus_map, payload, position, topics
 from furrow.edge.cancel import make_cancel
 from furrow.edge.crc import crc16_modbus
 from furrow.edge.errors import ContractError
 from furrow.edge.measurements import FAULTS, MEASUREMENTS, ROLES, measurements_of_role
+from furrow.firmware.drivers import nmea
 from furrow.firmware.irrigation_node import IrrigationNode
 from furrow.firmware.modbus_commands import CommandMailbox
 from furrow.firmware.modbus_slave import RtuSlave
@@ -336,6 +337,54 @@ def _decode_rtu(chunks: list[tuple[bytes, int]]) -> str:
     return "rejected:" + (quiet[0] if quiet else "no-complete-frame")
 
 
+# -- the tracker: NMEA from a GNSS receiver's UART, and the position messages it sends --
+
+
+def _nmea_sentence(body: str) -> bytes:
+    return b"$%s*%02X\r\n" % (body.encode(), nmea.checksum(body.encode()))
+
+
+def nmea_input(rng: random.Random) -> bytes:
+    s = rng.randrange(86_400)
+    t = f"{s // 3600:02d}{s // 60 % 60:02d}{s % 60:02d}.{rng.randrange(100):02d}"
+    lat = f"{rng.randrange(90):02d}{rng.uniform(0, 60):08.5f}"
+    lon = f"{rng.randrange(180):03d}{rng.uniform(0, 60):08.5f}"
+    ns, ew = rng.choice("NS"), rng.choice("EW")
+    good = (_nmea_sentence(f"GNGGA,{t},{lat},{ns},{lon},{ew},{rng.randrange(9)},{rng.randrange(40)},0.8,41.0,M,-3,M,,")
+            + _nmea_sentence(f"GNRMC,{t},A,{lat},{ns},{lon},{ew},{rng.uniform(0, 20):.2f},{rng.uniform(0, 360):.1f},"
+                             f"{rng.randrange(1, 29):02d}{rng.randrange(1, 13):02d}26,,,{rng.choice('ADERN')}"))
+    return good if rng.random() < 0.1 else mutate_bytes(good, rng)
+
+
+def _decode_nmea(data: bytes) -> str:
+    reader = nmea.NmeaReader()
+    fixes = [f for i in range(0, len(data), 7) for f in reader.feed(data[i:i + 7])]  # a UART's chunks
+    if fixes:
+        return "accepted"
+    bad = [k for k, n in reader.errors.items() if n]
+    return "rejected:" + (bad[0] if bad else "no-fix")
+
+
+def positions_input(rng: random.Random) -> bytes:
+    t0 = rng.randrange(1, 9 * 10**12 - 10**6)
+    fixes = [{"t_ms": t0 + 1000 * i, "lat_e7": rng.randrange(-900000000, 900000001),
+              "lon_e7": rng.randrange(-1800000000, 1800000001), "speed_cms": rng.randrange(5000),
+              "course_d10": rng.choice((None, rng.randrange(3600))), "quality": rng.choice((None, rng.randrange(9))),
+              "sats": rng.choice((None, rng.randrange(40))), "valid": rng.random() < 0.9,
+              "implement_down": rng.random() < 0.5, "engine_on": rng.random() < 0.5}
+             for i in range(rng.randrange(1, position.MAX_FIXES + 1))]
+    data = position.encode_positions("trk-01", rng.randrange(2**32), fixes)
+    if rng.random() < 0.1:
+        return data
+    body = bytearray(mutate_bytes(data[:-2], rng))
+    return bytes(body) + (struct.pack("<H", crc16_modbus(body)) if rng.random() < 0.85 else data[-2:])
+
+
+def _decode_positions(data: bytes) -> str:
+    position.decode_positions(data)
+    return "accepted"
+
+
 TARGETS: dict[str, Target] = {}
 
 
@@ -361,6 +410,10 @@ _add(Target("modbus_command_regs", command_regs, _decode_command_regs, (Contract
             "edge.modbus_map.decode_command_regs + validate_command: the mailbox a node decodes"))
 _add(Target("rtu_slave", rtu_input, _decode_rtu, (), contract_reason,
             "firmware.modbus_slave.RtuSlave.feed on an irrigation node with its command mailbox"))
+_add(Target("nmea", nmea_input, _decode_nmea, (), contract_reason,
+            "firmware.drivers.nmea.NmeaReader.feed: a GNSS receiver's sentences on the tracker node"))
+_add(Target("positions", positions_input, _decode_positions, (ContractError,), contract_reason,
+            "edge.position.decode_positions: a tracker's position messages"))
 for _name in ("command", "ack", "status"):
     TARGETS[_name] = Target(_name, TARGETS[_name].generate, TARGETS[_name].decode, (ContractError,),
                             contract_reason, f"edge.commands.decode_{_name}")

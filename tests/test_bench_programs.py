@@ -37,6 +37,7 @@ PROGRAMS = [
     ("canopy_cover.py", ["--megapixels", "0.5", "--seconds", "0.01"], {"cover_mp_s", "raw_multiply_mp_s"}),
     ("gateway_images.py", ["--images", "3", "--nodes", "2", "--width", "320", "--height", "240"],
      {"gateway_images_s", "raw_images_s", "share"}),
+    ("trap_counter.py", ["--counts", "0,5"], {"error_share", "mean_count_ms"}),
     ("firmware_heap.py", ["--roles", "soil", "--cycles", "5"], {"rows", "cycles"}),  # builds the unix port once
     ("worked_area.py", ["--hours", "0.1", "--field-ha", "2", "--repeat", "1"], {"worked_area_s", "raw_union_s"}),
 ]

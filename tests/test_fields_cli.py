@@ -64,4 +64,4 @@ def test_an_operation_from_a_csv_track(api, capsys, monkeypatch, tmp_path):
     bad.write_text("<kml/>")
     rc, _, err = furrow(capsys, monkeypatch, api.admin, "fields", "operation", str(bad), "--field", "f1",
                         "--kind", "sowing", "--machine", "m", "--implement", "i", "--width-m", "10", "--api", api.url)
-    assert rc == 2 and ".gpx or .csv" in err
+    assert rc == 2 and ".gpx, .csv or .geojson" in err

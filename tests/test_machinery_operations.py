@@ -11,7 +11,8 @@ from furrow.cloud.fields.spatial import spatial_for
 from furrow.cloud.migrations import current, head
 from furrow.cloud.vigour.boundaries import as_geojson
 from tests.cloud_support import local_settings, problem, running_app
-from tests.test_machinery_coverage import back_and_forth, field
+from tests.test_machinery_coverage import back_and_forth, field, run
+from tests.test_machinery_tracks import geojson_points
 
 BOUNDARY = as_geojson(field())  # 100 x 200 m, 2 ha
 
@@ -39,7 +40,8 @@ async def _field(c, boundary: dict | None = BOUNDARY) -> None:
 
 async def test_an_operation_is_recorded_from_its_track_once_and_read_back(tmp_path):
     """Two 10 m passes 8 m apart: 0.36 ha covered (18%), 0.04 ha overlap, 200 s at 7.2 km/h; the same track
-    again is the same operation (200); the list leaves out the covered ground, GET of one has it."""
+    again is the same operation (200); the same track as GeoJSON points gives the same area; the list leaves
+    out the covered ground, GET of one has it."""
     async with running_app(local_settings(tmp_path)) as c:
         await _field(c)
         r = await c.post("/api/v1/operations", json=operation([5, 13]))
@@ -51,10 +53,15 @@ async def test_an_operation_is_recorded_from_its_track_once_and_read_back(tmp_pa
         assert (op["work_s"], op["fixes"], op["speed_kmh"]) == (200, 204, pytest.approx(7.2, rel=1e-6))
         assert (op["kind"], op["machine"], op["operator"], op["rate_unit"]) == ("sowing", "tractor-2", "Li Wei",
                                                                                 "seeds/ha")
+        points = [(f.lon, f.lat, {"time": f.t_ms, "implement": "down" if f.down else "up"})
+                  for f in back_and_forth([5, 13])]
+        as_geojson_track = operation([5, 13], track_format="geojson", track=geojson_points(*points), machine="t-9")
+        r = await c.post("/api/v1/operations", json=as_geojson_track)
+        assert r.status_code == 201 and r.json()["covered_ha"] == pytest.approx(0.36, rel=1e-5)  # the same track
         again = await c.post("/api/v1/operations", json=operation([5, 13]))
         assert again.status_code == 200 and again.json()["id"] == op["id"]
         listed = (await c.get("/api/v1/operations", params={"field": "f1"})).json()
-        assert [o["id"] for o in listed] == [op["id"]] and listed[0]["covered"] is None
+        assert {o["id"] for o in listed} == {op["id"], r.json()["id"]} and listed[0]["covered"] is None
         one = (await c.get(f"/api/v1/operations/{op['id']}")).json()
         assert one["covered"]["type"] in ("Polygon", "MultiPolygon")
         assert (await c.get("/api/v1/operations/999")).status_code == 404
@@ -81,7 +88,8 @@ async def test_progress_is_the_union_of_a_kinds_operations(tmp_path):
 
 
 async def test_bad_operations_are_refused_with_the_reason(tmp_path):
-    """No boundary: 409; unknown field: 404; a bad CSV line: 422 naming it; implement never down: 422."""
+    """No boundary: 409; unknown field: 404; a bad CSV line: 422 naming it; implement never down: 422; a track
+    that never reaches the field: 422 naming the field; nothing of these is stored."""
     async with running_app(local_settings(tmp_path)) as c:
         await _field(c, boundary=None)
         r = await c.post("/api/v1/operations", json=operation([5]))
@@ -97,6 +105,10 @@ async def test_bad_operations_are_refused_with_the_reason(tmp_path):
         up["track"] = up["track"].replace(",down\n", ",up\n")
         r = await c.post("/api/v1/operations", json=up)
         assert r.status_code == 422 and "implement down" in problem(r)["reason"]
+        elsewhere = operation([5])
+        elsewhere["track"] = csv_track(run(1005, 0, 200))  # 1 km east of the field
+        r = await c.post("/api/v1/operations", json=elsewhere)
+        assert r.status_code == 422 and problem(r)["field"] == "field" and "right field" in problem(r)["reason"]
         r = await c.get("/api/v1/fields/f1/progress")
         assert r.status_code == 200 and r.json()["kinds"] == []
 

@@ -1,6 +1,8 @@
 """Machine tracks from GPX and CSV files (cloud/machinery/tracks.py): what is read, and errors that name
 the line or point and the value."""
 
+import json
+
 import pytest
 
 from furrow.cloud.machinery import tracks
@@ -93,7 +95,40 @@ def test_a_track_longer_than_the_limit_is_refused(monkeypatch):
 
 
 def test_unknown_format_is_named():
-    """Only gpx and csv are track formats."""
+    """Only gpx, csv and geojson are track formats."""
     with pytest.raises(ContractError) as e:
         read_track("kml", "x")
     assert e.value.field == "track_format"
+
+
+def geojson_points(*points: tuple) -> str:
+    return json.dumps({"type": "FeatureCollection", "features": [
+        {"type": "Feature", "geometry": {"type": "Point", "coordinates": [lon, lat]}, "properties": props}
+        for lon, lat, props in points]})
+
+
+def test_geojson_points_with_time_and_implement():
+    """Point features in order, ISO or Unix ms times, implement up/down (default down)."""
+    fixes = read_track("geojson", geojson_points((115.2, 36.0, {"time": "2026-04-20T06:00:00Z"}),
+                                                 (115.2, 36.0001, {"time": T + 1000, "implement": "up"})))
+    assert [(f.t_ms - T, f.lon, f.lat, f.down) for f in fixes] == [(0, 115.2, 36.0, True),
+                                                                   (1000, 115.2, 36.0001, False)]
+
+
+def test_geojson_errors_name_the_feature():
+    """Not a FeatureCollection, a LineString, a missing time, a bad implement, a latitude past 90."""
+    with pytest.raises(ContractError) as e:
+        read_track("geojson", '{"type": "Feature"}')
+    assert e.value.field == "track.type"
+    with pytest.raises(ContractError):
+        read_track("geojson", "{not json")
+    line = json.dumps({"type": "FeatureCollection", "features": [
+        {"type": "Feature", "geometry": {"type": "LineString", "coordinates": [[0, 0], [1, 1]]}, "properties": {}}]})
+    cases = [(line, "track.features.0.geometry"),
+             (geojson_points((115.2, 36.0, {})), "track.features.0.properties.time"),
+             (geojson_points((115.2, 36.0, {"time": T, "implement": "half"})), "track.features.0.properties.implement"),
+             (geojson_points((115.2, 36.0, {"time": T}), (115.2, 96.0, {"time": T})), "track.features.1.geometry.lat")]
+    for text, field in cases:
+        with pytest.raises(ContractError) as e:
+            read_track("geojson", text)
+        assert e.value.field == field, (field, e.value)

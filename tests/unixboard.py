@@ -44,7 +44,6 @@ _ID_CHARS = b"abcdefghijklmnopqrstuvwxyz0123456789"
 OPTS = {}
 PINS = []  # pins with an interrupt handler: the pulses of rain gauges, traps, meters
 STA_IF, WDT_RESET, PWRON_RESET = 0, 3, 1
-socket = _socket.socket
 
 
 class Done(Exception):
@@ -86,6 +85,8 @@ class Clock:
         self.end_us = run_s * 1000000
         self.sleeps = 0
         self.pulse_every = 0
+        self.awake_since = None  # real ms when the loop last woke from a sleep
+        self.longest_awake_ms = 0  # the longest the loop went without sleeping: a stall in a link call
 
     def _elapsed_us(self):
         if self.speed:
@@ -109,6 +110,9 @@ class Clock:
 
     def sleep_ms(self, ms):
         self.sleeps += 1
+        if self.awake_since is not None:
+            awake = _real.ticks_diff(_real.ticks_ms(), self.awake_since)
+            self.longest_awake_ms = max(self.longest_awake_ms, awake)
         if self.pulse_every and self.sleeps % self.pulse_every == 0:
             for pin in PINS:  # a rain tip, a catch, a flow meter pulse
                 pin.handler(pin)
@@ -116,6 +120,7 @@ class Clock:
             self.us += ms * 1000 * self.speed
         else:
             _real.sleep_ms(ms)
+        self.awake_since = _real.ticks_ms()
         if self._elapsed_us() >= self.end_us:
             gc.collect()
             RESULT["live_bytes"] = gc.mem_alloc()  # the node still running: what it holds, stand-ins included
@@ -317,6 +322,32 @@ def settime():
     pass
 
 
+class socket:
+    """The unix port's socket as MicroPython documents sockets, and as an ESP32's behave:
+    ``setblocking(True)`` is ``settimeout(None)`` (the unix port keeps the last timeout)."""
+
+    def __init__(self, *args):
+        self.s = _socket.socket(*args)
+
+    def settimeout(self, seconds):
+        self.s.settimeout(seconds)
+
+    def setblocking(self, flag):
+        self.s.settimeout(None if flag else 0)
+
+    def connect(self, addr):
+        self.s.connect(addr)
+
+    def read(self, *args):
+        return self.s.read(*args)
+
+    def write(self, *args):
+        return self.s.write(*args)
+
+    def close(self):
+        self.s.close()
+
+
 def getaddrinfo(host, port, *args):
     if CLOCK.within(OPTS.get("wifi_down", ())) or CLOCK.within(OPTS.get("dns_down", ())):
         raise OSError(-202)  # lwIP's "name not known": no network, or no DNS server
@@ -443,6 +474,7 @@ def run(path):
     _memory_map()
     result["mem_alloc"], result["mem_free"] = gc.mem_alloc(), gc.mem_free()
     result["clock_s"] = CLOCK._elapsed_us() // 1000000
+    result["longest_awake_ms"] = CLOCK.longest_awake_ms
     for folder in OPTS.get("list_dirs", ()):  # what the node left in these flash folders
         try:
             result.setdefault("files", {})[folder] = sorted(os.listdir(folder))

@@ -129,9 +129,16 @@ def run_board(port: UnixPort, heap_kib: int, opts: dict, *, image: Path | None, 
                 f.truncate(FLASH_BYTES)
         opts = dict(opts, flash=str(flash), image=str(image) if image else None, format=image is not None)
         (work / "opts.json").write_text(json.dumps(opts))
-        proc = port.run(["-c", f"import unixboard; unixboard.run({str(work / 'opts.json')!r})"], heap_kib,
-                        binary=binary, path=".frozen", timeout=timeout)
+        try:
+            proc = port.run(["-c", f"import unixboard; unixboard.run({str(work / 'opts.json')!r})"], heap_kib,
+                            binary=binary, path=".frozen", timeout=timeout)
+        except subprocess.TimeoutExpired as e:  # a hung node: a failed run that says so
+            return BoardRun(-9, _text(e.stdout), _text(e.stderr) + f"\nthe node hung: still running after {timeout} s")
     return _parse(proc)
+
+
+def _text(out: bytes | str | None) -> str:
+    return out.decode(errors="replace") if isinstance(out, bytes) else out or ""
 
 
 def _parse(proc: subprocess.CompletedProcess[str]) -> BoardRun:

@@ -21,7 +21,7 @@ class OperationKind(StrEnum):
 
 
 class OperationIn(BaseModel):
-    """A machine's work on a field: who and what, and its track as the file the farm has (GPX or CSV)."""
+    """A machine's work on a field: who and what, and its track as the file the farm has (GPX, CSV, GeoJSON)."""
 
     model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{
         "field": "f1", "kind": "sowing", "machine": "tractor-2", "implement": "drill-6m", "width_m": 6.0,
@@ -37,7 +37,7 @@ class OperationIn(BaseModel):
     product: str | None = Field(default=None, max_length=120, description="seed, chemical or fertiliser")
     rate: float | None = Field(default=None, ge=0, description="the product's rate, in rate_unit")
     rate_unit: str | None = Field(default=None, max_length=16, description="kg/ha, L/ha, seeds/ha ...")
-    track_format: Literal["gpx", "csv"]
+    track_format: Literal["gpx", "csv", "geojson"]
     track: str = Field(min_length=1, description=f"the track file's text, at most {MAX_FIXES:,} positions "
                        "(docs/machinery.md: the columns a CSV needs)")
 

@@ -67,8 +67,12 @@ class OperationService:
         work again returns the stored one, False). NotFound for an unknown field, Conflict for a field without
         a boundary, ContractError naming what is wrong with the track."""
         boundary = await self._db.run(lambda s: _field(s, body.field).boundary)
-        fixes = read_track(body.track_format, body.track)
-        coverage = await asyncio.to_thread(worked_area, fixes, body.width_m, parse_boundary(boundary))
+
+        def compute() -> tuple[list[Fix], Coverage]:  # a day's track is seconds of work: off the event loop
+            fixes = read_track(body.track_format, body.track)
+            return fixes, worked_area(fixes, body.width_m, parse_boundary(boundary))
+
+        fixes, coverage = await asyncio.to_thread(compute)
         ref = _ref(body)
 
         def store(session: Session) -> tuple[OperationOut, bool]:
@@ -145,6 +149,9 @@ def parse_covered(geojson: dict) -> shapely.Geometry:
 def _row_values(body: OperationIn, fixes: list[Fix], c: Coverage) -> dict:
     if c.passes == 0:
         raise ContractError("track", len(fixes), "has no stretch with the implement down: nothing was worked")
+    if c.covered_ha == 0:
+        raise ContractError("field", body.field, "the track's swaths do not reach this field's boundary: "
+                            "is it the right field?")
     return {"field_id": body.field, "kind": body.kind.value, "machine": body.machine, "implement": body.implement,
             "width_m": body.width_m, "operator": body.operator, "product": body.product, "rate": body.rate,
             "rate_unit": body.rate_unit, "started_ms": fixes[0].t_ms, "ended_ms": fixes[-1].t_ms,

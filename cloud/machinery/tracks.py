@@ -1,4 +1,4 @@
-"""Machine tracks from the files a farm already has: GPX, and CSV exports of a machine's telematics.
+"""Machine tracks from the files a farm already has: GPX, and CSV or GeoJSON exports of a machine's telematics.
 
 * **GPX 1.1** (and 1.0): every `trkpt` of every track segment, in file order, with its `time`
   (ISO 8601). GPX has no implement state, so the whole file is taken as worked (`down`) unless the
@@ -6,6 +6,8 @@
 * **CSV** with a header row: `time` (ISO 8601 or Unix ms), `lat` and `lon` (or `latitude`,
   `longitude`; WGS 84 degrees), and optionally `implement` (down/up, 1/0, true/false, on/off).
   Without an `implement` column every fix is `down`.
+* **GeoJSON**: a FeatureCollection of Point features in time order, each with a `time` property
+  and optionally `implement` (as in a CSV), as telematics portals export a machine's positions.
 
 A fix that cannot be read gives a ContractError naming the line (CSV) or point (GPX) and the value;
 the import is all or nothing, so a half-read file never becomes half an operation.
@@ -15,6 +17,7 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 import xml.etree.ElementTree as ET
 from collections.abc import Iterable
 
@@ -111,10 +114,43 @@ def read_gpx(text: str, down: bool = True) -> list[Fix]:
     return _checked(fixes)
 
 
+def read_geojson(text: str) -> list[Fix]:
+    """The fixes of a GeoJSON FeatureCollection of Point features in time order, each with a `time`
+    property (ISO 8601 or Unix ms) and optionally `implement` as in a CSV; ContractError naming the feature."""
+    try:
+        doc = json.loads(text)
+    except ValueError as e:
+        raise ContractError("track", None, f"is not JSON: {e}") from None
+    if not isinstance(doc, dict) or doc.get("type") != "FeatureCollection" or not isinstance(doc.get("features"), list):
+        raise ContractError("track.type", doc.get("type") if isinstance(doc, dict) else None,
+                            "must be a GeoJSON FeatureCollection of Point features")
+    _too_many(len(doc["features"]))
+    fixes: list[Fix] = []
+    for i, feature in enumerate(doc["features"]):
+        where = f"track.features.{i}"
+        geom = feature.get("geometry") if isinstance(feature, dict) else None
+        if not isinstance(geom, dict) or geom.get("type") != "Point" or not isinstance(geom.get("coordinates"), list) \
+                or len(geom["coordinates"]) < 2:
+            raise ContractError(f"{where}.geometry", None, "must be a Point [longitude, latitude]")
+        props = feature.get("properties") or {}
+        time_value = props.get("time") if isinstance(props, dict) else None
+        if not isinstance(time_value, str | int) or isinstance(time_value, bool):
+            raise ContractError(f"{where}.properties.time", time_value, "is missing: each point needs its time")
+        state = str(props.get("implement", "down")).strip().lower()
+        if state not in _DOWN:
+            raise ContractError(f"{where}.properties.implement", state, "must be down or up (1/0, true/false, on/off)")
+        lon = _number(f"{where}.geometry.lon", geom["coordinates"][0], -180, 180)  # type: ignore[arg-type]
+        lat = _number(f"{where}.geometry.lat", geom["coordinates"][1], -90, 90)  # type: ignore[arg-type]
+        fixes.append(Fix(parse_instant(f"{where}.properties.time", time_value), lon, lat, _DOWN[state]))
+    return _checked(fixes)
+
+
 def read_track(fmt: str, text: str) -> list[Fix]:
-    """A track in `fmt` ("gpx" or "csv"), or ContractError naming what is wrong."""
+    """A track in `fmt` ("gpx", "csv" or "geojson"), or ContractError naming what is wrong."""
     if fmt == "gpx":
         return read_gpx(text)
     if fmt == "csv":
         return read_csv(text)
-    raise ContractError("track_format", fmt, "must be gpx or csv")
+    if fmt == "geojson":
+        return read_geojson(text)
+    raise ContractError("track_format", fmt, "must be gpx, csv or geojson")

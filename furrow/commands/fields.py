@@ -1,7 +1,7 @@
 """`furrow fields`: field boundaries and machine operations from the files a farm already has.
 
     furrow fields boundaries FILE [--key ATTR] [--zones] [--layer NAME]
-    furrow fields operation --field F --kind K --machine M --implement I --width-m W [...] TRACK.gpx|TRACK.csv
+    furrow fields operation --field F --kind K --machine M --implement I --width-m W [...] TRACK.gpx|.csv|.geojson
 
 `boundaries` reads a GeoJSON, KML or Shapefile (a .shp with its .dbf and .prj beside it, or a zip) with
 pyogrio, reprojects each polygon to WGS 84 and sets it as the boundary of the field (or zone) its
@@ -20,6 +20,7 @@ from ._api import Api, ApiError, add_api_arguments
 
 EXIT_BAD_INPUT = 2
 KINDS = ("tillage", "sowing", "spraying", "fertilising", "harvest")
+TRACK_FORMATS = {".gpx": "gpx", ".csv": "csv", ".geojson": "geojson", ".json": "geojson"}
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -34,8 +35,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     add_api_arguments(b)
     b.set_defaults(func=_boundaries)
 
-    o = fields_sub.add_parser("operation", help="record a machine's work on a field from its GPX or CSV track")
-    o.add_argument("track", type=Path, help="GPX, or CSV with time, lat, lon[, implement]")
+    o = fields_sub.add_parser("operation", help="record a machine's work on a field from its GPX, CSV or GeoJSON track")
+    o.add_argument("track", type=Path, help="GPX; CSV with time, lat, lon[, implement]; or GeoJSON points")
     o.add_argument("--field", required=True)
     o.add_argument("--kind", required=True, choices=KINDS)
     o.add_argument("--machine", required=True)
@@ -79,9 +80,9 @@ def _boundaries(args: argparse.Namespace) -> int:
 
 
 def _operation(args: argparse.Namespace) -> int:
-    suffix = args.track.suffix.lower()
-    if suffix not in (".gpx", ".csv"):
-        print(f"error: {args.track}: a track is a .gpx or .csv file", file=sys.stderr)
+    fmt = TRACK_FORMATS.get(args.track.suffix.lower())
+    if fmt is None:
+        print(f"error: {args.track}: a track is a .gpx, .csv or .geojson file", file=sys.stderr)
         return EXIT_BAD_INPUT
     try:
         text = args.track.read_text(encoding="utf-8-sig")
@@ -90,7 +91,7 @@ def _operation(args: argparse.Namespace) -> int:
         return EXIT_BAD_INPUT
     body = {"field": args.field, "kind": args.kind, "machine": args.machine, "implement": args.implement,
             "width_m": args.width_m, "operator": args.operator, "product": args.product, "rate": args.rate,
-            "rate_unit": args.rate_unit, "track_format": suffix[1:], "track": text}
+            "rate_unit": args.rate_unit, "track_format": fmt, "track": text}
     try:
         api = Api(args)
     except ApiError as e:

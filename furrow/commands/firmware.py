@@ -4,7 +4,9 @@
 with the real `mpy-cross` into DIR/lib/furrow/..., writes DIR/main.py (two
 lines that start the compiled board loop) and DIR/config.json, validated by
 the same `firmware/config.py` the board runs at boot. `flash` copies DIR to a
-board with `mpremote`.
+board with `mpremote`, after asking the board what it holds: an older MicroPython
+is refused, files no longer part of the image are removed, and the image's
+manifest is recorded on the board (furrow/commands/_firmware_flash.py).
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from ._firmware_flash import flash_command, parse_probe, plan, probe_script
 from ._firmware_image import BOARDS, ROLES, BuildError, write_image
 from ._firmware_image import MODBUS_ROLES as MODBUS_ROLES  # the roles an RS-485 image is built for, for callers
 
@@ -69,16 +72,6 @@ def build(role: str, out: Path, config: dict[str, Any] | None = None, board: str
     return write_image(role, out, cfg, BOARDS[board], micropython)
 
 
-def flash_command(port: str, directory: Path, mpremote: str = "mpremote") -> list[str]:
-    """The one mpremote command line that copies an image onto a board and resets it."""
-    d = directory
-    return [mpremote, "connect", port,
-            "fs", "cp", "-r", str(d / "lib"), ":", "+",
-            "fs", "cp", str(d / "main.py"), ":main.py", "+",
-            "fs", "cp", str(d / "config.json"), ":config.json", "+",
-            "reset"]
-
-
 def register(sub: argparse._SubParsersAction) -> None:
     fw = sub.add_parser("firmware", help="build and flash node firmware (MicroPython)")
     fw_sub = fw.add_subparsers(dest="firmware_command", required=True, metavar="COMMAND")
@@ -98,7 +91,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     f = fw_sub.add_parser("flash", help="copy a built image onto a board with mpremote")
     f.add_argument("--port", required=True, help="serial port of the board, e.g. /dev/ttyUSB0")
     f.add_argument("--dir", type=Path, required=True, metavar="DIR", help="what `furrow firmware build` wrote")
-    f.add_argument("--dry-run", action="store_true", help="print the mpremote command instead of running it")
+    f.add_argument("--dry-run", action="store_true",
+                   help="print the mpremote command instead of running it (the board is not asked, so no "
+                   "stale file is listed)")
+    f.add_argument("--force", action="store_true",
+                   help="flash even onto a MicroPython older than the image needs")
     f.set_defaults(func=_flash)
 
 
@@ -121,14 +118,36 @@ def _build(args: argparse.Namespace) -> int:
 
 
 def _flash(args: argparse.Namespace) -> int:
-    for name in ("lib", "main.py", "config.json"):
+    for name in ("lib", "main.py", "config.json", "manifest.json"):
         if not (args.dir / name).exists():
             print(f"furrow firmware flash: {args.dir / name} is missing; run `furrow firmware build` first",
                   file=sys.stderr)
             return 2
+    manifest = json.loads((args.dir / "manifest.json").read_text())
     mpremote = shutil.which("mpremote") or str(Path(sys.executable).parent / "mpremote")
-    cmd = flash_command(args.port, args.dir, mpremote)
     if args.dry_run:
-        print(" ".join(cmd))
+        print(" ".join(flash_command(args.port, args.dir, mpremote=mpremote)))
         return 0
-    return subprocess.call(cmd)
+    probe = subprocess.run([mpremote, "connect", args.port, "exec", probe_script()], capture_output=True,
+                           text=True, timeout=120)
+    try:
+        if probe.returncode != 0:
+            raise ValueError(probe.stderr.strip() or probe.stdout.strip())
+        board = parse_probe(probe.stdout)
+    except ValueError as e:
+        print(f"furrow firmware flash: cannot read the board on {args.port}: {e}", file=sys.stderr)
+        return 1
+    steps = plan(manifest, board)
+    for warning in steps.warnings:
+        print(f"furrow firmware flash: warning: {warning}", file=sys.stderr)
+    if steps.refusals:
+        for refusal in steps.refusals:
+            print(f"furrow firmware flash: {refusal}{' (--force: flashing anyway)' if args.force else ''}",
+                  file=sys.stderr)
+        if not args.force:
+            return 2
+    for path in steps.remove:
+        print(f"removing {path}: not part of this image")
+    print(f"flashing {manifest['role']} node {manifest['node']} (fw {manifest['fw']}) onto MicroPython "
+          f"{board['micropython']}")
+    return subprocess.call(flash_command(args.port, args.dir, steps.remove, mpremote))
