@@ -12,8 +12,9 @@ the last receipt. Measured in the same run, the raw limit for the same bytes:
   raw out    a bare publisher sending the same whole-image messages at QoS 1 to a bare subscriber
   raw        both, one after the other: what the broker alone needs to move the gateway's traffic
 
-The gateway forwards one image at a time and waits for its receipt, so its rate is bound by that
-round trip (and the fsync when an image leaves the store), not by the broker's bandwidth.
+The gateway keeps up to ``--window`` images (its ``image_window``, 4 by default) waiting for their
+receipts at once; with 1 it forwards one at a time and its rate is bound by that round trip (and the
+fsync when an image leaves the store), not by the broker's bandwidth.
 ``--tcp-nodelay`` runs the broker with ``set_tcp_nodelay true``: Mosquitto's default leaves Nagle's
 algorithm on, which holds a small receipt behind a delayed ACK.
 
@@ -173,12 +174,13 @@ class Receipts:
 
 
 async def through_gateway(broker: MosquittoServer, msgs: list[tuple[str, bytes]], n: int, tmp: Path,
-                          root: str) -> tuple[float, dict]:
+                          root: str, window: int) -> tuple[float, dict]:
     gw = f"gw-{uuid.uuid4().hex[:8]}"
     endpoint = {"host": broker.host, "port": broker.port}
     config = GatewayConfig.model_validate({
         "site": SITE, "gateway_id": gw, "topic_root": root, "farm_broker": endpoint, "cloud_broker": endpoint,
         "buffer_path": str(tmp / f"{gw}.sqlite"), "http_port": 0, "image_quota_bytes": 512 * 1024 * 1024,
+        "image_window": window,
         # a camera's backlog arrives at once: the flood budget (gateway/flood.py) must not thin it here
         "node_burst": 1_000_000})
 
@@ -220,6 +222,8 @@ def main() -> None:
     ap.add_argument("--height", type=int, default=960)
     ap.add_argument("--chunk", type=int, default=DEFAULT_CHUNK_BYTES)
     ap.add_argument("--tcp-nodelay", action="store_true", help="the broker with set_tcp_nodelay true")
+    ap.add_argument("--window", type=int, default=GatewayConfig.model_fields["image_window"].default,
+                    help="images waiting for their receipts at once (the gateway's image_window)")
     o = ap.parse_args()
     shots = photos(o.images, o.nodes, o.width, o.height)
     image_bytes = sum(len(d) for _, _, d in shots)
@@ -232,7 +236,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="furrow-bench-") as d, MosquittoServer(extra_config=conf) as broker:
         t_in = raw_in(broker, msgs, root)
         t_out = raw_out(broker, image_messages(shots, "gw-raw"), root)
-        t_gw, stats = asyncio.run(through_gateway(broker, msgs, o.images, Path(d), root))
+        t_gw, stats = asyncio.run(through_gateway(broker, msgs, o.images, Path(d), root, o.window))
     raw_s = t_in + t_out
     rows = [("raw in: chunks to a bare subscriber", t_in), ("raw out: whole images to a bare subscriber", t_out),
             ("raw: both", raw_s), ("gateway: chunks in, checked images out", t_gw)]
@@ -247,7 +251,7 @@ def main() -> None:
         "raw_in_images_s": round(o.images / t_in, 1), "raw_out_images_s": round(o.images / t_out, 1),
         "raw_images_s": round(o.images / raw_s, 1), "raw_mb_s": round(mb / raw_s, 2),
         "gateway_images_s": round(o.images / t_gw, 1), "gateway_mb_s": round(mb / t_gw, 2),
-        "share": round(share, 3), "tcp_nodelay": o.tcp_nodelay}))
+        "share": round(share, 3), "tcp_nodelay": o.tcp_nodelay, "window": o.window}))
 
 
 if __name__ == "__main__":

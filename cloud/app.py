@@ -30,7 +30,7 @@ from .commands.plans import PlanPublisher
 from .commands.signing import signer_from_settings
 from .db import Database
 from .events import EventBus
-from .fertility import FertilityService
+from .fertility import FertigationService, FertilityService
 from .fields.spatial import spatial_for
 from .gaps import GapStore
 from .gateway_status import StatusBook, record_mqtt_status
@@ -109,7 +109,7 @@ async def open_services(settings: Settings, clock: Clock = now_ms) -> Services:
         except StorageError as e:  # it may come up later: images wait for it then
             log.warning("could not reach the images bucket: %s", e)
     services.images = ImageService(db, objects, events=events, clock=clock,
-                                   retention_days=settings.images_retention_days)
+                                   retention_days=settings.images_retention_days, routes=routes)
     services.vigour = VigourService(db, registry, clock=clock, events=events, store=store,
                                     spatial=await asyncio.to_thread(spatial_for, db))
     services.images.subscribe("canopy", services.vigour.on_canopy_photo)  # canopy cover per canopy photo
@@ -117,6 +117,7 @@ async def open_services(settings: Settings, clock: Clock = now_ms) -> Services:
                                  clock=clock, events=events)
     services.images.subscribe("trap", services.pests.on_trap_photo)  # insects counted on each trap photo
     services.fertility = FertilityService(db, registry, planning, clock=clock, events=events)
+    services.fertigation = FertigationService(db, registry, commands, services.fertility)
     services.operations = OperationService(db, clock=clock, events=events)
     if settings.mqtt_enabled:
 

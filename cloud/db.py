@@ -84,6 +84,11 @@ class CommandRow(Base):
     origin: Mapped[str] = mapped_column(String(80), default="unknown")
     request_reason: Mapped[str | None] = mapped_column(String(400))
     idempotency_key: Mapped[str | None] = mapped_column(String(128), unique=True)
+    # a fertigate's dose and window (contract 1.5), and what its controller injected
+    inject_ml: Mapped[int | None] = mapped_column(Integer)
+    inject_from_s: Mapped[int | None] = mapped_column(Integer)
+    inject_until_s: Mapped[int | None] = mapped_column(Integer)
+    injected_ml: Mapped[int | None] = mapped_column(Integer)
 
 
 class CommandEvent(Base):
@@ -527,6 +532,24 @@ class ApplicationRow(Base):
     recorded_ms: Mapped[int] = mapped_column(BigInteger)
     command_id: Mapped[str | None] = mapped_column(String(64), unique=True)  # a fertigation's command
     note: Mapped[str | None] = mapped_column(String(300))
+
+
+class FertigationRow(Base):
+    """What a fertigate command applies: the product and dose per hectare it was made from. When the command
+    ends, its application is recorded from the volume its controller injected (fertility/fertigation.py)."""
+
+    __tablename__ = "fertigations"
+
+    command_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    zone_id: Mapped[str] = mapped_column(String(32), index=True)
+    season: Mapped[str] = mapped_column(String(32))
+    product_id: Mapped[str] = mapped_column(String(32))
+    dose_kg_ha: Mapped[float] = mapped_column(Float)
+    area_ha: Mapped[float] = mapped_column(Float)
+    stock_kg_per_l: Mapped[float] = mapped_column(Float)
+    inject_ml: Mapped[int] = mapped_column(Integer)
+    by: Mapped[str] = mapped_column(String(80))
+    created_ms: Mapped[int] = mapped_column(BigInteger)
 
 
 class HarvestRow(Base):

@@ -59,10 +59,36 @@ class Event:
     seq: int = 0  # its number among that origin's events, from 1
 
 
+def _weight(event: Event) -> int:
+    """What an event costs the history: one, and one per node report it holds ("reading")."""
+    nodes = event.data.get("nodes")
+    return 1 + (len(nodes) if isinstance(nodes, list) else 0)
+
+
 @dataclass
 class Subscription:
+    """One subscriber's events, waiting for it: at most the queue's size and `nodes_max` node
+    reports (a reader stuck on a slow link must not hold hundreds of megabytes); past either
+    the oldest go, counted in `dropped`."""
+
     queue: asyncio.Queue[Event]
+    nodes_max: int = 20_000
     dropped: int = 0
+    weight: int = 0  # of the events waiting
+
+    def put(self, event: Event) -> None:
+        weight = _weight(event)
+        while not self.queue.empty() and (self.queue.full() or self.weight + weight > self.nodes_max):
+            self.weight -= _weight(self.queue.get_nowait())
+            self.dropped += 1
+        self.queue.put_nowait(event)
+        self.weight += weight
+
+    async def get(self) -> Event:
+        """The oldest waiting event (waits for one)."""
+        event = await self.queue.get()
+        self.weight -= _weight(event)
+        return event
 
 
 @dataclass(frozen=True)
@@ -78,13 +104,15 @@ class Resume:
 @dataclass
 class EventBus:
     queue_size: int = 1000
-    history_size: int = 2000  # events kept for clients that come back (about a minute of a busy farm)
+    history_size: int = 2000  # events kept for clients that come back
+    history_nodes: int = 20_000  # and node reports in them: 1.4 kB each in memory, so at most about 28 MB
     relay: Callable[[Event], None] | None = None  # to the other instances (cloud/cluster/)
     origin: str = field(default_factory=lambda: uuid.uuid4().hex[:12])
     _subs: dict[int, Subscription] = field(default_factory=dict)
     _history: deque[Event] = field(default_factory=deque)
     _newest: OrderedDict[str, int] = field(default_factory=OrderedDict)  # origin -> newest seq heard
     _held_from: dict[str, int] = field(default_factory=dict)  # origin -> seq from which all are in the history
+    _history_weight: int = 0
 
     def __post_init__(self) -> None:
         self._newest[self.origin] = 0
@@ -159,25 +187,24 @@ class EventBus:
             self._held_from.pop(gone, None)
 
     def _record(self, event: Event) -> None:
-        if len(self._history) >= self.history_size:
+        self._history.append(event)
+        self._history_weight += _weight(event)
+        while len(self._history) > self.history_size or self._history_weight > self.history_nodes:
             old = self._history.popleft()
+            self._history_weight -= _weight(old)
             if old.origin in self._held_from:
                 self._held_from[old.origin] = max(self._held_from[old.origin], old.seq + 1)
-        self._history.append(event)
         self._newest[event.origin] = event.seq
         self._newest.move_to_end(event.origin)
         self._held_from.setdefault(event.origin, event.seq)
 
     def _deliver(self, event: Event) -> None:
         for sub in self._subs.values():
-            if sub.queue.full():
-                sub.queue.get_nowait()
-                sub.dropped += 1
-            sub.queue.put_nowait(event)
+            sub.put(event)
 
     @contextlib.asynccontextmanager
     async def subscribe(self) -> AsyncIterator[Subscription]:
-        sub = Subscription(asyncio.Queue(self.queue_size))
+        sub = Subscription(asyncio.Queue(self.queue_size), self.history_nodes)
         key = id(sub)
         self._subs[key] = sub
         try:

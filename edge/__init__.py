@@ -9,6 +9,7 @@ same code runs on a 520 KiB microcontroller and in the cloud.
 # bump MAJOR when an old reader would misread a new payload.
 CONTRACT_MAJOR = 1
 # 1.1: signed commands (see signing.py); 1.2: cancel (see cancel.py); 1.3: images (see image.py);
-# 1.4: canopy reflectance and NDVI measurements (red_refl, nir_refl, ndvi; see measurements.py)
-CONTRACT_MINOR = 4
+# 1.4: canopy reflectance and NDVI measurements (red_refl, nir_refl, ndvi; see measurements.py);
+# 1.5: the fertigate action and the ack's injected_ml (see commands.py)
+CONTRACT_MINOR = 5
 CONTRACT_VERSION = "%d.%d" % (CONTRACT_MAJOR, CONTRACT_MINOR)

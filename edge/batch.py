@@ -40,7 +40,8 @@ MAX_ID = 80
 GAP_QUOTA = "quota"  # the buffer was full: oldest readings of the lowest priority went first
 GAP_FLOOD = "flood"  # the node sent past its message budget
 GAP_QUARANTINE = "quarantine"  # the report broke the contract and was kept aside
-GAP_REASONS = (GAP_QUOTA, GAP_FLOOD, GAP_QUARANTINE)
+GAP_IMAGE_QUOTA = "image_quota"  # the image store was full: the oldest photo went (seqs: the camera's image seqs)
+GAP_REASONS = (GAP_QUOTA, GAP_FLOOD, GAP_QUARANTINE, GAP_IMAGE_QUOTA)
 
 RECEIPT_STORED = "stored"
 RECEIPT_REFUSED = "refused"

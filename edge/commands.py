@@ -18,6 +18,15 @@ controller to drop it if it holds it and to close its valve if it runs it;
 the controller answers with the final state "cancelled". Senders build one
 with cancel.make_cancel (docs/contract.md, "Cancel").
 
+Since 1.5 the action may be "fertigate": an open (the valve runs duration_s)
+during which the controller's injector doses `inject_ml` millilitres of
+stock solution, only between `inject_from_s` and `inject_until_s` seconds
+after the valve opened (the line fills first; water alone flushes it after)
+and only while water flows (firmware/injector.py). Its final ack carries
+`injected_ml`, what the injector delivered. The product and its dose per
+hectare are the cloud's (cloud/fertility/fertigation.py): the controller
+only ever sees a volume of stock solution and a window.
+
 An acknowledgement reports one step of the command's life:
 
     {"v": "1.0", "id": "c-5f1d...", "node": "irr-01", "state": "completed",
@@ -35,7 +44,9 @@ from .version import check_version
 ACTION_OPEN = "open"
 ACTION_CLOSE = "close"
 ACTION_CANCEL = "cancel"  # 1.2
-ACTIONS = (ACTION_OPEN, ACTION_CLOSE, ACTION_CANCEL)
+ACTION_FERTIGATE = "fertigate"  # 1.5
+ACTIONS = (ACTION_OPEN, ACTION_CLOSE, ACTION_CANCEL, ACTION_FERTIGATE)
+RUNS = (ACTION_OPEN, ACTION_FERTIGATE)  # the actions that open a valve for duration_s
 
 # The lifecycle as the controller reports it. "rejected" means it refused the
 # command before acting (expired, unknown valve, ...); "aborted" that it
@@ -53,6 +64,8 @@ FINAL_ACK_STATES = (ACK_COMPLETED, ACK_ABORTED, ACK_REJECTED, ACK_CANCELLED)
 _AUTH_KEYS = ("issued_ms", "site", "gateway", "kid", "sig", "nmac")  # signing.AUTH_FIELDS
 MAX_RUNTIME_LIMIT_S = 24 * 3600
 VALVE_MAX = 16
+INJECT_ML_MAX = 10000000  # 10 m3 of stock solution: more than any farm tank
+INJECT_KEYS = ("inject_ml", "inject_from_s", "inject_until_s")
 
 STATUS_ONLINE = "online"
 STATUS_OFFLINE = "offline"
@@ -68,10 +81,10 @@ def _check_cmd_id(value):
     return value
 
 
-def make_command(cmd_id, node, valve, action, duration_s, max_runtime_s, not_before_ms, expires_ms):
-    """Build a validated command (see the module docstring)."""
-    return validate_command(
-        {
+def make_command(cmd_id, node, valve, action, duration_s, max_runtime_s, not_before_ms, expires_ms, inject=None):
+    """Build a validated command (see the module docstring); `inject` is
+    (inject_ml, inject_from_s, inject_until_s) for a fertigate."""
+    c = {
             "v": CONTRACT_VERSION,
             "id": cmd_id,
             "node": node,
@@ -82,7 +95,24 @@ def make_command(cmd_id, node, valve, action, duration_s, max_runtime_s, not_bef
             "not_before_ms": not_before_ms,
             "expires_ms": expires_ms,
         }
-    )
+    if inject is not None:
+        c["inject_ml"], c["inject_from_s"], c["inject_until_s"] = inject
+    return validate_command(c)
+
+
+def _check_inject(c, duration):
+    """The fertigate keys of `c`, checked against its run of `duration` s."""
+    ml = c.get("inject_ml")
+    if not _is_int(ml) or not 1 <= ml <= INJECT_ML_MAX:
+        raise ContractError("inject_ml", ml, "must be an integer 1..%d (millilitres of stock solution)" % INJECT_ML_MAX)
+    start = c.get("inject_from_s")
+    if not _is_int(start) or not 0 <= start < duration:
+        raise ContractError("inject_from_s", start, "must be an integer 0..duration_s - 1 (%d)" % (duration - 1))
+    until = c.get("inject_until_s")
+    if not _is_int(until) or not start < until <= duration:
+        raise ContractError("inject_until_s", until, "must be an integer inject_from_s + 1 (%d)..duration_s (%d): "
+                            "the injection window lies within the irrigation run" % (start + 1, duration))
+    return ml, start, until
 
 
 def validate_command(c):
@@ -105,7 +135,7 @@ def validate_command(c):
             raise ContractError("max_runtime_s", max_runtime, "must be null for cancel")
     elif not _is_int(max_runtime) or not 1 <= max_runtime <= MAX_RUNTIME_LIMIT_S:
         raise ContractError("max_runtime_s", max_runtime, "must be an integer 1..%d" % MAX_RUNTIME_LIMIT_S)
-    if action == ACTION_OPEN:
+    if action in RUNS:
         if not _is_int(duration) or not 1 <= duration <= max_runtime:
             raise ContractError("duration_s", duration, "must be an integer 1..max_runtime_s (%d)" % max_runtime)
     elif duration is not None and (action == ACTION_CANCEL or not _is_int(duration) or duration < 0):
@@ -127,6 +157,12 @@ def validate_command(c):
         "not_before_ms": not_before,
         "expires_ms": expires,
     }
+    if action == ACTION_FERTIGATE:
+        out["inject_ml"], out["inject_from_s"], out["inject_until_s"] = _check_inject(c, duration)
+    else:
+        for key in INJECT_KEYS:
+            if c.get(key) is not None:
+                raise ContractError(key, c.get(key), "only a fertigate command carries it")
     for key in _AUTH_KEYS:
         if c.get(key) is not None:
             # 1.1: the signature and node MAC (see signing.py), imported only
@@ -137,10 +173,9 @@ def validate_command(c):
     return out
 
 
-def make_ack(cmd_id, node, state, ts_ms, runtime_s=None, volume_l=None, reason=None):
-    """Build a validated acknowledgement."""
-    return validate_ack(
-        {
+def make_ack(cmd_id, node, state, ts_ms, runtime_s=None, volume_l=None, reason=None, injected_ml=None):
+    """Build a validated acknowledgement (`injected_ml`: a fertigate's, 1.5)."""
+    a = {
             "v": CONTRACT_VERSION,
             "id": cmd_id,
             "node": node,
@@ -150,7 +185,9 @@ def make_ack(cmd_id, node, state, ts_ms, runtime_s=None, volume_l=None, reason=N
             "volume_l": volume_l,
             "reason": reason,
         }
-    )
+    if injected_ml is not None:
+        a["injected_ml"] = injected_ml
+    return validate_ack(a)
 
 
 def validate_ack(a):
@@ -178,7 +215,7 @@ def validate_ack(a):
     reason = a.get("reason")
     if reason is not None and (not isinstance(reason, str) or len(reason) > 200):
         raise ContractError("reason", reason, "must be a string of at most 200 characters or null")
-    return {
+    out = {
         "v": CONTRACT_VERSION,
         "id": cmd_id,
         "node": node,
@@ -188,6 +225,12 @@ def validate_ack(a):
         "volume_l": volume,
         "reason": reason,
     }
+    injected = a.get("injected_ml")
+    if injected is not None:
+        if not _is_int(injected) or not 0 <= injected <= INJECT_ML_MAX * 2:
+            raise ContractError("injected_ml", injected, "must be an integer 0..%d or absent" % (INJECT_ML_MAX * 2))
+        out["injected_ml"] = injected
+    return out
 
 
 def make_status(ident, state, ts_ms, fw=None, fault=None, modbus=None):

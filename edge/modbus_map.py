@@ -261,7 +261,7 @@ def decode_inputs(node, regs):
 #   32-47  command id, ASCII, two characters per register (high byte first),
 #          NUL padded: at most 32 characters over Modbus
 #   48     valve (from 1)
-#   49     action: 1 open, 2 close, 3 cancel (1.2)
+#   49     action: 1 open, 2 close, 3 cancel (1.2), 4 fertigate (1.5)
 #   50-51  duration_s, u32 (0 for a close or a cancel: none)
 #   52-53  max_runtime_s, u32 (0 for a cancel: none)
 #   54-55  not_before, Unix s, u32
@@ -269,6 +269,9 @@ def decode_inputs(node, regs):
 #   58     commit: CMD_COMMIT_MAGIC
 #   59-66  contract 1.1, optional: the node MAC (nmac, 16 bytes, high byte
 #          first); a write of 32-66 carries it, a write of 32-58 does not
+#   67-72  contract 1.5, a fertigate only, always written as 32-72 (59-66
+#          all zero when it carries no node MAC): inject_ml, inject_from_s,
+#          inject_until_s, u32 each
 #
 # Input registers 112-133 hold the node's latest acknowledgement:
 #
@@ -278,6 +281,8 @@ def decode_inputs(node, regs):
 #   129-130  runtime_s, u32 (0xFFFFFFFF: none)
 #   131-132  volume_l x 10, u32 (0xFFFFFFFF: none)
 #   133      ack counter, u16, +1 per acknowledgement (a new value = a new ack)
+#   134-135  1.5: injected_ml, u32 (0xFFFFFFFF: none); a master reads 112-135
+#            from a node with an injector, 112-133 from any other
 
 CMD_BASE = 32
 CMD_ID_REGS = 16
@@ -286,9 +291,12 @@ CMD_COMMIT_MAGIC = 0xC0DE
 CMD_COUNT = 27
 CMD_MAC_REGS = 8  # 1.1: the nmac after the commit register
 CMD_COUNT_MAC = CMD_COUNT + CMD_MAC_REGS
-CMD_ACTIONS = {"open": 1, "close": 2, "cancel": 3}
+CMD_INJECT_REGS = 6  # 1.5: a fertigate's dose and window after the node MAC
+CMD_COUNT_FERT = CMD_COUNT_MAC + CMD_INJECT_REGS
+CMD_ACTIONS = {"open": 1, "close": 2, "cancel": 3, "fertigate": 4}
 ACK_BASE = 112
 ACK_COUNT = 22
+ACK_COUNT_INJECTED = ACK_COUNT + 2  # 1.5: with injected_ml
 ACK_STATE_CODES = {"received": 1, "started": 2, "completed": 3, "aborted": 4, "rejected": 5, "cancelled": 6}
 ACK_NONE_U32 = 0xFFFFFFFF
 
@@ -324,7 +332,15 @@ def encode_command_regs(cmd):
         + _u32(cmd["expires_ms"] // 1000)
         + [CMD_COMMIT_MAGIC]
         + _mac_regs(cmd.get("nmac"))
+        + _inject_regs(cmd)
     )
+
+
+def _inject_regs(cmd):
+    if cmd["action"] != "fertigate":
+        return []
+    mac = [] if cmd.get("nmac") is not None else [0] * CMD_MAC_REGS
+    return mac + _u32(cmd["inject_ml"]) + _u32(cmd["inject_from_s"]) + _u32(cmd["inject_until_s"])
 
 
 def _mac_regs(nmac):
@@ -337,7 +353,7 @@ def _mac_regs(nmac):
 def decode_command_regs(node, regs):
     """A command dict (unvalidated: pass it to commands.validate_command) from
     the CMD_COUNT (or, with the node MAC, CMD_COUNT_MAC) registers written at CMD_BASE."""
-    if len(regs) not in (CMD_COUNT, CMD_COUNT_MAC) or regs[CMD_COUNT - 1] != CMD_COMMIT_MAGIC:
+    if len(regs) not in (CMD_COUNT, CMD_COUNT_MAC, CMD_COUNT_FERT) or regs[CMD_COUNT - 1] != CMD_COMMIT_MAGIC:
         raise ContractError("holding_register.%d" % (CMD_BASE + CMD_COUNT - 1), regs[CMD_COUNT - 1:CMD_COUNT],
                             "no commit")
     actions = dict((code, name) for name, code in CMD_ACTIONS.items())
@@ -356,28 +372,37 @@ def decode_command_regs(node, regs):
         # 0 is "none" here; anything else is left for the validator to name
         for key in ("duration_s", "max_runtime_s"):
             cmd[key] = cmd[key] or None
-    if len(regs) == CMD_COUNT_MAC:
-        cmd["nmac"] = "".join("%04x" % r for r in regs[CMD_COUNT:])
+    mac = regs[CMD_COUNT:CMD_COUNT_MAC]
+    if len(regs) == CMD_COUNT_MAC or (len(regs) == CMD_COUNT_FERT and any(mac)):
+        cmd["nmac"] = "".join("%04x" % r for r in mac)
+    if len(regs) == CMD_COUNT_FERT:
+        i = CMD_COUNT_MAC
+        cmd["inject_ml"] = (regs[i] << 16) | regs[i + 1]
+        cmd["inject_from_s"] = (regs[i + 2] << 16) | regs[i + 3]
+        cmd["inject_until_s"] = (regs[i + 4] << 16) | regs[i + 5]
     return cmd
 
 
 def encode_ack_regs(ack, counter):
-    """The ACK_COUNT input registers (from ACK_BASE) for an acknowledgement."""
+    """The ACK_COUNT_INJECTED input registers (from ACK_BASE) for an acknowledgement."""
     runtime = ack.get("runtime_s")
     volume = ack.get("volume_l")
+    injected = ack.get("injected_ml")
     return (
         _id_regs(ack["id"])
         + [ACK_STATE_CODES[ack["state"]]]
         + _u32(ACK_NONE_U32 if runtime is None else runtime)
         + _u32(ACK_NONE_U32 if volume is None else int(round(volume * 10)))
         + [counter & 0xFFFF]
+        + _u32(ACK_NONE_U32 if injected is None else injected)
     )
 
 
 def decode_ack_regs(regs):
-    """(counter, fields) from the ACK_COUNT registers at ACK_BASE; fields is
-    None while no ack was ever made (state 0), else id, state, runtime_s, volume_l."""
-    if len(regs) != ACK_COUNT:
+    """(counter, fields) from the ACK_COUNT (or, 1.5, ACK_COUNT_INJECTED) registers
+    at ACK_BASE; fields is None while no ack was ever made (state 0), else id,
+    state, runtime_s, volume_l and injected_ml (None unless read and set)."""
+    if len(regs) not in (ACK_COUNT, ACK_COUNT_INJECTED):
         raise ContractError("input_register.%d" % ACK_BASE, len(regs),
                             "need the %d registers of the ack block" % ACK_COUNT)
     counter = regs[21]
@@ -389,11 +414,13 @@ def decode_ack_regs(regs):
         raise ContractError("input_register.%d" % (ACK_BASE + 16), regs[16], "unknown ack state code")
     runtime = (regs[17] << 16) | regs[18]
     volume = (regs[19] << 16) | regs[20]
+    injected = (regs[22] << 16) | regs[23] if len(regs) == ACK_COUNT_INJECTED else ACK_NONE_U32
     return counter, {
         "id": _regs_id(regs[:CMD_ID_REGS], "input_register.%d" % ACK_BASE),
         "state": state,
         "runtime_s": None if runtime == ACK_NONE_U32 else runtime,
         "volume_l": None if volume == ACK_NONE_U32 else volume / 10,
+        "injected_ml": None if injected == ACK_NONE_U32 else injected,
     }
 
 

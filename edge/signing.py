@@ -72,6 +72,13 @@ def _encode(domain, values):
     return b"".join(parts)
 
 
+def _inject(cmd):
+    # 1.5: a fertigate's dose and window, appended, so every other action's bytes stay as they were
+    if cmd["action"] != "fertigate":
+        return ()
+    return (cmd["inject_ml"], cmd["inject_from_s"], cmd["inject_until_s"])
+
+
 def signed_bytes(cmd):
     """What the cloud's Ed25519 signature covers: every field but `v` and `sig`."""
     return _encode(
@@ -90,13 +97,13 @@ def signed_bytes(cmd):
             cmd.get("gateway"),
             cmd.get("kid"),
             cmd.get("nmac"),
-        ),
+        ) + _inject(cmd),
     )
 
 
 def node_mac_bytes(cmd):
     """What the node MAC covers: the command as the Modbus mailbox carries it."""
-    duration = cmd.get("duration_s") if cmd["action"] == "open" else None
+    duration = cmd.get("duration_s") if cmd["action"] in ("open", "fertigate") else None
     return _encode(
         NMAC_DOMAIN,
         (
@@ -108,7 +115,7 @@ def node_mac_bytes(cmd):
             cmd["max_runtime_s"],
             (cmd["not_before_ms"] + 999) // 1000,
             cmd["expires_ms"] // 1000,
-        ),
+        ) + _inject(cmd),
     )
 
 

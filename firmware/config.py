@@ -281,6 +281,22 @@ def _irrigation(c, cfg):
         c.pin(pressure, "adc", "pressure.")
         c.choice(pressure, "kind", ("4-20ma", "0.5-4.5v"), "0.5-4.5v", "pressure.")
         c.num(pressure, "full_scale_kpa", 1, 10000, 1000, "pressure.", integer=False)
+    inj = c.section(cfg, "injector", False)
+    if inj:  # contract 1.5: fertigation (firmware/injector.py)
+        if not flow:
+            c.bad("injector", "flow", "needs the flow meter (flow): the pump must never dose a dry line")
+        c.pin(inj, "pin", "injector.")
+        c.num(inj, "rate_l_h", 0.01, 10000, None, "injector.", integer=False)
+        ec = c.section(inj, "ec", False, "injector.")
+        if ec:  # an in-line EC transmitter after the injection point, and the band it must stay in
+            c.pin(ec, "adc", "injector.ec.")
+            c.choice(ec, "kind", ("4-20ma", "0.5-4.5v"), "4-20ma", "injector.ec.")
+            c.num(ec, "full_scale_ds_m", 0.1, 200, 10, "injector.ec.", integer=False)
+            low = c.num(ec, "low_ds_m", 0, 200, None, "injector.ec.", integer=False)
+            high = c.num(ec, "high_ds_m", 0, 200, None, "injector.ec.", integer=False)
+            if isinstance(low, (int, float)) and isinstance(high, (int, float)) and not low < high:
+                c.bad("injector.ec.high_ds_m", high, "must be above low_ds_m (%s)" % low)
+            c.num(ec, "settle_s", 0, 3600, 60, "injector.ec.")
 
 
 def describe(errors, limit=200):

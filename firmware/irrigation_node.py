@@ -41,6 +41,14 @@ enforces them itself:
 * no flow: with a flow meter, a run during which the meter sees less than
   `min_flow_l_min` for `no_flow_ms` (a stuck valve, a pump that failed, an
   empty tank) is cut off, "aborted" ("no flow ...");
+* fertigate (contract 1.5): an open during which the injector (``injector``,
+  firmware/injector.py) doses stock solution within the command's window and
+  only while water flows; a controller without an injector or a flow meter
+  refuses it ("rejected"), one whose injector doses another run holds it
+  like a busy valve. Whatever ends the run stops the pump, and the final ack
+  carries ``injected_ml``; an injector fault (line EC out of its band) ends
+  the run "aborted", and a window that closes before the dose ends it
+  "completed" with the shortfall in the reason;
 * leak: flow of at least `leak_l_min` while every valve has been closed for
   `leak_settle_ms` (the pipe drained) is a leak (a valve that does not seal,
   a burst pipe): the controller reports at once, with the reading
@@ -120,6 +128,7 @@ class IrrigationNode:
         leak_settle_ms=DEFAULT_LEAK_SETTLE_MS,
         pressure=None,
         cmd_key=None,
+        injector=None,
     ):
         if not 1 <= len(valves) <= commands.VALVE_MAX:
             raise ValueError("an irrigation node drives 1..%d valves, not %d" % (commands.VALVE_MAX, len(valves)))
@@ -127,6 +136,8 @@ class IrrigationNode:
         self.valves = list(valves)
         self.flow_meter = flow_meter
         self.pressure = pressure  # has read() -> kPa or a fault code
+        self.injector = injector  # firmware/injector.py, or None: no fertigation
+        self._rate = None  # the flow meter's latest rate, l/min (None: no meter or unreadable)
         self.heartbeat_timeout_ms = heartbeat_timeout_ms
         # With a key (bytes) every command must carry its node MAC (nmac).
         self.cmd_key = cmd_key
@@ -232,7 +243,11 @@ class IrrigationNode:
             return [self._reject(cmd, now_ms, "expired at %d, received at %d" % (cmd["expires_ms"], now_ms))]
         if valve > len(self.valves):
             return [self._reject(cmd, now_ms, "no valve %d: this controller has %d" % (valve, len(self.valves)))]
-        if now_ms < cmd["not_before_ms"] or (cmd["action"] == commands.ACTION_OPEN and valve in self._runs):
+        if cmd["action"] == commands.ACTION_FERTIGATE and (self.injector is None or self.flow_meter is None):
+            # without a meter nothing proves water flows, and the pump must never dose a dry line
+            return [self._reject(cmd, now_ms, "cannot fertigate: no %s" % (
+                "injector" if self.injector is None else "flow meter"))]
+        if now_ms < cmd["not_before_ms"] or self._busy(cmd):
             if len(self._waiting) >= MAX_WAITING:
                 return [self._reject(cmd, now_ms, "%d commands already waiting" % MAX_WAITING)]
             self._waiting.append(cmd)
@@ -266,18 +281,19 @@ class IrrigationNode:
             elif elapsed_ms >= cmd["duration_s"] * 1000:
                 acks += self._close(valve, now_ms, None)
         acks += self._check_flow(now_ms)
+        acks += self._inject(now_ms)
         for cmd in list(self._waiting):
             if now_ms > cmd["expires_ms"]:
                 self._waiting.remove(cmd)
                 why = "expired at %d before it could start" % cmd["expires_ms"]
                 if not heard:
                     why += " (gateway not heard)"
-                elif cmd["valve"] in self._runs:
-                    why += " (valve %d busy)" % cmd["valve"]
+                elif self._busy(cmd):
+                    why += " (valve %d or the injector busy)" % cmd["valve"]
                 acks.append(self._ack(cmd["id"], commands.ACK_ABORTED, now_ms, reason=why))
             elif now_ms >= cmd["not_before_ms"] and heard:
-                if cmd["action"] == commands.ACTION_OPEN and cmd["valve"] in self._runs:
-                    continue  # waits for the valve, at most until it expires
+                if self._busy(cmd):
+                    continue  # waits for the valve (or the injector), at most until it expires
                 self._waiting.remove(cmd)
                 acks += self._execute(cmd, now_ms)
         uplinks = []
@@ -327,8 +343,25 @@ class IrrigationNode:
 
     # -- inside --------------------------------------------------------------
 
+    def _busy(self, cmd):
+        """True while `cmd` (a run) must wait: its valve runs, or (a fertigate) the injector doses."""
+        if cmd["action"] not in commands.RUNS:
+            return False
+        return cmd["valve"] in self._runs or (
+            cmd["action"] == commands.ACTION_FERTIGATE and self.injector.cmd is not None)
+
+    def _inject(self, now_ms):
+        """Run the injector for its fertigate's valve; a fault ends that run."""
+        inj = self.injector
+        if inj is None or inj.cmd is None:
+            return []
+        rate = self._rate
+        why = inj.tick(now_ms, rate is not None and rate >= self.min_flow_l_min)
+        return [] if why is None else self._close(inj.cmd["valve"], now_ms, why)
+
     def _check_flow(self, now_ms):
         """The flow anomaly rules: no flow while open, flow while closed."""
+        self._rate = None
         if self.flow_meter is None:
             return []
         try:
@@ -337,6 +370,7 @@ class IrrigationNode:
             return []
         if rate is None or rate != rate:
             return []
+        self._rate = rate
         acks = []
         for valve in sorted(self._runs):
             run = self._runs[valve]
@@ -390,8 +424,8 @@ class IrrigationNode:
         if self._booted:
             self._save()
 
-    def _ack(self, cmd_id, state, now_ms, runtime_s=None, volume_l=None, reason=None):
-        ack = commands.make_ack(cmd_id, self.node_id, state, now_ms, runtime_s, volume_l, reason)
+    def _ack(self, cmd_id, state, now_ms, runtime_s=None, volume_l=None, reason=None, injected_ml=None):
+        ack = commands.make_ack(cmd_id, self.node_id, state, now_ms, runtime_s, volume_l, reason, injected_ml)
         self._remember(ack)
         return ack
 
@@ -443,6 +477,8 @@ class IrrigationNode:
         # remembered and journalled with the run before the valve opens: a reset in between still finds it
         ack = self._ack(cmd["id"], commands.ACK_STARTED, now_ms)
         self._set(valve, True)
+        if cmd["action"] == commands.ACTION_FERTIGATE:
+            self.injector.start(cmd, now_ms)
         return [ack]
 
     def _close(self, valve, now_ms, reason, state=None):
@@ -460,7 +496,12 @@ class IrrigationNode:
                 volume_l = None  # a meter gone wrong (NaN, inf) must not break the ack's JSON
         if state is None:
             state = commands.ACK_COMPLETED if reason is None else commands.ACK_ABORTED
-        return [self._ack(run["cmd"]["id"], state, now_ms, runtime_s, volume_l, reason and reason[:200])]
+        injected = None
+        if self.injector is not None and self.injector.cmd is run["cmd"]:
+            injected = self.injector.stop(now_ms)
+            if state == commands.ACK_COMPLETED and injected < run["cmd"]["inject_ml"]:
+                reason = "dose not reached: %d of %d ml in the window" % (injected, run["cmd"]["inject_ml"])
+        return [self._ack(run["cmd"]["id"], state, now_ms, runtime_s, volume_l, reason and reason[:200], injected)]
 
     def _readings(self):
         out = []

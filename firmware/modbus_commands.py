@@ -18,10 +18,12 @@ ack is visible: a master may see "started" without "received" before it.
 from furrow.edge import commands, modbus_map
 
 # A command ends at the commit register, or (contract 1.1) 8 registers later
-# with the node MAC; the table is long enough for both.
+# with the node MAC, or (1.5, a fertigate) 6 after that with its dose and
+# window; the table is long enough for all three.
 COMMAND_END = modbus_map.CMD_BASE + modbus_map.CMD_COUNT
-HOLDING_LEN = modbus_map.CMD_BASE + modbus_map.CMD_COUNT_MAC
-INPUT_LEN = modbus_map.ACK_BASE + modbus_map.ACK_COUNT
+MAC_END = modbus_map.CMD_BASE + modbus_map.CMD_COUNT_MAC
+HOLDING_LEN = modbus_map.CMD_BASE + modbus_map.CMD_COUNT_FERT
+INPUT_LEN = modbus_map.ACK_BASE + modbus_map.ACK_COUNT_INJECTED
 
 
 class _Joined:
@@ -63,10 +65,11 @@ class CommandMailbox:
         if end <= modbus_map.HOLDING_COUNT:
             self.node.on_holding_write(address, values)
             return
-        if address != modbus_map.CMD_BASE or end not in (COMMAND_END, HOLDING_LEN):
+        if address != modbus_map.CMD_BASE or end not in (COMMAND_END, MAC_END, HOLDING_LEN):
             self.stats["refused"] += 1
-            raise ValueError("write a whole command to holding registers %d-%d (or %d with its node MAC) "
-                             "in one request" % (modbus_map.CMD_BASE, COMMAND_END - 1, HOLDING_LEN - 1))
+            raise ValueError("write a whole command to holding registers %d-%d (%d with its node MAC, %d a "
+                             "fertigate) in one request" % (modbus_map.CMD_BASE, COMMAND_END - 1, MAC_END - 1,
+                                                            HOLDING_LEN - 1))
         try:
             cmd = commands.validate_command(modbus_map.decode_command_regs(self.node.node_id, list(values)))
         except ValueError as e:  # ContractError, or an id that is not UTF-8

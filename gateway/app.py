@@ -65,8 +65,9 @@ class Gateway:
         )
         self.quality = QualityChecker()
         # Camera nodes' images: their own store and quota; chunks come in on the farm connection, whole
-        # images go out on the cloud link (image_link.py).
-        self.images = ImageStore(Path(config.buffer_path).with_suffix(".images.db"), config.image_quota_bytes)
+        # images go out on the cloud link (image_link.py); those the quota drops go in the gap log.
+        self.images = ImageStore(Path(config.buffer_path).with_suffix(".images.db"), config.image_quota_bytes,
+                                 gaps=self.buffer.record_drops)
         self.source = MqttSource(config, self.buffer, on_ack=self._on_node_ack, images=self.images,
                                  quality=self.quality, clock=clock)
         self.auth = _command_auth(config)

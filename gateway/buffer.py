@@ -253,6 +253,11 @@ class DurableBuffer:
         self._bump("dropped", len(victims))
         return len(victims)
 
+    def record_drops(self, drops: Iterable[Drop]) -> None:
+        """Inputs not forwarded that never were readings here (the image store's dropped photos): into the
+        gap log, on disk when this returns."""
+        self.put_many((), drops=drops)
+
     def quarantine(self, raw: bytes, source: str, reason: str, node: str | None = None,
                    seq: int | None = None) -> None:
         """Keep an input that broke the contract, with its source and reason. A report of `node`

@@ -142,6 +142,9 @@ class ModbusDeviceConfig(_Model):
     # 32-58) and its latest ack (input registers 112-133): commands for it go
     # over Modbus, its acks come back by polling. See docs/contract.md.
     commands: bool = False
+    # 1.5: the node has a fertigation injector: its ack block is read with the volume injected
+    # (input registers 112-135). A node older than 1.5 refuses that read: leave it off there.
+    injector: bool = False
 
     @model_validator(mode="before")
     @classmethod
@@ -270,6 +273,8 @@ class GatewayConfig(_Model):
     image_quota_bytes: int = Field(default=64 * 1024 * 1024, ge=1024 * 1024)
     # An image forwarded without the cloud's receipt within this time goes again.
     image_receipt_wait: Duration = timedelta(seconds=60)
+    # Images on the MQTT cloud link waiting for their receipts at once (1: one at a time).
+    image_window: int = Field(default=4, ge=1, le=64)
     # Heartbeats on node/{id}/cmd to every irrigation node the gateway knows
     # (configured here, or seen reporting), so their valves stay allowed open.
     heartbeat_interval: Duration = timedelta(seconds=60)

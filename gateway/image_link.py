@@ -1,8 +1,10 @@
 """Whole images from the gateway's image store to the cloud, each leaving the store only at the cloud's receipt.
 
 Chunks come in on the farm connection (mqtt_source.py hands them to the `ImageStore`); this is the way
-out. `ImageForwarder` sends the oldest complete image while the readings buffer holds less than one
-batch (readings go first), one image at a time, and waits for its receipt (edge/image_forward.py):
+out. `ImageForwarder` sends the oldest complete images while the readings buffer holds less than one
+batch (readings go first) and waits for their receipts (edge/image_forward.py): on MQTT up to
+`image_window` at once (the receipts' round trips overlap; the cloud keeps each image once whatever
+the order), over HTTPS one at a time (the answer is the receipt):
 
 * ``stored``: the cloud has the image and its metadata: it leaves the store;
 * ``refused`` (with a reason): sending it again would not help: quarantined with the cloud's reason;
@@ -21,7 +23,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Collection
 from typing import Any
 from urllib.parse import urljoin
 
@@ -76,21 +78,28 @@ class ImageForwarder:
             if not await self.forward_one(send):
                 await asyncio.sleep(self._idle_s)
 
-    async def forward_one(self, send: Send) -> bool:
-        """Send the oldest complete image and settle its receipt; False when there was none to send now
-        (none complete, or a readings backlog goes first)."""
+    async def _next(self, skip: Collection[tuple[str, int]] = ()) -> ReadyImage | None:
+        """The oldest complete image not in `skip`, or None when there is none to send now (none complete, or a
+        readings backlog goes first)."""
         if await asyncio.to_thread(self._pending) >= self._config.forward_batch_size:
             self.counts["held_for_readings"] += 1
-            return False
-        image = await asyncio.to_thread(self._store.next_image)
-        if image is None:
-            return False
+            return None
+        return await asyncio.to_thread(self._store.next_image, skip)
+
+    def _payload(self, image: ReadyImage) -> bytes:
         header = make_image_header(self._config.site, self._config.gateway_id, image.node, image.seq, image.kind,
                                    image.format, image.ts_ms, image.rx_ms, image.size, image.sha256)
         payload = encode_image(header, image.data)
         self.counts["sent"] += 1
         self.counts["bytes"] += len(payload)
-        receipt = await send(image, payload)
+        return payload
+
+    async def forward_one(self, send: Send) -> bool:
+        """Send the oldest complete image and settle its receipt; False when there was none to send now."""
+        image = await self._next()
+        if image is None:
+            return False
+        receipt = await send(image, self._payload(image))
         if receipt is None:
             self.counts["resent"] += 1  # no receipt: it goes again (stored once by the cloud)
         else:
@@ -109,22 +118,40 @@ class ImageForwarder:
     # -- MQTT: a stage of the cloud link ---------------------------------------------------
 
     async def session(self, client: aiomqtt.Client) -> None:
-        """Forward on the cloud link's connection until cancelled; an MqttError means the link broke."""
+        """Forward on the cloud link's connection until cancelled, up to `image_window` images waiting for their
+        receipts at once; an MqttError means the link broke (those in flight go again on the next one)."""
         await client.subscribe(self.receipt_topic, qos=1)
-
-        async def send(image: ReadyImage, payload: bytes) -> dict[str, Any] | None:
-            key = (image.node, image.seq)
-            fut: asyncio.Future[dict[str, Any]] = asyncio.get_running_loop().create_future()
-            self._receipts[key] = fut
-            try:
-                await client.publish(self.topic, payload, qos=1)
-                return await asyncio.wait_for(fut, self._receipt_wait_s)
-            except TimeoutError:
-                return None
-            finally:
+        loop = asyncio.get_running_loop()
+        flying: dict[tuple[str, int], tuple[ReadyImage, float]] = {}  # -> the image, when its receipt is late
+        try:
+            while True:
+                while len(flying) < self._config.image_window and (image := await self._next(flying)) is not None:
+                    key = (image.node, image.seq)
+                    self._receipts[key] = loop.create_future()
+                    flying[key] = (image, loop.time() + self._receipt_wait_s)
+                    await client.publish(self.topic, self._payload(image), qos=1)
+                if not flying:
+                    await asyncio.sleep(self._idle_s)
+                    continue
+                # the first receipt, the first late one, or (room in the window) a look for new images
+                wait = min(late for _, late in flying.values()) - loop.time()
+                if len(flying) < self._config.image_window:
+                    wait = min(wait, self._idle_s)
+                await asyncio.wait([self._receipts[k] for k in flying], timeout=max(0.0, wait),
+                                   return_when=asyncio.FIRST_COMPLETED)
+                for key, (image, late) in list(flying.items()):
+                    fut = self._receipts[key]
+                    if fut.done():
+                        await self._settle(image, fut.result())
+                    elif loop.time() >= late:
+                        self.counts["resent"] += 1  # no receipt: it goes again (stored once by the cloud)
+                    else:
+                        continue
+                    del flying[key]
+                    del self._receipts[key]
+        finally:
+            for key in flying:
                 self._receipts.pop(key, None)
-
-        await self.run_sender(send)
 
     async def close(self, client: aiomqtt.Client) -> None:
         """Nothing to flush: images wait in the store, durably, for the next connection."""

@@ -2,7 +2,11 @@
 
 Beside the readings buffer, in its own SQLite file (``<buffer>.images.db``, WAL, fsync on commit) and
 within its own quota (`image_quota_bytes`), so images never take the readings' room: a full image
-store drops its oldest image (counted, ``dropped``), never a reading.
+store drops its oldest image (counted, ``dropped``), never a reading. Each dropped image is noted in
+the same transaction and handed to `gaps` (the readings buffer's gap log, gaps.py) after it: the cloud
+hears of it as an ``image_quota`` gap of that camera, with the image seqs, as it hears of readings
+dropped. A note leaves only once `gaps` took it, so a crash in between reports it again at the next
+chunk, never loses it.
 
 ``put_chunks`` stores checked chunks (edge/image_rx.py) in one transaction and says, for each, what
 to answer the node (edge/image.py's image ack), or None:
@@ -26,12 +30,16 @@ from __future__ import annotations
 import hashlib
 import sqlite3
 import threading
+from collections.abc import Callable, Collection
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from furrow.edge.batch import GAP_IMAGE_QUOTA
 from furrow.edge.image import ACK_MISSING, ACK_REFUSED, ACK_STORED, make_image_ack
 from furrow.edge.image_rx import missing_ranges
+
+from .gaps import Drop
 
 PARTIAL, COMPLETE = "partial", "complete"
 
@@ -47,6 +55,7 @@ CREATE TABLE IF NOT EXISTS quarantine (
   node TEXT NOT NULL, seq INTEGER NOT NULL, reason TEXT NOT NULL, rx_ms INTEGER NOT NULL,
   PRIMARY KEY (node, seq));
 CREATE TABLE IF NOT EXISTS counters (name TEXT PRIMARY KEY, value INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS drops (node TEXT NOT NULL, seq INTEGER NOT NULL, PRIMARY KEY (node, seq));
 """
 
 
@@ -68,9 +77,12 @@ class ReadyImage:
 class ImageStore:
     """See the module docstring. Thread-safe: the chunk listener and the forwarder share it."""
 
-    def __init__(self, path: Path | str, quota_bytes: int = 64 * 1024 * 1024) -> None:
+    def __init__(self, path: Path | str, quota_bytes: int = 64 * 1024 * 1024,
+                 gaps: Callable[[list[Drop]], object] | None = None) -> None:
         self.path = str(path)
         self.quota_bytes = quota_bytes
+        self.gaps = gaps
+        """Where dropped images are reported: DurableBuffer.record_drops (module docstring)."""
         self._lock = threading.Lock()
         self._db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
         self._db.execute("PRAGMA journal_mode=WAL")
@@ -119,7 +131,17 @@ class ImageStore:
             except BaseException:
                 self._db.execute("ROLLBACK")
                 raise
+            self._report_drops()
         return acks
+
+    def _report_drops(self) -> None:
+        """Hand the noted drops to `gaps`, then forget them (under the lock)."""
+        if self.gaps is None:
+            return
+        noted = self._db.execute("SELECT node, seq FROM drops ORDER BY node, seq").fetchall()
+        if noted:
+            self.gaps([Drop(node, GAP_IMAGE_QUOTA, seq) for node, seq in noted])
+            self._db.executemany("DELETE FROM drops WHERE node = ? AND seq = ?", noted)
 
     def _put(self, c: dict[str, Any], node: str, seq: int, rx_ms: int) -> dict[str, Any] | None:
         q = self._db.execute("SELECT reason FROM quarantine WHERE node = ? AND seq = ?", (node, seq)).fetchone()
@@ -180,16 +202,18 @@ class ImageStore:
                 return
             self._db.execute("DELETE FROM chunks WHERE node = ? AND seq = ?", oldest)
             self._db.execute("DELETE FROM images WHERE node = ? AND seq = ?", oldest)
+            self._db.execute("INSERT OR IGNORE INTO drops VALUES (?, ?)", oldest)
             self._count("dropped")
 
     # -- images out --------------------------------------------------------------------
 
-    def next_image(self) -> ReadyImage | None:
-        """The oldest complete image, or None."""
+    def next_image(self, skip: Collection[tuple[str, int]] = ()) -> ReadyImage | None:
+        """The oldest complete image but those in `skip` ((node, seq): already on their way), or None."""
         with self._lock:
-            row = self._db.execute(
+            rows = self._db.execute(
                 "SELECT node, seq, kind, format, ts_ms, rx_ms, size, sha256, data FROM images WHERE state = ? "
-                "ORDER BY rx_ms, node, seq LIMIT 1", (COMPLETE,)).fetchone()
+                "ORDER BY rx_ms, node, seq LIMIT ?", (COMPLETE, len(skip) + 1))
+            row = next((r for r in rows if (r[0], r[1]) not in skip), None)
         if row is None:
             return None
         node, seq, kind, fmt, ts_ms, rx_ms, size, sha, data = row

@@ -6,6 +6,7 @@ simulates the last weeks of the season through the production pipeline on a simu
 then runs on live, in real time or `speed` times faster (hil/demo_live.py). All on 127.0.0.1:
 
     soil-01 (MQTT, JSON)  soil-02 (MQTT, binary)  weather-01, pest-01, irr-01 (MQTT, valve per zone)
+    cam-north, cam-south (MQTT, a canopy photo a day, chunk by chunk)
     soil-03 (Modbus RTU on an emulated RS-485 bus)
         |                                                   ^
         v                                                   |

@@ -20,9 +20,15 @@ Layout (every zone its valve; one pump, so one zone runs at a time):
 
     site demo ── field home ─┬─ zone north: 2.0 ha loam, maize      soil-01 (10, 30, 60 cm, MQTT JSON)
                              │                                       soil-02 (10, 30 cm, MQTT binary)
-                             │                                       weather-01, pest-01 (2 traps)
-                             └─ zone south: 1.5 ha sandy loam, maize soil-03 (10, 30, 60 cm, RS-485)
+                             │                                       weather-01 (with a red/NIR pair: NDVI),
+                             │                                       pest-01 (2 traps), cam-north
+                             └─ zone south: 1.5 ha sandy loam, maize soil-03 (10, 30, 60 cm, RS-485),
+                                                                     cam-south
     irr-01 (MQTT): valve 1 waters north, valve 2 waters south, 5 mm/h sprinklers, one flow meter
+
+The crop's growth is seen as on a farm (`growth_nodes`): a camera over each zone photographs its
+canopy at noon (the cloud measures each photo's green cover), and the weather station's reflectance
+pair looks down on the north block (its NDVI).
 """
 
 from __future__ import annotations
@@ -107,16 +113,28 @@ traps every 6 h. Live, every node reports at the demo's own interval."""
 
 
 def nodes(intervals_s: dict[str, int]) -> list[NodeSpec]:
-    """The demo's nodes, each reporting at its role's interval (soil-03 is the RS-485 one)."""
+    """The demo's nodes, each reporting at its role's interval (soil-03 is the RS-485 one), and the cameras."""
     i = intervals_s
     return [
         NodeSpec("soil-01", "soil", i["soil"], zone="north", depths_cm=(10, 30, 60)),
         NodeSpec("soil-02", "soil", i["soil"], zone="north", depths_cm=(10, 30), encoding="binary"),
         NodeSpec("soil-03", "soil", i["soil"], zone="south", depths_cm=(10, 30, 60)),
-        NodeSpec("weather-01", "weather", i["weather"]),
+        NodeSpec("weather-01", "weather", i["weather"], canopy_zone=WEATHER_ZONE),
         NodeSpec("irr-01", "irrigation", i["irrigation"], valve_zones=("north", "south"), rate_mm_h=PRECIP_RATE_MM_H),
         NodeSpec("pest-01", "pest", i["pest"], zone="north", traps=2, encoding="binary"),
+        *growth_nodes(),
     ]
+
+
+CAMERA_INTERVAL_S = 24 * 3600
+CAMERA_FIRST_S = 11 * 3600
+"""A canopy photo a day at noon (the engine's first tick is 01:00 local), season and live alike: cover
+changes over days, and a noon photo has the sun overhead and the fewest shadows."""
+
+
+def growth_nodes() -> list[NodeSpec]:
+    """A canopy camera over each zone, photographing daily at noon."""
+    return [NodeSpec(f"cam-{z.id}", "camera", CAMERA_INTERVAL_S, zone=z.id, offset_s=CAMERA_FIRST_S) for z in ZONES]
 
 
 MODBUS_NODES = {"soil-03": 1}
@@ -129,11 +147,12 @@ def crop_coefficients() -> dict[str, Any]:
     p 0.55 (FAO-56 table 22), stages in degree days above 10 °C capped at 30 °C: 180 to 10 % cover,
     420 more to full cover, 600 of mid-season and 300 to maturity, 1500 in all, a hybrid of about
     2700 °F·d (Neild & Newman 1987, Growing season characteristics and requirements in the Corn Belt,
-    National Corn Handbook NCH-40)."""
+    National Corn Handbook NCH-40); 2 m tall in mid-season (FAO-56 table 12), which the planner's Kc from the
+    cameras' measured cover needs (FAO-56 ch. 9)."""
     c = MAIZE
     return {"l_ini": c.l_ini, "l_dev": c.l_dev, "l_mid": c.l_mid, "l_late": c.l_late, "kc_ini": c.kc_ini,
             "kc_mid": c.kc_mid, "kc_end": c.kc_end, "p": MAIZE_P, "stages_in": "gdd", "gdd_base_c": 10.0,
-            "gdd_upper_c": 30.0}
+            "gdd_upper_c": 30.0, "height_m": Crop().height_m}
 
 
 def registry_entries(place: Place, start: date) -> list[tuple[str, dict[str, Any]]]:

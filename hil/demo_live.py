@@ -2,7 +2,8 @@
 
 After the backfill the same cores, on the same virtual farm, carry on in real time (or `speed`
 times faster): MQTT nodes through `MqttNodeRunner` (their outboxes are flash files beside their
-seq files), the RS-485 node through the emulated bus the gateway polls. `FarmDriver` is every
+seq files), cameras through `MqttCameraRunner` (their photos in flash until the gateway has them),
+the RS-485 node through the emulated bus the gateway polls. `FarmDriver` is every
 runner's `on_tick`: it moves the farm to the demo clock and hands the farm's events to the
 nodes (flow to the meters, rain to the gauge as bucket tips, insects to the traps), as the
 HIL engine does between scenario steps.
@@ -21,6 +22,7 @@ from furrow.hil.clock import SimClock
 from furrow.hil.farm import Farm
 from furrow.hil.fleet import CPythonFleet
 from furrow.hil.modbus_bus import ModbusBus
+from furrow.hil.mqtt_camera import MqttCameraRunner
 from furrow.hil.mqtt_node import MqttNodeRunner
 
 
@@ -92,23 +94,28 @@ class LiveFarm:
                  mqtt_port: int, modbus_port: int, modbus_units: dict[str, int], state_dir: Path,
                  interval_s: int) -> None:
         self.fleet = fleet
-        for core in fleet.cores.values():
-            # as a technician sets it over the bus or in config.json (holding register 1)
-            core.on_holding_write(modbus_map.HOLD_INTERVAL_S, [interval_s])
+        for node_id, core in fleet.cores.items():
+            if fleet.specs[node_id].role != "camera":  # a camera keeps its photo a day
+                # as a technician sets it over the bus or in config.json (holding register 1)
+                core.on_holding_write(modbus_map.HOLD_INTERVAL_S, [interval_s])
         self.runners: list[MqttNodeRunner] = []
+        self.cameras: list[MqttCameraRunner] = []
         self.bus = ModbusBus(host, modbus_port, baud=19_200, clock_ms=clock.ms, on_tick=driver,
                              state_dir=state_dir)
         for node_id, spec in fleet.specs.items():
             core = fleet.cores[node_id]
             if node_id in modbus_units:
                 self.bus.add(core, modbus_units[node_id])
+            elif spec.role == "camera":
+                self.cameras.append(MqttCameraRunner(core, site, host, mqtt_port, clock_ms=clock.ms, drain_s=10.0))
             else:
                 self.runners.append(MqttNodeRunner(core, site, host, mqtt_port, encoding=spec.encoding,
                                                    clock_ms=clock.ms, on_tick=driver, state_dir=state_dir))
 
     @property
     def node_ids(self) -> list[str]:
-        return [r.node_id for r in self.runners] + [n.node_id for n in self.bus.nodes]
+        return ([r.node_id for r in self.runners] + [n.node_id for n in self.bus.nodes]
+                + [c.node_id for c in self.cameras])
 
     async def start_bus(self) -> None:
         await self.bus.start()
@@ -119,6 +126,8 @@ class LiveFarm:
             tg.create_task(self.bus.run(stop), name="rs485 bus")
             for runner in self.runners:
                 tg.create_task(runner.run(stop), name=runner.node_id)
+            for camera in self.cameras:
+                tg.create_task(camera.run(stop), name=camera.node_id)
 
     async def close(self) -> None:
         await self.bus.close()

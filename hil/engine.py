@@ -9,6 +9,7 @@ so a valve closes when the firmware closes it, not at the next hour. Each step:
     fleet.step(t)              what the gateway relayed is delivered; cores ticked when their report is
                                due, controllers also while they hold a command (a board sleeps between
                                deadlines)
+    photos -> runtime          a camera ticked sends its photos' chunks to the gateway's image store
     uplinks, acks -> runtime   wire bytes into the gateway; acks up through the relay to the cloud
     on the hour                the gateway's own jobs (acks up, its kept plan); every `forward_every_h` it
                                forwards its buffer and the cloud's jobs run (expiry, what waited,
@@ -33,6 +34,7 @@ from typing import Any
 from furrow.cloud.alerts.models import AlertState
 from furrow.edge import commands as contract
 from furrow.firmware.weather_node import RAIN_MM_PER_TIP
+from furrow.hil.camera_link import deliver_photos
 from furrow.hil.clock import DAY_S, HOUR_S, SimClock
 from furrow.hil.farm import Farm
 from furrow.hil.fleet import Fleet
@@ -42,6 +44,10 @@ from furrow.hil.scenarios import RunOptions, ScenarioResult
 from furrow.hil.verdict import Ledger, Opening, account, audit_valves, stored_readings
 
 FINE_STEP_S = 300  # a running controller is ticked every 5 min (heartbeat timeout 10 min); run ends are exact
+# The alert job also runs this long into each valve run, so the flow rules judge an open valve (the
+# service's own job runs every minute; the scenario's daily one falls before the night's runs).
+# Two fine steps: the controller has reported its open valve and a metered flow by then.
+FLOW_CHECK_AFTER_MS = 2 * FINE_STEP_S * 1000
 
 
 @dataclass
@@ -52,6 +58,7 @@ class Agenda:
 
     _held: dict[str, tuple[str, int, int]] = field(default_factory=dict)  # id -> node, not-before, duration ms
     _running: dict[str, tuple[str, int]] = field(default_factory=dict)  # id -> node, end ms
+    _unchecked: dict[str, int] = field(default_factory=dict)  # id -> started ms, of runs the alert job has not seen
 
     def handed(self, node: str, data: bytes) -> None:
         try:
@@ -65,9 +72,19 @@ class Agenda:
         if ack["state"] == contract.ACK_STARTED and ack["id"] in self._held:
             node, _nb, duration = self._held.pop(ack["id"])
             self._running[ack["id"]] = (node, ack["ts_ms"] + duration)
+            self._unchecked[ack["id"]] = ack["ts_ms"]
         elif ack["state"] in contract.FINAL_ACK_STATES:
             self._held.pop(ack["id"], None)
             self._running.pop(ack["id"], None)
+            self._unchecked.pop(ack["id"], None)
+
+    def take_runs_to_check(self, now_ms: int) -> list[str]:
+        """Runs started at least FLOW_CHECK_AFTER_MS ago that are still running and not yet checked;
+        each is given once."""
+        due = [i for i, started in self._unchecked.items() if now_ms - started >= FLOW_CHECK_AFTER_MS]
+        for i in due:
+            del self._unchecked[i]
+        return due
 
     def busy(self) -> set[str]:
         """Controllers holding or running a command."""
@@ -95,6 +112,8 @@ class Run:
     ledger: Ledger = field(default_factory=Ledger)
     """Every reading the cores made, as they made it."""
     reports: int = 0
+    flow_checks: int = 0
+    """Alert passes run while a valve ran (FLOW_CHECK_AFTER_MS into each run)."""
     _rain_carry: float = 0.0
     _next_due: dict[str, float] = field(default_factory=dict)
 
@@ -126,14 +145,15 @@ class Run:
         return nxt
 
     def _due(self, t: float, on_hour: bool, handed: set[str]) -> list[str]:
-        """Nodes to tick now: a node whose report falls due (its grid starts at its first tick),
+        """Nodes to tick now: a node whose report falls due (its grid starts at the first hour, `offset_s` later),
         a controller with a command in hand or given one now. The others sleep, as a board's
         loop sleeps until its next deadline; pulses wait for the node's next tick."""
         busy = self.agenda.busy() | handed
         due = []
         for node_id, spec in self.fleet.specs.items():
-            if on_hour and t + 1e-6 >= self._next_due.get(node_id, t):
-                self._next_due[node_id] = self._next_due.get(node_id, t) + spec.interval_s
+            grid = self._next_due.setdefault(node_id, t + spec.offset_s) if on_hour else None
+            if grid is not None and t + 1e-6 >= grid:
+                self._next_due[node_id] = grid + spec.interval_s
                 due.append(node_id)
             elif node_id in busy:
                 due.append(node_id)
@@ -153,6 +173,8 @@ class Run:
             self.ledger.uplink(up)
             self.reports += 1
             self.runtime.receive(data)
+        for node_id in out.cameras:
+            deliver_photos(self.fleet.cores[node_id], self.runtime.receive_chunk, now_ms)  # type: ignore[attr-defined]
         for ack in out.acks:
             self.agenda.heard(ack)
         await self.runtime.node_acks(out.acks)
@@ -180,6 +202,10 @@ class Run:
                     waiting.setdefault(node_id, []).extend(events)
                 last_hour = t_next
             await self._step(t_next, on_hour, waiting)
+            if self.agenda.take_runs_to_check(self.clock.ms()):
+                await self.runtime.forward()  # the open valve's reports reach the cloud, then its alert job
+                await self.runtime.evaluate_alerts()
+                self.flow_checks += 1
             t = t_next
             if not on_hour:
                 continue
@@ -236,6 +262,7 @@ class Run:
             "commands_rejected": states.count(contract.ACK_REJECTED),
             "commands_expired": states.count("expired"),
             "alerts_raised": dict(sorted(alerts.items())),
+            "alert_passes_during_runs": self.flow_checks,
             "valve_opens": valves.opens,
             "unexplained_opens": valves.unexplained,
             **self.policy.summary(),

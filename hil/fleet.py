@@ -25,9 +25,10 @@ from furrow.edge import payload
 from furrow.hil import nodes
 from furrow.hil.clock import SimClock
 from furrow.hil.farm import Farm
-from furrow.hil.hardware import FlowMeter
+from furrow.hil.hardware import CanopyCamera, FlowMeter
+from furrow.hil.reflectance import canopy_reflectance_pair
 
-ROLES = ("soil", "weather", "irrigation", "pest")
+ROLES = ("soil", "weather", "irrigation", "pest", "camera")
 
 
 @dataclass(frozen=True)
@@ -45,6 +46,10 @@ class NodeSpec:
     link: str = "mqtt"
     """Irrigation on the MicroPython fleet: "modbus" serves its RTU slave and command mailbox (`unit`)."""
     unit: int = 1
+    canopy_zone: str = ""
+    """Weather: the zone its reflectance pair looks down on, for NDVI (hil/reflectance.py); none without."""
+    offset_s: int = 0
+    """Seconds after its first tick that its report grid starts (a camera photographs at noon)."""
 
     def __post_init__(self) -> None:
         if self.role not in ROLES:
@@ -62,6 +67,8 @@ class Output:
 
     uplinks: list[tuple[dict[str, Any], bytes]] = field(default_factory=list)
     acks: list[dict[str, Any]] = field(default_factory=list)
+    cameras: list[str] = field(default_factory=list)
+    """Camera nodes ticked: their photos wait in flash for the link (hil/camera_link.py)."""
 
 
 def encode(spec: NodeSpec, up: dict[str, Any]) -> bytes:
@@ -82,23 +89,34 @@ class CPythonFleet:
 
     def __init__(self, specs: list[NodeSpec], farm: Farm, clock: SimClock, state_dir: Path) -> None:
         for s in specs:
+            if s.role == "camera" and s.zone not in farm.zones:
+                raise ValueError(f"camera {s.node_id}: zone {s.zone!r} is not one of the farm's")
             if s.link != "mqtt":
                 raise ValueError(f"node {s.node_id}: link {s.link!r} runs on the MicroPython fleet only")
         self.specs = {s.node_id: s for s in specs}
         self.farm = farm
         self.cores: dict[str, Any] = {}
         self.meters: dict[str, FlowMeter] = {}
+        self.cameras: dict[str, CanopyCamera] = {}
+        """Each camera node's sensor; its `truths` hold each photo's true cover."""
         for s in specs:
             ms = s.interval_s * 1000
             if s.role == "soil":
                 self.cores[s.node_id] = nodes.soil_node(farm, s.node_id, s.zone, list(s.depths_cm), state_dir, ms,
                                                         clock.s, with_temperature=False)  # type: ignore[arg-type]
             elif s.role == "weather":
-                self.cores[s.node_id] = nodes.weather_node(farm, s.node_id, state_dir, ms, clock.s)  # type: ignore[arg-type]
+                canopy = canopy_reflectance_pair(farm, s.canopy_zone, clock.s) if s.canopy_zone else None
+                self.cores[s.node_id] = nodes.weather_node(farm, s.node_id, state_dir, ms, clock.s,  # type: ignore[arg-type]
+                                                           canopy=canopy)
             elif s.role == "irrigation":
                 core, meter = nodes.irrigation_node(farm, s.node_id, list(s.valve_zones), state_dir, ms,  # type: ignore[arg-type]
                                                     rate_mm_h=s.rate_mm_h)
                 self.cores[s.node_id], self.meters[s.node_id] = core, meter
+            elif s.role == "camera":
+                # photographs its zone's canopy, whose green cover the farm's crop knows
+                self.cores[s.node_id], self.cameras[s.node_id] = nodes.camera_node(
+                    lambda zone=farm.zones[s.zone]: zone.crop.canopy_fraction, s.node_id, state_dir, ms,
+                    seed=len(self.cameras) * 1000)
             else:
                 self.cores[s.node_id] = nodes.pest_node(s.node_id, state_dir, ms, traps=s.traps)
 
@@ -122,6 +140,10 @@ class CPythonFleet:
                 core.on_heartbeat(now_ms)  # the gateway's broker is up and heard
                 acks, ups = core.tick(now_ms)
                 out.acks += acks
+            elif spec.role == "camera":
+                core.tick(now_ms)  # a photo into its flash when due; its chunks go by deliver_photos
+                out.cameras.append(node_id)
+                continue
             else:
                 ups = core.tick(now_ms)
             out.uplinks += [(up, encode(spec, up)) for up in ups]

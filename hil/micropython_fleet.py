@@ -80,6 +80,9 @@ class MicroPythonFleet:
     """The scenario's cores in one MicroPython process (see the module docstring)."""
 
     def __init__(self, specs: list[NodeSpec], farm: Farm, clock: SimClock, state_dir: Path) -> None:
+        for s in specs:
+            if s.role == "camera" or s.canopy_zone:
+                raise ValueError(f"node {s.node_id}: cameras and reflectance pairs run on the CPython fleet only")
         self.specs = {s.node_id: s for s in specs}
         self._units = {s.unit: s.node_id for s in specs if s.link == "modbus"}
         self.farm, self.clock = farm, clock

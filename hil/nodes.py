@@ -9,6 +9,7 @@ from furrow.edge.image import DEFAULT_CHUNK_BYTES
 from furrow.firmware.camera_node import CameraNode
 from furrow.firmware.drivers.camera import Camera
 from furrow.firmware.drivers.ds18b20 import DS18B20
+from furrow.firmware.drivers.reflectance import ReflectancePair
 from furrow.firmware.drivers.soil_moisture import CapacitiveMoisture
 from furrow.firmware.image_store import ImageStore
 from furrow.firmware.irrigation_node import IrrigationNode
@@ -46,10 +47,11 @@ def soil_node(farm: VirtualFarm, node_id: str, zone: str, depths_cm: list[int], 
 
 
 def weather_node(farm: VirtualFarm, node_id: str, state_dir: Path, interval_ms: int,
-                 clock_s: Callable[[], float]) -> WeatherNode:
+                 clock_s: Callable[[], float], canopy: ReflectancePair | None = None) -> WeatherNode:
+    """A weather station; with `canopy`, its reflectance pair reports red, NIR and NDVI (hil/reflectance.py)."""
     return WeatherNode(node_id, _seqstore(state_dir, node_id), air=AirSensor(farm, clock_s), fw=FW,
                        interval_ms=interval_ms, wind=Wind(farm, clock_s), solar=Solar(farm, clock_s),
-                       battery=lambda: 3.9, rssi=lambda: -75)
+                       canopy=canopy, battery=lambda: 3.9, rssi=lambda: -75)
 
 
 def irrigation_node(farm: VirtualFarm, node_id: str, zones: list[str], state_dir: Path, interval_ms: int,

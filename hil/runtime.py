@@ -111,7 +111,8 @@ class InProcessGateway:
                                plans=PlanKeeper(Path(config.buffer_path).with_suffix(".plan.json")),
                                tally=self.buffer)  # its refusal counts kept in the buffer file, as the gateway's
         self.ack_topic = gateway_topic(config.site, config.gateway_id, GW_ACK, config.topic_root)
-        self.images = ImageStore(Path(config.buffer_path).with_suffix(".images.db"), config.image_quota_bytes)
+        self.images = ImageStore(Path(config.buffer_path).with_suffix(".images.db"), config.image_quota_bytes,
+                                 gaps=self.buffer.record_drops)
         self.image_forwarder = ImageForwarder(config, self.images, lambda: self.buffer.stats()["pending"], clock)
         self._pending: list[Item] = []
         self._to_nodes: list[tuple[str, bytes]] = []

@@ -3,8 +3,11 @@
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
+import pytest
+
 from furrow.cloud.agronomy.alerts import (
     AlertKind,
+    DroughtGrade,
     FarmState,
     NodeSnapshot,
     RiskSnapshot,
@@ -14,7 +17,9 @@ from furrow.cloud.agronomy.alerts import (
     ValveSnapshot,
     ZoneSnapshot,
     acknowledge,
+    drought_grade,
     evaluate_alerts,
+    soil_relative_humidity,
 )
 
 NOW = datetime(2026, 7, 10, 12, 0, tzinfo=UTC)
@@ -30,8 +35,7 @@ def test_every_rule_fires_with_its_severity():
         now=NOW,
         zones=[ZoneSnapshot("dry", depletion_mm=85, taw_mm=90, raw_mm=45),
                ZoneSnapshot("wet", depletion_mm=0, taw_mm=90, raw_mm=45, excess_mm=8,
-                            budget_used_fraction=0.95, days_without_effective_rain=20,
-                            et_since_effective_rain_mm=90)],
+                            budget_used_fraction=0.95, soil_relative_humidity_pct=45.0)],
         weather=[SiteWeather("farm", tmin_forecast_c=-3, tmax_forecast_c=36)],
         nodes=[NodeSnapshot("soil-1", last_seen=NOW - timedelta(hours=1), battery_v=3.4,
                             faults=(SensorFault("vwc_pct@30", "disconnected"),)),
@@ -143,3 +147,57 @@ def test_readings_a_gateway_did_not_forward_raise_an_alert_louder_as_they_grow()
     (many,) = alert({"quota": 1200})
     assert many.severity is Severity.CRITICAL
     assert alert({}) == []
+
+
+@pytest.mark.parametrize(("layers", "expected_r", "grade"), [
+    ((30.0, 28.0, 29.0), 93.5, DroughtGrade.NONE),     # irrigated, near field capacity
+    ((18.6,), 60.0, DroughtGrade.LIGHT),                # R = 60 exactly: 轻旱 (50 < R <= 60)
+    ((18.9, 18.3), 60.0, DroughtGrade.LIGHT),
+    ((15.6, 15.4), 50.0, DroughtGrade.MODERATE),       # R = 50: 中旱 (40 < R <= 50)
+    ((12.4,), 40.0, DroughtGrade.SEVERE),               # R = 40: 重旱 (30 < R <= 40)
+    ((9.3,), 30.0, DroughtGrade.EXTREME),               # R = 30: 特旱 (R <= 30)
+    ((18.7,), 60.3, DroughtGrade.NONE),                 # just over 60: 无旱
+])
+def test_soil_relative_humidity_and_its_grade_follow_gb_t_32136_table_2(layers, expected_r, grade):
+    """R is the mean of each layer's content as % of field capacity (31 %), and each grade's upper
+    bound belongs to it, exactly as GB/T 32136-2015 table 2 draws them (worked from the table)."""
+    r = soil_relative_humidity(layers, 31.0)
+    assert r == pytest.approx(expected_r, abs=0.05)
+    assert drought_grade(round(r, 6)) is grade
+
+
+def test_bad_drought_inputs_name_the_field():
+    """No layer or a field capacity of 0 is a clear error naming the field, not a division by zero."""
+    with pytest.raises(ValueError, match="vwc_pct"):
+        soil_relative_humidity([], 31.0)
+    with pytest.raises(ValueError, match="field_capacity_pct: 0"):
+        soil_relative_humidity([20.0], 0)
+
+
+def test_an_irrigated_wet_zone_has_no_drought_and_a_dry_rainfed_one_does_by_grade():
+    """Drought follows the soil, not the rain: a zone irrigation holds at 95 % of field capacity
+    raises nothing however long it has not rained; a rain-fed zone's grade gives the severity (轻旱
+    info, 中旱 warning, 重旱 and 特旱 critical), naming R and the standard; no probe, no drought."""
+    def drought(r_pct):
+        state = FarmState(now=NOW, zones=[ZoneSnapshot("z", depletion_mm=0, taw_mm=90, raw_mm=45,
+                                                       soil_relative_humidity_pct=r_pct)])
+        return [a for a in evaluate_alerts(state) if a.kind is AlertKind.DROUGHT]
+
+    assert drought(95.0) == [] and drought(None) == []
+    assert [a.severity for r in (55.0, 45.0, 35.0, 25.0) for a in drought(r)] == [
+        Severity.INFO, Severity.WARNING, Severity.CRITICAL, Severity.CRITICAL]
+    (a,) = drought(45.0)
+    assert a.message == ("moderate drought (GB/T 32136-2015): soil relative humidity 45% of field capacity "
+                         "in the root zone")
+    assert (a.i18n.key, a.i18n.params["grade"].key) == ("alert.drought", "drought-grade.moderate")
+    assert a.evidence == {"r_pct": 45.0, "grade": "moderate", "source": "GB/T 32136-2015, 5.2 table 2"}
+
+
+def test_photos_a_gateway_dropped_raise_their_own_alert_not_a_readings_one():
+    """A camera's photos the gateway's image store dropped (image_quota gaps) are said as photos, in their own alert;
+    they count in no readings-dropped alert."""
+    state = FarmState(now=NOW, nodes=[NodeSnapshot("cam-1", last_seen=NOW, dropped={"image_quota": 3})])
+    alerts = list(evaluate_alerts(state))
+    assert [a.kind for a in alerts] == [AlertKind.IMAGES_DROPPED]
+    assert alerts[0].message == "cam-1: 3 photos dropped by the gateway in 24 h (its image store was full)"
+    assert alerts[0].evidence == {"image_quota": 3} and alerts[0].severity is Severity.WARNING

@@ -4,6 +4,9 @@ rules, and the file forecast source."""
 from datetime import date, datetime
 from zoneinfo import ZoneInfo
 
+import pytest
+
+from furrow.cloud.planning.balance import BalanceRow, etc_ahead_mm
 from furrow.cloud.planning.weather import daily_rain, daily_weather, hourly_means
 
 D = date(2026, 7, 6)
@@ -85,3 +88,24 @@ def test_the_latitude_comes_from_the_weather_nodes_first_and_is_never_invented()
     assert locate(["wx-02"], [soil, node("wx-02", "weather", None)], []).source == "zone node soil-01 (10, 1.0)"
     assert locate([], [node("soil-03", "soil", None)], [far]).source == "site node wx-09 (50, 1.0)"
     assert locate(["wx-02"], [node("wx-02", "weather", None)], []) is None
+
+
+def _row(day: int, et0: float, kc: float):
+    return BalanceRow(date=f"2026-06-{day:02d}", et0_mm=et0, kc=kc, etc_mm=round(et0 * kc, 2), rain_mm=0.0,
+                      effective_rain_mm=0.0, irrigation_mm=0.0, depletion_mm=10.0, taw_mm=90.0, raw_mm=45.0, ks=1.0,
+                      gdd_cum=None, stage="development", probe_correction_mm=None, source="test")
+
+
+def test_the_etc_bound_is_the_et0_spread_times_todays_kc_so_a_kc_step_does_not_inflate_it():
+    """Fourteen days of steady 5 mm ET0 with Kc stepping from 0.4 to 1.0 a week ago (a new canopy
+    cover measurement): the bound is 5 x 1.0 = 5 mm, where mean + 3 sd of the ETc series gave 8 mm
+    (3.5 + 3 x 1.5, the step read as variability); a varying ET0 still widens it."""
+    step = [_row(d, 5.0, 0.4) for d in range(1, 8)] + [_row(d, 5.0, 1.0) for d in range(8, 15)]
+    assert etc_ahead_mm(step) == pytest.approx(5.0)
+    etc = [r.etc_mm for r in step]
+    mean = sum(etc) / len(etc)
+    sd = (sum((v - mean) ** 2 for v in etc) / len(etc)) ** 0.5
+    assert mean + 3 * sd == pytest.approx(8.0)  # the bound of the ETc series, as it was
+    swing = [_row(d, 4.0 if d % 2 else 6.0, 1.0) for d in range(1, 15)]  # ET0 mean 5, sd 1
+    assert etc_ahead_mm(swing) == pytest.approx(8.0)
+    assert etc_ahead_mm([]) is None

@@ -108,6 +108,7 @@ EXPECTED: dict[tuple[str, str], set[Role]] = {
     ("GET", "/api/v1/zones/{zone_id}/fertility/applications"): READERS,
     ("POST", "/api/v1/zones/{zone_id}/fertility/harvests"): {A, AD},
     ("GET", "/api/v1/zones/{zone_id}/fertility/balance"): READERS,
+    ("POST", "/api/v1/zones/{zone_id}/fertility/fertigations"): {A, AD},
     ("POST", "/api/v1/operations"): {T, A, AD},
     ("GET", "/api/v1/operations"): READERS,
     ("GET", "/api/v1/operations/{op_id}"): READERS,

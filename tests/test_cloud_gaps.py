@@ -39,7 +39,7 @@ async def test_the_api_shows_a_nodes_drops_per_reason_and_its_unexplained_losses
         r = await client.get("/api/v1/nodes/soil-01/gaps", params={"start": T0, "end": T0 + 3_600_000})
         assert r.status_code == 200, r.text
         body = r.json()
-    assert body["dropped"] == {"quota": 1, "flood": 1, "quarantine": 0}
+    assert body["dropped"] == {"quota": 1, "flood": 1, "quarantine": 0, "image_quota": 0}
     assert sorted((x["reason"], x["seqs"]) for x in body["reports"]) == [("flood", [[5, 5]]), ("quota", [[4, 4]])]
     assert body["losses"] == [{"first_seq": 8, "last_seq": 8, "count": 1, "likely_restart": False}]
     assert body["complete"] is True

@@ -106,6 +106,19 @@ def test_technician_adds_a_node_and_checks_a_reporting_one(demo, capsys, monkeyp
     assert re.search(r"vwc_pct +30 cm +\d", out) and out.rstrip().endswith("soil-01: ready")
 
 
+def test_technician_adds_a_camera_node_linked_over_mqtt(demo, capsys, monkeypatch, tmp_path):
+    """`node add --role camera` registers a camera in its zone and writes a config.json the firmware's own
+    check accepts for the camera role, linked over MQTT (a camera's photos never go over RS-485)."""
+    from furrow.firmware.config import validate
+
+    rc, _, err = furrow(capsys, monkeypatch, demo.tech, "node", "add", "cam-07", "--role", "camera", "--zone", "south",
+                        "--out", str(tmp_path), "--api", demo.url)
+    assert rc == 0, err
+    cfg, errors = validate(json.loads((tmp_path / "config.json").read_text()))
+    assert errors == [] and (cfg["node"], cfg["role"], cfg["link"]) == ("cam-07", "camera", "mqtt")
+    assert demo.get("/registry/nodes/cam-07")["zone_id"] == "south"
+
+
 def test_a_silent_or_unknown_node_times_out_with_exit_2(demo, capsys, monkeypatch):
     """A registered node that never reports, and a name the cloud has never seen, time out with
     exit 2 and say what was missing and what to look at."""

@@ -8,6 +8,7 @@ import pytest
 from playwright.sync_api import expect
 
 from tests.dashboard_support import Farm, login_with_token, new_page, screenshot
+from tests.test_cloud_fertility import SQUARE
 
 ZONE = {"id": "z-f", "field_id": "f1", "name": "Zone F", "area_ha": 2.0, "soil_texture": "loam",
         "field_capacity_pct": 31.0, "wilting_point_pct": 14.0, "root_depth_cm": 30, "crop": "maize",
@@ -20,16 +21,22 @@ PRODUCTS = ({"id": "urea", "name": "Urea", "n_pct": 46, "p2o5_pct": 0, "k2o_pct"
 @pytest.fixture(scope="module")
 def farm(tmp_path_factory):
     """A maize zone with two soil samples, the farm's products and coefficients, a recommendation and one
-    application; a second zone with none of these."""
+    application; a second zone with none of these; two more with a boundary for the entry forms."""
     f = Farm(tmp_path_factory.mktemp("fertility-dashboard"))
     f.start()
     try:
         with f.client() as c:
             for path, body in [("/registry/sites", {"id": "farm", "name": "Farm", "timezone": "UTC"}),
                                ("/registry/fields", {"id": "f1", "site_id": "farm", "name": "Field 1"}),
-                               ("/registry/zones", ZONE), ("/registry/zones", {**ZONE, "id": "z-g", "name": "Zone G"})]:
+                               ("/registry/zones", ZONE), ("/registry/zones", {**ZONE, "id": "z-g", "name": "Zone G"}),
+                               ("/registry/zones", {**ZONE, "id": "z-h", "name": "Zone H"}),
+                               ("/registry/zones", {**ZONE, "id": "z-i", "name": "Zone I"})]:
                 r = c.post(path, json=body)
                 assert r.status_code == 201, r.text
+            for zone in ("z-h", "z-i"):
+                assert c.put(f"/registry/zones/{zone}/boundary", json=SQUARE).status_code == 200
+            r = c.post("/auth/tokens", json={"user": "tom", "role": "technician"})
+            f.tokens["technician"], f.user_of["technician"] = r.json()["token"], "tom"
             for p in PRODUCTS:
                 assert c.put(f"/fertility/sites/farm/products/{p['id']}", json=p).status_code == 200
             r = c.put("/fertility/sites/farm/coefficients/maize", json={
@@ -89,4 +96,73 @@ def test_the_zone_page_shows_soil_tests_the_recommendation_and_applications(farm
     expect(section).to_have_attribute("data-ready", "1")
     expect(section).to_have_attribute("data-samples", "0")
     expect(section).to_have_attribute("data-recommendation", "")
+    page.context.close()
+
+
+def _enter_sample(form, date: str, point: str, lat: float, lon: float, p: float) -> None:
+    form.locator("[data-field=sampled_on]").fill(date)
+    form.locator("[data-field=lab]").fill("county-lab")
+    form.locator("[data-field=point]").fill(point)
+    form.locator("[data-field=lat]").fill(str(lat))
+    form.locator("[data-field=lon]").fill(str(lon))
+    form.locator("[data-field=olsen_p_mg_kg]").fill(str(p))
+    form.locator("[data-field=ph]").fill("7.8")
+    form.locator("button[type=submit]").click()
+
+
+@pytest.mark.parametrize(("locale", "zone", "saved", "broadcast"), [
+    ("en-GB", "z-h", "Saved.", "broadcast"), ("zh-CN", "z-i", "已保存。", "撒施")])
+def test_soil_tests_and_an_application_entered_on_the_zone_page(farm, dashboard_browser, locale, zone, saved,
+                                                                 broadcast):
+    """An agronomist's forms: two located soil tests entered on the page appear in the table and on the soil map
+    (one point outside the zone's boundary ringed), a bad one is refused naming its field, and an application of
+    urea appears in the list; a technician sees no forms."""
+    page = new_page(dashboard_browser, locale=locale)
+    login_with_token(page, farm, "admin")
+    page.goto(f"{farm.url}/#/zone/{zone}?days=7")
+    section = page.get_by_test_id("fertility")
+    expect(section).to_have_attribute("data-ready", "1")
+    form = page.get_by_test_id("soil-test-form")
+    _enter_sample(form, "2026-03-10", "P1", 41.651, -0.8795, 12.5)
+    expect(page.get_by_test_id("soil-test-form-status")).to_have_text(saved)
+    expect(section).to_have_attribute("data-samples", "1")
+    _enter_sample(form, "2026-03-10", "P2", 41.6535, -0.8800, 21.0)  # north of the square: outside
+    expect(section).to_have_attribute("data-samples", "2")
+    soil_map = page.get_by_test_id("soil-map")
+    expect(soil_map).to_have_attribute("data-points", "2")
+    expect(soil_map.locator("g.sample[data-point=P1]")).to_have_attribute("data-inside", "true")
+    expect(soil_map.locator("g.sample[data-point=P2]")).to_have_attribute("data-inside", "false")
+    expect(soil_map.locator("g.sample[data-point=P2] text")).to_contain_text("21")
+    expect(soil_map.locator("polygon.zone-boundary")).to_have_count(1)
+    page.get_by_test_id("soil-map-result").select_option("ph")
+    expect(soil_map.locator("g.sample[data-point=P1]")).to_have_attribute("data-value", "7.8")
+    # a depth that ends above where it starts: the server's refusal, naming the field, stays on the form
+    form.locator("[data-field=sampled_on]").fill("2026-03-11")
+    form.locator("[data-field=lab]").fill("county-lab")
+    form.locator("[data-field=depth_top_cm]").fill("30")
+    form.locator("[data-field=ph]").fill("7.7")
+    form.locator("button[type=submit]").click()
+    expect(page.get_by_test_id("soil-test-form-status")).to_contain_text("depth_bottom_cm")
+    expect(section).to_have_attribute("data-samples", "2")
+    apps = page.get_by_test_id("application-form")
+    apps.locator("[data-field=product_id]").select_option("urea")
+    apps.locator("[data-field=rate_kg_ha]").fill("120")
+    apps.locator("[data-field=applied_on]").fill("2026-05-02")
+    apps.locator("[data-field=season]").fill("2026")
+    apps.locator("button[type=submit]").click()
+    expect(page.get_by_test_id("application-form-status")).to_have_text(saved)
+    expect(section).to_have_attribute("data-applications", "1")
+    row = page.get_by_test_id("applications").locator("tbody tr")
+    expect(row).to_contain_text("120")
+    expect(row).to_contain_text(broadcast)
+    assert page.errors == []
+    if locale == "en-GB":
+        section.scroll_into_view_if_needed()
+        screenshot(page, "zone-fertility-entry")
+    page.context.close()
+    page = new_page(dashboard_browser, locale=locale)
+    login_with_token(page, farm, "technician")
+    page.goto(f"{farm.url}/#/zone/{zone}?days=7")
+    expect(page.get_by_test_id("fertility")).to_have_attribute("data-ready", "1")
+    expect(page.get_by_test_id("fertility-forms")).to_have_count(0)
     page.context.close()

@@ -33,9 +33,11 @@ SCREENSHOTS = {"overview": "overview", "zone": "zone", "irrigation": "irrigation
                "nodes": "nodes", "node": "commissioning", "bus": "bus", "login": "login", "trap": "trap"}
 
 # What a page shows in Latin letters in Chinese too: SI and instrument units, the FAO-56
-# symbols Chinese agronomy writes as they are, protocol and product names, the token prefix.
+# symbols Chinese agronomy writes as they are, the soil test's pH and its units as Chinese lab
+# reports print them, protocol and product names, the token prefix.
 LATIN_TERMS = [
     "L/min", "m/s", "dS/m", "W/m²", "°C·d", "kPa", "dBm", "mm", "cm", "RAW", "TAW", "MAD", "ET₀", "ETc", "Kc",
+    "pH", "mg/kg", "g/kg",
     "Modbus", "API", "HTTP", "CRC", "Furrow", "fw_", "NDVI", "FAO-56",
 ]
 SINGLE_LETTER_UNITS = re.compile(r"(?<![A-Za-z])[VhLp](?![A-Za-z])")  # volts, hours, litres, FAO-56's p

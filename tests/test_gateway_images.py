@@ -5,6 +5,7 @@ from pathlib import Path
 
 from furrow.edge.image import chunk_count, chunk_span, encode_chunk
 from furrow.edge.image_rx import decode_chunk
+from furrow.gateway.buffer import DurableBuffer
 from furrow.gateway.images import ImageStore
 
 T0 = 1767225600000
@@ -77,3 +78,22 @@ def test_a_seq_that_went_back_is_refused(tmp_path: Path):
         store.put_chunk(c, T0)
     ack = store.put_chunk(chunks(b"b" * 300)[0], T0)
     assert ack["state"] == "refused" and "went back" in ack["reason"]
+
+
+def test_images_the_quota_drops_go_to_the_gap_log_once_as_image_quota_gaps(tmp_path: Path):
+    """Each image the quota drops reaches the readings buffer's gap log (what the batches carry to the cloud) as an
+    image_quota gap of its camera with its image seq, once, also across a restart of the store."""
+    buffer = DurableBuffer(tmp_path / "buffer.db")
+    store = ImageStore(tmp_path / "img.db", quota_bytes=1024 * 1024, gaps=buffer.record_drops)
+    big = bytes(400 * 1024)
+    for seq in (1, 2, 3, 4):
+        if seq == 4:  # the store restarts: nothing noted is reported twice
+            store.close()
+            store = ImageStore(tmp_path / "img.db", quota_bytes=1024 * 1024, gaps=buffer.record_drops)
+        for c in chunks(big[:-seq] + bytes([seq]), seq=seq, chunk_size=16384):
+            store.put_chunk(c, T0 + seq)
+    gaps = [g for _, g in buffer.next_gaps()]
+    assert [(g["node"], g["reason"], g["count"], g["seqs"]) for g in gaps] == [("cam-01", "image_quota", 2, [[1, 2]])]
+    assert store.stats()["dropped"] == 2
+    store.close()
+    buffer.close()

@@ -104,3 +104,16 @@ def test_the_cloud_blames_only_the_sensor_the_flag_names():
         SensorFault("vwc_pct@30", "stuck", 30.0, "%"),)
     assert [f.sensor for f in sensor_faults([reading(10, ("stuck:vwc_pct",)), reading(30, ("stuck:vwc_pct",))])] == [
         "vwc_pct@10", "vwc_pct@30"]
+
+
+def test_a_reflectance_pair_in_the_dark_is_no_sensor_fault_but_its_cut_cable_is():
+    """A reflectance pair says not_ready every night (too little light for a ratio): no fault; the same pair's
+    disconnected head, and not_ready from any other sensor, are faults."""
+    def reading(measurement: str, fault: str) -> Reading:
+        return Reading(site="s", gateway="g", node="weather-01", role="weather", measurement=measurement, unit="",
+                       depth_cm=None, channel=None, value=None, fault=fault, seq=1, ts_ms=T0, flags=())
+
+    night = [reading(m, "not_ready") for m in ("red_refl", "nir_refl", "ndvi")]
+    assert sensor_faults(night) == ()
+    assert sensor_faults([reading("ndvi", "disconnected"), reading("air_temp_c", "not_ready")]) == (
+        SensorFault("air_temp_c", "not_ready"), SensorFault("ndvi", "disconnected"))

@@ -42,7 +42,7 @@ def every_alert() -> list:
         now=NOW,
         zones=[ZoneSnapshot("dry", depletion_mm=85.4, taw_mm=90, raw_mm=45),
                ZoneSnapshot("wet", depletion_mm=0, taw_mm=90, raw_mm=45, excess_mm=8, budget_used_fraction=0.956,
-                            days_without_effective_rain=20, et_since_effective_rain_mm=90)],
+                            soil_relative_humidity_pct=45.0)],
         weather=[SiteWeather("farm", tmin_forecast_c=-3, tmax_forecast_c=36)],
         nodes=[NodeSnapshot("soil-1", last_seen=NOW - timedelta(hours=1), battery_v=3.4,
                             faults=(SensorFault("vwc_pct@30", "disconnected"),)),

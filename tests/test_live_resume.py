@@ -64,6 +64,28 @@ def test_a_client_whose_events_left_the_history_or_came_from_elsewhere_is_told_t
     assert not bus.resume(None).complete
 
 
+def test_the_history_is_bounded_by_the_node_reports_it_holds():
+    """Big reading events push the oldest out early (memory stays bounded), so resuming before them is incomplete."""
+    bus = EventBus(history_size=100, history_nodes=10)
+    seen = bus.position()
+    for seq in range(3):
+        bus.publish("reading", {"site": "demo", "gateway": "gw-1",
+                                "nodes": [{"node": f"soil-{n}", "seq": seq} for n in range(4)]})
+    assert not bus.resume(seen).complete  # 15 weighed more than 10: the first event went
+    resume = bus.resume({bus.origin: 1})
+    assert resume.complete and len(resume.missed) == 2
+
+
+async def test_a_subscriber_that_does_not_read_holds_a_bounded_number_of_node_reports():
+    """A stuck reader's queue drops its oldest events past `nodes_max` node reports, counted, not without bound."""
+    bus = EventBus(history_nodes=10)
+    async with bus.subscribe() as sub:
+        for seq in range(3):
+            bus.publish("reading", {"nodes": [{"node": f"soil-{n}", "seq": seq} for n in range(4)]})
+        assert sub.dropped == 1 and sub.weight == 10 and sub.queue.qsize() == 2
+        assert (await sub.get()).seq == 2 and sub.weight == 5
+
+
 def test_events_of_another_instance_are_numbered_and_a_gap_in_them_is_reported():
     """Relayed events keep their origin's number: a duplicate is dropped, a gap makes subscribers lagged."""
     bus = EventBus()

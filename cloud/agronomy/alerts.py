@@ -15,6 +15,8 @@ from datetime import datetime, timedelta
 from enum import IntEnum, StrEnum
 from typing import NamedTuple
 
+from furrow.edge.batch import GAP_IMAGE_QUOTA
+
 from .messages import Message, Texts
 
 # The English of every alert message; the dashboard's catalogues translate the same keys.
@@ -23,7 +25,12 @@ TEXT = Texts({
                       "the crop is under water stress",
     "alert.waterlogged": "probes show {excess_mm:.0f} mm above field capacity",
     "alert.budget-nearly-spent": "{used_pct:.0f}% of the water budget is used",
-    "alert.drought": "{days} days without effective rain, {et_mm:.0f} mm ET since",
+    "alert.drought": "{grade} (GB/T 32136-2015): soil relative humidity {r_pct:.0f}% of field capacity in the "
+                     "root zone",
+    "drought-grade.light": "light drought",
+    "drought-grade.moderate": "moderate drought",
+    "drought-grade.severe": "severe drought",
+    "drought-grade.extreme": "extreme drought",
     "alert.frost": "minimum {tmin_c:.1f} °C expected",
     "alert.heat": "maximum {tmax_c:.1f} °C expected",
     "alert.frost-forecast": "minimum {tmin_c:.1f} °C forecast for {day} ({source})",
@@ -33,6 +40,7 @@ TEXT = Texts({
     "alert.battery-low": "{node} battery {battery_v:.2f} V",
     "alert.readings-dropped": "{node}: {count} readings not stored in 24 h (buffer full {quota}, over budget "
                               "{flood}, quarantined {quarantine})",
+    "alert.images-dropped": "{node}: {count} photos dropped by the gateway in 24 h (its image store was full)",
     "alert.sensor-fault": "{node} sensor {sensor} reports {fault}",
     "alert.sensor-stuck": "{node} sensor {sensor} has read {value:g} {unit} for longer than a working sensor "
                           "does: stuck",
@@ -81,6 +89,7 @@ class AlertKind(StrEnum):
     BUDGET = "budget-nearly-spent"
     DROUGHT = "drought"
     READINGS_DROPPED = "readings-dropped"
+    IMAGES_DROPPED = "images-dropped"
 
 
 @dataclass(frozen=True)
@@ -101,6 +110,56 @@ class Alert:
         return (self.kind, self.subject)
 
 
+class DroughtGrade(IntEnum):
+    """GB/T 32136-2015 农业干旱等级 (Grade of agricultural drought), clause 4: five grades."""
+
+    NONE = 1
+    """无旱"""
+    LIGHT = 2
+    """轻旱"""
+    MODERATE = 3
+    """中旱"""
+    SEVERE = 4
+    """重旱"""
+    EXTREME = 5
+    """特旱"""
+
+
+# GB/T 32136-2015 clause 5.2, table 2 (grades by the soil relative humidity index R, %): the lowest R
+# of each grade is exclusive (轻旱 50 < R <= 60 ...); at or under 30 it is 特旱.
+SOIL_RH_GRADES: tuple[tuple[float, DroughtGrade], ...] = (
+    (60.0, DroughtGrade.NONE), (50.0, DroughtGrade.LIGHT), (40.0, DroughtGrade.MODERATE),
+    (30.0, DroughtGrade.SEVERE))
+
+_GRADE_KEY = {DroughtGrade.LIGHT: "light", DroughtGrade.MODERATE: "moderate", DroughtGrade.SEVERE: "severe",
+              DroughtGrade.EXTREME: "extreme"}
+_GRADE_SEVERITY = {DroughtGrade.LIGHT: Severity.INFO, DroughtGrade.MODERATE: Severity.WARNING,
+                   DroughtGrade.SEVERE: Severity.CRITICAL, DroughtGrade.EXTREME: Severity.CRITICAL}
+
+
+def soil_relative_humidity(vwc_pct: Sequence[float], field_capacity_pct: float) -> float:
+    """The soil relative humidity index R [%] of GB/T 32136-2015 (clause 6.2, the 土壤相对湿度指数):
+    the mean over the observed layers of each layer's water content as a percentage of field
+    capacity, R = (1/n) * sum(w_i / f_c * 100), here with the zone's probes in its root zone as the
+    layers and the registry's field capacity (both volumetric, so the ratio is that of the
+    standard's gravimetric contents on the same soil)."""
+    if not vwc_pct:
+        raise ValueError("vwc_pct: no layer reading, R is not defined")
+    if field_capacity_pct <= 0:
+        raise ValueError(f"field_capacity_pct: {field_capacity_pct!r} must be > 0")
+    return sum(w / field_capacity_pct * 100 for w in vwc_pct) / len(vwc_pct)
+
+
+def drought_grade(r_pct: float) -> DroughtGrade:
+    """The agricultural drought grade of a soil relative humidity index R [%] (GB/T 32136-2015,
+    clause 5.2, table 2: 无旱 R > 60, 轻旱 50 < R <= 60, 中旱 40 < R <= 50, 重旱 30 < R <= 40,
+    特旱 R <= 30)."""
+    for lowest, grade in SOIL_RH_GRADES:
+        if r_pct > lowest:
+            return grade
+    return DroughtGrade.EXTREME
+
+
 @dataclass(frozen=True)
 class ZoneSnapshot:
     zone: str
@@ -109,8 +168,8 @@ class ZoneSnapshot:
     raw_mm: float
     excess_mm: float = 0.0
     budget_used_fraction: float | None = None
-    days_without_effective_rain: int = 0
-    et_since_effective_rain_mm: float = 0.0
+    soil_relative_humidity_pct: float | None = None
+    """GB/T 32136-2015's R from the zone's probes (None without one: the drought rule is silent)."""
 
 
 class SensorFault(NamedTuple):
@@ -208,9 +267,6 @@ class Thresholds:
     budget_warning: float = 0.9
     no_flow_fraction: float = 0.1
     closed_flow_l_min: float = 0.5
-    drought_days: int = 14
-    drought_critical_days: int = 30
-    drought_et_mm: float = 40.0
     dropped_critical: int = 1000
     """Readings of one node not stored in 24 h past which losing them is critical: a day of a
     one-minute node's reports (an operational bound, not agronomic)."""
@@ -253,13 +309,14 @@ def _rules(s: FarmState) -> Iterator[Alert]:
                          Severity.CRITICAL if z.budget_used_fraction >= 1.0 else Severity.WARNING,
                          TEXT("alert.budget-nearly-spent", used_pct=round(100 * z.budget_used_fraction)), now,
                          used_fraction=z.budget_used_fraction)
-        if z.days_without_effective_rain >= t.drought_days and z.et_since_effective_rain_mm >= t.drought_et_mm:
-            yield _raise(AlertKind.DROUGHT, z.zone,
-                         Severity.CRITICAL if z.days_without_effective_rain >= t.drought_critical_days
-                         else Severity.WARNING,
-                         TEXT("alert.drought", days=z.days_without_effective_rain,
-                              et_mm=round(z.et_since_effective_rain_mm)), now,
-                         days=z.days_without_effective_rain, et_mm=z.et_since_effective_rain_mm)
+        if z.soil_relative_humidity_pct is not None:
+            grade = drought_grade(z.soil_relative_humidity_pct)
+            if grade > DroughtGrade.NONE:  # severity by grade: 轻旱 info, 中旱 warning, 重旱 and 特旱 critical
+                yield _raise(AlertKind.DROUGHT, z.zone, _GRADE_SEVERITY[grade],
+                             TEXT("alert.drought", grade=TEXT(f"drought-grade.{_GRADE_KEY[grade]}"),
+                                  r_pct=round(z.soil_relative_humidity_pct)), now,
+                             r_pct=round(z.soil_relative_humidity_pct, 1), grade=_GRADE_KEY[grade],
+                             source="GB/T 32136-2015, 5.2 table 2")
     for w in s.weather:
         if w.tmin_forecast_c is not None and w.tmin_forecast_c <= t.frost_c:
             tmin = round(w.tmin_forecast_c, 1)
@@ -295,13 +352,17 @@ def _rules(s: FarmState) -> Iterator[Alert]:
                          TEXT("alert.sensor-stuck", node=n.node, sensor=f.sensor, value=f.value, unit=f.unit) if stuck
                          else TEXT("alert.sensor-fault", node=n.node, sensor=f.sensor, fault=f.fault), now,
                          fault=f.fault, **({"value": f.value, "unit": f.unit} if stuck else {}))
-        dropped = sum(n.dropped.values())
+        readings = {r: c for r, c in n.dropped.items() if r != GAP_IMAGE_QUOTA}
+        dropped = sum(readings.values())
         if dropped:  # every reading a gateway did not forward is said, and more is said louder
             yield _raise(AlertKind.READINGS_DROPPED, n.node,
                          Severity.CRITICAL if dropped >= t.dropped_critical else Severity.WARNING,
                          TEXT("alert.readings-dropped", node=n.node, count=dropped,
-                              **{r: n.dropped.get(r, 0) for r in ("quota", "flood", "quarantine")}), now,
-                         **n.dropped)
+                              **{r: readings.get(r, 0) for r in ("quota", "flood", "quarantine")}), now,
+                         **readings)
+        if photos := n.dropped.get(GAP_IMAGE_QUOTA, 0):  # a photo lost is a day of the canopy's record
+            yield _raise(AlertKind.IMAGES_DROPPED, n.node, Severity.WARNING,
+                         TEXT("alert.images-dropped", node=n.node, count=photos), now, image_quota=photos)
     for v in s.valves:
         subject = f"{v.node}/valve {v.valve}"
         if v.open and v.flow_l_min is not None and v.flow_l_min < t.no_flow_fraction * v.expected_flow_l_min:

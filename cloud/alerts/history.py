@@ -1,7 +1,6 @@
-"""Inputs of the alert rules that need more than the newest reading: drought (daily rain and
-ET0 over weeks), disease risk (hourly leaf wetness and temperature, per pathogen configured on a
-zone), trap pressure (weeks of counts). Each reads the store and hands plain values to the
-agronomy engine's pure models."""
+"""Inputs of the alert rules that need more than the newest reading: disease risk (hourly leaf
+wetness and temperature, per pathogen configured on a zone), trap pressure (weeks of counts).
+Each reads the store and hands plain values to the agronomy engine's pure models."""
 
 from __future__ import annotations
 
@@ -9,15 +8,12 @@ from collections import defaultdict
 from datetime import UTC, date, datetime, timedelta
 
 from ..agronomy.alerts import TEXT, RiskSnapshot
-from ..agronomy.et0 import DailyWeather, Site, et0_daily
 from ..agronomy.pests import TrapCount, trap_pressure, wet_periods
-from ..agronomy.water_balance import effective_rain
 from ..planning.summary import leaf_wetness_hours, pathogen_params
 from ..registry.models import PathogenIn
 from ..storage import ReadingStore
 
 HOUR_MS = 3_600_000
-DAY_MS = 24 * HOUR_MS
 DISEASE_WINDOW_H = 48
 TRAP_WEEKS = 4
 
@@ -28,48 +24,6 @@ def _day(ms: int) -> date:
 
 def _day_start_ms(d: date) -> int:
     return int(datetime.combine(d, datetime.min.time(), UTC).timestamp() * 1000)
-
-
-async def drought(store: ReadingStore, gauges: list[str], latitude_deg: float, now_ms: int,
-                  lookback_days: int, elevation_m: float = 0.0) -> tuple[int, float]:
-    """(days without effective rain, ET0 summed over them [mm]) back from yesterday (UTC).
-
-    ET0 is FAO-56 Penman-Monteith from each day's Tmin/Tmax alone (the missing-data rules:
-    radiation from the temperature range, vapour pressure from Tmin, 2 m/s wind) at the site's
-    elevation (0 m when the registry has none).
-    Rain is effective unless under 0.2 ET0 (water_balance.effective_rain). A day without a
-    temperature reading ends the count: it is unknown, not dry.
-    """
-    today = _day(now_ms)
-    start, end = _day_start_ms(today - timedelta(days=lookback_days)), _day_start_ms(today)
-    tmin: dict[date, float] = {}
-    tmax: dict[date, float] = {}
-    for b in await store.aggregate(gauges, "air_temp_c", start, end, DAY_MS, "min"):
-        if b.value is not None:
-            tmin[_day(b.time_ms)] = min(b.value, tmin.get(_day(b.time_ms), b.value))
-    for b in await store.aggregate(gauges, "air_temp_c", start, end, DAY_MS, "max"):
-        if b.value is not None:
-            tmax[_day(b.time_ms)] = max(b.value, tmax.get(_day(b.time_ms), b.value))
-    rain_by_gauge: dict[date, list[float]] = defaultdict(list)
-    for b in await store.aggregate(gauges, "rain_mm", start, end, DAY_MS, "sum"):
-        rain_by_gauge[_day(b.time_ms)].append(b.value or 0.0)
-    site = Site(latitude_deg=latitude_deg, elevation_m=elevation_m)
-    days, et_mm = 0, 0.0
-    for back in range(1, lookback_days + 1):
-        d = today - timedelta(days=back)
-        if d not in tmin or d not in tmax:
-            break
-        try:
-            et0 = et0_daily(DailyWeather(day=d, tmin_c=tmin[d], tmax_c=tmax[d]), site).et0_mm
-        except (ValueError, ZeroDivisionError):
-            break
-        rain = rain_by_gauge.get(d, [0.0])
-        p_eff, _ = effective_rain(sum(rain) / len(rain), et0)
-        if p_eff > 0:
-            break
-        days += 1
-        et_mm += et0
-    return days, round(et_mm, 1)
 
 
 async def disease_risk(store: ReadingStore, zone: str, weather_nodes: list[str], pathogen: PathogenIn,

@@ -13,7 +13,7 @@ store that fails makes the whole snapshot fail, so an outage never "resolves" ev
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -28,18 +28,19 @@ from ..agronomy.alerts import (
     Thresholds,
     ValveSnapshot,
     ZoneSnapshot,
+    soil_relative_humidity,
 )
 from ..db import Database
 from ..gaps import GapStore
 from ..node_routes import NodeRoutes
 from ..planning import zone_water
 from ..planning.forecast import Extremes
-from ..planning.inputs import DEFAULT_P, locate
+from ..planning.inputs import DEFAULT_P
 from ..registry import FIELDS, NODES, SITES, VALVES, ZONES, Registry
 from ..registry.models import NodeOut, SiteOut, ValveOut, ZoneOut
 from ..storage import Reading, ReadingStore
 from .budget import budget_used_fraction
-from .history import disease_risk, drought, trap_risk
+from .history import disease_risk, trap_risk
 
 HOUR_MS = 3_600_000
 # An air temperature older than this says nothing about frost or heat now.
@@ -58,6 +59,9 @@ class SnapshotOptions:
     """What the registry does not hold, from Settings."""
 
     report_interval_s: float = 300.0
+    camera_interval_s: float = 86_400.0
+    """A camera is heard through its photos, a few a day at most (the firmware's default is one every 3 h, the
+    demo's one a day at noon): it counts as silent after `offline_intervals` of these, not of the reports'."""
     trap_threshold_per_week: float | None = None
     thresholds: Thresholds = field(default_factory=Thresholds)
 
@@ -106,12 +110,19 @@ def _sensor(r: Reading) -> str:
     return r.measurement if where is None else f"{r.measurement}@{where}"
 
 
+NEEDS_DAYLIGHT = frozenset({"red_refl", "nir_refl", "ndvi"})
+"""Measurements of a reflectance pair, which says "not_ready" while the sky is too dark for a ratio
+(firmware/drivers/reflectance.py): every night, on a sound sensor."""
+
+
 def sensor_faults(latest: list[Reading]) -> tuple[SensorFault, ...]:
     """Each sensor whose newest reading is a fault, or a value flagged suspect (with its unit). A
     flag names the sensor ("stuck:vwc_pct@30"); an older gateway's names only the measurement
     ("stuck:vwc_pct") and then holds for each of its sensors."""
     out = set()
     for r in latest:
+        if r.fault == "not_ready" and r.measurement in NEEDS_DAYLIGHT:
+            continue  # a reflectance pair in the dark: the night, not a fault
         if r.fault:
             out.add(SensorFault(_sensor(r), r.fault))
             continue
@@ -135,14 +146,21 @@ def expected_flow_l_min(zone: ZoneOut) -> float:
 
 
 def zone_snapshot(zone: ZoneOut, depletion_mm: float | None, taw_mm: float, mean_vwc_pct: float | None,
-                  drought_days: int = 0, drought_et_mm: float = 0.0,
-                  budget_used: float | None = None, raw_mm: float | None = None) -> ZoneSnapshot | None:
+                  budget_used: float | None = None, raw_mm: float | None = None,
+                  probe_vwc_pct: Sequence[float] = ()) -> ZoneSnapshot | None:
     """Depletion and TAW from the probes (as the planner and the zone summary read them); RAW the
     daily balance's `raw_mm` when given (p adjusted for the day's ETc, as the planner's MAD), else
     p TAW (FAO-56 eq. 83; p of the zone's crop coefficients, else the planner's 0.5); excess =
-    water above field capacity."""
+    water above field capacity; the drought rule's soil relative humidity R (GB/T 32136-2015,
+    6.2) from the probes in the root zone `probe_vwc_pct` and the zone's field capacity.
+
+    A zone without a probe has no R, and its drought rule stays silent: the standard's other
+    index for it, the crop water deficit anomaly CWDIa (5.1, 6.1), is CWDI's departure from its
+    mean over many years at the place, which a farm's own record does not hold."""
+    r_pct = (round(soil_relative_humidity(probe_vwc_pct, zone.field_capacity_pct), 1)
+             if probe_vwc_pct and zone.field_capacity_pct > 0 else None)
     if depletion_mm is None or mean_vwc_pct is None:
-        if not drought_days and budget_used is None:
+        if budget_used is None:
             return None
         # No probe reading: the dry and waterlogged rules must stay silent, the others may fire.
         depletion_mm, mean_vwc_pct = 0.0, zone.wilting_point_pct
@@ -151,7 +169,7 @@ def zone_snapshot(zone: ZoneOut, depletion_mm: float | None, taw_mm: float, mean
     raw = raw_mm if raw_mm is not None else p * taw_mm
     return ZoneSnapshot(zone=zone.id, depletion_mm=depletion_mm, taw_mm=taw_mm, raw_mm=round(raw, 1),
                         excess_mm=round(excess, 1), budget_used_fraction=budget_used,
-                        days_without_effective_rain=drought_days, et_since_effective_rain_mm=drought_et_mm)
+                        soil_relative_humidity_pct=r_pct)
 
 
 def _weather_of(zone: ZoneOut, nodes: list[NodeOut], zone_site: dict[str, str | None]) -> list[str]:
@@ -239,7 +257,8 @@ async def farm_snapshot(registry: Registry, routes: NodeRoutes, store: ReadingSt
     for node_id in sorted(set(node_place) | set(dropped)):
         route = heard.get(node_id)
         node_snaps.append(NodeSnapshot(
-            node=node_id, report_interval_s=options.report_interval_s,
+            node=node_id,
+            report_interval_s=options.camera_interval_s if role.get(node_id) == "camera" else options.report_interval_s,
             last_seen=None if route is None else datetime.fromtimestamp(route.last_seen_ms / 1000, UTC),
             battery_v=None if route is None else route.bat_v,
             faults=sensor_faults(await latest.latest(node_id)) if route is not None else (),
@@ -250,17 +269,10 @@ async def farm_snapshot(registry: Registry, routes: NodeRoutes, store: ReadingSt
     for z in zones:
         members = [n for n in nodes if n.zone_id == z.id]
         water = await zone_water(z, members, latest)  # type: ignore[arg-type]
-        gauges = [n for n in members if n.role == "weather"]
-        days, et = (0, 0.0)
-        site_nodes = [n for n in nodes if n.zone_id is not None and zone_site.get(n.zone_id) == zone_site[z.id]]
-        # ET0 needs a latitude: the gauges', the zone's or site's nodes', the site's; none leaves drought silent
-        where = locate([n.id for n in gauges], members, site_nodes, sites.get(zone_site[z.id] or ""))
-        if gauges and where is not None:
-            days, et = await drought(store, [n.id for n in gauges], where.lat, now_ms, t.drought_critical_days + 1,
-                                     where.elevation_m or 0.0)
         used = await budget_used_fraction(db, z, site_tz.get(zone_site[z.id] or "", ZoneInfo("UTC")), now_ms)
         raw = await raw_of(z, now_ms) if raw_of is not None else None
-        snap = zone_snapshot(z, water.depletion_mm, water.taw_mm, water.root_zone_vwc_pct, days, et, used, raw)
+        probes = [p.vwc_pct for p in water.probes if p.vwc_pct is not None]
+        snap = zone_snapshot(z, water.depletion_mm, water.taw_mm, water.root_zone_vwc_pct, used, raw, probes)
         if snap is not None:
             zone_snaps.append(snap)
 

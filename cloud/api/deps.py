@@ -16,7 +16,7 @@ from ..commands import CommandService
 from ..db import Database
 from ..errors import Forbidden
 from ..events import EventBus
-from ..fertility import FertilityService
+from ..fertility import FertigationService, FertilityService
 from ..gaps import GapStore
 from ..gateway_status import StatusBook
 from ..identity import CredentialStore
@@ -60,6 +60,7 @@ class Services:
     vigour: VigourService | None = None  # set by open_services: canopy cover per zone
     pests: PestService | None = None  # set by open_services: traps, trap-photo counts, species seasons
     fertility: FertilityService | None = None  # set by open_services: soil tests and fertiliser advice
+    fertigation: FertigationService | None = None  # set by open_services: fertigate commands and their records
     operations: OperationService | None = None  # set by open_services: field operations from machine tracks
 
 

@@ -40,4 +40,8 @@ class CommandOut(BaseModel):
     origin: str = "unknown"
     request_reason: str | None = None
     idempotency_key: str | None = None
+    inject_ml: int | None = None
+    inject_from_s: int | None = None
+    inject_until_s: int | None = None
+    injected_ml: int | None = None
     events: list[CommandEventOut] = []

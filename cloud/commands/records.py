@@ -19,8 +19,11 @@ from .models import CommandEventOut, CommandOut
 
 def wire_command(row: CommandRow | CommandOut) -> dict:
     """The contract form of a stored command, as the gateway receives it (unsigned)."""
+    inject = None
+    if row.action == contract.ACTION_FERTIGATE:
+        inject = (row.inject_ml, row.inject_from_s, row.inject_until_s)
     return contract.make_command(row.id, row.node, row.valve, row.action, row.duration_s, row.max_runtime_s,
-                                 row.not_before_ms, row.expires_ms)
+                                 row.not_before_ms, row.expires_ms, inject)
 
 
 def events_of(session: Session, command_id: str) -> list[CommandEvent]:

@@ -14,6 +14,7 @@ from __future__ import annotations
 import logging
 import uuid
 from collections import Counter
+from collections.abc import Awaitable, Callable
 from datetime import datetime
 from typing import Protocol
 
@@ -76,6 +77,8 @@ class CommandService:
         self.events: EventBus | None = None  # live views hear of every state change
         # Gateways' plans for a WAN outage (plans.py); None: no plans published.
         self.plans: PlanSink | None = None
+        # Told of each command its controller ended (fertility records a fertigation's application).
+        self.on_end: list[Callable[[CommandOut], Awaitable[None]]] = []
 
     def _now(self, now_ms: int | None) -> int:
         return self.clock() if now_ms is None else now_ms
@@ -112,8 +115,13 @@ class CommandService:
         idempotency_key: str | None = None,
         now_ms: int | None = None,
         replan: bool = True,
+        inject: tuple[int, int, int] | None = None,
     ) -> tuple[CommandOut, bool]:
         """Create a command, route it and try to send it; (command, created).
+
+        A "fertigate" (contract 1.5) also takes `inject`: (inject_ml, inject_from_s,
+        inject_until_s), the stock solution and its window within the run
+        (cloud/fertility/fertigation.py makes them from a product and a dose).
 
         Target: node and valve, or a zone with one valve in the registry.
         Amount: duration_s, amount_min, or amount_mm (converted with the
@@ -133,7 +141,7 @@ class CommandService:
         return await self._insert_and_send(
             node, valve, zone, action, seconds, not_before_ms, ttl_s, max_runtime_s, amount_mm=amount_mm,
             amount_min=amount_min, origin=origin, request_reason=request_reason, idempotency_key=idempotency_key,
-            now_ms=now_ms, replan=replan)
+            now_ms=now_ms, replan=replan, inject=inject)
 
     async def create_run(self, run: PlannedRun, *, zone: str | None, origin: str, request_reason: str | None,
                          idempotency_key: str | None, now_ms: int | None = None,
@@ -155,7 +163,8 @@ class CommandService:
                                not_before_ms: int | None, ttl_s: int | None, max_runtime_s: int | None, *,
                                amount_mm: float | None, amount_min: float | None, origin: str,
                                request_reason: str | None, idempotency_key: str | None, now_ms: int | None,
-                               replan: bool) -> tuple[CommandOut, bool]:
+                               replan: bool, inject: tuple[int, int, int] | None = None
+                               ) -> tuple[CommandOut, bool]:
         now = self._now(now_ms)
         not_before = now if not_before_ms is None else not_before_ms
         ttl = self.default_ttl_s if ttl_s is None else ttl_s
@@ -163,7 +172,7 @@ class CommandService:
             raise ContractError("ttl_s", ttl_s, "must be a positive number of seconds")
         max_runtime = self.default_max_runtime_s if max_runtime_s is None else max_runtime_s
         cmd = contract.make_command(new_command_id(), node, valve, action, seconds, max_runtime, not_before,
-                                    not_before + ttl * 1000)
+                                    not_before + ttl * 1000, inject)
         route = await self._routes.get(node)
         if route is None:
             raise UnroutableNode(node)
@@ -172,7 +181,9 @@ class CommandService:
             action=cmd["action"], duration_s=cmd["duration_s"], max_runtime_s=cmd["max_runtime_s"],
             not_before_ms=cmd["not_before_ms"], expires_ms=cmd["expires_ms"], state=CommandState.CREATED,
             created_ms=now, updated_ms=now, zone=zone, amount_mm=amount_mm, amount_min=amount_min,
-            origin=origin[:80], request_reason=request_reason, idempotency_key=idempotency_key)
+            origin=origin[:80], request_reason=request_reason, idempotency_key=idempotency_key,
+            inject_ml=cmd.get("inject_ml"), inject_from_s=cmd.get("inject_from_s"),
+            inject_until_s=cmd.get("inject_until_s"))
         try:
             await self._db.run(lambda s: records.insert(s, row))
         except IntegrityError:
@@ -211,7 +222,7 @@ class CommandService:
             state = CommandState(row.state)
             if state not in CANCELLABLE:
                 raise NotCancellable(command_id, row.state)
-            reached = (state is not CommandState.CREATED or in_flight) and row.action == contract.ACTION_OPEN
+            reached = (state is not CommandState.CREATED or in_flight) and row.action in contract.RUNS
             # a command past its expiry plus max runtime can no longer be held or running
             told = reached and now < cancel_expires_ms(records.wire_command(row))
             new = CommandState.CANCELLING if told else CommandState.CANCELLED
@@ -289,6 +300,7 @@ class CommandService:
                         copy_refused, ack["reason"])
             return AckOutcome.REPLAY_REFUSED
         moved: list[tuple[str, str, str | None]] = []
+        ended: list[str] = []
 
         def apply(session: Session) -> AckOutcome:
             row = session.get(CommandRow, ack["id"])
@@ -305,6 +317,8 @@ class CommandService:
                 if CommandState(row.state) in FINAL_STATES:
                     row.runtime_s = ack["runtime_s"]
                     row.volume_l = ack["volume_l"]
+                    row.injected_ml = ack.get("injected_ml")
+                    ended.append(row.id)
                 moved.append((row.state, row.node, row.zone))
             return outcome
 
@@ -313,12 +327,23 @@ class CommandService:
         except IntegrityError:
             outcome = AckOutcome.DUPLICATE  # the same ack applied at once by another worker
             moved.clear()
+            ended.clear()
         for state, node, zone in moved:
             self._announce(ack["id"], state, node, zone)
+        for command_id in ended:
+            await self._ended(command_id)
         self.ack_outcomes[outcome] += 1
         if outcome in (AckOutcome.UNKNOWN_COMMAND, AckOutcome.WRONG_NODE):
             log.info("ack %s from %s ignored: %s", ack["id"], ack["node"], outcome)
         return outcome
+
+    async def _ended(self, command_id: str) -> None:
+        out = await self.get(command_id)
+        for listener in self.on_end:
+            try:
+                await listener(out)
+            except Exception:  # one listener's failure never loses the ack (it is stored already)
+                log.exception("command %s ended; a listener failed on it", command_id)
 
     # --- reading -------------------------------------------------------------------------
 

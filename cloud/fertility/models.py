@@ -242,3 +242,40 @@ class HarvestIn(BaseModel):
     yield_kg_ha: float = Field(ge=0, le=100_000)
     harvested_on: date
     residues_removed: bool = Field(default=True, description="straw taken off the field with the grain")
+
+
+class FertigateIn(BaseModel):
+    """A top-dress through the irrigation (fertility/fertigation.py): the product, its dose per ha (or its
+    concentration in the water while the injector runs), the water run, and the injection window in it."""
+
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{
+        "season": "2026", "product_id": "urea", "dose_kg_ha": 60, "duration_s": 3600, "inject_from_s": 600,
+        "inject_until_s": 2700, "injector_l_h": 120}]})
+
+    season: Season
+    product_id: str = Field(pattern=r"^[a-z0-9][a-z0-9_.-]{0,31}$")
+    dose_kg_ha: float | None = Field(default=None, gt=0, le=1000, description="kg of product per ha")
+    concentration_mg_l: float | None = Field(default=None, gt=0, le=20_000, description="mg of product per litre "
+                                             "of the water that flows while the injector runs")
+    duration_s: int | None = Field(default=None, ge=1, le=86_400, description="the water run; or amount_min, "
+                                   "or amount_mm")
+    amount_min: float | None = Field(default=None, gt=0, le=1440)
+    amount_mm: float | None = Field(default=None, gt=0, le=500)
+    inject_from_s: int = Field(ge=0, le=86_400, description="seconds after the valve opens (the line fills first)")
+    inject_until_s: int = Field(ge=1, le=86_400, description="seconds after the valve opens; the rest of the run "
+                                "flushes the line with water")
+    injector_l_h: float = Field(gt=0, le=10_000, description="the controller's dosing pump rate (its "
+                                "injector.rate_l_h)")
+    node: str | None = None
+    valve: int | None = Field(default=None, ge=1, le=16)
+    not_before: str | int | None = Field(default=None, description="ISO 8601 or Unix ms; default: now")
+    ttl_s: int | None = Field(default=None, ge=1, le=7 * 86_400)
+    max_runtime_s: int | None = Field(default=None, ge=1, le=86_400)
+    reason: str | None = Field(default=None, max_length=400)
+    idempotency_key: str | None = Field(default=None, min_length=1, max_length=128)
+
+    @model_validator(mode="after")
+    def _one_dose(self) -> FertigateIn:
+        if (self.dose_kg_ha is None) == (self.concentration_mg_l is None):
+            raise ValueError("give one of dose_kg_ha or concentration_mg_l")
+        return self

@@ -71,7 +71,8 @@ class FertilityService:
         self.clock = clock
         self.events = events
 
-    async def _site(self, zone: ZoneOut) -> tuple[str, ZoneInfo]:
+    async def site_of(self, zone: ZoneOut) -> tuple[str, ZoneInfo]:
+        """The site (id, time zone) the zone belongs to."""
         def find(session):  # noqa: ANN001, ANN202
             field = session.get(FieldRow, zone.field_id)
             site = session.get(SiteRow, field.site_id)
@@ -241,7 +242,7 @@ class FertilityService:
     async def recommend(self, zone_id: str, body: RecommendIn, by: str) -> dict:
         """Recommend for the zone and season (module docstring); stored and returned."""
         zone = await self._registry.get_zone(zone_id)
-        site_id, tz = await self._site(zone)
+        site_id, tz = await self.site_of(zone)
         crop = await self._crop(site_id, zone.crop)
         soil, soil_inputs = await self._soil(zone_id, body.season)
         if not soil:
@@ -277,7 +278,7 @@ class FertilityService:
                                  command_id: str | None = None) -> ApplicationOut:
         """Record a fertiliser applied to the zone; its nutrients per ha come from the product's analysis."""
         zone = await self._registry.get_zone(zone_id)
-        site_id, _ = await self._site(zone)
+        site_id, _ = await self.site_of(zone)
         product = await self._db.run(lambda s: s.get(ProductRow, (site_id, body.product_id)))
         if product is None:
             raise NotFound("product_id", body.product_id, f"no product with this id at site {site_id}")
@@ -309,7 +310,7 @@ class FertilityService:
     async def balance(self, zone_id: str, season: str) -> dict:
         """The season's nutrient balance of the zone: applied vs recommended vs removed by the harvest."""
         zone = await self._registry.get_zone(zone_id)
-        site_id, _ = await self._site(zone)
+        site_id, _ = await self.site_of(zone)
         apps = await self.applications(zone_id, season)
         recs = await self.recommendations(zone_id, season, limit=1)
         harvest = await self._db.run(lambda s: records.newest_harvest(s, zone_id, season))

@@ -15,7 +15,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import pyogrio
 import pyogrio.errors
 import shapely
@@ -24,7 +23,7 @@ from shapely.geometry import MultiPolygon, Polygon
 
 from furrow.edge.errors import ContractError
 
-from ..vigour.boundaries import as_geojson, parse_boundary
+from ..vigour.boundaries import as_geojson, parse_boundary, reproject
 
 NAME_ATTRIBUTES = ("id", "name")
 
@@ -49,11 +48,7 @@ def _to_wgs84(geoms: Any, crs: str | None, where: str) -> Any:
     if source.equals(CRS.from_epsg(4326), ignore_axis_order=True):
         return geoms
     to_wgs84 = Transformer.from_crs(source, "EPSG:4326", always_xy=True)
-    return shapely.transform(geoms, lambda xy: _stack(to_wgs84.transform(xy[:, 0], xy[:, 1])))
-
-
-def _stack(xy: tuple) -> Any:
-    return np.column_stack(xy)
+    return reproject(geoms, to_wgs84)
 
 
 def _text(value: Any) -> str:

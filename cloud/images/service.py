@@ -40,6 +40,7 @@ from furrow.edge.image_forward import RECEIPT_REFUSED, RECEIPT_STORED, decode_im
 from .._time import Clock, now_ms
 from ..db import Database, ImageRow, NodeRow
 from ..events import EventBus
+from ..node_routes import NodeRoutes
 from .objects import ObjectStore
 
 log = logging.getLogger(__name__)
@@ -102,8 +103,10 @@ class ImageService:
     """Image ingest, reads, retention and the processing hook (see the module docstring)."""
 
     def __init__(self, db: Database, objects: ObjectStore, *, events: EventBus | None = None,
-                 clock: Clock = now_ms, retention_days: int | None = None) -> None:
+                 clock: Clock = now_ms, retention_days: int | None = None, routes: NodeRoutes | None = None) -> None:
         self.db = db
+        self.routes = routes
+        """Where a stored photo says its camera was heard (through which gateway, when), as a report does."""
         self.objects = objects
         self.events = events
         self.clock = clock
@@ -158,6 +161,8 @@ class ImageService:
                                                                                ImageRow.seq == seq)))
             return self._again(row, header)
         self.stats["stored"] += 1
+        if self.routes is not None:  # a camera sends no readings: its photos are its sign of life
+            await self.routes.record(site, header["gateway"], {node: header["ts_ms"]})
         image = StoredImage.of(row)
         if self.events is not None:
             self.events.publish("image", image.as_dict())

@@ -36,13 +36,14 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-import numpy as np
 import shapely
 from pyproj import CRS, Proj, Transformer
 from shapely.geometry import LineString, MultiPolygon, Polygon
 from shapely.geometry.base import BaseGeometry
 
 from furrow.edge.errors import ContractError
+
+from ..vigour.boundaries import reproject
 
 MAX_GAP_S = 30.0  # a longer silence (a coverage gap, a stop with the GNSS off) breaks the pass
 MAX_SPEED_M_S = 15.0  # 54 km/h: faster than any implement works; a larger step is a GNSS jump
@@ -106,10 +107,10 @@ class LocalPlane:
         self.areal_scale = factors.areal_scale
 
     def to_plane(self, geom: BaseGeometry) -> BaseGeometry:
-        return shapely.transform(geom, lambda xy: _stack(self._fwd.transform(xy[:, 0], xy[:, 1])))
+        return reproject(geom, self._fwd)
 
     def to_wgs84(self, geom: BaseGeometry) -> BaseGeometry:
-        return shapely.transform(geom, lambda xy: _stack(self._inv.transform(xy[:, 0], xy[:, 1])))
+        return reproject(geom, self._inv)
 
     def points(self, fixes: Sequence[Fix]) -> list[tuple[float, float]]:
         xs, ys = self._fwd.transform([f.lon for f in fixes], [f.lat for f in fixes])
@@ -117,10 +118,6 @@ class LocalPlane:
 
     def area_ha(self, plane_geom: BaseGeometry) -> float:
         return plane_geom.area / self.areal_scale / M2_PER_HA
-
-
-def _stack(xy: tuple) -> np.ndarray:
-    return np.column_stack(xy)
 
 
 def polygonal(geom: BaseGeometry) -> Polygon | MultiPolygon:

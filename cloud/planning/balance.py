@@ -235,19 +235,23 @@ ETC_SPREAD_SD = 3
 
 
 def etc_ahead_mm(rows: Sequence[BalanceRow], days: int = ETC_DAYS) -> float | None:
-    """The daily ETc the planner counts until the zone can next be watered (None without ETc):
-    the upper bound of the last `days` days' ETc, mean + ETC_SPREAD_SD (3) standard deviations (a
-    day beyond it is rarer than 1 in 700 under a normal spread), and at least the highest of those
-    days. Not the last day's: a hotter day ahead both uses more and lowers p (FAO-56 table 22,
-    footnote: p = p_table + 0.04 (5 - ETc)), the cloud has no ETc forecast, and a warm spell raises
-    ETc from one day to the next (at two standard deviations the first days of the HIL's dry spell
-    took a zone to RAW)."""
-    values = [r.etc_mm for r in rows[-days:] if r.etc_mm is not None]
-    if not values:
+    """The daily ETc the planner counts until the zone can next be watered (None without ET0 or Kc):
+    the upper bound of the last `days` days' ET0, mean + ETC_SPREAD_SD (3) standard deviations (a
+    day beyond it is rarer than 1 in 700 under a normal spread) and at least the highest of those
+    days, times the last day's Kc. Not the last day's ETc: a hotter day ahead both uses more and
+    lowers p (FAO-56 table 22, footnote: p = p_table + 0.04 (5 - ETc)), the cloud has no ETc
+    forecast, and a warm spell raises ET0 from one day to the next (at two standard deviations the
+    first days of the HIL's dry spell took a zone to RAW). The spread is the weather's alone: a step
+    in Kc (a new canopy cover measurement, a stage) is the crop's state today, not a variation to
+    expect, so it scales the bound instead of widening it (ETc = Kc ET0, FAO-56 eq. 56)."""
+    window = rows[-days:]
+    values = [r.et0_mm for r in window if r.et0_mm is not None]
+    kc = next((r.kc for r in reversed(window) if r.kc is not None), None)
+    if not values or kc is None:
         return None
     mean = sum(values) / len(values)
     sd = (sum((v - mean) ** 2 for v in values) / len(values)) ** 0.5
-    return max(max(values), mean + ETC_SPREAD_SD * sd)
+    return max(max(values), mean + ETC_SPREAD_SD * sd) * kc
 
 
 def _day_bounds(d: date, tz: ZoneInfo) -> int:

@@ -173,7 +173,8 @@ class PlanningService:
             since_ms = _ms(today, tz)
             sources["depletion"] = (f"water balance to the end of {last.date} ({last.source}); "
                                     "rain since local midnight deducted; the crop's use counted from then at the "
-                                    f"upper bound of its ETc over the last {ETC_DAYS} days (mean + {ETC_SPREAD_SD} sd)")
+                                    f"upper bound of ET0 over the last {ETC_DAYS} days (mean + {ETC_SPREAD_SD} sd) "
+                                    "x the last day's Kc")
         elif water.depletion_mm is not None:
             depletion, taw = water.depletion_mm, water.taw_mm
             since_ms = water.oldest_probe_ms or now_ms

@@ -18,6 +18,8 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import and_, or_, select
 from sqlalchemy.orm import Session
 
+from furrow.edge.commands import RUNS
+
 from ..commands.lifecycle import CommandState
 from ..db import CommandRow, ZoneRow
 
@@ -38,7 +40,7 @@ class Applied:
 
 def applied_mm(row: CommandRow, area_ha: float, rate_mm_h: float) -> Applied | None:
     """The water a command put (or will put) on the zone; None for one that never ran."""
-    if row.action != "open":
+    if row.action not in RUNS:
         return None
     if row.state in DONE:
         if row.volume_l is not None and area_ha > 0:
@@ -84,7 +86,7 @@ def unbalanced_rows(session: Session, zone_id: str, cutoff_ms: int, now_ms: int)
     """The zone's open commands whose water the depletion at `cutoff_ms` does not count yet: those
     in flight (not started ones only while they may still start) and those that ran from the
     cut-off on (the balance counts a run on the day it started)."""
-    q = select(CommandRow).where(CommandRow.zone == zone_id, CommandRow.action == "open", or_(
+    q = select(CommandRow).where(CommandRow.zone == zone_id, CommandRow.action.in_(RUNS), or_(
         CommandRow.state.in_([str(s) for s in IN_FLIGHT]),
         and_(CommandRow.state.in_([str(s) for s in DONE]), CommandRow.updated_ms >= cutoff_ms)))
     out = []
@@ -106,7 +108,7 @@ def group_busy_until_ms(session: Session, zone_id: str, group: str | None, now_m
     if not others:
         return None
     q = select(CommandRow).where(CommandRow.zone.in_(others), CommandRow.state.in_([str(s) for s in IN_FLIGHT]),
-                                 CommandRow.action == "open")
+                                 CommandRow.action.in_(RUNS))
     # a started run began when the controller said so (updated_ms), at the earliest at not_before
     ends = [(max(r.not_before_ms, r.updated_ms) if r.state == CommandState.STARTED else r.not_before_ms)
             + (r.duration_s or 0) * 1000 for r in session.scalars(q)]

@@ -12,7 +12,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from pyproj import Geod
+import numpy as np
+import shapely
+from pyproj import Geod, Transformer
 from shapely.geometry import MultiPolygon, Polygon, mapping, shape
 from shapely.geometry.base import BaseGeometry
 from shapely.validation import explain_validity
@@ -77,6 +79,11 @@ def check_inside(share: float, zone_id: str, field_id: str) -> None:
     if share > INSIDE_TOLERANCE:
         raise ContractError("boundary", zone_id, f"{100 * share:.1f}% of zone {zone_id} lies outside field "
                             f"{field_id}'s boundary (at most {100 * INSIDE_TOLERANCE:g}% may)")
+
+
+def reproject(geom: BaseGeometry, transformer: Transformer) -> BaseGeometry:
+    """The geometry with every vertex through `transformer` (an always_xy pyproj Transformer)."""
+    return shapely.transform(geom, lambda xy: np.column_stack(transformer.transform(xy[:, 0], xy[:, 1])))
 
 
 def as_geojson(geom: BaseGeometry) -> dict[str, Any]:

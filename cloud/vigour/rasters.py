@@ -27,7 +27,6 @@ from typing import Any
 
 import numpy as np
 import rasterio
-import shapely
 from PIL import Image
 from pyproj import Transformer
 from rasterio.enums import Resampling
@@ -38,6 +37,8 @@ from shapely.geometry import mapping
 from shapely.geometry.base import BaseGeometry
 
 from furrow.edge.errors import ContractError
+
+from .boundaries import reproject
 
 QUANTIFICATION = 10_000.0
 SCL_VALID = (4, 5, 6, 7)
@@ -78,7 +79,7 @@ def _window(src: rasterio.DatasetReader, zone: BaseGeometry, label: str) -> tupl
     if src.crs is None:
         raise ContractError(label, src.name, "the raster has no coordinate reference system")
     to_raster = Transformer.from_crs("EPSG:4326", src.crs, always_xy=True)
-    local = shapely.transform(zone, lambda xy: np.column_stack(to_raster.transform(xy[:, 0], xy[:, 1])))
+    local = reproject(zone, to_raster)
     left, bottom, right, top = local.bounds
     b = src.bounds
     if right <= b.left or left >= b.right or top <= b.bottom or bottom >= b.top:

@@ -33,6 +33,9 @@ def build(cfg, clock, seq, common):
         pressure = LinePressure(
             board.adc(pressure["adc"]), pressure.get("kind", "0.5-4.5v"), pressure.get("full_scale_kpa", 1000)
         )
+    injector = cfg.get("injector")
+    if injector:
+        injector = _injector(injector)
     key = None
     if cfg.get("cmd_key"):
         from furrow.edge.signing import parse_node_key
@@ -52,5 +55,22 @@ def build(cfg, clock, seq, common):
         leak_l_min=flow.get("leak_l_min", 1.0),
         leak_settle_ms=flow.get("leak_settle_s", 60) * 1000,
         pressure=pressure or None,
+        injector=injector or None,
         **common
     )
+
+
+def _injector(cfg):
+    """The dosing pump (a relay output like a valve) and its optional in-line EC transmitter."""
+    from furrow.firmware.injector import Injector
+
+    ec = cfg.get("ec")
+    sensor = band = None
+    if ec:
+        from furrow.firmware.drivers.analog import LinePressure
+
+        # the same 0.5-4.5 V or 4-20 mA transmitter maths, scaled to dS/m instead of kPa
+        sensor = LinePressure(board.adc(ec["adc"]), ec.get("kind", "4-20ma"), ec.get("full_scale_ds_m", 10))
+        band = (ec["low_ds_m"], ec["high_ds_m"])
+    return Injector(board.Valve(cfg["pin"], cfg.get("active_high", True)), cfg["rate_l_h"], sensor, band,
+                    ec.get("settle_s", 60) * 1000 if ec else 0)

@@ -48,7 +48,8 @@ ROLE_MODULES = {
     "soil": ("builders/soil", "soil_node", "drivers/ds18b20", "drivers/soil_moisture"),
     "weather": ("builders/weather", "weather_node", "drivers/sht3x", "drivers/bme280", "drivers/wind",
                 "drivers/analog", "drivers/reflectance"),
-    "irrigation": ("builders/irrigation", "irrigation_node", "journal", "drivers/valves", "drivers/analog"),
+    "irrigation": ("builders/irrigation", "irrigation_node", "injector", "journal", "drivers/valves",
+                   "drivers/analog"),
     "pest": ("builders/pest", "pest_node"),
     "camera": ("builders/camera", "camera_node", "camera_link", "image_store", "drivers/camera"),
 }

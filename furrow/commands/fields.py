@@ -35,7 +35,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     add_api_arguments(b)
     b.set_defaults(func=_boundaries)
 
-    o = fields_sub.add_parser("operation", help="record a machine's work on a field from its GPX or CSV track")
+    o = fields_sub.add_parser("operation", help="record a machine's work on a field from its GPX, CSV or GeoJSON track")
     o.add_argument("track", type=Path, help="GPX; CSV with time, lat, lon[, implement]; or GeoJSON points")
     o.add_argument("--field", required=True)
     o.add_argument("--kind", required=True, choices=KINDS)

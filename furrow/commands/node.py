@@ -17,7 +17,7 @@ from typing import Any
 
 from ._api import Api, ApiError, add_api_arguments, reachable, step, write_private
 
-ROLES = ("soil", "weather", "irrigation", "pest")
+ROLES = ("soil", "weather", "irrigation", "pest", "camera")  # firmware/config.py's; a camera links over MQTT only
 
 
 def register(sub: argparse._SubParsersAction) -> None:

@@ -32,7 +32,7 @@ from typing import Any
 from furrow.edge.commands import ACK_ABORTED, ACK_REJECTED, make_ack
 from furrow.edge.errors import ContractError
 from furrow.edge.measurements import ROLE_BY_CODE
-from furrow.edge.modbus_map import ACK_BASE, ACK_COUNT, decode_ack_regs, has_report
+from furrow.edge.modbus_map import ACK_BASE, ACK_COUNT, ACK_COUNT_INJECTED, decode_ack_regs, has_report
 from furrow.retry import Backoff
 
 from ..config import ModbusDeviceConfig
@@ -104,7 +104,8 @@ class Device:
         return self.config.timeout.total_seconds()
 
     def reads_for(self, role: str | None) -> list[Request]:
-        extra = [(ACK_BASE, ACK_COUNT)] if self.config.commands else []
+        count = ACK_COUNT_INJECTED if self.config.injector else ACK_COUNT
+        extra = [(ACK_BASE, count)] if self.config.commands else []
         return reads_for_role(role) + extra
 
 
@@ -222,7 +223,7 @@ class BusSchedule:
                 return None
             reason = "reported over Modbus" if fields["state"] in (ACK_ABORTED, ACK_REJECTED) else None
             ack = make_ack(fields["id"], h.node_id, fields["state"], now_ms, fields["runtime_s"],
-                           fields["volume_l"], reason)
+                           fields["volume_l"], reason, fields["injected_ml"])
         except ContractError as e:
             log.warning("%s served a bad ack block: %s", h.node_id, e)
             h.ack_counter = regs[ACK_COUNT - 1]

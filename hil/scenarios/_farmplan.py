@@ -16,13 +16,14 @@ from __future__ import annotations
 import random
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time
+from typing import Any
 
 from pydantic import BaseModel
 
 from furrow.cloud.registry.models import CropCoefficientsIn, FieldIn, NodeIn, SiteIn, ValveIn, ZoneIn
 from furrow.hil.clock import SimClock
 from furrow.hil.engine import Run
-from furrow.hil.farm import MAIZE, Climate, Crop, Farm, FarmZone, SoilColumn, generate
+from furrow.hil.farm import MAIZE, Climate, Crop, Farm, FarmDay, FarmZone, SoilColumn, generate
 from furrow.hil.farm.crop import MAIZE_P
 from furrow.hil.fleet import CPythonFleet, Fleet, NodeSpec
 from furrow.hil.policies import FurrowPolicy, Policy, TimerPolicy, TimerZone
@@ -54,6 +55,10 @@ class FarmPlan:
     climate: Climate = Climate()
     valves_per_controller: int = 1
     forward_every_h: int = 6
+    cameras: bool = False
+    """A canopy camera over each zone, photographing it daily at noon (the cloud measures each photo's cover)."""
+    stands: tuple[float, ...] = ()
+    """Each zone's share of a full stand, first zone first (hil/farm/crop.py `Crop.stand`); missing ones are full."""
 
 
 def nodes_of(plan: FarmPlan, zone_ids: list[str]) -> list[NodeSpec]:
@@ -69,6 +74,9 @@ def nodes_of(plan: FarmPlan, zone_ids: list[str]) -> list[NodeSpec]:
     for wi in range(plan.weather_nodes):
         specs.append(NodeSpec(f"weather-{wi + 1:02d}", "weather", plan.weather_interval_s if wi == 0 else 3 * 3600,
                               zone=zone_ids[0]))
+    if plan.cameras:  # the engine's first tick is 01:00: the grid 11 h later is noon
+        specs += [NodeSpec(f"cam-{zi + 1:02d}", "camera", 24 * 3600, zone=z, offset_s=11 * 3600)
+                  for zi, z in enumerate(zone_ids)]
     for pi in range(plan.pest_nodes):
         specs.append(NodeSpec(f"pest-{pi + 1:02d}", "pest", plan.pest_interval_s, traps=2, encoding="binary",
                               zone=zone_ids[pi % len(zone_ids)]))
@@ -80,7 +88,7 @@ def registry_of(plan: FarmPlan, zones: list[FarmZone], specs: list[NodeSpec]) ->
     c, climate = MAIZE, plan.climate
     crop = CropCoefficientsIn(l_ini=c.l_ini, l_dev=c.l_dev, l_mid=c.l_mid, l_late=c.l_late, kc_ini=c.kc_ini,
                               kc_mid=c.kc_mid, kc_end=c.kc_end, p=MAIZE_P, stages_in="gdd", gdd_base_c=10.0,
-                              gdd_upper_c=30.0)
+                              gdd_upper_c=30.0, height_m=Crop().height_m)  # a measured cover's Kc needs the height
     controller = {z: s for s in specs for z in s.valve_zones}
     items: list[BaseModel] = [
         SiteIn(id=SITE, name="HIL farm", timezone="UTC", lat=climate.latitude_deg, lon=0.0,
@@ -105,21 +113,24 @@ def registry_of(plan: FarmPlan, zones: list[FarmZone], specs: list[NodeSpec]) ->
     return items
 
 
-async def build_run(plan: FarmPlan, options: RunOptions, fleet_kind: str = "cpython") -> Run:
+async def build_run(plan: FarmPlan, options: RunOptions, fleet_kind: str = "cpython",
+                    days: list[FarmDay] | None = None, **settings: Any) -> Run:
     """The farm, its nodes, the farm's services (registered) and the chosen policy, seeded by
-    options.seed. Close it with `await run.close()`."""
+    options.seed. `days`: the farm's weather (default: generated from the plan's climate);
+    `settings`: further cloud settings. Close it with `await run.close()`."""
     if options.policy not in POLICIES:
         raise ValueError(f"policy must be one of {', '.join(POLICIES)}, not {options.policy!r}")
     rng = random.Random(options.seed)
     start = datetime.combine(plan.start, time(0), UTC)
-    days = generate(plan.start, plan.days + 1, options.seed, plan.climate)
+    days = days or generate(plan.start, plan.days + 1, options.seed, plan.climate)
     zone_ids = [f"z{i + 1:02d}" for i in range(plan.zones)]
     farm_zones = []
     for z in zone_ids:
         fc = round(rng.uniform(0.28, 0.32), 3)
         wp = round(fc - rng.uniform(0.15, 0.17), 3)
         soil = SoilColumn.uniform(fc, wp, ROOT_DEPTH_CM, start_fraction=rng.uniform(0.1, 0.3))
-        farm_zones.append(FarmZone(z, soil, Crop()))
+        stand = plan.stands[len(farm_zones)] if len(farm_zones) < len(plan.stands) else 1.0
+        farm_zones.append(FarmZone(z, soil, Crop(stand=stand)))
     specs = nodes_of(plan, zone_ids)
     farm = Farm(farm_zones, days, start, seed=options.seed)
     clock = SimClock(start)
@@ -133,7 +144,8 @@ async def build_run(plan: FarmPlan, options: RunOptions, fleet_kind: str = "cpyt
         fleet = CPythonFleet(specs, farm, clock, workdir / "nodes")
     # the alert job judges a node silent after 3 report intervals: the farm's longest one
     runtime = await FarmRuntime.open(workdir / "services", clock.ms, site=SITE, gateway=GATEWAY,
-                                     alerts_report_interval_s=max(s.interval_s for s in specs))
+                                     alerts_report_interval_s=max(s.interval_s for s in specs if s.role != "camera"),
+                                     **settings)
     try:
         await runtime.register(*registry_of(plan, farm_zones, specs))
     except BaseException:

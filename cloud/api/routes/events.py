@@ -82,7 +82,7 @@ async def stream(bus: EventBus, kinds: set[str] | None, max_events: int | None,
                 wait = KEEPALIVE_S if not pending else max(0.0, flush_at - time.monotonic())
                 wait = min(wait, max(0.0, end - time.monotonic()))
                 try:
-                    event = await asyncio.wait_for(sub.queue.get(), wait)
+                    event = await asyncio.wait_for(sub.get(), wait)
                 except TimeoutError:
                     event = None
             if event is not None:

@@ -9,11 +9,13 @@ from fastapi import APIRouter, Query, Request, status
 from furrow.edge.errors import ContractError
 from furrow.edge.topics import check_id
 
+from ..._time import parse_instant
 from ...fertility import FertilityService
 from ...fertility.models import (
     ApplicationIn,
     ApplicationOut,
     CoefficientsIn,
+    FertigateIn,
     HarvestIn,
     ImportOut,
     LabMappingIn,
@@ -23,7 +25,7 @@ from ...fertility.models import (
     SampleIn,
     SampleOut,
 )
-from ..deps import AuditDep, Planner, Reader, get_services
+from ..deps import AuditDep, CommandWriter, Planner, Reader, get_services
 from ..json_body import JsonRoute
 from ..schemas import ProblemResponse
 
@@ -188,3 +190,19 @@ async def season_balance(zone_id: str, request: Request, _: Reader,
                          ) -> dict:
     """The season's nutrient balance: applied vs recommended vs removed by the harvest, per nutrient."""
     return await _svc(request).balance(check_id("zone", zone_id), season)
+
+
+@zones.post("/{zone_id}/fertility/fertigations", status_code=status.HTTP_201_CREATED,
+            responses={**NOT_FOUND, 409: {"model": ProblemResponse, "description": "the node cannot be routed"},
+                       422: {"model": ProblemResponse}})
+async def fertigate(zone_id: str, body: FertigateIn, request: Request, who: CommandWriter, audit: AuditDep) -> dict:
+    """Top-dress the zone through its irrigation: a fertigate command (signed and sent like an irrigation
+    command) that runs the valve and doses the product's stock solution within the window, only while water
+    flows. When the controller ends it, the volume it injected is recorded as the zone's application."""
+    svc = get_services(request).fertigation
+    assert svc is not None, "open_services sets the fertigation service"
+    not_before_ms = None if body.not_before is None else parse_instant("not_before", body.not_before)
+    out = await svc.fertigate(check_id("zone", zone_id), body, f"person:{who.name}", not_before_ms)
+    await audit(who.name, "fertigation.create", f"zone:{zone_id}", command=out["command"].id,
+                product=body.product_id)
+    return out

@@ -1,26 +1,42 @@
-// The zone page's soil fertility: the zone's soil tests, its newest fertiliser recommendation with its
-// explanation, and the applications recorded (GET /zones/{zone}/soil-samples, .../fertility/recommendations,
-// .../fertility/applications; the methods are cloud/agronomy/fertility*.py's, docs/fertility.md).
+// The zone page's soil fertility: the zone's soil tests and their map, its newest fertiliser recommendation
+// with its explanation, and the applications recorded (GET /zones/{zone}/soil-samples, .../soil-map,
+// .../fertility/recommendations, .../fertility/applications; the methods are cloud/agronomy/fertility*.py's,
+// docs/fertility.md); for agronomists, the forms to enter a soil test and an application (fertility_forms.js).
 
 import { api } from "../api.js";
 import { h, notice, table } from "../dom.js";
 import { messages, number, t, tr } from "../i18n.js";
-
-const RESULTS = ["ph", "organic_matter_g_kg", "alkali_n_mg_kg", "olsen_p_mg_kg", "available_k_mg_kg"];
+import { RESULTS, applicationForm, soilTestForm } from "./fertility_forms.js";
+import { soilMap } from "./soil_map.js";
 
 const value = (v, digits = null) => (v === null || v === undefined ? "—" : number(v, digits));
 
-// The section, filled once its data is in.
-export function fertilitySection(zoneId) {
+// The products of the zone's site, for the application form.
+async function siteProducts(zone) {
+  const f = await api(`/registry/fields/${encodeURIComponent(zone.field_id)}`);
+  return api(`/fertility/sites/${encodeURIComponent(f.site_id)}/products`);
+}
+
+// The section, filled once its data is in, and again after each entry is saved.
+export function fertilitySection(zone, ctx) {
   const section = h("section", { class: "card", "data-testid": "fertility" }, h("h3", {}, t("zone.fertility")));
-  const z = encodeURIComponent(zoneId);
-  Promise.all([api(`/zones/${z}/soil-samples`), api(`/zones/${z}/fertility/recommendations?limit=1`),
+  const body = h("div", {});
+  const z = encodeURIComponent(zone.id);
+  const load = () => Promise.all([api(`/zones/${z}/soil-samples`), api(`/zones/${z}/fertility/recommendations?limit=1`),
     api(`/zones/${z}/fertility/applications`)])
-    .then(([samples, recs, apps]) => fill(section, samples, recs[0] || null, apps))
+    .then(([samples, recs, apps]) => fill(section, body, zone.id, samples, recs[0] || null, apps))
     .catch((e) => {
-      section.append(notice(e.message, "warn"));
+      body.replaceChildren(notice(e.message, "warn"));
       section.dataset.ready = "1";
     });
+  section.append(body);
+  if (ctx.can("plan")) {
+    const forms = h("div", { class: "grid two", "data-testid": "fertility-forms" }, soilTestForm(zone.id, load));
+    section.append(forms);
+    siteProducts(zone).then((products) => forms.append(applicationForm(zone.id, products, load)))
+      .catch((e) => forms.append(notice(e.message, "warn")));
+  }
+  load();
   return section;
 }
 
@@ -72,8 +88,8 @@ function applications(apps) {
   return box;
 }
 
-function fill(section, samples, rec, apps) {
-  section.append(soilTests(samples), recommendation(rec), applications(apps));
+function fill(section, body, zoneId, samples, rec, apps) {
+  body.replaceChildren(soilTests(samples), soilMap(zoneId), recommendation(rec), applications(apps));
   Object.assign(section.dataset, { samples: String(samples.length), applications: String(apps.length),
     recommendation: rec ? String(rec.id) : "", ready: "1" });
 }

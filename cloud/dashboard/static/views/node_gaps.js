@@ -6,7 +6,7 @@ import { card, h, notice, table } from "../dom.js";
 import { dateTime } from "../fmt.js";
 import { number, t, tr } from "../i18n.js";
 
-const REASONS = ["quota", "flood", "quarantine"];
+const REASONS = ["quota", "flood", "quarantine", "image_quota"];
 
 function ranges(seqs) {
   return seqs.length ? seqs.map(([a, b]) => (a === b ? `${a}` : `${a}–${b}`)).join(", ") : "—";

@@ -119,7 +119,7 @@ export async function render(root, ctx) {
     h("div", { class: "grid three" }, rootCard, nextCard, cropCard),
     soil, h("div", { class: "grid two" }, dep, daily), vigourSection(id, days), h("div", { class: "grid two" }, pests, disease),
     // pests and fertility after the photos: their thumbnails load lazily, near the fold
-    photos, pestSection(id), fertilitySection(id), log);
+    photos, pestSection(id), fertilitySection(zone, ctx), log);
   const fill = (c, ...body) => c.replaceChildren(c.firstChild, ...body.flat().filter((x) => x !== null && x !== undefined));
 
   const cols = await soilP;

@@ -1,0 +1,145 @@
+"""Fertigation: a product and its dose per hectare, turned into a fertigate command, and its application
+recorded from what the controller injected.
+
+A request names the zone, the product (with its stock solution's strength, kg of product per litre), the
+dose (kg of product per ha, or its concentration in the water that flows while the injector runs), the
+water run (seconds, minutes or millimetres, as an irrigation command) and the injection window within the
+run. The controller only sees millilitres of stock solution and the window (edge/commands.py, contract 1.5):
+
+    stock_ml = dose_kg_ha x area_ha / stock_kg_per_l x 1000
+    (concentration) dose_kg_ha = c_mg_l x water_l(window) / 10^6 / area_ha,
+                    water_l = precip_rate_mm_h x hours x area_ha x 10 000 (1 mm on 1 ha is 10 000 l)
+
+A dose the injector cannot deliver within the window at its rate is refused with the largest that fits.
+When the command ends, its application is recorded at the rate the injected volume delivered:
+rate_kg_ha = dose_kg_ha x injected_ml / stock_ml (a partial dose is recorded as partial; none, not at all).
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime
+
+from sqlalchemy.exc import IntegrityError
+
+from furrow.edge import commands as contract
+from furrow.edge.errors import ContractError
+
+from ..commands import CommandOut, CommandService
+from ..commands.amounts import duration_s as run_seconds
+from ..db import Database, FertigationRow, ProductRow
+from ..errors import NotFound
+from ..registry import Registry
+from .models import ApplicationIn, FertigateIn
+from .service import FertilityService
+
+log = logging.getLogger(__name__)
+
+L_PER_MM_HA = 10_000.0  # 1 mm of water over 1 ha is 10 m3
+
+
+def stock_ml(dose_kg_ha: float, area_ha: float, stock_kg_per_l: float) -> int:
+    """Millilitres of stock solution that carry `dose_kg_ha` of product over `area_ha`."""
+    return max(1, round(dose_kg_ha * area_ha / stock_kg_per_l * 1000))
+
+
+def water_l(precip_rate_mm_h: float, area_ha: float, seconds: float) -> float:
+    """Litres the zone's emitters apply in `seconds`."""
+    return precip_rate_mm_h * seconds / 3600 * area_ha * L_PER_MM_HA
+
+
+def dose_of_concentration(concentration_mg_l: float, water: float, area_ha: float) -> float:
+    """kg of product per ha that puts `concentration_mg_l` into `water` litres."""
+    return concentration_mg_l * water / 1e6 / area_ha
+
+
+def max_dose_kg_ha(injector_l_h: float, window_s: int, area_ha: float, stock_kg_per_l: float) -> float:
+    """The largest dose the injector delivers within the window at its rate."""
+    return injector_l_h * window_s / 3600 * stock_kg_per_l / area_ha
+
+
+def applied_rate_kg_ha(dose_kg_ha: float, inject_ml: int, injected_ml: int) -> float:
+    """The rate the injected volume delivered (the controller reports what went in, not what was asked)."""
+    return dose_kg_ha * injected_ml / inject_ml
+
+
+class FertigationService:
+    """Creates fertigate commands from products and doses; records their applications when they end."""
+
+    def __init__(self, db: Database, registry: Registry, commands: CommandService,
+                 fertility: FertilityService) -> None:
+        self._db = db
+        self._registry = registry
+        self._commands = commands
+        self._fertility = fertility
+        commands.on_end.append(self.on_command_end)
+
+    async def fertigate(self, zone_id: str, body: FertigateIn, by: str,
+                        not_before_ms: int | None = None) -> dict:
+        """Create the zone's fertigate command (sent like any command) and keep what it applies.
+        ContractError naming the field: a product without a stock strength, a dose beyond the window."""
+        zone = await self._registry.get_zone(zone_id)
+        site_id, _ = await self._fertility.site_of(zone)
+        product = await self._db.run(lambda s: s.get(ProductRow, (site_id, body.product_id)))
+        if product is None:
+            raise NotFound("product_id", body.product_id, f"no product with this id at site {site_id}")
+        if product.stock_kg_per_l is None:
+            raise ContractError("product_id", body.product_id, "has no stock_kg_per_l: give the product the "
+                                "strength of its stock solution to fertigate it")
+        seconds = await run_seconds(self._registry, zone_id, body.duration_s, body.amount_mm, body.amount_min)
+        if seconds is None:
+            raise ContractError("duration_s", None, "give the water run: duration_s, amount_min or amount_mm")
+        window = body.inject_until_s - body.inject_from_s
+        if body.dose_kg_ha is not None:
+            field, dose = "dose_kg_ha", body.dose_kg_ha
+        else:
+            field = "concentration_mg_l"
+            flowing = water_l(zone.precip_rate_mm_h, zone.area_ha, max(0, window))
+            dose = dose_of_concentration(body.concentration_mg_l or 0.0, flowing, zone.area_ha)
+        ml = stock_ml(dose, zone.area_ha, product.stock_kg_per_l)
+        fits = max_dose_kg_ha(body.injector_l_h, max(0, window), zone.area_ha, product.stock_kg_per_l)
+        if window > 0 and dose > fits:
+            raise ContractError(field, getattr(body, field), f"needs {ml} ml of stock solution, more than the "
+                                f"injector's {body.injector_l_h} l/h delivers in the {window} s window: at most "
+                                f"{fits:.2f} kg/ha of {product.id} fits")
+        out, created = await self._commands.create(
+            node=body.node, valve=body.valve, zone=zone_id, action=contract.ACTION_FERTIGATE, duration_s=seconds,
+            not_before_ms=not_before_ms, ttl_s=body.ttl_s, max_runtime_s=body.max_runtime_s,
+            origin=by, request_reason=body.reason, idempotency_key=body.idempotency_key,
+            inject=(ml, body.inject_from_s, body.inject_until_s))
+        row = FertigationRow(command_id=out.id, zone_id=zone_id, season=body.season, product_id=product.id,
+                             dose_kg_ha=round(dose, 4), area_ha=zone.area_ha, stock_kg_per_l=product.stock_kg_per_l,
+                             inject_ml=ml, by=by[:80], created_ms=out.created_ms)
+        if created:
+            await self._db.run(lambda s: s.merge(row))
+        return {"command": out, "fertigation": _fertigation_dict(row)}
+
+    async def on_command_end(self, out: CommandOut) -> None:
+        """A command ended: a fertigate that injected something becomes the zone's application (once)."""
+        if out.action != contract.ACTION_FERTIGATE or not out.injected_ml:
+            return
+        row = await self._db.run(lambda s: s.get(FertigationRow, out.id))
+        if row is None:
+            log.warning("fertigate %s ended with %s ml injected, but no fertigation names it", out.id,
+                        out.injected_ml)
+            return
+        zone = await self._registry.get_zone(row.zone_id)
+        _, tz = await self._fertility.site_of(zone)
+        # the day the controller ended it (its ack's time), in the farm's time zone
+        ended_ms = next((e.ts_ms for e in out.events if e.state == out.state), out.updated_ms)
+        day = datetime.fromtimestamp(ended_ms / 1000, tz).date()
+        body = ApplicationIn(
+            season=row.season, product_id=row.product_id, area_ha=row.area_ha, applied_on=day, method="fertigation",
+            rate_kg_ha=round(applied_rate_kg_ha(row.dose_kg_ha, row.inject_ml, out.injected_ml), 4),
+            note=f"{out.injected_ml} of {row.inject_ml} ml of stock solution injected, as the controller counts "
+                 f"its pump ({out.state}{': ' + out.reason if out.reason else ''})"[:300])
+        try:
+            await self._fertility.record_application(row.zone_id, body, row.by, command_id=out.id)
+        except IntegrityError:
+            pass  # recorded already (the same end told twice, or by another instance)
+
+
+def _fertigation_dict(row: FertigationRow) -> dict:
+    return {"command_id": row.command_id, "zone_id": row.zone_id, "season": row.season,
+            "product_id": row.product_id, "dose_kg_ha": row.dose_kg_ha, "area_ha": row.area_ha,
+            "stock_kg_per_l": row.stock_kg_per_l, "inject_ml": row.inject_ml, "by": row.by}

@@ -1,0 +1,43 @@
+"""The crop-growth scenarios of `furrow hil run` (hil/scenarios/canopy_cover.py, forecast.py), each on the
+production services with its A/B run beside it. Both are long (two or three farm runs each): full tier. Their
+fast siblings in the default tier prove the same rules on the farm runtime: tests/test_hil_vigour_runtime.py
+(measured cover in the planner's Kc, a forecast rain skip) and tests/test_demo_growth.py (photos to cover)."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.test_hil_scenarios import assert_clean, run
+
+
+@pytest.mark.full
+def test_canopy_cover_photos_lower_the_planners_kc_for_a_thin_stand() -> None:
+    """A half stand photographed daily at noon: every photo reaches the cloud's object store and is measured within 2
+    points of the truth; from the development stage on the planner's Kc for it comes from the measured cover and is
+    lower on every such night than the crop curve's (without cameras), and the crop is stressed no more for it."""
+    r = run("canopy-cover")
+    assert_clean(r)
+    x = r.extra
+    assert x["thin_photos"] == x["thin_images_stored"] == r.simulated_days
+    assert x["thin_cover_error_max_pct"] <= 2.0 and abs(x["thin_measured_cover_pct"] - x["thin_true_cover_pct"]) <= 2.0
+    assert x["thin_nights_kc_from_measured_cover"] >= 10
+    assert x["thin_nights_kc_lower_with_cameras"] == x["thin_nights_kc_from_measured_cover"]
+    assert x["thin_kc_last_with_cameras"] < x["thin_kc_last_without"]
+    assert x["thin_stress_days_with_cameras"] <= x["thin_stress_days_without"]
+
+
+@pytest.mark.full
+def test_forecast_rain_skips_a_night_and_a_forecast_frost_is_alerted_the_evening_before() -> None:
+    """With the forecast the planner skips the night before a storm (rule rain-forecast) and orders no water that
+    night where it orders a refill without the forecast, and the crop is stressed no more; the frost alert is raised
+    the evening before the frost, from the forecast's minimum, and never without the forecast (the daily alert pass
+    sees only the evening's air)."""
+    r = run("forecast")
+    assert_clean(r)
+    x = r.extra
+    assert x["rain_forecast_skips"] >= 1
+    assert x["irrigation_mm_with_forecast"] < x["irrigation_mm_without"]
+    assert x["stress_days_with_forecast"] <= x["stress_days_without"]
+    assert x["frost_alert_hours_before_with_forecast"] is not None and x["frost_alert_hours_before_with_forecast"] > 0
+    assert x["frost_alert_evidence"]["tmin_c"] < 0 and "forecast" in x["frost_alert_evidence"]["source"]
+    assert x["frost_alert_hours_before_without"] is None
