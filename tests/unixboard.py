@@ -322,30 +322,39 @@ def settime():
     pass
 
 
-class socket:
-    """The unix port's socket as MicroPython documents sockets, and as an ESP32's behave:
-    ``setblocking(True)`` is ``settimeout(None)`` (the unix port keeps the last timeout)."""
+def __getattr__(name):
+    # `socket.socket`, made at first use: a class costs heap, and only an MQTT node opens sockets
+    # (the heap runs of the Modbus nodes leave it out).
+    if name != "socket":
+        raise AttributeError(name)
 
-    def __init__(self, *args):
-        self.s = _socket.socket(*args)
+    class socket:
+        """The unix port's socket as MicroPython documents sockets, and as an ESP32's behave:
+        ``setblocking(True)`` is ``settimeout(None)`` (the unix port keeps the last timeout)."""
 
-    def settimeout(self, seconds):
-        self.s.settimeout(seconds)
+        def __init__(self, *args):
+            self.s = _socket.socket(*args)
 
-    def setblocking(self, flag):
-        self.s.settimeout(None if flag else 0)
+        def settimeout(self, seconds):
+            self.s.settimeout(seconds)
 
-    def connect(self, addr):
-        self.s.connect(addr)
+        def setblocking(self, flag):
+            self.s.settimeout(None if flag else 0)
 
-    def read(self, *args):
-        return self.s.read(*args)
+        def connect(self, addr):
+            self.s.connect(addr)
 
-    def write(self, *args):
-        return self.s.write(*args)
+        def read(self, *args):
+            return self.s.read(*args)
 
-    def close(self):
-        self.s.close()
+        def write(self, *args):
+            return self.s.write(*args)
+
+        def close(self):
+            self.s.close()
+
+    globals()["socket"] = socket
+    return socket
 
 
 def getaddrinfo(host, port, *args):
