@@ -25,6 +25,10 @@ The pump driver has ``set(on)``, like a valve. The EC sensor has ``read()``
 -> dS/m, or a fault code (a string).
 """
 
+# The contract checks a fertigate with these (edge/commands.py imports them lazily, which the image
+# builder cannot see): imported here, so an image carries them and a node with an injector loads them.
+from furrow.edge.fertigate import check_inject, check_injected  # noqa: F401
+
 
 class Injector:
     """One dosing pump, `rate_l_h` litres of stock solution per hour."""
