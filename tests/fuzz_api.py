@@ -62,7 +62,8 @@ PATH_VALUES = ("z1", "soil-01", "irr-01", "wx-01", "s1", "f1", "1", "2", "c-1", 
 # The fuzz farm's own ids by path parameter name: as routes multiply, a path filled only from
 # PATH_VALUES lands on a 404 ever more often and the valid branch of each route goes unreached.
 KNOWN_IDS = {"zone_id": "z1", "zone": "z1", "node": "soil-01", "node_id": "irr-01", "site": "s1",
-             "gateway": "gw-1", "lab": "lab-1", "crop": "maize", "product": "urea"}
+             "gateway": "gw-1", "lab": "lab-1", "crop": "maize", "product": "urea",
+             "field_id": "f1", "key": "helicoverpa-armigera"}
 INGEST = "/api/v1/ingest/batch"  # a bad item there is refused alone, in a 200 (the batch's good items are kept)
 _MARK = "\x00planted\x00"  # stands for the raw token until the body is encoded
 
@@ -172,7 +173,7 @@ def api_request(rng: random.Random) -> tuple[str, str, str, bytes | None, str, b
     for param in op.get("parameters", []):
         if param["in"] == "path":
             pick = rng.random()
-            value = (KNOWN_IDS[param["name"]] if pick < 0.4 and param["name"] in KNOWN_IDS
+            value = (KNOWN_IDS[param["name"]] if pick < 0.5 and param["name"] in KNOWN_IDS
                      else rng.choice(PATH_VALUES) if pick < 0.8 else _param_value(param, rng))
             path = path.replace("{" + param["name"] + "}", _encode(value) or "x")
         elif param["in"] == "query" and rng.random() < 0.6:

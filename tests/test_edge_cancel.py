@@ -125,7 +125,8 @@ def test_cancelled_ack_crosses_the_modbus_ack_block(runtime, volume):
     """The ack block serves "cancelled" as state 6, with or without runtime and volume."""
     ack = commands.make_ack("c-1", "irr-01", "cancelled", T0, runtime, volume)
     counter, back = modbus_map.decode_ack_regs(modbus_map.encode_ack_regs(ack, 9))
-    assert counter == 9 and back == {"id": "c-1", "state": "cancelled", "runtime_s": runtime, "volume_l": volume}
+    assert counter == 9 and back == {"id": "c-1", "state": "cancelled", "runtime_s": runtime, "volume_l": volume,
+                                                   "injected_ml": None}
 
 
 @pytest.mark.parametrize("version,takes", [("1.0", False), ("1.1", False), ("1.2", True), ("1.7", True)])

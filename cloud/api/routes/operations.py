@@ -3,7 +3,7 @@ progress per kind of operation."""
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Query, Request, Response, status
+from fastapi import APIRouter, Depends, Path, Query, Request, Response, status
 
 from furrow.edge.topics import check_id
 
@@ -53,7 +53,8 @@ async def list_operations(operations: OperationsDep, _: Reader,
 
 
 @router.get("/operations/{op_id}", response_model=OperationOut, responses={404: {"model": ProblemResponse}})
-async def get_operation(op_id: int, operations: OperationsDep, _: Reader) -> OperationOut:
+async def get_operation(op_id: Annotated[int, Path(ge=1, le=2**63 - 1)], operations: OperationsDep,
+                        _: Reader) -> OperationOut:
     """One operation with its covered ground as GeoJSON (WGS 84)."""
     return await operations.get(op_id)
 

@@ -4,7 +4,7 @@ NDVI per zone from Sentinel-2 scenes and GeoTIFFs."""
 import hashlib
 from typing import Annotated
 
-from fastapi import APIRouter, Body, Depends, Query, Request, Response, status
+from fastapi import APIRouter, Body, Depends, Path, Query, Request, Response, status
 
 from furrow.edge.errors import ContractError
 from furrow.edge.topics import check_id
@@ -169,7 +169,8 @@ async def list_ndvi(zone_id: str, vigour: VigourDep, _: Reader, start: str | int
 
 @router.get("/{zone_id}/ndvi/{stats_id}/map", response_class=Response, responses={
     200: {"content": {"image/png": {}}, "description": "the zone's NDVI map"}, 404: {"model": ProblemResponse}})
-async def ndvi_map(zone_id: str, stats_id: int, vigour: VigourDep, _: Reader) -> Response:
+async def ndvi_map(zone_id: str, stats_id: Annotated[int, Path(ge=1, le=2**63 - 1)], vigour: VigourDep,
+                   _: Reader) -> Response:
     """A small PNG of the zone's NDVI from one raster (brown bare, yellow sparse, green dense; transparent
     outside the zone and where clouds or no data left nothing)."""
     return Response(await vigour.ndvi_map(check_id("zone", zone_id), stats_id), media_type="image/png")
