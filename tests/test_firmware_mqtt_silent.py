@@ -70,6 +70,7 @@ def _check_every_seq_arrived(run, reports: list[dict], run_s: int) -> None:
     assert made[-1][1] - T0_MS >= (run_s - 10) * 1000, made[-3:]  # reports made near the end arrived too
 
 
+@pytest.mark.full  # ~50 s; the fast tier keeps the valve test, whose abort crosses after the cut
 def test_after_a_silent_cut_the_node_reconnects_and_delivers_every_seq(unix_port, proxy, gateway, tmp_path):
     """The link goes silent for 12 s (a rebooting access point): the node notices, goes on reporting into its
     ring, reconnects once the link is back and the gateway gets every report, oldest first."""
@@ -117,6 +118,7 @@ def test_while_the_link_is_silent_the_loop_keeps_ticking_and_closes_the_valve(un
     assert run.result["longest_awake_ms"] < MAX_REPORT_GAP_MS - 2000, run.result
 
 
+@pytest.mark.full  # ~50 s
 def test_an_idle_node_notices_a_silent_link_by_its_pings_and_takes_commands_again(unix_port, proxy, gateway,
                                                                                   tmp_path):
     """An irrigation node with nothing to publish (reports a minute apart) loses its link silently for 15 s: no
