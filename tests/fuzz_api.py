@@ -113,6 +113,19 @@ def operations() -> list[tuple[str, str, dict]]:
             if "text/event-stream" not in op.get("responses", {}).get("200", {}).get("content", {})]
 
 
+def clean_reads() -> list[str]:
+    """The path of every GET operation whose path parameters the fuzz farm has (KNOWN_IDS) and that
+    needs no query parameter, the ids filled in."""
+    paths = []
+    for method, template, op in operations():
+        params = op.get("parameters", [])
+        if method != "GET" or any(p["in"] == "query" and p.get("required") for p in params):
+            continue
+        if all(p["name"] in KNOWN_IDS for p in params if p["in"] == "path"):
+            paths.append(re.sub(r"\{(\w+)\}", lambda m: _encode(KNOWN_IDS[m.group(1)]), template))
+    return paths
+
+
 def sample(node: Any, rng: random.Random, depth: int = 0) -> Any:
     """A plausible value for a JSON schema: its example, else one built from its type."""
     node = _resolve(node)

@@ -19,7 +19,7 @@ from hypothesis import strategies as st
 from furrow.edge import payload
 from furrow.edge.batch import validate_envelope, validate_item
 from furrow.edge.errors import ContractError
-from tests.fuzz_api import API_TARGET, HOSTILE_TOKENS, server
+from tests.fuzz_api import API_TARGET, HOSTILE_TOKENS, clean_reads, server
 from tests.fuzz_files import FILE_TARGETS
 from tests.fuzz_support import run_one
 from tests.fuzz_targets import TARGETS, valid_batch, valid_uplink
@@ -55,7 +55,10 @@ def test_the_api_refuses_hostile_requests_over_every_route_and_never_answers_5xx
     """Requests over every route of the API with hostile parameters and bodies never get a 5xx or a
     closed connection, every error is in the one shape; the run plants each case issue 14 found
     answering 500 (a non-finite float, invalid UTF-8, an integer past 64 bits in a body, one past
-    64 bits in a query), and each such body is refused 422 (tests/fuzz_api.py checks it)."""
+    64 bits in a query), and each such body is refused 422 (tests/fuzz_api.py checks it). First, a
+    clean read of every GET route over the fuzz farm's ids proves the server answers past its checks
+    (the random stream's accepted share is not a floor: it moved from 15 to 43 of 300 between
+    machines with the same seed, so it is only reported)."""
     labels: collections.Counter[str] = collections.Counter()
 
     @fuzz(API_EXAMPLES)
@@ -64,12 +67,16 @@ def test_the_api_refuses_hostile_requests_over_every_route_and_never_answers_5xx
         labels[run_one(API_TARGET, API_TARGET.generate(rng))] += 1
 
     try:
+        reads = {path: run_one(API_TARGET, ("GET", path, "", None, "application/json", True, ""))
+                 for path in clean_reads()}
         check()
     finally:
         server().stop()
+    answered = [p for p, label in reads.items() if label == "accepted"]
+    assert len(reads) >= 40 and len(answered) >= 0.8 * len(reads), reads
     planted = {kind: labels[f"rejected:422 {kind}"] for kind in [*HOSTILE_TOKENS, "int64-query"]}
     assert all(planted.values()), f"the run did not reach every case: {planted}"
-    assert labels["accepted"] > API_EXAMPLES // 10, labels.most_common(10)
+    assert labels["accepted"], labels.most_common(10)
 
 
 @fuzz(200)
