@@ -23,6 +23,8 @@ from datetime import date
 from furrow.cloud.agronomy.crop import gdd_modified_average
 from furrow.cloud.agronomy.species import F_DD, f_to_c
 
+from .pests import poisson
+
 ONSET_SHARE = math.exp(-2.0)  # a normal curve two standard deviations before its peak
 
 
@@ -71,12 +73,7 @@ class MothFlights:
 
     def catch(self, mean: float) -> int:
         """A night's catch in one trap: a Poisson draw (Knuth's method; means here stay small)."""
-        limit, k, p = math.exp(-mean), 0, 1.0
-        while True:
-            p *= self.rng.random()
-            if p <= limit:
-                return k
-            k += 1
+        return poisson(self.rng, mean)
 
     def first_moths(self, flight: int) -> date | None:
         """The day flight `flight` (0 first) reached its first moths' degree days."""

@@ -45,9 +45,14 @@ class PestPopulation:
         # Knuth's method is fine for the small means traps see; a normal beyond
         if lam > 30:
             return max(0, int(round(self.rng.gauss(lam, math.sqrt(lam)))))
-        limit, k, p = math.exp(-lam), 0, 1.0
-        while True:
-            p *= self.rng.random()
-            if p <= limit:
-                return k
-            k += 1
+        return poisson(self.rng, lam)
+
+
+def poisson(rng: random.Random, mean: float) -> int:
+    """A Poisson draw by Knuth's method (fine for the small means traps see)."""
+    limit, k, p = math.exp(-mean), 0, 1.0
+    while True:
+        p *= rng.random()
+        if p <= limit:
+            return k
+        k += 1
