@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import logging
+from collections.abc import Awaitable, Callable
 
 import shapely
 from sqlalchemy import select
@@ -25,6 +27,8 @@ from ..vigour.boundaries import area_ha, as_geojson, parse_boundary
 from .coverage import Coverage, Fix, worked_area
 from .models import FieldProgress, KindProgress, OperationIn, OperationKind, OperationOut
 from .tracks import read_track
+
+log = logging.getLogger(__name__)
 
 
 def _out(row: OperationRow, with_covered: bool = False) -> OperationOut:
@@ -61,6 +65,8 @@ class OperationService:
         self._db = db
         self.clock = clock
         self.events = events
+        # called with each new operation (the production records, cloud/trace/); a failure is logged
+        self.on_record: list[Callable[[OperationOut], Awaitable[None]]] = []
 
     async def record(self, body: OperationIn, by: str) -> tuple[OperationOut, bool]:
         """Compute the operation's worked area from its track and store it once (the same track of the same
@@ -87,6 +93,12 @@ class OperationService:
         out, new = await self._db.run(store)
         if new and self.events is not None:
             self.events.publish("operation", out.model_dump(mode="json"))
+        if new:
+            for listener in self.on_record:
+                try:
+                    await listener(out)
+                except Exception:  # the operation is stored: the listener's own sync picks it up later
+                    log.exception("operation %s recorded; a listener failed on it", out.id)
         return out, new
 
     async def get(self, op_id: int) -> OperationOut:
