@@ -178,7 +178,8 @@ async def open_services(settings: Settings, clock: Clock = now_ms) -> Services:
         plans.publish = worker.publish
         services.worker = worker
     services.alerts = build_alert_service(settings, db, registry, routes, store, services.events, services.worker,
-                                          planning, clock, species_of=services.pests.alert_pressures)
+                                          planning, clock, species_of=services.pests.alert_pressures,
+                                          lured_of=services.pests.lured_counters)
     return services
 
 

@@ -155,8 +155,8 @@ class Settings(BaseSettings):
     alerts_report_interval_s: float = Field(
         default=300.0, gt=0, description="nodes' report interval: silent for 3 of them is node-offline")
     alerts_trap_threshold_per_week: float | None = Field(
-        default=None, gt=0, description="pest action threshold, catch per trap per week (None: no pest alerts; "
-        "it is per species, none is built in)")
+        default=None, gt=0, description="pest action threshold, catch per trap per week, of pest-node counters "
+        "with no lure (a lured one has its species' own; None: no such alerts; none is built in)")
     alert_webhook_url: AnyHttpUrl | None = Field(default=None, description="POST every raised, escalated and "
                                           "resolved alert here as JSON")
     alert_webhook_secret: SecretStr | None = Field(

@@ -5,6 +5,8 @@ fast siblings in the default tier prove the same rules on the farm runtime: test
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from tests.test_hil_scenarios import assert_clean, run
@@ -18,6 +20,7 @@ def test_canopy_cover_photos_lower_the_planners_kc_for_a_thin_stand() -> None:
     r = run("canopy-cover")
     assert_clean(r)
     x = r.extra
+    print(json.dumps(x, indent=1, default=str))
     assert x["thin_photos"] == x["thin_images_stored"] == r.simulated_days
     assert x["thin_cover_error_max_pct"] <= 2.0 and abs(x["thin_measured_cover_pct"] - x["thin_true_cover_pct"]) <= 2.0
     assert x["thin_nights_kc_from_measured_cover"] >= 10
@@ -27,17 +30,24 @@ def test_canopy_cover_photos_lower_the_planners_kc_for_a_thin_stand() -> None:
 
 
 @pytest.mark.full
-def test_forecast_rain_skips_a_night_and_a_forecast_frost_is_alerted_the_evening_before() -> None:
-    """With the forecast the planner skips the night before a storm (rule rain-forecast) and orders no water that
-    night where it orders a refill without the forecast, and the crop is stressed no more; the frost alert is raised
-    the evening before the frost, from the forecast's minimum, and never without the forecast (the daily alert pass
-    sees only the evening's air)."""
+def test_forecast_rain_cuts_a_night_safely_and_a_forecast_frost_is_alerted_the_evening_before() -> None:
+    """With the forecast the planner cuts the night before a storm to what keeps the zone within MAD should it not
+    rain (rule rain-forecast) and orders less water than without the forecast, and the crop is stressed no more;
+    when the same storm is forecast and does not come, the next plan says the rain has not fallen and catches up,
+    and the true depletion stays under RAW every day from that night on, as without the forecast; the frost alert is
+    raised the evening before the frost, from the forecast's minimum, and never without the forecast (the daily
+    alert pass sees only the evening's air)."""
     r = run("forecast")
     assert_clean(r)
     x = r.extra
-    assert x["rain_forecast_skips"] >= 1
+    print(json.dumps(x, indent=1, default=str))
+    assert x["rain_forecast_nights"] >= 1
     assert x["irrigation_mm_with_forecast"] < x["irrigation_mm_without"]
     assert x["stress_days_with_forecast"] <= x["stress_days_without"]
+    assert x["failed_storm_forecast_nights"] >= 1 and x["failed_catch_up_decisions"]
+    assert all("has not fallen" in d for d in x["failed_catch_up_decisions"])
+    assert x["failed_stress_days_with_forecast"] == x["failed_stress_days_without"] == 0
+    assert x["failed_raw_margin_min_mm_with_forecast"] >= 0
     assert x["frost_alert_hours_before_with_forecast"] is not None and x["frost_alert_hours_before_with_forecast"] > 0
     assert x["frost_alert_evidence"]["tmin_c"] < 0 and "forecast" in x["frost_alert_evidence"]["source"]
     assert x["frost_alert_hours_before_without"] is None
