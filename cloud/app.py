@@ -38,7 +38,7 @@ from .identity import CredentialStore
 from .images import ImageService, objects_from_settings
 from .ingest import ingest_batch, receipt, refusal
 from .limits import BodyLimits
-from .machinery import OperationService
+from .machinery import OperationService, TrackStore
 from .mqtt_worker import MqttWorker
 from .node_routes import NodeRoutes
 from .pests import PestService
@@ -119,7 +119,8 @@ async def open_services(settings: Settings, clock: Clock = now_ms) -> Services:
     services.images.subscribe("trap", services.pests.on_trap_photo)  # insects counted on each trap photo
     services.fertility = FertilityService(db, registry, planning, clock=clock, events=events)
     services.fertigation = FertigationService(db, registry, commands, services.fertility)
-    services.operations = OperationService(db, clock=clock, events=events)
+    services.tracks = TrackStore(db)
+    services.operations = OperationService(db, clock=clock, events=events, tracks=services.tracks)
     # Production records: fed by what ends or is recorded elsewhere, heads signed with the command key.
     trace = services.trace = TraceService(db, signer=commands.sender.signer, clock=clock, events=events)
     commands.on_end.append(trace.from_command)
@@ -130,7 +131,7 @@ async def open_services(settings: Settings, clock: Clock = now_ms) -> Services:
         async def on_batch(site: str, gateway: str, payload: bytes) -> None:
             try:
                 result = await ingest_batch(payload, store, routes, origin=(site, gateway), events=services.events,
-                                            gaps=services.gaps, clock=clock)
+                                            gaps=services.gaps, tracks=services.tracks, clock=clock)
             except (ContractError, StorageRejected) as e:
                 worker.send_receipt(site, gateway, refusal(payload, e))  # refused for good: say so
                 raise

@@ -597,9 +597,33 @@ class OperationRow(Base):
     work_distance_m: Mapped[float] = mapped_column(Float)
     covered: Mapped[dict] = mapped_column(JSON)  # GeoJSON (WGS 84) of the covered ground, clipped to the field
     track: Mapped[list] = mapped_column(JSON)  # [[t_ms, lon, lat, down 0/1], ...] as imported
+    node: Mapped[str | None] = mapped_column(String(32))  # the tracker, when the track is its live one (0017)
     ref: Mapped[str] = mapped_column(String(80), unique=True)  # the same track of the same work is stored once
     by: Mapped[str] = mapped_column(String(80))
     created_ms: Mapped[int] = mapped_column(BigInteger)
+
+
+class TrackPointRow(Base):
+    """One fix of a tracker's live track (issue 20): stored once per (node, seq, index in its message),
+    as the tracker sent it (edge/position.py), whichever gateway or retry brought it."""
+
+    __tablename__ = "track_points"
+    __table_args__ = (Index("ix_track_points_node_t", "node", "t_ms"),)
+
+    node: Mapped[str] = mapped_column(String(32), primary_key=True)
+    seq: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    i: Mapped[int] = mapped_column(Integer, primary_key=True)  # the fix's place in its message
+    site: Mapped[str] = mapped_column(String(32))
+    gateway: Mapped[str] = mapped_column(String(32))
+    t_ms: Mapped[int] = mapped_column(BigInteger)
+    lat_e7: Mapped[int] = mapped_column(Integer)
+    lon_e7: Mapped[int] = mapped_column(Integer)
+    speed_cms: Mapped[int] = mapped_column(Integer)
+    course_d10: Mapped[int | None] = mapped_column(Integer)
+    quality: Mapped[int | None] = mapped_column(Integer)
+    sats: Mapped[int | None] = mapped_column(Integer)
+    flags: Mapped[int] = mapped_column(Integer)  # edge/position.py FLAG_VALID | FLAG_IMPLEMENT_DOWN | FLAG_ENGINE_ON
+    rx_ms: Mapped[int | None] = mapped_column(BigInteger)  # when the gateway received it
 
 
 class TrapRow(Base):
@@ -676,7 +700,7 @@ class SpeciesRow(Base):
 
 class TraceRecordRow(Base):
     """One production record (cloud/trace/): an operation on a field in a season, in its field and season's
-    hash chain. Append-only, in the database too: migration 0017 puts triggers on the table that refuse every
+    hash chain. Append-only, in the database too: migration 0018 puts triggers on the table that refuse every
     UPDATE and DELETE; a record is corrected by a new one naming it (``corrects``)."""
 
     __tablename__ = "trace_records"

@@ -120,6 +120,8 @@ EXPECTED: dict[tuple[str, str], set[Role]] = {
     ("POST", "/api/v1/trace/checkpoints"): {AD},
     ("GET", "/api/v1/trace/verify"): READERS,
     ("GET", "/api/v1/trace/lots/{lot_id}"): READERS,
+    ("GET", "/api/v1/machines"): READERS,
+    ("GET", "/api/v1/machines/{node}/track"): READERS,
 }
 # A live stream would never end: these routes are walked with a query that closes it.
 QUERY = {("GET", "/api/v1/events"): "?max_events=1"}

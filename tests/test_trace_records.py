@@ -281,3 +281,30 @@ def test_verify_says_what_it_needs_and_refuses_a_database_without_records(tmp_pa
     assert code == 2 and "give --keys DIR" in out and "FURROW_COMMAND_SIGNING_KEYS_DIR" in out
     code, out = _verify(capsys, "--database-url", url, "--hashes-only")
     assert code == 2 and "cannot read the production records" in out and "trace_records" in out
+
+
+async def test_a_live_operation_recomputed_as_its_track_grows_is_recorded_again_as_a_correction(tmp_path):
+    """Half a tracker's window, then the rest: the machine operation's first version is record 1, its
+    recomputed version record 2 correcting it (with the fixes counted and why); the same window recorded again
+    unchanged adds nothing."""
+    from tests.test_machinery_coverage import back_and_forth
+    from tests.test_machinery_live import NODE as TRACKER
+    from tests.test_machinery_live import live
+    from tests.test_machinery_operations import _field
+    from tests.tracker_support import position_messages, positions_batch
+
+    fixes = back_and_forth([5, 13])
+    messages = position_messages(TRACKER, fixes)
+    t0, t1 = fixes[0].t_ms, fixes[-1].t_ms
+    half = len(messages) // 2
+    async with running_app(local_settings(tmp_path)) as c:
+        await _field(c)
+        for batch_id, part in (("gw-1-1", messages[:half]), ("gw-1-2", messages[half:])):
+            r = await c.post("/api/v1/ingest/batch", json=positions_batch("s1", "gw-1", batch_id, part, t1))
+            assert r.status_code == 200, r.text
+            assert (await c.post("/api/v1/operations", json=live(t0, t1))).status_code in (200, 201)
+        assert (await c.post("/api/v1/operations", json=live(t0, t1))).status_code == 200
+        chain = (await c.get("/api/v1/trace/records", params={"field": "f1", "season": "2026"})).json()
+    assert [(r["seq"], r["kind"], r["corrects"]) for r in chain] == [(1, "sowing", None), (2, "sowing", 1)]
+    assert chain[0]["data"]["fixes"] < chain[1]["data"]["fixes"] == len(fixes)
+    assert "recomputed from 204 fixes" in chain[1]["data"]["reason"]

@@ -21,7 +21,7 @@ from ..gaps import GapStore
 from ..gateway_status import StatusBook
 from ..identity import CredentialStore
 from ..images import ImageService
-from ..machinery import OperationService
+from ..machinery import OperationService, TrackStore
 from ..mqtt_worker import MqttWorker
 from ..node_routes import NodeRoutes
 from ..pests import PestService
@@ -63,6 +63,7 @@ class Services:
     fertility: FertilityService | None = None  # set by open_services: soil tests and fertiliser advice
     fertigation: FertigationService | None = None  # set by open_services: fertigate commands and their records
     operations: OperationService | None = None  # set by open_services: field operations from machine tracks
+    tracks: TrackStore | None = None  # set by open_services: trackers' live fixes
     trace: TraceService | None = None  # set by open_services: production records, their chains and signed heads
 
 

@@ -1,7 +1,7 @@
 """The stored side of production records: plain functions over a Session, called through Database.run.
 
 There is an insert and reads; no update or delete exists here, and the database refuses them anyway
-(migration 0017's triggers).
+(migration 0018's triggers).
 """
 
 from __future__ import annotations

@@ -218,13 +218,22 @@ class TraceService:
         field = session.get(FieldRow, op.field_id) if op is not None else None
         if op is None or field is None:
             return None
-        data = {"operation_id": op.id, "machine": op.machine, "implement": op.implement, "operator": op.operator,
+        # A live tracker's window is recomputed as more of it arrives (machinery/service.py): each version
+        # (its number of fixes) is recorded once, a later one correcting the one before in the same chain.
+        earlier = session.scalar(select(TraceRecordRow).where(TraceRecordRow.source.like(f"operation:{op.id}:%"))
+                                 .order_by(TraceRecordRow.id.desc()).limit(1))
+        data = {"operation_id": op.id, "fixes": op.fixes, "machine": op.machine, "implement": op.implement,
+                "operator": op.operator,
                 "product": op.product, "rate": op.rate, "rate_unit": op.rate_unit, "covered_ha": op.covered_ha,
                 "started_ms": op.started_ms, "ended_ms": op.ended_ms, "entered_by": op.by}
-        return {"field_id": field.id, "season": season_for(session, field, op.started_ms),
+        if earlier is not None:
+            data["reason"] = f"the operation was recomputed from {op.fixes} fixes (the live track grew)"
+        return {"field_id": earlier.field_id if earlier else field.id,
+                "season": earlier.season if earlier else season_for(session, field, op.started_ms),
                 "kind": OPERATION_KINDS[op.kind], "occurred_ms": op.started_ms, "zone_id": None,
-                "data": {k: v for k, v in data.items() if v is not None}, "corrects": None,
-                "source": f"operation:{op.id}", "by": "furrow:machinery"}
+                "data": {k: v for k, v in data.items() if v is not None},
+                "corrects": earlier.seq if earlier else None, "source": f"operation:{op.id}:{op.fixes}",
+                "by": "furrow:machinery"}
 
     async def sync(self) -> int:
         """Append whatever the sources hold that the records do not yet (a listener that failed, a service
@@ -238,8 +247,9 @@ class TraceService:
                 .order_by(CommandRow.updated_ms)) if f"command:{c}" not in have]
             apps = [a for a, in session.execute(select(ApplicationRow.id).order_by(ApplicationRow.id))
                     if f"application:{a}" not in have]
-            ops = [o for o, in session.execute(select(OperationRow.id).order_by(OperationRow.started_ms))
-                   if f"operation:{o}" not in have]
+            ops = [o for o, n in session.execute(select(OperationRow.id, OperationRow.fixes)
+                                                 .order_by(OperationRow.started_ms))
+                   if f"operation:{o}:{n}" not in have]
             return cmds, apps, ops
 
         cmds, apps, ops = await self._db.run(missing)

@@ -4,15 +4,15 @@ Both tables are append-only in the database itself: triggers refuse every UPDATE
 PostgreSQL, TRUNCATE), whoever asks. Someone who drops or disables the triggers can still change a row;
 the hash chain and the signed heads are what then show it (``furrow trace verify``).
 
-Revision ID: 0017
-Revises: 0016
+Revision ID: 0018
+Revises: 0017 (live tracks landed first)
 """
 
 import sqlalchemy as sa
 from alembic import op
 
-revision = '0017'
-down_revision = '0016'
+revision = '0018'
+down_revision = '0017'
 branch_labels = None
 depends_on = None
 
