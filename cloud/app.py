@@ -53,6 +53,7 @@ from .storage import (
     StorageRejected,
     open_store,
 )
+from .trace import TraceService
 from .vigour import VigourService
 
 log = logging.getLogger(__name__)
@@ -120,6 +121,11 @@ async def open_services(settings: Settings, clock: Clock = now_ms) -> Services:
     services.fertigation = FertigationService(db, registry, commands, services.fertility)
     services.tracks = TrackStore(db)
     services.operations = OperationService(db, clock=clock, events=events, tracks=services.tracks)
+    # Production records: fed by what ends or is recorded elsewhere, heads signed with the command key.
+    trace = services.trace = TraceService(db, signer=commands.sender.signer, clock=clock, events=events)
+    commands.on_end.append(trace.from_command)
+    services.fertility.on_application.append(trace.from_application)
+    services.operations.on_record.append(trace.from_operation)
     if settings.mqtt_enabled:
 
         async def on_batch(site: str, gateway: str, payload: bytes) -> None:
@@ -298,6 +304,11 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
             every(settings.images_retention_interval_s,
                   lambda: leases.run("image-retention", services.images.expire), "image retention"),
             name="furrow-image-retention"))
+    trace = services.trace
+    assert trace is not None
+    services.background.append(asyncio.create_task(
+        every(settings.trace_sign_interval_s, lambda: leases.run("trace", trace.sync_and_sign),
+              "production records sync and signing"), name="furrow-trace"))
     if settings.planning_interval_s > 0:
         interval = settings.planning_interval_s
         planner = lambda: leases.run("planner", lambda: plan_zones(services.planning))  # noqa: E731

@@ -698,6 +698,48 @@ class SpeciesRow(Base):
     by: Mapped[str] = mapped_column(String(80))
 
 
+class TraceRecordRow(Base):
+    """One production record (cloud/trace/): an operation on a field in a season, in its field and season's
+    hash chain. Append-only, in the database too: migration 0018 puts triggers on the table that refuse every
+    UPDATE and DELETE; a record is corrected by a new one naming it (``corrects``)."""
+
+    __tablename__ = "trace_records"
+    __table_args__ = (UniqueConstraint("field_id", "season", "seq", name="uq_trace_records_chain_seq"),
+                      Index("ix_trace_records_lot", "lot_id"))
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    field_id: Mapped[str] = mapped_column(String(32))  # history: not a foreign key
+    season: Mapped[str] = mapped_column(String(32))
+    seq: Mapped[int] = mapped_column(Integer)  # 1, 2, 3 ... within (field, season)
+    kind: Mapped[str] = mapped_column(String(16))
+    occurred_ms: Mapped[int] = mapped_column(BigInteger)
+    zone_id: Mapped[str | None] = mapped_column(String(32))
+    data: Mapped[dict] = mapped_column(JSON)  # the kind's details: seed lot, product, rate, PHI, lot, water ...
+    corrects: Mapped[int | None] = mapped_column(Integer)  # the seq of the record this one corrects
+    source: Mapped[str] = mapped_column(String(120), unique=True)  # command:<id>, application:<id>, entry:<key> ...
+    lot_id: Mapped[str | None] = mapped_column(String(64))  # a harvest's lot, to find it by (also in data)
+    by: Mapped[str] = mapped_column(String(80))
+    recorded_ms: Mapped[int] = mapped_column(BigInteger)
+    prev_hash: Mapped[str] = mapped_column(String(64))
+    hash: Mapped[str] = mapped_column(String(64), unique=True)
+
+
+class TraceCheckpointRow(Base):
+    """A chain's head signed with the service's command signing key (append-only like the records)."""
+
+    __tablename__ = "trace_checkpoints"
+    __table_args__ = (Index("ix_trace_checkpoints_chain", "field_id", "season", "seq"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    field_id: Mapped[str] = mapped_column(String(32))
+    season: Mapped[str] = mapped_column(String(32))
+    seq: Mapped[int] = mapped_column(Integer)
+    head_hash: Mapped[str] = mapped_column(String(64))
+    signed_ms: Mapped[int] = mapped_column(BigInteger)
+    kid: Mapped[str] = mapped_column(String(64))
+    sig: Mapped[str] = mapped_column(String(128))  # Ed25519 signature, hex, over chain.head_bytes
+
+
 class AuditRow(Base):
     """One change: who did what to which thing, when, and from which address."""
 

@@ -29,6 +29,7 @@ from ..planning import PlanningService
 from ..registry import Registry
 from ..settings import Settings
 from ..storage import ReadingStore
+from ..trace import TraceService
 from ..vigour import VigourService
 
 
@@ -63,6 +64,7 @@ class Services:
     fertigation: FertigationService | None = None  # set by open_services: fertigate commands and their records
     operations: OperationService | None = None  # set by open_services: field operations from machine tracks
     tracks: TrackStore | None = None  # set by open_services: trackers' live fixes
+    trace: TraceService | None = None  # set by open_services: production records, their chains and signed heads
 
 
 def get_services(request: Request) -> Services:
@@ -158,6 +160,8 @@ CommandWriter = Annotated[Principal, allow(Permission.COMMAND_WRITE)]
 Planner = Annotated[Principal, allow(Permission.PLAN)]
 Reviewer = Annotated[Principal, allow(Permission.PEST_REVIEW)]
 OperationsWriter = Annotated[Principal, allow(Permission.OPERATIONS_WRITE)]
+RecordsWriter = Annotated[Principal, allow(Permission.RECORDS_WRITE)]
+TraceSigner = Annotated[Principal, allow(Permission.TRACE_SIGN)]
 Ingester = Annotated[Principal, allow(Permission.INGEST)]
 UserAdmin = Annotated[Principal, allow(Permission.USER_ADMIN)]
 CredentialsWriter = Annotated[Principal, allow(Permission.CREDENTIALS_WRITE)]

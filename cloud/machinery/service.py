@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import logging
+from collections.abc import Awaitable, Callable
 
 import shapely
 from sqlalchemy import select
@@ -28,6 +30,8 @@ from .coverage import Coverage, Fix, worked_area
 from .live import TrackStore
 from .models import FieldProgress, KindProgress, OperationIn, OperationKind, OperationOut
 from .tracks import MAX_FIXES, read_track
+
+log = logging.getLogger(__name__)
 
 
 def _out(row: OperationRow, with_covered: bool = False) -> OperationOut:
@@ -70,6 +74,8 @@ class OperationService:
         self.clock = clock
         self.events = events
         self.tracks = tracks if tracks is not None else TrackStore(db)
+        # called with each new operation (the production records, cloud/trace/); a failure is logged
+        self.on_record: list[Callable[[OperationOut], Awaitable[None]]] = []
 
     async def _live_fixes(self, body: OperationIn) -> list[Fix]:
         """The tracker's valid fixes in the body's window, or ContractError naming `node`."""
@@ -113,6 +119,12 @@ class OperationService:
         out, new = await self._db.run(store)
         if new and self.events is not None:
             self.events.publish("operation", out.model_dump(mode="json"))
+        if new or live is not None:  # a live window may have been recomputed: the listener sees if it was
+            for listener in self.on_record:
+                try:
+                    await listener(out)
+                except Exception:  # the operation is stored: the listener's own sync picks it up later
+                    log.exception("operation %s recorded; a listener failed on it", out.id)
         return out, new
 
     async def get(self, op_id: int) -> OperationOut:
