@@ -28,7 +28,7 @@ from ..pests import PestService
 from ..planning import PlanningService
 from ..registry import Registry
 from ..settings import Settings
-from ..storage import ReadingStore
+from ..storage import MergedWrites, ReadingStore
 from ..vigour import VigourService
 
 
@@ -62,6 +62,7 @@ class Services:
     fertility: FertilityService | None = None  # set by open_services: soil tests and fertiliser advice
     fertigation: FertigationService | None = None  # set by open_services: fertigate commands and their records
     operations: OperationService | None = None  # set by open_services: field operations from machine tracks
+    ingest_writes: MergedWrites | None = None  # set with the MQTT worker: its batches' readings, written merged
 
 
 def get_services(request: Request) -> Services:
