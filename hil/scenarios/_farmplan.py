@@ -61,6 +61,9 @@ class FarmPlan:
     """Each controller's fertigation dosing pump (hil/injector.py), l/h; 0: none."""
     stands: tuple[float, ...] = ()
     """Each zone's share of a full stand, first zone first (hil/farm/crop.py `Crop.stand`); missing ones are full."""
+    start_fraction: float | None = None
+    """The share of TAW depleted at the start, in every zone (None: drawn between 0.1 and 0.3 per zone). 0 is a
+    soil watered to field capacity before sowing, where a balance without probes starts (cloud/planning/balance.py)."""
 
 
 def nodes_of(plan: FarmPlan, zone_ids: list[str]) -> list[NodeSpec]:
@@ -131,7 +134,9 @@ async def build_run(plan: FarmPlan, options: RunOptions, fleet_kind: str = "cpyt
     for z in zone_ids:
         fc = round(rng.uniform(0.28, 0.32), 3)
         wp = round(fc - rng.uniform(0.15, 0.17), 3)
-        soil = SoilColumn.uniform(fc, wp, ROOT_DEPTH_CM, start_fraction=rng.uniform(0.1, 0.3))
+        drawn = rng.uniform(0.1, 0.3)  # drawn whatever the plan says, so the seed gives the same soils
+        soil = SoilColumn.uniform(fc, wp, ROOT_DEPTH_CM,
+                                  start_fraction=drawn if plan.start_fraction is None else plan.start_fraction)
         stand = plan.stands[len(farm_zones)] if len(farm_zones) < len(plan.stands) else 1.0
         farm_zones.append(FarmZone(z, soil, Crop(stand=stand)))
     specs = nodes_of(plan, zone_ids)
