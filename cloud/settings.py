@@ -125,6 +125,8 @@ class Settings(BaseSettings):
     command_default_max_runtime_s: int = Field(default=3600, ge=1, le=24 * 3600)
     command_default_ttl_s: int = Field(default=900, ge=1)
     command_expiry_interval_s: float = Field(default=5.0, gt=0, description="how often the expiry job runs")
+    trace_sign_interval_s: float = Field(default=3600.0, gt=0, description="production records: how often the "
+                                         "head of every chain that grew is signed (docs/traceability.md)")
     plan_validity_s: int = Field(default=86400, ge=1, description="how long a gateway may keep to the plan "
                                  "the cloud last sent it (cloud/commands/plans.py) while the cloud is away")
     command_send_ahead_s: float | None = Field(
@@ -161,8 +163,8 @@ class Settings(BaseSettings):
     alerts_report_interval_s: float = Field(
         default=300.0, gt=0, description="nodes' report interval: silent for 3 of them is node-offline")
     alerts_trap_threshold_per_week: float | None = Field(
-        default=None, gt=0, description="pest action threshold, catch per trap per week (None: no pest alerts; "
-        "it is per species, none is built in)")
+        default=None, gt=0, description="pest action threshold, catch per trap per week, of pest-node counters "
+        "with no lure (a lured one has its species' own; None: no such alerts; none is built in)")
     alert_webhook_url: AnyHttpUrl | None = Field(default=None, description="POST every raised, escalated and "
                                           "resolved alert here as JSON")
     alert_webhook_secret: SecretStr | None = Field(

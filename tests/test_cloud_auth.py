@@ -113,6 +113,15 @@ EXPECTED: dict[tuple[str, str], set[Role]] = {
     ("GET", "/api/v1/operations"): READERS,
     ("GET", "/api/v1/operations/{op_id}"): READERS,
     ("GET", "/api/v1/fields/{field_id}/progress"): READERS,
+    ("POST", "/api/v1/trace/records"): {A, AD},
+    ("GET", "/api/v1/trace/records"): READERS,
+    ("GET", "/api/v1/trace/chains"): READERS,
+    ("GET", "/api/v1/trace/checkpoints"): READERS,
+    ("POST", "/api/v1/trace/checkpoints"): {AD},
+    ("GET", "/api/v1/trace/verify"): READERS,
+    ("GET", "/api/v1/trace/lots/{lot_id}"): READERS,
+    ("GET", "/api/v1/machines"): READERS,
+    ("GET", "/api/v1/machines/{node}/track"): READERS,
 }
 # A live stream would never end: these routes are walked with a query that closes it.
 QUERY = {("GET", "/api/v1/events"): "?max_events=1"}

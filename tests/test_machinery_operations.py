@@ -13,6 +13,7 @@ from furrow.cloud.vigour.boundaries import as_geojson
 from tests.cloud_support import local_settings, problem, running_app
 from tests.test_machinery_coverage import back_and_forth, field, run
 from tests.test_machinery_tracks import geojson_points
+from tests.tracker_support import position_messages, positions_batch
 
 BOUNDARY = as_geojson(field())  # 100 x 200 m, 2 ha
 
@@ -115,7 +116,8 @@ async def test_bad_operations_are_refused_with_the_reason(tmp_path):
 
 async def test_operations_and_postgis_checks_on_postgresql(tmp_path, pg_database):
     """On PostgreSQL migration 0015 makes field_operations and creates PostGIS; the service then checks
-    boundaries in PostGIS (a zone outside its field is still 422), and an operation is recorded there."""
+    boundaries in PostGIS (a zone outside its field is still 422), and an operation is recorded there; a
+    batch of live fixes sent twice is stored once (0017)."""
     async with running_app(local_settings(tmp_path, database_url=pg_database)) as c:
         engine = create_engine(pg_database)
         try:
@@ -138,6 +140,11 @@ async def test_operations_and_postgis_checks_on_postgresql(tmp_path, pg_database
         assert r.status_code == 201 and r.json()["covered_ha"] == pytest.approx(0.36, rel=1e-5)
         assert (await c.get("/api/v1/fields/f1/progress")).json()["kinds"][0]["covered_pct"] == pytest.approx(
             18.0, rel=1e-4)
+        # live fixes (migration 0017) stored once on PostgreSQL too (its ON CONFLICT DO NOTHING)
+        batch = positions_batch("s1", "gw-1", "gw-1-1", position_messages("trk-1", back_and_forth([5])[:70]), 1)
+        for _ in range(2):
+            assert (await c.post("/api/v1/ingest/batch", json=batch)).json()["fixes"] == 70
+        assert [m["fixes"] for m in (await c.get("/api/v1/machines")).json()] == [70]
     db = Database(pg_database)
     try:
         assert spatial_for(db).engine == "postgis"

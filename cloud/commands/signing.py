@@ -177,6 +177,11 @@ class CommandSigner:
         out["sig"] = self.keys[self.kid].sign(plan_signed_bytes(out)).hex()
         return out
 
+    def sign_bytes(self, data: bytes) -> str:
+        """An Ed25519 signature (hex) of `data` with the signing key (`kid`): the production records' chain
+        heads are signed with the same key as commands (cloud/trace/)."""
+        return self.keys[self.kid].sign(data).hex()
+
     def public_keys(self) -> dict[str, Ed25519PublicKey]:
         return {kid: key.public_key() for kid, key in self.keys.items()}
 

@@ -1,7 +1,9 @@
 """Field operations in the service: record a machine's work from its track, list it, a field's progress.
 
-An operation's worked area is computed once, when it is recorded, from its track and the field's
-boundary at that moment (coverage.py), and stored with it; a field's progress per operation kind is
+An operation's worked area is computed once, when it is recorded, from its track (a file, or a
+tracker's live track between two times, live.py) and the field's boundary at that moment (coverage.py),
+and stored with it; the same live window recorded again is computed again from the fixes stored by
+then (a stretch delivered late, after a coverage gap, counts); a field's progress per operation kind is
 the union of those covered polygons over the field's current boundary, measured geodesically.
 """
 
@@ -9,6 +11,8 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import logging
+from collections.abc import Awaitable, Callable
 
 import shapely
 from sqlalchemy import select
@@ -23,8 +27,11 @@ from ..errors import Conflict, NotFound
 from ..events import EventBus
 from ..vigour.boundaries import area_ha, as_geojson, parse_boundary
 from .coverage import Coverage, Fix, worked_area
+from .live import TrackStore
 from .models import FieldProgress, KindProgress, OperationIn, OperationKind, OperationOut
-from .tracks import read_track
+from .tracks import MAX_FIXES, read_track
+
+log = logging.getLogger(__name__)
 
 
 def _out(row: OperationRow, with_covered: bool = False) -> OperationOut:
@@ -40,7 +47,11 @@ def _out(row: OperationRow, with_covered: bool = False) -> OperationOut:
 
 def _ref(body: OperationIn) -> str:
     """The same work (field, kind, machine, implement, width) on the same track is one operation."""
-    key = "\n".join([body.field, body.kind, body.machine, body.implement, repr(body.width_m), body.track])
+    if body.node is not None:  # a live track: the same window of the same tracker
+        key = "\n".join([body.field, body.kind, body.machine, body.implement, repr(body.width_m), body.node,
+                         str(body.from_ms), str(body.to_ms)])
+        return "live:" + hashlib.sha256(key.encode()).hexdigest()[:40]
+    key = "\n".join([body.field, body.kind, body.machine, body.implement, repr(body.width_m), body.track or ""])
     return "track:" + hashlib.sha256(key.encode()).hexdigest()[:40]
 
 
@@ -57,19 +68,36 @@ def _field(session: Session, field_id: str) -> FieldRow:
 class OperationService:
     """Field operations: record from a track, read back, progress per field."""
 
-    def __init__(self, db: Database, clock: Clock = _now_ms, events: EventBus | None = None) -> None:
+    def __init__(self, db: Database, clock: Clock = _now_ms, events: EventBus | None = None,
+                 tracks: TrackStore | None = None) -> None:
         self._db = db
         self.clock = clock
         self.events = events
+        self.tracks = tracks if tracks is not None else TrackStore(db)
+        # called with each new operation (the production records, cloud/trace/); a failure is logged
+        self.on_record: list[Callable[[OperationOut], Awaitable[None]]] = []
+
+    async def _live_fixes(self, body: OperationIn) -> list[Fix]:
+        """The tracker's valid fixes in the body's window, or ContractError naming `node`."""
+        assert body.node is not None and body.from_ms is not None and body.to_ms is not None
+        live = await self.tracks.track(body.node, body.from_ms, body.to_ms)
+        if len(live) > MAX_FIXES:
+            raise ContractError("to_ms", body.to_ms, f"the window holds more than {MAX_FIXES} fixes: split it")
+        fixes = [f.as_fix() for f in live if f.valid]
+        if not fixes:
+            raise ContractError("node", body.node, f"has no valid fix stored between {body.from_ms} and {body.to_ms}")
+        return fixes
 
     async def record(self, body: OperationIn, by: str) -> tuple[OperationOut, bool]:
         """Compute the operation's worked area from its track and store it once (the same track of the same
         work again returns the stored one, False). NotFound for an unknown field, Conflict for a field without
-        a boundary, ContractError naming what is wrong with the track."""
+        a boundary, ContractError naming what is wrong with the track. A live window recorded again is
+        computed again from the fixes stored by then, and the stored operation updated (False)."""
         boundary = await self._db.run(lambda s: _field(s, body.field).boundary)
+        live = await self._live_fixes(body) if body.node is not None else None
 
         def compute() -> tuple[list[Fix], Coverage]:  # a day's track is seconds of work: off the event loop
-            fixes = read_track(body.track_format, body.track)
+            fixes = live if live is not None else read_track(body.track_format or "", body.track or "")
             return fixes, worked_area(fixes, body.width_m, parse_boundary(boundary))
 
         fixes, coverage = await asyncio.to_thread(compute)
@@ -77,6 +105,10 @@ class OperationService:
 
         def store(session: Session) -> tuple[OperationOut, bool]:
             existing = session.scalars(select(OperationRow).where(OperationRow.ref == ref)).first()
+            if existing is not None and live is not None and existing.fixes != len(fixes):
+                for key, value in _row_values(body, fixes, coverage).items():  # more of the window arrived
+                    setattr(existing, key, value)
+                session.flush()
             if existing is not None:
                 return _out(existing), False
             row = OperationRow(**_row_values(body, fixes, coverage), ref=ref, by=by[:80], created_ms=self.clock())
@@ -87,6 +119,12 @@ class OperationService:
         out, new = await self._db.run(store)
         if new and self.events is not None:
             self.events.publish("operation", out.model_dump(mode="json"))
+        if new or live is not None:  # a live window may have been recomputed: the listener sees if it was
+            for listener in self.on_record:
+                try:
+                    await listener(out)
+                except Exception:  # the operation is stored: the listener's own sync picks it up later
+                    log.exception("operation %s recorded; a listener failed on it", out.id)
         return out, new
 
     async def get(self, op_id: int) -> OperationOut:
@@ -160,4 +198,4 @@ def _row_values(body: OperationIn, fixes: list[Fix], c: Coverage) -> dict:
             "field_ha": round(c.field_ha, 6), "work_s": c.work_s, "work_distance_m": round(c.work_distance_m, 2),
             "covered": as_geojson(c.covered) if not c.covered.is_empty else {"type": "MultiPolygon",
                                                                               "coordinates": []},
-            "track": [[f.t_ms, f.lon, f.lat, int(f.down)] for f in fixes]}
+            "track": [[f.t_ms, f.lon, f.lat, int(f.down)] for f in fixes], "node": body.node}
