@@ -7,6 +7,7 @@ and the rule themselves are pure (season.py).
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Awaitable, Callable
 from datetime import date, datetime, timedelta
 from typing import Any
@@ -24,6 +25,7 @@ from .records import cover_rows, index_rows
 from .season import Standing, expected_series, expected_series_thermal, lagging
 
 DAY_MS = 86_400_000
+log = logging.getLogger(__name__)
 
 ThermalTime = Callable[[str], Awaitable[dict[date, float]]]
 """A zone's degree days since planting at the end of each complete day (PlanningService.gdd_by_day)."""
@@ -48,7 +50,14 @@ async def _expected(zone: ZoneOut, start: date, end: date,
         return []
     if not _thermal(zone):
         return expected_series(zone.planting_date, c, start, end)
-    return expected_series_thermal(c, await thermal(zone.id), start, end) if thermal is not None else []
+    if thermal is None:
+        return []
+    try:
+        sums = await thermal(zone.id)
+    except Exception as e:  # one zone's balance failing (its registry incomplete) never blanks the page
+        log.warning("no thermal time for zone %s: %s", zone.id, e)
+        return []
+    return expected_series_thermal(c, sums, start, end)
 
 
 async def _standing(zone: ZoneOut, newest: CoverRow | None, tz: ZoneInfo,
