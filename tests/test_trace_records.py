@@ -4,6 +4,7 @@ in a real SQLite and PostgreSQL database; a harvest lot traces back to its input
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import json
 import sqlite3
@@ -124,6 +125,14 @@ async def _season(c) -> list[dict]:  # noqa: ANN001
     return r.json()
 
 
+async def _at_once(c, n: int) -> None:  # noqa: ANN001
+    """`n` irrigation entries on f1/2026 sent at once: appenders race for the same next seq."""
+    bodies = [{"field": "f1", "season": "2026", "occurred_at": f"2026-07-{day:02d}T05:00:00Z",
+               "details": {"kind": "irrigation", "water_mm": 10 + day, "method": "furrow"}} for day in range(1, n + 1)]
+    answers = await asyncio.gather(*(c.post("/api/v1/trace/records", json=b) for b in bodies))
+    assert [r.status_code for r in answers] == [201] * n, [r.text for r in answers if r.status_code != 201]
+
+
 def _keys(tmp_path):  # noqa: ANN001, ANN202
     generate_key(tmp_path / "keys")
     return tmp_path / "keys"
@@ -175,7 +184,8 @@ async def test_a_season_becomes_one_chain_signed_verified_and_a_lot_traced_back(
 
 async def test_a_bad_entry_is_refused_naming_the_field(tmp_path):
     """A spraying without its pre-harvest interval, a correction of a record that is not there or of another
-    kind, a correction without a reason, and an unknown field are refused, naming what is wrong."""
+    kind, a correction without a reason, and an unknown field are refused, naming what is wrong; six entries
+    sent at once are all recorded, numbered 2 to 7, and the chain verifies (SQLite)."""
     async with running_app(local_settings(tmp_path)) as c:
         await _farm(c)
         assert (await c.post("/api/v1/trace/records", json=SOWING)).status_code == 201
@@ -191,6 +201,9 @@ async def test_a_bad_entry_is_refused_naming_the_field(tmp_path):
         r = await c.post("/api/v1/trace/records", json={**SOWING, "field": "f9"})
         assert r.status_code == 404 and problem(r)["field"] == "field"
         assert len((await c.get("/api/v1/trace/records", params={"field": "f1", "season": "2026"})).json()) == 1
+        await _at_once(c, 6)  # and entries sent at once each find their own place in the chain
+        chain = (await c.get("/api/v1/trace/records", params={"field": "f1", "season": "2026"})).json()
+        assert [r["seq"] for r in chain] == list(range(1, 8)) and (await c.get("/api/v1/trace/verify")).json()["ok"]
 
 
 def _verify(capsys, *args: str) -> tuple[int, str]:  # noqa: ANN001
@@ -240,12 +253,15 @@ async def test_sqlite_refuses_edits_and_verify_names_the_altered_then_the_remove
 async def test_postgresql_refuses_edits_and_verify_names_the_altered_record(tmp_path, pg_database, capsys):
     """On PostgreSQL the triggers refuse UPDATE, DELETE and TRUNCATE, even for the superuser; with triggers
     off for the session (session_replication_role = replica) a changed seed lot in record 1 makes verify name
-    f1/2026 record 1; a forged signed head is named too."""
+    f1/2026 record 1; a forged signed head is named too. Six entries sent at once are numbered in turn."""
     keys = _keys(tmp_path)
     async with running_app(local_settings(tmp_path, database_url=pg_database, command_signing_keys_dir=keys)) as c:
         await _farm(c)
         chain = await _season(c)
         assert len((await c.post("/api/v1/trace/checkpoints")).json()) == 1
+        await _at_once(c, 6)  # appenders racing for the next seq wait for each other (an advisory lock)
+        grown = (await c.get("/api/v1/trace/records", params={"field": "f1", "season": "2026"})).json()
+        assert [r["seq"] for r in grown] == list(range(1, 14))
     assert _verify(capsys, "--database-url", pg_database, "--keys", str(keys))[0] == 0
     engine = create_engine(pg_database)
     try:
