@@ -57,6 +57,8 @@ class FarmPlan:
     forward_every_h: int = 6
     cameras: bool = False
     """A canopy camera over each zone, photographing it daily at noon (the cloud measures each photo's cover)."""
+    injector_l_h: float = 0.0
+    """Each controller's fertigation dosing pump (hil/injector.py), l/h; 0: none."""
     stands: tuple[float, ...] = ()
     """Each zone's share of a full stand, first zone first (hil/farm/crop.py `Crop.stand`); missing ones are full."""
     start_fraction: float | None = None
@@ -73,7 +75,8 @@ def nodes_of(plan: FarmPlan, zone_ids: list[str]) -> list[NodeSpec]:
     per = plan.valves_per_controller
     for ci in range(0, len(zone_ids), per):
         specs.append(NodeSpec(f"irr-{ci // per + 1:02d}", "irrigation", plan.irrigation_interval_s,
-                              valve_zones=tuple(zone_ids[ci:ci + per]), rate_mm_h=RATE_MM_H))
+                              valve_zones=tuple(zone_ids[ci:ci + per]), rate_mm_h=RATE_MM_H,
+                              injector_l_h=plan.injector_l_h))
     for wi in range(plan.weather_nodes):
         specs.append(NodeSpec(f"weather-{wi + 1:02d}", "weather", plan.weather_interval_s if wi == 0 else 3 * 3600,
                               zone=zone_ids[0]))
