@@ -48,6 +48,7 @@ from .registry import Registry
 from .settings import Settings
 from .storage import (
     Influx1ReadingStore,
+    MergedWrites,
     SqliteReadingStore,
     StorageError,
     StorageRejected,
@@ -122,15 +123,18 @@ async def open_services(settings: Settings, clock: Clock = now_ms) -> Services:
     services.tracks = TrackStore(db)
     services.operations = OperationService(db, clock=clock, events=events, tracks=services.tracks)
     # Production records: fed by what ends or is recorded elsewhere, heads signed with the command key.
-    trace = services.trace = TraceService(db, signer=commands.sender.signer, clock=clock, events=events)
+    trace = services.trace = TraceService(db, signer=commands.sender.signer, clock=clock, events=events,
+                                            store=store)
     commands.on_end.append(trace.from_command)
     services.fertility.on_application.append(trace.from_application)
     services.operations.on_record.append(trace.from_operation)
     if settings.mqtt_enabled:
+        # The batches in flight together reach InfluxDB in one write; each is still answered alone.
+        writes = services.ingest_writes = MergedWrites(store, max_readings=settings.ingest_merge_readings)
 
         async def on_batch(site: str, gateway: str, payload: bytes) -> None:
             try:
-                result = await ingest_batch(payload, store, routes, origin=(site, gateway), events=services.events,
+                result = await ingest_batch(payload, writes, routes, origin=(site, gateway), events=services.events,
                                             gaps=services.gaps, tracks=services.tracks, clock=clock)
             except (ContractError, StorageRejected) as e:
                 worker.send_receipt(site, gateway, refusal(payload, e))  # refused for good: say so
@@ -270,6 +274,8 @@ async def close_services(services: Services) -> None:
         await services.alerts.deliveries.stop()
     if services.worker is not None:
         await services.worker.stop()
+    if services.ingest_writes is not None:
+        await services.ingest_writes.close()
     if services.cluster is not None:
         await services.cluster.close()
     await services.store.close()

@@ -42,12 +42,18 @@ from .errors import printable
 from .events import EventBus
 from .gaps import legacy_drops
 from .node_routes import Health
-from .storage import Reading, ReadingStore
+from .storage import Reading
 
 
 class RouteRecorder(Protocol):
     async def record(self, site: str, gateway: str, seen_ms: Mapping[str, int],
                      health: Mapping[str, Health] | None = None) -> None: ...
+
+
+class ReadingWriter(Protocol):
+    """What ingest needs of a store: a ReadingStore, or MergedWrites in front of one."""
+
+    async def write(self, points: list[Reading]) -> int: ...
 
 
 class GapRecorder(Protocol):
@@ -171,7 +177,7 @@ def live_summary(site: str, gateway: str, newest: Mapping[str, dict]) -> dict:
 
 async def ingest_batch(
     raw: bytes | str | dict,
-    store: ReadingStore,
+    store: ReadingWriter,
     routes: RouteRecorder,
     *,
     origin: tuple[str, str] | None = None,

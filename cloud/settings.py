@@ -108,9 +108,17 @@ class Settings(BaseSettings):
         "the stream (Mosquitto supports it; the embedded demo broker does not)",
     )
     ingest_in_flight: int = Field(
-        default=4, ge=1, le=64,
-        description="batches one worker handles at once: the next decodes while the previous is being "
-        "written; each is still acknowledged only once stored, in the order they came (1: one at a time)",
+        default=16, ge=1, le=64,
+        description="batches one worker handles at once: the next decode while the previous are being "
+        "written (with InfluxDB, merged in one write: ingest_merge_readings); each is still acknowledged only "
+        "once stored, in the order they came (1: one at a time)",
+    )
+    ingest_merge_readings: int = Field(
+        default=20_000, ge=0, le=1_000_000,
+        description="InfluxDB only: the readings of batches in flight together are written in one request of up "
+        "to this many (a batch larger than this goes alone); each batch is still acknowledged only once its own "
+        "readings are stored, and a write the store refuses is retried batch by batch so only the bad one is "
+        "refused (0: one write per batch)",
     )
 
     # --- irrigation commands ------------------------------------------------

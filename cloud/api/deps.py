@@ -28,7 +28,7 @@ from ..pests import PestService
 from ..planning import PlanningService
 from ..registry import Registry
 from ..settings import Settings
-from ..storage import ReadingStore
+from ..storage import MergedWrites, ReadingStore
 from ..trace import TraceService
 from ..vigour import VigourService
 
@@ -65,6 +65,7 @@ class Services:
     operations: OperationService | None = None  # set by open_services: field operations from machine tracks
     tracks: TrackStore | None = None  # set by open_services: trackers' live fixes
     trace: TraceService | None = None  # set by open_services: production records, their chains and signed heads
+    ingest_writes: MergedWrites | None = None  # set with the MQTT worker: its batches' readings, written merged
 
 
 def get_services(request: Request) -> Services:
