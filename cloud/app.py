@@ -123,7 +123,8 @@ async def open_services(settings: Settings, clock: Clock = now_ms) -> Services:
     services.tracks = TrackStore(db)
     services.operations = OperationService(db, clock=clock, events=events, tracks=services.tracks)
     # Production records: fed by what ends or is recorded elsewhere, heads signed with the command key.
-    trace = services.trace = TraceService(db, signer=commands.sender.signer, clock=clock, events=events)
+    trace = services.trace = TraceService(db, signer=commands.sender.signer, clock=clock, events=events,
+                                            store=store)
     commands.on_end.append(trace.from_command)
     services.fertility.on_application.append(trace.from_application)
     services.operations.on_record.append(trace.from_operation)

@@ -43,10 +43,12 @@ from ..db import (
 )
 from ..errors import NotFound
 from ..events import EventBus
+from ..storage import ReadingStore
 from . import records
 from .canonical import canonical_json
 from .chain import ChainReport, head_body, verify_chain
 from .models import RecordIn, RecordKind, to_ms
+from .sensors import season_sensors
 
 log = logging.getLogger(__name__)
 
@@ -93,8 +95,9 @@ class TraceService:
     """The production records: append, read, sign heads, verify, trace a lot."""
 
     def __init__(self, db: Database, signer: Any = None, clock: Clock = _now_ms,
-                 events: EventBus | None = None) -> None:
+                 events: EventBus | None = None, store: ReadingStore | None = None) -> None:
         self._db = db
+        self.store = store  # the readings, for a lot's season sensor summary
         self.signer = signer  # a commands.signing.CommandSigner: the heads are signed with its key
         self.clock = clock
         self.events = events
@@ -327,7 +330,13 @@ class TraceService:
 
         if public_keys is None and self.signer is not None:
             public_keys = self.signer.public_keys()
-        return await self._db.run(lambda s: trace_lot(s, lot_id, public_keys))
+        out = await self._db.run(lambda s: trace_lot(s, lot_id, public_keys))
+        for harvest in out["harvests"]:
+            window = harvest.pop("_sensors")
+            harvest["sensors"] = {"from_ms": window["from_ms"], "to_ms": window["to_ms"], "nodes": window["nodes"],
+                                  "summary": [] if self.store is None else await season_sensors(
+                                      self.store, window["nodes"], window["from_ms"], window["to_ms"])}
+        return out
 
     async def sync_and_sign(self) -> None:
         """The periodic job: pick up what the listeners missed, then sign the heads that moved."""
