@@ -114,6 +114,7 @@ async def open_services(settings: Settings, clock: Clock = now_ms) -> Services:
                                    retention_days=settings.images_retention_days, routes=routes)
     services.vigour = VigourService(db, registry, clock=clock, events=events, store=store,
                                     spatial=await asyncio.to_thread(spatial_for, db))
+    services.vigour.thermal = planning.gdd_by_day  # a degree-day crop's expected cover needs its thermal time
     services.images.subscribe("canopy", services.vigour.on_canopy_photo)  # canopy cover per canopy photo
     services.pests = PestService(db, registry, store, images=services.images, forecasts=planning.forecast,
                                  clock=clock, events=events)
@@ -123,7 +124,8 @@ async def open_services(settings: Settings, clock: Clock = now_ms) -> Services:
     services.tracks = TrackStore(db)
     services.operations = OperationService(db, clock=clock, events=events, tracks=services.tracks)
     # Production records: fed by what ends or is recorded elsewhere, heads signed with the command key.
-    trace = services.trace = TraceService(db, signer=commands.sender.signer, clock=clock, events=events)
+    trace = services.trace = TraceService(db, signer=commands.sender.signer, clock=clock, events=events,
+                                            store=store)
     commands.on_end.append(trace.from_command)
     services.fertility.on_application.append(trace.from_application)
     services.operations.on_record.append(trace.from_operation)

@@ -4,6 +4,7 @@ in a real SQLite and PostgreSQL database; a harvest lot traces back to its input
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import json
 import sqlite3
@@ -13,12 +14,12 @@ from sqlalchemy import create_engine, text
 from sqlalchemy.exc import DBAPIError
 
 from furrow.cli import main as furrow
-from furrow.cloud.commands.signing import generate_key
+from furrow.cloud.commands.signing import generate_key, signer_from_settings
 from furrow.cloud.trace.canonical import CanonicalError, canonical_json
 from furrow.cloud.trace.chain import GENESIS, record_hash
 from furrow.cloud.trace.service import water_mm
 from furrow.edge import commands
-from tests.cloud_support import T0, batch_of, item, local_settings, problem, running_app
+from tests.cloud_support import T0, batch_of, item, local_settings, problem, running_app, soil_uplink
 from tests.gateway_support import valve_uplink
 from tests.test_machinery_operations import BOUNDARY, operation
 
@@ -73,6 +74,16 @@ def test_a_record_hash_is_sha256_of_its_canonical_body_and_the_hash_before():
     assert record_hash({**rec, "data": {**rec["data"], "rate": 75001.0}}) != record_hash(rec)
 
 
+def test_a_rotated_out_key_still_checks_what_it_signed(tmp_path):
+    """After a rotation the old key's .key is removed and its .pub kept: the signer signs with the new kid and
+    still offers the old public key, so heads signed before the rotation keep verifying."""
+    old, old_private, _ = generate_key(tmp_path, kid="k20260101000000-0001")
+    new, _, _ = generate_key(tmp_path, kid="k20260601000000-0002")
+    old_private.unlink()
+    signer = signer_from_settings(local_settings(tmp_path, command_signing_keys_dir=tmp_path))
+    assert signer.kid == new and set(signer.keys) == {new} and set(signer.public_keys()) == {old, new}
+
+
 def test_water_applied_from_the_flow_meter_or_the_runtime():
     """40 000 l over 2 ha is 2 mm (1 mm on 1 ha = 10 000 l); without a volume, 1800 s at 12 mm/h is 6 mm."""
     assert water_mm(40_000, 1800, 2.0, 12.0) == (2.0, "flow meter volume / zone area")
@@ -86,6 +97,7 @@ async def _farm(c) -> None:  # noqa: ANN001
     for path, body in [("sites", {"id": "demo", "name": "Farm", "timezone": "Asia/Shanghai"}),
                        ("fields", {"id": "f1", "site_id": "demo", "name": "North"}), ("zones", ZONE),
                        ("nodes", {"id": NODE, "role": "irrigation"}),
+                       ("nodes", {"id": "soil-01", "role": "soil", "zone_id": "z1", "depths_cm": [10]}),
                        ("valves", {"node_id": NODE, "channel": 1, "zone_id": "z1"})]:
         r = await c.post(f"/api/v1/registry/{path}", json=body)
         assert r.status_code == 201, r.text
@@ -99,6 +111,11 @@ async def _season(c) -> list[dict]:  # noqa: ANN001
     one record corrected. The chain as stored."""
     r = await c.post("/api/v1/trace/records", json={**SOWING, "idempotency_key": "sowing-f1-2026"})
     assert r.status_code == 201, r.text
+    july = T0 + 181 * DAY  # 2026-07-01T00:00Z: the field's probe reads 20 and 25 % that day, 30 % the next
+    probe = [soil_uplink("soil-01", seq, july + at, vwc=v)
+             for seq, at, v in ((1, 6 * 3_600_000, 20.0), (2, 18 * 3_600_000, 25.0), (3, DAY + 6 * 3_600_000, 30.0))]
+    r = await c.post("/api/v1/ingest/batch", json=batch_of([item(u) for u in probe], batch_id="gw-1-000002"))
+    assert r.status_code == 200, r.text
     again = await c.post("/api/v1/trace/records", json={**SOWING, "idempotency_key": "sowing-f1-2026"})
     assert again.status_code == 200 and again.json()["seq"] == 1  # the same entry is recorded once
     r = await c.post("/api/v1/operations", json=operation([5, 13], kind="spraying", product="Roundup",
@@ -124,6 +141,14 @@ async def _season(c) -> list[dict]:  # noqa: ANN001
     return r.json()
 
 
+async def _at_once(c, n: int) -> None:  # noqa: ANN001
+    """`n` irrigation entries on f1/2026 sent at once: appenders race for the same next seq."""
+    bodies = [{"field": "f1", "season": "2026", "occurred_at": f"2026-07-{day:02d}T05:00:00Z",
+               "details": {"kind": "irrigation", "water_mm": 10 + day, "method": "furrow"}} for day in range(1, n + 1)]
+    answers = await asyncio.gather(*(c.post("/api/v1/trace/records", json=b) for b in bodies))
+    assert [r.status_code for r in answers] == [201] * n, [r.text for r in answers if r.status_code != 201]
+
+
 def _keys(tmp_path):  # noqa: ANN001, ANN202
     generate_key(tmp_path / "keys")
     return tmp_path / "keys"
@@ -132,7 +157,8 @@ def _keys(tmp_path):  # noqa: ANN001, ANN202
 async def test_a_season_becomes_one_chain_signed_verified_and_a_lot_traced_back(tmp_path):
     """Each operation, whoever recorded it, is one record in f1/2026, each naming the hash before; the head is
     signed with the command key; the chain verifies; the lot traces back to the seed lot, the fertiliser, the
-    sprays (the corrected rate, the pre-harvest interval met: 22 days of 14) and 2 mm of water."""
+    sprays (the corrected rate, the pre-harvest interval met: 22 days of 14), 2 mm of water and the season's
+    soil probe summary."""
     keys = _keys(tmp_path)
     async with running_app(local_settings(tmp_path, command_signing_keys_dir=keys)) as c:
         await _farm(c)
@@ -167,6 +193,13 @@ async def test_a_season_becomes_one_chain_signed_verified_and_a_lot_traced_back(
         assert (person["rate"], person["phi_days"], person["phi_met"]) == (0.2, 14, True)
         assert person["days_before_harvest"] == 22.35  # 08-09 23:30Z to 09-01 08:00Z: 22 days 8.5 h
         assert h["water"] == {"irrigations": 1, "volume_l": 40000.0, "water_mm_by_zone": {"z1": 2.0}}
+        sensors = h["sensors"]
+        assert (sensors["nodes"], sensors["from_ms"]) == (["soil-01"], chain[0]["occurred_ms"])  # from the sowing
+        # by measurement name; vwc 20 and 25 % on July 1, 30 % on July 2: (20 + 25 + 30) / 3, not 26.25
+        temp, vwc = sensors["summary"]
+        assert vwc == {"node": "soil-01", "measurement": "vwc_pct", "depth_cm": 10, "channel": None, "mean": 25.0,
+                       "min": 20.0, "max": 30.0, "readings": 3, "days": 2}
+        assert (temp["measurement"], temp["mean"], temp["readings"]) == ("soil_temp_c", 18.25, 3)
         assert (await c.get("/api/v1/trace/lots/NOPE")).status_code == 404
 
         audit = (await c.get("/api/v1/audit")).json()
@@ -175,7 +208,9 @@ async def test_a_season_becomes_one_chain_signed_verified_and_a_lot_traced_back(
 
 async def test_a_bad_entry_is_refused_naming_the_field(tmp_path):
     """A spraying without its pre-harvest interval, a correction of a record that is not there or of another
-    kind, a correction without a reason, and an unknown field are refused, naming what is wrong."""
+    kind, a correction without a reason, an unknown field and a date ahead of the clock are refused, naming
+    what is wrong; six entries
+    sent at once are all recorded, numbered 2 to 7, and the chain verifies (SQLite)."""
     async with running_app(local_settings(tmp_path)) as c:
         await _farm(c)
         assert (await c.post("/api/v1/trace/records", json=SOWING)).status_code == 201
@@ -190,7 +225,12 @@ async def test_a_bad_entry_is_refused_naming_the_field(tmp_path):
         assert r.status_code == 422 and "needs a reason" in r.text
         r = await c.post("/api/v1/trace/records", json={**SOWING, "field": "f9"})
         assert r.status_code == 404 and problem(r)["field"] == "field"
+        r = await c.post("/api/v1/trace/records", json={**SOWING, "occurred_at": "2099-04-20T06:00:00Z"})
+        assert r.status_code == 422 and problem(r)["field"] == "occurred_at" and "ahead of" in r.text
         assert len((await c.get("/api/v1/trace/records", params={"field": "f1", "season": "2026"})).json()) == 1
+        await _at_once(c, 6)  # and entries sent at once each find their own place in the chain
+        chain = (await c.get("/api/v1/trace/records", params={"field": "f1", "season": "2026"})).json()
+        assert [r["seq"] for r in chain] == list(range(1, 8)) and (await c.get("/api/v1/trace/verify")).json()["ok"]
 
 
 def _verify(capsys, *args: str) -> tuple[int, str]:  # noqa: ANN001
@@ -240,12 +280,15 @@ async def test_sqlite_refuses_edits_and_verify_names_the_altered_then_the_remove
 async def test_postgresql_refuses_edits_and_verify_names_the_altered_record(tmp_path, pg_database, capsys):
     """On PostgreSQL the triggers refuse UPDATE, DELETE and TRUNCATE, even for the superuser; with triggers
     off for the session (session_replication_role = replica) a changed seed lot in record 1 makes verify name
-    f1/2026 record 1; a forged signed head is named too."""
+    f1/2026 record 1; a forged signed head is named too. Six entries sent at once are numbered in turn."""
     keys = _keys(tmp_path)
     async with running_app(local_settings(tmp_path, database_url=pg_database, command_signing_keys_dir=keys)) as c:
         await _farm(c)
         chain = await _season(c)
         assert len((await c.post("/api/v1/trace/checkpoints")).json()) == 1
+        await _at_once(c, 6)  # appenders racing for the next seq wait for each other (an advisory lock)
+        grown = (await c.get("/api/v1/trace/records", params={"field": "f1", "season": "2026"})).json()
+        assert [r["seq"] for r in grown] == list(range(1, 14))
     assert _verify(capsys, "--database-url", pg_database, "--keys", str(keys))[0] == 0
     engine = create_engine(pg_database)
     try:

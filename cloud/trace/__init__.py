@@ -5,7 +5,7 @@ of every operation, with its head signed at intervals by the service's command s
 * `chain`: record hashes, signed heads, verifying a chain and naming the first bad record (pure)
 * `models`: what the routes take and give; `records`: the tables
 * `service`: TraceService, fed by commands, fertiliser applications, machine operations and people's entries
-* `lots`: a harvest lot traced back to its field, operations, inputs and water
+* `lots`: a harvest lot traced back to its field, operations, inputs and water; `sensors`: its season's probes
 """
 
 from .service import TraceService

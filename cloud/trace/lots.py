@@ -11,7 +11,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from ..db import FieldRow, TraceRecordRow
+from ..db import FieldRow, NodeRow, TraceRecordRow, ZoneRow
 from ..errors import NotFound
 from . import records
 from .chain import verify_chain
@@ -66,6 +66,11 @@ def _harvest(session: Session, rec: Mapping[str, Any], chain: list[Mapping[str, 
         "operations": [{"seq": r["seq"], "kind": r["kind"], "occurred_ms": r["occurred_ms"], "zone": r["zone"],
                         "source": r["source"], "data": r["data"]} for r in standing],
         "verification": report.as_dict(),
+        # for the season's sensor summary (service.py fills "sensors" and drops this)
+        "_sensors": {"nodes": list(session.scalars(select(NodeRow.id).join(ZoneRow, NodeRow.zone_id == ZoneRow.id)
+                                                   .where(ZoneRow.field_id == rec["field"]).order_by(NodeRow.id))),
+                     "from_ms": min((r["occurred_ms"] for r in standing), default=rec["occurred_ms"] - 365 * DAY_MS),
+                     "to_ms": rec["occurred_ms"] + 1},
     }
 
 

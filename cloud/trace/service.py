@@ -43,14 +43,17 @@ from ..db import (
 )
 from ..errors import NotFound
 from ..events import EventBus
+from ..storage import ReadingStore
 from . import records
 from .canonical import canonical_json
 from .chain import ChainReport, head_body, verify_chain
 from .models import RecordIn, RecordKind, to_ms
+from .sensors import season_sensors
 
 log = logging.getLogger(__name__)
 
 L_PER_MM_HA = 10_000  # 1 mm of water over 1 ha is 10 m3: 10 000 l
+FUTURE_SLACK_MS = 3_600_000  # a person's clock may be a little ahead; an operation an hour ahead is a plan
 APPEND_TRIES = 5  # two appenders that took the same seq: the loser tries again on the new head
 OPERATION_KINDS = {"tillage": "tillage", "sowing": "sowing", "spraying": "spraying", "fertilising": "fertilisation",
                    "harvest": "harvest"}  # machinery's kinds -> record kinds
@@ -93,8 +96,9 @@ class TraceService:
     """The production records: append, read, sign heads, verify, trace a lot."""
 
     def __init__(self, db: Database, signer: Any = None, clock: Clock = _now_ms,
-                 events: EventBus | None = None) -> None:
+                 events: EventBus | None = None, store: ReadingStore | None = None) -> None:
         self._db = db
+        self.store = store  # the readings, for a lot's season sensor summary
         self.signer = signer  # a commands.signing.CommandSigner: the heads are signed with its key
         self.clock = clock
         self.events = events
@@ -136,6 +140,9 @@ class TraceService:
         if body.reason:
             data["reason"] = body.reason
         occurred_ms = to_ms(body.occurred_at)
+        if occurred_ms > self.clock() + FUTURE_SLACK_MS:
+            raise ContractError("occurred_at", body.occurred_at.isoformat(), "is ahead of the service's clock: a "
+                                "record says what was done, not what is planned")
         source = "entry:" + (body.idempotency_key or secrets.token_hex(12))
 
         def make(session: Session) -> dict[str, Any]:
@@ -327,7 +334,13 @@ class TraceService:
 
         if public_keys is None and self.signer is not None:
             public_keys = self.signer.public_keys()
-        return await self._db.run(lambda s: trace_lot(s, lot_id, public_keys))
+        out = await self._db.run(lambda s: trace_lot(s, lot_id, public_keys))
+        for harvest in out["harvests"]:
+            window = harvest.pop("_sensors")
+            harvest["sensors"] = {"from_ms": window["from_ms"], "to_ms": window["to_ms"], "nodes": window["nodes"],
+                                  "summary": [] if self.store is None else await season_sensors(
+                                      self.store, window["nodes"], window["from_ms"], window["to_ms"])}
+        return out
 
     async def sync_and_sign(self) -> None:
         """The periodic job: pick up what the listeners missed, then sign the heads that moved."""
