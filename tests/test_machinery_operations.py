@@ -150,3 +150,29 @@ async def test_operations_and_postgis_checks_on_postgresql(tmp_path, pg_database
         assert spatial_for(db).engine == "postgis"
     finally:
         db.dispose()
+
+
+async def test_planted_area_per_crop_comes_from_the_sowing_operations(tmp_path):
+    """Field f1 (100 x 200 m) in two 1 ha zones, maize west (x 0..50), soybean east: sowing passes at x = 5 and
+    13 (10 m wide) cover x 0..18, all in the maize zone: maize 0.36 ha planted (36%), soybean none; a zone with
+    no boundary is named, not counted."""
+    async with running_app(local_settings(tmp_path)) as c:
+        await _field(c)
+        zone = {"field_id": "f1", "area_ha": 1, "soil_texture": "loam", "field_capacity_pct": 30,
+                "wilting_point_pct": 15, "root_depth_cm": 60, "precip_rate_mm_h": 5}
+        west = as_geojson(field(50, 200))
+        east = as_geojson(field(100, 200).difference(field(50, 200)))
+        for zid, crop, boundary in (("zw", "maize", west), ("ze", "soybean", east), ("zn", "wheat", None)):
+            r = await c.post("/api/v1/registry/zones", json={**zone, "id": zid, "name": zid, "crop": crop})
+            assert r.status_code == 201, r.text
+            if boundary is not None:
+                r = await c.put(f"/api/v1/registry/zones/{zid}/boundary", json=boundary)
+                assert r.status_code == 200, r.text
+        assert (await c.post("/api/v1/operations", json=operation([5, 13]))).status_code == 201
+        out = (await c.get("/api/v1/progress/crops")).json()
+        crops = {x["crop"]: x for x in out["crops"]}
+        assert set(crops) == {"maize", "soybean"} and out["zones_without_boundary"] == ["zn"]
+        assert crops["maize"]["area_ha"] == pytest.approx(1.0, rel=1e-3)
+        assert crops["maize"]["planted_ha"] == pytest.approx(0.36, rel=1e-3)
+        assert crops["maize"]["planted_pct"] == pytest.approx(36.0, rel=1e-3)
+        assert crops["soybean"]["planted_ha"] == 0 and crops["soybean"]["kinds"][0]["kind"] == "sowing"

@@ -192,3 +192,25 @@ class DispatchOut(BaseModel):
     makespan_h: float = Field(description="when the last machine finishes, hours from planned_ms")
     routes: dict[str, list[StopOut]]
     left_out: dict[str, str] = Field(description="tasks no available machine can do, and why")
+
+
+class CropKindProgress(BaseModel):
+    kind: OperationKind
+    covered_ha: float
+    covered_pct: float = Field(description="of the crop's zones' area")
+
+
+class CropProgress(BaseModel):
+    """One crop across the farm's zones that grow it: its area, the area sown (planted) and each kind's progress."""
+
+    crop: str
+    zones: int
+    area_ha: float = Field(description="the zones' boundaries, on the ellipsoid")
+    planted_ha: float = Field(description="the sowing operations' covered ground inside those zones")
+    planted_pct: float
+    kinds: list[CropKindProgress]
+
+
+class CropsProgress(BaseModel):
+    crops: list[CropProgress]
+    zones_without_boundary: list[str] = Field(description="zones left out: their crop has no place on the map")

@@ -22,13 +22,16 @@ from furrow.edge.errors import ContractError
 
 from .._time import Clock
 from .._time import now_ms as _now_ms
-from ..db import Database, FieldRow, OperationRow
+from ..db import Database, FieldRow, OperationRow, ZoneRow
 from ..errors import Conflict, NotFound
 from ..events import EventBus
 from ..vigour.boundaries import area_ha, as_geojson, parse_boundary
 from .coverage import Coverage, Fix, worked_area
 from .live import TrackStore
 from .models import (
+    CropKindProgress,
+    CropProgress,
+    CropsProgress,
     DispatchIn,
     DispatchOut,
     FieldProgress,
@@ -200,6 +203,54 @@ class OperationService:
                                                end_ms=ms(s.end_h), late=s.late) for s in stops]
                                    for m, stops in result.routes.items()},
                            left_out=result.left_out)
+
+    async def crops(self) -> CropsProgress:
+        """Progress per crop: each zone with a boundary counts its crop's area; the covered ground of its
+        field's operations inside it counts for each kind, the sowing's as the crop's planted area (so the
+        planted area comes from the sowing operations, not typed twice)."""
+
+        def load(session: Session) -> tuple[list[tuple], list[tuple]]:
+            zones = session.execute(select(ZoneRow.id, ZoneRow.field_id, ZoneRow.crop, ZoneRow.boundary)
+                                    .order_by(ZoneRow.id)).all()
+            ops = session.execute(select(OperationRow.field_id, OperationRow.kind, OperationRow.covered)).all()
+            return [tuple(z) for z in zones], [tuple(o) for o in ops]
+
+        zones, ops = await self._db.run(load)
+
+        def compute() -> CropsProgress:
+            by_field: dict[tuple[str, str], list] = {}
+            for field_id, kind, covered in ops:
+                by_field.setdefault((field_id, kind), []).append(parse_covered(covered))
+            unions = {key: shapely.union_all(geoms) for key, geoms in by_field.items()}
+            crops: dict[str, dict] = {}
+            missing = []
+            for zone_id, field_id, crop, boundary in zones:
+                if not boundary:
+                    missing.append(zone_id)
+                    continue
+                shape = parse_boundary(boundary)
+                c = crops.setdefault(crop, {"zones": 0, "area": 0.0, "kinds": {}})
+                c["zones"] += 1
+                c["area"] += area_ha(shape)
+                for kind in OperationKind:
+                    union = unions.get((field_id, kind.value))
+                    if union is not None:
+                        part = union.intersection(shape)
+                        c["kinds"][kind] = c["kinds"].get(kind, 0.0) + (0.0 if part.is_empty else area_ha(part))
+            def pct(ha: float, whole: float) -> float:
+                return round(100 * ha / whole, 3) if whole else 0.0
+
+            out = []
+            for crop, c in sorted(crops.items()):
+                planted = c["kinds"].get(OperationKind.SOWING, 0.0)
+                out.append(CropProgress(crop=crop, zones=c["zones"], area_ha=round(c["area"], 4),
+                                        planted_ha=round(planted, 4), planted_pct=pct(planted, c["area"]),
+                                        kinds=[CropKindProgress(kind=k, covered_ha=round(v, 4),
+                                                                covered_pct=pct(v, c["area"]))
+                                               for k, v in c["kinds"].items()]))
+            return CropsProgress(crops=out, zones_without_boundary=missing)
+
+        return await asyncio.to_thread(compute)
 
     async def progress(self, field_id: str) -> FieldProgress:
         """The share of the field each operation kind has worked: the union of its operations' covered

@@ -10,6 +10,7 @@ from furrow.edge.topics import check_id
 
 from ...machinery import OperationService, TrackStore
 from ...machinery.models import (
+    CropsProgress,
     DispatchIn,
     DispatchOut,
     FieldProgress,
@@ -125,3 +126,10 @@ async def dispatch_plan(body: DispatchIn, operations: OperationsDep, _: Operatio
     for t in body.tasks:
         check_id("field", t.field)
     return await operations.dispatch(body)
+
+
+@router.get("/progress/crops", response_model=CropsProgress)
+async def crops_progress(operations: OperationsDep, _: Reader) -> CropsProgress:
+    """Per crop, over the zones that grow it (zones with a boundary): their area, the area planted (the
+    sowing operations' covered ground inside them) and each kind of operation's progress."""
+    return await operations.crops()
