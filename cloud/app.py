@@ -114,6 +114,7 @@ async def open_services(settings: Settings, clock: Clock = now_ms) -> Services:
                                    retention_days=settings.images_retention_days, routes=routes)
     services.vigour = VigourService(db, registry, clock=clock, events=events, store=store,
                                     spatial=await asyncio.to_thread(spatial_for, db))
+    services.vigour.thermal = planning.gdd_by_day  # a degree-day crop's expected cover needs its thermal time
     services.images.subscribe("canopy", services.vigour.on_canopy_photo)  # canopy cover per canopy photo
     services.pests = PestService(db, registry, store, images=services.images, forecasts=planning.forecast,
                                  clock=clock, events=events)

@@ -534,6 +534,22 @@ class ApplicationRow(Base):
     note: Mapped[str | None] = mapped_column(String(300))
 
 
+class InjectorRow(Base):
+    """A controller's fertigation injector: its dosing pump's calibrated rate and the line-EC band its firmware
+    keeps (fertility/fertigation.py sizes and checks a fertigate with them)."""
+
+    __tablename__ = "injectors"
+
+    node_id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    rate_l_h: Mapped[float] = mapped_column(Float)
+    ec_low_ds_m: Mapped[float | None] = mapped_column(Float)
+    ec_high_ds_m: Mapped[float | None] = mapped_column(Float)
+    calibrated_on: Mapped[str | None] = mapped_column(String(10))
+    note: Mapped[str | None] = mapped_column(String(300))
+    by: Mapped[str] = mapped_column(String(80))
+    updated_ms: Mapped[int] = mapped_column(BigInteger)
+
+
 class FertigationRow(Base):
     """What a fertigate command applies: the product and dose per hectare it was made from. When the command
     ends, its application is recorded from the volume its controller injected (fertility/fertigation.py)."""

@@ -99,6 +99,8 @@ EXPECTED: dict[tuple[str, str], set[Role]] = {
     ("GET", "/api/v1/fertility/labs/{lab}/mapping"): READERS,
     ("POST", "/api/v1/fertility/labs/{lab}/import"): {A, AD},
     ("PUT", "/api/v1/fertility/sites/{site}/products/{product}"): {A, AD},
+    ("PUT", "/api/v1/fertility/injectors/{node_id}"): {T, AD},
+    ("GET", "/api/v1/fertility/injectors"): READERS,
     ("GET", "/api/v1/fertility/sites/{site}/products"): READERS,
     ("GET", "/api/v1/fertility/sites/{site}/coefficients/{crop}"): READERS,
     ("PUT", "/api/v1/fertility/sites/{site}/coefficients/{crop}"): {A, AD},

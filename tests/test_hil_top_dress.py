@@ -20,8 +20,8 @@ from furrow.hil.engine import Run
 from furrow.hil.policies import Policy
 from furrow.hil.report import scratch_dir
 from furrow.hil.scenarios import RunOptions, ScenarioResult
-from furrow.hil.scenarios._farmplan import SITE, FarmPlan, build_run
-from furrow.hil.scenarios.top_dress import AGRONOMIST, NODE, PRODUCTS, PUMP_L_H, ZONE
+from furrow.hil.scenarios._farmplan import FarmPlan, build_run
+from furrow.hil.scenarios.top_dress import AGRONOMIST, NODE, PUMP_L_H, ZONE, commission
 from tests.test_hil_scenarios import assert_clean, run
 
 
@@ -44,8 +44,8 @@ class OneFertigate:
         start = datetime.combine(now.date() + timedelta(days=1), time(7, 0), now.tzinfo)
         # 20 kg/ha on 0.1 ha from 0.3 kg/l is 6,667 ml: 160 s of a 150 l/h pump, in a 300 s window
         out = await fertigation.fertigate(ZONE, FertigateIn(
-            season="2026", product_id="urea", dose_kg_ha=20, duration_s=900, inject_from_s=300, inject_until_s=600,
-            injector_l_h=PUMP_L_H), AGRONOMIST, not_before_ms=int(start.timestamp() * 1000))
+            season="2026", product_id="urea", dose_kg_ha=20, duration_s=900, inject_from_s=300,
+            inject_until_s=600), AGRONOMIST, not_before_ms=int(start.timestamp() * 1000))
         self.command_id = out["command"].id
 
     def summary(self) -> dict[str, object]:
@@ -59,7 +59,7 @@ async def _two_days(work: Path) -> tuple[ScenarioResult, dict, float, list]:
     try:
         services = r.runtime.services
         assert services.fertility is not None
-        await services.fertility.put_product(SITE, PRODUCTS[0])
+        await commission(r)
         policy = OneFertigate(r, r.policy)
         r.policy = policy
         result = await r.run(RunOptions(workdir=work))

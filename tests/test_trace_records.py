@@ -14,7 +14,7 @@ from sqlalchemy import create_engine, text
 from sqlalchemy.exc import DBAPIError
 
 from furrow.cli import main as furrow
-from furrow.cloud.commands.signing import generate_key
+from furrow.cloud.commands.signing import generate_key, signer_from_settings
 from furrow.cloud.trace.canonical import CanonicalError, canonical_json
 from furrow.cloud.trace.chain import GENESIS, record_hash
 from furrow.cloud.trace.service import water_mm
@@ -72,6 +72,16 @@ def test_a_record_hash_is_sha256_of_its_canonical_body_and_the_hash_before():
     assert record_hash(rec) == hashlib.sha256(body).hexdigest()
     assert record_hash({**rec, "prev": "1" * 64}) != record_hash(rec)
     assert record_hash({**rec, "data": {**rec["data"], "rate": 75001.0}}) != record_hash(rec)
+
+
+def test_a_rotated_out_key_still_checks_what_it_signed(tmp_path):
+    """After a rotation the old key's .key is removed and its .pub kept: the signer signs with the new kid and
+    still offers the old public key, so heads signed before the rotation keep verifying."""
+    old, old_private, _ = generate_key(tmp_path, kid="k20260101000000-0001")
+    new, _, _ = generate_key(tmp_path, kid="k20260601000000-0002")
+    old_private.unlink()
+    signer = signer_from_settings(local_settings(tmp_path, command_signing_keys_dir=tmp_path))
+    assert signer.kid == new and set(signer.keys) == {new} and set(signer.public_keys()) == {old, new}
 
 
 def test_water_applied_from_the_flow_meter_or_the_runtime():
@@ -198,7 +208,8 @@ async def test_a_season_becomes_one_chain_signed_verified_and_a_lot_traced_back(
 
 async def test_a_bad_entry_is_refused_naming_the_field(tmp_path):
     """A spraying without its pre-harvest interval, a correction of a record that is not there or of another
-    kind, a correction without a reason, and an unknown field are refused, naming what is wrong; six entries
+    kind, a correction without a reason, an unknown field and a date ahead of the clock are refused, naming
+    what is wrong; six entries
     sent at once are all recorded, numbered 2 to 7, and the chain verifies (SQLite)."""
     async with running_app(local_settings(tmp_path)) as c:
         await _farm(c)
@@ -214,6 +225,8 @@ async def test_a_bad_entry_is_refused_naming_the_field(tmp_path):
         assert r.status_code == 422 and "needs a reason" in r.text
         r = await c.post("/api/v1/trace/records", json={**SOWING, "field": "f9"})
         assert r.status_code == 404 and problem(r)["field"] == "field"
+        r = await c.post("/api/v1/trace/records", json={**SOWING, "occurred_at": "2099-04-20T06:00:00Z"})
+        assert r.status_code == 422 and problem(r)["field"] == "occurred_at" and "ahead of" in r.text
         assert len((await c.get("/api/v1/trace/records", params={"field": "f1", "season": "2026"})).json()) == 1
         await _at_once(c, 6)  # and entries sent at once each find their own place in the chain
         chain = (await c.get("/api/v1/trace/records", params={"field": "f1", "season": "2026"})).json()

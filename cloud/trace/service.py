@@ -53,6 +53,7 @@ from .sensors import season_sensors
 log = logging.getLogger(__name__)
 
 L_PER_MM_HA = 10_000  # 1 mm of water over 1 ha is 10 m3: 10 000 l
+FUTURE_SLACK_MS = 3_600_000  # a person's clock may be a little ahead; an operation an hour ahead is a plan
 APPEND_TRIES = 5  # two appenders that took the same seq: the loser tries again on the new head
 OPERATION_KINDS = {"tillage": "tillage", "sowing": "sowing", "spraying": "spraying", "fertilising": "fertilisation",
                    "harvest": "harvest"}  # machinery's kinds -> record kinds
@@ -139,6 +140,9 @@ class TraceService:
         if body.reason:
             data["reason"] = body.reason
         occurred_ms = to_ms(body.occurred_at)
+        if occurred_ms > self.clock() + FUTURE_SLACK_MS:
+            raise ContractError("occurred_at", body.occurred_at.isoformat(), "is ahead of the service's clock: a "
+                                "record says what was done, not what is planned")
         source = "entry:" + (body.idempotency_key or secrets.token_hex(12))
 
         def make(session: Session) -> dict[str, Any]:

@@ -37,17 +37,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     v.set_defaults(func=_verify)
 
 
-def public_keys(directory: Path) -> dict:
-    """Every ``<kid>.pub`` of `directory`, by kid (what a gateway's config lists too)."""
-    from furrow.cloud.commands.signing import PUBLIC_SUFFIX, SigningKeyError, load_public_key
-
-    if not directory.is_dir():
-        raise SigningKeyError(f"{directory}: no such key directory")
-    return {p.name[: -len(PUBLIC_SUFFIX)]: load_public_key(p) for p in sorted(directory.glob("*" + PUBLIC_SUFFIX))}
-
-
 def _verify(args: argparse.Namespace) -> int:
-    from furrow.cloud.commands.signing import SigningKeyError
+    from furrow.cloud.commands.signing import SigningKeyError, load_public_keys
     from furrow.cloud.db import Database
     from furrow.cloud.trace.service import verify_all
 
@@ -58,7 +49,7 @@ def _verify(args: argparse.Namespace) -> int:
                   "--hashes-only checks the chains without the signed heads", file=sys.stderr)
             return EXIT_USAGE
         try:
-            keys = public_keys(args.keys)
+            keys = load_public_keys(args.keys)
         except SigningKeyError as e:
             print(f"error: --keys: {e}", file=sys.stderr)
             return EXIT_USAGE

@@ -34,10 +34,18 @@ from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
 from furrow.cloud.agronomy.crop import gdd_average
-from furrow.cloud.fertility.models import ApplicationIn, CoefficientsIn, FertigateIn, ProductIn, RecommendIn, SampleIn
+from furrow.cloud.fertility.models import (
+    ApplicationIn,
+    CoefficientsIn,
+    FertigateIn,
+    InjectorIn,
+    ProductIn,
+    RecommendIn,
+    SampleIn,
+)
 from furrow.hil.engine import Run
 from furrow.hil.farm import Climate, FarmDay, FarmZone, generate
-from furrow.hil.fleet import CPythonFleet
+from furrow.hil.fleet import EC_BAND_DS_M, CPythonFleet
 from furrow.hil.policies import Policy
 from furrow.hil.scenarios import RunOptions, Scenario, ScenarioResult
 from furrow.hil.scenarios._farmplan import SITE, FarmPlan, build_run
@@ -89,6 +97,16 @@ def wet_weather(seed: int, start: date) -> tuple[list[FarmDay], int]:
     for k in WET_DAYS:
         days[due + k] = dataclasses.replace(days[due + k], rain_mm=WET_MM, rain_start_h=12, rain_hours=4)
     return days[:due + DAYS_AFTER + 1], due
+
+
+async def commission(r: Run) -> None:
+    """The technician registers the controller's injector (its pump's rate, the band its firmware keeps); the
+    agronomist enters urea with its stock strength."""
+    services = r.runtime.services
+    assert services.fertility is not None and services.fertigation is not None
+    await services.fertigation.put_injector(NODE, InjectorIn(rate_l_h=PUMP_L_H, ec_band_ds_m=EC_BAND_DS_M),
+                                            "person:technician")
+    await services.fertility.put_product(SITE, PRODUCTS[0])
 
 
 def excess_mm(zone: FarmZone) -> float:
@@ -152,7 +170,7 @@ class TopDressPolicy:
         start = datetime.combine(now.date() + timedelta(days=1), time(7, 0), now.tzinfo)
         out = await services.fertigation.fertigate(ZONE, FertigateIn(
             season=SEASON, product_id="urea", dose_kg_ha=dose_kg_ha, duration_s=window_s + 2 * FLUSH_S,
-            inject_from_s=FLUSH_S, inject_until_s=FLUSH_S + window_s, injector_l_h=PUMP_L_H,
+            inject_from_s=FLUSH_S, inject_until_s=FLUSH_S + window_s,
             max_runtime_s=window_s + 3 * FLUSH_S,
             reason=f"top-dress of recommendation {rec['id']}"), AGRONOMIST,
             not_before_ms=int(start.timestamp() * 1000))
@@ -175,7 +193,8 @@ async def run(options: RunOptions) -> ScenarioResult:
     try:
         fertility = r.runtime.services.fertility
         assert fertility is not None
-        for product in PRODUCTS:
+        await commission(r)
+        for product in PRODUCTS[1:]:
             await fertility.put_product(SITE, product)
         await fertility.put_coefficients(SITE, "maize", COEFFICIENTS, AGRONOMIST)
         await fertility.add_sample(ZONE, SOIL_TEST, AGRONOMIST)
