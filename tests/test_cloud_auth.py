@@ -124,6 +124,7 @@ EXPECTED: dict[tuple[str, str], set[Role]] = {
     ("GET", "/api/v1/trace/lots/{lot_id}"): READERS,
     ("GET", "/api/v1/machines"): READERS,
     ("GET", "/api/v1/machines/{node}/track"): READERS,
+    ("POST", "/api/v1/dispatch/plan"): {T, A, AD},
 }
 # A live stream would never end: these routes are walked with a query that closes it.
 QUERY = {("GET", "/api/v1/events"): "?max_events=1"}

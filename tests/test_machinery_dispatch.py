@@ -7,6 +7,7 @@ from __future__ import annotations
 import pytest
 
 from furrow.cloud.machinery.dispatch import Machine, Task, capacity_ha_h, greedy, plan, travel_h
+from tests.test_machinery_coverage import back_and_forth
 
 LON, LAT = 114.4, 36.0
 
@@ -63,3 +64,35 @@ def test_a_deadline_missed_is_marked_late():
     """One drill, two 1 h tasks, both due within 1 h: the second ends at 2 h, late."""
     p = plan([drill("d1")], [task("a", 1, deadline_h=1.0), task("b", 1, deadline_h=1.0)], solver="greedy")
     assert [(s.task, s.late) for s in p.routes["d1"]] == [("a", False), ("b", True)]
+
+
+async def test_the_dispatch_route_plans_from_the_fields_left_and_the_machines_live_positions(tmp_path):
+    """Field f1 (2 ha) is 18% sown: sowing it has 1.64 ha left, 0.488 h for a 3.36 ha/h drill standing at the
+    field (its tracker's newest fix); spraying needs the broken sprayer: left out; a machine with no position
+    and no fix is 422 naming it."""
+    from tests.cloud_support import local_settings, problem, running_app
+    from tests.test_machinery_operations import _field, operation
+    from tests.tracker_support import position_messages, positions_batch
+
+    async with running_app(local_settings(tmp_path)) as c:
+        await _field(c)
+        assert (await c.post("/api/v1/operations", json=operation([5, 13]))).status_code == 201
+        fixes = back_and_forth([50])[:3]
+        batch = positions_batch("s1", "gw-1", "gw-1-1", position_messages("trk-1", fixes), fixes[-1].t_ms)
+        assert (await c.post("/api/v1/ingest/batch", json=batch)).status_code == 200
+        body = {"machines": [{"id": "d1", "implements": ["drill"], "width_m": 6, "speed_kmh": 8, "node": "trk-1"},
+                             {"id": "s1", "implements": ["boom"], "width_m": 24, "speed_kmh": 10, "lon": LON,
+                              "lat": LAT, "available": False}],
+                "tasks": [{"id": "sow", "field": "f1", "kind": "sowing", "implement": "drill", "priority": 1},
+                          {"id": "spray", "field": "f1", "kind": "spraying", "implement": "boom"}],
+                "time_limit_s": 0.2}
+        r = await c.post("/api/v1/dispatch/plan", json=body)
+        assert r.status_code == 200, r.text
+        out = r.json()
+        [stop] = out["routes"]["d1"]
+        assert stop["area_ha"] == pytest.approx(1.64, rel=1e-3) and stop["travel_h"] < 0.01
+        assert (stop["end_ms"] - stop["start_ms"]) / 3.6e6 == pytest.approx(1.64 / 3.36, rel=1e-3)
+        assert out["left_out"] == {"spray": "no available machine carries 'boom'"}
+        body["machines"].append({"id": "x", "implements": ["drill"], "width_m": 6, "speed_kmh": 8, "node": "none"})
+        r = await c.post("/api/v1/dispatch/plan", json=body)
+        assert r.status_code == 422 and problem(r)["field"] == "machines.2", r.text

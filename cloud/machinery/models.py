@@ -130,3 +130,65 @@ class FieldProgress(BaseModel):
     field_id: str
     field_ha: float
     kinds: list[KindProgress]
+
+
+class DispatchMachineIn(BaseModel):
+    """A machine to plan for: what it carries, how fast it works and travels, where it stands."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    id: str = Field(min_length=1, max_length=64)
+    implements: list[str] = Field(min_length=1, max_length=16, description="implements it carries or can take")
+    width_m: float = Field(gt=0, le=60, description="its implement's working width")
+    speed_kmh: float = Field(gt=0, le=40, description="working speed")
+    efficiency: float = Field(default=0.7, gt=0, le=1, description="field efficiency E (ASABE D497.7 Table 3)")
+    road_kmh: float = Field(default=20, gt=0, le=80)
+    node: str | None = Field(default=None, min_length=1, max_length=32,
+                             description="its tracker: where it stands is its newest live fix")
+    lon: float | None = Field(default=None, ge=-180, le=180, description="where it stands, without a tracker")
+    lat: float | None = Field(default=None, ge=-90, le=90)
+    available: bool = Field(default=True, description="false: broken down, planned around")
+
+
+class DispatchTaskIn(BaseModel):
+    """An operation to do on a field: its area left is the field less what this kind has covered already."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    id: str = Field(min_length=1, max_length=64)
+    field: str = Field(min_length=1, max_length=32)
+    kind: OperationKind
+    implement: str = Field(min_length=1, max_length=64)
+    deadline_ms: int | None = Field(default=None, ge=0, le=9_000_000_000_000)
+    priority: int = Field(default=3, ge=1, le=5, description="1 most urgent")
+
+
+class DispatchIn(BaseModel):
+    """Machines and tasks to plan (docs/machinery.md section 6)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    machines: list[DispatchMachineIn] = Field(min_length=1, max_length=50)
+    tasks: list[DispatchTaskIn] = Field(min_length=1, max_length=200)
+    solver: Literal["auto", "greedy"] = "auto"
+    time_limit_s: float = Field(default=2.0, ge=0.1, le=10, description="OR-Tools' search time")
+
+
+class StopOut(BaseModel):
+    task: str
+    field: str
+    area_ha: float = Field(description="the area left to do")
+    travel_h: float
+    start_ms: int
+    end_ms: int
+    late: bool = Field(description="ends after the task's deadline")
+
+
+class DispatchOut(BaseModel):
+    """The plan: each machine's tasks in order with when it starts and ends them."""
+
+    solver: Literal["ortools", "greedy"]
+    planned_ms: int
+    makespan_h: float = Field(description="when the last machine finishes, hours from planned_ms")
+    routes: dict[str, list[StopOut]]
+    left_out: dict[str, str] = Field(description="tasks no available machine can do, and why")

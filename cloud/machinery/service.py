@@ -28,7 +28,16 @@ from ..events import EventBus
 from ..vigour.boundaries import area_ha, as_geojson, parse_boundary
 from .coverage import Coverage, Fix, worked_area
 from .live import TrackStore
-from .models import FieldProgress, KindProgress, OperationIn, OperationKind, OperationOut
+from .models import (
+    DispatchIn,
+    DispatchOut,
+    FieldProgress,
+    KindProgress,
+    OperationIn,
+    OperationKind,
+    OperationOut,
+    StopOut,
+)
 from .tracks import MAX_FIXES, read_track
 
 log = logging.getLogger(__name__)
@@ -150,6 +159,47 @@ class OperationService:
             return [_out(r) for r in session.scalars(q)]
 
         return await self._db.run(list_)
+
+    async def dispatch(self, body: DispatchIn) -> DispatchOut:
+        """A dispatch plan (dispatch.py) for the body's machines and tasks: each task's area left is its field
+        less what its kind has covered, at the field's centroid; a machine stands where its tracker's newest
+        fix is, or where the body says. ContractError names a machine with no position; NotFound, Conflict as
+        for progress."""
+        from .dispatch import Machine, Task, plan
+
+        now = self.clock()
+        latest = {node: f for node, _, f, _ in await self.tracks.latest()}
+        machines = []
+        for i, m in enumerate(body.machines):
+            if m.node is not None and m.node in latest:
+                lon, lat = latest[m.node].lon, latest[m.node].lat
+            elif m.lon is not None and m.lat is not None:
+                lon, lat = m.lon, m.lat
+            else:
+                raise ContractError(f"machines.{i}", m.id, "has no position: give lon and lat, or a node whose "
+                                    "live fixes are stored")
+            machines.append(Machine(m.id, tuple(m.implements), m.width_m, m.speed_kmh, m.efficiency, m.road_kmh,
+                                    lon, lat, m.available))
+        tasks, areas = [], {}
+        for t in body.tasks:
+            progress = await self.progress(t.field)
+            done = next((k.covered_pct for k in progress.kinds if k.kind == t.kind), 0.0)
+            boundary = await self._db.run(lambda s, f=t.field: _field(s, f).boundary)
+            centre = parse_boundary(boundary).centroid
+            areas[t.id] = round(progress.field_ha * max(0.0, 1 - done / 100), 4)
+            deadline_h = None if t.deadline_ms is None else (t.deadline_ms - now) / 3_600_000
+            tasks.append(Task(t.id, t.field, areas[t.id], t.implement, centre.x, centre.y, deadline_h, t.priority))
+        result = await asyncio.to_thread(plan, machines, tasks, body.solver, body.time_limit_s)
+
+        def ms(h: float) -> int:
+            return now + round(h * 3_600_000)
+
+        return DispatchOut(solver=result.solver, planned_ms=now, makespan_h=round(result.makespan_h, 4),
+                           routes={m: [StopOut(task=s.task, field=s.field, area_ha=areas[s.task],
+                                               travel_h=round(s.travel_h, 4), start_ms=ms(s.start_h),
+                                               end_ms=ms(s.end_h), late=s.late) for s in stops]
+                                   for m, stops in result.routes.items()},
+                           left_out=result.left_out)
 
     async def progress(self, field_id: str) -> FieldProgress:
         """The share of the field each operation kind has worked: the union of its operations' covered

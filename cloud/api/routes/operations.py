@@ -9,7 +9,15 @@ from furrow.edge.errors import ContractError
 from furrow.edge.topics import check_id
 
 from ...machinery import OperationService, TrackStore
-from ...machinery.models import FieldProgress, MachineOut, OperationIn, OperationKind, OperationOut
+from ...machinery.models import (
+    DispatchIn,
+    DispatchOut,
+    FieldProgress,
+    MachineOut,
+    OperationIn,
+    OperationKind,
+    OperationOut,
+)
 from ...machinery.tracks import MAX_FIXES
 from ..deps import AuditDep, OperationsWriter, Reader, get_services
 from ..json_body import JsonRoute
@@ -104,3 +112,16 @@ async def machine_track(node: str, tracks: TracksDep, _: Reader, from_ms: Annota
          "properties": {"time": f.t_ms, "implement": "down" if f.implement_down else "up",
                         "speed_kmh": round(f.speed_kmh, 2), "course_deg": f.course_deg, "quality": f.quality,
                         "sats": f.sats, "valid": f.valid, "engine_on": f.engine_on}} for f in fixes]}
+
+
+@router.post("/dispatch/plan", response_model=DispatchOut,
+             responses={404: {"model": ProblemResponse}, 409: {"model": ProblemResponse}})
+async def dispatch_plan(body: DispatchIn, operations: OperationsDep, _: OperationsWriter) -> DispatchOut:
+    """Plan which machine does which task, in what order, so that all are done soonest (docs/machinery.md
+    section 6): work time from each machine's field capacity and the area each field has left for the task's
+    kind, travel between fields, only machines carrying the implement; OR-Tools with a greedy fallback. A
+    machine with a tracker (`node`) stands where its newest fix is: plan again for fresh ETAs, or with a broken
+    machine `available: false`. Nothing is stored."""
+    for t in body.tasks:
+        check_id("field", t.field)
+    return await operations.dispatch(body)
