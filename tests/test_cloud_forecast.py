@@ -162,7 +162,7 @@ def test_extremes_ahead_over_today_and_tomorrow():
     assert (e3.tmin_c, e3.tmin_day) == (0.4, date(2026, 7, 8))
 
 
-async def test_the_planner_skips_for_open_meteo_rain_and_plans_on_when_it_fails(tmp_path):
+async def test_the_planner_cuts_for_open_meteo_rain_and_plans_on_when_it_fails(tmp_path):
     """A dry zone (it would irrigate) with Open-Meteo forecasting 50 mm at 90 % tonight: rule rain-forecast, only
     what keeps the zone within MAD until the next night applied (9.3 mm of a 43.2 mm refill), the decision naming
     the provider and the stored forecast's id, the forecast kept; with the provider down and nothing stored, the

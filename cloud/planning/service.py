@@ -39,7 +39,7 @@ from ..events import EventBus
 from ..registry import FIELDS, SITES, ZONES, Registry, ZoneOut
 from ..registry.models import NodeOut
 from ..storage import ReadingStore
-from .balance import DEFAULT_DAYS, ETC_DAYS, ETC_SPREAD_SD, Balance, BalanceCache, etc_ahead_mm, zone_balance
+from .balance import DEFAULT_DAYS, ETC_DAYS, ETC_SPREAD_SD, MAX_DAYS, Balance, BalanceCache, etc_ahead_mm, zone_balance
 from .forecast import Where
 from .forecasts import ForecastService
 from .inputs import DEFAULT_P, Location, MissingInputs, locate, one_valve, rain_since, zone_config, zone_water
@@ -132,6 +132,15 @@ class PlanningService:
         config = zone_config(zone, await self._registry.valves_of_zone(zone_id), location, need_valve=False)
         return await zone_balance(zone, config, nodes, weather, location, self._store, self._db, tz, today, days,
                                   self._balances, now_ms)
+
+    async def gdd_by_day(self, zone_id: str) -> dict[date, float]:
+        """The zone's degree days since planting at the end of each complete local day of its balance (from
+        planting, at most the balance's MAX_DAYS back); empty without a planting date or a temperature."""
+        zone = await self._registry.get_zone(zone_id)
+        if zone.planting_date is None:
+            return {}
+        balance = await self.balance(zone_id, days=MAX_DAYS)
+        return {date.fromisoformat(r.date): r.gdd_cum for r in balance.rows if r.gdd_cum is not None}
 
     async def agronomy(self, zone_id: str) -> dict[str, Any]:
         """Stage, degree days, Kc, the latest decision, pests and disease risk (summary.py)."""
