@@ -19,7 +19,7 @@ from . import dashboard, docs
 from ._time import Clock, now_ms
 from .alerts import AlertService
 from .alerts.wiring import build_alert_service
-from .api import api_router, errors, login_router
+from .api import api_router, errors, login_router, public_router
 from .api.deps import Services
 from .audit import AuditLog
 from .auth import Role, TokenStore
@@ -344,6 +344,7 @@ def create_app(settings: Settings | None = None, clock: Clock = now_ms) -> FastA
     errors.install(app)  # every error in one shape, each kind's status in one table (api/errors.py)
     app.include_router(api_router)
     app.include_router(login_router)
+    app.include_router(public_router)
     dashboard.mount(app)
     docs.mount(app)
     return app

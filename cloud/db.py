@@ -756,6 +756,23 @@ class TraceCheckpointRow(Base):
     sig: Mapped[str] = mapped_column(String(128))  # Ed25519 signature, hex, over chain.head_bytes
 
 
+class TracePublicationRow(Base):
+    """A harvest lot published (cloud/trace/publish.py): which of its trace the public page at its token shows.
+    Withdrawing sets ``withdrawn_ms`` and the token answers 404 from then on; publishing again makes a new token.
+    The row with lot ``*`` and no token is the farm-wide default choice of what to publish."""
+
+    __tablename__ = "trace_publications"
+    __table_args__ = (Index("ix_trace_publications_lot", "lot_id"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    lot_id: Mapped[str] = mapped_column(String(64))
+    token: Mapped[str | None] = mapped_column(String(64), unique=True)  # secrets.token_urlsafe(24): unguessable
+    items: Mapped[list] = mapped_column(JSON)  # what is shown: crop, fields, region, sowing_dates ...
+    by: Mapped[str] = mapped_column(String(80))
+    published_ms: Mapped[int] = mapped_column(BigInteger)
+    withdrawn_ms: Mapped[int | None] = mapped_column(BigInteger)
+
+
 class AuditRow(Base):
     """One change: who did what to which thing, when, and from which address."""
 

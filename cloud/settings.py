@@ -127,6 +127,9 @@ class Settings(BaseSettings):
     command_expiry_interval_s: float = Field(default=5.0, gt=0, description="how often the expiry job runs")
     trace_sign_interval_s: float = Field(default=3600.0, gt=0, description="production records: how often the "
                                          "head of every chain that grew is signed (docs/traceability.md)")
+    public_url: AnyHttpUrl | None = Field(default=None, description="the address the public sees this service "
+                                          "at (https://trace.example.farm): what a lot report's QR code points to; "
+                                          "default: the address the report was asked at (docs/traceability.md)")
     plan_validity_s: int = Field(default=86400, ge=1, description="how long a gateway may keep to the plan "
                                  "the cloud last sent it (cloud/commands/plans.py) while the cloud is away")
     command_send_ahead_s: float | None = Field(

@@ -58,6 +58,7 @@ ensure_test_servers() {
     have mbpoll || missing+=(mbpoll)  # a Modbus master no one here wrote (tests/test_hil_bench.py)
     have openssl || missing+=(openssl)  # the test certificate authority (tests/test_gateway_tls.py)
     have nginx || [ -x /usr/sbin/nginx ] || missing+=(nginx)  # the load balancer (tests/test_cloud_cluster_nginx.py)
+    have zbarimg || missing+=(zbar-tools)  # decodes the lot report's QR code back (tests/test_trace_publish.py)
     have chromium || missing+=(chromium)  # the dashboard's browser tests (tests/test_dashboard.py, Playwright)
     # a font with Chinese glyphs: the zh-CN dashboard's screenshots and glyph checks (tests/test_dashboard_i18n.py)
     [ -n "$(fc-list :lang=zh-cn family 2>/dev/null)" ] || missing+=(fonts-wqy-zenhei)
@@ -70,7 +71,7 @@ ensure_test_servers() {
         echo "The tests need these Debian packages, and apt-get is not available here:" >&2
         echo "    ${missing[*]}" >&2
         echo "Install them with your package manager (commands needed: mosquitto, influxd, postgres," >&2
-        echo "node, npm, mbpoll, openssl, nginx, chromium, a font with Chinese glyphs), then run this again." >&2
+        echo "node, npm, mbpoll, openssl, nginx, zbarimg, chromium, a font with Chinese glyphs), then run this again." >&2
         exit 1
     fi
     step "installing Debian packages: ${missing[*]}"

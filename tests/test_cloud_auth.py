@@ -122,6 +122,12 @@ EXPECTED: dict[tuple[str, str], set[Role]] = {
     ("POST", "/api/v1/trace/checkpoints"): {AD},
     ("GET", "/api/v1/trace/verify"): READERS,
     ("GET", "/api/v1/trace/lots/{lot_id}"): READERS,
+    ("GET", "/api/v1/trace/lots/{lot_id}/report"): READERS,
+    ("GET", "/api/v1/trace/lots/{lot_id}/publication"): READERS,
+    ("POST", "/api/v1/trace/lots/{lot_id}/publication"): {A, AD},
+    ("DELETE", "/api/v1/trace/lots/{lot_id}/publication"): {A, AD},
+    ("GET", "/api/v1/trace/publication-default"): READERS,
+    ("PUT", "/api/v1/trace/publication-default"): {A, AD},
     ("GET", "/api/v1/machines"): READERS,
     ("GET", "/api/v1/machines/{node}/track"): READERS,
     ("POST", "/api/v1/dispatch/plan"): {T, A, AD},
@@ -142,6 +148,9 @@ PUBLIC = {("GET", "/openapi.json"), ("GET", "/docs")}  # /docs/assets/: Swagger 
 PUBLIC.add(("GET", "/"))  # redirects to the dashboard's static files (/app/, cloud/dashboard/)
 # The one route that takes no token because it hands one out (rate-limited; tests/test_security_audit.py).
 LOGIN = ("POST", "/api/v1/auth/login")
+# The one route with data and no token: a published lot behind its unguessable token (tests/test_trace_publish.py);
+# an unknown token is 404 to anyone.
+PUBLISHED_LOT = ("GET", "/lot/{token}")
 
 
 def _walk(routes, prefix: str = ""):
@@ -167,7 +176,7 @@ async def test_every_route_answers_every_role_as_the_matrix_says(tmp_path):
         names = {role: "demo.gw-1" if role is Role.GATEWAY else f"user-{role}" for role in Role}
         bearer = {role: (await tokens.issue(names[role], role, 1)).token for role in Role}
         routes = set(_walk(client.app.routes))
-        assert routes - PUBLIC - {LOGIN} == set(EXPECTED), "the role table and the app's routes differ"
+        assert routes - PUBLIC - {LOGIN, PUBLISHED_LOT} == set(EXPECTED), "the role table and the app's routes differ"
         checked = 0
         for (method, path), allowed in sorted(EXPECTED.items()):
             url = _concrete(path) + QUERY.get((method, path), "")
@@ -189,6 +198,7 @@ async def test_every_route_answers_every_role_as_the_matrix_says(tmp_path):
             assert (await client.request(method, path, follow_redirects=True)).status_code == 200
         r = await client.post(LOGIN[1], json={"name": "user-admin", "password": "not-the-password"})
         assert r.status_code == 401 and "token" not in r.json()
+        assert PUBLISHED_LOT in routes and (await client.get(_concrete(PUBLISHED_LOT[1]))).status_code == 404
 
 
 async def test_tokens_are_stored_hashed_expire_and_revoke_at_once(tmp_path):

@@ -61,5 +61,9 @@ api_router.include_router(trace_routes.router)
 # The one way in without a token: password login (rate-limited, routes/login.py).
 login_router = APIRouter(prefix="/api/v1", responses=ERROR_RESPONSES)
 login_router.include_router(login.router)
+# The one page with data and no token: a published harvest lot at its unguessable address, /lot/{token}
+# (routes/trace.py): only what the farm chose to publish.
+public_router = APIRouter(responses={404: {"model": ProblemResponse}})
+public_router.include_router(trace_routes.public)
 
-__all__ = ["api_router", "login_router"]
+__all__ = ["api_router", "login_router", "public_router"]

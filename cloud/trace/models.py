@@ -8,6 +8,8 @@ from typing import Annotated, Any, Literal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
 
+from .publish import PublishItem
+
 Season = Annotated[str, Field(pattern=r"^\d{4}(-[a-z0-9-]{1,20})?$", description="a season: 2026 or 2026-summer")]
 Text = Annotated[str, Field(min_length=1, max_length=120)]
 
@@ -174,3 +176,32 @@ class CheckpointOut(BaseModel):
 
 def to_ms(t: datetime) -> int:
     return int(t.timestamp() * 1000)
+
+
+class PublishIn(BaseModel):
+    """What a lot's public page shows; without `items`, the farm-wide default (docs/traceability.md)."""
+
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{
+        "items": ["crop", "fields", "sowing_dates", "harvest_dates", "inputs", "water", "verification"]}]})
+
+    items: list[PublishItem] | None = Field(default=None, max_length=len(PublishItem))
+
+
+class DefaultItemsIn(BaseModel):
+    """The farm-wide default of what a published lot shows."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    items: list[PublishItem] = Field(max_length=len(PublishItem))
+
+
+class PublicationOut(BaseModel):
+    """A lot's publication: its token and public address (the QR code's), what it shows, who published it."""
+
+    lot: str
+    token: str | None
+    url: str | None = None
+    items: list[PublishItem]
+    by: str
+    published_ms: int
+    withdrawn_ms: int | None

@@ -342,6 +342,57 @@ class TraceService:
                                       self.store, window["nodes"], window["from_ms"], window["to_ms"])}
         return out
 
+    # --- publishing a lot (publish.py, publications.py, pages.py) ------------------------------
+
+    async def publish(self, lot_id: str, items: list[Any] | None, by: str) -> dict[str, Any]:
+        """Publish a lot (it must trace back: NotFound otherwise) under a new unguessable token."""
+        from . import publications
+
+        await self.lot(lot_id)
+        return await self._db.run(lambda s: publications.publish(s, lot_id, items, by, self.clock()))
+
+    async def withdraw(self, lot_id: str) -> dict[str, Any]:
+        from . import publications
+
+        return await self._db.run(lambda s: publications.withdraw(s, lot_id, self.clock()))
+
+    async def publication(self, lot_id: str) -> dict[str, Any] | None:
+        from . import publications
+
+        return await self._db.run(lambda s: publications.current(s, lot_id))
+
+    async def default_items(self) -> list[str]:
+        from . import publications
+
+        return await self._db.run(publications.default_items)
+
+    async def set_default_items(self, items: list[Any], by: str) -> list[str]:
+        from . import publications
+
+        return await self._db.run(lambda s: publications.set_default(s, items, by, self.clock()))
+
+    async def view(self, lot: dict[str, Any], items: list[Any]) -> dict[str, Any]:
+        """The lot as a page shows it with `items` (publish.public_view)."""
+        from . import publications
+        from .publish import public_view
+
+        sites, boundaries = await self._db.run(lambda s: publications.field_context(s, lot["fields"]))
+        return public_view(lot, items, sites, boundaries)
+
+    async def public(self, token: str) -> dict[str, Any] | None:
+        """The published view behind a token; None when the token is unknown, withdrawn, or its lot no longer
+        traces back (its harvest withdrawn)."""
+        from . import publications
+
+        pub = await self._db.run(lambda s: publications.by_token(s, token))
+        if pub is None:
+            return None
+        try:
+            lot = await self.lot(pub["lot"])
+        except NotFound:
+            return None
+        return await self.view(lot, pub["items"])
+
     async def sync_and_sign(self) -> None:
         """The periodic job: pick up what the listeners missed, then sign the heads that moved."""
         added = await self.sync()

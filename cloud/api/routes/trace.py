@@ -3,17 +3,32 @@ season; its signed heads; verifying the chains; a harvest lot traced back."""
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Query, Request, Response, status
+from fastapi import APIRouter, Depends, Header, Query, Request, Response, status
+from fastapi.responses import HTMLResponse
 
 from furrow.edge.topics import check_id
 
+from ...errors import NotFound
 from ...trace import TraceService
-from ...trace.models import ChainOut, CheckpointOut, RecordIn, RecordOut, Season
+from ...trace.models import (
+    ChainOut,
+    CheckpointOut,
+    DefaultItemsIn,
+    PublicationOut,
+    PublishIn,
+    RecordIn,
+    RecordOut,
+    Season,
+)
+from ...trace.pages import choose_lang, public_page, report_page
+from ...trace.publish import PublishItem
 from ..deps import AuditDep, Reader, RecordsWriter, TraceSigner, get_services
 from ..json_body import JsonRoute
 from ..schemas import ProblemResponse
 
 router = APIRouter(prefix="/trace", tags=["traceability"], route_class=JsonRoute)
+# The one page with data and no token: a published lot, behind its unguessable token (mounted outside /api/v1).
+public = APIRouter(tags=["traceability"])
 
 
 def get_trace(request: Request) -> TraceService:
@@ -96,3 +111,91 @@ async def trace_lot(lot_id: str, trace: TraceDep, _: Reader) -> dict[str, Any]:
     sprays (with each pre-harvest interval checked against the harvest date), the water applied, and whether
     each chain it rests on verifies. JSON, to export."""
     return await trace.lot(lot_id)
+
+
+def public_url(request: Request, token: str | None) -> str | None:
+    """The address of a publication's public page: FURROW_PUBLIC_URL's, else the one this request came to."""
+    if token is None:
+        return None
+    base = get_services(request).settings.public_url
+    return f"{str(base or request.base_url).rstrip('/')}/lot/{token}"
+
+
+Lang = Annotated[str | None, Query(pattern=r"^(zh|en)(-[A-Za-z]{2,4})?$", description="zh or en (else the "
+                                   "browser's Accept-Language)")]
+
+
+HTML_PAGE = {"content": {"text/html": {}}, "description": "an HTML page"}
+
+
+@router.get("/lots/{lot_id}/report", response_class=Response,
+            responses={200: HTML_PAGE, 404: {"model": ProblemResponse}})
+async def lot_report(lot_id: str, request: Request, trace: TraceDep, _: Reader, lang: Lang = None,
+                     accept_language: Annotated[str | None, Header()] = None) -> HTMLResponse:
+    """The lot's printable report (HTML, print it from the browser): everything of its trace and, when the lot
+    is published, a QR code of its public page and what that page shows."""
+    lot = await trace.lot(lot_id)
+    full = await trace.view(lot, list(PublishItem))
+    pub = await trace.publication(lot_id)
+    url = public_url(request, pub["token"]) if pub else None
+    return HTMLResponse(report_page(lot, full, url, pub["items"] if pub else None,
+                                    choose_lang(lang, accept_language)))
+
+
+@router.get("/lots/{lot_id}/publication", response_model=PublicationOut, responses={404: {"model": ProblemResponse}})
+async def get_publication(lot_id: str, request: Request, trace: TraceDep, _: Reader) -> dict[str, Any]:
+    """The lot's publication: its token, public address and what it shows (404 when not published)."""
+    pub = await trace.publication(lot_id)
+    if pub is None:
+        raise NotFound("lot", lot_id, "this lot is not published")
+    return {**pub, "url": public_url(request, pub["token"])}
+
+
+@router.post("/lots/{lot_id}/publication", status_code=status.HTTP_201_CREATED, response_model=PublicationOut,
+             responses={404: {"model": ProblemResponse}})
+async def publish_lot(lot_id: str, body: PublishIn, request: Request, trace: TraceDep, who: RecordsWriter,
+                      audit: AuditDep) -> dict[str, Any]:
+    """Publish the lot: a new unguessable token whose public page (/lot/{token}, the report's QR code) shows
+    `items` only (the farm-wide default without them). Publishing again replaces the token: the old one
+    answers 404."""
+    pub = await trace.publish(lot_id, body.items, who.name)
+    await audit(who.name, "trace.publish", f"lot:{lot_id}", items=pub["items"])
+    return {**pub, "url": public_url(request, pub["token"])}
+
+
+@router.delete("/lots/{lot_id}/publication", response_model=PublicationOut,
+               responses={404: {"model": ProblemResponse}})
+async def withdraw_lot(lot_id: str, trace: TraceDep, who: RecordsWriter, audit: AuditDep) -> dict[str, Any]:
+    """Withdraw the lot's publication: its public page answers 404 from now on (printed QR codes too)."""
+    pub = await trace.withdraw(lot_id)
+    await audit(who.name, "trace.withdraw", f"lot:{lot_id}")
+    return pub
+
+
+@router.get("/publication-default", response_model=DefaultItemsIn)
+async def get_default_items(trace: TraceDep, _: Reader) -> dict[str, Any]:
+    """What a lot published without a choice of its own shows."""
+    return {"items": await trace.default_items()}
+
+
+@router.put("/publication-default", response_model=DefaultItemsIn)
+async def set_default_items(body: DefaultItemsIn, trace: TraceDep, who: RecordsWriter,
+                            audit: AuditDep) -> dict[str, Any]:
+    """Set the farm-wide default of what a published lot shows (lots published before keep their choice)."""
+    items = await trace.set_default_items(body.items, who.name)
+    await audit(who.name, "trace.publication_default", "trace", items=items)
+    return {"items": items}
+
+
+@public.get("/lot/{token}", response_class=Response, responses={200: HTML_PAGE, 404: {"model": ProblemResponse},
+                                                                 422: {"model": ProblemResponse}})
+async def public_lot(token: str, request: Request, lang: Lang = None,
+                     accept_language: Annotated[str | None, Header()] = None) -> HTMLResponse:
+    """A published lot's public page, no login: only what the farm chose to publish. An unknown or withdrawn
+    token is 404."""
+    view = await get_trace(request).public(token)
+    if view is None:
+        raise NotFound("token", None, "no published lot has this address, or it was withdrawn")
+    return HTMLResponse(public_page(view, choose_lang(lang, accept_language)),
+                        headers={"Cache-Control": "no-store", "X-Robots-Tag": "noindex",
+                                 "Referrer-Policy": "no-referrer"})
