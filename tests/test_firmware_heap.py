@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from furrow.commands.firmware import MODBUS_ROLES
+from tests.micropython_unix import FROZEN_KEEP
 from tests.unixboard_support import CYCLE_S, board_files, board_options, build_image, node_config, run_board
 
 CYCLES = 400
@@ -44,3 +45,13 @@ def test_mpy_image_runs_400_cycles_in_its_heap(unix_port, tmp_path: Path, role: 
 def test_frozen_image_runs_400_cycles_in_40_kib(unix_port, tmp_path: Path, role: str) -> None:
     """Frozen into the firmware by the image's own manifest (frozen/node.py), each role runs 400 cycles in 40 KiB."""
     _run(unix_port, tmp_path, role, frozen=True)
+
+
+def test_a_frozen_build_keeps_only_its_binary(unix_port) -> None:
+    """The cache keeps a frozen build's binary alone (frozen/<digest>, about 0.5 MB), the newest FROZEN_KEEP of
+    them; the build folder it was linked in (some 43 MB of objects) is removed once it has linked."""
+    binary = unix_port.board_binary()
+    assert binary.is_file() and binary.parent == unix_port.home / "frozen"
+    assert binary.stat().st_size < 2_000_000
+    assert not list(unix_port.port_dir.glob("build-fz-*"))
+    assert len(list(binary.parent.iterdir())) <= FROZEN_KEEP
