@@ -4,14 +4,17 @@ Starts its own Mosquitto and InfluxDB 1.x (and PostgreSQL for the two-worker cas
 loopback ports, as the test fixtures do, then measures:
 
   raw write       InfluxDB /write of the same readings as line protocol, 5000 lines per request
-  one worker      batches published to the gateway batch topic (QoS 1) until InfluxDB holds every
-                  reading, stored by one cloud instance in its own process (relational data on PostgreSQL)
+  one worker      batches published to the gateway batch topic (QoS 1, 20 in flight) until InfluxDB
+                  holds every reading, stored by one cloud instance in its own process (relational
+                  data on PostgreSQL), for each batch window (--in-flight) and with and without
+                  merged writes (--merge-readings 0 is one InfluxDB write per batch)
   two workers     the same with two instances, two processes, on one $share group and one PostgreSQL
   zone chart      GET /api/v1/series for one zone (10 probes, 2 depths) over 90 days, daily and
                   hourly windows, on a registry of 1,000 nodes (closed windows come from the
                   roll-ups); beside the same aggregation over the raw points in InfluxQL alone
 
     .venv/bin/python bench/cloud_ingest.py [--batches 200] [--items 50] [--days 90] [--queries 40]
+        [--workers 1,2] [--in-flight 4,16] [--merge-readings 0,20000] [--rounds 2]   (--queries 0: no chart)
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import logging
 import multiprocessing
 import statistics
 import sys
@@ -51,6 +55,7 @@ HEADERS = {"Authorization": f"Bearer {TOKEN}"}
 DEPTHS = (10, 30, 60)
 NODES_PER_ZONE = 10
 REPORT_EVERY_MS = 15 * 60_000
+PUBLISH_WINDOW = 20  # QoS 1 publishes in flight at once (paho's default window)
 
 
 def uplink(node: str, seq: int, ts_ms: int) -> dict:
@@ -123,19 +128,21 @@ async def _influx_count(http: httpx.AsyncClient, db: str) -> int:
 
 
 async def through_workers(tmp: Path, influx: InfluxDB1Server, db: str, mosq: MosquittoServer, raw: list[bytes],
-                          workers: int, database_url: str | None, expected: int, in_flight: int = 4
-                          ) -> tuple[float, float]:
+                          workers: int, database_url: str | None, expected: int, in_flight: int = 4,
+                          merge: int = 20_000) -> tuple[float, float]:
     """Readings/s from the first publish until InfluxDB holds every reading, with `workers`
     cloud instances, each in its own process, on one shared subscription; and readings per CPU
     second of the workers (psutil), which the machine's other load does not shrink."""
     influx.create_database(db)
-    root = f"bench{workers}-{in_flight}"
+    root = f"bench{workers}-{in_flight}-{merge}"
     ctx = multiprocessing.get_context("spawn")
     stop = ctx.Event()
     procs, readies = [], []
     for i in range(workers):
         s = settings(tmp / f"w{workers}-{i}", influx, db, mosq, topic_root=root, database_url=database_url,
-                     ingest_shared_group="ingest" if workers > 1 else None, ingest_in_flight=in_flight)
+                     ingest_shared_group="ingest" if workers > 1 else None, ingest_in_flight=in_flight,
+                     # a copy of an older tree (before/after runs) has no merged writes: leave it out there
+                     **({"ingest_merge_readings": merge} if "ingest_merge_readings" in Settings.model_fields else {}))
         kw = {k: v for k, v in s.model_dump().items() if v is not None}
         kw["secret_key"] = s.secret_key.get_secret_value()
         kw["bootstrap_admin_token"] = TOKEN
@@ -148,11 +155,22 @@ async def through_workers(tmp: Path, influx: InfluxDB1Server, db: str, mosq: Mos
         for ready in readies:
             assert await asyncio.to_thread(ready.wait, 240), "a worker did not come up within 240 s"
         topic = gateway_topic(SITE, GW, "batch", root)
-        async with aiomqtt.Client(mosq.host, mosq.port, max_queued_outgoing_messages=0) as pub, \
+        # Up to PUBLISH_WINDOW publishes in flight, as a gateway draining a backlog has: one at a
+        # time, the publisher's round trips to the broker set the pace instead of the worker.
+        quiet = logging.getLogger("bench.publisher")  # aiomqtt warns of every publish waiting past 10
+        quiet.setLevel(logging.ERROR)
+        async with aiomqtt.Client(mosq.host, mosq.port, max_queued_outgoing_messages=0,
+                                  max_inflight_messages=PUBLISH_WINDOW, logger=quiet) as pub, \
                 httpx.AsyncClient(base_url=influx.url, timeout=30) as http:
             began, cpu = time.perf_counter(), _cpu(procs)
-            for body in raw:
-                await pub.publish(topic, body, qos=1)
+            window = asyncio.Semaphore(PUBLISH_WINDOW)
+
+            async def publish(body: bytes) -> None:
+                async with window:
+                    await pub.publish(topic, body, qos=1)
+
+            await asyncio.gather(*(publish(body) for body in raw))
+            published = time.perf_counter() - began
             deadline = time.monotonic() + 600
             while (n := await _influx_count(http, db)) < expected:
                 if time.monotonic() > deadline:
@@ -160,6 +178,7 @@ async def through_workers(tmp: Path, influx: InfluxDB1Server, db: str, mosq: Mos
                 await asyncio.sleep(0.05)
             took, cpu = time.perf_counter() - began, _cpu(procs) - cpu
             assert n == expected, n
+        print(f"  published every batch in {published:.1f} s of the {took:.1f} s", flush=True)
         return expected / took, expected / cpu
     finally:
         stop.set()
@@ -252,51 +271,72 @@ async def main() -> None:
     ap.add_argument("--queries", type=int, default=40)
     ap.add_argument("--zones", type=int, default=100, help="registered zones of 10 soil nodes each")
     ap.add_argument("--workers", default="1,2", help="worker counts to measure, comma-separated")
-    ap.add_argument("--in-flight", default="1,4", help="batches a worker handles at once (ingest_in_flight), "
+    ap.add_argument("--in-flight", default="4,16", help="batches a worker handles at once (ingest_in_flight), "
                                                         "comma-separated: each is measured with each worker count")
+    ap.add_argument("--merge-readings", default="20000",
+                    help="ingest_merge_readings, comma-separated (0: one InfluxDB write per batch, as before "
+                         "2026-12-07): each is measured with each worker count and window")
+    ap.add_argument("--rounds", type=int, default=1,
+                    help="measure every variant this many times, interleaved, the raw limit again each round")
     args = ap.parse_args()
     raw = batches(args.batches, args.items)
     readings = readings_of(raw)
+    variants = [(int(w), int(f), int(m)) for w in args.workers.split(",") for f in args.in_flight.split(",")
+                for m in args.merge_readings.split(",")]
     with tempfile.TemporaryDirectory(prefix="furrow-bench-") as t, MosquittoServer() as mosq, \
             InfluxDB1Server() as influx, PostgresServer() as pg:
         tmp = Path(t)
-        influx.create_database("raw")
-        raw_rate = await raw_write(influx, "raw", readings)
-        rates, per_cpu = {}, {}
-        for n in (int(w) for w in args.workers.split(",")):
-            for k in (int(f) for f in args.in_flight.split(",")):
-                pg.create_database(f"w{n}k{k}")
-                rates[n, k], per_cpu[n, k] = await through_workers(tmp, influx, f"w{n}k{k}", mosq, raw, n,
-                                                                   pg.url(f"w{n}k{k}"), len(readings), k)
-                print(f"{n} worker(s), {k} in flight: {rates[n, k]:,.0f} readings/s "
-                      f"(raw /write {raw_rate:,.0f}, {rates[n, k] / raw_rate:.0%}); "
-                      f"{per_cpu[n, k]:,.0f} readings per worker CPU s", flush=True)
-        chart = await zone_chart(tmp, influx, args.days, args.queries, args.zones)
+        raw_rates: list[float] = []
+        rates: dict[tuple, list[float]] = {v: [] for v in variants}
+        per_cpu: dict[tuple, list[float]] = {v: [] for v in variants}
+        for rnd in range(args.rounds):
+            influx.create_database(f"raw{rnd}")
+            raw_rates.append(await raw_write(influx, f"raw{rnd}", readings))
+            print(f"round {rnd + 1}: raw /write {raw_rates[-1]:,.0f} readings/s", flush=True)
+            for n, k, m in variants:
+                name = f"w{n}k{k}m{m}r{rnd}"
+                pg.create_database(name)
+                rate, cpu = await through_workers(tmp, influx, name, mosq, raw, n, pg.url(name), len(readings), k, m)
+                rates[n, k, m].append(rate)
+                per_cpu[n, k, m].append(cpu)
+                print(f"round {rnd + 1}: {n} worker(s), {k} in flight, merge {m}: {rate:,.0f} readings/s "
+                      f"(raw /write {raw_rates[-1]:,.0f}, {rate / raw_rates[-1]:.0%}); "
+                      f"{cpu:,.0f} readings per worker CPU s", flush=True)
+        chart = await zone_chart(tmp, influx, args.days, args.queries, args.zones) if args.queries else None
+    raw_rate = statistics.median(raw_rates)
+    shares = {v: [r / raw_rates[i] for i, r in enumerate(rs)] for v, rs in rates.items()}
 
     print(f"\n{len(raw)} batches x {args.items} reports x 6 readings = {len(readings):,} readings\n")
-    print("| path | readings/s | raw limit (InfluxDB /write, 5,000 lines/request) | share | per worker CPU s |")
+    print("| path | readings/s (each round) | raw limit (InfluxDB /write, 5,000 lines/request) | share "
+          "| per worker CPU s |")
     print("|---|---|---|---|---|")
-    for (n, k), rate in rates.items():
+    raws = " / ".join(f"{r:,.0f}" for r in raw_rates)
+    for (n, k, m), rs in rates.items():
         path = "MQTT -> 1 worker process" if n == 1 else f"MQTT $share -> {n} worker processes"
-        print(f"| {path} ({k} in flight) -> InfluxDB | {rate:,.0f} | {raw_rate:,.0f} | {rate / raw_rate:.0%} | "
-              f"{per_cpu[n, k]:,.0f} |")
-    print(f"\nzone chart: {args.zones * NODES_PER_ZONE:,} registered nodes, {chart['points'][0]:,} vwc points loaded "
-          f"(zone z000: 10 probes x 2 depths x {args.days} days at 15 min; others 1 day); "
-          f"{args.queries} queries each; rolling the range up took {chart['points'][1]:.1f} s\n")
-    print("| window | buckets | API median ms | API p95 ms | raw InfluxQL alone median ms | raw InfluxQL p95 ms |")
-    print("|---|---|---|---|---|---|")
-    for window in ("1d", "1h"):
-        n, a50, a95, r50, r95 = chart[window]
-        print(f"| {window} | {n:,} | {a50:.1f} | {a95:.1f} | {r50:.1f} | {r95:.1f} |")
-    print(json.dumps({"readings": len(readings), "raw_write_readings_s": round(raw_rate),
-                      **{f"workers_{n}_in_flight_{k}": {"readings_s": round(rate), "share": round(rate / raw_rate, 3),
-                                                         "readings_per_worker_cpu_s": round(per_cpu[n, k])}
-                         for (n, k), rate in rates.items()},
-                      "chart_points": chart["points"][0],
-                      **{f"chart_{w}": {"buckets": chart[w][0], "api_median_ms": round(chart[w][1], 1),
-                                        "api_p95_ms": round(chart[w][2], 1), "raw_median_ms": round(chart[w][3], 1),
-                                        "raw_p95_ms": round(chart[w][4], 1),
-                                        "share": round(chart[w][3] / chart[w][1], 3)} for w in ("1d", "1h")}}))
+        merged = f"merged writes up to {m:,} readings" if m else "one write per batch"
+        print(f"| {path} ({k} in flight, {merged}) -> InfluxDB | {' / '.join(f'{r:,.0f}' for r in rs)} | {raws} | "
+              f"{' / '.join(f'{x:.0%}' for x in shares[n, k, m])} | "
+              f"{' / '.join(f'{c:,.0f}' for c in per_cpu[n, k, m])} |")
+    out = {"readings": len(readings), "raw_write_readings_s": round(raw_rate),
+           **{f"workers_{n}_in_flight_{k}" + ("" if m else "_unmerged"): {
+               "readings_s": round(statistics.median(rs)), "share": round(statistics.median(shares[n, k, m]), 3),
+               "readings_per_worker_cpu_s": round(statistics.median(per_cpu[n, k, m])), "merge_readings": m,
+               "rounds": [round(r) for r in rs]} for (n, k, m), rs in rates.items()}}
+    if chart is not None:
+        print(f"\nzone chart: {args.zones * NODES_PER_ZONE:,} registered nodes, {chart['points'][0]:,} vwc points "
+              f"loaded (zone z000: 10 probes x 2 depths x {args.days} days at 15 min; others 1 day); "
+              f"{args.queries} queries each; rolling the range up took {chart['points'][1]:.1f} s\n")
+        print("| window | buckets | API median ms | API p95 ms | raw InfluxQL alone median ms | raw InfluxQL p95 ms |")
+        print("|---|---|---|---|---|---|")
+        for window in ("1d", "1h"):
+            n, a50, a95, r50, r95 = chart[window]
+            print(f"| {window} | {n:,} | {a50:.1f} | {a95:.1f} | {r50:.1f} | {r95:.1f} |")
+        out["chart_points"] = chart["points"][0]
+        out.update({f"chart_{w}": {"buckets": chart[w][0], "api_median_ms": round(chart[w][1], 1),
+                                   "api_p95_ms": round(chart[w][2], 1), "raw_median_ms": round(chart[w][3], 1),
+                                   "raw_p95_ms": round(chart[w][4], 1),
+                                   "share": round(chart[w][3] / chart[w][1], 3)} for w in ("1d", "1h")})
+    print(json.dumps(out))
 
 
 if __name__ == "__main__":

@@ -17,6 +17,14 @@ cards is printed beside the time (|counted - true| / true over the cards), so a 
 cannot hide a worse one.
 
     .venv/bin/python bench/trap_counter.py [--counts 0,50,150]
+
+With --accuracy it times nothing and reports the count error per condition instead
+(tests/trap_cards.CONDITIONS: plain, touching, glare, dust, mixed): for each, cards of both kinds
+with 25, 50, 100 and 150 insects, two of each (seeds 1 and 2), counted; the error is the sum of
+|counted - true| over the sum of true insects, per card kind and both together, with the worst card,
+and the lure's target moths on the pheromone liners.
+
+    .venv/bin/python bench/trap_counter.py --accuracy [--conditions plain,dust]
 """
 
 from __future__ import annotations
@@ -47,10 +55,50 @@ def per_call(fn: Callable[[], object]) -> float:
     return taken / number
 
 
+ACCURACY_COUNTS = (25, 50, 100, 150)
+
+
+def accuracy(conditions: list[str]) -> None:
+    """The count error per condition (see the module's docstring)."""
+    target = trap_cards.CEW.card
+    out = {}
+    for condition in conditions:
+        err: dict[str, int] = {}
+        true: dict[str, int] = {}
+        worst, target_err, target_true = 0.0, 0, 0
+        for seed in (1, 2):
+            rng = random.Random(f"{condition}-{seed}")
+            for kind in CardKind:
+                for n in ACCURACY_COUNTS:
+                    card = trap_cards.condition_card(rng, kind, n, condition)
+                    lure = kind is CardKind.WHITE_PHEROMONE
+                    found = count_card(np.asarray(Image.open(io.BytesIO(card.jpeg)).convert("RGB")),
+                                       CardSpec(trap_cards.PX_PER_MM, (target.min_mm, target.max_mm) if lure else None))
+                    err[kind.value] = err.get(kind.value, 0) + abs(found.total - n)
+                    true[kind.value] = true.get(kind.value, 0) + n
+                    worst = max(worst, abs(found.total - n) / n)
+                    if lure:
+                        target_err += abs(found.target - card.target)
+                        target_true += card.target
+        row = {k: round(err[k] / true[k], 3) for k in err}
+        row |= {"all": round(sum(err.values()) / sum(true.values()), 3), "worst_card": round(worst, 3),
+                "target": round(target_err / target_true, 3)}
+        out[condition] = row
+        print(f"{condition:<10} all {row['all']:6.1%}  yellow {row['yellow-sticky']:6.1%}  "
+              f"pheromone {row['white-pheromone']:6.1%}  worst card {worst:6.1%}  target moths {row['target']:6.1%}",
+              flush=True)
+    print(json.dumps(out))
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--counts", default="0,50,150", help="insects per card, comma-separated")
+    ap.add_argument("--accuracy", action="store_true", help="the count error per condition, no timing")
+    ap.add_argument("--conditions", default=",".join(trap_cards.CONDITIONS), help="with --accuracy: which")
     args = ap.parse_args()
+    if args.accuracy:
+        accuracy(args.conditions.split(","))
+        return
     rows, out = [], {}
     for kind in CardKind:
         for n in (int(c) for c in args.counts.split(",")):

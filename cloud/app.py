@@ -38,7 +38,7 @@ from .identity import CredentialStore
 from .images import ImageService, objects_from_settings
 from .ingest import ingest_batch, receipt, refusal
 from .limits import BodyLimits
-from .machinery import OperationService
+from .machinery import OperationService, TrackStore
 from .mqtt_worker import MqttWorker
 from .node_routes import NodeRoutes
 from .pests import PestService
@@ -48,11 +48,13 @@ from .registry import Registry
 from .settings import Settings
 from .storage import (
     Influx1ReadingStore,
+    MergedWrites,
     SqliteReadingStore,
     StorageError,
     StorageRejected,
     open_store,
 )
+from .trace import TraceService
 from .vigour import VigourService
 
 log = logging.getLogger(__name__)
@@ -112,19 +114,29 @@ async def open_services(settings: Settings, clock: Clock = now_ms) -> Services:
                                    retention_days=settings.images_retention_days, routes=routes)
     services.vigour = VigourService(db, registry, clock=clock, events=events, store=store,
                                     spatial=await asyncio.to_thread(spatial_for, db))
+    services.vigour.thermal = planning.gdd_by_day  # a degree-day crop's expected cover needs its thermal time
     services.images.subscribe("canopy", services.vigour.on_canopy_photo)  # canopy cover per canopy photo
     services.pests = PestService(db, registry, store, images=services.images, forecasts=planning.forecast,
                                  clock=clock, events=events)
     services.images.subscribe("trap", services.pests.on_trap_photo)  # insects counted on each trap photo
     services.fertility = FertilityService(db, registry, planning, clock=clock, events=events)
     services.fertigation = FertigationService(db, registry, commands, services.fertility)
-    services.operations = OperationService(db, clock=clock, events=events)
+    services.tracks = TrackStore(db)
+    services.operations = OperationService(db, clock=clock, events=events, tracks=services.tracks)
+    # Production records: fed by what ends or is recorded elsewhere, heads signed with the command key.
+    trace = services.trace = TraceService(db, signer=commands.sender.signer, clock=clock, events=events,
+                                            store=store)
+    commands.on_end.append(trace.from_command)
+    services.fertility.on_application.append(trace.from_application)
+    services.operations.on_record.append(trace.from_operation)
     if settings.mqtt_enabled:
+        # The batches in flight together reach InfluxDB in one write; each is still answered alone.
+        writes = services.ingest_writes = MergedWrites(store, max_readings=settings.ingest_merge_readings)
 
         async def on_batch(site: str, gateway: str, payload: bytes) -> None:
             try:
-                result = await ingest_batch(payload, store, routes, origin=(site, gateway), events=services.events,
-                                            gaps=services.gaps, clock=clock)
+                result = await ingest_batch(payload, writes, routes, origin=(site, gateway), events=services.events,
+                                            gaps=services.gaps, tracks=services.tracks, clock=clock)
             except (ContractError, StorageRejected) as e:
                 worker.send_receipt(site, gateway, refusal(payload, e))  # refused for good: say so
                 raise
@@ -172,7 +184,8 @@ async def open_services(settings: Settings, clock: Clock = now_ms) -> Services:
         plans.publish = worker.publish
         services.worker = worker
     services.alerts = build_alert_service(settings, db, registry, routes, store, services.events, services.worker,
-                                          planning, clock, species_of=services.pests.alert_pressures)
+                                          planning, clock, species_of=services.pests.alert_pressures,
+                                          lured_of=services.pests.lured_counters)
     return services
 
 
@@ -262,6 +275,8 @@ async def close_services(services: Services) -> None:
         await services.alerts.deliveries.stop()
     if services.worker is not None:
         await services.worker.stop()
+    if services.ingest_writes is not None:
+        await services.ingest_writes.close()
     if services.cluster is not None:
         await services.cluster.close()
     await services.store.close()
@@ -296,6 +311,11 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
             every(settings.images_retention_interval_s,
                   lambda: leases.run("image-retention", services.images.expire), "image retention"),
             name="furrow-image-retention"))
+    trace = services.trace
+    assert trace is not None
+    services.background.append(asyncio.create_task(
+        every(settings.trace_sign_interval_s, lambda: leases.run("trace", trace.sync_and_sign),
+              "production records sync and signing"), name="furrow-trace"))
     if settings.planning_interval_s > 0:
         interval = settings.planning_interval_s
         planner = lambda: leases.run("planner", lambda: plan_zones(services.planning))  # noqa: E731

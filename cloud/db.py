@@ -534,6 +534,22 @@ class ApplicationRow(Base):
     note: Mapped[str | None] = mapped_column(String(300))
 
 
+class InjectorRow(Base):
+    """A controller's fertigation injector: its dosing pump's calibrated rate and the line-EC band its firmware
+    keeps (fertility/fertigation.py sizes and checks a fertigate with them)."""
+
+    __tablename__ = "injectors"
+
+    node_id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    rate_l_h: Mapped[float] = mapped_column(Float)
+    ec_low_ds_m: Mapped[float | None] = mapped_column(Float)
+    ec_high_ds_m: Mapped[float | None] = mapped_column(Float)
+    calibrated_on: Mapped[str | None] = mapped_column(String(10))
+    note: Mapped[str | None] = mapped_column(String(300))
+    by: Mapped[str] = mapped_column(String(80))
+    updated_ms: Mapped[int] = mapped_column(BigInteger)
+
+
 class FertigationRow(Base):
     """What a fertigate command applies: the product and dose per hectare it was made from. When the command
     ends, its application is recorded from the volume its controller injected (fertility/fertigation.py)."""
@@ -597,9 +613,33 @@ class OperationRow(Base):
     work_distance_m: Mapped[float] = mapped_column(Float)
     covered: Mapped[dict] = mapped_column(JSON)  # GeoJSON (WGS 84) of the covered ground, clipped to the field
     track: Mapped[list] = mapped_column(JSON)  # [[t_ms, lon, lat, down 0/1], ...] as imported
+    node: Mapped[str | None] = mapped_column(String(32))  # the tracker, when the track is its live one (0017)
     ref: Mapped[str] = mapped_column(String(80), unique=True)  # the same track of the same work is stored once
     by: Mapped[str] = mapped_column(String(80))
     created_ms: Mapped[int] = mapped_column(BigInteger)
+
+
+class TrackPointRow(Base):
+    """One fix of a tracker's live track (issue 20): stored once per (node, seq, index in its message),
+    as the tracker sent it (edge/position.py), whichever gateway or retry brought it."""
+
+    __tablename__ = "track_points"
+    __table_args__ = (Index("ix_track_points_node_t", "node", "t_ms"),)
+
+    node: Mapped[str] = mapped_column(String(32), primary_key=True)
+    seq: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    i: Mapped[int] = mapped_column(Integer, primary_key=True)  # the fix's place in its message
+    site: Mapped[str] = mapped_column(String(32))
+    gateway: Mapped[str] = mapped_column(String(32))
+    t_ms: Mapped[int] = mapped_column(BigInteger)
+    lat_e7: Mapped[int] = mapped_column(Integer)
+    lon_e7: Mapped[int] = mapped_column(Integer)
+    speed_cms: Mapped[int] = mapped_column(Integer)
+    course_d10: Mapped[int | None] = mapped_column(Integer)
+    quality: Mapped[int | None] = mapped_column(Integer)
+    sats: Mapped[int | None] = mapped_column(Integer)
+    flags: Mapped[int] = mapped_column(Integer)  # edge/position.py FLAG_VALID | FLAG_IMPLEMENT_DOWN | FLAG_ENGINE_ON
+    rx_ms: Mapped[int | None] = mapped_column(BigInteger)  # when the gateway received it
 
 
 class TrapRow(Base):
@@ -672,6 +712,48 @@ class SpeciesRow(Base):
     data: Mapped[dict] = mapped_column(JSON)
     updated_ms: Mapped[int] = mapped_column(BigInteger)
     by: Mapped[str] = mapped_column(String(80))
+
+
+class TraceRecordRow(Base):
+    """One production record (cloud/trace/): an operation on a field in a season, in its field and season's
+    hash chain. Append-only, in the database too: migration 0018 puts triggers on the table that refuse every
+    UPDATE and DELETE; a record is corrected by a new one naming it (``corrects``)."""
+
+    __tablename__ = "trace_records"
+    __table_args__ = (UniqueConstraint("field_id", "season", "seq", name="uq_trace_records_chain_seq"),
+                      Index("ix_trace_records_lot", "lot_id"))
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    field_id: Mapped[str] = mapped_column(String(32))  # history: not a foreign key
+    season: Mapped[str] = mapped_column(String(32))
+    seq: Mapped[int] = mapped_column(Integer)  # 1, 2, 3 ... within (field, season)
+    kind: Mapped[str] = mapped_column(String(16))
+    occurred_ms: Mapped[int] = mapped_column(BigInteger)
+    zone_id: Mapped[str | None] = mapped_column(String(32))
+    data: Mapped[dict] = mapped_column(JSON)  # the kind's details: seed lot, product, rate, PHI, lot, water ...
+    corrects: Mapped[int | None] = mapped_column(Integer)  # the seq of the record this one corrects
+    source: Mapped[str] = mapped_column(String(120), unique=True)  # command:<id>, application:<id>, entry:<key> ...
+    lot_id: Mapped[str | None] = mapped_column(String(64))  # a harvest's lot, to find it by (also in data)
+    by: Mapped[str] = mapped_column(String(80))
+    recorded_ms: Mapped[int] = mapped_column(BigInteger)
+    prev_hash: Mapped[str] = mapped_column(String(64))
+    hash: Mapped[str] = mapped_column(String(64), unique=True)
+
+
+class TraceCheckpointRow(Base):
+    """A chain's head signed with the service's command signing key (append-only like the records)."""
+
+    __tablename__ = "trace_checkpoints"
+    __table_args__ = (Index("ix_trace_checkpoints_chain", "field_id", "season", "seq"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    field_id: Mapped[str] = mapped_column(String(32))
+    season: Mapped[str] = mapped_column(String(32))
+    seq: Mapped[int] = mapped_column(Integer)
+    head_hash: Mapped[str] = mapped_column(String(64))
+    signed_ms: Mapped[int] = mapped_column(BigInteger)
+    kid: Mapped[str] = mapped_column(String(64))
+    sig: Mapped[str] = mapped_column(String(128))  # Ed25519 signature, hex, over chain.head_bytes
 
 
 class AuditRow(Base):

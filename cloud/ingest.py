@@ -35,13 +35,14 @@ from furrow.edge.batch import (
     validate_item,
 )
 from furrow.edge.errors import ContractError
+from furrow.edge.position import FLAG_IMPLEMENT_DOWN, is_positions
 
 from ._time import Clock, now_ms
 from .errors import printable
 from .events import EventBus
 from .gaps import legacy_drops
 from .node_routes import Health
-from .storage import Reading, ReadingStore
+from .storage import Reading
 
 
 class RouteRecorder(Protocol):
@@ -49,8 +50,18 @@ class RouteRecorder(Protocol):
                      health: Mapping[str, Health] | None = None) -> None: ...
 
 
+class ReadingWriter(Protocol):
+    """What ingest needs of a store: a ReadingStore, or MergedWrites in front of one."""
+
+    async def write(self, points: list[Reading]) -> int: ...
+
+
 class GapRecorder(Protocol):
     async def record(self, site: str, gateway: str, gaps: Sequence[Mapping[str, Any]], received_ms: int) -> int: ...
+
+
+class TrackRecorder(Protocol):
+    async def record(self, site: str, gateway: str, items: Sequence[tuple[dict, int | None]]) -> int: ...
 
 
 class PayloadTooLarge(ContractError):
@@ -107,6 +118,8 @@ class IngestResult:
     rejected  every item the contract refused, with index, field, value, reason
     gaps      gap reports the batch carried (kept once each: gaps_new were new)
     gap_error why its gap reports were refused as a whole, or None
+    fixes     trackers' fixes its positions items carried (counted in accepted as items);
+              fixes_new were not stored before
     """
 
     site: str
@@ -119,6 +132,8 @@ class IngestResult:
     gaps: int = 0
     gaps_new: int = 0
     gap_error: Rejection | None = None
+    fixes: int = 0
+    fixes_new: int = 0
 
 
 def flatten(
@@ -162,12 +177,13 @@ def live_summary(site: str, gateway: str, newest: Mapping[str, dict]) -> dict:
 
 async def ingest_batch(
     raw: bytes | str | dict,
-    store: ReadingStore,
+    store: ReadingWriter,
     routes: RouteRecorder,
     *,
     origin: tuple[str, str] | None = None,
     events: EventBus | None = None,
     gaps: GapRecorder | None = None,
+    tracks: TrackRecorder | None = None,
     clock: Clock = now_ms,
 ) -> IngestResult:
     """Validate, store and route one batch.
@@ -176,7 +192,8 @@ async def ingest_batch(
     the gateway token that posted it); an envelope claiming another is
     refused. Each node's route is recorded with when its gateway heard it
     (rx_ms, else ts_ms); with `events`, a stored batch publishes one "reading"
-    event; with `gaps`, its gap reports are kept. Raises ContractError
+    event; with `gaps`, its gap reports are kept; with `tracks`, its trackers' positions items
+    are (without, each is rejected: this cloud keeps no tracks). Raises ContractError
     for a bad envelope and StorageUnavailable when the store cannot take the
     readings (then no route is recorded either).
     """
@@ -196,12 +213,24 @@ async def ingest_batch(
     health: dict[str, Health] = {}
     rejected: list[Rejection] = []
     newest: dict[str, dict] = {}  # each node's newest report, for live views
+    positions: list[tuple[dict, int | None]] = []
     accepted = 0
     for index, item in enumerate(items):
         try:
             uplink, rx_ms, flags = validate_item(item, index)
+            if is_positions(uplink) and tracks is None:
+                raise ContractError(f"items.{index}.kind", "positions", "this cloud keeps no tracks")
         except ContractError as e:
             rejected.append(Rejection(index, e.field, printable(e.value), e.reason))
+            continue
+        if is_positions(uplink):
+            positions.append((uplink, rx_ms))
+            heard = rx_ms if rx_ms is not None else uplink["fixes"][-1][0]
+            node = uplink["node"]
+            if heard >= seen_ms.get(node, heard):
+                seen_ms[node] = heard
+                health[node] = Health(uplink["seq"], None, None, None)
+            accepted += 1
             continue
         readings.extend(flatten(site, gateway, uplink, rx_ms, flags))
         heard = rx_ms if rx_ms is not None else uplink["ts_ms"]
@@ -218,12 +247,28 @@ async def ingest_batch(
 
     reports, gap_error = _gap_reports(batch, batch_id)
     stored = await store.write(readings) if readings else 0
+    fixes_new = await tracks.record(site, gateway, positions) if tracks is not None and positions else 0
     await routes.record(site, gateway, seen_ms, health)
     gaps_new = await gaps.record(site, gateway, reports, clock()) if gaps is not None and reports else 0
     if events is not None and newest:
         events.publish("reading", live_summary(site, gateway, newest))
+    if events is not None and positions:
+        events.publish("position", position_summary(site, gateway, positions))
     return IngestResult(site, gateway, batch_id, accepted, len(readings), stored, rejected, len(reports), gaps_new,
-                        gap_error)
+                        gap_error, sum(len(p["fixes"]) for p, _ in positions), fixes_new)
+
+
+def position_summary(site: str, gateway: str, positions: Sequence[tuple[dict, int | None]]) -> dict:
+    """The "position" event of one stored batch: each tracker's newest fix (degrees, km/h), for a live map."""
+    newest: dict[str, list] = {}
+    for item, _ in positions:
+        fix = item["fixes"][-1]
+        if fix[0] >= newest.get(item["node"], fix)[0]:
+            newest[item["node"]] = fix
+    return {"site": site, "gateway": gateway, "machines": [
+        {"node": node, "t_ms": f[0], "lat": f[1] / 1e7, "lon": f[2] / 1e7, "speed_kmh": round(f[3] * 0.036, 2),
+         "course_deg": None if f[4] is None else f[4] / 10, "implement_down": bool(f[7] & FLAG_IMPLEMENT_DOWN)}
+        for node, f in sorted(newest.items())][:LIVE_NODES_MAX]}
 
 
 def _gap_reports(batch: dict, batch_id: str) -> tuple[list[dict], Rejection | None]:

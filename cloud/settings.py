@@ -108,15 +108,25 @@ class Settings(BaseSettings):
         "the stream (Mosquitto supports it; the embedded demo broker does not)",
     )
     ingest_in_flight: int = Field(
-        default=4, ge=1, le=64,
-        description="batches one worker handles at once: the next decodes while the previous is being "
-        "written; each is still acknowledged only once stored, in the order they came (1: one at a time)",
+        default=16, ge=1, le=64,
+        description="batches one worker handles at once: the next decode while the previous are being "
+        "written (with InfluxDB, merged in one write: ingest_merge_readings); each is still acknowledged only "
+        "once stored, in the order they came (1: one at a time)",
+    )
+    ingest_merge_readings: int = Field(
+        default=20_000, ge=0, le=1_000_000,
+        description="InfluxDB only: the readings of batches in flight together are written in one request of up "
+        "to this many (a batch larger than this goes alone); each batch is still acknowledged only once its own "
+        "readings are stored, and a write the store refuses is retried batch by batch so only the bad one is "
+        "refused (0: one write per batch)",
     )
 
     # --- irrigation commands ------------------------------------------------
     command_default_max_runtime_s: int = Field(default=3600, ge=1, le=24 * 3600)
     command_default_ttl_s: int = Field(default=900, ge=1)
     command_expiry_interval_s: float = Field(default=5.0, gt=0, description="how often the expiry job runs")
+    trace_sign_interval_s: float = Field(default=3600.0, gt=0, description="production records: how often the "
+                                         "head of every chain that grew is signed (docs/traceability.md)")
     plan_validity_s: int = Field(default=86400, ge=1, description="how long a gateway may keep to the plan "
                                  "the cloud last sent it (cloud/commands/plans.py) while the cloud is away")
     command_send_ahead_s: float | None = Field(
@@ -153,8 +163,8 @@ class Settings(BaseSettings):
     alerts_report_interval_s: float = Field(
         default=300.0, gt=0, description="nodes' report interval: silent for 3 of them is node-offline")
     alerts_trap_threshold_per_week: float | None = Field(
-        default=None, gt=0, description="pest action threshold, catch per trap per week (None: no pest alerts; "
-        "it is per species, none is built in)")
+        default=None, gt=0, description="pest action threshold, catch per trap per week, of pest-node counters "
+        "with no lure (a lured one has its species' own; None: no such alerts; none is built in)")
     alert_webhook_url: AnyHttpUrl | None = Field(default=None, description="POST every raised, escalated and "
                                           "resolved alert here as JSON")
     alert_webhook_secret: SecretStr | None = Field(

@@ -3,6 +3,7 @@
     {"v": "1.0", "site": "demo", "gateway": "gw-1", "batch_id": "gw-1-000042",
      "sent_ms": 1767225600000,
      "items": [<uplink payload> + {"rx_ms": 1767225599000, "flags": ["clock_corrected"]}, ...],
+                 (1.6: or a tracker's positions item, position.py)
      "gaps": [{"id": "gw-1-1767225600000-7", "node": "soil-01", "reason": "quota", "count": 65,
                "seqs": [[0, 64]], "first_ms": 1767225500000, "last_ms": 1767225590000}, ...]}
 
@@ -28,6 +29,7 @@ import json
 from . import CONTRACT_VERSION
 from .errors import ContractError
 from .payload import SEQ_MAX, TS_MS_MAX, validate_uplink
+from .position import is_positions, validate_positions_item
 from .topics import check_id
 from .version import check_version
 
@@ -96,9 +98,10 @@ def validate_envelope(b):
 
 def validate_item(item, index):
     """Return (uplink, rx_ms, flags) for item `index`, or raise ContractError
-    with the field path prefixed by items.<index>."""
+    with the field path prefixed by items.<index>. A tracker's positions item (1.6, position.py)
+    comes back in its own canonical form (``kind`` "positions"), a report as a checked uplink."""
     try:
-        uplink = validate_uplink(item)
+        uplink = validate_positions_item(item) if is_positions(item) else validate_uplink(item)
         rx_ms = item.get("rx_ms")
         if rx_ms is not None and (isinstance(rx_ms, bool) or not isinstance(rx_ms, int) or rx_ms < 0):
             raise ContractError("rx_ms", rx_ms, "must be Unix time in milliseconds or null")

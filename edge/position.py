@@ -1,7 +1,9 @@
 """Positions of a machine's GNSS tracker: a batch of fixes in one compact binary message.
 
-Issue 20's first step: the tracker node (firmware/tracker_node.py) builds these messages; the gateway
-does not relay them yet, so the contract's version stays where it is until it does.
+The tracker node (firmware/tracker_node.py) builds these messages and publishes them on its
+``node/{node}/up`` topic like any report (the first byte, POSITION_MAGIC, tells them apart); the
+gateway keeps each in its durable buffer and forwards it in its batches as a positions item (contract
+1.6, below), and the cloud stores its fixes once per (node, seq) as the machine's live track.
 
 A tracker reports about once a second at work, so each message carries up to MAX_FIXES fixes of one
 node, identified like every uplink by (node, seq): a retried message is the same message, stored
@@ -20,14 +22,24 @@ Binary layout, little-endian, CRC-16/MODBUS of everything before it at the end::
 So a message spans at most 65.535 s (dt_ms) and costs 16 + len(node) + 17 per fix + 2 bytes. The
 decoded form is a dict: {"node", "seq", "fixes": [{"t_ms", "lat_e7", "lon_e7", "speed_cms",
 "course_d10", "quality", "sats", "valid", "implement_down", "engine_on"}]}, None for unknown values.
+
+In a gateway's batch (edge/batch.py, contract 1.6) a message travels as a positions item, its fixes as
+arrays to keep a 500-item batch small (about 50 bytes a fix in JSON)::
+
+    {"v": "1.6", "kind": "positions", "node": "trk-1", "seq": 7, "ts_ms": <first fix's t_ms>,
+     "fixes": [[t_ms, lat_e7, lon_e7, speed_cms, course_d10|null, quality|null, sats|null, flags], ...],
+     "rx_ms": ..., "flags": [...]}
+
+A 1.5 cloud refuses such an item one by one (it has no role): upgrade the cloud before the gateway.
 """
 
 import struct
 
-from . import CONTRACT_MAJOR, CONTRACT_MINOR
+from . import CONTRACT_MAJOR, CONTRACT_MINOR, CONTRACT_VERSION
 from .crc import crc16_modbus
 from .errors import ContractError
 from .topics import check_id
+from .version import check_version
 
 POSITION_MAGIC = 0xF9
 MAX_FIXES = 60
@@ -42,6 +54,8 @@ _NONE8 = 0xFF
 _NONE16 = 0xFFFF
 _SEQ_MAX = 0xFFFFFFFF
 _TS_MAX = 9000000000000
+POSITIONS_KIND = "positions"
+ITEM_FIELDS = ("t_ms", "lat_e7", "lon_e7", "speed_cms", "course_d10", "quality", "sats", "flags")
 
 
 def _int(value, lo, hi, field):
@@ -117,3 +131,55 @@ def decode_positions(data):
                       "valid": bool(flags & FLAG_VALID), "implement_down": bool(flags & FLAG_IMPLEMENT_DOWN),
                       "engine_on": bool(flags & FLAG_ENGINE_ON)})
     return {"node": node, "seq": seq, "fixes": fixes}
+
+
+def _flags(f):
+    return (FLAG_VALID if f.get("valid") else 0) | (FLAG_IMPLEMENT_DOWN if f.get("implement_down") else 0) | (
+        FLAG_ENGINE_ON if f.get("engine_on") else 0)
+
+
+def positions_item(msg):
+    """The batch-item form (module docstring) of a decoded positions message."""
+    return {"v": CONTRACT_VERSION, "kind": POSITIONS_KIND, "node": msg["node"], "seq": msg["seq"],
+            "ts_ms": msg["fixes"][0]["t_ms"],
+            "fixes": [[f["t_ms"], f["lat_e7"], f["lon_e7"], f["speed_cms"], f["course_d10"], f["quality"], f["sats"],
+                       _flags(f)] for f in msg["fixes"]]}
+
+
+def is_positions(item):
+    """Whether a batch item is a positions item (else it is a report of readings)."""
+    return isinstance(item, dict) and item.get("kind") == POSITIONS_KIND
+
+
+_ITEM_RANGES = ((0, _TS_MAX), (-900000000, 900000000), (-1800000000, 1800000000), (0, _NONE16 - 1), (0, 3599),
+                (0, 8), (0, 99), (0, 7))
+
+
+def validate_positions_item(p):
+    """The canonical form of a positions item (module docstring), or ContractError naming the field:
+    fixes.<i>.<name> for a fix, whose times must not go backwards."""
+    if not isinstance(p, dict):
+        raise ContractError("item", p, "must be an object")
+    check_version(p.get("v"))
+    node = check_id("node", p.get("node"))
+    seq = _int(p.get("seq"), 0, _SEQ_MAX, "seq")
+    fixes = p.get("fixes")
+    if not isinstance(fixes, list) or not 1 <= len(fixes) <= MAX_FIXES:
+        raise ContractError("fixes", None if not isinstance(fixes, list) else len(fixes),
+                            "must be a list of 1..%d fixes" % MAX_FIXES)
+    out = []
+    last = 0
+    for i, f in enumerate(fixes):
+        if not isinstance(f, list) or len(f) != len(ITEM_FIELDS):
+            raise ContractError("fixes.%d" % i, f, "must be [%s]" % ", ".join(ITEM_FIELDS))
+        row = []
+        for k, (lo, hi) in enumerate(_ITEM_RANGES):
+            name = "fixes.%d.%s" % (i, ITEM_FIELDS[k])
+            row.append(f[k] if f[k] is None and ITEM_FIELDS[k] in ("course_d10", "quality", "sats")
+                       else _int(f[k], lo, hi, name))
+        if row[0] < last:
+            raise ContractError("fixes.%d.t_ms" % i, row[0], "is before the previous fix's time")
+        last = row[0]
+        out.append(row)
+    return {"v": CONTRACT_VERSION, "kind": POSITIONS_KIND, "node": node, "seq": seq, "ts_ms": out[0][0],
+            "fixes": out}

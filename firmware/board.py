@@ -117,6 +117,25 @@ class Rs485:
         self._de.value(0)
 
 
+def gnss_uart(cfg):
+    """The UART a GNSS receiver's NMEA comes in on (8N1, `baud` default 9600), with a 2 KiB receive
+    buffer: two seconds of RMC and GGA at 1 Hz, so a slow connect attempt loses no sentence."""
+    return machine.UART(cfg.get("uart", 2), baudrate=cfg.get("baud", 9600), bits=8, parity=None, stop=1,
+                        tx=cfg.get("tx", -1), rx=cfg["rx"], rxbuf=2048)
+
+
+class Switch:
+    """A digital input (an implement-down switch, an engine-on line) behind an opto-isolator: `on()`
+    is True at `active` (0 for a switch pulling the pin low against the pull-up)."""
+
+    def __init__(self, pin, active=1):
+        self.pin = machine.Pin(pin, machine.Pin.IN, machine.Pin.PULL_UP if active == 0 else None)
+        self.active = active
+
+    def on(self):
+        return self.pin.value() == self.active
+
+
 def adc(pin):
     return machine.ADC(machine.Pin(pin))
 

@@ -16,7 +16,7 @@ from furrow.edge.image import DEFAULT_CHUNK_BYTES, MAX_CHUNK_BYTES, MIN_CHUNK_BY
 from furrow.edge.signing import parse_node_key
 from furrow.edge.topics import check_id
 
-ROLES = ("soil", "weather", "irrigation", "pest", "camera")
+ROLES = ("soil", "weather", "irrigation", "pest", "camera", "tracker")
 LINKS = ("modbus", "mqtt")
 BAUDS = (1200, 2400, 4800, 9600, 19200, 38400, 57600, 115200)
 MAX_PROBES = 4
@@ -118,7 +118,7 @@ def validate(cfg):
     cfg["deep_sleep"] = sleep
     if not isinstance(sleep, bool):
         c.bad("deep_sleep", sleep, "must be true or false")
-    elif sleep and (link != "mqtt" or role in ("irrigation", "camera")):
+    elif sleep and (link != "mqtt" or role in ("irrigation", "camera", "tracker")):
         c.bad("deep_sleep", sleep, "only an MQTT soil, weather or pest node may sleep (a Modbus slave must answer "
               "polls, an irrigation controller must watch its valves)")
     if link == "modbus":
@@ -162,6 +162,8 @@ def validate(cfg):
         _irrigation(c, cfg)
     elif role == "camera":
         _camera(c, cfg, link)
+    elif role == "tracker":
+        _tracker(c, cfg, link)
     elif role == "pest":
         for prefix, trap in c.items(cfg, "traps", 1, MAX_TRAPS):
             c.pin(trap, "pin", prefix)
@@ -245,6 +247,31 @@ def _camera(c, cfg, link):
     c.text(cam, "images_path", "/images", "camera.")
     c.num(cam, "max_images", 1, 64, 16, "camera.")
     c.num(cam, "max_bytes", 65536, 16777216, 1500000, "camera.")
+
+
+def _tracker(c, cfg, link):
+    """A machine's GNSS tracker (issue 20): positions over MQTT only (a cellular modem or Wi-Fi)."""
+    if link != "mqtt":
+        c.bad("link", link, "a tracker sends its positions over MQTT: a machine is on no RS-485 bus")
+    gnss = c.section(cfg, "gnss", True)
+    c.num(gnss, "uart", 0, 3, 2, "gnss.")
+    c.pin(gnss, "rx", "gnss.")
+    c.choice(gnss, "baud", BAUDS, 9600, "gnss.")
+    t = c.section(cfg, "tracker", True)
+    c.pin(t, "implement_pin", "tracker.")
+    c.choice(t, "implement_active", (0, 1), 0, "tracker.")  # a switch to ground against the pull-up
+    c.pin(t, "engine_pin", "tracker.", required=False)
+    c.choice(t, "engine_active", (0, 1), 1, "tracker.")
+    c.num(t, "work_interval_s", 1, 60, 1, "tracker.")
+    c.num(t, "parked_interval_s", 10, 86400, 300, "tracker.")
+    c.num(t, "batch", 1, 60, 10, "tracker.")
+    c.num(t, "flush_s", 1, 60, 15, "tracker.")
+    slot = cfg.get("outbox", {}).get("slot_size")
+    batch = t.get("batch")
+    # a message of `batch` fixes (edge/position.py: 17 bytes each, 51 of header and CRC at most) and its topic
+    if isinstance(slot, int) and isinstance(batch, int) and 51 + 17 * batch + 128 > slot:
+        c.bad("tracker.batch", batch, "%d fixes do not fit an outbox slot of %d bytes: raise outbox.slot_size"
+              % (batch, slot))
 
 
 def _irrigation(c, cfg):

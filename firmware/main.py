@@ -80,7 +80,11 @@ def main(config_path=CONFIG_PATH):
         run_fault(cfg, errors)
         return
     wdt = board.Watchdog(cfg.get("watchdog_s", 30))
-    if cfg["link"] == "mqtt":
+    if cfg["link"] == "mqtt" and cfg["role"] == "tracker":
+        # A GNSS receiver's positions instead of reports; no waiting for the network: the satellites give
+        # the time, and a machine must be tracked from boot even out of coverage (the Link joins later).
+        from furrow.firmware.tracker_link import run
+    elif cfg["link"] == "mqtt":
         from furrow.firmware.mqtt_link import join_network, run
 
         join_network(cfg, wdt)  # Wi-Fi and true time before the clock starts

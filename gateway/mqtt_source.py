@@ -12,6 +12,9 @@ takes whatever has arrived (up to the broker's in-flight window), stores it
 in one transaction, then acknowledges each message in the order received
 (MQTT 3.1.1 section 4.6). One fsync is paid per group, not per message.
 
+A tracker's position messages (contract 1.6, edge/position.py) come on its ``up`` topic, told from
+readings by their first byte; each is buffered as one item keyed (node, seq), like a report.
+
 Camera nodes' image chunks (contract 1.3) come on the same connection: a
 gateway has one session per broker, since a broker that binds client ids to
 logins gives all of a login's connections one id, and two connections with
@@ -42,6 +45,7 @@ from furrow.edge.commands import decode_ack, decode_status
 from furrow.edge.errors import ContractError
 from furrow.edge.image_rx import decode_chunk, encode_image_ack
 from furrow.edge.payload import SEQ_MAX, decode
+from furrow.edge.position import POSITION_MAGIC, decode_positions, positions_item
 from furrow.edge.topics import (
     NODE_ACK,
     NODE_IMAGE,
@@ -122,6 +126,7 @@ class MqttSource:
             "image_chunks": 0,
             "bad_chunks": 0,  # damaged on the way (CRC) or breaking the contract: counted, not stored
             "image_acks": 0,  # answers to camera nodes
+            "positions": 0,  # trackers' position messages (contract 1.6), counted in uplinks too
         }
         self.budget = NodeBudget(config.node_burst, config.node_rate_per_s, clock)
         self.nodes: dict[str, dict[str, Any]] = {}
@@ -352,7 +357,14 @@ class MqttSource:
                 self.counts["rate_limited"] += 1
                 drops.extend(_report_drop(topic, self._root, GAP_FLOOD, raw))
                 return
-            if leaf == NODE_UP:
+            if leaf == NODE_UP and raw[:1] == bytes((POSITION_MAGIC,)):
+                # A tracker's fixes (contract 1.6): kept and forwarded as one item, (node, seq) like a report.
+                # GNSS time needs no clock check: the receiver's clock is the satellites'.
+                positions = decode_positions(raw)
+                _check_node(positions["node"], node, topic)
+                items.append(Item(positions_item(positions), rx_ms, ()))
+                self.counts["positions"] += 1
+            elif leaf == NODE_UP:
                 uplink = decode(raw)
                 _check_node(uplink["node"], node, topic)
                 if uplink["role"] == "irrigation":
@@ -421,7 +433,7 @@ def _seq_of(raw: bytes) -> int | None:
     """The seq of a report the gateway did not store: decoded in full when it can be, else read
     from the JSON it holds; None when neither gives a plausible one."""
     try:
-        return int(decode(raw)["seq"])
+        return int((decode_positions(raw) if raw[:1] == bytes((POSITION_MAGIC,)) else decode(raw))["seq"])
     except Exception:  # noqa: BLE001 - a report that breaks the contract, read as far as it goes
         pass
     try:

@@ -59,24 +59,36 @@ class Agenda:
     _held: dict[str, tuple[str, int, int]] = field(default_factory=dict)  # id -> node, not-before, duration ms
     _running: dict[str, tuple[str, int]] = field(default_factory=dict)  # id -> node, end ms
     _unchecked: dict[str, int] = field(default_factory=dict)  # id -> started ms, of runs the alert job has not seen
+    injector_l_h: dict[str, float] = field(default_factory=dict)
+    """Each fertigating controller's pump rate: its injector stops at the dose, an instant the loop wakes for."""
+    _inject: dict[str, tuple[int, int, int]] = field(default_factory=dict)  # id -> ml, from s, until s (fertigate)
+    _marks: dict[str, list[int]] = field(default_factory=dict)  # id -> the injector's own instants (ms) in a run
 
     def handed(self, node: str, data: bytes) -> None:
         try:
             cmd = contract.decode_command(data)
         except Exception:  # noqa: BLE001 - not a command (the controller judges it itself)
             return
-        if cmd["action"] == contract.ACTION_OPEN:
+        if cmd["action"] in contract.RUNS:
             self._held[cmd["id"]] = (node, cmd["not_before_ms"], cmd["duration_s"] * 1000)
+            if cmd["action"] == contract.ACTION_FERTIGATE:
+                self._inject[cmd["id"]] = (cmd["inject_ml"], cmd["inject_from_s"], cmd["inject_until_s"])
 
     def heard(self, ack: dict[str, Any]) -> None:
         if ack["state"] == contract.ACK_STARTED and ack["id"] in self._held:
             node, _nb, duration = self._held.pop(ack["id"])
             self._running[ack["id"]] = (node, ack["ts_ms"] + duration)
             self._unchecked[ack["id"]] = ack["ts_ms"]
+            if ack["id"] in self._inject:  # the window's edges, and when the pump reaches the dose
+                ml, start, until = self._inject.pop(ack["id"])
+                marks = [ack["ts_ms"] + start * 1000, ack["ts_ms"] + until * 1000]
+                rate = self.injector_l_h.get(node)
+                if rate:
+                    marks.append(ack["ts_ms"] + start * 1000 + math.ceil(ml * 3600 / rate))  # l/h is ml per 3.6 s
+                self._marks[ack["id"]] = marks
         elif ack["state"] in contract.FINAL_ACK_STATES:
-            self._held.pop(ack["id"], None)
-            self._running.pop(ack["id"], None)
-            self._unchecked.pop(ack["id"], None)
+            for book in (self._held, self._running, self._unchecked, self._inject, self._marks):
+                book.pop(ack["id"], None)
 
     def take_runs_to_check(self, now_ms: int) -> list[str]:
         """Runs started at least FLOW_CHECK_AFTER_MS ago that are still running and not yet checked;
@@ -95,6 +107,7 @@ class Agenda:
 
     def next_ms(self, now_ms: int) -> int | None:
         times = [nb for _, nb, _ in self._held.values()] + [end for _, end in self._running.values()]
+        times += [t for marks in self._marks.values() for t in marks]
         later = [t for t in times if t > now_ms]
         return min(later) if later else None
 
@@ -189,6 +202,7 @@ class Run:
         end = self.farm.start_s + self.days * DAY_S
         t = self.farm.start_s
         self.farm.advance(t)
+        self.agenda.injector_l_h = {n: s.injector_l_h for n, s in self.fleet.specs.items() if s.injector_l_h}
         hours = 0
         waiting: dict[str, list[tuple[int, int]]] = {}
         last_hour = t  # catches are drawn per whole hour, whatever the steps inside it

@@ -22,13 +22,17 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from furrow.edge import payload
+from furrow.firmware.injector import Injector
 from furrow.hil import nodes
 from furrow.hil.clock import SimClock
 from furrow.hil.farm import Farm
 from furrow.hil.hardware import CanopyCamera, FlowMeter
+from furrow.hil.injector import DosingPump, LineEC
 from furrow.hil.reflectance import canopy_reflectance_pair
 
 ROLES = ("soil", "weather", "irrigation", "pest", "camera")
+EC_BAND_DS_M = (0.5, 3.0)
+"""A fertigating controller's line EC band: the water's 0.4 dS/m is below it (a pump that moves nothing stops)."""
 
 
 @dataclass(frozen=True)
@@ -50,12 +54,16 @@ class NodeSpec:
     """Weather: the zone its reflectance pair looks down on, for NDVI (hil/reflectance.py); none without."""
     offset_s: int = 0
     """Seconds after its first tick that its report grid starts (a camera photographs at noon)."""
+    injector_l_h: float = 0.0
+    """Irrigation: the rate of its fertigation dosing pump (hil/injector.py), 0 without one."""
 
     def __post_init__(self) -> None:
         if self.role not in ROLES:
             raise ValueError(f"role must be one of {', '.join(ROLES)}, not {self.role!r} (node {self.node_id})")
         if self.encoding not in ("json", "binary"):
             raise ValueError(f"encoding must be 'json' or 'binary', not {self.encoding!r} (node {self.node_id})")
+        if self.injector_l_h and self.role != "irrigation":
+            raise ValueError(f"only an irrigation controller has an injector, not {self.role} {self.node_id}")
         if self.link not in ("mqtt", "modbus") or (self.link == "modbus" and self.role != "irrigation"):
             raise ValueError(f"link must be 'mqtt', or 'modbus' for an irrigation node, not {self.link!r} "
                              f"(node {self.node_id}, {self.role})")
@@ -93,6 +101,8 @@ class CPythonFleet:
                 raise ValueError(f"camera {s.node_id}: zone {s.zone!r} is not one of the farm's")
             if s.link != "mqtt":
                 raise ValueError(f"node {s.node_id}: link {s.link!r} runs on the MicroPython fleet only")
+        self.pumps: dict[str, DosingPump] = {}
+        """Each injector's dosing pump: its `delivered_ml` is what truly went into the line."""
         self.specs = {s.node_id: s for s in specs}
         self.farm = farm
         self.cores: dict[str, Any] = {}
@@ -109,8 +119,12 @@ class CPythonFleet:
                 self.cores[s.node_id] = nodes.weather_node(farm, s.node_id, state_dir, ms, clock.s,  # type: ignore[arg-type]
                                                            canopy=canopy)
             elif s.role == "irrigation":
+                injector = None
+                if s.injector_l_h:
+                    pump = self.pumps[s.node_id] = DosingPump(s.injector_l_h)
+                    injector = Injector(pump, s.injector_l_h, LineEC(farm, s.node_id, pump), EC_BAND_DS_M)  # type: ignore[arg-type]
                 core, meter = nodes.irrigation_node(farm, s.node_id, list(s.valve_zones), state_dir, ms,  # type: ignore[arg-type]
-                                                    rate_mm_h=s.rate_mm_h)
+                                                    rate_mm_h=s.rate_mm_h, injector=injector)
                 self.cores[s.node_id], self.meters[s.node_id] = core, meter
             elif s.role == "camera":
                 # photographs its zone's canopy, whose green cover the farm's crop knows
@@ -123,8 +137,8 @@ class CPythonFleet:
     def step(self, now_ms: int, due: list[str], commands: list[tuple[str, bytes]],
              pulses: dict[str, list[tuple[int, int]]]) -> Output:
         out = Output()
-        for meter in self.meters.values():
-            meter.advance(now_ms / 1000)
+        for part in [*self.meters.values(), *self.pumps.values()]:
+            part.advance(now_ms / 1000)
         for node_id, data in commands:
             out.acks += self.cores[node_id].on_command(data, now_ms)
         for node_id, events in pulses.items():

@@ -83,6 +83,8 @@ class MicroPythonFleet:
         for s in specs:
             if s.role == "camera" or s.canopy_zone:
                 raise ValueError(f"node {s.node_id}: cameras and reflectance pairs run on the CPython fleet only")
+            if s.injector_l_h:  # the injector on MicroPython: tests/test_firmware_fertigate_on_micropython.py
+                raise ValueError(f"node {s.node_id}: a fertigation injector runs on the CPython fleet only")
         self.specs = {s.node_id: s for s in specs}
         self._units = {s.unit: s.node_id for s in specs if s.link == "modbus"}
         self.farm, self.clock = farm, clock

@@ -12,6 +12,7 @@ from furrow.firmware.drivers.ds18b20 import DS18B20
 from furrow.firmware.drivers.reflectance import ReflectancePair
 from furrow.firmware.drivers.soil_moisture import CapacitiveMoisture
 from furrow.firmware.image_store import ImageStore
+from furrow.firmware.injector import Injector
 from furrow.firmware.irrigation_node import IrrigationNode
 from furrow.firmware.journal import Journal
 from furrow.firmware.pest_node import PestNode
@@ -55,8 +56,8 @@ def weather_node(farm: VirtualFarm, node_id: str, state_dir: Path, interval_ms: 
 
 
 def irrigation_node(farm: VirtualFarm, node_id: str, zones: list[str], state_dir: Path, interval_ms: int,
-                    rate_mm_h: float = 12.0) -> tuple[IrrigationNode, FlowMeter]:
-    """A controller with one valve per zone (valve n waters zones[n-1])."""
+                    rate_mm_h: float = 12.0, injector: Injector | None = None) -> tuple[IrrigationNode, FlowMeter]:
+    """A controller with one valve per zone (valve n waters zones[n-1]); with `injector`, it fertigates."""
     valves = []
     for channel, zone in enumerate(zones, start=1):
         farm.connect_valve(node_id, channel, zone, rate_mm_h)
@@ -66,7 +67,7 @@ def irrigation_node(farm: VirtualFarm, node_id: str, zones: list[str], state_dir
     # controller ends an interrupted run "aborted" and never re-runs a retry.
     core = IrrigationNode(node_id, _seqstore(state_dir, node_id), valves, fw=FW, interval_ms=interval_ms,
                           flow_meter=meter, journal=Journal(str(state_dir / f"{node_id}.journal")),
-                          boot_reason="emulator restart")
+                          boot_reason="emulator restart", injector=injector)
     return core, meter
 
 

@@ -119,7 +119,7 @@ def audit_valves(openings: Iterable[Opening], commands: Iterable[CommandOut | Is
     by_valve: dict[tuple[str, int], list[Issued]] = {}
     for c in commands:
         if isinstance(c, CommandOut):
-            if c.action != contract.ACTION_OPEN:
+            if c.action not in contract.RUNS:  # an open, or a fertigate (an open with its injector)
                 continue
             c = Issued.of(c)
         by_valve.setdefault((c.node, c.valve), []).append(c)

@@ -8,6 +8,7 @@ import pytest
 from furrow.cloud.agronomy.planner import (
     Action,
     Forecast,
+    MissedRain,
     Override,
     OverrideKind,
     WeatherNow,
@@ -102,11 +103,32 @@ def test_irrigation_the_balance_does_not_count_yet_is_deducted():
     assert plan_zone(zone(), state(30.0, irrigation_since_balance_mm=5.0), None, None, NIGHT).rule == "below-mad"
 
 
-def test_rain_forecast_covering_the_need_skips():
-    """60 mm at 90% expected (54 mm) covers the 50 mm needed: skip, rule rain-forecast."""
+def test_rain_forecast_covering_the_need_skips_when_the_zone_is_at_mad():
+    """60 mm at 90% expected (54 mm) covers the 45 mm needed and the zone stands at MAD (45 mm): should the rain
+    fail, it reaches the next chance to water no drier than MAD, so nothing is applied: skip, rule rain-forecast."""
+    d = plan_zone(zone(), state(45.0), None, Forecast(rain_mm=60.0, probability=0.9, source="met-office"), NIGHT)
+    assert d.action is Action.SKIP and d.rule == "rain-forecast" and d.runs == ()
+    assert d.explanation.endswith("54.0 mm of rain expected within 24 h (met-office) covers the 45.0 mm needed")
+
+
+def test_rain_forecast_covering_the_need_keeps_what_holds_the_zone_within_mad():
+    """Depletion 50 mm, MAD 45 mm: 54 mm expected covers the 50 mm refill, but the forecast may fail, so the 5 mm
+    that bring the zone back to MAD are applied (rule rain-forecast, irrigate 5 mm, not 50)."""
     d = plan_zone(zone(), state(50.0), None, Forecast(rain_mm=60.0, probability=0.9, source="met-office"), NIGHT)
-    assert d.action is Action.SKIP and d.rule == "rain-forecast"
-    assert d.explanation == "54.0 mm of rain expected within 24 h (met-office) covers the 50.0 mm needed"
+    assert d.action is Action.IRRIGATE and d.rule == "rain-forecast" and d.net_mm == 5.0
+    assert ("54.0 mm of rain expected within 24 h (met-office) covers the 50.0 mm needed; 5.0 mm is applied so that "
+            "the zone reaches the next chance to water at 2026-07-11 22:00 within MAD if it does not fall"
+            ) in d.explanation
+
+
+def test_rain_forecast_floor_counts_the_crop_use_until_the_next_night_and_the_minimum_application():
+    """Depletion 40.5 mm at 23:00 and ETc 5 mm/day (p stays 0.5: FAO-56 table 22's footnote adjusts it by
+    0.04 (5 - ETc)): the crop uses 4.79 mm more by the next window (22:00 tomorrow, 23 h), so the zone would stand
+    0.29 mm past MAD 45 mm there; the floor is that, raised to the 2 mm minimum application."""
+    d = plan_zone(zone(), state(40.5, etc_mm_day=5.0, depletion_at=NIGHT), None, Forecast(rain_mm=80.0), NIGHT)
+    assert d.inputs["depletion_now_mm"] == 45.29 and d.inputs["crop_use_ahead_mm"] == 4.79
+    assert d.inputs["mad_mm"] == 45.0
+    assert (d.action, d.rule, d.net_mm) == (Action.IRRIGATE, "rain-forecast", 2.0)
 
 
 def test_rain_forecast_shrinks_the_amount():
@@ -114,6 +136,28 @@ def test_rain_forecast_shrinks_the_amount():
     d = plan_zone(zone(), state(50.0), None, Forecast(rain_mm=20.0, probability=0.5), NIGHT)
     assert d.action is Action.IRRIGATE and "shrunk-for-forecast" in d.adjustments
     assert d.net_mm == 40.0 and "10.0 mm expected rain deducted, 40.0 mm left" in d.explanation
+
+
+def test_rain_forecast_shrinks_no_lower_than_the_zone_needs_to_stay_within_mad():
+    """Depletion 50 mm, 48 mm expected: 2 mm would be left, but 5 mm are kept (the zone back to MAD 45 mm)."""
+    d = plan_zone(zone(), state(50.0), None, Forecast(rain_mm=48.0), NIGHT)
+    assert (d.rule, d.adjustments, d.net_mm) == ("mad-reached", ("shrunk-for-forecast",), 5.0)
+    assert ("48.0 mm expected rain deducted, but 5.0 mm is kept so that the zone reaches the next chance to water "
+            "at 2026-07-11 22:00 within MAD if it does not fall") in d.explanation
+
+
+def test_a_forecast_rain_that_did_not_fall_is_named_in_the_next_decision():
+    """Yesterday's plan counted on 54 mm of forecast rain and 0.4 mm fell: today's decision says so, whatever its
+    rule, and records it in its inputs."""
+    missed = MissedRain(expected_mm=54.0, fell_mm=0.4, since=NIGHT - timedelta(days=1), source="met-office")
+    d = plan_zone(zone(), state(60.0, forecast_missed=missed), None, None, NIGHT)
+    assert (d.action, d.rule, d.net_mm) == (Action.IRRIGATE, "mad-reached", 60.0)
+    assert d.explanation.endswith("the 54.0 mm of rain the plan of 2026-07-09 23:00 expected (met-office) has not "
+                                  "fallen: 0.4 mm measured since, and the balance counts only what fell")
+    assert d.inputs["forecast_missed"] == {"expected_mm": 54.0, "fell_mm": 0.4, "since": "2026-07-09T23:00:00+02:00",
+                                           "source": "met-office"}
+    assert plan_zone(zone(), state(20.0, forecast_missed=missed), None, None, NIGHT).messages[-1].key == \
+        "decision.forecast-missed"
 
 
 def test_small_forecast_is_ignored_and_offline_has_no_forecast():
@@ -146,10 +190,13 @@ def test_a_budget_with_room_is_named_in_the_explanation():
 
 
 def test_below_minimum_application_skips():
-    """When the forecast leaves under the minimum application, skip rather than a token run."""
-    d = plan_zone(zone(min_application_mm=5.0), state(50.0), None, Forecast(rain_mm=47.0), NIGHT)
+    """When the budget leaves under the minimum application (3 mm gross, 3 mm net at efficiency 1), skip rather
+    than a token run. A forecast never does: it keeps at least the minimum (the floor above)."""
+    d = plan_zone(zone(min_application_mm=5.0, week_budget_mm=3.0, efficiency=1.0), state(50.0), None, None, NIGHT)
     assert d.action is Action.SKIP and d.rule == "below-minimum"
     assert d.explanation.startswith("3.0 mm is under the minimum application of 5.0 mm")
+    kept = plan_zone(zone(min_application_mm=5.0), state(50.0), None, Forecast(rain_mm=47.0), NIGHT)
+    assert (kept.action, kept.net_mm) == (Action.IRRIGATE, 5.0)
 
 
 def test_valve_max_runtime_splits_the_run():

@@ -40,6 +40,8 @@ PROGRAMS = [
     ("trap_counter.py", ["--counts", "0,5"], {"error_share", "mean_count_ms"}),
     ("firmware_heap.py", ["--roles", "soil", "--cycles", "5"], {"rows", "cycles"}),  # builds the unix port once
     ("worked_area.py", ["--hours", "0.1", "--field-ha", "2", "--repeat", "1"], {"worked_area_s", "raw_union_s"}),
+    ("track_ingest.py", ["--batches", "2", "--items", "2"], {"ingest_fixes_s", "raw_fixes_s"}),
+    ("trace_verify.py", ["--records", "20"], {"verify_per_cpu_s", "raw_sha256_per_cpu_s"}),
 ]
 
 

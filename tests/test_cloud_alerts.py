@@ -268,6 +268,29 @@ async def test_drought_disease_and_pest_rules_from_weeks_of_readings(tmp_path):
             "pest-01", "critical", {"value": 70.0, "threshold": 10.0})
 
 
+async def test_a_lured_counter_is_watched_by_its_species_alone_and_the_one_threshold_by_the_others(tmp_path):
+    """One rule speaks for each trap: pest-01's counter 1 is lured for corn earworm and catches 10 a night (its
+    species' threshold, 1 a night, raises pest-species); counter 2 has no lure and catches 3 a night, 21 a week
+    against the one threshold of 10: pest-threshold on pest-01 says 21 (counter 2's catch alone; with both
+    counters it would be their mean, 45.5, the earworm counted twice)."""
+    settings = local_settings(tmp_path, alerts_trap_threshold_per_week=10.0, **QUIET)
+    async with running_app(settings) as c:
+        await farm(c, ("pest-01",))
+        r = await c.put("/api/v1/pests/traps/pest-01/1", json={"card": "white-pheromone", "lure": "helicoverpa-zea"})
+        assert r.status_code == 200, r.text
+        now = now_ms()
+        counts = [make_uplink("pest-01", "pest", next(SEQ), now - d * DAY - HOUR,
+                              [make_reading("trap_count", 10, channel=1), make_reading("trap_count", 3, channel=2)],
+                              "0.1.0", bat_v=3.9) for d in range(7)]
+        await ingest(c, *counts)
+        await evaluate(c)
+        got = {a["kind"]: a for a in await alerts(c)}
+        assert got["pest-species"]["subject"] == "z1/helicoverpa-zea", got
+        assert got["pest-species"]["evidence"]["traps"] == ["pest-01/1"]
+        pest = got["pest-threshold"]
+        assert (pest["subject"], pest["evidence"]) == ("pest-01", {"value": 21.0, "threshold": 10.0})
+
+
 async def test_the_service_evaluates_periodically(tmp_path):
     """With a short FURROW_ALERTS_INTERVAL_S the service raises the dry-zone alert by itself."""
     async with running_app(local_settings(tmp_path, alerts_interval_s=0.05)) as c:

@@ -99,6 +99,8 @@ EXPECTED: dict[tuple[str, str], set[Role]] = {
     ("GET", "/api/v1/fertility/labs/{lab}/mapping"): READERS,
     ("POST", "/api/v1/fertility/labs/{lab}/import"): {A, AD},
     ("PUT", "/api/v1/fertility/sites/{site}/products/{product}"): {A, AD},
+    ("PUT", "/api/v1/fertility/injectors/{node_id}"): {T, AD},
+    ("GET", "/api/v1/fertility/injectors"): READERS,
     ("GET", "/api/v1/fertility/sites/{site}/products"): READERS,
     ("GET", "/api/v1/fertility/sites/{site}/coefficients/{crop}"): READERS,
     ("PUT", "/api/v1/fertility/sites/{site}/coefficients/{crop}"): {A, AD},
@@ -113,6 +115,17 @@ EXPECTED: dict[tuple[str, str], set[Role]] = {
     ("GET", "/api/v1/operations"): READERS,
     ("GET", "/api/v1/operations/{op_id}"): READERS,
     ("GET", "/api/v1/fields/{field_id}/progress"): READERS,
+    ("POST", "/api/v1/trace/records"): {A, AD},
+    ("GET", "/api/v1/trace/records"): READERS,
+    ("GET", "/api/v1/trace/chains"): READERS,
+    ("GET", "/api/v1/trace/checkpoints"): READERS,
+    ("POST", "/api/v1/trace/checkpoints"): {AD},
+    ("GET", "/api/v1/trace/verify"): READERS,
+    ("GET", "/api/v1/trace/lots/{lot_id}"): READERS,
+    ("GET", "/api/v1/machines"): READERS,
+    ("GET", "/api/v1/machines/{node}/track"): READERS,
+    ("POST", "/api/v1/dispatch/plan"): {T, A, AD},
+    ("GET", "/api/v1/progress/crops"): READERS,
 }
 # A live stream would never end: these routes are walked with a query that closes it.
 QUERY = {("GET", "/api/v1/events"): "?max_events=1"}

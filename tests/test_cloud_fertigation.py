@@ -16,7 +16,9 @@ ZONE = {**FERTILITY_ZONE, "precip_rate_mm_h": 5.0}
 UREA = {"id": "urea", "name": "Urea 46-0-0", "n_pct": 46, "p2o5_pct": 0, "k2o_pct": 0, "price_per_kg": 2.4,
         "stock_kg_per_l": 0.3}
 ASK = {"season": "2026", "product_id": "urea", "dose_kg_ha": 12, "duration_s": 3600, "inject_from_s": 600,
-       "inject_until_s": 3300, "injector_l_h": 120}
+       "inject_until_s": 3300}
+INJECTOR = {"rate_l_h": 120, "ec_band_ds_m": [0.5, 3.0], "calibrated_on": "2026-04-02",
+            "note": "bucket test: 2.00 l in 60 s"}
 
 
 async def _farm(c) -> None:  # noqa: ANN001
@@ -27,15 +29,17 @@ async def _farm(c) -> None:  # noqa: ANN001
         r = await c.post(f"/api/v1/registry/{path}", json=body)
         assert r.status_code == 201, r.text
     assert (await c.put("/api/v1/fertility/sites/demo/products/urea", json=UREA)).status_code == 200
+    assert (await c.put(f"/api/v1/fertility/injectors/{NODE}", json=INJECTOR)).status_code == 200
     # the node reports through gateway gw-1 of site demo, so commands to it can be routed
     assert (await c.post("/api/v1/ingest/batch", json=batch_of([item(valve_uplink(NODE, 1))]))).status_code == 200
 
 
 async def test_a_dose_becomes_the_stock_volume_and_window_of_a_fertigate(tmp_path):
-    """12 kg/ha of urea on 2 ha from a 0.3 kg/l stock is 80 l of stock solution, within 600..3300 s of a 1 h run."""
+    """12 kg/ha of urea on 2 ha from a 0.3 kg/l stock is 80 l of stock solution, within 600..3300 s of a 1 h run;
+    the injector's rate is the registered one (a request may repeat it)."""
     async with running_app(local_settings(tmp_path)) as c:
         await _farm(c)
-        r = await c.post("/api/v1/zones/z1/fertility/fertigations", json=ASK)
+        r = await c.post("/api/v1/zones/z1/fertility/fertigations", json={**ASK, "injector_l_h": 120})
         assert r.status_code == 201, r.text
         cmd = r.json()["command"]
         assert (cmd["action"], cmd["node"], cmd["valve"], cmd["duration_s"]) == ("fertigate", NODE, 1, 3600)
@@ -62,6 +66,8 @@ async def test_a_concentration_becomes_a_dose(tmp_path):
     ({"inject_from_s": 3300}, "inject_until_s", "inject_from_s + 1 (3301)..duration_s (3600)"),
     ({"product_id": "kcl"}, "product_id", "no product with this id"),
     ({"concentration_mg_l": 100}, "body", "give one of dose_kg_ha or concentration_mg_l"),
+    ({"injector_l_h": 150}, "injector_l_h", "is not the rate registered for irr-01's injector (120 l/h, calibrated "
+                                            "2026-04-02)"),
 ])
 async def test_a_bad_fertigation_is_refused_naming_the_field(tmp_path, change, field, says):
     """A dose the pump cannot deliver in the window, a window outside the run, an unknown product and two doses
@@ -110,3 +116,29 @@ async def test_the_end_of_a_fertigate_records_its_application_once(tmp_path):
                                                                          runtime_s=60))
         assert r.status_code == 200
         assert len((await c.get("/api/v1/zones/z1/fertility/applications")).json()) == 1
+
+
+async def test_the_injector_registry_is_what_a_fertigate_is_checked_against(tmp_path):
+    """A controller without a registered injector is refused naming the node; the registry keeps the rate, band
+    and calibration; only an irrigation controller takes one; a band must rise; a recalibration resizes what
+    fits in the window (13.5 kg/ha at 120 l/h, 6.75 at 60)."""
+    async with running_app(local_settings(tmp_path)) as c:
+        await _farm(c)
+        assert (await c.post("/api/v1/registry/nodes", json={"id": "irr-02", "role": "irrigation"})).status_code == 201
+        assert (await c.post("/api/v1/registry/valves",
+                             json={"node_id": "irr-02", "channel": 1, "zone_id": "z1"})).status_code == 201
+        r = await c.post("/api/v1/zones/z1/fertility/fertigations", json={**ASK, "node": "irr-02", "valve": 1})
+        assert r.status_code == 422 and problem(r)["field"] == "node" and "no injector registered" in r.text, r.text
+        assert (await c.get("/api/v1/commands")).json() == []
+        [inj] = (await c.get("/api/v1/fertility/injectors")).json()
+        assert {k: inj[k] for k in INJECTOR} == INJECTOR and inj["node_id"] == NODE and inj["by"]
+        assert (await c.post("/api/v1/registry/nodes", json={"id": "soil-01", "role": "soil"})).status_code == 201
+        r = await c.put("/api/v1/fertility/injectors/soil-01", json=INJECTOR)
+        assert r.status_code == 422 and problem(r)["field"] == "node" and "soil node" in r.text
+        r = await c.put("/api/v1/fertility/injectors/nope", json=INJECTOR)
+        assert r.status_code == 404
+        r = await c.put(f"/api/v1/fertility/injectors/{NODE}", json={**INJECTOR, "ec_band_ds_m": [3.0, 0.5]})
+        assert r.status_code == 422 and "ec_band_ds_m" in problem(r)["field"], r.text
+        assert (await c.put(f"/api/v1/fertility/injectors/{NODE}", json={"rate_l_h": 60})).status_code == 200
+        r = await c.post("/api/v1/zones/z1/fertility/fertigations", json={**ASK, "dose_kg_ha": 12, "node": NODE})
+        assert r.status_code == 422 and "at most 6.75 kg/ha of urea fits" in problem(r)["reason"], r.text

@@ -162,10 +162,11 @@ def test_extremes_ahead_over_today_and_tomorrow():
     assert (e3.tmin_c, e3.tmin_day) == (0.4, date(2026, 7, 8))
 
 
-async def test_the_planner_skips_for_open_meteo_rain_and_plans_on_when_it_fails(tmp_path):
-    """A dry zone (it would irrigate) with Open-Meteo forecasting 50 mm at 90 % tonight: rain-forecast skip, the
-    decision naming the provider and the stored forecast's id, the forecast kept; with the provider down and
-    nothing stored, the plan is made without a forecast, saying why."""
+async def test_the_planner_cuts_for_open_meteo_rain_and_plans_on_when_it_fails(tmp_path):
+    """A dry zone (it would irrigate) with Open-Meteo forecasting 50 mm at 90 % tonight: rule rain-forecast, only
+    what keeps the zone within MAD until the next night applied (9.3 mm of a 43.2 mm refill), the decision naming
+    the provider and the stored forecast's id, the forecast kept; with the provider down and nothing stored, the
+    plan is made without a forecast (the whole refill), saying why."""
     from tests.cloud_support import local_settings, running_app
     from tests.test_cloud_planning import JAN4_23H, _weather_farm
 
@@ -178,8 +179,9 @@ async def test_the_planner_skips_for_open_meteo_rain_and_plans_on_when_it_fails(
         async with running_app(settings) as c:
             await _weather_farm(c)
             d = (await c.post("/api/v1/zones/z1/plan")).json()
-            assert (d["action"], d["rule"]) == ("skip", "rain-forecast"), d["explanation"]
-            assert "45.0 mm of rain expected within 24 h (open-meteo)" in d["explanation"]
+            assert (d["action"], d["rule"]) == ("irrigate", "rain-forecast"), d["explanation"]
+            assert "45.0 mm of rain expected within 24 h (open-meteo) covers the 43.2 mm needed; 9.3 mm is applied" \
+                in d["explanation"]
             sources = d["inputs"]["sources"]
             assert sources["forecast"].startswith(f"open-meteo, forecast #{sources['forecast_id']} fetched")
             assert d["inputs"]["forecast"] == {"rain_mm": 50.0, "probability": 0.9, "horizon_h": 24,
@@ -192,7 +194,8 @@ async def test_the_planner_skips_for_open_meteo_rain_and_plans_on_when_it_fails(
                                           forecast_url=fake.url, forecast_timeout_s=1)) as c:
         await _weather_farm(c)
         d = (await c.post("/api/v1/zones/z1/plan")).json()
-        assert d["action"] == "irrigate" and d["inputs"]["sources"]["forecast"].startswith("absent: Open-Meteo "
+        assert (d["action"], d["rule"]) == ("irrigate", "mad-reached")
+        assert d["inputs"]["sources"]["forecast"].startswith("absent: Open-Meteo "
                                                                                           "unreachable")
 
 

@@ -352,17 +352,18 @@ async def test_one_zone_at_a_time_per_hydraulic_group(tmp_path):
         assert "group-busy" in second["detail"]["adjustments"] and "group pump-1 busy until" in second["explanation"]
 
 
-async def test_a_forecast_file_skips_when_rain_covers_the_need(tmp_path):
-    """A forecast file giving the site 60 mm at 90 %: rain-forecast skip naming the file and the stored
-    forecast's id; with the file gone the stored forecast is still used (fetched within the day), saying the
-    file is missing; with no usable forecast at all the zone irrigates."""
+async def test_a_forecast_file_cuts_the_run_when_rain_covers_the_need(tmp_path):
+    """A forecast file giving the site 60 mm at 90 %: rule rain-forecast (only what keeps the zone within MAD until
+    the next night applied) naming the file and the stored forecast's id; with the file gone the stored forecast is
+    still used (fetched within the day), saying the file is missing; with no usable forecast at all the zone gets
+    its whole refill (rule mad-reached)."""
     forecast = tmp_path / "forecast.json"
     forecast.write_text(json.dumps({"sites": {"s1": {"rain_mm": 60, "probability": 0.9, "horizon_h": 24,
                                                       "issued_ms": JAN4_23H - HOUR}}}))
     async with running_app(local_settings(tmp_path, forecast_file=forecast)) as c:
         await _weather_farm(c)
         d = (await c.post("/api/v1/zones/z1/plan")).json()
-        assert (d["action"], d["rule"]) == ("skip", "rain-forecast")
+        assert (d["action"], d["rule"]) == ("irrigate", "rain-forecast")
         assert "54.0 mm of rain expected within 24 h (file forecast.json (site s1))" in d["explanation"]
         forecast_id = d["inputs"]["sources"]["forecast_id"]
         assert d["inputs"]["sources"]["forecast"].startswith(f"file forecast.json (site s1), forecast #{forecast_id}")
@@ -373,7 +374,8 @@ async def test_a_forecast_file_skips_when_rain_covers_the_need(tmp_path):
         c.app.state.services.planning.forecast.max_age_s = 60
         c.app.state.services.planning.clock = lambda: JAN4_23H + 120_000
         d = (await c.post("/api/v1/zones/z1/plan")).json()
-        assert d["action"] == "irrigate" and d["inputs"]["sources"]["forecast"].startswith("absent: forecast file")
+        assert (d["action"], d["rule"]) == ("irrigate", "mad-reached")
+        assert d["inputs"]["sources"]["forecast"].startswith("absent: forecast file")
 
 
 async def test_agronomy_summary_shape(tmp_path):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import socket
+from dataclasses import replace
 
 import pytest
 
@@ -13,7 +14,7 @@ from furrow.cloud.storage import (
     SqliteReadingStore,
     StorageUnavailable,
 )
-from furrow.cloud.storage.lineprotocol import to_line, to_point
+from furrow.cloud.storage.lineprotocol import to_line, to_lines, to_point
 from furrow.edge.payload import TS_MS_MAX
 from tests.cloud_support import T0
 
@@ -248,6 +249,21 @@ async def test_the_latest_storable_instant_is_accepted_by_influxdb(influxdb, inf
 def test_the_direct_line_protocol_matches_influxdb_clients_point(reading):
     """The fast line writer gives exactly the line influxdb_client's Point gives."""
     assert to_line(reading) == to_point(reading).to_line_protocol()
+
+
+def test_to_lines_formats_a_reports_shared_fields_once_and_gives_to_lines_lines():
+    """`to_lines` (a report's seq, rx_ms, flags and time formatted once) gives exactly `to_line`'s
+    lines: readings of one report in a row, faults and flags among them, and a change of report
+    that keeps the seq but not the time, the rx_ms or the flags."""
+    r1 = [reading(seq=7, measurement="vwc_pct", value=21.0), reading(seq=7, measurement="soil_temp_c", value=1e-7),
+          reading(seq=7, measurement="soil_temp_c", fault='odd "fault"\\', value=None)]
+    r2 = [reading(seq=7, ts_ms=T0 + 1000), reading(seq=7, ts_ms=T0 + 1000, flags=["late", 'q"uote']),
+          replace(reading(seq=7, ts_ms=T0 + 1000, flags=["late", 'q"uote']), rx_ms=None), reading(seq=8, value=-3.5)]
+    readings = r1 + r2 + r1
+    lines = to_lines(readings)
+    assert lines == [to_line(r) for r in readings]
+    assert lines[1].endswith(",seq=7i,value=1e-07 1767225600000000007")
+    assert len(set(lines)) == len(r1) + len(r2)  # each distinct reading, its own line
 
 
 async def test_sqlite_rollups_keep_hourly_aggregates_after_raw_retention(tmp_path):

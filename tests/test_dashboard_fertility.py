@@ -4,10 +4,14 @@ recorded, in English and in Simplified Chinese."""
 
 from __future__ import annotations
 
+import re
+
 import pytest
 from playwright.sync_api import expect
 
+from tests.cloud_support import batch_of, item
 from tests.dashboard_support import Farm, login_with_token, new_page, screenshot
+from tests.gateway_support import valve_uplink
 from tests.test_cloud_fertility import SQUARE
 
 ZONE = {"id": "z-f", "field_id": "f1", "name": "Zone F", "area_ha": 2.0, "soil_texture": "loam",
@@ -30,9 +34,15 @@ def farm(tmp_path_factory):
                                ("/registry/fields", {"id": "f1", "site_id": "farm", "name": "Field 1"}),
                                ("/registry/zones", ZONE), ("/registry/zones", {**ZONE, "id": "z-g", "name": "Zone G"}),
                                ("/registry/zones", {**ZONE, "id": "z-h", "name": "Zone H"}),
-                               ("/registry/zones", {**ZONE, "id": "z-i", "name": "Zone I"})]:
+                               ("/registry/zones", {**ZONE, "id": "z-i", "name": "Zone I"}),
+                               ("/registry/zones", {**ZONE, "id": "z-j", "name": "Zone J"}),
+                               ("/registry/nodes", {"id": "irr-j", "role": "irrigation"}),
+                               ("/registry/valves", {"node_id": "irr-j", "channel": 1, "zone_id": "z-j"})]:
                 r = c.post(path, json=body)
                 assert r.status_code == 201, r.text
+            assert c.put("/fertility/injectors/irr-j", json={"rate_l_h": 120}).status_code == 200
+            r = c.post("/ingest/batch", json=batch_of([item(valve_uplink("irr-j", 1))], site="farm"))
+            assert r.status_code == 200, r.text  # irr-j reports through gateway gw-1: commands to it are routed
             for zone in ("z-h", "z-i"):
                 assert c.put(f"/registry/zones/{zone}/boundary", json=SQUARE).status_code == 200
             r = c.post("/auth/tokens", json={"user": "tom", "role": "technician"})
@@ -165,4 +175,42 @@ def test_soil_tests_and_an_application_entered_on_the_zone_page(farm, dashboard_
     page.goto(f"{farm.url}/#/zone/{zone}?days=7")
     expect(page.get_by_test_id("fertility")).to_have_attribute("data-ready", "1")
     expect(page.get_by_test_id("fertility-forms")).to_have_count(0)
+    page.context.close()
+
+
+def test_a_product_and_a_fertigation_entered_on_the_zone_page(farm, dashboard_browser):
+    """An agronomist adds urea with its stock strength on the product form; the fertigation form then offers it,
+    a dose too big for the registered 120 l/h pump is refused naming dose_kg_ha, and 12 kg/ha in 40 minutes is
+    sent: the zone's fertigations list its command with the 80,000 ml of stock (12 kg/ha x 2 ha / 0.3 kg/l). The
+    Chinese page shows the same list under its Chinese heading."""
+    page = new_page(dashboard_browser, locale="en-GB")
+    login_with_token(page, farm, "admin")
+    page.goto(f"{farm.url}/#/zone/z-j?days=7")
+    section = page.get_by_test_id("fertility")
+    expect(section).to_have_attribute("data-fertigations", "0")
+    product = page.get_by_test_id("product-form")
+    for name, v in (("id", "urea-sol"), ("name", "Urea solution"), ("n_pct", "46"), ("price_per_kg", "2.4"),
+                    ("stock_kg_per_l", "0.3")):
+        product.locator(f"[data-field={name}]").fill(v)
+    product.locator("button[type=submit]").click()
+    form = page.get_by_test_id("fertigation-form")
+    expect(form.locator("[data-field=product_id] option")).to_have_count(1)  # only a product with a stock strength
+    form.locator("[data-field=dose_kg_ha]").fill("30")
+    form.locator("button[type=submit]").click()
+    expect(page.get_by_test_id("fertigation-form-status")).to_contain_text("dose_kg_ha")
+    form.locator("[data-field=dose_kg_ha]").fill("12")
+    form.locator("button[type=submit]").click()
+    expect(page.get_by_test_id("fertigation-form-status")).to_have_text("Saved.")
+    expect(section).to_have_attribute("data-fertigations", "1")
+    expect(page.get_by_test_id("fertigations").locator("tbody tr td.num").first).to_have_text(
+        re.compile(r"^80[,\u202f ]?000$"))
+    assert page.errors == []
+    page.context.close()
+    page = new_page(dashboard_browser, locale="zh-CN")
+    login_with_token(page, farm, "admin")
+    page.goto(f"{farm.url}/#/zone/z-j?days=7")
+    expect(page.get_by_test_id("fertility")).to_have_attribute("data-fertigations", "1")
+    expect(page.get_by_test_id("fertigations").locator("h4")).to_have_text("水肥一体化施肥")
+    expect(page.get_by_test_id("fertigation-form").locator("h4")).to_have_text("水肥一体化追肥")
+    assert page.errors == []
     page.context.close()

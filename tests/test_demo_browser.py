@@ -77,12 +77,21 @@ def _shot(page: Page, name: str) -> None:
     page.screenshot(path=str(SHOTS / f"demo-{name}.png"), full_page=True)
 
 
+def _shot_of(page: Page, test_id: str, name: str) -> None:
+    """One section of the page, scrolled into view (the zone page's crop growth, which a whole-page shot shrinks)."""
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    section = page.get_by_test_id(test_id)
+    section.scroll_into_view_if_needed()
+    section.screenshot(path=str(SHOTS / f"demo-{name}.png"))
+
+
 @pytest.mark.full
 def test_the_demo_restarts_at_once_and_its_zone_page_shows_the_season(tmp_path):
     """A demo that just stopped leaves its ports in TIME_WAIT; the next one starts on them at once,
     simulates 45 days through the production pipeline, and on its zone page a browser finds soil
     water with at least 30 days of points, daily ET0, the crop's stage, a decision with its
-    explanation, the camera's photos with the cover measured on them and the NDVI over the season, each
+    explanation, the camera's photos with the cover measured on them against the expected cover (the maize's
+    degree-day stages) and the NDVI over the season, each
     zone's valve with its completed runs, and no alert about its sound sensors, nodes or valves
     (judged while they run), nor drought on its irrigated zones; `--duration 60` ends with
     decisions and simulated days."""
@@ -137,9 +146,12 @@ def test_the_demo_restarts_at_once_and_its_zone_page_shows_the_season(tmp_path):
         expect(vigour).to_have_attribute("data-ready", "1")
         assert int(vigour.get_attribute("data-cover") or 0) >= 25
         assert int(vigour.get_attribute("data-sensor") or 0) >= 25
+        assert int(vigour.get_attribute("data-expected") or 0) >= 25  # the degree-day maize's expected cover
         expect(page.get_by_test_id("cover-chart").locator("canvas")).to_have_count(1)
         expect(page.get_by_test_id("ndvi-chart").locator("canvas")).to_have_count(1)
         _shot(page, "zone")
+        _shot_of(page, "vigour", "zone-vigour")
+        _shot_of(page, "image-timeline", "zone-images")
 
         # every zone its own valve, and the planner's runs of the season completed on it
         zones = {z["id"] for z in api.get("/registry/zones").json()}

@@ -169,7 +169,7 @@ def test_modbus_map_starts_at_address_zero_with_version_and_role():
     """Register 0 holds the contract version and register 1 the role, so a
     technician's mbpoll read of reference 1 identifies the node."""
     regs = modbus_map.encode_inputs("weather", 1, T0, "0.1.0", [])
-    assert regs[0] == 0x0105 and regs[1] == ROLES["weather"]  # contract 1.5
+    assert regs[0] == 0x0106 and regs[1] == ROLES["weather"]  # contract 1.6
 
 
 def test_modbus_unknown_major_refused():

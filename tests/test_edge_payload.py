@@ -2,12 +2,16 @@
 input is refused with an error naming the field."""
 
 import json
+import math
+import sys
 
+import orjson
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from furrow.edge import CONTRACT_VERSION, payload
+from furrow.edge.batch import validate_item
 from furrow.edge.errors import ContractError
 from furrow.edge.measurements import FAULTS, MEASUREMENTS, ROLES, measurements_of_role
 
@@ -183,3 +187,46 @@ def test_fault_reading_carries_no_value():
     assert r["value"] is None and r["fault"] == "disconnected"
     with pytest.raises(ContractError, match="carries no value"):
         payload.make_reading("soil_temp_c", 20.0, fault="disconnected", depth_cm=30)
+
+
+# Floats at the edges a sensor, a driver bug or a hostile client can put in a payload. Python's json
+# reads NaN, Infinity and -Infinity; orjson, which the gateway's buffer writes with (gateway/buffer.py),
+# would write NaN and the infinities as null, so none of them may get past decoding.
+_EDGE_FLOATS = (st.floats(allow_nan=True, allow_infinity=True, allow_subnormal=True)
+                | st.sampled_from([math.nan, -math.nan, math.inf, -math.inf, -0.0, 0.0, 5e-324, -5e-324,
+                                   sys.float_info.max, -sys.float_info.max, 65.535, math.nextafter(65.535, 99),
+                                   -50.0, math.nextafter(-50.0, -99), 70.0, math.nextafter(70.0, 99)]))
+
+
+@settings(max_examples=300, deadline=None)
+@given(value=_EDGE_FLOATS, where=st.sampled_from(["value", "bat_v"]))
+def test_edge_floats_round_trip_through_the_gateway_buffer_or_are_refused_naming_the_field(value, where):
+    """A NaN, an infinity, a subnormal, -0.0 or a float just past a range, as a weather reading's value
+    (air_temp_c, -50..70) or as bat_v (0..65.535): decoded, it is a finite number in range that the
+    gateway's orjson buffer row and the cloud's item check give back unchanged; otherwise decoding and
+    the cloud's item check both refuse it with a ContractError naming the field."""
+    up = {"v": CONTRACT_VERSION, "node": "wx-01", "role": "weather", "seq": 1, "ts_ms": 1_767_225_600_000,
+          "fw": "0.1.0", "bat_v": 3.7, "rssi_dbm": -60, "readings": [{"name": "air_temp_c", "value": 21.5}]}
+    if where == "value":
+        up["readings"][0]["value"] = value
+        field, lo, hi = "readings.0.value", -50.0, 70.0
+    else:
+        up["bat_v"] = value
+        field, lo, hi = "bat_v", 0.0, 65.535
+    data = json.dumps(up).encode()  # NaN and the infinities as the NaN/Infinity tokens json.loads reads
+    storable = math.isfinite(value) and lo <= value <= hi
+    try:
+        got = payload.decode(data)
+    except ContractError as e:
+        assert not storable, (value, e)
+        assert e.field == field and (e.value == value or (e.value != e.value and value != value)), (e.field, e.value)
+        with pytest.raises(ContractError) as cloud:
+            validate_item({**up, "rx_ms": None}, 3)
+        assert cloud.value.field == "items.3." + field
+        return
+    assert storable, (value, got)
+    stored = got["readings"][0]["value"] if where == "value" else got["bat_v"]
+    assert math.isfinite(stored) and lo <= stored <= hi
+    row = orjson.dumps(got)  # the gateway's buffer row, forwarded as it is
+    assert orjson.loads(row) == got == payload.decode(row)
+    assert validate_item({**orjson.loads(row), "rx_ms": None}, 0)[0] == got

@@ -79,6 +79,8 @@ async def _farm(c: httpx.AsyncClient, api: str) -> None:
         assert r.status_code == 201, r.text
     r = await c.put(f"{api}/fertility/sites/{SITE}/products/urea", json=UREA)
     assert r.status_code == 200, r.text
+    r = await c.put(f"{api}/fertility/injectors/{NODE}", json={"rate_l_h": PUMP_L_H, "ec_band_ds_m": [0.5, 3.0]})
+    assert r.status_code == 200, r.text
 
 
 @contextlib.asynccontextmanager
@@ -126,7 +128,7 @@ async def _fertigate(tmp_path: Path, mosquitto, root: str, stuck: bool,  # noqa:
         # 0.6 kg/ha on 0.01 ha from 0.3 kg/l is 20 ml: 2 s of the pump, in a window of 1..6 s of an 8 s run
         r = await c.post(f"{api}/zones/z1/fertility/fertigations", json={
             "season": "2026", "product_id": "urea", "dose_kg_ha": 0.6, "duration_s": 8, "inject_from_s": 1,
-            "inject_until_s": 6, "injector_l_h": PUMP_L_H})
+            "inject_until_s": 6})
         assert r.status_code == 201, r.text
         assert r.json()["fertigation"]["inject_ml"] == 20
         cmd_id = r.json()["command"]["id"]

@@ -180,6 +180,7 @@ def test_every_role_example_builds_its_core(main: Any, tmp_path: Path, monkeypat
     from tests.firmware_fakes import FakeCameraModule
 
     monkeypatch.setattr(main.board.machine, "I2C", lambda *a, **k: object(), raising=False)
+    monkeypatch.setattr(main.board.machine, "UART", lambda *a, **k: object(), raising=False)  # a tracker's GNSS
     monkeypatch.setattr("time.sleep_ms", lambda ms: None, raising=False)
     monkeypatch.setitem(sys.modules, "camera", FakeCameraModule({}))  # an ESP32-CAM firmware's binding
     for role in ROLES:

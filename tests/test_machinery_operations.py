@@ -13,6 +13,7 @@ from furrow.cloud.vigour.boundaries import as_geojson
 from tests.cloud_support import local_settings, problem, running_app
 from tests.test_machinery_coverage import back_and_forth, field, run
 from tests.test_machinery_tracks import geojson_points
+from tests.tracker_support import position_messages, positions_batch
 
 BOUNDARY = as_geojson(field())  # 100 x 200 m, 2 ha
 
@@ -115,7 +116,8 @@ async def test_bad_operations_are_refused_with_the_reason(tmp_path):
 
 async def test_operations_and_postgis_checks_on_postgresql(tmp_path, pg_database):
     """On PostgreSQL migration 0015 makes field_operations and creates PostGIS; the service then checks
-    boundaries in PostGIS (a zone outside its field is still 422), and an operation is recorded there."""
+    boundaries in PostGIS (a zone outside its field is still 422), and an operation is recorded there; a
+    batch of live fixes sent twice is stored once (0017)."""
     async with running_app(local_settings(tmp_path, database_url=pg_database)) as c:
         engine = create_engine(pg_database)
         try:
@@ -138,8 +140,39 @@ async def test_operations_and_postgis_checks_on_postgresql(tmp_path, pg_database
         assert r.status_code == 201 and r.json()["covered_ha"] == pytest.approx(0.36, rel=1e-5)
         assert (await c.get("/api/v1/fields/f1/progress")).json()["kinds"][0]["covered_pct"] == pytest.approx(
             18.0, rel=1e-4)
+        # live fixes (migration 0017) stored once on PostgreSQL too (its ON CONFLICT DO NOTHING)
+        batch = positions_batch("s1", "gw-1", "gw-1-1", position_messages("trk-1", back_and_forth([5])[:70]), 1)
+        for _ in range(2):
+            assert (await c.post("/api/v1/ingest/batch", json=batch)).json()["fixes"] == 70
+        assert [m["fixes"] for m in (await c.get("/api/v1/machines")).json()] == [70]
     db = Database(pg_database)
     try:
         assert spatial_for(db).engine == "postgis"
     finally:
         db.dispose()
+
+
+async def test_planted_area_per_crop_comes_from_the_sowing_operations(tmp_path):
+    """Field f1 (100 x 200 m) in two 1 ha zones, maize west (x 0..50), soybean east: sowing passes at x = 5 and
+    13 (10 m wide) cover x 0..18, all in the maize zone: maize 0.36 ha planted (36%), soybean none; a zone with
+    no boundary is named, not counted."""
+    async with running_app(local_settings(tmp_path)) as c:
+        await _field(c)
+        zone = {"field_id": "f1", "area_ha": 1, "soil_texture": "loam", "field_capacity_pct": 30,
+                "wilting_point_pct": 15, "root_depth_cm": 60, "precip_rate_mm_h": 5}
+        west = as_geojson(field(50, 200))
+        east = as_geojson(field(100, 200).difference(field(50, 200)))
+        for zid, crop, boundary in (("zw", "maize", west), ("ze", "soybean", east), ("zn", "wheat", None)):
+            r = await c.post("/api/v1/registry/zones", json={**zone, "id": zid, "name": zid, "crop": crop})
+            assert r.status_code == 201, r.text
+            if boundary is not None:
+                r = await c.put(f"/api/v1/registry/zones/{zid}/boundary", json=boundary)
+                assert r.status_code == 200, r.text
+        assert (await c.post("/api/v1/operations", json=operation([5, 13]))).status_code == 201
+        out = (await c.get("/api/v1/progress/crops")).json()
+        crops = {x["crop"]: x for x in out["crops"]}
+        assert set(crops) == {"maize", "soybean"} and out["zones_without_boundary"] == ["zn"]
+        assert crops["maize"]["area_ha"] == pytest.approx(1.0, rel=1e-3)
+        assert crops["maize"]["planted_ha"] == pytest.approx(0.36, rel=1e-3)
+        assert crops["maize"]["planted_pct"] == pytest.approx(36.0, rel=1e-3)
+        assert crops["soybean"]["planted_ha"] == 0 and crops["soybean"]["kinds"][0]["kind"] == "sowing"

@@ -64,3 +64,28 @@ async def test_the_zone_vigour_route(tmp_path):
         assert v["ndvi_sensor"] == [{"ts_ms": T0 + 28 * DAY, "ndvi": 0.62, "node": "wx-01"}]
         assert not (await c.get("/api/v1/zones/z2/vigour", params={"start": T0, "end": T0 + 30 * DAY})).json()[
             "lagging"]["lagging"]
+
+
+async def test_a_degree_day_crops_expected_cover_follows_its_thermal_time(tmp_path):
+    """A zone staged by degree days (the demo's and the HIL farm's maize): its expected cover is placed by the degree
+    days its water balance counts from the weather node's temperatures, one point per complete day; with the same
+    stage lengths in degree days as days, a day's expected cover is expected_cover(its degree-day sum). Without the
+    thermal time (a service built without the planner) the curve is absent and says so."""
+    async with running_app(local_settings(tmp_path)) as c:
+        await _weather_farm(c)
+        crop = {"l_ini": 10, "l_dev": 15, "l_mid": 20, "l_late": 10, "kc_ini": 0.35, "kc_mid": 1.15,
+                "kc_end": 0.45, "stages_in": "gdd", "gdd_base_c": 10.0}
+        r = await c.post("/api/v1/registry/zones", json={**ZONE, "id": "zg", "planting_date": "2026-01-01",
+                                                         "crop_coefficients": crop})
+        assert r.status_code == 201, r.text
+        services = c.app.state.services
+        gdd = await services.planning.gdd_by_day("zg")
+        sums = list(gdd.values())
+        assert sums and sums[-1] > 0 and all(b >= a for a, b in zip(sums, sums[1:], strict=False))
+        v = (await c.get("/api/v1/zones/zg/vigour", params={"start": T0, "end": T0 + 30 * DAY})).json()
+        assert v["expected"] and "degree days" in v["expected_source"], v["expected_source"]
+        for point in v["expected"]:
+            assert point["cover_pct"] == round(100 * expected_cover(gdd[date.fromisoformat(point["date"])], C), 1)
+        services.vigour.thermal = None
+        v = (await c.get("/api/v1/zones/zg/vigour", params={"start": T0, "end": T0 + 30 * DAY})).json()
+        assert v["expected"] == [] and v["expected_source"].startswith("absent")

@@ -16,6 +16,11 @@
 # while Wi-Fi is down ("wifi_down" windows, in seconds) or DNS ("dns_down"),
 # the broker's name does not resolve, as on a board.
 #
+# A tracker's GNSS UART ("gnss" options) has a receiver behind it (class Gnss): GGA and RMC once a
+# second of the board's clock, along a back-and-forth pattern over a field with headland turns, the
+# implement down on the passes (its pin reads 0, a switch to ground) and up in the turns, no fix inside
+# "gnss_lost" windows, standing still from "park_s".
+#
 # The RS-485 UART has the gateway behind it: a Modbus master that reads the 112
 # input registers every `poll_every` loop passes, asks for the oldest report and
 # acknowledges each one (report queue, contract 1.1), and, for an irrigation
@@ -205,7 +210,92 @@ class Master:
 
 
 MASTER = None
+GNSS = None
 RESULT = {}
+
+
+def _gnss(opts):
+    """The receiver stand-in, its class made at first use (as `socket`'s): a class costs heap, and only a
+    tracker's run has a receiver (the heap runs of the other roles leave it out)."""
+
+    def _nmea(body):
+        c = 0
+        for ch in body:
+            c ^= ord(ch)
+        return "$%s*%02X\r\n" % (body, c)
+
+    def _ddmm(deg, width):
+        d = int(deg)
+        return ("%0" + str(width) + "d%08.5f") % (d, (deg - d) * 60)
+
+    class Gnss:
+        """A receiver's NMEA at 1 Hz along a pattern (see the header); `read()` gives what arrived since."""
+
+        def __init__(self, opts):
+            self.lat0, self.lon0 = opts.get("lat", 36.0), opts.get("lon", 114.4)
+            self.pass_m, self.width_m = opts.get("pass_m", 100), opts.get("width_m", 6)
+            self.speed, self.turn_s = opts.get("speed_m_s", 2.5), opts.get("turn_s", 8)
+            self.implement_pin, self.engine_pin = opts.get("implement_pin", 14), opts.get("engine_pin", 27)
+            self.lost = opts.get("gnss_lost", ())
+            self.park_s = opts.get("park_s")  # from then on the machine stands still, implement up
+            # metres per degree at lat0 (the test computes them on the ellipsoid: no math module needed here)
+            self.m_per_deg_lat = opts.get("m_per_deg_lat", 110950.0)
+            self.m_per_deg_lon = opts.get("m_per_deg_lon", 90190.0)
+            self.next_s = None
+            self.stats = {"epochs": 0, "down": 0, "lost": 0}
+
+        def at(self, e):
+            """(x m east, y m north, implement down, course) e seconds after boot."""
+            if self.park_s is not None and e >= self.park_s:
+                x, y, _, course = self.at(self.park_s - 0.001)
+                return x, y, False, course
+            run_s = self.pass_m / self.speed
+            cycle = run_s + self.turn_s
+            k = int(e // cycle)
+            w = e - k * cycle
+            if w < run_s:
+                d = w * self.speed
+                return k * self.width_m, d if k % 2 == 0 else self.pass_m - d, True, 0 if k % 2 == 0 else 180
+            y = self.pass_m if k % 2 == 0 else 0
+            return k * self.width_m + (w - run_s) / self.turn_s * self.width_m, y, False, 90
+
+        def down(self):
+            return self.at(CLOCK._elapsed_us() / 1000000)[2]
+
+        def _epoch(self, s):
+            t = _real.gmtime(s)
+            hms = "%02d%02d%02d.00" % (t[3], t[4], t[5])
+            date = "%02d%02d%02d" % (t[2], t[1], t[0] % 100)
+            e = s - T0_S
+            self.stats["epochs"] += 1
+            if CLOCK.within(self.lost):
+                self.stats["lost"] += 1
+                return _nmea("GPGGA,%s,,,,,0,00,99.9,,,,,," % hms) + _nmea("GPRMC,%s,V,,,,,,,%s,,,N" % (hms, date))
+            x, y, down, course = self.at(e)
+            self.stats["down"] += down
+            lat = self.lat0 + y / self.m_per_deg_lat
+            lon = self.lon0 + x / self.m_per_deg_lon
+            pos = "%s,N,%s,E" % (_ddmm(lat, 2), _ddmm(lon, 3))
+            knots = (self.speed if down else self.width_m / self.turn_s) * 3600 / 1852
+            if self.park_s is not None and e >= self.park_s:
+                knots = 0.0
+            return (_nmea("GPGGA,%s,%s,4,12,0.8,52.0,M,-8.0,M,," % (hms, pos))
+                    + _nmea("GPRMC,%s,A,%s,%.2f,%.1f,%s,,,R" % (hms, pos, knots, course, date)))
+
+        def any(self):
+            return 1
+
+        def read(self):
+            now = CLOCK.time()
+            if self.next_s is None:
+                self.next_s = now
+            out = []
+            while self.next_s <= now:
+                out.append(self._epoch(self.next_s))
+                self.next_s += 1
+            return "".join(out).encode() if out else None
+
+    return Gnss(opts)
 
 
 # -- machine ---------------------------------------------------------------------
@@ -219,6 +309,10 @@ class Pin:
 
     def value(self, level=None):
         if level is None:
+            if GNSS is not None and self.pin == GNSS.implement_pin:
+                return 0 if GNSS.down() else 1  # the implement's switch pulls to ground when down
+            if GNSS is not None and self.pin == GNSS.engine_pin:
+                return 1
             return self.level
         self.level = level
 
@@ -262,6 +356,8 @@ class WDT:
 
 
 def UART(*args, **kwargs):  # noqa: N802 - machine.UART is a class on a board
+    if GNSS is not None and kwargs.get("rxbuf"):
+        return GNSS  # the tracker's receiver port (board.gnss_uart)
     return MASTER
 
 
@@ -451,7 +547,7 @@ def _memory_map():
 
 
 def run(path):
-    global CLOCK, MASTER
+    global CLOCK, MASTER, GNSS
     with open(path) as f:
         OPTS.update(json.load(f))
     OPTS.setdefault("adc", {})
@@ -461,6 +557,8 @@ def run(path):
         FRAMES.append(open(path, "rb"))
     _mount()
     MASTER = Master(OPTS.get("master", {}))
+    if "gnss" in OPTS:
+        GNSS = _gnss(OPTS["gnss"])
     me = sys.modules["unixboard"]
     for name in ("machine", "network", "onewire", "ntptime", "socket", "camera"):
         sys.modules[name] = me  # this module holds what each of them has
@@ -490,4 +588,6 @@ def run(path):
         except OSError:
             result.setdefault("files", {})[folder] = None
     result["modbus"] = MASTER.stats
+    if GNSS is not None:
+        result["gnss"] = GNSS.stats
     print("UNIXBOARD " + json.dumps(result))

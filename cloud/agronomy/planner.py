@@ -15,8 +15,9 @@ Rules, in the order they are checked:
                             (in flight, or run since its cut-off) brings it back under MAD: skip
     below-mad               the depletion the zone will reach before water can next reach it, if this
                             night's window is skipped, stays under MAD x TAW
-    rain-forecast           expected rain covers the need: skip
-    shrunk-for-forecast     (adjustment) expected rain covers part of it
+    rain-forecast           expected rain covers the need: only what keeps the zone within MAD until the
+                            next chance to water is applied, should the rain not fall (skip if that is 0)
+    shrunk-for-forecast     (adjustment) expected rain covers part of it (never below that floor)
     budget-exhausted        the weekly or seasonal budget is spent: skip
     budget-limited          (adjustment) the amount is cut to what the budget allows
     below-minimum           what is left to apply is under the minimum application
@@ -37,6 +38,12 @@ zone will have when this night's run starts. MAD defaults to p adjusted for the 
 p_table + 0.04 (5 - ETc) (FAO-56 table 22, footnote): on a hot day the crop stresses at a smaller
 depletion. Without ETc (no weather: the probes alone) the depletion is taken as it stands and MAD
 is p_table.
+
+A forecast is a bet on rain that may not fall, so it may trim a run but never below what the zone needs
+to reach the next chance to water no drier than MAD (its `depletion_now_mm` less MAD, at least the
+minimum application): if the rain fails, the zone is no worse off than on any night the planner
+waits, and the next plan catches up from the measured balance. That plan names the forecast that
+failed (`ZoneState.forecast_missed`, message `decision.forecast-missed`).
 """
 
 from __future__ import annotations
@@ -71,6 +78,16 @@ TEXT = Texts({
     "decision.rain-forecast": "{expected_mm:.1f} mm of rain expected within {horizon_h} h ({source}) covers the "
                               "{net_mm:.1f} mm needed",
     "decision.shrunk-for-forecast": "{expected_mm:.1f} mm expected rain deducted, {net_mm:.1f} mm left",
+    "decision.rain-forecast-kept": "{expected_mm:.1f} mm of rain expected within {horizon_h} h ({source}) covers "
+                                   "the {need_mm:.1f} mm needed; {net_mm:.1f} mm is applied so that the zone reaches "
+                                   "the next chance to water at {next_at:%Y-%m-%d %H:%M} within MAD if it does not "
+                                   "fall",
+    "decision.shrunk-for-forecast-kept": "{expected_mm:.1f} mm expected rain deducted, but {net_mm:.1f} mm is kept "
+                                         "so that the zone reaches the next chance to water at "
+                                         "{next_at:%Y-%m-%d %H:%M} within MAD if it does not fall",
+    "decision.forecast-missed": "the {expected_mm:.1f} mm of rain the plan of {since:%Y-%m-%d %H:%M} expected "
+                                "({source}) has not fallen: {fell_mm:.1f} mm measured since, and the balance counts "
+                                "only what fell",
     "decision.budget-exhausted": "the water budget is spent",
     "decision.budget-limited": "cut to the {left_mm:.1f} mm left in the budget",
     "decision.within-budget": "within the budget ({left_mm:.1f} mm gross left)",
@@ -116,6 +133,17 @@ class Override:
 
 
 @dataclass(frozen=True)
+class MissedRain:
+    """Rain an earlier plan counted on from a forecast, against the rain the gauge measured over its window."""
+
+    expected_mm: float
+    fell_mm: float
+    since: datetime
+    """When that plan was made (an aware datetime)."""
+    source: str = "forecast"
+
+
+@dataclass(frozen=True)
 class ZoneState:
     """What the cloud knows about the zone right now."""
 
@@ -136,6 +164,8 @@ class ZoneState:
     has no ET0 (the probes alone)."""
     depletion_at: datetime | None = None
     """When `depletion_mm` held: the balance's cut-off (None: now)."""
+    forecast_missed: MissedRain | None = None
+    """The forecast rain the zone's last plan counted on, when less fell (None: none counted, or it fell)."""
 
 
 @dataclass(frozen=True)
@@ -291,6 +321,10 @@ def plan_zone(zone: ZoneConfig, state: ZoneState, weather: WeatherNow | None, fo
         "mad_mm": round(mad * taw, 2), "refill_to_mm": round(target, 2),
         "forecast": None if forecast is None else {"rain_mm": forecast.rain_mm, "probability": forecast.probability,
                                                    "horizon_h": forecast.horizon_h, "source": forecast.source},
+        "forecast_missed": None if state.forecast_missed is None else {
+            "expected_mm": round(state.forecast_missed.expected_mm, 2),
+            "fell_mm": round(state.forecast_missed.fell_mm, 2), "since": state.forecast_missed.since.isoformat(),
+            "source": state.forecast_missed.source},
         "week_used_mm": state.week_used_mm, "season_used_mm": state.season_used_mm,
         "week_budget_mm": irr.week_budget_mm, "season_budget_mm": irr.season_budget_mm,
         "precipitation_rate_mm_h": irr.precipitation_rate_mm_h, "efficiency": irr.efficiency,
@@ -304,7 +338,12 @@ def plan_zone(zone: ZoneConfig, state: ZoneState, weather: WeatherNow | None, fo
                                                         "reason": state.override.reason},
     }
 
+    missed = state.forecast_missed
+    note = (TEXT("decision.forecast-missed", expected_mm=round(missed.expected_mm, 1), since=missed.since,
+                 source=missed.source, fell_mm=round(missed.fell_mm, 1)),) if missed is not None else ()
+
     def no(action: Action, rule: str, *why: Message, adjustments: tuple[str, ...] = ()) -> Decision:
+        why = (*why, *note)
         return Decision(zone=zone.id, action=action, rule=rule, explanation=join(why), inputs=inputs,
                         adjustments=adjustments, hydraulic_group=irr.hydraulic_group, messages=why)
 
@@ -345,13 +384,30 @@ def plan_zone(zone: ZoneConfig, state: ZoneState, weather: WeatherNow | None, fo
         why += use
         if forecast is not None and forecast.expected_mm >= irr.rain_skip_mm:
             expected = forecast.expected_mm
-            if expected >= net:
+            # should the rain not fall: what takes the zone to the next chance to water no drier than MAD
+            floor = max(0.0, depletion - mad * taw)
+            if floor > 0.0:
+                floor = max(floor, irr.min_application_mm)
+            if expected >= net and floor <= 0.0:
                 return no(Action.SKIP, "rain-forecast", TEXT(
                     "decision.rain-forecast", expected_mm=round(expected, 1), horizon_h=forecast.horizon_h,
                     source=forecast.source, net_mm=round(net, 1)))
-            net -= expected
-            adjustments.append("shrunk-for-forecast")
-            why.append(TEXT("decision.shrunk-for-forecast", expected_mm=round(expected, 1), net_mm=round(net, 1)))
+            if expected >= net:
+                rule = "rain-forecast"
+                why.append(TEXT("decision.rain-forecast-kept", expected_mm=round(expected, 1),
+                                horizon_h=forecast.horizon_h, source=forecast.source, need_mm=round(net, 1),
+                                net_mm=round(floor, 1), next_at=next_chance))
+                net = floor
+            elif net - expected < floor:
+                net = floor
+                adjustments.append("shrunk-for-forecast")
+                why.append(TEXT("decision.shrunk-for-forecast-kept", expected_mm=round(expected, 1),
+                                net_mm=round(net, 1), next_at=next_chance))
+            else:
+                net -= expected
+                adjustments.append("shrunk-for-forecast")
+                why.append(TEXT("decision.shrunk-for-forecast", expected_mm=round(expected, 1),
+                                net_mm=round(net, 1)))
     gross = net / irr.efficiency
     if not water_now:
         remaining = [b - u for b, u in ((irr.week_budget_mm, state.week_used_mm),
@@ -416,6 +472,7 @@ def plan_zone(zone: ZoneConfig, state: ZoneState, weather: WeatherNow | None, fo
             ttl_s = max(600, int((window_end - run_start).total_seconds()))
         planned.append(_run(zone, run_s, run_start, ttl_s))
         run_start = run_start + timedelta(seconds=run_s + irr.split_gap_s)
+    why += note
     return Decision(zone=zone.id, action=Action.IRRIGATE, rule=rule, explanation=join(why), inputs=inputs,
                     adjustments=tuple(adjustments), net_mm=round(net, 2), gross_mm=round(gross, 2),
                     runtime_s=runtime_s, not_before=start,

@@ -48,13 +48,15 @@ async def disease_risk(store: ReadingStore, zone: str, weather_nodes: list[str],
     return RiskSnapshot(subject=subject, value=round(worst.risk_index, 2), threshold=1.0, detail=detail)
 
 
-async def trap_risk(store: ReadingStore, node: str, now_ms: int, threshold_per_week: float) -> RiskSnapshot | None:
-    """Catch per trap per week at a pest node over the last 4 weeks against the action
-    threshold (pests.trap_pressure); None when it has reported no trap_count then."""
+async def trap_risk(store: ReadingStore, node: str, now_ms: int, threshold_per_week: float,
+                    lured: frozenset[int] = frozenset()) -> RiskSnapshot | None:
+    """Catch per trap per week at a pest node's counters over the last 4 weeks against the one
+    threshold for traps with no lure (pests.trap_pressure); the channels in `lured` are left out (their
+    species' own threshold watches them). None when the other channels reported no trap_count then."""
     start = _day_start_ms(_day(now_ms) - timedelta(days=7 * TRAP_WEEKS - 1))
     per_day: dict[tuple[int | None, date], float] = defaultdict(float)
     for r in await store.query(node, "trap_count", start, now_ms + 1, 100_000):
-        if r.value is not None:
+        if r.value is not None and (r.channel or 1) not in lured:
             per_day[(r.channel, _day(r.ts_ms))] += r.value
     if not per_day:
         return None

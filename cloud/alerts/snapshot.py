@@ -196,6 +196,10 @@ ForecastOf = Callable[[SiteOut, list[NodeOut], ZoneInfo, int], Awaitable[tuple[E
 SpeciesOf = Callable[[str, int], Awaitable[list[SpeciesPressure]]]
 """A zone's pest species against their own action thresholds as of a time (cloud/pests/)."""
 
+LuredOf = Callable[[], Awaitable[dict[str, frozenset[int]]]]
+"""Per pest node, the counter channels set up with a lure (cloud/pests/): their species' threshold
+watches them, so the one threshold for traps with no lure leaves them out."""
+
 
 def site_weather(site: str, now_c: list[float], ahead: tuple[Extremes, str] | None) -> list[SiteWeather]:
     """The site's lowest and highest temperature, measured now (fresh readings) or forecast ahead,
@@ -218,11 +222,13 @@ def site_weather(site: str, now_c: list[float], ahead: tuple[Extremes, str] | No
 
 async def farm_snapshot(registry: Registry, routes: NodeRoutes, store: ReadingStore, db: Database, now_ms: int,
                         options: SnapshotOptions | None = None, raw_of: RawOf | None = None,
-                        forecast_of: ForecastOf | None = None, species_of: SpeciesOf | None = None) -> Snapshot:
+                        forecast_of: ForecastOf | None = None, species_of: SpeciesOf | None = None,
+                        lured_of: LuredOf | None = None) -> Snapshot:
     """Everything the alert rules look at, as of `now_ms`; each zone's RAW from `raw_of` when
     given (the planner's balance, see BalanceRaw), else p TAW; frost and heat from the sites' fresh air
     temperatures and, with `forecast_of`, their forecast over today and tomorrow; with `species_of`,
-    each zone's pest species against their own thresholds."""
+    each zone's pest species against their own thresholds; the one trap threshold, when set, on the pest
+    nodes' counters that `lured_of` does not name (one rule speaks for each trap)."""
     options = options or SnapshotOptions()
     latest = _Latest(store)
     sites = {s.id: s for s in await registry.all(SITES)}  # type: ignore[attr-defined]
@@ -303,13 +309,15 @@ async def farm_snapshot(registry: Registry, routes: NodeRoutes, store: ReadingSt
 
     air: dict[str, list[float]] = defaultdict(list)
     pests = []
+    lured = await lured_of() if lured_of is not None and options.trap_threshold_per_week is not None else {}
     for node_id, (site, _zone) in node_place.items():
         if role.get(node_id) == "weather" and node_id in heard:
             for r in await latest.latest(node_id):
                 if r.measurement == "air_temp_c" and r.value is not None and now_ms - r.ts_ms <= WEATHER_FRESH_MS:
                     air[site or heard[node_id].site].append(r.value)
         if role.get(node_id) == "pest" and options.trap_threshold_per_week is not None and node_id in heard:
-            risk = await trap_risk(store, node_id, now_ms, options.trap_threshold_per_week)
+            risk = await trap_risk(store, node_id, now_ms, options.trap_threshold_per_week,
+                                   lured.get(node_id, frozenset()))
             if risk is not None:
                 pests.append(risk)
     weather = []
@@ -327,5 +335,5 @@ async def farm_snapshot(registry: Registry, routes: NodeRoutes, store: ReadingSt
 
 
 
-__all__ = ["ForecastOf", "Places", "RawOf", "Snapshot", "SnapshotOptions", "SpeciesOf", "farm_snapshot",
+__all__ = ["ForecastOf", "LuredOf", "Places", "RawOf", "Snapshot", "SnapshotOptions", "SpeciesOf", "farm_snapshot",
            "sensor_faults", "site_weather"]

@@ -21,7 +21,7 @@ from ..storage import ReadingStore
 from .delivery import Deliveries, Outlet, WebhookSender, mqtt_sender
 from .raw import BalanceRaw
 from .service import AlertService
-from .snapshot import ForecastOf, Snapshot, SnapshotOptions, SpeciesOf, farm_snapshot
+from .snapshot import ForecastOf, LuredOf, Snapshot, SnapshotOptions, SpeciesOf, farm_snapshot
 
 BACKOFF_MAX_S = 60.0
 
@@ -40,17 +40,19 @@ def forecast_extremes(forecasts: ForecastService) -> ForecastOf:
 def build_alert_service(settings: Settings, db: Database, registry: Registry, routes: NodeRoutes,
                         store: ReadingStore, events: EventBus, worker: MqttWorker | None,
                         planning: PlanningService | None = None, clock: Clock = now_ms,
-                        species_of: SpeciesOf | None = None) -> AlertService:
+                        species_of: SpeciesOf | None = None, lured_of: LuredOf | None = None) -> AlertService:
     """Snapshot from the registry, routes and store (each zone's RAW from the planner's balance when
     `planning` is given, raw.py); deliveries to the event bus, and to MQTT (when enabled) and the
-    webhook (when configured); every evaluation at `clock`'s now; pest species from `species_of`."""
+    webhook (when configured); every evaluation at `clock`'s now; pest species from `species_of`, the pest
+    counters they watch from `lured_of`."""
     options = SnapshotOptions(report_interval_s=settings.alerts_report_interval_s,
                               trap_threshold_per_week=settings.alerts_trap_threshold_per_week)
     raw_of = BalanceRaw(planning) if planning is not None else None
     forecast_of = forecast_extremes(planning.forecast) if planning is not None else None
 
     async def snapshot(now_ms: int) -> Snapshot:
-        return await farm_snapshot(registry, routes, store, db, now_ms, options, raw_of, forecast_of, species_of)
+        return await farm_snapshot(registry, routes, store, db, now_ms, options, raw_of, forecast_of, species_of,
+                                   lured_of)
 
     def outlet(name: str, send: Callable) -> Outlet:
         return Outlet(name, send, attempts=settings.alert_delivery_attempts,

@@ -25,6 +25,7 @@ from .routes import events as event_routes  # the dashboard's live stream
 from .routes import fertility as fertility_routes  # soil tests, recommendations, applications
 from .routes import operations as operation_routes  # field operations from machine tracks, field progress
 from .routes import pests as pest_routes  # species, traps, trap-photo counts and reviews, zone pest seasons
+from .routes import trace as trace_routes  # production records, their signed heads, lots traced back
 from .routes import vigour as vigour_routes  # canopy cover per zone
 from .schemas import ProblemResponse
 
@@ -55,6 +56,7 @@ api_router.include_router(pest_routes.zones)
 api_router.include_router(fertility_routes.router)
 api_router.include_router(fertility_routes.zones)
 api_router.include_router(operation_routes.router)
+api_router.include_router(trace_routes.router)
 
 # The one way in without a token: password login (rate-limited, routes/login.py).
 login_router = APIRouter(prefix="/api/v1", responses=ERROR_RESPONSES)

@@ -21,14 +21,15 @@ from ..gaps import GapStore
 from ..gateway_status import StatusBook
 from ..identity import CredentialStore
 from ..images import ImageService
-from ..machinery import OperationService
+from ..machinery import OperationService, TrackStore
 from ..mqtt_worker import MqttWorker
 from ..node_routes import NodeRoutes
 from ..pests import PestService
 from ..planning import PlanningService
 from ..registry import Registry
 from ..settings import Settings
-from ..storage import ReadingStore
+from ..storage import MergedWrites, ReadingStore
+from ..trace import TraceService
 from ..vigour import VigourService
 
 
@@ -62,6 +63,9 @@ class Services:
     fertility: FertilityService | None = None  # set by open_services: soil tests and fertiliser advice
     fertigation: FertigationService | None = None  # set by open_services: fertigate commands and their records
     operations: OperationService | None = None  # set by open_services: field operations from machine tracks
+    tracks: TrackStore | None = None  # set by open_services: trackers' live fixes
+    trace: TraceService | None = None  # set by open_services: production records, their chains and signed heads
+    ingest_writes: MergedWrites | None = None  # set with the MQTT worker: its batches' readings, written merged
 
 
 def get_services(request: Request) -> Services:
@@ -157,6 +161,8 @@ CommandWriter = Annotated[Principal, allow(Permission.COMMAND_WRITE)]
 Planner = Annotated[Principal, allow(Permission.PLAN)]
 Reviewer = Annotated[Principal, allow(Permission.PEST_REVIEW)]
 OperationsWriter = Annotated[Principal, allow(Permission.OPERATIONS_WRITE)]
+RecordsWriter = Annotated[Principal, allow(Permission.RECORDS_WRITE)]
+TraceSigner = Annotated[Principal, allow(Permission.TRACE_SIGN)]
 Ingester = Annotated[Principal, allow(Permission.INGEST)]
 UserAdmin = Annotated[Principal, allow(Permission.USER_ADMIN)]
 CredentialsWriter = Annotated[Principal, allow(Permission.CREDENTIALS_WRITE)]

@@ -70,6 +70,7 @@ class IngestResponse(BaseModel):
     stored: int = Field(description="values the store reports as newly taken (see README)")
     rejected: list[Rejected]
     gaps: int = Field(default=0, description="gap reports (readings the gateway did not forward) the batch carried")
+    fixes: int = Field(default=0, description="trackers' fixes in its positions items (contract 1.6)")
 
 
 class GapReportOut(BaseModel):

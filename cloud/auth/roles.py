@@ -22,6 +22,8 @@ class Permission(StrEnum):
     ALERT_ACK = "alert_ack"  # acknowledge an alert (a person has seen it)
     PEST_REVIEW = "pest_review"  # correct the insects counted on a trap photo
     OPERATIONS_WRITE = "operations_write"  # record a machine's field operation from its track
+    RECORDS_WRITE = "records_write"  # add a production record (sowing, spraying, harvest ...) or correct one
+    TRACE_SIGN = "trace_sign"  # sign the production records' chain heads now (the job does it at intervals)
     HEALTH = "health"  # is the service up (every role)
 
 
@@ -30,7 +32,8 @@ GRANTS: dict[Role, frozenset[Permission]] = {
                                 Permission.ALERT_ACK, Permission.PEST_REVIEW, Permission.OPERATIONS_WRITE,
                                 Permission.HEALTH}),
     Role.AGRONOMIST: frozenset({Permission.READ, Permission.COMMAND_WRITE, Permission.PLAN, Permission.ALERT_ACK,
-                                Permission.PEST_REVIEW, Permission.OPERATIONS_WRITE, Permission.HEALTH}),
+                                Permission.PEST_REVIEW, Permission.OPERATIONS_WRITE, Permission.RECORDS_WRITE,
+                                Permission.HEALTH}),
     Role.GATEWAY: frozenset({Permission.INGEST, Permission.HEALTH}),
     Role.ADMIN: frozenset(Permission),
 }

@@ -110,6 +110,22 @@ def load_private_keys(directory: Path) -> dict[str, Ed25519PrivateKey]:
     return keys
 
 
+def load_public_keys(directory: Path) -> dict[str, Ed25519PublicKey]:
+    """Every ``<kid>.pub`` of `directory`, by kid: what checks what any key of it signed, including keys
+    whose ``.key`` was removed after a rotation (the production records' old signed heads, cloud/trace/)."""
+    if not directory.is_dir():
+        raise SigningKeyError(f"{directory}: no such key directory")
+    keys = {}
+    for path in sorted(directory.glob("*" + PUBLIC_SUFFIX)):
+        kid = path.name[: -len(PUBLIC_SUFFIX)]
+        try:
+            check_id("kid", kid)
+        except ContractError as e:
+            raise SigningKeyError(f"{path}: the file name is not a key id: {e.reason}") from None
+        keys[kid] = load_public_key(path)
+    return keys
+
+
 def load_node_keys(path: Path) -> dict[str, bytes]:
     """Node keys from a JSON file ``{"<node>": "<hex>"}``; SigningKeyError naming the entry."""
     try:
@@ -148,6 +164,7 @@ class CommandSigner:
     keys: dict[str, Ed25519PrivateKey]
     kid: str
     node_keys: dict[str, bytes]
+    directory: Path | None = None  # where the keys were read from (their .pub files check old signatures)
 
     @classmethod
     def create(cls, keys: dict[str, Ed25519PrivateKey], kid: str | None = None,
@@ -177,8 +194,16 @@ class CommandSigner:
         out["sig"] = self.keys[self.kid].sign(plan_signed_bytes(out)).hex()
         return out
 
+    def sign_bytes(self, data: bytes) -> str:
+        """An Ed25519 signature (hex) of `data` with the signing key (`kid`): the production records' chain
+        heads are signed with the same key as commands (cloud/trace/)."""
+        return self.keys[self.kid].sign(data).hex()
+
     def public_keys(self) -> dict[str, Ed25519PublicKey]:
-        return {kid: key.public_key() for kid, key in self.keys.items()}
+        """The public key of every private key held, and of every ``.pub`` file in the key directory (a key
+        rotated out keeps checking what it signed)."""
+        out = load_public_keys(self.directory) if self.directory is not None and self.directory.is_dir() else {}
+        return out | {kid: key.public_key() for kid, key in self.keys.items()}
 
 
 def signer_from_settings(settings: Any, clock: Clock = now_ms) -> CommandSigner | None:
@@ -197,6 +222,7 @@ def signer_from_settings(settings: Any, clock: Clock = now_ms) -> CommandSigner 
         return None
     node_keys = load_node_keys(settings.command_node_keys_file) if settings.command_node_keys_file else {}
     signer = CommandSigner.create(load_private_keys(Path(directory)), settings.command_signing_kid, node_keys)
+    signer.directory = Path(directory)
     log.info("commands signed with key %s (%d key(s) in %s, %d node key(s))", signer.kid, len(signer.keys),
              directory, len(node_keys))
     return signer

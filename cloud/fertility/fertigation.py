@@ -20,6 +20,7 @@ from __future__ import annotations
 import logging
 from datetime import datetime
 
+from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
 from furrow.edge import commands as contract
@@ -27,10 +28,11 @@ from furrow.edge.errors import ContractError
 
 from ..commands import CommandOut, CommandService
 from ..commands.amounts import duration_s as run_seconds
-from ..db import Database, FertigationRow, ProductRow
+from ..commands.amounts import resolve_target
+from ..db import Database, FertigationRow, InjectorRow, ProductRow
 from ..errors import NotFound
-from ..registry import Registry
-from .models import ApplicationIn, FertigateIn
+from ..registry import NODES, Registry
+from .models import ApplicationIn, FertigateIn, InjectorIn, InjectorOut
 from .service import FertilityService
 
 log = logging.getLogger(__name__)
@@ -86,6 +88,16 @@ class FertigationService:
         if product.stock_kg_per_l is None:
             raise ContractError("product_id", body.product_id, "has no stock_kg_per_l: give the product the "
                                 "strength of its stock solution to fertigate it")
+        node, valve, _ = await resolve_target(self._registry, body.node, body.valve, zone_id)
+        injector = await self._db.run(lambda s: s.get(InjectorRow, node))
+        if injector is None:
+            raise ContractError("node", node, "has no injector registered: PUT /api/v1/fertility/injectors/"
+                                f"{node} with its dosing pump's calibrated rate first")
+        rate_l_h = injector.rate_l_h
+        if body.injector_l_h is not None and abs(body.injector_l_h - rate_l_h) > 1e-9 * rate_l_h:
+            raise ContractError("injector_l_h", body.injector_l_h, f"is not the rate registered for {node}'s "
+                                f"injector ({rate_l_h:g} l/h, calibrated {injector.calibrated_on or 'on no day given'})"
+                                ": leave it out, or register the new calibration")
         seconds = await run_seconds(self._registry, zone_id, body.duration_s, body.amount_mm, body.amount_min)
         if seconds is None:
             raise ContractError("duration_s", None, "give the water run: duration_s, amount_min or amount_mm")
@@ -97,13 +109,13 @@ class FertigationService:
             flowing = water_l(zone.precip_rate_mm_h, zone.area_ha, max(0, window))
             dose = dose_of_concentration(body.concentration_mg_l or 0.0, flowing, zone.area_ha)
         ml = stock_ml(dose, zone.area_ha, product.stock_kg_per_l)
-        fits = max_dose_kg_ha(body.injector_l_h, max(0, window), zone.area_ha, product.stock_kg_per_l)
+        fits = max_dose_kg_ha(rate_l_h, max(0, window), zone.area_ha, product.stock_kg_per_l)
         if window > 0 and dose > fits:
             raise ContractError(field, getattr(body, field), f"needs {ml} ml of stock solution, more than the "
-                                f"injector's {body.injector_l_h} l/h delivers in the {window} s window: at most "
+                                f"injector's {rate_l_h:g} l/h delivers in the {window} s window: at most "
                                 f"{fits:.2f} kg/ha of {product.id} fits")
         out, created = await self._commands.create(
-            node=body.node, valve=body.valve, zone=zone_id, action=contract.ACTION_FERTIGATE, duration_s=seconds,
+            node=node, valve=valve, zone=zone_id, action=contract.ACTION_FERTIGATE, duration_s=seconds,
             not_before_ms=not_before_ms, ttl_s=body.ttl_s, max_runtime_s=body.max_runtime_s,
             origin=by, request_reason=body.reason, idempotency_key=body.idempotency_key,
             inject=(ml, body.inject_from_s, body.inject_until_s))
@@ -113,6 +125,25 @@ class FertigationService:
         if created:
             await self._db.run(lambda s: s.merge(row))
         return {"command": out, "fertigation": _fertigation_dict(row)}
+
+    async def put_injector(self, node_id: str, body: InjectorIn, by: str) -> InjectorOut:
+        """Register (or recalibrate) an irrigation controller's injector; NotFound or ContractError naming `node`."""
+        node = await self._registry.get(NODES, node_id)
+        if getattr(node, "role", None) != "irrigation":
+            raise ContractError("node", node_id, f"is a {getattr(node, 'role', '?')} node: only an irrigation "
+                                "controller drives an injector")
+        band = body.ec_band_ds_m
+        row = InjectorRow(node_id=node_id, rate_l_h=body.rate_l_h, ec_low_ds_m=band[0] if band else None,
+                          ec_high_ds_m=band[1] if band else None,
+                          calibrated_on=body.calibrated_on.isoformat() if body.calibrated_on else None,
+                          note=body.note, by=by[:80], updated_ms=self._fertility.clock())
+        await self._db.run(lambda s: s.merge(row))
+        return _injector_out(row)
+
+    async def injectors(self) -> list[InjectorOut]:
+        """Every registered injector, by node."""
+        rows = await self._db.run(lambda s: list(s.scalars(select(InjectorRow).order_by(InjectorRow.node_id))))
+        return [_injector_out(r) for r in rows]
 
     async def on_command_end(self, out: CommandOut) -> None:
         """A command ended: a fertigate that injected something becomes the zone's application (once)."""
@@ -143,3 +174,9 @@ def _fertigation_dict(row: FertigationRow) -> dict:
     return {"command_id": row.command_id, "zone_id": row.zone_id, "season": row.season,
             "product_id": row.product_id, "dose_kg_ha": row.dose_kg_ha, "area_ha": row.area_ha,
             "stock_kg_per_l": row.stock_kg_per_l, "inject_ml": row.inject_ml, "by": row.by}
+
+
+def _injector_out(row: InjectorRow) -> InjectorOut:
+    band = None if row.ec_low_ds_m is None or row.ec_high_ds_m is None else (row.ec_low_ds_m, row.ec_high_ds_m)
+    return InjectorOut(node_id=row.node_id, rate_l_h=row.rate_l_h, ec_band_ds_m=band, calibrated_on=row.calibrated_on,
+                       note=row.note, by=row.by, updated_ms=row.updated_ms)

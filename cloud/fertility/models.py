@@ -250,7 +250,7 @@ class FertigateIn(BaseModel):
 
     model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{
         "season": "2026", "product_id": "urea", "dose_kg_ha": 60, "duration_s": 3600, "inject_from_s": 600,
-        "inject_until_s": 2700, "injector_l_h": 120}]})
+        "inject_until_s": 2700}]})
 
     season: Season
     product_id: str = Field(pattern=r"^[a-z0-9][a-z0-9_.-]{0,31}$")
@@ -264,8 +264,8 @@ class FertigateIn(BaseModel):
     inject_from_s: int = Field(ge=0, le=86_400, description="seconds after the valve opens (the line fills first)")
     inject_until_s: int = Field(ge=1, le=86_400, description="seconds after the valve opens; the rest of the run "
                                 "flushes the line with water")
-    injector_l_h: float = Field(gt=0, le=10_000, description="the controller's dosing pump rate (its "
-                                "injector.rate_l_h)")
+    injector_l_h: float | None = Field(default=None, gt=0, le=10_000, description="the controller's dosing pump "
+                                       "rate; default and only accepted value: its injector's registered rate")
     node: str | None = None
     valve: int | None = Field(default=None, ge=1, le=16)
     not_before: str | int | None = Field(default=None, description="ISO 8601 or Unix ms; default: now")
@@ -279,3 +279,31 @@ class FertigateIn(BaseModel):
         if (self.dose_kg_ha is None) == (self.concentration_mg_l is None):
             raise ValueError("give one of dose_kg_ha or concentration_mg_l")
         return self
+
+
+class InjectorIn(BaseModel):
+    """A controller's fertigation injector, as its technician commissions it: the dosing pump's calibrated
+    rate (the firmware's ``injector.rate_l_h``) and the line-EC band its firmware keeps (``injector.ec_band``)."""
+
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{
+        "rate_l_h": 120, "ec_band_ds_m": [0.5, 3.0], "calibrated_on": "2026-04-02",
+        "note": "bucket test: 2.00 l in 60 s"}]})
+
+    rate_l_h: float = Field(gt=0, le=10_000, description="litres of stock solution per hour, as calibrated")
+    ec_band_ds_m: tuple[Annotated[float, Field(ge=0, le=50)], Annotated[float, Field(ge=0, le=50)]] | None = Field(
+        default=None, description="[low, high] dS/m of the line after the injection point; none: not checked")
+    calibrated_on: date | None = None
+    note: str | None = Field(default=None, max_length=300)
+
+    @field_validator("ec_band_ds_m")
+    @classmethod
+    def _band(cls, v: tuple[float, float] | None) -> tuple[float, float] | None:
+        if v is not None and not v[0] < v[1]:
+            raise ContractError("ec_band_ds_m", list(v), "must be [low, high] with low < high (dS/m)")
+        return v
+
+
+class InjectorOut(InjectorIn):
+    node_id: str
+    by: str
+    updated_ms: int

@@ -10,6 +10,7 @@ day of the zone's balance). It is stored with every input and its source.
 from __future__ import annotations
 
 import logging
+from collections.abc import Awaitable, Callable
 from datetime import date, datetime
 from zoneinfo import ZoneInfo
 
@@ -70,6 +71,8 @@ class FertilityService:
         self._planning = planning
         self.clock = clock
         self.events = events
+        # called with each new application (the production records, cloud/trace/); a failure is logged
+        self.on_application: list[Callable[[ApplicationOut], Awaitable[None]]] = []
 
     async def site_of(self, zone: ZoneOut) -> tuple[str, ZoneInfo]:
         """The site (id, time zone) the zone belongs to."""
@@ -292,6 +295,11 @@ class FertilityService:
         out = ApplicationOut.model_validate(await self._db.run(lambda s: records.add(s, row)))
         if self.events is not None:
             self.events.publish("fertility", {"zone": zone_id, "application": out.id})
+        for listener in self.on_application:
+            try:
+                await listener(out)
+            except Exception:  # the application is stored: the listener's own sync picks it up later
+                log.exception("application %s recorded; a listener failed on it", out.id)
         return out
 
     async def applications(self, zone_id: str, season: str | None = None) -> list[ApplicationOut]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from enum import StrEnum
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from .tracks import MAX_FIXES
 
@@ -21,7 +21,8 @@ class OperationKind(StrEnum):
 
 
 class OperationIn(BaseModel):
-    """A machine's work on a field: who and what, and its track as the file the farm has (GPX, CSV, GeoJSON)."""
+    """A machine's work on a field: who and what, and its track: the file the farm has (GPX, CSV, GeoJSON),
+    or the live track its tracker sent through the gateway (`node`, `from_ms`, `to_ms`)."""
 
     model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{
         "field": "f1", "kind": "sowing", "machine": "tractor-2", "implement": "drill-6m", "width_m": 6.0,
@@ -37,9 +38,30 @@ class OperationIn(BaseModel):
     product: str | None = Field(default=None, max_length=120, description="seed, chemical or fertiliser")
     rate: float | None = Field(default=None, ge=0, description="the product's rate, in rate_unit")
     rate_unit: str | None = Field(default=None, max_length=16, description="kg/ha, L/ha, seeds/ha ...")
-    track_format: Literal["gpx", "csv", "geojson"]
-    track: str = Field(min_length=1, description=f"the track file's text, at most {MAX_FIXES:,} positions "
-                       "(docs/machinery.md: the columns a CSV needs)")
+    track_format: Literal["gpx", "csv", "geojson"] | None = Field(default=None, description="with `track`")
+    track: str | None = Field(default=None, min_length=1,
+                              description=f"the track file's text, at most {MAX_FIXES:,} positions "
+                              "(docs/machinery.md: the columns a CSV needs)")
+    node: str | None = Field(default=None, min_length=1, max_length=32,
+                             description="instead of a file: the tracker node whose live track this is")
+    from_ms: int | None = Field(default=None, ge=0, le=9_000_000_000_000,
+                                description="with `node`: the live track from this time (Unix ms)")
+    to_ms: int | None = Field(default=None, ge=0, le=9_000_000_000_000,
+                              description="with `node`: to this time (Unix ms), at most 7 days after from_ms")
+
+    @model_validator(mode="after")
+    def _one_source(self) -> OperationIn:
+        live = (self.node, self.from_ms, self.to_ms)
+        if self.track is not None or self.track_format is not None:
+            if self.track is None or self.track_format is None:
+                raise ValueError("track and track_format go together")
+            if any(v is not None for v in live):
+                raise ValueError("a track file or a live track (node, from_ms, to_ms), not both")
+        elif any(v is None for v in live):
+            raise ValueError("give a track file (track_format, track) or a live track (node, from_ms, to_ms)")
+        elif self.to_ms <= self.from_ms or self.to_ms - self.from_ms > 7 * 86_400_000:  # type: ignore[operator]
+            raise ValueError(f"to_ms {self.to_ms} must be after from_ms {self.from_ms}, by at most 7 days")
+        return self
 
 
 class OperationOut(BaseModel):
@@ -60,6 +82,7 @@ class OperationOut(BaseModel):
     started_ms: int
     ended_ms: int
     fixes: int
+    node: str | None = Field(default=None, description="the tracker, for an operation from its live track")
     covered_ha: float = Field(description="union of the swaths inside the field")
     gross_ha: float = Field(description="the swaths' areas inside the field, summed")
     overlap_ha: float = Field(description="gross - covered: ground worked again")
@@ -72,6 +95,23 @@ class OperationOut(BaseModel):
     by: str
     created_ms: int
     covered: dict | None = Field(default=None, description="the covered ground (GeoJSON, WGS 84), on GET of one")
+
+
+class MachineOut(BaseModel):
+    """A tracker as its newest stored fix places it."""
+
+    node: str
+    site: str
+    t_ms: int
+    lat: float
+    lon: float
+    speed_kmh: float
+    course_deg: float | None
+    quality: int | None = Field(description="GGA fix quality 0..8 (4 RTK fixed), None if unknown")
+    sats: int | None
+    implement_down: bool
+    engine_on: bool
+    fixes: int = Field(description="fixes stored of this tracker")
 
 
 class KindProgress(BaseModel):
@@ -90,3 +130,87 @@ class FieldProgress(BaseModel):
     field_id: str
     field_ha: float
     kinds: list[KindProgress]
+
+
+class DispatchMachineIn(BaseModel):
+    """A machine to plan for: what it carries, how fast it works and travels, where it stands."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    id: str = Field(min_length=1, max_length=64)
+    implements: list[str] = Field(min_length=1, max_length=16, description="implements it carries or can take")
+    width_m: float = Field(gt=0, le=60, description="its implement's working width")
+    speed_kmh: float = Field(gt=0, le=40, description="working speed")
+    efficiency: float = Field(default=0.7, gt=0, le=1, description="field efficiency E (ASABE D497.7 Table 3)")
+    road_kmh: float = Field(default=20, gt=0, le=80)
+    node: str | None = Field(default=None, min_length=1, max_length=32,
+                             description="its tracker: where it stands is its newest live fix")
+    lon: float | None = Field(default=None, ge=-180, le=180, description="where it stands, without a tracker")
+    lat: float | None = Field(default=None, ge=-90, le=90)
+    available: bool = Field(default=True, description="false: broken down, planned around")
+
+
+class DispatchTaskIn(BaseModel):
+    """An operation to do on a field: its area left is the field less what this kind has covered already."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    id: str = Field(min_length=1, max_length=64)
+    field: str = Field(min_length=1, max_length=32)
+    kind: OperationKind
+    implement: str = Field(min_length=1, max_length=64)
+    deadline_ms: int | None = Field(default=None, ge=0, le=9_000_000_000_000)
+    priority: int = Field(default=3, ge=1, le=5, description="1 most urgent")
+
+
+class DispatchIn(BaseModel):
+    """Machines and tasks to plan (docs/machinery.md section 6)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    machines: list[DispatchMachineIn] = Field(min_length=1, max_length=50)
+    tasks: list[DispatchTaskIn] = Field(min_length=1, max_length=200)
+    solver: Literal["auto", "greedy"] = "auto"
+    time_limit_s: float = Field(default=2.0, ge=0.1, le=10, description="OR-Tools' search time")
+
+
+class StopOut(BaseModel):
+    task: str
+    field: str
+    area_ha: float = Field(description="the area left to do")
+    travel_h: float
+    start_ms: int
+    end_ms: int
+    late: bool = Field(description="ends after the task's deadline")
+
+
+class DispatchOut(BaseModel):
+    """The plan: each machine's tasks in order with when it starts and ends them."""
+
+    solver: Literal["ortools", "greedy"]
+    planned_ms: int
+    makespan_h: float = Field(description="when the last machine finishes, hours from planned_ms")
+    routes: dict[str, list[StopOut]]
+    left_out: dict[str, str] = Field(description="tasks no available machine can do, and why")
+
+
+class CropKindProgress(BaseModel):
+    kind: OperationKind
+    covered_ha: float
+    covered_pct: float = Field(description="of the crop's zones' area")
+
+
+class CropProgress(BaseModel):
+    """One crop across the farm's zones that grow it: its area, the area sown (planted) and each kind's progress."""
+
+    crop: str
+    zones: int
+    area_ha: float = Field(description="the zones' boundaries, on the ellipsoid")
+    planted_ha: float = Field(description="the sowing operations' covered ground inside those zones")
+    planted_pct: float
+    kinds: list[CropKindProgress]
+
+
+class CropsProgress(BaseModel):
+    crops: list[CropProgress]
+    zones_without_boundary: list[str] = Field(description="zones left out: their crop has no place on the map")

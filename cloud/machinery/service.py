@@ -1,7 +1,9 @@
 """Field operations in the service: record a machine's work from its track, list it, a field's progress.
 
-An operation's worked area is computed once, when it is recorded, from its track and the field's
-boundary at that moment (coverage.py), and stored with it; a field's progress per operation kind is
+An operation's worked area is computed once, when it is recorded, from its track (a file, or a
+tracker's live track between two times, live.py) and the field's boundary at that moment (coverage.py),
+and stored with it; the same live window recorded again is computed again from the fixes stored by
+then (a stretch delivered late, after a coverage gap, counts); a field's progress per operation kind is
 the union of those covered polygons over the field's current boundary, measured geodesically.
 """
 
@@ -9,6 +11,8 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import logging
+from collections.abc import Awaitable, Callable
 
 import shapely
 from sqlalchemy import select
@@ -18,13 +22,28 @@ from furrow.edge.errors import ContractError
 
 from .._time import Clock
 from .._time import now_ms as _now_ms
-from ..db import Database, FieldRow, OperationRow
+from ..db import Database, FieldRow, OperationRow, ZoneRow
 from ..errors import Conflict, NotFound
 from ..events import EventBus
 from ..vigour.boundaries import area_ha, as_geojson, parse_boundary
 from .coverage import Coverage, Fix, worked_area
-from .models import FieldProgress, KindProgress, OperationIn, OperationKind, OperationOut
-from .tracks import read_track
+from .live import TrackStore
+from .models import (
+    CropKindProgress,
+    CropProgress,
+    CropsProgress,
+    DispatchIn,
+    DispatchOut,
+    FieldProgress,
+    KindProgress,
+    OperationIn,
+    OperationKind,
+    OperationOut,
+    StopOut,
+)
+from .tracks import MAX_FIXES, read_track
+
+log = logging.getLogger(__name__)
 
 
 def _out(row: OperationRow, with_covered: bool = False) -> OperationOut:
@@ -40,7 +59,11 @@ def _out(row: OperationRow, with_covered: bool = False) -> OperationOut:
 
 def _ref(body: OperationIn) -> str:
     """The same work (field, kind, machine, implement, width) on the same track is one operation."""
-    key = "\n".join([body.field, body.kind, body.machine, body.implement, repr(body.width_m), body.track])
+    if body.node is not None:  # a live track: the same window of the same tracker
+        key = "\n".join([body.field, body.kind, body.machine, body.implement, repr(body.width_m), body.node,
+                         str(body.from_ms), str(body.to_ms)])
+        return "live:" + hashlib.sha256(key.encode()).hexdigest()[:40]
+    key = "\n".join([body.field, body.kind, body.machine, body.implement, repr(body.width_m), body.track or ""])
     return "track:" + hashlib.sha256(key.encode()).hexdigest()[:40]
 
 
@@ -57,19 +80,36 @@ def _field(session: Session, field_id: str) -> FieldRow:
 class OperationService:
     """Field operations: record from a track, read back, progress per field."""
 
-    def __init__(self, db: Database, clock: Clock = _now_ms, events: EventBus | None = None) -> None:
+    def __init__(self, db: Database, clock: Clock = _now_ms, events: EventBus | None = None,
+                 tracks: TrackStore | None = None) -> None:
         self._db = db
         self.clock = clock
         self.events = events
+        self.tracks = tracks if tracks is not None else TrackStore(db)
+        # called with each new operation (the production records, cloud/trace/); a failure is logged
+        self.on_record: list[Callable[[OperationOut], Awaitable[None]]] = []
+
+    async def _live_fixes(self, body: OperationIn) -> list[Fix]:
+        """The tracker's valid fixes in the body's window, or ContractError naming `node`."""
+        assert body.node is not None and body.from_ms is not None and body.to_ms is not None
+        live = await self.tracks.track(body.node, body.from_ms, body.to_ms)
+        if len(live) > MAX_FIXES:
+            raise ContractError("to_ms", body.to_ms, f"the window holds more than {MAX_FIXES} fixes: split it")
+        fixes = [f.as_fix() for f in live if f.valid]
+        if not fixes:
+            raise ContractError("node", body.node, f"has no valid fix stored between {body.from_ms} and {body.to_ms}")
+        return fixes
 
     async def record(self, body: OperationIn, by: str) -> tuple[OperationOut, bool]:
         """Compute the operation's worked area from its track and store it once (the same track of the same
         work again returns the stored one, False). NotFound for an unknown field, Conflict for a field without
-        a boundary, ContractError naming what is wrong with the track."""
+        a boundary, ContractError naming what is wrong with the track. A live window recorded again is
+        computed again from the fixes stored by then, and the stored operation updated (False)."""
         boundary = await self._db.run(lambda s: _field(s, body.field).boundary)
+        live = await self._live_fixes(body) if body.node is not None else None
 
         def compute() -> tuple[list[Fix], Coverage]:  # a day's track is seconds of work: off the event loop
-            fixes = read_track(body.track_format, body.track)
+            fixes = live if live is not None else read_track(body.track_format or "", body.track or "")
             return fixes, worked_area(fixes, body.width_m, parse_boundary(boundary))
 
         fixes, coverage = await asyncio.to_thread(compute)
@@ -77,6 +117,10 @@ class OperationService:
 
         def store(session: Session) -> tuple[OperationOut, bool]:
             existing = session.scalars(select(OperationRow).where(OperationRow.ref == ref)).first()
+            if existing is not None and live is not None and existing.fixes != len(fixes):
+                for key, value in _row_values(body, fixes, coverage).items():  # more of the window arrived
+                    setattr(existing, key, value)
+                session.flush()
             if existing is not None:
                 return _out(existing), False
             row = OperationRow(**_row_values(body, fixes, coverage), ref=ref, by=by[:80], created_ms=self.clock())
@@ -87,6 +131,12 @@ class OperationService:
         out, new = await self._db.run(store)
         if new and self.events is not None:
             self.events.publish("operation", out.model_dump(mode="json"))
+        if new or live is not None:  # a live window may have been recomputed: the listener sees if it was
+            for listener in self.on_record:
+                try:
+                    await listener(out)
+                except Exception:  # the operation is stored: the listener's own sync picks it up later
+                    log.exception("operation %s recorded; a listener failed on it", out.id)
         return out, new
 
     async def get(self, op_id: int) -> OperationOut:
@@ -112,6 +162,95 @@ class OperationService:
             return [_out(r) for r in session.scalars(q)]
 
         return await self._db.run(list_)
+
+    async def dispatch(self, body: DispatchIn) -> DispatchOut:
+        """A dispatch plan (dispatch.py) for the body's machines and tasks: each task's area left is its field
+        less what its kind has covered, at the field's centroid; a machine stands where its tracker's newest
+        fix is, or where the body says. ContractError names a machine with no position; NotFound, Conflict as
+        for progress."""
+        from .dispatch import Machine, Task, plan
+
+        now = self.clock()
+        latest = {node: f for node, _, f, _ in await self.tracks.latest()}
+        machines = []
+        for i, m in enumerate(body.machines):
+            if m.node is not None and m.node in latest:
+                lon, lat = latest[m.node].lon, latest[m.node].lat
+            elif m.lon is not None and m.lat is not None:
+                lon, lat = m.lon, m.lat
+            else:
+                raise ContractError(f"machines.{i}", m.id, "has no position: give lon and lat, or a node whose "
+                                    "live fixes are stored")
+            machines.append(Machine(m.id, tuple(m.implements), m.width_m, m.speed_kmh, m.efficiency, m.road_kmh,
+                                    lon, lat, m.available))
+        tasks, areas = [], {}
+        for t in body.tasks:
+            progress = await self.progress(t.field)
+            done = next((k.covered_pct for k in progress.kinds if k.kind == t.kind), 0.0)
+            boundary = await self._db.run(lambda s, f=t.field: _field(s, f).boundary)
+            centre = parse_boundary(boundary).centroid
+            areas[t.id] = round(progress.field_ha * max(0.0, 1 - done / 100), 4)
+            deadline_h = None if t.deadline_ms is None else (t.deadline_ms - now) / 3_600_000
+            tasks.append(Task(t.id, t.field, areas[t.id], t.implement, centre.x, centre.y, deadline_h, t.priority))
+        result = await asyncio.to_thread(plan, machines, tasks, body.solver, body.time_limit_s)
+
+        def ms(h: float) -> int:
+            return now + round(h * 3_600_000)
+
+        return DispatchOut(solver=result.solver, planned_ms=now, makespan_h=round(result.makespan_h, 4),
+                           routes={m: [StopOut(task=s.task, field=s.field, area_ha=areas[s.task],
+                                               travel_h=round(s.travel_h, 4), start_ms=ms(s.start_h),
+                                               end_ms=ms(s.end_h), late=s.late) for s in stops]
+                                   for m, stops in result.routes.items()},
+                           left_out=result.left_out)
+
+    async def crops(self) -> CropsProgress:
+        """Progress per crop: each zone with a boundary counts its crop's area; the covered ground of its
+        field's operations inside it counts for each kind, the sowing's as the crop's planted area (so the
+        planted area comes from the sowing operations, not typed twice)."""
+
+        def load(session: Session) -> tuple[list[tuple], list[tuple]]:
+            zones = session.execute(select(ZoneRow.id, ZoneRow.field_id, ZoneRow.crop, ZoneRow.boundary)
+                                    .order_by(ZoneRow.id)).all()
+            ops = session.execute(select(OperationRow.field_id, OperationRow.kind, OperationRow.covered)).all()
+            return [tuple(z) for z in zones], [tuple(o) for o in ops]
+
+        zones, ops = await self._db.run(load)
+
+        def compute() -> CropsProgress:
+            by_field: dict[tuple[str, str], list] = {}
+            for field_id, kind, covered in ops:
+                by_field.setdefault((field_id, kind), []).append(parse_covered(covered))
+            unions = {key: shapely.union_all(geoms) for key, geoms in by_field.items()}
+            crops: dict[str, dict] = {}
+            missing = []
+            for zone_id, field_id, crop, boundary in zones:
+                if not boundary:
+                    missing.append(zone_id)
+                    continue
+                shape = parse_boundary(boundary)
+                c = crops.setdefault(crop, {"zones": 0, "area": 0.0, "kinds": {}})
+                c["zones"] += 1
+                c["area"] += area_ha(shape)
+                for kind in OperationKind:
+                    union = unions.get((field_id, kind.value))
+                    if union is not None:
+                        part = union.intersection(shape)
+                        c["kinds"][kind] = c["kinds"].get(kind, 0.0) + (0.0 if part.is_empty else area_ha(part))
+            def pct(ha: float, whole: float) -> float:
+                return round(100 * ha / whole, 3) if whole else 0.0
+
+            out = []
+            for crop, c in sorted(crops.items()):
+                planted = c["kinds"].get(OperationKind.SOWING, 0.0)
+                out.append(CropProgress(crop=crop, zones=c["zones"], area_ha=round(c["area"], 4),
+                                        planted_ha=round(planted, 4), planted_pct=pct(planted, c["area"]),
+                                        kinds=[CropKindProgress(kind=k, covered_ha=round(v, 4),
+                                                                covered_pct=pct(v, c["area"]))
+                                               for k, v in c["kinds"].items()]))
+            return CropsProgress(crops=out, zones_without_boundary=missing)
+
+        return await asyncio.to_thread(compute)
 
     async def progress(self, field_id: str) -> FieldProgress:
         """The share of the field each operation kind has worked: the union of its operations' covered
@@ -160,4 +299,4 @@ def _row_values(body: OperationIn, fixes: list[Fix], c: Coverage) -> dict:
             "field_ha": round(c.field_ha, 6), "work_s": c.work_s, "work_distance_m": round(c.work_distance_m, 2),
             "covered": as_geojson(c.covered) if not c.covered.is_empty else {"type": "MultiPolygon",
                                                                               "coordinates": []},
-            "track": [[f.t_ms, f.lon, f.lat, int(f.down)] for f in fixes]}
+            "track": [[f.t_ms, f.lon, f.lat, int(f.down)] for f in fixes], "node": body.node}

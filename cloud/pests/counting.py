@@ -4,17 +4,21 @@ A pure function of the photo's pixels (numpy, scikit-image), in five steps:
 
 1. **The card's background.** The card's own brightness is estimated with a percentile filter
    much wider than any insect, on a shrunk copy (fast, and insects covering most of a window
-   cannot pull its 80th percentile down). Each pixel's brightness over that background is its *contrast*:
-   about 1 on bare card, whatever the light, so a glare patch or a shadow across the card does not
-   move the threshold. Pixels darker than `dark_ratio` of their background are insect.
+   cannot pull its 80th percentile down), and where a glare patch narrower than that window is
+   brighter, by a 12 mm one (card_background). Glare adds light towards white, so where the card
+   is brighter than its median the excess is undone on each pixel (card_contrast). Each pixel's
+   brightness over the card is its *contrast*: about 1 on bare card, whatever the light, so a glare
+   patch or a shadow across the card does not move the threshold, nor make an insect under the glare
+   look like dust. Pixels darker than `dark_ratio` of their background are insect.
 2. **Grid lines** (yellow sticky cards are printed with them) are long and thin: a horizontal or
    vertical dark run of `LINE_RUN_MM` or more is removed where the mask is no thicker across it
    than a line, so an insect lying across a line keeps its body; a thin piece of line that glare
    broke off is dropped by its shape.
-3. **Dust and specks**: objects shorter than `min_length_mm`, or too faint (mean contrast above
-   `faint_ratio`: dust is grey, insects are dark), are dropped.
+3. **Dust and specks**: objects shorter than `min_length_mm`, or pale even in their darkest tenth
+   (contrast above `dust_ratio`: dust is grey, an insect has a dark body), are dropped.
 4. **Touching insects** are split by the watershed of the distance transform, seeded by its
-   h-maxima, and parts that meet at no neck are joined again (split_touching). What stays one
+   h-maxima (h sized to the body: half a millimetre, or a third of a small insect's half-width),
+   and parts that meet at no neck are joined again (split_touching). What stays one
    object but is no single insect (its outline is not convex: overlapping insects) is counted by
    its area against the card's single insects like it (clump_sizes).
 5. **Each object is measured**: length and width (the axes of the ellipse with its second
@@ -40,16 +44,19 @@ from skimage import measure, morphology, segmentation, transform
 
 from .classifier import Label, SpeciesClassifier
 
-METHOD = ("furrow-card-1: percentile background, contrast < {dark:g}, grid lines out, h-maxima watershed, "
-          "clumps by area")
+METHOD = ("furrow-card-2: percentile background with glare undone, contrast < {dark:g}, grid lines out, "
+          "dust by its darkest tenth, size-aware h-maxima watershed, clumps by area")
 
 SIZE_CLASSES: tuple[tuple[str, float], ...] = (("tiny", 2.0), ("small", 5.0), ("medium", 12.0), ("large", math.inf))
 """(name, upper bound of the length in mm): thrips and whiteflies, aphids and small flies, flies, moths."""
 
 MAX_OUTLINE_POINTS = 40
+H_SMALL = 0.35
+GLARE_WINDOW_MM = 12.0
 CONVEX = 0.88  # solidity of a single insect's outline; a clump of several is below
 MIN_SINGLES = 3  # convex single insects needed to measure a clump against
 RIDER_RATIO = 0.6  # a rider is at most this fraction of the contrast of the insect it lies on
+RIDER_ELONGATION = 3.2  # a rider is at most this many times longer than wide: a longer dark streak is a body
 LINE_RUN_MM = 8.0  # a dark run this long and no thicker than a grid line is line, not insect
 LINE_ELONGATION = 8.0  # a leftover piece of line (broken by glare): this many times longer than wide
 
@@ -69,7 +76,7 @@ class CardSpec:
     target_mm: tuple[float, float] | None = None
     size_margin: float = 0.05
     dark_ratio: float = 0.8
-    faint_ratio: float = 0.85
+    dust_ratio: float = 0.58
     min_length_mm: float = 0.8
     max_insect_mm: float = 50.0
     grid_line_mm: float = 0.6
@@ -162,7 +169,27 @@ def card_background(gray: np.ndarray, px_per_mm: float, max_insect_mm: float) ->
     size = max(3, int(math.ceil(2.2 * max_insect_mm * px_per_mm / shrink)) | 1)
     bg_small = ndi.percentile_filter(small, 80, size=size, mode="reflect")
     bg = transform.resize(bg_small, gray.shape, order=1, mode="edge", anti_aliasing=False)
-    return np.maximum(bg, 1e-3)
+    # A glare patch can be narrower than that window, and its peak brighter than the window's card: the
+    # 90th percentile over GLARE_WINDOW_MM (at about 1 px/mm) follows it. Over an insect wider than that
+    # window it is the insect's own shade, darker than the wide estimate: the brighter of the two is the card.
+    shrink = max(1, int(px_per_mm))
+    local_small = ndi.percentile_filter(transform.downscale_local_mean(gray, (shrink, shrink)), 90,
+                                        size=max(3, int(GLARE_WINDOW_MM * px_per_mm / shrink) | 1), mode="reflect")
+    local = transform.resize(local_small, gray.shape, order=1, mode="edge", anti_aliasing=False)
+    return np.maximum(np.maximum(bg, local), 1e-3)
+
+
+def card_contrast(gray: np.ndarray, background: np.ndarray) -> np.ndarray:
+    """Each pixel's brightness over the bare card's, with glare taken out. Glare from the glue adds
+    light towards white (a pixel's I = I0 + g (1 - I0), the card's too), which would make an insect
+    under it look pale and be taken for dust: where the card is brighter than its median, that excess
+    is read as glare g = (B - B_median) / (1 - B_median) and undone on the pixel, (I - g) / (1 - g),
+    before it is set against the median card. Elsewhere (shadow, the light's ramp) it is I / B."""
+    median = float(np.median(background))
+    if median >= 0.999:
+        return gray / background
+    glare = np.clip((background - median) / (1 - median), 0.0, 0.95)
+    return (gray - glare) / (1 - glare) / np.minimum(background, median)
 
 
 def _long_runs(mask: np.ndarray, run: int, axis: int) -> np.ndarray:
@@ -214,7 +241,8 @@ def _saddles(labels: np.ndarray, distance: np.ndarray) -> dict[tuple[int, int], 
 def _split_one(mask: np.ndarray, px_per_mm: float, neck_ratio: float) -> np.ndarray:
     """split_touching on one connected object (its bounding box, padded by one pixel)."""
     distance = ndi.distance_transform_edt(mask)
-    h = max(1.0, 0.5 * px_per_mm)  # a neck must be half a millimetre narrower than both bodies
+    # a neck must be half a millimetre narrower than both bodies, or a third of a small body's half-width
+    h = max(1.0, min(0.5 * px_per_mm, H_SMALL * float(distance.max())))
     if distance.max() <= h:  # thinner than h everywhere: one body, with no h-maximum of its own
         return mask.astype(np.int32)
     seeds = measure.label(morphology.h_maxima(distance, h) & mask)
@@ -299,9 +327,10 @@ def riders(kept: list, contrast: np.ndarray, spec: CardSpec) -> list:
         inner = ndi.binary_opening(inner, np.ones((2, 2), bool))
         for part in measure.regionprops(measure.label(inner)):
             plen = part.axis_major_length / mm
-            if spec.min_length_mm <= plen < 0.5 * length and part.area < 0.4 * region.area:
-                out.append((_Rider(part, region.bbox[0], region.bbox[1]), plen,
-                            max(part.axis_minor_length / mm, 1.0 / mm)))
+            pwidth = max(part.axis_minor_length / mm, 1.0 / mm)
+            if (spec.min_length_mm <= plen < 0.5 * length and part.area < 0.4 * region.area
+                    and plen <= RIDER_ELONGATION * pwidth):
+                out.append((_Rider(part, region.bbox[0], region.bbox[1]), plen, pwidth))
     return out
 
 
@@ -341,7 +370,7 @@ def count_card(rgb: np.ndarray, spec: CardSpec, classifier: SpeciesClassifier | 
         raise ValueError(f"an RGB image is H x W x 3, not {rgb.shape}")
     rgb = rgb[..., :3]
     gray = _brightness(rgb.astype(np.float32))
-    contrast = gray / card_background(gray, spec.px_per_mm, spec.max_insect_mm)
+    contrast = card_contrast(gray, card_background(gray, spec.px_per_mm, spec.max_insect_mm))
     labels = split_touching(insect_mask(contrast, spec), spec.px_per_mm)
     mm = spec.px_per_mm
     kept: list[tuple[measure._regionprops.RegionProperties, float, float]] = []
@@ -349,9 +378,8 @@ def count_card(rgb: np.ndarray, spec: CardSpec, classifier: SpeciesClassifier | 
         length = region.axis_major_length / mm
         if length < spec.min_length_mm:
             continue
-        faint = float(contrast[region.slice][region.image].mean())
-        if faint > spec.faint_ratio:
-            continue
+        if float(np.percentile(contrast[region.slice][region.image], 10)) > spec.dust_ratio:
+            continue  # even its darkest tenth is pale: dust
         width = max(region.axis_minor_length / mm, 1.0 / mm)
         if width <= spec.grid_line_mm * 1.5 and length > LINE_ELONGATION * width and length > 3.0:
             continue  # a piece of grid line the glare broke off the rest

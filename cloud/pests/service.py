@@ -123,6 +123,15 @@ class PestService:
     async def traps(self) -> list[TrapOut]:
         return [TrapOut.model_validate(r) for r in await self.db.run(records.traps)]
 
+    async def lured_counters(self) -> dict[str, frozenset[int]]:
+        """Per pest node, the counter channels set up with a lure: their species' own action threshold
+        watches them (the alert job's one trap threshold is for the others)."""
+        out: dict[str, set[int]] = defaultdict(set)
+        for t in await self.traps():
+            if t.lure is not None:
+                out[t.node].add(t.channel)
+        return {node: frozenset(chs) for node, chs in out.items()}
+
     async def _catch_up(self, node: str) -> None:
         assert self.images is not None
         counted = {r.seq for r in await self.db.run(lambda s: records.count_rows(s, node=node))}

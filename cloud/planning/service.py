@@ -11,6 +11,9 @@ Inputs, and where each comes from (recorded in every decision's inputs.sources):
   not ordered again after it), and when another zone of the hydraulic group is busy until,
   from the command lifecycle (usage.py);
 * the forecast, from the configured provider (forecasts.py: stored, its id in the sources; none by default);
+* the forecast rain the zone's last plan of an earlier day counted on (rule rain-forecast or adjustment
+  shrunk-for-forecast), against the rain the gauge measured over its window since: when less fell, the
+  decision says so (decision.forecast-missed);
 * the agronomist's override in force, and now in the site's time zone.
 
 A command is created through CommandService with origin "planner" and an idempotency key per
@@ -29,14 +32,14 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from .._time import Clock, now_ms
-from ..agronomy.planner import Decision, Override, OverrideKind, WeatherNow, ZoneState, plan_zone
+from ..agronomy.planner import Decision, MissedRain, Override, OverrideKind, WeatherNow, ZoneState, plan_zone
 from ..commands import CommandService
 from ..db import Database, DecisionRow, OverrideRow
 from ..events import EventBus
 from ..registry import FIELDS, SITES, ZONES, Registry, ZoneOut
 from ..registry.models import NodeOut
 from ..storage import ReadingStore
-from .balance import DEFAULT_DAYS, ETC_DAYS, ETC_SPREAD_SD, Balance, BalanceCache, etc_ahead_mm, zone_balance
+from .balance import DEFAULT_DAYS, ETC_DAYS, ETC_SPREAD_SD, MAX_DAYS, Balance, BalanceCache, etc_ahead_mm, zone_balance
 from .forecast import Where
 from .forecasts import ForecastService
 from .inputs import DEFAULT_P, Location, MissingInputs, locate, one_valve, rain_since, zone_config, zone_water
@@ -130,6 +133,15 @@ class PlanningService:
         return await zone_balance(zone, config, nodes, weather, location, self._store, self._db, tz, today, days,
                                   self._balances, now_ms)
 
+    async def gdd_by_day(self, zone_id: str) -> dict[date, float]:
+        """The zone's degree days since planting at the end of each complete local day of its balance (from
+        planting, at most the balance's MAX_DAYS back); empty without a planting date or a temperature."""
+        zone = await self._registry.get_zone(zone_id)
+        if zone.planting_date is None:
+            return {}
+        balance = await self.balance(zone_id, days=MAX_DAYS)
+        return {date.fromisoformat(r.date): r.gdd_cum for r in balance.rows if r.gdd_cum is not None}
+
     async def agronomy(self, zone_id: str) -> dict[str, Any]:
         """Stage, degree days, Kc, the latest decision, pests and disease risk (summary.py)."""
         zone = await self._registry.get_zone(zone_id)
@@ -200,10 +212,15 @@ class PlanningService:
         sources["forecast"] = answer.source
         if answer.forecast_id is not None:
             sources["forecast_id"] = answer.forecast_id  # the stored forecast (forecasts table): a replay reads it
+        missed = await self._missed_rain(zone_id, weather_nodes, _ms(today, tz), now_ms, tz)
+        if missed is not None:
+            sources["forecast_missed"] = ("the zone's last plan before today counted on forecast rain; rain_mm of the "
+                                          "weather node(s) from that plan to the end of its forecast's horizon")
         state = ZoneState(depletion_mm=depletion, taw_mm=taw, override=override, week_used_mm=round(week_used, 2),
                           season_used_mm=round(season_used, 2), irrigation_since_balance_mm=round(pending_mm, 2),
                           group_busy_until=None if busy_ms is None else datetime.fromtimestamp(busy_ms / 1000, tz),
-                          etc_mm_day=etc, depletion_at=datetime.fromtimestamp(since_ms / 1000, tz))
+                          etc_mm_day=etc, depletion_at=datetime.fromtimestamp(since_ms / 1000, tz),
+                          forecast_missed=missed)
         decision = plan_zone(config, state, None if rain is None else WeatherNow(rain), answer.forecast, now)
 
         command_ids = []
@@ -233,6 +250,31 @@ class PlanningService:
         if publish_plans and plans is not None:  # even with no command: the plan replaces the old one
             await plans.publish_for_nodes(sorted({v.node_id for v in valves}), now_ms)
         return out
+
+    async def _missed_rain(self, zone_id: str, gauges: list[str], today_ms: int, now_ms: int,
+                           tz: ZoneInfo) -> MissedRain | None:
+        """The forecast rain the zone's newest plan of an earlier day counted on (rule rain-forecast, or the
+        adjustment shrunk-for-forecast), when the gauges measured less over its horizon up to now; None when
+        that plan counted on none, there is no gauge, or the rain fell."""
+        if not gauges:
+            return None
+
+        def newest(session: Session) -> DecisionRow | None:
+            q = select(DecisionRow).where(DecisionRow.zone_id == zone_id, DecisionRow.ts_ms < today_ms)
+            return session.scalars(q.order_by(DecisionRow.ts_ms.desc(), DecisionRow.id.desc()).limit(1)).first()
+
+        row = await self._db.run(newest)
+        forecast = (row.inputs or {}).get("forecast") if row is not None else None
+        if row is None or not forecast or not (row.rule == "rain-forecast" or "shrunk-for-forecast" in
+                                               (row.detail or {}).get("adjustments", [])):
+            return None
+        expected = float(forecast["rain_mm"]) * float(forecast.get("probability") or 1.0)
+        end_ms = min(now_ms, row.ts_ms + int(forecast.get("horizon_h") or 24) * 3_600_000)
+        fell = await rain_since(gauges, self._store, row.ts_ms, end_ms) if row.ts_ms < end_ms else None
+        if fell is None or fell >= expected:
+            return None
+        return MissedRain(expected_mm=expected, fell_mm=fell, since=datetime.fromtimestamp(row.ts_ms / 1000, tz),
+                          source=str(forecast.get("source") or "forecast"))
 
     async def _used(self, zone: ZoneOut, tz: ZoneInfo, today: date, key: str) -> tuple[float, float]:
         """Gross mm used this week and this season, leaving out today's own plan (it is re-planned)."""

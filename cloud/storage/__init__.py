@@ -7,6 +7,7 @@
 
 from .._time import Clock, now_ms
 from ..settings import Settings
+from ._merge import MergedWrites, merges
 from ._reading import AGGREGATES, Bucket, Reading, ReadingStore, StorageError, StorageRejected, StorageUnavailable
 from ._retry import RetryPolicy
 from .influx1 import Influx1ReadingStore
@@ -19,6 +20,7 @@ __all__ = [
     "Bucket",
     "Influx1ReadingStore",
     "Influx2ReadingStore",
+    "MergedWrites",
     "Reading",
     "ReadingStore",
     "RetryPolicy",
@@ -27,6 +29,7 @@ __all__ = [
     "StorageError",
     "StorageRejected",
     "StorageUnavailable",
+    "merges",
     "open_store",
 ]
 

@@ -6,7 +6,9 @@ effective full cover, which FAO-56 puts at about 70-80 % for many crops (EFFECTI
 held through mid-season. In the late season green cover falls as Kc falls: to the cover that gives
 Kc end through FAO-56 ch. 9's relation in its simplest form (Kd = (Kc end - 0.15) / (Kc mid - 0.15),
 taken as the cover fraction of effective full cover), an assumption of this page, not a FAO-56
-table. Linear within each stage, as the Kc curve is (eq. 66).
+table. Linear within each stage, as the Kc curve is (eq. 66). A crop staged by degree days takes the same
+curve on its thermal time: the stage lengths in °C·d, the position the degree days accumulated since
+planting as the water balance counts them (`expected_series_thermal`).
 
 Lagging: the cover measured against the expected one, ratio r = measured / expected, compared with
 the same ratio of the neighbours (the other zones of the site measured within NEIGHBOUR_DAYS). Using
@@ -38,7 +40,8 @@ MIN_NEIGHBOURS = 2
 
 
 def expected_cover(day_in_season: float, c: CropCoefficients) -> float:
-    """Expected green cover (0..1) on day `day_in_season` (planting = day 1) by the stage lengths (days)."""
+    """Expected green cover (0..1) on day `day_in_season` (planting = day 1) by the stage lengths (days); for a crop
+    staged by degree days, `day_in_season` is the degree days since planting and the lengths are in °C·d."""
     end_ini, end_dev = c.l_ini, c.l_ini + c.l_dev
     end_mid, end = end_dev + c.l_mid, c.length
     if day_in_season <= 0:
@@ -63,6 +66,12 @@ def expected_series(planting: date, c: CropCoefficients, start: date, end: date)
         out.append((d, round(100 * expected_cover((d - planting).days + 1, c), 1)))
         d += timedelta(days=1)
     return out
+
+
+def expected_series_thermal(c: CropCoefficients, gdd_cum: dict[date, float], start: date,
+                            end: date) -> list[tuple[date, float]]:
+    """(day, expected cover %) for each day in [start, end) with a degree-day sum (the balance's complete days)."""
+    return [(d, round(100 * expected_cover(g, c), 1)) for d, g in sorted(gdd_cum.items()) if start <= d < end]
 
 
 @dataclass(frozen=True)

@@ -30,7 +30,7 @@ from .models import BoundaryOut, CoverOut, NdviOut
 from .photos import photo_cover
 from .rasters import ZoneNdvi, geotiff_ndvi, sentinel2_ndvi
 from .records import add_cover, add_index_stats, cover_rows, index_rows
-from .zone_season import zone_season
+from .zone_season import ThermalTime, zone_season
 
 log = logging.getLogger(__name__)
 
@@ -46,6 +46,8 @@ class VigourService:
         self.spatial: _spatial.Spatial = spatial or _spatial.ShapelySpatial()
         self._registry = registry
         self._store = store
+        self.thermal: ThermalTime | None = None
+        """A degree-day crop's thermal time (PlanningService.gdd_by_day), for its expected cover; the app sets it."""
         self.clock = clock
         self.events = events
 
@@ -163,4 +165,4 @@ class VigourService:
     async def season(self, zone_id: str, start_ms: int, end_ms: int) -> dict[str, object]:
         """The zone page's vigour: cover, NDVI, the expected cover and the lag against neighbours."""
         assert self._store is not None, "the service reads the zone's NDVI sensor from the readings store"
-        return await zone_season(self._registry, self._db, self._store, zone_id, start_ms, end_ms)
+        return await zone_season(self._registry, self._db, self._store, zone_id, start_ms, end_ms, self.thermal)

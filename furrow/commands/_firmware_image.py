@@ -33,8 +33,8 @@ import furrow.firmware
 from ._module_slice import EDGE, slice_modules, uses
 from ._module_slice import FIRMWARE as FIRMWARE_PACKAGE
 
-ROLES = ("soil", "weather", "irrigation", "pest", "camera")
-MODBUS_ROLES = ("soil", "weather", "irrigation", "pest")  # a camera's photos go over MQTT only
+ROLES = ("soil", "weather", "irrigation", "pest", "camera", "tracker")
+MODBUS_ROLES = ("soil", "weather", "irrigation", "pest")  # photos and positions go over MQTT only
 MIN_MICROPYTHON = (1, 27, 0)  # the release the tests run the images on (tests/micropython_unix.py)
 # What every node runs: the boot (main, config and builders, freed once used), the fault mode
 # for an invalid config, and what every core shares.
@@ -52,6 +52,7 @@ ROLE_MODULES = {
                    "drivers/analog"),
     "pest": ("builders/pest", "pest_node"),
     "camera": ("builders/camera", "camera_node", "camera_link", "image_store", "drivers/camera"),
+    "tracker": ("builders/tracker", "tracker_node", "tracker_link", "drivers/nmea"),
 }
 MAIN_PY = "from furrow.firmware.main import main\n\nmain()\n"
 UMQTT = "umqtt/simple"

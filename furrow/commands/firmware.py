@@ -42,6 +42,12 @@ EXAMPLES: dict[str, dict[str, Any]] = {
     "camera": {"link": "mqtt", "wifi": {"ssid": "farm", "password": "change-me"},
                "mqtt": {"host": "gateway.local", "port": 1883},
                "camera": {"framesize": "uxga", "quality": 12, "kind": "canopy"}},
+    # A machine's tracker: a u-blox class receiver on UART2 (RX on GPIO 16), the implement's switch to
+    # ground on GPIO 14, the ignition line through an opto-isolator on GPIO 27; a cellular modem's Wi-Fi.
+    "tracker": {"link": "mqtt", "wifi": {"ssid": "tractor-4g", "password": "change-me"},
+                "mqtt": {"host": "gateway.farm.example", "port": 1883},
+                "gnss": {"uart": 2, "rx": 16, "baud": 9600},
+                "tracker": {"implement_pin": 14, "implement_active": 0, "engine_pin": 27, "engine_active": 1}},
 }
 
 

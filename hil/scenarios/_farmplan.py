@@ -57,8 +57,13 @@ class FarmPlan:
     forward_every_h: int = 6
     cameras: bool = False
     """A canopy camera over each zone, photographing it daily at noon (the cloud measures each photo's cover)."""
+    injector_l_h: float = 0.0
+    """Each controller's fertigation dosing pump (hil/injector.py), l/h; 0: none."""
     stands: tuple[float, ...] = ()
     """Each zone's share of a full stand, first zone first (hil/farm/crop.py `Crop.stand`); missing ones are full."""
+    start_fraction: float | None = None
+    """The share of TAW depleted at the start, in every zone (None: drawn between 0.1 and 0.3 per zone). 0 is a
+    soil watered to field capacity before sowing, where a balance without probes starts (cloud/planning/balance.py)."""
 
 
 def nodes_of(plan: FarmPlan, zone_ids: list[str]) -> list[NodeSpec]:
@@ -70,7 +75,8 @@ def nodes_of(plan: FarmPlan, zone_ids: list[str]) -> list[NodeSpec]:
     per = plan.valves_per_controller
     for ci in range(0, len(zone_ids), per):
         specs.append(NodeSpec(f"irr-{ci // per + 1:02d}", "irrigation", plan.irrigation_interval_s,
-                              valve_zones=tuple(zone_ids[ci:ci + per]), rate_mm_h=RATE_MM_H))
+                              valve_zones=tuple(zone_ids[ci:ci + per]), rate_mm_h=RATE_MM_H,
+                              injector_l_h=plan.injector_l_h))
     for wi in range(plan.weather_nodes):
         specs.append(NodeSpec(f"weather-{wi + 1:02d}", "weather", plan.weather_interval_s if wi == 0 else 3 * 3600,
                               zone=zone_ids[0]))
@@ -128,7 +134,9 @@ async def build_run(plan: FarmPlan, options: RunOptions, fleet_kind: str = "cpyt
     for z in zone_ids:
         fc = round(rng.uniform(0.28, 0.32), 3)
         wp = round(fc - rng.uniform(0.15, 0.17), 3)
-        soil = SoilColumn.uniform(fc, wp, ROOT_DEPTH_CM, start_fraction=rng.uniform(0.1, 0.3))
+        drawn = rng.uniform(0.1, 0.3)  # drawn whatever the plan says, so the seed gives the same soils
+        soil = SoilColumn.uniform(fc, wp, ROOT_DEPTH_CM,
+                                  start_fraction=drawn if plan.start_fraction is None else plan.start_fraction)
         stand = plan.stands[len(farm_zones)] if len(farm_zones) < len(plan.stands) else 1.0
         farm_zones.append(FarmZone(z, soil, Crop(stand=stand)))
     specs = nodes_of(plan, zone_ids)

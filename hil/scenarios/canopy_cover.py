@@ -31,7 +31,7 @@ PLAN = FarmPlan(zones=2, days=45, soil_nodes_per_zone=1, weather_nodes=1, valves
 """A dry early summer (rain on about one day in fifteen), so the crop lives on what the planner orders."""
 
 
-async def _thin_zone(r: Run) -> dict[str, Any]:
+async def thin_zone(r: Run) -> dict[str, Any]:
     """What the run did to the thin zone: each night's Kc and cover source, the water, the stress, the photos."""
     services = r.runtime.services
     decisions = sorted(await services.planning.decisions(THIN, limit=10_000), key=lambda d: d.ts_ms)
@@ -62,7 +62,7 @@ async def _one(plan: FarmPlan, options: RunOptions) -> tuple[ScenarioResult, dic
     r = await build_run(plan, options)
     try:
         result = await r.run(options)
-        return result, await _thin_zone(r)
+        return result, await thin_zone(r)
     finally:
         await r.close()
 

@@ -1,18 +1,21 @@
-"""forecast: the planner reads a forecast of the farm's own weather; forecast rain skips a night's water,
+"""forecast: the planner reads a forecast of the farm's own weather; forecast rain cuts a night's water,
 and a forecast frost raises the frost alert the evening before the cold night.
 
 Two maize zones on one two-valve controller, a probe string in each, a weather station, in a rainless
 early summer. Each evening before the plan, an oracle that knows the farm's weather (hil/farm/forecast.py)
 writes the next days' forecast, right with the scenario's `SKILL`, and the cloud reads it through its
-production file provider (cloud/planning/forecast.py): the planner skips or trims a run for rain
-forecast before the next night, and the alert job looks at the forecast minimum. A late frost is put
-into the farm's weather: the dawn of day `FROST_DAY` falls to `FROST_TMIN_C`.
+production file provider (cloud/planning/forecast.py): the planner trims a run for rain forecast
+before the next night, never below what keeps the zone within MAD until then should the rain fail,
+and the alert job looks at the forecast minimum. A late frost is put into the farm's weather: the
+dawn of day `FROST_DAY` falls to `FROST_TMIN_C`.
 
-Three runs of the same farm and seed: a first without the forecast finds the night the planner first
+Five runs of the same farm and seed: a first without the forecast finds the night the planner first
 waters; then a storm of `STORM_MM` is put into the next afternoon, and the farm runs with the forecast
-and without it. The result is the run with the forecast; its extras put the two side by side: water,
-stress, the nights the forecast skipped or trimmed, and when the frost alert was raised against when
-the frost came.
+and without it; then the storm is forecast but does not come (the oracle is told of it, the farm's
+weather is not), and the farm runs with that forecast and without any. The result is the run with the
+forecast that came true; its extras put the runs side by side: water, stress, the nights the forecast
+cut, the nights a decision said the forecast rain had not fallen, the true root-zone depletion against
+RAW after the storm's night, and when the frost alert was raised against when the frost came.
 """
 
 from __future__ import annotations
@@ -38,7 +41,8 @@ until V5, so they usually regrow; Nielsen, Purdue Corny News, 'Frost damage to c
 STORM_MM = 80.0
 """The storm the afternoon after the planner's first watering night: a heavy thunderstorm, whose expected rain
 (80 mm at 90 %) is more than that night's refill (about 61 mm net: the root zone back to field capacity), so
-the planner skips the night rather than trims it (with 65 mm it trimmed the run to 1.6 mm)."""
+the forecast covers the whole refill and the planner applies only what keeps the zone within MAD until the
+next night."""
 PLAN = FarmPlan(zones=2, days=40, soil_nodes_per_zone=1, weather_nodes=1, valves_per_controller=2,
                 soil_interval_s=6 * 3600, irrigation_interval_s=6 * 3600, weather_interval_s=3600,
                 start=date(2026, 5, 10), climate=Climate(p_wet_after_dry=0.0))
@@ -79,9 +83,12 @@ def farm_weather(options: RunOptions, storm_day: int | None) -> list[FarmDay]:
     return days
 
 
-async def _one(plan: FarmPlan, options: RunOptions, forecast: bool,
-               storm_day: int | None) -> tuple[ScenarioResult, dict[str, Any]]:
+async def _one(plan: FarmPlan, options: RunOptions, forecast: bool, storm_day: int | None,
+               forecast_storm_day: int | None = None) -> tuple[ScenarioResult, dict[str, Any]]:
+    """One run; the forecast (when `forecast`) knows of a storm on `forecast_storm_day` (default: `storm_day`, the
+    farm's own), so a storm forecast that does not come is `storm_day=None, forecast_storm_day=night`."""
     days = farm_weather(options, storm_day)
+    told = days if forecast_storm_day is None else farm_weather(options, forecast_storm_day)
     settings: dict[str, Any] = {}
     path = options.workdir / "forecast.json"
     if forecast:
@@ -90,12 +97,13 @@ async def _one(plan: FarmPlan, options: RunOptions, forecast: bool,
         settings["forecast_file"] = path
     r: Run = await build_run(plan, options, days=days, **settings)
     if forecast:
-        r.policy = ForecastingPolicy(r.policy, ForecastOracle(days, skill=SKILL, seed=options.seed), path)
+        r.policy = ForecastingPolicy(r.policy, ForecastOracle(told, skill=SKILL, seed=options.seed), path)
     try:
         result = await r.run(options)
         services = r.runtime.services
         rules: Counter[str] = Counter()
         first: int | None = None
+        missed: list[str] = []
         for zone in r.farm.zones:
             decisions = sorted(await services.planning.decisions(zone, limit=10_000), key=lambda d: d.ts_ms)
             for night, d in enumerate(decisions):
@@ -103,6 +111,8 @@ async def _one(plan: FarmPlan, options: RunOptions, forecast: bool,
                 rules.update(a for a in (d.detail or {}).get("adjustments", []) if a == "shrunk-for-forecast")
                 if d.action == "irrigate" and (first is None or night < first):
                     first = night
+                if d.inputs.get("forecast_missed"):
+                    missed.append(f"{zone} night {night} ({d.action}): {d.explanation}")
         assert services.alerts is not None
         frosts = [a for a in await services.alerts.list(AlertState.ALL, limit=100_000) if a.kind == "frost"]
         zones = list(r.farm.zones.values())
@@ -110,7 +120,11 @@ async def _one(plan: FarmPlan, options: RunOptions, forecast: bool,
                 "frost_first_ms": min((a.first_ms for a in frosts), default=None),
                 "frost_evidence": frosts[0].evidence if frosts else None,
                 "irrigation_mm": round(sum(z.irrigated_mm for z in zones) / len(zones), 1),
-                "stress_days": sum(d.stressed for z in zones for d in z.days)}
+                "stress_days": sum(d.stressed for z in zones for d in z.days),
+                "stressed": [sum(z.days[i].stressed for z in zones) for i in range(len(zones[0].days))],
+                "raw_margin_mm": [min(round(z.days[i].raw_mm - z.days[i].depletion_max_mm, 1) for z in zones)
+                                  for i in range(len(zones[0].days))],
+                "missed": missed}
         return result, seen
     finally:
         await r.close()
@@ -126,6 +140,8 @@ async def run(options: RunOptions) -> ScenarioResult:
     plan = replace(PLAN, days=night + 1 + AFTER_STORM_DAYS)
     result, told = await _one(plan, options, True, night + 1)
     _, blind = await _one(plan, replace(options, workdir=options.workdir / "without-forecast"), False, night + 1)
+    _, failed = await _one(plan, replace(options, workdir=options.workdir / "storm-fails"), True, None, night + 1)
+    _, dry = await _one(plan, replace(options, workdir=options.workdir / "storm-fails-without-forecast"), False, None)
     frost_dawn = datetime.combine(PLAN.start + timedelta(days=FROST_DAY), datetime.min.time(), UTC) + timedelta(hours=3)
 
     def hours_before(first_ms: int | None) -> float | None:
@@ -134,10 +150,18 @@ async def run(options: RunOptions) -> ScenarioResult:
     result.extra.update({
         "forecast_skill": SKILL,
         "first_watering_night": night, "storm_day": night + 1, "storm_mm": STORM_MM,
-        "rain_forecast_skips": told["rules"]["rain-forecast"],
+        "rain_forecast_nights": told["rules"]["rain-forecast"],
         "forecast_trims": told["rules"]["shrunk-for-forecast"],
         "irrigation_mm_with_forecast": told["irrigation_mm"], "irrigation_mm_without": blind["irrigation_mm"],
         "stress_days_with_forecast": told["stress_days"], "stress_days_without": blind["stress_days"],
+        "failed_storm_forecast_nights": failed["rules"]["rain-forecast"] + failed["rules"]["shrunk-for-forecast"],
+        "failed_irrigation_mm_with_forecast": failed["irrigation_mm"],
+        "failed_irrigation_mm_without": dry["irrigation_mm"],
+        "failed_stress_days_with_forecast": sum(failed["stressed"][night:]),
+        "failed_stress_days_without": sum(dry["stressed"][night:]),
+        "failed_raw_margin_min_mm_with_forecast": min(failed["raw_margin_mm"][night:]),
+        "failed_raw_margin_min_mm_without": min(dry["raw_margin_mm"][night:]),
+        "failed_catch_up_decisions": failed["missed"],
         "frost_dawn": frost_dawn.isoformat(),
         "frost_alert_hours_before_with_forecast": hours_before(told["frost_first_ms"]),
         "frost_alert_hours_before_without": hours_before(blind["frost_first_ms"]),
@@ -146,5 +170,6 @@ async def run(options: RunOptions) -> ScenarioResult:
     return result
 
 
-SCENARIO = Scenario("forecast", "a forecast of the farm's weather: forecast rain skips a night's water, a forecast "
-                    "frost is alerted the evening before; the same farm without the forecast beside it", run)
+SCENARIO = Scenario("forecast", "a forecast of the farm's weather: forecast rain cuts a night's water (safely when it "
+                    "does not come), a forecast frost is alerted the evening before; the same farm without the "
+                    "forecast beside it", run)

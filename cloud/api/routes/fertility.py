@@ -18,6 +18,8 @@ from ...fertility.models import (
     FertigateIn,
     HarvestIn,
     ImportOut,
+    InjectorIn,
+    InjectorOut,
     LabMappingIn,
     ProductIn,
     ProductOut,
@@ -25,7 +27,7 @@ from ...fertility.models import (
     SampleIn,
     SampleOut,
 )
-from ..deps import AuditDep, CommandWriter, Planner, Reader, get_services
+from ..deps import AuditDep, CommandWriter, Planner, Reader, RegistryWriter, get_services
 from ..json_body import JsonRoute
 from ..schemas import ProblemResponse
 
@@ -190,6 +192,27 @@ async def season_balance(zone_id: str, request: Request, _: Reader,
                          ) -> dict:
     """The season's nutrient balance: applied vs recommended vs removed by the harvest, per nutrient."""
     return await _svc(request).balance(check_id("zone", zone_id), season)
+
+
+@router.put("/injectors/{node_id}", response_model=InjectorOut,
+            responses={**NOT_FOUND, 422: {"model": ProblemResponse}})
+async def put_injector(node_id: str, body: InjectorIn, request: Request, who: RegistryWriter,
+                       audit: AuditDep) -> InjectorOut:
+    """Register (or recalibrate) an irrigation controller's fertigation injector: its dosing pump's rate and
+    line-EC band, as its firmware is configured. A fertigate through a controller without one is refused."""
+    svc = get_services(request).fertigation
+    assert svc is not None, "open_services sets the fertigation service"
+    out = await svc.put_injector(check_id("node", node_id), body, f"person:{who.name}")
+    await audit(who.name, "injector.put", f"node:{node_id}", rate_l_h=body.rate_l_h)
+    return out
+
+
+@router.get("/injectors", response_model=list[InjectorOut])
+async def list_injectors(request: Request, _: Reader) -> list[InjectorOut]:
+    """Every registered injector, by node."""
+    svc = get_services(request).fertigation
+    assert svc is not None, "open_services sets the fertigation service"
+    return await svc.injectors()
 
 
 @zones.post("/{zone_id}/fertility/fertigations", status_code=status.HTTP_201_CREATED,

@@ -54,11 +54,13 @@ async def post_batch(request: Request, store: StoreDep, routes: RoutesDep, servi
     may only post its own gateway's batches: another envelope is a 422 naming `gateway`.
     The answer is the batch's receipt: `status` "stored" once every good item and gap report is kept."""
     result = await ingest_batch(await request.body(), store, routes, origin=gateway_origin(who),
-                                events=services.events, gaps=services.gaps, clock=services.clock)
+                                events=services.events, gaps=services.gaps, tracks=services.tracks,
+                                clock=services.clock)
     return IngestResponse(
         batch_id=result.batch_id,
         status=RECEIPT_STORED,
         gaps=result.gaps,
+        fixes=result.fixes,
         accepted=result.accepted,
         readings=result.readings,
         stored=result.stored,

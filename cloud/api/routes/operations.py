@@ -5,10 +5,21 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Path, Query, Request, Response, status
 
+from furrow.edge.errors import ContractError
 from furrow.edge.topics import check_id
 
-from ...machinery import OperationService
-from ...machinery.models import FieldProgress, OperationIn, OperationKind, OperationOut
+from ...machinery import OperationService, TrackStore
+from ...machinery.models import (
+    CropsProgress,
+    DispatchIn,
+    DispatchOut,
+    FieldProgress,
+    MachineOut,
+    OperationIn,
+    OperationKind,
+    OperationOut,
+)
+from ...machinery.tracks import MAX_FIXES
 from ..deps import AuditDep, OperationsWriter, Reader, get_services
 from ..json_body import JsonRoute
 from ..schemas import ProblemResponse
@@ -25,14 +36,26 @@ def get_operations(request: Request) -> OperationService:
 OperationsDep = Annotated[OperationService, Depends(get_operations)]
 
 
+def get_tracks(request: Request) -> TrackStore:
+    tracks = get_services(request).tracks
+    assert tracks is not None, "open_services sets the track store"
+    return tracks
+
+
+TracksDep = Annotated[TrackStore, Depends(get_tracks)]
+MS = Query(ge=0, le=9_000_000_000_000, description="Unix ms")
+
+
 @router.post("/operations", status_code=status.HTTP_201_CREATED, response_model=OperationOut,
              responses={200: {"model": OperationOut, "description": "this track of this work was already recorded"},
                         404: {"model": ProblemResponse}, 409: {"model": ProblemResponse}})
 async def record_operation(body: OperationIn, response: Response, operations: OperationsDep, who: OperationsWriter,
                            audit: AuditDep) -> OperationOut:
     """Record a machine's work on a field from its track (GPX, or CSV with time, lat, lon and implement
-    down/up): the covered, overlapping and skipped area inside the field's boundary, the time and speed
-    at work. The same track of the same work again returns the stored operation (200)."""
+    down/up), or from its tracker's live track between from_ms and to_ms: the covered, overlapping and
+    skipped area inside the field's boundary, the time and speed at work. The same track of the same work
+    again returns the stored operation (200); a live window again is computed again from the fixes stored
+    by then (200)."""
     check_id("field", body.field)
     out, new = await operations.record(body, f"person:{who.name}")
     if new:
@@ -65,3 +88,48 @@ async def field_progress(field_id: str, operations: OperationsDep, _: Reader) ->
     """How much of the field each kind of operation has worked: the union of its operations' covered ground
     inside the field's boundary, in hectares and % of the field."""
     return await operations.progress(check_id("field", field_id))
+
+
+@router.get("/machines", response_model=list[MachineOut])
+async def machines(tracks: TracksDep, _: Reader) -> list[MachineOut]:
+    """Every tracker where its newest stored fix places it."""
+    return [MachineOut(node=node, site=site, t_ms=f.t_ms, lat=f.lat, lon=f.lon, speed_kmh=round(f.speed_kmh, 2),
+                       course_deg=f.course_deg, quality=f.quality, sats=f.sats, implement_down=f.implement_down,
+                       engine_on=f.engine_on, fixes=n) for node, site, f, n in await tracks.latest()]
+
+
+@router.get("/machines/{node}/track", responses={422: {"model": ProblemResponse}})
+async def machine_track(node: str, tracks: TracksDep, _: Reader, from_ms: Annotated[int, MS],
+                        to_ms: Annotated[int, MS]) -> dict:
+    """A tracker's live track between from_ms and to_ms (at most 7 days, 200,000 fixes) as a GeoJSON
+    FeatureCollection of Point features in time order, with the properties a track file import reads
+    (`time` in Unix ms, `implement` down/up) and speed, course, fix quality and satellites."""
+    check_id("node", node)
+    if not 0 < to_ms - from_ms <= 7 * 86_400_000:
+        raise ContractError("to_ms", to_ms, f"must be after from_ms {from_ms}, by at most 7 days")
+    fixes = await tracks.track(node, from_ms, to_ms, MAX_FIXES)
+    return {"type": "FeatureCollection", "features": [
+        {"type": "Feature", "geometry": {"type": "Point", "coordinates": [f.lon, f.lat]},
+         "properties": {"time": f.t_ms, "implement": "down" if f.implement_down else "up",
+                        "speed_kmh": round(f.speed_kmh, 2), "course_deg": f.course_deg, "quality": f.quality,
+                        "sats": f.sats, "valid": f.valid, "engine_on": f.engine_on}} for f in fixes]}
+
+
+@router.post("/dispatch/plan", response_model=DispatchOut,
+             responses={404: {"model": ProblemResponse}, 409: {"model": ProblemResponse}})
+async def dispatch_plan(body: DispatchIn, operations: OperationsDep, _: OperationsWriter) -> DispatchOut:
+    """Plan which machine does which task, in what order, so that all are done soonest (docs/machinery.md
+    section 6): work time from each machine's field capacity and the area each field has left for the task's
+    kind, travel between fields, only machines carrying the implement; OR-Tools with a greedy fallback. A
+    machine with a tracker (`node`) stands where its newest fix is: plan again for fresh ETAs, or with a broken
+    machine `available: false`. Nothing is stored."""
+    for t in body.tasks:
+        check_id("field", t.field)
+    return await operations.dispatch(body)
+
+
+@router.get("/progress/crops", response_model=CropsProgress)
+async def crops_progress(operations: OperationsDep, _: Reader) -> CropsProgress:
+    """Per crop, over the zones that grow it (zones with a boundary): their area, the area planted (the
+    sowing operations' covered ground inside them) and each kind of operation's progress."""
+    return await operations.crops()

@@ -5,16 +5,17 @@
 
 import { api } from "../api.js";
 import { h, notice, table } from "../dom.js";
+import { dateTime } from "../fmt.js";
 import { messages, number, t, tr } from "../i18n.js";
-import { RESULTS, applicationForm, soilTestForm } from "./fertility_forms.js";
+import { RESULTS, applicationForm, fertigationForm, productForm, soilTestForm } from "./fertility_forms.js";
 import { soilMap } from "./soil_map.js";
 
 const value = (v, digits = null) => (v === null || v === undefined ? "—" : number(v, digits));
 
-// The products of the zone's site, for the application form.
+// The zone's site, and its products (for the application and fertigation forms).
 async function siteProducts(zone) {
   const f = await api(`/registry/fields/${encodeURIComponent(zone.field_id)}`);
-  return api(`/fertility/sites/${encodeURIComponent(f.site_id)}/products`);
+  return [f.site_id, await api(`/fertility/sites/${encodeURIComponent(f.site_id)}/products`)];
 }
 
 // The section, filled once its data is in, and again after each entry is saved.
@@ -23,8 +24,9 @@ export function fertilitySection(zone, ctx) {
   const body = h("div", {});
   const z = encodeURIComponent(zone.id);
   const load = () => Promise.all([api(`/zones/${z}/soil-samples`), api(`/zones/${z}/fertility/recommendations?limit=1`),
-    api(`/zones/${z}/fertility/applications`)])
-    .then(([samples, recs, apps]) => fill(section, body, zone.id, samples, recs[0] || null, apps))
+    api(`/zones/${z}/fertility/applications`), api("/commands?limit=500")])
+    .then(([samples, recs, apps, cmds]) => fill(section, body, zone.id, samples, recs[0] || null, apps,
+      cmds.filter((c) => c.action === "fertigate" && c.zone === zone.id)))
     .catch((e) => {
       body.replaceChildren(notice(e.message, "warn"));
       section.dataset.ready = "1";
@@ -33,8 +35,14 @@ export function fertilitySection(zone, ctx) {
   if (ctx.can("plan")) {
     const forms = h("div", { class: "grid two", "data-testid": "fertility-forms" }, soilTestForm(zone.id, load));
     section.append(forms);
-    siteProducts(zone).then((products) => forms.append(applicationForm(zone.id, products, load)))
-      .catch((e) => forms.append(notice(e.message, "warn")));
+    // the product and fertigation forms are remade with the products after a product is saved
+    const more = h("div", { class: "grid two", "data-testid": "fertility-forms-more" });
+    const withProducts = () => siteProducts(zone).then(([site, products]) => {
+      forms.replaceChildren(forms.firstChild, applicationForm(zone.id, products, load));
+      more.replaceChildren(productForm(site, withProducts), fertigationForm(zone.id, products, load));
+    }).catch((e) => forms.append(notice(e.message, "warn")));
+    section.append(more);
+    withProducts();
   }
   load();
   return section;
@@ -88,8 +96,24 @@ function applications(apps) {
   return box;
 }
 
-function fill(section, body, zoneId, samples, rec, apps) {
-  body.replaceChildren(soilTests(samples), soilMap(zoneId), recommendation(rec), applications(apps));
+// The zone's fertigate commands, newest first: their state, and the stock solution asked and injected.
+function fertigations(cmds) {
+  const box = h("div", { "data-testid": "fertigations" }, h("h4", {}, t("zone.fertility.fertigations")));
+  if (!cmds.length) {
+    box.append(h("p", { class: "muted" }, t("zone.fertility.no-fertigations")));
+    return box;
+  }
+  box.append(table([t("zone.fertility.col.date"), t("zone.fertility.col.state"), t("zone.fertility.col.inject-ml"),
+    t("zone.fertility.col.injected-ml")],
+  cmds.map((c) => h("tr", { "data-state": c.state }, h("td", {}, dateTime(c.created_ms)),
+    h("td", {}, tr("command_state", c.state) + (c.reason ? ` (${c.reason})` : "")),
+  h("td", { class: "num" }, value(c.inject_ml)), h("td", { class: "num" }, value(c.injected_ml))))));
+  return box;
+}
+
+function fill(section, body, zoneId, samples, rec, apps, cmds) {
+  body.replaceChildren(soilTests(samples), soilMap(zoneId), recommendation(rec), applications(apps),
+    fertigations(cmds));
   Object.assign(section.dataset, { samples: String(samples.length), applications: String(apps.length),
-    recommendation: rec ? String(rec.id) : "", ready: "1" });
+    fertigations: String(cmds.length), recommendation: rec ? String(rec.id) : "", ready: "1" });
 }

@@ -87,3 +87,53 @@ export function applicationForm(zoneId, products, saved) {
     (b) => api(`/zones/${encodeURIComponent(zoneId)}/fertility/applications`, { method: "POST", body: b }), body,
     saved);
 }
+
+// A product of the farm (PUT /fertility/sites/{site}/products/{id}: a new one, or its analysis, price or stock
+// strength changed); the stock strength (kg per litre of stock solution) is what lets it be fertigated.
+export function productForm(siteId, saved) {
+  const el = {
+    id: input("id", { type: "text", required: true, pattern: "[a-z0-9][a-z0-9_.\\-]{0,31}" }),
+    name: input("name", { type: "text", required: true, maxlength: 80 }),
+    n_pct: num("n_pct", { min: 0, max: 82.3, value: 0 }),
+    p2o5_pct: num("p2o5_pct", { min: 0, max: 100, value: 0 }),
+    k2o_pct: num("k2o_pct", { min: 0, max: 100, value: 0 }),
+    price_per_kg: num("price_per_kg", { min: 0, required: true }),
+    stock_kg_per_l: num("stock_kg_per_l", { min: 0 }),
+  };
+  const fields = Object.entries(el).map(([k, e]) => field(t(`fert.product.${k}`), e));
+  const body = () => ({
+    id: el.id.value, name: el.name.value, n_pct: orNull(el.n_pct) ?? 0, p2o5_pct: orNull(el.p2o5_pct) ?? 0,
+    k2o_pct: orNull(el.k2o_pct) ?? 0, price_per_kg: Number(el.price_per_kg.value),
+    stock_kg_per_l: orNull(el.stock_kg_per_l),
+  });
+  return entryForm("product-form", t("fert.form.product"), fields,
+    (b) => api(`/fertility/sites/${encodeURIComponent(siteId)}/products/${encodeURIComponent(b.id)}`,
+      { method: "PUT", body: b }), body, saved);
+}
+
+// A top-dress through the irrigation (POST /zones/{zone}/fertility/fertigations): a product with a stock
+// strength, its dose, the water run and the injection window in minutes; the server checks the zone's
+// controller has an injector registered and that the dose fits the window at its rate.
+export function fertigationForm(zoneId, products, saved) {
+  const product = h("select", { name: "product_id", "data-field": "product_id", required: true },
+    products.filter((p) => p.stock_kg_per_l).map((p) => h("option", { value: p.id }, `${p.name} (${p.id})`)));
+  const el = {
+    season: input("season", { type: "text", required: true, pattern: "\\d{4}(-[a-z0-9-]{1,20})?",
+      value: String(new Date().getFullYear()) }),
+    dose: num("dose_kg_ha", { min: 0, required: true }),
+    run: num("run_min", { min: 1, required: true, value: 60 }),
+    from: num("inject_from_min", { min: 0, required: true, value: 10 }),
+    until: num("inject_until_min", { min: 1, required: true, value: 50 }),
+  };
+  const fields = [field(t("zone.fertility.col.product"), product), field(t("fert.form.dose"), el.dose),
+    field(t("fert.form.run-min"), el.run), field(t("fert.form.inject-from"), el.from),
+    field(t("fert.form.inject-until"), el.until), field(t("fert.form.season"), el.season)];
+  const body = () => ({
+    season: el.season.value, product_id: product.value, dose_kg_ha: Number(el.dose.value),
+    duration_s: Math.round(Number(el.run.value) * 60), inject_from_s: Math.round(Number(el.from.value) * 60),
+    inject_until_s: Math.round(Number(el.until.value) * 60),
+  });
+  return entryForm("fertigation-form", t("fert.form.fertigation"), fields,
+    (b) => api(`/zones/${encodeURIComponent(zoneId)}/fertility/fertigations`, { method: "POST", body: b }), body,
+    saved);
+}
