@@ -9,7 +9,9 @@ succeed, with no MemoryError and no Modbus exception, is found by bisection,
 once with the modules as .mpy files on the flash and once frozen into the
 firmware by the image's own manifest. The raw figure beside it: the .mpy bytes
 on flash, and the heap the stand-ins for `machine` and `network` hold (a board
-keeps those in ROM, so the figures are on the safe side).
+keeps those in ROM, so the figures are on the safe side). The row
+"irrigation+injector" is the irrigation example with a fertiliser injector and
+its EC transmitter configured (firmware/injector.py then loads too).
 
     PYTHONPATH=. .venv/bin/python bench/firmware_heap.py [--roles soil,irrigation] [--cycles 400]
 """
@@ -34,14 +36,17 @@ from tests.unixboard_support import (  # noqa: E402
     run_board,
 )
 
-ROLES = ("soil", "weather", "irrigation", "pest")
+ROLES = ("soil", "weather", "irrigation", "irrigation+injector", "pest")
+# The variants' config on top of the role's example (docs/firmware.md, "Fertigate").
+VARIANTS = {"injector": {"injector": {"pin": 5, "rate_l_h": 36, "ec": {"adc": 35, "low_ds_m": 0.5, "high_ds_m": 3.0}}}}
 
 
-def measure(port: UnixPort, role: str, cycles: int, folder: Path) -> dict:
-    cfg = node_config(role)
+def measure(port: UnixPort, name: str, cycles: int, folder: Path) -> dict:
+    role, _, variant = name.partition("+")
+    cfg = node_config(role, **VARIANTS[variant]) if variant else node_config(role)
     manifest = build_image(port, role, folder / "image", cfg)
     opts = board_options(role, cfg, cycles * CYCLE_S + CYCLE_S)
-    row = {"role": role, "mpy_bytes": manifest["mpy_bytes"], "modules": len(manifest["files"])}
+    row = {"role": name, "mpy_bytes": manifest["mpy_bytes"], "modules": len(manifest["files"])}
     for frozen in (False, True):
         files = board_files(folder / "image", folder / ("board-frozen" if frozen else "board"), frozen)
         binary = port.board_binary(folder / "image" / "frozen" / "node.py" if frozen else None)
@@ -70,13 +75,13 @@ def main() -> None:
     port = UnixPort()
     port.ensure_built()
     rows = []
-    print(f"{'role':<11} {'.mpy bytes':>10} {'heap .mpy':>10} {'heap frozen':>12} {'live .mpy':>10} "
+    print(f"{'role':<19} {'.mpy bytes':>10} {'heap .mpy':>10} {'heap frozen':>12} {'live .mpy':>10} "
           f"{'live frozen':>12} {'stand-ins':>10}")
     for role in args.roles.split(","):
         with tempfile.TemporaryDirectory(prefix="furrow-heap-") as tmp:
             row = measure(port, role, args.cycles, Path(tmp))
         rows.append(row)
-        print(f"{role:<11} {row['mpy_bytes']:>10} {row['mpy_heap_kib']!s:>8}Ki {row['frozen_heap_kib']!s:>10}Ki "
+        print(f"{role:<19} {row['mpy_bytes']:>10} {row['mpy_heap_kib']!s:>8}Ki {row['frozen_heap_kib']!s:>10}Ki "
               f"{row.get('mpy_live_bytes', '-')!s:>10} {row.get('frozen_live_bytes', '-')!s:>12} "
               f"{row.get('stand_in_bytes', '-')!s:>10}", flush=True)
     print(json.dumps({"bench": "firmware_heap", "cycles": args.cycles, "micropython": "1.27.0 unix 32-bit",

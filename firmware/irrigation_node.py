@@ -89,6 +89,12 @@ DEFAULT_LEAK_L_MIN = 1.0
 DEFAULT_LEAK_SETTLE_MS = 60 * 1000  # what the pipe holds drains after a close
 
 
+def _compact(ack):
+    """What the history keeps of an ack: (state, ts_ms, runtime_s, volume_l, reason, injected_ml).
+    A tuple holds in about a third of a dict's heap what `make_ack` rebuilds the same ack from."""
+    return (ack["state"], ack["ts_ms"], ack["runtime_s"], ack["volume_l"], ack["reason"], ack.get("injected_ml"))
+
+
 def _recover_id(data):
     """The id of a command that failed validation, if one can be read."""
     try:
@@ -146,7 +152,7 @@ class IrrigationNode:
         self._open = [False] * len(self.valves)
         self._runs = {}  # valve number -> {"cmd", "start_ms", "vol0"}
         self._waiting = []  # commands held until not_before
-        self._acks = {}  # command id -> its latest ack
+        self._acks = {}  # command id -> its latest ack, _compact()ed (rebuilt by _latest)
         self._order = []  # ids in _acks, oldest first
         self._pending = []  # acks made outside on_command/tick, sent at the next tick
         self._last_heard_ms = None
@@ -178,8 +184,14 @@ class IrrigationNode:
             state = journal.load()
             for ack in state["acks"]:
                 if isinstance(ack, dict) and isinstance(ack.get("id"), str):
-                    self._acks[ack["id"]] = ack
-                    self._order.append(ack["id"])
+                    try:  # only what makes a valid ack again, as a repeat will
+                        kept = _compact(ack)
+                        commands.make_ack(ack["id"], node_id, *kept)
+                    except (ContractError, KeyError):
+                        continue
+                    if ack["id"] not in self._acks:
+                        self._order.append(ack["id"])
+                    self._acks[ack["id"]] = kept
             for entry in state["runs"]:
                 self._interrupted.append((entry[1], "run"))
             for cmd_id in state["waiting"]:
@@ -204,12 +216,14 @@ class IrrigationNode:
         self._save()
 
     def on_command(self, data, now_ms):
-        """Handle one command (JSON bytes); returns the acks to publish."""
+        """Handle one command (JSON bytes, or the dict `commands.validate_command` returned: the
+        Modbus mailbox validates the registers' command itself, and handing it over as it is spares
+        a JSON round trip through a small heap); returns the acks to publish."""
         if not self._booted:
             self._boot(now_ms)
         self.on_heartbeat(now_ms)
         try:
-            cmd = commands.decode_command(data)
+            cmd = data if isinstance(data, dict) else commands.decode_command(data)
         except ContractError as e:
             self.stats["bad_commands"] += 1
             cmd_id = _recover_id(data)
@@ -402,7 +416,7 @@ class IrrigationNode:
         state = {
             "runs": [[v, self._runs[v]["cmd"]["id"], self._runs[v]["start_ms"]] for v in sorted(self._runs)],
             "waiting": [c["id"] for c in self._waiting],
-            "acks": [self._acks[i] for i in ids],
+            "acks": [self._latest(i) for i in ids],
         }
         try:
             self.journal.save(state)
@@ -413,7 +427,7 @@ class IrrigationNode:
         cmd_id = ack["id"]
         if cmd_id not in self._acks:
             self._order.append(cmd_id)
-        self._acks[cmd_id] = ack
+        self._acks[cmd_id] = _compact(ack)
         if len(self._order) > HISTORY:
             active = [r["cmd"]["id"] for r in self._runs.values()] + [c["id"] for c in self._waiting]
             for old in self._order:
@@ -432,9 +446,13 @@ class IrrigationNode:
     def _reject(self, cmd, now_ms, reason):
         return self._ack(cmd["id"], commands.ACK_REJECTED, now_ms, reason=reason)
 
+    def _latest(self, cmd_id):
+        """The latest ack of a remembered command id, as it was sent."""
+        return commands.make_ack(cmd_id, self.node_id, *self._acks[cmd_id])
+
     def _repeat(self, cmd_id):
         self.stats["duplicates"] += 1
-        return [self._acks[cmd_id]]
+        return [self._latest(cmd_id)]
 
     def _total_l(self):
         if self.flow_meter is None:

@@ -4,9 +4,9 @@
 A master writes one whole command into holding registers CMD_BASE.. in a
 single FC16 request, the last register being the commit magic
 (edge.modbus_map.encode_command_regs). The node decodes it and hands it to
-IrrigationNode.on_command, so a command that arrives over Modbus passes the
-very same safety rules as one over MQTT: expiry, duplicate ids, not-before,
-max runtime. A write that is not a whole, well-formed command is refused
+IrrigationNode.on_command (as the validated dict, decoded once), so a command
+that arrives over Modbus passes the very same safety rules as one over MQTT:
+expiry, duplicate ids, not-before, max runtime. A write that is not a whole, well-formed command is refused
 with exception 03 and nothing runs.
 
 Input registers ACK_BASE.. serve the node's latest acknowledgement with a
@@ -78,7 +78,7 @@ class CommandMailbox:
         for i, v in enumerate(values):
             self._mail[address - modbus_map.HOLDING_COUNT + i] = v
         self.stats["commands"] += 1
-        self.post(self.node.on_command(commands.encode(cmd), self.node.now_ms))
+        self.post(self.node.on_command(cmd, self.node.now_ms))  # validated: no JSON round trip
 
     def post(self, acks):
         """Serve the latest of `acks` (a new counter value per ack)."""

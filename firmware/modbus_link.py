@@ -48,9 +48,10 @@ class Registers:
 
 class RtuNode:
     """One node core behind its RTU slave. `queue_slots` 0 or `queue_path` None: no report queue
-    (contract 1.0, the latest report only)."""
+    (contract 1.0, the latest report only). `reuse`: replies built in one buffer (RtuSlave; the board
+    loop, which sends each reply before it feeds the next bytes)."""
 
-    def __init__(self, core, unit, char_us, queue_path=None, queue_slots=64):
+    def __init__(self, core, unit, char_us, queue_path=None, queue_slots=64, reuse=False):
         self.core = core
         core.holding[modbus_map.HOLD_UNIT] = unit
         commands = hasattr(core, "on_command")
@@ -75,6 +76,7 @@ class RtuNode:
             char_us=char_us,
             on_write=self._on_write,
             on_coil_write=core.on_coil_write if commands else None,
+            reuse=reuse,
         )
 
     def _on_write(self, address, values):
@@ -109,7 +111,7 @@ def serve_fault(mb, core, clock):
     port = board.Rs485(mb)
     unit = mb.get("unit", 1) if mb.get("unit", 1) in range(1, 248) else 1
     slave = RtuSlave(unit, core.registers(), core.holding, char_us=char_us_for_baud(port.baud),
-                     on_write=core.on_holding_write)
+                     on_write=core.on_holding_write, reuse=True)
     while True:
         reply = slave.feed(port.read(), clock.now_us())
         if reply:
@@ -124,7 +126,11 @@ def run(cfg, node, clock, wdt):
     mb = cfg["modbus"]
     port = board.Rs485(mb)
     queue_path = mb.get("queue_path", "/queue")
-    rtu = RtuNode(node, mb.get("unit", 1), char_us_for_baud(port.baud), queue_path, mb.get("queue_slots", 64))
+    rtu = RtuNode(node, mb.get("unit", 1), char_us_for_baud(port.baud), queue_path, mb.get("queue_slots", 64),
+                  reuse=True)
+    # Nothing below reads the config, and the caller's frame still holds it: emptied, its kilobyte or
+    # so goes back to the heap for as long as the node runs.
+    cfg.clear()
     while True:
         wdt.feed()
         reply = rtu.feed(port.read(), clock.now_us(), clock.now_ms())

@@ -102,6 +102,12 @@ class RtuSlave:
     given, *before* anything is stored: the callback applies and stores
     them, or raises ValueError to refuse them (exception 03). Without a
     callback the slave stores into the list itself.
+
+    With `reuse` (the board loop) every reply is built in one buffer of
+    _MAX_FRAME bytes allocated here, and `feed` returns a memoryview of it,
+    valid until the next call: a poll then allocates nothing of a reply's size
+    (a read of 112 registers is 229 bytes), which a fragmented heap may not
+    have in one piece. Without it each reply is a new bytearray.
     """
 
     def __init__(
@@ -113,6 +119,7 @@ class RtuSlave:
         char_us=1146,
         on_write=None,
         on_coil_write=None,
+        reuse=False,
     ):
         if not 1 <= unit <= 247:
             raise ValueError("unit address must be 1..247, not %r" % (unit,))
@@ -134,6 +141,7 @@ class RtuSlave:
         self._buf = bytearray()
         self._last_us = None
         self._skip = False  # in another unit's frame until the next silence
+        self._reply = bytearray(_MAX_FRAME) if reuse else None
 
     def feed(self, data, now_us):
         """Take `data` (bytes received at `now_us`); return a reply frame or None.
@@ -200,27 +208,32 @@ class RtuSlave:
             if fc not in (WRITE_COIL, WRITE_REGISTER, WRITE_COILS, WRITE_REGISTERS):
                 return None  # only writes may be broadcast
         try:
-            body = self._dispatch(fc, frame[2:-2])
+            out, n = self._dispatch(fc, frame[2:-2])
         except ModbusError as e:
             self.stats["exceptions"] += 1
             if broadcast:
                 return None
-            return self._frame(unit, fc | 0x80, bytes((e.code,)))
+            out, n = self._body(bytes((e.code,)))
+            fc |= 0x80
         if broadcast:
             return None
-        return self._frame(unit, fc, body)
-
-    def _frame(self, unit, fc, body):
-        # One allocation for the whole reply: a board's heap may have no room for the copies a
-        # growing buffer makes (a read of 112 registers is a 229-byte reply).
-        n = len(body) + 4
-        out = bytearray(n)
+        # The reply is built in place, in one buffer: a board's heap may have no room for the
+        # copies a growing buffer makes (a read of 112 registers is a 229-byte reply).
         out[0], out[1] = unit, fc
-        out[2 : n - 2] = body
         crc = crc16_modbus(memoryview(out)[: n - 2])
         out[n - 2] = crc & 0xFF  # CRC goes low byte first
         out[n - 1] = crc >> 8
-        return out
+        return memoryview(out)[:n] if out is self._reply else out
+
+    def _out(self, n):
+        """(buffer, n): where a reply of `n` bytes (unit, function and CRC included) is built."""
+        return (self._reply if self._reply is not None else bytearray(n)), n
+
+    def _body(self, body):
+        """A reply whose data is `body`."""
+        out, n = self._out(len(body) + 4)
+        out[2 : n - 2] = body
+        return out, n
 
     def _dispatch(self, fc, data):
         if fc == READ_INPUTS or fc == READ_HOLDING:
@@ -230,7 +243,7 @@ class RtuSlave:
             address = _u16(data, 0)
             self._check(self.holding_registers, address, 1)
             self._write(self.holding_registers, self.on_write, address, [_u16(data, 2)])
-            return data
+            return self._body(data)
         if fc == WRITE_REGISTERS:
             address, count = _u16(data, 0), _u16(data, 2)
             if not 1 <= count <= 123 or data[4] != 2 * count:
@@ -238,7 +251,7 @@ class RtuSlave:
             self._check(self.holding_registers, address, count)
             values = [_u16(data, 5 + 2 * i) for i in range(count)]
             self._write(self.holding_registers, self.on_write, address, values)
-            return data[:4]
+            return self._body(data[:4])
         if fc in (READ_COILS, WRITE_COIL, WRITE_COILS) and self.coils is None:
             raise ModbusError(ILLEGAL_FUNCTION)
         if fc == READ_COILS:
@@ -249,7 +262,7 @@ class RtuSlave:
                 raise ModbusError(ILLEGAL_VALUE) from None
             self._check(self.coils, address, 1)
             self._write(self.coils, self.on_coil_write, address, [value == 0xFF00])
-            return data
+            return self._body(data)
         if fc == WRITE_COILS:
             address, count = _u16(data, 0), _u16(data, 2)
             if not 1 <= count <= 1968 or data[4] != (count + 7) // 8:
@@ -257,7 +270,7 @@ class RtuSlave:
             self._check(self.coils, address, count)
             bits = [bool(data[5 + i // 8] >> (i % 8) & 1) for i in range(count)]
             self._write(self.coils, self.on_coil_write, address, bits)
-            return data[:4]
+            return self._body(data[:4])
         raise ModbusError(ILLEGAL_FUNCTION)
 
     def _check(self, table, address, count):
@@ -271,24 +284,28 @@ class RtuSlave:
         if not 1 <= count <= 125:
             raise ModbusError(ILLEGAL_VALUE) from None
         self._check(table, address, count)
-        out = bytearray(1 + 2 * count)
-        out[0] = 2 * count
+        out, n = self._out(5 + 2 * count)
+        out[2] = 2 * count
         for i in range(count):
             v = table[address + i] & 0xFFFF
-            out[1 + 2 * i] = v >> 8
-            out[2 + 2 * i] = v & 0xFF
-        return out
+            out[3 + 2 * i] = v >> 8
+            out[4 + 2 * i] = v & 0xFF
+        return out, n
 
     def _read_coils(self, data):
         address, count = _u16(data, 0), _u16(data, 2)
         if not 1 <= count <= 2000:
             raise ModbusError(ILLEGAL_VALUE) from None
         self._check(self.coils, address, count)
-        out = bytearray((count + 7) // 8)
+        nbytes = (count + 7) // 8
+        out, n = self._out(5 + nbytes)
+        out[2] = nbytes
+        for i in range(nbytes):
+            out[3 + i] = 0
         for i in range(count):
             if self.coils[address + i]:
-                out[i // 8] |= 1 << (i % 8)  # first coil in the lowest bit
-        return bytes([len(out)]) + out
+                out[3 + i // 8] |= 1 << (i % 8)  # first coil in the lowest bit
+        return out, n
 
     def _write(self, table, callback, address, values):
         try:

@@ -111,9 +111,11 @@ class Outbox:
         self.stats["ptr_writes"] += 1
         self._unsynced = 0
 
-    def _read(self, f, i):
+    def _read(self, f, i, into=None):
         """(record number, record) of slot `i`, or None if it holds none whole. Reads the header,
-        then only the record: no slot-sized buffer, which a fragmented heap may not have."""
+        then only the record: no slot-sized buffer, which a fragmented heap may not have. With
+        `into` (a bytearray) the record is read into its start and its length given in its place;
+        one longer than `into` is not read (nor checked): (record number, its length)."""
         f.seek(i * self.slot_size)
         head = f.read(HEAD_SIZE)
         if len(head) < HEAD_SIZE or head[0] != MAGIC:
@@ -121,10 +123,17 @@ class Outbox:
         magic, no, length, crc = struct.unpack(_HEAD, head)
         if HEAD_SIZE + length > self.slot_size:
             return None
-        record = f.read(length)
-        if len(record) != length or crc16_modbus(record, crc16_modbus(head[1:7])) != crc:
+        if into is None:
+            record = f.read(length)
+            got = len(record)
+        elif length > len(into):
+            return no, length
+        else:
+            record = memoryview(into)[:length]
+            got = f.readinto(record)
+        if got != length or crc16_modbus(record, crc16_modbus(head[1:7])) != crc:
             return None
-        return no, record
+        return no, (record if into is None else length)
 
     # -- use -------------------------------------------------------------------
 
@@ -165,6 +174,22 @@ class Outbox:
                 body = record[1]
                 n = body[0]
                 return body[1 : 1 + n].decode(), body[1 + n :]
+            self.stats["damaged"] += 1
+            self.head += 1
+        return None
+
+    def peek_into(self, buf):
+        """``peek()`` without a new buffer: the oldest record (topic length, topic, payload) is read
+        into the start of `buf` (a bytearray) and its length returned; None when the ring is empty.
+        A record longer than `buf` is not read: its length is returned and the caller skips it. For
+        a ring of fixed-size records (the report queue's images), read again and again, so the heap
+        never needs a record's size in one piece for it."""
+        while self.head < self.next:
+            with open(self._dat, "rb") as f:
+                record = self._read(f, self.head % self.slots, buf)
+            if record is not None and record[0] == self.head:
+                self._peeked = self.head
+                return record[1]
             self.stats["damaged"] += 1
             self.head += 1
         return None

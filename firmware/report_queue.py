@@ -38,6 +38,7 @@ from furrow.edge import modbus_map, modbus_queue
 from furrow.firmware.outbox import Outbox
 
 IMAGE_BYTES = 2 * modbus_map.INPUT_COUNT
+RECORD_BYTES = 1 + IMAGE_BYTES  # topic length 0, the image
 SLOT_SIZE = 256  # slot header 9 + topic length 1 + the image 224
 _TOPIC = b""  # the ring's records carry no topic here
 
@@ -47,14 +48,15 @@ def _seq(image):
 
 
 class _Stored:
-    """A queued report's image as the ring keeps it (big-endian registers), read in place: no
-    list of 112 numbers per report, which a fragmented heap may not have room for."""
+    """A queued report's image as the ring keeps it (big-endian registers, after the record's
+    topic length byte), read in place: no list of 112 numbers per report, which a fragmented heap
+    may not have room for."""
 
     def __init__(self, data):
         self.data = data
 
     def __getitem__(self, i):
-        return (self.data[2 * i] << 8) | self.data[2 * i + 1]
+        return (self.data[2 * i + 1] << 8) | self.data[2 * i + 2]
 
 
 class ReportQueue:
@@ -78,6 +80,9 @@ class ReportQueue:
         self._shown = None  # the image served, None: the node's own latest
         self._word = 0  # input register 15
         self._buf = bytearray(IMAGE_BYTES)  # one image on its way into the ring, reused
+        # The head record, read from the ring into this one buffer each time (Outbox.peek_into):
+        # serving and acknowledging reports then allocates nothing of an image's size.
+        self._record = bytearray(RECORD_BYTES)
         self._refresh()
 
     # -- the slave's input table -------------------------------------------------
@@ -148,7 +153,7 @@ class ReportQueue:
             self.holding[modbus_queue.HOLD_QUEUE_ACK + 1] = ack_lo
             head = self._head_image()
             if head is not None and _seq(head) == (ack_hi << 16) | ack_lo:
-                self.ring.peek()
+                self.ring.peek_into(self._record)  # the head again: what pop() removes
                 self.ring.pop()
         if mode is not None:
             self.oldest_first = mode == modbus_queue.QUEUE_OLDEST_FIRST
@@ -168,12 +173,12 @@ class ReportQueue:
         if len(self.ring) == 0:
             return None
         while self.ring.head != self._head_no or self._head is None:
-            message = self.ring.peek()  # skips slots a power cut damaged
-            if message is None:
+            length = self.ring.peek_into(self._record)  # skips slots a power cut damaged
+            if length is None:
                 return None
             self._head_no = self.ring.head
-            if len(message[1]) == IMAGE_BYTES:
-                self._head = _Stored(message[1])
+            if length == RECORD_BYTES and self._record[0] == 0:  # no topic, an image
+                self._head = _Stored(self._record)
             else:  # not an image (another program's ring on this path): skip it, never stall on it
                 self.stats["damaged"] += 1
                 self._head = None

@@ -15,7 +15,11 @@ machine: the first build takes a few minutes, later runs none.
 Frozen images (a node's modules compiled into the binary, as a board's
 firmware holds them) are built from the cached tree in a copy of its build
 folder, so only the frozen modules are compiled and linked: seconds, and
-cached by the manifest's content.
+cached by the manifest's content. Only the binary of a frozen build is kept
+(``frozen/<digest>``, about 0.5 MB, the newest FROZEN_KEEP of them): its
+build folder, 43 MB of objects, goes once it has linked, so the cache stays
+near 70 MB (the tree, the base build and the binaries) however many images
+the tests freeze.
 
     python tests/micropython_unix.py        # build (or find) the port; prints the binary's path
 """
@@ -32,6 +36,7 @@ import subprocess
 import sys
 import tarfile
 import tempfile
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -47,7 +52,8 @@ BASE_BUILD = "build-furrow"
 # image then only adds its modules (an empty manifest would leave that support out).
 _PROBE_MANIFEST = 'module("furrow_frozen_probe.py")\n'
 _PROBE_MODULE = "# frozen-module support is compiled into this binary\n"
-FROZEN_KEEP = 16  # frozen builds kept in the cache, newest first
+FROZEN_KEEP = 16  # frozen binaries kept in the cache, most recently used first
+STALE_S = 3600  # a build folder of the old layout (build-frozen-*) untouched this long is removed
 UNIXBOARD = Path(__file__).resolve().parent / "unixboard.py"
 
 
@@ -168,15 +174,19 @@ class UnixPort:
 
     def frozen(self, manifest: str, inputs: list[Path]) -> Path:
         """A binary with `manifest` (manifest.py text) frozen in, built (seconds) or found in the cache;
-        `inputs` are the files it freezes (their content keys the cache)."""
+        `inputs` are the files it freezes (their content keys the cache). The build folder is removed
+        once the binary is linked: only the binary stays (``frozen/<digest>``)."""
         self.ensure_built()
         digest = hashlib.sha256(manifest.encode())
         for path in sorted(inputs):
             digest.update(str(path).encode() + b"\0" + path.read_bytes())
-        build = f"build-frozen-{digest.hexdigest()[:12]}"
-        binary = self.port_dir / build / "micropython"
-        with _locked(self.home / f"{build}.lock"):
-            if not binary.is_file():
+        key = digest.hexdigest()[:12]
+        binary = self.home / "frozen" / key
+        with _locked(self.home / "frozen.lock"):
+            if binary.is_file():
+                os.utime(binary)  # recently used: kept by _prune
+            else:
+                build = f"build-fz-{key}"  # not the old layout's name (build-frozen-*), which older clones use
                 partial = self.port_dir / build
                 if partial.exists():
                     shutil.rmtree(partial)
@@ -184,9 +194,14 @@ class UnixPort:
                 (partial / "micropython").unlink()
                 manifest_path = partial / "furrow_manifest.py"
                 manifest_path.write_text(manifest)
-                _make([f"BUILD={build}", f"FROZEN_MANIFEST={manifest_path}", *MAKE_FLAGS], self.port_dir,
-                      f"freezing {manifest_path}")
-        self._prune()
+                try:
+                    _make([f"BUILD={build}", f"FROZEN_MANIFEST={manifest_path}", *MAKE_FLAGS], self.port_dir,
+                          f"freezing {manifest_path}")
+                    binary.parent.mkdir(exist_ok=True)
+                    os.replace(partial / "micropython", binary)
+                finally:
+                    shutil.rmtree(partial, ignore_errors=True)
+            self._prune()
         return binary
 
     def board_binary(self, node_manifest: Path | None = None) -> Path:
@@ -200,9 +215,20 @@ class UnixPort:
         return self.frozen(manifest, inputs)
 
     def _prune(self) -> None:
-        builds = sorted(self.port_dir.glob("build-frozen-*"), key=lambda p: p.stat().st_mtime, reverse=True)
-        for old in builds[FROZEN_KEEP:]:
-            shutil.rmtree(old, ignore_errors=True)
+        """Keep the FROZEN_KEEP most recently used frozen binaries; remove build folders of the old
+        layout (a build folder per frozen binary, 43 MB each) that nobody touched for STALE_S."""
+        binaries = sorted((self.home / "frozen").glob("*"), key=lambda p: p.stat().st_mtime, reverse=True)
+        for old in binaries[FROZEN_KEEP:]:
+            old.unlink(missing_ok=True)
+        now = time.time()
+        for old in self.port_dir.glob("build-frozen-*"):
+            with contextlib.suppress(OSError):
+                if now - old.stat().st_mtime > STALE_S:
+                    shutil.rmtree(old, ignore_errors=True)
+        for lock in self.home.glob("build-frozen-*.lock"):
+            with contextlib.suppress(OSError):
+                if now - lock.stat().st_mtime > STALE_S:
+                    lock.unlink()
 
     def compile(self, source: Path, target: Path) -> None:
         """mpy-cross of this same release."""

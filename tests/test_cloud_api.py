@@ -30,7 +30,7 @@ async def test_ingest_then_read_back_through_every_read_route(client):
     r = await client.post("/api/v1/ingest/batch", json=batch_of(items))
     assert r.status_code == 200
     assert r.json() == {"batch_id": "gw-1-000001", "status": "stored", "accepted": 2, "readings": 4, "stored": 4,
-                        "rejected": [], "gaps": 0}
+                        "rejected": [], "gaps": 0, "fixes": 0}
 
     r = await client.get("/api/v1/readings", params={
         "node": "soil-01", "measurement": "vwc_pct",

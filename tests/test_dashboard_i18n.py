@@ -28,9 +28,11 @@ PAGES = {
     "overview": "#/overview", "zone": f"#/zone/{ZONE}?days=30", "irrigation": f"#/irrigation/{ZONE}",
     "alerts": "#/alerts?state=all", "nodes": "#/nodes", "node": "#/node/soil-01", "bus": "#/bus",
     "trap": f"#/trap/{CAMERA}/6",  # the camera's trap card photo (Farm.photos), counted once its trap is set up
+    "machinery": "#/machinery",  # empty until tests/test_dashboard_machinery.py adds a field and a tracker
 }
 SCREENSHOTS = {"overview": "overview", "zone": "zone", "irrigation": "irrigation", "alerts": "alerts",
-               "nodes": "nodes", "node": "commissioning", "bus": "bus", "login": "login", "trap": "trap"}
+               "nodes": "nodes", "node": "commissioning", "bus": "bus", "login": "login", "trap": "trap",
+               "machinery": "machinery-walk"}
 
 # What a page shows in Latin letters in Chinese too: SI and instrument units, the FAO-56
 # symbols Chinese agronomy writes as they are, the soil test's pH and its units as Chinese lab
@@ -97,6 +99,7 @@ def data_of(farm: Farm) -> list[str]:
             ports = c.get(f"/gateways/{g['site']}/{g['gateway']}/bus").json().get("ports", [])
             words |= {p["port"] for p in ports}
             words |= {str(d.get(k)) for p in ports for d in p["devices"] for k in ("node", "last_error") if d.get(k)}
+        words |= {m["node"] for m in c.get("/machines").json()}  # trackers (tests/test_dashboard_machinery.py)
         for sp in c.get("/pests/species").json():  # the species table: keys and scientific names
             words |= {sp["key"], sp["name"]}
         for a in c.get("/alerts", params={"state": "all", "limit": 500}).json():

@@ -228,6 +228,28 @@ def test_history_is_bounded_but_covers_the_recent_ids() -> None:
     assert node.stats["duplicates"] == HISTORY
 
 
+def test_a_repeat_is_the_very_ack_sent_and_a_bad_journal_ack_is_dropped() -> None:
+    """The history keeps each id's latest ack compactly and repeats it field for field (runtime, volume,
+    reason); an ack in the journal that would not make a valid ack again is dropped at boot, not fatal,
+    so that command runs if it comes again."""
+    from furrow.firmware.journal import MemoryJournal
+
+    meter = FakeFlowMeter()
+    node, _ = _node(flow_meter=meter)
+    node.on_command(_cmd(duration_s=60, max_runtime_s=60), T0)
+    meter.total += 12.5
+    [done] = _run_until(node, T0, T0 + 60 * S)
+    assert done["state"] == "completed" and done["volume_l"] == 12.5
+    assert node.on_command(_cmd(duration_s=60, max_runtime_s=60), T0 + MIN) == [done]
+    journal = MemoryJournal()
+    bad = dict(done, id="c-bad", state="half-done")
+    journal.save({"runs": [], "waiting": [], "acks": [done, bad, {"id": "c-short"}]})
+    node, valves = _node(journal=journal)
+    assert node.on_command(_cmd(duration_s=60, max_runtime_s=60), T0 + MIN) == [done]
+    assert _states(node.on_command(_cmd("c-bad"), T0 + MIN)) == [("c-bad", "received"), ("c-bad", "started")]
+    assert valves[0].is_open and sorted(node._acks) == ["c-1", "c-bad"]
+
+
 def test_waiting_queue_is_bounded() -> None:
     """More than MAX_WAITING future commands: the extra ones are rejected, not queued without end."""
     node, _ = _node()

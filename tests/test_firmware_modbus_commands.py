@@ -89,6 +89,24 @@ def test_a_retried_command_over_modbus_never_waters_twice(rig):
     assert _read_ack(slave)[1]["state"] == "completed"
 
 
+def test_the_mailbox_decodes_a_command_once(rig, monkeypatch):
+    """The mailbox hands the node the command it validated from the registers, not JSON to decode again
+    (a round trip through a small heap); the node runs it under the same rules, and a retry of it
+    repeats the very ack the first write made."""
+    node, box, slave, valves = rig
+
+    def no_json(data):
+        raise AssertionError("the mailbox's command was decoded from JSON again")
+
+    monkeypatch.setattr(commands, "decode_command", no_json)
+    regs = modbus_map.encode_command_regs(_cmd())
+    assert slave.feed(_write_command(regs), 0)[1] == 16 and valves[0].is_open
+    started = _read_ack(slave)[1]
+    slave.feed(_write_command(regs), 0)
+    counter, again = _read_ack(slave)
+    assert node.stats["duplicates"] == 1 and counter == 3 and again == started
+
+
 def test_an_expired_command_over_modbus_is_rejected_not_run(rig):
     """The mailbox passes the node's own safety rules: an expired command is rejected."""
     node, box, slave, valves = rig

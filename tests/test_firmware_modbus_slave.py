@@ -286,3 +286,31 @@ def test_character_time_from_baud(baud: int, char_us: int) -> None:
     """11 bits per character; above 19200 baud t3.5 is the spec's fixed 1750 us."""
     assert char_us_for_baud(baud) == char_us
     assert (RtuSlave(1, [], [], char_us=char_us).gap_us == 1750) == (baud > 19200)
+
+
+def test_reuse_builds_every_reply_in_the_one_buffer() -> None:
+    """With `reuse` (the board loop) every reply has the same bytes as a new one would, built in the one
+    buffer the slave allocated at start: a poll of 112 registers needs no new 229 bytes in one piece."""
+    tables = (list(range(100, 212)), [0] * 16)
+    fresh = RtuSlave(1, *tables, coils=[False] * 4, char_us=CHAR_US)
+    reused = RtuSlave(1, list(tables[0]), list(tables[1]), coils=[False] * 4, char_us=CHAR_US, reuse=True)
+    frames = [
+        _request(ReadInputRegistersRequest(dev_id=1, address=0, count=modbus_map.INPUT_COUNT)),
+        _request(WriteSingleRegisterRequest(dev_id=1, address=1, registers=[60])),
+        _request(WriteMultipleRegistersRequest(dev_id=1, address=8, registers=[52000, 22000, 7])),
+        _request(ReadHoldingRegistersRequest(dev_id=1, address=0, count=11)),
+        _request(WriteMultipleCoilsRequest(dev_id=1, address=0, bits=[True, False, True])),
+        _request(WriteSingleCoilRequest(dev_id=1, address=3, bits=[True])),
+        _request(ReadCoilsRequest(dev_id=1, address=0, count=4)),
+        _request(ReadInputRegistersRequest(dev_id=1, address=110, count=5)),  # past the table: exception 02
+        _with_crc(bytes([1, 0x2B, 0x0E, 1, 0])),  # a function it does not serve: exception 01
+    ]
+    clock_a, clock_b = Clock(), Clock()
+    for frame in frames:
+        want = _ask(fresh, frame, clock_a)
+        got = _ask(reused, frame, clock_b)
+        if want is None:  # a function only a silence delimits: answered at the next feed
+            want, got = fresh.feed(b"", clock_a.frame()), reused.feed(b"", clock_b.frame())
+        assert want is not None and isinstance(want, bytearray)
+        assert isinstance(got, memoryview) and got.obj is reused._reply and bytes(got) == bytes(want), frame.hex()
+    assert fresh.stats == reused.stats and fresh.stats["exceptions"] == 2

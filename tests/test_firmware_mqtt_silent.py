@@ -89,6 +89,7 @@ def test_after_a_25_s_silent_cut_the_node_reconnects_and_delivers_every_seq(unix
     assert proxy.accepted_while_cut >= 1  # it tried during the cut, too
 
 
+@pytest.mark.full  # ~50 s of wall-clock cuts and sleeps; the heartbeat close itself is in the fast tier's core tests
 def test_while_the_link_is_silent_the_loop_keeps_ticking_and_closes_the_valve(unix_port, proxy, gateway, tmp_path):
     """An irrigation node has a valve open when its link goes silent for 15 s: its reads are bounded and its
     connect attempts short, so the loop never stalls for long, the heartbeat timeout (10 s) closes the valve,

@@ -371,7 +371,7 @@ def test_the_board_loop_serves_the_queue(tmp_path: Path, monkeypatch: pytest.Mon
             return script.pop(0)
 
         def write(self, reply: bytes) -> None:
-            replies.append((reply, node.last["seq"]))
+            replies.append((bytes(reply), node.last["seq"]))  # sent: the board reuses its reply buffer
             if len(replies) == 3:  # the oldest shown: acknowledge it
                 regs = [reply[3 + 2 * i] << 8 | reply[4 + 2 * i] for i in range(16)]
                 ack = mq.queue_ack_regs(regs[2] << 16 | regs[3])

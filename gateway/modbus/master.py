@@ -165,10 +165,10 @@ class BusMaster:
     async def _request(self, dev: Device, start: int, count: int, holding: bool = False) -> list[int]:
         """One FC04 (FC03 with `holding`) after the bus's silence, with the device's timeout."""
         await self._quiet()
-        self.schedule.request_sent(dev)
         try:
             return await self.bus.read(dev.config.unit, start, count, holding=holding, timeout_s=dev.timeout_s)
         finally:
+            self.schedule.request_done(dev)
             self.schedule.request_ended(dev, self._monotonic())
 
     async def _write_registers(self, dev: Device, address: int, values: list[int]) -> None:

@@ -7,7 +7,7 @@ no I/O, so a simulated clock drives it as well as the real one; master.py
 does the talking:
 
 * `next(now)`: the device whose poll is due soonest, and how long until then;
-* `until_free(now)` / `request_sent` / `request_ended`: the inter-frame gap
+* `until_free(now)` / `request_done` / `request_ended`: the inter-frame gap
   (3.5 characters of 11 bits at the bus's baud rate) and the previous
   device's turnaround before every request;
 * `succeeded` / `failed` / `refused` / `backlog`: a fixed cadence for a
@@ -132,7 +132,10 @@ class BusSchedule:
         """Seconds of silence the bus still needs before the next request."""
         return max(0.0, self._free_at - now)
 
-    def request_sent(self, dev: Device) -> None:
+    def request_done(self, dev: Device) -> None:
+        """A read was answered or timed out. Counted at its end, not when sent: a status report
+        taken while a dead device's request waits would otherwise show a request without its
+        failure (a dead unit at 50 % errors instead of 100 %)."""
         dev.health.requests += 1
 
     def request_ended(self, dev: Device, now: float) -> None:

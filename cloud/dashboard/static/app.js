@@ -15,6 +15,7 @@ const VIEWS = {
   nodes: () => import("./views/nodes.js"),
   node: () => import("./views/node.js"),
   bus: () => import("./views/bus.js"),
+  machinery: () => import("./views/machinery.js"),
   trap: () => import("./views/trap.js"),
 };
 
