@@ -155,6 +155,25 @@ async def test_a_dead_device_costs_the_live_ones_no_more_than_two_percent_of_the
     assert "no response" in dead["last_error"]
 
 
+async def test_a_dead_units_request_is_counted_with_its_failure_never_before(rig_factory) -> None:
+    """A status report can be taken while a dead unit's request waits for its timeout: a request is counted
+    when it ends, with its failure, so the bus page never shows a unit that never answers below 100 % errors."""
+    rig = rig_factory([cfg("dead", 3)])
+    seen: list[dict[str, Any]] = []
+    read = rig.line.read
+
+    async def watched(*args: Any, **kwargs: Any) -> list[int]:
+        seen.append(dict(rig.health("dead")))  # what a status report would read while the request waits
+        return await read(*args, **kwargs)
+
+    rig.line.read = watched  # type: ignore[method-assign]
+    await rig.run_for(60)
+    assert len(seen) >= 2
+    assert all(s["requests"] == s["errors"] for s in seen), seen
+    h = rig.health("dead")
+    assert h["requests"] == h["errors"] == len(seen)
+
+
 async def test_a_device_that_comes_back_is_polled_again_within_its_backoff_and_resumes(rig_factory) -> None:
     """Dead for five minutes, then back: polled again within one back-off period, its cadence restored and
     every report it made while away drained from its queue."""
