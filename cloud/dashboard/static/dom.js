@@ -31,3 +31,13 @@ export function notice(text, kind = "info") {
 export function card(title, ...body) {
   return h("section", { class: "card" }, h("h3", {}, title), ...body);
 }
+
+const SVG = "http://www.w3.org/2000/svg";
+
+// An SVG element, as h() makes HTML ones: attributes set as given, children appended (text as text).
+export function svg(tag, attrs = {}, ...children) {
+  const el = document.createElementNS(SVG, tag);
+  for (const [k, v] of Object.entries(attrs)) el.setAttribute(k, v);
+  for (const c of children) el.append(c instanceof Node ? c : document.createTextNode(String(c)));
+  return el;
+}

@@ -4,30 +4,17 @@
 // The map is an SVG drawn here: the content security policy allows no tile server, only this origin.
 
 import { api } from "../api.js";
-import { card, h, notice, table } from "../dom.js";
+import { rings } from "../geo.js";
+import { card, h, notice, svg, table } from "../dom.js";
 import { ago, dateTime, num } from "../fmt.js";
 import { t } from "../i18n.js";
 
-const SVG = "http://www.w3.org/2000/svg";
 const W = 720;
 const H = 420;
 const PAD = 28;
 const KINDS = ["tillage", "sowing", "spraying", "fertilising", "harvest"]; // cloud/machinery/models.py OperationKind
 const TRACK_MS = 2 * 3_600_000; // a machine's recent track: its last two hours of fixes before its newest
 const TRACK_MAX = 2_000; // points kept per track on the map (a live track grows by one a second at work)
-
-function svg(tag, attrs = {}, ...children) {
-  const el = document.createElementNS(SVG, tag);
-  for (const [k, v] of Object.entries(attrs)) el.setAttribute(k, v);
-  for (const c of children) el.append(c instanceof Node ? c : document.createTextNode(String(c)));
-  return el;
-}
-
-function rings(boundary) {
-  if (!boundary) return [];
-  const polys = boundary.type === "MultiPolygon" ? boundary.coordinates : [boundary.coordinates];
-  return polys.map((p) => p[0]);
-}
 
 // Longitude and latitude to the drawing's x and y. Equirectangular about the farm's centre: x is the
 // longitude difference times cos(centre latitude), y the latitude difference, both scaled alike to fit.

@@ -3,27 +3,14 @@
 // points are not interpolated (docs/fertility.md).
 
 import { api } from "../api.js";
-import { h, notice } from "../dom.js";
+import { rings } from "../geo.js";
+import { h, notice, svg } from "../dom.js";
 import { number, t } from "../i18n.js";
 import { RESULTS } from "./fertility_forms.js";
 
-const SVG = "http://www.w3.org/2000/svg";
 const W = 360;
 const H = 240;
 const PAD = 24;
-
-function svg(tag, attrs = {}, ...children) {
-  const el = document.createElementNS(SVG, tag);
-  for (const [k, v] of Object.entries(attrs)) el.setAttribute(k, v);
-  for (const c of children) el.append(c instanceof Node ? c : document.createTextNode(String(c)));
-  return el;
-}
-
-function rings(boundary) {
-  if (!boundary) return [];
-  const polys = boundary.type === "MultiPolygon" ? boundary.coordinates : [boundary.coordinates];
-  return polys.map((p) => p[0]);
-}
 
 // Longitude and latitude to the drawing's x and y: equirectangular about the middle latitude, which is true
 // enough over a field.
