@@ -44,6 +44,7 @@ from .node_routes import NodeRoutes
 from .pests import PestService
 from .planning import PlanningService
 from .planning.forecasts import forecasts_from_settings
+from .regional import RegionalService
 from .registry import Registry
 from .settings import Settings
 from .storage import (
@@ -54,6 +55,7 @@ from .storage import (
     StorageRejected,
     open_store,
 )
+from .tenancy import TenantFilter
 from .trace import TraceService
 from .vigour import VigourService
 
@@ -126,6 +128,7 @@ async def open_services(settings: Settings, clock: Clock = now_ms) -> Services:
     # Production records: fed by what ends or is recorded elsewhere, heads signed with the command key.
     trace = services.trace = TraceService(db, signer=commands.sender.signer, clock=clock, events=events,
                                             store=store)
+    services.regional = RegionalService(db, services.operations)
     commands.on_end.append(trace.from_command)
     services.fertility.on_application.append(trace.from_application)
     services.operations.on_record.append(trace.from_operation)
@@ -340,6 +343,7 @@ def create_app(settings: Settings | None = None, clock: Clock = now_ms) -> FastA
     )
     app.state.settings = settings or Settings()
     app.state.clock = clock
+    app.add_middleware(TenantFilter)  # another organisation's items out of every JSON list (cloud/tenancy/)
     app.add_middleware(BodyLimits)  # request bodies bounded in size and time (cloud/limits.py)
     errors.install(app)  # every error in one shape, each kind's status in one table (api/errors.py)
     app.include_router(api_router)

@@ -10,11 +10,11 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
 from ._time import Clock, now_ms
-from .db import AuditRow, Database
+from .db import DEFAULT_ORGANISATION, AuditRow, Database, User
 
 MAX_LIMIT = 1000
 
@@ -58,12 +58,19 @@ class AuditLog:
         at = self._clock()
         await self._db.run(lambda s: record_sync(s, actor, action, target, client, detail, now_ms=at))
 
-    async def recent(self, limit: int = 100, since_ms: int | None = None) -> list[AuditEntry]:
-        """Entries newest first; with `since_ms`, only those at or after it."""
+    async def recent(self, limit: int = 100, since_ms: int | None = None,
+                     organisation: str | None = None) -> list[AuditEntry]:
+        """Entries newest first; with `since_ms`, only those at or after it. With `organisation`, only
+        what its users did (and, for the default organisation, what no user did: the CLI, the jobs)."""
         limit = max(1, min(limit, MAX_LIMIT))
 
         def read(session: Session) -> list[AuditEntry]:
             q = select(AuditRow)
+            if organisation is not None:
+                members = AuditRow.actor.in_(select(User.name).where(User.organisation_id == organisation))
+                if organisation == DEFAULT_ORGANISATION:
+                    members = or_(members, AuditRow.actor.not_in(select(User.name)))
+                q = q.where(members)
             if since_ms is not None:
                 q = q.where(AuditRow.ts_ms >= since_ms)
             q = q.order_by(AuditRow.ts_ms.desc(), AuditRow.id.desc()).limit(limit)

@@ -108,8 +108,24 @@ class CommandEvent(Base):
     reason: Mapped[str | None] = mapped_column(String(200))
 
 
+class Organisation(Base):
+    """A farm or a cooperative (issue 21, migration 0024): its sites, nodes and users, and the region a
+    provincial platform counts it in when it shares its data there."""
+
+    __tablename__ = "organisations"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    name: Mapped[str] = mapped_column(String(120))
+    region: Mapped[str | None] = mapped_column(String(64))  # administrative codes, province/city/county
+    shares_regional: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_ms: Mapped[int] = mapped_column(BigInteger)
+
+
+DEFAULT_ORGANISATION = "default"  # every site, node and user before organisations existed (migration 0024)
+
+
 class User(Base):
-    """A person or a gateway that calls the API, with one role."""
+    """A person or a gateway that calls the API, with one role, in one organisation."""
 
     __tablename__ = "users"
 
@@ -122,6 +138,8 @@ class User(Base):
     password_hash: Mapped[str | None] = mapped_column(String(200))
     # the dashboard language the person chose (en, zh-CN); None: the browser's
     locale: Mapped[str | None] = mapped_column(String(16))
+    organisation_id: Mapped[str] = mapped_column(String(32), index=True, default=DEFAULT_ORGANISATION)
+    region: Mapped[str | None] = mapped_column(String(64))  # a regional user's region (aggregates only)
 
 
 class ApiToken(Base):
@@ -146,6 +164,7 @@ class SiteRow(Base):
     lat: Mapped[float | None] = mapped_column(Float)
     lon: Mapped[float | None] = mapped_column(Float)
     elevation_m: Mapped[float | None] = mapped_column(Float)
+    organisation_id: Mapped[str] = mapped_column(String(32), index=True, default=DEFAULT_ORGANISATION)
 
 
 class FieldRow(Base):
@@ -202,6 +221,7 @@ class NodeRow(Base):
     calibration: Mapped[str | None] = mapped_column(String(2000))  # JSON object
     firmware: Mapped[str | None] = mapped_column(String(16))
     credentials_ref: Mapped[str | None] = mapped_column(String(200))
+    organisation_id: Mapped[str] = mapped_column(String(32), index=True, default=DEFAULT_ORGANISATION)
 
 
 class ValveRow(Base):

@@ -127,6 +127,10 @@ class Settings(BaseSettings):
     command_expiry_interval_s: float = Field(default=5.0, gt=0, description="how often the expiry job runs")
     trace_sign_interval_s: float = Field(default=3600.0, gt=0, description="production records: how often the "
                                          "head of every chain that grew is signed (docs/traceability.md)")
+    regional_min_farms: int = Field(default=3, ge=3, le=100, description="the regional view withholds a cell "
+                                    "of fewer farms (organisations): 3 is the smallest threshold statistics offices "
+                                    "use (OECD glossary, threshold rule); below 3, either of two farms could "
+                                    "subtract itself and read the other (docs/regional.md)")
     public_url: AnyHttpUrl | None = Field(default=None, description="the address the public sees this service "
                                           "at (https://trace.example.farm): what a lot report's QR code points to; "
                                           "default: the address the report was asked at (docs/traceability.md)")

@@ -35,6 +35,7 @@ def test_gateway_without_a_config_says_how_to_give_one():
 CLOUD_COMMANDS = [
     ("cloud", "run"), ("cloud", "migrate"), ("cloud", "token", "create", "--role", "admin"),
     ("cloud", "token", "revoke", "fw-1"), ("cloud", "user", "create", "maria", "--role", "agronomist"),
+    ("cloud", "org", "create", "coop-1", "--name", "Coop"),
     ("cloud", "keys", "generate"), ("cloud", "keys", "list"), ("cloud", "keys", "node-key", "irr-01"),
     ("broker", "config", "--out", "broker-files"),
 ]

@@ -18,9 +18,9 @@ from furrow.cloud.db import ApiToken
 from furrow.cloud.migrations import head
 from tests.cloud_support import SECRET_KEY, batch_of, item, local_settings, problem, running_app, soil_uplink
 
-A, T, G, AD = Role.AGRONOMIST, Role.TECHNICIAN, Role.GATEWAY, Role.ADMIN
+A, T, G, AD, R = Role.AGRONOMIST, Role.TECHNICIAN, Role.GATEWAY, Role.ADMIN, Role.REGIONAL
 READERS = {T, A, AD}
-EVERYONE = {T, A, G, AD}
+EVERYONE = {T, A, G, AD, R}
 
 # What each route allows, written out here on its own so the test does not read the
 # answer from the code under test. A route missing from this table fails the test.
@@ -132,6 +132,9 @@ EXPECTED: dict[tuple[str, str], set[Role]] = {
     ("GET", "/api/v1/machines/{node}/track"): READERS,
     ("POST", "/api/v1/dispatch/plan"): {T, A, AD},
     ("GET", "/api/v1/progress/crops"): READERS,
+    ("GET", "/api/v1/organisation"): READERS,
+    ("PUT", "/api/v1/organisation"): {AD},
+    ("GET", "/api/v1/regional"): {R},
 }
 # A live stream would never end: these routes are walked with a query that closes it.
 QUERY = {("GET", "/api/v1/events"): "?max_events=1"}
@@ -174,7 +177,8 @@ async def test_every_route_answers_every_role_as_the_matrix_says(tmp_path):
         tokens = client.app.state.services.tokens
         # a gateway's user is named <site>.<gateway>: its token speaks for that gateway only
         names = {role: "demo.gw-1" if role is Role.GATEWAY else f"user-{role}" for role in Role}
-        bearer = {role: (await tokens.issue(names[role], role, 1)).token for role in Role}
+        bearer = {role: (await tokens.issue(names[role], role, 1, region="65" if role is R else None)).token
+                  for role in Role}
         routes = set(_walk(client.app.routes))
         assert routes - PUBLIC - {LOGIN, PUBLISHED_LOT} == set(EXPECTED), "the role table and the app's routes differ"
         checked = 0

@@ -13,9 +13,11 @@ from .routes import (
     ingest,
     login,
     nodes,
+    organisation,
     planning,
     query,
     readings,
+    regional,
     registry,
     status,
 )
@@ -57,6 +59,8 @@ api_router.include_router(fertility_routes.router)
 api_router.include_router(fertility_routes.zones)
 api_router.include_router(operation_routes.router)
 api_router.include_router(trace_routes.router)
+api_router.include_router(organisation.router)
+api_router.include_router(regional.router)
 
 # The one way in without a token: password login (rate-limited, routes/login.py).
 login_router = APIRouter(prefix="/api/v1", responses=ERROR_RESPONSES)

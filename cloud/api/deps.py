@@ -1,10 +1,15 @@
 """What routes depend on, as ``Annotated[..., Depends()]`` aliases."""
 
+import json
+import re
 from dataclasses import dataclass, field
 from typing import Annotated
 
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from sqlalchemy.orm import Session
+
+from furrow.edge.errors import ContractError
 
 from .._time import Clock, now_ms
 from ..alerts import AlertService
@@ -14,7 +19,7 @@ from ..auth.ratelimit import LoginLimiter
 from ..cluster import Cluster
 from ..commands import CommandService
 from ..db import Database
-from ..errors import Forbidden
+from ..errors import Forbidden, NotFound
 from ..events import EventBus
 from ..fertility import FertigationService, FertilityService
 from ..gaps import GapStore
@@ -26,9 +31,12 @@ from ..mqtt_worker import MqttWorker
 from ..node_routes import NodeRoutes
 from ..pests import PestService
 from ..planning import PlanningService
+from ..regional import RegionalService
 from ..registry import Registry
 from ..settings import Settings
 from ..storage import MergedWrites, ReadingStore
+from ..tenancy import ALERT, COMMAND, FIELD, LOT, NODE, OPERATION, SITE, TOKEN, VALVE, ZONE, Kind, holders, owners
+from ..tenancy._filter import collect_ids
 from ..trace import TraceService
 from ..vigour import VigourService
 
@@ -65,6 +73,7 @@ class Services:
     operations: OperationService | None = None  # set by open_services: field operations from machine tracks
     tracks: TrackStore | None = None  # set by open_services: trackers' live fixes
     trace: TraceService | None = None  # set by open_services: production records, their chains and signed heads
+    regional: RegionalService | None = None  # set by open_services: the regional platform's aggregates
     ingest_writes: MergedWrites | None = None  # set with the MQTT worker: its batches' readings, written merged
 
 
@@ -141,15 +150,89 @@ async def authenticate(
 
 PrincipalDep = Annotated[Principal, Depends(authenticate)]
 
+# --- organisations: another organisation's ids are answered as ids that do not exist (cloud/tenancy/) ----
+
+_PATH_KINDS = {"site": SITE, "node": NODE, "node_id": NODE, "zone": ZONE, "zone_id": ZONE, "field": FIELD,
+               "field_id": FIELD, "command_id": COMMAND, "alert_id": ALERT, "op_id": OPERATION, "lot_id": LOT,
+               "token_id": TOKEN}
+_QUERY_KINDS = {"site": SITE, "node": NODE, "zone": ZONE, "field": FIELD}
+_REGISTRY = {"sites": SITE, "fields": FIELD, "zones": ZONE, "nodes": NODE, "valves": VALVE}
+_REGISTRY_PARENT = {"fields": SITE, "zones": FIELD, "nodes": ZONE, "valves": ZONE}
+
+
+_ID = re.compile(r"[a-z0-9_-]{1,32}")  # registry ids (registry/models.py Id)
+_ROW = re.compile(r"[1-9][0-9]{0,18}")  # database row ids; past int64 the route's own 422 names it
+
+
+def _could_exist(kind: Kind, value: str) -> bool:
+    """Whether `value` is shaped like an id of `kind` at all: one that is not cannot be another
+    organisation's, and the route's own check names what is wrong with it (a 422)."""
+    if kind in (SITE, FIELD, ZONE, NODE):
+        return _ID.fullmatch(value) is not None
+    if kind in (VALVE, ALERT, OPERATION):
+        return _ROW.fullmatch(value) is not None and int(value) <= 2**63 - 1
+    return True
+
+
+async def scoped(request: Request, principal: PrincipalDep) -> Principal:
+    """Keep the caller inside its organisation: a site, field, zone, node, command, alert, operation,
+    lot or token of another organisation named in the path or the query is a 404, as one that does not
+    exist (the same answer, so existence does not leak); one named in a JSON body is the route's "no
+    such" 422. Every JSON list answered is filtered by ``TenantFilter`` for the organisation set here."""
+    request.state.organisation = principal.organisation
+    wanted: list[tuple[Kind, str, str]] = []  # (kind, id, where)
+    path = request.url.path.removeprefix("/api/v1/").split("/")
+    for name, value in request.path_params.items():
+        if name == "key" and path[0] == "registry" and path[1] in _REGISTRY:
+            wanted.append((_REGISTRY[path[1]], str(value), "key"))
+        elif name in _PATH_KINDS:
+            wanted.append((_PATH_KINDS[name], str(value), name))
+    for name, value in request.query_params.items():
+        if name in _QUERY_KINDS:
+            wanted.append((_QUERY_KINDS[name], value, name))
+        elif name == "parent" and path[0] == "registry" and len(path) == 2 and path[1] in _REGISTRY_PARENT:
+            wanted.append((_REGISTRY_PARENT[path[1]], value, name))
+    referenced: dict[Kind, set[str]] = {}
+    if request.method in ("POST", "PUT", "PATCH") and request.headers.get("content-type", "").startswith(
+            "application/json"):
+        try:
+            body = json.loads(await request.body())
+        except ValueError:
+            body = None  # the route's own parser names what is wrong
+        collect_ids(body, referenced)
+    wanted = [(kind, value, name) for kind, value, name in wanted if _could_exist(kind, value)]
+    if not wanted and not referenced:
+        return principal
+    org = principal.organisation
+
+    def check(session: Session) -> tuple[tuple[Kind, str, str] | None, tuple[Kind, str] | None]:
+        for kind, value, name in wanted:
+            if holders(session, kind, {value}).get(value) != org:
+                return (kind, value, name), None
+        for kind, ids in referenced.items():
+            for value, owner in owners(session, kind, ids).items():
+                if owner != org:
+                    return None, (kind, value)
+        return None, None
+
+    missing, foreign = await get_services(request).db.run(check)
+    if missing is not None:
+        kind, value, name = missing
+        raise NotFound(name, value, f"no {kind} with this id")
+    if foreign is not None:
+        kind, value = foreign
+        raise ContractError(f"{kind}_id", value, f"no {kind} with this id")
+    return principal
+
 
 def allow(permission: Permission):
     """A route guard: the caller's role must hold `permission` (else Forbidden, 403)."""
 
-    async def guard(principal: PrincipalDep) -> Principal:
+    async def guard(request: Request, principal: PrincipalDep) -> Principal:
         if not allows(principal.role, permission):
             needed = ", ".join(roles_with(permission))
             raise Forbidden("role", str(principal.role), f"may not {permission!s}; this needs one of: {needed}")
-        return principal
+        return await scoped(request, principal)
 
     guard.__name__ = f"allow_{permission}"
     return Depends(guard)
@@ -169,6 +252,7 @@ CredentialsWriter = Annotated[Principal, allow(Permission.CREDENTIALS_WRITE)]
 AuditReader = Annotated[Principal, allow(Permission.AUDIT_READ)]
 AlertAcker = Annotated[Principal, allow(Permission.ALERT_ACK)]
 AnyRole = Annotated[Principal, allow(Permission.HEALTH)]
+RegionalReader = Annotated[Principal, allow(Permission.REGIONAL_READ)]
 
 
 def client_address(request: Request) -> str:

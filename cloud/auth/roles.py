@@ -7,7 +7,8 @@ class Role(StrEnum):
     TECHNICIAN = "technician"  # farm registry, node commissioning, reads
     AGRONOMIST = "agronomist"  # reads everything, plans and overrides irrigation
     GATEWAY = "gateway"  # ingest and command acknowledgements, nothing else
-    ADMIN = "admin"  # everything, including users and tokens
+    ADMIN = "admin"  # everything of its organisation, including users and tokens
+    REGIONAL = "regional"  # an extension service or bureau: a region's aggregates, never one farm (issue 21)
 
 
 class Permission(StrEnum):
@@ -24,6 +25,7 @@ class Permission(StrEnum):
     OPERATIONS_WRITE = "operations_write"  # record a machine's field operation from its track
     RECORDS_WRITE = "records_write"  # add a production record (sowing, spraying, harvest ...) or correct one
     TRACE_SIGN = "trace_sign"  # sign the production records' chain heads now (the job does it at intervals)
+    REGIONAL_READ = "regional_read"  # the regional view: aggregates over a region's sharing organisations
     HEALTH = "health"  # is the service up (every role)
 
 
@@ -35,7 +37,8 @@ GRANTS: dict[Role, frozenset[Permission]] = {
                                 Permission.PEST_REVIEW, Permission.OPERATIONS_WRITE, Permission.RECORDS_WRITE,
                                 Permission.HEALTH}),
     Role.GATEWAY: frozenset({Permission.INGEST, Permission.HEALTH}),
-    Role.ADMIN: frozenset(Permission),
+    Role.ADMIN: frozenset(Permission) - {Permission.REGIONAL_READ},  # a farm's admin sees its farm, not a region
+    Role.REGIONAL: frozenset({Permission.REGIONAL_READ, Permission.HEALTH}),
 }
 
 

@@ -8,6 +8,7 @@ tokens stop working at once.
 
 import hashlib
 import hmac
+import re
 import secrets
 from dataclasses import dataclass
 
@@ -15,11 +16,12 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from .._time import Clock, now_ms
-from ..db import ApiToken, Database, User
+from ..db import DEFAULT_ORGANISATION, ApiToken, Database, Organisation, User
 from ..errors import Unauthenticated
 from .roles import Role
 
 DAY_MS = 24 * 3600 * 1000
+REGION = re.compile(r"[0-9A-Za-z-]{1,12}(/[0-9A-Za-z-]{1,12}){0,3}")  # as tenancy.organisations.Region
 PREFIX = "fw_"
 
 
@@ -41,6 +43,10 @@ class Principal:
     token_id: str
     locale: str | None = None
     """The dashboard language the person chose; None: the browser's."""
+    organisation: str = DEFAULT_ORGANISATION
+    """The organisation whose data this caller sees (cloud/tenancy/)."""
+    region: str | None = None
+    """A regional user's region: the aggregates it may read (cloud/regional/)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,16 +85,28 @@ class TokenStore:
     # --- sync cores (also used by the CLI) ---------------------------------
 
     def issue_sync(self, session: Session, user: str, role: Role, ttl_days: float,
-                   token: str | None = None, now_ms: int | None = None) -> IssuedToken:
-        """Issue a token for `user` (created with `role` if new; its role must match)."""
+                   token: str | None = None, now_ms: int | None = None,
+                   organisation: str = DEFAULT_ORGANISATION, region: str | None = None) -> IssuedToken:
+        """Issue a token for `user` (created with `role` in `organisation` if new; its role and
+        organisation must match). A regional user (role regional) needs its `region`."""
         now = self._clock() if now_ms is None else now_ms
+        if session.get(Organisation, organisation) is None:
+            raise ValueError(f"no organisation {organisation!r}")
+        if (role == Role.REGIONAL) != (region is not None):
+            raise ValueError("a regional user needs a region, and only a regional user has one")
+        if region is not None and not REGION.fullmatch(region):
+            raise ValueError(f"region {region!r} is not administrative codes, widest first, '/'-separated "
+                             "(province/city/county, at most 4 levels)")
         row = session.scalar(select(User).where(User.name == user))
         if row is None:
-            row = User(name=user, role=Role(role), created_ms=now, disabled=False)
+            row = User(name=user, role=Role(role), created_ms=now, disabled=False, organisation_id=organisation,
+                       region=region)
             session.add(row)
             session.flush()
         elif row.role != role:
             raise ValueError(f"user {user!r} has role {row.role!r}, not {role!r}")
+        elif row.organisation_id != organisation:
+            raise ValueError(f"user {user!r} is in another organisation")
         token_id = secrets.token_hex(6)
         token = token or f"{PREFIX}{token_id}_{secrets.token_urlsafe(32)}"
         expires = now + int(ttl_days * DAY_MS)
@@ -107,8 +125,10 @@ class TokenStore:
 
     # --- async API ------------------------------------------------------------
 
-    async def issue(self, user: str, role: Role, ttl_days: float) -> IssuedToken:
-        return await self._db.run(lambda s: self.issue_sync(s, user, role, ttl_days))
+    async def issue(self, user: str, role: Role, ttl_days: float, organisation: str = DEFAULT_ORGANISATION,
+                    region: str | None = None) -> IssuedToken:
+        return await self._db.run(lambda s: self.issue_sync(s, user, role, ttl_days, organisation=organisation,
+                                                            region=region))
 
     async def ensure(self, user: str, role: Role, token: str, ttl_days: float) -> None:
         await self._db.run(lambda s: self.ensure_sync(s, user, role, token, ttl_days))
@@ -134,7 +154,8 @@ class TokenStore:
                 raise AuthError("token expired")
             if user.disabled:
                 raise AuthError("user disabled")
-            return Principal(user.id, user.name, Role(user.role), tok.id, user.locale)
+            return Principal(user.id, user.name, Role(user.role), tok.id, user.locale, user.organisation_id,
+                             user.region)
 
         return await self._db.run(look)
 
@@ -162,9 +183,12 @@ class TokenStore:
 
         return await self._db.run(revoke)
 
-    async def all(self) -> list[TokenInfo]:
+    async def all(self, organisation: str) -> list[TokenInfo]:
+        """The tokens of `organisation`'s users."""
+
         def list_(session: Session) -> list[TokenInfo]:
-            q = select(ApiToken, User).join(User, User.id == ApiToken.user_id).order_by(ApiToken.created_ms)
+            q = (select(ApiToken, User).join(User, User.id == ApiToken.user_id)
+                 .where(User.organisation_id == organisation).order_by(ApiToken.created_ms))
             return [TokenInfo(t.id, u.name, Role(u.role), t.created_ms, t.expires_ms, t.revoked_ms)
                     for t, u in session.execute(q)]
 

@@ -7,6 +7,8 @@ every step is kept in the command's history (``command_events``).
 
 from __future__ import annotations
 
+from collections.abc import Collection
+
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
@@ -84,7 +86,9 @@ def in_states(session: Session, states: frozenset[CommandState]) -> list[Command
     return [CommandOut.model_validate(row) for row in session.scalars(q)]
 
 
-def counts(session: Session) -> dict[str, int]:
-    """Number of commands in each state."""
+def counts(session: Session, nodes: Collection[str] | None = None) -> dict[str, int]:
+    """Number of commands in each state (for `nodes` only, when given)."""
     q = select(CommandRow.state, func.count()).group_by(CommandRow.state)
+    if nodes is not None:
+        q = q.where(CommandRow.node.in_(list(nodes)))
     return {state: n for state, n in session.execute(q)}

@@ -14,7 +14,7 @@ from __future__ import annotations
 import logging
 import uuid
 from collections import Counter
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Collection
 from datetime import datetime
 from typing import Protocol
 
@@ -361,6 +361,6 @@ class CommandService:
         """Every command not yet final, oldest first (without histories)."""
         return await self._db.run(lambda s: records.in_states(s, frozenset(CommandState) - FINAL_STATES))
 
-    async def counts(self) -> dict[str, int]:
-        """Number of commands in each state."""
-        return await self._db.run(records.counts)
+    async def counts(self, nodes: Collection[str] | None = None) -> dict[str, int]:
+        """Number of commands in each state (for `nodes` only, when given)."""
+        return await self._db.run(lambda s: records.counts(s, nodes))

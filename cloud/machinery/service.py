@@ -22,7 +22,7 @@ from furrow.edge.errors import ContractError
 
 from .._time import Clock
 from .._time import now_ms as _now_ms
-from ..db import Database, FieldRow, OperationRow, ZoneRow
+from ..db import Database, FieldRow, OperationRow, SiteRow, ZoneRow
 from ..errors import Conflict, NotFound
 from ..events import EventBus
 from ..vigour.boundaries import area_ha, as_geojson, parse_boundary
@@ -204,15 +204,20 @@ class OperationService:
                                    for m, stops in result.routes.items()},
                            left_out=result.left_out)
 
-    async def crops(self) -> CropsProgress:
+    async def crops(self, organisation: str | None = None) -> CropsProgress:
         """Progress per crop: each zone with a boundary counts its crop's area; the covered ground of its
         field's operations inside it counts for each kind, the sowing's as the crop's planted area (so the
-        planted area comes from the sowing operations, not typed twice)."""
+        planted area comes from the sowing operations, not typed twice). With `organisation`, its zones only."""
 
         def load(session: Session) -> tuple[list[tuple], list[tuple]]:
-            zones = session.execute(select(ZoneRow.id, ZoneRow.field_id, ZoneRow.crop, ZoneRow.boundary)
-                                    .order_by(ZoneRow.id)).all()
-            ops = session.execute(select(OperationRow.field_id, OperationRow.kind, OperationRow.covered)).all()
+            zq = select(ZoneRow.id, ZoneRow.field_id, ZoneRow.crop, ZoneRow.boundary).order_by(ZoneRow.id)
+            oq = select(OperationRow.field_id, OperationRow.kind, OperationRow.covered)
+            if organisation is not None:
+                fields = (select(FieldRow.id).join(SiteRow, SiteRow.id == FieldRow.site_id)
+                          .where(SiteRow.organisation_id == organisation))
+                zq, oq = zq.where(ZoneRow.field_id.in_(fields)), oq.where(OperationRow.field_id.in_(fields))
+            zones = session.execute(zq).all()
+            ops = session.execute(oq).all()
             return [tuple(z) for z in zones], [tuple(o) for o in ops]
 
         zones, ops = await self._db.run(load)

@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session
 
 from furrow.edge.errors import ContractError
 
-from ..db import Base, Database, FieldRow, GatewayRow, NodeRow, SiteRow, ValveRow, ZoneRow
+from ..db import DEFAULT_ORGANISATION, Base, Database, FieldRow, GatewayRow, NodeRow, SiteRow, ValveRow, ZoneRow
 from ..errors import Conflict, NotFound
 from .models import (
     FieldIn,
@@ -56,6 +56,20 @@ VALVES = Kind("valve", ValveRow, ValveIn, ValveOut, {"node_id": NodeRow, "zone_i
 KINDS = (SITES, FIELDS, ZONES, NODES, VALVES)
 
 
+def _of_organisation(kind: Kind, organisation: str) -> Any:
+    """The condition that a row of `kind` is `organisation`'s."""
+    sites = select(SiteRow.id).where(SiteRow.organisation_id == organisation)
+    if kind is SITES:
+        return SiteRow.organisation_id == organisation
+    if kind is FIELDS:
+        return FieldRow.site_id.in_(sites)
+    if kind is ZONES:
+        return ZoneRow.field_id.in_(select(FieldRow.id).where(FieldRow.site_id.in_(sites)))
+    if kind is NODES:
+        return NodeRow.organisation_id == organisation
+    return ValveRow.node_id.in_(select(NodeRow.id).where(NodeRow.organisation_id == organisation))
+
+
 def _to_row_values(kind: Kind, body: BaseModel) -> dict[str, Any]:
     values = body.model_dump(mode="json")
     for name in kind.json_fields:
@@ -65,7 +79,7 @@ def _to_row_values(kind: Kind, body: BaseModel) -> dict[str, Any]:
 
 
 def _out(kind: Kind, row: Base) -> BaseModel:
-    values = {c.name: getattr(row, c.name) for c in row.__table__.columns}
+    values = {c.name: getattr(row, c.name) for c in row.__table__.columns if c.name != "organisation_id"}
     for name in kind.json_fields:
         if values.get(name) is not None:
             values[name] = json.loads(values[name])
@@ -84,8 +98,11 @@ class Registry:
             if ref is not None and session.get(table, ref) is None:
                 raise ContractError(field, ref, f"no {table.__tablename__[:-1]} with this id")
 
-    async def create(self, kind: Kind, body: BaseModel) -> BaseModel:
+    async def create(self, kind: Kind, body: BaseModel, organisation: str = DEFAULT_ORGANISATION) -> BaseModel:
+        """Register a row; a site or node is `organisation`'s (fields, zones and valves are their parent's)."""
         values = _to_row_values(kind, body)
+        if kind in (SITES, NODES):
+            values["organisation_id"] = organisation
 
         def create(session: Session) -> BaseModel:
             self._check_parents(session, kind, values)
@@ -130,9 +147,13 @@ class Registry:
 
         return await self._db.run(get)
 
-    async def all(self, kind: Kind, **filters: str | None) -> list[BaseModel]:
+    async def all(self, kind: Kind, organisation: str | None = None, **filters: str | None) -> list[BaseModel]:
+        """Every row of `kind` (of `organisation` when given), or those whose `filters` columns match."""
+
         def list_(session: Session) -> list[BaseModel]:
             q = select(kind.row)
+            if organisation is not None:
+                q = q.where(_of_organisation(kind, organisation))
             for name, value in filters.items():
                 if value is not None:
                     q = q.where(getattr(kind.row, name) == value)

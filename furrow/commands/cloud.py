@@ -8,7 +8,7 @@ from pathlib import Path
 
 from ._cloud_keys import register_keys
 
-ROLES = ("technician", "agronomist", "gateway", "admin")
+ROLES = ("technician", "agronomist", "gateway", "admin", "regional")
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -32,7 +32,17 @@ def register(sub: argparse._SubParsersAction) -> None:
     create.add_argument("--role", required=True, choices=ROLES)
     create.add_argument("--name", help="user name (default: the role); created with the role if new")
     create.add_argument("--ttl-days", type=float, help="lifetime (default FURROW_TOKEN_TTL_DAYS)")
+    create.add_argument("--org", default="default", help="the user's organisation (default: default)")
+    create.add_argument("--region", help="a regional user's region, e.g. 650000/650100 (role regional only)")
     create.set_defaults(func=_token_create)
+    org = cloud_sub.add_parser("org", help="organisations: farms and cooperatives on this service (issue 21)")
+    org_sub = org.add_subparsers(dest="org_command", required=True, metavar="COMMAND")
+    ocreate = org_sub.add_parser("create", help="add an organisation; give its admin a token with token create --org")
+    ocreate.add_argument("id", help="1-32 of a-z 0-9 - _")
+    ocreate.add_argument("--name", required=True)
+    ocreate.add_argument("--region", help="administrative codes, widest first: province/city/county")
+    ocreate.add_argument("--share", action="store_true", help="counted in its region's aggregates (regional view)")
+    ocreate.set_defaults(func=_org_create)
     revoke = token_sub.add_parser("revoke", help="revoke a token by its id")
     revoke.add_argument("token_id")
     revoke.set_defaults(func=_token_revoke)
@@ -135,7 +145,8 @@ def _token_create(args: argparse.Namespace) -> int:
     store = TokenStore(db, settings.token_key())
     try:
         with db.sessions.begin() as session:
-            issued = store.issue_sync(session, args.name or args.role, role, ttl)
+            issued = store.issue_sync(session, args.name or args.role, role, ttl, organisation=args.org,
+                                      region=args.region)
             record_sync(session, f"cli:{getpass.getuser()}", "token.issue", f"user:{issued.user}", "local",
                         {"token_id": issued.id, "role": str(role)}, now_ms=now_ms())
     except ValueError as e:
@@ -146,6 +157,41 @@ def _token_create(args: argparse.Namespace) -> int:
     print(issued.token)
     print(f"token {issued.id} for {issued.user} ({issued.role}), expires at {issued.expires_ms} ms; "
           "it is shown only now", file=sys.stderr)
+    return 0
+
+
+def _org_create(args: argparse.Namespace) -> int:
+    import getpass
+
+    from pydantic import ValidationError
+
+    from furrow.cloud._time import now_ms
+    from furrow.cloud.audit import record_sync
+    from furrow.cloud.errors import Conflict
+    from furrow.cloud.tenancy.organisations import OrganisationNew, create_organisation
+
+    try:
+        body = OrganisationNew(id=args.id, name=args.name, region=args.region, shares_regional=args.share)
+    except ValidationError as e:
+        first = e.errors()[0]
+        print(f"error: {'.'.join(map(str, first['loc']))}={first.get('input')!r}: {first['msg']}", file=sys.stderr)
+        return 2
+    opened = _database()
+    if opened is None:
+        return 2
+    _, db = opened
+    try:
+        with db.sessions.begin() as session:
+            out = create_organisation(session, body)
+            record_sync(session, f"cli:{getpass.getuser()}", "organisation.create", f"organisation:{out.id}", "local",
+                        body.model_dump(), now_ms=now_ms())
+    except Conflict as e:
+        print(f"error: {e.reason}", file=sys.stderr)
+        return 2
+    finally:
+        db.dispose()
+    print(f"organisation {out.id} ({out.name}) created; region {out.region or '-'}, "
+          f"{'shares' if out.shares_regional else 'does not share'} its data with the regional view", file=sys.stderr)
     return 0
 
 

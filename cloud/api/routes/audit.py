@@ -23,10 +23,10 @@ class AuditEntryOut(BaseModel):
 
 
 @router.get("/audit", response_model=list[AuditEntryOut])
-async def read_audit(services: ServicesDep, _: AuditReader,
+async def read_audit(services: ServicesDep, who: AuditReader,
                      limit: int = Query(default=100, ge=1, le=MAX_LIMIT),
                      since_ms: int | None = Query(default=None, ge=0, le=2**63 - 1)) -> list[AuditEntryOut]:
-    """Changes, newest first: who (user), what (action and target), when (ts_ms) and from where
-    (the client's address); `since_ms` keeps those at or after it."""
+    """Changes by the caller's organisation, newest first: who (user), what (action and target), when
+    (ts_ms) and from where (the client's address); `since_ms` keeps those at or after it."""
     assert services.audit is not None
-    return [AuditEntryOut(**e.as_dict()) for e in await services.audit.recent(limit, since_ms)]
+    return [AuditEntryOut(**e.as_dict()) for e in await services.audit.recent(limit, since_ms, who.organisation)]

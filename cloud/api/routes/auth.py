@@ -10,6 +10,7 @@ from furrow.edge.errors import ContractError
 from ...auth import Role
 from ...dashboard import locales
 from ...errors import NotFound
+from ...tenancy import SITE, refuse_foreign
 from ..deps import AnyRole, AuditDep, Reader, ServicesDep, UserAdmin
 from ..json_body import JsonRoute
 from ..schemas import ProblemResponse
@@ -74,7 +75,9 @@ async def issue_token(body: TokenCreate, services: ServicesDep, who: UserAdmin, 
     s = services.settings
     ttl = body.ttl_days or (s.gateway_token_ttl_days if body.role is Role.GATEWAY else s.token_ttl_days)
     try:
-        issued = await services.tokens.issue(body.user, body.role, ttl)
+        if body.role is Role.GATEWAY:  # <site>.<gateway>: it speaks for a site of the caller's organisation
+            await refuse_foreign(services.db, who.organisation, SITE, body.user.split(".", 1)[0], "user")
+        issued = await services.tokens.issue(body.user, body.role, ttl, organisation=who.organisation)
     except ValueError as e:
         raise ContractError("role", body.role, str(e)) from None
     await audit(who.name, "token.issue", f"user:{issued.user}", token_id=issued.id, role=str(issued.role))
@@ -83,9 +86,9 @@ async def issue_token(body: TokenCreate, services: ServicesDep, who: UserAdmin, 
 
 
 @router.get("/tokens", response_model=list[TokenInfoOut])
-async def list_tokens(services: ServicesDep, _: UserAdmin) -> list[TokenInfoOut]:
-    """Every token (never the secret), oldest first."""
-    return [TokenInfoOut(**asdict(t)) for t in await services.tokens.all()]
+async def list_tokens(services: ServicesDep, who: UserAdmin) -> list[TokenInfoOut]:
+    """Every token of the caller's organisation (never the secret), oldest first."""
+    return [TokenInfoOut(**asdict(t)) for t in await services.tokens.all(who.organisation)]
 
 
 @router.delete("/tokens/{token_id}", status_code=status.HTTP_204_NO_CONTENT,

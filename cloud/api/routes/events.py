@@ -29,6 +29,7 @@ from fastapi import APIRouter, Header, Query
 from fastapi.responses import StreamingResponse
 
 from ...events import Event, EventBus, Position, Resume, format_position, parse_position
+from ...tenancy import EventScope
 from ..deps import Reader, ServicesDep
 from ..json_body import JsonRoute
 
@@ -55,9 +56,11 @@ def merge_readings(pending: dict[str, dict], data: dict) -> None:
 
 
 async def stream(bus: EventBus, kinds: set[str] | None, max_events: int | None,
-                 max_s: float = STREAM_MAX_S, last_event_id: str | None = None) -> AsyncIterator[str]:
+                 max_s: float = STREAM_MAX_S, last_event_id: str | None = None,
+                 scope: EventScope | None = None) -> AsyncIterator[str]:
     """The messages of one response: `hello`, then what the client missed since `last_event_id`
-    (or `lagged` if that is no longer here), then the events as they come."""
+    (or `lagged` if that is no longer here), then the events as they come; with `scope`, only what
+    the caller's organisation may see of each."""
     sent = 0
     end = time.monotonic() + max_s
     async with bus.subscribe() as sub:  # first, so nothing falls between the replay and the live events
@@ -89,11 +92,16 @@ async def stream(bus: EventBus, kinds: set[str] | None, max_events: int | None,
                 if event.seq <= seen.get(event.origin, 0):
                     continue  # handed over already (replayed, or the client is ahead of this instance)
                 seen[event.origin] = event.seq
-            if event is not None and (kinds is None or event.kind in kinds):
+            data = event.data if event is not None else None
+            if event is not None and scope is not None and (kinds is None or event.kind in kinds):
+                data = await scope.keep(data)  # another organisation's event is not this stream's
+                if data is not None and event.kind == "reading" and not data.get("nodes"):
+                    data = None
+            if event is not None and data is not None and (kinds is None or event.kind in kinds):
                 if event.kind == "reading":
                     if not pending:
                         flush_at = max(flush_at, time.monotonic())
-                    merge_readings(pending, event.data)
+                    merge_readings(pending, data)
                 else:
                     if pending:  # readings taken before it go first: a message's id covers all before it
                         yield sse("reading", {"nodes": list(pending.values())}, seen)
@@ -102,7 +110,7 @@ async def stream(bus: EventBus, kinds: set[str] | None, max_events: int | None,
                         flush_at = time.monotonic() + READING_FLUSH_S
                     if max_events is not None and sent >= max_events:
                         break
-                    yield sse(event.kind, event.data, seen)
+                    yield sse(event.kind, data, seen)
                     sent += 1
             if pending and time.monotonic() >= flush_at:
                 yield sse("reading", {"nodes": list(pending.values())}, seen)
@@ -124,7 +132,7 @@ async def stream(bus: EventBus, kinds: set[str] | None, max_events: int | None,
                              "description": "server-sent events: hello, reading, command, alert, decision, lagged"}})
 async def events(
     services: ServicesDep,
-    _: Reader,
+    who: Reader,
     kinds: Annotated[str | None, Query(description="comma-separated kinds to receive; default all",
                                        examples=["command,alert"])] = None,
     max_events: Annotated[int | None, Query(ge=1, description="close after this many messages (tests, curl)")] = None,
@@ -136,6 +144,7 @@ async def events(
     a browser's EventSource (which cannot set headers), as `?token=`; the dashboard itself
     reads the stream with fetch() and the header, so its token never appears in a URL."""
     wanted = {k.strip() for k in kinds.split(",") if k.strip()} if kinds else None
-    messages = stream(services.events, wanted, max_events, last_event_id=last_event_id)
+    messages = stream(services.events, wanted, max_events, last_event_id=last_event_id,
+                      scope=EventScope(services.db, who.organisation))
     return StreamingResponse(messages, media_type="text/event-stream",
                              headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})

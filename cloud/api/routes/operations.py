@@ -129,7 +129,7 @@ async def dispatch_plan(body: DispatchIn, operations: OperationsDep, _: Operatio
 
 
 @router.get("/progress/crops", response_model=CropsProgress)
-async def crops_progress(operations: OperationsDep, _: Reader) -> CropsProgress:
+async def crops_progress(operations: OperationsDep, who: Reader) -> CropsProgress:
     """Per crop, over the zones that grow it (zones with a boundary): their area, the area planted (the
     sowing operations' covered ground inside them) and each kind of operation's progress."""
-    return await operations.crops()
+    return await operations.crops(who.organisation)

@@ -25,7 +25,8 @@ from ...planning import zone_water
 from ...registry import NODES, Registry
 from ...storage import AGGREGATES, Bucket, Reading
 from ...storage.lineprotocol import to_lines
-from ..deps import AlertsDep, ClockDep, CommandsDep, Reader, RegistryDep, RoutesDep, StoreDep
+from ...tenancy import org_nodes
+from ..deps import AlertsDep, ClockDep, CommandsDep, Reader, RegistryDep, RoutesDep, ServicesDep, StoreDep
 from ..json_body import JsonRoute
 from ..schemas import NodeOut, ProblemResponse
 
@@ -215,7 +216,8 @@ async def export(
     routes: RoutesDep,
     registry: RegistryDep,
     clock: ClockDep,
-    _: Reader,
+    who: Reader,
+    services: ServicesDep,
     node: Annotated[str | None, Query(description="one node (404 if neither registered nor heard)")] = None,
     zone: Annotated[str | None, Query(description="every registered node of this zone (404 if none such)")] = None,
     measurement: str | None = None,
@@ -230,7 +232,7 @@ async def export(
         raise ContractError("zone", zone, "give node or zone, not both")
     if measurement is not None and measurement not in MEASUREMENTS:
         raise ContractError("measurement", measurement, "unknown measurement")
-    nodes: list[str | None] = [None]  # the whole farm
+    nodes: list[str | None] = sorted(await services.db.run(lambda s: org_nodes(s, who.organisation)))  # the farm
     if node is not None:
         nodes = [await _known_node(routes, registry, node)]
     elif zone is not None:

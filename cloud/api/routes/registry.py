@@ -25,13 +25,13 @@ def _mount(kind: Kind, path: str, key_type: type, filters: tuple[str, ...] = ())
 
     async def create(body: model_in, registry: RegistryDep, who: RegistryWriter,  # type: ignore[valid-type]
                      audit: AuditDep) -> Any:
-        out = await registry.create(kind, body)
+        out = await registry.create(kind, body, who.organisation)
         await audit(who.name, f"registry.create_{kind.name}", f"{kind.name}:{getattr(out, 'id', '')}",
                     body=body.model_dump(mode="json"))
         return out
 
-    async def list_(registry: RegistryDep, _: Reader, parent: str | None = None) -> Any:
-        return await registry.all(kind, **({filters[0]: parent} if filters else {}))
+    async def list_(registry: RegistryDep, who: Reader, parent: str | None = None) -> Any:
+        return await registry.all(kind, who.organisation, **({filters[0]: parent} if filters else {}))
 
     async def get(key: key_type, registry: RegistryDep, _: Reader) -> Any:  # type: ignore[valid-type]
         return await registry.get(kind, key)

@@ -1,0 +1,29 @@
+"""The regional view as the API gives it."""
+
+from pydantic import BaseModel, Field
+
+from .suppression import Withheld
+
+
+class RegionalCell(BaseModel):
+    """One region and crop ("*": all crops): the sums over its farms, or why they are withheld."""
+
+    region: str = Field(description="administrative codes, province/city/county")
+    crop: str = Field(description='a crop, or "*" for every crop together')
+    withheld: Withheld | None = Field(default=None, description="small_group: fewer than min_farms farms; "
+                                      "complementary: withheld so that a small group cannot be subtracted out")
+    farms: int | None = Field(default=None, description="organisations counted (never fewer than min_farms)")
+    zones: float | None = None
+    area_ha: float | None = Field(default=None, description="the zones' registered area")
+    planted_ha: float | None = Field(default=None, description="sown ground (machine sowing operations)")
+    harvested_area_ha: float | None = Field(default=None, description="harvested ground (machine operations)")
+    harvested_kg: float | None = Field(default=None, description="the season's harvest records")
+    water_m3: float | None = Field(default=None, description="the season's irrigation records, mm over the zone")
+    alerts_open: float | None = Field(default=None, description="alerts not yet resolved on the zones")
+
+
+class RegionalView(BaseModel):
+    region: str
+    season: str
+    min_farms: int = Field(description="a cell of fewer farms is withheld (FURROW_REGIONAL_MIN_FARMS)")
+    cells: list[RegionalCell]

@@ -1,0 +1,143 @@
+"""The regional view (issue 21): aggregates over the organisations of a region that share their data with
+the regional platform, by administrative region (province -> city -> county) and crop, with cells of too
+few farms withheld (suppression.py). Never one farm's figures: a farm is an organisation here."""
+
+from collections import defaultdict
+from dataclasses import dataclass, field
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from ..db import AlertRow, Database, FieldRow, Organisation, SiteRow, TraceRecordRow, ZoneRow
+from ..errors import NotFound
+from ..machinery import OperationService
+from ..machinery.models import OperationKind
+from .models import RegionalCell, RegionalView
+from .suppression import Withheld, suppress
+
+ALL = "*"  # every crop together
+METRICS = ("zones", "area_ha", "planted_ha", "harvested_area_ha", "harvested_kg", "water_m3", "alerts_open")
+
+
+@dataclass
+class _Farm:
+    """One organisation's figures per crop (and ALL)."""
+
+    region: str
+    by_crop: dict[str, dict[str, float]] = field(default_factory=lambda: defaultdict(lambda: defaultdict(float)))
+
+
+def regions_of(path: str) -> list[str]:
+    """'65/6501/650102' -> ['65', '65/6501', '65/6501/650102']: the region and every region above it."""
+    parts = path.split("/")
+    return ["/".join(parts[: i + 1]) for i in range(len(parts))]
+
+
+def within(region: str, scope: str) -> bool:
+    return region == scope or region.startswith(scope + "/")
+
+
+def _farms_sync(session: Session, season: str) -> dict[str, _Farm]:
+    """Each sharing organisation's zones, water (irrigation records of the season, mm over the zone's area),
+    harvests (the season's harvest records, less those corrected or voided) and open alerts, per crop."""
+    orgs = {o.id: _Farm(o.region) for o in session.scalars(
+        select(Organisation).where(Organisation.shares_regional.is_(True), Organisation.region.is_not(None)))}
+    if not orgs:
+        return {}
+    zones = session.execute(
+        select(ZoneRow.id, ZoneRow.field_id, ZoneRow.crop, ZoneRow.area_ha, SiteRow.organisation_id)
+        .join(FieldRow, FieldRow.id == ZoneRow.field_id).join(SiteRow, SiteRow.id == FieldRow.site_id)
+        .where(SiteRow.organisation_id.in_(list(orgs)))).all()
+    zone_of = {z: (field_id, crop, area, org) for z, field_id, crop, area, org in zones}
+    crops_of_field: dict[str, set[str]] = defaultdict(set)
+    for _, (field_id, crop, area, org) in zone_of.items():
+        crops_of_field[field_id].add(crop)
+        for crop_key in (crop, ALL):
+            orgs[org].by_crop[crop_key]["zones"] += 1
+            orgs[org].by_crop[crop_key]["area_ha"] += area
+    org_of_field = {field_id: org for field_id, _, _, org in zone_of.values()}
+    records = session.execute(
+        select(TraceRecordRow.field_id, TraceRecordRow.seq, TraceRecordRow.kind, TraceRecordRow.zone_id,
+               TraceRecordRow.data, TraceRecordRow.corrects)
+        .where(TraceRecordRow.season == season, TraceRecordRow.field_id.in_(list(org_of_field)))).all()
+    replaced = {(f, c) for f, _, _, _, _, c in records if c is not None}
+    for field_id, seq, kind, zone, data, _ in records:
+        if (field_id, seq) in replaced:
+            continue
+        org = org_of_field[field_id]
+        field_crops = crops_of_field[field_id]
+        if kind == "irrigation" and zone in zone_of and data.get("water_mm") is not None:
+            _, crop, area, _ = zone_of[zone]
+            for crop_key in (crop, ALL):  # 1 mm over 1 ha is 10 m3
+                orgs[org].by_crop[crop_key]["water_m3"] += float(data["water_mm"]) * area * 10
+        elif kind == "harvest" and data.get("quantity_kg") is not None:
+            # a field growing one crop gives its harvest to that crop; otherwise to the total only
+            keys = [next(iter(field_crops)), ALL] if len(field_crops) == 1 else [ALL]
+            for crop_key in keys:
+                orgs[org].by_crop[crop_key]["harvested_kg"] += float(data["quantity_kg"])
+    for zone, in session.execute(select(AlertRow.zone).where(AlertRow.resolved_ms.is_(None),
+                                                            AlertRow.zone.in_(list(zone_of)))).all():
+        _, crop, _, org = zone_of[zone]
+        for crop_key in (crop, ALL):
+            orgs[org].by_crop[crop_key]["alerts_open"] += 1
+    return orgs
+
+
+class RegionalService:
+    """Builds the whole table (every region, every crop) and its suppression pattern, then answers a region."""
+
+    def __init__(self, db: Database, operations: OperationService) -> None:
+        self._db = db
+        self._operations = operations
+
+    async def table(self, season: str, k: int) -> tuple[dict, dict]:
+        """(cells, withheld): cells[(region, crop)] = (farms, sums)."""
+        farms = await self._db.run(lambda s: _farms_sync(s, season))
+        for org, farm in farms.items():  # planted and harvested ground from machine operations (issue 20)
+            progress = await self._operations.crops(org)
+            for c in progress.crops:
+                harvested = sum(x.covered_ha for x in c.kinds if x.kind == OperationKind.HARVEST)
+                for crop_key in (c.crop, ALL):
+                    farm.by_crop[crop_key]["planted_ha"] += c.planted_ha
+                    farm.by_crop[crop_key]["harvested_area_ha"] += harvested
+        contributors: dict[tuple[str, str], set[str]] = defaultdict(set)
+        sums: dict[tuple[str, str], dict[str, float]] = defaultdict(lambda: dict.fromkeys(METRICS, 0.0))
+        for org, farm in farms.items():
+            for region in regions_of(farm.region):
+                for crop, figures in farm.by_crop.items():
+                    contributors[(region, crop)].add(org)
+                    for m, v in figures.items():
+                        sums[(region, crop)][m] += v
+        frozen = {cell: frozenset(orgs) for cell, orgs in contributors.items()}
+        regions = {r for r, _ in frozen}
+        crops = {c for _, c in frozen}
+        groups = []
+        for region in regions:
+            children = [r for r in regions if r.rsplit("/", 1)[0] == region and "/" in r]
+            for crop in crops:
+                if (region, crop) in frozen:
+                    groups.append(((region, crop), [(r, crop) for r in children if (r, crop) in frozen]))
+            groups.append(((region, ALL), [(region, c) for c in crops if c != ALL and (region, c) in frozen]))
+        withheld = suppress(frozen, groups, k)
+        cells = {cell: (len(frozen[cell]), sums[cell]) for cell in frozen}
+        return cells, withheld
+
+    async def view(self, region: str, season: str, k: int) -> RegionalView:
+        """`region` and the regions one level below it, every crop and all crops together."""
+        cells, withheld = await self.table(season, k)
+        if not any(within(r, region) for r, _ in cells):
+            raise NotFound("region", region, "no organisation shares its data in this region")
+        depth = region.count("/") + 1
+        out = []
+        for (r, crop), (n, sums) in sorted(cells.items()):
+            if not within(r, region) or r.count("/") + 1 > depth + 1:
+                continue
+            why = withheld.get((r, crop))
+            if why is not None:
+                out.append(RegionalCell(region=r, crop=crop, withheld=why))
+            else:
+                out.append(RegionalCell(region=r, crop=crop, farms=n, **{m: round(v, 3) for m, v in sums.items()}))
+        return RegionalView(region=region, season=season, min_farms=k, cells=out)
+
+
+__all__ = ["ALL", "RegionalService", "Withheld", "regions_of", "within"]

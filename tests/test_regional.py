@@ -1,0 +1,122 @@
+"""The regional view (issue 21): a test region with a small group: no published cell comes from fewer than
+k farms, and no difference of published cells (a total less its published parts, over every query the
+regional user can make) does either. Each farm's area is a distinct power of two, so any sum of areas
+says exactly which farms it is made of."""
+
+from __future__ import annotations
+
+import pytest
+from pydantic import ValidationError
+
+from furrow.cloud import Settings
+from furrow.cloud.auth import Role
+from furrow.cloud.regional import suppress
+from furrow.cloud.registry import FIELDS, SITES, ZONES
+from furrow.cloud.registry.models import FieldIn, SiteIn, ZoneIn
+from furrow.cloud.tenancy.organisations import OrganisationNew, create_organisation
+from tests.cloud_support import SECRET_KEY, local_settings, problem, running_app
+
+K = 3
+# farm: (region, crop). 65/01/02 has one farm (the small group); 65/02/01 one wheat farm among maize ones.
+FARMS = {"f0": ("65/01/01", "maize"), "f1": ("65/01/01", "maize"), "f2": ("65/01/01", "maize"),
+         "f3": ("65/01/02", "maize"), "f4": ("65/02/01", "maize"), "f5": ("65/02/01", "maize"),
+         "f6": ("65/02/01", "maize"), "f7": ("65/02/01", "wheat")}
+AREA = {f: float(2 ** i) for i, f in enumerate(FARMS)}  # ha: 1, 2, 4 ... 128
+
+
+def farms_in(area: float) -> set[str]:
+    """The farms whose areas add up to `area` (each is a distinct power of two)."""
+    bits = round(area)
+    assert bits == area and 0 <= bits < 2 ** len(FARMS), area
+    return {f for i, f in enumerate(FARMS) if bits >> i & 1}
+
+
+async def _region(c) -> str:  # noqa: ANN001
+    services = c.app.state.services
+    for f, (region, crop) in FARMS.items():
+        body = OrganisationNew(id=f"org-{f}", name=f"Farm {f}", region=region, shares_regional=True)
+        await services.db.run(lambda s, b=body: create_organisation(s, b))
+        await services.registry.create(SITES, SiteIn(id=f"{f}-s", name=f), f"org-{f}")
+        await services.registry.create(FIELDS, FieldIn(id=f"{f}-f", site_id=f"{f}-s", name=f), f"org-{f}")
+        await services.registry.create(ZONES, ZoneIn(
+            id=f"{f}-z", field_id=f"{f}-f", name=f, area_ha=AREA[f], soil_texture="loam", field_capacity_pct=31,
+            wilting_point_pct=14, root_depth_cm=60, crop=crop, precip_rate_mm_h=5), f"org-{f}")
+    # a farm of the region that does not share: never counted
+    body = OrganisationNew(id="org-private", name="Private", region="65/01/01", shares_regional=False)
+    await services.db.run(lambda s: create_organisation(s, body))
+    await services.registry.create(SITES, SiteIn(id="p-s", name="p"), "org-private")
+    await services.registry.create(FIELDS, FieldIn(id="p-f", site_id="p-s", name="p"), "org-private")
+    await services.registry.create(ZONES, ZoneIn(
+        id="p-z", field_id="p-f", name="p", area_ha=1000, soil_texture="loam", field_capacity_pct=31,
+        wilting_point_pct=14, root_depth_cm=60, crop="maize", precip_rate_mm_h=5), "org-private")
+    # the three farms of 65/01/01 irrigated 10 mm each: 10 mm over (1 + 2 + 4) ha = 700 m3
+    for f in ("f0", "f1", "f2"):
+        admin = (await services.tokens.issue(f"{f}-admin", Role.ADMIN, 1, organisation=f"org-{f}")).token
+        r = await c.post("/api/v1/trace/records", headers={"Authorization": f"Bearer {admin}"}, json={
+            "field": f"{f}-f", "season": "2026", "occurred_at": "2026-07-01T06:00:00Z", "zone": f"{f}-z",
+            "details": {"kind": "irrigation", "water_mm": 10}})
+        assert r.status_code == 201, r.text
+    return (await services.tokens.issue("bureau", Role.REGIONAL, 1, region="65")).token
+
+
+async def test_a_small_group_is_withheld_and_cannot_be_subtracted_out(tmp_path):
+    """Every query the bureau can make (each region of the tree): each published cell is made of at least
+    3 farms, and each published total less its published parts (sub-regions, or crops) is made of none or
+    at least 3; the lone farm of 65/01/02 and the lone wheat farm are never alone in any figure."""
+    async with running_app(local_settings(tmp_path)) as c:
+        bureau = {"Authorization": f"Bearer {await _region(c)}"}
+        published: dict[tuple[str, str], dict] = {}
+        withheld: dict[tuple[str, str], str] = {}
+        for region in ("65", "65/01", "65/02", "65/01/01", "65/01/02", "65/02/01"):
+            r = await c.get("/api/v1/regional", params={"region": region, "season": "2026"}, headers=bureau)
+            assert r.status_code == 200, r.text
+            assert r.json()["min_farms"] == K
+            for cell in r.json()["cells"]:
+                key = (cell["region"], cell["crop"])
+                if cell["withheld"]:
+                    withheld[key] = cell["withheld"]
+                    assert cell["farms"] is None and cell["area_ha"] is None
+                else:
+                    assert published.get(key, cell) == cell, "two queries gave one cell two values"
+                    published[key] = cell
+        assert withheld[("65/01/02", "maize")] == withheld[("65/02/01", "wheat")] == "small_group"
+        assert withheld[("65/01/01", "maize")] == "complementary"  # else 65/01 less it is the lone farm
+        for key, cell in published.items():
+            made_of = farms_in(cell["area_ha"])
+            assert len(made_of) == cell["farms"] >= K, (key, made_of)
+            assert "org-private" not in made_of and cell["area_ha"] < 1000
+        # every total less its published parts, along the region tree and along the crops
+        regions = {r for r, _ in published | withheld}
+        crops = {c for _, c in published | withheld} - {"*"}
+        groups = []
+        for region in regions:
+            children = [x for x in regions if x.rsplit("/", 1)[0] == region and "/" in x]
+            groups += [((region, crop), [(x, crop) for x in children]) for crop in crops | {"*"}]
+            groups.append(((region, "*"), [(region, crop) for crop in crops]))
+        checked = 0
+        for total, parts in groups:
+            if total not in published:
+                continue
+            rest = published[total]["area_ha"] - sum(published[p]["area_ha"] for p in parts if p in published)
+            assert len(farms_in(rest)) in (0,) or len(farms_in(rest)) >= K, (total, farms_in(rest))
+            checked += 1
+        assert checked >= 4
+        assert published[("65", "*")]["farms"] == 8 and published[("65", "*")]["area_ha"] == 255
+        assert published[("65/01", "*")]["water_m3"] == 700  # 10 mm x 7 ha x 10 m3/(mm ha)
+        # outside the bureau's region, an unknown region, a farm's admin: no
+        r = await c.get("/api/v1/regional", params={"region": "66", "season": "2026"}, headers=bureau)
+        assert r.status_code == 404 and problem(r)["field"] == "region"
+        r = await c.get("/api/v1/regional", params={"region": "65/09", "season": "2026"}, headers=bureau)
+        assert r.status_code == 404
+        assert (await c.get("/api/v1/regional", params={"season": "2026"})).status_code == 403
+
+
+def test_suppression_protects_a_lone_part_from_its_total_and_needs_k_of_3_or_more(tmp_path):
+    """A total of 4 farms with parts of 3 and 1: the 1 is withheld, and the 3 with it (4 - 3 = the lone
+    farm); a total of 6 with parts 3, 3 publishes all. Settings refuse k below 3, naming the field."""
+    a, b = frozenset({"a", "b", "c"}), frozenset({"d", "e", "f"})
+    assert suppress({"T": a | {"x"}, "A": a, "X": frozenset({"x"})}, [("T", ["A", "X"])], 3) == {
+        "X": "small_group", "A": "complementary"}
+    assert suppress({"T": a | b, "A": a, "B": b}, [("T", ["A", "B"])], 3) == {}
+    with pytest.raises(ValidationError, match="regional_min_farms"):
+        Settings(data_dir=tmp_path, secret_key=SECRET_KEY, regional_min_farms=2)
