@@ -3,8 +3,8 @@
 import asyncio
 
 from furrow.cloud.planning.inputs import rain_since
-from furrow.cloud.storage.sqlite_store import SqliteReadingStore
 from furrow.cloud.storage._reading import Reading
+from furrow.cloud.storage.sqlite_store import SqliteReadingStore
 
 HOUR = 3_600_000
 
