@@ -25,15 +25,18 @@ the cloud holds, stress and water from the farm's truth.
 
 from __future__ import annotations
 
+import inspect
 import math
 import time
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
 from furrow.cloud.alerts.models import AlertState
 from furrow.edge import commands as contract
+from furrow.firmware.injector import Injector
 from furrow.firmware.weather_node import RAIN_MM_PER_TIP
 from furrow.hil.camera_link import deliver_photos
 from furrow.hil.clock import DAY_S, HOUR_S, SimClock
@@ -49,6 +52,9 @@ FINE_STEP_S = 300  # a running controller is ticked every 5 min (heartbeat timeo
 # service's own job runs every minute; the scenario's daily one falls before the night's runs).
 # Two fine steps: the controller has reported its open valve and a metered flow by then.
 FLOW_CHECK_AFTER_MS = 2 * FINE_STEP_S * 1000
+# An injector judges its line EC once its pump has run this long (the firmware's default, which the fleets keep):
+# the loop wakes the controller then, as a board's 1 s tick would find a pump that moves nothing.
+EC_SETTLE_MS: int = inspect.signature(Injector).parameters["ec_settle_ms"].default
 
 
 @dataclass
@@ -80,9 +86,10 @@ class Agenda:
             node, _nb, duration = self._held.pop(ack["id"])
             self._running[ack["id"]] = (node, ack["ts_ms"] + duration)
             self._unchecked[ack["id"]] = ack["ts_ms"]
-            if ack["id"] in self._inject:  # the window's edges, and when the pump reaches the dose
+            if ack["id"] in self._inject:  # the window's edges, its EC check, and when the pump reaches the dose
                 ml, start, until = self._inject.pop(ack["id"])
-                marks = [ack["ts_ms"] + start * 1000, ack["ts_ms"] + until * 1000]
+                marks = [ack["ts_ms"] + start * 1000, ack["ts_ms"] + start * 1000 + EC_SETTLE_MS,
+                         ack["ts_ms"] + until * 1000]
                 rate = self.injector_l_h.get(node)
                 if rate:
                     marks.append(ack["ts_ms"] + start * 1000 + math.ceil(ml * 3600 / rate))  # l/h is ml per 3.6 s
@@ -122,6 +129,9 @@ class Run:
     policy: Policy
     days: float
     forward_every_h: int = 1
+    faults: Callable[[float], None] | None = None
+    """A scenario's timed faults: called with each step's farm time (s), after the farm has advanced to it and
+    before the nodes are stepped."""
     agenda: Agenda = field(default_factory=Agenda)
     ledger: Ledger = field(default_factory=Ledger)
     """Every reading the cores made, as they made it."""
@@ -218,6 +228,8 @@ class Run:
                 for node_id, events in self._pulses((t_next - last_hour) / HOUR_S).items():
                     waiting.setdefault(node_id, []).extend(events)
                 last_hour = t_next
+            if self.faults is not None:
+                self.faults(t_next)
             await self._step(t_next, on_hour, waiting)
             if self.agenda.take_runs_to_check(self.clock.ms()):
                 await self.runtime.forward()  # the open valve's reports reach the cloud, then its alert job
