@@ -64,6 +64,7 @@ from .flood import NodeBudget
 from .gaps import Drop
 from .images import ImageStore
 from .quality import correct_clock, quality_flags
+from .uplink_decode import decode_uplink
 
 log = logging.getLogger(__name__)
 
@@ -365,7 +366,7 @@ class MqttSource:
                 items.append(Item(positions_item(positions), rx_ms, ()))
                 self.counts["positions"] += 1
             elif leaf == NODE_UP:
-                uplink = decode(raw)
+                uplink = decode_uplink(raw)
                 _check_node(uplink["node"], node, topic)
                 if uplink["role"] == "irrigation":
                     self.irrigation_nodes.add(node)
