@@ -61,6 +61,9 @@ _ITEM_JSON = """substr(payload, 1, length(payload) - 1) || ',"rx_ms":' || rx_ms 
 PRUNE_EVERY_MS = 60_000
 
 
+_NO_FLAGS = "[]"
+
+
 def _text(value: object) -> str:
     """JSON text of a validated uplink or its flags, as the readings table keeps them."""
     return orjson.dumps(value).decode()
@@ -197,12 +200,12 @@ class DurableBuffer:
         """
         rows = []
         for uplink, rx_ms, *rest in items:
-            flags = list(rest[0]) if rest else []
+            flags = _text(list(rest[0])) if rest and rest[0] else _NO_FLAGS
             node, seq = uplink["node"], uplink["seq"]
             prio = 1 if uplink.get("role") in self._keep_roles else 0
             # orjson: the gateway's CPU went a tenth to re-encoding validated uplinks with json.dumps
             # (docs/performance.md); orjson takes about half the CPU per stored row.
-            rows.append((node, seq, rx_ms, _text(flags), _text(uplink), prio, node, seq))
+            rows.append((node, seq, rx_ms, flags, _text(uplink), prio, node, seq))
         bad = [(self._clock(), source, reason, bytes(raw)) for raw, source, reason in quarantined]
         drops = list(drops)
         with self._lock:
