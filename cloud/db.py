@@ -89,6 +89,8 @@ class CommandRow(Base):
     inject_from_s: Mapped[int | None] = mapped_column(Integer)
     inject_until_s: Mapped[int | None] = mapped_column(Integer)
     injected_ml: Mapped[int | None] = mapped_column(Integer)
+    # set when the volume its controller reported is beyond the dose plus one tick (fertility/fertigation.py)
+    injected_flag: Mapped[str | None] = mapped_column(String(200))
 
 
 class CommandEvent(Base):
@@ -532,6 +534,7 @@ class ApplicationRow(Base):
     recorded_ms: Mapped[int] = mapped_column(BigInteger)
     command_id: Mapped[str | None] = mapped_column(String(64), unique=True)  # a fertigation's command
     note: Mapped[str | None] = mapped_column(String(300))
+    volume_flag: Mapped[str | None] = mapped_column(String(200))  # a fertigation's reported volume is suspect
 
 
 class InjectorRow(Base):
@@ -566,6 +569,7 @@ class FertigationRow(Base):
     inject_ml: Mapped[int] = mapped_column(Integer)
     by: Mapped[str] = mapped_column(String(80))
     created_ms: Mapped[int] = mapped_column(BigInteger)
+    rate_l_h: Mapped[float | None] = mapped_column(Float)  # the injector's rate it was sized at (none before 0021)
 
 
 class HarvestRow(Base):

@@ -5,7 +5,8 @@ when a controller is about to act) while irrigation is running or about to,
 so a valve closes when the firmware closes it, not at the next hour. Each step:
 
     farm.advance(t)            soil, crop, pests and weather to t; open valves wet the soil
-    rain tips and trap catches wait as pulses for the weather and pest cores' next tick
+    rain tips and trap catches wait as pulses for the weather and pest cores' next tick; a trap
+                               camera's catches stick to its liner until the next photo
     fleet.step(t)              what the gateway relayed is delivered; cores ticked when their report is
                                due, controllers also while they hold a command (a board sleeps between
                                deadlines)
@@ -154,6 +155,8 @@ class Run:
                 caught = [(ch, self.farm.pests.catches(temp, step_h)) for ch in range(1, spec.traps + 1)]
                 if any(n for _, n in caught):
                     pulses[node_id] = [c for c in caught if c[1]]
+        for trap in getattr(self.fleet, "lured_traps", {}).values():  # a trap camera's liner
+            trap.catch(self.farm.pests.catches(temp, step_h), step_h)
         return pulses
 
     def _next_t(self, t: float) -> float:
