@@ -777,6 +777,19 @@ class TracePublicationRow(Base):
     withdrawn_ms: Mapped[int | None] = mapped_column(BigInteger)
 
 
+class DispatchPlanRow(Base):
+    """A dispatch plan kept as the farm's current one (issue 20, machinery/service.py): the request it was made
+    from (machines, tasks) and the plan; the newest is what the dispatch page and each operator's job page show."""
+
+    __tablename__ = "dispatch_plans"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    planned_ms: Mapped[int] = mapped_column(BigInteger)
+    by: Mapped[str] = mapped_column(String(80))
+    request: Mapped[dict] = mapped_column(JSON)
+    plan: Mapped[dict] = mapped_column(JSON)
+
+
 class AuditRow(Base):
     """One change: who did what to which thing, when, and from which address."""
 

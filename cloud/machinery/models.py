@@ -172,6 +172,8 @@ class DispatchIn(BaseModel):
     tasks: list[DispatchTaskIn] = Field(min_length=1, max_length=200)
     solver: Literal["auto", "greedy"] = "auto"
     time_limit_s: float = Field(default=2.0, ge=0.1, le=10, description="OR-Tools' search time")
+    keep: bool = Field(default=False, description="keep the plan as the farm's current one (GET /dispatch/current: "
+                       "the dispatch page and each operator's job page show it)")
 
 
 class StopOut(BaseModel):
@@ -192,6 +194,16 @@ class DispatchOut(BaseModel):
     makespan_h: float = Field(description="when the last machine finishes, hours from planned_ms")
     routes: dict[str, list[StopOut]]
     left_out: dict[str, str] = Field(description="tasks no available machine can do, and why")
+    kept_id: int | None = Field(default=None, description="the kept plan's id when `keep` was asked")
+
+
+class DispatchCurrent(BaseModel):
+    """The farm's current plan: the newest kept, the request it was made from, who asked for it."""
+
+    id: int
+    by: str
+    request: DispatchIn
+    plan: DispatchOut
 
 
 class CropKindProgress(BaseModel):

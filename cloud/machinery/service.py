@@ -22,7 +22,7 @@ from furrow.edge.errors import ContractError
 
 from .._time import Clock
 from .._time import now_ms as _now_ms
-from ..db import Database, FieldRow, OperationRow, ZoneRow
+from ..db import Database, DispatchPlanRow, FieldRow, OperationRow, ZoneRow
 from ..errors import Conflict, NotFound
 from ..events import EventBus
 from ..vigour.boundaries import area_ha, as_geojson, parse_boundary
@@ -32,6 +32,7 @@ from .models import (
     CropKindProgress,
     CropProgress,
     CropsProgress,
+    DispatchCurrent,
     DispatchIn,
     DispatchOut,
     FieldProgress,
@@ -163,11 +164,11 @@ class OperationService:
 
         return await self._db.run(list_)
 
-    async def dispatch(self, body: DispatchIn) -> DispatchOut:
+    async def dispatch(self, body: DispatchIn, by: str = "") -> DispatchOut:
         """A dispatch plan (dispatch.py) for the body's machines and tasks: each task's area left is its field
         less what its kind has covered, at the field's centroid; a machine stands where its tracker's newest
         fix is, or where the body says. ContractError names a machine with no position; NotFound, Conflict as
-        for progress."""
+        for progress. With `keep` the plan is stored as the farm's current one (`current`)."""
         from .dispatch import Machine, Task, plan
 
         now = self.clock()
@@ -197,12 +198,36 @@ class OperationService:
         def ms(h: float) -> int:
             return now + round(h * 3_600_000)
 
-        return DispatchOut(solver=result.solver, planned_ms=now, makespan_h=round(result.makespan_h, 4),
-                           routes={m: [StopOut(task=s.task, field=s.field, area_ha=areas[s.task],
-                                               travel_h=round(s.travel_h, 4), start_ms=ms(s.start_h),
-                                               end_ms=ms(s.end_h), late=s.late) for s in stops]
-                                   for m, stops in result.routes.items()},
-                           left_out=result.left_out)
+        out = DispatchOut(solver=result.solver, planned_ms=now, makespan_h=round(result.makespan_h, 4),
+                          routes={m: [StopOut(task=s.task, field=s.field, area_ha=areas[s.task],
+                                              travel_h=round(s.travel_h, 4), start_ms=ms(s.start_h),
+                                              end_ms=ms(s.end_h), late=s.late) for s in stops]
+                                  for m, stops in result.routes.items()},
+                          left_out=result.left_out)
+        if body.keep:
+            def keep(session: Session) -> int:
+                row = DispatchPlanRow(planned_ms=now, by=by[:80], request=body.model_dump(mode="json"),
+                                      plan=out.model_dump(mode="json"))
+                session.add(row)
+                session.flush()
+                return row.id
+
+            out.kept_id = await self._db.run(keep)
+            if self.events is not None:
+                self.events.publish("dispatch", {"id": out.kept_id, "planned_ms": now})
+        return out
+
+    async def current(self) -> DispatchCurrent:
+        """The newest kept plan (NotFound when the farm has none)."""
+
+        def newest(session: Session) -> DispatchCurrent:
+            row = session.scalars(select(DispatchPlanRow).order_by(DispatchPlanRow.id.desc()).limit(1)).first()
+            if row is None:
+                raise NotFound("dispatch", None, "no plan kept yet: POST /api/v1/dispatch/plan with keep: true")
+            return DispatchCurrent(id=row.id, by=row.by, request=DispatchIn.model_validate(row.request),
+                                   plan=DispatchOut.model_validate({**row.plan, "kept_id": row.id}))
+
+        return await self._db.run(newest)
 
     async def crops(self) -> CropsProgress:
         """Progress per crop: each zone with a boundary counts its crop's area; the covered ground of its

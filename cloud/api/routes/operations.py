@@ -11,6 +11,7 @@ from furrow.edge.topics import check_id
 from ...machinery import OperationService, TrackStore
 from ...machinery.models import (
     CropsProgress,
+    DispatchCurrent,
     DispatchIn,
     DispatchOut,
     FieldProgress,
@@ -117,15 +118,23 @@ async def machine_track(node: str, tracks: TracksDep, _: Reader, from_ms: Annota
 
 @router.post("/dispatch/plan", response_model=DispatchOut,
              responses={404: {"model": ProblemResponse}, 409: {"model": ProblemResponse}})
-async def dispatch_plan(body: DispatchIn, operations: OperationsDep, _: OperationsWriter) -> DispatchOut:
+async def dispatch_plan(body: DispatchIn, operations: OperationsDep, who: OperationsWriter) -> DispatchOut:
     """Plan which machine does which task, in what order, so that all are done soonest (docs/machinery.md
     section 6): work time from each machine's field capacity and the area each field has left for the task's
     kind, travel between fields, only machines carrying the implement; OR-Tools with a greedy fallback. A
     machine with a tracker (`node`) stands where its newest fix is: plan again for fresh ETAs, or with a broken
-    machine `available: false`. Nothing is stored."""
+    machine `available: false`. With `keep: true` the plan becomes the farm's current one (GET
+    /dispatch/current), which the dispatch page and each operator's job page show; otherwise nothing is stored."""
     for t in body.tasks:
         check_id("field", t.field)
-    return await operations.dispatch(body)
+    return await operations.dispatch(body, who.name)
+
+
+@router.get("/dispatch/current", response_model=DispatchCurrent, responses={404: {"model": ProblemResponse}})
+async def dispatch_current(operations: OperationsDep, _: Reader) -> DispatchCurrent:
+    """The farm's current dispatch plan (the newest kept with `keep: true`), the machines and tasks it was made
+    from and who asked for it; 404 when none was kept."""
+    return await operations.current()
 
 
 @router.get("/progress/crops", response_model=CropsProgress)
