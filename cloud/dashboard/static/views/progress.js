@@ -1,6 +1,7 @@
 // Production progress (issue 20, docs/machinery.md section 4): per crop, the area its zones cover, the area
 // planted (the sowing operations' covered ground inside them: not typed twice) and each kind of work's share;
-// per field, each kind's covered hectares and share. Live: recorded work updates both.
+// per field, each kind's covered hectares and share; the harvest from the combines' yield monitor logs (mass
+// and yield at standard moisture). Live: recorded work updates them.
 
 import { api } from "../api.js";
 import { card, h, notice, table } from "../dom.js";
@@ -23,13 +24,26 @@ function cropTable(crops) {
     }))), { "data-testid": "crop-progress" });
 }
 
+// Each yield monitor log's totals at standard moisture (POST /yield-logs, docs/machinery.md section 8).
+function harvestTable(logs, fields) {
+  return table(["field", "crop", "mass", "harvested", "yield", "moisture"].map((k) => t(`progress.harvest.col.${k}`)),
+    logs.map((l) => h("tr", { "data-log": String(l.id), "data-field": l.field_id },
+      h("td", {}, fields[l.field_id]?.name || l.field_id), h("td", {}, tr("crop", l.crop)),
+      h("td", {}, num(l.mass_kg / 1000, 2, t("unit.t"))), h("td", {}, num(l.harvested_ha, 2, t("unit.ha"))),
+      h("td", { "data-yield": String(l.mean_yield_t_ha) }, num(l.mean_yield_t_ha, 2, t("unit.t-ha"))),
+      h("td", {}, t("progress.harvest.moisture", { pct: num(l.mean_moisture_pct, 1, "%"),
+        std: num(l.standard_moisture_pct, 1, "%") })))), { "data-testid": "harvest" });
+}
+
 export async function render(root, ctx) {
   root.append(h("h1", {}, t("progress.title")));
   const cropBox = h("div", {});
   const fieldBox = h("div", {});
-  root.append(card(t("progress.crops.title"), cropBox), card(t("machinery.fields.title"), fieldBox));
+  const harvestBox = h("div", {});
+  root.append(card(t("progress.crops.title"), cropBox), card(t("machinery.fields.title"), fieldBox),
+    card(t("progress.harvest.title"), harvestBox));
   const load = async () => {
-    const [crops, fields] = await Promise.all([api("/progress/crops"), api("/registry/fields")]);
+    const [crops, fields, logs] = await Promise.all([api("/progress/crops"), api("/registry/fields"), api("/yield-logs")]);
     const progress = {};
     await Promise.all(fields.filter((f) => f.boundary).map(async (f) => {
       progress[f.id] = await api(`/fields/${encodeURIComponent(f.id)}/progress`);
@@ -39,6 +53,8 @@ export async function render(root, ctx) {
         ? h("p", { class: "small muted" }, t("progress.zones-without-boundary", { n: crops.zones_without_boundary.length }))
         : "");
     fieldBox.replaceChildren(fields.length ? fieldTable(fields, progress) : notice(t("machinery.no-fields")));
+    harvestBox.replaceChildren(logs.length ? harvestTable(logs, Object.fromEntries(fields.map((f) => [f.id, f])))
+      : notice(t("progress.harvest.none")));
   };
   await load();
   ctx.on("operation", () => load());
