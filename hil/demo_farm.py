@@ -21,10 +21,17 @@ Layout (every zone its valve; one pump, so one zone runs at a time):
     site demo ── field home ─┬─ zone north: 2.0 ha loam, maize      soil-01 (10, 30, 60 cm, MQTT JSON)
                              │                                       soil-02 (10, 30 cm, MQTT binary)
                              │                                       weather-01 (with a red/NIR pair: NDVI),
-                             │                                       pest-01 (2 traps), cam-north
+                             │                                       pest-01 (2 traps), cam-north,
+                             │                                       trap-north (a camera over a lured trap)
                              └─ zone south: 1.5 ha sandy loam, maize soil-03 (10, 30, 60 cm, RS-485),
                                                                      cam-south
     irr-01 (MQTT): valve 1 waters north, valve 2 waters south, 5 mm/h sprinklers, one flow meter
+
+Pests are watched as on a farm (`pest_traps`): pest-01's first counter and a pheromone trap whose liner
+the camera trap-north photographs each morning are lured for the cotton bollworm (Helicoverpa armigera),
+the maize pest of both places; the farm's pest population (hil/farm/pests.py: above 10 °C, about 550 °C·d
+a generation) is like it (the species table's 10.7 °C and 521 °C·d). The cloud counts the liner's photos,
+sets the biofix from the traps and forecasts the species' stages on the north block's page.
 
 The crop's growth is seen as on a farm (`growth_nodes`): a camera over each zone photographs its
 canopy at noon (the cloud measures each photo's green cover), and the weather station's reflectance
@@ -123,6 +130,7 @@ def nodes(intervals_s: dict[str, int]) -> list[NodeSpec]:
         NodeSpec("irr-01", "irrigation", i["irrigation"], valve_zones=("north", "south"), rate_mm_h=PRECIP_RATE_MM_H),
         NodeSpec("pest-01", "pest", i["pest"], zone="north", traps=2, encoding="binary"),
         *growth_nodes(),
+        NodeSpec(TRAP_CAMERA, "camera", CAMERA_INTERVAL_S, zone="north", offset_s=TRAP_PHOTO_S, lure=LURE),
     ]
 
 
@@ -135,6 +143,25 @@ changes over days, and a noon photo has the sun overhead and the fewest shadows.
 def growth_nodes() -> list[NodeSpec]:
     """A canopy camera over each zone, photographing daily at noon."""
     return [NodeSpec(f"cam-{z.id}", "camera", CAMERA_INTERVAL_S, zone=z.id, offset_s=CAMERA_FIRST_S) for z in ZONES]
+
+
+LURE = "helicoverpa-armigera"
+"""The cotton bollworm (棉铃虫): a pest of maize in the Hexi corridor and in the Murrumbidgee alike, and a
+species the table ships with thresholds, stages and an action threshold (cloud/agronomy/species.py)."""
+TRAP_CAMERA = "trap-north"
+TRAP_PHOTO_S = 5 * 3600
+"""The trap camera photographs its liner at 06:00 (the engine's first tick is 01:00 local), after the night's
+flight, as the pest-season scenario's does; a technician puts in a fresh liner every seventh photo."""
+TRAP_VIEW_MM = 200.0
+"""The width of liner the trap camera's photo shows (a 200 mm liner, hil/farm/trap_card.py), as the technician
+measures it when setting the trap up."""
+
+
+def pest_traps() -> list[tuple[str, int, dict[str, Any]]]:
+    """(node, channel, body) for `PUT /pests/traps/{node}/{channel}`, as a technician sets the traps up: pest-01's
+    first counter lured (its second stays a trap for everything), and the camera's pheromone trap."""
+    return [("pest-01", 1, {"card": "white-pheromone", "lure": LURE}),
+            (TRAP_CAMERA, 1, {"card": "white-pheromone", "lure": LURE, "view_width_mm": TRAP_VIEW_MM})]
 
 
 MODBUS_NODES = {"soil-03": 1}

@@ -5,8 +5,8 @@ times faster): MQTT nodes through `MqttNodeRunner` (their outboxes are flash fil
 seq files), cameras through `MqttCameraRunner` (their photos in flash until the gateway has them),
 the RS-485 node through the emulated bus the gateway polls. `FarmDriver` is every
 runner's `on_tick`: it moves the farm to the demo clock and hands the farm's events to the
-nodes (flow to the meters, rain to the gauge as bucket tips, insects to the traps), as the
-HIL engine does between scenario steps.
+nodes (flow to the meters, rain to the gauge as bucket tips, insects to the traps and to the trap
+camera's liner), as the HIL engine does between scenario steps.
 """
 
 from __future__ import annotations
@@ -85,6 +85,8 @@ class FarmDriver:
                 for channel in range(1, spec.traps + 1):
                     for _ in range(self.farm.pests.catches(temp, hours)):
                         core.on_catch(channel, now_ms)
+        for trap in self.fleet.lured_traps.values():  # a trap camera's liner
+            trap.catch(self.farm.pests.catches(temp, hours), hours)
 
 
 class LiveFarm:

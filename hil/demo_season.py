@@ -4,7 +4,7 @@ The farm runtime (hil/runtime.py) wires the cloud and the gateway a farm runs (r
 planner, signed commands, alerts, the gateway's buffer, forwarder and relay) on the simulated
 clock, and the HIL engine (hil/engine.py) steps the virtual farm and its firmware cores through
 them, as in a scenario. The demo adds only what a farm adds: the registry entries a technician
-makes (hil/demo_farm.py) and the hour of the planner's evening run. The services'
+makes (hil/demo_farm.py: the registry, the traps' lures) and the hour of the planner's evening run. The services'
 files are those the live cloud then opens, so the dashboard shows these weeks as history.
 """
 
@@ -22,6 +22,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from furrow.cloud.commands.signing import PUBLIC_SUFFIX
+from furrow.cloud.pests import TrapIn
 from furrow.cloud.registry.models import FieldIn, NodeIn, SiteIn, ValveIn, ZoneIn
 from furrow.hil import demo_farm
 from furrow.hil.clock import SimClock
@@ -75,6 +76,8 @@ async def simulate(folder: Path, farm: Farm, sim: SimClock, fleet: CPythonFleet,
         try:
             await runtime.register(*(_MODELS[kind].model_validate(body)
                                      for kind, body in demo_farm.registry_entries(place, start)))
+            for node, channel, body in demo_farm.pest_traps():
+                await runtime.services.pests.put_trap(node, channel, TrapIn.model_validate(body), "technician")
             # the cloud's planner each evening (the engine runs the alert job after it)
             policy = FurrowPolicy(runtime, plan_hour=planner_hour_utc(place, start))
             run = Run(farm=farm, clock=sim, fleet=fleet, runtime=runtime, policy=policy, days=days,

@@ -5,7 +5,8 @@ when a controller is about to act) while irrigation is running or about to,
 so a valve closes when the firmware closes it, not at the next hour. Each step:
 
     farm.advance(t)            soil, crop, pests and weather to t; open valves wet the soil
-    rain tips and trap catches wait as pulses for the weather and pest cores' next tick
+    rain tips and trap catches wait as pulses for the weather and pest cores' next tick; a trap
+                               camera's catches stick to its liner until the next photo
     fleet.step(t)              what the gateway relayed is delivered; cores ticked when their report is
                                due, controllers also while they hold a command (a board sleeps between
                                deadlines)
@@ -24,15 +25,18 @@ the cloud holds, stress and water from the farm's truth.
 
 from __future__ import annotations
 
+import inspect
 import math
 import time
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
 from furrow.cloud.alerts.models import AlertState
 from furrow.edge import commands as contract
+from furrow.firmware.injector import Injector
 from furrow.firmware.weather_node import RAIN_MM_PER_TIP
 from furrow.hil.camera_link import deliver_photos
 from furrow.hil.clock import DAY_S, HOUR_S, SimClock
@@ -48,6 +52,9 @@ FINE_STEP_S = 300  # a running controller is ticked every 5 min (heartbeat timeo
 # service's own job runs every minute; the scenario's daily one falls before the night's runs).
 # Two fine steps: the controller has reported its open valve and a metered flow by then.
 FLOW_CHECK_AFTER_MS = 2 * FINE_STEP_S * 1000
+# An injector judges its line EC once its pump has run this long (the firmware's default, which the fleets keep):
+# the loop wakes the controller then, as a board's 1 s tick would find a pump that moves nothing.
+EC_SETTLE_MS: int = inspect.signature(Injector).parameters["ec_settle_ms"].default
 
 
 @dataclass
@@ -79,9 +86,10 @@ class Agenda:
             node, _nb, duration = self._held.pop(ack["id"])
             self._running[ack["id"]] = (node, ack["ts_ms"] + duration)
             self._unchecked[ack["id"]] = ack["ts_ms"]
-            if ack["id"] in self._inject:  # the window's edges, and when the pump reaches the dose
+            if ack["id"] in self._inject:  # the window's edges, its EC check, and when the pump reaches the dose
                 ml, start, until = self._inject.pop(ack["id"])
-                marks = [ack["ts_ms"] + start * 1000, ack["ts_ms"] + until * 1000]
+                marks = [ack["ts_ms"] + start * 1000, ack["ts_ms"] + start * 1000 + EC_SETTLE_MS,
+                         ack["ts_ms"] + until * 1000]
                 rate = self.injector_l_h.get(node)
                 if rate:
                     marks.append(ack["ts_ms"] + start * 1000 + math.ceil(ml * 3600 / rate))  # l/h is ml per 3.6 s
@@ -121,6 +129,9 @@ class Run:
     policy: Policy
     days: float
     forward_every_h: int = 1
+    faults: Callable[[float], None] | None = None
+    """A scenario's timed faults: called with each step's farm time (s), after the farm has advanced to it and
+    before the nodes are stepped."""
     agenda: Agenda = field(default_factory=Agenda)
     ledger: Ledger = field(default_factory=Ledger)
     """Every reading the cores made, as they made it."""
@@ -144,6 +155,8 @@ class Run:
                 caught = [(ch, self.farm.pests.catches(temp, step_h)) for ch in range(1, spec.traps + 1)]
                 if any(n for _, n in caught):
                     pulses[node_id] = [c for c in caught if c[1]]
+        for trap in getattr(self.fleet, "lured_traps", {}).values():  # a trap camera's liner
+            trap.catch(self.farm.pests.catches(temp, step_h), step_h)
         return pulses
 
     def _next_t(self, t: float) -> float:
@@ -215,6 +228,8 @@ class Run:
                 for node_id, events in self._pulses((t_next - last_hour) / HOUR_S).items():
                     waiting.setdefault(node_id, []).extend(events)
                 last_hour = t_next
+            if self.faults is not None:
+                self.faults(t_next)
             await self._step(t_next, on_hour, waiting)
             if self.agenda.take_runs_to_check(self.clock.ms()):
                 await self.runtime.forward()  # the open valve's reports reach the cloud, then its alert job

@@ -17,6 +17,7 @@ this interface:
 
 from __future__ import annotations
 
+import random
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
@@ -29,6 +30,7 @@ from furrow.hil.farm import Farm
 from furrow.hil.hardware import CanopyCamera, FlowMeter
 from furrow.hil.injector import DosingPump, LineEC
 from furrow.hil.reflectance import canopy_reflectance_pair
+from furrow.hil.trap_camera import PheromoneTrap
 
 ROLES = ("soil", "weather", "irrigation", "pest", "camera")
 EC_BAND_DS_M = (0.5, 3.0)
@@ -56,12 +58,17 @@ class NodeSpec:
     """Seconds after its first tick that its report grid starts (a camera photographs at noon)."""
     injector_l_h: float = 0.0
     """Irrigation: the rate of its fertigation dosing pump (hil/injector.py), 0 without one."""
+    lure: str = ""
+    """Camera: the species a pheromone trap's lure draws (hil/trap_camera.py); the camera photographs that
+    trap's liner, which the farm's pest population flies onto, instead of a canopy. None without."""
 
     def __post_init__(self) -> None:
         if self.role not in ROLES:
             raise ValueError(f"role must be one of {', '.join(ROLES)}, not {self.role!r} (node {self.node_id})")
         if self.encoding not in ("json", "binary"):
             raise ValueError(f"encoding must be 'json' or 'binary', not {self.encoding!r} (node {self.node_id})")
+        if self.lure and self.role != "camera":
+            raise ValueError(f"only a camera watches a lured trap's liner, not {self.role} {self.node_id}")
         if self.injector_l_h and self.role != "irrigation":
             raise ValueError(f"only an irrigation controller has an injector, not {self.role} {self.node_id}")
         if self.link not in ("mqtt", "modbus") or (self.link == "modbus" and self.role != "irrigation"):
@@ -108,7 +115,9 @@ class CPythonFleet:
         self.cores: dict[str, Any] = {}
         self.meters: dict[str, FlowMeter] = {}
         self.cameras: dict[str, CanopyCamera] = {}
-        """Each camera node's sensor; its `truths` hold each photo's true cover."""
+        """Each camera node's sensor; its `truths` hold each photo's true cover (a trap camera's: the lure's moths)."""
+        self.lured_traps: dict[str, PheromoneTrap] = {}
+        """Each trap camera's trap: the engine sticks the population's catches on its liner."""
         for s in specs:
             ms = s.interval_s * 1000
             if s.role == "soil":
@@ -126,6 +135,11 @@ class CPythonFleet:
                 core, meter = nodes.irrigation_node(farm, s.node_id, list(s.valve_zones), state_dir, ms,  # type: ignore[arg-type]
                                                     rate_mm_h=s.rate_mm_h, injector=injector)
                 self.cores[s.node_id], self.meters[s.node_id] = core, meter
+            elif s.role == "camera" and s.lure:
+                trap = PheromoneTrap(s.lure, rng=random.Random(len(self.lured_traps) * 1000 + 11))
+                self.lured_traps[s.node_id] = trap
+                self.cores[s.node_id], self.cameras[s.node_id] = nodes.trap_camera_node(
+                    trap, s.node_id, state_dir, ms, seed=len(self.cameras) * 1000)
             elif s.role == "camera":
                 # photographs its zone's canopy, whose green cover the farm's crop knows
                 self.cores[s.node_id], self.cameras[s.node_id] = nodes.camera_node(

@@ -9,6 +9,13 @@ line, and gets back the wire bytes of the reports the cores made (encoded by
 the firmware's own codec, in MicroPython), the acknowledgements, and the
 valve states, which it applies to the farm's valves.
 
+A controller with an injector (`NodeSpec.injector_l_h`) runs the firmware's
+Injector there too: this process keeps its dosing pump and in-line EC sensor
+(hil/injector.py, as the CPython fleet does), feeds the EC the line has at
+each step and turns the pump on or off as the firmware left its relay. Its
+valves are `hil.faults.FaultyValve`s, so a scenario can lose the water
+(`valves[node][i].set_mode("stuck_closed")`) under a running fertigate.
+
 The runtime is the npm package @micropython/micropython-webassembly-pyscript
 (the version tests/micropython/package.json pins). It is looked for in
 $FURROW_MICROPYTHON (the package folder), then in a development checkout's
@@ -27,8 +34,10 @@ from typing import Any
 from furrow.edge import payload
 from furrow.hil.clock import SimClock
 from furrow.hil.farm import Farm
-from furrow.hil.fleet import NodeSpec, Output
-from furrow.hil.hardware import AirSensor, FlowMeter, ProbeADC, Solar, Valve, Wind
+from furrow.hil.faults import FaultyValve
+from furrow.hil.fleet import EC_BAND_DS_M, NodeSpec, Output
+from furrow.hil.hardware import AirSensor, FlowMeter, ProbeADC, Solar, Wind
+from furrow.hil.injector import DosingPump, LineEC
 from furrow.hil.nodes import DRY_RAW, WET_RAW
 
 PACKAGE = "@micropython/micropython-webassembly-pyscript"
@@ -83,8 +92,6 @@ class MicroPythonFleet:
         for s in specs:
             if s.role == "camera" or s.canopy_zone:
                 raise ValueError(f"node {s.node_id}: cameras and reflectance pairs run on the CPython fleet only")
-            if s.injector_l_h:  # the injector on MicroPython: tests/test_firmware_fertigate_on_micropython.py
-                raise ValueError(f"node {s.node_id}: a fertigation injector runs on the CPython fleet only")
         self.specs = {s.node_id: s for s in specs}
         self._units = {s.unit: s.node_id for s in specs if s.link == "modbus"}
         self.farm, self.clock = farm, clock
@@ -93,7 +100,7 @@ class MicroPythonFleet:
         lib = board_lib(state_dir / "mplib")
         board = [{"node_id": s.node_id, "role": s.role, "interval_s": s.interval_s, "depths_cm": list(s.depths_cm),
                   "valve_zones": list(s.valve_zones), "traps": s.traps, "encoding": s.encoding,
-                  "link": s.link, "unit": s.unit,
+                  "link": s.link, "unit": s.unit, "injector_l_h": s.injector_l_h, "ec_band": list(EC_BAND_DS_M),
                   "dry_raw": DRY_RAW, "wet_raw": WET_RAW} for s in specs]
         boot = state_dir / "boot.py"
         boot.write_text("import json\nfrom hilboard import Board\n"
@@ -104,14 +111,21 @@ class MicroPythonFleet:
         self._air = AirSensor(farm, clock.s)  # type: ignore[arg-type]
         self._wind, self._solar = Wind(farm, clock.s), Solar(farm, clock.s)  # type: ignore[arg-type]
         self._meters: dict[str, FlowMeter] = {}
-        self._valves: dict[str, list[Valve]] = {}
+        self.valves: dict[str, list[FaultyValve]] = {}
+        """Each controller's valves, valve 1 first: what the firmware drives, and what passes water."""
+        self.pumps: dict[str, DosingPump] = {}
+        """Each injector's dosing pump: its `delivered_ml` is what truly went into the line."""
+        self._line_ec: dict[str, LineEC] = {}
         for s in specs:
             if s.role == "irrigation":
                 for ch, zone in enumerate(s.valve_zones, start=1):
                     farm.connect_valve(s.node_id, ch, zone, s.rate_mm_h)
-                self._valves[s.node_id] = [Valve(farm, s.node_id, ch)  # type: ignore[arg-type]
-                                           for ch in range(1, len(s.valve_zones) + 1)]
+                self.valves[s.node_id] = [FaultyValve(farm, s.node_id, ch)  # type: ignore[arg-type]
+                                          for ch in range(1, len(s.valve_zones) + 1)]
                 self._meters[s.node_id] = FlowMeter(farm, s.node_id)  # type: ignore[arg-type]
+                if s.injector_l_h:
+                    pump = self.pumps[s.node_id] = DosingPump(s.injector_l_h)
+                    self._line_ec[s.node_id] = LineEC(farm, s.node_id, pump)  # type: ignore[arg-type]
         self.steps = 0
         # stderr goes to a file: nobody reads it during the run, and a full pipe would stall MicroPython
         self._stderr_path = state_dir / "micropython.stderr"
@@ -129,13 +143,19 @@ class MicroPythonFleet:
             return {"air": list(self._air.read()), "wind": list(self._wind.read()), "solar": self._solar.read()}
         if spec.role == "irrigation":
             m = self._meters[node_id]
-            return {"flow": [m.total_l(), m.rate_l_min()]}
+            fed: dict[str, Any] = {"flow": [m.total_l(), m.rate_l_min()]}
+            if node_id in self._line_ec:
+                fed["ec"] = self._line_ec[node_id].read()
+            return fed
         return {}
+
+    def _advance(self, now_ms: int) -> None:
+        for part in [*self._meters.values(), *self.pumps.values()]:
+            part.advance(now_ms / 1000)
 
     def step(self, now_ms: int, due: list[str], commands: list[tuple[str, bytes]],
              pulses: dict[str, list[tuple[int, int]]]) -> Output:
-        for meter in self._meters.values():
-            meter.advance(now_ms / 1000)
+        self._advance(now_ms)
         fed = set(due) | {n for n, _ in commands}
         req = {"t": now_ms, "due": due, "cmds": [[n, d.decode()] for n, d in commands],
                "pulses": {n: [list(e) for e in ev] for n, ev in pulses.items()},
@@ -155,8 +175,7 @@ class MicroPythonFleet:
         if node_id is None:
             return None
         now_ms = self.clock.ms()
-        for meter in self._meters.values():
-            meter.advance(now_ms / 1000)
+        self._advance(now_ms)
         reply = self._exchange({"t": now_ms, "due": [node_id], "in": {node_id: self._inputs(node_id)},
                                 "rtu": [[node_id, request.hex()]]})
         [frame] = reply["rtu"]
@@ -164,7 +183,7 @@ class MicroPythonFleet:
 
     def open_valves(self) -> list[tuple[str, int]]:
         """(node, valve) of every valve the controllers hold open now, as the farm's valves show."""
-        return [(node, ch) for node, valves in self._valves.items()
+        return [(node, ch) for node, valves in self.valves.items()
                 for ch, valve in enumerate(valves, start=1) if valve.is_open]
 
     def _exchange(self, req: dict[str, Any]) -> dict[str, Any]:
@@ -180,9 +199,11 @@ class MicroPythonFleet:
         reply: dict[str, Any] = json.loads(line)
         self.steps += 1
         for node_id, states in reply["valves"].items():
-            for valve, state in zip(self._valves[node_id], states, strict=True):
+            for valve, state in zip(self.valves[node_id], states, strict=True):
                 if valve.is_open != bool(state):
                     valve.set(bool(state))
+        for node_id, on in reply["pumps"].items():
+            self.pumps[node_id].set(bool(on))
         return reply
 
     def _stderr(self) -> str:

@@ -26,6 +26,7 @@ from typing import Any
 import aiomqtt
 
 from furrow.edge import commands, payload, topics
+from furrow.edge.position import POSITION_MAGIC
 from furrow.firmware.outbox import Outbox
 
 log = logging.getLogger("furrow.hil.node")
@@ -43,7 +44,9 @@ class MqttNodeRunner:
 
     `on_tick(now_ms)` runs before each core tick (the demo advances the
     virtual farm and the flow meters there). The outbox keeps `outbox_slots`
-    messages in `state_dir` (a temporary directory when None).
+    messages in `state_dir` (a temporary directory when None). A core whose
+    tick gives bytes (a tracker's position messages) has them published as
+    they are.
     """
 
     def __init__(self, core: Any, site: str, host: str, port: int, *, root: str = topics.ROOT,
@@ -109,8 +112,11 @@ class MqttNodeRunner:
             else:
                 ups = self.core.tick(now)
             for up in ups:
-                self._post(self._topic("up"), self._encode(up))
                 self.reports_made += 1
+                if isinstance(up, bytes):  # a message the core encoded itself (a tracker's positions)
+                    self._post(self._topic("up"), up)
+                    continue
+                self._post(self._topic("up"), self._encode(up))
                 log.info("%s -> seq %d, %d readings (%d waiting)", self.node_id, up["seq"], len(up["readings"]),
                          len(self.outbox))
             with contextlib.suppress(TimeoutError):
@@ -174,7 +180,8 @@ class MqttNodeRunner:
             self.outbox.pop()
             if topic.endswith("/" + topics.NODE_UP):
                 self.reports_sent += 1
-                self.readings_sent += len(payload.decode(data)["readings"])
+                if data[:1] != bytes((POSITION_MAGIC,)):
+                    self.readings_sent += len(payload.decode(data)["readings"])
             else:
                 self.acks_sent += 1
             if self._is_irrigation:

@@ -19,7 +19,9 @@ from furrow.firmware.pest_node import PestNode
 from furrow.firmware.seqstore import SeqStore
 from furrow.firmware.soil_node import SoilNode
 from furrow.firmware.weather_node import WeatherNode
+from furrow.hil.farm.trap_card import Look
 from furrow.hil.hardware import AirSensor, CanopyCamera, DS18B20Bus, FlowMeter, ProbeADC, Solar, Valve, Wind
+from furrow.hil.trap_camera import PheromoneTrap, TrapCamera
 from furrow.hil.virtual_farm import VirtualFarm, VirtualZone
 
 FW = "0.1.0"
@@ -80,6 +82,23 @@ def camera_node(cover: Callable[[], float], node_id: str, state_dir: Path, inter
     seq = _seqstore(state_dir, f"{node_id}.img")  # makes state_dir
     core = CameraNode(node_id, Camera(sensor, framesize), ImageStore(str(state_dir / f"{node_id}.images")), seq,
                       kind="canopy", fw=FW, interval_ms=interval_ms, chunk_bytes=chunk_bytes)
+    return core, sensor
+
+
+TRAP_LOOK = Look(glare=1, dust=12, blur_px=0.5, jpeg_quality=85)
+"""How a trap camera's photo of its liner is spoiled (the pest-season scenario's): a glare patch from the glue,
+dust, a little blur, JPEG."""
+
+
+def trap_camera_node(trap: PheromoneTrap, node_id: str, state_dir: Path, interval_ms: int, seed: int = 0,
+                     framesize: str = "vga", chunk_bytes: int = DEFAULT_CHUNK_BYTES) -> tuple[CameraNode, TrapCamera]:
+    """A camera over `trap`'s liner: the real camera node core (kind "trap") and driver on an emulated sensor that
+    renders the liner as it is at each photo; the technician's liner change follows each photo. Returns (core,
+    sensor); `sensor.truths` holds the number of the lure's moths on the liner at each photo."""
+    sensor = TrapCamera(lambda: trap.card, seed, TRAP_LOOK, after=trap.photographed)
+    seq = _seqstore(state_dir, f"{node_id}.img")
+    core = CameraNode(node_id, Camera(sensor, framesize), ImageStore(str(state_dir / f"{node_id}.images")), seq,
+                      kind="trap", fw=FW, interval_ms=interval_ms, chunk_bytes=chunk_bytes)
     return core, sensor
 
 

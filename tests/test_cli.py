@@ -37,6 +37,7 @@ CLOUD_COMMANDS = [
     ("cloud", "token", "revoke", "fw-1"), ("cloud", "user", "create", "maria", "--role", "agronomist"),
     ("cloud", "org", "create", "coop-1", "--name", "Coop"),
     ("cloud", "keys", "generate"), ("cloud", "keys", "list"), ("cloud", "keys", "node-key", "irr-01"),
+    ("cloud", "backup", "--out", "farm.tar"), ("cloud", "restore", "farm.tar"),
     ("broker", "config", "--out", "broker-files"),
 ]
 

@@ -1,6 +1,7 @@
 """The zone page's soil fertility in a real browser (Playwright, Debian's Chromium) against a running cloud
 service: the zone's soil tests, its newest recommendation with its explanation and the applications
-recorded, in English and in Simplified Chinese."""
+recorded, in English and in Simplified Chinese; an irrigation controller's injector registered and
+recalibrated on its node page."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ import re
 import pytest
 from playwright.sync_api import expect
 
+from furrow.edge import commands
 from tests.cloud_support import batch_of, item
 from tests.dashboard_support import Farm, login_with_token, new_page, screenshot
 from tests.gateway_support import valve_uplink
@@ -37,7 +39,10 @@ def farm(tmp_path_factory):
                                ("/registry/zones", {**ZONE, "id": "z-i", "name": "Zone I"}),
                                ("/registry/zones", {**ZONE, "id": "z-j", "name": "Zone J"}),
                                ("/registry/nodes", {"id": "irr-j", "role": "irrigation"}),
-                               ("/registry/valves", {"node_id": "irr-j", "channel": 1, "zone_id": "z-j"})]:
+                               ("/registry/valves", {"node_id": "irr-j", "channel": 1, "zone_id": "z-j"}),
+                               ("/registry/nodes", {"id": "irr-k", "role": "irrigation"}),
+                               ("/registry/nodes", {"id": "irr-l", "role": "irrigation"}),
+                               ("/registry/nodes", {"id": "soil-k", "role": "soil", "zone_id": "z-g"})]:
                 r = c.post(path, json=body)
                 assert r.status_code == 201, r.text
             assert c.put("/fertility/injectors/irr-j", json={"rate_l_h": 120}).status_code == 200
@@ -47,6 +52,8 @@ def farm(tmp_path_factory):
                 assert c.put(f"/registry/zones/{zone}/boundary", json=SQUARE).status_code == 200
             r = c.post("/auth/tokens", json={"user": "tom", "role": "technician"})
             f.tokens["technician"], f.user_of["technician"] = r.json()["token"], "tom"
+            r = c.post("/auth/tokens", json={"user": "ana", "role": "agronomist"})
+            f.tokens["agronomist"], f.user_of["agronomist"] = r.json()["token"], "ana"
             for p in PRODUCTS:
                 assert c.put(f"/fertility/sites/farm/products/{p['id']}", json=p).status_code == 200
             r = c.put("/fertility/sites/farm/coefficients/maize", json={
@@ -206,11 +213,97 @@ def test_a_product_and_a_fertigation_entered_on_the_zone_page(farm, dashboard_br
         re.compile(r"^80[,\u202f ]?000$"))
     assert page.errors == []
     page.context.close()
+    # the controller reports 96,000 ml of the 80,000 asked: beyond the dose plus one tick of the 120 l/h pump
+    with farm.client() as c:
+        [cmd] = [x for x in c.get("/commands", params={"limit": 500}).json()
+                 if x["action"] == "fertigate" and x["zone"] == "z-j"]
+        for state, extra in (("started", {}), ("completed", {"runtime_s": 2400, "volume_l": 8000.0,
+                                                             "injected_ml": 96_000})):
+            r = c.post("/commands/acks", json=commands.make_ack(cmd["id"], "irr-j", state, cmd["created_ms"] + 1000,
+                                                                 **extra))
+            assert r.status_code == 200, r.text
     page = new_page(dashboard_browser, locale="zh-CN")
     login_with_token(page, farm, "admin")
     page.goto(f"{farm.url}/#/zone/z-j?days=7")
     expect(page.get_by_test_id("fertility")).to_have_attribute("data-fertigations", "1")
     expect(page.get_by_test_id("fertigations").locator("h4")).to_have_text("水肥一体化施肥")
     expect(page.get_by_test_id("fertigation-form").locator("h4")).to_have_text("水肥一体化追肥")
+    flagged = page.get_by_test_id("fertigations").locator("tbody tr[data-flagged='1'] td.warn")
+    expect(flagged).to_contain_text("计量存疑")
+    expect(flagged).to_have_attribute("title", re.compile(r"reported 96000 ml is beyond the 80000 ml asked"))
+    expect(page.get_by_test_id("applications").locator("tr[data-flagged='1'] td.warn")).to_contain_text("计量存疑")
+    assert page.errors == []
+    page.context.close()
+
+
+@pytest.mark.parametrize(("locale", "node", "title", "none", "saved"), [
+    ("en-GB", "irr-k", "Fertigation injector", "No injector registered", "Saved."),
+    ("zh-CN", "irr-l", "施肥注肥泵", "未登记注肥泵", "已保存。")])
+def test_an_injector_registered_and_recalibrated_on_the_node_page(farm, dashboard_browser, locale, node, title,
+                                                                    none, saved):
+    """A technician registers a controller's injector on its node page: a zero rate is refused naming rate_l_h,
+    a band that falls naming ec_band_ds_m, a band with one end naming it before anything is sent; 120 l/h with a
+    0.5-3.0 dS/m band is saved and shown, then recalibrated to 60 l/h, which the API then holds."""
+    page = new_page(dashboard_browser, locale=locale)
+    login_with_token(page, farm, "technician")
+    page.goto(f"{farm.url}/#/node/{node}")
+    card = page.get_by_test_id("injector")
+    expect(card).to_have_attribute("data-registered", "0")
+    expect(card.locator("h3")).to_have_text(title)
+    expect(card).to_contain_text(none)
+    form, status = page.get_by_test_id("injector-form"), page.get_by_test_id("injector-form-status")
+    form.locator("[data-field=rate_l_h]").fill("0")
+    form.locator("button[type=submit]").click()
+    expect(status).to_contain_text("rate_l_h")
+    form.locator("[data-field=rate_l_h]").fill("120")
+    form.locator("[data-field=ec_low_ds_m]").fill("3")
+    form.locator("[data-field=ec_high_ds_m]").fill("0.5")
+    form.locator("button[type=submit]").click()
+    expect(status).to_contain_text("ec_band_ds_m")
+    expect(status).to_contain_text("low < high")  # the server's reason, not the form's own
+    form.locator("[data-field=ec_high_ds_m]").fill("")
+    form.locator("button[type=submit]").click()
+    expect(status).to_contain_text("ec_band_ds_m")
+    expect(card).to_have_attribute("data-registered", "0")
+    form.locator("[data-field=ec_low_ds_m]").fill("0.5")
+    form.locator("[data-field=ec_high_ds_m]").fill("3.0")
+    form.locator("[data-field=calibrated_on]").fill("2026-04-02")
+    form.locator("[data-field=note]").fill("bucket test: 2.00 l in 60 s")
+    form.locator("button[type=submit]").click()
+    expect(status).to_have_text(saved)
+    expect(card).to_have_attribute("data-registered", "1")
+    expect(card).to_have_attribute("data-rate", "120")
+    registered = page.get_by_test_id("injector-registered")
+    expect(registered.locator("[data-field=ec_band_ds_m]")).to_have_text(re.compile(r"0[.,]50.3[.,]00 dS/m"))
+    expect(registered.locator("[data-field=calibrated_on]")).to_have_text("2026-04-02")
+    expect(form.locator("[data-field=rate_l_h]")).to_have_value("120")  # the form holds what is registered
+    form.locator("[data-field=rate_l_h]").fill("60")
+    form.locator("[data-field=calibrated_on]").fill("2026-05-10")
+    form.locator("button[type=submit]").click()
+    expect(card).to_have_attribute("data-rate", "60")
+    expect(registered.locator("[data-field=rate_l_h]")).to_contain_text("60")
+    assert page.errors == []
+    if locale == "en-GB":
+        card.scroll_into_view_if_needed()
+        screenshot(page, "node-injector")
+    page.context.close()
+    with farm.client() as c:
+        [inj] = [i for i in c.get("/fertility/injectors").json() if i["node_id"] == node]
+    assert (inj["rate_l_h"], inj["ec_band_ds_m"], inj["calibrated_on"], inj["by"]) == (
+        60, [0.5, 3.0], "2026-05-10", "person:tom")
+
+
+def test_an_agronomist_sees_the_injector_without_the_form(farm, dashboard_browser):
+    """An agronomist's node page of irr-j shows its registered 120 l/h injector and no form (technicians and
+    admins register injectors); a soil node's page has no injector."""
+    page = new_page(dashboard_browser)
+    login_with_token(page, farm, "agronomist")
+    page.goto(f"{farm.url}/#/node/irr-j")
+    expect(page.get_by_test_id("injector")).to_have_attribute("data-rate", "120")
+    expect(page.get_by_test_id("injector")).to_contain_text("Technicians and admins register injectors")
+    expect(page.get_by_test_id("injector-form")).to_have_count(0)
+    page.goto(f"{farm.url}/#/node/soil-k")
+    expect(page.get_by_test_id("calibration-result")).to_have_count(1)  # the page is drawn, without an injector
+    expect(page.get_by_test_id("injector")).to_have_count(0)
     assert page.errors == []
     page.context.close()

@@ -20,6 +20,7 @@ import httpx
 import pytest
 from playwright.sync_api import Page, expect, sync_playwright
 
+from furrow.hil import demo_farm
 from tests.dashboard_support import SHOTS
 from tests.servers import free_port
 
@@ -27,6 +28,7 @@ ROOT = Path(__file__).resolve().parent.parent
 FURROW = [sys.executable, "-m", "furrow.cli"]
 TIMEOUT_MS = 20_000  # a bound on every wait; the machine may be busy with other tests
 DAY_MS = 86_400_000
+TRAP = demo_farm.TRAP_CAMERA
 HARDWARE_ALERTS = {"sensor-fault", "node-offline", "battery-low", "irrigation-no-flow", "irrigation-flow-when-closed"}
 expect.set_options(timeout=TIMEOUT_MS)
 
@@ -91,7 +93,8 @@ def test_the_demo_restarts_at_once_and_its_zone_page_shows_the_season(tmp_path):
     simulates 45 days through the production pipeline, and on its zone page a browser finds soil
     water with at least 30 days of points, daily ET0, the crop's stage, a decision with its
     explanation, the camera's photos with the cover measured on them against the expected cover (the maize's
-    degree-day stages) and the NDVI over the season, each
+    degree-day stages) and the NDVI over the season, the lured species' biofix, stages and threshold source
+    and the trap camera's newest liner photo with its moths outlined, each
     zone's valve with its completed runs, and no alert about its sound sensors, nodes or valves
     (judged while they run), nor drought on its irrigated zones; `--duration 60` ends with
     decisions and simulated days."""
@@ -141,7 +144,9 @@ def test_the_demo_restarts_at_once_and_its_zone_page_shows_the_season(tmp_path):
         # the crop growing: the camera's photos newest first, their cover over the season, the NDVI
         thumbs = page.locator("[data-testid=image-timeline] .image-thumb")
         expect(thumbs.first).to_be_visible()
-        assert thumbs.count() >= 20 and thumbs.first.get_attribute("data-image").startswith("cam-north/")
+        shown = [thumbs.nth(i).get_attribute("data-image") or "" for i in range(thumbs.count())]
+        assert len(shown) >= 20, shown  # the zone's canopy photos and its trap camera's, newest first
+        assert any(s.startswith("cam-north/") for s in shown) and any(s.startswith(f"{TRAP}/") for s in shown), shown
         vigour = page.get_by_test_id("vigour")
         expect(vigour).to_have_attribute("data-ready", "1")
         assert int(vigour.get_attribute("data-cover") or 0) >= 25
@@ -152,6 +157,22 @@ def test_the_demo_restarts_at_once_and_its_zone_page_shows_the_season(tmp_path):
         _shot(page, "zone")
         _shot_of(page, "vigour", "zone-vigour")
         _shot_of(page, "image-timeline", "zone-images")
+        # the pests: the lured species' biofix from the traps, its coming stages, its threshold's source, and the
+        # trap camera's counted liner photos, the newest reviewed over its outlines
+        pests = page.get_by_test_id("pest-forecast")
+        expect(pests).to_have_attribute("data-ready", "1")
+        block = page.get_by_test_id(f"pest-{demo_farm.LURE}")
+        expect(block).to_have_attribute("data-biofix", re.compile(r"^\d{4}-\d{2}-\d{2}$"))
+        expect(block).to_contain_text("Threshold from: Sousa")
+        assert page.get_by_test_id(f"pest-stages-{demo_farm.LURE}").locator("tbody tr").count() >= 3
+        expect(pests.get_by_test_id("review-link").first).to_be_visible()
+        _shot_of(page, "pest-forecast", "zone-pests")
+        pests.get_by_test_id("review-link").first.click()
+        view = page.locator("[data-view=trap]")
+        expect(view).to_have_attribute("data-rendered", "1")
+        expect(page.get_by_test_id("outlines").locator("polygon.target").first).to_be_visible()
+        assert int(view.get_attribute("data-objects") or 0) >= 1
+        _shot(page, "trap")
 
         # every zone its own valve, and the planner's runs of the season completed on it
         zones = {z["id"] for z in api.get("/registry/zones").json()}

@@ -96,7 +96,7 @@ async def test_the_gateway_master_cancels_a_night_run_held_by_an_rs485_controlle
     assert (run.node, run.channel) == ("irr-485", 1)
     assert 600 <= run.end_s - run.start_s < 601 + config.poll_interval.total_seconds()
     assert abs(cancelled["runtime_s"] - (run.end_s - run.start_s)) <= 1
-    assert not fleet._valves["irr-485"][0].is_open
+    assert not fleet.valves["irr-485"][0].is_open
     assert device.health.reports >= 8  # hourly reports over the night, read from its registers
 
 

@@ -73,14 +73,17 @@ async def zone_water(zone: ZoneOut, nodes: list[NodeOut], store: ReadingStore) -
 
 
 async def rain_since(gauges: list[str], store: ReadingStore, start_ms: int, end_ms: int) -> float | None:
-    """Rain over [start_ms, end_ms) from the weather nodes `gauges` (the mean of their totals);
-    None when there is none."""
-    if not gauges:
-        return None
+    """Rain over [start_ms, end_ms): the mean of the totals of those weather nodes in `gauges` that
+    reported rain in it; None when none did. A weather node without a rain gauge never reports
+    `rain_mm`, and a gauge's faulted reading has no value: neither is read as a dry spell, or a station
+    without a gauge would halve its neighbour's rain and say forecast rain did not fall."""
     totals = []
     for node in gauges:
-        totals.append(sum(r.value or 0.0 for r in await store.query(node, "rain_mm", start_ms, end_ms, 100_000)))
-    return round(sum(totals) / len(totals), 2)
+        values = [r.value for r in await store.query(node, "rain_mm", start_ms, end_ms, 100_000)
+                  if r.value is not None]
+        if values:
+            totals.append(sum(values))
+    return round(sum(totals) / len(totals), 2) if totals else None
 
 
 @dataclass(frozen=True)

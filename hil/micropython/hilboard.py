@@ -7,9 +7,14 @@
 #    "pulses": {node: [[channel, count]]}, "in": {node: inputs}, "rtu": [[node, frame hex]]}
 #   (handled in that order: the "rtu" frames last, so a master reads what the ticks made)
 #   inputs: soil {"adc": {"10": [u16, ...]}}, weather {"air": [t, rh, p], "wind": [ms, deg], "solar": w},
-#           irrigation {"flow": [total_l, l_min]}
+#           irrigation {"flow": [total_l, l_min]}, with an injector also "ec": dS/m (the line after it)
 #   reply: {"ups": [[node, wire hex]], "acks": [ack, ...], "valves": {node: [0/1, ...]},
+#           "pumps": {node: 0/1} (controllers with an injector: its dosing pump's relay),
 #           "rtu": [reply frame hex or null, ...]}
+#
+# A controller whose spec has "injector_l_h" doses fertigates with the firmware's
+# Injector (its pump rate, its line EC band "ec_band"): the pump is a relay the host
+# reads back, the EC sensor returns what the host fed it.
 #
 # An irrigation node with "link": "modbus" is an RS-485 controller: the firmware's
 # RTU slave with its command mailbox (unit "unit"). Its commands come as whole
@@ -21,6 +26,7 @@ import json
 
 from furrow.edge import payload
 from furrow.firmware.drivers.soil_moisture import CapacitiveMoisture
+from furrow.firmware.injector import Injector
 from furrow.firmware.irrigation_node import IrrigationNode
 from furrow.firmware.journal import Journal
 from furrow.firmware.modbus_commands import CommandMailbox
@@ -72,6 +78,8 @@ class Fed:
 
 
 class FedValve:
+    """A relay output the host reads back: a valve's solenoid, or a dosing pump."""
+
     def __init__(self):
         self.is_open = False
 
@@ -114,8 +122,13 @@ class Board:
                 valves = [FedValve() for _ in s["valve_zones"]]
                 meter = FedMeter()
                 hw = {"valves": valves, "meter": meter}
+                injector = None
+                if s.get("injector_l_h"):
+                    hw["pump"], hw["ec"] = FedValve(), Fed()
+                    injector = Injector(hw["pump"], s["injector_l_h"], hw["ec"], tuple(s["ec_band"]))
                 core = IrrigationNode(nid, seq, valves, interval_ms=ms, flow_meter=meter,
-                                      journal=Journal("/flash/" + nid + ".journal"), boot_reason="emulator start")
+                                      journal=Journal("/flash/" + nid + ".journal"), boot_reason="emulator start",
+                                      injector=injector)
                 if s.get("link") == "modbus":
                     box = CommandMailbox(core)
                     hw["box"] = box
@@ -138,6 +151,8 @@ class Board:
             hw["solar"].value = inputs["solar"]
         if "flow" in inputs:
             hw["meter"].total, hw["meter"].rate = inputs["flow"][0], inputs["flow"][1]
+        if "ec" in inputs:
+            hw["ec"].value = inputs["ec"]
 
     def _rtu(self, nid, frame, now):
         """One whole request frame to node `nid`'s slave, with a silence before and after it
@@ -189,8 +204,10 @@ class Board:
         for nid, frame in req.get("rtu", []):  # after the ticks: a master reads what is up to date
             reply = self._rtu(nid, unhex(frame), now)
             replies.append(None if reply is None else hexbytes(reply))
-        valves = {}
+        valves, pumps = {}, {}
         for nid, (s, _core, hw) in self.nodes.items():
             if s["role"] == "irrigation":
                 valves[nid] = [1 if v.is_open else 0 for v in hw["valves"]]
-        print(json.dumps({"ups": ups, "acks": acks, "valves": valves, "rtu": replies}))
+                if "pump" in hw:
+                    pumps[nid] = 1 if hw["pump"].is_open else 0
+        print(json.dumps({"ups": ups, "acks": acks, "valves": valves, "pumps": pumps, "rtu": replies}))

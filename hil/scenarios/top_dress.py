@@ -45,7 +45,7 @@ from furrow.cloud.fertility.models import (
 )
 from furrow.hil.engine import Run
 from furrow.hil.farm import Climate, FarmDay, FarmZone, generate
-from furrow.hil.fleet import EC_BAND_DS_M, CPythonFleet
+from furrow.hil.fleet import EC_BAND_DS_M
 from furrow.hil.policies import Policy
 from furrow.hil.scenarios import RunOptions, Scenario, ScenarioResult
 from furrow.hil.scenarios._farmplan import SITE, FarmPlan, build_run
@@ -180,14 +180,15 @@ class TopDressPolicy:
         return self.inner.summary()
 
 
-async def run(options: RunOptions) -> ScenarioResult:
+async def run(options: RunOptions, fleet_kind: str = "cpython") -> ScenarioResult:
+    """The season on the CPython fleet, or (`fleet_kind="micropython"`, top_dress_micropython.py) with the
+    nodes' firmware cores, the injector's among them, in the MicroPython runtime."""
     plan = FarmPlan(zones=1, days=1, valves_per_controller=1, soil_interval_s=6 * 3600,
                     irrigation_interval_s=6 * 3600, weather_interval_s=3600, injector_l_h=PUMP_L_H)
     days, due = wet_weather(options.seed, plan.start)
     plan = dataclasses.replace(plan, days=len(days) - 1)
-    r = await build_run(plan, options, days=days)
-    assert isinstance(r.fleet, CPythonFleet)
-    options.progress(f"top-dress: maize on {ZONE}, {plan.days} days, the top-dress due on day {due} "
+    r = await build_run(plan, options, fleet_kind, days=days)
+    options.progress(f"top-dress ({fleet_kind}): maize on {ZONE}, {plan.days} days, the top-dress due on day {due} "
                      f"({TOPDRESS_AT_GDD:g} degree days) amid {len(WET_DAYS)} days of {WET_MM:g} mm rain, seed "
                      f"{options.seed}")
     try:
@@ -202,6 +203,7 @@ async def run(options: RunOptions) -> ScenarioResult:
         r.policy = policy
         result = await r.run(options)
         result.extra.update(await _measure(r, policy, due))
+        result.extra["runtime"] = fleet_kind
     finally:
         await r.close()
     return result

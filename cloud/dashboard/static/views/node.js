@@ -1,10 +1,12 @@
 // Commissioning one node: live raw and calibrated values as they arrive, the checklist, and
-// the soil-sensor calibration helper (dry and wet points, or a fit over several points).
+// the soil-sensor calibration helper (dry and wet points, or a fit over several points); an
+// irrigation controller's fertigation injector (views/injector.js).
 
 import { api } from "../api.js";
 import { card, h, notice, table } from "../dom.js";
 import { ago, num, time, unitOf } from "../fmt.js";
 import { message, number, t, tr } from "../i18n.js";
+import { injectorCard } from "./injector.js";
 import { gapsCard } from "./node_gaps.js";
 
 export async function render(root, ctx) {
@@ -51,6 +53,12 @@ export async function render(root, ctx) {
       : notice(t("node.no-readings")));
   }
   await load();
+  try {
+    const injector = await injectorCard(id, ctx);
+    if (injector) root.append(injector);
+  } catch (err) {
+    root.append(card(t("injector.title"), notice(err.message, "error")));
+  }
 
   root.append(card(t("calibration.title"), calibrationHelper(id, ctx, () => latest, load)));
 
