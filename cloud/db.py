@@ -808,6 +808,7 @@ class DispatchPlanRow(Base):
     by: Mapped[str] = mapped_column(String(80))
     request: Mapped[dict] = mapped_column(JSON)
     plan: Mapped[dict] = mapped_column(JSON)
+    organisation_id: Mapped[str] = mapped_column(String(32), index=True, default=DEFAULT_ORGANISATION)  # 0024
 
 
 class YieldLogRow(Base):

@@ -62,10 +62,17 @@ async def build(c, p: str, name: str, seed_lot: str, vwc: float) -> dict:  # noq
     r = await c.post("/api/v1/operations", json=operation([5, 13], field=f"{p}-field", operator=f"{name} driver"),
                      headers=h)
     assert r.status_code == 201, r.text
+    operation_id = str(r.json()["id"])
+    r = await c.post("/api/v1/dispatch/plan", headers=h, json={
+        "machines": [{"id": f"{name} combine", "implements": ["drill"], "width_m": 6, "speed_kmh": 8,
+                      "lon": BOUNDARY["coordinates"][0][0][0], "lat": BOUNDARY["coordinates"][0][0][1]}],
+        "tasks": [{"id": f"{p}-task", "field": f"{p}-field", "kind": "spraying", "implement": "drill"}],
+        "keep": True})
+    assert r.status_code == 200, r.text
     spare = await services.tokens.issue(f"{p}-tech", Role.TECHNICIAN, 1, organisation=f"org-{p}")
     return {"headers": h, "site": f"{p}-site", "node": f"{p}-soil", "node_id": f"{p}-irr", "zone": f"{p}-zone",
             "zone_id": f"{p}-zone", "field": f"{p}-field", "field_id": f"{p}-field", "command_id": command,
-            "op_id": str(r.json()["id"]), "lot_id": f"{p.upper()}-LOT-1", "token_id": spare.id,
+            "op_id": operation_id, "lot_id": f"{p.upper()}-LOT-1", "token_id": spare.id,
             "registry": {"sites": f"{p}-site", "fields": f"{p}-field", "zones": f"{p}-zone", "nodes": f"{p}-soil"}}
 
 
@@ -85,7 +92,7 @@ def concrete(path: str, ids: dict, *, as_missing: bool = False) -> str:
             return MISSING if as_missing and kind else ids["registry"].get(kind, "maize")
         if name in NEUTRAL:
             return NEUTRAL[name]
-        return ("999999" if name == "op_id" else MISSING) if as_missing else ids[name]
+        return ("999999" if name in ("op_id", "log_id") else MISSING) if as_missing else ids[name]
 
     return re.sub(r"\{([^}]+)\}", value, path)
 
@@ -96,7 +103,9 @@ async def test_no_route_shows_one_organisation_anything_of_another(tmp_path):
     query) is 404 exactly as an id nobody has; B's ids in a body are the 422 of an unknown id."""
     async with running_app(local_settings(tmp_path)) as c:
         a = await build(c, "a", "Alpha Farm", "A-SEED-1", 21.5)
+        a["log_id"] = "999997"  # no yield log in either: B's id answers as an unknown one, checked below
         b = await build(c, "b", "Bravo Hidden Farm", "B-SEED-SECRET", 37.75)
+        b["log_id"] = "999998"
         a["valve"] = str((await c.get("/api/v1/registry/valves", headers=a["headers"])).json()[0]["id"])
         b["valve"] = str((await c.get("/api/v1/registry/valves", headers=b["headers"])).json()[0]["id"])
         secrets_of_b = ["b-site", "b-field", "b-zone", "b-soil", "b-irr", "Bravo Hidden", "B-SEED-SECRET",
@@ -112,6 +121,8 @@ async def test_no_route_shows_one_organisation_anything_of_another(tmp_path):
             assert [x["id"] for x in (await c.get("/api/v1/commands", headers=h)).json()] == [who["command_id"]]
             assert {n["node"] for n in (await c.get("/api/v1/nodes", headers=h)).json()} == {f"{p}-soil", f"{p}-irr"}
             assert [o["field_id"] for o in (await c.get("/api/v1/operations", headers=h)).json()] == [f"{p}-field"]
+            r = await c.get("/api/v1/dispatch/current", headers=h)
+            assert [t["field"] for t in r.json()["request"]["tasks"]] == [f"{p}-field"], r.text
             assert {x["field"] for x in (await c.get("/api/v1/trace/chains", headers=h)).json()} == {f"{p}-field"}
         # deletions last: A's own things stay for the other routes
         routes = sorted(set(_walk(c.app.routes)) - PUBLIC - {LOGIN, PUBLISHED_LOT}, key=lambda r: (r[0] == "DELETE", r))

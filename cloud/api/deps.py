@@ -35,7 +35,22 @@ from ..regional import RegionalService
 from ..registry import Registry
 from ..settings import Settings
 from ..storage import MergedWrites, ReadingStore
-from ..tenancy import ALERT, COMMAND, FIELD, LOT, NODE, OPERATION, SITE, TOKEN, VALVE, ZONE, Kind, holders, owners
+from ..tenancy import (
+    ALERT,
+    COMMAND,
+    FIELD,
+    LOT,
+    NODE,
+    OPERATION,
+    SITE,
+    TOKEN,
+    VALVE,
+    YIELD_LOG,
+    ZONE,
+    Kind,
+    holders,
+    owners,
+)
 from ..tenancy._filter import collect_ids
 from ..trace import TraceService
 from ..vigour import VigourService
@@ -154,7 +169,7 @@ PrincipalDep = Annotated[Principal, Depends(authenticate)]
 
 _PATH_KINDS = {"site": SITE, "node": NODE, "node_id": NODE, "zone": ZONE, "zone_id": ZONE, "field": FIELD,
                "field_id": FIELD, "command_id": COMMAND, "alert_id": ALERT, "op_id": OPERATION, "lot_id": LOT,
-               "token_id": TOKEN}
+               "token_id": TOKEN, "log_id": YIELD_LOG}
 _QUERY_KINDS = {"site": SITE, "node": NODE, "zone": ZONE, "field": FIELD}
 _REGISTRY = {"sites": SITE, "fields": FIELD, "zones": ZONE, "nodes": NODE, "valves": VALVE}
 _REGISTRY_PARENT = {"fields": SITE, "zones": FIELD, "nodes": ZONE, "valves": ZONE}
@@ -169,7 +184,7 @@ def _could_exist(kind: Kind, value: str) -> bool:
     organisation's, and the route's own check names what is wrong with it (a 422)."""
     if kind in (SITE, FIELD, ZONE, NODE):
         return _ID.fullmatch(value) is not None
-    if kind in (VALVE, ALERT, OPERATION):
+    if kind in (VALVE, ALERT, OPERATION, YIELD_LOG):
         return _ROW.fullmatch(value) is not None and int(value) <= 2**63 - 1
     return True
 

@@ -22,7 +22,7 @@ from furrow.edge.errors import ContractError
 
 from .._time import Clock
 from .._time import now_ms as _now_ms
-from ..db import Database, DispatchPlanRow, FieldRow, OperationRow, SiteRow, YieldLogRow, ZoneRow
+from ..db import DEFAULT_ORGANISATION, Database, DispatchPlanRow, FieldRow, OperationRow, SiteRow, YieldLogRow, ZoneRow
 from ..errors import Conflict, NotFound
 from ..events import EventBus
 from ..vigour.boundaries import area_ha, as_geojson, parse_boundary
@@ -167,7 +167,7 @@ class OperationService:
 
         return await self._db.run(list_)
 
-    async def dispatch(self, body: DispatchIn, by: str = "") -> DispatchOut:
+    async def dispatch(self, body: DispatchIn, by: str = "", organisation: str = DEFAULT_ORGANISATION) -> DispatchOut:
         """A dispatch plan (dispatch.py) for the body's machines and tasks: each task's area left is its field
         less what its kind has covered, at the field's centroid; a machine stands where its tracker's newest
         fix is, or where the body says. ContractError names a machine with no position; NotFound, Conflict as
@@ -210,7 +210,7 @@ class OperationService:
         if body.keep:
             def keep(session: Session) -> int:
                 row = DispatchPlanRow(planned_ms=now, by=by[:80], request=body.model_dump(mode="json"),
-                                      plan=out.model_dump(mode="json"))
+                                      plan=out.model_dump(mode="json"), organisation_id=organisation)
                 session.add(row)
                 session.flush()
                 return row.id
@@ -220,11 +220,12 @@ class OperationService:
                 self.events.publish("dispatch", {"id": out.kept_id, "planned_ms": now})
         return out
 
-    async def current(self) -> DispatchCurrent:
-        """The newest kept plan (NotFound when the farm has none)."""
+    async def current(self, organisation: str = DEFAULT_ORGANISATION) -> DispatchCurrent:
+        """`organisation`'s newest kept plan (NotFound when the farm has none)."""
 
         def newest(session: Session) -> DispatchCurrent:
-            row = session.scalars(select(DispatchPlanRow).order_by(DispatchPlanRow.id.desc()).limit(1)).first()
+            row = session.scalars(select(DispatchPlanRow).where(DispatchPlanRow.organisation_id == organisation)
+                                  .order_by(DispatchPlanRow.id.desc()).limit(1)).first()
             if row is None:
                 raise NotFound("dispatch", None, "no plan kept yet: POST /api/v1/dispatch/plan with keep: true")
             return DispatchCurrent(id=row.id, by=row.by, request=DispatchIn.model_validate(row.request),

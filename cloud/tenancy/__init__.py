@@ -18,6 +18,7 @@ from ._owners import (
     SITE,
     TOKEN,
     VALVE,
+    YIELD_LOG,
     ZONE,
     Kind,
     holders,
@@ -30,6 +31,7 @@ from ._owners import (
     require_owned,
 )
 
-__all__ = ["ALERT", "COMMAND", "FIELD", "LOT", "NODE", "OPERATION", "SITE", "TOKEN", "VALVE", "ZONE", "EventScope",
+__all__ = ["ALERT", "COMMAND", "FIELD", "LOT", "NODE", "OPERATION", "SITE", "TOKEN", "VALVE", "YIELD_LOG", "ZONE",
+           "EventScope",
            "Kind", "TenantFilter", "holders", "org_fields", "org_nodes", "org_sites", "org_zones", "owners",
            "refuse_foreign", "require_owned", "visible"]

@@ -23,6 +23,7 @@ from ..db import (
     TraceRecordRow,
     User,
     ValveRow,
+    YieldLogRow,
     ZoneRow,
 )
 from ..errors import NotFound
@@ -39,10 +40,12 @@ class Kind(StrEnum):
     OPERATION = "operation"
     LOT = "lot"
     TOKEN = "token"
+    YIELD_LOG = "yield_log"
 
 
 SITE, FIELD, ZONE, NODE, VALVE = Kind.SITE, Kind.FIELD, Kind.ZONE, Kind.NODE, Kind.VALVE
 COMMAND, ALERT, OPERATION, LOT, TOKEN = Kind.COMMAND, Kind.ALERT, Kind.OPERATION, Kind.LOT, Kind.TOKEN
+YIELD_LOG = Kind.YIELD_LOG
 
 MIXED = "\x00mixed"  # a lot whose records lie in two organisations' fields: owned by neither
 
@@ -123,10 +126,10 @@ def owners(session: Session, kind: Kind, ids: Iterable[str]) -> dict[str, str]:
         nodes = holders(session, NODE, {subject for _, subject in rest})  # a node's own alert names the node
         by_zone_or_site.update({i: nodes[subject] for i, subject in rest if subject in nodes})
         return by_zone_or_site
-    if kind is OPERATION:
+    if kind in (OPERATION, YIELD_LOG):
+        table = OperationRow if kind is OPERATION else YieldLogRow
         numbers = {int(i) for i in ids if i.isdigit() and len(i) < 19}
-        rows = session.execute(select(OperationRow.id, OperationRow.field_id)
-                               .where(OperationRow.id.in_(numbers))).all()
+        rows = session.execute(select(table.id, table.field_id).where(table.id.in_(numbers))).all()
         fields = _fields(session, {f for _, f in rows})
         return {str(i): fields[f] for i, f in rows if f in fields}
     if kind is LOT:

@@ -129,14 +129,14 @@ async def dispatch_plan(body: DispatchIn, operations: OperationsDep, who: Operat
     /dispatch/current), which the dispatch page and each operator's job page show; otherwise nothing is stored."""
     for t in body.tasks:
         check_id("field", t.field)
-    return await operations.dispatch(body, who.name)
+    return await operations.dispatch(body, who.name, who.organisation)
 
 
 @router.get("/dispatch/current", response_model=DispatchCurrent, responses={404: {"model": ProblemResponse}})
-async def dispatch_current(operations: OperationsDep, _: Reader) -> DispatchCurrent:
+async def dispatch_current(operations: OperationsDep, who: Reader) -> DispatchCurrent:
     """The farm's current dispatch plan (the newest kept with `keep: true`), the machines and tasks it was made
     from and who asked for it; 404 when none was kept."""
-    return await operations.current()
+    return await operations.current(who.organisation)
 
 
 @router.get("/progress/crops", response_model=CropsProgress)

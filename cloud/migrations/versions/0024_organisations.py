@@ -27,7 +27,7 @@ def upgrade() -> None:
     )
     op.execute("INSERT INTO organisations (id, name, region, shares_regional, created_ms) "
                "VALUES ('default', 'Default organisation', NULL, false, 0)")
-    for table in ('sites', 'nodes', 'users'):
+    for table in ('sites', 'nodes', 'users', 'dispatch_plans'):
         op.add_column(table, sa.Column('organisation_id', sa.String(length=32), nullable=False,
                                        server_default='default'))
         op.create_index(f'ix_{table}_organisation_id', table, ['organisation_id'])
@@ -37,7 +37,7 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     op.drop_column('users', 'region')
-    for table in ('users', 'nodes', 'sites'):
+    for table in ('dispatch_plans', 'users', 'nodes', 'sites'):
         op.drop_index(f'ix_{table}_organisation_id', table_name=table)
         op.drop_column(table, 'organisation_id')
     op.drop_table('organisations')
