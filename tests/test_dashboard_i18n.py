@@ -29,10 +29,11 @@ PAGES = {
     "alerts": "#/alerts?state=all", "nodes": "#/nodes", "node": "#/node/soil-01", "bus": "#/bus",
     "trap": f"#/trap/{CAMERA}/6",  # the camera's trap card photo (Farm.photos), counted once its trap is set up
     "machinery": "#/machinery",  # empty until tests/test_dashboard_machinery.py adds a field and a tracker
+    "lots": "#/lots",  # empty until tests/test_dashboard_lots.py records a harvest lot
 }
 SCREENSHOTS = {"overview": "overview", "zone": "zone", "irrigation": "irrigation", "alerts": "alerts",
                "nodes": "nodes", "node": "commissioning", "bus": "bus", "login": "login", "trap": "trap",
-               "machinery": "machinery-walk"}
+               "machinery": "machinery-walk", "lots": "lots"}
 
 # What a page shows in Latin letters in Chinese too: SI and instrument units, the FAO-56
 # symbols Chinese agronomy writes as they are, the soil test's pH and its units as Chinese lab

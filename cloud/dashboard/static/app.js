@@ -17,6 +17,7 @@ const VIEWS = {
   bus: () => import("./views/bus.js"),
   machinery: () => import("./views/machinery.js"),
   trap: () => import("./views/trap.js"),
+  lots: () => import("./views/lots.js"),
 };
 
 // What each role may do, mirrored from cloud/auth/roles.py only to hide controls a role
