@@ -416,7 +416,7 @@ class IrrigationNode:
         state = {
             "runs": [[v, self._runs[v]["cmd"]["id"], self._runs[v]["start_ms"]] for v in sorted(self._runs)],
             "waiting": [c["id"] for c in self._waiting],
-            "acks": [self._latest(i) for i in ids],
+            "acks": (self._latest(i) for i in ids),  # rebuilt one at a time as the journal writes them
         }
         try:
             self.journal.save(state)

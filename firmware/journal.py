@@ -89,14 +89,27 @@ class Journal:
         return state if state is not None else empty()
 
     def save(self, state):
+        """Replace the journal with `state`; its "acks" may be any iterable (the controller passes a
+        generator that rebuilds one ack at a time)."""
         # The JSON goes to the file piece by piece, its CRC counted on the way, and the CRC is
         # written into the head line last: the journal (kilobytes with 16 acks) is never one
-        # string in the heap, which may have no room that large.
+        # string in the heap, which may have no room that large, and its acks are never all
+        # in the heap at once either (16 ack dicts are some 2 KB).
         tmp = self.path + ".tmp"
         with open(tmp, "w+b") as f:
             f.write(("%s 0000\n" % MAGIC).encode())
             counted = _Counted(f)
-            json.dump(state, counted)
+            counted.write('{"runs": ')
+            json.dump(state["runs"], counted)
+            counted.write(', "waiting": ')
+            json.dump(state["waiting"], counted)
+            counted.write(', "acks": [')
+            sep = ""
+            for ack in state["acks"]:
+                counted.write(sep)
+                json.dump(ack, counted)
+                sep = ", "
+            counted.write("]}")
             f.seek(len(MAGIC) + 1)
             f.write(("%04x" % counted.crc).encode())
         os.rename(tmp, self.path)
@@ -115,5 +128,5 @@ class MemoryJournal:
         return json.loads(json.dumps(self.state))
 
     def save(self, state):
-        self.state = json.loads(json.dumps(state))
+        self.state = json.loads(json.dumps(dict(state, acks=list(state["acks"]))))
         self.writes += 1

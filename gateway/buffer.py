@@ -53,8 +53,15 @@ QUARANTINE_KEEP = 10_000
 
 # Row ids passed as one JSON array: one statement for a whole batch, not one per row.
 _IDS = "(SELECT value FROM json_each(?))"
+# A row's batch item as JSON text, spliced in SQL: the stored uplink (orjson's compact JSON of a
+# non-empty object, so it ends in "}") with rx_ms and flags (orjson's JSON of a list) added, as
+# make_item adds them (an uplink never has either key).
+_ITEM_JSON = """substr(payload, 1, length(payload) - 1) || ',"rx_ms":' || rx_ms || ',"flags":' || flags || '}'"""
 # Forwarded keys are pruned from `done` at most this often.
 PRUNE_EVERY_MS = 60_000
+
+
+_NO_FLAGS = "[]"
 
 
 def _text(value: object) -> str:
@@ -193,12 +200,12 @@ class DurableBuffer:
         """
         rows = []
         for uplink, rx_ms, *rest in items:
-            flags = list(rest[0]) if rest else []
+            flags = _text(list(rest[0])) if rest and rest[0] else _NO_FLAGS
             node, seq = uplink["node"], uplink["seq"]
             prio = 1 if uplink.get("role") in self._keep_roles else 0
             # orjson: the gateway's CPU went a tenth to re-encoding validated uplinks with json.dumps
             # (docs/performance.md); orjson takes about half the CPU per stored row.
-            rows.append((node, seq, rx_ms, _text(flags), _text(uplink), prio, node, seq))
+            rows.append((node, seq, rx_ms, flags, _text(uplink), prio, node, seq))
         bad = [(self._clock(), source, reason, bytes(raw)) for raw, source, reason in quarantined]
         drops = list(drops)
         with self._lock:
@@ -282,7 +289,25 @@ class DurableBuffer:
         half the batch is the newest unsent readings received since then (newest
         first): the present goes out at once while the backlog drains behind it.
         """
-        sql = "SELECT id, rx_ms, flags, payload FROM readings"
+        rows = self._due("flags, payload", limit, fresh_since_ms, resend_before_ms)
+        return [
+            (rowid, make_item(orjson.loads(payload), rx_ms, orjson.loads(flags)))
+            for rowid, rx_ms, flags, payload in rows
+        ]
+
+    def next_batch_json(self, limit: int, fresh_since_ms: int | None = None,
+                        resend_before_ms: int | None = None) -> list[tuple[int, bytes]]:
+        """The readings `next_batch` picks, each as its batch item's JSON (orjson's bytes of the
+        same item), spliced by SQLite from the stored row: the uplink's JSON with ``rx_ms`` and
+        ``flags`` added before its closing brace. No row is parsed or encoded again (the backlog
+        drain's CPU went to that: docs/performance.md); forwarder.py joins them into the batch."""
+        rows = self._due(_ITEM_JSON, limit, fresh_since_ms, resend_before_ms)
+        return [(rowid, item.encode()) for rowid, _rx_ms, item in rows]
+
+    def _due(self, columns: str, limit: int, fresh_since_ms: int | None,
+             resend_before_ms: int | None) -> list[tuple[Any, ...]]:
+        """(id, rx_ms, *columns) of the readings to send next, in `next_batch`'s order."""
+        sql = f"SELECT id, rx_ms, {columns} FROM readings"
         with self._lock:
             rows = []
             if resend_before_ms is not None:
@@ -295,10 +320,7 @@ class DurableBuffer:
             taken = {r[0] for r in rows}
             oldest = self._db.execute(sql + " WHERE batch IS NULL ORDER BY id LIMIT ?", (limit - len(rows),)).fetchall()
         rows += [r for r in oldest if r[0] not in taken]
-        return [
-            (rowid, make_item(orjson.loads(payload), rx_ms, orjson.loads(flags)))
-            for rowid, rx_ms, flags, payload in rows
-        ]
+        return rows
 
     def next_gaps(self, resend_before_ms: int | None = None) -> list[tuple[int, dict[str, Any]]]:
         """Gap reports to send (gaps.py), as (id, report)."""
@@ -419,6 +441,12 @@ class DurableBuffer:
             {"rx_ms": rx_ms, "source": source, "reason": reason, "raw": bytes(raw)}
             for rx_ms, source, reason, raw in rows
         ]
+
+    def pending(self) -> int:
+        """Readings not yet stored by the cloud (`stats()["pending"]` without its queries: the image
+        link asks it each time it looks for a photo to send while a backlog drains)."""
+        with self._lock:
+            return self._pending
 
     def stats(self) -> dict[str, Any]:
         """Counts kept across restarts: pending (not yet stored by the cloud), in_flight (of

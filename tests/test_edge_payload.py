@@ -230,3 +230,127 @@ def test_edge_floats_round_trip_through_the_gateway_buffer_or_are_refused_naming
     row = orjson.dumps(got)  # the gateway's buffer row, forwarded as it is
     assert orjson.loads(row) == got == payload.decode(row)
     assert validate_item({**orjson.loads(row), "rx_ms": None}, 0)[0] == got
+
+
+# The gateway's decoder (gateway/uplink_decode.py: orjson and a one-pass check, CPython only) must give
+# the contract's answer on every input: the same canonical report, to the byte of the buffer row that
+# is forwarded, or the same ContractError with the same field, value and reason.
+def _outcome(decoder, raw):
+    try:
+        got = decoder(raw)
+    except ContractError as e:
+        return ("refused", e.field, repr(e.value), str(e))
+    return ("stored", orjson.dumps(got))  # tells 1 from 1.0 and -0.0 from 0.0, keeps key order
+
+
+_json_values = st.recursive(
+    st.none() | st.booleans() | st.text(max_size=12)
+    | st.integers(-(2**70), 2**70) | st.integers(-300, 300)
+    | st.floats(allow_nan=True, allow_infinity=True) | st.floats(-200, 200)
+    | st.sampled_from(sorted(MEASUREMENTS) + sorted(FAULTS) + sorted(ROLES) + ["%", "degC", "1.6", "2.0", "0.1.0"]),
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=6), inner, max_size=3),
+    max_leaves=6,
+)
+_TOP_KEYS = ["v", "node", "role", "seq", "ts_ms", "fw", "bat_v", "rssi_dbm", "readings", "extra"]
+_READING_KEYS = ["name", "value", "unit", "depth_cm", "channel", "fault", "extra"]
+
+
+@st.composite
+def _altered_reports(draw):
+    """A valid report, then up to three changes: a key (top-level or a reading's) set to any JSON value
+    or removed, a reading renamed to any measurement with that measurement's unit (another role's, so
+    only the role is wrong), or a reading repeated; written as json.dumps writes it (NaN and Infinity
+    tokens included)."""
+    up = json.loads(json.dumps(draw(uplinks())))
+    for _ in range(draw(st.integers(0, 3))):
+        readings = up.get("readings")
+        reading = draw(st.sampled_from(readings)) if isinstance(readings, list) and readings else None
+        change = draw(st.sampled_from(["top", "reading", "rename", "repeat", "remove"]))
+        if change == "rename" and isinstance(reading, dict):
+            name = draw(st.sampled_from(sorted(MEASUREMENTS)))
+            reading.update(name=name, unit=MEASUREMENTS[name][1])
+        elif change == "repeat" and reading is not None:
+            readings.append(reading)
+        elif change == "reading" and isinstance(reading, dict):
+            reading[draw(st.sampled_from(_READING_KEYS))] = draw(_json_values)
+        elif change == "remove":
+            target = reading if isinstance(reading, dict) and draw(st.booleans()) else up
+            target.pop(draw(st.sampled_from(_READING_KEYS if target is reading else _TOP_KEYS)), None)
+        else:
+            up[draw(st.sampled_from(_TOP_KEYS))] = draw(_json_values)
+    return json.dumps(up).encode()
+
+
+@settings(max_examples=300, deadline=None)
+@given(raw=_altered_reports())
+def test_gateway_decoder_agrees_with_the_contract_on_altered_reports(raw):
+    """On valid reports and on reports with keys set to any JSON value (NaN, infinities, integers past
+    64 bits, booleans, nested objects) or removed, the gateway's decoder stores or refuses exactly as
+    the contract does: the same row bytes, or the same field, value and reason."""
+    from furrow.gateway.uplink_decode import decode_uplink
+
+    assert _outcome(decode_uplink, raw) == _outcome(payload.decode, raw)
+
+
+@settings(max_examples=300, deadline=None)
+@given(data=st.data())
+def test_gateway_decoder_agrees_with_the_contract_on_numbers_as_written(data):
+    """A reading's value, bat_v, seq and depth written in any JSON number form (1e1, 10.0, -0, -0.0,
+    17 significant digits, an integer past 64 bits): both decoders read the same number."""
+    from furrow.gateway.uplink_decode import decode_uplink
+
+    number = data.draw(st.floats(-1e3, 1e3) | st.floats(allow_infinity=False, allow_nan=False)
+                       | st.integers(-300, 300) | st.integers(-(2**66), 2**66))
+    if isinstance(number, int):
+        text = data.draw(st.sampled_from(["%d", "%d.0", "%de0", "%dE+1"])) % number
+    else:
+        text = data.draw(st.sampled_from(["%r", "%.17g", "%e", "%.1f", "%.0e"])) % number
+    where = data.draw(st.sampled_from(["value", "bat_v", "seq", "depth_cm", "rssi_dbm"]))
+    base = '{"v": "1.6", "node": "s-1", "role": "soil", "seq": 5, "ts_ms": 1767225600000, "fw": "0.1.0", ' \
+           '"bat_v": %s, "rssi_dbm": %s, "readings": [{"name": "vwc_pct", "depth_cm": %s, "value": %s}]}'
+    fields = {"bat_v": "3.7", "rssi_dbm": "-60", "depth_cm": "10", "value": "21.5", "seq": None}
+    fields[where] = text
+    raw = base % (fields["bat_v"], fields["rssi_dbm"], fields["depth_cm"], fields["value"])
+    if where == "seq":
+        raw = raw.replace('"seq": 5', '"seq": ' + text)
+    assert _outcome(decode_uplink, raw.encode()) == _outcome(payload.decode, raw.encode())
+
+
+@settings(max_examples=800, deadline=None)
+@given(st.binary(max_size=200) | st.text(max_size=120).map(str.encode))
+def test_gateway_decoder_agrees_with_the_contract_on_any_bytes(raw):
+    """Arbitrary bytes and text: the gateway's decoder refuses (or accepts) exactly as the contract."""
+    from furrow.gateway.uplink_decode import decode_uplink
+
+    assert _outcome(decode_uplink, raw) == _outcome(payload.decode, raw)
+
+
+def _valve(**changes):
+    reading = {"name": "valve_open", "value": 1, "channel": 3, **changes}
+    return {"v": "1.6", "node": "valve-1", "role": "irrigation", "seq": 9, "ts_ms": 1_767_225_600_000, "fw": "1.2.3",
+            "bat_v": None, "rssi_dbm": None, "readings": [{k: v for k, v in reading.items() if v is not ...}]}
+
+
+@pytest.mark.parametrize("report", [
+    _valve(), _valve(channel=1), _valve(channel=254), _valve(channel=0), _valve(channel=255), _valve(channel=None),
+    _valve(channel=True), _valve(channel=3.0), _valve(value=True), _valve(value=0.4), _valve(value=1.5),
+    _valve(value=None, fault="disconnected"), _valve(value=1, fault="disconnected"), _valve(value=0, fault="x"),
+    _valve(fault=None), _valve(fault=["disconnected"], value=None), _valve(unit="state"), _valve(unit=None),
+    _valve(unit="%"), _valve(name="vwc_pct", unit="%"), _valve(name=["valve_open"]), _valve(value=...),
+    {**_valve(), "v": "1.99"}, {**_valve(), "v": "2.0"}, {**_valve(), "v": 1.6}, {**_valve(), "v": ["1.6"]},
+    {**_valve(), "node": "Valve-1"}, {**_valve(), "node": "v" * 33}, {**_valve(), "node": {"a": 1}},
+    {**_valve(), "fw": "1.2.256"}, {**_valve(), "fw": "1.2"}, {**_valve(), "seq": -1}, {**_valve(), "seq": 2**32},
+    {**_valve(), "ts_ms": True}, {**_valve(), "bat_v": 65.5355}, {**_valve(), "bat_v": 0}, {**_valve(), "bat_v": False},
+    {**_valve(), "rssi_dbm": 1}, {**_valve(), "rssi_dbm": -60.0}, {**_valve(), "readings": {}},
+    {**_valve(), "readings": []}, {**_valve(), "role": "drone", "readings": []}, {**_valve(), "role": "soil"},
+    {**_valve(), "readings": [_valve()["readings"][0]] * 2}, {**_valve(), "readings": [1]},
+    {**_valve(), "readings": [{"name": "valve_open", "value": 1, "channel": c} for c in range(1, 66)]},
+])
+def test_gateway_decoder_agrees_with_the_contract_on_edge_cases(report):
+    """Each boundary and wrong type the contract checks (channel 0/1/254/255, a fault with a value, a
+    unit or role that does not match, bool for int, 65 readings, unknown major version, ...): the
+    gateway's decoder stores or refuses exactly as the contract does."""
+    from furrow.gateway.uplink_decode import decode_uplink
+
+    raw = json.dumps(report).encode()
+    assert _outcome(decode_uplink, raw) == _outcome(payload.decode, raw)

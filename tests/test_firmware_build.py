@@ -88,3 +88,52 @@ def test_an_mqtt_image_carries_umqtt_when_the_board_lacks_it(unix_port, tmp_path
     assert "umqtt" not in (tmp_path / "esp" / "frozen" / "node.py").read_text()
     with pytest.raises(BuildError, match="--micropython"):
         build("soil", tmp_path / "nosrc", cfg, board="RPI_PICO_W")
+
+
+def _source_name(mpy: bytes) -> str:
+    """The source file name compiled into a .mpy (format 6: header, qstr and object counts, then the
+    qstr table, whose first entry is that name)."""
+    pos = 4
+
+    def varint() -> int:
+        nonlocal pos
+        value = 0
+        while True:
+            byte = mpy[pos]
+            pos += 1
+            value = (value << 7) | (byte & 0x7F)
+            if not byte & 0x80:
+                return value
+
+    varint(), varint()  # how many qstrs and objects
+    length = varint() >> 1
+    return mpy[pos:pos + length].decode()
+
+
+def test_each_module_is_compiled_under_its_path_on_the_board(images: dict[str, Path]) -> None:
+    """The name a traceback shows is the file's path on the board, the string MicroPython also keeps as the
+    module's __file__, so the board interns one string per module instead of two."""
+    lib = images["irrigation"] / "lib"
+    for path in lib.rglob("*.mpy"):
+        assert _source_name(path.read_bytes()) == "/" + path.relative_to(lib.parent).as_posix()
+
+
+@pytest.mark.parametrize("role", ["soil", "weather", "irrigation", "pest"])
+def test_an_image_holds_only_its_own_roles_tables(images: dict[str, Path], role: str) -> None:
+    """The contract's tables in an image keep the node's own role's entries, unchanged, and no other role's:
+    MEASUREMENTS and ROLES (edge/measurements.py) and the register layouts (edge/modbus_map.py ROLE_VALUES)."""
+    import ast
+
+    from furrow.edge import measurements, modbus_map
+
+    edge = images[role] / "frozen" / "furrow" / "edge"
+    sliced: dict = {}
+    exec((edge / "measurements.py").read_text(), sliced)  # standard library only, no imports
+    assert sliced["ROLES"] == {role: measurements.ROLES[role]}
+    assert sliced["MEASUREMENTS"] == {k: v for k, v in measurements.MEASUREMENTS.items() if v[5] == role}
+    assert sliced["MEASUREMENTS"] and sliced["FAULTS"] == measurements.FAULTS
+    table = next(n for n in ast.parse((edge / "modbus_map.py").read_text()).body
+                 if isinstance(n, ast.Assign) and getattr(n.targets[0], "id", "") == "ROLE_VALUES")
+    assert [k.id for k in table.value.keys] == [f"ROLE_{role.upper()}"]
+    layout = eval(ast.unparse(table.value.values[0]))  # noqa: S307 - the image's own source, built above
+    assert layout == modbus_map.ROLE_VALUES[role]

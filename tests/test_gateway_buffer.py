@@ -47,6 +47,7 @@ def test_forwarded_rows_leave_and_the_rest_stay(buf):
     first = buf.next_batch(3)
     assert buf.mark_forwarded([rowid for rowid, _ in first]) == 3
     assert [item["seq"] for _, item in buf.next_batch(10)] == [3, 4]
+    assert buf.pending() == 2
     assert buf.stats() == {
         "pending": 2,
         "received": 5,
@@ -236,3 +237,47 @@ def test_a_buffer_file_from_before_relay_counts_keeps_them_across_reopening(tmp_
     with DurableBuffer(path) as b:
         assert b.relay_counts() == {"plans_refused": 2, "refused:unsigned": 1}
         assert (b.stats()["received"], b.stats()["forwarded_total"]) == (7, 7)
+
+
+def test_batch_items_spliced_as_json_are_the_bytes_of_the_parsed_items(tmp_path, buf):
+    """next_batch_json gives each item's JSON spliced from the stored row (no parse, no encode): the
+    very bytes orjson writes for next_batch's item, for reports with flags, a clock-corrected report
+    (ts_node_ms), fault readings and a tracker's positions item; and the forwarder's batch joined from
+    them (encode_items) is byte for byte the batch encoded from the parsed items, with gaps or not."""
+    import orjson
+
+    from furrow.edge.batch import decode_batch, make_batch
+    from furrow.edge.position import decode_positions, encode_positions, positions_item
+    from furrow.gateway.forwarder import Forwarder
+    from furrow.gateway.quality import TS_UNSET, correct_clock
+    from tests.gateway_support import gateway_config
+
+    fixes = [{"t_ms": 1_767_225_600_000 + 1000 * i, "lat_e7": 300_000_000 + i, "lon_e7": -1_100_000_000,
+              "speed_cms": 120, "course_d10": None, "quality": 1, "sats": 9, "valid": True,
+              "implement_down": i % 2 == 0,
+              "engine_on": True} for i in range(3)]
+    faulty = soil_uplink("b", 2)
+    faulty["readings"][0] = {**faulty["readings"][0], "value": None, "fault": "disconnected"}
+    buf.put_many([
+        Item(soil_uplink("a", 1), 1_767_225_600_123, ["spike:vwc_pct", "stuck:vwc_pct@10"]),
+        Item(correct_clock(soil_uplink("a", 2) | {"ts_ms": 5}, [TS_UNSET], 1_767_225_600_500), 1_767_225_600_500,
+             [TS_UNSET]),
+        Item(faulty, 0, []),
+        Item(valve_uplink("v", 7), 1_767_225_601_000),
+        Item(positions_item(decode_positions(encode_positions("trk-01", 4, fixes))), 1_767_225_602_000),
+    ])
+    parsed, spliced = buf.next_batch(10), buf.next_batch_json(10)
+    assert len(parsed) == 5 and [r for r, _ in parsed] == [r for r, _ in spliced]
+    for (_, item), (_, raw) in zip(parsed, spliced, strict=True):
+        assert raw == orjson.dumps(item)
+    config = gateway_config(tmp_path, "127.0.0.1", 1, "t", compress=False)
+    fwd = Forwarder(buf, config)
+    gaps = [{"id": "g-1", "node": "a", "reason": "quota", "count": 2, "seqs": [[3, 4]], "first_ms": 1, "last_ms": 2}]
+    for with_gaps in ([], gaps):
+        batch = make_batch(config.site, config.gateway_id, "b-1", 1_767_225_603_000, [i for _, i in parsed])
+        if with_gaps:
+            batch["gaps"] = with_gaps
+        joined = fwd.encode_items("b-1", 1_767_225_603_000, [raw for _, raw in spliced], with_gaps)
+        assert joined == fwd.encode(batch)
+        assert decode_batch(joined) == batch
+    assert fwd.encode_items("b-2", 1, [], []) == fwd.encode(make_batch(config.site, config.gateway_id, "b-2", 1, []))

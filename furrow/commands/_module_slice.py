@@ -17,6 +17,12 @@ a node image holds only what its own modules reach:
 
 The kept statements keep their source text and order; docstrings and the rest
 are left out. A sliced module nothing reaches is not in the image at all.
+
+The contract's tables cover every role (measurements.MEASUREMENTS, ROLES,
+modbus_map.ROLE_VALUES), and a node only ever reports as its own:
+``own_role`` leaves the other roles' entries out of an image's copy, so an
+irrigation node's heap holds neither the soil probes' register layout nor the
+weather station's measurement bounds.
 """
 
 from __future__ import annotations
@@ -168,3 +174,32 @@ def _render(source: str, statements: list[_Statement], needed: set[str]) -> str:
         first = min([node.lineno] + [d.lineno for d in getattr(node, "decorator_list", [])])
         out.append("\n".join(lines[first - 1:node.end_lineno]))
     return "\n".join(out) + "\n"
+
+
+def _role_constant(role: str) -> str:
+    return "ROLE_" + role.upper()  # measurements.ROLE_SOIL = "soil", ...
+
+
+def own_role(source: str, role: str, roles: tuple[str, ...]) -> str:
+    """`source` without the other roles' entries of its module-level dict literals: an entry whose key
+    is another role's ROLE_ constant, or whose value names one, is left out (``ROLES``, ``MEASUREMENTS``
+    of edge/measurements.py, ``ROLE_VALUES`` of edge/modbus_map.py). Unchanged when the module names no
+    ROLE_ constant of `role` (a camera's or tracker's image: they have no entries there)."""
+    own = _role_constant(role)
+    others = {_role_constant(r) for r in roles if r != role}
+    tree = ast.parse(source)
+    if not any(isinstance(n, ast.Name) and n.id == own for n in ast.walk(tree)):
+        return source
+    lines = source.splitlines()
+    for node in reversed(tree.body):  # bottom up: the line numbers above stay right
+        if not (isinstance(node, ast.Assign) and isinstance(node.value, ast.Dict)):
+            continue
+        pairs = list(zip(node.value.keys, node.value.values, strict=True))
+        kept = [(k, v) for k, v in pairs
+                if k is None or not ({n.id for n in ast.walk(k) if isinstance(n, ast.Name)}
+                                     | {n.id for n in ast.walk(v) if isinstance(n, ast.Name)}) & others]
+        if len(kept) == len(pairs):
+            continue
+        node.value = ast.Dict(keys=[k for k, _ in kept], values=[v for _, v in kept])
+        lines[node.lineno - 1:node.end_lineno] = [ast.unparse(node)]
+    return "\n".join(lines) + "\n"
