@@ -89,6 +89,8 @@ class CommandRow(Base):
     inject_from_s: Mapped[int | None] = mapped_column(Integer)
     inject_until_s: Mapped[int | None] = mapped_column(Integer)
     injected_ml: Mapped[int | None] = mapped_column(Integer)
+    # set when the volume its controller reported is beyond the dose plus one tick (fertility/fertigation.py)
+    injected_flag: Mapped[str | None] = mapped_column(String(200))
 
 
 class CommandEvent(Base):
@@ -532,6 +534,7 @@ class ApplicationRow(Base):
     recorded_ms: Mapped[int] = mapped_column(BigInteger)
     command_id: Mapped[str | None] = mapped_column(String(64), unique=True)  # a fertigation's command
     note: Mapped[str | None] = mapped_column(String(300))
+    volume_flag: Mapped[str | None] = mapped_column(String(200))  # a fertigation's reported volume is suspect
 
 
 class InjectorRow(Base):
@@ -566,6 +569,7 @@ class FertigationRow(Base):
     inject_ml: Mapped[int] = mapped_column(Integer)
     by: Mapped[str] = mapped_column(String(80))
     created_ms: Mapped[int] = mapped_column(BigInteger)
+    rate_l_h: Mapped[float | None] = mapped_column(Float)  # the injector's rate it was sized at (none before 0021)
 
 
 class HarvestRow(Base):
@@ -771,6 +775,47 @@ class TracePublicationRow(Base):
     by: Mapped[str] = mapped_column(String(80))
     published_ms: Mapped[int] = mapped_column(BigInteger)
     withdrawn_ms: Mapped[int | None] = mapped_column(BigInteger)
+
+
+class DispatchPlanRow(Base):
+    """A dispatch plan kept as the farm's current one (issue 20, machinery/service.py): the request it was made
+    from (machines, tasks) and the plan; the newest is what the dispatch page and each operator's job page show."""
+
+    __tablename__ = "dispatch_plans"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    planned_ms: Mapped[int] = mapped_column(BigInteger)
+    by: Mapped[str] = mapped_column(String(80))
+    request: Mapped[dict] = mapped_column(JSON)
+    plan: Mapped[dict] = mapped_column(JSON)
+
+
+class YieldLogRow(Base):
+    """A combine's yield monitor log cleaned and totalled for one field (issue 20, machinery/yield_map.py): the
+    totals at standard moisture and the yield map's points; the same log for the same field is kept once."""
+
+    __tablename__ = "yield_logs"
+    __table_args__ = (Index("ix_yield_logs_field", "field_id", "started_ms"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    ref: Mapped[str] = mapped_column(String(48), unique=True)  # sha256 of field, width, moisture and the log
+    field_id: Mapped[str] = mapped_column(ForeignKey("fields.id"))
+    crop: Mapped[str | None] = mapped_column(String(64))
+    machine: Mapped[str] = mapped_column(String(64))
+    width_m: Mapped[float] = mapped_column(Float)
+    standard_moisture_pct: Mapped[float] = mapped_column(Float)
+    started_ms: Mapped[int] = mapped_column(BigInteger)
+    ended_ms: Mapped[int] = mapped_column(BigInteger)
+    mass_kg: Mapped[float] = mapped_column(Float)
+    harvested_ha: Mapped[float] = mapped_column(Float)
+    mean_yield_t_ha: Mapped[float] = mapped_column(Float)
+    mean_moisture_pct: Mapped[float] = mapped_column(Float)
+    points: Mapped[int] = mapped_column(Integer)
+    kept: Mapped[int] = mapped_column(Integer)
+    dropped: Mapped[dict] = mapped_column(JSON)
+    yields: Mapped[list] = mapped_column(JSON)  # [lon, lat, t/ha] of each kept point: the yield map
+    by: Mapped[str] = mapped_column(String(80))
+    created_ms: Mapped[int] = mapped_column(BigInteger)
 
 
 class AuditRow(Base):

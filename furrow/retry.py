@@ -22,7 +22,7 @@ from __future__ import annotations
 import asyncio
 import random
 import threading
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 from typing import Protocol, TypeVar
 
@@ -125,6 +125,22 @@ class AckAfterHandling:
                 return False
             client.ack(message.mid, message.qos)
         return True
+
+    def ack_all(self, client: Acker, messages: Iterable[tuple[int, Ackable]],
+                then: Callable[[], object] | None = None) -> int:
+        """`ack` each (generation, message) in order, taking the lock once, then call `then` (still
+        under it: an `client` that gathers the acks sends them there, on the same connection);
+        how many were acknowledged."""
+        acked = 0
+        with self._lock:
+            current = self._generation
+            for generation, message in messages:
+                if generation == current:
+                    client.ack(message.mid, message.qos)
+                    acked += 1
+            if then is not None:
+                then()
+        return acked
 
 
 async def cancel_and_wait(task: asyncio.Task[object]) -> None:

@@ -61,6 +61,9 @@ _ITEM_JSON = """substr(payload, 1, length(payload) - 1) || ',"rx_ms":' || rx_ms 
 PRUNE_EVERY_MS = 60_000
 
 
+_NO_FLAGS = "[]"
+
+
 def _text(value: object) -> str:
     """JSON text of a validated uplink or its flags, as the readings table keeps them."""
     return orjson.dumps(value).decode()
@@ -197,12 +200,12 @@ class DurableBuffer:
         """
         rows = []
         for uplink, rx_ms, *rest in items:
-            flags = list(rest[0]) if rest else []
+            flags = _text(list(rest[0])) if rest and rest[0] else _NO_FLAGS
             node, seq = uplink["node"], uplink["seq"]
             prio = 1 if uplink.get("role") in self._keep_roles else 0
             # orjson: the gateway's CPU went a tenth to re-encoding validated uplinks with json.dumps
             # (docs/performance.md); orjson takes about half the CPU per stored row.
-            rows.append((node, seq, rx_ms, _text(flags), _text(uplink), prio, node, seq))
+            rows.append((node, seq, rx_ms, flags, _text(uplink), prio, node, seq))
         bad = [(self._clock(), source, reason, bytes(raw)) for raw, source, reason in quarantined]
         drops = list(drops)
         with self._lock:
@@ -438,6 +441,12 @@ class DurableBuffer:
             {"rx_ms": rx_ms, "source": source, "reason": reason, "raw": bytes(raw)}
             for rx_ms, source, reason, raw in rows
         ]
+
+    def pending(self) -> int:
+        """Readings not yet stored by the cloud (`stats()["pending"]` without its queries: the image
+        link asks it each time it looks for a photo to send while a backlog drains)."""
+        with self._lock:
+            return self._pending
 
     def stats(self) -> dict[str, Any]:
         """Counts kept across restarts: pending (not yet stored by the cloud), in_flight (of

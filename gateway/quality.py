@@ -24,6 +24,7 @@ from .stuck import SteadyRun
 # Further ahead than this and the node's clock is wrong: nothing is measured
 # in the future. Behind is normal: a node replays its flash after an outage.
 CLOCK_AHEAD_MAX = timedelta(minutes=5)
+_CLOCK_AHEAD_MAX_MS = CLOCK_AHEAD_MAX // timedelta(milliseconds=1)  # once, not per report
 # Before 2020-01-01 the node never set its clock (it counts from its epoch).
 EPOCH_MIN_MS = 1_577_836_800_000
 
@@ -37,7 +38,7 @@ def quality_flags(uplink: dict[str, Any], rx_ms: int) -> list[str]:
     ts_ms = uplink["ts_ms"]
     if ts_ms < EPOCH_MIN_MS:
         return [TS_UNSET]
-    if ts_ms - rx_ms > CLOCK_AHEAD_MAX / timedelta(milliseconds=1):
+    if ts_ms - rx_ms > _CLOCK_AHEAD_MAX_MS:
         return [TS_AHEAD]
     return []
 

@@ -36,6 +36,7 @@ CLOUD_COMMANDS = [
     ("cloud", "run"), ("cloud", "migrate"), ("cloud", "token", "create", "--role", "admin"),
     ("cloud", "token", "revoke", "fw-1"), ("cloud", "user", "create", "maria", "--role", "agronomist"),
     ("cloud", "keys", "generate"), ("cloud", "keys", "list"), ("cloud", "keys", "node-key", "irr-01"),
+    ("cloud", "backup", "--out", "farm.tar"), ("cloud", "restore", "farm.tar"),
     ("broker", "config", "--out", "broker-files"),
 ]
 

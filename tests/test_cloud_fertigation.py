@@ -1,11 +1,12 @@
 """Fertigation in the service: a product and dose become a fertigate command with the stock volume and window,
 bad requests are refused naming the field and the bound, and a fertigate's end records its application once,
-at the rate of the volume injected."""
+at the rate of the volume injected; a volume beyond the dose plus one tick of the pump is flagged."""
 
 from __future__ import annotations
 
 import pytest
 
+from furrow.cloud.fertility.fertigation import over_dose_flag, tick_ml
 from furrow.edge import commands
 from tests.cloud_support import T0, batch_of, item, local_settings, problem, running_app
 from tests.gateway_support import valve_uplink
@@ -46,7 +47,8 @@ async def test_a_dose_becomes_the_stock_volume_and_window_of_a_fertigate(tmp_pat
         assert (cmd["inject_ml"], cmd["inject_from_s"], cmd["inject_until_s"]) == (80_000, 600, 3300)
         assert r.json()["fertigation"] == {"command_id": cmd["id"], "zone_id": "z1", "season": "2026",
                                            "product_id": "urea", "dose_kg_ha": 12.0, "area_ha": 2.0,
-                                           "stock_kg_per_l": 0.3, "inject_ml": 80_000, "by": "person:bootstrap-admin"}
+                                           "stock_kg_per_l": 0.3, "inject_ml": 80_000, "rate_l_h": 120.0,
+                                           "by": "person:bootstrap-admin"}
 
 
 async def test_a_concentration_becomes_a_dose(tmp_path):
@@ -142,3 +144,39 @@ async def test_the_injector_registry_is_what_a_fertigate_is_checked_against(tmp_
         assert (await c.put(f"/api/v1/fertility/injectors/{NODE}", json={"rate_l_h": 60})).status_code == 200
         r = await c.post("/api/v1/zones/z1/fertility/fertigations", json={**ASK, "dose_kg_ha": 12, "node": NODE})
         assert r.status_code == 422 and "at most 6.75 kg/ha of urea fits" in problem(r)["reason"], r.text
+
+
+def test_one_tick_of_the_pump_by_hand() -> None:
+    """One 1 s tick of a 120 l/h pump is 33.3 ml, allowed as 34; 150 l/h is 41.7 -> 42; 36 l/h is exactly 10. The
+    80,000 ml dose of 120 l/h passes at 80,034 ml and is flagged at 80,035, naming both volumes and the rate."""
+    assert (tick_ml(120), tick_ml(150), tick_ml(36)) == (34, 42, 10)
+    assert over_dose_flag(80_000, 80_034, 120) is None
+    flag = over_dose_flag(80_000, 80_035, 120)
+    assert flag is not None and "80035 ml" in flag and "80000 ml asked" in flag and "120 l/h" in flag
+    assert "(80034 ml)" in flag
+
+
+async def test_a_volume_beyond_the_dose_and_one_tick_is_flagged_on_the_command_and_application(tmp_path):
+    """Two fertigates of 80,000 ml at the registered 120 l/h: one reported at 80,034 ml (within a tick) is not
+    flagged; one reported at 96,000 ml is, on its command (injected_flag) and its application (volume_flag), and
+    its application still records what the controller reported (14.4 kg/ha)."""
+    async with running_app(local_settings(tmp_path)) as c:
+        await _farm(c)
+        ends = {}
+        for injected in (80_034, 96_000):
+            r = await c.post("/api/v1/zones/z1/fertility/fertigations", json={**ASK, "idempotency_key": str(injected)})
+            assert r.status_code == 201, r.text
+            assert r.json()["fertigation"]["rate_l_h"] == 120
+            cmd = r.json()["command"]
+            for state, extra in (("started", {}), ("completed", {"runtime_s": 3600, "volume_l": 10_000.0,
+                                                                 "injected_ml": injected})):
+                r = await c.post("/api/v1/commands/acks", json=commands.make_ack(cmd["id"], NODE, state, T0 + 1000,
+                                                                                 **extra))
+                assert r.status_code == 200, r.text
+            ends[injected] = (await c.get(f"/api/v1/commands/{cmd['id']}")).json()
+        assert ends[80_034]["injected_flag"] is None
+        flag = ends[96_000]["injected_flag"]
+        assert "reported 96000 ml" in flag and "80000 ml asked" in flag and "(80034 ml)" in flag
+        apps = {a["command_id"]: a for a in (await c.get("/api/v1/zones/z1/fertility/applications")).json()}
+        assert apps[ends[80_034]["id"]]["volume_flag"] is None
+        assert apps[ends[96_000]["id"]]["volume_flag"] == flag and apps[ends[96_000]["id"]]["rate_kg_ha"] == 14.4

@@ -166,3 +166,62 @@ async def test_influx_rollups_are_kept_complete_and_answer_closed_windows(tmp_pa
             20.0, 35.0]
     finally:
         await aged.close()
+
+
+def test_the_series_json_is_the_response_models():
+    """`/series` writes its buckets with orjson instead of through the response model: the same
+    JSON values, keys in the same order, as pydantic's `list[BucketOut]` gives (None, faults-only
+    windows, negative and tiny values, channel instead of depth)."""
+    import json
+
+    from pydantic import TypeAdapter
+
+    from furrow.cloud.api.routes.query import BucketOut, series_json
+    from furrow.cloud.storage import Bucket
+
+    buckets = [Bucket("soil-01", "vwc_pct", 10, None, T0, 23.456, 4),
+               Bucket("soil-01", "vwc_pct", 80, None, T0, None, 0),
+               Bucket("irr-1", "flow_l_min", None, 2, T0 + HOUR, 1e-07, 1),
+               Bucket("w", "air_temp_c", None, None, 0, -12.0, 9_000)]
+    ours = json.loads(series_json(buckets))
+    model = TypeAdapter(list[BucketOut])  # what FastAPI did with the route's answer: validate, then dump
+    theirs = json.loads(model.dump_json(model.validate_python(buckets, from_attributes=True)))
+    assert ours == theirs
+    assert [list(b) for b in ours] == [list(b) for b in theirs]
+    assert series_json([]) == b"[]"
+
+
+@pytest.mark.influxdb
+async def test_rollup_points_read_as_they_are_give_what_group_by_time_gives(influxdb, influx_db):
+    """Hourly windows from the hourly roll-up and daily ones from the daily roll-up are read as its
+    points (no GROUP BY time): every fn gives what InfluxQL's GROUP BY time over the roll-up gives,
+    for a node heard through two gateways in the same hours (two series, combined), an hour with
+    only a fault (no window), a channel sensor, and a node outside the asked ones."""
+    from furrow.cloud.storage import Reading
+
+    store = Influx1ReadingStore(influxdb.url, influx_db, rollups=Rollups(influx_db))
+    try:
+        await store.ensure_database()
+        points = []
+        for s in range(12):  # three hours, four reports an hour, gateway alternating
+            ts = T0 + s * 15 * 60_000
+            gw = "gw-1" if s % 2 else "gw-2"
+            points += [Reading("demo", gw, "soil-01", "soil", "vwc_pct", "%", 10, None, 20.0 + s * 1.25, None, s, ts),
+                       Reading("demo", "gw-1", "soil-02", "soil", "vwc_pct", "%", None, 3, 30.0 - s, None, s, ts),
+                       Reading("demo", "gw-1", "soil-03", "soil", "vwc_pct", "%", 10, None, 99.0, None, s, ts)]
+        points.append(Reading("demo", "gw-1", "soil-02", "soil", "vwc_pct", "%", 80, None, None, "open", 99,
+                              T0 + 3 * HOUR))
+        await store.write(points)  # 2026: late, rolled up by the write
+        nodes = "\"node\" = 'soil-01' OR \"node\" = 'soil-02'"
+        for policy, window in (("furrow_hourly", HOUR), ("furrow_daily", 24 * HOUR)):
+            for fn in ("mean", "sum", "count", "min", "max"):
+                plain = await store._rolled_points(policy, nodes, "vwc_pct", T0, T0 + 4 * HOUR, fn)
+                grouped = await store._rolled_grouped(policy, nodes, "vwc_pct", T0, T0 + 4 * HOUR, window, fn)
+                key = lambda b: (b.time_ms, b.node, b.depth_cm or -1, b.channel or -1)  # noqa: E731
+                assert sorted(plain, key=key) == sorted(grouped, key=key), (policy, fn)
+                assert {b.node for b in plain} == {"soil-01", "soil-02"} and len(plain) == (6 if window == HOUR else 2)
+        hourly = await store._rolled_points("furrow_hourly", nodes, "vwc_pct", T0, T0 + 4 * HOUR, "mean")
+        assert [(b.time_ms, b.value, b.count) for b in hourly if b.node == "soil-01"] == [
+            (T0, 21.875, 4), (T0 + HOUR, 26.875, 4), (T0 + 2 * HOUR, 31.875, 4)]
+    finally:
+        await store.close()

@@ -10,6 +10,7 @@ import re
 import pytest
 from playwright.sync_api import expect
 
+from furrow.edge import commands
 from tests.cloud_support import batch_of, item
 from tests.dashboard_support import Farm, login_with_token, new_page, screenshot
 from tests.gateway_support import valve_uplink
@@ -212,12 +213,25 @@ def test_a_product_and_a_fertigation_entered_on_the_zone_page(farm, dashboard_br
         re.compile(r"^80[,\u202f ]?000$"))
     assert page.errors == []
     page.context.close()
+    # the controller reports 96,000 ml of the 80,000 asked: beyond the dose plus one tick of the 120 l/h pump
+    with farm.client() as c:
+        [cmd] = [x for x in c.get("/commands", params={"limit": 500}).json()
+                 if x["action"] == "fertigate" and x["zone"] == "z-j"]
+        for state, extra in (("started", {}), ("completed", {"runtime_s": 2400, "volume_l": 8000.0,
+                                                             "injected_ml": 96_000})):
+            r = c.post("/commands/acks", json=commands.make_ack(cmd["id"], "irr-j", state, cmd["created_ms"] + 1000,
+                                                                 **extra))
+            assert r.status_code == 200, r.text
     page = new_page(dashboard_browser, locale="zh-CN")
     login_with_token(page, farm, "admin")
     page.goto(f"{farm.url}/#/zone/z-j?days=7")
     expect(page.get_by_test_id("fertility")).to_have_attribute("data-fertigations", "1")
     expect(page.get_by_test_id("fertigations").locator("h4")).to_have_text("水肥一体化施肥")
     expect(page.get_by_test_id("fertigation-form").locator("h4")).to_have_text("水肥一体化追肥")
+    flagged = page.get_by_test_id("fertigations").locator("tbody tr[data-flagged='1'] td.warn")
+    expect(flagged).to_contain_text("计量存疑")
+    expect(flagged).to_have_attribute("title", re.compile(r"reported 96000 ml is beyond the 80000 ml asked"))
+    expect(page.get_by_test_id("applications").locator("tr[data-flagged='1'] td.warn")).to_contain_text("计量存疑")
     assert page.errors == []
     page.context.close()
 

@@ -29,10 +29,15 @@ PAGES = {
     "alerts": "#/alerts?state=all", "nodes": "#/nodes", "node": "#/node/soil-01", "bus": "#/bus",
     "trap": f"#/trap/{CAMERA}/6",  # the camera's trap card photo (Farm.photos), counted once its trap is set up
     "machinery": "#/machinery",  # empty until tests/test_dashboard_machinery.py adds a field and a tracker
+    "progress": "#/progress",
+    "dispatch": "#/dispatch",  # no plan until tests/test_dashboard_dispatch.py keeps one
+    "job": "#/job/drill-1",  # that plan's drill
+    "lots": "#/lots",  # empty until tests/test_dashboard_lots.py records a harvest lot
 }
 SCREENSHOTS = {"overview": "overview", "zone": "zone", "irrigation": "irrigation", "alerts": "alerts",
                "nodes": "nodes", "node": "commissioning", "bus": "bus", "login": "login", "trap": "trap",
-               "machinery": "machinery-walk"}
+               "machinery": "machinery-walk", "progress": "progress-walk", "dispatch": "dispatch-walk",
+               "job": "job-walk", "lots": "lots"}
 
 # What a page shows in Latin letters in Chinese too: SI and instrument units, the FAO-56
 # symbols Chinese agronomy writes as they are, the soil test's pH and its units as Chinese lab
@@ -100,6 +105,9 @@ def data_of(farm: Farm) -> list[str]:
             words |= {p["port"] for p in ports}
             words |= {str(d.get(k)) for p in ports for d in p["devices"] for k in ("node", "last_error") if d.get(k)}
         words |= {m["node"] for m in c.get("/machines").json()}  # trackers (tests/test_dashboard_machinery.py)
+        plan = c.get("/dispatch/current")  # the kept dispatch plan's machines (tests/test_dashboard_dispatch.py)
+        if plan.status_code == 200:
+            words |= {m["id"] for m in plan.json()["request"]["machines"]}
         for sp in c.get("/pests/species").json():  # the species table: keys and scientific names
             words |= {sp["key"], sp["name"]}
         for a in c.get("/alerts", params={"state": "all", "limit": 500}).json():

@@ -96,3 +96,31 @@ async def test_the_dispatch_route_plans_from_the_fields_left_and_the_machines_li
         body["machines"].append({"id": "x", "implements": ["drill"], "width_m": 6, "speed_kmh": 8, "node": "none"})
         r = await c.post("/api/v1/dispatch/plan", json=body)
         assert r.status_code == 422 and problem(r)["field"] == "machines.2", r.text
+
+
+async def test_a_kept_plan_is_the_farms_current_one_until_the_next_is_kept(tmp_path):
+    """No plan kept: GET /dispatch/current is 404; a plan asked with keep is returned with its id and read back with
+    its request and who asked; a plan without keep changes nothing; a re-plan with the drill broken is the current
+    one, the sowing left out."""
+    from tests.cloud_support import local_settings, running_app
+    from tests.test_machinery_operations import _field
+
+    async with running_app(local_settings(tmp_path)) as c:
+        await _field(c)
+        assert (await c.get("/api/v1/dispatch/current")).status_code == 404
+        body = {"machines": [{"id": "d1", "implements": ["drill"], "width_m": 6, "speed_kmh": 8, "lon": LON,
+                              "lat": LAT}],
+                "tasks": [{"id": "sow", "field": "f1", "kind": "sowing", "implement": "drill"}],
+                "solver": "greedy", "keep": True}
+        r = await c.post("/api/v1/dispatch/plan", json=body)
+        assert r.status_code == 200 and r.json()["kept_id"] is not None, r.text
+        first = r.json()
+        assert (await c.post("/api/v1/dispatch/plan", json={**body, "keep": False})).json()["kept_id"] is None
+        current = (await c.get("/api/v1/dispatch/current")).json()
+        assert current["id"] == first["kept_id"] and current["plan"] == first and current["by"]
+        assert current["request"]["machines"][0]["id"] == "d1" and current["request"]["keep"] is True
+        body["machines"][0]["available"] = False
+        r = await c.post("/api/v1/dispatch/plan", json=body)
+        current = (await c.get("/api/v1/dispatch/current")).json()
+        assert current["id"] == r.json()["kept_id"] > first["kept_id"]
+        assert current["plan"]["routes"] == {} and "sow" in current["plan"]["left_out"]

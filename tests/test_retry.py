@@ -110,3 +110,15 @@ def test_a_message_is_acknowledged_only_on_the_connection_it_came_in_on() -> Non
     assert not acks.ack(client, old, Message(7))
     assert acks.ack(client, acks.generation(), Message(8))
     assert client.acked == [8]
+
+
+def test_a_group_is_acknowledged_in_order_and_only_on_its_own_connection() -> None:
+    """ack_all acknowledges a group's messages in arrival order, leaving out those that came in on an
+    earlier connection (the broker redelivers them), and counts the ones it acknowledged."""
+    acks, client = AckAfterHandling(), Client()
+    old = acks.generation()
+    early = [(old, Message(1)), (old, Message(2))]
+    acks.connection_changed()
+    now = acks.generation()
+    assert acks.ack_all(client, [*early, (now, Message(5)), (now, Message(3)), (now, Message(4))]) == 3
+    assert client.acked == [5, 3, 4]

@@ -44,4 +44,6 @@ class CommandOut(BaseModel):
     inject_from_s: int | None = None
     inject_until_s: int | None = None
     injected_ml: int | None = None
+    injected_flag: str | None = None
+    """A fertigate whose reported volume is beyond its dose plus one tick of its pump: why the count is suspect."""
     events: list[CommandEventOut] = []

@@ -345,6 +345,16 @@ class CommandService:
             except Exception:  # one listener's failure never loses the ack (it is stored already)
                 log.exception("command %s ended; a listener failed on it", command_id)
 
+    async def flag_injected(self, command_id: str, flag: str) -> None:
+        """Mark an ended fertigate's reported volume as suspect, saying why (fertility/fertigation.py)."""
+        def mark(session: Session) -> None:
+            row = session.get(CommandRow, command_id)
+            if row is None:
+                raise CommandNotFound(command_id)
+            row.injected_flag = flag[:200]
+
+        await self._db.run(mark)
+
     # --- reading -------------------------------------------------------------------------
 
     async def get(self, command_id: str) -> CommandOut:

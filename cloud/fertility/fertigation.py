@@ -13,11 +13,18 @@ run. The controller only sees millilitres of stock solution and the window (edge
 A dose the injector cannot deliver within the window at its rate is refused with the largest that fits.
 When the command ends, its application is recorded at the rate the injected volume delivered:
 rate_kg_ha = dose_kg_ha x injected_ml / stock_ml (a partial dose is recorded as partial; none, not at all).
+
+The injected volume is the pump's own count (calibrated rate x time it ran); nothing on the controller
+measures it. The firmware stops the pump at the first tick at or past the dose, so a count can pass the
+dose by at most one tick of the pump. A reported volume beyond the dose plus one tick (TICK_S of the rate
+the fertigation was sized at, rounded up to the millilitre) is flagged, on the command (`injected_flag`)
+and on its application (`volume_flag`): the count, or the controller, is not to be trusted as it stands.
 """
 
 from __future__ import annotations
 
 import logging
+import math
 from datetime import datetime
 
 from sqlalchemy import select
@@ -63,6 +70,25 @@ def max_dose_kg_ha(injector_l_h: float, window_s: int, area_ha: float, stock_kg_
 def applied_rate_kg_ha(dose_kg_ha: float, inject_ml: int, injected_ml: int) -> float:
     """The rate the injected volume delivered (the controller reports what went in, not what was asked)."""
     return dose_kg_ha * injected_ml / inject_ml
+
+
+TICK_S = 1.0
+"""The longest tick of a controller's loop the check allows (firmware/injector.py: "one tick's worth ... per
+1 s tick"; the MQTT board loop ticks every 50 ms, the RS-485 one every millisecond)."""
+
+
+def tick_ml(rate_l_h: float, tick_s: float = TICK_S) -> int:
+    """What the pump delivers in one tick, rounded up to the millilitre: 1 l/h is 1000 ml per 3600 s."""
+    return math.ceil(rate_l_h * 1000 / 3600 * tick_s - 1e-9)
+
+
+def over_dose_flag(inject_ml: int, injected_ml: int, rate_l_h: float, tick_s: float = TICK_S) -> str | None:
+    """Why a reported volume is suspect (beyond the dose plus one tick of the pump), or None when it is not."""
+    allowed = inject_ml + tick_ml(rate_l_h, tick_s)
+    if injected_ml <= allowed:
+        return None
+    return (f"reported {injected_ml} ml is beyond the {inject_ml} ml asked plus one {tick_s:g} s tick of the "
+            f"{rate_l_h:g} l/h pump ({allowed} ml): check the pump's calibration and the controller")
 
 
 class FertigationService:
@@ -121,7 +147,7 @@ class FertigationService:
             inject=(ml, body.inject_from_s, body.inject_until_s))
         row = FertigationRow(command_id=out.id, zone_id=zone_id, season=body.season, product_id=product.id,
                              dose_kg_ha=round(dose, 4), area_ha=zone.area_ha, stock_kg_per_l=product.stock_kg_per_l,
-                             inject_ml=ml, by=by[:80], created_ms=out.created_ms)
+                             inject_ml=ml, by=by[:80], created_ms=out.created_ms, rate_l_h=rate_l_h)
         if created:
             await self._db.run(lambda s: s.merge(row))
         return {"command": out, "fertigation": _fertigation_dict(row)}
@@ -154,6 +180,14 @@ class FertigationService:
             log.warning("fertigate %s ended with %s ml injected, but no fertigation names it", out.id,
                         out.injected_ml)
             return
+        rate_l_h = row.rate_l_h
+        if rate_l_h is None:  # sized before the rate was kept (migration 0021): the injector's rate now
+            injector = await self._db.run(lambda s: s.get(InjectorRow, out.node))
+            rate_l_h = injector.rate_l_h if injector is not None else None
+        flag = None if rate_l_h is None else over_dose_flag(row.inject_ml, out.injected_ml, rate_l_h)
+        if flag is not None:
+            log.warning("fertigate %s on %s: %s", out.id, out.node, flag)
+            await self._commands.flag_injected(out.id, flag)
         zone = await self._registry.get_zone(row.zone_id)
         _, tz = await self._fertility.site_of(zone)
         # the day the controller ended it (its ack's time), in the farm's time zone
@@ -165,7 +199,8 @@ class FertigationService:
             note=f"{out.injected_ml} of {row.inject_ml} ml of stock solution injected, as the controller counts "
                  f"its pump ({out.state}{': ' + out.reason if out.reason else ''})"[:300])
         try:
-            await self._fertility.record_application(row.zone_id, body, row.by, command_id=out.id)
+            await self._fertility.record_application(row.zone_id, body, row.by, command_id=out.id,
+                                                     volume_flag=flag)
         except IntegrityError:
             pass  # recorded already (the same end told twice, or by another instance)
 
@@ -173,7 +208,7 @@ class FertigationService:
 def _fertigation_dict(row: FertigationRow) -> dict:
     return {"command_id": row.command_id, "zone_id": row.zone_id, "season": row.season,
             "product_id": row.product_id, "dose_kg_ha": row.dose_kg_ha, "area_ha": row.area_ha,
-            "stock_kg_per_l": row.stock_kg_per_l, "inject_ml": row.inject_ml, "by": row.by}
+            "stock_kg_per_l": row.stock_kg_per_l, "inject_ml": row.inject_ml, "rate_l_h": row.rate_l_h, "by": row.by}
 
 
 def _injector_out(row: InjectorRow) -> InjectorOut:

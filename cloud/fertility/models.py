@@ -234,6 +234,8 @@ class ApplicationOut(BaseModel):
     recorded_ms: int
     command_id: str | None
     note: str | None
+    volume_flag: str | None = None
+    """A fertigation whose reported volume is beyond its dose plus one tick of its pump: why it is suspect."""
 
 
 class HarvestIn(BaseModel):

@@ -278,8 +278,9 @@ class FertilityService:
     # --- applications and harvests (append-only) ---------------------------------------------
 
     async def record_application(self, zone_id: str, body: ApplicationIn, by: str,
-                                 command_id: str | None = None) -> ApplicationOut:
-        """Record a fertiliser applied to the zone; its nutrients per ha come from the product's analysis."""
+                                 command_id: str | None = None, volume_flag: str | None = None) -> ApplicationOut:
+        """Record a fertiliser applied to the zone; its nutrients per ha come from the product's analysis.
+        `volume_flag`: a fertigation whose reported volume is suspect, and why."""
         zone = await self._registry.get_zone(zone_id)
         site_id, _ = await self.site_of(zone)
         product = await self._db.run(lambda s: s.get(ProductRow, (site_id, body.product_id)))
@@ -291,7 +292,8 @@ class FertilityService:
         row = ApplicationRow(zone_id=zone_id, season=body.season, product_id=product.id, product_name=product.name,
                              rate_kg_ha=body.rate_kg_ha, area_ha=body.area_ha or zone.area_ha,
                              applied_on=body.applied_on.isoformat(), method=body.method, nutrients_kg_ha=nutrients,
-                             by=by[:80], recorded_ms=self.clock(), command_id=command_id, note=body.note)
+                             by=by[:80], recorded_ms=self.clock(), command_id=command_id, note=body.note,
+                             volume_flag=volume_flag[:200] if volume_flag else None)
         out = ApplicationOut.model_validate(await self._db.run(lambda s: records.add(s, row)))
         if self.events is not None:
             self.events.publish("fertility", {"zone": zone_id, "application": out.id})

@@ -31,6 +31,14 @@ def head() -> str:
     return head
 
 
+def known(revision: str) -> bool:
+    """Whether `revision` is one of the revisions shipped in this package."""
+    try:
+        return ScriptDirectory.from_config(_config()).get_revision(revision) is not None
+    except Exception:  # noqa: BLE001 - alembic raises its own kinds for an unknown or malformed id
+        return False
+
+
 def current(engine: Engine) -> str | None:
     """The revision the database is at (None before the first migration)."""
     with engine.connect() as conn:

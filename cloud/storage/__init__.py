@@ -9,6 +9,7 @@ from .._time import Clock, now_ms
 from ..settings import Settings
 from ._merge import MergedWrites, merges
 from ._reading import AGGREGATES, Bucket, Reading, ReadingStore, StorageError, StorageRejected, StorageUnavailable
+from ._reports import Reports
 from ._retry import RetryPolicy
 from .influx1 import Influx1ReadingStore
 from .influx1_rollups import Rollups
@@ -23,6 +24,7 @@ __all__ = [
     "MergedWrites",
     "Reading",
     "ReadingStore",
+    "Reports",
     "RetryPolicy",
     "Rollups",
     "SqliteReadingStore",

@@ -28,9 +28,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections import Counter
+from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 from ._reading import StorageUnavailable
+from ._reports import Reports
 
 if TYPE_CHECKING:
     from ._reading import Reading, ReadingStore
@@ -56,11 +58,11 @@ class MergedWrites:
         self.store = store
         self.backend = store.backend
         self.max_readings = max_readings if merges(store) else 0
-        self._queue: list[tuple[list[Reading], asyncio.Future[int]]] = []
+        self._queue: list[tuple[Sequence[Reading], asyncio.Future[int]]] = []
         self._writer: asyncio.Task[None] | None = None
         self.stats: Counter[str] = Counter()  # writes, merged_batches, fallbacks
 
-    async def write(self, points: list[Reading]) -> int:
+    async def write(self, points: Sequence[Reading]) -> int:
         """Store `points`; returns when they are stored (or raises what the store raised for them)."""
         if self.max_readings == 0 or not points:
             return await self.store.write(points)
@@ -79,7 +81,7 @@ class MergedWrites:
             self._writer = None
 
     async def _drain(self) -> None:
-        group: list[tuple[list[Reading], asyncio.Future[int]]] = []
+        group: list[tuple[Sequence[Reading], asyncio.Future[int]]] = []
         try:
             while self._queue:
                 group, size = [], 0
@@ -96,11 +98,15 @@ class MergedWrites:
                 done.cancel()
             self._queue.clear()
 
-    async def _write_group(self, group: list[tuple[list[Reading], asyncio.Future[int]]]) -> None:
+    async def _write_group(self, group: list[tuple[Sequence[Reading], asyncio.Future[int]]]) -> None:
         if len(group) == 1:
             await self._write_alone(*group[0])
             return
-        merged = [p for points, _ in group for p in points]
+        parts = [points for points, _ in group]
+        if all(isinstance(p, Reports) for p in parts):  # ingest's: kept as reports, no Reading made
+            merged: Sequence[Reading] = Reports.join(parts)  # type: ignore[arg-type]
+        else:
+            merged = [p for points in parts for p in points]
         try:
             await self.store.write(merged)
         except StorageUnavailable as e:
@@ -118,7 +124,7 @@ class MergedWrites:
             if not done.done():
                 done.set_result(len(points))
 
-    async def _write_alone(self, points: list[Reading], done: asyncio.Future[int]) -> None:
+    async def _write_alone(self, points: Sequence[Reading], done: asyncio.Future[int]) -> None:
         try:
             n = await self.store.write(points)
         except Exception as e:

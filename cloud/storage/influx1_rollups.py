@@ -97,6 +97,9 @@ class Rollups:
         return edge - edge % window_ms
 
 
+# each roll-up's own window: a window this long is its points as they are
+NATIVE_MS = {HOURLY: HOUR_MS, DAILY: DAY_MS}
+
 # fn -> the expression over a roll-up's fields that gives it exactly
 ROLLED = {
     "mean": 'sum("sum") / sum("n")',

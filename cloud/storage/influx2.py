@@ -10,6 +10,7 @@ store is the one tested against a real server.
 """
 
 import asyncio
+from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 
 from influxdb_client import InfluxDBClient, WritePrecision
@@ -19,8 +20,9 @@ from influxdb_client.rest import ApiException
 from furrow.edge.measurements import MEASUREMENTS
 
 from ._reading import AGGREGATES, Bucket, Reading, StorageRejected, StorageUnavailable
+from ._reports import Reports
 from ._retry import RetryPolicy, retrying
-from .lineprotocol import TAG_KEYS, from_row, to_lines
+from .lineprotocol import TAG_KEYS, from_row, report_lines, to_lines
 
 _RETRY_LATER = {401, 403, 404}
 
@@ -77,8 +79,8 @@ class Influx2ReadingStore:
             return StorageUnavailable(self.backend, problem)
         return StorageUnavailable(self.backend, f"{what} failed: {e!r}")
 
-    async def write(self, points: list[Reading]) -> int:
-        lines = to_lines(points)
+    async def write(self, points: Sequence[Reading]) -> int:
+        lines = report_lines(points) if isinstance(points, Reports) else to_lines(points)
         step = self._lines_per_request
         for i in range(0, len(lines), step):
             chunk = lines[i : i + step]

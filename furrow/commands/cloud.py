@@ -1,4 +1,4 @@
-"""`furrow cloud`: the cloud service, its schema migrations and API tokens."""
+"""`furrow cloud`: the cloud service, its schema migrations, API tokens, keys, backups and restores."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ import argparse
 import sys
 from pathlib import Path
 
+from ._cloud_backup import register_backup
 from ._cloud_keys import register_keys
 
 ROLES = ("technician", "agronomist", "gateway", "admin")
@@ -48,6 +49,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     ucreate.set_defaults(func=_user_create)
 
     register_keys(cloud_sub)
+    register_backup(cloud_sub)
 
 
 def _run(args: argparse.Namespace) -> int:

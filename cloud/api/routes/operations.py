@@ -11,6 +11,7 @@ from furrow.edge.topics import check_id
 from ...machinery import OperationService, TrackStore
 from ...machinery.models import (
     CropsProgress,
+    DispatchCurrent,
     DispatchIn,
     DispatchOut,
     FieldProgress,
@@ -18,6 +19,8 @@ from ...machinery.models import (
     OperationIn,
     OperationKind,
     OperationOut,
+    YieldLogIn,
+    YieldLogOut,
 )
 from ...machinery.tracks import MAX_FIXES
 from ..deps import AuditDep, OperationsWriter, Reader, get_services
@@ -117,15 +120,23 @@ async def machine_track(node: str, tracks: TracksDep, _: Reader, from_ms: Annota
 
 @router.post("/dispatch/plan", response_model=DispatchOut,
              responses={404: {"model": ProblemResponse}, 409: {"model": ProblemResponse}})
-async def dispatch_plan(body: DispatchIn, operations: OperationsDep, _: OperationsWriter) -> DispatchOut:
+async def dispatch_plan(body: DispatchIn, operations: OperationsDep, who: OperationsWriter) -> DispatchOut:
     """Plan which machine does which task, in what order, so that all are done soonest (docs/machinery.md
     section 6): work time from each machine's field capacity and the area each field has left for the task's
     kind, travel between fields, only machines carrying the implement; OR-Tools with a greedy fallback. A
     machine with a tracker (`node`) stands where its newest fix is: plan again for fresh ETAs, or with a broken
-    machine `available: false`. Nothing is stored."""
+    machine `available: false`. With `keep: true` the plan becomes the farm's current one (GET
+    /dispatch/current), which the dispatch page and each operator's job page show; otherwise nothing is stored."""
     for t in body.tasks:
         check_id("field", t.field)
-    return await operations.dispatch(body)
+    return await operations.dispatch(body, who.name)
+
+
+@router.get("/dispatch/current", response_model=DispatchCurrent, responses={404: {"model": ProblemResponse}})
+async def dispatch_current(operations: OperationsDep, _: Reader) -> DispatchCurrent:
+    """The farm's current dispatch plan (the newest kept with `keep: true`), the machines and tasks it was made
+    from and who asked for it; 404 when none was kept."""
+    return await operations.current()
 
 
 @router.get("/progress/crops", response_model=CropsProgress)
@@ -133,3 +144,36 @@ async def crops_progress(operations: OperationsDep, _: Reader) -> CropsProgress:
     """Per crop, over the zones that grow it (zones with a boundary): their area, the area planted (the
     sowing operations' covered ground inside them) and each kind of operation's progress."""
     return await operations.crops()
+
+
+@router.post("/yield-logs", response_model=YieldLogOut, status_code=status.HTTP_201_CREATED,
+             responses={200: {"model": YieldLogOut, "description": "this log for this field was posted before"},
+                        404: {"model": ProblemResponse}, 409: {"model": ProblemResponse}})
+async def record_yield_log(body: YieldLogIn, response: Response, operations: OperationsDep, who: OperationsWriter,
+                           audit: AuditDep) -> YieldLogOut:
+    """A combine's yield monitor log for a field (docs/machinery.md section 8): cleaned with the standard
+    filters (flow delay, start/end of pass, speed, yield outliers) and totalled at standard moisture inside
+    the field's boundary; the yield map's points kept (GET /yield-logs/{id}). The same log for the same field
+    again answers 200 with the stored totals. 422 names the log's line and column."""
+    check_id("field", body.field)
+    out, new = await operations.yields.record(body, f"person:{who.name}")
+    if new:
+        await audit(who.name, "yield_log.record", f"field:{body.field}", yield_log=out.id, mass_kg=out.mass_kg)
+    else:
+        response.status_code = status.HTTP_200_OK
+    return out
+
+
+@router.get("/yield-logs", response_model=list[YieldLogOut])
+async def list_yield_logs(operations: OperationsDep, _: Reader,
+                          field: Annotated[str | None, Query(description="only this field's")] = None,
+                          ) -> list[YieldLogOut]:
+    """Yield logs' totals, newest first (without their maps: GET one for it)."""
+    return await operations.yields.list(None if field is None else check_id("field", field))
+
+
+@router.get("/yield-logs/{log_id}", response_model=YieldLogOut, responses={404: {"model": ProblemResponse}})
+async def get_yield_log(log_id: Annotated[int, Path(ge=1, le=2**63 - 1)], operations: OperationsDep,
+                        _: Reader) -> YieldLogOut:
+    """One yield log's totals with its yield map: [lon, lat, t/ha] of each point the filters kept."""
+    return await operations.yields.get(log_id)

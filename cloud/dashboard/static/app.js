@@ -16,7 +16,11 @@ const VIEWS = {
   node: () => import("./views/node.js"),
   bus: () => import("./views/bus.js"),
   machinery: () => import("./views/machinery.js"),
+  progress: () => import("./views/progress.js"),
+  dispatch: () => import("./views/dispatch.js"),
+  job: () => import("./views/job.js"),
   trap: () => import("./views/trap.js"),
+  lots: () => import("./views/lots.js"),
 };
 
 // What each role may do, mirrored from cloud/auth/roles.py only to hide controls a role
@@ -26,6 +30,7 @@ const CAN = {
   registry: ["technician", "admin"],
   read: ["technician", "agronomist", "admin"],
   review: ["technician", "agronomist", "admin"], // pest_review: correct a trap photo's count
+  operations: ["technician", "agronomist", "admin"], // operations_write: record work, plan dispatch
 };
 
 export function can(what) {

@@ -90,10 +90,17 @@ function applications(apps) {
   }
   box.append(table([t("zone.fertility.col.date"), t("zone.fertility.col.product"), t("zone.fertility.col.rate"),
     t("zone.fertility.col.method"), t("zone.fertility.col.by")],
-  [...apps].reverse().map((a) => h("tr", {}, h("td", {}, a.applied_on), h("td", {}, a.product_name),
-    h("td", { class: "num" }, number(a.rate_kg_ha, 1)), h("td", {}, tr("fert.application", a.method)),
-    h("td", {}, a.by)))));
+  [...apps].reverse().map((a) => h("tr", { "data-flagged": a.volume_flag ? "1" : "0" }, h("td", {}, a.applied_on),
+    h("td", {}, a.product_name), suspect(number(a.rate_kg_ha, 1), a.volume_flag),
+    h("td", {}, tr("fert.application", a.method)), h("td", {}, a.by)))));
   return box;
+}
+
+// A number cell; a fertigation whose reported volume is beyond its dose plus one tick of the pump says so
+// (the server's reason, naming the volumes and the rate, in its title).
+function suspect(text, flag) {
+  return h("td", { class: flag ? "num warn" : "num", title: flag || null }, text,
+    flag ? h("div", { class: "small" }, t("zone.fertility.volume-suspect")) : null);
 }
 
 // The zone's fertigate commands, newest first: their state, and the stock solution asked and injected.
@@ -105,9 +112,10 @@ function fertigations(cmds) {
   }
   box.append(table([t("zone.fertility.col.date"), t("zone.fertility.col.state"), t("zone.fertility.col.inject-ml"),
     t("zone.fertility.col.injected-ml")],
-  cmds.map((c) => h("tr", { "data-state": c.state }, h("td", {}, dateTime(c.created_ms)),
+  cmds.map((c) => h("tr", { "data-state": c.state, "data-flagged": c.injected_flag ? "1" : "0" },
+    h("td", {}, dateTime(c.created_ms)),
     h("td", {}, tr("command_state", c.state) + (c.reason ? ` (${c.reason})` : "")),
-  h("td", { class: "num" }, value(c.inject_ml)), h("td", { class: "num" }, value(c.injected_ml))))));
+    h("td", { class: "num" }, value(c.inject_ml)), suspect(value(c.injected_ml), c.injected_flag)))));
   return box;
 }
 

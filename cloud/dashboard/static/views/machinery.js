@@ -4,7 +4,7 @@
 // The map is an SVG drawn here: the content security policy allows no tile server, only this origin.
 
 import { api } from "../api.js";
-import { rings } from "../geo.js";
+import { projection, rings } from "../geo.js";
 import { card, h, notice, svg, table } from "../dom.js";
 import { ago, dateTime, num } from "../fmt.js";
 import { t } from "../i18n.js";
@@ -12,23 +12,9 @@ import { t } from "../i18n.js";
 const W = 720;
 const H = 420;
 const PAD = 28;
-const KINDS = ["tillage", "sowing", "spraying", "fertilising", "harvest"]; // cloud/machinery/models.py OperationKind
+export const KINDS = ["tillage", "sowing", "spraying", "fertilising", "harvest"]; // cloud/machinery/models.py OperationKind
 const TRACK_MS = 2 * 3_600_000; // a machine's recent track: its last two hours of fixes before its newest
 const TRACK_MAX = 2_000; // points kept per track on the map (a live track grows by one a second at work)
-
-// Longitude and latitude to the drawing's x and y. Equirectangular about the farm's centre: x is the
-// longitude difference times cos(centre latitude), y the latitude difference, both scaled alike to fit.
-// Over a farm of a few kilometres this is true to well under 1 % (the cosine changes by about 1e-4 per km
-// north or south at mid latitudes), enough to see where machines are; areas come from the server.
-function projection(points) {
-  const lons = points.map((c) => c[0]);
-  const lats = points.map((c) => c[1]);
-  const [x0, x1, y0, y1] = [Math.min(...lons), Math.max(...lons), Math.min(...lats), Math.max(...lats)];
-  const [lon0, lat0] = [(x0 + x1) / 2, (y0 + y1) / 2];
-  const k = Math.cos((lat0 * Math.PI) / 180);
-  const span = Math.max(((x1 - x0) * k) / (W - 2 * PAD), (y1 - y0) / (H - 2 * PAD)) || 1e-6;
-  return ([lon, lat]) => [W / 2 + ((lon - lon0) * k) / span, H / 2 - (lat - lat0) / span];
-}
 
 // Pale (nothing worked) to deep green (all of it).
 const shade = (pct) => `hsl(${60 + 0.8 * Math.min(pct, 100)}, 55%, ${88 - 0.5 * Math.min(pct, 100)}%)`;
@@ -46,7 +32,7 @@ function drawMap(fields, progress, machines, tracks) {
   const all = [...shaped.flatMap((f) => rings(f.boundary).flat()), ...Object.values(machines).map((m) => [m.lon, m.lat]),
     ...Object.values(tracks).flat()];
   if (!all.length) return h("p", { class: "muted", "data-testid": "machinery-map-empty" }, t("machinery.map.empty"));
-  const at = projection(all);
+  const at = projection(all, W, H, PAD);
   const drawing = svg("svg", { viewBox: `0 0 ${W} ${H}`, class: "map machinery-map", role: "img",
     "aria-label": t("machinery.map.label"), "data-testid": "machinery-map" });
   for (const f of shaped) {
@@ -81,7 +67,7 @@ function drawMap(fields, progress, machines, tracks) {
   return h("div", {}, drawing, h("p", { class: "small muted" }, t("machinery.map.legend")));
 }
 
-function fieldTable(fields, progress) {
+export function fieldTable(fields, progress) {
   const kinds = KINDS.filter((k) => Object.values(progress).some((p) => p.kinds.some((x) => x.kind === k)));
   return table([t("machinery.col.field"), t("machinery.col.area"), ...kinds.map((k) => t(`machinery.kind.${k}`))],
     fields.map((f) => {

@@ -1,0 +1,103 @@
+// An operator's job (#/job/<machine>, issue 20): the page an operator keeps open on a phone. From the farm's
+// current dispatch plan: the task the machine is on now (its first task whose field is not done yet for that
+// kind of work), the field on a small map with the machine's live position, how much is done (live, as the
+// work is recorded), the planned window and a finish estimate from the area left at the machine's field
+// capacity (ASABE EP496.3: C = S w E / 10 ha/h), then the tasks after it.
+
+import { api } from "../api.js";
+import { card, h, notice, svg } from "../dom.js";
+import { dateTime, num } from "../fmt.js";
+import { projection, rings } from "../geo.js";
+import { t } from "../i18n.js";
+import { donePct, fieldProgress, loadPlan } from "./dispatch.js";
+
+const W = 360;
+const H = 220;
+const DONE_PCT = 99.5; // a field this far covered counts as done: the headland corners are rarely all reached
+
+function fieldMap(field, machine) {
+  const outline = rings(field.boundary);
+  const points = [...outline.flat(), ...(machine ? [[machine.lon, machine.lat]] : [])];
+  if (!points.length) return notice(t("job.no-map"));
+  const at = projection(points, W, H, 16);
+  const drawing = svg("svg", { viewBox: `0 0 ${W} ${H}`, class: "map job-map", role: "img",
+    "aria-label": t("job.map-label", { field: field.name }), "data-testid": "job-map" });
+  for (const ring of outline) {
+    drawing.append(svg("polygon", { points: ring.map((c) => at(c).map((v) => v.toFixed(1)).join(",")).join(" "),
+      class: "field-boundary" }));
+  }
+  if (machine) {
+    const [x, y] = at([machine.lon, machine.lat]);
+    drawing.append(svg("circle", { cx: x, cy: y, r: 7, class: machine.implement_down ? "working" : "idle",
+      "data-machine": machine.node, "data-t": String(machine.t_ms) }));
+  }
+  return drawing;
+}
+
+export async function render(root, ctx) {
+  const id = ctx.args[0] || "";
+  root.append(h("h1", {}, t("job.title", { machine: id })));
+  const data = await loadPlan();
+  ctx.on("dispatch", () => window.dispatchEvent(new HashChangeEvent("hashchange"))); // re-planned: the new job
+  const spec = data?.current.request.machines.find((m) => m.id === id);
+  if (!data || !spec) {
+    root.append(notice(t(data ? "job.not-in-plan" : "dispatch.none")));
+    return;
+  }
+  const stops = data.current.plan.routes[id] || [];
+  if (!spec.available) root.append(notice(t("job.broken"), "error"));
+  if (!stops.length) {
+    root.append(notice(t("job.nothing")));
+    return;
+  }
+  const machines = spec.node ? await api("/machines") : [];
+  let machine = machines.find((m) => m.node === spec.node) || null;
+  const capacity = (spec.speed_kmh * spec.width_m * spec.efficiency) / 10; // ha/h
+  const box = h("div", { "data-testid": "job" });
+  root.append(box);
+
+  const draw = () => {
+    const i = Math.max(0, stops.findIndex((s) => donePct(data, data.tasks[s.task]) < DONE_PCT));
+    const stop = stops[i];
+    const task = data.tasks[stop.task];
+    const field = data.fields[stop.field] || { name: stop.field, boundary: null };
+    const pct = donePct(data, task);
+    const fieldHa = data.progress[stop.field]?.ha;
+    const leftHa = fieldHa == null ? stop.area_ha : fieldHa * Math.max(0, 1 - pct / 100);
+    const finish = Date.now() + (leftHa / capacity) * 3_600_000;
+    box.dataset.task = stop.task;
+    box.dataset.done = String(pct);
+    box.replaceChildren(
+      h("section", { class: "card job-now" },
+        h("h3", {}, t("job.now")),
+        h("p", { class: "job-task" }, t("job.task", { kind: t(`machinery.kind.${task.kind}`), field: field.name })),
+        h("div", { class: "job-progress", role: "progressbar", "aria-valuenow": String(Math.round(pct)),
+          "aria-valuemin": "0", "aria-valuemax": "100", "aria-label": t("job.done-label") },
+        h("div", { class: "job-bar", "data-pct": String(pct) })),
+        h("p", { "data-testid": "job-done" }, t("job.done", { pct: num(pct, 0, "%"), left: num(leftHa, 2, t("unit.ha")) })),
+        h("p", { class: "small" }, t("job.window", { start: dateTime(stop.start_ms), end: dateTime(stop.end_ms) }),
+          stop.late ? ` · ${t("dispatch.late")}` : ""),
+        h("p", { class: "small", "data-testid": "job-eta" }, t("job.eta", { when: dateTime(finish),
+          rate: num(capacity, 1, t("unit.ha-h")) })),
+        fieldMap(field, machine)),
+      card(t("job.next"), stops.length > i + 1
+        ? h("ol", { start: String(i + 2) }, stops.slice(i + 1).map((s) => h("li", { "data-task": s.task },
+          t("job.task", { kind: t(`machinery.kind.${data.tasks[s.task].kind}`), field: data.fields[s.field]?.name || s.field }),
+          " · ", dateTime(s.start_ms))))
+        : h("p", { class: "muted" }, t("job.last"))));
+    // the bar's width through CSSOM: the content security policy refuses style attributes
+    box.querySelector(".job-bar").style.width = `${Math.min(100, pct)}%`;
+  };
+  draw();
+  ctx.on("position", (ev) => {
+    const m = (ev.machines || []).find((x) => x.node === spec.node);
+    if (!m || (machine && machine.t_ms >= m.t_ms)) return;
+    machine = { ...machine, ...m };
+    draw();
+  });
+  ctx.on("operation", async (ev) => {
+    if (!(ev.field_id in data.progress)) return;
+    data.progress[ev.field_id] = await fieldProgress(ev.field_id);
+    draw();
+  });
+}
