@@ -199,3 +199,7 @@ async def test_an_install_before_organisations_keeps_working_in_the_default_one(
         assert (await c.post("/api/v1/registry/sites", json={"id": "demo", "name": "Demo"})).status_code == 201
         assert [s["id"] for s in (await c.get("/api/v1/registry/sites")).json()] == ["demo"]
         assert (await c.get("/api/v1/organisation")).json()["id"] == "default"
+        r = await c.put("/api/v1/organisation", json={"name": "Hilltop", "region": "65/01", "shares_regional": True})
+        assert r.status_code == 200 and (await c.get("/api/v1/organisation")).json()["name"] == "Hilltop"
+        r = await c.put("/api/v1/organisation", json={"name": "Hilltop", "region": "65//01"})
+        assert r.status_code == 422 and problem(r)["field"] == "region"

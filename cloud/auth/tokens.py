@@ -90,7 +90,7 @@ class TokenStore:
         """Issue a token for `user` (created with `role` in `organisation` if new; its role and
         organisation must match). A regional user (role regional) needs its `region`."""
         now = self._clock() if now_ms is None else now_ms
-        if session.get(Organisation, organisation) is None:
+        if organisation != DEFAULT_ORGANISATION and session.get(Organisation, organisation) is None:
             raise ValueError(f"no organisation {organisation!r}")
         if (role == Role.REGIONAL) != (region is not None):
             raise ValueError("a regional user needs a region, and only a regional user has one")

@@ -7,7 +7,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy.orm import Session
 
 from .._time import now_ms
-from ..db import Organisation
+from ..db import DEFAULT_ORGANISATION, Organisation
 from ..errors import Conflict, NotFound
 
 Region = Annotated[str, Field(pattern=r"^[0-9A-Za-z-]{1,12}(/[0-9A-Za-z-]{1,12}){0,3}$", max_length=64,
@@ -49,8 +49,16 @@ def create_organisation(session: Session, body: OrganisationNew, now: int | None
     return _out(row)
 
 
+def _default() -> Organisation:
+    """The default organisation before its admin names it (it has no row until then)."""
+    return Organisation(id=DEFAULT_ORGANISATION, name="Default organisation", region=None, shares_regional=False,
+                        created_ms=0)
+
+
 def get_organisation(session: Session, organisation: str) -> OrganisationOut:
     row = session.get(Organisation, organisation)
+    if row is None and organisation == DEFAULT_ORGANISATION:
+        return _out(_default())
     if row is None:
         raise NotFound("organisation", organisation, "no organisation with this id")
     return _out(row)
@@ -58,6 +66,9 @@ def get_organisation(session: Session, organisation: str) -> OrganisationOut:
 
 def update_organisation(session: Session, organisation: str, body: OrganisationIn) -> OrganisationOut:
     row = session.get(Organisation, organisation)
+    if row is None and organisation == DEFAULT_ORGANISATION:
+        row = _default()
+        session.add(row)
     if row is None:
         raise NotFound("organisation", organisation, "no organisation with this id")
     row.name, row.region, row.shares_regional = body.name, body.region, body.shares_regional

@@ -1,6 +1,6 @@
 """Organisations (issue 21): farms and cooperatives on one service, each with its own users and data, and
 the regions a provincial platform aggregates over. Every existing site, node and user goes to the
-organisation ``default``, so a single-farm install works as before.
+organisation ``default`` (implicit: no row until it is named), so a single-farm install works as before.
 
 Revision ID: 0024
 Revises: 0023 (fertigation volume flag, dispatch plans and yield logs landed first)
@@ -25,8 +25,8 @@ def upgrade() -> None:
         sa.Column('created_ms', sa.BigInteger(), nullable=False),
         sa.PrimaryKeyConstraint('id'),
     )
-    op.execute("INSERT INTO organisations (id, name, region, shares_regional, created_ms) "
-               "VALUES ('default', 'Default organisation', NULL, false, 0)")
+    # 'default' has no row until its admin names it (PUT /organisation): a restore copies rows into a
+    # migrated, empty installation, so a migration adds no rows.
     for table in ('sites', 'nodes', 'users', 'dispatch_plans'):
         op.add_column(table, sa.Column('organisation_id', sa.String(length=32), nullable=False,
                                        server_default='default'))
