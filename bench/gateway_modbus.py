@@ -26,6 +26,7 @@ import tempfile
 import time
 from datetime import timedelta
 from pathlib import Path
+from typing import NamedTuple
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
@@ -44,12 +45,12 @@ def chars_per_poll(requests: list[tuple[int, int]]) -> float:
     return sum(8 + 5 + 2 * count + 2 * 3.5 for _start, count in requests)
 
 
-async def measure(baud: int, n: int, seconds: float, role: str | None, whole: bool) -> float:
+async def measure(baud: int, n: int, seconds: float, role: str | None, whole: bool) -> Measured:
     with tempfile.TemporaryDirectory(prefix="furrow-bench-") as d:  # flash images and the buffer
         return await _poll(baud, n, seconds, role, whole, Path(d))
 
 
-async def _poll(baud: int, n: int, seconds: float, role: str | None, whole: bool, tmp: Path) -> float:
+async def _poll(baud: int, n: int, seconds: float, role: str | None, whole: bool, tmp: Path) -> Measured:
     farm = VirtualFarm([VirtualZone("z1")])
     bus = ModbusBus(port=0, baud=baud, tick_s=0.1)
     for unit in range(1, n + 1):
@@ -71,9 +72,12 @@ async def _poll(baud: int, n: int, seconds: float, role: str | None, whole: bool
                     d.health.role = "soil"  # never re-planned
         task = asyncio.create_task(poller.run())
         await asyncio.sleep(2)  # connect, first reports
-        before = sum(h["polls"] for h in poller.health().values())
+        before, chars, acks = _totals(poller.health()), bus.chars_on_wire, _acks(poller.health())
+        began = time.perf_counter()
         await asyncio.sleep(seconds)
-        polls = sum(h["polls"] for h in poller.health().values()) - before
+        elapsed = time.perf_counter() - began
+        polls = _totals(poller.health()) - before
+        chars, acks = bus.chars_on_wire - chars, _acks(poller.health()) - acks
         errors = sum(h["errors"] for h in poller.health().values())
         await cancel_and_wait(task)
     stop.set()
@@ -81,7 +85,21 @@ async def _poll(baud: int, n: int, seconds: float, role: str | None, whole: bool
     await bus.close()
     if errors:
         print(f"  ({errors} failed polls)")
-    return polls / seconds
+    return Measured(polls / seconds, chars / (baud / 11 * elapsed), acks / seconds)
+
+
+class Measured(NamedTuple):
+    polls_s: float
+    wire_busy: float  # share of the line's characters/s carrying frames (reads, acks, queue writes) and their silences
+    acks_s: float  # report-queue writes (acknowledgements and "oldest first") per second
+
+
+def _totals(health: dict) -> int:
+    return sum(h["polls"] for h in health.values())
+
+
+def _acks(health: dict) -> int:
+    return sum(h["queue_acks"] + h["queue_requests"] for h in health.values())
 
 
 async def main() -> None:
@@ -92,16 +110,19 @@ async def main() -> None:
     o = ap.parse_args()
     cps = o.baud / 11
     print(f"{o.nodes} soil nodes on one bus at {o.baud} baud ({cps:,.0f} characters/s)")
-    print("| read | polls/s measured | wire limit polls/s | share |")
-    print("|---|---:|---:|---:|")
+    print("| read | polls/s measured | wire limit polls/s (reads only) | share | queue writes/s"
+          " | wire busy, queue's acks included |")
+    print("|---|---:|---:|---:|---:|---:|")
     figures: dict[str, float] = {}
     for name, key, role, whole in (("merged (0-31, 64-79)", "merged", "soil", False),
                                    ("whole map (0-111)", "whole", None, True)):
-        rate = await measure(o.baud, o.nodes, o.seconds, role, whole)
+        m = await measure(o.baud, o.nodes, o.seconds, role, whole)
         limit = cps / chars_per_poll(reads_for_role(role))
-        print(f"| {name} | {rate:.1f} | {limit:.1f} | {rate / limit:.0%} |")
-        figures |= {f"{key}_polls_s": round(rate, 2), f"{key}_wire_limit_polls_s": round(limit, 2),
-                    f"{key}_share": round(rate / limit, 3)}
+        print(f"| {name} | {m.polls_s:.1f} | {limit:.1f} | {m.polls_s / limit:.0%} | {m.acks_s:.1f}"
+              f" | {m.wire_busy:.0%} |")
+        figures |= {f"{key}_polls_s": round(m.polls_s, 2), f"{key}_wire_limit_polls_s": round(limit, 2),
+                    f"{key}_share": round(m.polls_s / limit, 3), f"{key}_queue_writes_s": round(m.acks_s, 2),
+                    f"{key}_wire_busy_share": round(m.wire_busy, 3)}
     print(json.dumps({"baud": o.baud, "nodes": o.nodes, "seconds": o.seconds, **figures}))
 
 

@@ -790,6 +790,34 @@ class DispatchPlanRow(Base):
     plan: Mapped[dict] = mapped_column(JSON)
 
 
+class YieldLogRow(Base):
+    """A combine's yield monitor log cleaned and totalled for one field (issue 20, machinery/yield_map.py): the
+    totals at standard moisture and the yield map's points; the same log for the same field is kept once."""
+
+    __tablename__ = "yield_logs"
+    __table_args__ = (Index("ix_yield_logs_field", "field_id", "started_ms"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    ref: Mapped[str] = mapped_column(String(48), unique=True)  # sha256 of field, width, moisture and the log
+    field_id: Mapped[str] = mapped_column(ForeignKey("fields.id"))
+    crop: Mapped[str | None] = mapped_column(String(64))
+    machine: Mapped[str] = mapped_column(String(64))
+    width_m: Mapped[float] = mapped_column(Float)
+    standard_moisture_pct: Mapped[float] = mapped_column(Float)
+    started_ms: Mapped[int] = mapped_column(BigInteger)
+    ended_ms: Mapped[int] = mapped_column(BigInteger)
+    mass_kg: Mapped[float] = mapped_column(Float)
+    harvested_ha: Mapped[float] = mapped_column(Float)
+    mean_yield_t_ha: Mapped[float] = mapped_column(Float)
+    mean_moisture_pct: Mapped[float] = mapped_column(Float)
+    points: Mapped[int] = mapped_column(Integer)
+    kept: Mapped[int] = mapped_column(Integer)
+    dropped: Mapped[dict] = mapped_column(JSON)
+    yields: Mapped[list] = mapped_column(JSON)  # [lon, lat, t/ha] of each kept point: the yield map
+    by: Mapped[str] = mapped_column(String(80))
+    created_ms: Mapped[int] = mapped_column(BigInteger)
+
+
 class AuditRow(Base):
     """One change: who did what to which thing, when, and from which address."""
 

@@ -126,8 +126,11 @@ class AckAfterHandling:
             client.ack(message.mid, message.qos)
         return True
 
-    def ack_all(self, client: Acker, messages: Iterable[tuple[int, Ackable]]) -> int:
-        """`ack` each (generation, message) in order, taking the lock once; how many were acknowledged."""
+    def ack_all(self, client: Acker, messages: Iterable[tuple[int, Ackable]],
+                then: Callable[[], object] | None = None) -> int:
+        """`ack` each (generation, message) in order, taking the lock once, then call `then` (still
+        under it: an `client` that gathers the acks sends them there, on the same connection);
+        how many were acknowledged."""
         acked = 0
         with self._lock:
             current = self._generation
@@ -135,6 +138,8 @@ class AckAfterHandling:
                 if generation == current:
                     client.ack(message.mid, message.qos)
                     acked += 1
+            if then is not None:
+                then()
         return acked
 
 

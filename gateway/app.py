@@ -77,7 +77,7 @@ class Gateway:
         self.heartbeats = Heartbeats(config.site, config.gateway_id, config.topic_root, config.irrigation_nodes,
                                      self.source.irrigation_nodes)
         self.forwarder = Forwarder(self.buffer, config, clock)
-        self.image_forwarder = ImageForwarder(config, self.images, lambda: self.buffer.stats()["pending"], clock,
+        self.image_forwarder = ImageForwarder(config, self.images, self.buffer.pending, clock,
                                               receipt_wait_s=config.image_receipt_wait.total_seconds())
         self.https: HttpsForwarder | None = None
         stages: list[CloudStage] = [self.relay]

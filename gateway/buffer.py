@@ -442,6 +442,12 @@ class DurableBuffer:
             for rx_ms, source, reason, raw in rows
         ]
 
+    def pending(self) -> int:
+        """Readings not yet stored by the cloud (`stats()["pending"]` without its queries: the image
+        link asks it each time it looks for a photo to send while a backlog drains)."""
+        with self._lock:
+            return self._pending
+
     def stats(self) -> dict[str, Any]:
         """Counts kept across restarts: pending (not yet stored by the cloud), in_flight (of
         those, sent and waiting for a receipt), received, duplicates, forwarded_total (stored

@@ -84,6 +84,9 @@ class ModbusBus:
         self.char_s = 11 / baud  # start, 8 data, parity/stop, stop bits per character
         self.nodes: list[ModbusNode] = []
         self.frames_in = 0
+        # Characters the line carried: each request and reply with the 3.5-character silence before
+        # it (what bench/gateway_modbus.py divides by the baud rate's characters per second).
+        self.chars_on_wire = 0.0
         # Line faults (hil/faults.py BusFaults): which units hear a frame, and
         # what becomes of a reply on the wire (garbled, lost). None: a clean line.
         self.faults: Any = None
@@ -146,6 +149,7 @@ class ModbusBus:
             while data := await reader.read(512):
                 now_us = time.monotonic_ns() // 1000
                 self.frames_in += 1
+                self.chars_on_wire += len(data) + 3.5
                 for node in self.nodes:
                     if self.faults is not None and not self.faults.hears(node.slave.unit):
                         continue  # a dead device: nothing reaches it
@@ -156,6 +160,7 @@ class ModbusBus:
                         reply = self.faults.on_reply(node.slave.unit, reply)
                     while reply is not None:
                         # the request and the reply each take their time on the wire
+                        self.chars_on_wire += len(reply) + 3.5
                         await asyncio.sleep((len(data) + len(reply)) * self.char_s)
                         writer.write(reply)
                         await writer.drain()

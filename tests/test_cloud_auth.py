@@ -132,6 +132,9 @@ EXPECTED: dict[tuple[str, str], set[Role]] = {
     ("GET", "/api/v1/machines/{node}/track"): READERS,
     ("POST", "/api/v1/dispatch/plan"): {T, A, AD},
     ("GET", "/api/v1/dispatch/current"): READERS,
+    ("POST", "/api/v1/yield-logs"): {T, A, AD},
+    ("GET", "/api/v1/yield-logs"): READERS,
+    ("GET", "/api/v1/yield-logs/{log_id}"): READERS,
     ("GET", "/api/v1/progress/crops"): READERS,
 }
 # A live stream would never end: these routes are walked with a query that closes it.

@@ -12,6 +12,7 @@ from tests.dashboard_support import login_with_token, new_page, screenshot
 from tests.test_dashboard_i18n import COLLECT, chinese_in, data_of, missing_keys, untranslated
 from tests.test_machinery_coverage import back_and_forth
 from tests.test_machinery_operations import BOUNDARY, operation
+from tests.test_machinery_yield import combine_log
 from tests.tracker_support import position_messages, positions_batch
 
 NODE = "trk-d1"
@@ -42,6 +43,13 @@ def farm(dashboard_farm):
         assert r.status_code == 200, r.text
         r = c.post("/dispatch/plan", json=PLAN)
         assert r.status_code == 200 and r.json()["kept_id"], r.text
+        maize, monitor = combine_log()
+        harvest_plot = {"id": "disp-2", "site_id": "demo", "name": "Harvest plot"}
+        assert c.post("/registry/fields", json=harvest_plot).status_code == 201
+        assert c.put("/registry/fields/disp-2/boundary", json=maize.boundary).status_code == 200
+        r = c.post("/yield-logs", json={"field": "disp-2", "crop": "maize", "machine": "combine-1", "width_m": 9.0,
+                                        "log": monitor.csv()})
+        assert r.status_code == 201, r.text
     return dashboard_farm
 
 
@@ -112,17 +120,32 @@ def test_an_operator_sees_the_job_on_a_phone_and_it_moves_on_as_work_is_recorded
     page.context.close()
 
 
-@pytest.mark.parametrize("locale", ["en-GB", "zh-CN"])
-def test_the_progress_page_shows_each_fields_work(farm, dashboard_browser, locale):
-    """#/progress lists disp-1 with its sowing share as stored, in both languages, nothing untranslated."""
+@pytest.mark.parametrize(("locale", "crop"), [("en-GB", "maize"), ("zh-CN", "玉米")])
+def test_the_progress_page_shows_each_fields_work(farm, dashboard_browser, locale, crop):
+    """#/progress lists disp-1 with its sowing share as stored; site demo's sowing as the sum of its fields'; each
+    of the farm's operations as a bar on the season timeline; disp-2's harvest from its yield monitor log (crop,
+    mean yield at standard moisture), in both languages, nothing untranslated."""
     with farm.client() as c:
         sown = c.get(f"/fields/{FIELD}/progress").json()["kinds"][0]
+        ops = c.get("/operations").json()
+        site_sown = 0.0
+        for f in c.get("/registry/fields").json():
+            if f["site_id"] == "demo" and f["boundary"]:
+                kinds = c.get(f"/fields/{f['id']}/progress").json()["kinds"]
+                site_sown += sum(k["covered_ha"] for k in kinds if k["kind"] == "sowing")
+        [log] = c.get("/yield-logs", params={"field": "disp-2"}).json()
     page = new_page(dashboard_browser, locale=locale)
     login_with_token(page, farm, "agronomist")
     page.goto(f"{farm.url}/app/#/progress")
     expect(page.locator("[data-view=progress]")).to_have_attribute("data-rendered", "1")
     cell = page.get_by_test_id("field-progress").locator(f"tr[data-field={FIELD}] td[data-kind=sowing]")
     expect(cell).to_contain_text(f"{sown['covered_pct']:.1f} %")
+    sown_cell = page.get_by_test_id("site-progress").locator("tr[data-site=demo] td[data-kind=sowing]")
+    assert float(sown_cell.get_attribute("data-ha")) == pytest.approx(site_sown, abs=1e-3)
+    expect(page.get_by_test_id("timeline").locator("rect[data-op]")).to_have_count(len(ops))
+    harvest = page.get_by_test_id("harvest").locator("tr[data-field=disp-2]")
+    expect(harvest).to_contain_text(crop)
+    expect(harvest.locator("td[data-yield]")).to_have_attribute("data-yield", f"{log['mean_yield_t_ha']:g}")
     words_check(page, farm, locale)
     assert page.errors == []
     page.context.close()

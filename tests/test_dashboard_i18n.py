@@ -32,11 +32,12 @@ PAGES = {
     "progress": "#/progress",
     "dispatch": "#/dispatch",  # no plan until tests/test_dashboard_dispatch.py keeps one
     "job": "#/job/drill-1",  # that plan's drill
+    "lots": "#/lots",  # empty until tests/test_dashboard_lots.py records a harvest lot
 }
 SCREENSHOTS = {"overview": "overview", "zone": "zone", "irrigation": "irrigation", "alerts": "alerts",
                "nodes": "nodes", "node": "commissioning", "bus": "bus", "login": "login", "trap": "trap",
                "machinery": "machinery-walk", "progress": "progress-walk", "dispatch": "dispatch-walk",
-               "job": "job-walk"}
+               "job": "job-walk", "lots": "lots"}
 
 # What a page shows in Latin letters in Chinese too: SI and instrument units, the FAO-56
 # symbols Chinese agronomy writes as they are, the soil test's pH and its units as Chinese lab

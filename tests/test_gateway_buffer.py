@@ -47,6 +47,7 @@ def test_forwarded_rows_leave_and_the_rest_stay(buf):
     first = buf.next_batch(3)
     assert buf.mark_forwarded([rowid for rowid, _ in first]) == 3
     assert [item["seq"] for _, item in buf.next_batch(10)] == [3, 4]
+    assert buf.pending() == 2
     assert buf.stats() == {
         "pending": 2,
         "received": 5,

@@ -136,7 +136,7 @@ async def test_message_is_acknowledged_only_after_its_commit(config, node, monke
     """A failed commit leaves the message unacked; the PUBACK follows the commit that worked."""
     events: list[str] = []
     async with running_gateway(config) as gw:
-        real_put, real_ack = gw.buffer.put_many, gw.source.client.ack
+        real_put, real_queue = gw.buffer.put_many, gw.source.client._packet_queue
 
         def put_many(*args):
             if not any(e.startswith("put") for e in events):
@@ -146,16 +146,33 @@ async def test_message_is_acknowledged_only_after_its_commit(config, node, monke
             events.append("put ok")
             return n
 
-        def ack(mid, qos):
-            events.append(f"ack qos{qos}")
-            return real_ack(mid, qos)
+        def queue(command, packet, *args):  # paho's outgoing packets: the group's PUBACKs go as one run
+            if command == 0x40:
+                events.append("ack qos1")
+            return real_queue(command, packet, *args)
 
         monkeypatch.setattr(gw.buffer, "put_many", put_many)
-        monkeypatch.setattr(gw.source.client, "ack", ack)
+        monkeypatch.setattr(gw.source.client, "_packet_queue", queue)
         node.publish(up_topic(config, "soil-01"), encode_json(soil_uplink("soil-01", 1)))
         await wait_until(lambda: "ack qos1" in events, "the PUBACK")
         assert gw.stats()["farm"]["persist_failures"] == 1
     assert events == ["put failed", "put ok", "ack qos1"]
+
+
+async def test_a_group_acknowledged_in_one_run_of_pubacks_is_never_redelivered(config, node, cloud):
+    """Forty uplinks stored and acknowledged (their PUBACKs queued as one run per group): the
+    restarted gateway, on the same persistent session, gets none of them again. The broker sends a
+    session's redeliveries before anything new, so once a later uplink is stored a missing PUBACK
+    would show as a duplicate."""
+    async with running_gateway(config) as gw:
+        for seq in range(40):
+            node.publish(up_topic(config, "soil-01"), encode_json(soil_uplink("soil-01", seq)))
+        await wait_until(lambda: gw.stats()["received"] >= 40, "40 uplinks stored")
+    async with running_gateway(config) as gw:
+        node.publish(up_topic(config, "soil-01"), encode_json(soil_uplink("soil-01", 40)))
+        await cloud.until({("soil-01", seq) for seq in range(41)})
+        stats = gw.stats()
+    assert stats["farm"]["uplinks"] == 1 and stats["duplicates"] == 0, stats
 
 
 async def test_message_never_committed_is_redelivered_to_the_restarted_gateway(config, node, cloud, monkeypatch):

@@ -65,3 +65,40 @@ def test_a_simulated_combines_log_totals_within_3_pct_of_what_it_cut():
     assert abs(total.mass_kg - monitor.true_kg) / monitor.true_kg < 0.03, (total.mass_kg, monitor.true_kg)
     assert total.dropped["yield_sd"] >= 1 and total.dropped["start_pass"] > 0
     assert max(y for _, _, y in total.yields) < 15  # no spike (3 x 11.25 t/ha) left in the map
+
+
+def combine_log(seed: int = 3) -> tuple[Field, YieldMonitor]:
+    """A simulated combine's monitor over 6 passes of a 54 x 200 m field (7.5 and 11.25 t/ha halves)."""
+    field = Field(114.403, 36.0, 9.0, 6, 200.0)
+    pattern = Pattern(field, passes=6, speed_m_s=2.0, turn_s=20)
+    monitor = YieldMonitor(pattern, T0, lambda x, _y: 0.75 if x < 27 else 1.125, seed=seed)
+    receiver = Receiver(pattern, T0, noise_m=0.3, correlation_s=30, quality=2, seed=seed)
+    for s in range(T0, T0 + pattern.duration_s + 40):
+        _, pose, lonlat = receiver.epoch(s)
+        monitor.on_epoch(s, pose, lonlat)
+    return field, monitor
+
+
+async def test_a_yield_log_posted_is_totalled_for_its_field_kept_once_and_its_map_read_back(tmp_path):
+    """POST /yield-logs: 201 with the total within 3 % of what was cut; the same log again 200 with the same id;
+    listed for its field; GET gives the map's kept points; a bad line is 422 naming it."""
+    from tests.cloud_support import local_settings, problem, running_app
+    from tests.test_machinery_operations import _field
+
+    field, monitor = combine_log()
+    body = {"field": "f1", "crop": "maize", "machine": "combine-1", "width_m": 9.0, "log": monitor.csv()}
+    async with running_app(local_settings(tmp_path)) as c:
+        await _field(c, field.boundary)
+        r = await c.post("/api/v1/yield-logs", json=body)
+        assert r.status_code == 201, r.text
+        out = r.json()
+        assert abs(out["mass_kg"] - monitor.true_kg) / monitor.true_kg < 0.03 and out["crop"] == "maize"
+        assert out["yields"] is None and out["kept"] > 0
+        again = await c.post("/api/v1/yield-logs", json=body)
+        assert again.status_code == 200 and again.json()["id"] == out["id"]
+        assert [x["id"] for x in (await c.get("/api/v1/yield-logs", params={"field": "f1"})).json()] == [out["id"]]
+        full = (await c.get(f"/api/v1/yield-logs/{out['id']}")).json()
+        assert len(full["yields"]) == out["kept"]
+        bad = {**body, "log": "time,lat,lon,flow_kg_s,moisture_pct\n1780000000000,36,114.4,x,22\n"}
+        r = await c.post("/api/v1/yield-logs", json=bad)
+        assert r.status_code == 422 and problem(r)["field"] == "line 2.flow_kg_s", r.text

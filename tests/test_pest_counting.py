@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from furrow.cloud.pests.counting import CardSpec, count_card, size_class
+from furrow.cloud.pests.counting import RIDER_MIN_MM2, CardSpec, count_card, notches, size_class
 from furrow.hil.farm.trap_card import CardKind, Look, TrapCard, bycatch, moth, render_card
 from tests.trap_cards import CEW, FOREWING_MM, PX_PER_MM, WINGSPAN_MM, card_set
 
@@ -107,3 +107,46 @@ def test_bad_input_names_the_value():
         count_card(np.zeros((10, 10), np.uint8), CardSpec(PX_PER_MM))
     with pytest.raises(ValueError, match="px_per_mm must be positive, not 0"):
         CardSpec(px_per_mm=0)
+
+
+def test_a_small_insect_against_a_moth_is_two():
+    """An aphid lying against a folded moth's side (a yellow card, no lure), anywhere along it, leaves a notch
+    either side of where they meet in an outline convex enough to pass for one insect (solidity 0.91-0.95):
+    counted as two (furrow-card-2 counted one in all twelve)."""
+    found = []
+    for dy in (3.2, 3.6):
+        for k in range(6):
+            rng = random.Random(30 + k)
+            m = replace(moth(rng, 40, 30, FOREWING_MM, WINGSPAN_MM, spread=False), angle=0.0, length_mm=18.0)
+            aphid = replace(bycatch(rng, 0, 0), kind="small", length_mm=2.4, angle=1.2, x_mm=40 + 2.0 * (k - 2.5),
+                            y_mm=30 + dy, rgb=(60, 70, 35))
+            card = TrapCard(CardKind.YELLOW_STICKY, width_mm=80, height_mm=60, insects=[m, aphid])
+            found.append(count_card(photo(card, Look(), seed=k), CardSpec(PX_PER_MM)).total)
+    assert found == [2] * 12, found
+
+
+def test_a_speck_on_a_spread_moth_smaller_than_any_insect_is_no_rider():
+    """Moths with spread wings on a liner, blurred and JPEG-compressed: the specks darker than the wings that
+    the compression leaves (0.3-0.5 mm2, furrow-card-2 counted them) are smaller than the smallest insect drawn
+    (a 1.2 mm aphid, 0.63 mm2) and are not counted; all six moths are."""
+    for seed in (3, 5, 7):
+        rng = random.Random(seed)
+        card = TrapCard(CardKind.WHITE_PHEROMONE)
+        card.insects = [moth(rng, 35 + 65 * (k % 3), 40 + 70 * (k // 3), FOREWING_MM, WINGSPAN_MM, spread=True)
+                        for k in range(6)]
+        found = count_card(photo(card, Look(blur_px=0.8, jpeg_quality=70), seed=seed),
+                           CardSpec(PX_PER_MM, target_mm=TARGET_MM))
+        assert found.target == 6
+        assert all(i.area_mm2 >= RIDER_MIN_MM2 for i in found.insects if not i.target), found.insects
+
+def test_notches_are_where_two_outlines_meet():
+    """notches(): an ellipse's pixelated outline has none; a disk against its side has two, one where each
+    outline crosses the other (the inscribed circle of each gap with its hull 1.5 px or more)."""
+    from skimage import draw, morphology
+
+    ellipse = np.zeros((60, 100), bool)
+    ellipse[draw.ellipse(30, 50, 10, 40)] = True
+    assert notches(ellipse, morphology.convex_hull_image(ellipse), 1.5) == 0
+    both = ellipse.copy()
+    both[draw.disk((44, 50), 7, shape=both.shape)] = True
+    assert notches(both, morphology.convex_hull_image(both), 1.5) == 2

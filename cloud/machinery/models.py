@@ -218,7 +218,10 @@ class CropProgress(BaseModel):
     crop: str
     zones: int
     area_ha: float = Field(description="the zones' boundaries, on the ellipsoid")
-    planted_ha: float = Field(description="the sowing operations' covered ground inside those zones")
+    planted_ha: float = Field(description="the sowing operations' covered ground inside those zones, and the whole "
+                              "of a zone no sowing was tracked in once its planting_date has come (entered)")
+    planted_entered_ha: float = Field(default=0.0, description="the part of planted_ha entered in the registry "
+                                      "(zones with a planting_date and no tracked sowing)")
     planted_pct: float
     kinds: list[CropKindProgress]
 
@@ -226,3 +229,42 @@ class CropProgress(BaseModel):
 class CropsProgress(BaseModel):
     crops: list[CropProgress]
     zones_without_boundary: list[str] = Field(description="zones left out: their crop has no place on the map")
+
+
+class YieldLogIn(BaseModel):
+    """A combine's yield monitor log for one field (docs/machinery.md section 8)."""
+
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{
+        "field": "f1", "crop": "maize", "machine": "combine-1", "width_m": 9.0, "standard_moisture_pct": 15.5,
+        "log": "time,lat,lon,flow_kg_s,moisture_pct,header\n1780000000000,36.0001,114.4001,18.2,22.1,down\n..."}]})
+
+    field: str = Field(min_length=1, max_length=32, description="the registry's field, which needs a boundary")
+    crop: str | None = Field(default=None, max_length=64)
+    machine: str = Field(min_length=1, max_length=64)
+    width_m: float = Field(gt=0, le=20, description="the header's working width, m")
+    standard_moisture_pct: float = Field(default=15.5, ge=0, lt=40,
+                                         description="the moisture totals are given at (maize 15.5, wheat 13.5)")
+    flow_delay_s: float = Field(default=12.0, ge=0, le=60, description="grain transport time to the sensor")
+    log: str = Field(min_length=1, description="the monitor's CSV export: time, lat, lon, flow_kg_s, "
+                     "moisture_pct, optionally header (down/up)")
+
+
+class YieldLogOut(BaseModel):
+    """A log's totals for its field at standard moisture; `yields` (with `?map=true`) the map's points."""
+
+    id: int
+    field_id: str
+    crop: str | None
+    machine: str
+    width_m: float
+    standard_moisture_pct: float
+    started_ms: int
+    ended_ms: int
+    mass_kg: float = Field(description="grain through the sensor in the field, at standard moisture")
+    harvested_ha: float = Field(description="the header-down track's covered area in the field")
+    mean_yield_t_ha: float
+    mean_moisture_pct: float
+    points: int
+    kept: int = Field(description="points on the yield map after the filters")
+    dropped: dict[str, int] = Field(description="points each filter dropped")
+    yields: list[list[float]] | None = Field(default=None, description="[lon, lat, t/ha] of each kept point")

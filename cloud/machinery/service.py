@@ -13,6 +13,7 @@ import asyncio
 import hashlib
 import logging
 from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
 
 import shapely
 from sqlalchemy import select
@@ -22,7 +23,7 @@ from furrow.edge.errors import ContractError
 
 from .._time import Clock
 from .._time import now_ms as _now_ms
-from ..db import Database, DispatchPlanRow, FieldRow, OperationRow, ZoneRow
+from ..db import Database, DispatchPlanRow, FieldRow, OperationRow, YieldLogRow, ZoneRow
 from ..errors import Conflict, NotFound
 from ..events import EventBus
 from ..vigour.boundaries import area_ha, as_geojson, parse_boundary
@@ -41,10 +42,13 @@ from .models import (
     OperationKind,
     OperationOut,
     StopOut,
+    YieldLogIn,
+    YieldLogOut,
 )
 from .tracks import MAX_FIXES, read_track
 
 log = logging.getLogger(__name__)
+SOWN_MIN_HA = 1e-4  # 1 m2: less tracked sowing in a zone is a swath's edge touching it, not the zone sown
 
 
 def _out(row: OperationRow, with_covered: bool = False) -> OperationOut:
@@ -87,6 +91,7 @@ class OperationService:
         self.clock = clock
         self.events = events
         self.tracks = tracks if tracks is not None else TrackStore(db)
+        self.yields = YieldLogs(db, clock)  # the combines' yield monitor logs, per field
         # called with each new operation (the production records, cloud/trace/); a failure is logged
         self.on_record: list[Callable[[OperationOut], Awaitable[None]]] = []
 
@@ -232,15 +237,17 @@ class OperationService:
     async def crops(self) -> CropsProgress:
         """Progress per crop: each zone with a boundary counts its crop's area; the covered ground of its
         field's operations inside it counts for each kind, the sowing's as the crop's planted area (so the
-        planted area comes from the sowing operations, not typed twice)."""
+        planted area comes from the sowing operations, not typed twice). A zone no sowing was tracked in counts
+        as planted whole once the planting_date entered in the registry has come (UTC day)."""
 
         def load(session: Session) -> tuple[list[tuple], list[tuple]]:
-            zones = session.execute(select(ZoneRow.id, ZoneRow.field_id, ZoneRow.crop, ZoneRow.boundary)
-                                    .order_by(ZoneRow.id)).all()
+            zones = session.execute(select(ZoneRow.id, ZoneRow.field_id, ZoneRow.crop, ZoneRow.boundary,
+                                           ZoneRow.planting_date).order_by(ZoneRow.id)).all()
             ops = session.execute(select(OperationRow.field_id, OperationRow.kind, OperationRow.covered)).all()
             return [tuple(z) for z in zones], [tuple(o) for o in ops]
 
         zones, ops = await self._db.run(load)
+        today = datetime.fromtimestamp(self.clock() / 1000, tz=UTC).date().isoformat()
 
         def compute() -> CropsProgress:
             by_field: dict[tuple[str, str], list] = {}
@@ -249,27 +256,35 @@ class OperationService:
             unions = {key: shapely.union_all(geoms) for key, geoms in by_field.items()}
             crops: dict[str, dict] = {}
             missing = []
-            for zone_id, field_id, crop, boundary in zones:
+            for zone_id, field_id, crop, boundary, planting_date in zones:
                 if not boundary:
                     missing.append(zone_id)
                     continue
                 shape = parse_boundary(boundary)
-                c = crops.setdefault(crop, {"zones": 0, "area": 0.0, "kinds": {}})
+                c = crops.setdefault(crop, {"zones": 0, "area": 0.0, "kinds": {}, "entered": 0.0})
                 c["zones"] += 1
-                c["area"] += area_ha(shape)
+                zone_ha = area_ha(shape)
+                c["area"] += zone_ha
+                sown = 0.0
                 for kind in OperationKind:
                     union = unions.get((field_id, kind.value))
                     if union is not None:
                         part = union.intersection(shape)
-                        c["kinds"][kind] = c["kinds"].get(kind, 0.0) + (0.0 if part.is_empty else area_ha(part))
+                        covered = 0.0 if part.is_empty else area_ha(part)
+                        c["kinds"][kind] = c["kinds"].get(kind, 0.0) + covered
+                        if kind is OperationKind.SOWING:
+                            sown = covered
+                if sown < SOWN_MIN_HA and planting_date is not None and str(planting_date) <= today:
+                    c["entered"] += zone_ha  # sown without a tracker: the registry's planting date says so
             def pct(ha: float, whole: float) -> float:
                 return round(100 * ha / whole, 3) if whole else 0.0
 
             out = []
             for crop, c in sorted(crops.items()):
-                planted = c["kinds"].get(OperationKind.SOWING, 0.0)
+                planted = c["kinds"].get(OperationKind.SOWING, 0.0) + c["entered"]
                 out.append(CropProgress(crop=crop, zones=c["zones"], area_ha=round(c["area"], 4),
-                                        planted_ha=round(planted, 4), planted_pct=pct(planted, c["area"]),
+                                        planted_ha=round(planted, 4), planted_entered_ha=round(c["entered"], 4),
+                                        planted_pct=pct(planted, c["area"]),
                                         kinds=[CropKindProgress(kind=k, covered_ha=round(v, 4),
                                                                 covered_pct=pct(v, c["area"]))
                                                for k, v in c["kinds"].items()]))
@@ -301,6 +316,79 @@ class OperationService:
                                       covered_pct=round(100 * covered / field_ha, 3), operations=len(mine),
                                       last_ms=max(e for _, e in mine)))
         return FieldProgress(field_id=field_id, field_ha=round(field_ha, 4), kinds=kinds)
+
+
+def _yield_out(row: YieldLogRow, with_map: bool = False) -> YieldLogOut:
+    return YieldLogOut.model_validate({**{c: getattr(row, c) for c in YieldLogOut.model_fields if c != "yields"},
+                                       "yields": row.yields if with_map else None})
+
+
+class YieldLogs:
+    """Yield monitor logs cleaned and totalled per field (yield_map.py), kept once per (field, settings, log)."""
+
+    def __init__(self, db: Database, clock: Clock = _now_ms) -> None:
+        self._db = db
+        self.clock = clock
+
+    async def record(self, body: YieldLogIn, by: str) -> tuple[YieldLogOut, bool]:
+        """The log's totals for its field, stored once (the same log again returns the stored one, False).
+        NotFound, Conflict as for an operation; ContractError naming the log's line and column."""
+        from .yield_map import YieldFilters, harvest, read_yield_csv
+
+        boundary = await self._db.run(lambda s: _field(s, body.field).boundary)
+        key = "\n".join([body.field, repr(body.width_m), repr(body.standard_moisture_pct), repr(body.flow_delay_s),
+                         body.log])
+        ref = "yield:" + hashlib.sha256(key.encode()).hexdigest()[:40]
+
+        def compute():  # noqa: ANN202 - a day's log is seconds of work: off the event loop
+            points = read_yield_csv(body.log)
+            return points, harvest(points, body.width_m, parse_boundary(boundary), body.standard_moisture_pct,
+                                   YieldFilters(flow_delay_s=body.flow_delay_s))
+
+        points, total = await asyncio.to_thread(compute)
+        if total.harvested_ha == 0:
+            raise ContractError("field", body.field, "the log's header-down passes do not reach this field")
+
+        def store(session: Session) -> tuple[YieldLogOut, bool]:
+            existing = session.scalars(select(YieldLogRow).where(YieldLogRow.ref == ref)).first()
+            if existing is not None:
+                return _yield_out(existing), False
+            row = YieldLogRow(ref=ref, field_id=body.field, crop=body.crop, machine=body.machine, width_m=body.width_m,
+                              standard_moisture_pct=body.standard_moisture_pct, started_ms=points[0].t_ms,
+                              ended_ms=points[-1].t_ms, mass_kg=round(total.mass_kg, 2),
+                              harvested_ha=round(total.harvested_ha, 6),
+                              mean_yield_t_ha=round(total.mean_yield_t_ha, 4),
+                              mean_moisture_pct=round(total.mean_moisture_pct, 2), points=total.points,
+                              kept=total.kept, dropped=total.dropped,
+                              yields=[[round(x, 7), round(y, 7), round(v, 3)] for x, y, v in total.yields],
+                              by=by[:80], created_ms=self.clock())
+            session.add(row)
+            session.flush()
+            return _yield_out(row), True
+
+        return await self._db.run(store)
+
+    async def list(self, field_id: str | None = None) -> list[YieldLogOut]:
+        """The logs' totals, newest first, of one field when given."""
+
+        def list_(session: Session) -> list[YieldLogOut]:
+            q = select(YieldLogRow).order_by(YieldLogRow.started_ms.desc(), YieldLogRow.id.desc())
+            if field_id is not None:
+                q = q.where(YieldLogRow.field_id == field_id)
+            return [_yield_out(r) for r in session.scalars(q)]
+
+        return await self._db.run(list_)
+
+    async def get(self, log_id: int) -> YieldLogOut:
+        """One log's totals with its yield map (NotFound otherwise)."""
+
+        def get(session: Session) -> YieldLogOut:
+            row = session.get(YieldLogRow, log_id)
+            if row is None:
+                raise NotFound("yield_log", log_id, "no yield log with this id")
+            return _yield_out(row, with_map=True)
+
+        return await self._db.run(get)
 
 
 def parse_covered(geojson: dict) -> shapely.Geometry:

@@ -20,7 +20,13 @@ A pure function of the photo's pixels (numpy, scikit-image), in five steps:
    h-maxima (h sized to the body: half a millimetre, or a third of a small insect's half-width),
    and parts that meet at no neck are joined again (split_touching). What stays one
    object but is no single insect (its outline is not convex: overlapping insects) is counted by
-   its area against the card's single insects like it (clump_sizes).
+   its area against the card's single insects like it (clump_sizes). An object convex enough to
+   pass for one insect is still read for *notches* (`notches`): every insect seen on a card
+   (folded or spread moth, fly, aphid) has a convex outline, so a notch in it deeper than
+   `NOTCH_MM` is where two insects meet, a small one against a larger one (an aphid against a fly
+   or a moth) leaving one each side of it: each two notches (rounded up) are one more insect. An
+   object of the target's size is not read for them: on liners full of moths that cost more
+   (false notches) than it found.
 5. **Each object is measured**: length and width (the axes of the ellipse with its second
    moments), area, solidity, mean colour; it gets a size class by length (`SIZE_CLASSES`) and is
    *target* when its length is within the target species' range on the card (a pheromone
@@ -44,8 +50,8 @@ from skimage import measure, morphology, segmentation, transform
 
 from .classifier import Label, SpeciesClassifier
 
-METHOD = ("furrow-card-2: percentile background with glare undone, contrast < {dark:g}, grid lines out, "
-          "dust by its darkest tenth, size-aware h-maxima watershed, clumps by area")
+METHOD = ("furrow-card-3: percentile background with glare undone, contrast < {dark:g}, grid lines out, "
+          "dust by its darkest tenth, size-aware h-maxima watershed, clumps by area, notches")
 
 SIZE_CLASSES: tuple[tuple[str, float], ...] = (("tiny", 2.0), ("small", 5.0), ("medium", 12.0), ("large", math.inf))
 """(name, upper bound of the length in mm): thrips and whiteflies, aphids and small flies, flies, moths."""
@@ -56,9 +62,12 @@ GLARE_WINDOW_MM = 12.0
 CONVEX = 0.88  # solidity of a single insect's outline; a clump of several is below
 MIN_SINGLES = 3  # convex single insects needed to measure a clump against
 RIDER_RATIO = 0.6  # a rider is at most this fraction of the contrast of the insect it lies on
+RIDER_MIN_MM2 = 0.5  # a rider has at least the area of the smallest insect drawn (a 1.2 mm aphid: 0.63 mm2)
 RIDER_ELONGATION = 3.2  # a rider is at most this many times longer than wide: a longer dark streak is a body
 LINE_RUN_MM = 8.0  # a dark run this long and no thicker than a grid line is line, not insect
 LINE_ELONGATION = 8.0  # a leftover piece of line (broken by glare): this many times longer than wide
+NOTCH_MM = 0.3  # a notch in a convex-looking outline this deep (its inscribed radius) is where two insects meet
+NOTCH_MIN_PX = 1.5  # and at least this many pixels: shallower is the outline's pixels and the JPEG
 
 
 @dataclass(frozen=True)
@@ -328,32 +337,46 @@ def riders(kept: list, contrast: np.ndarray, spec: CardSpec) -> list:
         for part in measure.regionprops(measure.label(inner)):
             plen = part.axis_major_length / mm
             pwidth = max(part.axis_minor_length / mm, 1.0 / mm)
-            if (spec.min_length_mm <= plen < 0.5 * length and part.area < 0.4 * region.area
+            if (spec.min_length_mm <= plen < 0.5 * length and RIDER_MIN_MM2 * mm**2 <= part.area < 0.4 * region.area
                     and plen <= RIDER_ELONGATION * pwidth):
                 out.append((_Rider(part, region.bbox[0], region.bbox[1]), plen, pwidth))
     return out
+
+
+def notches(image: np.ndarray, convex_image: np.ndarray, depth_px: float) -> int:
+    """The notches in an object's outline (its mask and its convex hull's, one bounding box): the
+    parts of the hull outside the object whose inscribed circle is at least `depth_px` in radius.
+    A pixelated convex outline leaves only slivers a pixel thick between it and its hull."""
+    gap = convex_image & ~image
+    if not gap.any():
+        return 0
+    parts, n = ndi.label(gap)
+    depth = ndi.maximum(ndi.distance_transform_edt(np.pad(gap, 1))[1:-1, 1:-1], parts, index=np.arange(1, n + 1))
+    return int(np.count_nonzero(np.asarray(depth) >= depth_px))
 
 
 def _median(values: list[float]) -> float | None:
     return float(np.median(values)) if len(values) >= MIN_SINGLES else None
 
 
-def clump_sizes(objects: Sequence[tuple[float, float, float, str]], target_mm: tuple[float, float] | None,
+def clump_sizes(objects: Sequence[tuple[float, float, float, str, int]], target_mm: tuple[float, float] | None,
                 convex: float = CONVEX) -> list[tuple[int, bool]]:
-    """(insects in it, target?) of each (length mm, area mm2, solidity, size class) object.
+    """(insects in it, target?) of each (length mm, area mm2, solidity, size class, notches) object.
 
-    A single insect's outline is convex (solidity at least `convex`): one insect. A clump of
-    overlapping ones is not: it holds its area over the median area of the convex single insects
-    like it, rounded (at least one), when the card has MIN_SINGLES of those. A clump at least as long
-    as the target's shortest is target insects measured against the target-sized singles."""
-    singles = [(length, area, cls) for length, area, solidity, cls in objects if solidity >= convex]
+    A single insect's outline is convex (solidity at least `convex`): one insect, and one more for
+    each two notches in it (rounded up: a small insect against a larger one leaves a notch each side,
+    one side may blur shut), unless it is of the target's size (one moth). A clump
+    of overlapping ones is not convex: it holds its area over the median area of the convex single
+    insects like it, rounded (at least one), when the card has MIN_SINGLES of those. A clump at least
+    as long as the target's shortest is target insects measured against the target-sized singles."""
+    singles = [(length, area, cls) for length, area, solidity, cls, _ in objects if solidity >= convex]
     target_ref = None if target_mm is None else _median(
         [a for length, a, _ in singles if target_mm[0] <= length <= target_mm[1]])
     out = []
-    for length, area, solidity, cls in objects:
+    for length, area, solidity, cls, notched in objects:
         is_target = target_mm is not None and target_mm[0] <= length <= target_mm[1]
         if solidity >= convex:
-            out.append((1, is_target))
+            out.append((1 if is_target else 1 + (notched + 1) // 2, is_target))
             continue
         if target_mm is not None and length >= target_mm[0]:
             ref, is_target = target_ref, True
@@ -384,9 +407,14 @@ def count_card(rgb: np.ndarray, spec: CardSpec, classifier: SpeciesClassifier | 
         if width <= spec.grid_line_mm * 1.5 and length > LINE_ELONGATION * width and length > 3.0:
             continue  # a piece of grid line the glare broke off the rest
         kept.append((region, length, width))
+    depth_px = max(NOTCH_MIN_PX, NOTCH_MM * mm)
+    low, high = spec.target_range or (math.inf, math.inf)
+    notched = [notches(r.image, r.image_convex, depth_px) if r.solidity >= CONVEX and not low <= length <= high
+               else 0 for r, length, _ in kept]  # a target-sized object is one moth (clump_sizes)
     kept += riders(kept, contrast, spec)
-    sizes = clump_sizes([(length, r.area / mm**2, float(r.solidity), size_class(length)) for r, length, _ in kept],
-                        spec.target_range)
+    notched += [0] * (len(kept) - len(notched))  # a rider is one insect, outlined by its own darkness
+    sizes = clump_sizes([(length, r.area / mm**2, float(r.solidity), size_class(length), k)
+                         for (r, length, _), k in zip(kept, notched, strict=True)], spec.target_range)
     labels_out: Sequence[Label | None] = [None] * len(kept)
     if classifier is not None and kept:
         labels_out = classifier.classify([rgb[r.slice] for r, _, _ in kept])

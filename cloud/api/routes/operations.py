@@ -19,6 +19,8 @@ from ...machinery.models import (
     OperationIn,
     OperationKind,
     OperationOut,
+    YieldLogIn,
+    YieldLogOut,
 )
 from ...machinery.tracks import MAX_FIXES
 from ..deps import AuditDep, OperationsWriter, Reader, get_services
@@ -142,3 +144,36 @@ async def crops_progress(operations: OperationsDep, _: Reader) -> CropsProgress:
     """Per crop, over the zones that grow it (zones with a boundary): their area, the area planted (the
     sowing operations' covered ground inside them) and each kind of operation's progress."""
     return await operations.crops()
+
+
+@router.post("/yield-logs", response_model=YieldLogOut, status_code=status.HTTP_201_CREATED,
+             responses={200: {"model": YieldLogOut, "description": "this log for this field was posted before"},
+                        404: {"model": ProblemResponse}, 409: {"model": ProblemResponse}})
+async def record_yield_log(body: YieldLogIn, response: Response, operations: OperationsDep, who: OperationsWriter,
+                           audit: AuditDep) -> YieldLogOut:
+    """A combine's yield monitor log for a field (docs/machinery.md section 8): cleaned with the standard
+    filters (flow delay, start/end of pass, speed, yield outliers) and totalled at standard moisture inside
+    the field's boundary; the yield map's points kept (GET /yield-logs/{id}). The same log for the same field
+    again answers 200 with the stored totals. 422 names the log's line and column."""
+    check_id("field", body.field)
+    out, new = await operations.yields.record(body, f"person:{who.name}")
+    if new:
+        await audit(who.name, "yield_log.record", f"field:{body.field}", yield_log=out.id, mass_kg=out.mass_kg)
+    else:
+        response.status_code = status.HTTP_200_OK
+    return out
+
+
+@router.get("/yield-logs", response_model=list[YieldLogOut])
+async def list_yield_logs(operations: OperationsDep, _: Reader,
+                          field: Annotated[str | None, Query(description="only this field's")] = None,
+                          ) -> list[YieldLogOut]:
+    """Yield logs' totals, newest first (without their maps: GET one for it)."""
+    return await operations.yields.list(None if field is None else check_id("field", field))
+
+
+@router.get("/yield-logs/{log_id}", response_model=YieldLogOut, responses={404: {"model": ProblemResponse}})
+async def get_yield_log(log_id: Annotated[int, Path(ge=1, le=2**63 - 1)], operations: OperationsDep,
+                        _: Reader) -> YieldLogOut:
+    """One yield log's totals with its yield map: [lon, lat, t/ha] of each point the filters kept."""
+    return await operations.yields.get(log_id)

@@ -20,6 +20,7 @@ const VIEWS = {
   dispatch: () => import("./views/dispatch.js"),
   job: () => import("./views/job.js"),
   trap: () => import("./views/trap.js"),
+  lots: () => import("./views/lots.js"),
 };
 
 // What each role may do, mirrored from cloud/auth/roles.py only to hide controls a role
