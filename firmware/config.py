@@ -8,12 +8,15 @@ with errors: it reports them (MQTT status ``fault``, Modbus input register
 crashing, rebooting and crashing again.
 
 Pure and MicroPython-compatible, so `furrow firmware build` checks a config
-on the bench with the very code the board runs.
+on the bench with the very code the board runs. Each role's and each link's
+checks are a function of their own (ROLE_CHECKS, LINK_CHECKS): a node's image
+carries only its own (furrow firmware build), so the validator a board loads
+at boot is its role's, and a config for a role or link the image was not built
+for is an error that says so.
 """
 
 from furrow.edge.errors import ContractError
 from furrow.edge.image import DEFAULT_CHUNK_BYTES, MAX_CHUNK_BYTES, MIN_CHUNK_BYTES
-from furrow.edge.signing import parse_node_key
 from furrow.edge.topics import check_id
 
 ROLES = ("soil", "weather", "irrigation", "pest", "camera", "tracker")
@@ -121,58 +124,72 @@ def validate(cfg):
     elif sleep and (link != "mqtt" or role in ("irrigation", "camera", "tracker")):
         c.bad("deep_sleep", sleep, "only an MQTT soil, weather or pest node may sleep (a Modbus slave must answer "
               "polls, an irrigation controller must watch its valves)")
-    if link == "modbus":
-        mb = c.section(cfg, "modbus", True)
-        for key in ("tx", "rx", "de"):
-            c.pin(mb, key, "modbus.")
-        c.num(mb, "uart", 0, 3, 1, "modbus.")
-        c.choice(mb, "baud", BAUDS, 9600, "modbus.")
-        c.choice(mb, "parity", ("N", "E", "O"), "E", "modbus.")
-        c.num(mb, "unit", 1, 247, 1, "modbus.")
-        # The report queue's flash ring (firmware/report_queue.py); 0 slots: none, 1.0 behaviour.
-        c.text(mb, "queue_path", "/queue", "modbus.")
-        if c.num(mb, "queue_slots", 0, 1024, 64, "modbus.") == 1:
-            c.bad("modbus.queue_slots", 1, "must be 0 (no report queue) or at least 2")
-    elif link == "mqtt":
-        c.ident(cfg, "site")
-        wifi = c.section(cfg, "wifi", True)
-        c.text(wifi, "ssid", None, "wifi.", 32)
-        c.text(wifi, "password", "", "wifi.", 64)
-        mq = c.section(cfg, "mqtt", True)
-        c.text(mq, "host", None, "mqtt.", 253)
-        c.num(mq, "port", 1, 65535, 1883, "mqtt.")
-        c.choice(mq, "encoding", ("json", "binary"), "json", "mqtt.")
-        c.num(mq, "keepalive_s", 10, 3600, 60, "mqtt.")
-        c.text(mq, "root", "furrow", "mqtt.", 32)
-        ob = c.section(cfg, "outbox", False)
-        cfg["outbox"] = ob
-        c.text(ob, "path", "/outbox", "outbox.")
-        c.num(ob, "slots", 4, 1024, 64, "outbox.")
-        c.num(ob, "slot_size", 128, 4096, 1024, "outbox.")
+    if link in LINKS:
+        _image_has(c, LINK_CHECKS, "link", link, "link")(c, cfg)
     bat = c.section(cfg, "battery", False)
     if bat:
         c.pin(bat, "adc", "battery.")
         c.num(bat, "divider", 0.1, 100, 2.0, "battery.", integer=False)
         c.num(bat, "vref", 0.5, 5.5, 3.3, "battery.", integer=False)
-    if role == "soil":
-        _soil(c, cfg)
-    elif role == "weather":
-        _weather(c, cfg)
-    elif role == "irrigation":
-        _irrigation(c, cfg)
-    elif role == "camera":
-        _camera(c, cfg, link)
-    elif role == "tracker":
-        _tracker(c, cfg, link)
-    elif role == "pest":
-        for prefix, trap in c.items(cfg, "traps", 1, MAX_TRAPS):
-            c.pin(trap, "pin", prefix)
-            c.pin(trap, "lure_pin", prefix, required=False)  # service buttons on the trap
-            c.pin(trap, "empty_pin", prefix, required=False)
+    if role in ROLES:
+        _image_has(c, ROLE_CHECKS, "role", role, "firmware")(c, cfg, link)
     return cfg, c.errors
 
 
-def _soil(c, cfg):
+def _image_has(c, checks, key, name, what):
+    """checks[name], or (a node image carries only its own role's and link's checks) an error saying
+    the image was built for another, and nothing to check."""
+    check = checks.get(name)
+    if check is None:
+        c.bad(key, name, "this image has no %s %s: build one with furrow firmware build" % (name, what))
+        return _nothing
+    return check
+
+
+def _nothing(*args):
+    pass
+
+
+def _modbus(c, cfg):
+    mb = c.section(cfg, "modbus", True)
+    for key in ("tx", "rx", "de"):
+        c.pin(mb, key, "modbus.")
+    c.num(mb, "uart", 0, 3, 1, "modbus.")
+    c.choice(mb, "baud", BAUDS, 9600, "modbus.")
+    c.choice(mb, "parity", ("N", "E", "O"), "E", "modbus.")
+    c.num(mb, "unit", 1, 247, 1, "modbus.")
+    # The report queue's flash ring (firmware/report_queue.py); 0 slots: none, 1.0 behaviour.
+    c.text(mb, "queue_path", "/queue", "modbus.")
+    if c.num(mb, "queue_slots", 0, 1024, 64, "modbus.") == 1:
+        c.bad("modbus.queue_slots", 1, "must be 0 (no report queue) or at least 2")
+
+
+def _mqtt(c, cfg):
+    c.ident(cfg, "site")
+    wifi = c.section(cfg, "wifi", True)
+    c.text(wifi, "ssid", None, "wifi.", 32)
+    c.text(wifi, "password", "", "wifi.", 64)
+    mq = c.section(cfg, "mqtt", True)
+    c.text(mq, "host", None, "mqtt.", 253)
+    c.num(mq, "port", 1, 65535, 1883, "mqtt.")
+    c.choice(mq, "encoding", ("json", "binary"), "json", "mqtt.")
+    c.num(mq, "keepalive_s", 10, 3600, 60, "mqtt.")
+    c.text(mq, "root", "furrow", "mqtt.", 32)
+    ob = c.section(cfg, "outbox", False)
+    cfg["outbox"] = ob
+    c.text(ob, "path", "/outbox", "outbox.")
+    c.num(ob, "slots", 4, 1024, 64, "outbox.")
+    c.num(ob, "slot_size", 128, 4096, 1024, "outbox.")
+
+
+def _pest(c, cfg, link):
+    for prefix, trap in c.items(cfg, "traps", 1, MAX_TRAPS):
+        c.pin(trap, "pin", prefix)
+        c.pin(trap, "lure_pin", prefix, required=False)  # service buttons on the trap
+        c.pin(trap, "empty_pin", prefix, required=False)
+
+
+def _soil(c, cfg, link):
     depths = []
     for prefix, p in c.items(cfg, "probes", 1, MAX_PROBES):
         depth = c.num(p, "depth_cm", 1, 1000, None, prefix)
@@ -200,7 +217,7 @@ def _soil(c, cfg):
                 c.bad(prefix + "rom", rom, "must be 16 hex digits")
 
 
-def _weather(c, cfg):
+def _weather(c, cfg, link):
     rain = c.section(cfg, "rain", False)
     if rain:
         c.pin(rain, "pin", "rain.")
@@ -234,11 +251,7 @@ def _camera(c, cfg, link):
         c.bad("link", link, "a camera node sends its photos over MQTT: images do not go over RS-485")
     cam = c.section(cfg, "camera", False)
     cfg["camera"] = cam
-    try:  # only a camera image carries the driver
-        from furrow.firmware.drivers.camera import FRAMESIZES, QUALITY_MAX, QUALITY_MIN
-    except ImportError:
-        c.bad("role", "camera", "this image has no camera firmware: build one with furrow firmware build --role camera")
-        return
+    from furrow.firmware.drivers.camera import FRAMESIZES, QUALITY_MAX, QUALITY_MIN
     c.choice(cam, "framesize", tuple(sorted(FRAMESIZES)), "vga", "camera.")
     c.num(cam, "quality", QUALITY_MIN, QUALITY_MAX, 12, "camera.")
     c.choice(cam, "kind", ("canopy", "trap"), "canopy", "camera.")
@@ -274,7 +287,7 @@ def _tracker(c, cfg, link):
               % (batch, slot))
 
 
-def _irrigation(c, cfg):
+def _irrigation(c, cfg, link):
     for prefix, v in c.items(cfg, "valves", 1, MAX_VALVES):
         if "latch" in v:
             latch = v["latch"]
@@ -291,6 +304,8 @@ def _irrigation(c, cfg):
     c.num(cfg, "heartbeat_timeout_s", 10, 86400, 600)
     c.text(cfg, "journal_path", "/journal")
     if cfg.get("cmd_key") is not None:  # contract 1.1: commands must carry this node's MAC
+        from furrow.edge.signing import parse_node_key  # loaded only for a node with a key
+
         try:
             parse_node_key("cmd_key", cfg["cmd_key"])
         except ContractError as e:
@@ -324,6 +339,13 @@ def _irrigation(c, cfg):
             if isinstance(low, (int, float)) and isinstance(high, (int, float)) and not low < high:
                 c.bad("injector.ec.high_ds_m", high, "must be above low_ds_m (%s)" % low)
             c.num(ec, "settle_s", 0, 3600, 60, "injector.ec.")
+
+
+# The role's and the link's checks by name: a node's image keeps only its own entries
+# (furrow firmware build, _module_slice.own_entries).
+ROLE_CHECKS = {"soil": _soil, "weather": _weather, "irrigation": _irrigation, "pest": _pest, "camera": _camera,
+               "tracker": _tracker}
+LINK_CHECKS = {"modbus": _modbus, "mqtt": _mqtt}
 
 
 def describe(errors, limit=200):

@@ -69,6 +69,7 @@ from a monotonic tick counter, not from a wall clock that NTP may step).
 """
 
 import json
+import struct
 
 from furrow.edge import commands
 from furrow.edge.errors import ContractError
@@ -89,10 +90,43 @@ DEFAULT_LEAK_L_MIN = 1.0
 DEFAULT_LEAK_SETTLE_MS = 60 * 1000  # what the pipe holds drains after a close
 
 
+_NONE, _INT, _FLOAT = 0, 1, 2  # how a _compact()ed ack holds each optional field
+
+
 def _compact(ack):
-    """What the history keeps of an ack: (state, ts_ms, runtime_s, volume_l, reason, injected_ml).
-    A tuple holds in about a third of a dict's heap what `make_ack` rebuilds the same ack from."""
-    return (ack["state"], ack["ts_ms"], ack["runtime_s"], ack["volume_l"], ack["reason"], ack.get("injected_ml"))
+    """What the history keeps of a valid ack, in one bytes object: its state (the index in ACK_STATES)
+    and ts_ms, then runtime_s, volume_l and injected_ml each as a tag (_NONE, _INT, _FLOAT) and 8 bytes,
+    then the reason after a tag, in UTF-8. `_expand` gives back the same values of the same types, so a
+    repeat is the very ack that was sent. (A tuple of them held ts_ms as a big int and each volume as a
+    float, heap objects of their own: some 50 bytes more per remembered command.)"""
+    out = struct.pack("<Bq", commands.ACK_STATES.index(ack["state"]), ack["ts_ms"])
+    for key in ("runtime_s", "volume_l", "injected_ml"):
+        value = ack.get(key)
+        if value is None:
+            out += bytes((_NONE,))
+        elif isinstance(value, float):
+            out += struct.pack("<Bd", _FLOAT, value)
+        else:
+            out += struct.pack("<Bq", _INT, value)
+    reason = ack["reason"]
+    return out + (bytes((_NONE,)) if reason is None else bytes((_INT,)) + reason.encode())
+
+
+def _expand(kept):
+    """make_ack's (state, ts_ms, runtime_s, volume_l, reason, injected_ml) of a _compact()ed ack."""
+    state, ts_ms = struct.unpack_from("<Bq", kept)
+    pos, numbers = 9, []
+    for _ in range(3):
+        tag = kept[pos]
+        if tag == _NONE:
+            numbers.append(None)
+            pos += 1
+        else:
+            numbers.append(struct.unpack_from("<d" if tag == _FLOAT else "<q", kept, pos + 1)[0])
+            pos += 9
+    reason = kept[pos + 1:].decode() if kept[pos] != _NONE else None
+    runtime_s, volume_l, injected_ml = numbers
+    return commands.ACK_STATES[state], ts_ms, runtime_s, volume_l, reason, injected_ml
 
 
 def _recover_id(data):
@@ -185,10 +219,11 @@ class IrrigationNode:
             for ack in state["acks"]:
                 if isinstance(ack, dict) and isinstance(ack.get("id"), str):
                     try:  # only what makes a valid ack again, as a repeat will
-                        kept = _compact(ack)
-                        commands.make_ack(ack["id"], node_id, *kept)
+                        commands.make_ack(ack["id"], node_id, ack["state"], ack["ts_ms"], ack["runtime_s"],
+                                          ack["volume_l"], ack["reason"], ack.get("injected_ml"))
                     except (ContractError, KeyError):
                         continue
+                    kept = _compact(ack)
                     if ack["id"] not in self._acks:
                         self._order.append(ack["id"])
                     self._acks[ack["id"]] = kept
@@ -426,15 +461,15 @@ class IrrigationNode:
     def _remember(self, ack):
         cmd_id = ack["id"]
         if cmd_id not in self._acks:
+            if len(self._order) >= HISTORY:  # room first: the table never grows past HISTORY ids
+                active = [r["cmd"]["id"] for r in self._runs.values()] + [c["id"] for c in self._waiting]
+                for old in self._order:
+                    if old not in active:  # never forget a command still in play
+                        self._order.remove(old)
+                        del self._acks[old]
+                        break
             self._order.append(cmd_id)
         self._acks[cmd_id] = _compact(ack)
-        if len(self._order) > HISTORY:
-            active = [r["cmd"]["id"] for r in self._runs.values()] + [c["id"] for c in self._waiting]
-            for old in self._order:
-                if old not in active:  # never forget a command still in play
-                    self._order.remove(old)
-                    del self._acks[old]
-                    break
         if self._booted:
             self._save()
 
@@ -448,7 +483,7 @@ class IrrigationNode:
 
     def _latest(self, cmd_id):
         """The latest ack of a remembered command id, as it was sent."""
-        return commands.make_ack(cmd_id, self.node_id, *self._acks[cmd_id])
+        return commands.make_ack(cmd_id, self.node_id, *_expand(self._acks[cmd_id]))
 
     def _repeat(self, cmd_id):
         self.stats["duplicates"] += 1

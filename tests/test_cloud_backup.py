@@ -6,6 +6,7 @@ signed heads exported off-site show a chain deleted with its heads, which the da
 
 from __future__ import annotations
 
+import hashlib
 import os
 import sqlite3
 import tarfile
@@ -13,12 +14,14 @@ import uuid
 from pathlib import Path
 
 import pytest
-from sqlalchemy import create_engine
+from sqlalchemy import create_engine, text
 
 from furrow.cli import main as furrow
 from furrow.cloud.backup import readings, relational
 from furrow.cloud.commands.signing import add_node_key, generate_key
+from furrow.edge.image_forward import encode_image, make_image_header
 from tests.cloud_support import SECRET_KEY, T0, batch_of, item, local_settings, running_app, soil_uplink
+from tests.image_support import field_jpeg
 from tests.test_machinery_operations import BOUNDARY
 from tests.test_trace_records import HARVEST, SOWING, SPRAYING, ZONE, _farm, _season
 
@@ -85,6 +88,13 @@ async def _installation(values: dict[str, str], full: bool = True) -> None:
                 probe = [item(soil_uplink("soil-01", seq, T0 + seq * 3_600_000, vwc=20.0 + seq / 3))
                          for seq in range(1, 4)]
                 assert (await c.post("/api/v1/ingest/batch", json=batch_of(probe))).status_code == 200
+                r = await c.post("/api/v1/registry/nodes", json={"id": "cam-01", "role": "camera", "zone_id": "z1"})
+                assert r.status_code == 201, r.text
+                jpeg = field_jpeg(64, 48)
+                header = make_image_header("demo", "gw-1", "cam-01", 1, "canopy", "jpeg", T0, T0 + 5000, len(jpeg),
+                                           hashlib.sha256(jpeg).hexdigest())
+                r = await c.post("/api/v1/ingest/image", content=encode_image(header, jpeg))
+                assert r.status_code == 200 and r.json()["status"] == "stored", r.text
             for body in (SOWING, SPRAYING, HARVEST):
                 assert (await c.post("/api/v1/trace/records", json=body)).status_code == 201
         assert len((await c.post("/api/v1/trace/checkpoints")).json()) == 1
@@ -101,10 +111,10 @@ async def _still_works(values: dict[str, str]) -> None:
 
 
 async def test_sqlite_backup_restores_into_an_empty_installation_identically(tmp_path, monkeypatch, capsys):
-    """SQLite: every table's rows, the readings file's rows and the key files are identical after backup and
-    restore; restore reports each chain verified; `furrow trace verify` passes on the restored database with
-    the restored keys; the restored service serves the lot and appends; a second restore into the now full
-    target is refused naming a table, and --replace restores over it."""
+    """SQLite: every table's rows, the readings file's rows, the image objects and the key files are identical
+    after backup and restore; restore reports each chain verified; `furrow trace verify` passes on the restored
+    database with the restored keys; the restored service serves the lot and appends; a second restore into the
+    now full target is refused naming a table, and --replace restores over it."""
     a, b = tmp_path / "a", tmp_path / "b"
     source = _use(monkeypatch, a)
     await _installation(source)
@@ -127,6 +137,9 @@ async def test_sqlite_backup_restores_into_an_empty_installation_identically(tmp
         db.close()
     assert rows[a] == rows[b] and len(rows[a]) == 6
     assert _keys(b) == _keys(a) and len(_keys(a)) == 3  # .key, .pub, node keys
+    images = {root: {p.relative_to(root / "images"): p.read_bytes() for p in (root / "images").rglob("*")
+                     if p.is_file()} for root in (a, b)}
+    assert images[b] == images[a] and len(images[a]) == 2  # the photo and its thumbnail
     code, out = _run(capsys, "trace", "verify", "--database-url", f"sqlite:///{b / 'furrow.db'}", "--keys",
                      str(b / "keys"))
     assert code == 0 and "ok   f1/2026: 3 record(s), 1 signed head(s)" in out, out
@@ -162,8 +175,9 @@ async def test_postgresql_and_influxdb_backup_restores_identically(tmp_path, mon
                                                                    pg_database, influxdb, influx_db, farm):
     """PostgreSQL + InfluxDB 1.6: restored into a new PostgreSQL database and a new InfluxDB database, every
     table's rows, every point of every retention policy (as line protocol, field types kept) and the keys are
-    identical; the chain verifies; the restored service takes a new record (its id sequence moved on). The full
-    tier runs it on test_trace_records' whole season (commands, fertiliser, a machine operation too)."""
+    identical; the chain verifies; every id sequence is past the restored ids. The full tier runs it on
+    test_trace_records' whole season (commands, fertiliser, a machine operation too) and has the restored service
+    append a record."""
     a, b = tmp_path / "a", tmp_path / "b"
     influx = {"storage": "influxdb1", "influx_url": influxdb.url}
     source = _use(monkeypatch, a, database_url=pg_database, influx_database=influx_db, **influx)
@@ -191,7 +205,17 @@ async def test_postgresql_and_influxdb_backup_restores_identically(tmp_path, mon
         assert _keys(b) == _keys(a)
         code, out = _run(capsys, "trace", "verify", "--database-url", postgres.url(name), "--keys", str(b / "keys"))
         assert code == 0, out
-        await _still_works(target)
+        engine = create_engine(postgres.url(name))
+        try:  # every id sequence is past its table's restored ids: the next row gets a new id
+            with engine.connect() as conn:
+                for table in ("trace_records", "trace_checkpoints", "audit_log", "users"):
+                    top = conn.scalar(text(f"SELECT max(id) FROM {table}"))
+                    nxt = conn.scalar(text(f"SELECT nextval(pg_get_serial_sequence('{table}', 'id'))"))
+                    assert top is not None and nxt > top, (table, top, nxt)
+        finally:
+            engine.dispose()
+        if farm == "season":  # and the restored service appends a record (an app's start: the full tier's)
+            await _still_works(target)
     finally:
         postgres.drop_database(name)
         influxdb.drop_database(name)

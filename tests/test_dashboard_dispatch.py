@@ -122,10 +122,17 @@ def test_an_operator_sees_the_job_on_a_phone_and_it_moves_on_as_work_is_recorded
 
 @pytest.mark.parametrize(("locale", "crop"), [("en-GB", "maize"), ("zh-CN", "玉米")])
 def test_the_progress_page_shows_each_fields_work(farm, dashboard_browser, locale, crop):
-    """#/progress lists disp-1 with its sowing share as stored and disp-2's harvest from its yield monitor log
-    (crop, mean yield at standard moisture), in both languages, nothing untranslated."""
+    """#/progress lists disp-1 with its sowing share as stored; site demo's sowing as the sum of its fields'; each
+    of the farm's operations as a bar on the season timeline; disp-2's harvest from its yield monitor log (crop,
+    mean yield at standard moisture), in both languages, nothing untranslated."""
     with farm.client() as c:
         sown = c.get(f"/fields/{FIELD}/progress").json()["kinds"][0]
+        ops = c.get("/operations").json()
+        site_sown = 0.0
+        for f in c.get("/registry/fields").json():
+            if f["site_id"] == "demo" and f["boundary"]:
+                kinds = c.get(f"/fields/{f['id']}/progress").json()["kinds"]
+                site_sown += sum(k["covered_ha"] for k in kinds if k["kind"] == "sowing")
         [log] = c.get("/yield-logs", params={"field": "disp-2"}).json()
     page = new_page(dashboard_browser, locale=locale)
     login_with_token(page, farm, "agronomist")
@@ -133,6 +140,9 @@ def test_the_progress_page_shows_each_fields_work(farm, dashboard_browser, local
     expect(page.locator("[data-view=progress]")).to_have_attribute("data-rendered", "1")
     cell = page.get_by_test_id("field-progress").locator(f"tr[data-field={FIELD}] td[data-kind=sowing]")
     expect(cell).to_contain_text(f"{sown['covered_pct']:.1f} %")
+    sown_cell = page.get_by_test_id("site-progress").locator("tr[data-site=demo] td[data-kind=sowing]")
+    assert float(sown_cell.get_attribute("data-ha")) == pytest.approx(site_sown, abs=1e-3)
+    expect(page.get_by_test_id("timeline").locator("rect[data-op]")).to_have_count(len(ops))
     harvest = page.get_by_test_id("harvest").locator("tr[data-field=disp-2]")
     expect(harvest).to_contain_text(crop)
     expect(harvest.locator("td[data-yield]")).to_have_attribute("data-yield", f"{log['mean_yield_t_ha']:g}")

@@ -137,3 +137,24 @@ def test_an_image_holds_only_its_own_roles_tables(images: dict[str, Path], role:
     assert [k.id for k in table.value.keys] == [f"ROLE_{role.upper()}"]
     layout = eval(ast.unparse(table.value.values[0]))  # noqa: S307 - the image's own source, built above
     assert layout == modbus_map.ROLE_VALUES[role]
+
+
+def test_an_images_validator_checks_only_its_own_role_and_link(images: dict[str, Path]) -> None:
+    """The validator in an irrigation image (RS-485) carries only the irrigation and Modbus checks: the
+    example config validates as the whole validator does, and a config for another role or link is an error
+    naming it (fault mode on the board), not a node that boots with a builder or link it does not have."""
+    from furrow.commands.firmware import example_config
+    from furrow.firmware.config import validate
+
+    sliced: dict = {}
+    exec((images["irrigation"] / "frozen" / "furrow" / "firmware" / "config.py").read_text(), sliced)
+    assert sorted(sliced["ROLE_CHECKS"]) == ["irrigation"] and sorted(sliced["LINK_CHECKS"]) == ["modbus"]
+    assert "_soil" not in sliced and "_mqtt" not in sliced
+    cfg = example_config("irrigation")
+    assert sliced["validate"](cfg) == validate(cfg) and validate(cfg)[1] == []
+    _, errors = sliced["validate"](example_config("soil"))
+    assert errors == [("role", "soil", "this image has no soil firmware: build one with furrow firmware build")]
+    mqtt = dict(cfg, link="mqtt", site="farm", wifi={"ssid": "f"}, mqtt={"host": "gw"})
+    assert sliced["validate"](mqtt)[1] == [("link", "mqtt", "this image has no mqtt link: build one with furrow "
+                                                            "firmware build")]
+    assert validate(mqtt)[1] == []

@@ -15,18 +15,18 @@ from tests.micropython_unix import FROZEN_KEEP
 from tests.unixboard_support import CYCLE_S, board_files, board_options, build_image, node_config, run_board
 
 CYCLES = 400
-# KiB, stand-ins for machine/network included. Issue 15 asks 80 KiB as .mpy files; the irrigation node
-# (RS-485, mailbox and queue) needs 82 KiB (probe runs of 400 cycles, 2026-12-07, after the role-only
-# contract tables, one interned name per module file and the journal written one ack at a time; 86
-# before), so its line is held at 82.
-MPY_HEAP_KIB = {"soil": 80, "weather": 80, "irrigation": 82, "pest": 80}
+# KiB, stand-ins for machine/network included. Issue 15's line is 80 for every role as .mpy files, the
+# irrigation node with its RS-485 command mailbox and report queue included: it ran its 400 cycles in 80
+# KiB on a quiet machine but answered one Modbus exception in a run under load (2026-12-07), so its line
+# is held at 81 until the last kilobyte is found (docs/firmware.md, "Size and heap per role").
+MPY_HEAP_KIB = {"soil": 80, "weather": 80, "irrigation": 81, "pest": 80}
 FROZEN_HEAP_KIB = 40
 
 
 # The irrigation example with a fertiliser injector and its EC transmitter (bench/firmware_heap.py's
-# "irrigation+injector" row: 89 KiB as .mpy, 38 frozen, 2026-12-07).
+# "irrigation+injector" row: 83 KiB as .mpy, 2026-12-07; not in issue 15's line).
 INJECTOR = {"injector": {"pin": 5, "rate_l_h": 36, "ec": {"adc": 35, "low_ds_m": 0.5, "high_ds_m": 3.0}}}
-INJECTOR_MPY_HEAP_KIB = 90
+INJECTOR_MPY_HEAP_KIB = 83
 
 
 def _run(unix_port, tmp_path: Path, role: str, frozen: bool, heap: int | None = None, **extra) -> dict:
@@ -59,7 +59,7 @@ def test_frozen_image_runs_400_cycles_in_40_kib(unix_port, tmp_path: Path, role:
 @pytest.mark.parametrize("frozen", [False, True], ids=["mpy", "frozen"])
 def test_an_irrigation_image_with_an_injector_runs_400_cycles(unix_port, tmp_path: Path, frozen: bool) -> None:
     """With a fertiliser injector configured (injector.py and the fertigate checks load too) the irrigation
-    image runs its 400 cycles in 90 KiB as .mpy and in 40 KiB frozen. (Full tier: the fast tier runs the
+    image runs its 400 cycles in 83 KiB as .mpy and in 40 KiB frozen. (Full tier: the fast tier runs the
     example irrigation image, the same code but the injector's.)"""
     _run(unix_port, tmp_path, "irrigation", frozen, None if frozen else INJECTOR_MPY_HEAP_KIB, **INJECTOR)
 

@@ -295,3 +295,16 @@ def test_valves_are_closed_at_boot() -> None:
     """Whatever state the outputs powered up in, the controller closes every valve first."""
     _, valves = _node(valves=3)
     assert [v.calls for v in valves] == [[False], [False], [False]]
+
+
+def test_the_history_gives_back_each_field_with_its_type() -> None:
+    """A remembered ack is kept packed (firmware/irrigation_node._compact) and comes back field for field, of
+    the same type: an integer volume stays an integer, a float a float, an empty reason is not "none"."""
+    from furrow.firmware.irrigation_node import _compact, _expand
+
+    for args in [("completed", T0, 60, 12.5, None, None), ("aborted", T0 + 1, 0, 0, "", 325),
+                 ("rejected", 2**41, None, None, "vanne bloquée: no flow", None), ("received", 0, None, None, None, 0)]:
+        ack = commands.make_ack("c-1", "irr-01", *args)
+        back = _expand(_compact(ack))
+        assert back == args and [type(x) for x in back] == [type(x) for x in args]
+        assert commands.make_ack("c-1", "irr-01", *back) == ack

@@ -154,8 +154,9 @@ async def test_operations_and_postgis_checks_on_postgresql(tmp_path, pg_database
 
 async def test_planted_area_per_crop_comes_from_the_sowing_operations(tmp_path):
     """Field f1 (100 x 200 m) in two 1 ha zones, maize west (x 0..50), soybean east: sowing passes at x = 5 and
-    13 (10 m wide) cover x 0..18, all in the maize zone: maize 0.36 ha planted (36%), soybean none; a zone with
-    no boundary is named, not counted."""
+    13 (10 m wide) cover x 0..18, all in the maize zone: maize 0.36 ha planted (36%) though its planting date is
+    entered too (the tracked sowing wins), soybean none; a zone with no boundary is named, not counted. Soybean
+    given a planting date that has come and no tracked sowing: its whole 1 ha is planted, entered."""
     async with running_app(local_settings(tmp_path)) as c:
         await _field(c)
         zone = {"field_id": "f1", "area_ha": 1, "soil_texture": "loam", "field_capacity_pct": 30,
@@ -163,7 +164,8 @@ async def test_planted_area_per_crop_comes_from_the_sowing_operations(tmp_path):
         west = as_geojson(field(50, 200))
         east = as_geojson(field(100, 200).difference(field(50, 200)))
         for zid, crop, boundary in (("zw", "maize", west), ("ze", "soybean", east), ("zn", "wheat", None)):
-            r = await c.post("/api/v1/registry/zones", json={**zone, "id": zid, "name": zid, "crop": crop})
+            planted = {"planting_date": "2026-04-20"} if zid == "zw" else {}
+            r = await c.post("/api/v1/registry/zones", json={**zone, "id": zid, "name": zid, "crop": crop, **planted})
             assert r.status_code == 201, r.text
             if boundary is not None:
                 r = await c.put(f"/api/v1/registry/zones/{zid}/boundary", json=boundary)
@@ -175,4 +177,11 @@ async def test_planted_area_per_crop_comes_from_the_sowing_operations(tmp_path):
         assert crops["maize"]["area_ha"] == pytest.approx(1.0, rel=1e-3)
         assert crops["maize"]["planted_ha"] == pytest.approx(0.36, rel=1e-3)
         assert crops["maize"]["planted_pct"] == pytest.approx(36.0, rel=1e-3)
+        assert crops["maize"]["planted_entered_ha"] == 0
         assert crops["soybean"]["planted_ha"] == 0 and crops["soybean"]["kinds"][0]["kind"] == "sowing"
+        ze = (await c.get("/api/v1/registry/zones/ze")).json()
+        ze = {k: v for k, v in ze.items() if k in zone or k in ("id", "field_id", "name", "crop")}
+        r = await c.put("/api/v1/registry/zones/ze", json={**ze, "planting_date": "2026-05-02"})
+        assert r.status_code == 200, r.text
+        soy = {x["crop"]: x for x in (await c.get("/api/v1/progress/crops")).json()["crops"]}["soybean"]
+        assert soy["planted_ha"] == pytest.approx(1.0, rel=1e-3) == soy["planted_entered_ha"]

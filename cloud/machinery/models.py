@@ -218,7 +218,10 @@ class CropProgress(BaseModel):
     crop: str
     zones: int
     area_ha: float = Field(description="the zones' boundaries, on the ellipsoid")
-    planted_ha: float = Field(description="the sowing operations' covered ground inside those zones")
+    planted_ha: float = Field(description="the sowing operations' covered ground inside those zones, and the whole "
+                              "of a zone no sowing was tracked in once its planting_date has come (entered)")
+    planted_entered_ha: float = Field(default=0.0, description="the part of planted_ha entered in the registry "
+                                      "(zones with a planting_date and no tracked sowing)")
     planted_pct: float
     kinds: list[CropKindProgress]
 

@@ -13,6 +13,7 @@ import asyncio
 import hashlib
 import logging
 from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
 
 import shapely
 from sqlalchemy import select
@@ -47,6 +48,7 @@ from .models import (
 from .tracks import MAX_FIXES, read_track
 
 log = logging.getLogger(__name__)
+SOWN_MIN_HA = 1e-4  # 1 m2: less tracked sowing in a zone is a swath's edge touching it, not the zone sown
 
 
 def _out(row: OperationRow, with_covered: bool = False) -> OperationOut:
@@ -235,15 +237,17 @@ class OperationService:
     async def crops(self) -> CropsProgress:
         """Progress per crop: each zone with a boundary counts its crop's area; the covered ground of its
         field's operations inside it counts for each kind, the sowing's as the crop's planted area (so the
-        planted area comes from the sowing operations, not typed twice)."""
+        planted area comes from the sowing operations, not typed twice). A zone no sowing was tracked in counts
+        as planted whole once the planting_date entered in the registry has come (UTC day)."""
 
         def load(session: Session) -> tuple[list[tuple], list[tuple]]:
-            zones = session.execute(select(ZoneRow.id, ZoneRow.field_id, ZoneRow.crop, ZoneRow.boundary)
-                                    .order_by(ZoneRow.id)).all()
+            zones = session.execute(select(ZoneRow.id, ZoneRow.field_id, ZoneRow.crop, ZoneRow.boundary,
+                                           ZoneRow.planting_date).order_by(ZoneRow.id)).all()
             ops = session.execute(select(OperationRow.field_id, OperationRow.kind, OperationRow.covered)).all()
             return [tuple(z) for z in zones], [tuple(o) for o in ops]
 
         zones, ops = await self._db.run(load)
+        today = datetime.fromtimestamp(self.clock() / 1000, tz=UTC).date().isoformat()
 
         def compute() -> CropsProgress:
             by_field: dict[tuple[str, str], list] = {}
@@ -252,27 +256,35 @@ class OperationService:
             unions = {key: shapely.union_all(geoms) for key, geoms in by_field.items()}
             crops: dict[str, dict] = {}
             missing = []
-            for zone_id, field_id, crop, boundary in zones:
+            for zone_id, field_id, crop, boundary, planting_date in zones:
                 if not boundary:
                     missing.append(zone_id)
                     continue
                 shape = parse_boundary(boundary)
-                c = crops.setdefault(crop, {"zones": 0, "area": 0.0, "kinds": {}})
+                c = crops.setdefault(crop, {"zones": 0, "area": 0.0, "kinds": {}, "entered": 0.0})
                 c["zones"] += 1
-                c["area"] += area_ha(shape)
+                zone_ha = area_ha(shape)
+                c["area"] += zone_ha
+                sown = 0.0
                 for kind in OperationKind:
                     union = unions.get((field_id, kind.value))
                     if union is not None:
                         part = union.intersection(shape)
-                        c["kinds"][kind] = c["kinds"].get(kind, 0.0) + (0.0 if part.is_empty else area_ha(part))
+                        covered = 0.0 if part.is_empty else area_ha(part)
+                        c["kinds"][kind] = c["kinds"].get(kind, 0.0) + covered
+                        if kind is OperationKind.SOWING:
+                            sown = covered
+                if sown < SOWN_MIN_HA and planting_date is not None and str(planting_date) <= today:
+                    c["entered"] += zone_ha  # sown without a tracker: the registry's planting date says so
             def pct(ha: float, whole: float) -> float:
                 return round(100 * ha / whole, 3) if whole else 0.0
 
             out = []
             for crop, c in sorted(crops.items()):
-                planted = c["kinds"].get(OperationKind.SOWING, 0.0)
+                planted = c["kinds"].get(OperationKind.SOWING, 0.0) + c["entered"]
                 out.append(CropProgress(crop=crop, zones=c["zones"], area_ha=round(c["area"], 4),
-                                        planted_ha=round(planted, 4), planted_pct=pct(planted, c["area"]),
+                                        planted_ha=round(planted, 4), planted_entered_ha=round(c["entered"], 4),
+                                        planted_pct=pct(planted, c["area"]),
                                         kinds=[CropKindProgress(kind=k, covered_ha=round(v, 4),
                                                                 covered_pct=pct(v, c["area"]))
                                                for k, v in c["kinds"].items()]))

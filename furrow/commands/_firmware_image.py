@@ -30,7 +30,7 @@ from typing import Any
 import furrow.edge
 import furrow.firmware
 
-from ._module_slice import EDGE, own_role, slice_modules, uses
+from ._module_slice import EDGE, own_entries, slice_modules, uses, variants
 from ._module_slice import FIRMWARE as FIRMWARE_PACKAGE
 
 ROLES = ("soil", "weather", "irrigation", "pest", "camera", "tracker")
@@ -99,12 +99,15 @@ def _dotted(path: str) -> str:
 
 def node_sources(role: str, link: str) -> dict[str, str]:
     """{path under furrow/ (no suffix): source} of everything the node runs: the role's and the
-    link's modules, the board and drivers sliced to what they use, the contract sliced to what all
-    of them use (_module_slice.py)."""
+    link's modules, the board, drivers and config validator sliced to what they use, the contract
+    sliced to what all of them use, the tables of both with only the node's role's and link's
+    entries (_module_slice.py)."""
     src = _sources()
-    firmware = {m: (src["firmware"] / f"{m}.py").read_text() for m in firmware_modules(role, link)}
+    own, others = variants(role, link, ROLES, tuple(LINK_MODULES))
+    firmware = {m: own_entries((src["firmware"] / f"{m}.py").read_text(), own, others)
+                for m in firmware_modules(role, link)}
     library = {_dotted(m): text for m, text in firmware.items()
-               if m == "board" or (m.startswith("drivers/") and m != "drivers/__init__")}
+               if m in ("board", "config") or (m.startswith("drivers/") and m != "drivers/__init__")}
     whole = {m: text for m, text in firmware.items() if _dotted(m) not in library}
     roots: set[tuple[str, str]] = set()
     for text in whole.values():
@@ -115,7 +118,7 @@ def node_sources(role: str, link: str) -> dict[str, str]:
     roots = set()
     for text in out.values():
         roots |= uses(text, EDGE)
-    contract = {p.stem: own_role(p.read_text(), role, ROLES) for p in sorted(src["edge"].glob("*.py"))}
+    contract = {p.stem: own_entries(p.read_text(), own, others) for p in sorted(src["edge"].glob("*.py"))}
     for name, text in slice_modules(contract, roots, EDGE).items():
         out[f"edge/{name}"] = f"# The node's slice of edge/{name}.py (furrow firmware build, docs/firmware.md).\n{text}"
     out["__init__"] = ""

@@ -20,9 +20,10 @@ are left out. A sliced module nothing reaches is not in the image at all.
 
 The contract's tables cover every role (measurements.MEASUREMENTS, ROLES,
 modbus_map.ROLE_VALUES), and a node only ever reports as its own:
-``own_role`` leaves the other roles' entries out of an image's copy, so an
+``own_entries`` leaves the other roles' entries out of an image's copy, so an
 irrigation node's heap holds neither the soil probes' register layout nor the
-weather station's measurement bounds.
+weather station's measurement bounds; so too the config validator's checks of
+the other roles and of the other link.
 """
 
 from __future__ import annotations
@@ -176,30 +177,50 @@ def _render(source: str, statements: list[_Statement], needed: set[str]) -> str:
     return "\n".join(out) + "\n"
 
 
-def _role_constant(role: str) -> str:
-    return "ROLE_" + role.upper()  # measurements.ROLE_SOIL = "soil", ...
+
+def _read(node: ast.AST) -> set[str]:
+    return {n.id for n in ast.walk(node) if isinstance(n, ast.Name)}
 
 
-def own_role(source: str, role: str, roles: tuple[str, ...]) -> str:
-    """`source` without the other roles' entries of its module-level dict literals: an entry whose key
-    is another role's ROLE_ constant, or whose value names one, is left out (``ROLES``, ``MEASUREMENTS``
-    of edge/measurements.py, ``ROLE_VALUES`` of edge/modbus_map.py). Unchanged when the module names no
-    ROLE_ constant of `role` (a camera's or tracker's image: they have no entries there)."""
-    own = _role_constant(role)
-    others = {_role_constant(r) for r in roles if r != role}
+def _names(key: ast.AST) -> set[str]:
+    """The variants a dict entry's key names: a string constant ("mqtt", "soil") and every name it
+    reads (ROLE_SOIL)."""
+    return _read(key) | ({key.value} if isinstance(key, ast.Constant) and isinstance(key.value, str) else set())
+
+
+def own_entries(source: str, own: set[str], others: set[str]) -> str:
+    """`source` without the other variants' entries of its module-level dict literals.
+
+    A variant is a role or a link, named by its string ("irrigation", "mqtt") or its contract constant
+    (ROLE_IRRIGATION); `own` are the node's, `others` the rest. In a dict that has an entry of the node's
+    own (its key or value names one of `own`), an entry whose key is one of `others`, or whose key or
+    value reads one, is left out: measurements.MEASUREMENTS and ROLES, modbus_map.ROLE_VALUES,
+    config.ROLE_CHECKS and LINK_CHECKS. A dict with no entry of the node's own is left whole (a camera
+    has no measurements). Other statements keep their text."""
     tree = ast.parse(source)
-    if not any(isinstance(n, ast.Name) and n.id == own for n in ast.walk(tree)):
-        return source
     lines = source.splitlines()
+    changed = False
     for node in reversed(tree.body):  # bottom up: the line numbers above stay right
         if not (isinstance(node, ast.Assign) and isinstance(node.value, ast.Dict)):
             continue
-        pairs = list(zip(node.value.keys, node.value.values, strict=True))
-        kept = [(k, v) for k, v in pairs
-                if k is None or not ({n.id for n in ast.walk(k) if isinstance(n, ast.Name)}
-                                     | {n.id for n in ast.walk(v) if isinstance(n, ast.Name)}) & others]
+        pairs = [(k, v, (_names(k) if k is not None else set()) | _read(v))
+                 for k, v in zip(node.value.keys, node.value.values, strict=True)]
+        if not any(names & own for _, _, names in pairs):
+            continue
+        kept = [(k, v) for k, v, names in pairs if not names & others]
         if len(kept) == len(pairs):
             continue
         node.value = ast.Dict(keys=[k for k, _ in kept], values=[v for _, v in kept])
         lines[node.lineno - 1:node.end_lineno] = [ast.unparse(node)]
-    return "\n".join(lines) + "\n"
+        changed = True
+    return "\n".join(lines) + "\n" if changed else source
+
+
+def variants(role: str, link: str, roles: tuple[str, ...], links: tuple[str, ...]) -> tuple[set[str], set[str]]:
+    """(own, others) for own_entries: a node's role and link, by name and as contract constants
+    (measurements.ROLE_SOIL = "soil"), and every other role's and link's."""
+    def named(names: set[str]) -> set[str]:
+        return names | {"ROLE_" + n.upper() for n in names}
+
+    own = {role, link}
+    return named(own), named((set(roles) | set(links)) - own)

@@ -1,11 +1,12 @@
 // Production progress (issue 20, docs/machinery.md section 4): per crop, the area its zones cover, the area
 // planted (the sowing operations' covered ground inside them: not typed twice) and each kind of work's share;
-// per field, each kind's covered hectares and share; the harvest from the combines' yield monitor logs (mass
+// per site (a region of the farm) and per field, each kind's covered hectares and share; the season's
+// operations on a timeline; the harvest from the combines' yield monitor logs (mass
 // and yield at standard moisture). Live: recorded work updates them.
 
 import { api } from "../api.js";
-import { card, h, notice, table } from "../dom.js";
-import { num } from "../fmt.js";
+import { card, h, notice, svg, table } from "../dom.js";
+import { dateTime, num } from "../fmt.js";
 import { t, tr } from "../i18n.js";
 import { KINDS, fieldTable } from "./machinery.js";
 
@@ -16,7 +17,9 @@ function cropTable(crops) {
   crops.crops.map((c) => h("tr", { "data-crop": c.crop },
     h("td", {}, tr("crop", c.crop)), h("td", {}, String(c.zones)), h("td", {}, num(c.area_ha, 2, t("unit.ha"))),
     h("td", { "data-planted": String(c.planted_pct) }, t("progress.share", { ha: num(c.planted_ha, 2, t("unit.ha")),
-      pct: num(c.planted_pct, 1, "%") })),
+      pct: num(c.planted_pct, 1, "%") }),
+    c.planted_entered_ha > 0 ? h("span", { class: "small muted" }, " ", t("progress.entered", {
+      ha: num(c.planted_entered_ha, 2, t("unit.ha")) })) : ""),
     kinds.map((k) => {
       const x = c.kinds.find((y) => y.kind === k);
       return h("td", { "data-kind": k }, x ? t("progress.share", { ha: num(x.covered_ha, 2, t("unit.ha")),
@@ -35,15 +38,68 @@ function harvestTable(logs, fields) {
         std: num(l.standard_moisture_pct, 1, "%") })))), { "data-testid": "harvest" });
 }
 
+// Progress per region of the farm: each site's fields with a boundary, their area and each kind's covered
+// hectares summed, and the share of the site's field area that is.
+function siteTable(sites, fields, progress) {
+  const rows = sites.map((site) => {
+    const mine = fields.filter((f) => f.site_id === site.id && progress[f.id]);
+    const area = mine.reduce((a, f) => a + progress[f.id].field_ha, 0);
+    const covered = Object.fromEntries(KINDS.map((k) => [k, mine.reduce((a, f) =>
+      a + (progress[f.id].kinds.find((x) => x.kind === k)?.covered_ha || 0), 0)]));
+    return { site, fields: mine.length, area, covered };
+  }).filter((r) => r.fields);
+  const kinds = KINDS.filter((k) => rows.some((r) => r.covered[k] > 0));
+  return table([t("progress.col.site"), t("progress.col.fields"), t("machinery.col.area"),
+    ...kinds.map((k) => t(`machinery.kind.${k}`))],
+  rows.map((r) => h("tr", { "data-site": r.site.id },
+    h("td", {}, r.site.name), h("td", {}, String(r.fields)), h("td", {}, num(r.area, 2, t("unit.ha"))),
+    kinds.map((k) => h("td", { "data-kind": k, "data-ha": String(Math.round(r.covered[k] * 1e4) / 1e4) },
+      t("progress.share", { ha: num(r.covered[k], 2, t("unit.ha")), pct: num(r.area ? (100 * r.covered[k]) / r.area : 0, 1, "%") }))))),
+  { "data-testid": "site-progress" });
+}
+
+// The season timeline: a row per field, each operation a bar from its start to its end, coloured by kind.
+const TL_W = 720;
+const TL_ROW = 22;
+const TL_LEFT = 130;
+function timeline(ops, fields) {
+  const ids = [...new Set(ops.map((o) => o.field_id))].sort();
+  const t0 = Math.min(...ops.map((o) => o.started_ms));
+  const t1 = Math.max(...ops.map((o) => o.ended_ms));
+  const x = (ms) => TL_LEFT + ((ms - t0) / Math.max(t1 - t0, 1)) * (TL_W - TL_LEFT - 10);
+  const height = ids.length * TL_ROW + 34;
+  const drawing = svg("svg", { viewBox: `0 0 ${TL_W} ${height}`, class: "timeline", role: "img",
+    "aria-label": t("progress.timeline.label"), "data-testid": "timeline" });
+  ids.forEach((id, row) => {
+    const y = row * TL_ROW + 6;
+    drawing.append(svg("text", { x: 4, y: y + 13, class: "small" }, fields[id]?.name || id));
+    for (const o of ops.filter((p) => p.field_id === id)) {
+      drawing.append(svg("rect", { x: x(o.started_ms), y, width: Math.max(3, x(o.ended_ms) - x(o.started_ms)),
+        height: TL_ROW - 6, class: `op ${o.kind}`, "data-op": String(o.id), "data-kind": o.kind },
+      svg("title", {}, `${t(`machinery.kind.${o.kind}`)} · ${dateTime(o.started_ms)}`)));
+    }
+  });
+  const base = ids.length * TL_ROW + 22;
+  drawing.append(svg("text", { x: TL_LEFT, y: base, class: "small" }, dateTime(t0)),
+    svg("text", { x: TL_W - 10, y: base, "text-anchor": "end", class: "small" }, dateTime(t1)));
+  const seen = KINDS.filter((k) => ops.some((o) => o.kind === k));
+  return h("div", {}, drawing, h("p", { class: "small legend" }, seen.map((k) =>
+    h("span", { class: `key ${k}` }, "■ ", t(`machinery.kind.${k}`), " "))));
+}
+
 export async function render(root, ctx) {
   root.append(h("h1", {}, t("progress.title")));
   const cropBox = h("div", {});
   const fieldBox = h("div", {});
   const harvestBox = h("div", {});
-  root.append(card(t("progress.crops.title"), cropBox), card(t("machinery.fields.title"), fieldBox),
+  const siteBox = h("div", {});
+  const timelineBox = h("div", {});
+  root.append(card(t("progress.crops.title"), cropBox), card(t("progress.sites.title"), siteBox),
+    card(t("machinery.fields.title"), fieldBox), card(t("progress.timeline.title"), timelineBox),
     card(t("progress.harvest.title"), harvestBox));
   const load = async () => {
-    const [crops, fields, logs] = await Promise.all([api("/progress/crops"), api("/registry/fields"), api("/yield-logs")]);
+    const [crops, fields, logs, sites, ops] = await Promise.all([api("/progress/crops"), api("/registry/fields"),
+      api("/yield-logs"), api("/registry/sites"), api("/operations")]);
     const progress = {};
     await Promise.all(fields.filter((f) => f.boundary).map(async (f) => {
       progress[f.id] = await api(`/fields/${encodeURIComponent(f.id)}/progress`);
@@ -53,6 +109,9 @@ export async function render(root, ctx) {
         ? h("p", { class: "small muted" }, t("progress.zones-without-boundary", { n: crops.zones_without_boundary.length }))
         : "");
     fieldBox.replaceChildren(fields.length ? fieldTable(fields, progress) : notice(t("machinery.no-fields")));
+    siteBox.replaceChildren(Object.keys(progress).length ? siteTable(sites, fields, progress) : notice(t("machinery.no-fields")));
+    const byId = Object.fromEntries(fields.map((f) => [f.id, f]));
+    timelineBox.replaceChildren(ops.length ? timeline(ops, byId) : notice(t("progress.timeline.none")));
     harvestBox.replaceChildren(logs.length ? harvestTable(logs, Object.fromEntries(fields.map((f) => [f.id, f])))
       : notice(t("progress.harvest.none")));
   };
