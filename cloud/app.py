@@ -7,6 +7,7 @@ enabled, supervises the MQTT worker as a background task.
 
 import asyncio
 import contextlib
+import gc
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
@@ -325,10 +326,27 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         services.background.append(asyncio.create_task(
             _after(interval, lambda: every(interval, planner, "scheduled planning")), name="furrow-planner"))
     app.state.services = services
+    _freeze_startup_objects()
     try:
         yield
     finally:
         await close_services(services)
+
+
+_frozen = False
+
+
+def _freeze_startup_objects() -> None:
+    """Once per process, after the first start-up: every object made so far (routes, models,
+    mappers, about 300,000) lives as long as the service, so it is moved out of the cyclic
+    collector's way (``gc.freeze``). Each full collection walked all of them, 60-250 ms of CPU at
+    a time, triggered from whatever a busy ingest worker was allocating (docs/performance.md,
+    "Fourth pass"). Only the first start-up's: a test process that starts many apps freezes one."""
+    global _frozen
+    if not _frozen:
+        _frozen = True
+        gc.collect()
+        gc.freeze()
 
 
 def create_app(settings: Settings | None = None, clock: Clock = now_ms) -> FastAPI:

@@ -116,6 +116,9 @@ def data_of(farm: Farm) -> list[str]:
             words |= {cmd["id"], cmd["node"], cmd.get("reason") or ""}
             words |= {e.get("reason") or "" for e in cmd.get("events", [])}
     words |= {"fertigation before the heat", "checked the node's battery"}  # typed in tests/test_dashboard.py
+    # the machine the walk's job page opens: its id is in the page's heading with or without a kept plan
+    # (a worker that has not run tests/test_dashboard_dispatch.py has none)
+    words.add(PAGES["job"].rsplit("/", 1)[1])
     return sorted((w for w in words if w), key=len, reverse=True)
 
 

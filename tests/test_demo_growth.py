@@ -22,7 +22,7 @@ from furrow.hil.clock import SimClock
 from furrow.hil.fleet import CPythonFleet
 
 START = date(2026, 6, 1)
-DAYS = 4
+DAYS = 3
 PLACE = demo_farm.WUWEI
 
 
@@ -35,7 +35,7 @@ class Simulated:
 
 @pytest.fixture(scope="module")
 def season(tmp_path_factory: pytest.TempPathFactory) -> Simulated:
-    """Four days of the demo farm from 1 June near Wuwei, its maize well into development."""
+    """Three days of the demo farm from 1 June near Wuwei, its maize well into development."""
     tmp = tmp_path_factory.mktemp("demo-season")
     farm = demo_farm.build_farm(PLACE, START, DAYS + 1, seed=7)
     for zone in farm.zones.values():
@@ -52,7 +52,7 @@ async def _services(s: Simulated):  # noqa: ANN202
 
 
 async def test_the_demo_season_leaves_photos_cover_and_ndvi_for_the_zone_page(season: Simulated):
-    """Four days of the demo farm, its maize well into development: each zone's camera sends a photo at noon
+    """Three days of the demo farm, its maize well into development: each zone's camera sends a photo at noon
     each day through the gateway's image store to the cloud's object store (whole: its sha256 matches); each
     photo's cover is recorded for its zone within 2 points of the truth the virtual camera photographed, and
     the cover grows with the crop; the weather station's reflectance pair gives the north block a daily NDVI
@@ -85,9 +85,9 @@ async def test_the_demo_season_leaves_photos_cover_and_ndvi_for_the_zone_page(se
 
 
 async def test_the_demo_season_leaves_counted_trap_photos_a_biofix_and_a_forecast(season: Simulated):
-    """The same four days: the trap camera's liner is photographed each morning at 06:00 local through the
+    """The same three days: the trap camera's liner is photographed each morning at 06:00 local through the
     gateway's image store and counted for its lure's species, each count within a moth of the moths truly on
-    the liner (0, 0, 1, 3 here); pest-01's first counter is lured and its second is not; the north block's season
+    the liner (0, 0, 1 here); pest-01's first counter is lured and its second is not; the north block's season
     of the lured species has its biofix from the traps and its next three stages dated; and no alert but the
     species' own is about the trap camera."""
     fleet, sim = season.fleet, season.sim
