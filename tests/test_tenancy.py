@@ -149,7 +149,8 @@ async def test_no_route_shows_one_organisation_anything_of_another(tmp_path):
                 assert problem(theirs)["reason"] == problem(nobodys)["reason"], (method, path)
             walked += 1
         assert walked == len(routes)
-        print(statuses)
+        # most routes answered with data (77 of 139 were 2xx when written): the walk is not a walk of refusals
+        assert sum(n for status, n in statuses.items() if status < 300) >= 70, statuses
         # a query naming B's node, zone, field or site is an unknown id
         for path, name in [("/api/v1/readings", "node"), ("/api/v1/series", "zone"), ("/api/v1/export", "node"),
                            ("/api/v1/images", "zone"), ("/api/v1/commands", "node"), ("/api/v1/alerts", "zone"),
