@@ -46,6 +46,7 @@ from .pests import PestService
 from .planning import PlanningService
 from .planning.forecasts import forecasts_from_settings
 from .regional import RegionalService
+from .regional.opendata import OpenData
 from .registry import Registry
 from .settings import Settings
 from .storage import (
@@ -130,6 +131,7 @@ async def open_services(settings: Settings, clock: Clock = now_ms) -> Services:
     trace = services.trace = TraceService(db, signer=commands.sender.signer, clock=clock, events=events,
                                             store=store)
     services.regional = RegionalService(db, services.operations)
+    services.open_data = OpenData(db)
     commands.on_end.append(trace.from_command)
     services.fertility.on_application.append(trace.from_application)
     services.operations.on_record.append(trace.from_operation)

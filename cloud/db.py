@@ -25,6 +25,7 @@ from sqlalchemy import (
     Integer,
     LargeBinary,
     String,
+    Text,
     UniqueConstraint,
     create_engine,
     event,
@@ -795,6 +796,26 @@ class TracePublicationRow(Base):
     by: Mapped[str] = mapped_column(String(80))
     published_ms: Mapped[int] = mapped_column(BigInteger)
     withdrawn_ms: Mapped[int | None] = mapped_column(BigInteger)
+
+
+class OpenDatasetRow(Base):
+    """An open dataset a regional user published (issue 21, cloud/regional/opendata.py): a region's suppressed
+    table for a season, as the CSV and Parquet files served at /open-data/{id}/, checked at publication. The
+    DCAT record is built from these columns and the files' bytes when it is asked for."""
+
+    __tablename__ = "open_datasets"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    region: Mapped[str] = mapped_column(String(64))
+    season: Mapped[str] = mapped_column(String(32))
+    min_farms: Mapped[int] = mapped_column(Integer)
+    title: Mapped[str] = mapped_column(String(200))
+    description: Mapped[str] = mapped_column(Text)
+    by: Mapped[str] = mapped_column(String(80))  # the regional user who approved it
+    issued_ms: Mapped[int] = mapped_column(BigInteger, index=True)
+    rows: Mapped[int] = mapped_column(Integer)
+    csv: Mapped[bytes] = mapped_column(LargeBinary)
+    parquet: Mapped[bytes] = mapped_column(LargeBinary)
 
 
 class DispatchPlanRow(Base):

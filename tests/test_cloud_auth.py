@@ -139,6 +139,7 @@ EXPECTED: dict[tuple[str, str], set[Role]] = {
     ("GET", "/api/v1/organisation"): READERS,
     ("PUT", "/api/v1/organisation"): {AD},
     ("GET", "/api/v1/regional"): {R},
+    ("POST", "/api/v1/regional/datasets"): {R},
 }
 # A live stream would never end: these routes are walked with a query that closes it.
 QUERY = {("GET", "/api/v1/events"): "?max_events=1"}
@@ -158,6 +159,8 @@ LOGIN = ("POST", "/api/v1/auth/login")
 # The one route with data and no token: a published lot behind its unguessable token (tests/test_trace_publish.py);
 # an unknown token is 404 to anyone.
 PUBLISHED_LOT = ("GET", "/lot/{token}")
+# Open data, no token: the published regional datasets (aggregates checked at publication, tests/test_opendata.py).
+OPEN_DATA = {("GET", "/open-data"), ("GET", "/open-data/{dataset}/{file}")}
 
 
 def _walk(routes, prefix: str = ""):
@@ -184,7 +187,8 @@ async def test_every_route_answers_every_role_as_the_matrix_says(tmp_path):
         bearer = {role: (await tokens.issue(names[role], role, 1, region="65" if role is R else None)).token
                   for role in Role}
         routes = set(_walk(client.app.routes))
-        assert routes - PUBLIC - {LOGIN, PUBLISHED_LOT} == set(EXPECTED), "the role table and the app's routes differ"
+        assert routes - PUBLIC - OPEN_DATA - {LOGIN, PUBLISHED_LOT} == set(EXPECTED), \
+            "the role table and the app's routes differ"
         checked = 0
         for (method, path), allowed in sorted(EXPECTED.items()):
             url = _concrete(path) + QUERY.get((method, path), "")
@@ -207,6 +211,8 @@ async def test_every_route_answers_every_role_as_the_matrix_says(tmp_path):
         r = await client.post(LOGIN[1], json={"name": "user-admin", "password": "not-the-password"})
         assert r.status_code == 401 and "token" not in r.json()
         assert PUBLISHED_LOT in routes and (await client.get(_concrete(PUBLISHED_LOT[1]))).status_code == 404
+        assert OPEN_DATA <= routes and (await client.get("/open-data")).json()["dcat:dataset"] == []
+        assert (await client.get("/open-data/x-1/data.csv")).status_code == 404
 
 
 async def test_tokens_are_stored_hashed_expire_and_revoke_at_once(tmp_path):

@@ -69,5 +69,6 @@ login_router.include_router(login.router)
 # (routes/trace.py): only what the farm chose to publish.
 public_router = APIRouter(responses={404: {"model": ProblemResponse}})
 public_router.include_router(trace_routes.public)
+public_router.include_router(regional.public)
 
 __all__ = ["api_router", "login_router", "public_router"]

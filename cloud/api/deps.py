@@ -32,6 +32,7 @@ from ..node_routes import NodeRoutes
 from ..pests import PestService
 from ..planning import PlanningService
 from ..regional import RegionalService
+from ..regional.opendata import OpenData
 from ..registry import Registry
 from ..settings import Settings
 from ..storage import MergedWrites, ReadingStore
@@ -89,6 +90,7 @@ class Services:
     tracks: TrackStore | None = None  # set by open_services: trackers' live fixes
     trace: TraceService | None = None  # set by open_services: production records, their chains and signed heads
     regional: RegionalService | None = None  # set by open_services: the regional platform's aggregates
+    open_data: OpenData | None = None  # set by open_services: published regional datasets
     ingest_writes: MergedWrites | None = None  # set with the MQTT worker: its batches' readings, written merged
 
 
@@ -268,6 +270,7 @@ AuditReader = Annotated[Principal, allow(Permission.AUDIT_READ)]
 AlertAcker = Annotated[Principal, allow(Permission.ALERT_ACK)]
 AnyRole = Annotated[Principal, allow(Permission.HEALTH)]
 RegionalReader = Annotated[Principal, allow(Permission.REGIONAL_READ)]
+RegionalPublisher = Annotated[Principal, allow(Permission.REGIONAL_PUBLISH)]
 
 
 def client_address(request: Request) -> str:

@@ -26,6 +26,7 @@ class Permission(StrEnum):
     RECORDS_WRITE = "records_write"  # add a production record (sowing, spraying, harvest ...) or correct one
     TRACE_SIGN = "trace_sign"  # sign the production records' chain heads now (the job does it at intervals)
     REGIONAL_READ = "regional_read"  # the regional view: aggregates over a region's sharing organisations
+    REGIONAL_PUBLISH = "regional_publish"  # publish an open dataset of the regional view, after its privacy check
     HEALTH = "health"  # is the service up (every role)
 
 
@@ -37,8 +38,9 @@ GRANTS: dict[Role, frozenset[Permission]] = {
                                 Permission.PEST_REVIEW, Permission.OPERATIONS_WRITE, Permission.RECORDS_WRITE,
                                 Permission.HEALTH}),
     Role.GATEWAY: frozenset({Permission.INGEST, Permission.HEALTH}),
-    Role.ADMIN: frozenset(Permission) - {Permission.REGIONAL_READ},  # a farm's admin sees its farm, not a region
-    Role.REGIONAL: frozenset({Permission.REGIONAL_READ, Permission.HEALTH}),
+    # a farm's admin sees its farm, not a region
+    Role.ADMIN: frozenset(Permission) - {Permission.REGIONAL_READ, Permission.REGIONAL_PUBLISH},
+    Role.REGIONAL: frozenset({Permission.REGIONAL_READ, Permission.REGIONAL_PUBLISH, Permission.HEALTH}),
 }
 
 

@@ -83,6 +83,17 @@ def _farms_sync(session: Session, season: str) -> dict[str, _Farm]:
     return orgs
 
 
+@dataclass
+class Table:
+    """The whole regional table of a season: each cell's farms and sums, its totals with their parts, and the
+    suppression pattern over all of it."""
+
+    contributors: dict[tuple[str, str], frozenset[str]]
+    sums: dict[tuple[str, str], dict[str, float]]
+    groups: list[tuple[tuple[str, str], list[tuple[str, str]]]]
+    withheld: dict[tuple[str, str], Withheld]
+
+
 class RegionalService:
     """Builds the whole table (every region, every crop) and its suppression pattern, then answers a region."""
 
@@ -92,6 +103,11 @@ class RegionalService:
 
     async def table(self, season: str, k: int) -> tuple[dict, dict]:
         """(cells, withheld): cells[(region, crop)] = (farms, sums)."""
+        t = await self.full_table(season, k)
+        return {cell: (len(t.contributors[cell]), t.sums[cell]) for cell in t.contributors}, t.withheld
+
+    async def full_table(self, season: str, k: int) -> Table:
+        """The table with each cell's contributing farms and its groups (what the open-data check needs)."""
         farms = await self._db.run(lambda s: _farms_sync(s, season))
         for org, farm in farms.items():  # planted and harvested ground from machine operations (issue 20)
             progress = await self._operations.crops(org)
@@ -119,8 +135,7 @@ class RegionalService:
                     groups.append(((region, crop), [(r, crop) for r in children if (r, crop) in frozen]))
             groups.append(((region, ALL), [(region, c) for c in crops if c != ALL and (region, c) in frozen]))
         withheld = suppress(frozen, groups, k)
-        cells = {cell: (len(frozen[cell]), sums[cell]) for cell in frozen}
-        return cells, withheld
+        return Table(frozen, {cell: sums[cell] for cell in frozen}, groups, withheld)
 
     async def view(self, region: str, season: str, k: int) -> RegionalView:
         """`region` and the regions one level below it, every crop and all crops together."""
@@ -140,4 +155,4 @@ class RegionalService:
         return RegionalView(region=region, season=season, min_farms=k, cells=out)
 
 
-__all__ = ["ALL", "RegionalService", "Withheld", "regions_of", "within"]
+__all__ = ["ALL", "METRICS", "RegionalService", "Table", "Withheld", "regions_of", "within"]

@@ -24,13 +24,20 @@ class Withheld(StrEnum):
 
 
 def suppress(contributors: Mapping[Hashable, frozenset[str]], groups: Iterable[tuple[Hashable, list]],
-             k: int) -> dict[Hashable, Withheld]:
+             k: int, withheld: Mapping[Hashable, Withheld] | None = None) -> dict[Hashable, Withheld]:
     """The withheld cells and why. `contributors` gives each cell's farms; `groups` each total with its
     parts (a region's cell with its sub-regions' cells, a region's all-crops cell with its crops' cells).
-    Deterministic: the same table gives the same pattern."""
+    Deterministic: the same table gives the same pattern.
+
+    `withheld`, when given, is a pattern to start from (the one a dataset is about to publish): the answer
+    then holds it and every cell that must be withheld besides, so a cell in the answer and not in it is
+    one the pattern publishes and must not (the open-data check, opendata.py)."""
     if k < 1:
         raise ValueError(f"k must be at least 1, not {k}")
-    withheld = {cell: Withheld.SMALL for cell, farms in contributors.items() if 0 < len(farms) < k}
+    withheld = dict(withheld or {})
+    for cell, farms in contributors.items():
+        if 0 < len(farms) < k:
+            withheld.setdefault(cell, Withheld.SMALL)
     groups = [(total, sorted(parts, key=repr)) for total, parts in groups]
     changed = True
     while changed:
