@@ -1,10 +1,13 @@
 """One place for the cloud service's configuration, read from ``FURROW_*`` variables."""
 
+import json
+import re
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
+from urllib.parse import parse_qs, urlsplit
 
-from pydantic import AnyHttpUrl, Field, SecretStr, ValidationError, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import AnyHttpUrl, Field, SecretStr, ValidationError, field_validator, model_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 StorageKind = Literal["sqlite", "influxdb1", "influxdb2"]
 
@@ -13,6 +16,20 @@ WEAK_SECRETS = frozenset({"changeme", "change-me", "secret", "furrow", "password
 DEMO_SECRET_KEY = "furrow-demo-mode-only-not-a-secret"
 MIN_SECRET_LEN = 16
 MIN_ADMIN_TOKEN_LEN = 32
+PHONE = re.compile(r"\+?[0-9]{5,15}")  # E.164 allows at most 15 digits; short codes have 5
+DEFAULT_SMS_TEMPLATE = '{"to": "{to}", "text": "{text}"}'
+
+
+def _robot_url(value: SecretStr | None, param: str) -> SecretStr | None:
+    """A robot's webhook address as its page gives it: http(s), with its credential `param` in the query."""
+    if value is None:
+        return None
+    parts = urlsplit(value.get_secret_value())
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        raise ValueError("must be the robot's webhook address, https://...")
+    if not parse_qs(parts.query).get(param, [""])[0]:
+        raise ValueError(f"has no {param}=... in its query: paste the whole webhook address the robot's page shows")
+    return value
 
 
 class Settings(BaseSettings):
@@ -177,9 +194,29 @@ class Settings(BaseSettings):
     alert_webhook_secret: SecretStr | None = Field(
         default=None, description="signs each webhook body: X-Furrow-Signature: sha256=<HMAC-SHA256 hex>")
     alert_delivery_attempts: int = Field(default=5, ge=1, le=100, description="per alert and channel (MQTT, "
-                                         "webhook) before it is counted as failed")
+                                         "webhook, WeCom, DingTalk, SMS) before it is counted as failed")
     alert_delivery_backoff_s: float = Field(default=1.0, ge=0, description="first retry delay; doubles, "
                                             "up to 60 s")
+    alert_locale: Literal["zh-CN", "en"] = Field(default="zh-CN", description="the language of the WeCom, "
+                                                 "DingTalk and SMS messages (the dashboard's catalogues)")
+    alert_wecom_webhook_url: SecretStr | None = Field(
+        default=None, description="a WeCom (企业微信) group robot's webhook address, "
+        "https://qyapi.weixin.qq.com/cgi-bin/webhook/send?key=...: every alert change is posted to its group")
+    alert_dingtalk_webhook_url: SecretStr | None = Field(
+        default=None, description="a DingTalk (钉钉) custom robot's webhook address, "
+        "https://oapi.dingtalk.com/robot/send?access_token=...")
+    alert_dingtalk_secret: SecretStr | None = Field(default=None, description="the robot's 加签 secret (SEC...), "
+                                                    "when its security setting is signing")
+    alert_sms_url: AnyHttpUrl | None = Field(default=None, description="the SMS provider's (or relay's) URL that "
+                                             "takes a POST of alert_sms_template")
+    alert_sms_token: SecretStr | None = Field(default=None, description="sent as Authorization: Bearer <token>")
+    alert_sms_template: str = Field(default=DEFAULT_SMS_TEMPLATE, max_length=2000, description="the JSON object "
+                                    "posted: \"{to}\" becomes the list of numbers (inside a longer string, "
+                                    "comma-joined), {text} the message")
+    alert_sms_to: Annotated[list[str], NoDecode] = Field(default_factory=list, description="phone numbers, "
+                                                         "comma-separated (+8613800138000,...)")
+    alert_sms_min_severity: Literal["info", "warning", "critical"] = Field(
+        default="critical", description="SMS only raised and escalated alerts of at least this severity")
     # Images from camera nodes (cloud/images/): files by default, an S3-compatible bucket when named.
     images_dir: Path | None = Field(default=None, description="where image files live (default: "
                                     "<data_dir>/images); unused with images_s3_bucket")
@@ -193,6 +230,55 @@ class Settings(BaseSettings):
     images_retention_days: int | None = Field(default=None, ge=1, description="delete images taken longer "
                                               "ago than this (None: keep)")
     images_retention_interval_s: float = Field(default=3600.0, gt=0, description="how often retention runs")
+
+    @field_validator("alert_wecom_webhook_url")
+    @classmethod
+    def _wecom_url(cls, v: SecretStr | None) -> SecretStr | None:
+        return _robot_url(v, "key")
+
+    @field_validator("alert_dingtalk_webhook_url")
+    @classmethod
+    def _dingtalk_url(cls, v: SecretStr | None) -> SecretStr | None:
+        return _robot_url(v, "access_token")
+
+    @field_validator("alert_dingtalk_secret")
+    @classmethod
+    def _dingtalk_secret(cls, v: SecretStr | None) -> SecretStr | None:
+        if v is not None and not v.get_secret_value().startswith("SEC"):
+            raise ValueError("is not a DingTalk signing secret: the robot's page shows one starting with SEC")
+        return v
+
+    @field_validator("alert_sms_to", mode="before")
+    @classmethod
+    def _split_numbers(cls, v: Any) -> Any:
+        return [p.strip() for p in v.split(",") if p.strip()] if isinstance(v, str) else v
+
+    @field_validator("alert_sms_to")
+    @classmethod
+    def _phone_numbers(cls, v: list[str]) -> list[str]:
+        bad = [n for n in v if not PHONE.fullmatch(n)]
+        if bad:
+            raise ValueError(f"{bad[0]!r} is not a phone number: digits only, with an optional leading + "
+                             "and country code (+8613800138000)")
+        return v
+
+    @field_validator("alert_sms_template")
+    @classmethod
+    def _sms_template(cls, v: str) -> str:
+        try:
+            template = json.loads(v)
+        except ValueError as e:
+            raise ValueError(f"is not JSON: {e}") from None
+        if not isinstance(template, dict) or "{text}" not in v:
+            raise ValueError("must be a JSON object with {text} in one of its strings")
+        return v
+
+    @model_validator(mode="after")
+    def _sms_has_numbers(self) -> "Settings":
+        if self.alert_sms_url is not None and not self.alert_sms_to:
+            raise ValueError("FURROW_ALERT_SMS_URL is set but FURROW_ALERT_SMS_TO is empty: name the phone numbers "
+                             "to send alerts to")
+        return self
 
     @model_validator(mode="before")
     @classmethod
@@ -259,7 +345,8 @@ class SettingsError(ValueError):
 
 
 _SECRETS = frozenset({"secret_key", "bootstrap_admin_token", "mqtt_password", "influx_password", "influx_token",
-                      "alert_webhook_secret"})
+                      "alert_webhook_secret", "alert_wecom_webhook_url", "alert_dingtalk_webhook_url",
+                      "alert_dingtalk_secret", "alert_sms_token"})
 
 
 def load_settings(**values: Any) -> Settings:

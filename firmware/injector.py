@@ -12,7 +12,7 @@ the valve and its run; this object owns the pump, and keeps to these rules:
 * the volume delivered is the pump's calibrated rate x the time it ran (a
   diaphragm dosing pump moves a fixed volume per stroke); the pump stops for
   good at the first tick at or past the dose, so a dose can overshoot by one
-  tick's worth (rate_l_h / 3600 ml per 1 s tick);
+  tick's worth (rate_l_h / 3.6 ml per 1 s tick);
 * with an in-line EC sensor and its band, once the pump has run
   `ec_settle_ms` a reading outside the band (or a sensor fault) is a fault:
   the tick returns its reason and the node ends the run "aborted" (a pump

@@ -52,8 +52,9 @@ def test_the_tracker_core_on_the_virtual_receiver_gives_the_true_worked_area():
 async def test_field_operations_area_within_2_pct_and_harvest_within_3_pct(tmp_path):
     """Sowing (RTK) covered area within 2 % of the true worked area and its progress within 2 % of 62.5 %; the
     harvest total within 3 % of what the header cut; every fix both trackers kept stored once, the combine's
-    across a 5-minute radio cut; the DGPS combine's covered area within 3 % (its pass-to-pass wander leaves
-    slivers between swaths: the figure is reported)."""
+    across a 5-minute radio cut; the DGPS combine's covered area within 2 % too: the slivers its pass-to-pass
+    wander leaves between swaths are narrower than its receiver resolves and are closed (coverage.py step 6),
+    while its harvest skips nothing (skipped area under 0.5 % of the truth)."""
     result = await all_scenarios()["field-operations"].run(RunOptions(workdir=tmp_path))
     s = result.summary()
     print(json.dumps(s))
@@ -62,7 +63,8 @@ async def test_field_operations_area_within_2_pct_and_harvest_within_3_pct(tmp_p
     assert abs(s["sowing_progress_pct"] - s["true_sowing_progress_pct"]) <= 0.02 * s["true_sowing_progress_pct"]
     assert s["sown_overlap_ha"] <= 0.01 * s["true_sown_ha"] and s["sown_skipped_ha"] <= 0.01 * s["true_sown_ha"]
     assert abs(s["yield_error_pct"]) <= 3.0, s
-    assert abs(s["harvested_error_pct"]) <= 3.0, s
+    assert abs(s["harvested_error_pct"]) <= 2.0, s
+    assert s["harvested_skipped_ha"] <= 0.005 * s["true_harvested_ha"], s
     assert s["fixes_stored"] == s["fixes_kept"] and set(s["fixes_stored_twice"].values()) == {0}, s
     assert set(s["fixes_left_in_core"].values()) == {0}
     assert all(v > 0 for v in s["gnss_epochs_lost"].values())

@@ -5,11 +5,13 @@ of its zone's central meridian (scale factor ~1.0003), then turned into WGS 84 f
 also proves that the projection and the scale correction give back ground metres.
 """
 
+from dataclasses import replace
+
 import pytest
 from pyproj import Geod
 from shapely.geometry import Point, Polygon, box
 
-from furrow.cloud.machinery.coverage import Fix, LocalPlane, utm_crs, worked_area
+from furrow.cloud.machinery.coverage import RESOLUTION_M, Fix, LocalPlane, resolution_m, utm_crs, worked_area
 from furrow.edge.errors import ContractError
 
 LON0, LAT0 = 114.4, 36.0  # UTM zone 50 (central meridian 117 E), Hebei: 234 km west of it, k = 1.0003
@@ -90,6 +92,39 @@ def test_a_strip_missed_between_passes_is_skipped_and_the_unreached_field_is_not
     assert c.covered_ha == pytest.approx(0.40, rel=1e-6)
     assert c.skipped_ha == pytest.approx(0.04, rel=1e-5)
     assert c.covered_pct == pytest.approx(20.0, rel=1e-6)
+
+
+def test_a_sliver_the_receiver_cannot_resolve_is_closed_and_a_wider_skip_is_still_skipped():
+    """10 m passes at x = 5, 15.5 and 28.5: a 0.5 m sliver (10..10.5) and a 3 m strip (20.5..23.5) between them.
+    A DGPS track (GGA quality 2, r = 1.06 m: gaps under 2r = 2.12 m closed) reads the sliver as covered:
+    30.5 m x 200 m = 0.61 ha covered, the 3 m strip 0.06 ha skipped. An RTK fixed track (r = 0.04 m) and a
+    track file without fix quality (not closed) resolve the sliver: 0.60 ha covered, 0.07 ha skipped."""
+    track = back_and_forth([5, 15.5, 28.5])
+    dgps = worked_area([replace(f, quality=2) for f in track], 10, field())
+    assert dgps.resolution_m == RESOLUTION_M[2] == 1.06
+    # the sliver's two mouths on the field's edge keep a corner the 1.06 m disc does not reach: under 1 m2
+    assert dgps.covered_ha == pytest.approx(0.61, abs=1e-4)
+    assert dgps.skipped_ha == pytest.approx(0.06, abs=1e-4)
+    assert dgps.overlap_ha == pytest.approx(0, abs=1e-6)
+    for fixes, r in (([replace(f, quality=4) for f in track], 0.04), (track, 0.0)):
+        c = worked_area(fixes, 10, field())
+        assert c.resolution_m == r
+        assert c.covered_ha == pytest.approx(0.60, rel=1e-6)
+        assert c.skipped_ha == pytest.approx(0.07, rel=1e-4)
+
+
+def test_the_resolution_is_the_median_over_the_fixes_at_work_of_known_quality():
+    """Three RTK fixed fixes and two DGPS at work give r = 0.04 m; the implement-up fixes (autonomous GPS, 8 m)
+    and those of unknown quality (None, 0 no fix, 6 dead reckoning) do not count; two and two give the lower
+    median; none known gives 0."""
+    def fix(quality, down=True):
+        return Fix(T0, LON0, LAT0, down, quality)
+
+    at_work = [fix(4), fix(4), fix(4), fix(2), fix(2)]
+    assert resolution_m(at_work + [fix(1, down=False)] * 9 + [fix(None), fix(0), fix(6)]) == 0.04
+    assert resolution_m([fix(2), fix(2), fix(4), fix(4)]) == 0.04
+    assert resolution_m([fix(1), fix(1), fix(5)]) == 8.0
+    assert resolution_m([fix(None), fix(0)]) == 0.0
 
 
 def test_swaths_outside_the_field_are_clipped():

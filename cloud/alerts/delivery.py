@@ -1,4 +1,5 @@
-"""Delivering alert changes: the in-process event bus, MQTT and a webhook.
+"""Delivering alert changes: the in-process event bus, MQTT and a webhook (chat robots and SMS:
+chat.py, sms.py).
 
 Evaluation never waits for delivery. Each channel (an `Outlet`) has a bounded queue and one
 task that sends notices in order, retrying a failure with capped, jittered backoff a bounded
@@ -62,11 +63,13 @@ class Outlet:
     """One delivery channel with its own queue, task and retries."""
 
     def __init__(self, name: str, send: Callable[[Notice], Awaitable[None]], *, attempts: int = 5,
-                 backoff_s: float = 1.0, backoff_max_s: float = 30.0, queue_size: int = 1000) -> None:
+                 backoff_s: float = 1.0, backoff_max_s: float = 30.0, queue_size: int = 1000,
+                 wants: Callable[[Notice], bool] | None = None) -> None:
         if attempts < 1:
             raise ValueError(f"{name}: attempts={attempts} must be at least 1")
         self.name = name
         self._send = send
+        self._wants = wants
         self._attempts = attempts
         self._backoff_s = backoff_s
         self._backoff_max_s = backoff_max_s
@@ -75,7 +78,10 @@ class Outlet:
         self.stats: Counter[str] = Counter()
 
     def offer(self, notice: Notice) -> None:
-        """Queue a notice; never waits."""
+        """Queue a notice (unless the channel does not want it: counted as `skipped`); never waits."""
+        if self._wants is not None and not self._wants(notice):
+            self.stats["skipped"] += 1
+            return
         if self._queue.full():
             self._queue.get_nowait()
             self.stats["dropped"] += 1

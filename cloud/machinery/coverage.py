@@ -19,10 +19,18 @@ and the covered polygon out. The method, step by step:
 5. **Skipped.** The holes between swaths: closing(∪ passes) ∩ field − covered, where closing is a
    dilation then an erosion by one working width with mitred joins (a square structuring element), so
    a missed strip narrower than two widths counts as skipped, and the field not reached yet does not.
-6. **Areas on the ellipsoid.** A plane area is divided by UTM's areal scale k² at the field's centroid
+6. **What the receiver can resolve.** A strip between two swaths narrower than the receiver's position
+   error is not resolved by the track: two passes that each lie within their 95 % horizontal error r of
+   the truth can open a gap up to 2r wide where the machine worked. So the covered ground is the union's
+   morphological closing by r (a dilation then an erosion with round joins: a disc of radius r), which
+   fills every gap narrower than 2r and leaves a wider one, and the field's outer edges, where they are.
+   r comes from the GGA fix quality each stored fix carries (NMEA 0183 GGA field 6; HDOP is not stored),
+   as the median over the fixes at work of RESOLUTION_M below; fixes of unknown quality (track files,
+   quality 0, 6-8) do not count, and a track with none of known quality is not closed (r = 0).
+7. **Areas on the ellipsoid.** A plane area is divided by UTM's areal scale k² at the field's centroid
    (pyproj Proj.get_factors). k varies by less than 2e-5 across a field of a few kilometres, so the
    areas agree with the geodesic area of the same polygon (pyproj.Geod) to better than 0.01%.
-7. **Time and speed at work.** Time at work sums the intervals between consecutive fixes of a pass;
+8. **Time and speed at work.** Time at work sums the intervals between consecutive fixes of a pass;
    distance at work sums the projected lengths of those intervals (divided by k); the speed at work is
    their ratio, and the field capacity covered area per hour at work.
 
@@ -47,17 +55,29 @@ from ..vigour.boundaries import reproject
 
 MAX_GAP_S = 30.0  # a longer silence (a coverage gap, a stop with the GNSS off) breaks the pass
 MAX_SPEED_M_S = 15.0  # 54 km/h: faster than any implement works; a larger step is a GNSS jump
+# 95 % horizontal position error (metres) by NMEA 0183 GGA fix quality (step 6):
+# 1 GPS (and 3 PPS): autonomous GPS, <= 8 m 95 % global average (GPS SPS Performance Standard, 5th ed.,
+#   April 2020, Table 3.8-1);
+# 2 DGPS (code differential, SBAS included): 1.06 m, the worst WAAS reference site's 95 % horizontal
+#   accuracy (FAA W. J. Hughes Technical Center, WAAS Performance Analysis Report #10, November 2004;
+#   the best site 0.61 m);
+# 4 RTK fixed: 0.04 m, twice the RMS (2DRMS, about 95 %) of a geodetic receiver's RTK specification of
+#   1 cm + 1 ppm RMS at a 10 km baseline (e.g. NovAtel OEM7 data sheets);
+# 5 RTK float: the ambiguities unresolved, taken as no better than code DGPS: 1.06 m.
+RESOLUTION_M = {1: 8.0, 2: 1.06, 3: 8.0, 4: 0.04, 5: 1.06}
 M2_PER_HA = 10_000.0
 
 
 @dataclass(frozen=True)
 class Fix:
-    """One position of a track: Unix ms, WGS 84 degrees, whether the implement is down (working)."""
+    """One position of a track: Unix ms, WGS 84 degrees, whether the implement is down (working), and the
+    GGA fix quality where the track carries it (live fixes; None from track files)."""
 
     t_ms: int
     lon: float
     lat: float
     down: bool
+    quality: int | None = None
 
 
 @dataclass(frozen=True)
@@ -73,6 +93,7 @@ class Coverage:
     work_s: float
     work_distance_m: float
     covered: BaseGeometry  # the covered ground, WGS 84 (lon, lat)
+    resolution_m: float = 0.0  # the closing radius r of step 6 (0: not closed)
 
     @property
     def covered_pct(self) -> float:
@@ -152,6 +173,13 @@ def passes(fixes: Sequence[Fix], xy: Sequence[tuple[float, float]]) -> list[list
     return out
 
 
+def resolution_m(fixes: Sequence[Fix]) -> float:
+    """The track's resolution r (step 6): the median of RESOLUTION_M over the implement-down fixes of known
+    GGA quality (the lower median of an even count), or 0 without any."""
+    known = sorted(RESOLUTION_M[f.quality] for f in fixes if f.down and f.quality in RESOLUTION_M)
+    return known[(len(known) - 1) // 2] if known else 0.0
+
+
 def check_track(fixes: Sequence[Fix], width_m: float) -> None:
     """ContractError naming what is wrong: a width that is not a positive number of metres, positions
     outside WGS 84, times that go backwards."""
@@ -183,9 +211,13 @@ def worked_area(fixes: Sequence[Fix], width_m: float, field: Polygon | MultiPoly
         swaths.append(line.buffer(half, cap_style="flat", join_style="round"))
         work_s += (fixes[run[-1]].t_ms - fixes[run[0]].t_ms) / 1000
         distance += line.length / plane.scale
+    r = resolution_m(fixes)
     if swaths:
         union = shapely.union_all(swaths)
-        covered = polygonal(union.intersection(field_xy))
+        resolved = union  # step 6: close the gaps the receiver cannot resolve (a disc closing lies inside step
+        if r > 0:  # 5's square closing by a width >= r, so the skipped strips are that closing less this)
+            resolved = union.buffer(r * plane.scale, join_style="round").buffer(-r * plane.scale, join_style="round")
+        covered = polygonal(resolved.intersection(field_xy))
         gross = sum(plane.area_ha(s.intersection(field_xy)) for s in swaths)
         width = width_m * plane.scale
         closed = union.buffer(width, join_style="mitre").buffer(-width, join_style="mitre")
@@ -197,4 +229,4 @@ def worked_area(fixes: Sequence[Fix], width_m: float, field: Polygon | MultiPoly
     return Coverage(covered_ha=covered_ha, gross_ha=gross, overlap_ha=max(gross - covered_ha, 0.0),
                     skipped_ha=plane.area_ha(skipped), field_ha=plane.area_ha(field_xy), passes=len(swaths),
                     work_s=work_s, work_distance_m=distance,
-                    covered=plane.to_wgs84(covered) if not covered.is_empty else covered)
+                    covered=plane.to_wgs84(covered) if not covered.is_empty else covered, resolution_m=r)

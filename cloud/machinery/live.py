@@ -43,8 +43,8 @@ class LiveFix:
     engine_on: bool
 
     def as_fix(self) -> Fix:
-        """The coverage module's fix: worked while the implement is down."""
-        return Fix(self.t_ms, self.lon, self.lat, self.implement_down)
+        """The coverage module's fix: worked while the implement is down, with its GGA fix quality."""
+        return Fix(self.t_ms, self.lon, self.lat, self.implement_down, self.quality)
 
 
 def _live(row: Any) -> LiveFix:

@@ -154,6 +154,8 @@ async def run(options: RunOptions) -> ScenarioResult:
             "sown_overlap_ha": round(sown.overlap_ha, 4), "sown_skipped_ha": round(sown.skipped_ha, 4),
             "harvested_ha": round(harvested.covered_ha, 4), "true_harvested_ha": round(true_harvested_ha, 4),
             "harvested_error_pct": round(100 * (harvested.covered_ha - true_harvested_ha) / true_harvested_ha, 3),
+            "harvested_overlap_ha": round(harvested.overlap_ha, 4),
+            "harvested_skipped_ha": round(harvested.skipped_ha, 4),
             "yield_total_kg": round(total.mass_kg, 1), "true_harvest_kg": round(true_kg, 1),
             "yield_error_pct": round(100 * (total.mass_kg - true_kg) / true_kg, 3),
             "yield_mean_t_ha": round(total.mean_yield_t_ha, 3), "yield_points": total.points,
