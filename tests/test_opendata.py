@@ -8,11 +8,14 @@ from __future__ import annotations
 import csv
 import hashlib
 import io
+import json
 from urllib.parse import urlsplit
 
 import httpx
 import pyarrow.parquet as pq
 import pytest
+from rdflib import Graph, Namespace, URIRef
+from rdflib import namespace as ns  # a module: pytest does not look into its vocabularies as test names
 
 from furrow.cloud.errors import Conflict
 from furrow.cloud.regional import Withheld
@@ -21,6 +24,7 @@ from tests.cloud_support import local_settings, problem, running_app
 from tests.test_regional import K, _region, farms_in
 
 REGIONS = ("65", "65/01", "65/02", "65/01/01", "65/01/02", "65/02/01")
+SPDX = Namespace("http://spdx.org/rdf/terms#")
 FIGURES = [c for c in COLUMNS if c not in ("region", "crop", "withheld")]
 
 
@@ -29,6 +33,7 @@ def _public(c) -> httpx.AsyncClient:  # noqa: ANN001
     return httpx.AsyncClient(transport=httpx.ASGITransport(app=c.app), base_url="http://furrow.test")
 
 
+@pytest.mark.filterwarnings("ignore:ConjunctiveGraph is deprecated:DeprecationWarning")  # rdflib 7.6
 async def test_a_published_dataset_is_the_regional_view_checked_described_and_open(tmp_path):
     async with running_app(local_settings(tmp_path)) as c:
         bureau = {"Authorization": f"Bearer {await _region(c)}"}
@@ -61,6 +66,23 @@ async def test_a_published_dataset_is_the_regional_view_checked_described_and_op
             assert (await anyone.get("/open-data/nope/data.csv")).status_code == 404
             assert (await anyone.get(f"/open-data/{record['dct:identifier']}/x.csv")).status_code == 404
         assert set(files) == {"data.csv", "data.parquet"}
+        # the record read as RDF (rdflib's JSON-LD parser): the DCAT and SPDX terms are the vocabularies' own
+        g = Graph().parse(data=json.dumps(record), format="json-ld")
+        ds = URIRef(record["@id"])
+        assert (ds, ns.RDF.type, ns.DCAT.Dataset) in g and g.value(ds, ns.DCTERMS.issued).datatype == ns.XSD.dateTime
+        assert str(g.value(g.value(ds, ns.DCTERMS.publisher), ns.FOAF.name)) == "bureau"
+        assert str(g.value(g.value(ds, ns.DCTERMS.spatial), ns.DCTERMS.identifier)) == "65"
+        assert str(g.value(g.value(ds, ns.DCTERMS.temporal), ns.DCAT.startDate)) == "2026"
+        for name, data in files.items():
+            dist = URIRef(f"{record['@id']}/{name}")
+            assert (ds, ns.DCAT.distribution, dist) in g and (dist, ns.RDF.type, ns.DCAT.Distribution) in g
+            assert g.value(dist, ns.DCAT.byteSize).toPython() == len(data)
+            checksum = g.value(dist, SPDX.checksum)
+            assert g.value(checksum, SPDX.algorithm) == SPDX.checksumAlgorithm_sha256
+            assert str(g.value(checksum, SPDX.checksumValue)) == hashlib.sha256(data).hexdigest()
+        iana = "https://www.iana.org/assignments/media-types/"
+        assert {str(g.value(URIRef(f"{record['@id']}/{n}"), ns.DCAT.mediaType)) for n in files} == {
+            iana + "text/csv", iana + "application/vnd.apache.parquet"}
         rows = list(csv.DictReader(io.StringIO(files["data.csv"].decode("utf-8"))))
         from_parquet = pq.read_table(io.BytesIO(files["data.parquet"])).to_pylist()
         assert [list(x) for x in from_parquet] == [list(COLUMNS)] * len(rows)
