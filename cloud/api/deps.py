@@ -214,7 +214,7 @@ async def scoped(request: Request, principal: PrincipalDep) -> Principal:
             "application/json"):
         try:
             body = json.loads(await request.body())
-        except ValueError:
+        except (ValueError, RecursionError):  # RecursionError: nested past the interpreter's limit
             body = None  # the route's own parser names what is wrong
         collect_ids(body, referenced)
     wanted = [(kind, value, name) for kind, value, name in wanted if _could_exist(kind, value)]
