@@ -21,7 +21,8 @@ from furrow.commands._node_calibrate import node_settings, update_config
 from furrow.firmware.drivers.soil_moisture import CapacitiveMoisture
 from tests.servers import free_port
 
-STARTUP_S = 300  # the demo simulates 45 days before its API answers: 63 s on a quiet machine, past 120 s in CI under load
+# the demo simulates 45 days before its API answers: 63 s on a quiet machine, past 120 s in CI under load
+STARTUP_S = 300
 
 
 class Demo:
