@@ -53,7 +53,9 @@ async def test_the_gateway_sends_a_window_of_photos_before_their_receipts_come(t
     try:
         await asyncio.sleep(0.5)  # the cloud's subscription in place before the gateway forwards
         async with running_gateway(config, gateway=gateway):
-            await wait_until(lambda: gateway.images.stats()["forwarded"] == PHOTOS, "every photo's receipt", 60)
+            # the store marks a photo forwarded in a worker thread before the forwarder counts it stored: wait for both
+            await wait_until(lambda: gateway.images.stats()["forwarded"] == PHOTOS
+                             and gateway.image_forwarder.counts["stored"] == PHOTOS, "every photo's receipt", 60)
             counts = dict(gateway.image_forwarder.counts)
     finally:
         cloud.cancel()
