@@ -19,6 +19,7 @@ from furrow.cloud.agronomy.fertility import (
     index_boundaries,
     index_rate,
     product_amount,
+    rate_for_relative_yield,
     relative_yield_pct,
     soil_supply_from_test,
 )
@@ -268,3 +269,24 @@ def test_five_grade_worked_example_grades_and_rates():
         (Grade.HIGH, 0), (Grade.HIGH, 0)]
     with pytest.raises(ValueError, match="must be 4 rising relative yields"):
         grade_of_relative_yield(60, (50.0, 70.0, 90.0), FIVE_GRADES)
+
+
+def test_worked_example_k_rates_per_grade_for_wheat():
+    """Sun Hongren et al., "中国小麦土壤速效钾丰缺指标与适宜施钾量研究", 土壤 (abstract: xueshu.com/tur/201905/
+    41627607.html): at a K use efficiency of 50 % and target yields of 3.0 to 12 t/ha, grades 1-7 of soil
+    available K get 0, 17-67, 34-134, 50-202, 67-269, 84-336 and 101-403 kg K2O/ha. Their method (the same
+    authors, 黑龙江畜牧兽医): rate = (1 - relative yield) x target yield x removal / efficiency, grades spanning
+    10 points of relative yield below 95 %, so grade k stands at 100 - 10 (k - 1) %. The abstract does not print
+    the removal per kg of grain: 0.028 kg K2O reproduces all fourteen printed figures, and only values within
+    0.02795..0.02802 do (checked below), so this tests the equation and the grading, with the removal read back
+    from the figures rather than taken from the text."""
+    printed = [(0, 0), (17, 67), (34, 134), (50, 202), (67, 269), (84, 336), (101, 403)]
+    removal = 0.028
+    got = [tuple(round(rate_for_relative_yield(100 - 10 * (k - 1), y, removal, 0.50)) for y in (3000, 12000))
+           for k in range(1, 8)]
+    assert got == printed
+    for other in (0.0279, 0.0281):  # a removal 0.0001 either side misses at least one printed figure
+        assert [tuple(round(rate_for_relative_yield(100 - 10 * (k - 1), y, other, 0.50)) for y in (3000, 12000))
+                for k in range(1, 8)] != printed
+    with pytest.raises(ValueError, match="relative yield 120"):
+        rate_for_relative_yield(120, 3000, removal, 0.5)

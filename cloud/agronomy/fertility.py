@@ -30,6 +30,11 @@ Two methods, with the names Chinese extension texts give them:
   above 38): "潮土区麦田土壤有效磷施肥指标及小麦施磷推荐——基于ASI法的土壤养分丰缺指标", 中国土壤与肥料
   (Soil and Fertilizer Sciences in China) 2013(2):72-74, abstract as printed at
   wp.zxtsg.top/Qikan/Article/Detail?id=45845754; reproduced in tests/test_agro_fertility.py.
+  Rates per grade from the grades' relative yields, nutrient = (1 - RY) x target yield x removal /
+  efficiency, with grades of equal 10-point relative-yield spans below 95 %: Sun Hongren et al., the
+  method as printed in 黑龙江畜牧兽医 (abstract at soolun.com/periodical/3bf5ab49ae3f1ae5ed9dd5d5aa0dc742.html);
+  their worked K example for wheat, "中国小麦土壤速效钾丰缺指标与适宜施钾量研究", 土壤 (abstract at
+  xueshu.com/tur/201905/41627607.html), is reproduced in tests/test_agro_fertility.py.
 
 Everything here is per unit area in whatever unit the caller uses for yield (kg/ha, kg/mu): the
 uptake is per kg of yield, so the nutrient comes out per that area.
@@ -174,3 +179,16 @@ def index_rate(test_mg_kg: float, table: Sequence[IndexBand]) -> IndexBand:
         if band.below is None or test_mg_kg < band.below:
             return band
     raise AssertionError("unreachable: the last band is open")
+
+
+def rate_for_relative_yield(ry_pct: float, target_yield: float, removal_per_unit: float, efficiency: float) -> float:
+    """The rate for a grade from its relative yield (养分平衡-地力差减法 applied to 丰缺指标, Sun Hongren et al.):
+    nutrient = (1 - relative yield without it) x target yield x removal per unit yield / use efficiency.
+    It fills an index table's rates from the grades' relative yields; sources in the module docstring."""
+    if not 0 <= ry_pct <= 100:
+        raise ValueError(f"relative yield {ry_pct} % must be within 0..100")
+    if efficiency <= 0 or efficiency > 1:
+        raise ValueError(f"use efficiency {efficiency} must be a fraction in (0, 1]")
+    if target_yield < 0 or removal_per_unit < 0:
+        raise ValueError(f"target yield {target_yield} and removal {removal_per_unit} must not be negative")
+    return (1.0 - ry_pct / 100.0) * target_yield * removal_per_unit / efficiency
