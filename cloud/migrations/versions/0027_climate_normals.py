@@ -1,15 +1,15 @@
 """Climate normals a site's agronomist imports (issue 18): the pest forecast's temperatures for the days
 after the weather forecast, when the farm's own history is under ten years.
 
-Revision ID: 0026
-Revises: 0025
+Revision ID: 0027
+Revises: 0026
 """
 
 import sqlalchemy as sa
 from alembic import op
 
-revision = '0026'
-down_revision = '0025'
+revision = '0027'
+down_revision = '0026'
 branch_labels = None
 depends_on = None
 
