@@ -138,8 +138,8 @@ async def test_rows_that_drop_a_withholding_are_refused_naming_the_cell_and_logg
         honest = regional.full_table
         for cell, why in ((("65/01/02", "maize"), "made of 1 farm"),
                           (("65/01/01", "maize"), "a total less its published parts")):
-            async def tampered(season, k, cell=cell):  # noqa: ANN001, ANN202
-                t = await honest(season, k)
+            async def tampered(season, k, now_ms, cell=cell):  # noqa: ANN001, ANN202
+                t = await honest(season, k, now_ms)
                 del t.withheld[cell]
                 return t
             regional.full_table = tampered

@@ -33,19 +33,20 @@ def _base(request: Request) -> str:
 
 
 @router.get("", response_model=RegionalView, responses={404: {"model": ProblemResponse}})
-async def regional_view(services: ServicesDep, who: RegionalReader,
+async def regional_view(services: ServicesDep, who: RegionalReader, clock: ClockDep,
                         season: Annotated[str, Query(min_length=1, max_length=32, examples=["2026"],
                                                      description="the production records' season")],
                         region: Annotated[Region | None, Query(description="default: the caller's region")] = None,
                         ) -> RegionalView:
     """The region (default the caller's) and each region one level below it, per crop and for all crops: farms
     counted, zones and their area, area planted and harvested (machine operations), harvest (records), water
-    applied (irrigation records) and open alerts. A region outside the caller's is 404."""
+    applied (irrigation records), open alerts, and pest pressure (farms and zones with a species' trap catch at or
+    over its action threshold in the last 7 days). A region outside the caller's is 404."""
     assert services.regional is not None and who.region is not None
     region = region or who.region
     if not within(region, who.region):
         raise NotFound("region", region, "not a region this user sees")
-    return await services.regional.view(region, season, services.settings.regional_min_farms)
+    return await services.regional.view(region, season, services.settings.regional_min_farms, clock())
 
 
 @router.post("/datasets", status_code=status.HTTP_201_CREATED, response_model=dict[str, Any],
@@ -62,7 +63,7 @@ async def publish_dataset(body: DatasetIn, request: Request, services: ServicesD
     if not within(region, who.region):
         raise NotFound("region", region, "not a region this user sees")
     k = services.settings.regional_min_farms
-    table = await services.regional.full_table(body.season, k)
+    table = await services.regional.full_table(body.season, k, clock())
     try:
         row = await services.open_data.publish(table, region, body.season, k, who.name, body.title,
                                                body.description, clock())
