@@ -148,6 +148,9 @@ class Settings(BaseSettings):
                                     "of fewer farms (organisations): 3 is the smallest threshold statistics offices "
                                     "use (OECD glossary, threshold rule); below 3, either of two farms could "
                                     "subtract itself and read the other (docs/regional.md)")
+    open_data_license: AnyHttpUrl | None = Field(
+        default="https://creativecommons.org/licenses/by/4.0/", description="the licence open datasets are "
+        "published under (their DCAT record's dct:license); unset: the record names none (docs/regional.md)")
     public_url: AnyHttpUrl | None = Field(default=None, description="the address the public sees this service "
                                           "at (https://trace.example.farm): what a lot report's QR code points to; "
                                           "default: the address the report was asked at (docs/traceability.md)")
@@ -230,6 +233,11 @@ class Settings(BaseSettings):
     images_retention_days: int | None = Field(default=None, ge=1, description="delete images taken longer "
                                               "ago than this (None: keep)")
     images_retention_interval_s: float = Field(default=3600.0, gt=0, description="how often retention runs")
+
+    @field_validator("open_data_license", mode="before")
+    @classmethod
+    def _no_licence(cls, v: Any) -> Any:
+        return None if isinstance(v, str) and not v.strip() else v
 
     @field_validator("alert_wecom_webhook_url")
     @classmethod
