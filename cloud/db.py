@@ -609,6 +609,22 @@ class HarvestRow(Base):
     recorded_ms: Mapped[int] = mapped_column(BigInteger)
 
 
+class YieldPotentialRow(Base):
+    """A farm's (site's) own Ky and Ym for a crop, or one zone's (zone_id ""), over the built-in ones, for the
+    expected yield (agronomy/expected_yield.py); the newest entry replaces the one before."""
+
+    __tablename__ = "yield_potentials"
+
+    site_id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    zone_id: Mapped[str] = mapped_column(String(32), primary_key=True)  # "" for the whole farm
+    crop: Mapped[str] = mapped_column(String(64), primary_key=True)
+    ky: Mapped[float | None] = mapped_column(Float)
+    ym_t_ha: Mapped[float | None] = mapped_column(Float)
+    source: Mapped[str] = mapped_column(String(300))
+    by: Mapped[str] = mapped_column(String(80))
+    updated_ms: Mapped[int] = mapped_column(BigInteger)
+
+
 class OperationRow(Base):
     """A field operation (issue 20): a machine and implement working a field along a track, with the
     worked area computed once from the track and the field's boundary (machinery/coverage.py)."""
