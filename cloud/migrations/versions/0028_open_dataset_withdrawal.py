@@ -1,14 +1,14 @@
 """Open datasets can be withdrawn (issue 21): when, by whom and why; the files are emptied and the id answers 410.
 
-Revision ID: 0027
-Revises: 0026
+Revision ID: 0028
+Revises: 0027
 """
 
 import sqlalchemy as sa
 from alembic import op
 
-revision = '0027'
-down_revision = '0026'
+revision = '0028'
+down_revision = '0027'
 branch_labels = None
 depends_on = None
 
