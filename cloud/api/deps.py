@@ -32,6 +32,7 @@ from ..mqtt_worker import MqttWorker
 from ..node_routes import NodeRoutes
 from ..pests import PestService
 from ..planning import PlanningService
+from ..planning.expected import ExpectedYieldService
 from ..regional import RegionalService
 from ..regional.opendata import OpenData
 from ..registry import Registry
@@ -93,6 +94,7 @@ class Services:
     trace: TraceService | None = None  # set by open_services: production records, their chains and signed heads
     regional: RegionalService | None = None  # set by open_services: the regional platform's aggregates
     open_data: OpenData | None = None  # set by open_services: published regional datasets
+    expected_yield: ExpectedYieldService | None = None  # set by open_services: FAO-33 expected yield per zone
     ingest_writes: MergedWrites | None = None  # set with the MQTT worker: its batches' readings, written merged
 
 
