@@ -103,6 +103,9 @@ class Settings(BaseSettings):
         default=None, ge=1, description="InfluxDB 1.x: drop raw points after this many days (None: keep); "
         "older ranges are then answered from the roll-ups")
     influx_hourly_retention_days: int | None = Field(default=5 * 365, ge=1)
+    influx_chart_cache_rows: int = Field(
+        default=250_000, ge=0, description="InfluxDB 1.x: roll-up rows of closed hours and days kept in memory "
+        "for charts (~200 bytes each; a 90-day hourly chart of 20 sensors is 43,200 rows); 0: none")
     sqlite_raw_retention_days: int | None = Field(
         default=None, ge=1, description="SQLite: drop raw readings after this many days (None: keep); "
         "hourly roll-ups are kept and answer hourly and daily series for older ranges")
@@ -186,6 +189,9 @@ class Settings(BaseSettings):
                                     "of fewer farms (organisations): 3 is the smallest threshold statistics offices "
                                     "use (OECD glossary, threshold rule); below 3, either of two farms could "
                                     "subtract itself and read the other (docs/regional.md)")
+    open_data_license: AnyHttpUrl | None = Field(
+        default="https://creativecommons.org/licenses/by/4.0/", description="the licence open datasets are "
+        "published under (their DCAT record's dct:license); unset: the record names none (docs/regional.md)")
     public_url: AnyHttpUrl | None = Field(default=None, description="the address the public sees this service "
                                           "at (https://trace.example.farm): what a lot report's QR code points to; "
                                           "default: the address the report was asked at (docs/traceability.md)")
@@ -282,6 +288,11 @@ class Settings(BaseSettings):
     @classmethod
     def _tile_url(cls, v: str | None) -> str | None:
         return tile_url(v)
+
+    @field_validator("open_data_license", mode="before")
+    @classmethod
+    def _no_licence(cls, v: Any) -> Any:
+        return None if isinstance(v, str) and not v.strip() else v
 
     @field_validator("alert_wecom_webhook_url")
     @classmethod

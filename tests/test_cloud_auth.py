@@ -146,6 +146,8 @@ EXPECTED: dict[tuple[str, str], set[Role]] = {
     ("PUT", "/api/v1/organisation"): {AD},
     ("GET", "/api/v1/regional"): {R},
     ("POST", "/api/v1/regional/datasets"): {R},
+    ("GET", "/api/v1/regional/datasets"): {R},
+    ("DELETE", "/api/v1/regional/datasets/{dataset}"): {R},
 }
 # A live stream would never end: these routes are walked with a query that closes it.
 QUERY = {("GET", "/api/v1/events"): "?max_events=1"}

@@ -115,6 +115,8 @@ class Season:
     """How many days of the series are observed, forecast, normal, recent weather."""
     beyond_forecast: str | None = None
     """What the days after the forecast come from: 'normals' or 'recent' (the site has no normals)."""
+    normals_kind: str | None = None
+    """'farm' (the farm's own history) or 'imported' (the agronomist's file), when normals are used."""
     normals_source: str | None = None
     """The normals' source ('farm weather 2014-2025 ...' or the agronomist's citation)."""
     normals_sd: bool = False
@@ -208,6 +210,7 @@ def species_season(sp: Species, checks: Sequence[Check], weather: Sequence[tuple
                     generations_completed=dev.generations_completed if gen else None, stages=stages, window=window,
                     missing=tuple(missing), weather_basis=basis,
                     beyond_forecast="normals" if normals is not None else "recent",
+                    normals_kind=normals.kind if normals is not None else None,
                     normals_source=normals.source if normals is not None else None,
                     normals_sd=normals is not None and normals.has_sd)
 
