@@ -9,7 +9,9 @@ import pytest
 from pydantic import ValidationError
 
 from furrow.cloud import Settings
+from furrow.cloud._time import now_ms
 from furrow.cloud.auth import Role
+from furrow.cloud.db import AlertRow
 from furrow.cloud.regional import suppress
 from furrow.cloud.registry import FIELDS, SITES, ZONES
 from furrow.cloud.registry.models import FieldIn, SiteIn, ZoneIn
@@ -22,6 +24,11 @@ FARMS = {"f0": ("65/01/01", "maize"), "f1": ("65/01/01", "maize"), "f2": ("65/01
          "f3": ("65/01/02", "maize"), "f4": ("65/02/01", "maize"), "f5": ("65/02/01", "maize"),
          "f6": ("65/02/01", "maize"), "f7": ("65/02/01", "wheat")}
 AREA = {f: float(2 ** i) for i, f in enumerate(FARMS)}  # ha: 1, 2, 4 ... 128
+DAY_MS = 86_400_000
+# a species over its action threshold (a pest-species alert) at some time in the last 7 days: (farm, days since
+# it resolved, None while open). f2's resolved 10 days ago: not this week. The private farm's never counts.
+PEST_ALERTS = {"f0": None, "f1": 3, "f2": 10, "f4": None, "f5": 6, "f7": None, "private": None}
+PEST_WEEK = {"f0", "f1", "f4", "f5", "f7"}
 
 
 def farms_in(area: float) -> set[str]:
@@ -56,6 +63,16 @@ async def _region(c) -> str:  # noqa: ANN001
             "field": f"{f}-f", "season": "2026", "occurred_at": "2026-07-01T06:00:00Z", "zone": f"{f}-z",
             "details": {"kind": "irrigation", "water_mm": 10}})
         assert r.status_code == 201, r.text
+    now = now_ms()
+
+    def pests(s) -> None:  # noqa: ANN001
+        for f, days in PEST_ALERTS.items():
+            zone = "p-z" if f == "private" else f"{f}-z"
+            resolved = None if days is None else now - days * DAY_MS
+            s.add(AlertRow(kind="pest-species", subject=f"{zone}/codling-moth", zone=zone, severity=2,
+                           message="codling moth over threshold", evidence={}, first_ms=now - 20 * DAY_MS,
+                           last_ms=resolved or now, resolved_ms=resolved))
+    await services.db.run(pests)
     return (await services.tokens.issue("bureau", Role.REGIONAL, 1, region="65")).token
 
 
@@ -75,7 +92,7 @@ async def test_a_small_group_is_withheld_and_cannot_be_subtracted_out(tmp_path):
                 key = (cell["region"], cell["crop"])
                 if cell["withheld"]:
                     withheld[key] = cell["withheld"]
-                    assert cell["farms"] is None and cell["area_ha"] is None
+                    assert cell["farms"] is None and cell["area_ha"] is None and cell["pest_farms_over"] is None
                 else:
                     assert published.get(key, cell) == cell, "two queries gave one cell two values"
                     published[key] = cell
@@ -84,6 +101,8 @@ async def test_a_small_group_is_withheld_and_cannot_be_subtracted_out(tmp_path):
         for key, cell in published.items():
             made_of = farms_in(cell["area_ha"])
             assert len(made_of) == cell["farms"] >= K, (key, made_of)
+            # pest pressure: exactly the cell's farms with a species over threshold this week (one zone each)
+            assert cell["pest_farms_over"] == cell["pest_zones_over"] == len(made_of & PEST_WEEK), key
             assert "org-private" not in made_of and cell["area_ha"] < 1000
         # every total less its published parts, along the region tree and along the crops
         regions = {r for r, _ in published | withheld}
@@ -99,10 +118,15 @@ async def test_a_small_group_is_withheld_and_cannot_be_subtracted_out(tmp_path):
                 continue
             rest = published[total]["area_ha"] - sum(published[p]["area_ha"] for p in parts if p in published)
             assert len(farms_in(rest)) in (0,) or len(farms_in(rest)) >= K, (total, farms_in(rest))
+            # the pest figures subtract to the same farms: none of a small group's is given away
+            pests = published[total]["pest_farms_over"] - sum(
+                published[p]["pest_farms_over"] for p in parts if p in published)
+            assert pests == len(farms_in(rest) & PEST_WEEK), (total, pests)
             checked += 1
         assert checked >= 4
         assert published[("65", "*")]["farms"] == 8 and published[("65", "*")]["area_ha"] == 255
         assert published[("65/01", "*")]["water_m3"] == 700  # 10 mm x 7 ha x 10 m3/(mm ha)
+        assert published[("65", "*")]["pest_farms_over"] == 5  # f0 f1 f4 f5 f7; not f2 (10 days), not private
         # outside the bureau's region, an unknown region, a farm's admin: no
         r = await c.get("/api/v1/regional", params={"region": "66", "season": "2026"}, headers=bureau)
         assert r.status_code == 404 and problem(r)["field"] == "region"

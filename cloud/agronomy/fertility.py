@@ -24,7 +24,17 @@ Two methods, with the names Chinese extension texts give them:
   at each grade's boundary; a farm's index table then maps a soil test to a grade and a rate.
   Grades (relative yield below 50 % very low, 50-70 % low, 70-90 % medium, above 90 % high; the
   "national recommended" grading): guayunfan.com/baike/862270.html (耕地土壤养分评价指标(丰缺指标)).
-  Other texts grade at 50/75/95 %: the boundaries are a parameter.
+  Other texts grade at 50/75/95 %, or in five grades (with 较高, fairly high): the boundaries and
+  grades are parameters. Worked example (a five-grade table, fluvo-aquic wheat soils, ASI-extracted P:
+  relative yield 50/65/75/95 % -> 7, 12, 18, 38 mg/L; P2O5 135, 105, 90, 60 kg/ha and none or little
+  above 38): "潮土区麦田土壤有效磷施肥指标及小麦施磷推荐——基于ASI法的土壤养分丰缺指标", 中国土壤与肥料
+  (Soil and Fertilizer Sciences in China) 2013(2):72-74, abstract as printed at
+  wp.zxtsg.top/Qikan/Article/Detail?id=45845754; reproduced in tests/test_agro_fertility.py.
+  Rates per grade from the grades' relative yields, nutrient = (1 - RY) x target yield x removal /
+  efficiency, with grades of equal 10-point relative-yield spans below 95 %: Sun Hongren et al., the
+  method as printed in 黑龙江畜牧兽医 (abstract at soolun.com/periodical/3bf5ab49ae3f1ae5ed9dd5d5aa0dc742.html);
+  their worked K example for wheat, "中国小麦土壤速效钾丰缺指标与适宜施钾量研究", 土壤 (abstract at
+  xueshu.com/tur/201905/41627607.html), is reproduced in tests/test_agro_fertility.py.
 
 Everything here is per unit area in whatever unit the caller uses for yield (kg/ha, kg/mu): the
 uptake is per kg of yield, so the nutrient comes out per that area.
@@ -105,12 +115,14 @@ class Grade(StrEnum):
     VERY_LOW = "very_low"  # 极低
     LOW = "low"  # 低 / 缺乏
     MEDIUM = "medium"  # 中
+    FAIRLY_HIGH = "fairly_high"  # 较高 (five-grade schemes)
     HIGH = "high"  # 高 / 丰富
 
 
 RELATIVE_YIELD_BOUNDS_PCT = (50.0, 70.0, 90.0)
 """Relative-yield boundaries very low | low | medium | high (source in the module docstring)."""
-_GRADES = (Grade.VERY_LOW, Grade.LOW, Grade.MEDIUM, Grade.HIGH)
+FOUR_GRADES = (Grade.VERY_LOW, Grade.LOW, Grade.MEDIUM, Grade.HIGH)
+FIVE_GRADES = (Grade.VERY_LOW, Grade.LOW, Grade.MEDIUM, Grade.FAIRLY_HIGH, Grade.HIGH)
 
 
 def relative_yield_pct(yield_without: float, yield_full: float) -> float:
@@ -120,14 +132,17 @@ def relative_yield_pct(yield_without: float, yield_full: float) -> float:
     return 100.0 * yield_without / yield_full
 
 
-def grade_of_relative_yield(ry_pct: float, bounds: Sequence[float] = RELATIVE_YIELD_BOUNDS_PCT) -> Grade:
-    """The grade of a relative yield: below bounds[0] very low, ..., at or above bounds[2] high."""
-    if len(bounds) != 3 or list(bounds) != sorted(bounds):
-        raise ValueError(f"bounds {bounds} must be three rising relative yields")
-    for bound, grade in zip(bounds, _GRADES, strict=False):
+def grade_of_relative_yield(ry_pct: float, bounds: Sequence[float] = RELATIVE_YIELD_BOUNDS_PCT,
+                            grades: Sequence[Grade] = FOUR_GRADES) -> Grade:
+    """The grade of a relative yield: below bounds[0] grades[0], ..., at or above bounds[-1] grades[-1].
+    Four grades by default; a five-grade scheme (with 较高) passes four bounds and FIVE_GRADES."""
+    if len(grades) != len(bounds) + 1 or list(bounds) != sorted(bounds):
+        raise ValueError(f"bounds {list(bounds)} must be {len(grades) - 1} rising relative yields, one between "
+                         f"each of the grades {[str(g) for g in grades]}")
+    for bound, grade in zip(bounds, grades, strict=False):
         if ry_pct < bound:
             return grade
-    return Grade.HIGH
+    return grades[-1]
 
 
 def soil_test_at(ry_pct: float, a: float, b: float) -> float:
@@ -164,3 +179,16 @@ def index_rate(test_mg_kg: float, table: Sequence[IndexBand]) -> IndexBand:
         if band.below is None or test_mg_kg < band.below:
             return band
     raise AssertionError("unreachable: the last band is open")
+
+
+def rate_for_relative_yield(ry_pct: float, target_yield: float, removal_per_unit: float, efficiency: float) -> float:
+    """The rate for a grade from its relative yield (养分平衡-地力差减法 applied to 丰缺指标, Sun Hongren et al.):
+    nutrient = (1 - relative yield without it) x target yield x removal per unit yield / use efficiency.
+    It fills an index table's rates from the grades' relative yields; sources in the module docstring."""
+    if not 0 <= ry_pct <= 100:
+        raise ValueError(f"relative yield {ry_pct} % must be within 0..100")
+    if efficiency <= 0 or efficiency > 1:
+        raise ValueError(f"use efficiency {efficiency} must be a fraction in (0, 1]")
+    if target_yield < 0 or removal_per_unit < 0:
+        raise ValueError(f"target yield {target_yield} and removal {removal_per_unit} must not be negative")
+    return (1.0 - ry_pct / 100.0) * target_yield * removal_per_unit / efficiency

@@ -16,7 +16,11 @@ from .models import RegionalCell, RegionalView
 from .suppression import Withheld, suppress
 
 ALL = "*"  # every crop together
-METRICS = ("zones", "area_ha", "planted_ha", "harvested_area_ha", "harvested_kg", "water_m3", "alerts_open")
+METRICS = ("zones", "area_ha", "planted_ha", "harvested_area_ha", "harvested_kg", "water_m3", "alerts_open",
+           "pest_farms_over", "pest_zones_over")
+PEST_WEEK_MS = 7 * 86_400_000
+# a species at or over its own action threshold in a zone (cloud/pests/season.py, agronomy/alerts.py)
+PEST_KIND = "pest-species"
 
 
 @dataclass
@@ -37,9 +41,10 @@ def within(region: str, scope: str) -> bool:
     return region == scope or region.startswith(scope + "/")
 
 
-def _farms_sync(session: Session, season: str) -> dict[str, _Farm]:
+def _farms_sync(session: Session, season: str, now_ms: int) -> dict[str, _Farm]:
     """Each sharing organisation's zones, water (irrigation records of the season, mm over the zone's area),
-    harvests (the season's harvest records, less those corrected or voided) and open alerts, per crop."""
+    harvests (the season's harvest records, less those corrected or voided), open alerts and pest pressure
+    (its zones with a species at or over the species' action threshold in the 7 days to `now_ms`), per crop."""
     orgs = {o.id: _Farm(o.region) for o in session.scalars(
         select(Organisation).where(Organisation.shares_regional.is_(True), Organisation.region.is_not(None)))}
     if not orgs:
@@ -80,7 +85,29 @@ def _farms_sync(session: Session, season: str) -> dict[str, _Farm]:
         _, crop, _, org = zone_of[zone]
         for crop_key in (crop, ALL):
             orgs[org].by_crop[crop_key]["alerts_open"] += 1
+    _pest_pressure(session, orgs, zone_of, now_ms)
     return orgs
+
+
+def _pest_pressure(session: Session, orgs: dict[str, _Farm], zone_of: dict, now_ms: int) -> None:
+    """pest_zones_over: the farm's zones where some species' trap catch was at or over that species' own action
+    threshold (per trap per night or per week, as its source gives it) at some time in the 7 days to `now_ms`:
+    a `pest-species` alert open then. pest_farms_over: 1 when the farm has such a zone (of that crop), else 0;
+    summed over a cell's farms it is how many of them had a pest over threshold this week."""
+    since = now_ms - PEST_WEEK_MS
+    over = {zone for zone, in session.execute(
+        select(AlertRow.zone).where(AlertRow.kind == PEST_KIND, AlertRow.zone.in_(list(zone_of)),
+                                    AlertRow.first_ms <= now_ms,
+                                    AlertRow.resolved_ms.is_(None) | (AlertRow.resolved_ms >= since))).all()}
+    farm_crops: set[tuple[str, str]] = set()
+    for zone in over:
+        _, crop, _, org = zone_of[zone]
+        for crop_key in (crop, ALL):
+            orgs[org].by_crop[crop_key]["pest_zones_over"] += 1
+            farm_crops.add((org, crop_key))
+    for org, farm in orgs.items():
+        for crop_key in list(farm.by_crop):
+            farm.by_crop[crop_key]["pest_farms_over"] += 1 if (org, crop_key) in farm_crops else 0
 
 
 @dataclass
@@ -101,14 +128,15 @@ class RegionalService:
         self._db = db
         self._operations = operations
 
-    async def table(self, season: str, k: int) -> tuple[dict, dict]:
+    async def table(self, season: str, k: int, now_ms: int) -> tuple[dict, dict]:
         """(cells, withheld): cells[(region, crop)] = (farms, sums)."""
-        t = await self.full_table(season, k)
+        t = await self.full_table(season, k, now_ms)
         return {cell: (len(t.contributors[cell]), t.sums[cell]) for cell in t.contributors}, t.withheld
 
-    async def full_table(self, season: str, k: int) -> Table:
-        """The table with each cell's contributing farms and its groups (what the open-data check needs)."""
-        farms = await self._db.run(lambda s: _farms_sync(s, season))
+    async def full_table(self, season: str, k: int, now_ms: int) -> Table:
+        """The table with each cell's contributing farms and its groups (what the open-data check needs);
+        pest pressure is that of the 7 days to `now_ms`."""
+        farms = await self._db.run(lambda s: _farms_sync(s, season, now_ms))
         for org, farm in farms.items():  # planted and harvested ground from machine operations (issue 20)
             progress = await self._operations.crops(org)
             for c in progress.crops:
@@ -137,9 +165,9 @@ class RegionalService:
         withheld = suppress(frozen, groups, k)
         return Table(frozen, {cell: sums[cell] for cell in frozen}, groups, withheld)
 
-    async def view(self, region: str, season: str, k: int) -> RegionalView:
+    async def view(self, region: str, season: str, k: int, now_ms: int) -> RegionalView:
         """`region` and the regions one level below it, every crop and all crops together."""
-        cells, withheld = await self.table(season, k)
+        cells, withheld = await self.table(season, k, now_ms)
         if not any(within(r, region) for r, _ in cells):
             raise NotFound("region", region, "no organisation shares its data in this region")
         depth = region.count("/") + 1
