@@ -845,6 +845,10 @@ class OpenDatasetRow(Base):
     rows: Mapped[int] = mapped_column(Integer)
     csv: Mapped[bytes] = mapped_column(LargeBinary)
     parquet: Mapped[bytes] = mapped_column(LargeBinary)
+    # withdrawn: the files are emptied, the id answers 410 and the catalogue no longer lists it (0028)
+    withdrawn_ms: Mapped[int | None] = mapped_column(BigInteger)
+    withdrawn_by: Mapped[str | None] = mapped_column(String(80))
+    withdrawn_reason: Mapped[str | None] = mapped_column(String(400))
 
 
 class DispatchPlanRow(Base):

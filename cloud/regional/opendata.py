@@ -111,16 +111,18 @@ def _iso(ms: int) -> str:
     return datetime.fromtimestamp(ms / 1000, UTC).isoformat().replace("+00:00", "Z")
 
 
-def dcat(row: OpenDatasetRow, base: str) -> dict[str, Any]:
+def dcat(row: OpenDatasetRow, base: str, license_url: str | None = None) -> dict[str, Any]:
     """The dataset's W3C DCAT v3 record in JSON-LD: title, description, issued, publisher (the regional user
-    who approved it), spatial (the region's codes), temporal (the season) and one distribution per file with
-    its media type, byte size and SHA-256 (spdx:checksum)."""
+    who approved it), spatial (the region's codes), temporal (the season), the licence (dct:license, on the
+    dataset and each distribution, when one is configured) and one distribution per file with its media type,
+    byte size and SHA-256 (spdx:checksum)."""
     url = f"{base.rstrip('/')}/open-data/{row.id}"
     temporal: dict[str, Any] = {"@type": "dct:PeriodOfTime", "rdfs:label": f"season {row.season}"}
     if re.fullmatch(r"\d{4}", row.season):
         year = {"@value": row.season, "@type": "xsd:gYear"}
         temporal |= {"dcat:startDate": year, "dcat:endDate": year}
     dists = []
+    licence = {"dct:license": {"@id": license_url}} if license_url else {}
     for name, media in FILES.items():
         data = row.csv if name == "data.csv" else row.parquet
         dists.append({
@@ -129,7 +131,7 @@ def dcat(row: OpenDatasetRow, base: str) -> dict[str, Any]:
             "dcat:mediaType": {"@id": IANA + media},
             "dcat:byteSize": {"@value": str(len(data)), "@type": "xsd:nonNegativeInteger"},
             "spdx:checksum": {"@type": "spdx:Checksum", "spdx:algorithm": {"@id": "spdx:checksumAlgorithm_sha256"},
-                              "spdx:checksumValue": hashlib.sha256(data).hexdigest()}})
+                              "spdx:checksumValue": hashlib.sha256(data).hexdigest()}} | licence)
     return {
         "@context": CONTEXT, "@id": url, "@type": "dcat:Dataset", "dct:identifier": row.id,
         "dct:title": row.title, "dct:description": row.description,
@@ -139,7 +141,7 @@ def dcat(row: OpenDatasetRow, base: str) -> dict[str, Any]:
         "dct:temporal": temporal,
         "dcat:keyword": ["agriculture", "crops", "irrigation"],
         "dcat:distribution": dists,
-    }
+    } | licence
 
 
 def catalog(records: list[dict[str, Any]], base: str) -> dict[str, Any]:
@@ -181,8 +183,27 @@ class OpenData:
                                                          now_ms))
 
     async def get(self, dataset: str) -> OpenDatasetRow | None:
+        """The dataset, withdrawn or not (None: no dataset ever had this id)."""
         return await self._db.run(lambda s: s.get(OpenDatasetRow, dataset))
 
-    async def all(self) -> list[OpenDatasetRow]:
-        return await self._db.run(lambda s: list(s.scalars(select(OpenDatasetRow).order_by(
-            OpenDatasetRow.issued_ms.desc(), OpenDatasetRow.id))))
+    async def all(self, *, withdrawn: bool = False) -> list[OpenDatasetRow]:
+        """Newest first; the withdrawn ones only when asked for."""
+        q = select(OpenDatasetRow).order_by(OpenDatasetRow.issued_ms.desc(), OpenDatasetRow.id)
+        if not withdrawn:
+            q = q.where(OpenDatasetRow.withdrawn_ms.is_(None))
+        return await self._db.run(lambda s: list(s.scalars(q)))
+
+    async def withdraw(self, dataset: str, scope: str, by: str, reason: str | None, now_ms: int) -> OpenDatasetRow:
+        """Withdraw a dataset of `scope` (the caller's region): its files are emptied for good, its id answers
+        410 and the catalogue drops it. Unknown or outside the scope: 404; already withdrawn: 409."""
+        def run(s: Session) -> OpenDatasetRow:
+            row = s.get(OpenDatasetRow, dataset)
+            if row is None or not within(row.region, scope):
+                raise NotFound("dataset", dataset, "no published dataset of this user's region has this id")
+            if row.withdrawn_ms is not None:
+                raise Conflict("dataset", dataset, f"already withdrawn by {row.withdrawn_by}")
+            row.withdrawn_ms, row.withdrawn_by, row.withdrawn_reason = now_ms, by, reason
+            row.csv = row.parquet = b""
+            s.flush()
+            return row
+        return await self._db.run(run)
