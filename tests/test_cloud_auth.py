@@ -129,6 +129,7 @@ EXPECTED: dict[tuple[str, str], set[Role]] = {
     ("GET", "/api/v1/trace/publication-default"): READERS,
     ("PUT", "/api/v1/trace/publication-default"): {A, AD},
     ("GET", "/api/v1/machines"): READERS,
+    ("GET", "/api/v1/map/basemap"): READERS,
     ("GET", "/api/v1/machines/{node}/track"): READERS,
     ("POST", "/api/v1/dispatch/plan"): {T, A, AD},
     ("GET", "/api/v1/dispatch/current"): READERS,

@@ -48,6 +48,7 @@ LATIN_TERMS = [
     "pH", "mg/kg", "g/kg",
     "Modbus", "API", "HTTP", "CRC", "Furrow", "fw_", "NDVI", "FAO-56", "CSV", "Parquet", "DCAT",
     "FAO-33", "Ya/Ym", "Ky", "ETa", "ETm", "Ym",  # FAO-33 eq. 1 and its symbols, as Chinese texts write them
+    "Leaflet",  # the map library credited in the map's corner
 ]
 SINGLE_LETTER_UNITS = re.compile(r"(?<![A-Za-z])[VhLp](?![A-Za-z])")  # volts, hours, litres, FAO-56's p
 SENSOR_ID = re.compile(r"\b[a-z]+(?:_[a-z0-9]+)+(?:@\d+)?\b")  # vwc_pct@30, as the contract names sensors
