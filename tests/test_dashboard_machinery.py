@@ -33,7 +33,8 @@ FIXES = back_and_forth([5, 13])  # two 10 m passes 8 m apart up and down the 100
 @pytest.fixture(scope="module")
 def farm(dashboard_farm):
     """The dashboard tests' farm (one service for every dashboard browser test, tests/conftest.py) with field
-    mach-1 (2 ha) given its boundary and a sowing recorded from a file (two 10 m passes: 0.36 ha, 18 %), field
+    mach-1 (2 ha) given its boundary and a sowing recorded from a file (two 10 m passes 12 m apart: 0.40 ha, 20 %,
+    and a 2 m strip missed between them), field
     mach-2 without a boundary, tracker trk-1's fixes of the same passes through the ingest API, and field mach-3
     (a 54 x 200 m field 270 m east) with a simulated combine's yield log (7.5 and 11.25 t/ha halves)."""
     field, monitor = combine_log()
@@ -44,8 +45,8 @@ def farm(dashboard_farm):
             assert c.post("/registry/fields", json=body).status_code == 201
         assert c.put("/registry/fields/mach-1/boundary", json=BOUNDARY).status_code == 200
         assert c.put("/registry/fields/mach-3/boundary", json=field.boundary).status_code == 200
-        r = c.post("/operations", json=operation([5, 13], field="mach-1"))
-        assert r.status_code == 201 and r.json()["covered_ha"] == pytest.approx(0.36, abs=1e-3), r.text
+        r = c.post("/operations", json=operation([5, 17], field="mach-1"))
+        assert r.status_code == 201 and r.json()["covered_ha"] == pytest.approx(0.40, abs=1e-3), r.text
         r = c.post("/yield-logs", json={"field": "mach-3", "crop": "maize", "machine": "combine-1", "width_m": 9.0,
                                         "log": monitor.csv()})
         assert r.status_code == 201, r.text
@@ -57,10 +58,11 @@ def farm(dashboard_farm):
 
 
 @pytest.mark.parametrize(("locale", "words"), [
-    ("en-GB", ("Sowing", "0.36 ha (18.0 %), operations: 1", "no boundary", "Yield map", "Yield (t/ha)", " m")),
-    ("zh-CN", ("播种", "0.36 公顷（18.0 %），1 次作业", "无边界", "产量图", "产量（吨/公顷）", " 米"))])
+    ("en-GB", ("Sowing", "0.40 ha (20.0 %), operations: 1", "no boundary", "Yield map", "Yield (t/ha)", " m")),
+    ("zh-CN", ("播种", "0.40 公顷（20.0 %），1 次作业", "无边界", "产量图", "产量（吨/公顷）", " 米"))])
 def test_the_machinery_map_draws_fields_machines_and_yield_without_tiles(farm, dashboard_browser, locale, words):
-    """With no basemap: field mach-1 shaded by its sowing's 18 % with the ground it covered, trk-1 at its newest fix
+    """With no basemap: field mach-1 shaded by its sowing's 20 % with the ground it covered and the strip it
+    missed, trk-1 at its newest fix
     with its track of the day, a metric scale, no tile; the tables give the sowing's progress, mach-2 without a
     boundary and the machine's implement; a fix arriving meanwhile moves the machine (the live position event);
     the yield layer, switched on, draws every kept point of mach-3's log with a legend in t/ha; nothing is left
@@ -79,9 +81,10 @@ def test_the_machinery_map_draws_fields_machines_and_yield_without_tiles(farm, d
     expect(themap).to_have_attribute("data-tiles", "none")
     field = themap.locator("path.field-boundary[data-field=mach-1]")
     expect(field).to_have_attribute("data-kind", "sowing")
-    expect(field).to_have_attribute("data-pct", f"{pct:g}")  # as JavaScript writes it: 18, not 18.0
+    expect(field).to_have_attribute("data-pct", f"{pct:g}")  # as JavaScript writes it: 20, not 20.0
     expect(themap.locator(".field-label[data-field=mach-1]")).to_contain_text(kind)
     expect(themap.locator(f"path.covered[data-operation='{sowing}']")).to_have_count(1)
+    expect(themap.locator(f"path.skipped[data-operation='{sowing}']")).to_have_count(1)
     machine = themap.locator(f"path.machine[data-machine={NODE}]")
     expect(machine).to_have_attribute("data-t", str(newest["t_ms"]))
     track = themap.locator(f"path.track[data-track={NODE}]")

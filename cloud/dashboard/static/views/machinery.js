@@ -89,6 +89,14 @@ function drawMap(L, map, tiles, data) {
     shape.bindTooltip(h("span", {}, t("machinery.map.covered-tip", { kind: t(`machinery.kind.${op.kind}`),
       machine: op.machine, when: dateTime(op.ended_ms), ha: num(op.covered_ha, 2, t("unit.ha")) })), { sticky: true });
     coveredLayer.addLayer(shape);
+    if (op.skipped?.coordinates?.length) { // strips missed between its swaths (narrower than two widths)
+      const strips = L.geoJSON(op.skipped, { style: { className: "skipped", color: "#b3261e", weight: 1,
+        dashArray: "3 2", fillColor: "#b3261e", fillOpacity: 0.45 } });
+      strips.eachLayer((l) => tag(l, { operation: String(op.id), field: op.field_id }));
+      strips.bindTooltip(h("span", {}, t("machinery.map.skipped-tip", { kind: t(`machinery.kind.${op.kind}`),
+        ha: num(op.skipped_ha, 2, t("unit.ha")) })), { sticky: true });
+      coveredLayer.addLayer(strips);
+    }
   }
   const trackLayer = L.layerGroup();
   const lines = {};
