@@ -134,7 +134,10 @@ async def pipeline_rate(mosq: MosquittoServer, influx: InfluxDB1Server, msgs, re
     server.should_exit = True
     await serving
     if gateway_s is None or stored_s is None:
-        raise SystemExit("the pipeline did not store every reading within 300 s")
+        g = gateway.stats()
+        raise SystemExit(f"the pipeline did not store every reading within 300 s: the gateway received "
+                         f"{g['received']:,} of {len(msgs):,} reports, the cloud stored {stats['readings_stored']:,} "
+                         f"of {readings_total:,} readings; gateway {g}")
     return len(msgs) / gateway_s, readings_total / stored_s
 
 

@@ -653,6 +653,7 @@ class OperationRow(Base):
     work_s: Mapped[float] = mapped_column(Float)
     work_distance_m: Mapped[float] = mapped_column(Float)
     covered: Mapped[dict] = mapped_column(JSON)  # GeoJSON (WGS 84) of the covered ground, clipped to the field
+    skipped: Mapped[dict | None] = mapped_column(JSON)  # GeoJSON of the strips missed between swaths (0027)
     track: Mapped[list] = mapped_column(JSON)  # [[t_ms, lon, lat, down 0/1], ...] as imported
     node: Mapped[str | None] = mapped_column(String(32))  # the tracker, when the track is its live one (0017)
     ref: Mapped[str] = mapped_column(String(80), unique=True)  # the same track of the same work is stored once
@@ -845,6 +846,10 @@ class OpenDatasetRow(Base):
     rows: Mapped[int] = mapped_column(Integer)
     csv: Mapped[bytes] = mapped_column(LargeBinary)
     parquet: Mapped[bytes] = mapped_column(LargeBinary)
+    # withdrawn: the files are emptied, the id answers 410 and the catalogue no longer lists it (0028)
+    withdrawn_ms: Mapped[int | None] = mapped_column(BigInteger)
+    withdrawn_by: Mapped[str | None] = mapped_column(String(80))
+    withdrawn_reason: Mapped[str | None] = mapped_column(String(400))
 
 
 class DispatchPlanRow(Base):

@@ -129,6 +129,7 @@ EXPECTED: dict[tuple[str, str], set[Role]] = {
     ("GET", "/api/v1/trace/publication-default"): READERS,
     ("PUT", "/api/v1/trace/publication-default"): {A, AD},
     ("GET", "/api/v1/machines"): READERS,
+    ("GET", "/api/v1/map/basemap"): READERS,
     ("GET", "/api/v1/machines/{node}/track"): READERS,
     ("POST", "/api/v1/dispatch/plan"): {T, A, AD},
     ("GET", "/api/v1/dispatch/current"): READERS,
@@ -145,6 +146,8 @@ EXPECTED: dict[tuple[str, str], set[Role]] = {
     ("PUT", "/api/v1/organisation"): {AD},
     ("GET", "/api/v1/regional"): {R},
     ("POST", "/api/v1/regional/datasets"): {R},
+    ("GET", "/api/v1/regional/datasets"): {R},
+    ("DELETE", "/api/v1/regional/datasets/{dataset}"): {R},
 }
 # A live stream would never end: these routes are walked with a query that closes it.
 QUERY = {("GET", "/api/v1/events"): "?max_events=1"}

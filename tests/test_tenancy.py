@@ -78,7 +78,7 @@ async def build(c, p: str, name: str, seed_lot: str, vwc: float) -> dict:  # noq
 
 # Path parameters that name no organisation's thing: the same value for both.
 NEUTRAL = {"gateway": "gw-1", "seq": "1", "channel": "1", "stats_id": "1", "lab": "lab-1", "product": "urea",
-           "crop": "maize", "alert_id": "1"}
+           "crop": "maize", "alert_id": "1", "dataset": "ds-1"}  # dataset: a regional one, no farm's
 MISSING = "zz-none"  # an id nobody has
 
 

@@ -92,6 +92,12 @@ class Pressure:
     trend: Trend
     slope_per_week: float
     source: str
+    crops: tuple[str, ...] = ()
+    """The crops the source set the threshold for (none: it names none)."""
+    crop: str | None = None
+    """The zone's crop."""
+    crop_match: bool | None = None
+    """False when the threshold was set for other crops than the zone's (then it is not the zone's own)."""
 
 
 @dataclass(frozen=True)
@@ -123,7 +129,7 @@ class Season:
     """Whether the normals give standard deviations (then dates from them have early and late)."""
 
 
-def _pressure(sp: Species, checks: Sequence[Check], today: date) -> Pressure | None:
+def _pressure(sp: Species, checks: Sequence[Check], today: date, crop: str | None) -> Pressure | None:
     if sp.action is None or not checks:
         return None
     a = sp.action
@@ -142,14 +148,16 @@ def _pressure(sp: Species, checks: Sequence[Check], today: date) -> Pressure | N
         value = sum(per_trap.values()) / len(per_trap)
         over = tuple(t for t, n in per_trap.items() if n >= a.catch)
     return Pressure(round(value, 2), a.catch, a.per, value >= a.catch, over, status.trend,
-                    round(status.slope_per_week / (7 if a.per == "night" else 1), 2), a.source)
+                    round(status.slope_per_week / (7 if a.per == "night" else 1), 2), a.source,
+                    tuple(a.crops or ()), crop, a.for_crop(crop))
 
 
 def species_season(sp: Species, checks: Sequence[Check], weather: Sequence[tuple[date, float, float, Basis]],
-                   today: date, normals: Normals | None = None) -> Season:
+                   today: date, normals: Normals | None = None, crop: str | None = None) -> Season:
     """The species' season (module docstring). `weather`: (day, tmin, tmax, basis) from some day on or
     before the biofix through the forecast, measured days first; `normals` carry the series beyond it
-    (without them, the recent weather does, and the season says so)."""
+    (without them, the recent weather does, and the season says so); `crop` is the zone's, which the
+    action threshold's crops are compared with."""
     traps = tuple(sorted({c.trap for c in checks}))
     missing = [g for g in ("thresholds", "development", "biofix", "action", "card") if getattr(sp, g) is None]
     rule = "none" if sp.biofix is None else (
@@ -162,7 +170,7 @@ def species_season(sp: Species, checks: Sequence[Check], weather: Sequence[tuple
         elif sp.biofix.date:
             month, day = (int(x) for x in sp.biofix.date.split("-"))
             biofix = date(today.year, month, day)
-    pressure = _pressure(sp, checks, today)
+    pressure = _pressure(sp, checks, today, crop)
     base = Season(sp.key, today, traps, len(checks), biofix, rule, None, None, pressure=pressure)
     if sp.thresholds is None or biofix is None:
         return _replace(base, missing=tuple(missing + ([] if biofix else ["biofix date"])))
@@ -228,6 +236,7 @@ def alert_pressure(zone: str, name: str, season: Season) -> SpeciesPressure:
     if season.window is not None:
         start, end = season.window
         window = (start.day.isoformat() if start.day else None, end.day.isoformat() if end.day else None)
+    other = p.crop_match is False
     return SpeciesPressure(zone=zone, species=season.species, name=name, value=p.value, threshold=p.threshold,
                            per=p.per, traps=p.traps_over or season.traps, trend=str(p.trend), source=p.source,
-                           window=window)
+                           window=window, threshold_crops=p.crops if other else (), crop=p.crop if other else None)

@@ -358,7 +358,7 @@ class PestService:
                 sp = await self.species(key)
             except NotFound:
                 continue
-            out.append(species_season(sp, checks[key], weather, today, normals))
+            out.append(species_season(sp, checks[key], weather, today, normals, zone.crop))
         return out
 
     async def alert_pressures(self, zone_id: str, now_ms: int) -> list[SpeciesPressure]:

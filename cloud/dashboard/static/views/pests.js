@@ -53,9 +53,16 @@ function pressureNote(p) {
   const params = { value: number(p.value, 1), threshold: number(p.threshold), traps: p.traps_over.join(", ") || "—",
     trend: tr("trend", p.trend) };
   const text = t(`zone.pest.pressure-${p.per}`, params);
-  return h("div", {}, notice(text, p.above ? "warn" : "info"),
-    // a citation is quoted as published, in its own language
-    h("p", { class: "muted small" }, t("zone.pest.threshold-source", { source: "" }), h("cite", {}, p.source)));
+  const out = h("div", {}, notice(text, p.above ? "warn" : "info"));
+  if (p.crop_match === false) {
+    // the threshold is another crop's: say so beside the catch, not only in the citation
+    out.append(h("p", { class: "warn small", "data-testid": "threshold-other-crop" },
+      t("zone.pest.threshold-other-crop", { crops: p.crops.map((c) => tr("crop", c)).join(t("punct.list")),
+        crop: tr("crop", p.crop) })));
+  }
+  // a citation is quoted as published, in its own language
+  out.append(h("p", { class: "muted small" }, t("zone.pest.threshold-source", { source: "" }), h("cite", {}, p.source)));
+  return out;
 }
 
 function speciesBlock(s, bySpecies) {
