@@ -179,8 +179,8 @@ def tile_server():
 
 @pytest.fixture
 def tiled_farm(tmp_path, tile_server):
-    """A service of its own in this process (uvicorn in a thread; not seeded: a site and field mach-1 with its
-    boundary) whose basemap is the tile server."""
+    """A service of its own in this process (uvicorn in a thread; not seeded: one site, no field, no machine) whose
+    basemap is the tile server."""
     from furrow.cloud import create_app
     from tests.cloud_support import ADMIN, ADMIN_TOKEN, local_settings
     from tests.http_support import UvicornThread
@@ -191,30 +191,37 @@ def tiled_farm(tmp_path, tile_server):
     with UvicornThread(create_app(settings)) as server:
         with httpx.Client(base_url=f"{server.url}/api/v1", headers=ADMIN, timeout=60) as c:
             assert c.post("/registry/sites", json={"id": "s1", "name": "Farm", "timezone": "UTC"}).status_code == 201
-            r = c.post("/registry/fields", json={"id": "mach-1", "site_id": "s1", "name": "Upper plot"})
-            assert r.status_code == 201, r.text
-            assert c.put("/registry/fields/mach-1/boundary", json=BOUNDARY).status_code == 200
         yield SimpleNamespace(url=server.url, tile_origin=origin, tokens={"admin": ADMIN_TOKEN},
                               user_of={"admin": "bootstrap-admin"})
 
 
-def test_a_configured_basemap_is_fetched_from_its_tile_server_and_allowed_by_the_policy(tiled_farm, tile_server,
-                                                                                        dashboard_browser):
+def test_a_configured_basemap_is_fetched_from_its_tile_server_when_the_first_fix_draws_the_map(
+        tiled_farm, tile_server, dashboard_browser):
     """FURROW_MAP_TILE_URL names a tile server on loopback: the page's policy allows images from that origin (and
-    no other), the map asks it for z/x/y tiles around the field and shows them, with the attribution as text."""
+    no other). With nothing to draw the page says so; the first batch of a tracker's fixes heard live draws the map
+    around the machine, and the map asks the tile server for the z/x/y tiles there and shows them, with the
+    attribution as text."""
+    from tests.cloud_support import ADMIN
+
     csp = httpx.get(f"{tiled_farm.url}/app/").headers["content-security-policy"]
     assert f"img-src 'self' data: blob: {tiled_farm.tile_origin};" in csp
     assert len(re.findall(r"https?://", csp)) == 1
     page = new_page(dashboard_browser)
     login_with_token(page, tiled_farm, "admin")
     page.goto(f"{tiled_farm.url}/app/#/machinery")
+    expect(page.get_by_test_id("machinery-map-empty")).to_be_visible()
+    assert tile_server.asked == []
+    with httpx.Client(base_url=f"{tiled_farm.url}/api/v1", headers=ADMIN, timeout=60) as c:
+        r = c.post("/ingest/batch", json=positions_batch("s1", "gw-1", "gw-1-tiles", position_messages(NODE, FIXES),
+                                                         FIXES[-1].t_ms))
+        assert r.status_code == 200 and r.json()["fixes"] == len(FIXES), r.text
     themap = page.get_by_test_id("machinery-map")
     expect(themap).to_have_attribute("data-tiles", "on")
-    expect(themap.locator("path.field-boundary[data-field=mach-1]")).to_have_count(1)
+    expect(themap.locator(f"path.machine[data-machine={NODE}]")).to_have_attribute("data-t", str(FIXES[-1].t_ms))
     expect(themap.locator("img.leaflet-tile-loaded").first).to_be_visible()
     tiles = [p for p in tile_server.asked if re.fullmatch(r"/tiles/\d+/\d+/\d+\.png", p)]
     assert tiles, tile_server.asked
-    # the field (114.4 E, 36.0 N) is in the middle of the tiles asked (slippy-map tile numbers at that zoom)
+    # the machine (114.4 E, 36.0 N) is in the middle of the tiles asked (slippy-map tile numbers at that zoom)
     z, x, y = (int(v) for v in re.findall(r"\d+", tiles[0]))
     n = 2 ** z
     lat = math.radians(36.0)

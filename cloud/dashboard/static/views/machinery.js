@@ -224,20 +224,24 @@ export async function render(root, ctx) {
     root.dataset.machines = String(Object.keys(machines).length);
   };
   showMachines();
-  const empty = !fields.some((f) => f.boundary) && !Object.keys(machines).length;
   let drawn = null;
   let map = null;
-  if (!L) {
-    mapBox.append(notice(t("machinery.map.no-library"), "error"));
-  } else if (empty) {
-    mapBox.append(h("p", { class: "muted", "data-testid": "machinery-map-empty" }, t("machinery.map.empty")));
-  } else {
+  let making = null;
+  const showMap = async () => {
     const el = h("div", { class: "lmap", "data-testid": "machinery-map", role: "region",
       "aria-label": t("machinery.map.label") });
-    mapBox.append(el, h("p", { class: "small muted" }, t("machinery.map.legend")));
+    mapBox.replaceChildren(el, h("p", { class: "small muted" }, t("machinery.map.legend")));
     const made = await newMap(L, el);
     map = made.map;
-    drawn = drawMap(L, map, made.tiles, data);
+    drawn = drawMap(L, map, made.tiles, data); // machines and tracks as they are by now
+  };
+  if (!L) {
+    mapBox.append(notice(t("machinery.map.no-library"), "error"));
+  } else if (!fields.some((f) => f.boundary) && !Object.keys(machines).length) {
+    // nothing to draw yet: the first fix heard draws the map around its machine
+    mapBox.append(h("p", { class: "muted", "data-testid": "machinery-map-empty" }, t("machinery.map.empty")));
+  } else {
+    await (making = showMap());
   }
   // A batch of fixes stored: each tracker's newest moves its marker and extends its track.
   ctx.on("position", (ev) => {
@@ -248,7 +252,10 @@ export async function render(root, ctx) {
       const track = (tracks[m.node] ||= []);
       track.push([m.lon, m.lat]);
       if (track.length > TRACK_MAX) track.splice(0, track.length - TRACK_MAX);
-      if (!drawn) continue;
+      if (!drawn) {
+        if (L && !making) making = showMap().then(showMachines);
+        continue;
+      }
       let line = drawn.lines[m.node];
       if (!line) {
         line = drawn.lines[m.node] = tag(L.polyline([], { className: "track", color: "#1f5fa8", weight: 2,
