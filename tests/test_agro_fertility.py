@@ -2,6 +2,7 @@
 product mixes against hand calculation, the index method, and the water gate."""
 
 import math
+from decimal import ROUND_HALF_UP, Decimal
 
 import pytest
 
@@ -21,6 +22,7 @@ from furrow.cloud.agronomy.fertility import (
     product_amount,
     rate_for_relative_yield,
     relative_yield_pct,
+    soil_supply_from_stock,
     soil_supply_from_test,
 )
 from furrow.cloud.agronomy.fertility_crops import CROPS, crop_fertility
@@ -54,6 +56,45 @@ def test_peanut_worked_example_second_printing():
     urea = product_amount(fertiliser_nutrient(300, 0.05, supply, 0.5), 0.46)
     assert round(urea, 1) == 43.7
     assert round(urea * 0.4, 2) == 17.48
+
+
+def _printed(x: float, places: int) -> float:
+    """Round half up, as the printed sources do (Python's round() takes 20.625 to 20.62)."""
+    return float(Decimal(repr(x)).quantize(Decimal(1).scaleb(-places), rounding=ROUND_HALF_UP))
+
+
+def test_maize_worked_example_soil_stock_form():
+    """Source: suboun.com/baike/zhidao/2303 (a question-and-answer page on formula fertilisation; the search
+    tool showed the passage, not the page's title). Maize, target 500 kg/mu, 2.9 kg N per 100 kg of grain,
+    soil N 17 kg/mu used at 50 %, urea 46 % N at 40 % efficiency:
+    (500/100 x 2.9 - 17 x 50 %) / (46 % x 40 %); the page names 14.5 (the crop's N) and 8.5 (the soil's
+    supply). It prints the result as 32.16 kg urea per mu: every operand is printed and the expression
+    gives 6 / 0.184 = 32.61, so 32.16 is a transposed-digit misprint, and 32.61 is what is tested here.
+    The page's P and K lines (superphosphate 16 % at 70 % soil use, KCl 50 % at 30 %) could not be read
+    through the search tool and are not tested."""
+    uptake = crop_uptake(500, 2.9 / 100)
+    supply = soil_supply_from_stock(17, 0.50)
+    assert round(uptake, 1) == 14.5
+    assert round(supply, 1) == 8.5
+    urea = product_amount(fertiliser_nutrient(500, 2.9 / 100, supply, 0.40), 0.46)
+    assert round(urea, 2) == 32.61
+    with pytest.raises(ValueError, match="utilisation 50"):
+        soil_supply_from_stock(17, 50)  # a percentage where a fraction belongs
+    with pytest.raises(ValueError, match="soil nutrient -1"):
+        soil_supply_from_stock(-1, 0.5)
+
+
+def test_soybean_worked_example_crop_uptake():
+    """Source: 3456.tv/news/544406.html (an extension article on soybean fertilisation; the search tool showed
+    its text, not its title): 8.25 kg N, 1.75 kg P and 3.60 kg K per 100 kg of soybean grain; at 250 kg/mu the
+    grain takes 20.63, 4.38 and 9.00 kg/mu; 300 kg/mu of straw at 1.3 % N, 0.3 % P, 0.5 % K holds 3.90, 0.90
+    and 1.50 kg. Only the crop-uptake term of the balance is printed (the page goes on about nodule fixation
+    without a soil supply or an efficiency), so this reproduces `crop_uptake` for soybean, not a whole
+    balance. Its per-100-kg figures are the article's own, not the project's table (7.20/1.80/4.00)."""
+    grain = [_printed(crop_uptake(250, per100 / 100), 2) for per100 in (8.25, 1.75, 3.60)]
+    assert grain == [20.63, 4.38, 9.00]
+    straw = [_printed(crop_uptake(300, share), 2) for share in (0.013, 0.003, 0.005)]
+    assert straw == [3.90, 0.90, 1.50]
 
 
 def test_plough_layer_factor_per_hectare_is_fifteen_mu():

@@ -16,7 +16,9 @@ Two methods, with the names Chinese extension texts give them:
   zhiwuziliao.com/feiliao/a6e25741f4caccb3ac8c69c2c955aca5.html and m.gengzhongbang.com/article-473766-1.html
   (extension texts reproducing the method of the national soil-testing programme, NY/T 1118-2006;
   the standard's own text could not be consulted here). Its worked example (peanut) is reproduced in
-  tests/test_agro_fertility.py.
+  tests/test_agro_fertility.py. A third form states the soil's nutrient per area and a utilisation
+  (soil supply = nutrient stock x utilisation, `soil_supply_from_stock`); its maize example,
+  suboun.com/baike/zhidao/2303, is reproduced there too (with the page's one misprint named).
 
 * the soil-test abundance-deficiency index method (土壤养分丰缺指标法) for P and K: the relative
   yield of a plot without the nutrient (its yield over the fully fertilised plot's, in %) grades
@@ -80,6 +82,19 @@ def soil_supply_from_test(test_mg_kg: float, correction: float, factor: float = 
 def soil_supply_from_base_yield(base_yield: float, uptake_per_unit: float) -> float:
     """Soil supply, base-yield form (地力差减法): the nutrient in the crop of a plot without fertiliser."""
     return crop_uptake(base_yield, uptake_per_unit)
+
+
+def soil_supply_from_stock(soil_nutrient: float, utilisation: float) -> float:
+    """Soil supply, nutrient-stock form: the soil's available nutrient already expressed per area (kg/mu or
+    kg/ha, e.g. from a soil survey) x the share of it the crop uses in a season (土壤养分利用率).
+    The balance's soil term as a maize example prints it (土壤含氮量每亩17千克 x 利用率50% = 8.5 kg/mu):
+    suboun.com/baike/zhidao/2303, reproduced in tests/test_agro_fertility.py. It is the soil-test form with
+    the plough-layer factor already applied and the utilisation in place of the correction coefficient."""
+    if soil_nutrient < 0:
+        raise ValueError(f"soil nutrient {soil_nutrient} must not be negative")
+    if not 0 <= utilisation <= 1:
+        raise ValueError(f"soil nutrient utilisation {utilisation} must be a fraction in [0, 1]")
+    return soil_nutrient * utilisation
 
 
 def correction_coefficient(base_yield: float, uptake_per_unit: float, test_mg_kg: float,
