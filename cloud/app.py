@@ -132,7 +132,7 @@ async def open_services(settings: Settings, clock: Clock = now_ms) -> Services:
     # Production records: fed by what ends or is recorded elsewhere, heads signed with the command key.
     trace = services.trace = TraceService(db, signer=commands.sender.signer, clock=clock, events=events,
                                             store=store)
-    services.regional = RegionalService(db, services.operations)
+    services.regional = RegionalService(db, services.operations, services.expected_yield)
     services.open_data = OpenData(db)
     commands.on_end.append(trace.from_command)
     services.fertility.on_application.append(trace.from_application)

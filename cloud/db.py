@@ -653,6 +653,7 @@ class OperationRow(Base):
     work_s: Mapped[float] = mapped_column(Float)
     work_distance_m: Mapped[float] = mapped_column(Float)
     covered: Mapped[dict] = mapped_column(JSON)  # GeoJSON (WGS 84) of the covered ground, clipped to the field
+    skipped: Mapped[dict | None] = mapped_column(JSON)  # GeoJSON of the strips missed between swaths (0027)
     track: Mapped[list] = mapped_column(JSON)  # [[t_ms, lon, lat, down 0/1], ...] as imported
     node: Mapped[str | None] = mapped_column(String(32))  # the tracker, when the track is its live one (0017)
     ref: Mapped[str] = mapped_column(String(80), unique=True)  # the same track of the same work is stored once

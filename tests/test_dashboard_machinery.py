@@ -33,7 +33,8 @@ FIXES = back_and_forth([5, 13])  # two 10 m passes 8 m apart up and down the 100
 @pytest.fixture(scope="module")
 def farm(dashboard_farm):
     """The dashboard tests' farm (one service for every dashboard browser test, tests/conftest.py) with field
-    mach-1 (2 ha) given its boundary and a sowing recorded from a file (two 10 m passes: 0.36 ha, 18 %), field
+    mach-1 (2 ha) given its boundary and a sowing recorded from a file (two 10 m passes 12 m apart: 0.40 ha, 20 %,
+    and a 2 m strip missed between them), field
     mach-2 without a boundary, tracker trk-1's fixes of the same passes through the ingest API, and field mach-3
     (a 54 x 200 m field 270 m east) with a simulated combine's yield log (7.5 and 11.25 t/ha halves)."""
     field, monitor = combine_log()
@@ -44,8 +45,8 @@ def farm(dashboard_farm):
             assert c.post("/registry/fields", json=body).status_code == 201
         assert c.put("/registry/fields/mach-1/boundary", json=BOUNDARY).status_code == 200
         assert c.put("/registry/fields/mach-3/boundary", json=field.boundary).status_code == 200
-        r = c.post("/operations", json=operation([5, 13], field="mach-1"))
-        assert r.status_code == 201 and r.json()["covered_ha"] == pytest.approx(0.36, abs=1e-3), r.text
+        r = c.post("/operations", json=operation([5, 17], field="mach-1"))
+        assert r.status_code == 201 and r.json()["covered_ha"] == pytest.approx(0.40, abs=1e-3), r.text
         r = c.post("/yield-logs", json={"field": "mach-3", "crop": "maize", "machine": "combine-1", "width_m": 9.0,
                                         "log": monitor.csv()})
         assert r.status_code == 201, r.text
@@ -57,10 +58,11 @@ def farm(dashboard_farm):
 
 
 @pytest.mark.parametrize(("locale", "words"), [
-    ("en-GB", ("Sowing", "0.36 ha (18.0 %), operations: 1", "no boundary", "Yield map", "Yield (t/ha)", " m")),
-    ("zh-CN", ("播种", "0.36 公顷（18.0 %），1 次作业", "无边界", "产量图", "产量（吨/公顷）", " 米"))])
+    ("en-GB", ("Sowing", "0.40 ha (20.0 %), operations: 1", "no boundary", "Yield map", "Yield (t/ha)", " m")),
+    ("zh-CN", ("播种", "0.40 公顷（20.0 %），1 次作业", "无边界", "产量图", "产量（吨/公顷）", " 米"))])
 def test_the_machinery_map_draws_fields_machines_and_yield_without_tiles(farm, dashboard_browser, locale, words):
-    """With no basemap: field mach-1 shaded by its sowing's 18 % with the ground it covered, trk-1 at its newest fix
+    """With no basemap: field mach-1 shaded by its sowing's 20 % with the ground it covered and the strip it
+    missed, trk-1 at its newest fix
     with its track of the day, a metric scale, no tile; the tables give the sowing's progress, mach-2 without a
     boundary and the machine's implement; a fix arriving meanwhile moves the machine (the live position event);
     the yield layer, switched on, draws every kept point of mach-3's log with a legend in t/ha; nothing is left
@@ -79,9 +81,10 @@ def test_the_machinery_map_draws_fields_machines_and_yield_without_tiles(farm, d
     expect(themap).to_have_attribute("data-tiles", "none")
     field = themap.locator("path.field-boundary[data-field=mach-1]")
     expect(field).to_have_attribute("data-kind", "sowing")
-    expect(field).to_have_attribute("data-pct", f"{pct:g}")  # as JavaScript writes it: 18, not 18.0
+    expect(field).to_have_attribute("data-pct", f"{pct:g}")  # as JavaScript writes it: 20, not 20.0
     expect(themap.locator(".field-label[data-field=mach-1]")).to_contain_text(kind)
     expect(themap.locator(f"path.covered[data-operation='{sowing}']")).to_have_count(1)
+    expect(themap.locator(f"path.skipped[data-operation='{sowing}']")).to_have_count(1)
     machine = themap.locator(f"path.machine[data-machine={NODE}]")
     expect(machine).to_have_attribute("data-t", str(newest["t_ms"]))
     track = themap.locator(f"path.track[data-track={NODE}]")
@@ -176,8 +179,8 @@ def tile_server():
 
 @pytest.fixture
 def tiled_farm(tmp_path, tile_server):
-    """A service of its own in this process (uvicorn in a thread; not seeded: a site and field mach-1 with its
-    boundary) whose basemap is the tile server."""
+    """A service of its own in this process (uvicorn in a thread; not seeded: one site, no field, no machine) whose
+    basemap is the tile server."""
     from furrow.cloud import create_app
     from tests.cloud_support import ADMIN, ADMIN_TOKEN, local_settings
     from tests.http_support import UvicornThread
@@ -188,30 +191,37 @@ def tiled_farm(tmp_path, tile_server):
     with UvicornThread(create_app(settings)) as server:
         with httpx.Client(base_url=f"{server.url}/api/v1", headers=ADMIN, timeout=60) as c:
             assert c.post("/registry/sites", json={"id": "s1", "name": "Farm", "timezone": "UTC"}).status_code == 201
-            r = c.post("/registry/fields", json={"id": "mach-1", "site_id": "s1", "name": "Upper plot"})
-            assert r.status_code == 201, r.text
-            assert c.put("/registry/fields/mach-1/boundary", json=BOUNDARY).status_code == 200
         yield SimpleNamespace(url=server.url, tile_origin=origin, tokens={"admin": ADMIN_TOKEN},
                               user_of={"admin": "bootstrap-admin"})
 
 
-def test_a_configured_basemap_is_fetched_from_its_tile_server_and_allowed_by_the_policy(tiled_farm, tile_server,
-                                                                                        dashboard_browser):
+def test_a_configured_basemap_is_fetched_from_its_tile_server_when_the_first_fix_draws_the_map(
+        tiled_farm, tile_server, dashboard_browser):
     """FURROW_MAP_TILE_URL names a tile server on loopback: the page's policy allows images from that origin (and
-    no other), the map asks it for z/x/y tiles around the field and shows them, with the attribution as text."""
+    no other). With nothing to draw the page says so; the first batch of a tracker's fixes heard live draws the map
+    around the machine, and the map asks the tile server for the z/x/y tiles there and shows them, with the
+    attribution as text."""
+    from tests.cloud_support import ADMIN
+
     csp = httpx.get(f"{tiled_farm.url}/app/").headers["content-security-policy"]
     assert f"img-src 'self' data: blob: {tiled_farm.tile_origin};" in csp
     assert len(re.findall(r"https?://", csp)) == 1
     page = new_page(dashboard_browser)
     login_with_token(page, tiled_farm, "admin")
     page.goto(f"{tiled_farm.url}/app/#/machinery")
+    expect(page.get_by_test_id("machinery-map-empty")).to_be_visible()
+    assert tile_server.asked == []
+    with httpx.Client(base_url=f"{tiled_farm.url}/api/v1", headers=ADMIN, timeout=60) as c:
+        r = c.post("/ingest/batch", json=positions_batch("s1", "gw-1", "gw-1-tiles", position_messages(NODE, FIXES),
+                                                         FIXES[-1].t_ms))
+        assert r.status_code == 200 and r.json()["fixes"] == len(FIXES), r.text
     themap = page.get_by_test_id("machinery-map")
     expect(themap).to_have_attribute("data-tiles", "on")
-    expect(themap.locator("path.field-boundary[data-field=mach-1]")).to_have_count(1)
+    expect(themap.locator(f"path.machine[data-machine={NODE}]")).to_have_attribute("data-t", str(FIXES[-1].t_ms))
     expect(themap.locator("img.leaflet-tile-loaded").first).to_be_visible()
     tiles = [p for p in tile_server.asked if re.fullmatch(r"/tiles/\d+/\d+/\d+\.png", p)]
     assert tiles, tile_server.asked
-    # the field (114.4 E, 36.0 N) is in the middle of the tiles asked (slippy-map tile numbers at that zoom)
+    # the machine (114.4 E, 36.0 N) is in the middle of the tiles asked (slippy-map tile numbers at that zoom)
     z, x, y = (int(v) for v in re.findall(r"\d+", tiles[0]))
     n = 2 ** z
     lat = math.radians(36.0)

@@ -99,8 +99,8 @@ async def test_a_published_dataset_is_the_regional_view_checked_described_and_op
                 assert all(row[f] == "" and prow[f] is None for f in FIGURES), row
             else:
                 assert cell["withheld"] is None and prow["withheld"] is None
-                for f in FIGURES:
-                    assert float(row[f]) == cell[f] == prow[f], (row, f)
+                for f in FIGURES:  # an empty figure (no farm with an expected yield) is null in all three
+                    assert (None if row[f] == "" else float(row[f])) == cell[f] == prow[f], (row, f)
                 made_of = farms_in(float(row["area_ha"]))
                 assert len(made_of) == int(row["farms"]) >= K, (row, made_of)
                 published[(row["region"], row["crop"])] = float(row["area_ha"])
@@ -204,7 +204,7 @@ async def test_a_withdrawn_dataset_is_gone_from_the_catalogue_and_its_files_answ
             ids.append(r.json()["dct:identifier"])
         gone, kept = ids
         r = await c.delete(f"/api/v1/regional/datasets/{gone}", headers=other)
-        assert r.status_code == 404 and problem(r) == {"field": "dataset", "value": gone, "reason": problem(r)["reason"]}
+        assert r.status_code == 404 and (problem(r)["field"], problem(r)["value"]) == ("dataset", gone)
         assert (await c.delete(f"/api/v1/regional/datasets/{gone}")).status_code == 403  # the farm's admin
         r = await c.delete(f"/api/v1/regional/datasets/{gone}", params={"reason": "a farm left the programme"},
                            headers=bureau)
@@ -227,3 +227,32 @@ async def test_a_withdrawn_dataset_is_gone_from_the_catalogue_and_its_files_answ
         (entry,) = [e for e in (await c.get("/api/v1/audit")).json() if e["action"] == "regional.withdraw"]
         assert entry["actor"] == "bureau" and entry["target"] == f"dataset:{gone}"
         assert entry["detail"]["reason"] == "a farm left the programme"
+
+
+def test_check_refuses_an_expected_yield_that_fewer_than_k_farms_make_up():
+    """Cells of 6 = 3 + 3 farms, all published; only a, b, c and d have an expected yield. Rows giving it for
+    the total alone pass; giving it for the total and the abc part too lets the total less that part show d's,
+    refused naming the part; giving it for d's part, refused naming that part; a wrong farm count, refused."""
+    a, b = frozenset("abc"), frozenset("def")
+    contributors = {("T", "*"): a | b, ("A", "*"): a, ("B", "*"): b}
+    groups = [(("T", "*"), [("A", "*"), ("B", "*")])]
+    expected = {("T", "*"): a | {"d"}, ("A", "*"): a, ("B", "*"): frozenset("d")}
+
+    def rows(t, a_, b_):  # noqa: ANN001, ANN202
+        out = []
+        for region, farms, ey, n in (("T", 6, t, 4), ("A", 3, a_, 3), ("B", 3, b_, 1)):
+            out.append({"region": region, "crop": "*", "withheld": None, "farms": farms,
+                        "expected_yield_t": ey, "expected_yield_farms": None if ey is None else n})
+        return out
+
+    check(rows(None, None, None), contributors, groups, 3, expected)
+    check(rows(40.0, None, None), contributors, groups, 3, expected)
+    for bad, cell in ((rows(40.0, 30.0, None), "A *"), (rows(40.0, None, 10.0), "B *"),
+                      (rows(None, None, 10.0), "B *")):
+        with pytest.raises(Conflict, match="expected yield") as e:
+            check(bad, contributors, groups, 3, expected)
+        assert e.value.value == cell
+    wrong = rows(40.0, None, None)
+    wrong[0]["expected_yield_farms"] = 5
+    with pytest.raises(Conflict, match="says 5 farms with an expected yield"):
+        check(wrong, contributors, groups, 3, expected)

@@ -12,11 +12,13 @@ from furrow.cloud import Settings
 from furrow.cloud._time import now_ms
 from furrow.cloud.auth import Role
 from furrow.cloud.db import AlertRow
-from furrow.cloud.regional import suppress
+from furrow.cloud.regional import Withheld, suppress
+from furrow.cloud.regional.service import expected_withheld
 from furrow.cloud.registry import FIELDS, SITES, ZONES
 from furrow.cloud.registry.models import FieldIn, SiteIn, ZoneIn
 from furrow.cloud.tenancy.organisations import OrganisationNew, create_organisation
 from tests.cloud_support import SECRET_KEY, local_settings, problem, running_app
+from tests.test_cloud_planning import _weather_farm
 
 K = 3
 # farm: (region, crop). 65/01/02 has one farm (the small group); 65/02/01 one wheat farm among maize ones.
@@ -144,3 +146,48 @@ def test_suppression_protects_a_lone_part_from_its_total_and_needs_k_of_3_or_mor
     assert suppress({"T": a | b, "A": a, "B": b}, [("T", ["A", "B"])], 3) == {}
     with pytest.raises(ValidationError, match="regional_min_farms"):
         Settings(data_dir=tmp_path, secret_key=SECRET_KEY, regional_min_farms=2)
+
+
+async def test_expected_yield_of_one_farm_is_never_shown_though_its_cells_are(tmp_path):
+    """The default organisation (z1 of tests/test_cloud_planning.py: maize planted 2026-01-01, weather and
+    probes, the farm's Ym entered) has a real FAO-33 estimate in tonnes and joins county 65/01/01 with f0-f2:
+    the province's cell (9 farms) is published, but as it is the only farm with an expected yield, no cell shows one,
+    neither does the open dataset; the suppression over the farms with an estimate is the same function."""
+    async with running_app(local_settings(tmp_path)) as c:
+        await _weather_farm(c)
+        r = await c.put("/api/v1/sites/s1/yield-potentials/maize", json={"ym_t_ha": 10, "source": "the farm's best"})
+        assert r.status_code == 200, r.text
+        r = await c.put("/api/v1/organisation", json={"name": "Home", "region": "65/01/01", "shares_regional": True})
+        assert r.status_code == 200, r.text
+        own = (await c.get("/api/v1/zones/z1/expected-yield")).json()
+        assert own["total_t"] and own["total_t"] > 0, own  # there is a figure to give away
+        bureau = {"Authorization": f"Bearer {await _region(c)}"}
+        cells = []
+        for region in ("65", "65/01", "65/01/01"):
+            r = await c.get("/api/v1/regional", params={"region": region, "season": "2026"}, headers=bureau)
+            cells += r.json()["cells"]
+        (top,) = {(x["farms"], x["withheld"]) for x in cells if x["region"] == "65" and x["crop"] == "*"}
+        assert top == (9, None)  # the province's cell, with the farm in it, is shown
+        assert all(x["expected_yield_t"] is None and x["expected_yield_farms"] is None for x in cells)
+        r = await c.post("/api/v1/regional/datasets", json={"season": "2026"}, headers=bureau)
+        assert r.status_code == 201, r.text
+        # the expected yield's own suppression: with the table's pattern to start from, as the service runs it
+        services = c.app.state.services
+        t = await services.regional.full_table("2026", K, 0)
+        assert {len(v) for v in t.expected_contributors.values()} == {0, 1}
+        assert all(cell in t.expected_withheld for cell, v in t.expected_contributors.items() if v)
+
+
+def test_expected_yield_is_withheld_where_too_few_farms_have_one_or_a_difference_shows_them():
+    """A total of 6 farms whose parts of 3 and 3 are all published: when only a, b, c and d have an expected
+    yield, the part with d alone is withheld for it (small group) and so is the other (the total less it is
+    d); with a, b, c only, the total and that part publish the same 3 farms' sum and nothing is withheld."""
+    a, b = frozenset("abc"), frozenset("def")
+    groups = [("T", ["A", "B"])]
+    assert suppress({"T": a | b, "A": a, "B": b}, groups, 3) == {}
+    assert expected_withheld({"T": a | {"d"}, "A": a, "B": frozenset("d")}, groups, 3, {}) == {
+        "B": Withheld.SMALL, "A": Withheld.COMPLEMENT}
+    assert expected_withheld({"T": a, "A": a, "B": frozenset()}, groups, 3, {}) == {}
+    # a cell the table withholds stays withheld for its expected yield too
+    assert expected_withheld({"T": a, "A": a, "B": frozenset()}, groups, 3, {"A": Withheld.COMPLEMENT}) == {
+        "A": Withheld.COMPLEMENT}

@@ -23,7 +23,7 @@ from sqlalchemy.orm import Session
 
 from ..db import Database, OpenDatasetRow
 from ..errors import Conflict, NotFound
-from .service import METRICS, Table, within
+from .service import EXPECTED, METRICS, Table, within
 from .suppression import Withheld, suppress
 
 COLUMNS = ("region", "crop", "withheld", "farms", *METRICS)
@@ -48,7 +48,7 @@ def rows_of(table: Table, region: str) -> list[dict[str, Any]]:
         row: dict[str, Any] = {"region": cell[0], "crop": cell[1], "withheld": why.value if why else None}
         if why is None:
             row["farms"] = len(table.contributors[cell])
-            row |= {m: round(v, 3) for m, v in table.sums[cell].items()}
+            row |= table.figures(cell)
         else:
             row |= dict.fromkeys(("farms", *METRICS))
         out.append(row)
@@ -58,10 +58,12 @@ def rows_of(table: Table, region: str) -> list[dict[str, Any]]:
 
 
 def check(rows: list[dict[str, Any]], contributors: Mapping[Cell, frozenset[str]],
-          groups: list[tuple[Cell, list[Cell]]], k: int) -> None:
+          groups: list[tuple[Cell, list[Cell]]], k: int,
+          expected_contributors: Mapping[Cell, frozenset[str]] | None = None) -> None:
     """Refuse (409, naming the cell) rows that publish a cell of fewer than `k` farms, or a cell with which a
     total less its published parts comes from fewer than `k` farms: the suppression run again on these rows,
-    from the pattern they carry."""
+    from the pattern they carry. The same again for the expected yield over the farms that have one
+    (`expected_contributors`), from the cells whose expected yield the rows leave empty."""
     cells: dict[Cell, dict[str, Any]] = {}
     for row in rows:
         cell = (row["region"], row["crop"])
@@ -82,6 +84,18 @@ def check(rows: list[dict[str, Any]], contributors: Mapping[Cell, frozenset[str]
         if cell not in given and row["farms"] != len(contributors[cell]):
             raise Conflict("cell", f"{cell[0]} {cell[1]}", f"says {row['farms']} farms, the table has "
                            f"{len(contributors[cell])}")
+    if expected_contributors is None:
+        return
+    empty = {cell: Withheld.COMPLEMENT for cell, row in cells.items() if row.get(EXPECTED[0]) is None}
+    sub_expected = {cell: expected_contributors.get(cell, frozenset()) for cell in cells}
+    needed = suppress(sub_expected, sub_groups, k, withheld=empty)
+    for cell in sorted(set(needed) - set(empty)):
+        raise Conflict("cell", f"{cell[0]} {cell[1]}", f"would publish an expected yield that {k} or more farms "
+                       "do not make up (by itself or less its published parts)")
+    for cell, row in cells.items():
+        if cell not in empty and row.get(EXPECTED[1]) != len(sub_expected[cell]):
+            raise Conflict("cell", f"{cell[0]} {cell[1]}", f"says {row.get(EXPECTED[1])} farms with an expected "
+                           f"yield, the table has {len(sub_expected[cell])}")
 
 
 def to_csv(rows: list[dict[str, Any]]) -> bytes:
@@ -178,7 +192,7 @@ class OpenData:
     async def publish(self, table: Table, region: str, season: str, k: int, by: str, title: str | None,
                       description: str | None, now_ms: int) -> OpenDatasetRow:
         rows = rows_of(table, region)
-        check(rows, table.contributors, table.groups, k)
+        check(rows, table.contributors, table.groups, k, table.expected_contributors)
         return await self._db.run(lambda s: publish_sync(s, rows, region, season, k, by, title, description,
                                                          now_ms))
 

@@ -89,6 +89,14 @@ function drawMap(L, map, tiles, data) {
     shape.bindTooltip(h("span", {}, t("machinery.map.covered-tip", { kind: t(`machinery.kind.${op.kind}`),
       machine: op.machine, when: dateTime(op.ended_ms), ha: num(op.covered_ha, 2, t("unit.ha")) })), { sticky: true });
     coveredLayer.addLayer(shape);
+    if (op.skipped?.coordinates?.length) { // strips missed between its swaths (narrower than two widths)
+      const strips = L.geoJSON(op.skipped, { style: { className: "skipped", color: "#b3261e", weight: 1,
+        dashArray: "3 2", fillColor: "#b3261e", fillOpacity: 0.45 } });
+      strips.eachLayer((l) => tag(l, { operation: String(op.id), field: op.field_id }));
+      strips.bindTooltip(h("span", {}, t("machinery.map.skipped-tip", { kind: t(`machinery.kind.${op.kind}`),
+        ha: num(op.skipped_ha, 2, t("unit.ha")) })), { sticky: true });
+      coveredLayer.addLayer(strips);
+    }
   }
   const trackLayer = L.layerGroup();
   const lines = {};
@@ -216,20 +224,24 @@ export async function render(root, ctx) {
     root.dataset.machines = String(Object.keys(machines).length);
   };
   showMachines();
-  const empty = !fields.some((f) => f.boundary) && !Object.keys(machines).length;
   let drawn = null;
   let map = null;
-  if (!L) {
-    mapBox.append(notice(t("machinery.map.no-library"), "error"));
-  } else if (empty) {
-    mapBox.append(h("p", { class: "muted", "data-testid": "machinery-map-empty" }, t("machinery.map.empty")));
-  } else {
+  let making = null;
+  const showMap = async () => {
     const el = h("div", { class: "lmap", "data-testid": "machinery-map", role: "region",
       "aria-label": t("machinery.map.label") });
-    mapBox.append(el, h("p", { class: "small muted" }, t("machinery.map.legend")));
+    mapBox.replaceChildren(el, h("p", { class: "small muted" }, t("machinery.map.legend")));
     const made = await newMap(L, el);
     map = made.map;
-    drawn = drawMap(L, map, made.tiles, data);
+    drawn = drawMap(L, map, made.tiles, data); // machines and tracks as they are by now
+  };
+  if (!L) {
+    mapBox.append(notice(t("machinery.map.no-library"), "error"));
+  } else if (!fields.some((f) => f.boundary) && !Object.keys(machines).length) {
+    // nothing to draw yet: the first fix heard draws the map around its machine
+    mapBox.append(h("p", { class: "muted", "data-testid": "machinery-map-empty" }, t("machinery.map.empty")));
+  } else {
+    await (making = showMap());
   }
   // A batch of fixes stored: each tracker's newest moves its marker and extends its track.
   ctx.on("position", (ev) => {
@@ -240,7 +252,10 @@ export async function render(root, ctx) {
       const track = (tracks[m.node] ||= []);
       track.push([m.lon, m.lat]);
       if (track.length > TRACK_MAX) track.splice(0, track.length - TRACK_MAX);
-      if (!drawn) continue;
+      if (!drawn) {
+        if (L && !making) making = showMap().then(showMachines);
+        continue;
+      }
       let line = drawn.lines[m.node];
       if (!line) {
         line = drawn.lines[m.node] = tag(L.polyline([], { className: "track", color: "#1f5fa8", weight: 2,
