@@ -105,7 +105,7 @@ class Settings(BaseSettings):
     influx_hourly_retention_days: int | None = Field(default=5 * 365, ge=1)
     influx_chart_cache_rows: int = Field(
         default=250_000, ge=0, description="InfluxDB 1.x: roll-up rows of closed hours and days kept in memory "
-        "for charts (~200 bytes each; a 90-day hourly chart of 20 sensors is 43,200 rows); 0: none")
+        "for charts (~400 bytes each with their buckets; a 90-day hourly chart of 20 sensors is 43,200 rows); 0: none")
     sqlite_raw_retention_days: int | None = Field(
         default=None, ge=1, description="SQLite: drop raw readings after this many days (None: keep); "
         "hourly roll-ups are kept and answer hourly and daily series for older ranges")

@@ -47,30 +47,11 @@ CACHE_MARGIN_MS = HOUR_MS  # cached windows closed this long before the roll-ups
 _PICK = {"mean": 2, "sum": 2, "count": 3, "min": 4, "max": 5}  # fn -> the Row field it aggregates
 
 
-def _between(start_ms: int, end_ms: int, gaps: list[tuple[int, int]]) -> list[tuple[int, int]]:
-    """The parts of [start, end) outside `gaps` (ascending, disjoint, inside it)."""
-    out, at = [], start_ms
-    for a, b in sorted(gaps):
-        if at < a:
-            out.append((at, a))
-        at = max(at, b)
-    if at < end_ms:
-        out.append((at, end_ms))
-    return out
-
-
-def _windows(rows: list[tuple], node: str, t: int, got: list[Row], pick: int, fn: str) -> None:
-    """One window's roll-up rows of `node` as sort rows of ``_rolled_points``: one per depth and
-    channel, the rows of several series (a node heard through two gateways) combined as it does."""
-    if len(got) == 1:
-        depth, channel, *_ = row = got[0]
-        value, n = row[pick], row[3]
-        if value is None or not n:
-            return
-        d = None if depth is None else int(depth)
-        c = None if channel is None else int(channel)
-        rows.append((t, node, d or -1, c or -1, len(rows), d, c, value / n if fn == "mean" else value, n))
-        return
+def _made(node: str, measurement: str, t: int, got: list[Row], fn: str) -> tuple[Bucket, ...]:
+    """One window's roll-up rows of `node` as ``_rolled_points`` makes them: one bucket per depth and
+    channel in its order, the rows of several series (a node heard through two gateways) combined as
+    it does."""
+    pick = _PICK[fn]
     windows: dict[tuple, list] = {}
     for row in got:
         value, n = row[pick], row[3]
@@ -82,10 +63,13 @@ def _windows(rows: list[tuple], node: str, t: int, got: list[Row], pick: int, fn
         else:
             have[0] = min(have[0], value) if fn == "min" else max(have[0], value) if fn == "max" else have[0] + value
             have[1] += n
-    for (depth, channel), (value, n) in windows.items():
+    rows = []
+    for i, ((depth, channel), (value, n)) in enumerate(windows.items()):
         d = None if depth is None else int(depth)
         c = None if channel is None else int(channel)
-        rows.append((t, node, d or -1, c or -1, len(rows), d, c, value / n if fn == "mean" else value, n))
+        rows.append((d or -1, c or -1, i, d, c, value / n if fn == "mean" else value, n))
+    rows.sort()
+    return tuple(Bucket(node, measurement, d, c, int(t), float(agg), int(n)) for _, _, _, d, c, agg, n in rows)
 
 
 def _ident(name: str) -> str:
@@ -371,32 +355,47 @@ class Influx1ReadingStore:
             return tail
         await self._read_marks(cache)
         generation = cache.generation
-        pick = _PICK[fn]
-        rows: list[tuple] = []
+        nodes = sorted(set(nodes))
+        # per node, its entry's rows and ready buckets as they are now (an invalidation while InfluxDB
+        # answers replaces them, never changes them), and what is read below
+        views: list[tuple[str, dict, dict, dict]] = []
         need: dict[tuple[int, int], list[str]] = {}
         for node in nodes:
             key = (policy, measurement, node)
-            gaps = cache.missing(key, start_ms, cut)
-            for gap in gaps:
+            for gap in cache.missing(key, start_ms, cut):
                 need.setdefault(gap, []).append(node)
-            held = [(start_ms, cut)] if not gaps else [(a, b) for a, b in _between(start_ms, cut, gaps)]
-            for a, b in held:  # taken now: an invalidation while InfluxDB answers may drop them
-                for t in range(a, b, window):
-                    got = cache.get(key, t)
-                    if got:
-                        _windows(rows, node, t, got, pick, fn)
-        cache.hits += len(rows)
+            rows, made = cache.view(key, fn)
+            views.append((node, rows, made, {}))
+        fresh = {node: mine for node, _, _, mine in views}
         for (a, b), group in need.items():
             read = await self._closed_rows(policy, measurement, group, a, b)
             for node in group:
                 mine = read.get(node, {})
                 cache.fill((policy, measurement, node), a, b, mine, generation)
-                for t, got in mine.items():
-                    _windows(rows, node, t, got, pick, fn)
-                    cache.misses += 1
-        rows.sort()
-        return [Bucket(node, measurement, d, c, int(t), float(agg), int(n))
-                for t, node, _, _, _, d, c, agg, n in rows] + tail
+                fresh[node].update(mine)
+        out: list[Bucket] = []
+        extend = out.extend
+        hits = misses = 0
+        for t in range(start_ms, cut, window):  # oldest first, then by node (then depth and channel)
+            for node, rows, made, mine in views:
+                got = made.get(t)
+                if got is None:
+                    raw = mine.get(t) if mine else None
+                    if raw is not None:
+                        got = _made(node, measurement, t, raw, fn)
+                        misses += 1
+                    else:
+                        raw = rows.get(t)
+                        if raw is None:
+                            continue
+                        got = made[t] = _made(node, measurement, t, raw, fn)
+                        hits += 1
+                else:
+                    hits += 1
+                extend(got)
+        cache.hits += hits
+        cache.misses += misses
+        return out + tail
 
     async def _closed_rows(self, policy: str, measurement: str, nodes: list[str], start_ms: int,
                            end_ms: int) -> dict[str, dict[int, list[Row]]]:

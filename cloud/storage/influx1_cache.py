@@ -11,8 +11,9 @@ read by InfluxDB's own clock (``time > now() - …``), so instances' clocks need
 
 The cache holds, per (roll-up, measurement, node), the rows of one contiguous range of windows: the
 roll-up's sum, n, min and max per depth and channel, in the order InfluxDB answered them (so combining
-a window that two gateways' series share gives the same floats as without the cache). It keeps at most
-``max_rows`` rows, dropping the least recently used node first.
+a window that two gateways' series share gives the same floats as without the cache), and the buckets
+made of them for each aggregate asked (so a chart served from memory only gathers ready objects). It
+keeps at most ``max_rows`` rows, dropping the least recently used node first.
 """
 
 from collections import OrderedDict
@@ -36,6 +37,7 @@ class _Entry:
     lo: int
     hi: int  # the windows starting in [lo, hi) are held
     rows: dict[int, list[Row]] = field(default_factory=dict)
+    made: dict[str, dict[int, tuple]] = field(default_factory=dict)  # fn -> window start -> its buckets
     size: int = 0
 
 
@@ -82,9 +84,13 @@ class ClosedWindows:
         while self.rows > self.max_rows and self._entries:
             self._drop(next(iter(self._entries)))
 
-    def get(self, key: Key, t: int) -> list[Row] | None:
+    def view(self, key: Key, fn: str) -> tuple[dict[int, list[Row]], dict[int, tuple]]:
+        """`key`'s rows and its buckets for `fn` made so far (to add to), by window start. An
+        invalidation replaces an entry's dicts instead of changing them, so a view stays whole."""
         entry = self._entries.get(key)
-        return None if entry is None else entry.rows.get(t)
+        if entry is None:
+            return {}, {}
+        return entry.rows, entry.made.setdefault(fn, {})
 
     def _drop(self, key: Key) -> None:
         entry = self._entries.pop(key, None)
@@ -107,12 +113,11 @@ class ClosedWindows:
             if cut <= entry.lo:
                 self._drop(key)
                 continue
-            gone = [t for t in entry.rows if t >= cut]
-            for t in gone:
-                n = len(entry.rows.pop(t))
-                entry.size -= n
-                self.rows -= n
-            entry.hi = cut
+            kept = {t: rows for t, rows in entry.rows.items() if t < cut}  # new dicts: views stay whole
+            gone = entry.size - sum(len(rows) for rows in kept.values())
+            entry.rows, entry.size, entry.hi = kept, entry.size - gone, cut
+            entry.made = {fn: {t: b for t, b in made.items() if t < cut} for fn, made in entry.made.items()}
+            self.rows -= gone
 
     def clear(self) -> None:
         self.generation += 1
