@@ -43,6 +43,7 @@ from furrow.cloud.app import create_app  # noqa: E402
 from furrow.cloud.registry import FIELDS, NODES, SITES, ZONES, FieldIn, NodeIn, SiteIn, ZoneIn  # noqa: E402
 from furrow.cloud.settings import Settings  # noqa: E402
 from furrow.cloud.storage import Reading  # noqa: E402
+from furrow.cloud.storage.influx1_cache import ClosedWindows  # noqa: E402
 from furrow.cloud.storage.lineprotocol import to_lines  # noqa: E402
 from furrow.edge.batch import encode_batch, make_batch, make_item  # noqa: E402
 from furrow.edge.payload import make_reading, make_uplink  # noqa: E402
@@ -207,7 +208,8 @@ def _cpu(procs: list) -> float:
     return sum(sum(psutil.Process(p.pid).cpu_times()[:2]) for p in procs)
 
 
-async def zone_chart(tmp: Path, influx: InfluxDB1Server, days: int, queries: int, zones: int) -> dict[str, tuple]:
+async def zone_chart(tmp: Path, influx: InfluxDB1Server, days: int, queries: int, zones: int,
+                     caches: list[int]) -> dict[str, tuple]:
     db = "chart"
     influx.create_database(db)
     # loading and rolling up 90 days of a 1,000-node farm takes InfluxDB tens of seconds a statement
@@ -268,12 +270,21 @@ async def zone_chart(tmp: Path, influx: InfluxDB1Server, days: int, queries: int
                 rolled = (f'SELECT sum("sum") / sum("n") AS agg, sum("n") AS n FROM "{policy}"."vwc_pct" WHERE '
                           f"time >= {start}ms AND time < {stop}ms AND ({nodes}) GROUP BY time({window}), "
                           "\"node\", \"depth_cm\", \"channel\" fill(none)")
-                api_ms, raw_ms, rolled_ms, n = [], [], [], 0
-                for _ in range(queries):
-                    t = time.perf_counter()
-                    r = await api.get(path, params=params)
-                    api_ms.append((time.perf_counter() - t) * 1000)
-                    assert r.status_code == 200, r.text
+                # each cache size (0: none) starts cold for each chart and is asked in turn, the order
+                # alternating, so both meet the same load; their answers must be the same bytes
+                held = {rows: ClosedWindows(rows) if rows else None for rows in caches}
+                api_ms: dict[int, list[float]] = {rows: [] for rows in caches}
+                raw_ms, rolled_ms, n = [], [], 0
+                for i in range(queries):
+                    answers = set()
+                    for rows in caches if i % 2 == 0 else caches[::-1]:
+                        store.closed = held[rows]
+                        t = time.perf_counter()
+                        r = await api.get(path, params=params)
+                        api_ms[rows].append((time.perf_counter() - t) * 1000)
+                        assert r.status_code == 200, r.text
+                        answers.add(r.content)
+                    assert len(answers) == 1, f"{name}: the cached answer differs from the uncached one"
                     body = r.json()
                     n = len(body) if isinstance(body, list) else len(body["times_ms"]) * len(body["sensors"])
                     for query, took in ((q, raw_ms), (rolled, rolled_ms)):
@@ -281,7 +292,8 @@ async def zone_chart(tmp: Path, influx: InfluxDB1Server, days: int, queries: int
                         rr = await raw.get("/query", params={"db": db, "q": query, "epoch": "ms"})
                         took.append((time.perf_counter() - t) * 1000)
                         assert rr.status_code == 200 and "error" not in rr.text[:300], rr.text[:300]
-                out[name] = (n, _p(api_ms, 50), _p(api_ms, 95), _p(raw_ms, 50), _p(raw_ms, 95), _p(rolled_ms, 50))
+                out[name] = (n, {rows: (ms[0], _p(ms, 50), _p(ms, 95)) for rows, ms in api_ms.items()},
+                             _p(raw_ms, 50), _p(raw_ms, 95), _p(rolled_ms, 50))
     return out
 
 
@@ -313,6 +325,9 @@ async def main() -> None:
     ap.add_argument("--broker-inflight", type=int, default=0,
                     help="Mosquitto's max_inflight_messages (0: its default, 20): QoS 1 messages it sends a "
                          "worker before the first is acknowledged, which caps --in-flight")
+    ap.add_argument("--chart-cache", default="0,250000",
+                    help="influx_chart_cache_rows to chart with, comma-separated (0: no cache of closed windows); "
+                         "each starts cold per chart and they are asked in turn")
     ap.add_argument("--rounds", type=int, default=1,
                     help="measure every variant this many times, interleaved, the raw limit again each round")
     args = ap.parse_args()
@@ -340,7 +355,8 @@ async def main() -> None:
                 print(f"round {rnd + 1}: {n} worker(s), {k} in flight, merge {m}: {rate:,.0f} readings/s "
                       f"(raw /write {raw_rates[-1]:,.0f}, {rate / raw_rates[-1]:.0%}); "
                       f"{cpu:,.0f} readings per worker CPU s", flush=True)
-        chart = await zone_chart(tmp, influx, args.days, args.queries, args.zones) if args.queries else None
+        caches = [int(x) for x in args.chart_cache.split(",")]
+        chart = await zone_chart(tmp, influx, args.days, args.queries, args.zones, caches) if args.queries else None
     raw_rate = statistics.median(raw_rates) if raw_rates else 0
     shares = {v: [r / raw_rates[i] for i, r in enumerate(rs)] for v, rs in rates.items()}
 
@@ -364,18 +380,25 @@ async def main() -> None:
         print(f"\nzone chart: {args.zones * NODES_PER_ZONE:,} registered nodes, {chart['points'][0]:,} vwc points "
               f"loaded (zone z000: 10 probes x 2 depths x {args.days} days at 15 min; others 1 day); "
               f"{args.queries} queries each; rolling the range up took {chart['points'][1]:.1f} s\n")
-        print("| chart | window | values | API median ms | API p95 ms | raw InfluxQL over raw points, median ms "
-              "| p95 ms | the store's roll-up query alone, median ms |")
-        print("|---|---|---|---|---|---|---|---|")
+        print("| chart | window | values | cache rows | API first (cold) ms | API median ms | API p95 ms "
+              "| raw InfluxQL over raw points, median ms | p95 ms | the store's roll-up query alone, median ms |")
+        print("|---|---|---|---|---|---|---|---|---|---|")
         for name, path, window in CHARTS:
-            n, a50, a95, r50, r95, q50 = chart[name]
-            print(f"| {path} | {window} | {n:,} | {a50:.1f} | {a95:.1f} | {r50:.1f} | {r95:.1f} | {q50:.1f} |")
+            n, modes, r50, r95, q50 = chart[name]
+            for rows, (first, a50, a95) in modes.items():
+                print(f"| {path} | {window} | {n:,} | {rows:,} | {first:.1f} | {a50:.1f} | {a95:.1f} | {r50:.1f} "
+                      f"| {r95:.1f} | {q50:.1f} |")
         out["chart_points"] = chart["points"][0]
-        out.update({f"chart_{name}": {"values": chart[name][0], "api_median_ms": round(chart[name][1], 1),
-                                      "api_p95_ms": round(chart[name][2], 1), "raw_median_ms": round(chart[name][3], 1),
-                                      "raw_p95_ms": round(chart[name][4], 1),
-                                      "rollup_query_median_ms": round(chart[name][5], 1),
-                                      "share": round(chart[name][3] / chart[name][1], 3)} for name, _, _ in CHARTS})
+        for name, _, _ in CHARTS:
+            n, modes, r50, r95, q50 = chart[name]
+            last = modes[caches[-1]]  # the last cache size named (the default's) at the top level
+            out[f"chart_{name}"] = {
+                "values": n, "api_median_ms": round(last[1], 1), "api_p95_ms": round(last[2], 1),
+                "raw_median_ms": round(r50, 1), "raw_p95_ms": round(r95, 1), "rollup_query_median_ms": round(q50, 1),
+                "share": round(r50 / last[1], 3),
+                "by_cache_rows": {str(rows): {"api_first_ms": round(f, 1), "api_median_ms": round(a, 1),
+                                              "api_p95_ms": round(p, 1), "share": round(r50 / a, 3)}
+                                  for rows, (f, a, p) in modes.items()}}
     print(json.dumps(out))
 
 

@@ -15,7 +15,7 @@ With --receipts a stand-in for the cloud answers each batch with its receipt at 
 nothing), and the buffer is one whose gateway has seen receipts: its readings then leave only with
 the receipt (forwarder.py), so the drain includes the receipts' round trip.
 
-    .venv/bin/python bench/gateway_backlog.py [--nodes 1000] [--hours 24] [--receipts]
+    .venv/bin/python bench/gateway_backlog.py [--nodes 1000] [--hours 24] [--receipts] [--compress-level 6]
 """
 
 from __future__ import annotations
@@ -91,13 +91,14 @@ def forwarded(path: Path) -> int:
         db.close()
 
 
-def drain(path: Path, broker: MosquittoServer, total: int, batch: int, tmp: Path) -> tuple[float, int, float]:
+def drain(path: Path, broker: MosquittoServer, total: int, batch: int, tmp: Path,
+          level: int = 6) -> tuple[float, int, float]:
     """Run the gateway process until the buffer is empty; (reports/s, peak RSS bytes, reports per CPU
     second of the gateway process: what a loaded machine does not shrink)."""
     config = tmp / "gateway.toml"
     config.write_text(
         f'site = "bench"\ngateway_id = "gw-{uuid.uuid4().hex[:6]}"\nbuffer_path = "{path}"\n'
-        f"forward_batch_size = {batch}\nhttp_port = 0\n"
+        f"forward_batch_size = {batch}\ncompress_level = {level}\nhttp_port = 0\n"
         "[quota]\nmax_rows = 0\nmax_bytes = 0\n"
         f'[farm_broker]\nhost = "{broker.host}"\nport = {broker.port}\n'
         f'[cloud_broker]\nhost = "{broker.host}"\nport = {broker.port}\n'
@@ -183,6 +184,7 @@ def main() -> None:
     ap.add_argument("--hours", type=float, default=24)
     ap.add_argument("--batch", type=int, default=5000)
     ap.add_argument("--receipts", action="store_true", help="readings leave the buffer with the cloud's receipt")
+    ap.add_argument("--compress-level", type=int, default=6, help="the gateway's zlib level (compress_level)")
     o = ap.parse_args()
     minutes = int(o.hours * 60)
     total = o.nodes * minutes
@@ -196,30 +198,34 @@ def main() -> None:
         size = path.stat().st_size
         items = [make_item(uplink(i % o.nodes, i // o.nodes), T0) for i in range(o.batch)]
         sample = encode_batch(make_batch("bench", "gw", "b-1", T0, items))
-        compressed = zlib.compress(sample, 6)
+        compressed = zlib.compress(sample, o.compress_level)
+        size_6 = len(zlib.compress(sample, 6))
         with MosquittoServer() as broker:
             raw_s = asyncio.run(raw_publish(broker, compressed, 50))
             with ReceiptEcho(broker) if o.receipts else contextlib.nullcontext():
-                rate, rss, per_cpu = drain(path, broker, total, o.batch, tmp)
+                rate, rss, per_cpu = drain(path, broker, total, o.batch, tmp, o.compress_level)
     raw_rate = 50 * o.batch / raw_s
     print("readings leave with the cloud's receipt (a stand-in cloud answers each batch)" if o.receipts
           else "readings leave at the broker's PUBACK (no receipts seen yet)")
     print(f"backlog: {o.nodes} nodes x {minutes} minutes = {total:,} reports, {size / 1e6:.0f} MB on disk, "
           f"filled in {fill_s:.0f} s ({total / fill_s:,.0f} /s)")
-    print(f"batch of {o.batch}: {len(sample) / 1e6:.2f} MB JSON, {len(compressed) / 1e6:.2f} MB compressed")
+    print(f"batch of {o.batch}: {len(sample) / 1e6:.2f} MB JSON, {len(compressed) / 1e6:.3f} MB compressed at level "
+          f"{o.compress_level} ({len(compressed) / size_6:.0%} of level 6)")
     print("| measure | gateway | raw limit |")
     print("|---|---:|---:|")
     print(f"| drain, reports/s | {rate:,.0f} ({total / rate:,.0f} s for the backlog) | "
           f"{raw_rate:,.0f} (bare aiomqtt, QoS 1, same compressed batches, no buffer) |")
     print(f"| drain, reports per CPU second of the gateway | {per_cpu:,.0f} ({total / per_cpu:,.0f} CPU s) | |")
     print(f"| gateway peak RSS while draining | {rss / 1e6:.0f} MB | |")
-    print(json.dumps({"receipts": o.receipts, "reports": total, "buffer_mb": round(size / 1e6, 1),
+    print(json.dumps({"receipts": o.receipts, "compress_level": o.compress_level, "reports": total,
+                      "buffer_mb": round(size / 1e6, 1),
                       "fill_reports_s": round(total / fill_s),
                       "drain_reports_s": round(rate), "drain_s": round(total / rate, 1),
                       "drain_reports_per_cpu_s": round(per_cpu), "drain_cpu_s": round(total / per_cpu, 1),
                       "raw_publish_reports_s": round(raw_rate), "share": round(rate / raw_rate, 4),
                       "peak_rss_mb": round(rss / 1e6, 1), "batch_json_mb": round(len(sample) / 1e6, 3),
-                      "batch_compressed_mb": round(len(compressed) / 1e6, 3)}))
+                      "batch_compressed_mb": round(len(compressed) / 1e6, 3),
+                      "batch_bytes_vs_level_6": round(len(compressed) / size_6, 3)}))
 
 
 if __name__ == "__main__":

@@ -13,7 +13,13 @@ The wire limit of each is baud / 11 characters per second divided by the
 characters one poll puts on the wire (request + reply frames, plus a
 3.5-character silence before each frame).
 
-    .venv/bin/python bench/gateway_modbus.py [--baud 19200] [--nodes 4] [--seconds 10]
+Beside them, on the same emulated bus in the same run, the host's own limit: a bare
+pymodbus client reading the same merged requests back to back (no poller, no
+buffer, no acknowledgements, no silence kept): the share of the line a loaded host
+lets any master in this process use. The poller's devices keep `--turnaround-ms`
+(the config default, 5 ms) before each request.
+
+    .venv/bin/python bench/gateway_modbus.py [--baud 19200] [--nodes 4] [--seconds 10] [--turnaround-ms 5]
 """
 
 from __future__ import annotations
@@ -33,6 +39,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from furrow.gateway import DurableBuffer, ModbusDeviceConfig  # noqa: E402
 from furrow.gateway.app import cancel_and_wait  # noqa: E402
 from furrow.gateway.modbus import ModbusPoller  # noqa: E402
+from furrow.gateway.modbus.pymodbus_bus import make_client, quiet_pymodbus  # noqa: E402
 from furrow.gateway.modbus.reads import reads_for_role  # noqa: E402
 from furrow.hil import nodes  # noqa: E402
 from furrow.hil.modbus_bus import ModbusBus  # noqa: E402
@@ -45,22 +52,62 @@ def chars_per_poll(requests: list[tuple[int, int]]) -> float:
     return sum(8 + 5 + 2 * count + 2 * 3.5 for _start, count in requests)
 
 
-async def measure(baud: int, n: int, seconds: float, role: str | None, whole: bool) -> Measured:
+async def measure(baud: int, n: int, seconds: float, role: str | None, whole: bool,
+                  turnaround_ms: float = 5.0) -> Measured:
     with tempfile.TemporaryDirectory(prefix="furrow-bench-") as d:  # flash images and the buffer
-        return await _poll(baud, n, seconds, role, whole, Path(d))
+        return await _poll(baud, n, seconds, role, whole, Path(d), turnaround_ms)
 
 
-async def _poll(baud: int, n: int, seconds: float, role: str | None, whole: bool, tmp: Path) -> Measured:
+async def measure_bare(baud: int, n: int, seconds: float) -> Measured:
+    """The host's limit: a bare pymodbus client reading the soil role's merged requests from every node,
+    back to back, on the same emulated bus (no silence kept, nothing stored, nothing acknowledged)."""
+    quiet_pymodbus()
+    with tempfile.TemporaryDirectory(prefix="furrow-bench-") as d:
+        bus, stop, bus_task = await _bus(baud, n, Path(d))
+        client = make_client(serial_port=None, host=bus.host, port=bus.port, baud=baud, framing="rtu", timeout_s=1)
+        try:
+            await client.connect()
+            requests = reads_for_role("soil")
+
+            async def poll_until(deadline: float) -> int:
+                polls = 0
+                while time.perf_counter() < deadline:
+                    for unit in range(1, n + 1):
+                        for start, count in requests:
+                            await client.read_input_registers(start, count=count, slave=unit)
+                        polls += 1
+                return polls
+
+            await poll_until(time.perf_counter() + min(2.0, seconds))  # connected, first reports made
+            chars, began = bus.chars_on_wire, time.perf_counter()
+            polls = await poll_until(began + seconds)
+            elapsed = time.perf_counter() - began
+            chars = bus.chars_on_wire - chars
+        finally:
+            client.close()
+            stop.set()
+            await bus_task
+            await bus.close()
+    return Measured(polls / elapsed, chars / (baud / 11 * elapsed), 0.0)
+
+
+async def _bus(baud: int, n: int, tmp: Path) -> tuple[ModbusBus, asyncio.Event, asyncio.Task]:
     farm = VirtualFarm([VirtualZone("z1")])
     bus = ModbusBus(port=0, baud=baud, tick_s=0.1)
     for unit in range(1, n + 1):
         bus.add(nodes.soil_node(farm, f"soil-{unit}", "z1", [10, 30, 60], tmp / "flash", 1000, time.time), unit)
     await bus.start()
     stop = asyncio.Event()
-    bus_task = asyncio.create_task(bus.run(stop))
+    return bus, stop, asyncio.create_task(bus.run(stop))
+
+
+async def _poll(baud: int, n: int, seconds: float, role: str | None, whole: bool, tmp: Path,
+                turnaround_ms: float) -> Measured:
+    bus, stop, bus_task = await _bus(baud, n, tmp)
     devices = [
         ModbusDeviceConfig(node_id=f"soil-{u}", host="127.0.0.1", port=bus.port, unit=u, baud=baud,
-                           poll_interval=timedelta(milliseconds=1), timeout=timedelta(seconds=1), role=role)
+                           poll_interval=timedelta(milliseconds=1), timeout=timedelta(seconds=1), role=role,
+                           turnaround=timedelta(milliseconds=turnaround_ms))
         for u in range(1, n + 1)
     ]
     with DurableBuffer(tmp / "b.sqlite") as buf:
@@ -107,6 +154,7 @@ async def main() -> None:
     ap.add_argument("--baud", type=int, default=19_200)
     ap.add_argument("--nodes", type=int, default=4)
     ap.add_argument("--seconds", type=float, default=10)
+    ap.add_argument("--turnaround-ms", type=float, default=5.0, help="the devices' turnaround (config default 5)")
     o = ap.parse_args()
     cps = o.baud / 11
     print(f"{o.nodes} soil nodes on one bus at {o.baud} baud ({cps:,.0f} characters/s)")
@@ -116,14 +164,22 @@ async def main() -> None:
     figures: dict[str, float] = {}
     for name, key, role, whole in (("merged (0-31, 64-79)", "merged", "soil", False),
                                    ("whole map (0-111)", "whole", None, True)):
-        m = await measure(o.baud, o.nodes, o.seconds, role, whole)
+        m = await measure(o.baud, o.nodes, o.seconds, role, whole, o.turnaround_ms)
         limit = cps / chars_per_poll(reads_for_role(role))
         print(f"| {name} | {m.polls_s:.1f} | {limit:.1f} | {m.polls_s / limit:.0%} | {m.acks_s:.1f}"
               f" | {m.wire_busy:.0%} |")
         figures |= {f"{key}_polls_s": round(m.polls_s, 2), f"{key}_wire_limit_polls_s": round(limit, 2),
                     f"{key}_share": round(m.polls_s / limit, 3), f"{key}_queue_writes_s": round(m.acks_s, 2),
                     f"{key}_wire_busy_share": round(m.wire_busy, 3)}
-    print(json.dumps({"baud": o.baud, "nodes": o.nodes, "seconds": o.seconds, **figures}))
+    bare = await measure_bare(o.baud, o.nodes, o.seconds)
+    limit = cps / chars_per_poll(reads_for_role("soil"))
+    print(f"| host's limit: bare pymodbus, merged reads back to back | {bare.polls_s:.1f} | {limit:.1f} | "
+          f"{bare.polls_s / limit:.0%} | 0 | {bare.wire_busy:.0%} |")
+    figures |= {"bare_polls_s": round(bare.polls_s, 2), "bare_share": round(bare.polls_s / limit, 3),
+                "bare_wire_busy_share": round(bare.wire_busy, 3),
+                "merged_busy_of_bare": round(figures["merged_wire_busy_share"] / bare.wire_busy, 3)}
+    print(json.dumps({"baud": o.baud, "nodes": o.nodes, "seconds": o.seconds, "turnaround_ms": o.turnaround_ms,
+                      **figures}))
 
 
 if __name__ == "__main__":

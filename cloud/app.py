@@ -44,6 +44,7 @@ from .mqtt_worker import MqttWorker
 from .node_routes import NodeRoutes
 from .pests import PestService
 from .planning import PlanningService
+from .planning.expected import ExpectedYieldService
 from .planning.forecasts import forecasts_from_settings
 from .regional import RegionalService
 from .regional.opendata import OpenData
@@ -125,12 +126,13 @@ async def open_services(settings: Settings, clock: Clock = now_ms) -> Services:
     services.images.subscribe("trap", services.pests.on_trap_photo)  # insects counted on each trap photo
     services.fertility = FertilityService(db, registry, planning, clock=clock, events=events)
     services.fertigation = FertigationService(db, registry, commands, services.fertility)
+    services.expected_yield = ExpectedYieldService(db, registry, planning, clock=clock)
     services.tracks = TrackStore(db)
     services.operations = OperationService(db, clock=clock, events=events, tracks=services.tracks)
     # Production records: fed by what ends or is recorded elsewhere, heads signed with the command key.
     trace = services.trace = TraceService(db, signer=commands.sender.signer, clock=clock, events=events,
                                             store=store)
-    services.regional = RegionalService(db, services.operations)
+    services.regional = RegionalService(db, services.operations, services.expected_yield)
     services.open_data = OpenData(db)
     commands.on_end.append(trace.from_command)
     services.fertility.on_application.append(trace.from_application)

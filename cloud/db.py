@@ -609,6 +609,22 @@ class HarvestRow(Base):
     recorded_ms: Mapped[int] = mapped_column(BigInteger)
 
 
+class YieldPotentialRow(Base):
+    """A farm's (site's) own Ky and Ym for a crop, or one zone's (zone_id ""), over the built-in ones, for the
+    expected yield (agronomy/expected_yield.py); the newest entry replaces the one before."""
+
+    __tablename__ = "yield_potentials"
+
+    site_id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    zone_id: Mapped[str] = mapped_column(String(32), primary_key=True)  # "" for the whole farm
+    crop: Mapped[str] = mapped_column(String(64), primary_key=True)
+    ky: Mapped[float | None] = mapped_column(Float)
+    ym_t_ha: Mapped[float | None] = mapped_column(Float)
+    source: Mapped[str] = mapped_column(String(300))
+    by: Mapped[str] = mapped_column(String(80))
+    updated_ms: Mapped[int] = mapped_column(BigInteger)
+
+
 class OperationRow(Base):
     """A field operation (issue 20): a machine and implement working a field along a track, with the
     worked area computed once from the track and the field's boundary (machinery/coverage.py)."""
@@ -637,6 +653,7 @@ class OperationRow(Base):
     work_s: Mapped[float] = mapped_column(Float)
     work_distance_m: Mapped[float] = mapped_column(Float)
     covered: Mapped[dict] = mapped_column(JSON)  # GeoJSON (WGS 84) of the covered ground, clipped to the field
+    skipped: Mapped[dict | None] = mapped_column(JSON)  # GeoJSON of the strips missed between swaths (0027)
     track: Mapped[list] = mapped_column(JSON)  # [[t_ms, lon, lat, down 0/1], ...] as imported
     node: Mapped[str | None] = mapped_column(String(32))  # the tracker, when the track is its live one (0017)
     ref: Mapped[str] = mapped_column(String(80), unique=True)  # the same track of the same work is stored once
@@ -739,6 +756,19 @@ class SpeciesRow(Base):
     by: Mapped[str] = mapped_column(String(80))
 
 
+class ClimateNormalsRow(Base):
+    """A site's climate normals an agronomist imported (agronomy/normals.py): 366 calendar days of
+    [tmax_c, tmin_c, tmax_sd_c, tmin_sd_c] (the deviations null when the source gives none), and the source."""
+
+    __tablename__ = "climate_normals"
+
+    site_id: Mapped[str] = mapped_column(String(32), ForeignKey("sites.id", ondelete="CASCADE"), primary_key=True)
+    source: Mapped[str] = mapped_column(String(600))
+    days: Mapped[list] = mapped_column(JSON)
+    updated_ms: Mapped[int] = mapped_column(BigInteger)
+    by: Mapped[str] = mapped_column(String(80))
+
+
 class TraceRecordRow(Base):
     """One production record (cloud/trace/): an operation on a field in a season, in its field and season's
     hash chain. Append-only, in the database too: migration 0018 puts triggers on the table that refuse every
@@ -816,6 +846,10 @@ class OpenDatasetRow(Base):
     rows: Mapped[int] = mapped_column(Integer)
     csv: Mapped[bytes] = mapped_column(LargeBinary)
     parquet: Mapped[bytes] = mapped_column(LargeBinary)
+    # withdrawn: the files are emptied, the id answers 410 and the catalogue no longer lists it (0028)
+    withdrawn_ms: Mapped[int | None] = mapped_column(BigInteger)
+    withdrawn_by: Mapped[str | None] = mapped_column(String(80))
+    withdrawn_reason: Mapped[str | None] = mapped_column(String(400))
 
 
 class DispatchPlanRow(Base):

@@ -31,6 +31,10 @@ class NotFound(FurrowError):
     """No such thing (HTTP 404): an unknown zone, node, command, token ..."""
 
 
+class Gone(FurrowError):
+    """It was here and was taken away on purpose (HTTP 410): a withdrawn open dataset."""
+
+
 class Conflict(FurrowError):
     """The request is well formed but clashes with the state of things (HTTP 409): a duplicate,
     a zone the planner cannot water, a command already final."""

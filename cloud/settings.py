@@ -32,6 +32,44 @@ def _robot_url(value: SecretStr | None, param: str) -> SecretStr | None:
     return value
 
 
+TILE_HOST = re.compile(r"[A-Za-z0-9]([A-Za-z0-9.-]*[A-Za-z0-9])?|[0-9A-Fa-f.]*:[0-9A-Fa-f:.]*")  # a name, or IPv6
+
+
+def tile_url(value: str | None) -> str | None:
+    """A basemap's XYZ tile URL as Leaflet takes it: http(s), one host (the content security policy's one
+    image origin), and {z}, {x} and {y} in the path or query and no other placeholder."""
+    if value is None or not value.strip():
+        return None
+    value = value.strip()
+    parts = urlsplit(value)
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        raise ValueError("must be an http:// or https:// tile address, such as "
+                         "https://tiles.example.org/{z}/{x}/{y}.png")
+    if "@" in parts.netloc or not TILE_HOST.fullmatch(parts.hostname or "") or "{" in parts.netloc:
+        raise ValueError("must name one tile server host (no {s} subdomains, no user:password@): "
+                         "the dashboard allows images from that one origin")
+    try:
+        parts.port  # noqa: B018 - a port that is not a number in 0..65535 raises
+    except ValueError:
+        raise ValueError("has a port that is not a number from 0 to 65535") from None
+    rest = value[len(f"{parts.scheme}://{parts.netloc}"):]
+    missing = [p for p in ("{z}", "{x}", "{y}") if p not in rest]
+    if missing:
+        raise ValueError(f"has no {', '.join(missing)}: Leaflet fills in the zoom {{z}} and tile {{x}}, {{y}}")
+    other = sorted(set(re.findall(r"\{[^}]*\}", rest)) - {"{z}", "{x}", "{y}"})
+    if other:
+        raise ValueError(f"has the placeholder {other[0]}: only {{z}}, {{x}} and {{y}} are filled in")
+    if any(c.isspace() or c in "\"'<>;," for c in value):
+        raise ValueError("has a space, quote, angle bracket, comma or semicolon: percent-encode it")
+    return value
+
+
+def tile_origin(url: str) -> str:
+    """scheme://host[:port] of a checked tile URL: the one origin the dashboard takes images from."""
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc}".lower()
+
+
 class Settings(BaseSettings):
     """Cloud service settings; every field can be set as ``FURROW_<NAME>``.
 
@@ -65,6 +103,9 @@ class Settings(BaseSettings):
         default=None, ge=1, description="InfluxDB 1.x: drop raw points after this many days (None: keep); "
         "older ranges are then answered from the roll-ups")
     influx_hourly_retention_days: int | None = Field(default=5 * 365, ge=1)
+    influx_chart_cache_rows: int = Field(
+        default=250_000, ge=0, description="InfluxDB 1.x: roll-up rows of closed hours and days kept in memory "
+        "for charts (~400 bytes each with their buckets; a 90-day hourly chart of 20 sensors is 43,200 rows); 0: none")
     sqlite_raw_retention_days: int | None = Field(
         default=None, ge=1, description="SQLite: drop raw readings after this many days (None: keep); "
         "hourly roll-ups are kept and answer hourly and daily series for older ranges")
@@ -148,6 +189,9 @@ class Settings(BaseSettings):
                                     "of fewer farms (organisations): 3 is the smallest threshold statistics offices "
                                     "use (OECD glossary, threshold rule); below 3, either of two farms could "
                                     "subtract itself and read the other (docs/regional.md)")
+    open_data_license: AnyHttpUrl | None = Field(
+        default="https://creativecommons.org/licenses/by/4.0/", description="the licence open datasets are "
+        "published under (their DCAT record's dct:license); unset: the record names none (docs/regional.md)")
     public_url: AnyHttpUrl | None = Field(default=None, description="the address the public sees this service "
                                           "at (https://trace.example.farm): what a lot report's QR code points to; "
                                           "default: the address the report was asked at (docs/traceability.md)")
@@ -217,6 +261,15 @@ class Settings(BaseSettings):
                                                          "comma-separated (+8613800138000,...)")
     alert_sms_min_severity: Literal["info", "warning", "critical"] = Field(
         default="critical", description="SMS only raised and escalated alerts of at least this severity")
+    # --- the dashboard's map (docs/dashboard.md "The map's basemap") ---------
+    map_tile_url: str | None = Field(
+        default=None, max_length=2000, description="the basemap's raster tiles, http(s)://host[:port]/...{z}...{x}"
+        "...{y}... (XYZ, Web Mercator); the dashboard's content security policy allows images from this "
+        "origin only; none: the map draws fields, tracks and machines on a plain background")
+    map_tile_attribution: str = Field(default="", max_length=300, description="shown in the map's corner as "
+                                      "text, as the tile provider's terms ask")
+    map_max_zoom: int = Field(default=18, ge=1, le=22, description="the deepest zoom level the tile server has")
+
     # Images from camera nodes (cloud/images/): files by default, an S3-compatible bucket when named.
     images_dir: Path | None = Field(default=None, description="where image files live (default: "
                                     "<data_dir>/images); unused with images_s3_bucket")
@@ -230,6 +283,16 @@ class Settings(BaseSettings):
     images_retention_days: int | None = Field(default=None, ge=1, description="delete images taken longer "
                                               "ago than this (None: keep)")
     images_retention_interval_s: float = Field(default=3600.0, gt=0, description="how often retention runs")
+
+    @field_validator("map_tile_url")
+    @classmethod
+    def _tile_url(cls, v: str | None) -> str | None:
+        return tile_url(v)
+
+    @field_validator("open_data_license", mode="before")
+    @classmethod
+    def _no_licence(cls, v: Any) -> Any:
+        return None if isinstance(v, str) and not v.strip() else v
 
     @field_validator("alert_wecom_webhook_url")
     @classmethod

@@ -371,8 +371,10 @@ class DurableBuffer:
         dedup window; under the lock. Set-based: one statement each, whatever the batch's size."""
         ms = self._clock()
         with self._transaction():
+            # In key order: the inserts walk `done`'s B-tree from one end to the other instead of
+            # jumping between nodes (a quarter of the insert's CPU in a backlog drain).
             self._db.execute("INSERT OR IGNORE INTO done (node, seq, ms)"
-                             f" SELECT node, seq, ? FROM readings WHERE {where}", (ms, arg))
+                             f" SELECT node, seq, ? FROM readings WHERE {where} ORDER BY node, seq", (ms, arg))
             deleted = self._db.execute(f"DELETE FROM readings WHERE {where}", (arg,)).rowcount
             self._bump("forwarded", deleted)
             if batch is not None:

@@ -260,6 +260,10 @@ class GatewayConfig(_Model):
     # zlib-compress batch payloads (the receiver tells them by the zlib
     # header byte 0x78; JSON starts with "{").
     compress: bool = True
+    # zlib's level for those batches: 6 is the smallest for its CPU; 1 and 3 cost about a third of
+    # its CPU and send 36% and 19% more bytes (docs/gateway.md: bytes over cellular cost money, a
+    # backlog drain's CPU is time).
+    compress_level: int = Field(default=6, ge=1, le=9)
     # Batches go over the cloud MQTT link ("mqtt") or by HTTPS POST ("https",
     # needs [https]). Commands and acks always use the cloud MQTT link.
     forward_via: Literal["mqtt", "https"] = "mqtt"

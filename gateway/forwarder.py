@@ -160,7 +160,7 @@ class Forwarder:
         return self._compressed(b"".join((head[:-2], b",".join(items), tail)))
 
     def _compressed(self, data: bytes) -> bytes:
-        return zlib.compress(data, 6) if self._config.compress else data
+        return zlib.compress(data, self._config.compress_level) if self._config.compress else data
 
     def resend_before(self) -> int | None:
         """Batches sent before this (Unix ms) that have no receipt go again: the cloud has answered

@@ -78,6 +78,8 @@ async def simulate(folder: Path, farm: Farm, sim: SimClock, fleet: CPythonFleet,
                                      for kind, body in demo_farm.registry_entries(place, start)))
             for node, channel, body in demo_farm.pest_traps():
                 await runtime.services.pests.put_trap(node, channel, TrapIn.model_validate(body), "technician")
+            # the site's climate normals, for the pest forecast after the weather forecast's week
+            await runtime.services.pests.put_normals(demo_farm.SITE, *demo_farm.climate_normals(place), "agronomist")
             # the cloud's planner each evening (the engine runs the alert job after it)
             policy = FurrowPolicy(runtime, plan_hour=planner_hour_utc(place, start))
             run = Run(farm=farm, clock=sim, fleet=fleet, runtime=runtime, policy=policy, days=days,

@@ -22,7 +22,8 @@ water stress.
   under the header times width times speed, reaching the flow sensor `delay_s` later through a
   first-order lag of `lag_s` (the elevator), with a seeded relative noise and occasional spikes.
 * `fao33_yield_kg_m2`: the crop's yield from its seasonal water stress, FAO Irrigation and Drainage
-  Paper 33 (Doorenbos and Kassam 1979) eq. 1 - Ya/Ym = Ky (1 - ETa/ETm).
+  Paper 33 (Doorenbos and Kassam 1979) eq. 1 - Ya/Ym = Ky (1 - ETa/ETm), by the cloud's own core
+  (cloud/agronomy/expected_yield.py: the expected yield per zone uses the same equation and Ky table).
 """
 
 from __future__ import annotations
@@ -36,20 +37,19 @@ from dataclasses import dataclass
 from pyproj import Geod, Transformer
 from shapely.geometry import Polygon, box, mapping
 
+from furrow.cloud.agronomy.expected_yield import KY, relative_yield
 from furrow.firmware.tracker_node import TrackerNode
 
 GEOD = Geod(ellps="WGS84")
 
-# FAO-33 Table 24: Ky of maize over the whole growing period is 1.25.
-KY_MAIZE = 1.25
+# FAO-33 Table 24: Ky of maize over the whole growing period (the cloud's table, with its source).
+KY_MAIZE = KY["maize"]
 STANDARD_MOISTURE_PCT = 15.5  # maize is traded at 15.5 % moisture (USDA grain standards)
 
 
 def fao33_yield_kg_m2(ym_kg_m2: float, ky: float, eta_over_etm: float) -> float:
-    """Actual yield from FAO-33 eq. 1: Ya = Ym (1 - Ky (1 - ETa/ETm)), never below 0."""
-    if not 0 <= eta_over_etm <= 1:
-        raise ValueError(f"eta_over_etm must be 0..1, not {eta_over_etm}")
-    return max(0.0, ym_kg_m2 * (1 - ky * (1 - eta_over_etm)))
+    """Actual yield from FAO-33 eq. 1: Ya = Ym (1 - Ky (1 - ETa/ETm)), never below 0 (the cloud's core)."""
+    return ym_kg_m2 * relative_yield(ky, eta_over_etm)
 
 
 def _nmea(body: str) -> bytes:

@@ -5,7 +5,7 @@
 #   ensure_test_servers     # Debian packages: mosquitto, influxdb, postgresql (+ PostGIS), nodejs, npm, mbpoll
 #   ensure_micropython      # npm install in tests/micropython
 #   ensure_micropython_unix # the MicroPython unix port, built once (tests/micropython_unix.py)
-#   ensure_dashboard        # npm install in cloud/dashboard (uPlot, the dashboard's charts)
+#   ensure_dashboard        # npm install in cloud/dashboard (uPlot, Leaflet, Swagger UI)
 #
 # Every function prints a "==> ..." line before anything slow and exits with a
 # message saying what to do when it cannot go on.
@@ -148,12 +148,13 @@ ensure_micropython_unix() {
 }
 
 # The browser libraries the cloud service serves from cloud/dashboard/node_modules (pinned in
-# cloud/dashboard/package.json): uPlot, the dashboard's charts, and Swagger UI, the API docs at
-# /docs; without them the charts and /docs are missing. No install scripts run (Swagger UI's
+# cloud/dashboard/package.json): uPlot, the dashboard's charts, Leaflet, the machinery map, and Swagger
+# UI, the API docs at /docs; without them the charts, the map and /docs are missing. No install scripts run (Swagger UI's
 # analytics dependency would phone home). `ensure_dashboard optional` (the demo) goes on without npm.
 ensure_dashboard() {
     local dir="cloud/dashboard"
     if [ ! -f "$dir/node_modules/uplot/dist/uPlot.iife.min.js" ] \
+        || [ ! -f "$dir/node_modules/leaflet/dist/leaflet.js" ] \
         || [ ! -f "$dir/node_modules/swagger-ui-dist/swagger-ui-bundle.js" ]; then
         if ! have npm; then
             [ "${1:-}" = "optional" ] || die "npm is missing; install the Debian packages nodejs and npm"

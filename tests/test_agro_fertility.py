@@ -2,10 +2,12 @@
 product mixes against hand calculation, the index method, and the water gate."""
 
 import math
+from decimal import ROUND_HALF_UP, Decimal
 
 import pytest
 
 from furrow.cloud.agronomy.fertility import (
+    FIVE_GRADES,
     PLOUGH_LAYER_FACTOR_HA,
     PLOUGH_LAYER_FACTOR_MU,
     Grade,
@@ -18,7 +20,9 @@ from furrow.cloud.agronomy.fertility import (
     index_boundaries,
     index_rate,
     product_amount,
+    rate_for_relative_yield,
     relative_yield_pct,
+    soil_supply_from_stock,
     soil_supply_from_test,
 )
 from furrow.cloud.agronomy.fertility_crops import CROPS, crop_fertility
@@ -52,6 +56,45 @@ def test_peanut_worked_example_second_printing():
     urea = product_amount(fertiliser_nutrient(300, 0.05, supply, 0.5), 0.46)
     assert round(urea, 1) == 43.7
     assert round(urea * 0.4, 2) == 17.48
+
+
+def _printed(x: float, places: int) -> float:
+    """Round half up, as the printed sources do (Python's round() takes 20.625 to 20.62)."""
+    return float(Decimal(repr(x)).quantize(Decimal(1).scaleb(-places), rounding=ROUND_HALF_UP))
+
+
+def test_maize_worked_example_soil_stock_form():
+    """Source: suboun.com/baike/zhidao/2303 (a question-and-answer page on formula fertilisation; the search
+    tool showed the passage, not the page's title). Maize, target 500 kg/mu, 2.9 kg N per 100 kg of grain,
+    soil N 17 kg/mu used at 50 %, urea 46 % N at 40 % efficiency:
+    (500/100 x 2.9 - 17 x 50 %) / (46 % x 40 %); the page names 14.5 (the crop's N) and 8.5 (the soil's
+    supply). It prints the result as 32.16 kg urea per mu: every operand is printed and the expression
+    gives 6 / 0.184 = 32.61, so 32.16 is a transposed-digit misprint, and 32.61 is what is tested here.
+    The page's P and K lines (superphosphate 16 % at 70 % soil use, KCl 50 % at 30 %) could not be read
+    through the search tool and are not tested."""
+    uptake = crop_uptake(500, 2.9 / 100)
+    supply = soil_supply_from_stock(17, 0.50)
+    assert round(uptake, 1) == 14.5
+    assert round(supply, 1) == 8.5
+    urea = product_amount(fertiliser_nutrient(500, 2.9 / 100, supply, 0.40), 0.46)
+    assert round(urea, 2) == 32.61
+    with pytest.raises(ValueError, match="utilisation 50"):
+        soil_supply_from_stock(17, 50)  # a percentage where a fraction belongs
+    with pytest.raises(ValueError, match="soil nutrient -1"):
+        soil_supply_from_stock(-1, 0.5)
+
+
+def test_soybean_worked_example_crop_uptake():
+    """Source: 3456.tv/news/544406.html (an extension article on soybean fertilisation; the search tool showed
+    its text, not its title): 8.25 kg N, 1.75 kg P and 3.60 kg K per 100 kg of soybean grain; at 250 kg/mu the
+    grain takes 20.63, 4.38 and 9.00 kg/mu; 300 kg/mu of straw at 1.3 % N, 0.3 % P, 0.5 % K holds 3.90, 0.90
+    and 1.50 kg. Only the crop-uptake term of the balance is printed (the page goes on about nodule fixation
+    without a soil supply or an efficiency), so this reproduces `crop_uptake` for soybean, not a whole
+    balance. Its per-100-kg figures are the article's own, not the project's table (7.20/1.80/4.00)."""
+    grain = [_printed(crop_uptake(250, per100 / 100), 2) for per100 in (8.25, 1.75, 3.60)]
+    assert grain == [20.63, 4.38, 9.00]
+    straw = [_printed(crop_uptake(300, share), 2) for share in (0.013, 0.003, 0.005)]
+    assert straw == [3.90, 0.90, 1.50]
 
 
 def test_plough_layer_factor_per_hectare_is_fifteen_mu():
@@ -225,3 +268,66 @@ def test_index_method_used_for_p_when_the_farm_has_a_table():
     r = recommend(c, 9000, {"alkali_n_mg_kg": 80, "olsen_p_mg_kg": 8, "available_k_mg_kg": 100}, [UREA, DAP, KCL])
     p = {n.nutrient: n for n in r.needs}[P]
     assert p.method == "abundance-deficiency index" and p.rate_kg_ha == 90
+
+
+# The five-grade worked example: "潮土区麦田土壤有效磷施肥指标及小麦施磷推荐——基于ASI法的土壤养分丰缺指标",
+# 中国土壤与肥料 2013(2):72-74 (abstract: wp.zxtsg.top/Qikan/Article/Detail?id=45845754). Relative yield of
+# wheat without P <50, 50-65, 65-75, 75-95, >95 % grades ASI-extracted soil P as very low, low, medium, fairly
+# high and high: <7, 7-12, 12-18, 18-38, >38 mg/L, with P2O5 135, 105, 90, 60 kg/ha and "none or little"
+# above 38 (entered here as 0). The paper prints the boundaries, not the regression's a and b.
+ASI_WHEAT_BOUNDS_PCT = (50.0, 65.0, 75.0, 95.0)
+ASI_WHEAT_P_MG_L = (7, 12, 18, 38)
+
+
+def test_five_grade_worked_example_boundaries_lie_on_one_log_regression():
+    """The paper's four boundaries are one curve RY = a + b ln(x) to their printed precision: the least-squares
+    line through (ln 7, 50), (ln 12, 65), (ln 18, 75), (ln 38, 95) gives, through `index_boundaries`, 7, 12,
+    18 and 38 mg/L again when rounded as printed (a straight-line RY = a + b x through the same points does
+    not: it gives 3, 14, 22, 36, so the check tells the two models apart)."""
+    xs = [math.log(x) for x in ASI_WHEAT_P_MG_L]
+    ys = ASI_WHEAT_BOUNDS_PCT
+    mx, my = sum(xs) / 4, sum(ys) / 4
+    b = sum((x - mx) * (y - my) for x, y in zip(xs, ys, strict=True)) / sum((x - mx) ** 2 for x in xs)
+    a = my - b * mx
+    assert b == pytest.approx(26.48, abs=0.01) and a == pytest.approx(-1.29, abs=0.01)
+    assert tuple(round(v) for v in index_boundaries(a, b, ASI_WHEAT_BOUNDS_PCT)) == ASI_WHEAT_P_MG_L
+    lin_b = sum((x - 18.75) * (y - my) for x, y in zip(ASI_WHEAT_P_MG_L, ys, strict=True)) / sum(
+        (x - 18.75) ** 2 for x in ASI_WHEAT_P_MG_L)
+    lin_a = my - lin_b * 18.75
+    assert tuple(round((ry - lin_a) / lin_b) for ry in ASI_WHEAT_BOUNDS_PCT) != ASI_WHEAT_P_MG_L
+
+
+def test_five_grade_worked_example_grades_and_rates():
+    """The paper's grading by relative yield and its P2O5 rate for a soil test in each band."""
+    grade = [grade_of_relative_yield(ry, ASI_WHEAT_BOUNDS_PCT, FIVE_GRADES)
+             for ry in (49.9, 50, 64.9, 65, 75, 94.9, 95)]
+    assert grade == [Grade.VERY_LOW, Grade.LOW, Grade.LOW, Grade.MEDIUM, Grade.FAIRLY_HIGH, Grade.FAIRLY_HIGH,
+                     Grade.HIGH]
+    table = (IndexBand(7, Grade.VERY_LOW, 135), IndexBand(12, Grade.LOW, 105), IndexBand(18, Grade.MEDIUM, 90),
+             IndexBand(38, Grade.FAIRLY_HIGH, 60), IndexBand(None, Grade.HIGH, 0))
+    assert [(index_rate(x, table).grade, index_rate(x, table).rate_kg_ha) for x in (5, 7, 11.9, 15, 30, 38, 60)] == [
+        (Grade.VERY_LOW, 135), (Grade.LOW, 105), (Grade.LOW, 105), (Grade.MEDIUM, 90), (Grade.FAIRLY_HIGH, 60),
+        (Grade.HIGH, 0), (Grade.HIGH, 0)]
+    with pytest.raises(ValueError, match="must be 4 rising relative yields"):
+        grade_of_relative_yield(60, (50.0, 70.0, 90.0), FIVE_GRADES)
+
+
+def test_worked_example_k_rates_per_grade_for_wheat():
+    """Sun Hongren et al., "中国小麦土壤速效钾丰缺指标与适宜施钾量研究", 土壤 (abstract: xueshu.com/tur/201905/
+    41627607.html): at a K use efficiency of 50 % and target yields of 3.0 to 12 t/ha, grades 1-7 of soil
+    available K get 0, 17-67, 34-134, 50-202, 67-269, 84-336 and 101-403 kg K2O/ha. Their method (the same
+    authors, 黑龙江畜牧兽医): rate = (1 - relative yield) x target yield x removal / efficiency, grades spanning
+    10 points of relative yield below 95 %, so grade k stands at 100 - 10 (k - 1) %. The abstract does not print
+    the removal per kg of grain: 0.028 kg K2O reproduces all fourteen printed figures, and only values within
+    0.02795..0.02802 do (checked below), so this tests the equation and the grading, with the removal read back
+    from the figures rather than taken from the text."""
+    printed = [(0, 0), (17, 67), (34, 134), (50, 202), (67, 269), (84, 336), (101, 403)]
+    removal = 0.028
+    got = [tuple(round(rate_for_relative_yield(100 - 10 * (k - 1), y, removal, 0.50)) for y in (3000, 12000))
+           for k in range(1, 8)]
+    assert got == printed
+    for other in (0.0279, 0.0281):  # a removal 0.0001 either side misses at least one printed figure
+        assert [tuple(round(rate_for_relative_yield(100 - 10 * (k - 1), y, other, 0.50)) for y in (3000, 12000))
+                for k in range(1, 8)] != printed
+    with pytest.raises(ValueError, match="relative yield 120"):
+        rate_for_relative_yield(120, 3000, removal, 0.5)

@@ -129,6 +129,7 @@ EXPECTED: dict[tuple[str, str], set[Role]] = {
     ("GET", "/api/v1/trace/publication-default"): READERS,
     ("PUT", "/api/v1/trace/publication-default"): {A, AD},
     ("GET", "/api/v1/machines"): READERS,
+    ("GET", "/api/v1/map/basemap"): READERS,
     ("GET", "/api/v1/machines/{node}/track"): READERS,
     ("POST", "/api/v1/dispatch/plan"): {T, A, AD},
     ("GET", "/api/v1/dispatch/current"): READERS,
@@ -136,10 +137,17 @@ EXPECTED: dict[tuple[str, str], set[Role]] = {
     ("GET", "/api/v1/yield-logs"): READERS,
     ("GET", "/api/v1/yield-logs/{log_id}"): READERS,
     ("GET", "/api/v1/progress/crops"): READERS,
+    ("GET", "/api/v1/zones/{zone_id}/expected-yield"): READERS,
+    ("PUT", "/api/v1/zones/{zone_id}/expected-yield/potential"): {A, AD},
+    ("GET", "/api/v1/sites/{site}/yield-potentials/{crop}"): READERS,
+    ("PUT", "/api/v1/sites/{site}/yield-potentials/{crop}"): {A, AD},
+    ("GET", "/api/v1/expected-yield"): READERS,
     ("GET", "/api/v1/organisation"): READERS,
     ("PUT", "/api/v1/organisation"): {AD},
     ("GET", "/api/v1/regional"): {R},
     ("POST", "/api/v1/regional/datasets"): {R},
+    ("GET", "/api/v1/regional/datasets"): {R},
+    ("DELETE", "/api/v1/regional/datasets/{dataset}"): {R},
 }
 # A live stream would never end: these routes are walked with a query that closes it.
 QUERY = {("GET", "/api/v1/events"): "?max_events=1"}

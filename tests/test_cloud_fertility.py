@@ -196,6 +196,27 @@ async def test_a_recommendation_explains_itself_and_is_stored(tmp_path):
         assert [x["id"] for x in listed] == [rec["id"]]
 
 
+async def test_a_five_grade_index_table_sets_p_from_its_band(tmp_path):
+    """The five-grade wheat table of 中国土壤与肥料 2013(2):72-74 (see tests/test_agro_fertility.py), entered as
+    the farm's P table: the zone's mean soil P of 15 falls in 12-18 (medium), so P2O5 is that band's 90 kg/ha;
+    a grade outside the five is refused naming it."""
+    async with running_app(local_settings(tmp_path)) as c:
+        await _recommendable(c)
+        table = [[7, "very_low", 135], [12, "low", 105], [18, "medium", 90], [38, "fairly_high", 60],
+                 [None, "high", 0]]
+        r = await c.put("/api/v1/fertility/sites/s1/coefficients/maize", json={
+            "correction": {"N": 0.6, "P2O5": 0.5, "K2O": 0.4}, "index_tables": {"P2O5": table},
+            "note": "the 2013 five-grade table"})
+        assert r.status_code == 200, r.text
+        r = await c.post("/api/v1/zones/z1/fertility/recommend", json={"season": "2026", "target_yield_kg_ha": 9000})
+        assert r.status_code == 201, r.text
+        p = {n["nutrient"]: n for n in r.json()["needs"]}["P2O5"]
+        assert (p["method"], p["rate_kg_ha"]) == ("abundance-deficiency index", 90)
+        bad = await c.put("/api/v1/fertility/sites/s1/coefficients/maize", json={
+            "index_tables": {"P2O5": [[7, "rich", 0], [None, "high", 0]]}})
+        assert bad.status_code == 422 and "rich" in bad.text
+
+
 async def test_applications_are_append_only_and_feed_the_season_balance(tmp_path):
     """Two applications and a harvest: the balance adds their nutrients (a half-zone application counts half),
     removal is yield x uptake; there is no route to change or delete an application."""

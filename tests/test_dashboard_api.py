@@ -22,7 +22,17 @@ from furrow.cloud.commissioning import (
 from furrow.edge.commands import make_ack
 from furrow.edge.errors import ContractError
 from furrow.edge.payload import make_reading, make_uplink
-from tests.cloud_support import T0, batch_of, item, local_settings, problem, running_app, soil_uplink
+from tests.cloud_support import (
+    ADMIN,
+    SECRET_KEY,
+    T0,
+    batch_of,
+    item,
+    local_settings,
+    problem,
+    running_app,
+    soil_uplink,
+)
 
 ZONE = {"id": "north-1", "field_id": "north", "name": "North", "area_ha": 10, "soil_texture": "loam",
         "field_capacity_pct": 31.0, "wilting_point_pct": 14.0, "root_depth_cm": 60, "crop": "maize",
@@ -359,7 +369,50 @@ async def test_the_dashboard_is_served_by_the_service_with_its_chart_library(tmp
         assert (await c.get("/app/views/zone.js")).headers["content-type"].startswith("text/javascript")
         lib = await c.get("/app/vendor/uplot/uPlot.iife.min.js")
         assert lib.status_code == 200 and "uPlot" in lib.text[:2000]
+        leaflet = await c.get("/app/vendor/leaflet/leaflet.js")  # the map's library, npm package leaflet
+        assert leaflet.status_code == 200 and "Leaflet 1.9.4" in leaflet.text[:300]
+        assert leaflet.headers["content-security-policy"] == page.headers["content-security-policy"]
+        assert (await c.get("/app/vendor/leaflet/images/layers.png")).headers["content-type"] == "image/png"
+        assert (await c.get("/app/vendor/leaflet/leaflet.css")).status_code == 200
         assert (await c.get("/app/nothing-here.js")).status_code == 404
+        # no basemap configured: images from this origin only, and the page is told there are no tiles
+        assert "img-src 'self' data: blob:;" in page.headers["content-security-policy"]
+        basemap = await c.get("/api/v1/map/basemap", headers=ADMIN)
+        assert basemap.json() == {"tile_url": None, "attribution": "", "max_zoom": 18}
+
+
+async def test_a_basemap_tile_server_is_the_one_origin_the_dashboard_adds_for_images(tmp_path):
+    """FURROW_MAP_TILE_URL puts its origin (scheme, host, port: not the path or the key in its query) into
+    img-src of every dashboard file, and the page reads the URL, attribution and zoom from /map/basemap."""
+    url = "https://t0.tianditu.gov.cn/vec_w/wmts?LAYER=vec&TILEMATRIX={z}&TILEROW={y}&TILECOL={x}&tk=KEY"
+    settings = local_settings(tmp_path, map_tile_url=url, map_tile_attribution="天地图", map_max_zoom=17)
+    async with running_app(settings) as c:
+        for path in ("/app/", "/app/views/machinery.js", "/app/vendor/leaflet/leaflet.js"):
+            csp = (await c.get(path)).headers["content-security-policy"]
+            assert "img-src 'self' data: blob: https://t0.tianditu.gov.cn;" in csp, (path, csp)
+            assert csp.count("tianditu") == 1 and "KEY" not in csp
+        assert (await c.get("/api/v1/map/basemap")).json() == {
+            "tile_url": url, "attribution": "天地图", "max_zoom": 17}
+
+
+@pytest.mark.parametrize(("url", "why"), [
+    ("ftp://tiles.example.org/{z}/{x}/{y}.png", "http:// or https://"),
+    ("tiles.example.org/{z}/{x}/{y}.png", "http:// or https://"),
+    ("https://{s}.tile.example.org/{z}/{x}/{y}.png", "one tile server host"),
+    ("https://user:pw@tiles.example.org/{z}/{x}/{y}.png", "one tile server host"),
+    ("https://tiles.example.org/{z}/{x}.png", "has no {y}"),
+    ("https://tiles.example.org/{z}/{x}/{y}.png?v={v}", "the placeholder {v}"),
+    ("https://tiles.example.org:99999/{z}/{x}/{y}.png", "port"),
+    ("https://tiles.example.org/{z}/{x}/{y}.png; script-src *", "percent-encode"),
+])
+def test_a_tile_url_the_map_cannot_use_is_refused_at_start_naming_the_setting_and_value(url, why):
+    from furrow.cloud.settings import SettingsError, load_settings
+
+    with pytest.raises(SettingsError) as e:
+        load_settings(secret_key=SECRET_KEY, map_tile_url=url)
+    assert f"FURROW_MAP_TILE_URL={url!r}" in str(e.value) and why in str(e.value)
+    with pytest.raises(SettingsError, match="FURROW_MAP_MAX_ZOOM=23: Input should be less than or equal to 22"):
+        load_settings(secret_key=SECRET_KEY, map_tile_url="https://tiles.example.org/{z}/{x}/{y}.png", map_max_zoom=23)
 
 
 async def test_a_stream_ends_by_itself_and_hands_over_the_readings_it_held():

@@ -124,7 +124,8 @@ def test_an_operator_sees_the_job_on_a_phone_and_it_moves_on_as_work_is_recorded
 def test_the_progress_page_shows_each_fields_work(farm, dashboard_browser, locale, crop):
     """#/progress lists disp-1 with its sowing share as stored; site demo's sowing as the sum of its fields'; each
     of the farm's operations as a bar on the season timeline; disp-2's harvest from its yield monitor log (crop,
-    mean yield at standard moisture), in both languages, nothing untranslated."""
+    mean yield at standard moisture); each zone's expected yield (FAO-33) as the API gives it, with what it lacks
+    named, in both languages, nothing untranslated."""
     with farm.client() as c:
         sown = c.get(f"/fields/{FIELD}/progress").json()["kinds"][0]
         ops = c.get("/operations").json()
@@ -134,6 +135,9 @@ def test_the_progress_page_shows_each_fields_work(farm, dashboard_browser, local
                 kinds = c.get(f"/fields/{f['id']}/progress").json()["kinds"]
                 site_sown += sum(k["covered_ha"] for k in kinds if k["kind"] == "sowing")
         [log] = c.get("/yield-logs", params={"field": "disp-2"}).json()
+        year = max(z["planting_date"][:4] for z in c.get("/registry/zones").json() if z["planting_date"])
+        expected = c.get("/expected-yield", params={"season": year}).json()
+    assert expected and all(z["relative_yield"] is not None and z["ya_t_ha"] is None for z in expected)
     page = new_page(dashboard_browser, locale=locale)
     login_with_token(page, farm, "agronomist")
     page.goto(f"{farm.url}/app/#/progress")
@@ -146,6 +150,12 @@ def test_the_progress_page_shows_each_fields_work(farm, dashboard_browser, local
     harvest = page.get_by_test_id("harvest").locator("tr[data-field=disp-2]")
     expect(harvest).to_contain_text(crop)
     expect(harvest.locator("td[data-yield]")).to_have_attribute("data-yield", f"{log['mean_yield_t_ha']:g}")
+    rows = page.get_by_test_id("expected-yield").locator("tr[data-zone]")
+    expect(rows).to_have_count(len(expected))
+    for z in expected:  # no Ym entered on this farm: the relative yield, and "enter Ym" in the expected column
+        row = page.get_by_test_id("expected-yield").locator(f"tr[data-zone={z['zone_id']}]")
+        expect(row.locator("td[data-relative]")).to_have_attribute("data-relative", f"{z['relative_yield']:g}")
+        expect(row.locator("td[data-expected]")).to_contain_text("enter Ym" if locale == "en-GB" else "请填写 Ym")
     words_check(page, farm, locale)
     assert page.errors == []
     page.context.close()

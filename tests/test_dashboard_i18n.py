@@ -33,11 +33,12 @@ PAGES = {
     "dispatch": "#/dispatch",  # no plan until tests/test_dashboard_dispatch.py keeps one
     "job": "#/job/drill-1",  # that plan's drill
     "lots": "#/lots",  # empty until tests/test_dashboard_lots.py records a harvest lot
+    "regional": "#/regional",  # for regional users: the agronomist is told so (tests/test_dashboard_regional.py)
 }
 SCREENSHOTS = {"overview": "overview", "zone": "zone", "irrigation": "irrigation", "alerts": "alerts",
                "nodes": "nodes", "node": "commissioning", "bus": "bus", "login": "login", "trap": "trap",
                "machinery": "machinery-walk", "progress": "progress-walk", "dispatch": "dispatch-walk",
-               "job": "job-walk", "lots": "lots"}
+               "job": "job-walk", "lots": "lots", "regional": "regional-walk"}
 
 # What a page shows in Latin letters in Chinese too: SI and instrument units, the FAO-56
 # symbols Chinese agronomy writes as they are, the soil test's pH and its units as Chinese lab
@@ -45,7 +46,9 @@ SCREENSHOTS = {"overview": "overview", "zone": "zone", "irrigation": "irrigation
 LATIN_TERMS = [
     "L/min", "m/s", "dS/m", "W/m²", "°C·d", "kPa", "dBm", "mm", "cm", "RAW", "TAW", "MAD", "ET₀", "ETc", "Kc",
     "pH", "mg/kg", "g/kg",
-    "Modbus", "API", "HTTP", "CRC", "Furrow", "fw_", "NDVI", "FAO-56",
+    "Modbus", "API", "HTTP", "CRC", "Furrow", "fw_", "NDVI", "FAO-56", "CSV", "Parquet", "DCAT",
+    "FAO-33", "Ya/Ym", "Ky", "ETa", "ETm", "Ym",  # FAO-33 eq. 1 and its symbols, as Chinese texts write them
+    "Leaflet",  # the map library credited in the map's corner
 ]
 SINGLE_LETTER_UNITS = re.compile(r"(?<![A-Za-z])[VhLp](?![A-Za-z])")  # volts, hours, litres, FAO-56's p
 SENSOR_ID = re.compile(r"\b[a-z]+(?:_[a-z0-9]+)+(?:@\d+)?\b")  # vwc_pct@30, as the contract names sensors

@@ -142,3 +142,44 @@ def test_every_shipped_stage_has_its_words_in_the_catalogues():
     names = {s.name for sp in SHIPPED if sp.development for s in sp.development.stages}
     for locale in ("en", "zh-CN"):
         assert sorted(n for n in names if f"pest-stage.{n}" not in catalogue(locale)) == [], locale
+
+
+@pytest.mark.parametrize(("locale", "basis", "words", "other"), [
+    ("en-GB", "climate normals", "imported climate normals", "set for tomato; this zone grows maize"),
+    ("zh-CN", "气候常年值", "导入的气候常年值", "针对番茄制定；本地块种植玉米")])
+def test_stages_after_the_forecast_show_the_normals_and_their_range(farm, browser, locale, basis, words, other):
+    """With normals imported for the site (standard deviations given), the zone page dates the stages after
+    the weather it has from them, each with the range one standard deviation warmer or cooler gives, and
+    names the normals' source. With the species' threshold entered as a tomato one, the maize zone's page
+    says the catch is compared with another crop's threshold."""
+    rows_csv = "\n".join(["doy,tmax_c,tmin_c,tmax_sd_c,tmin_sd_c"] + [f"{d},29.0,17.0,2.5,2.0" for d in range(1, 366)])
+    with farm.client() as c:
+        r = c.put("/sites/s1/normals", params={"source": "CMA 1991-2020 daily normals, station 54511"},
+                  content=rows_csv.encode(), headers={"content-type": "text/csv"})
+        assert r.status_code == 200, r.text
+        sp = c.get("/pests/species/helicoverpa-zea").json()
+        sp["action"]["crops"] = ["tomato"]
+        assert c.put("/pests/species/helicoverpa-zea", json=sp).status_code == 200
+    try:
+        page = new_page(browser, locale=locale)
+        login_with_token(page, farm, "admin")
+        page.goto(f"{farm.url}/#/zone/z1")
+        expect(page.get_by_test_id("pest-forecast")).to_have_attribute("data-ready", "1")
+        note = page.get_by_test_id("pest-beyond-helicoverpa-zea")
+        expect(note).to_have_attribute("data-beyond", "normals")
+        expect(note).to_contain_text(words)
+        expect(note.locator("cite")).to_have_text("CMA 1991-2020 daily normals, station 54511")
+        rows = page.get_by_test_id("pest-stages-helicoverpa-zea").locator("tbody tr")
+        expect(rows.first).to_be_visible()
+        normal = [rows.nth(k) for k in range(rows.count()) if rows.nth(k).locator("td").nth(4).inner_text() == basis]
+        assert normal, "no stage dated from the normals"
+        cell = normal[0].locator("td").nth(3)
+        early, late = cell.get_attribute("data-early"), cell.get_attribute("data-late")
+        assert early and late and early in cell.inner_text() and late in cell.inner_text()
+        expect(page.get_by_test_id("threshold-other-crop")).to_contain_text(other)
+        assert page.errors == []
+        page.context.close()
+    finally:
+        with farm.client() as c:
+            assert c.delete("/sites/s1/normals").status_code == 204
+            assert c.delete("/pests/species/helicoverpa-zea").status_code == 204

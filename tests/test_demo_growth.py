@@ -14,6 +14,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
+from furrow.cloud.agronomy.phenology import Basis
 from furrow.cloud.alerts.models import AlertState
 from furrow.cloud.app import close_services, open_services
 from furrow.cloud.settings import Settings
@@ -109,6 +110,11 @@ async def test_the_demo_season_leaves_counted_trap_photos_a_biofix_and_a_forecas
         s = seasons[demo_farm.LURE]
         assert s.biofix is not None and START <= s.biofix < START + timedelta(days=DAYS), s.biofix
         assert len(s.stages) >= 3 and all(st.day is not None for st in s.stages[:3]), s.stages
+        # after the forecast, the virtual farm's own climate normals (30 simulated years), with their range
+        assert (s.beyond_forecast, s.normals_kind, s.normals_sd) == ("normals", "imported", True)
+        assert "30 simulated years" in s.normals_source and s.weather_basis["recent"] == 0
+        later = [st for st in s.stages if st.basis is Basis.NORMAL]
+        assert later and all(st.early <= st.day <= (st.late or st.day) for st in later), later
         alerts = await services.alerts.list(AlertState.ALL, limit=1000)
         assert [a for a in alerts if a.subject.startswith(camera) and a.kind != "pest-species"] == []
     finally:

@@ -308,3 +308,35 @@ def test_the_history_gives_back_each_field_with_its_type() -> None:
         back = _expand(_compact(ack))
         assert back == args and [type(x) for x in back] == [type(x) for x in args]
         assert commands.make_ack("c-1", "irr-01", *back) == ack
+
+
+class _NoRoomJournal:
+    """A journal whose save finds no room in the heap, as on a board with a fragmented heap."""
+
+    def __init__(self) -> None:
+        self.saves = 0
+
+    def load(self) -> dict[str, Any]:
+        return {"runs": [], "waiting": [], "acks": []}
+
+    def save(self, state: dict[str, Any]) -> None:
+        self.saves += 1
+        raise MemoryError("memory allocation failed, allocating 252 bytes")
+
+
+def test_a_journal_save_without_room_is_counted_and_said_and_the_valve_still_runs(capsys) -> None:
+    """A MemoryError in a journal save does not stop the command (the valve opens and closes on time),
+    but it is never silent: counted in stats["journal_errors"] and said on the console in the line the
+    board harness reads (tests/unixboard_support.py, JOURNAL_ERROR), so it fails a heap run."""
+    from tests.unixboard_support import JOURNAL_ERROR
+
+    journal = _NoRoomJournal()
+    node, valves = _node(journal=journal)
+    assert node.stats["journal_errors"] == 0
+    acks = node.on_command(_cmd(duration_s=60, max_runtime_s=60), T0)
+    assert _states(acks) == [("c-1", "received"), ("c-1", "started")] and valves[0].is_open
+    assert _states(_run_until(node, T0, T0 + 60 * S)) == [("c-1", "completed")] and not valves[0].is_open
+    assert journal.saves >= 2 and node.stats["journal_errors"] == journal.saves
+    lines = capsys.readouterr().out.splitlines()
+    assert lines and all(line.startswith(JOURNAL_ERROR + " MemoryError") for line in lines), lines
+    assert len(lines) == journal.saves

@@ -68,6 +68,8 @@ def test_minimal_config_gets_the_defaults(tmp_path):
         ('[[modbus]]\nnode_id = "s1"\nhost = "h"\nframer = "ascii"\n', "framer='ascii': give framing"),
         ('[[modbus]]\nnode_id = "s1"\nhost = "h"\npoll_interval = -5\n', "poll_interval"),
         ("forward_batch_size = 6000\n", "forward_batch_size=6000"),
+        ("compress_level = 0\n", "compress_level=0"),
+        ("compress_level = 10\n", "compress_level=10"),
         ("node_burst = 0\n", "node_burst=0"),
         ("node_rate_per_s = -1\n", "node_rate_per_s=-1"),
         ('colour = "green"\n', "colour='green': Extra inputs are not permitted"),

@@ -92,6 +92,10 @@ def test_a_strip_missed_between_passes_is_skipped_and_the_unreached_field_is_not
     assert c.covered_ha == pytest.approx(0.40, rel=1e-6)
     assert c.skipped_ha == pytest.approx(0.04, rel=1e-5)
     assert c.covered_pct == pytest.approx(20.0, rel=1e-6)
+    # its shape (the map draws it, WGS 84) is that strip: x 10..12 m, the field's 200 m, 0.04 ha on the ellipsoid
+    strip = Polygon([ground(x, y) for x, y in [(10, 0), (12, 0), (12, 200), (10, 200)]])
+    assert abs(Geod(ellps="WGS84").geometry_area_perimeter(c.skipped)[0]) / 1e4 == pytest.approx(0.04, rel=1e-4)
+    assert c.skipped.symmetric_difference(strip).area < 1e-4 * strip.area
 
 
 def test_a_sliver_the_receiver_cannot_resolve_is_closed_and_a_wider_skip_is_still_skipped():

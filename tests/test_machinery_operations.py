@@ -4,6 +4,8 @@ an operation with its worked area, once; a field's progress per kind is the unio
 from __future__ import annotations
 
 import pytest
+from pyproj import Geod
+from shapely.geometry import shape
 from sqlalchemy import create_engine, inspect, text
 
 from furrow.cloud.db import Database
@@ -65,6 +67,11 @@ async def test_an_operation_is_recorded_from_its_track_once_and_read_back(tmp_pa
         assert {o["id"] for o in listed} == {op["id"], r.json()["id"]} and listed[0]["covered"] is None
         one = (await c.get(f"/api/v1/operations/{op['id']}")).json()
         assert one["covered"]["type"] in ("Polygon", "MultiPolygon")
+        assert one["skipped"] == {"type": "MultiPolygon", "coordinates": []}  # the passes overlap: no strip missed
+        gap = (await c.post("/api/v1/operations", json=operation([5, 17], machine="t-3"))).json()
+        strips = (await c.get(f"/api/v1/operations/{gap['id']}")).json()["skipped"]  # the map draws this
+        assert gap["skipped_ha"] == pytest.approx(0.04, rel=1e-4)
+        assert abs(Geod(ellps="WGS84").geometry_area_perimeter(shape(strips))[0]) / 1e4 == pytest.approx(0.04, rel=1e-4)
         assert (await c.get("/api/v1/operations/999")).status_code == 404
 
 

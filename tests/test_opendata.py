@@ -17,6 +17,7 @@ import pytest
 from rdflib import Graph, Namespace, URIRef
 from rdflib import namespace as ns  # a module: pytest does not look into its vocabularies as test names
 
+from furrow.cloud.auth import Role
 from furrow.cloud.errors import Conflict
 from furrow.cloud.regional import Withheld
 from furrow.cloud.regional.opendata import COLUMNS, check, to_csv
@@ -48,6 +49,7 @@ async def test_a_published_dataset_is_the_regional_view_checked_described_and_op
         assert record["dct:publisher"]["foaf:name"] == "bureau" and record["dct:issued"]["@type"] == "xsd:dateTime"
         assert record["dct:temporal"]["dcat:startDate"] == {"@value": "2026", "@type": "xsd:gYear"}
         assert record["dct:title"] and record["dct:description"]
+        assert record["dct:license"] == {"@id": "https://creativecommons.org/licenses/by/4.0/"}  # the default
         files = {}
         async with _public(c) as anyone:
             for dist in record["dcat:distribution"]:
@@ -70,6 +72,7 @@ async def test_a_published_dataset_is_the_regional_view_checked_described_and_op
         g = Graph().parse(data=json.dumps(record), format="json-ld")
         ds = URIRef(record["@id"])
         assert (ds, ns.RDF.type, ns.DCAT.Dataset) in g and g.value(ds, ns.DCTERMS.issued).datatype == ns.XSD.dateTime
+        assert g.value(ds, ns.DCTERMS.license) == URIRef("https://creativecommons.org/licenses/by/4.0/")
         assert str(g.value(g.value(ds, ns.DCTERMS.publisher), ns.FOAF.name)) == "bureau"
         assert str(g.value(g.value(ds, ns.DCTERMS.spatial), ns.DCTERMS.identifier)) == "65"
         assert str(g.value(g.value(ds, ns.DCTERMS.temporal), ns.DCAT.startDate)) == "2026"
@@ -96,8 +99,8 @@ async def test_a_published_dataset_is_the_regional_view_checked_described_and_op
                 assert all(row[f] == "" and prow[f] is None for f in FIGURES), row
             else:
                 assert cell["withheld"] is None and prow["withheld"] is None
-                for f in FIGURES:
-                    assert float(row[f]) == cell[f] == prow[f], (row, f)
+                for f in FIGURES:  # an empty figure (no farm with an expected yield) is null in all three
+                    assert (None if row[f] == "" else float(row[f])) == cell[f] == prow[f], (row, f)
                 made_of = farms_in(float(row["area_ha"]))
                 assert len(made_of) == int(row["farms"]) >= K, (row, made_of)
                 published[(row["region"], row["crop"])] = float(row["area_ha"])
@@ -138,8 +141,8 @@ async def test_rows_that_drop_a_withholding_are_refused_naming_the_cell_and_logg
         honest = regional.full_table
         for cell, why in ((("65/01/02", "maize"), "made of 1 farm"),
                           (("65/01/01", "maize"), "a total less its published parts")):
-            async def tampered(season, k, cell=cell):  # noqa: ANN001, ANN202
-                t = await honest(season, k)
+            async def tampered(season, k, now_ms, cell=cell):  # noqa: ANN001, ANN202
+                t = await honest(season, k, now_ms)
                 del t.withheld[cell]
                 return t
             regional.full_table = tampered
@@ -181,3 +184,75 @@ def test_check_refuses_a_small_cell_a_derivable_difference_and_a_wrong_farm_coun
     # withheld figures are empty in the CSV, and the flag says why
     text = to_csv([{c: None for c in COLUMNS} | {"region": "X", "crop": "*", "withheld": "small_group"}]).decode()
     assert text.splitlines()[1] == "X,*,small_group" + "," * (len(COLUMNS) - 3)
+
+
+async def test_a_withdrawn_dataset_is_gone_from_the_catalogue_and_its_files_answer_410(tmp_path):
+    """The bureau publishes two datasets and withdraws one, with a reason: its CSV, Parquet and DCAT record
+    answer 410 naming the reason, the catalogue lists only the other, the bureau's list shows it withdrawn
+    with no file addresses, and the audit log has who and why. Withdrawing again is 409; a bureau of another
+    region gets 404 and a farm's admin 403. With no licence configured the record names none."""
+    settings = local_settings(tmp_path).model_copy(update={"open_data_license": None})
+    async with running_app(settings) as c:
+        bureau = {"Authorization": f"Bearer {await _region(c)}"}
+        services = c.app.state.services
+        other = {"Authorization": f"Bearer {(await services.tokens.issue('far', Role.REGIONAL, 1, region='66')).token}"}
+        ids = []
+        for region in ("65", "65/02"):
+            r = await c.post("/api/v1/regional/datasets", json={"season": "2026", "region": region}, headers=bureau)
+            assert r.status_code == 201, r.text
+            assert "dct:license" not in r.json()
+            ids.append(r.json()["dct:identifier"])
+        gone, kept = ids
+        r = await c.delete(f"/api/v1/regional/datasets/{gone}", headers=other)
+        assert r.status_code == 404 and (problem(r)["field"], problem(r)["value"]) == ("dataset", gone)
+        assert (await c.delete(f"/api/v1/regional/datasets/{gone}")).status_code == 403  # the farm's admin
+        r = await c.delete(f"/api/v1/regional/datasets/{gone}", params={"reason": "a farm left the programme"},
+                           headers=bureau)
+        assert r.status_code == 200, r.text
+        assert r.json()["withdrawn_by"] == "bureau" and r.json()["files"] == {}
+        r = await c.delete(f"/api/v1/regional/datasets/{gone}", headers=bureau)
+        assert r.status_code == 409 and problem(r)["field"] == "dataset"
+        async with _public(c) as anyone:
+            for name in ("data.csv", "data.parquet", "dcat.jsonld"):
+                r = await anyone.get(f"/open-data/{gone}/{name}")
+                assert r.status_code == 410, (name, r.text)
+                assert problem(r)["value"] == gone and "a farm left the programme" in problem(r)["reason"]
+                assert (await anyone.get(f"/open-data/{kept}/{name}")).status_code == 200
+            listed = (await anyone.get("/open-data")).json()["dcat:dataset"]
+            assert [d["dct:identifier"] for d in listed] == [kept]
+        mine = (await c.get("/api/v1/regional/datasets", headers=bureau)).json()
+        assert {d["id"]: d["withdrawn_reason"] for d in mine} == {gone: "a farm left the programme", kept: None}
+        assert set(next(d for d in mine if d["id"] == kept)["files"]) == {"data.csv", "data.parquet", "dcat.jsonld"}
+        assert (await c.get("/api/v1/regional/datasets", headers=other)).json() == []
+        (entry,) = [e for e in (await c.get("/api/v1/audit")).json() if e["action"] == "regional.withdraw"]
+        assert entry["actor"] == "bureau" and entry["target"] == f"dataset:{gone}"
+        assert entry["detail"]["reason"] == "a farm left the programme"
+
+
+def test_check_refuses_an_expected_yield_that_fewer_than_k_farms_make_up():
+    """Cells of 6 = 3 + 3 farms, all published; only a, b, c and d have an expected yield. Rows giving it for
+    the total alone pass; giving it for the total and the abc part too lets the total less that part show d's,
+    refused naming the part; giving it for d's part, refused naming that part; a wrong farm count, refused."""
+    a, b = frozenset("abc"), frozenset("def")
+    contributors = {("T", "*"): a | b, ("A", "*"): a, ("B", "*"): b}
+    groups = [(("T", "*"), [("A", "*"), ("B", "*")])]
+    expected = {("T", "*"): a | {"d"}, ("A", "*"): a, ("B", "*"): frozenset("d")}
+
+    def rows(t, a_, b_):  # noqa: ANN001, ANN202
+        out = []
+        for region, farms, ey, n in (("T", 6, t, 4), ("A", 3, a_, 3), ("B", 3, b_, 1)):
+            out.append({"region": region, "crop": "*", "withheld": None, "farms": farms,
+                        "expected_yield_t": ey, "expected_yield_farms": None if ey is None else n})
+        return out
+
+    check(rows(None, None, None), contributors, groups, 3, expected)
+    check(rows(40.0, None, None), contributors, groups, 3, expected)
+    for bad, cell in ((rows(40.0, 30.0, None), "A *"), (rows(40.0, None, 10.0), "B *"),
+                      (rows(None, None, 10.0), "B *")):
+        with pytest.raises(Conflict, match="expected yield") as e:
+            check(bad, contributors, groups, 3, expected)
+        assert e.value.value == cell
+    wrong = rows(40.0, None, None)
+    wrong[0]["expected_yield_farms"] = 5
+    with pytest.raises(Conflict, match="says 5 farms with an expected yield"):
+        check(wrong, contributors, groups, 3, expected)

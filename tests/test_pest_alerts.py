@@ -31,3 +31,17 @@ def test_each_species_is_held_to_its_own_threshold():
     (alert,) = evaluate_alerts(FarmState(now=NOW, species=[ecb, cew]))
     assert alert.subject == "z1/helicoverpa-zea" and alert.severity is Severity.WARNING
     assert alert.message.endswith("no control window forecast")
+
+
+def test_a_threshold_set_for_another_crop_says_so_and_stays_a_warning():
+    """The cotton bollworm's threshold (3 a week) was set for processing tomatoes: on a maize zone 7 a week,
+    over twice it, is a warning, not critical, and the message and evidence say whose threshold it is."""
+    hb = SpeciesPressure(zone="z1", species="helicoverpa-armigera", name="Helicoverpa armigera", value=7.0,
+                         threshold=3.0, per="week", traps=("trap-north",), trend="rising", source="Sousa et al. 2021",
+                         threshold_crops=("tomato",), crop="maize")
+    (alert,) = evaluate_alerts(FarmState(now=NOW, species=[hb]))
+    assert alert.severity is Severity.WARNING
+    assert alert.message == ("Helicoverpa armigera: 7.0 per trap per week at trap-north ≥ action threshold 3 set for "
+                             "tomato, not maize, trend rising; no control window forecast")
+    assert alert.i18n.key == "alert.pest-species-week-other-crop" and alert.i18n.params["crops"] == ["tomato"]
+    assert (alert.evidence["threshold_crops"], alert.evidence["crop"]) == (["tomato"], "maize")

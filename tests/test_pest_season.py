@@ -55,3 +55,18 @@ def test_no_weather_since_the_biofix_is_said_not_guessed():
     assert season.biofix == today - timedelta(days=3)
     assert season.degree_days is None and season.missing == ("weather",)
     assert season.pressure.value == pytest.approx(2.0)
+
+
+def test_a_threshold_names_the_crops_it_was_set_for():
+    """The cotton bollworm's shipped threshold is the processing-tomato one (Sousa et al. 2021): a maize zone's
+    season says it is not the zone's crop's, a tomato zone's that it is, and a zone of unknown crop neither;
+    the corn borer's threshold names no crop."""
+    today = date(2026, 6, 20)
+    checks = [Check("a", today - timedelta(days=k), 2, 1.0) for k in range(3)]
+    hb = shipped("helicoverpa-armigera")
+    assert hb.action.crops == ["tomato"]
+    maize = species_season(hb, checks, [], today, crop="Maize").pressure
+    assert (maize.crops, maize.crop, maize.crop_match, maize.above) == (("tomato",), "Maize", False, True)
+    assert species_season(hb, checks, [], today, crop="tomato").pressure.crop_match is True
+    assert species_season(hb, checks, [], today).pressure.crop_match is None
+    assert species_season(shipped("ostrinia-nubilalis"), checks, [], today, crop="maize").pressure.crop_match is None

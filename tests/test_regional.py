@@ -9,12 +9,16 @@ import pytest
 from pydantic import ValidationError
 
 from furrow.cloud import Settings
+from furrow.cloud._time import now_ms
 from furrow.cloud.auth import Role
-from furrow.cloud.regional import suppress
+from furrow.cloud.db import AlertRow
+from furrow.cloud.regional import Withheld, suppress
+from furrow.cloud.regional.service import expected_withheld
 from furrow.cloud.registry import FIELDS, SITES, ZONES
 from furrow.cloud.registry.models import FieldIn, SiteIn, ZoneIn
 from furrow.cloud.tenancy.organisations import OrganisationNew, create_organisation
 from tests.cloud_support import SECRET_KEY, local_settings, problem, running_app
+from tests.test_cloud_planning import _weather_farm
 
 K = 3
 # farm: (region, crop). 65/01/02 has one farm (the small group); 65/02/01 one wheat farm among maize ones.
@@ -22,6 +26,11 @@ FARMS = {"f0": ("65/01/01", "maize"), "f1": ("65/01/01", "maize"), "f2": ("65/01
          "f3": ("65/01/02", "maize"), "f4": ("65/02/01", "maize"), "f5": ("65/02/01", "maize"),
          "f6": ("65/02/01", "maize"), "f7": ("65/02/01", "wheat")}
 AREA = {f: float(2 ** i) for i, f in enumerate(FARMS)}  # ha: 1, 2, 4 ... 128
+DAY_MS = 86_400_000
+# a species over its action threshold (a pest-species alert) at some time in the last 7 days: (farm, days since
+# it resolved, None while open). f2's resolved 10 days ago: not this week. The private farm's never counts.
+PEST_ALERTS = {"f0": None, "f1": 3, "f2": 10, "f4": None, "f5": 6, "f7": None, "private": None}
+PEST_WEEK = {"f0", "f1", "f4", "f5", "f7"}
 
 
 def farms_in(area: float) -> set[str]:
@@ -56,6 +65,16 @@ async def _region(c) -> str:  # noqa: ANN001
             "field": f"{f}-f", "season": "2026", "occurred_at": "2026-07-01T06:00:00Z", "zone": f"{f}-z",
             "details": {"kind": "irrigation", "water_mm": 10}})
         assert r.status_code == 201, r.text
+    now = now_ms()
+
+    def pests(s) -> None:  # noqa: ANN001
+        for f, days in PEST_ALERTS.items():
+            zone = "p-z" if f == "private" else f"{f}-z"
+            resolved = None if days is None else now - days * DAY_MS
+            s.add(AlertRow(kind="pest-species", subject=f"{zone}/codling-moth", zone=zone, severity=2,
+                           message="codling moth over threshold", evidence={}, first_ms=now - 20 * DAY_MS,
+                           last_ms=resolved or now, resolved_ms=resolved))
+    await services.db.run(pests)
     return (await services.tokens.issue("bureau", Role.REGIONAL, 1, region="65")).token
 
 
@@ -75,7 +94,7 @@ async def test_a_small_group_is_withheld_and_cannot_be_subtracted_out(tmp_path):
                 key = (cell["region"], cell["crop"])
                 if cell["withheld"]:
                     withheld[key] = cell["withheld"]
-                    assert cell["farms"] is None and cell["area_ha"] is None
+                    assert cell["farms"] is None and cell["area_ha"] is None and cell["pest_farms_over"] is None
                 else:
                     assert published.get(key, cell) == cell, "two queries gave one cell two values"
                     published[key] = cell
@@ -84,6 +103,8 @@ async def test_a_small_group_is_withheld_and_cannot_be_subtracted_out(tmp_path):
         for key, cell in published.items():
             made_of = farms_in(cell["area_ha"])
             assert len(made_of) == cell["farms"] >= K, (key, made_of)
+            # pest pressure: exactly the cell's farms with a species over threshold this week (one zone each)
+            assert cell["pest_farms_over"] == cell["pest_zones_over"] == len(made_of & PEST_WEEK), key
             assert "org-private" not in made_of and cell["area_ha"] < 1000
         # every total less its published parts, along the region tree and along the crops
         regions = {r for r, _ in published | withheld}
@@ -99,10 +120,15 @@ async def test_a_small_group_is_withheld_and_cannot_be_subtracted_out(tmp_path):
                 continue
             rest = published[total]["area_ha"] - sum(published[p]["area_ha"] for p in parts if p in published)
             assert len(farms_in(rest)) in (0,) or len(farms_in(rest)) >= K, (total, farms_in(rest))
+            # the pest figures subtract to the same farms: none of a small group's is given away
+            pests = published[total]["pest_farms_over"] - sum(
+                published[p]["pest_farms_over"] for p in parts if p in published)
+            assert pests == len(farms_in(rest) & PEST_WEEK), (total, pests)
             checked += 1
         assert checked >= 4
         assert published[("65", "*")]["farms"] == 8 and published[("65", "*")]["area_ha"] == 255
         assert published[("65/01", "*")]["water_m3"] == 700  # 10 mm x 7 ha x 10 m3/(mm ha)
+        assert published[("65", "*")]["pest_farms_over"] == 5  # f0 f1 f4 f5 f7; not f2 (10 days), not private
         # outside the bureau's region, an unknown region, a farm's admin: no
         r = await c.get("/api/v1/regional", params={"region": "66", "season": "2026"}, headers=bureau)
         assert r.status_code == 404 and problem(r)["field"] == "region"
@@ -120,3 +146,48 @@ def test_suppression_protects_a_lone_part_from_its_total_and_needs_k_of_3_or_mor
     assert suppress({"T": a | b, "A": a, "B": b}, [("T", ["A", "B"])], 3) == {}
     with pytest.raises(ValidationError, match="regional_min_farms"):
         Settings(data_dir=tmp_path, secret_key=SECRET_KEY, regional_min_farms=2)
+
+
+async def test_expected_yield_of_one_farm_is_never_shown_though_its_cells_are(tmp_path):
+    """The default organisation (z1 of tests/test_cloud_planning.py: maize planted 2026-01-01, weather and
+    probes, the farm's Ym entered) has a real FAO-33 estimate in tonnes and joins county 65/01/01 with f0-f2:
+    the province's cell (9 farms) is published, but as it is the only farm with an expected yield, no cell shows one,
+    neither does the open dataset; the suppression over the farms with an estimate is the same function."""
+    async with running_app(local_settings(tmp_path)) as c:
+        await _weather_farm(c)
+        r = await c.put("/api/v1/sites/s1/yield-potentials/maize", json={"ym_t_ha": 10, "source": "the farm's best"})
+        assert r.status_code == 200, r.text
+        r = await c.put("/api/v1/organisation", json={"name": "Home", "region": "65/01/01", "shares_regional": True})
+        assert r.status_code == 200, r.text
+        own = (await c.get("/api/v1/zones/z1/expected-yield")).json()
+        assert own["total_t"] and own["total_t"] > 0, own  # there is a figure to give away
+        bureau = {"Authorization": f"Bearer {await _region(c)}"}
+        cells = []
+        for region in ("65", "65/01", "65/01/01"):
+            r = await c.get("/api/v1/regional", params={"region": region, "season": "2026"}, headers=bureau)
+            cells += r.json()["cells"]
+        (top,) = {(x["farms"], x["withheld"]) for x in cells if x["region"] == "65" and x["crop"] == "*"}
+        assert top == (9, None)  # the province's cell, with the farm in it, is shown
+        assert all(x["expected_yield_t"] is None and x["expected_yield_farms"] is None for x in cells)
+        r = await c.post("/api/v1/regional/datasets", json={"season": "2026"}, headers=bureau)
+        assert r.status_code == 201, r.text
+        # the expected yield's own suppression: with the table's pattern to start from, as the service runs it
+        services = c.app.state.services
+        t = await services.regional.full_table("2026", K, 0)
+        assert {len(v) for v in t.expected_contributors.values()} == {0, 1}
+        assert all(cell in t.expected_withheld for cell, v in t.expected_contributors.items() if v)
+
+
+def test_expected_yield_is_withheld_where_too_few_farms_have_one_or_a_difference_shows_them():
+    """A total of 6 farms whose parts of 3 and 3 are all published: when only a, b, c and d have an expected
+    yield, the part with d alone is withheld for it (small group) and so is the other (the total less it is
+    d); with a, b, c only, the total and that part publish the same 3 farms' sum and nothing is withheld."""
+    a, b = frozenset("abc"), frozenset("def")
+    groups = [("T", ["A", "B"])]
+    assert suppress({"T": a | b, "A": a, "B": b}, groups, 3) == {}
+    assert expected_withheld({"T": a | {"d"}, "A": a, "B": frozenset("d")}, groups, 3, {}) == {
+        "B": Withheld.SMALL, "A": Withheld.COMPLEMENT}
+    assert expected_withheld({"T": a, "A": a, "B": frozenset()}, groups, 3, {}) == {}
+    # a cell the table withholds stays withheld for its expected yield too
+    assert expected_withheld({"T": a, "A": a, "B": frozenset()}, groups, 3, {"A": Withheld.COMPLEMENT}) == {
+        "A": Withheld.COMPLEMENT}

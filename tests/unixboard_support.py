@@ -38,7 +38,10 @@ class BoardRun:
 
     @property
     def ok(self) -> bool:
-        return self.returncode == 0 and bool(self.result) and self.result.get("error") is None
+        """The run ended as planned, with no error, and no journal save failed on the way (the irrigation
+        node counts those and goes on, so a MemoryError there is only seen on its console)."""
+        return (self.returncode == 0 and bool(self.result) and self.result.get("error") is None
+                and not self.result.get("journal_errors"))
 
     def describe(self) -> str:
         return f"status {self.returncode}, result {self.result}\n{self.stdout[-2000:]}\n{self.stderr[-3000:]}"
@@ -141,11 +144,20 @@ def _text(out: bytes | str | None) -> str:
     return out.decode(errors="replace") if isinstance(out, bytes) else out or ""
 
 
+JOURNAL_ERROR = "furrow journal: not saved:"  # what firmware/irrigation_node.py says when a save fails
+
+
 def _parse(proc: subprocess.CompletedProcess[str]) -> BoardRun:
     run = BoardRun(proc.returncode, proc.stdout, proc.stderr)
+    journal_errors = []
     for line in proc.stdout.splitlines():
         if line.startswith("UNIXBOARD "):
             run.result = json.loads(line[len("UNIXBOARD "):])
+        elif line.startswith(JOURNAL_ERROR):
+            journal_errors.append(line[len(JOURNAL_ERROR):].strip())
+    if run.result:
+        # The node's console: every journal save that failed (stats["journal_errors"] on the board).
+        run.result["journal_errors"] = journal_errors
     return run
 
 

@@ -57,6 +57,12 @@ TEXT = Texts({
                                 "{threshold:g}, trend {trend}; {window}",
     "alert.pest-species-week": "{species}: {value:.1f} per trap per week at {traps} ≥ action threshold "
                                "{threshold:g}, trend {trend}; {window}",
+    "alert.pest-species-night-other-crop": "{species}: {value:.1f} per trap per night at {traps} ≥ action "
+                                           "threshold {threshold:g} set for {crops}, not {crop}, trend {trend}; "
+                                           "{window}",
+    "alert.pest-species-week-other-crop": "{species}: {value:.1f} per trap per week at {traps} ≥ action "
+                                          "threshold {threshold:g} set for {crops}, not {crop}, trend {trend}; "
+                                          "{window}",
     "alert.pest-window": "control window {start} to {end}",
     "alert.pest-window-open": "control window from {start}, its end not yet forecast",
     "alert.pest-no-window": "no control window forecast",
@@ -249,6 +255,10 @@ class SpeciesPressure:
     source: str
     window: tuple[str | None, str | None] | None = None
     """(first day, last day) of the next control window, ISO dates; None without one."""
+    threshold_crops: tuple[str, ...] = ()
+    """Set when the threshold was set for other crops than the zone's `crop`: the alert says whose it is and
+    stays a warning (another crop's threshold is no ground for a critical one)."""
+    crop: str | None = None
 
 
 @dataclass(frozen=True)
@@ -391,12 +401,17 @@ def _species(p: SpeciesPressure, now: datetime) -> Alert:
     window = (TEXT("alert.pest-no-window") if start is None
               else TEXT("alert.pest-window-open", start=start) if end is None
               else TEXT("alert.pest-window", start=start, end=end))
+    other = bool(p.threshold_crops)
+    values: dict[str, object] = dict(species=p.name, value=round(p.value, 1), traps=", ".join(p.traps),
+                                     threshold=p.threshold, trend=p.trend, window=window)
+    if other:
+        values.update(crops=list(p.threshold_crops), crop=p.crop or "")
+    extra = {"threshold_crops": list(p.threshold_crops), "crop": p.crop} if other else {}
     return _raise(AlertKind.PEST_SPECIES, f"{p.zone}/{p.species}",
-                  Severity.CRITICAL if p.value >= 2 * p.threshold else Severity.WARNING,
-                  TEXT(f"alert.pest-species-{p.per}", species=p.name, value=round(p.value, 1), traps=", ".join(p.traps),
-                       threshold=p.threshold, trend=p.trend, window=window), now,
+                  Severity.CRITICAL if p.value >= 2 * p.threshold and not other else Severity.WARNING,
+                  TEXT(f"alert.pest-species-{p.per}" + ("-other-crop" if other else ""), **values), now,
                   species=p.species, value=p.value, threshold=p.threshold, per=p.per, traps=list(p.traps),
-                  trend=p.trend, source=p.source, window_start=start, window_end=end)
+                  trend=p.trend, source=p.source, window_start=start, window_end=end, **extra)
 
 
 def _risk(kind: AlertKind, key: str, r: RiskSnapshot, now: datetime, **names: object) -> Alert:

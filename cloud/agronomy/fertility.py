@@ -16,7 +16,9 @@ Two methods, with the names Chinese extension texts give them:
   zhiwuziliao.com/feiliao/a6e25741f4caccb3ac8c69c2c955aca5.html and m.gengzhongbang.com/article-473766-1.html
   (extension texts reproducing the method of the national soil-testing programme, NY/T 1118-2006;
   the standard's own text could not be consulted here). Its worked example (peanut) is reproduced in
-  tests/test_agro_fertility.py.
+  tests/test_agro_fertility.py. A third form states the soil's nutrient per area and a utilisation
+  (soil supply = nutrient stock x utilisation, `soil_supply_from_stock`); its maize example,
+  suboun.com/baike/zhidao/2303, is reproduced there too (with the page's one misprint named).
 
 * the soil-test abundance-deficiency index method (土壤养分丰缺指标法) for P and K: the relative
   yield of a plot without the nutrient (its yield over the fully fertilised plot's, in %) grades
@@ -24,7 +26,17 @@ Two methods, with the names Chinese extension texts give them:
   at each grade's boundary; a farm's index table then maps a soil test to a grade and a rate.
   Grades (relative yield below 50 % very low, 50-70 % low, 70-90 % medium, above 90 % high; the
   "national recommended" grading): guayunfan.com/baike/862270.html (耕地土壤养分评价指标(丰缺指标)).
-  Other texts grade at 50/75/95 %: the boundaries are a parameter.
+  Other texts grade at 50/75/95 %, or in five grades (with 较高, fairly high): the boundaries and
+  grades are parameters. Worked example (a five-grade table, fluvo-aquic wheat soils, ASI-extracted P:
+  relative yield 50/65/75/95 % -> 7, 12, 18, 38 mg/L; P2O5 135, 105, 90, 60 kg/ha and none or little
+  above 38): "潮土区麦田土壤有效磷施肥指标及小麦施磷推荐——基于ASI法的土壤养分丰缺指标", 中国土壤与肥料
+  (Soil and Fertilizer Sciences in China) 2013(2):72-74, abstract as printed at
+  wp.zxtsg.top/Qikan/Article/Detail?id=45845754; reproduced in tests/test_agro_fertility.py.
+  Rates per grade from the grades' relative yields, nutrient = (1 - RY) x target yield x removal /
+  efficiency, with grades of equal 10-point relative-yield spans below 95 %: Sun Hongren et al., the
+  method as printed in 黑龙江畜牧兽医 (abstract at soolun.com/periodical/3bf5ab49ae3f1ae5ed9dd5d5aa0dc742.html);
+  their worked K example for wheat, "中国小麦土壤速效钾丰缺指标与适宜施钾量研究", 土壤 (abstract at
+  xueshu.com/tur/201905/41627607.html), is reproduced in tests/test_agro_fertility.py.
 
 Everything here is per unit area in whatever unit the caller uses for yield (kg/ha, kg/mu): the
 uptake is per kg of yield, so the nutrient comes out per that area.
@@ -72,6 +84,19 @@ def soil_supply_from_base_yield(base_yield: float, uptake_per_unit: float) -> fl
     return crop_uptake(base_yield, uptake_per_unit)
 
 
+def soil_supply_from_stock(soil_nutrient: float, utilisation: float) -> float:
+    """Soil supply, nutrient-stock form: the soil's available nutrient already expressed per area (kg/mu or
+    kg/ha, e.g. from a soil survey) x the share of it the crop uses in a season (土壤养分利用率).
+    The balance's soil term as a maize example prints it (土壤含氮量每亩17千克 x 利用率50% = 8.5 kg/mu):
+    suboun.com/baike/zhidao/2303, reproduced in tests/test_agro_fertility.py. It is the soil-test form with
+    the plough-layer factor already applied and the utilisation in place of the correction coefficient."""
+    if soil_nutrient < 0:
+        raise ValueError(f"soil nutrient {soil_nutrient} must not be negative")
+    if not 0 <= utilisation <= 1:
+        raise ValueError(f"soil nutrient utilisation {utilisation} must be a fraction in [0, 1]")
+    return soil_nutrient * utilisation
+
+
 def correction_coefficient(base_yield: float, uptake_per_unit: float, test_mg_kg: float,
                            factor: float = PLOUGH_LAYER_FACTOR_HA) -> float:
     """The soil-test correction coefficient (校正系数) from a plot without fertiliser:
@@ -105,12 +130,14 @@ class Grade(StrEnum):
     VERY_LOW = "very_low"  # 极低
     LOW = "low"  # 低 / 缺乏
     MEDIUM = "medium"  # 中
+    FAIRLY_HIGH = "fairly_high"  # 较高 (five-grade schemes)
     HIGH = "high"  # 高 / 丰富
 
 
 RELATIVE_YIELD_BOUNDS_PCT = (50.0, 70.0, 90.0)
 """Relative-yield boundaries very low | low | medium | high (source in the module docstring)."""
-_GRADES = (Grade.VERY_LOW, Grade.LOW, Grade.MEDIUM, Grade.HIGH)
+FOUR_GRADES = (Grade.VERY_LOW, Grade.LOW, Grade.MEDIUM, Grade.HIGH)
+FIVE_GRADES = (Grade.VERY_LOW, Grade.LOW, Grade.MEDIUM, Grade.FAIRLY_HIGH, Grade.HIGH)
 
 
 def relative_yield_pct(yield_without: float, yield_full: float) -> float:
@@ -120,14 +147,17 @@ def relative_yield_pct(yield_without: float, yield_full: float) -> float:
     return 100.0 * yield_without / yield_full
 
 
-def grade_of_relative_yield(ry_pct: float, bounds: Sequence[float] = RELATIVE_YIELD_BOUNDS_PCT) -> Grade:
-    """The grade of a relative yield: below bounds[0] very low, ..., at or above bounds[2] high."""
-    if len(bounds) != 3 or list(bounds) != sorted(bounds):
-        raise ValueError(f"bounds {bounds} must be three rising relative yields")
-    for bound, grade in zip(bounds, _GRADES, strict=False):
+def grade_of_relative_yield(ry_pct: float, bounds: Sequence[float] = RELATIVE_YIELD_BOUNDS_PCT,
+                            grades: Sequence[Grade] = FOUR_GRADES) -> Grade:
+    """The grade of a relative yield: below bounds[0] grades[0], ..., at or above bounds[-1] grades[-1].
+    Four grades by default; a five-grade scheme (with 较高) passes four bounds and FIVE_GRADES."""
+    if len(grades) != len(bounds) + 1 or list(bounds) != sorted(bounds):
+        raise ValueError(f"bounds {list(bounds)} must be {len(grades) - 1} rising relative yields, one between "
+                         f"each of the grades {[str(g) for g in grades]}")
+    for bound, grade in zip(bounds, grades, strict=False):
         if ry_pct < bound:
             return grade
-    return Grade.HIGH
+    return grades[-1]
 
 
 def soil_test_at(ry_pct: float, a: float, b: float) -> float:
@@ -164,3 +194,16 @@ def index_rate(test_mg_kg: float, table: Sequence[IndexBand]) -> IndexBand:
         if band.below is None or test_mg_kg < band.below:
             return band
     raise AssertionError("unreachable: the last band is open")
+
+
+def rate_for_relative_yield(ry_pct: float, target_yield: float, removal_per_unit: float, efficiency: float) -> float:
+    """The rate for a grade from its relative yield (养分平衡-地力差减法 applied to 丰缺指标, Sun Hongren et al.):
+    nutrient = (1 - relative yield without it) x target yield x removal per unit yield / use efficiency.
+    It fills an index table's rates from the grades' relative yields; sources in the module docstring."""
+    if not 0 <= ry_pct <= 100:
+        raise ValueError(f"relative yield {ry_pct} % must be within 0..100")
+    if efficiency <= 0 or efficiency > 1:
+        raise ValueError(f"use efficiency {efficiency} must be a fraction in (0, 1]")
+    if target_yield < 0 or removal_per_unit < 0:
+        raise ValueError(f"target yield {target_yield} and removal {removal_per_unit} must not be negative")
+    return (1.0 - ry_pct / 100.0) * target_yield * removal_per_unit / efficiency

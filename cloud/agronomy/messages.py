@@ -64,6 +64,8 @@ def _english(v: object) -> object:
         return v.text
     if isinstance(v, list | tuple) and v and all(isinstance(x, Message) for x in v):
         return join(v)
+    if isinstance(v, list | tuple) and all(isinstance(x, str) for x in v):
+        return ", ".join(v)
     return v
 
 

@@ -9,9 +9,11 @@ its stages and generations are reached, observed so far and forecast beyond toda
 * **Degree days** from the biofix day on (MSU: "begin accumulating degree days on the day of the
   biofix"), by the species' method (crop.gdd: single sine with a horizontal cut-off, or the
   modified average), from the farm's own weather node for days past, the weather forecast for the
-  days it covers, and beyond it the mean of the last `RECENT_DAYS` measured days (recent weather:
-  a farm's node has no climatology of its own). Each day says which (`Basis`), and so does each
-  date the calendar gives.
+  days it covers, and beyond it the site's climate normals (agronomy/normals.py: the farm's own
+  history of at least ten years, or normals the agronomist imported); a site with neither gets the
+  mean of the last `RECENT_DAYS` measured days (a persistence estimate, labelled as one). Each day
+  says which (`Basis`), and so does each date the calendar gives; a date from normals with standard
+  deviations comes with the dates one standard deviation warmer and cooler would give.
 * **Calendar** (`stage_calendar`): a stage is reached on the first day the running sum reaches its
   degree days; generation g's stages come (g - 1) x `generation_dd` later.
 """
@@ -33,8 +35,11 @@ _EPS = 1e-6  # degree days: a sum that equals a stage's reaches it, whatever the
 class Basis(StrEnum):
     OBSERVED = "observed"
     FORECAST = "forecast"
+    NORMAL = "normal"
+    """Beyond the forecast: the site's climate normals (agronomy/normals.py)."""
     RECENT = "recent"
-    """Beyond the forecast: the mean degree days of the last RECENT_DAYS measured days."""
+    """Beyond the forecast when the site has no normals: the mean degree days of the last RECENT_DAYS
+    measured days (a persistence estimate, and said so)."""
 
 
 @dataclass(frozen=True)
@@ -53,6 +58,10 @@ class StageDate:
     dd: float
     day: date | None
     basis: Basis | None
+    early: date | None = None
+    late: date | None = None
+    """For a date from normals with standard deviations: the date if every day from the normals on were
+    one standard deviation warmer (`early`) or cooler (`late`); None beyond the horizon."""
 
 
 def first_sustained_catch(checks: Sequence[tuple[date, float]], min_catch: float, in_a_row: int) -> date | None:

@@ -99,11 +99,32 @@ class Biofix(_Group):
 
 
 class ActionThreshold(_Group):
-    """A catch at or above which to act, per trap per night or per week."""
+    """A catch at or above which to act, per trap per night or per week, and the crops the source set it
+    for (`crops`, lower case as zones name their crop; none: the source names no crop). A zone growing
+    another crop is not held to it as if it were its own: the season and the alert say whose it is."""
 
     catch: float = Field(gt=0, le=100_000)
     per: Literal["night", "week"]
     note: str | None = Field(default=None, max_length=300)
+    crops: list[str] | None = Field(default=None, min_length=1, max_length=20,
+                                    description="the crops the source set the threshold for, e.g. ['tomato']")
+
+    @field_validator("crops")
+    @classmethod
+    def _crop_names(cls, v: list[str] | None) -> list[str] | None:
+        if v is None:
+            return v
+        out = [c.strip().lower() for c in v]
+        for c in out:
+            if not 1 <= len(c) <= 64:
+                raise ValueError(f"a crop name has 1 to 64 characters: {c!r}")
+        return out
+
+    def for_crop(self, crop: str | None) -> bool | None:
+        """Whether the threshold was set for `crop`: None when the source names no crop or the crop is unknown."""
+        if not self.crops or not crop:
+            return None
+        return crop.strip().lower() in self.crops
 
 
 class ActionWindow(_Group):
@@ -259,8 +280,9 @@ SHIPPED: tuple[Species, ...] = (
             "larvae, and pupae', summed from the biofix (43, 43 + 287 = 330, 330 + 191 = 521). The pre-oviposition "
             "period is not in it and no source checked gives it in degree days, so every date is early by it")),
         biofix=Biofix(source=_SUSTAINED),
-        action=ActionThreshold(catch=3, per="week", note="processing tomatoes (Brazil): act at 3 to 6 males per "
-                               "trap in a week; the table keeps the lower bound", source=(
+        action=ActionThreshold(catch=3, per="week", crops=["tomato"], note="processing tomatoes (Brazil): act at 3 "
+                               "to 6 males per trap in a week; the table keeps the lower bound. No field-crop (maize, "
+                               "cotton) trap threshold could be confirmed", source=(
             "Sousa, Michereff-Filho, Moita, Silva, Silva & Torres (2021) 'Economic survey to support control decision "
             "for old world bollworm on processing tomatoes', Scientia Agricola 78(5), abstract: 'the control decision "
             "is suggested when three to six male moths are captured per trap during one week' (sex-pheromone sticky "

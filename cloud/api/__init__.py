@@ -24,6 +24,7 @@ from .routes import (
 from .routes import commissioning as commissioning_routes  # the commissioning kit
 from .routes import dashboard as dashboard_routes  # the zone page's season of data, as columns
 from .routes import events as event_routes  # the dashboard's live stream
+from .routes import expected_yield as expected_yield_routes  # FAO-33 expected yield per zone
 from .routes import fertility as fertility_routes  # soil tests, recommendations, applications
 from .routes import operations as operation_routes  # field operations from machine tracks, field progress
 from .routes import pests as pest_routes  # species, traps, trap-photo counts and reviews, zone pest seasons
@@ -55,9 +56,11 @@ api_router.include_router(vigour_routes.boundaries)
 api_router.include_router(vigour_routes.rasters)
 api_router.include_router(pest_routes.router)
 api_router.include_router(pest_routes.zones)
+api_router.include_router(pest_routes.sites)
 api_router.include_router(fertility_routes.router)
 api_router.include_router(fertility_routes.zones)
 api_router.include_router(operation_routes.router)
+api_router.include_router(expected_yield_routes.router)
 api_router.include_router(trace_routes.router)
 api_router.include_router(organisation.router)
 api_router.include_router(regional.router)

@@ -5,6 +5,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Annotated
 
+import orjson
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.orm import Session
@@ -31,6 +32,7 @@ from ..mqtt_worker import MqttWorker
 from ..node_routes import NodeRoutes
 from ..pests import PestService
 from ..planning import PlanningService
+from ..planning.expected import ExpectedYieldService
 from ..regional import RegionalService
 from ..regional.opendata import OpenData
 from ..registry import Registry
@@ -53,6 +55,7 @@ from ..tenancy import (
     owners,
 )
 from ..tenancy._filter import collect_ids
+from ..tenancy._single import single_organisation
 from ..trace import TraceService
 from ..vigour import VigourService
 
@@ -91,6 +94,7 @@ class Services:
     trace: TraceService | None = None  # set by open_services: production records, their chains and signed heads
     regional: RegionalService | None = None  # set by open_services: the regional platform's aggregates
     open_data: OpenData | None = None  # set by open_services: published regional datasets
+    expected_yield: ExpectedYieldService | None = None  # set by open_services: FAO-33 expected yield per zone
     ingest_writes: MergedWrites | None = None  # set with the MQTT worker: its batches' readings, written merged
 
 
@@ -191,6 +195,20 @@ def _could_exist(kind: Kind, value: str) -> bool:
     return True
 
 
+def _ids_document(body: bytes) -> object:
+    """A JSON body as far as the ids it names go: orjson, and ``json`` for what orjson refuses (NaN,
+    integers past 64 bits, lone surrogates); None when neither reads it (the route's own parser names
+    what is wrong)."""
+    try:
+        return orjson.loads(body)
+    except orjson.JSONDecodeError:
+        pass
+    try:
+        return json.loads(body)
+    except (ValueError, RecursionError):  # RecursionError: nested past the interpreter's limit
+        return None
+
+
 async def scoped(request: Request, principal: PrincipalDep) -> Principal:
     """Keep the caller inside its organisation: a site, field, zone, node, command, alert, operation,
     lot or token of another organisation named in the path or the query is a 404, as one that does not
@@ -210,14 +228,12 @@ async def scoped(request: Request, principal: PrincipalDep) -> Principal:
         elif name == "parent" and path[0] == "registry" and len(path) == 2 and path[1] in _REGISTRY_PARENT:
             wanted.append((_REGISTRY_PARENT[path[1]], value, name))
     referenced: dict[Kind, set[str]] = {}
-    if request.method in ("POST", "PUT", "PATCH") and request.headers.get("content-type", "").startswith(
-            "application/json"):
-        try:
-            body = json.loads(await request.body())
-        except (ValueError, RecursionError):  # RecursionError: nested past the interpreter's limit
-            body = None  # the route's own parser names what is wrong
-        collect_ids(body, referenced)
     wanted = [(kind, value, name) for kind, value, name in wanted if _could_exist(kind, value)]
+    has_body = request.method in ("POST", "PUT", "PATCH") and request.headers.get("content-type", "").startswith(
+        "application/json")
+    if has_body and not await single_organisation(get_services(request).db).holds(principal.organisation):
+        # (on an installation of one organisation no body reference can be another's: left unparsed)
+        collect_ids(_ids_document(await request.body()), referenced)
     if not wanted and not referenced:
         return principal
     org = principal.organisation

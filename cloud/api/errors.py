@@ -20,7 +20,7 @@ from starlette.exceptions import HTTPException
 
 from furrow.edge.errors import ContractError
 
-from ..errors import Conflict, Forbidden, FurrowError, NotFound, RateLimited, Unauthenticated, printable
+from ..errors import Conflict, Forbidden, FurrowError, Gone, NotFound, RateLimited, Unauthenticated, printable
 from ..ingest import PayloadTooLarge
 from ..storage import StorageRejected, StorageUnavailable
 
@@ -33,6 +33,7 @@ STATUS: dict[type[Exception], int] = {
     PayloadTooLarge: 413,
     ContractError: 422,
     NotFound: 404,
+    Gone: 410,
     Conflict: 409,
     Unauthenticated: 401,
     Forbidden: 403,

@@ -24,6 +24,7 @@ from typing import Any
 
 import httpx
 
+from ..storage.influx1_rollups import CHANGES_POLICY
 from ..storage.lineprotocol import _KEY_ESCAPES, _MEASUREMENT_ESCAPES, _STRING_ESCAPES
 from .archive import BackupError
 
@@ -182,7 +183,8 @@ def influx_export(influx: Influx1, into: Path, progress: Progress) -> dict[str, 
     """Every point of the database, one `<rp>.lp.gz` per retention policy in `into`; what was found."""
     if not influx.database_exists():
         raise BackupError(f"InfluxDB has no database {influx.database!r} (FURROW_INFLUX_DATABASE)")
-    policies = influx.retention_policies()
+    # (not the chart caches' change marks: they matter for a day, and a restore marks everything changed)
+    policies = [rp for rp in influx.retention_policies() if rp["name"] != CHANGES_POLICY]
     measurements = influx.measurements()
     points: dict[str, int] = {}
     for rp in policies:
@@ -222,6 +224,8 @@ def influx_import(influx: Influx1, source: Path, about: dict[str, Any], progress
                          f" SHARD DURATION {rp['shardGroupDuration']}" + (" DEFAULT" if rp.get("default") else ""),
                          post=True)
     for name, expected in about["points"].items():
+        if name == CHANGES_POLICY:  # an archive from before they were left out
+            continue
         n = 0
         batch: list[str] = []
         with gzip.open(source / f"{name}.lp.gz", "rt", encoding="utf-8") as f:

@@ -247,5 +247,16 @@ def _restore_influx(settings: Settings, source: Path, about: dict[str, Any], pro
         with ThreadPoolExecutor(1) as pool:
             pool.submit(asyncio.run, ensure()).result()
         readings.influx_import(influx, source, about, progress)
+        if settings.influx_rollups:  # instances serving this database drop the roll-up windows they cached
+            marker = open_store(settings)
+
+            async def mark() -> None:
+                try:
+                    await marker.rolled_up_again(None, 0, 1 << 62)
+                finally:
+                    await marker.close()
+
+            with ThreadPoolExecutor(1) as pool:
+                pool.submit(asyncio.run, mark()).result()
     finally:
         influx.close()

@@ -14,6 +14,8 @@ from .units import RESULTS, convert
 
 Season = Annotated[str, Field(pattern=r"^\d{4}(-[a-z0-9-]{1,20})?$", description="a season: 2026 or 2026-summer")]
 METHODS = ("broadcast", "band", "fertigation", "foliar", "side-dress", "other")
+GradeName = Literal["very_low", "low", "medium", "fairly_high", "high"]
+"""An index table's grade: cloud.agronomy.fertility.Grade's values (fairly_high, 较高, for five-grade tables)."""
 
 
 class ResultIn(BaseModel):
@@ -185,7 +187,7 @@ class CoefficientsIn(BaseModel):
     n_fixed_share: float | None = Field(default=None, ge=0, lt=1)
     topdress_at: float | None = Field(default=None, gt=0, le=5000, description="degree days (a crop staged by "
                                       "degree days) or days after planting")
-    index_tables: dict[Literal["P2O5", "K2O"], list[tuple[float | None, Literal["very_low", "low", "medium", "high"],
+    index_tables: dict[Literal["P2O5", "K2O"], list[tuple[float | None, GradeName,
                                                          Annotated[float, Field(ge=0, le=1000)]]]] | None = None
     note: str | None = Field(default=None, max_length=300, description="where the values come from")
 

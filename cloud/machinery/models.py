@@ -95,6 +95,8 @@ class OperationOut(BaseModel):
     by: str
     created_ms: int
     covered: dict | None = Field(default=None, description="the covered ground (GeoJSON, WGS 84), on GET of one")
+    skipped: dict | None = Field(default=None, description="the strips missed between swaths (GeoJSON, WGS 84), on "
+                                 "GET of one; null for an operation recorded before they were kept")
 
 
 class MachineOut(BaseModel):

@@ -55,10 +55,11 @@ def _out(row: OperationRow, with_covered: bool = False) -> OperationOut:
     pct = 100 * row.covered_ha / row.field_ha if row.field_ha else 0.0
     speed = 3.6 * row.work_distance_m / row.work_s if row.work_s > 0 else None
     out = OperationOut.model_validate({**{c: getattr(row, c) for c in OperationOut.model_fields
-                                          if c not in ("covered_pct", "speed_kmh", "covered")},
+                                          if c not in ("covered_pct", "speed_kmh", "covered", "skipped")},
                                        "covered_pct": round(pct, 3), "speed_kmh": speed})
     if with_covered:
         out.covered = row.covered
+        out.skipped = row.skipped
     return out
 
 
@@ -419,5 +420,7 @@ def _row_values(body: OperationIn, fixes: list[Fix], c: Coverage) -> dict:
             "overlap_ha": round(c.overlap_ha, 6), "skipped_ha": round(c.skipped_ha, 6),
             "field_ha": round(c.field_ha, 6), "work_s": c.work_s, "work_distance_m": round(c.work_distance_m, 2),
             "covered": as_geojson(c.covered) if not c.covered.is_empty else {"type": "MultiPolygon",
+                                                                              "coordinates": []},
+            "skipped": as_geojson(c.skipped) if not c.skipped.is_empty else {"type": "MultiPolygon",
                                                                               "coordinates": []},
             "track": [[f.t_ms, f.lon, f.lat, int(f.down)] for f in fixes], "node": body.node}

@@ -105,3 +105,28 @@ class AccuracyOut(BaseModel):
     mae_total: float
     mean_reviewed_target: float
     bias_target: float = Field(description="mean of counter minus person: positive when it counts too many")
+
+
+class NormalDayOut(BaseModel):
+    doy: int = Field(description="day of a leap-year calendar, 1-366 (1 March is 61 in every year)")
+    tmax_c: float
+    tmin_c: float
+    tmax_sd_c: float | None = None
+    tmin_sd_c: float | None = None
+
+
+class NormalsOut(BaseModel):
+    """A site's climate normals for the pest forecast: the ones in use (`kind` farm or imported, or none),
+    how many years the farm's own history holds per calendar day (at least 10 make farm normals), and the
+    imported file's source, who imported it and when."""
+
+    site: str
+    kind: str | None = Field(description="'farm', 'imported' or null when the site has none")
+    source: str | None
+    min_years: int
+    farm_years: int = Field(description="the fewest years of the farm's measurements any calendar day's window has")
+    has_sd: bool
+    imported_source: str | None = None
+    imported_by: str | None = None
+    imported_ms: int | None = None
+    days: list[NormalDayOut] = Field(default_factory=list)

@@ -9,7 +9,7 @@ from __future__ import annotations
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
-from ..db import SpeciesRow, TrapCountRow, TrapReviewRow, TrapRow
+from ..db import ClimateNormalsRow, SpeciesRow, TrapCountRow, TrapReviewRow, TrapRow
 from ..errors import NotFound
 
 
@@ -100,3 +100,21 @@ def put_species(session: Session, key: str, data: dict, by: str, now_ms: int) ->
 
 def delete_species(session: Session, key: str) -> bool:
     return session.execute(delete(SpeciesRow).where(SpeciesRow.key == key)).rowcount > 0
+
+
+def normals_row(session: Session, site: str) -> ClimateNormalsRow | None:
+    return session.get(ClimateNormalsRow, site)
+
+
+def put_normals(session: Session, site: str, source: str, days: list, by: str, now_ms: int) -> ClimateNormalsRow:
+    row = session.get(ClimateNormalsRow, site)
+    if row is None:
+        row = ClimateNormalsRow(site_id=site)
+        session.add(row)
+    row.source, row.days, row.by, row.updated_ms = source[:600], days, by[:80], now_ms
+    session.flush()
+    return row
+
+
+def delete_normals(session: Session, site: str) -> bool:
+    return session.execute(delete(ClimateNormalsRow).where(ClimateNormalsRow.site_id == site)).rowcount > 0

@@ -19,6 +19,7 @@ from zoneinfo import ZoneInfo
 
 from ..agronomy.alerts import SpeciesPressure
 from ..agronomy.crop import GddMethod
+from ..agronomy.normals import Normals
 from ..agronomy.pests import TrapCount, Trend, insect_development, trap_pressure
 from ..agronomy.phenology import (
     HORIZON_DAYS,
@@ -91,6 +92,12 @@ class Pressure:
     trend: Trend
     slope_per_week: float
     source: str
+    crops: tuple[str, ...] = ()
+    """The crops the source set the threshold for (none: it names none)."""
+    crop: str | None = None
+    """The zone's crop."""
+    crop_match: bool | None = None
+    """False when the threshold was set for other crops than the zone's (then it is not the zone's own)."""
 
 
 @dataclass(frozen=True)
@@ -111,10 +118,18 @@ class Season:
     missing: tuple[str, ...] = ()
     """What the table or the data lack for a full forecast (e.g. 'thresholds', 'weather')."""
     weather_basis: dict[str, int] = field(default_factory=dict)
-    """How many days of the series are observed, forecast, recent weather."""
+    """How many days of the series are observed, forecast, normal, recent weather."""
+    beyond_forecast: str | None = None
+    """What the days after the forecast come from: 'normals' or 'recent' (the site has no normals)."""
+    normals_kind: str | None = None
+    """'farm' (the farm's own history) or 'imported' (the agronomist's file), when normals are used."""
+    normals_source: str | None = None
+    """The normals' source ('farm weather 2014-2025 ...' or the agronomist's citation)."""
+    normals_sd: bool = False
+    """Whether the normals give standard deviations (then dates from them have early and late)."""
 
 
-def _pressure(sp: Species, checks: Sequence[Check], today: date) -> Pressure | None:
+def _pressure(sp: Species, checks: Sequence[Check], today: date, crop: str | None) -> Pressure | None:
     if sp.action is None or not checks:
         return None
     a = sp.action
@@ -133,13 +148,16 @@ def _pressure(sp: Species, checks: Sequence[Check], today: date) -> Pressure | N
         value = sum(per_trap.values()) / len(per_trap)
         over = tuple(t for t, n in per_trap.items() if n >= a.catch)
     return Pressure(round(value, 2), a.catch, a.per, value >= a.catch, over, status.trend,
-                    round(status.slope_per_week / (7 if a.per == "night" else 1), 2), a.source)
+                    round(status.slope_per_week / (7 if a.per == "night" else 1), 2), a.source,
+                    tuple(a.crops or ()), crop, a.for_crop(crop))
 
 
 def species_season(sp: Species, checks: Sequence[Check], weather: Sequence[tuple[date, float, float, Basis]],
-                   today: date) -> Season:
+                   today: date, normals: Normals | None = None, crop: str | None = None) -> Season:
     """The species' season (module docstring). `weather`: (day, tmin, tmax, basis) from some day on or
-    before the biofix through the forecast, measured days first."""
+    before the biofix through the forecast, measured days first; `normals` carry the series beyond it
+    (without them, the recent weather does, and the season says so); `crop` is the zone's, which the
+    action threshold's crops are compared with."""
     traps = tuple(sorted({c.trap for c in checks}))
     missing = [g for g in ("thresholds", "development", "biofix", "action", "card") if getattr(sp, g) is None]
     rule = "none" if sp.biofix is None else (
@@ -152,7 +170,7 @@ def species_season(sp: Species, checks: Sequence[Check], weather: Sequence[tuple
         elif sp.biofix.date:
             month, day = (int(x) for x in sp.biofix.date.split("-"))
             biofix = date(today.year, month, day)
-    pressure = _pressure(sp, checks, today)
+    pressure = _pressure(sp, checks, today, crop)
     base = Season(sp.key, today, traps, len(checks), biofix, rule, None, None, pressure=pressure)
     if sp.thresholds is None or biofix is None:
         return _replace(base, missing=tuple(missing + ([] if biofix else ["biofix date"])))
@@ -161,8 +179,17 @@ def species_season(sp: Species, checks: Sequence[Check], weather: Sequence[tuple
     if not any(w[3] is Basis.OBSERVED for w in days):
         return _replace(base, missing=tuple(missing + ["weather"]))
     method = _METHODS[t.method]
-    series: list[DayDd] = with_recent_weather(degree_days(days, t.lower_c, t.upper_c, method),
-                                              today + timedelta(days=HORIZON_DAYS))
+    horizon = today + timedelta(days=HORIZON_DAYS)
+
+    def series_of(sd: float) -> list[DayDd]:
+        known = degree_days(days, t.lower_c, t.upper_c, method)
+        if normals is None:
+            return with_recent_weather(known, horizon)
+        ahead = [(d, tmin, tmax, Basis.NORMAL) for d, tmin, tmax in
+                 normals.weather(days[-1][0] + timedelta(days=1), horizon, sd)]
+        return known + degree_days(ahead, t.lower_c, t.upper_c, method)
+
+    series = series_of(0.0)
     past = [(tmin, tmax) for d, tmin, tmax, b in days if b is Basis.OBSERVED and d <= today]
     gen = sp.development.generation_dd if sp.development else None
     dev = insect_development(past, t.lower_c, t.upper_c, gen or math.inf, method=method)
@@ -170,10 +197,17 @@ def species_season(sp: Species, checks: Sequence[Check], weather: Sequence[tuple
     window = None
     if sp.development is not None:
         dd_now = dev.degree_days
-        ahead = 1 + (int(dd_now // gen) if gen else 0) + (GENERATIONS_AHEAD - 1 if gen else 0)
-        stages = tuple(stage_calendar(series, [(s.name, s.dd) for s in sp.development.stages], gen, ahead))
+        ahead_n = 1 + (int(dd_now // gen) if gen else 0) + (GENERATIONS_AHEAD - 1 if gen else 0)
+        targets = [(s.name, s.dd) for s in sp.development.stages]
+        calendar = stage_calendar(series, targets, gen, ahead_n)
+        if normals is not None and normals.has_sd:
+            warm = stage_calendar(series_of(1.0), targets, gen, ahead_n)
+            cool = stage_calendar(series_of(-1.0), targets, gen, ahead_n)
+            calendar = [replace(s, early=w.day, late=c.day) if s.basis is Basis.NORMAL or (
+                s.day is None and (w.day is not None)) else s for s, w, c in zip(calendar, warm, cool, strict=True)]
+        stages = tuple(calendar)
         if sp.window is not None:
-            for g in range(1, ahead + 1):
+            for g in range(1, ahead_n + 1):
                 start = next(s for s in stages if s.generation == g and s.name == sp.window.start)
                 end = next(s for s in stages if s.generation == g and s.name == sp.window.end)
                 if end.day is None or end.day >= today:
@@ -182,7 +216,11 @@ def species_season(sp: Species, checks: Sequence[Check], weather: Sequence[tuple
     basis = {b.value: sum(1 for d in series if d.basis is b) for b in Basis}
     return _replace(base, degree_days=round(dev.degree_days, 1),
                     generations_completed=dev.generations_completed if gen else None, stages=stages, window=window,
-                    missing=tuple(missing), weather_basis=basis)
+                    missing=tuple(missing), weather_basis=basis,
+                    beyond_forecast="normals" if normals is not None else "recent",
+                    normals_kind=normals.kind if normals is not None else None,
+                    normals_source=normals.source if normals is not None else None,
+                    normals_sd=normals is not None and normals.has_sd)
 
 
 def _replace(s: Season, **changes: object) -> Season:
@@ -198,6 +236,7 @@ def alert_pressure(zone: str, name: str, season: Season) -> SpeciesPressure:
     if season.window is not None:
         start, end = season.window
         window = (start.day.isoformat() if start.day else None, end.day.isoformat() if end.day else None)
+    other = p.crop_match is False
     return SpeciesPressure(zone=zone, species=season.species, name=name, value=p.value, threshold=p.threshold,
                            per=p.per, traps=p.traps_over or season.traps, trend=str(p.trend), source=p.source,
-                           window=window)
+                           window=window, threshold_crops=p.crops if other else (), crop=p.crop if other else None)

@@ -20,6 +20,7 @@ from furrow.edge.errors import ContractError
 from .._time import Clock
 from .._time import now_ms as _now_ms
 from ..agronomy.alerts import SpeciesPressure
+from ..agronomy.normals import MIN_YEARS, DayNormal, Normals, normals_from_history, parse_normals_csv
 from ..agronomy.phenology import Basis
 from ..agronomy.species import SHIPPED, Species
 from ..db import Database
@@ -30,14 +31,14 @@ from ..images.pixels import photo_rgb
 from ..planning.forecast import Where
 from ..planning.forecasts import ForecastService
 from ..planning.inputs import locate
-from ..planning.weather import fetch_weather
+from ..planning.weather import HOUR_MS, MIN_HOURS, fetch_weather
 from ..registry import FIELDS, NODES, SITES, ZONES, Registry
 from ..registry.models import NodeOut, ZoneOut
 from ..storage import ReadingStore
 from . import records
 from .classifier import SpeciesClassifier
 from .counting import CardSpec, count_card
-from .models import AccuracyOut, CountDetail, CountOut, ReviewOut, TrapIn, TrapOut
+from .models import AccuracyOut, CountDetail, CountOut, NormalDayOut, NormalsOut, ReviewOut, TrapIn, TrapOut
 from .season import Check, Season, alert_pressure, card_checks, pulse_checks, species_season
 
 log = logging.getLogger(__name__)
@@ -69,6 +70,7 @@ class PestService:
         self.events = events
         self.classifier = classifier
         self.stats = {"counted": 0, "unconfigured": 0, "season_failures": 0}
+        self._farm_normals: dict[tuple, tuple[Normals | None, int]] = {}
 
     # -- species ------------------------------------------------------------------
 
@@ -213,6 +215,92 @@ class PestService:
                 bias_target=round(sum(c.target - (c.reviewed_target or 0) for c in cs) / n, 2)))
         return out
 
+    # -- climate normals ------------------------------------------------------------
+
+    async def put_normals(self, site: str, data: bytes, source: str, by: str) -> NormalsOut:
+        """Import a site's normals (agronomy/normals.py's CSV; NormalsInvalid names every bad cell)."""
+        await self.registry.get(SITES, site)
+        normals = parse_normals_csv(data, source)
+        days = [[d.tmax_c, d.tmin_c, d.tmax_sd_c, d.tmin_sd_c] for d in normals.days]
+        await self.db.run(lambda s: records.put_normals(s, site, source, days, by, self.clock()))
+        return await self.normals(site)
+
+    async def delete_normals(self, site: str) -> None:
+        if not await self.db.run(lambda s: records.delete_normals(s, site)):
+            raise NotFound("site", site, "no imported normals for this site")
+
+    async def _imported(self, site: str) -> tuple[Normals | None, object]:
+        row = await self.db.run(lambda s: records.normals_row(s, site))
+        if row is None:
+            return None, None
+        return Normals("imported", row.source, tuple(DayNormal(*d) for d in row.days)), row
+
+    async def _site_weather_nodes(self, site_id: str) -> list[str]:
+        fields = {f.id for f in await self.registry.all(FIELDS, site_id=site_id)}  # type: ignore[attr-defined]
+        zones = {z.id for z in await self.registry.all(ZONES) if z.field_id in fields}  # type: ignore[attr-defined]
+        return sorted(n.id for n in await self.registry.all(NODES) if n.zone_id in zones  # type: ignore[attr-defined]
+                      and n.role == "weather")  # type: ignore[attr-defined]
+
+    async def site_normals(self, site_id: str, nodes: list[str], tz: ZoneInfo,
+                           today: date) -> tuple[Normals | None, int]:
+        """The normals the site's forecast uses: the farm's own (its weather `nodes` before this season,
+        from MIN_YEARS years per calendar day), else the imported ones, else none; and the farm's years."""
+        farm, years = await self._farm_history_normals(site_id, nodes, tz, today)
+        if farm is not None:
+            return farm, years
+        imported, _ = await self._imported(site_id)
+        return imported, years
+
+    async def _farm_history_normals(self, site_id: str, nodes: list[str], tz: ZoneInfo, today: date,
+                                    ) -> tuple[Normals | None, int]:
+        """Daily Tmax/Tmin (hourly means, days with at least MIN_HOURS hours) of the last 30 years before this
+        season, then normals_from_history; computed once a day per site (a probe first: nothing older than
+        MIN_YEARS years, no history to read)."""
+        if not nodes:
+            return None, 0
+        key = (site_id, tuple(nodes), today)
+        if key in self._farm_normals:
+            return self._farm_normals[key]
+        season = datetime(today.year, 1, 1, tzinfo=tz)
+        end_ms = int(season.timestamp() * 1000)
+        start_ms = int(season.replace(year=today.year - 30).timestamp() * 1000)
+        probe_ms = int(season.replace(year=today.year - MIN_YEARS).timestamp() * 1000)
+        old = [r for n in nodes for r in await self.store.query(n, "air_temp_c", start_ms, probe_ms + DAY_MS, 1)]
+        result: tuple[Normals | None, int] = (None, 0)
+        if old:
+            buckets = await self.store.aggregate(nodes, "air_temp_c", start_ms, end_ms, HOUR_MS, "mean")
+            days: dict[date, dict[int, list[float]]] = defaultdict(lambda: defaultdict(list))
+            for b in buckets:
+                if b.value is not None:
+                    local = datetime.fromtimestamp(b.time_ms / 1000, tz)
+                    days[local.date()][local.hour].append(b.value)
+            history = []
+            for d, hours in sorted(days.items()):
+                if len(hours) >= MIN_HOURS:
+                    means = [sum(v) / len(v) for v in hours.values()]
+                    history.append((d, min(means), max(means)))
+            first, last = (history[0][0].year, history[-1][0].year) if history else (0, 0)
+            result = normals_from_history(history, (
+                f"the farm's weather node{'s' if len(nodes) > 1 else ''} {', '.join(nodes)}, {first}-{last}: "
+                f"period averages of each calendar day ±7 days over at least {MIN_YEARS} years"))
+        self._farm_normals = {k: v for k, v in self._farm_normals.items() if k[2] == today}
+        self._farm_normals[key] = result
+        return result
+
+    async def normals(self, site: str, now_ms: int | None = None) -> NormalsOut:
+        """The site's normals (NormalsOut): the ones in use, the farm's years, the imported file's record."""
+        registered = await self.registry.get(SITES, site)
+        tz = _tz(registered.timezone)  # type: ignore[attr-defined]
+        today = datetime.fromtimestamp((self.clock() if now_ms is None else now_ms) / 1000, tz).date()
+        used, years = await self.site_normals(site, await self._site_weather_nodes(site), tz, today)
+        imported, row = await self._imported(site)
+        days = [] if used is None else [NormalDayOut(doy=k + 1, tmax_c=d.tmax_c, tmin_c=d.tmin_c, tmax_sd_c=d.tmax_sd_c,
+                                                     tmin_sd_c=d.tmin_sd_c) for k, d in enumerate(used.days)]
+        return NormalsOut(site=site, kind=used.kind if used else None, source=used.source if used else None,
+                          min_years=MIN_YEARS, farm_years=years, has_sd=bool(used and used.has_sd),
+                          imported_source=imported.source if imported else None,
+                          imported_by=getattr(row, "by", None), imported_ms=getattr(row, "updated_ms", None), days=days)
+
     # -- seasons ---------------------------------------------------------------------
 
     async def _checks(self, traps: list[TrapOut], start_ms: int, end_ms: int, tz: ZoneInfo,
@@ -262,13 +350,15 @@ class PestService:
         weather = await self._weather(weather_nodes, year_start, now, tz, today)
         weather += await self._forecast(site, zone_id, members, site_nodes, tz, now, today,
                                         last=weather[-1][0] if weather else today - timedelta(days=1))
+        normals, _ = await self.site_normals(site.id, sorted(n.id for n in site_nodes if n.role == "weather"),  # type: ignore[attr-defined]
+                                             tz, today)
         out = []
         for key in sorted(checks):
             try:
                 sp = await self.species(key)
             except NotFound:
                 continue
-            out.append(species_season(sp, checks[key], weather, today))
+            out.append(species_season(sp, checks[key], weather, today, normals, zone.crop))
         return out
 
     async def alert_pressures(self, zone_id: str, now_ms: int) -> list[SpeciesPressure]:

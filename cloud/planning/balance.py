@@ -77,6 +77,9 @@ class BalanceRow:
     """The measured canopy cover Kc came from (None: Kc is the crop curve's)."""
     excess_mm: float | None = None
     """Water the probes see above field capacity (waterlogging), mm; None without a modelled day."""
+    etm_mm: float | None = None
+    """The crop's ET with no water stress, Kc ET0 (FAO-56 eq. 58; FAO-33's ETm), unrounded; None without a
+    modelled day. With etc_mm (Ks Kc ET0) it gives the season's ETa/ETm for the expected yield."""
 
 
 @dataclass(frozen=True)
@@ -178,7 +181,7 @@ def run_balance(config: ZoneConfig, has_coefficients: bool, days: Sequence[DayWe
             gdd_cum=_r(gdd_cum), stage=str(rec.stage) if has_coefficients else "unknown",
             probe_correction_mm=_r(rec.dr_mm - rec.dr_model_mm) if rec.probe is not None else None,
             source="; ".join(source + notes), cover_pct=_r(100 * rec.cover.fc, 1) if rec.cover else None,
-            excess_mm=_r(rec.excess_mm)))
+            excess_mm=_r(rec.excess_mm), etm_mm=rec.etc_mm))
         states.append(BalanceState(dr, gdd_cum, last_et0))
     return rows, states
 

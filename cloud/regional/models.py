@@ -20,6 +20,15 @@ class RegionalCell(BaseModel):
     harvested_kg: float | None = Field(default=None, description="the season's harvest records")
     water_m3: float | None = Field(default=None, description="the season's irrigation records, mm over the zone")
     alerts_open: float | None = Field(default=None, description="alerts not yet resolved on the zones")
+    pest_farms_over: float | None = Field(default=None, description="farms with a zone where a pest species' trap "
+                                          "catch was at or over that species' action threshold in the last 7 days")
+    pest_zones_over: float | None = Field(default=None, description="zones where a pest species' trap catch was "
+                                          "at or over that species' action threshold in the last 7 days")
+    expected_yield_t: float | None = Field(default=None, description="FAO-33 expected yield, tonnes, summed over "
+                                           "the zones with an estimate (planting date, weather, the farm's Ym); "
+                                           "null when fewer than min_farms farms have one (or a difference would "
+                                           "show them)")
+    expected_yield_farms: float | None = Field(default=None, description="the farms counted in expected_yield_t")
 
 
 class RegionalView(BaseModel):

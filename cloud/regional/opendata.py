@@ -23,7 +23,7 @@ from sqlalchemy.orm import Session
 
 from ..db import Database, OpenDatasetRow
 from ..errors import Conflict, NotFound
-from .service import METRICS, Table, within
+from .service import EXPECTED, METRICS, Table, within
 from .suppression import Withheld, suppress
 
 COLUMNS = ("region", "crop", "withheld", "farms", *METRICS)
@@ -48,7 +48,7 @@ def rows_of(table: Table, region: str) -> list[dict[str, Any]]:
         row: dict[str, Any] = {"region": cell[0], "crop": cell[1], "withheld": why.value if why else None}
         if why is None:
             row["farms"] = len(table.contributors[cell])
-            row |= {m: round(v, 3) for m, v in table.sums[cell].items()}
+            row |= table.figures(cell)
         else:
             row |= dict.fromkeys(("farms", *METRICS))
         out.append(row)
@@ -58,10 +58,12 @@ def rows_of(table: Table, region: str) -> list[dict[str, Any]]:
 
 
 def check(rows: list[dict[str, Any]], contributors: Mapping[Cell, frozenset[str]],
-          groups: list[tuple[Cell, list[Cell]]], k: int) -> None:
+          groups: list[tuple[Cell, list[Cell]]], k: int,
+          expected_contributors: Mapping[Cell, frozenset[str]] | None = None) -> None:
     """Refuse (409, naming the cell) rows that publish a cell of fewer than `k` farms, or a cell with which a
     total less its published parts comes from fewer than `k` farms: the suppression run again on these rows,
-    from the pattern they carry."""
+    from the pattern they carry. The same again for the expected yield over the farms that have one
+    (`expected_contributors`), from the cells whose expected yield the rows leave empty."""
     cells: dict[Cell, dict[str, Any]] = {}
     for row in rows:
         cell = (row["region"], row["crop"])
@@ -82,6 +84,18 @@ def check(rows: list[dict[str, Any]], contributors: Mapping[Cell, frozenset[str]
         if cell not in given and row["farms"] != len(contributors[cell]):
             raise Conflict("cell", f"{cell[0]} {cell[1]}", f"says {row['farms']} farms, the table has "
                            f"{len(contributors[cell])}")
+    if expected_contributors is None:
+        return
+    empty = {cell: Withheld.COMPLEMENT for cell, row in cells.items() if row.get(EXPECTED[0]) is None}
+    sub_expected = {cell: expected_contributors.get(cell, frozenset()) for cell in cells}
+    needed = suppress(sub_expected, sub_groups, k, withheld=empty)
+    for cell in sorted(set(needed) - set(empty)):
+        raise Conflict("cell", f"{cell[0]} {cell[1]}", f"would publish an expected yield that {k} or more farms "
+                       "do not make up (by itself or less its published parts)")
+    for cell, row in cells.items():
+        if cell not in empty and row.get(EXPECTED[1]) != len(sub_expected[cell]):
+            raise Conflict("cell", f"{cell[0]} {cell[1]}", f"says {row.get(EXPECTED[1])} farms with an expected "
+                           f"yield, the table has {len(sub_expected[cell])}")
 
 
 def to_csv(rows: list[dict[str, Any]]) -> bytes:
@@ -111,16 +125,18 @@ def _iso(ms: int) -> str:
     return datetime.fromtimestamp(ms / 1000, UTC).isoformat().replace("+00:00", "Z")
 
 
-def dcat(row: OpenDatasetRow, base: str) -> dict[str, Any]:
+def dcat(row: OpenDatasetRow, base: str, license_url: str | None = None) -> dict[str, Any]:
     """The dataset's W3C DCAT v3 record in JSON-LD: title, description, issued, publisher (the regional user
-    who approved it), spatial (the region's codes), temporal (the season) and one distribution per file with
-    its media type, byte size and SHA-256 (spdx:checksum)."""
+    who approved it), spatial (the region's codes), temporal (the season), the licence (dct:license, on the
+    dataset and each distribution, when one is configured) and one distribution per file with its media type,
+    byte size and SHA-256 (spdx:checksum)."""
     url = f"{base.rstrip('/')}/open-data/{row.id}"
     temporal: dict[str, Any] = {"@type": "dct:PeriodOfTime", "rdfs:label": f"season {row.season}"}
     if re.fullmatch(r"\d{4}", row.season):
         year = {"@value": row.season, "@type": "xsd:gYear"}
         temporal |= {"dcat:startDate": year, "dcat:endDate": year}
     dists = []
+    licence = {"dct:license": {"@id": license_url}} if license_url else {}
     for name, media in FILES.items():
         data = row.csv if name == "data.csv" else row.parquet
         dists.append({
@@ -129,7 +145,7 @@ def dcat(row: OpenDatasetRow, base: str) -> dict[str, Any]:
             "dcat:mediaType": {"@id": IANA + media},
             "dcat:byteSize": {"@value": str(len(data)), "@type": "xsd:nonNegativeInteger"},
             "spdx:checksum": {"@type": "spdx:Checksum", "spdx:algorithm": {"@id": "spdx:checksumAlgorithm_sha256"},
-                              "spdx:checksumValue": hashlib.sha256(data).hexdigest()}})
+                              "spdx:checksumValue": hashlib.sha256(data).hexdigest()}} | licence)
     return {
         "@context": CONTEXT, "@id": url, "@type": "dcat:Dataset", "dct:identifier": row.id,
         "dct:title": row.title, "dct:description": row.description,
@@ -139,7 +155,7 @@ def dcat(row: OpenDatasetRow, base: str) -> dict[str, Any]:
         "dct:temporal": temporal,
         "dcat:keyword": ["agriculture", "crops", "irrigation"],
         "dcat:distribution": dists,
-    }
+    } | licence
 
 
 def catalog(records: list[dict[str, Any]], base: str) -> dict[str, Any]:
@@ -176,13 +192,32 @@ class OpenData:
     async def publish(self, table: Table, region: str, season: str, k: int, by: str, title: str | None,
                       description: str | None, now_ms: int) -> OpenDatasetRow:
         rows = rows_of(table, region)
-        check(rows, table.contributors, table.groups, k)
+        check(rows, table.contributors, table.groups, k, table.expected_contributors)
         return await self._db.run(lambda s: publish_sync(s, rows, region, season, k, by, title, description,
                                                          now_ms))
 
     async def get(self, dataset: str) -> OpenDatasetRow | None:
+        """The dataset, withdrawn or not (None: no dataset ever had this id)."""
         return await self._db.run(lambda s: s.get(OpenDatasetRow, dataset))
 
-    async def all(self) -> list[OpenDatasetRow]:
-        return await self._db.run(lambda s: list(s.scalars(select(OpenDatasetRow).order_by(
-            OpenDatasetRow.issued_ms.desc(), OpenDatasetRow.id))))
+    async def all(self, *, withdrawn: bool = False) -> list[OpenDatasetRow]:
+        """Newest first; the withdrawn ones only when asked for."""
+        q = select(OpenDatasetRow).order_by(OpenDatasetRow.issued_ms.desc(), OpenDatasetRow.id)
+        if not withdrawn:
+            q = q.where(OpenDatasetRow.withdrawn_ms.is_(None))
+        return await self._db.run(lambda s: list(s.scalars(q)))
+
+    async def withdraw(self, dataset: str, scope: str, by: str, reason: str | None, now_ms: int) -> OpenDatasetRow:
+        """Withdraw a dataset of `scope` (the caller's region): its files are emptied for good, its id answers
+        410 and the catalogue drops it. Unknown or outside the scope: 404; already withdrawn: 409."""
+        def run(s: Session) -> OpenDatasetRow:
+            row = s.get(OpenDatasetRow, dataset)
+            if row is None or not within(row.region, scope):
+                raise NotFound("dataset", dataset, "no published dataset of this user's region has this id")
+            if row.withdrawn_ms is not None:
+                raise Conflict("dataset", dataset, f"already withdrawn by {row.withdrawn_by}")
+            row.withdrawn_ms, row.withdrawn_by, row.withdrawn_reason = now_ms, by, reason
+            row.csv = row.parquet = b""
+            s.flush()
+            return row
+        return await self._db.run(run)

@@ -54,6 +54,7 @@ def open_store(settings: Settings, clock: Clock = now_ms) -> ReadingStore:
             rollups=Rollups(settings.influx_database, settings.influx_raw_retention_days,
                             settings.influx_hourly_retention_days) if settings.influx_rollups else None,
             clock=clock,
+            chart_cache_rows=settings.influx_chart_cache_rows,
         )
     if settings.storage == "influxdb2":
         return Influx2ReadingStore(

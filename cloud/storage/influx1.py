@@ -7,6 +7,8 @@ caller keeps the data and applies back-pressure. Reads are InfluxQL over
 GET /query with epoch=ms.
 """
 
+import time
+import uuid
 from collections.abc import Sequence
 
 import httpx
@@ -18,7 +20,15 @@ from .._time import Clock, now_ms
 from ._reading import AGGREGATES, Bucket, Reading, StorageRejected, StorageUnavailable
 from ._reports import Reports
 from ._retry import RetryPolicy, retrying
-from .influx1_rollups import LATE_MS, NATIVE_MS, ROLLED, Rollups
+from .influx1_cache import (
+    CHANGES_MEASUREMENT,
+    CHANGES_POLICY,
+    MARK_HORIZON_S,
+    MARK_SLACK_S,
+    ClosedWindows,
+    Row,
+)
+from .influx1_rollups import HOUR_MS, LATE_MS, NATIVE_MS, ROLLED, Rollups
 from .lineprotocol import from_row, report_lines, to_lines
 
 # 401/403: wrong credentials, 404: no such database. Retrying later can succeed
@@ -30,6 +40,36 @@ def _in_order(buckets: list[Bucket]) -> list[Bucket]:
     """`buckets` oldest first, then by node, depth and channel (the order `aggregate` answers in)."""
     buckets.sort(key=lambda b: (b.time_ms, b.node, b.depth_cm or -1, b.channel or -1))
     return buckets
+
+
+CACHE_MARGIN_MS = HOUR_MS  # cached windows closed this long before the roll-ups call them closed (the
+# daily continuous query runs hourly: a day it may still be recomputing is read afresh)
+_PICK = {"mean": 2, "sum": 2, "count": 3, "min": 4, "max": 5}  # fn -> the Row field it aggregates
+
+
+def _made(node: str, measurement: str, t: int, got: list[Row], fn: str) -> tuple[Bucket, ...]:
+    """One window's roll-up rows of `node` as ``_rolled_points`` makes them: one bucket per depth and
+    channel in its order, the rows of several series (a node heard through two gateways) combined as
+    it does."""
+    pick = _PICK[fn]
+    windows: dict[tuple, list] = {}
+    for row in got:
+        value, n = row[pick], row[3]
+        if value is None or not n:
+            continue
+        have = windows.get(row[:2])
+        if have is None:
+            windows[row[:2]] = [value, n]
+        else:
+            have[0] = min(have[0], value) if fn == "min" else max(have[0], value) if fn == "max" else have[0] + value
+            have[1] += n
+    rows = []
+    for i, ((depth, channel), (value, n)) in enumerate(windows.items()):
+        d = None if depth is None else int(depth)
+        c = None if channel is None else int(channel)
+        rows.append((d or -1, c or -1, i, d, c, value / n if fn == "mean" else value, n))
+    rows.sort()
+    return tuple(Bucket(node, measurement, d, c, int(t), float(agg), int(n)) for _, _, _, d, c, agg, n in rows)
 
 
 def _ident(name: str) -> str:
@@ -57,6 +97,7 @@ class Influx1ReadingStore:
         lines_per_request: int = 5000,
         rollups: Rollups | None = None,
         clock: Clock = now_ms,
+        chart_cache_rows: int = 0,
     ) -> None:
         if not database:
             raise ValueError("database must be a non-empty name")
@@ -68,6 +109,11 @@ class Influx1ReadingStore:
         self._lines_per_request = lines_per_request
         auth = httpx.BasicAuth(username, password or "") if username else None
         self._http = httpx.AsyncClient(base_url=url.rstrip("/"), auth=auth, timeout=timeout_s)
+        # closed roll-up windows already read (influx1_cache); None: every chart asks InfluxDB
+        self.closed = ClosedWindows(chart_cache_rows) if rollups is not None and chart_cache_rows > 0 else None
+        self._writer = uuid.uuid4().hex[:16]  # this store's change marks (its own are applied as made)
+        self._marks_read_at: float | None = None  # time.monotonic() of the last read of the marks
+        self._marks_seen: set[tuple] = set()
 
     # --- writing ---------------------------------------------------------
 
@@ -90,8 +136,10 @@ class Influx1ReadingStore:
                 await self.backfill_rollups(*late)
         return len(points)
 
-    async def _post_lines(self, body: bytes) -> None:
+    async def _post_lines(self, body: bytes, policy: str | None = None) -> None:
         params = {"db": self.database, "precision": "ns"}
+        if policy is not None:
+            params["rp"] = policy
 
         async def attempt() -> None:
             try:
@@ -160,6 +208,39 @@ class Influx1ReadingStore:
                 # the database is reachable but refused: the raw points are stored, which
                 # matters most; the roll-up is redone by the next write or backfill
                 raise StorageUnavailable(self.backend, f"roll-up failed: {e}") from e
+        await self.rolled_up_again(nodes, start_ms, end_ms)
+
+    async def rolled_up_again(self, nodes: list[str] | None, start_ms: int, end_ms: int) -> None:
+        """Closed windows of `nodes` (None: all) from `start_ms` on changed: out of this process's
+        cache now, and a change mark for every other instance's (``_read_marks``). A mark that cannot
+        be written is StorageUnavailable: the caller keeps the batch and writes it again."""
+        if self.closed is not None:
+            self.closed.invalidate(nodes, start_ms, end_ms)
+        text = orjson.dumps(sorted(nodes) if nodes else []).decode().replace("\\", "\\\\").replace('"', '\\"')
+        line = (f"{CHANGES_MEASUREMENT},writer={self._writer} start_ms={int(start_ms)}i,end_ms={int(end_ms)}i,"
+                f'nodes="{text}"')  # no timestamp: InfluxDB's clock orders every instance's marks
+        await retrying(lambda: self._post_lines(line.encode(), CHANGES_POLICY), self._retry)
+
+    async def _read_marks(self, cache: ClosedWindows) -> None:
+        """Apply the change marks other instances wrote since the last read (and a minute before it,
+        for writes stamped before they became visible); nothing read for too long: drop everything."""
+        now = time.monotonic()
+        back_s = MARK_SLACK_S if self._marks_read_at is None else now - self._marks_read_at + MARK_SLACK_S
+        if back_s > MARK_HORIZON_S:
+            cache.clear()
+            back_s = MARK_SLACK_S
+        q = (f'SELECT "start_ms", "end_ms", "nodes", "writer" FROM {_ident(CHANGES_POLICY)}.'
+             f"{_ident(CHANGES_MEASUREMENT)} WHERE time > now() - {int(back_s * 1000) + 1}ms")
+        seen = set()
+        for s in await self._query(q):
+            at = {c: i for i, c in enumerate(s.get("columns") or [])}
+            for row in s.get("values") or []:
+                mark = (row[0], row[at["writer"]], row[at["start_ms"]], row[at["end_ms"]], row[at["nodes"]])
+                seen.add(mark)
+                if mark not in self._marks_seen and mark[1] != self._writer:
+                    cache.invalidate(orjson.loads(mark[4]) or None, int(mark[2]), int(mark[3]))
+        self._marks_seen = seen  # older ones lie before every later read's window
+        self._marks_read_at = now
 
     @staticmethod
     def _from(measurement: str | None) -> str:
@@ -228,7 +309,7 @@ class Influx1ReadingStore:
                         window_ms: int, fn: str) -> list[Bucket]:
         if fn not in AGGREGATES or measurement not in MEASUREMENTS or not nodes:
             return []
-        which = " OR ".join(f"{_ident('node')} = {_literal(n)}" for n in nodes)
+        which = self._which(nodes)
         # Closed hourly and daily windows come from the roll-ups, the newest ones from raw points.
         policy = self.rollups.policy_for(window_ms) if self.rollups else None
         # each part in order; the parts cover disjoint, ascending time ranges, so they are in
@@ -240,17 +321,98 @@ class Influx1ReadingStore:
             if first < split:
                 if start_ms < first:
                     out += _in_order(await self._raw_buckets(which, measurement, start_ms, first, window_ms, fn))
-                out += await self._rolled(policy, which, measurement, first, split, window_ms, fn)
+                out += await self._rolled(policy, nodes, measurement, first, split, window_ms, fn)
                 start_ms = split
         if start_ms < end_ms:
             out += _in_order(await self._raw_buckets(which, measurement, start_ms, end_ms, window_ms, fn))
         return out
 
-    async def _rolled(self, policy: str, which: str, measurement: str, start_ms: int, end_ms: int,
+    @staticmethod
+    def _which(nodes: list[str]) -> str:
+        return " OR ".join(f"{_ident('node')} = {_literal(n)}" for n in nodes)
+
+    async def _rolled(self, policy: str, nodes: list[str], measurement: str, start_ms: int, end_ms: int,
                       window_ms: int, fn: str) -> list[Bucket]:
         if window_ms == NATIVE_MS[policy]:
-            return await self._rolled_points(policy, which, measurement, start_ms, end_ms, fn)
-        return _in_order(await self._rolled_grouped(policy, which, measurement, start_ms, end_ms, window_ms, fn))
+            if self.closed is not None and self._rollups_ready:
+                return await self._rolled_points_cached(policy, nodes, measurement, start_ms, end_ms, fn)
+            return await self._rolled_points(policy, self._which(nodes), measurement, start_ms, end_ms, fn)
+        return _in_order(await self._rolled_grouped(policy, self._which(nodes), measurement, start_ms, end_ms,
+                                                    window_ms, fn))
+
+    async def _rolled_points_cached(self, policy: str, nodes: list[str], measurement: str, start_ms: int,
+                                    end_ms: int, fn: str) -> list[Bucket]:
+        """``_rolled_points`` with the windows closed an hour (``CACHE_MARGIN_MS``) before the roll-ups
+        call them closed taken from ``self.closed`` where it holds them, the rest read (and kept);
+        the same buckets as ``_rolled_points`` (a test compares them on a real InfluxDB)."""
+        cache = self.closed
+        assert cache is not None and self.rollups is not None
+        window = NATIVE_MS[policy]
+        cut = max(start_ms, min(end_ms, self.rollups.closed_before_ms(self._clock() - CACHE_MARGIN_MS, window)))
+        tail = await self._rolled_points(policy, self._which(nodes), measurement, cut, end_ms, fn) \
+            if cut < end_ms else []
+        if cut <= start_ms:
+            return tail
+        await self._read_marks(cache)
+        generation = cache.generation
+        nodes = sorted(set(nodes))
+        # per node, its entry's rows and ready buckets as they are now (an invalidation while InfluxDB
+        # answers replaces them, never changes them), and what is read below
+        views: list[tuple[str, dict, dict, dict]] = []
+        need: dict[tuple[int, int], list[str]] = {}
+        for node in nodes:
+            key = (policy, measurement, node)
+            for gap in cache.missing(key, start_ms, cut):
+                need.setdefault(gap, []).append(node)
+            rows, made = cache.view(key, fn)
+            views.append((node, rows, made, {}))
+        fresh = {node: mine for node, _, _, mine in views}
+        for (a, b), group in need.items():
+            read = await self._closed_rows(policy, measurement, group, a, b)
+            for node in group:
+                mine = read.get(node, {})
+                cache.fill((policy, measurement, node), a, b, mine, generation)
+                fresh[node].update(mine)
+        out: list[Bucket] = []
+        extend = out.extend
+        hits = misses = 0
+        for t in range(start_ms, cut, window):  # oldest first, then by node (then depth and channel)
+            for node, rows, made, mine in views:
+                got = made.get(t)
+                if got is None:
+                    raw = mine.get(t) if mine else None
+                    if raw is not None:
+                        got = _made(node, measurement, t, raw, fn)
+                        misses += 1
+                    else:
+                        raw = rows.get(t)
+                        if raw is None:
+                            continue
+                        got = made[t] = _made(node, measurement, t, raw, fn)
+                        hits += 1
+                else:
+                    hits += 1
+                extend(got)
+        cache.hits += hits
+        cache.misses += misses
+        return out + tail
+
+    async def _closed_rows(self, policy: str, measurement: str, nodes: list[str], start_ms: int,
+                           end_ms: int) -> dict[str, dict[int, list[Row]]]:
+        """node -> window start -> the roll-up's rows there, in the order InfluxDB answers them."""
+        q = (
+            f'SELECT "sum", "n", "min", "max" FROM {_ident(policy)}.{_ident(measurement)}'
+            f" WHERE time >= {int(start_ms)}ms AND time < {int(end_ms)}ms AND ({self._which(nodes)})"
+            f" GROUP BY {_ident('node')}, {_ident('depth_cm')}, {_ident('channel')}"
+        )
+        out: dict[str, dict[int, list[Row]]] = {}
+        for s in await self._query(q):
+            tags = s.get("tags") or {}
+            node, depth, channel = tags.get("node", ""), tags.get("depth_cm") or None, tags.get("channel") or None
+            mine = out.setdefault(node, {})
+            for t, total, n, low, high in s.get("values") or []:
+                mine.setdefault(t, []).append((depth, channel, total, n, low, high))
+        return out
 
     async def _rolled_points(self, policy: str, which: str, measurement: str, start_ms: int, end_ms: int,
                              fn: str) -> list[Bucket]:

@@ -24,6 +24,8 @@ HOURLY, DAILY = "furrow_hourly", "furrow_daily"
 HOUR_MS, DAY_MS = 3_600_000, 86_400_000
 LATE_MS = HOUR_MS  # points older than this when written are rolled up by the write itself
 CQ_LAG_MS = 2 * HOUR_MS  # windows closed before now - this are complete in the roll-ups
+# marks of closed windows rolled up again (late readings), for every instance's chart cache (influx1_cache)
+CHANGES_POLICY, CHANGES_MEASUREMENT = "furrow_changes", "rollup_changes"
 
 
 def _q(name: str) -> str:
@@ -46,6 +48,7 @@ class Rollups:
             f"CREATE RETENTION POLICY {_q(HOURLY)} ON {db} DURATION {hourly} REPLICATION 1",
             f"ALTER RETENTION POLICY {_q(HOURLY)} ON {db} DURATION {hourly}",
             f"CREATE RETENTION POLICY {_q(DAILY)} ON {db} DURATION INF REPLICATION 1",
+            f"CREATE RETENTION POLICY {_q(CHANGES_POLICY)} ON {db} DURATION 1d REPLICATION 1",
         ]
         if self.raw_days:
             out.append(f'ALTER RETENTION POLICY "autogen" ON {db} DURATION {self.raw_days}d SHARD DURATION 1d')

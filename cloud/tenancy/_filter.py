@@ -14,6 +14,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from ..db import Database
 from ._owners import FIELD, NODE, SITE, ZONE, Kind, holders
+from ._single import single_organisation
 
 ID_KEYS: dict[str, Kind] = {"site": SITE, "site_id": SITE, "field": FIELD, "field_id": FIELD, "zone": ZONE,
                             "zone_id": ZONE, "node": NODE, "node_id": NODE}
@@ -63,7 +64,8 @@ def visible(session: Session, organisation: str, data: Any) -> Any:
 
 class TenantFilter:
     """ASGI middleware: the JSON answers (2xx) of /api/v1 pass through ``visible`` for the caller's
-    organisation, which ``deps.scoped`` put in the request's state."""
+    organisation, which ``deps.scoped`` put in the request's state. On an installation of one
+    organisation (``SingleOrganisation``) answers pass untouched, unparsed."""
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
@@ -81,8 +83,10 @@ class TenantFilter:
                 headers = dict(message.get("headers") or [])
                 json_ok = (200 <= message["status"] < 300
                            and headers.get(b"content-type", b"").startswith(b"application/json"))
-                if not json_ok:
-                    await send(message)
+                organisation = (scope.get("state") or {}).get("organisation")
+                if not json_ok or organisation is None or await single_organisation(
+                        scope["app"].state.services.db).holds(organisation):
+                    await send(message)  # nothing to check: the body passes as it comes
                     return
                 start = message
                 return
@@ -94,8 +98,8 @@ class TenantFilter:
                 return
             body = b"".join(chunks)
             organisation = (scope.get("state") or {}).get("organisation")
+            services = scope["app"].state.services
             if organisation is not None and body:
-                services = scope["app"].state.services
                 data = json.loads(body)
                 kept = await services.db.run(lambda s: _prune(data, foreign_ids(s, organisation, data)))
                 if kept != data:

@@ -4,11 +4,13 @@ whether it shares its data with the regional platform (the regional view counts 
 from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field
+from sqlalchemy import event
 from sqlalchemy.orm import Session
 
 from .._time import now_ms
 from ..db import DEFAULT_ORGANISATION, Organisation
 from ..errors import Conflict, NotFound
+from ._single import organisations_changed
 
 Region = Annotated[str, Field(pattern=r"^[0-9A-Za-z-]{1,12}(/[0-9A-Za-z-]{1,12}){0,3}$", max_length=64,
                               examples=["650000/650100/650102"],
@@ -46,6 +48,8 @@ def create_organisation(session: Session, body: OrganisationNew, now: int | None
                        created_ms=now_ms() if now is None else now)
     session.add(row)
     session.flush()
+    # After the commit: a check that began before it must not stand (the tenancy checks switch on at once here).
+    event.listen(session, "after_commit", lambda _s: organisations_changed(), once=True)
     return _out(row)
 
 

@@ -29,7 +29,7 @@ from furrow.edge.topics import check_id
 
 from ..._time import parse_instant
 from ...storage import Bucket
-from ..deps import ClockDep, Reader, RegistryDep, StoreDep
+from ..deps import ClockDep, Reader, RegistryDep, ServicesDep, StoreDep
 from ..json_body import JsonRoute
 from ..schemas import ProblemResponse
 from .query import DAY_MS, MAX_WINDOWS, parse_window
@@ -124,3 +124,20 @@ async def zone_columns(
     # browser's timing of the page can tell the storage engine's share from the dashboard's.
     timing = f"store;dur={(t1 - t0) * 1000:.1f}, shape;dur={(time.perf_counter() - t1) * 1000:.1f}"
     return Response(text, media_type="application/json", headers={"Server-Timing": timing})
+
+
+class MapBasemap(BaseModel):
+    """The machinery map's basemap as the service is configured (FURROW_MAP_*, docs/dashboard.md)."""
+
+    tile_url: str | None = Field(description="XYZ raster tiles ({z}, {x}, {y}); null: no basemap, the map draws "
+                                 "fields, tracks and machines on a plain background")
+    attribution: str = Field(description="the tile provider's attribution, shown as text")
+    max_zoom: int
+
+
+@router.get("/map/basemap", response_model=MapBasemap)
+async def map_basemap(services: ServicesDep, _: Reader) -> MapBasemap:
+    """The basemap the dashboard's map draws under the fields: the tile URL (any reader sees it, a key in it
+    too), its attribution and deepest zoom."""
+    s = services.settings
+    return MapBasemap(tile_url=s.map_tile_url, attribution=s.map_tile_attribution, max_zoom=s.map_max_zoom)

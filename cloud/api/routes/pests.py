@@ -3,15 +3,16 @@ accuracy, and each zone's species seasons (biofix, degree days, stage forecast, 
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Path, Request, Response, status
+from fastapi import APIRouter, Depends, HTTPException, Path, Query, Request, Response, status
 
 from furrow.edge.errors import ContractError
 from furrow.edge.topics import check_id
 
 from ..._time import parse_instant
+from ...agronomy.normals import NormalsInvalid
 from ...agronomy.species import Species
 from ...pests import CountDetail, CountOut, PestService, ReviewIn, TrapIn, TrapOut
-from ...pests.models import AccuracyOut
+from ...pests.models import AccuracyOut, NormalsOut
 from ...pests.season import Season
 from ..deps import AuditDep, Planner, Reader, RegistryWriter, Reviewer, get_services
 from ..json_body import JsonRoute
@@ -19,6 +20,7 @@ from ..schemas import ProblemResponse
 
 router = APIRouter(prefix="/pests", tags=["pests"], route_class=JsonRoute)
 zones = APIRouter(prefix="/zones", tags=["pests"], route_class=JsonRoute)
+sites = APIRouter(prefix="/sites", tags=["pests"], route_class=JsonRoute)
 
 Seq = Annotated[int, Path(ge=0, le=2**63 - 1)]
 Channel = Annotated[int, Path(ge=1, le=4, description="1 for a camera's card; 1-4 for a pest node's counters")]
@@ -128,3 +130,41 @@ async def zone_pests(zone_id: str, pests: PestsDep, _: Reader) -> list[Season]:
     weather), the action window, and the catch against the species' action threshold with its trend
     and source; `missing` names what the table or the data lack."""
     return await pests.zone_seasons(check_id("zone", zone_id))
+
+
+@sites.get("/{site}/normals", response_model=NormalsOut, responses=NOT_FOUND)
+async def get_normals(site: str, pests: PestsDep, _: Reader) -> NormalsOut:
+    """The site's climate normals for the pest forecast beyond the weather forecast: the farm's own (its
+    weather nodes' history, from 10 years per calendar day), else the ones an agronomist imported, else
+    none (then the forecast carries the recent weather on and says so); each calendar day's values."""
+    return await pests.normals(check_id("site", site))
+
+
+@sites.put("/{site}/normals", response_model=NormalsOut, responses=NOT_FOUND,
+           openapi_extra={"requestBody": {"required": True, "content": {
+               "text/csv": {"schema": {"type": "string", "format": "binary"}}}}})
+async def put_normals(site: str, request: Request, pests: PestsDep, who: Planner, audit: AuditDep,
+                      source: Annotated[str, Query(min_length=8, max_length=600, description=(
+                          "where the normals come from, e.g. 'CMA 1991-2020 daily normals, station 54511'"))],
+                      ) -> NormalsOut:
+    """Import the site's daily normals (the body: a CSV of doy,tmax_c,tmin_c[,tmax_sd_c,tmin_sd_c], 365 or
+    366 rows, UTF-8 or GB 18030; docs/pests.md). A file with any bad cell is refused whole, every bad cell
+    named rows.<line>.<column> with its value; the farm's own normals, once it has 10 years, take over."""
+    kind = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if kind not in ("text/csv", "text/plain", "application/octet-stream"):
+        raise ContractError("content-type", kind, "normals are sent as text/csv")
+    try:
+        out = await pests.put_normals(check_id("site", site), await request.body(), source, who.name)
+    except NormalsInvalid as e:
+        raise HTTPException(422, [{"field": f, "value": v, "reason": r} for f, v, r in e.problems]) from None
+    await audit(who.name, "normals.put", f"site:{site}", source=source)
+    return out
+
+
+@sites.delete("/{site}/normals", status_code=status.HTTP_204_NO_CONTENT, response_class=Response,
+              responses=NOT_FOUND)
+async def delete_normals(site: str, pests: PestsDep, who: Planner, audit: AuditDep) -> Response:
+    """Remove the site's imported normals."""
+    await pests.delete_normals(check_id("site", site))
+    await audit(who.name, "normals.delete", f"site:{site}")
+    return Response(status_code=status.HTTP_204_NO_CONTENT)

@@ -21,7 +21,14 @@ const VIEWS = {
   job: () => import("./views/job.js"),
   trap: () => import("./views/trap.js"),
   lots: () => import("./views/lots.js"),
+  regional: () => import("./views/regional.js"),
 };
+
+// A regional user (an extension service, a bureau) reads a region's aggregates and no farm: the regional page
+// is theirs alone, and there is no farm's live stream or time zone to follow.
+const REGIONAL = "regional";
+const isRegional = (s) => s?.role === REGIONAL;
+const home = (s) => (isRegional(s) ? "#/regional" : "#/overview");
 
 // What each role may do, mirrored from cloud/auth/roles.py only to hide controls a role
 // cannot use; the server enforces every one of them anyway (a 403 is shown as such).
@@ -42,7 +49,7 @@ let stopLive = null;
 let renderSeq = 0;
 
 function parseHash() {
-  const raw = location.hash.replace(/^#\/?/, "") || "overview";
+  const raw = location.hash.replace(/^#\/?/, "") || home(session()).slice(2);
   const [path, query] = raw.split("?");
   const [name, ...args] = path.split("/").map(decodeURIComponent);
   return { name, args, params: new URLSearchParams(query || "") };
@@ -76,6 +83,7 @@ function header() {
   const who = document.getElementById("who");
   who.replaceChildren();
   document.getElementById("nav").hidden = !s;
+  document.querySelectorAll("[data-nav]").forEach((a) => { a.hidden = isRegional(s) !== (a.dataset.nav === REGIONAL); });
   if (s) {
     who.append(h("span", { "data-testid": "who" }, `${s.name} · ${t(`role.${s.role}`)}`), " ",
       h("button", { class: "link", onclick: logout }, t("nav.logout")));
@@ -130,9 +138,11 @@ async function farmTimeZone() {
 export async function loggedIn(s, me) {
   saveSession(s);
   await userLocale(me);
-  await farmTimeZone();
-  if (!stopLive) stopLive = connectLive(setLive);
-  location.hash = "#/overview";
+  if (!isRegional(s)) {
+    await farmTimeZone();
+    if (!stopLive) stopLive = connectLive(setLive);
+  }
+  location.hash = home(s);
 }
 
 async function route() {
@@ -148,6 +158,10 @@ async function route() {
   }
   header();
   document.querySelectorAll("[data-nav]").forEach((a) => a.classList.toggle("active", a.dataset.nav === name));
+  if (isRegional(s) && name !== REGIONAL) {
+    location.hash = home(s); // a farm's pages have nothing for a regional user
+    return;
+  }
   if (s && s.role === "gateway") {
     main.replaceChildren(notice(t("app.gateway-token"), "error"), h("button", { onclick: logout }, t("nav.logout")));
     return;
@@ -192,8 +206,10 @@ on("lagged", () => route()); // this browser fell behind the events: show the pa
     } catch (err) {
       console.warn("who am I", err); // a 401 logs out (furrow:unauthorized)
     }
-    await farmTimeZone();
-    stopLive = connectLive(setLive);
+    if (!isRegional(session())) {
+      await farmTimeZone();
+      stopLive = connectLive(setLive);
+    }
   }
   route();
 })();

@@ -103,7 +103,8 @@ function value(name, v) {
   if (v === null || v === undefined) return "—";
   if (Array.isArray(v)) {
     const messages = v.some((x) => x && typeof x === "object");
-    return v.map((x) => value(name, x)).join(t(messages ? "punct.clause" : "punct.list"));
+    // a list of crops ("crops") translates each as a crop
+    return v.map((x) => value(name === "crops" ? "crop" : name, x)).join(t(messages ? "punct.clause" : "punct.list"));
   }
   if (typeof v === "object" && "key" in v) return message(v);
   if (typeof v === "number") return number(v);

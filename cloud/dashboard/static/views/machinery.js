@@ -1,20 +1,20 @@
-// Machinery and field operations (issue 20, docs/machinery.md): a map of the farm's field boundaries, each
-// shaded by its progress, with every tracker's newest position and recent track, moved by the live
-// "position" event; a table of each field's progress per kind of operation; a table of the machines.
-// The map is an SVG drawn here: the content security policy allows no tile server, only this origin.
+// Machinery and field operations (issue 20, docs/machinery.md): a map (Leaflet, map.js) of the farm's field
+// boundaries, each shaded by its progress, its zones, the covered ground of each field's latest kind of work,
+// each tracker's position (moved by the live "position" event) and its track of the day, and the yield map of
+// each field's latest yield log in classes of t/ha, with a layer switcher; below it a table of each field's
+// progress per kind of operation and a table of the machines.
 
 import { api } from "../api.js";
-import { projection, rings } from "../geo.js";
-import { card, h, notice, svg, table } from "../dom.js";
-import { ago, dateTime, num } from "../fmt.js";
+import { card, h, notice, table } from "../dom.js";
+import { ago, dateTime, num, timeZone } from "../fmt.js";
 import { t } from "../i18n.js";
+import { escapeHtml, loadLeaflet, newMap, retag, tag } from "../map.js";
 
-const W = 720;
-const H = 420;
-const PAD = 28;
 export const KINDS = ["tillage", "sowing", "spraying", "fertilising", "harvest"]; // cloud/machinery/models.py OperationKind
-const TRACK_MS = 2 * 3_600_000; // a machine's recent track: its last two hours of fixes before its newest
-const TRACK_MAX = 2_000; // points kept per track on the map (a live track grows by one a second at work)
+const TRACK_MAX = 50_000; // points kept per track on the map (a day at work at 1 Hz is ~40,000)
+const OPS_PER_FIELD = 20; // covered ground drawn per field: its latest kind's newest operations
+// Yield classes, low to high (ColorBrewer RdYlGn, 5 classes: red, orange, yellow, light and dark green).
+const YIELD_COLOURS = ["#d7191c", "#fdae61", "#ffffbf", "#a6d96a", "#1a9641"];
 
 // Pale (nothing worked) to deep green (all of it).
 const shade = (pct) => `hsl(${60 + 0.8 * Math.min(pct, 100)}, 55%, ${88 - 0.5 * Math.min(pct, 100)}%)`;
@@ -25,47 +25,135 @@ function latest(progress) {
   return kinds.length ? kinds.reduce((a, b) => (b.last_ms > a.last_ms ? b : a)) : null;
 }
 
-const pt = (xy) => xy.map((v) => v.toFixed(1)).join(",");
-
-function drawMap(fields, progress, machines, tracks) {
-  const shaped = fields.filter((f) => f.boundary);
-  const all = [...shaped.flatMap((f) => rings(f.boundary).flat()), ...Object.values(machines).map((m) => [m.lon, m.lat]),
-    ...Object.values(tracks).flat()];
-  if (!all.length) return h("p", { class: "muted", "data-testid": "machinery-map-empty" }, t("machinery.map.empty"));
-  const at = projection(all, W, H, PAD);
-  const drawing = svg("svg", { viewBox: `0 0 ${W} ${H}`, class: "map machinery-map", role: "img",
-    "aria-label": t("machinery.map.label"), "data-testid": "machinery-map" });
-  for (const f of shaped) {
-    const now = latest(progress[f.id]);
-    const g = svg("g", { class: "field", "data-field": f.id, "data-kind": now?.kind || "", "data-pct": String(now?.covered_pct ?? 0) });
-    for (const ring of rings(f.boundary)) {
-      const poly = svg("polygon", { points: ring.map((c) => pt(at(c))).join(" "), class: "field-boundary" });
-      poly.style.fill = shade(now?.covered_pct ?? 0); // through CSSOM: the policy refuses style attributes
-      g.append(poly);
-    }
-    const xs = rings(f.boundary).flat().map(at);
-    const [cx, cy] = [xs.reduce((s, p) => s + p[0], 0) / xs.length, xs.reduce((s, p) => s + p[1], 0) / xs.length];
-    g.append(svg("text", { x: cx, y: cy, "text-anchor": "middle", class: "small" }, f.name),
-      svg("text", { x: cx, y: cy + 14, "text-anchor": "middle", class: "small" },
-        now ? t("machinery.map.progress", { kind: t(`machinery.kind.${now.kind}`), pct: num(now.covered_pct, 0, "%") })
-          : t("machinery.map.no-work")));
-    drawing.append(g);
-  }
-  for (const [node, points] of Object.entries(tracks)) {
-    if (points.length > 1) {
-      drawing.append(svg("polyline", { points: points.map((c) => pt(at(c))).join(" "), class: "track",
-        "data-track": node, "data-points": String(points.length) }));
-    }
-  }
-  for (const m of Object.values(machines)) {
-    const [x, y] = at([m.lon, m.lat]);
-    drawing.append(svg("g", { class: `machine ${m.implement_down ? "working" : "idle"}`, "data-machine": m.node, "data-t": String(m.t_ms) },
-      svg("circle", { cx: x, cy: y, r: 6 }),
-      svg("text", { x: x + 9, y: y - 6, class: "small" }, m.node),
-      svg("title", {}, `${m.node}: ${dateTime(m.t_ms)}`)));
-  }
-  return h("div", {}, drawing, h("p", { class: "small muted" }, t("machinery.map.legend")));
+// Midnight before `ms` in the farm's time zone: a machine's track "of the day" starts there.
+function dayStart(ms) {
+  const parts = Object.fromEntries(new Intl.DateTimeFormat("en-GB", { timeZone: timeZone(), hourCycle: "h23",
+    hour: "numeric", minute: "numeric", second: "numeric" }).formatToParts(new Date(ms)).map((p) => [p.type, p.value]));
+  return ms - ((Number(parts.hour) * 60 + Number(parts.minute)) * 60 + Number(parts.second)) * 1000 - (ms % 1000);
 }
+
+// Equal classes from the lowest to the highest yield shown, bounds rounded outwards to 0.1 t/ha.
+export function yieldClasses(values, n = YIELD_COLOURS.length) {
+  const lo = Math.floor(Math.min(...values) * 10) / 10;
+  const hi = Math.max(Math.ceil(Math.max(...values) * 10) / 10, lo + 0.1 * n);
+  const step = (hi - lo) / n;
+  return YIELD_COLOURS.map((colour, i) => ({ colour, from: lo + i * step, to: i === n - 1 ? hi : lo + (i + 1) * step }));
+}
+
+const classOf = (classes, v) => classes.find((c) => v < c.to) || classes[classes.length - 1];
+
+function legend(L, classes, count) {
+  const box = h("div", { class: "map-legend", "data-testid": "yield-legend", "data-points": String(count) },
+    h("strong", {}, t("machinery.map.yield-legend", { unit: t("unit.t-ha") })),
+    [...classes].reverse().map((c) => {
+      const swatch = h("span", { class: "swatch" });
+      swatch.style.background = c.colour; // through CSSOM: the policy refuses style attributes
+      return h("div", { "data-class": `${c.from.toFixed(1)}-${c.to.toFixed(1)}` }, swatch,
+        t("machinery.map.yield-class", { from: num(c.from, 1), to: num(c.to, 1) }));
+    }));
+  const control = L.control({ position: "bottomright" });
+  control.onAdd = () => box;
+  return control;
+}
+
+function drawMap(L, map, tiles, data) {
+  const { fields, zones, progress, machines, tracks, covered, yields } = data;
+  const fieldLayer = L.layerGroup();
+  const bounds = L.latLngBounds([]);
+  for (const f of fields.filter((x) => x.boundary)) {
+    const now = latest(progress[f.id]);
+    const pct = now?.covered_pct ?? 0;
+    const shape = L.geoJSON(f.boundary, { style: { className: "field-boundary", color: "#556b2f", weight: 1.5,
+      fillColor: shade(pct), fillOpacity: 0.75 } });
+    shape.eachLayer((l) => tag(l, { field: f.id, kind: now?.kind || "", pct: String(pct) }));
+    shape.bindTooltip(h("div", { class: "field-label", "data-field": f.id }, h("strong", {}, f.name), h("br"),
+      now ? t("machinery.map.progress", { kind: t(`machinery.kind.${now.kind}`), pct: num(pct, 0, "%") })
+        : t("machinery.map.no-work")), { permanent: true, direction: "center", className: "field-tip" });
+    fieldLayer.addLayer(shape);
+    bounds.extend(shape.getBounds());
+  }
+  const zoneLayer = L.layerGroup();
+  for (const z of zones.filter((x) => x.boundary)) {
+    const shape = L.geoJSON(z.boundary, { style: { className: "zone-boundary", color: "#8a6d1f", weight: 1,
+      dashArray: "4 3", fill: false } });
+    shape.eachLayer((l) => tag(l, { zone: z.id }));
+    shape.bindTooltip(h("span", {}, z.name || z.id), { sticky: true });
+    zoneLayer.addLayer(shape);
+  }
+  const coveredLayer = L.layerGroup();
+  for (const op of covered) {
+    if (!op.covered?.coordinates?.length) continue;
+    const shape = L.geoJSON(op.covered, { style: { className: "covered", color: "#1f5fa8", weight: 0.5,
+      fillColor: "#1f5fa8", fillOpacity: 0.25 } });
+    shape.eachLayer((l) => tag(l, { operation: String(op.id), field: op.field_id, kind: op.kind }));
+    shape.bindTooltip(h("span", {}, t("machinery.map.covered-tip", { kind: t(`machinery.kind.${op.kind}`),
+      machine: op.machine, when: dateTime(op.ended_ms), ha: num(op.covered_ha, 2, t("unit.ha")) })), { sticky: true });
+    coveredLayer.addLayer(shape);
+    if (op.skipped?.coordinates?.length) { // strips missed between its swaths (narrower than two widths)
+      const strips = L.geoJSON(op.skipped, { style: { className: "skipped", color: "#b3261e", weight: 1,
+        dashArray: "3 2", fillColor: "#b3261e", fillOpacity: 0.45 } });
+      strips.eachLayer((l) => tag(l, { operation: String(op.id), field: op.field_id }));
+      strips.bindTooltip(h("span", {}, t("machinery.map.skipped-tip", { kind: t(`machinery.kind.${op.kind}`),
+        ha: num(op.skipped_ha, 2, t("unit.ha")) })), { sticky: true });
+      coveredLayer.addLayer(strips);
+    }
+  }
+  const trackLayer = L.layerGroup();
+  const lines = {};
+  for (const [node, points] of Object.entries(tracks)) {
+    const line = L.polyline(points.map(([lon, lat]) => [lat, lon]), { className: "track", color: "#1f5fa8",
+      weight: 2, opacity: 0.7 });
+    lines[node] = tag(line, { track: node, points: String(points.length) });
+    trackLayer.addLayer(line);
+    if (points.length) bounds.extend(line.getBounds());
+  }
+  const machineLayer = L.layerGroup();
+  const markers = {};
+  for (const m of Object.values(machines)) {
+    markers[m.node] = machineMarker(L, m);
+    machineLayer.addLayer(markers[m.node]);
+    bounds.extend([m.lat, m.lon]);
+  }
+  // the yield map: each kept point of each field's latest log, drawn on a canvas (thousands of points)
+  const yieldLayer = L.layerGroup();
+  const values = yields.flatMap((y) => y.yields.map((p) => p[2]));
+  let yieldLegend = null;
+  if (values.length) {
+    const classes = yieldClasses(values);
+    const canvas = L.canvas({ padding: 0.5 });
+    for (const y of yields) {
+      for (const [lon, lat, v] of y.yields) {
+        const c = classOf(classes, v).colour;
+        yieldLayer.addLayer(L.circleMarker([lat, lon], { renderer: canvas, radius: 3, stroke: false, fillColor: c,
+          fillOpacity: 0.9, interactive: false }));
+      }
+    }
+    yieldLegend = legend(L, classes, values.length);
+  }
+  const label = (key, name) => `<span data-layer="${key}">${escapeHtml(t(`machinery.layer.${name || key}`))}</span>`;
+  const overlays = {
+    [label("fields")]: fieldLayer, [label("zones")]: zoneLayer, [label("covered")]: coveredLayer,
+    [label("tracks")]: trackLayer, [label("machines")]: machineLayer,
+  };
+  if (values.length) overlays[label("yield")] = yieldLayer;
+  for (const layer of [fieldLayer, zoneLayer, coveredLayer, trackLayer, machineLayer]) layer.addTo(map);
+  L.control.layers(tiles ? { [label("basemap")]: tiles } : {}, overlays, { collapsed: false }).addTo(map);
+  map.on("overlayadd", (e) => e.layer === yieldLayer && yieldLegend?.addTo(map));
+  map.on("overlayremove", (e) => e.layer === yieldLayer && yieldLegend?.remove());
+  if (bounds.isValid()) map.fitBounds(bounds, { padding: [24, 24], maxZoom: 18 });
+  return { lines, markers, machineLayer, trackLayer };
+}
+
+function machineMarker(L, m) {
+  const marker = L.circleMarker([m.lat, m.lon], { className: "machine", radius: 7, color: "#fff", weight: 2,
+    fillColor: m.implement_down ? "#1f5fa8" : "#888", fillOpacity: 1 });
+  marker.bindTooltip(h("span", { class: "machine-label" }, m.node), { permanent: true, direction: "right",
+    offset: [8, 0], className: "machine-tip" });
+  return tag(marker, machineData(m));
+}
+
+const machineData = (m) => ({ machine: m.node, t: String(m.t_ms), lat: String(m.lat), lon: String(m.lon),
+  implement: m.implement_down ? "down" : "up" });
 
 export function fieldTable(fields, progress) {
   const kinds = KINDS.filter((k) => Object.values(progress).some((p) => p.kinds.some((x) => x.kind === k)));
@@ -96,9 +184,11 @@ function machineTable(machines) {
     { "data-testid": "machine-table" });
 }
 
-export async function render(root, ctx) {
-  root.append(h("h1", {}, t("machinery.title")));
-  const [fields, list] = await Promise.all([api("/registry/fields"), api("/machines")]);
+// What the map draws: every field's progress, each machine's track of its day, the covered ground of each
+// field's latest kind of work, each field's latest yield log with its points.
+async function load() {
+  const [fields, zones, list, ops, logs] = await Promise.all([api("/registry/fields"), api("/registry/zones"),
+    api("/machines"), api("/operations"), api("/yield-logs")]);
   const progress = {};
   await Promise.all(fields.filter((f) => f.boundary).map(async (f) => {
     progress[f.id] = await api(`/fields/${encodeURIComponent(f.id)}/progress`);
@@ -106,31 +196,84 @@ export async function render(root, ctx) {
   const machines = Object.fromEntries(list.map((m) => [m.node, m]));
   const tracks = {};
   await Promise.all(list.map(async (m) => {
-    const q = `from_ms=${m.t_ms - TRACK_MS}&to_ms=${m.t_ms + 1}`;
+    const q = `from_ms=${dayStart(m.t_ms)}&to_ms=${m.t_ms + 1}`;
     const fc = await api(`/machines/${encodeURIComponent(m.node)}/track?${q}`);
     tracks[m.node] = fc.features.filter((f) => f.properties.valid !== false).map((f) => f.geometry.coordinates);
   }));
+  const wanted = ops.filter((op) => latest(progress[op.field_id])?.kind === op.kind); // newest first
+  const perField = {};
+  const chosen = wanted.filter((op) => (perField[op.field_id] = (perField[op.field_id] || 0) + 1) <= OPS_PER_FIELD);
+  const covered = await Promise.all(chosen.map((op) => api(`/operations/${op.id}`)));
+  const newestLog = {};
+  for (const log of logs) newestLog[log.field_id] ||= log; // newest first
+  const yields = await Promise.all(Object.values(newestLog).map((log) => api(`/yield-logs/${log.id}`)));
+  return { fields, zones, progress, machines, tracks, covered, yields: yields.filter((y) => y.yields?.length) };
+}
+
+export async function render(root, ctx) {
+  root.append(h("h1", {}, t("machinery.title")));
+  const [data, L] = await Promise.all([load(), loadLeaflet()]);
+  const { fields, progress, machines, tracks } = data;
   const mapBox = h("div", {});
   const machineBox = h("div", {});
-  const draw = () => {
-    mapBox.replaceChildren(drawMap(fields, progress, machines, tracks));
-    machineBox.replaceChildren(machineTable(machines));
-    root.dataset.machines = String(Object.keys(machines).length);
-  };
-  draw();
   root.append(card(t("machinery.map.title"), mapBox),
     card(t("machinery.fields.title"), fields.length ? fieldTable(fields, progress) : notice(t("machinery.no-fields"))),
     card(t("machinery.machines.title"), machineBox));
+  const showMachines = () => {
+    machineBox.replaceChildren(machineTable(machines));
+    root.dataset.machines = String(Object.keys(machines).length);
+  };
+  showMachines();
+  let drawn = null;
+  let map = null;
+  let making = null;
+  const showMap = async () => {
+    const el = h("div", { class: "lmap", "data-testid": "machinery-map", role: "region",
+      "aria-label": t("machinery.map.label") });
+    mapBox.replaceChildren(el, h("p", { class: "small muted" }, t("machinery.map.legend")));
+    const made = await newMap(L, el);
+    map = made.map;
+    drawn = drawMap(L, map, made.tiles, data); // machines and tracks as they are by now
+  };
+  if (!L) {
+    mapBox.append(notice(t("machinery.map.no-library"), "error"));
+  } else if (!fields.some((f) => f.boundary) && !Object.keys(machines).length) {
+    // nothing to draw yet: the first fix heard draws the map around its machine
+    mapBox.append(h("p", { class: "muted", "data-testid": "machinery-map-empty" }, t("machinery.map.empty")));
+  } else {
+    await (making = showMap());
+  }
   // A batch of fixes stored: each tracker's newest moves its marker and extends its track.
   ctx.on("position", (ev) => {
     for (const m of ev.machines || []) {
       const known = machines[m.node];
       if (known && known.t_ms >= m.t_ms) continue;
-      machines[m.node] = { ...known, ...m };
+      const now = (machines[m.node] = { ...known, ...m });
       const track = (tracks[m.node] ||= []);
       track.push([m.lon, m.lat]);
       if (track.length > TRACK_MAX) track.splice(0, track.length - TRACK_MAX);
+      if (!drawn) {
+        if (L && !making) making = showMap().then(showMachines);
+        continue;
+      }
+      let line = drawn.lines[m.node];
+      if (!line) {
+        line = drawn.lines[m.node] = tag(L.polyline([], { className: "track", color: "#1f5fa8", weight: 2,
+          opacity: 0.7 }), { track: m.node });
+        drawn.trackLayer.addLayer(line);
+      }
+      line.addLatLng([m.lat, m.lon]);
+      retag(line, { points: String(track.length) });
+      let marker = drawn.markers[m.node];
+      if (!marker) {
+        marker = drawn.markers[m.node] = machineMarker(L, now);
+        drawn.machineLayer.addLayer(marker);
+      }
+      marker.setLatLng([m.lat, m.lon]);
+      marker.setStyle({ fillColor: now.implement_down ? "#1f5fa8" : "#888" });
+      retag(marker, machineData(now));
     }
-    draw();
+    showMachines();
   });
+  return () => map?.remove();
 }

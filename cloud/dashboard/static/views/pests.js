@@ -1,5 +1,6 @@
 // The zone page's pest forecast: for each species lured by a trap of the zone, the biofix, degree days
-// since, the coming stages with their dates (measured weather, forecast, or recent weather), the control
+// since, the coming stages with their dates (measured weather, forecast, climate normals with the range one
+// standard deviation gives, or recent weather when the site has no normals), the control
 // window, and the catch against the species' own cited action threshold (GET /zones/{zone}/pests;
 // the models are cloud/pests/season.py's, docs/pests.md).
 
@@ -16,7 +17,28 @@ function stageRows(season) {
   const next = season.stages.filter((s) => !s.day || s.day >= season.today).slice(0, SHOWN_STAGES);
   return next.map((s) => h("tr", {},
     h("td", {}, tr("pest-stage", s.name)), h("td", {}, String(s.generation)), h("td", {}, number(s.dd, 0)),
-    h("td", {}, s.day || t("zone.pest.beyond")), h("td", {}, s.basis ? tr("pest-basis", s.basis) : "—")));
+    h("td", { "data-early": s.early || "", "data-late": s.late || "" }, dayText(s)),
+    h("td", {}, s.basis ? tr("pest-basis", s.basis) : "—")));
+}
+
+// A date from normals with standard deviations shows the range one SD warmer or cooler every day gives.
+function dayText(s) {
+  if (!s.day) return t("zone.pest.beyond");
+  if (s.early || s.late) {
+    return t("zone.pest.range", { day: s.day, early: s.early || "—", late: s.late || t("zone.pest.beyond") });
+  }
+  return s.day;
+}
+
+// What the days after the weather forecast come from: the normals and their source, or recent weather.
+function beyondNote(s) {
+  if (s.beyond_forecast === "normals") {
+    const key = `zone.pest.beyond-${s.normals_kind}${s.normals_sd ? "-sd" : ""}`;
+    return h("p", { class: "muted small", "data-testid": `pest-beyond-${s.species}`, "data-beyond": "normals" },
+      t(key, { source: "" }), h("cite", {}, s.normals_source));
+  }
+  return h("p", { class: "muted small", "data-testid": `pest-beyond-${s.species}`, "data-beyond": "recent" },
+    t("zone.pest.beyond-recent"));
 }
 
 // The biofix rule in the reader's language, from the species table's values.
@@ -31,9 +53,16 @@ function pressureNote(p) {
   const params = { value: number(p.value, 1), threshold: number(p.threshold), traps: p.traps_over.join(", ") || "—",
     trend: tr("trend", p.trend) };
   const text = t(`zone.pest.pressure-${p.per}`, params);
-  return h("div", {}, notice(text, p.above ? "warn" : "info"),
-    // a citation is quoted as published, in its own language
-    h("p", { class: "muted small" }, t("zone.pest.threshold-source", { source: "" }), h("cite", {}, p.source)));
+  const out = h("div", {}, notice(text, p.above ? "warn" : "info"));
+  if (p.crop_match === false) {
+    // the threshold is another crop's: say so beside the catch, not only in the citation
+    out.append(h("p", { class: "warn small", "data-testid": "threshold-other-crop" },
+      t("zone.pest.threshold-other-crop", { crops: p.crops.map((c) => tr("crop", c)).join(t("punct.list")),
+        crop: tr("crop", p.crop) })));
+  }
+  // a citation is quoted as published, in its own language
+  out.append(h("p", { class: "muted small" }, t("zone.pest.threshold-source", { source: "" }), h("cite", {}, p.source)));
+  return out;
 }
 
 function speciesBlock(s, bySpecies) {
@@ -52,6 +81,7 @@ function speciesBlock(s, bySpecies) {
   if (s.stages.length) {
     block.append(table(["stage", "generation", "dd", "date", "basis"].map((k) => t(`zone.pest.${k}`)), stageRows(s),
       { "data-testid": `pest-stages-${s.species}` }));
+    if (s.beyond_forecast) block.append(beyondNote(s));
   }
   if (s.pressure) block.append(pressureNote(s.pressure));
   if (s.missing.length) {

@@ -38,6 +38,36 @@ function harvestTable(logs, fields) {
         std: num(l.standard_moisture_pct, 1, "%") })))), { "data-testid": "harvest" });
 }
 
+// Each zone's expected yield for the season so far (FAO-33 eq. 1 from its water balance, docs/machinery.md
+// section 10) beside what the harvest gave: the zone's harvest record, else its field's yield monitor logs.
+function expectedTable(zones) {
+  const harvested = (z) => {
+    if (z.harvest) return z.harvest.yield_t_ha;
+    if (!z.yield_logs.length) return null;
+    const mass = z.yield_logs.reduce((a, g) => a + g.mean_yield_t_ha * g.harvested_ha, 0);
+    const area = z.yield_logs.reduce((a, g) => a + g.harvested_ha, 0);
+    return area ? mass / area : null;
+  };
+  return table(["zone", "crop", "water", "ky", "relative", "expected", "total", "harvested"].map((k) =>
+    t(`progress.expected.col.${k}`)),
+  zones.map((z) => {
+    const got = harvested(z);
+    return h("tr", { "data-zone": z.zone_id },
+      h("td", {}, z.zone_name), h("td", {}, tr("crop", z.crop)),
+      h("td", { "data-water": String(z.eta_over_etm ?? "") }, z.eta_mm === null ? "—"
+        : t("progress.expected.water", { eta: num(z.eta_mm, 0, t("unit.mm")), etm: num(z.etm_mm, 0, t("unit.mm")),
+          pct: z.eta_over_etm === null ? "—" : num(100 * z.eta_over_etm, 1, "%") })),
+      h("td", {}, z.ky === null ? "—" : num(z.ky, 2)),
+      h("td", { "data-relative": String(z.relative_yield ?? "") },
+        z.relative_yield === null ? "—" : num(100 * z.relative_yield, 1, "%")),
+      h("td", { "data-expected": String(z.ya_t_ha ?? "") }, z.ya_t_ha === null
+        ? h("span", { class: "small muted" }, z.missing.map((m) => t(`progress.expected.missing.${m.field}`)).join("; "))
+        : num(z.ya_t_ha, 2, t("unit.t-ha"))),
+      h("td", {}, z.total_t === null ? "—" : num(z.total_t, 2, t("unit.t"))),
+      h("td", { "data-harvested": String(got ?? "") }, got === null ? "—" : num(got, 2, t("unit.t-ha"))));
+  }), { "data-testid": "expected-yield" });
+}
+
 // Progress per region of the farm: each site's fields with a boundary, their area and each kind's covered
 // hectares summed, and the share of the site's field area that is.
 function siteTable(sites, fields, progress) {
@@ -94,12 +124,16 @@ export async function render(root, ctx) {
   const harvestBox = h("div", {});
   const siteBox = h("div", {});
   const timelineBox = h("div", {});
+  const expectedBox = h("div", {});
   root.append(card(t("progress.crops.title"), cropBox), card(t("progress.sites.title"), siteBox),
     card(t("machinery.fields.title"), fieldBox), card(t("progress.timeline.title"), timelineBox),
-    card(t("progress.harvest.title"), harvestBox));
+    card(t("progress.harvest.title"), harvestBox), card(t("progress.expected.title"), expectedBox));
   const load = async () => {
-    const [crops, fields, logs, sites, ops] = await Promise.all([api("/progress/crops"), api("/registry/fields"),
-      api("/yield-logs"), api("/registry/sites"), api("/operations")]);
+    const [crops, fields, logs, sites, ops, zones] = await Promise.all([api("/progress/crops"),
+      api("/registry/fields"), api("/yield-logs"), api("/registry/sites"), api("/operations"), api("/registry/zones")]);
+    // the newest season any zone was planted in
+    const years = zones.map((z) => z.planting_date).filter(Boolean).map((d) => d.slice(0, 4)).sort();
+    const expected = years.length ? await api(`/expected-yield?season=${years[years.length - 1]}`) : [];
     const progress = {};
     await Promise.all(fields.filter((f) => f.boundary).map(async (f) => {
       progress[f.id] = await api(`/fields/${encodeURIComponent(f.id)}/progress`);
@@ -114,6 +148,8 @@ export async function render(root, ctx) {
     timelineBox.replaceChildren(ops.length ? timeline(ops, byId) : notice(t("progress.timeline.none")));
     harvestBox.replaceChildren(logs.length ? harvestTable(logs, Object.fromEntries(fields.map((f) => [f.id, f])))
       : notice(t("progress.harvest.none")));
+    expectedBox.replaceChildren(expected.length ? expectedTable(expected) : notice(t("progress.expected.none")),
+      h("p", { class: "small muted" }, t("progress.expected.how")));
   };
   await load();
   ctx.on("operation", () => load());

@@ -1,0 +1,121 @@
+"""Closed roll-up windows cached for charts (cloud/storage/influx1_cache.py), on a real InfluxDB: a cached
+chart is the uncached answer, and stays so after late readings for an old hour, on every instance."""
+
+from __future__ import annotations
+
+import pytest
+
+from furrow.cloud.auth import Role
+from furrow.cloud.storage import Influx1ReadingStore, Reading, Rollups
+from tests.cloud_support import T0, batch_of, item, local_settings, running_app, soil_uplink
+
+HOUR, DAY = 3_600_000, 86_400_000
+NOW = T0 + 10 * DAY  # every window of the data below is closed
+FNS = ("mean", "sum", "count", "min", "max")
+
+
+def _points(days: int = 3) -> list[Reading]:
+    """soil-01 through two gateways in turn (two series in each hour), soil-02 with a channel sensor and a
+    fault, soil-03 outside the charted nodes; one report per 30 minutes."""
+    out = []
+    for s in range(days * 48):
+        ts = T0 + s * 30 * 60_000
+        gw = "gw-1" if s % 2 else "gw-2"
+        out += [Reading("demo", gw, "soil-01", "soil", "vwc_pct", "%", 10, None, 20.0 + (s % 7) * 1.25, None, s, ts),
+                Reading("demo", "gw-1", "soil-02", "soil", "vwc_pct", "%", None, 3, 30.0 - (s % 5) * 0.7, None, s, ts),
+                Reading("demo", "gw-1", "soil-03", "soil", "vwc_pct", "%", 10, None, 99.0, None, s, ts)]
+    out.append(Reading("demo", "gw-1", "soil-02", "soil", "vwc_pct", "%", 80, None, None, "open", 999, T0 + 5 * HOUR))
+    return out
+
+
+def _store(url: str, db: str, rows: int) -> Influx1ReadingStore:
+    return Influx1ReadingStore(url, db, rollups=Rollups(db), clock=lambda: NOW, chart_cache_rows=rows)
+
+
+async def _charts(store: Influx1ReadingStore, start: int = T0 - 30 * 60_000, end: int = T0 + 4 * DAY) -> dict:
+    """Every fn over hours and days (a partial first window, and a range past the data)."""
+    return {(window, fn): await store.aggregate(["soil-01", "soil-02"], "vwc_pct", start, end, window, fn)
+            for window in (HOUR, DAY) for fn in FNS}
+
+
+@pytest.mark.influxdb
+async def test_a_cached_chart_is_the_uncached_one_before_and_after_late_readings_on_every_instance(
+        influxdb, influx_db):
+    a, b, plain = (_store(influxdb.url, influx_db, rows) for rows in (100_000, 100_000, 0))
+    try:
+        for s in (a, b, plain):
+            await s.ensure_database()
+        await a.write(_points())  # late (NOW is days after): rolled up by the write
+        truth = await _charts(plain)
+        assert len(truth[(HOUR, "mean")]) == 2 * 72 and len(truth[(DAY, "count")]) == 2 * 3
+        for s in (a, b):
+            assert await _charts(s) == truth
+            misses = s.closed.misses
+            assert await _charts(s) == truth  # now from memory
+            assert s.closed.misses == misses and s.closed.hits > 0
+            # a narrower range inside what is held, and a wider one around it
+            assert await _charts(s, T0 + DAY, T0 + 2 * DAY) == await _charts(plain, T0 + DAY, T0 + 2 * DAY)
+            assert await _charts(s, T0 - 2 * DAY, T0 + 5 * DAY) == await _charts(plain, T0 - 2 * DAY, T0 + 5 * DAY)
+        # Charted two days in: the newest closed hours are read afresh (the cache's hour of margin), the
+        # open ones from raw points.
+        soon = T0 + 2 * DAY + 4 * HOUR
+        near, near_plain = (Influx1ReadingStore(influxdb.url, influx_db, rollups=Rollups(influx_db),
+                                                clock=lambda: soon, chart_cache_rows=rows) for rows in (100_000, 0))
+        try:
+            for s in (near, near_plain):
+                await s.ensure_database()
+            assert await _charts(near) == await _charts(near_plain) == await _charts(near)
+            assert near.closed.hits > 0
+        finally:
+            await near.close()
+            await near_plain.close()
+        # A late reading for an old hour, written through instance a: a sees it at once, b by a's mark.
+        await a.write([Reading("demo", "gw-3", "soil-01", "soil", "vwc_pct", "%", 10, None, 55.5, None, 7777,
+                               T0 + DAY + 5 * HOUR + 60_000)])
+        changed = await _charts(plain)
+        assert changed != truth
+        assert await _charts(a) == changed
+        assert await _charts(b) == changed
+        assert await _charts(b) == changed  # and held again
+    finally:
+        for s in (a, b, plain):
+            await s.close()
+
+
+@pytest.mark.influxdb
+async def test_two_instances_chart_a_late_reading_ingested_through_one_of_them(tmp_path, influxdb, influx_db):
+    """Two app instances on one InfluxDB: /series from each equals the uncached store's, also after a
+    gateway's batch with a reading for an hour both had cached arrives at the first."""
+    seed = _store(influxdb.url, influx_db, 0)
+    try:
+        await seed.ensure_database()
+        await seed.write(_points(2))
+        settings = [local_settings(tmp_path / n, storage="influxdb1", influx_url=influxdb.url,
+                                   influx_database=influx_db) for n in ("a", "b")]
+        query = {"node": ["soil-01", "soil-02"], "measurement": "vwc_pct", "window": "1h", "start": str(T0),
+                 "end": str(T0 + 3 * DAY)}
+
+        async def uncached() -> list[dict]:
+            buckets = await seed.aggregate(["soil-01", "soil-02"], "vwc_pct", T0, T0 + 3 * DAY, HOUR, "mean")
+            return [{"node": x.node, "measurement": x.measurement, "depth_cm": x.depth_cm, "channel": x.channel,
+                     "time_ms": x.time_ms, "value": x.value, "count": x.count} for x in buckets]
+
+        async with running_app(settings[0], clock=lambda: NOW) as a, running_app(settings[1], clock=lambda: NOW) as b:
+            before = await uncached()
+            for c in (a, b):
+                for _ in range(2):
+                    r = await c.get("/api/v1/series", params=query)
+                    assert r.status_code == 200 and r.json() == before, r.text
+                assert c.app.state.services.store.closed.hits > 0
+            gateway = (await a.app.state.services.tokens.issue("demo.gw-1", Role.GATEWAY, 1)).token
+            late = soil_uplink("soil-01", 9001, ts_ms=T0 + 30 * HOUR + 120_000, vwc=61.0)
+            r = await a.post("/api/v1/ingest/batch", json=batch_of([item(late)], batch_id="gw-1-late"),
+                             headers={"Authorization": f"Bearer {gateway}"})
+            assert r.status_code == 200 and r.json()["accepted"] == 1, r.text
+            after = await uncached()
+            assert after != before
+            for c in (a, b):
+                r = await c.get("/api/v1/series", params=query)
+                assert r.status_code == 200 and r.json() == after, r.text
+    finally:
+        await seed.close()
