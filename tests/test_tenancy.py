@@ -6,8 +6,11 @@ from __future__ import annotations
 
 import re
 
+import pytest
+
 from furrow.cloud.api.routes.events import stream
 from furrow.cloud.auth import Role
+from furrow.cloud.auth.passwords import set_password_sync
 from furrow.cloud.events import EventBus
 from furrow.cloud.tenancy import EventScope
 from furrow.cloud.tenancy.organisations import OrganisationNew, create_organisation
@@ -15,6 +18,7 @@ from furrow.edge.payload import make_uplink
 from tests.cloud_support import T0, batch_of, item, local_settings, problem, running_app, soil_uplink
 from tests.test_cloud_auth import LOGIN, OPEN_DATA, PUBLIC, PUBLISHED_LOT, QUERY, _walk
 from tests.test_machinery_operations import BOUNDARY, operation
+from tests.test_security_audit import PASSWORD, _user_create
 
 
 def farm(p: str, name: str, seed_lot: str) -> list[tuple[str, dict]]:
@@ -205,3 +209,31 @@ async def test_an_install_before_organisations_keeps_working_in_the_default_one(
         assert r.status_code == 200 and (await c.get("/api/v1/organisation")).json()["name"] == "Hilltop"
         r = await c.put("/api/v1/organisation", json={"name": "Hilltop", "region": "65//01"})
         assert r.status_code == 422 and problem(r)["field"] == "region"
+
+
+async def test_a_user_made_with_the_cli_in_an_organisation_logs_in_to_it(tmp_path):
+    """`furrow cloud user create --org`: the password login's token is that organisation's (GET /organisation
+    names it); a regional user's (made with its region) reads its region (none shares there: 404 naming it, not
+    403); an unknown organisation, or a regional user without its region, is refused naming it."""
+    async with running_app(local_settings(tmp_path), headers=None) as c:
+        db = c.app.state.services.db
+        body = OrganisationNew(id="coop-1", name="Coop", region="65/01", shares_regional=True)
+        await db.run(lambda s: create_organisation(s, body))
+        assert _user_create(tmp_path, "li", "agronomist", PASSWORD, "--org", "coop-1").returncode == 0
+        # what `user create bureau --role regional --region 66` does (one CLI run is enough: each costs seconds)
+        await db.run(lambda s: set_password_sync(s, "bureau", Role.REGIONAL, PASSWORD, now_ms=T0, region="66"))
+        for org, role, region, why in (("nope", Role.AGRONOMIST, None, "no organisation 'nope'"),
+                                       ("default", Role.REGIONAL, None, "needs a region")):
+            with pytest.raises(ValueError, match=why):
+                await db.run(lambda s, o=org, r=role, g=region: set_password_sync(
+                    s, "wang", r, PASSWORD, now_ms=T0, organisation=o, region=g))
+
+        async def login(name: str) -> dict:
+            r = await c.post("/api/v1/auth/login", json={"name": name, "password": PASSWORD})
+            assert r.status_code == 200, r.text
+            return {"Authorization": f"Bearer {r.json()['token']}"}
+
+        r = await c.get("/api/v1/organisation", headers=await login("li"))
+        assert r.status_code == 200 and r.json()["id"] == "coop-1", r.text
+        r = await c.get("/api/v1/regional", params={"season": "2026"}, headers=await login("bureau"))
+        assert r.status_code == 404 and (problem(r)["field"], problem(r)["value"]) == ("region", "66"), r.text

@@ -16,8 +16,9 @@ import os
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from ..db import User
+from ..db import DEFAULT_ORGANISATION, User
 from .roles import Role
+from .tokens import user_row_sync
 
 LOG2_N, R, P = 14, 8, 1  # 16 MiB and ~50 ms per hash on one core
 SALT_BYTES = 16
@@ -66,18 +67,15 @@ def check_new_password(password: str) -> str:
     return password
 
 
-def set_password_sync(session: Session, name: str, role: Role, password: str, *, now_ms: int) -> bool:
-    """Set `name`'s password (creating the user with `role` if new, at `now_ms`); True when the user
-    is new. An existing user keeps its role, which must match."""
+def set_password_sync(session: Session, name: str, role: Role, password: str, *, now_ms: int,
+                      organisation: str = DEFAULT_ORGANISATION, region: str | None = None) -> bool:
+    """Set `name`'s password (creating the user with `role` in `organisation`, and a regional user's `region`,
+    if new, at `now_ms`); True when the user is new. An existing user keeps its role and organisation, which
+    must match."""
     check_new_password(password)
     if role is Role.GATEWAY:
         raise ValueError("gateways log in with tokens, not passwords")
-    row = session.scalar(select(User).where(User.name == name))
-    created = row is None
-    if row is None:
-        row = User(name=name, role=Role(role), created_ms=now_ms, disabled=False)
-        session.add(row)
-    elif row.role != role:
-        raise ValueError(f"user {name!r} has role {row.role!r}, not {role!r}")
+    created = session.scalar(select(User.id).where(User.name == name)) is None
+    row = user_row_sync(session, name, Role(role), organisation, region, now_ms)
     row.password_hash = hash_user_password(password)
     return created

@@ -74,6 +74,30 @@ def hash_token(key: bytes, token: str) -> str:
     return hmac.new(key, token.encode(), hashlib.sha256).hexdigest()
 
 
+def user_row_sync(session: Session, name: str, role: Role, organisation: str, region: str | None,
+                  now_ms: int) -> User:
+    """`name`'s row, created with `role` in `organisation` (which must exist) if new; an existing user's role
+    and organisation must match. A regional user (role regional) needs its `region`, and only it has one."""
+    if organisation != DEFAULT_ORGANISATION and session.get(Organisation, organisation) is None:
+        raise ValueError(f"no organisation {organisation!r}")
+    if (role == Role.REGIONAL) != (region is not None):
+        raise ValueError("a regional user needs a region, and only a regional user has one")
+    if region is not None and not REGION.fullmatch(region):
+        raise ValueError(f"region {region!r} is not administrative codes, widest first, '/'-separated "
+                         "(province/city/county, at most 4 levels)")
+    row = session.scalar(select(User).where(User.name == name))
+    if row is None:
+        row = User(name=name, role=Role(role), created_ms=now_ms, disabled=False, organisation_id=organisation,
+                   region=region)
+        session.add(row)
+        session.flush()
+    elif row.role != role:
+        raise ValueError(f"user {name!r} has role {row.role!r}, not {role!r}")
+    elif row.organisation_id != organisation:
+        raise ValueError(f"user {name!r} is in another organisation")
+    return row
+
+
 class TokenStore:
     """Issues, checks and revokes tokens."""
 
@@ -90,23 +114,7 @@ class TokenStore:
         """Issue a token for `user` (created with `role` in `organisation` if new; its role and
         organisation must match). A regional user (role regional) needs its `region`."""
         now = self._clock() if now_ms is None else now_ms
-        if organisation != DEFAULT_ORGANISATION and session.get(Organisation, organisation) is None:
-            raise ValueError(f"no organisation {organisation!r}")
-        if (role == Role.REGIONAL) != (region is not None):
-            raise ValueError("a regional user needs a region, and only a regional user has one")
-        if region is not None and not REGION.fullmatch(region):
-            raise ValueError(f"region {region!r} is not administrative codes, widest first, '/'-separated "
-                             "(province/city/county, at most 4 levels)")
-        row = session.scalar(select(User).where(User.name == user))
-        if row is None:
-            row = User(name=user, role=Role(role), created_ms=now, disabled=False, organisation_id=organisation,
-                       region=region)
-            session.add(row)
-            session.flush()
-        elif row.role != role:
-            raise ValueError(f"user {user!r} has role {row.role!r}, not {role!r}")
-        elif row.organisation_id != organisation:
-            raise ValueError(f"user {user!r} is in another organisation")
+        row = user_row_sync(session, user, role, organisation, region, now)
         token_id = secrets.token_hex(6)
         token = token or f"{PREFIX}{token_id}_{secrets.token_urlsafe(32)}"
         expires = now + int(ttl_days * DAY_MS)

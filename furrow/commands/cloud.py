@@ -56,6 +56,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     ucreate.add_argument("--role", required=True, choices=[r for r in ROLES if r != "gateway"])
     ucreate.add_argument("--password-file", type=Path, metavar="FILE",
                          help="read the password from FILE (first line); default: standard input")
+    ucreate.add_argument("--org", default="default", help="the user's organisation (default: default)")
+    ucreate.add_argument("--region", help="a regional user's region, e.g. 650000/650100 (role regional only)")
     ucreate.set_defaults(func=_user_create)
 
     register_keys(cloud_sub)
@@ -249,9 +251,10 @@ def _user_create(args: argparse.Namespace) -> int:
     try:
         with db.sessions.begin() as session:
             at = now_ms()
-            created = set_password_sync(session, args.name, Role(args.role), password, now_ms=at)
+            created = set_password_sync(session, args.name, Role(args.role), password, now_ms=at,
+                                        organisation=args.org, region=args.region)
             record_sync(session, f"cli:{getpass.getuser()}", "user.create" if created else "user.set_password",
-                        f"user:{args.name}", "local", {"role": args.role}, now_ms=at)
+                        f"user:{args.name}", "local", {"role": args.role, "organisation": args.org}, now_ms=at)
     except ValueError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2

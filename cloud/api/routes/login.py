@@ -49,20 +49,23 @@ async def login(body: LoginIn, request: Request, services: ServicesDep) -> Login
     # attempts each see the ones still in progress, so they cannot all slip under the limit.
     limiter.failed(keys, started)
 
-    def check(session: Session) -> tuple[bool, str | None]:
+    def check(session: Session) -> tuple[bool, User | None]:
         user = session.scalar(select(User).where(User.name == body.name))
         ok = check_user_password(body.password, user.password_hash if user is not None else None)
         if user is None or not ok or user.disabled:
             return False, None
-        return True, user.role
+        return True, user
 
-    ok, role = await services.db.run(check)
+    ok, user = await services.db.run(check)
+    role = user.role if user is not None else None
     if not ok or role is None:
         await audit(body.name, "auth.login_failed", f"user:{body.name}")
         raise Unauthenticated("password", None, "wrong name or password")
     limiter.forgive(keys, started)
     limiter.succeeded(keys[0])
     hours = services.settings.login_token_ttl_hours
-    issued = await services.tokens.issue(body.name, Role(role), ttl_days=hours / 24)
+    # the user's own organisation and region: a person of another organisation than the default one logs in too
+    issued = await services.tokens.issue(body.name, Role(role), ttl_days=hours / 24,
+                                         organisation=user.organisation_id, region=user.region)
     await audit(body.name, "auth.login", f"user:{body.name}", token_id=issued.id)
     return LoginOut(token=issued.token, role=issued.role, expires_ms=issued.expires_ms)
