@@ -15,6 +15,7 @@ each report waits in flash until the gateway acknowledges it.
 
 import gc
 import time
+from array import array
 
 from furrow.edge import modbus_map
 from furrow.firmware.modbus_slave import RtuSlave, char_us_for_baud
@@ -32,7 +33,9 @@ class Registers:
     """
 
     def __init__(self):
-        self.image = [0] * modbus_map.INPUT_COUNT
+        # Unsigned 16-bit words, as the registers are: 224 bytes in one piece where a list of 112
+        # numbers takes 448 (every register value fits; edge.modbus_map writes each one & 0xFFFF).
+        self.image = array("H", bytes(2 * modbus_map.INPUT_COUNT))
 
     def __len__(self):
         return len(self.image)

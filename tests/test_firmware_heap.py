@@ -27,9 +27,9 @@ from tests.unixboard_support import (
 
 CYCLES = 400
 # KiB, stand-ins for machine/network included. Issue 15's line is 80 for every role as .mpy files, the
-# irrigation node with its RS-485 command mailbox and report queue included: it ran its 400 cycles in 80
-# KiB on a quiet machine but answered one Modbus exception in a run under load (2026-12-07), so its line
-# is held at 81 until the last kilobyte is found (docs/firmware.md, "Size and heap per role").
+# irrigation node with its RS-485 command mailbox and report queue included: at 80 KiB its journal saves
+# fail for lack of heap (counted by the node, read by the harness: 2026-12-07), so its line is held at 81
+# until the last kilobyte is found (docs/firmware.md, "Size and heap per role").
 MPY_HEAP_KIB = {"soil": 80, "weather": 80, "irrigation": 81, "pest": 80}
 FROZEN_HEAP_KIB = 40
 
