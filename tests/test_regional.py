@@ -17,8 +17,10 @@ from furrow.cloud.regional.service import expected_withheld
 from furrow.cloud.registry import FIELDS, SITES, ZONES
 from furrow.cloud.registry.models import FieldIn, SiteIn, ZoneIn
 from furrow.cloud.tenancy.organisations import OrganisationNew, create_organisation
-from tests.cloud_support import SECRET_KEY, local_settings, problem, running_app
-from tests.test_cloud_planning import _weather_farm
+from furrow.edge.batch import make_batch
+from furrow.edge.payload import make_reading, make_uplink
+from tests.cloud_support import SECRET_KEY, T0, item, local_settings, problem, running_app, soil_uplink
+from tests.test_cloud_planning import CROP, DAY, HOUR, JAN4_23H, _hour, _weather_farm
 
 K = 3
 # farm: (region, crop). 65/01/02 has one farm (the small group); 65/02/01 one wheat farm among maize ones.
@@ -176,6 +178,96 @@ async def test_expected_yield_of_one_farm_is_never_shown_though_its_cells_are(tm
         t = await services.regional.full_table("2026", K, 0)
         assert {len(v) for v in t.expected_contributors.values()} == {0, 1}
         assert all(cell in t.expected_withheld for cell, v in t.expected_contributors.items() if v)
+
+
+# farm: (its own Ym, t/ha; the probes' vwc, %; the zone's area, ha): three estimates that differ
+ESTIMATED = {"f0": (8.0, 16.0, 3.0), "f1": (10.0, 18.0, 5.0), "f2": (12.0, 20.0, 6.0)}
+
+
+async def _admin(c, f: str) -> dict[str, str]:  # noqa: ANN001
+    """The headers of an admin of farm f's organisation."""
+    token = await c.app.state.services.tokens.issue(f"{f}-admin", Role.ADMIN, 1, organisation=f"org-{f}")
+    return {"Authorization": f"Bearer {token.token}"}
+
+
+async def _estimated_zone(c, f: str, ym: float, vwc: float, area: float) -> None:  # noqa: ANN001
+    """Farm f's second zone {f}-ey: maize planted 2026-01-01 with its own weather node (hourly reports over
+    2026-01-01..03, as tests/test_cloud_planning.py's wx-01) and a probe reading `vwc` at the end of each day;
+    the farm enters its own Ym for maize. Its expected yield is then a real FAO-33 estimate in tonnes."""
+    c.app.state.services.planning.clock = lambda: JAN4_23H
+    admin = await _admin(c, f)
+    for path, b in [("zones", {"id": f"{f}-ey", "field_id": f"{f}-f", "name": f"{f} ey", "area_ha": area,
+                               "soil_texture": "loam", "field_capacity_pct": 31.0, "wilting_point_pct": 14.0,
+                               "root_depth_cm": 30, "crop": "maize", "planting_date": "2026-01-01",
+                               "crop_coefficients": CROP, "precip_rate_mm_h": 12.0}),
+                    ("nodes", {"id": f"soil-{f}", "role": "soil", "zone_id": f"{f}-ey", "depths_cm": [10]}),
+                    ("nodes", {"id": f"wx-{f}", "role": "weather", "zone_id": f"{f}-ey", "lat": 41.65,
+                               "lon": -0.88})]:
+        r = await c.post(f"/api/v1/registry/{path}", json=b, headers=admin)
+        assert r.status_code == 201, r.text
+    items, seq = [], 1
+    for day in range(3):
+        for h in range(24):
+            readings = [make_reading(m, v) for m, v in _hour(day, h).items()]
+            items.append(item(make_uplink(f"wx-{f}", "weather", seq, T0 + day * DAY + h * HOUR + 1_800_000,
+                                          readings, "0.1.0")))
+            seq += 1
+        items.append(item(soil_uplink(f"soil-{f}", day + 1, T0 + day * DAY + 23 * HOUR + 1_800_000, vwc)))
+    r = await c.post("/api/v1/ingest/batch", json=make_batch("demo", "gw-1", f"ey-{f}", T0, items),
+                     headers=admin)
+    assert r.status_code == 200 and not r.json()["rejected"], r.text
+    r = await c.put(f"/api/v1/sites/{f}-s/yield-potentials/maize", headers=admin,
+                    json={"ym_t_ha": ym, "source": f"farm {f}'s best"})
+    assert r.status_code == 200, r.text
+
+
+async def test_a_published_expected_yield_is_the_sum_of_its_farms_own_estimates(tmp_path):
+    """f0, f1 and f2 (county 65/01/01, all maize) each have a zone with a real FAO-33 estimate (their own Ym,
+    weather and probes): the cells the three make up that the table shows (city 65/01 and province 65, all
+    crops, and the city's maize) publish 3 farms and, as expected yield, the sum of the three zones' own total_t from
+    GET /zones/{zone}/expected-yield (to 0.001 t, the API's rounding); the county's cells, withheld by the
+    table, stay withheld; no published expected yield, nor a total less its published parts, counts 1 or 2
+    farms; and the open dataset's own check accepts the table."""
+    async with running_app(local_settings(tmp_path)) as c:
+        bureau = {"Authorization": f"Bearer {await _region(c)}"}
+        own = {}
+        for f, (ym, vwc, area) in ESTIMATED.items():
+            await _estimated_zone(c, f, ym, vwc, area)
+            r = await c.get(f"/api/v1/zones/{f}-ey/expected-yield", headers=await _admin(c, f))
+            assert r.status_code == 200, r.text
+            x = r.json()
+            assert x["missing"] == [] and x["total_t"] > 0 and x["ym_t_ha"] == ym, x
+            assert x["total_t"] == pytest.approx(area * x["ya_t_ha"], abs=2e-3)
+            own[f] = x["total_t"]
+        assert len(set(own.values())) == 3, own  # three different figures: the sum says they were all added
+        cells = {}
+        for region in ("65", "65/01", "65/02", "65/01/01", "65/01/02", "65/02/01"):
+            r = await c.get("/api/v1/regional", params={"region": region, "season": "2026"}, headers=bureau)
+            assert r.status_code == 200, r.text
+            cells |= {(x["region"], x["crop"]): x for x in r.json()["cells"]}
+        total = sum(own.values())
+        for key in (("65", "*"), ("65/01", "*"), ("65/01", "maize")):
+            assert cells[key]["withheld"] is None, key
+            assert cells[key]["expected_yield_farms"] == 3, (key, cells[key])
+            assert cells[key]["expected_yield_t"] == pytest.approx(total, abs=1e-3), (key, cells[key], own)
+        # cells the table withholds (65 less its maize would be the lone wheat farm) hide their expected yield
+        for key in (("65", "maize"), ("65/01/01", "maize"), ("65/01/01", "*")):
+            assert cells[key]["withheld"] and cells[key]["expected_yield_t"] is None, key
+        for key in (("65/02", "*"), ("65/02/01", "*"), ("65/01/02", "maize")):
+            assert cells[key]["expected_yield_t"] is None and cells[key]["expected_yield_farms"] is None, key
+        # suppression over the farms with an estimate: every published figure counts 0 or >= 3 of them, and so
+        # does every published total less its published parts (sub-regions, or crops)
+        shown = {k: x["expected_yield_farms"] or 0 for k, x in cells.items() if x["expected_yield_t"] is not None}
+        assert all(n >= K for n in shown.values()), shown
+        regions = {r for r, _ in cells}
+        crops = {cr for _, cr in cells} - {"*"}
+        for (region, crop), n in shown.items():
+            children = [x for x in regions if x.rsplit("/", 1)[0] == region and "/" in x]
+            for parts in ([(x, crop) for x in children], [(region, cr) for cr in crops] if crop == "*" else []):
+                rest = n - sum(shown.get(p, 0) for p in parts)
+                assert rest == 0 or rest >= K, ((region, crop), parts, rest)
+        r = await c.post("/api/v1/regional/datasets", json={"season": "2026"}, headers=bureau)
+        assert r.status_code == 201, r.text
 
 
 def test_expected_yield_is_withheld_where_too_few_farms_have_one_or_a_difference_shows_them():
