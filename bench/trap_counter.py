@@ -20,11 +20,12 @@ cannot hide a worse one.
 
 With --accuracy it times nothing and reports the count error per condition instead
 (tests/trap_cards.CONDITIONS: plain, touching, glare, dust, mixed): for each, cards of both kinds
-with 25, 50, 100 and 150 insects, two of each (seeds 1 and 2), counted; the error is the sum of
-|counted - true| over the sum of true insects, per card kind and both together, with the worst card,
-and the lure's target moths on the pheromone liners.
+with 25, 50, 100 and 150 insects, two of each (seeds 1 and 2; `--seeds 3,4` is a second card set
+that no rule was tuned on), counted; the error is the sum of |counted - true| over the sum of true
+insects, per card kind and both together, with the worst card, the lure's target moths on the
+pheromone liners, and the count's CPU time per card (process time, count_card alone).
 
-    .venv/bin/python bench/trap_counter.py --accuracy [--conditions plain,dust]
+    .venv/bin/python bench/trap_counter.py --accuracy [--conditions plain,dust] [--seeds 3,4]
 """
 
 from __future__ import annotations
@@ -34,6 +35,7 @@ import io
 import json
 import random
 import sys
+import time
 import timeit
 from collections.abc import Callable
 from pathlib import Path
@@ -58,7 +60,7 @@ def per_call(fn: Callable[[], object]) -> float:
 ACCURACY_COUNTS = (25, 50, 100, 150)
 
 
-def accuracy(conditions: list[str]) -> None:
+def accuracy(conditions: list[str], seeds: tuple[int, ...] = (1, 2)) -> None:
     """The count error per condition (see the module's docstring)."""
     target = trap_cards.CEW.card
     out = {}
@@ -66,14 +68,19 @@ def accuracy(conditions: list[str]) -> None:
         err: dict[str, int] = {}
         true: dict[str, int] = {}
         worst, target_err, target_true = 0.0, 0, 0
-        for seed in (1, 2):
+        cpu, cards = 0.0, 0
+        for seed in seeds:
             rng = random.Random(f"{condition}-{seed}")
             for kind in CardKind:
                 for n in ACCURACY_COUNTS:
                     card = trap_cards.condition_card(rng, kind, n, condition)
                     lure = kind is CardKind.WHITE_PHEROMONE
-                    found = count_card(np.asarray(Image.open(io.BytesIO(card.jpeg)).convert("RGB")),
-                                       CardSpec(trap_cards.PX_PER_MM, (target.min_mm, target.max_mm) if lure else None))
+                    rgb = np.asarray(Image.open(io.BytesIO(card.jpeg)).convert("RGB"))
+                    spec = CardSpec(trap_cards.PX_PER_MM, (target.min_mm, target.max_mm) if lure else None)
+                    started = time.process_time()
+                    found = count_card(rgb, spec)
+                    cpu += time.process_time() - started
+                    cards += 1
                     err[kind.value] = err.get(kind.value, 0) + abs(found.total - n)
                     true[kind.value] = true.get(kind.value, 0) + n
                     worst = max(worst, abs(found.total - n) / n)
@@ -82,12 +89,12 @@ def accuracy(conditions: list[str]) -> None:
                         target_true += card.target
         row = {k: round(err[k] / true[k], 3) for k in err}
         row |= {"all": round(sum(err.values()) / sum(true.values()), 3), "worst_card": round(worst, 3),
-                "target": round(target_err / target_true, 3)}
+                "target": round(target_err / target_true, 3), "cpu_s_per_card": round(cpu / cards, 3)}
         out[condition] = row
         print(f"{condition:<10} all {row['all']:6.1%}  yellow {row['yellow-sticky']:6.1%}  "
-              f"pheromone {row['white-pheromone']:6.1%}  worst card {worst:6.1%}  target moths {row['target']:6.1%}",
-              flush=True)
-    print(json.dumps(out))
+              f"pheromone {row['white-pheromone']:6.1%}  worst card {worst:6.1%}  target moths {row['target']:6.1%}"
+              f"  cpu {cpu / cards:5.2f} s/card", flush=True)
+    print(json.dumps({"seeds": list(seeds), **out}))
 
 
 def main() -> None:
@@ -95,9 +102,10 @@ def main() -> None:
     ap.add_argument("--counts", default="0,50,150", help="insects per card, comma-separated")
     ap.add_argument("--accuracy", action="store_true", help="the count error per condition, no timing")
     ap.add_argument("--conditions", default=",".join(trap_cards.CONDITIONS), help="with --accuracy: which")
+    ap.add_argument("--seeds", default="1,2", help="with --accuracy: the card sets' seeds (1,2 tuned on; 3,4 held out)")
     args = ap.parse_args()
     if args.accuracy:
-        accuracy(args.conditions.split(","))
+        accuracy(args.conditions.split(","), tuple(int(s) for s in args.seeds.split(",")))
         return
     rows, out = [], {}
     for kind in CardKind:

@@ -40,6 +40,7 @@ from .images import ImageService, objects_from_settings
 from .ingest import ingest_batch, receipt, refusal
 from .limits import BodyLimits
 from .machinery import OperationService, TrackStore
+from .machinery.eta import EtaPublisher
 from .mqtt_worker import MqttWorker
 from .node_routes import NodeRoutes
 from .pests import PestService
@@ -129,6 +130,10 @@ async def open_services(settings: Settings, clock: Clock = now_ms) -> Services:
     services.expected_yield = ExpectedYieldService(db, registry, planning, clock=clock)
     services.tracks = TrackStore(db)
     services.operations = OperationService(db, clock=clock, events=events, tracks=services.tracks)
+    # the kept dispatch plan's finish estimates, recomputed as new fixes arrive (machinery/eta.py)
+    services.etas = EtaPublisher(services.operations, events)
+    services.tracks.on_new.append(services.etas.poke)
+    services.operations.on_record.append(services.etas.on_operation)
     # Production records: fed by what ends or is recorded elsewhere, heads signed with the command key.
     trace = services.trace = TraceService(db, signer=commands.sender.signer, clock=clock, events=events,
                                             store=store)
@@ -275,6 +280,8 @@ async def _after(delay_s: float, job: Callable[[], Awaitable[None]]) -> None:
 
 
 async def close_services(services: Services) -> None:
+    if services.etas is not None:
+        await services.etas.close()
     for task in services.background:
         task.cancel()
         with contextlib.suppress(asyncio.CancelledError):

@@ -117,6 +117,7 @@ class Demo:
         r = self.season.result
         log.info("season simulated in %.1f s: %d readings stored, %d commands, %s", time.monotonic() - self.started,
                  r.readings_stored, r.commands_issued, r.extra.get("planner_rules", {}))
+        log.info("machines: %s", json.dumps(self.season.machines))
 
     def _gateway(self, season: demo_season.Season) -> Gateway:
         return Gateway(

@@ -24,7 +24,7 @@ from zoneinfo import ZoneInfo
 from furrow.cloud.commands.signing import PUBLIC_SUFFIX
 from furrow.cloud.pests import TrapIn
 from furrow.cloud.registry.models import FieldIn, NodeIn, SiteIn, ValveIn, ZoneIn
-from furrow.hil import demo_farm
+from furrow.hil import demo_farm, demo_machines
 from furrow.hil.clock import SimClock
 from furrow.hil.engine import Run
 from furrow.hil.farm import Farm
@@ -50,6 +50,8 @@ class Season:
     keys_dir: Path
     trusted_keys: dict[str, Path]
     result: ScenarioResult
+    machines: dict[str, Any] | None = None
+    """What the demo's machines did (hil/demo_machines.py): the operations and the yield log."""
 
 
 def planner_hour_utc(place: demo_farm.Place, day: date) -> int:
@@ -86,6 +88,11 @@ async def simulate(folder: Path, farm: Farm, sim: SimClock, fleet: CPythonFleet,
                       forward_every_h=FORWARD_EVERY_H)
             with _quiet(*CHATTY):
                 result = await run.run(RunOptions(workdir=Path(work), progress=progress))
+            # the machines' season, through the same gateway and cloud: sowing, then a harvest near its end
+            # (with fewer simulated days than the blocks' sowing takes, no machine has worked yet)
+            machines = (await demo_machines.work(runtime, place, start, start + timedelta(days=int(days)),
+                                                 Path(work) / "trackers")
+                        if days >= demo_machines.MIN_DAYS else None)
         finally:
             await runtime.close()
         folder.mkdir(parents=True, exist_ok=True)
@@ -99,7 +106,7 @@ async def simulate(folder: Path, farm: Farm, sim: SimClock, fleet: CPythonFleet,
                 farm.set_valve(node_id, channel, is_open)
     keys_dir = folder / "command-keys"
     trusted = {p.name.removesuffix(PUBLIC_SUFFIX): p for p in keys_dir.glob("*" + PUBLIC_SUFFIX)}
-    return Season(folder / "cloud", keys_dir, trusted, result)
+    return Season(folder / "cloud", keys_dir, trusted, result, machines)
 
 
 def _ram_disk() -> str | None:

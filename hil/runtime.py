@@ -63,6 +63,7 @@ from furrow.cloud.storage import SqliteReadingStore
 from furrow.edge import payload
 from furrow.edge.commands import encode
 from furrow.edge.image_rx import decode_chunk, encode_image_ack
+from furrow.edge.position import POSITION_MAGIC, decode_positions, positions_item
 from furrow.edge.topics import GW_ACK, gateway_topic
 from furrow.gateway.autonomy import PlanKeeper
 from furrow.gateway.buffer import DurableBuffer, Item
@@ -119,8 +120,13 @@ class InProcessGateway:
 
     def receive(self, data: bytes) -> None:
         """A node's report, as the MQTT source takes it: decoded by the contract, flagged, its clock
-        corrected, queued for the buffer's next commit (ContractError for a bad one)."""
+        corrected, queued for the buffer's next commit (ContractError for a bad one). A tracker's positions
+        message (its first byte POSITION_MAGIC, contract 1.6) is queued as its positions item, as the MQTT
+        source does: its fixes carry their own GNSS time."""
         rx_ms = self.clock()
+        if data[:1] == bytes((POSITION_MAGIC,)):
+            self._pending.append(Item(positions_item(decode_positions(data)), rx_ms, ()))
+            return
         uplink = payload.decode(data)
         flags = self.quality(uplink, rx_ms)
         self._pending.append(Item(correct_clock(uplink, flags, rx_ms), rx_ms, flags))
@@ -250,7 +256,7 @@ class FarmRuntime:
 
         async def send(body: bytes) -> None:
             await ingest_batch(body, self.services.store, self.services.routes, origin=(site, gw),
-                               events=self.services.events, gaps=self.services.gaps)
+                               events=self.services.events, gaps=self.services.gaps, tracks=self.services.tracks)
             self.counts.batches += 1
 
         while n := await self.gateway.forwarder.forward_once(send):

@@ -142,6 +142,7 @@ EXPECTED: dict[tuple[str, str], set[Role]] = {
     ("GET", "/api/v1/sites/{site}/yield-potentials/{crop}"): READERS,
     ("PUT", "/api/v1/sites/{site}/yield-potentials/{crop}"): {A, AD},
     ("GET", "/api/v1/expected-yield"): READERS,
+    ("GET", "/api/v1/dispatch/etas"): READERS,
     ("GET", "/api/v1/organisation"): READERS,
     ("PUT", "/api/v1/organisation"): {AD},
     ("GET", "/api/v1/regional"): {R},

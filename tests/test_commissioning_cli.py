@@ -314,3 +314,28 @@ def test_check_of_a_node_never_heard_says_not_heard_yet_without_false_ticks_or_a
     assert lines["heard"].split()[0] == "✗" and "furrow broker config" in err
     assert "✓" not in err.replace(lines["registered"], "")
     assert "check the probes' wiring" not in err and "report other depths" not in err
+
+
+def test_the_demo_farm_has_machines_at_work(demo):
+    """The demo's season has its machines (hil/demo_machines.py): both trackers with fixes through the gateway,
+    each block sown (covered area, the crop's planted area from it), the early block harvested with its yield
+    monitor log totalled, and each zone's expected yield in t/ha from the farm's Ym."""
+    machines = {m["node"]: m for m in demo.get("/machines")}
+    assert set(machines) >= {"trk-tractor", "trk-combine"}, machines
+    assert machines["trk-tractor"]["fixes"] > 3000 and machines["trk-combine"]["fixes"] > 900
+    last = machines["trk-combine"]["t_ms"]
+    track = demo.get(f"/machines/trk-combine/track?from_ms={last - 86_400_000}&to_ms={last + 1}")
+    assert len(track["features"]) == machines["trk-combine"]["fixes"]
+    ops = demo.get("/operations")
+    sown = {o["field_id"]: o for o in ops if o["kind"] == "sowing"}
+    harvested = [o for o in ops if o["kind"] == "harvest"]
+    assert sum(o["covered_ha"] for o in ops if o["kind"] == "sowing") == pytest.approx(3.5, rel=0.02), sown
+    assert [o["field_id"] for o in harvested] == ["early"]
+    assert harvested[0]["covered_ha"] == pytest.approx(1.8, rel=0.02)
+    [log] = demo.get("/yield-logs")
+    assert log["field_id"] == "early" and log["mass_kg"] == pytest.approx(16_875, rel=0.03)  # what the header cut
+    [maize] = demo.get("/progress/crops")["crops"]
+    assert maize["planted_ha"] == pytest.approx(3.5, rel=0.02)
+    for zone in ("north", "south"):
+        x = demo.get(f"/zones/{zone}/expected-yield")
+        assert x["ym_t_ha"] == 12.0 and x["ya_t_ha"] is not None and 0 < x["ya_t_ha"] <= 12.0, x

@@ -90,7 +90,8 @@ def test_an_operator_sees_the_job_on_a_phone_and_it_moves_on_as_work_is_recorded
                                                                                  task):
     """On a 390 px screen a technician's #/job/drill-1 shows the sowing of disp-1, its done share, the field's map
     with the drill at its tracker's newest fix, and the tillage after it, with nothing wider than the screen;
-    a sowing recorded meanwhile raises the done share without a reload (the live operation event)."""
+    a sowing recorded meanwhile raises the done share without a reload (the live operation event), and the finish
+    estimate becomes the server's (the live eta event) with the area left it counts."""
     with farm.client() as c:
         before = c.get(f"/fields/{FIELD}/progress").json()["kinds"][0]["covered_pct"]
         [trk] = [m for m in c.get("/machines").json() if m["node"] == NODE]
@@ -116,6 +117,12 @@ def test_an_operator_sees_the_job_on_a_phone_and_it_moves_on_as_work_is_recorded
         after = c.get(f"/fields/{FIELD}/progress").json()["kinds"][0]["covered_pct"]
     assert after > before
     expect(job).to_have_attribute("data-done", f"{after:g}")
+    # the server's finish estimate, pushed after the operation (the eta event): the area left as it counts it
+    with farm.client() as c:
+        left = next(m["left_ha"] for m in c.get("/dispatch/etas").json() if m["machine"] == "drill-1")
+    eta = page.get_by_test_id("job-eta")
+    expect(eta).to_have_attribute("data-source", "server", timeout=30_000)
+    expect(eta).to_have_attribute("data-left", f"{left:g}", timeout=30_000)
     assert page.errors == []
     page.context.close()
 

@@ -191,3 +191,37 @@ def test_expected_yield_is_withheld_where_too_few_farms_have_one_or_a_difference
     # a cell the table withholds stays withheld for its expected yield too
     assert expected_withheld({"T": a, "A": a, "B": frozenset()}, groups, 3, {"A": Withheld.COMPLEMENT}) == {
         "A": Withheld.COMPLEMENT}
+
+
+async def test_water_of_one_farm_is_withheld_though_its_cells_are_shown(tmp_path):
+    """f4 alone irrigates in 65/02 (10 mm over 16 ha, 1,600 m3; water is 100 m3 per ha here, so each water sum
+    says which farms made it): its cells are shown, their water is not, nor may any published water figure, or
+    a total less its published parts, be made of 1 or 2 farms (65/01's water would be the province's less f4's)."""
+    async with running_app(local_settings(tmp_path)) as c:
+        bureau = {"Authorization": f"Bearer {await _region(c)}"}
+        services = c.app.state.services
+        admin = (await services.tokens.issue("f4-admin", Role.ADMIN, 1, organisation="org-f4")).token
+        r = await c.post("/api/v1/trace/records", headers={"Authorization": f"Bearer {admin}"}, json={
+            "field": "f4-f", "season": "2026", "occurred_at": "2026-07-01T06:00:00Z", "zone": "f4-z",
+            "details": {"kind": "irrigation", "water_mm": 10}})
+        assert r.status_code == 201, r.text
+        cells = {}
+        for region in ("65", "65/01", "65/02", "65/01/01", "65/02/01"):
+            r = await c.get("/api/v1/regional", params={"region": region, "season": "2026"}, headers=bureau)
+            cells |= {(x["region"], x["crop"]): x for x in r.json()["cells"]}
+        assert cells[("65/02", "*")]["farms"] == 4 and cells[("65/02", "*")]["water_m3"] is None
+        water = {k: x["water_m3"] for k, x in cells.items() if x["water_m3"] is not None}
+        assert water[("65", "*")] == 2300  # f0, f1, f2 and f4: 100 x (1 + 2 + 4 + 16)
+        for key, w in water.items():
+            assert len(farms_in(w / 100)) in (0,) or len(farms_in(w / 100)) >= K, (key, farms_in(w / 100))
+        regions = {r for r, _ in cells}
+        crops = {c for _, c in cells} - {"*"}
+        for total, w in water.items():
+            region, crop = total
+            children = [x for x in regions if x.rsplit("/", 1)[0] == region and "/" in x]
+            for parts in ([(x, crop) for x in children], [(region, c) for c in crops] if crop == "*" else []):
+                rest = farms_in((w - sum(water.get(p, 0) for p in parts)) / 100)
+                assert len(rest) == 0 or len(rest) >= K, (total, parts, rest)
+        # the open dataset holds the same, and its check agrees
+        r = await c.post("/api/v1/regional/datasets", json={"season": "2026"}, headers=bureau)
+        assert r.status_code == 201, r.text

@@ -28,6 +28,7 @@ from ..gateway_status import StatusBook
 from ..identity import CredentialStore
 from ..images import ImageService
 from ..machinery import OperationService, TrackStore
+from ..machinery.eta import EtaPublisher
 from ..mqtt_worker import MqttWorker
 from ..node_routes import NodeRoutes
 from ..pests import PestService
@@ -95,6 +96,7 @@ class Services:
     regional: RegionalService | None = None  # set by open_services: the regional platform's aggregates
     open_data: OpenData | None = None  # set by open_services: published regional datasets
     expected_yield: ExpectedYieldService | None = None  # set by open_services: FAO-33 expected yield per zone
+    etas: EtaPublisher | None = None  # set by open_services: the dispatch plan's finish estimates, pushed live
     ingest_writes: MergedWrites | None = None  # set with the MQTT worker: its batches' readings, written merged
 
 

@@ -10,7 +10,7 @@ file does (service.py).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -63,6 +63,8 @@ class TrackStore:
 
     def __init__(self, db: Database) -> None:
         self._db = db
+        self.on_new: list[Callable[[], None]] = []
+        """Called (on the event loop) after fixes new to the store were kept: the server's ETAs (eta.py)."""
 
     async def record(self, site: str, gateway: str, items: Sequence[tuple[dict, int | None]]) -> int:
         """Keep the fixes of checked positions items ((item, rx_ms) pairs) once each; how many were new."""
@@ -80,7 +82,11 @@ class TrackStore:
                                                   rows)
             return max(result.rowcount, 0)
 
-        return await self._db.run(insert)
+        new = await self._db.run(insert)
+        if new:
+            for listener in self.on_new:
+                listener()
+        return new
 
     async def track(self, node: str, from_ms: int, to_ms: int, limit: int = MAX_FIXES + 1) -> list[LiveFix]:
         """The node's fixes with a position in [from_ms, to_ms], in time order (at most `limit`)."""

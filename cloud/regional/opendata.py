@@ -59,11 +59,13 @@ def rows_of(table: Table, region: str) -> list[dict[str, Any]]:
 
 def check(rows: list[dict[str, Any]], contributors: Mapping[Cell, frozenset[str]],
           groups: list[tuple[Cell, list[Cell]]], k: int,
-          expected_contributors: Mapping[Cell, frozenset[str]] | None = None) -> None:
+          expected_contributors: Mapping[Cell, frozenset[str]] | None = None,
+          sparse: Mapping[str, Mapping[Cell, frozenset[str]]] | None = None) -> None:
     """Refuse (409, naming the cell) rows that publish a cell of fewer than `k` farms, or a cell with which a
     total less its published parts comes from fewer than `k` farms: the suppression run again on these rows,
     from the pattern they carry. The same again for the expected yield over the farms that have one
-    (`expected_contributors`), from the cells whose expected yield the rows leave empty."""
+    (`expected_contributors`), from the cells whose expected yield the rows leave empty, and for each figure
+    only some farms add to (`sparse`: water, harvest, ground sown and harvested) over the farms that do."""
     cells: dict[Cell, dict[str, Any]] = {}
     for row in rows:
         cell = (row["region"], row["crop"])
@@ -84,6 +86,12 @@ def check(rows: list[dict[str, Any]], contributors: Mapping[Cell, frozenset[str]
         if cell not in given and row["farms"] != len(contributors[cell]):
             raise Conflict("cell", f"{cell[0]} {cell[1]}", f"says {row['farms']} farms, the table has "
                            f"{len(contributors[cell])}")
+    for m, adding in (sparse or {}).items():
+        empty = {cell: Withheld.COMPLEMENT for cell, row in cells.items() if row.get(m) is None}
+        needed = suppress({cell: adding.get(cell, frozenset()) for cell in cells}, sub_groups, k, withheld=empty)
+        for cell in sorted(set(needed) - set(empty)):
+            raise Conflict("cell", f"{cell[0]} {cell[1]}", f"would publish {m} that {k} or more farms do not make "
+                           "up (by itself or less its published parts)")
     if expected_contributors is None:
         return
     empty = {cell: Withheld.COMPLEMENT for cell, row in cells.items() if row.get(EXPECTED[0]) is None}
@@ -192,7 +200,7 @@ class OpenData:
     async def publish(self, table: Table, region: str, season: str, k: int, by: str, title: str | None,
                       description: str | None, now_ms: int) -> OpenDatasetRow:
         rows = rows_of(table, region)
-        check(rows, table.contributors, table.groups, k, table.expected_contributors)
+        check(rows, table.contributors, table.groups, k, table.expected_contributors, table.sparse_contributors)
         return await self._db.run(lambda s: publish_sync(s, rows, region, season, k, by, title, description,
                                                          now_ms))
 

@@ -25,6 +25,10 @@ METRICS = ("zones", "area_ha", "planted_ha", "harvested_area_ha", "harvested_kg"
 # balance and the farm's Ym entered), so it has contributors of its own: those farms. It is withheld on its own
 # when they are fewer than k, or when a total less its parts would show fewer than k of them.
 EXPECTED = ("expected_yield_t", "expected_yield_farms")
+# Figures that only some of a cell's farms may add to (a farm that irrigated, harvested, sowed by machine): a cell
+# of ten farms may hold one farm's water. Each is withheld on its own unless k or more farms add to it, and when
+# a total less its published parts would show fewer than k of them (the same suppression, per figure).
+SPARSE = ("planted_ha", "harvested_area_ha", "harvested_kg", "water_m3")
 SEASON_YEAR = re.compile(r"^\d{4}(-[a-z0-9-]{1,20})?$")  # planning/expected.py SEASON_PATTERN
 log = logging.getLogger(__name__)
 PEST_WEEK_MS = 7 * 86_400_000
@@ -133,12 +137,19 @@ class Table:
     """The farms of each cell with an expected yield."""
     expected_withheld: dict[tuple[str, str], Withheld] = field(default_factory=dict)
     """Cells whose expected yield is withheld (the cell itself, too few farms with one, or a difference)."""
+    sparse_contributors: dict[str, dict[tuple[str, str], frozenset[str]]] = field(default_factory=dict)
+    """For each SPARSE figure, the farms of each cell that add to it (a value above 0)."""
+    sparse_withheld: dict[str, dict[tuple[str, str], Withheld]] = field(default_factory=dict)
+    """For each SPARSE figure, the cells where it is withheld."""
 
     def figures(self, cell: tuple[str, str]) -> dict[str, float | None]:
         """A published cell's figures, rounded; expected yield None when withheld or no farm has one."""
         out: dict[str, float | None] = {m: round(v, 3) for m, v in self.sums[cell].items()}
         if cell in self.expected_withheld or not self.expected_contributors.get(cell):
             out |= dict.fromkeys(EXPECTED)
+        for m, hidden in self.sparse_withheld.items():
+            if cell in hidden:
+                out[m] = None
         return out
 
 
@@ -192,6 +203,7 @@ class RegionalService:
         await self._expected_yield(farms, season)
         contributors: dict[tuple[str, str], set[str]] = defaultdict(set)
         with_expected: dict[tuple[str, str], set[str]] = defaultdict(set)
+        adding: dict[str, dict[tuple[str, str], set[str]]] = {m: defaultdict(set) for m in SPARSE}
         sums: dict[tuple[str, str], dict[str, float]] = defaultdict(lambda: dict.fromkeys(METRICS, 0.0))
         for org, farm in farms.items():
             for region in regions_of(farm.region):
@@ -199,6 +211,9 @@ class RegionalService:
                     contributors[(region, crop)].add(org)
                     if crop in farm.expected:
                         with_expected[(region, crop)].add(org)
+                    for m in SPARSE:
+                        if figures.get(m, 0) > 0:
+                            adding[m][(region, crop)].add(org)
                     for m, v in figures.items():
                         sums[(region, crop)][m] += v
         frozen = {cell: frozenset(orgs) for cell, orgs in contributors.items()}
@@ -213,8 +228,10 @@ class RegionalService:
             groups.append(((region, ALL), [(region, c) for c in crops if c != ALL and (region, c) in frozen]))
         withheld = suppress(frozen, groups, k)
         expected = {cell: frozenset(with_expected.get(cell, ())) for cell in frozen}
+        sparse = {m: {cell: frozenset(adding[m].get(cell, ())) for cell in frozen} for m in SPARSE}
         return Table(frozen, {cell: sums[cell] for cell in frozen}, groups, withheld, expected,
-                     expected_withheld(expected, groups, k, withheld))
+                     expected_withheld(expected, groups, k, withheld), sparse,
+                     {m: expected_withheld(sparse[m], groups, k, withheld) for m in SPARSE})
 
     async def view(self, region: str, season: str, k: int, now_ms: int) -> RegionalView:
         """`region` and the regions one level below it, every crop and all crops together."""

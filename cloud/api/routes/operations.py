@@ -9,6 +9,7 @@ from furrow.edge.errors import ContractError
 from furrow.edge.topics import check_id
 
 from ...machinery import OperationService, TrackStore
+from ...machinery.eta import machine_etas
 from ...machinery.models import (
     CropsProgress,
     DispatchCurrent,
@@ -137,6 +138,15 @@ async def dispatch_current(operations: OperationsDep, who: Reader) -> DispatchCu
     """The farm's current dispatch plan (the newest kept with `keep: true`), the machines and tasks it was made
     from and who asked for it; 404 when none was kept."""
     return await operations.current(who.organisation)
+
+
+@router.get("/dispatch/etas")
+async def dispatch_etas(operations: OperationsDep, who: Reader) -> list[dict]:
+    """Each machine of the current plan with a task left: its task now, the area left (the field less what the
+    recorded operations of its kind cover, less what the machine's live track has worked since), its field
+    capacity (ASABE EP496.3: C = S w E / 10 ha/h) and the finish estimate; the same list is pushed as the live
+    ``eta`` event as new fixes arrive (docs/machinery.md, section 6). Empty without a kept plan."""
+    return await machine_etas(operations, who.organisation)
 
 
 @router.get("/progress/crops", response_model=CropsProgress)

@@ -2,7 +2,9 @@
 // current dispatch plan: the task the machine is on now (its first task whose field is not done yet for that
 // kind of work), the field on a small map with the machine's live position, how much is done (live, as the
 // work is recorded), the planned window and a finish estimate from the area left at the machine's field
-// capacity (ASABE EP496.3: C = S w E / 10 ha/h), then the tasks after it.
+// capacity (ASABE EP496.3: C = S w E / 10 ha/h), then the tasks after it. The finish is the server's once it
+// has one (GET /dispatch/etas, then the live "eta" event as fixes and operations arrive: it also counts the
+// machine's live work not recorded yet); until then the page's own from the recorded area.
 
 import { api } from "../api.js";
 import { card, h, notice, svg } from "../dom.js";
@@ -53,6 +55,7 @@ export async function render(root, ctx) {
   const machines = spec.node ? await api("/machines") : [];
   let machine = machines.find((m) => m.node === spec.node) || null;
   const capacity = (spec.speed_kmh * spec.width_m * spec.efficiency) / 10; // ha/h
+  let server = ((await api("/dispatch/etas")) || []).find((x) => x.machine === id) || null;
   const box = h("div", { "data-testid": "job" });
   root.append(box);
 
@@ -63,8 +66,9 @@ export async function render(root, ctx) {
     const field = data.fields[stop.field] || { name: stop.field, boundary: null };
     const pct = donePct(data, task);
     const fieldHa = data.progress[stop.field]?.ha;
-    const leftHa = fieldHa == null ? stop.area_ha : fieldHa * Math.max(0, 1 - pct / 100);
-    const finish = Date.now() + (leftHa / capacity) * 3_600_000;
+    const fromServer = server && server.task === stop.task;
+    const leftHa = fromServer ? server.left_ha : fieldHa == null ? stop.area_ha : fieldHa * Math.max(0, 1 - pct / 100);
+    const finish = fromServer ? server.finish_ms : Date.now() + (leftHa / capacity) * 3_600_000;
     box.dataset.task = stop.task;
     box.dataset.done = String(pct);
     box.replaceChildren(
@@ -77,7 +81,8 @@ export async function render(root, ctx) {
         h("p", { "data-testid": "job-done" }, t("job.done", { pct: num(pct, 0, "%"), left: num(leftHa, 2, t("unit.ha")) })),
         h("p", { class: "small" }, t("job.window", { start: dateTime(stop.start_ms), end: dateTime(stop.end_ms) }),
           stop.late ? ` · ${t("dispatch.late")}` : ""),
-        h("p", { class: "small", "data-testid": "job-eta" }, t("job.eta", { when: dateTime(finish),
+        h("p", { class: "small", "data-testid": "job-eta", "data-source": fromServer ? "server" : "browser",
+          "data-left": String(leftHa) }, t("job.eta", { when: dateTime(finish),
           rate: num(capacity, 1, t("unit.ha-h")) })),
         fieldMap(field, machine)),
       card(t("job.next"), stops.length > i + 1
@@ -93,6 +98,12 @@ export async function render(root, ctx) {
     const m = (ev.machines || []).find((x) => x.node === spec.node);
     if (!m || (machine && machine.t_ms >= m.t_ms)) return;
     machine = { ...machine, ...m };
+    draw();
+  });
+  ctx.on("eta", (ev) => {
+    const m = (ev.machines || []).find((x) => x.machine === id);
+    if (!m) return;
+    server = m;
     draw();
   });
   ctx.on("operation", async (ev) => {

@@ -1,0 +1,153 @@
+"""The demo's machines at work: field boundaries, a tractor sowing, and a combine harvesting with its yield monitor,
+each tracked by the tracker firmware's core through the gateway to the cloud (issue 20).
+
+The farm's fields get their outlines, laid out as the virtual farm's zones are: the home field is the north
+block (2.0 ha, 80 m x 250 m) and the south block (1.5 ha, 60 m x 250 m) side by side; 20 m east of it, the
+early block (1.8 ha, 90 m x 200 m), an earlier maize sowing the combine harvests near the end of the
+simulated weeks.
+
+* The tractor (trk-tractor, 4 m drill, RTK) sows the north block at 09:00 on its sowing day and the south
+  block on its own, back and forth at 9 km/h with 20 s headland turns (hil/machinery.py), the receiver losing
+  its fix for a few seconds mid-pass.
+* The combine (trk-combine, 9 m header, DGPS wandering 0.3 m) harvests the early block at 10:00 two days
+  before the demo goes live, its yield monitor logging wet grain flow; the crop's yield comes from its water
+  stress by FAO-33 eq. 1 (the field-operations scenario's crop: Ky 1.25, Ym 12 t/ha, the west half at
+  ETa/ETm 0.70, the irrigated east half at 0.95).
+
+Each receiver's NMEA goes, epoch by epoch, into the tracker firmware's core (TrackerCore); its positions
+messages reach the gateway's source (InProcessGateway.receive), wait in its durable buffer and are forwarded
+to the cloud's ingest, which keeps the fixes (track_points). The cloud then records each operation from the
+tracker's live window (OperationService.record: covered area, overlap, skips, progress) and totals the
+combine's log (POST /yield-logs' service). The farm's own Ym for maize is entered, so each zone's expected
+yield (GET /zones/{zone}/expected-yield) reads in t/ha beside the harvest.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, datetime, time, timedelta
+from pathlib import Path
+from time import perf_counter, process_time
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from furrow.cloud.machinery.models import OperationIn, OperationKind, YieldLogIn
+from furrow.cloud.registry import FIELDS
+from furrow.cloud.registry.models import FieldIn
+from furrow.firmware.seqstore import SeqStore
+from furrow.hil import demo_farm
+from furrow.hil.machinery import Field, Pattern, Receiver, TrackerCore, YieldMonitor
+from furrow.hil.scenarios.field_operations import YM_KG_M2, crop_kg_m2
+
+TRACTOR, COMBINE = "trk-tractor", "trk-combine"
+EARLY = "early"
+DRILL_M, HEADER_M = 4.0, 9.0
+LENGTH_M = 250.0
+MIN_DAYS = max(z.sown_day for z in demo_farm.ZONES) + 3  # the last block sown, and the harvest after it
+STEP_S = 120  # GNSS seconds read per gateway receive: the tracker's board loop, played in steps
+TAIL_S = 40  # the receiver runs on after the work: the last fixes leave the core
+YM_SOURCE = ("the demo farm's maize under full irrigation: the simulated crop's Ym (hil/scenarios/"
+             "field_operations.py, 12 t/ha at 15.5 %)")
+
+
+@dataclass(frozen=True)
+class Layout:
+    home: Field
+    blocks: dict[str, Field]  # zone id -> its strip of the home field
+    early: Field
+
+
+def layout(place: demo_farm.Place) -> Layout:
+    """The fields' outlines about the farm's location (the nodes stand a few metres from it)."""
+    lon, lat = place.lon - 0.0009, place.lat - 0.0012
+    widths = {z.id: z.area_ha * 10_000 / LENGTH_M for z in demo_farm.ZONES}  # 80 m and 60 m
+    passes = {zid: round(w / DRILL_M) for zid, w in widths.items()}
+    home = Field(lon, lat, DRILL_M, sum(passes.values()), LENGTH_M)
+    blocks, x = {}, 0.0
+    for z in demo_farm.ZONES:
+        blocks[z.id] = Field(*home.lonlat(x, 0.0), DRILL_M, passes[z.id], LENGTH_M)
+        x += passes[z.id] * DRILL_M
+    early = Field(*home.lonlat(x + 20.0, 0.0), HEADER_M, 10, 200.0)
+    return Layout(home, blocks, early)
+
+
+def _local_s(day: date, hour: int, place: demo_farm.Place) -> int:
+    return int(datetime.combine(day, time(hour), ZoneInfo(place.timezone)).timestamp())
+
+
+class _Gnss:
+    """The GNSS time the machines' cores read up to: stepped by `work`, not by the wall clock."""
+
+    def __init__(self) -> None:
+        self.s = 0.0
+
+    def __call__(self) -> float:
+        return self.s
+
+
+async def _drive(runtime: Any, core: TrackerCore, gnss: _Gnss, t0: int, until: int) -> None:
+    """Play the core's board loop from `t0` to past `until` in STEP_S steps, each step's messages received
+    by the gateway and forwarded to the cloud."""
+    s = t0
+    while s <= until + TAIL_S:
+        s += STEP_S
+        gnss.s = s
+        for message in core.tick(int(s * 1000)):
+            runtime.receive(message)
+        await runtime.forward()
+
+
+async def work(runtime: Any, place: demo_farm.Place, start: date, end: date, state_dir: Path,
+               seed: int = 7) -> dict[str, Any]:
+    """Boundaries, the sowing of each block on its sowing day, and the harvest of the early block on `end` - 2
+    days; the operations recorded and the yield log totalled by the cloud's services. What was done, for the
+    demo's log."""
+    wall0, cpu0 = perf_counter(), process_time()
+    services = runtime.services
+    lay = layout(place)
+    await services.registry.create(FIELDS, FieldIn(id=EARLY, site_id=demo_farm.SITE, name="Early block",
+                                                   area_ha=round(lay.early.area_ha(), 2)))
+    await services.vigour.set_boundary("field", demo_farm.FIELD, lay.home.boundary)
+    await services.vigour.set_boundary("field", EARLY, lay.early.boundary)
+    for zid, block in lay.blocks.items():
+        await services.vigour.set_boundary("zone", zid, block.boundary)
+    state_dir.mkdir(parents=True, exist_ok=True)
+    gnss = _Gnss()
+    seqs = {n: SeqStore(str(state_dir / f"{n}.seq")) for n in (TRACTOR, COMBINE)}
+    ops = services.operations
+    done: dict[str, Any] = {"sown": {}, "harvested": None}
+    for i, z in enumerate(demo_farm.ZONES):
+        block = lay.blocks[z.id]
+        pattern = Pattern(block, passes=block.passes, speed_m_s=2.5, turn_s=20)
+        t0 = _local_s(start + timedelta(days=z.sown_day), 9, place)
+        until = t0 + pattern.duration_s
+        receiver = Receiver(pattern, t0, lost=((130, 138),), seed=seed + i)
+        core = TrackerCore(TRACTOR, seqs[TRACTOR], receiver, gnss, until)
+        await _drive(runtime, core, gnss, t0, until)
+        op, _ = await ops.record(OperationIn(field=demo_farm.FIELD, kind=OperationKind.SOWING, machine="tractor-1",
+                                             implement="drill-4m", operator="Li Wei", width_m=DRILL_M, product="maize",
+                                             node=TRACTOR, from_ms=t0 * 1000, to_ms=(until + TAIL_S) * 1000),
+                                 by="person:technician")
+        done["sown"][z.id] = {"operation": op.id, "covered_ha": round(op.covered_ha, 4),
+                              "true_ha": round(block.worked_ha(block.passes), 4)}
+    early = lay.early
+    harvesting = Pattern(early, passes=early.passes, speed_m_s=2.0, turn_s=20)
+    t0 = _local_s(end - timedelta(days=2), 10, place)
+    until = t0 + harvesting.duration_s
+    monitor = YieldMonitor(harvesting, t0, crop_kg_m2(early), seed=seed)
+    receiver = Receiver(harvesting, t0, noise_m=0.3, correlation_s=30, quality=2, lost=((250, 258),), seed=seed + 5)
+    core = TrackerCore(COMBINE, seqs[COMBINE], receiver, gnss, until, on_epoch=monitor.on_epoch)
+    await _drive(runtime, core, gnss, t0, until)
+    op, _ = await ops.record(OperationIn(field=EARLY, kind=OperationKind.HARVEST, machine="combine-1",
+                                         implement="header-9m", operator="Zhang Min", width_m=HEADER_M, product="maize",
+                                         node=COMBINE, from_ms=t0 * 1000, to_ms=(until + TAIL_S) * 1000),
+                             by="person:technician")
+    log, _ = await ops.yields.record(YieldLogIn(field=EARLY, crop="maize", machine="combine-1", width_m=HEADER_M,
+                                                log=monitor.csv()), by="person:technician")
+    await services.expected_yield.put_potential(demo_farm.SITE, "", "maize", None, round(YM_KG_M2 * 10, 3),
+                                                YM_SOURCE, "person:technician")
+    done["harvested"] = {"operation": op.id, "covered_ha": round(op.covered_ha, 4),
+                         "true_ha": round(early.worked_ha(early.passes), 4), "yield_log": log.id,
+                         "mass_kg": round(log.mass_kg, 1), "true_kg": round(monitor.true_kg, 1)}
+    done["took_s"] = {"wall": round(perf_counter() - wall0, 2), "cpu": round(process_time() - cpu0, 2)}
+    return done
