@@ -7,6 +7,7 @@ publishes an open dataset and withdraws it (its file then answers 410); in Simpl
 from __future__ import annotations
 
 import asyncio
+import time
 from concurrent.futures import ThreadPoolExecutor
 
 import httpx
@@ -21,9 +22,13 @@ from furrow.cloud.db import AlertRow, Database
 from furrow.cloud.registry import FIELDS, SITES, ZONES, Registry
 from furrow.cloud.registry.models import FieldIn, SiteIn, ZoneIn
 from furrow.cloud.tenancy.organisations import OrganisationNew, create_organisation
+from furrow.edge.batch import make_batch
+from furrow.edge.payload import make_reading, make_uplink
+from tests.cloud_support import item, soil_uplink
 from tests.dashboard_support import SECRET_KEY, Farm, new_page, screenshot
+from tests.test_cloud_planning import CROP, HOUR, _hour
 from tests.test_dashboard_i18n import COLLECT, chinese_in, data_of, missing_keys, untranslated
-from tests.test_regional import AREA, DAY_MS, FARMS, PEST_ALERTS
+from tests.test_regional import AREA, DAY_MS, ESTIMATED, FARMS, PEST_ALERTS
 
 BUREAU = "bureau-rg"
 
@@ -157,5 +162,79 @@ def test_the_regional_page_shows_the_suppressed_table_and_publishes_and_withdraw
     expect(row).to_contain_text(words["reason"])
     expect(row.locator("a[data-file]")).to_have_count(0)
     assert httpx.get(csv_url, timeout=30).status_code == 410
+    assert missing_keys(page) == [] and page.errors == []
+    page.context.close()
+
+
+async def _estimates(farm: Farm, planted_ms: int) -> dict[str, float]:
+    """As tests/test_regional.py's _estimated_zone, in the running service: rg-f0, rg-f1 and rg-f2 each get a maize
+    zone planted on the day of `planted_ms` with its own weather node and probe over its three days and the
+    farm's Ym; returns each zone's total_t from GET /zones/{zone}/expected-yield."""
+    settings = Settings(data_dir=farm.data_dir, secret_key=SECRET_KEY)
+    db = Database(settings.resolved_database_url())
+    try:
+        tokens = {f: (await TokenStore(db, settings.token_key()).issue(f"rg-{f}-ey", Role.ADMIN, 1,
+                                                                       organisation=f"org-rg-{f}")).token
+                  for f in ESTIMATED}
+    finally:
+        db.dispose()
+    planted = time.strftime("%Y-%m-%d", time.gmtime(planted_ms / 1000))
+    own = {}
+    for f, (ym, vwc, area) in ESTIMATED.items():
+        async with httpx.AsyncClient(base_url=f"{farm.url}/api/v1", timeout=60,
+                                     headers={"Authorization": f"Bearer {tokens[f]}"}) as c:
+            zone = f"rg-{f}-ey"
+            for path, b in [("zones", {"id": zone, "field_id": f"rg-{f}-f", "name": zone, "area_ha": area,
+                                       "soil_texture": "loam", "field_capacity_pct": 31.0, "wilting_point_pct": 14.0,
+                                       "root_depth_cm": 30, "crop": "maize", "planting_date": planted,
+                                       "crop_coefficients": CROP, "precip_rate_mm_h": 12.0}),
+                            ("nodes", {"id": f"rg-soil-{f}", "role": "soil", "zone_id": zone, "depths_cm": [10]}),
+                            ("nodes", {"id": f"rg-wx-{f}", "role": "weather", "zone_id": zone, "lat": 41.65,
+                                       "lon": -0.88})]:
+                r = await c.post(f"/registry/{path}", json=b)
+                assert r.status_code == 201, r.text
+            items, seq = [], 1
+            for day in range(3):
+                for h in range(24):
+                    readings = [make_reading(m, v) for m, v in _hour(day, h).items()]
+                    items.append(item(make_uplink(f"rg-wx-{f}", "weather", seq,
+                                                  planted_ms + day * DAY_MS + h * HOUR + 1_800_000, readings,
+                                                  "0.1.0")))
+                    seq += 1
+                items.append(item(soil_uplink(f"rg-soil-{f}", day + 1,
+                                              planted_ms + day * DAY_MS + 23 * HOUR + 1_800_000, vwc)))
+            r = await c.post("/ingest/batch", json=make_batch(f"rg-{f}-s", "gw-1", f"rg-ey-{f}", planted_ms, items))
+            assert r.status_code == 200 and not r.json()["rejected"], r.text
+            r = await c.put(f"/sites/rg-{f}-s/yield-potentials/maize", json={"ym_t_ha": ym, "source": "our best"})
+            assert r.status_code == 200, r.text
+            x = (await c.get(f"/zones/{zone}/expected-yield")).json()
+            assert x["missing"] == [] and x["total_t"] > 0, x
+            own[f] = x["total_t"]
+    return own
+
+
+def test_the_regional_page_shows_a_published_expected_yield(farm, dashboard_browser):
+    """Three farms of county 65/01/01 with real expected yields (planted three days ago, so the season is this
+    year's): the province's row shows, in the expected-yield column, the sum of their own estimates in tonnes
+    (as the API publishes it, 0.1 t), in English; the county's withheld rows show no figure."""
+    today_ms = int(time.time() * 1000) // DAY_MS * DAY_MS
+    planted_ms = today_ms - 3 * DAY_MS
+    season = time.strftime("%Y", time.gmtime(planted_ms / 1000))
+    with ThreadPoolExecutor(1) as pool:
+        own = pool.submit(asyncio.run, _estimates(farm, planted_ms)).result()
+    with httpx.Client(base_url=f"{farm.url}/api/v1", headers={"Authorization": f"Bearer {farm.tokens['regional']}"},
+                      timeout=60) as c:
+        cells = {(x["region"], x["crop"]): x
+                 for x in c.get("/regional", params={"season": season, "region": "65"}).json()["cells"]}
+    top = cells[("65", "*")]
+    assert top["expected_yield_farms"] == 3 and top["expected_yield_t"] == pytest.approx(sum(own.values()), abs=1e-3)
+    page = new_page(dashboard_browser, locale="en-GB")
+    _login(page, farm)
+    page.goto(f"{farm.url}/app/#/regional?season={season}&region=65")
+    expect(page.locator("[data-view=regional][data-rendered='1']")).to_be_visible()
+    expect(page.get_by_test_id("regional-cells").locator("th", has_text="Expected yield")).to_have_count(1)
+    expect(page.locator("tr[data-region='65'][data-crop='*'] [data-figure=expected_yield_t]")).to_have_text(
+        f"{top['expected_yield_t']:,.1f}")
+    expect(page.locator("tr[data-region='65'][data-crop='maize'] [data-figure]")).to_have_count(0)  # withheld
     assert missing_keys(page) == [] and page.errors == []
     page.context.close()

@@ -213,7 +213,7 @@ async def _estimated_zone(c, f: str, ym: float, vwc: float, area: float) -> None
                                           readings, "0.1.0")))
             seq += 1
         items.append(item(soil_uplink(f"soil-{f}", day + 1, T0 + day * DAY + 23 * HOUR + 1_800_000, vwc)))
-    r = await c.post("/api/v1/ingest/batch", json=make_batch("demo", "gw-1", f"ey-{f}", T0, items),
+    r = await c.post("/api/v1/ingest/batch", json=make_batch(f"{f}-s", "gw-1", f"ey-{f}", T0, items),
                      headers=admin)
     assert r.status_code == 200 and not r.json()["rejected"], r.text
     r = await c.put(f"/api/v1/sites/{f}-s/yield-potentials/maize", headers=admin,
