@@ -35,9 +35,10 @@ FROZEN_HEAP_KIB = 40
 
 
 # The irrigation example with a fertiliser injector and its EC transmitter (bench/firmware_heap.py's
-# "irrigation+injector" row: 83 KiB as .mpy, 2026-12-07; not in issue 15's line).
+# "irrigation+injector" row: 84 KiB as .mpy on 8970e47, 2026-12-07, once a lost journal save fails a run;
+# the 83 held before passed with journal saves lost unseen; not in issue 15's line).
 INJECTOR = {"injector": {"pin": 5, "rate_l_h": 36, "ec": {"adc": 35, "low_ds_m": 0.5, "high_ds_m": 3.0}}}
-INJECTOR_MPY_HEAP_KIB = 83
+INJECTOR_MPY_HEAP_KIB = 84
 
 
 def _run(unix_port, tmp_path: Path, role: str, frozen: bool, heap: int | None = None, **extra) -> dict:
@@ -70,7 +71,7 @@ def test_frozen_image_runs_400_cycles_in_40_kib(unix_port, tmp_path: Path, role:
 @pytest.mark.parametrize("frozen", [False, True], ids=["mpy", "frozen"])
 def test_an_irrigation_image_with_an_injector_runs_400_cycles(unix_port, tmp_path: Path, frozen: bool) -> None:
     """With a fertiliser injector configured (injector.py and the fertigate checks load too) the irrigation
-    image runs its 400 cycles in 83 KiB as .mpy and in 40 KiB frozen. (Full tier: the fast tier runs the
+    image runs its 400 cycles in 84 KiB as .mpy and in 40 KiB frozen. (Full tier: the fast tier runs the
     example irrigation image, the same code but the injector's.)"""
     _run(unix_port, tmp_path, "irrigation", frozen, None if frozen else INJECTOR_MPY_HEAP_KIB, **INJECTOR)
 
