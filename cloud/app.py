@@ -59,7 +59,7 @@ from .storage import (
     StorageRejected,
     open_store,
 )
-from .tenancy import TenantFilter
+from .tenancy import TenantFilter, ingest_guard
 from .trace import TraceService
 from .vigour import VigourService
 
@@ -149,7 +149,8 @@ async def open_services(settings: Settings, clock: Clock = now_ms) -> Services:
         async def on_batch(site: str, gateway: str, payload: bytes) -> None:
             try:
                 result = await ingest_batch(payload, writes, routes, origin=(site, gateway), events=services.events,
-                                            gaps=services.gaps, tracks=services.tracks, clock=clock)
+                                            gaps=services.gaps, tracks=services.tracks, clock=clock,
+                                            owners=ingest_guard(db))
             except (ContractError, StorageRejected) as e:
                 worker.send_receipt(site, gateway, refusal(payload, e))  # refused for good: say so
                 raise

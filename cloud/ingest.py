@@ -67,6 +67,12 @@ class TrackRecorder(Protocol):
     async def record(self, site: str, gateway: str, items: Sequence[tuple[dict, int | None]]) -> int: ...
 
 
+class OwnerGuard(Protocol):
+    """``tenancy.IngestGuard``: the batch site's organisation and the nodes another one holds."""
+
+    async def foreign(self, site: str, nodes: set[str], poster: str | None = None) -> tuple[str, set[str]]: ...
+
+
 class PayloadTooLarge(ContractError):
     """A compressed batch that inflates past the limit (a zip bomb, or a runaway gateway)."""
 
@@ -211,6 +217,8 @@ async def ingest_batch(
     gaps: GapRecorder | None = None,
     tracks: TrackRecorder | None = None,
     clock: Clock = now_ms,
+    owners: OwnerGuard | None = None,
+    poster: str | None = None,
 ) -> IngestResult:
     """Validate, store and route one batch.
 
@@ -219,7 +227,11 @@ async def ingest_batch(
     refused. Each node's route is recorded with when its gateway heard it
     (rx_ms, else ts_ms); with `events`, a stored batch publishes one "reading"
     event; with `gaps`, its gap reports are kept; with `tracks`, its trackers' positions items
-    are (without, each is rejected: this cloud keeps no tracks). Raises ContractError
+    are (without, each is rejected: this cloud keeps no tracks). With `owners`
+    (``tenancy.ingest_guard``), an item whose node is registered to another organisation
+    than the batch's site is rejected (field ``node``), and with `poster` (the posting
+    token's organisation) a site registered to another organisation refuses the batch
+    as a site that does not exist. Raises ContractError
     for a bad envelope and StorageUnavailable when the store cannot take the
     readings (then no route is recorded either).
     """
@@ -241,6 +253,7 @@ async def ingest_batch(
     newest: dict[str, dict] = {}  # each node's newest report, for live views
     positions: list[tuple[dict, int | None]] = []
     accepted = 0
+    checked: list[tuple[int, dict, int | None, list[str]]] = []
     for index, item in enumerate(items):
         try:
             uplink, rx_ms, flags = validate_item(item, index)
@@ -249,6 +262,17 @@ async def ingest_batch(
         except ContractError as e:
             rejected.append(Rejection(index, e.field, printable(e.value), e.reason))
             continue
+        checked.append((index, uplink, rx_ms, flags))
+    foreign: set[str] = set()
+    if owners is not None:
+        _, foreign = await owners.foreign(site, {u["node"] for _, u, _, _ in checked}, poster)
+    if foreign:
+        why = f"node belongs to another organisation than site {site}"
+        rejected.extend(Rejection(index, "node", printable(u["node"]), why)
+                        for index, u, _, _ in checked if u["node"] in foreign)
+        rejected.sort(key=lambda r: r.index)
+        checked = [c for c in checked if c[1]["node"] not in foreign]
+    for _index, uplink, rx_ms, flags in checked:
         if is_positions(uplink):
             positions.append((uplink, rx_ms))
             heard = rx_ms if rx_ms is not None else uplink["fixes"][-1][0]

@@ -60,6 +60,7 @@ from furrow.cloud.registry import FIELDS, NODES, SITES, VALVES, ZONES, Kind
 from furrow.cloud.registry.models import FieldIn, NodeIn, SiteIn, ValveIn, ZoneIn
 from furrow.cloud.settings import Settings
 from furrow.cloud.storage import SqliteReadingStore
+from furrow.cloud.tenancy import ingest_guard
 from furrow.edge import payload
 from furrow.edge.commands import encode
 from furrow.edge.image_rx import decode_chunk, encode_image_ack
@@ -256,7 +257,8 @@ class FarmRuntime:
 
         async def send(body: bytes) -> None:
             await ingest_batch(body, self.services.store, self.services.routes, origin=(site, gw),
-                               events=self.services.events, gaps=self.services.gaps, tracks=self.services.tracks)
+                               events=self.services.events, gaps=self.services.gaps, tracks=self.services.tracks,
+                               owners=ingest_guard(self.services.db))
             self.counts.batches += 1
 
         while n := await self.gateway.forwarder.forward_once(send):

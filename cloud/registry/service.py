@@ -18,6 +18,7 @@ from furrow.edge.errors import ContractError
 
 from ..db import DEFAULT_ORGANISATION, Base, Database, FieldRow, GatewayRow, NodeRow, SiteRow, ValveRow, ZoneRow
 from ..errors import Conflict, NotFound
+from ..tenancy import owners_changed
 from .models import (
     FieldIn,
     FieldOut,
@@ -117,6 +118,9 @@ class Registry:
             return await self._db.run(create)
         except IntegrityError as e:
             raise Conflict(kind.name, None, f"clashes with an existing {kind.name}: {e.orig}") from None
+        finally:
+            if kind in (SITES, NODES):
+                owners_changed()  # ingest asks the new owner at once (tenancy/_ingest.py)
 
     async def replace(self, kind: Kind, key: str | int, body: BaseModel) -> BaseModel:
         values = _to_row_values(kind, body)
@@ -177,6 +181,9 @@ class Registry:
             await self._db.run(delete)
         except IntegrityError as e:  # a reference the children above do not name: still a clash, not a bug
             raise Conflict(kind.name, key, f"still referred to elsewhere: {e.orig}") from None
+        finally:
+            if kind in (SITES, NODES):
+                owners_changed()
 
     async def zone_of_valve(self, node: str, channel: int) -> ZoneOut | None:
         """The zone that valve `channel` of irrigation node `node` waters, if registered."""

@@ -8,6 +8,7 @@ Aggregates and streams are scoped where they are computed (stats, the event stre
 """
 
 from ._filter import EventScope, TenantFilter, visible
+from ._ingest import IngestGuard, ingest_guard, owners_changed
 from ._owners import (
     ALERT,
     COMMAND,
@@ -32,6 +33,6 @@ from ._owners import (
 )
 
 __all__ = ["ALERT", "COMMAND", "FIELD", "LOT", "NODE", "OPERATION", "SITE", "TOKEN", "VALVE", "YIELD_LOG", "ZONE",
-           "EventScope",
+           "EventScope", "IngestGuard", "ingest_guard", "owners_changed",
            "Kind", "TenantFilter", "holders", "org_fields", "org_nodes", "org_sites", "org_zones", "owners",
            "refuse_foreign", "require_owned", "visible"]

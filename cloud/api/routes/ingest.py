@@ -7,6 +7,7 @@ from furrow.edge.batch import RECEIPT_STORED
 from ...auth import Principal, Role
 from ...errors import Forbidden
 from ...ingest import ingest_batch
+from ...tenancy import ingest_guard
 from ..deps import Ingester, RoutesDep, ServicesDep, StoreDep
 from ..json_body import JsonRoute
 from ..schemas import EXAMPLE_BATCH, IngestResponse, ProblemResponse
@@ -52,10 +53,13 @@ async def post_batch(request: Request, store: StoreDep, routes: RoutesDep, servi
     (edge/batch.py), not by a second schema here; it may be zlib-compressed
     (first byte 0x78), up to 16 MiB inflated. A gateway token (user `<site>.<gateway>`)
     may only post its own gateway's batches: another envelope is a 422 naming `gateway`.
+    A site of another organisation than the token's is a 422 naming `site`; an item whose node
+    is registered to another organisation than the batch's site is rejected, naming `node`.
     The answer is the batch's receipt: `status` "stored" once every good item and gap report is kept."""
     result = await ingest_batch(await request.body(), store, routes, origin=gateway_origin(who),
                                 events=services.events, gaps=services.gaps, tracks=services.tracks,
-                                clock=services.clock)
+                                clock=services.clock, owners=ingest_guard(services.db),
+                                poster=who.organisation)
     return IngestResponse(
         batch_id=result.batch_id,
         status=RECEIPT_STORED,
