@@ -192,6 +192,23 @@ async def test_influx_tags_are_low_cardinality_and_seq_is_a_field(influxdb, infl
     assert len(series) == 2  # five reports of one sensor are one series, not five
 
 
+async def test_a_point_furrow_did_not_write_is_skipped_and_counted(influxdb, influx_db):
+    """Another program's point in a reading measurement (no seq field) is skipped by query and latest, counted,
+    and the readings around it come back: one such point used to fail every query that met it (the alert job's
+    evaluation raised TypeError in from_row and retried every minute)."""
+    s = Influx1ReadingStore(influxdb.url, influx_db)
+    try:
+        await s.write([reading(seq=1, ts_ms=T0), reading(seq=2, ts_ms=T0 + 2000)])
+        foreign = f"vwc_pct,site=demo,gateway=gw-1,node=soil-01,role=soil,depth_cm=10 value=99.0 {(T0 + 1000) * 10**6}"
+        influxdb.write(influx_db, [foreign])
+        got = await s.query("soil-01", "vwc_pct", T0, END, 100)
+        assert [(r.seq, r.value) for r in got] == [(1, 23.4), (2, 23.4)]
+        assert s.unreadable == 1
+        assert [r.seq for r in await s.latest("soil-01")] == [2]
+    finally:
+        await s.close()
+
+
 def test_line_protocol_of_a_reading_is_exact_and_stable():
     """A reading maps to one exact line (seq below the millisecond), a retry to the identical line."""
     r = reading(seq=42, flags=["clock_corrected"])

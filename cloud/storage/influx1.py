@@ -7,6 +7,7 @@ caller keeps the data and applies back-pressure. Reads are InfluxQL over
 GET /query with epoch=ms.
 """
 
+import logging
 import time
 import uuid
 from collections.abc import Sequence
@@ -29,7 +30,9 @@ from .influx1_cache import (
     Row,
 )
 from .influx1_rollups import HOUR_MS, LATE_MS, NATIVE_MS, ROLLED, Rollups
-from .lineprotocol import from_row, report_lines, to_lines
+from .lineprotocol import from_row, readable, report_lines, to_lines
+
+log = logging.getLogger(__name__)
 
 # 401/403: wrong credentials, 404: no such database. Retrying later can succeed
 # once an operator fixes it, so the data is kept (unavailable), never dropped.
@@ -114,6 +117,7 @@ class Influx1ReadingStore:
         self._writer = uuid.uuid4().hex[:16]  # this store's change marks (its own are applied as made)
         self._marks_read_at: float | None = None  # time.monotonic() of the last read of the marks
         self._marks_seen: set[tuple] = set()
+        self.unreadable = 0  # stored points read and skipped: no seq or time (lineprotocol.readable)
 
     # --- writing ---------------------------------------------------------
 
@@ -247,14 +251,22 @@ class Influx1ReadingStore:
         names = [measurement] if measurement is not None else list(MEASUREMENTS)
         return ",".join(_ident(n) for n in names)
 
-    @staticmethod
-    def _readings(series: list[dict]) -> list[Reading]:
+    def _readings(self, series: list[dict]) -> list[Reading]:
         out = []
+        skipped: list[str] = []
         for s in series:
             columns = s["columns"]
             tags = s.get("tags") or {}
             for values in s.get("values") or []:
-                out.append(from_row(s["name"], tags, dict(zip(columns, values, strict=True))))
+                row = dict(zip(columns, values, strict=True))
+                if readable(row):
+                    out.append(from_row(s["name"], tags, row))
+                else:
+                    skipped.append(s["name"])
+        if skipped:
+            self.unreadable += len(skipped)
+            log.warning("skipped %d stored point(s) without seq or time in %s (not written by Furrow?): "
+                        "%d so far", len(skipped), ", ".join(sorted(set(skipped))), self.unreadable)
         return out
 
     async def query(

@@ -10,6 +10,7 @@ store is the one tested against a real server.
 """
 
 import asyncio
+import logging
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 
@@ -22,7 +23,9 @@ from furrow.edge.measurements import MEASUREMENTS
 from ._reading import AGGREGATES, Bucket, Reading, StorageRejected, StorageUnavailable
 from ._reports import Reports
 from ._retry import RetryPolicy, retrying
-from .lineprotocol import TAG_KEYS, from_row, report_lines, to_lines
+from .lineprotocol import TAG_KEYS, from_row, readable, report_lines, to_lines
+
+log = logging.getLogger(__name__)
 
 _RETRY_LATER = {401, 403, 404}
 
@@ -62,6 +65,7 @@ class Influx2ReadingStore:
     ) -> None:
         self.org = org
         self.bucket = bucket
+        self.unreadable = 0  # stored points read and skipped: no seq or time (lineprotocol.readable)
         self._retry = retry or RetryPolicy()
         self._lines_per_request = lines_per_request
         self._client = InfluxDBClient(
@@ -121,10 +125,19 @@ class Influx2ReadingStore:
 
     _PIVOT = '  |> pivot(rowKey: ["_time"], columnKey: ["_field"], valueColumn: "_value")\n'
 
-    @staticmethod
-    def _reading(row: dict) -> Reading:
-        tags = {k: row.get(k) for k in TAG_KEYS}
-        return from_row(row["_measurement"], tags, {**row, "time": _ms(row["_time"])})
+    def _readings(self, rows: list[dict]) -> list[Reading]:
+        """The readings of pivoted rows; a row without seq or time (not written by Furrow) is skipped and
+        counted in `unreadable` (lineprotocol.readable)."""
+        out = []
+        for row in rows:
+            row = {**row, "time": _ms(row["_time"]) if row.get("_time") is not None else None}
+            if readable(row):
+                out.append(from_row(row["_measurement"], {k: row.get(k) for k in TAG_KEYS}, row))
+            else:
+                self.unreadable += 1
+                log.warning("skipped a stored point without seq or time in %s (not written by Furrow?): %d so far",
+                            row.get("_measurement"), self.unreadable)
+        return out
 
     async def query(
         self,
@@ -138,14 +151,14 @@ class Influx2ReadingStore:
             return []
         flux = self._source(start_ms, end_ms, node, measurement) + self._PIVOT
         flux += f"  |> group()\n  |> sort(columns: [\"_time\"])\n  |> limit(n: {int(limit)})\n"
-        readings = [self._reading(row) for row in await self._flux(flux)]
+        readings = self._readings(await self._flux(flux))
         readings.sort(key=Reading.sort_key)
         return readings[:limit]
 
     async def latest(self, node: str) -> list[Reading]:
         flux = self._source(0, 2**62 // 1_000_000, node, None) + "  |> last()\n" + self._PIVOT
         newest: dict[tuple, Reading] = {}
-        for r in (self._reading(row) for row in await self._flux(flux)):
+        for r in self._readings(await self._flux(flux)):
             key = r.sensor_key()
             if key not in newest or (r.ts_ms, r.seq) > (newest[key].ts_ms, newest[key].seq):
                 newest[key] = r

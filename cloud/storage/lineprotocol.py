@@ -181,6 +181,13 @@ def _report_fields(r: Reading) -> str:
     return ",".join(fields)
 
 
+def readable(row: dict) -> bool:
+    """Whether a stored point is one Furrow wrote: every line it writes carries seq (a field) and a time.
+    A point without them (another program writing into the database) is not a reading: the stores skip
+    it, count it and say so, rather than let one such point fail every query that meets it."""
+    return row.get("seq") is not None and row.get("time") is not None
+
+
 def from_row(measurement: str, tags: dict[str, str | None], row: dict) -> Reading:
     """A Reading from a stored point: its tags and a row of time + fields."""
     depth = tags.get("depth_cm")
