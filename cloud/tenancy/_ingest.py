@@ -13,7 +13,6 @@ process, another instance is seen within ``TTL_S``).
 """
 
 import time
-import weakref
 from collections.abc import Iterable
 
 from sqlalchemy import select
@@ -22,7 +21,7 @@ from sqlalchemy.orm import Session
 from furrow.edge.errors import ContractError
 
 from ..db import DEFAULT_ORGANISATION, Database, NodeRow, SiteRow
-from ._single import TTL_S, single_organisation
+from ._single import TTL_S, per_database, single_organisation
 
 _generation = 0  # bumped when a site or node is registered or deleted in this process
 _NONE = ""  # remembered: nobody registered this id
@@ -86,12 +85,5 @@ class IngestGuard:
         return site_org, {k for k, org in owner.items() if org and org != site_org}
 
 
-_by_db: "weakref.WeakKeyDictionary[Database, IngestGuard]" = weakref.WeakKeyDictionary()
-
-
-def ingest_guard(db: Database) -> IngestGuard:
-    """The database's ``IngestGuard`` (one per database object, shared by the HTTP route and the MQTT worker)."""
-    found = _by_db.get(db)
-    if found is None:
-        found = _by_db[db] = IngestGuard(db)
-    return found
+ingest_guard = per_database(IngestGuard)
+"""The database's ``IngestGuard`` (shared by the HTTP route and the MQTT worker)."""

@@ -18,6 +18,8 @@ no site or node until one of its users, with a token issued after the row exists
 import asyncio
 import time
 import weakref
+from collections.abc import Callable
+from typing import TypeVar
 
 from sqlalchemy import exists, or_, select
 from sqlalchemy.orm import Session
@@ -25,6 +27,7 @@ from sqlalchemy.orm import Session
 from ..db import DEFAULT_ORGANISATION, Database, NodeRow, Organisation, SiteRow, User
 
 TTL_S = 1.0
+T = TypeVar("T")
 
 _generation = 0  # bumped by create_organisation in this process
 
@@ -80,12 +83,19 @@ class SingleOrganisation:
         return self._several
 
 
-_by_db: "weakref.WeakKeyDictionary[Database, SingleOrganisation]" = weakref.WeakKeyDictionary()
+def per_database(make: Callable[[Database], T]) -> Callable[[Database], T]:
+    """An accessor giving one `make(db)` per database object, kept while the database lives (what each
+    request and the MQTT worker share: the remembered answers of ``SingleOrganisation``, ``IngestGuard``)."""
+    made: weakref.WeakKeyDictionary[Database, T] = weakref.WeakKeyDictionary()
+
+    def of(db: Database) -> T:
+        found = made.get(db)
+        if found is None:
+            found = made[db] = make(db)
+        return found
+
+    return of
 
 
-def single_organisation(db: Database) -> SingleOrganisation:
-    """The database's ``SingleOrganisation`` (one per database object, shared by the filter and the guard)."""
-    found = _by_db.get(db)
-    if found is None:
-        found = _by_db[db] = SingleOrganisation(db)
-    return found
+single_organisation = per_database(SingleOrganisation)
+"""The database's ``SingleOrganisation`` (shared by the filter, the body check and the ingest guard)."""
