@@ -359,6 +359,10 @@ def _median(values: list[float]) -> float | None:
     return float(np.median(values)) if len(values) >= MIN_SINGLES else None
 
 
+def _mean(values: list[float]) -> float | None:
+    return float(np.mean(values)) if len(values) >= MIN_SINGLES else None
+
+
 def clump_sizes(objects: Sequence[tuple[float, float, float, str, int]], target_mm: tuple[float, float] | None,
                 convex: float = CONVEX) -> list[tuple[int, bool]]:
     """(insects in it, target?) of each (length mm, area mm2, solidity, size class, notches) object.
@@ -370,7 +374,7 @@ def clump_sizes(objects: Sequence[tuple[float, float, float, str, int]], target_
     insects like it, rounded (at least one), when the card has MIN_SINGLES of those. A clump at least
     as long as the target's shortest is target insects measured against the target-sized singles."""
     singles = [(length, area, cls) for length, area, solidity, cls, _ in objects if solidity >= convex]
-    target_ref = None if target_mm is None else _median(
+    target_ref = None if target_mm is None else _mean(
         [a for length, a, _ in singles if target_mm[0] <= length <= target_mm[1]])
     out = []
     for length, area, solidity, cls, notched in objects:
@@ -382,7 +386,7 @@ def clump_sizes(objects: Sequence[tuple[float, float, float, str, int]], target_
             ref, is_target = target_ref, True
         else:
             ref = _median([a for _, a, c in singles if c == cls])
-        out.append((max(1, round(area / ref)) if ref else 1, is_target))
+        out.append((max(2, round(area / ref)) if ref else 2, is_target))
     return out
 
 
