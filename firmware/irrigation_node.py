@@ -416,6 +416,8 @@ class IrrigationNode:
             return []
         try:
             rate = self.flow_meter.rate_l_min()
+        except MemoryError:  # out of heap is no dead meter: up to the loop, the board resets
+            raise
         except Exception:  # noqa: BLE001 - a dead meter proves nothing either way
             return []
         if rate is None or rate != rate:
@@ -500,6 +502,8 @@ class IrrigationNode:
             return None
         try:
             return self.flow_meter.total_l()
+        except MemoryError:  # out of heap is no dead meter: up to the loop, the board resets
+            raise
         except Exception:  # noqa: BLE001 - a dead meter must not keep a valve open
             return None
 
@@ -569,6 +573,8 @@ class IrrigationNode:
         if self.flow_meter is not None:
             try:
                 rate = self.flow_meter.rate_l_min()
+            except MemoryError:  # out of heap is no dead meter: up to the loop, the board resets
+                raise
             except Exception:  # noqa: BLE001
                 rate = "sensor_error"
             total = self._total_l()
@@ -578,6 +584,8 @@ class IrrigationNode:
         if self.pressure is not None:
             try:
                 kpa = self.pressure.read()
+            except MemoryError:  # out of heap is no dead meter: up to the loop, the board resets
+                raise
             except Exception:  # noqa: BLE001
                 kpa = "sensor_error"
             out.append(reading("line_pressure_kpa", kpa))

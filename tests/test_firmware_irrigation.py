@@ -340,3 +340,37 @@ def test_a_journal_save_without_room_is_counted_and_said_and_the_valve_still_run
     lines = capsys.readouterr().out.splitlines()
     assert lines and all(line.startswith(JOURNAL_ERROR + " MemoryError") for line in lines), lines
     assert len(lines) == journal.saves
+
+
+class _MeterFailing:
+    """A flow meter whose reads raise `error`: OSError for a dead meter, MemoryError for a full heap."""
+
+    def __init__(self, error: BaseException) -> None:
+        self.error = error
+
+    def total_l(self) -> float:
+        raise self.error
+
+    def rate_l_min(self) -> float:
+        raise self.error
+
+
+def test_a_dead_flow_meter_is_a_sensor_error_but_a_full_heap_is_not_hidden() -> None:
+    """A meter that fails with an I/O error proves nothing: the run goes on and the report says
+    sensor_error. A MemoryError in the same reads is no dead meter: the core raises it to the board loop
+    (which lets the board reset; valves close at boot and the journal ends the run "aborted") instead of
+    reporting a healthy node with a missing meter."""
+    node, valves = _node(flow_meter=_MeterFailing(OSError(5, "EIO")))
+    node.on_command(_cmd(duration_s=60), T0)
+    assert valves[0].is_open
+    [up] = node.tick(T0 + S)[1] or node.tick(T0 + MIN)[1]
+    flow = next(r for r in up["readings"] if r["name"] == "flow_l_min")
+    assert flow["fault"] == "sensor_error"
+    assert _states(_run_until(node, T0 + 2 * S, T0 + 60 * S)) == [("c-1", "completed")]
+
+    node, valves = _node(flow_meter=_MeterFailing(MemoryError("memory allocation failed, allocating 64 bytes")))
+    with pytest.raises(MemoryError):
+        node.on_command(_cmd(duration_s=60), T0)  # the run's start volume
+    node, valves = _node(flow_meter=_MeterFailing(MemoryError("memory allocation failed, allocating 64 bytes")))
+    with pytest.raises(MemoryError):
+        node.tick(T0)  # the flow rules' rate, then the report's
