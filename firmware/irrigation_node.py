@@ -36,7 +36,7 @@ enforces them itself:
   file in flash) a run that was open when the controller reset ends
   "aborted" with the reset's cause (`boot_reason`, e.g. "watchdog reset"),
   a command still waiting for its not-before ends "aborted" too, and the
-  latest ack of the last `JOURNAL_IDS` command ids survives, so a command
+  latest ack of the last `_JOURNAL_IDS` command ids survives, so a command
   retried after the reboot is answered, never run again;
 * no flow: with a flow meter, a run during which the meter sees less than
   `min_flow_l_min` for `no_flow_ms` (a stuck valve, a pump that failed, an
@@ -76,21 +76,30 @@ from furrow.edge.errors import ContractError
 from furrow.edge.measurements import ROLE_IRRIGATION
 from furrow.firmware.reporting import Reporter, reading
 
+try:
+    from micropython import const
+except ImportError:  # CPython (tests, HIL): a constant is its value; MicroPython folds it into the code
+    def const(value):
+        return value
+
 DEFAULT_INTERVAL_MS = 60 * 1000
-DEFAULT_HEARTBEAT_TIMEOUT_MS = 10 * 60 * 1000
+_DEFAULT_HEARTBEAT_TIMEOUT_MS = const(10 * 60 * 1000)
 # A run ends at the first tick after its duration; only a run that overshoots
 # max_runtime_s by more than this (a stalled loop, a clock jump) is "aborted".
 RUNTIME_GRACE_MS = 2000
 HISTORY = 32  # command ids remembered after they finish
 MAX_WAITING = 8  # commands held for their not_before at once
-JOURNAL_IDS = 16  # command ids whose latest ack survives a reset
-DEFAULT_NO_FLOW_MS = 2 * 60 * 1000  # a valve and pump need seconds, not minutes
+_JOURNAL_IDS = const(16)  # command ids whose latest ack survives a reset
+_DEFAULT_NO_FLOW_MS = const(2 * 60 * 1000)  # a valve and pump need seconds, not minutes
 DEFAULT_MIN_FLOW_L_MIN = 0.5
 DEFAULT_LEAK_L_MIN = 1.0
-DEFAULT_LEAK_SETTLE_MS = 60 * 1000  # what the pipe holds drains after a close
+_DEFAULT_LEAK_SETTLE_MS = const(60 * 1000)  # what the pipe holds drains after a close
 
 
-_NONE, _INT, _FLOAT = 0, 1, 2  # how a _compact()ed ack holds each optional field
+# how a _compact()ed ack holds each optional field
+_NONE = const(0)
+_INT = const(1)
+_FLOAT = const(2)
 
 
 def _key(cmd_id):
@@ -170,15 +179,15 @@ class IrrigationNode:
         fw="0.1.0",
         interval_ms=DEFAULT_INTERVAL_MS,
         flow_meter=None,
-        heartbeat_timeout_ms=DEFAULT_HEARTBEAT_TIMEOUT_MS,
+        heartbeat_timeout_ms=_DEFAULT_HEARTBEAT_TIMEOUT_MS,
         battery=None,
         rssi=None,
         journal=None,
         boot_reason="reset",
-        no_flow_ms=DEFAULT_NO_FLOW_MS,
+        no_flow_ms=_DEFAULT_NO_FLOW_MS,
         min_flow_l_min=DEFAULT_MIN_FLOW_L_MIN,
         leak_l_min=DEFAULT_LEAK_L_MIN,
-        leak_settle_ms=DEFAULT_LEAK_SETTLE_MS,
+        leak_settle_ms=_DEFAULT_LEAK_SETTLE_MS,
         pressure=None,
         cmd_key=None,
         injector=None,
@@ -459,7 +468,7 @@ class IrrigationNode:
     def _save(self):
         if self.journal is None:
             return
-        kept = self._history[-JOURNAL_IDS:]
+        kept = self._history[-_JOURNAL_IDS:]
         state = {
             "runs": [[v, self._runs[v]["cmd"]["id"], self._runs[v]["start_ms"]] for v in sorted(self._runs)],
             "waiting": [c["id"] for c in self._waiting],
