@@ -468,11 +468,12 @@ class IrrigationNode:
     def _save(self):
         if self.journal is None:
             return
-        kept = self._history[-_JOURNAL_IDS:]
+        history = self._history
         state = {
             "runs": [[v, self._runs[v]["cmd"]["id"], self._runs[v]["start_ms"]] for v in sorted(self._runs)],
             "waiting": [c["id"] for c in self._waiting],
-            "acks": (self._rebuild(k) for k in kept),  # rebuilt one at a time as the journal writes them
+            # rebuilt one at a time as the journal writes them (and no list of them: no 64-byte block)
+            "acks": (self._rebuild(history[i]) for i in range(max(0, len(history) - _JOURNAL_IDS), len(history))),
         }
         try:
             self.journal.save(state)
