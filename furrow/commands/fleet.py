@@ -102,12 +102,13 @@ def _add(args: argparse.Namespace, name: str) -> int:
     given = _given(args, name)
 
     def work(api: Api) -> int:
-        r = api.call("POST", f"/registry/{path}", json={"id": args.id, **given}, ok=(201, 409))
-        if r.status_code == 201:
+        found = api.call("GET", f"/registry/{path}/{args.id}", ok=(200, 404))
+        if found.status_code == 404:  # new (another organisation's id is answered as one that does not exist)
+            r = api.call("POST", f"/registry/{path}", json={"id": args.id, **given})
             print(f"{name} {args.id} registered", file=sys.stderr)
             print(json.dumps(r.json()))
             return 0
-        body = {**api.call("GET", f"/registry/{path}/{args.id}").json(), **given}
+        body = {**found.json(), **given}
         for derived in ("reported_pct", "note", "reported_by", "reported_ms"):  # not the registry's to take
             body.pop(derived, None)
         out = api.call("PUT", f"/registry/{path}/{args.id}", json=body).json()
