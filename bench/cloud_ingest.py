@@ -298,8 +298,10 @@ async def zone_chart(tmp: Path, influx: InfluxDB1Server, days: int, queries: int
 
 
 # (name, API path, window): the general series route, and the dashboard zone page's columns
+# ("3h": what the zone page's `window=auto` gives for 90 days at its usual width, 720 to 1,080 points)
 CHARTS = (("1d", "/api/v1/series", "1d"), ("1h", "/api/v1/series", "1h"),
-          ("columns_1d", "/api/v1/zones/z000/columns", "1d"), ("columns_1h", "/api/v1/zones/z000/columns", "1h"))
+          ("columns_1d", "/api/v1/zones/z000/columns", "1d"), ("columns_3h", "/api/v1/zones/z000/columns", "3h"),
+          ("columns_1h", "/api/v1/zones/z000/columns", "1h"))
 
 
 def _p(values: list[float], pct: int) -> float:

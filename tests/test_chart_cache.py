@@ -33,9 +33,10 @@ def _store(url: str, db: str, rows: int) -> Influx1ReadingStore:
 
 
 async def _charts(store: Influx1ReadingStore, start: int = T0 - 30 * 60_000, end: int = T0 + 4 * DAY) -> dict:
-    """Every fn over hours and days (a partial first window, and a range past the data)."""
+    """Every fn over hours and days, and windows of several of them as the dashboard asks for a long
+    range (2 and 3 hours, 2 days), with a partial first window and a range past the data."""
     return {(window, fn): await store.aggregate(["soil-01", "soil-02"], "vwc_pct", start, end, window, fn)
-            for window in (HOUR, DAY) for fn in FNS}
+            for window in (HOUR, 2 * HOUR, 3 * HOUR, DAY, 2 * DAY) for fn in FNS}
 
 
 @pytest.mark.influxdb
@@ -119,3 +120,33 @@ async def test_two_instances_chart_a_late_reading_ingested_through_one_of_them(t
                 assert r.status_code == 200 and r.json() == after, r.text
     finally:
         await seed.close()
+
+
+@pytest.mark.influxdb
+async def test_windows_of_several_roll_up_windows_are_made_from_memory(influxdb, influx_db):
+    """The dashboard's 90-day chart asks for 2- or 3-hour windows (``window=auto``): once a range's hours
+    are held, such a chart asks InfluxDB only for the change marks, and equals the uncached answer."""
+    cached, plain = (_store(influxdb.url, influx_db, rows) for rows in (100_000, 0))
+    try:
+        for s in (cached, plain):
+            await s.ensure_database()
+        await plain.write(_points())
+        asked: list[str] = []
+        query = cached._query
+
+        async def counted(q: str, **kw):
+            asked.append(q)
+            return await query(q, **kw)
+
+        cached._query = counted
+        await cached.aggregate(["soil-01", "soil-02"], "vwc_pct", T0, T0 + 3 * DAY, HOUR, "mean")  # holds the hours
+        asked.clear()
+        for window in (2 * HOUR, 3 * HOUR):
+            for fn in FNS:
+                got = await cached.aggregate(["soil-01", "soil-02"], "vwc_pct", T0, T0 + 3 * DAY, window, fn)
+                assert got == await plain.aggregate(["soil-01", "soil-02"], "vwc_pct", T0, T0 + 3 * DAY, window, fn)
+                assert len(got) == 2 * 72 * HOUR // window
+        assert asked and all("furrow_changes" in q for q in asked), asked
+    finally:
+        for s in (cached, plain):
+            await s.close()
