@@ -142,7 +142,8 @@ async def test_no_route_shows_one_organisation_anything_of_another(tmp_path):
             r = await c.get("/api/v1/dispatch/current", headers=h)
             assert [t["field"] for t in r.json()["request"]["tasks"]] == [f"{p}-field"], r.text
             assert {x["field"] for x in (await c.get("/api/v1/trace/chains", headers=h)).json()} == {f"{p}-field"}
-            for path, own in (("machines", "tractor"), ("implements", "drill"), ("tasks", "spray"), ("regions", "east")):
+            for path, own in (("machines", "tractor"), ("implements", "drill"), ("tasks", "spray"),
+                              ("regions", "east")):
                 r = await c.get(f"/api/v1/registry/{path}", headers=h)
                 assert [x["id"] for x in r.json()] == [f"{p}-{own}"], (path, r.text)
             assert [x["region"] for x in (await c.get("/api/v1/progress/regions", headers=h)).json()] == [f"{p}-east"]
