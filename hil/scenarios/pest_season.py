@@ -29,10 +29,10 @@ Held against the simulated truth (`judge`), with the tolerances the docs state (
   range for that date (`early`..`late`, every day from the normals on one standard deviation warmer
   or cooler), widened by `NORMALS_SLACK_DAYS` for the biofix's own tolerance. Why that bound holds:
   the farm's daily anomaly is a first-order autoregression (hil/farm/weather.py, keep 0.7, SD 1.5 °C
-  a step), whose mean over n days has an SD of about 2.1 × sqrt(1.7 / 0.3 / n) °C, 0.9 °C over five
-  weeks, where the range moves every day by a day's whole SD (about 2.5 °C): a season outside it is
-  some three SDs of the generator away. Every morning's normals-based dates are reported too
-  (`normals_*`).
+  a step, so 2.1 °C a day), whose mean over n days has an SD of about 2.1 × sqrt(1.7 / 0.3 / n) °C,
+  0.9 °C over five weeks (a little more with the wet days' 1.5 °C), where the range moves every day by
+  a day's whole SD (Tmax 2.6, Tmin 2.1 °C in summer): a season outside it is between two and three SDs
+  of the generator away. Every morning's normals-based dates are reported too (`normals_*`).
 
 The cloud reads a week's forecast of the farm's weather (hil/farm/forecast.py, skill 0.8: temperatures
 within about ±0.5 °C) through its file provider, written at 05:00 each morning, as a weather service
