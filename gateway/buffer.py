@@ -341,13 +341,13 @@ class DurableBuffer:
     def _resends(self, sql: str, limit: int, before_ms: int) -> list[tuple[Any, ...]]:
         """Rows of batches sent before `before_ms`, oldest batch first."""
         out: list[tuple[Any, ...]] = []
-        spans = self._db.execute("SELECT lo, hi FROM in_flight WHERE sent_ms < ? ORDER BY sent_ms, lo",
-                                 (before_ms,)).fetchall()
-        for lo, hi in spans:
-            if len(out) >= limit:
-                break
-            out += self._db.execute(sql + " WHERE id BETWEEN ? AND ? ORDER BY id LIMIT ?",
-                                    (lo, hi, limit - len(out))).fetchall()
+        spans = self._db.execute("SELECT lo, hi FROM in_flight WHERE sent_ms < ? ORDER BY sent_ms, lo", (before_ms,))
+        try:  # read as far as the batch needs: after a long outage thousands of batches may be due
+            while len(out) < limit and (span := spans.fetchone()) is not None:
+                out += self._db.execute(sql + " WHERE id BETWEEN ? AND ? ORDER BY id LIMIT ?",
+                                        (*span, limit - len(out))).fetchall()
+        finally:
+            spans.close()
         return out
 
     def _oldest(self, sql: str, n: int) -> list[tuple[Any, ...]]:

@@ -52,6 +52,7 @@ CREATE TABLE IF NOT EXISTS in_flight (
     sent_ms INTEGER NOT NULL
 );
 CREATE INDEX IF NOT EXISTS in_flight_batch ON in_flight (batch);
+CREATE INDEX IF NOT EXISTS in_flight_sent ON in_flight (sent_ms, lo);
 -- The (node, seq) of readings that left (forwarded, or dropped by the quota), as seq ranges that
 -- never overlap; a range takes seqs for a limited time (buffer.py) and goes when its newest
 -- key is older than the dedup window.
