@@ -4,7 +4,7 @@ One SQLite file in WAL mode. Readings are keyed UNIQUE(node, seq), so a report
 that arrives twice (a redelivered MQTT message, a Modbus image polled again)
 is stored once. Rows leave the buffer only when the cloud has stored the
 batch that carried them (its receipt: forwarder.py); until then the batch is
-kept as spans of row ids with when it went (``in_flight``: buffer_file.py), so
+kept as spans of row ids with when it went (``in_flight``: marks.py), so
 a batch whose receipt never comes goes again. A row is never rewritten when it
 is sent: a reading no span covers is unsent.
 
@@ -30,7 +30,6 @@ never blocks on a full buffer, and commands never touch it.
 from __future__ import annotations
 
 import contextlib
-import itertools
 import logging
 import sqlite3
 import threading
@@ -45,6 +44,7 @@ from furrow.edge.batch import GAP_FLOOD, GAP_QUARANTINE, GAP_QUOTA, make_item
 
 from .buffer_file import RELAY, open_file
 from .gaps import Drop, GapLog
+from .marks import IDS, DoneKeys, InFlight
 from .recovery import salvage
 
 log = logging.getLogger(__name__)
@@ -53,8 +53,6 @@ log = logging.getLogger(__name__)
 # and a node spewing garbage must not fill the disk the readings need.
 QUARANTINE_KEEP = 10_000
 
-# Row ids passed as one JSON array: one statement for a whole batch, not one per row.
-_IDS = "(SELECT value FROM json_each(?))"
 # A row's batch item as JSON text, spliced in SQL: the stored uplink (orjson's compact JSON of a
 # non-empty object, so it ends in "}") with rx_ms and flags (orjson's JSON of a list) added, as
 # make_item adds them (an uplink never has either key).
@@ -65,11 +63,6 @@ PRUNE_EVERY_MS = 60_000
 # when its newest key is past the window: a key is remembered for the window and at most this
 # share longer (2 h for the default 2 days).
 DONE_RANGE_SHARE = 24
-# Past every row id: the end of a walk over unsent rows above the last span.
-_TOP = 2**62
-# Whether a seq is in a range of its node (ranges never overlap, so the one that starts last
-# at or before it is the only one that can hold it): params node, seq, seq.
-_KNOWN = "(coalesce((SELECT hi FROM done_ranges WHERE node = ? AND lo <= ? ORDER BY lo DESC LIMIT 1), -1) >= ?)"
 
 
 _NO_FLAGS = "[]"
@@ -122,9 +115,6 @@ class DurableBuffer:
         self._dedup_window_ms = int(dedup_window_s * 1000)
         self._done_span_ms = max(1, self._dedup_window_ms // DONE_RANGE_SHARE)
         self._pruned_at_ms = 0
-        # Every reading below this id is in flight (covered by a span): where the walk for the
-        # oldest unsent rows starts, so a backlog of sent batches is skipped once, not per batch.
-        self._floor = 0
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._lock = threading.Lock()
         # Set when the file was found corrupt at start: where it was moved and
@@ -135,6 +125,8 @@ class DurableBuffer:
         except sqlite3.DatabaseError as e:
             self._db = self._recover(e)
         self._gaps = GapLog(self._db)
+        self._in_flight = InFlight(self._db)
+        self._done = DoneKeys(self._db, self._done_span_ms)
         (self._pending,) = self._db.execute("SELECT COUNT(*) FROM readings").fetchone()
         (self._page_size,) = self._db.execute("PRAGMA page_size").fetchone()
 
@@ -228,7 +220,7 @@ class DurableBuffer:
                 before = self._db.total_changes
                 self._db.executemany(
                     "INSERT OR IGNORE INTO readings (node, seq, rx_ms, flags, payload, prio)"
-                    f" SELECT ?, ?, ?, ?, ?, ? WHERE NOT {_KNOWN}",
+                    f" SELECT ?, ?, ?, ?, ?, ? WHERE NOT {DoneKeys.KNOWN}",
                     rows,
                 )
                 inserted = self._db.total_changes - before
@@ -268,7 +260,7 @@ class DurableBuffer:
         ).fetchall()
         ms = self._clock()
         self._db.executemany("DELETE FROM readings WHERE id = ?", [(v[0],) for v in victims])
-        self._remember_done(sorted((n, q) for _, n, q in victims), ms)
+        self._done.add(sorted((n, q) for _, n, q in victims), ms)
         self._gaps.record([Drop(n, GAP_QUOTA, q) for _, n, q in victims], ms)
         self._bump("dropped", len(victims))
         return len(victims)
@@ -324,79 +316,13 @@ class DurableBuffer:
         with self._lock:
             rows = []
             if resend_before_ms is not None:
-                rows = self._resends(sql, limit, resend_before_ms)
+                rows = self._in_flight.due(sql, limit, resend_before_ms)
             if fresh_since_ms is not None and self._pending > limit and len(rows) < limit:
-                rows += self._newest(sql, max(1, (limit - len(rows)) // 2), fresh_since_ms)
+                rows += self._in_flight.newest(sql, max(1, (limit - len(rows)) // 2), fresh_since_ms)
             taken = {r[0] for r in rows}
-            oldest = self._oldest(sql, limit - len(rows))
+            oldest = self._in_flight.oldest(sql, limit - len(rows))
         rows += [r for r in oldest if r[0] not in taken]
         return rows
-
-    def _span_at(self, row_id: int) -> tuple[int, int, int] | None:
-        """(lo, hi, sent_ms) of the span starting last at or before `row_id` (the only one that can
-        cover it), or None."""
-        return self._db.execute("SELECT lo, hi, sent_ms FROM in_flight WHERE lo <= ? ORDER BY lo DESC LIMIT 1",
-                                (row_id,)).fetchone()
-
-    def _resends(self, sql: str, limit: int, before_ms: int) -> list[tuple[Any, ...]]:
-        """Rows of batches sent before `before_ms`, oldest batch first."""
-        out: list[tuple[Any, ...]] = []
-        spans = self._db.execute("SELECT lo, hi FROM in_flight WHERE sent_ms < ? ORDER BY sent_ms, lo", (before_ms,))
-        try:  # read as far as the batch needs: after a long outage thousands of batches may be due
-            while len(out) < limit and (span := spans.fetchone()) is not None:
-                out += self._db.execute(sql + " WHERE id BETWEEN ? AND ? ORDER BY id LIMIT ?",
-                                        (*span, limit - len(out))).fetchall()
-        finally:
-            spans.close()
-        return out
-
-    def _oldest(self, sql: str, n: int) -> list[tuple[Any, ...]]:
-        """The `n` oldest unsent rows: a walk up the ids from the floor, stepping over spans."""
-        out: list[tuple[Any, ...]] = []
-        at, first = self._floor, None
-        while len(out) < n:
-            span = self._span_at(at)
-            if span is not None and span[1] >= at:
-                at = span[1] + 1
-                continue
-            (nxt,) = self._db.execute("SELECT coalesce(MIN(lo), ?) FROM in_flight WHERE lo > ?", (_TOP, at)).fetchone()
-            got = self._db.execute(sql + " WHERE id >= ? AND id < ? ORDER BY id LIMIT ?",
-                                   (at, nxt, n - len(out))).fetchall()
-            if got and first is None:
-                first = got[0][0]
-            out += got
-            if nxt == _TOP:
-                break
-            at = nxt
-        if n > 0:
-            self._floor = first if first is not None else at
-        return out
-
-    def _newest(self, sql: str, n: int, since_ms: int) -> list[tuple[Any, ...]]:
-        """Of the `n` newest unsent rows, those received since `since_ms`, newest first: a walk
-        down the ids stepping over spans. The ids and times are read first, the rows only for
-        the fresh ones (in a backlog drain none are: splicing them was a third of the select)."""
-        ids: list[int] = []
-        seen = 0
-        (at,) = self._db.execute("SELECT MAX(id) FROM readings").fetchone()
-        while at is not None and seen < n:
-            span = self._span_at(at)
-            if span is not None and span[1] >= at:
-                if span[2] < since_ms:  # its rows came before it went: none below is fresh
-                    break
-                at = span[0] - 1
-                continue
-            bottom = span[1] if span is not None else -1
-            got = self._db.execute("SELECT id, rx_ms FROM readings WHERE id > ? AND id <= ? ORDER BY id DESC LIMIT ?",
-                                   (bottom, at, n - seen)).fetchall()
-            seen += len(got)
-            ids += [i for i, rx_ms in got if rx_ms >= since_ms]
-            if span is None:
-                break
-            at = bottom
-        if not ids:
-            return []
-        return self._db.execute(sql + f" WHERE id IN {_IDS} ORDER BY id DESC", (_text(ids),)).fetchall()
 
     def next_gaps(self, resend_before_ms: int | None = None) -> list[tuple[int, dict[str, Any]]]:
         """Gap reports to send (gaps.py), as (id, report)."""
@@ -408,71 +334,27 @@ class DurableBuffer:
         readings are kept as spans of ids (runs of consecutive rows), not marked one by one."""
         ids = sorted(set(rowids))
         with self._lock, self._transaction(durable=False):
-            if ids:
-                runs = _runs(ids)
-                for a, b in runs:  # rows going again leave the batch they went in before
-                    self._carve(a, b)
-                self._db.executemany("INSERT INTO in_flight (lo, hi, batch, sent_ms) VALUES (?, ?, ?, ?)",
-                                     [(a, b, batch, sent_ms) for a, b in self._joined(runs)])
+            self._in_flight.add(batch, ids, sent_ms)
             self._gaps.sent(gap_ids, batch, sent_ms)
-
-    def _carve(self, a: int, b: int) -> None:
-        """Take ids a..b out of the spans that cover them; what is left of a span keeps its batch."""
-        cut = []
-        spans = self._db.execute("SELECT lo, hi, batch, sent_ms FROM in_flight WHERE lo <= ? ORDER BY lo DESC", (b,))
-        try:  # spans never overlap: the first that ends before `a` is the last to look at
-            while (span := spans.fetchone()) is not None and span[1] >= a:
-                cut.append(span)
-        finally:
-            spans.close()
-        for lo, hi, batch, sent_ms in cut:
-            self._db.execute("DELETE FROM in_flight WHERE lo = ?", (lo,))
-            for piece in ((lo, a - 1), (b + 1, hi)):
-                if piece[0] <= piece[1] and self._live(*piece):
-                    self._db.execute("INSERT INTO in_flight (lo, hi, batch, sent_ms) VALUES (?, ?, ?, ?)",
-                                     (*piece, batch, sent_ms))
-
-    def _live(self, lo: int, hi: int) -> bool:
-        (live,) = self._db.execute("SELECT EXISTS (SELECT 1 FROM readings WHERE id BETWEEN ? AND ?)", (lo, hi)).fetchone()
-        return bool(live)
-
-    def _joined(self, runs: list[list[int]]) -> list[list[int]]:
-        """Runs of one batch joined where no other reading and no span lies between them (the ids
-        of readings gone since): fewer spans, and none overlapping another."""
-        out = [runs[0]]
-        for a, b in runs[1:]:
-            end = out[-1][1]
-            (between,) = self._db.execute(
-                "SELECT EXISTS (SELECT 1 FROM readings WHERE id > ?1 AND id < ?2)"
-                " OR EXISTS (SELECT 1 FROM in_flight WHERE lo > ?1 AND lo < ?2)", (end, a)).fetchone()
-            if between:
-                out.append([a, b])
-            else:
-                out[-1][1] = b
-        return out
 
     def unsent(self, batch: str) -> None:
         """`batch` never reached the cloud broker: its readings go with the next batch."""
         with self._lock, self._transaction(durable=False):
-            (lo,) = self._db.execute("SELECT MIN(lo) FROM in_flight WHERE batch = ?", (batch,)).fetchone()
-            if lo is not None:  # unsent again: the walk for the oldest must start at or below them
-                self._floor = min(self._floor, lo)
-            self._db.execute("DELETE FROM in_flight WHERE batch = ?", (batch,))
+            self._in_flight.unsent(batch)
             self._gaps.unsent(batch)
 
     def stored(self, batch: str) -> tuple[int, int | None]:
         """The cloud stored `batch`: its readings and gap reports leave the buffer. Returns how
         many readings left and when the batch was sent (None when nothing of it is here)."""
         with self._lock:
-            spans = self._db.execute("SELECT lo, hi, sent_ms FROM in_flight WHERE batch = ?", (batch,)).fetchall()
+            spans = self._in_flight.spans(batch)
             n = self._forwarded("id BETWEEN ? AND ?", [(lo, hi) for lo, hi, _ in spans], batch, receipt=True)
         return n, max((ms for *_, ms in spans), default=None)
 
     def waiting(self) -> bool:
         """Whether any reading or gap report was sent and waits for its receipt."""
         with self._lock:
-            (rows,) = self._db.execute("SELECT EXISTS (SELECT 1 FROM in_flight WHERE EXISTS"
-                                       " (SELECT 1 FROM readings WHERE id BETWEEN lo AND hi))").fetchone()
+            rows = self._in_flight.waiting()
             (gaps,) = self._db.execute("SELECT EXISTS (SELECT 1 FROM gaps WHERE batch > '')").fetchone()
         return bool(rows or gaps)
 
@@ -486,7 +368,7 @@ class DurableBuffer:
         """Drop readings the cloud has (by its broker's PUBACK, for a cloud that sends no
         receipts), with the gap reports of `batch`; returns how many readings were dropped."""
         with self._lock:
-            return self._forwarded(f"id IN {_IDS}", [(_text(list(rowids)),)], batch)
+            return self._forwarded(f"id IN {IDS}", [(_text(list(rowids)),)], batch)
 
     def _forwarded(self, where: str, args: list[tuple[Any, ...]], batch: str | None, receipt: bool = False) -> int:
         """Drop the readings `where` picks with each of `args` (the cloud has them), remembering
@@ -494,47 +376,25 @@ class DurableBuffer:
         of the batch, whatever its size. With `receipt`, the batch's spans go too."""
         ms = self._clock()
         with self._transaction():
-            keys = sorted(itertools.chain.from_iterable(
-                self._db.execute(f"SELECT node, seq FROM readings WHERE {where} ORDER BY node, seq", a) for a in args))
+            select = f"SELECT node, seq FROM readings WHERE {where} ORDER BY node, seq"
+            keys = sorted(key for a in args for key in self._db.execute(select, a))
             before = self._db.total_changes
             self._db.executemany(f"DELETE FROM readings WHERE {where}", args)
             deleted = self._db.total_changes - before
-            self._remember_done(keys, ms)
+            self._done.add(keys, ms)
             self._bump("forwarded", deleted)
             if batch is not None:
                 self._gaps.stored(batch)
-            if receipt:
-                self._db.execute("DELETE FROM in_flight WHERE batch = ?", (batch,))
+            if receipt and batch is not None:
+                self._in_flight.stored(batch)
                 self._db.execute("UPDATE counters SET value = 1 WHERE name = 'receipts_seen'")
             # abs: a wall clock stepped back prunes at once rather than not for hours
             if abs(ms - self._pruned_at_ms) > PRUNE_EVERY_MS:
                 self._pruned_at_ms = ms
-                self._db.execute("DELETE FROM done_ranges WHERE last_ms < ?", (ms - self._dedup_window_ms,))
-                # spans whose readings all went (the quota) while their batch waited for a receipt
-                self._db.execute("DELETE FROM in_flight WHERE NOT EXISTS"
-                                 " (SELECT 1 FROM readings WHERE id BETWEEN lo AND hi)")
+                self._done.prune(ms - self._dedup_window_ms)
+                self._in_flight.prune()
         self._pending -= deleted
         return deleted
-
-    def _remember_done(self, keys: list[tuple[str, int]], ms: int) -> None:
-        """Add the (node, seq) `keys` (sorted, none known yet: a reading is stored only when its key
-        is not, and leaves once) to `done_ranges`: each run of consecutive seqs extends the node's
-        range that ends just before it, if that range is young enough, or starts a range. Two
-        statements per run, run by SQLite over all of them; a backlog's batch is one run per node."""
-        if not keys:
-            return
-        runs = []
-        for node, group in itertools.groupby(keys, key=lambda k: k[0]):
-            for a, b in _runs([seq for _, seq in group]):
-                runs.append({"node": node, "a": a, "b": b, "ms": ms, "since": ms - self._done_span_ms})
-        self._db.executemany(
-            "UPDATE done_ranges SET hi = :b, last_ms = :ms WHERE node = :node AND hi = :a - 1 AND first_ms >= :since"
-            " AND lo = (SELECT lo FROM done_ranges WHERE node = :node AND lo < :a ORDER BY lo DESC LIMIT 1)", runs)
-        # Not where any of the run is known (after the update: the range it extended), so ranges never
-        # overlap; by the docstring's premise only the extended range is.
-        self._db.executemany(
-            "INSERT INTO done_ranges (node, lo, hi, first_ms, last_ms) SELECT :node, :a, :b, :ms, :ms WHERE coalesce(("
-            "SELECT hi FROM done_ranges WHERE node = :node AND lo <= :b ORDER BY lo DESC LIMIT 1), -1) < :a", runs)
 
     def put_acks(self, raws: Iterable[bytes]) -> None:
         """Keep command acks for the cloud durably (outside a reading commit)."""
@@ -606,8 +466,7 @@ class DurableBuffer:
         with self._lock:
             counters = dict(self._db.execute("SELECT name, value FROM counters").fetchall())
             pending = self._pending
-            (in_flight,) = self._db.execute("SELECT coalesce(SUM((SELECT COUNT(*) FROM readings"
-                                            " WHERE id BETWEEN lo AND hi)), 0) FROM in_flight").fetchone()
+            in_flight = self._in_flight.count()
             unconfirmed = self._gaps.totals()
         return {
             "pending": pending,
@@ -622,13 +481,3 @@ class DurableBuffer:
         }
 
 
-
-def _runs(values: list[int]) -> list[list[int]]:
-    """Sorted distinct integers as [first, last] runs of consecutive ones."""
-    out: list[list[int]] = []
-    for v in values:
-        if out and v == out[-1][1] + 1:
-            out[-1][1] = v
-        else:
-            out.append([v, v])
-    return out

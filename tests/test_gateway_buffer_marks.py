@@ -4,7 +4,6 @@ one ``done`` row per key) is upgraded with its unsent and sent-unreceipted batch
 
 from __future__ import annotations
 
-import asyncio
 import sqlite3
 import zlib
 from pathlib import Path
@@ -45,7 +44,8 @@ DONE = [("b", s) for s in (0, 1, 2, 3, 4, 7)]  # forwarded before the upgrade
 def old_file(path: Path) -> None:
     db = sqlite3.connect(path)
     db.executescript(OLD_LAYOUT)
-    db.executemany("INSERT INTO readings (node, seq, rx_ms, flags, payload, batch, sent_ms) VALUES (?, ?, ?, ?, ?, ?, ?)",
+    db.executemany("INSERT INTO readings (node, seq, rx_ms, flags, payload, batch, sent_ms)"
+                   " VALUES (?, ?, ?, ?, ?, ?, ?)",
                    [("a", s, NOW - 900_000, "[]", orjson.dumps(soil_uplink("a", s)).decode(), b, SENT_MS.get(b))
                     for s, b in enumerate(MARKS)])
     db.executemany("INSERT INTO done (node, seq, ms) VALUES (?, ?, ?)", [(n, s, NOW - 60_000) for n, s in DONE])
