@@ -321,7 +321,7 @@ class _Rider:
 
     def __init__(self, region: measure._regionprops.RegionProperties, top: int, left: int) -> None:
         self.area = region.area
-        self.solidity = 1.0  # one insect: its own darkness outlines it
+        self.solidity = 1.0  # one insect: its own colour outlines it
         self.image = region.image
         r0, c0, r1, c1 = region.bbox
         self.bbox = (r0 + top, c0 + left, r1 + top, c1 + left)
@@ -438,7 +438,7 @@ def count_card(rgb: np.ndarray, spec: CardSpec, classifier: SpeciesClassifier | 
     # the two estimates of the insects on that moth are not added, the larger one counts
     notched = [2 * max(0, (k + 1) // 2 - hosts.get(i, 0)) for i, k in enumerate(notched)]
     kept += on_top
-    notched += [0] * (len(kept) - len(notched))  # a rider is one insect, outlined by its own darkness
+    notched += [0] * (len(kept) - len(notched))  # a rider is one insect, outlined by its own colour
     sizes = clump_sizes([(length, r.area / mm**2, float(r.solidity), size_class(length), k)
                          for (r, length, _), k in zip(kept, notched, strict=True)], spec.target_range)
     labels_out: Sequence[Label | None] = [None] * len(kept)
