@@ -55,7 +55,7 @@ from .classifier import Label, SpeciesClassifier
 
 METHOD = ("furrow-card-4: percentile background with glare undone, contrast < {dark:g}, grid lines out, "
           "dust by its darkest tenth, size-aware h-maxima watershed, non-convex clumps by area (at least two, "
-          "target clumps against the mean single moth), notches, riders by hue")
+          "target clumps against the mean single moth that fits in them), notches, riders by hue")
 
 SIZE_CLASSES: tuple[tuple[str, float], ...] = (("tiny", 2.0), ("small", 5.0), ("medium", 12.0), ("large", math.inf))
 """(name, upper bound of the length in mm): thrips and whiteflies, aphids and small flies, flies, moths."""
@@ -374,13 +374,19 @@ def _median(values: list[float]) -> float | None:
     return float(np.median(values)) if len(values) >= MIN_SINGLES else None
 
 
+def _thickness(image: np.ndarray) -> float:
+    """The radius in pixels of the largest circle inside an object's mask (one bounding box)."""
+    return float(ndi.distance_transform_edt(np.pad(image, 1)).max())
+
+
 def _mean(values: list[float]) -> float | None:
     return float(np.mean(values)) if len(values) >= MIN_SINGLES else None
 
 
-def clump_sizes(objects: Sequence[tuple[float, float, float, str, int]], target_mm: tuple[float, float] | None,
+def clump_sizes(objects: Sequence[tuple[float, float, float, str, int, float]], target_mm: tuple[float, float] | None,
                 convex: float = CONVEX) -> list[tuple[int, bool]]:
-    """(insects in it, target?) of each (length mm, area mm2, solidity, size class, notches) object.
+    """(insects in it, target?) of each (length mm, area mm2, solidity, size class, notches, thickness mm)
+    object, its thickness the radius of the largest circle inside it.
 
     A single insect's outline is convex (solidity at least `convex`): one insect, and one more for
     each two notches in it (rounded up: a small insect against a larger one leaves a notch each side,
@@ -388,22 +394,24 @@ def clump_sizes(objects: Sequence[tuple[float, float, float, str, int]], target_
     of overlapping ones is not convex, so it is at least two insects: its area over the median area
     of the convex single insects like it (same size class), rounded, when the card has MIN_SINGLES of
     those. A clump at least as long as the target's shortest is target insects measured against the
-    *mean* area of the target-sized singles: the lure's moths lie folded (a forewing long) or spread
-    (about five times the area), so the median is one posture's area, while n moths of the card's
-    mix cover about n times the mean (the expected sum of n areas drawn from that mix)."""
-    singles = [(length, area, cls) for length, area, solidity, cls, _ in objects if solidity >= convex]
-    target_ref = None if target_mm is None else _mean(
-        [a for length, a, _ in singles if target_mm[0] <= length <= target_mm[1]])
+    *mean* area of the target-sized singles that fit in it (no thicker than it): the lure's moths lie
+    folded (a forewing long) or spread (about five times the area, and thicker), so the median is one
+    posture's area, while n moths of the mix that can make up the clump cover about n times its mean
+    (the expected sum of n areas drawn from that mix); a clump no thicker than a folded moth holds
+    folded moths only."""
+    singles = [(length, area, cls, thick) for length, area, solidity, cls, _, thick in objects if solidity >= convex]
+    targets = [] if target_mm is None else [(a, t) for length, a, _, t in singles
+                                            if target_mm[0] <= length <= target_mm[1]]
     out = []
-    for length, area, solidity, cls, notched in objects:
+    for length, area, solidity, cls, notched, thickness in objects:
         is_target = target_mm is not None and target_mm[0] <= length <= target_mm[1]
         if solidity >= convex:
             out.append((1 if is_target else 1 + (notched + 1) // 2, is_target))
             continue
         if target_mm is not None and length >= target_mm[0]:
-            ref, is_target = target_ref, True
+            ref, is_target = _mean([a for a, t in targets if t <= thickness]), True
         else:
-            ref = _median([a for _, a, c in singles if c == cls])
+            ref = _median([a for _, a, c, _ in singles if c == cls])
         out.append((max(2, round(area / ref)) if ref else 2, is_target))  # not convex: not one insect
     return out
 
@@ -439,7 +447,7 @@ def count_card(rgb: np.ndarray, spec: CardSpec, classifier: SpeciesClassifier | 
     notched = [2 * max(0, (k + 1) // 2 - hosts.get(i, 0)) for i, k in enumerate(notched)]
     kept += on_top
     notched += [0] * (len(kept) - len(notched))  # a rider is one insect, outlined by its own colour
-    sizes = clump_sizes([(length, r.area / mm**2, float(r.solidity), size_class(length), k)
+    sizes = clump_sizes([(length, r.area / mm**2, float(r.solidity), size_class(length), k, _thickness(r.image) / mm)
                          for (r, length, _), k in zip(kept, notched, strict=True)], spec.target_range)
     labels_out: Sequence[Label | None] = [None] * len(kept)
     if classifier is not None and kept:
