@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import ast
 import io
-import re
 import tokenize
 
 _SMALL_INT = 1 << 30  # MicroPython's small ints on a 32-bit board (the rest are heap objects)
@@ -47,18 +46,29 @@ def _plain(value: object) -> bool:
     return isinstance(value, (str, bytes))
 
 
-def _names(text: str) -> list[tuple[str, int, int]]:
-    """(name, row, col) of every Python name in `text`: not the words of its strings and comments."""
-    return [(t.string, t.start[0], t.start[1]) for t in tokenize.generate_tokens(io.StringIO(text).readline)
-            if t.type == tokenize.NAME]
+_ASSIGN = {"=", "+=", "-=", "*=", "/=", "//=", "%=", "**=", "|=", "&=", "^=", "<<=", ">>=", ":="}
+
+
+def _names(text: str) -> list[tuple[str, int, str, str]]:
+    """(name, row, token before, token after) of every Python name in `text`: not the words of its
+    strings and comments."""
+    toks = [t for t in tokenize.generate_tokens(io.StringIO(text).readline)
+            if t.type not in (tokenize.NL, tokenize.NEWLINE, tokenize.COMMENT, tokenize.INDENT, tokenize.DEDENT)]
+    out = []
+    for i, t in enumerate(toks):
+        if t.type == tokenize.NAME:
+            before = toks[i - 1].string if i else ""
+            after = toks[i + 1].string if i + 1 < len(toks) else ""
+            out.append((t.string, t.start[0], before, after))
+    return out
 
 
 def _candidates(module: str, text: str, sources: dict[str, str]) -> list[tuple[str, int]]:
     """(name, line) of each constant of `module` that may be folded."""
     out = []
     names = _names(text)
-    elsewhere = {n for m, t in sources.items() if m != module for n, _, _ in _names(t)}
-    taken = elsewhere | {n for n, _, _ in names}
+    elsewhere = {n for m, t in sources.items() if m != module for n, *_ in _names(t)}
+    taken = elsewhere | {n for n, *_ in names}
     for node in ast.parse(text).body:
         if not (isinstance(node, ast.Assign) and len(node.targets) == 1 and isinstance(node.targets[0], ast.Name)):
             continue
@@ -68,11 +78,12 @@ def _candidates(module: str, text: str, sources: dict[str, str]) -> list[tuple[s
         private = "_" + name.lstrip("_")
         if private != name and private in taken:
             continue
-        if next(row for n, row, _ in names if n == name) != node.lineno:
+        mentions = [(row, before, after) for n, row, before, after in names if n == name]
+        if mentions[0][0] != node.lineno:
             continue  # read (in a function) above its definition: the compiler folds only what follows
-        if re.search(r"\.\s*" + re.escape(name) + r"\b", text):
-            continue
-        if len(re.findall(r"\b" + re.escape(name) + r"\s*(?:[-+*/%|&^]|<<|>>|//|\*\*)?=(?!=)", text)) != 1:
+        if any(before == "." for _, before, _ in mentions):
+            continue  # an attribute of that name somewhere (x.NAME)
+        if sum(after in _ASSIGN for _, _, after in mentions) != 1:
             continue  # assigned again, augmented, or a keyword argument
         out.append((name, node.lineno))
     return out
