@@ -89,7 +89,7 @@ def test_the_dispatch_page_shows_each_machines_tasks_and_what_no_machine_can_do(
 def test_an_operator_sees_the_job_on_a_phone_and_it_moves_on_as_work_is_recorded(farm, dashboard_browser, locale,
                                                                                  task):
     """On a 390 px screen a technician's #/job/drill-1 shows the sowing of disp-1, its done share, the field's map
-    with the drill at its tracker's newest fix, and the tillage after it, with nothing wider than the screen;
+    (Leaflet, the map page's field shape and machine marker, no tiles) with the drill at its tracker's newest fix, and the tillage after it, with nothing wider than the screen;
     a sowing recorded meanwhile raises the done share without a reload (the live operation event), and the finish
     estimate becomes the server's (the live eta event) with the area left it counts."""
     with farm.client() as c:
@@ -103,7 +103,13 @@ def test_an_operator_sees_the_job_on_a_phone_and_it_moves_on_as_work_is_recorded
     expect(job).to_have_attribute("data-task", "sow-1")
     expect(job.locator(".job-task")).to_have_text(task)
     expect(job).to_have_attribute("data-done", f"{before:g}")
-    expect(page.locator("[data-testid=job-map] circle[data-machine]")).to_have_attribute("data-t", str(trk["t_ms"]))
+    # the field and the drill on the map page's Leaflet map, with no basemap configured: no tile fetched
+    themap = page.get_by_test_id("job-map")
+    expect(themap).to_have_attribute("data-tiles", "none")
+    expect(themap.locator(f"path.field-boundary[data-field={FIELD}]")).to_have_count(1)
+    expect(themap.locator(f"path.machine[data-machine={NODE}]")).to_have_attribute("data-t", str(trk["t_ms"]))
+    expect(themap.locator(".leaflet-control-scale")).to_be_visible()
+    assert page.locator(".leaflet-tile").count() == 0
     expect(job.locator("li[data-task=till-1]")).to_be_visible()
     assert page.evaluate("document.scrollingElement.scrollWidth") <= PHONE["width"]
     words_check(page, farm, locale)

@@ -8,7 +8,7 @@ import { api } from "../api.js";
 import { card, h, notice, table } from "../dom.js";
 import { ago, dateTime, num, timeZone } from "../fmt.js";
 import { t } from "../i18n.js";
-import { escapeHtml, loadLeaflet, newMap, retag, tag } from "../map.js";
+import { escapeHtml, fieldShape, loadLeaflet, machineMarker, moveMarker, newMap, retag, tag } from "../map.js";
 
 export const KINDS = ["tillage", "sowing", "spraying", "fertilising", "harvest"]; // cloud/machinery/models.py OperationKind
 const TRACK_MAX = 50_000; // points kept per track on the map (a day at work at 1 Hz is ~40,000)
@@ -63,9 +63,7 @@ function drawMap(L, map, tiles, data) {
   for (const f of fields.filter((x) => x.boundary)) {
     const now = latest(progress[f.id]);
     const pct = now?.covered_pct ?? 0;
-    const shape = L.geoJSON(f.boundary, { style: { className: "field-boundary", color: "#556b2f", weight: 1.5,
-      fillColor: shade(pct), fillOpacity: 0.75 } });
-    shape.eachLayer((l) => tag(l, { field: f.id, kind: now?.kind || "", pct: String(pct) }));
+    const shape = fieldShape(L, f, { fill: shade(pct), data: { kind: now?.kind || "", pct: String(pct) } });
     shape.bindTooltip(h("div", { class: "field-label", "data-field": f.id }, h("strong", {}, f.name), h("br"),
       now ? t("machinery.map.progress", { kind: t(`machinery.kind.${now.kind}`), pct: num(pct, 0, "%") })
         : t("machinery.map.no-work")), { permanent: true, direction: "center", className: "field-tip" });
@@ -143,17 +141,6 @@ function drawMap(L, map, tiles, data) {
   if (bounds.isValid()) map.fitBounds(bounds, { padding: [24, 24], maxZoom: 18 });
   return { lines, markers, machineLayer, trackLayer };
 }
-
-function machineMarker(L, m) {
-  const marker = L.circleMarker([m.lat, m.lon], { className: "machine", radius: 7, color: "#fff", weight: 2,
-    fillColor: m.implement_down ? "#1f5fa8" : "#888", fillOpacity: 1 });
-  marker.bindTooltip(h("span", { class: "machine-label" }, m.node), { permanent: true, direction: "right",
-    offset: [8, 0], className: "machine-tip" });
-  return tag(marker, machineData(m));
-}
-
-const machineData = (m) => ({ machine: m.node, t: String(m.t_ms), lat: String(m.lat), lon: String(m.lon),
-  implement: m.implement_down ? "down" : "up" });
 
 export function fieldTable(fields, progress) {
   const kinds = KINDS.filter((k) => Object.values(progress).some((p) => p.kinds.some((x) => x.kind === k)));
@@ -269,9 +256,7 @@ export async function render(root, ctx) {
         marker = drawn.markers[m.node] = machineMarker(L, now);
         drawn.machineLayer.addLayer(marker);
       }
-      marker.setLatLng([m.lat, m.lon]);
-      marker.setStyle({ fillColor: now.implement_down ? "#1f5fa8" : "#888" });
-      retag(marker, machineData(now));
+      moveMarker(marker, now);
     }
     showMachines();
   });
