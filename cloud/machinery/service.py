@@ -124,21 +124,22 @@ class OperationService:
         fixes, coverage = await asyncio.to_thread(compute)
         ref = _ref(body)
 
-        def store(session: Session) -> tuple[OperationOut, bool]:
+        def store(session: Session) -> tuple[OperationOut, bool, bool]:
             existing = session.scalars(select(OperationRow).where(OperationRow.ref == ref)).first()
-            if existing is not None and live is not None and existing.fixes != len(fixes):
+            grown = existing is not None and live is not None and existing.fixes != len(fixes)
+            if grown:
                 for key, value in _row_values(body, fixes, coverage).items():  # more of the window arrived
                     setattr(existing, key, value)
                 session.flush()
             if existing is not None:
-                return _out(existing), False
+                return _out(existing), False, grown
             row = OperationRow(**_row_values(body, fixes, coverage), ref=ref, by=by[:80], created_ms=self.clock())
             session.add(row)
             session.flush()
-            return _out(row), True
+            return _out(row), True, False
 
-        out, new = await self._db.run(store)
-        if new and self.events is not None:
+        out, new, grown = await self._db.run(store)
+        if (new or grown) and self.events is not None:  # a live window recomputed: the pages redraw its ground
             self.events.publish("operation", out.model_dump(mode="json"))
         if new or live is not None:  # a live window may have been recomputed: the listener sees if it was
             for listener in self.on_record:

@@ -40,6 +40,11 @@ export function yieldClasses(values, n = YIELD_COLOURS.length) {
   return YIELD_COLOURS.map((colour, i) => ({ colour, from: lo + i * step, to: i === n - 1 ? hi : lo + (i + 1) * step }));
 }
 
+// A field's label on the map: its name and its latest kind of work's share.
+const fieldLabel = (f, now, pct) => h("div", { class: "field-label", "data-field": f.id }, h("strong", {}, f.name),
+  h("br"), now ? t("machinery.map.progress", { kind: t(`machinery.kind.${now.kind}`), pct: num(pct, 0, "%") })
+    : t("machinery.map.no-work"));
+
 const classOf = (classes, v) => classes.find((c) => v < c.to) || classes[classes.length - 1];
 
 function legend(L, classes, count) {
@@ -56,17 +61,44 @@ function legend(L, classes, count) {
   return control;
 }
 
+function addAll(group, layers) {
+  for (const l of layers) group.addLayer(l);
+  return layers;
+}
+
+// An operation's covered ground (and the strips it skipped), tagged with its id, field and kind.
+function coveredShapes(L, op) {
+  const out = [];
+  if (!op.covered?.coordinates?.length) return out;
+  const shape = L.geoJSON(op.covered, { style: { className: "covered", color: "#1f5fa8", weight: 0.5,
+    fillColor: "#1f5fa8", fillOpacity: 0.25 } });
+  shape.eachLayer((l) => tag(l, { operation: String(op.id), field: op.field_id, kind: op.kind,
+    ha: String(op.covered_ha) }));
+  shape.bindTooltip(h("span", {}, t("machinery.map.covered-tip", { kind: t(`machinery.kind.${op.kind}`),
+    machine: op.machine, when: dateTime(op.ended_ms), ha: num(op.covered_ha, 2, t("unit.ha")) })), { sticky: true });
+  out.push(shape);
+  if (op.skipped?.coordinates?.length) { // strips missed between its swaths (narrower than two widths)
+    const strips = L.geoJSON(op.skipped, { style: { className: "skipped", color: "#b3261e", weight: 1,
+      dashArray: "3 2", fillColor: "#b3261e", fillOpacity: 0.45 } });
+    strips.eachLayer((l) => tag(l, { operation: String(op.id), field: op.field_id }));
+    strips.bindTooltip(h("span", {}, t("machinery.map.skipped-tip", { kind: t(`machinery.kind.${op.kind}`),
+      ha: num(op.skipped_ha, 2, t("unit.ha")) })), { sticky: true });
+    out.push(strips);
+  }
+  return out;
+}
+
 function drawMap(L, map, tiles, data) {
   const { fields, zones, progress, machines, tracks, covered, yields } = data;
   const fieldLayer = L.layerGroup();
+  const fieldShapes = {};
   const bounds = L.latLngBounds([]);
   for (const f of fields.filter((x) => x.boundary)) {
     const now = latest(progress[f.id]);
     const pct = now?.covered_pct ?? 0;
     const shape = fieldShape(L, f, { fill: shade(pct), data: { kind: now?.kind || "", pct: String(pct) } });
-    shape.bindTooltip(h("div", { class: "field-label", "data-field": f.id }, h("strong", {}, f.name), h("br"),
-      now ? t("machinery.map.progress", { kind: t(`machinery.kind.${now.kind}`), pct: num(pct, 0, "%") })
-        : t("machinery.map.no-work")), { permanent: true, direction: "center", className: "field-tip" });
+    shape.bindTooltip(fieldLabel(f, now, pct), { permanent: true, direction: "center", className: "field-tip" });
+    fieldShapes[f.id] = shape;
     fieldLayer.addLayer(shape);
     bounds.extend(shape.getBounds());
   }
@@ -79,23 +111,8 @@ function drawMap(L, map, tiles, data) {
     zoneLayer.addLayer(shape);
   }
   const coveredLayer = L.layerGroup();
-  for (const op of covered) {
-    if (!op.covered?.coordinates?.length) continue;
-    const shape = L.geoJSON(op.covered, { style: { className: "covered", color: "#1f5fa8", weight: 0.5,
-      fillColor: "#1f5fa8", fillOpacity: 0.25 } });
-    shape.eachLayer((l) => tag(l, { operation: String(op.id), field: op.field_id, kind: op.kind }));
-    shape.bindTooltip(h("span", {}, t("machinery.map.covered-tip", { kind: t(`machinery.kind.${op.kind}`),
-      machine: op.machine, when: dateTime(op.ended_ms), ha: num(op.covered_ha, 2, t("unit.ha")) })), { sticky: true });
-    coveredLayer.addLayer(shape);
-    if (op.skipped?.coordinates?.length) { // strips missed between its swaths (narrower than two widths)
-      const strips = L.geoJSON(op.skipped, { style: { className: "skipped", color: "#b3261e", weight: 1,
-        dashArray: "3 2", fillColor: "#b3261e", fillOpacity: 0.45 } });
-      strips.eachLayer((l) => tag(l, { operation: String(op.id), field: op.field_id }));
-      strips.bindTooltip(h("span", {}, t("machinery.map.skipped-tip", { kind: t(`machinery.kind.${op.kind}`),
-        ha: num(op.skipped_ha, 2, t("unit.ha")) })), { sticky: true });
-      coveredLayer.addLayer(strips);
-    }
-  }
+  const shapes = {}; // operation id -> its layers in coveredLayer (a live window recorded again replaces them)
+  for (const op of covered) shapes[op.id] = addAll(coveredLayer, coveredShapes(L, op));
   const trackLayer = L.layerGroup();
   const lines = {};
   for (const [node, points] of Object.entries(tracks)) {
@@ -139,7 +156,7 @@ function drawMap(L, map, tiles, data) {
   map.on("overlayadd", (e) => e.layer === yieldLayer && yieldLegend?.addTo(map));
   map.on("overlayremove", (e) => e.layer === yieldLayer && yieldLegend?.remove());
   if (bounds.isValid()) map.fitBounds(bounds, { padding: [24, 24], maxZoom: 18 });
-  return { lines, markers, machineLayer, trackLayer };
+  return { lines, markers, machineLayer, trackLayer, coveredLayer, shapes, fields: fieldShapes };
 }
 
 export function fieldTable(fields, progress) {
@@ -259,6 +276,24 @@ export async function render(root, ctx) {
       moveMarker(marker, now);
     }
     showMachines();
+  });
+  // An operation recorded, or a live window recorded again with more of its fixes: its covered ground redrawn, the
+  // field's shade and label following its progress (a machine at work: the ground it covers grows).
+  ctx.on("operation", async (ev) => {
+    if (!drawn || !fields.some((f) => f.id === ev.field_id && f.boundary)) return;
+    const [op, now] = await Promise.all([api(`/operations/${ev.id}`),
+      api(`/fields/${encodeURIComponent(ev.field_id)}/progress`)]);
+    progress[ev.field_id] = now;
+    for (const l of drawn.shapes[op.id] || []) drawn.coveredLayer.removeLayer(l);
+    drawn.shapes[op.id] = addAll(drawn.coveredLayer, coveredShapes(L, op));
+    const kind = latest(now);
+    const pct = kind?.covered_pct ?? 0;
+    drawn.fields[ev.field_id]?.eachLayer((l) => {
+      l.setStyle({ fillColor: shade(pct) });
+      retag(l, { kind: kind?.kind || "", pct: String(pct) });
+    });
+    drawn.fields[ev.field_id]?.setTooltipContent(fieldLabel(fields.find((f) => f.id === ev.field_id), kind, pct));
+    mapBox.dataset.operations = String((Number(mapBox.dataset.operations) || 0) + 1);
   });
   return () => map?.remove();
 }
