@@ -220,8 +220,8 @@ export async function render(root, ctx) {
   const { fields, progress, machines, tracks } = data;
   const mapBox = h("div", {});
   const machineBox = h("div", {});
-  root.append(card(t("machinery.map.title"), mapBox),
-    card(t("machinery.fields.title"), fields.length ? fieldTable(fields, progress) : notice(t("machinery.no-fields"))),
+  const fieldBox = h("div", {}, fields.length ? fieldTable(fields, progress) : notice(t("machinery.no-fields")));
+  root.append(card(t("machinery.map.title"), mapBox), card(t("machinery.fields.title"), fieldBox),
     card(t("machinery.machines.title"), machineBox));
   const showMachines = () => {
     machineBox.replaceChildren(machineTable(machines));
@@ -253,6 +253,10 @@ export async function render(root, ctx) {
       const known = machines[m.node];
       if (known && known.t_ms >= m.t_ms) continue;
       const now = (machines[m.node] = { ...known, ...m });
+      if (known && dayStart(known.t_ms) !== dayStart(m.t_ms)) { // a new day: its track starts afresh
+        tracks[m.node] = [];
+        drawn?.lines[m.node]?.setLatLngs([]);
+      }
       const track = (tracks[m.node] ||= []);
       track.push([m.lon, m.lat]);
       if (track.length > TRACK_MAX) track.splice(0, track.length - TRACK_MAX);
@@ -280,19 +284,22 @@ export async function render(root, ctx) {
   // An operation recorded, or a live window recorded again with more of its fixes: its covered ground redrawn, the
   // field's shade and label following its progress (a machine at work: the ground it covers grows).
   ctx.on("operation", async (ev) => {
-    if (!drawn || !fields.some((f) => f.id === ev.field_id && f.boundary)) return;
+    if (!fields.some((f) => f.id === ev.field_id && f.boundary)) return;
     const [op, now] = await Promise.all([api(`/operations/${ev.id}`),
       api(`/fields/${encodeURIComponent(ev.field_id)}/progress`)]);
     progress[ev.field_id] = now;
+    fieldBox.replaceChildren(fieldTable(fields, progress));
+    if (!drawn) return;
     for (const l of drawn.shapes[op.id] || []) drawn.coveredLayer.removeLayer(l);
     drawn.shapes[op.id] = addAll(drawn.coveredLayer, coveredShapes(L, op));
     const kind = latest(now);
     const pct = kind?.covered_pct ?? 0;
-    drawn.fields[ev.field_id]?.eachLayer((l) => {
+    const shape = drawn.fields[ev.field_id];
+    shape?.eachLayer((l) => {
       l.setStyle({ fillColor: shade(pct) });
       retag(l, { kind: kind?.kind || "", pct: String(pct) });
     });
-    drawn.fields[ev.field_id]?.setTooltipContent(fieldLabel(fields.find((f) => f.id === ev.field_id), kind, pct));
+    shape?.setTooltipContent(fieldLabel(fields.find((f) => f.id === ev.field_id), kind, pct));
     mapBox.dataset.operations = String((Number(mapBox.dataset.operations) || 0) + 1);
   });
   return () => map?.remove();
