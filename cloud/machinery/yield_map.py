@@ -173,20 +173,39 @@ def _delayed_flows(points: Sequence[YieldPoint], delay_ms: float) -> list[float]
     return out
 
 
+CHUNK = 32  # steps whose swaths are measured against one clip of the harvested ground (overlap_shares)
+
+
 def overlap_shares(steps: Sequence[tuple[tuple[float, float], tuple[float, float]]], half_width: float,
                    harvested: BaseGeometry) -> list[float]:
     """The share of each step's swath (from, to; plane coordinates) that lies over `harvested` (step 5): the
-    rectangle `half_width` either side of the step, divided into its part over the harvested ground."""
+    rectangle `half_width` either side of the step, divided into its part over the harvested ground. Each
+    CHUNK of consecutive steps is measured against the harvested ground clipped to their bounding box: the
+    same areas, without intersecting every small rectangle with the whole field's worth of swaths."""
     if not steps:
         return []
-    lines = shapely.linestrings([[a, b] for a, b in steps])
-    rects = shapely.buffer(lines, half_width, cap_style="flat")
     if harvested.is_empty:
         return [0.0] * len(steps)
-    shapely.prepare(harvested)
+    rects = shapely.buffer(shapely.linestrings([[a, b] for a, b in steps]), half_width, cap_style="flat")
     areas = shapely.area(rects)
-    over = shapely.area(shapely.intersection(rects, harvested))
-    return [float(o / a) if a > 0 else 0.0 for o, a in zip(over, areas, strict=True)]
+    out: list[float] = []
+    for i in range(0, len(rects), CHUNK):
+        chunk = rects[i:i + CHUNK]
+        bounds = shapely.bounds(chunk)
+        piece = shapely.clip_by_rect(harvested, bounds[:, 0].min(), bounds[:, 1].min(), bounds[:, 2].max(),
+                                     bounds[:, 3].max())
+        over = shapely.area(shapely.intersection(chunk, piece)) if not piece.is_empty else [0.0] * len(chunk)
+        out += [float(o / a) if a > 0 else 0.0 for o, a in zip(over, areas[i:i + CHUNK], strict=True)]
+    return out
+
+
+def _near(swaths: Sequence[BaseGeometry], swath: BaseGeometry) -> BaseGeometry:
+    """The union of the earlier passes' swaths whose bounding boxes meet this pass's: the ground it can overlap."""
+    if swath.is_empty or not swaths:
+        return Polygon()
+    x0, y0, x1, y1 = swath.bounds
+    near = [s for s in swaths if s.bounds[0] <= x1 and s.bounds[2] >= x0 and s.bounds[1] <= y1 and s.bounds[3] >= y0]
+    return shapely.union_all(near) if near else Polygon()
 
 
 def harvest(points: Sequence[YieldPoint], width_m: float, field_shape: Polygon | MultiPolygon,
@@ -203,7 +222,7 @@ def harvest(points: Sequence[YieldPoint], width_m: float, field_shape: Polygon |
     dropped = {"start_pass": 0, "end_pass": 0, "speed": 0, "overlap": 0, "yield_sd": 0}
     candidates: list[tuple[int, float, float]] = []  # index, kg at standard moisture, m2 swept
     half = width_m / 2 * plane.scale
-    before: BaseGeometry = Polygon()  # the swaths of the passes before this one (step 5)
+    before: list[BaseGeometry] = []  # the swaths of the passes before this one (step 5)
     for run in passes(fixes, xy):
         t_first, t_last = points[run[0]].t_ms, points[run[-1]].t_ms
         prev_speed = None
@@ -225,15 +244,17 @@ def harvest(points: Sequence[YieldPoint], width_m: float, field_shape: Polygon |
                 kg = standard_mass(flows[b] * dt, points[b].moisture_pct, standard_moisture_pct)
                 mine.append((b, kg, width_m * step))
                 froms.append(a)
-        shares = overlap_shares([(xy[a], xy[c[0]]) for a, c in zip(froms, mine, strict=True)], half, before)
+        swath = (shapely.LineString([xy[i] for i in run]).buffer(half, cap_style="flat", join_style="round")
+                 if len(run) > 1 else Polygon())
+        shares = overlap_shares([(xy[a], xy[c[0]]) for a, c in zip(froms, mine, strict=True)], half,
+                                _near(before, swath))
         for c, share in zip(mine, shares, strict=True):
             if share > filters.max_overlap:
                 dropped["overlap"] += 1
             else:
                 candidates.append(c)
-        if len(run) > 1:
-            swath = shapely.LineString([xy[i] for i in run]).buffer(half, cap_style="flat", join_style="round")
-            before = shapely.union(before, swath)
+        if not swath.is_empty:
+            before.append(swath)
     yields = [kg / m2 * 10 for _, kg, m2 in candidates]  # t/ha
     kept = candidates
     if len(yields) >= 3:
