@@ -14,6 +14,7 @@ import { dateTime, num } from "../fmt.js";
 import { t } from "../i18n.js";
 import { fieldShape, loadLeaflet, machineMarker, moveMarker, newMap } from "../map.js";
 import { donePct, fieldProgress, loadPlan } from "./dispatch.js";
+import { reportCard } from "./job_report.js";
 
 const DONE_PCT = 99.5; // a field this far covered counts as done: the headland corners are rarely all reached
 
@@ -51,7 +52,12 @@ function jobMap(L) {
 }
 
 export async function render(root, ctx) {
-  const id = ctx.args[0] || "";
+  // #/job alone: the machine the caller drives (an operator's home page), from GET /jobs/mine
+  const id = ctx.args[0] || ((await api("/jobs/mine"))[0]?.machine ?? "");
+  if (!id) {
+    root.append(h("h1", {}, t("job.mine")), notice(t("job.no-machine")));
+    return;
+  }
   root.append(h("h1", {}, t("job.title", { machine: id })));
   const data = await loadPlan();
   ctx.on("dispatch", () => window.dispatchEvent(new HashChangeEvent("hashchange"))); // re-planned: the new job
@@ -71,7 +77,8 @@ export async function render(root, ctx) {
   const capacity = (spec.speed_kmh * spec.width_m * spec.efficiency) / 10; // ha/h
   let server = ((await api("/dispatch/etas")) || []).find((x) => x.machine === id) || null;
   const box = h("div", { "data-testid": "job" });
-  root.append(box);
+  const reportBox = h("div", {});
+  root.append(box, reportBox);
   const L = await loadLeaflet();
   const mapped = L ? jobMap(L) : null;
 
@@ -110,6 +117,11 @@ export async function render(root, ctx) {
     // the bar's width through CSSOM: the content security policy refuses style attributes
     box.querySelector(".job-bar").style.width = `${Math.min(100, pct)}%`;
     if (field.boundary || machine) mapped?.update(field, machine);
+    // the report form is kept across redraws (positions arrive every second) until the task changes
+    if (ctx.can("report") && reportBox.dataset.task !== stop.task) {
+      reportBox.dataset.task = stop.task;
+      reportBox.replaceChildren(reportCard(stop.task));
+    }
   };
   draw();
   await mapped?.ready(); // the page is rendered with its map drawn
