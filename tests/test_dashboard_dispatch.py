@@ -89,7 +89,8 @@ def test_the_dispatch_page_shows_each_machines_tasks_and_what_no_machine_can_do(
 def test_an_operator_sees_the_job_on_a_phone_and_it_moves_on_as_work_is_recorded(farm, dashboard_browser, locale,
                                                                                  task):
     """On a 390 px screen a technician's #/job/drill-1 shows the sowing of disp-1, its done share, the field's map
-    (Leaflet, the map page's field shape and machine marker, no tiles) with the drill at its tracker's newest fix, and the tillage after it, with nothing wider than the screen;
+    (Leaflet, the map page's field shape and machine marker, no tiles) with the drill at its tracker's newest fix,
+    and the tillage after it, with nothing wider than the screen;
     a sowing recorded meanwhile raises the done share without a reload (the live operation event), and the finish
     estimate becomes the server's (the live eta event) with the area left it counts."""
     with farm.client() as c:
@@ -137,7 +138,8 @@ def test_an_operator_sees_the_job_on_a_phone_and_it_moves_on_as_work_is_recorded
 def test_the_progress_page_shows_each_fields_work(farm, dashboard_browser, locale, crop):
     """#/progress lists disp-1 with its sowing share as stored; site demo's sowing as the sum of its fields'; each
     of the farm's operations as a bar on the season timeline; disp-2's harvest from its yield monitor log (crop,
-    mean yield at standard moisture) and the harvest per crop and per field at maize's 15.5 %; each zone's expected yield (FAO-33) as the API gives it, with what it lacks
+    mean yield at standard moisture) and the harvest per crop and per field at maize's 15.5 %; each zone's expected
+    yield (FAO-33) as the API gives it, with what it lacks
     named, in both languages, nothing untranslated."""
     with farm.client() as c:
         sown = c.get(f"/fields/{FIELD}/progress").json()["kinds"][0]
