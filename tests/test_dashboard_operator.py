@@ -145,6 +145,7 @@ def test_the_progress_page_shows_each_region_of_the_farm(ops, dashboard_browser)
     page.goto(f"{farm.url}/")
     page.fill("input[name=token]", c.headers["Authorization"].removeprefix("Bearer "))
     page.get_by_test_id("token-login").click()
+    expect(page.get_by_test_id("who")).to_contain_text("ops-admin ·")  # logged in: no redirect left to race the goto
     page.goto(f"{farm.url}/app/#/progress")
     expect(page.locator("[data-view=progress]")).to_have_attribute("data-rendered", "1")
     row = page.get_by_test_id("region-progress").locator("tr[data-region=ops-east]")

@@ -405,9 +405,9 @@ class YieldLogs:
 
         return await self._db.run(list_)
 
-    async def totals(self, season: int | None = None) -> YieldTotals:
+    async def totals(self, season: int | None = None, organisation: str | None = None) -> YieldTotals:
         """The harvest per field and crop and per crop at each crop's standard moisture (yield_totals.py), of the
-        logs whose harvest started in `season` (a UTC year) or of all."""
+        logs whose harvest started in `season` (a UTC year) or of all; with `organisation`, of its fields only."""
         from .yield_totals import LogTotal, totals
 
         def load(session: Session) -> list[LogTotal]:
@@ -415,6 +415,10 @@ class YieldLogs:
                     YieldLogRow.ended_ms, YieldLogRow.mass_kg, YieldLogRow.standard_moisture_pct,
                     YieldLogRow.harvested_ha, YieldLogRow.created_ms)
             q = select(*cols)
+            if organisation is not None:
+                fields = (select(FieldRow.id).join(SiteRow, SiteRow.id == FieldRow.site_id)
+                          .where(SiteRow.organisation_id == organisation))
+                q = q.where(YieldLogRow.field_id.in_(fields))
             if season is not None:
                 start = int(datetime(season, 1, 1, tzinfo=UTC).timestamp() * 1000)
                 end = int(datetime(season + 1, 1, 1, tzinfo=UTC).timestamp() * 1000)
