@@ -5,7 +5,7 @@ pymodbus are in test_gateway_modbus.py and test_gateway_modbus_bus.py."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -48,6 +48,7 @@ class Rig:
         self.acks: list[dict[str, Any]] = []
         self.configs, self.rng, self.wall_offset_ms = configs, rng, wall_offset_ms
         self.sink: Callable[[list[Item]], int] = lambda items: self.buf.put_many(items)
+        self.offload: Callable[[Callable[[], object]], Awaitable[object]] = run_inline
         self.master = self.new_master()
 
     def new_master(self) -> BusMaster:
@@ -58,7 +59,7 @@ class Rig:
             sink=lambda items: self.sink(list(items)), quarantine=self.buf.quarantine,
             on_ack=lambda ack, _raw: self.acks.append(ack), quality=quality_flags,
             clock=lambda: clock.ms() + self.wall_offset_ms(), monotonic=clock.s, sleep=self.line.sleep,
-            offload=run_inline)
+            offload=lambda work: self.offload(work))
 
     def pest(self, node_id: str, unit: int, interval_ms: int = MIN_MS) -> None:
         self.line.add(nodes.pest_node(node_id, self.tmp / "flash", interval_ms), unit)
@@ -372,9 +373,9 @@ async def test_a_gateway_stopped_between_commit_and_ack_stores_the_report_once(r
 
     rig.sink = sink
     acks_before = len(acks_of(rig, 1))
-    while rig.master.owed is None or rig.master.owed.dev.config.node_id != "a":  # a's report read, committing
+    while not (owed := [o for o in rig.master.owed if o.dev.config.node_id == "a"]):  # read, committing
         await rig.master.step()
-    seq = rig.master.owed.seq
+    seq = owed[0].seq
     for _ in range(500):  # the commit runs in a worker thread: let it return
         if puts:
             break
@@ -388,3 +389,43 @@ async def test_a_gateway_stopped_between_commit_and_ack_stores_the_report_once(r
     assert puts[1] == (seq, 0)  # served again, kept once
     assert rig.stored("a") == list(range(h["last_seq"] + 1)) and seq < h["last_seq"]
     assert h["queued"] == 0 and len(acks_of(rig, 1)) > acks_before
+
+
+async def test_a_slow_commit_stays_owed_while_the_bus_serves_the_others_and_is_acked_before_its_next_read(
+        rig_factory) -> None:
+    """A report whose commit has not returned (an fsync held up by the disk) is not acknowledged after the next
+    poll: the bus goes on with the other node, and the master waits for that commit only when the report's own
+    node is due again, acknowledging it before reading that node."""
+    rig = rig_factory([cfg("a", 1, poll_interval=0.2), cfg("b", 2, poll_interval=0.01)])
+    rig.pest("a", 1, interval_ms=1_000)
+    rig.pest("b", 2, interval_ms=1_000)
+    await rig.run_for(2)
+    gate = asyncio.Event()
+
+    async def held(work: Callable[[], object]) -> object:
+        await gate.wait()
+        return work()
+
+    rig.offload = held
+    before = len(rig.stored("a"))
+    while not [o for o in rig.master.owed if o.dev.config.node_id == "a"]:  # a's new report, committing
+        gate.set()  # earlier commits (b's) go through at once
+        await asyncio.sleep(0)
+        gate.clear()
+        await rig.master.step()
+    read_at = len(rig.line.frames)
+    step = asyncio.ensure_future(rig.master.step())
+    for _ in range(50):  # b's polls go on; then a is due and the master waits for a's commit
+        if step.done():
+            await step
+            step = asyncio.ensure_future(rig.master.step())
+        await asyncio.sleep(0.001)
+    waiting = rig.line.frames[read_at:]
+    assert sum(f.unit == 2 and f.fc == FC_INPUT and f.address == 0 for f in waiting) >= 2  # b polled, twice
+    assert all(f.unit != 1 for f in waiting)  # nothing to a: no acknowledgement, no read
+    assert not step.done() and len(rig.stored("a")) == before  # waiting for the commit
+    gate.set()
+    await step
+    after = [f for f in rig.line.frames[read_at:] if f.unit == 1]
+    assert (after[0].fc, after[0].address) == (FC_WRITE, HOLD_QUEUE_MODE) and after[1].fc == FC_INPUT
+    assert len(rig.stored("a")) == before + 1
