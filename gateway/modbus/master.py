@@ -13,8 +13,8 @@ drain (queue.py), which stores each report before acknowledging it.
 Commands for a device's mailbox go before the next poll.
 
 The poll's last report commits while the bus serves the other devices: the
-commit (an fsync: 8 ms median, 35-160 ms at the 90th percentile on a loaded
-host) runs in a worker thread, and after each later poll every report whose
+commit (an fsync: 3-16 ms median, up to 280 ms, on the loaded development
+VM; docs/performance.md) runs in a worker thread, and after each later poll every report whose
 commit has returned is acknowledged (one FC16 each). So a report is never
 acknowledged before it is on disk, the acknowledgement always goes before
 that device's next read (a device whose report is still owed waits for its
@@ -145,9 +145,9 @@ class BusMaster:
                 await asyncio.wait(self._commits)
 
     async def step(self) -> None:
-        """One unit of work: a queued command write; with nothing due, the previous poll's report
-        settled, or else a wait until the next poll is due (cut short by a command); or the due
-        poll, then the previous poll's report settled (its commit overlapped this poll)."""
+        """One unit of work: a queued command write; with nothing due, every owed report settled,
+        or else a wait until the next poll is due (cut short by a command); or the due poll, then
+        the reports whose commits returned meanwhile acknowledged."""
         if self._writes:
             dev, regs, fut = self._writes.pop(0)
             try:
@@ -335,8 +335,8 @@ class BusMaster:
 
     async def _commit(self, dev: Device, regs: list[int], seq: int) -> asyncio.Task[bool]:
         """Decode one report and start committing it (or, breaking the contract, its quarantine)
-        in a worker thread; the task says whether the buffer took it. Only the decoding and the
-        report interval's read (a queued report of a node without a clock) use the bus."""
+        off the loop (`offload`); the task says whether the buffer took it. Of this, only the read
+        of the report interval (a queued report of a node without a clock) uses the bus."""
         node = dev.config.node_id
         try:
             uplink = decode_inputs(node, regs)
