@@ -37,9 +37,14 @@ _KNOWN_MAX = 4096
 _versions: set[str] = set()
 _nodes: set[str] = set()
 _firmwares: set[str] = set()
-# name -> (unit, lo, hi, 10 ** decimals, role), from the contract's table
-_MEASURES = {name: (unit, lo, hi, 10**decimals, role) for name, (_c, unit, lo, hi, decimals, role) in
-             MEASUREMENTS.items()}
+# Quantised values by resolution (10 ** decimals): value -> the contract's ``quantise``, which depends on
+# the number alone, so values that compare equal (1 and 1.0, -0.0 and 0.0) rightly share an entry.
+# Readings repeat their values (a tenth of a percent, of a degree); bounded like the sets above.
+_QUANTISED: dict[int, dict[float, float]] = {}
+_QUANTISED_MAX = 65_536
+# name -> (unit, lo, hi, 10 ** decimals, role, the quantised values at that resolution), from the contract's table
+_MEASURES = {name: (unit, lo, hi, 10**decimals, role, _QUANTISED.setdefault(10**decimals, {}))
+             for name, (_c, unit, lo, hi, decimals, role) in MEASUREMENTS.items()}
 
 
 def _check_node(value: str) -> None:
@@ -122,7 +127,7 @@ def check_uplink(p: Any) -> dict[str, Any] | None:
         m = measures.get(name) if type(name) is str else None
         if m is None:
             return None
-        unit, lo, hi, scale, m_role = m
+        unit, lo, hi, scale, m_role, quantised = m
         if m_role != role:
             return None
         out = {"name": name, "unit": unit}
@@ -148,7 +153,13 @@ def check_uplink(p: Any) -> dict[str, Any] | None:
         else:
             if not (type(value) is float or type(value) is int) or not lo <= value <= hi:
                 return None  # NaN fails the range too
-            out["value"] = int(round(value * scale)) / scale
+            q = quantised.get(value)
+            if q is None:
+                q = int(round(value * scale)) / scale  # edge.measurements.quantise
+                if len(quantised) >= _QUANTISED_MAX:
+                    quantised.clear()
+                quantised[value] = q
+            out["value"] = q
         key = (name, depth, channel)
         if key in seen:
             return None
