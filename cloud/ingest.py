@@ -310,8 +310,9 @@ async def ingest_batch(
             newest[node] = uplink
         if heard >= seen_ms.get(node, heard):
             seen_ms[node] = heard
-            faults = tuple(f"{r['name']}@{r.get('depth_cm', r.get('channel'))}: {r['fault']}"
-                           for r in uplink["readings"] if r.get("fault"))
+            # a list comprehension, not a generator: this runs for every report of every batch
+            faults = tuple([f"{r['name']}@{r.get('depth_cm', r.get('channel'))}: {r['fault']}"
+                            for r in uplink["readings"] if r.get("fault")])
             health[node] = Health(uplink["seq"], uplink.get("fw"), uplink.get("bat_v"),
                                   uplink.get("rssi_dbm"), faults)
         accepted += 1
