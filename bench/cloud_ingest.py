@@ -40,6 +40,7 @@ import psutil
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from furrow.cloud.app import create_app  # noqa: E402
+from furrow.cloud.chart_warmup import warm_zone_charts  # noqa: E402
 from furrow.cloud.registry import FIELDS, NODES, SITES, ZONES, FieldIn, NodeIn, SiteIn, ZoneIn  # noqa: E402
 from furrow.cloud.settings import Settings  # noqa: E402
 from furrow.cloud.storage import Reading  # noqa: E402
@@ -252,6 +253,14 @@ async def zone_chart(tmp: Path, influx: InfluxDB1Server, days: int, queries: int
         began = time.perf_counter()
         await store.backfill_rollups(end - days * 86_400_000, end)
         out["points"] = (loaded, time.perf_counter() - began)
+        # what a started instance holds once its warm-up ran (cloud/chart_warmup.py): every zone's last
+        # `days` of soil chart, read zone after zone into a cache of the largest size named
+        warmed = ClosedWindows(max(caches)) if max(caches) > 0 else None
+        if warmed is not None:
+            store.closed = warmed
+            began = time.perf_counter()
+            zones_read = await warm_zone_charts(reg, store, app.state.services.clock, days)
+            out["warm_up"] = (zones_read, time.perf_counter() - began, warmed.rows)
         transport = httpx.ASGITransport(app=app)
         start, stop = end - days * 86_400_000, end
         nodes = " OR ".join(f"\"node\" = 'soil-000-{i}'" for i in range(NODES_PER_ZONE))
@@ -272,16 +281,20 @@ async def zone_chart(tmp: Path, influx: InfluxDB1Server, days: int, queries: int
                           "\"node\", \"depth_cm\", \"channel\" fill(none)")
                 # each cache size (0: none) starts cold for each chart and is asked in turn, the order
                 # alternating, so both meet the same load; their answers must be the same bytes
-                held = {rows: ClosedWindows(rows) if rows else None for rows in caches}
-                api_ms: dict[int, list[float]] = {rows: [] for rows in caches}
+                held: dict[str, ClosedWindows | None] = {str(rows): ClosedWindows(rows) if rows else None
+                                                         for rows in caches}
+                if warmed is not None:
+                    held["warmed"] = warmed
+                modes = list(held)
+                api_ms: dict[str, list[float]] = {mode: [] for mode in modes}
                 raw_ms, rolled_ms, n = [], [], 0
                 for i in range(queries):
                     answers = set()
-                    for rows in caches if i % 2 == 0 else caches[::-1]:
-                        store.closed = held[rows]
+                    for mode in modes if i % 2 == 0 else modes[::-1]:
+                        store.closed = held[mode]
                         t = time.perf_counter()
                         r = await api.get(path, params=params)
-                        api_ms[rows].append((time.perf_counter() - t) * 1000)
+                        api_ms[mode].append((time.perf_counter() - t) * 1000)
                         assert r.status_code == 200, r.text
                         answers.add(r.content)
                     assert len(answers) == 1, f"{name}: the cached answer differs from the uncached one"
@@ -292,14 +305,16 @@ async def zone_chart(tmp: Path, influx: InfluxDB1Server, days: int, queries: int
                         rr = await raw.get("/query", params={"db": db, "q": query, "epoch": "ms"})
                         took.append((time.perf_counter() - t) * 1000)
                         assert rr.status_code == 200 and "error" not in rr.text[:300], rr.text[:300]
-                out[name] = (n, {rows: (ms[0], _p(ms, 50), _p(ms, 95)) for rows, ms in api_ms.items()},
+                out[name] = (n, {mode: (ms[0], _p(ms, 50), _p(ms, 95)) for mode, ms in api_ms.items()},
                              _p(raw_ms, 50), _p(raw_ms, 95), _p(rolled_ms, 50))
     return out
 
 
 # (name, API path, window): the general series route, and the dashboard zone page's columns
+# ("3h": what the zone page's `window=auto` gives for 90 days at its usual width, 720 to 1,080 points)
 CHARTS = (("1d", "/api/v1/series", "1d"), ("1h", "/api/v1/series", "1h"),
-          ("columns_1d", "/api/v1/zones/z000/columns", "1d"), ("columns_1h", "/api/v1/zones/z000/columns", "1h"))
+          ("columns_1d", "/api/v1/zones/z000/columns", "1d"), ("columns_3h", "/api/v1/zones/z000/columns", "3h"),
+          ("columns_1h", "/api/v1/zones/z000/columns", "1h"))
 
 
 def _p(values: list[float], pct: int) -> float:
@@ -380,25 +395,32 @@ async def main() -> None:
         print(f"\nzone chart: {args.zones * NODES_PER_ZONE:,} registered nodes, {chart['points'][0]:,} vwc points "
               f"loaded (zone z000: 10 probes x 2 depths x {args.days} days at 15 min; others 1 day); "
               f"{args.queries} queries each; rolling the range up took {chart['points'][1]:.1f} s\n")
+        if "warm_up" in chart:
+            zones_read, took, rows = chart["warm_up"]
+            print(f"warm-up (cloud/chart_warmup.py, {args.days} days of every zone's soil chart): {zones_read} zones, "
+                  f"{rows:,} rows, {took:.1f} s; the 'warmed' rows below chart from that cache (its first query "
+                  "is the first after a start)\n")
         print("| chart | window | values | cache rows | API first (cold) ms | API median ms | API p95 ms "
               "| raw InfluxQL over raw points, median ms | p95 ms | the store's roll-up query alone, median ms |")
         print("|---|---|---|---|---|---|---|---|---|---|")
         for name, path, window in CHARTS:
             n, modes, r50, r95, q50 = chart[name]
-            for rows, (first, a50, a95) in modes.items():
-                print(f"| {path} | {window} | {n:,} | {rows:,} | {first:.1f} | {a50:.1f} | {a95:.1f} | {r50:.1f} "
+            for mode, (first, a50, a95) in modes.items():
+                print(f"| {path} | {window} | {n:,} | {mode} | {first:.1f} | {a50:.1f} | {a95:.1f} | {r50:.1f} "
                       f"| {r95:.1f} | {q50:.1f} |")
         out["chart_points"] = chart["points"][0]
         for name, _, _ in CHARTS:
             n, modes, r50, r95, q50 = chart[name]
-            last = modes[caches[-1]]  # the last cache size named (the default's) at the top level
+            last = modes[str(caches[-1])]  # the last cache size named (the default's) at the top level
             out[f"chart_{name}"] = {
                 "values": n, "api_median_ms": round(last[1], 1), "api_p95_ms": round(last[2], 1),
                 "raw_median_ms": round(r50, 1), "raw_p95_ms": round(r95, 1), "rollup_query_median_ms": round(q50, 1),
                 "share": round(r50 / last[1], 3),
-                "by_cache_rows": {str(rows): {"api_first_ms": round(f, 1), "api_median_ms": round(a, 1),
-                                              "api_p95_ms": round(p, 1), "share": round(r50 / a, 3)}
-                                  for rows, (f, a, p) in modes.items()}}
+                "by_cache_rows": {mode: {"api_first_ms": round(f, 1), "api_median_ms": round(a, 1),
+                                         "api_p95_ms": round(p, 1), "share": round(r50 / a, 3)}
+                                  for mode, (f, a, p) in modes.items()}}
+        if "warm_up" in chart:
+            out["chart_warm_up"] = dict(zip(("zones", "seconds", "rows"), chart["warm_up"], strict=True))
     print(json.dumps(out))
 
 

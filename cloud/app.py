@@ -25,6 +25,7 @@ from .api.deps import Services
 from .audit import AuditLog
 from .auth import Role, TokenStore
 from .auth.ratelimit import LoginLimiter
+from .chart_warmup import warm_zone_charts
 from .cluster import JobLeases, open_cluster
 from .commands import AckFromOtherGateway, CommandService
 from .commands.plans import PlanPublisher
@@ -318,6 +319,11 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
             every(settings.rollup_interval_s, lambda: maintain_readings(store, services.clock),
                   "readings roll-up"),
             name="furrow-rollups"))
+    if getattr(services.store, "closed", None) is not None and settings.influx_chart_warm_days > 0:
+        days = settings.influx_chart_warm_days  # each instance its own cache: not leased
+        services.background.append(asyncio.create_task(
+            every(3600.0, lambda: warm_zone_charts(services.registry, services.store, services.clock, days),
+                  "zone chart warm-up"), name="furrow-chart-warm-up"))
     if services.alerts is not None:
         services.background.append(asyncio.create_task(
             evaluate_alerts(services.alerts, settings.alerts_interval_s, leases), name="furrow-alerts"))

@@ -866,6 +866,75 @@ class DispatchPlanRow(Base):
     organisation_id: Mapped[str] = mapped_column(String(32), index=True, default=DEFAULT_ORGANISATION)  # 0024
 
 
+class ImplementRow(Base):
+    """An implement a machine carries (issue 20, migration 0030): a drill, a sprayer, a header; registered."""
+
+    __tablename__ = "implements"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    name: Mapped[str] = mapped_column(String(120))
+    kind: Mapped[str] = mapped_column(String(32))
+    width_m: Mapped[float] = mapped_column(Float)
+    operations: Mapped[list] = mapped_column(JSON)  # the operation kinds it does
+    organisation_id: Mapped[str] = mapped_column(String(32), index=True, default=DEFAULT_ORGANISATION)
+
+
+class MachineRow(Base):
+    """A machine of the farm (issue 20, migration 0030): what dispatch plans with, the tracker riding on it and
+    the operator who drives it; registered like a node."""
+
+    __tablename__ = "machines"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    name: Mapped[str] = mapped_column(String(120))
+    type: Mapped[str] = mapped_column(String(16))
+    width_m: Mapped[float] = mapped_column(Float)
+    speed_kmh: Mapped[float] = mapped_column(Float)
+    road_kmh: Mapped[float] = mapped_column(Float)
+    efficiency: Mapped[float] = mapped_column(Float)
+    fuel: Mapped[str] = mapped_column(String(16))
+    fuel_tank_l: Mapped[float | None] = mapped_column(Float)
+    node_id: Mapped[str | None] = mapped_column(ForeignKey("nodes.id"), index=True)
+    lat: Mapped[float | None] = mapped_column(Float)  # where it stands without a tracker (the yard)
+    lon: Mapped[float | None] = mapped_column(Float)
+    implement_ids: Mapped[list] = mapped_column(JSON)
+    operator: Mapped[str | None] = mapped_column(String(64), index=True)  # a user's name (role operator)
+    status: Mapped[str] = mapped_column(String(16))
+    organisation_id: Mapped[str] = mapped_column(String(32), index=True, default=DEFAULT_ORGANISATION)
+
+
+class TaskRow(Base):
+    """A dispatch task (issue 20, migration 0030): an operation to do on a field with an implement, by a deadline;
+    what the dispatch plan assigns, and what the operator reports on."""
+
+    __tablename__ = "dispatch_tasks"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    field_id: Mapped[str] = mapped_column(ForeignKey("fields.id"), index=True)
+    kind: Mapped[str] = mapped_column(String(16))
+    implement_id: Mapped[str] = mapped_column(ForeignKey("implements.id"), index=True)
+    deadline_ms: Mapped[int | None] = mapped_column(BigInteger)
+    priority: Mapped[int] = mapped_column(Integer)
+    status: Mapped[str] = mapped_column(String(16))
+    reported_pct: Mapped[float | None] = mapped_column(Float)  # the operator's word, beside the tracked coverage
+    note: Mapped[str | None] = mapped_column(String(400))
+    reported_by: Mapped[str | None] = mapped_column(String(80))
+    reported_ms: Mapped[int | None] = mapped_column(BigInteger)
+    organisation_id: Mapped[str] = mapped_column(String(32), index=True, default=DEFAULT_ORGANISATION)
+
+
+class FarmRegionRow(Base):
+    """A region of the farm (issue 20, migration 0030): a named group of fields of one organisation, within a site
+    or across sites, that progress is reported for. Not a regional platform's region (issue 21)."""
+
+    __tablename__ = "farm_regions"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    name: Mapped[str] = mapped_column(String(120))
+    field_ids: Mapped[list] = mapped_column(JSON)
+    organisation_id: Mapped[str] = mapped_column(String(32), index=True, default=DEFAULT_ORGANISATION)
+
+
 class YieldLogRow(Base):
     """A combine's yield monitor log cleaned and totalled for one field (issue 20, machinery/yield_map.py): the
     totals at standard moisture and the yield map's points; the same log for the same field is kept once."""

@@ -106,6 +106,10 @@ class Settings(BaseSettings):
     influx_chart_cache_rows: int = Field(
         default=250_000, ge=0, description="InfluxDB 1.x: roll-up rows of closed hours and days kept in memory "
         "for charts (~400 bytes each with their buckets; a 90-day hourly chart of 20 sensors is 43,200 rows); 0: none")
+    influx_chart_warm_days: int = Field(
+        default=90, ge=0, le=366, description="InfluxDB 1.x: at startup and hourly, read this many days of every "
+        "zone's soil chart into the chart cache (until it is 80% full), so a zone's first chart answers from "
+        "memory; 0: none")
     sqlite_raw_retention_days: int | None = Field(
         default=None, ge=1, description="SQLite: drop raw readings after this many days (None: keep); "
         "hourly roll-ups are kept and answer hourly and daily series for older ranges")

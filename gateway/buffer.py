@@ -3,9 +3,10 @@
 One SQLite file in WAL mode. Readings are keyed UNIQUE(node, seq), so a report
 that arrives twice (a redelivered MQTT message, a Modbus image polled again)
 is stored once. Rows leave the buffer only when the cloud has stored the
-batch that carried them (its receipt: forwarder.py); until then a sent row
-carries its batch id and when it went, so a batch whose receipt never comes
-goes again.
+batch that carried them (its receipt: forwarder.py); until then the batch is
+kept as spans of row ids with when it went (``in_flight``: marks.py), so
+a batch whose receipt never comes goes again. A row is never rewritten when it
+is sent: a reading no span covers is unsent.
 
 Why ``synchronous=FULL``: in WAL mode ``NORMAL`` survives a process crash but
 not a power cut (the WAL is fsynced only at checkpoints), and a gateway on a
@@ -15,9 +16,9 @@ fsync once (0.4 to 3.5 ms per commit on the development VM; see the
 gateway README).
 
 Exactly once: the (node, seq) of every reading that left the buffer
-(forwarded, or dropped by the quota) is kept in ``done`` for the dedup
-window, so a node redelivering a reading the cloud already has does not
-store it a second time.
+(forwarded, or dropped by the quota) is kept in ``done_ranges`` for the dedup
+window, as ranges of consecutive seqs per node, so a node redelivering a
+reading the cloud already has does not store it a second time.
 
 Bounded: a quota (rows and bytes) is enforced in the transaction that
 inserts; past it the oldest readings of the lowest priority go first, are
@@ -43,6 +44,7 @@ from furrow.edge.batch import GAP_FLOOD, GAP_QUARANTINE, GAP_QUOTA, make_item
 
 from .buffer_file import RELAY, open_file
 from .gaps import Drop, GapLog
+from .marks import IDS, DoneKeys, InFlight
 from .recovery import salvage
 
 log = logging.getLogger(__name__)
@@ -51,14 +53,16 @@ log = logging.getLogger(__name__)
 # and a node spewing garbage must not fill the disk the readings need.
 QUARANTINE_KEEP = 10_000
 
-# Row ids passed as one JSON array: one statement for a whole batch, not one per row.
-_IDS = "(SELECT value FROM json_each(?))"
 # A row's batch item as JSON text, spliced in SQL: the stored uplink (orjson's compact JSON of a
 # non-empty object, so it ends in "}") with rx_ms and flags (orjson's JSON of a list) added, as
 # make_item adds them (an uplink never has either key).
 _ITEM_JSON = """substr(payload, 1, length(payload) - 1) || ',"rx_ms":' || rx_ms || ',"flags":' || flags || '}'"""
-# Forwarded keys are pruned from `done` at most this often.
+# Forwarded keys are pruned from `done_ranges` at most this often.
 PRUNE_EVERY_MS = 60_000
+# A seq range in `done_ranges` takes keys for at most the dedup window over this, and goes whole
+# when its newest key is past the window: a key is remembered for the window and at most this
+# share longer (2 h for the default 2 days).
+DONE_RANGE_SHARE = 24
 
 
 _NO_FLAGS = "[]"
@@ -109,6 +113,7 @@ class DurableBuffer:
         self.max_bytes = max_bytes
         self._keep_roles = frozenset(keep_roles)
         self._dedup_window_ms = int(dedup_window_s * 1000)
+        self._done_span_ms = max(1, self._dedup_window_ms // DONE_RANGE_SHARE)
         self._pruned_at_ms = 0
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._lock = threading.Lock()
@@ -120,11 +125,13 @@ class DurableBuffer:
         except sqlite3.DatabaseError as e:
             self._db = self._recover(e)
         self._gaps = GapLog(self._db)
+        self._in_flight = InFlight(self._db)
+        self._done = DoneKeys(self._db, self._done_span_ms)
         (self._pending,) = self._db.execute("SELECT COUNT(*) FROM readings").fetchone()
         (self._page_size,) = self._db.execute("PRAGMA page_size").fetchone()
 
     def _open(self) -> sqlite3.Connection:
-        return open_file(self.path, self._clock())
+        return open_file(self.path, self._clock(), self._done_span_ms)
 
     def _recover(self, error: sqlite3.DatabaseError) -> sqlite3.Connection:
         """A corrupt file (an SD card's bad block, a torn write): move it aside,
@@ -205,7 +212,7 @@ class DurableBuffer:
             prio = 1 if uplink.get("role") in self._keep_roles else 0
             # orjson: the gateway's CPU went a tenth to re-encoding validated uplinks with json.dumps
             # (docs/performance.md); orjson takes about half the CPU per stored row.
-            rows.append((node, seq, rx_ms, flags, _text(uplink), prio, node, seq))
+            rows.append((node, seq, rx_ms, flags, _text(uplink), prio, node, seq, seq))
         bad = [(self._clock(), source, reason, bytes(raw)) for raw, source, reason in quarantined]
         drops = list(drops)
         with self._lock:
@@ -213,7 +220,7 @@ class DurableBuffer:
                 before = self._db.total_changes
                 self._db.executemany(
                     "INSERT OR IGNORE INTO readings (node, seq, rx_ms, flags, payload, prio)"
-                    " SELECT ?, ?, ?, ?, ?, ? WHERE NOT EXISTS (SELECT 1 FROM done WHERE node = ? AND seq = ?)",
+                    f" SELECT ?, ?, ?, ?, ?, ? WHERE NOT {DoneKeys.KNOWN}",
                     rows,
                 )
                 inserted = self._db.total_changes - before
@@ -253,9 +260,7 @@ class DurableBuffer:
         ).fetchall()
         ms = self._clock()
         self._db.executemany("DELETE FROM readings WHERE id = ?", [(v[0],) for v in victims])
-        self._db.executemany(
-            "INSERT OR IGNORE INTO done (node, seq, ms) VALUES (?, ?, ?)", [(n, q, ms) for _, n, q in victims]
-        )
+        self._done.add(sorted((n, q) for _, n, q in victims), ms)
         self._gaps.record([Drop(n, GAP_QUOTA, q) for _, n, q in victims], ms)
         self._bump("dropped", len(victims))
         return len(victims)
@@ -311,14 +316,11 @@ class DurableBuffer:
         with self._lock:
             rows = []
             if resend_before_ms is not None:
-                rows = self._db.execute(sql + " WHERE batch IS NOT NULL AND sent_ms < ? ORDER BY sent_ms, id LIMIT ?",
-                                        (resend_before_ms, limit)).fetchall()
+                rows = self._in_flight.due(sql, limit, resend_before_ms)
             if fresh_since_ms is not None and self._pending > limit and len(rows) < limit:
-                newest = self._db.execute(sql + " WHERE batch IS NULL ORDER BY id DESC LIMIT ?",
-                                          (max(1, (limit - len(rows)) // 2),)).fetchall()
-                rows += [r for r in newest if r[1] >= fresh_since_ms]
+                rows += self._in_flight.newest(sql, max(1, (limit - len(rows)) // 2), fresh_since_ms)
             taken = {r[0] for r in rows}
-            oldest = self._db.execute(sql + " WHERE batch IS NULL ORDER BY id LIMIT ?", (limit - len(rows),)).fetchall()
+            oldest = self._in_flight.oldest(sql, limit - len(rows))
         rows += [r for r in oldest if r[0] not in taken]
         return rows
 
@@ -328,29 +330,31 @@ class DurableBuffer:
             return self._gaps.due(resend_before_ms)
 
     def sent(self, batch: str, rowids: Iterable[int], gap_ids: Iterable[int], sent_ms: int) -> None:
-        """These readings and gap reports are going out in `batch`: they wait for its receipt."""
+        """These readings and gap reports are going out in `batch`: they wait for its receipt. The
+        readings are kept as spans of ids (runs of consecutive rows), not marked one by one."""
+        ids = sorted(set(rowids))
         with self._lock, self._transaction(durable=False):
-            self._db.execute(f"UPDATE readings SET batch = ?, sent_ms = ? WHERE id IN {_IDS}",
-                             (batch, sent_ms, _text(list(rowids))))
+            self._in_flight.add(batch, ids, sent_ms)
             self._gaps.sent(gap_ids, batch, sent_ms)
 
     def unsent(self, batch: str) -> None:
         """`batch` never reached the cloud broker: its readings go with the next batch."""
         with self._lock, self._transaction(durable=False):
-            self._db.execute("UPDATE readings SET batch = NULL, sent_ms = NULL WHERE batch = ?", (batch,))
+            self._in_flight.unsent(batch)
             self._gaps.unsent(batch)
 
     def stored(self, batch: str) -> tuple[int, int | None]:
         """The cloud stored `batch`: its readings and gap reports leave the buffer. Returns how
-        many readings left and when the batch was sent (None when none of its rows is here)."""
+        many readings left and when the batch was sent (None when nothing of it is here)."""
         with self._lock:
-            (sent_ms,) = self._db.execute("SELECT MAX(sent_ms) FROM readings WHERE batch = ?", (batch,)).fetchone()
-            return self._forwarded("batch = ?", batch, batch, receipt=True), sent_ms
+            spans = self._in_flight.spans(batch)
+            n = self._forwarded("id BETWEEN ? AND ?", [(lo, hi) for lo, hi, _ in spans], batch, receipt=True)
+        return n, max((ms for *_, ms in spans), default=None)
 
     def waiting(self) -> bool:
         """Whether any reading or gap report was sent and waits for its receipt."""
         with self._lock:
-            (rows,) = self._db.execute("SELECT EXISTS (SELECT 1 FROM readings WHERE batch IS NOT NULL)").fetchone()
+            rows = self._in_flight.waiting()
             (gaps,) = self._db.execute("SELECT EXISTS (SELECT 1 FROM gaps WHERE batch > '')").fetchone()
         return bool(rows or gaps)
 
@@ -364,27 +368,31 @@ class DurableBuffer:
         """Drop readings the cloud has (by its broker's PUBACK, for a cloud that sends no
         receipts), with the gap reports of `batch`; returns how many readings were dropped."""
         with self._lock:
-            return self._forwarded(f"id IN {_IDS}", _text(list(rowids)), batch)
+            return self._forwarded(f"id IN {IDS}", [(_text(list(rowids)),)], batch)
 
-    def _forwarded(self, where: str, arg: object, batch: str | None, receipt: bool = False) -> int:
-        """Drop the readings `where` picks (the cloud has them), remembering their keys for the
-        dedup window; under the lock. Set-based: one statement each, whatever the batch's size."""
+    def _forwarded(self, where: str, args: list[tuple[Any, ...]], batch: str | None, receipt: bool = False) -> int:
+        """Drop the readings `where` picks with each of `args` (the cloud has them), remembering
+        their keys for the dedup window; under the lock. Set-based: a statement or two per span
+        of the batch, whatever its size. With `receipt`, the batch's spans go too."""
         ms = self._clock()
         with self._transaction():
-            # In key order: the inserts walk `done`'s B-tree from one end to the other instead of
-            # jumping between nodes (a quarter of the insert's CPU in a backlog drain).
-            self._db.execute("INSERT OR IGNORE INTO done (node, seq, ms)"
-                             f" SELECT node, seq, ? FROM readings WHERE {where} ORDER BY node, seq", (ms, arg))
-            deleted = self._db.execute(f"DELETE FROM readings WHERE {where}", (arg,)).rowcount
+            select = f"SELECT node, seq FROM readings WHERE {where} ORDER BY node, seq"
+            keys = sorted(key for a in args for key in self._db.execute(select, a))
+            before = self._db.total_changes
+            self._db.executemany(f"DELETE FROM readings WHERE {where}", args)
+            deleted = self._db.total_changes - before
+            self._done.add(keys, ms)
             self._bump("forwarded", deleted)
             if batch is not None:
                 self._gaps.stored(batch)
-            if receipt:
+            if receipt and batch is not None:
+                self._in_flight.stored(batch)
                 self._db.execute("UPDATE counters SET value = 1 WHERE name = 'receipts_seen'")
             # abs: a wall clock stepped back prunes at once rather than not for hours
             if abs(ms - self._pruned_at_ms) > PRUNE_EVERY_MS:
                 self._pruned_at_ms = ms
-                self._db.execute("DELETE FROM done WHERE ms < ?", (ms - self._dedup_window_ms,))
+                self._done.prune(ms - self._dedup_window_ms)
+                self._in_flight.prune()
         self._pending -= deleted
         return deleted
 
@@ -458,7 +466,7 @@ class DurableBuffer:
         with self._lock:
             counters = dict(self._db.execute("SELECT name, value FROM counters").fetchall())
             pending = self._pending
-            (in_flight,) = self._db.execute("SELECT COUNT(*) FROM readings WHERE batch IS NOT NULL").fetchone()
+            in_flight = self._in_flight.count()
             unconfirmed = self._gaps.totals()
         return {
             "pending": pending,
@@ -471,4 +479,5 @@ class DurableBuffer:
             "flooded": counters["flooded"],
             "gaps_unconfirmed": unconfirmed,
         }
+
 

@@ -3,9 +3,19 @@
 Opening runs SQLite's quick check (a corrupt file raises, and the buffer salvages it:
 recovery.py), puts the file in WAL mode with ``synchronous=FULL`` (buffer.py says why),
 creates what is missing, and upgrades a file written by an older gateway: readings get
-their priority and their sent batch, and drops kept per node become gap reports (gaps.py).
-``counters`` also keeps the command relay's refusal counts (``relay:`` names, added when
-first counted: an older file takes them as it is).
+their priority, drops kept per node become gap reports (gaps.py), and a file that marked
+each sent row (columns ``batch`` and ``sent_ms``) and kept one ``done`` row per forwarded
+reading gets the same facts as spans of row ids (``in_flight``) and seq ranges
+(``done_ranges``), in one transaction (`upgrade_marks`). ``counters`` also keeps the command
+relay's refusal counts (``relay:`` names, added when first counted: an older file takes them
+as it is).
+
+Why spans and ranges: a backlog drain's CPU went to SQLite's B-tree work per row, and the
+per-row marks were most of it: a sent row was rewritten with its batch (three partial indexes
+changed), and on its receipt deleted with five index entries and its key inserted twice into
+``done`` and its time index (docs/performance.md). A batch is a few runs of consecutive row
+ids and a node's forwarded seqs are mostly one run, so both now cost a row or two per batch
+and per node instead of several per reading.
 """
 
 from __future__ import annotations
@@ -32,13 +42,28 @@ CREATE TABLE IF NOT EXISTS quarantine (
     reason  TEXT    NOT NULL,
     raw     BLOB    NOT NULL
 );
-CREATE TABLE IF NOT EXISTS done (
-    node    TEXT    NOT NULL,
-    seq     INTEGER NOT NULL,
-    ms      INTEGER NOT NULL,
-    PRIMARY KEY (node, seq)
+-- Readings sent in a batch that waits for its receipt: every reading whose id is in [lo, hi].
+-- Spans never overlap; ids are never reused (AUTOINCREMENT), so a span covers only readings of
+-- its batch, and a reading no span covers is unsent.
+CREATE TABLE IF NOT EXISTS in_flight (
+    lo      INTEGER PRIMARY KEY,
+    hi      INTEGER NOT NULL,
+    batch   TEXT    NOT NULL,
+    sent_ms INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS in_flight_batch ON in_flight (batch);
+CREATE INDEX IF NOT EXISTS in_flight_sent ON in_flight (sent_ms, lo);
+-- The (node, seq) of readings that left (forwarded, or dropped by the quota), as seq ranges that
+-- never overlap; a range takes seqs for a limited time (buffer.py) and goes when its newest
+-- key is older than the dedup window.
+CREATE TABLE IF NOT EXISTS done_ranges (
+    node     TEXT    NOT NULL,
+    lo       INTEGER NOT NULL,
+    hi       INTEGER NOT NULL,
+    first_ms INTEGER NOT NULL,
+    last_ms  INTEGER NOT NULL,
+    PRIMARY KEY (node, lo)
 ) WITHOUT ROWID;
-CREATE INDEX IF NOT EXISTS done_ms ON done (ms);
 CREATE TABLE IF NOT EXISTS ack_outbox (
     id      INTEGER PRIMARY KEY AUTOINCREMENT,
     raw     BLOB    NOT NULL
@@ -53,14 +78,15 @@ RELAY = "relay:"  # the prefix of the command relay's counters (relay_core.Tally
 COUNTERS = ("received", "duplicates", "forwarded", "quarantined", "dropped", "flooded", "receipts_seen")
 INDEXES = """
 CREATE INDEX IF NOT EXISTS readings_prio ON readings (prio, id);
-CREATE INDEX IF NOT EXISTS readings_unsent ON readings (id) WHERE batch IS NULL;
-CREATE INDEX IF NOT EXISTS readings_batch ON readings (batch) WHERE batch IS NOT NULL;
-CREATE INDEX IF NOT EXISTS readings_sent ON readings (sent_ms) WHERE batch IS NOT NULL;
 """
+# The layout version (PRAGMA user_version): 1 keeps marks as spans and ranges. Files from before
+# have 0.
+LAYOUT = 1
 
 
-def open_file(path: Path, now_ms: int) -> sqlite3.Connection:
-    """The buffer file at `path`, checked and up to date (made at `now_ms` if new); raises
+def open_file(path: Path, now_ms: int, dedup_span_ms: int) -> sqlite3.Connection:
+    """The buffer file at `path`, checked and up to date (made at `now_ms` if new; an old
+    file's forwarded keys become ranges of at most `dedup_span_ms` each); raises
     sqlite3.DatabaseError when it is corrupt."""
     # isolation_level=None: the buffer issues BEGIN/COMMIT itself, one per call.
     db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
@@ -79,10 +105,10 @@ def open_file(path: Path, now_ms: int) -> sqlite3.Connection:
         columns = {row[1] for row in db.execute("PRAGMA table_info(readings)")}
         if "prio" not in columns:  # a buffer file from before priorities
             db.execute("ALTER TABLE readings ADD COLUMN prio INTEGER NOT NULL DEFAULT 0")
-        if "batch" not in columns:  # ... from before receipts: every row is unsent
-            db.execute("ALTER TABLE readings ADD COLUMN batch TEXT")
-            db.execute("ALTER TABLE readings ADD COLUMN sent_ms INTEGER")
         db.executescript(INDEXES)
+        (layout,) = db.execute("PRAGMA user_version").fetchone()
+        if layout < LAYOUT:
+            upgrade_marks(db, "batch" in columns, dedup_span_ms)
         db.executemany("INSERT OR IGNORE INTO counters (name, value) VALUES (?, 0)", [(c,) for c in COUNTERS])
         # when the file was made: the gap log's report ids start from it
         db.execute("INSERT OR IGNORE INTO counters (name, value) VALUES ('epoch_ms', ?)", (now_ms,))
@@ -91,3 +117,39 @@ def open_file(path: Path, now_ms: int) -> sqlite3.Connection:
         db.close()
         raise
     return db
+
+
+def upgrade_marks(db: sqlite3.Connection, marked_rows: bool, span_ms: int) -> None:
+    """A file from before layout 1, in one transaction: rows marked sent become spans of their batch
+    (runs of consecutive rows with the same batch), the forwarded keys in ``done`` become seq ranges
+    (runs of consecutive seqs of a node that left within the same `span_ms`), and the per-row marks'
+    indexes and ``done`` go. The ``batch`` and ``sent_ms`` columns stay, unread: dropping them would
+    rewrite every row of a full buffer while the gateway starts."""
+    db.execute("BEGIN IMMEDIATE")
+    try:
+        if marked_rows:
+            # Gaps and islands: within a run of rows of one batch, the row's rank among all rows
+            # minus its rank within its batch is constant.
+            db.execute("""
+                INSERT INTO in_flight (lo, hi, batch, sent_ms)
+                SELECT MIN(id), MAX(id), batch, MAX(sent_ms) FROM (
+                    SELECT id, batch, sent_ms, n - ROW_NUMBER() OVER (PARTITION BY batch ORDER BY id) AS run
+                    FROM (SELECT id, batch, coalesce(sent_ms, 0) AS sent_ms, ROW_NUMBER() OVER (ORDER BY id) AS n
+                          FROM readings)
+                ) WHERE batch IS NOT NULL GROUP BY batch, run""")
+            for index in ("readings_unsent", "readings_batch", "readings_sent"):
+                db.execute(f"DROP INDEX IF EXISTS {index}")
+        if db.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'done'").fetchone():
+            db.execute("""
+                INSERT INTO done_ranges (node, lo, hi, first_ms, last_ms)
+                SELECT node, MIN(seq), MAX(seq), MIN(ms), MAX(ms) FROM (
+                    SELECT node, seq, ms, seq - ROW_NUMBER() OVER (PARTITION BY node, ms / ? ORDER BY seq) AS run
+                    FROM done
+                ) GROUP BY node, ms / ?, run""", (max(1, span_ms), max(1, span_ms)))
+            db.execute("DROP TABLE done")
+        db.execute(f"PRAGMA user_version = {LAYOUT}")
+        db.execute("COMMIT")
+    except BaseException:
+        if db.in_transaction:
+            db.execute("ROLLBACK")
+        raise

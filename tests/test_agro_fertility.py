@@ -51,7 +51,11 @@ def test_peanut_worked_example_soil_test_correction_method():
 
 def test_peanut_worked_example_second_printing():
     """Source: m.gengzhongbang.com/article-473766-1.html prints the same example with 0.05 kg N per kg of pods:
-    uptake 15 kg, (15 - 4.95) / (0.46 x 0.5) = 10.05 / 0.23 = 43.7 kg urea per mu, x 0.4 = 17.48 kg."""
+    uptake 15 kg, (15 - 4.95) / (0.46 x 0.5) = 10.05 / 0.23 = 43.7 kg urea per mu, x 0.4 = 17.48 kg.
+    The same figures (0.05, 15, 4.95, 43.7, 17.48; the soil also tested at 30 mg/kg P and 90 mg/kg K, with no P or K
+    figures worked) are printed as "花生配方施肥的基本技术--目标产量配方法" at www.magsub.cn/jishu/liangshi/huasheng/
+    47873.html (84农业网, 2018-03-14), baike.ipa361.com/index.php?doc-view-68834.html, m.deliwenku.com/p-32558240.html
+    and cha138.com/kexue/show-278079.html: one example, several printings, no other figures."""
     supply = soil_supply_from_test(60, 0.55, PLOUGH_LAYER_FACTOR_MU)
     urea = product_amount(fertiliser_nutrient(300, 0.05, supply, 0.5), 0.46)
     assert round(urea, 1) == 43.7
@@ -61,6 +65,37 @@ def test_peanut_worked_example_second_printing():
 def _printed(x: float, places: int) -> float:
     """Round half up, as the printed sources do (Python's round() takes 20.625 to 20.62)."""
     return float(Decimal(repr(x)).quantize(Decimal(1).scaleb(-places), rounding=ROUND_HALF_UP))
+
+
+def test_peanut_worked_example_stcr_targeted_yield_equations():
+    """Source: "Soil test crop response studies on groundnut in laterite soils of Kerala", thesis, Department of Soil
+    Science and Agricultural Chemistry, College of Horticulture, Vellanikkara (Kerala Agricultural University), field
+    work 2003-2004 (groundnut TAG-24); abstract at krishikosh.egranth.ac.in/handle/1/5810154885 (the search tool showed
+    the abstract, not the author's name). India's soil-test crop-response (STCR) "targeted yield" method is the same
+    balance: FN = NR / CF x T - CS / CF x SN, i.e. (target x uptake per unit - soil test x CS) / CF with the soil test
+    already in kg/ha (so a plough-layer factor of 1) and CS in the place of the correction coefficient. The abstract
+    prints the basic data, per tonne of pods: NR 49.46, 4.25, 19.52 kg N, P, K; soil efficiency CS 28.11, 7.70,
+    6.88 %; fertiliser contribution CF 45.61, 11.18, 27.33 %; and the equations (without FYM)
+    FN = 108.44 T - 0.616 SN, FP = 38.01 T - 1.577 SP, FK = 71.43 T - 0.305 SK (T in t/ha, S in kg/ha; P and K as
+    the elements, not the oxides). From its printed data Furrow gives N exactly (108.44, 0.616) and P's yield term
+    (38.01). It does not give the printed K yield term (71.42, not 71.43: one in the last place, unrounded inputs at
+    a guess) nor the printed P and K soil terms (0.689 and 0.252, not 1.577 and 0.305). Those two printed terms are
+    the computed ones times 2.29 and 1.21 (the rounded P2O5/P and K2O/K factors), i.e. the soil test taken as the
+    oxide: a reconciliation inferred here, not stated by the abstract, checked below as such."""
+    nr = {N: 49.46, P: 4.25, K: 19.52}  # kg per t of pods; P and K as elements
+    cs = {N: 0.2811, P: 0.0770, K: 0.0688}
+    cf = {N: 0.4561, P: 0.1118, K: 0.2733}
+    yield_term = {n: fertiliser_nutrient(1.0, nr[n], 0.0, cf[n]) for n in nr}  # kg per t of target
+    soil_term = {n: -fertiliser_nutrient(0.0, nr[n], soil_supply_from_test(1.0, cs[n], factor=1.0), cf[n])
+                 for n in nr}  # kg of fertiliser nutrient less per kg/ha of soil test
+    assert _printed(yield_term[N], 2) == 108.44 and _printed(soil_term[N], 3) == 0.616
+    assert _printed(yield_term[P], 2) == 38.01
+    assert _printed(yield_term[K], 2) == 71.42  # printed 71.43
+    assert (_printed(soil_term[P], 3), _printed(soil_term[K], 3)) == (0.689, 0.252)  # printed 1.577, 0.305
+    assert (_printed(soil_term[P] * 2.29, 3), _printed(soil_term[K] * 1.21, 3)) == (1.577, 0.305)  # inferred
+    # The equation is the balance itself, not a fit to it: a dose at T = 3 t/ha and SN = 250 kg/ha.
+    dose = fertiliser_nutrient(3.0, nr[N], soil_supply_from_test(250, cs[N], factor=1.0), cf[N])
+    assert dose == pytest.approx(yield_term[N] * 3.0 - soil_term[N] * 250, rel=1e-12)
 
 
 def test_maize_worked_example_soil_stock_form():

@@ -3,9 +3,12 @@ chart is the uncached answer, and stays so after late readings for an old hour, 
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 
 from furrow.cloud.auth import Role
+from furrow.cloud.registry import FIELDS, NODES, SITES, ZONES, FieldIn, NodeIn, SiteIn, ZoneIn
 from furrow.cloud.storage import Influx1ReadingStore, Reading, Rollups
 from tests.cloud_support import T0, batch_of, item, local_settings, running_app, soil_uplink
 
@@ -33,9 +36,10 @@ def _store(url: str, db: str, rows: int) -> Influx1ReadingStore:
 
 
 async def _charts(store: Influx1ReadingStore, start: int = T0 - 30 * 60_000, end: int = T0 + 4 * DAY) -> dict:
-    """Every fn over hours and days (a partial first window, and a range past the data)."""
+    """Every fn over hours and days, and windows of several of them as the dashboard asks for a long
+    range (2 and 3 hours, 2 days), with a partial first window and a range past the data."""
     return {(window, fn): await store.aggregate(["soil-01", "soil-02"], "vwc_pct", start, end, window, fn)
-            for window in (HOUR, DAY) for fn in FNS}
+            for window in (HOUR, 2 * HOUR, 3 * HOUR, DAY, 2 * DAY) for fn in FNS}
 
 
 @pytest.mark.influxdb
@@ -117,5 +121,75 @@ async def test_two_instances_chart_a_late_reading_ingested_through_one_of_them(t
             for c in (a, b):
                 r = await c.get("/api/v1/series", params=query)
                 assert r.status_code == 200 and r.json() == after, r.text
+    finally:
+        await seed.close()
+
+
+@pytest.mark.influxdb
+async def test_windows_of_several_roll_up_windows_are_made_from_memory(influxdb, influx_db):
+    """The dashboard's 90-day chart asks for 2- or 3-hour windows (``window=auto``): once a range's hours
+    are held, such a chart asks InfluxDB only for the change marks, and equals the uncached answer."""
+    cached, plain = (_store(influxdb.url, influx_db, rows) for rows in (100_000, 0))
+    try:
+        for s in (cached, plain):
+            await s.ensure_database()
+        await plain.write(_points())
+        asked: list[str] = []
+        query = cached._query
+
+        async def counted(q: str, **kw):
+            asked.append(q)
+            return await query(q, **kw)
+
+        cached._query = counted
+        await cached.aggregate(["soil-01", "soil-02"], "vwc_pct", T0, T0 + 3 * DAY, HOUR, "mean")  # holds the hours
+        asked.clear()
+        for window in (2 * HOUR, 3 * HOUR):
+            for fn in FNS:
+                got = await cached.aggregate(["soil-01", "soil-02"], "vwc_pct", T0, T0 + 3 * DAY, window, fn)
+                assert got == await plain.aggregate(["soil-01", "soil-02"], "vwc_pct", T0, T0 + 3 * DAY, window, fn)
+                assert len(got) == 2 * 72 * HOUR // window
+        assert asked and all("furrow_changes" in q for q in asked), asked
+    finally:
+        for s in (cached, plain):
+            await s.close()
+
+
+@pytest.mark.influxdb
+async def test_a_zone_soil_chart_is_held_before_anyone_asks_for_it(tmp_path, influxdb, influx_db):
+    """At startup each instance reads every zone's last 90 days of soil chart into its cache
+    (``influx_chart_warm_days``): the zone page's first 30-day chart then asks InfluxDB nothing but the
+    change marks and the newest hours, and equals the uncached answer."""
+    seed = _store(influxdb.url, influx_db, 0)
+    try:
+        await seed.ensure_database()
+        await seed.write(_points())
+        settings = local_settings(tmp_path, storage="influxdb1", influx_url=influxdb.url, influx_database=influx_db)
+        async with running_app(settings, clock=lambda: NOW) as c:  # the farm as a technician registers it
+            reg = c.app.state.services.registry
+            await reg.create(SITES, SiteIn(id="demo", name="Farm"))
+            await reg.create(FIELDS, FieldIn(id="f1", site_id="demo", name="Field"))
+            await reg.create(ZONES, ZoneIn(id="z1", field_id="f1", name="Zone", area_ha=5, soil_texture="loam",
+                                           field_capacity_pct=31, wilting_point_pct=14, root_depth_cm=60,
+                                           crop="maize", precip_rate_mm_h=5))
+            for node in ("soil-01", "soil-02"):
+                await reg.create(NODES, NodeIn(id=node, role="soil", zone_id="z1"))
+        async with running_app(settings, clock=lambda: NOW) as c:  # started again: warmed by itself
+            closed = c.app.state.services.store.closed
+            for _ in range(200):
+                if closed.rows:
+                    break
+                await asyncio.sleep(0.05)
+            assert closed.rows == 2 * 72 + 72, closed.rows  # soil-01 through two gateways: 2 series an hour
+            misses = closed.misses
+            r = await c.get("/api/v1/zones/z1/columns", params={"days": 30, "window": "1h", "measurement": "vwc_pct"})
+            assert r.status_code == 200, r.text
+            assert closed.misses == misses and closed.hits > 0
+            start = NOW - 30 * DAY
+            truth = await seed.aggregate(["soil-01", "soil-02"], "vwc_pct", start, NOW, HOUR, "mean")
+            body = r.json()
+            got = sorted((t, s["node"], s["depth_cm"], v) for s in body["sensors"]
+                         for t, v in zip(body["times_ms"], s["values"], strict=True) if v is not None)
+            assert got == sorted((b.time_ms, b.node, b.depth_cm, round(b.value, 3)) for b in truth)
     finally:
         await seed.close()

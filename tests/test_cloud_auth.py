@@ -18,9 +18,9 @@ from furrow.cloud.db import ApiToken
 from furrow.cloud.migrations import head
 from tests.cloud_support import SECRET_KEY, batch_of, item, local_settings, problem, running_app, soil_uplink
 
-A, T, G, AD, R = Role.AGRONOMIST, Role.TECHNICIAN, Role.GATEWAY, Role.ADMIN, Role.REGIONAL
-READERS = {T, A, AD}
-EVERYONE = {T, A, G, AD, R}
+A, T, G, AD, R, OP = Role.AGRONOMIST, Role.TECHNICIAN, Role.GATEWAY, Role.ADMIN, Role.REGIONAL, Role.OPERATOR
+READERS = {T, A, AD, OP}
+EVERYONE = {T, A, G, AD, R, OP}
 
 # What each route allows, written out here on its own so the test does not read the
 # answer from the code under test. A route missing from this table fails the test.
@@ -148,6 +148,9 @@ EXPECTED: dict[tuple[str, str], set[Role]] = {
     ("GET", "/api/v1/dispatch/etas"): READERS,
     ("GET", "/api/v1/organisation"): READERS,
     ("PUT", "/api/v1/organisation"): {AD},
+    ("GET", "/api/v1/jobs/mine"): READERS,
+    ("POST", "/api/v1/tasks/{task_id}/report"): {T, A, AD, OP},
+    ("GET", "/api/v1/progress/regions"): READERS,
     ("GET", "/api/v1/regional"): {R},
     ("POST", "/api/v1/regional/datasets"): {R},
     ("GET", "/api/v1/regional/datasets"): {R},
@@ -155,13 +158,15 @@ EXPECTED: dict[tuple[str, str], set[Role]] = {
 }
 # A live stream would never end: these routes are walked with a query that closes it.
 QUERY = {("GET", "/api/v1/events"): "?max_events=1"}
-for kind in ("sites", "fields", "zones", "nodes", "valves"):
+for kind in ("sites", "fields", "zones", "nodes", "valves", "machines", "implements", "regions", "tasks"):
+    # dispatch tasks are managed by whoever plans the farm's operations; the rest by who keeps the registry
+    writers = {T, A, AD} if kind == "tasks" else {T, AD}
     EXPECTED[("GET", f"/api/v1/registry/{kind}")] = READERS
     EXPECTED[("GET", f"/api/v1/registry/{kind}/{{key}}")] = READERS
     for method in ("POST",):
-        EXPECTED[(method, f"/api/v1/registry/{kind}")] = {T, AD}
+        EXPECTED[(method, f"/api/v1/registry/{kind}")] = writers
     for method in ("PUT", "DELETE"):
-        EXPECTED[(method, f"/api/v1/registry/{kind}/{{key}}")] = {T, AD}
+        EXPECTED[(method, f"/api/v1/registry/{kind}/{{key}}")] = writers
 
 # Documentation only (no data): open to all, and nothing else is.
 PUBLIC = {("GET", "/openapi.json"), ("GET", "/docs")}  # /docs/assets/: Swagger UI, cloud/docs.py

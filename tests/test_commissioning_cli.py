@@ -339,3 +339,50 @@ def test_the_demo_farm_has_machines_at_work(demo):
     for zone in ("north", "south"):
         x = demo.get(f"/zones/{zone}/expected-yield")
         assert x["ym_t_ha"] == 12.0 and x["ya_t_ha"] is not None and 0 < x["ya_t_ha"] <= 12.0, x
+
+
+def test_technician_registers_and_edits_machinery_from_the_cli(capsys, monkeypatch, tmp_path):
+    """Against a real uvicorn: `furrow implement add`, `machine add` (its tracker, implement and operator) and
+    `region add` register through the registry API; `machine add` again changes only the options given; a refused
+    value is exit 1 naming the field and value; `machine list` prints the registry's; every change is audited."""
+    from furrow.cloud import create_app
+    from tests.cloud_support import ADMIN_TOKEN, local_settings
+    from tests.http_support import UvicornThread
+
+    with UvicornThread(create_app(local_settings(tmp_path))) as server:
+        admin = httpx.Client(base_url=f"{server.url}/api/v1", headers={"Authorization": f"Bearer {ADMIN_TOKEN}"},
+                             timeout=30)
+        for path, body in (("sites", {"id": "s1", "name": "Farm"}),
+                           ("fields", {"id": "north", "site_id": "s1", "name": "North"}),
+                           ("nodes", {"id": "trk-02", "role": "tracker"})):
+            assert admin.post(f"/registry/{path}", json=body).status_code == 201
+        tech = admin.post("/auth/tokens", json={"user": "tom", "role": "technician"}).json()["token"]
+        assert admin.post("/auth/tokens", json={"user": "li-wei", "role": "operator"}).status_code == 201
+        api = ("--api", server.url)
+        rc, out, err = furrow(capsys, monkeypatch, tech, "implement", "add", "drill-6m", "--name", "Drill 6 m",
+                              "--kind", "drill", "--width-m", "6", "--operation", "sowing", *api)
+        assert rc == 0 and json.loads(out)["operations"] == ["sowing"], err
+        rc, out, err = furrow(capsys, monkeypatch, tech, "machine", "add", "tractor-2", "--name", "Tractor 2",
+                              "--type", "tractor", "--width-m", "6", "--speed-kmh", "8", "--node", "trk-02",
+                              "--implement", "drill-6m", "--operator", "li-wei", *api)
+        assert rc == 0 and "registered" in err, err
+        assert json.loads(out) | {} == {**json.loads(out), "node_id": "trk-02", "operator": "li-wei",
+                                        "status": "available", "implement_ids": ["drill-6m"]}
+        rc, out, err = furrow(capsys, monkeypatch, tech, "machine", "add", "tractor-2", "--status", "broken", *api)
+        assert rc == 0 and "changed status" in err, err
+        edited = admin.get("/registry/machines/tractor-2").json()
+        assert (edited["status"], edited["node_id"], edited["speed_kmh"], edited["operator"]) == (
+            "broken", "trk-02", 8, "li-wei")
+        rc, _, err = furrow(capsys, monkeypatch, tech, "machine", "add", "tractor-3", "--name", "T3", "--type",
+                            "tractor", "--width-m", "6", "--speed-kmh", "8", "--implement", "plough", *api)
+        assert rc == 1 and "implement_ids.0='plough'" in err, err
+        rc, _, err = furrow(capsys, monkeypatch, tech, "region", "add", "east", "--name", "East", "--field", "north",
+                            *api)
+        assert rc == 0, err
+        rc, out, _ = furrow(capsys, monkeypatch, tech, "machine", "list", *api)
+        assert rc == 0 and [json.loads(line)["id"] for line in out.splitlines()] == ["tractor-2"]
+        actions = [(e["actor"], e["action"]) for e in admin.get("/audit", params={"limit": 50}).json()]
+        assert [a for a in actions if a[0] == "tom"] == [
+            ("tom", "registry.create_region"), ("tom", "registry.replace_machine"), ("tom", "registry.create_machine"),
+            ("tom", "registry.create_implement")]
+        admin.close()

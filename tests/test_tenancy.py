@@ -73,11 +73,24 @@ async def build(c, p: str, name: str, seed_lot: str, vwc: float) -> dict:  # noq
         "tasks": [{"id": f"{p}-task", "field": f"{p}-field", "kind": "spraying", "implement": "drill"}],
         "keep": True})
     assert r.status_code == 200, r.text
+    # its machinery in the registry (issue 20): an implement, a machine, a dispatch task, a region of the farm
+    for path, body in (("implements", {"id": f"{p}-drill", "name": f"{name} drill", "kind": "drill", "width_m": 6,
+                                       "operations": ["spraying"]}),
+                       ("machines", {"id": f"{p}-tractor", "name": f"{name} tractor", "type": "tractor", "width_m": 6,
+                                     "speed_kmh": 8, "implement_ids": [f"{p}-drill"]}),
+                       ("tasks", {"id": f"{p}-spray", "field_id": f"{p}-field", "kind": "spraying",
+                                  "implement_id": f"{p}-drill"}),
+                       ("regions", {"id": f"{p}-east", "name": f"{name} east", "field_ids": [f"{p}-field"]})):
+        r = await c.post(f"/api/v1/registry/{path}", json=body, headers=h)
+        assert r.status_code == 201, (path, r.text)
     spare = await services.tokens.issue(f"{p}-tech", Role.TECHNICIAN, 1, organisation=f"org-{p}")
     return {"headers": h, "site": f"{p}-site", "node": f"{p}-soil", "node_id": f"{p}-irr", "zone": f"{p}-zone",
             "zone_id": f"{p}-zone", "field": f"{p}-field", "field_id": f"{p}-field", "command_id": command,
             "op_id": operation_id, "lot_id": f"{p.upper()}-LOT-1", "token_id": spare.id,
-            "registry": {"sites": f"{p}-site", "fields": f"{p}-field", "zones": f"{p}-zone", "nodes": f"{p}-soil"}}
+            "task_id": f"{p}-spray",
+            "registry": {"sites": f"{p}-site", "fields": f"{p}-field", "zones": f"{p}-zone", "nodes": f"{p}-soil",
+                         "machines": f"{p}-tractor", "implements": f"{p}-drill", "tasks": f"{p}-spray",
+                         "regions": f"{p}-east"}}
 
 
 # Path parameters that name no organisation's thing: the same value for both.
@@ -112,7 +125,8 @@ async def test_no_route_shows_one_organisation_anything_of_another(tmp_path):
         b["log_id"] = "999998"
         a["valve"] = str((await c.get("/api/v1/registry/valves", headers=a["headers"])).json()[0]["id"])
         b["valve"] = str((await c.get("/api/v1/registry/valves", headers=b["headers"])).json()[0]["id"])
-        secrets_of_b = ["b-site", "b-field", "b-zone", "b-soil", "b-irr", "Bravo Hidden", "B-SEED-SECRET",
+        secrets_of_b = ["b-site", "b-field", "b-zone", "b-soil", "b-irr", "b-drill", "b-tractor", "b-spray", "b-east",
+                        "Bravo Hidden", "B-SEED-SECRET",
                         "B-LOT-1", "37.75", "b-admin", b["command_id"], b["token_id"]]
         # B sees its own (the walk below would pass trivially if B's data were not there)
         r = await c.get("/api/v1/readings", params={"node": "b-soil", "start": str(T0 - 1000),
@@ -128,6 +142,11 @@ async def test_no_route_shows_one_organisation_anything_of_another(tmp_path):
             r = await c.get("/api/v1/dispatch/current", headers=h)
             assert [t["field"] for t in r.json()["request"]["tasks"]] == [f"{p}-field"], r.text
             assert {x["field"] for x in (await c.get("/api/v1/trace/chains", headers=h)).json()} == {f"{p}-field"}
+            for path, own in (("machines", "tractor"), ("implements", "drill"), ("tasks", "spray"),
+                              ("regions", "east")):
+                r = await c.get(f"/api/v1/registry/{path}", headers=h)
+                assert [x["id"] for x in r.json()] == [f"{p}-{own}"], (path, r.text)
+            assert [x["region"] for x in (await c.get("/api/v1/progress/regions", headers=h)).json()] == [f"{p}-east"]
         # deletions last: A's own things stay for the other routes
         routes = sorted(set(_walk(c.app.routes)) - PUBLIC - OPEN_DATA - {LOGIN, PUBLISHED_LOT},
                         key=lambda r: (r[0] == "DELETE", r))

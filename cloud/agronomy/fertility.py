@@ -19,6 +19,11 @@ Two methods, with the names Chinese extension texts give them:
   tests/test_agro_fertility.py. A third form states the soil's nutrient per area and a utilisation
   (soil supply = nutrient stock x utilisation, `soil_supply_from_stock`); its maize example,
   suboun.com/baike/zhidao/2303, is reproduced there too (with the page's one misprint named).
+  India's soil-test crop-response "targeted yield" equations (STCR, Ramamoorthy's inductive-cum-targeted
+  yield approach), FN = NR/CF x T - CS/CF x SN, are this balance with the soil test already in kg/ha
+  (plough-layer factor 1), the soil efficiency CS as the correction coefficient and the fertiliser
+  contribution CF as the use efficiency; a groundnut thesis's equations (krishikosh.egranth.ac.in/handle/
+  1/5810154885) are reproduced from its printed basic data in tests/test_agro_fertility.py.
 
 * the soil-test abundance-deficiency index method (土壤养分丰缺指标法) for P and K: the relative
   yield of a plot without the nutrient (its yield over the fully fertilised plot's, in %) grades

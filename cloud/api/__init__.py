@@ -26,6 +26,7 @@ from .routes import dashboard as dashboard_routes  # the zone page's season of d
 from .routes import events as event_routes  # the dashboard's live stream
 from .routes import expected_yield as expected_yield_routes  # FAO-33 expected yield per zone
 from .routes import fertility as fertility_routes  # soil tests, recommendations, applications
+from .routes import jobs as job_routes  # operators' jobs and task reports, progress per region of the farm
 from .routes import operations as operation_routes  # field operations from machine tracks, field progress
 from .routes import pests as pest_routes  # species, traps, trap-photo counts and reviews, zone pest seasons
 from .routes import trace as trace_routes  # production records, their signed heads, lots traced back
@@ -60,6 +61,7 @@ api_router.include_router(pest_routes.sites)
 api_router.include_router(fertility_routes.router)
 api_router.include_router(fertility_routes.zones)
 api_router.include_router(operation_routes.router)
+api_router.include_router(job_routes.router)
 api_router.include_router(expected_yield_routes.router)
 api_router.include_router(trace_routes.router)
 api_router.include_router(organisation.router)

@@ -43,10 +43,14 @@ from ..tenancy import (
     ALERT,
     COMMAND,
     FIELD,
+    IMPLEMENT,
     LOT,
+    MACHINE,
     NODE,
     OPERATION,
+    REGION,
     SITE,
+    TASK,
     TOKEN,
     VALVE,
     YIELD_LOG,
@@ -177,10 +181,11 @@ PrincipalDep = Annotated[Principal, Depends(authenticate)]
 
 _PATH_KINDS = {"site": SITE, "node": NODE, "node_id": NODE, "zone": ZONE, "zone_id": ZONE, "field": FIELD,
                "field_id": FIELD, "command_id": COMMAND, "alert_id": ALERT, "op_id": OPERATION, "lot_id": LOT,
-               "token_id": TOKEN, "log_id": YIELD_LOG}
+               "token_id": TOKEN, "log_id": YIELD_LOG, "task_id": TASK, "machine_id": MACHINE}
 _QUERY_KINDS = {"site": SITE, "node": NODE, "zone": ZONE, "field": FIELD}
-_REGISTRY = {"sites": SITE, "fields": FIELD, "zones": ZONE, "nodes": NODE, "valves": VALVE}
-_REGISTRY_PARENT = {"fields": SITE, "zones": FIELD, "nodes": ZONE, "valves": ZONE}
+_REGISTRY = {"sites": SITE, "fields": FIELD, "zones": ZONE, "nodes": NODE, "valves": VALVE, "machines": MACHINE,
+             "implements": IMPLEMENT, "tasks": TASK, "regions": REGION}
+_REGISTRY_PARENT = {"fields": SITE, "zones": FIELD, "nodes": ZONE, "valves": ZONE, "tasks": FIELD}
 
 
 _ID = re.compile(r"[a-z0-9_-]{1,32}")  # registry ids (registry/models.py Id)
@@ -190,7 +195,7 @@ _ROW = re.compile(r"[1-9][0-9]{0,18}")  # database row ids; past int64 the route
 def _could_exist(kind: Kind, value: str) -> bool:
     """Whether `value` is shaped like an id of `kind` at all: one that is not cannot be another
     organisation's, and the route's own check names what is wrong with it (a 422)."""
-    if kind in (SITE, FIELD, ZONE, NODE):
+    if kind in (SITE, FIELD, ZONE, NODE, MACHINE, IMPLEMENT, TASK, REGION):
         return _ID.fullmatch(value) is not None
     if kind in (VALVE, ALERT, OPERATION, YIELD_LOG):
         return _ROW.fullmatch(value) is not None and int(value) <= 2**63 - 1
@@ -281,6 +286,7 @@ Planner = Annotated[Principal, allow(Permission.PLAN)]
 Reviewer = Annotated[Principal, allow(Permission.PEST_REVIEW)]
 OperationsWriter = Annotated[Principal, allow(Permission.OPERATIONS_WRITE)]
 RecordsWriter = Annotated[Principal, allow(Permission.RECORDS_WRITE)]
+TaskReporter = Annotated[Principal, allow(Permission.TASK_REPORT)]
 TraceSigner = Annotated[Principal, allow(Permission.TRACE_SIGN)]
 Ingester = Annotated[Principal, allow(Permission.INGEST)]
 UserAdmin = Annotated[Principal, allow(Permission.USER_ADMIN)]

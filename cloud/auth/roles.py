@@ -9,6 +9,7 @@ class Role(StrEnum):
     GATEWAY = "gateway"  # ingest and command acknowledgements, nothing else
     ADMIN = "admin"  # everything of its organisation, including users and tokens
     REGIONAL = "regional"  # an extension service or bureau: a region's aggregates, never one farm (issue 21)
+    OPERATOR = "operator"  # drives a machine: reads, and reports on the tasks of the machine it drives (issue 20)
 
 
 class Permission(StrEnum):
@@ -22,7 +23,8 @@ class Permission(StrEnum):
     AUDIT_READ = "audit_read"  # the audit log
     ALERT_ACK = "alert_ack"  # acknowledge an alert (a person has seen it)
     PEST_REVIEW = "pest_review"  # correct the insects counted on a trap photo
-    OPERATIONS_WRITE = "operations_write"  # record a machine's field operation from its track
+    OPERATIONS_WRITE = "operations_write"  # record a machine's field operation from its track; dispatch tasks, plans
+    TASK_REPORT = "task_report"  # report a dispatch task's progress or the machine's breakdown (an operator: its own)
     RECORDS_WRITE = "records_write"  # add a production record (sowing, spraying, harvest ...) or correct one
     TRACE_SIGN = "trace_sign"  # sign the production records' chain heads now (the job does it at intervals)
     REGIONAL_READ = "regional_read"  # the regional view: aggregates over a region's sharing organisations
@@ -33,10 +35,13 @@ class Permission(StrEnum):
 GRANTS: dict[Role, frozenset[Permission]] = {
     Role.TECHNICIAN: frozenset({Permission.READ, Permission.REGISTRY_WRITE, Permission.CREDENTIALS_WRITE,
                                 Permission.ALERT_ACK, Permission.PEST_REVIEW, Permission.OPERATIONS_WRITE,
-                                Permission.HEALTH}),
+                                Permission.TASK_REPORT, Permission.HEALTH}),
     Role.AGRONOMIST: frozenset({Permission.READ, Permission.COMMAND_WRITE, Permission.PLAN, Permission.ALERT_ACK,
                                 Permission.PEST_REVIEW, Permission.OPERATIONS_WRITE, Permission.RECORDS_WRITE,
-                                Permission.HEALTH}),
+                                Permission.TASK_REPORT, Permission.HEALTH}),
+    # reads what the job page shows (and, as every person on the farm, the rest); changes no irrigation, registry,
+    # fertility or plan: only the tasks of the machine it drives (machinery/jobs.py checks that one)
+    Role.OPERATOR: frozenset({Permission.READ, Permission.TASK_REPORT, Permission.HEALTH}),
     Role.GATEWAY: frozenset({Permission.INGEST, Permission.HEALTH}),
     # a farm's admin sees its farm, not a region
     Role.ADMIN: frozenset(Permission) - {Permission.REGIONAL_READ, Permission.REGIONAL_PUBLISH},

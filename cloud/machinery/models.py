@@ -2,22 +2,12 @@
 
 from __future__ import annotations
 
-from enum import StrEnum
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from ..registry.fleet import OperationKind  # the registry's tasks and implements name them too
 from .tracks import MAX_FIXES
-
-
-class OperationKind(StrEnum):
-    """The operations whose progress a farm follows field by field (issue 20)."""
-
-    TILLAGE = "tillage"
-    SOWING = "sowing"
-    SPRAYING = "spraying"
-    FERTILISING = "fertilising"
-    HARVEST = "harvest"
 
 
 class OperationIn(BaseModel):
@@ -166,16 +156,24 @@ class DispatchTaskIn(BaseModel):
 
 
 class DispatchIn(BaseModel):
-    """Machines and tasks to plan (docs/machinery.md section 6)."""
+    """Machines and tasks to plan (docs/machinery.md section 6): the registry's, or those given here."""
 
     model_config = ConfigDict(extra="forbid")
 
-    machines: list[DispatchMachineIn] = Field(min_length=1, max_length=50)
-    tasks: list[DispatchTaskIn] = Field(min_length=1, max_length=200)
+    machines: list[DispatchMachineIn] | None = Field(
+        default=None, min_length=1, max_length=50,
+        description="left out: the registry's machines (GET /registry/machines), available unless broken or in "
+        "maintenance; the kept plan stores the machines it was made from")
+    tasks: list[DispatchTaskIn] | None = Field(
+        default=None, min_length=1, max_length=200,
+        description="left out: the registry's tasks not done (GET /registry/tasks)")
     solver: Literal["auto", "greedy"] = "auto"
     time_limit_s: float = Field(default=2.0, ge=0.1, le=10, description="OR-Tools' search time")
     keep: bool = Field(default=False, description="keep the plan as the farm's current one (GET /dispatch/current: "
                        "the dispatch page and each operator's job page show it)")
+    registry: bool = Field(default=False, description="plan with the registry's machines and tasks, whatever "
+                           "`machines` and `tasks` say; a plan made from them is kept with this true (and the "
+                           "machines and tasks as planned), so planning it again plans from the registry again")
 
 
 class StopOut(BaseModel):

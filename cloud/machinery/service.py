@@ -171,12 +171,21 @@ class OperationService:
         return await self._db.run(list_)
 
     async def dispatch(self, body: DispatchIn, by: str = "", organisation: str = DEFAULT_ORGANISATION) -> DispatchOut:
-        """A dispatch plan (dispatch.py) for the body's machines and tasks: each task's area left is its field
+        """A dispatch plan (dispatch.py) for the body's machines and tasks, or the registry's when the body gives
+        none (jobs.plan_inputs; the kept request then holds them as planned): each task's area left is its field
         less what its kind has covered, at the field's centroid; a machine stands where its tracker's newest
         fix is, or where the body says. ContractError names a machine with no position; NotFound, Conflict as
         for progress. With `keep` the plan is stored as the farm's current one (`current`)."""
         from .dispatch import Machine, Task, plan
+        from .jobs import plan_inputs
 
+        if body.registry or body.machines is None or body.tasks is None:  # the registry's (jobs.py)
+            machines_in, tasks_in = await self._db.run(lambda s: plan_inputs(s, organisation))
+            whole = body.registry or (body.machines is None and body.tasks is None)
+            body = body.model_copy(update={"machines": machines_in if whole else body.machines or machines_in,
+                                           "tasks": tasks_in if whole else body.tasks or tasks_in,
+                                           "registry": whole})
+        assert body.machines is not None and body.tasks is not None
         now = self.clock()
         latest = {node: f for node, _, f, _ in await self.tracks.latest()}
         machines = []

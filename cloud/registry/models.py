@@ -207,9 +207,10 @@ class NodeRole(StrEnum):
     IRRIGATION = "irrigation"
     PEST = "pest"
     CAMERA = "camera"  # photos only (contract 1.3, edge/image.py): no readings, so not in edge ROLES
+    TRACKER = "tracker"  # a machine's GNSS tracker (issue 20, edge/position.py): fixes, not readings; no zone
 
 
-assert {r.value for r in NodeRole} == set(ROLES) | {ROLE_CAMERA}
+assert {r.value for r in NodeRole} == set(ROLES) | {ROLE_CAMERA, NodeRole.TRACKER}
 
 
 class NodeIn(_In):

@@ -1,4 +1,5 @@
-"""The farm registry in the relational database: generic CRUD over five tables.
+"""The farm registry in the relational database: generic CRUD over its tables (sites, fields, zones, nodes,
+valves; machines, implements, dispatch tasks and regions of the farm).
 
 Parents are checked before a write (a zone names an existing field, ...), so
 the error names the field; deleting a row that others still refer to is a
@@ -6,6 +7,7 @@ Conflict naming them.
 """
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -16,14 +18,31 @@ from sqlalchemy.orm import Session
 
 from furrow.edge.errors import ContractError
 
-from ..db import DEFAULT_ORGANISATION, Base, Database, FieldRow, GatewayRow, NodeRow, SiteRow, ValveRow, ZoneRow
+from ..db import (
+    DEFAULT_ORGANISATION,
+    Base,
+    Database,
+    FarmRegionRow,
+    FieldRow,
+    GatewayRow,
+    ImplementRow,
+    MachineRow,
+    NodeRow,
+    SiteRow,
+    TaskRow,
+    User,
+    ValveRow,
+    ZoneRow,
+)
 from ..errors import Conflict, NotFound
 from ..tenancy import owners_changed
+from .fleet import ImplementIn, ImplementOut, MachineIn, MachineOut, RegionIn, RegionOut, TaskIn, TaskOut
 from .models import (
     FieldIn,
     FieldOut,
     NodeIn,
     NodeOut,
+    NodeRole,
     SiteIn,
     SiteOut,
     ValveIn,
@@ -44,17 +63,84 @@ class Kind:
     parents: dict[str, type[Base]]  # field -> parent table
     children: tuple[tuple[type[Base], str], ...]  # (table, column) that point here
     json_fields: tuple[str, ...] = ()
+    owned: bool = False  # the row carries its organisation (else it takes its parent's)
+    # what the models cannot check alone: (session, values, organisation) -> raises ContractError naming the field
+    check: Callable[[Session, dict[str, Any], str], None] | None = None
+    # rows naming this one inside a JSON list (a region's fields, a machine's implements): (session, key) -> names
+    listed_in: Callable[[Session, str], list[str]] | None = None
 
 
 # A site's gateways are registered by issuing their broker credentials (cloud/identity/).
-SITES = Kind("site", SiteRow, SiteIn, SiteOut, {}, ((FieldRow, "site_id"), (GatewayRow, "site_id")))
-FIELDS = Kind("field", FieldRow, FieldIn, FieldOut, {"site_id": SiteRow}, ((ZoneRow, "field_id"),))
+SITES = Kind("site", SiteRow, SiteIn, SiteOut, {}, ((FieldRow, "site_id"), (GatewayRow, "site_id")), owned=True)
+
+
+def _listing(row: type[Base], column: str) -> Callable[[Session, str], list[str]]:
+    """The ids of `row` whose JSON list `column` names a key (few rows per organisation: read in Python, the
+    same on SQLite and PostgreSQL)."""
+
+    def find(session: Session, key: str) -> list[str]:
+        return [i for i, values in session.execute(select(row.id, getattr(row, column))).all()  # type: ignore[attr-defined]
+                if key in (values or [])]
+
+    return find
+
+
+def _in_organisation(session: Session, row: type[Base], ids: list[str], organisation: str, name: str,
+                     what: str) -> None:
+    """ContractError naming `name`.i for the first id that is no `row` of `organisation` (another
+    organisation's is answered as one that does not exist)."""
+    if row is FieldRow:
+        q = (select(FieldRow.id).join(SiteRow, SiteRow.id == FieldRow.site_id)
+             .where(FieldRow.id.in_(ids), SiteRow.organisation_id == organisation))
+    else:
+        q = select(row.id).where(row.id.in_(ids), row.organisation_id == organisation)  # type: ignore[attr-defined]
+    found = set(session.scalars(q))
+    for i, value in enumerate(ids):
+        if value not in found:
+            raise ContractError(f"{name}.{i}", value, f"no {what} with this id: register it first")
+
+
+def _check_machine(session: Session, values: dict[str, Any], organisation: str) -> None:
+    if values.get("node_id") is not None:
+        node = session.get(NodeRow, values["node_id"])
+        if node is not None and node.role != NodeRole.TRACKER:
+            raise ContractError("node_id", values["node_id"], f"is a {node.role} node: a machine carries a tracker "
+                                "(register it with role tracker)")
+    _in_organisation(session, ImplementRow, values["implement_ids"], organisation, "implement_ids", "implement")
+    if values.get("operator") is not None:
+        user = session.scalar(select(User).where(User.name == values["operator"],
+                                                 User.organisation_id == organisation))
+        if user is None:
+            raise ContractError("operator", values["operator"], "no user of this name in your organisation: create "
+                                "the operator's login first (furrow cloud user create --role operator)")
+
+
+def _check_task(session: Session, values: dict[str, Any], organisation: str) -> None:
+    _in_organisation(session, ImplementRow, [values["implement_id"]], organisation, "implement_id", "implement")
+    implement = session.get(ImplementRow, values["implement_id"])
+    if implement is not None and values["kind"] not in implement.operations:
+        raise ContractError("implement_id", values["implement_id"], f"does {', '.join(implement.operations)}, not "
+                            f"{values['kind']}")
+
+
+def _check_region(session: Session, values: dict[str, Any], organisation: str) -> None:
+    _in_organisation(session, FieldRow, values["field_ids"], organisation, "field_ids", "field")
+
+
+FIELDS = Kind("field", FieldRow, FieldIn, FieldOut, {"site_id": SiteRow},
+              ((ZoneRow, "field_id"), (TaskRow, "field_id")), listed_in=_listing(FarmRegionRow, "field_ids"))
 ZONES = Kind("zone", ZoneRow, ZoneIn, ZoneOut, {"field_id": FieldRow},
              ((NodeRow, "zone_id"), (ValveRow, "zone_id")), json_fields=("crop_coefficients",))
-NODES = Kind("node", NodeRow, NodeIn, NodeOut, {"zone_id": ZoneRow}, ((ValveRow, "node_id"),),
-             json_fields=("depths_cm", "calibration"))
+NODES = Kind("node", NodeRow, NodeIn, NodeOut, {"zone_id": ZoneRow}, ((ValveRow, "node_id"), (MachineRow, "node_id")),
+             json_fields=("depths_cm", "calibration"), owned=True)
 VALVES = Kind("valve", ValveRow, ValveIn, ValveOut, {"node_id": NodeRow, "zone_id": ZoneRow}, ())
-KINDS = (SITES, FIELDS, ZONES, NODES, VALVES)
+IMPLEMENTS = Kind("implement", ImplementRow, ImplementIn, ImplementOut, {}, ((TaskRow, "implement_id"),), owned=True,
+                  listed_in=_listing(MachineRow, "implement_ids"))
+MACHINES = Kind("machine", MachineRow, MachineIn, MachineOut, {"node_id": NodeRow}, (), owned=True,
+                check=_check_machine)
+TASKS = Kind("task", TaskRow, TaskIn, TaskOut, {"field_id": FieldRow}, (), owned=True, check=_check_task)
+REGIONS = Kind("region", FarmRegionRow, RegionIn, RegionOut, {}, (), owned=True, check=_check_region)
+KINDS = (SITES, FIELDS, ZONES, NODES, VALVES, IMPLEMENTS, MACHINES, TASKS, REGIONS)
 
 
 def _of_organisation(kind: Kind, organisation: str) -> Any:
@@ -66,9 +152,9 @@ def _of_organisation(kind: Kind, organisation: str) -> Any:
         return FieldRow.site_id.in_(sites)
     if kind is ZONES:
         return ZoneRow.field_id.in_(select(FieldRow.id).where(FieldRow.site_id.in_(sites)))
-    if kind is NODES:
-        return NodeRow.organisation_id == organisation
-    return ValveRow.node_id.in_(select(NodeRow.id).where(NodeRow.organisation_id == organisation))
+    if kind is VALVES:
+        return ValveRow.node_id.in_(select(NodeRow.id).where(NodeRow.organisation_id == organisation))
+    return kind.row.organisation_id == organisation  # type: ignore[attr-defined]
 
 
 def _to_row_values(kind: Kind, body: BaseModel) -> dict[str, Any]:
@@ -100,13 +186,16 @@ class Registry:
                 raise ContractError(field, ref, f"no {table.__tablename__[:-1]} with this id")
 
     async def create(self, kind: Kind, body: BaseModel, organisation: str = DEFAULT_ORGANISATION) -> BaseModel:
-        """Register a row; a site or node is `organisation`'s (fields, zones and valves are their parent's)."""
+        """Register a row; a site, node, machine, implement, task or region is `organisation`'s (fields, zones and
+        valves are their parent's)."""
         values = _to_row_values(kind, body)
-        if kind in (SITES, NODES):
+        if kind.owned:
             values["organisation_id"] = organisation
 
         def create(session: Session) -> BaseModel:
             self._check_parents(session, kind, values)
+            if kind.check is not None:
+                kind.check(session, values, organisation)
             if "id" in values and session.get(kind.row, values["id"]) is not None:
                 raise Conflict("id", values["id"], f"a {kind.name} with this id already exists")
             row = kind.row(**values)
@@ -122,7 +211,8 @@ class Registry:
             if kind in (SITES, NODES):
                 owners_changed()  # ingest asks the new owner at once (tenancy/_ingest.py)
 
-    async def replace(self, kind: Kind, key: str | int, body: BaseModel) -> BaseModel:
+    async def replace(self, kind: Kind, key: str | int, body: BaseModel,
+                      organisation: str = DEFAULT_ORGANISATION) -> BaseModel:
         values = _to_row_values(kind, body)
         if "id" in values and values["id"] != key:
             raise ContractError("id", values["id"], f"must match the id in the path ({key})")
@@ -132,6 +222,8 @@ class Registry:
             if row is None:
                 raise NotFound(kind.name, key, f"no {kind.name} with this id in the registry")
             self._check_parents(session, kind, values)
+            if kind.check is not None:
+                kind.check(session, values, organisation)
             for name, value in values.items():
                 setattr(row, name, value)
             session.flush()
@@ -175,6 +267,8 @@ class Registry:
                 n = session.scalar(select(func.count()).select_from(table).where(getattr(table, column) == key))
                 if n:
                     raise Conflict(kind.name, key, f"still has {n} {table.__tablename__}: delete those first")
+            if kind.listed_in is not None and (names := kind.listed_in(session, str(key))):
+                raise Conflict(kind.name, key, f"still named by {', '.join(names)}: take it out of those first")
             session.delete(row)
 
         try:

@@ -12,8 +12,9 @@ read by InfluxDB's own clock (``time > now() - …``), so instances' clocks need
 The cache holds, per (roll-up, measurement, node), the rows of one contiguous range of windows: the
 roll-up's sum, n, min and max per depth and channel, in the order InfluxDB answered them (so combining
 a window that two gateways' series share gives the same floats as without the cache), and the buckets
-made of them for each aggregate asked (so a chart served from memory only gathers ready objects). It
-keeps at most ``max_rows`` rows, dropping the least recently used node first.
+made of them for each aggregate and window asked (so a chart served from memory only gathers ready
+objects; a window of several roll-up windows, like the dashboard's 2 or 3 hours over 90 days, is made
+by combining theirs). It keeps at most ``max_rows`` rows, dropping the least recently used node first.
 """
 
 from collections import OrderedDict
@@ -37,8 +38,15 @@ class _Entry:
     lo: int
     hi: int  # the windows starting in [lo, hi) are held
     rows: dict[int, list[Row]] = field(default_factory=dict)
-    made: dict[str, dict[int, tuple]] = field(default_factory=dict)  # fn -> window start -> its buckets
+    # "fn" (the roll-up's own windows) or "fn/window_ms" (several of them) -> window start -> its buckets
+    made: dict[str, dict[int, tuple]] = field(default_factory=dict)
     size: int = 0
+
+
+def _span(made_key: str, policy: str) -> int:
+    """How long the windows of a ``made`` key are."""
+    _, _, window = made_key.partition("/")
+    return int(window) if window else NATIVE_MS[policy]
 
 
 class ClosedWindows:
@@ -116,7 +124,8 @@ class ClosedWindows:
             kept = {t: rows for t, rows in entry.rows.items() if t < cut}  # new dicts: views stay whole
             gone = entry.size - sum(len(rows) for rows in kept.values())
             entry.rows, entry.size, entry.hi = kept, entry.size - gone, cut
-            entry.made = {fn: {t: b for t, b in made.items() if t < cut} for fn, made in entry.made.items()}
+            entry.made = {key: {t: b for t, b in made.items() if t + _span(key, policy) <= cut}
+                          for key, made in entry.made.items()}
             self.rows -= gone
 
     def clear(self) -> None:

@@ -13,10 +13,14 @@ from ._owners import (
     ALERT,
     COMMAND,
     FIELD,
+    IMPLEMENT,
     LOT,
+    MACHINE,
     NODE,
     OPERATION,
+    REGION,
     SITE,
+    TASK,
     TOKEN,
     VALVE,
     YIELD_LOG,
@@ -32,7 +36,8 @@ from ._owners import (
     require_owned,
 )
 
-__all__ = ["ALERT", "COMMAND", "FIELD", "LOT", "NODE", "OPERATION", "SITE", "TOKEN", "VALVE", "YIELD_LOG", "ZONE",
+__all__ = ["ALERT", "COMMAND", "FIELD", "IMPLEMENT", "LOT", "MACHINE", "NODE", "OPERATION", "REGION", "SITE", "TASK",
+           "TOKEN", "VALVE", "YIELD_LOG", "ZONE",
            "EventScope", "IngestGuard", "ingest_guard", "owners_changed",
            "Kind", "TenantFilter", "holders", "org_fields", "org_nodes", "org_sites", "org_zones", "owners",
            "refuse_foreign", "require_owned", "visible"]

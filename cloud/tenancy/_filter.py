@@ -13,11 +13,12 @@ from sqlalchemy.orm import Session
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from ..db import Database
-from ._owners import FIELD, NODE, SITE, ZONE, Kind, holders
+from ._owners import FIELD, IMPLEMENT, MACHINE, NODE, REGION, SITE, TASK, ZONE, Kind, holders
 from ._single import single_organisation
 
 ID_KEYS: dict[str, Kind] = {"site": SITE, "site_id": SITE, "field": FIELD, "field_id": FIELD, "zone": ZONE,
-                            "zone_id": ZONE, "node": NODE, "node_id": NODE}
+                            "zone_id": ZONE, "node": NODE, "node_id": NODE, "machine_id": MACHINE,
+                            "implement_id": IMPLEMENT, "task_id": TASK, "region_id": REGION}
 
 
 def collect_ids(data: Any, out: dict[Kind, set[str]]) -> None:

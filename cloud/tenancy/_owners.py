@@ -1,4 +1,5 @@
-"""Which organisation owns an id: sites and nodes carry it; fields, zones, valves, commands, alerts,
+"""Which organisation owns an id: sites, nodes, machines, implements, dispatch tasks and regions of the farm carry
+it; fields, zones, valves, commands, alerts,
 operations, harvest lots and tokens take it from what they hang on."""
 
 from collections.abc import Iterable
@@ -15,11 +16,15 @@ from ..db import (
     ApiToken,
     CommandRow,
     Database,
+    FarmRegionRow,
     FieldRow,
+    ImplementRow,
+    MachineRow,
     NodeRoute,
     NodeRow,
     OperationRow,
     SiteRow,
+    TaskRow,
     TraceRecordRow,
     User,
     ValveRow,
@@ -41,11 +46,17 @@ class Kind(StrEnum):
     LOT = "lot"
     TOKEN = "token"
     YIELD_LOG = "yield_log"
+    MACHINE = "machine"
+    IMPLEMENT = "implement"
+    TASK = "task"
+    REGION = "region"
 
 
 SITE, FIELD, ZONE, NODE, VALVE = Kind.SITE, Kind.FIELD, Kind.ZONE, Kind.NODE, Kind.VALVE
 COMMAND, ALERT, OPERATION, LOT, TOKEN = Kind.COMMAND, Kind.ALERT, Kind.OPERATION, Kind.LOT, Kind.TOKEN
 YIELD_LOG = Kind.YIELD_LOG
+MACHINE, IMPLEMENT, TASK, REGION = Kind.MACHINE, Kind.IMPLEMENT, Kind.TASK, Kind.REGION
+_OWNED = {MACHINE: MachineRow, IMPLEMENT: ImplementRow, TASK: TaskRow, REGION: FarmRegionRow}  # carry their own
 
 MIXED = "\x00mixed"  # a lot whose records lie in two organisations' fields: owned by neither
 
@@ -141,6 +152,9 @@ def owners(session: Session, kind: Kind, ids: Iterable[str]) -> dict[str, str]:
             org = fields.get(f, MIXED)  # a record of a deleted field: nobody's, so the lot is nobody's
             out[lot] = org if out.get(lot, org) == org else MIXED
         return out
+    if kind in _OWNED:
+        row = _OWNED[kind]
+        return dict(session.execute(select(row.id, row.organisation_id).where(row.id.in_(ids))).all())
     if kind is TOKEN:
         q = (select(ApiToken.id, User.organisation_id).join(User, User.id == ApiToken.user_id)
              .where(ApiToken.id.in_(ids)))

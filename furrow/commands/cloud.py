@@ -9,7 +9,7 @@ from pathlib import Path
 from ._cloud_backup import register_backup
 from ._cloud_keys import register_keys
 
-ROLES = ("technician", "agronomist", "gateway", "admin", "regional")
+ROLES = ("technician", "agronomist", "gateway", "admin", "regional", "operator")
 
 
 def register(sub: argparse._SubParsersAction) -> None:

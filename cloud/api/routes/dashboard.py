@@ -15,10 +15,10 @@ over the span a person zooms into (``start``, ``end``).
 
 from __future__ import annotations
 
-import json
 import time
 from typing import Annotated
 
+import orjson
 from fastapi import APIRouter, Query
 from fastapi.responses import Response
 from pydantic import BaseModel, Field
@@ -119,7 +119,7 @@ async def zone_columns(
     times, sensors = columns(buckets)
     body = {"zone": zone_id, "measurement": measurement, "window_ms": window_ms, "start_ms": start_ms, "end_ms": end_ms,
             "times_ms": times, "sensors": sensors}
-    text = json.dumps(body, separators=(",", ":"))
+    text = orjson.dumps(body)  # a 90-day hourly chart's 43,200 values: orjson takes a fifth of json's time
     # Server-Timing: how long the store's query took and how long this route's shaping, so a
     # browser's timing of the page can tell the storage engine's share from the dashboard's.
     timing = f"store;dur={(t1 - t0) * 1000:.1f}, shape;dur={(time.perf_counter() - t1) * 1000:.1f}"

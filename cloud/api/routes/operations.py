@@ -126,9 +126,11 @@ async def dispatch_plan(body: DispatchIn, operations: OperationsDep, who: Operat
     section 6): work time from each machine's field capacity and the area each field has left for the task's
     kind, travel between fields, only machines carrying the implement; OR-Tools with a greedy fallback. A
     machine with a tracker (`node`) stands where its newest fix is: plan again for fresh ETAs, or with a broken
-    machine `available: false`. With `keep: true` the plan becomes the farm's current one (GET
-    /dispatch/current), which the dispatch page and each operator's job page show; otherwise nothing is stored."""
-    for t in body.tasks:
+    machine `available: false`. Without `machines` and `tasks` it plans with the registry's (GET
+    /registry/machines, /registry/tasks: the machines that can work and the tasks not done). With `keep: true` the
+    plan becomes the farm's current one (GET /dispatch/current), which the dispatch page and each operator's job
+    page show; otherwise nothing is stored."""
+    for t in body.tasks or []:  # none given: the registry's (checked there)
         check_id("field", t.field)
     return await operations.dispatch(body, who.name, who.organisation)
 

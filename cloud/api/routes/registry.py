@@ -1,7 +1,9 @@
-"""The farm registry over HTTP: /registry/{sites,fields,zones,nodes,valves}.
+"""The farm registry over HTTP: /registry/{sites,fields,zones,nodes,valves}, and the machinery the farm
+dispatches (issue 20): /registry/{machines,implements,regions,tasks}.
 
-Reads need the read permission; writes the registry permission (technician,
-admin). A bad field is named in the 422; a missing parent too.
+Reads need the read permission; writes the registry permission (technician, admin), except dispatch tasks:
+whoever records and plans the farm's operations (operations_write) manages them. A bad field is named in the
+422; a missing parent too. Every write is in the audit log.
 """
 
 from typing import Annotated, Any
@@ -9,8 +11,9 @@ from typing import Annotated, Any
 from fastapi import APIRouter, status
 from fastapi import Path as PathParam
 
-from ...registry import FIELDS, NODES, SITES, VALVES, ZONES, Kind
-from ..deps import AuditDep, Reader, RegistryDep, RegistryWriter
+from ...auth import Principal
+from ...registry import FIELDS, IMPLEMENTS, MACHINES, NODES, REGIONS, SITES, TASKS, VALVES, ZONES, Kind
+from ..deps import AuditDep, OperationsWriter, Reader, RegistryDep, RegistryWriter
 from ..json_body import JsonRoute
 from ..schemas import ProblemResponse
 
@@ -20,10 +23,11 @@ _ERRORS: dict[int | str, dict[str, Any]] = {
     404: {"model": ProblemResponse}, 409: {"model": ProblemResponse}, 422: {"model": ProblemResponse}}
 
 
-def _mount(kind: Kind, path: str, key_type: type, filters: tuple[str, ...] = ()) -> None:
+def _mount(kind: Kind, path: str, key_type: type, filters: tuple[str, ...] = (),
+           writer: type[Principal] = RegistryWriter) -> None:  # type: ignore[assignment]
     model_in, model_out = kind.model_in, kind.model_out
 
-    async def create(body: model_in, registry: RegistryDep, who: RegistryWriter,  # type: ignore[valid-type]
+    async def create(body: model_in, registry: RegistryDep, who: writer,  # type: ignore[valid-type]
                      audit: AuditDep) -> Any:
         out = await registry.create(kind, body, who.organisation)
         await audit(who.name, f"registry.create_{kind.name}", f"{kind.name}:{getattr(out, 'id', '')}",
@@ -37,12 +41,12 @@ def _mount(kind: Kind, path: str, key_type: type, filters: tuple[str, ...] = ())
         return await registry.get(kind, key)
 
     async def replace(key: key_type, body: model_in, registry: RegistryDep,  # type: ignore[valid-type]
-                      who: RegistryWriter, audit: AuditDep) -> Any:
-        out = await registry.replace(kind, key, body)
+                      who: writer, audit: AuditDep) -> Any:  # type: ignore[valid-type]
+        out = await registry.replace(kind, key, body, who.organisation)
         await audit(who.name, f"registry.replace_{kind.name}", f"{kind.name}:{key}", body=body.model_dump(mode="json"))
         return out
 
-    async def delete(key: key_type, registry: RegistryDep, who: RegistryWriter,  # type: ignore[valid-type]
+    async def delete(key: key_type, registry: RegistryDep, who: writer,  # type: ignore[valid-type]
                      audit: AuditDep) -> None:
         await registry.delete(kind, key)
         await audit(who.name, f"registry.delete_{kind.name}", f"{kind.name}:{key}")
@@ -71,3 +75,7 @@ _mount(ZONES, "zones", str, ("field_id",))
 _mount(NODES, "nodes", str, ("zone_id",))
 # Valve ids are database rows: a key past SQLite's int64 is a 422, not an OverflowError (500).
 _mount(VALVES, "valves", Annotated[int, PathParam(ge=1, le=2**63 - 1)], ("zone_id",))
+_mount(IMPLEMENTS, "implements", str)
+_mount(MACHINES, "machines", str)
+_mount(REGIONS, "regions", str)
+_mount(TASKS, "tasks", str, ("field_id",), writer=OperationsWriter)  # type: ignore[arg-type]

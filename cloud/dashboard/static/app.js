@@ -28,7 +28,9 @@ const VIEWS = {
 // is theirs alone, and there is no farm's live stream or time zone to follow.
 const REGIONAL = "regional";
 const isRegional = (s) => s?.role === REGIONAL;
-const home = (s) => (isRegional(s) ? "#/regional" : "#/overview");
+// An operator (a machine's driver, issue 20) opens on the job of the machine they drive (views/job.js).
+const OPERATOR = "operator";
+const home = (s) => (isRegional(s) ? "#/regional" : s?.role === OPERATOR ? "#/job" : "#/overview");
 
 // What each role may do, mirrored from cloud/auth/roles.py only to hide controls a role
 // cannot use; the server enforces every one of them anyway (a 403 is shown as such).
@@ -38,6 +40,7 @@ const CAN = {
   read: ["technician", "agronomist", "admin"],
   review: ["technician", "agronomist", "admin"], // pest_review: correct a trap photo's count
   operations: ["technician", "agronomist", "admin"], // operations_write: record work, plan dispatch
+  report: ["operator", "technician", "agronomist", "admin"], // task_report: progress, done, breakdown
 };
 
 export function can(what) {

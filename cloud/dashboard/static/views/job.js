@@ -12,6 +12,7 @@ import { dateTime, num } from "../fmt.js";
 import { projection, rings } from "../geo.js";
 import { t } from "../i18n.js";
 import { donePct, fieldProgress, loadPlan } from "./dispatch.js";
+import { reportCard } from "./job_report.js";
 
 const W = 360;
 const H = 220;
@@ -37,7 +38,12 @@ function fieldMap(field, machine) {
 }
 
 export async function render(root, ctx) {
-  const id = ctx.args[0] || "";
+  // #/job alone: the machine the caller drives (an operator's home page), from GET /jobs/mine
+  const id = ctx.args[0] || ((await api("/jobs/mine"))[0]?.machine ?? "");
+  if (!id) {
+    root.append(h("h1", {}, t("job.mine")), notice(t("job.no-machine")));
+    return;
+  }
   root.append(h("h1", {}, t("job.title", { machine: id })));
   const data = await loadPlan();
   ctx.on("dispatch", () => window.dispatchEvent(new HashChangeEvent("hashchange"))); // re-planned: the new job
@@ -57,7 +63,8 @@ export async function render(root, ctx) {
   const capacity = (spec.speed_kmh * spec.width_m * spec.efficiency) / 10; // ha/h
   let server = ((await api("/dispatch/etas")) || []).find((x) => x.machine === id) || null;
   const box = h("div", { "data-testid": "job" });
-  root.append(box);
+  const reportBox = h("div", {});
+  root.append(box, reportBox);
 
   const draw = () => {
     const i = Math.max(0, stops.findIndex((s) => donePct(data, data.tasks[s.task]) < DONE_PCT));
@@ -92,6 +99,11 @@ export async function render(root, ctx) {
         : h("p", { class: "muted" }, t("job.last"))));
     // the bar's width through CSSOM: the content security policy refuses style attributes
     box.querySelector(".job-bar").style.width = `${Math.min(100, pct)}%`;
+    // the report form is kept across redraws (positions arrive every second) until the task changes
+    if (ctx.can("report") && reportBox.dataset.task !== stop.task) {
+      reportBox.dataset.task = stop.task;
+      reportBox.replaceChildren(reportCard(stop.task));
+    }
   };
   draw();
   ctx.on("position", (ev) => {

@@ -1,6 +1,6 @@
 // Production progress (issue 20, docs/machinery.md section 4): per crop, the area its zones cover, the area
 // planted (the sowing operations' covered ground inside them: not typed twice) and each kind of work's share;
-// per site (a region of the farm) and per field, each kind's covered hectares and share; the season's
+// per region of the farm (a named group of fields, GET /progress/regions), per site and per field, each kind's covered hectares and share; the season's
 // operations on a timeline; the harvest from the combines' yield monitor logs (mass
 // and yield at standard moisture). Live: recorded work updates them.
 
@@ -68,7 +68,7 @@ function expectedTable(zones) {
   }), { "data-testid": "expected-yield" });
 }
 
-// Progress per region of the farm: each site's fields with a boundary, their area and each kind's covered
+// Progress per site: each site's fields with a boundary, their area and each kind's covered
 // hectares summed, and the share of the site's field area that is.
 function siteTable(sites, fields, progress) {
   const rows = sites.map((site) => {
@@ -86,6 +86,26 @@ function siteTable(sites, fields, progress) {
     kinds.map((k) => h("td", { "data-kind": k, "data-ha": String(Math.round(r.covered[k] * 1e4) / 1e4) },
       t("progress.share", { ha: num(r.covered[k], 2, t("unit.ha")), pct: num(r.area ? (100 * r.covered[k]) / r.area : 0, 1, "%") }))))),
   { "data-testid": "site-progress" });
+}
+
+// Progress per region of the farm (GET /progress/regions): each named group of fields, its area, what is planted
+// and each kind's covered hectares and share, summed over its fields by the server.
+function regionTable(regions) {
+  const kinds = KINDS.filter((k) => regions.some((r) => r.kinds.some((x) => x.kind === k)));
+  return table([t("progress.col.region"), t("progress.col.fields"), t("machinery.col.area"), t("progress.col.planted"),
+    ...kinds.map((k) => t(`machinery.kind.${k}`))],
+  regions.map((r) => h("tr", { "data-region": r.region },
+    h("td", {}, r.name), h("td", {}, String(r.fields.length),
+      r.fields_without_boundary.length ? h("span", { class: "small muted" }, " ",
+        t("progress.regions.without-boundary", { n: r.fields_without_boundary.length })) : ""),
+    h("td", {}, num(r.area_ha, 2, t("unit.ha"))),
+    h("td", { "data-planted": String(r.planted_pct) }, t("progress.share", { ha: num(r.planted_ha, 2, t("unit.ha")),
+      pct: num(r.planted_pct, 1, "%") })),
+    kinds.map((k) => {
+      const x = r.kinds.find((y) => y.kind === k);
+      return h("td", { "data-kind": k, "data-ha": String(x ? x.covered_ha : 0) }, x
+        ? t("progress.share", { ha: num(x.covered_ha, 2, t("unit.ha")), pct: num(x.covered_pct, 1, "%") }) : "—");
+    }))), { "data-testid": "region-progress" });
 }
 
 // The season timeline: a row per field, each operation a bar from its start to its end, coloured by kind.
@@ -123,14 +143,17 @@ export async function render(root, ctx) {
   const fieldBox = h("div", {});
   const harvestBox = h("div", {});
   const siteBox = h("div", {});
+  const regionBox = h("div", {});
   const timelineBox = h("div", {});
   const expectedBox = h("div", {});
   root.append(card(t("progress.crops.title"), cropBox), card(t("progress.sites.title"), siteBox),
+    card(t("progress.regions.title"), regionBox),
     card(t("machinery.fields.title"), fieldBox), card(t("progress.timeline.title"), timelineBox),
     card(t("progress.harvest.title"), harvestBox), card(t("progress.expected.title"), expectedBox));
   const load = async () => {
-    const [crops, fields, logs, sites, ops, zones] = await Promise.all([api("/progress/crops"),
-      api("/registry/fields"), api("/yield-logs"), api("/registry/sites"), api("/operations"), api("/registry/zones")]);
+    const [crops, fields, logs, sites, ops, zones, regions] = await Promise.all([api("/progress/crops"),
+      api("/registry/fields"), api("/yield-logs"), api("/registry/sites"), api("/operations"), api("/registry/zones"),
+      api("/progress/regions")]);
     // the newest season any zone was planted in
     const years = zones.map((z) => z.planting_date).filter(Boolean).map((d) => d.slice(0, 4)).sort();
     const expected = years.length ? await api(`/expected-yield?season=${years[years.length - 1]}`) : [];
@@ -143,6 +166,7 @@ export async function render(root, ctx) {
         ? h("p", { class: "small muted" }, t("progress.zones-without-boundary", { n: crops.zones_without_boundary.length }))
         : "");
     fieldBox.replaceChildren(fields.length ? fieldTable(fields, progress) : notice(t("machinery.no-fields")));
+    regionBox.replaceChildren(regions.length ? regionTable(regions) : notice(t("progress.regions.none")));
     siteBox.replaceChildren(Object.keys(progress).length ? siteTable(sites, fields, progress) : notice(t("machinery.no-fields")));
     const byId = Object.fromEntries(fields.map((f) => [f.id, f]));
     timelineBox.replaceChildren(ops.length ? timeline(ops, byId) : notice(t("progress.timeline.none")));
