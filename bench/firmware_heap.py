@@ -7,8 +7,11 @@ behind the UART acknowledges (tests/unixboard.py). The heap is fixed with
 ``-X heapsize``; the smallest size (KiB) in which the boot and every cycle
 succeed, with no MemoryError and no Modbus exception, is found by bisection,
 once with the modules as .mpy files on the flash and once frozen into the
-firmware by the image's own manifest. The raw figure beside it: the .mpy bytes
-on flash, and the heap the stand-ins for `machine` and `network` hold (a board
+firmware by the image's own manifest. The board's clock in the harness is
+virtual (it moves only by the sleeps the node asks for, never by compute
+time), so a heap passes or fails the same way on a quiet or a busy machine;
+each row still says the load average and the minutes it took. The raw figure
+beside it: the .mpy bytes on flash, and the heap the stand-ins for `machine` and `network` hold (a board
 keeps those in ROM, so the figures are on the safe side). The row
 "irrigation+injector" is the irrigation example with a fertiliser injector and
 its EC transmitter configured (firmware/injector.py then loads too).
@@ -20,8 +23,10 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import tempfile
+import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))  # firmware_fakes, as in the tests
@@ -78,14 +83,18 @@ def main() -> None:
     print(f"{'role':<19} {'.mpy bytes':>10} {'heap .mpy':>10} {'heap frozen':>12} {'live .mpy':>10} "
           f"{'live frozen':>12} {'stand-ins':>10}")
     for role in args.roles.split(","):
+        start = time.monotonic()
         with tempfile.TemporaryDirectory(prefix="furrow-heap-") as tmp:
             row = measure(port, role, args.cycles, Path(tmp))
+        row["minutes"] = round((time.monotonic() - start) / 60, 1)
+        row["load_avg_1m"] = round(os.getloadavg()[0], 1)
         rows.append(row)
         print(f"{role:<19} {row['mpy_bytes']:>10} {row['mpy_heap_kib']!s:>8}Ki {row['frozen_heap_kib']!s:>10}Ki "
               f"{row.get('mpy_live_bytes', '-')!s:>10} {row.get('frozen_live_bytes', '-')!s:>12} "
-              f"{row.get('stand_in_bytes', '-')!s:>10}", flush=True)
+              f"{row.get('stand_in_bytes', '-')!s:>10}   ({row['minutes']} min, load {row['load_avg_1m']}, "
+              f"{os.cpu_count()} cores)", flush=True)
     print(json.dumps({"bench": "firmware_heap", "cycles": args.cycles, "micropython": "1.27.0 unix 32-bit",
-                      "rows": rows}))
+                      "cores": os.cpu_count(), "rows": rows}))
 
 
 if __name__ == "__main__":

@@ -162,19 +162,7 @@ def validate_command(c):
 
 def make_ack(cmd_id, node, state, ts_ms, runtime_s=None, volume_l=None, reason=None, injected_ml=None):
     """Build a validated acknowledgement (`injected_ml`: a fertigate's, 1.5)."""
-    a = {
-            "v": CONTRACT_VERSION,
-            "id": cmd_id,
-            "node": node,
-            "state": state,
-            "ts_ms": ts_ms,
-            "runtime_s": runtime_s,
-            "volume_l": volume_l,
-            "reason": reason,
-        }
-    if injected_ml is not None:
-        a["injected_ml"] = injected_ml
-    return validate_ack(a)
+    return _ack(cmd_id, node, state, ts_ms, runtime_s, volume_l, reason, injected_ml)
 
 
 def validate_ack(a):
@@ -182,24 +170,26 @@ def validate_ack(a):
     if not isinstance(a, dict):
         raise ContractError("ack", a, "must be an object")
     check_version(a.get("v"))
-    cmd_id = _check_cmd_id(a.get("id"))
-    node = check_id("node", a.get("node"))
-    state = a.get("state")
+    return _ack(a.get("id"), a.get("node"), a.get("state"), a.get("ts_ms"), a.get("runtime_s"), a.get("volume_l"),
+                a.get("reason"), a.get("injected_ml"))
+
+
+def _ack(cmd_id, node, state, ts_ms, runtime, volume, reason, injected):
+    # Checks the fields and builds the one dict: make_ack builds no second dict to check (an
+    # irrigation node rebuilds its remembered acks one by one into its journal in a small heap).
+    _check_cmd_id(cmd_id)
+    check_id("node", node)
     if state not in ACK_STATES:
         raise ContractError("state", state, "must be one of %s" % (ACK_STATES,))
-    ts_ms = a.get("ts_ms")
     if not _is_int(ts_ms) or not 0 <= ts_ms <= TS_MS_MAX:
         raise ContractError("ts_ms", ts_ms, "must be Unix time in milliseconds, 0..%d" % TS_MS_MAX)
-    runtime = a.get("runtime_s")
     if runtime is not None and (not _is_int(runtime) or runtime < 0):
         raise ContractError("runtime_s", runtime, "must be a non-negative integer or null")
-    volume = a.get("volume_l")
     if volume is not None and (
         isinstance(volume, bool) or not isinstance(volume, (int, float)) or not 0 <= volume <= 1e12
     ):
         # the range check also refuses NaN and infinity, which JSON cannot carry
         raise ContractError("volume_l", volume, "must be a finite, non-negative number or null")
-    reason = a.get("reason")
     if reason is not None and (not isinstance(reason, str) or len(reason) > 200):
         raise ContractError("reason", reason, "must be a string of at most 200 characters or null")
     out = {
@@ -212,10 +202,10 @@ def validate_ack(a):
         "volume_l": volume,
         "reason": reason,
     }
-    if a.get("injected_ml") is not None:
+    if injected is not None:
         from .fertigate import check_injected
 
-        out["injected_ml"] = check_injected(a["injected_ml"])
+        out["injected_ml"] = check_injected(injected)
     return out
 
 

@@ -36,7 +36,7 @@ enforces them itself:
   file in flash) a run that was open when the controller reset ends
   "aborted" with the reset's cause (`boot_reason`, e.g. "watchdog reset"),
   a command still waiting for its not-before ends "aborted" too, and the
-  latest ack of the last `JOURNAL_IDS` command ids survives, so a command
+  latest ack of the last `_JOURNAL_IDS` command ids survives, so a command
   retried after the reboot is answered, never run again;
 * no flow: with a flow meter, a run during which the meter sees less than
   `min_flow_l_min` for `no_flow_ms` (a stuck valve, a pump that failed, an
@@ -76,30 +76,46 @@ from furrow.edge.errors import ContractError
 from furrow.edge.measurements import ROLE_IRRIGATION
 from furrow.firmware.reporting import Reporter, reading
 
+try:
+    from micropython import const
+except ImportError:  # CPython (tests, HIL): a constant is its value; MicroPython folds it into the code
+    def const(value):
+        return value
+
 DEFAULT_INTERVAL_MS = 60 * 1000
-DEFAULT_HEARTBEAT_TIMEOUT_MS = 10 * 60 * 1000
+_DEFAULT_HEARTBEAT_TIMEOUT_MS = const(10 * 60 * 1000)
 # A run ends at the first tick after its duration; only a run that overshoots
 # max_runtime_s by more than this (a stalled loop, a clock jump) is "aborted".
 RUNTIME_GRACE_MS = 2000
 HISTORY = 32  # command ids remembered after they finish
 MAX_WAITING = 8  # commands held for their not_before at once
-JOURNAL_IDS = 16  # command ids whose latest ack survives a reset
-DEFAULT_NO_FLOW_MS = 2 * 60 * 1000  # a valve and pump need seconds, not minutes
+_JOURNAL_IDS = const(16)  # command ids whose latest ack survives a reset
+_DEFAULT_NO_FLOW_MS = const(2 * 60 * 1000)  # a valve and pump need seconds, not minutes
 DEFAULT_MIN_FLOW_L_MIN = 0.5
 DEFAULT_LEAK_L_MIN = 1.0
-DEFAULT_LEAK_SETTLE_MS = 60 * 1000  # what the pipe holds drains after a close
+_DEFAULT_LEAK_SETTLE_MS = const(60 * 1000)  # what the pipe holds drains after a close
 
 
-_NONE, _INT, _FLOAT = 0, 1, 2  # how a _compact()ed ack holds each optional field
+# how a _compact()ed ack holds each optional field
+_NONE = const(0)
+_INT = const(1)
+_FLOAT = const(2)
+
+
+def _key(cmd_id):
+    """How a remembered ack begins: its command id's UTF-8 length (2 bytes) and the id."""
+    b = cmd_id.encode()
+    return bytes((len(b) >> 8, len(b) & 255)) + b
 
 
 def _compact(ack):
-    """What the history keeps of a valid ack, in one bytes object: its state (the index in ACK_STATES)
-    and ts_ms, then runtime_s, volume_l and injected_ml each as a tag (_NONE, _INT, _FLOAT) and 8 bytes,
-    then the reason after a tag, in UTF-8. `_expand` gives back the same values of the same types, so a
-    repeat is the very ack that was sent. (A tuple of them held ts_ms as a big int and each volume as a
-    float, heap objects of their own: some 50 bytes more per remembered command.)"""
-    out = struct.pack("<Bq", commands.ACK_STATES.index(ack["state"]), ack["ts_ms"])
+    """What the history keeps of a valid ack, in one bytes object: its command id (`_key`), its state
+    (the index in ACK_STATES) and ts_ms, then runtime_s, volume_l and injected_ml each as a tag (_NONE,
+    _INT, _FLOAT) and 8 bytes, then the reason after a tag, in UTF-8. `_expand` gives back the same
+    values of the same types, so a repeat is the very ack that was sent. (A tuple of them held ts_ms as
+    a big int and each volume as a float, heap objects of their own: some 50 bytes more per remembered
+    command; a dict from id to ack held each id as a string of its own, and its table: some 30 more.)"""
+    out = _key(ack["id"]) + struct.pack("<Bq", commands.ACK_STATES.index(ack["state"]), ack["ts_ms"])
     for key in ("runtime_s", "volume_l", "injected_ml"):
         value = ack.get(key)
         if value is None:
@@ -114,8 +130,9 @@ def _compact(ack):
 
 def _expand(kept):
     """make_ack's (state, ts_ms, runtime_s, volume_l, reason, injected_ml) of a _compact()ed ack."""
-    state, ts_ms = struct.unpack_from("<Bq", kept)
-    pos, numbers = 9, []
+    pos = 2 + (kept[0] << 8 | kept[1])  # after the id
+    state, ts_ms = struct.unpack_from("<Bq", kept, pos)
+    pos, numbers = pos + 9, []
     for _ in range(3):
         tag = kept[pos]
         if tag == _NONE:
@@ -127,6 +144,11 @@ def _expand(kept):
     reason = kept[pos + 1:].decode() if kept[pos] != _NONE else None
     runtime_s, volume_l, injected_ml = numbers
     return commands.ACK_STATES[state], ts_ms, runtime_s, volume_l, reason, injected_ml
+
+
+def _rebuild_id(kept):
+    """The command id a _compact()ed ack begins with."""
+    return kept[2:2 + (kept[0] << 8 | kept[1])].decode()
 
 
 def _recover_id(data):
@@ -157,15 +179,15 @@ class IrrigationNode:
         fw="0.1.0",
         interval_ms=DEFAULT_INTERVAL_MS,
         flow_meter=None,
-        heartbeat_timeout_ms=DEFAULT_HEARTBEAT_TIMEOUT_MS,
+        heartbeat_timeout_ms=_DEFAULT_HEARTBEAT_TIMEOUT_MS,
         battery=None,
         rssi=None,
         journal=None,
         boot_reason="reset",
-        no_flow_ms=DEFAULT_NO_FLOW_MS,
+        no_flow_ms=_DEFAULT_NO_FLOW_MS,
         min_flow_l_min=DEFAULT_MIN_FLOW_L_MIN,
         leak_l_min=DEFAULT_LEAK_L_MIN,
-        leak_settle_ms=DEFAULT_LEAK_SETTLE_MS,
+        leak_settle_ms=_DEFAULT_LEAK_SETTLE_MS,
         pressure=None,
         cmd_key=None,
         injector=None,
@@ -186,8 +208,7 @@ class IrrigationNode:
         self._open = [False] * len(self.valves)
         self._runs = {}  # valve number -> {"cmd", "start_ms", "vol0"}
         self._waiting = []  # commands held until not_before
-        self._acks = {}  # command id -> its latest ack, _compact()ed (rebuilt by _latest)
-        self._order = []  # ids in _acks, oldest first
+        self._history = []  # the latest ack of each remembered command id, _compact()ed, oldest id first
         self._pending = []  # acks made outside on_command/tick, sent at the next tick
         self._last_heard_ms = None
         self._now_ms = 0  # latest time seen in any event
@@ -224,10 +245,7 @@ class IrrigationNode:
                                           ack["volume_l"], ack["reason"], ack.get("injected_ml"))
                     except (ContractError, KeyError):
                         continue
-                    kept = _compact(ack)
-                    if ack["id"] not in self._acks:
-                        self._order.append(ack["id"])
-                    self._acks[ack["id"]] = kept
+                    self._keep(_compact(ack))
             for entry in state["runs"]:
                 self._interrupted.append((entry[1], "run"))
             for cmd_id in state["waiting"]:
@@ -265,7 +283,7 @@ class IrrigationNode:
             cmd_id = _recover_id(data)
             if cmd_id is None:
                 return []
-            if cmd_id in self._acks:
+            if self._find(cmd_id) >= 0:
                 return self._repeat(cmd_id)
             # Not remembered: a corrected command may come back with this id.
             reason = "invalid command: %s" % e
@@ -283,7 +301,7 @@ class IrrigationNode:
                 return [commands.make_ack(cmd_id, self.node_id, commands.ACK_REJECTED, now_ms, reason=why[:200])]
         if cmd["action"] == commands.ACTION_CANCEL:
             return self._cancel(cmd_id, now_ms)
-        if cmd_id in self._acks:
+        if self._find(cmd_id) >= 0:
             return self._repeat(cmd_id)
         self.stats["commands"] += 1
         valve = cmd["valve"]
@@ -416,6 +434,8 @@ class IrrigationNode:
             return []
         try:
             rate = self.flow_meter.rate_l_min()
+        except MemoryError:  # out of heap is no dead meter: up to the loop, the board resets
+            raise
         except Exception:  # noqa: BLE001 - a dead meter proves nothing either way
             return []
         if rate is None or rate != rate:
@@ -448,11 +468,12 @@ class IrrigationNode:
     def _save(self):
         if self.journal is None:
             return
-        ids = self._order[-JOURNAL_IDS:]
+        history = self._history
         state = {
             "runs": [[v, self._runs[v]["cmd"]["id"], self._runs[v]["start_ms"]] for v in sorted(self._runs)],
             "waiting": [c["id"] for c in self._waiting],
-            "acks": (self._latest(i) for i in ids),  # rebuilt one at a time as the journal writes them
+            # rebuilt one at a time as the journal writes them (and no list of them: no 64-byte block)
+            "acks": (self._rebuild(history[i]) for i in range(max(0, len(history) - _JOURNAL_IDS), len(history))),
         }
         try:
             self.journal.save(state)
@@ -464,21 +485,34 @@ class IrrigationNode:
             self.stats["journal_errors"] += 1
             print("furrow journal: not saved:", type(e).__name__, e)
 
+    def _find(self, cmd_id):
+        """The index of `cmd_id`'s ack in the history, -1 if it is not remembered."""
+        key = _key(cmd_id)
+        for i in range(len(self._history)):
+            if self._history[i].startswith(key):
+                return i
+        return -1
+
+    def _keep(self, kept):
+        """Remember a _compact()ed ack: in place of its id's earlier one, or appended (room made first:
+        the history never grows past HISTORY ids, and never forgets a command still in play)."""
+        history = self._history
+        i = self._find(_rebuild_id(kept))
+        if i >= 0:
+            history[i] = kept
+            return
+        if len(history) >= HISTORY:
+            active = [r["cmd"]["id"] for r in self._runs.values()] + [c["id"] for c in self._waiting]
+            for j in range(len(history)):
+                if _rebuild_id(history[j]) not in active:
+                    history.pop(j)
+                    break
+        history.append(kept)
+
     def _remember(self, ack):
-        cmd_id = ack["id"]
-        if cmd_id not in self._acks:
-            if len(self._order) >= HISTORY:  # room first: the table never grows past HISTORY ids
-                active = [r["cmd"]["id"] for r in self._runs.values()] + [c["id"] for c in self._waiting]
-                for old in self._order:
-                    if old not in active:  # never forget a command still in play
-                        self._order.remove(old)
-                        del self._acks[old]
-                        break
-            self._order.append(cmd_id)
-        self._acks[cmd_id] = _compact(ack)
+        self._keep(_compact(ack))
         if self._booted:
             self._save()
-
     def _ack(self, cmd_id, state, now_ms, runtime_s=None, volume_l=None, reason=None, injected_ml=None):
         ack = commands.make_ack(cmd_id, self.node_id, state, now_ms, runtime_s, volume_l, reason, injected_ml)
         self._remember(ack)
@@ -489,7 +523,11 @@ class IrrigationNode:
 
     def _latest(self, cmd_id):
         """The latest ack of a remembered command id, as it was sent."""
-        return commands.make_ack(cmd_id, self.node_id, *_expand(self._acks[cmd_id]))
+        return commands.make_ack(cmd_id, self.node_id, *_expand(self._history[self._find(cmd_id)]))
+
+    def _rebuild(self, kept):
+        """The ack a history entry holds, as it was sent."""
+        return commands.make_ack(_rebuild_id(kept), self.node_id, *_expand(kept))
 
     def _repeat(self, cmd_id):
         self.stats["duplicates"] += 1
@@ -500,6 +538,8 @@ class IrrigationNode:
             return None
         try:
             return self.flow_meter.total_l()
+        except MemoryError:  # out of heap is no dead meter: up to the loop, the board resets
+            raise
         except Exception:  # noqa: BLE001 - a dead meter must not keep a valve open
             return None
 
@@ -522,7 +562,7 @@ class IrrigationNode:
             for valve in self._runs:
                 if self._runs[valve]["cmd"]["id"] == cmd_id:
                     return self._close(valve, now_ms, None, commands.ACK_CANCELLED)
-            if cmd_id in self._acks:
+            if self._find(cmd_id) >= 0:
                 return self._repeat(cmd_id)  # finished, or cancelled already: its final ack again
         # held, or never seen: remembered as cancelled, so it is refused if it comes
         return [self._ack(cmd_id, commands.ACK_CANCELLED, now_ms)]
@@ -569,6 +609,8 @@ class IrrigationNode:
         if self.flow_meter is not None:
             try:
                 rate = self.flow_meter.rate_l_min()
+            except MemoryError:  # out of heap is no dead meter: up to the loop, the board resets
+                raise
             except Exception:  # noqa: BLE001
                 rate = "sensor_error"
             total = self._total_l()
@@ -578,6 +620,8 @@ class IrrigationNode:
         if self.pressure is not None:
             try:
                 kpa = self.pressure.read()
+            except MemoryError:  # out of heap is no dead meter: up to the loop, the board resets
+                raise
             except Exception:  # noqa: BLE001
                 kpa = "sensor_error"
             out.append(reading("line_pressure_kpa", kpa))

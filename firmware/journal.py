@@ -24,6 +24,7 @@ import os
 from furrow.edge.crc import crc16_modbus
 
 MAGIC = "furrow-journal"
+_HEAD = b"furrow-journal 0000\n"  # MAGIC and a CRC written over once the body is written
 
 
 def empty():
@@ -97,7 +98,7 @@ class Journal:
         # in the heap at once either (16 ack dicts are some 2 KB).
         tmp = self.path + ".tmp"
         with open(tmp, "w+b") as f:
-            f.write(("%s 0000\n" % MAGIC).encode())
+            f.write(_HEAD)
             counted = _Counted(f)
             counted.write('{"runs": ')
             json.dump(state["runs"], counted)

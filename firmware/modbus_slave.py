@@ -39,24 +39,30 @@ diagrams.
 
 from furrow.edge.crc import crc16_modbus
 
-READ_COILS = 0x01
-READ_DISCRETE_INPUTS = 0x02
-READ_HOLDING = 0x03
-READ_INPUTS = 0x04
-WRITE_COIL = 0x05
-WRITE_REGISTER = 0x06
-WRITE_COILS = 0x0F
-WRITE_REGISTERS = 0x10
+try:
+    from micropython import const
+except ImportError:  # CPython (tests, HIL): a constant is its value; MicroPython folds it into the code
+    def const(value):
+        return value
 
-ILLEGAL_FUNCTION = 0x01
-ILLEGAL_ADDRESS = 0x02
-ILLEGAL_VALUE = 0x03
-DEVICE_FAILURE = 0x04
+_READ_COILS = const(0x01)
+_READ_DISCRETE_INPUTS = const(0x02)
+_READ_HOLDING = const(0x03)
+_READ_INPUTS = const(0x04)
+_WRITE_COIL = const(0x05)
+_WRITE_REGISTER = const(0x06)
+_WRITE_COILS = const(0x0F)
+_WRITE_REGISTERS = const(0x10)
 
-BROADCAST = 0
-_UNKNOWN_LENGTH = -1
-_MIN_FRAME = 4  # unit, function, CRC
-_MAX_FRAME = 256  # serial line ADU limit; more without a silence is noise
+_ILLEGAL_FUNCTION = const(0x01)
+_ILLEGAL_ADDRESS = const(0x02)
+_ILLEGAL_VALUE = const(0x03)
+_DEVICE_FAILURE = const(0x04)
+
+_BROADCAST = const(0)
+_UNKNOWN_LENGTH = const(-1)
+_MIN_FRAME = const(4)  # unit, function, CRC
+_MAX_FRAME = const(256)  # serial line ADU limit; more without a silence is noise
 
 
 def char_us_for_baud(baud):
@@ -84,9 +90,9 @@ def _request_length(buf):
     """Bytes in the request starting `buf`: None if more are needed to know,
     _UNKNOWN_LENGTH for a function code only a silence can delimit."""
     fc = buf[1]
-    if READ_COILS <= fc <= WRITE_REGISTER:
+    if _READ_COILS <= fc <= _WRITE_REGISTER:
         return 8
-    if fc == WRITE_COILS or fc == WRITE_REGISTERS:
+    if fc == _WRITE_COILS or fc == _WRITE_REGISTERS:
         if len(buf) < 7:
             return None
         return 9 + buf[6]
@@ -178,7 +184,7 @@ class RtuSlave:
         if self._skip or len(self._buf) < 2:
             return None
         buf = self._buf
-        if buf[0] != self.unit and buf[0] != BROADCAST:
+        if buf[0] != self.unit and buf[0] != _BROADCAST:
             self.stats["other_unit"] += 1
             self._buf = bytearray()
             self._skip = True
@@ -202,10 +208,10 @@ class RtuSlave:
         self.stats["frames"] += 1
         unit = frame[0]
         fc = frame[1]
-        broadcast = unit == BROADCAST
+        broadcast = unit == _BROADCAST
         if broadcast:
             self.stats["broadcasts"] += 1
-            if fc not in (WRITE_COIL, WRITE_REGISTER, WRITE_COILS, WRITE_REGISTERS):
+            if fc not in (_WRITE_COIL, _WRITE_REGISTER, _WRITE_COILS, _WRITE_REGISTERS):
                 return None  # only writes may be broadcast
         try:
             out, n = self._dispatch(fc, frame[2:-2])
@@ -236,53 +242,53 @@ class RtuSlave:
         return out, n
 
     def _dispatch(self, fc, data):
-        if fc == READ_INPUTS or fc == READ_HOLDING:
-            table = self.input_registers if fc == READ_INPUTS else self.holding_registers
+        if fc == _READ_INPUTS or fc == _READ_HOLDING:
+            table = self.input_registers if fc == _READ_INPUTS else self.holding_registers
             return self._read_registers(table, data)
-        if fc == WRITE_REGISTER:
+        if fc == _WRITE_REGISTER:
             address = _u16(data, 0)
             self._check(self.holding_registers, address, 1)
             self._write(self.holding_registers, self.on_write, address, [_u16(data, 2)])
             return self._body(data)
-        if fc == WRITE_REGISTERS:
+        if fc == _WRITE_REGISTERS:
             address, count = _u16(data, 0), _u16(data, 2)
             if not 1 <= count <= 123 or data[4] != 2 * count:
-                raise ModbusError(ILLEGAL_VALUE) from None
+                raise ModbusError(_ILLEGAL_VALUE) from None
             self._check(self.holding_registers, address, count)
             values = [_u16(data, 5 + 2 * i) for i in range(count)]
             self._write(self.holding_registers, self.on_write, address, values)
             return self._body(data[:4])
-        if fc in (READ_COILS, WRITE_COIL, WRITE_COILS) and self.coils is None:
-            raise ModbusError(ILLEGAL_FUNCTION)
-        if fc == READ_COILS:
+        if fc in (_READ_COILS, _WRITE_COIL, _WRITE_COILS) and self.coils is None:
+            raise ModbusError(_ILLEGAL_FUNCTION)
+        if fc == _READ_COILS:
             return self._read_coils(data)
-        if fc == WRITE_COIL:
+        if fc == _WRITE_COIL:
             address, value = _u16(data, 0), _u16(data, 2)
             if value != 0xFF00 and value != 0x0000:
-                raise ModbusError(ILLEGAL_VALUE) from None
+                raise ModbusError(_ILLEGAL_VALUE) from None
             self._check(self.coils, address, 1)
             self._write(self.coils, self.on_coil_write, address, [value == 0xFF00])
             return self._body(data)
-        if fc == WRITE_COILS:
+        if fc == _WRITE_COILS:
             address, count = _u16(data, 0), _u16(data, 2)
             if not 1 <= count <= 1968 or data[4] != (count + 7) // 8:
-                raise ModbusError(ILLEGAL_VALUE) from None
+                raise ModbusError(_ILLEGAL_VALUE) from None
             self._check(self.coils, address, count)
             bits = [bool(data[5 + i // 8] >> (i % 8) & 1) for i in range(count)]
             self._write(self.coils, self.on_coil_write, address, bits)
             return self._body(data[:4])
-        raise ModbusError(ILLEGAL_FUNCTION)
+        raise ModbusError(_ILLEGAL_FUNCTION)
 
     def _check(self, table, address, count):
         if table is None:
-            raise ModbusError(ILLEGAL_FUNCTION)
+            raise ModbusError(_ILLEGAL_FUNCTION)
         if address + count > len(table):
-            raise ModbusError(ILLEGAL_ADDRESS)
+            raise ModbusError(_ILLEGAL_ADDRESS)
 
     def _read_registers(self, table, data):
         address, count = _u16(data, 0), _u16(data, 2)
         if not 1 <= count <= 125:
-            raise ModbusError(ILLEGAL_VALUE) from None
+            raise ModbusError(_ILLEGAL_VALUE) from None
         self._check(table, address, count)
         out, n = self._out(5 + 2 * count)
         out[2] = 2 * count
@@ -295,7 +301,7 @@ class RtuSlave:
     def _read_coils(self, data):
         address, count = _u16(data, 0), _u16(data, 2)
         if not 1 <= count <= 2000:
-            raise ModbusError(ILLEGAL_VALUE) from None
+            raise ModbusError(_ILLEGAL_VALUE) from None
         self._check(self.coils, address, count)
         nbytes = (count + 7) // 8
         out, n = self._out(5 + nbytes)
@@ -315,6 +321,6 @@ class RtuSlave:
                 for i, v in enumerate(values):
                     table[address + i] = v
         except ValueError:
-            raise ModbusError(ILLEGAL_VALUE) from None
+            raise ModbusError(_ILLEGAL_VALUE) from None
         except Exception:  # noqa: BLE001 - reported to the master, not raised into the loop
-            raise ModbusError(DEVICE_FAILURE) from None
+            raise ModbusError(_DEVICE_FAILURE) from None

@@ -39,11 +39,15 @@ def reading(name, value, depth_cm=None, channel=None):
 def call_or_none(provider):
     """Value of an optional provider (a callable such as the battery
     monitor); None if there is none or it fails: a broken battery divider
-    must not stop the readings."""
+    must not stop the readings. A MemoryError is no broken sensor: it goes up
+    to the board loop, as everywhere in the firmware (the board resets), rather
+    than being reported as "not measured"."""
     if provider is None:
         return None
     try:
         return provider()
+    except MemoryError:
+        raise
     except Exception:  # noqa: BLE001 - any driver failure just means "not measured"
         return None
 

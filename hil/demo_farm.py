@@ -46,9 +46,9 @@ from datetime import date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from furrow.cloud.agronomy.normals import normals_from_history
 from furrow.hil.farm import MAIZE, Climate, Crop, Farm, FarmZone, PestPopulation, SoilColumn, generate
 from furrow.hil.farm.crop import MAIZE_P
+from furrow.hil.farm.normals import true_normals
 from furrow.hil.fleet import NodeSpec
 
 SITE = "demo"
@@ -83,28 +83,11 @@ WUWEI = Place("near Wuwei, Gansu, China", 37.93, 102.64, 1530.0, "Asia/Shanghai"
 GRIFFITH = Place("near Griffith, New South Wales, Australia", -34.29, 146.05, 130.0, "Australia/Sydney", 18)
 
 
-NORMALS_YEARS = 30
-NORMALS_SEED = 1000
-
-
 def climate_normals(place: Place) -> tuple[bytes, str]:
-    """The virtual farm's own climate normals, as the agronomist's CSV (docs/pests.md) and its source: the
-    weather generator's climate here over NORMALS_YEARS simulated years (seeds NORMALS_SEED on), each calendar
-    day's Tmax/Tmin mean and standard deviation over its ±7-day window (agronomy/normals.py). A real farm
-    imports a station's normals; the virtual one's climate is the generator's, so these are its true normals."""
-    history = []
-    for k in range(NORMALS_YEARS):
-        first = date(1991 + k, 1, 1)
-        days = (date(1992 + k, 1, 1) - first).days
-        history += [(d.weather.day, d.weather.tmin_c, d.weather.tmax_c)
-                    for d in generate(first, days, NORMALS_SEED + k, place.climate())]
-    normals, _ = normals_from_history(history, "virtual farm")
-    assert normals is not None
-    rows = ["doy,tmax_c,tmin_c,tmax_sd_c,tmin_sd_c"] + [
-        f"{i},{n.tmax_c},{n.tmin_c},{n.tmax_sd_c},{n.tmin_sd_c}" for i, n in enumerate(normals.days, start=1)]
-    source = (f"the virtual farm's climate ({place.label}): {NORMALS_YEARS} simulated years of hil/farm/weather.py's "
-              f"generator (seeds {NORMALS_SEED}-{NORMALS_SEED + NORMALS_YEARS - 1}), each calendar day ±7 days")
-    return ("\n".join(rows) + "\n").encode(), source
+    """The virtual farm's own climate normals here, as the agronomist's CSV (docs/pests.md) and its source
+    (hil/farm/normals.py: 30 simulated years of this place's climate). A real farm imports a station's
+    normals; the virtual one's climate is the generator's, so these are its true normals."""
+    return true_normals(place.climate(), place.label)
 
 
 def place_for(day: date) -> Place:

@@ -77,11 +77,11 @@ def words_check(page, farm, locale: str) -> None:  # noqa: ANN001
         assert chinese_in(texts) == []
 
 
-def _login(page, farm, token: str) -> None:  # noqa: ANN001
+def _login(page, farm, token: str, user: str = OPERATOR) -> None:  # noqa: ANN001
     page.goto(f"{farm.url}/")
     page.fill("input[name=token]", token)
     page.get_by_test_id("token-login").click()
-    expect(page.get_by_test_id("who")).to_contain_text(f"{OPERATOR} ·")
+    expect(page.get_by_test_id("who")).to_contain_text(f"{user} ·")  # logged in and sent home: now go elsewhere
     expect(page.locator("#live")).to_have_attribute("data-state", "live")
 
 
@@ -142,15 +142,33 @@ def test_the_progress_page_shows_each_region_of_the_farm(ops, dashboard_browser)
     [east] = c.get("/progress/regions").json()
     assert east["planted_ha"] == pytest.approx(0.36, rel=1e-4)
     page = new_page(dashboard_browser)
-    page.goto(f"{farm.url}/")
-    page.fill("input[name=token]", c.headers["Authorization"].removeprefix("Bearer "))
-    page.get_by_test_id("token-login").click()
-    expect(page.get_by_test_id("who")).to_contain_text("ops-admin ·")  # logged in: no redirect left to race the goto
+    _login(page, farm, c.headers["Authorization"].removeprefix("Bearer "), "ops-admin")
     page.goto(f"{farm.url}/app/#/progress")
     expect(page.locator("[data-view=progress]")).to_have_attribute("data-rendered", "1")
     row = page.get_by_test_id("region-progress").locator("tr[data-region=ops-east]")
     expect(row).to_contain_text("East block")
     expect(row.locator("td[data-planted]")).to_have_attribute("data-planted", f"{east['planted_pct']:g}")
     expect(row.locator("td[data-kind=sowing]")).to_have_attribute("data-ha", f"{east['kinds'][0]['covered_ha']:g}")
+    assert page.errors == []
+    page.context.close()
+
+
+def test_a_technician_sets_the_tractor_back_from_the_dispatch_page(ops, dashboard_browser):
+    """On a plan made from the registry, the dispatch page's broken-down box is the machine's registry status: the
+    ops admin unticks tractor-ops (broken after its operator's report) and plans again: the registry says available,
+    the new kept plan was made from the registry and gives the tractor work again."""
+    farm, c = ops["farm"], ops["admin"]
+    assert c.get("/registry/machines/tractor-ops").json()["status"] == "broken"
+    before = c.get("/dispatch/current").json()["id"]
+    page = new_page(dashboard_browser)
+    _login(page, farm, c.headers["Authorization"].removeprefix("Bearer "), "ops-admin")
+    page.goto(f"{farm.url}/app/#/dispatch")
+    expect(page.locator("[data-view=dispatch]")).to_have_attribute("data-rendered", "1")
+    page.locator("input[data-broken=tractor-ops]").uncheck()
+    page.get_by_test_id("replan").click()
+    expect(page.get_by_test_id("route-tractor-ops")).to_be_visible()
+    assert c.get("/registry/machines/tractor-ops").json()["status"] == "available"
+    current = c.get("/dispatch/current").json()
+    assert current["id"] > before and current["request"]["registry"] and current["plan"]["routes"]["tractor-ops"]
     assert page.errors == []
     page.context.close()

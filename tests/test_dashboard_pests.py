@@ -144,6 +144,15 @@ def test_every_shipped_stage_has_its_words_in_the_catalogues():
         assert sorted(n for n in names if f"pest-stage.{n}" not in catalogue(locale)) == [], locale
 
 
+def test_every_shipped_threshold_crop_has_its_words_in_the_catalogues():
+    """The zone page names the crops a shipped threshold was set for (sweet corn, potato, tomato) in the
+    reader's language: each has its text in both languages."""
+    crops = {c for sp in SHIPPED if sp.action and sp.action.crops for c in sp.action.crops}
+    assert {"sweet corn", "potato", "tomato"} <= crops
+    for locale in ("en", "zh-CN"):
+        assert sorted(c for c in crops if f"crop.{c}" not in catalogue(locale)) == [], locale
+
+
 @pytest.mark.parametrize(("locale", "basis", "words", "other"), [
     ("en-GB", "climate normals", "imported climate normals", "set for tomato; this zone grows maize"),
     ("zh-CN", "气候常年值", "导入的气候常年值", "针对番茄制定；本地块种植玉米")])

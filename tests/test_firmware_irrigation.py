@@ -6,7 +6,7 @@ from typing import Any
 import pytest
 
 from furrow.edge import commands
-from furrow.firmware.irrigation_node import HISTORY, MAX_WAITING, IrrigationNode
+from furrow.firmware.irrigation_node import HISTORY, MAX_WAITING, IrrigationNode, _rebuild_id
 from tests.firmware_fakes import FakeFlowMeter, FakeValve, MemorySeq
 
 T0 = 1_767_225_600_000
@@ -222,7 +222,8 @@ def test_history_is_bounded_but_covers_the_recent_ids() -> None:
     node, valves = _node()
     for i in range(HISTORY + 5):
         node.on_command(_cmd(f"c-{i}", expires_ms=T0 + 1), T0 + 2)  # each rejected: expired
-    assert len(node._acks) == HISTORY
+    assert len(node._history) == HISTORY
+    assert [_rebuild_id(kept) for kept in node._history] == [f"c-{i}" for i in range(5, HISTORY + 5)]
     for i in range(5, HISTORY + 5):
         assert node.on_command(_cmd(f"c-{i}", expires_ms=T0 + 1), T0 + 2)[0]["state"] == "rejected"
     assert node.stats["duplicates"] == HISTORY
@@ -247,7 +248,20 @@ def test_a_repeat_is_the_very_ack_sent_and_a_bad_journal_ack_is_dropped() -> Non
     node, valves = _node(journal=journal)
     assert node.on_command(_cmd(duration_s=60, max_runtime_s=60), T0 + MIN) == [done]
     assert _states(node.on_command(_cmd("c-bad"), T0 + MIN)) == [("c-bad", "received"), ("c-bad", "started")]
-    assert valves[0].is_open and sorted(node._acks) == ["c-1", "c-bad"]
+    assert valves[0].is_open and sorted(_rebuild_id(kept) for kept in node._history) == ["c-1", "c-bad"]
+
+
+def test_ids_that_share_a_beginning_or_span_many_bytes_are_told_apart() -> None:
+    """The history finds an id by its length and bytes: "c-1" is not "c-10", and an id of 64 characters
+    of four UTF-8 bytes each (256 bytes, more than one length byte holds) is remembered and repeated."""
+    node, _ = _node()
+    long_id = "\U0001f331" * 64
+    for cmd_id in ("c-10", long_id):
+        node.on_command(_cmd(cmd_id, expires_ms=T0 + 1), T0 + 2)  # rejected: expired
+    assert node.on_command(_cmd("c-1", expires_ms=T0 + 1), T0 + 2)[0]["reason"].startswith("expired")
+    assert node.stats["duplicates"] == 0
+    [again] = node.on_command(_cmd(long_id, expires_ms=T0 + 1), T0 + 3)
+    assert again["id"] == long_id and again["ts_ms"] == T0 + 2 and node.stats["duplicates"] == 1
 
 
 def test_waiting_queue_is_bounded() -> None:
@@ -340,3 +354,37 @@ def test_a_journal_save_without_room_is_counted_and_said_and_the_valve_still_run
     lines = capsys.readouterr().out.splitlines()
     assert lines and all(line.startswith(JOURNAL_ERROR + " MemoryError") for line in lines), lines
     assert len(lines) == journal.saves
+
+
+class _MeterFailing:
+    """A flow meter whose reads raise `error`: OSError for a dead meter, MemoryError for a full heap."""
+
+    def __init__(self, error: BaseException) -> None:
+        self.error = error
+
+    def total_l(self) -> float:
+        raise self.error
+
+    def rate_l_min(self) -> float:
+        raise self.error
+
+
+def test_a_dead_flow_meter_is_a_sensor_error_but_a_full_heap_is_not_hidden() -> None:
+    """A meter that fails with an I/O error proves nothing: the run goes on and the report says
+    sensor_error. A MemoryError in the same reads is no dead meter: the core raises it to the board loop
+    (which lets the board reset; valves close at boot and the journal ends the run "aborted") instead of
+    reporting a healthy node with a missing meter."""
+    node, valves = _node(flow_meter=_MeterFailing(OSError(5, "EIO")))
+    node.on_command(_cmd(duration_s=60), T0)
+    assert valves[0].is_open
+    [up] = node.tick(T0 + S)[1] or node.tick(T0 + MIN)[1]
+    flow = next(r for r in up["readings"] if r["name"] == "flow_l_min")
+    assert flow["fault"] == "sensor_error"
+    assert _states(_run_until(node, T0 + 2 * S, T0 + 60 * S)) == [("c-1", "completed")]
+
+    node, valves = _node(flow_meter=_MeterFailing(MemoryError("memory allocation failed, allocating 64 bytes")))
+    with pytest.raises(MemoryError):
+        node.on_command(_cmd(duration_s=60), T0)  # the run's start volume
+    node, valves = _node(flow_meter=_MeterFailing(MemoryError("memory allocation failed, allocating 64 bytes")))
+    with pytest.raises(MemoryError):
+        node.tick(T0)  # the flow rules' rate, then the report's

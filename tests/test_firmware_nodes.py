@@ -103,6 +103,27 @@ def test_soil_node_a_raising_driver_is_a_sensor_error() -> None:
     assert [r["name"] for r in up["readings"]] == ["vwc_pct"]
 
 
+def test_a_battery_monitor_out_of_heap_is_no_missing_battery() -> None:
+    """A battery monitor that fails (OSError) leaves bat_v out of the report; one whose read runs out of
+    heap raises its MemoryError to the board loop (which resets the board) instead of hiding it as
+    "not measured" (firmware/reporting.py, call_or_none)."""
+
+    def failing(error: BaseException) -> Any:
+        def read() -> float:
+            raise error
+
+        return read
+
+    node = SoilNode("soil-01", MemorySeq(), [(10, CapacitiveMoisture(FakeADC(40000), DRY, WET), None)],
+                    battery=failing(OSError(5, "EIO")))
+    [up] = node.tick(T0)
+    assert up.get("bat_v") is None
+    node = SoilNode("soil-01", MemorySeq(), [(10, CapacitiveMoisture(FakeADC(40000), DRY, WET), None)],
+                    battery=failing(MemoryError("memory allocation failed, allocating 64 bytes")))
+    with pytest.raises(MemoryError):
+        node.tick(T0)
+
+
 def test_soil_node_battery_and_out_of_bounds_temperature() -> None:
     """The battery voltage is reported; a temperature beyond the contract's bounds is out_of_range."""
     bus = FakeOneWire(FakeDS18B20(120.0))

@@ -169,7 +169,7 @@ async def test_dispatch_from_the_registry_an_operators_job_reports_and_a_breakdo
             "d1": ["sow"], "s1": ["spray"]}
         assert plan["routes"]["d1"][0]["area_ha"] == pytest.approx(1.64, rel=1e-3)
         current = (await c.get("/api/v1/dispatch/current")).json()
-        assert [m["id"] for m in current["request"]["machines"]] == ["d1", "s1"]
+        assert [m["id"] for m in current["request"]["machines"]] == ["d1", "s1"] and current["request"]["registry"]
         assert current["request"]["machines"][0]["node"] == "trk-1"  # no fix stored: it stood at its lat/lon
 
         jobs = (await c.get("/api/v1/jobs/mine", headers=li)).json()
@@ -206,6 +206,11 @@ async def test_dispatch_from_the_registry_an_operators_job_reports_and_a_breakdo
             "d2": ["sow"], "s1": ["spray"]}
         assert [m["available"] for m in current["request"]["machines"] if m["id"] == "d1"] == [False]
         assert (await c.get("/api/v1/registry/machines/d1")).json()["status"] == "broken"
+        # planned again with `registry`: the registry's state, whatever the lists say (one place a machine breaks)
+        body = {**current["request"], "keep": False,
+                "machines": [{**m, "available": True} for m in current["request"]["machines"]]}
+        r = await c.post("/api/v1/dispatch/plan", json=body)
+        assert r.status_code == 200 and not r.json()["routes"].get("d1"), r.text
         assert (await c.get("/api/v1/jobs/mine", headers=li)).json()[0]["stops"] == []
 
         r = await c.post("/api/v1/tasks/spray/report", json={"report": "done"}, headers=wang)

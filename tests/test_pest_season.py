@@ -60,7 +60,7 @@ def test_no_weather_since_the_biofix_is_said_not_guessed():
 def test_a_threshold_names_the_crops_it_was_set_for():
     """The cotton bollworm's shipped threshold is the processing-tomato one (Sousa et al. 2021): a maize zone's
     season says it is not the zone's crop's, a tomato zone's that it is, and a zone of unknown crop neither;
-    the corn borer's threshold names no crop."""
+    a threshold the species table leaves without crops (an agronomist's entry) names none."""
     today = date(2026, 6, 20)
     checks = [Check("a", today - timedelta(days=k), 2, 1.0) for k in range(3)]
     hb = shipped("helicoverpa-armigera")
@@ -69,4 +69,26 @@ def test_a_threshold_names_the_crops_it_was_set_for():
     assert (maize.crops, maize.crop, maize.crop_match, maize.above) == (("tomato",), "Maize", False, True)
     assert species_season(hb, checks, [], today, crop="tomato").pressure.crop_match is True
     assert species_season(hb, checks, [], today).pressure.crop_match is None
-    assert species_season(shipped("ostrinia-nubilalis"), checks, [], today, crop="maize").pressure.crop_match is None
+    bare = hb.model_copy(update={"action": hb.action.model_copy(update={"crops": None})})
+    assert species_season(bare, checks, [], today, crop="maize").pressure.crop_match is None
+
+
+@pytest.mark.parametrize(("key", "crops", "catch", "right", "other"), [
+    # Purdue Vegetable Crops Hotline: 'The threshold for spraying sweet corn that matures prior to field corn
+    # silking is only one moth per night'
+    ("helicoverpa-zea", ["sweet corn"], 2, "Sweet Corn", "maize"),
+    # University of Maine Cooperative Extension, Potato IPM: '60 moths in a 7-day period in a pheromone trap'
+    ("ostrinia-nubilalis", ["potato"], 10, "potato", "maize")])
+def test_the_earworm_and_corn_borer_thresholds_name_the_crops_their_sources_set_them_for(
+        key, crops, catch, right, other):
+    """The corn earworm's threshold is Purdue's for sweet corn, the corn borer's the University of Maine potato
+    programme's: over either, a zone of that crop has its own threshold reached (crop_match true), a maize
+    zone is told it is another crop's (crop_match false) though the catch is over it."""
+    today = date(2026, 6, 20)
+    checks = [Check("a", today - timedelta(days=k), catch, 1.0) for k in range(7)]  # 2 a night, 70 a week
+    sp = shipped(key)
+    assert sp.action.crops == crops
+    mine = species_season(sp, checks, [], today, crop=right).pressure
+    theirs = species_season(sp, checks, [], today, crop=other).pressure
+    assert mine.above and theirs.above
+    assert (mine.crop_match, theirs.crop_match, theirs.crops) == (True, False, tuple(crops))

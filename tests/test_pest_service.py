@@ -85,7 +85,8 @@ async def test_trap_photos_become_counts_reviews_and_a_species_season(tmp_path):
     the counts match the moths on the card; the biofix is the first of two checks with moths (June 5);
     degree days and stage dates follow the weather node; a person's correction replaces the counter's
     count in the pressure and the accuracy report says how far the counter was; the alert job raises the
-    species' alert on the zone with its threshold's source and the control window."""
+    species' alert on the zone with its threshold's source and the control window: on the maize zone a warning
+    that says the threshold is sweet corn's (Purdue's), critical once the zone grows sweet corn."""
     async with running_app(local_settings(tmp_path), clock=lambda: NOW) as c:
         await pest_farm(c)
         for seq, day in enumerate(ON_CARD, start=1):
@@ -127,14 +128,29 @@ async def test_trap_photos_become_counts_reviews_and_a_species_season(tmp_path):
         assert [(x["target_before"], x["target"], x["note"]) for x in detail["reviews"]] == [
             (12, 13, "one under the lid")]
 
-        # the alert job: the species against its own threshold, on the zone, with the threshold's source
+        # the alert job: the species against its own threshold, on the zone, with the threshold's source;
+        # Purdue set it for sweet corn, and z1 grows maize: a warning that says so, however far over it
+        assert (season["pressure"]["crops"], season["pressure"]["crop_match"]) == (["sweet corn"], False)
         assert (await c.post("/api/v1/alerts/evaluate")).status_code == 200
         (alert,) = [a for a in (await c.get("/api/v1/alerts")).json() if a["kind"] == "pest-species"]
         assert (alert["subject"], alert["zone"], alert["site"], alert["severity"]) == (
-            "z1/helicoverpa-zea", "z1", "s1", "critical")  # 5 a night: over twice the threshold of 1
+            "z1/helicoverpa-zea", "z1", "s1", "warning")
         ev = alert["evidence"]
         assert (ev["value"], ev["threshold"], ev["traps"], ev["window_start"]) == (5.0, 1.0, ["cam-01"], laying["day"])
-        assert "Purdue" in ev["source"] and alert["message"].startswith("Helicoverpa zea: 5.0 per trap per night")
+        assert (ev["threshold_crops"], ev["crop"]) == (["sweet corn"], "maize")
+        assert "Purdue" in ev["source"] and alert["message"].startswith(
+            "Helicoverpa zea: 5.0 per trap per night at cam-01 ≥ action threshold 1 set for sweet corn, not maize")
+
+        # the zone grows sweet corn: the threshold is its own, and 5 a night is over twice it
+        r = await c.put("/api/v1/registry/zones/z1", json={**ZONE, "crop": "sweet corn"})
+        assert r.status_code == 200, r.text
+        (season,) = (await c.get("/api/v1/zones/z1/pests")).json()
+        assert season["pressure"]["crop_match"] is True
+        assert (await c.post("/api/v1/alerts/evaluate")).status_code == 200
+        (alert,) = [a for a in (await c.get("/api/v1/alerts")).json() if a["kind"] == "pest-species"]
+        assert (alert["subject"], alert["severity"]) == ("z1/helicoverpa-zea", "critical")
+        assert "threshold_crops" not in alert["evidence"]
+        assert alert["message"].startswith("Helicoverpa zea: 5.0 per trap per night at cam-01 ≥ action threshold 1,")
 
 
 async def test_bad_pest_input_is_refused_by_field(tmp_path):

@@ -222,10 +222,16 @@ SHIPPED: tuple[Species, ...] = (
             "62.6, eggs 40.5, small larvae (1st-3rd instars) 81.7, large larvae (4th-5th) 120.6, pupae 179.5 °C·d, "
             "adult to adult 484.9 °C·d; summed here from the first moths caught")),
         biofix=Biofix(source=_SUSTAINED),
-        action=ActionThreshold(catch=1, per="night", note="silking sweet corn while field corn nearby is not "
-                               "silking; 10 moths per night once it is", source=(
-            "Purdue University, Vegetable Crops Hotline, 'Corn Earworm' (vegcropshotline.org): a threshold of 1 "
-            "earworm moth per night while field corn is not silking, 10 moths per night once it silks")),
+        # the threshold is for sweet corn: 'The threshold for spraying sweet corn that matures prior to field
+        # corn silking is only one moth per night' (vegcropshotline.org/article/corn-earworm-6); 'the
+        # threshold for treatment in your sweet corn rises from 1 moth per night to 10 moths per night'
+        # (.../corn-earworm-7)
+        action=ActionThreshold(catch=1, per="night", crops=["sweet corn"], note="silking sweet corn while field "
+                               "corn nearby is not silking; 10 moths per night once it is", source=(
+            "Purdue University, Vegetable Crops Hotline, 'Corn Earworm' (vegcropshotline.org/article/corn-earworm-6 "
+            "and -7): 'The threshold for spraying sweet corn that matures prior to field corn silking is only one "
+            "moth per night'; as field corn silks 'the threshold for treatment in your sweet corn rises from 1 moth "
+            "per night to 10 moths per night'")),
         window=ActionWindow(start="egg laying", end="large larvae", source=(
             "UC IPM stages above: control aims at eggs and small larvae before they bore into ears or fruit "
             "(Furrow's reading of the stage table)")),
@@ -251,9 +257,15 @@ SHIPPED: tuple[Species, ...] = (
             "moths 1400 °F·d from 1 January, 1026 °F·d (570 °C·d) apart (University of Wisconsin agweather, "
             "European corn borer, data of J. W. Apple)")),
         biofix=Biofix(source=_SUSTAINED + "; the Illinois bulletin counts from the first significant moth flight"),
-        action=ActionThreshold(catch=60, per="week", note="pheromone trap; 120 in a black light trap", source=(
-            "University of Maine Cooperative Extension, potato IPM, European corn borer: economic threshold of "
-            "60 moths in a 7-day period in a pheromone trap (120 in a black light trap)")),
+        # the threshold is the potato programme's: it stands on the Potato IPM scouting pages beside the
+        # Colorado potato beetle's and the aphids' (seed, processing/tablestock); Maine's sweet corn IPM
+        # newsletters use 5 moths a week in silking corn instead, which the table does not carry
+        action=ActionThreshold(catch=60, per="week", crops=["potato"], note="potato; pheromone trap, 120 in a "
+                               "black light trap", source=(
+            "University of Maine Cooperative Extension, Potato IPM, insects scouting reports, European corn borer "
+            "(extension.umaine.edu/potatoes/ipm/insects-scouting-reports/european-corn-borer/): 'Recommended "
+            "Economic Threshold: 60 moths in a 7-day period in a pheromone trap; 120 moths in a 7-day period in a "
+            "black light trap; 1 eggmass per 15 plants surveyed'")),
         window=ActionWindow(start="egg hatch", end="third instar", source=(
             "University of Minnesota Extension (2020), 'European corn borer degree day model': insecticides are "
             "largely ineffective once larvae have made their way into the stalk; Iowa State ICM (1999): larvae "

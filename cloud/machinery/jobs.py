@@ -159,7 +159,8 @@ class Jobs:
         replanned, error = None, None
         if body.report is not ReportKind.WORKING:
             try:
-                again = DispatchIn(solver=current.request.solver, time_limit_s=current.request.time_limit_s, keep=True)
+                again = DispatchIn(solver=current.request.solver, time_limit_s=current.request.time_limit_s, keep=True,
+                                   registry=True)
                 out = await self._operations.dispatch(again, f"{who.name} ({body.report} on {task_id})"[:80],
                                                       who.organisation)
                 replanned = out.kept_id

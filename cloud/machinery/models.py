@@ -171,6 +171,9 @@ class DispatchIn(BaseModel):
     time_limit_s: float = Field(default=2.0, ge=0.1, le=10, description="OR-Tools' search time")
     keep: bool = Field(default=False, description="keep the plan as the farm's current one (GET /dispatch/current: "
                        "the dispatch page and each operator's job page show it)")
+    registry: bool = Field(default=False, description="plan with the registry's machines and tasks, whatever "
+                           "`machines` and `tasks` say; a plan made from them is kept with this true (and the "
+                           "machines and tasks as planned), so planning it again plans from the registry again")
 
 
 class StopOut(BaseModel):

@@ -182,9 +182,12 @@ class OperationService:
         from .dispatch import Machine, Task, plan
         from .jobs import plan_inputs
 
-        if body.machines is None or body.tasks is None:  # the registry's (jobs.py)
+        if body.registry or body.machines is None or body.tasks is None:  # the registry's (jobs.py)
             machines_in, tasks_in = await self._db.run(lambda s: plan_inputs(s, organisation))
-            body = body.model_copy(update={"machines": body.machines or machines_in, "tasks": body.tasks or tasks_in})
+            whole = body.registry or (body.machines is None and body.tasks is None)
+            body = body.model_copy(update={"machines": machines_in if whole else body.machines or machines_in,
+                                           "tasks": tasks_in if whole else body.tasks or tasks_in,
+                                           "registry": whole})
         assert body.machines is not None and body.tasks is not None
         now = self.clock()
         latest = {node: f for node, _, f, _ in await self.tracks.latest()}

@@ -1,7 +1,8 @@
 // Dispatch (issue 20, docs/machinery.md section 6): the farm's current plan (GET /dispatch/current), each
 // machine's tasks in order with when it starts and ends them and how far each field's work has got, the tasks
 // no machine can do; a machine marked broken (or back) and the plan made again from the machines' live
-// positions and the fields' area left (POST /dispatch/plan, keep). Each machine links to its operator's
+// positions and the fields' area left (POST /dispatch/plan, keep): for a plan made from the registry, the
+// machine's registry status is changed and the plan made from the registry again. Each machine links to its operator's
 // job page (views/job.js), the page an operator keeps open on a phone.
 
 import { api } from "../api.js";
@@ -68,11 +69,15 @@ export async function render(root, ctx) {
       solver: t(`dispatch.solver.${plan.solver}`) })));
   const heads = ["order", "kind", "field", "area-left", "done", "start", "end"].map((k) => t(`dispatch.col.${k}`));
   const available = {};
+  // A plan made from the registry (machinery.md section 6): a machine's state is its registry status, which whoever
+  // keeps the registry changes here; the plan is then made again from the registry. Otherwise from the request.
+  const fromRegistry = current.request.registry;
+  const canToggle = fromRegistry ? ctx.can("registry") : ctx.can("operations");
   for (const m of current.request.machines) {
     available[m.id] = m.available;
     const stops = plan.routes[m.id] || [];
     const state = m.available ? t("dispatch.available") : t("dispatch.broken");
-    const toggle = ctx.can("operations") ? h("label", { class: "small" },
+    const toggle = canToggle ? h("label", { class: "small" },
       h("input", { type: "checkbox", checked: !m.available, "data-broken": m.id,
         onchange: (e) => { available[m.id] = !e.target.checked; } }), " ", t("dispatch.mark-broken")) : null;
     root.append(h("section", { class: "card", "data-machine": m.id },
@@ -93,9 +98,17 @@ export async function render(root, ctx) {
     root.append(h("p", {}, h("button", { "data-testid": "replan", onclick: async (e) => {
       e.target.disabled = true;
       status.textContent = t("dispatch.replanning");
-      const body = { ...current.request, keep: true,
-        machines: current.request.machines.map((m) => ({ ...m, available: available[m.id] })) };
+      const body = fromRegistry
+        ? { registry: true, keep: true, solver: current.request.solver, time_limit_s: current.request.time_limit_s }
+        : { ...current.request, keep: true,
+          machines: current.request.machines.map((m) => ({ ...m, available: available[m.id] })) };
       try {
+        for (const m of fromRegistry ? current.request.machines : []) {
+          if (available[m.id] === m.available) continue;
+          const path = `/registry/machines/${encodeURIComponent(m.id)}`;
+          const reg = await api(path);
+          await api(path, { method: "PUT", body: { ...reg, status: available[m.id] ? "available" : "broken" } });
+        }
         await api("/dispatch/plan", { method: "POST", body });
         window.dispatchEvent(new HashChangeEvent("hashchange"));
       } catch (err) {
