@@ -86,3 +86,39 @@ async def test_the_api_totals_posted_logs_per_field_and_crop(tmp_path):
         [maize] = out["crops"]
         assert maize["crop"] == "maize" and maize["standard_moisture_pct"] == 15.5 and maize["fields"] == 1
         assert (await c.get("/api/v1/yield-totals", params={"season": 2025})).json()["fields"] == []
+
+
+async def test_each_organisation_totals_only_its_own_harvest(tmp_path):
+    """Two organisations, each a field and a maize log (B's 1.3 times the grain): each one's GET /yield-totals holds
+    its own field and a maize total of its own grain only (the per-crop sums name no field the tenancy filter could
+    take out, so the route scopes them)."""
+    from furrow.cloud.auth import Role
+    from furrow.cloud.tenancy.organisations import OrganisationNew, create_organisation
+    from tests.cloud_support import local_settings, running_app
+
+    field, monitor = combine_log()
+    scaled = "\n".join([monitor.csv().splitlines()[0]] + [  # B's crop: every flow x 1.3
+        ",".join([*line.split(",")[:3], f"{1.3 * float(line.split(',')[3]):.4f}", *line.split(",")[4:]])
+        for line in monitor.csv().splitlines()[1:]]) + "\n"
+    async with running_app(local_settings(tmp_path)) as c:
+        services = c.app.state.services
+        heads, mass = {}, {}
+        for p, log in (("a", monitor.csv()), ("b", scaled)):
+            await services.db.run(lambda s, p=p: create_organisation(s, OrganisationNew(id=f"org-{p}", name=p)))
+            token = (await services.tokens.issue(f"{p}-admin", Role.ADMIN, 1, organisation=f"org-{p}")).token
+            h = heads[p] = {"Authorization": f"Bearer {token}"}
+            for path, body in (("sites", {"id": f"{p}-site", "name": p}),
+                               ("fields", {"id": f"{p}-field", "site_id": f"{p}-site", "name": p})):
+                assert (await c.post(f"/api/v1/registry/{path}", json=body, headers=h)).status_code == 201
+            r = await c.put(f"/api/v1/registry/fields/{p}-field/boundary", json=field.boundary, headers=h)
+            assert r.status_code == 200, r.text
+            r = await c.post("/api/v1/yield-logs", headers=h, json={"field": f"{p}-field", "crop": "maize",
+                                                                    "machine": "combine-1", "width_m": 9.0, "log": log})
+            assert r.status_code == 201, r.text
+            mass[p] = r.json()["mass_kg"]
+        assert mass["b"] > 1.25 * mass["a"]
+        for p in ("a", "b"):
+            out = (await c.get("/api/v1/yield-totals", headers=heads[p])).json()
+            assert [f["field_id"] for f in out["fields"]] == [f"{p}-field"]
+            [maize] = out["crops"]
+            assert maize["mass_kg"] == pytest.approx(mass[p], abs=0.01) and maize["fields"] == 1
