@@ -218,7 +218,8 @@ def _corn_borer_zone(farm) -> None:
 @pytest.mark.parametrize(("locale", "own", "both"), [
     ("en-GB", ["action threshold 5)", "threshold for sweet corn"],
      ["60 per trap per week for potato", "5 per trap per week for sweet corn", "none for maize"]),
-    ("zh-CN", ["防治指标 5）", "针对甜玉米"], ["马铃薯每个诱捕器每周 60 头", "甜玉米每个诱捕器每周 5 头", "没有针对本地块种植的玉米"])])
+    ("zh-CN", ["防治指标 5）", "针对甜玉米"],
+     ["马铃薯每个诱捕器每周 60 头", "甜玉米每个诱捕器每周 5 头", "没有针对本地块种植的玉米"])])
 def test_the_zone_page_shows_the_corn_borer_threshold_of_its_crop(farm, browser, locale, own, both):
     """A sweet corn zone's page holds the European corn borer to its sweet corn threshold (5 a week, Highmoor
     Farm) and says it is the crop's; the same zone growing maize names both thresholds and their crops

@@ -1,7 +1,7 @@
 """A species' season as pure functions (cloud/pests/season.py): catches from cards that keep what they
 caught, pressure in the threshold's own unit, and what a season says when the table lacks values."""
 
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -105,7 +105,8 @@ def test_the_corn_borer_is_held_to_the_threshold_of_the_zones_crop():
     checks = [Check("a", today - timedelta(days=k), 2, 1.0) for k in range(5)]  # 10 in the last 7 days
     ecb = shipped("ostrinia-nubilalis")
     potato = species_season(ecb, checks, [], today, crop="potato").pressure
-    assert (potato.value, potato.threshold, potato.per, potato.crop_match, potato.above) == (10, 60, "week", True, False)
+    assert (potato.value, potato.threshold, potato.per, potato.crop_match, potato.above) == (
+        10, 60, "week", True, False)
     assert "Potato IPM" in potato.source and potato.thresholds == ()
     corn = species_season(ecb, checks, [], today, crop="Sweet Corn").pressure
     assert (corn.threshold, corn.per, corn.crop_match, corn.above, corn.crops) == (5, "week", True, True,
@@ -147,7 +148,7 @@ def test_on_maize_the_corn_borer_alert_is_a_warning_naming_both_thresholds():
     assert [m.key for m in alert.i18n.params["thresholds"]] == ["alert.pest-threshold-for-week"] * 2
     assert alert.evidence["thresholds"] == [{"catch": 60, "per": "week", "crops": ["potato"]},
                                             {"catch": 5, "per": "week", "crops": ["sweet corn"]}]
-    assert alert.evidence["crop"] == "maize" and "Highmoor" in alert.evidence["source"]
+    assert alert.evidence["crop"] == "maize" and "Potato IPM" in alert.evidence["source"]
     own = species_season(shipped("ostrinia-nubilalis"), checks, [], today, crop="sweet corn")
     (alert,) = evaluate_alerts(FarmState(now=datetime(2026, 6, 20, 23, tzinfo=UTC),
                                          species=[alert_pressure("z1", "Ostrinia nubilalis", own)]))

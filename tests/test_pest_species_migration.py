@@ -1,10 +1,8 @@
 """Migration 0031 on PostgreSQL: an agronomist's species entry stored with the one-threshold `action`
 becomes a one-item `actions` list the table reads, and a downgrade gives the first threshold back."""
 
-import json
-
 from alembic import command
-from sqlalchemy import create_engine, text
+from sqlalchemy import JSON, BigInteger, String, column, create_engine, insert, select, table
 
 from furrow.cloud.agronomy.species import Species
 from furrow.cloud.migrations import _config, upgrade
@@ -14,9 +12,13 @@ OLD = {"key": "ostrinia-nubilalis", "name": "Ostrinia nubilalis",
 BARE = {"key": "agrotis-ipsilon", "name": "Agrotis ipsilon"}
 
 
+SPECIES = table("pest_species", column("key", String), column("data", JSON), column("updated_ms", BigInteger),
+                column("by", String))
+
+
 def _data(engine) -> dict[str, dict]:
     with engine.connect() as conn:
-        return {k: d for k, d in conn.execute(text("SELECT key, data FROM pest_species"))}
+        return dict(conn.execute(select(SPECIES.c.key, SPECIES.c.data)).all())
 
 
 def test_a_stored_one_threshold_entry_becomes_a_list_and_back(pg_database):
@@ -26,9 +28,8 @@ def test_a_stored_one_threshold_entry_becomes_a_list_and_back(pg_database):
     engine = create_engine(pg_database)
     upgrade(engine, "0030")
     with engine.begin() as conn:
-        for d in (OLD, BARE):
-            conn.execute(text("INSERT INTO pest_species (key, data, updated_ms, by) VALUES (:k, :d, 1, 'agronomist')"
-                              ).bindparams(k=d["key"], d=json.dumps(d)))
+        conn.execute(insert(SPECIES), [{"key": d["key"], "data": d, "updated_ms": 1, "by": "agronomist"}
+                                       for d in (OLD, BARE)])
     upgrade(engine)
     after = _data(engine)
     assert "action" not in after["ostrinia-nubilalis"]

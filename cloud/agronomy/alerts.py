@@ -419,8 +419,9 @@ def _species(p: SpeciesPressure, now: datetime) -> Alert:
     extra: dict[str, object] = {}
     if p.other_thresholds:  # several, none the zone's crop's: name them all
         suffix = "-no-crop-threshold"
-        values.update(crop=p.crop or "", thresholds=[TEXT(f"alert.pest-threshold-for-{per}", threshold=catch,
-                                                          crops=list(crops)) for catch, per, crops in p.other_thresholds])
+        each = [TEXT(f"alert.pest-threshold-for-{per}", threshold=catch, crops=list(crops))
+                for catch, per, crops in p.other_thresholds]
+        values.update(crop=p.crop or "", thresholds=each)
         extra = {"thresholds": [{"catch": c, "per": per, "crops": list(cr)} for c, per, cr in p.other_thresholds],
                  "crop": p.crop}
     elif other:

@@ -274,7 +274,7 @@ SHIPPED: tuple[Species, ...] = (
             "Purdue University, Vegetable Crops Hotline, 'Corn Earworm' (vegcropshotline.org/article/corn-earworm-6 "
             "and -7): 'The threshold for spraying sweet corn that matures prior to field corn silking is only one "
             "moth per night'; as field corn silks 'the threshold for treatment in your sweet corn rises from 1 moth "
-            "per night to 10 moths per night'")],
+            "per night to 10 moths per night'"))],
         window=ActionWindow(start="egg laying", end="large larvae", source=(
             "UC IPM stages above: control aims at eggs and small larvae before they bore into ears or fruit "
             "(Furrow's reading of the stage table)")),
@@ -308,10 +308,10 @@ SHIPPED: tuple[Species, ...] = (
             "University of Maine Cooperative Extension, Potato IPM, insects scouting reports, European corn borer "
             "(extension.umaine.edu/potatoes/ipm/insects-scouting-reports/european-corn-borer/): 'Recommended "
             "Economic Threshold: 60 moths in a 7-day period in a pheromone trap; 120 moths in a 7-day period in a "
-            "black light trap; 1 eggmass per 15 plants surveyed'"),
-            ActionThreshold(catch=5, per="week", crops=["sweet corn"], note="silking sweet corn; pheromone trap. Furrow "
-                            "acts at 5 or more; the 2011 newsletter words it 'more than five moths ... in a week', "
-                            "one moth later", source=(
+            "black light trap; 1 eggmass per 15 plants surveyed'")),
+            ActionThreshold(catch=5, per="week", crops=["sweet corn"], note=(
+                "silking sweet corn; pheromone trap. Furrow acts at 5 or more; the 2011 newsletter words it 'more "
+                "than five moths ... in a week', one moth later"), source=(
                 "University of Maine Cooperative Extension, Highmoor Farm, Sweet Corn IPM Newsletter No. 4 - July 6, "
                 "2012 (umaine.edu/highmoor/blog/2012/07/09/sweet-corn-ipm-newsletter-no-4-july-6-2012/): 'several "
                 "sites were over the threshold of 5 moths in silking corn'; No. 6 - August 2, 2013 "
@@ -350,7 +350,7 @@ SHIPPED: tuple[Species, ...] = (
             "Sousa, Michereff-Filho, Moita, Silva, Silva & Torres (2021) 'Economic survey to support control decision "
             "for old world bollworm on processing tomatoes', Scientia Agricola 78(5), abstract: 'the control decision "
             "is suggested when three to six male moths are captured per trap during one week' (sex-pheromone sticky "
-            "traps)")],
+            "traps)"))],
         card=CardSize(min_mm=15, max_mm=40, source=(
             "D. V. Alford's description as reproduced on progressivegardening.com ('Helicoverpa armigera, scarce "
             "bordered straw moth'): adult 30-40 mm wingspan; folded length taken as half the smallest wingspan")),
