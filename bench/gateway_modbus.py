@@ -16,10 +16,10 @@ characters one poll puts on the wire (request + reply frames, plus a
 Beside them, on the same emulated bus in the same run, the host's own limit: a bare
 pymodbus client reading the same merged requests back to back (no poller, no
 buffer, no acknowledgements, no silence kept): the share of the line a loaded host
-lets any master in this process use. The poller's devices keep `--turnaround-ms`
-(the config default, 5 ms) before each request.
+lets any master in this process use. The poller's devices keep the t3.5 gap and
+`--turnaround-ms` (unset: the config default, 0 since 2026-12-07, i.e. t3.5 alone) before each request.
 
-    .venv/bin/python bench/gateway_modbus.py [--baud 19200] [--nodes 4] [--seconds 10] [--turnaround-ms 5]
+    .venv/bin/python bench/gateway_modbus.py [--baud 19200] [--nodes 4] [--seconds 10] [--turnaround-ms MS]
 """
 
 from __future__ import annotations
@@ -53,7 +53,7 @@ def chars_per_poll(requests: list[tuple[int, int]]) -> float:
 
 
 async def measure(baud: int, n: int, seconds: float, role: str | None, whole: bool,
-                  turnaround_ms: float = 5.0) -> Measured:
+                  turnaround_ms: float | None = None) -> Measured:
     with tempfile.TemporaryDirectory(prefix="furrow-bench-") as d:  # flash images and the buffer
         return await _poll(baud, n, seconds, role, whole, Path(d), turnaround_ms)
 
@@ -102,12 +102,13 @@ async def _bus(baud: int, n: int, tmp: Path) -> tuple[ModbusBus, asyncio.Event, 
 
 
 async def _poll(baud: int, n: int, seconds: float, role: str | None, whole: bool, tmp: Path,
-                turnaround_ms: float) -> Measured:
+                turnaround_ms: float | None) -> Measured:
     bus, stop, bus_task = await _bus(baud, n, tmp)
+    turnaround = {} if turnaround_ms is None else {"turnaround": timedelta(milliseconds=turnaround_ms)}
     devices = [
         ModbusDeviceConfig(node_id=f"soil-{u}", host="127.0.0.1", port=bus.port, unit=u, baud=baud,
                            poll_interval=timedelta(milliseconds=1), timeout=timedelta(seconds=1), role=role,
-                           turnaround=timedelta(milliseconds=turnaround_ms))
+                           **turnaround)
         for u in range(1, n + 1)
     ]
     with DurableBuffer(tmp / "b.sqlite") as buf:
@@ -154,10 +155,14 @@ async def main() -> None:
     ap.add_argument("--baud", type=int, default=19_200)
     ap.add_argument("--nodes", type=int, default=4)
     ap.add_argument("--seconds", type=float, default=10)
-    ap.add_argument("--turnaround-ms", type=float, default=5.0, help="the devices' turnaround (config default 5)")
+    ap.add_argument("--turnaround-ms", type=float, default=None,
+                    help="the devices' turnaround (unset: the config default)")
     o = ap.parse_args()
+    if o.turnaround_ms is None:
+        o.turnaround_ms = ModbusDeviceConfig.model_fields["turnaround"].default.total_seconds() * 1000
     cps = o.baud / 11
-    print(f"{o.nodes} soil nodes on one bus at {o.baud} baud ({cps:,.0f} characters/s)")
+    print(f"{o.nodes} soil nodes on one bus at {o.baud} baud ({cps:,.0f} characters/s),"
+          f" turnaround {o.turnaround_ms:g} ms")
     print("| read | polls/s measured | wire limit polls/s (reads only) | share | queue writes/s"
           " | wire busy, queue's acks included |")
     print("|---|---:|---:|---:|---:|---:|")

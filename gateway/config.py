@@ -131,9 +131,18 @@ class ModbusDeviceConfig(_Model):
     # bits) the master leaves before every request; all devices on one port
     # must agree on it.
     baud: int = Field(default=19_200, ge=300, le=1_000_000)
-    # How long this device needs after answering before the bus may carry
-    # the next request (slow transceivers switching back from transmit).
-    turnaround: Delay = timedelta(milliseconds=5)
+    # Silence this device needs after answering before the bus may carry the
+    # next request, when longer than the t3.5 inter-frame gap the master
+    # always keeps (3.5 characters, 2.0 ms at 19,200 baud; 1.75 ms above).
+    # Default 0: t3.5 alone. Modbus over Serial Line V1.02 (Modbus.org, 2006)
+    # asks no more of a master after a unicast reply (2.4.1: its "turnaround
+    # delay", typically 100-200 ms, follows broadcasts only, and Furrow never
+    # broadcasts; 2.5.1.1 and Figure 14: a device is ready to receive t3.5
+    # after its last character), and pymodbus keeps the same (the serial
+    # client's silent_interval). Set it for a device whose manual asks for a
+    # pause between requests (a slow transceiver switching back from
+    # transmit). Until 2026-12 this defaulted to 5 ms.
+    turnaround: Delay = timedelta(0)
     # The role, when known, lets the poller read only the registers the role
     # uses (merged into as few requests as pay off); unknown, the first poll
     # reads the whole map and learns it from input register 1.

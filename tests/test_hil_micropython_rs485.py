@@ -20,7 +20,7 @@ from furrow.hil.clock import SimClock
 from furrow.hil.farm import Crop, Farm, FarmZone, SoilColumn, generate
 from furrow.hil.fleet import CPythonFleet, NodeSpec
 from furrow.hil.micropython_fleet import MicroPythonFleet
-from furrow.hil.sim_line import SimulatedLine
+from furrow.hil.sim_line import SimulatedLine, run_inline
 
 pytestmark = pytest.mark.micropython
 
@@ -53,7 +53,7 @@ async def test_the_gateway_master_cancels_a_night_run_held_by_an_rs485_controlle
     buf = DurableBuffer(tmp_path / "buffer.sqlite", clock=clock.ms)
     master = BusMaster(BusSchedule([Device.of(config)]), line, sink=buf.put_many, quarantine=buf.quarantine,
                        on_ack=lambda ack, _raw: acks.append(ack), quality=quality_flags, clock=clock.ms,
-                       monotonic=clock.s, sleep=line.sleep)
+                       monotonic=clock.s, sleep=line.sleep, offload=run_inline)
     [device] = master.devices
 
     async def until(done: Any, what: str = "", within_s: float = 3600) -> None:

@@ -32,7 +32,7 @@ from furrow.gateway import DurableBuffer, ModbusDeviceConfig
 from furrow.gateway.app import cancel_and_wait
 from furrow.gateway.buffer import Item
 from furrow.gateway.modbus import ModbusPoller
-from furrow.gateway.modbus.queue import Outcome, drain
+from furrow.gateway.modbus.queue import Outcome, drain, seq_of
 from furrow.gateway.quality import EPOCH_MIN_MS, TS_ESTIMATED, TS_UNSET
 from furrow.hil.faults import BusFaults, NodeSlot
 from furrow.hil.modbus_bus import ModbusBus
@@ -486,8 +486,9 @@ def test_queue_writes_are_checked_before_anything_is_applied(tmp_path: Path) -> 
 
 
 async def test_drain_is_bounded_per_poll(tmp_path: Path) -> None:
-    """With 10 reports waiting and a budget of 4 reads, one poll stores and acks 4 in order and says
-    more wait; the next polls finish the backlog."""
+    """With 10 reports waiting and a budget of 4 reads, one poll stores and acks 3 in order (after asking
+    for the oldest first) and says more wait; the next polls go on, and the last report of all is left to
+    the caller (to store while the bus serves others, then ack) and never stored or acked by the drain."""
     node, q = _pest(tmp_path)
     made = [_report(node, q, k) for k in range(10)]
     stored: list[int] = []
@@ -506,12 +507,15 @@ async def test_drain_is_bounded_per_poll(tmp_path: Path) -> None:
         q.on_write(address, values)
 
     h = Health()
-    outcome = await drain(_image(q), read=read, store=store, write=write, health=h, budget=4)
-    assert outcome is Outcome.MORE and stored == made[:3] and h.queue_requests == 1
-    while (outcome := await drain(_image(q), read=read, store=store, write=write, health=h, budget=4)) \
+    drained = await drain(_image(q), read=read, store=store, write=write, health=h, budget=4)
+    assert drained.outcome is Outcome.MORE and drained.last is None
+    assert stored == made[:3] and h.queue_requests == 1 and h.queue_acks == 3
+    while (drained := await drain(_image(q), read=read, store=store, write=write, health=h, budget=4)).outcome \
             is Outcome.MORE:
         pass
-    assert outcome is Outcome.DONE and stored == made and h.queued == 0
+    assert drained.outcome is Outcome.DONE and drained.ack and drained.last is not None
+    assert stored == made[:-1] and h.queued == 1 and mq.queue_state(_image(q)) == (1, True)
+    assert seq_of(drained.last) == made[-1]
 
 
 QUEUE_MP = r"""

@@ -5,15 +5,19 @@ input register 15 (edge.modbus_queue.queue_state). After a poll's read the
 poller hands the image here, and for as long as the node reports more
 waiting, within a budget of reads per poll:
 
-* the image is the oldest waiting report: store it durably (the buffer
-  commits), THEN acknowledge its seq (holding 2-4, one FC16), then read the
-  next one at once;
+* the image is the oldest waiting report and more wait behind it: store it
+  durably (the buffer commits), THEN acknowledge its seq (holding 2-4, one
+  FC16), then read the next one at once;
 * reports wait but the image is the newest (the node serves newest first, as
   to a 1.0 master, after a boot or a long silence): ask for oldest first
   (holding 2 = 1) without storing, and read again, so the backlog is stored
   in seq order;
-* nothing waits (a 1.0 node, or an empty queue): store the image if its seq
-  is new, exactly as before the queue existed.
+* the image is the last report waiting, or nothing waits (a 1.0 node, or an
+  empty queue): hand it back to the poller (`Drained.last`), which starts its
+  commit, polls the next device while it runs, and writes the
+  acknowledgement (`Drained.ack`) once the commit returned and before this
+  device's next read (master.py). That is the common case, one new report a
+  poll, and the bus would otherwise sit idle for the commit (an fsync).
 
 Exactly once: a report is acknowledged only after the buffer committed it.
 If the gateway dies between the two, the node serves the same report again
@@ -35,6 +39,7 @@ from __future__ import annotations
 
 import enum
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from datetime import timedelta
 from typing import Protocol
 
@@ -47,9 +52,19 @@ one FC16 each: about 25 ms at 19200 baud for a soil node)."""
 
 
 class Outcome(enum.Enum):
-    DONE = "done"  # nothing more waits (or the node has no queue)
+    DONE = "done"  # nothing more waits behind `last` (or the node has no queue)
     MORE = "more"  # the budget ran out with reports still waiting: poll again soon
     REFUSED = "refused"  # the buffer refused a report: nothing acknowledged, poll again later
+
+
+@dataclass(frozen=True)
+class Drained:
+    """How a poll's drain ended, and the report it leaves to the caller: `last`, the image
+    still to store (if its seq is new), then to acknowledge when `ack` (a queued report)."""
+
+    outcome: Outcome
+    last: list[int] | None = None
+    ack: bool = False
 
 
 class QueueHealth(Protocol):
@@ -85,8 +100,9 @@ async def drain(
     write: Callable[[int, list[int]], Awaitable[None]],
     health: QueueHealth,
     budget: int = DRAIN_READS,
-) -> Outcome:
-    """Handle the image `regs` (a report exists) and drain what waits behind it.
+) -> Drained:
+    """Handle the image `regs` (a report exists) and drain what waits behind it, leaving the
+    last report to the caller.
 
     `read()` reads the device's image again; `store(regs)` stores a report
     durably and returns False if the buffer refused it; `write(address,
@@ -97,22 +113,19 @@ async def drain(
     while True:
         waiting, oldest = queue_state(regs)
         health.queued = waiting
+        if not waiting or (oldest and waiting == 1):
+            return Drained(Outcome.DONE, regs, ack=oldest)
         if oldest:
             if not await store(regs):
-                return Outcome.REFUSED
+                return Drained(Outcome.REFUSED)
             await write(HOLD_QUEUE_MODE, queue_ack_regs(seq_of(regs)))
             health.queue_acks += 1
-            if waiting <= 1:
-                health.queued = 0
-                return Outcome.DONE
-        elif waiting:
+        else:
             await write(HOLD_QUEUE_MODE, [QUEUE_OLDEST_FIRST])  # oldest first: store the backlog in order
             health.queue_requests += 1
-        else:
-            return Outcome.DONE if await store(regs) else Outcome.REFUSED
         if reads >= budget:
-            return Outcome.MORE
+            return Drained(Outcome.MORE)
         regs = await read()
         reads += 1
         if not has_report(regs):  # the node rebooted under us: its first report will come
-            return Outcome.DONE
+            return Drained(Outcome.DONE)

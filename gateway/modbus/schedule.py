@@ -8,8 +8,8 @@ does the talking:
 
 * `next(now)`: the device whose poll is due soonest, and how long until then;
 * `until_free(now)` / `request_done` / `request_ended`: the inter-frame gap
-  (3.5 characters of 11 bits at the bus's baud rate) and the previous
-  device's turnaround before every request;
+  (t3.5: 3.5 characters of 11 bits at the bus's baud rate, 1.75 ms above
+  19,200 baud) and the previous device's turnaround before every request;
 * `succeeded` / `failed` / `refused` / `backlog`: a fixed cadence for a
   device that answers; one that fails `fail_threshold` polls in a row is set
   aside, its next poll moved back exponentially (capped at `backoff_max`,
@@ -109,6 +109,21 @@ class Device:
         return reads_for_role(role) + extra
 
 
+FIXED_T35_S = 0.00175
+"""t3.5 above 19,200 baud: Modbus over Serial Line V1.02 (Modbus.org, 2006), 2.5.1.1, recommends fixed
+timers there (750 us for t1.5, 1.750 ms for t3.5) instead of character times; pymodbus 3.8's serial
+client keeps the same silence (ModbusSerialClient.silent_interval)."""
+
+
+def inter_frame_s(baud: int) -> float:
+    """The silence (t3.5) that separates RTU frames: 3.5 characters of 11 bits (start, 8 data, parity or
+    a second stop bit, stop) up to 19,200 baud, 1.75 ms above (the spec's 2.5.1.1). After a unicast reply
+    this is all the spec asks of the master: the replying device's RTU state machine is back in Idle,
+    ready to receive, once t3.5 has passed after its last character (Figure 14); the spec's "turnaround
+    delay" (typically 100-200 ms) is for broadcasts, which Furrow never sends (2.4.1)."""
+    return 3.5 * 11 / baud if baud <= 19_200 else FIXED_T35_S
+
+
 class BusSchedule:
     """The devices of one bus, polled one at a time in order of when each is due."""
 
@@ -117,8 +132,7 @@ class BusSchedule:
             raise ValueError("a bus needs at least one device")
         self.devices = devices
         self._rng = rng
-        # 3.5 characters of 11 bits of silence before every request.
-        self.gap_s = 3.5 * 11 / devices[0].config.baud
+        self.gap_s = inter_frame_s(devices[0].config.baud)
         self._free_at = 0.0
 
     # -- the bus ------------------------------------------------------------------

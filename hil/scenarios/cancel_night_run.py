@@ -43,7 +43,7 @@ from furrow.hil.fleet import NodeSpec
 from furrow.hil.micropython_fleet import MicroPythonFleet
 from furrow.hil.runtime import FarmRuntime
 from furrow.hil.scenarios import RunOptions, Scenario, ScenarioResult
-from furrow.hil.sim_line import SimulatedLine
+from furrow.hil.sim_line import SimulatedLine, run_inline
 from furrow.hil.verdict import Accounting, Issued, Ledger, Opening, account, audit_valves, stored_readings
 
 START = datetime(2026, 5, 1, tzinfo=UTC)
@@ -106,7 +106,7 @@ class CancelFarm:
         self.master = BusMaster(BusSchedule([Device.of(device)]), line, sink=sink,
                                 quarantine=gateway.buffer.quarantine, quality=quality_flags, clock=self.clock.ms,
                                 monotonic=self.clock.s, sleep=line.sleep,
-                                on_ack=self._bus_ack)
+                                on_ack=self._bus_ack, offload=run_inline)
         app = create_app(self.rt.services.settings, self.clock.ms)
         app.state.services = self.rt.services  # the runtime opened them: the API serves the same
         token = await self.rt.services.tokens.issue("agronomist", Role.AGRONOMIST, 30)
