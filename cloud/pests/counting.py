@@ -67,8 +67,9 @@ CONVEX = 0.88  # solidity of a single insect's outline; a clump of several is be
 MIN_SINGLES = 3  # convex single insects needed to measure a clump against
 HUE_DE = 12.0
 """A part of a large insect whose CIELAB a*b* (hue and saturation, not lightness) is this far from the
-insect's median is another insect on it (riders). A just-noticeable difference is about 2.3 (Sharma 2003,
-Digital Color Imaging Handbook); JPEG's subsampled chroma on a blurred card moves a uniform moth's a*b* a
+insect's median is another insect on it (riders). A just-noticeable difference is about 2.3 (Mahy et al.
+1994, as colour-science's ``JND_CIE1976`` and the "Color difference" literature restate it; the paper itself
+not read); JPEG's subsampled chroma on a blurred card moves a uniform moth's a*b* a
 few units. Chosen on the accuracy bench's seeds 1 and 2 among 8, 10, 12, 15 and 19 (docs/pests.md)."""
 RIDER_MIN_MM2 = 0.5  # a rider has at least the area of the smallest insect drawn (a 1.2 mm aphid: 0.63 mm2)
 RIDER_ELONGATION = 3.2  # a rider is at most this many times longer than wide: a longer dark streak is a body
