@@ -84,8 +84,9 @@ async def evaluations(tmp: Path, influx: InfluxDB1Server, db: str, nodes: int, r
         await reg.create(SITES, SiteIn(id=SITE, name=SITE, lat=36.0, lon=117.0, timezone="Asia/Shanghai"))
         await reg.create(FIELDS, FieldIn(id="f1", site_id=SITE, name="f1", area_ha=1.0))
         for z in range((nodes + 9) // 10):
-            await reg.create(ZONES, ZoneIn(id=f"z{z:03d}", field_id="f1", name=f"z{z}", area_ha=1.0, soil_texture="loam",
-                                           field_capacity_pct=31.0, wilting_point_pct=14.0, root_depth_cm=60,
+            await reg.create(ZONES, ZoneIn(id=f"z{z:03d}", field_id="f1", name=f"z{z}", area_ha=1.0,
+                                           soil_texture="loam", field_capacity_pct=31.0, wilting_point_pct=14.0,
+                                           root_depth_cm=60,
                                            crop="maize", precip_rate_mm_h=5.0))
         for k in range(nodes):
             await reg.create(NODES, NodeIn(id=f"soil-{k:04d}", zone_id=f"z{k // 10:03d}", role="soil",
