@@ -46,16 +46,18 @@ from furrow.cloud.commands.signing import add_node_key
 from furrow.cloud.settings import Settings
 from furrow.gateway.app import Gateway
 from furrow.gateway.config import BrokerConfig, CommandAuthConfig, GatewayConfig, ModbusDeviceConfig
-from furrow.hil import demo_farm, demo_season
+from furrow.hil import demo_farm, demo_machines, demo_season
 from furrow.hil.broker import EmbeddedBroker, port_is_free
 from furrow.hil.clock import DAY_S, SimClock
 from furrow.hil.demo_live import DemoClock, FarmDriver, LiveFarm
 from furrow.hil.fleet import CPythonFleet
+from furrow.hil.mqtt_node import MqttNodeRunner
 
 log = logging.getLogger("furrow.demo")
 
 HOST = "127.0.0.1"
 LIVE_WEATHER_DAYS = 60  # weather generated beyond today for the live part (then the last day repeats)
+RECORD_EVERY_S = 5.0  # wall seconds between recordings of the live tractor's work (its covered ground growing)
 
 
 @dataclass(frozen=True)
@@ -99,6 +101,7 @@ class Demo:
         self.api_token = "fw_demo_" + secrets.token_urlsafe(24)
         self.broker = EmbeddedBroker(HOST, options.mqtt_port)
         self.season: demo_season.Season | None = None
+        self.tractor: demo_machines.LiveWork | None = None
         self.live = LiveFarm(self.fleet, FarmDriver(self.farm, self.sim, self.fleet), self.clock, site=demo_farm.SITE,
                              host=HOST, mqtt_port=options.mqtt_port, modbus_port=options.modbus_port,
                              modbus_units=demo_farm.MODBUS_NODES, state_dir=self.state_dir,
@@ -118,6 +121,43 @@ class Demo:
         log.info("season simulated in %.1f s: %d readings stored, %d commands, %s", time.monotonic() - self.started,
                  r.readings_stored, r.commands_issued, r.extra.get("planner_rules", {}))
         log.info("machines: %s", json.dumps(self.season.machines))
+
+    def _tractor(self) -> None:
+        """The tractor sprays the home field live (hil/demo_machines.py `live_work`): its tracker an MQTT node like
+        the others. Only after the machines' season, which gave the fields their boundaries."""
+        assert self.season is not None
+        if self.season.machines is None:
+            log.info("no machine works live: the season was too short for the machines' (%d days)",
+                     demo_machines.MIN_DAYS)
+            return
+        self.tractor = demo_machines.live_work(self.place, self.clock.s(), self.clock.s,
+                                               self.o.data_dir / "season" / "trackers", self.o.seed)
+        self.live.runners.append(MqttNodeRunner(self.tractor.core, demo_farm.SITE, HOST, self.o.mqtt_port,
+                                                clock_ms=self.clock.ms, state_dir=self.state_dir))
+
+    async def _record_tractor(self, client: httpx.AsyncClient) -> None:
+        """Record the tractor's spraying from its live window every RECORD_EVERY_S, as a farm's operator (or its
+        automation) would: the same window again recomputes the stored operation from the fixes stored by then."""
+        assert self.tractor is not None
+        said = None
+        while not self.stop_nodes.is_set():
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self.stop_nodes.wait(), RECORD_EVERY_S)
+            try:
+                r = await client.post(f"{self.api}/operations", json=self.tractor.body)
+            except httpx.HTTPError as e:
+                r, text = None, str(e)
+            else:
+                text = f"{r.json().get('covered_ha', 0):.3f} ha covered" if r.status_code < 300 else r.text[:200]
+            status = r.status_code if r is not None else 0
+            if status >= 300 and status != said:  # 422 until the first fix at work is stored
+                log.info("the tractor's spraying is not recorded yet (%s): %s", status, text)
+            elif status < 300 and (said is None or said >= 300):
+                log.info("the tractor's spraying recorded live: %s", text)
+            said = status
+            if self.clock.s() > self.tractor.until_s + 2 * demo_machines.TAIL_S and status < 300:
+                log.info("the tractor has sprayed the home field: %s", text)
+                return
 
     def _gateway(self, season: demo_season.Season) -> Gateway:
         return Gateway(
@@ -234,6 +274,7 @@ class Demo:
         assert self.season is not None
         gateway = self._gateway(self.season)
         self.clock.go_live(self.sim.s())
+        self._tractor()
         await self.broker.start()
         log.info("embedded MQTT broker on %s:%d", HOST, self.o.mqtt_port)
         headers = {"Authorization": f"Bearer {self.api_token}"}
@@ -248,6 +289,8 @@ class Demo:
             await self._first_poll(gateway)
             tg.create_task(self.live.run(self.stop_nodes), name="nodes")
             tg.create_task(self._progress(gateway), name="progress")
+            if self.tractor is not None:
+                tg.create_task(self._record_tractor(client), name="tractor's work")
             log.info("demo farm live: %s%s%s", ", ".join(self.live.node_ids),
                      f" at {self.o.speed:g}x" if self.o.speed != 1 else "",
                      f" for {self.o.duration_s:g} s" if self.o.duration_s else "; Ctrl-C stops it")

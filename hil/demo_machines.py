@@ -14,6 +14,13 @@ simulated weeks.
   stress by FAO-33 eq. 1 (the field-operations scenario's crop: Ky 1.25, Ym 12 t/ha, the west half at
   ETa/ETm 0.70, the irrigated east half at 0.95).
 
+Once the demo is live (`live_work`), the tractor sprays the home field with a 20 m boom, back and forth at
+9 km/h, in farm time at the demo's speed: its tracker's core runs as the other live nodes do (an MQTT node on
+the demo's broker, its position messages through the real gateway to the cloud's ingest), so the map shows it
+moving, and the demo records the spraying from the tracker's live window every few seconds
+(POST /operations: the same window again is the stored operation recomputed), so the field's covered ground
+grows. Its sequence numbers go on from the season's (the tracker's seq file is kept in the season's folder).
+
 Each receiver's NMEA goes, epoch by epoch, into the tracker firmware's core (TrackerCore); its positions
 messages reach the gateway's source (InProcessGateway.receive), wait in its durable buffer and are forwarded
 to the cloud's ingest, which keeps the fixes (track_points). The cloud then records each operation from the
@@ -24,6 +31,7 @@ yield (GET /zones/{zone}/expected-yield) reads in t/ha beside the harvest.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from pathlib import Path
@@ -44,6 +52,9 @@ EARLY = "early"
 DRILL_M, HEADER_M = 4.0, 9.0
 LENGTH_M = 250.0
 MIN_DAYS = max(z.sown_day for z in demo_farm.ZONES) + 3  # the last block sown, and the harvest after it
+BOOM_M = 20.0  # the live spraying's boom: 7 passes over the home field's 140 m
+LIVE_SPEED_M_S = 2.5  # 9 km/h: 100 s along the field's 250 m
+LIVE_START_S = 5  # the tractor sets off this long after the demo goes live
 STEP_S = 120  # GNSS seconds read per gateway receive: the tracker's board loop, played in steps
 TAIL_S = 40  # the receiver runs on after the work: the last fixes leave the core
 YM_SOURCE = ("the demo farm's maize under full irrigation: the simulated crop's Ym (hil/scenarios/"
@@ -151,3 +162,34 @@ async def work(runtime: Any, place: demo_farm.Place, start: date, end: date, sta
                          "mass_kg": round(log.mass_kg, 1), "true_kg": round(monitor.true_kg, 1)}
     done["took_s"] = {"wall": round(perf_counter() - wall0, 2), "cpu": round(process_time() - cpu0, 2)}
     return done
+
+
+@dataclass(frozen=True)
+class LiveWork:
+    """The tractor's live spraying (module docstring): its tracker's core, for the demo's MQTT node runner, and the
+    body that records the work from the tracker's live window (POST /api/v1/operations)."""
+
+    core: TrackerCore
+    body: dict[str, Any]
+    start_s: int
+    until_s: int
+    true_ha: float  # the field the boom covers when done (the truth the recorded area approaches)
+
+
+def live_work(place: demo_farm.Place, now_s: float, gnss_s: Callable[[], float], trackers_dir: Path,
+              seed: int = 7) -> LiveWork:
+    """The home field sprayed from `now_s` + LIVE_START_S (farm seconds) by the tractor, its GNSS time `gnss_s`
+    (the demo's clock); its seq file in `trackers_dir`, where the season left it."""
+    home = layout(place).home
+    passes = round(home.width_m * home.passes / BOOM_M)
+    boom = Field(*home.lonlat(0.0, 0.0), BOOM_M, passes, LENGTH_M)
+    pattern = Pattern(boom, passes=passes, speed_m_s=LIVE_SPEED_M_S, turn_s=20)
+    start = int(now_s) + LIVE_START_S
+    until = start + pattern.duration_s
+    trackers_dir.mkdir(parents=True, exist_ok=True)
+    receiver = Receiver(pattern, start, seed=seed + 11)  # RTK, as the season's tractor
+    core = TrackerCore(TRACTOR, SeqStore(str(trackers_dir / f"{TRACTOR}.seq")), receiver, gnss_s, until + TAIL_S)
+    body = {"field": demo_farm.FIELD, "kind": OperationKind.SPRAYING.value, "machine": "tractor-1",
+            "implement": "sprayer-20m", "operator": "Li Wei", "width_m": BOOM_M, "product": "fungicide",
+            "node": TRACTOR, "from_ms": start * 1000, "to_ms": (until + TAIL_S) * 1000}
+    return LiveWork(core, body, start, until, boom.worked_ha(passes))

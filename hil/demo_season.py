@@ -91,7 +91,7 @@ async def simulate(folder: Path, farm: Farm, sim: SimClock, fleet: CPythonFleet,
             # the machines' season, through the same gateway and cloud: sowing, then a harvest near its end
             # (with fewer simulated days than the blocks' sowing takes, no machine has worked yet)
             machines = (await demo_machines.work(runtime, place, start, start + timedelta(days=int(days)),
-                                                 Path(work) / "trackers")
+                                                 folder / "trackers")  # kept: the live tractor goes on
                         if days >= demo_machines.MIN_DAYS else None)
         finally:
             await runtime.close()

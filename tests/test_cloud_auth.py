@@ -139,6 +139,7 @@ EXPECTED: dict[tuple[str, str], set[Role]] = {
     ("POST", "/api/v1/yield-logs"): {T, A, AD},
     ("GET", "/api/v1/yield-logs"): READERS,
     ("GET", "/api/v1/yield-logs/{log_id}"): READERS,
+    ("GET", "/api/v1/yield-totals"): READERS,
     ("GET", "/api/v1/progress/crops"): READERS,
     ("GET", "/api/v1/zones/{zone_id}/expected-yield"): READERS,
     ("PUT", "/api/v1/zones/{zone_id}/expected-yield/potential"): {A, AD},

@@ -89,7 +89,8 @@ def test_the_dispatch_page_shows_each_machines_tasks_and_what_no_machine_can_do(
 def test_an_operator_sees_the_job_on_a_phone_and_it_moves_on_as_work_is_recorded(farm, dashboard_browser, locale,
                                                                                  task):
     """On a 390 px screen a technician's #/job/drill-1 shows the sowing of disp-1, its done share, the field's map
-    with the drill at its tracker's newest fix, and the tillage after it, with nothing wider than the screen;
+    (Leaflet, the map page's field shape and machine marker, no tiles) with the drill at its tracker's newest fix,
+    and the tillage after it, with nothing wider than the screen;
     a sowing recorded meanwhile raises the done share without a reload (the live operation event), and the finish
     estimate becomes the server's (the live eta event) with the area left it counts."""
     with farm.client() as c:
@@ -103,7 +104,13 @@ def test_an_operator_sees_the_job_on_a_phone_and_it_moves_on_as_work_is_recorded
     expect(job).to_have_attribute("data-task", "sow-1")
     expect(job.locator(".job-task")).to_have_text(task)
     expect(job).to_have_attribute("data-done", f"{before:g}")
-    expect(page.locator("[data-testid=job-map] circle[data-machine]")).to_have_attribute("data-t", str(trk["t_ms"]))
+    # the field and the drill on the map page's Leaflet map, with no basemap configured: no tile fetched
+    themap = page.get_by_test_id("job-map")
+    expect(themap).to_have_attribute("data-tiles", "none")
+    expect(themap.locator(f"path.field-boundary[data-field={FIELD}]")).to_have_count(1)
+    expect(themap.locator(f"path.machine[data-machine={NODE}]")).to_have_attribute("data-t", str(trk["t_ms"]))
+    expect(themap.locator(".leaflet-control-scale")).to_be_visible()
+    assert page.locator(".leaflet-tile").count() == 0
     expect(job.locator("li[data-task=till-1]")).to_be_visible()
     assert page.evaluate("document.scrollingElement.scrollWidth") <= PHONE["width"]
     words_check(page, farm, locale)
@@ -131,7 +138,8 @@ def test_an_operator_sees_the_job_on_a_phone_and_it_moves_on_as_work_is_recorded
 def test_the_progress_page_shows_each_fields_work(farm, dashboard_browser, locale, crop):
     """#/progress lists disp-1 with its sowing share as stored; site demo's sowing as the sum of its fields'; each
     of the farm's operations as a bar on the season timeline; disp-2's harvest from its yield monitor log (crop,
-    mean yield at standard moisture); each zone's expected yield (FAO-33) as the API gives it, with what it lacks
+    mean yield at standard moisture) and the harvest per crop and per field at maize's 15.5 %; each zone's expected
+    yield (FAO-33) as the API gives it, with what it lacks
     named, in both languages, nothing untranslated."""
     with farm.client() as c:
         sown = c.get(f"/fields/{FIELD}/progress").json()["kinds"][0]
@@ -142,6 +150,7 @@ def test_the_progress_page_shows_each_fields_work(farm, dashboard_browser, local
                 kinds = c.get(f"/fields/{f['id']}/progress").json()["kinds"]
                 site_sown += sum(k["covered_ha"] for k in kinds if k["kind"] == "sowing")
         [log] = c.get("/yield-logs", params={"field": "disp-2"}).json()
+        totals = c.get("/yield-totals").json()
         year = max(z["planting_date"][:4] for z in c.get("/registry/zones").json() if z["planting_date"])
         expected = c.get("/expected-yield", params={"season": year}).json()
     assert expected and all(z["relative_yield"] is not None and z["ya_t_ha"] is None for z in expected)
@@ -157,6 +166,16 @@ def test_the_progress_page_shows_each_fields_work(farm, dashboard_browser, local
     harvest = page.get_by_test_id("harvest").locator("tr[data-field=disp-2]")
     expect(harvest).to_contain_text(crop)
     expect(harvest.locator("td[data-yield]")).to_have_attribute("data-yield", f"{log['mean_yield_t_ha']:g}")
+    # the harvest per crop and per field, at maize's standard 15.5 %, as GET /yield-totals gives it
+    maize = next(x for x in totals["crops"] if x["crop"] == "maize")
+    row = page.get_by_test_id("yield-crops").locator("tr[data-crop=maize]")
+    expect(row).to_contain_text(crop)
+    expect(row.locator("td[data-mass]")).to_have_attribute("data-mass", str(maize["mass_kg"]))
+    expect(row.locator("td[data-standard]")).to_have_attribute("data-standard", "15.5")
+    mine = next(x for x in totals["fields"] if x["field_id"] == "disp-2")
+    assert mine["mass_kg"] == pytest.approx(log["mass_kg"], abs=0.01)  # one log, already at 15.5 %
+    row = page.get_by_test_id("yield-fields").locator("tr[data-field=disp-2]")
+    expect(row.locator("td[data-mass]")).to_have_attribute("data-mass", str(mine["mass_kg"]))
     rows = page.get_by_test_id("expected-yield").locator("tr[data-zone]")
     expect(rows).to_have_count(len(expected))
     for z in expected:  # no Ym entered on this farm: the relative yield, and "enter Ym" in the expected column

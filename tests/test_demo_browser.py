@@ -1,7 +1,8 @@
 """`furrow demo` as a new user meets it: started again at once on the last run's ports, it
 simulates weeks of the season, and the dashboard's zone page shows the main job done (weeks of
 soil water, ET0, the crop's stage, an explained decision) with no false alert; the summary of
-`--duration 60` counts the decisions and the simulated days. Playwright drives Debian's Chromium
+`--duration 60` counts the decisions and the simulated days; the map shows the tractor spraying live, its
+covered ground growing. Playwright drives Debian's Chromium
 (as tests/test_dashboard.py does) against the running demo; with FURROW_SCREENSHOTS=1 the screenshots go to docs/img for
 docs/dashboard.md.
 """
@@ -120,6 +121,25 @@ def test_the_demo_restarts_at_once_and_its_zone_page_shows_the_season(tmp_path):
         page.click("text=Use token")
         expect(page.locator(".zone-tile[data-zone=north]")).to_be_visible()
         _shot(page, "overview")
+
+        # a machine at work, live: the tractor sprays the home field, its tracker an MQTT node through the gateway
+        # like the others (hil/demo_machines.py live_work); the map moves it on each position message and redraws
+        # the spraying's covered ground as the demo records the live window again
+        page.goto(f"{url}/app/#/machinery")
+        page.wait_for_selector("[data-view=machinery][data-rendered='1']")
+        themap = page.get_by_test_id("machinery-map")
+        tractor = themap.locator("path.machine[data-machine=trk-tractor]")
+        expect(tractor).to_have_attribute("data-implement", "down", timeout=60_000)
+        expect(tractor).not_to_have_attribute("data-t", tractor.get_attribute("data-t") or "", timeout=30_000)
+        sprayed = themap.locator(f"path.covered[data-kind=spraying][data-field={demo_farm.FIELD}]")
+        expect(sprayed).to_have_count(1, timeout=30_000)
+        first_ha = float(sprayed.get_attribute("data-ha") or 0)
+        expect(sprayed).not_to_have_attribute("data-ha", str(first_ha), timeout=30_000)
+        assert float(sprayed.get_attribute("data-ha") or 0) > first_ha > 0
+        [spraying] = [op for op in api.get("/operations", params={"field": demo_farm.FIELD}).json()
+                      if op["kind"] == "spraying"]
+        assert spraying["node"] == "trk-tractor" and spraying["covered_ha"] >= first_ha, spraying
+        _shot(page, "machinery-live")
 
         page.goto(f"{url}/app/#/zone/north?days=30")
         page.wait_for_selector("[data-view=zone][data-ready='1']", timeout=60_000)

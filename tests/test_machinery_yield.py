@@ -3,9 +3,19 @@ moisture, the worked example, and a simulated combine's log (hil/machinery.py) c
 
 from __future__ import annotations
 
-import pytest
+import math
 
-from furrow.cloud.machinery.yield_map import YieldFilters, YieldPoint, harvest, read_yield_csv, standard_mass
+import pytest
+import shapely
+
+from furrow.cloud.machinery.yield_map import (
+    YieldFilters,
+    YieldPoint,
+    harvest,
+    overlap_shares,
+    read_yield_csv,
+    standard_mass,
+)
 from furrow.cloud.vigour.boundaries import parse_boundary
 from furrow.edge.errors import ContractError
 from furrow.hil.machinery import STANDARD_MOISTURE_PCT, Field, Pattern, Receiver, YieldMonitor, fao33_yield_kg_m2
@@ -102,3 +112,65 @@ async def test_a_yield_log_posted_is_totalled_for_its_field_kept_once_and_its_ma
         bad = {**body, "log": "time,lat,lon,flow_kg_s,moisture_pct\n1780000000000,36,114.4,x,22\n"}
         r = await c.post("/api/v1/yield-logs", json=bad)
         assert r.status_code == 422 and problem(r)["field"] == "line 2.flow_kg_s", r.text
+
+
+def test_a_swath_mostly_over_harvested_ground_is_an_overlap():
+    """A 9 m swath stepped 2 m north beside ground harvested up to x = 0: its share over it is the part of the width
+    west of 0; 60 % over is an overlap at the default 0.5, 40 % is not, and nothing harvested is no overlap."""
+    done = shapely.box(-100, -100, 0, 100)
+    steps = [((-0.9, 0.0), (-0.9, 2.0)), ((0.9, 0.0), (0.9, 2.0)), ((20.0, 0.0), (20.0, 2.0))]
+    shares = overlap_shares(steps, 4.5, done)
+    assert shares == pytest.approx([0.6, 0.4, 0.0], abs=1e-9)
+    assert [s > YieldFilters().max_overlap for s in shares] == [True, False, False]
+    assert overlap_shares(steps, 4.5, shapely.Polygon()) == [0.0, 0.0, 0.0]
+
+
+def _x_of(field: Field, lon: float, lat: float) -> float:
+    """Metres east of the field's south-west corner (its plane: scale 1 at the corner)."""
+    lon0, lat0 = field.lonlat(0.0, 0.0)
+    return (lon - lon0) * 111_319.49 * math.cos(math.radians(lat0))
+
+
+def test_an_overlapping_pass_is_removed_from_the_map_and_the_total_holds():
+    """The combine harvests 4 of 6 passes (x 0..36 m), then drives one more pass 2 m east of its last (x 29..38):
+    7 of its 9 m over harvested ground (78 %), cutting the 2 m strip of standing crop only. That pass's points
+    leave the map as overlaps (its yield over the full width would read 2/9 of the crop), the regular passes
+    (DGPS 0.3 m wander: a few per cent over their neighbours) keep theirs; the total still counts its grain:
+    within 3 % of what the header cut, and the same as with the filter off."""
+    field = Field(114.403, 36.0, 9.0, 6, 200.0)
+    crop = lambda x, _y: 0.75 if x < 27 else 1.125  # noqa: E731 - t/ha 7.5 and 11.25
+    first = Pattern(field, passes=4, speed_m_s=2.0, turn_s=20)
+    a = YieldMonitor(first, T0, crop, seed=5)
+    gnss = Receiver(first, T0, noise_m=0.3, correlation_s=30, quality=2, seed=5)
+    t1 = T0 + first.duration_s + 25  # the shift east at the south headland, 25 s
+    for s in range(T0, t1):
+        _, pose, lonlat = gnss.epoch(s)
+        a.on_epoch(s, pose, lonlat)
+    strip = Field(*field.lonlat(29.0, 0.0), 9.0, 1, 200.0)
+    again = Pattern(strip, passes=1, speed_m_s=2.0, turn_s=20)
+    b = YieldMonitor(again, t1, lambda _x, _y: 1.125 * 2 / 9, seed=6)  # the header's mean: 2 m of 9 standing
+    gnss = Receiver(again, t1, noise_m=0.3, correlation_s=30, quality=2, seed=6)
+    for s in range(t1, t1 + again.duration_s + 40):
+        _, pose, lonlat = gnss.epoch(s)
+        b.on_epoch(s, pose, lonlat)
+    log = a.csv() + b.csv().split("\n", 1)[1]
+    true_kg = a.true_kg + b.true_kg
+    assert b.true_kg == pytest.approx(9 * 200 * 1.125 * 2 / 9, rel=1e-9)
+    points = read_yield_csv(log)
+    total = harvest(points, 9.0, parse_boundary(field.boundary), STANDARD_MOISTURE_PCT)
+    unfiltered = harvest(points, 9.0, parse_boundary(field.boundary), STANDARD_MOISTURE_PCT,
+                         YieldFilters(max_overlap=1.0))
+    # the pass again: 100 s, less the start and end delays (15 + 4 s) and its one-second steps: ~80 points
+    assert total.dropped["overlap"] >= 70, total.dropped
+    assert unfiltered.dropped["overlap"] == 0
+    assert total.dropped["overlap"] <= 85, total.dropped  # the four regular passes lose none (or nearly)
+    xs = [_x_of(field, lon, lat) for lon, lat, _ in total.yields]
+    assert not [x for x in xs if 32.6 < x < 34.4], "a point of the overlapping pass is still on the map"
+    assert [x for x in _xs(field, unfiltered) if 32.6 < x < 34.4], "the filter off keeps the pass again"
+    assert total.mass_kg == pytest.approx(unfiltered.mass_kg, rel=1e-9)  # the map changes, the total does not
+    assert abs(total.mass_kg - true_kg) / true_kg < 0.03, (total.mass_kg, true_kg)
+    assert total.harvested_ha == pytest.approx(38 * 200 / 10_000, rel=0.02)
+
+
+def _xs(field: Field, total) -> list[float]:  # noqa: ANN001 - a YieldTotal
+    return [_x_of(field, lon, lat) for lon, lat, _ in total.yields]

@@ -56,8 +56,10 @@ from ..vigour.boundaries import reproject
 MAX_GAP_S = 30.0  # a longer silence (a coverage gap, a stop with the GNSS off) breaks the pass
 MAX_SPEED_M_S = 15.0  # 54 km/h: faster than any implement works; a larger step is a GNSS jump
 # 95 % horizontal position error (metres) by NMEA 0183 GGA fix quality (step 6):
-# 1 GPS (and 3 PPS): autonomous GPS, <= 8 m 95 % global average (GPS SPS Performance Standard, 5th ed.,
-#   April 2020, Table 3.8-1);
+# 1 GPS (and 3 PPS): autonomous GPS, 8 m 95 % global average, attributed to the GPS SPS Performance
+#   Standard, 5th ed., April 2020 (its position-accuracy table, section 3.8). UNCONFIRMED: the 2020 document
+#   was found (DoD CIO, April 2020) but its accuracy table could not be read through the search tool, so
+#   neither the 8 m nor the table number is checked against the text (docs/machinery.md section 3);
 # 2 DGPS (code differential, SBAS included): 1.06 m, the worst WAAS reference site's 95 % horizontal
 #   accuracy (FAA W. J. Hughes Technical Center, WAAS Performance Analysis Report #10, November 2004;
 #   the best site 0.61 m);

@@ -242,8 +242,10 @@ class YieldLogIn(BaseModel):
     crop: str | None = Field(default=None, max_length=64)
     machine: str = Field(min_length=1, max_length=64)
     width_m: float = Field(gt=0, le=20, description="the header's working width, m")
-    standard_moisture_pct: float = Field(default=15.5, ge=0, lt=40,
-                                         description="the moisture totals are given at (maize 15.5, wheat 13.5)")
+    standard_moisture_pct: float | None = Field(
+        default=None, ge=0, lt=40, description="the moisture totals are given at; without it the crop's standard "
+        "(cloud/machinery/grain.py: maize 15.5, wheat 13.5, soybean 13, barley 14.5), which a log of another crop "
+        "or none needs")
     flow_delay_s: float = Field(default=12.0, ge=0, le=60, description="grain transport time to the sensor")
     log: str = Field(min_length=1, description="the monitor's CSV export: time, lat, lon, flow_kg_s, "
                      "moisture_pct, optionally header (down/up)")
@@ -268,3 +270,29 @@ class YieldLogOut(BaseModel):
     kept: int = Field(description="points on the yield map after the filters")
     dropped: dict[str, int] = Field(description="points each filter dropped")
     yields: list[list[float]] | None = Field(default=None, description="[lon, lat, t/ha] of each kept point")
+
+
+class YieldTotal(BaseModel):
+    """A field's (or a crop's) harvest from its yield logs, at the crop's standard moisture."""
+
+    field_id: str | None = Field(default=None, description="the field (None in the per-crop totals)")
+    crop: str | None
+    fields: int = Field(description="fields harvested")
+    logs: int = Field(description="yield logs counted")
+    mass_kg: float = Field(description="grain at standard_moisture_pct")
+    harvested_ha: float
+    mean_yield_t_ha: float
+    standard_moisture_pct: float
+    moisture_source: str = Field(description="where standard_moisture_pct comes from")
+    first_ms: int
+    last_ms: int
+
+
+class YieldTotals(BaseModel):
+    """Totals per field and crop and per crop (docs/machinery.md section 8)."""
+
+    season: int | None = Field(description="the year the harvests started in (UTC), or None: every log")
+    fields: list[YieldTotal]
+    crops: list[YieldTotal]
+    replaced: list[int] = Field(description="logs left out: a newer log of the same field and machine covers "
+                                "their time (the same harvest posted again with other settings)")

@@ -44,6 +44,8 @@ from .models import (
     StopOut,
     YieldLogIn,
     YieldLogOut,
+    YieldTotal,
+    YieldTotals,
 )
 from .tracks import MAX_FIXES, read_track
 
@@ -122,21 +124,22 @@ class OperationService:
         fixes, coverage = await asyncio.to_thread(compute)
         ref = _ref(body)
 
-        def store(session: Session) -> tuple[OperationOut, bool]:
+        def store(session: Session) -> tuple[OperationOut, bool, bool]:
             existing = session.scalars(select(OperationRow).where(OperationRow.ref == ref)).first()
-            if existing is not None and live is not None and existing.fixes != len(fixes):
+            grown = existing is not None and live is not None and existing.fixes != len(fixes)
+            if grown:
                 for key, value in _row_values(body, fixes, coverage).items():  # more of the window arrived
                     setattr(existing, key, value)
                 session.flush()
             if existing is not None:
-                return _out(existing), False
+                return _out(existing), False, grown
             row = OperationRow(**_row_values(body, fixes, coverage), ref=ref, by=by[:80], created_ms=self.clock())
             session.add(row)
             session.flush()
-            return _out(row), True
+            return _out(row), True, False
 
-        out, new = await self._db.run(store)
-        if new and self.events is not None:
+        out, new, grown = await self._db.run(store)
+        if (new or grown) and self.events is not None:  # a live window recomputed: the pages redraw its ground
             self.events.publish("operation", out.model_dump(mode="json"))
         if new or live is not None:  # a live window may have been recomputed: the listener sees if it was
             for listener in self.on_record:
@@ -351,8 +354,16 @@ class YieldLogs:
     async def record(self, body: YieldLogIn, by: str) -> tuple[YieldLogOut, bool]:
         """The log's totals for its field, stored once (the same log again returns the stored one, False).
         NotFound, Conflict as for an operation; ContractError naming the log's line and column."""
+        from .grain import standard_moisture
         from .yield_map import YieldFilters, harvest, read_yield_csv
 
+        moisture = body.standard_moisture_pct
+        if moisture is None:
+            moisture = standard_moisture(body.crop)
+        if moisture is None:
+            raise ContractError("standard_moisture_pct", None, f"no standard moisture is built in for crop "
+                                f"{body.crop!r}: give the moisture its grain is traded at (e.g. 14.0)")
+        body = body.model_copy(update={"standard_moisture_pct": moisture})
         boundary = await self._db.run(lambda s: _field(s, body.field).boundary)
         key = "\n".join([body.field, repr(body.width_m), repr(body.standard_moisture_pct), repr(body.flow_delay_s),
                          body.log])
@@ -360,7 +371,7 @@ class YieldLogs:
 
         def compute():  # noqa: ANN202 - a day's log is seconds of work: off the event loop
             points = read_yield_csv(body.log)
-            return points, harvest(points, body.width_m, parse_boundary(boundary), body.standard_moisture_pct,
+            return points, harvest(points, body.width_m, parse_boundary(boundary), moisture,
                                    YieldFilters(flow_delay_s=body.flow_delay_s))
 
         points, total = await asyncio.to_thread(compute)
@@ -372,7 +383,7 @@ class YieldLogs:
             if existing is not None:
                 return _yield_out(existing), False
             row = YieldLogRow(ref=ref, field_id=body.field, crop=body.crop, machine=body.machine, width_m=body.width_m,
-                              standard_moisture_pct=body.standard_moisture_pct, started_ms=points[0].t_ms,
+                              standard_moisture_pct=moisture, started_ms=points[0].t_ms,
                               ended_ms=points[-1].t_ms, mass_kg=round(total.mass_kg, 2),
                               harvested_ha=round(total.harvested_ha, 6),
                               mean_yield_t_ha=round(total.mean_yield_t_ha, 4),
@@ -396,6 +407,30 @@ class YieldLogs:
             return [_yield_out(r) for r in session.scalars(q)]
 
         return await self._db.run(list_)
+
+    async def totals(self, season: int | None = None, organisation: str | None = None) -> YieldTotals:
+        """The harvest per field and crop and per crop at each crop's standard moisture (yield_totals.py), of the
+        logs whose harvest started in `season` (a UTC year) or of all; with `organisation`, of its fields only."""
+        from .yield_totals import LogTotal, totals
+
+        def load(session: Session) -> list[LogTotal]:
+            cols = (YieldLogRow.id, YieldLogRow.field_id, YieldLogRow.crop, YieldLogRow.machine, YieldLogRow.started_ms,
+                    YieldLogRow.ended_ms, YieldLogRow.mass_kg, YieldLogRow.standard_moisture_pct,
+                    YieldLogRow.harvested_ha, YieldLogRow.created_ms)
+            q = select(*cols)
+            if organisation is not None:
+                fields = (select(FieldRow.id).join(SiteRow, SiteRow.id == FieldRow.site_id)
+                          .where(SiteRow.organisation_id == organisation))
+                q = q.where(YieldLogRow.field_id.in_(fields))
+            if season is not None:
+                start = int(datetime(season, 1, 1, tzinfo=UTC).timestamp() * 1000)
+                end = int(datetime(season + 1, 1, 1, tzinfo=UTC).timestamp() * 1000)
+                q = q.where(YieldLogRow.started_ms >= start, YieldLogRow.started_ms < end)
+            return [LogTotal(*row) for row in session.execute(q)]
+
+        fields, crops, replaced = totals(await self._db.run(load))
+        return YieldTotals(season=season, fields=[YieldTotal(**f) for f in fields],
+                           crops=[YieldTotal(**c) for c in crops], replaced=replaced)
 
     async def get(self, log_id: int) -> YieldLogOut:
         """One log's totals with its yield map (NotFound otherwise)."""

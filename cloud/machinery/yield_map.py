@@ -15,7 +15,20 @@ Drummond, S.T. (2007) "Yield Editor: software for removing errors from crop yiel
 4. **Speed.** A point whose ground speed (its step from the previous point over the time) lies outside
    `min_speed_m_s`..`max_speed_m_s`, or changes by more than `max_speed_change` (a share) from the
    previous point, is dropped: the area under it is wrong.
-5. **Yield outliers.** The yield of each point is its flow over the time step at standard moisture
+5. **Overlapping passes.** Each point sweeps the rectangle of its step: the header's width square to the
+   step from the previous point (its heading), as long as the step. A point whose rectangle lies more than
+   `max_overlap` (a share) over ground an earlier pass of the same log already harvested (the union of
+   those passes' swaths, as coverage.py draws them) is dropped: the header was partly empty there, so
+   its flow over its full width is too low a yield. Yield Editor 2.0 (Sudduth, K.A., Drummond, S.T. and
+   Myers, D.B. (2012) "Yield Editor 2.0: Software for automated removal of yield map errors", ASABE Paper
+   No. 121338243) names the removal of such "overlapped" data, and Lyle, G., Bryan, B.A. and Ostendorf,
+   B. (2014) "Post-processing methods to eliminate erroneous grain yield measurements: review and
+   directions for future development", Precision Agriculture 15:377-402, lists harvester overlaps among
+   the errors left to remove; neither text's threshold could be read here (their abstracts only), so the
+   default 0.5 is "mostly": more of the swath over harvested ground than over standing crop
+   (docs/machinery.md section 8 says so). Sudduth and Drummond (2007) has no overlap filter (its
+   filters: flow delay, start/end pass, velocity, swath width, yield, SD, position).
+6. **Yield outliers.** The yield of each point is its flow over the time step at standard moisture
    divided by the area it swept (width x step); points beyond `max_sd` standard deviations of the mean
    are dropped (Yield Editor's "SD filter").
 
@@ -25,7 +38,7 @@ sensor, as the monitor's own load total: the delay-corrected flow integrated ove
 at its moisture) over the points inside the field or within one header width of it (a turn on the
 headland still empties the elevator), with the flow of a point the yield filter dropped replaced by the
 mean of its neighbours (a lump on the sensor is not grain). The filters that drop a point for its area
-(start/end of pass, speed) do not take its grain out of the total. The harvested area is the covered
+(start/end of pass, speed, overlap) do not take its grain out of the total. The harvested area is the covered
 area of the header-down track in the field (coverage.py), the mean yield the total over it.
 
 Worked example (tests/test_machinery_yield.py): 20 kg/s wet at 22 % moisture over one second at 2 m/s
@@ -44,6 +57,7 @@ from dataclasses import dataclass, field
 
 import shapely
 from shapely.geometry import MultiPolygon, Polygon
+from shapely.geometry.base import BaseGeometry
 
 from furrow.edge.errors import ContractError
 
@@ -76,6 +90,7 @@ class YieldFilters:
     min_speed_m_s: float = 0.5
     max_speed_m_s: float = 4.0
     max_speed_change: float = 0.5
+    max_overlap: float = 0.5  # step 5: the share of a point's swath over ground harvested before (1: keep all)
     max_sd: float = 3.0
 
 
@@ -158,6 +173,41 @@ def _delayed_flows(points: Sequence[YieldPoint], delay_ms: float) -> list[float]
     return out
 
 
+CHUNK = 32  # steps whose swaths are measured against one clip of the harvested ground (overlap_shares)
+
+
+def overlap_shares(steps: Sequence[tuple[tuple[float, float], tuple[float, float]]], half_width: float,
+                   harvested: BaseGeometry) -> list[float]:
+    """The share of each step's swath (from, to; plane coordinates) that lies over `harvested` (step 5): the
+    rectangle `half_width` either side of the step, divided into its part over the harvested ground. Each
+    CHUNK of consecutive steps is measured against the harvested ground clipped to their bounding box: the
+    same areas, without intersecting every small rectangle with the whole field's worth of swaths."""
+    if not steps:
+        return []
+    if harvested.is_empty:
+        return [0.0] * len(steps)
+    rects = shapely.buffer(shapely.linestrings([[a, b] for a, b in steps]), half_width, cap_style="flat")
+    areas = shapely.area(rects)
+    out: list[float] = []
+    for i in range(0, len(rects), CHUNK):
+        chunk = rects[i:i + CHUNK]
+        bounds = shapely.bounds(chunk)
+        piece = shapely.clip_by_rect(harvested, bounds[:, 0].min(), bounds[:, 1].min(), bounds[:, 2].max(),
+                                     bounds[:, 3].max())
+        over = shapely.area(shapely.intersection(chunk, piece)) if not piece.is_empty else [0.0] * len(chunk)
+        out += [float(o / a) if a > 0 else 0.0 for o, a in zip(over, areas[i:i + CHUNK], strict=True)]
+    return out
+
+
+def _near(swaths: Sequence[BaseGeometry], swath: BaseGeometry) -> BaseGeometry:
+    """The union of the earlier passes' swaths whose bounding boxes meet this pass's: the ground it can overlap."""
+    if swath.is_empty or not swaths:
+        return Polygon()
+    x0, y0, x1, y1 = swath.bounds
+    near = [s for s in swaths if s.bounds[0] <= x1 and s.bounds[2] >= x0 and s.bounds[1] <= y1 and s.bounds[3] >= y0]
+    return shapely.union_all(near) if near else Polygon()
+
+
 def harvest(points: Sequence[YieldPoint], width_m: float, field_shape: Polygon | MultiPolygon,
             standard_moisture_pct: float, filters: YieldFilters = YieldFilters()) -> YieldTotal:
     """The field's harvest from the monitor's points (the method in the module docstring)."""
@@ -169,11 +219,15 @@ def harvest(points: Sequence[YieldPoint], width_m: float, field_shape: Polygon |
     plane = LocalPlane(field_shape.centroid.x, field_shape.centroid.y)
     xy = plane.points(fixes)
     flows = _delayed_flows(points, filters.flow_delay_s * 1000)
-    dropped = {"start_pass": 0, "end_pass": 0, "speed": 0, "yield_sd": 0}
+    dropped = {"start_pass": 0, "end_pass": 0, "speed": 0, "overlap": 0, "yield_sd": 0}
     candidates: list[tuple[int, float, float]] = []  # index, kg at standard moisture, m2 swept
+    half = width_m / 2 * plane.scale
+    before: list[BaseGeometry] = []  # the swaths of the passes before this one (step 5)
     for run in passes(fixes, xy):
         t_first, t_last = points[run[0]].t_ms, points[run[-1]].t_ms
         prev_speed = None
+        mine: list[tuple[int, float, float]] = []
+        froms: list[int] = []
         for a, b in zip(run, run[1:], strict=False):
             dt = (points[b].t_ms - points[a].t_ms) / 1000
             step = math.dist(xy[a], xy[b]) / plane.scale
@@ -188,7 +242,19 @@ def harvest(points: Sequence[YieldPoint], width_m: float, field_shape: Polygon |
                 dropped["speed"] += 1
             else:
                 kg = standard_mass(flows[b] * dt, points[b].moisture_pct, standard_moisture_pct)
-                candidates.append((b, kg, width_m * step))
+                mine.append((b, kg, width_m * step))
+                froms.append(a)
+        swath = (shapely.LineString([xy[i] for i in run]).buffer(half, cap_style="flat", join_style="round")
+                 if len(run) > 1 else Polygon())
+        shares = overlap_shares([(xy[a], xy[c[0]]) for a, c in zip(froms, mine, strict=True)], half,
+                                _near(before, swath))
+        for c, share in zip(mine, shares, strict=True):
+            if share > filters.max_overlap:
+                dropped["overlap"] += 1
+            else:
+                candidates.append(c)
+        if not swath.is_empty:
+            before.append(swath)
     yields = [kg / m2 * 10 for _, kg, m2 in candidates]  # t/ha
     kept = candidates
     if len(yields) >= 3:

@@ -22,6 +22,7 @@ from ...machinery.models import (
     OperationOut,
     YieldLogIn,
     YieldLogOut,
+    YieldTotals,
 )
 from ...machinery.tracks import MAX_FIXES
 from ..deps import AuditDep, OperationsWriter, Reader, get_services
@@ -182,6 +183,17 @@ async def list_yield_logs(operations: OperationsDep, _: Reader,
                           ) -> list[YieldLogOut]:
     """Yield logs' totals, newest first (without their maps: GET one for it)."""
     return await operations.yields.list(None if field is None else check_id("field", field))
+
+
+@router.get("/yield-totals", response_model=YieldTotals)
+async def yield_totals(operations: OperationsDep, who: Reader,
+                       season: Annotated[int | None, Query(ge=1970, le=2200,
+                                                           description="the year the harvests started in (UTC)")]
+                       = None) -> YieldTotals:
+    """The harvest per field (and crop) and per crop from the yield logs, each at its crop's standard moisture
+    (maize 15.5 %, wheat 13.5 %, soybean 13 %, barley 14.5 %: docs/machinery.md section 8); a log posted again
+    with other settings counts once (the newest). Only the caller's organisation's fields."""
+    return await operations.yields.totals(season, who.organisation)
 
 
 @router.get("/yield-logs/{log_id}", response_model=YieldLogOut, responses={404: {"model": ProblemResponse}})

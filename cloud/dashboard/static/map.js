@@ -74,3 +74,32 @@ export function retag(layer, data = {}) {
   if (el) Object.assign(el.dataset, layer.furrowData);
   return layer;
 }
+
+// One way to draw a field, on every map page: its boundary as a GeoJSON layer with the class field-boundary,
+// each part tagged data-field (and `data`); `fill` shades it (the map page: by its progress).
+export const FIELD_FILL = "#e4ead2";
+export function fieldShape(L, field, { fill = FIELD_FILL, data = {} } = {}) {
+  const shape = L.geoJSON(field.boundary, { style: { className: "field-boundary", color: "#556b2f", weight: 1.5,
+    fillColor: fill, fillOpacity: 0.75 } });
+  shape.eachLayer((l) => tag(l, { field: field.id, ...data }));
+  return shape;
+}
+
+// A tracker's position: a dot, blue with the implement down (at work), grey with it up, its name beside it.
+export const machineData = (m) => ({ machine: m.node, t: String(m.t_ms), lat: String(m.lat), lon: String(m.lon),
+  implement: m.implement_down ? "down" : "up" });
+
+export function machineMarker(L, m) {
+  const marker = L.circleMarker([m.lat, m.lon], { className: "machine", radius: 7, color: "#fff", weight: 2,
+    fillColor: m.implement_down ? "#1f5fa8" : "#888", fillOpacity: 1 });
+  marker.bindTooltip(h("span", { class: "machine-label" }, m.node), { permanent: true, direction: "right",
+    offset: [8, 0], className: "machine-tip" });
+  return tag(marker, machineData(m));
+}
+
+// Move a machine's marker to its newest fix (and recolour it for its implement).
+export function moveMarker(marker, m) {
+  marker.setLatLng([m.lat, m.lon]);
+  marker.setStyle({ fillColor: m.implement_down ? "#1f5fa8" : "#888" });
+  return retag(marker, machineData(m));
+}

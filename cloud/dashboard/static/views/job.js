@@ -4,37 +4,51 @@
 // work is recorded), the planned window and a finish estimate from the area left at the machine's field
 // capacity (ASABE EP496.3: C = S w E / 10 ha/h), then the tasks after it. The finish is the server's once it
 // has one (GET /dispatch/etas, then the live "eta" event as fixes and operations arrive: it also counts the
-// machine's live work not recorded yet); until then the page's own from the recorded area.
+// machine's live work not recorded yet); until then the page's own from the recorded area. The map is the map
+// page's (Leaflet, map.js: the same field shape and machine marker, the basemap when one is configured, a
+// plain background and a scale without).
 
 import { api } from "../api.js";
-import { card, h, notice, svg } from "../dom.js";
+import { card, h, notice } from "../dom.js";
 import { dateTime, num } from "../fmt.js";
-import { projection, rings } from "../geo.js";
 import { t } from "../i18n.js";
+import { fieldShape, loadLeaflet, machineMarker, moveMarker, newMap } from "../map.js";
 import { donePct, fieldProgress, loadPlan } from "./dispatch.js";
 import { reportCard } from "./job_report.js";
 
-const W = 360;
-const H = 220;
 const DONE_PCT = 99.5; // a field this far covered counts as done: the headland corners are rarely all reached
 
-function fieldMap(field, machine) {
-  const outline = rings(field.boundary);
-  const points = [...outline.flat(), ...(machine ? [[machine.lon, machine.lat]] : [])];
-  if (!points.length) return notice(t("job.no-map"));
-  const at = projection(points, W, H, 16);
-  const drawing = svg("svg", { viewBox: `0 0 ${W} ${H}`, class: "map job-map", role: "img",
-    "aria-label": t("job.map-label", { field: field.name }), "data-testid": "job-map" });
-  for (const ring of outline) {
-    drawing.append(svg("polygon", { points: ring.map((c) => at(c).map((v) => v.toFixed(1)).join(",")).join(" "),
-      class: "field-boundary" }));
-  }
-  if (machine) {
-    const [x, y] = at([machine.lon, machine.lat]);
-    drawing.append(svg("circle", { cx: x, cy: y, r: 7, class: machine.implement_down ? "working" : "idle",
-      "data-machine": machine.node, "data-t": String(machine.t_ms) }));
-  }
-  return drawing;
+// The job's field and machine on a Leaflet map, made once (when there is something to draw and its element is in
+// the page) and kept across redraws: the field drawn again when the job moves to another field, the marker moved
+// on each fix.
+function jobMap(L) {
+  const el = h("div", { class: "lmap job-map", "data-testid": "job-map", role: "region" });
+  const state = { map: null, making: null, field: null, shape: null, marker: null, last: null };
+  const update = (field, machine) => {
+    state.last = [field, machine];
+    el.setAttribute("aria-label", t("job.map-label", { field: field.name }));
+    if (!state.map) {
+      state.making ||= newMap(L, el).then((made) => {
+        state.map = made.map;
+        update(...state.last);
+      });
+      return;
+    }
+    if (state.field !== field.id) {
+      state.shape?.remove();
+      state.shape = field.boundary ? fieldShape(L, field).addTo(state.map) : null;
+      state.field = field.id;
+      const bounds = state.shape ? state.shape.getBounds() : L.latLngBounds([]);
+      if (machine) bounds.extend([machine.lat, machine.lon]);
+      if (bounds.isValid()) state.map.fitBounds(bounds, { padding: [16, 16], maxZoom: 18 });
+    }
+    if (machine) {
+      if (state.marker) moveMarker(state.marker, machine);
+      else state.marker = machineMarker(L, machine).addTo(state.map);
+    }
+    state.map.invalidateSize(); // the element moves into each redraw of its card
+  };
+  return { el, update, ready: () => state.making, remove: () => state.map?.remove() };
 }
 
 export async function render(root, ctx) {
@@ -65,12 +79,14 @@ export async function render(root, ctx) {
   const box = h("div", { "data-testid": "job" });
   const reportBox = h("div", {});
   root.append(box, reportBox);
+  const L = await loadLeaflet();
+  const mapped = L ? jobMap(L) : null;
 
   const draw = () => {
     const i = Math.max(0, stops.findIndex((s) => donePct(data, data.tasks[s.task]) < DONE_PCT));
     const stop = stops[i];
     const task = data.tasks[stop.task];
-    const field = data.fields[stop.field] || { name: stop.field, boundary: null };
+    const field = data.fields[stop.field] || { id: stop.field, name: stop.field, boundary: null };
     const pct = donePct(data, task);
     const fieldHa = data.progress[stop.field]?.ha;
     const fromServer = server && server.task === stop.task;
@@ -91,7 +107,8 @@ export async function render(root, ctx) {
         h("p", { class: "small", "data-testid": "job-eta", "data-source": fromServer ? "server" : "browser",
           "data-left": String(leftHa) }, t("job.eta", { when: dateTime(finish),
           rate: num(capacity, 1, t("unit.ha-h")) })),
-        fieldMap(field, machine)),
+        !L ? notice(t("machinery.map.no-library"), "error")
+          : field.boundary || machine ? mapped.el : notice(t("job.no-map"))),
       card(t("job.next"), stops.length > i + 1
         ? h("ol", { start: String(i + 2) }, stops.slice(i + 1).map((s) => h("li", { "data-task": s.task },
           t("job.task", { kind: t(`machinery.kind.${data.tasks[s.task].kind}`), field: data.fields[s.field]?.name || s.field }),
@@ -99,6 +116,7 @@ export async function render(root, ctx) {
         : h("p", { class: "muted" }, t("job.last"))));
     // the bar's width through CSSOM: the content security policy refuses style attributes
     box.querySelector(".job-bar").style.width = `${Math.min(100, pct)}%`;
+    if (field.boundary || machine) mapped?.update(field, machine);
     // the report form is kept across redraws (positions arrive every second) until the task changes
     if (ctx.can("report") && reportBox.dataset.task !== stop.task) {
       reportBox.dataset.task = stop.task;
@@ -106,6 +124,7 @@ export async function render(root, ctx) {
     }
   };
   draw();
+  await mapped?.ready(); // the page is rendered with its map drawn
   ctx.on("position", (ev) => {
     const m = (ev.machines || []).find((x) => x.node === spec.node);
     if (!m || (machine && machine.t_ms >= m.t_ms)) return;
@@ -123,4 +142,5 @@ export async function render(root, ctx) {
     data.progress[ev.field_id] = await fieldProgress(ev.field_id);
     draw();
   });
+  return () => mapped?.remove();
 }

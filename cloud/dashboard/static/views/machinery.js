@@ -8,7 +8,7 @@ import { api } from "../api.js";
 import { card, h, notice, table } from "../dom.js";
 import { ago, dateTime, num, timeZone } from "../fmt.js";
 import { t } from "../i18n.js";
-import { escapeHtml, loadLeaflet, newMap, retag, tag } from "../map.js";
+import { escapeHtml, fieldShape, loadLeaflet, machineMarker, moveMarker, newMap, retag, tag } from "../map.js";
 
 export const KINDS = ["tillage", "sowing", "spraying", "fertilising", "harvest"]; // cloud/machinery/models.py OperationKind
 const TRACK_MAX = 50_000; // points kept per track on the map (a day at work at 1 Hz is ~40,000)
@@ -40,6 +40,11 @@ export function yieldClasses(values, n = YIELD_COLOURS.length) {
   return YIELD_COLOURS.map((colour, i) => ({ colour, from: lo + i * step, to: i === n - 1 ? hi : lo + (i + 1) * step }));
 }
 
+// A field's label on the map: its name and its latest kind of work's share.
+const fieldLabel = (f, now, pct) => h("div", { class: "field-label", "data-field": f.id }, h("strong", {}, f.name),
+  h("br"), now ? t("machinery.map.progress", { kind: t(`machinery.kind.${now.kind}`), pct: num(pct, 0, "%") })
+    : t("machinery.map.no-work"));
+
 const classOf = (classes, v) => classes.find((c) => v < c.to) || classes[classes.length - 1];
 
 function legend(L, classes, count) {
@@ -56,19 +61,44 @@ function legend(L, classes, count) {
   return control;
 }
 
+function addAll(group, layers) {
+  for (const l of layers) group.addLayer(l);
+  return layers;
+}
+
+// An operation's covered ground (and the strips it skipped), tagged with its id, field and kind.
+function coveredShapes(L, op) {
+  const out = [];
+  if (!op.covered?.coordinates?.length) return out;
+  const shape = L.geoJSON(op.covered, { style: { className: "covered", color: "#1f5fa8", weight: 0.5,
+    fillColor: "#1f5fa8", fillOpacity: 0.25 } });
+  shape.eachLayer((l) => tag(l, { operation: String(op.id), field: op.field_id, kind: op.kind,
+    ha: String(op.covered_ha) }));
+  shape.bindTooltip(h("span", {}, t("machinery.map.covered-tip", { kind: t(`machinery.kind.${op.kind}`),
+    machine: op.machine, when: dateTime(op.ended_ms), ha: num(op.covered_ha, 2, t("unit.ha")) })), { sticky: true });
+  out.push(shape);
+  if (op.skipped?.coordinates?.length) { // strips missed between its swaths (narrower than two widths)
+    const strips = L.geoJSON(op.skipped, { style: { className: "skipped", color: "#b3261e", weight: 1,
+      dashArray: "3 2", fillColor: "#b3261e", fillOpacity: 0.45 } });
+    strips.eachLayer((l) => tag(l, { operation: String(op.id), field: op.field_id }));
+    strips.bindTooltip(h("span", {}, t("machinery.map.skipped-tip", { kind: t(`machinery.kind.${op.kind}`),
+      ha: num(op.skipped_ha, 2, t("unit.ha")) })), { sticky: true });
+    out.push(strips);
+  }
+  return out;
+}
+
 function drawMap(L, map, tiles, data) {
   const { fields, zones, progress, machines, tracks, covered, yields } = data;
   const fieldLayer = L.layerGroup();
+  const fieldShapes = {};
   const bounds = L.latLngBounds([]);
   for (const f of fields.filter((x) => x.boundary)) {
     const now = latest(progress[f.id]);
     const pct = now?.covered_pct ?? 0;
-    const shape = L.geoJSON(f.boundary, { style: { className: "field-boundary", color: "#556b2f", weight: 1.5,
-      fillColor: shade(pct), fillOpacity: 0.75 } });
-    shape.eachLayer((l) => tag(l, { field: f.id, kind: now?.kind || "", pct: String(pct) }));
-    shape.bindTooltip(h("div", { class: "field-label", "data-field": f.id }, h("strong", {}, f.name), h("br"),
-      now ? t("machinery.map.progress", { kind: t(`machinery.kind.${now.kind}`), pct: num(pct, 0, "%") })
-        : t("machinery.map.no-work")), { permanent: true, direction: "center", className: "field-tip" });
+    const shape = fieldShape(L, f, { fill: shade(pct), data: { kind: now?.kind || "", pct: String(pct) } });
+    shape.bindTooltip(fieldLabel(f, now, pct), { permanent: true, direction: "center", className: "field-tip" });
+    fieldShapes[f.id] = shape;
     fieldLayer.addLayer(shape);
     bounds.extend(shape.getBounds());
   }
@@ -81,23 +111,8 @@ function drawMap(L, map, tiles, data) {
     zoneLayer.addLayer(shape);
   }
   const coveredLayer = L.layerGroup();
-  for (const op of covered) {
-    if (!op.covered?.coordinates?.length) continue;
-    const shape = L.geoJSON(op.covered, { style: { className: "covered", color: "#1f5fa8", weight: 0.5,
-      fillColor: "#1f5fa8", fillOpacity: 0.25 } });
-    shape.eachLayer((l) => tag(l, { operation: String(op.id), field: op.field_id, kind: op.kind }));
-    shape.bindTooltip(h("span", {}, t("machinery.map.covered-tip", { kind: t(`machinery.kind.${op.kind}`),
-      machine: op.machine, when: dateTime(op.ended_ms), ha: num(op.covered_ha, 2, t("unit.ha")) })), { sticky: true });
-    coveredLayer.addLayer(shape);
-    if (op.skipped?.coordinates?.length) { // strips missed between its swaths (narrower than two widths)
-      const strips = L.geoJSON(op.skipped, { style: { className: "skipped", color: "#b3261e", weight: 1,
-        dashArray: "3 2", fillColor: "#b3261e", fillOpacity: 0.45 } });
-      strips.eachLayer((l) => tag(l, { operation: String(op.id), field: op.field_id }));
-      strips.bindTooltip(h("span", {}, t("machinery.map.skipped-tip", { kind: t(`machinery.kind.${op.kind}`),
-        ha: num(op.skipped_ha, 2, t("unit.ha")) })), { sticky: true });
-      coveredLayer.addLayer(strips);
-    }
-  }
+  const shapes = {}; // operation id -> its layers in coveredLayer (a live window recorded again replaces them)
+  for (const op of covered) shapes[op.id] = addAll(coveredLayer, coveredShapes(L, op));
   const trackLayer = L.layerGroup();
   const lines = {};
   for (const [node, points] of Object.entries(tracks)) {
@@ -141,19 +156,8 @@ function drawMap(L, map, tiles, data) {
   map.on("overlayadd", (e) => e.layer === yieldLayer && yieldLegend?.addTo(map));
   map.on("overlayremove", (e) => e.layer === yieldLayer && yieldLegend?.remove());
   if (bounds.isValid()) map.fitBounds(bounds, { padding: [24, 24], maxZoom: 18 });
-  return { lines, markers, machineLayer, trackLayer };
+  return { lines, markers, machineLayer, trackLayer, coveredLayer, shapes, fields: fieldShapes };
 }
-
-function machineMarker(L, m) {
-  const marker = L.circleMarker([m.lat, m.lon], { className: "machine", radius: 7, color: "#fff", weight: 2,
-    fillColor: m.implement_down ? "#1f5fa8" : "#888", fillOpacity: 1 });
-  marker.bindTooltip(h("span", { class: "machine-label" }, m.node), { permanent: true, direction: "right",
-    offset: [8, 0], className: "machine-tip" });
-  return tag(marker, machineData(m));
-}
-
-const machineData = (m) => ({ machine: m.node, t: String(m.t_ms), lat: String(m.lat), lon: String(m.lon),
-  implement: m.implement_down ? "down" : "up" });
 
 export function fieldTable(fields, progress) {
   const kinds = KINDS.filter((k) => Object.values(progress).some((p) => p.kinds.some((x) => x.kind === k)));
@@ -216,8 +220,8 @@ export async function render(root, ctx) {
   const { fields, progress, machines, tracks } = data;
   const mapBox = h("div", {});
   const machineBox = h("div", {});
-  root.append(card(t("machinery.map.title"), mapBox),
-    card(t("machinery.fields.title"), fields.length ? fieldTable(fields, progress) : notice(t("machinery.no-fields"))),
+  const fieldBox = h("div", {}, fields.length ? fieldTable(fields, progress) : notice(t("machinery.no-fields")));
+  root.append(card(t("machinery.map.title"), mapBox), card(t("machinery.fields.title"), fieldBox),
     card(t("machinery.machines.title"), machineBox));
   const showMachines = () => {
     machineBox.replaceChildren(machineTable(machines));
@@ -249,6 +253,10 @@ export async function render(root, ctx) {
       const known = machines[m.node];
       if (known && known.t_ms >= m.t_ms) continue;
       const now = (machines[m.node] = { ...known, ...m });
+      if (known && dayStart(known.t_ms) !== dayStart(m.t_ms)) { // a new day: its track starts afresh
+        tracks[m.node] = [];
+        drawn?.lines[m.node]?.setLatLngs([]);
+      }
       const track = (tracks[m.node] ||= []);
       track.push([m.lon, m.lat]);
       if (track.length > TRACK_MAX) track.splice(0, track.length - TRACK_MAX);
@@ -269,11 +277,30 @@ export async function render(root, ctx) {
         marker = drawn.markers[m.node] = machineMarker(L, now);
         drawn.machineLayer.addLayer(marker);
       }
-      marker.setLatLng([m.lat, m.lon]);
-      marker.setStyle({ fillColor: now.implement_down ? "#1f5fa8" : "#888" });
-      retag(marker, machineData(now));
+      moveMarker(marker, now);
     }
     showMachines();
+  });
+  // An operation recorded, or a live window recorded again with more of its fixes: its covered ground redrawn, the
+  // field's shade and label following its progress (a machine at work: the ground it covers grows).
+  ctx.on("operation", async (ev) => {
+    if (!fields.some((f) => f.id === ev.field_id && f.boundary)) return;
+    const [op, now] = await Promise.all([api(`/operations/${ev.id}`),
+      api(`/fields/${encodeURIComponent(ev.field_id)}/progress`)]);
+    progress[ev.field_id] = now;
+    fieldBox.replaceChildren(fieldTable(fields, progress));
+    if (!drawn) return;
+    for (const l of drawn.shapes[op.id] || []) drawn.coveredLayer.removeLayer(l);
+    drawn.shapes[op.id] = addAll(drawn.coveredLayer, coveredShapes(L, op));
+    const kind = latest(now);
+    const pct = kind?.covered_pct ?? 0;
+    const shape = drawn.fields[ev.field_id];
+    shape?.eachLayer((l) => {
+      l.setStyle({ fillColor: shade(pct) });
+      retag(l, { kind: kind?.kind || "", pct: String(pct) });
+    });
+    shape?.setTooltipContent(fieldLabel(fields.find((f) => f.id === ev.field_id), kind, pct));
+    mapBox.dataset.operations = String((Number(mapBox.dataset.operations) || 0) + 1);
   });
   return () => map?.remove();
 }

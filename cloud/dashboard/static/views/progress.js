@@ -1,8 +1,9 @@
 // Production progress (issue 20, docs/machinery.md section 4): per crop, the area its zones cover, the area
 // planted (the sowing operations' covered ground inside them: not typed twice) and each kind of work's share;
-// per region of the farm (a named group of fields, GET /progress/regions), per site and per field, each kind's covered hectares and share; the season's
-// operations on a timeline; the harvest from the combines' yield monitor logs (mass
-// and yield at standard moisture). Live: recorded work updates them.
+// per region of the farm (a named group of fields, GET /progress/regions), per site and per field, each kind's
+// covered hectares and share; the season's operations on a timeline; the harvest per crop and per field at each
+// crop's standard moisture, and each of the combines' yield monitor logs (mass and yield at standard moisture).
+// Live: recorded work updates them.
 
 import { api } from "../api.js";
 import { card, h, notice, svg, table } from "../dom.js";
@@ -36,6 +37,28 @@ function harvestTable(logs, fields) {
       h("td", { "data-yield": String(l.mean_yield_t_ha) }, num(l.mean_yield_t_ha, 2, t("unit.t-ha"))),
       h("td", {}, t("progress.harvest.moisture", { pct: num(l.mean_moisture_pct, 1, "%"),
         std: num(l.standard_moisture_pct, 1, "%") })))), { "data-testid": "harvest" });
+}
+
+// The harvest totalled per crop and per field (GET /yield-totals, docs/machinery.md section 8): each crop's grain
+// at its standard moisture (maize 15.5 %, wheat 13.5 %, ...), a log posted again with other settings counted once.
+function totalsTables(totals, fields) {
+  const cols = (first) => [...first, "mass", "harvested", "yield", "standard"].map((k) => t(`progress.totals.col.${k}`));
+  const figures = (x) => [
+    h("td", { "data-mass": String(x.mass_kg) }, num(x.mass_kg / 1000, 2, t("unit.t"))),
+    h("td", {}, num(x.harvested_ha, 2, t("unit.ha"))),
+    h("td", { "data-yield": String(x.mean_yield_t_ha) }, num(x.mean_yield_t_ha, 2, t("unit.t-ha"))),
+    h("td", { "data-standard": String(x.standard_moisture_pct) }, num(x.standard_moisture_pct, 1, "%"))];
+  const crop = (c) => (c ? tr("crop", c) : t("progress.totals.no-crop"));
+  return h("div", {},
+    h("h4", {}, t("progress.totals.crops")),
+    table(cols(["crop", "fields"]), totals.crops.map((c) => h("tr", { "data-crop": c.crop || "" },
+      h("td", {}, crop(c.crop)), h("td", {}, String(c.fields)), figures(c))), { "data-testid": "yield-crops" }),
+    h("h4", {}, t("progress.totals.fields")),
+    table(cols(["field", "crop"]), totals.fields.map((f) => h("tr", { "data-field": f.field_id, "data-crop": f.crop || "" },
+      h("td", {}, fields[f.field_id]?.name || f.field_id), h("td", {}, crop(f.crop)), figures(f))),
+    { "data-testid": "yield-fields" }),
+    totals.replaced.length ? h("p", { class: "small muted" }, t("progress.totals.replaced", { n: totals.replaced.length })) : "",
+    h("p", { class: "small muted" }, t("progress.totals.how")));
 }
 
 // Each zone's expected yield for the season so far (FAO-33 eq. 1 from its water balance, docs/machinery.md
@@ -142,6 +165,7 @@ export async function render(root, ctx) {
   const cropBox = h("div", {});
   const fieldBox = h("div", {});
   const harvestBox = h("div", {});
+  const totalsBox = h("div", {});
   const siteBox = h("div", {});
   const regionBox = h("div", {});
   const timelineBox = h("div", {});
@@ -149,11 +173,12 @@ export async function render(root, ctx) {
   root.append(card(t("progress.crops.title"), cropBox), card(t("progress.sites.title"), siteBox),
     card(t("progress.regions.title"), regionBox),
     card(t("machinery.fields.title"), fieldBox), card(t("progress.timeline.title"), timelineBox),
-    card(t("progress.harvest.title"), harvestBox), card(t("progress.expected.title"), expectedBox));
+    card(t("progress.totals.title"), totalsBox), card(t("progress.harvest.title"), harvestBox),
+    card(t("progress.expected.title"), expectedBox));
   const load = async () => {
-    const [crops, fields, logs, sites, ops, zones, regions] = await Promise.all([api("/progress/crops"),
+    const [crops, fields, logs, sites, ops, zones, regions, totals] = await Promise.all([api("/progress/crops"),
       api("/registry/fields"), api("/yield-logs"), api("/registry/sites"), api("/operations"), api("/registry/zones"),
-      api("/progress/regions")]);
+      api("/progress/regions"), api("/yield-totals")]);
     // the newest season any zone was planted in
     const years = zones.map((z) => z.planting_date).filter(Boolean).map((d) => d.slice(0, 4)).sort();
     const expected = years.length ? await api(`/expected-yield?season=${years[years.length - 1]}`) : [];
@@ -170,6 +195,7 @@ export async function render(root, ctx) {
     siteBox.replaceChildren(Object.keys(progress).length ? siteTable(sites, fields, progress) : notice(t("machinery.no-fields")));
     const byId = Object.fromEntries(fields.map((f) => [f.id, f]));
     timelineBox.replaceChildren(ops.length ? timeline(ops, byId) : notice(t("progress.timeline.none")));
+    totalsBox.replaceChildren(totals.fields.length ? totalsTables(totals, byId) : notice(t("progress.harvest.none")));
     harvestBox.replaceChildren(logs.length ? harvestTable(logs, Object.fromEntries(fields.map((f) => [f.id, f])))
       : notice(t("progress.harvest.none")));
     expectedBox.replaceChildren(expected.length ? expectedTable(expected) : notice(t("progress.expected.none")),

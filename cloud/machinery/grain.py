@@ -1,0 +1,22 @@
+"""Standard moisture per crop: the moisture a crop's grain is traded and its yield reported at.
+
+A yield at standard moisture keeps the grain's dry matter and adds the water the traded grain holds
+(yield_map.standard_mass). The figures are the United States industry standards as tabled in Devkota, P.
+and Mulvaney, M.J. (2020) "Adjusting crop yield to a standard moisture content", UF/IFAS Extension EDIS
+SS-AGR-443/AG442 (read here through its text, which gives corn 15.5 %, and its table as the Juniper
+HarvestMaster GrainGage H2 manual, appendix A, reproduces it: wheat 13.5 %, soybean 13 %, barley 14.5 %).
+The Chinese grain standards (GB 1353 maize, GB 1351 wheat) set a highest moisture for each grade rather
+than a reporting moisture, and their figures could not be read here: a farm that reports at them gives
+standard_moisture_pct with each log. A crop not in the table has no built-in standard: its logs need one.
+"""
+
+from __future__ import annotations
+
+STANDARD_MOISTURE_SOURCE = ("Devkota and Mulvaney (2020), Adjusting crop yield to a standard moisture content, "
+                            "UF/IFAS EDIS AG442: US industry standard moistures")
+STANDARD_MOISTURE_PCT: dict[str, float] = {"maize": 15.5, "wheat": 13.5, "soybean": 13.0, "barley": 14.5}
+
+
+def standard_moisture(crop: str | None) -> float | None:
+    """The crop's built-in standard moisture (%), or None when it has none."""
+    return STANDARD_MOISTURE_PCT.get(crop) if crop else None
