@@ -147,7 +147,7 @@ def test_every_shipped_stage_has_its_words_in_the_catalogues():
 def test_every_shipped_threshold_crop_has_its_words_in_the_catalogues():
     """The zone page names the crops a shipped threshold was set for (sweet corn, potato, tomato) in the
     reader's language: each has its text in both languages."""
-    crops = {c for sp in SHIPPED if sp.action and sp.action.crops for c in sp.action.crops}
+    crops = {c for sp in SHIPPED for a in sp.actions or () for c in a.crops or ()}
     assert {"sweet corn", "potato", "tomato"} <= crops
     for locale in ("en", "zh-CN"):
         assert sorted(c for c in crops if f"crop.{c}" not in catalogue(locale)) == [], locale
@@ -167,7 +167,7 @@ def test_stages_after_the_forecast_show_the_normals_and_their_range(farm, browse
                   content=rows_csv.encode(), headers={"content-type": "text/csv"})
         assert r.status_code == 200, r.text
         sp = c.get("/pests/species/helicoverpa-zea").json()
-        sp["action"]["crops"] = ["tomato"]
+        sp["actions"][0]["crops"] = ["tomato"]
         assert c.put("/pests/species/helicoverpa-zea", json=sp).status_code == 200
     try:
         page = new_page(browser, locale=locale)
@@ -192,3 +192,60 @@ def test_stages_after_the_forecast_show_the_normals_and_their_range(farm, browse
         with farm.client() as c:
             assert c.delete("/sites/s1/normals").status_code == 204
             assert c.delete("/pests/species/helicoverpa-zea").status_code == 204
+
+
+def _corn_borer_zone(farm) -> None:
+    """Zone z2 of field f1 with pest node pest-02, its counter channel 1 lured for the European corn borer:
+    2 moths a night on each of the last 5 mornings (10 a week). Made once for both locales."""
+    now = int(time.time() * 1000)
+    midnight = now - now % DAY
+    with farm.client() as c:
+        if c.get("/registry/zones/z2").status_code == 200:
+            return
+        for path, body in [("/registry/zones", {**ZONE, "id": "z2", "crop": "sweet corn"}),
+                           ("/registry/nodes", {"id": "pest-02", "role": "pest", "zone_id": "z2"})]:
+            assert c.post(path, json=body).status_code == 201
+        r = c.put("/pests/traps/pest-02/1", json={"card": "white-pheromone", "lure": "ostrinia-nubilalis"})
+        assert r.status_code == 200, r.text
+        ups = [make_uplink("pest-02", "pest", d + 1, midnight - d * DAY + 6 * HOUR,
+                           [make_reading("trap_count", 2, channel=1)], "0.1.0") for d in range(5)
+               if midnight - d * DAY + 6 * HOUR < now]
+        batch = make_batch("s1", "gw-1", "gw-1-pest02", now, [make_item(u, u["ts_ms"] + 500) for u in ups])
+        r = c.post("/ingest/batch", json=batch)
+        assert r.status_code == 200 and not r.json()["rejected"], r.text
+
+
+@pytest.mark.parametrize(("locale", "own", "both"), [
+    ("en-GB", ["action threshold 5)", "threshold for sweet corn"],
+     ["60 per trap per week for potato", "5 per trap per week for sweet corn", "none for maize"]),
+    ("zh-CN", ["防治指标 5）", "针对甜玉米"],
+     ["马铃薯每个诱捕器每周 60 头", "甜玉米每个诱捕器每周 5 头", "没有针对本地块种植的玉米"])])
+def test_the_zone_page_shows_the_corn_borer_threshold_of_its_crop(farm, browser, locale, own, both):
+    """A sweet corn zone's page holds the European corn borer to its sweet corn threshold (5 a week, Highmoor
+    Farm) and says it is the crop's; the same zone growing maize names both thresholds and their crops
+    (potato 60, sweet corn 5) and that none is maize's: the catch is compared with the first, 60."""
+    _corn_borer_zone(farm)
+    page = new_page(browser, locale=locale)
+    login_with_token(page, farm, "admin")
+    try:
+        page.goto(f"{farm.url}/#/zone/z2")
+        expect(page.get_by_test_id("pest-forecast")).to_have_attribute("data-ready", "1")
+        block = page.get_by_test_id("pest-ostrinia-nubilalis")
+        expect(block).to_have_attribute("data-above", "1")
+        mine = block.get_by_test_id("threshold-own-crop")
+        expect(mine).to_have_attribute("data-threshold", "5")
+        for words in own:
+            expect(block).to_contain_text(words)
+        expect(block.locator("cite")).to_contain_text("Highmoor")
+        with farm.client() as c:
+            assert c.put("/registry/zones/z2", json={**ZONE, "id": "z2", "crop": "maize"}).status_code == 200
+        page.reload()
+        note = page.get_by_test_id("pest-ostrinia-nubilalis").get_by_test_id("threshold-other-crop")
+        for words in both:
+            expect(note).to_contain_text(words)
+        expect(page.get_by_test_id("pest-ostrinia-nubilalis")).to_have_attribute("data-above", "0")
+        assert page.errors == []
+    finally:
+        page.context.close()
+        with farm.client() as c:
+            assert c.put("/registry/zones/z2", json={**ZONE, "id": "z2", "crop": "sweet corn"}).status_code == 200

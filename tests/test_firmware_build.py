@@ -139,12 +139,17 @@ def test_an_image_holds_only_its_own_roles_tables(images: dict[str, Path], role:
     assert layout == modbus_map.ROLE_VALUES[role]
 
 
-def test_an_images_validator_checks_only_its_own_role_and_link(images: dict[str, Path]) -> None:
+def test_an_images_validator_checks_only_its_own_role_and_link(images: dict[str, Path], monkeypatch) -> None:
     """The validator in an irrigation image (RS-485) carries only the irrigation and Modbus checks: the
     example config validates as the whole validator does, and a config for another role or link is an error
     naming it (fault mode on the board), not a node that boots with a builder or link it does not have."""
+    import types
+
     from furrow.commands.firmware import example_config
     from furrow.firmware.config import validate
+
+    # The image is MicroPython's: its folded constants import micropython.const, which is their value here.
+    monkeypatch.setitem(sys.modules, "micropython", types.SimpleNamespace(const=lambda value: value))
 
     sliced: dict = {}
     exec((images["irrigation"] / "frozen" / "furrow" / "firmware" / "config.py").read_text(), sliced)

@@ -30,17 +30,19 @@ from tests.unixboard_support import (
 
 CYCLES = 400
 # KiB, stand-ins for machine/network included. Issue 15's line is 80 for every role as .mpy files, the
-# irrigation node with its RS-485 command mailbox and report queue included (in 79 it loses journal saves to
-# MemoryError: test_irrigation_one_kib_below_its_line_fails; docs/firmware.md, "Size and heap per role").
+# irrigation node with its RS-485 command mailbox and report queue included (docs/firmware.md, "Size and heap
+# per role"). The irrigation image's smallest heap, measured by bench/firmware_heap.py on c1c9b7e: one KiB
+# less fails (test_irrigation_below_its_smallest_heap_fails), so the line test can fail.
 MPY_HEAP_KIB = {"soil": 80, "weather": 80, "irrigation": 80, "pest": 80}
+IRRIGATION_SMALLEST_KIB = 75
 FROZEN_HEAP_KIB = 40
 
 
 # The irrigation example with a fertiliser injector and its EC transmitter (bench/firmware_heap.py's
-# "irrigation+injector" row; not in issue 15's line): INJECTOR_MPY_HEAP_KIB passes, one KiB less loses
+# "irrigation+injector" row on c1c9b7e; not in issue 15's line): INJECTOR_MPY_HEAP_KIB passes, one KiB less loses
 # journal saves (docs/firmware.md).
 INJECTOR = {"injector": {"pin": 5, "rate_l_h": 36, "ec": {"adc": 35, "low_ds_m": 0.5, "high_ds_m": 3.0}}}
-INJECTOR_MPY_HEAP_KIB = 83
+INJECTOR_MPY_HEAP_KIB = 82
 
 
 def _board(unix_port, tmp_path: Path, role: str, frozen: bool, heap: int | None = None, **extra) -> BoardRun:
@@ -86,13 +88,14 @@ def test_an_irrigation_image_with_an_injector_runs_400_cycles(unix_port, tmp_pat
     _run(unix_port, tmp_path, "irrigation", frozen, None if frozen else INJECTOR_MPY_HEAP_KIB, **INJECTOR)
 
 
-def test_irrigation_one_kib_below_its_line_fails(unix_port, tmp_path: Path) -> None:
-    """The irrigation line is the image's smallest heap, not a comfortable one: one KiB below it the same run
-    loses journal saves to MemoryError and fails the pass rule, so the line test above can fail. (If this
-    passes, the image got smaller: lower MPY_HEAP_KIB["irrigation"] and the docs with it.)"""
-    below = MPY_HEAP_KIB["irrigation"] - 1
+def test_irrigation_below_its_smallest_heap_fails(unix_port, tmp_path: Path) -> None:
+    """One KiB below the irrigation image's measured smallest heap the same run runs out (a journal save lost
+    to MemoryError, or a MemoryError raised) and fails the pass rule: the harness sees a heap too small, so
+    the 80 KiB line test can fail. (If this passes, the image got smaller: measure it again with
+    bench/firmware_heap.py and update IRRIGATION_SMALLEST_KIB and the docs.)"""
+    below = IRRIGATION_SMALLEST_KIB - 1
     run = _board(unix_port, tmp_path, "irrigation", frozen=False, heap=below)
-    assert not _passes(run), f"the irrigation image now runs in {below} KiB: lower its line"
+    assert not _passes(run), f"the irrigation image now runs in {below} KiB: measure its smallest heap again"
     assert any("MemoryError" in e for e in run.result["journal_errors"]) or run.result.get("error"), run.describe()
 
 
@@ -100,9 +103,10 @@ def test_irrigation_one_kib_below_its_line_fails(unix_port, tmp_path: Path) -> N
 def test_a_heap_run_is_the_same_on_a_busy_machine(unix_port, tmp_path: Path) -> None:
     """The board's clock in the harness is virtual: it moves only by the sleeps the node asks for, never by
     compute time. So the same heap run gives the same result, to the byte and to the lost journal save, with
-    every core kept busy by a loop of its own as without them. Run one KiB below the irrigation line, where
-    the result is most sensitive (which saves fail, and where, depends on every allocation before them)."""
-    heap = MPY_HEAP_KIB["irrigation"] - 1
+    every core kept busy by a loop of its own as without them. Run one KiB below the irrigation image's
+    smallest heap, where the result is most sensitive (which allocation fails, and where, depends on every
+    allocation before it)."""
+    heap = IRRIGATION_SMALLEST_KIB - 1
 
     def result(name: str) -> dict:
         (tmp_path / name).mkdir()
@@ -118,7 +122,7 @@ def test_a_heap_run_is_the_same_on_a_busy_machine(unix_port, tmp_path: Path) -> 
         for hog in hogs:
             hog.kill()
             hog.wait()
-    assert quiet["journal_errors"], quiet  # the run is at the edge: it does lose saves
+    assert quiet["journal_errors"] or quiet["error"], quiet  # the run is at the edge: it does run out
     assert busy == quiet
 
 

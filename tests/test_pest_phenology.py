@@ -29,16 +29,17 @@ def constant_weather(start: date, days: int, tmin_f: float, tmax_f: float) -> li
 def test_every_shipped_group_names_its_source():
     """No shipped value without a source: every group of every species carries a citation."""
     for sp in SHIPPED:
-        for group in ("thresholds", "development", "biofix", "action", "window", "card", "generations"):
+        for group in ("thresholds", "development", "biofix", "actions", "window", "card", "generations"):
             g = getattr(sp, group)
-            assert g is None or len(g.source) > 20, (sp.key, group)
+            for one in g if isinstance(g, list) else [g]:
+                assert one is None or len(one.source) > 20, (sp.key, group)
 
 
 def test_a_species_says_which_groups_it_lacks_and_reads_back():
     """Groups no source gave are listed in `incomplete` (the API returns it); a species read back with it
     validates again, so the agronomist can fill in the gaps by editing what the API gave her."""
     acb = shipped("ostrinia-furnacalis")
-    assert acb.incomplete == ["thresholds", "development", "action", "window", "card"]
+    assert acb.incomplete == ["thresholds", "development", "actions", "window", "card"]
     assert shipped("helicoverpa-armigera").incomplete == ["window", "generations"]
     assert Species.model_validate(acb.model_dump(mode="json")) == acb
 
@@ -80,6 +81,41 @@ def test_a_window_must_name_stages_of_the_table():
     body["window"]["end"] = "pupation"
     with pytest.raises(ValidationError, match="'pupation' is not one of development.stages"):
         Species.model_validate(body)
+
+
+def test_a_crop_has_one_action_threshold_and_one_at_most_names_none():
+    """Two thresholds for one crop, or two naming no crop, leave the zone's pick ambiguous: refused, naming it."""
+    body = ECB.model_dump()
+    body["actions"][1]["crops"] = ["Sweet Corn", "potato"]
+    with pytest.raises(ValidationError, match="crop 'potato' is in action thresholds 0 and 1"):
+        Species.model_validate(body)
+    body = ECB.model_dump()
+    for a in body["actions"]:
+        a["crops"] = None
+    with pytest.raises(ValidationError, match="at most one action threshold names no crop"):
+        Species.model_validate(body)
+
+
+def test_an_entry_with_the_one_threshold_action_of_before_is_read():
+    """An agronomist's entry written as a single `action` (before several) reads as a one-item `actions`;
+    one giving both is refused, saying which to keep."""
+    old = {"key": "agrotis-ipsilon", "name": "Agrotis ipsilon",
+           "action": {"catch": 10, "per": "week", "source": "the farm's agronomist, 2025 notes"}}
+    sp = Species.model_validate(old)
+    assert [(a.catch, a.per) for a in sp.actions] == [(10, "week")]
+    assert "action" not in sp.model_dump() and sp.model_dump()["actions"][0]["catch"] == 10
+    with pytest.raises(ValidationError, match="give the action thresholds once, as `actions`"):
+        Species.model_validate({**old, "actions": [old["action"]]})
+
+
+def test_the_threshold_for_a_crop_is_the_one_set_for_it_else_a_general_one():
+    """With a threshold set for potato and one naming no crop, a potato zone gets its own (True), a maize zone
+    the general one (None: its source names no crop, so it is no other crop's)."""
+    general = ECB.actions[1].model_copy(update={"crops": None})
+    sp = ECB.model_copy(update={"actions": [ECB.actions[0], general]})
+    assert sp.action_for("potato") == (ECB.actions[0], True)
+    assert sp.action_for("maize") == (general, None)
+    assert ECB.action_for(None)[1] is False and shipped("ostrinia-furnacalis").action_for("maize") is None
 
 
 def test_modified_degree_days_worked_example_iowa_state():

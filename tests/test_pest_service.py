@@ -177,9 +177,9 @@ async def test_bad_pest_input_is_refused_by_field(tmp_path):
         r = await c.post("/api/v1/pests/counts/cam-01/1/review", json={"target": 3, "total": 2})
         assert r.status_code == 422 and "target (3) cannot be more than total (2)" in problem(r)["reason"]
         body = shipped("ostrinia-nubilalis").model_dump(mode="json")
-        del body["action"]["source"]
+        del body["actions"][1]["source"]
         r = await c.put("/api/v1/pests/species/ostrinia-nubilalis", json=body)
-        assert r.status_code == 422 and problem(r)["field"] == "action.source"
+        assert r.status_code == 422 and problem(r)["field"] == "actions.1.source"
         r = await c.put("/api/v1/pests/species/other-key", json=shipped("ostrinia-nubilalis").model_dump(mode="json"))
         assert r.status_code == 422 and problem(r)["field"] == "key"
 
@@ -189,17 +189,18 @@ async def test_an_agronomists_species_replaces_the_shipped_one_until_removed(tmp
     value back; a species of her own is listed beside the shipped ones."""
     async with running_app(local_settings(tmp_path), clock=lambda: NOW) as c:
         shipped_ecb = shipped("ostrinia-nubilalis").model_dump(mode="json")
-        mine = {**shipped_ecb, "action": {"catch": 35, "per": "week", "source": "regional extension note, 2026"}}
+        mine = {**shipped_ecb, "actions": [{"catch": 35, "per": "week", "source": "regional extension note, 2026"}]}
         r = await c.put("/api/v1/pests/species/ostrinia-nubilalis", json=mine)
         assert r.status_code == 200, r.text
-        assert (await c.get("/api/v1/pests/species/ostrinia-nubilalis")).json()["action"]["catch"] == 35
+        assert [a["catch"] for a in (await c.get("/api/v1/pests/species/ostrinia-nubilalis")).json()["actions"]] == [35]
         own = {"key": "agrotis-ipsilon", "name": "Agrotis ipsilon",
                "thresholds": {"lower_c": 10.4, "source": "UC IPM Phenology Model Database, black cutworm, model 1"}}
         assert (await c.put("/api/v1/pests/species/agrotis-ipsilon", json=own)).status_code == 200
         keys = [s["key"] for s in (await c.get("/api/v1/pests/species")).json()]
         assert keys == sorted(keys) and "agrotis-ipsilon" in keys and keys.count("ostrinia-nubilalis") == 1
         assert (await c.delete("/api/v1/pests/species/ostrinia-nubilalis")).status_code == 204
-        assert (await c.get("/api/v1/pests/species/ostrinia-nubilalis")).json()["action"]["catch"] == 60
+        assert [a["catch"] for a in (await c.get("/api/v1/pests/species/ostrinia-nubilalis")).json()["actions"]] == [
+            60, 5]
         assert (await c.delete("/api/v1/pests/species/ostrinia-nubilalis")).status_code == 404
 
 
@@ -237,3 +238,47 @@ async def test_a_failing_pest_season_stops_no_other_alert(tmp_path):
         r = await c.post("/api/v1/alerts/evaluate")
         assert r.status_code == 200 and r.json()["open"] >= 1  # the farm's other alerts (silent nodes) are there
         assert pests.stats["season_failures"] == 1
+
+
+async def test_the_corn_borer_threshold_follows_the_zones_crop_through_the_service(tmp_path):
+    """A pest node's counter channel 1 lured for the European corn borer caught 14 moths a night over the last
+    5 nights (70 a week): the zone's season holds it to 60 a week on potato (the Potato IPM's: a warning, under
+    twice it), to 5 on sweet corn (Highmoor Farm's: critical); on maize, which neither was set for, to the
+    first, 60, in a warning naming both thresholds and their crops."""
+    async with running_app(local_settings(tmp_path), clock=lambda: NOW) as c:
+        await pest_farm(c)
+        assert (await c.post("/api/v1/registry/nodes", json={"id": "pest-01", "role": "pest", "zone_id": "z1"})
+                ).status_code == 201
+        r = await c.put("/api/v1/pests/traps/pest-01/1", json={"card": "white-pheromone", "lure": "ostrinia-nubilalis"})
+        assert r.status_code == 200, r.text
+        ups = [item(make_uplink("pest-01", "pest", d, JUN1 + (9 + d) * DAY + 6 * HOUR,
+                                [make_reading("trap_count", 14, channel=1)], "0.1.0")) for d in range(5)]
+        r = await c.post("/api/v1/ingest/batch", json=make_batch("demo", "gw-1", "pest", NOW, ups))
+        assert r.status_code == 200 and not r.json()["rejected"], r.text
+
+        async def ecb(crop: str) -> tuple[dict, dict]:
+            r = await c.put("/api/v1/registry/zones/z1", json={**ZONE, "crop": crop})
+            assert r.status_code == 200, r.text
+            (season,) = (await c.get("/api/v1/zones/z1/pests")).json()
+            assert season["species"] == "ostrinia-nubilalis"
+            assert (await c.post("/api/v1/alerts/evaluate")).status_code == 200
+            alerts = [a for a in (await c.get("/api/v1/alerts")).json() if a["kind"] == "pest-species"]
+            return season["pressure"], alerts[0] if alerts else {}
+
+        p, alert = await ecb("potato")
+        assert (p["value"], p["threshold"], p["per"], p["crop_match"], p["above"]) == (70, 60, "week", True, True)
+        assert "Potato IPM" in p["source"] and alert["severity"] == "warning" and "threshold_crops" not in alert[
+            "evidence"] and alert["message"].startswith("Ostrinia nubilalis: 70.0 per trap per week at pest-01/1 ≥ "
+                                                        "action threshold 60,")
+        p, alert = await ecb("sweet corn")
+        assert (p["threshold"], p["crop_match"], p["above"]) == (5, True, True) and "Highmoor" in p["source"]
+        assert (alert["subject"], alert["severity"]) == ("z1/ostrinia-nubilalis", "critical")
+        assert alert["message"].startswith("Ostrinia nubilalis: 70.0 per trap per week at pest-01/1 ≥ action "
+                                           "threshold 5,")
+        p, alert = await ecb("maize")
+        assert (p["threshold"], p["crop_match"], p["above"]) == (60, False, True)
+        assert [(t["catch"], t["crops"]) for t in p["thresholds"]] == [(60, ["potato"]), (5, ["sweet corn"])]
+        assert alert["severity"] == "warning" and "(60 per trap per week for potato; 5 per trap per week for sweet " \
+            "corn), none set for maize" in alert["message"]
+        assert alert["evidence"]["thresholds"] == [{"catch": 60, "per": "week", "crops": ["potato"]},
+                                                   {"catch": 5, "per": "week", "crops": ["sweet corn"]}]

@@ -63,6 +63,14 @@ TEXT = Texts({
     "alert.pest-species-week-other-crop": "{species}: {value:.1f} per trap per week at {traps} ≥ action "
                                           "threshold {threshold:g} set for {crops}, not {crop}, trend {trend}; "
                                           "{window}",
+    "alert.pest-species-night-no-crop-threshold": "{species}: {value:.1f} per trap per night at {traps} ≥ "
+                                                  "{threshold:g}, the first of its action thresholds ({thresholds}), "
+                                                  "none set for {crop}, trend {trend}; {window}",
+    "alert.pest-species-week-no-crop-threshold": "{species}: {value:.1f} per trap per week at {traps} ≥ "
+                                                 "{threshold:g}, the first of its action thresholds ({thresholds}), "
+                                                 "none set for {crop}, trend {trend}; {window}",
+    "alert.pest-threshold-for-night": "{threshold:g} per trap per night for {crops}",
+    "alert.pest-threshold-for-week": "{threshold:g} per trap per week for {crops}",
     "alert.pest-window": "control window {start} to {end}",
     "alert.pest-window-open": "control window from {start}, its end not yet forecast",
     "alert.pest-no-window": "no control window forecast",
@@ -259,6 +267,9 @@ class SpeciesPressure:
     """Set when the threshold was set for other crops than the zone's `crop`: the alert says whose it is and
     stays a warning (another crop's threshold is no ground for a critical one)."""
     crop: str | None = None
+    other_thresholds: tuple[tuple[float, str, tuple[str, ...]], ...] = ()
+    """Set when the species has several thresholds and none is the zone's crop's: each (catch, per, crops); the
+    alert names them all (`threshold` is the first of them, the one compared with)."""
 
 
 @dataclass(frozen=True)
@@ -401,15 +412,25 @@ def _species(p: SpeciesPressure, now: datetime) -> Alert:
     window = (TEXT("alert.pest-no-window") if start is None
               else TEXT("alert.pest-window-open", start=start) if end is None
               else TEXT("alert.pest-window", start=start, end=end))
-    other = bool(p.threshold_crops)
+    other = bool(p.threshold_crops or p.other_thresholds)
     values: dict[str, object] = dict(species=p.name, value=round(p.value, 1), traps=", ".join(p.traps),
                                      threshold=p.threshold, trend=p.trend, window=window)
-    if other:
+    suffix = ""
+    extra: dict[str, object] = {}
+    if p.other_thresholds:  # several, none the zone's crop's: name them all
+        suffix = "-no-crop-threshold"
+        each = [TEXT(f"alert.pest-threshold-for-{per}", threshold=catch, crops=list(crops))
+                for catch, per, crops in p.other_thresholds]
+        values.update(crop=p.crop or "", thresholds=each)
+        extra = {"thresholds": [{"catch": c, "per": per, "crops": list(cr)} for c, per, cr in p.other_thresholds],
+                 "crop": p.crop}
+    elif other:
+        suffix = "-other-crop"
         values.update(crops=list(p.threshold_crops), crop=p.crop or "")
-    extra = {"threshold_crops": list(p.threshold_crops), "crop": p.crop} if other else {}
+        extra = {"threshold_crops": list(p.threshold_crops), "crop": p.crop}
     return _raise(AlertKind.PEST_SPECIES, f"{p.zone}/{p.species}",
                   Severity.CRITICAL if p.value >= 2 * p.threshold and not other else Severity.WARNING,
-                  TEXT(f"alert.pest-species-{p.per}" + ("-other-crop" if other else ""), **values), now,
+                  TEXT(f"alert.pest-species-{p.per}{suffix}", **values), now,
                   species=p.species, value=p.value, threshold=p.threshold, per=p.per, traps=list(p.traps),
                   trend=p.trend, source=p.source, window_start=start, window_end=end, **extra)
 

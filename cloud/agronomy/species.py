@@ -1,7 +1,7 @@
 """Pest species: what a degree-day forecast and a trap alert need of each, and where it comes from.
 
 A `Species` is a set of groups (developmental thresholds, stages after the biofix, biofix rule,
-action threshold, action window, size on a card, generations per season). Every group carries its
+action thresholds, action window, size on a card, generations per season). Every group carries its
 `source`, so no value is without one; a group the literature at hand does not give is left out, the
 species lists it in `incomplete`, and the part of the service that needs it says so instead of
 guessing. The agronomist adds or corrects species through the API (``PUT /api/v1/pests/species/{key}``);
@@ -20,7 +20,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, computed_field, field_validator, model_validator
 
 F_DD = 5.0 / 9.0  # one °F·d in °C·d
-GROUPS = ("thresholds", "development", "biofix", "action", "window", "card", "generations")
+GROUPS = ("thresholds", "development", "biofix", "actions", "window", "card", "generations")
 
 
 def f_to_c(f: float) -> float:
@@ -100,8 +100,9 @@ class Biofix(_Group):
 
 class ActionThreshold(_Group):
     """A catch at or above which to act, per trap per night or per week, and the crops the source set it
-    for (`crops`, lower case as zones name their crop; none: the source names no crop). A zone growing
-    another crop is not held to it as if it were its own: the season and the alert say whose it is."""
+    for (`crops`, lower case as zones name their crop; none: the source names no crop). A species has one
+    per crop (`Species.action_for` picks the zone's); a zone whose crop has none is not held to another
+    crop's as if it were its own: the season and the alert say whose they are."""
 
     catch: float = Field(gt=0, le=100_000)
     per: Literal["night", "week"]
@@ -161,14 +162,18 @@ class Species(BaseModel):
         "key": "ostrinia-nubilalis", "name": "Ostrinia nubilalis",
         "thresholds": {"lower_c": 10.0, "upper_c": 30.0, "method": "modified-average",
                        "source": "extension publication, table N"},
-        "action": {"catch": 60, "per": "week", "source": "extension publication"}}]})
+        "actions": [{"catch": 60, "per": "week", "crops": ["potato"], "source": "extension publication"},
+                    {"catch": 5, "per": "week", "crops": ["sweet corn"], "source": "extension newsletter"}]}]})
 
     key: str = Field(pattern=r"^[a-z0-9][a-z0-9-]{1,47}$", description="the lure names it; alerts say it")
     name: str = Field(min_length=2, max_length=80, description="scientific name")
     thresholds: Thresholds | None = None
     development: Development | None = None
     biofix: Biofix | None = None
-    action: ActionThreshold | None = None
+    actions: list[ActionThreshold] | None = Field(
+        default=None, min_length=1, max_length=10,
+        description="one per crop its source set it for (at most one naming no crop); the zone's crop picks one, "
+                    "a crop without one is compared with the first")
     window: ActionWindow | None = None
     card: CardSize | None = None
     generations: Generations | None = None
@@ -179,7 +184,45 @@ class Species(BaseModel):
         # `incomplete` is computed: a species read from the API and sent back keeps working
         if isinstance(data, dict) and "incomplete" in data:
             data = {k: v for k, v in data.items() if k != "incomplete"}
+        # before several thresholds a species had one `action`: an entry written so is still read
+        if isinstance(data, dict) and "action" in data:
+            if data.get("actions") is not None:
+                raise ValueError("give the action thresholds once, as `actions` (a list); `action` is its old "
+                                 "one-threshold form")
+            data = {**{k: v for k, v in data.items() if k != "action"},
+                    "actions": None if data["action"] is None else [data["action"]]}
         return data
+
+    @field_validator("actions")
+    @classmethod
+    def _one_per_crop(cls, v: list[ActionThreshold] | None) -> list[ActionThreshold] | None:
+        if v is None:
+            return v
+        if sum(1 for a in v if not a.crops) > 1:
+            raise ValueError("at most one action threshold names no crop (it holds for every crop without its own)")
+        seen: dict[str, int] = {}
+        for i, a in enumerate(v):
+            for c in a.crops or ():
+                if c in seen:
+                    raise ValueError(f"crop {c!r} is in action thresholds {seen[c]} and {i}: give each crop one")
+                seen[c] = i
+        return v
+
+    def action_for(self, crop: str | None) -> tuple[ActionThreshold, bool | None] | None:
+        """The action threshold a zone growing `crop` is held to, and whether it is that crop's (crop_match):
+        the one set for the crop (True); else the one whose source names no crop (None); else the first of
+        them in the table's order (False; None when there is one and the crop is unknown): the agronomist puts
+        first the one other crops are compared with, and the zone is told that none is its crop's."""
+        if not self.actions:
+            return None
+        key = crop.strip().lower() if crop else None
+        own = next((a for a in self.actions if key and a.crops and key in a.crops), None)
+        if own is not None:
+            return own, True
+        general = next((a for a in self.actions if not a.crops), None)
+        if general is not None:
+            return general, None
+        return self.actions[0], False if key or len(self.actions) > 1 else None
 
     @computed_field  # type: ignore[prop-decorator]
     @property
@@ -226,12 +269,12 @@ SHIPPED: tuple[Species, ...] = (
         # corn silking is only one moth per night' (vegcropshotline.org/article/corn-earworm-6); 'the
         # threshold for treatment in your sweet corn rises from 1 moth per night to 10 moths per night'
         # (.../corn-earworm-7)
-        action=ActionThreshold(catch=1, per="night", crops=["sweet corn"], note="silking sweet corn while field "
+        actions=[ActionThreshold(catch=1, per="night", crops=["sweet corn"], note="silking sweet corn while field "
                                "corn nearby is not silking; 10 moths per night once it is", source=(
             "Purdue University, Vegetable Crops Hotline, 'Corn Earworm' (vegcropshotline.org/article/corn-earworm-6 "
             "and -7): 'The threshold for spraying sweet corn that matures prior to field corn silking is only one "
             "moth per night'; as field corn silks 'the threshold for treatment in your sweet corn rises from 1 moth "
-            "per night to 10 moths per night'")),
+            "per night to 10 moths per night'"))],
         window=ActionWindow(start="egg laying", end="large larvae", source=(
             "UC IPM stages above: control aims at eggs and small larvae before they bore into ears or fruit "
             "(Furrow's reading of the stage table)")),
@@ -257,15 +300,24 @@ SHIPPED: tuple[Species, ...] = (
             "moths 1400 °F·d from 1 January, 1026 °F·d (570 °C·d) apart (University of Wisconsin agweather, "
             "European corn borer, data of J. W. Apple)")),
         biofix=Biofix(source=_SUSTAINED + "; the Illinois bulletin counts from the first significant moth flight"),
-        # the threshold is the potato programme's: it stands on the Potato IPM scouting pages beside the
-        # Colorado potato beetle's and the aphids' (seed, processing/tablestock); Maine's sweet corn IPM
-        # newsletters use 5 moths a week in silking corn instead, which the table does not carry
-        action=ActionThreshold(catch=60, per="week", crops=["potato"], note="potato; pheromone trap, 120 in a "
+        # two thresholds of the same extension service: the potato programme's (it stands on the Potato IPM
+        # scouting pages beside the Colorado potato beetle's and the aphids') and the sweet corn programme's
+        # (Highmoor Farm's weekly newsletters, for silking corn)
+        actions=[ActionThreshold(catch=60, per="week", crops=["potato"], note="potato; pheromone trap, 120 in a "
                                "black light trap", source=(
             "University of Maine Cooperative Extension, Potato IPM, insects scouting reports, European corn borer "
             "(extension.umaine.edu/potatoes/ipm/insects-scouting-reports/european-corn-borer/): 'Recommended "
             "Economic Threshold: 60 moths in a 7-day period in a pheromone trap; 120 moths in a 7-day period in a "
             "black light trap; 1 eggmass per 15 plants surveyed'")),
+            ActionThreshold(catch=5, per="week", crops=["sweet corn"], note=(
+                "silking sweet corn; pheromone trap. Furrow acts at 5 or more; the 2011 newsletter words it 'more "
+                "than five moths ... in a week', one moth later"), source=(
+                "University of Maine Cooperative Extension, Highmoor Farm, Sweet Corn IPM Newsletter No. 4 - July 6, "
+                "2012 (umaine.edu/highmoor/blog/2012/07/09/sweet-corn-ipm-newsletter-no-4-july-6-2012/): 'several "
+                "sites were over the threshold of 5 moths in silking corn'; No. 6 - August 2, 2013 "
+                "(umaine.edu/highmoor/blog/2013/08/02/sweet-corn-ipm-newsletter-no-6-august-2-2013/): 'Only "
+                "silking fields in New Gloucester, Charleston and Palmyra were over the threshold of 5 moths per "
+                "week'; the programme monitors the moths with pheromone traps (No. 1 - June 27, 2013)"))],
         window=ActionWindow(start="egg hatch", end="third instar", source=(
             "University of Minnesota Extension (2020), 'European corn borer degree day model': insecticides are "
             "largely ineffective once larvae have made their way into the stalk; Iowa State ICM (1999): larvae "
@@ -292,13 +344,13 @@ SHIPPED: tuple[Species, ...] = (
             "larvae, and pupae', summed from the biofix (43, 43 + 287 = 330, 330 + 191 = 521). The pre-oviposition "
             "period is not in it and no source checked gives it in degree days, so every date is early by it")),
         biofix=Biofix(source=_SUSTAINED),
-        action=ActionThreshold(catch=3, per="week", crops=["tomato"], note="processing tomatoes (Brazil): act at 3 "
+        actions=[ActionThreshold(catch=3, per="week", crops=["tomato"], note="processing tomatoes (Brazil): act at 3 "
                                "to 6 males per trap in a week; the table keeps the lower bound. No field-crop (maize, "
                                "cotton) trap threshold could be confirmed", source=(
             "Sousa, Michereff-Filho, Moita, Silva, Silva & Torres (2021) 'Economic survey to support control decision "
             "for old world bollworm on processing tomatoes', Scientia Agricola 78(5), abstract: 'the control decision "
             "is suggested when three to six male moths are captured per trap during one week' (sex-pheromone sticky "
-            "traps)")),
+            "traps)"))],
         card=CardSize(min_mm=15, max_mm=40, source=(
             "D. V. Alford's description as reproduced on progressivegardening.com ('Helicoverpa armigera, scarce "
             "bordered straw moth'): adult 30-40 mm wingspan; folded length taken as half the smallest wingspan")),

@@ -5,7 +5,7 @@
   The catch is spread over the nights since the previous photo (at least one).
 * `species_season`: the biofix from the checks (the species' rule), degree days from the biofix
   (agronomy/phenology.py, agronomy/pests.insect_development), the stage calendar with the action
-  window, and the catch against the species' action threshold with its trend
+  window, and the catch against the species' action threshold for the zone's crop with its trend
   (agronomy/pests.trap_pressure).
 """
 
@@ -79,6 +79,15 @@ def nightly(checks: Sequence[Check]) -> list[tuple[date, float]]:
 
 
 @dataclass(frozen=True)
+class ThresholdOf:
+    """One of a species' action thresholds and the crops its source set it for."""
+
+    catch: float
+    per: str
+    crops: tuple[str, ...]
+
+
+@dataclass(frozen=True)
 class Pressure:
     """The catch against the action threshold: `value` in the threshold's unit (per trap per night:
     the latest check's mean; per week: the last 7 days' sum, per trap), which traps are at or over it,
@@ -97,7 +106,12 @@ class Pressure:
     crop: str | None = None
     """The zone's crop."""
     crop_match: bool | None = None
-    """False when the threshold was set for other crops than the zone's (then it is not the zone's own)."""
+    """True when the threshold is the one set for the zone's crop; False when it was set for other crops (then
+    it is not the zone's own: the species has none for the crop)."""
+    thresholds: tuple[ThresholdOf, ...] = ()
+    """When none is the zone's crop's (crop_match False): every action threshold of the species with its crops,
+    so the zone page and the alert name them all."""
+
 
 
 @dataclass(frozen=True)
@@ -130,9 +144,10 @@ class Season:
 
 
 def _pressure(sp: Species, checks: Sequence[Check], today: date, crop: str | None) -> Pressure | None:
-    if sp.action is None or not checks:
+    chosen = sp.action_for(crop)
+    if chosen is None or not checks:
         return None
-    a = sp.action
+    a, crop_match = chosen
     counts = [TrapCount(c.trap, c.day, c.catch, c.nights) for c in checks]
     week_threshold = a.catch * 7 if a.per == "night" else a.catch
     status = trap_pressure(sp.key, counts, week_threshold, today, weeks=TREND_WEEKS)
@@ -149,7 +164,9 @@ def _pressure(sp: Species, checks: Sequence[Check], today: date, crop: str | Non
         over = tuple(t for t, n in per_trap.items() if n >= a.catch)
     return Pressure(round(value, 2), a.catch, a.per, value >= a.catch, over, status.trend,
                     round(status.slope_per_week / (7 if a.per == "night" else 1), 2), a.source,
-                    tuple(a.crops or ()), crop, a.for_crop(crop))
+                    tuple(a.crops or ()), crop, crop_match,
+                    tuple(ThresholdOf(t.catch, t.per, tuple(t.crops or ())) for t in sp.actions or ())
+                    if crop_match is False else ())
 
 
 def species_season(sp: Species, checks: Sequence[Check], weather: Sequence[tuple[date, float, float, Basis]],
@@ -157,9 +174,9 @@ def species_season(sp: Species, checks: Sequence[Check], weather: Sequence[tuple
     """The species' season (module docstring). `weather`: (day, tmin, tmax, basis) from some day on or
     before the biofix through the forecast, measured days first; `normals` carry the series beyond it
     (without them, the recent weather does, and the season says so); `crop` is the zone's, which the
-    action threshold's crops are compared with."""
+    species' action thresholds are chosen by (Species.action_for)."""
     traps = tuple(sorted({c.trap for c in checks}))
-    missing = [g for g in ("thresholds", "development", "biofix", "action", "card") if getattr(sp, g) is None]
+    missing = [g for g in ("thresholds", "development", "biofix", "actions", "card") if getattr(sp, g) is None]
     rule = "none" if sp.biofix is None else (
         f"first of {sp.biofix.checks} checks in a row catching at least {sp.biofix.min_catch:g} per trap"
         if sp.biofix.rule == "first-sustained-catch" else f"date {sp.biofix.date}")
@@ -239,4 +256,6 @@ def alert_pressure(zone: str, name: str, season: Season) -> SpeciesPressure:
     other = p.crop_match is False
     return SpeciesPressure(zone=zone, species=season.species, name=name, value=p.value, threshold=p.threshold,
                            per=p.per, traps=p.traps_over or season.traps, trend=str(p.trend), source=p.source,
-                           window=window, threshold_crops=p.crops if other else (), crop=p.crop if other else None)
+                           window=window, threshold_crops=p.crops if other else (), crop=p.crop if other else None,
+                           other_thresholds=tuple((t.catch, t.per, t.crops) for t in p.thresholds)
+                           if len(p.thresholds) > 1 else ())

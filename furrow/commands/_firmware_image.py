@@ -30,6 +30,7 @@ from typing import Any
 import furrow.edge
 import furrow.firmware
 
+from ._const_fold import fold_constants
 from ._module_slice import EDGE, own_entries, slice_modules, uses, variants
 from ._module_slice import FIRMWARE as FIRMWARE_PACKAGE
 
@@ -101,7 +102,8 @@ def node_sources(role: str, link: str) -> dict[str, str]:
     """{path under furrow/ (no suffix): source} of everything the node runs: the role's and the
     link's modules, the board, drivers and config validator sliced to what they use, the contract
     sliced to what all of them use, the tables of both with only the node's role's and link's
-    entries (_module_slice.py)."""
+    entries (_module_slice.py), and the constants no other module uses folded into the code
+    (_const_fold.py)."""
     src = _sources()
     own, others = variants(role, link, ROLES, tuple(LINK_MODULES))
     firmware = {m: own_entries((src["firmware"] / f"{m}.py").read_text(), own, others)
@@ -122,7 +124,7 @@ def node_sources(role: str, link: str) -> dict[str, str]:
     for name, text in slice_modules(contract, roots, EDGE).items():
         out[f"edge/{name}"] = f"# The node's slice of edge/{name}.py (furrow firmware build, docs/firmware.md).\n{text}"
     out["__init__"] = ""
-    return out
+    return fold_constants(out)
 
 
 def _umqtt_source(micropython: Path | None, board: Board) -> Path:

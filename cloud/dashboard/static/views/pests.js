@@ -54,7 +54,18 @@ function pressureNote(p) {
     trend: tr("trend", p.trend) };
   const text = t(`zone.pest.pressure-${p.per}`, params);
   const out = h("div", {}, notice(text, p.above ? "warn" : "info"));
-  if (p.crop_match === false) {
+  const crops = (cs) => cs.map((c) => tr("crop", c)).join(t("punct.list"));
+  if (p.crop_match === true) {
+    // of the species' thresholds, this one was set for the zone's crop
+    out.append(h("p", { class: "muted small", "data-testid": "threshold-own-crop", "data-threshold": p.threshold },
+      t("zone.pest.threshold-own-crop", { crops: crops(p.crops) })));
+  } else if (p.crop_match === false && p.thresholds && p.thresholds.length > 1) {
+    // several, none the zone's crop's: name them all
+    const each = p.thresholds.map((x) => t(`alert.pest-threshold-for-${x.per}`,
+      { threshold: number(x.catch), crops: crops(x.crops) }));
+    out.append(h("p", { class: "warn small", "data-testid": "threshold-other-crop" },
+      t("zone.pest.thresholds-other-crop", { thresholds: each.join(t("punct.clause")), crop: tr("crop", p.crop) })));
+  } else if (p.crop_match === false) {
     // the threshold is another crop's: say so beside the catch, not only in the citation
     out.append(h("p", { class: "warn small", "data-testid": "threshold-other-crop" },
       t("zone.pest.threshold-other-crop", { crops: p.crops.map((c) => tr("crop", c)).join(t("punct.list")),
