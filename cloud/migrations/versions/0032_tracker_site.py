@@ -1,15 +1,15 @@
 """A tracker's site (issue 20): a node in no zone (a machine's GNSS tracker) is registered with its site, which
 gives its broker login and topics as a zone gives every other node's. Nodes registered before have none (null).
 
-Revision ID: 0031
-Revises: 0030
+Revision ID: 0032
+Revises: 0031
 """
 
 import sqlalchemy as sa
 from alembic import op
 
-revision = '0031'
-down_revision = '0030'
+revision = '0032'
+down_revision = '0031'
 branch_labels = None
 depends_on = None
 
