@@ -42,6 +42,7 @@ PROGRAMS = [
     ("worked_area.py", ["--hours", "0.1", "--field-ha", "2", "--repeat", "1"], {"worked_area_s", "raw_union_s"}),
     ("track_ingest.py", ["--batches", "2", "--items", "2"], {"ingest_fixes_s", "raw_fixes_s"}),
     ("trace_verify.py", ["--records", "20"], {"verify_per_cpu_s", "raw_sha256_per_cpu_s"}),
+    ("alert_eval.py", ["--nodes", "3", "--reports", "2", "--rounds", "1"], {"runs", "reports_per_node"}),
     ("tenancy_filter.py", ["--nodes", "5", "--items", "2", "--requests", "2"], {"nodes_single", "ingest_several"}),
 ]
 

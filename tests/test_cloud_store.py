@@ -14,6 +14,7 @@ from furrow.cloud.storage import (
     SqliteReadingStore,
     StorageUnavailable,
 )
+from furrow.cloud.storage.influx1 import LATEST_NODES_PER_QUERY
 from furrow.cloud.storage.lineprotocol import to_line, to_lines, to_point
 from furrow.edge.payload import TS_MS_MAX
 from tests.cloud_support import T0
@@ -207,6 +208,39 @@ async def test_a_point_furrow_did_not_write_is_skipped_and_counted(influxdb, inf
         assert [r.seq for r in await s.latest("soil-01")] == [2]
     finally:
         await s.close()
+
+
+async def test_latest_reads_past_a_newer_point_furrow_did_not_write(influxdb, influx_db):
+    """Another program's point (no seq) newer than a sensor's readings: latest and latest_many still give
+    the sensor's newest reading (it used to come back with nothing for that sensor), the other sensors and
+    nodes are as they were, and a node with no reading at all is there with none."""
+    s = Influx1ReadingStore(influxdb.url, influx_db)
+    try:
+        await s.write([reading(seq=1, ts_ms=T0), reading(seq=2, ts_ms=T0 + 2000),
+                       reading(seq=2, ts_ms=T0 + 2000, measurement="soil_temp_c", value=18.5),
+                       reading(node="soil-02", seq=5, ts_ms=T0 + 1000, value=31.0)])
+        foreign = f"vwc_pct,site=demo,gateway=gw-1,node=soil-01,role=soil,depth_cm=10 value=99.0 {(T0 + 9000) * 10**6}"
+        influxdb.write(influx_db, [foreign])
+        got = await s.latest("soil-01")
+        assert [(r.measurement, r.seq, r.value) for r in got] == [("soil_temp_c", 2, 18.5), ("vwc_pct", 2, 23.4)]
+        many = await s.latest_many(["soil-02", "soil-01", "soil-99"])
+        assert many == {"soil-01": got, "soil-02": await s.latest("soil-02"), "soil-99": []}
+        assert [(r.node, r.seq, r.value) for r in many["soil-02"]] == [("soil-02", 5, 31.0)]
+    finally:
+        await s.close()
+
+
+async def test_latest_many_is_latest_of_each_node(store):
+    """latest_many answers what latest answers node by node, on every store, across more nodes than one
+    InfluxDB query asks for."""
+    nodes = [f"n-{k:03d}" for k in range(LATEST_NODES_PER_QUERY + 5)]
+    await store.write([reading(node=n, seq=s, ts_ms=T0 + s * 1000, value=20.0 + k + s, depth_cm=d)
+                       for k, n in enumerate(nodes) for s in (1, 2) for d in (10, 30)])
+    many = await store.latest_many(nodes + ["nobody"])
+    assert set(many) == set(nodes) | {"nobody"} and many["nobody"] == []
+    for k, n in enumerate(nodes):
+        assert many[n] == await store.latest(n)
+        assert [(r.depth_cm, r.seq, r.value) for r in many[n]] == [(10, 2, 22.0 + k), (30, 2, 22.0 + k)]
 
 
 def test_line_protocol_of_a_reading_is_exact_and_stable():

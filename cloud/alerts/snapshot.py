@@ -93,11 +93,15 @@ class Snapshot:
 
 
 class _Latest:
-    """store.latest per node, asked once per snapshot (zone_water asks for it too)."""
+    """store.latest per node, asked once per snapshot (zone_water asks for it too): the whole farm's in
+    one `fetch` (a query per node was most of an evaluation's time, docs/performance.md)."""
 
     def __init__(self, store: ReadingStore) -> None:
         self._store = store
         self._seen: dict[str, list[Reading]] = {}
+
+    async def fetch(self, nodes: set[str]) -> None:
+        self._seen.update(await self._store.latest_many(sorted(nodes - set(self._seen))))
 
     async def latest(self, node: str) -> list[Reading]:
         if node not in self._seen:
@@ -238,13 +242,20 @@ async def farm_snapshot(registry: Registry, routes: NodeRoutes, store: ReadingSt
     nodes: list[NodeOut] = await registry.all(NODES)  # type: ignore[assignment]
     valves: list[ValveOut] = await registry.all(VALVES)  # type: ignore[assignment]
     heard = {r.node: r for r in await routes.all()}
+    # every node a rule below may look at: registered (zones, weather, pests), heard, or with a valve
+    await latest.fetch({n.id for n in nodes} | set(heard) | {v.node_id for v in valves})
     zone_by_id = {z.id: z for z in zones}
     zone_site = {z.id: field_site.get(z.field_id) for z in zones}
     role = {n.id: str(n.role) for n in nodes}
     registered = set(role)
+    zone_of = {n.id: n.zone_id for n in nodes}
+    members_of: dict[str, list[NodeOut]] = defaultdict(list)
+    for n in nodes:
+        if n.zone_id is not None:
+            members_of[n.zone_id].append(n)
     node_place: dict[str, tuple[str | None, str | None]] = {}
     for node_id in sorted(set(role) | set(heard)):
-        zone_id = next((n.zone_id for n in nodes if n.id == node_id), None)
+        zone_id = zone_of.get(node_id)
         site = zone_site.get(zone_id) if zone_id else None
         if site is None and node_id in heard:
             site = heard[node_id].site
@@ -273,7 +284,7 @@ async def farm_snapshot(registry: Registry, routes: NodeRoutes, store: ReadingSt
 
     zone_snaps = []
     for z in zones:
-        members = [n for n in nodes if n.zone_id == z.id]
+        members = members_of.get(z.id, [])
         water = await zone_water(z, members, latest)  # type: ignore[arg-type]
         used = await budget_used_fraction(db, z, site_tz.get(zone_site[z.id] or "", ZoneInfo("UTC")), now_ms)
         raw = await raw_of(z, now_ms) if raw_of is not None else None

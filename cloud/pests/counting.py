@@ -19,8 +19,11 @@ A pure function of the photo's pixels (numpy, scikit-image), in five steps:
 4. **Touching insects** are split by the watershed of the distance transform, seeded by its
    h-maxima (h sized to the body: half a millimetre, or a third of a small insect's half-width),
    and parts that meet at no neck are joined again (split_touching). What stays one
-   object but is no single insect (its outline is not convex: overlapping insects) is counted by
-   its area against the card's single insects like it (clump_sizes). An object convex enough to
+   object but is no single insect (its outline is not convex: overlapping insects) is at least two
+   insects, counted by its area against the card's single insects like it (clump_sizes). A large
+   insect with a part darker than itself and of another hue (CIELAB a*b*, `HUE_DE`) of an insect's
+   size has another insect lying on it (riders); a part only darker in its own hue is its own body
+   or shading. An object convex enough to
    pass for one insect is still read for *notches* (`notches`): every insect seen on a card
    (folded or spread moth, fly, aphid) has a convex outline, so a notch in it deeper than
    `NOTCH_MM` is where two insects meet, a small one against a larger one (an aphid against a fly
@@ -46,12 +49,13 @@ from dataclasses import dataclass, field
 
 import numpy as np
 from scipy import ndimage as ndi
-from skimage import measure, morphology, segmentation, transform
+from skimage import color, measure, morphology, segmentation, transform
 
 from .classifier import Label, SpeciesClassifier
 
-METHOD = ("furrow-card-3: percentile background with glare undone, contrast < {dark:g}, grid lines out, "
-          "dust by its darkest tenth, size-aware h-maxima watershed, clumps by area, notches")
+METHOD = ("furrow-card-4: percentile background with glare undone, contrast < {dark:g}, grid lines out, "
+          "dust by its darkest tenth, size-aware h-maxima watershed, non-convex clumps by area (at least two, "
+          "target clumps against the mean single moth that fits in them), notches, riders by hue")
 
 SIZE_CLASSES: tuple[tuple[str, float], ...] = (("tiny", 2.0), ("small", 5.0), ("medium", 12.0), ("large", math.inf))
 """(name, upper bound of the length in mm): thrips and whiteflies, aphids and small flies, flies, moths."""
@@ -61,7 +65,12 @@ H_SMALL = 0.35
 GLARE_WINDOW_MM = 12.0
 CONVEX = 0.88  # solidity of a single insect's outline; a clump of several is below
 MIN_SINGLES = 3  # convex single insects needed to measure a clump against
-RIDER_RATIO = 0.6  # a rider is at most this fraction of the contrast of the insect it lies on
+HUE_DE = 12.0
+"""A part of a large insect whose CIELAB a*b* (hue and saturation, not lightness) is this far from the
+insect's median is another insect on it (riders). A just-noticeable difference is about 2.3 (Mahy et al.
+1994, as colour-science's ``JND_CIE1976`` and the "Color difference" literature restate it; the paper itself
+not read); JPEG's subsampled chroma on a blurred card moves a uniform moth's a*b* a
+few units. Chosen on the accuracy bench's seeds 1 and 2 among 8, 10, 12, 15 and 19 (docs/pests.md)."""
 RIDER_MIN_MM2 = 0.5  # a rider has at least the area of the smallest insect drawn (a 1.2 mm aphid: 0.63 mm2)
 RIDER_ELONGATION = 3.2  # a rider is at most this many times longer than wide: a longer dark streak is a body
 LINE_RUN_MM = 8.0  # a dark run this long and no thicker than a grid line is line, not insect
@@ -313,7 +322,7 @@ class _Rider:
 
     def __init__(self, region: measure._regionprops.RegionProperties, top: int, left: int) -> None:
         self.area = region.area
-        self.solidity = 1.0  # one insect: its own darkness outlines it
+        self.solidity = 1.0  # one insect: its own colour outlines it
         self.image = region.image
         r0, c0, r1, c1 = region.bbox
         self.bbox = (r0 + top, c0 + left, r1 + top, c1 + left)
@@ -322,17 +331,23 @@ class _Rider:
         self.centroid = (cy + top, cx + left)
 
 
-def riders(kept: list, contrast: np.ndarray, spec: CardSpec) -> list:
-    """Insects lying on a larger insect and much darker than it (a fly on a moth): in each object of
-    the `large` class, the parts darker than RIDER_RATIO of the object's median contrast, of an
-    insect's size, each one more insect."""
-    out = []
+def riders(kept: list, contrast: np.ndarray, spec: CardSpec, rgb: np.ndarray) -> tuple[list, dict[int, int]]:
+    """Insects lying on a larger insect (a fly or an aphid on a moth): in each object of the `large`
+    class, the parts darker than the object's median contrast whose colour differs from the object's
+    median colour in hue and saturation (CIELAB a*b*) by more than HUE_DE, of an insect's size and
+    shape, each one more insect. A part that is only darker in the same hue (a moth's body between
+    its spread wings, its own shading) is the same insect; a paler part (glare, a wing) is no body.
+    Returns the riders and, by index in `kept`, how many lie on each insect that has any."""
+    out: list = []
+    hosts: dict[int, int] = {}
     mm = spec.px_per_mm
-    for region, length, _ in kept:
+    for index, (region, length, _) in enumerate(kept):
         if size_class(length) != "large":
             continue
         own = contrast[region.slice]
-        inner = region.image & (own < RIDER_RATIO * float(np.median(own[region.image])))
+        ab = color.rgb2lab(rgb[region.slice])[..., 1:]
+        hue = np.hypot(*(ab - np.median(ab[region.image], axis=0)).transpose(2, 0, 1))
+        inner = region.image & (own < float(np.median(own[region.image]))) & (hue > HUE_DE)
         inner = ndi.binary_opening(inner, np.ones((2, 2), bool))
         for part in measure.regionprops(measure.label(inner)):
             plen = part.axis_major_length / mm
@@ -340,7 +355,8 @@ def riders(kept: list, contrast: np.ndarray, spec: CardSpec) -> list:
             if (spec.min_length_mm <= plen < 0.5 * length and RIDER_MIN_MM2 * mm**2 <= part.area < 0.4 * region.area
                     and plen <= RIDER_ELONGATION * pwidth):
                 out.append((_Rider(part, region.bbox[0], region.bbox[1]), plen, pwidth))
-    return out
+                hosts[index] = hosts.get(index, 0) + 1
+    return out, hosts
 
 
 def notches(image: np.ndarray, convex_image: np.ndarray, depth_px: float) -> int:
@@ -359,30 +375,45 @@ def _median(values: list[float]) -> float | None:
     return float(np.median(values)) if len(values) >= MIN_SINGLES else None
 
 
-def clump_sizes(objects: Sequence[tuple[float, float, float, str, int]], target_mm: tuple[float, float] | None,
+def _thickness(image: np.ndarray) -> float:
+    """The radius in pixels of the largest circle inside an object's mask (one bounding box)."""
+    return float(ndi.distance_transform_edt(np.pad(image, 1)).max())
+
+
+def _mean(values: list[float]) -> float | None:
+    return float(np.mean(values)) if len(values) >= MIN_SINGLES else None
+
+
+def clump_sizes(objects: Sequence[tuple[float, float, float, str, int, float]], target_mm: tuple[float, float] | None,
                 convex: float = CONVEX) -> list[tuple[int, bool]]:
-    """(insects in it, target?) of each (length mm, area mm2, solidity, size class, notches) object.
+    """(insects in it, target?) of each (length mm, area mm2, solidity, size class, notches, thickness mm)
+    object, its thickness the radius of the largest circle inside it.
 
     A single insect's outline is convex (solidity at least `convex`): one insect, and one more for
     each two notches in it (rounded up: a small insect against a larger one leaves a notch each side,
     one side may blur shut), unless it is of the target's size (one moth). A clump
-    of overlapping ones is not convex: it holds its area over the median area of the convex single
-    insects like it, rounded (at least one), when the card has MIN_SINGLES of those. A clump at least
-    as long as the target's shortest is target insects measured against the target-sized singles."""
-    singles = [(length, area, cls) for length, area, solidity, cls, _ in objects if solidity >= convex]
-    target_ref = None if target_mm is None else _median(
-        [a for length, a, _ in singles if target_mm[0] <= length <= target_mm[1]])
+    of overlapping ones is not convex, so it is at least two insects: its area over the median area
+    of the convex single insects like it (same size class), rounded, when the card has MIN_SINGLES of
+    those. A clump at least as long as the target's shortest is target insects measured against the
+    *mean* area of the target-sized singles that fit in it (no thicker than it): the lure's moths lie
+    folded (a forewing long) or spread (about five times the area, and thicker), so the median is one
+    posture's area, while n moths of the mix that can make up the clump cover about n times its mean
+    (the expected sum of n areas drawn from that mix); a clump no thicker than a folded moth holds
+    folded moths only."""
+    singles = [(length, area, cls, thick) for length, area, solidity, cls, _, thick in objects if solidity >= convex]
+    targets = [] if target_mm is None else [(a, t) for length, a, _, t in singles
+                                            if target_mm[0] <= length <= target_mm[1]]
     out = []
-    for length, area, solidity, cls, notched in objects:
+    for length, area, solidity, cls, notched, thickness in objects:
         is_target = target_mm is not None and target_mm[0] <= length <= target_mm[1]
         if solidity >= convex:
             out.append((1 if is_target else 1 + (notched + 1) // 2, is_target))
             continue
         if target_mm is not None and length >= target_mm[0]:
-            ref, is_target = target_ref, True
+            ref, is_target = _mean([a for a, t in targets if t <= thickness]), True
         else:
-            ref = _median([a for _, a, c in singles if c == cls])
-        out.append((max(1, round(area / ref)) if ref else 1, is_target))
+            ref = _median([a for _, a, c, _ in singles if c == cls])
+        out.append((max(2, round(area / ref)) if ref else 2, is_target))  # not convex: not one insect
     return out
 
 
@@ -411,9 +442,13 @@ def count_card(rgb: np.ndarray, spec: CardSpec, classifier: SpeciesClassifier | 
     low, high = spec.target_range or (math.inf, math.inf)
     notched = [notches(r.image, r.image_convex, depth_px) if r.solidity >= CONVEX and not low <= length <= high
                else 0 for r, length, _ in kept]  # a target-sized object is one moth (clump_sizes)
-    kept += riders(kept, contrast, spec)
-    notched += [0] * (len(kept) - len(notched))  # a rider is one insect, outlined by its own darkness
-    sizes = clump_sizes([(length, r.area / mm**2, float(r.solidity), size_class(length), k)
+    on_top, hosts = riders(kept, contrast, spec, rgb)
+    # an insect against a moth's side can be seen twice, as a notch pair and as a part of another hue:
+    # the two estimates of the insects on that moth are not added, the larger one counts
+    notched = [2 * max(0, (k + 1) // 2 - hosts.get(i, 0)) for i, k in enumerate(notched)]
+    kept += on_top
+    notched += [0] * (len(kept) - len(notched))  # a rider is one insect, outlined by its own colour
+    sizes = clump_sizes([(length, r.area / mm**2, float(r.solidity), size_class(length), k, _thickness(r.image) / mm)
                          for (r, length, _), k in zip(kept, notched, strict=True)], spec.target_range)
     labels_out: Sequence[Label | None] = [None] * len(kept)
     if classifier is not None and kept:

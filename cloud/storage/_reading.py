@@ -1,5 +1,6 @@
 """One stored value, the store protocol, and the errors stores raise."""
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
 
@@ -105,6 +106,11 @@ class ReadingStore(Protocol):
 
     async def latest(self, node: str) -> list[Reading]:
         """The newest reading of each (measurement, depth_cm, channel) of `node`."""
+        ...
+
+    async def latest_many(self, nodes: Sequence[str]) -> dict[str, list[Reading]]:
+        """``latest`` of each of `nodes` (every one a key, [] when it has none): the alert job asks
+        for the whole farm at once."""
         ...
 
     async def count(self, node: str | None = None) -> int:

@@ -164,6 +164,9 @@ class Influx2ReadingStore:
                 newest[key] = r
         return [newest[k] for k in sorted(newest)]
 
+    async def latest_many(self, nodes: Sequence[str]) -> dict[str, list[Reading]]:
+        return {n: await self.latest(n) for n in sorted(set(nodes))}
+
     async def count(self, node: str | None = None) -> int:
         flux = self._source(0, 2**62 // 1_000_000, node, None)
         flux += '  |> filter(fn: (r) => r._field == "seq")\n  |> group()\n  |> count()\n'

@@ -11,6 +11,7 @@ import asyncio
 import json
 import sqlite3
 import threading
+from collections.abc import Sequence
 from pathlib import Path
 
 from .._time import Clock, now_ms
@@ -243,6 +244,10 @@ class SqliteReadingStore:
         )
         rows = await asyncio.to_thread(self._run, sql, (node,))
         return [_from_row(row) for row in rows]
+
+    async def latest_many(self, nodes: Sequence[str]) -> dict[str, list[Reading]]:
+        # a local index lookup per node: no round trip worth merging
+        return {n: await self.latest(n) for n in sorted(set(nodes))}
 
     async def count(self, node: str | None = None) -> int:
         if node is None:
