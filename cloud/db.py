@@ -218,6 +218,7 @@ class NodeRow(Base):
     id: Mapped[str] = mapped_column(String(32), primary_key=True)
     role: Mapped[str] = mapped_column(String(16))
     zone_id: Mapped[str | None] = mapped_column(ForeignKey("zones.id"), index=True)
+    site_id: Mapped[str | None] = mapped_column(ForeignKey("sites.id"), index=True)  # a tracker's (no zone)
     lat: Mapped[float | None] = mapped_column(Float)
     lon: Mapped[float | None] = mapped_column(Float)
     depths_cm: Mapped[str | None] = mapped_column(String(64))  # JSON list

@@ -342,10 +342,14 @@ def test_the_demo_farm_has_machines_at_work(demo):
 
 
 def test_technician_registers_and_edits_machinery_from_the_cli(capsys, monkeypatch, tmp_path):
-    """Against a real uvicorn: `furrow implement add`, `machine add` (its tracker, implement and operator) and
-    `region add` register through the registry API; `machine add` again changes only the options given; a refused
-    value is exit 1 naming the field and value; `machine list` prints the registry's; every change is audited."""
+    """Against a real uvicorn: `furrow node add --role tracker --site` commissions the tractor's tracker (registered
+    at the site, in no zone, its broker login of that site in a config.json the firmware's check accepts; a tracker
+    given a zone, or no site, is refused before anything is registered); `furrow implement add`, `machine add` (its
+    tracker, implement and operator) and `region add` register through the registry API; `machine add` again
+    changes only the options given; a refused value is exit 1 naming the field and value; `machine list` prints
+    the registry's; every change is audited."""
     from furrow.cloud import create_app
+    from furrow.firmware.config import validate
     from tests.cloud_support import ADMIN_TOKEN, local_settings
     from tests.http_support import UvicornThread
 
@@ -353,12 +357,26 @@ def test_technician_registers_and_edits_machinery_from_the_cli(capsys, monkeypat
         admin = httpx.Client(base_url=f"{server.url}/api/v1", headers={"Authorization": f"Bearer {ADMIN_TOKEN}"},
                              timeout=30)
         for path, body in (("sites", {"id": "s1", "name": "Farm"}),
-                           ("fields", {"id": "north", "site_id": "s1", "name": "North"}),
-                           ("nodes", {"id": "trk-02", "role": "tracker"})):
+                           ("fields", {"id": "north", "site_id": "s1", "name": "North"})):
             assert admin.post(f"/registry/{path}", json=body).status_code == 201
         tech = admin.post("/auth/tokens", json={"user": "tom", "role": "technician"}).json()["token"]
         assert admin.post("/auth/tokens", json={"user": "li-wei", "role": "operator"}).status_code == 201
         api = ("--api", server.url)
+        for place in (("--zone", "north-1"), ()):  # a tracker rides a machine: in no zone, at a site
+            rc, _, err = furrow(capsys, monkeypatch, tech, "node", "add", "trk-02", "--role", "tracker", *place,
+                                "--out", str(tmp_path / "trk"), *api)
+            assert rc == 2 and "give its site (--site SITE)" in err, err
+        assert admin.get("/registry/nodes/trk-02").status_code == 404
+        rc, _, err = furrow(capsys, monkeypatch, tech, "node", "add", "trk-02", "--role", "tracker", "--site", "s1",
+                            "--out", str(tmp_path / "trk"), "--mqtt-host", "mqtt.farm.example", *api)
+        assert rc == 0 and "registered in site s1" in err and "(site s1)" in err, err
+        cfg, errors = validate(json.loads((tmp_path / "trk" / "config.json").read_text()))
+        assert errors == [] and (cfg["node"], cfg["role"], cfg["site"], cfg["link"]) == ("trk-02", "tracker", "s1",
+                                                                                            "mqtt")
+        assert cfg["mqtt"]["user"] == "trk-02" and cfg["mqtt"]["host"] == "mqtt.farm.example"
+        assert cfg["mqtt"]["password"] not in err
+        registered = admin.get("/registry/nodes/trk-02").json()
+        assert (registered["role"], registered["site_id"], registered["zone_id"]) == ("tracker", "s1", None)
         rc, out, err = furrow(capsys, monkeypatch, tech, "implement", "add", "drill-6m", "--name", "Drill 6 m",
                               "--kind", "drill", "--width-m", "6", "--operation", "sowing", *api)
         assert rc == 0 and json.loads(out)["operations"] == ["sowing"], err
@@ -384,5 +402,5 @@ def test_technician_registers_and_edits_machinery_from_the_cli(capsys, monkeypat
         actions = [(e["actor"], e["action"]) for e in admin.get("/audit", params={"limit": 50}).json()]
         assert [a for a in actions if a[0] == "tom"] == [
             ("tom", "registry.create_region"), ("tom", "registry.replace_machine"), ("tom", "registry.create_machine"),
-            ("tom", "registry.create_implement")]
+            ("tom", "registry.create_implement"), ("tom", "credentials.issue"), ("tom", "registry.create_node")]
         admin.close()

@@ -66,12 +66,13 @@ def ops(dashboard_farm):
     c.close()
 
 
-def words_check(page, farm, locale: str) -> None:  # noqa: ANN001
-    """No catalogue key missing; in zh-CN no English left but the farms' own names, in en-GB no Chinese."""
+def words_check(page, farm, locale: str, *more: str) -> None:  # noqa: ANN001
+    """No catalogue key missing; in zh-CN no English left but the farms' own names (and `more`), in en-GB no
+    Chinese."""
     texts = page.evaluate(COLLECT)
     assert missing_keys(page) == []
     if locale == "zh-CN":
-        ours = sorted({*data_of(farm), "tractor-ops", "Ops plot", "Ops farm", OPERATOR}, key=len, reverse=True)
+        ours = sorted({*data_of(farm), "tractor-ops", "Ops plot", "Ops farm", OPERATOR, *more}, key=len, reverse=True)
         assert untranslated(texts, ours) == []  # longest first: "op-li" before the user "li"
     else:
         assert chinese_in(texts) == []
@@ -107,11 +108,21 @@ def test_an_operator_lands_on_their_machines_job_on_a_phone(ops, dashboard_brows
 
 
 def test_an_operators_reports_reach_the_task_and_a_breakdown_moves_the_work(ops, dashboard_browser):
-    """op-li reports 40 % done (kept on the task, no new plan), then a breakdown with a note: the tractor is marked
-    broken, the plan is made again and kept, the job page follows it (broken, no task) without a reload, and the
-    spare tractor has the sowing and the tillage."""
+    """op-li reports 40 % done (kept on the task, no new plan), and the manager's dispatch page, open in Chinese
+    meanwhile, shows the 40 % op-li reported on the sowing without a reload (the live task event) while the tracked
+    share stays 18 %; then a breakdown with a note: the tractor is marked broken, the plan is made again and kept,
+    the job page follows it (broken, no task) without a reload, and the spare tractor has the sowing and the
+    tillage."""
     farm, c = ops["farm"], ops["admin"]
     before = c.get("/dispatch/current").json()["id"]
+    manager = new_page(dashboard_browser, locale="zh-CN")
+    _login(manager, farm, c.headers["Authorization"].removeprefix("Bearer "), "ops-admin")
+    manager.goto(f"{farm.url}/app/#/dispatch")
+    expect(manager.locator("[data-view=dispatch]")).to_have_attribute("data-rendered", "1")
+    sowing = manager.get_by_test_id("route-tractor-ops").locator("tr[data-task=sow-ops]")
+    expect(sowing.locator("td[data-reported]")).to_have_attribute("data-reported", "")
+    expect(sowing.locator("td[data-reported]")).to_have_text("尚未上报")
+
     page = new_page(dashboard_browser, **PHONE)
     _login(page, farm, ops["operator"])
     expect(page.get_by_test_id("job")).to_have_attribute("data-task", "sow-ops")
@@ -121,6 +132,12 @@ def test_an_operators_reports_reach_the_task_and_a_breakdown_moves_the_work(ops,
     [sow] = [t for t in c.get("/registry/tasks").json() if t["id"] == "sow-ops"]
     assert (sow["status"], sow["reported_pct"], sow["reported_by"]) == ("working", 40, OPERATOR)
     assert c.get("/dispatch/current").json()["id"] == before
+    expect(sowing.locator("td[data-reported]")).to_have_attribute("data-reported", "40")
+    expect(sowing.locator("td[data-reported]")).to_contain_text(f"{OPERATOR} 于")
+    expect(sowing.locator("td[data-done]")).to_have_attribute("data-done", "18")
+    words_check(manager, farm, "zh-CN", "spare-ops", "ops-admin")
+    assert manager.errors == []
+    manager.context.close()
 
     page.get_by_test_id("report-note").fill("hydraulic hose burst")
     page.locator(".job-report button[data-report=breakdown]").click()

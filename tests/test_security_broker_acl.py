@@ -51,8 +51,8 @@ class Farm:
 
 
 async def _issue(tmp_path: Path) -> tuple[dict[str, str], dict[str, str]]:
-    """Two sites; nodes a, b, e (site s1), c (s2), d (revoked), camera cam-f (s1); gateways s1.gw1, s1.gw3,
-    s2.gw2; b rotated."""
+    """Two sites; nodes a, b, e (site s1), c (s2), d (revoked), camera cam-f (s1), tracker trk-g (registered with
+    site s1, in no zone); gateways s1.gw1, s1.gw3, s2.gw2; b rotated."""
     passwords: dict[str, str] = {}
     old: dict[str, str] = {}
     async with running_app(local_settings(tmp_path, topic_root=ROOT)) as client:
@@ -64,6 +64,11 @@ async def _issue(tmp_path: Path) -> tuple[dict[str, str], dict[str, str]]:
             r = await client.post(f"/api/v1/nodes/{node}/credentials")
             assert r.status_code == 201, r.text
             passwords[node] = r.json()["password"]
+        r = await client.post("/api/v1/registry/nodes", json={"id": "trk-g", "role": "tracker", "site_id": "s1"})
+        assert r.status_code == 201, r.text
+        r = await client.post("/api/v1/nodes/trk-g/credentials")
+        assert r.status_code == 201 and r.json()["site"] == "s1", r.text
+        passwords["trk-g"] = r.json()["password"]
         for site, gw in (("s1", "gw1"), ("s1", "gw3"), ("s2", "gw2")):
             r = await client.post(f"/api/v1/gateways/{site}/{gw}/credentials")
             assert r.status_code == 201, r.text
@@ -81,8 +86,8 @@ def farm(tmp_path_factory) -> Iterator[Farm]:
     passwords, old = asyncio.run(_issue(tmp))
     out = tmp / "broker"
     listen, service_listen = free_port(), free_port()
-    # a, b, c, e, cam-f and three gateways; d is revoked
-    assert "8 device login(s)" in broker_config(tmp, out, ROOT, listen, service_listen)
+    # a, b, c, e, cam-f, trk-g and three gateways; d is revoked
+    assert "9 device login(s)" in broker_config(tmp, out, ROOT, listen, service_listen)
     service = ("furrow@cloud", (out / "service.password").read_text().strip())
     broker = BoundMosquitto(out, listen, service_listen, service, service_listen)
     broker.start()
@@ -150,6 +155,36 @@ def test_only_a_camera_node_sends_images(farm):
         soil.close()
         camera.close()
         gateway.close()
+
+
+def test_a_tracker_reports_to_its_sites_gateway_and_only_on_its_own_topics(farm):
+    """trk-g, registered with site s1 and no zone, logs in; its positions on its own uplink reach s1's gateway, and
+    it reads its own commands; what it forges on node-a's uplink, on site s2 or on the image topic, and the
+    commands of another node, never arrive (a tracker's login has the plain node's topics of its site)."""
+    gateway = farm.login("s1.gw1")
+    trk = farm.login("trk-g")
+    cloud = farm.service_login()
+    try:
+        assert trk.accepted
+        gateway.subscribe(f"{ROOT}/v1/s1/node/+/up", f"{ROOT}/v1/s1/node/+/image")
+        cloud.subscribe(f"{ROOT}/v1/s2/#")
+        trk.subscribe(node_topic("s1", "node-a", "cmd", ROOT), node_topic("s1", "trk-g", "cmd", ROOT))
+        trk.publish(node_topic("s1", "node-a", "up", ROOT), b"forged fixes")
+        trk.publish(node_topic("s2", "trk-g", "up", ROOT), b"fixes on the wrong site")
+        trk.publish(node_topic("s1", "trk-g", "image", ROOT), b"not a camera")
+        own = node_topic("s1", "trk-g", "up", ROOT)
+        trk.publish(own, b"\xf9 positions")
+        assert gateway.until(own) == [(own, b"\xf9 positions")]  # in order: the forged ones were dropped
+        cloud.publish(node_topic("s2", "node-c", "status", ROOT), b"s2's own")  # s2 heard nothing from trk-g
+        assert cloud.until(node_topic("s2", "node-c", "status", ROOT)) == [
+            (node_topic("s2", "node-c", "status", ROOT), b"s2's own")]
+        gateway.publish(node_topic("s1", "node-a", "cmd", ROOT), b"for node-a")
+        gateway.publish(node_topic("s1", "trk-g", "cmd", ROOT), b"for trk-g")
+        assert trk.until(node_topic("s1", "trk-g", "cmd", ROOT)) == [(node_topic("s1", "trk-g", "cmd", ROOT),
+                                                                       b"for trk-g")]
+    finally:
+        for x in (trk, gateway, cloud):
+            x.close()
 
 
 def test_a_node_reads_only_its_own_commands(farm):

@@ -63,6 +63,18 @@ async def _credentials_lifecycle(client) -> None:
                     "furrow/v1/s1/node/cam-01/image"],
         "subscribe": ["furrow/v1/s1/node/cam-01/cmd", "furrow/v1/s1/node/cam-01/image_ack"]}
 
+    # A machine's tracker is in no zone: registered with its site, it gets that site's plain node topics.
+    r = await client.post("/api/v1/registry/nodes", json={"id": "trk-01", "role": "tracker", "site_id": "s1"})
+    assert r.status_code == 201 and r.json()["site_id"] == "s1", r.text
+    r = await client.post("/api/v1/nodes/trk-01/credentials")
+    assert r.status_code == 201, r.text
+    assert (r.json()["site"], r.json()["username"]) == ("s1", "trk-01")
+    assert r.json()["topics"] == {"publish": ["furrow/v1/s1/node/trk-01/up", "furrow/v1/s1/node/trk-01/status",
+                                             "furrow/v1/s1/node/trk-01/ack"],
+                                  "subscribe": ["furrow/v1/s1/node/trk-01/cmd"]}
+    with db.sessions() as s:
+        assert check_password(r.json()["password"], s.get(DeviceCredential, "trk-01").password_hash)
+
     # A gateway sends its batches, status, acks and images and relays commands and image acks to its
     # site's nodes; it reads its commands, plans, batch and image receipts and its nodes' messages.
     r = await client.post("/api/v1/gateways/s1/gw-1/credentials")
@@ -91,8 +103,9 @@ async def test_credentials_on_postgresql(tmp_path, pg_database):
 
 
 async def test_credential_errors_name_what_is_wrong(tmp_path):
-    """Unknown node 404, a node without a zone 422 naming zone_id, an unknown site 404, a bad id 422,
-    revoking what was never issued 404, and an agronomist 403 naming the roles that may."""
+    """Unknown node 404, a node without a zone 422 naming zone_id, a tracker without a site 422 naming site_id, an
+    unknown site 404, a bad id 422, revoking what was never issued 404, and an agronomist 403 naming the roles that
+    may. A site is only a tracker's to name, never with a zone, and must exist; a site a tracker names stays."""
     async with running_app(local_settings(tmp_path)) as client:
         await register_site(client, "s1", "z1")
         r = await client.post("/api/v1/registry/nodes", json={"id": "loose", "role": "soil"})
@@ -104,6 +117,20 @@ async def test_credential_errors_name_what_is_wrong(tmp_path):
         r = await client.post("/api/v1/gateways/s1/GW!/credentials")
         assert r.status_code == 422 and problem(r)["field"] == "gateway"
         assert (await client.delete("/api/v1/nodes/loose/credentials")).status_code == 404
+        r = await client.post("/api/v1/registry/nodes", json={"id": "trk-loose", "role": "tracker"})
+        assert r.status_code == 201
+        r = await client.post("/api/v1/nodes/trk-loose/credentials")
+        assert r.status_code == 422 and problem(r)["field"] == "site_id" and "--site" in problem(r)["reason"]
+        for body, why in (({"role": "soil", "site_id": "s1"}, "only a tracker"),
+                          ({"role": "tracker", "zone_id": "z1", "site_id": "s1"}, "not both"),
+                          ({"role": "tracker", "site_id": "nowhere"}, "no site with this id")):
+            r = await client.post("/api/v1/registry/nodes", json={"id": "trk-bad", **body})
+            assert r.status_code == 422 and problem(r)["field"].endswith("site_id") and why in r.text, r.text
+        assert (await client.post("/api/v1/registry/sites", json={"id": "s9", "name": "yard"})).status_code == 201
+        r = await client.post("/api/v1/registry/nodes", json={"id": "trk-9", "role": "tracker", "site_id": "s9"})
+        assert r.status_code == 201
+        r = await client.delete("/api/v1/registry/sites/s9")
+        assert r.status_code == 409 and "1 nodes" in r.text
         tokens = client.app.state.services.tokens
         agro = (await tokens.issue("maria", "agronomist", 1)).token
         r = await client.post("/api/v1/gateways/s1/gw-1/credentials", headers={"Authorization": f"Bearer {agro}"})

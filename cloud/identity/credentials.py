@@ -19,6 +19,7 @@ from furrow.edge.topics import check_id
 from .._time import Clock, now_ms
 from ..db import Database, DeviceCredential, FieldRow, GatewayRow, NodeRow, SiteRow, ZoneRow
 from ..errors import NotFound
+from ..registry.models import NodeRole
 from .mosquitto import BrokerLogin, Topics, gateway_topics, hash_password, node_topics
 
 NODE = "node"
@@ -45,11 +46,17 @@ def gateway_username(site: str, gateway: str) -> str:
 
 
 def site_of_node(session: Session, node: str) -> str:
-    """The site a registered node is in (through its zone and field)."""
+    """The site a registered node is in: its zone's field's, or, for a tracker (in no zone: it rides a machine from
+    field to field), the site it was registered with."""
     row = session.get(NodeRow, node)
     if row is None:
         raise NotFound("node", node, "no node with this id in the registry")
     if row.zone_id is None:
+        if row.site_id is not None:
+            return row.site_id
+        if row.role == NodeRole.TRACKER:
+            raise ContractError("site_id", None, f"tracker {node!r} has no site, so its topics are unknown: register "
+                                "it with its site (site_id; furrow node add --role tracker --site SITE)")
         raise ContractError("zone_id", None, f"node {node!r} has no zone, so its site (and its topics) "
                             "are unknown: give it a zone first")
     zone = session.get(ZoneRow, row.zone_id)

@@ -4,8 +4,9 @@ done, breakdown) that plans again.
 
 The registry keeps the machines (with their status, tracker and operator), implements and tasks; a plan is
 made from those that can work (status available, at least one implement) and the tasks not done. An operator's
-report changes the task (and on a breakdown the machine's status, so the next plan leaves it out) and then
-plans again and keeps the plan, as the dispatch page's re-plan does: the job pages follow the new plan.
+report changes the task (and on a breakdown the machine's status, so the next plan leaves it out), is published
+as a live "task" event (the dispatch page shows the share reported), and then, done or breakdown, plans again and
+keeps the plan, as the dispatch page's re-plan does: the job pages follow the new plan.
 """
 
 from __future__ import annotations
@@ -89,6 +90,14 @@ def _assigned(current: DispatchCurrent | None, task: str) -> str | None:
     return next((m for m, stops in current.plan.routes.items() if any(s.task == task for s in stops)), None)
 
 
+def task_event(task: TaskOut, machine: str, report: ReportKind) -> dict[str, object]:
+    """The live "task" event of an operator's report: the task's new state and who reported what share when (its
+    task_id, machine_id and field_id keep it to the organisation's streams, tenancy's EventScope)."""
+    return {"task_id": task.id, "machine_id": machine, "field_id": task.field_id, "kind": task.kind.value,
+            "report": report.value, "status": task.status.value, "reported_pct": task.reported_pct,
+            "reported_by": task.reported_by, "reported_ms": task.reported_ms, "note": task.note}
+
+
 def _task_out(row: TaskRow) -> TaskOut:
     return TaskOut.model_validate(row)
 
@@ -156,6 +165,8 @@ class Jobs:
 
         task, status = await self._db.run(apply)
         assert machine_id is not None and current is not None
+        if self._operations.events is not None:  # the dispatch page shows the share reported live
+            self._operations.events.publish("task", task_event(task, machine_id, body.report))
         replanned, error = None, None
         if body.report is not ReportKind.WORKING:
             try:

@@ -221,6 +221,8 @@ class NodeIn(_In):
     id: Id
     role: NodeRole
     zone_id: Id | None = None
+    site_id: Id | None = Field(default=None, description="a tracker's site (it rides a machine, in no zone): its "
+                               "broker login and topics are the site's; every other node is in its zone's site")
     lat: float | None = Field(default=None, ge=-90, le=90)
     lon: float | None = Field(default=None, ge=-180, le=180)
     depths_cm: list[Annotated[int, Field(ge=0, le=400)]] | None = Field(default=None, max_length=4)
@@ -228,6 +230,20 @@ class NodeIn(_In):
     firmware: str | None = Field(default=None, pattern=r"^\d+\.\d+\.\d+$")
     credentials_ref: str | None = Field(default=None, max_length=200,
                                         description="where the node's credentials are kept (never the secret)")
+
+
+    @field_validator("site_id")
+    @classmethod
+    def _one_way_to_a_site(cls, v: str | None, info: ValidationInfo) -> str | None:
+        # A node's site decides its topics and broker login (cloud/identity/): one place says it. A node in a zone
+        # is in its zone's site; only a tracker, which rides a machine from field to field, is given its site.
+        role = info.data.get("role")
+        if v is not None and role is not None and role is not NodeRole.TRACKER:
+            raise ValueError(f"only a tracker is registered with a site; a {role} node is in its zone's site: "
+                             "give zone_id")
+        if v is not None and info.data.get("zone_id") is not None:
+            raise ValueError("a node in a zone is in its zone's site: give zone_id or site_id, not both")
+        return v
 
 
 class NodeOut(NodeIn, _Out):

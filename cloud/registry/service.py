@@ -71,7 +71,9 @@ class Kind:
 
 
 # A site's gateways are registered by issuing their broker credentials (cloud/identity/).
-SITES = Kind("site", SiteRow, SiteIn, SiteOut, {}, ((FieldRow, "site_id"), (GatewayRow, "site_id")), owned=True)
+# A tracker (in no zone) names its site.
+SITES = Kind("site", SiteRow, SiteIn, SiteOut, {},
+             ((FieldRow, "site_id"), (GatewayRow, "site_id"), (NodeRow, "site_id")), owned=True)
 
 
 def _listing(row: type[Base], column: str) -> Callable[[Session, str], list[str]]:
@@ -131,7 +133,8 @@ FIELDS = Kind("field", FieldRow, FieldIn, FieldOut, {"site_id": SiteRow},
               ((ZoneRow, "field_id"), (TaskRow, "field_id")), listed_in=_listing(FarmRegionRow, "field_ids"))
 ZONES = Kind("zone", ZoneRow, ZoneIn, ZoneOut, {"field_id": FieldRow},
              ((NodeRow, "zone_id"), (ValveRow, "zone_id")), json_fields=("crop_coefficients",))
-NODES = Kind("node", NodeRow, NodeIn, NodeOut, {"zone_id": ZoneRow}, ((ValveRow, "node_id"), (MachineRow, "node_id")),
+NODES = Kind("node", NodeRow, NodeIn, NodeOut, {"zone_id": ZoneRow, "site_id": SiteRow},
+             ((ValveRow, "node_id"), (MachineRow, "node_id")),
              json_fields=("depths_cm", "calibration"), owned=True)
 VALVES = Kind("valve", ValveRow, ValveIn, ValveOut, {"node_id": NodeRow, "zone_id": ZoneRow}, ())
 IMPLEMENTS = Kind("implement", ImplementRow, ImplementIn, ImplementOut, {}, ((TaskRow, "implement_id"),), owned=True,

@@ -3,8 +3,9 @@
 `furrow node add NODE --role R --zone Z --out DIR` registers the node through
 the cloud API, issues its broker credentials and writes the node's
 config.json (checked by firmware/config.py, as `furrow firmware build`
-does) with them. Each subcommand registers itself in `register` below;
-add more the same way.
+does) with them. A machine's tracker is in no zone: it is registered with its
+site (`--role tracker --site S`), which gives its login and topics. Each
+subcommand registers itself in `register` below; add more the same way.
 """
 
 from __future__ import annotations
@@ -17,7 +18,9 @@ from typing import Any
 
 from ._api import Api, ApiError, add_api_arguments, reachable, step, write_private
 
-ROLES = ("soil", "weather", "irrigation", "pest", "camera")  # firmware/config.py's; a camera links over MQTT only
+# firmware/config.py's; a camera and a tracker link over MQTT only
+ROLES = ("soil", "weather", "irrigation", "pest", "camera", "tracker")
+TRACKER = "tracker"  # rides a machine: registered with a site, not a zone (cloud/registry/models.py NodeIn.site_id)
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -38,11 +41,13 @@ def _register_field_tools(node_sub: argparse._SubParsersAction) -> None:
 
 def _register_add(node_sub: argparse._SubParsersAction) -> None:
     add = node_sub.add_parser("add", help="register a node, issue its broker credentials, write its config.json",
-                              description="Register NODE in ZONE through the cloud API (or find it registered), "
-                              "issue (or rotate) its MQTT credentials and write DIR/config.json for the board.")
+                              description="Register NODE in ZONE (a tracker: at SITE) through the cloud API (or find "
+                              "it registered), issue (or rotate) its MQTT credentials and write DIR/config.json for "
+                              "the board.")
     add.add_argument("node")
     add.add_argument("--role", required=True, choices=ROLES)
-    add.add_argument("--zone", required=True)
+    add.add_argument("--zone", help="the zone the node is in (every role but tracker)")
+    add.add_argument("--site", help="a tracker's site: the farm whose gateway and topics it reports to")
     add.add_argument("--depth", type=int, action="append", metavar="CM",
                      help="probe depth in cm (soil; repeat for each probe)")
     add.add_argument("--out", type=Path, required=True, metavar="DIR")
@@ -69,10 +74,29 @@ def node_config(node: str, role: str, site: str, creds: dict[str, Any], root: st
     return cfg
 
 
+def _place(args: argparse.Namespace) -> tuple[str, str] | str:
+    """(registry field, value) of where the node is, or what is wrong with the options: a tracker is at a site, every
+    other node in a zone (one way each, as the registry takes them)."""
+    if args.role == TRACKER:
+        if args.zone is not None or args.site is None:
+            return ("a tracker rides a machine from field to field, so it is in no zone: give its site "
+                    "(--site SITE), not --zone")
+        return "site_id", args.site
+    if args.site is not None or args.zone is None:
+        return f"a {args.role} node is in a zone, which gives its site: give --zone ZONE, not --site"
+    return "zone_id", args.zone
+
+
 def _add(args: argparse.Namespace) -> int:
     from furrow.firmware.config import validate
 
     total = 4
+    place = _place(args)
+    if isinstance(place, str):
+        print(f"error: {place}", file=sys.stderr)
+        return 2
+    key, value = place
+    where = f"{'site' if key == 'site_id' else 'zone'} {value}"
     try:
         api = Api(args)
     except ApiError as e:
@@ -80,18 +104,20 @@ def _add(args: argparse.Namespace) -> int:
         return 2
     try:
         reachable(api, total)
-        body: dict[str, Any] = {"id": args.node, "role": args.role, "zone_id": args.zone}
+        body: dict[str, Any] = {"id": args.node, "role": args.role, key: value}
         if args.depth:
             body["depths_cm"] = args.depth
         r = api.call("POST", "/registry/nodes", json=body, ok=(201, 409))
         if r.status_code == 409:
             existing = api.call("GET", f"/registry/nodes/{args.node}").json()
-            if existing["role"] != args.role or existing["zone_id"] != args.zone:
-                raise ApiError(f"node {args.node!r} is registered as a {existing['role']} node in zone "
-                               f"{existing['zone_id']!r}, not {args.role} in {args.zone!r}: fix the registry first")
-            step(2, total, f"node {args.node} already registered in zone {args.zone}")
+            if existing["role"] != args.role or existing.get(key) != value:
+                at = (f"at site {existing.get('site_id')!r}" if existing["role"] == TRACKER
+                      else f"in zone {existing['zone_id']!r}")
+                raise ApiError(f"node {args.node!r} is registered as a {existing['role']} node {at}, not "
+                               f"{args.role} in {where}: fix the registry first")
+            step(2, total, f"node {args.node} already registered in {where}")
         else:
-            step(2, total, f"node {args.node} registered in zone {args.zone}")
+            step(2, total, f"node {args.node} registered in {where}")
         creds = api.call("POST", f"/nodes/{args.node}/credentials").json()
         step(3, total, f"broker credentials issued: user {creds['username']} (site {creds['site']}); "
              "the password goes only into config.json")

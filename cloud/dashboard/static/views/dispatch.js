@@ -3,7 +3,8 @@
 // no machine can do; a machine marked broken (or back) and the plan made again from the machines' live
 // positions and the fields' area left (POST /dispatch/plan, keep): for a plan made from the registry, the
 // machine's registry status is changed and the plan made from the registry again. Each machine links to its operator's
-// job page (views/job.js), the page an operator keeps open on a phone.
+// job page (views/job.js), the page an operator keeps open on a phone. Beside the tracked share done, the share the
+// operator last reported (POST /tasks/{task}/report), kept on the registry's task and followed live (the task event).
 
 import { api } from "../api.js";
 import { card, h, notice, table } from "../dom.js";
@@ -40,6 +41,15 @@ export async function fieldProgress(id) {
 
 export const donePct = (data, task) => data.progress[task.field]?.kinds[task.kind] ?? 0;
 
+// The operator's last report on a task ({ reported_pct, reported_by, reported_ms }), or "not yet".
+function reportedCell(report) {
+  if (report?.reported_pct == null) {
+    return h("td", { "data-reported": "" }, h("span", { class: "muted" }, t("dispatch.not-reported")));
+  }
+  return h("td", { "data-reported": String(report.reported_pct) }, t("dispatch.reported",
+    { pct: num(report.reported_pct, 0, "%"), by: report.reported_by, when: dateTime(report.reported_ms) }));
+}
+
 function stopRows(data, machine) {
   return (data.current.plan.routes[machine] || []).map((s, i) => {
     const task = data.tasks[s.task];
@@ -49,6 +59,7 @@ function stopRows(data, machine) {
       h("td", {}, data.fields[s.field]?.name || s.field),
       h("td", {}, num(s.area_ha, 2, t("unit.ha"))),
       h("td", { "data-done": String(donePct(data, task)) }, num(donePct(data, task), 0, "%")),
+      reportedCell(data.reported?.[s.task]),
       h("td", {}, dateTime(s.start_ms)),
       h("td", { class: s.late ? "late" : "" }, dateTime(s.end_ms), s.late ? ` · ${t("dispatch.late")}` : ""));
   });
@@ -62,12 +73,14 @@ export async function render(root, ctx) {
     root.append(notice(t("dispatch.none")));
     return;
   }
+  data.reported = Object.fromEntries((await api("/registry/tasks")).map((x) => [x.id, x]));
   const { current } = data;
   const plan = current.plan;
   root.append(h("p", { class: "muted", "data-testid": "dispatch-summary" },
     t("dispatch.summary", { when: dateTime(plan.planned_ms), by: current.by, h: num(plan.makespan_h, 1, t("unit.h")),
       solver: t(`dispatch.solver.${plan.solver}`) })));
-  const heads = ["order", "kind", "field", "area-left", "done", "start", "end"].map((k) => t(`dispatch.col.${k}`));
+  const heads = ["order", "kind", "field", "area-left", "done", "reported", "start", "end"]
+    .map((k) => t(`dispatch.col.${k}`));
   const available = {};
   // A plan made from the registry (machinery.md section 6): a machine's state is its registry status, which whoever
   // keeps the registry changes here; the plan is then made again from the registry. Otherwise from the request.
@@ -117,13 +130,22 @@ export async function render(root, ctx) {
       }
     } }, t("dispatch.replan")), " ", status));
   }
-  // Work recorded: the done column follows.
-  ctx.on("operation", async (ev) => {
-    if (!(ev.field_id in data.progress)) return;
-    data.progress[ev.field_id] = await fieldProgress(ev.field_id);
+  const redraw = () => {
     for (const m of current.request.machines) {
       const tb = root.querySelector(`[data-testid="route-${m.id}"] tbody`);
       tb?.replaceChildren(...stopRows(data, m.id));
     }
+  };
+  // Work recorded: the done column follows.
+  ctx.on("operation", async (ev) => {
+    if (!(ev.field_id in data.progress)) return;
+    data.progress[ev.field_id] = await fieldProgress(ev.field_id);
+    redraw();
+  });
+  // An operator's report: the reported column follows (done and breakdown also plan again: the dispatch event).
+  ctx.on("task", (ev) => {
+    if (!(ev.task_id in data.tasks)) return;
+    data.reported[ev.task_id] = ev;
+    redraw();
   });
 }
