@@ -26,13 +26,14 @@ TWICE = 1
 TWICE = 2
 ATTR = 3
 BIG = 0xFFFFFFFF
+SHOWN = 4
 
 
 def run(n=HISTORY):
     class Box:
         ATTR = 9
 
-    return [n, _NONE, MAGIC, KEYS, TWICE, Box.ATTR, BIG, early(), "HISTORY"]
+    return [n, _NONE, MAGIC, KEYS, TWICE, Box.ATTR, BIG, early(), "HISTORY", f"{SHOWN}"]
 '''
 OTHER = '''from mod import SHARED
 
@@ -45,15 +46,15 @@ def use():
 def test_only_constants_that_nothing_else_reads_are_folded() -> None:
     """A module-level literal that no other module of the image uses and that no code reads above its
     definition becomes `_NAME = const(value)`, every use renamed (a word in a string or docstring is left);
-    one another module imports, one assigned twice, one read as an attribute, a big int, and one read by
-    a function above its line stay as they are."""
+    one another module imports, one assigned twice, one read as an attribute, a big int, one an f-string
+    reads, and one read by a function above its line stay as they are."""
     out = fold_constants({"mod": MODULE, "other": OTHER})
     folded = out["mod"]
     assert "_HISTORY = const(32)  # ids kept" in folded and "def run(n=_HISTORY):" in folded
     assert "_NONE = const(0)" in folded and '_MAGIC = const("furrow-seq")' in folded
     assert '_KEYS = const(("a", "b"))' in folded
-    assert '"""A module. HISTORY in a docstring is only a word."""' in folded and '"HISTORY"]' in folded
-    for kept in ("SHARED = 5", "TWICE = 1", "ATTR = 3", "BIG = 0xFFFFFFFF", "LATE = 7\n"):
+    assert '"""A module. HISTORY in a docstring is only a word."""' in folded and '"HISTORY", f"{SHOWN}"]' in folded
+    for kept in ("SHARED = 5", "TWICE = 1", "ATTR = 3", "BIG = 0xFFFFFFFF", "SHOWN = 4", "LATE = 7\n"):
         assert "\n" + kept in folded, kept
     assert folded.count("from micropython import const") == 1
     assert out["other"] == OTHER
@@ -73,7 +74,7 @@ def test_micropython_runs_the_folded_module_as_cpython_runs_the_original(unix_po
     got, names = json.loads(proc.stdout)
     assert got == json.loads(json.dumps(expect["run"]()))
     assert not {"HISTORY", "_HISTORY", "_NONE", "MAGIC", "_MAGIC", "KEYS", "_KEYS"} & set(names), names
-    assert {"SHARED", "TWICE", "ATTR", "BIG", "LATE"} <= set(names), names
+    assert {"SHARED", "TWICE", "ATTR", "BIG", "SHOWN", "LATE"} <= set(names), names
 
 
 def test_every_image_compiles_once_folded(unix_port, tmp_path: Path) -> None:

@@ -12,7 +12,8 @@ rewritten, and only where it cannot change what the code does:
 * the name is assigned once, at the top level of its module, and no code above that line reads it;
 * no other module of the image has the name in its code (so none imports it or reads it as an
   attribute), and the module never reads it as an attribute (``x.NAME``) nor passes it as a keyword;
-* the private name (``_NAME``) is not taken anywhere in the image.
+* the private name (``_NAME``) is not taken anywhere in the image;
+* no f-string of its module mentions the name (its ``{NAME}`` is not a token to rename).
 
 Every mention of the name as a Python name in its module is renamed (tokens, not text: a string
 that happens to hold the word is left alone).
@@ -22,6 +23,7 @@ from __future__ import annotations
 
 import ast
 import io
+import re
 import tokenize
 
 _SMALL_INT = 1 << 30  # MicroPython's small ints on a 32-bit board (the rest are heap objects)
@@ -63,17 +65,28 @@ def _names(text: str) -> list[tuple[str, int, str, str]]:
     return out
 
 
+def _in_fstrings(text: str) -> set[str]:
+    """The words inside `text`'s f-strings: on this CPython an f-string is one STRING token, so a name it
+    reads (``f"{NAME}"``) is not a NAME token and would not be renamed."""
+    words: set[str] = set()
+    for t in tokenize.generate_tokens(io.StringIO(text).readline):
+        if t.type == tokenize.STRING and "f" in t.string[:3].lower().split("'")[0].split('"')[0]:
+            words.update(re.findall(r"[A-Za-z_][A-Za-z0-9_]*", t.string))
+    return words
+
+
 def _candidates(module: str, text: str, sources: dict[str, str]) -> list[tuple[str, int]]:
     """(name, line) of each constant of `module` that may be folded."""
     out = []
     names = _names(text)
+    in_fstrings = _in_fstrings(text)
     elsewhere = {n for m, t in sources.items() if m != module for n, *_ in _names(t)}
     taken = elsewhere | {n for n, *_ in names}
     for node in ast.parse(text).body:
         if not (isinstance(node, ast.Assign) and len(node.targets) == 1 and isinstance(node.targets[0], ast.Name)):
             continue
         name = node.targets[0].id
-        if not _literal(node.value) or node.lineno != node.end_lineno or name in elsewhere:
+        if not _literal(node.value) or node.lineno != node.end_lineno or name in elsewhere or name in in_fstrings:
             continue
         private = "_" + name.lstrip("_")
         if private != name and private in taken:
