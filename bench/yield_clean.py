@@ -20,11 +20,11 @@ import argparse
 import json
 import os
 import sys
-import time
-from collections.abc import Callable
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from worked_area import best  # noqa: E402  (bench/, the script's own folder, is on sys.path)
 
 from furrow.cloud.machinery.coverage import Fix, worked_area  # noqa: E402
 from furrow.cloud.machinery.yield_map import YieldFilters, harvest, read_yield_csv  # noqa: E402
@@ -32,16 +32,6 @@ from furrow.cloud.vigour.boundaries import parse_boundary  # noqa: E402
 from furrow.hil.machinery import Field, Pattern, Receiver, YieldMonitor  # noqa: E402
 
 T0 = 1_780_000_000
-
-
-def best(fn: Callable[[], object], repeat: int) -> float:
-    """The fastest of `repeat` calls, in seconds (the least disturbed by other load)."""
-    times = []
-    for _ in range(repeat):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return min(times)
 
 
 def main() -> None:
