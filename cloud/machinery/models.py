@@ -247,6 +247,10 @@ class YieldLogIn(BaseModel):
         "(cloud/machinery/grain.py: maize 15.5, wheat 13.5, soybean 13, barley 14.5), which a log of another crop "
         "or none needs")
     flow_delay_s: float = Field(default=12.0, ge=0, le=60, description="grain transport time to the sensor")
+    max_overlap: float = Field(
+        default=0.5, ge=0, le=1, description="the overlapping-pass filter: a point whose swath lies more than this "
+        "share over ground an earlier pass harvested leaves the map (1: keep every point). 0.5 is the team's "
+        "choice, not a published figure (docs/machinery.md section 8)")
     log: str = Field(min_length=1, description="the monitor's CSV export: time, lat, lon, flow_kg_s, "
                      "moisture_pct, optionally header (down/up)")
 

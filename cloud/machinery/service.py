@@ -365,14 +365,16 @@ class YieldLogs:
                                 f"{body.crop!r}: give the moisture its grain is traded at (e.g. 14.0)")
         body = body.model_copy(update={"standard_moisture_pct": moisture})
         boundary = await self._db.run(lambda s: _field(s, body.field).boundary)
-        key = "\n".join([body.field, repr(body.width_m), repr(body.standard_moisture_pct), repr(body.flow_delay_s),
-                         body.log])
+        settings = [body.field, repr(body.width_m), repr(body.standard_moisture_pct), repr(body.flow_delay_s)]
+        if body.max_overlap != YieldFilters.max_overlap:  # only then: a log stored before the setting keeps its ref
+            settings.append(f"max_overlap={body.max_overlap!r}")
+        key = "\n".join([*settings, body.log])
         ref = "yield:" + hashlib.sha256(key.encode()).hexdigest()[:40]
 
         def compute():  # noqa: ANN202 - a day's log is seconds of work: off the event loop
             points = read_yield_csv(body.log)
             return points, harvest(points, body.width_m, parse_boundary(boundary), moisture,
-                                   YieldFilters(flow_delay_s=body.flow_delay_s))
+                                   YieldFilters(flow_delay_s=body.flow_delay_s, max_overlap=body.max_overlap))
 
         points, total = await asyncio.to_thread(compute)
         if total.harvested_ha == 0:
