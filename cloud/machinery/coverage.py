@@ -61,10 +61,11 @@ MAX_SPEED_M_S = 15.0  # 54 km/h: faster than any implement works; a larger step 
 #   2020-SPS-performance-standard.pdf), section 3.8. STILL UNCONFIRMED from the standard's text (December
 #   2026): its copies reached show only the opening pages, and gps.gov's own performance page (which tables
 #   the 2020 standard's assertions by section: 3.4.1 SIS URE <= 7.0 m 95 % "Global Statistic" over all AODs,
-#   and so on) was readable only up to section 3.4. One secondary source agrees (a public repository's
-#   source note: "Global average <= 8 m 95% horizontal, <= 13 m 95% vertical; worst site <= 15 m / <= 33 m",
-#   citing section 3.8, Table 3.8-3); another gives <= 9.0 m for "SPS PS 2020", the figure of the earlier
-#   edition. So neither the 8 m, its wording nor the table number is checked against the text;
+#   and so on) was readable only up to section 3.4. Two independent secondary sources agree, each quoting
+#   the PDF (two public repositories' source notes): "Global average <= 8 m 95% horizontal, <= 13 m 95%
+#   vertical; worst site <= 15 m / <= 33 m", section 3.8, Table 3.8-3; a third (a web article) gives
+#   <= 9.0 m for "SPS PS 2020". So the 8 m, its wording and the table number rest on those notes, not on
+#   the standard's text read here;
 # 2 DGPS (code differential, SBAS included): 1.06 m, the worst WAAS reference site's 95 % horizontal
 #   accuracy (FAA W. J. Hughes Technical Center, WAAS Performance Analysis Report #10, November 2004;
 #   the best site 0.61 m);
