@@ -10,8 +10,9 @@ soybean) set a highest moisture for each grade (their quality table) rather than
 their tables could not be read here (December 2026: the copies reached show the scope, references and terms,
 not the quality table). Secondary pages restating GB 1353-2018's table give maize "水分含量 ≤14.0%" for every
 grade; nothing read gives wheat's, soybean's or paddy's figure from its standard's text. So none is built in:
-a farm that reports at them gives standard_moisture_pct with each log. A crop not in the table has no
-built-in standard: its logs need one.
+a farm that reports at them enters its own figure per crop with its source (PUT /standard-moistures/{crop},
+the grain_moistures table), which its totals and its logs posted without a moisture take over these. A crop
+in neither has no standard: its logs need one.
 """
 
 from __future__ import annotations
