@@ -167,6 +167,8 @@ async def test_the_farm_sets_its_own_standard_moisture_per_crop(tmp_path):
         for bad, name in (({"pct": 45, "source": "GB 1353-2018"}, "pct"), ({"pct": 14.0}, "source")):
             r = await c.put("/api/v1/standard-moistures/maize", headers=a, json=bad)
             assert r.status_code == 422 and problem(r)["field"] == name, r.text
+        r = await c.put("/api/v1/standard-moistures/%20", headers=a, json={"pct": 14.0, "source": "GB 1353-2018"})
+        assert r.status_code == 422 and problem(r)["field"] == "crop", r.text
         r = await c.put("/api/v1/standard-moistures/maize", headers=a,
                         json={"pct": 14.0, "source": "GB 1353-2018 玉米, 表1"})
         assert r.status_code == 200, r.text
