@@ -174,7 +174,9 @@ async def test_the_farm_sets_its_own_standard_moisture_per_crop(tmp_path):
         assert r.status_code == 200, r.text
         listed = {m["crop"]: m for m in r.json()}
         assert listed["maize"]["pct"] == 14.0 and listed["maize"]["own"] and "GB 1353-2018" in listed["maize"]["source"]
-        assert listed["wheat"] == {"crop": "wheat", "pct": 13.5, "own": False, "source": listed["wheat"]["source"]}
+        assert listed["wheat"] == {"crop": "wheat", "pct": 13.5, "own": False, "source": listed["wheat"]["source"],
+                                   "by": None, "updated_ms": None}
+        assert listed["maize"]["by"] == "person:a-admin" and listed["maize"]["source"] == "GB 1353-2018 玉米, 表1"
         rice = await c.post("/api/v1/yield-logs", headers=a, json=rice_log)
         assert rice.status_code == 422 and problem(rice)["field"] == "standard_moisture_pct"
         assert (await c.put("/api/v1/standard-moistures/rice", headers=a,
