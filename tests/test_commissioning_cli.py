@@ -334,6 +334,11 @@ def test_the_demo_farm_has_machines_at_work(demo):
     assert harvested[0]["covered_ha"] == pytest.approx(1.8, rel=0.02)
     [log] = demo.get("/yield-logs")
     assert log["field_id"] == "early" and log["mass_kg"] == pytest.approx(16_875, rel=0.03)  # what the header cut
+    # the harvest's lot, added by the technician to the combine's record: it traces back to the early block
+    [season] = [c["season"] for c in demo.get("/trace/chains") if c["field"] == "early"]
+    lot = demo.get(f"/trace/lots/EB-{season}-001")
+    assert lot["fields"] == ["early"] and lot["verified"], lot
+    assert lot["quantity_kg"] == round(log["mass_kg"]) and lot["harvests"][0]["moisture_pct"] == 15.5, lot
     [maize] = demo.get("/progress/crops")["crops"]
     assert maize["planted_ha"] == pytest.approx(3.5, rel=0.02)
     for zone in ("north", "south"):
