@@ -4,7 +4,10 @@
 it out over a `Bus`: the real one is pymodbus (bus.py), a test's is firmware
 RTU slaves on a simulated line and clock. It never reads the time itself:
 `monotonic` times the schedule, `clock` (Unix ms) stamps what it stores,
-`sleep` waits (asyncio.sleep, or a simulated clock's advance).
+`sleep` waits (asyncio.sleep, or a simulated clock's advance), and `silence`
+(`sleep` unless given) keeps the line's silence before each request: the
+poller gives `furrow.clock.exact_sleep`, because a t3.5 of 2 ms that wakes
+late is line time lost on every request.
 
 A poll reads the device's requests (reads.py) (retrying a request that got no
 answer up to the device's `retries`), relays a command ack whose counter
@@ -112,8 +115,10 @@ class BusMaster:
         quarantine: QuarantineSink | None = None,
         on_ack: AckSink | None = None,
         offload: Offload = asyncio.to_thread,
+        silence: Sleep | None = None,
     ) -> None:
         self.schedule = schedule
+        self._silence = silence or sleep
         self._offload = offload
         self.bus = bus
         self._sink, self._quarantine, self._on_ack, self._quality = sink, quarantine, on_ack, quality
@@ -212,7 +217,7 @@ class BusMaster:
     async def _quiet(self) -> None:
         wait = self.schedule.until_free(self._monotonic())
         if wait > 0:
-            await self._sleep(wait)
+            await self._silence(wait)
 
     async def _request(self, dev: Device, start: int, count: int, holding: bool = False) -> list[int]:
         """One FC04 (FC03 with `holding`) after the bus's silence, with the device's timeout."""
