@@ -30,7 +30,12 @@ to the next request arriving; t3.5 is 2.0 ms at 19,200 baud), median and 90th
 percentile: t3.5 plus what the master took beyond it. `short` counts requests
 sooner than t3.5 after the last reply (a broken line rule; must be 0).
 
+`--coarse-silence` makes the poller and the bare client wait the silence with
+asyncio.sleep alone, as they did until 2026-12-08 (it wakes late), to measure
+what the exact wait is worth on the same line in the same conditions.
+
     .venv/bin/python bench/gateway_modbus.py [--baud 19200] [--nodes 4] [--seconds 10] [--turnaround-ms MS]
+                                             [--coarse-silence]
 """
 
 from __future__ import annotations
@@ -57,6 +62,7 @@ from furrow.gateway.modbus.schedule import inter_frame_s  # noqa: E402
 from furrow.hil import nodes  # noqa: E402
 from furrow.hil.modbus_bus import ModbusBus  # noqa: E402
 from furrow.hil.virtual_farm import VirtualFarm, VirtualZone  # noqa: E402
+from furrow.retry import Sleep  # noqa: E402
 
 
 def chars_per_poll(requests: list[tuple[int, int]]) -> float:
@@ -98,12 +104,12 @@ class _Mark(NamedTuple):
 
 
 async def measure(baud: int, n: int, seconds: float, role: str | None, whole: bool,
-                  turnaround_ms: float | None = None) -> Measured:
+                  turnaround_ms: float | None = None, silence: Sleep = exact_sleep) -> Measured:
     with tempfile.TemporaryDirectory(prefix="furrow-bench-") as d:  # flash images and the buffer
-        return await _poll(baud, n, seconds, role, whole, Path(d), turnaround_ms)
+        return await _poll(baud, n, seconds, role, whole, Path(d), turnaround_ms, silence)
 
 
-async def measure_bare(baud: int, n: int, seconds: float) -> Measured:
+async def measure_bare(baud: int, n: int, seconds: float, silence: Sleep = exact_sleep) -> Measured:
     """The host's limit: a bare pymodbus client reading the soil role's merged requests from every node,
     back to back, on the same emulated bus (the t3.5 silence kept, nothing stored, nothing acknowledged)."""
     quiet_pymodbus()
@@ -121,7 +127,7 @@ async def measure_bare(baud: int, n: int, seconds: float) -> Measured:
                     for unit in range(1, n + 1):
                         for start, count in requests:
                             await client.read_input_registers(start, count=count, slave=unit)
-                            await exact_sleep(gap)  # the line's silence before the next request
+                            await silence(gap)  # the line's silence before the next request
                         polls += 1
                 return polls
 
@@ -149,7 +155,7 @@ async def _bus(baud: int, n: int, tmp: Path) -> tuple[ModbusBus, asyncio.Event, 
 
 
 async def _poll(baud: int, n: int, seconds: float, role: str | None, whole: bool, tmp: Path,
-                turnaround_ms: float | None) -> Measured:
+                turnaround_ms: float | None, silence: Sleep) -> Measured:
     bus, stop, bus_task = await _bus(baud, n, tmp)
     turnaround = {} if turnaround_ms is None else {"turnaround": timedelta(milliseconds=turnaround_ms)}
     devices = [
@@ -159,7 +165,7 @@ async def _poll(baud: int, n: int, seconds: float, role: str | None, whole: bool
         for u in range(1, n + 1)
     ]
     with DurableBuffer(tmp / "b.sqlite") as buf:
-        poller = ModbusPoller(devices, buf.put_many, buf.quarantine)
+        poller = ModbusPoller(devices, buf.put_many, buf.quarantine, silence=silence)
         if whole:
             for master in poller.buses:
                 for d in master.devices:
@@ -209,30 +215,34 @@ async def main() -> None:
     ap.add_argument("--seconds", type=float, default=10)
     ap.add_argument("--turnaround-ms", type=float, default=None,
                     help="the devices' turnaround (unset: the config default)")
+    ap.add_argument("--coarse-silence", action="store_true",
+                    help="wait the t3.5 silence with asyncio.sleep alone (as until 2026-12-08)")
     o = ap.parse_args()
+    silence: Sleep = asyncio.sleep if o.coarse_silence else exact_sleep
     if o.turnaround_ms is None:
         o.turnaround_ms = ModbusDeviceConfig.model_fields["turnaround"].default.total_seconds() * 1000
     cps = o.baud / 11
     print(f"{o.nodes} soil nodes on one bus at {o.baud} baud ({cps:,.0f} characters/s),"
-          f" turnaround {o.turnaround_ms:g} ms, t3.5 {inter_frame_s(o.baud) * 1000:.2f} ms")
+          f" turnaround {o.turnaround_ms:g} ms, t3.5 {inter_frame_s(o.baud) * 1000:.2f} ms"
+          f" waited {'with asyncio.sleep' if o.coarse_silence else 'exactly'}")
     print("| read | polls/s measured | wire limit polls/s (reads only) | share | queue writes/s"
           " | wire busy, queue's acks included | silence before a request, median / p90 ms | short |")
     print("|---|---:|---:|---:|---:|---:|---:|---:|")
     figures: dict[str, float] = {}
     for name, key, role, whole in (("merged (0-31, 64-79)", "merged", "soil", False),
                                    ("whole map (0-111)", "whole", None, True)):
-        m = await measure(o.baud, o.nodes, o.seconds, role, whole, o.turnaround_ms)
+        m = await measure(o.baud, o.nodes, o.seconds, role, whole, o.turnaround_ms, silence)
         limit = cps / chars_per_poll(reads_for_role(role))
         print(_row(name, m, limit))
         figures |= {f"{key}_wire_limit_polls_s": round(limit, 2), f"{key}_queue_writes_s": round(m.acks_s, 2),
                     **_figures(key, m, limit)}
-    bare = await measure_bare(o.baud, o.nodes, o.seconds)
+    bare = await measure_bare(o.baud, o.nodes, o.seconds, silence)
     limit = cps / chars_per_poll(reads_for_role("soil"))
     print(_row("host's limit: bare pymodbus, merged reads back to back, t3.5 kept", bare, limit))
     figures |= {**_figures("bare", bare, limit),
                 "merged_busy_of_bare": round(figures["merged_wire_busy_share"] / bare.wire_busy, 3)}
     print(json.dumps({"baud": o.baud, "nodes": o.nodes, "seconds": o.seconds, "turnaround_ms": o.turnaround_ms,
-                      **figures}))
+                      "silence": "coarse" if o.coarse_silence else "exact", **figures}))
 
 
 if __name__ == "__main__":
