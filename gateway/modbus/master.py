@@ -69,7 +69,13 @@ line, inline at the loop's next turn (hil.sim_line.run_inline) so a run never de
 
 class Bus(Protocol):
     """One request at a time on a Modbus line. Raises NoAnswer (nothing in time, a garbled
-    frame, the line cannot be opened) or DeviceError (an exception response, a short read)."""
+    frame, the line cannot be opened) or DeviceError (an exception response, a short read).
+
+    `received_at`: when the last bytes of the latest request's reply arrived (on the master's
+    monotonic clock), None when nothing came or the bus cannot say; the line's silence counts
+    from then rather than from when the reply was decoded and handed back."""
+
+    received_at: float | None
 
     async def read(self, unit: int, start: int, count: int, *, holding: bool, timeout_s: float) -> list[int]: ...
     async def write(self, unit: int, address: int, values: list[int], *, timeout_s: float) -> None: ...
@@ -226,7 +232,7 @@ class BusMaster:
             return await self.bus.read(dev.config.unit, start, count, holding=holding, timeout_s=dev.timeout_s)
         finally:
             self.schedule.request_done(dev)
-            self.schedule.request_ended(dev, self._monotonic())
+            self.schedule.request_ended(dev, self._reply_end())
 
     async def _write_registers(self, dev: Device, address: int, values: list[int]) -> None:
         """One FC16 after the bus's silence, with the device's timeout and retries."""
@@ -239,8 +245,15 @@ class BusMaster:
             except NoAnswer as e:
                 last = e
             finally:
-                self.schedule.request_ended(dev, self._monotonic())
+                self.schedule.request_ended(dev, self._reply_end())
         raise DeviceError(str(last))
+
+    def _reply_end(self) -> float:
+        """When the line fell silent after a request: its reply's last bytes (the time spent
+        decoding it is already silence), or now when none came."""
+        now = self._monotonic()
+        received = getattr(self.bus, "received_at", None)
+        return now if received is None else min(received, now)
 
     async def _read(self, dev: Device) -> list[int]:
         """The device's requests read as one input image (its ack block relayed)."""

@@ -67,7 +67,7 @@ class ModbusPoller:
         for cfg in devices:
             by_bus.setdefault(cfg.bus, []).append(Device.of(cfg))
         self.buses = [
-            BusMaster(BusSchedule(devs), PymodbusBus(devs[0].config), sink=sink, quarantine=quarantine,
+            BusMaster(BusSchedule(devs), PymodbusBus(devs[0].config, monotonic), sink=sink, quarantine=quarantine,
                       on_ack=on_ack, quality=quality, clock=clock, monotonic=monotonic,
                       silence=silence)
             for devs in by_bus.values()
