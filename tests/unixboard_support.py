@@ -63,10 +63,12 @@ def ds18b20_scratchpad(temp_c: float = 18.5) -> str:
     return sensor.scratchpad().hex()
 
 
-def command_frame(node: str, unit: int = 1) -> str:
-    """An FC16 write of a whole command into the mailbox (open valve 1 for a minute), as hex;
+def command_frame(node: str, unit: int = 1, action: str = "open", duration_s: int = 60, max_runtime_s: int = 120,
+                  inject: tuple[int, int, int] | None = None) -> str:
+    """An FC16 write of a whole command into the mailbox (by default: open valve 1 for a minute), as hex;
     the harness changes the id's second character each time."""
-    cmd = commands.make_command("ca", node, 1, "open", 60, 120, 0, T0_MS + 30 * 86_400_000)
+    cmd = commands.make_command("ca", node, 1, action, duration_s, max_runtime_s, 0, T0_MS + 30 * 86_400_000,
+                                inject)
     regs = modbus_map.encode_command_regs(cmd)
     body = bytes([unit, 16, 0, modbus_map.CMD_BASE, 0, len(regs), 2 * len(regs)])
     body += b"".join(r.to_bytes(2, "big") for r in regs)
