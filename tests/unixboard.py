@@ -45,11 +45,12 @@
 
 import gc
 import json
-import micropython
 import os
 import socket as _socket
 import sys
 import time as _real
+
+import micropython
 
 T0_S = 1767225600  # the wall clock at boot: 2026-01-01 00:00 UTC
 _PERIOD = 1 << 30  # ticks wrap here, as on the ESP32
