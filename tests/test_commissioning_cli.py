@@ -407,7 +407,7 @@ def test_technician_registers_and_edits_machinery_from_the_cli(capsys, monkeypat
 
 
 def test_a_tracker_registered_without_a_site_is_named_and_given_one(capsys, monkeypatch, caplog, tmp_path):
-    """A tracker registered with no site (as before migration 0032, on a farm of two sites, where 0033 cannot choose
+    """A tracker registered with no site (as before migration 0032, on a farm of two sites, where 0034 cannot choose
     one): the cloud names it at its next start with the command that fixes it, and its commissioning checklist
     fails `registered` saying the same; `furrow node add trk-old --role tracker --site s2` gives it the site and a
     broker login of s2, and the checklist then passes it as "role tracker, site s2"."""

@@ -1,4 +1,4 @@
-"""Migration 0033 on SQLite and PostgreSQL: a tracker registered before 0032 (no site) gets its organisation's
+"""Migration 0034 on SQLite and PostgreSQL: a tracker registered before 0032 (no site) gets its organisation's
 site when the organisation has only one; with two sites, or another role, or a site already set, nothing moves."""
 
 import pytest
@@ -22,7 +22,7 @@ def database_url(request, tmp_path):
 def test_a_tracker_without_site_gets_its_organisations_only_site(database_url):
     """At 0032: org one has site home and trackers trk-a (no site) and trk-b (site home already); org two has
     sites north and south and tracker trk-c (no site); soil node soil-1 of org one has no site (it has none to
-    have: no zone here either). After 0033: trk-a at home, trk-b at home, trk-c still without, soil-1 untouched."""
+    have: no zone here either). After 0034: trk-a at home, trk-b at home, trk-c still without, soil-1 untouched."""
     engine = create_engine(database_url)
     upgrade(engine, "0032")
     with engine.begin() as conn:

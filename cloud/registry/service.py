@@ -184,7 +184,7 @@ class Registry:
 
     async def trackers_without_site(self) -> list[tuple[str, str]]:
         """(node, organisation) of each tracker with no site: one registered before trackers had a site (migration
-        0032; 0033 gave one to those of an organisation with a single site) gets no broker login until it has one."""
+        0032; 0034 gave one to those of an organisation with a single site) gets no broker login until it has one."""
 
         def find(session: Session) -> list[tuple[str, str]]:
             q = (select(NodeRow.id, NodeRow.organisation_id)

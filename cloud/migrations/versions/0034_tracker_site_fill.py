@@ -4,15 +4,15 @@ site. A tracker of an organisation with several sites (or none) is left without 
 is the technician's to say (`furrow node add NODE --role tracker --site SITE --out DIR`); the cloud names each
 such tracker at startup and in its commissioning checklist.
 
-Revision ID: 0033
-Revises: 0032
+Revision ID: 0034
+Revises: 0033
 """
 
 import sqlalchemy as sa
 from alembic import op
 
-revision = '0033'
-down_revision = '0032'
+revision = '0034'
+down_revision = '0033'
 branch_labels = None
 depends_on = None
 
