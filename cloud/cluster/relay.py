@@ -47,7 +47,8 @@ log = logging.getLogger(__name__)
 CHANNEL = "furrow_cluster"  # the shared channel: hellos, and what an instance sends while it joins
 BEAT_S = 30.0  # how often an instance says hello again
 PEER_TTL_S = 3 * BEAT_S  # an instance not heard from for this long is no longer sent to
-JOIN_S = 5.0  # after (re)starting to listen, messages go on the shared channel this long
+JOIN_S = 2.0  # after (re)starting to listen, messages go on the shared channel this long (a peer that
+# answers its hello later misses what was sent meanwhile, and sees it as a gap: cloud/events.py)
 FRAME_MAX = 7000  # characters of JSON per NOTIFY (ASCII: characters are bytes); the limit is 8,000 bytes
 SEND_BATCH = 100  # messages sent in one round trip
 QUEUE_MAX = 10_000  # messages waiting to be sent; past it the oldest go (counted)
