@@ -12,6 +12,12 @@ statement per batch in the batch's path was a tenth of a worker's time (docs/per
 "Seventh pass"). Readers on this instance (``get``, ``all``) write what waits first; other
 instances see it within ``flush_s``. The newest sighting wins in the database itself, so
 instances that hear a node through different gateways still agree on the newest.
+
+"Changed" is judged against the newest sighting this instance wrote (and a write of the node
+still under way counts as a change). Another instance's write is not seen: when a node heard
+through two gateways alternates between instances, the database may hold the other gateway, one
+that heard the node moments before, for up to ``flush_s`` (and until the node's next report if
+this instance dies in that second).
 """
 
 import asyncio
@@ -19,6 +25,7 @@ import contextlib
 import functools
 import json
 import logging
+from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass
 
@@ -121,9 +128,12 @@ class NodeRoutes:
         self._flush_s = flush_s
         self._pending: list[tuple[list[Sighting], asyncio.Future[None]]] = []
         self._writer: asyncio.Task[None] | None = None
-        self._known: dict[str, tuple[str, str]] = {}  # node -> (site, gateway) this instance last wrote
+        # node -> the route (site, gateway) of the newest sighting this instance wrote, and its time
+        self._known: dict[str, tuple[tuple[str, str], int]] = {}
+        self._writing: Counter[str] = Counter()  # nodes whose sightings are being written before a return
         self._behind: dict[str, Sighting] = {}  # per node, the newest sighting not yet written
         self._flusher: asyncio.Task[None] | None = None
+        self._flushing = asyncio.Lock()  # a reader's flush waits for the one under way
         self.statements = 0  # upserts run (each for the sightings of one or more batches)
 
     async def record(self, site: str, gateway: str, seen_ms: Mapping[str, int],
@@ -144,27 +154,45 @@ class NodeRoutes:
         later: list[Sighting] = []
         for node, ms in seen_ms.items():
             sighting = (node in health, _row(node, site, gateway, ms, health.get(node)))
-            (later if self._known.get(node) == route else now).append(sighting)
+            # behind only when the database holds this route from this instance and no write of
+            # the node is under way (that one may be another route, or fail)
+            known = self._known.get(node)
+            unchanged = known is not None and known[0] == route and not self._writing[node]
+            (later if unchanged else now).append(sighting)
         if later:
             _newer(self._behind, later)
             if self._flusher is None or self._flusher.done():
                 self._flusher = asyncio.create_task(self._flush_later(), name="furrow-node-routes-behind")
         if now:
-            for _, row in now:  # an older sighting waiting behind would only be outvoted in the database
-                waiting = self._behind.get(row["node"])
-                if waiting is not None and waiting[1]["last_seen_ms"] <= row["last_seen_ms"]:
-                    del self._behind[row["node"]]
-            await self._write(now)
-
-    async def flush(self) -> None:
-        """Write the sightings that wait (this instance's readers call it first)."""
-        if self._behind:
-            rows, self._behind = list(self._behind.values()), {}
+            # a node's newest sighting goes now: one waiting behind that is newer (a replayed older
+            # report came through another gateway) goes instead, else the database would hold the
+            # older route until the flush
+            rows = []
+            for sighting in now:
+                waiting = self._behind.pop(sighting[1]["node"], None)
+                newer = waiting is not None and waiting[1]["last_seen_ms"] > sighting[1]["last_seen_ms"]
+                rows.append(waiting if newer else sighting)
+            nodes = [row["node"] for _, row in rows]
+            self._writing.update(nodes)
             try:
                 await self._write(rows)
-            except BaseException:
-                _newer(self._behind, rows)  # kept for the next try; a newer one that came meanwhile wins
-                raise
+            finally:
+                self._writing.subtract(nodes)
+                for node in nodes:
+                    if self._writing[node] <= 0:
+                        del self._writing[node]
+
+    async def flush(self) -> None:
+        """Write the sightings that wait (this instance's readers call it first: if a flush is
+        under way, they wait for it, then write what came meanwhile)."""
+        async with self._flushing:
+            if self._behind:
+                rows, self._behind = list(self._behind.values()), {}
+                try:
+                    await self._write(rows)
+                except BaseException:
+                    _newer(self._behind, rows)  # kept for the next try; a newer one that came meanwhile wins
+                    raise
 
     async def close(self) -> None:
         """Write what waits (best effort: a sighting lost here comes again with the node's next report)."""
@@ -199,8 +227,10 @@ class NodeRoutes:
         if self._writer is None or self._writer.done():
             self._writer = asyncio.create_task(self._drain(), name="furrow-node-routes")
         await done
-        for _, row in rows:
-            self._known[row["node"]] = (row["site"], row["gateway"])
+        for _, row in rows:  # the newest sighting wins in the database; so here
+            known = self._known.get(row["node"])
+            if known is None or row["last_seen_ms"] >= known[1]:
+                self._known[row["node"]] = ((row["site"], row["gateway"]), row["last_seen_ms"])
 
     async def _drain(self) -> None:
         group: list[tuple[list[Sighting], asyncio.Future[None]]] = []

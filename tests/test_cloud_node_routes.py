@@ -3,6 +3,8 @@ node was heard and its health is written behind, and every instance still agrees
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 
 from furrow.cloud.db import Database
@@ -75,6 +77,67 @@ async def test_closing_writes_the_sightings_that_wait(db):
     await a.close()
     b = NodeRoutes(db)
     assert [(r.node, r.last_seen_ms) for r in await b.all()] == [("soil-1", T0 + 5000), ("soil-2", T0 + 6000)]
+
+
+async def test_a_route_that_changes_while_another_write_of_the_node_is_under_way_is_written_at_once(db):
+    """The node moves to gw-2 and back to gw-1 while the move's statement still runs: the move back
+    is a change from what the database will hold, so it is in the database when `record` returns
+    (not behind, as if gw-1 were still the route)."""
+    a, b = NodeRoutes(db, flush_s=3600), NodeRoutes(db, flush_s=3600)
+    try:
+        await a.record("farm", "gw-1", {"soil-1": T0})
+        moving = asyncio.create_task(a.record("farm", "gw-2", {"soil-1": T0 + 1000}))
+        await asyncio.sleep(0)  # its statement under way
+        await a.record("farm", "gw-1", {"soil-1": T0 + 2000})
+        await moving
+        assert await _seen(b, "soil-1") == ("gw-1", T0 + 2000, None)
+    finally:
+        await a.close()
+        await b.close()
+
+
+async def test_a_replayed_older_sighting_does_not_become_the_route_this_instance_believes(db):
+    """gw-1 replays an old report after gw-2 heard the node: the database keeps gw-2, and so does
+    the instance, so the node's next report through gw-1 is a change, written at once."""
+    a, b = NodeRoutes(db, flush_s=3600), NodeRoutes(db, flush_s=3600)
+    try:
+        await a.record("farm", "gw-2", {"soil-1": T0 + 2000})
+        await a.record("farm", "gw-1", {"soil-1": T0 + 1000})  # older: outvoted in the database
+        await a.record("farm", "gw-1", {"soil-1": T0 + 3000})
+        assert await _seen(b, "soil-1") == ("gw-1", T0 + 3000, None)
+    finally:
+        await a.close()
+        await b.close()
+
+
+async def test_a_change_written_at_once_carries_a_newer_sighting_that_waits(db):
+    """A newer sighting through the known gateway waits behind when an older one through another
+    gateway arrives (a replay): what goes in at once is the newest, so the database never holds
+    the older route meanwhile."""
+    a, b = NodeRoutes(db, flush_s=3600), NodeRoutes(db, flush_s=3600)
+    try:
+        await a.record("farm", "gw-1", {"soil-1": T0})
+        await a.record("farm", "gw-1", {"soil-1": T0 + 3000})  # behind
+        await a.record("farm", "gw-2", {"soil-1": T0 + 2000})  # a change, but older
+        assert await _seen(b, "soil-1") == ("gw-1", T0 + 3000, None)
+    finally:
+        await a.close()
+        await b.close()
+
+
+async def test_a_reader_waits_for_the_flush_under_way(db):
+    """A reader on the instance that holds sightings behind sees the newest even when the flush
+    that took them is still writing (it waits for that flush, not only for what still waits)."""
+    a = NodeRoutes(db, flush_s=3600)
+    try:
+        await a.record("farm", "gw-1", {"soil-1": T0})
+        await a.record("farm", "gw-1", {"soil-1": T0 + 5000})  # behind
+        flushing = asyncio.create_task(a.flush())
+        await asyncio.sleep(0)  # it took what waits; its statement not yet run
+        assert await _seen(a, "soil-1") == ("gw-1", T0 + 5000, None)
+        await flushing
+    finally:
+        await a.close()
 
 
 async def _is(routes: NodeRoutes, node: str, expected: tuple) -> bool:
