@@ -161,3 +161,60 @@ async def _set(event: asyncio.Event) -> bool:
 
 async def _has(container, key: str, full: bool = False) -> bool:
     return bool(container[key]) if full else key in container
+
+
+@pytest.mark.postgres
+async def test_while_joining_an_instance_sends_on_the_shared_channel_then_only_to_peers(pg_database):
+    """For join_s after it starts listening an instance cannot know its peers yet: what it sends
+    goes on the shared channel, which every instance hears; after that, with no peer heard, it
+    sends nothing (a shared message sent next is the next thing on the wire)."""
+    dsn = make_url(pg_database).set(drivername="postgresql").render_as_string(hide_password=False)
+    now = [1000.0]
+    a = PgRelay(dsn, "aaaa", lambda origin, m: None, clock=lambda: now[0], join_s=60)
+    async with await psycopg.AsyncConnection.connect(dsn, autocommit=True) as wire:
+        await wire.execute(f'LISTEN "{CHANNEL}"')
+        task = asyncio.create_task(a.run())
+        try:
+            await eventually(lambda: _set(a.listening), "listening")
+            a.send({"k": "event", "n": 1})
+            got = await _notes(wire, 1)
+            assert [(n.channel, n.payload) for n in got] == [(CHANNEL, frames("aaaa", 0, {"k": "event", "n": 1})[0])]
+            now[0] += 61  # joined: no peer heard
+            a.send({"k": "event", "n": 2})
+            a.send({"k": "hello", "n": 2}, shared=True)
+            got = await _notes(wire, 1)
+            assert [n.payload for n in got] == [frames("aaaa", 1, {"k": "hello", "n": 2})[0]]
+            assert a.stats["unheard"] == 1
+        finally:
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
+
+
+@pytest.mark.postgres
+async def test_an_idle_instance_stays_a_peer_by_saying_hello_again(pg_database, monkeypatch):
+    """An instance that publishes nothing is still sent to long after it joined: its hellos every
+    BEAT_S keep it among the peers (PEER_TTL_S, here shortened with BEAT_S to fractions of a second)."""
+    from furrow.cloud.cluster import relay as relay_module
+
+    monkeypatch.setattr(relay_module, "BEAT_S", 0.2)
+    monkeypatch.setattr(relay_module, "PEER_TTL_S", 0.6)
+    dsn = make_url(pg_database).set(drivername="postgresql").render_as_string(hide_password=False)
+    heard: list = []
+    a = PgRelay(dsn, "aaaa", lambda origin, m: None, join_s=0, beat=lambda: {"k": "hello", "n": 0, "reply": True})
+    b = PgRelay(dsn, "bbbb", lambda origin, m: heard.append((origin, m)), join_s=0,
+                beat=lambda: {"k": "hello", "n": 0, "reply": True})
+    tasks = [asyncio.create_task(a.run()), asyncio.create_task(b.run())]
+    try:
+        await eventually(lambda: _has(a.peers, "bbbb"), "the idle instance's first hello heard")
+        await asyncio.sleep(1.5)  # two and a half times the peers' lifetime, nothing published by b
+        assert a.live_peers() == ["bbbb"]
+        a.send({"k": "event", "n": 1})
+        await eventually(lambda: _event(heard), "the event at the idle instance")
+    finally:
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+
+
+async def _event(heard: list) -> bool:
+    return ("aaaa", {"k": "event", "n": 1}) in heard
