@@ -11,7 +11,7 @@ instance that starts listening says hello and the others answer, cloud/cluster/_
 its own (``furrow_cluster_<origin>``). Every message heard from an instance makes it a peer for
 `PEER_TTL_S`; each instance says hello again every `BEAT_S`. What an instance publishes goes to
 each peer's own channel: an instance alone sends nothing (it used to NOTIFY every live event,
-15 kB for a batch of 50 reports, and hear it back itself: a tenth of a busy worker,
+29 kB for the bench's batch of 50 reports, and hear it back itself: a tenth of a busy worker,
 docs/performance.md, "Seventh pass"), and no instance hears its own events. For its first
 `JOIN_S` of listening (and before), when it cannot know its peers yet, an instance sends on the
 shared channel instead, which every instance hears, as all messages went before. Another
