@@ -34,6 +34,9 @@ from .agronomy.messages import Message, Texts
 TEXT = Texts({
     "check.registered": "role {node_role}, zone {zone}",
     "check.registered-no-zone": "role {node_role}, no zone",
+    "check.registered-site": "role {node_role}, site {site}",
+    "check.tracker-no-site": "role {node_role}, no site: it gets no broker login until it has one; give it its farm's "
+                             "site: furrow node add {node} --role tracker --site SITE --out DIR",
     "check.not-registered": "not in the registry: register it (furrow node add, or the registry API)",
     "check.never-heard": "never heard through a gateway",
     "check.not-heard-yet": "not heard yet",
@@ -287,6 +290,12 @@ def checklist(*, registered: Mapping | None, zone: Mapping | None, last_seen_ms:
     elif registered.get("zone_id"):
         items.append(Item("registered", True, TEXT("check.registered", node_role=registered["role"],
                                                    zone=registered["zone_id"])))
+    elif registered.get("site_id"):  # a tracker: at a site, in no zone (it rides a machine from field to field)
+        items.append(Item("registered", True, TEXT("check.registered-site", node_role=registered["role"],
+                                                   site=registered["site_id"])))
+    elif registered.get("role") == "tracker":  # registered before 0032 in an organisation of several sites
+        items.append(Item("registered", False, TEXT("check.tracker-no-site", node_role=registered["role"],
+                                                    node=registered.get("id", "NODE"))))
     else:
         items.append(Item("registered", True, TEXT("check.registered-no-zone", node_role=registered["role"])))
     heard = last_seen_ms is not None

@@ -404,3 +404,38 @@ def test_technician_registers_and_edits_machinery_from_the_cli(capsys, monkeypat
             ("tom", "registry.create_region"), ("tom", "registry.replace_machine"), ("tom", "registry.create_machine"),
             ("tom", "registry.create_implement"), ("tom", "credentials.issue"), ("tom", "registry.create_node")]
         admin.close()
+
+
+def test_a_tracker_registered_without_a_site_is_named_and_given_one(capsys, monkeypatch, caplog, tmp_path):
+    """A tracker registered with no site (as before migration 0032, on a farm of two sites, where 0034 cannot choose
+    one): the cloud names it at its next start with the command that fixes it, and its commissioning checklist
+    fails `registered` saying the same; `furrow node add trk-old --role tracker --site s2` gives it the site and a
+    broker login of s2, and the checklist then passes it as "role tracker, site s2"."""
+    import logging
+
+    from furrow.cloud import create_app
+    from tests.cloud_support import ADMIN_TOKEN, local_settings
+    from tests.http_support import UvicornThread
+
+    settings = local_settings(tmp_path)
+    headers = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
+    with UvicornThread(create_app(settings)) as server:
+        with httpx.Client(base_url=f"{server.url}/api/v1", headers=headers, timeout=30) as admin:
+            for site in ("s1", "s2"):
+                assert admin.post("/registry/sites", json={"id": site, "name": site}).status_code == 201
+            r = admin.post("/registry/nodes", json={"id": "trk-old", "role": "tracker"})
+            assert r.status_code == 201, r.text
+    with caplog.at_level(logging.WARNING, logger="furrow.cloud.app"), UvicornThread(create_app(settings)) as server:
+        assert ("tracker trk-old (organisation default) has no site" in caplog.text
+                and "furrow node add trk-old --role tracker --site SITE --out DIR" in caplog.text), caplog.text
+        with httpx.Client(base_url=f"{server.url}/api/v1", headers=headers, timeout=30) as admin:
+            [item] = [i for i in admin.get("/nodes/trk-old/commissioning").json()["items"] if i["name"] == "registered"]
+            assert (item["ok"], item["detail_key"]) == (False, "check.tracker-no-site")
+            assert "furrow node add trk-old --role tracker --site SITE --out DIR" in item["detail"]
+            rc, _, err = furrow(capsys, monkeypatch, ADMIN_TOKEN, "node", "add", "trk-old", "--role", "tracker",
+                                "--site", "s2", "--out", str(tmp_path / "trk"), "--api", server.url)
+            assert rc == 0 and "was registered with no site: now at site s2" in err and "(site s2)" in err, err
+            assert admin.get("/registry/nodes/trk-old").json()["site_id"] == "s2"
+            [item] = [i for i in admin.get("/nodes/trk-old/commissioning").json()["items"] if i["name"] == "registered"]
+            assert (item["ok"], item["detail_key"], item["detail"]) == (True, "check.registered-site",
+                                                                        "role tracker, site s2")
