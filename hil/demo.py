@@ -121,6 +121,7 @@ class Demo:
         log.info("season simulated in %.1f s: %d readings stored, %d commands, %s", time.monotonic() - self.started,
                  r.readings_stored, r.commands_issued, r.extra.get("planner_rules", {}))
         log.info("machines: %s", json.dumps(self.season.machines))
+        log.info("fertility: %s", json.dumps(self.season.fertility))
 
     def _tractor(self) -> None:
         """The tractor sprays the home field live (hil/demo_machines.py `live_work`): its tracker an MQTT node like

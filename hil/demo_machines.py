@@ -46,6 +46,7 @@ from zoneinfo import ZoneInfo
 from furrow.cloud.machinery.models import OperationIn, OperationKind, YieldLogIn
 from furrow.cloud.registry import FIELDS
 from furrow.cloud.registry.models import FieldIn
+from furrow.cloud.trace.models import RecordIn
 from furrow.firmware.seqstore import SeqStore
 from furrow.hil import demo_farm
 from furrow.hil.machinery import Field, Leg, Pattern, Receiver, Tour, TrackerCore, YieldMonitor
@@ -165,13 +166,30 @@ async def work(runtime: Any, place: demo_farm.Place, start: date, end: date, sta
                              by="person:technician")
     log, _ = await ops.yields.record(YieldLogIn(field=EARLY, crop="maize", machine="combine-1", width_m=HEADER_M,
                                                 log=monitor.csv()), by="person:technician")
+    lot = await _lot(services.trace, op.id, log, t0, place)
     await services.expected_yield.put_potential(demo_farm.SITE, "", "maize", None, round(YM_KG_M2 * 10, 3),
                                                 YM_SOURCE, "person:technician")
     done["harvested"] = {"operation": op.id, "covered_ha": round(op.covered_ha, 4),
                          "true_ha": round(early.worked_ha(early.passes), 4), "yield_log": log.id,
-                         "mass_kg": round(log.mass_kg, 1), "true_kg": round(monitor.true_kg, 1)}
+                         "mass_kg": round(log.mass_kg, 1), "true_kg": round(monitor.true_kg, 1), "lot": lot}
     done["took_s"] = {"wall": round(perf_counter() - wall0, 2), "cpu": round(process_time() - cpu0, 2)}
     return done
+
+
+async def _lot(trace: Any, op_id: int, log: Any, t0: int, place: demo_farm.Place) -> str:
+    """The harvest's lot, as the farm's technician adds it (docs/traceability.md, 1): the machine's record of the
+    harvest knows the track, not the lot, so a person corrects that record with the lot's id and the grain it
+    holds (the yield log's total at standard moisture). The lot page then traces it back to the field."""
+    [chain] = [c for c in await trace.chains(EARLY)]
+    [record] = [r for r in await trace.chain(EARLY, chain["season"]) if r["source"].startswith(f"operation:{op_id}:")]
+    lot = f"EB-{chain['season']}-001"
+    await trace.record(RecordIn(
+        field=EARLY, season=chain["season"], occurred_at=datetime.fromtimestamp(t0, ZoneInfo(place.timezone)),
+        details={"kind": "harvest", "lot_id": lot, "quantity_kg": round(log.mass_kg),
+                 "moisture_pct": log.standard_moisture_pct},
+        corrects=record["seq"], reason="the lot and its grain from the combine's yield log",
+        idempotency_key=f"demo-lot-{lot}"), by="person:technician")
+    return lot
 
 
 @dataclass(frozen=True)

@@ -334,11 +334,41 @@ def test_the_demo_farm_has_machines_at_work(demo):
     assert harvested[0]["covered_ha"] == pytest.approx(1.8, rel=0.02)
     [log] = demo.get("/yield-logs")
     assert log["field_id"] == "early" and log["mass_kg"] == pytest.approx(16_875, rel=0.03)  # what the header cut
+    # the harvest's lot, added by the technician to the combine's record: it traces back to the early block
+    [season] = [c["season"] for c in demo.get("/trace/chains") if c["field"] == "early"]
+    lot = demo.get(f"/trace/lots/EB-{season}-001")
+    assert lot["fields"] == ["early"] and lot["verified"], lot
+    assert lot["quantity_kg"] == round(log["mass_kg"]) and lot["harvests"][0]["moisture_pct"] == 15.5, lot
     [maize] = demo.get("/progress/crops")["crops"]
     assert maize["planted_ha"] == pytest.approx(3.5, rel=0.02)
     for zone in ("north", "south"):
         x = demo.get(f"/zones/{zone}/expected-yield")
         assert x["ym_t_ha"] == 12.0 and x["ya_t_ha"] is not None and 0 < x["ya_t_ha"] <= 12.0, x
+
+
+def test_the_demo_farm_has_soil_tests_a_recommendation_and_its_basal_dressing(demo):
+    """The demo's fertility (hil/demo_fertility.py): each block's four soil-test points, each inside the block and
+    each its own label's room on the soil map; the season's recommendation for 12 t/ha with N, P2O5 and K2O needed
+    and a feasible basal mix (the poorer south block needing more N); and that mix recorded as spread on the
+    block's sowing day."""
+    need_n = {}
+    for zone in ("north", "south"):
+        points = demo.get(f"/zones/{zone}/soil-map")["points"]
+        assert sorted(p["point"] for p in points) == ["P1", "P2", "P3", "P4"] and all(p["inside"] for p in points)
+        assert len({p["lat"] for p in points}) == 4, points  # a zig-zag down the block: no two labels on one row
+        [rec] = demo.get(f"/zones/{zone}/fertility/recommendations")
+        assert rec["target_yield_kg_ha"] == 12_000 and rec["crop"] == "maize", rec
+        needs = {n["nutrient"]: n["rate_kg_ha"] for n in rec["needs"]}
+        assert set(needs) == {"N", "P2O5", "K2O"} and all(v > 0 for v in needs.values()), needs
+        need_n[zone] = needs["N"]
+        [basal] = [a for a in rec["applications"] if a["kind"] == "basal"]
+        assert basal["feasible"], basal
+        sown = demo.get(f"/registry/zones/{zone}")["planting_date"]
+        applied = demo.get(f"/zones/{zone}/fertility/applications")
+        assert {a["applied_on"] for a in applied} == {sown}, applied
+        assert {a["product_id"]: a["rate_kg_ha"] for a in applied} == {
+            p: round(kg, 1) for p, kg in basal["products_kg_ha"].items() if kg > 0}, (applied, basal)
+    assert need_n["south"] > need_n["north"], need_n
 
 
 def test_technician_registers_and_edits_machinery_from_the_cli(capsys, monkeypatch, tmp_path):
