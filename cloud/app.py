@@ -299,6 +299,7 @@ async def close_services(services: Services) -> None:
         await services.worker.stop()
     if services.ingest_writes is not None:
         await services.ingest_writes.close()
+    await services.routes.close()  # the sightings written behind (cloud/node_routes.py)
     if services.cluster is not None:
         await services.cluster.close()
     await services.store.close()
