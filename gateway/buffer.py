@@ -360,10 +360,17 @@ class DurableBuffer:
     def stored(self, batch: str) -> tuple[int, int | None]:
         """The cloud stored `batch`: its readings and gap reports leave the buffer. Returns how
         many readings left and when the batch was sent (None when nothing of it is here)."""
+        return self.stored_many([batch])[0]
+
+    def stored_many(self, batches: Sequence[str]) -> list[tuple[int, int | None]]:
+        """`stored` of each of `batches`, in one transaction: one commit (and its fsync) for several
+        receipts, and the pages they share (the seq ranges, the ends of the spans) written once."""
         with self._lock:
-            spans = self._in_flight.spans(batch)
-            n = self._forwarded("id BETWEEN ? AND ?", [(lo, hi) for lo, hi, _ in spans], batch, receipt=True)
-        return n, max((ms for *_, ms in spans), default=None)
+            spans = [self._in_flight.spans(batch) for batch in batches]
+            counts = self._forwarded("id BETWEEN ? AND ?", [(batch, [(lo, hi) for lo, hi, _ in s])
+                                                             for batch, s in zip(batches, spans, strict=True)],
+                                     receipt=True)
+        return [(n, max((ms for *_, ms in s), default=None)) for n, s in zip(counts, spans, strict=True)]
 
     def waiting(self) -> bool:
         """Whether any reading or gap report was sent and waits for its receipt."""
@@ -382,25 +389,32 @@ class DurableBuffer:
         """Drop readings the cloud has (by its broker's PUBACK, for a cloud that sends no
         receipts), with the gap reports of `batch`; returns how many readings were dropped."""
         with self._lock:
-            return self._forwarded(f"id IN {IDS}", [(_text(list(rowids)),)], batch)
+            return self._forwarded(f"id IN {IDS}", [(batch, [(_text(list(rowids)),)])])[0]
 
-    def _forwarded(self, where: str, args: list[tuple[Any, ...]], batch: str | None, receipt: bool = False) -> int:
-        """Drop the readings `where` picks with each of `args` (the cloud has them), remembering
-        their keys for the dedup window; under the lock. Set-based: a statement or two per span
-        of the batch, whatever its size. With `receipt`, the batch's spans go too."""
+    def _forwarded(self, where: str, batches: list[tuple[str | None, list[tuple[Any, ...]]]],
+                   receipt: bool = False) -> list[int]:
+        """For each (batch, args) of `batches`: drop the readings `where` picks with each of `args`
+        (the cloud has them) and the batch's gap reports, remembering the keys for the dedup window;
+        under the lock, in one transaction. Set-based: a statement or two per span of a batch, whatever
+        its size. With `receipt`, the batches' spans go too. Returns how many readings each dropped."""
         ms = self._clock()
+        counts = []
         with self._transaction():
-            select = f"SELECT node, seq FROM readings WHERE {where} ORDER BY node, seq"
-            keys = sorted(key for a in args for key in self._db.execute(select, a))
-            before = self._db.total_changes
-            self._db.executemany(f"DELETE FROM readings WHERE {where}", args)
-            deleted = self._db.total_changes - before
-            self._keys.left(keys, ms)
+            select = f"SELECT node, seq FROM readings WHERE {where}"
+            keys = []
+            for batch, args in batches:
+                keys += [key for a in args for key in self._db.execute(select, a)]
+                before = self._db.total_changes
+                self._db.executemany(f"DELETE FROM readings WHERE {where}", args)
+                counts.append(self._db.total_changes - before)
+                if batch is not None:
+                    self._gaps.stored(batch)
+                if receipt and batch is not None:
+                    self._in_flight.stored(batch)
+            deleted = sum(counts)
+            self._keys.left(sorted(keys), ms)  # the batches' runs of a node joined: fewer statements
             self._bump("forwarded", deleted)
-            if batch is not None:
-                self._gaps.stored(batch)
-            if receipt and batch is not None:
-                self._in_flight.stored(batch)
+            if receipt:
                 self._db.execute("UPDATE counters SET value = 1 WHERE name = 'receipts_seen'")
             # abs: a wall clock stepped back prunes at once rather than not for hours
             if abs(ms - self._pruned_at_ms) > PRUNE_EVERY_MS:
@@ -408,7 +422,7 @@ class DurableBuffer:
                 self._keys.prune(ms - self._dedup_window_ms)
                 self._in_flight.prune()
         self._pending -= deleted
-        return deleted
+        return counts
 
     def put_acks(self, raws: Iterable[bytes]) -> None:
         """Keep command acks for the cloud durably (outside a reading commit)."""
