@@ -327,3 +327,26 @@ def test_a_reading_kept_past_the_window_is_still_a_duplicate(tmp_path):
         assert b.put_many([Item(soil_uplink("z", 0), 0)]) == 1  # left more than the window ago
         assert b._db.execute("SELECT node, lo, hi, held FROM seq_ranges WHERE node IN ('a', 'z') ORDER BY node, lo"
                              ).fetchall() == [("a", 0, 2, 3), ("a", 3, 3, 1), ("z", 0, 0, 1)]
+
+
+def test_receipts_stored_together_drop_each_batch_once_in_one_commit(tmp_path):
+    """`stored_many`: several receipts in one transaction (one fsync), a receipt that came twice and one
+    for a batch this file never sent among them: each batch's readings leave once, each count and
+    sent time is its own, the keys stay duplicates, and what no receipt named stays in flight."""
+    with DurableBuffer(tmp_path / "b.sqlite", clock=lambda: NOW) as b:
+        b.put_many([Item(soil_uplink(n, s), NOW) for s in range(6) for n in ("a", "b")])
+        for i, batch in enumerate(("x", "y", "z")):
+            rows = [r for r, _ in b.next_batch(4)]
+            b.sent(batch, rows, [], NOW - 1000 * (i + 1))
+        commits = []
+        b._db.set_trace_callback(lambda sql: commits.append(sql) if sql == "COMMIT" else None)
+        # x's second receipt in the group: nothing left to drop, its sent time still told (it was answered)
+        assert b.stored_many(["x", "z", "x", "never-sent"]) == [(4, NOW - 1000), (4, NOW - 3000), (0, NOW - 1000),
+                                                                  (0, None)]
+        b._db.set_trace_callback(None)
+        assert len(commits) == 1
+        assert (b.stats()["pending"], b.stats()["in_flight"], b.stats()["forwarded_total"]) == (4, 4, 8)
+        assert_ranges_hold_the_keys(b._db)
+        assert b.put_many([Item(soil_uplink(n, s), NOW) for s in range(6) for n in ("a", "b")]) == 0
+        assert b.stored("y") == (4, NOW - 2000)
+        assert b.stats()["pending"] == 0
