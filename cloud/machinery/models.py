@@ -307,8 +307,10 @@ class GrainMoistureOut(BaseModel):
 
     crop: str
     pct: float
-    source: str
+    source: str = Field(description="the source the organisation gave for its own figure, or the built-in one's")
     own: bool = Field(description="the organisation's own entry (else the built-in United States figure)")
+    by: str | None = Field(default=None, description="who entered the organisation's own figure")
+    updated_ms: int | None = Field(default=None, description="when, Unix ms")
 
 
 class YieldTotals(BaseModel):

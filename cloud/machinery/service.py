@@ -187,11 +187,15 @@ class OperationService:
         """A dispatch plan (dispatch.py) for the body's machines and tasks, or the registry's when the body gives
         none (jobs.plan_inputs; the kept request then holds them as planned): each task's area left is its field
         less what its kind has covered, at the field's centroid; a machine stands where its tracker's newest
-        fix is, or where the body says. ContractError names a machine with no position; NotFound, Conflict as
+        fix is, or where the body says. ContractError names a machine with no position, and a body machine that
+        says available while the registry says it is broken (jobs.registry_refusal); NotFound, Conflict as
         for progress. With `keep` the plan is stored as the farm's current one (`current`)."""
         from .dispatch import Machine, Task, plan
-        from .jobs import plan_inputs
+        from .jobs import plan_inputs, registry_refusal
 
+        if body.machines is not None and not body.registry:  # one rule for a broken machine (jobs.py)
+            given = body.machines
+            await self._db.run(lambda s: registry_refusal(s, organisation, given))
         if body.registry or body.machines is None or body.tasks is None:  # the registry's (jobs.py)
             machines_in, tasks_in = await self._db.run(lambda s: plan_inputs(s, organisation))
             whole = body.registry or (body.machines is None and body.tasks is None)
@@ -458,11 +462,11 @@ class YieldLogs:
         sources) and the built-in ones it has not replaced."""
         from .grain import STANDARD_MOISTURE_PCT, STANDARD_MOISTURE_SOURCE
 
-        own = await self._db.run(lambda s: _own_moistures(s, organisation))
-        out = {crop: {"crop": crop, "pct": pct, "source": STANDARD_MOISTURE_SOURCE, "own": False}
-               for crop, pct in STANDARD_MOISTURE_PCT.items()}
-        out.update({crop: {"crop": crop, "pct": pct, "source": source, "own": True}
-                    for crop, (pct, source) in own.items()})
+        own = await self._db.run(lambda s: _own_rows(s, organisation))
+        out = {crop: {"crop": crop, "pct": pct, "source": STANDARD_MOISTURE_SOURCE, "own": False, "by": None,
+                      "updated_ms": None} for crop, pct in STANDARD_MOISTURE_PCT.items()}
+        out.update({r.crop: {"crop": r.crop, "pct": r.pct, "source": r.source, "own": True, "by": r.by,
+                             "updated_ms": r.updated_ms} for r in own})
         return [out[c] for c in sorted(out)]
 
     async def put_moisture(self, organisation: str, crop: str, pct: float, source: str, by: str) -> list[dict]:
@@ -502,12 +506,15 @@ class YieldLogs:
         return await self._db.run(get)
 
 
+def _own_rows(session: Session, organisation: str) -> list[GrainMoistureRow]:
+    return list(session.scalars(select(GrainMoistureRow).where(GrainMoistureRow.organisation_id == organisation)))
+
+
 def _own_moistures(session: Session, organisation: str) -> dict[str, tuple[float, str]]:
     """The organisation's own standard moistures: crop -> (%, who entered it, when, and the source given)."""
-    rows = session.scalars(select(GrainMoistureRow).where(GrainMoistureRow.organisation_id == organisation))
     return {r.crop: (r.pct, f"entered for organisation {organisation} by {r.by} on "
                             f"{datetime.fromtimestamp(r.updated_ms / 1000, UTC).date().isoformat()}: {r.source}")
-            for r in rows}
+            for r in _own_rows(session, organisation)}
 
 
 def parse_covered(geojson: dict) -> shapely.Geometry:
