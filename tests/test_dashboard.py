@@ -73,6 +73,9 @@ def test_each_role_logs_in_and_sees_what_its_role_allows(farm, browser):
         page.goto(f"{farm.url}/app/#/irrigation/{ZONE}")
         if role == "technician":
             expect(page.locator(".view-irrigation")).to_contain_text("Overrides are for agronomists")
+            plan = page.get_by_test_id("plan")  # without its plan-now button, nothing in its place (it said "null")
+            expect(plan.locator("p").first).to_be_visible()
+            expect(plan).not_to_contain_text("null")
             expect(page.locator("select[name=action]")).to_have_count(0)
         else:
             expect(page.locator("select[name=action]")).to_be_visible()
