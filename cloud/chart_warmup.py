@@ -2,10 +2,12 @@
 look at a zone answers from memory instead of waiting seconds for InfluxDB.
 
 The zone page's soil chart is the mean volumetric water content per window over 30 or 90 days; both
-are made from the hourly roll-up's rows (``influx1_cache.ClosedWindows``), which this job reads for
-the last ``days`` of every zone, zone after zone, while the cache is below ``FILL_SHARE`` of its rows
-(so charts opened later, of other measurements or older ranges, still find room). A zone's rows stay
-held as the service runs: a later chart asks InfluxDB only for the hours closed since.
+are made from the hourly roll-up's columns (``influx1_cache.ClosedWindows``), which this job reads for
+the last ``days`` of every zone, zone after zone, while the cache is below ``FILL_SHARE`` of its cells
+(so charts opened later, of other measurements or older ranges, still find room). A zone's columns stay
+held as the service runs: each pass reads only the hours closed since the last and forgets those that
+fell out of the range. At the default ``influx_chart_cache_rows`` every zone of a farm of 100 zones of
+20 sensors fits (docs/cloud.md, "Chart cache").
 """
 
 from __future__ import annotations
@@ -28,7 +30,7 @@ async def warm_zone_charts(registry: Registry, store: ReadingStore, clock: Clock
     """Read the last `days` of each zone's soil chart into `store`'s chart cache; the number of zones read
     (0 where the store keeps no cache)."""
     closed = getattr(store, "closed", None)
-    if closed is None or days <= 0:
+    if closed is None or days <= 0 or not hasattr(store, "hold"):
         return 0
     end = clock()
     start = end - days * DAY_MS
@@ -41,6 +43,6 @@ async def warm_zone_charts(registry: Registry, store: ReadingStore, clock: Clock
             break
         nodes = sorted(n.id for n in await registry.nodes_of_zone(zone.id))
         if nodes:
-            await store.aggregate(nodes, CHARTED, start, end, HOUR_MS, "mean")
+            await store.hold(nodes, CHARTED, start, end)
             warmed += 1
     return warmed

@@ -180,7 +180,9 @@ async def test_a_zone_soil_chart_is_held_before_anyone_asks_for_it(tmp_path, inf
                 if closed.rows:
                     break
                 await asyncio.sleep(0.05)
-            assert closed.rows == 2 * 72 + 72, closed.rows  # soil-01 through two gateways: 2 series an hour
+            # a cell per sensor and hour of the 90 days but the newest 3 (2 the roll-ups may still recompute,
+            # 1 of margin), held with or without data; soil-01's two gateways' series in one cell an hour
+            assert closed.rows == 2 * (90 * 24 - 3), closed.rows
             misses = closed.misses
             r = await c.get("/api/v1/zones/z1/columns", params={"days": 30, "window": "1h", "measurement": "vwc_pct"})
             assert r.status_code == 200, r.text
@@ -193,3 +195,59 @@ async def test_a_zone_soil_chart_is_held_before_anyone_asks_for_it(tmp_path, inf
             assert got == sorted((b.time_ms, b.node, b.depth_cm, round(b.value, 3)) for b in truth)
     finally:
         await seed.close()
+
+
+@pytest.mark.influxdb
+async def test_a_zone_season_is_held_in_a_few_bytes_a_sensor_hour_and_charts_as_uncached(influxdb, influx_db):
+    """A farm of 100 zones must fit in one instance's cache: 90 days of 20 sensors (43,200 hours of the
+    hourly roll-up, values that are not exact in binary) take under 40 bytes a sensor-hour held (the
+    per-row objects before 2026-12-08 took about 400), and every fn over 1- and 3-hour windows made from
+    them is the uncached store's answer, bit for bit."""
+    import gc
+    import tracemalloc
+
+    import numpy as np
+
+    cached, plain = (_store(influxdb.url, influx_db, rows) for rows in (1_000_000, 0))
+    nodes = [f"soil-{i:02d}" for i in range(10)]
+    days, first = 90, NOW - 90 * DAY
+    rng = np.random.default_rng(16)
+    lines = []
+    for node in nodes:
+        for depth in (10, 30):
+            for h in range(days * 24):
+                low, high = sorted(float(x) for x in rng.uniform(5, 45, 2))
+                n = int(rng.integers(2, 5))
+                total = float(rng.uniform(low, high)) * n  # as a roll-up of n readings between low and high
+                lines.append(f"vwc_pct,depth_cm={depth},gateway=gw-1,node={node},role=soil,site=demo "
+                             f"sum={total!r},n={n}i,min={low!r},max={high!r} {(first + h * HOUR) * 1_000_000}")
+    try:
+        for s in (cached, plain):
+            await s.ensure_database()
+        for i in range(0, len(lines), 10_000):
+            await cached._post_lines("\n".join(lines[i:i + 10_000]).encode(), "furrow_hourly")
+        differ, sizes = [], {}
+        tracemalloc.start()
+        try:
+            gc.collect()
+            before = tracemalloc.get_traced_memory()[0]
+            for w in (HOUR, 3 * HOUR):
+                for fn in FNS:  # every answer dropped once compared: what stays is what the cache holds
+                    mine = await cached.aggregate(nodes, "vwc_pct", first, NOW, w, fn)
+                    truth = await plain.aggregate(nodes, "vwc_pct", first, NOW, w, fn)
+                    sizes[w, fn] = len(mine)
+                    if mine != truth:
+                        differ.append((w, fn))
+                    del mine, truth
+            gc.collect()
+            held = tracemalloc.get_traced_memory()[0] - before
+        finally:
+            tracemalloc.stop()
+        assert not differ
+        assert sizes[HOUR, "mean"] == 20 * (days * 24 - 2)  # the 2 newest hours from raw points: none here
+        hours = cached.closed.rows
+        assert hours >= 20 * (days * 24 - 3), hours
+        assert held < 40 * hours, f"{held:,} bytes for {hours:,} sensor-hours"
+    finally:
+        for s in (cached, plain):
+            await s.close()

@@ -13,6 +13,7 @@ import uuid
 from collections.abc import Sequence
 
 import httpx
+import numpy as np
 import orjson
 
 from furrow.edge.measurements import MEASUREMENTS
@@ -26,10 +27,11 @@ from .influx1_cache import (
     CHANGES_POLICY,
     MARK_HORIZON_S,
     MARK_SLACK_S,
+    Block,
     ClosedWindows,
     Row,
 )
-from .influx1_rollups import HOUR_MS, LATE_MS, NATIVE_MS, ROLLED, Rollups
+from .influx1_rollups import HOUR_MS, HOURLY, LATE_MS, NATIVE_MS, ROLLED, Rollups
 from .lineprotocol import from_row, readable, report_lines, to_lines
 
 log = logging.getLogger(__name__)
@@ -49,34 +51,6 @@ CACHE_MARGIN_MS = HOUR_MS  # cached windows closed this long before the roll-ups
 # daily continuous query runs hourly: a day it may still be recomputing is read afresh)
 # nodes per `latest_many` query: their names are in the query's URL (GET /query), 100 keep it near 3 kB
 LATEST_NODES_PER_QUERY = 100
-_PICK = {"mean": 2, "sum": 2, "count": 3, "min": 4, "max": 5}  # fn -> the Row field it aggregates
-
-
-def _made(node: str, measurement: str, t: int, got: list[Row], fn: str) -> tuple[Bucket, ...]:
-    """One window's roll-up rows of `node` as ``_rolled_points`` makes them: one bucket per depth and
-    channel in its order, the rows of several series (a node heard through two gateways) combined as
-    it does."""
-    pick = _PICK[fn]
-    windows: dict[tuple, list] = {}
-    for row in got:
-        value, n = row[pick], row[3]
-        if value is None or not n:
-            continue
-        have = windows.get(row[:2])
-        if have is None:
-            windows[row[:2]] = [value, n]
-        else:
-            have[0] = min(have[0], value) if fn == "min" else max(have[0], value) if fn == "max" else have[0] + value
-            have[1] += n
-    rows = []
-    for i, ((depth, channel), (value, n)) in enumerate(windows.items()):
-        d = None if depth is None else int(depth)
-        c = None if channel is None else int(channel)
-        rows.append((d or -1, c or -1, i, d, c, value / n if fn == "mean" else value, n))
-    rows.sort()
-    return tuple(Bucket(node, measurement, d, c, int(t), float(agg), int(n)) for _, _, _, d, c, agg, n in rows)
-
-
 def _ident(name: str) -> str:
     return '"' + name.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
@@ -369,12 +343,12 @@ class Influx1ReadingStore:
     async def _rolled_cached(self, policy: str, nodes: list[str], measurement: str, start_ms: int, end_ms: int,
                              window_ms: int, fn: str) -> list[Bucket]:
         """``_rolled`` with the windows closed an hour (``CACHE_MARGIN_MS``) before the roll-ups call
-        them closed made from the roll-up rows ``self.closed`` holds, the rows it lacks read (and
+        them closed made from the roll-up's columns ``self.closed`` holds, the windows it lacks read (and
         kept); the rest asked of InfluxDB as without the cache. A window `k` times the roll-up's own (the
-        dashboard's 2- and 3-hour windows over 90 days) combines its `k` roll-up windows' rows as
-        InfluxQL's ``GROUP BY time`` does: sums and counts added, min of mins, max of maxes. The same
-        buckets as without the cache (a test compares them on a real InfluxDB; a mean's last bit may
-        differ where InfluxDB adds the sums in another order)."""
+        dashboard's 2- and 3-hour windows over 90 days) combines its `k` roll-up windows as InfluxQL's
+        ``GROUP BY time`` does (``Block.windows``). The same buckets as without the cache (a test
+        compares them on a real InfluxDB; a mean's last bit may differ where InfluxDB adds the sums in
+        another order)."""
         cache = self.closed
         assert cache is not None and self.rollups is not None
         native = NATIVE_MS[policy]
@@ -389,65 +363,73 @@ class Influx1ReadingStore:
                                                         window_ms, fn))
         if cut <= start_ms:
             return tail
+        nodes = sorted(set(nodes))
+        blocks, read_for = await self._blocks(cache, policy, measurement, nodes, start_ms, cut)
+        # every node's sensors side by side, in the order without the cache (node, then depth and channel)
+        values, counts, sensors = [], [], []
+        windows = (cut - start_ms) // window_ms
+        for node in nodes:
+            block = blocks[node]
+            assert block is not None and block.lo <= start_ms and cut <= block.hi
+            value, count = block.windows(start_ms, cut, window_ms, fn)
+            order = sorted(range(len(block.sensors)), key=lambda j, s=block.sensors: (s[j][0] or -1, s[j][1] or -1, j))
+            values.append(value[:, order])
+            counts.append(count[:, order])
+            sensors += [(node, *block.sensors[j]) for j in order]
+            if node in read_for:
+                cache.misses += windows
+            else:
+                cache.hits += windows
+        if not sensors:
+            return tail
+        count = np.hstack(counts)
+        at = np.flatnonzero(count > 0)  # oldest window first, then sensor
+        row, col = np.divmod(at, len(sensors))
+        out = [Bucket(node, measurement, depth, channel, t, agg, n)
+               for (node, depth, channel), t, agg, n in zip(
+                   [sensors[j] for j in col.tolist()], (start_ms + row * window_ms).tolist(),
+                   np.hstack(values).ravel()[at].tolist(), count.ravel()[at].tolist(), strict=True)]
+        return out + tail
+
+    async def _blocks(self, cache: ClosedWindows, policy: str, measurement: str, nodes: list[str], start_ms: int,
+                      cut: int) -> tuple[dict[str, Block], set[str]]:
+        """Per node, a Block holding the closed windows [start, cut): `cache`'s, joined with what is read
+        (and kept) for the windows it lacks; and the nodes that were read for."""
         await self._read_marks(cache)
         generation = cache.generation
-        nodes = sorted(set(nodes))
-        made_key = fn if window_ms == native else f"{fn}/{window_ms}"
-        # per node, its entry's rows and ready buckets as they are now (an invalidation while InfluxDB
-        # answers replaces them, never changes them), and what is read below
-        views: list[tuple[str, dict, dict, dict]] = []
+        # per node, its block as it is now (an invalidation while InfluxDB answers replaces it, never
+        # changes it), joined below with what is read for the windows it lacks
+        blocks: dict[str, Block | None] = {}
         need: dict[tuple[int, int], list[str]] = {}
         for node in nodes:
             key = (policy, measurement, node)
             for gap in cache.missing(key, start_ms, cut):
                 need.setdefault(gap, []).append(node)
-            rows, made = cache.view(key, made_key)
-            views.append((node, rows, made, {}))
-        fresh = {node: mine for node, _, _, mine in views}
+            blocks[node] = cache.view(key)
+        read_for: set[str] = set()
+        native = NATIVE_MS[policy]
         for (a, b), group in need.items():
             read = await self._closed_rows(policy, measurement, group, a, b)
             for node in group:
-                mine = read.get(node, {})
-                cache.fill((policy, measurement, node), a, b, mine, generation)
-                fresh[node].update(mine)
-        out: list[Bucket] = []
-        extend = out.extend
-        hits = misses = 0
-        parts = range(0, window_ms, native)
-        for t in range(start_ms, cut, window_ms):  # oldest first, then by node (then depth and channel)
-            for node, rows, made, mine in views:
-                got = made.get(t)
-                if got is not None:
-                    hits += 1
-                    extend(got)
-                    continue
-                if window_ms == native:
-                    raw = mine.get(t) if mine else None
-                    held = raw is None
-                    if held:
-                        raw = rows.get(t)
-                else:  # the roll-up windows inside this one, oldest first
-                    raw, held = [], not mine
-                    for dt in parts:
-                        part = mine.get(t + dt) if mine else None
-                        if part is None:
-                            part = rows.get(t + dt)
-                        else:
-                            held = False
-                        if part is not None:
-                            raw += part
-                if not raw:
-                    continue
-                got = _made(node, measurement, t, raw, fn)
-                if held:  # made only of kept rows: kept beside them
-                    made[t] = got
-                    hits += 1
-                else:
-                    misses += 1
-                extend(got)
-        cache.hits += hits
-        cache.misses += misses
-        return out + tail
+                block = Block.of_rows(a, b, native, read.get(node, {}))
+                cache.fill((policy, measurement, node), block, generation)
+                held = blocks[node]
+                blocks[node] = block if held is None else held.join(block)
+                read_for.add(node)
+        return blocks, read_for  # type: ignore[return-value]  # every node has one now
+
+    async def hold(self, nodes: list[str], measurement: str, start_ms: int, end_ms: int) -> int:
+        """Read the closed hours of [start, end) of `nodes` into the chart cache without making a chart
+        (``chart_warmup``); the cells the cache holds after (0: no cache)."""
+        cache = self.closed
+        if cache is None or self.rollups is None or not self._rollups_ready or measurement not in MEASUREMENTS:
+            return 0
+        start_ms += (-start_ms) % HOUR_MS
+        cut = min(end_ms, self.rollups.closed_before_ms(self._clock() - CACHE_MARGIN_MS, HOUR_MS))
+        if cut > start_ms and nodes:
+            await self._blocks(cache, HOURLY, measurement, sorted(set(nodes)), start_ms, cut)
+            cache.trim([(HOURLY, measurement, node) for node in nodes], start_ms)
+        return cache.rows
 
     async def _closed_rows(self, policy: str, measurement: str, nodes: list[str], start_ms: int,
                            end_ms: int) -> dict[str, dict[int, list[Row]]]:
