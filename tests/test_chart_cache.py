@@ -251,3 +251,43 @@ async def test_a_zone_season_is_held_in_a_few_bytes_a_sensor_hour_and_charts_as_
     finally:
         for s in (cached, plain):
             await s.close()
+
+
+@pytest.mark.influxdb
+async def test_charts_made_from_the_arrays_are_the_bucket_answers(influxdb, influx_db):
+    """/series and /columns answer from the cache's arrays without a Bucket per window
+    (``aggregate_table``): the same JSON as the uncached store's buckets, for every fn and window, held
+    or not, over a partial first window and past the data, with a node heard through two gateways and
+    a channel sensor, and again after a late reading."""
+    import orjson
+
+    from furrow.cloud.api.routes.dashboard import columns, table_columns
+    from furrow.cloud.api.routes.query import series_json
+    from furrow.cloud.storage._table import rows_of
+
+    cached, plain = (_store(influxdb.url, influx_db, rows) for rows in (100_000, 0))
+    nodes = ["soil-01", "soil-02", "soil-03"]
+
+    async def same(start: int, end: int) -> None:
+        for window in (HOUR, 2 * HOUR, 3 * HOUR, DAY, 2 * DAY, 30 * 60_000):
+            for fn in FNS:
+                truth = await plain.aggregate(nodes, "vwc_pct", start, end, window, fn)
+                table = await cached.aggregate_table(nodes, "vwc_pct", start, end, window, fn)
+                assert orjson.dumps(rows_of(table, "vwc_pct")) == series_json(truth), (window, fn)
+                assert table_columns(table) == columns(truth), (window, fn)
+                assert await cached.aggregate(nodes, "vwc_pct", start, end, window, fn) == truth, (window, fn)
+
+    try:
+        for s in (cached, plain):
+            await s.ensure_database()
+        await plain.write(_points())
+        for _ in range(2):  # read, then held
+            await same(T0 - 30 * 60_000, T0 + 4 * DAY)
+        assert cached.closed.hits > 0
+        await same(T0 + DAY, T0 + 2 * DAY)
+        await cached.write([Reading("demo", "gw-3", "soil-02", "soil", "vwc_pct", "%", None, 3, 1.5, None, 8888,
+                                    T0 + 2 * DAY + 7 * HOUR)])
+        await same(T0 - 30 * 60_000, T0 + 4 * DAY)
+    finally:
+        for s in (cached, plain):
+            await s.close()

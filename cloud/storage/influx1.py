@@ -22,6 +22,7 @@ from .._time import Clock, now_ms
 from ._reading import AGGREGATES, Bucket, Reading, StorageRejected, StorageUnavailable
 from ._reports import Reports
 from ._retry import RetryPolicy, retrying
+from ._table import Table, buckets_of, stack, table_of
 from .influx1_cache import (
     CHANGES_MEASUREMENT,
     CHANGES_POLICY,
@@ -307,24 +308,35 @@ class Influx1ReadingStore:
 
     async def aggregate(self, nodes: list[str], measurement: str, start_ms: int, end_ms: int,
                         window_ms: int, fn: str) -> list[Bucket]:
+        parts = await self._aggregate(nodes, measurement, start_ms, end_ms, window_ms, fn)
+        return [b for part in parts for b in (buckets_of(part, measurement) if isinstance(part, Table) else part)]
+
+    async def aggregate_table(self, nodes: list[str], measurement: str, start_ms: int, end_ms: int,
+                              window_ms: int, fn: str) -> Table:
+        """``aggregate`` as columns (``_table``): the windows the chart cache holds go from its arrays to
+        the table without a Bucket each."""
+        parts = await self._aggregate(nodes, measurement, start_ms, end_ms, window_ms, fn)
+        return stack([part if isinstance(part, Table) else table_of(part) for part in parts])
+
+    async def _aggregate(self, nodes: list[str], measurement: str, start_ms: int, end_ms: int,
+                         window_ms: int, fn: str) -> list[list[Bucket] | Table]:
+        """``aggregate``'s answer in parts over disjoint, ascending time ranges, each in order."""
         if fn not in AGGREGATES or measurement not in MEASUREMENTS or not nodes:
             return []
         which = self._which(nodes)
         # Closed hourly and daily windows come from the roll-ups, the newest ones from raw points.
         policy = self.rollups.policy_for(window_ms) if self.rollups else None
-        # each part in order; the parts cover disjoint, ascending time ranges, so they are in
-        # order one after the other
-        out: list[Bucket] = []
+        out: list[list[Bucket] | Table] = []
         if self.rollups is not None and policy is not None:
             first = min(end_ms, start_ms + (-start_ms) % window_ms)  # a partial first window: raw
             split = min(end_ms, self.rollups.closed_before_ms(self._clock(), window_ms))
             if first < split:
                 if start_ms < first:
-                    out += _in_order(await self._raw_buckets(which, measurement, start_ms, first, window_ms, fn))
+                    out.append(_in_order(await self._raw_buckets(which, measurement, start_ms, first, window_ms, fn)))
                 out += await self._rolled(policy, nodes, measurement, first, split, window_ms, fn)
                 start_ms = split
         if start_ms < end_ms:
-            out += _in_order(await self._raw_buckets(which, measurement, start_ms, end_ms, window_ms, fn))
+            out.append(_in_order(await self._raw_buckets(which, measurement, start_ms, end_ms, window_ms, fn)))
         return out
 
     @staticmethod
@@ -332,16 +344,16 @@ class Influx1ReadingStore:
         return " OR ".join(f"{_ident('node')} = {_literal(n)}" for n in nodes)
 
     async def _rolled(self, policy: str, nodes: list[str], measurement: str, start_ms: int, end_ms: int,
-                      window_ms: int, fn: str) -> list[Bucket]:
+                      window_ms: int, fn: str) -> list[list[Bucket] | Table]:
         if self.closed is not None and self._rollups_ready:
             return await self._rolled_cached(policy, nodes, measurement, start_ms, end_ms, window_ms, fn)
         if window_ms == NATIVE_MS[policy]:
-            return await self._rolled_points(policy, self._which(nodes), measurement, start_ms, end_ms, fn)
-        return _in_order(await self._rolled_grouped(policy, self._which(nodes), measurement, start_ms, end_ms,
-                                                    window_ms, fn))
+            return [await self._rolled_points(policy, self._which(nodes), measurement, start_ms, end_ms, fn)]
+        return [_in_order(await self._rolled_grouped(policy, self._which(nodes), measurement, start_ms, end_ms,
+                                                     window_ms, fn))]
 
     async def _rolled_cached(self, policy: str, nodes: list[str], measurement: str, start_ms: int, end_ms: int,
-                             window_ms: int, fn: str) -> list[Bucket]:
+                             window_ms: int, fn: str) -> list[list[Bucket] | Table]:
         """``_rolled`` with the windows closed an hour (``CACHE_MARGIN_MS``) before the roll-ups call
         them closed made from the roll-up's columns ``self.closed`` holds, the windows it lacks read (and
         kept); the rest asked of InfluxDB as without the cache. A window `k` times the roll-up's own (the
@@ -362,7 +374,7 @@ class Influx1ReadingStore:
             tail = _in_order(await self._rolled_grouped(policy, self._which(nodes), measurement, cut, end_ms,
                                                         window_ms, fn))
         if cut <= start_ms:
-            return tail
+            return [tail]
         nodes = sorted(set(nodes))
         blocks, read_for = await self._blocks(cache, policy, measurement, nodes, start_ms, cut)
         # every node's sensors side by side, in the order without the cache (node, then depth and channel)
@@ -381,15 +393,12 @@ class Influx1ReadingStore:
             else:
                 cache.hits += windows
         if not sensors:
-            return tail
+            return [tail]
         count = np.hstack(counts)
-        at = np.flatnonzero(count > 0)  # oldest window first, then sensor
-        row, col = np.divmod(at, len(sensors))
-        out = [Bucket(node, measurement, depth, channel, t, agg, n)
-               for (node, depth, channel), t, agg, n in zip(
-                   [sensors[j] for j in col.tolist()], (start_ms + row * window_ms).tolist(),
-                   np.hstack(values).ravel()[at].tolist(), count.ravel()[at].tolist(), strict=True)]
-        return out + tail
+        held = np.flatnonzero(count.any(axis=1))  # the windows any sensor has a bucket in
+        count = count[held]
+        value = np.where(count > 0, np.hstack(values)[held], np.nan)
+        return [Table(start_ms + held.astype(np.int64) * window_ms, tuple(sensors), value, count), tail]
 
     async def _blocks(self, cache: ClosedWindows, policy: str, measurement: str, nodes: list[str], start_ms: int,
                       cut: int) -> tuple[dict[str, Block], set[str]]:

@@ -178,7 +178,7 @@ class ClosedWindows:
 
     @property
     def nbytes(self) -> int:
-        """The arrays' bytes (the Blocks' own objects add about 600 bytes a node)."""
+        """The arrays' bytes (the Blocks' own objects add about 1 kB a node)."""
         return self.rows * CELL_BYTES
 
     def missing(self, key: Key, start_ms: int, end_ms: int) -> list[tuple[int, int]]:
