@@ -30,7 +30,7 @@ from .influx1_cache import (
     MARK_SLACK_S,
     Block,
     ClosedWindows,
-    Row,
+    Series,
 )
 from .influx1_rollups import HOUR_MS, HOURLY, LATE_MS, NATIVE_MS, ROLLED, Rollups
 from .lineprotocol import from_row, readable, report_lines, to_lines
@@ -420,7 +420,7 @@ class Influx1ReadingStore:
         for (a, b), group in need.items():
             read = await self._closed_rows(policy, measurement, group, a, b)
             for node in group:
-                block = Block.of_rows(a, b, native, read.get(node, {}))
+                block = Block.of_series(a, b, native, read.get(node, []))
                 cache.fill((policy, measurement, node), block, generation)
                 held = blocks[node]
                 blocks[node] = block if held is None else held.join(block)
@@ -441,20 +441,18 @@ class Influx1ReadingStore:
         return cache.rows
 
     async def _closed_rows(self, policy: str, measurement: str, nodes: list[str], start_ms: int,
-                           end_ms: int) -> dict[str, dict[int, list[Row]]]:
-        """node -> window start -> the roll-up's rows there, in the order InfluxDB answers them."""
+                           end_ms: int) -> dict[str, list[Series]]:
+        """node -> its sensors' roll-up rows, in the order InfluxDB answers them."""
         q = (
             f'SELECT "sum", "n", "min", "max" FROM {_ident(policy)}.{_ident(measurement)}'
             f" WHERE time >= {int(start_ms)}ms AND time < {int(end_ms)}ms AND ({self._which(nodes)})"
             f" GROUP BY {_ident('node')}, {_ident('depth_cm')}, {_ident('channel')}"
         )
-        out: dict[str, dict[int, list[Row]]] = {}
+        out: dict[str, list[Series]] = {}
         for s in await self._query(q):
             tags = s.get("tags") or {}
             node, depth, channel = tags.get("node", ""), tags.get("depth_cm") or None, tags.get("channel") or None
-            mine = out.setdefault(node, {})
-            for t, total, n, low, high in s.get("values") or []:
-                mine.setdefault(t, []).append((depth, channel, total, n, low, high))
+            out.setdefault(node, []).append((depth, channel, s.get("values") or []))
         return out
 
     async def _rolled_points(self, policy: str, which: str, measurement: str, start_ms: int, end_ms: int,

@@ -32,8 +32,8 @@ __all__ = ["CHANGES_MEASUREMENT", "CHANGES_POLICY", "Block", "ClosedWindows"]
 MARK_SLACK_S = 60.0  # marks re-read this far before the last read: a write's time is set before it is seen
 MARK_HORIZON_S = 20 * 3600.0  # not read for longer (marks live a day): everything is dropped instead
 
-Row = tuple[str | None, str | None, float | None, int | None, float | None, float | None]
-"""(depth_cm tag, channel tag, sum, n, min, max) of one series in one window, as InfluxDB answers it"""
+Series = tuple[str | None, str | None, list[list]]
+"""(depth_cm tag, channel tag, [[time, sum, n, min, max], ...]) of one sensor, as InfluxDB answers it"""
 
 Key = tuple[str, str, str]
 """(roll-up policy, measurement, node)"""
@@ -74,28 +74,34 @@ class Block:
                    np.full(shape, -np.inf))
 
     @classmethod
-    def of_rows(cls, lo: int, hi: int, step: int, rows: dict[int, list[Row]]) -> Block:
-        """The windows [lo, hi) from InfluxDB's rows (window start -> rows); windows without rows are
-        held too, as empty (InfluxDB was asked for them and had none)."""
+    def of_series(cls, lo: int, hi: int, step: int, series: list[Series]) -> Block:
+        """The windows [lo, hi) from InfluxDB's answer for one node; windows without rows are held too, as
+        empty (InfluxDB was asked for them and had none). A sensor's second row in a window (a node heard
+        through two gateways) is added to the first in the order InfluxDB answered them."""
         sensors: dict[Sensor, int] = {}
-        cells: list[tuple[int, int, float, int, float, float]] = []
-        for t, got in rows.items():
-            i = (t - lo) // step
-            for depth, channel, total, n, low, high in got:
-                if total is None or not n:
-                    continue
-                sensor = (None if depth is None else int(depth), None if channel is None else int(channel))
-                cells.append((i, sensors.setdefault(sensor, len(sensors)), total, n, low, high))
+        parts = []
+        for depth, channel, values in series:
+            if not values:
+                continue
+            a = np.array(values, dtype=np.float64)  # time, sum, n, min, max; None -> NaN
+            a = a[(a[:, 2] > 0) & ~np.isnan(a[:, 1])]  # a window without readings is no window
+            sensor = (None if depth is None else int(depth), None if channel is None else int(channel))
+            parts.append((sensors.setdefault(sensor, len(sensors)), (a[:, 0].astype(np.int64) - lo) // step, a))
         block = cls.empty(lo, hi, step, tuple(sensors))
-        total, count, lows, highs = block.total, block.n, block.low, block.high
-        for i, j, s, n, low, high in cells:  # in InfluxDB's order: a second series of the window is added
-            if count[i, j]:
-                total[i, j] += s
-                lows[i, j] = min(lows[i, j], low)
-                highs[i, j] = max(highs[i, j], high)
-            else:
-                total[i, j], lows[i, j], highs[i, j] = s, low, high
-            count[i, j] += n
+        for j, i, a in parts:
+            _, first = np.unique(i, return_index=True)
+            alone = np.zeros(i.size, bool)
+            alone[first] = True
+            alone &= block.n[i, j] == 0  # the window's first row of this sensor: set at once
+            k = i[alone]
+            block.total[k, j], block.n[k, j], block.low[k, j], block.high[k, j] = (
+                a[alone, 1], a[alone, 2], a[alone, 3], a[alone, 4])
+            for x in np.flatnonzero(~alone).tolist():  # the rest, in InfluxDB's order
+                w, (_, total, n, low, high) = int(i[x]), a[x].tolist()
+                block.total[w, j] += total
+                block.n[w, j] += int(n)
+                block.low[w, j] = min(block.low[w, j], low)
+                block.high[w, j] = max(block.high[w, j], high)
         return block
 
     def _with_sensors(self, sensors: tuple[Sensor, ...]) -> Block:
