@@ -23,6 +23,7 @@ log = logging.getLogger(__name__)
 HOUR_MS = 3_600_000
 DAY_MS = 24 * HOUR_MS
 FILL_SHARE = 0.8
+WINDOWS_MS = 12 * HOUR_MS  # a multiple of every hourly window of dashboard.AUTO_WINDOWS
 CHARTED = "vwc_pct"  # the zone page's soil chart
 
 
@@ -34,15 +35,24 @@ async def warm_zone_charts(registry: Registry, store: ReadingStore, clock: Clock
         return 0
     end = clock()
     start = end - days * DAY_MS
-    start -= start % HOUR_MS
-    warmed = 0
+    # from the start of a 12-hour window: every hourly window the zone page asks for (1, 2, 3, 6, 12 h,
+    # each starting its range at a multiple of itself) then starts inside what is held, not an hour or
+    # two before it (which each chart would read from InfluxDB again until the next pass trimmed it)
+    start -= start % WINDOWS_MS
+    warmed = skipped = 0
     for zone in await registry.all(ZONES):
-        if closed.rows >= closed.max_rows * FILL_SHARE:
-            log.info("chart warm-up stopped at %d zones: the chart cache holds %d of its %d rows",
-                     warmed, closed.rows, closed.max_rows)
-            break
         nodes = sorted(n.id for n in await registry.nodes_of_zone(zone.id))
-        if nodes:
-            await store.hold(nodes, CHARTED, start, end)
-            warmed += 1
+        if not nodes:
+            continue
+        # A zone already held is read on (its new hours, its oldest forgotten) even with the cache full:
+        # otherwise its block would grow an hour an hour until the cache dropped it whole. Only a zone
+        # not yet held waits for room.
+        if closed.used >= closed.max_rows * FILL_SHARE and not store.holds(nodes, CHARTED):
+            skipped += 1
+            continue
+        await store.hold(nodes, CHARTED, start, end)
+        warmed += 1
+    if skipped:
+        log.info("chart warm-up left %d zones out: the chart cache holds %d of its %d cells",
+                 skipped, closed.used, closed.max_rows)
     return warmed

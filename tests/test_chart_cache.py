@@ -291,3 +291,143 @@ async def test_charts_made_from_the_arrays_are_the_bucket_answers(influxdb, infl
     finally:
         for s in (cached, plain):
             await s.close()
+
+
+def test_the_cache_stays_within_its_cells_however_many_nodes_it_holds():
+    """The memory the chart cache holds is bounded by its setting's cells (28 bytes each) also when most
+    of its nodes have no data in the range asked: each node's block costs about 800 bytes whatever it
+    holds, and counts against the budget (without that, 3,000 empty blocks took 2.4 MB of a 280 kB
+    budget); the newest block is kept, the least recently used dropped."""
+    import gc
+    import tracemalloc
+
+    from furrow.cloud.storage.influx1_cache import CELL_BYTES, Block, ClosedWindows
+
+    budget = 10_000
+    tracemalloc.start()
+    try:
+        gc.collect()
+        before = tracemalloc.get_traced_memory()[0]
+        cache = ClosedWindows(budget)
+        for i in range(3_000):
+            sensors = tuple((10 * d, None) for d in range(i % 3))  # a third of the nodes without any sensor
+            cache.fill(("furrow_hourly", "vwc_pct", f"soil-{i:04d}"), Block.empty(0, 48 * HOUR, HOUR, sensors),
+                       cache.generation)
+        gc.collect()
+        held = tracemalloc.get_traced_memory()[0] - before
+    finally:
+        tracemalloc.stop()
+    assert held <= 1.25 * budget * CELL_BYTES, f"{held:,} bytes for a budget of {budget * CELL_BYTES:,}"
+    assert cache.view(("furrow_hourly", "vwc_pct", "soil-2999")) is not None
+    assert cache.view(("furrow_hourly", "vwc_pct", "soil-0000")) is None
+
+
+def test_a_chart_cache_size_below_zero_is_refused_naming_the_setting(tmp_path):
+    """INFLUX_CHART_CACHE_ROWS is a count of cells (0: no cache); a negative one stops the start with an
+    error naming the setting and the value."""
+    from pydantic import ValidationError
+
+    with pytest.raises(ValidationError, match=r"influx_chart_cache_rows[\s\S]*greater than or equal to 0"
+                                              r"[\s\S]*input_value=-5"):
+        local_settings(tmp_path, influx_chart_cache_rows=-5)
+
+
+@pytest.mark.influxdb
+async def test_hours_closed_after_the_warm_up_are_read_on_and_the_oldest_forgotten(influxdb, influx_db):
+    """An instance's warm-up held a day of two nodes; readings arrive for the hours after it, and the
+    next pass 12 hours later reads only what it lacks (joined to what it held) and forgets the hours that
+    fell out of its range: the cache holds its day of cells, not the 33 hours it read, and charts of the
+    day equal the uncached store's, bit for bit, asking InfluxDB only for the hours after the held ones."""
+    now = [T0 + DAY + 6 * HOUR]
+    cached = Influx1ReadingStore(influxdb.url, influx_db, rollups=Rollups(influx_db), clock=lambda: now[0],
+                                 chart_cache_rows=100_000)
+    plain = Influx1ReadingStore(influxdb.url, influx_db, rollups=Rollups(influx_db), clock=lambda: now[0],
+                                chart_cache_rows=0)
+    seed = _store(influxdb.url, influx_db, 0)
+    nodes = ["soil-01", "soil-02"]
+    points = _points(3)
+    try:
+        for s in (cached, plain):
+            await s.ensure_database()
+        await seed.write([p for p in points if p.ts_ms < now[0]])  # what had arrived by the first pass
+        await cached.hold(nodes, "vwc_pct", now[0] - DAY, now[0])
+        first = cached.closed.view(("furrow_hourly", "vwc_pct", "soil-01"))
+        assert (first.lo, first.hi) == (T0 + 6 * HOUR, T0 + DAY + 3 * HOUR)
+        await seed.write([p for p in points if p.ts_ms >= now[0]])  # the readings of the day after
+        now[0] += 12 * HOUR
+        await cached.hold(nodes, "vwc_pct", now[0] - DAY, now[0])
+        for node in nodes:
+            block = cached.closed.view(("furrow_hourly", "vwc_pct", node))
+            assert (block.lo, block.hi) == (T0 + 18 * HOUR, T0 + DAY + 15 * HOUR), node
+        assert cached.closed.rows == 2 * 21  # soil-01's depth and soil-02's channel, 21 hours each
+        asked: list[str] = []
+        query = cached._query
+
+        async def counted(q: str, **kw):
+            asked.append(q)
+            return await query(q, **kw)
+
+        cached._query = counted
+        start = now[0] - DAY
+        for window in (HOUR, 3 * HOUR):
+            for fn in FNS:
+                got = await cached.aggregate(nodes, "vwc_pct", start, now[0], window, fn)
+                assert got == await plain.aggregate(nodes, "vwc_pct", start, now[0], window, fn), (window, fn)
+                assert any(b.time_ms >= T0 + DAY + 6 * HOUR for b in got)  # the newer readings are in it
+        hourly = [q for q in asked if "furrow_hourly" in q]  # only the hours after the held ones
+        assert hourly and all(f"time >= {T0 + DAY + 15 * HOUR}ms" in q for q in hourly), hourly
+    finally:
+        for s in (cached, plain, seed):
+            await s.close()
+
+
+@pytest.mark.influxdb
+async def test_a_full_cache_keeps_its_zones_current_and_a_moved_node_charts_in_its_new_zone(
+        tmp_path, influxdb, influx_db):
+    """Once the warm-up has filled the cache past 80%, its next passes still read the zones it holds on
+    and forget their oldest hours (only a zone not yet held waits for room), so a held zone's block does
+    not grow an hour an hour; and a node moved to another zone charts there with its own history, the
+    same JSON as the uncached store's."""
+    from furrow.cloud.api.routes.dashboard import columns
+    from furrow.cloud.chart_warmup import warm_zone_charts
+
+    seed = _store(influxdb.url, influx_db, 0)
+    now = [NOW]
+    try:
+        await seed.ensure_database()
+        await seed.write(_points())
+        # z1's two sensors over 90 days are 4,314 cells and two blocks: past 80% of 5,000
+        settings = local_settings(tmp_path, storage="influxdb1", influx_url=influxdb.url, influx_database=influx_db,
+                                  influx_chart_cache_rows=5_000)
+        async with running_app(settings, clock=lambda: now[0]) as c:
+            reg = c.app.state.services.registry
+            await reg.create(SITES, SiteIn(id="demo", name="Farm"))
+            await reg.create(FIELDS, FieldIn(id="f1", site_id="demo", name="Field"))
+            for zone in ("z1", "z2"):
+                await reg.create(ZONES, ZoneIn(id=zone, field_id="f1", name=zone, area_ha=5, soil_texture="loam",
+                                               field_capacity_pct=31, wilting_point_pct=14, root_depth_cm=60,
+                                               crop="maize", precip_rate_mm_h=5))
+            for node, zone in (("soil-01", "z1"), ("soil-02", "z1"), ("soil-03", "z2")):
+                await reg.create(NODES, NodeIn(id=node, role="soil", zone_id=zone))
+            store = c.app.state.services.store
+            closed = store.closed
+            assert await warm_zone_charts(reg, store, lambda: now[0], 90) == 1  # z2 waits for room
+            assert closed.view(("furrow_hourly", "vwc_pct", "soil-03")) is None
+            held = closed.view(("furrow_hourly", "vwc_pct", "soil-01"))
+            now[0] += 12 * HOUR
+            assert await warm_zone_charts(reg, store, lambda: now[0], 90) == 1
+            block = closed.view(("furrow_hourly", "vwc_pct", "soil-01"))
+            assert (block.lo, block.hi) == (held.lo + 12 * HOUR, held.hi + 12 * HOUR)
+            assert closed.rows == 2 * (90 * 24 - 3)
+            await reg.replace(NODES, "soil-02", NodeIn(id="soil-02", role="soil", zone_id="z2"))
+            start = now[0] - 30 * DAY
+            for zone, nodes in (("z2", ["soil-02", "soil-03"]), ("z1", ["soil-01"])):
+                for _ in range(2):  # read, then held
+                    r = await c.get(f"/api/v1/zones/{zone}/columns",
+                                    params={"days": 30, "window": "1h", "measurement": "vwc_pct"})
+                    assert r.status_code == 200, r.text
+                    times, sensors = columns(await seed.aggregate(nodes, "vwc_pct", start, now[0], HOUR, "mean"))
+                    assert (r.json()["times_ms"], r.json()["sensors"]) == (times, sensors), zone
+                    assert {s["node"] for s in sensors} == set(nodes)
+    finally:
+        await seed.close()

@@ -52,6 +52,8 @@ CACHE_MARGIN_MS = HOUR_MS  # cached windows closed this long before the roll-ups
 # daily continuous query runs hourly: a day it may still be recomputing is read afresh)
 # nodes per `latest_many` query: their names are in the query's URL (GET /query), 100 keep it near 3 kB
 LATEST_NODES_PER_QUERY = 100
+
+
 def _ident(name: str) -> str:
     return '"' + name.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
@@ -426,6 +428,11 @@ class Influx1ReadingStore:
                 blocks[node] = block if held is None else held.join(block)
                 read_for.add(node)
         return blocks, read_for  # type: ignore[return-value]  # every node has one now
+
+    def holds(self, nodes: list[str], measurement: str) -> bool:
+        """Whether the chart cache holds hours of any of `nodes` (``chart_warmup``)."""
+        cache = self.closed
+        return cache is not None and any(cache.view((HOURLY, measurement, node)) is not None for node in nodes)
 
     async def hold(self, nodes: list[str], measurement: str, start_ms: int, end_ms: int) -> int:
         """Read the closed hours of [start, end) of `nodes` into the chart cache without making a chart

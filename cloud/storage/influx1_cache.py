@@ -42,6 +42,10 @@ Sensor = tuple[int | None, int | None]
 """(depth_cm, channel)"""
 
 CELL_BYTES = 8 + 4 + 8 + 8  # sum float64, n int32, min float64, max float64
+# A node's Block, its four array headers, its key and its place in the order of use take about 800 bytes
+# (tracemalloc) whatever it holds: counted as this many cells, so a cache of many nodes without data in
+# the range (blocks of no cells) stays within its budget too.
+BLOCK_CELLS = 32
 
 
 @dataclass(frozen=True, slots=True)
@@ -178,14 +182,19 @@ class ClosedWindows:
     def __init__(self, max_rows: int) -> None:
         self.max_rows = max_rows  # cells: a sensor's window
         self.generation = 0
-        self.rows = 0
+        self.rows = 0  # the cells held
         self._blocks: OrderedDict[Key, Block] = OrderedDict()
         self.hits = self.misses = 0  # node-windows answered from memory and read from InfluxDB (tests, bench)
 
     @property
     def nbytes(self) -> int:
-        """The arrays' bytes (the Blocks' own objects add about 1 kB a node)."""
+        """The arrays' bytes (the Blocks' own objects add about 800 bytes a node)."""
         return self.rows * CELL_BYTES
+
+    @property
+    def used(self) -> int:
+        """What counts against ``max_rows``: the cells held and ``BLOCK_CELLS`` for each node's block."""
+        return self.rows + BLOCK_CELLS * len(self._blocks)
 
     def missing(self, key: Key, start_ms: int, end_ms: int) -> list[tuple[int, int]]:
         """The ranges of [start, end) this cache does not hold for `key`."""
@@ -210,7 +219,7 @@ class ClosedWindows:
         held = self._blocks.get(key)
         self._put(key, block if held is None else held.join(block))
         self._blocks.move_to_end(key)
-        while self.rows > self.max_rows and self._blocks:
+        while self.used > self.max_rows and self._blocks:
             self._put(next(iter(self._blocks)), None)
 
     def _put(self, key: Key, block: Block | None) -> None:
