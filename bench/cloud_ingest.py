@@ -27,6 +27,7 @@ import asyncio
 import json
 import logging
 import multiprocessing
+import os
 import statistics
 import sys
 import tempfile
@@ -369,7 +370,7 @@ async def zone_chart(tmp: Path, influx: InfluxDB1Server, days: int, queries: int
 
 # (name, API path, window): the general series route, and the dashboard zone page's columns
 # ("3h": what the zone page's `window=auto` gives for 90 days at its usual width, 720 to 1,080 points)
-CHARTS = (("1d", "/api/v1/series", "1d"), ("1h", "/api/v1/series", "1h"),
+CHARTS = (("1d", "/api/v1/series", "1d"), ("1h", "/api/v1/series", "1h"), ("3h", "/api/v1/series", "3h"),
           ("columns_1d", "/api/v1/zones/z000/columns", "1d"), ("columns_3h", "/api/v1/zones/z000/columns", "3h"),
           ("columns_1h", "/api/v1/zones/z000/columns", "1h"))
 
@@ -489,6 +490,10 @@ async def main() -> None:
                                   for mode, (f, a, p) in modes.items()}}
         if "warm_up" in chart:
             out["chart_warm_up"] = dict(zip(("zones", "seconds", "rows"), chart["warm_up"], strict=True))
+    # the machine's load beside the figures (shared: they move with it), and this process's memory, which
+    # is the cloud app's (in-process) with every chart cache the run made still referenced
+    out["load_avg"] = [round(x, 2) for x in os.getloadavg()]
+    out["rss_mb"] = round(psutil.Process().memory_info().rss / 1e6)
     print(json.dumps(out))
 
 
