@@ -257,8 +257,8 @@ async def test_a_zone_season_is_held_in_a_few_bytes_a_sensor_hour_and_charts_as_
 async def test_charts_made_from_the_arrays_are_the_bucket_answers(influxdb, influx_db):
     """/series and /columns answer from the cache's arrays without a Bucket per window
     (``aggregate_table``): the same JSON as the uncached store's buckets, for every fn and window, held
-    or not, over a partial first window and past the data, with a node heard through two gateways and
-    a channel sensor, and again after a late reading."""
+    or not, over a partial first window (a range from midnight in UTC+8, not UTC) and past the data, with
+    a node heard through two gateways and a channel sensor, and again after a late reading."""
     import orjson
 
     from furrow.cloud.api.routes.dashboard import columns, table_columns
@@ -285,6 +285,7 @@ async def test_charts_made_from_the_arrays_are_the_bucket_answers(influxdb, infl
             await same(T0 - 30 * 60_000, T0 + 4 * DAY)
         assert cached.closed.hits > 0
         await same(T0 + DAY, T0 + 2 * DAY)
+        await same(T0 + DAY - 8 * HOUR, T0 + 3 * DAY - 8 * HOUR)  # days as Beijing counts them (UTC+8)
         await cached.write([Reading("demo", "gw-3", "soil-02", "soil", "vwc_pct", "%", None, 3, 1.5, None, 8888,
                                     T0 + 2 * DAY + 7 * HOUR)])
         await same(T0 - 30 * 60_000, T0 + 4 * DAY)
