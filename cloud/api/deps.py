@@ -20,7 +20,7 @@ from ..auth.ratelimit import LoginLimiter
 from ..cluster import Cluster
 from ..commands import CommandService
 from ..db import Database
-from ..errors import Forbidden, NotFound
+from ..errors import Forbidden, NotFound, RateLimited
 from ..events import EventBus
 from ..fertility import FertigationService, FertilityService
 from ..gaps import GapStore
@@ -60,6 +60,7 @@ from ..tenancy import (
     owners,
 )
 from ..tenancy._filter import collect_ids
+from ..tenancy._job import job_scope
 from ..tenancy._single import single_organisation
 from ..trace import TraceService
 from ..vigour import VigourService
@@ -84,6 +85,7 @@ class Services:
     audit: AuditLog | None = None  # set by open_services
     credentials: CredentialStore | None = None
     login_limiter: LoginLimiter = field(default_factory=LoginLimiter)
+    public_limiter: LoginLimiter = field(default_factory=lambda: LoginLimiter(120, 60.0))  # pages without a token
     alerts: AlertService | None = None  # set by open_services
     events: EventBus = field(default_factory=EventBus)
     gateway_status: StatusBook = field(default_factory=StatusBook)  # gateways' Modbus counters (bus page)
@@ -279,7 +281,34 @@ def allow(permission: Permission):
     return Depends(guard)
 
 
+async def job_reader(request: Request, principal: PrincipalDep) -> Principal:
+    """The guard of what an operator's job reads (``JobReader``): a caller with ``read`` sees its organisation as
+    every reader does; one with ``job_read`` only (an operator) sees its job (cloud/tenancy/_job.py): an id of
+    the organisation outside it, in the path or the query, is a 404 as a foreign one is, and the answer is
+    narrowed to the job (``TenantFilter``, the event stream)."""
+    if not allows(principal.role, Permission.JOB_READ):
+        needed = ", ".join(roles_with(Permission.JOB_READ))
+        raise Forbidden("role", str(principal.role), f"may not {Permission.JOB_READ!s}; this needs one of: {needed}")
+    await scoped(request, principal)
+    if allows(principal.role, Permission.READ):
+        return principal
+    scope = await get_services(request).db.run(lambda s: job_scope(s, principal.organisation, principal.name))
+    request.state.job = scope
+    path = request.url.path.removeprefix("/api/v1/").split("/")
+    named = [(_PATH_KINDS.get(k), v, k) for k, v in request.path_params.items()]
+    named += [(_QUERY_KINDS.get(k), v, k) for k, v in request.query_params.items()]
+    named += [(_REGISTRY.get(path[1]), v, k) for k, v in request.path_params.items()
+              if k == "key" and path[0] == "registry"]
+    named += [(_REGISTRY_PARENT.get(path[1]), v, k) for k, v in request.query_params.items()
+              if k == "parent" and path[0] == "registry" and len(path) == 2]
+    for kind, value, name in named:
+        if kind is not None and scope.outside(kind, str(value)):
+            raise NotFound(name, value, f"no {kind} with this id in your job")
+    return principal
+
+
 Reader = Annotated[Principal, allow(Permission.READ)]
+JobReader = Annotated[Principal, Depends(job_reader)]
 RegistryWriter = Annotated[Principal, allow(Permission.REGISTRY_WRITE)]
 CommandWriter = Annotated[Principal, allow(Permission.COMMAND_WRITE)]
 Planner = Annotated[Principal, allow(Permission.PLAN)]
@@ -302,6 +331,16 @@ def client_address(request: Request) -> str:
     """The caller's address as the server saw it (uvicorn applies X-Forwarded-For only from
     its --forwarded-allow-ips)."""
     return request.client.host if request.client is not None else "unknown"
+
+
+def public_rate_limit(request: Request) -> None:
+    """The pages open without a token answer each client address `public_max_requests` times per
+    `public_window_s`, then 429 with Retry-After (auth/ratelimit.py)."""
+    services = get_services(request)
+    address = client_address(request)
+    wait = services.public_limiter.take([address], services.clock() / 1000)
+    if wait is not None:
+        raise RateLimited("client", address, f"too many requests from this address; try again in {wait} s", wait)
 
 
 def get_auditor(request: Request) -> Auditor:

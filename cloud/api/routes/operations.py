@@ -16,6 +16,8 @@ from ...machinery.models import (
     DispatchIn,
     DispatchOut,
     FieldProgress,
+    GrainMoistureIn,
+    GrainMoistureOut,
     MachineOut,
     OperationIn,
     OperationKind,
@@ -25,7 +27,7 @@ from ...machinery.models import (
     YieldTotals,
 )
 from ...machinery.tracks import MAX_FIXES
-from ..deps import AuditDep, OperationsWriter, Reader, get_services
+from ..deps import AuditDep, JobReader, OperationsWriter, Planner, Reader, get_services
 from ..json_body import JsonRoute
 from ..schemas import ProblemResponse
 
@@ -72,7 +74,7 @@ async def record_operation(body: OperationIn, response: Response, operations: Op
 
 
 @router.get("/operations", response_model=list[OperationOut])
-async def list_operations(operations: OperationsDep, _: Reader,
+async def list_operations(operations: OperationsDep, _: JobReader,
                           field: Annotated[str | None, Query(description="only this field's")] = None,
                           kind: Annotated[OperationKind | None, Query(description="only this kind")] = None,
                           ) -> list[OperationOut]:
@@ -82,21 +84,21 @@ async def list_operations(operations: OperationsDep, _: Reader,
 
 @router.get("/operations/{op_id}", response_model=OperationOut, responses={404: {"model": ProblemResponse}})
 async def get_operation(op_id: Annotated[int, Path(ge=1, le=2**63 - 1)], operations: OperationsDep,
-                        _: Reader) -> OperationOut:
+                        _: JobReader) -> OperationOut:
     """One operation with its covered ground as GeoJSON (WGS 84)."""
     return await operations.get(op_id)
 
 
 @router.get("/fields/{field_id}/progress", response_model=FieldProgress,
             responses={404: {"model": ProblemResponse}, 409: {"model": ProblemResponse}})
-async def field_progress(field_id: str, operations: OperationsDep, _: Reader) -> FieldProgress:
+async def field_progress(field_id: str, operations: OperationsDep, _: JobReader) -> FieldProgress:
     """How much of the field each kind of operation has worked: the union of its operations' covered ground
     inside the field's boundary, in hectares and % of the field."""
     return await operations.progress(check_id("field", field_id))
 
 
 @router.get("/machines", response_model=list[MachineOut])
-async def machines(tracks: TracksDep, _: Reader) -> list[MachineOut]:
+async def machines(tracks: TracksDep, _: JobReader) -> list[MachineOut]:
     """Every tracker where its newest stored fix places it."""
     return [MachineOut(node=node, site=site, t_ms=f.t_ms, lat=f.lat, lon=f.lon, speed_kmh=round(f.speed_kmh, 2),
                        course_deg=f.course_deg, quality=f.quality, sats=f.sats, implement_down=f.implement_down,
@@ -104,7 +106,7 @@ async def machines(tracks: TracksDep, _: Reader) -> list[MachineOut]:
 
 
 @router.get("/machines/{node}/track", responses={422: {"model": ProblemResponse}})
-async def machine_track(node: str, tracks: TracksDep, _: Reader, from_ms: Annotated[int, MS],
+async def machine_track(node: str, tracks: TracksDep, _: JobReader, from_ms: Annotated[int, MS],
                         to_ms: Annotated[int, MS]) -> dict:
     """A tracker's live track between from_ms and to_ms (at most 7 days, 200,000 fixes) as a GeoJSON
     FeatureCollection of Point features in time order, with the properties a track file import reads
@@ -137,14 +139,14 @@ async def dispatch_plan(body: DispatchIn, operations: OperationsDep, who: Operat
 
 
 @router.get("/dispatch/current", response_model=DispatchCurrent, responses={404: {"model": ProblemResponse}})
-async def dispatch_current(operations: OperationsDep, who: Reader) -> DispatchCurrent:
+async def dispatch_current(operations: OperationsDep, who: JobReader) -> DispatchCurrent:
     """The farm's current dispatch plan (the newest kept with `keep: true`), the machines and tasks it was made
     from and who asked for it; 404 when none was kept."""
     return await operations.current(who.organisation)
 
 
 @router.get("/dispatch/etas")
-async def dispatch_etas(operations: OperationsDep, who: Reader) -> list[dict]:
+async def dispatch_etas(operations: OperationsDep, who: JobReader) -> list[dict]:
     """Each machine of the current plan with a task left: its task now, the area left (the field less what the
     recorded operations of its kind cover, less what the machine's live track has worked since), its field
     capacity (ASABE EP496.3: C = S w E / 10 ha/h) and the finish estimate; the same list is pushed as the live
@@ -190,10 +192,46 @@ async def yield_totals(operations: OperationsDep, who: Reader,
                        season: Annotated[int | None, Query(ge=1970, le=2200,
                                                            description="the year the harvests started in (UTC)")]
                        = None) -> YieldTotals:
-    """The harvest per field (and crop) and per crop from the yield logs, each at its crop's standard moisture
-    (maize 15.5 %, wheat 13.5 %, soybean 13 %, barley 14.5 %: docs/machinery.md section 8); a log posted again
-    with other settings counts once (the newest). Only the caller's organisation's fields."""
+    """The harvest per field (and crop) and per crop from the yield logs, each at its crop's standard moisture:
+    the organisation's own (PUT /standard-moistures/{crop}), else the built-in one (maize 15.5 %, wheat 13.5 %,
+    soybean 13 %, barley 14.5 %: docs/machinery.md section 8); a log posted again with other settings counts once
+    (the newest). Only the caller's organisation's fields."""
     return await operations.yields.totals(season, who.organisation)
+
+
+GrainCrop = Annotated[str, Path(min_length=1, max_length=64, description="the crop as the yield logs name it")]
+
+
+@router.get("/standard-moistures", response_model=list[GrainMoistureOut])
+async def standard_moistures(operations: OperationsDep, who: Reader) -> list[dict]:
+    """The moisture each crop's yield totals are given at for the caller's organisation: its own entries, with
+    the sources it gave, and the built-in United States figures it has not replaced (docs/machinery.md
+    section 8)."""
+    return await operations.yields.moistures(who.organisation)
+
+
+@router.put("/standard-moistures/{crop}", response_model=list[GrainMoistureOut],
+            responses={422: {"model": ProblemResponse}})
+async def put_standard_moisture(crop: GrainCrop, body: GrainMoistureIn, operations: OperationsDep, who: Planner,
+                                audit: AuditDep) -> list[dict]:
+    """Set the organisation's own standard moisture for a crop, with its source (a Chinese farm's GB figure,
+    say): its yield totals and the crop's logs posted without a moisture take it."""
+    if not crop.strip():
+        raise ContractError("crop", crop, "must name the crop, as the yield logs name it (e.g. maize)")
+    out = await operations.yields.put_moisture(who.organisation, crop.strip(), body.pct, body.source,
+                                               f"person:{who.name}")
+    await audit(who.name, "grain.moisture", f"crop:{crop}", pct=body.pct, source=body.source)
+    return out
+
+
+@router.delete("/standard-moistures/{crop}", response_model=list[GrainMoistureOut],
+               responses={404: {"model": ProblemResponse}})
+async def delete_standard_moisture(crop: GrainCrop, operations: OperationsDep, who: Planner,
+                                   audit: AuditDep) -> list[dict]:
+    """Drop the organisation's own standard moisture for a crop (back to the built-in one, if any)."""
+    out = await operations.yields.delete_moisture(who.organisation, crop.strip())
+    await audit(who.name, "grain.moisture.delete", f"crop:{crop}")
+    return out
 
 
 @router.get("/yield-logs/{log_id}", response_model=YieldLogOut, responses={404: {"model": ProblemResponse}})
