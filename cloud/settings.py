@@ -110,8 +110,8 @@ class Settings(BaseSettings):
         "0: none")
     influx_chart_warm_days: int = Field(
         default=90, ge=0, le=366, description="InfluxDB 1.x: at startup and hourly, read this many days of every "
-        "zone's soil chart into the chart cache (until it is 80% full), so a zone's first chart answers from "
-        "memory; 0: none")
+        "zone's soil chart into the chart cache (new zones while it is under 80% full, the zones held kept "
+        "current), so a zone's first chart answers from memory; 0: none")
     sqlite_raw_retention_days: int | None = Field(
         default=None, ge=1, description="SQLite: drop raw readings after this many days (None: keep); "
         "hourly roll-ups are kept and answer hourly and daily series for older ranges")
