@@ -385,7 +385,7 @@ async def test_the_next_device_is_read_while_a_report_commits_and_its_ack_waits_
 async def test_a_gateway_stopped_between_commit_and_ack_stores_the_report_once(rig_factory) -> None:
     """The gateway stops after a report's commit returned and before its acknowledgement went out (the bus
     was serving the next node): the node serves that report again, the restarted gateway's buffer finds it
-    stored (UNIQUE(node, seq): one duplicate counted, nothing new) and acknowledges it; every report is
+    stored (its key in the seq ranges: one duplicate counted, nothing new) and acknowledges it; every report is
     stored once, in order."""
     rig = rig_factory([cfg("a", 1, poll_interval=0.01), cfg("b", 2, poll_interval=0.01)])
     rig.pest("a", 1, interval_ms=1_000)
