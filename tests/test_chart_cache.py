@@ -432,3 +432,60 @@ async def test_a_full_cache_keeps_its_zones_current_and_a_moved_node_charts_in_i
                     assert {s["node"] for s in sensors} == set(nodes)
     finally:
         await seed.close()
+
+
+@pytest.mark.influxdb
+async def test_a_cold_zone_chart_asked_as_messagepack_is_the_json_one_through_the_api(tmp_path, influxdb, influx_db):
+    """A zone the cache does not hold yet has its roll-up rows asked as MessagePack (``Answer``): the API's
+    JSON is byte for byte the one asked as JSON, for every fn over 1-, 3-hour and 1-day windows, with values
+    that are not exact in binary, a node heard through two gateways, a channel sensor and a fault."""
+    import numpy as np
+
+    from furrow.cloud.storage.influx1 import Answer
+    from furrow.cloud.storage.influx1_cache import ClosedWindows
+
+    seed = _store(influxdb.url, influx_db, 0)
+    rng = np.random.default_rng(8)
+    first = NOW - 20 * DAY
+    lines = []
+    for node in ("soil-04", "soil-05"):
+        for h in range(20 * 24):
+            low, high = sorted(float(x) for x in rng.uniform(5, 45, 2))
+            n = int(rng.integers(1, 5))
+            lines.append(f"vwc_pct,depth_cm=30,gateway=gw-1,node={node},role=soil,site=demo sum="
+                         f"{float(rng.uniform(low, high)) * n!r},n={n}i,min={low!r},max={high!r} "
+                         f"{(first + h * HOUR) * 1_000_000}")
+    try:
+        await seed.ensure_database()
+        await seed.write(_points())
+        await seed._post_lines("\n".join(lines).encode(), "furrow_hourly")
+        settings = local_settings(tmp_path, storage="influxdb1", influx_url=influxdb.url, influx_database=influx_db,
+                                  influx_chart_warm_days=0)
+        async with running_app(settings, clock=lambda: NOW) as c:
+            store = c.app.state.services.store
+            answered: list[str] = []
+
+            async def seen(resp) -> None:
+                answered.append(resp.headers.get("content-type", ""))
+
+            store._http.event_hooks["response"].append(seen)
+            nodes = ["soil-01", "soil-02", "soil-04", "soil-05"]
+            for window in ("1h", "3h", "1d"):
+                for fn in FNS:
+                    bodies = {}
+                    for answer in (Answer.MSGPACK, Answer.JSON):
+                        store.cold_answer = answer
+                        store.closed = ClosedWindows(1_000_000)  # cold: every closed window is read
+                        answered.clear()
+                        r = await c.get("/api/v1/series", params={"node": nodes, "measurement": "vwc_pct",
+                                                                  "window": window, "fn": fn,
+                                                                  "start": str(first), "end": str(NOW)})
+                        assert r.status_code == 200, r.text
+                        assert any(t.startswith(answer.value) for t in answered), (answer, answered)
+                        assert store.closed.misses > 0
+                        bodies[answer] = r.content
+                    assert bodies[Answer.MSGPACK] == bodies[Answer.JSON], (window, fn)
+                    # soil-04 and soil-05 are in the hourly roll-up only (written there), not the daily one
+                    assert len(r.json()) > ({"1h": 2 * 20 * 24, "3h": 2 * 20 * 8, "1d": 5}[window]), (window, fn)
+    finally:
+        await seed.close()
