@@ -471,7 +471,8 @@ async def main() -> None:
         print(f"farm: {args.zones} zones with {args.days} days each ({chart['farm_rows'][0]:,} roll-up rows copied "
               f"from z000 in {chart['farm_rows'][1]:.1f} s); warm-up at {args.farm_cache:,} cache rows "
               f"read {zones_read} zones, {rows:,} rows, in {took:.1f} s, RSS +{mb:.0f} MB. "
-              "'farm' asks a different zone each query of that cache; 'cold zone' the same zones of an empty cache\n")
+              "'farm' asks a different zone each query of that cache; 'cold zone' the same zones of an empty cache "
+              "(its roll-up rows as MessagePack); 'cold zone json' the same asked as JSON, as before 2026-12-08\n")
         if "warm_up" in chart:
             zones_read, took, rows = chart["warm_up"]
             print(f"warm-up (cloud/chart_warmup.py, {args.days} days of every zone's soil chart): {zones_read} zones, "
