@@ -7,10 +7,15 @@ lose a reading the node has already deleted from its flash. paho's
 persistent (``clean_session=False``) so the broker keeps queueing the nodes'
 messages while the gateway restarts, and redelivers any it never saw acked.
 
-Messages go from paho's network thread into a queue; one committer thread
-takes whatever has arrived (up to the broker's in-flight window), stores it
-in one transaction, then acknowledges each message in the order received
-(MQTT 3.1.1 section 4.6). One fsync is paid per group, not per message.
+Messages go from paho's network thread into a queue. A decoder thread takes
+whatever has arrived as one group (up to `GROUP_MAX` messages: the group grows
+with the queue) and decodes and checks it; a committer thread stores each
+decoded group in one transaction, then acknowledges its messages in the order
+received (MQTT 3.1.1 section 4.6). One fsync is paid per group, not per
+message, and the next group is decoded while the previous one's COMMIT waits
+for its fsync (SQLite and the disk work without the GIL). Groups are committed
+and acknowledged in the order they arrived; a message is acknowledged only
+after the commit that holds it.
 
 A tracker's position messages (contract 1.6, edge/position.py) come on its ``up`` topic, told from
 readings by their first byte; each is buffered as one item keyed (node, seq), like a report.
@@ -35,7 +40,7 @@ import queue
 import struct
 import threading
 from collections.abc import Callable
-from typing import Any
+from typing import Any, NamedTuple
 
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
@@ -69,9 +74,16 @@ from .uplink_decode import decode_uplink
 
 log = logging.getLogger(__name__)
 
-# A group is whatever arrived while the previous commit ran; the bound keeps
-# one transaction (and the PUBACKs it holds back) short.
-GROUP_MAX = 256
+# A group is whatever arrived while the previous one was decoded, so it grows with the queue: a
+# broker draining a backlog gets fewer, larger commits (one fsync and one transaction per group; at
+# 256 a group's fsync was most of the committer's wall time in the end-to-end bench,
+# docs/performance.md). The bounds keep one transaction (and the PUBACKs it holds back) short and
+# a group of image chunks (up to 64 KiB each) small in memory.
+GROUP_MAX = 2048
+GROUP_BYTES = 4 * 1024 * 1024
+# Decoded groups waiting for the committer: while one commits, the next is decoded; more would
+# only hold memory (the broker keeps what the gateway has not acknowledged).
+STAGED_MAX = 2
 PERSIST_RETRY_MAX_S = 5.0
 # A node message past this is refused before it is decoded: the largest valid
 # uplink (64 readings in JSON) is under 8 KiB. Only its head is quarantined.
@@ -110,7 +122,9 @@ class MqttSource:
         self._root = config.topic_root
         self._loop: asyncio.AbstractEventLoop | None = None
         self._queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
+        self._decoded: queue.Queue[Any] = queue.Queue(STAGED_MAX)  # decoder -> committer
         self._stopping = threading.Event()
+        self._decoder: threading.Thread | None = None
         self._committer: threading.Thread | None = None
         self.client_id = f"furrow-gw-{config.site}-{config.gateway_id}-farm"
         self.client = self._make_client()
@@ -164,7 +178,9 @@ class MqttSource:
         cleanly: what was received is committed and acknowledged, what was not
         stays with the broker."""
         self._loop = asyncio.get_running_loop()
+        self._decoder = threading.Thread(target=self._decode_loop, name="furrow-gw-decoder", daemon=True)
         self._committer = threading.Thread(target=self._commit_loop, name="furrow-gw-committer", daemon=True)
+        self._decoder.start()
         self._committer.start()
         broker = self._config.farm_broker
         self.client.connect_async(broker.host, broker.port, keepalive=max(1, int(broker.keepalive.total_seconds())))
@@ -181,9 +197,10 @@ class MqttSource:
         # them for the next session); the ones already queued are committed and
         # acknowledged before the DISCONNECT goes out behind those PUBACKs.
         self._stopping.set()
-        self._queue.put(_STOP)
-        if self._committer is not None:
-            self._committer.join()
+        self._queue.put(_STOP)  # the decoder passes it on to the committer after the last group
+        for thread in (self._decoder, self._committer):
+            if thread is not None:
+                thread.join()
         self.client.disconnect()
         self.client.loop_stop()
 
@@ -244,51 +261,78 @@ class MqttSource:
         self.counts["messages"] += 1
         self._queue.put((self._acks.generation(), msg))
 
-    # -- committer thread ----------------------------------------------------
+    # -- decoder and committer threads -----------------------------------------
+
+    def _decode_loop(self) -> None:
+        """Gather what has arrived into groups and decode them, in order, for the committer."""
+        try:
+            while True:
+                group, stop_after = self._gather()
+                if group:
+                    try:
+                        decoded = self._decode(group)
+                    except Exception:  # a bug here must not kill the thread (the group stays unacked)
+                        log.exception("decoder failed on a group of %d messages", len(group))
+                    else:
+                        self._decoded.put(decoded)  # waits while the committer is STAGED_MAX behind
+                if stop_after:
+                    return
+        finally:
+            self._decoded.put(_STOP)
+
+    def _gather(self) -> tuple[list[tuple[int, mqtt.MQTTMessage]], bool]:
+        """The next group: everything queued, up to the bounds (waits for the first message);
+        and whether the source stops after it."""
+        first = self._queue.get()
+        if first is _STOP:
+            return [], True
+        group = [first]
+        size = len(first[1].payload)
+        while len(group) < GROUP_MAX and size < GROUP_BYTES:
+            try:
+                msg = self._queue.get_nowait()
+            except queue.Empty:
+                break
+            if msg is _STOP:
+                return group, True
+            group.append(msg)
+            size += len(msg[1].payload)
+        return group, False
 
     def _commit_loop(self) -> None:
         while True:
-            first = self._queue.get()
-            if first is _STOP:
+            decoded = self._decoded.get()
+            if decoded is _STOP:
                 return
-            group = [first]
-            stop_after = False
-            while len(group) < GROUP_MAX:
-                try:
-                    msg = self._queue.get_nowait()
-                except queue.Empty:
-                    break
-                if msg is _STOP:
-                    stop_after = True
-                    break
-                group.append(msg)
             try:
-                self._commit(group)
+                self._store(decoded)
             except Exception:  # a bug here must not kill the thread
-                log.exception("committer failed on a group of %d messages", len(group))
-            if stop_after:
-                return
+                log.exception("committer failed on a group of %d messages", len(decoded.messages))
 
     def _commit(self, group: list[tuple[int, mqtt.MQTTMessage]]) -> None:
-        items: list[Item] = []
-        bad: list[Quarantined] = []
-        acks: list[tuple[dict[str, Any], bytes]] = []
-        drops: list[Drop] = []  # reports not forwarded (flood, quarantine): the cloud hears of them
-        chunks: list[dict[str, Any]] = []
-        rx_ms = self._clock()
+        """Decode, store and acknowledge one group in the calling thread."""
+        self._store(self._decode(group))
+
+    def _decode(self, group: list[tuple[int, mqtt.MQTTMessage]]) -> _Decoded:
+        decoded = _Decoded(group, self._clock(), [], [], [], [], [])
         for _gen, msg in group:
-            self._classify(msg, rx_ms, items, bad, acks, drops, chunks)
-        if not self._persist(items, bad, [raw for _, raw in acks], drops):
+            self._classify(msg, decoded.rx_ms, decoded.items, decoded.bad, decoded.acks, decoded.drops,
+                           decoded.chunks)
+        return decoded
+
+    def _store(self, d: _Decoded) -> None:
+        """Commit a decoded group, then acknowledge its messages (only then, and in order)."""
+        if not self._persist(d.items, d.bad, [raw for _, raw in d.acks], d.drops):
             return  # stopping with nothing stored: leave every message unacked
-        if chunks and not self._store_chunks(chunks, rx_ms):
+        if d.chunks and not self._store_chunks(d.chunks, d.rx_ms):
             return
-        self.counts["uplinks"] += len(items)
-        self.counts["quarantined"] += len(bad)
-        if acks and self._on_ack is not None and self._loop is not None:
-            for ack, raw in acks:
+        self.counts["uplinks"] += len(d.items)
+        self.counts["quarantined"] += len(d.bad)
+        if d.acks and self._on_ack is not None and self._loop is not None:
+            for ack, raw in d.acks:
                 self._loop.call_soon_threadsafe(self._on_ack, ack, raw)
         pubacks = Pubacks(self.client)
-        self._acks.ack_all(pubacks, group, then=pubacks.send)
+        self._acks.ack_all(pubacks, d.messages, then=pubacks.send)
 
     def _persist(self, items: list[Item], bad: list[Quarantined], acks: list[bytes], drops: list[Drop]) -> bool:
         """Commit, retrying while the disk refuses (full, I/O error); the
@@ -424,6 +468,18 @@ class MqttSource:
             log.info("image chunk on %s dropped: %s", topic, e)
             return
         chunks.append(chunk)
+
+
+class _Decoded(NamedTuple):
+    """A group of messages, decoded and sorted, waiting for its commit."""
+
+    messages: list[tuple[int, mqtt.MQTTMessage]]  # (connection generation, message), as received
+    rx_ms: int
+    items: list[Item]
+    bad: list[Quarantined]
+    acks: list[tuple[dict[str, Any], bytes]]  # command acks, with their bytes
+    drops: list[Drop]  # reports not forwarded (flood, quarantine): the cloud hears of them
+    chunks: list[dict[str, Any]]
 
 
 class Pubacks:
