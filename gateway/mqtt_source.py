@@ -300,18 +300,19 @@ class MqttSource:
         return group, False
 
     def _commit_loop(self) -> None:
+        left = False  # a group was left unstored while stopping: so are the ones behind it
         while True:
             decoded = self._decoded.get()
             if decoded is _STOP:
                 return
+            if left:
+                # Stored now, it would be acknowledged before the group in front of it (PUBACKs go in
+                # the order received, MQTT 3.1.1 section 4.6); the broker sends both again next session.
+                continue
             try:
-                self._store(decoded)
+                left = not self._store(decoded)
             except Exception:  # a bug here must not kill the thread
                 log.exception("committer failed on a group of %d messages", len(decoded.messages))
-
-    def _commit(self, group: list[tuple[int, mqtt.MQTTMessage]]) -> None:
-        """Decode, store and acknowledge one group in the calling thread."""
-        self._store(self._decode(group))
 
     def _decode(self, group: list[tuple[int, mqtt.MQTTMessage]]) -> _Decoded:
         decoded = _Decoded(group, self._clock(), [], [], [], [], [])
@@ -320,12 +321,13 @@ class MqttSource:
                            decoded.chunks)
         return decoded
 
-    def _store(self, d: _Decoded) -> None:
-        """Commit a decoded group, then acknowledge its messages (only then, and in order)."""
+    def _store(self, d: _Decoded) -> bool:
+        """Commit a decoded group, then acknowledge its messages (only then, and in order); False
+        when the source stopped before the group could be stored (none of it is acknowledged)."""
         if not self._persist(d.items, d.bad, [raw for _, raw in d.acks], d.drops):
-            return  # stopping with nothing stored: leave every message unacked
+            return False  # stopping with nothing stored: leave every message unacked
         if d.chunks and not self._store_chunks(d.chunks, d.rx_ms):
-            return
+            return False
         self.counts["uplinks"] += len(d.items)
         self.counts["quarantined"] += len(d.bad)
         if d.acks and self._on_ack is not None and self._loop is not None:
@@ -333,6 +335,7 @@ class MqttSource:
                 self._loop.call_soon_threadsafe(self._on_ack, ack, raw)
         pubacks = Pubacks(self.client)
         self._acks.ack_all(pubacks, d.messages, then=pubacks.send)
+        return True
 
     def _persist(self, items: list[Item], bad: list[Quarantined], acks: list[bytes], drops: list[Drop]) -> bool:
         """Commit, retrying while the disk refuses (full, I/O error); the
