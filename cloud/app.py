@@ -111,6 +111,7 @@ async def open_services(settings: Settings, clock: Clock = now_ms) -> Services:
     services.audit = AuditLog(db, clock)
     services.credentials = CredentialStore(db, settings.topic_root, clock)
     services.login_limiter = LoginLimiter(settings.login_max_failures, settings.login_window_s)
+    services.public_limiter = LoginLimiter(settings.public_max_requests, settings.public_window_s)
     objects = objects_from_settings(settings)
     if hasattr(objects, "ensure_bucket"):
         try:

@@ -626,6 +626,21 @@ class YieldPotentialRow(Base):
     updated_ms: Mapped[int] = mapped_column(BigInteger)
 
 
+class GrainMoistureRow(Base):
+    """An organisation's own standard moisture for a crop (migration 0033), over the built-in ones
+    (machinery/grain.py): the moisture its yield totals are given at, with where the figure comes from (a
+    Chinese farm's GB 1353 figure, say). The newest entry replaces the one before."""
+
+    __tablename__ = "grain_moistures"
+
+    organisation_id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    crop: Mapped[str] = mapped_column(String(64), primary_key=True)  # as the farm's yield logs name it
+    pct: Mapped[float] = mapped_column(Float)
+    source: Mapped[str] = mapped_column(String(300))
+    by: Mapped[str] = mapped_column(String(80))
+    updated_ms: Mapped[int] = mapped_column(BigInteger)
+
+
 class OperationRow(Base):
     """A field operation (issue 20): a machine and implement working a field along a track, with the
     worked area computed once from the track and the field's boundary (machinery/coverage.py)."""

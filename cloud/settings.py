@@ -146,6 +146,10 @@ class Settings(BaseSettings):
     login_max_failures: int = Field(default=5, ge=1, le=1000, description="failed logins per user name and "
                                     "per client address within login_window_s before 429")
     login_window_s: float = Field(default=60.0, gt=0, le=86400)
+    public_max_requests: int = Field(default=120, ge=1, le=100_000, description="requests per client address "
+                                     "within public_window_s to the pages open without a token (/lot/{token}, "
+                                     "/open-data) before 429: an unguessable address is not guessed by a flood")
+    public_window_s: float = Field(default=60.0, gt=0, le=86400)
     gateway_token_ttl_days: int = Field(default=365, ge=1, le=3650)
 
     # --- cloud MQTT broker ------------------------------------------------

@@ -266,6 +266,12 @@ class GatewayConfig(_Model):
     # receipt goes again once the cloud has answered a batch sent this much later; with nothing
     # else to send, an empty batch goes this often to ask (forwarder.py).
     receipt_wait: Duration = timedelta(seconds=60)
+    # "required": a batch leaves the buffer only with the cloud's receipt, from the first batch on.
+    # "auto": until the first receipt ever, a batch leaves at the cloud broker's PUBACK, for a cloud
+    # from before receipts (or a bare broker). `furrow gateway add` writes "required": a cloud that
+    # issues credentials sends receipts, and a fresh gateway must not trust PUBACKs (a broker that
+    # crashes before its next save loses what it acknowledged).
+    receipts: Literal["auto", "required"] = "auto"
     # zlib-compress batch payloads (the receiver tells them by the zlib
     # header byte 0x78; JSON starts with "{").
     compress: bool = True

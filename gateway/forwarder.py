@@ -18,7 +18,9 @@ again. The cloud stores each (node, seq) and each gap report once, so a
 batch sent twice costs bandwidth, never a double reading.
 
 A cloud from before receipts sends none: until the first receipt ever (the
-buffer remembers it), a batch leaves at the broker's PUBACK as it used to.
+buffer remembers it), a batch leaves at the broker's PUBACK as it used to,
+unless the config says receipts are `required` (what `furrow gateway add`
+writes: then no PUBACK ever stands for storage, not even on the first day).
 
 Payloads are zlib-compressed when ``compress`` is on: the receiver tells a
 compressed batch by its first byte, the zlib header 0x78 (JSON starts with
@@ -89,7 +91,7 @@ class Forwarder:
         self._sent: OrderedDict[str, int] = OrderedDict()  # batch id -> sent at (Unix ms), newest last
         self._answered_ms: int | None = None  # when the newest batch the cloud answered was sent
         self._probed_ms: int | None = None
-        self.receipts = buffer.receipts_seen()
+        self.receipts = config.receipts == "required" or buffer.receipts_seen()
         self._https = config.forward_via == "https"  # the answer to a POST is always its receipt
         self.counts = {"batches": 0, "items": 0, "bytes": 0, "buffer_errors": 0, "receipts": 0, "stored": 0,
                        "refused": 0, "receipts_invalid": 0, "probes": 0}

@@ -38,13 +38,14 @@ from pyproj import Geod, Transformer
 from shapely.geometry import Polygon, box, mapping
 
 from furrow.cloud.agronomy.expected_yield import KY, relative_yield
+from furrow.cloud.machinery.grain import STANDARD_MOISTURE_PCT as GRAIN_MOISTURE_PCT
 from furrow.firmware.tracker_node import TrackerNode
 
 GEOD = Geod(ellps="WGS84")
 
-# FAO-33 Table 24: Ky of maize over the whole growing period (the cloud's table, with its source).
+# Ky of maize over the whole season, 1.25 (FAO-56 Table 24, from FAO-33: the cloud's table, with its source).
 KY_MAIZE = KY["maize"]
-STANDARD_MOISTURE_PCT = 15.5  # maize is traded at 15.5 % moisture (USDA grain standards)
+STANDARD_MOISTURE_PCT = GRAIN_MOISTURE_PCT["maize"]  # 15.5 %: the cloud's maize value, with its source (grain.py)
 
 
 def fao33_yield_kg_m2(ym_kg_m2: float, ky: float, eta_over_etm: float) -> float:

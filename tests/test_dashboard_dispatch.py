@@ -206,3 +206,39 @@ def test_a_breakdown_is_planned_around_from_the_dispatch_page(farm, dashboard_br
     assert [m["available"] for m in current["request"]["machines"]] == [True, False]
     assert page.errors == []
     page.context.close()
+
+
+def test_a_farm_sets_its_own_standard_moisture_from_the_progress_page(farm, dashboard_browser):
+    """A Chinese farm's agronomist sets maize's standard moisture to 14.0 % with its source on the progress page
+    (PUT /standard-moistures/maize): the table shows the farm's figure and source, the harvest per crop is now at
+    14.0 % with the grain GET /yield-totals gives; back to built-in restores 15.5 %. Nothing untranslated."""
+    source = "GB 1353-2018 玉米 表1"
+    page = new_page(dashboard_browser, locale="zh-CN")
+    login_with_token(page, farm, "agronomist")
+    page.goto(f"{farm.url}/app/#/progress")
+    expect(page.locator("[data-view=progress]")).to_have_attribute("data-rendered", "1")
+    row = page.get_by_test_id("standard-moistures").locator("tr[data-crop=maize]")
+    expect(row).to_have_attribute("data-own", "false")
+    expect(row.locator("td[data-pct]")).to_have_attribute("data-pct", "15.5")
+    form = page.get_by_test_id("moisture-form")
+    form.locator("[data-field=crop]").fill("maize")
+    form.locator("[data-field=pct]").fill("14")
+    form.locator("[data-field=source]").fill(source)
+    form.get_by_role("button").click()
+    expect(row).to_have_attribute("data-own", "true")
+    expect(row.locator("td[data-pct]")).to_have_attribute("data-pct", "14")
+    expect(row).to_contain_text(source)
+    crops = page.get_by_test_id("yield-crops").locator("tr[data-crop=maize]")
+    expect(crops.locator("td[data-standard]")).to_have_attribute("data-standard", "14")
+    with farm.client() as c:
+        maize = next(x for x in c.get("/yield-totals").json()["crops"] if x["crop"] == "maize")
+    assert maize["standard_moisture_pct"] == 14.0 and source in maize["moisture_source"]
+    expect(crops.locator("td[data-mass]")).to_have_attribute("data-mass", str(maize["mass_kg"]))
+    texts = page.evaluate(COLLECT)
+    who = maize["moisture_source"].split(" by person:", 1)[1].split(" ", 1)[0]  # the agronomist's name, as data
+    assert missing_keys(page) == [] and untranslated(texts, [*data_of(farm), NODE, source, who]) == []
+    page.get_by_test_id("moisture-drop-maize").click()
+    expect(row).to_have_attribute("data-own", "false")
+    expect(crops.locator("td[data-standard]")).to_have_attribute("data-standard", "15.5")
+    assert page.errors == []
+    page.context.close()

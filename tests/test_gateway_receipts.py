@@ -123,3 +123,39 @@ async def test_a_stopping_gateway_sends_what_it_holds_and_takes_its_receipts_bef
             assert await _stored(client, 21)
     finally:
         node.close()
+
+
+@pytest.mark.parametrize("receipts", ["auto", "required"])
+async def test_a_fresh_gateway_that_requires_receipts_does_not_trust_its_first_pubacks(
+        tmp_path: Path, mosquitto, cloud_broker, mqtt_topic_prefix, receipts):
+    """A gateway that has never seen a receipt, the cloud down from the start: its first batches go to
+    the cloud broker, which acknowledges them and is SIGKILLed before it saved them. With receipts
+    `required` (what `furrow gateway add` writes) every reading is still pending and reaches the
+    cloud once it is up; with `auto` the PUBACKs stood for storage and those readings are gone."""
+    root = mqtt_topic_prefix
+    settings = local_settings(tmp_path / "cloud", mqtt_enabled=True, mqtt_host=cloud_broker.host,
+                              mqtt_port=cloud_broker.port, topic_root=root, mqtt_client_id="furrow-cloud-fresh",
+                              mqtt_reconnect_max_s=0.5)
+    config = gateway_config(tmp_path, mosquitto.host, mosquitto.port, root, receipt_wait=1, forward_batch_size=20,
+                            receipts=receipts,
+                            cloud_broker={"host": cloud_broker.host, "port": cloud_broker.port, "keepalive": 2,
+                                          "timeout": 2})
+    node = Peer(mosquitto.host, mosquitto.port)
+    sent = 60
+    try:
+        async with running_gateway(config) as gw:
+            for seq in range(sent):
+                node.publish(up_topic(config, "soil-01"), encode_json(soil_uplink("soil-01", seq)))
+            await wait_until(lambda: gw.forwarder.counts["items"] == sent, "the readings sent to the cloud broker")
+            cloud_broker.crash_and_restart()  # it acknowledged them all and saved none
+            await wait_until(lambda: gw.cloud.connected, "the gateway back on the restarted broker")
+            if receipts == "auto":  # the hazard `required` closes: the PUBACKs let the readings go
+                assert gw.stats()["pending"] == 0
+                return
+            assert gw.stats()["pending"] == sent
+            async with running_app(settings) as client:
+                await wait_until(lambda: gw.stats()["pending"] == 0, "the readings stored", timeout=60)
+                assert await _stored(client, sent)
+                assert gw.stats()["forwarded"] == sent
+    finally:
+        node.close()

@@ -131,12 +131,9 @@ def _x_of(field: Field, lon: float, lat: float) -> float:
     return (lon - lon0) * 111_319.49 * math.cos(math.radians(lat0))
 
 
-def test_an_overlapping_pass_is_removed_from_the_map_and_the_total_holds():
-    """The combine harvests 4 of 6 passes (x 0..36 m), then drives one more pass 2 m east of its last (x 29..38):
-    7 of its 9 m over harvested ground (78 %), cutting the 2 m strip of standing crop only. That pass's points
-    leave the map as overlaps (its yield over the full width would read 2/9 of the crop), the regular passes
-    (DGPS 0.3 m wander: a few per cent over their neighbours) keep theirs; the total still counts its grain:
-    within 3 % of what the header cut, and the same as with the filter off."""
+def _overlap_log() -> tuple[Field, str, float]:
+    """The field, the log and the grain cut of the overlap test below: 4 of 6 passes, then one pass again 2 m
+    east of the last (7 of its 9 m over harvested ground)."""
     field = Field(114.403, 36.0, 9.0, 6, 200.0)
     crop = lambda x, _y: 0.75 if x < 27 else 1.125  # noqa: E731 - t/ha 7.5 and 11.25
     first = Pattern(field, passes=4, speed_m_s=2.0, turn_s=20)
@@ -156,6 +153,16 @@ def test_an_overlapping_pass_is_removed_from_the_map_and_the_total_holds():
     log = a.csv() + b.csv().split("\n", 1)[1]
     true_kg = a.true_kg + b.true_kg
     assert b.true_kg == pytest.approx(9 * 200 * 1.125 * 2 / 9, rel=1e-9)
+    return field, log, true_kg
+
+
+def test_an_overlapping_pass_is_removed_from_the_map_and_the_total_holds():
+    """The combine harvests 4 of 6 passes (x 0..36 m), then drives one more pass 2 m east of its last (x 29..38):
+    7 of its 9 m over harvested ground (78 %), cutting the 2 m strip of standing crop only. That pass's points
+    leave the map as overlaps (its yield over the full width would read 2/9 of the crop), the regular passes
+    (DGPS 0.3 m wander: a few per cent over their neighbours) keep theirs; the total still counts its grain:
+    within 3 % of what the header cut, and the same as with the filter off."""
+    field, log, true_kg = _overlap_log()
     points = read_yield_csv(log)
     total = harvest(points, 9.0, parse_boundary(field.boundary), STANDARD_MOISTURE_PCT)
     unfiltered = harvest(points, 9.0, parse_boundary(field.boundary), STANDARD_MOISTURE_PCT,
@@ -174,3 +181,29 @@ def test_an_overlapping_pass_is_removed_from_the_map_and_the_total_holds():
 
 def _xs(field: Field, total) -> list[float]:  # noqa: ANN001 - a YieldTotal
     return [_x_of(field, lon, lat) for lon, lat, _ in total.yields]
+
+
+async def test_the_overlap_share_is_a_setting_of_the_log(tmp_path):
+    """POST /yield-logs takes `max_overlap` (the team's 0.5 by default, not a published figure): the overlap log
+    loses its pass again at the default, keeps it at 1.0 (a new log: other settings), with the same grain; 0.5
+    given is the default (the same stored log); a share outside 0..1 is a 422 naming it."""
+    from tests.cloud_support import local_settings, problem, running_app
+    from tests.test_machinery_operations import _field
+
+    field, log, _ = _overlap_log()
+    body = {"field": "f1", "crop": "maize", "machine": "combine-1", "width_m": 9.0, "log": log}
+    async with running_app(local_settings(tmp_path)) as c:
+        await _field(c, field.boundary)
+        r = await c.post("/api/v1/yield-logs", json=body)
+        assert r.status_code == 201, r.text
+        default = r.json()
+        assert default["dropped"]["overlap"] >= 70, default["dropped"]
+        r = await c.post("/api/v1/yield-logs", json={**body, "max_overlap": 1.0})
+        assert r.status_code == 201, r.text
+        kept = r.json()
+        assert kept["id"] != default["id"] and kept["dropped"]["overlap"] == 0
+        assert kept["kept"] >= default["kept"] + 70 and kept["mass_kg"] == default["mass_kg"]
+        same = await c.post("/api/v1/yield-logs", json={**body, "max_overlap": 0.5})
+        assert same.status_code == 200 and same.json()["id"] == default["id"]
+        r = await c.post("/api/v1/yield-logs", json={**body, "max_overlap": 1.5})
+        assert r.status_code == 422 and problem(r)["field"] == "max_overlap", r.text

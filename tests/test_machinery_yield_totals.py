@@ -122,3 +122,84 @@ async def test_each_organisation_totals_only_its_own_harvest(tmp_path):
             assert [f["field_id"] for f in out["fields"]] == [f"{p}-field"]
             [maize] = out["crops"]
             assert maize["mass_kg"] == pytest.approx(mass[p], abs=0.01) and maize["fields"] == 1
+
+
+def test_an_organisations_own_standard_moisture_wins_over_the_built_in_one():
+    """A farm that reports maize at 14.0 % (its entry, say GB 1353-2018's figure as it reads it): 10 000 kg posted
+    at 15.5 % totals 10 000 x 84.5 / 86 = 9825.58 kg, with the entry's source; wheat keeps the built-in 13.5 %."""
+    own = {"maize": (14.0, "entered for organisation o by person:a on 2026-12-08: GB 1353-2018 表1")}
+    fields, crops, _ = totals([_log(1, "f1", "maize", 10_000, 15.5), _log(2, "f2", "wheat", 1_000, 13.5)], own)
+    maize = next(c for c in crops if c["crop"] == "maize")
+    assert maize["standard_moisture_pct"] == 14.0 and "GB 1353-2018" in maize["moisture_source"]
+    assert maize["mass_kg"] == pytest.approx(10_000 * 84.5 / 86, abs=0.01)
+    wheat = next(c for c in crops if c["crop"] == "wheat")
+    assert wheat["standard_moisture_pct"] == 13.5 and "Devkota" in wheat["moisture_source"]
+
+
+async def test_the_farm_sets_its_own_standard_moisture_per_crop(tmp_path):
+    """PUT /standard-moistures/{crop} (agronomist or admin) with a figure and its source: the organisation's
+    totals take it (maize at 14.0 %, rice at 14.5 %, the latter's logs then posted without a moisture), GET lists
+    it beside the built-in ones, another organisation keeps the built-in 15.5 %, a technician may not set it, a bad
+    figure or no source is a 422 naming it, and DELETE goes back to the built-in figure."""
+    from furrow.cloud.auth import Role
+    from furrow.cloud.tenancy.organisations import OrganisationNew, create_organisation
+    from tests.cloud_support import local_settings, problem, running_app
+
+    field, monitor = combine_log()
+    async with running_app(local_settings(tmp_path)) as c:
+        services = c.app.state.services
+        heads = {}
+        for p in ("a", "b"):
+            await services.db.run(lambda s, p=p: create_organisation(s, OrganisationNew(id=f"org-{p}", name=p)))
+            token = (await services.tokens.issue(f"{p}-admin", Role.ADMIN, 1, organisation=f"org-{p}")).token
+            h = heads[p] = {"Authorization": f"Bearer {token}"}
+            for path, body in (("sites", {"id": f"{p}-site", "name": p}),
+                               ("fields", {"id": f"{p}-field", "site_id": f"{p}-site", "name": p})):
+                assert (await c.post(f"/api/v1/registry/{path}", json=body, headers=h)).status_code == 201
+            r = await c.put(f"/api/v1/registry/fields/{p}-field/boundary", json=field.boundary, headers=h)
+            assert r.status_code == 200, r.text
+        a, b = heads["a"], heads["b"]
+        rice_log = {"field": "a-field", "crop": "rice", "machine": "c", "width_m": 9.0, "log": monitor.csv()}
+        reader = (await services.tokens.issue("a-tech", Role.TECHNICIAN, 1, organisation="org-a")).token
+        r = await c.put("/api/v1/standard-moistures/maize", headers={"Authorization": f"Bearer {reader}"},
+                        json={"pct": 14.0, "source": "GB 1353-2018"})
+        assert r.status_code == 403, r.text
+        for bad, name in (({"pct": 45, "source": "GB 1353-2018"}, "pct"), ({"pct": 14.0}, "source")):
+            r = await c.put("/api/v1/standard-moistures/maize", headers=a, json=bad)
+            assert r.status_code == 422 and problem(r)["field"] == name, r.text
+        r = await c.put("/api/v1/standard-moistures/%20", headers=a, json={"pct": 14.0, "source": "GB 1353-2018"})
+        assert r.status_code == 422 and problem(r)["field"] == "crop", r.text
+        r = await c.put("/api/v1/standard-moistures/maize", headers=a,
+                        json={"pct": 14.0, "source": "GB 1353-2018 玉米, 表1"})
+        assert r.status_code == 200, r.text
+        listed = {m["crop"]: m for m in r.json()}
+        assert listed["maize"]["pct"] == 14.0 and listed["maize"]["own"] and "GB 1353-2018" in listed["maize"]["source"]
+        assert listed["wheat"] == {"crop": "wheat", "pct": 13.5, "own": False, "source": listed["wheat"]["source"],
+                                   "by": None, "updated_ms": None}
+        assert listed["maize"]["by"] == "person:a-admin" and listed["maize"]["source"] == "GB 1353-2018 玉米, 表1"
+        rice = await c.post("/api/v1/yield-logs", headers=a, json=rice_log)
+        assert rice.status_code == 422 and problem(rice)["field"] == "standard_moisture_pct"
+        assert (await c.put("/api/v1/standard-moistures/rice", headers=a,
+                            json={"pct": 14.5, "source": "our mill's contract"})).status_code == 200
+        rice = await c.post("/api/v1/yield-logs", headers=a, json=rice_log)
+        assert rice.status_code == 201 and rice.json()["standard_moisture_pct"] == 14.5, rice.text
+        for p, h in (("a", a), ("b", b)):
+            r = await c.post("/api/v1/yield-logs", headers=h, json={"field": f"{p}-field", "crop": "maize",
+                                                                     "machine": "combine-1", "width_m": 9.0,
+                                                                     "log": monitor.csv()})
+            assert r.status_code == 201, r.text
+        totals_a = {t["crop"]: t for t in (await c.get("/api/v1/yield-totals", headers=a)).json()["crops"]}
+        totals_b = {t["crop"]: t for t in (await c.get("/api/v1/yield-totals", headers=b)).json()["crops"]}
+        assert totals_a["maize"]["standard_moisture_pct"] == 14.0
+        assert "GB 1353-2018" in totals_a["maize"]["moisture_source"]
+        assert totals_a["rice"]["standard_moisture_pct"] == 14.5
+        assert totals_b["maize"]["standard_moisture_pct"] == 15.5
+        # the same grain: A's at 14.0 % is B's at 15.5 % x 84.5 / 86
+        assert totals_a["maize"]["mass_kg"] == pytest.approx(totals_b["maize"]["mass_kg"] * 84.5 / 86, abs=0.02)
+        assert {m["crop"]: m["pct"] for m in (await c.get("/api/v1/standard-moistures", headers=b)).json()} == (
+            STANDARD_MOISTURE_PCT)
+        r = await c.delete("/api/v1/standard-moistures/maize", headers=a)
+        assert r.status_code == 200 and {m["crop"]: m["pct"] for m in r.json()}["maize"] == 15.5
+        assert (await c.delete("/api/v1/standard-moistures/maize", headers=a)).status_code == 404
+        maize_a = {t["crop"]: t for t in (await c.get("/api/v1/yield-totals", headers=a)).json()["crops"]}["maize"]
+        assert maize_a["standard_moisture_pct"] == 15.5

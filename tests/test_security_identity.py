@@ -234,4 +234,5 @@ def test_gateway_add_writes_a_snippet_the_gateway_config_loads(cloud, tmp_path):
     cfg = GatewayConfig.model_validate({**raw, "buffer_path": str(tmp_path / "b.db")})
     assert cfg.cloud_broker.username == cfg.farm_broker.username == "s1.gw-9"
     assert cfg.cloud_broker.host == "mqtt.example.org" and len(cfg.cloud_broker.password or "") >= 40
+    assert cfg.receipts == "required"  # this cloud sends receipts: no PUBACK stands for storage
     assert path.stat().st_mode & 0o077 == 0

@@ -151,3 +151,23 @@ def test_publish_body_is_checked(body):
 
     with pytest.raises(ValidationError):
         PublishIn.model_validate(body)
+
+
+async def test_the_pages_open_without_a_token_are_limited_per_client_address(tmp_path):
+    """A flood from one address is refused with 429 and Retry-After once it has had `public_max_requests`
+    in the window (tokens are unguessable, but a flood still costs the cloud); another address, and the
+    API behind a token, are not held up by it."""
+    async with running_app(local_settings(tmp_path, public_max_requests=5, public_window_s=60)) as c:
+        def at(address: str) -> httpx.AsyncClient:
+            transport = httpx.ASGITransport(app=c.app, client=(address, 40000))
+            return httpx.AsyncClient(transport=transport, base_url="http://furrow.test")
+
+        async with at("198.51.100.7") as flood, at("203.0.113.9") as other:
+            answers = [(await flood.get(f"/lot/guess-{i}")).status_code for i in range(5)]
+            assert answers == [404] * 5
+            refused = await flood.get("/open-data")
+            assert refused.status_code == 429 and int(refused.headers["Retry-After"]) >= 1
+            assert problem(refused)["field"] == "client" and problem(refused)["value"] == "198.51.100.7"
+            assert (await flood.get("/lot/guess-6")).status_code == 429
+            assert (await other.get("/lot/guess-1")).status_code == 404  # another address is not held up
+        assert (await c.get("/api/v1/stats")).status_code == 200  # nor the API behind a token

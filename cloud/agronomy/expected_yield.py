@@ -1,5 +1,5 @@
 """Expected yield from the season's water use: FAO Irrigation and Drainage Paper 33 (Doorenbos and Kassam
-1979), eq. 1:
+1979), eq. 1, as FAO-56 restates it (eq. 90, p. 176, with ETc adj for ETa and ETc for ETm; read in FAO-56's text):
 
     1 - Ya/Ym = Ky (1 - ETa/ETm)
 
@@ -10,19 +10,31 @@ over the whole growing period. The zone's balance (planning/balance.py) gives bo
 Kc ET0 (FAO-56 eq. 58), ETa = sum of Ks Kc ET0 (eq. 80), with the depletion behind Ks corrected by the
 probes every day.
 
-Sources of the built-in values, and what could not be confirmed (December 2026, with the project's search
-tool, which reaches neither FAO-33 nor FAO-66's tables directly):
+Sources of the built-in values, and what could not be confirmed (read December 2026 with the project's
+search tool):
 
-* KY: FAO-33 Table 24, total growing period: maize 1.25, bean 1.15, sorghum 0.9, cotton 0.85, as restated
-  together in secondary teaching material that cites FAO-33 (found with the search tool); the FAO text
-  itself was not reached. Every other crop: not confirmed, the farm enters its Ky (PUT the potential).
-* Ym: no built-in value. Ym is the farm's own high-producing yield (FAO-33 defines it for a high-producing
-  variety, well adapted, with water, nutrients and pests not limiting); the generic ranges FAO-33 prints
-  could not be confirmed, and a field's Ym is the farm's record anyway. Without one the answer is the
-  relative yield Ya/Ym alone, and names the value to enter.
+* KY: FAO Irrigation and Drainage Paper 56 (Allen, Pereira, Raes & Smith 1998), chapter 8, Table 24
+  "Seasonal yield response functions from FAO Irrigation and Drainage Paper No. 33" (p. 181 of the printed
+  paper; chapter 8 online: https://www.fao.org/3/x0490e/x0490e0e.htm). Read in FAO-56's own text (a full-text
+  copy of the FAO PDF in the public code index), not in FAO-33, which the tool does not reach. FAO-56 restates
+  FAO-33's seasonal values for the crops it lists (FAO-56 p. 177: "There are Ky values in FAO Irrigation and
+  Drainage paper No33 for only about 23 crops"). Every single value of the table is built in (KY below);
+  the two the table gives as ranges (banana 1.2-1.35, citrus 1.1-1.3) and wheat without its season (winter
+  1.05, spring 1.15) are not: the farm picks its value, the message says which the table gives. Crops the table
+  does not list (rice among them) are not confirmed: the farm enters its Ky (PUT the potential). FAO-56 p. 177
+  suggests Ky = 1 for a crop without one, but only inside its salinity equations; it is not taken here.
+  Worked examples from the same text are tests (tests/test_expected_yield.py): FAO-56 Example 44 (chapter 9,
+  p. 194, https://www.fao.org/3/x0490e/x0490e0f.htm: dry beans, Ky 1.15, 1100 of a potential 1800 kg/ha, so
+  ETa/ETm = Ks = 0.66 by eq. 103, eq. 90 solved for Ks) and Example 39 (p. 182: beans, Ky 1.15, a 9.5 % yield
+  loss to salinity, Ks 0.92 by eq. 91).
+* Ym: no built-in value. Ym is the farm's own high-producing yield (FAO-56 eq. 90: "maximum (expected) yield in
+  absence of environmental or water stresses"); a field's Ym is the farm's record. Without one the answer is
+  the relative yield Ya/Ym alone, and names the value to enter.
 
-Eq. 1 holds for water deficits up to about 50 % (1 - ETa/ETm <= 0.5, FAO-33 ch. 2); beyond it the answer
-says the estimate is outside the range the equation was fitted over. Ya is never below 0.
+Eq. 1 is taken to hold for water deficits up to about 50 % (1 - ETa/ETm <= 0.5), as FAO-33 ch. 2 is cited for
+it; that sentence was not read in FAO's text here (the FAO-56 passages on eq. 90 read here, chapters 8 and 9,
+state no such bound), so the limit only flags an estimate (within_range false), it changes no number. Ya is
+never below 0.
 """
 
 from __future__ import annotations
@@ -32,9 +44,10 @@ from dataclasses import dataclass
 from ...edge.errors import ContractError
 
 FAO33 = "FAO Irrigation and Drainage Paper 33 (Doorenbos & Kassam 1979)"
-KY_SOURCE = (f"{FAO33}, Table 24, Ky over the total growing period (as restated with maize, bean, sorghum and "
-             "cotton together in secondary material citing it; the FAO text itself not reached)")
-DEFICIT_VALID_UP_TO = 0.5  # FAO-33: eq. 1 is linear for deficits up to about 50 %
+FAO56_TABLE24 = ("FAO Irrigation and Drainage Paper 56 (Allen et al. 1998), Table 24, p. 181: seasonal yield "
+                 "response functions from FAO-33")
+KY_SOURCE = f"{FAO56_TABLE24}, Ky over the whole growing season (read in FAO-56's text)"
+DEFICIT_VALID_UP_TO = 0.5  # cited to FAO-33 ch. 2 (linear up to about 50 % deficit); not read in FAO's text here
 
 
 @dataclass(frozen=True)
@@ -45,8 +58,27 @@ class Sourced:
     source: str
 
 
-KY: dict[str, float] = {"maize": 1.25, "bean": 1.15, "sorghum": 0.9, "cotton": 0.85}
-ALIASES = {"corn": "maize", "玉米": "maize", "beans": "bean", "菜豆": "bean", "高粱": "sorghum", "棉花": "cotton"}
+# FAO-56 Table 24, every single value as printed (the copy read spells "Groundnet" and "Peas 1,15").
+KY: dict[str, float] = {
+    "alfalfa": 1.1, "bean": 1.15, "cabbage": 0.95, "cotton": 0.85, "grape": 0.85, "groundnut": 0.70,
+    "maize": 1.25, "onion": 1.1, "pea": 1.15, "pepper": 1.1, "potato": 1.1, "safflower": 0.8, "sorghum": 0.9,
+    "soybean": 0.85, "spring wheat": 1.15, "sugarbeet": 1.0, "sugarcane": 1.2, "sunflower": 0.95,
+    "tomato": 1.05, "watermelon": 1.1, "winter wheat": 1.05,
+}
+# Listed by the table, but not as one value: the farm chooses (the message quotes the table).
+KY_NOT_SINGLE = {"banana": "a range, 1.2-1.35", "citrus": "a range, 1.1-1.3",
+                 "wheat": "winter wheat 1.05 and spring wheat 1.15 (name the crop 'winter wheat' or 'spring wheat')"}
+ALIASES = {
+    "corn": "maize", "玉米": "maize", "beans": "bean", "dry bean": "bean", "菜豆": "bean", "高粱": "sorghum",
+    "棉花": "cotton", "soybeans": "soybean", "soya": "soybean", "大豆": "soybean", "小麦": "wheat",
+    "冬小麦": "winter wheat", "春小麦": "spring wheat", "peanut": "groundnut", "花生": "groundnut",
+    "potatoes": "potato", "马铃薯": "potato", "土豆": "potato", "sugar beet": "sugarbeet", "甜菜": "sugarbeet",
+    "sugar cane": "sugarcane", "甘蔗": "sugarcane", "向日葵": "sunflower", "紫花苜蓿": "alfalfa", "苜蓿": "alfalfa",
+    "lucerne": "alfalfa", "tomatoes": "tomato", "番茄": "tomato", "西红柿": "tomato", "西瓜": "watermelon",
+    "onions": "onion", "洋葱": "onion", "peas": "pea", "豌豆": "pea", "peppers": "pepper", "辣椒": "pepper",
+    "红花": "safflower", "grapes": "grape", "葡萄": "grape", "甘蓝": "cabbage", "卷心菜": "cabbage",
+    "香蕉": "banana", "柑橘": "citrus",
+}
 
 
 def crop_key(crop: str) -> str:
@@ -54,12 +86,21 @@ def crop_key(crop: str) -> str:
     return ALIASES.get(c, c)
 
 
+def crop_names(key: str) -> list[str]:
+    """Every name that crop_key maps to `key`, the key first: entries stored under a name before it became an
+    alias (大豆, 小麦 and the others added with FAO-56's table) are still found."""
+    return [key] + sorted(a for a, k in ALIASES.items() if k == key and a != key)
+
+
 def builtin_ky(crop: str) -> Sourced:
     """The crop's built-in Ky, or None with what to enter."""
     key = crop_key(crop)
     if key in KY:
         return Sourced(KY[key], KY_SOURCE)
-    return Sourced(None, f"not confirmed for {crop!r}: enter the crop's seasonal Ky ({FAO33}, Table 24)")
+    if key in KY_NOT_SINGLE:
+        return Sourced(None, f"{FAO56_TABLE24} gives {crop!r} {KY_NOT_SINGLE[key]}: enter the farm's seasonal Ky")
+    return Sourced(None, f"not confirmed for {crop!r} ({FAO56_TABLE24} does not list it): enter the crop's "
+                         "seasonal Ky")
 
 
 def _check(field: str, value: float, low: float, high: float) -> float:

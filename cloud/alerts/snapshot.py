@@ -103,6 +103,10 @@ class _Latest:
     async def fetch(self, nodes: set[str]) -> None:
         self._seen.update(await self._store.latest_many(sorted(nodes - set(self._seen))))
 
+    async def latest_many(self, nodes: list[str]) -> dict[str, list[Reading]]:
+        await self.fetch(set(nodes))
+        return {n: self._seen.get(n, []) for n in nodes}
+
     async def latest(self, node: str) -> list[Reading]:
         if node not in self._seen:
             self._seen[node] = await self._store.latest(node)

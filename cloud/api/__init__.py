@@ -2,7 +2,7 @@
 
 from fastapi import APIRouter, Depends
 
-from .deps import authenticate
+from .deps import authenticate, public_rate_limit
 from .routes import alerts as alert_routes  # alerts: list, acknowledge, evaluate
 from .routes import (
     audit,
@@ -71,8 +71,12 @@ api_router.include_router(regional.router)
 login_router = APIRouter(prefix="/api/v1", responses=ERROR_RESPONSES)
 login_router.include_router(login.router)
 # The one page with data and no token: a published harvest lot at its unguessable address, /lot/{token}
-# (routes/trace.py): only what the farm chose to publish.
-public_router = APIRouter(responses={404: {"model": ProblemResponse}})
+# (routes/trace.py): only what the farm chose to publish. With the open data (routes/regional.py), limited
+# per client address (deps.public_rate_limit).
+public_router = APIRouter(responses={404: {"model": ProblemResponse},
+                                     429: {"model": ProblemResponse, "description": "too many requests; see "
+                                           "Retry-After"}},
+                          dependencies=[Depends(public_rate_limit)])
 public_router.include_router(trace_routes.public)
 public_router.include_router(regional.public)
 

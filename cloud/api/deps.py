@@ -20,7 +20,7 @@ from ..auth.ratelimit import LoginLimiter
 from ..cluster import Cluster
 from ..commands import CommandService
 from ..db import Database
-from ..errors import Forbidden, NotFound
+from ..errors import Forbidden, NotFound, RateLimited
 from ..events import EventBus
 from ..fertility import FertigationService, FertilityService
 from ..gaps import GapStore
@@ -84,6 +84,7 @@ class Services:
     audit: AuditLog | None = None  # set by open_services
     credentials: CredentialStore | None = None
     login_limiter: LoginLimiter = field(default_factory=LoginLimiter)
+    public_limiter: LoginLimiter = field(default_factory=lambda: LoginLimiter(120, 60.0))  # pages without a token
     alerts: AlertService | None = None  # set by open_services
     events: EventBus = field(default_factory=EventBus)
     gateway_status: StatusBook = field(default_factory=StatusBook)  # gateways' Modbus counters (bus page)
@@ -302,6 +303,16 @@ def client_address(request: Request) -> str:
     """The caller's address as the server saw it (uvicorn applies X-Forwarded-For only from
     its --forwarded-allow-ips)."""
     return request.client.host if request.client is not None else "unknown"
+
+
+def public_rate_limit(request: Request) -> None:
+    """The pages open without a token answer each client address `public_max_requests` times per
+    `public_window_s`, then 429 with Retry-After (auth/ratelimit.py)."""
+    services = get_services(request)
+    address = client_address(request)
+    wait = services.public_limiter.take([address], services.clock() / 1000)
+    if wait is not None:
+        raise RateLimited("client", address, f"too many requests from this address; try again in {wait} s", wait)
 
 
 def get_auditor(request: Request) -> Auditor:

@@ -8,6 +8,9 @@ login route counts an attempt as failed before checking the password and
 forgives it on success, so parallel attempts cannot all pass the check. The
 table is bounded: past `max_keys` keys the stalest go first.
 
+The same window limits the pages anyone may open without a token (a published lot, the open
+data): there every request counts (`take`), per client address.
+
 It lives in the process: each cloud instance counts on its own.
 """
 
@@ -42,6 +45,14 @@ class LoginLimiter:
             if len(times) >= self.max_failures:
                 wait = max(wait, times[len(times) - self.max_failures] + self.window_s - now)
         return max(1, math.ceil(wait)) if wait > 0 else None
+
+    def take(self, keys: list[str], now: float) -> int | None:
+        """Count one request for these keys, or, when they are at the limit, the seconds to wait (not
+        counted: a caller told to wait does not push its own wait further out)."""
+        wait = self.retry_after(keys, now)
+        if wait is None:
+            self.failed(keys, now)
+        return wait
 
     def failed(self, keys: list[str], now: float) -> None:
         for key in keys:

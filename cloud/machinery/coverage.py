@@ -56,10 +56,16 @@ from ..vigour.boundaries import reproject
 MAX_GAP_S = 30.0  # a longer silence (a coverage gap, a stop with the GNSS off) breaks the pass
 MAX_SPEED_M_S = 15.0  # 54 km/h: faster than any implement works; a larger step is a GNSS jump
 # 95 % horizontal position error (metres) by NMEA 0183 GGA fix quality (step 6):
-# 1 GPS (and 3 PPS): autonomous GPS, 8 m 95 % global average, attributed to the GPS SPS Performance
-#   Standard, 5th ed., April 2020 (its position-accuracy table, section 3.8). UNCONFIRMED: the 2020 document
-#   was found (DoD CIO, April 2020) but its accuracy table could not be read through the search tool, so
-#   neither the 8 m nor the table number is checked against the text (docs/machinery.md section 3);
+# 1 GPS (and 3 PPS): autonomous GPS, 8 m: the 95 % horizontal position error, global average, attributed to
+#   the GPS SPS Performance Standard, 5th ed., April 2020 (DoD CIO; https://www.gps.gov/technical/ps/
+#   2020-SPS-performance-standard.pdf), section 3.8. STILL UNCONFIRMED from the standard's text (December
+#   2026): its copies reached show only the opening pages, and gps.gov's own performance page (which tables
+#   the 2020 standard's assertions by section: 3.4.1 SIS URE <= 7.0 m 95 % "Global Statistic" over all AODs,
+#   and so on) was readable only up to section 3.4. Two independent secondary sources agree, each quoting
+#   the PDF (two public repositories' source notes): "Global average <= 8 m 95% horizontal, <= 13 m 95%
+#   vertical; worst site <= 15 m / <= 33 m", section 3.8, Table 3.8-3; a third (a web article) gives
+#   <= 9.0 m for "SPS PS 2020". So the 8 m, its wording and the table number rest on those notes, not on
+#   the standard's text read here;
 # 2 DGPS (code differential, SBAS included): 1.06 m, the worst WAAS reference site's 95 % horizontal
 #   accuracy (FAA W. J. Hughes Technical Center, WAAS Performance Analysis Report #10, November 2004;
 #   the best site 0.61 m);

@@ -5,9 +5,14 @@ A yield at standard moisture keeps the grain's dry matter and adds the water the
 and Mulvaney, M.J. (2020) "Adjusting crop yield to a standard moisture content", UF/IFAS Extension EDIS
 SS-AGR-443/AG442 (read here through its text, which gives corn 15.5 %, and its table as the Juniper
 HarvestMaster GrainGage H2 manual, appendix A, reproduces it: wheat 13.5 %, soybean 13 %, barley 14.5 %).
-The Chinese grain standards (GB 1353 maize, GB 1351 wheat) set a highest moisture for each grade rather
-than a reporting moisture, and their figures could not be read here: a farm that reports at them gives
-standard_moisture_pct with each log. A crop not in the table has no built-in standard: its logs need one.
+The Chinese grain standards (GB 1353-2018 maize, GB 1351-2008 wheat, GB 1350-2009 paddy, GB 1352-2009
+soybean) set a highest moisture for each grade (their quality table) rather than a reporting moisture, and
+their tables could not be read here (December 2026: the copies reached show the scope, references and terms,
+not the quality table). Secondary pages restating GB 1353-2018's table give maize "水分含量 ≤14.0%" for every
+grade; nothing read gives wheat's, soybean's or paddy's figure from its standard's text. So none is built in:
+a farm that reports at them enters its own figure per crop with its source (PUT /standard-moistures/{crop},
+the grain_moistures table), which its totals and its logs posted without a moisture take over these. A crop
+in neither has no standard: its logs need one.
 """
 
 from __future__ import annotations

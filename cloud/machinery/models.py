@@ -243,10 +243,14 @@ class YieldLogIn(BaseModel):
     machine: str = Field(min_length=1, max_length=64)
     width_m: float = Field(gt=0, le=20, description="the header's working width, m")
     standard_moisture_pct: float | None = Field(
-        default=None, ge=0, lt=40, description="the moisture totals are given at; without it the crop's standard "
-        "(cloud/machinery/grain.py: maize 15.5, wheat 13.5, soybean 13, barley 14.5), which a log of another crop "
-        "or none needs")
+        default=None, ge=0, lt=40, description="the moisture totals are given at; without it the crop's standard: "
+        "the farm's own (PUT /standard-moistures/{crop}), else the built-in one (cloud/machinery/grain.py: maize "
+        "15.5, wheat 13.5, soybean 13, barley 14.5), which a log of another crop or none needs")
     flow_delay_s: float = Field(default=12.0, ge=0, le=60, description="grain transport time to the sensor")
+    max_overlap: float = Field(
+        default=0.5, ge=0, le=1, description="the overlapping-pass filter: a point whose swath lies more than this "
+        "share over ground an earlier pass harvested leaves the map (1: keep every point). 0.5 is the team's "
+        "choice, not a published figure (docs/machinery.md section 8)")
     log: str = Field(min_length=1, description="the monitor's CSV export: time, lat, lon, flow_kg_s, "
                      "moisture_pct, optionally header (down/up)")
 
@@ -286,6 +290,27 @@ class YieldTotal(BaseModel):
     moisture_source: str = Field(description="where standard_moisture_pct comes from")
     first_ms: int
     last_ms: int
+
+
+class GrainMoistureIn(BaseModel):
+    """An organisation's own standard moisture for a crop, with where the figure comes from."""
+
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True, json_schema_extra={"examples": [
+        {"pct": 14.0, "source": "GB 1353-2018 玉米, 表1 (our grain buyer's contract)"}]})
+
+    pct: float = Field(gt=0, lt=40, description="the moisture (% wet basis) the crop's totals are given at")
+    source: str = Field(min_length=3, max_length=300, description="where the figure comes from")
+
+
+class GrainMoistureOut(BaseModel):
+    """A crop's standard moisture as the organisation's totals take it."""
+
+    crop: str
+    pct: float
+    source: str = Field(description="the source the organisation gave for its own figure, or the built-in one's")
+    own: bool = Field(description="the organisation's own entry (else the built-in United States figure)")
+    by: str | None = Field(default=None, description="who entered the organisation's own figure")
+    updated_ms: int | None = Field(default=None, description="when, Unix ms")
 
 
 class YieldTotals(BaseModel):

@@ -23,7 +23,17 @@ from furrow.edge.errors import ContractError
 
 from .._time import Clock
 from .._time import now_ms as _now_ms
-from ..db import DEFAULT_ORGANISATION, Database, DispatchPlanRow, FieldRow, OperationRow, SiteRow, YieldLogRow, ZoneRow
+from ..db import (
+    DEFAULT_ORGANISATION,
+    Database,
+    DispatchPlanRow,
+    FieldRow,
+    GrainMoistureRow,
+    OperationRow,
+    SiteRow,
+    YieldLogRow,
+    ZoneRow,
+)
 from ..errors import Conflict, NotFound
 from ..events import EventBus
 from ..vigour.boundaries import area_ha, as_geojson, parse_boundary
@@ -357,22 +367,32 @@ class YieldLogs:
         from .grain import standard_moisture
         from .yield_map import YieldFilters, harvest, read_yield_csv
 
+        def field_of(session: Session) -> tuple[dict, dict[str, tuple[float, str]]]:
+            field = _field(session, body.field)
+            site = session.get(SiteRow, field.site_id)
+            return field.boundary, _own_moistures(session, site.organisation_id if site else DEFAULT_ORGANISATION)
+
+        boundary, own = await self._db.run(field_of)
         moisture = body.standard_moisture_pct
+        if moisture is None and body.crop in own:
+            moisture = own[body.crop][0]  # the farm's own standard for the crop (PUT /standard-moistures/{crop})
         if moisture is None:
             moisture = standard_moisture(body.crop)
         if moisture is None:
             raise ContractError("standard_moisture_pct", None, f"no standard moisture is built in for crop "
-                                f"{body.crop!r}: give the moisture its grain is traded at (e.g. 14.0)")
+                                f"{body.crop!r}: give the moisture its grain is traded at (e.g. 14.0), or set the "
+                                f"farm's for the crop once (PUT /api/v1/standard-moistures/{{crop}})")
         body = body.model_copy(update={"standard_moisture_pct": moisture})
-        boundary = await self._db.run(lambda s: _field(s, body.field).boundary)
-        key = "\n".join([body.field, repr(body.width_m), repr(body.standard_moisture_pct), repr(body.flow_delay_s),
-                         body.log])
+        settings = [body.field, repr(body.width_m), repr(body.standard_moisture_pct), repr(body.flow_delay_s)]
+        if body.max_overlap != YieldFilters.max_overlap:  # only then: a log stored before the setting keeps its ref
+            settings.append(f"max_overlap={body.max_overlap!r}")
+        key = "\n".join([*settings, body.log])
         ref = "yield:" + hashlib.sha256(key.encode()).hexdigest()[:40]
 
         def compute():  # noqa: ANN202 - a day's log is seconds of work: off the event loop
             points = read_yield_csv(body.log)
             return points, harvest(points, body.width_m, parse_boundary(boundary), moisture,
-                                   YieldFilters(flow_delay_s=body.flow_delay_s))
+                                   YieldFilters(flow_delay_s=body.flow_delay_s, max_overlap=body.max_overlap))
 
         points, total = await asyncio.to_thread(compute)
         if total.harvested_ha == 0:
@@ -428,9 +448,47 @@ class YieldLogs:
                 q = q.where(YieldLogRow.started_ms >= start, YieldLogRow.started_ms < end)
             return [LogTotal(*row) for row in session.execute(q)]
 
-        fields, crops, replaced = totals(await self._db.run(load))
+        own = {} if organisation is None else await self._db.run(lambda s: _own_moistures(s, organisation))
+        fields, crops, replaced = totals(await self._db.run(load), own)
         return YieldTotals(season=season, fields=[YieldTotal(**f) for f in fields],
                            crops=[YieldTotal(**c) for c in crops], replaced=replaced)
+
+    async def moistures(self, organisation: str) -> list[dict]:
+        """The standard moisture of each crop the organisation's totals know: its own entries (with their
+        sources) and the built-in ones it has not replaced."""
+        from .grain import STANDARD_MOISTURE_PCT, STANDARD_MOISTURE_SOURCE
+
+        own = await self._db.run(lambda s: _own_rows(s, organisation))
+        out = {crop: {"crop": crop, "pct": pct, "source": STANDARD_MOISTURE_SOURCE, "own": False, "by": None,
+                      "updated_ms": None} for crop, pct in STANDARD_MOISTURE_PCT.items()}
+        out.update({r.crop: {"crop": r.crop, "pct": r.pct, "source": r.source, "own": True, "by": r.by,
+                             "updated_ms": r.updated_ms} for r in own})
+        return [out[c] for c in sorted(out)]
+
+    async def put_moisture(self, organisation: str, crop: str, pct: float, source: str, by: str) -> list[dict]:
+        """Set the organisation's own standard moisture for a crop (replacing its last entry)."""
+
+        def put(session: Session) -> None:
+            row = session.get(GrainMoistureRow, (organisation, crop))
+            if row is None:
+                row = GrainMoistureRow(organisation_id=organisation, crop=crop)
+                session.add(row)
+            row.pct, row.source, row.by, row.updated_ms = pct, source, by[:80], self.clock()
+
+        await self._db.run(put)
+        return await self.moistures(organisation)
+
+    async def delete_moisture(self, organisation: str, crop: str) -> list[dict]:
+        """Drop the organisation's own entry for a crop (its totals go back to the built-in standard, if any)."""
+
+        def delete(session: Session) -> None:
+            row = session.get(GrainMoistureRow, (organisation, crop))
+            if row is None:
+                raise NotFound("crop", crop, "the organisation has no standard moisture of its own for this crop")
+            session.delete(row)
+
+        await self._db.run(delete)
+        return await self.moistures(organisation)
 
     async def get(self, log_id: int) -> YieldLogOut:
         """One log's totals with its yield map (NotFound otherwise)."""
@@ -442,6 +500,17 @@ class YieldLogs:
             return _yield_out(row, with_map=True)
 
         return await self._db.run(get)
+
+
+def _own_rows(session: Session, organisation: str) -> list[GrainMoistureRow]:
+    return list(session.scalars(select(GrainMoistureRow).where(GrainMoistureRow.organisation_id == organisation)))
+
+
+def _own_moistures(session: Session, organisation: str) -> dict[str, tuple[float, str]]:
+    """The organisation's own standard moistures: crop -> (%, who entered it, when, and the source given)."""
+    return {r.crop: (r.pct, f"entered for organisation {organisation} by {r.by} on "
+                            f"{datetime.fromtimestamp(r.updated_ms / 1000, UTC).date().isoformat()}: {r.source}")
+            for r in _own_rows(session, organisation)}
 
 
 def parse_covered(geojson: dict) -> shapely.Geometry:

@@ -19,15 +19,24 @@ Drummond, S.T. (2007) "Yield Editor: software for removing errors from crop yiel
    step from the previous point (its heading), as long as the step. A point whose rectangle lies more than
    `max_overlap` (a share) over ground an earlier pass of the same log already harvested (the union of
    those passes' swaths, as coverage.py draws them) is dropped: the header was partly empty there, so
-   its flow over its full width is too low a yield. Yield Editor 2.0 (Sudduth, K.A., Drummond, S.T. and
-   Myers, D.B. (2012) "Yield Editor 2.0: Software for automated removal of yield map errors", ASABE Paper
-   No. 121338243) names the removal of such "overlapped" data, and Lyle, G., Bryan, B.A. and Ostendorf,
-   B. (2014) "Post-processing methods to eliminate erroneous grain yield measurements: review and
-   directions for future development", Precision Agriculture 15:377-402, lists harvester overlaps among
-   the errors left to remove; neither text's threshold could be read here (their abstracts only), so the
-   default 0.5 is "mostly": more of the swath over harvested ground than over standing crop
-   (docs/machinery.md section 8 says so). Sudduth and Drummond (2007) has no overlap filter (its
-   filters: flow delay, start/end pass, velocity, swath width, yield, SD, position).
+   its flow over its full width is too low a yield. Its grain stays in the total: the threshold moves only
+   the map, never a kilogram of the totals.
+   **The 0.5 is the team's choice, not a published figure.** No text read here states an overlap share for
+   dropping a point (December 2026, with the project's search tool): Yield Editor 2.0 (Sudduth, K.A.,
+   Drummond, S.T. and Myers, D.B. (2012), ASABE Paper No. 121338243) names removing "overlapped" data and
+   automates it, and Lyle, G., Bryan, B.A. and Ostendorf, B. (2014), Precision Agriculture 15:377-402,
+   lists harvester overlaps among the errors to remove, but only their abstracts could be read; Sudduth and
+   Drummond (2007) has no overlap filter (its filters: flow delay, start/end pass, velocity, swath width,
+   yield, SD, position); the measured-overlap method whose summary could be read (Drummond, Fraisse and
+   Sudduth, "Vector method for determining harvest area using combine position data", USDA-ARS publication
+   94028: each swath polygon less the earlier ones is the area actually harvested) corrects each point's
+   area rather than dropping it, and the tools seen disagree (the R package pacu keeps every point by
+   default, overlap.threshold = 0, and adjusts the area; the R package yieldcleanr drops above 0.5 of a
+   bitmap it attributes to Han et al. 1997, no source given for the 0.5). Why 0.5: a point with share s
+   over harvested ground had (1 - s) of its header in crop, so its yield over the full width reads (1 - s)
+   of the truth; above half the point says more about the empty header than about the ground under it,
+   below half it is kept (biased low by at most half). A farm sets its own per log (`max_overlap`, 1 keeps
+   every point).
 6. **Yield outliers.** The yield of each point is its flow over the time step at standard moisture
    divided by the area it swept (width x step); points beyond `max_sd` standard deviations of the mean
    are dropped (Yield Editor's "SD filter").

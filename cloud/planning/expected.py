@@ -21,7 +21,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from .._time import Clock, now_ms
-from ..agronomy.expected_yield import FAO33, builtin_ky, crop_key, expected_yield
+from ..agronomy.expected_yield import FAO33, builtin_ky, crop_key, crop_names, expected_yield
 from ..db import Database, HarvestRow, YieldLogRow, YieldPotentialRow
 from ..errors import Conflict
 from ..registry import FIELDS, SITES, ZONES, Registry, ZoneOut
@@ -39,7 +39,8 @@ class Potential:
 
 
 def _potential_rows(session: Session, site_id: str, zone_id: str, crop: str) -> list[YieldPotentialRow]:
-    q = select(YieldPotentialRow).where(YieldPotentialRow.site_id == site_id, YieldPotentialRow.crop == crop,
+    q = select(YieldPotentialRow).where(YieldPotentialRow.site_id == site_id,
+                                        YieldPotentialRow.crop.in_(crop_names(crop)),
                                         YieldPotentialRow.zone_id.in_([zone_id, ""]))
     return list(session.scalars(q))
 
@@ -52,7 +53,7 @@ def _describe(row: YieldPotentialRow, what: str) -> str:
 
 def resolve(rows: list[YieldPotentialRow], crop: str) -> Potential:
     """Ky and Ym: the zone's entry, else the farm's, else the built-in Ky (cited); Ym has no built-in value."""
-    ordered = sorted(rows, key=lambda r: r.zone_id == "")  # the zone's own first
+    ordered = sorted(rows, key=lambda r: (r.zone_id == "", -r.updated_ms))  # the zone's own first, newest first
     ky_row = next((r for r in ordered if r.ky is not None), None)
     ym_row = next((r for r in ordered if r.ym_t_ha is not None), None)
     built = builtin_ky(crop)
@@ -167,7 +168,7 @@ class ExpectedYieldService:
                         "depletion), GET /zones/{zone}/balance etc_mm",
                         "etm": "sum of the zone's daily Kc ET0 (FAO-56 eq. 58): FAO-33's ETm",
                         "ky": potential.ky_source, "ym": potential.ym_source,
-                        "equation": f"{FAO33}, eq. 1: 1 - Ya/Ym = Ky (1 - ETa/ETm)",
+                        "equation": f"{FAO33}, eq. 1 (FAO-56 eq. 90): 1 - Ya/Ym = Ky (1 - ETa/ETm)",
                         **{f"balance.{k}": v for k, v in balance.sources.items()}},
             "harvest": None if harvest is None else {
                 "yield_t_ha": round(harvest.yield_kg_ha / 1000, 3), "harvested_on": harvest.harvested_on,

@@ -59,8 +59,9 @@ async def zone_water(zone: ZoneOut, nodes: list[NodeOut], store: ReadingStore) -
     """Newest vwc_pct of each probe within the root zone; their mean; TAW = (FC - WP) x Zr
     (FAO-56 eq. 82); depletion = (FC - mean) x Zr, never below 0."""
     probes = []
+    latest = await store.latest_many([n.id for n in nodes])  # one query per 100 nodes on InfluxDB 1.x
     for n in nodes:
-        for r in await store.latest(n.id):
+        for r in latest.get(n.id, []):
             if r.measurement == "vwc_pct" and (r.depth_cm is None or r.depth_cm <= zone.root_depth_cm):
                 probes.append(ProbeValue(node=n.id, depth_cm=r.depth_cm, vwc_pct=r.value, ts_ms=r.ts_ms))
     values = [p.vwc_pct for p in probes if p.vwc_pct is not None]

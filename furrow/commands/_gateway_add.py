@@ -39,7 +39,9 @@ def gateway_snippet(site: str, gateway: str, creds: dict[str, Any], cloud: dict[
     """The TOML tables a gateway config needs for its logins (the rest: gateway/gateway.example.toml)."""
     lines = [f"# furrow gateway add {site} {gateway}: broker credentials, issued at {creds['issued_ms']} ms.",
              "# The password is shown only here: keep this file private (mode 0600).",
-             f"site = {_q(site)}", f"gateway_id = {_q(gateway)}", ""]
+             f"site = {_q(site)}", f"gateway_id = {_q(gateway)}",
+             "# this cloud sends receipts: a batch leaves the buffer only with its receipt, from the first on",
+             'receipts = "required"', ""]
     for table, broker in (("farm_broker", farm), ("cloud_broker", cloud)):
         lines.append(f"[{table}]")
         lines += [f"{k} = {_q(v)}" for k, v in broker.items() if v is not None]

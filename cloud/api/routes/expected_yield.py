@@ -59,7 +59,8 @@ class ExpectedYieldOut(BaseModel):
     eta_mm: float | None = Field(description="the season's actual ET, sum of Ks Kc ET0 (FAO-56 eq. 80)")
     etm_mm: float | None = Field(description="the season's ET with no water stress, sum of Kc ET0 (eq. 58)")
     eta_over_etm: float | None
-    ky: float | None = Field(description="the crop's yield response factor over the season (FAO-33 Table 24)")
+    ky: float | None = Field(description="the crop's yield response factor over the season (FAO-56 Table 24, "
+                                         "from FAO-33)")
     ym_t_ha: float | None = Field(description="the farm's high-producing yield for the crop, t/ha")
     relative_yield: float | None = Field(description="Ya/Ym = 1 - Ky (1 - ETa/ETm), FAO-33 eq. 1")
     ya_t_ha: float | None = Field(description="the expected yield, t/ha")

@@ -16,6 +16,8 @@ from ...machinery.models import (
     DispatchIn,
     DispatchOut,
     FieldProgress,
+    GrainMoistureIn,
+    GrainMoistureOut,
     MachineOut,
     OperationIn,
     OperationKind,
@@ -25,7 +27,7 @@ from ...machinery.models import (
     YieldTotals,
 )
 from ...machinery.tracks import MAX_FIXES
-from ..deps import AuditDep, OperationsWriter, Reader, get_services
+from ..deps import AuditDep, OperationsWriter, Planner, Reader, get_services
 from ..json_body import JsonRoute
 from ..schemas import ProblemResponse
 
@@ -190,10 +192,46 @@ async def yield_totals(operations: OperationsDep, who: Reader,
                        season: Annotated[int | None, Query(ge=1970, le=2200,
                                                            description="the year the harvests started in (UTC)")]
                        = None) -> YieldTotals:
-    """The harvest per field (and crop) and per crop from the yield logs, each at its crop's standard moisture
-    (maize 15.5 %, wheat 13.5 %, soybean 13 %, barley 14.5 %: docs/machinery.md section 8); a log posted again
-    with other settings counts once (the newest). Only the caller's organisation's fields."""
+    """The harvest per field (and crop) and per crop from the yield logs, each at its crop's standard moisture:
+    the organisation's own (PUT /standard-moistures/{crop}), else the built-in one (maize 15.5 %, wheat 13.5 %,
+    soybean 13 %, barley 14.5 %: docs/machinery.md section 8); a log posted again with other settings counts once
+    (the newest). Only the caller's organisation's fields."""
     return await operations.yields.totals(season, who.organisation)
+
+
+GrainCrop = Annotated[str, Path(min_length=1, max_length=64, description="the crop as the yield logs name it")]
+
+
+@router.get("/standard-moistures", response_model=list[GrainMoistureOut])
+async def standard_moistures(operations: OperationsDep, who: Reader) -> list[dict]:
+    """The moisture each crop's yield totals are given at for the caller's organisation: its own entries, with
+    the sources it gave, and the built-in United States figures it has not replaced (docs/machinery.md
+    section 8)."""
+    return await operations.yields.moistures(who.organisation)
+
+
+@router.put("/standard-moistures/{crop}", response_model=list[GrainMoistureOut],
+            responses={422: {"model": ProblemResponse}})
+async def put_standard_moisture(crop: GrainCrop, body: GrainMoistureIn, operations: OperationsDep, who: Planner,
+                                audit: AuditDep) -> list[dict]:
+    """Set the organisation's own standard moisture for a crop, with its source (a Chinese farm's GB figure,
+    say): its yield totals and the crop's logs posted without a moisture take it."""
+    if not crop.strip():
+        raise ContractError("crop", crop, "must name the crop, as the yield logs name it (e.g. maize)")
+    out = await operations.yields.put_moisture(who.organisation, crop.strip(), body.pct, body.source,
+                                               f"person:{who.name}")
+    await audit(who.name, "grain.moisture", f"crop:{crop}", pct=body.pct, source=body.source)
+    return out
+
+
+@router.delete("/standard-moistures/{crop}", response_model=list[GrainMoistureOut],
+               responses={404: {"model": ProblemResponse}})
+async def delete_standard_moisture(crop: GrainCrop, operations: OperationsDep, who: Planner,
+                                   audit: AuditDep) -> list[dict]:
+    """Drop the organisation's own standard moisture for a crop (back to the built-in one, if any)."""
+    out = await operations.yields.delete_moisture(who.organisation, crop.strip())
+    await audit(who.name, "grain.moisture.delete", f"crop:{crop}")
+    return out
 
 
 @router.get("/yield-logs/{log_id}", response_model=YieldLogOut, responses={404: {"model": ProblemResponse}})

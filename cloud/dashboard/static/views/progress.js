@@ -61,6 +61,55 @@ function totalsTables(totals, fields) {
     h("p", { class: "small muted" }, t("progress.totals.how")));
 }
 
+// The moisture each crop's totals are given at (GET /standard-moistures): the farm's own figures with the source it
+// gave (a GB figure, a buyer's contract) and the built-in United States ones; an agronomist or admin sets a crop's
+// own (PUT /standard-moistures/{crop}) or drops it (DELETE), and the totals above follow (docs/machinery.md
+// section 8). The server checks every value; its refusal, naming the field, stays under the form.
+function moistureCard(moistures, crops, ctx, saved) {
+  const status = h("p", { class: "small", "data-testid": "moisture-status" });
+  const rows = table(["crop", "pct", "source", ""].map((k) => (k ? t(`progress.moisture.col.${k}`) : "")),
+    moistures.map((m) => h("tr", { "data-crop": m.crop, "data-own": String(m.own) },
+      h("td", {}, tr("crop", m.crop)), h("td", { "data-pct": String(m.pct) }, num(m.pct, 1, "%")),
+      h("td", { class: "small" }, m.own ? t("progress.moisture.entered", { source: m.source,
+        by: (m.by || "").replace(/^person:/, ""), when: dateTime(m.updated_ms) }) : t("progress.moisture.built-in")),
+      h("td", {}, m.own && ctx.can("plan") ? h("button", { type: "button", "data-testid": `moisture-drop-${m.crop}`,
+        onclick: async () => {
+          try {
+            await api(`/standard-moistures/${encodeURIComponent(m.crop)}`, { method: "DELETE" });
+            await saved();
+          } catch (err) {
+            status.replaceChildren(notice(err.message, "warn"));
+          }
+        } }, t("progress.moisture.drop")) : ""))), { "data-testid": "standard-moistures" });
+  if (!ctx.can("plan")) return h("div", {}, rows, status);
+  const el = {
+    crop: h("input", { name: "crop", type: "text", required: true, maxlength: 64, "data-field": "crop",
+      list: "moisture-crops" }),
+    pct: h("input", { name: "pct", type: "number", step: "any", min: 0, max: 40, required: true, "data-field": "pct" }),
+    source: h("input", { name: "source", type: "text", required: true, maxlength: 300, "data-field": "source" }),
+  };
+  const form = h("form", { class: "entry", "data-testid": "moisture-form" },
+    h("h4", {}, t("progress.moisture.form")),
+    // the crops as the logs and the built-in table name them, each offered with its name in the reader's language
+    h("datalist", { id: "moisture-crops" }, crops.map((c) => h("option", { value: c }, tr("crop", c)))),
+    h("div", { class: "fields" },
+      h("label", {}, t("progress.moisture.col.crop"), el.crop), h("label", {}, t("progress.moisture.col.pct"), el.pct),
+      h("label", {}, t("progress.moisture.col.source"), el.source)),
+    h("button", { type: "submit" }, t("progress.moisture.save")));
+  form.addEventListener("submit", async (ev) => {
+    ev.preventDefault();
+    try {
+      await api(`/standard-moistures/${encodeURIComponent(el.crop.value.trim())}`, { method: "PUT",
+        body: { pct: Number(el.pct.value), source: el.source.value } });
+      form.reset();
+      await saved();
+    } catch (err) {
+      status.replaceChildren(notice(err.message, "warn"));
+    }
+  });
+  return h("div", {}, rows, form, status);
+}
+
 // Each zone's expected yield for the season so far (FAO-33 eq. 1 from its water balance, docs/machinery.md
 // section 10) beside what the harvest gave: the zone's harvest record, else its field's yield monitor logs.
 function expectedTable(zones) {
@@ -170,15 +219,17 @@ export async function render(root, ctx) {
   const regionBox = h("div", {});
   const timelineBox = h("div", {});
   const expectedBox = h("div", {});
+  const moistureBox = h("div", {});
   root.append(card(t("progress.crops.title"), cropBox), card(t("progress.sites.title"), siteBox),
     card(t("progress.regions.title"), regionBox),
     card(t("machinery.fields.title"), fieldBox), card(t("progress.timeline.title"), timelineBox),
-    card(t("progress.totals.title"), totalsBox), card(t("progress.harvest.title"), harvestBox),
+    card(t("progress.totals.title"), totalsBox), card(t("progress.moisture.title"), moistureBox),
+    card(t("progress.harvest.title"), harvestBox),
     card(t("progress.expected.title"), expectedBox));
   const load = async () => {
-    const [crops, fields, logs, sites, ops, zones, regions, totals] = await Promise.all([api("/progress/crops"),
-      api("/registry/fields"), api("/yield-logs"), api("/registry/sites"), api("/operations"), api("/registry/zones"),
-      api("/progress/regions"), api("/yield-totals")]);
+    const [crops, fields, logs, sites, ops, zones, regions, totals, moistures] = await Promise.all([
+      api("/progress/crops"), api("/registry/fields"), api("/yield-logs"), api("/registry/sites"), api("/operations"),
+      api("/registry/zones"), api("/progress/regions"), api("/yield-totals"), api("/standard-moistures")]);
     // the newest season any zone was planted in
     const years = zones.map((z) => z.planting_date).filter(Boolean).map((d) => d.slice(0, 4)).sort();
     const expected = years.length ? await api(`/expected-yield?season=${years[years.length - 1]}`) : [];
@@ -196,6 +247,8 @@ export async function render(root, ctx) {
     const byId = Object.fromEntries(fields.map((f) => [f.id, f]));
     timelineBox.replaceChildren(ops.length ? timeline(ops, byId) : notice(t("progress.timeline.none")));
     totalsBox.replaceChildren(totals.fields.length ? totalsTables(totals, byId) : notice(t("progress.harvest.none")));
+    const named = [...new Set([...moistures.map((m) => m.crop), ...logs.map((l) => l.crop).filter(Boolean)])].sort();
+    moistureBox.replaceChildren(moistureCard(moistures, named, ctx, load));
     harvestBox.replaceChildren(logs.length ? harvestTable(logs, Object.fromEntries(fields.map((f) => [f.id, f])))
       : notice(t("progress.harvest.none")));
     expectedBox.replaceChildren(expected.length ? expectedTable(expected) : notice(t("progress.expected.none")),
