@@ -74,16 +74,20 @@ from .uplink_decode import decode_uplink
 
 log = logging.getLogger(__name__)
 
-# A group is whatever arrived while the previous one was decoded, so it grows with the queue: a
-# broker draining a backlog gets fewer, larger commits (one fsync and one transaction per group; at
-# 256 a group's fsync was most of the committer's wall time in the end-to-end bench,
-# docs/performance.md). The bounds keep one transaction (and the PUBACKs it holds back) short and
-# a group of image chunks (up to 64 KiB each) small in memory.
+# The decoder takes whatever has arrived as a group (up to GROUP_MAX messages or GROUP_BYTES), and
+# the committer stores everything decoded while its previous commit ran as one transaction (one
+# fsync), taking groups until they hold GROUP_MAX messages: a broker draining a backlog gets fewer,
+# larger commits (at 256 a group's fsync was most of the committer's wall time in the end-to-end
+# bench, docs/performance.md). Committing each decoded group on its own paid three times the
+# commits at a window of 100 (bench/gateway_ingest.py, 2026-12-08). The bounds keep one
+# transaction (and the PUBACKs it holds back) short and a group of image chunks (up to 64 KiB
+# each) small in memory.
 GROUP_MAX = 2048
 GROUP_BYTES = 4 * 1024 * 1024
-# Decoded groups waiting for the committer: while one commits, the next is decoded; more would
-# only hold memory (the broker keeps what the gateway has not acknowledged).
-STAGED_MAX = 2
+# Decoded groups waiting for the committer. Every message in the pipeline is unacknowledged, so the
+# broker's in-flight window (docs/gateway.md: 100) bounds them all; this bounds the decoded ones when
+# a broker is set to no window at all (max_inflight_messages 0).
+STAGED_MAX = 8
 PERSIST_RETRY_MAX_S = 5.0
 # A node message past this is refused before it is decoded: the largest valid
 # uplink (64 readings in JSON) is under 8 KiB. Only its head is quarantined.
@@ -302,17 +306,36 @@ class MqttSource:
     def _commit_loop(self) -> None:
         left = False  # a group was left unstored while stopping: so are the ones behind it
         while True:
-            decoded = self._decoded.get()
-            if decoded is _STOP:
+            groups, stop_after = self._staged()
+            if groups and not left:
+                # Stored after one left behind, they would be acknowledged before it (PUBACKs go in
+                # the order received, MQTT 3.1.1 section 4.6); the broker sends them all again.
+                try:
+                    left = not self._store(groups)
+                except Exception:  # a bug here must not kill the thread
+                    log.exception("committer failed on %d messages", sum(len(g.messages) for g in groups))
+            if stop_after:
                 return
-            if left:
-                # Stored now, it would be acknowledged before the group in front of it (PUBACKs go in
-                # the order received, MQTT 3.1.1 section 4.6); the broker sends both again next session.
-                continue
+
+    def _staged(self) -> tuple[list[_Decoded], bool]:
+        """The decoded groups waiting, to be stored as one (waits for the first): everything decoded
+        while the previous commit ran, as long as they hold under `GROUP_MAX` messages before the
+        last is taken; and whether the source stops after them."""
+        first = self._decoded.get()
+        if first is _STOP:
+            return [], True
+        groups = [first]
+        n = len(first.messages)
+        while n < GROUP_MAX:
             try:
-                left = not self._store(decoded)
-            except Exception:  # a bug here must not kill the thread
-                log.exception("committer failed on a group of %d messages", len(decoded.messages))
+                more = self._decoded.get_nowait()
+            except queue.Empty:
+                break
+            if more is _STOP:
+                return groups, True
+            groups.append(more)
+            n += len(more.messages)
+        return groups, False
 
     def _decode(self, group: list[tuple[int, mqtt.MQTTMessage]]) -> _Decoded:
         decoded = _Decoded(group, self._clock(), [], [], [], [], [])
@@ -321,13 +344,16 @@ class MqttSource:
                            decoded.chunks)
         return decoded
 
-    def _store(self, d: _Decoded) -> bool:
-        """Commit a decoded group, then acknowledge its messages (only then, and in order); False
-        when the source stopped before the group could be stored (none of it is acknowledged)."""
+    def _store(self, groups: list[_Decoded]) -> bool:
+        """Commit decoded groups in one transaction, then acknowledge their messages (only then, and
+        in the order received); False when the source stopped before they could be stored (none of
+        them is acknowledged)."""
+        d = groups[0] if len(groups) == 1 else _Decoded.joined(groups)
         if not self._persist(d.items, d.bad, [raw for _, raw in d.acks], d.drops):
             return False  # stopping with nothing stored: leave every message unacked
-        if d.chunks and not self._store_chunks(d.chunks, d.rx_ms):
-            return False
+        for g in groups:  # chunks keep their own group's receive time
+            if g.chunks and not self._store_chunks(g.chunks, g.rx_ms):
+                return False
         self.counts["uplinks"] += len(d.items)
         self.counts["quarantined"] += len(d.bad)
         if d.acks and self._on_ack is not None and self._loop is not None:
@@ -482,7 +508,14 @@ class _Decoded(NamedTuple):
     bad: list[Quarantined]
     acks: list[tuple[dict[str, Any], bytes]]  # command acks, with their bytes
     drops: list[Drop]  # reports not forwarded (flood, quarantine): the cloud hears of them
-    chunks: list[dict[str, Any]]
+    chunks: list[dict[str, Any]]  # with this group's rx_ms
+
+    @classmethod
+    def joined(cls, groups: list[_Decoded]) -> _Decoded:
+        """Groups as one, in order (chunks stay with their groups: see `MqttSource._store`)."""
+        return cls([m for g in groups for m in g.messages], groups[0].rx_ms, [i for g in groups for i in g.items],
+                   [b for g in groups for b in g.bad], [a for g in groups for a in g.acks],
+                   [x for g in groups for x in g.drops], [])
 
 
 class Pubacks:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import threading
 import time
 
 import paho.mqtt.client as mqtt
@@ -12,7 +11,6 @@ import pytest
 from furrow.edge.payload import encode_binary, encode_json
 from furrow.gateway.mqtt_source import GROUP_BYTES, GROUP_MAX, MqttSource
 from tests.gateway_support import (
-    WAIT,
     BatchCollector,
     Peer,
     gateway_config,
@@ -161,49 +159,6 @@ async def test_message_is_acknowledged_only_after_its_commit(config, node, monke
         await wait_until(lambda: "ack qos1" in events, "the PUBACK")
         assert gw.stats()["farm"]["persist_failures"] == 1
     assert events == ["put failed", "put ok", "ack qos1"]
-
-
-async def test_the_next_group_is_decoded_while_a_commit_waits_and_each_is_acked_after_its_own(config, node,
-                                                                                               monkeypatch):
-    """While one group's commit is held (its fsync, here an injected wait), the next message is
-    already decoded; neither is acknowledged before its own commit, and the PUBACKs follow the
-    commits in the order the messages came."""
-    events: list[str] = []
-    held = threading.Event()
-    async with running_gateway(config) as gw:
-        real_put, real_decode, real_queue = gw.buffer.put_many, gw.source._decode, gw.source.client._packet_queue
-
-        def put_many(items, *args):
-            seqs = [item.uplink["seq"] for item in items]
-            events.append(f"put {seqs}")
-            if seqs == [1]:
-                assert held.wait(WAIT), "the test never released the first commit"
-            n = real_put(items, *args)
-            events.append(f"stored {seqs}")
-            return n
-
-        def decode(group):
-            decoded = real_decode(group)
-            events.append(f"decoded {[item.uplink['seq'] for item in decoded.items]}")
-            return decoded
-
-        def queue(command, packet, *args):
-            if command == 0x40:
-                events.append(f"ack x{len(packet) // 4}")
-            return real_queue(command, packet, *args)
-
-        monkeypatch.setattr(gw.buffer, "put_many", put_many)
-        monkeypatch.setattr(gw.source, "_decode", decode)
-        monkeypatch.setattr(gw.source.client, "_packet_queue", queue)
-        node.publish(up_topic(config, "soil-01"), encode_json(soil_uplink("soil-01", 1)))
-        await wait_until(lambda: "put [1]" in events, "the first commit")
-        node.publish(up_topic(config, "soil-01"), encode_json(soil_uplink("soil-01", 2)))
-        await wait_until(lambda: "decoded [2]" in events, "the second message decoded while the first commits")
-        assert not any(e.startswith("ack") for e in events), events
-        held.set()
-        await wait_until(lambda: events.count("ack x1") == 2, "both PUBACKs")
-    assert events == ["decoded [1]", "put [1]", "decoded [2]", "stored [1]", "ack x1", "put [2]", "stored [2]",
-                      "ack x1"], events
 
 
 def test_a_group_takes_everything_queued_up_to_its_bounds(config):
