@@ -70,24 +70,20 @@ from .flood import NodeBudget
 from .gaps import Drop
 from .images import ImageStore
 from .quality import correct_clock, quality_flags
+from .staging import Staging
 from .uplink_decode import decode_uplink
 
 log = logging.getLogger(__name__)
 
 # The decoder takes whatever has arrived as a group (up to GROUP_MAX messages or GROUP_BYTES), and
 # the committer stores everything decoded while its previous commit ran as one transaction (one
-# fsync), taking groups until they hold GROUP_MAX messages: a broker draining a backlog gets fewer,
-# larger commits (at 256 a group's fsync was most of the committer's wall time in the end-to-end
-# bench, docs/performance.md). Committing each decoded group on its own paid three times the
-# commits at a window of 100 (bench/gateway_ingest.py, 2026-12-08). The bounds keep one
-# transaction (and the PUBACKs it holds back) short and a group of image chunks (up to 64 KiB
-# each) small in memory.
+# fsync), up to GROUP_MAX messages (staging.py): a broker draining a backlog gets fewer, larger
+# commits (at 256 a group's fsync was most of the committer's wall time in the end-to-end bench,
+# docs/performance.md), and the decoder runs at most one commit's worth ahead. The bounds keep one
+# transaction (and the PUBACKs it holds back) short and a group of image chunks (up to 64 KiB each)
+# small in memory.
 GROUP_MAX = 2048
 GROUP_BYTES = 4 * 1024 * 1024
-# Decoded groups waiting for the committer. Every message in the pipeline is unacknowledged, so the
-# broker's in-flight window (docs/gateway.md: 100) bounds them all; this bounds the decoded ones when
-# a broker is set to no window at all (max_inflight_messages 0).
-STAGED_MAX = 8
 PERSIST_RETRY_MAX_S = 5.0
 # A node message past this is refused before it is decoded: the largest valid
 # uplink (64 readings in JSON) is under 8 KiB. Only its head is quarantined.
@@ -126,7 +122,7 @@ class MqttSource:
         self._root = config.topic_root
         self._loop: asyncio.AbstractEventLoop | None = None
         self._queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
-        self._decoded: queue.Queue[Any] = queue.Queue(STAGED_MAX)  # decoder -> committer
+        self._staged: Staging[_Decoded] = Staging(GROUP_MAX)  # decoder -> committer
         self._stopping = threading.Event()
         self._decoder: threading.Thread | None = None
         self._committer: threading.Thread | None = None
@@ -201,7 +197,7 @@ class MqttSource:
         # them for the next session); the ones already queued are committed and
         # acknowledged before the DISCONNECT goes out behind those PUBACKs.
         self._stopping.set()
-        self._queue.put(_STOP)  # the decoder passes it on to the committer after the last group
+        self._queue.put(_STOP)  # the decoder closes the staging behind the last group, ending the committer
         for thread in (self._decoder, self._committer):
             if thread is not None:
                 thread.join()
@@ -278,11 +274,11 @@ class MqttSource:
                     except Exception:  # a bug here must not kill the thread (the group stays unacked)
                         log.exception("decoder failed on a group of %d messages", len(group))
                     else:
-                        self._decoded.put(decoded)  # waits while the committer is STAGED_MAX behind
+                        self._staged.put(decoded, len(group))  # waits while a commit's worth waits
                 if stop_after:
                     return
         finally:
-            self._decoded.put(_STOP)
+            self._staged.close()
 
     def _gather(self) -> tuple[list[tuple[int, mqtt.MQTTMessage]], bool]:
         """The next group: everything queued, up to the bounds (waits for the first message);
@@ -305,37 +301,15 @@ class MqttSource:
 
     def _commit_loop(self) -> None:
         left = False  # a group was left unstored while stopping: so are the ones behind it
-        while True:
-            groups, stop_after = self._staged()
-            if groups and not left:
+        while groups := self._staged.take():
+            if left:
                 # Stored after one left behind, they would be acknowledged before it (PUBACKs go in
                 # the order received, MQTT 3.1.1 section 4.6); the broker sends them all again.
-                try:
-                    left = not self._store(groups)
-                except Exception:  # a bug here must not kill the thread
-                    log.exception("committer failed on %d messages", sum(len(g.messages) for g in groups))
-            if stop_after:
-                return
-
-    def _staged(self) -> tuple[list[_Decoded], bool]:
-        """The decoded groups waiting, to be stored as one (waits for the first): everything decoded
-        while the previous commit ran, as long as they hold under `GROUP_MAX` messages before the
-        last is taken; and whether the source stops after them."""
-        first = self._decoded.get()
-        if first is _STOP:
-            return [], True
-        groups = [first]
-        n = len(first.messages)
-        while n < GROUP_MAX:
+                continue
             try:
-                more = self._decoded.get_nowait()
-            except queue.Empty:
-                break
-            if more is _STOP:
-                return groups, True
-            groups.append(more)
-            n += len(more.messages)
-        return groups, False
+                left = not self._store(groups)
+            except Exception:  # a bug here must not kill the thread
+                log.exception("committer failed on %d messages", sum(len(g.messages) for g in groups))
 
     def _decode(self, group: list[tuple[int, mqtt.MQTTMessage]]) -> _Decoded:
         decoded = _Decoded(group, self._clock(), [], [], [], [], [])
