@@ -3,6 +3,7 @@ holds, what it acknowledges and when, across stops, lost PUBACKs and floods."""
 
 from __future__ import annotations
 
+import asyncio
 import threading
 
 import pytest
@@ -19,6 +20,7 @@ from tests.gateway_support import (
     up_topic,
     wait_until,
 )
+from tests.servers import MosquittoServer
 
 pytestmark = pytest.mark.mosquitto
 
@@ -195,3 +197,57 @@ async def test_a_flood_while_the_disk_stalls_holds_no_more_than_the_broker_windo
         await wait_until(lambda: gw.stats()["received"] == 200, "all 200 stored")
     assert entered.is_set()
     assert held_messages == WINDOW
+
+
+@pytest.fixture
+def farm_broker():
+    """A Mosquitto set up as docs/gateway.md says a farm's is (no limit on queued QoS 1 messages)."""
+    server = MosquittoServer(extra_config=["max_queued_messages 0", "max_queued_bytes 256000000",
+                                           f"max_inflight_messages {WINDOW}"])
+    server.start()
+    yield server
+    server.stop()
+
+
+async def test_an_offline_backlog_waits_in_the_broker_not_in_the_gateway_while_the_disk_stalls(
+        tmp_path, farm_broker, mqtt_topic_prefix, monkeypatch):
+    """600 reports queued while the gateway was away, on a broker set up as docs/gateway.md says,
+    and the gateway's fifth commit stalls: once PUBACKs have flowed, Mosquitto sends a resumed
+    session's backlog past its in-flight window, so the gateway stops reading once RECEIVED_MAX
+    (50 here) wait undecoded. What it holds unacknowledged stays within one commit, one staged, one
+    being decoded and those 50, and once the disk answers all 600 are stored."""
+    from furrow.gateway import mqtt_source
+    from furrow.gateway.app import Gateway
+
+    config = gateway_config(tmp_path, farm_broker.host, farm_broker.port, mqtt_topic_prefix)
+    async with running_gateway(config):
+        pass  # the persistent session
+    node = Peer(farm_broker.host, farm_broker.port)
+    for seq in range(60):
+        for n in range(10):
+            node.publish(up_topic(config, f"soil-{n:02d}"), encode_json(soil_uplink(f"soil-{n:02d}", seq)))
+    node.close()
+    monkeypatch.setattr(mqtt_source, "GROUP_MAX", 20)
+    monkeypatch.setattr(mqtt_source, "RECEIVED_MAX", 50)
+    gw = Gateway(config)
+    held, entered = threading.Event(), threading.Event()
+    real_put = gw.buffer.put_many
+
+    commits = []
+
+    def put_many(items, *args):
+        commits.append(len(items))
+        if len(commits) == 5:
+            entered.set()
+            assert held.wait(WAIT), "the test never released the commit"
+        return real_put(items, *args)
+
+    monkeypatch.setattr(gw.buffer, "put_many", put_many)
+    async with running_gateway(config, gateway=gw):
+        await wait_until(entered.is_set, "the first commit")
+        await asyncio.sleep(1.0)  # what more would come, were the network thread not held
+        held_now = gw.source.counts["messages"] - sum(commits[:-1])  # received, not yet acknowledged
+        waiting = gw.source._queue.qsize()
+        held.set()
+        await wait_until(lambda: gw.stats()["received"] == 600, "all 600 stored")
+    assert held_now <= 3 * 20 + 50 + 1 and waiting <= 50 + 1, (held_now, waiting)
