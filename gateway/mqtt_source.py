@@ -84,6 +84,12 @@ log = logging.getLogger(__name__)
 # small in memory.
 GROUP_MAX = 2048
 GROUP_BYTES = 4 * 1024 * 1024
+# Messages received and not yet decoded. The broker's in-flight window should bound them, but
+# Mosquitto 2.0 sends a resumed session's backlog past it once PUBACKs flow (3,408 waiting here
+# while 60,000 drained at a window of 20, 2026-12-08; tests/test_gateway_mqtt_pipeline.py): past
+# this many, paho's network thread waits for the decoder, so the rest stays in the broker (TCP
+# holds it back) instead of in the gateway's memory, however long the outage was.
+RECEIVED_MAX = 4 * GROUP_MAX
 PERSIST_RETRY_MAX_S = 5.0
 # A node message past this is refused before it is decoded: the largest valid
 # uplink (64 readings in JSON) is under 8 KiB. Only its head is quarantined.
@@ -124,6 +130,7 @@ class MqttSource:
         self._queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
         self._staged: Staging[_Decoded] = Staging(GROUP_MAX)  # decoder -> committer
         self._stopping = threading.Event()
+        self._decoder_took = threading.Event()  # wakes paho's network thread held by RECEIVED_MAX
         self._decoder: threading.Thread | None = None
         self._committer: threading.Thread | None = None
         self.client_id = f"furrow-gw-{config.site}-{config.gateway_id}-farm"
@@ -260,6 +267,16 @@ class MqttSource:
             return  # not acknowledged: the broker redelivers it next session
         self.counts["messages"] += 1
         self._queue.put((self._acks.generation(), msg))
+        if self._queue.qsize() >= RECEIVED_MAX:
+            self._wait_for_the_decoder()
+
+    def _wait_for_the_decoder(self) -> None:
+        """Hold paho's network thread (it reads no more from the broker) until the decoder has
+        taken the received messages down below `RECEIVED_MAX`, or the source stops."""
+        self._decoder_took.clear()
+        while self._queue.qsize() >= RECEIVED_MAX and not self._stopping.is_set():
+            self._decoder_took.wait(0.05)  # the timeout covers a take between the check and the clear
+            self._decoder_took.clear()
 
     # -- decoder and committer threads -----------------------------------------
 
@@ -297,6 +314,7 @@ class MqttSource:
                 return group, True
             group.append(msg)
             size += len(msg[1].payload)
+        self._decoder_took.set()
         return group, False
 
     def _commit_loop(self) -> None:
