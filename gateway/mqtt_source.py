@@ -9,13 +9,14 @@ messages while the gateway restarts, and redelivers any it never saw acked.
 
 Messages go from paho's network thread into a queue. A decoder thread takes
 whatever has arrived as one group (up to `GROUP_MAX` messages: the group grows
-with the queue) and decodes and checks it; a committer thread stores each
-decoded group in one transaction, then acknowledges its messages in the order
-received (MQTT 3.1.1 section 4.6). One fsync is paid per group, not per
-message, and the next group is decoded while the previous one's COMMIT waits
-for its fsync (SQLite and the disk work without the GIL). Groups are committed
-and acknowledged in the order they arrived; a message is acknowledged only
-after the commit that holds it.
+with the queue) and decodes and checks it; a committer thread stores
+everything decoded while its previous commit ran in one transaction
+(staging.py), then acknowledges those messages in the order received (MQTT
+3.1.1 section 4.6). One fsync is paid per commit, not per message, and the
+next messages are decoded while a COMMIT waits for its fsync (SQLite and the
+disk work without the GIL). A message is acknowledged only after the commit
+that holds it; at a stop, what was received is committed and acknowledged,
+and a group the disk refused until then leaves the ones behind it unacked.
 
 A tracker's position messages (contract 1.6, edge/position.py) come on its ``up`` topic, told from
 readings by their first byte; each is buffered as one item keyed (node, seq), like a report.
