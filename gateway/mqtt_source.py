@@ -7,16 +7,15 @@ lose a reading the node has already deleted from its flash. paho's
 persistent (``clean_session=False``) so the broker keeps queueing the nodes'
 messages while the gateway restarts, and redelivers any it never saw acked.
 
-Messages go from paho's network thread into a queue. A decoder thread takes
-whatever has arrived as one group (up to `GROUP_MAX` messages: the group grows
-with the queue) and decodes and checks it; a committer thread stores
-everything decoded while its previous commit ran in one transaction
-(staging.py), then acknowledges those messages in the order received (MQTT
-3.1.1 section 4.6). One fsync is paid per commit, not per message, and the
-next messages are decoded while a COMMIT waits for its fsync (SQLite and the
-disk work without the GIL). A message is acknowledged only after the commit
-that holds it; at a stop, what was received is committed and acknowledged,
-and a group the disk refused until then leaves the ones behind it unacked.
+Messages go from paho's network thread into a queue; one committer thread
+takes whatever has arrived as one group (up to `GROUP_MAX` messages: the group
+grows with the queue), decodes and checks it, stores it in one transaction,
+then acknowledges its messages in the order received (MQTT 3.1.1 section 4.6).
+One fsync is paid per group, not per message, and a message is acknowledged
+only after the commit that holds it. At a stop, what was received is committed
+and acknowledged, and a group the disk refused until then leaves the ones
+behind it unacked. (Decoding the next group in a thread of its own while a
+commit waits for its fsync was measured and dropped: docs/performance.md.)
 
 A tracker's position messages (contract 1.6, edge/position.py) come on its ``up`` topic, told from
 readings by their first byte; each is buffered as one item keyed (node, seq), like a report.
@@ -71,24 +70,20 @@ from .flood import NodeBudget
 from .gaps import Drop
 from .images import ImageStore
 from .quality import correct_clock, quality_flags
-from .staging import Staging
 from .uplink_decode import decode_uplink
 
 log = logging.getLogger(__name__)
 
-# The decoder takes whatever has arrived as a group (up to GROUP_MAX messages or GROUP_BYTES), and
-# the committer stores everything decoded while its previous commit ran as one transaction (one
-# fsync), up to GROUP_MAX messages (staging.py): a broker draining a backlog gets fewer, larger
-# commits (at 256 a group's fsync was most of the committer's wall time in the end-to-end bench,
-# docs/performance.md), and the decoder runs at most one commit's worth ahead. The bounds keep one
-# transaction (and the PUBACKs it holds back) short and a group of image chunks (up to 64 KiB each)
-# small in memory.
+# A group is whatever arrived while the previous commit ran, so it grows with the queue: a broker
+# draining a backlog gets fewer, larger commits (one fsync and one transaction per group). The
+# bounds keep one transaction (and the PUBACKs it holds back) short and a group of image chunks (up
+# to 64 KiB each) small in memory.
 GROUP_MAX = 2048
 GROUP_BYTES = 4 * 1024 * 1024
 # Messages received and not yet decoded. The broker's in-flight window should bound them, but
 # Mosquitto 2.0 sends a resumed session's backlog past it once PUBACKs flow (3,408 waiting here
 # while 60,000 drained at a window of 20, 2026-12-08; tests/test_gateway_mqtt_pipeline.py): past
-# this many, paho's network thread waits for the decoder, so the rest stays in the broker (TCP
+# this many, paho's network thread waits for the committer, so the rest stays in the broker (TCP
 # holds it back) instead of in the gateway's memory, however long the outage was.
 RECEIVED_MAX = 4 * GROUP_MAX
 PERSIST_RETRY_MAX_S = 5.0
@@ -129,10 +124,8 @@ class MqttSource:
         self._root = config.topic_root
         self._loop: asyncio.AbstractEventLoop | None = None
         self._queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
-        self._staged: Staging[_Decoded] = Staging(GROUP_MAX)  # decoder -> committer
         self._stopping = threading.Event()
-        self._decoder_took = threading.Event()  # wakes paho's network thread held by RECEIVED_MAX
-        self._decoder: threading.Thread | None = None
+        self._took = threading.Event()  # wakes paho's network thread held by RECEIVED_MAX
         self._committer: threading.Thread | None = None
         self.client_id = f"furrow-gw-{config.site}-{config.gateway_id}-farm"
         self.client = self._make_client()
@@ -186,9 +179,7 @@ class MqttSource:
         cleanly: what was received is committed and acknowledged, what was not
         stays with the broker."""
         self._loop = asyncio.get_running_loop()
-        self._decoder = threading.Thread(target=self._decode_loop, name="furrow-gw-decoder", daemon=True)
         self._committer = threading.Thread(target=self._commit_loop, name="furrow-gw-committer", daemon=True)
-        self._decoder.start()
         self._committer.start()
         broker = self._config.farm_broker
         self.client.connect_async(broker.host, broker.port, keepalive=max(1, int(broker.keepalive.total_seconds())))
@@ -205,10 +196,9 @@ class MqttSource:
         # them for the next session); the ones already queued are committed and
         # acknowledged before the DISCONNECT goes out behind those PUBACKs.
         self._stopping.set()
-        self._queue.put(_STOP)  # the decoder closes the staging behind the last group, ending the committer
-        for thread in (self._decoder, self._committer):
-            if thread is not None:
-                thread.join()
+        self._queue.put(_STOP)
+        if self._committer is not None:
+            self._committer.join()
         self.client.disconnect()
         self.client.loop_stop()
 
@@ -269,34 +259,31 @@ class MqttSource:
         self.counts["messages"] += 1
         self._queue.put((self._acks.generation(), msg))
         if self._queue.qsize() >= RECEIVED_MAX:
-            self._wait_for_the_decoder()
+            self._wait_for_the_committer()
 
-    def _wait_for_the_decoder(self) -> None:
-        """Hold paho's network thread (it reads no more from the broker) until the decoder has
+    def _wait_for_the_committer(self) -> None:
+        """Hold paho's network thread (it reads no more from the broker) until the committer has
         taken the received messages down below `RECEIVED_MAX`, or the source stops."""
-        self._decoder_took.clear()
+        self._took.clear()
         while self._queue.qsize() >= RECEIVED_MAX and not self._stopping.is_set():
-            self._decoder_took.wait(0.05)  # the timeout covers a take between the check and the clear
-            self._decoder_took.clear()
+            self._took.wait(0.05)  # the timeout covers a take between the check and the clear
+            self._took.clear()
 
-    # -- decoder and committer threads -----------------------------------------
+    # -- committer thread ----------------------------------------------------
 
-    def _decode_loop(self) -> None:
-        """Gather what has arrived into groups and decode them, in order, for the committer."""
-        try:
-            while True:
-                group, stop_after = self._gather()
-                if group:
-                    try:
-                        decoded = self._decode(group)
-                    except Exception:  # a bug here must not kill the thread (the group stays unacked)
-                        log.exception("decoder failed on a group of %d messages", len(group))
-                    else:
-                        self._staged.put(decoded, len(group))  # waits while a commit's worth waits
-                if stop_after:
-                    return
-        finally:
-            self._staged.close()
+    def _commit_loop(self) -> None:
+        left = False  # a group was left unstored while stopping: so are the ones behind it
+        while True:
+            group, stop_after = self._gather()
+            # Stored after one left behind, a group would be acknowledged before it (PUBACKs go in
+            # the order received, MQTT 3.1.1 section 4.6); the broker sends them all again.
+            if group and not left:
+                try:
+                    left = not self._store(self._decode(group))
+                except Exception:  # a bug here must not kill the thread
+                    log.exception("committer failed on a group of %d messages", len(group))
+            if stop_after:
+                return
 
     def _gather(self) -> tuple[list[tuple[int, mqtt.MQTTMessage]], bool]:
         """The next group: everything queued, up to the bounds (waits for the first message);
@@ -315,20 +302,8 @@ class MqttSource:
                 return group, True
             group.append(msg)
             size += len(msg[1].payload)
-        self._decoder_took.set()
+        self._took.set()
         return group, False
-
-    def _commit_loop(self) -> None:
-        left = False  # a group was left unstored while stopping: so are the ones behind it
-        while groups := self._staged.take():
-            if left:
-                # Stored after one left behind, they would be acknowledged before it (PUBACKs go in
-                # the order received, MQTT 3.1.1 section 4.6); the broker sends them all again.
-                continue
-            try:
-                left = not self._store(groups)
-            except Exception:  # a bug here must not kill the thread
-                log.exception("committer failed on %d messages", sum(len(g.messages) for g in groups))
 
     def _decode(self, group: list[tuple[int, mqtt.MQTTMessage]]) -> _Decoded:
         decoded = _Decoded(group, self._clock(), [], [], [], [], [])
@@ -337,16 +312,13 @@ class MqttSource:
                            decoded.chunks)
         return decoded
 
-    def _store(self, groups: list[_Decoded]) -> bool:
-        """Commit decoded groups in one transaction, then acknowledge their messages (only then, and
-        in the order received); False when the source stopped before they could be stored (none of
-        them is acknowledged)."""
-        d = groups[0] if len(groups) == 1 else _Decoded.joined(groups)
+    def _store(self, d: _Decoded) -> bool:
+        """Commit a decoded group, then acknowledge its messages (only then, and in order); False
+        when the source stopped before it could be stored (none of it is acknowledged)."""
         if not self._persist(d.items, d.bad, [raw for _, raw in d.acks], d.drops):
             return False  # stopping with nothing stored: leave every message unacked
-        for g in groups:  # chunks keep their own group's receive time
-            if g.chunks and not self._store_chunks(g.chunks, g.rx_ms):
-                return False
+        if d.chunks and not self._store_chunks(d.chunks, d.rx_ms):
+            return False
         self.counts["uplinks"] += len(d.items)
         self.counts["quarantined"] += len(d.bad)
         if d.acks and self._on_ack is not None and self._loop is not None:
@@ -493,7 +465,7 @@ class MqttSource:
 
 
 class _Decoded(NamedTuple):
-    """A group of messages, decoded and sorted, waiting for its commit."""
+    """A group of messages, decoded and sorted for its commit."""
 
     messages: list[tuple[int, mqtt.MQTTMessage]]  # (connection generation, message), as received
     rx_ms: int
@@ -501,14 +473,7 @@ class _Decoded(NamedTuple):
     bad: list[Quarantined]
     acks: list[tuple[dict[str, Any], bytes]]  # command acks, with their bytes
     drops: list[Drop]  # reports not forwarded (flood, quarantine): the cloud hears of them
-    chunks: list[dict[str, Any]]  # with this group's rx_ms
-
-    @classmethod
-    def joined(cls, groups: list[_Decoded]) -> _Decoded:
-        """Groups as one, in order (chunks stay with their groups: see `MqttSource._store`)."""
-        return cls([m for g in groups for m in g.messages], groups[0].rx_ms, [i for g in groups for i in g.items],
-                   [b for g in groups for b in g.bad], [a for g in groups for a in g.acks],
-                   [x for g in groups for x in g.drops], [])
+    chunks: list[dict[str, Any]]
 
 
 class Pubacks:

@@ -1,5 +1,5 @@
-"""The gateway's ingest pipeline (decoder thread, committer thread) on a real Mosquitto: what it
-holds, what it acknowledges and when, across stops, lost PUBACKs and floods."""
+"""The gateway's ingest (paho's network thread, the committer thread) on a real Mosquitto: what it
+holds, what it acknowledges and when, across stops, lost PUBACKs, floods and backlogs."""
 
 from __future__ import annotations
 
@@ -59,14 +59,14 @@ def _pubacks(gw, events: list[str], monkeypatch) -> None:
     monkeypatch.setattr(gw.source.client, "_packet_queue", queue)
 
 
-async def test_groups_decoded_while_a_commit_waits_are_stored_together_then_acked_in_order(config, node,
-                                                                                          monkeypatch):
-    """Two messages decoded as two groups while the first commit waits for its disk are stored in
-    one transaction after it (one fsync, not two), and acknowledged after it, in order."""
+async def test_messages_that_arrive_during_a_commit_are_stored_together_then_acked_in_order(config, node,
+                                                                                           monkeypatch):
+    """Two messages that arrive while the first commit waits for its disk are stored in one
+    transaction after it (one fsync, not two), and acknowledged after it, in order."""
     events: list[str] = []
     held = threading.Event()
     async with running_gateway(config) as gw:
-        real_put, real_decode = gw.buffer.put_many, gw.source._decode
+        real_put = gw.buffer.put_many
 
         def put_many(items, *args):
             seqs = [item.uplink["seq"] for item in items]
@@ -75,28 +75,22 @@ async def test_groups_decoded_while_a_commit_waits_are_stored_together_then_acke
                 assert held.wait(WAIT), "the test never released the first commit"
             return real_put(items, *args)
 
-        def decode(group):
-            decoded = real_decode(group)
-            events.append(f"decoded {[item.uplink['seq'] for item in decoded.items]}")
-            return decoded
-
         monkeypatch.setattr(gw.buffer, "put_many", put_many)
-        monkeypatch.setattr(gw.source, "_decode", decode)
         _pubacks(gw, events, monkeypatch)
         node.publish(up_topic(config, "soil-01"), encode_json(soil_uplink("soil-01", 1)))
         await wait_until(lambda: "put [1]" in events, "the first commit")
         for seq in (2, 3):
             node.publish(up_topic(config, "soil-01"), encode_json(soil_uplink("soil-01", seq)))
-            await wait_until(lambda seq=seq: f"decoded [{seq}]" in events, f"message {seq} decoded on its own")
+        await wait_until(lambda: gw.source.counts["messages"] == 3, "all three received")
         held.set()
         await wait_until(lambda: gw.stats()["received"] == 3, "all three stored")
         await wait_until(lambda: events.count("ack x2") == 1, "the second commit's PUBACKs")
-    assert events == ["decoded [1]", "put [1]", "decoded [2]", "decoded [3]", "ack x1", "put [2, 3]", "ack x2"]
+    assert events == ["put [1]", "ack x1", "put [2, 3]", "ack x2"]
 
 
 async def test_a_stop_during_a_commit_drains_what_was_received_and_acks_only_what_it_stored(config, node, cloud,
                                                                                            monkeypatch):
-    """Stopped while its first commit waits and nine more messages are decoded or queued behind it,
+    """Stopped while its first commit waits and nine more messages are queued behind it,
     the gateway stores and acknowledges all ten before it goes: the restarted gateway gets none of
     them again (nothing stored and left unacknowledged), and every one reaches the cloud (nothing
     acknowledged and left unstored)."""
@@ -129,7 +123,7 @@ async def test_a_stop_during_a_commit_drains_what_was_received_and_acks_only_wha
 
 async def test_a_group_left_unstored_by_a_stop_leaves_the_groups_behind_it_unacknowledged(config, node, cloud,
                                                                                          monkeypatch):
-    """The disk refuses the first group until the gateway stops; the group decoded behind it would
+    """The disk refuses the first group until the gateway stops; the group queued behind it would
     commit, but storing it then would acknowledge it ahead of the first (PUBACKs go in the order
     received): neither is acknowledged, and the restarted gateway gets and stores both."""
     events: list[str] = []
@@ -146,7 +140,7 @@ async def test_a_group_left_unstored_by_a_stop_leaves_the_groups_behind_it_unack
         node.publish(up_topic(config, "soil-01"), encode_json(soil_uplink("soil-01", 1)))
         await wait_until(lambda: gw.stats()["farm"]["persist_failures"] >= 1, "the first commit refused")
         node.publish(up_topic(config, "soil-01"), encode_json(soil_uplink("soil-01", 2)))
-        await wait_until(lambda: gw.source._staged.waiting()[0] == 1, "the second message decoded and waiting")
+        await wait_until(lambda: gw.source.counts["messages"] == 2, "the second message waiting")
     assert events == []
     async with running_gateway(config) as gw:
         await cloud.until({("soil-01", 1), ("soil-01", 2)})
@@ -214,8 +208,8 @@ async def test_an_offline_backlog_waits_in_the_broker_not_in_the_gateway_while_t
     """600 reports queued while the gateway was away, on a broker set up as docs/gateway.md says,
     and the gateway's fifth commit stalls: once PUBACKs have flowed, Mosquitto sends a resumed
     session's backlog past its in-flight window, so the gateway stops reading once RECEIVED_MAX
-    (50 here) wait undecoded. What it holds unacknowledged stays within one commit, one staged, one
-    being decoded and those 50, and once the disk answers all 600 are stored."""
+    (50 here) wait undecoded. What it holds unacknowledged stays within the stalled commit and those
+    50, and once the disk answers all 600 are stored."""
     from furrow.gateway import mqtt_source
     from furrow.gateway.app import Gateway
 
@@ -250,4 +244,4 @@ async def test_an_offline_backlog_waits_in_the_broker_not_in_the_gateway_while_t
         waiting = gw.source._queue.qsize()
         held.set()
         await wait_until(lambda: gw.stats()["received"] == 600, "all 600 stored")
-    assert held_now <= 3 * 20 + 50 + 1 and waiting <= 50 + 1, (held_now, waiting)
+    assert held_now <= 20 + 50 + 1 and waiting <= 50 + 1, (held_now, waiting)
