@@ -314,7 +314,8 @@ def main() -> None:
     print("|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|")
     for name, rows in results.items():
         for row in rows:
-            print(f"| {row['rate'] or 'max'} | {name} | {row['alone_s']:,} | {row['offered_s']:,} | "
+            rate = f"{row['rate']:,.0f}" if row["rate"] else "max"
+            print(f"| {rate} | {name} | {row['alone_s']:,} | {row['offered_s']:,} | "
                   f"{row['sustained_s']:,} | {row['share_of_alone']:.0%} | {row['stored']:,} | {row['late']:,} | "
                   f"{row['lost']:,} | {row['cpu_s']} |")
     print(json.dumps({"messages": o.messages, "node_red": NODE_RED, "contrib": CONTRIB, **results}))
