@@ -351,6 +351,10 @@ async def main() -> None:
     variants = [(int(w), int(f), int(m)) for w in args.workers.split(",") if int(w) > 0
                 for f in args.in_flight.split(",") for m in args.merge_readings.split(",")]
     broker = [f"max_inflight_messages {args.broker_inflight}"] if args.broker_inflight else []
+    # Every batch is published at once and the broker holds for the worker what it has not taken
+    # yet: past Mosquitto's default of 1,000 queued messages a client it drops the rest ("Outgoing
+    # messages are being dropped"), so a run of more batches would wait for receipts that never come.
+    broker.append(f"max_queued_messages {max(1000, args.batches + PUBLISH_WINDOW)}")
     with tempfile.TemporaryDirectory(prefix="furrow-bench-") as t, MosquittoServer(extra_config=broker) as mosq, \
             InfluxDB1Server() as influx, PostgresServer() as pg:
         tmp = Path(t)

@@ -10,6 +10,9 @@ side by side in the same run:
   raw publish   batches/s and MB/s a bare aiomqtt client publishes at QoS 1 to
                 the same broker with the same payload size (the link's limit here)
   memory        the gateway process's peak RSS while draining
+  zlib levels   bytes and CPU per report of zlib at levels 1, 3, 6 and 9 on batches made from this
+                buffer as the forwarder makes them (`next_batch_json`, `encode_items`), beside
+                the uncompressed JSON (what a link without compression carries)
 
 With --receipts a stand-in for the cloud answers each batch with its receipt at once (storing
 nothing), and the buffer is one whose gateway has seen receipts: its readings then leave only with
@@ -51,6 +54,8 @@ from furrow.edge.batch import (
 from furrow.edge.payload import make_reading, make_uplink
 from furrow.edge.topics import GW_BATCH, GW_RECEIPT, gateway_filter, gateway_topic
 from furrow.gateway import DurableBuffer, Item
+from furrow.gateway.config import GatewayConfig
+from furrow.gateway.forwarder import Forwarder
 from tests.servers import MosquittoServer
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -81,6 +86,29 @@ def fill(path: Path, nodes: int, minutes: int) -> float:
         if batch:
             buf.put_many(batch)
     return time.perf_counter() - began
+
+
+LEVELS = (1, 3, 6, 9)
+
+
+def zlib_levels(path: Path, batch: int, batches: int = 4) -> dict[int, tuple[float, float]]:
+    """{level: (bytes per report, reports per CPU second)} of zlib on `batches` of the buffer's
+    oldest readings, each as the forwarder builds it; level 0 is the JSON itself (no CPU)."""
+    broker = {"host": "127.0.0.1", "port": 1}  # not connected: the forwarder only encodes here
+    config = GatewayConfig(site="bench", gateway_id="gw", buffer_path=path, farm_broker=broker,
+                           cloud_broker=broker, compress=False)
+    with DurableBuffer(path, max_rows=0, max_bytes=0) as buf:
+        rows = buf.next_batch_json(batch * batches)
+        fwd = Forwarder(buf, config)
+        payloads = [fwd.encode_items(f"b-{i}", T0, [item for _, item in rows[i * batch:(i + 1) * batch]], [])
+                    for i in range(batches)]
+    n = len(rows)
+    out = {0: (sum(map(len, payloads)) / n, 0.0)}
+    for level in LEVELS:
+        began = time.process_time()
+        size = sum(len(zlib.compress(p, level)) for p in payloads)
+        out[level] = (size / n, n / max(time.process_time() - began, 1e-9))
+    return out
 
 
 def forwarded(path: Path) -> int:
@@ -196,6 +224,7 @@ def main() -> None:
             with contextlib.closing(sqlite3.connect(path)) as db, db:
                 db.execute("UPDATE counters SET value = 1 WHERE name = 'receipts_seen'")
         size = path.stat().st_size
+        levels = zlib_levels(path, o.batch)
         items = [make_item(uplink(i % o.nodes, i // o.nodes), T0) for i in range(o.batch)]
         sample = encode_batch(make_batch("bench", "gw", "b-1", T0, items))
         compressed = zlib.compress(sample, o.compress_level)
@@ -211,6 +240,9 @@ def main() -> None:
           f"filled in {fill_s:.0f} s ({total / fill_s:,.0f} /s)")
     print(f"batch of {o.batch}: {len(sample) / 1e6:.2f} MB JSON, {len(compressed) / 1e6:.3f} MB compressed at level "
           f"{o.compress_level} ({len(compressed) / size_6:.0%} of level 6)")
+    print("zlib on this buffer's batches (bytes per report; reports per CPU second of zlib):",
+          f"JSON {levels[0][0]:.0f} B;", "; ".join(f"level {lv} {levels[lv][0]:.1f} B, {levels[lv][1]:,.0f}/CPU s"
+                                                  for lv in LEVELS))
     print("| measure | gateway | raw limit |")
     print("|---|---:|---:|")
     print(f"| drain, reports/s | {rate:,.0f} ({total / rate:,.0f} s for the backlog) | "
@@ -225,7 +257,9 @@ def main() -> None:
                       "raw_publish_reports_s": round(raw_rate), "share": round(rate / raw_rate, 4),
                       "peak_rss_mb": round(rss / 1e6, 1), "batch_json_mb": round(len(sample) / 1e6, 3),
                       "batch_compressed_mb": round(len(compressed) / 1e6, 3),
-                      "batch_bytes_vs_level_6": round(len(compressed) / size_6, 3)}))
+                      "batch_bytes_vs_level_6": round(len(compressed) / size_6, 3),
+                      "zlib_bytes_per_report": {lv: round(b, 2) for lv, (b, _) in levels.items()},
+                      "zlib_reports_per_cpu_s": {lv: round(r) for lv, (_, r) in levels.items() if lv}}))
 
 
 if __name__ == "__main__":

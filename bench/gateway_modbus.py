@@ -11,15 +11,31 @@ character). The gateway's poller polls them as fast as the bus allows
 
 The wire limit of each is baud / 11 characters per second divided by the
 characters one poll puts on the wire (request + reply frames, plus a
-3.5-character silence before each frame).
+3.5-character silence before each frame). The emulated line charges what the
+limit charges: a reply comes when the request, the t3.5 silence after it and
+the reply would have passed on the wire (hil/modbus_bus.py; until 2026-12-08
+it charged no silence before a reply, so a master could read up to 5 % above
+the limit).
 
 Beside them, on the same emulated bus in the same run, the host's own limit: a bare
-pymodbus client reading the same merged requests back to back (no poller, no
-buffer, no acknowledgements, no silence kept): the share of the line a loaded host
-lets any master in this process use. The poller's devices keep the t3.5 gap and
+pymodbus client reading the same merged requests back to back, keeping the t3.5
+silence before each request as any master must (`furrow.clock.exact_sleep`, as the
+poller does; until 2026-12-08 it kept none and read above 100 %), with no poller,
+no buffer and no acknowledgements: the share of the line a loaded host lets any
+master in this process use. The poller's devices keep the t3.5 gap and
 `--turnaround-ms` (unset: the config default, 0 since 2026-12-07, i.e. t3.5 alone) before each request.
 
+For each, the silence the bus saw before each request (from the last reply leaving
+to the next request arriving; t3.5 is 2.0 ms at 19,200 baud), median and 90th
+percentile: t3.5 plus what the master took beyond it. `short` counts requests
+sooner than t3.5 after the last reply (a broken line rule; must be 0).
+
+`--coarse-silence` makes the poller and the bare client wait the silence with
+asyncio.sleep alone, as they did until 2026-12-08 (it wakes late), to measure
+what the exact wait is worth on the same line in the same conditions.
+
     .venv/bin/python bench/gateway_modbus.py [--baud 19200] [--nodes 4] [--seconds 10] [--turnaround-ms MS]
+                                             [--coarse-silence]
 """
 
 from __future__ import annotations
@@ -36,14 +52,17 @@ from typing import NamedTuple
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from furrow.clock import exact_sleep  # noqa: E402
 from furrow.gateway import DurableBuffer, ModbusDeviceConfig  # noqa: E402
 from furrow.gateway.app import cancel_and_wait  # noqa: E402
 from furrow.gateway.modbus import ModbusPoller  # noqa: E402
 from furrow.gateway.modbus.pymodbus_bus import make_client, quiet_pymodbus  # noqa: E402
 from furrow.gateway.modbus.reads import reads_for_role  # noqa: E402
+from furrow.gateway.modbus.schedule import inter_frame_s  # noqa: E402
 from furrow.hil import nodes  # noqa: E402
 from furrow.hil.modbus_bus import ModbusBus  # noqa: E402
 from furrow.hil.virtual_farm import VirtualFarm, VirtualZone  # noqa: E402
+from furrow.retry import Sleep  # noqa: E402
 
 
 def chars_per_poll(requests: list[tuple[int, int]]) -> float:
@@ -52,15 +71,47 @@ def chars_per_poll(requests: list[tuple[int, int]]) -> float:
     return sum(8 + 5 + 2 * count + 2 * 3.5 for _start, count in requests)
 
 
+class Silence(NamedTuple):
+    """The silences the bus saw before requests during one measurement."""
+
+    median_ms: float
+    p90_ms: float
+    short: int  # requests sooner than t3.5 after the last reply
+
+
+class Measured(NamedTuple):
+    polls_s: float
+    wire_busy: float  # share of the line's characters/s carrying frames (reads, acks, queue writes) and their silences
+    acks_s: float  # report-queue writes (acknowledgements and "oldest first") per second
+    silence: Silence
+
+
+class _Mark(NamedTuple):
+    """Where the bus's counters stood when a measurement began."""
+
+    frames: int
+    short: int
+
+    @classmethod
+    def of(cls, bus: ModbusBus) -> _Mark:
+        return cls(bus.frames_in, bus.short_silences)
+
+    def since(self, bus: ModbusBus) -> Silence:
+        n = min(bus.frames_in - self.frames, len(bus.silences_us))
+        new = sorted(list(bus.silences_us)[-n:]) if n > 0 else [0]
+        return Silence(new[len(new) // 2] / 1000, new[int(0.9 * (len(new) - 1))] / 1000,
+                       bus.short_silences - self.short)
+
+
 async def measure(baud: int, n: int, seconds: float, role: str | None, whole: bool,
-                  turnaround_ms: float | None = None) -> Measured:
+                  turnaround_ms: float | None = None, silence: Sleep = exact_sleep) -> Measured:
     with tempfile.TemporaryDirectory(prefix="furrow-bench-") as d:  # flash images and the buffer
-        return await _poll(baud, n, seconds, role, whole, Path(d), turnaround_ms)
+        return await _poll(baud, n, seconds, role, whole, Path(d), turnaround_ms, silence)
 
 
-async def measure_bare(baud: int, n: int, seconds: float) -> Measured:
+async def measure_bare(baud: int, n: int, seconds: float, silence: Sleep = exact_sleep) -> Measured:
     """The host's limit: a bare pymodbus client reading the soil role's merged requests from every node,
-    back to back, on the same emulated bus (no silence kept, nothing stored, nothing acknowledged)."""
+    back to back, on the same emulated bus (the t3.5 silence kept, nothing stored, nothing acknowledged)."""
     quiet_pymodbus()
     with tempfile.TemporaryDirectory(prefix="furrow-bench-") as d:
         bus, stop, bus_task = await _bus(baud, n, Path(d))
@@ -68,6 +119,7 @@ async def measure_bare(baud: int, n: int, seconds: float) -> Measured:
         try:
             await client.connect()
             requests = reads_for_role("soil")
+            gap = inter_frame_s(baud)
 
             async def poll_until(deadline: float) -> int:
                 polls = 0
@@ -75,25 +127,26 @@ async def measure_bare(baud: int, n: int, seconds: float) -> Measured:
                     for unit in range(1, n + 1):
                         for start, count in requests:
                             await client.read_input_registers(start, count=count, slave=unit)
+                            await silence(gap)  # the line's silence before the next request
                         polls += 1
                 return polls
 
             await poll_until(time.perf_counter() + min(2.0, seconds))  # connected, first reports made
-            chars, began = bus.chars_on_wire, time.perf_counter()
+            chars, began, mark = bus.chars_on_wire, time.perf_counter(), _Mark.of(bus)
             polls = await poll_until(began + seconds)
             elapsed = time.perf_counter() - began
-            chars = bus.chars_on_wire - chars
+            chars, silence = bus.chars_on_wire - chars, mark.since(bus)
         finally:
             client.close()
             stop.set()
             await bus_task
             await bus.close()
-    return Measured(polls / elapsed, chars / (baud / 11 * elapsed), 0.0)
+    return Measured(polls / elapsed, chars / (baud / 11 * elapsed), 0.0, silence)
 
 
 async def _bus(baud: int, n: int, tmp: Path) -> tuple[ModbusBus, asyncio.Event, asyncio.Task]:
     farm = VirtualFarm([VirtualZone("z1")])
-    bus = ModbusBus(port=0, baud=baud, tick_s=0.1)
+    bus = ModbusBus(port=0, baud=baud, tick_s=0.1, state_dir=tmp / "bus")  # its queue files go with `tmp`
     for unit in range(1, n + 1):
         bus.add(nodes.soil_node(farm, f"soil-{unit}", "z1", [10, 30, 60], tmp / "flash", 1000, time.time), unit)
     await bus.start()
@@ -102,7 +155,7 @@ async def _bus(baud: int, n: int, tmp: Path) -> tuple[ModbusBus, asyncio.Event, 
 
 
 async def _poll(baud: int, n: int, seconds: float, role: str | None, whole: bool, tmp: Path,
-                turnaround_ms: float | None) -> Measured:
+                turnaround_ms: float | None, silence: Sleep) -> Measured:
     bus, stop, bus_task = await _bus(baud, n, tmp)
     turnaround = {} if turnaround_ms is None else {"turnaround": timedelta(milliseconds=turnaround_ms)}
     devices = [
@@ -112,7 +165,7 @@ async def _poll(baud: int, n: int, seconds: float, role: str | None, whole: bool
         for u in range(1, n + 1)
     ]
     with DurableBuffer(tmp / "b.sqlite") as buf:
-        poller = ModbusPoller(devices, buf.put_many, buf.quarantine)
+        poller = ModbusPoller(devices, buf.put_many, buf.quarantine, silence=silence)
         if whole:
             for master in poller.buses:
                 for d in master.devices:
@@ -121,11 +174,11 @@ async def _poll(baud: int, n: int, seconds: float, role: str | None, whole: bool
         task = asyncio.create_task(poller.run())
         await asyncio.sleep(2)  # connect, first reports
         before, chars, acks = _totals(poller.health()), bus.chars_on_wire, _acks(poller.health())
-        began = time.perf_counter()
+        began, mark = time.perf_counter(), _Mark.of(bus)
         await asyncio.sleep(seconds)
         elapsed = time.perf_counter() - began
         polls = _totals(poller.health()) - before
-        chars, acks = bus.chars_on_wire - chars, _acks(poller.health()) - acks
+        chars, acks, silence = bus.chars_on_wire - chars, _acks(poller.health()) - acks, mark.since(bus)
         errors = sum(h["errors"] for h in poller.health().values())
         await cancel_and_wait(task)
     stop.set()
@@ -133,13 +186,7 @@ async def _poll(baud: int, n: int, seconds: float, role: str | None, whole: bool
     await bus.close()
     if errors:
         print(f"  ({errors} failed polls)")
-    return Measured(polls / seconds, chars / (baud / 11 * elapsed), acks / seconds)
-
-
-class Measured(NamedTuple):
-    polls_s: float
-    wire_busy: float  # share of the line's characters/s carrying frames (reads, acks, queue writes) and their silences
-    acks_s: float  # report-queue writes (acknowledgements and "oldest first") per second
+    return Measured(polls / seconds, chars / (baud / 11 * elapsed), acks / seconds, silence)
 
 
 def _totals(health: dict) -> int:
@@ -150,6 +197,17 @@ def _acks(health: dict) -> int:
     return sum(h["queue_acks"] + h["queue_requests"] for h in health.values())
 
 
+def _row(name: str, m: Measured, limit: float) -> str:
+    return (f"| {name} | {m.polls_s:.1f} | {limit:.1f} | {m.polls_s / limit:.0%} | {m.acks_s:.1f} | {m.wire_busy:.0%}"
+            f" | {m.silence.median_ms:.2f} / {m.silence.p90_ms:.2f} | {m.silence.short} |")
+
+
+def _figures(key: str, m: Measured, limit: float) -> dict[str, float]:
+    return {f"{key}_polls_s": round(m.polls_s, 2), f"{key}_share": round(m.polls_s / limit, 3),
+            f"{key}_wire_busy_share": round(m.wire_busy, 3), f"{key}_silence_median_ms": m.silence.median_ms,
+            f"{key}_silence_p90_ms": m.silence.p90_ms, f"{key}_short_silences": m.silence.short}
+
+
 async def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--baud", type=int, default=19_200)
@@ -157,34 +215,34 @@ async def main() -> None:
     ap.add_argument("--seconds", type=float, default=10)
     ap.add_argument("--turnaround-ms", type=float, default=None,
                     help="the devices' turnaround (unset: the config default)")
+    ap.add_argument("--coarse-silence", action="store_true",
+                    help="wait the t3.5 silence with asyncio.sleep alone (as until 2026-12-08)")
     o = ap.parse_args()
+    silence: Sleep = asyncio.sleep if o.coarse_silence else exact_sleep
     if o.turnaround_ms is None:
         o.turnaround_ms = ModbusDeviceConfig.model_fields["turnaround"].default.total_seconds() * 1000
     cps = o.baud / 11
     print(f"{o.nodes} soil nodes on one bus at {o.baud} baud ({cps:,.0f} characters/s),"
-          f" turnaround {o.turnaround_ms:g} ms")
+          f" turnaround {o.turnaround_ms:g} ms, t3.5 {inter_frame_s(o.baud) * 1000:.2f} ms"
+          f" waited {'with asyncio.sleep' if o.coarse_silence else 'exactly'}")
     print("| read | polls/s measured | wire limit polls/s (reads only) | share | queue writes/s"
-          " | wire busy, queue's acks included |")
-    print("|---|---:|---:|---:|---:|---:|")
+          " | wire busy, queue's acks included | silence before a request, median / p90 ms | short |")
+    print("|---|---:|---:|---:|---:|---:|---:|---:|")
     figures: dict[str, float] = {}
     for name, key, role, whole in (("merged (0-31, 64-79)", "merged", "soil", False),
                                    ("whole map (0-111)", "whole", None, True)):
-        m = await measure(o.baud, o.nodes, o.seconds, role, whole, o.turnaround_ms)
+        m = await measure(o.baud, o.nodes, o.seconds, role, whole, o.turnaround_ms, silence)
         limit = cps / chars_per_poll(reads_for_role(role))
-        print(f"| {name} | {m.polls_s:.1f} | {limit:.1f} | {m.polls_s / limit:.0%} | {m.acks_s:.1f}"
-              f" | {m.wire_busy:.0%} |")
-        figures |= {f"{key}_polls_s": round(m.polls_s, 2), f"{key}_wire_limit_polls_s": round(limit, 2),
-                    f"{key}_share": round(m.polls_s / limit, 3), f"{key}_queue_writes_s": round(m.acks_s, 2),
-                    f"{key}_wire_busy_share": round(m.wire_busy, 3)}
-    bare = await measure_bare(o.baud, o.nodes, o.seconds)
+        print(_row(name, m, limit))
+        figures |= {f"{key}_wire_limit_polls_s": round(limit, 2), f"{key}_queue_writes_s": round(m.acks_s, 2),
+                    **_figures(key, m, limit)}
+    bare = await measure_bare(o.baud, o.nodes, o.seconds, silence)
     limit = cps / chars_per_poll(reads_for_role("soil"))
-    print(f"| host's limit: bare pymodbus, merged reads back to back | {bare.polls_s:.1f} | {limit:.1f} | "
-          f"{bare.polls_s / limit:.0%} | 0 | {bare.wire_busy:.0%} |")
-    figures |= {"bare_polls_s": round(bare.polls_s, 2), "bare_share": round(bare.polls_s / limit, 3),
-                "bare_wire_busy_share": round(bare.wire_busy, 3),
+    print(_row("host's limit: bare pymodbus, merged reads back to back, t3.5 kept", bare, limit))
+    figures |= {**_figures("bare", bare, limit),
                 "merged_busy_of_bare": round(figures["merged_wire_busy_share"] / bare.wire_busy, 3)}
     print(json.dumps({"baud": o.baud, "nodes": o.nodes, "seconds": o.seconds, "turnaround_ms": o.turnaround_ms,
-                      **figures}))
+                      "silence": "coarse" if o.coarse_silence else "exact", **figures}))
 
 
 if __name__ == "__main__":

@@ -83,6 +83,10 @@ async def open_services(settings: Settings, clock: Clock = now_ms) -> Services:
             log.warning("could not create InfluxDB database %r: %s", store.database, e)
     routes = NodeRoutes(db)
     registry = Registry(db)
+    for node, organisation in await registry.trackers_without_site():  # said once at each start, until fixed
+        log.warning("tracker %s (organisation %s) has no site, so no broker login and no topics: give it its farm's "
+                    "site: furrow node add %s --role tracker --site SITE --out DIR (or PUT /api/v1/registry/nodes/%s "
+                    "with site_id)", node, organisation, node, node)
     commands = CommandService(
         db,
         routes,
@@ -295,6 +299,7 @@ async def close_services(services: Services) -> None:
         await services.worker.stop()
     if services.ingest_writes is not None:
         await services.ingest_writes.close()
+    await services.routes.close()  # the sightings written behind (cloud/node_routes.py)
     if services.cluster is not None:
         await services.cluster.close()
     await services.store.close()

@@ -34,12 +34,17 @@ from .agronomy.messages import Message, Texts
 TEXT = Texts({
     "check.registered": "role {node_role}, zone {zone}",
     "check.registered-no-zone": "role {node_role}, no zone",
+    "check.registered-site": "role {node_role}, site {site}",
+    "check.tracker-no-site": "role {node_role}, no site: it gets no broker login until it has one; give it its farm's "
+                             "site: furrow node add {node} --role tracker --site SITE --out DIR",
     "check.not-registered": "not in the registry: register it (furrow node add, or the registry API)",
     "check.never-heard": "never heard through a gateway",
     "check.not-heard-yet": "not heard yet",
     "check.last-heard": "last heard {age_s} s ago",
     "check.good-readings": "{count} sensor(s) with a value",
     "check.no-good-reading": "no reading with a value yet",
+    "check.photos": "{count} photo(s) in the last {days} days",
+    "check.no-photo": "no photo in the last {days} days",
     "check.depths": "registered {registered} cm, reporting {reporting} cm",
     "check.implausible": "{value} % at {depth_cm} cm outside {low}..{high} %",
     "check.plausible": "{count} soil moisture value(s) within this soil's range (FC {fc_pct} %, WP {wp_pct} %)",
@@ -70,6 +75,15 @@ RAW_MAX = 65535  # a 16-bit ADC count (edge/measurements.py: soil_raw)
 # is about three times wider at each end: 67 to 2,000 counts per % of water content.
 PLAUSIBLE_PCT_PER_COUNT = (0.0005, 0.015)
 STALE_AFTER_MS = 60 * 60 * 1000  # a node silent this long is stale on the technician's list
+# A camera is heard through its photos, a day apart at most by default (alerts/snapshot.py camera_interval_s): it is
+# stale once it has missed a photo by half a day, not after an hour (views/nodes.js CAMERA_STALE_MS, the same).
+CAMERA_STALE_AFTER_MS = 36 * 60 * 60 * 1000
+PHOTO_DAYS = 7  # a camera's checklist counts its photos of the last week
+
+
+def stale_after_ms(role: str | None) -> int:
+    """How long a node of this role may be silent before it is stale."""
+    return CAMERA_STALE_AFTER_MS if role == "camera" else STALE_AFTER_MS
 SURFACE_CM = 15  # above this depth the soil may air-dry well below the wilting point
 
 
@@ -273,9 +287,11 @@ def apply_calibration(calibration: Mapping[str, float] | None, raw: float | None
 
 
 def checklist(*, registered: Mapping | None, zone: Mapping | None, last_seen_ms: int | None,
-              faults: Iterable[str], live: Sequence[Live], now_ms: int) -> dict:
+              faults: Iterable[str], live: Sequence[Live], now_ms: int, photos: int | None = None) -> dict:
     """The commissioning checklist for one node: registered, heard, first good reading,
     depths as registered, values plausible for this depth and soil, no faults, calibrated.
+    A camera sends photos, not readings: it is heard within a day and a half, and its first photo
+    (`photos`, how many it sent in the last PHOTO_DAYS days) stands for the first good reading.
 
     `registered` is the registry node (id, role, zone_id, depths_cm, calibration) or None;
     `zone` the registry zone (field_capacity_pct, wilting_point_pct) or None. Until the node is
@@ -287,20 +303,32 @@ def checklist(*, registered: Mapping | None, zone: Mapping | None, last_seen_ms:
     elif registered.get("zone_id"):
         items.append(Item("registered", True, TEXT("check.registered", node_role=registered["role"],
                                                    zone=registered["zone_id"])))
+    elif registered.get("site_id"):  # a tracker: at a site, in no zone (it rides a machine from field to field)
+        items.append(Item("registered", True, TEXT("check.registered-site", node_role=registered["role"],
+                                                   site=registered["site_id"])))
+    elif registered.get("role") == "tracker":  # registered before 0032 in an organisation of several sites
+        items.append(Item("registered", False, TEXT("check.tracker-no-site", node_role=registered["role"],
+                                                    node=registered.get("id", "NODE"))))
     else:
         items.append(Item("registered", True, TEXT("check.registered-no-zone", node_role=registered["role"])))
+    camera = registered is not None and registered.get("role") == "camera"
     heard = last_seen_ms is not None
     age = None if last_seen_ms is None else now_ms - last_seen_ms
-    items.append(Item("heard", heard and age <= STALE_AFTER_MS,
+    items.append(Item("heard", heard and age <= stale_after_ms(registered and registered.get("role")),
                       TEXT("check.never-heard") if not heard else TEXT("check.last-heard", age_s=age // 1000)))
     want = sorted(registered.get("depths_cm") or []) if registered else []
+    first = "first_photo" if camera else "first_good_reading"
     if not heard:
         items += [Item(name, False, TEXT("check.not-heard-yet"), pending=True)
-                  for name in ("first_good_reading", *(("depths",) if want else ()), "no_faults")]
+                  for name in (first, *(("depths",) if want else ()), "no_faults")]
         return _result(items, registered, want)
     good = [x for x in live if x.value is not None and x.fault is None]
-    items.append(Item("first_good_reading", bool(good),
-                      TEXT("check.good-readings", count=len(good)) if good else TEXT("check.no-good-reading")))
+    if camera:
+        items.append(Item(first, bool(photos), TEXT("check.photos", count=photos, days=PHOTO_DAYS) if photos
+                          else TEXT("check.no-photo", days=PHOTO_DAYS)))
+    else:
+        items.append(Item(first, bool(good),
+                          TEXT("check.good-readings", count=len(good)) if good else TEXT("check.no-good-reading")))
     seen = sorted({x.depth_cm for x in live if x.measurement == "vwc_pct" and x.depth_cm is not None})
     if want:
         items.append(Item("depths", seen == want, TEXT("check.depths", registered=want, reporting=seen)))
@@ -330,7 +358,7 @@ def _result(items: list[Item], registered: Mapping | None, want: list[int]) -> d
     by_name = {i.name: i.ok for i in items}
     return {
         "registered": by_name["registered"],
-        "first_good_reading": by_name["first_good_reading"],
+        "first_good_reading": by_name.get("first_good_reading", by_name.get("first_photo", False)),
         "plausible": by_name.get("plausible", False),
         "ready": all(i.ok for i in items),
         "items": [i.record() for i in items],

@@ -13,19 +13,19 @@ def _is_int(x):
     return isinstance(x, int) and not isinstance(x, bool)
 
 
-def check_inject(c, duration):
+def check_inject(c, duration_s):
     """(inject_ml, inject_from_s, inject_until_s) of fertigate `c`, checked
-    against its run of `duration` s; ContractError naming the key and its bounds."""
+    against its run of `duration_s` s; ContractError naming the key and its bounds."""
     ml = c.get("inject_ml")
     if not _is_int(ml) or not 1 <= ml <= INJECT_ML_MAX:
         raise ContractError("inject_ml", ml, "must be an integer 1..%d (millilitres of stock solution)" % INJECT_ML_MAX)
     start = c.get("inject_from_s")
-    if not _is_int(start) or not 0 <= start < duration:
-        raise ContractError("inject_from_s", start, "must be an integer 0..duration_s - 1 (%d)" % (duration - 1))
+    if not _is_int(start) or not 0 <= start < duration_s:
+        raise ContractError("inject_from_s", start, "must be an integer 0..duration_s - 1 (%d)" % (duration_s - 1))
     until = c.get("inject_until_s")
-    if not _is_int(until) or not start < until <= duration:
+    if not _is_int(until) or not start < until <= duration_s:
         raise ContractError("inject_until_s", until, "must be an integer inject_from_s + 1 (%d)..duration_s (%d): "
-                            "the injection window lies within the irrigation run" % (start + 1, duration))
+                            "the injection window lies within the irrigation run" % (start + 1, duration_s))
     return ml, start, until
 
 

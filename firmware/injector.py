@@ -78,23 +78,23 @@ class Injector:
         want = (flowing and self.ml < cmd["inject_ml"]
                 and cmd["inject_from_s"] * 1000 <= elapsed < cmd["inject_until_s"] * 1000)
         if want and self.ec_band is not None and self._ran_ms >= self.ec_settle_ms:
-            why = self._ec_fault()
+            # the line's EC, once the pump has run long enough to reach the sensor: out of band is a fault
+            try:
+                ec = self.ec.read()
+            except MemoryError:  # out of heap is no dead sensor: up to the loop (docs/firmware.md)
+                raise
+            except Exception:  # noqa: BLE001 - a dead sensor proves nothing: stop
+                ec = "sensor_error"
+            low, high = self.ec_band
+            why = None
+            if isinstance(ec, str):
+                why = "injection stopped: line EC sensor %s" % ec
+            elif not low <= ec <= high:
+                why = "injection stopped: line EC %.2f dS/m outside %.2f..%.2f" % (ec, low, high)
             if why is not None:
                 self._set(False)
                 return why
         self._set(want)
-        return None
-
-    def _ec_fault(self):
-        try:
-            ec = self.ec.read()
-        except Exception:  # noqa: BLE001 - a dead sensor proves nothing: stop
-            ec = "sensor_error"
-        low, high = self.ec_band
-        if isinstance(ec, str):
-            return "injection stopped: line EC sensor %s" % ec
-        if not low <= ec <= high:
-            return "injection stopped: line EC %.2f dS/m outside %.2f..%.2f" % (ec, low, high)
         return None
 
     def stop(self, now_ms):

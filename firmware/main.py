@@ -16,6 +16,9 @@ the node runs, and a node loads only its own link's code.
 * The hardware watchdog (``watchdog_s``, default 30, 0 = off) is fed once
   per loop; a hung loop resets the board, and an irrigation node's journal
   then ends the interrupted run "aborted" with the reset's cause.
+* An exception that ends the loop (a MemoryError included, with the heap
+  full) first turns off every valve and an injector's pump, then goes on:
+  with the watchdog off the board stops with its outputs off, not open.
 """
 
 import gc
@@ -93,7 +96,26 @@ def main(config_path=CONFIG_PATH):
     else:
         from furrow.firmware.modbus_link import run
     clock = board.Clock()
-    run(cfg, build_node(cfg, clock), clock, wdt)
+    node = build_node(cfg, clock)
+    # Bound now, while there is heap: what the guard below calls to turn each output off.
+    stops = [valve.set for valve in getattr(node, "valves", ())]
+    injector = getattr(node, "injector", None)
+    if injector is not None:
+        stops.append(injector.pump.set)
+    try:
+        run(cfg, node, clock, wdt)
+    except BaseException:
+        # Whatever ends the loop (a MemoryError in a full heap, a bug, Ctrl-C at the console) must not
+        # leave a valve open or a dosing pump running until someone resets the board: everything the
+        # node drives is turned off first, each on its own (one that fails stops none of the others),
+        # then the exception goes on as before (the watchdog, if on, resets the board). The heap may be
+        # full here, so nothing below allocates: bound methods made at boot, no strings, no formatting.
+        for stop in stops:
+            try:
+                stop(False)
+            except BaseException:  # noqa: S110 - the next output must still be turned off
+                pass
+        raise
 
 
 # MicroPython runs /main.py at boot as __main__; importing it (tests) does not start the loop.

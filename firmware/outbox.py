@@ -19,7 +19,11 @@ Layout, wear-aware:
   the ring drains empty and every `sync_every` pops, not on every PUBACK: a
   reset may then send up to `sync_every` records a second time, which the
   gateway stores once (it keys on node and seq). At-least-once, never lost
-  while it fits.
+  while it fits. ``sync_when_empty=False`` (the Modbus report queue, whose
+  ring drains empty at nearly every acknowledgement) writes it only every
+  `sync_every` pops and on ``sync()``: a reset still re-sends fewer than
+  `sync_every` records, and an acknowledgement's reply no longer waits for a
+  flash write.
 
 At boot the slots are scanned: the records numbered from the pointer up to
 the highest valid one are pending. A slot whose CRC fails (a power cut
@@ -48,13 +52,14 @@ def _exists(path):
 class Outbox:
     """See the module docstring. `append`, `peek`, `pop`, `len()`, `stats`."""
 
-    def __init__(self, path, slots=64, slot_size=1024, sync_every=8):
+    def __init__(self, path, slots=64, slot_size=1024, sync_every=8, sync_when_empty=True):
         if slots < 2 or slot_size < HEAD_SIZE + 2:
             raise ValueError("an outbox needs at least 2 slots of %d bytes" % (HEAD_SIZE + 2))
         self.path = path
         self.slots = slots
         self.slot_size = slot_size
         self.sync_every = sync_every
+        self.sync_when_empty = sync_when_empty
         self.stats = {"appended": 0, "sent": 0, "dropped": 0, "damaged": 0, "slot_writes": 0, "ptr_writes": 0}
         self._dat = path + ".dat"
         self._ptr = path + ".ptr"
@@ -207,7 +212,7 @@ class Outbox:
         self.head += 1
         self.stats["sent"] += 1
         self._unsynced += 1
-        if self.head == self.next or self._unsynced >= self.sync_every:
+        if (self.sync_when_empty and self.head == self.next) or self._unsynced >= self.sync_every:
             self._write_ptr()
 
     def sync(self):

@@ -30,8 +30,10 @@ Rules (edge/modbus_queue.py; docs/contract.md, "Report queue"):
   is the oldest of them, i.e. the one an ack removes.
 * Full ring: the oldest report is dropped and counted (``stats["dropped"]``);
   the gateway sees the gap in seq. The ring survives a reboot; the read
-  pointer is synced every few acks, so a reset may serve a few acknowledged
+  pointer is synced every 8 acks, so a reset may serve a few acknowledged
   reports again, which the gateway stores once (it keys on node and seq).
+  Not also when the ring drains: it does at nearly every ack, and the node
+  answers an ack after the write (``sync()`` writes it at once).
 """
 
 from furrow.edge import modbus_map, modbus_queue
@@ -66,7 +68,10 @@ class ReportQueue:
     write callback for every other holding register."""
 
     def __init__(self, path, table, holding, forward, slots=64, hold_reports=modbus_queue.QUEUE_HOLD_REPORTS):
-        self.ring = Outbox(path, slots, SLOT_SIZE)
+        # The read position is written every 8 acks, not also each time the ring drains: in steady
+        # state (one report, one ack) it drains at every ack, and the node answers an ack only after
+        # its write (a LittleFS file replaced through rename, the bulk of the ack's time on the node).
+        self.ring = Outbox(path, slots, SLOT_SIZE, sync_when_empty=False)
         self.table = table
         self.holding = holding
         self.forward = forward

@@ -1,11 +1,13 @@
 """The durable buffer: every accepted reading is on disk before anyone is told so.
 
-One SQLite file in WAL mode. Readings are keyed UNIQUE(node, seq), so a report
-that arrives twice (a redelivered MQTT message, a Modbus image polled again)
-is stored once. Rows leave the buffer only when the cloud has stored the
-batch that carried them (its receipt: forwarder.py); until then the batch is
-kept as spans of row ids with when it went (``in_flight``: marks.py), so
-a batch whose receipt never comes goes again. A row is never rewritten when it
+One SQLite file in WAL mode. A reading's key (node, seq) is kept in a seq range
+of its node (``seq_ranges``: marks.py) while it is here and for the dedup window
+after it left, so a report that arrives twice (a redelivered MQTT message, a
+Modbus image polled again, a reading the cloud already has) is stored once.
+Rows leave the buffer only when the cloud has stored the batch that carried
+them (its receipt: forwarder.py); until then the batch is kept as spans of row
+ids with when it went (``in_flight``: marks.py), so a batch whose receipt never
+comes goes again. A row is never rewritten when it
 is sent: a reading no span covers is unsent.
 
 Why ``synchronous=FULL``: in WAL mode ``NORMAL`` survives a process crash but
@@ -15,10 +17,10 @@ returned is on the disk; callers batch many rows into one commit to pay the
 fsync once (0.4 to 3.5 ms per commit on the development VM; see the
 gateway README).
 
-Exactly once: the (node, seq) of every reading that left the buffer
-(forwarded, or dropped by the quota) is kept in ``done_ranges`` for the dedup
-window, as ranges of consecutive seqs per node, so a node redelivering a
-reading the cloud already has does not store it a second time.
+Exactly once: the (node, seq) of every reading stored is kept in ``seq_ranges``,
+as ranges of consecutive seqs per node, while the reading is here and for the
+dedup window after it left (forwarded, or dropped by the quota); a report whose
+key is in a range is a duplicate.
 
 Bounded: a quota (rows and bytes) is enforced in the transaction that
 inserts; past it the oldest readings of the lowest priority go first, are
@@ -44,7 +46,7 @@ from furrow.edge.batch import GAP_FLOOD, GAP_QUARANTINE, GAP_QUOTA, make_item
 
 from .buffer_file import RELAY, open_file
 from .gaps import Drop, GapLog
-from .marks import IDS, DoneKeys, InFlight
+from .marks import IDS, InFlight, SeqRanges
 from .recovery import salvage
 
 log = logging.getLogger(__name__)
@@ -57,11 +59,11 @@ QUARANTINE_KEEP = 10_000
 # non-empty object, so it ends in "}") with rx_ms and flags (orjson's JSON of a list) added, as
 # make_item adds them (an uplink never has either key).
 _ITEM_JSON = """substr(payload, 1, length(payload) - 1) || ',"rx_ms":' || rx_ms || ',"flags":' || flags || '}'"""
-# Forwarded keys are pruned from `done_ranges` at most this often.
+# Keys gone are pruned from `seq_ranges` at most this often.
 PRUNE_EVERY_MS = 60_000
-# A seq range in `done_ranges` takes keys for at most the dedup window over this, and goes whole
-# when its newest key is past the window: a key is remembered for the window and at most this
-# share longer (2 h for the default 2 days).
+# A seq range takes keys for at most the dedup window over this, and goes whole when it holds no
+# reading and its newest event is past the window: a key is remembered for the window after it
+# left and at most this share longer (2 h for the default 2 days).
 DONE_RANGE_SHARE = 24
 
 
@@ -71,6 +73,25 @@ _NO_FLAGS = "[]"
 def _text(value: object) -> str:
     """JSON text of a validated uplink or its flags, as the readings table keeps them."""
     return orjson.dumps(value).decode()
+
+
+def _insert(db: sqlite3.Connection, keys: SeqRanges, rows: list[tuple[Any, ...]], ms: int) -> int:
+    """Store the readings `rows` ((node, seq, rx_ms, flags, payload, prio)) whose key is not known, the
+    first of each key only, and put their keys in the seq ranges; returns how many were stored. Inside
+    the caller's transaction."""
+    seen: set[tuple[str, int]] = set()
+    fresh = []  # the first of each key in `rows`, in their order (ids follow arrival)
+    for r in rows:
+        if (r[0], r[1]) not in seen:
+            seen.add((r[0], r[1]))
+            fresh.append(r)
+    (top,) = db.execute("SELECT coalesce(MAX(id), 0) FROM readings").fetchone()
+    db.executemany("INSERT INTO readings (node, seq, rx_ms, flags, payload, prio)"
+                   f" SELECT ?1, ?2, ?3, ?4, ?5, ?6 WHERE NOT {SeqRanges.KNOWN}", fresh)
+    # ids only grow (AUTOINCREMENT): the rows above the old top are the ones just stored
+    stored = db.execute("SELECT node, seq FROM readings WHERE id > ? ORDER BY node, seq", (top,)).fetchall()
+    keys.stored(stored, ms)
+    return len(stored)
 
 
 class Item(NamedTuple):
@@ -126,7 +147,7 @@ class DurableBuffer:
             self._db = self._recover(e)
         self._gaps = GapLog(self._db)
         self._in_flight = InFlight(self._db)
-        self._done = DoneKeys(self._db, self._done_span_ms)
+        self._keys = SeqRanges(self._db, self._done_span_ms)
         (self._pending,) = self._db.execute("SELECT COUNT(*) FROM readings").fetchone()
         (self._page_size,) = self._db.execute("PRAGMA page_size").fetchone()
 
@@ -145,10 +166,9 @@ class DurableBuffer:
         db = self._open()
         rows, unreadable = salvage(aside)
         db.execute("BEGIN IMMEDIATE")
-        db.executemany(
-            "INSERT OR IGNORE INTO readings (node, seq, rx_ms, flags, payload, prio) VALUES (?, ?, ?, ?, ?, ?)",
-            [(*row, 1 if orjson.loads(row[4]).get("role") in self._keep_roles else 0) for row in rows],
-        )
+        prios = [1 if orjson.loads(row[4]).get("role") in self._keep_roles else 0 for row in rows]
+        rows = [(*row, p) for row, p in zip(rows, prios, strict=True)]
+        _insert(db, SeqRanges(db, self._done_span_ms), rows, self._clock())
         db.execute("UPDATE counters SET value = value + ? WHERE name = 'received'", (len(rows),))
         db.execute("COMMIT")
         self.recovered = {"moved_to": str(aside), "salvaged": len(rows), "unreadable_ranges": unreadable}
@@ -212,18 +232,12 @@ class DurableBuffer:
             prio = 1 if uplink.get("role") in self._keep_roles else 0
             # orjson: the gateway's CPU went a tenth to re-encoding validated uplinks with json.dumps
             # (docs/performance.md); orjson takes about half the CPU per stored row.
-            rows.append((node, seq, rx_ms, flags, _text(uplink), prio, node, seq, seq))
+            rows.append((node, seq, rx_ms, flags, _text(uplink), prio))
         bad = [(self._clock(), source, reason, bytes(raw)) for raw, source, reason in quarantined]
         drops = list(drops)
         with self._lock:
             with self._transaction():
-                before = self._db.total_changes
-                self._db.executemany(
-                    "INSERT OR IGNORE INTO readings (node, seq, rx_ms, flags, payload, prio)"
-                    f" SELECT ?, ?, ?, ?, ?, ? WHERE NOT {DoneKeys.KNOWN}",
-                    rows,
-                )
-                inserted = self._db.total_changes - before
+                inserted = _insert(self._db, self._keys, rows, self._clock()) if rows else 0
                 self._bump("received", len(rows))
                 self._bump("duplicates", len(rows) - inserted)
                 if bad:
@@ -260,7 +274,7 @@ class DurableBuffer:
         ).fetchall()
         ms = self._clock()
         self._db.executemany("DELETE FROM readings WHERE id = ?", [(v[0],) for v in victims])
-        self._done.add(sorted((n, q) for _, n, q in victims), ms)
+        self._keys.left(sorted((n, q) for _, n, q in victims), ms)
         self._gaps.record([Drop(n, GAP_QUOTA, q) for _, n, q in victims], ms)
         self._bump("dropped", len(victims))
         return len(victims)
@@ -346,10 +360,17 @@ class DurableBuffer:
     def stored(self, batch: str) -> tuple[int, int | None]:
         """The cloud stored `batch`: its readings and gap reports leave the buffer. Returns how
         many readings left and when the batch was sent (None when nothing of it is here)."""
+        return self.stored_many([batch])[0]
+
+    def stored_many(self, batches: Sequence[str]) -> list[tuple[int, int | None]]:
+        """`stored` of each of `batches`, in one transaction: one commit (and its fsync) for several
+        receipts, and the pages they share (the seq ranges, the ends of the spans) written once."""
         with self._lock:
-            spans = self._in_flight.spans(batch)
-            n = self._forwarded("id BETWEEN ? AND ?", [(lo, hi) for lo, hi, _ in spans], batch, receipt=True)
-        return n, max((ms for *_, ms in spans), default=None)
+            spans = [self._in_flight.spans(batch) for batch in batches]
+            counts = self._forwarded("id BETWEEN ? AND ?", [(batch, [(lo, hi) for lo, hi, _ in s])
+                                                             for batch, s in zip(batches, spans, strict=True)],
+                                     receipt=True)
+        return [(n, max((ms for *_, ms in s), default=None)) for n, s in zip(counts, spans, strict=True)]
 
     def waiting(self) -> bool:
         """Whether any reading or gap report was sent and waits for its receipt."""
@@ -368,33 +389,40 @@ class DurableBuffer:
         """Drop readings the cloud has (by its broker's PUBACK, for a cloud that sends no
         receipts), with the gap reports of `batch`; returns how many readings were dropped."""
         with self._lock:
-            return self._forwarded(f"id IN {IDS}", [(_text(list(rowids)),)], batch)
+            return self._forwarded(f"id IN {IDS}", [(batch, [(_text(list(rowids)),)])])[0]
 
-    def _forwarded(self, where: str, args: list[tuple[Any, ...]], batch: str | None, receipt: bool = False) -> int:
-        """Drop the readings `where` picks with each of `args` (the cloud has them), remembering
-        their keys for the dedup window; under the lock. Set-based: a statement or two per span
-        of the batch, whatever its size. With `receipt`, the batch's spans go too."""
+    def _forwarded(self, where: str, batches: list[tuple[str | None, list[tuple[Any, ...]]]],
+                   receipt: bool = False) -> list[int]:
+        """For each (batch, args) of `batches`: drop the readings `where` picks with each of `args`
+        (the cloud has them) and the batch's gap reports, remembering the keys for the dedup window;
+        under the lock, in one transaction. Set-based: a statement or two per span of a batch, whatever
+        its size. With `receipt`, the batches' spans go too. Returns how many readings each dropped."""
         ms = self._clock()
+        counts = []
         with self._transaction():
-            select = f"SELECT node, seq FROM readings WHERE {where} ORDER BY node, seq"
-            keys = sorted(key for a in args for key in self._db.execute(select, a))
-            before = self._db.total_changes
-            self._db.executemany(f"DELETE FROM readings WHERE {where}", args)
-            deleted = self._db.total_changes - before
-            self._done.add(keys, ms)
+            select = f"SELECT node, seq FROM readings WHERE {where}"
+            keys = []
+            for batch, args in batches:
+                keys += [key for a in args for key in self._db.execute(select, a)]
+                before = self._db.total_changes
+                self._db.executemany(f"DELETE FROM readings WHERE {where}", args)
+                counts.append(self._db.total_changes - before)
+                if batch is not None:
+                    self._gaps.stored(batch)
+                if receipt and batch is not None:
+                    self._in_flight.stored(batch)
+            deleted = sum(counts)
+            self._keys.left(sorted(keys), ms)  # the batches' runs of a node joined: fewer statements
             self._bump("forwarded", deleted)
-            if batch is not None:
-                self._gaps.stored(batch)
-            if receipt and batch is not None:
-                self._in_flight.stored(batch)
+            if receipt:
                 self._db.execute("UPDATE counters SET value = 1 WHERE name = 'receipts_seen'")
             # abs: a wall clock stepped back prunes at once rather than not for hours
             if abs(ms - self._pruned_at_ms) > PRUNE_EVERY_MS:
                 self._pruned_at_ms = ms
-                self._done.prune(ms - self._dedup_window_ms)
+                self._keys.prune(ms - self._dedup_window_ms)
                 self._in_flight.prune()
         self._pending -= deleted
-        return deleted
+        return counts
 
     def put_acks(self, raws: Iterable[bytes]) -> None:
         """Keep command acks for the cloud durably (outside a reading commit)."""

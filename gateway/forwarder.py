@@ -35,6 +35,7 @@ back off and go again.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import ssl
 import zlib
@@ -68,6 +69,14 @@ Send = Callable[[bytes], Awaitable[dict[str, Any] | None]]
 Raises when the batch did not get through."""
 SENT_REMEMBERED = 4096  # batch ids kept with when they went (for receipts that come back)
 RECEIPT_POLL_S = 0.05  # how often a stopping gateway looks whether the last receipts came
+# Receipts over MQTT are stored in groups: one transaction and one fsync for up to RECEIPT_GROUP of
+# them, the first waiting up to RECEIPT_LINGER_S for others (a backlog drain's receipts come a batch
+# apart), no longer once the group is full. A receipt's commit was a fifth of the drain's CPU
+# (docs/performance.md). A receipt waits at most the linger and the store of the groups before it;
+# one lost before its commit (a crash, a power cut) costs a resend of its batch, which the cloud
+# stores once (tests/test_gateway_receipts.py).
+RECEIPT_GROUP = 16
+RECEIPT_LINGER_S = 0.2
 
 
 class Forwarder:
@@ -94,8 +103,11 @@ class Forwarder:
         self.receipts = config.receipts == "required" or buffer.receipts_seen()
         self._https = config.forward_via == "https"  # the answer to a POST is always its receipt
         self.counts = {"batches": 0, "items": 0, "bytes": 0, "buffer_errors": 0, "receipts": 0, "stored": 0,
-                       "refused": 0, "receipts_invalid": 0, "probes": 0}
+                       "refused": 0, "receipts_invalid": 0, "probes": 0, "receipt_commits": 0}
         self.last_batch_id: str | None = None
+        self._stored_due: list[tuple[str, int | None]] = []  # receipts (batch, sent_ms) to store in groups
+        self._group_full: asyncio.Event | None = None  # set when RECEIPT_GROUP receipts wait: the linger ends
+        self._storing: asyncio.Task[None] | None = None
         self.subscribed = False  # SUBACK for the receipt topic on the current cloud connection
 
     def next_batch_id(self) -> str:
@@ -117,9 +129,11 @@ class Forwarder:
             self.subscribed = False
 
     async def on_message(self, message: aiomqtt.Message) -> None:
-        """A receipt on ``gw/{gateway}/receipt`` (the cloud link routes it here)."""
+        """A receipt on ``gw/{gateway}/receipt`` (the cloud link routes it here): queued to be stored
+        with the others that come within RECEIPT_LINGER_S, not awaited (the cloud link reads the next
+        message meanwhile)."""
         payload = message.payload
-        await self.on_receipt(payload if isinstance(payload, bytes) else str(payload).encode())
+        await self.on_receipt(payload if isinstance(payload, bytes) else str(payload).encode(), linger=True)
 
     def _mqtt_sender(self, client: aiomqtt.Client) -> Send:
         async def send(payload: bytes) -> None:
@@ -239,19 +253,21 @@ class Forwarder:
         while len(self._sent) > SENT_REMEMBERED:
             self._sent.popitem(last=False)
 
-    async def on_receipt(self, raw: bytes) -> None:
-        """A receipt from the cloud's receipt topic."""
+    async def on_receipt(self, raw: bytes, linger: bool = False) -> None:
+        """A receipt from the cloud's receipt topic (`linger`: see `receipt`)."""
         try:
             receipt = decode_receipt(raw)
         except ContractError as e:
             self.counts["receipts_invalid"] += 1
             log.warning("ignored a receipt that breaks the contract: %s", e)
             return
-        await self.receipt(receipt)
+        await self.receipt(receipt, linger=linger)
 
-    async def receipt(self, receipt: dict[str, Any], expected: str | None = None) -> None:
+    async def receipt(self, receipt: dict[str, Any], expected: str | None = None, linger: bool = False) -> None:
         """The cloud answered batch `receipt["batch_id"]`: stored, its readings and gap reports
-        leave the buffer; refused, they stay and go again with the batches due (said loudly)."""
+        leave the buffer; refused, they stay and go again with the batches due (said loudly). With
+        `linger`, a stored receipt is queued for a group's transaction and this returns at once;
+        without, it returns when the readings have left."""
         batch_id = receipt["batch_id"]
         if expected is not None and batch_id != expected:
             raise SinkUnavailable(f"the answer is the receipt of {batch_id!r}, not of {expected!r}")
@@ -261,19 +277,50 @@ class Forwarder:
             self.counts["refused"] += 1
             log.error("the cloud refused batch %s: %s; its readings stay in the buffer and go again",
                       batch_id, receipt.get("reason"))
+        elif not linger:  # the caller waits for this receipt alone, never for others' groups
+            await self._store_group([(batch_id, sent_ms)])
+            return
         else:
-            try:
-                n, stored_sent_ms = await asyncio.to_thread(self._buffer.stored, batch_id)
-            except Exception as e:  # the rows stay: sent again, stored once
-                self._buffer_error("receipt", e)
-                return
-            self.counts["stored"] += n
-            sent_ms = sent_ms if sent_ms is not None else stored_sent_ms
-            if not self.receipts:
-                log.info("the cloud sends receipts: batches now stay until the cloud has stored them")
-            self.receipts = True
+            self._stored_due.append((batch_id, sent_ms))
+            if len(self._stored_due) >= RECEIPT_GROUP and self._group_full is not None:
+                self._group_full.set()
+            if self._storing is None or self._storing.done():
+                self._storing = asyncio.get_running_loop().create_task(self._store_due())
+            return
+        self._answered(sent_ms)
+
+    def _answered(self, sent_ms: int | None) -> None:
         if sent_ms is not None and (self._answered_ms is None or sent_ms > self._answered_ms):
             self._answered_ms = sent_ms
+
+    async def _store_due(self) -> None:
+        """Store the queued receipts until none is left: each group waits up to RECEIPT_LINGER_S for
+        RECEIPT_GROUP receipts, then goes in one transaction."""
+        full = self._group_full = asyncio.Event()  # made here: bound to the loop that runs this
+        while self._stored_due:
+            if len(self._stored_due) < RECEIPT_GROUP:
+                full.clear()
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(full.wait(), RECEIPT_LINGER_S)
+            group, self._stored_due = self._stored_due[:RECEIPT_GROUP], self._stored_due[RECEIPT_GROUP:]
+            await self._store_group(group)
+
+    async def _store_group(self, group: list[tuple[str, int | None]]) -> None:
+        """The cloud stored the batches of `group` ((batch, sent_ms)): their readings leave, in one
+        transaction. Only then do they count as answered: a batch answered but still here must not
+        look lost (`resend_before`)."""
+        try:
+            results = await asyncio.to_thread(self._buffer.stored_many, [b for b, _ in group])
+        except Exception as e:  # the rows stay: sent again, stored once
+            self._buffer_error("receipt", e)
+            return
+        self.counts["receipt_commits"] += 1
+        for (_, sent_ms), (n, stored_sent_ms) in zip(group, results, strict=True):
+            self.counts["stored"] += n
+            self._answered(sent_ms if sent_ms is not None else stored_sent_ms)
+        if not self.receipts:
+            log.info("the cloud sends receipts: batches now stay until the cloud has stored them")
+        self.receipts = True
 
     def _buffer_error(self, what: str, e: Exception) -> None:
         self.counts["buffer_errors"] += 1

@@ -5,8 +5,11 @@ span covers is unsent, so sending a batch writes a row or two, never the reading
 Spans never overlap; ids are never reused (AUTOINCREMENT), so a span covers only readings of its
 batch. Readings in the middle of a span that leave (the quota) leave a hole nothing else can take.
 
-`DoneKeys`: the (node, seq) of readings that left, as ranges of consecutive seqs per node. A range
-takes keys for at most its `span_ms` and goes whole when its newest key is past the dedup window.
+`SeqRanges`: the (node, seq) of readings stored here or gone, as ranges of consecutive seqs per node,
+with how many of each range's keys are still held. A range takes keys for at most its `span_ms` and
+goes whole when none is held and its newest event is past the dedup window. It is the buffer's dedup:
+a UNIQUE (node, seq) index on the readings cost an index entry written and deleted per reading
+(docs/performance.md); a range costs a row or two per run of consecutive seqs.
 
 Both work on the buffer's connection, under its lock and inside its transactions (as gaps.py).
 """
@@ -194,36 +197,55 @@ class InFlight:
         return int(n)
 
 
-class DoneKeys:
-    """Keys of readings that left, as seq ranges per node (table ``done_ranges``)."""
+class SeqRanges:
+    """Keys of readings stored here or gone, as seq ranges per node (table ``seq_ranges``), each with how
+    many of its keys are readings still in the buffer (``held``). The buffer's dedup: a key in a range is a
+    duplicate. A range takes new keys for at most its `span_ms` and goes when none of its keys is held
+    and its newest event (a key stored or leaving) is past the dedup window."""
 
     # Whether a seq is in a range of its node (ranges never overlap, so the one that starts last at
-    # or before it is the only one that can hold it): params node, seq, seq.
-    KNOWN = "(coalesce((SELECT hi FROM done_ranges WHERE node = ? AND lo <= ? ORDER BY lo DESC LIMIT 1), -1) >= ?)"
+    # or before it is the only one that can hold it): params ?1 node, ?2 seq.
+    KNOWN = "(coalesce((SELECT hi FROM seq_ranges WHERE node = ?1 AND lo <= ?2 ORDER BY lo DESC LIMIT 1), -1) >= ?2)"
 
     def __init__(self, db: sqlite3.Connection, span_ms: int) -> None:
         self._db = db
         self._span_ms = span_ms
 
-    def add(self, keys: list[tuple[str, int]], ms: int) -> None:
-        """Add the (node, seq) `keys` (sorted, none known yet: a reading is stored only when its key
-        is not, and leaves once): each run of consecutive seqs extends the node's range that ends
-        just before it, if that range is young enough, or starts a range. Two statements per run,
-        run by SQLite over all of them; a backlog's batch is one run per node."""
-        if not keys:
-            return
-        todo = [{"node": node, "a": a, "b": b, "ms": ms, "since": ms - self._span_ms}
+    def _runs(self, keys: list[tuple[str, int]], ms: int) -> list[dict[str, Any]]:
+        return [{"node": node, "a": a, "b": b, "ms": ms, "since": ms - self._span_ms}
                 for node, group in itertools.groupby(keys, key=lambda k: k[0])
                 for a, b in runs(seq for _, seq in group)]
+
+    def stored(self, keys: list[tuple[str, int]], ms: int) -> None:
+        """The readings of `keys` (sorted, none known yet: a reading is stored only when its key is
+        not) are in the buffer: each run of consecutive seqs extends the node's range that ends just
+        before it, if that range is young enough, or starts a range. Two statements per run, run by
+        SQLite over all of them; a commit of live reports is one run per node."""
+        if not keys:
+            return
+        todo = self._runs(keys, ms)
         self._db.executemany(
-            "UPDATE done_ranges SET hi = :b, last_ms = :ms WHERE node = :node AND hi = :a - 1 AND first_ms >= :since"
-            " AND lo = (SELECT lo FROM done_ranges WHERE node = :node AND lo < :a ORDER BY lo DESC LIMIT 1)", todo)
+            "UPDATE seq_ranges SET hi = :b, held = held + :b - :a + 1, last_ms = :ms"
+            " WHERE node = :node AND hi = :a - 1 AND first_ms >= :since"
+            " AND lo = (SELECT lo FROM seq_ranges WHERE node = :node AND lo < :a ORDER BY lo DESC LIMIT 1)", todo)
         # Not where any of the run is known (after the update: the range it extended), so ranges
         # never overlap; by the premise above only the extended range is.
         self._db.executemany(
-            "INSERT INTO done_ranges (node, lo, hi, first_ms, last_ms) SELECT :node, :a, :b, :ms, :ms WHERE coalesce(("
-            "SELECT hi FROM done_ranges WHERE node = :node AND lo <= :b ORDER BY lo DESC LIMIT 1), -1) < :a", todo)
+            "INSERT INTO seq_ranges (node, lo, hi, held, first_ms, last_ms) SELECT :node, :a, :b, :b - :a + 1, :ms, :ms"
+            " WHERE coalesce((SELECT hi FROM seq_ranges WHERE node = :node AND lo <= :b ORDER BY lo DESC LIMIT 1), -1)"
+            " < :a", todo)
+
+    def left(self, keys: list[tuple[str, int]], ms: int) -> None:
+        """The readings of `keys` (sorted; each held, and leaving once) left the buffer: each range they
+        are in holds that many fewer, and remembers them for the window from now. One statement per run
+        and range it meets; a backlog's batch is one run per node."""
+        if not keys:
+            return
+        self._db.executemany(
+            "UPDATE seq_ranges SET held = held - (min(hi, :b) - max(lo, :a) + 1), last_ms = :ms"
+            " WHERE node = :node AND lo <= :b AND hi >= :a", self._runs(keys, ms))
 
     def prune(self, before_ms: int) -> None:
-        """Ranges whose newest key left before `before_ms` go (a scan: the table is small)."""
-        self._db.execute("DELETE FROM done_ranges WHERE last_ms < ?", (before_ms,))
+        """Ranges none of whose keys is held, whose newest event was before `before_ms`, go (a scan:
+        the table is small)."""
+        self._db.execute("DELETE FROM seq_ranges WHERE held = 0 AND last_ms < ?", (before_ms,))

@@ -121,6 +121,7 @@ class Demo:
         log.info("season simulated in %.1f s: %d readings stored, %d commands, %s", time.monotonic() - self.started,
                  r.readings_stored, r.commands_issued, r.extra.get("planner_rules", {}))
         log.info("machines: %s", json.dumps(self.season.machines))
+        log.info("fertility: %s", json.dumps(self.season.fertility))
 
     def _tractor(self) -> None:
         """The tractor sprays the home field live (hil/demo_machines.py `live_work`): its tracker an MQTT node like
@@ -135,29 +136,82 @@ class Demo:
         self.live.runners.append(MqttNodeRunner(self.tractor.core, demo_farm.SITE, HOST, self.o.mqtt_port,
                                                 clock_ms=self.clock.ms, state_dir=self.state_dir))
 
-    async def _record_tractor(self, client: httpx.AsyncClient) -> None:
-        """Record the tractor's spraying from its live window every RECORD_EVERY_S, as a farm's operator (or its
-        automation) would: the same window again recomputes the stored operation from the fixes stored by then."""
+    async def _dispatch(self, client: httpx.AsyncClient) -> str | None:
+        """The tractor's day as the farm plans it: its operator's login, the machinery and the two tasks in the
+        registry (hil/demo_machines.py `live_work`), and a plan made from them and kept (the dispatch page, the
+        operator's job page). The operator's token (None when the cloud refused something: the log says what)."""
         assert self.tractor is not None
-        said = None
-        while not self.stop_nodes.is_set():
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self.stop_nodes.wait(), RECORD_EVERY_S)
-            try:
-                r = await client.post(f"{self.api}/operations", json=self.tractor.body)
-            except httpx.HTTPError as e:
-                r, text = None, str(e)
-            else:
-                text = f"{r.json().get('covered_ha', 0):.3f} ha covered" if r.status_code < 300 else r.text[:200]
-            status = r.status_code if r is not None else 0
-            if status >= 300 and status != said:  # 422 until the first fix at work is stored
-                log.info("the tractor's spraying is not recorded yet (%s): %s", status, text)
-            elif status < 300 and (said is None or said >= 300):
-                log.info("the tractor's spraying recorded live: %s", text)
-            said = status
-            if self.clock.s() > self.tractor.until_s + 2 * demo_machines.TAIL_S and status < 300:
-                log.info("the tractor has sprayed the home field: %s", text)
-                return
+        r = await client.post(f"{self.api}/auth/tokens", json={"user": demo_machines.OPERATOR, "role": "operator"})
+        if r.status_code != 201:
+            log.warning("no operator login for the tractor (%s): %s", r.status_code, r.text[:200])
+            return None
+        token = r.json()["token"]
+        for path, body in self.tractor.registry:
+            r = await client.post(f"{self.api}/registry/{path}", json=body)
+            if r.status_code not in (201, 409):  # 409: registered by an earlier run on this data
+                log.warning("the tractor's %s %s not registered (%s): %s", path, body["id"], r.status_code,
+                            r.text[:200])
+                return None
+        r = await client.post(f"{self.api}/dispatch/plan", json={"solver": "greedy", "keep": True})
+        route = [s["task"] for s in r.json().get("routes", {}).get(demo_machines.MACHINE, [])] if r.is_success else []
+        order = [job.task for job in self.tractor.jobs]
+        if route != order:
+            log.warning("the dispatch plan gives %s %s, the demo drives %s (%s)", demo_machines.MACHINE, route,
+                        order, r.text[:200])
+        log.info("dispatch plan kept: %s does %s; its operator %s sees it on #/job with token %s",
+                 demo_machines.MACHINE, " then ".join(route), demo_machines.OPERATOR, token)
+        return token
+
+    async def _record_tractor(self, client: httpx.AsyncClient) -> None:
+        """Plan the tractor's day (`_dispatch`), then record each job's work from its live window every
+        RECORD_EVERY_S, as a farm's operator (or its automation) would: the same window again recomputes the stored
+        operation from the fixes stored by then. The first record of a job reports it started (working) and, once
+        its window is over and recorded, the operator reports it done: the cloud plans again and the tractor's job
+        page moves to its next task, as the tractor drives there."""
+        assert self.tractor is not None
+        operator = await self._dispatch(client)
+        as_operator = {"Authorization": f"Bearer {operator}"}
+        for job in self.tractor.jobs:
+            said, started = None, False
+            while not self.stop_nodes.is_set():
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self.stop_nodes.wait(), RECORD_EVERY_S)
+                if self.clock.s() < job.start_s:
+                    continue  # still on the way to this job's field
+                try:
+                    r = await client.post(f"{self.api}/operations", json=job.body)
+                except httpx.HTTPError as e:
+                    r, text = None, str(e)
+                else:
+                    text = f"{r.json().get('covered_ha', 0):.3f} ha covered" if r.status_code < 300 else r.text[:200]
+                status = r.status_code if r is not None else 0
+                if status >= 300 and status != said:  # 422 until the first fix at work is stored
+                    log.info("the tractor's %s is not recorded yet (%s): %s", job.task, status, text)
+                elif status < 300 and (said is None or said >= 300):
+                    log.info("the tractor's %s recorded live: %s", job.task, text)
+                said = status
+                if status < 300 and operator is not None and not started:
+                    started = await self._report(client, as_operator, job.task, {"report": "working"})
+                if self.clock.s() > job.until_s + 2 * demo_machines.TAIL_S and status < 300:
+                    log.info("the tractor has done %s: %s", job.task, text)
+                    if operator is not None:
+                        await self._report(client, as_operator, job.task, {"report": "done"})
+                    break
+
+    async def _report(self, client: httpx.AsyncClient, headers: dict[str, str], task: str, body: dict) -> bool:
+        """The operator's report on `task` (POST /tasks/{task}/report); whether the cloud took it."""
+        try:
+            r = await client.post(f"{self.api}/tasks/{task}/report", json=body, headers=headers)
+        except httpx.HTTPError as e:
+            log.warning("the operator's %s report on %s was not sent: %s", body["report"], task, e)
+            return False
+        if not r.is_success:
+            log.warning("the operator's %s report on %s refused (%s): %s", body["report"], task, r.status_code,
+                        r.text[:200])
+            return False
+        log.info("the operator reports %s %s%s", task, body["report"],
+                 f": planned again (plan {r.json()['replanned_id']})" if r.json().get("replanned_id") else "")
+        return True
 
     def _gateway(self, season: demo_season.Season) -> Gateway:
         return Gateway(

@@ -15,11 +15,15 @@ simulated weeks.
   ETa/ETm 0.70, the irrigated east half at 0.95).
 
 Once the demo is live (`live_work`), the tractor sprays the home field with a 20 m boom, back and forth at
-9 km/h, in farm time at the demo's speed: its tracker's core runs as the other live nodes do (an MQTT node on
-the demo's broker, its position messages through the real gateway to the cloud's ingest), so the map shows it
-moving, and the demo records the spraying from the tracker's live window every few seconds
-(POST /operations: the same window again is the stored operation recomputed), so the field's covered ground
-grows. Its sequence numbers go on from the season's (the tracker's seq file is kept in the season's folder).
+9 km/h, then drives the farm track to the early block and cultivates its stubble with a 9 m cultivator: its
+next dispatched task. The demo registers the tractor (its operator li-wei, its tracker, both implements) and
+the two tasks, keeps a plan made from them, and reports each task done as the tractor finishes it, which plans
+again, so the dispatch page and the operator's job page move on with it. All in farm time at the demo's speed:
+its tracker's core runs as the other live nodes do (an MQTT node on the demo's broker, its position messages
+through the real gateway to the cloud's ingest), so the map shows it moving, and the demo records the job at
+work from the tracker's live window every few seconds (POST /operations: the same window again is the stored
+operation recomputed), so the field's covered ground grows. Its sequence numbers go on from the season's (the
+tracker's seq file is kept in the season's folder).
 
 Each receiver's NMEA goes, epoch by epoch, into the tracker firmware's core (TrackerCore); its positions
 messages reach the gateway's source (InProcessGateway.receive), wait in its durable buffer and are forwarded
@@ -42,9 +46,10 @@ from zoneinfo import ZoneInfo
 from furrow.cloud.machinery.models import OperationIn, OperationKind, YieldLogIn
 from furrow.cloud.registry import FIELDS
 from furrow.cloud.registry.models import FieldIn
+from furrow.cloud.trace.models import RecordIn
 from furrow.firmware.seqstore import SeqStore
 from furrow.hil import demo_farm
-from furrow.hil.machinery import Field, Pattern, Receiver, TrackerCore, YieldMonitor
+from furrow.hil.machinery import Field, Leg, Pattern, Receiver, Tour, TrackerCore, YieldMonitor
 from furrow.hil.scenarios.field_operations import YM_KG_M2, crop_kg_m2
 
 TRACTOR, COMBINE = "trk-tractor", "trk-combine"
@@ -53,6 +58,12 @@ DRILL_M, HEADER_M = 4.0, 9.0
 LENGTH_M = 250.0
 MIN_DAYS = max(z.sown_day for z in demo_farm.ZONES) + 3  # the last block sown, and the harvest after it
 BOOM_M = 20.0  # the live spraying's boom: 7 passes over the home field's 140 m
+CULTIVATOR_M = HEADER_M  # the stubble cultivator after the harvest: the combine's 10 passes over the early block
+EARLY_GAP_M = 20.0  # between the home field's east edge and the early block
+ROAD_M_S = 4.0  # the tractor's speed on the farm track between two fields (14.4 km/h)
+MACHINE, BOOM, CULTIVATOR = "tractor-1", "sprayer-20m", "cultivator-9m"
+OPERATOR = "li-wei"  # the tractor's driver: the demo's operator login (#/job on a phone)
+POWERED_S = 365 * 86_400  # how long the tractor's tracker reports (parked) after its day's work
 LIVE_SPEED_M_S = 2.5  # 9 km/h: 100 s along the field's 250 m
 LIVE_START_S = 5  # the tractor sets off this long after the demo goes live
 STEP_S = 120  # GNSS seconds read per gateway receive: the tracker's board loop, played in steps
@@ -78,7 +89,7 @@ def layout(place: demo_farm.Place) -> Layout:
     for z in demo_farm.ZONES:
         blocks[z.id] = Field(*home.lonlat(x, 0.0), DRILL_M, passes[z.id], LENGTH_M)
         x += passes[z.id] * DRILL_M
-    early = Field(*home.lonlat(x + 20.0, 0.0), HEADER_M, 10, 200.0)
+    early = Field(*home.lonlat(x + EARLY_GAP_M, 0.0), HEADER_M, 10, 200.0)
     return Layout(home, blocks, early)
 
 
@@ -155,41 +166,104 @@ async def work(runtime: Any, place: demo_farm.Place, start: date, end: date, sta
                              by="person:technician")
     log, _ = await ops.yields.record(YieldLogIn(field=EARLY, crop="maize", machine="combine-1", width_m=HEADER_M,
                                                 log=monitor.csv()), by="person:technician")
+    lot = await _lot(services.trace, op.id, log, t0, place)
     await services.expected_yield.put_potential(demo_farm.SITE, "", "maize", None, round(YM_KG_M2 * 10, 3),
                                                 YM_SOURCE, "person:technician")
     done["harvested"] = {"operation": op.id, "covered_ha": round(op.covered_ha, 4),
                          "true_ha": round(early.worked_ha(early.passes), 4), "yield_log": log.id,
-                         "mass_kg": round(log.mass_kg, 1), "true_kg": round(monitor.true_kg, 1)}
+                         "mass_kg": round(log.mass_kg, 1), "true_kg": round(monitor.true_kg, 1), "lot": lot}
     done["took_s"] = {"wall": round(perf_counter() - wall0, 2), "cpu": round(process_time() - cpu0, 2)}
     return done
 
 
-@dataclass(frozen=True)
-class LiveWork:
-    """The tractor's live spraying (module docstring): its tracker's core, for the demo's MQTT node runner, and the
-    body that records the work from the tracker's live window (POST /api/v1/operations)."""
+async def _lot(trace: Any, op_id: int, log: Any, t0: int, place: demo_farm.Place) -> str:
+    """The harvest's lot, as the farm's technician adds it (docs/traceability.md, 1): the machine's record of the
+    harvest knows the track, not the lot, so a person corrects that record with the lot's id and the grain it
+    holds (the yield log's total at standard moisture). The lot page then traces it back to the field."""
+    [chain] = [c for c in await trace.chains(EARLY)]
+    [record] = [r for r in await trace.chain(EARLY, chain["season"]) if r["source"].startswith(f"operation:{op_id}:")]
+    lot = f"EB-{chain['season']}-001"
+    await trace.record(RecordIn(
+        field=EARLY, season=chain["season"], occurred_at=datetime.fromtimestamp(t0, ZoneInfo(place.timezone)),
+        details={"kind": "harvest", "lot_id": lot, "quantity_kg": round(log.mass_kg),
+                 "moisture_pct": log.standard_moisture_pct},
+        corrects=record["seq"], reason="the lot and its grain from the combine's yield log",
+        idempotency_key=f"demo-lot-{lot}"), by="person:technician")
+    return lot
 
-    core: TrackerCore
+
+@dataclass(frozen=True)
+class LiveJob:
+    """One job of the tractor's live day: its dispatch task, and the body that records its work from the tracker's
+    window (POST /api/v1/operations)."""
+
+    task: str
     body: dict[str, Any]
     start_s: int
     until_s: int
-    true_ha: float  # the field the boom covers when done (the truth the recorded area approaches)
+    true_ha: float  # the ground the implement covers when done (the truth the recorded area approaches)
+
+
+@dataclass(frozen=True)
+class LiveWork:
+    """The tractor's live day (module docstring): its tracker's core on the whole tour, for the demo's MQTT node
+    runner; its jobs in the order it works them; and the farm's machinery as the demo registers it for dispatch
+    ((path, body) for POST /api/v1/registry/<path>): the implements, the tracker, the tractor with its operator,
+    and a task per job, the first with a deadline so the plan puts it first, as the tractor works them."""
+
+    core: TrackerCore
+    jobs: tuple[LiveJob, ...]
+    registry: tuple[tuple[str, dict[str, Any]], ...]
+
+    @property
+    def until_s(self) -> int:
+        return self.jobs[-1].until_s
 
 
 def live_work(place: demo_farm.Place, now_s: float, gnss_s: Callable[[], float], trackers_dir: Path,
               seed: int = 7) -> LiveWork:
-    """The home field sprayed from `now_s` + LIVE_START_S (farm seconds) by the tractor, its GNSS time `gnss_s`
-    (the demo's clock); its seq file in `trackers_dir`, where the season left it."""
-    home = layout(place).home
+    """From `now_s` + LIVE_START_S (farm seconds) the tractor sprays the home field with its 20 m boom, then drives
+    to the early block, harvested two days before, and cultivates its stubble with a 9 m cultivator (its next
+    dispatched task); its GNSS time `gnss_s` (the demo's clock), its seq file in `trackers_dir`, where the season
+    left it."""
+    lay = layout(place)
+    home, early = lay.home, lay.early
     passes = round(home.width_m * home.passes / BOOM_M)
     boom = Field(*home.lonlat(0.0, 0.0), BOOM_M, passes, LENGTH_M)
-    pattern = Pattern(boom, passes=passes, speed_m_s=LIVE_SPEED_M_S, turn_s=20)
+    early_x = home.width_m * home.passes + EARLY_GAP_M  # the early block's corner in the home field's plane
+    stubble = Field(*home.lonlat(early_x, 0.0), CULTIVATOR_M, early.passes, early.length_m)
+    tour = Tour((Leg(Pattern(boom, passes=passes, speed_m_s=LIVE_SPEED_M_S, turn_s=20), 0.0, 0.0),
+                 Leg(Pattern(stubble, passes=early.passes, speed_m_s=LIVE_SPEED_M_S, turn_s=20), early_x, 0.0)),
+                road_m_s=ROAD_M_S)
     start = int(now_s) + LIVE_START_S
-    until = start + pattern.duration_s
     trackers_dir.mkdir(parents=True, exist_ok=True)
-    receiver = Receiver(pattern, start, seed=seed + 11)  # RTK, as the season's tractor
-    core = TrackerCore(TRACTOR, SeqStore(str(trackers_dir / f"{TRACTOR}.seq")), receiver, gnss_s, until + TAIL_S)
-    body = {"field": demo_farm.FIELD, "kind": OperationKind.SPRAYING.value, "machine": "tractor-1",
-            "implement": "sprayer-20m", "operator": "Li Wei", "width_m": BOOM_M, "product": "fungicide",
-            "node": TRACTOR, "from_ms": start * 1000, "to_ms": (until + TAIL_S) * 1000}
-    return LiveWork(core, body, start, until, boom.worked_ha(passes))
+    receiver = Receiver(tour, start, seed=seed + 11)  # RTK, as the season's tractor
+    spans = [(start + a, start + b) for a, b in tour.spans()]
+    # the tracker stays powered after the day's work, as on a real machine: parked fixes every few minutes (the
+    # firmware's parked interval), so a registered tracker is never silent while the demo runs
+    core = TrackerCore(TRACTOR, SeqStore(str(trackers_dir / f"{TRACTOR}.seq")), receiver, gnss_s,
+                       spans[-1][1] + POWERED_S)
+    common = {"machine": MACHINE, "operator": "Li Wei", "node": TRACTOR}
+    (s0, u0), (s1, u1) = spans
+    jobs = (LiveJob("spray-home", {**common, "field": demo_farm.FIELD, "kind": OperationKind.SPRAYING.value,
+                                   "implement": BOOM, "width_m": BOOM_M, "product": "fungicide",
+                                   "from_ms": s0 * 1000, "to_ms": (u0 + TAIL_S) * 1000}, s0, u0,
+                    boom.worked_ha(passes)),
+            LiveJob("till-early", {**common, "field": EARLY, "kind": OperationKind.TILLAGE.value,
+                                   "implement": CULTIVATOR, "width_m": CULTIVATOR_M, "product": None,
+                                   "from_ms": s1 * 1000, "to_ms": (u1 + TAIL_S) * 1000}, s1, u1,
+                    stubble.worked_ha(early.passes)))
+    registry = (
+        ("implements", {"id": BOOM, "name": "Boom sprayer 20 m", "kind": "sprayer", "width_m": BOOM_M,
+                        "operations": ["spraying"]}),
+        ("implements", {"id": CULTIVATOR, "name": "Stubble cultivator 9 m", "kind": "cultivator",
+                        "width_m": CULTIVATOR_M, "operations": ["tillage"]}),
+        ("nodes", {"id": TRACTOR, "role": "tracker", "site_id": demo_farm.SITE}),
+        ("machines", {"id": MACHINE, "name": "Tractor 1", "type": "tractor", "width_m": BOOM_M,
+                      "speed_kmh": LIVE_SPEED_M_S * 3.6, "node_id": TRACTOR, "implement_ids": [BOOM, CULTIVATOR],
+                      "operator": OPERATOR}),
+        ("tasks", {"id": "spray-home", "field_id": demo_farm.FIELD, "kind": "spraying", "implement_id": BOOM,
+                   "priority": 1, "deadline_ms": (u0 + 3600) * 1000}),
+        ("tasks", {"id": "till-early", "field_id": EARLY, "kind": "tillage", "implement_id": CULTIVATOR,
+                   "priority": 3}))
+    return LiveWork(core, jobs, registry)

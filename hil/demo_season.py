@@ -24,7 +24,7 @@ from zoneinfo import ZoneInfo
 from furrow.cloud.commands.signing import PUBLIC_SUFFIX
 from furrow.cloud.pests import TrapIn
 from furrow.cloud.registry.models import FieldIn, NodeIn, SiteIn, ValveIn, ZoneIn
-from furrow.hil import demo_farm, demo_machines
+from furrow.hil import demo_farm, demo_fertility, demo_machines
 from furrow.hil.clock import SimClock
 from furrow.hil.engine import Run
 from furrow.hil.farm import Farm
@@ -52,6 +52,8 @@ class Season:
     result: ScenarioResult
     machines: dict[str, Any] | None = None
     """What the demo's machines did (hil/demo_machines.py): the operations and the yield log."""
+    fertility: dict[str, Any] | None = None
+    """The basal dressings recorded (hil/demo_fertility.py)."""
 
 
 def planner_hour_utc(place: demo_farm.Place, day: date) -> int:
@@ -82,6 +84,9 @@ async def simulate(folder: Path, farm: Farm, sim: SimClock, fleet: CPythonFleet,
                 await runtime.services.pests.put_trap(node, channel, TrapIn.model_validate(body), "technician")
             # the site's climate normals, for the pest forecast after the weather forecast's week
             await runtime.services.pests.put_normals(demo_farm.SITE, *demo_farm.climate_normals(place), "agronomist")
+            # the soil tests and the season's fertiliser recommendation, before sowing (hil/demo_fertility.py)
+            blocks = demo_machines.layout(place).blocks
+            recommendations = await demo_fertility.plan(runtime.services, blocks, start)
             # the cloud's planner each evening (the engine runs the alert job after it)
             policy = FurrowPolicy(runtime, plan_hour=planner_hour_utc(place, start))
             run = Run(farm=farm, clock=sim, fleet=fleet, runtime=runtime, policy=policy, days=days,
@@ -93,6 +98,9 @@ async def simulate(folder: Path, farm: Farm, sim: SimClock, fleet: CPythonFleet,
             machines = (await demo_machines.work(runtime, place, start, start + timedelta(days=int(days)),
                                                  folder / "trackers")  # kept: the live tractor goes on
                         if days >= demo_machines.MIN_DAYS else None)
+            # the basal dressings as spread on the sowing days, once those days have passed
+            fertility = (await demo_fertility.spread(runtime.services, recommendations, start)
+                         if days >= demo_machines.MIN_DAYS else None)
         finally:
             await runtime.close()
         folder.mkdir(parents=True, exist_ok=True)
@@ -106,7 +114,7 @@ async def simulate(folder: Path, farm: Farm, sim: SimClock, fleet: CPythonFleet,
                 farm.set_valve(node_id, channel, is_open)
     keys_dir = folder / "command-keys"
     trusted = {p.name.removesuffix(PUBLIC_SUFFIX): p for p in keys_dir.glob("*" + PUBLIC_SUFFIX)}
-    return Season(folder / "cloud", keys_dir, trusted, result, machines)
+    return Season(folder / "cloud", keys_dir, trusted, result, machines, fertility)
 
 
 def _ram_disk() -> str | None:

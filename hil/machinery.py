@@ -9,6 +9,8 @@ water stress.
 * `Pattern`: back and forth along the field at `speed_m_s` with the implement down from edge to edge,
   lifted for a `turn_s` headland turn that moves one width across. The pass's first and last epochs
   fall exactly on the field's edges (length / speed whole seconds), so the truth is the pass rectangles.
+* `Tour`: one machine's patterns on several fields in turn, driven between at road speed with the implement
+  up (the demo's tractor going on to its next dispatched task).
 * `Receiver`: NMEA 0183 GGA and RMC once a GNSS second, with a seeded position error and dropouts
   (windows in which the receiver reports no fix, quality 0). The error is a first-order Gauss-Markov
   process per axis (1 sigma `noise_m`, correlation time `correlation_s`; 0 for white noise): an RTK
@@ -146,10 +148,67 @@ class Pattern:
         return Pose((k + 0.5) * w + (t - self.run_s) / self.turn_s * w, y, False, 90.0, w / self.turn_s)
 
 
+@dataclass(frozen=True)
+class Leg:
+    """A pattern worked in a tour, its field's south-west corner at (`x0`, `y0`) in the tour's frame."""
+
+    pattern: Pattern
+    x0: float
+    y0: float
+
+    def at(self, e: float) -> Pose:
+        p = self.pattern.at(e)
+        return Pose(p.x + self.x0, p.y + self.y0, p.down, p.course, p.speed)
+
+
+@dataclass(frozen=True)
+class Tour:
+    """One machine's day of jobs: each leg's pattern in turn, and between two a drive on the straight line from
+    where the last pass ended to where the next field's first pass starts at `road_m_s`, the implement up. Its
+    frame is the first leg's field (`field`, which the receiver reads positions through): the other fields'
+    corners are given in it (fields a few hundred metres apart: the planes differ by millimetres)."""
+
+    legs: tuple[Leg, ...]
+    road_m_s: float
+
+    @property
+    def field(self) -> Field:
+        return self.legs[0].pattern.field
+
+    def _drive_s(self, i: int) -> int:
+        a, b = self.legs[i].at(self.legs[i].pattern.duration_s), self.legs[i + 1].at(0)
+        return math.ceil(math.hypot(b.x - a.x, b.y - a.y) / self.road_m_s)
+
+    def spans(self) -> list[tuple[int, int]]:
+        """(start, end) of each leg's work, seconds from the tour's start."""
+        out, t = [], 0
+        for i, leg in enumerate(self.legs):
+            out.append((t, t + leg.pattern.duration_s))
+            t += leg.pattern.duration_s + (self._drive_s(i) if i + 1 < len(self.legs) else 0)
+        return out
+
+    @property
+    def duration_s(self) -> int:
+        return self.spans()[-1][1]
+
+    def at(self, e: float) -> Pose:
+        """Where the machine is `e` seconds after it starts (parked at the last pass's end after the last leg)."""
+        spans = self.spans()
+        for i, (start, end) in enumerate(spans):
+            if e <= end or i + 1 == len(spans):
+                return self.legs[i].at(e - start)
+            if e < spans[i + 1][0]:  # on the road to the next field
+                a, b = self.legs[i].at(self.legs[i].pattern.duration_s), self.legs[i + 1].at(0)
+                f = (e - end) / (spans[i + 1][0] - end)
+                course = math.degrees(math.atan2(b.x - a.x, b.y - a.y)) % 360
+                return Pose(a.x + f * (b.x - a.x), a.y + f * (b.y - a.y), False, course, self.road_m_s)
+        raise AssertionError("unreachable")
+
+
 class Receiver:
     """A GNSS receiver's NMEA along a pattern at 1 Hz of GNSS time (see the module docstring)."""
 
-    def __init__(self, pattern: Pattern, t0_s: int, noise_m: float = 0.02, correlation_s: float = 0.0,
+    def __init__(self, pattern: Pattern | Tour, t0_s: int, noise_m: float = 0.02, correlation_s: float = 0.0,
                  quality: int = 4, lost: Sequence[tuple[int, int]] = (), seed: int = 1) -> None:
         self.pattern, self.t0_s, self.noise_m, self.lost = pattern, t0_s, noise_m, lost
         self.quality = quality

@@ -8,14 +8,23 @@ in front of the bus does, for bench tools such as ``mbpoll -m tcp``
 (`hil.mbap` converts; the firmware slave still decides every answer).
 
 Every frame on the bus reaches every slave, as on a multi-drop RS-485 line,
-and only the addressed unit answers. Replies are delayed by their time on
-the wire at the bus's baud rate (11 bits per character), so a poll costs what
-it would cost in the field.
+and only the addressed unit answers. A reply comes when the request, the t3.5
+silence after it and the reply itself would have passed on the wire at the
+bus's baud rate (11 bits per character), counted from when the firmware has
+answered, and on time (`furrow.clock.exact_sleep`; asyncio.sleep alone
+added 1.4 ms median per request), so a poll costs what it would cost in the
+field and no more. The firmware frames a request by its length and answers at
+once, as on a board (within its 1 ms loop); the line holds the reply for the
+silence a spec-compliant slave keeps (Modbus over Serial Line V1.02, 2.5.1.1:
+frames are separated by at least 3.5 character times), which is also what the
+bench's wire limit charges. A request that follows the last reply sooner than
+t3.5 is counted in `short_silences`: the master broke the line's rule.
 """
 
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import logging
 import tempfile
@@ -24,6 +33,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from furrow.clock import exact_sleep
 from furrow.firmware.modbus_commands import CommandMailbox
 from furrow.firmware.modbus_slave import RtuSlave, char_us_for_baud
 from furrow.firmware.report_queue import ReportQueue
@@ -82,11 +92,19 @@ class ModbusBus:
         self.host, self.port, self.baud, self.tick_s = host, port, baud, tick_s
         self.clock_ms, self.on_tick = clock_ms, on_tick
         self.char_s = 11 / baud  # start, 8 data, parity/stop, stop bits per character
+        self.gap_us = (char_us_for_baud(baud) * 7 + 1) // 2  # t3.5, as the firmware's RtuSlave counts it
         self.nodes: list[ModbusNode] = []
         self.frames_in = 0
         # Characters the line carried: each request and reply with the 3.5-character silence before
         # it (what bench/gateway_modbus.py divides by the baud rate's characters per second).
         self.chars_on_wire = 0.0
+        # Requests that came less than t3.5 after the last reply (the master kept no silence): on a
+        # real line the slaves would take them as the tail of that frame.
+        self.short_silences = 0
+        self._frame_end_us = 0
+        # The silence before each request since the last reply left (µs; the latest 10,000): t3.5
+        # plus whatever the master took beyond it (bench/gateway_modbus.py prints it).
+        self.silences_us: collections.deque[int] = collections.deque(maxlen=10_000)
         # Line faults (hil/faults.py BusFaults): which units hear a frame, and
         # what becomes of a reply on the wire (garbled, lost). None: a clean line.
         self.faults: Any = None
@@ -148,6 +166,10 @@ class ModbusBus:
         try:
             while data := await reader.read(512):
                 now_us = time.monotonic_ns() // 1000
+                if self._frame_end_us:
+                    self.silences_us.append(now_us - self._frame_end_us)
+                    if now_us - self._frame_end_us < self.gap_us:
+                        self.short_silences += 1  # a real slave would take it as the tail of the last frame
                 self.frames_in += 1
                 self.chars_on_wire += len(data) + 3.5
                 for node in self.nodes:
@@ -159,10 +181,12 @@ class ModbusBus:
                     if reply is not None and self.faults is not None:
                         reply = self.faults.on_reply(node.slave.unit, reply)
                     while reply is not None:
-                        # the request and the reply each take their time on the wire
+                        # The request, the silence that ends it and the reply each take their time on
+                        # the wire, after the firmware's own time to answer (the feed above).
                         self.chars_on_wire += len(reply) + 3.5
-                        await asyncio.sleep((len(data) + len(reply)) * self.char_s)
+                        await exact_sleep((len(data) + len(reply)) * self.char_s + self.gap_us / 1e6)
                         writer.write(reply)
+                        self._frame_end_us = time.monotonic_ns() // 1000
                         await writer.drain()
                         reply = node.slave.feed(b"", now_us)
         except (ConnectionError, asyncio.IncompleteReadError):
@@ -186,7 +210,7 @@ class ModbusBus:
                         continue
                     reply = self._ask(node.slave, rtu) or reply
                 if reply is not None:
-                    await asyncio.sleep((len(rtu) + len(reply)) * self.char_s)
+                    await exact_sleep((len(rtu) + len(reply)) * self.char_s + self.gap_us / 1e6)
                     writer.write(mbap.from_rtu(tid, reply))
                 elif unit != 0:
                     writer.write(mbap.no_answer(tid, unit, pdu[0]))

@@ -49,6 +49,8 @@ async def run_inline(work: Callable[[], object]) -> object:
 class SimulatedLine:
     """A `gateway.modbus.Bus` whose units `answer` frames, on a simulated clock."""
 
+    received_at = None  # a reply ends when `read` returns: the clock stands still in between
+
     def __init__(self, clock: SimClock, answer: Answer, baud: int = 19_200) -> None:
         self.clock = clock
         self.answer = answer

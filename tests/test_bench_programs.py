@@ -28,7 +28,7 @@ PROGRAMS = [
     ("fuzz.py", ["-n", "20", "--progress", "0"], {"inputs", "crashes"}),
     ("gateway_ingest.py", ["--messages", "60", "--single", "5"], {"inflight_20", "inflight_100"}),
     ("gateway_backlog.py", ["--nodes", "5", "--hours", "0.5", "--batch", "50"], {"drain_reports_s", "share"}),
-    ("gateway_modbus.py", ["--nodes", "1", "--seconds", "0.5"], {"merged_share", "whole_share"}),
+    ("gateway_modbus.py", ["--nodes", "1", "--seconds", "0.5"], {"merged_share", "whole_share", "bare_short_silences"}),
     ("pipeline.py", ["--reports", "40", "--nodes", "4"], {"gateway_share", "e2e_share_of_publisher"}),
     ("cloud_ingest.py", ["--batches", "2", "--items", "5", "--days", "1", "--queries", "2", "--zones", "1",
                          "--workers", "1", "--in-flight", "4"], {"workers_1_in_flight_4", "chart_1h"}),

@@ -19,14 +19,16 @@ from furrow.cloud.migrations import head
 from tests.cloud_support import SECRET_KEY, batch_of, item, local_settings, problem, running_app, soil_uplink
 
 A, T, G, AD, R, OP = Role.AGRONOMIST, Role.TECHNICIAN, Role.GATEWAY, Role.ADMIN, Role.REGIONAL, Role.OPERATOR
-READERS = {T, A, AD, OP}
+READERS = {T, A, AD}
+# an operator reads its job only (cloud/tenancy/_job.py): these routes, narrowed to it (tests/test_operator_job.py)
+JOB = READERS | {OP}
 EVERYONE = {T, A, G, AD, R, OP}
 
 # What each route allows, written out here on its own so the test does not read the
 # answer from the code under test. A route missing from this table fails the test.
 EXPECTED: dict[tuple[str, str], set[Role]] = {
     ("GET", "/api/v1/auth/me"): EVERYONE,
-    ("PUT", "/api/v1/auth/me/locale"): READERS,
+    ("PUT", "/api/v1/auth/me/locale"): JOB,
     ("POST", "/api/v1/auth/tokens"): {AD},
     ("GET", "/api/v1/auth/tokens"): {AD},
     ("DELETE", "/api/v1/auth/tokens/{token_id}"): {AD},
@@ -64,7 +66,7 @@ EXPECTED: dict[tuple[str, str], set[Role]] = {
     ("POST", "/api/v1/gateways/{site}/{gateway}/credentials"): {T, AD},
     ("DELETE", "/api/v1/gateways/{site}/{gateway}/credentials"): {T, AD},
     ("GET", "/api/v1/audit"): {AD},
-    ("GET", "/api/v1/events"): READERS,
+    ("GET", "/api/v1/events"): JOB,
     ("GET", "/api/v1/nodes/{node}/commissioning"): READERS,
     ("POST", "/api/v1/nodes/{node}/calibration"): {T, AD},
     ("POST", "/api/v1/gateways/{site}/{gateway}/status"): {G, AD},
@@ -115,9 +117,9 @@ EXPECTED: dict[tuple[str, str], set[Role]] = {
     ("GET", "/api/v1/zones/{zone_id}/fertility/balance"): READERS,
     ("POST", "/api/v1/zones/{zone_id}/fertility/fertigations"): {A, AD},
     ("POST", "/api/v1/operations"): {T, A, AD},
-    ("GET", "/api/v1/operations"): READERS,
-    ("GET", "/api/v1/operations/{op_id}"): READERS,
-    ("GET", "/api/v1/fields/{field_id}/progress"): READERS,
+    ("GET", "/api/v1/operations"): JOB,
+    ("GET", "/api/v1/operations/{op_id}"): JOB,
+    ("GET", "/api/v1/fields/{field_id}/progress"): JOB,
     ("POST", "/api/v1/trace/records"): {A, AD},
     ("GET", "/api/v1/trace/records"): READERS,
     ("GET", "/api/v1/trace/chains"): READERS,
@@ -131,11 +133,11 @@ EXPECTED: dict[tuple[str, str], set[Role]] = {
     ("DELETE", "/api/v1/trace/lots/{lot_id}/publication"): {A, AD},
     ("GET", "/api/v1/trace/publication-default"): READERS,
     ("PUT", "/api/v1/trace/publication-default"): {A, AD},
-    ("GET", "/api/v1/machines"): READERS,
-    ("GET", "/api/v1/map/basemap"): READERS,
-    ("GET", "/api/v1/machines/{node}/track"): READERS,
+    ("GET", "/api/v1/machines"): JOB,
+    ("GET", "/api/v1/map/basemap"): JOB,
+    ("GET", "/api/v1/machines/{node}/track"): JOB,
     ("POST", "/api/v1/dispatch/plan"): {T, A, AD},
-    ("GET", "/api/v1/dispatch/current"): READERS,
+    ("GET", "/api/v1/dispatch/current"): JOB,
     ("POST", "/api/v1/yield-logs"): {T, A, AD},
     ("GET", "/api/v1/yield-logs"): READERS,
     ("GET", "/api/v1/yield-logs/{log_id}"): READERS,
@@ -149,10 +151,10 @@ EXPECTED: dict[tuple[str, str], set[Role]] = {
     ("GET", "/api/v1/sites/{site}/yield-potentials/{crop}"): READERS,
     ("PUT", "/api/v1/sites/{site}/yield-potentials/{crop}"): {A, AD},
     ("GET", "/api/v1/expected-yield"): READERS,
-    ("GET", "/api/v1/dispatch/etas"): READERS,
+    ("GET", "/api/v1/dispatch/etas"): JOB,
     ("GET", "/api/v1/organisation"): READERS,
     ("PUT", "/api/v1/organisation"): {AD},
-    ("GET", "/api/v1/jobs/mine"): READERS,
+    ("GET", "/api/v1/jobs/mine"): JOB,
     ("POST", "/api/v1/tasks/{task_id}/report"): {T, A, AD, OP},
     ("GET", "/api/v1/progress/regions"): READERS,
     ("GET", "/api/v1/regional"): {R},
@@ -165,8 +167,9 @@ QUERY = {("GET", "/api/v1/events"): "?max_events=1"}
 for kind in ("sites", "fields", "zones", "nodes", "valves", "machines", "implements", "regions", "tasks"):
     # dispatch tasks are managed by whoever plans the farm's operations; the rest by who keeps the registry
     writers = {T, A, AD} if kind == "tasks" else {T, AD}
-    EXPECTED[("GET", f"/api/v1/registry/{kind}")] = READERS
-    EXPECTED[("GET", f"/api/v1/registry/{kind}/{{key}}")] = READERS
+    readers = JOB if kind in ("sites", "fields", "zones", "machines", "implements", "tasks") else READERS
+    EXPECTED[("GET", f"/api/v1/registry/{kind}")] = readers
+    EXPECTED[("GET", f"/api/v1/registry/{kind}/{{key}}")] = readers
     for method in ("POST",):
         EXPECTED[(method, f"/api/v1/registry/{kind}")] = writers
     for method in ("PUT", "DELETE"):
@@ -313,3 +316,75 @@ async def test_a_gateway_token_posts_only_its_own_gateways_batches(tmp_path):
         assert r.status_code == 422 and problem(r)["field"] == "gateway"
         r = await client.post("/api/v1/ingest/batch", json=batch_of([item(soil_uplink(seq=3))]), headers=vague)
         assert r.status_code == 403 and "<site>.<gateway>" in problem(r)["reason"]
+
+
+async def test_an_operator_reads_its_job_and_nothing_else_of_the_farm(tmp_path):
+    """On a farm of one organisation, li drives d1 (tracker trk-1), planned to sow f1; wang drives s1, planned to
+    spray f2. li's registry lists hold f1, d1, its drill, the sowing and site s1 only, wang's field, machine and task
+    are 404 as ids that do not exist (path and query), the plan li reads has li's machine and task only, the
+    operations and machines lists only f1's and trk-1's, and li's live stream carries its own tracker's positions
+    and f1's operations but not wang's, nor readings or commands. wang's view is the mirror of it; the admin sees
+    both."""
+    from tests.test_live_resume import _messages
+    from tests.test_machinery_operations import BOUNDARY, _field, operation
+    from tests.test_machinery_registry import BOOM, DRILL, _bearer, _post, machine, task
+
+    async with running_app(local_settings(tmp_path)) as c:
+        await _field(c)
+        await _post(c, "fields", {"id": "f2", "site_id": "s1", "name": "South"})
+        assert (await c.put("/api/v1/registry/fields/f2/boundary", json=BOUNDARY)).status_code == 200
+        for node in ("trk-1", "trk-2"):
+            await _post(c, "nodes", {"id": node, "role": "tracker", "site_id": "s1"})
+        for body in (DRILL, BOOM):
+            await _post(c, "implements", body)
+        li, wang = await _bearer(c, "li", OP), await _bearer(c, "wang", OP)
+        await _post(c, "machines", machine("d1", ["drill-6m"], node_id="trk-1", operator="li"))
+        await _post(c, "machines", machine("s1", ["boom-24"], type="sprayer", width_m=24, node_id="trk-2",
+                                           operator="wang"))
+        await _post(c, "tasks", task("sow", "sowing", "drill-6m"))
+        await _post(c, "tasks", task("spray", "spraying", "boom-24", field_id="f2"))
+        r = await c.post("/api/v1/dispatch/plan", json={"solver": "greedy", "keep": True})
+        assert r.status_code == 200 and r.json()["routes"]["s1"][0]["task"] == "spray", r.text
+        mine = (await c.post("/api/v1/operations", json=operation([5, 13]))).json()["id"]
+        theirs = (await c.post("/api/v1/operations", json=operation([5, 13], field="f2"))).json()["id"]
+
+        async def ids(path: str, who: dict) -> list:
+            r = await c.get(f"/api/v1/{path}", headers=who)
+            assert r.status_code == 200, (path, r.text)
+            return [x.get("id", x.get("node")) for x in r.json()]
+
+        for who, field, m, node, implement, tk in ((li, "f1", "d1", "trk-1", "drill-6m", "sow"),
+                                                    (wang, "f2", "s1", "trk-2", "boom-24", "spray")):
+            assert await ids("registry/fields", who) == [field]
+            assert await ids("registry/sites", who) == ["s1"]
+            assert await ids("registry/machines", who) == [m]
+            assert [x["node_id"] for x in (await c.get("/api/v1/registry/machines", headers=who)).json()] == [node]
+            assert await ids("registry/implements", who) == [implement]
+            assert await ids("registry/tasks", who) == [tk]
+        assert sorted(await ids("registry/fields", {})) == ["f1", "f2"]  # the admin: the farm
+        assert await ids("operations", li) == [mine] and await ids("operations", wang) == [theirs]
+        for path in ("registry/fields/f2", "registry/machines/s1", "registry/tasks/spray", "fields/f2/progress",
+                     "operations?field=f2", f"operations/{theirs}", "machines/trk-2/track?from_ms=0&to_ms=1000"):
+            r = await c.get(f"/api/v1/{path}", headers=li)
+            assert r.status_code == 404, (path, r.status_code, r.text)
+        assert (await c.get("/api/v1/fields/f1/progress", headers=li)).json()["kinds"][0]["covered_ha"] > 0
+        assert (await c.get(f"/api/v1/operations/{mine}", headers=li)).status_code == 200
+        current = (await c.get("/api/v1/dispatch/current", headers=li)).json()
+        assert [m["id"] for m in current["request"]["machines"]] == ["d1"]
+        assert [t["id"] for t in current["request"]["tasks"]] == ["sow"]
+        assert list(current["plan"]["routes"]) == ["d1"]
+        assert list((await c.get("/api/v1/dispatch/current")).json()["plan"]["routes"]) == ["d1", "s1"]
+
+        bus = c.app.state.services.events
+        start = _messages((await c.get("/api/v1/events?max_events=1", headers=li)).text)[0][0]
+        fix = {"t_ms": 1, "lat": 0.0, "lon": 0.0, "speed_kmh": 1.0, "course_deg": None, "implement_down": True}
+        bus.publish("position", {"site": "s1", "gateway": "gw-1", "machines": [{"node": "trk-1", **fix},
+                                                                                 {"node": "trk-2", **fix}]})
+        bus.publish("operation", {"id": theirs, "field_id": "f2"})
+        bus.publish("operation", {"id": mine, "field_id": "f1"})
+        bus.publish("command", {"id": "c-1", "state": "sent", "node": "irr-1", "zone": None})
+        bus.publish("reading", {"site": "s1", "gateway": "gw-1", "nodes": [{"node": "soil-1", "ts_ms": 1}]})
+        r = await c.get("/api/v1/events?max_events=3", headers={**li, "Last-Event-ID": start})
+        got = [(k, d) for _, k, d in _messages(r.text)]
+        assert [k for k, _ in got] == ["hello", "position", "operation"], got
+        assert [m["node"] for m in got[1][1]["machines"]] == ["trk-1"] and got[2][1]["id"] == mine

@@ -334,11 +334,41 @@ def test_the_demo_farm_has_machines_at_work(demo):
     assert harvested[0]["covered_ha"] == pytest.approx(1.8, rel=0.02)
     [log] = demo.get("/yield-logs")
     assert log["field_id"] == "early" and log["mass_kg"] == pytest.approx(16_875, rel=0.03)  # what the header cut
+    # the harvest's lot, added by the technician to the combine's record: it traces back to the early block
+    [season] = [c["season"] for c in demo.get("/trace/chains") if c["field"] == "early"]
+    lot = demo.get(f"/trace/lots/EB-{season}-001")
+    assert lot["fields"] == ["early"] and lot["verified"], lot
+    assert lot["quantity_kg"] == round(log["mass_kg"]) and lot["harvests"][0]["moisture_pct"] == 15.5, lot
     [maize] = demo.get("/progress/crops")["crops"]
     assert maize["planted_ha"] == pytest.approx(3.5, rel=0.02)
     for zone in ("north", "south"):
         x = demo.get(f"/zones/{zone}/expected-yield")
         assert x["ym_t_ha"] == 12.0 and x["ya_t_ha"] is not None and 0 < x["ya_t_ha"] <= 12.0, x
+
+
+def test_the_demo_farm_has_soil_tests_a_recommendation_and_its_basal_dressing(demo):
+    """The demo's fertility (hil/demo_fertility.py): each block's four soil-test points, each inside the block and
+    each its own label's room on the soil map; the season's recommendation for 12 t/ha with N, P2O5 and K2O needed
+    and a feasible basal mix (the poorer south block needing more N); and that mix recorded as spread on the
+    block's sowing day."""
+    need_n = {}
+    for zone in ("north", "south"):
+        points = demo.get(f"/zones/{zone}/soil-map")["points"]
+        assert sorted(p["point"] for p in points) == ["P1", "P2", "P3", "P4"] and all(p["inside"] for p in points)
+        assert len({p["lat"] for p in points}) == 4, points  # a zig-zag down the block: no two labels on one row
+        [rec] = demo.get(f"/zones/{zone}/fertility/recommendations")
+        assert rec["target_yield_kg_ha"] == 12_000 and rec["crop"] == "maize", rec
+        needs = {n["nutrient"]: n["rate_kg_ha"] for n in rec["needs"]}
+        assert set(needs) == {"N", "P2O5", "K2O"} and all(v > 0 for v in needs.values()), needs
+        need_n[zone] = needs["N"]
+        [basal] = [a for a in rec["applications"] if a["kind"] == "basal"]
+        assert basal["feasible"], basal
+        sown = demo.get(f"/registry/zones/{zone}")["planting_date"]
+        applied = demo.get(f"/zones/{zone}/fertility/applications")
+        assert {a["applied_on"] for a in applied} == {sown}, applied
+        assert {a["product_id"]: a["rate_kg_ha"] for a in applied} == {
+            p: round(kg, 1) for p, kg in basal["products_kg_ha"].items() if kg > 0}, (applied, basal)
+    assert need_n["south"] > need_n["north"], need_n
 
 
 def test_technician_registers_and_edits_machinery_from_the_cli(capsys, monkeypatch, tmp_path):
@@ -404,3 +434,38 @@ def test_technician_registers_and_edits_machinery_from_the_cli(capsys, monkeypat
             ("tom", "registry.create_region"), ("tom", "registry.replace_machine"), ("tom", "registry.create_machine"),
             ("tom", "registry.create_implement"), ("tom", "credentials.issue"), ("tom", "registry.create_node")]
         admin.close()
+
+
+def test_a_tracker_registered_without_a_site_is_named_and_given_one(capsys, monkeypatch, caplog, tmp_path):
+    """A tracker registered with no site (as before migration 0032, on a farm of two sites, where 0034 cannot choose
+    one): the cloud names it at its next start with the command that fixes it, and its commissioning checklist
+    fails `registered` saying the same; `furrow node add trk-old --role tracker --site s2` gives it the site and a
+    broker login of s2, and the checklist then passes it as "role tracker, site s2"."""
+    import logging
+
+    from furrow.cloud import create_app
+    from tests.cloud_support import ADMIN_TOKEN, local_settings
+    from tests.http_support import UvicornThread
+
+    settings = local_settings(tmp_path)
+    headers = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
+    with UvicornThread(create_app(settings)) as server:
+        with httpx.Client(base_url=f"{server.url}/api/v1", headers=headers, timeout=30) as admin:
+            for site in ("s1", "s2"):
+                assert admin.post("/registry/sites", json={"id": site, "name": site}).status_code == 201
+            r = admin.post("/registry/nodes", json={"id": "trk-old", "role": "tracker"})
+            assert r.status_code == 201, r.text
+    with caplog.at_level(logging.WARNING, logger="furrow.cloud.app"), UvicornThread(create_app(settings)) as server:
+        assert ("tracker trk-old (organisation default) has no site" in caplog.text
+                and "furrow node add trk-old --role tracker --site SITE --out DIR" in caplog.text), caplog.text
+        with httpx.Client(base_url=f"{server.url}/api/v1", headers=headers, timeout=30) as admin:
+            [item] = [i for i in admin.get("/nodes/trk-old/commissioning").json()["items"] if i["name"] == "registered"]
+            assert (item["ok"], item["detail_key"]) == (False, "check.tracker-no-site")
+            assert "furrow node add trk-old --role tracker --site SITE --out DIR" in item["detail"]
+            rc, _, err = furrow(capsys, monkeypatch, ADMIN_TOKEN, "node", "add", "trk-old", "--role", "tracker",
+                                "--site", "s2", "--out", str(tmp_path / "trk"), "--api", server.url)
+            assert rc == 0 and "was registered with no site: now at site s2" in err and "(site s2)" in err, err
+            assert admin.get("/registry/nodes/trk-old").json()["site_id"] == "s2"
+            [item] = [i for i in admin.get("/nodes/trk-old/commissioning").json()["items"] if i["name"] == "registered"]
+            assert (item["ok"], item["detail_key"], item["detail"]) == (True, "check.registered-site",
+                                                                        "role tracker, site s2")

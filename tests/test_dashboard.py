@@ -73,6 +73,9 @@ def test_each_role_logs_in_and_sees_what_its_role_allows(farm, browser):
         page.goto(f"{farm.url}/app/#/irrigation/{ZONE}")
         if role == "technician":
             expect(page.locator(".view-irrigation")).to_contain_text("Overrides are for agronomists")
+            plan = page.get_by_test_id("plan")  # without its plan-now button, nothing in its place (it said "null")
+            expect(plan.locator("p").first).to_be_visible()
+            expect(plan).not_to_contain_text("null")
             expect(page.locator("select[name=action]")).to_have_count(0)
         else:
             expect(page.locator("select[name=action]")).to_be_visible()
@@ -297,7 +300,17 @@ def test_commissioning_view_shows_new_readings_live_and_saves_a_calibration(farm
     page.goto(f"{farm.url}/app/#/nodes")
     expect(page.locator("tr[data-node=soil-09]")).to_have_attribute("data-stale", "1")
     expect(page.locator("tr[data-node=soil-01]")).to_have_attribute("data-stale", "0")
+    # the camera's newest photo is 11 to 35 h old (Farm.photos): a camera shoots a day apart, it is not silent
+    expect(page.locator(f"tr[data-node={CAMERA}]")).to_have_attribute("data-stale", "0")
     _shot(page, "nodes")
+    # its commissioning page judges it on its photos: heard, a first photo, nothing to calibrate
+    page.goto(f"{farm.url}/app/#/node/{CAMERA}")
+    expect(page.locator("[data-check=heard]")).to_have_attribute("data-ok", "1")
+    expect(page.locator("[data-check=first_photo]")).to_have_attribute("data-ok", "1")
+    expect(page.locator("[data-check=first_photo]")).to_contain_text("photo(s) in the last 7 days")
+    expect(page.get_by_test_id("camera-photos")).to_be_visible()
+    expect(page.get_by_test_id("ready")).to_have_text("Ready: every check passes.")
+    expect(page.get_by_test_id("save-calibration")).to_have_count(0)
     assert page.errors == []
 
 

@@ -135,6 +135,28 @@ def test_checklist_names_what_is_wrong_with_a_new_node():
     assert {i["name"]: i["detail"] for i in never["items"]}["heard"] == "never heard through a gateway"
 
 
+def test_checklist_judges_a_camera_on_its_photos_and_a_day_apart():
+    """A camera sends a few photos a day and no readings: heard 20 h ago with photos of the last week it is
+    ready (heard, first photo, no faults; nothing to calibrate); with no photo that week its first photo fails;
+    silent for two days it is not heard; a soil node silent 20 h is not heard either."""
+    cam = {"id": "cam-01", "role": "camera", "zone_id": "north-1", "depths_cm": [], "calibration": None}
+    hours = 3_600_000
+    out = checklist(registered=cam, zone=ZONE, last_seen_ms=T0, faults=(), live=[], now_ms=T0 + 20 * hours, photos=5)
+    items = {i["name"]: i for i in out["items"]}
+    assert out["ready"] and out["first_good_reading"], out
+    assert set(items) == {"registered", "heard", "first_photo", "no_faults"}
+    assert items["first_photo"]["detail"] == "5 photo(s) in the last 7 days"
+    none = checklist(registered=cam, zone=ZONE, last_seen_ms=T0, faults=(), live=[], now_ms=T0 + 20 * hours, photos=0)
+    assert not none["ready"] and {i["name"]: i["ok"] for i in none["items"]}["first_photo"] is False
+    silent = checklist(registered=cam, zone=ZONE, last_seen_ms=T0, faults=(), live=[], now_ms=T0 + 48 * hours,
+                       photos=5)
+    assert {i["name"]: i["ok"] for i in silent["items"]}["heard"] is False
+    soil = {"id": "soil-01", "role": "soil", "zone_id": "north-1", "depths_cm": [10], "calibration": None}
+    quiet = checklist(registered=soil, zone=ZONE, last_seen_ms=T0, faults=(), live=[_live(25.0)],
+                      now_ms=T0 + 20 * hours)
+    assert {i["name"]: i["ok"] for i in quiet["items"]}["heard"] is False
+
+
 def test_plausible_range_lets_the_surface_dry_further_than_the_deep_soil():
     """The surface layer may air-dry to half the wilting point; deeper soil only a little
     below it; both top out at field capacity plus the available water range."""

@@ -98,12 +98,13 @@ def test_the_zone_page_shows_soil_tests_the_recommendation_and_applications(farm
     expect(rec.locator("tbody tr").first).to_contain_text("448.4")  # the table's one decimal
     expect(rec.locator("tbody tr").first).to_contain_text(balance)
     expect(rec.locator("tr[data-kind=basal]")).to_contain_text(basal)
-    expect(rec.locator("tr[data-kind=topdress]")).to_contain_text("urea")
+    expect(rec.locator("tr[data-kind=topdress]")).to_contain_text("Urea")  # the product's name, not its id
     explanation = page.get_by_test_id("fertility-explanation")
     expect(explanation).to_contain_text("2.57")  # maize's uptake per 100 kg, whole
     expect(explanation).to_contain_text("27.5%")
     expect(explanation).to_contain_text("448.36")
     expect(page.get_by_test_id("applications").locator("tbody tr")).to_contain_text(method)
+    expect(page.get_by_test_id("applications").locator("tbody tr")).not_to_contain_text("person:")  # who, by name
     assert page.errors == []
     if locale == "en-GB":
         section.scroll_into_view_if_needed()

@@ -189,3 +189,41 @@ def test_a_technician_sets_the_tractor_back_from_the_dispatch_page(ops, dashboar
     assert current["id"] > before and current["request"]["registry"] and current["plan"]["routes"]["tractor-ops"]
     assert page.errors == []
     page.context.close()
+
+
+def test_an_operators_menu_and_map_hold_their_job_only(ops, dashboard_browser):
+    """With a second field ops-2 sprayed by another machine in the plan, op-li's phone menu holds the job and the
+    map only, a farm page (#/nodes) sends them back to the job, and the map's field table lists ops-1 alone; the
+    API answers the operator the same (the registry's fields, the plan's machines), while the admin sees both."""
+    farm, c = ops["farm"], ops["admin"]
+    for path, body in (
+            ("fields", {"id": "ops-2", "site_id": "ops-site", "name": "Ops south"}),
+            ("implements", {"id": "boom-ops", "name": "Boom", "kind": "sprayer", "width_m": 24,
+                            "operations": ["spraying"]}),
+            ("machines", {"id": "sprayer-ops", "name": "Sprayer", "type": "sprayer", "width_m": 24, "speed_kmh": 10,
+                          "implement_ids": ["boom-ops"], "lat": 0.0, "lon": 0.0}),
+            ("tasks", {"id": "spray-ops", "field_id": "ops-2", "kind": "spraying", "implement_id": "boom-ops"})):
+        r = c.post(f"/registry/{path}", json=body)
+        assert r.status_code == 201, (path, r.text)
+    assert c.put("/registry/fields/ops-2/boundary", json=BOUNDARY).status_code == 200
+    r = c.post("/dispatch/plan", json={"solver": "greedy", "keep": True})
+    assert r.status_code == 200 and r.json()["routes"]["sprayer-ops"][0]["task"] == "spray-ops", r.text
+    operator = {"Authorization": f"Bearer {ops['operator']}"}
+    assert [f["id"] for f in c.get("/registry/fields", headers=operator).json()] == ["ops-1"]
+    assert sorted(f["id"] for f in c.get("/registry/fields").json()) == ["ops-1", "ops-2"]
+    assert list(c.get("/dispatch/current", headers=operator).json()["plan"]["routes"]) == ["tractor-ops"]
+
+    page = new_page(dashboard_browser, locale="zh-CN", **PHONE)
+    _login(page, farm, ops["operator"])
+    expect(page.locator("[data-view=job]")).to_have_attribute("data-rendered", "1")
+    expect(page.locator("#nav a:visible")).to_have_text(["我的作业", "农机作业"])
+    page.goto(f"{farm.url}/app/#/nodes")
+    expect(page.locator("[data-view=job]")).to_have_attribute("data-rendered", "1")
+    assert page.url.endswith("#/job")
+    page.locator("#nav a[data-nav=machinery]").click()
+    expect(page.locator("[data-view=machinery]")).to_have_attribute("data-rendered", "1")
+    expect(page.get_by_test_id("field-progress").locator("tr[data-field]")).to_have_count(1)
+    expect(page.get_by_test_id("field-progress").locator("tr[data-field=ops-1]")).to_be_visible()
+    words_check(page, farm, "zh-CN", "Ops south")
+    assert page.errors == []
+    page.context.close()

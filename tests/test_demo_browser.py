@@ -2,7 +2,7 @@
 simulates weeks of the season, and the dashboard's zone page shows the main job done (weeks of
 soil water, ET0, the crop's stage, an explained decision) with no false alert; the summary of
 `--duration 60` counts the decisions and the simulated days; the map shows the tractor spraying live, its
-covered ground growing. Playwright drives Debian's Chromium
+covered ground growing, the first task of its day in the kept dispatch plan. Playwright drives Debian's Chromium
 (as tests/test_dashboard.py does) against the running demo; with FURROW_SCREENSHOTS=1 the screenshots go to docs/img for
 docs/dashboard.md.
 """
@@ -139,6 +139,11 @@ def test_the_demo_restarts_at_once_and_its_zone_page_shows_the_season(tmp_path):
         [spraying] = [op for op in api.get("/operations", params={"field": demo_farm.FIELD}).json()
                       if op["kind"] == "spraying"]
         assert spraying["node"] == "trk-tractor" and spraying["covered_ha"] >= first_ha, spraying
+        # the tractor's day is the farm's kept dispatch plan: the spraying, then its next task, the early block's
+        # stubble, which it drives to when done (tests/test_hil_field_operations.py follows it through the day)
+        current = api.get("/dispatch/current").json()
+        assert [s["task"] for s in current["plan"]["routes"]["tractor-1"]] == ["spray-home", "till-early"], current
+        assert api.get("/registry/tasks/spray-home").json()["status"] == "working"
         _shot(page, "machinery-live")
 
         page.goto(f"{url}/app/#/zone/north?days=30")

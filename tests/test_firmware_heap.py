@@ -31,21 +31,25 @@ from tests.unixboard_support import (
 CYCLES = 400
 # KiB, stand-ins for machine/network included. Issue 15's line is 80 for every role as .mpy files, the
 # irrigation node with its RS-485 command mailbox and report queue included (docs/firmware.md, "Size and heap
-# per role"). The irrigation image's smallest heap, measured by bench/firmware_heap.py on c1c9b7e: one KiB
-# less fails (test_irrigation_below_its_smallest_heap_fails), so the line test can fail.
+# per role"), and the irrigation image with a fertiliser injector holds to it too.
 MPY_HEAP_KIB = {"soil": 80, "weather": 80, "irrigation": 80, "pest": 80}
-IRRIGATION_SMALLEST_KIB = 75
 FROZEN_HEAP_KIB = 40
+# Each image's smallest heap as .mpy files, measured by bench/firmware_heap.py on 4406f5c (2026-12-08): one KiB
+# less must fail (test_one_kib_below_the_smallest_heap_fails), so the harness sees a heap too small for that
+# very image, and each line test above can fail.
+SMALLEST_KIB = {"soil": 53, "weather": 59, "irrigation": 75, "pest": 51, "irrigation+injector": 78}
 
 
 # The irrigation example with a fertiliser injector and its EC transmitter (bench/firmware_heap.py's
-# "irrigation+injector" row on c1c9b7e; not in issue 15's line): INJECTOR_MPY_HEAP_KIB passes, one KiB less loses
-# journal saves (docs/firmware.md).
+# "irrigation+injector" row).
 INJECTOR = {"injector": {"pin": 5, "rate_l_h": 36, "ec": {"adc": 35, "low_ds_m": 0.5, "high_ds_m": 3.0}}}
-INJECTOR_MPY_HEAP_KIB = 82
+INJECTOR_MPY_HEAP_KIB = 80
 
 
 def _board(unix_port, tmp_path: Path, role: str, frozen: bool, heap: int | None = None, **extra) -> BoardRun:
+    role, _, variant = role.partition("+")
+    if variant:  # the only one: "irrigation+injector"
+        extra = dict(extra, **INJECTOR)
     cfg = node_config(role, **extra)
     build_image(unix_port, role, tmp_path / "image", cfg)
     files = board_files(tmp_path / "image", tmp_path / "board", frozen)
@@ -88,15 +92,22 @@ def test_an_irrigation_image_with_an_injector_runs_400_cycles(unix_port, tmp_pat
     _run(unix_port, tmp_path, "irrigation", frozen, None if frozen else INJECTOR_MPY_HEAP_KIB, **INJECTOR)
 
 
-def test_irrigation_below_its_smallest_heap_fails(unix_port, tmp_path: Path) -> None:
-    """One KiB below the irrigation image's measured smallest heap the same run runs out (a journal save lost
-    to MemoryError, or a MemoryError raised) and fails the pass rule: the harness sees a heap too small, so
-    the 80 KiB line test can fail. (If this passes, the image got smaller: measure it again with
-    bench/firmware_heap.py and update IRRIGATION_SMALLEST_KIB and the docs.)"""
-    below = IRRIGATION_SMALLEST_KIB - 1
-    run = _board(unix_port, tmp_path, "irrigation", frozen=False, heap=below)
-    assert not _passes(run), f"the irrigation image now runs in {below} KiB: measure its smallest heap again"
-    assert any("MemoryError" in e for e in run.result["journal_errors"]) or run.result.get("error"), run.describe()
+@pytest.mark.parametrize("role", [
+    "irrigation",  # the fast tier's: the largest image, the one nearest its line
+    *(pytest.param(role, marks=pytest.mark.full) for role in ("soil", "weather", "pest", "irrigation+injector")),
+])
+def test_one_kib_below_the_smallest_heap_fails(unix_port, tmp_path: Path, role: str) -> None:
+    """One KiB below an image's measured smallest heap the same run runs out of heap (a MemoryError raised or
+    in a journal save, or a Modbus request answered with an exception) and fails the pass rule: the harness
+    sees a heap too small for that image, so its line test can fail. (If this passes, the image got smaller:
+    measure it again with bench/firmware_heap.py and update SMALLEST_KIB and the docs.)"""
+    below = SMALLEST_KIB[role] - 1
+    run = _board(unix_port, tmp_path, role, frozen=False, heap=below)
+    assert not _passes(run), f"the {role} image now runs in {below} KiB: measure its smallest heap again"
+    result = run.result
+    lost_save = any("MemoryError" in e for e in result.get("journal_errors", ()))
+    raised = "MemoryError" in (result.get("error") or "")
+    assert lost_save or raised or result.get("modbus", {}).get("exceptions"), run.describe()
 
 
 @pytest.mark.full
@@ -106,7 +117,7 @@ def test_a_heap_run_is_the_same_on_a_busy_machine(unix_port, tmp_path: Path) -> 
     every core kept busy by a loop of its own as without them. Run one KiB below the irrigation image's
     smallest heap, where the result is most sensitive (which allocation fails, and where, depends on every
     allocation before it)."""
-    heap = IRRIGATION_SMALLEST_KIB - 1
+    heap = SMALLEST_KIB["irrigation"] - 1
 
     def result(name: str) -> dict:
         (tmp_path / name).mkdir()
@@ -114,14 +125,12 @@ def test_a_heap_run_is_the_same_on_a_busy_machine(unix_port, tmp_path: Path) -> 
         assert run.result, run.describe()
         return {k: v for k, v in run.result.items() if k != "longest_awake_ms"}  # real time, by design
 
-    # Both runs' folders have names of one length: the board's flash path is a string on the node's heap,
-    # and at the edge one byte more can move an allocation across a 16-byte block (folders "quiet" and "busy"
-    # gave 70,384 and 70,144 live bytes on a quiet machine; "quiet" and "busy2", the second under four busy
-    # loops, the same run to the byte).
+    # The folders' names may differ in length: run_board hands the board links of fixed names (the flash path
+    # is a string on the node's heap; before, folders "quiet" and "busy" gave 70,384 and 70,144 live bytes).
     quiet = result("quiet")
     hogs = [subprocess.Popen([sys.executable, "-c", "while True: pass"]) for _ in range(os.cpu_count() or 2)]
     try:
-        busy = result("hogs_")
+        busy = result("busy")
     finally:
         for hog in hogs:
             hog.kill()

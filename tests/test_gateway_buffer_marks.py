@@ -77,8 +77,10 @@ def test_an_old_layout_file_keeps_its_unsent_rows_its_batches_and_its_forwarded_
         assert db.execute("PRAGMA user_version").fetchone() == (LAYOUT,)
         names = {n for (n,) in db.execute("SELECT name FROM sqlite_master")}
         assert not names & {"done", "done_ms", "readings_unsent", "readings_batch", "readings_sent"}
-        assert db.execute("SELECT node, lo, hi FROM done_ranges WHERE node = 'b' ORDER BY lo").fetchall() == [
-            ("b", 0, 4), ("b", 7, 7)]
+        assert not db.execute("SELECT 1 FROM sqlite_master WHERE tbl_name = 'readings' AND sql IS NULL").fetchone()
+        # the keys: a's buffered (8 of them still here), b's forwarded with the new 5 and 6 here
+        assert db.execute("SELECT node, lo, hi, held FROM seq_ranges ORDER BY node, lo").fetchall() == [
+            ("a", 0, 9, 8), ("b", 0, 6, 2), ("b", 7, 7, 0)]
     with DurableBuffer(path, clock=lambda: NOW) as b:  # opened again: nothing is upgraded twice
         assert (b.stats()["pending"], b.stats()["in_flight"]) == (10, 4)
         assert b.stored("old-1") == (4, SENT_MS["old-1"])
@@ -154,7 +156,7 @@ def test_forwarded_keys_are_duplicates_for_the_window_and_forgotten_after(tmp_pa
             assert b.mark_forwarded([r for r, _ in b.next_batch(10)]) == len(batch)
             now[0] += 1000
         assert b.put_many([Item(soil_uplink("a", s), 0) for s in range(11)]) == 0
-        assert b._db.execute("SELECT COUNT(*) FROM done_ranges").fetchone()[0] <= 5
+        assert b._db.execute("SELECT COUNT(*) FROM seq_ranges").fetchone()[0] <= 5
         now[0] += 3 * 3600_000  # past the time one range takes keys: a new range starts
         b.put_many([Item(soil_uplink("a", 11), 0)])
         b.mark_forwarded([r for r, _ in b.next_batch(10)])
@@ -165,13 +167,25 @@ def test_forwarded_keys_are_duplicates_for_the_window_and_forgotten_after(tmp_pa
         assert b.stats()["duplicates"] == 12
 
 
+def assert_ranges_hold_the_keys(db: sqlite3.Connection) -> None:
+    """The seq ranges never overlap, cover every buffered reading's key, and each holds as many
+    readings as are buffered within it."""
+    assert db.execute("SELECT COUNT(*) FROM seq_ranges a JOIN seq_ranges b ON a.node = b.node AND a.lo < b.lo"
+                      " AND a.hi >= b.lo").fetchone() == (0,)
+    assert db.execute("SELECT COUNT(*) FROM readings r WHERE NOT EXISTS (SELECT 1 FROM seq_ranges"
+                      " WHERE node = r.node AND r.seq BETWEEN lo AND hi)").fetchone() == (0,)
+    assert db.execute("SELECT node, lo, hi, held FROM seq_ranges s WHERE held != (SELECT COUNT(*) FROM readings"
+                      " WHERE node = s.node AND seq BETWEEN s.lo AND s.hi)").fetchall() == []
+
+
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(ops=st.lists(st.tuples(st.sampled_from(["put", "send", "fail", "receipt", "resend", "reopen", "quota"]),
                               st.integers(0, 7)), max_size=40))
 def test_the_spans_and_ranges_agree_with_a_row_by_row_model(tmp_path_factory, ops):
-    """Any sequence of puts, sends (fresh first or not), failed sends, receipts, resends, quota drops
-    and reopenings: pending, in flight and duplicates are what a model that marks each row says, and a
-    receipt drops exactly the rows of its batch."""
+    """Any sequence of puts (with keys that left, keys still here and a key twice in one commit coming
+    again), sends (fresh first or not), failed sends, receipts, resends, quota drops and reopenings:
+    pending, in flight and what is stored are what a model that marks each row says, a receipt drops
+    exactly the rows of its batch, and the seq ranges hold exactly the buffered keys."""
     path = tmp_path_factory.mktemp("m") / "b.sqlite"
     clock = [1_000_000]
     unsent: dict[tuple[str, int], int] = {}  # key -> rx_ms
@@ -188,15 +202,18 @@ def test_the_spans_and_ranges_agree_with_a_row_by_row_model(tmp_path_factory, op
             if op == "put":
                 node = "ab"[k % 2]
                 keys = [(node, next_seq[node] + i) for i in range(k + 1)]
-                keys += [list(left)[0]] if left and k % 3 == 0 else []  # a redelivery of one that left
+                keys += [sorted(left)[k % len(left)]] if left and k % 3 == 0 else []  # one that left comes again
+                held = sorted([*unsent, *flying])
+                keys += [held[k % len(held)]] if held and k % 3 == 1 else []  # one still here comes again
+                keys += keys[:1] if k % 4 == 3 else []  # twice in one commit
                 next_seq[node] += k + 1 + (k % 2)  # sometimes a gap, as a lost report leaves
                 rx = clock[0] if k % 2 else 0
                 new = b.put_many([Item(soil_uplink(n, s), rx) for n, s in keys])
-                assert new == len([key for key in keys if key not in left])
-                for key in keys:
-                    if key not in left:
-                        unsent[key] = rx
-                        order[key] = len(order)
+                fresh = [key for key in dict.fromkeys(keys) if key not in {*left, *unsent, *flying}]
+                assert new == len(fresh)
+                for key in fresh:
+                    unsent[key] = rx
+                    order[key] = len(order)
             elif op in ("send", "resend", "fail"):
                 fresh = clock[0] - 5000 if k % 2 else None
                 again = clock[0] - 2000 * k if op == "resend" else None
@@ -242,6 +259,94 @@ def test_the_spans_and_ranges_agree_with_a_row_by_row_model(tmp_path_factory, op
                 b = DurableBuffer(path, clock=lambda: clock[0])
             stats = b.stats()
             assert (stats["pending"], stats["in_flight"]) == (len(unsent) + len(flying), len(flying))
+            assert_ranges_hold_the_keys(b._db)
             assert {(i["node"], i["seq"]) for _, i in b.next_batch(10**6)} == set(unsent)
     finally:
         b.close()
+
+
+# The layout of main up to 213bc6a (user_version 1): keys of buffered readings in a UNIQUE (node, seq)
+# index, forwarded ones in `done_ranges`.
+LAYOUT_1 = """
+CREATE TABLE readings (
+    id INTEGER PRIMARY KEY AUTOINCREMENT, node TEXT NOT NULL, seq INTEGER NOT NULL, rx_ms INTEGER NOT NULL,
+    flags TEXT NOT NULL, payload TEXT NOT NULL, prio INTEGER NOT NULL DEFAULT 0, UNIQUE (node, seq));
+CREATE TABLE in_flight (lo INTEGER PRIMARY KEY, hi INTEGER NOT NULL, batch TEXT NOT NULL, sent_ms INTEGER NOT NULL);
+CREATE TABLE done_ranges (node TEXT NOT NULL, lo INTEGER NOT NULL, hi INTEGER NOT NULL, first_ms INTEGER NOT NULL,
+    last_ms INTEGER NOT NULL, PRIMARY KEY (node, lo)) WITHOUT ROWID;
+CREATE TABLE counters (name TEXT PRIMARY KEY, value INTEGER NOT NULL);
+CREATE INDEX readings_prio ON readings (prio, id);
+PRAGMA user_version = 1;
+"""
+
+
+def test_a_layout_1_file_loses_its_unique_index_and_keeps_rows_ids_batches_and_keys(tmp_path):
+    """A file with the UNIQUE (node, seq) index is rebuilt without it at start: its rows keep their ids
+    (the in-flight batch still covers them), ids go on above the old counter, buffered and forwarded
+    keys stay duplicates, and the batch's receipt drops exactly its rows."""
+    path = tmp_path / "l1.sqlite"
+    db = sqlite3.connect(path)
+    db.executescript(LAYOUT_1)
+    db.executemany("INSERT INTO readings (id, node, seq, rx_ms, flags, payload) VALUES (?, ?, ?, ?, '[]', ?)",
+                   [(i + 1, "a", s, NOW, orjson.dumps(soil_uplink("a", s)).decode())
+                    for i, s in enumerate((3, 4, 5, 9))])
+    db.execute("UPDATE sqlite_sequence SET seq = 40 WHERE name = 'readings'")  # rows 5..40 left
+    db.execute("INSERT INTO in_flight VALUES (1, 2, 'b-old', ?)", (NOW - 1000,))
+    db.execute("INSERT INTO done_ranges VALUES ('a', 0, 2, ?, ?)", (NOW - 5000, NOW - 5000))
+    db.commit()
+    db.close()
+    with DurableBuffer(path, clock=lambda: NOW) as b:
+        assert b.stats()["pending"] == 4 and b.stats()["in_flight"] == 2
+        assert b.put_many([Item(soil_uplink("a", s), NOW) for s in range(12)]) == 5  # 6, 7, 8, 10, 11
+        assert b._db.execute("SELECT MIN(id) FROM readings WHERE seq = 6").fetchone() == (41,)
+        assert_ranges_hold_the_keys(b._db)
+        assert b.stored("b-old") == (2, NOW - 1000)
+        assert seqs(b.next_batch(100)) == [5, 9, 6, 7, 8, 10, 11]
+        assert b._db.execute("PRAGMA user_version").fetchone() == (LAYOUT,)
+        assert not b._db.execute("SELECT name FROM sqlite_master WHERE name GLOB 'sqlite_autoindex_readings*'"
+                                 " OR name = 'done_ranges'").fetchall()
+    with DurableBuffer(path, clock=lambda: NOW) as b:  # opened again: nothing is rebuilt twice
+        assert b.put_many([Item(soil_uplink("a", s), NOW) for s in range(13)]) == 1
+        assert b.stats()["pending"] == 8
+
+
+def test_a_reading_kept_past_the_window_is_still_a_duplicate(tmp_path):
+    """A reading still here after the dedup window (a long outage) keeps its key: pruning forgets only
+    keys that left."""
+    now = [1_000_000_000]
+    with DurableBuffer(tmp_path / "b.sqlite", dedup_window_s=3600, clock=lambda: now[0]) as b:
+        b.put_many([Item(soil_uplink("a", s), 0) for s in range(3)])
+        b.put_many([Item(soil_uplink("z", 0), 0)])
+        now[0] += 5 * 3600_000
+        rows = [r for r, i in b.next_batch(10) if i["node"] == "z"]
+        assert b.mark_forwarded(rows) == 1  # prunes
+        now[0] += 5 * 3600_000
+        b.put_many([Item(soil_uplink("y", 0), 0)])
+        b.mark_forwarded([r for r, i in b.next_batch(10) if i["node"] == "y"])  # prunes z's range
+        assert b.put_many([Item(soil_uplink("a", s), 0) for s in range(4)]) == 1
+        assert b.put_many([Item(soil_uplink("z", 0), 0)]) == 1  # left more than the window ago
+        assert b._db.execute("SELECT node, lo, hi, held FROM seq_ranges WHERE node IN ('a', 'z') ORDER BY node, lo"
+                             ).fetchall() == [("a", 0, 2, 3), ("a", 3, 3, 1), ("z", 0, 0, 1)]
+
+
+def test_receipts_stored_together_drop_each_batch_once_in_one_commit(tmp_path):
+    """`stored_many`: several receipts in one transaction (one fsync), a receipt that came twice and one
+    for a batch this file never sent among them: each batch's readings leave once, each count and
+    sent time is its own, the keys stay duplicates, and what no receipt named stays in flight."""
+    with DurableBuffer(tmp_path / "b.sqlite", clock=lambda: NOW) as b:
+        b.put_many([Item(soil_uplink(n, s), NOW) for s in range(6) for n in ("a", "b")])
+        for i, batch in enumerate(("x", "y", "z")):
+            rows = [r for r, _ in b.next_batch(4)]
+            b.sent(batch, rows, [], NOW - 1000 * (i + 1))
+        commits = []
+        b._db.set_trace_callback(lambda sql: commits.append(sql) if sql == "COMMIT" else None)
+        # x's second receipt in the group: nothing left to drop, its sent time still told (it was answered)
+        assert b.stored_many(["x", "z", "x", "never-sent"]) == [(4, NOW - 1000), (4, NOW - 3000), (0, NOW - 1000),
+                                                                  (0, None)]
+        b._db.set_trace_callback(None)
+        assert len(commits) == 1
+        assert (b.stats()["pending"], b.stats()["in_flight"], b.stats()["forwarded_total"]) == (4, 4, 8)
+        assert_ranges_hold_the_keys(b._db)
+        assert b.put_many([Item(soil_uplink(n, s), NOW) for s in range(6) for n in ("a", "b")]) == 0
+        assert b.stored("y") == (4, NOW - 2000)
+        assert b.stats()["pending"] == 0

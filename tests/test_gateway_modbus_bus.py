@@ -4,13 +4,17 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import time
 from collections.abc import AsyncIterator
 
 import pytest
 
+from furrow.clock import exact_sleep
+from furrow.edge.crc import crc16_modbus
 from furrow.gateway import DurableBuffer, ModbusDeviceConfig
 from furrow.gateway.app import cancel_and_wait
 from furrow.gateway.modbus import ModbusPoller
+from furrow.gateway.modbus.schedule import inter_frame_s
 from tests.gateway_support import PtyBridge, soil_bus, wait_until
 
 BAUD = 19_200
@@ -114,3 +118,58 @@ async def test_rtu_over_a_real_serial_line(tmp_path):
                 items = [i for _, i in buf.next_batch(10)]
     assert {i["node"] for i in items} == {"soil-s"} and len(items) >= 2
     assert poller.health()["soil-s"]["errors"] == 0
+
+
+def _fc04(unit: int, start: int, count: int) -> bytes:
+    body = bytes((unit, 4, start >> 8, start & 0xFF, count >> 8, count & 0xFF))
+    crc = crc16_modbus(body)
+    return body + bytes((crc & 0xFF, crc >> 8))
+
+
+async def test_the_emulated_line_holds_a_reply_for_request_silence_and_reply_and_counts_a_short_silence(tmp_path):
+    """At 1,200 baud (9.17 ms a character, t3.5 32 ms) a 16-register read's reply comes no sooner than the
+    request (8), the silence after it (3.5) and the reply (37 characters) on the wire: 444 ms. A request
+    that waited in the socket while the reply was on the line follows it with no silence and is counted;
+    one sent 3 x t3.5 after the reply is not. (Lower bounds only: a slow machine is late, never early.)"""
+    async with soil_bus(tmp_path, {1: "soil-a"}, baud=1_200) as bus:
+        char_s = 11 / 1_200
+        reader, writer = await asyncio.open_connection(bus.host, bus.port)
+        try:
+            sent = time.perf_counter()
+            writer.write(_fc04(1, 0, 16))
+            await writer.drain()
+            await asyncio.sleep(0.05)  # the bus has the first request and holds its reply
+            writer.write(_fc04(1, 0, 16))  # the master breaks the rule: no silence after the reply
+            await writer.drain()
+            await reader.readexactly(37)
+            assert time.perf_counter() - sent >= (8 + 3.5 + 37) * char_s
+            await reader.readexactly(37)
+            await asyncio.sleep(3 * 3.5 * char_s)
+            writer.write(_fc04(1, 0, 16))
+            await writer.drain()
+            await reader.readexactly(37)
+        finally:
+            writer.close()
+    assert bus.short_silences == 1
+    assert len(bus.silences_us) == 2 and bus.silences_us[1] >= 3 * 3.5 * char_s * 1e6
+
+
+async def test_the_poller_keeps_each_silence_through_its_silence_wait_and_never_breaks_it(tmp_path):
+    """The poller waits the line's t3.5 before every request but the first through `silence` (by
+    default furrow.clock.exact_sleep, which spins its last 1.5 ms instead of waking late), never
+    longer than t3.5, and the bus never saw a request sooner than t3.5 after a reply."""
+    waits: list[float] = []
+
+    async def silence(s: float) -> None:
+        waits.append(s)
+        await exact_sleep(s)
+
+    async with soil_bus(tmp_path, {1: "soil-a", 2: "soil-b"}) as bus:
+        devices = [device("soil-a", bus.port, 1, role="soil"), device("soil-b", bus.port, 2, role="soil")]
+        with DurableBuffer(tmp_path / "b.sqlite") as buf:
+            async with polling(ModbusPoller(devices, buf.put_many, buf.quarantine, silence=silence)) as poller:
+                await wait_until(lambda: all(poller.health()[n]["reports"] >= 2 for n in ("soil-a", "soil-b")),
+                                 "two reports from each node")
+    gap = inter_frame_s(BAUD)
+    assert len(waits) >= 6 and all(0 < w <= gap for w in waits)
+    assert bus.short_silences == 0 and len(bus.silences_us) >= len(waits)

@@ -243,6 +243,34 @@ async def test_every_request_waits_the_gap_and_the_previous_devices_turnaround(r
     assert min(after[2]) == pytest.approx(gap, abs=1e-6)
 
 
+async def test_the_silence_counts_from_the_replys_last_bytes_not_from_its_decoding(rig_factory) -> None:
+    """A bus that says when a reply's last bytes arrived (`received_at`, as pymodbus's trace hook lets
+    the real one) has 1 ms of decoding after each: the next request still starts exactly t3.5 after the
+    reply ended on the line, not t3.5 after the master had it decoded, and never sooner."""
+    rig = rig_factory([cfg("a", 1, poll_interval=0.01), cfg("b", 2, poll_interval=0.01)])
+    rig.pest("a", 1)
+    rig.pest("b", 2)
+    line = rig.line
+    read, write = line.read, line.write
+
+    async def decoded(exchange: Awaitable[Any]) -> Any:
+        line.received_at = None  # type: ignore[assignment]
+        try:
+            return await exchange
+        finally:
+            line.received_at = line.clock.s()  # type: ignore[assignment]
+            line.advance(0.001)  # the master has the registers 1 ms after the last bytes
+
+    line.read = lambda *a, **k: decoded(read(*a, **k))  # type: ignore[method-assign]
+    line.write = lambda *a, **k: decoded(write(*a, **k))  # type: ignore[method-assign]
+    await rig.run_for(3)
+    frames = rig.line.frames
+    silences = [nxt.start_s - prev.end_s for prev, nxt in zip(frames, frames[1:], strict=False)]
+    assert len(silences) > 50
+    assert min(silences) == pytest.approx(rig.master.schedule.gap_s, abs=1e-6)
+    assert max(silences) < rig.master.schedule.gap_s + 1e-6 + 0.01  # at most a poll interval's idle
+
+
 async def test_a_backlog_drains_in_order_within_the_budget_and_the_others_keep_their_turn(rig_factory) -> None:
     """A node unplugged for an hour kept 60 reports in its queue: back on the bus they are stored once and in
     seq order, at most DRAIN_READS reads a poll, and its neighbour is polled between the bursts."""
@@ -357,7 +385,7 @@ async def test_the_next_device_is_read_while_a_report_commits_and_its_ack_waits_
 async def test_a_gateway_stopped_between_commit_and_ack_stores_the_report_once(rig_factory) -> None:
     """The gateway stops after a report's commit returned and before its acknowledgement went out (the bus
     was serving the next node): the node serves that report again, the restarted gateway's buffer finds it
-    stored (UNIQUE(node, seq): one duplicate counted, nothing new) and acknowledges it; every report is
+    stored (its key in the seq ranges: one duplicate counted, nothing new) and acknowledges it; every report is
     stored once, in order."""
     rig = rig_factory([cfg("a", 1, poll_interval=0.01), cfg("b", 2, poll_interval=0.01)])
     rig.pest("a", 1, interval_ms=1_000)

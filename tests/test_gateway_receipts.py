@@ -4,18 +4,32 @@ pending count says so throughout. Real Mosquitto brokers, the real gateway and t
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
+import sqlite3
 from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
 
 import pytest
 
+from furrow.edge.batch import RECEIPT_STORED, encode_receipt, make_receipt
 from furrow.edge.payload import encode_json
+from furrow.edge.topics import GW_BATCH, GW_RECEIPT
+from furrow.gateway import forwarder
 from furrow.gateway.buffer import DurableBuffer
 from tests.cloud_support import eventually, local_settings, running_app
-from tests.gateway_support import Peer, gateway_config, running_gateway, soil_uplink, up_topic, wait_until
+from tests.gateway_support import (
+    Peer,
+    decode_batch,
+    gateway_config,
+    gw_topic,
+    running_gateway,
+    soil_uplink,
+    up_topic,
+    wait_until,
+)
 from tests.servers import MosquittoServer
 
 pytestmark = pytest.mark.mosquitto
@@ -157,5 +171,72 @@ async def test_a_fresh_gateway_that_requires_receipts_does_not_trust_its_first_p
                 await wait_until(lambda: gw.stats()["pending"] == 0, "the readings stored", timeout=60)
                 assert await _stored(client, sent)
                 assert gw.stats()["forwarded"] == sent
+    finally:
+        node.close()
+
+
+async def test_receipts_that_come_together_are_stored_in_one_commit_without_waiting_the_linger_out(
+        tmp_path: Path, mosquitto, mqtt_topic_prefix, monkeypatch):
+    """Receipts over MQTT are stored in groups: four receipts that come together leave the buffer in
+    one transaction, as soon as the group is full (the linger is 30 s here, the wait far shorter)."""
+    monkeypatch.setattr(forwarder, "RECEIPT_GROUP", 4)
+    monkeypatch.setattr(forwarder, "RECEIPT_LINGER_S", 30.0)
+    config = gateway_config(tmp_path, mosquitto.host, mosquitto.port, mqtt_topic_prefix, forward_batch_size=10,
+                            receipts="required")
+    node, cloud = Peer(mosquitto.host, mosquitto.port), Peer(mosquitto.host, mosquitto.port)
+    try:
+        cloud.subscribe(gw_topic(config, GW_BATCH))
+        async with running_gateway(config) as gw:
+            for seq in range(40):
+                node.publish(up_topic(config, "soil-01"), encode_json(soil_uplink("soil-01", seq)))
+            batches = []
+            while sum(len(b["items"]) for b in batches) < 40:
+                batches += [b for b in [decode_batch((await cloud.get()).payload)] if b["items"]]
+            assert len(batches) == 4
+            for b in batches:  # the stand-in cloud answers all four at once
+                cloud.publish(gw_topic(config, GW_RECEIPT),
+                              encode_receipt(make_receipt(b["batch_id"], RECEIPT_STORED, len(b["items"]))))
+            await wait_until(lambda: gw.stats()["pending"] == 0, "the four receipts stored", timeout=20)
+            assert (gw.forwarder.counts["receipts"], gw.forwarder.counts["receipt_commits"]) == (4, 1)
+            assert gw.stats()["forwarded"] == 40
+    finally:
+        node.close()
+        cloud.close()
+
+
+async def test_a_gateway_dead_between_its_receipts_and_their_commit_sends_again_and_loses_nothing(
+        tmp_path: Path, mosquitto, mqtt_topic_prefix, monkeypatch):
+    """The cloud stored four batches and sent their receipts; the gateway had them queued for their
+    group's commit when it died (the linger held at 30 s, the file copied as a crash leaves it: every
+    commit, nothing after). The copy still holds the 40 readings as in flight; a gateway started on it
+    sends them again, the cloud stores each once, and they leave."""
+    monkeypatch.setattr(forwarder, "RECEIPT_LINGER_S", 30.0)
+    root = mqtt_topic_prefix
+    settings = local_settings(tmp_path / "cloud", mqtt_enabled=True, mqtt_host=mosquitto.host,
+                              mqtt_port=mosquitto.port, topic_root=root, mqtt_reconnect_max_s=0.5)
+    config = gateway_config(tmp_path, mosquitto.host, mosquitto.port, root, forward_batch_size=10, receipt_wait=1,
+                            receipts="required")
+    crashed = config.model_copy(update={"buffer_path": tmp_path / "crashed.sqlite"})
+    node = Peer(mosquitto.host, mosquitto.port)
+    try:
+        async with running_app(settings) as client:
+            await wait_until(lambda: client.app.state.services.worker.connected, "the cloud worker to subscribe")
+            async with running_gateway(config) as gw:
+                for seq in range(40):
+                    node.publish(up_topic(config, "soil-01"), encode_json(soil_uplink("soil-01", seq)))
+                await eventually(lambda: _stored(client, 40), "the 40 readings stored by the cloud")
+                await wait_until(lambda: gw.forwarder.counts["receipts"] >= 4, "their receipts at the gateway")
+                assert gw.stats()["pending"] == 40  # queued for the group's commit, not yet committed
+                with contextlib.closing(sqlite3.connect(config.buffer_path)) as src, \
+                        contextlib.closing(sqlite3.connect(crashed.buffer_path)) as dst:
+                    src.backup(dst)
+            with DurableBuffer(crashed.buffer_path) as buffer:
+                assert (buffer.stats()["pending"], buffer.stats()["in_flight"]) == (40, 40)
+            monkeypatch.setattr(forwarder, "RECEIPT_LINGER_S", 0.2)
+            async with running_gateway(crashed) as gw:
+                await wait_until(lambda: gw.stats()["pending"] == 0, "the readings sent again and stored",
+                                 timeout=60)
+                assert gw.forwarder.counts["items"] == 40 and gw.stats()["forwarded"] == 40
+            assert await _stored(client, 40)
     finally:
         node.close()

@@ -68,3 +68,41 @@ async def test_field_operations_area_within_2_pct_and_harvest_within_3_pct(tmp_p
     assert s["fixes_stored"] == s["fixes_kept"] and set(s["fixes_stored_twice"].values()) == {0}, s
     assert set(s["fixes_left_in_core"].values()) == {0}
     assert all(v > 0 for v in s["gnss_epochs_lost"].values())
+
+
+def test_the_demo_tractor_goes_on_from_the_home_field_to_its_next_task(tmp_path):
+    """The demo's live tractor (hil/demo_machines.py live_work) sprays the home field, drives to the early block with
+    its implement up and cultivates its stubble: the tracker core's fixes in the first job's window give the 20 m
+    boom's true 3.5 ha of the home field within 0.5 %, those of the second the 9 m cultivator's true 1.8 ha of the
+    early block, none of the drive between is at work, and after the day the tracker goes on reporting parked
+    fixes (every 5 min: the firmware's parked interval). The registry entries name the tasks in the order the
+    tractor works them, the first with the deadline that puts it first in the plan."""
+    from datetime import date
+    from itertools import pairwise
+
+    from furrow.hil import demo_farm, demo_machines
+
+    place = demo_farm.place_for(date(2026, 5, 1))
+    now = T0
+    clock = {"s": float(now)}
+    work = demo_machines.live_work(place, now, lambda: clock["s"], tmp_path, seed=7)
+    assert [j.task for j in work.jobs] == ["spray-home", "till-early"]
+    tasks = [body for path, body in work.registry if path == "tasks"]
+    assert [t["id"] for t in tasks] == ["spray-home", "till-early"] and tasks[0]["deadline_ms"] and not tasks[1].get(
+        "deadline_ms")
+    spray, till = work.jobs
+    assert spray.until_s < till.start_s  # the drive between
+    clock["s"] = till.until_s + 3600
+    fixes = [Fix(f["t_ms"], f["lon_e7"] / 1e7, f["lat_e7"] / 1e7, f["implement_down"])
+             for m in work.core.tick(0) for f in decode_positions(m)["fixes"]]
+    lay = demo_machines.layout(place)
+    for job, field, width in ((spray, lay.home, demo_machines.BOOM_M), (till, lay.early, demo_machines.CULTIVATOR_M)):
+        window = [f for f in fixes if job.start_s * 1000 <= f.t_ms <= (job.until_s + demo_machines.TAIL_S) * 1000]
+        c = worked_area(window, width, parse_boundary(field.boundary))
+        assert abs(c.covered_ha - job.true_ha) / job.true_ha < 0.005, (job.task, c.covered_ha, job.true_ha)
+    assert spray.true_ha == pytest.approx(lay.home.area_ha(), rel=1e-3)
+    assert till.true_ha == pytest.approx(lay.early.area_ha(), rel=1e-3)
+    between = [f for f in fixes if spray.until_s * 1000 < f.t_ms < till.start_s * 1000]
+    assert between and not any(f.down for f in between)
+    parked = [f.t_ms for f in fixes if f.t_ms > (till.until_s + demo_machines.TAIL_S) * 1000]
+    assert len(parked) >= 10 and {b - a for a, b in pairwise(parked)} == {300_000}

@@ -147,7 +147,8 @@ async def test_dispatch_from_the_registry_an_operators_job_reports_and_a_breakdo
     """On PostgreSQL: a plan made from the registry (no machines or tasks in the body) gives sowing f1's 1.64 ha
     left to the drill and spraying to the sprayer; operator li sees the drill's job, reports 40% on the sowing
     (no new plan) and may not report on the spraying (403) nor change the registry, irrigation, fertility or the
-    plan (403); li's breakdown marks the drill broken and plans again, the sowing going to the spare drill; wang's
+    plan (403); li's breakdown marks the drill broken and plans again, the sowing going to the spare drill, and a
+    body (not from the registry) that says the drill is available is refused naming machines.0.available; wang's
     done takes the spraying out of the next plan; every report is audited."""
     async with running_app(local_settings(tmp_path, database_url=pg_database)) as c:
         await _field(c)
@@ -211,6 +212,13 @@ async def test_dispatch_from_the_registry_an_operators_job_reports_and_a_breakdo
                 "machines": [{**m, "available": True} for m in current["request"]["machines"]]}
         r = await c.post("/api/v1/dispatch/plan", json=body)
         assert r.status_code == 200 and not r.json()["routes"].get("d1"), r.text
+        # and from a body (registry: false) too: a body may not put back a machine the registry says is broken
+        r = await c.post("/api/v1/dispatch/plan", json={**body, "registry": False})
+        assert r.status_code == 422 and (problem(r)["field"], problem(r)["value"]) == ("machines.0.available", True)
+        assert "d1 is broken in the registry" in problem(r)["reason"], r.text
+        body = {**body, "registry": False, "machines": current["request"]["machines"]}  # d1 available: false
+        r = await c.post("/api/v1/dispatch/plan", json=body)
+        assert r.status_code == 200 and not r.json()["routes"].get("d1") and r.json()["routes"]["d2"], r.text
         assert (await c.get("/api/v1/jobs/mine", headers=li)).json()[0]["stops"] == []
 
         r = await c.post("/api/v1/tasks/spray/report", json={"report": "done"}, headers=wang)

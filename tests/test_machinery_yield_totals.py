@@ -203,3 +203,14 @@ async def test_the_farm_sets_its_own_standard_moisture_per_crop(tmp_path):
         assert (await c.delete("/api/v1/standard-moistures/maize", headers=a)).status_code == 404
         maize_a = {t["crop"]: t for t in (await c.get("/api/v1/yield-totals", headers=a)).json()["crops"]}["maize"]
         assert maize_a["standard_moisture_pct"] == 15.5
+
+
+def test_a_crop_named_as_the_farm_names_it_has_its_standard_moisture():
+    """A Chinese farm's 玉米 is maize at 15.5 %, 小麦 and 冬小麦 wheat at 13.5 %, 大豆 soybean, 大麦 barley; a
+    name's case and spaces do not matter; a crop with no built-in figure still has none."""
+    assert standard_moisture("玉米") == standard_moisture("Corn ") == 15.5
+    assert standard_moisture("小麦") == standard_moisture("冬小麦") == standard_moisture("spring wheat") == 13.5
+    assert standard_moisture("大豆") == 13.0 and standard_moisture("大麦") == 14.5
+    assert standard_moisture("水稻") is None and standard_moisture("") is None
+    fields, crops, _ = totals([_log(1, "f1", "玉米", 10_000, 20.0, ha=1.0)])
+    assert crops[0]["standard_moisture_pct"] == 15.5 and crops[0]["crop"] == "玉米"

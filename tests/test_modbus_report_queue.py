@@ -462,6 +462,24 @@ def test_the_queue_survives_a_reboot(tmp_path: Path) -> None:
     assert len(set(made)) == len(made)
 
 
+def test_acked_one_by_one_the_read_position_is_written_every_eighth_ack_and_a_reset_loses_none(
+        tmp_path: Path) -> None:
+    """The steady state, one report and its ack per poll, drains the ring at every ack: its read
+    position goes to flash at the 8th and 16th of 20 acks, not at each (the node answers an ack only
+    after that write). A reset then serves the 4 acked since the last write again and every report
+    not acked, none lost; the gateway stores the repeats once (UNIQUE(node, seq))."""
+    node, q = _pest(tmp_path)
+    made = []
+    for k in range(20):
+        made.append(_report(node, q, k))
+        q.on_write(mq.HOLD_QUEUE_MODE, mq.queue_ack_regs(made[-1]))
+        assert mq.queue_state(_image(q)) == (0, False)
+    assert q.stats["sent"] == 20 and q.stats["ptr_writes"] == 2
+    unacked = _report(node, q, 20)
+    node, q = _pest(tmp_path)  # reset: RAM gone, the files stay
+    assert _drain_all(q) == made[16:] + [unacked]
+
+
 def test_queue_writes_are_checked_before_anything_is_applied(tmp_path: Path) -> None:
     """Half an ack (one register of 3-4) or a mode other than 0/1 is refused with exception 03 and
     nothing is dropped; a stale ack drops nothing; a settings write spanning 0-4 still sets the interval."""

@@ -33,6 +33,14 @@
 # result is one line "UNIXBOARD {json}" on stdout, with what the node left in
 # the flash folders "list_dirs".
 #
+# Out of heap on purpose ("heap_full_at_s"): at the first sleep from then on the
+# harness fills the node's heap with blocks it keeps (gc run, every size down to
+# one block), so the node's next allocation fails with a real MemoryError; with
+# "heap_lock" the heap is also locked (micropython.heap_lock), so even what the
+# unwinding frees cannot be allocated again. "out_pins": the result gives every
+# output pin's level at the end ("pins") and when the heap was filled
+# ("pins_at_full").
+#
 #   micropython -X heapsize=80K -c "import unixboard; unixboard.run('opts.json')"
 
 import gc
@@ -42,12 +50,16 @@ import socket as _socket
 import sys
 import time as _real
 
+import micropython
+
 T0_S = 1767225600  # the wall clock at boot: 2026-01-01 00:00 UTC
 _PERIOD = 1 << 30  # ticks wrap here, as on the ESP32
 _ID_CHARS = b"abcdefghijklmnopqrstuvwxyz0123456789"
 
 OPTS = {}
 PINS = []  # pins with an interrupt handler: the pulses of rain gauges, traps, meters
+OUT_PINS = []  # output pins, kept only with "out_pins" (a list costs the heap runs nothing without it)
+BALLAST = []  # what fills the heap after "heap_full_at_s": its slots made at the start, while there is room
 STA_IF, WDT_RESET, PWRON_RESET = 0, 3, 1
 
 
@@ -126,6 +138,9 @@ class Clock:
         else:
             _real.sleep_ms(ms)
         self.awake_since = _real.ticks_ms()
+        full_at = OPTS.get("heap_full_at_s")
+        if full_at is not None and "pins_at_full" not in RESULT and self._elapsed_us() >= full_at * 1000000:
+            _fill_heap()
         if self._elapsed_us() >= self.end_us:
             gc.collect()
             RESULT["live_bytes"] = gc.mem_alloc()  # the node still running: what it holds, stand-ins included
@@ -306,6 +321,8 @@ class Pin:
 
     def __init__(self, pin, mode=0, pull=None):
         self.pin, self.level, self.handler = pin, 0, None
+        if mode == Pin.OUT and OPTS.get("out_pins"):
+            OUT_PINS.append(self)
 
     def value(self, level=None):
         if level is None:
@@ -539,6 +556,40 @@ def _mount():
     sys.path[:] = ["", ".frozen", "/lib"]  # as on an ESP32: frozen modules before /lib
 
 
+def _levels():
+    return dict((str(p.pin), p.level) for p in OUT_PINS)
+
+
+def _fill_heap():
+    """Fill the heap with blocks kept in BALLAST, largest first, until not even one block is left."""
+    RESULT["pins_at_full"] = _levels()
+    i, size = 0, 4096
+    gc.collect()
+    while size and i < len(BALLAST):
+        try:
+            BALLAST[i] = bytearray(size)
+            i += 1
+        except MemoryError:
+            size //= 2
+    while i < len(BALLAST):  # what bytearrays (an object and its bytes) cannot take: one block each
+        try:
+            BALLAST[i] = i + 0.5
+            i += 1
+        except MemoryError:
+            break
+    if OPTS.get("heap_lock"):
+        micropython.heap_lock()
+
+
+def _empty_heap():
+    """Give the filled heap back (unlocked), so the harness can say what happened."""
+    if BALLAST and "pins_at_full" in RESULT:  # filled, and not given back yet
+        if OPTS.get("heap_lock"):
+            micropython.heap_unlock()
+        BALLAST.clear()  # allocates nothing: the heap is still full
+        gc.collect()
+
+
 def _memory_map():
     if OPTS.get("mem_map"):
         import micropython
@@ -553,6 +604,8 @@ def run(path):
     OPTS.setdefault("adc", {})
     CLOCK = Clock(OPTS.get("speed", 1000), OPTS["run_s"])
     CLOCK.pulse_every = OPTS.get("pulse_every", 0)
+    if "heap_full_at_s" in OPTS:
+        BALLAST.extend([None] * 2048)
     for path in OPTS.get("camera_frames", ()):
         FRAMES.append(open(path, "rb"))
     _mount()
@@ -574,11 +627,15 @@ def run(path):
     except Done:
         result["error"] = None
     except Exception as e:  # noqa: BLE001 - reported to the test, which fails on it
+        _empty_heap()
         _memory_map()
         sys.print_exception(e)
         result["error"] = "%s: %s" % (type(e).__name__, e)
+    _empty_heap()
     gc.collect()
     _memory_map()
+    if OUT_PINS:
+        result["pins"] = _levels()
     result["mem_alloc"], result["mem_free"] = gc.mem_alloc(), gc.mem_free()
     result["clock_s"] = CLOCK._elapsed_us() // 1000000
     result["longest_awake_ms"] = CLOCK.longest_awake_ms

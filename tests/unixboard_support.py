@@ -63,10 +63,12 @@ def ds18b20_scratchpad(temp_c: float = 18.5) -> str:
     return sensor.scratchpad().hex()
 
 
-def command_frame(node: str, unit: int = 1) -> str:
-    """An FC16 write of a whole command into the mailbox (open valve 1 for a minute), as hex;
+def command_frame(node: str, unit: int = 1, action: str = "open", duration_s: int = 60, max_runtime_s: int = 120,
+                  inject: tuple[int, int, int] | None = None) -> str:
+    """An FC16 write of a whole command into the mailbox (by default: open valve 1 for a minute), as hex;
     the harness changes the id's second character each time."""
-    cmd = commands.make_command("ca", node, 1, "open", 60, 120, 0, T0_MS + 30 * 86_400_000)
+    cmd = commands.make_command("ca", node, 1, action, duration_s, max_runtime_s, 0, T0_MS + 30 * 86_400_000,
+                                inject)
     regs = modbus_map.encode_command_regs(cmd)
     body = bytes([unit, 16, 0, modbus_map.CMD_BASE, 0, len(regs), 2 * len(regs)])
     body += b"".join(r.to_bytes(2, "big") for r in regs)
@@ -123,14 +125,21 @@ def board_options(role: str, cfg: dict, run_s: int, speed: int = 1000, **extra: 
 
 def run_board(port: UnixPort, heap_kib: int, opts: dict, *, image: Path | None, flash: Path,
               binary: Path | None = None, timeout: float = 300) -> BoardRun:
-    """Boot the image (copied onto a fresh flash unless `image` is None) and run until opts["run_s"]."""
+    """Boot the image (copied onto a fresh flash unless `image` is None) and run until opts["run_s"].
+
+    The board is handed its flash and image as links of fixed names in a temporary folder of fixed length:
+    the paths stay on the node's heap, and a caller's folder one byte longer would move a run at the edge
+    of its heap by a block (240 bytes were measured between two folder names, docs/firmware.md)."""
     binary = binary or port.board_binary()
     with tempfile.TemporaryDirectory(prefix="furrow-unixboard-") as tmp:
         work = Path(tmp)
         if image is not None:
             with open(flash, "wb") as f:
                 f.truncate(FLASH_BYTES)
-        opts = dict(opts, flash=str(flash), image=str(image) if image else None, format=image is not None)
+        (work / "f").symlink_to(Path(flash).resolve())
+        if image is not None:
+            (work / "i").symlink_to(Path(image).resolve(), target_is_directory=True)
+        opts = dict(opts, flash=str(work / "f"), image=str(work / "i") if image else None, format=image is not None)
         (work / "opts.json").write_text(json.dumps(opts))
         try:
             proc = port.run(["-c", f"import unixboard; unixboard.run({str(work / 'opts.json')!r})"], heap_kib,

@@ -77,7 +77,7 @@ ALIASES = {
     "lucerne": "alfalfa", "tomatoes": "tomato", "番茄": "tomato", "西红柿": "tomato", "西瓜": "watermelon",
     "onions": "onion", "洋葱": "onion", "peas": "pea", "豌豆": "pea", "peppers": "pepper", "辣椒": "pepper",
     "红花": "safflower", "grapes": "grape", "葡萄": "grape", "甘蓝": "cabbage", "卷心菜": "cabbage",
-    "香蕉": "banana", "柑橘": "citrus",
+    "香蕉": "banana", "柑橘": "citrus", "大麦": "barley",
 }
 
 

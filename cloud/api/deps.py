@@ -60,6 +60,7 @@ from ..tenancy import (
     owners,
 )
 from ..tenancy._filter import collect_ids
+from ..tenancy._job import job_scope
 from ..tenancy._single import single_organisation
 from ..trace import TraceService
 from ..vigour import VigourService
@@ -280,7 +281,34 @@ def allow(permission: Permission):
     return Depends(guard)
 
 
+async def job_reader(request: Request, principal: PrincipalDep) -> Principal:
+    """The guard of what an operator's job reads (``JobReader``): a caller with ``read`` sees its organisation as
+    every reader does; one with ``job_read`` only (an operator) sees its job (cloud/tenancy/_job.py): an id of
+    the organisation outside it, in the path or the query, is a 404 as a foreign one is, and the answer is
+    narrowed to the job (``TenantFilter``, the event stream)."""
+    if not allows(principal.role, Permission.JOB_READ):
+        needed = ", ".join(roles_with(Permission.JOB_READ))
+        raise Forbidden("role", str(principal.role), f"may not {Permission.JOB_READ!s}; this needs one of: {needed}")
+    await scoped(request, principal)
+    if allows(principal.role, Permission.READ):
+        return principal
+    scope = await get_services(request).db.run(lambda s: job_scope(s, principal.organisation, principal.name))
+    request.state.job = scope
+    path = request.url.path.removeprefix("/api/v1/").split("/")
+    named = [(_PATH_KINDS.get(k), v, k) for k, v in request.path_params.items()]
+    named += [(_QUERY_KINDS.get(k), v, k) for k, v in request.query_params.items()]
+    named += [(_REGISTRY.get(path[1]), v, k) for k, v in request.path_params.items()
+              if k == "key" and path[0] == "registry"]
+    named += [(_REGISTRY_PARENT.get(path[1]), v, k) for k, v in request.query_params.items()
+              if k == "parent" and path[0] == "registry" and len(path) == 2]
+    for kind, value, name in named:
+        if kind is not None and scope.outside(kind, str(value)):
+            raise NotFound(name, value, f"no {kind} with this id in your job")
+    return principal
+
+
 Reader = Annotated[Principal, allow(Permission.READ)]
+JobReader = Annotated[Principal, Depends(job_reader)]
 RegistryWriter = Annotated[Principal, allow(Permission.REGISTRY_WRITE)]
 CommandWriter = Annotated[Principal, allow(Permission.COMMAND_WRITE)]
 Planner = Annotated[Principal, allow(Permission.PLAN)]

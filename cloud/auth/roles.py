@@ -9,11 +9,12 @@ class Role(StrEnum):
     GATEWAY = "gateway"  # ingest and command acknowledgements, nothing else
     ADMIN = "admin"  # everything of its organisation, including users and tokens
     REGIONAL = "regional"  # an extension service or bureau: a region's aggregates, never one farm (issue 21)
-    OPERATOR = "operator"  # drives a machine: reads, and reports on the tasks of the machine it drives (issue 20)
+    OPERATOR = "operator"  # drives a machine: reads its own job and reports on its tasks (issue 20)
 
 
 class Permission(StrEnum):
     READ = "read"  # readings, nodes, registry, commands, stats
+    JOB_READ = "job_read"  # one's own job: its tasks, their fields and machines, those fields' map and progress
     REGISTRY_WRITE = "registry_write"  # sites, fields, zones, nodes, valves
     COMMAND_WRITE = "command_write"  # create and cancel irrigation commands
     PLAN = "plan"  # run the irrigation planner for a zone and override it
@@ -33,15 +34,18 @@ class Permission(StrEnum):
 
 
 GRANTS: dict[Role, frozenset[Permission]] = {
-    Role.TECHNICIAN: frozenset({Permission.READ, Permission.REGISTRY_WRITE, Permission.CREDENTIALS_WRITE,
+    Role.TECHNICIAN: frozenset({Permission.READ, Permission.JOB_READ, Permission.REGISTRY_WRITE,
+                                Permission.CREDENTIALS_WRITE,
                                 Permission.ALERT_ACK, Permission.PEST_REVIEW, Permission.OPERATIONS_WRITE,
                                 Permission.TASK_REPORT, Permission.HEALTH}),
-    Role.AGRONOMIST: frozenset({Permission.READ, Permission.COMMAND_WRITE, Permission.PLAN, Permission.ALERT_ACK,
+    Role.AGRONOMIST: frozenset({Permission.READ, Permission.JOB_READ, Permission.COMMAND_WRITE, Permission.PLAN,
+                                Permission.ALERT_ACK,
                                 Permission.PEST_REVIEW, Permission.OPERATIONS_WRITE, Permission.RECORDS_WRITE,
                                 Permission.TASK_REPORT, Permission.HEALTH}),
-    # reads what the job page shows (and, as every person on the farm, the rest); changes no irrigation, registry,
-    # fertility or plan: only the tasks of the machine it drives (machinery/jobs.py checks that one)
-    Role.OPERATOR: frozenset({Permission.READ, Permission.TASK_REPORT, Permission.HEALTH}),
+    # reads its job and nothing else of the farm (job_read without read: cloud/tenancy/_job.py says what a job
+    # holds); changes no irrigation, registry, fertility or plan: reports on its own machine's tasks only
+    # (machinery/jobs.py checks that one)
+    Role.OPERATOR: frozenset({Permission.JOB_READ, Permission.TASK_REPORT, Permission.HEALTH}),
     Role.GATEWAY: frozenset({Permission.INGEST, Permission.HEALTH}),
     # a farm's admin sees its farm, not a region
     Role.ADMIN: frozenset(Permission) - {Permission.REGIONAL_READ, Permission.REGIONAL_PUBLISH},

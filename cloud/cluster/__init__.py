@@ -68,12 +68,15 @@ def open_cluster(database_url: str, events: EventBus, book: StatusBook) -> Clust
         elif message.get("k") == "hello":  # an instance (re)joined: learn its newest event, say ours once
             events.hear(origin, int(message["n"]))
             if not message.get("reply"):
-                relay.send({"k": "hello", "n": events.seq, "reply": True})
+                relay.send(beat(), shared=True)
 
     def joined() -> None:  # listening (again): what the others published meanwhile shows up as a gap
-        relay.send({"k": "hello", "n": events.seq})
+        relay.send({"k": "hello", "n": events.seq}, shared=True)
 
-    relay = PgRelay(dsn, instance, apply, on_listening=joined)
+    def beat() -> dict[str, Any]:  # a hello that asks for no answer: its newest event, and that it is there
+        return {"k": "hello", "n": events.seq, "reply": True}
+
+    relay = PgRelay(dsn, instance, apply, on_listening=joined, beat=beat)
     events.relay = lambda event: relay.send({"k": "event", "kind": event.kind, "data": event.data, "n": event.seq})
     book.on_recorded = lambda site, gateway, report: relay.send(
         {"k": "status", "site": site, "gateway": gateway, "report": report})

@@ -84,6 +84,25 @@ def plan_inputs(session: Session, organisation: str) -> tuple[list[DispatchMachi
     return machines, tasks
 
 
+def registry_refusal(session: Session, organisation: str, machines: list[DispatchMachineIn]) -> None:
+    """A machine broken in the registry is planned around in every plan, from the registry or from a body: a
+    body's `available` may take a machine out of one plan (a what-if, or a machine the registry does not hold),
+    never put back one the registry says cannot work. ContractError naming `machines.<i>.available` for a body
+    machine that says available while the registry's machine of that id is broken or in maintenance."""
+    ids = [m.id for m in machines if m.available]
+    if not ids:
+        return
+    status = dict(session.execute(select(MachineRow.id, MachineRow.status).where(
+        MachineRow.organisation_id == organisation, MachineRow.id.in_(ids))).all())
+    for i, m in enumerate(machines):
+        found = status.get(m.id)
+        if m.available and found is not None and found != MachineStatus.AVAILABLE:
+            raise ContractError(f"machines.{i}.available", True, f"machine {m.id} is {found} in the registry: "
+                                "plan it with available: false, or set it available in the registry first "
+                                f"(PUT /api/v1/registry/machines/{m.id}, furrow machine add {m.id} --status "
+                                "available, or the dispatch page's box)")
+
+
 def _assigned(current: DispatchCurrent | None, task: str) -> str | None:
     if current is None:
         return None

@@ -187,11 +187,15 @@ class OperationService:
         """A dispatch plan (dispatch.py) for the body's machines and tasks, or the registry's when the body gives
         none (jobs.plan_inputs; the kept request then holds them as planned): each task's area left is its field
         less what its kind has covered, at the field's centroid; a machine stands where its tracker's newest
-        fix is, or where the body says. ContractError names a machine with no position; NotFound, Conflict as
+        fix is, or where the body says. ContractError names a machine with no position, and a body machine that
+        says available while the registry says it is broken (jobs.registry_refusal); NotFound, Conflict as
         for progress. With `keep` the plan is stored as the farm's current one (`current`)."""
         from .dispatch import Machine, Task, plan
-        from .jobs import plan_inputs
+        from .jobs import plan_inputs, registry_refusal
 
+        if body.machines is not None and not body.registry:  # one rule for a broken machine (jobs.py)
+            given = body.machines
+            await self._db.run(lambda s: registry_refusal(s, organisation, given))
         if body.registry or body.machines is None or body.tasks is None:  # the registry's (jobs.py)
             machines_in, tasks_in = await self._db.run(lambda s: plan_inputs(s, organisation))
             whole = body.registry or (body.machines is None and body.tasks is None)

@@ -182,6 +182,18 @@ class Registry:
     def __init__(self, db: Database) -> None:
         self._db = db
 
+    async def trackers_without_site(self) -> list[tuple[str, str]]:
+        """(node, organisation) of each tracker with no site: one registered before trackers had a site (migration
+        0032; 0034 gave one to those of an organisation with a single site) gets no broker login until it has one."""
+
+        def find(session: Session) -> list[tuple[str, str]]:
+            q = (select(NodeRow.id, NodeRow.organisation_id)
+                 .where(NodeRow.role == "tracker", NodeRow.zone_id.is_(None), NodeRow.site_id.is_(None))
+                 .order_by(NodeRow.organisation_id, NodeRow.id))
+            return [(n, o) for n, o in session.execute(q).all()]
+
+        return await self._db.run(find)
+
     def _check_parents(self, session: Session, kind: Kind, values: dict[str, Any]) -> None:
         for field, table in kind.parents.items():
             ref = values.get(field)

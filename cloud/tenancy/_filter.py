@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from ..db import Database
+from ._job import EVENTS, LISTS, JobScope, job_scope
 from ._owners import FIELD, IMPLEMENT, MACHINE, NODE, REGION, SITE, TASK, ZONE, Kind, holders
 from ._single import single_organisation
 
@@ -66,7 +67,9 @@ def visible(session: Session, organisation: str, data: Any) -> Any:
 class TenantFilter:
     """ASGI middleware: the JSON answers (2xx) of /api/v1 pass through ``visible`` for the caller's
     organisation, which ``deps.scoped`` put in the request's state. On an installation of one
-    organisation (``SingleOrganisation``) answers pass untouched, unparsed."""
+    organisation (``SingleOrganisation``) answers pass untouched, unparsed. An operator's answer (a job,
+    ``deps.job_reader`` put it in the state too) is then narrowed to the job; one that is wholly outside it
+    (an operation of another machine) becomes the 404 of an id that does not exist."""
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
@@ -85,8 +88,9 @@ class TenantFilter:
                 json_ok = (200 <= message["status"] < 300
                            and headers.get(b"content-type", b"").startswith(b"application/json"))
                 organisation = (scope.get("state") or {}).get("organisation")
-                if not json_ok or organisation is None or await single_organisation(
-                        scope["app"].state.services.db).holds(organisation):
+                job = (scope.get("state") or {}).get("job")
+                if not json_ok or organisation is None or (job is None and await single_organisation(
+                        scope["app"].state.services.db).holds(organisation)):
                     await send(message)  # nothing to check: the body passes as it comes
                     return
                 start = message
@@ -100,9 +104,17 @@ class TenantFilter:
             body = b"".join(chunks)
             organisation = (scope.get("state") or {}).get("organisation")
             services = scope["app"].state.services
+            job: JobScope | None = (scope.get("state") or {}).get("job")
             if organisation is not None and body:
                 data = json.loads(body)
                 kept = await services.db.run(lambda s: _prune(data, foreign_ids(s, organisation, data)))
+                if job is not None:
+                    path = scope["path"].removeprefix("/api/v1/").split("/")
+                    top = LISTS.get(path[1]) if path[0] == "registry" and len(path) > 1 else None
+                    kept = job.narrow(kept, top)
+                    if kept is None:  # the thing asked for is another's job: as if it did not exist
+                        await not_in_job(send)
+                        return
                 if kept != data:
                     body = json.dumps(kept, ensure_ascii=False, allow_nan=False, separators=(",", ":")).encode()
             headers = [(k, v) for k, v in start.get("headers", []) if k.lower() != b"content-length"]
@@ -113,16 +125,41 @@ class TenantFilter:
         await self.app(scope, receive, relay)
 
 
+async def not_in_job(send: Send) -> None:
+    """The 404 of a thing outside the caller's job (the shape of every error answer, api/errors.py)."""
+    body = json.dumps({"detail": [{"field": "id", "value": None, "reason": "nothing with this id in your job"}]},
+                      separators=(",", ":")).encode()
+    await send({"type": "http.response.start", "status": 404,
+                "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]})
+    await send({"type": "http.response.body", "body": body})
+
+
 class EventScope:
     """One event stream's view: ``await scope.keep(data)`` is `data` as ``visible`` gives it, with the
     owners it has looked up remembered for the stream's life (an id no one owns yet is asked again)."""
 
-    def __init__(self, db: Database, organisation: str) -> None:
+    def __init__(self, db: Database, organisation: str, job_of: str | None = None) -> None:
         self._db = db
         self._organisation = organisation
+        self._job_of = job_of  # an operator's name: the stream of their job only
+        self._job: JobScope | None = None
         self._owner: dict[tuple[Kind, str], str] = {}
 
-    async def keep(self, data: Any) -> Any:
+    async def keep(self, data: Any, kind: str | None = None) -> Any:
+        """`data` as this stream may see it, None when not at all. An operator's stream (`job_of`) carries only
+        the kinds of event a job has (``_job.EVENTS``), narrowed to the job; a new plan (a "dispatch" event) may
+        change the job, which is then read again."""
+        if self._job_of is None:
+            return await self._keep(data)
+        if kind not in EVENTS:
+            return None
+        if self._job is None or kind == "dispatch":
+            organisation, person = self._organisation, self._job_of
+            self._job = await self._db.run(lambda s: job_scope(s, organisation, person))
+        kept = await self._keep(data)
+        return None if kept is None else self._job.narrow(kept)
+
+    async def _keep(self, data: Any) -> Any:
         found: dict[Kind, set[str]] = {}
         collect_ids(data, found)
         need = {kind: {i for i in ids if (kind, i) not in self._owner} for kind, ids in found.items()}

@@ -21,7 +21,9 @@ EXIT_OK, EXIT_FAILED, EXIT_UNUSABLE = 0, 1, 2
 POLL_S = 1.0
 # The checklist items a technician can act on, and what to do when one fails.
 HINTS = {
-    "registered": "register it: furrow node add {node} --role ROLE --zone ZONE --out DIR",
+    "registered": "register it: furrow node add {node} --role ROLE --zone ZONE --out DIR (a tracker, at its site: "
+                  "furrow node add {node} --role tracker --site SITE --out DIR, which also gives a tracker registered "
+                  "without a site its site)",
     "heard": "no reading has reached the cloud lately: is the node powered and in range, are its broker "
              "credentials right (config.json from `furrow node add`; the broker's files from `furrow broker config`), "
              "is its gateway forwarding?",

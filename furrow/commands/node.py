@@ -110,12 +110,19 @@ def _add(args: argparse.Namespace) -> int:
         r = api.call("POST", "/registry/nodes", json=body, ok=(201, 409))
         if r.status_code == 409:
             existing = api.call("GET", f"/registry/nodes/{args.node}").json()
-            if existing["role"] != args.role or existing.get(key) != value:
+            if existing["role"] == TRACKER == args.role and not existing.get("site_id"):
+                # registered before trackers had a site (migration 0032): this gives it one, and with it a login
+                fields = ("id", "role", "lat", "lon", "depths_cm", "calibration", "firmware", "credentials_ref")
+                api.call("PUT", f"/registry/nodes/{args.node}",
+                         json={**{k: existing.get(k) for k in fields}, "site_id": value})
+                step(2, total, f"node {args.node} was registered with no site: now at {where}")
+            elif existing["role"] != args.role or existing.get(key) != value:
                 at = (f"at site {existing.get('site_id')!r}" if existing["role"] == TRACKER
                       else f"in zone {existing['zone_id']!r}")
                 raise ApiError(f"node {args.node!r} is registered as a {existing['role']} node {at}, not "
                                f"{args.role} in {where}: fix the registry first")
-            step(2, total, f"node {args.node} already registered in {where}")
+            else:
+                step(2, total, f"node {args.node} already registered in {where}")
         else:
             step(2, total, f"node {args.node} registered in {where}")
         creds = api.call("POST", f"/nodes/{args.node}/credentials").json()

@@ -4,7 +4,10 @@
 it out over a `Bus`: the real one is pymodbus (bus.py), a test's is firmware
 RTU slaves on a simulated line and clock. It never reads the time itself:
 `monotonic` times the schedule, `clock` (Unix ms) stamps what it stores,
-`sleep` waits (asyncio.sleep, or a simulated clock's advance).
+`sleep` waits (asyncio.sleep, or a simulated clock's advance), and `silence`
+(`sleep` unless given) keeps the line's silence before each request: the
+poller gives `furrow.clock.exact_sleep`, because a t3.5 of 2 ms that wakes
+late is line time lost on every request.
 
 A poll reads the device's requests (reads.py) (retrying a request that got no
 answer up to the device's `retries`), relays a command ack whose counter
@@ -66,7 +69,13 @@ line, inline at the loop's next turn (hil.sim_line.run_inline) so a run never de
 
 class Bus(Protocol):
     """One request at a time on a Modbus line. Raises NoAnswer (nothing in time, a garbled
-    frame, the line cannot be opened) or DeviceError (an exception response, a short read)."""
+    frame, the line cannot be opened) or DeviceError (an exception response, a short read).
+
+    `received_at`: when the last bytes of the latest request's reply arrived (on the master's
+    monotonic clock), None when nothing came or the bus cannot say; the line's silence counts
+    from then rather than from when the reply was decoded and handed back."""
+
+    received_at: float | None
 
     async def read(self, unit: int, start: int, count: int, *, holding: bool, timeout_s: float) -> list[int]: ...
     async def write(self, unit: int, address: int, values: list[int], *, timeout_s: float) -> None: ...
@@ -112,8 +121,10 @@ class BusMaster:
         quarantine: QuarantineSink | None = None,
         on_ack: AckSink | None = None,
         offload: Offload = asyncio.to_thread,
+        silence: Sleep | None = None,
     ) -> None:
         self.schedule = schedule
+        self._silence = silence or sleep
         self._offload = offload
         self.bus = bus
         self._sink, self._quarantine, self._on_ack, self._quality = sink, quarantine, on_ack, quality
@@ -212,7 +223,7 @@ class BusMaster:
     async def _quiet(self) -> None:
         wait = self.schedule.until_free(self._monotonic())
         if wait > 0:
-            await self._sleep(wait)
+            await self._silence(wait)
 
     async def _request(self, dev: Device, start: int, count: int, holding: bool = False) -> list[int]:
         """One FC04 (FC03 with `holding`) after the bus's silence, with the device's timeout."""
@@ -221,7 +232,7 @@ class BusMaster:
             return await self.bus.read(dev.config.unit, start, count, holding=holding, timeout_s=dev.timeout_s)
         finally:
             self.schedule.request_done(dev)
-            self.schedule.request_ended(dev, self._monotonic())
+            self.schedule.request_ended(dev, self._reply_end())
 
     async def _write_registers(self, dev: Device, address: int, values: list[int]) -> None:
         """One FC16 after the bus's silence, with the device's timeout and retries."""
@@ -234,8 +245,15 @@ class BusMaster:
             except NoAnswer as e:
                 last = e
             finally:
-                self.schedule.request_ended(dev, self._monotonic())
+                self.schedule.request_ended(dev, self._reply_end())
         raise DeviceError(str(last))
+
+    def _reply_end(self) -> float:
+        """When the line fell silent after a request: its reply's last bytes (the time spent
+        decoding it is already silence), or now when none came."""
+        now = self._monotonic()
+        received = getattr(self.bus, "received_at", None)
+        return now if received is None else min(received, now)
 
     async def _read(self, dev: Device) -> list[int]:
         """The device's requests read as one input image (its ack block relayed)."""

@@ -32,8 +32,9 @@ from collections.abc import Callable, Sequence
 from dataclasses import asdict
 from typing import Any
 
-from furrow.clock import Clock, Monotonic, system_clock, system_monotonic
+from furrow.clock import Clock, Monotonic, exact_sleep, system_clock, system_monotonic
 from furrow.edge.modbus_map import encode_command_regs
+from furrow.retry import Sleep
 
 from ..config import ModbusDeviceConfig
 from ..quality import quality_flags
@@ -47,7 +48,8 @@ class ModbusPoller:
 
     `sink` and `quarantine` are blocking (they commit to disk) and run in a
     worker thread. Errors never leave `run()`; they show up in `health()`.
-    `clock` stamps what is stored, `monotonic` times the schedule.
+    `clock` stamps what is stored, `monotonic` times the schedule, `silence`
+    keeps each line's silence before a request (`furrow.clock.exact_sleep`).
     """
 
     def __init__(
@@ -59,13 +61,15 @@ class ModbusPoller:
         quality: Callable[[dict[str, Any], int], list[str]] = quality_flags,
         clock: Clock = system_clock,
         monotonic: Monotonic = system_monotonic,
+        silence: Sleep = exact_sleep,
     ) -> None:
         by_bus: dict[str, list[Device]] = {}
         for cfg in devices:
             by_bus.setdefault(cfg.bus, []).append(Device.of(cfg))
         self.buses = [
-            BusMaster(BusSchedule(devs), PymodbusBus(devs[0].config), sink=sink, quarantine=quarantine,
-                      on_ack=on_ack, quality=quality, clock=clock, monotonic=monotonic)
+            BusMaster(BusSchedule(devs), PymodbusBus(devs[0].config, monotonic), sink=sink, quarantine=quarantine,
+                      on_ack=on_ack, quality=quality, clock=clock, monotonic=monotonic,
+                      silence=silence)
             for devs in by_bus.values()
         ]
         self._by_node = {d.config.node_id: (m, d) for m in self.buses for d in m.devices}

@@ -21,7 +21,7 @@ waiting, within a budget of reads per poll:
 
 Exactly once: a report is acknowledged only after the buffer committed it.
 If the gateway dies between the two, the node serves the same report again
-and the buffer's UNIQUE(node, seq) keeps one copy. A lost acknowledgement
+and the buffer's dedup (its seq ranges) keeps one copy. A lost acknowledgement
 costs one more read, never a duplicate or a gap.
 
 The budget keeps one node's backlog from holding the bus: when it runs out

@@ -11,7 +11,7 @@ from ...auth import Role
 from ...dashboard import locales
 from ...errors import NotFound
 from ...tenancy import SITE, refuse_foreign
-from ..deps import AnyRole, AuditDep, Reader, ServicesDep, UserAdmin
+from ..deps import AnyRole, AuditDep, JobReader, ServicesDep, UserAdmin
 from ..json_body import JsonRoute
 from ..schemas import ProblemResponse
 
@@ -61,7 +61,7 @@ async def me(who: AnyRole) -> Me:
 
 
 @router.put("/me/locale", response_model=Me)
-async def set_locale(body: LocaleIn, services: ServicesDep, who: Reader) -> Me:
+async def set_locale(body: LocaleIn, services: ServicesDep, who: JobReader) -> Me:
     """Remember the dashboard language the caller chose, so it follows her to another browser."""
     if body.locale is not None and body.locale not in locales():
         raise ContractError("locale", body.locale, f"not one of the dashboard's languages {locales()}")

@@ -13,6 +13,7 @@ from furrow.edge.errors import ContractError
 from furrow.edge.topics import check_id
 
 from ...commissioning import (
+    PHOTO_DAYS,
     Live,
     Method,
     Point,
@@ -35,6 +36,7 @@ from ..deps import (
     RegistryDep,
     RegistryWriter,
     RoutesDep,
+    ServicesDep,
     StoreDep,
     get_services,
 )
@@ -66,6 +68,8 @@ class LiveValue(BaseModel):
 
 class Commissioning(BaseModel):
     node: str
+    role: str | None = Field(description="the registered role; None for a node heard but not registered")
+    zone_id: str | None = Field(description="the registered zone, if any")
     registered: bool
     first_good_reading: bool
     plausible: bool
@@ -80,7 +84,7 @@ class Commissioning(BaseModel):
 
 @router.get("/nodes/{node}/commissioning", response_model=Commissioning, responses={404: {"model": ProblemResponse}})
 async def commissioning(node: str, routes: RoutesDep, registry: RegistryDep, store: StoreDep,
-                        clock: ClockDep, _: Reader) -> Commissioning:
+                        services: ServicesDep, clock: ClockDep, _: Reader) -> Commissioning:
     """The checklist (registered, heard, first good reading, depths, values plausible for this
     depth and soil, faults, calibration) and the newest raw and calibrated values."""
     check_id("node", node)
@@ -104,13 +108,18 @@ async def commissioning(node: str, routes: RoutesDep, registry: RegistryDep, sto
                  apply_calibration(calibration, raw_by_depth.get(r.depth_cm), r.depth_cm)
                  if r.measurement == "vwc_pct" else None)
             for r in latest]
+    now = clock()
+    photos = None
+    if reg and reg.get("role") == "camera" and services.images is not None:  # a camera is judged on its photos
+        photos = len(await services.images.list(node=node, start_ms=now - PHOTO_DAYS * 86_400_000, limit=500))
     result = checklist(registered=reg, zone=zone, last_seen_ms=route.last_seen_ms if route else None,
-                       faults=route.faults if route else (), live=live, now_ms=clock())
+                       faults=route.faults if route else (), live=live, now_ms=now, photos=photos)
     depths = sorted({x.depth_cm for x in live if x.measurement == "vwc_pct"} | set((reg or {}).get("depths_cm") or []),
                     key=lambda d: -1 if d is None else d)
     ranges = ({str(d): list(plausible_vwc_range(zone["field_capacity_pct"], zone["wilting_point_pct"], d))
                for d in depths} if zone else {})
-    return Commissioning(node=node, **result, live=[LiveValue(**x.__dict__) for x in live],
+    return Commissioning(node=node, role=(reg or {}).get("role"), zone_id=(reg or {}).get("zone_id"), **result,
+                         live=[LiveValue(**x.__dict__) for x in live],
                          last_seen_ms=route.last_seen_ms if route else None,
                          gateway=f"{route.site}/{route.gateway}" if route else None,
                          calibration=calibration, plausible_range_pct=ranges)

@@ -29,7 +29,7 @@ from furrow.edge.topics import check_id
 
 from ..._time import parse_instant
 from ...storage import Bucket
-from ..deps import ClockDep, Reader, RegistryDep, ServicesDep, StoreDep
+from ..deps import ClockDep, JobReader, Reader, RegistryDep, ServicesDep, StoreDep
 from ..json_body import JsonRoute
 from ..schemas import ProblemResponse
 from .query import DAY_MS, MAX_WINDOWS, parse_window
@@ -136,7 +136,7 @@ class MapBasemap(BaseModel):
 
 
 @router.get("/map/basemap", response_model=MapBasemap)
-async def map_basemap(services: ServicesDep, _: Reader) -> MapBasemap:
+async def map_basemap(services: ServicesDep, _: JobReader) -> MapBasemap:
     """The basemap the dashboard's map draws under the fields: the tile URL (any reader sees it, a key in it
     too), its attribution and deepest zoom."""
     s = services.settings

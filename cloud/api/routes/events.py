@@ -28,9 +28,10 @@ from typing import Annotated
 from fastapi import APIRouter, Header, Query
 from fastapi.responses import StreamingResponse
 
+from ...auth import Permission, allows
 from ...events import Event, EventBus, Position, Resume, format_position, parse_position
 from ...tenancy import EventScope
-from ..deps import Reader, ServicesDep
+from ..deps import JobReader, ServicesDep
 from ..json_body import JsonRoute
 
 router = APIRouter(tags=["live"], route_class=JsonRoute)
@@ -94,7 +95,7 @@ async def stream(bus: EventBus, kinds: set[str] | None, max_events: int | None,
                 seen[event.origin] = event.seq
             data = event.data if event is not None else None
             if event is not None and scope is not None and (kinds is None or event.kind in kinds):
-                data = await scope.keep(data)  # another organisation's event is not this stream's
+                data = await scope.keep(data, event.kind)  # another organisation's (or job's) is not this stream's
                 if data is not None and event.kind == "reading" and not data.get("nodes"):
                     data = None
             if event is not None and data is not None and (kinds is None or event.kind in kinds):
@@ -132,7 +133,7 @@ async def stream(bus: EventBus, kinds: set[str] | None, max_events: int | None,
                              "description": "server-sent events: hello, reading, command, alert, decision, lagged"}})
 async def events(
     services: ServicesDep,
-    who: Reader,
+    who: JobReader,
     kinds: Annotated[str | None, Query(description="comma-separated kinds to receive; default all",
                                        examples=["command,alert"])] = None,
     max_events: Annotated[int | None, Query(ge=1, description="close after this many messages (tests, curl)")] = None,
@@ -145,6 +146,7 @@ async def events(
     reads the stream with fetch() and the header, so its token never appears in a URL."""
     wanted = {k.strip() for k in kinds.split(",") if k.strip()} if kinds else None
     messages = stream(services.events, wanted, max_events, last_event_id=last_event_id,
-                      scope=EventScope(services.db, who.organisation))
+                      scope=EventScope(services.db, who.organisation,
+                                       None if allows(who.role, Permission.READ) else who.name))
     return StreamingResponse(messages, media_type="text/event-stream",
                              headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})

@@ -5,7 +5,7 @@ from fastapi import APIRouter, Request
 
 from ...machinery.jobs import JobOut, Jobs, TaskReportIn, TaskReportOut
 from ...machinery.regions import RegionProgress, region_progress
-from ..deps import AuditDep, ClockDep, Reader, TaskReporter, get_services
+from ..deps import AuditDep, ClockDep, JobReader, Reader, TaskReporter, get_services
 from ..json_body import JsonRoute
 from ..schemas import ProblemResponse
 
@@ -18,7 +18,7 @@ def _jobs(request: Request) -> Jobs:
 
 
 @router.get("/jobs/mine", response_model=list[JobOut])
-async def my_jobs(request: Request, who: Reader) -> list[JobOut]:
+async def my_jobs(request: Request, who: JobReader) -> list[JobOut]:
     """The machines the caller drives (the registry machine's `operator` is the caller's name) and each one's
     stops in the farm's current dispatch plan: what an operator's phone opens on."""
     return await _jobs(request).mine(who)

@@ -27,7 +27,7 @@ from ...machinery.models import (
     YieldTotals,
 )
 from ...machinery.tracks import MAX_FIXES
-from ..deps import AuditDep, OperationsWriter, Planner, Reader, get_services
+from ..deps import AuditDep, JobReader, OperationsWriter, Planner, Reader, get_services
 from ..json_body import JsonRoute
 from ..schemas import ProblemResponse
 
@@ -74,7 +74,7 @@ async def record_operation(body: OperationIn, response: Response, operations: Op
 
 
 @router.get("/operations", response_model=list[OperationOut])
-async def list_operations(operations: OperationsDep, _: Reader,
+async def list_operations(operations: OperationsDep, _: JobReader,
                           field: Annotated[str | None, Query(description="only this field's")] = None,
                           kind: Annotated[OperationKind | None, Query(description="only this kind")] = None,
                           ) -> list[OperationOut]:
@@ -84,21 +84,21 @@ async def list_operations(operations: OperationsDep, _: Reader,
 
 @router.get("/operations/{op_id}", response_model=OperationOut, responses={404: {"model": ProblemResponse}})
 async def get_operation(op_id: Annotated[int, Path(ge=1, le=2**63 - 1)], operations: OperationsDep,
-                        _: Reader) -> OperationOut:
+                        _: JobReader) -> OperationOut:
     """One operation with its covered ground as GeoJSON (WGS 84)."""
     return await operations.get(op_id)
 
 
 @router.get("/fields/{field_id}/progress", response_model=FieldProgress,
             responses={404: {"model": ProblemResponse}, 409: {"model": ProblemResponse}})
-async def field_progress(field_id: str, operations: OperationsDep, _: Reader) -> FieldProgress:
+async def field_progress(field_id: str, operations: OperationsDep, _: JobReader) -> FieldProgress:
     """How much of the field each kind of operation has worked: the union of its operations' covered ground
     inside the field's boundary, in hectares and % of the field."""
     return await operations.progress(check_id("field", field_id))
 
 
 @router.get("/machines", response_model=list[MachineOut])
-async def machines(tracks: TracksDep, _: Reader) -> list[MachineOut]:
+async def machines(tracks: TracksDep, _: JobReader) -> list[MachineOut]:
     """Every tracker where its newest stored fix places it."""
     return [MachineOut(node=node, site=site, t_ms=f.t_ms, lat=f.lat, lon=f.lon, speed_kmh=round(f.speed_kmh, 2),
                        course_deg=f.course_deg, quality=f.quality, sats=f.sats, implement_down=f.implement_down,
@@ -106,7 +106,7 @@ async def machines(tracks: TracksDep, _: Reader) -> list[MachineOut]:
 
 
 @router.get("/machines/{node}/track", responses={422: {"model": ProblemResponse}})
-async def machine_track(node: str, tracks: TracksDep, _: Reader, from_ms: Annotated[int, MS],
+async def machine_track(node: str, tracks: TracksDep, _: JobReader, from_ms: Annotated[int, MS],
                         to_ms: Annotated[int, MS]) -> dict:
     """A tracker's live track between from_ms and to_ms (at most 7 days, 200,000 fixes) as a GeoJSON
     FeatureCollection of Point features in time order, with the properties a track file import reads
@@ -139,14 +139,14 @@ async def dispatch_plan(body: DispatchIn, operations: OperationsDep, who: Operat
 
 
 @router.get("/dispatch/current", response_model=DispatchCurrent, responses={404: {"model": ProblemResponse}})
-async def dispatch_current(operations: OperationsDep, who: Reader) -> DispatchCurrent:
+async def dispatch_current(operations: OperationsDep, who: JobReader) -> DispatchCurrent:
     """The farm's current dispatch plan (the newest kept with `keep: true`), the machines and tasks it was made
     from and who asked for it; 404 when none was kept."""
     return await operations.current(who.organisation)
 
 
 @router.get("/dispatch/etas")
-async def dispatch_etas(operations: OperationsDep, who: Reader) -> list[dict]:
+async def dispatch_etas(operations: OperationsDep, who: JobReader) -> list[dict]:
     """Each machine of the current plan with a task left: its task now, the area left (the field less what the
     recorded operations of its kind cover, less what the machine's live track has worked since), its field
     capacity (ASABE EP496.3: C = S w E / 10 ha/h) and the finish estimate; the same list is pushed as the live

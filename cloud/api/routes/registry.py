@@ -1,7 +1,8 @@
 """The farm registry over HTTP: /registry/{sites,fields,zones,nodes,valves}, and the machinery the farm
 dispatches (issue 20): /registry/{machines,implements,regions,tasks}.
 
-Reads need the read permission; writes the registry permission (technician, admin), except dispatch tasks:
+Reads need the read permission (an operator's job_read reads the sites, fields, zones, machines, implements and
+tasks of its job); writes the registry permission (technician, admin), except dispatch tasks:
 whoever records and plans the farm's operations (operations_write) manages them. A bad field is named in the
 422; a missing parent too. Every write is in the audit log.
 """
@@ -13,7 +14,7 @@ from fastapi import Path as PathParam
 
 from ...auth import Principal
 from ...registry import FIELDS, IMPLEMENTS, MACHINES, NODES, REGIONS, SITES, TASKS, VALVES, ZONES, Kind
-from ..deps import AuditDep, OperationsWriter, Reader, RegistryDep, RegistryWriter
+from ..deps import AuditDep, JobReader, OperationsWriter, Reader, RegistryDep, RegistryWriter
 from ..json_body import JsonRoute
 from ..schemas import ProblemResponse
 
@@ -24,7 +25,8 @@ _ERRORS: dict[int | str, dict[str, Any]] = {
 
 
 def _mount(kind: Kind, path: str, key_type: type, filters: tuple[str, ...] = (),
-           writer: type[Principal] = RegistryWriter) -> None:  # type: ignore[assignment]
+           writer: type[Principal] = RegistryWriter,  # type: ignore[assignment]
+           reader: type[Principal] = Reader) -> None:  # type: ignore[assignment]
     model_in, model_out = kind.model_in, kind.model_out
 
     async def create(body: model_in, registry: RegistryDep, who: writer,  # type: ignore[valid-type]
@@ -34,10 +36,10 @@ def _mount(kind: Kind, path: str, key_type: type, filters: tuple[str, ...] = (),
                     body=body.model_dump(mode="json"))
         return out
 
-    async def list_(registry: RegistryDep, who: Reader, parent: str | None = None) -> Any:
+    async def list_(registry: RegistryDep, who: reader, parent: str | None = None) -> Any:
         return await registry.all(kind, who.organisation, **({filters[0]: parent} if filters else {}))
 
-    async def get(key: key_type, registry: RegistryDep, _: Reader) -> Any:  # type: ignore[valid-type]
+    async def get(key: key_type, registry: RegistryDep, _: reader) -> Any:  # type: ignore[valid-type]
         return await registry.get(kind, key)
 
     async def replace(key: key_type, body: model_in, registry: RegistryDep,  # type: ignore[valid-type]
@@ -69,13 +71,15 @@ def _mount(kind: Kind, path: str, key_type: type, filters: tuple[str, ...] = (),
                          responses=_ERRORS, name=f"delete_{name}")
 
 
-_mount(SITES, "sites", str)
-_mount(FIELDS, "fields", str, ("site_id",))
-_mount(ZONES, "zones", str, ("field_id",))
+# an operator reads those of its job (cloud/tenancy/_job.py): its tasks, their fields, sites and zones, the
+# machines it drives and their implements; nodes, valves and regions are the farm's
+_mount(SITES, "sites", str, reader=JobReader)
+_mount(FIELDS, "fields", str, ("site_id",), reader=JobReader)
+_mount(ZONES, "zones", str, ("field_id",), reader=JobReader)
 _mount(NODES, "nodes", str, ("zone_id",))
 # Valve ids are database rows: a key past SQLite's int64 is a 422, not an OverflowError (500).
 _mount(VALVES, "valves", Annotated[int, PathParam(ge=1, le=2**63 - 1)], ("zone_id",))
-_mount(IMPLEMENTS, "implements", str)
-_mount(MACHINES, "machines", str)
+_mount(IMPLEMENTS, "implements", str, reader=JobReader)
+_mount(MACHINES, "machines", str, reader=JobReader)
 _mount(REGIONS, "regions", str)
-_mount(TASKS, "tasks", str, ("field_id",), writer=OperationsWriter)  # type: ignore[arg-type]
+_mount(TASKS, "tasks", str, ("field_id",), writer=OperationsWriter, reader=JobReader)  # type: ignore[arg-type]

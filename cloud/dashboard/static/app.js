@@ -31,6 +31,11 @@ const isRegional = (s) => s?.role === REGIONAL;
 // An operator (a machine's driver, issue 20) opens on the job of the machine they drive (views/job.js).
 const OPERATOR = "operator";
 const home = (s) => (isRegional(s) ? "#/regional" : s?.role === OPERATOR ? "#/job" : "#/overview");
+// The pages a role's menu holds when not the farm's: a regional user's region; an operator's job and the map of it
+// (the server answers an operator its job only, cloud/tenancy/_job.py, so the farm's other pages have nothing).
+const MENU = { [REGIONAL]: ["regional"], [OPERATOR]: ["job", "machinery"] };
+const OWN_PAGES = ["regional", "job"]; // not in the farm's menu
+const inMenu = (s, page) => (MENU[s?.role] ? MENU[s.role].includes(page) : !OWN_PAGES.includes(page));
 
 // What each role may do, mirrored from cloud/auth/roles.py only to hide controls a role
 // cannot use; the server enforces every one of them anyway (a 403 is shown as such).
@@ -86,7 +91,8 @@ function header() {
   const who = document.getElementById("who");
   who.replaceChildren();
   document.getElementById("nav").hidden = !s;
-  document.querySelectorAll("[data-nav]").forEach((a) => { a.hidden = isRegional(s) !== (a.dataset.nav === REGIONAL); });
+  document.querySelectorAll("[data-nav]").forEach((a) => { a.hidden = !inMenu(s, a.dataset.nav); });
+  document.querySelector(".brand").setAttribute("href", home(s));
   if (s) {
     who.append(h("span", { "data-testid": "who" }, `${s.name} · ${t(`role.${s.role}`)}`), " ",
       h("button", { class: "link", onclick: logout }, t("nav.logout")));
@@ -161,8 +167,8 @@ async function route() {
   }
   header();
   document.querySelectorAll("[data-nav]").forEach((a) => a.classList.toggle("active", a.dataset.nav === name));
-  if (isRegional(s) && name !== REGIONAL) {
-    location.hash = home(s); // a farm's pages have nothing for a regional user
+  if (s && MENU[s.role] && !MENU[s.role].includes(name)) {
+    location.hash = home(s); // a farm's other pages have nothing for a regional user or an operator
     return;
   }
   if (s && s.role === "gateway") {

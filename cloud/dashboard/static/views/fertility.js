@@ -23,10 +23,13 @@ export function fertilitySection(zone, ctx) {
   const section = h("section", { class: "card", "data-testid": "fertility" }, h("h3", {}, t("zone.fertility")));
   const body = h("div", {});
   const z = encodeURIComponent(zone.id);
+  // the products' names for the recommendation's mixes (its products are named by id); without them, the ids
+  const names = () => siteProducts(zone).then(([, products]) => Object.fromEntries(products.map((p) => [p.id, p.name])))
+    .catch(() => ({}));
   const load = () => Promise.all([api(`/zones/${z}/soil-samples`), api(`/zones/${z}/fertility/recommendations?limit=1`),
-    api(`/zones/${z}/fertility/applications`), api("/commands?limit=500")])
-    .then(([samples, recs, apps, cmds]) => fill(section, body, zone.id, samples, recs[0] || null, apps,
-      cmds.filter((c) => c.action === "fertigate" && c.zone === zone.id)))
+    api(`/zones/${z}/fertility/applications`), api("/commands?limit=500"), names()])
+    .then(([samples, recs, apps, cmds, named]) => fill(section, body, zone.id, samples, recs[0] || null, apps,
+      cmds.filter((c) => c.action === "fertigate" && c.zone === zone.id), named))
     .catch((e) => {
       body.replaceChildren(notice(e.message, "warn"));
       section.dataset.ready = "1";
@@ -62,7 +65,7 @@ function soilTests(samples) {
   return box;
 }
 
-function recommendation(rec) {
+function recommendation(rec, named) {
   const box = h("div", { "data-testid": "recommendation" });
   if (!rec) {
     box.append(h("h4", {}, t("zone.fertility.recommendation-none-title")),
@@ -75,7 +78,7 @@ function recommendation(rec) {
         h("td", {}, tr("fert.method", n.method))))),
     table([t("zone.fertility.col.application"), t("zone.fertility.col.products"), t("zone.fertility.col.cost")],
       rec.applications.map((a) => h("tr", { "data-kind": a.kind }, h("td", {}, tr("kind", a.kind)),
-        h("td", {}, a.feasible ? Object.entries(a.products_kg_ha).map(([p, kg]) => `${p} ${number(kg, 1)}`)
+        h("td", {}, a.feasible ? Object.entries(a.products_kg_ha).map(([p, kg]) => `${named[p] || p} ${number(kg, 1)}`)
           .join(t("punct.list")) : "—"),
         h("td", { class: "num" }, a.feasible ? number(a.cost_per_ha, 2) : "—")))),
     h("p", { class: "small", "data-testid": "fertility-explanation" }, messages(rec.messages, rec.explanation)));
@@ -92,7 +95,7 @@ function applications(apps) {
     t("zone.fertility.col.method"), t("zone.fertility.col.by")],
   [...apps].reverse().map((a) => h("tr", { "data-flagged": a.volume_flag ? "1" : "0" }, h("td", {}, a.applied_on),
     h("td", {}, a.product_name), suspect(number(a.rate_kg_ha, 1), a.volume_flag),
-    h("td", {}, tr("fert.application", a.method)), h("td", {}, a.by)))));
+    h("td", {}, tr("fert.application", a.method)), h("td", {}, who(a.by))))));
   return box;
 }
 
@@ -119,8 +122,11 @@ function fertigations(cmds) {
   return box;
 }
 
-function fill(section, body, zoneId, samples, rec, apps, cmds) {
-  body.replaceChildren(soilTests(samples), soilMap(zoneId), recommendation(rec), applications(apps),
+// Who recorded it: the person's name (the API stores "person:NAME")
+const who = (by) => String(by || "—").replace(/^person:/, "");
+
+function fill(section, body, zoneId, samples, rec, apps, cmds, named) {
+  body.replaceChildren(soilTests(samples), soilMap(zoneId), recommendation(rec, named), applications(apps),
     fertigations(cmds));
   Object.assign(section.dataset, { samples: String(samples.length), applications: String(apps.length),
     fertigations: String(cmds.length), recommendation: rec ? String(rec.id) : "", ready: "1" });

@@ -90,7 +90,7 @@ export async function render(root, ctx) {
   const q = encodeURIComponent(zone);
   const z = await api(`/registry/zones/${q}`);
   root.append(h("h1", {}, t("irrigation.title", { zone: z.name })), h("p", {}, h("a", { href: `#/zone/${q}` }, t("irrigation.back"))));
-  const planBox = h("div", {});
+  const planBox = h("div", { "data-testid": "plan" });
   const tbody = h("tbody", {});
   const history = h("div", { class: "scroll" }, h("table", { "data-testid": "commands" },
     h("thead", {}, h("tr", {}, ["created", "state", "what", "lifecycle", "origin"].map((x) => h("th", {}, t(`irrigation.col.${x}`))))), tbody));
@@ -111,7 +111,7 @@ export async function render(root, ctx) {
         } catch (err) {
           planMsg.replaceChildren(notice(err.message, "error"));
         }
-      } }, t("irrigation.plan-now")) : null, planMsg);
+      } }, t("irrigation.plan-now")) : "", planMsg); // "", not null: replaceChildren writes null as the text "null"
   }
 
   async function loadCommands() {

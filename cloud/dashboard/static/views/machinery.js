@@ -189,10 +189,12 @@ function machineTable(machines) {
 }
 
 // What the map draws: every field's progress, each machine's track of its day, the covered ground of each
-// field's latest kind of work, each field's latest yield log with its points.
-async function load() {
+// field's latest kind of work, each field's latest yield log with its points. An operator's map is its job's
+// fields, machines and operations (the server's answers, cloud/tenancy/_job.py).
+// `withYields`: whether to draw the yield maps (the farm's readers; an operator's map is its job's, without).
+async function load(withYields) {
   const [fields, zones, list, ops, logs] = await Promise.all([api("/registry/fields"), api("/registry/zones"),
-    api("/machines"), api("/operations"), api("/yield-logs")]);
+    api("/machines"), api("/operations"), withYields ? api("/yield-logs") : []]);
   const progress = {};
   await Promise.all(fields.filter((f) => f.boundary).map(async (f) => {
     progress[f.id] = await api(`/fields/${encodeURIComponent(f.id)}/progress`);
@@ -216,7 +218,7 @@ async function load() {
 
 export async function render(root, ctx) {
   root.append(h("h1", {}, t("machinery.title")));
-  const [data, L] = await Promise.all([load(), loadLeaflet()]);
+  const [data, L] = await Promise.all([load(ctx.can("read")), loadLeaflet()]);
   const { fields, progress, machines, tracks } = data;
   const mapBox = h("div", {});
   const machineBox = h("div", {});

@@ -49,8 +49,11 @@ export async function render(root, ctx) {
           h("td", { class: "small" }, range ? t("node.range", { low: number(range[0]), high: number(range[1]) }) : ""),
           h("td", { class: "small" }, time(x.ts_ms)));
       });
+    const zoneLink = c.role === "camera" && c.zone_id
+      ? h("a", { href: `#/zone/${encodeURIComponent(c.zone_id)}`, "data-testid": "zone-photos" }, c.zone_id) : null;
     live.replaceChildren(rows.length ? table(["sensor", "where", "value", "calibrated", "plausible", "at"].map((k) => t(`node.col.${k}`)), rows)
-      : notice(t("node.no-readings")));
+      : c.role === "camera" ? h("p", { class: "notice info", "data-testid": "camera-photos" }, t("node.camera-photos"), " ", zoneLink)
+        : notice(t("node.no-readings")));
   }
   await load();
   try {
@@ -60,7 +63,10 @@ export async function render(root, ctx) {
     root.append(card(t("injector.title"), notice(err.message, "error")));
   }
 
-  root.append(card(t("calibration.title"), calibrationHelper(id, ctx, () => latest, load)));
+  // only a soil node (or one not registered yet, which may be one) has probes to calibrate
+  if (!latest?.role || latest.role === "soil") {
+    root.append(card(t("calibration.title"), calibrationHelper(id, ctx, () => latest, load)));
+  }
 
   let pending = null;
   ctx.on("reading", (ev) => {

@@ -1,5 +1,5 @@
 // The technician's node list: role, zone, depth, last seen, battery, signal, firmware and
-// faults; a node silent for an hour (or never heard) stands out.
+// faults; a node silent for an hour (a camera: a day and a half), or never heard, stands out.
 
 import { api } from "../api.js";
 import { h, notice, table } from "../dom.js";
@@ -7,6 +7,11 @@ import { ago, dateTime, num } from "../fmt.js";
 import { t, tr } from "../i18n.js";
 
 export const STALE_MS = 3600 * 1000; // cloud/commissioning.py STALE_AFTER_MS
+// A camera is heard through its photos, a day apart at most by default (cloud/alerts/snapshot.py
+// camera_interval_s; the demo's trap camera shoots at dawn): it stands out once it has missed a photo by half
+// a day, not after an hour (the demo's trap camera was marked silent all day long).
+export const CAMERA_STALE_MS = 36 * 3600 * 1000;
+const staleAfter = (role) => (role === "camera" ? CAMERA_STALE_MS : STALE_MS);
 
 export async function render(root, ctx) {
   root.append(h("h1", {}, t("nodes.title")), h("p", { class: "muted small" }, t("nodes.help")));
@@ -20,7 +25,7 @@ export async function render(root, ctx) {
     const now = Date.now();
     const rows = [...byId.entries()].sort((a, b) => a[0].localeCompare(b[0])).map(([id, { reg, route }]) => {
       const last = route?.last_seen_ms;
-      const stale = !last || now - last > STALE_MS;
+      const stale = !last || now - last > staleAfter(reg?.role || route?.role);
       const faults = route?.faults || [];
       return h("tr", { class: stale ? "stale" : "", "data-node": id, "data-stale": stale ? "1" : "0" },
         h("td", {}, h("a", { href: `#/node/${encodeURIComponent(id)}` }, id), reg ? null : h("div", { class: "small warn" }, t("nodes.not-registered"))),
