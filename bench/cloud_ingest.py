@@ -27,6 +27,7 @@ import asyncio
 import json
 import logging
 import multiprocessing
+import os
 import statistics
 import sys
 import tempfile
@@ -209,8 +210,39 @@ def _cpu(procs: list) -> float:
     return sum(sum(psutil.Process(p.pid).cpu_times()[:2]) for p in procs)
 
 
+async def _copy_rollups(influx: InfluxDB1Server, db: str, zones: int, before_ms: int) -> int:
+    """Zone z000's hourly and daily roll-up rows before `before_ms`, written again for every other zone's
+    nodes (node tag renamed), as the roll-ups of 90 days of their readings would hold them: a farm of
+    `zones` zones with a season each, loaded in a minute instead of the hours its raw points would take."""
+    written = 0
+    async with httpx.AsyncClient(base_url=influx.url, timeout=300) as http:
+        for policy in ("furrow_hourly", "furrow_daily"):
+            r = await http.get("/query", params={"db": db, "epoch": "ns", "q": (
+                f'SELECT "sum", "n", "min", "max" FROM "{policy}"."vwc_pct" WHERE "node" =~ /^soil-000-/ '
+                f"AND time < {before_ms}ms GROUP BY *")})
+            series = r.json()["results"][0].get("series") or []
+            for z in range(1, zones):
+                lines = []
+                for s in series:
+                    tags = dict(s["tags"])
+                    tags["node"] = tags["node"].replace("soil-000-", f"soil-{z:03d}-")
+                    key = "vwc_pct," + ",".join(f"{k}={v}" for k, v in sorted(tags.items()) if v)
+                    for t, total, n, low, high in s["values"]:
+                        lines.append(f"{key} sum={total!r},n={n}i,min={low!r},max={high!r} {t}")
+                for i in range(0, len(lines), 20_000):
+                    w = await http.post("/write", params={"db": db, "rp": policy, "precision": "ns"},
+                                        content="\n".join(lines[i:i + 20_000]).encode())
+                    assert w.status_code == 204, w.text
+                written += len(lines)
+    return written
+
+
+def _rss_mb() -> float:
+    return psutil.Process().memory_info().rss / 1e6
+
+
 async def zone_chart(tmp: Path, influx: InfluxDB1Server, days: int, queries: int, zones: int,
-                     caches: list[int]) -> dict[str, tuple]:
+                     caches: list[int], farm_cache: int) -> dict[str, tuple]:
     db = "chart"
     influx.create_database(db)
     # loading and rolling up 90 days of a 1,000-node farm takes InfluxDB tens of seconds a statement
@@ -253,6 +285,18 @@ async def zone_chart(tmp: Path, influx: InfluxDB1Server, days: int, queries: int
         began = time.perf_counter()
         await store.backfill_rollups(end - days * 86_400_000, end)
         out["points"] = (loaded, time.perf_counter() - began)
+        began = time.perf_counter()
+        copied = await _copy_rollups(influx, db, zones, end - 86_400_000)
+        out["farm_rows"] = (copied, time.perf_counter() - began)
+        # The farm as an instance holds it once its warm-up ran at `farm_cache` rows (the default setting
+        # unless named): the "farm" mode asks a different zone each query; "cold zone" asks the same
+        # zones of an instance whose cache is empty (the first look at a zone before the warm-up reached it)
+        farm = ClosedWindows(farm_cache)
+        store.closed = farm
+        rss = _rss_mb()
+        began = time.perf_counter()
+        zones_read = await warm_zone_charts(reg, store, app.state.services.clock, days)
+        out["farm_warm_up"] = (zones_read, time.perf_counter() - began, farm.rows, _rss_mb() - rss)
         # what a started instance holds once its warm-up ran (cloud/chart_warmup.py): every zone's last
         # `days` of soil chart, read zone after zone into a cache of the largest size named
         warmed = ClosedWindows(max(caches)) if max(caches) > 0 else None
@@ -286,9 +330,23 @@ async def zone_chart(tmp: Path, influx: InfluxDB1Server, days: int, queries: int
                 if warmed is not None:
                     held["warmed"] = warmed
                 modes = list(held)
-                api_ms: dict[str, list[float]] = {mode: [] for mode in modes}
+                api_ms: dict[str, list[float]] = {mode: [] for mode in modes + ["farm", "cold zone"]}
                 raw_ms, rolled_ms, n = [], [], 0
                 for i in range(queries):
+                    # another zone each query, spread over the farm; the warmed farm and an empty cache in
+                    # turn, the order alternating; both must answer the same bytes
+                    zone = f"z{(1 + i * 37) % zones:03d}" if zones > 1 else "z000"
+                    zoned = ({**params, "zone": zone} if path == "/api/v1/series" else params)
+                    zpath = path.replace("z000", zone)
+                    answers = set()
+                    for mode in ("farm", "cold zone") if i % 2 == 0 else ("cold zone", "farm"):
+                        store.closed = farm if mode == "farm" else ClosedWindows(farm_cache)
+                        t = time.perf_counter()
+                        r = await api.get(zpath, params=zoned)
+                        api_ms[mode].append((time.perf_counter() - t) * 1000)
+                        assert r.status_code == 200, r.text
+                        answers.add(r.content)
+                    assert len(answers) == 1, f"{name} {zone}: the farm's cached answer differs from a cold one"
                     answers = set()
                     for mode in modes if i % 2 == 0 else modes[::-1]:
                         store.closed = held[mode]
@@ -312,7 +370,7 @@ async def zone_chart(tmp: Path, influx: InfluxDB1Server, days: int, queries: int
 
 # (name, API path, window): the general series route, and the dashboard zone page's columns
 # ("3h": what the zone page's `window=auto` gives for 90 days at its usual width, 720 to 1,080 points)
-CHARTS = (("1d", "/api/v1/series", "1d"), ("1h", "/api/v1/series", "1h"),
+CHARTS = (("1d", "/api/v1/series", "1d"), ("1h", "/api/v1/series", "1h"), ("3h", "/api/v1/series", "3h"),
           ("columns_1d", "/api/v1/zones/z000/columns", "1d"), ("columns_3h", "/api/v1/zones/z000/columns", "3h"),
           ("columns_1h", "/api/v1/zones/z000/columns", "1h"))
 
@@ -343,6 +401,8 @@ async def main() -> None:
     ap.add_argument("--chart-cache", default="0,250000",
                     help="influx_chart_cache_rows to chart with, comma-separated (0: no cache of closed windows); "
                          "each starts cold per chart and they are asked in turn")
+    ap.add_argument("--farm-cache", type=int, default=Settings.model_fields["influx_chart_cache_rows"].default,
+                    help="influx_chart_cache_rows of the farm's warmed instance (default: the setting's default)")
     ap.add_argument("--rounds", type=int, default=1,
                     help="measure every variant this many times, interleaved, the raw limit again each round")
     args = ap.parse_args()
@@ -375,7 +435,8 @@ async def main() -> None:
                       f"(raw /write {raw_rates[-1]:,.0f}, {rate / raw_rates[-1]:.0%}); "
                       f"{cpu:,.0f} readings per worker CPU s", flush=True)
         caches = [int(x) for x in args.chart_cache.split(",")]
-        chart = await zone_chart(tmp, influx, args.days, args.queries, args.zones, caches) if args.queries else None
+        chart = (await zone_chart(tmp, influx, args.days, args.queries, args.zones, caches, args.farm_cache)
+                 if args.queries else None)
     raw_rate = statistics.median(raw_rates) if raw_rates else 0
     shares = {v: [r / raw_rates[i] for i, r in enumerate(rs)] for v, rs in rates.items()}
 
@@ -399,6 +460,11 @@ async def main() -> None:
         print(f"\nzone chart: {args.zones * NODES_PER_ZONE:,} registered nodes, {chart['points'][0]:,} vwc points "
               f"loaded (zone z000: 10 probes x 2 depths x {args.days} days at 15 min; others 1 day); "
               f"{args.queries} queries each; rolling the range up took {chart['points'][1]:.1f} s\n")
+        zones_read, took, rows, mb = chart["farm_warm_up"]
+        print(f"farm: {args.zones} zones with {args.days} days each ({chart['farm_rows'][0]:,} roll-up rows copied "
+              f"from z000 in {chart['farm_rows'][1]:.1f} s); warm-up at {args.farm_cache:,} cache rows "
+              f"read {zones_read} zones, {rows:,} rows, in {took:.1f} s, RSS +{mb:.0f} MB. "
+              "'farm' asks a different zone each query of that cache; 'cold zone' the same zones of an empty cache\n")
         if "warm_up" in chart:
             zones_read, took, rows = chart["warm_up"]
             print(f"warm-up (cloud/chart_warmup.py, {args.days} days of every zone's soil chart): {zones_read} zones, "
@@ -413,6 +479,9 @@ async def main() -> None:
                 print(f"| {path} | {window} | {n:,} | {mode} | {first:.1f} | {a50:.1f} | {a95:.1f} | {r50:.1f} "
                       f"| {r95:.1f} | {q50:.1f} |")
         out["chart_points"] = chart["points"][0]
+        out["chart_farm"] = dict(zip(("zones", "seconds", "rows", "rss_mb"), chart["farm_warm_up"], strict=True))
+        out["chart_farm"]["cache_rows"] = args.farm_cache
+        out["chart_farm"]["rollup_rows_copied"] = chart["farm_rows"][0]
         for name, _, _ in CHARTS:
             n, modes, r50, r95, q50 = chart[name]
             last = modes[str(caches[-1])]  # the last cache size named (the default's) at the top level
@@ -425,6 +494,10 @@ async def main() -> None:
                                   for mode, (f, a, p) in modes.items()}}
         if "warm_up" in chart:
             out["chart_warm_up"] = dict(zip(("zones", "seconds", "rows"), chart["warm_up"], strict=True))
+    # the machine's load beside the figures (shared: they move with it), and this process's memory, which
+    # is the cloud app's (in-process) with every chart cache the run made still referenced
+    out["load_avg"] = [round(x, 2) for x in os.getloadavg()]
+    out["rss_mb"] = round(psutil.Process().memory_info().rss / 1e6)
     print(json.dumps(out))
 
 

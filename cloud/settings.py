@@ -104,12 +104,14 @@ class Settings(BaseSettings):
         "older ranges are then answered from the roll-ups")
     influx_hourly_retention_days: int | None = Field(default=5 * 365, ge=1)
     influx_chart_cache_rows: int = Field(
-        default=250_000, ge=0, description="InfluxDB 1.x: roll-up rows of closed hours and days kept in memory "
-        "for charts (~400 bytes each with their buckets; a 90-day hourly chart of 20 sensors is 43,200 rows); 0: none")
+        default=6_000_000, ge=0, description="InfluxDB 1.x: sensor-hours (and sensor-days) of closed roll-up "
+        "windows kept in memory for charts, 28 bytes each, and 32 for each node's block (a 90-day zone of 20 "
+        "sensors is 43,200; the default, 168 MB when full, holds 100 such zones with the warm-up's 20% to spare); "
+        "0: none")
     influx_chart_warm_days: int = Field(
         default=90, ge=0, le=366, description="InfluxDB 1.x: at startup and hourly, read this many days of every "
-        "zone's soil chart into the chart cache (until it is 80% full), so a zone's first chart answers from "
-        "memory; 0: none")
+        "zone's soil chart into the chart cache (new zones while it is under 80% full, the zones held kept "
+        "current), so a zone's first chart answers from memory; 0: none")
     sqlite_raw_retention_days: int | None = Field(
         default=None, ge=1, description="SQLite: drop raw readings after this many days (None: keep); "
         "hourly roll-ups are kept and answer hourly and daily series for older ranges")

@@ -10,6 +10,7 @@ tests save the screenshots docs/dashboard.md shows, and print how fast the zone 
 from __future__ import annotations
 
 import os
+import re
 import time
 
 import pytest
@@ -306,6 +307,7 @@ def test_commissioning_view_shows_new_readings_live_and_saves_a_calibration(farm
     # its commissioning page judges it on its photos: heard, a first photo, nothing to calibrate
     page.goto(f"{farm.url}/app/#/node/{CAMERA}")
     expect(page.locator("[data-check=heard]")).to_have_attribute("data-ok", "1")
+    expect(page.locator("[data-check=heard]")).to_contain_text(re.compile(r"last heard \d+ hr ago"))  # not in seconds
     expect(page.locator("[data-check=first_photo]")).to_have_attribute("data-ok", "1")
     expect(page.locator("[data-check=first_photo]")).to_contain_text("photo(s) in the last 7 days")
     expect(page.get_by_test_id("camera-photos")).to_be_visible()

@@ -146,6 +146,8 @@ def test_soil_tests_and_an_application_entered_on_the_zone_page(farm, dashboard_
     expect(section).to_have_attribute("data-samples", "1")
     _enter_sample(form, "2026-03-10", "P2", 41.6535, -0.8800, 21.0)  # north of the square: outside
     expect(section).to_have_attribute("data-samples", "2")
+    # Olsen P 21 beside 12.5: each column as precise as its most precise value (21.0, not 21)
+    expect(page.get_by_test_id("soil-tests").locator("tbody tr").first).to_contain_text("21.0")
     soil_map = page.get_by_test_id("soil-map")
     expect(soil_map).to_have_attribute("data-points", "2")
     expect(soil_map.locator("g.sample[data-point=P1]")).to_have_attribute("data-inside", "true")

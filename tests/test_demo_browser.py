@@ -165,6 +165,8 @@ def test_the_demo_restarts_at_once_and_its_zone_page_shows_the_season(tmp_path):
         expect(stage).not_to_have_text(re.compile(r"^(unknown|—)?$"))
         explanation = page.get_by_test_id("explanation")
         expect(explanation).to_contain_text("(")
+        # when it was decided (the evening plan's "irrigate" under "none planned" read as a contradiction without it)
+        expect(explanation).to_have_text(re.compile(r"^Decided \d{1,2} \w{3} \d{4}, \d{2}:\d{2}: "))
         assert len(explanation.inner_text()) > 20
         # the crop growing: the camera's photos newest first, their cover over the season, the NDVI
         thumbs = page.locator("[data-testid=image-timeline] .image-thumb")

@@ -13,6 +13,7 @@ import uuid
 from collections.abc import Sequence
 
 import httpx
+import numpy as np
 import orjson
 
 from furrow.edge.measurements import MEASUREMENTS
@@ -21,15 +22,17 @@ from .._time import Clock, now_ms
 from ._reading import AGGREGATES, Bucket, Reading, StorageRejected, StorageUnavailable
 from ._reports import Reports
 from ._retry import RetryPolicy, retrying
+from ._table import Table, buckets_of, stack, table_of
 from .influx1_cache import (
     CHANGES_MEASUREMENT,
     CHANGES_POLICY,
     MARK_HORIZON_S,
     MARK_SLACK_S,
+    Block,
     ClosedWindows,
-    Row,
+    Series,
 )
-from .influx1_rollups import HOUR_MS, LATE_MS, NATIVE_MS, ROLLED, Rollups
+from .influx1_rollups import HOUR_MS, HOURLY, LATE_MS, NATIVE_MS, ROLLED, Rollups
 from .lineprotocol import from_row, readable, report_lines, to_lines
 
 log = logging.getLogger(__name__)
@@ -49,32 +52,6 @@ CACHE_MARGIN_MS = HOUR_MS  # cached windows closed this long before the roll-ups
 # daily continuous query runs hourly: a day it may still be recomputing is read afresh)
 # nodes per `latest_many` query: their names are in the query's URL (GET /query), 100 keep it near 3 kB
 LATEST_NODES_PER_QUERY = 100
-_PICK = {"mean": 2, "sum": 2, "count": 3, "min": 4, "max": 5}  # fn -> the Row field it aggregates
-
-
-def _made(node: str, measurement: str, t: int, got: list[Row], fn: str) -> tuple[Bucket, ...]:
-    """One window's roll-up rows of `node` as ``_rolled_points`` makes them: one bucket per depth and
-    channel in its order, the rows of several series (a node heard through two gateways) combined as
-    it does."""
-    pick = _PICK[fn]
-    windows: dict[tuple, list] = {}
-    for row in got:
-        value, n = row[pick], row[3]
-        if value is None or not n:
-            continue
-        have = windows.get(row[:2])
-        if have is None:
-            windows[row[:2]] = [value, n]
-        else:
-            have[0] = min(have[0], value) if fn == "min" else max(have[0], value) if fn == "max" else have[0] + value
-            have[1] += n
-    rows = []
-    for i, ((depth, channel), (value, n)) in enumerate(windows.items()):
-        d = None if depth is None else int(depth)
-        c = None if channel is None else int(channel)
-        rows.append((d or -1, c or -1, i, d, c, value / n if fn == "mean" else value, n))
-    rows.sort()
-    return tuple(Bucket(node, measurement, d, c, int(t), float(agg), int(n)) for _, _, _, d, c, agg, n in rows)
 
 
 def _ident(name: str) -> str:
@@ -333,24 +310,35 @@ class Influx1ReadingStore:
 
     async def aggregate(self, nodes: list[str], measurement: str, start_ms: int, end_ms: int,
                         window_ms: int, fn: str) -> list[Bucket]:
+        parts = await self._aggregate(nodes, measurement, start_ms, end_ms, window_ms, fn)
+        return [b for part in parts for b in (buckets_of(part, measurement) if isinstance(part, Table) else part)]
+
+    async def aggregate_table(self, nodes: list[str], measurement: str, start_ms: int, end_ms: int,
+                              window_ms: int, fn: str) -> Table:
+        """``aggregate`` as columns (``_table``): the windows the chart cache holds go from its arrays to
+        the table without a Bucket each."""
+        parts = await self._aggregate(nodes, measurement, start_ms, end_ms, window_ms, fn)
+        return stack([part if isinstance(part, Table) else table_of(part) for part in parts])
+
+    async def _aggregate(self, nodes: list[str], measurement: str, start_ms: int, end_ms: int,
+                         window_ms: int, fn: str) -> list[list[Bucket] | Table]:
+        """``aggregate``'s answer in parts over disjoint, ascending time ranges, each in order."""
         if fn not in AGGREGATES or measurement not in MEASUREMENTS or not nodes:
             return []
         which = self._which(nodes)
         # Closed hourly and daily windows come from the roll-ups, the newest ones from raw points.
         policy = self.rollups.policy_for(window_ms) if self.rollups else None
-        # each part in order; the parts cover disjoint, ascending time ranges, so they are in
-        # order one after the other
-        out: list[Bucket] = []
+        out: list[list[Bucket] | Table] = []
         if self.rollups is not None and policy is not None:
             first = min(end_ms, start_ms + (-start_ms) % window_ms)  # a partial first window: raw
             split = min(end_ms, self.rollups.closed_before_ms(self._clock(), window_ms))
             if first < split:
                 if start_ms < first:
-                    out += _in_order(await self._raw_buckets(which, measurement, start_ms, first, window_ms, fn))
+                    out.append(_in_order(await self._raw_buckets(which, measurement, start_ms, first, window_ms, fn)))
                 out += await self._rolled(policy, nodes, measurement, first, split, window_ms, fn)
                 start_ms = split
         if start_ms < end_ms:
-            out += _in_order(await self._raw_buckets(which, measurement, start_ms, end_ms, window_ms, fn))
+            out.append(_in_order(await self._raw_buckets(which, measurement, start_ms, end_ms, window_ms, fn)))
         return out
 
     @staticmethod
@@ -358,23 +346,23 @@ class Influx1ReadingStore:
         return " OR ".join(f"{_ident('node')} = {_literal(n)}" for n in nodes)
 
     async def _rolled(self, policy: str, nodes: list[str], measurement: str, start_ms: int, end_ms: int,
-                      window_ms: int, fn: str) -> list[Bucket]:
+                      window_ms: int, fn: str) -> list[list[Bucket] | Table]:
         if self.closed is not None and self._rollups_ready:
             return await self._rolled_cached(policy, nodes, measurement, start_ms, end_ms, window_ms, fn)
         if window_ms == NATIVE_MS[policy]:
-            return await self._rolled_points(policy, self._which(nodes), measurement, start_ms, end_ms, fn)
-        return _in_order(await self._rolled_grouped(policy, self._which(nodes), measurement, start_ms, end_ms,
-                                                    window_ms, fn))
+            return [await self._rolled_points(policy, self._which(nodes), measurement, start_ms, end_ms, fn)]
+        return [_in_order(await self._rolled_grouped(policy, self._which(nodes), measurement, start_ms, end_ms,
+                                                     window_ms, fn))]
 
     async def _rolled_cached(self, policy: str, nodes: list[str], measurement: str, start_ms: int, end_ms: int,
-                             window_ms: int, fn: str) -> list[Bucket]:
+                             window_ms: int, fn: str) -> list[list[Bucket] | Table]:
         """``_rolled`` with the windows closed an hour (``CACHE_MARGIN_MS``) before the roll-ups call
-        them closed made from the roll-up rows ``self.closed`` holds, the rows it lacks read (and
+        them closed made from the roll-up's columns ``self.closed`` holds, the windows it lacks read (and
         kept); the rest asked of InfluxDB as without the cache. A window `k` times the roll-up's own (the
-        dashboard's 2- and 3-hour windows over 90 days) combines its `k` roll-up windows' rows as
-        InfluxQL's ``GROUP BY time`` does: sums and counts added, min of mins, max of maxes. The same
-        buckets as without the cache (a test compares them on a real InfluxDB; a mean's last bit may
-        differ where InfluxDB adds the sums in another order)."""
+        dashboard's 2- and 3-hour windows over 90 days) combines its `k` roll-up windows as InfluxQL's
+        ``GROUP BY time`` does (``Block.windows``). The same buckets as without the cache (a test
+        compares them on a real InfluxDB; a mean's last bit may differ where InfluxDB adds the sums in
+        another order)."""
         cache = self.closed
         assert cache is not None and self.rollups is not None
         native = NATIVE_MS[policy]
@@ -388,82 +376,90 @@ class Influx1ReadingStore:
             tail = _in_order(await self._rolled_grouped(policy, self._which(nodes), measurement, cut, end_ms,
                                                         window_ms, fn))
         if cut <= start_ms:
-            return tail
+            return [tail]
+        nodes = sorted(set(nodes))
+        blocks, read_for = await self._blocks(cache, policy, measurement, nodes, start_ms, cut)
+        # every node's sensors side by side, in the order without the cache (node, then depth and channel)
+        values, counts, sensors = [], [], []
+        windows = (cut - start_ms) // window_ms
+        for node in nodes:
+            block = blocks[node]
+            assert block is not None and block.lo <= start_ms and cut <= block.hi
+            value, count = block.windows(start_ms, cut, window_ms, fn)
+            order = sorted(range(len(block.sensors)), key=lambda j, s=block.sensors: (s[j][0] or -1, s[j][1] or -1, j))
+            values.append(value[:, order])
+            counts.append(count[:, order])
+            sensors += [(node, *block.sensors[j]) for j in order]
+            if node in read_for:
+                cache.misses += windows
+            else:
+                cache.hits += windows
+        if not sensors:
+            return [tail]
+        count = np.hstack(counts)
+        held = np.flatnonzero(count.any(axis=1))  # the windows any sensor has a bucket in
+        count = count[held]
+        value = np.where(count > 0, np.hstack(values)[held], np.nan)
+        return [Table(start_ms + held.astype(np.int64) * window_ms, tuple(sensors), value, count), tail]
+
+    async def _blocks(self, cache: ClosedWindows, policy: str, measurement: str, nodes: list[str], start_ms: int,
+                      cut: int) -> tuple[dict[str, Block], set[str]]:
+        """Per node, a Block holding the closed windows [start, cut): `cache`'s, joined with what is read
+        (and kept) for the windows it lacks; and the nodes that were read for."""
         await self._read_marks(cache)
         generation = cache.generation
-        nodes = sorted(set(nodes))
-        made_key = fn if window_ms == native else f"{fn}/{window_ms}"
-        # per node, its entry's rows and ready buckets as they are now (an invalidation while InfluxDB
-        # answers replaces them, never changes them), and what is read below
-        views: list[tuple[str, dict, dict, dict]] = []
+        # per node, its block as it is now (an invalidation while InfluxDB answers replaces it, never
+        # changes it), joined below with what is read for the windows it lacks
+        blocks: dict[str, Block | None] = {}
         need: dict[tuple[int, int], list[str]] = {}
         for node in nodes:
             key = (policy, measurement, node)
             for gap in cache.missing(key, start_ms, cut):
                 need.setdefault(gap, []).append(node)
-            rows, made = cache.view(key, made_key)
-            views.append((node, rows, made, {}))
-        fresh = {node: mine for node, _, _, mine in views}
+            blocks[node] = cache.view(key)
+        read_for: set[str] = set()
+        native = NATIVE_MS[policy]
         for (a, b), group in need.items():
             read = await self._closed_rows(policy, measurement, group, a, b)
             for node in group:
-                mine = read.get(node, {})
-                cache.fill((policy, measurement, node), a, b, mine, generation)
-                fresh[node].update(mine)
-        out: list[Bucket] = []
-        extend = out.extend
-        hits = misses = 0
-        parts = range(0, window_ms, native)
-        for t in range(start_ms, cut, window_ms):  # oldest first, then by node (then depth and channel)
-            for node, rows, made, mine in views:
-                got = made.get(t)
-                if got is not None:
-                    hits += 1
-                    extend(got)
-                    continue
-                if window_ms == native:
-                    raw = mine.get(t) if mine else None
-                    held = raw is None
-                    if held:
-                        raw = rows.get(t)
-                else:  # the roll-up windows inside this one, oldest first
-                    raw, held = [], not mine
-                    for dt in parts:
-                        part = mine.get(t + dt) if mine else None
-                        if part is None:
-                            part = rows.get(t + dt)
-                        else:
-                            held = False
-                        if part is not None:
-                            raw += part
-                if not raw:
-                    continue
-                got = _made(node, measurement, t, raw, fn)
-                if held:  # made only of kept rows: kept beside them
-                    made[t] = got
-                    hits += 1
-                else:
-                    misses += 1
-                extend(got)
-        cache.hits += hits
-        cache.misses += misses
-        return out + tail
+                block = Block.of_series(a, b, native, read.get(node, []))
+                cache.fill((policy, measurement, node), block, generation)
+                held = blocks[node]
+                blocks[node] = block if held is None else held.join(block)
+                read_for.add(node)
+        return blocks, read_for  # type: ignore[return-value]  # every node has one now
+
+    def holds(self, nodes: list[str], measurement: str) -> bool:
+        """Whether the chart cache holds hours of any of `nodes` (``chart_warmup``)."""
+        cache = self.closed
+        return cache is not None and any(cache.view((HOURLY, measurement, node)) is not None for node in nodes)
+
+    async def hold(self, nodes: list[str], measurement: str, start_ms: int, end_ms: int) -> int:
+        """Read the closed hours of [start, end) of `nodes` into the chart cache without making a chart
+        (``chart_warmup``); the cells the cache holds after (0: no cache)."""
+        cache = self.closed
+        if cache is None or self.rollups is None or not self._rollups_ready or measurement not in MEASUREMENTS:
+            return 0
+        start_ms += (-start_ms) % HOUR_MS
+        cut = min(end_ms, self.rollups.closed_before_ms(self._clock() - CACHE_MARGIN_MS, HOUR_MS))
+        if cut > start_ms and nodes:
+            await self._blocks(cache, HOURLY, measurement, sorted(set(nodes)), start_ms, cut)
+            cache.trim([(HOURLY, measurement, node) for node in nodes], start_ms)
+        return cache.rows
 
     async def _closed_rows(self, policy: str, measurement: str, nodes: list[str], start_ms: int,
-                           end_ms: int) -> dict[str, dict[int, list[Row]]]:
-        """node -> window start -> the roll-up's rows there, in the order InfluxDB answers them."""
+                           end_ms: int) -> dict[str, list[Series]]:
+        """node -> its sensors' roll-up rows, in the order InfluxDB answers them."""
         q = (
             f'SELECT "sum", "n", "min", "max" FROM {_ident(policy)}.{_ident(measurement)}'
             f" WHERE time >= {int(start_ms)}ms AND time < {int(end_ms)}ms AND ({self._which(nodes)})"
             f" GROUP BY {_ident('node')}, {_ident('depth_cm')}, {_ident('channel')}"
         )
-        out: dict[str, dict[int, list[Row]]] = {}
+        out: dict[str, list[Series]] = {}
         for s in await self._query(q):
             tags = s.get("tags") or {}
             node, depth, channel = tags.get("node", ""), tags.get("depth_cm") or None, tags.get("channel") or None
-            mine = out.setdefault(node, {})
-            for t, total, n, low, high in s.get("values") or []:
-                mine.setdefault(t, []).append((depth, channel, total, n, low, high))
+            out.setdefault(node, []).append((depth, channel, s.get("values") or []))
         return out
 
     async def _rolled_points(self, policy: str, which: str, measurement: str, start_ms: int, end_ms: int,

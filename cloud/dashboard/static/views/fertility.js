@@ -58,10 +58,13 @@ function soilTests(samples) {
     return box;
   }
   const newest = [...samples].reverse(); // oldest first from the API; the newest matter most here
+  // each column with as many decimals as its most precise value (up to 2), so 14.0 sits above 13.8, not 14
+  const decimals = (v) => (v === null || v === undefined ? 0 : Math.min(2, (String(v).split(".")[1] || "").length));
+  const digits = Object.fromEntries(RESULTS.map((r) => [r, Math.max(0, ...samples.map((s) => decimals(s.results[r])))]));
   box.append(table([t("zone.fertility.col.date"), t("zone.fertility.col.point"), t("zone.fertility.col.lab"),
     ...RESULTS.map((r) => t(`fert.result.${r}`))],
   newest.map((s) => h("tr", {}, h("td", {}, s.sampled_on), h("td", {}, s.point || "—"), h("td", {}, s.lab),
-    RESULTS.map((r) => h("td", { class: "num" }, value(s.results[r])))))));
+    RESULTS.map((r) => h("td", { class: "num" }, value(s.results[r], digits[r])))))));
   return box;
 }
 

@@ -9,6 +9,12 @@ import { message, number, t, tr } from "../i18n.js";
 import { injectorCard } from "./injector.js";
 import { gapsCard } from "./node_gaps.js";
 
+// An item's detail in the reader's words; when it was last heard as a time ago ("7 hr ago", not "24,942 s ago")
+function detail(item, c) {
+  if (item.detail_key === "check.last-heard" && c.last_seen_ms) return t("node.last-heard-ago", { ago: ago(c.last_seen_ms) });
+  return message({ key: item.detail_key, params: item.detail_params }, item.detail);
+}
+
 export async function render(root, ctx) {
   const id = ctx.args[0];
   const q = encodeURIComponent(id);
@@ -34,7 +40,7 @@ export async function render(root, ctx) {
       h("ul", { class: "checks" }, c.items.map((i) => h("li", { class: i.ok ? "ok" : "bad", "data-check": i.name, "data-ok": i.ok ? "1" : "0" },
         h("span", { class: "mark", "aria-label": i.ok ? t("node.passed") : t("node.failed") }, i.ok ? "✓" : "✗"), " ",
         h("strong", {}, t(`check-item.${i.name}`)),
-        h("div", { class: "small" }, message({ key: i.detail_key, params: i.detail_params }, i.detail))))));
+        h("div", { class: "small" }, detail(i, c))))));
     status.textContent = c.gateway ? t("node.updated-via", { at: time(Date.now()), ago: ago(c.last_seen_ms), gateway: c.gateway })
       : t("node.updated", { at: time(Date.now()), ago: ago(c.last_seen_ms) });
     const rows = [...c.live].sort((a, b) => (a.depth_cm ?? -1) - (b.depth_cm ?? -1) || a.measurement.localeCompare(b.measurement))

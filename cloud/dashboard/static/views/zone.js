@@ -177,8 +177,10 @@ export async function render(root, ctx) {
     nextCmd ? h("p", { class: "big" }, dateTime(nextCmd.not_before_ms)) : h("p", {}, t("zone.none-planned")),
     nextCmd ? h("p", {}, [amount, t("zone.next-minutes", { min: Math.round((nextCmd.duration_s || 0) / 60) }),
       tr("command_state", nextCmd.state)].filter(Boolean).join(" · ")) : null,
-    latest ? h("p", { class: "small", "data-testid": "explanation" }, t("zone.latest-decision", { action: tr("action", latest.action),
-      rule: tr("rule", latest.rule), explanation: decisionText(latest) }))
+    // when it was decided: yesterday evening's "irrigate" under "none planned" reads as a contradiction without it
+    latest ? h("p", { class: "small", "data-testid": "explanation" }, t(latest.ts_ms ? "zone.latest-decision-at" : "zone.latest-decision",
+      { action: tr("action", latest.action), rule: tr("rule", latest.rule), explanation: decisionText(latest),
+        at: latest.ts_ms ? dateTime(latest.ts_ms) : "" }))
       : h("p", { class: "muted small" }, t("zone.no-decision-yet")));
   const a = agro.data;
   fill(cropCard, agro.missing ? notice(t("zone.crop-not-available"), "warn")
