@@ -13,11 +13,13 @@ The job: node reports arrive over MQTT at QoS 1 and every reading must end up in
 Both read the same reports (6 readings each) from the same Mosquitto, configured as
 docs/gateway.md says a farm's broker must be (no limit on queued QoS 1 messages), and write to the
 same InfluxDB. At each offered rate one publisher sends `--messages` reports at that pace (QoS 1,
-each acknowledged by the broker), once to each system, alternating which goes first, for
+each acknowledged by the broker), first alone (to a topic tree nobody reads: the raw limit, the
+most it offers at that pace), then once to each system, alternating which goes first, for
 `--rounds` rounds. For each run: the rate actually offered, the sustained rate (reports stored
 over the time from the first publish until the last reading was stored), what was stored within
 the run (until `--settle` seconds pass without a new reading), and once every run is over, what
-was stored later (held back, not lost) and what was lost (never stored). The systems' CPU
+was stored later (held back, not lost) and what was lost (never stored), and the sustained rate's
+share of the publisher alone. The systems' CPU
 seconds are reported too (psutil), the fairer figure on a loaded machine.
 
     .venv/bin/python bench/peer_nodered.py [--messages 30000] [--rates 500,1000,2000,0] [--rounds 3]
@@ -290,25 +292,32 @@ def main() -> None:
             systems = {"furrow": (furrow, "furrow", "fw"), "node-red": (nodered, "nodered", "nr")}
             for r in range(o.rounds):
                 for i, rate in enumerate(rates):
+                    # The raw limit of this round: the same publisher alone, on a topic tree nobody reads.
+                    _, took = offer(broker, "alone", reports(f"r{r}x{i}a", o.messages), rate)
+                    alone = o.messages / took
+                    print(f"round {r} offered {rate or 'max'}/s publisher alone: {alone:,.0f}/s", flush=True)
                     order = ["furrow", "node-red"] if (r + i) % 2 == 0 else ["node-red", "furrow"]
                     for name in order:
                         system, db, root = systems[name]
                         run = f"r{r}x{i}{name[0]}"
-                        row = {"round": r, "rate": rate, **measure(system, broker, influx, db, root, run,
-                                                                    o.messages, rate, o.settle)}
+                        row = {"round": r, "rate": rate, "alone_s": round(alone),
+                               **measure(system, broker, influx, db, root, run, o.messages, rate, o.settle)}
+                        row["share_of_alone"] = round(row["sustained_s"] / alone, 3)
                         results[name].append(row)
                         print(f"round {r} offered {rate or 'max'}/s {name:9} {row}", flush=True)
             final_counts(influx, results, o.messages, 30.0, 600.0)
         finally:
             nodered.stop()
             furrow.stop()
-    print("\n| offered /s | system | offered, achieved /s | sustained reports/s | stored in its window | "
-          "stored later | lost | CPU s |")
-    print("|---:|---|---:|---:|---:|---:|---:|---:|")
+    print("\n| offered /s | system | publisher alone /s | offered, achieved /s | sustained reports/s | "
+          "share of the publisher alone | stored in its window | stored later | lost | CPU s |")
+    print("|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|")
     for name, rows in results.items():
         for row in rows:
-            print(f"| {row['rate'] or 'max'} | {name} | {row['offered_s']:,} | {row['sustained_s']:,} | "
-                  f"{row['stored']:,} | {row['late']:,} | {row['lost']:,} | {row['cpu_s']} |")
+            rate = f"{row['rate']:,.0f}" if row["rate"] else "max"
+            print(f"| {rate} | {name} | {row['alone_s']:,} | {row['offered_s']:,} | "
+                  f"{row['sustained_s']:,} | {row['share_of_alone']:.0%} | {row['stored']:,} | {row['late']:,} | "
+                  f"{row['lost']:,} | {row['cpu_s']} |")
     print(json.dumps({"messages": o.messages, "node_red": NODE_RED, "contrib": CONTRIB, **results}))
 
 

@@ -40,7 +40,11 @@ TEXT = Texts({
     "check.not-registered": "not in the registry: register it (furrow node add, or the registry API)",
     "check.never-heard": "never heard through a gateway",
     "check.not-heard-yet": "not heard yet",
-    "check.last-heard": "last heard {age_s} s ago",
+    "check.last-heard": "last heard {ago} ago",
+    "check.age-s": "{s} s",
+    "check.age-min": "{min} min",
+    "check.age-h-min": "{h} h {min} min",
+    "check.age-d-h": "{d} d {h} h",
     "check.good-readings": "{count} sensor(s) with a value",
     "check.no-good-reading": "no reading with a value yet",
     "check.photos": "{count} photo(s) in the last {days} days",
@@ -286,6 +290,23 @@ def apply_calibration(calibration: Mapping[str, float] | None, raw: float | None
     return round(c0 + c1 * raw + c2 * raw * raw, 2)
 
 
+def heard_ago(age_ms: int) -> Message:
+    """How long ago, as a person reads it: seconds under 90 s, minutes under 90 min, hours and minutes
+    under two days, then days and hours (the steps of the dashboard's `ago`, dashboard/static/fmt.js).
+    Counted down, so never later than it was (23,441 s is 6 h 30 min); a clock ahead is 0 s."""
+    s = max(0, age_ms // 1000)
+    if s < 90:
+        return TEXT("check.age-s", s=s)
+    m = s // 60
+    if m < 90:
+        return TEXT("check.age-min", min=m)
+    h, m = divmod(m, 60)
+    if h < 48:
+        return TEXT("check.age-h-min", h=h, min=m)
+    d, h = divmod(h, 24)
+    return TEXT("check.age-d-h", d=d, h=h)
+
+
 def checklist(*, registered: Mapping | None, zone: Mapping | None, last_seen_ms: int | None,
               faults: Iterable[str], live: Sequence[Live], now_ms: int, photos: int | None = None) -> dict:
     """The commissioning checklist for one node: registered, heard, first good reading,
@@ -314,8 +335,9 @@ def checklist(*, registered: Mapping | None, zone: Mapping | None, last_seen_ms:
     camera = registered is not None and registered.get("role") == "camera"
     heard = last_seen_ms is not None
     age = None if last_seen_ms is None else now_ms - last_seen_ms
-    items.append(Item("heard", heard and age <= stale_after_ms(registered and registered.get("role")),
-                      TEXT("check.never-heard") if not heard else TEXT("check.last-heard", age_s=age // 1000)))
+    # the age as a person reads it ("6 h 30 min"), and in seconds for a program reading the values
+    said = TEXT("check.never-heard") if age is None else TEXT("check.last-heard", ago=heard_ago(age), age_s=age // 1000)
+    items.append(Item("heard", heard and age <= stale_after_ms(registered and registered.get("role")), said))
     want = sorted(registered.get("depths_cm") or []) if registered else []
     first = "first_photo" if camera else "first_good_reading"
     if not heard:

@@ -144,6 +144,14 @@ class DurableBuffer:
         try:
             self._db = self._open()
         except sqlite3.DatabaseError as e:
+            if getattr(e, "sqlite_errorcode", None) == sqlite3.SQLITE_FULL:
+                # Not corruption: moving the file aside and salvaging it into a new one would need
+                # more of the space that is missing, and a salvage that fails strands the readings
+                # in the moved file. The file stays as it is; the gateway does not start.
+                log.error("buffer %s: the disk is full (%s); the file is kept as it is. Free some space "
+                          "(an older file's upgrade needs about the size of its readings) and start again",
+                          self.path, e)
+                raise
             self._db = self._recover(e)
         self._gaps = GapLog(self._db)
         self._in_flight = InFlight(self._db)

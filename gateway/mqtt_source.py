@@ -8,9 +8,14 @@ persistent (``clean_session=False``) so the broker keeps queueing the nodes'
 messages while the gateway restarts, and redelivers any it never saw acked.
 
 Messages go from paho's network thread into a queue; one committer thread
-takes whatever has arrived (up to the broker's in-flight window), stores it
-in one transaction, then acknowledges each message in the order received
-(MQTT 3.1.1 section 4.6). One fsync is paid per group, not per message.
+takes whatever has arrived as one group (up to `GROUP_MAX` messages: the group
+grows with the queue), decodes and checks it, stores it in one transaction,
+then acknowledges its messages in the order received (MQTT 3.1.1 section 4.6).
+One fsync is paid per group, not per message, and a message is acknowledged
+only after the commit that holds it. At a stop, what was received is committed
+and acknowledged, and a group the disk refused until then leaves the ones
+behind it unacked. (Decoding the next group in a thread of its own while a
+commit waits for its fsync was measured and dropped: docs/performance.md.)
 
 A tracker's position messages (contract 1.6, edge/position.py) come on its ``up`` topic, told from
 readings by their first byte; each is buffered as one item keyed (node, seq), like a report.
@@ -35,7 +40,7 @@ import queue
 import struct
 import threading
 from collections.abc import Callable
-from typing import Any
+from typing import Any, NamedTuple
 
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
@@ -69,9 +74,18 @@ from .uplink_decode import decode_uplink
 
 log = logging.getLogger(__name__)
 
-# A group is whatever arrived while the previous commit ran; the bound keeps
-# one transaction (and the PUBACKs it holds back) short.
-GROUP_MAX = 256
+# A group is whatever arrived while the previous commit ran, so it grows with the queue: a broker
+# draining a backlog gets fewer, larger commits (one fsync and one transaction per group). The
+# bounds keep one transaction (and the PUBACKs it holds back) short and a group of image chunks (up
+# to 64 KiB each) small in memory.
+GROUP_MAX = 2048
+GROUP_BYTES = 4 * 1024 * 1024
+# Messages received and not yet decoded. The broker's in-flight window should bound them, but
+# Mosquitto 2.0 sends a resumed session's backlog past it once PUBACKs flow (3,408 waiting here
+# while 60,000 drained at a window of 20, 2026-12-08; tests/test_gateway_mqtt_pipeline.py): past
+# this many, paho's network thread waits for the committer, so the rest stays in the broker (TCP
+# holds it back) instead of in the gateway's memory, however long the outage was.
+RECEIVED_MAX = 4 * GROUP_MAX
 PERSIST_RETRY_MAX_S = 5.0
 # A node message past this is refused before it is decoded: the largest valid
 # uplink (64 readings in JSON) is under 8 KiB. Only its head is quarantined.
@@ -111,6 +125,7 @@ class MqttSource:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
         self._stopping = threading.Event()
+        self._took = threading.Event()  # wakes paho's network thread held by RECEIVED_MAX
         self._committer: threading.Thread | None = None
         self.client_id = f"furrow-gw-{config.site}-{config.gateway_id}-farm"
         self.client = self._make_client()
@@ -243,52 +258,75 @@ class MqttSource:
             return  # not acknowledged: the broker redelivers it next session
         self.counts["messages"] += 1
         self._queue.put((self._acks.generation(), msg))
+        if self._queue.qsize() >= RECEIVED_MAX:
+            self._wait_for_the_committer()
+
+    def _wait_for_the_committer(self) -> None:
+        """Hold paho's network thread (it reads no more from the broker) until the committer has
+        taken the received messages down below `RECEIVED_MAX`, or the source stops."""
+        self._took.clear()
+        while self._queue.qsize() >= RECEIVED_MAX and not self._stopping.is_set():
+            self._took.wait(0.05)  # the timeout covers a take between the check and the clear
+            self._took.clear()
 
     # -- committer thread ----------------------------------------------------
 
     def _commit_loop(self) -> None:
+        left = False  # a group was left unstored while stopping: so are the ones behind it
         while True:
-            first = self._queue.get()
-            if first is _STOP:
-                return
-            group = [first]
-            stop_after = False
-            while len(group) < GROUP_MAX:
+            group, stop_after = self._gather()
+            # Stored after one left behind, a group would be acknowledged before it (PUBACKs go in
+            # the order received, MQTT 3.1.1 section 4.6); the broker sends them all again.
+            if group and not left:
                 try:
-                    msg = self._queue.get_nowait()
-                except queue.Empty:
-                    break
-                if msg is _STOP:
-                    stop_after = True
-                    break
-                group.append(msg)
-            try:
-                self._commit(group)
-            except Exception:  # a bug here must not kill the thread
-                log.exception("committer failed on a group of %d messages", len(group))
+                    left = not self._store(self._decode(group))
+                except Exception:  # a bug here must not kill the thread
+                    log.exception("committer failed on a group of %d messages", len(group))
             if stop_after:
                 return
 
-    def _commit(self, group: list[tuple[int, mqtt.MQTTMessage]]) -> None:
-        items: list[Item] = []
-        bad: list[Quarantined] = []
-        acks: list[tuple[dict[str, Any], bytes]] = []
-        drops: list[Drop] = []  # reports not forwarded (flood, quarantine): the cloud hears of them
-        chunks: list[dict[str, Any]] = []
-        rx_ms = self._clock()
+    def _gather(self) -> tuple[list[tuple[int, mqtt.MQTTMessage]], bool]:
+        """The next group: everything queued, up to the bounds (waits for the first message);
+        and whether the source stops after it."""
+        first = self._queue.get()
+        if first is _STOP:
+            return [], True
+        group = [first]
+        size = len(first[1].payload)
+        while len(group) < GROUP_MAX and size < GROUP_BYTES:
+            try:
+                msg = self._queue.get_nowait()
+            except queue.Empty:
+                break
+            if msg is _STOP:
+                return group, True
+            group.append(msg)
+            size += len(msg[1].payload)
+        self._took.set()
+        return group, False
+
+    def _decode(self, group: list[tuple[int, mqtt.MQTTMessage]]) -> _Decoded:
+        decoded = _Decoded(group, self._clock(), [], [], [], [], [])
         for _gen, msg in group:
-            self._classify(msg, rx_ms, items, bad, acks, drops, chunks)
-        if not self._persist(items, bad, [raw for _, raw in acks], drops):
-            return  # stopping with nothing stored: leave every message unacked
-        if chunks and not self._store_chunks(chunks, rx_ms):
-            return
-        self.counts["uplinks"] += len(items)
-        self.counts["quarantined"] += len(bad)
-        if acks and self._on_ack is not None and self._loop is not None:
-            for ack, raw in acks:
+            self._classify(msg, decoded.rx_ms, decoded.items, decoded.bad, decoded.acks, decoded.drops,
+                           decoded.chunks)
+        return decoded
+
+    def _store(self, d: _Decoded) -> bool:
+        """Commit a decoded group, then acknowledge its messages (only then, and in order); False
+        when the source stopped before it could be stored (none of it is acknowledged)."""
+        if not self._persist(d.items, d.bad, [raw for _, raw in d.acks], d.drops):
+            return False  # stopping with nothing stored: leave every message unacked
+        if d.chunks and not self._store_chunks(d.chunks, d.rx_ms):
+            return False
+        self.counts["uplinks"] += len(d.items)
+        self.counts["quarantined"] += len(d.bad)
+        if d.acks and self._on_ack is not None and self._loop is not None:
+            for ack, raw in d.acks:
                 self._loop.call_soon_threadsafe(self._on_ack, ack, raw)
         pubacks = Pubacks(self.client)
-        self._acks.ack_all(pubacks, group, then=pubacks.send)
+        self._acks.ack_all(pubacks, d.messages, then=pubacks.send)
+        return True
 
     def _persist(self, items: list[Item], bad: list[Quarantined], acks: list[bytes], drops: list[Drop]) -> bool:
         """Commit, retrying while the disk refuses (full, I/O error); the
@@ -424,6 +462,18 @@ class MqttSource:
             log.info("image chunk on %s dropped: %s", topic, e)
             return
         chunks.append(chunk)
+
+
+class _Decoded(NamedTuple):
+    """A group of messages, decoded and sorted for its commit."""
+
+    messages: list[tuple[int, mqtt.MQTTMessage]]  # (connection generation, message), as received
+    rx_ms: int
+    items: list[Item]
+    bad: list[Quarantined]
+    acks: list[tuple[dict[str, Any], bytes]]  # command acks, with their bytes
+    drops: list[Drop]  # reports not forwarded (flood, quarantine): the cloud hears of them
+    chunks: list[dict[str, Any]]
 
 
 class Pubacks:

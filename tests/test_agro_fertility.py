@@ -262,6 +262,21 @@ def test_recommendation_explains_each_nutrient_with_its_equation():
     assert "top-dress due" in r.explanation
 
 
+def test_recommendation_text_names_products_by_their_label_and_keys_the_mix_by_id():
+    """The mix's message reads "Urea 46-0-0 ... kg/ha" (the name a person reads), while the mix itself stays
+    keyed by the product's id; a product without a label is named by its id."""
+    urea = Product("urea", 46, 0, 0, 2.0, label="Urea 46-0-0")
+    dap = Product("dap", 18, 46, 0, 3.5, label="磷酸二铵 18-46-0")
+    r = recommend(_maize(topdress_share={"N": 0.4}), 9000,
+                  {"alkali_n_mg_kg": 80, "olsen_p_mg_kg": 15, "available_k_mg_kg": 120}, [urea, dap, KCL])
+    basal, top = r.applications
+    assert set(basal.mix.amounts_kg_ha) == {"urea", "dap", "KCl"} and set(top.mix.amounts_kg_ha) == {"urea"}
+    products = basal.message.params["products"]
+    assert "Urea 46-0-0 " in products and "磷酸二铵 18-46-0 " in products and "KCl " in products
+    assert not any(p.startswith(("urea ", "dap ")) for p in products.split(", ")), products
+    assert top.message.text.startswith("topdress: Urea 46-0-0 ") and "urea " not in r.explanation
+
+
 def test_recommendation_holds_topdress_in_waterlogged_or_dry_root_zone():
     """A waterlogged root zone holds any top-dress; a dry one holds a spread top-dress, not fertigation."""
     soil = {"alkali_n_mg_kg": 80, "olsen_p_mg_kg": 15, "available_k_mg_kg": 100}

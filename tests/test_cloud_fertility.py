@@ -141,9 +141,9 @@ async def test_soil_map_places_each_located_sample_against_the_boundary(tmp_path
 
 async def _recommendable(c) -> None:
     await _farm(c)
-    for p in ({"id": "urea", "name": "Urea", "n_pct": 46, "p2o5_pct": 0, "k2o_pct": 0, "price_per_kg": 2.0},
-              {"id": "dap", "name": "DAP", "n_pct": 18, "p2o5_pct": 46, "k2o_pct": 0, "price_per_kg": 3.5},
-              {"id": "kcl", "name": "KCl", "n_pct": 0, "p2o5_pct": 0, "k2o_pct": 60, "price_per_kg": 3.0}):
+    for p in ({"id": "urea", "name": "Urea 46-0-0", "n_pct": 46, "p2o5_pct": 0, "k2o_pct": 0, "price_per_kg": 2.0},
+              {"id": "dap", "name": "DAP 18-46-0", "n_pct": 18, "p2o5_pct": 46, "k2o_pct": 0, "price_per_kg": 3.5},
+              {"id": "kcl", "name": "KCl 0-0-60", "n_pct": 0, "p2o5_pct": 0, "k2o_pct": 60, "price_per_kg": 3.0}):
         r = await c.put(f"/api/v1/fertility/sites/s1/products/{p['id']}", json=p)
         assert r.status_code == 200, r.text
     r = await c.put("/api/v1/fertility/sites/s1/coefficients/maize", json={
@@ -175,7 +175,7 @@ async def test_coefficients_show_each_source_and_what_is_not_confirmed(tmp_path)
 async def test_a_recommendation_explains_itself_and_is_stored(tmp_path):
     """Maize 9000 kg/ha on the mean of two samples (alkali N 80, Olsen P 15, K 120): N = (9000 x 0.0257 -
     80 x 2.25 x 0.6)/0.275 = 448.36 kg/ha by hand; the least-cost mix, N split 60/40 into basal and top-dress;
-    inputs name the samples and the balance's absence."""
+    inputs name the samples and the balance's absence; the text names each product by its name, not its id."""
     async with running_app(local_settings(tmp_path)) as c:
         await _recommendable(c)
         r = await c.post("/api/v1/zones/z1/fertility/recommend", json={"season": "2026", "target_yield_kg_ha": 9000})
@@ -192,6 +192,11 @@ async def test_a_recommendation_explains_itself_and_is_stored(tmp_path):
         keys = [m["key"] for m in rec["messages"]]
         assert keys[:4] == ["fert.balance", "fert.balance", "fert.balance", "fert.mix"]
         assert "fert.water-unknown" in keys
+        # the text (English here, the dashboard's catalogues the rest) names products as a person reads them;
+        # the mixes stay keyed by id
+        assert top["text"].startswith("topdress: Urea 46-0-0 ") and "DAP 18-46-0 " in basal["text"]
+        assert rec["messages"][3]["params"]["products"] == basal["text"].split(": ", 1)[1].rsplit(" for ", 1)[0]
+        assert "urea " not in rec["explanation"] and "dap " not in rec["explanation"], rec["explanation"]
         listed = (await c.get("/api/v1/zones/z1/fertility/recommendations")).json()
         assert [x["id"] for x in listed] == [rec["id"]]
 

@@ -17,8 +17,10 @@ from furrow.cloud.commissioning import (
     bus_health,
     checklist,
     fit_calibration,
+    heard_ago,
     plausible_vwc_range,
 )
+from furrow.commands._node_check import judge
 from furrow.edge.commands import make_ack
 from furrow.edge.errors import ContractError
 from furrow.edge.payload import make_reading, make_uplink
@@ -155,6 +157,23 @@ def test_checklist_judges_a_camera_on_its_photos_and_a_day_apart():
     quiet = checklist(registered=soil, zone=ZONE, last_seen_ms=T0, faults=(), live=[_live(25.0)],
                       now_ms=T0 + 20 * hours)
     assert {i["name"]: i["ok"] for i in quiet["items"]}["heard"] is False
+
+
+def test_how_long_ago_a_node_was_heard_reads_as_a_person_reads_it_on_the_command_line():
+    """A camera last heard 23,441 s ago: the checklist's `heard` detail, and the line `furrow node check`
+    prints from it, say "last heard 6 h 30 min ago" (not seconds); the raw seconds stay in the values, and the
+    steps follow the dashboard's: seconds under 90 s, minutes under 90 min, days and hours past two days."""
+    cam = {"id": "cam-01", "role": "camera", "zone_id": "north-1", "depths_cm": [], "calibration": None}
+    out = checklist(registered=cam, zone=ZONE, last_seen_ms=T0, faults=(), live=[], now_ms=T0 + 23_441_000, photos=5)
+    heard = {i["name"]: i for i in out["items"]}["heard"]
+    assert heard["detail"] == "last heard 6 h 30 min ago", heard
+    assert heard["detail_key"] == "check.last-heard" and heard["detail_params"]["age_s"] == 23_441
+    assert heard["detail_params"]["ago"] == {"key": "check.age-h-min", "params": {"h": 6, "min": 30}}
+    _, lines = judge({**out, "node": "cam-01", "live": []}, require_calibration=False)
+    assert any(line.split()[1:] == ["heard", "last", "heard", "6", "h", "30", "min", "ago"] for line in lines), lines
+    assert [heard_ago(ms).text for ms in (-2_000, 0, 89_999, 90_000, 5_399_000, 5_400_000, 172_799_000, 172_800_000,
+                                          3 * 86_400_000 + 5 * 3_600_000 + 59_000)] == [
+        "0 s", "0 s", "89 s", "1 min", "89 min", "1 h 30 min", "47 h 59 min", "2 d 0 h", "3 d 5 h"]
 
 
 def test_plausible_range_lets_the_surface_dry_further_than_the_deep_soil():

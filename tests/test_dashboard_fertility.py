@@ -103,6 +103,9 @@ def test_the_zone_page_shows_soil_tests_the_recommendation_and_applications(farm
     expect(explanation).to_contain_text("2.57")  # maize's uptake per 100 kg, whole
     expect(explanation).to_contain_text("27.5%")
     expect(explanation).to_contain_text("448.36")
+    # the mixes in the explanation name products as the tables do (the server's text named them by id)
+    expect(explanation).to_contain_text(re.compile(r"Urea [\d.,]+ kg/ha"))
+    expect(explanation).not_to_contain_text(re.compile(r"\b(urea|dap|kcl) \d"))
     expect(page.get_by_test_id("applications").locator("tbody tr")).to_contain_text(method)
     expect(page.get_by_test_id("applications").locator("tbody tr")).not_to_contain_text("person:")  # who, by name
     assert page.errors == []

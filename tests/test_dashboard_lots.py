@@ -51,10 +51,10 @@ def test_a_lot_is_published_from_its_page_its_report_and_public_page_show_what_t
     page.goto(f"{farm.url}/app/#/lots")
     expect(page.locator("[data-view=lots]")).to_have_attribute("data-rendered", "1")
     row = page.get_by_test_id("lot-list").locator(f"tr[data-lot='{LOT}']")
-    expect(row).to_contain_text("lot-f1")
+    expect(row).to_contain_text("Hillside")  # the field by its name, not its id lot-f1
     row.get_by_role("link", name=LOT).click()
     expect(page.locator("[data-view=lots][data-rendered='1']")).to_be_visible()
-    expect(page.get_by_test_id("lot-summary")).to_contain_text("lot-f1")
+    expect(page.get_by_test_id("lot-summary")).to_contain_text("Hillside")
 
     for box in page.locator("input[name=item]").all():
         box.set_checked(box.get_attribute("value") in CHOSEN)

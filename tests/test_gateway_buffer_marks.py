@@ -9,6 +9,7 @@ import zlib
 from pathlib import Path
 
 import orjson
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -350,3 +351,36 @@ def test_receipts_stored_together_drop_each_batch_once_in_one_commit(tmp_path):
         assert b.put_many([Item(soil_uplink(n, s), NOW) for s in range(6) for n in ("a", "b")]) == 0
         assert b.stored("y") == (4, NOW - 2000)
         assert b.stats()["pending"] == 0
+
+
+def test_a_layout_1_file_on_a_full_disk_is_kept_as_it_is_and_upgrades_once_there_is_room(tmp_path, monkeypatch):
+    """The rebuild of an older file needs free disk about the size of its readings. Without it SQLite
+    says the disk is full (here SQLite's own page limit, PRAGMA max_page_count, stands for the full
+    card): the gateway does not start, and the file is not taken for a corrupt one (moved aside and
+    salvaged into a new file on the same full disk, which strands its readings): it stays where it
+    is, as it was, and once there is room it upgrades with every reading and batch."""
+    path = tmp_path / "l1.sqlite"
+    db = sqlite3.connect(path)
+    db.executescript(LAYOUT_1)
+    db.executemany("INSERT INTO readings (node, seq, rx_ms, flags, payload) VALUES (?, ?, ?, '[]', ?)",
+                   [(n, s, NOW, orjson.dumps(soil_uplink(n, s)).decode()) for s in range(300) for n in ("a", "b")])
+    db.execute("INSERT INTO in_flight VALUES (1, 100, 'b-old', ?)", (NOW - 1000,))
+    db.commit()
+    db.close()
+    connect = sqlite3.connect
+
+    def full_disk(*args, **kwargs):  # each connection may grow its file by 8 pages, no more
+        conn = connect(*args, **kwargs)
+        (pages,) = conn.execute("PRAGMA page_count").fetchone()
+        conn.execute(f"PRAGMA max_page_count = {pages + 8}")
+        return conn
+
+    monkeypatch.setattr(sqlite3, "connect", full_disk)
+    with pytest.raises(sqlite3.OperationalError, match="full"):
+        DurableBuffer(path, clock=lambda: NOW)
+    monkeypatch.undo()
+    assert sorted(p.name for p in tmp_path.iterdir() if "corrupt" in p.name) == []
+    with DurableBuffer(path, clock=lambda: NOW) as b:  # room again
+        assert (b.stats()["pending"], b.stats()["in_flight"]) == (600, 100)
+        assert b._db.execute("PRAGMA user_version").fetchone() == (LAYOUT,)
+        assert b.stored("b-old") == (100, NOW - 1000)

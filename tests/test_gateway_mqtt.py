@@ -5,9 +5,11 @@ from __future__ import annotations
 import json
 import time
 
+import paho.mqtt.client as mqtt
 import pytest
 
 from furrow.edge.payload import encode_binary, encode_json
+from furrow.gateway.mqtt_source import GROUP_BYTES, GROUP_MAX, MqttSource
 from tests.gateway_support import (
     BatchCollector,
     Peer,
@@ -157,6 +159,30 @@ async def test_message_is_acknowledged_only_after_its_commit(config, node, monke
         await wait_until(lambda: "ack qos1" in events, "the PUBACK")
         assert gw.stats()["farm"]["persist_failures"] == 1
     assert events == ["put failed", "put ok", "ack qos1"]
+
+
+def test_a_group_takes_everything_queued_up_to_its_bounds(config):
+    """The group grows with the queue: 1,000 queued uplinks are one group (one transaction, one
+    fsync), not four of 256; image chunks (up to 64 KiB each) stop a group at GROUP_BYTES."""
+    source = MqttSource(config, None)  # type: ignore[arg-type]  # _gather never touches the buffer
+
+    def queued(n: int, size: int) -> None:
+        for mid in range(1, n + 1):
+            msg = mqtt.MQTTMessage(mid=mid, topic=up_topic(config, "soil-01").encode())
+            msg.payload = b"x" * size
+            source._queue.put((0, msg))
+
+    queued(1000, 500)
+    group, stop = source._gather()
+    assert (len(group), stop, source._queue.qsize()) == (1000, False, 0)
+    assert [m.mid for _, m in group] == list(range(1, 1001))
+    queued(100, 64 * 1024)
+    sizes = []
+    while source._queue.qsize():
+        sizes.append(len(source._gather()[0]))
+    assert sizes == [GROUP_BYTES // (64 * 1024)] + [100 - GROUP_BYTES // (64 * 1024)]
+    queued(GROUP_MAX + 5, 10)
+    assert [len(source._gather()[0]), len(source._gather()[0])] == [GROUP_MAX, 5]
 
 
 async def test_a_group_acknowledged_in_one_run_of_pubacks_is_never_redelivered(config, node, cloud):

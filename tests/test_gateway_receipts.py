@@ -177,12 +177,13 @@ async def test_a_fresh_gateway_that_requires_receipts_does_not_trust_its_first_p
 
 async def test_receipts_that_come_together_are_stored_in_one_commit_without_waiting_the_linger_out(
         tmp_path: Path, mosquitto, mqtt_topic_prefix, monkeypatch):
-    """Receipts over MQTT are stored in groups: four receipts that come together leave the buffer in
-    one transaction, as soon as the group is full (the linger is 30 s here, the wait far shorter)."""
-    monkeypatch.setattr(forwarder, "RECEIPT_GROUP", 4)
+    """Receipts over MQTT are stored in groups: the receipts of the batches that carried 40 readings
+    (four, unless a slow machine made the gateway send part batches) come together and leave the
+    buffer in one transaction, as soon as the group is full (the linger is 30 s here, the wait far
+    shorter)."""
     monkeypatch.setattr(forwarder, "RECEIPT_LINGER_S", 30.0)
     config = gateway_config(tmp_path, mosquitto.host, mosquitto.port, mqtt_topic_prefix, forward_batch_size=10,
-                            receipts="required")
+                            forward_interval=2, receipts="required")
     node, cloud = Peer(mosquitto.host, mosquitto.port), Peer(mosquitto.host, mosquitto.port)
     try:
         cloud.subscribe(gw_topic(config, GW_BATCH))
@@ -192,12 +193,12 @@ async def test_receipts_that_come_together_are_stored_in_one_commit_without_wait
             batches = []
             while sum(len(b["items"]) for b in batches) < 40:
                 batches += [b for b in [decode_batch((await cloud.get()).payload)] if b["items"]]
-            assert len(batches) == 4
+            monkeypatch.setattr(forwarder, "RECEIPT_GROUP", len(batches))  # a group is these receipts
             for b in batches:  # the stand-in cloud answers all four at once
                 cloud.publish(gw_topic(config, GW_RECEIPT),
                               encode_receipt(make_receipt(b["batch_id"], RECEIPT_STORED, len(b["items"]))))
-            await wait_until(lambda: gw.stats()["pending"] == 0, "the four receipts stored", timeout=20)
-            assert (gw.forwarder.counts["receipts"], gw.forwarder.counts["receipt_commits"]) == (4, 1)
+            await wait_until(lambda: gw.stats()["pending"] == 0, "the receipts stored", timeout=20)
+            assert (gw.forwarder.counts["receipts"], gw.forwarder.counts["receipt_commits"]) == (len(batches), 1)
             assert gw.stats()["forwarded"] == 40
     finally:
         node.close()
@@ -236,7 +237,7 @@ async def test_a_gateway_dead_between_its_receipts_and_their_commit_sends_again_
             async with running_gateway(crashed) as gw:
                 await wait_until(lambda: gw.stats()["pending"] == 0, "the readings sent again and stored",
                                  timeout=60)
-                assert gw.forwarder.counts["items"] == 40 and gw.stats()["forwarded"] == 40
+                assert gw.forwarder.counts["items"] >= 40 and gw.stats()["forwarded"] == 40  # sent again (maybe twice), left once
             assert await _stored(client, 40)
     finally:
         node.close()

@@ -27,13 +27,16 @@ NUTRIENTS = (Nutrient.N, Nutrient.P2O5, Nutrient.K2O)
 
 @dataclass(frozen=True)
 class Product:
-    """A fertiliser product: its analysis in % of N, P2O5 and K2O (urea 46-0-0), and its price per kg."""
+    """A fertiliser product: its analysis in % of N, P2O5 and K2O (urea 46-0-0), and its price per kg.
+    `name` keys the mix (the farm's product id); `label` is what a person reads (the product's name, "Urea
+    46-0-0"), the name itself when not given."""
 
     name: str
     n_pct: float
     p2o5_pct: float
     k2o_pct: float
     price_per_kg: float
+    label: str = ""
 
     def content(self, nutrient: Nutrient) -> float:
         """kg of `nutrient` per kg of product."""

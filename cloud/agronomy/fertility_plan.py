@@ -175,12 +175,14 @@ def nutrient_needs(c: CropFertility, target_kg_ha: float, soil: Mapping[str, flo
     return out
 
 
-def _mix_message(kind: str, mix: Mix, tolerance: float) -> Message:
+def _mix_message(kind: str, mix: Mix, tolerance: float, labels: Mapping[str, str]) -> Message:
+    """The mix in words; each product by the name a person reads (`labels`), as the dashboard's tables show it."""
     if not mix.feasible:
         reason = (TEXT("fert.no-mix.missing", nutrients=", ".join(mix.missing)) if mix.missing
                   else TEXT("fert.no-mix.tolerance", tolerance_pct=round(100 * tolerance, 2)))
         return TEXT("fert.no-mix", kind=kind, reason=reason)
-    products = ", ".join(f"{name} {kg:.1f} kg/ha" for name, kg in mix.amounts_kg_ha.items()) or "nothing"
+    products = ", ".join(f"{labels.get(name) or name} {kg:.1f} kg/ha"
+                         for name, kg in mix.amounts_kg_ha.items()) or "nothing"
     return TEXT("fert.mix", kind=kind, products=products, cost=mix.cost_per_ha)
 
 
@@ -192,6 +194,7 @@ def recommend(c: CropFertility, target_kg_ha: float, soil: Mapping[str, float | 
     """The zone's recommendation (module docstring). `progress` is the crop's degree days or days since
     planting (`progress_unit`), None when unknown; `water` the root zone's state now."""
     needs = nutrient_needs(c, target_kg_ha, soil, base_yields)
+    labels = {p.name: p.label for p in products}
     messages = [n.message for n in needs]
     total = {n.nutrient: n.rate_kg_ha or 0.0 for n in needs}
     share = {n: c.topdress_share[n].value or 0.0 for n in NUTRIENTS}
@@ -199,13 +202,13 @@ def recommend(c: CropFertility, target_kg_ha: float, soil: Mapping[str, float | 
     top = {n: round(total[n] * share[n], 2) for n in NUTRIENTS}
     apps = []
     mix = least_cost_mix(basal, products, tolerance)
-    apps.append(Application("basal", basal, mix, _mix_message("basal", mix, tolerance)))
+    apps.append(Application("basal", basal, mix, _mix_message("basal", mix, tolerance, labels)))
     messages.append(apps[-1].message)
     due: bool | None = None
     held: WaterState | None = None
     if any(v > 0 for v in top.values()):
         mix = least_cost_mix(top, products, tolerance)
-        apps.append(Application("topdress", top, mix, _mix_message("topdress", mix, tolerance)))
+        apps.append(Application("topdress", top, mix, _mix_message("topdress", mix, tolerance, labels)))
         messages.append(apps[-1].message)
         at = c.topdress_at.value
         if at is None:

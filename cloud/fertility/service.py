@@ -250,7 +250,9 @@ class FertilityService:
         soil, soil_inputs = await self._soil(zone_id, body.season)
         if not soil:
             raise Conflict("zone", zone_id, "has no soil test in this or an earlier season: enter or import one first")
-        products = [Product(p.id, p.n_pct, p.p2o5_pct, p.k2o_pct, p.price_per_kg) for p in await self.products(site_id)]
+        # keyed by id (the stored mix, commands and records name products so); the text reads their names
+        products = [Product(p.id, p.n_pct, p.p2o5_pct, p.k2o_pct, p.price_per_kg, label=p.name)
+                    for p in await self.products(site_id)]
         water = await self._water(zone, tz)
         base = {Nutrient(k): v for k, v in (body.base_yield_kg_ha or {}).items()}
         r = recommend(crop, body.target_yield_kg_ha, soil, products, progress=water["progress"],  # type: ignore[arg-type]

@@ -17,11 +17,21 @@ in neither has no standard: its logs need one.
 
 from __future__ import annotations
 
+from ..agronomy.expected_yield import crop_key
+
 STANDARD_MOISTURE_SOURCE = ("Devkota and Mulvaney (2020), Adjusting crop yield to a standard moisture content, "
                             "UF/IFAS EDIS AG442: US industry standard moistures")
 STANDARD_MOISTURE_PCT: dict[str, float] = {"maize": 15.5, "wheat": 13.5, "soybean": 13.0, "barley": 14.5}
 
 
+# The table's "wheat" is the traded grain whatever its sowing season.
+_SAME_GRAIN = {"winter wheat": "wheat", "spring wheat": "wheat"}
+
+
 def standard_moisture(crop: str | None) -> float | None:
-    """The crop's built-in standard moisture (%), or None when it has none."""
-    return STANDARD_MOISTURE_PCT.get(crop) if crop else None
+    """The crop's built-in standard moisture (%), or None when it has none. The crop is named as the farm
+    names it: 玉米, Corn and maize are one crop (expected_yield.crop_key's aliases)."""
+    if not crop:
+        return None
+    key = crop_key(crop)
+    return STANDARD_MOISTURE_PCT.get(_SAME_GRAIN.get(key, key))

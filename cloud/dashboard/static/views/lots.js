@@ -35,15 +35,24 @@ async function harvests() {
   return out.sort((a, b) => b.occurred_ms - a.occurred_ms);
 }
 
+// The fields' names by id (a lot names its fields by id; a reader knows them by name)
+async function fieldNames() {
+  try {
+    return Object.fromEntries((await api("/registry/fields")).map((f) => [f.id, f.name || f.id]));
+  } catch {
+    return {};
+  }
+}
+
 async function renderList(root) {
-  const lots = await harvests();
+  const [lots, names] = await Promise.all([harvests(), fieldNames()]);
   root.append(h("h2", {}, t("lots.title")), h("p", { class: "small muted" }, t("lots.help")));
   if (!lots.length) {
     root.append(notice(t("lots.none")));
     return;
   }
   const rows = lots.map((l) => h("tr", { "data-lot": l.lot },
-    h("td", {}, h("a", { href: `#/lots/${enc(l.lot)}` }, l.lot)), h("td", {}, l.field), h("td", {}, l.season),
+    h("td", {}, h("a", { href: `#/lots/${enc(l.lot)}` }, l.lot)), h("td", {}, names[l.field] || l.field), h("td", {}, l.season),
     h("td", {}, dateTime(l.occurred_ms)),
     h("td", {}, kg(l.quantity_kg))));
   root.append(table([t("lots.lot"), t("lots.field"), t("lots.season"), t("lots.harvested"), t("lots.quantity")],
@@ -103,7 +112,8 @@ async function renderLot(root, lotId, ctx) {
   root.append(h("p", {}, h("a", { href: "#/lots" }, t("lots.back"))),
     h("h2", {}, t("lots.lot-title", { lot: lot.lot })));
   root.append(card(t("lots.summary"), h("dl", { class: "facts", "data-testid": "lot-summary" },
-    h("dt", {}, t("lots.fields")), h("dd", {}, lot.fields.join(", ")),
+    h("dt", {}, t("lots.fields")), h("dd", {}, lot.fields.map((id) => lot.harvests?.find((x) => x.field?.id === id)?.field?.name || id)
+      .join(t("punct.list"))),
     h("dt", {}, t("lots.quantity")), h("dd", {}, kg(lot.quantity_kg)),
     h("dt", {}, t("lots.verified")), h("dd", { "data-verified": String(lot.verified) },
       lot.verified ? t("lots.verified-yes") : t("lots.verified-no")))));
