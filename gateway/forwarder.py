@@ -159,6 +159,10 @@ class Forwarder:
         while await self.forward_once(send, probe=False):
             pass
         while self.receipts and await asyncio.to_thread(self._buffer.waiting):
+            # A batch whose receipt was lost (the gateway killed or the broker restarted after the
+            # cloud stored it) goes again once a later batch is answered, and a probe asks for one:
+            # without this a stop waited out its timeout for a receipt that was never coming.
+            await self.forward_once(send)
             await asyncio.sleep(RECEIPT_POLL_S)
 
     def encode(self, batch: dict[str, Any]) -> bytes:
