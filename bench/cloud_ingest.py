@@ -136,7 +136,7 @@ async def _influx_count(http: httpx.AsyncClient, db: str) -> int:
 
 async def through_workers(tmp: Path, influx: InfluxDB1Server, db: str, mosq: MosquittoServer, raw: list[bytes],
                           workers: int, database_url: str | None, expected: int, in_flight: int = 4,
-                          merge: int = 20_000) -> tuple[float, float]:
+                          merge: int = 20_000) -> tuple[float, float | None]:
     """Readings/s from the first publish until InfluxDB holds every reading, with `workers`
     cloud instances, each in its own process, on one shared subscription; and readings per CPU
     second of the workers (psutil), which the machine's other load does not shrink."""
@@ -199,11 +199,21 @@ async def through_workers(tmp: Path, influx: InfluxDB1Server, db: str, mosq: Mos
             n = await _influx_count(http, db)
             assert n == expected, f"{n} of {expected} readings stored after every batch's receipt"
         print(f"  published every batch in {published:.1f} s of the {took:.1f} s", flush=True)
-        return expected / took, expected / cpu
+        # psutil counts CPU in clock ticks (10 ms): a tiny run's workers may not have used one
+        return expected / took, (expected / cpu if cpu > 0 else None)
     finally:
         stop.set()
         for p in procs:
             p.join(30)
+
+
+def _per_cpu(figure: float | None) -> str:
+    return "unmeasured (under one 10 ms tick of CPU)" if figure is None else f"{figure:,.0f}"
+
+
+def _median(figures: list[float | None]) -> int | None:
+    measured = [f for f in figures if f is not None]
+    return round(statistics.median(measured)) if measured else None
 
 
 def _cpu(procs: list) -> float:
@@ -427,7 +437,7 @@ async def main() -> None:
         tmp = Path(t)
         raw_rates: list[float] = []
         rates: dict[tuple, list[float]] = {v: [] for v in variants}
-        per_cpu: dict[tuple, list[float]] = {v: [] for v in variants}
+        per_cpu: dict[tuple, list[float | None]] = {v: [] for v in variants}
         for rnd in range(args.rounds if variants else 0):
             influx.create_database(f"raw{rnd}")
             raw_rates.append(await raw_write(influx, f"raw{rnd}", readings))
@@ -440,7 +450,7 @@ async def main() -> None:
                 per_cpu[n, k, m].append(cpu)
                 print(f"round {rnd + 1}: {n} worker(s), {k} in flight, merge {m}: {rate:,.0f} readings/s "
                       f"(raw /write {raw_rates[-1]:,.0f}, {rate / raw_rates[-1]:.0%}); "
-                      f"{cpu:,.0f} readings per worker CPU s", flush=True)
+                      f"{_per_cpu(cpu)} readings per worker CPU s", flush=True)
         caches = [int(x) for x in args.chart_cache.split(",")]
         chart = (await zone_chart(tmp, influx, args.days, args.queries, args.zones, caches, args.farm_cache)
                  if args.queries else None)
@@ -457,11 +467,11 @@ async def main() -> None:
         merged = f"merged writes up to {m:,} readings" if m else "one write per batch"
         print(f"| {path} ({k} in flight, {merged}) -> InfluxDB | {' / '.join(f'{r:,.0f}' for r in rs)} | {raws} | "
               f"{' / '.join(f'{x:.0%}' for x in shares[n, k, m])} | "
-              f"{' / '.join(f'{c:,.0f}' for c in per_cpu[n, k, m])} |")
+              f"{' / '.join(_per_cpu(c) for c in per_cpu[n, k, m])} |")
     out = {"readings": len(readings), "raw_write_readings_s": round(raw_rate),
            **{f"workers_{n}_in_flight_{k}" + ("" if m else "_unmerged"): {
                "readings_s": round(statistics.median(rs)), "share": round(statistics.median(shares[n, k, m]), 3),
-               "readings_per_worker_cpu_s": round(statistics.median(per_cpu[n, k, m])), "merge_readings": m,
+               "readings_per_worker_cpu_s": _median(per_cpu[n, k, m]), "merge_readings": m,
                "rounds": [round(r) for r in rs]} for (n, k, m), rs in rates.items()}}
     if chart is not None:
         print(f"\nzone chart: {args.zones * NODES_PER_ZONE:,} registered nodes, {chart['points'][0]:,} vwc points "

@@ -44,6 +44,7 @@ PROGRAMS = [
     ("trace_verify.py", ["--records", "20"], {"verify_per_cpu_s", "raw_sha256_per_cpu_s"}),
     ("yield_clean.py", ["--passes", "4", "--length-m", "100", "--repeat", "1"], {"harvest_s", "worked_area_s"}),
     ("alert_eval.py", ["--nodes", "3", "--reports", "2", "--rounds", "1"], {"runs", "reports_per_node"}),
+    ("influx_answer_formats.py", ["--rounds", "1", "--days", "2"], {"rows", "formats"}),
     ("tenancy_filter.py", ["--nodes", "5", "--items", "2", "--requests", "2"], {"nodes_single", "ingest_several"}),
 ]
 
