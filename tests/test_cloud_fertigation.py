@@ -63,7 +63,7 @@ async def test_a_concentration_becomes_a_dose(tmp_path):
 
 
 @pytest.mark.parametrize(("change", "field", "says"), [
-    ({"dose_kg_ha": 30}, "dose_kg_ha", "at most 13.50 kg/ha of urea fits"),
+    ({"dose_kg_ha": 30}, "dose_kg_ha", "at most 13.50 kg/ha of Urea 46-0-0 (urea) fits"),
     ({"inject_until_s": 3700}, "inject_until_s", "inject_from_s + 1 (601)..duration_s (3600)"),
     ({"inject_from_s": 3300}, "inject_until_s", "inject_from_s + 1 (3301)..duration_s (3600)"),
     ({"product_id": "kcl"}, "product_id", "no product with this id"),
@@ -143,7 +143,7 @@ async def test_the_injector_registry_is_what_a_fertigate_is_checked_against(tmp_
         assert r.status_code == 422 and "ec_band_ds_m" in problem(r)["field"], r.text
         assert (await c.put(f"/api/v1/fertility/injectors/{NODE}", json={"rate_l_h": 60})).status_code == 200
         r = await c.post("/api/v1/zones/z1/fertility/fertigations", json={**ASK, "dose_kg_ha": 12, "node": NODE})
-        assert r.status_code == 422 and "at most 6.75 kg/ha of urea fits" in problem(r)["reason"], r.text
+        assert r.status_code == 422 and "at most 6.75 kg/ha of Urea 46-0-0 (urea) fits" in problem(r)["reason"], r.text
 
 
 def test_one_tick_of_the_pump_by_hand() -> None:

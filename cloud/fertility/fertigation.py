@@ -139,7 +139,7 @@ class FertigationService:
         if window > 0 and dose > fits:
             raise ContractError(field, getattr(body, field), f"needs {ml} ml of stock solution, more than the "
                                 f"injector's {rate_l_h:g} l/h delivers in the {window} s window: at most "
-                                f"{fits:.2f} kg/ha of {product.id} fits")
+                                f"{fits:.2f} kg/ha of {product.name} ({product.id}) fits")
         out, created = await self._commands.create(
             node=node, valve=valve, zone=zone_id, action=contract.ACTION_FERTIGATE, duration_s=seconds,
             not_before_ms=not_before_ms, ttl_s=body.ttl_s, max_runtime_s=body.max_runtime_s,
