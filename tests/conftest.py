@@ -149,3 +149,31 @@ def unix_port():
     except BuildError as exc:
         pytest.fail(str(exc), pytrace=False)
     return port
+
+
+# The gateway tests' broker-side parts: a gateway configured for the test broker, a node publishing to
+# it, and a cloud collecting the gateway's batches.
+@pytest.fixture
+def config(tmp_path, mosquitto, mqtt_topic_prefix):
+    from tests.gateway_support import gateway_config
+
+    return gateway_config(tmp_path, mosquitto.host, mosquitto.port, mqtt_topic_prefix)
+
+
+@pytest.fixture
+def node(mosquitto):
+    from tests.gateway_support import Peer
+
+    peer = Peer(mosquitto.host, mosquitto.port)
+    yield peer
+    peer.close()
+
+
+@pytest.fixture
+def cloud(mosquitto, config):
+    from tests.gateway_support import BatchCollector, Peer, gw_topic
+
+    peer = Peer(mosquitto.host, mosquitto.port)
+    peer.subscribe(gw_topic(config, "batch"))
+    yield BatchCollector(peer)
+    peer.close()

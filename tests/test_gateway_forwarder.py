@@ -30,19 +30,6 @@ def _with_cloud(config, host, port):
     )
 
 
-@pytest.fixture
-def config(tmp_path, mosquitto, mqtt_topic_prefix):
-    return gateway_config(tmp_path, mosquitto.host, mosquitto.port, mqtt_topic_prefix)
-
-
-@pytest.fixture
-def cloud(mosquitto, config):
-    peer = Peer(mosquitto.host, mosquitto.port)
-    peer.subscribe(gw_topic(config, "batch"))
-    yield BatchCollector(peer)
-    peer.close()
-
-
 async def test_batch_without_puback_stays_buffered_and_is_sent_again(mosquitto, config, cloud):
     """A batch the broker took but whose PUBACK never came back is not marked forwarded;
     after the link is re-established it goes again under a new batch id."""

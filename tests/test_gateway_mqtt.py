@@ -11,10 +11,6 @@ import pytest
 from furrow.edge.payload import encode_binary, encode_json
 from furrow.gateway.mqtt_source import GROUP_BYTES, GROUP_MAX, MqttSource
 from tests.gateway_support import (
-    BatchCollector,
-    Peer,
-    gateway_config,
-    gw_topic,
     running_gateway,
     soil_uplink,
     up_topic,
@@ -23,26 +19,6 @@ from tests.gateway_support import (
 from tests.servers import free_port
 
 pytestmark = pytest.mark.mosquitto
-
-
-@pytest.fixture
-def config(tmp_path, mosquitto, mqtt_topic_prefix):
-    return gateway_config(tmp_path, mosquitto.host, mosquitto.port, mqtt_topic_prefix)
-
-
-@pytest.fixture
-def node(mosquitto):
-    peer = Peer(mosquitto.host, mosquitto.port)
-    yield peer
-    peer.close()
-
-
-@pytest.fixture
-def cloud(mosquitto, config):
-    peer = Peer(mosquitto.host, mosquitto.port)
-    peer.subscribe(gw_topic(config, "batch"))
-    yield BatchCollector(peer)
-    peer.close()
 
 
 async def test_json_and_binary_uplinks_reach_the_cloud_exactly_once(config, node, cloud):

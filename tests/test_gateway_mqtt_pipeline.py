@@ -11,10 +11,8 @@ import pytest
 from furrow.edge.payload import encode_json
 from tests.gateway_support import (
     WAIT,
-    BatchCollector,
     Peer,
     gateway_config,
-    gw_topic,
     running_gateway,
     soil_uplink,
     up_topic,
@@ -25,26 +23,6 @@ from tests.servers import MosquittoServer
 pytestmark = pytest.mark.mosquitto
 
 WINDOW = 20  # Mosquitto's default max_inflight_messages: the test broker's
-
-
-@pytest.fixture
-def config(tmp_path, mosquitto, mqtt_topic_prefix):
-    return gateway_config(tmp_path, mosquitto.host, mosquitto.port, mqtt_topic_prefix)
-
-
-@pytest.fixture
-def node(mosquitto):
-    peer = Peer(mosquitto.host, mosquitto.port)
-    yield peer
-    peer.close()
-
-
-@pytest.fixture
-def cloud(mosquitto, config):
-    peer = Peer(mosquitto.host, mosquitto.port)
-    peer.subscribe(gw_topic(config, "batch"))
-    yield BatchCollector(peer)
-    peer.close()
 
 
 def _pubacks(gw, events: list[str], monkeypatch) -> None:

@@ -112,32 +112,39 @@ async def test_a_cloud_broker_killed_with_batches_queued_and_the_cloud_down_lose
         node.close()
 
 
-async def test_a_stopping_gateway_sends_what_it_holds_and_takes_its_receipts_before_it_goes(
-        tmp_path: Path, mosquitto, mqtt_topic_prefix):
-    """At a graceful stop the gateway sends the readings it still holds and the cloud's receipts for
-    them come in before it disconnects: nothing is left waiting to go again after the restart."""
-    root = mqtt_topic_prefix
+@contextlib.asynccontextmanager
+async def _a_cloud_known_to_send_receipts(tmp_path: Path, mosquitto, root: str):
+    """The real cloud on the test broker, a gateway config for it whose buffer has seen one receipt (so
+    its next runs wait for receipts), and a node: (cloud client, config, node)."""
     settings = local_settings(tmp_path / "cloud", mqtt_enabled=True, mqtt_host=mosquitto.host,
                               mqtt_port=mosquitto.port, topic_root=root, mqtt_reconnect_max_s=0.5)
     quick = gateway_config(tmp_path, mosquitto.host, mosquitto.port, root)
-    cloud_broker = quick.cloud_broker.model_copy(update={"timeout": timedelta(seconds=8)})  # bounds the stop
-    held = quick.model_copy(update={"forward_interval": timedelta(hours=1), "cloud_broker": cloud_broker})
     node = Peer(mosquitto.host, mosquitto.port)
     try:
         async with running_app(settings) as client:
             await wait_until(lambda: client.app.state.services.worker.connected, "the cloud worker to subscribe")
-            async with running_gateway(quick) as gw:  # the gateway learns that this cloud sends receipts
+            async with running_gateway(quick) as gw:
                 node.publish(up_topic(quick, "soil-01"), encode_json(soil_uplink("soil-01", 1)))
                 await wait_until(lambda: gw.forwarder.receipts and gw.stats()["pending"] == 0, "the first receipt")
-            async with running_gateway(held) as gw:
-                for seq in range(2, 22):
-                    node.publish(up_topic(held, "soil-01"), encode_json(soil_uplink("soil-01", seq)))
-                await wait_until(lambda: gw.stats()["received"] == 21, "the readings in the buffer")
-            with DurableBuffer(held.buffer_path) as buffer:
-                assert (buffer.stats()["pending"], buffer.stats()["in_flight"]) == (0, 0)
-            assert await _stored(client, 21)
+            yield client, quick, node
     finally:
         node.close()
+
+
+async def test_a_stopping_gateway_sends_what_it_holds_and_takes_its_receipts_before_it_goes(
+        tmp_path: Path, mosquitto, mqtt_topic_prefix):
+    """At a graceful stop the gateway sends the readings it still holds and the cloud's receipts for
+    them come in before it disconnects: nothing is left waiting to go again after the restart."""
+    async with _a_cloud_known_to_send_receipts(tmp_path, mosquitto, mqtt_topic_prefix) as (client, quick, node):
+        cloud_broker = quick.cloud_broker.model_copy(update={"timeout": timedelta(seconds=8)})  # bounds the stop
+        held = quick.model_copy(update={"forward_interval": timedelta(hours=1), "cloud_broker": cloud_broker})
+        async with running_gateway(held) as gw:
+            for seq in range(2, 22):
+                node.publish(up_topic(held, "soil-01"), encode_json(soil_uplink("soil-01", seq)))
+            await wait_until(lambda: gw.stats()["received"] == 21, "the readings in the buffer")
+        with DurableBuffer(held.buffer_path) as buffer:
+            assert (buffer.stats()["pending"], buffer.stats()["in_flight"]) == (0, 0)
+        assert await _stored(client, 21)
 
 
 async def test_a_stopping_gateway_sends_again_a_batch_whose_receipt_was_lost(
@@ -147,37 +154,25 @@ async def test_a_stopping_gateway_sends_again_a_batch_whose_receipt_was_lost(
     after its start asks for a receipt, sends that batch again once a later one is answered, and
     takes its receipt before it goes, instead of waiting out the stop's timeout: nothing is left
     waiting after the stop, and the cloud stores each reading once."""
-    root = mqtt_topic_prefix
-    settings = local_settings(tmp_path / "cloud", mqtt_enabled=True, mqtt_host=mosquitto.host,
-                              mqtt_port=mosquitto.port, topic_root=root, mqtt_reconnect_max_s=0.5)
-    quick = gateway_config(tmp_path, mosquitto.host, mosquitto.port, root)
-    cut_off = quick.cloud_broker.model_copy(update={"port": free_port()})  # nobody listens: nothing goes
-    offline = quick.model_copy(update={"cloud_broker": cut_off})
-    cloud_broker = quick.cloud_broker.model_copy(update={"timeout": timedelta(seconds=8)})  # bounds the stop
-    held = quick.model_copy(update={"forward_interval": timedelta(hours=1), "cloud_broker": cloud_broker,
-                                    "receipt_wait": timedelta(seconds=1)})
-    node = Peer(mosquitto.host, mosquitto.port)
-    try:
-        async with running_app(settings) as client:
-            await wait_until(lambda: client.app.state.services.worker.connected, "the cloud worker to subscribe")
-            async with running_gateway(quick) as gw:  # the gateway learns that this cloud sends receipts
-                node.publish(up_topic(quick, "soil-01"), encode_json(soil_uplink("soil-01", 1)))
-                await wait_until(lambda: gw.forwarder.receipts and gw.stats()["pending"] == 0, "the first receipt")
-            async with running_gateway(offline, ready=False) as gw:
-                for seq in range(2, 22):
-                    node.publish(up_topic(offline, "soil-01"), encode_json(soil_uplink("soil-01", seq)))
-                await wait_until(lambda: gw.stats()["received"] == 21, "the readings in the buffer")
-            with DurableBuffer(held.buffer_path) as buffer:  # sent just now; its receipt is lost
-                rows = buffer.next_batch_json(100)
-                buffer.sent("gw-lost-batch", [rowid for rowid, _ in rows], [], system_clock())
-                assert (len(rows), buffer.stats()["pending"], buffer.stats()["in_flight"]) == (20, 20, 20)
-            async with running_gateway(held):
-                pass  # stopped as soon as it is up
-            with DurableBuffer(held.buffer_path) as buffer:
-                assert (buffer.stats()["pending"], buffer.stats()["in_flight"]) == (0, 0)
-            assert await _stored(client, 21)
-    finally:
-        node.close()
+    async with _a_cloud_known_to_send_receipts(tmp_path, mosquitto, mqtt_topic_prefix) as (client, quick, node):
+        cut_off = quick.cloud_broker.model_copy(update={"port": free_port()})  # nobody listens: nothing goes
+        offline = quick.model_copy(update={"cloud_broker": cut_off})
+        cloud_broker = quick.cloud_broker.model_copy(update={"timeout": timedelta(seconds=8)})  # bounds the stop
+        held = quick.model_copy(update={"forward_interval": timedelta(hours=1), "cloud_broker": cloud_broker,
+                                        "receipt_wait": timedelta(seconds=1)})
+        async with running_gateway(offline, ready=False) as gw:
+            for seq in range(2, 22):
+                node.publish(up_topic(offline, "soil-01"), encode_json(soil_uplink("soil-01", seq)))
+            await wait_until(lambda: gw.stats()["received"] == 21, "the readings in the buffer")
+        with DurableBuffer(held.buffer_path) as buffer:  # sent just now; its receipt is lost
+            rows = buffer.next_batch_json(100)
+            buffer.sent("gw-lost-batch", [rowid for rowid, _ in rows], [], system_clock())
+            assert (len(rows), buffer.stats()["pending"], buffer.stats()["in_flight"]) == (20, 20, 20)
+        async with running_gateway(held):
+            pass  # stopped as soon as it is up
+        with DurableBuffer(held.buffer_path) as buffer:
+            assert (buffer.stats()["pending"], buffer.stats()["in_flight"]) == (0, 0)
+        assert await _stored(client, 21)
 
 
 @pytest.mark.parametrize("receipts", ["auto", "required"])

@@ -9,17 +9,12 @@ import pytest
 
 from furrow.edge.commands import encode, make_ack, make_command
 from furrow.edge.topics import node_topic
-from tests.gateway_support import Peer, gateway_config, gw_topic, running_gateway, wait_until
+from tests.gateway_support import Peer, gw_topic, running_gateway, wait_until
 
 pytestmark = pytest.mark.mosquitto
 
 # Commands are built from the real clock: the gateway refuses expired ones.
 NOW_MS = int(time.time() * 1000)
-
-
-@pytest.fixture
-def config(tmp_path, mosquitto, mqtt_topic_prefix):
-    return gateway_config(tmp_path, mosquitto.host, mosquitto.port, mqtt_topic_prefix)
 
 
 @pytest.fixture
