@@ -88,12 +88,30 @@ async def test_the_api_totals_posted_logs_per_field_and_crop(tmp_path):
         assert (await c.get("/api/v1/yield-totals", params={"season": 2025})).json()["fields"] == []
 
 
+async def _two_organisations(c, boundary: dict) -> dict[str, dict[str, str]]:
+    """Organisations org-a and org-b, each with an admin, a site and a field ({p}-field) of `boundary`:
+    each one's request headers by "a" and "b"."""
+    from furrow.cloud.auth import Role
+    from furrow.cloud.tenancy.organisations import OrganisationNew, create_organisation
+
+    services = c.app.state.services
+    heads = {}
+    for p in ("a", "b"):
+        await services.db.run(lambda s, p=p: create_organisation(s, OrganisationNew(id=f"org-{p}", name=p)))
+        token = (await services.tokens.issue(f"{p}-admin", Role.ADMIN, 1, organisation=f"org-{p}")).token
+        h = heads[p] = {"Authorization": f"Bearer {token}"}
+        for path, body in (("sites", {"id": f"{p}-site", "name": p}),
+                           ("fields", {"id": f"{p}-field", "site_id": f"{p}-site", "name": p})):
+            assert (await c.post(f"/api/v1/registry/{path}", json=body, headers=h)).status_code == 201
+        r = await c.put(f"/api/v1/registry/fields/{p}-field/boundary", json=boundary, headers=h)
+        assert r.status_code == 200, r.text
+    return heads
+
+
 async def test_each_organisation_totals_only_its_own_harvest(tmp_path):
     """Two organisations, each a field and a maize log (B's 1.3 times the grain): each one's GET /yield-totals holds
     its own field and a maize total of its own grain only (the per-crop sums name no field the tenancy filter could
     take out, so the route scopes them)."""
-    from furrow.cloud.auth import Role
-    from furrow.cloud.tenancy.organisations import OrganisationNew, create_organisation
     from tests.cloud_support import local_settings, running_app
 
     field, monitor = combine_log()
@@ -101,17 +119,9 @@ async def test_each_organisation_totals_only_its_own_harvest(tmp_path):
         ",".join([*line.split(",")[:3], f"{1.3 * float(line.split(',')[3]):.4f}", *line.split(",")[4:]])
         for line in monitor.csv().splitlines()[1:]]) + "\n"
     async with running_app(local_settings(tmp_path)) as c:
-        services = c.app.state.services
-        heads, mass = {}, {}
+        heads, mass = await _two_organisations(c, field.boundary), {}
         for p, log in (("a", monitor.csv()), ("b", scaled)):
-            await services.db.run(lambda s, p=p: create_organisation(s, OrganisationNew(id=f"org-{p}", name=p)))
-            token = (await services.tokens.issue(f"{p}-admin", Role.ADMIN, 1, organisation=f"org-{p}")).token
-            h = heads[p] = {"Authorization": f"Bearer {token}"}
-            for path, body in (("sites", {"id": f"{p}-site", "name": p}),
-                               ("fields", {"id": f"{p}-field", "site_id": f"{p}-site", "name": p})):
-                assert (await c.post(f"/api/v1/registry/{path}", json=body, headers=h)).status_code == 201
-            r = await c.put(f"/api/v1/registry/fields/{p}-field/boundary", json=field.boundary, headers=h)
-            assert r.status_code == 200, r.text
+            h = heads[p]
             r = await c.post("/api/v1/yield-logs", headers=h, json={"field": f"{p}-field", "crop": "maize",
                                                                     "machine": "combine-1", "width_m": 9.0, "log": log})
             assert r.status_code == 201, r.text
@@ -142,22 +152,12 @@ async def test_the_farm_sets_its_own_standard_moisture_per_crop(tmp_path):
     it beside the built-in ones, another organisation keeps the built-in 15.5 %, a technician may not set it, a bad
     figure or no source is a 422 naming it, and DELETE goes back to the built-in figure."""
     from furrow.cloud.auth import Role
-    from furrow.cloud.tenancy.organisations import OrganisationNew, create_organisation
     from tests.cloud_support import local_settings, problem, running_app
 
     field, monitor = combine_log()
     async with running_app(local_settings(tmp_path)) as c:
         services = c.app.state.services
-        heads = {}
-        for p in ("a", "b"):
-            await services.db.run(lambda s, p=p: create_organisation(s, OrganisationNew(id=f"org-{p}", name=p)))
-            token = (await services.tokens.issue(f"{p}-admin", Role.ADMIN, 1, organisation=f"org-{p}")).token
-            h = heads[p] = {"Authorization": f"Bearer {token}"}
-            for path, body in (("sites", {"id": f"{p}-site", "name": p}),
-                               ("fields", {"id": f"{p}-field", "site_id": f"{p}-site", "name": p})):
-                assert (await c.post(f"/api/v1/registry/{path}", json=body, headers=h)).status_code == 201
-            r = await c.put(f"/api/v1/registry/fields/{p}-field/boundary", json=field.boundary, headers=h)
-            assert r.status_code == 200, r.text
+        heads = await _two_organisations(c, field.boundary)
         a, b = heads["a"], heads["b"]
         rice_log = {"field": "a-field", "crop": "rice", "machine": "c", "width_m": 9.0, "log": monitor.csv()}
         reader = (await services.tokens.issue("a-tech", Role.TECHNICIAN, 1, organisation="org-a")).token
