@@ -43,6 +43,19 @@ async def _charts(store: Influx1ReadingStore, start: int = T0 - 30 * 60_000, end
 
 
 @pytest.mark.influxdb
+def _record_queries(store) -> list[str]:
+    """The list every query `store` sends to InfluxDB from now on is appended to."""
+    asked: list[str] = []
+    query = store._query
+
+    async def recorded(q: str, **kw):
+        asked.append(q)
+        return await query(q, **kw)
+
+    store._query = recorded
+    return asked
+
+
 async def test_a_cached_chart_is_the_uncached_one_before_and_after_late_readings_on_every_instance(
         influxdb, influx_db):
     a, b, plain = (_store(influxdb.url, influx_db, rows) for rows in (100_000, 100_000, 0))
@@ -134,14 +147,7 @@ async def test_windows_of_several_roll_up_windows_are_made_from_memory(influxdb,
         for s in (cached, plain):
             await s.ensure_database()
         await plain.write(_points())
-        asked: list[str] = []
-        query = cached._query
-
-        async def counted(q: str, **kw):
-            asked.append(q)
-            return await query(q, **kw)
-
-        cached._query = counted
+        asked = _record_queries(cached)
         await cached.aggregate(["soil-01", "soil-02"], "vwc_pct", T0, T0 + 3 * DAY, HOUR, "mean")  # holds the hours
         asked.clear()
         for window in (2 * HOUR, 3 * HOUR):
@@ -361,14 +367,7 @@ async def test_hours_closed_after_the_warm_up_are_read_on_and_the_oldest_forgott
             block = cached.closed.view(("furrow_hourly", "vwc_pct", node))
             assert (block.lo, block.hi) == (T0 + 18 * HOUR, T0 + DAY + 15 * HOUR), node
         assert cached.closed.rows == 2 * 21  # soil-01's depth and soil-02's channel, 21 hours each
-        asked: list[str] = []
-        query = cached._query
-
-        async def counted(q: str, **kw):
-            asked.append(q)
-            return await query(q, **kw)
-
-        cached._query = counted
+        asked = _record_queries(cached)
         start = now[0] - DAY
         for window in (HOUR, 3 * HOUR):
             for fn in FNS:
